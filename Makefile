@@ -1,0 +1,41 @@
+# `make demo` and `make test` work from a fresh clone: they create or refresh .venv
+# (whenever pyproject.toml changes) and, as root, install the Debian packages the tests
+# use. Nothing else needs installing by hand.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test lint typecheck docs pytest system-packages clean
+
+demo: $(STAMP)
+	$(BIN)/python -m trio_sockets demo
+
+test: system-packages $(STAMP) lint typecheck docs pytest
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
+	  bash .ci/system-packages python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,dev,docs]'
+	@touch $@
+
+system-packages:
+	@bash .ci/system-packages
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy --strict trio_sockets examples
+
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -q -b html docs docs/_build/html
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -W error
+
+clean:
+	rm -rf $(VENV) docs/_build .mypy_cache .ruff_cache .pytest_cache .hypothesis
