@@ -1,0 +1,91 @@
+"""Fixtures shared by the suites: real sockets on loopback, real peer programs."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+import trio
+
+from trio_sockets import HostName, StreamSocket, StreamSocketListener
+
+IN_CI = bool(os.environ.get("CI"))
+
+# The Debian package each external tool comes from (.ci/system-packages installs them).
+_PACKAGES = {"socat": "socat", "strace": "strace", "openssl": "openssl", "dnsmasq": "dnsmasq-base"}
+
+
+def require_tool(name: str) -> str:
+    """The path of an external program; skip (outside CI) or fail (in CI) without it."""
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian package {_PACKAGES.get(name, name)})"
+        if IN_CI:
+            pytest.fail(f"{message}; CI must install it")
+        pytest.skip(message)
+    return path
+
+
+def free_tcp_port(host: str = "127.0.0.1") -> int:
+    """A port that nothing listens on right now (bound, then released)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((host, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def open_fd_count() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def live_tasks() -> list[trio.lowlevel.Task]:
+    """Every task in this trio run, found by walking the task tree."""
+    tasks = []
+    pending = [trio.lowlevel.current_root_task()]
+    while pending:
+        task = pending.pop()
+        tasks.append(task)
+        for nursery in task.child_nurseries:
+            pending.extend(nursery.child_tasks)
+    return tasks
+
+
+@pytest.fixture
+async def listener() -> AsyncIterator[StreamSocketListener]:
+    """An entered listener bound to 127.0.0.1 on a free port."""
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0")
+        yield listener
+
+
+@pytest.fixture
+async def tcp_pair(
+    listener: StreamSocketListener,
+) -> AsyncIterator[tuple[StreamSocket, StreamSocket]]:
+    """(client, server): an entered client connected to an entered accepted socket."""
+    async with StreamSocket() as client:
+        await client.connect(HostName("127.0.0.1"), listener.information.local_port)
+        server = await listener.accept()
+        async with server:
+            yield client, server
+
+
+async def receive_exactly(sock: StreamSocket, count: int) -> bytes:
+    """Receive until *count* bytes arrived (fails on a premature end of stream)."""
+    data = bytearray()
+    while len(data) < count:
+        chunk = await sock.receive_some(count - len(data))
+        assert chunk, f"stream ended after {len(data)} of {count} bytes"
+        data += chunk
+    return bytes(data)
+
+
+async def receive_all(sock: StreamSocket) -> bytes:
+    """Receive until the peer closes its side."""
+    data = bytearray()
+    while chunk := await sock.receive_some():
+        data += chunk
+    return bytes(data)

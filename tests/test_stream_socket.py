@@ -1,0 +1,660 @@
+"""StreamSocket on real loopback sockets: connecting, streams, control, errors, misuse."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import socket
+import struct
+
+import pytest
+import trio
+import trio.testing
+from conftest import free_tcp_port, live_tasks, open_fd_count, receive_all, receive_exactly
+
+from trio_sockets import (
+    EndpointPair,
+    HostName,
+    HostNameSortOptions,
+    InputStreamOptions,
+    SocketError,
+    SocketErrorStatus,
+    SocketProtectionLevel,
+    SocketQualityOfService,
+    SocketStatusError,
+    StreamSocket,
+    StreamSocketListener,
+    WindowsOnlyError,
+)
+
+LOCALHOST = HostName("127.0.0.1")
+
+
+# -- connecting ----------------------------------------------------------------------
+
+
+async def test_connect_by_host_name_and_service(listener: StreamSocketListener) -> None:
+    port = listener.information.local_port
+    async with StreamSocket() as client:
+        await client.connect(HostName("localhost"), port)
+        server = await listener.accept()
+        async with server:
+            await client.send_all(b"ping")
+            assert await receive_exactly(server, 4) == b"ping"
+            info = client.information
+            assert info.remote_host_name == HostName("localhost")
+            assert info.remote_service_name == port
+            assert info.remote_address == LOCALHOST
+            assert info.remote_port == port
+            assert info.local_address == LOCALHOST
+            assert server.information.remote_port == info.local_port
+            assert server.information.remote_host_name == LOCALHOST
+            assert info.protection_level == SocketProtectionLevel.PLAIN_SOCKET
+            assert info.session_key is None
+
+
+async def test_connect_accepts_a_plain_string_host(listener: StreamSocketListener) -> None:
+    async with StreamSocket() as client:
+        await client.connect("127.0.0.1", listener.information.local_port)
+        assert client.information.remote_address == LOCALHOST
+        (await listener.accept())._close_now()
+
+
+async def test_connect_with_endpoint_pair_binds_the_local_side(
+    listener: StreamSocketListener,
+) -> None:
+    local_port = str(free_tcp_port("127.0.0.2"))
+    pair = EndpointPair(
+        HostName("127.0.0.2"), local_port, LOCALHOST, listener.information.local_port
+    )
+    async with StreamSocket() as client:
+        await client.connect(pair)
+        assert client.information.local_address == HostName("127.0.0.2")
+        assert client.information.local_port == local_port
+        server = await listener.accept()
+        async with server:
+            assert server.information.remote_address == HostName("127.0.0.2")
+            assert server.information.remote_port == local_port
+
+
+async def test_connect_with_endpoint_pair_lets_the_system_choose_the_local_side(
+    listener: StreamSocketListener,
+) -> None:
+    pair = EndpointPair(None, "", "127.0.0.1", listener.information.local_port)
+    async with StreamSocket() as client:
+        await client.connect(pair)
+        assert client.information.local_port not in ("", "0")
+        (await listener.accept())._close_now()
+
+
+async def test_endpoint_pair_without_remote_is_rejected() -> None:
+    async with StreamSocket() as client:
+        with pytest.raises(ValueError, match="remote"):
+            await client.connect(EndpointPair(None, "", None, ""))
+
+
+async def test_information_before_connect_uses_winrt_empty_values() -> None:
+    sock = StreamSocket()
+    info = sock.information
+    assert info.local_address is None
+    assert info.remote_address is None
+    assert info.local_port == ""
+    assert info.remote_port == ""
+    assert info.remote_host_name is None
+    assert info.remote_service_name == ""
+    assert info.round_trip_time_statistics.sum == 0
+    assert info.bandwidth_statistics.outbound_bits_per_second == 0
+
+
+async def test_get_endpoint_pairs_resolves_without_connecting() -> None:
+    pairs = await StreamSocket.get_endpoint_pairs(HostName("localhost"), "80")
+    assert pairs
+    assert pairs[0].remote_host_name == LOCALHOST
+    assert pairs[0].remote_service_name == "80"
+    assert pairs[0].local_host_name == LOCALHOST
+    assert pairs[0].local_service_name == ""
+    long_lived = await StreamSocket.get_endpoint_pairs(
+        "localhost", "80", HostNameSortOptions.OPTIMIZE_FOR_LONG_CONNECTIONS
+    )
+    assert [p.remote_host_name for p in long_lived] == [p.remote_host_name for p in pairs]
+
+
+# -- the trio Stream contract -----------------------------------------------------------
+
+
+async def _stream_pair() -> tuple[StreamSocket, StreamSocket]:
+    with socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen(1)
+        client = StreamSocket()
+        await client.connect(LOCALHOST, str(server.getsockname()[1]))
+        conn, _ = server.accept()
+        conn.setblocking(False)
+        from trio_sockets._socket_options import StreamSocketListenerControl
+
+        accepted = StreamSocket._from_accepted(
+            conn, client._resolver, StreamSocketListenerControl(client)
+        )
+        return client, accepted
+
+
+async def test_stream_socket_passes_trios_half_closeable_stream_checks() -> None:
+    await trio.testing.check_half_closeable_stream(_stream_pair, None)
+
+
+async def test_half_close_lets_the_peer_answer(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    client.output_stream.write(b"question")
+    await client.send_eof()
+    await client.send_eof()  # idempotent
+    assert await receive_all(server) == b"question"
+    await server.send_all(b"answer")
+    assert await receive_exactly(client, 6) == b"answer"
+    with pytest.raises(trio.ClosedResourceError):
+        client.output_stream.write(b"late")
+
+
+async def test_input_stream_read_options(tcp_pair: tuple[StreamSocket, StreamSocket]) -> None:
+    client, server = tcp_pair
+    await server.send_all(b"abc")
+    assert await client.input_stream.read(10, InputStreamOptions.PARTIAL) == b"abc"
+
+    async with trio.open_nursery() as nursery:
+        result: list[bytes] = []
+
+        async def read_ten() -> None:
+            result.append(await client.input_stream.read(10))
+
+        nursery.start_soon(read_ten)
+        await server.send_all(b"12345")
+        await trio.testing.wait_all_tasks_blocked()
+        assert not result  # NONE waits for all ten bytes
+        await server.send_all(b"67890xyz")
+    assert result == [b"1234567890"]
+    assert await client.input_stream.read(3) == b"xyz"
+
+    await server.send_all(b"A" * 100)
+    assert await client.input_stream.read(10, InputStreamOptions.READ_AHEAD) == b"A" * 10
+    # The read-ahead surplus is served without another receive.
+    assert client._recv_buffer == b"A" * 90
+    assert await client.receive_some(1000) == b"A" * 90
+
+    await server.send_eof()
+    assert await client.input_stream.read(5) == b""
+
+
+async def test_cancelled_read_loses_no_data(tcp_pair: tuple[StreamSocket, StreamSocket]) -> None:
+    client, server = tcp_pair
+    await server.send_all(b"first")
+    with trio.move_on_after(0.2) as scope:
+        await client.input_stream.read(100)
+    assert scope.cancelled_caught
+    await server.send_all(b"-second")
+    assert await client.input_stream.read(12) == b"first-second"
+
+
+# -- control ---------------------------------------------------------------------------
+
+
+async def test_control_defaults_match_winrt() -> None:
+    control = StreamSocket().control
+    assert control.no_delay is True
+    assert control.keep_alive is False
+    assert control.outbound_unicast_hop_limit == 128
+    assert control.outbound_buffer_size_in_bytes is None
+    assert control.quality_of_service == SocketQualityOfService.NORMAL
+    assert control.serialize_connection_attempts is False
+    assert control.connect_timeout is None
+
+
+async def test_control_options_set_before_connect_apply(listener: StreamSocketListener) -> None:
+    async with StreamSocket() as client:
+        client.control.keep_alive = True
+        client.control.no_delay = False
+        client.control.outbound_unicast_hop_limit = 7
+        client.control.outbound_buffer_size_in_bytes = 32768
+        client.control.quality_of_service = SocketQualityOfService.LOW_LATENCY
+        await client.connect(LOCALHOST, listener.information.local_port)
+        sock = client.socket
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 0
+        assert sock.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 7
+        assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) == 2 * 32768
+        (await listener.accept())._close_now()
+
+
+async def test_default_options_on_a_connected_socket(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    for sock in (client.socket, server.socket):
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        assert sock.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 128
+
+
+async def test_control_changes_after_connect_apply_live(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, _ = tcp_pair
+    client.control.keep_alive = True
+    client.control.outbound_unicast_hop_limit = 9
+    assert client.socket.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+    assert client.socket.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 9
+    with pytest.raises(RuntimeError, match="serialize_connection_attempts"):
+        client.control.serialize_connection_attempts = True
+    with pytest.raises(RuntimeError, match="connect_timeout"):
+        client.control.connect_timeout = 1.0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "error"),
+    [
+        ("outbound_unicast_hop_limit", 0, ValueError),
+        ("outbound_unicast_hop_limit", 256, ValueError),
+        ("outbound_unicast_hop_limit", True, ValueError),
+        ("outbound_buffer_size_in_bytes", 0, ValueError),
+        ("outbound_buffer_size_in_bytes", "big", ValueError),
+        ("keep_alive", 1, TypeError),
+        ("no_delay", "yes", TypeError),
+        ("quality_of_service", 1, TypeError),
+        ("connect_timeout", -1, ValueError),
+        ("connect_timeout", 0, ValueError),
+    ],
+)
+def test_control_rejects_bad_values(name: str, value: object, error: type[Exception]) -> None:
+    control = StreamSocket().control
+    with pytest.raises(error, match=repr(value).replace("(", r"\(")):
+        setattr(control, name, value)
+
+
+async def test_statistics_come_from_tcp_info(tcp_pair: tuple[StreamSocket, StreamSocket]) -> None:
+    client, server = tcp_pair
+    for _ in range(20):
+        await client.send_all(b"x" * 1000)
+        await receive_exactly(server, 1000)
+        await server.send_all(b"y")
+        await receive_exactly(client, 1)
+    rtt = client.information.round_trip_time_statistics
+    assert rtt.sum > 0
+    assert 0 < rtt.min <= rtt.max
+    assert rtt.max >= rtt.sum
+    bandwidth = client.information.bandwidth_statistics
+    assert bandwidth.outbound_bits_per_second > 0
+    assert bandwidth.outbound_bits_per_second_instability == 0
+
+
+# -- failures, classified ----------------------------------------------------------------
+
+
+async def test_connection_refused_then_connect_again(listener: StreamSocketListener) -> None:
+    async with StreamSocket() as client:
+        with pytest.raises(SocketStatusError) as caught:
+            await client.connect(LOCALHOST, str(free_tcp_port()))
+        error = caught.value
+        assert error.status == SocketErrorStatus.CONNECTION_REFUSED
+        assert SocketError.get_status(error) == SocketErrorStatus.CONNECTION_REFUSED
+        assert isinstance(error, ConnectionRefusedError)
+        assert error.errno == errno.ECONNREFUSED
+        assert "127.0.0.1" in str(error)
+        # A failed connect leaves the socket usable for another connect.
+        await client.connect(LOCALHOST, listener.information.local_port)
+        server = await listener.accept()
+        async with server:
+            await client.send_all(b"after")
+            assert await receive_exactly(server, 5) == b"after"
+
+
+@pytest.fixture
+def unanswered_port() -> object:
+    """A port whose listener's accept queue is full: further SYNs go unanswered."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(0)
+        port = listening.getsockname()[1]
+        fillers = []
+        try:
+            for _ in range(4):
+                filler = socket.socket()
+                filler.setblocking(False)
+                fillers.append(filler)
+                with contextlib.suppress(BlockingIOError):
+                    filler.connect(("127.0.0.1", port))
+            yield port
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+async def test_connect_timeout_gives_connection_timed_out(unanswered_port: int) -> None:
+    async with StreamSocket() as client:
+        client.control.connect_timeout = 0.3
+        with trio.fail_after(5):
+            with pytest.raises(SocketStatusError) as caught:
+                await client.connect(LOCALHOST, str(unanswered_port))
+        assert caught.value.status == SocketErrorStatus.CONNECTION_TIMED_OUT
+        assert isinstance(caught.value, TimeoutError)
+        assert "connect_timeout=0.3" in str(caught.value)
+
+
+async def test_a_trio_timeout_is_classified_as_timed_out(unanswered_port: int) -> None:
+    async with StreamSocket() as client:
+        with pytest.raises(trio.TooSlowError) as caught:
+            with trio.fail_after(0.3):
+                await client.connect(LOCALHOST, str(unanswered_port))
+        assert SocketError.get_status(caught.value) == SocketErrorStatus.CONNECTION_TIMED_OUT
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with SO_LINGER 0: the kernel sends RST instead of FIN."""
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    sock.close()
+
+
+async def test_reset_by_peer_on_receive(tcp_pair: tuple[StreamSocket, StreamSocket]) -> None:
+    client, server = tcp_pair
+    _reset(server.socket)
+    with pytest.raises(SocketStatusError) as caught:
+        await client.receive_some()
+    assert caught.value.status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
+    assert isinstance(caught.value, trio.BrokenResourceError)
+    assert isinstance(caught.value, ConnectionResetError)
+
+
+async def test_write_failure_surfaces_on_flush(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    _reset(server.socket)
+    await trio.sleep(0.05)  # let the RST arrive
+    operation = client.output_stream.write(b"into the void")
+    with pytest.raises(SocketStatusError) as caught:
+        await client.output_stream.flush()
+    assert caught.value.status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
+    assert operation.done
+    with pytest.raises(SocketStatusError):
+        await operation
+    # The stream is broken for good: later writes say so at once.
+    with pytest.raises(trio.BrokenResourceError, match="broken by an earlier failure"):
+        client.output_stream.write(b"more")
+
+
+async def test_unawaited_write_failure_surfaces_on_aclose(listener: StreamSocketListener) -> None:
+    async def write_and_look_away() -> None:
+        async with StreamSocket() as client:
+            await client.connect(LOCALHOST, listener.information.local_port)
+            server = await listener.accept()
+            _reset(server.socket)
+            server._close_now()
+            await trio.sleep(0.05)
+            client.output_stream.write(b"lost?")
+            await trio.sleep(0.05)  # the background writer fails; nobody looks
+
+    with pytest.raises(SocketStatusError) as caught:
+        await write_and_look_away()
+    assert caught.value.status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
+
+
+async def test_unawaited_write_failure_surfaces_on_next_write(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    _reset(server.socket)
+    await trio.sleep(0.05)
+    client.output_stream.write(b"first")
+    await trio.sleep(0.05)
+    with pytest.raises(SocketStatusError, match="send on") as caught:
+        client.output_stream.write(b"second")
+    assert caught.value.status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
+
+
+async def test_address_in_use(listener: StreamSocketListener) -> None:
+    async with StreamSocketListener() as second:
+        with pytest.raises(SocketStatusError) as caught:
+            await second.bind_endpoint(LOCALHOST, listener.information.local_port)
+    assert caught.value.status == SocketErrorStatus.ADDRESS_ALREADY_IN_USE
+    assert SocketError.get_status(caught.value) == SocketErrorStatus.ADDRESS_ALREADY_IN_USE
+
+
+@pytest.mark.parametrize("bad", ["bad host!", "", "a..b", "-leading.example", "x" * 300])
+async def test_invalid_host_names_are_rejected_naming_the_value(bad: str) -> None:
+    async with StreamSocket() as client:
+        with pytest.raises(ValueError, match="remote_host_name") as caught:
+            await client.connect(bad, "80")
+    assert repr(bad)[:40] in str(caught.value) or repr(bad) in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("bad", "expected"),
+    [
+        ("", "remote_service_name is empty"),
+        ("0", "'0'"),
+        ("65536", "'65536'"),
+        ("-1", "'-1'"),
+        (" 80", "' 80'"),
+        ("http x", "'http x'"),
+        ("ht/tp", "'ht/tp'"),
+    ],
+)
+async def test_bad_service_strings_are_rejected_naming_the_value(bad: str, expected: str) -> None:
+    async with StreamSocket() as client:
+        with pytest.raises(ValueError, match=expected):
+            await client.connect(LOCALHOST, bad)
+
+
+async def test_service_must_be_a_string() -> None:
+    async with StreamSocket() as client:
+        with pytest.raises(TypeError, match="1337"):
+            await client.connect(LOCALHOST, 1337)  # type: ignore[call-overload]
+
+
+async def test_unknown_service_name_is_class_type_not_found() -> None:
+    async with StreamSocket() as client:
+        with pytest.raises(SocketStatusError) as caught:
+            await client.connect(LOCALHOST, "no-such-service-here")
+    assert caught.value.status == SocketErrorStatus.CLASS_TYPE_NOT_FOUND
+    assert "no-such-service-here" in str(caught.value)
+
+
+async def test_services_database_names_resolve_to_their_port() -> None:
+    async with StreamSocket() as client:
+        # Nothing listens on port 7 here: the refusal shows the name became port 7.
+        with pytest.raises(SocketStatusError) as caught:
+            await client.connect(LOCALHOST, "echo")
+    assert caught.value.status == SocketErrorStatus.CONNECTION_REFUSED
+    assert "127.0.0.1:7" in str(caught.value)
+
+
+# -- misuse ----------------------------------------------------------------------------
+
+
+async def test_output_stream_before_connect_is_a_clear_error() -> None:
+    with pytest.raises(RuntimeError, match="not connected"):
+        StreamSocket().output_stream.write(b"x")
+
+
+async def test_receive_before_connect_is_a_clear_error() -> None:
+    with pytest.raises(RuntimeError, match="not connected"):
+        await StreamSocket().receive_some()
+
+
+async def test_connect_twice_is_misuse(tcp_pair: tuple[StreamSocket, StreamSocket]) -> None:
+    client, _ = tcp_pair
+    with pytest.raises(RuntimeError, match="already connected"):
+        await client.connect(LOCALHOST, "80")
+
+
+async def test_use_after_close_raises_closed(listener: StreamSocketListener) -> None:
+    async with StreamSocket() as client:
+        await client.connect(LOCALHOST, listener.information.local_port)
+        (await listener.accept())._close_now()
+        await client.aclose()
+        await client.aclose()  # idempotent
+        with pytest.raises(trio.ClosedResourceError):
+            await client.send_all(b"x")
+        with pytest.raises(trio.ClosedResourceError):
+            await client.receive_some()
+        with pytest.raises(trio.ClosedResourceError):
+            client.output_stream.write(b"x")
+        with pytest.raises(trio.ClosedResourceError):
+            await client.connect(LOCALHOST, "80")
+
+
+async def test_write_needs_the_socket_to_be_entered(listener: StreamSocketListener) -> None:
+    client = StreamSocket()
+    await client.connect(LOCALHOST, listener.information.local_port)
+    server = await listener.accept()
+    try:
+        with pytest.raises(RuntimeError, match="async with"):
+            client.output_stream.write(b"x")
+        # send_all needs no nursery.
+        await client.send_all(b"fine")
+        assert await receive_exactly(server, 4) == b"fine"
+    finally:
+        await client.aclose()
+        await server.aclose()
+
+
+async def test_a_socket_is_entered_once() -> None:
+    sock = StreamSocket()
+    async with sock:
+        pass
+    with pytest.raises(RuntimeError, match="only once"):
+        async with sock:
+            pass
+
+
+async def test_concurrent_connects_are_refused(unanswered_port: int) -> None:
+    async with StreamSocket() as client, trio.open_nursery() as nursery:
+        nursery.start_soon(client.connect, LOCALHOST, str(unanswered_port))
+        await trio.testing.wait_all_tasks_blocked()
+        with pytest.raises(trio.BusyResourceError):
+            await client.connect(LOCALHOST, str(unanswered_port))
+        nursery.cancel_scope.cancel()
+
+
+async def test_windows_only_members_say_so() -> None:
+    sock = StreamSocket()
+    with pytest.raises(WindowsOnlyError, match="socket broker"):
+        sock.transfer_ownership("id")
+    with pytest.raises(WindowsOnlyError, match="socket broker"):
+        sock.enable_transfer_ownership("task")
+    assert isinstance(WindowsOnlyError("x", "y"), NotImplementedError)
+
+
+# -- cancel_io ---------------------------------------------------------------------------
+
+
+async def test_cancel_io_aborts_a_pending_receive_and_the_socket_stays_usable(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    errors: list[BaseException] = []
+
+    async def receive() -> None:
+        try:
+            await client.receive_some()
+        except SocketStatusError as error:
+            errors.append(error)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(receive)
+        await trio.testing.wait_all_tasks_blocked()
+        await client.cancel_io()
+    assert [SocketError.get_status(e) for e in errors] == [SocketErrorStatus.OPERATION_ABORTED]
+    await server.send_all(b"still here")
+    assert await receive_exactly(client, 10) == b"still here"
+
+
+async def test_cancel_io_aborts_pending_writes(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, _server = tcp_pair
+    stream = client.output_stream
+    # Nobody reads on the server side: fill the kernel buffers.
+    while True:
+        operation = stream.write(b"z" * 65536)
+        await trio.sleep(0.01)
+        if not operation.done:
+            break
+    queued = [stream.write(b"q" * 10) for _ in range(3)]
+    await client.cancel_io()
+    for op in queued:
+        with pytest.raises(SocketStatusError) as caught:
+            await op
+        assert caught.value.status == SocketErrorStatus.OPERATION_ABORTED
+    # The partly sent write failed too; flush reports it, so nothing is lost unseen.
+    with pytest.raises(SocketStatusError) as caught:
+        await stream.flush()
+    assert caught.value.status == SocketErrorStatus.OPERATION_ABORTED
+
+
+async def test_cancel_io_aborts_a_pending_connect(unanswered_port: int) -> None:
+    async with StreamSocket() as client:
+        errors: list[BaseException] = []
+
+        async def connect() -> None:
+            try:
+                await client.connect(LOCALHOST, str(unanswered_port))
+            except SocketStatusError as error:
+                errors.append(error)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(connect)
+            await trio.testing.wait_all_tasks_blocked()
+            await client.cancel_io()
+        assert [SocketError.get_status(e) for e in errors] == [SocketErrorStatus.OPERATION_ABORTED]
+
+
+# -- lifetimes ---------------------------------------------------------------------------
+
+
+async def test_no_fd_or_task_leak_over_100_lifecycles() -> None:
+    async def lifecycle() -> None:
+        async with StreamSocketListener() as listener:
+            await listener.bind_endpoint(LOCALHOST, "0")
+            async with StreamSocket() as client:
+                await client.connect(LOCALHOST, listener.information.local_port)
+                args = await listener.connection_received.receive()
+                async with args.socket as server:
+                    for _ in range(10):
+                        client.output_stream.write(b"ping")
+                    await client.output_stream.flush()
+                    assert await receive_exactly(server, 40) == b"ping" * 10
+                    await server.send_all(b"pong")
+                    assert await receive_exactly(client, 4) == b"pong"
+
+    await lifecycle()  # warm up lazily created resources (resolver threads, …)
+    fds, tasks = open_fd_count(), len(live_tasks())
+    for _ in range(100):
+        await lifecycle()
+    assert open_fd_count() == fds
+    assert len(live_tasks()) == tasks
+
+
+async def test_leaving_the_block_flushes_pending_writes(listener: StreamSocketListener) -> None:
+    async with StreamSocket() as client:
+        await client.connect(LOCALHOST, listener.information.local_port)
+        server = await listener.accept()
+        for index in range(1000):
+            client.output_stream.write(b"%04d" % index)
+    async with server:
+        assert await receive_all(server) == b"".join(b"%04d" % i for i in range(1000))
+
+
+async def test_an_exception_in_the_block_propagates_unwrapped(
+    listener: StreamSocketListener,
+) -> None:
+    client = StreamSocket()
+
+    async def fail_inside() -> None:
+        async with client:
+            await client.connect(LOCALHOST, listener.information.local_port)
+            raise KeyError("mine")
+
+    with pytest.raises(KeyError):
+        await fail_inside()
+    with pytest.raises(trio.ClosedResourceError):
+        await client.receive_some()
+    (await listener.accept())._close_now()

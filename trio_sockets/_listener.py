@@ -1,0 +1,356 @@
+"""``StreamSocketListener``: a TCP server whose ConnectionReceived event is a channel."""
+
+from __future__ import annotations
+
+import errno
+import socket
+from typing import Final
+
+import trio
+
+from . import _sockio
+from ._connect import format_sockaddr
+from ._enums import SocketProtectionLevel
+from ._errors import WindowsOnlyError, translate_os_error
+from ._hostname import HostName, coerce_host_name
+from ._resolver import Resolver, SockAddr
+from ._scoped import NurseryScoped
+from ._socket_options import StreamSocketListenerControl
+from ._stream_socket import StreamSocket
+
+__all__ = [
+    "StreamSocketListener",
+    "StreamSocketListenerConnectionReceivedEventArgs",
+    "StreamSocketListenerInformation",
+]
+
+#: Accepted connections that may wait in ``connection_received`` before the listener
+#: stops accepting (the kernel's backlog holds the rest).
+CONNECTION_QUEUE_SIZE: Final = 64
+# The kernel clamps the backlog to net.core.somaxconn.
+_BACKLOG: Final = 65535
+# After EMFILE/ENFILE/ENOBUFS/ENOMEM the accept loop waits this long before retrying,
+# as trio.serve_listeners does, instead of spinning.
+_RESOURCE_RETRY_DELAY: Final = 0.1
+_RESOURCE_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+class StreamSocketListenerConnectionReceivedEventArgs:
+    """One accepted connection (WinRT ``StreamSocketListenerConnectionReceivedEventArgs``).
+
+    The :attr:`socket` belongs to whoever receives these args, not to the listener:
+    scope it with ``async with args.socket:`` (or close it).
+    """
+
+    __slots__ = ("_socket",)
+
+    def __init__(self, socket: StreamSocket) -> None:
+        self._socket = socket
+
+    @property
+    def socket(self) -> StreamSocket:
+        return self._socket
+
+    def __repr__(self) -> str:
+        return f"<ConnectionReceived {self._socket!r}>"
+
+
+class StreamSocketListenerInformation:
+    """WinRT ``StreamSocketListenerInformation``: the bound port."""
+
+    def __init__(self, owner: StreamSocketListener) -> None:
+        self._owner = owner
+
+    @property
+    def local_port(self) -> str:
+        """The bound TCP port as a string; ``""`` before the listener is bound."""
+        return str(self._owner._port) if self._owner._port is not None else ""
+
+
+class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
+    """A TCP listener (WinRT ``StreamSocketListener``), also a :class:`trio.abc.Listener`.
+
+    ``async with StreamSocketListener() as listener:`` then
+    ``await listener.bind_service_name("1337")`` and take connections from
+    ``async for args in listener.connection_received:`` (or ``await listener.accept()``,
+    so ``trio.serve_listeners(handler, [listener])`` works). The channel exists from
+    construction, so no connection can arrive before there is somewhere to put it. When
+    :data:`CONNECTION_QUEUE_SIZE` connections wait unreceived, the listener stops
+    accepting until the consumer catches up.
+
+    Closing the listener stops accepting; sockets already received keep working.
+    Connections accepted but never received are closed with it.
+    """
+
+    def __init__(self, *, resolver: Resolver | None = None) -> None:
+        self._resolver = resolver if resolver is not None else Resolver()
+        self._socks: list[socket.socket] = []
+        self._port: int | None = None
+        self._closed = False
+        self._binding = False
+        self._send_channel, self.connection_received = trio.open_memory_channel[
+            StreamSocketListenerConnectionReceivedEventArgs
+        ](CONNECTION_QUEUE_SIZE)
+        self._accept_loops = 0
+        self._abort_scopes: set[trio.CancelScope] = set()
+        self._control = StreamSocketListenerControl(self)
+        self._information = StreamSocketListenerInformation(self)
+
+    connection_received: trio.MemoryReceiveChannel[StreamSocketListenerConnectionReceivedEventArgs]
+    """The ConnectionReceived event: one args object per accepted connection."""
+
+    @property
+    def control(self) -> StreamSocketListenerControl:
+        return self._control
+
+    @property
+    def information(self) -> StreamSocketListenerInformation:
+        return self._information
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        """The listening stdlib sockets (one per address family bound)."""
+        return list(self._socks)
+
+    def _is_closed(self) -> bool:
+        return self._closed
+
+    def _describe(self) -> str:
+        if not self._socks:
+            return "StreamSocketListener (closed)" if self._closed else "StreamSocketListener"
+        names = ", ".join(format_sockaddr(sock.getsockname()) for sock in self._socks)
+        return f"StreamSocketListener on {names}"
+
+    def __repr__(self) -> str:
+        return f"<{self._describe()}>"
+
+    # -- binding -------------------------------------------------------------------------
+
+    async def bind_service_name(
+        self,
+        local_service_name: str,
+        protection_level: SocketProtectionLevel = SocketProtectionLevel.PLAIN_SOCKET,
+        adapter: HostName | str | None = None,
+    ) -> None:
+        """Listen on every local address, IPv4 and IPv6, on one port (WinRT
+        ``BindServiceNameAsync``).
+
+        *local_service_name* is a port (``""`` or ``"0"``: any free port, then read
+        ``information.local_port``) or a name from the services database. *adapter*
+        stands in for a Windows ``NetworkAdapter``: a local interface address to listen
+        on instead of all of them. WinRT listeners take only
+        :attr:`SocketProtectionLevel.PLAIN_SOCKET`.
+
+        Raises:
+            TypeError / ValueError: a bad service name, protection level or adapter.
+            RuntimeError: already bound, or not entered with ``async with``.
+            SocketStatusError: ``ADDRESS_ALREADY_IN_USE`` and other bind failures.
+        """
+        if not isinstance(protection_level, SocketProtectionLevel):
+            raise TypeError(
+                f"protection_level must be a SocketProtectionLevel, not {protection_level!r}"
+            )
+        if protection_level != SocketProtectionLevel.PLAIN_SOCKET:
+            raise ValueError(
+                f"StreamSocketListener accepts only SocketProtectionLevel.PLAIN_SOCKET, not "
+                f"{protection_level.name}: as in WinRT, a listener has no server-side TLS"
+            )
+        if adapter is not None:
+            await self.bind_endpoint(coerce_host_name(adapter, "adapter"), local_service_name)
+            return
+        await self._bind(None, local_service_name)
+
+    async def bind_endpoint(
+        self, local_host_name: HostName | str | None, local_service_name: str
+    ) -> None:
+        """Listen on one local address (WinRT ``BindEndpointAsync``).
+
+        ``None`` as the host means every local address, like :meth:`bind_service_name`.
+        A host name that resolves to several addresses (``"localhost"``) is listened on
+        at each of them, on one port.
+
+        Raises:
+            TypeError / ValueError: a bad host or service name.
+            RuntimeError: already bound, or not entered with ``async with``.
+            SocketStatusError: ``ADDRESS_ALREADY_IN_USE``,
+                ``CANNOT_ASSIGN_REQUESTED_ADDRESS`` and other bind failures.
+        """
+        host = (
+            None
+            if local_host_name is None
+            else coerce_host_name(local_host_name, "local_host_name")
+        )
+        await self._bind(host, local_service_name)
+
+    async def _bind(self, host: HostName | None, service: str) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError("this StreamSocketListener was closed")
+        if self._socks or self._binding:
+            raise RuntimeError(
+                f"{self._describe()} is already bound; WinRT fixes a listener's port at its "
+                "first bind"
+            )
+        nursery = self._require_nursery("bind_service_name() / bind_endpoint()")
+        self._binding = True
+        try:
+            port = await self._resolver.resolve_port(service, "tcp", local=True)
+            if host is None:
+                targets = _wildcard_addresses(port)
+            else:
+                targets = await self._resolver.resolve_addresses(host, port, "tcp", passive=True)
+            socks = self._listen_on(targets, port)
+        finally:
+            self._binding = False
+        if self._is_closed():  # closed while resolving
+            for sock in socks:
+                sock.close()
+            raise trio.ClosedResourceError("this StreamSocketListener was closed")
+        self._socks = socks
+        self._port = socks[0].getsockname()[1]
+        self._control._bound = True
+        for sock in socks:
+            self._accept_loops += 1
+            nursery.start_soon(self._accept_loop, sock, name=f"accept loop of {self._describe()}")
+
+    def _listen_on(
+        self, targets: list[tuple[socket.AddressFamily, SockAddr]], port: int
+    ) -> list[socket.socket]:
+        socks: list[socket.socket] = []
+        try:
+            for family, sockaddr in targets:
+                if socks and port == 0:
+                    # Every address listens on the port the first one got.
+                    sockaddr = (sockaddr[0], socks[0].getsockname()[1], *sockaddr[2:])
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                socks.append(sock)
+                sock.setblocking(False)
+                # SO_REUSEADDR lets a restarted server bind past TIME_WAIT; on Linux it
+                # never lets two listeners share a TCP port.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    dual = sockaddr[0] == "::" and len(targets) == 1
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, not dual)
+                self._control._apply(sock, family)
+                try:
+                    sock.bind(sockaddr)
+                    sock.listen(_BACKLOG)
+                except OSError as exc:
+                    raise translate_os_error(
+                        exc, f"bind a listener to {format_sockaddr(sockaddr)}"
+                    ) from exc
+        except BaseException:
+            for sock in socks:
+                sock.close()
+            raise
+        return socks
+
+    # -- accepting ---------------------------------------------------------------------
+
+    async def _accept_loop(self, sock: socket.socket) -> None:
+        send = self._send_channel
+        try:
+            while True:
+                try:
+                    conn, _address = await _sockio.accept(sock)
+                except trio.ClosedResourceError:
+                    return
+                except OSError as exc:
+                    if exc.errno in _sockio.ACCEPT_TRANSIENT_ERRNOS:
+                        continue
+                    if exc.errno in _RESOURCE_ERRNOS:
+                        await trio.sleep(_RESOURCE_RETRY_DELAY)
+                        continue
+                    raise  # pragma: no cover - an accept() failure no listener survives
+                try:
+                    accepted = StreamSocket._from_accepted(conn, self._resolver, self._control)
+                except OSError:  # the peer went away between accept() and getpeername()
+                    conn.close()
+                    continue
+                args = StreamSocketListenerConnectionReceivedEventArgs(accepted)
+                try:
+                    await send.send(args)
+                except (trio.ClosedResourceError, trio.BrokenResourceError):
+                    accepted._close_now()
+                    return
+                except BaseException:
+                    accepted._close_now()
+                    raise
+        finally:
+            self._accept_loops -= 1
+            if self._accept_loops == 0:
+                send.close()
+
+    async def accept(self) -> StreamSocket:
+        """Wait for the next connection (``trio.abc.Listener.accept``).
+
+        Raises:
+            trio.ClosedResourceError: the listener is closed (or was never bound and
+                then closed).
+
+        Cancellation: no connection is taken from the queue.
+        """
+        if self._closed:
+            raise trio.ClosedResourceError("this StreamSocketListener is closed")
+        try:
+            args = await self.connection_received.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise trio.ClosedResourceError("this StreamSocketListener is closed") from None
+        return args.socket
+
+    # -- closing -----------------------------------------------------------------------
+
+    async def cancel_io(self) -> None:
+        """WinRT ``CancelIOAsync``: a listener has no pending reads or writes, so this
+        only checkpoints; accepting goes on."""
+        await trio.lowlevel.checkpoint()
+
+    async def aclose(self) -> None:
+        """Stop listening (WinRT ``Close``); idempotent. Received sockets stay open."""
+        self._close_now()
+        await trio.lowlevel.checkpoint()
+
+    def _close_now(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for sock in self._socks:
+            _sockio.close_socket(sock)
+        # A loop blocked on a full channel then gets ClosedResourceError and closes the
+        # connection it holds.
+        self._send_channel.close()
+        # Connections accepted but never received have no owner: close them.
+        while True:
+            try:
+                args = self.connection_received.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            args.socket._close_now()
+
+    # -- Windows-only members ----------------------------------------------------------
+
+    def enable_transfer_ownership(self, *args: object) -> None:
+        """Windows-only: registers the listener with the Windows socket broker."""
+        raise WindowsOnlyError(
+            "StreamSocketListener.enable_transfer_ownership",
+            "it registers the listener with the Windows socket broker for a suspended app",
+        )
+
+    def transfer_ownership(self, *args: object) -> None:
+        """Windows-only: hands the listener to the Windows socket broker."""
+        raise WindowsOnlyError(
+            "StreamSocketListener.transfer_ownership",
+            "it hands the listener to the Windows socket broker for a suspended app",
+        )
+
+
+def _wildcard_addresses(port: int) -> list[tuple[socket.AddressFamily, SockAddr]]:
+    """Every local address: one dual-stack IPv6 socket, or IPv4 where IPv6 is missing."""
+    if socket.has_ipv6:
+        try:
+            probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        except OSError:
+            pass
+        else:
+            probe.close()
+            return [(socket.AF_INET6, ("::", port, 0, 0))]
+    return [(socket.AF_INET, ("0.0.0.0", port))]

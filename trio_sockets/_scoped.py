@@ -1,0 +1,96 @@
+"""Nursery-scoped lifetime shared by every socket class.
+
+Entering a socket opens its own nursery; the socket's background work (accept loop,
+receive loop, writer tasks) runs there and so can never outlive the ``async with``
+block. Leaving the block normally closes the socket gracefully (pending writes are
+flushed first); leaving it with an exception, including ``Cancelled``, closes it at once.
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from types import TracebackType
+from typing import Self
+
+import trio
+
+__all__ = ["NurseryScoped"]
+
+
+class NurseryScoped(abc.ABC):
+    """Base class: an async context manager that owns a nursery while entered."""
+
+    _nursery: trio.Nursery | None = None
+    _nursery_manager: contextlib.AbstractAsyncContextManager[trio.Nursery] | None = None
+    _entered = False
+    _nested = 0
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Close gracefully (flushing what was written); idempotent."""
+
+    @abc.abstractmethod
+    def _close_now(self) -> None:
+        """Close at once, failing pending operations."""
+
+    @abc.abstractmethod
+    def _describe(self) -> str:
+        """A short name for messages, e.g. ``StreamSocket 127.0.0.1:80``."""
+
+    def _require_nursery(self, what: str) -> trio.Nursery:
+        if self._nursery is None:
+            raise RuntimeError(
+                f"{what} needs the socket's own nursery: use 'async with {self._describe()}:' "
+                "before calling it"
+            )
+        return self._nursery
+
+    async def __aenter__(self) -> Self:
+        if self._nursery is not None:
+            # Entered again while open (``trio.serve_listeners`` does ``async with
+            # listener``): behave like trio's AsyncResource, closing on exit.
+            self._nested += 1
+            return self
+        if self._entered:
+            raise RuntimeError(f"{self._describe()} can be entered with 'async with' only once")
+        self._entered = True
+        manager = trio.open_nursery()
+        self._nursery = await manager.__aenter__()
+        self._nursery_manager = manager
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._nested:
+            self._nested -= 1
+            if exc is None:
+                await self.aclose()
+            else:
+                self._close_now()
+            return
+        manager = self._nursery_manager
+        nursery = self._nursery
+        assert manager is not None
+        assert nursery is not None
+        close_error: BaseException | None = None
+        try:
+            if exc is None:
+                await self.aclose()
+            else:
+                self._close_now()
+        except BaseException as error:  # re-raised below, once the nursery has ended
+            close_error = error
+            self._close_now()
+        # The body's own exception is not handed to the nursery: trio would wrap it in an
+        # ExceptionGroup, and a socket block should let a ValueError out as a ValueError.
+        nursery.cancel_scope.cancel()
+        self._nursery = None
+        self._nursery_manager = None
+        await manager.__aexit__(None, None, None)
+        if close_error is not None:
+            raise close_error

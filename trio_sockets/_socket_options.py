@@ -1,0 +1,276 @@
+"""``StreamSocketControl`` and ``StreamSocketListenerControl``: TCP options as objects.
+
+WinRT wants every option set before connect or bind. Linux can change all of these on
+a live socket, so a :class:`StreamSocketControl` applies a late change at once instead of
+refusing it; only the options that steer the connecting itself
+(``serialize_connection_attempts``, ``connect_timeout``) are fixed once ``connect`` has
+started. A listener's options are copied into the sockets it accepts, so they must be
+set before it is bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
+
+from ._enums import SocketQualityOfService
+from ._errors import translate_os_error
+
+if TYPE_CHECKING:
+    from ._stream_socket import StreamSocket
+
+__all__ = ["StreamSocketControl", "StreamSocketListenerControl"]
+
+#: WinRT's default hop limit (Linux would use 64).
+DEFAULT_HOP_LIMIT = 128
+
+
+class _Owner(Protocol):
+    def _describe(self) -> str: ...
+
+
+def _check_bool(name: str, value: object) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {value!r}")
+    return value
+
+
+def _check_hop_limit(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 255:
+        raise ValueError(f"outbound_unicast_hop_limit must be an int from 1 to 255, not {value!r}")
+    return value
+
+
+def _check_buffer_size(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**31 - 1:
+        raise ValueError(
+            f"outbound_buffer_size_in_bytes must be None or an int from 1 to 2**31-1, not {value!r}"
+        )
+    return value
+
+
+def _check_qos(value: object) -> SocketQualityOfService:
+    if not isinstance(value, SocketQualityOfService):
+        raise TypeError(f"quality_of_service must be a SocketQualityOfService, not {value!r}")
+    return value
+
+
+def _set_hop_limit(sock: socket.socket, hops: int) -> None:
+    if sock.family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, hops)
+        # A dual-stack socket talking to an IPv4-mapped peer sends IPv4 packets.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, hops)
+    else:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, hops)
+
+
+class _TcpControl:
+    """The options a stream socket and a listener share."""
+
+    def __init__(self, owner: _Owner) -> None:
+        self._owner = owner
+        self._keep_alive = False
+        self._no_delay = True
+        self._outbound_buffer_size: int | None = None
+        self._hop_limit = DEFAULT_HOP_LIMIT
+        self._qos = SocketQualityOfService.NORMAL
+
+    def _copy_from(self, other: _TcpControl) -> None:
+        self._keep_alive = other._keep_alive
+        self._no_delay = other._no_delay
+        self._outbound_buffer_size = other._outbound_buffer_size
+        self._hop_limit = other._hop_limit
+        self._qos = other._qos
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} keep_alive={self._keep_alive} no_delay={self._no_delay} "
+            f"outbound_buffer_size_in_bytes={self._outbound_buffer_size} "
+            f"outbound_unicast_hop_limit={self._hop_limit} "
+            f"quality_of_service={self._qos.name}>"
+        )
+
+    def _apply(self, sock: socket.socket, family: socket.AddressFamily) -> None:
+        """Set every option on a socket that is not yet connected or bound."""
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, self._keep_alive)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, self._no_delay)
+        if self._outbound_buffer_size is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._outbound_buffer_size)
+        _set_hop_limit(sock, self._hop_limit)
+
+    def _live_change(self, name: str) -> socket.socket | None:
+        """The socket a change must be applied to now, or None; may refuse the change."""
+        raise NotImplementedError  # pragma: no cover - every subclass overrides it
+
+    def _set_live(self, name: str, setter: Callable[[socket.socket], None]) -> None:
+        sock = self._live_change(name)
+        if sock is None or sock.fileno() == -1:
+            return
+        try:
+            setter(sock)
+        except OSError as exc:
+            raise translate_os_error(exc, f"set {name} on {self._owner._describe()}") from exc
+
+    @property
+    def keep_alive(self) -> bool:
+        """Send TCP keep-alive probes on an idle connection (``SO_KEEPALIVE``); default False."""
+        return self._keep_alive
+
+    @keep_alive.setter
+    def keep_alive(self, value: bool) -> None:
+        value = _check_bool("keep_alive", value)
+        self._set_live(
+            "keep_alive",
+            lambda s: s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, value),
+        )
+        self._keep_alive = value
+
+    @property
+    def no_delay(self) -> bool:
+        """Disable Nagle's algorithm (``TCP_NODELAY``); default True, as in WinRT."""
+        return self._no_delay
+
+    @no_delay.setter
+    def no_delay(self, value: bool) -> None:
+        value = _check_bool("no_delay", value)
+        self._set_live(
+            "no_delay", lambda s: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, value)
+        )
+        self._no_delay = value
+
+    @property
+    def outbound_buffer_size_in_bytes(self) -> int | None:
+        """The send buffer size asked for (``SO_SNDBUF``); None = the system's auto-tuning.
+
+        Linux doubles the value for its bookkeeping, so ``getsockopt`` reads twice this.
+        Setting it turns the kernel's send-buffer auto-tuning off, which is usually slower.
+        """
+        return self._outbound_buffer_size
+
+    @outbound_buffer_size_in_bytes.setter
+    def outbound_buffer_size_in_bytes(self, value: int | None) -> None:
+        size = _check_buffer_size(value)
+        if size is not None:
+            self._set_live(
+                "outbound_buffer_size_in_bytes",
+                lambda s: s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size),
+            )
+        elif self._outbound_buffer_size is not None:
+            self._live_refuses_reset()
+        self._outbound_buffer_size = size
+
+    def _live_refuses_reset(self) -> None:
+        sock = self._live_change("outbound_buffer_size_in_bytes")
+        if sock is not None and sock.fileno() != -1:
+            raise RuntimeError(
+                "outbound_buffer_size_in_bytes cannot go back to None (auto-tuning) on "
+                f"{self._owner._describe()}: the kernel turns auto-tuning off for good"
+            )
+
+    @property
+    def outbound_unicast_hop_limit(self) -> int:
+        """IPv4 TTL / IPv6 hop limit of unicast packets; default 128, as in WinRT."""
+        return self._hop_limit
+
+    @outbound_unicast_hop_limit.setter
+    def outbound_unicast_hop_limit(self, value: int) -> None:
+        hops = _check_hop_limit(value)
+        self._set_live("outbound_unicast_hop_limit", lambda s: _set_hop_limit(s, hops))
+        self._hop_limit = hops
+
+    @property
+    def quality_of_service(self) -> SocketQualityOfService:
+        """Kept for WinRT parity; trio runs all I/O on one thread, so it changes nothing."""
+        return self._qos
+
+    @quality_of_service.setter
+    def quality_of_service(self, value: SocketQualityOfService) -> None:
+        self._live_change("quality_of_service")
+        self._qos = _check_qos(value)
+
+
+class StreamSocketControl(_TcpControl):
+    """Options of a :class:`~trio_sockets.StreamSocket` (WinRT ``StreamSocketControl``).
+
+    Set before ``connect``, they apply to every connection attempt; set later, the
+    socket options change on the live connection at once.
+    """
+
+    def __init__(self, owner: StreamSocket) -> None:
+        super().__init__(owner)
+        self._socket_owner = owner
+        self._serialize = False
+        self._connect_timeout: float | None = None
+        self._connect_called = False
+
+    def _connect_started(self) -> None:
+        self._connect_called = True
+
+    def _live_change(self, name: str) -> socket.socket | None:
+        if name in ("serialize_connection_attempts", "connect_timeout") and self._connect_called:
+            raise RuntimeError(
+                f"{name} steers connect() and cannot change once connect() was called "
+                f"on {self._owner._describe()}"
+            )
+        return self._socket_owner._sock
+
+    @property
+    def serialize_connection_attempts(self) -> bool:
+        """Try the resolved addresses one at a time instead of racing them; default False."""
+        return self._serialize
+
+    @serialize_connection_attempts.setter
+    def serialize_connection_attempts(self, value: bool) -> None:
+        value = _check_bool("serialize_connection_attempts", value)
+        self._live_change("serialize_connection_attempts")
+        self._serialize = value
+
+    @property
+    def connect_timeout(self) -> float | None:
+        """Seconds ``connect`` may take in all (resolution included); None = no limit.
+
+        When it runs out, ``connect`` raises a ``CONNECTION_TIMED_OUT``
+        :class:`~trio_sockets.SocketStatusError` (also a :class:`TimeoutError`).
+        """
+        return self._connect_timeout
+
+    @connect_timeout.setter
+    def connect_timeout(self, value: float | None) -> None:
+        if value is not None and (
+            isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
+        ):
+            raise ValueError(f"connect_timeout must be None or a positive number, not {value!r}")
+        self._live_change("connect_timeout")
+        self._connect_timeout = None if value is None else float(value)
+
+
+class StreamSocketListenerControl(_TcpControl):
+    """Options a :class:`~trio_sockets.StreamSocketListener` gives the sockets it accepts.
+
+    WinRT ``StreamSocketListenerControl``: set them before the listener is bound;
+    afterwards a change raises :class:`RuntimeError`.
+    """
+
+    def __init__(self, owner: _Owner) -> None:
+        super().__init__(owner)
+        self._bound = False
+
+    def _live_change(self, name: str) -> socket.socket | None:
+        if self._bound:
+            raise RuntimeError(
+                f"{name} must be set before the listener is bound; "
+                f"{self._owner._describe()} is already bound"
+            )
+        return None
+
+    def for_accepted(self, socket_owner: StreamSocket) -> StreamSocketControl:
+        """A control for an accepted socket, holding this listener's values."""
+        control = StreamSocketControl(socket_owner)
+        control._copy_from(self)
+        control._connect_called = True
+        return control

@@ -1,0 +1,662 @@
+"""``StreamSocket``: a TCP connection, WinRT-shaped and a trio ``HalfCloseableStream``."""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import socket
+from collections.abc import Iterator
+from typing import overload
+
+import trio
+
+from . import _sockio
+from ._connect import connect_first, format_sockaddr
+from ._enums import HostNameSortOptions, InputStreamOptions, SocketProtectionLevel
+from ._errors import SocketErrorStatus, WindowsOnlyError, socket_error, translate_os_error
+from ._hostname import EndpointPair, HostName, coerce_host_name
+from ._resolver import Protocol, Resolver, SockAddr
+from ._scoped import NurseryScoped
+from ._socket_options import StreamSocketControl, StreamSocketListenerControl
+from ._stream_abc import InputStream
+from ._streams import StreamOutputStream
+from ._tcp_info import (
+    TCP_INFO_SIZE,
+    BandwidthStatistics,
+    RoundTripTimeStatistics,
+    TcpInfo,
+    bandwidth_statistics,
+    parse_tcp_info,
+    round_trip_time_statistics,
+)
+
+__all__ = ["SocketInputStream", "StreamSocket", "StreamSocketInformation"]
+
+# The class has a ``socket`` property, which hides the module in class-scope annotations.
+_StdSocket = socket.socket
+
+#: ``receive_some()`` without a size asks the kernel for at most this many bytes.
+DEFAULT_RECEIVE_SIZE = 65536
+
+_NEW, _CONNECTING, _CONNECTED, _CLOSED = "new", "connecting", "connected", "closed"
+
+
+def host_of(sockaddr: SockAddr) -> HostName:
+    """The :class:`HostName` of a socket address; IPv4-mapped IPv6 reads as IPv4."""
+    address = ipaddress.ip_address(sockaddr[0].split("%")[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return HostName(str(address.ipv4_mapped))
+    return HostName(sockaddr[0])
+
+
+class StreamSocketInformation:
+    """Addresses, protection level and statistics of a :class:`StreamSocket`.
+
+    Readable at any time; before ``connect`` the addresses are ``None`` and the ports
+    ``""`` (WinRT's values).
+    """
+
+    def __init__(self, owner: StreamSocket) -> None:
+        self._owner = owner
+        self._rtt_max = 0
+
+    @property
+    def local_address(self) -> HostName | None:
+        local = self._owner._local
+        return host_of(local) if local is not None else None
+
+    @property
+    def local_port(self) -> str:
+        local = self._owner._local
+        return str(local[1]) if local is not None else ""
+
+    @property
+    def remote_address(self) -> HostName | None:
+        remote = self._owner._remote
+        return host_of(remote) if remote is not None else None
+
+    @property
+    def remote_port(self) -> str:
+        remote = self._owner._remote
+        return str(remote[1]) if remote is not None else ""
+
+    @property
+    def remote_host_name(self) -> HostName | None:
+        """The host name given to ``connect`` (for an accepted socket, the peer's address)."""
+        return self._owner._remote_host_name
+
+    @property
+    def remote_service_name(self) -> str:
+        """The service name given to ``connect`` (for an accepted socket, the peer's port)."""
+        return self._owner._remote_service_name
+
+    @property
+    def protection_level(self) -> SocketProtectionLevel:
+        return SocketProtectionLevel.PLAIN_SOCKET
+
+    @property
+    def session_key(self) -> None:
+        """Always ``None``: Windows sets it only for proximity ("tap") connections."""
+        return None
+
+    @property
+    def round_trip_time_statistics(self) -> RoundTripTimeStatistics:
+        """Round-trip times from Linux ``TCP_INFO``, in microseconds; zeros elsewhere."""
+        stats = round_trip_time_statistics(self._owner._tcp_info(), self._rtt_max)
+        self._rtt_max = stats.max
+        return stats
+
+    @property
+    def bandwidth_statistics(self) -> BandwidthStatistics:
+        """Bandwidth estimates from Linux ``TCP_INFO``; zeros elsewhere."""
+        return bandwidth_statistics(self._owner._tcp_info())
+
+
+class SocketInputStream(InputStream):
+    """The input stream of a :class:`StreamSocket` (WinRT ``IInputStream``)."""
+
+    def __init__(self, owner: StreamSocket) -> None:
+        self._owner = owner
+        self._closed = False
+
+    async def read(
+        self, count: int, options: InputStreamOptions = InputStreamOptions.NONE
+    ) -> bytes:
+        """Read up to *count* bytes; ``b""`` means the peer closed its side.
+
+        ``NONE`` waits for *count* bytes (fewer only at end of stream), ``PARTIAL``
+        returns what the first receive brings, ``READ_AHEAD`` receives up to 64 KiB per
+        system call and keeps the surplus for the next read.
+
+        Cancellation: bytes already received stay buffered for the next read; nothing
+        is lost and the socket stays usable.
+        """
+        if self._closed:
+            raise trio.ClosedResourceError("this input stream was closed")
+        return await self._owner._read(count, options)
+
+    async def aclose(self) -> None:
+        """Stop reading through this stream object; the socket stays open."""
+        self._closed = True
+        await trio.lowlevel.checkpoint()
+
+
+class StreamSocket(NurseryScoped, trio.abc.HalfCloseableStream):
+    """A TCP client or accepted connection (WinRT ``StreamSocket``).
+
+    Use it as ``async with StreamSocket() as sock:``; the block owns the socket's
+    background work (the writer that drives un-awaited writes) and closes the socket
+    when it ends, after flushing what was written. It is also a
+    :class:`trio.abc.HalfCloseableStream` whose ``send_all`` / ``receive_some`` /
+    ``send_eof`` / ``aclose`` work whether or not the socket was entered.
+    """
+
+    def __init__(self, *, resolver: Resolver | None = None) -> None:
+        self._resolver = resolver if resolver is not None else Resolver()
+        self._sock: _StdSocket | None = None
+        self._state = _NEW
+        self._family: socket.AddressFamily | None = None
+        self._local: SockAddr | None = None
+        self._remote: SockAddr | None = None
+        self._remote_host_name: HostName | None = None
+        self._remote_service_name = ""
+        self._output: StreamOutputStream | None = None
+        self._input = SocketInputStream(self)
+        self._recv_buffer = bytearray()
+        self._receiving = False
+        self._sending = False
+        self._io_scopes: set[trio.CancelScope] = set()
+        self._io_idle = trio.lowlevel.ParkingLot()
+        self._control = StreamSocketControl(self)
+        self._information = StreamSocketInformation(self)
+
+    @classmethod
+    def _from_accepted(
+        cls, sock: _StdSocket, resolver: Resolver, control: StreamSocketListenerControl
+    ) -> StreamSocket:
+        self = cls(resolver=resolver)
+        self._control = control.for_accepted(self)
+        self._attach(sock)
+        assert self._remote is not None
+        self._remote_host_name = host_of(self._remote)
+        self._remote_service_name = str(self._remote[1])
+        return self
+
+    # -- properties --------------------------------------------------------------------
+
+    @property
+    def control(self) -> StreamSocketControl:
+        """Socket options (WinRT ``StreamSocketControl``); set them before ``connect``."""
+        return self._control
+
+    @property
+    def information(self) -> StreamSocketInformation:
+        return self._information
+
+    @property
+    def input_stream(self) -> SocketInputStream:
+        return self._input
+
+    @property
+    def output_stream(self) -> StreamOutputStream:
+        """The output stream; exists once the socket is connected.
+
+        Raises:
+            RuntimeError: the socket was never connected.
+        """
+        if self._output is None:
+            raise RuntimeError(f"{self._describe()} is not connected: await connect() first")
+        return self._output
+
+    @property
+    def socket(self) -> _StdSocket:
+        """The underlying non-blocking stdlib socket, for options this API lacks.
+
+        Raises:
+            RuntimeError: not connected.
+            trio.ClosedResourceError: closed.
+        """
+        return self._require_socket("socket")
+
+    def __repr__(self) -> str:
+        return f"<{self._describe()}>"
+
+    def _describe(self) -> str:
+        if self._local is None or self._remote is None:
+            return f"StreamSocket ({self._state})"
+        closed = " closed" if self._state == _CLOSED else ""
+        return (
+            f"StreamSocket {format_sockaddr(self._local)} -> "
+            f"{format_sockaddr(self._remote)}{closed}"
+        )
+
+    # -- connecting ----------------------------------------------------------------------
+
+    @overload
+    async def connect(self, remote_host_name: HostName | str, remote_service_name: str) -> None: ...
+
+    @overload
+    async def connect(self, endpoint_pair: EndpointPair, /) -> None: ...
+
+    async def connect(
+        self,
+        remote_host_name: HostName | str | EndpointPair,
+        remote_service_name: str | None = None,
+    ) -> None:
+        """Connect to a remote host and service (WinRT ``ConnectAsync``).
+
+        Either ``connect(HostName("example.com"), "443")`` or ``connect(EndpointPair(...))``,
+        whose local side, when given, is bound first. Host names are resolved by the
+        socket's resolver and every address is tried with happy eyeballs (RFC 8305).
+        ``control.connect_timeout`` bounds the whole attempt.
+
+        A failed connect leaves the socket usable for another ``connect``.
+
+        Raises:
+            TypeError / ValueError: a bad host name, service or endpoint pair (named).
+            RuntimeError: the socket is already connected.
+            trio.BusyResourceError: another task is connecting this socket.
+            trio.ClosedResourceError: the socket was closed.
+            SocketStatusError: the connection failed (``CONNECTION_REFUSED``,
+                ``HOST_NOT_FOUND``, ``CONNECTION_TIMED_OUT``, …), or ``cancel_io()``
+                aborted it (``OPERATION_ABORTED``).
+
+        Cancellation: no connection is left half made; the socket can connect again.
+        """
+        if isinstance(remote_host_name, EndpointPair):
+            if remote_service_name is not None:
+                raise TypeError("connect(endpoint_pair) takes no remote_service_name")
+            pair = remote_host_name
+            host, service = pair.require_remote()
+            local_host, local_service = pair.local_host_name, pair.local_service_name
+        else:
+            host = coerce_host_name(remote_host_name, "remote_host_name")
+            if remote_service_name is None:
+                raise TypeError("connect() needs a remote_service_name such as '80'")
+            service = remote_service_name
+            local_host, local_service = None, ""
+        if self._state == _CONNECTED:
+            raise RuntimeError(f"{self._describe()} is already connected")
+        if self._state == _CONNECTING:
+            raise trio.BusyResourceError("another task is already connecting this StreamSocket")
+        if self._state == _CLOSED:
+            raise trio.ClosedResourceError("this StreamSocket was closed")
+        self._state = _CONNECTING
+        self._control._connect_started()
+        try:
+            sock = await self._open(host, service, local_host, local_service)
+        except BaseException:
+            if self._state == _CONNECTING:
+                self._state = _NEW
+            raise
+        if self._state != _CONNECTING:  # closed while connecting
+            sock.close()
+            raise trio.ClosedResourceError("this StreamSocket was closed while connecting")
+        self._remote_host_name = host
+        self._remote_service_name = service
+        self._attach(sock)
+
+    async def _open(
+        self, host: HostName, service: str, local_host: HostName | None, local_service: str
+    ) -> _StdSocket:
+        what = f"connect to {host.display_name}:{service}"
+        timeout = self._control.connect_timeout
+        resolver = self._resolver
+        try:
+            with self._io_scope(), trio.fail_after(timeout if timeout else float("inf")):
+                port = await resolver.resolve_port(service, "tcp", local=False)
+                addresses = await resolver.resolve_addresses(host, port, "tcp")
+                local: dict[socket.AddressFamily, SockAddr] = {}
+                if local_host is not None or local_service:
+                    local_port = await resolver.resolve_port(local_service, "tcp", local=True)
+                    if local_host is not None:
+                        for family, sockaddr in await resolver.resolve_addresses(
+                            local_host, local_port, "tcp", passive=True
+                        ):
+                            local.setdefault(family, sockaddr)
+                    else:
+                        local = {
+                            socket.AF_INET: ("0.0.0.0", local_port),
+                            socket.AF_INET6: ("::", local_port, 0, 0),
+                        }
+                    addresses = [entry for entry in addresses if entry[0] in local]
+                    if not addresses:
+                        raise socket_error(
+                            SocketErrorStatus.ADDRESS_FAMILY_NOT_SUPPORTED,
+                            f"{what}: no remote address has the address family of local "
+                            f"host {local_host}",
+                        )
+
+                def make_socket(family: socket.AddressFamily) -> _StdSocket:
+                    sock = socket.socket(family, socket.SOCK_STREAM)
+                    try:
+                        sock.setblocking(False)
+                        self._control._apply(sock, family)
+                        if family in local:
+                            sock.bind(local[family])
+                    except BaseException:
+                        sock.close()
+                        raise
+                    return sock
+
+                return await connect_first(
+                    addresses,
+                    make_socket,
+                    what=what,
+                    serialize=self._control.serialize_connection_attempts,
+                )
+        except trio.TooSlowError:
+            raise socket_error(
+                SocketErrorStatus.CONNECTION_TIMED_OUT,
+                f"{what}: no connection within control.connect_timeout={timeout} s",
+            ) from None
+        # Reached only when cancel_io() cancelled the scope.
+        raise socket_error(SocketErrorStatus.OPERATION_ABORTED, f"{what}: aborted by cancel_io()")
+
+    def _attach(self, sock: _StdSocket) -> None:
+        self._sock = sock
+        self._family = socket.AddressFamily(sock.family)
+        self._local = sock.getsockname()
+        self._remote = sock.getpeername()
+        self._state = _CONNECTED
+        self._output = StreamOutputStream(sock, self._get_nursery, self._describe())
+
+    @staticmethod
+    async def get_endpoint_pairs(
+        remote_host_name: HostName | str,
+        remote_service_name: str,
+        sort_options: HostNameSortOptions = HostNameSortOptions.NONE,
+        *,
+        resolver: Resolver | None = None,
+    ) -> list[EndpointPair]:
+        """Resolve a remote host and service into endpoint pairs, best first.
+
+        One pair per remote address, in the resolver's (RFC 6724) order; the local side
+        is the address the system would send from, found with a connected UDP socket (no
+        packet is sent), and local service ``""``. With one route per family there is
+        nothing for ``OPTIMIZE_FOR_LONG_CONNECTIONS`` to reorder.
+        """
+        return await endpoint_pairs(
+            remote_host_name, remote_service_name, sort_options, resolver, "tcp"
+        )
+
+    # -- trio Stream methods ---------------------------------------------------------------
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Send all of *data*, after any writes already pending on ``output_stream``.
+
+        Raises:
+            trio.BusyResourceError: another task is in ``send_all``.
+            trio.ClosedResourceError: the socket, or its sending side, was closed.
+            SocketStatusError: the connection failed; it is also a
+                :class:`trio.BrokenResourceError`.
+
+        Cancellation: as with trio's streams, some of the data may have been sent. When
+        the socket was entered, the rest is sent in the background; otherwise the
+        sending side is broken.
+        """
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending on this StreamSocket")
+        output = self._require_output("send_all()")
+        self._sending = True
+        try:
+            await output._wait_for(output._enqueue(data))
+        finally:
+            self._sending = False
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """Wait until pending writes are sent and the kernel buffer has room."""
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending on this StreamSocket")
+        output = self._require_output("wait_send_all_might_not_block()")
+        self._sending = True
+        try:
+            await output._run_until(lambda: not output._pending)
+            await trio.lowlevel.wait_writable(output._sock)
+        finally:
+            self._sending = False
+
+    async def send_eof(self) -> None:
+        """Send the pending writes, then close the sending side (TCP FIN).
+
+        Idempotent. Afterwards writes raise :class:`trio.ClosedResourceError`; receiving
+        goes on.
+        """
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending on this StreamSocket")
+        output = self._require_output("send_eof()")
+        self._sending = True
+        try:
+            await output._run_until(lambda: not output._pending)
+            if output._eof_sent:
+                return
+            try:
+                output._sock.shutdown(socket.SHUT_WR)
+            except OSError as exc:
+                raise translate_os_error(
+                    exc, f"send_eof on {self._describe()}", broken=True
+                ) from exc
+            output._eof_sent = True
+        finally:
+            self._sending = False
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """Receive at most *max_bytes* (default 64 KiB); ``b""`` at end of stream.
+
+        Raises:
+            TypeError / ValueError: *max_bytes* is not an int, or is less than 1.
+            trio.BusyResourceError: another task is receiving.
+            trio.ClosedResourceError: the socket was closed.
+            SocketStatusError: the connection failed (also a
+                :class:`trio.BrokenResourceError`), or ``cancel_io()`` aborted the
+                receive (``OPERATION_ABORTED``).
+
+        Cancellation: nothing is received; the socket stays usable.
+        """
+        if max_bytes is None:
+            max_bytes = DEFAULT_RECEIVE_SIZE
+        elif not isinstance(max_bytes, int) or isinstance(max_bytes, bool):
+            raise TypeError(f"max_bytes must be an int, not {max_bytes!r}")
+        elif max_bytes < 1:
+            raise ValueError(f"max_bytes must be at least 1, not {max_bytes!r}")
+        if self._receiving:
+            raise trio.BusyResourceError("another task is receiving on this StreamSocket")
+        sock = self._require_socket("receive_some()")
+        self._receiving = True
+        try:
+            buffered = self._recv_buffer
+            if buffered:
+                data = bytes(buffered[:max_bytes])
+                del buffered[:max_bytes]
+                await trio.lowlevel.checkpoint()
+                return data
+            return await self._recv(sock, max_bytes)
+        finally:
+            self._receiving = False
+
+    async def _recv(self, sock: _StdSocket, max_bytes: int) -> bytes:
+        try:
+            with self._io_scope():
+                return await _sockio.recv(sock, max_bytes)
+        except OSError as exc:
+            raise translate_os_error(exc, f"receive on {self._describe()}", broken=True) from exc
+        # Reached only when cancel_io() cancelled the scope.
+        raise socket_error(
+            SocketErrorStatus.OPERATION_ABORTED,
+            f"receive on {self._describe()}: aborted by cancel_io()",
+            broken=False,
+        )
+
+    async def _read(self, count: int, options: InputStreamOptions) -> bytes:
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise TypeError(f"count must be an int, not {type(count).__name__}")
+        if count < 0:
+            raise ValueError(f"count must be >= 0, not {count}")
+        if not isinstance(options, InputStreamOptions):
+            raise TypeError(f"options must be an InputStreamOptions, not {options!r}")
+        if self._receiving:
+            raise trio.BusyResourceError("another task is receiving on this StreamSocket")
+        sock = self._require_socket("input_stream.read()")
+        if count == 0:
+            await trio.lowlevel.checkpoint()
+            return b""
+        partial = InputStreamOptions.PARTIAL in options
+        chunk = max(count, DEFAULT_RECEIVE_SIZE) if InputStreamOptions.READ_AHEAD in options else 0
+        buffered = self._recv_buffer
+        out = bytearray()
+        self._receiving = True
+        try:
+            if buffered:
+                out += buffered[:count]
+                del buffered[:count]
+                await trio.lowlevel.checkpoint()
+            while len(out) < count and not (partial and out):
+                need = count - len(out)
+                data = await self._recv(sock, max(need, chunk))
+                if not data:
+                    break
+                if len(data) > need:
+                    buffered += memoryview(data)[need:]
+                    data = data[:need]
+                out += data
+        except BaseException:
+            # Whatever arrived before the failure or cancellation stays readable.
+            buffered[:0] = out
+            raise
+        finally:
+            self._receiving = False
+        return bytes(out)
+
+    # -- closing ---------------------------------------------------------------------------
+
+    async def cancel_io(self) -> None:
+        """Abort pending reads, writes and connects; the socket stays open.
+
+        The aborted operations fail with ``OPERATION_ABORTED``. Writes not yet handed to
+        the kernel are dropped; if one was partly sent, the sending side is broken (the
+        peer would otherwise see a torn message). Returns once every aborted operation
+        has ended.
+        """
+        if self._output is not None:
+            self._output._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "cancel_io()")
+        for scope in list(self._io_scopes):
+            scope.cancel()
+        await trio.lowlevel.checkpoint()
+        # Each lot is woken by the end of what it waits for: the output stream's sender
+        # unparks _progress when it stops, the reads and connects unpark _io_idle.
+        if self._output is not None:
+            while self._output._sender_busy:
+                await self._output._progress.park()
+        while self._io_scopes:
+            await self._io_idle.park()
+
+    async def aclose(self) -> None:
+        """Send what was written, then close the socket (WinRT ``Close``). Idempotent.
+
+        Raises a write failure nobody has seen yet (after closing). Cancellation: the
+        socket is closed at once, unsent writes fail with ``OPERATION_ABORTED``.
+        """
+        if self._state == _CLOSED:
+            await trio.lowlevel.checkpoint()
+            return
+        output = self._output
+        try:
+            if output is not None and output._broken is None and not output._closed:
+                await output.flush()
+            else:
+                await trio.lowlevel.checkpoint()
+        finally:
+            self._close_now()
+        if output is not None:
+            output._raise_unobserved(before=output._next_seq)
+
+    def _close_now(self) -> None:
+        if self._state == _CLOSED:
+            return
+        self._state = _CLOSED
+        if self._output is not None:
+            self._output._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "the socket closed")
+        if self._sock is not None:
+            _sockio.close_socket(self._sock)
+        self._recv_buffer.clear()
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _io_scope(self) -> Iterator[trio.CancelScope]:
+        with trio.CancelScope() as scope:
+            self._io_scopes.add(scope)
+            try:
+                yield scope
+            finally:
+                self._io_scopes.discard(scope)
+                if not self._io_scopes:
+                    self._io_idle.unpark_all()
+
+    def _require_socket(self, what: str) -> _StdSocket:
+        if self._state == _CLOSED:
+            raise trio.ClosedResourceError(f"{what}: {self._describe()} is closed")
+        if self._sock is None:
+            raise RuntimeError(f"{what}: {self._describe()} is not connected")
+        return self._sock
+
+    def _require_output(self, what: str) -> StreamOutputStream:
+        self._require_socket(what)
+        assert self._output is not None
+        return self._output
+
+    def _get_nursery(self) -> trio.Nursery | None:
+        return self._nursery
+
+    def _tcp_info(self) -> TcpInfo:
+        sock = self._sock
+        if sock is None or sock.fileno() == -1 or not hasattr(socket, "TCP_INFO"):
+            return parse_tcp_info(b"")
+        try:
+            raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
+        except OSError:
+            return parse_tcp_info(b"")
+        return parse_tcp_info(raw)
+
+    # -- Windows-only members ------------------------------------------------------------
+
+    def enable_transfer_ownership(self, *args: object) -> None:
+        """Windows-only: registers the socket with the Windows socket broker."""
+        raise WindowsOnlyError("StreamSocket.enable_transfer_ownership", _BROKER_REASON)
+
+    def transfer_ownership(self, *args: object) -> None:
+        """Windows-only: hands the socket to the Windows socket broker."""
+        raise WindowsOnlyError("StreamSocket.transfer_ownership", _BROKER_REASON)
+
+
+_BROKER_REASON = (
+    "it hands the socket to the Windows socket broker so a suspended UWP app is woken by "
+    "traffic; a trio program owns its sockets for as long as it runs"
+)
+
+
+async def endpoint_pairs(
+    remote_host_name: HostName | str,
+    remote_service_name: str,
+    sort_options: HostNameSortOptions,
+    resolver: Resolver | None,
+    protocol: Protocol,
+) -> list[EndpointPair]:
+    """``get_endpoint_pairs`` for both socket classes."""
+    host = coerce_host_name(remote_host_name, "remote_host_name")
+    if not isinstance(sort_options, HostNameSortOptions):
+        raise TypeError(f"sort_options must be a HostNameSortOptions, not {sort_options!r}")
+    resolver = resolver if resolver is not None else Resolver()
+    port = await resolver.resolve_port(remote_service_name, protocol, local=False)
+    pairs = []
+    for family, sockaddr in await resolver.resolve_addresses(host, port, protocol):
+        probe = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            probe.connect(sockaddr)  # a UDP connect picks the route and sends nothing
+            local = host_of(probe.getsockname())
+        except OSError:
+            local = None
+        finally:
+            probe.close()
+        pairs.append(EndpointPair(local, "", host_of(sockaddr), str(port)))
+    return pairs
