@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import pytest
 import trio
@@ -35,6 +35,19 @@ def free_tcp_port(host: str = "127.0.0.1") -> int:
         probe.bind((host, 0))
         port: int = probe.getsockname()[1]
         return port
+
+
+async def wait_until(
+    predicate: Callable[[], bool], *, within: float = 10, interval: float = 0.01
+) -> None:
+    """Poll *predicate* until it holds; fail after *within* seconds.
+
+    For state that lives in the kernel (connections queued, datagrams delivered), which
+    no trio event reports.
+    """
+    with trio.fail_after(within):
+        while not predicate():  # noqa: ASYNC110 - kernel state has no event to wait on
+            await trio.sleep(interval)
 
 
 def open_fd_count() -> int:

@@ -19,7 +19,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="trio-sockets", description="The WinRT Windows.Networking.Sockets model on trio."
     )
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
         "demo", help="run the ported WinRT samples: TCP echo and batched sends"
     )
@@ -46,10 +46,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = _parser().parse_args(argv)
     try:
         trio.run(_demo, arguments.service)
-    except OSError as error:
+    except (OSError, BaseExceptionGroup) as failure:
+        error = _first_os_error(failure)
+        if error is None:
+            raise
         print(f"trio-sockets: {SocketError.get_status(error).name}: {error}", file=sys.stderr)
         return 1
     return 0
+
+
+def _first_os_error(failure: BaseException) -> OSError | None:
+    """The network failure behind *failure*, which trio may have wrapped in groups."""
+    if isinstance(failure, OSError):
+        return failure
+    if isinstance(failure, BaseExceptionGroup):
+        for inner in failure.exceptions:
+            found = _first_os_error(inner)
+            if found is not None:
+                return found
+    return None
 
 
 if __name__ == "__main__":

@@ -9,7 +9,8 @@ ancillary data; it also skips the per-call wrapper layers that make ``SocketStre
 
 Every coroutine here follows trio's checkpoint rule: it raises ``Cancelled`` only before
 the system call has taken effect, and it always yields to the scheduler once, even when
-the call succeeds at once.
+the call succeeds at once. A socket that is closed, before or during the call, gives
+:class:`trio.ClosedResourceError`.
 """
 
 from __future__ import annotations
@@ -25,12 +26,19 @@ __all__ = ["accept", "close_socket", "connect", "recv", "recv_into", "wait_reada
 wait_readable = trio.lowlevel.wait_readable
 
 
+def _check_open(sock: socket.socket) -> None:
+    # A task started just before its socket closed must not hand fd -1 to the kernel.
+    if sock.fileno() == -1:
+        raise trio.ClosedResourceError("the socket was closed")
+
+
 async def recv(sock: socket.socket, max_bytes: int) -> bytes:
     """Receive up to *max_bytes*; ``b""`` at end of stream.
 
     Cancellation: nothing is received when ``Cancelled`` is raised.
     """
     await trio.lowlevel.checkpoint_if_cancelled()
+    _check_open(sock)
     try:
         data = sock.recv(max_bytes)
     except BlockingIOError:
@@ -49,6 +57,7 @@ async def recv(sock: socket.socket, max_bytes: int) -> bytes:
 async def recv_into(sock: socket.socket, buffer: memoryview) -> int:
     """Receive into *buffer*; return the byte count (0 at end of stream)."""
     await trio.lowlevel.checkpoint_if_cancelled()
+    _check_open(sock)
     try:
         count = sock.recv_into(buffer)
     except BlockingIOError:
@@ -70,6 +79,7 @@ async def connect(sock: socket.socket, address: tuple[object, ...]) -> None:
     Cancellation: the attempt may be half made; the caller must close the socket.
     """
     await trio.lowlevel.checkpoint_if_cancelled()
+    _check_open(sock)
     try:
         sock.connect(address)
     except BlockingIOError:
@@ -110,6 +120,7 @@ ACCEPT_TRANSIENT_ERRNOS = frozenset(
 async def accept(sock: socket.socket) -> tuple[socket.socket, tuple[object, ...]]:
     """Accept one connection; the new socket is already non-blocking."""
     await trio.lowlevel.checkpoint_if_cancelled()
+    _check_open(sock)
     try:
         conn, address = sock.accept()
     except BlockingIOError:

@@ -1,0 +1,170 @@
+"""DataReader and DataWriter over a real TCP connection."""
+
+from __future__ import annotations
+
+import pytest
+import trio
+import trio.testing
+from conftest import receive_exactly
+
+from trio_sockets import (
+    ByteOrder,
+    DataReader,
+    DataWriter,
+    InputStreamOptions,
+    StreamSocket,
+    UnicodeEncoding,
+)
+
+
+async def test_length_prefixed_echo_of_the_cpp_sample(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    request = "Hello, Wörld!"
+
+    writer = DataWriter(client.output_stream)
+    writer.write_uint32(writer.measure_string(request))
+    writer.write_string(request)
+    assert await writer.store() == 4 + len(request.encode())
+    assert await writer.flush() is True
+    writer.detach_stream()
+
+    reader = DataReader(server.input_stream)
+    assert await reader.load(4) == 4
+    length = reader.read_uint32()
+    assert await reader.load(length) == length
+    echoed = reader.read_string(length)
+    assert echoed == request
+
+    answer = DataWriter(server.output_stream)
+    answer.write_uint32(answer.measure_string(echoed))
+    answer.write_string(echoed)
+    await answer.store()
+    answer.detach_stream()
+
+    back = DataReader(client.input_stream)
+    await back.load(4)
+    size = back.read_uint32()
+    await back.load(size)
+    assert back.read_string(size) == request
+
+
+async def test_load_waits_for_every_byte_unless_partial(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    reader = DataReader(client.input_stream)
+    loaded: list[int] = []
+    async with trio.open_nursery() as nursery:
+
+        async def load_ten() -> None:
+            loaded.append(await reader.load(10))
+
+        nursery.start_soon(load_ten)
+        await server.send_all(b"12345")
+        await trio.testing.wait_all_tasks_blocked()
+        assert loaded == []
+        await server.send_all(b"67890")
+    assert loaded == [10]
+    assert reader.read_bytes(10) == b"1234567890"
+
+    reader.input_stream_options = InputStreamOptions.PARTIAL
+    await server.send_all(b"abc")
+    assert await reader.load(256) == 3
+    assert reader.unconsumed_buffer_length == 3
+    assert reader.read_string(3) == "abc"
+
+
+async def test_read_ahead_loads_more_than_asked(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    await server.send_all(b"R" * 5000)
+    reader = DataReader(client.input_stream)
+    reader.input_stream_options = InputStreamOptions.READ_AHEAD
+    await trio.sleep(0.05)
+    loaded = await reader.load(10)
+    assert loaded >= 10
+    assert reader.unconsumed_buffer_length == loaded
+
+
+async def test_load_returns_zero_at_end_of_stream(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    reader = DataReader(client.input_stream)
+    reader.input_stream_options = InputStreamOptions.PARTIAL
+    await server.send_all(b"tail")
+    await server.send_eof()
+    total = 0
+    for _ in range(10):
+        count = await reader.load(256)
+        if count == 0:
+            break
+        total += count
+    assert total == 4
+    assert reader.read_string(4) == "tail"
+    assert await reader.load(1) == 0
+
+
+async def test_a_cancelled_load_keeps_what_arrived(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    reader = DataReader(client.input_stream)
+    await server.send_all(b"part")
+    with trio.move_on_after(0.1):
+        await reader.load(8)
+    await server.send_all(b"-two")
+    assert await reader.load(8 - reader.unconsumed_buffer_length) >= 0
+    assert reader.read_bytes(8) == b"part-two"
+
+
+async def test_one_store_is_one_write_and_typed_values_cross_the_wire(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    writer = DataWriter(client.output_stream)
+    writer.byte_order = ByteOrder.LITTLE_ENDIAN
+    writer.unicode_encoding = UnicodeEncoding.UTF16LE
+    writer.write_int16(-2)
+    writer.write_double(2.5)
+    units = writer.write_string("hé")
+    assert writer.unstored_buffer_length == 2 + 8 + units
+    assert await writer.store() == 2 + 8 + units
+    assert writer.unstored_buffer_length == 0
+    writer.detach_stream()
+    raw = await receive_exactly(server, 2 + 8 + units)
+    reader = DataReader.from_buffer(raw)
+    reader.byte_order = ByteOrder.LITTLE_ENDIAN
+    reader.unicode_encoding = UnicodeEncoding.UTF16LE
+    assert reader.read_int16() == -2
+    assert reader.read_double() == 2.5
+    assert reader.read_string(2) == "hé"
+
+
+async def test_closing_a_reader_closes_its_stream_object_not_the_socket(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    async with DataReader(client.input_stream) as reader:
+        await server.send_all(b"x")
+        await reader.load(1)
+    with pytest.raises(trio.ClosedResourceError):
+        await client.input_stream.read(1)
+    # The socket itself still works.
+    await server.send_all(b"y")
+    assert await client.receive_some() == b"y"
+
+
+async def test_closing_a_writer_flushes_its_stream_and_keeps_the_socket(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    async with DataWriter(client.output_stream) as writer:
+        writer.write_uint16(7)
+        await writer.store()
+    assert await receive_exactly(server, 2) == b"\x00\x07"
+    await client.send_all(b"after")
+    assert await receive_exactly(server, 5) == b"after"

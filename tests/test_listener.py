@@ -1,0 +1,325 @@
+"""StreamSocketListener on real sockets: binding, the channel, trio's Listener, real peers."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import subprocess
+
+import pytest
+import trio
+import trio.testing
+from conftest import free_tcp_port, receive_all, receive_exactly, require_tool, wait_until
+
+from trio_sockets import (
+    HostName,
+    SocketErrorStatus,
+    SocketProtectionLevel,
+    SocketStatusError,
+    StreamSocket,
+    StreamSocketListener,
+    WindowsOnlyError,
+)
+from trio_sockets._listener import CONNECTION_QUEUE_SIZE
+
+
+async def test_bind_service_name_listens_on_ipv4_and_ipv6_on_one_port() -> None:
+    async with StreamSocketListener() as listener:
+        assert listener.information.local_port == ""
+        await listener.bind_service_name("0")
+        port = listener.information.local_port
+        assert int(port) > 0
+        for host in ("127.0.0.1", "::1"):
+            async with StreamSocket() as client:
+                await client.connect(HostName(host), port)
+                args = await listener.connection_received.receive()
+                async with args.socket as server:
+                    # IPv4 peers of the dual-stack socket read as IPv4, not ::ffff:…
+                    assert server.information.remote_address == HostName(host)
+                    await client.send_all(host.encode())
+                    assert await receive_exactly(server, len(host)) == host.encode()
+
+
+async def test_bind_service_name_with_a_fixed_port() -> None:
+    port = str(free_tcp_port())
+    async with StreamSocketListener() as listener:
+        await listener.bind_service_name(port)
+        assert listener.information.local_port == port
+
+
+async def test_bind_endpoint_listens_on_one_address() -> None:
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.2", "0")
+        port = listener.information.local_port
+        assert [s.getsockname()[0] for s in listener.sockets] == ["127.0.0.2"]
+        async with StreamSocket() as client:
+            with pytest.raises(SocketStatusError) as caught:
+                await client.connect("127.0.0.1", port)
+            assert caught.value.status == SocketErrorStatus.CONNECTION_REFUSED
+            await client.connect("127.0.0.2", port)
+            (await listener.accept())._close_now()
+
+
+async def test_bind_endpoint_without_host_means_every_address() -> None:
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint(None, "0")
+        async with StreamSocket() as client:
+            await client.connect("::1", listener.information.local_port)
+            (await listener.accept())._close_now()
+
+
+async def test_adapter_stands_for_a_local_interface_address() -> None:
+    async with StreamSocketListener() as listener:
+        await listener.bind_service_name("0", SocketProtectionLevel.PLAIN_SOCKET, "127.0.0.3")
+        assert [s.getsockname()[0] for s in listener.sockets] == ["127.0.0.3"]
+
+
+async def test_listener_refuses_protection_levels_other_than_plain() -> None:
+    async with StreamSocketListener() as listener:
+        with pytest.raises(ValueError, match="TLS12"):
+            await listener.bind_service_name("0", SocketProtectionLevel.TLS12)
+        with pytest.raises(TypeError, match="protection_level"):
+            await listener.bind_service_name("0", 8)  # type: ignore[arg-type]
+
+
+async def test_binding_twice_is_refused() -> None:
+    async with StreamSocketListener() as listener:
+        await listener.bind_service_name("0")
+        with pytest.raises(RuntimeError, match="already bound"):
+            await listener.bind_service_name("0")
+
+
+async def test_binding_needs_the_listener_to_be_entered() -> None:
+    listener = StreamSocketListener()
+    with pytest.raises(RuntimeError, match="async with"):
+        await listener.bind_service_name("0")
+
+
+async def test_bad_local_service_is_rejected_naming_the_value() -> None:
+    async with StreamSocketListener() as listener:
+        with pytest.raises(ValueError, match="'70000'"):
+            await listener.bind_service_name("70000")
+        with pytest.raises(SocketStatusError, match="no-such-service") as caught:
+            await listener.bind_service_name("no-such-service")
+        assert caught.value.status == SocketErrorStatus.CLASS_TYPE_NOT_FOUND
+
+
+async def test_control_is_given_to_accepted_sockets_and_fixed_at_bind() -> None:
+    async with StreamSocketListener() as listener:
+        listener.control.keep_alive = True
+        listener.control.outbound_unicast_hop_limit = 11
+        await listener.bind_endpoint("127.0.0.1", "0")
+        with pytest.raises(RuntimeError, match="before the listener is bound"):
+            listener.control.no_delay = False
+        async with StreamSocket() as client:
+            await client.connect("127.0.0.1", listener.information.local_port)
+            async with await listener.accept() as server:
+                assert server.control.keep_alive is True
+                assert server.socket.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+                assert server.socket.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 11
+                assert server.socket.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+
+
+async def test_accepted_sockets_outlive_the_listener() -> None:
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        port = listener.information.local_port
+        async with StreamSocket() as client:
+            await client.connect("127.0.0.1", port)
+            args = await listener.connection_received.receive()
+            await listener.aclose()
+            await listener.aclose()  # idempotent
+            async with args.socket as server:
+                await client.send_all(b"still answering")
+                assert await receive_exactly(server, 15) == b"still answering"
+            # The listener no longer accepts.
+            async with StreamSocket() as late:
+                with pytest.raises(SocketStatusError) as caught:
+                    await late.connect("127.0.0.1", port)
+                assert caught.value.status == SocketErrorStatus.CONNECTION_REFUSED
+
+
+async def test_async_for_ends_when_the_listener_closes() -> None:
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        seen = []
+        async with trio.open_nursery() as nursery:
+
+            async def consume() -> None:
+                async for args in listener.connection_received:
+                    seen.append(args)
+                    args.socket._close_now()
+
+            nursery.start_soon(consume)
+            async with StreamSocket() as client:
+                await client.connect("127.0.0.1", listener.information.local_port)
+                await trio.testing.wait_all_tasks_blocked()
+            await listener.aclose()
+        assert len(seen) == 1
+        with pytest.raises(trio.ClosedResourceError):
+            await listener.accept()
+
+
+async def test_a_slow_consumer_makes_the_listener_stop_accepting() -> None:
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        port = int(listener.information.local_port)
+        clients = []
+        try:
+            for _ in range(CONNECTION_QUEUE_SIZE + 10):
+                sock = socket.socket()
+                sock.setblocking(False)
+                clients.append(sock)
+                with contextlib.suppress(BlockingIOError):
+                    sock.connect(("127.0.0.1", port))
+            await wait_until(
+                lambda: (
+                    listener.connection_received.statistics().current_buffer_used
+                    >= CONNECTION_QUEUE_SIZE
+                )
+            )
+            await trio.sleep(0.1)
+            stats = listener.connection_received.statistics()
+            # The channel holds its bound; the accept loop waits, the kernel backlog holds
+            # the rest.
+            assert stats.current_buffer_used == CONNECTION_QUEUE_SIZE
+            assert stats.tasks_waiting_send == 1
+            for _ in range(CONNECTION_QUEUE_SIZE + 10):
+                (await listener.accept())._close_now()
+        finally:
+            for sock in clients:
+                sock.close()
+
+
+async def test_unreceived_connections_are_closed_with_the_listener() -> None:
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        async with StreamSocket() as client:
+            await client.connect("127.0.0.1", listener.information.local_port)
+            await wait_until(
+                lambda: listener.connection_received.statistics().current_buffer_used > 0
+            )
+            await listener.aclose()
+            # The server side was closed: the client sees the end of the stream.
+            assert await receive_all(client) == b""
+
+
+async def test_trio_serve_listeners_serves_with_the_listener() -> None:
+    async def echo(stream: StreamSocket) -> None:
+        async with stream:
+            while data := await stream.receive_some():
+                await stream.send_all(data.upper())
+
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(trio.serve_listeners, echo, [listener])
+            assert listeners == [listener]
+            for word in (b"one", b"two", b"three"):
+                async with StreamSocket() as client:
+                    await client.connect("127.0.0.1", listener.information.local_port)
+                    await client.send_all(word)
+                    assert await receive_exactly(client, len(word)) == word.upper()
+            nursery.cancel_scope.cancel()
+
+
+async def test_windows_only_members_say_so() -> None:
+    listener = StreamSocketListener()
+    with pytest.raises(WindowsOnlyError, match="socket broker"):
+        listener.transfer_ownership("id")
+    with pytest.raises(WindowsOnlyError, match="socket broker"):
+        listener.enable_transfer_ownership("task")
+
+
+async def test_cancel_io_keeps_accepting() -> None:
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        await listener.cancel_io()
+        async with StreamSocket() as client:
+            await client.connect("127.0.0.1", listener.information.local_port)
+            (await listener.accept())._close_now()
+
+
+# -- socat, a real third-party peer ---------------------------------------------------
+
+
+async def _wait_until_listening(port: int) -> None:
+    with trio.fail_after(10):
+        while True:
+            probe = socket.socket()
+            try:
+                probe.connect(("127.0.0.1", port))
+            except ConnectionRefusedError:
+                await trio.sleep(0.02)
+            else:
+                return
+            finally:
+                probe.close()
+
+
+async def test_stream_socket_talks_to_a_socat_echo_server() -> None:
+    socat = require_tool("socat")
+    port = free_tcp_port()
+    process = await trio.lowlevel.open_process(
+        [socat, f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr", "PIPE"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        await _wait_until_listening(port)
+        # socat served the probe connection; start it again for the real one.
+        with trio.fail_after(10):
+            await process.wait()
+        process = await trio.lowlevel.open_process(
+            [socat, f"TCP-LISTEN:{port},bind=127.0.0.1,reuseaddr", "PIPE"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        payload = bytes(range(256)) * 64
+        with trio.fail_after(10):
+            async with StreamSocket() as client:
+                while True:
+                    try:
+                        await client.connect("127.0.0.1", str(port))
+                        break
+                    except SocketStatusError:
+                        await trio.sleep(0.02)
+                for start in range(0, len(payload), 1000):
+                    client.output_stream.write(payload[start : start + 1000])
+                await client.output_stream.flush()
+                assert await receive_exactly(client, len(payload)) == payload
+                await client.send_eof()
+                assert await receive_all(client) == b""
+    finally:
+        if process.returncode is None:
+            process.kill()
+        with trio.move_on_after(5):
+            await process.wait()
+
+
+async def test_a_socat_client_talks_to_the_listener() -> None:
+    socat = require_tool("socat")
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        port = listener.information.local_port
+        async with trio.open_nursery() as nursery:
+            result: list[subprocess.CompletedProcess[bytes]] = []
+
+            async def run_socat() -> None:
+                result.append(
+                    await trio.run_process(
+                        [socat, "-t", "2", "-", f"TCP:127.0.0.1:{port}"],
+                        stdin=b"hello from socat\n",
+                        capture_stdout=True,
+                        capture_stderr=True,
+                    )
+                )
+
+            nursery.start_soon(run_socat)
+            with trio.fail_after(10):
+                args = await listener.connection_received.receive()
+                async with args.socket as server:
+                    request = await receive_all(server)
+                    assert request == b"hello from socat\n"
+                    await server.send_all(b"echo: " + request)
+        assert result[0].stdout == b"echo: hello from socat\n"

@@ -1,0 +1,272 @@
+"""Output streams: hot writes, flush, ordering, copying, bounds, and gathered system calls."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import trio
+import trio.lowlevel
+import trio.testing
+from conftest import receive_all, receive_exactly, require_tool
+
+from trio_sockets import StreamSocket, StreamSocketListener, WriteOperation
+
+
+async def test_ten_thousand_unawaited_writes_and_one_flush_arrive_in_order(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    expected = b"".join(b"%05d|" % index for index in range(10_000))
+    received = bytearray()
+
+    async def read_everything() -> None:
+        while len(received) < len(expected):
+            received.extend(await server.receive_some())
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_everything)
+        operations = [client.output_stream.write(b"%05d|" % index) for index in range(10_000)]
+        assert await client.output_stream.flush() is True
+        assert all(op.done for op in operations)
+    assert bytes(received) == expected
+    assert [await op for op in operations[:3]] == [6, 6, 6]
+
+
+async def test_a_write_starts_without_being_awaited(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    operation = client.output_stream.write(b"hot")
+    assert isinstance(operation, WriteOperation)
+    assert not operation.done
+    # Nobody awaits the operation or flushes: the socket's writer sends it anyway.
+    assert await receive_exactly(server, 3) == b"hot"
+    assert operation.done
+    assert await operation == 3
+    assert "done, 3 bytes" in repr(operation)
+
+
+async def test_changing_a_bytearray_after_write_changes_nothing_sent(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    buffer = bytearray(b"original")
+    view = memoryview(bytearray(b"viewdata"))
+    client.output_stream.write(buffer)
+    client.output_stream.write(view)
+    buffer[:] = b"CHANGED!"
+    view[:] = b"XXXXXXXX"
+    await client.output_stream.flush()
+    assert await receive_exactly(server, 16) == b"originalviewdata"
+
+
+async def test_writes_and_send_all_keep_their_order(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    client.output_stream.write(b"1")
+    client.output_stream.write(b"2")
+    await client.send_all(b"3")
+    client.output_stream.write(b"4")
+    await client.output_stream.flush()
+    assert await receive_exactly(server, 4) == b"1234"
+
+
+async def test_empty_write_completes_at_once(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, _ = tcp_pair
+    operation = client.output_stream.write(b"")
+    assert operation.done
+    assert await operation == 0
+
+
+async def test_write_rejects_text(tcp_pair: tuple[StreamSocket, StreamSocket]) -> None:
+    client, _ = tcp_pair
+    with pytest.raises(TypeError, match="not str"):
+        client.output_stream.write("text")  # type: ignore[arg-type]
+
+
+async def test_pending_bytes_are_bounded(tcp_pair: tuple[StreamSocket, StreamSocket]) -> None:
+    client, server = tcp_pair
+    stream = client.output_stream
+    stream.max_pending_bytes = 100_000
+    for _ in range(9):
+        stream.write(b"x" * 10_000)
+    assert stream.pending_bytes == 90_000
+    with pytest.raises(BufferError, match="110000 bytes pending, over max_pending_bytes=100000"):
+        stream.write(b"y" * 20_000)
+    # The refused write left nothing behind; the stream keeps working.
+    stream.write(b"z" * 10)
+    await stream.flush()
+    assert stream.pending_bytes == 0
+    assert await receive_exactly(server, 90_010) == b"x" * 90_000 + b"z" * 10
+
+
+async def test_a_fast_producer_is_held_to_the_readers_pace(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """Awaited writes wait for the socket to drain instead of queueing without limit."""
+    client, server = tcp_pair
+    chunk = b"p" * 65536
+    total = 64 * len(chunk)  # 4 MiB, far beyond the kernel buffers on loopback
+    high_water = 0
+    received = 0
+
+    async def slow_reader() -> None:
+        nonlocal received
+        while received < total:
+            received += len(await server.receive_some(16384))
+            await trio.lowlevel.checkpoint()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(slow_reader)
+        with trio.fail_after(30):
+            for _ in range(64):
+                await client.output_stream.write(chunk)
+                high_water = max(high_water, client.output_stream.pending_bytes)
+    assert received == total
+    assert high_water <= len(chunk)
+
+
+async def test_cancelling_the_await_does_not_cancel_the_write(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    big = b"b" * (8 * 1024 * 1024)
+    operation = client.output_stream.write(big)
+    with trio.move_on_after(0.01):
+        await operation
+    # The write goes on in the socket's nursery and completes once the peer reads.
+    assert await receive_exactly(server, len(big)) == big
+    assert await operation == len(big)
+
+
+async def test_output_stream_aclose_flushes_and_keeps_the_socket(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    stream = client.output_stream
+    stream.write(b"last words")
+    await stream.aclose()
+    await stream.aclose()
+    with pytest.raises(trio.ClosedResourceError):
+        stream.write(b"more")
+    assert await receive_exactly(server, 10) == b"last words"
+    await server.send_all(b"reply")
+    assert await receive_exactly(client, 5) == b"reply"
+
+
+async def test_large_writes_are_gathered_intact(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    pieces = [bytes([index % 251]) * size for index, size in enumerate([1, 70_000, 3, 20_000] * 8)]
+    async with trio.open_nursery() as nursery:
+        result: list[bytes] = []
+
+        async def read() -> None:
+            result.append(await receive_all(server))
+
+        nursery.start_soon(read)
+        for piece in pieces:
+            client.output_stream.write(piece)
+        await client.send_eof()
+    assert result == [b"".join(pieces)]
+
+
+# The send-family system calls of pending writes, counted by strace in a child process.
+_STRACE_SCRIPT = textwrap.dedent(
+    """
+    import json, sys, trio
+    from trio_sockets import HostName, StreamSocket, StreamSocketListener
+
+    COUNT, SIZE = int(sys.argv[1]), int(sys.argv[2])
+
+    async def main():
+        async with StreamSocketListener() as listener:
+            await listener.bind_endpoint(HostName("127.0.0.1"), "0")
+            async with StreamSocket() as client:
+                await client.connect(HostName("127.0.0.1"), listener.information.local_port)
+                server = await listener.accept()
+                async with server:
+                    print("FD", client.socket.fileno(), flush=True)
+                    sys.stderr.write("MARK-START\\n"); sys.stderr.flush()
+                    for _ in range(COUNT):
+                        client.output_stream.write(b"x" * SIZE)
+                    await client.output_stream.flush()
+                    sys.stderr.write("MARK-END\\n"); sys.stderr.flush()
+                    got = 0
+                    while got < COUNT * SIZE:
+                        got += len(await server.receive_some())
+                    print(json.dumps({"received": got}), flush=True)
+
+    trio.run(main)
+    """
+)
+
+
+def count_send_calls(count: int, size: int) -> tuple[int, int]:
+    """(send-family system calls on the client socket between the marks, bytes received)."""
+    strace = require_tool("strace")
+    result = subprocess.run(
+        [
+            strace,
+            "-f",
+            "-qq",
+            "-e",
+            "trace=sendto,sendmsg,write,writev",
+            sys.executable,
+            "-c",
+            _STRACE_SCRIPT,
+            str(count),
+            str(size),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    lines = result.stdout.splitlines()
+    fd = int(next(line for line in lines if line.startswith("FD "))[3:])
+    received = json.loads(lines[-1])["received"]
+    trace = result.stderr.splitlines()
+    start = next(i for i, line in enumerate(trace) if "MARK-START" in line)
+    end = next(i for i, line in enumerate(trace) if "MARK-END" in line)
+    calls = [
+        line
+        for line in trace[start:end]
+        if any(f"{name}({fd}," in line for name in ("sendto", "sendmsg", "write", "writev"))
+    ]
+    return len(calls), received
+
+
+def test_pending_writes_leave_in_few_system_calls() -> None:
+    """1,000 pending 64-byte writes then one flush: at most one send per 20 writes."""
+    calls, received = count_send_calls(1000, 64)
+    assert received == 64_000
+    assert 1 <= calls <= 50, f"{calls} send calls for 1,000 writes"
+
+
+def test_ten_thousand_pending_writes_leave_in_few_system_calls() -> None:
+    calls, received = count_send_calls(10_000, 64)
+    assert received == 640_000
+    assert 1 <= calls <= 20, f"{calls} send calls for 10,000 writes"
+
+
+async def test_writes_fail_cleanly_when_the_socket_closes_under_them(
+    listener: StreamSocketListener,
+) -> None:
+    async with StreamSocket() as client:
+        await client.connect("127.0.0.1", listener.information.local_port)
+        server = await listener.accept()
+        operation = client.output_stream.write(b"q" * (16 * 1024 * 1024))
+        await trio.testing.wait_all_tasks_blocked()
+        client._close_now()
+        with pytest.raises(OSError, match="closed"):
+            await operation
+        await server.aclose()
