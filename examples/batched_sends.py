@@ -106,7 +106,7 @@ async def main(service: str = "1337", packet_count: int = 5) -> list[str]:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--service", default="1337", help="port or service name (default 1337)")
     parser.add_argument("--packets", type=int, default=5, help="packets per variant (default 5)")
     arguments = parser.parse_args()

@@ -105,6 +105,6 @@ async def main(service: str = "1337") -> str:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--service", default="1337", help="port or service name (default 1337)")
     trio.run(main, parser.parse_args().service)

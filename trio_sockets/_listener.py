@@ -118,7 +118,7 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
     def _describe(self) -> str:
         if not self._socks:
             return "StreamSocketListener (closed)" if self._closed else "StreamSocketListener"
-        names = ", ".join(format_sockaddr(sock.getsockname()) for sock in self._socks)
+        names = ", ".join(format_sockaddr(_sockname(sock)) for sock in self._socks)
         return f"StreamSocketListener on {names}"
 
     def __repr__(self) -> str:
@@ -220,7 +220,7 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
             for family, sockaddr in targets:
                 if socks and port == 0:
                     # Every address listens on the port the first one got.
-                    sockaddr = (sockaddr[0], socks[0].getsockname()[1], *sockaddr[2:])
+                    sockaddr = _with_port(sockaddr, _sockname(socks[0])[1])
                 sock = socket.socket(family, socket.SOCK_STREAM)
                 socks.append(sock)
                 sock.setblocking(False)
@@ -341,6 +341,17 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
             "StreamSocketListener.transfer_ownership",
             "it hands the listener to the Windows socket broker for a suspended app",
         )
+
+
+def _with_port(sockaddr: SockAddr, port: int) -> SockAddr:
+    if len(sockaddr) == 2:
+        return (sockaddr[0], port)
+    return (sockaddr[0], port, sockaddr[2], sockaddr[3])
+
+
+def _sockname(sock: socket.socket) -> SockAddr:
+    address: SockAddr = sock.getsockname()
+    return address
 
 
 def _wildcard_addresses(port: int) -> list[tuple[socket.AddressFamily, SockAddr]]:
