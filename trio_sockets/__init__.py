@@ -27,7 +27,7 @@ from ._listener import (
     StreamSocketListenerConnectionReceivedEventArgs,
     StreamSocketListenerInformation,
 )
-from ._resolver import Resolver
+from ._resolver import Resolver, ServiceTarget
 from ._socket_options import StreamSocketControl, StreamSocketListenerControl
 from ._stream_abc import InputStream, OutputStream
 from ._stream_socket import StreamSocket, StreamSocketInformation
@@ -62,6 +62,7 @@ __all__ = [
     "SocketProtectionLevel",
     "SocketQualityOfService",
     "SocketSslErrorSeverity",
+    "ServiceTarget",
     "SocketStatusError",
     "StreamSocket",
     "StreamSocketControl",
@@ -76,9 +77,14 @@ __all__ = [
     "__version__",
 ]
 
-# Public classes report the package as their home, as trio does.
-for _name in __all__:
-    _obj = globals()[_name]
-    if getattr(_obj, "__module__", "").startswith("trio_sockets."):
-        _obj.__module__ = "trio_sockets"
-del _name, _obj
+
+def _claim_public_names() -> None:
+    """Public classes report the package as their home, as trio's do."""
+    for name in __all__:
+        obj = globals()[name]
+        if getattr(obj, "__module__", "").startswith("trio_sockets."):
+            obj.__module__ = "trio_sockets"
+
+
+_claim_public_names()
+del _claim_public_names

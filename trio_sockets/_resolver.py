@@ -1,70 +1,358 @@
 """Host and service resolution for the sockets.
 
-A service name resolves, as in WinRT, to a decimal port first, then through the
-services database of the socket's protocol (``/etc/services`` plays Windows'
-``drivers\\etc\\services``). Host names go through trio's ``getaddrinfo``, which runs the
-system resolver in a worker thread; IP literals never touch the resolver.
+A service name resolves as in WinRT: a decimal port first, then the services database
+of the socket's protocol (``/etc/services`` plays Windows' ``drivers\\etc\\services``),
+then DNS SRV records (RFC 2782) for ``_service._tcp.host`` or ``_service._udp.host``.
+Host names go through trio's ``getaddrinfo`` (the system resolver, in a worker thread),
+or, when the :class:`Resolver` is given name servers, through dnspython's asynchronous
+resolver. IP literals never touch a resolver.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import ipaddress
+import math
 import socket
+from collections.abc import Iterable
 from typing import Literal
 
+import dns.asyncresolver
+import dns.exception
+import dns.name
+import dns.nameserver
+import dns.rdtypes.IN.SRV
+import dns.resolver
 import trio
 
-from ._errors import SocketErrorStatus, socket_error, translate_os_error
-from ._hostname import HostName, parse_service_name
+from ._errors import (
+    SocketError,
+    SocketErrorStatus,
+    SocketStatusError,
+    socket_error,
+    translate_os_error,
+)
+from ._hostname import HostName, InvalidHostNameError, coerce_host_name, parse_service_name
 
-__all__ = ["Protocol", "Resolver", "SockAddr"]
+__all__ = [
+    "DEFAULT_ATTEMPTS",
+    "DEFAULT_TIMEOUT",
+    "MAX_SRV_TARGETS",
+    "Protocol",
+    "Resolver",
+    "ServiceTarget",
+    "SockAddr",
+    "all_targets_failed",
+]
 
 Protocol = Literal["tcp", "udp"]
 SockAddr = tuple[str, int] | tuple[str, int, int, int]
 _KIND = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}
 
+#: Seconds one DNS query waits for an answer before it is sent again (or to the next
+#: name server).
+DEFAULT_TIMEOUT = 2.0
+#: How many query timeouts one lookup may spend: it gives up after
+#: ``timeout * attempts`` seconds.
+DEFAULT_ATTEMPTS = 3
+#: At most this many SRV targets are kept, the first in RFC 2782 order: a connect tries
+#: each in turn, so the list must stay short enough to finish.
+MAX_SRV_TARGETS = 16
+
+_S = SocketErrorStatus
+
+
+@dataclasses.dataclass(frozen=True)
+class ServiceTarget:
+    """Where a service name leads: a host and a port, from a port number, the services
+    database or one DNS SRV record.
+
+    For a port or a services-database name there is one target, the host that was asked
+    about, with priority and weight 0. For SRV the targets come in the order to try them.
+    Targets are immutable, hashable and compare field by field; ``str()`` gives
+    ``host:port``.
+
+    Attributes:
+        host: the host to connect to (the SRV record's target, or the host asked about).
+        port: the port on that host.
+        priority: the SRV record's priority (lower is tried first), kept for display.
+        weight: the SRV record's weight among targets of equal priority, kept for display.
+    """
+
+    host: HostName
+    port: int
+    priority: int = 0
+    weight: int = 0
+
+    def __str__(self) -> str:
+        name = self.host.display_name
+        return f"[{name}]:{self.port}" if ":" in name else f"{name}:{self.port}"
+
 
 class Resolver:
     """Resolves host names and service names for the sockets that use it.
 
-    ``Resolver()`` uses the system's configuration: the services database and the
-    system resolver (``/etc/hosts``, ``/etc/resolv.conf``). Every socket class takes
-    ``resolver=``; ``None`` means a ``Resolver()``.
+    ``Resolver()`` uses the system's configuration: the services database, the system
+    resolver (``/etc/hosts``, ``/etc/resolv.conf``) for host names, and the name servers
+    of ``/etc/resolv.conf`` (read at the first SRV lookup) for DNS SRV records.
+
+    ``Resolver(nameservers=["127.0.0.1"], port=53535)`` asks the given name servers
+    instead, for host names (A and AAAA records) as for SRV records; ``/etc/hosts`` and
+    ``/etc/resolv.conf`` are then not read, and names are taken as absolute (no search
+    domains). The services database is used in both cases.
+
+    Every lookup is bounded: a DNS query waits *timeout* seconds for an answer before
+    it is sent again (to the next name server, in turn), and one lookup gives up after
+    ``timeout * attempts`` seconds (:attr:`lifetime`) with ``CONNECTION_TIMED_OUT``; a
+    system ``getaddrinfo`` call is abandoned after the same time. Answers are not cached: every
+    lookup asks the name servers, so a changed record applies at once.
+
+    Every socket class takes ``resolver=``; ``None`` means a ``Resolver()``.
+
+    Raises:
+        TypeError / ValueError: a name server that is not an IP address, a port outside
+            1-65535, a timeout that is not a positive number, attempts below 1.
     """
 
+    def __init__(
+        self,
+        nameservers: Iterable[str] | None = None,
+        port: int = 53,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        attempts: int = DEFAULT_ATTEMPTS,
+    ) -> None:
+        if nameservers is not None:
+            if isinstance(nameservers, str):
+                raise TypeError(
+                    f"nameservers must be a list of IP addresses, not a str: {nameservers!r}"
+                )
+            servers = tuple(nameservers)
+            if not servers:
+                raise ValueError("nameservers is empty: give at least one, or None")
+            for server in servers:
+                if not isinstance(server, str):
+                    raise TypeError(f"a name server must be a str, not {server!r}")
+                try:
+                    ipaddress.ip_address(server)
+                except ValueError:
+                    raise ValueError(
+                        f"name server {server!r} is not an IP address (a name server "
+                        "given by name would need a resolver to find it)"
+                    ) from None
+            self._nameservers: tuple[str, ...] | None = servers
+        else:
+            self._nameservers = None
+        if not isinstance(port, int) or isinstance(port, bool):
+            raise TypeError(f"port must be an int, not {port!r}")
+        if not 1 <= port <= 65535:
+            raise ValueError(f"port {port!r} is out of range: it must be 1..65535")
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+            raise TypeError(f"timeout must be a number of seconds, not {timeout!r}")
+        if not (timeout > 0 and math.isfinite(timeout)):
+            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
+        if not isinstance(attempts, int) or isinstance(attempts, bool):
+            raise TypeError(f"attempts must be an int, not {attempts!r}")
+        if attempts < 1:
+            raise ValueError(f"attempts must be at least 1, not {attempts!r}")
+        self._port = port
+        self._timeout = float(timeout)
+        self._attempts = attempts
+        self._dns: dns.asyncresolver.Resolver | None = None
+        self._dns_lock = trio.Lock()
+
+    @property
+    def nameservers(self) -> tuple[str, ...] | None:
+        """The name servers given, or ``None`` for the system's configuration."""
+        return self._nameservers
+
+    @property
+    def port(self) -> int:
+        """The port of the given name servers."""
+        return self._port
+
+    @property
+    def timeout(self) -> float:
+        """Seconds one DNS query waits for an answer."""
+        return self._timeout
+
+    @property
+    def attempts(self) -> int:
+        """How many query timeouts one lookup may spend (see :attr:`lifetime`)."""
+        return self._attempts
+
+    @property
+    def lifetime(self) -> float:
+        """The longest one lookup takes: ``timeout * attempts`` seconds."""
+        return self._timeout * self._attempts
+
     def __repr__(self) -> str:
-        return "Resolver()"
+        if self._nameservers is None and (self._timeout, self._attempts) == (
+            DEFAULT_TIMEOUT,
+            DEFAULT_ATTEMPTS,
+        ):
+            return "Resolver()"
+        parts = []
+        if self._nameservers is not None:
+            parts.append(f"nameservers={list(self._nameservers)!r}")
+            if self._port != 53:
+                parts.append(f"port={self._port}")
+        parts.append(f"timeout={self._timeout!r}")
+        parts.append(f"attempts={self._attempts!r}")
+        return f"Resolver({', '.join(parts)})"
+
+    # -- services ------------------------------------------------------------------------
 
     async def resolve_port(self, service: str, protocol: Protocol, *, local: bool) -> int:
         """The port a service name stands for: a decimal port or a services-database name.
 
+        DNS SRV is not consulted: this is for local binds (and any caller that wants the
+        services database only); :meth:`resolve_targets` adds SRV.
+
         Raises:
             ValueError / TypeError: *service* is not a valid service string.
             SocketStatusError: ``CLASS_TYPE_NOT_FOUND`` when the name is not known.
+
+        Cancellation: nothing to undo.
         """
+        _check_protocol(protocol)
         parsed = parse_service_name(
             service, "local_service_name" if local else "remote_service_name", local=local
         )
         if isinstance(parsed, int):
             await trio.lowlevel.checkpoint()
             return parsed
-        try:
-            return await trio.to_thread.run_sync(socket.getservbyname, parsed, protocol)
-        except OSError as exc:
+        port = await _services_database(parsed, protocol)
+        if port is None:
             raise socket_error(
                 SocketErrorStatus.CLASS_TYPE_NOT_FOUND,
                 f"service {service!r} is neither a port number nor a {protocol} service in "
                 "the services database",
-            ) from exc
+            )
+        return port
+
+    async def resolve_targets(
+        self, host: HostName | str, service: str, protocol: Protocol
+    ) -> list[ServiceTarget]:
+        """Where *service* on *host* leads, in the order to try: WinRT's service names.
+
+        A decimal port, or a name in the services database for *protocol*, gives one
+        target: *host* itself at that port. Any other name is looked up in DNS as SRV
+        records of ``_service._tcp.host`` (or ``_udp``); a dotted service keeps its inner
+        labels (``"stun._service01"`` asks for ``_stun._service01._udp.host``), and a
+        label that already starts with ``_`` is not given a second one. The targets come
+        in RFC 2782 order (lowest priority first, weighted-random within a priority, as
+        dnspython's ``processing_order`` chooses, so the order may differ from one call
+        to the next); at most :data:`MAX_SRV_TARGETS` are returned. Target host names are
+        not resolved here: pass each to :meth:`resolve_addresses`.
+
+        Raises:
+            ValueError / TypeError: *service*, *host* or *protocol* is not valid.
+            SocketStatusError: naming the service and the SRV name, with status
+                ``HOST_NOT_FOUND`` when the SRV name does not exist (NXDOMAIN) or has no
+                SRV records; ``CLASS_TYPE_NOT_FOUND`` when the records say the service is
+                decidedly not available (a lone ``"."`` target), or when *host* is an IP
+                address (which has no SRV records); ``CONNECTION_TIMED_OUT`` when no name
+                server answered within :attr:`lifetime`; ``NON_AUTHORITATIVE_HOST_NOT_FOUND``
+                when the name servers failed (SERVFAIL, refused) or none is configured;
+                ``NO_ADDRESSES_FOUND`` when no target is usable (port 0, or a target that
+                is not a valid host name: such targets are skipped).
+
+        Cancellation: nothing to undo.
+        """
+        _check_protocol(protocol)
+        host = coerce_host_name(host, "remote_host_name")
+        parsed = parse_service_name(service, "remote_service_name", local=False)
+        if isinstance(parsed, int):
+            await trio.lowlevel.checkpoint()
+            return [ServiceTarget(host, parsed)]
+        port = await _services_database(parsed, protocol)
+        if port is not None:
+            return [ServiceTarget(host, port)]
+        if host.ip_address is not None:
+            raise socket_error(
+                _S.CLASS_TYPE_NOT_FOUND,
+                f"service {service!r} is neither a port number nor a {protocol} service in "
+                f"the services database, and {host.display_name} is an IP address, which "
+                "has no DNS SRV records",
+            )
+        return await self._srv_targets(host, parsed, protocol)
+
+    async def _srv_targets(
+        self, host: HostName, service: str, protocol: Protocol
+    ) -> list[ServiceTarget]:
+        labels = [label if label.startswith("_") else f"_{label}" for label in service.split(".")]
+        srv_text = ".".join([*labels, f"_{protocol}", host.canonical_name])
+        what = f"resolve service {service!r} of {host.display_name} (DNS SRV {srv_text})"
+        try:
+            srv_name = dns.name.from_text(srv_text)
+        except dns.exception.DNSException as exc:
+            # A 63-character service label is valid, but with its "_" it no longer fits
+            # in a DNS label: no such SRV name can exist.
+            raise socket_error(_S.HOST_NOT_FOUND, f"{what}: not a valid DNS name ({exc})") from exc
+        resolver = await self._dns_resolver(what)
+        try:
+            answer = await self._query(resolver, srv_name, "SRV")
+        except dns.resolver.NoAnswer as exc:
+            raise socket_error(_S.HOST_NOT_FOUND, f"{what}: no SRV records") from exc
+        except dns.exception.DNSException as exc:
+            raise _dns_error(exc, what, self.lifetime) from exc
+        rrset = answer.rrset
+        if rrset is None:  # pragma: no cover - resolve() raises NoAnswer instead
+            raise socket_error(_S.HOST_NOT_FOUND, f"{what}: no SRV records")
+        records = [rr for rr in rrset.processing_order() if isinstance(rr, dns.rdtypes.IN.SRV.SRV)]
+        usable = [rr for rr in records if rr.target != dns.name.root]
+        if not usable:
+            # RFC 2782: a single record whose target is "." means the service is
+            # decidedly not available at this domain.
+            raise socket_error(
+                _S.CLASS_TYPE_NOT_FOUND,
+                f"{what}: the service is decidedly not available (SRV target '.')",
+            )
+        targets: list[ServiceTarget] = []
+        invalid: list[str] = []
+        for rr in usable:
+            text = rr.target.to_text(omit_final_dot=True)
+            if rr.port == 0:
+                # Port 0 cannot be connected to or sent to.
+                invalid.append(f"{text}:0")
+                continue
+            try:
+                target = HostName(text)
+            except InvalidHostNameError:
+                invalid.append(text)
+                continue
+            targets.append(ServiceTarget(target, rr.port, rr.priority, rr.weight))
+            if len(targets) == MAX_SRV_TARGETS:
+                break
+        if not targets:
+            raise socket_error(
+                _S.NO_ADDRESSES_FOUND,
+                f"{what}: no SRV target is a valid host name and port ({', '.join(invalid)})",
+            )
+        return targets
+
+    # -- host names ------------------------------------------------------------------------
 
     async def resolve_addresses(
         self, host: HostName, port: int, protocol: Protocol, *, passive: bool = False
     ) -> list[tuple[socket.AddressFamily, SockAddr]]:
-        """Socket addresses for *host*, in the order the system resolver prefers.
+        """Socket addresses for *host*, best first.
+
+        With the system configuration: ``getaddrinfo``'s (RFC 6724) order. With name
+        servers: the A and AAAA records, asked for together, IPv6 and IPv4 alternating
+        (RFC 8305), starting with IPv6; ``localhost`` and names under it are ``::1`` and
+        ``127.0.0.1`` without a query (RFC 6761).
 
         Raises:
-            SocketStatusError: ``HOST_NOT_FOUND``, ``NO_ADDRESSES_FOUND``, … from the
-                resolver's answer.
+            SocketStatusError: naming the host, with status ``HOST_NOT_FOUND``,
+                ``NO_DATA_RECORD_OF_REQUESTED_TYPE``, ``NO_ADDRESSES_FOUND``,
+                ``NON_AUTHORITATIVE_HOST_NOT_FOUND``… from the resolver's answer, or
+                ``CONNECTION_TIMED_OUT`` when no answer came within :attr:`lifetime`.
+
+        Cancellation: nothing to undo (a ``getaddrinfo`` worker thread is abandoned).
         """
+        _check_protocol(protocol)
         address = host.ip_address
         if address is not None:
             await trio.lowlevel.checkpoint()
@@ -72,15 +360,25 @@ class Resolver:
                 return [(socket.AF_INET, (str(address), port))]
             scope = _scope_id(host)
             return [(socket.AF_INET6, (host.canonical_name.split("%")[0], port, 0, scope))]
-        try:
-            infos = await trio.socket.getaddrinfo(
-                host.canonical_name,
-                port,
-                type=_KIND[protocol],
-                flags=socket.AI_PASSIVE if passive else 0,
+        if self._nameservers is not None:
+            return await self._dns_addresses(host, port)
+        what = f"resolve {host.display_name!r}"
+        infos = None
+        with trio.move_on_after(self.lifetime):
+            try:
+                infos = await trio.socket.getaddrinfo(
+                    host.canonical_name,
+                    port,
+                    type=_KIND[protocol],
+                    flags=socket.AI_PASSIVE if passive else 0,
+                )
+            except OSError as exc:
+                raise translate_os_error(exc, what) from exc
+        if infos is None:
+            raise socket_error(
+                _S.CONNECTION_TIMED_OUT,
+                f"{what}: the system resolver gave no answer within {self.lifetime:g} s",
             )
-        except OSError as exc:
-            raise translate_os_error(exc, f"resolve {host.display_name!r}") from exc
         result: list[tuple[socket.AddressFamily, SockAddr]] = []
         for family, _kind, _proto, _canon, sockaddr in infos:
             if family in (socket.AF_INET, socket.AF_INET6):
@@ -88,11 +386,148 @@ class Resolver:
                 if entry not in result:
                     result.append(entry)  # type: ignore[arg-type]
         if not result:
-            raise socket_error(
-                SocketErrorStatus.NO_ADDRESSES_FOUND,
-                f"resolve {host.display_name!r}: no IPv4 or IPv6 address",
-            )
+            raise socket_error(_S.NO_ADDRESSES_FOUND, f"{what}: no IPv4 or IPv6 address")
         return result
+
+    async def _dns_addresses(
+        self, host: HostName, port: int
+    ) -> list[tuple[socket.AddressFamily, SockAddr]]:
+        what = f"resolve {host.display_name!r}"
+        if host.canonical_name == "localhost" or host.canonical_name.endswith(".localhost"):
+            # RFC 6761 section 6.3: localhost names are the loopback addresses and are
+            # never asked of a name server.
+            await trio.lowlevel.checkpoint()
+            return [(socket.AF_INET6, ("::1", port, 0, 0)), (socket.AF_INET, ("127.0.0.1", port))]
+        try:
+            name = dns.name.from_text(host.canonical_name)
+        except dns.exception.DNSException as exc:  # pragma: no cover - HostName checked it
+            raise socket_error(_S.HOST_NOT_FOUND, f"{what}: not a valid DNS name") from exc
+        resolver = await self._dns_resolver(what)
+        found: dict[str, list[str]] = {}
+        errors: dict[str, dns.exception.DNSException] = {}
+
+        async def query(rdtype: str) -> None:
+            try:
+                answer = await self._query(resolver, name, rdtype)
+            except dns.exception.DNSException as exc:
+                errors[rdtype] = exc
+                return
+            found[rdtype] = [rr.address for rr in answer]
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(query, "AAAA")
+            nursery.start_soon(query, "A")
+        v6 = [(socket.AF_INET6, (addr, port, 0, 0)) for addr in found.get("AAAA", [])]
+        v4 = [(socket.AF_INET, (addr, port)) for addr in found.get("A", [])]
+        result: list[tuple[socket.AddressFamily, SockAddr]] = []
+        for index in range(max(len(v6), len(v4))):
+            result += v6[index : index + 1]
+            result += v4[index : index + 1]
+        if result:
+            return result
+        failures = [errors[rdtype] for rdtype in ("AAAA", "A") if rdtype in errors]
+        if not failures:
+            raise socket_error(_S.NO_ADDRESSES_FOUND, f"{what}: no IPv4 or IPv6 address")
+        # The most telling failure: a timeout or server failure outranks "no such record".
+        ranks = (dns.exception.Timeout, dns.resolver.NoNameservers, dns.resolver.NXDOMAIN)
+        worst = min(
+            failures,
+            key=lambda e: next((i for i, k in enumerate(ranks) if isinstance(e, k)), len(ranks)),
+        )
+        raise _dns_error(worst, what, self.lifetime) from worst
+
+    async def _query(
+        self, resolver: dns.asyncresolver.Resolver, name: dns.name.Name, rdtype: str
+    ) -> dns.resolver.Answer:
+        # dnspython checks its lifetime only between queries, after a back-off sleep,
+        # so it can overrun by that sleep; the cancel scope makes the bound exact.
+        with trio.move_on_after(self.lifetime):
+            return await resolver.resolve(name, rdtype, search=False)
+        raise dns.resolver.LifetimeTimeout(timeout=self.lifetime, errors=[])  # type: ignore[no-untyped-call]
+
+    async def _dns_resolver(self, what: str) -> dns.asyncresolver.Resolver:
+        """The dnspython resolver, made on first use (the system one reads resolv.conf)."""
+        async with self._dns_lock:
+            if self._dns is None:
+                if self._nameservers is not None:
+                    resolver = dns.asyncresolver.Resolver(configure=False)
+                    resolver.nameservers = [
+                        dns.nameserver.Do53Nameserver(server, self._port)
+                        for server in self._nameservers
+                    ]
+                else:
+                    try:
+                        resolver = await trio.to_thread.run_sync(dns.asyncresolver.Resolver)
+                    except dns.exception.DNSException as exc:
+                        raise socket_error(
+                            _S.NON_AUTHORITATIVE_HOST_NOT_FOUND,
+                            f"{what}: no DNS name server is configured ({exc})",
+                        ) from exc
+                resolver.cache = None
+                resolver.timeout = self._timeout
+                resolver.lifetime = self.lifetime
+                self._dns = resolver
+            return self._dns
+
+
+def all_targets_failed(
+    what: str, failures: list[tuple[ServiceTarget, OSError]]
+) -> SocketStatusError:
+    """The exception to raise once every SRV target of a connect failed.
+
+    The message names each target and its error; the status is the first classified
+    one (the shared one when they agree), as for the addresses of one host; the errors
+    are kept as an :class:`ExceptionGroup` in ``__cause__``.
+    """
+    known = [
+        status
+        for status in (SocketError.get_status(exc) for _, exc in failures)
+        if status != SocketErrorStatus.UNKNOWN
+    ]
+    status = known[0] if known else SocketErrorStatus.UNKNOWN
+    detail = "; ".join(f"{target}: {exc}" for target, exc in failures)
+    error = socket_error(
+        status, f"{what} failed for every SRV target: {detail}", errno=failures[0][1].errno
+    )
+    error.__cause__ = ExceptionGroup(
+        f"{what}: every SRV target failed", [exc for _, exc in failures]
+    )
+    return error
+
+
+def _check_protocol(protocol: object) -> None:
+    if protocol not in _KIND:
+        raise ValueError(f"protocol must be 'tcp' or 'udp', not {protocol!r}")
+
+
+async def _services_database(name: str, protocol: Protocol) -> int | None:
+    """The port of *name* in the services database, or None if it is not there."""
+    if "." in name:
+        # No services-database name has a dot; do not make the thread round trip.
+        await trio.lowlevel.checkpoint()
+        return None
+    try:
+        return await trio.to_thread.run_sync(socket.getservbyname, name, protocol)
+    except OSError:
+        return None
+
+
+def _dns_error(exc: dns.exception.DNSException, what: str, lifetime: float) -> SocketStatusError:
+    """The exception for a failed DNS lookup, classified as ``SocketError.get_status``
+    classifies *exc* (a name server that never answered: ``CONNECTION_TIMED_OUT``)."""
+    status = SocketError.get_status(exc)
+    if status is _S.UNKNOWN:
+        # NoResolverConfiguration, YXDOMAIN, a malformed answer...: no usable answer.
+        status = _S.NON_AUTHORITATIVE_HOST_NOT_FOUND
+    if isinstance(exc, dns.exception.Timeout):
+        detail = f"no DNS answer within {lifetime:g} s"
+    elif isinstance(exc, dns.resolver.NXDOMAIN):
+        detail = "no such DNS name"
+    elif isinstance(exc, dns.resolver.NoAnswer):
+        detail = "no record of the requested type"
+    else:
+        detail = str(exc) or type(exc).__name__
+    return socket_error(status, f"{what}: {detail}")
 
 
 def _scope_id(host: HostName) -> int:

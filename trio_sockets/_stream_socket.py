@@ -15,7 +15,7 @@ from ._connect import connect_first, format_sockaddr
 from ._enums import HostNameSortOptions, InputStreamOptions, SocketProtectionLevel
 from ._errors import SocketErrorStatus, WindowsOnlyError, socket_error, translate_os_error
 from ._hostname import EndpointPair, HostName, coerce_host_name
-from ._resolver import Protocol, Resolver, SockAddr
+from ._resolver import Protocol, Resolver, ServiceTarget, SockAddr, all_targets_failed
 from ._scoped import NurseryScoped
 from ._socket_options import StreamSocketControl, StreamSocketListenerControl
 from ._stream_abc import InputStream
@@ -246,9 +246,12 @@ class StreamSocket(NurseryScoped, trio.abc.HalfCloseableStream):
         """Connect to a remote host and service (WinRT ``ConnectAsync``).
 
         Either ``connect(HostName("example.com"), "443")`` or ``connect(EndpointPair(...))``,
-        whose local side, when given, is bound first. Host names are resolved by the
-        socket's resolver and every address is tried with happy eyeballs (RFC 8305).
-        ``control.connect_timeout`` bounds the whole attempt.
+        whose local side, when given, is bound first. The service is a port, a name in
+        the services database, or else a DNS SRV service (``_service._tcp.host``) whose
+        targets are tried in RFC 2782 order, each only when the one before failed. Host
+        names are resolved by the socket's resolver and every address of a target is
+        tried with happy eyeballs (RFC 8305). ``control.connect_timeout`` bounds the whole
+        attempt, resolution included.
 
         A failed connect leaves the socket usable for another ``connect``.
 
@@ -304,8 +307,7 @@ class StreamSocket(NurseryScoped, trio.abc.HalfCloseableStream):
         resolver = self._resolver
         try:
             with self._io_scope(), trio.fail_after(timeout if timeout else float("inf")):
-                port = await resolver.resolve_port(service, "tcp", local=False)
-                addresses = await resolver.resolve_addresses(host, port, "tcp")
+                targets = await resolver.resolve_targets(host, service, "tcp")
                 local: dict[socket.AddressFamily, SockAddr] = {}
                 if local_host is not None or local_service:
                     local_port = await resolver.resolve_port(local_service, "tcp", local=True)
@@ -319,13 +321,6 @@ class StreamSocket(NurseryScoped, trio.abc.HalfCloseableStream):
                             socket.AF_INET: ("0.0.0.0", local_port),
                             socket.AF_INET6: ("::", local_port, 0, 0),
                         }
-                    addresses = [entry for entry in addresses if entry[0] in local]
-                    if not addresses:
-                        raise socket_error(
-                            SocketErrorStatus.ADDRESS_FAMILY_NOT_SUPPORTED,
-                            f"{what}: no remote address has the address family of local "
-                            f"host {local_host}",
-                        )
 
                 def make_socket(family: socket.AddressFamily) -> _StdSocket:
                     sock = socket.socket(family, socket.SOCK_STREAM)
@@ -339,12 +334,34 @@ class StreamSocket(NurseryScoped, trio.abc.HalfCloseableStream):
                         raise
                     return sock
 
-                return await connect_first(
-                    addresses,
-                    make_socket,
-                    what=what,
-                    serialize=self._control.serialize_connection_attempts,
-                )
+                async def connect_target(target: ServiceTarget, what: str) -> _StdSocket:
+                    addresses = await resolver.resolve_addresses(target.host, target.port, "tcp")
+                    if local:
+                        addresses = [entry for entry in addresses if entry[0] in local]
+                        if not addresses:
+                            raise socket_error(
+                                SocketErrorStatus.ADDRESS_FAMILY_NOT_SUPPORTED,
+                                f"{what}: no remote address has the address family of local "
+                                f"host {local_host}",
+                            )
+                    return await connect_first(
+                        addresses,
+                        make_socket,
+                        what=what,
+                        serialize=self._control.serialize_connection_attempts,
+                    )
+
+                if len(targets) == 1:
+                    return await connect_target(targets[0], what)
+                # DNS SRV: the targets in RFC 2782 order, each with happy eyeballs over
+                # its addresses; the next one only when the previous one failed.
+                failures: list[tuple[ServiceTarget, OSError]] = []
+                for target in targets:
+                    try:
+                        return await connect_target(target, f"{what} (SRV target {target})")
+                    except OSError as exc:
+                        failures.append((target, exc))
+                raise all_targets_failed(what, failures)
         except trio.TooSlowError:
             raise socket_error(
                 SocketErrorStatus.CONNECTION_TIMED_OUT,
@@ -371,9 +388,10 @@ class StreamSocket(NurseryScoped, trio.abc.HalfCloseableStream):
     ) -> list[EndpointPair]:
         """Resolve a remote host and service into endpoint pairs, best first.
 
-        One pair per remote address, in the resolver's (RFC 6724) order; the local side
-        is the address the system would send from, found with a connected UDP socket (no
-        packet is sent), and local service ``""``. With one route per family there is
+        One pair per address of each target (for a DNS SRV service, the targets in RFC
+        2782 order; a target that does not resolve is left out), in the resolver's order;
+        the local side is the address the system would send from, found with a connected
+        UDP socket (no packet is sent), and local service ``""``. With one route per family there is
         nothing for ``OPTIMIZE_FOR_LONG_CONNECTIONS`` to reorder.
         """
         return await endpoint_pairs(
@@ -647,16 +665,28 @@ async def endpoint_pairs(
     if not isinstance(sort_options, HostNameSortOptions):
         raise TypeError(f"sort_options must be a HostNameSortOptions, not {sort_options!r}")
     resolver = resolver if resolver is not None else Resolver()
-    port = await resolver.resolve_port(remote_service_name, protocol, local=False)
+    targets = await resolver.resolve_targets(host, remote_service_name, protocol)
     pairs = []
-    for family, sockaddr in await resolver.resolve_addresses(host, port, protocol):
-        probe = socket.socket(family, socket.SOCK_DGRAM)
+    failures: list[tuple[ServiceTarget, OSError]] = []
+    for target in targets:
         try:
-            probe.connect(sockaddr)  # a UDP connect picks the route and sends nothing
-            local = host_of(probe.getsockname())
-        except OSError:
-            local = None
-        finally:
-            probe.close()
-        pairs.append(EndpointPair(local, "", host_of(sockaddr), str(port)))
+            addresses = await resolver.resolve_addresses(target.host, target.port, protocol)
+        except OSError as exc:
+            # An SRV target that does not resolve is left out, as a connect would skip it.
+            failures.append((target, exc))
+            continue
+        for family, sockaddr in addresses:
+            probe = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                probe.connect(sockaddr)  # a UDP connect picks the route and sends nothing
+                local = host_of(probe.getsockname())
+            except OSError:
+                local = None
+            finally:
+                probe.close()
+            pairs.append(EndpointPair(local, "", host_of(sockaddr), str(target.port)))
+    if not pairs:
+        if len(failures) == 1:
+            raise failures[0][1]
+        raise all_targets_failed(f"resolve {host.display_name}:{remote_service_name}", failures)
     return pairs

@@ -1,0 +1,70 @@
+"""Release hygiene: the sdist and wheel install into a clean environment and work."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_sdist_and_wheel_install_into_a_clean_environment(tmp_path: Path) -> None:
+    dist = tmp_path / "dist"
+    # Without flags, build makes the sdist and then the wheel *from the sdist*, so a
+    # file missing from the sdist breaks the wheel too.
+    subprocess.run(
+        [sys.executable, "-m", "build", "--outdir", str(dist), str(ROOT)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    (wheel,) = dist.glob("trio_sockets-*.whl")
+    (sdist,) = dist.glob("trio_sockets-*.tar.gz")
+    assert sdist.stat().st_size > 0
+    names = zipfile.ZipFile(wheel).namelist()
+    for expected in (
+        "trio_sockets/py.typed",
+        "trio_sockets/__main__.py",
+        "trio_sockets/examples/tcp_echo.py",
+        "trio_sockets/examples/batched_sends.py",
+    ):
+        assert expected in names, f"{expected} missing from {wheel.name}"
+    assert not any(name.startswith("tests/") for name in names)
+
+    environment = tmp_path / "venv"
+    venv.create(environment, with_pip=True)
+    python = environment / "bin" / "python"
+    subprocess.run(
+        [str(python), "-m", "pip", "install", "--quiet", str(wheel)],
+        check=True,
+        capture_output=True,
+        timeout=600,
+    )
+    imported = subprocess.run(
+        [
+            str(python),
+            "-c",
+            "import trio_sockets, pathlib; "
+            "print(trio_sockets.__version__, pathlib.Path(trio_sockets.__file__).parent)",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    version, location = imported.stdout.split()
+    assert version != "0+unknown"
+    assert Path(location).is_relative_to(environment)
+    demo = subprocess.run(
+        [str(environment / "bin" / "trio-sockets"), "demo", "--service", "0"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
+    assert 'client received the response: "Hello, World!" ' in demo.stdout

@@ -1,0 +1,85 @@
+"""The pytest plugin ``trio_sockets`` (entry point ``pytest11``): the ``dns_server`` fixture.
+
+The fixture is an ``async`` fixture, so it works in trio tests only (``pytest-trio``:
+``trio_mode = true``, or tests marked ``@pytest.mark.trio``); projects that do not use
+it are not affected by the plugin. The server itself is
+:class:`trio_sockets.testing.DnsServer`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from ._dns_server import DNSMASQ_PACKAGE, DnsServer, SrvRecord
+
+if TYPE_CHECKING:
+    import pytest
+else:
+    try:
+        import pytest
+    except ImportError:  # pragma: no cover - used as a library without pytest
+        pytest = None
+
+__all__ = ["DnsServerFactory", "dns_server", "dnsmasq_program"]
+
+#: What the ``dns_server`` fixture gives: ``await dns_server(srv=..., hosts=...)``.
+DnsServerFactory = Callable[..., Awaitable[DnsServer]]
+
+
+def _dnsmasq_program_fixture() -> str:
+    """The path of the dnsmasq program; skips without it (fails when ``CI`` is set)."""
+    # A plain fixture, so that the skip keeps its reason (inside a trio fixture it would
+    # be wrapped on its way out).
+    program = shutil.which("dnsmasq")
+    if program is None:
+        message = f"dnsmasq is not installed (Debian package {DNSMASQ_PACKAGE})"
+        if os.environ.get("CI"):
+            pytest.fail(f"{message}; CI must install it")
+        pytest.skip(message)
+    return program
+
+
+async def _dns_server_fixture(dnsmasq_program: str) -> AsyncIterator[DnsServerFactory]:
+    """A factory of real DNS servers (dnsmasq on 127.0.0.1), stopped after the test.
+
+    ``server = await dns_server(srv=[SrvRecord(...)], hosts={"a.example.test":
+    ["127.0.0.1"]}, txt={...}, cname={...})`` starts one and returns the running
+    :class:`DnsServer`; ``server.resolver()`` is a Resolver that asks it. Trio tests
+    only. Skips when dnsmasq is missing, or fails when the ``CI`` environment variable
+    is set.
+    """
+    servers: list[DnsServer] = []
+
+    async def start(
+        *,
+        srv: Iterable[SrvRecord] = (),
+        hosts: Mapping[str, str | Sequence[str]] | None = None,
+        txt: Mapping[str, str] | None = None,
+        cname: Mapping[str, str] | None = None,
+        domain: str = "test",
+    ) -> DnsServer:
+        server = DnsServer(
+            srv=tuple(srv),
+            hosts=hosts or {},
+            txt=txt or {},
+            cname=cname or {},
+            domain=domain,
+            dnsmasq=dnsmasq_program,
+        )
+        await server.start()
+        servers.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in reversed(servers):
+            await server.stop()
+
+
+if pytest is not None:
+    dnsmasq_program = pytest.fixture(name="dnsmasq_program")(_dnsmasq_program_fixture)
+    dns_server = pytest.fixture(name="dns_server")(_dns_server_fixture)
