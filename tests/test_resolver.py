@@ -616,3 +616,44 @@ def test_system_resolver_in_a_private_namespace(tmp_path: Path) -> None:
     }
     # The host's files are untouched.
     assert {name: _digest(f"/etc/{name}") for name in etc} == etc
+
+
+async def test_datagram_socket_uses_udp_srv_records(dns_server: DnsServerFactory) -> None:
+    from trio_sockets import DatagramSocket
+
+    async with DatagramSocket() as echo:
+        await echo.bind_endpoint("127.0.0.2", "0")
+        port = int(echo.information.local_port)
+        server = await dns_server(
+            srv=[
+                # The lower priority target has no address: the datagram socket skips it.
+                SrvRecord("_ping._udp.udp.test", "gone.udp.test", 9, priority=5),
+                SrvRecord("_ping._udp.udp.test", "echo.udp.test", port, priority=10),
+                # A TCP record of the same service must not be used for UDP.
+                SrvRecord("_ping._tcp.udp.test", "tcp-only.udp.test", 7, priority=1),
+            ],
+            hosts={"echo.udp.test": "127.0.0.2", "tcp-only.udp.test": "127.0.0.3"},
+        )
+        async with trio.open_nursery() as nursery:
+
+            async def answer() -> None:
+                async for message in echo.message_received:
+                    assert message.remote_address is not None
+                    out = await echo.get_output_stream(message.remote_address, message.remote_port)
+                    await out.write(b"pong:" + message.data)
+
+            nursery.start_soon(answer)
+            with trio.fail_after(10):
+                async with DatagramSocket(resolver=server.resolver()) as client:
+                    await client.connect(HostName("udp.test"), "ping")
+                    assert client.information.remote_address == HostName("127.0.0.2")
+                    assert client.information.remote_port == str(port)
+                    await client.output_stream.write(b"connected")
+                    reply = await client.message_received.receive()
+                    assert reply.data == b"pong:connected"
+                async with DatagramSocket(resolver=server.resolver()) as sender:
+                    stream = await sender.get_output_stream(HostName("udp.test"), "ping")
+                    await stream.write(b"streamed")
+                    reply = await sender.message_received.receive()
+                    assert reply.data == b"pong:streamed"
+            nursery.cancel_scope.cancel()

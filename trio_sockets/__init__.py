@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._datagram_control import DatagramSocketControl
+from ._datagram_events import DatagramSocketInformation, DatagramSocketMessageReceivedEventArgs
+from ._datagram_socket import DatagramSocket
 from ._datareader import DataReader, InsufficientDataError, NoStreamError
 from ._datawriter import DataWriter
 from ._enums import (
@@ -45,6 +48,10 @@ __all__ = [
     "ChainValidationResult",
     "DataReader",
     "DataWriter",
+    "DatagramSocket",
+    "DatagramSocketControl",
+    "DatagramSocketInformation",
+    "DatagramSocketMessageReceivedEventArgs",
     "EndpointPair",
     "HostName",
     "HostNameSortOptions",
@@ -57,12 +64,12 @@ __all__ = [
     "OutputStream",
     "Resolver",
     "RoundTripTimeStatistics",
+    "ServiceTarget",
     "SocketError",
     "SocketErrorStatus",
     "SocketProtectionLevel",
     "SocketQualityOfService",
     "SocketSslErrorSeverity",
-    "ServiceTarget",
     "SocketStatusError",
     "StreamSocket",
     "StreamSocketControl",

@@ -1,0 +1,1004 @@
+"""DatagramSocket on real loopback sockets: the seed flow, filtering, streams, errors."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import trio
+import trio.testing
+from conftest import live_tasks, open_fd_count, require_tool
+
+from trio_sockets import (
+    DatagramSocket,
+    DatagramSocketMessageReceivedEventArgs,
+    DataReader,
+    EndpointPair,
+    HostName,
+    InputStreamOptions,
+    Resolver,
+    SocketError,
+    SocketErrorStatus,
+    SocketQualityOfService,
+    SocketStatusError,
+    WindowsOnlyError,
+)
+from trio_sockets._datagram_output import DatagramOutputStream
+
+LOCALHOST = HostName("127.0.0.1")
+ROOT = Path(__file__).resolve().parent.parent
+Args = DatagramSocketMessageReceivedEventArgs
+
+
+@contextlib.contextmanager
+def raw_udp(host: str = "127.0.0.1", port: int = 0) -> Iterator[socket.socket]:
+    """A plain blocking UDP socket bound to *host* (a peer the library does not own)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as sock:
+        sock.bind((host, port))
+        sock.settimeout(5)
+        yield sock
+
+
+def free_udp_port(host: str = "127.0.0.1") -> int:
+    with raw_udp(host) as probe:
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def receive(sock: DatagramSocket, limit: float = 5) -> Args:
+    with trio.fail_after(limit):
+        return await sock.message_received.receive()
+
+
+async def receive_data(sock: DatagramSocket) -> bytes:
+    return (await receive(sock)).data
+
+
+async def assert_nothing_arrives(sock: DatagramSocket, wait: float = 0.2) -> None:
+    with trio.move_on_after(wait):
+        args = await sock.message_received.receive()
+        pytest.fail(f"unexpected datagram {args!r}: {args.data!r}")
+
+
+async def wait_for(predicate: Callable[[], bool], what: str) -> None:
+    for _ in range(5000):
+        if predicate():
+            return
+        await trio.sleep(0.001)
+    pytest.fail(f"gave up waiting for {what}")
+
+
+async def bound(sock: DatagramSocket, host: str = "127.0.0.1") -> int:
+    await sock.bind_endpoint(host, "0")
+    return int(sock.information.local_port)
+
+
+# -- the seed flow -----------------------------------------------------------------------
+
+
+async def test_seed_udp_echo_flow() -> None:
+    with trio.fail_after(10):
+        async with DatagramSocket() as server, DatagramSocket() as client:
+            await server.bind_service_name("0")
+            await client.bind_service_name("0")
+            server_port = server.information.local_port
+            client_port = client.information.local_port
+            # The request leaves through a separate socket's output stream.
+            async with DatagramSocket() as sender:
+                stream = await sender.get_output_stream(HostName("localhost"), server_port)
+                await stream.write(b"Hello, World!\n")
+                await stream.flush()
+            args = await receive(server)
+            reader = args.get_data_reader()
+            request = reader.read_string(reader.unconsumed_buffer_length).strip()
+            assert request == "Hello, World!"
+            assert args.remote_address == LOCALHOST
+            assert args.local_address == LOCALHOST
+            # The server answers the sender's address, at the client's port.
+            assert args.remote_address is not None
+            reply = await server.get_output_stream(args.remote_address, client_port)
+            await reply.write(f"{request}\n".encode())
+            response = await receive(client)
+            reader = response.get_data_reader()
+            assert reader.read_string(reader.unconsumed_buffer_length).strip() == request
+            assert response.remote_port == server_port
+
+
+async def test_udp_echo_example_runs_in_process(capsys: pytest.CaptureFixture[str]) -> None:
+    from trio_sockets.examples import udp_echo
+
+    with trio.fail_after(10):
+        assert await udp_echo.main("0", "0") == "Hello, World!"
+    out = capsys.readouterr().out
+    for line in (
+        "server is about to bind...",
+        'server received the request: "Hello, World!"',
+        "server closed its socket",
+        "client is about to bind...",
+        'client received the response: "Hello, World!"',
+        "client closed its socket",
+    ):
+        assert line in out
+
+
+def test_udp_echo_script_and_demo_run_standalone() -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "udp_echo.py"),
+            "--server-service",
+            "0",
+            "--client-service",
+            "0",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert 'client received the response: "Hello, World!"' in result.stdout
+    demo = subprocess.run(
+        [sys.executable, "-m", "trio_sockets", "demo", "--service", "0"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert "== UDP echo (DatagramSocket) ==" in demo.stdout
+    assert "client closed its socket" in demo.stdout.split("== UDP echo")[1]
+
+
+# -- receiving ---------------------------------------------------------------------------
+
+
+async def test_a_bound_socket_receives_from_any_remote() -> None:
+    with trio.fail_after(10):
+        async with DatagramSocket() as sock:
+            port = await bound(sock)
+            for host in ("127.0.0.1", "127.0.0.2", "127.0.0.3"):
+                with raw_udp(host) as peer:
+                    peer.sendto(host.encode(), ("127.0.0.1", port))
+                    args = await receive(sock)
+                    assert args.data == host.encode()
+                    assert args.remote_address == HostName(host)
+                    assert args.remote_port == str(peer.getsockname()[1])
+                    assert args.local_address == LOCALHOST
+            info = sock.information
+            assert info.received_message_count == 3
+            assert info.dropped_message_count == 0
+
+
+async def test_bind_service_name_with_an_adapter_binds_that_address() -> None:
+    with trio.fail_after(10):
+        async with DatagramSocket() as sock:
+            await sock.bind_service_name("0", adapter="127.0.0.2")
+            assert sock.information.local_address == HostName("127.0.0.2")
+            with raw_udp() as peer:
+                peer.sendto(b"to .2", ("127.0.0.2", int(sock.information.local_port)))
+                args = await receive(sock)
+            assert args.local_address == HostName("127.0.0.2")
+        async with DatagramSocket() as sock:
+            await sock.bind_service_name("0")
+            assert sock.information.local_address == HostName("::")
+
+
+async def test_connect_hears_only_the_remote_even_what_arrived_before() -> None:
+    with trio.fail_after(20):
+        for _ in range(10):  # the early datagrams race the connect: try it both ways
+            async with DatagramSocket() as sock:
+                port = await bound(sock)
+                with raw_udp("127.0.0.1") as peer, raw_udp("127.0.0.2") as third:
+                    target = ("127.0.0.1", port)
+                    third.sendto(b"third-early", target)
+                    peer.sendto(b"peer-early", target)
+                    # Taken into the channel before the connect...
+                    await wait_for(
+                        lambda: sock.information.received_message_count == 2, "2 datagrams"
+                    )
+                    # ...or still queued in the kernel when it happens.
+                    third.sendto(b"third-queued", target)
+                    await sock.connect(LOCALHOST, str(peer.getsockname()[1]))
+                    third.sendto(b"third-late", target)
+                    # The same address on another port is another remote, too.
+                    with raw_udp("127.0.0.1") as other_port:
+                        other_port.sendto(b"other-port", target)
+                    peer.sendto(b"peer-late", target)
+                    assert await receive_data(sock) == b"peer-early"
+                    assert await receive_data(sock) == b"peer-late"
+                    await assert_nothing_arrives(sock, 0.05)
+                    info = sock.information
+                    assert info.remote_address == LOCALHOST
+                    assert info.remote_port == str(peer.getsockname()[1])
+
+
+async def test_get_data_reader_twice_reads_on_and_data_stream_reads_raw() -> None:
+    async with DatagramSocket() as sock:
+        port = await bound(sock)
+        with raw_udp() as peer:
+            peer.sendto(b"\x00\x05hello world", ("127.0.0.1", port))
+            args = await receive(sock)
+    reader = args.get_data_reader()
+    assert reader.unconsumed_buffer_length == 13
+    assert reader.read_uint16() == 5
+    again = args.get_data_reader()
+    assert again is reader
+    assert again.read_string(5) == "hello"
+    reader.close()
+    fresh = args.get_data_reader()
+    assert fresh is not reader
+    assert fresh.unconsumed_buffer_length == 13
+    stream = args.get_data_stream()
+    assert await stream.read(2) == b"\x00\x05"
+    assert await stream.read(100, InputStreamOptions.PARTIAL) == b"hello world"
+    assert await stream.read(1) == b""
+    assert await DataReader(args.get_data_stream()).load(100) == 13
+    await stream.aclose()
+    with pytest.raises(trio.ClosedResourceError):
+        await stream.read(1)
+
+
+async def test_async_for_ends_when_the_socket_closes() -> None:
+    received: list[bytes] = []
+    with trio.fail_after(10):
+        async with DatagramSocket() as sock:
+            port = await bound(sock)
+
+            async def consume() -> None:
+                async for args in sock.message_received:
+                    received.append(args.data)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(consume)
+                with raw_udp() as peer:
+                    peer.sendto(b"one", ("127.0.0.1", port))
+                    peer.sendto(b"two", ("127.0.0.1", port))
+                await wait_for(lambda: len(received) == 2, "2 datagrams")
+                await sock.aclose()
+    assert received == [b"one", b"two"]
+
+
+async def test_the_channel_exists_before_entering_and_ends_on_close() -> None:
+    sock = DatagramSocket()
+    assert isinstance(sock.message_received, trio.MemoryReceiveChannel)
+    await sock.aclose()
+    await sock.aclose()  # idempotent
+    with pytest.raises(trio.EndOfChannel):
+        await sock.message_received.receive()
+
+
+# -- sending -----------------------------------------------------------------------------
+
+
+async def test_one_socket_talks_to_many_destinations() -> None:
+    with trio.fail_after(10), contextlib.ExitStack() as stack:
+        peers = [stack.enter_context(raw_udp(f"127.0.0.{n}")) for n in range(1, 6)]
+        async with DatagramSocket() as sock:
+            port = await bound(sock)
+            streams = []
+            for peer in peers:
+                host, peer_port = peer.getsockname()
+                streams.append(await sock.get_output_stream(HostName(host), str(peer_port)))
+            assert len({id(stream) for stream in streams}) == 5
+            for index, stream in enumerate(streams):
+                stream.write(b"to %d" % index)
+            # Asking again for one remote gives the same stream: its writes stay in order.
+            host, peer_port = peers[0].getsockname()
+            assert await sock.get_output_stream(host, str(peer_port)) is streams[0]
+            for stream in streams:
+                await stream.flush()
+            assert sock.information.remote_port == str(peer_port)
+            for index, peer in enumerate(peers):
+                data, source = peer.recvfrom(100)
+                assert data == b"to %d" % index
+                assert source == ("127.0.0.1", port)
+                # Replies from all of them reach the one socket.
+                peer.sendto(b"back %d" % index, source)
+            assert sorted([await receive_data(sock) for _ in peers]) == [
+                b"back %d" % n for n in range(5)
+            ]
+
+
+async def test_the_stream_cache_is_bounded() -> None:
+    with trio.fail_after(10):
+        async with DatagramSocket() as sock:
+            await bound(sock)
+            first = await sock.get_output_stream(LOCALHOST, "40000")
+            assert await sock.get_output_stream(LOCALHOST, "40000") is first
+            assert await sock.get_output_stream("127.0.0.1", "40000") is first
+            for port in range(40001, 40400):
+                await sock.get_output_stream(LOCALHOST, str(port))
+            assert len(sock._streams.all()) <= 256
+            # A forgotten stream keeps working; asking again gives a stream that works.
+            await first.write(b"")
+            again = await sock.get_output_stream(LOCALHOST, "40000")
+            await again.write(b"")
+            await first.aclose()
+            assert await sock.get_output_stream(LOCALHOST, "40000") is not first
+
+
+async def test_connect_with_an_endpoint_pair_binds_its_local_side() -> None:
+    with trio.fail_after(10), raw_udp() as peer:
+        peer_port = str(peer.getsockname()[1])
+        local_port = str(free_udp_port("127.0.0.2"))
+        async with DatagramSocket() as sock:
+            await sock.connect(EndpointPair("127.0.0.2", local_port, LOCALHOST, peer_port))
+            assert sock.information.local_address == HostName("127.0.0.2")
+            assert sock.information.local_port == local_port
+            await sock.output_stream.write(b"from the pair")
+            data, source = peer.recvfrom(100)
+            assert (data, source) == (b"from the pair", ("127.0.0.2", int(local_port)))
+            peer.sendto(b"answer", source)
+            assert await receive_data(sock) == b"answer"
+        async with DatagramSocket() as sock:
+            await sock.connect(EndpointPair(None, "", "127.0.0.1", peer_port))
+            assert sock.information.local_port not in ("", "0")
+
+
+async def test_get_output_stream_with_an_endpoint_pair_binds_its_local_side() -> None:
+    with trio.fail_after(10), raw_udp() as peer:
+        peer_port = str(peer.getsockname()[1])
+        async with DatagramSocket() as sock:
+            pair = EndpointPair(HostName("127.0.0.3"), "", LOCALHOST, peer_port)
+            stream = await sock.get_output_stream(pair)
+            assert sock.information.local_address == HostName("127.0.0.3")
+            await stream.write(b"x")
+            assert peer.recvfrom(10)[1][0] == "127.0.0.3"
+            with pytest.raises(RuntimeError, match="already bound"):
+                await sock.get_output_stream(pair)
+            # Without a local side, more streams on the bound socket are fine.
+            await sock.get_output_stream(EndpointPair(None, "", LOCALHOST, peer_port))
+            with pytest.raises(ValueError, match="remote"):
+                await sock.get_output_stream(EndpointPair(None, "", None, ""))
+
+
+async def test_an_unbound_socket_binds_on_first_use_and_hears_replies() -> None:
+    with trio.fail_after(10), raw_udp("::1") as peer:
+        async with DatagramSocket() as sock:
+            assert sock.information.local_port == ""
+            stream = await sock.get_output_stream(HostName("::1"), str(peer.getsockname()[1]))
+            await stream.write(b"v6")
+            data, source = peer.recvfrom(10)
+            assert data == b"v6"
+            assert sock.information.local_port == str(source[1])
+            peer.sendto(b"v6 reply", source)
+            args = await receive(sock)
+            assert args.data == b"v6 reply"
+            assert args.remote_address == HostName("::1")
+            assert args.local_address == HostName("::1")
+
+
+async def test_broadcast_on_loopback_via_stream_and_connect() -> None:
+    with trio.fail_after(10):
+        async with DatagramSocket() as receiver, DatagramSocket() as sender:
+            await receiver.bind_endpoint("0.0.0.0", "0")
+            port = receiver.information.local_port
+            stream = await sender.get_output_stream(HostName("127.255.255.255"), port)
+            await stream.write(b"broadcast")
+            args = await receive(receiver)
+            assert args.data == b"broadcast"
+            assert args.local_address == HostName("127.255.255.255")
+            assert sender.socket.getsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST) == 1
+            async with DatagramSocket() as connected:
+                await connected.connect(HostName("127.255.255.255"), port)
+                await connected.output_stream.write(b"connected broadcast")
+                assert await receive_data(receiver) == b"connected broadcast"
+
+
+async def test_connect_to_a_multicast_address_is_host_not_found() -> None:
+    async with DatagramSocket() as sock:
+        with pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName("239.255.0.1"), "5000")
+        assert caught.value.status == SocketErrorStatus.HOST_NOT_FOUND
+        assert "multicast" in str(caught.value)
+        with pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName("ff02::1"), "5000")
+        assert SocketError.get_status(caught.value) == SocketErrorStatus.HOST_NOT_FOUND
+
+
+async def test_socat_is_a_real_peer() -> None:
+    socat = require_tool("socat")
+    port = free_udp_port()
+    process = await trio.lowlevel.open_process(
+        [socat, "-T", "10", f"UDP4-LISTEN:{port},bind=127.0.0.1", "PIPE"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        with trio.fail_after(10):
+            async with DatagramSocket() as sock:
+                await sock.connect(LOCALHOST, str(port))
+                for _ in range(200):  # socat may not be bound yet: UDP just retries
+                    await sock.output_stream.write(b"echo me")
+                    with trio.move_on_after(0.05):
+                        args = await sock.message_received.receive()
+                        if args.error is None:
+                            break
+                else:
+                    pytest.fail("socat never echoed")
+                assert args.data == b"echo me"
+                assert args.remote_port == str(port)
+        # socat as a sender, from a fixed source port.
+        async with DatagramSocket() as sock:
+            port = await bound(sock)
+            with trio.fail_after(10):
+                sent = await trio.run_process(
+                    [socat, "-u", "-", f"UDP4-SENDTO:127.0.0.1:{port}"],
+                    stdin=b"from socat",
+                )
+                assert sent.returncode == 0
+                assert await receive_data(sock) == b"from socat"
+    finally:
+        process.kill()
+        with trio.fail_after(5):
+            await process.wait()
+
+
+# -- failures ----------------------------------------------------------------------------
+
+
+async def test_icmp_port_unreachable_is_an_event_and_the_socket_keeps_receiving() -> None:
+    port = free_udp_port()
+    with trio.fail_after(10):
+        async with DatagramSocket() as sock:
+            await sock.connect(LOCALHOST, str(port))
+            await sock.output_stream.write(b"anyone?")
+            args = await receive(sock)
+            with pytest.raises(SocketStatusError) as caught:
+                args.get_data_reader()
+            error = caught.value
+            assert error.status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
+            assert isinstance(error, ConnectionResetError)
+            assert error.errno == errno.ECONNREFUSED
+            assert args.error is error
+            assert args.remote_port == str(port)
+            with pytest.raises(SocketStatusError):
+                args.get_data_stream()
+            # Someone opens the port: the socket hears it.
+            with raw_udp("127.0.0.1", port) as peer:
+                peer.sendto(b"here now", ("127.0.0.1", int(sock.information.local_port)))
+                assert await receive_data(sock) == b"here now"
+
+
+async def test_oversize_datagrams_raise_at_write_and_the_socket_stays_usable() -> None:
+    with trio.fail_after(10), raw_udp() as peer, raw_udp("::1") as peer6:
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        async with DatagramSocket() as sock:
+            await sock.connect(LOCALHOST, str(peer.getsockname()[1]))
+            stream = sock.output_stream
+            with pytest.raises(SocketStatusError) as caught:
+                stream.write(b"x" * 65508)
+            error = caught.value
+            assert error.status == SocketErrorStatus.MESSAGE_TOO_LONG
+            assert error.errno == errno.EMSGSIZE
+            assert "65508" in str(error)
+            assert "65507" in str(error)
+            assert stream.pending_bytes == 0
+            await stream.write(b"y" * 65507)
+            assert len(peer.recv(70000)) == 65507
+            await stream.write(b"")  # an empty datagram is a datagram
+            assert peer.recv(10) == b""
+        async with DatagramSocket() as sock:
+            stream = await sock.get_output_stream("::1", str(peer6.getsockname()[1]))
+            with pytest.raises(SocketStatusError, match=r"65528 bytes .* 65527"):
+                stream.write(b"x" * 65528)
+            await stream.write(b"z" * 1000)
+            assert peer6.recv(2000) == b"z" * 1000
+
+
+async def test_a_datagram_the_kernel_refuses_fails_only_its_write() -> None:
+    with trio.fail_after(10), raw_udp("::1") as peer:
+        peer_port = str(peer.getsockname()[1])
+        async with DatagramSocket() as sock:
+            # Over ::1 with don't-fragment, 65,527 bytes exceed lo's MTU: EMSGSIZE.
+            sock.control.dont_fragment = True
+            stream = await sock.get_output_stream("::1", peer_port)
+            with pytest.raises(SocketStatusError) as caught:
+                await stream.write(b"x" * 65527)
+            assert caught.value.status == SocketErrorStatus.MESSAGE_TOO_LONG
+            assert caught.value.errno == errno.EMSGSIZE
+            assert f"[::1]:{peer_port}" in str(caught.value)
+            assert await stream.write(b"fits") == 4
+            assert peer.recv(10) == b"fits"
+
+        async def write_and_look_away() -> None:
+            async with DatagramSocket() as sock:
+                sock.control.dont_fragment = True
+                stream = await sock.get_output_stream("::1", peer_port)
+                stream.write(b"x" * 65527)
+                stream.write(b"after")
+
+        # Nobody awaited the failed write: leaving the block raises it.
+        with pytest.raises(SocketStatusError) as caught:
+            await write_and_look_away()
+        assert caught.value.status == SocketErrorStatus.MESSAGE_TOO_LONG
+        assert peer.recv(10) == b"after"
+
+
+class _RefusingSocket(socket.socket):
+    """A real UDP socket whose sends fail for chosen payloads, and whose GSO is refused."""
+
+    fail_payload = b"fail"
+    gso_error = errno.EIO
+    gso_calls = 0
+
+    def send(self, data: object, flags: int = 0) -> int:  # type: ignore[override]
+        if data == self.fail_payload:
+            raise OSError(errno.ENOBUFS, os.strerror(errno.ENOBUFS))
+        return super().send(data, flags)  # type: ignore[arg-type]
+
+    def sendmsg(self, *args: object) -> int:  # type: ignore[override]
+        self.gso_calls += 1
+        raise OSError(self.gso_error, os.strerror(self.gso_error))
+
+
+async def test_one_failed_datagram_fails_only_its_write() -> None:
+    with trio.fail_after(10), raw_udp() as peer:
+        sock = _RefusingSocket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.connect(peer.getsockname())
+            async with trio.open_nursery() as nursery:
+                stream = DatagramOutputStream(
+                    sock, lambda: nursery, "test stream", None, lambda: False
+                )
+                first = stream.write(b"ok 1")
+                failing = stream.write(b"fail")
+                last = stream.write(b"ok 22")  # another size: no GSO run
+                assert await first == 4
+                with pytest.raises(SocketStatusError) as caught:
+                    await failing
+                assert caught.value.errno == errno.ENOBUFS
+                assert not isinstance(caught.value, trio.BrokenResourceError)
+                assert await last == 5
+                assert peer.recv(10) == b"ok 1"
+                assert peer.recv(10) == b"ok 22"
+                # Unawaited, the failure surfaces on the next flush; the stream goes on.
+                stream.write(b"fail")
+                with pytest.raises(SocketStatusError, match=r"ENOBUFS|buffer space"):
+                    await stream.flush()
+                await stream.write(b"still fine")
+                assert peer.recv(20) == b"still fine"
+        finally:
+            sock.close()
+
+
+@pytest.mark.parametrize("refusal", [errno.EIO, errno.ENOPROTOOPT, errno.EINVAL])
+async def test_gso_refused_by_the_kernel_falls_back_to_one_send_each(refusal: int) -> None:
+    with trio.fail_after(10), raw_udp() as peer:
+        sock = _RefusingSocket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.gso_error = refusal
+        try:
+            sock.setblocking(False)
+            sock.connect(peer.getsockname())
+            async with trio.open_nursery() as nursery:
+                stream = DatagramOutputStream(sock, lambda: nursery, "test", None, lambda: False)
+                for index in range(10):
+                    stream.write(b"%04d" % index)
+                await stream.flush()
+                assert [peer.recv(10) for _ in range(10)] == [b"%04d" % n for n in range(10)]
+                assert sock.gso_calls == 1
+                for index in range(10):  # remembered: no second attempt at this size
+                    stream.write(b"%04d" % index)
+                await stream.flush()
+                assert sock.gso_calls == 1
+                assert stream.send_calls == 20
+        finally:
+            sock.close()
+
+
+async def test_equal_size_writes_leave_in_fewer_system_calls_keeping_boundaries() -> None:
+    with trio.fail_after(10), raw_udp() as peer:
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        async with DatagramSocket() as sock:
+            await sock.connect(LOCALHOST, str(peer.getsockname()[1]))
+            stream = sock.output_stream
+            sizes = [100] * 150 + [7] * 3 + [100] * 2 + [1] + [1200] * 60
+            payloads = [bytes([index % 256]) * size for index, size in enumerate(sizes)]
+            operations = [stream.write(payload) for payload in payloads]
+            await stream.flush()
+            assert [await op for op in operations] == sizes
+            assert [peer.recv(2000) for _ in sizes] == payloads
+            assert stream.datagrams_sent == len(sizes)
+            # 150 x 100 B: 64 + 64 + 22; 3 x 7; 2 x 100; 1; 60 x 1200 (54 fit 65507 B): 54 + 6.
+            assert stream.send_calls == 8
+
+
+def test_gso_counted_with_strace() -> None:
+    strace = require_tool("strace")
+    script = textwrap.dedent(
+        """
+        import socket, trio
+        from trio_sockets import DatagramSocket, HostName
+
+        async def main():
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+                peer.bind(("127.0.0.1", 0))
+                peer.settimeout(5)
+                async with DatagramSocket() as sock:
+                    await sock.connect(HostName("127.0.0.1"), str(peer.getsockname()[1]))
+                    for index in range(128):
+                        sock.output_stream.write(b"%05d" % index * 20)
+                    await sock.output_stream.flush()
+                got = [peer.recv(1000) for _ in range(128)]
+                assert got == [b"%05d" % index * 20 for index in range(128)], got
+                print("received", len(got))
+
+        trio.run(main)
+        """
+    )
+    result = subprocess.run(
+        [strace, "-f", "-qq", "-e", "trace=sendmsg,sendto,sendmmsg", sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
+        check=False,
+    )
+    if result.returncode != 0 and "ptrace" in result.stderr:  # pragma: no cover
+        pytest.skip(f"strace cannot trace here: {result.stderr.strip()[:200]}")
+    assert result.returncode == 0, result.stderr
+    assert "received 128" in result.stdout
+    # Every send but trio's own 1-byte wake-up writes: 128 x 100 B in two GSO calls.
+    sends = [
+        line
+        for line in result.stderr.splitlines()
+        if line.startswith(("sendmsg(", "sendto(", "sendmmsg(")) and not line.endswith("= 1")
+    ]
+    assert len(sends) == 2, result.stderr
+    for line in sends:
+        assert "cmsg_type=0x67" in line or "UDP_SEGMENT" in line, line  # UDP_SEGMENT = 103
+        assert line.endswith("= 6400"), line
+
+
+async def test_a_flood_at_an_unread_socket_stays_bounded_and_is_counted() -> None:
+    total = 100_000
+    with trio.fail_after(60):
+        async with DatagramSocket(message_queue_size=256) as sock:
+            sock.control.inbound_buffer_size_in_bytes = 4 << 20
+            port = await bound(sock)
+            with raw_udp() as flooder:
+                for start in range(0, total, 500):
+                    for index in range(start, start + 500):
+                        flooder.sendto(b"%06d" % index, ("127.0.0.1", port))
+                    await trio.lowlevel.checkpoint()  # the receive task runs between bursts
+                # Wait until the receive task has taken everything the kernel kept.
+                while True:
+                    before = sock.information.received_message_count
+                    await trio.sleep(0.05)
+                    if sock.information.received_message_count == before:
+                        break
+            info = sock.information
+            stats = sock.message_received.statistics()
+            assert stats.current_buffer_used == 256  # only the bound is held
+            assert info.dropped_message_count > 0
+            assert info.received_message_count == stats.current_buffer_used + (
+                info.dropped_message_count
+            )
+            assert info.received_message_count <= total
+            held = [sock.message_received.receive_nowait() for _ in range(256)]
+            assert [args.data for args in held] == sorted(args.data for args in held)
+            with raw_udp() as late:
+                late.sendto(b"fresh", ("127.0.0.1", port))
+                assert await receive_data(sock) == b"fresh"
+            # Every datagram was taken by the socket or dropped by the kernel (Linux
+            # counts those, as of the latest datagram received).
+            assert info.received_message_count + info.kernel_dropped_message_count == total + 1
+
+
+async def test_a_consumer_that_keeps_pace_loses_nothing() -> None:
+    count, burst = 5000, 200
+    with trio.fail_after(30):
+        async with DatagramSocket(message_queue_size=64) as sock:
+            sock.control.inbound_buffer_size_in_bytes = 1 << 20
+            port = await bound(sock)
+            info = sock.information
+            got: list[bytes] = []
+            async with trio.open_nursery() as nursery:
+
+                async def consume() -> None:
+                    async for args in sock.message_received:
+                        got.append(args.data)
+
+                nursery.start_soon(consume)
+                with raw_udp() as sender:
+                    # Bursts over three times the channel's bound; on average the
+                    # consumer keeps up, which is all it must do to lose nothing.
+                    for start in range(0, count, burst):
+                        for index in range(start, start + burst):
+                            sender.sendto(b"%d" % index, ("127.0.0.1", port))
+                        sent = start + burst
+                        await wait_for(
+                            lambda: len(got) + info.kernel_dropped_message_count >= sent,  # noqa: B023
+                            "the consumer",
+                        )
+                nursery.cancel_scope.cancel()
+            assert info.dropped_message_count == 0
+            assert len(got) == info.received_message_count
+            # What the kernel kept, the consumer got, in order.
+            assert info.received_message_count + info.kernel_dropped_message_count == count
+            assert got == sorted(got, key=int)
+
+
+# -- control -----------------------------------------------------------------------------
+
+
+async def test_control_defaults_and_options_applied() -> None:
+    async with DatagramSocket() as sock:
+        control = sock.control
+        assert control.outbound_unicast_hop_limit == 128
+        assert control.dont_fragment is False
+        assert control.inbound_buffer_size_in_bytes is None
+        assert control.multicast_only is False
+        assert control.quality_of_service == SocketQualityOfService.NORMAL
+        assert control.multicast_interface is None
+        assert control.multicast_hop_limit == 1
+        control.dont_fragment = True
+        control.inbound_buffer_size_in_bytes = 65536
+        control.quality_of_service = SocketQualityOfService.LOW_LATENCY
+        await bound(sock)
+        raw = sock.socket
+        assert raw.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 128
+        assert raw.getsockopt(socket.IPPROTO_IP, 10) == 2  # IP_MTU_DISCOVER = DO
+        assert raw.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF) == 2 * 65536
+        assert raw.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == 0
+        assert raw.getsockopt(socket.IPPROTO_IP, 49) == 0  # IP_MULTICAST_ALL
+        control.outbound_unicast_hop_limit = 9  # WinRT allows this one any time
+        assert raw.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 9
+        control.multicast_hop_limit = 0
+        assert raw.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL) == 0
+        for name, value in [
+            ("dont_fragment", False),
+            ("inbound_buffer_size_in_bytes", 1024),
+            ("multicast_only", True),
+            ("quality_of_service", SocketQualityOfService.NORMAL),
+        ]:
+            with pytest.raises(RuntimeError, match=f"{name} must be set before"):
+                setattr(control, name, value)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "error"),
+    [
+        ("outbound_unicast_hop_limit", 0, ValueError),
+        ("outbound_unicast_hop_limit", 256, ValueError),
+        ("multicast_hop_limit", -1, ValueError),
+        ("multicast_hop_limit", 256, ValueError),
+        ("inbound_buffer_size_in_bytes", 0, ValueError),
+        ("dont_fragment", 1, TypeError),
+        ("multicast_only", "yes", TypeError),
+        ("quality_of_service", 1, TypeError),
+        ("multicast_interface", 5, TypeError),
+        ("multicast_interface", "no-such-if0", ValueError),
+        ("multicast_interface", "fe80::1", ValueError),
+    ],
+)
+def test_control_rejects_bad_values(name: str, value: object, error: type[Exception]) -> None:
+    control = DatagramSocket().control
+    with pytest.raises(error, match=repr(value).replace("(", r"\(")):
+        setattr(control, name, value)
+
+
+async def test_plain_sockets_do_not_share_a_port() -> None:
+    async with DatagramSocket() as first, DatagramSocket() as second:
+        port = await bound(first)
+        with pytest.raises(SocketStatusError) as caught:
+            await second.bind_endpoint(LOCALHOST, str(port))
+        assert caught.value.status == SocketErrorStatus.ADDRESS_ALREADY_IN_USE
+
+
+# -- misuse ------------------------------------------------------------------------------
+
+
+async def test_output_stream_before_connect_is_a_clear_error() -> None:
+    async with DatagramSocket() as sock:
+        with pytest.raises(RuntimeError, match="not connected"):
+            sock.output_stream.write(b"x")
+        await bound(sock)
+        with pytest.raises(RuntimeError, match="get_output_stream"):
+            _ = sock.output_stream
+
+
+async def test_bind_twice_and_connect_twice_are_misuse() -> None:
+    async with DatagramSocket() as sock:
+        await bound(sock)
+        with pytest.raises(RuntimeError, match="already bound"):
+            await sock.bind_service_name("0")
+        await sock.connect(LOCALHOST, "9")
+        with pytest.raises(RuntimeError, match="already connected"):
+            await sock.connect(LOCALHOST, "9")
+        with pytest.raises(RuntimeError, match="already bound"):
+            await sock.bind_endpoint(LOCALHOST, "0")
+
+
+async def test_opening_needs_the_socket_to_be_entered() -> None:
+    sock = DatagramSocket()
+    with pytest.raises(RuntimeError, match="async with"):
+        await sock.bind_service_name("0")
+    with pytest.raises(RuntimeError, match="async with"):
+        await sock.connect(LOCALHOST, "9")
+    with pytest.raises(RuntimeError, match="async with"):
+        await sock.get_output_stream(LOCALHOST, "9")
+    with pytest.raises(RuntimeError, match="not bound"):
+        sock.join_multicast_group("239.255.0.1")
+    await sock.aclose()
+    with pytest.raises(trio.ClosedResourceError):
+        await sock.bind_service_name("0")
+
+
+async def test_use_after_close_raises_closed() -> None:
+    async with DatagramSocket() as sock:
+        await sock.connect(LOCALHOST, "9")
+        stream = sock.output_stream
+        await sock.aclose()
+        with pytest.raises(trio.ClosedResourceError):
+            stream.write(b"x")
+        with pytest.raises(trio.ClosedResourceError):
+            await sock.get_output_stream(LOCALHOST, "9")
+        with pytest.raises(trio.ClosedResourceError):
+            await sock.connect(LOCALHOST, "9")
+        with pytest.raises(trio.ClosedResourceError):
+            _ = sock.socket
+        assert sock.information.remote_port == "9"
+        assert sock.information.local_port != ""
+
+
+async def test_a_multicast_only_socket_refuses_to_connect() -> None:
+    async with DatagramSocket() as sock:
+        sock.control.multicast_only = True
+        with pytest.raises(RuntimeError, match="multicast_only"):
+            await sock.connect(LOCALHOST, "9")
+
+
+@pytest.mark.parametrize(
+    ("call", "expected"),
+    [
+        (lambda s: s.bind_service_name("65536"), "'65536'"),
+        (lambda s: s.bind_endpoint("bad host!", "0"), "bad host!"),
+        (lambda s: s.connect("bad host!", "1"), "remote_host_name"),
+        (lambda s: s.connect(LOCALHOST, "0"), "'0'"),
+        (lambda s: s.connect(LOCALHOST, 53), "53"),
+        (lambda s: s.connect(LOCALHOST), "remote_service_name"),
+        (lambda s: s.get_output_stream(LOCALHOST, ""), "remote_service_name is empty"),
+        (lambda s: s.get_output_stream(EndpointPair(None, "", LOCALHOST, "9"), "9"), "takes no"),
+    ],
+)
+async def test_bad_inputs_are_rejected_naming_the_value(call: object, expected: str) -> None:
+    async with DatagramSocket() as sock:
+        with pytest.raises((ValueError, TypeError), match=expected):
+            await call(sock)  # type: ignore[operator]
+
+
+def test_bad_queue_size_is_rejected_naming_the_value() -> None:
+    with pytest.raises(ValueError, match=r"message_queue_size .* 0"):
+        DatagramSocket(message_queue_size=0)
+
+
+async def test_windows_only_members_say_so() -> None:
+    sock = DatagramSocket()
+    with pytest.raises(WindowsOnlyError, match="socket broker"):
+        sock.transfer_ownership("id")
+    with pytest.raises(WindowsOnlyError, match=r"DatagramSocket\.enable_transfer_ownership"):
+        sock.enable_transfer_ownership("task")
+
+
+async def test_information_before_binding_uses_winrt_empty_values() -> None:
+    info = DatagramSocket().information
+    assert info.local_address is None
+    assert info.local_port == ""
+    assert info.remote_address is None
+    assert info.remote_port == ""
+    assert info.received_message_count == 0
+    assert info.dropped_message_count == 0
+
+
+async def test_get_endpoint_pairs_is_static_and_resolves() -> None:
+    pairs = await DatagramSocket.get_endpoint_pairs(HostName("localhost"), "53")
+    assert pairs
+    assert LOCALHOST in [pair.remote_host_name for pair in pairs]
+    assert all(pair.remote_service_name == "53" for pair in pairs)
+    assert (await DatagramSocket.get_endpoint_pairs("127.0.0.1", "domain"))[
+        0
+    ].remote_service_name == "53"
+
+
+# -- cancel_io and lifetimes -------------------------------------------------------------
+
+
+async def test_cancel_io_aborts_pending_writes_and_the_socket_goes_on() -> None:
+    with trio.fail_after(10), raw_udp() as peer:
+        async with DatagramSocket() as sock:
+            await sock.connect(LOCALHOST, str(peer.getsockname()[1]))
+            operations = [sock.output_stream.write(b"never") for _ in range(3)]
+            await sock.cancel_io()
+            for operation in operations:
+                with pytest.raises(SocketStatusError) as caught:
+                    await operation
+                assert caught.value.status == SocketErrorStatus.OPERATION_ABORTED
+            await sock.output_stream.write(b"after")
+            assert peer.recv(10) == b"after"
+            peer.sendto(b"still hearing", ("127.0.0.1", int(sock.information.local_port)))
+            assert await receive_data(sock) == b"still hearing"
+
+
+class _StuckResolver(Resolver):
+    async def resolve_port(self, service: str, protocol: object, *, local: bool) -> int:  # type: ignore[override]
+        await trio.sleep_forever()
+        raise AssertionError  # pragma: no cover
+
+
+async def test_cancel_io_aborts_a_pending_connect() -> None:
+    with trio.fail_after(10):
+        async with DatagramSocket(resolver=_StuckResolver()) as sock:
+            errors: list[BaseException] = []
+
+            async def connect() -> None:
+                try:
+                    await sock.connect(HostName("example.invalid"), "9")
+                except SocketStatusError as error:
+                    errors.append(error)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(connect)
+                await trio.testing.wait_all_tasks_blocked()
+                await sock.cancel_io()
+            assert [SocketError.get_status(e) for e in errors] == [
+                SocketErrorStatus.OPERATION_ABORTED
+            ]
+
+
+async def test_leaving_the_block_flushes_and_unseen_failures_surface() -> None:
+    with trio.fail_after(10), raw_udp() as peer:
+        async with DatagramSocket() as sock:
+            await sock.connect(LOCALHOST, str(peer.getsockname()[1]))
+            for index in range(100):
+                sock.output_stream.write(b"%03d" % index)
+        assert [peer.recv(10) for _ in range(100)] == [b"%03d" % n for n in range(100)]
+
+
+async def test_no_fd_or_task_leak_over_100_lifecycles() -> None:
+    async def lifecycle() -> None:
+        async with DatagramSocket() as server, DatagramSocket() as client:
+            port = await bound(server)
+            await client.connect(LOCALHOST, str(port))
+            for _ in range(5):
+                client.output_stream.write(b"ping")
+            await client.output_stream.flush()
+            args = None
+            for _ in range(5):
+                args = await receive(server)
+            assert args is not None
+            assert args.remote_address is not None
+            reply = await server.get_output_stream(args.remote_address, args.remote_port)
+            await reply.write(b"pong")
+            assert await receive_data(client) == b"pong"
+
+    with trio.fail_after(60):
+        await lifecycle()  # warm up lazily created resources
+        fds, tasks = open_fd_count(), len(live_tasks())
+        for _ in range(100):
+            await lifecycle()
+        assert open_fd_count() == fds
+        assert len(live_tasks()) == tasks
+
+
+async def test_an_exception_in_the_block_propagates_unwrapped() -> None:
+    sock = DatagramSocket()
+
+    async def fail_inside() -> None:
+        async with sock:
+            await bound(sock)
+            raise KeyError("mine")
+
+    with pytest.raises(KeyError):
+        await fail_inside()
+    with pytest.raises(trio.EndOfChannel):
+        sock.message_received.receive_nowait()

@@ -1,0 +1,344 @@
+"""Multicast and broadcast on real sockets.
+
+IPv4 multicast runs on the host's loopback, always with ``IP_MULTICAST_IF`` 127.0.0.1 and
+TTL 0, so nothing leaves ``lo``. IPv6 multicast does not work over ``lo``, and broadcast
+to 255.255.255.255 must never leave the host: both run in a network namespace with a
+veth pair that the test creates and deletes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trio
+from conftest import IN_CI
+
+from trio_sockets import (
+    DatagramSocket,
+    DatagramSocketMessageReceivedEventArgs,
+    HostName,
+    SocketErrorStatus,
+    SocketStatusError,
+)
+
+LOOPBACK = "127.0.0.1"
+ROOT = Path(__file__).resolve().parent.parent
+_names = itertools.count()
+
+
+async def receive(sock: DatagramSocket) -> DatagramSocketMessageReceivedEventArgs:
+    with trio.fail_after(5):
+        return await sock.message_received.receive()
+
+
+async def assert_nothing_arrives(sock: DatagramSocket, wait: float = 0.2) -> None:
+    with trio.move_on_after(wait):
+        args = await sock.message_received.receive()
+        pytest.fail(f"unexpected datagram {args!r}: {args.data!r}")
+
+
+def multicast_listener(interface: str) -> DatagramSocket:
+    """A socket (to be entered) that may share its port with other multicast sockets."""
+    sock = DatagramSocket()
+    sock.control.multicast_only = True
+    sock.control.multicast_interface = interface
+    return sock
+
+
+def safe_sender(sock: DatagramSocket) -> DatagramSocket:
+    """Multicast from the host only ever leaves by loopback, with TTL 0."""
+    sock.control.multicast_interface = LOOPBACK
+    sock.control.multicast_hop_limit = 0
+    return sock
+
+
+def group() -> str:
+    """An administratively scoped IPv4 group no other test run uses at the same time."""
+    return f"239.255.{os.getpid() % 250}.{next(_names) % 250 + 1}"
+
+
+# -- IPv4 on the host's loopback ---------------------------------------------------------
+
+
+async def test_ipv4_multicast_on_loopback_shared_port_and_join_rules() -> None:
+    target = group()
+    with trio.fail_after(10):
+        async with contextlib.AsyncExitStack() as stack:
+            first = await stack.enter_async_context(multicast_listener(LOOPBACK))
+            await first.bind_service_name("0")
+            port = first.information.local_port
+            second = await stack.enter_async_context(multicast_listener(LOOPBACK))
+            await second.bind_service_name(port)  # the port is shared
+            bystander = await stack.enter_async_context(multicast_listener(LOOPBACK))
+            await bystander.bind_service_name(port)
+            first.join_multicast_group(target)
+            second.join_multicast_group(HostName(target))
+            # The bystander shares the port but joined nothing: it hears nothing.
+            sender = await stack.enter_async_context(safe_sender(DatagramSocket()))
+            stream = await sender.get_output_stream(HostName(target), port)
+            raw = sender.socket
+            assert raw.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, 4) == (
+                socket.inet_aton(LOOPBACK)
+            )
+            assert raw.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL) == 0
+            await stream.write(b"to the group")
+            for listener in (first, second):
+                args = await receive(listener)
+                assert args.data == b"to the group"
+                assert args.local_address == HostName(target)
+                assert args.remote_address == HostName(LOOPBACK)
+                assert args.remote_port == sender.information.local_port
+            await assert_nothing_arrives(bystander)
+            # Leaving stops delivery to that socket only.
+            second.leave_multicast_group(target)
+            await stream.write(b"after leave")
+            assert (await receive(first)).data == b"after leave"
+            await assert_nothing_arrives(second)
+            await assert_nothing_arrives(bystander, 0.05)
+
+
+async def test_a_socket_hears_only_the_groups_it_joined() -> None:
+    group_a, group_b = group(), group()
+    with trio.fail_after(10):
+        async with contextlib.AsyncExitStack() as stack:
+            on_a = await stack.enter_async_context(multicast_listener(LOOPBACK))
+            await on_a.bind_service_name("0")
+            port = on_a.information.local_port
+            on_b = await stack.enter_async_context(multicast_listener(LOOPBACK))
+            await on_b.bind_service_name(port)
+            on_a.join_multicast_group(group_a)
+            on_b.join_multicast_group(group_b)
+            sender = await stack.enter_async_context(safe_sender(DatagramSocket()))
+            await (await sender.get_output_stream(group_a, port)).write(b"for a")
+            await (await sender.get_output_stream(group_b, port)).write(b"for b")
+            assert (await receive(on_a)).data == b"for a"
+            assert (await receive(on_b)).data == b"for b"
+            await assert_nothing_arrives(on_a)
+            await assert_nothing_arrives(on_b, 0.05)
+
+
+async def test_multicast_interface_defaults_to_the_bound_ipv4_address() -> None:
+    async with DatagramSocket() as sock:
+        sock.control.multicast_hop_limit = 0
+        await sock.bind_endpoint(LOOPBACK, "0")
+        assert sock.socket.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, 4) == (
+            socket.inet_aton(LOOPBACK)
+        )
+        # Joining uses that interface too, so no join goes to the default route.
+        sock.join_multicast_group("239.255.254.1")
+        sock.control.multicast_interface = "lo"  # an interface name works as well
+        assert sock.control.multicast_interface == "lo"
+
+
+async def test_membership_errors_are_classified() -> None:
+    async with DatagramSocket() as v4, DatagramSocket() as dual:
+        v4.control.multicast_interface = LOOPBACK
+        await v4.bind_endpoint(LOOPBACK, "0")
+        target = group()
+        v4.join_multicast_group(target)
+        with pytest.raises(SocketStatusError) as caught:
+            v4.join_multicast_group(target)
+        assert caught.value.status == SocketErrorStatus.ADDRESS_ALREADY_IN_USE
+        v4.leave_multicast_group(target)
+        with pytest.raises(SocketStatusError) as caught:
+            v4.leave_multicast_group(target)
+        assert caught.value.status == SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS
+        with pytest.raises(SocketStatusError) as caught:
+            v4.join_multicast_group("ff02::1")
+        assert caught.value.status == SocketErrorStatus.ADDRESS_FAMILY_NOT_SUPPORTED
+        await dual.bind_service_name("0")
+        for bad in ("10.0.0.1", "::1", "example.com"):
+            with pytest.raises(ValueError, match=bad):
+                dual.join_multicast_group(bad)
+        with pytest.raises(TypeError, match="host"):
+            dual.join_multicast_group(None)  # type: ignore[arg-type]
+
+
+async def test_only_multicast_only_sockets_share_a_port() -> None:
+    async with DatagramSocket() as plain, DatagramSocket() as sharer, DatagramSocket() as other:
+        sharer.control.multicast_only = True
+        await sharer.bind_service_name("0")
+        port = sharer.information.local_port
+        assert sharer.socket.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == 1
+        with pytest.raises(SocketStatusError) as caught:
+            await plain.bind_service_name(port)
+        assert caught.value.status == SocketErrorStatus.ADDRESS_ALREADY_IN_USE
+        await other.bind_service_name("0")
+        assert other.socket.getsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR) == 0
+
+
+def test_multicast_chat_example_two_processes_share_a_port() -> None:
+    with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+        probe.bind(("::", 0))
+        port = str(probe.getsockname()[1])
+    script = str(ROOT / "examples" / "multicast_chat.py")
+    common = ["--port", port, "--group", group(), "--duration", "2", "--interval", "0.1"]
+    chatters = [
+        subprocess.Popen(
+            [sys.executable, script, "--name", name, "--say", f"hello from {name}", *common],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for name in ("alice", "bob")
+    ]
+    outputs = []
+    try:
+        for chatter in chatters:
+            out, err = chatter.communicate(timeout=30)
+            assert chatter.returncode == 0, err
+            outputs.append(out)
+    finally:
+        for chatter in chatters:
+            chatter.kill()
+            chatter.wait()
+    alice, bob = outputs
+    assert "alice heard 'bob: hello from bob'" in alice
+    assert "bob heard 'alice: hello from alice'" in bob
+    assert "via 127.0.0.1" in alice
+
+
+# -- a network namespace with a veth pair --------------------------------------------------
+
+_CLONE_NEWNET = 0x40000000
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def netns() -> Iterator[str]:
+    """A fresh network namespace: lo up, veth pair v0 (203.0.113.1/24) - v1
+    (203.0.113.2/24), IPv6 link-local only, DAD off. Deleted afterwards."""
+    name = f"tsdg{os.getpid()}x{next(_names)}"
+    reason = None
+    if shutil.which("ip") is None:
+        reason = "the ip command is not installed (Debian package iproute2)"
+    else:
+        try:
+            _ip("netns", "add", name)
+        except (subprocess.CalledProcessError, OSError) as exc:
+            stderr = getattr(exc, "stderr", b"") or b""
+            reason = f"cannot create a network namespace: {stderr.decode().strip() or exc}"
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"{reason}; CI must be able to run these tests")
+        pytest.skip(reason)
+    try:
+        _ip("-n", name, "link", "set", "lo", "up")
+        subprocess.run(
+            [
+                "ip", "netns", "exec", name, "sysctl", "-qw",
+                "net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0",
+            ],
+            check=True, capture_output=True, timeout=10,
+        )  # fmt: skip
+        _ip("-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+        _ip("-n", name, "addr", "add", "203.0.113.1/24", "dev", "v0")
+        _ip("-n", name, "addr", "add", "203.0.113.2/24", "dev", "v1")
+        _ip("-n", name, "link", "set", "v0", "up")
+        _ip("-n", name, "link", "set", "v1", "up")
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
+
+
+@contextlib.contextmanager
+def inside(name: str) -> Iterator[None]:
+    """Create sockets (and look up interfaces) in namespace *name* until the block ends.
+
+    ``setns(2)`` switches this thread, trio's, so every socket opened meanwhile lives in
+    the namespace; sockets keep their namespace after the switch back.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    original = os.open("/proc/self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(target, _CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns into the test namespace failed")
+        try:
+            yield
+        finally:
+            if libc.setns(original, _CLONE_NEWNET) != 0:  # pragma: no cover
+                raise OSError(ctypes.get_errno(), "setns back to the original namespace")
+    finally:
+        os.close(target)
+        os.close(original)
+
+
+async def _wait_until_v0_has_link_local(name: str) -> None:
+    for _ in range(200):
+        result = await trio.run_process(
+            ["ip", "-n", name, "-6", "addr", "show", "dev", "v0", "scope", "link"],
+            capture_stdout=True,
+        )
+        if b"inet6" in result.stdout and b"tentative" not in result.stdout:
+            return
+        await trio.sleep(0.01)
+    pytest.fail("v0 got no usable link-local address")
+
+
+async def test_ipv6_multicast_in_a_namespace(netns: str) -> None:
+    await _wait_until_v0_has_link_local(netns)
+    with trio.fail_after(10), inside(netns):
+        async with contextlib.AsyncExitStack() as stack:
+            first = await stack.enter_async_context(multicast_listener("v0"))
+            await first.bind_service_name("0")
+            port = first.information.local_port
+            second = await stack.enter_async_context(multicast_listener("v0"))
+            await second.bind_service_name(port)
+            bystander = await stack.enter_async_context(multicast_listener("v0"))
+            await bystander.bind_service_name(port)
+            first.join_multicast_group("ff02::4242")
+            second.join_multicast_group("ff02::4242%v0")  # a scope names the interface too
+            sender = DatagramSocket()
+            sender.control.multicast_interface = "v0"
+            await stack.enter_async_context(sender)
+            stream = await sender.get_output_stream(HostName("ff02::4242%v0"), port)
+            await stream.write(b"six")
+            for listener in (first, second):
+                args = await receive(listener)
+                assert args.data == b"six"
+                assert args.local_address == HostName("ff02::4242")
+                assert args.remote_address is not None
+                assert args.remote_address.canonical_name.startswith("fe80::")
+            await assert_nothing_arrives(bystander)
+            second.leave_multicast_group("ff02::4242%v0")
+            await stream.write(b"after leave")
+            assert (await receive(first)).data == b"after leave"
+            await assert_nothing_arrives(second)
+
+
+async def test_broadcast_in_a_namespace(netns: str) -> None:
+    with trio.fail_after(10), inside(netns):
+        async with DatagramSocket() as receiver, DatagramSocket() as sender:
+            await receiver.bind_endpoint("0.0.0.0", "0")
+            port = receiver.information.local_port
+            await sender.bind_endpoint("203.0.113.1", "0")
+            for address in ("203.0.113.255", "255.255.255.255"):
+                stream = await sender.get_output_stream(HostName(address), port)
+                await stream.write(address.encode())
+                args = await receive(receiver)
+                assert args.data == address.encode()
+                assert args.local_address == HostName(address)
+                assert args.remote_address == HostName("203.0.113.1")
+                # The datagram may also come back in through v1: skip any copy.
+                with trio.move_on_after(0.1):
+                    while (await receiver.message_received.receive()).data == args.data:
+                        pass
+            async with DatagramSocket() as connected:
+                await connected.bind_endpoint("203.0.113.1", "0")
+                await connected.connect(HostName("255.255.255.255"), port)
+                await connected.output_stream.write(b"connected broadcast")
+                assert (await receive(receiver)).data == b"connected broadcast"
