@@ -1,7 +1,13 @@
-"""``python -m trio_sockets`` / ``trio-sockets``: run the sample flows.
+"""``python -m trio_sockets`` / ``trio-sockets``: the samples and small network tools.
 
-``trio-sockets demo`` runs the ported WinRT samples (TCP echo, batched sends) in one
-process and prints the samples' log lines.
+- ``demo``: the ported WinRT samples (TCP echo, batched sends, UDP echo) in one process,
+  with the samples' log lines;
+- ``echo-server``: a TCP or UDP echo server;
+- ``send``: standard input to a remote service and its replies to standard output;
+- ``resolve``: how a host and service resolve, step by step.
+
+A failure prints its ``SocketErrorStatus`` name and a one-line cause and exits with 1;
+bad input exits with 2.
 """
 
 from __future__ import annotations
@@ -10,9 +16,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-import trio
-
-from ._errors import SocketError
+from ._cli import add_commands, run
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -21,50 +25,43 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
-        "demo", help="run the ported WinRT samples: TCP echo and batched sends"
+        "demo", help="run the ported WinRT samples: TCP echo, batched sends, UDP echo"
     )
     demo.add_argument(
         "--service",
         default="1337",
         help="service (port) the samples listen on; 0 picks a free port (default 1337)",
     )
+    demo.set_defaults(handler=_demo)
+    add_commands(commands)
     return parser
 
 
-async def _demo(service: str) -> None:
-    from .examples import batched_sends, tcp_echo
+async def _demo(arguments: argparse.Namespace) -> None:
+    # examples/ is installed as trio_sockets.examples (pyproject's package-dir), which
+    # pyright cannot see from the source tree.
+    from .examples import (  # pyright: ignore[reportMissingImports]
+        batched_sends,
+        tcp_echo,
+        udp_echo,
+    )
 
+    service: str = arguments.service
     print("== TCP echo (StreamSocket and StreamSocketListener) ==")
     await tcp_echo.main(service)
     print()
     print("== Batched sends ==")
     await batched_sends.main(service)
+    print()
+    print("== UDP echo (DatagramSocket) ==")
+    # The sample's client port, 1336, goes with its server port; otherwise a free one.
+    await udp_echo.main(service, "1336" if service == "1337" else "0")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``trio-sockets`` command; returns the exit status."""
     arguments = _parser().parse_args(argv)
-    try:
-        trio.run(_demo, arguments.service)
-    except (OSError, BaseExceptionGroup) as failure:
-        error = _first_os_error(failure)
-        if error is None:
-            raise
-        print(f"trio-sockets: {SocketError.get_status(error).name}: {error}", file=sys.stderr)
-        return 1
-    return 0
-
-
-def _first_os_error(failure: BaseException) -> OSError | None:
-    """The network failure behind *failure*, which trio may have wrapped in groups."""
-    if isinstance(failure, OSError):
-        return failure
-    if isinstance(failure, BaseExceptionGroup):
-        for inner in failure.exceptions:
-            found = _first_os_error(inner)
-            if found is not None:
-                return found
-    return None
+    return run(arguments.handler, arguments)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,226 @@
+"""The trio-sockets command line, run as a subprocess against real sockets."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import trio
+from conftest import free_tcp_port, receive_all, receive_exactly
+
+from trio_sockets import DatagramSocket, StreamSocket, StreamSocketListener
+from trio_sockets._pytest_plugin import DnsServerFactory
+from trio_sockets.testing import SrvRecord
+
+COMMAND = [sys.executable, "-m", "trio_sockets"]
+
+
+async def _start(arguments: list[str]) -> tuple[trio.Process, str]:
+    """Start an echo server; return it and the port from its first line."""
+    process = await trio.lowlevel.open_process(
+        COMMAND + arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
+    assert process.stdout is not None
+    line = b""
+    with trio.fail_after(20):
+        while not line.endswith(b"\n"):
+            chunk = await process.stdout.receive_some(1)
+            assert chunk, "echo-server exited before reporting its port"
+            line += chunk
+    words = line.decode().split()
+    assert words[:3] == ["listening", "on", "port"], line
+    return process, words[3]
+
+
+async def _finish(process: trio.Process) -> int:
+    with trio.move_on_after(20):
+        return await process.wait()
+    process.kill()
+    return await process.wait()
+
+
+async def test_echo_server_over_tcp() -> None:
+    process, port = await _start(["echo-server", "0", "--host", "127.0.0.1", "--count", "1"])
+    async with StreamSocket() as client:
+        await client.connect("127.0.0.1", port)
+        await client.send_all(b"ping over tcp")
+        assert await receive_exactly(client, 13) == b"ping over tcp"
+        await client.send_eof()
+        assert await receive_all(client) == b""
+    assert await _finish(process) == 0
+
+
+async def test_echo_server_over_udp() -> None:
+    process, port = await _start(
+        ["echo-server", "0", "--udp", "--host", "127.0.0.1", "--count", "2"]
+    )
+    async with DatagramSocket() as client:
+        await client.connect("127.0.0.1", port)
+        with trio.fail_after(10):
+            for word in (b"one", b"two"):
+                await client.output_stream.write(word)
+                message = await client.message_received.receive()
+                assert message.data == word
+    assert await _finish(process) == 0
+
+
+async def test_echo_server_reports_a_busy_port() -> None:
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        result = await trio.run_process(
+            [*COMMAND, "echo-server", listener.information.local_port, "--host", "127.0.0.1"],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.returncode == 1
+    assert b"ADDRESS_ALREADY_IN_USE" in result.stderr
+    assert b"Traceback" not in result.stderr
+
+
+async def test_send_over_tcp_round_trips_standard_input() -> None:
+    payload = b"".join(b"line %d\n" % i for i in range(2000))
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        async with trio.open_nursery() as nursery:
+
+            async def echo_once() -> None:
+                async with await listener.accept() as server:
+                    data = await receive_all(server)
+                    await server.send_all(data.upper())
+
+            nursery.start_soon(echo_once)
+            result = await trio.run_process(
+                [*COMMAND, "send", "127.0.0.1", listener.information.local_port],
+                stdin=payload,
+                capture_stdout=True,
+                capture_stderr=True,
+            )
+    assert result.stdout == payload.upper()
+
+
+async def test_send_over_udp_prints_the_replies() -> None:
+    async with DatagramSocket() as server:
+        await server.bind_endpoint("127.0.0.1", "0")
+        async with trio.open_nursery() as nursery:
+
+            async def echo() -> None:
+                async for message in server.message_received:
+                    assert message.remote_address is not None
+                    out = await server.get_output_stream(
+                        message.remote_address, message.remote_port
+                    )
+                    await out.write(b"echo:" + message.data)
+
+            nursery.start_soon(echo)
+            result = await trio.run_process(
+                [
+                    *COMMAND,
+                    "send",
+                    "127.0.0.1",
+                    server.information.local_port,
+                    "--udp",
+                    "--wait",
+                    "0.5",
+                ],
+                stdin=b"datagram",
+                capture_stdout=True,
+                capture_stderr=True,
+            )
+            nursery.cancel_scope.cancel()
+    assert result.stdout == b"echo:datagram"
+
+
+async def test_send_reports_a_refused_connection() -> None:
+    result = await trio.run_process(
+        [*COMMAND, "send", "127.0.0.1", str(free_tcp_port())],
+        stdin=b"",
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert result.stderr.decode().startswith("trio-sockets: CONNECTION_REFUSED: ")
+    assert result.stderr.count(b"\n") == 1
+
+
+async def test_bad_input_is_exit_status_2_naming_the_value() -> None:
+    result = await trio.run_process(
+        [*COMMAND, "send", "bad host!", "80"],
+        stdin=b"",
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert b"'bad host!'" in result.stderr
+
+
+async def test_resolve_shows_the_services_database_step() -> None:
+    result = await trio.run_process(
+        [*COMMAND, "resolve", "localhost", "http"], capture_stdout=True, capture_stderr=True
+    )
+    out = result.stdout.decode()
+    assert "'http' is port 80 in the services database" in out
+    assert "address 127.0.0.1 port 80" in out
+
+
+async def test_resolve_lists_srv_targets_in_order(dns_server: DnsServerFactory) -> None:
+    server = await dns_server(
+        srv=[
+            SrvRecord("_chat._tcp.example.test", "b.example.test", 6002, priority=20),
+            SrvRecord("_chat._tcp.example.test", "a.example.test", 6001, priority=10),
+        ],
+        hosts={"a.example.test": ["127.0.0.1"], "b.example.test": ["127.0.0.2"]},
+        domain="example.test",
+    )
+    result = await trio.run_process(
+        [
+            *COMMAND,
+            "resolve",
+            "example.test",
+            "chat",
+            "--nameserver",
+            server.host,
+            "--port",
+            str(server.port),
+        ],
+        capture_stdout=True,
+        capture_stderr=True,
+    )
+    lines = result.stdout.decode().splitlines()
+    assert any("DNS SRV _chat._tcp.example.test" in line for line in lines)
+    first = next(i for i, line in enumerate(lines) if line.startswith("target 1: "))
+    assert "a.example.test:6001" in lines[first]
+    assert lines[first + 1].strip() == "address 127.0.0.1 port 6001"
+    assert "b.example.test:6002" in lines[first + 2]
+
+
+async def test_resolve_reports_an_unknown_name(dns_server: DnsServerFactory) -> None:
+    server = await dns_server(domain="example.test")
+    result = await trio.run_process(
+        [
+            *COMMAND,
+            "resolve",
+            "nowhere.example.test",
+            "chat",
+            "--nameserver",
+            server.host,
+            "--port",
+            str(server.port),
+        ],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert result.returncode == 1
+    assert b"HOST_NOT_FOUND" in result.stderr
+
+
+@pytest.mark.parametrize("command", ["echo-server", "send", "resolve"])
+def test_every_command_has_help(command: str) -> None:
+    result = subprocess.run(
+        [*COMMAND, command, "--help"], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert result.stdout.startswith("usage: trio-sockets " + command)

@@ -1,0 +1,280 @@
+"""The ``trio-sockets`` commands beyond the demo: ``echo-server``, ``send``, ``resolve``.
+
+Each command is a coroutine taking the parsed arguments; :func:`run` maps failures to a
+one-line message and an exit status (1 for a network failure, named by its
+``SocketErrorStatus``; 2 for bad input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+from ._datagram_socket import DatagramSocket
+from ._errors import SocketError
+from ._hostname import HostName, parse_service_name
+from ._listener import StreamSocketListener
+from ._resolver import Protocol, Resolver
+from ._stream_socket import StreamSocket
+
+__all__ = ["add_commands", "first_os_error", "run"]
+
+#: Bytes read from standard input per chunk (for UDP: the largest datagram ``send`` makes).
+CHUNK = 65507
+
+
+def add_commands(commands: Any) -> None:
+    """Register the commands on an ``argparse`` sub-parser collection."""
+    echo = commands.add_parser(
+        "echo-server",
+        help="echo back what clients send, over TCP (default) or UDP",
+        description="Listen on SERVICE and echo back every byte (TCP) or datagram (UDP). "
+        "Prints 'listening on port N' once bound.",
+    )
+    echo.add_argument("service", help="port or service name to listen on; 0 picks a free port")
+    echo.add_argument("--udp", action="store_true", help="echo datagrams instead of streams")
+    echo.add_argument(
+        "--host", default=None, help="local address to listen on (default: every address)"
+    )
+    echo.add_argument(
+        "--count",
+        type=int,
+        default=None,
+        help="stop after this many connections (TCP) or datagrams (UDP)",
+    )
+    echo.set_defaults(handler=echo_server)
+
+    send = commands.add_parser(
+        "send",
+        help="send standard input to a remote service, print what comes back (like netcat)",
+        description="Connect to HOST SERVICE, send standard input, and write what the "
+        "remote sends to standard output. Over TCP the sending side is closed when "
+        "standard input ends, and the command ends with the remote's end of stream; over "
+        "UDP each chunk read is one datagram, and replies are awaited for --wait seconds.",
+    )
+    send.add_argument("host", help="remote host name or address")
+    send.add_argument("service", help="remote port or service name (DNS SRV when not a port)")
+    send.add_argument("--udp", action="store_true", help="send datagrams instead of a stream")
+    send.add_argument(
+        "--wait",
+        type=float,
+        default=1.0,
+        help="UDP: seconds to wait for replies after standard input ends (default 1)",
+    )
+    send.set_defaults(handler=send_command)
+
+    resolve = commands.add_parser(
+        "resolve",
+        help="show how HOST SERVICE resolves: services database, SRV targets, addresses",
+    )
+    resolve.add_argument("host", help="host name or address")
+    resolve.add_argument("service", help="port or service name")
+    resolve.add_argument("--udp", action="store_true", help="resolve for UDP (default TCP)")
+    resolve.add_argument(
+        "--nameserver",
+        action="append",
+        default=None,
+        help="ask this DNS server instead of the system's (repeatable)",
+    )
+    resolve.add_argument("--port", type=int, default=53, help="port of --nameserver (53)")
+    resolve.set_defaults(handler=resolve_command)
+
+
+def first_os_error(failure: BaseException) -> OSError | None:
+    """The network failure behind *failure*, which trio may have wrapped in groups."""
+    if isinstance(failure, OSError):
+        return failure
+    if isinstance(failure, BaseExceptionGroup):
+        for inner in failure.exceptions:
+            found = first_os_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def _first_input_error(failure: BaseException) -> ValueError | TypeError | None:
+    if isinstance(failure, (ValueError, TypeError)):
+        return failure
+    if isinstance(failure, BaseExceptionGroup):
+        for inner in failure.exceptions:
+            found = _first_input_error(inner)
+            if found is not None:
+                return found
+    return None
+
+
+def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse.Namespace) -> int:
+    """Run *command*; return the exit status, printing a one-line cause on failure."""
+    try:
+        trio.run(command, args)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, ValueError, TypeError, BaseExceptionGroup) as failure:
+        error = first_os_error(failure)
+        if error is not None:
+            status = SocketError.get_status(error).name
+            print(f"trio-sockets: {status}: {error}", file=sys.stderr)
+            return 1
+        bad_input = _first_input_error(failure)
+        if bad_input is None:
+            raise
+        print(f"trio-sockets: {bad_input}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _say(*parts: object) -> None:
+    print(*parts, flush=True)
+
+
+# -- echo-server ---------------------------------------------------------------------
+
+
+async def echo_server(args: argparse.Namespace) -> None:
+    if args.udp:
+        await _udp_echo_server(args.host, args.service, args.count)
+    else:
+        await _tcp_echo_server(args.host, args.service, args.count)
+
+
+async def _tcp_echo_server(host: str | None, service: str, count: int | None) -> None:
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint(host, service)
+        _say(f"listening on port {listener.information.local_port} (TCP)")
+        async with trio.open_nursery() as nursery:
+            served = 0
+            async for args in listener.connection_received:
+                nursery.start_soon(_echo_connection, args.socket)
+                served += 1
+                if count is not None and served >= count:
+                    await listener.aclose()
+
+
+async def _echo_connection(sock: StreamSocket) -> None:
+    peer = f"{sock.information.remote_address}:{sock.information.remote_port}"
+    total = 0
+    try:
+        async with sock:
+            while data := await sock.receive_some():
+                await sock.send_all(data)
+                total += len(data)
+    except OSError as error:
+        print(f"{peer}: {SocketError.get_status(error).name}: {error}", file=sys.stderr)
+    else:
+        _say(f"{peer}: echoed {total} bytes")
+
+
+async def _udp_echo_server(host: str | None, service: str, count: int | None) -> None:
+    async with DatagramSocket() as sock:
+        await sock.bind_endpoint(host, service)
+        _say(f"listening on port {sock.information.local_port} (UDP)")
+        echoed = 0
+        async for message in sock.message_received:
+            if message.error is not None:
+                continue
+            assert message.remote_address is not None
+            stream = await sock.get_output_stream(message.remote_address, message.remote_port)
+            await stream.write(message.data)
+            echoed += 1
+            if count is not None and echoed >= count:
+                break
+
+
+# -- send --------------------------------------------------------------------------------
+
+
+async def send_command(args: argparse.Namespace) -> None:
+    stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+    stdout = trio.lowlevel.FdStream(os.dup(sys.stdout.fileno()))
+    async with stdin, stdout:
+        if args.udp:
+            await _send_udp(args.host, args.service, args.wait, stdin, stdout)
+        else:
+            await _send_tcp(args.host, args.service, stdin, stdout)
+
+
+async def _send_tcp(
+    host: str, service: str, stdin: trio.lowlevel.FdStream, stdout: trio.lowlevel.FdStream
+) -> None:
+    async with StreamSocket() as sock:
+        await sock.connect(host, service)
+
+        async def upload() -> None:
+            while data := await stdin.receive_some(CHUNK):
+                sock.output_stream.write(data)
+                await sock.output_stream.flush()
+            await sock.send_eof()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(upload)
+            while data := await sock.receive_some():
+                await stdout.send_all(data)
+
+
+async def _send_udp(
+    host: str,
+    service: str,
+    wait: float,
+    stdin: trio.lowlevel.FdStream,
+    stdout: trio.lowlevel.FdStream,
+) -> None:
+    async with DatagramSocket() as sock:
+        await sock.connect(host, service)
+
+        async def print_replies() -> None:
+            async for message in sock.message_received:
+                if message.error is not None:
+                    print(f"trio-sockets: {message.error}", file=sys.stderr)
+                    continue
+                await stdout.send_all(message.data)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(print_replies)
+            while data := await stdin.receive_some(CHUNK):
+                await sock.output_stream.write(data)
+            await trio.sleep(wait)
+            nursery.cancel_scope.cancel()
+
+
+# -- resolve -------------------------------------------------------------------------------
+
+
+async def resolve_command(args: argparse.Namespace) -> None:
+    protocol: Protocol = "udp" if args.udp else "tcp"
+    host = HostName(args.host)
+    resolver = Resolver(args.nameserver, args.port) if args.nameserver is not None else Resolver()
+    _say(f"resolving {host.display_name} {args.service!r} for {protocol.upper()} with {resolver}")
+    parsed = parse_service_name(args.service, "service", local=False)
+    if isinstance(parsed, int):
+        _say(f"service: port {parsed}")
+    else:
+        try:
+            port = await trio.to_thread.run_sync(socket.getservbyname, parsed, protocol)
+        except OSError:
+            _say(
+                f"service: {parsed!r} is not in the services database; "
+                f"DNS SRV _{parsed}._{protocol}.{host.canonical_name}"
+            )
+        else:
+            _say(f"service: {parsed!r} is port {port} in the services database")
+    targets = await resolver.resolve_targets(host, args.service, protocol)
+    for index, target in enumerate(targets, 1):
+        detail = (
+            f" (priority {target.priority}, weight {target.weight})"
+            if len(targets) > 1 or target.priority or target.weight
+            else ""
+        )
+        _say(f"target {index}: {target}{detail}")
+        try:
+            addresses = await resolver.resolve_addresses(target.host, target.port, protocol)
+        except OSError as error:
+            _say(f"  {SocketError.get_status(error).name}: {error}")
+            continue
+        for _family, sockaddr in addresses:
+            _say(f"  address {sockaddr[0]} port {sockaddr[1]}")
