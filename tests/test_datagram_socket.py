@@ -567,6 +567,7 @@ async def test_one_failed_datagram_fails_only_its_write() -> None:
                     await stream.flush()
                 await stream.write(b"still fine")
                 assert peer.recv(20) == b"still fine"
+                nursery.cancel_scope.cancel()  # as a socket ends its nursery on close
         finally:
             sock.close()
 
@@ -591,6 +592,7 @@ async def test_gso_refused_by_the_kernel_falls_back_to_one_send_each(refusal: in
                 await stream.flush()
                 assert sock.gso_calls == 1
                 assert stream.send_calls == 20
+                nursery.cancel_scope.cancel()  # as a socket ends its nursery on close
         finally:
             sock.close()
 

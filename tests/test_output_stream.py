@@ -270,3 +270,14 @@ async def test_writes_fail_cleanly_when_the_socket_closes_under_them(
         with pytest.raises(OSError, match="closed"):
             await operation
         await server.aclose()
+
+
+async def test_send_all_counts_bytes_of_a_multi_byte_memoryview(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    import array
+
+    client, server = tcp_pair
+    numbers = array.array("i", range(50_000))  # 200,000 bytes, more than one send takes
+    await client.send_all(memoryview(numbers))
+    assert await receive_exactly(server, numbers.itemsize * len(numbers)) == numbers.tobytes()

@@ -418,7 +418,7 @@ class StreamSocket(NurseryScoped, trio.abc.HalfCloseableStream):
         output = self._require_output("send_all()")
         self._sending = True
         try:
-            await output._wait_for(output._enqueue(data))
+            await output.send_all(data)
         finally:
             self._sending = False
 
@@ -455,6 +455,7 @@ class StreamSocket(NurseryScoped, trio.abc.HalfCloseableStream):
                     exc, f"send_eof on {self._describe()}", broken=True
                 ) from exc
             output._eof_sent = True
+            output._check_writes = True
         finally:
             self._sending = False
 
@@ -493,10 +494,36 @@ class StreamSocket(NurseryScoped, trio.abc.HalfCloseableStream):
             self._receiving = False
 
     async def _recv(self, sock: _StdSocket, max_bytes: int) -> bytes:
+        # The receive hot path: try at once, and only around an actual wait set up the
+        # cancel scope that cancel_io() needs (written out, as _io_scope would cost a
+        # generator-based context manager per call).
+        await trio.lowlevel.checkpoint_if_cancelled()
         try:
-            with self._io_scope():
-                return await _sockio.recv(sock, max_bytes)
+            try:
+                data = sock.recv(max_bytes)
+            except BlockingIOError:
+                pass
+            else:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return data
+            scope = trio.CancelScope()
+            scopes = self._io_scopes
+            scopes.add(scope)
+            try:
+                with scope:
+                    while True:
+                        await trio.lowlevel.wait_readable(sock)
+                        try:
+                            return sock.recv(max_bytes)
+                        except BlockingIOError:
+                            pass
+            finally:
+                scopes.discard(scope)
+                if not scopes and len(self._io_idle):
+                    self._io_idle.unpark_all()
         except OSError as exc:
+            if sock.fileno() == -1:
+                raise trio.ClosedResourceError(f"{self._describe()} was closed") from None
             raise translate_os_error(exc, f"receive on {self._describe()}", broken=True) from exc
         # Reached only when cancel_io() cancelled the scope.
         raise socket_error(

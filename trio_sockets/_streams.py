@@ -119,7 +119,11 @@ class BaseOutputStream(OutputStream):
         self._unobserved: list[WriteOperation] = []
         self._sender_busy = False
         self._sender_scope: trio.CancelScope | None = None
-        self._writer_scheduled = False
+        # The background writer is started by the first write nobody drives, then
+        # parks between batches: waking a parked task is far cheaper than starting one,
+        # and an awaited write (sent by the awaiting task itself) costs only that wake.
+        self._writer_started = False
+        self._writer_idle = trio.lowlevel.ParkingLot()
         self._progress = trio.lowlevel.ParkingLot()
         self._closed = False
         #: How many bytes may wait unsent before :meth:`write` refuses more.
@@ -195,7 +199,8 @@ class BaseOutputStream(OutputStream):
             data = bytes(data)
         if self._unobserved:
             self._raise_unobserved(before=self._next_seq)
-        self._check_writable(data)
+        if self._check_writes:
+            self._check_writable(data)
         size = len(data)
         pending_bytes = self._pending_bytes + size
         if pending_bytes > self.max_pending_bytes:
@@ -228,8 +233,13 @@ class BaseOutputStream(OutputStream):
         self._fail_all(error)
         if self._sender_scope is not None:
             self._sender_scope.cancel()
+        self._writer_idle.unpark()  # so that it sees a closed socket and ends
 
     # -- subclass hooks ----------------------------------------------------------------
+
+    #: Whether :meth:`_check_writable` has anything to check (the per-write hot path
+    #: skips the call otherwise).
+    _check_writes = True
 
     def _check_writable(self, data: bytes) -> None:
         """Raise if *data* cannot be written at all (checked in :meth:`write`)."""
@@ -276,7 +286,11 @@ class BaseOutputStream(OutputStream):
         raise error
 
     def _ensure_writer(self) -> None:
-        if self._writer_scheduled or self._sender_busy:
+        if self._sender_busy:
+            return
+        if self._writer_started:
+            if len(self._writer_idle):  # parked: wake it (unpark() costs even when empty)
+                self._writer_idle.unpark()
             return
         nursery = self._get_nursery()
         if nursery is None:
@@ -287,14 +301,18 @@ class BaseOutputStream(OutputStream):
                 "not entered; use 'async with socket:' (or await send_all(), which needs "
                 "no nursery)"
             )
-        self._writer_scheduled = True
+        self._writer_started = True
         nursery.start_soon(self._writer_task, name=f"trio_sockets writer of {self._what}")
 
     async def _writer_task(self) -> None:
         try:
-            await self._drive(lambda: not self._pending)
+            while self._sock.fileno() != -1:
+                if self._pending and not self._sender_busy:
+                    await self._drive(lambda: not self._pending)
+                else:
+                    await self._writer_idle.park()
         finally:
-            self._writer_scheduled = False
+            self._writer_started = False
 
     async def _run_until(self, until: Callable[[], bool]) -> None:
         """Send (or wait for the sender) until *until()*; a full trio checkpoint."""
@@ -369,6 +387,44 @@ class StreamOutputStream(BaseOutputStream):
         self._head_sent = 0  # bytes of the first pending write already sent
         self._broken: BaseException | None = None
         self._eof_sent = False
+        self._check_writes = False  # set once broken or half-closed
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Send *data* after everything pending; return when the kernel has all of it.
+
+        The ``send_all`` of the owning socket. With nothing pending, the data goes to
+        the kernel straight from the caller's buffer: no operation object and no copy,
+        which is what a request/response exchange needs to cost no more than a plain
+        socket. Only an unsent remainder is queued (as a copy).
+        """
+        if self._pending or self._sender_busy or self._unobserved or self._broken is not None:
+            await self._wait_for(self._enqueue(data))
+            return
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"send_all() takes bytes, bytearray or memoryview, not {type(data).__name__}"
+            )
+        if self._eof_sent:
+            raise trio.ClosedResourceError(f"{self._what}: send_eof() was called")
+        if isinstance(data, memoryview) and data.itemsize != 1:
+            data = data.cast("B")  # lengths below count bytes, as send() does
+        await trio.lowlevel.checkpoint_if_cancelled()
+        sock = self._sock
+        if sock.fileno() == -1:
+            raise trio.ClosedResourceError(f"the socket of {self._what} is closed")
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            error = translate_os_error(exc, f"send on {self._what}", broken=True)
+            self._broken = error
+            self._check_writes = True
+            raise error from exc
+        if sent == len(data):
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return
+        await self._wait_for(self._enqueue(memoryview(data)[sent:]))
 
     def _check_writable(self, data: bytes) -> None:
         if self._broken is not None:
@@ -397,6 +453,7 @@ class StreamOutputStream(BaseOutputStream):
 
     def _break(self, error: BaseException) -> None:
         self._broken = error
+        self._check_writes = True
         self._head_sent = 0
         self._fail_all(error)
 
@@ -408,6 +465,7 @@ class StreamOutputStream(BaseOutputStream):
             self._break(error)
             if self._sender_scope is not None:
                 self._sender_scope.cancel()
+            self._writer_idle.unpark()
             return
         super()._abort_pending(status, why)
 
