@@ -12,7 +12,7 @@ import os
 import socket
 import sys
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import trio
 
@@ -24,6 +24,8 @@ from ._resolver import Protocol, Resolver
 from ._stream_socket import StreamSocket
 
 __all__ = ["add_commands", "first_os_error", "run"]
+
+E = TypeVar("E", bound=BaseException)
 
 #: Bytes read from standard input per chunk (for UDP: the largest datagram ``send`` makes).
 CHUNK = 65507
@@ -86,27 +88,21 @@ def add_commands(commands: Any) -> None:
     resolve.set_defaults(handler=resolve_command)
 
 
+def _first(failure: BaseException, kinds: type[E] | tuple[type[E], ...]) -> E | None:
+    """The first exception of *kinds* in *failure*, which trio may have wrapped in groups."""
+    if isinstance(failure, kinds):
+        return failure
+    if isinstance(failure, BaseExceptionGroup):
+        for inner in failure.exceptions:
+            found = _first(inner, kinds)
+            if found is not None:
+                return found
+    return None
+
+
 def first_os_error(failure: BaseException) -> OSError | None:
-    """The network failure behind *failure*, which trio may have wrapped in groups."""
-    if isinstance(failure, OSError):
-        return failure
-    if isinstance(failure, BaseExceptionGroup):
-        for inner in failure.exceptions:
-            found = first_os_error(inner)
-            if found is not None:
-                return found
-    return None
-
-
-def _first_input_error(failure: BaseException) -> ValueError | TypeError | None:
-    if isinstance(failure, (ValueError, TypeError)):
-        return failure
-    if isinstance(failure, BaseExceptionGroup):
-        for inner in failure.exceptions:
-            found = _first_input_error(inner)
-            if found is not None:
-                return found
-    return None
+    """The network failure behind *failure*."""
+    return _first(failure, OSError)
 
 
 def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse.Namespace) -> int:
@@ -121,7 +117,7 @@ def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse
             status = SocketError.get_status(error).name
             print(f"trio-sockets: {status}: {error}", file=sys.stderr)
             return 1
-        bad_input = _first_input_error(failure)
+        bad_input = _first(failure, (ValueError, TypeError))
         if bad_input is None:
             raise
         print(f"trio-sockets: {bad_input}", file=sys.stderr)

@@ -11,11 +11,9 @@ a WinRT socket does; IPv4 remotes are addressed as IPv4-mapped IPv6 addresses in
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import ipaddress
 import socket
-from collections.abc import Iterator
 from typing import Final, overload
 
 import trio
@@ -38,13 +36,12 @@ from ._enums import HostNameSortOptions
 from ._errors import (
     SocketErrorStatus,
     SocketStatusError,
-    WindowsOnlyError,
     socket_error,
     translate_os_error,
 )
 from ._hostname import EndpointPair, HostName, coerce_host_name
 from ._resolver import Resolver, SockAddr
-from ._scoped import NurseryScoped
+from ._scoped import AbortableIO, NurseryScoped
 from ._stream_socket import endpoint_pairs
 
 __all__ = ["DEFAULT_MESSAGE_QUEUE_SIZE", "DatagramSocket"]
@@ -73,7 +70,7 @@ def _has_ipv6() -> bool:
     return True
 
 
-class DatagramSocket(NurseryScoped):
+class DatagramSocket(NurseryScoped, AbortableIO):
     """A UDP socket (WinRT ``DatagramSocket``).
 
     Use it as ``async with DatagramSocket() as sock:``; the block owns the socket's
@@ -123,8 +120,7 @@ class DatagramSocket(NurseryScoped):
         self._output: DatagramOutputStream | None = None
         self._streams = StreamCache()
         self._broadcast = False
-        self._io_scopes: set[trio.CancelScope] = set()
-        self._io_idle = trio.lowlevel.ParkingLot()
+        self._init_io()
         self._control = DatagramSocketControl(self)
         self._information = DatagramSocketInformation(self)
 
@@ -563,14 +559,12 @@ class DatagramSocket(NurseryScoped):
         """
         for stream in self._all_streams():
             stream._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "cancel_io()")
-        for scope in list(self._io_scopes):
-            scope.cancel()
+        self._cancel_io_scopes()
         await trio.lowlevel.checkpoint()
         for stream in self._all_streams():
             while stream._sender_busy:
                 await stream._progress.park()
-        while self._io_scopes:
-            await self._io_idle.park()
+        await self._wait_io_idle()
 
     async def aclose(self) -> None:
         """Send what was written, then close the socket (WinRT ``Close``). Idempotent.
@@ -614,17 +608,6 @@ class DatagramSocket(NurseryScoped):
 
     # -- helpers ---------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _io_scope(self) -> Iterator[trio.CancelScope]:
-        with trio.CancelScope() as scope:
-            self._io_scopes.add(scope)
-            try:
-                yield scope
-            finally:
-                self._io_scopes.discard(scope)
-                if not self._io_scopes:
-                    self._io_idle.unpark_all()
-
     def _aborted(self, what: str) -> SocketStatusError:
         # Raised only when cancel_io() cancelled the scope.
         return socket_error(
@@ -648,19 +631,3 @@ class DatagramSocket(NurseryScoped):
         return await endpoint_pairs(
             remote_host_name, remote_service_name, sort_options, resolver, "udp"
         )
-
-    # -- Windows-only members ------------------------------------------------------------
-
-    def enable_transfer_ownership(self, *args: object) -> None:
-        """Windows-only: registers the socket with the Windows socket broker."""
-        raise WindowsOnlyError("DatagramSocket.enable_transfer_ownership", _BROKER_REASON)
-
-    def transfer_ownership(self, *args: object) -> None:
-        """Windows-only: hands the socket to the Windows socket broker."""
-        raise WindowsOnlyError("DatagramSocket.transfer_ownership", _BROKER_REASON)
-
-
-_BROKER_REASON = (
-    "it hands the socket to the Windows socket broker so a suspended UWP app is woken by "
-    "traffic; a trio program owns its sockets for as long as it runs"
-)

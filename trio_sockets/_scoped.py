@@ -10,12 +10,20 @@ from __future__ import annotations
 
 import abc
 import contextlib
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Self
 
 import trio
 
-__all__ = ["NurseryScoped"]
+from ._errors import WindowsOnlyError
+
+__all__ = ["AbortableIO", "NurseryScoped"]
+
+_BROKER_REASON = (
+    "it hands the socket to the Windows socket broker so a suspended UWP app is woken by "
+    "traffic; a trio program owns its sockets for as long as it runs"
+)
 
 
 class NurseryScoped(abc.ABC):
@@ -94,3 +102,47 @@ class NurseryScoped(abc.ABC):
         await manager.__aexit__(None, None, None)
         if close_error is not None:
             raise close_error
+
+
+class AbortableIO:
+    """The pending operations of a socket, which ``cancel_io()`` aborts.
+
+    Each wait that ``cancel_io()`` must be able to end runs in a cancel scope registered
+    here; the operation turns a cancelled scope into ``OPERATION_ABORTED``. Also the
+    Windows-only socket-broker members every socket class has.
+    """
+
+    def _init_io(self) -> None:
+        self._io_scopes: set[trio.CancelScope] = set()
+        self._io_idle = trio.lowlevel.ParkingLot()
+
+    @contextlib.contextmanager
+    def _io_scope(self) -> Iterator[trio.CancelScope]:
+        scope = trio.CancelScope()
+        self._io_scopes.add(scope)
+        try:
+            with scope:
+                yield scope
+        finally:
+            self._io_scope_done(scope)
+
+    def _io_scope_done(self, scope: trio.CancelScope) -> None:
+        self._io_scopes.discard(scope)
+        if not self._io_scopes and len(self._io_idle):
+            self._io_idle.unpark_all()
+
+    def _cancel_io_scopes(self) -> None:
+        for scope in list(self._io_scopes):
+            scope.cancel()
+
+    async def _wait_io_idle(self) -> None:
+        while self._io_scopes:
+            await self._io_idle.park()
+
+    def enable_transfer_ownership(self, *args: object) -> None:
+        """Windows-only: registers the socket with the Windows socket broker."""
+        raise WindowsOnlyError(f"{type(self).__name__}.enable_transfer_ownership", _BROKER_REASON)
+
+    def transfer_ownership(self, *args: object) -> None:
+        """Windows-only: hands the socket to the Windows socket broker."""
+        raise WindowsOnlyError(f"{type(self).__name__}.transfer_ownership", _BROKER_REASON)

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import socket
-from collections.abc import Iterator
 from typing import overload
 
 import trio
@@ -13,10 +11,10 @@ import trio
 from . import _sockio
 from ._connect import connect_first, format_sockaddr
 from ._enums import HostNameSortOptions, InputStreamOptions, SocketProtectionLevel
-from ._errors import SocketErrorStatus, WindowsOnlyError, socket_error, translate_os_error
+from ._errors import SocketErrorStatus, socket_error, translate_os_error
 from ._hostname import EndpointPair, HostName, coerce_host_name
 from ._resolver import Protocol, Resolver, ServiceTarget, SockAddr, all_targets_failed
-from ._scoped import NurseryScoped
+from ._scoped import AbortableIO, NurseryScoped
 from ._socket_options import StreamSocketControl, StreamSocketListenerControl
 from ._stream_abc import InputStream
 from ._streams import StreamOutputStream
@@ -141,7 +139,7 @@ class SocketInputStream(InputStream):
         await trio.lowlevel.checkpoint()
 
 
-class StreamSocket(NurseryScoped, trio.abc.HalfCloseableStream):
+class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
     """A TCP client or accepted connection (WinRT ``StreamSocket``).
 
     Use it as ``async with StreamSocket() as sock:``; the block owns the socket's
@@ -165,8 +163,7 @@ class StreamSocket(NurseryScoped, trio.abc.HalfCloseableStream):
         self._recv_buffer = bytearray()
         self._receiving = False
         self._sending = False
-        self._io_scopes: set[trio.CancelScope] = set()
-        self._io_idle = trio.lowlevel.ParkingLot()
+        self._init_io()
         self._control = StreamSocketControl(self)
         self._information = StreamSocketInformation(self)
 
@@ -507,8 +504,7 @@ class StreamSocket(NurseryScoped, trio.abc.HalfCloseableStream):
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return data
             scope = trio.CancelScope()
-            scopes = self._io_scopes
-            scopes.add(scope)
+            self._io_scopes.add(scope)
             try:
                 with scope:
                     while True:
@@ -518,9 +514,7 @@ class StreamSocket(NurseryScoped, trio.abc.HalfCloseableStream):
                         except BlockingIOError:
                             pass
             finally:
-                scopes.discard(scope)
-                if not scopes and len(self._io_idle):
-                    self._io_idle.unpark_all()
+                self._io_scope_done(scope)
         except OSError as exc:
             if sock.fileno() == -1:
                 raise trio.ClosedResourceError(f"{self._describe()} was closed") from None
@@ -584,16 +578,14 @@ class StreamSocket(NurseryScoped, trio.abc.HalfCloseableStream):
         """
         if self._output is not None:
             self._output._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "cancel_io()")
-        for scope in list(self._io_scopes):
-            scope.cancel()
+        self._cancel_io_scopes()
         await trio.lowlevel.checkpoint()
         # Each lot is woken by the end of what it waits for: the output stream's sender
         # unparks _progress when it stops, the reads and connects unpark _io_idle.
         if self._output is not None:
             while self._output._sender_busy:
                 await self._output._progress.park()
-        while self._io_scopes:
-            await self._io_idle.park()
+        await self._wait_io_idle()
 
     async def aclose(self) -> None:
         """Send what was written, then close the socket (WinRT ``Close``). Idempotent.
@@ -627,17 +619,6 @@ class StreamSocket(NurseryScoped, trio.abc.HalfCloseableStream):
 
     # -- helpers ---------------------------------------------------------------------------
 
-    @contextlib.contextmanager
-    def _io_scope(self) -> Iterator[trio.CancelScope]:
-        with trio.CancelScope() as scope:
-            self._io_scopes.add(scope)
-            try:
-                yield scope
-            finally:
-                self._io_scopes.discard(scope)
-                if not self._io_scopes:
-                    self._io_idle.unpark_all()
-
     def _require_socket(self, what: str) -> _StdSocket:
         if self._state == _CLOSED:
             raise trio.ClosedResourceError(f"{what}: {self._describe()} is closed")
@@ -662,22 +643,6 @@ class StreamSocket(NurseryScoped, trio.abc.HalfCloseableStream):
         except OSError:
             return parse_tcp_info(b"")
         return parse_tcp_info(raw)
-
-    # -- Windows-only members ------------------------------------------------------------
-
-    def enable_transfer_ownership(self, *args: object) -> None:
-        """Windows-only: registers the socket with the Windows socket broker."""
-        raise WindowsOnlyError("StreamSocket.enable_transfer_ownership", _BROKER_REASON)
-
-    def transfer_ownership(self, *args: object) -> None:
-        """Windows-only: hands the socket to the Windows socket broker."""
-        raise WindowsOnlyError("StreamSocket.transfer_ownership", _BROKER_REASON)
-
-
-_BROKER_REASON = (
-    "it hands the socket to the Windows socket broker so a suspended UWP app is woken by "
-    "traffic; a trio program owns its sockets for as long as it runs"
-)
 
 
 async def endpoint_pairs(
