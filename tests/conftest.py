@@ -12,6 +12,8 @@ import trio
 
 from trio_sockets import HostName, StreamSocket, StreamSocketListener
 
+pytest_plugins = ["pytester"]
+
 IN_CI = bool(os.environ.get("CI"))
 
 # The Debian package each external tool comes from (.ci/system-packages installs them).

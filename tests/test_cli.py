@@ -11,7 +11,7 @@ from conftest import free_tcp_port, receive_all, receive_exactly
 
 from trio_sockets import DatagramSocket, StreamSocket, StreamSocketListener
 from trio_sockets._pytest_plugin import DnsServerFactory
-from trio_sockets.testing import SrvRecord
+from trio_sockets.testing import SrvRecord, UdpEchoServer
 
 COMMAND = [sys.executable, "-m", "trio_sockets"]
 
@@ -100,36 +100,23 @@ async def test_send_over_tcp_round_trips_standard_input() -> None:
     assert result.stdout == payload.upper()
 
 
-async def test_send_over_udp_prints_the_replies() -> None:
-    async with DatagramSocket() as server:
-        await server.bind_endpoint("127.0.0.1", "0")
-        async with trio.open_nursery() as nursery:
-
-            async def echo() -> None:
-                async for message in server.message_received:
-                    assert message.remote_address is not None
-                    out = await server.get_output_stream(
-                        message.remote_address, message.remote_port
-                    )
-                    await out.write(b"echo:" + message.data)
-
-            nursery.start_soon(echo)
-            result = await trio.run_process(
-                [
-                    *COMMAND,
-                    "send",
-                    "127.0.0.1",
-                    server.information.local_port,
-                    "--udp",
-                    "--wait",
-                    "0.5",
-                ],
-                stdin=b"datagram",
-                capture_stdout=True,
-                capture_stderr=True,
-            )
-            nursery.cancel_scope.cancel()
-    assert result.stdout == b"echo:datagram"
+async def test_send_over_udp_prints_the_replies(udp_echo_server: UdpEchoServer) -> None:
+    result = await trio.run_process(
+        [
+            *COMMAND,
+            "send",
+            str(udp_echo_server.host),
+            udp_echo_server.port,
+            "--udp",
+            "--wait",
+            "0.5",
+        ],
+        stdin=b"datagram",
+        capture_stdout=True,
+        capture_stderr=True,
+    )
+    assert result.stdout == b"datagram"
+    assert udp_echo_server.datagrams_echoed == 1
 
 
 async def test_send_reports_a_refused_connection() -> None:

@@ -40,8 +40,8 @@ async def test_bind_service_name_listens_on_ipv4_and_ipv6_on_one_port() -> None:
                     assert await receive_exactly(server, len(host)) == host.encode()
 
 
-async def test_bind_service_name_with_a_fixed_port() -> None:
-    port = str(free_tcp_port())
+async def test_bind_service_name_with_a_fixed_port(free_tcp_service: str) -> None:
+    port = free_tcp_service
     async with StreamSocketListener() as listener:
         await listener.bind_service_name(port)
         assert listener.information.local_port == port

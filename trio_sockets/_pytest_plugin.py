@@ -1,19 +1,24 @@
-"""The pytest plugin ``trio_sockets`` (entry point ``pytest11``): the ``dns_server`` fixture.
+"""The pytest plugin ``trio_sockets`` (entry point ``pytest11``).
 
-The fixture is an ``async`` fixture, so it works in trio tests only (``pytest-trio``:
+Fixtures: ``dns_server`` (a factory of real DNS servers, dnsmasq on loopback),
+``tcp_echo_server`` and ``udp_echo_server`` (running echo servers on 127.0.0.1), and
+``free_tcp_service`` / ``free_udp_service`` (a free port as a service string). The
+servers are ``async`` fixtures, so they work in trio tests only (``pytest-trio``:
 ``trio_mode = true``, or tests marked ``@pytest.mark.trio``); projects that do not use
-it are not affected by the plugin. The server itself is
-:class:`trio_sockets.testing.DnsServer`.
+them are not affected by the plugin. The classes behind them are in
+:mod:`trio_sockets.testing`.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from ._dns_server import DNSMASQ_PACKAGE, DnsServer, SrvRecord
+from ._echo_servers import TcpEchoServer, UdpEchoServer, free_port
 
 if TYPE_CHECKING:
     import pytest
@@ -23,7 +28,15 @@ else:
     except ImportError:  # pragma: no cover - used as a library without pytest
         pytest = None
 
-__all__ = ["DnsServerFactory", "dns_server", "dnsmasq_program"]
+__all__ = [
+    "DnsServerFactory",
+    "dns_server",
+    "dnsmasq_program",
+    "free_tcp_service",
+    "free_udp_service",
+    "tcp_echo_server",
+    "udp_echo_server",
+]
 
 #: What the ``dns_server`` fixture gives: ``await dns_server(srv=..., hosts=...)``.
 DnsServerFactory = Callable[..., Awaitable[DnsServer]]
@@ -80,6 +93,32 @@ async def _dns_server_fixture(dnsmasq_program: str) -> AsyncIterator[DnsServerFa
             await server.stop()
 
 
+async def _tcp_echo_server_fixture() -> AsyncIterator[TcpEchoServer]:
+    """A running :class:`~trio_sockets.testing.TcpEchoServer` on 127.0.0.1 (trio tests)."""
+    async with TcpEchoServer() as server:
+        yield server
+
+
+async def _udp_echo_server_fixture() -> AsyncIterator[UdpEchoServer]:
+    """A running :class:`~trio_sockets.testing.UdpEchoServer` on 127.0.0.1 (trio tests)."""
+    async with UdpEchoServer() as server:
+        yield server
+
+
+def _free_tcp_service_fixture() -> str:
+    """A TCP port on 127.0.0.1 that nothing is bound to, as a service string."""
+    return free_port(socket.SOCK_STREAM)
+
+
+def _free_udp_service_fixture() -> str:
+    """A UDP port on 127.0.0.1 that nothing is bound to, as a service string."""
+    return free_port(socket.SOCK_DGRAM)
+
+
 if pytest is not None:
     dnsmasq_program = pytest.fixture(name="dnsmasq_program")(_dnsmasq_program_fixture)
     dns_server = pytest.fixture(name="dns_server")(_dns_server_fixture)
+    tcp_echo_server = pytest.fixture(name="tcp_echo_server")(_tcp_echo_server_fixture)
+    udp_echo_server = pytest.fixture(name="udp_echo_server")(_udp_echo_server_fixture)
+    free_tcp_service = pytest.fixture(name="free_tcp_service")(_free_tcp_service_fixture)
+    free_udp_service = pytest.fixture(name="free_udp_service")(_free_udp_service_fixture)

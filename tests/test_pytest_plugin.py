@@ -1,0 +1,107 @@
+"""The trio_sockets pytest plugin, used from a separate pytest run as a user would."""
+
+from __future__ import annotations
+
+import pytest
+
+TRIO_INI = "[pytest]\ntrio_mode = true\nfilterwarnings = error\n"
+
+
+def _run(pytester: pytest.Pytester, source: str, ini: str = TRIO_INI) -> pytest.RunResult:
+    pytester.makeini(ini)
+    pytester.makepyfile(source)
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider")
+
+
+def test_tcp_echo_server_fixture(pytester: pytest.Pytester) -> None:
+    result = _run(
+        pytester,
+        """
+        from trio_sockets import StreamSocket
+
+        async def test_echo(tcp_echo_server):
+            async with StreamSocket() as sock:
+                await sock.connect(tcp_echo_server.host, tcp_echo_server.port)
+                await sock.send_all(b"hello plugin")
+                received = b""
+                while len(received) < 12:
+                    received += await sock.receive_some()
+                assert received == b"hello plugin"
+            assert tcp_echo_server.connections == 1
+        """,
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_udp_echo_server_fixture(pytester: pytest.Pytester) -> None:
+    result = _run(
+        pytester,
+        """
+        import trio
+        from trio_sockets import DatagramSocket
+
+        async def test_echo(udp_echo_server):
+            async with DatagramSocket() as sock:
+                await sock.connect(udp_echo_server.host, udp_echo_server.port)
+                with trio.fail_after(5):
+                    await sock.output_stream.write(b"datagram")
+                    message = await sock.message_received.receive()
+            assert message.data == b"datagram"
+            assert udp_echo_server.datagrams_echoed == 1
+        """,
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_free_service_fixtures(pytester: pytest.Pytester) -> None:
+    result = _run(
+        pytester,
+        """
+        from trio_sockets import DatagramSocket, StreamSocketListener
+
+        async def test_ports(free_tcp_service, free_udp_service):
+            assert free_tcp_service.isdigit() and free_udp_service.isdigit()
+            async with StreamSocketListener() as listener:
+                await listener.bind_endpoint("127.0.0.1", free_tcp_service)
+                assert listener.information.local_port == free_tcp_service
+            async with DatagramSocket() as sock:
+                await sock.bind_endpoint("127.0.0.1", free_udp_service)
+                assert sock.information.local_port == free_udp_service
+        """,
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_dns_server_fixture(pytester: pytest.Pytester) -> None:
+    result = _run(
+        pytester,
+        """
+        from trio_sockets import HostName
+        from trio_sockets.testing import SrvRecord
+
+        async def test_srv(dns_server):
+            server = await dns_server(
+                srv=[SrvRecord("_chat._tcp.example.test", "a.example.test", 6001)],
+                hosts={"a.example.test": "127.0.0.1"},
+                domain="example.test",
+            )
+            targets = await server.resolver().resolve_targets(
+                HostName("example.test"), "chat", "tcp"
+            )
+            assert [(t.host, t.port) for t in targets] == [(HostName("a.example.test"), 6001)]
+        """,
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_projects_without_trio_are_not_affected(pytester: pytest.Pytester) -> None:
+    result = _run(
+        pytester,
+        """
+        def test_plain():
+            assert 1 + 1 == 2
+        """,
+        ini="[pytest]\nfilterwarnings = error\n",
+    )
+    result.assert_outcomes(passed=1)
+    assert "trio-sockets" in result.stdout.str()  # listed among the loaded plugins
