@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck docs pytest system-packages clean
+.PHONY: demo test lint typecheck docs pytest system-packages clean bench bench-quick
 
 demo: $(STAMP)
 	$(BIN)/python -m trio_sockets demo
@@ -37,6 +37,16 @@ docs: $(STAMP)
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -W error
+
+# The side-by-side benchmark suite (benchmarks/): about 15 minutes; bench-quick takes about
+# 3. Both write docs/performance-results.rst, docs/_static/performance.png and the raw
+# samples in benchmarks/results/.
+bench: $(STAMP) system-packages
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	$(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+bench-quick:
+	$(MAKE) bench BENCH_ARGS=--quick
 
 clean:
 	rm -rf $(VENV) docs/_build .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -1,0 +1,184 @@
+"""The workloads, their sizes in each mode, and the metrics computed from a sample."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from collections.abc import Callable
+from typing import Final, Literal, cast
+
+from benchmarks.common import Implementation, Params, Sample
+
+Mode = Literal["full", "quick", "smoke"]
+Placement = Literal["inproc", "xproc"]
+
+#: Implementation name -> module, in the order of the tables (raw trio is the reference).
+IMPLEMENTATIONS: Final = {
+    "trio_sockets": "benchmarks.impl_trio_sockets",
+    "trio": "benchmarks.impl_trio",
+    "anyio_trio": "benchmarks.impl_anyio_trio",
+    "anyio_asyncio": "benchmarks.impl_anyio_asyncio",
+    "asyncio": "benchmarks.impl_asyncio",
+    "uvloop": "benchmarks.impl_uvloop",
+}
+REFERENCE: Final = "trio"
+
+
+def load(name: str) -> Implementation:
+    return cast(Implementation, importlib.import_module(IMPLEMENTATIONS[name]))
+
+
+def available(name: str) -> bool:
+    """Whether the packages an implementation needs are installed."""
+    try:
+        load(name)
+    except ImportError:
+        return False
+    return True
+
+
+@dataclasses.dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    higher_is_better: bool
+    compute: Callable[[Sample], float]
+    #: Digits after the point in tables (None: thousands separators, no decimals).
+    decimals: int | None = None
+
+
+def _per_second(field: str) -> Callable[[Sample], float]:
+    return lambda sample: sample[field] / sample["seconds"]
+
+
+MIB_S = Metric("mib_s", "MiB/s", True, lambda s: s["bytes"] / s["seconds"] / 2**20)
+RT_S = Metric("rt_s", "round trips/s", True, _per_second("round_trips"))
+DG_S = Metric("dg_s", "datagrams/s", True, _per_second("datagrams"))
+WALL_MS = Metric("ms", "wall time (ms)", False, lambda s: s["seconds"] * 1000, decimals=2)
+CONNECT_MS = Metric("ms", "connect time (ms)", False, lambda s: s["seconds"] * 1000)
+RSS_PER_CONN = Metric(
+    "kib_conn",
+    "peak RSS / connection (KiB)",
+    False,
+    lambda s: s["rss_kib"] / s["connections"],
+    decimals=1,
+)
+FLOOD_RATE = Metric("flood_dg_s", "highest exact rate (datagrams/s)", True, lambda s: s["rate"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    name: str
+    description: str
+    metrics: tuple[Metric, ...]
+    sizes: dict[Mode, Params]
+    placements: tuple[Placement, ...] = ("inproc", "xproc")
+    #: Only these implementations (None: all).
+    only: tuple[str, ...] | None = None
+    #: Counted with strace as well (send-family system calls).
+    strace: bool = False
+    udp: bool = False
+    #: The warm-up run's size as a fraction of the measured run's.
+    warmup: float = 0.1
+    #: Placements of a quick run (None: the same as a full run).
+    quick_placements: tuple[Placement, ...] | None = None
+
+    def params(self, mode: Mode) -> Params:
+        return self.sizes[mode]
+
+    def placements_in(self, mode: Mode) -> tuple[Placement, ...]:
+        if mode == "quick" and self.quick_placements is not None:
+            return self.quick_placements
+        return self.placements
+
+    def runs_on(self, impl: str) -> bool:
+        return self.only is None or impl in self.only
+
+
+def _sizes(full: Params, quick: Params, smoke: Params) -> dict[Mode, Params]:
+    return {"full": full, "quick": quick, "smoke": smoke}
+
+
+WORKLOADS: Final = (
+    Workload(
+        "tcp_bulk",
+        "64 KiB chunks over one connection, then end of stream; the server acknowledges "
+        "the byte count",
+        (MIB_S,),
+        _sizes(Params(4096, 65536), Params(256, 65536), Params(16, 65536)),
+    ),
+    Workload(
+        "tcp_pingpong_c1",
+        "100-byte request, echoed, one connection",
+        (RT_S,),
+        _sizes(Params(20_000), Params(2_000), Params(20)),
+    ),
+    Workload(
+        "tcp_pingpong_c50",
+        "100-byte request, echoed, on each of 50 connections at once",
+        (RT_S,),
+        _sizes(Params(1_000, conns=50), Params(60, conns=50), Params(5, conns=5)),
+        quick_placements=("inproc",),
+    ),
+    Workload(
+        "udp_echo_lockstep",
+        "100-byte datagram, echoed, one in flight",
+        (DG_S,),
+        _sizes(Params(10_000), Params(1_500), Params(20)),
+        udp=True,
+    ),
+    Workload(
+        "udp_echo_w64",
+        "100-byte datagrams, echoed, 64 in flight",
+        (DG_S,),
+        _sizes(Params(30_000, window=64), Params(3_000, window=64), Params(100, window=8)),
+        quick_placements=("inproc",),
+        udp=True,
+    ),
+    Workload(
+        "small_writes_each",
+        "10,000 writes of 64 bytes, each awaited before the next",
+        (WALL_MS,),
+        _sizes(Params(10_000, 64), Params(10_000, 64), Params(100, 64)),
+        strace=True,
+    ),
+    Workload(
+        "small_writes_batched",
+        "10,000 writes of 64 bytes, all started, then one flush",
+        (WALL_MS,),
+        _sizes(Params(10_000, 64), Params(10_000, 64), Params(100, 64)),
+        strace=True,
+    ),
+    Workload(
+        "tcp_conns_1000",
+        "1,000 idle connections, both ends in one process",
+        (CONNECT_MS, RSS_PER_CONN),
+        _sizes(Params(1_000), Params(1_000), Params(20, wave=10)),
+        placements=("inproc",),
+        warmup=0.02,
+    ),
+    Workload(
+        "tcp_conns_5000",
+        "5,000 idle connections in waves of 1,000, both ends in one process",
+        (CONNECT_MS, RSS_PER_CONN),
+        _sizes(Params(5_000), Params(5_000), Params(30, wave=10)),
+        placements=("inproc",),
+        warmup=0.02,
+    ),
+    Workload(
+        "udp_flood",
+        "paced 100-byte datagrams from another process at rising rates; the highest rate "
+        "at which every datagram sent is either delivered or counted as dropped",
+        (FLOOD_RATE,),
+        _sizes(
+            Params(100_000, rate=160_000, step_ms=500),
+            Params(10_000, rate=113_000, step_ms=50),
+            Params(500, rate=10_000, step_ms=50),
+        ),
+        placements=("xproc",),
+        only=("trio_sockets",),
+        udp=True,
+    ),
+)
+
+BY_NAME: Final = {workload.name: workload for workload in WORKLOADS}

@@ -1,0 +1,173 @@
+"""A small run of every benchmark: each workload on each implementation gives right results.
+
+Correctness only (bytes echoed, counts acknowledged, connections held); the timings of
+these tiny runs mean nothing and are not checked. An implementation whose packages are
+missing (anyio, uvloop) is skipped.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # benchmarks/ is a top-level package of the checkout
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import report  # noqa: E402
+from benchmarks.common import Params, Sample  # noqa: E402
+from benchmarks.run import count_send_calls, measure, parse_strace_summary  # noqa: E402
+from benchmarks.workloads import BY_NAME, IMPLEMENTATIONS, WORKLOADS, available, load  # noqa: E402
+
+SMOKE_CASES = [
+    pytest.param(impl, workload.name, id=f"{impl}-{workload.name}")
+    for workload in WORKLOADS
+    if workload.name != "udp_flood"
+    for impl in IMPLEMENTATIONS
+    if workload.runs_on(impl)
+]
+
+
+def require(impl: str) -> None:
+    if not available(impl):
+        pytest.skip(f"{impl}: its packages are not installed (the bench extra)")
+
+
+def check_sample(workload: str, params: Params, sample: Sample) -> None:
+    """The counts a run reports match its parameters."""
+    assert sample["seconds"] > 0
+    if workload == "tcp_bulk":
+        assert sample["bytes"] == params.count * params.size
+    elif workload.startswith("tcp_pingpong"):
+        assert sample["round_trips"] == params.count * params.conns
+    elif workload.startswith("udp_echo"):
+        assert sample["datagrams"] == params.count
+    elif workload.startswith("small_writes"):
+        assert sample["writes"] == params.count
+    elif workload.startswith("tcp_conns"):
+        assert sample["connections"] == params.count
+        assert sample["rss_kib"] >= 0
+    else:  # pragma: no cover - a new workload needs its check here
+        raise AssertionError(f"no check for {workload}")
+
+
+@pytest.mark.parametrize(("impl", "workload"), SMOKE_CASES)
+def test_each_workload_runs_correctly_in_process(impl: str, workload: str) -> None:
+    require(impl)
+    params = BY_NAME[workload].params("smoke")
+    # Each client checks what it received and raises BenchmarkError on a mismatch.
+    sample = load(impl).run(workload, params, None)
+    check_sample(workload, params, sample)
+
+
+@pytest.mark.parametrize("impl", list(IMPLEMENTATIONS))
+@pytest.mark.parametrize("workload", ["tcp_pingpong_c50", "udp_echo_w64", "small_writes_batched"])
+def test_a_measurement_with_the_server_in_another_process(impl: str, workload: str) -> None:
+    require(impl)
+    params = BY_NAME[workload].params("smoke")
+    result = measure(impl, BY_NAME[workload], "xproc", params)
+    assert result.get("error") is None, result
+    check_sample(workload, params, result["sample"])
+
+
+def test_udp_flood_accounts_for_every_datagram() -> None:
+    workload = BY_NAME["udp_flood"]
+    result = measure("trio_sockets", workload, "xproc", workload.params("smoke"))
+    assert result.get("error") is None, result
+    steps = result["sample"]["steps"]
+    assert [step["target"] for step in steps[:3]] == [5000, 7100, 10000]
+    for step in steps:
+        # Whatever the socket took from the kernel was delivered or counted as dropped.
+        assert step["consumed"] + step["dropped"] == step["received"]
+        assert step["received"] + step["kernel_lost"] == step["sent"]
+    # 5,000 datagrams/s is far below what any machine receives: nothing may be lost.
+    assert steps[0]["exact"]
+    assert steps[0]["consumed"] == steps[0]["sent"] == 1000
+    assert result["sample"]["rate"] >= steps[0]["offered"]
+
+
+def test_strace_counts_the_send_calls_of_small_writes() -> None:
+    if shutil.which("strace") is None:
+        pytest.skip("strace is not installed (Debian package strace)")
+    each = count_send_calls("trio_sockets", BY_NAME["small_writes_each"], Params(300, 64))
+    batched = count_send_calls("trio_sockets", BY_NAME["small_writes_batched"], Params(300, 64))
+    assert each["calls"] == 300, each
+    assert 1 <= batched["calls"] <= 20, batched
+
+
+def test_strace_summary_parsing() -> None:
+    summary = """\
+% time     seconds  usecs/call     calls    errors syscall
+------ ----------- ----------- --------- --------- ----------------
+ 90.00    0.000900          90        10           sendmsg
+ 10.00    0.000100          50         2         1 write
+------ ----------- ----------- --------- --------- ----------------
+100.00    0.001000          83        12         1 total
+"""
+    assert parse_strace_summary(summary) == {"sendmsg": 10, "write": 2}
+
+
+def _fake_results() -> dict[str, Any]:
+    samples = []
+    for repetition, scale in enumerate([1.0, 1.1, 0.9]):
+        for impl, speed in [("trio_sockets", 2.0), ("trio", 1.0), ("uvloop", 4.0)]:
+            samples.append(
+                {
+                    "impl": impl,
+                    "workload": "tcp_pingpong_c1",
+                    "placement": "inproc",
+                    "repetition": repetition,
+                    "sample": {"seconds": 1.0 / (speed * scale), "round_trips": 10_000},
+                    "error": None,
+                }
+            )
+            samples.append(
+                {
+                    "impl": impl,
+                    "workload": "tcp_conns_1000",
+                    "placement": "inproc",
+                    "repetition": repetition,
+                    "sample": {"seconds": 0.1 * speed, "connections": 1000, "rss_kib": 8000},
+                    "error": None,
+                }
+            )
+    samples.append({**samples[0], "impl": "asyncio", "sample": None, "error": "exit 1: boom"})
+    return {
+        "meta": {
+            "date": "2026-01-01 00:00 UTC",
+            "mode": "quick",
+            "repetitions": 3,
+            "machine": "2 CPUs",
+            "python": "3.11.7",
+            "versions": {"trio": "0.35.0"},
+            "load_start": 0.5,
+            "load_end": 0.7,
+            "pinned": True,
+        },
+        "samples": samples,
+        "syscalls": [
+            {"impl": "trio", "workload": "small_writes_batched", "calls": 1, "by_name": {"x": 1}}
+        ],
+    }
+
+
+def test_the_report_shows_medians_ratios_and_spread(tmp_path: Path) -> None:
+    results = json.loads(json.dumps(_fake_results()))
+    row = report.rows(results)[0]
+    assert report.median(results, row, "trio_sockets") == pytest.approx(20_000)
+    assert report.ratio(results, row, "uvloop") == pytest.approx(4.0)
+    assert math.isnan(report.ratio(results, row, "asyncio"))
+    text = report.rst(results, "_static/performance.png")
+    assert "20,000 (2.00×)" in text  # noqa: RUF001
+    assert "18,000–22,000" in text  # noqa: RUF001
+    assert "1 measurement(s) failed" in text
+    assert ".. figure:: _static/performance.png" in text
+    pytest.importorskip("matplotlib")
+    report.chart(results, tmp_path / "chart.png")
+    assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")
