@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import socket
 from typing import overload
@@ -41,10 +42,17 @@ _NEW, _CONNECTING, _CONNECTED, _CLOSED = "new", "connecting", "connected", "clos
 
 def host_of(sockaddr: SockAddr) -> HostName:
     """The :class:`HostName` of a socket address; IPv4-mapped IPv6 reads as IPv4."""
-    address = ipaddress.ip_address(sockaddr[0].split("%")[0])
+    return _host_of_address(sockaddr[0])
+
+
+# Every received datagram names its sender: parsing the same few addresses over and over
+# was a measurable share of a UDP echo. HostName is immutable, so sharing is safe.
+@functools.lru_cache(maxsize=1024)
+def _host_of_address(text: str) -> HostName:
+    address = ipaddress.ip_address(text.split("%")[0])
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return HostName(str(address.ipv4_mapped))
-    return HostName(sockaddr[0])
+    return HostName(text)
 
 
 class StreamSocketInformation:
