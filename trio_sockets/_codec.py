@@ -31,6 +31,7 @@ from typing import TypeVar
 from ._enums import ByteOrder, InputStreamOptions, UnicodeEncoding
 
 __all__ = [
+    "CodecSettings",
     "DEFAULT_BYTE_ORDER",
     "DEFAULT_INPUT_STREAM_OPTIONS",
     "DEFAULT_UNICODE_ENCODING",
@@ -394,3 +395,35 @@ def decode_string(
         raise UnicodeDecodeError(
             exc.encoding, exc.object, exc.start, exc.end, f"{exc.reason} (in {where})"
         ) from None
+
+
+class CodecSettings:
+    """The byte order and text encoding that :class:`DataReader` and :class:`DataWriter`
+    share (WinRT ``ByteOrder`` and ``UnicodeEncoding`` properties)."""
+
+    _layout: Layout
+    _text: TextCodec
+
+    def _init_codec(self) -> None:
+        self._layout = LAYOUTS[DEFAULT_BYTE_ORDER]
+        self._text = TEXT_CODECS[DEFAULT_UNICODE_ENCODING]
+
+    @property
+    def byte_order(self) -> ByteOrder:
+        """Byte order of multi-byte values; default ``BIG_ENDIAN``. :exc:`TypeError` if not a
+        :class:`ByteOrder`."""
+        return self._layout.byte_order
+
+    @byte_order.setter
+    def byte_order(self, value: ByteOrder) -> None:
+        self._layout = LAYOUTS[check_byte_order(value)]
+
+    @property
+    def unicode_encoding(self) -> UnicodeEncoding:
+        """Encoding of strings; default ``UTF8``. :exc:`TypeError` if not a
+        :class:`UnicodeEncoding`."""
+        return self._text.encoding
+
+    @unicode_encoding.setter
+    def unicode_encoding(self, value: UnicodeEncoding) -> None:
+        self._text = TEXT_CODECS[check_unicode_encoding(value)]

@@ -15,22 +15,17 @@ from typing import Self, overload
 import trio
 
 from ._codec import (
-    DEFAULT_BYTE_ORDER,
     DEFAULT_INPUT_STREAM_OPTIONS,
-    DEFAULT_UNICODE_ENCODING,
-    LAYOUTS,
-    TEXT_CODECS,
-    check_byte_order,
+    CodecSettings,
     check_count,
     check_input_stream_options,
-    check_unicode_encoding,
     decode_string,
     describe,
     guid_from_bytes,
     ticks_to_datetime,
     ticks_to_timedelta,
 )
-from ._enums import ByteOrder, InputStreamOptions, UnicodeEncoding
+from ._enums import InputStreamOptions
 from ._stream_abc import InputStream
 
 __all__ = ["DataReader", "InsufficientDataError", "NoStreamError"]
@@ -80,7 +75,7 @@ def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-class DataReader:
+class DataReader(CodecSettings):
     """Reads typed values from bytes loaded from an :class:`InputStream` (WinRT ``DataReader``).
 
     ``await reader.load(n)`` pulls bytes from the stream into the reader's buffer; the
@@ -129,8 +124,7 @@ class DataReader:
         # drops the consumed prefix before appending, so no read copies the buffer.
         self._buf = data
         self._pos = 0
-        self._layout = LAYOUTS[DEFAULT_BYTE_ORDER]
-        self._text = TEXT_CODECS[DEFAULT_UNICODE_ENCODING]
+        self._init_codec()
         self._options = DEFAULT_INPUT_STREAM_OPTIONS
         self._stream = stream
         self._detached = False
@@ -165,26 +159,6 @@ class DataReader:
         )
 
     # -- properties -------------------------------------------------------------------------
-
-    @property
-    def byte_order(self) -> ByteOrder:
-        """Byte order of multi-byte values; default ``BIG_ENDIAN``. :exc:`TypeError` if not a
-        :class:`ByteOrder`."""
-        return self._layout.byte_order
-
-    @byte_order.setter
-    def byte_order(self, value: ByteOrder) -> None:
-        self._layout = LAYOUTS[check_byte_order(value)]
-
-    @property
-    def unicode_encoding(self) -> UnicodeEncoding:
-        """Encoding of :meth:`read_string`; default ``UTF8``. :exc:`TypeError` if not a
-        :class:`UnicodeEncoding`."""
-        return self._text.encoding
-
-    @unicode_encoding.setter
-    def unicode_encoding(self, value: UnicodeEncoding) -> None:
-        self._text = TEXT_CODECS[check_unicode_encoding(value)]
 
     @property
     def input_stream_options(self) -> InputStreamOptions:

@@ -16,22 +16,17 @@ from typing import Self
 import trio
 
 from ._codec import (
-    DEFAULT_BYTE_ORDER,
-    DEFAULT_UNICODE_ENCODING,
     INT16_RANGE,
     INT32_RANGE,
     INT64_RANGE,
-    LAYOUTS,
-    TEXT_CODECS,
     UINT8_RANGE,
     UINT16_RANGE,
     UINT32_RANGE,
     UINT64_RANGE,
-    check_byte_order,
+    CodecSettings,
     check_count,
     check_float,
     check_int,
-    check_unicode_encoding,
     datetime_to_ticks,
     describe,
     encode_string,
@@ -40,13 +35,12 @@ from ._codec import (
     timedelta_to_ticks,
 )
 from ._datareader import NoStreamError
-from ._enums import ByteOrder, UnicodeEncoding
 from ._stream_abc import OutputStream
 
 __all__ = ["DataWriter"]
 
 
-class DataWriter:
+class DataWriter(CodecSettings):
     """Writes typed values into a buffer and stores it to an :class:`OutputStream`
     (WinRT ``DataWriter``).
 
@@ -83,8 +77,7 @@ class DataWriter:
                 f"{describe(given)}"
             )
         self._buf = bytearray()
-        self._layout = LAYOUTS[DEFAULT_BYTE_ORDER]
-        self._text = TEXT_CODECS[DEFAULT_UNICODE_ENCODING]
+        self._init_codec()
         self._stream = output_stream
         self._detached = False
         self._closed = False
@@ -98,26 +91,6 @@ class DataWriter:
         )
 
     # -- properties -------------------------------------------------------------------------
-
-    @property
-    def byte_order(self) -> ByteOrder:
-        """Byte order of multi-byte values; default ``BIG_ENDIAN``. :exc:`TypeError` if not a
-        :class:`ByteOrder`."""
-        return self._layout.byte_order
-
-    @byte_order.setter
-    def byte_order(self, value: ByteOrder) -> None:
-        self._layout = LAYOUTS[check_byte_order(value)]
-
-    @property
-    def unicode_encoding(self) -> UnicodeEncoding:
-        """Encoding of :meth:`write_string`; default ``UTF8``. :exc:`TypeError` if not a
-        :class:`UnicodeEncoding`."""
-        return self._text.encoding
-
-    @unicode_encoding.setter
-    def unicode_encoding(self, value: UnicodeEncoding) -> None:
-        self._text = TEXT_CODECS[check_unicode_encoding(value)]
 
     @property
     def unstored_buffer_length(self) -> int:
