@@ -21,7 +21,15 @@ from typing import TYPE_CHECKING, Final
 from ._enums import SocketQualityOfService
 from ._errors import SocketErrorStatus, SocketStatusError, socket_error, translate_os_error
 from ._hostname import HostName
-from ._socket_options import DEFAULT_HOP_LIMIT, _check_bool, _check_hop_limit, _check_qos
+from ._socket_options import (
+    DEFAULT_HOP_LIMIT,
+    apply_live,
+    check_bool,
+    check_buffer_size,
+    check_hop_limit,
+    check_qos,
+    set_hop_limit,
+)
 
 if TYPE_CHECKING:
     from ._datagram_socket import DatagramSocket
@@ -38,16 +46,6 @@ IPV6_MULTICAST_ALL: Final = 29
 SO_RXQ_OVFL: Final = 40
 #: Linux's default multicast TTL: multicast stays on the local link.
 DEFAULT_MULTICAST_HOP_LIMIT: Final = 1
-
-
-def _check_buffer_size(value: object) -> int | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**31 - 1:
-        raise ValueError(
-            f"inbound_buffer_size_in_bytes must be None or an int from 1 to 2**31-1, not {value!r}"
-        )
-    return value
 
 
 class DatagramSocketControl:
@@ -105,7 +103,7 @@ class DatagramSocketControl:
 
     @dont_fragment.setter
     def dont_fragment(self, value: bool) -> None:
-        value = _check_bool("dont_fragment", value)
+        value = check_bool("dont_fragment", value)
         self._before_open("dont_fragment")
         self._dont_fragment = value
 
@@ -119,7 +117,7 @@ class DatagramSocketControl:
 
     @inbound_buffer_size_in_bytes.setter
     def inbound_buffer_size_in_bytes(self, value: int | None) -> None:
-        size = _check_buffer_size(value)
+        size = check_buffer_size("inbound_buffer_size_in_bytes", value)
         self._before_open("inbound_buffer_size_in_bytes")
         self._inbound_buffer_size = size
 
@@ -136,7 +134,7 @@ class DatagramSocketControl:
 
     @multicast_only.setter
     def multicast_only(self, value: bool) -> None:
-        value = _check_bool("multicast_only", value)
+        value = check_bool("multicast_only", value)
         self._before_open("multicast_only")
         self._multicast_only = value
 
@@ -147,8 +145,8 @@ class DatagramSocketControl:
 
     @outbound_unicast_hop_limit.setter
     def outbound_unicast_hop_limit(self, value: int) -> None:
-        hops = _check_hop_limit(value)
-        self._set_live("outbound_unicast_hop_limit", lambda sock: _set_unicast_hops(sock, hops))
+        hops = check_hop_limit(value)
+        self._set_live("outbound_unicast_hop_limit", lambda sock: set_hop_limit(sock, hops))
         self._hop_limit = hops
 
     @property
@@ -158,7 +156,7 @@ class DatagramSocketControl:
 
     @quality_of_service.setter
     def quality_of_service(self, value: SocketQualityOfService) -> None:
-        qos = _check_qos(value)
+        qos = check_qos(value)
         self._before_open("quality_of_service")
         self._qos = qos
 
@@ -218,13 +216,7 @@ class DatagramSocketControl:
     # -- applying --------------------------------------------------------------------------
 
     def _set_live(self, name: str, setter: Callable[[socket.socket], None]) -> None:
-        sock = self._owner._sock
-        if sock is None or sock.fileno() == -1:
-            return
-        try:
-            setter(sock)
-        except OSError as exc:
-            raise translate_os_error(exc, f"set {name} on {self._owner._describe()}") from exc
+        apply_live(self._owner._sock, name, self._owner._describe, setter)
 
     def _apply(self, sock: socket.socket, local_ip: str | None) -> None:
         """Set every option on a new socket, before it is bound or connected."""
@@ -234,7 +226,7 @@ class DatagramSocketControl:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if self._inbound_buffer_size is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, self._inbound_buffer_size)
-        _set_unicast_hops(sock, self._hop_limit)
+        set_hop_limit(sock, self._hop_limit)
         # IPv4 options also work on a dual-stack IPv6 socket, for its IPv4 traffic.
         # A socket hears only the groups it joined itself, not every group any socket on
         # its port joined (Linux's default, IP_MULTICAST_ALL = 1).
@@ -289,12 +281,6 @@ class DatagramSocketControl:
     def ipv6_interface(self) -> int:
         """The interface index for IPv6 multicast (0: the system chooses)."""
         return self._interface_index
-
-
-def _set_unicast_hops(sock: socket.socket, hops: int) -> None:
-    sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, hops)
-    if sock.family == socket.AF_INET6:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, hops)
 
 
 def _parse_interface(value: str | None) -> tuple[str, int]:

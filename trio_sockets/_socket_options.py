@@ -21,7 +21,16 @@ from ._errors import translate_os_error
 if TYPE_CHECKING:
     from ._stream_socket import StreamSocket
 
-__all__ = ["StreamSocketControl", "StreamSocketListenerControl"]
+__all__ = [
+    "StreamSocketControl",
+    "StreamSocketListenerControl",
+    "apply_live",
+    "check_bool",
+    "check_buffer_size",
+    "check_hop_limit",
+    "check_qos",
+    "set_hop_limit",
+]
 
 #: WinRT's default hop limit (Linux would use 64).
 DEFAULT_HOP_LIMIT = 128
@@ -31,35 +40,33 @@ class _Owner(Protocol):
     def _describe(self) -> str: ...
 
 
-def _check_bool(name: str, value: object) -> bool:
+def check_bool(name: str, value: object) -> bool:
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, not {value!r}")
     return value
 
 
-def _check_hop_limit(value: object) -> int:
+def check_hop_limit(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 255:
         raise ValueError(f"outbound_unicast_hop_limit must be an int from 1 to 255, not {value!r}")
     return value
 
 
-def _check_buffer_size(value: object) -> int | None:
+def check_buffer_size(name: str, value: object) -> int | None:
     if value is None:
         return None
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**31 - 1:
-        raise ValueError(
-            f"outbound_buffer_size_in_bytes must be None or an int from 1 to 2**31-1, not {value!r}"
-        )
+        raise ValueError(f"{name} must be None or an int from 1 to 2**31-1, not {value!r}")
     return value
 
 
-def _check_qos(value: object) -> SocketQualityOfService:
+def check_qos(value: object) -> SocketQualityOfService:
     if not isinstance(value, SocketQualityOfService):
         raise TypeError(f"quality_of_service must be a SocketQualityOfService, not {value!r}")
     return value
 
 
-def _set_hop_limit(sock: socket.socket, hops: int) -> None:
+def set_hop_limit(sock: socket.socket, hops: int) -> None:
     if sock.family == socket.AF_INET6:
         sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, hops)
         # A dual-stack socket talking to an IPv4-mapped peer sends IPv4 packets.
@@ -67,6 +74,21 @@ def _set_hop_limit(sock: socket.socket, hops: int) -> None:
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, hops)
     else:
         sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, hops)
+
+
+def apply_live(
+    sock: socket.socket | None,
+    name: str,
+    describe: Callable[[], str],
+    setter: Callable[[socket.socket], None],
+) -> None:
+    """Change option *name* on an open socket now; nothing to do before it exists."""
+    if sock is None or sock.fileno() == -1:
+        return
+    try:
+        setter(sock)
+    except OSError as exc:
+        raise translate_os_error(exc, f"set {name} on {describe()}") from exc
 
 
 class _TcpControl:
@@ -101,20 +123,14 @@ class _TcpControl:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, self._no_delay)
         if self._outbound_buffer_size is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._outbound_buffer_size)
-        _set_hop_limit(sock, self._hop_limit)
+        set_hop_limit(sock, self._hop_limit)
 
     def _live_change(self, name: str) -> socket.socket | None:
         """The socket a change must be applied to now, or None; may refuse the change."""
         raise NotImplementedError  # pragma: no cover - every subclass overrides it
 
     def _set_live(self, name: str, setter: Callable[[socket.socket], None]) -> None:
-        sock = self._live_change(name)
-        if sock is None or sock.fileno() == -1:
-            return
-        try:
-            setter(sock)
-        except OSError as exc:
-            raise translate_os_error(exc, f"set {name} on {self._owner._describe()}") from exc
+        apply_live(self._live_change(name), name, self._owner._describe, setter)
 
     @property
     def keep_alive(self) -> bool:
@@ -123,7 +139,7 @@ class _TcpControl:
 
     @keep_alive.setter
     def keep_alive(self, value: bool) -> None:
-        value = _check_bool("keep_alive", value)
+        value = check_bool("keep_alive", value)
         self._set_live(
             "keep_alive",
             lambda s: s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, value),
@@ -137,7 +153,7 @@ class _TcpControl:
 
     @no_delay.setter
     def no_delay(self, value: bool) -> None:
-        value = _check_bool("no_delay", value)
+        value = check_bool("no_delay", value)
         self._set_live(
             "no_delay", lambda s: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, value)
         )
@@ -154,7 +170,7 @@ class _TcpControl:
 
     @outbound_buffer_size_in_bytes.setter
     def outbound_buffer_size_in_bytes(self, value: int | None) -> None:
-        size = _check_buffer_size(value)
+        size = check_buffer_size("outbound_buffer_size_in_bytes", value)
         if size is not None:
             self._set_live(
                 "outbound_buffer_size_in_bytes",
@@ -179,8 +195,8 @@ class _TcpControl:
 
     @outbound_unicast_hop_limit.setter
     def outbound_unicast_hop_limit(self, value: int) -> None:
-        hops = _check_hop_limit(value)
-        self._set_live("outbound_unicast_hop_limit", lambda s: _set_hop_limit(s, hops))
+        hops = check_hop_limit(value)
+        self._set_live("outbound_unicast_hop_limit", lambda s: set_hop_limit(s, hops))
         self._hop_limit = hops
 
     @property
@@ -191,7 +207,7 @@ class _TcpControl:
     @quality_of_service.setter
     def quality_of_service(self, value: SocketQualityOfService) -> None:
         self._live_change("quality_of_service")
-        self._qos = _check_qos(value)
+        self._qos = check_qos(value)
 
 
 class StreamSocketControl(_TcpControl):
@@ -226,7 +242,7 @@ class StreamSocketControl(_TcpControl):
 
     @serialize_connection_attempts.setter
     def serialize_connection_attempts(self, value: bool) -> None:
-        value = _check_bool("serialize_connection_attempts", value)
+        value = check_bool("serialize_connection_attempts", value)
         self._live_change("serialize_connection_attempts")
         self._serialize = value
 
