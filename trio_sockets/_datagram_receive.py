@@ -19,7 +19,6 @@ from typing import Final
 
 import trio
 
-from . import _sockio
 from ._datagram_control import IP_PKTINFO, SO_RXQ_OVFL
 from ._datagram_events import DatagramSocketMessageReceivedEventArgs as _Args
 from ._errors import SocketErrorStatus, SocketStatusError, socket_error, translate_os_error
@@ -107,7 +106,7 @@ class MessageReceiver:
         try:
             while sock.fileno() != -1:
                 try:
-                    await _sockio.wait_readable(sock)
+                    await trio.lowlevel.wait_readable(sock)
                 except (trio.ClosedResourceError, OSError, ValueError):
                     return  # closed (ValueError: closed while this task was not waiting)
                 taken = 0

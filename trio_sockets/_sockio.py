@@ -21,56 +21,13 @@ import socket
 
 import trio
 
-__all__ = ["accept", "close_socket", "connect", "recv", "recv_into", "wait_readable"]
-
-wait_readable = trio.lowlevel.wait_readable
+__all__ = ["accept", "close_socket", "connect"]
 
 
 def _check_open(sock: socket.socket) -> None:
     # A task started just before its socket closed must not hand fd -1 to the kernel.
     if sock.fileno() == -1:
         raise trio.ClosedResourceError("the socket was closed")
-
-
-async def recv(sock: socket.socket, max_bytes: int) -> bytes:
-    """Receive up to *max_bytes*; ``b""`` at end of stream.
-
-    Cancellation: nothing is received when ``Cancelled`` is raised.
-    """
-    await trio.lowlevel.checkpoint_if_cancelled()
-    _check_open(sock)
-    try:
-        data = sock.recv(max_bytes)
-    except BlockingIOError:
-        pass
-    else:
-        await trio.lowlevel.cancel_shielded_checkpoint()
-        return data
-    while True:
-        await trio.lowlevel.wait_readable(sock)
-        try:
-            return sock.recv(max_bytes)
-        except BlockingIOError:
-            pass
-
-
-async def recv_into(sock: socket.socket, buffer: memoryview) -> int:
-    """Receive into *buffer*; return the byte count (0 at end of stream)."""
-    await trio.lowlevel.checkpoint_if_cancelled()
-    _check_open(sock)
-    try:
-        count = sock.recv_into(buffer)
-    except BlockingIOError:
-        pass
-    else:
-        await trio.lowlevel.cancel_shielded_checkpoint()
-        return count
-    while True:
-        await trio.lowlevel.wait_readable(sock)
-        try:
-            return sock.recv_into(buffer)
-        except BlockingIOError:
-            pass
 
 
 async def connect(sock: socket.socket, address: tuple[object, ...]) -> None:
