@@ -1005,3 +1005,47 @@ async def test_an_exception_in_the_block_propagates_unwrapped() -> None:
         await fail_inside()
     with pytest.raises(trio.EndOfChannel):
         sock.message_received.receive_nowait()
+
+
+async def _settle(condition: Callable[[], bool], passes: int = 200) -> None:
+    """Let every task run until *condition* holds; a mock clock never times out, so the
+    wait is bounded by scheduler passes instead."""
+    for _ in range(passes):
+        if condition():
+            return
+        await trio.testing.wait_all_tasks_blocked()
+        await trio.lowlevel.checkpoint()
+    raise AssertionError(f"not reached in {passes} scheduler passes")
+
+
+async def test_a_stalled_process_does_not_make_a_keeping_up_consumer_lose_datagrams(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """The full-channel patience is wall time; time that passed while the whole process
+    was not running (a busy machine) must not count against the consumer."""
+    async with DatagramSocket(message_queue_size=1) as sock:
+        port = await bound(sock)
+        may_consume = trio.Event()
+        got: list[bytes] = []
+        async with trio.open_nursery() as nursery:
+
+            async def consume() -> None:
+                await may_consume.wait()
+                async for args in sock.message_received:
+                    got.append(args.data)
+
+            nursery.start_soon(consume)
+            with raw_udp() as sender:
+                sender.sendto(b"first", ("127.0.0.1", port))
+                sender.sendto(b"second", ("127.0.0.1", port))
+                # The receive task has put "first" in the channel and waits for room
+                # for "second".
+                await _settle(lambda: sock.message_received.statistics().tasks_waiting_send > 0)
+                # The process "was not running" for a second, and the consumer is
+                # runnable only now: it must still get both.
+                mock_clock.jump(1)
+                may_consume.set()
+                await _settle(lambda: len(got) == 2 or sock.information.dropped_message_count > 0)
+            nursery.cancel_scope.cancel()
+        assert got == [b"first", b"second"]
+        assert sock.information.dropped_message_count == 0
