@@ -281,3 +281,22 @@ async def test_send_all_counts_bytes_of_a_multi_byte_memoryview(
     numbers = array.array("i", range(50_000))  # 200,000 bytes, more than one send takes
     await client.send_all(memoryview(numbers))
     assert await receive_exactly(server, numbers.itemsize * len(numbers)) == numbers.tobytes()
+
+
+async def test_the_background_writer_ends_when_its_socket_closes(
+    listener: StreamSocketListener,
+) -> None:
+    from conftest import live_tasks
+
+    async with StreamSocket() as client:
+        await client.connect("127.0.0.1", listener.information.local_port)
+        server = await listener.accept()
+        before = len(live_tasks())
+        client.output_stream.write(b"drives the background writer")
+        await client.output_stream.flush()
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(live_tasks()) == before + 1  # the writer, parked between batches
+        await client.aclose()
+        await trio.testing.wait_all_tasks_blocked()
+        assert len(live_tasks()) == before
+        await server.aclose()
