@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
+from ._certificate import Certificate
 from ._datagram_control import DatagramSocketControl
 from ._datagram_events import DatagramSocketInformation, DatagramSocketMessageReceivedEventArgs
 from ._datagram_socket import DatagramSocket
@@ -45,6 +46,7 @@ except PackageNotFoundError:  # pragma: no cover - running from a source tree
 __all__ = [
     "BandwidthStatistics",
     "ByteOrder",
+    "Certificate",
     "ChainValidationResult",
     "DataReader",
     "DataWriter",

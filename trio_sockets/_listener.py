@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import socket
+import ssl
 from typing import Final
 
 import trio
@@ -17,6 +18,7 @@ from ._resolver import Resolver, SockAddr
 from ._scoped import NurseryScoped
 from ._socket_options import StreamSocketListenerControl
 from ._stream_socket import StreamSocket
+from ._tls import check_protection_level, server_context
 
 __all__ = [
     "StreamSocketListener",
@@ -33,6 +35,8 @@ _BACKLOG: Final = 65535
 # as trio.serve_listeners does, instead of spinning.
 _RESOURCE_RETRY_DELAY: Final = 0.1
 _RESOURCE_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+#: TLS handshakes a listener runs at once; past this it stops accepting until one ends.
+MAX_PENDING_HANDSHAKES: Final = 64
 
 
 class StreamSocketListenerConnectionReceivedEventArgs:
@@ -66,6 +70,21 @@ class StreamSocketListenerInformation:
         """The bound TCP port as a string; ``""`` before the listener is bound."""
         return str(self._owner._port) if self._owner._port is not None else ""
 
+    @property
+    def protection_level(self) -> SocketProtectionLevel:
+        """The level given to bind: ``PLAIN_SOCKET``, or the TLS level it serves."""
+        return self._owner._protection_level
+
+    @property
+    def tls_handshake_failures(self) -> int:
+        """How many accepted connections failed their TLS handshake (and were closed)."""
+        return self._owner._handshake_failures
+
+    @property
+    def last_tls_handshake_error(self) -> OSError | None:
+        """The classified failure of the last TLS handshake that failed, if any."""
+        return self._owner._last_handshake_error
+
 
 class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
     """A TCP listener (WinRT ``StreamSocketListener``), also a :class:`trio.abc.Listener`.
@@ -92,6 +111,11 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
             StreamSocketListenerConnectionReceivedEventArgs
         ](CONNECTION_QUEUE_SIZE)
         self._accept_loops = 0
+        self._protection_level = SocketProtectionLevel.PLAIN_SOCKET
+        self._tls_context: ssl.SSLContext | None = None
+        self._handshakes = trio.Semaphore(MAX_PENDING_HANDSHAKES)
+        self._handshake_failures = 0
+        self._last_handshake_error: OSError | None = None
         self._abort_scopes: set[trio.CancelScope] = set()
         self._control = StreamSocketListenerControl(self)
         self._information = StreamSocketListenerInformation(self)
@@ -138,30 +162,45 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
         *local_service_name* is a port (``""`` or ``"0"``: any free port, then read
         ``information.local_port``) or a name from the services database. *adapter*
         stands in for a Windows ``NetworkAdapter``: a local interface address to listen
-        on instead of all of them. WinRT listeners take only
-        :attr:`SocketProtectionLevel.PLAIN_SOCKET`.
+        on instead of all of them.
+
+        A TLS *protection_level* (``SSL``, ``UNSPECIFIED`` or ``TLS10`` ... ``TLS13``;
+        WinRT listeners have no server-side TLS) makes a TLS server: set
+        ``control.server_certificate`` first (and ``client_certificate_required`` to
+        demand client certificates). Each accepted connection completes its handshake
+        (within ``control.tls_handshake_timeout``) before it is delivered; one that
+        fails is closed and counted in ``information.tls_handshake_failures``.
 
         Raises:
-            TypeError / ValueError: a bad service name, protection level or adapter.
+            TypeError / ValueError: a bad service name, protection level or adapter, or a
+                TLS level without ``control.server_certificate``.
             RuntimeError: already bound, or not entered with ``async with``.
             SocketStatusError: ``ADDRESS_ALREADY_IN_USE`` and other bind failures.
         """
-        if not isinstance(protection_level, SocketProtectionLevel):
-            raise TypeError(
-                f"protection_level must be a SocketProtectionLevel, not {protection_level!r}"
-            )
-        if protection_level != SocketProtectionLevel.PLAIN_SOCKET:
-            raise ValueError(
-                f"StreamSocketListener accepts only SocketProtectionLevel.PLAIN_SOCKET, not "
-                f"{protection_level.name}: as in WinRT, a listener has no server-side TLS"
-            )
         if adapter is not None:
-            await self.bind_endpoint(coerce_host_name(adapter, "adapter"), local_service_name)
+            await self.bind_endpoint(
+                coerce_host_name(adapter, "adapter"), local_service_name, protection_level
+            )
             return
+        self._set_protection(protection_level)
         await self._bind(None, local_service_name)
 
+    def _set_protection(self, protection_level: SocketProtectionLevel) -> None:
+        level = check_protection_level(protection_level)
+        if self._socks or self._binding:
+            return  # _bind says what is wrong
+        self._tls_context = (
+            None
+            if level == SocketProtectionLevel.PLAIN_SOCKET
+            else server_context(level, self._control)
+        )
+        self._protection_level = level
+
     async def bind_endpoint(
-        self, local_host_name: HostName | str | None, local_service_name: str
+        self,
+        local_host_name: HostName | str | None,
+        local_service_name: str,
+        protection_level: SocketProtectionLevel = SocketProtectionLevel.PLAIN_SOCKET,
     ) -> None:
         """Listen on one local address (WinRT ``BindEndpointAsync``).
 
@@ -180,6 +219,7 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
             if local_host_name is None
             else coerce_host_name(local_host_name, "local_host_name")
         )
+        self._set_protection(protection_level)
         await self._bind(host, local_service_name)
 
     async def _bind(self, host: HostName | None, service: str) -> None:
@@ -247,7 +287,6 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
     # -- accepting ---------------------------------------------------------------------
 
     async def _accept_loop(self, sock: socket.socket) -> None:
-        send = self._send_channel
         try:
             while True:
                 try:
@@ -266,19 +305,58 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
                 except OSError:  # the peer went away between accept() and getpeername()
                     conn.close()
                     continue
-                args = StreamSocketListenerConnectionReceivedEventArgs(accepted)
-                try:
-                    await send.send(args)
-                except (trio.ClosedResourceError, trio.BrokenResourceError):
-                    accepted._close_now()
+                if self._tls_context is not None:
+                    await self._handshakes.acquire()
+                    nursery = self._nursery
+                    if nursery is None:  # closed meanwhile
+                        accepted._close_now()
+                        self._handshakes.release()
+                        return
+                    self._accept_loops += 1  # the handshake task delivers, then counts down
+                    nursery.start_soon(self._handshake_then_deliver, accepted, self._tls_context)
+                    continue
+                if not await self._deliver(accepted):
                     return
-                except BaseException:
-                    accepted._close_now()
-                    raise
         finally:
-            self._accept_loops -= 1
-            if self._accept_loops == 0:
-                send.close()
+            self._done_delivering()
+
+    def _done_delivering(self) -> None:
+        self._accept_loops -= 1
+        if self._accept_loops == 0:
+            self._send_channel.close()
+
+    async def _deliver(self, accepted: StreamSocket) -> bool:
+        """Hand *accepted* to ``connection_received``; False once the listener closed."""
+        args = StreamSocketListenerConnectionReceivedEventArgs(accepted)
+        try:
+            await self._send_channel.send(args)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            accepted._close_now()
+            return False
+        except BaseException:
+            accepted._close_now()
+            raise
+        return True
+
+    async def _handshake_then_deliver(
+        self, accepted: StreamSocket, context: ssl.SSLContext
+    ) -> None:
+        try:
+            try:
+                await accepted._accept_tls(context, f"TLS handshake of {accepted._describe()}")
+            except OSError as exc:
+                self._handshake_failures += 1
+                self._last_handshake_error = exc
+                accepted._close_now()
+                return
+            except BaseException:
+                accepted._close_now()
+                raise
+            finally:
+                self._handshakes.release()
+            await self._deliver(accepted)
+        finally:
+            self._done_delivering()
 
     async def accept(self) -> StreamSocket:
         """Wait for the next connection (``trio.abc.Listener.accept``).

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
-from ._enums import SocketQualityOfService
+from ._certificate import Certificate, IgnorableErrors
+from ._enums import ChainValidationResult, SocketProtectionLevel, SocketQualityOfService
 from ._errors import translate_os_error
 
 if TYPE_CHECKING:
@@ -34,6 +35,11 @@ __all__ = [
 
 #: WinRT's default hop limit (Linux would use 64).
 DEFAULT_HOP_LIMIT = 128
+
+#: Seconds a TLS handshake may take unless ``control.tls_handshake_timeout`` says otherwise
+#: (asyncio's default too): a peer that accepts TCP and then says nothing cannot hang a
+#: connect, an upgrade or a listener's handshake.
+DEFAULT_TLS_HANDSHAKE_TIMEOUT = 60.0
 
 
 class _Owner(Protocol):
@@ -101,6 +107,8 @@ class _TcpControl:
         self._outbound_buffer_size: int | None = None
         self._hop_limit = DEFAULT_HOP_LIMIT
         self._qos = SocketQualityOfService.NORMAL
+        self._trusted: list[Certificate] = []
+        self._tls_handshake_timeout: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT
 
     def _copy_from(self, other: _TcpControl) -> None:
         self._keep_alive = other._keep_alive
@@ -128,6 +136,44 @@ class _TcpControl:
     def _live_change(self, name: str) -> socket.socket | None:
         """The socket a change must be applied to now, or None; may refuse the change."""
         raise NotImplementedError  # pragma: no cover - every subclass overrides it
+
+    def _tls_change(self, name: str) -> None:
+        """Refuse a change of TLS setting *name* where it can no longer take effect."""
+
+    # -- TLS settings both sides have (not in WinRT) -------------------------------------
+
+    @property
+    def trusted_certificates(self) -> list[Certificate]:
+        """Root certificates trusted in addition to the system's (a mutable list).
+
+        On a socket: issuers accepted for the server certificate, so a private CA can
+        be trusted without turning verification off. On a listener: the issuers a
+        required client certificate must chain to.
+        """
+        return self._trusted
+
+    @trusted_certificates.setter
+    def trusted_certificates(self, value: list[Certificate]) -> None:
+        self._tls_change("trusted_certificates")
+        self._trusted = _certificate_list(value, "trusted_certificates")
+
+    @property
+    def tls_handshake_timeout(self) -> float | None:
+        """Seconds a TLS handshake may take (default 60); None = no limit.
+
+        When it runs out the connect, upgrade or accepted connection fails with
+        ``CONNECTION_TIMED_OUT``.
+        """
+        return self._tls_handshake_timeout
+
+    @tls_handshake_timeout.setter
+    def tls_handshake_timeout(self, value: float | None) -> None:
+        self._tls_change("tls_handshake_timeout")
+        self._tls_handshake_timeout = _check_timeout("tls_handshake_timeout", value)
+
+    def _checked_trust(self) -> list[Certificate]:
+        # The list is mutable: check what was put into it by hand.
+        return _certificate_list(self._trusted, "trusted_certificates")
 
     def _set_live(self, name: str, setter: Callable[[socket.socket], None]) -> None:
         apply_live(self._live_change(name), name, self._owner._describe, setter)
@@ -223,6 +269,9 @@ class StreamSocketControl(_TcpControl):
         self._serialize = False
         self._connect_timeout: float | None = None
         self._connect_called = False
+        self._client_certificate: Certificate | None = None
+        self._ignorable = IgnorableErrors()
+        self._min_protection_level = SocketProtectionLevel.UNSPECIFIED
 
     def _connect_started(self) -> None:
         self._connect_called = True
@@ -257,12 +306,77 @@ class StreamSocketControl(_TcpControl):
 
     @connect_timeout.setter
     def connect_timeout(self, value: float | None) -> None:
-        if value is not None and (
-            isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0
-        ):
-            raise ValueError(f"connect_timeout must be None or a positive number, not {value!r}")
+        value = _check_timeout("connect_timeout", value)
         self._live_change("connect_timeout")
-        self._connect_timeout = None if value is None else float(value)
+        self._connect_timeout = value
+
+    # -- TLS (they apply to the next handshake: a connect after a failed one, or an
+    # upgrade) ------------------------------------------------------------------------
+
+    @property
+    def client_certificate(self) -> Certificate | None:
+        """The certificate (with its key) offered when a TLS server asks for one.
+
+        Set it before ``connect`` / ``upgrade_to_ssl``. Raises :class:`ValueError` for a
+        certificate without a private key.
+        """
+        return self._client_certificate
+
+    @client_certificate.setter
+    def client_certificate(self, value: Certificate | None) -> None:
+        if value is not None:
+            if not isinstance(value, Certificate):
+                raise TypeError(f"client_certificate must be a Certificate, not {value!r}")
+            if not value.has_private_key:
+                raise ValueError(
+                    f"client_certificate {value.subject!r} has no private key: make it with "
+                    "Certificate.from_pem(cert_pem, key_pem) or .from_pem_file(cert, key)"
+                )
+        self._client_certificate = value
+
+    @property
+    def ignorable_server_certificate_errors(self) -> IgnorableErrors:
+        """The server-certificate errors to accept (a mutable set of ChainValidationResult).
+
+        Empty by default: every error fails the handshake. Only ``UNTRUSTED``,
+        ``INCOMPLETE_CHAIN``, ``EXPIRED``, ``INVALID_NAME`` and the revocation results can
+        be added; anything else raises :class:`ValueError`. The WinRT retry pattern: after
+        a failed connect, add ``information.server_certificate_errors`` here and connect
+        again on the same socket.
+        """
+        return self._ignorable
+
+    @ignorable_server_certificate_errors.setter
+    def ignorable_server_certificate_errors(
+        self, value: IgnorableErrors | set[ChainValidationResult]
+    ) -> None:
+        self._ignorable = IgnorableErrors(value)
+
+    @property
+    def min_protection_level(self) -> SocketProtectionLevel:
+        """The lowest TLS version a connect or upgrade may negotiate.
+
+        ``UNSPECIFIED`` (the default): the system's OpenSSL floor (TLS 1.2 on Debian).
+        ``TLS10`` ... ``TLS13``: that version. A connect pinned below it is refused.
+        """
+        return self._min_protection_level
+
+    @min_protection_level.setter
+    def min_protection_level(self, value: SocketProtectionLevel) -> None:
+        allowed = (
+            SocketProtectionLevel.UNSPECIFIED,
+            SocketProtectionLevel.TLS10,
+            SocketProtectionLevel.TLS11,
+            SocketProtectionLevel.TLS12,
+            SocketProtectionLevel.TLS13,
+        )
+        if not isinstance(value, SocketProtectionLevel):
+            raise TypeError(f"min_protection_level must be a SocketProtectionLevel, not {value!r}")
+        if value not in allowed:
+            raise ValueError(
+                f"min_protection_level must be UNSPECIFIED or TLS10 ... TLS13, not {value.name}"
+            )
+        self._min_protection_level = value
 
 
 class StreamSocketListenerControl(_TcpControl):
@@ -275,6 +389,8 @@ class StreamSocketListenerControl(_TcpControl):
     def __init__(self, owner: _Owner) -> None:
         super().__init__(owner)
         self._bound = False
+        self._server_certificate: Certificate | None = None
+        self._client_certificate_required = False
 
     def _live_change(self, name: str) -> socket.socket | None:
         if self._bound:
@@ -284,9 +400,66 @@ class StreamSocketListenerControl(_TcpControl):
             )
         return None
 
+    def _tls_change(self, name: str) -> None:
+        self._live_change(name)
+
+    # -- TLS (not in WinRT, whose listeners have no server-side TLS) ----------------------
+
+    @property
+    def server_certificate(self) -> Certificate | None:
+        """The certificate (with its key) a TLS listener presents; set before binding."""
+        return self._server_certificate
+
+    @server_certificate.setter
+    def server_certificate(self, value: Certificate | None) -> None:
+        if value is not None:
+            if not isinstance(value, Certificate):
+                raise TypeError(f"server_certificate must be a Certificate, not {value!r}")
+            if not value.has_private_key:
+                raise ValueError(
+                    f"server_certificate {value.subject!r} has no private key: make it with "
+                    "Certificate.from_pem(cert_pem, key_pem) or .from_pem_file(cert, key)"
+                )
+        self._live_change("server_certificate")
+        self._server_certificate = value
+
+    @property
+    def client_certificate_required(self) -> bool:
+        """Whether a TLS listener requires (and verifies) a client certificate.
+
+        The certificate must chain to the system's roots or to ``trusted_certificates``;
+        a connection without one fails its handshake and is never delivered.
+        """
+        return self._client_certificate_required
+
+    @client_certificate_required.setter
+    def client_certificate_required(self, value: bool) -> None:
+        value = check_bool("client_certificate_required", value)
+        self._live_change("client_certificate_required")
+        self._client_certificate_required = value
+
     def for_accepted(self, socket_owner: StreamSocket) -> StreamSocketControl:
         """A control for an accepted socket, holding this listener's values."""
         control = StreamSocketControl(socket_owner)
         control._copy_from(self)
+        control._tls_handshake_timeout = self._tls_handshake_timeout
         control._connect_called = True
         return control
+
+
+def _check_timeout(name: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+        raise ValueError(f"{name} must be None or a positive number, not {value!r}")
+    return float(value)
+
+
+def _certificate_list(value: object, name: str) -> list[Certificate]:
+    if isinstance(value, (str, bytes, Certificate)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list of Certificate, not {value!r}")
+    certificates = list(value)
+    for item in certificates:
+        if not isinstance(item, Certificate):
+            raise TypeError(f"{name} must hold Certificate objects, not {item!r}")
+    return certificates

@@ -2,16 +2,25 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import socket
+import ssl
 from typing import overload
 
 import trio
 
 from . import _sockio
+from ._certificate import Certificate
 from ._connect import connect_first, format_sockaddr
-from ._enums import HostNameSortOptions, InputStreamOptions, SocketProtectionLevel
+from ._enums import (
+    ChainValidationResult,
+    HostNameSortOptions,
+    InputStreamOptions,
+    SocketProtectionLevel,
+    SocketSslErrorSeverity,
+)
 from ._errors import SocketErrorStatus, socket_error, translate_os_error
 from ._hostname import EndpointPair, HostName, coerce_host_name
 from ._resolver import Protocol, Resolver, ServiceTarget, SockAddr, all_targets_failed
@@ -28,6 +37,15 @@ from ._tcp_info import (
     parse_tcp_info,
     round_trip_time_statistics,
 )
+from ._tls import (
+    SocketTransport,
+    TlsReport,
+    check_protection_level,
+    client_context,
+    handshake,
+    tls_error,
+)
+from ._tls_output import TlsOutputStream
 
 __all__ = ["SocketInputStream", "StreamSocket", "StreamSocketInformation"]
 
@@ -98,7 +116,45 @@ class StreamSocketInformation:
 
     @property
     def protection_level(self) -> SocketProtectionLevel:
-        return SocketProtectionLevel.PLAIN_SOCKET
+        """The TLS version in force (``TLS12``, ``TLS13``...), or ``PLAIN_SOCKET``."""
+        return self._owner._tls_report.level
+
+    @property
+    def server_certificate(self) -> Certificate | None:
+        """The certificate the server presented in the last TLS handshake.
+
+        Also after a failed handshake, for diagnostics. ``None`` before any handshake,
+        and on a socket accepted by a listener (see :attr:`peer_certificate`).
+        """
+        return None if self._owner._accepted else self._owner._tls_report.peer_certificate
+
+    @property
+    def server_intermediate_certificates(self) -> list[Certificate]:
+        """The issuer certificates the server sent with its own, nearest first."""
+        return [] if self._owner._accepted else list(self._owner._tls_report.intermediates)
+
+    @property
+    def server_certificate_errors(self) -> list[ChainValidationResult]:
+        """Every problem found with the server certificate in the last handshake.
+
+        After a failed connect it lists what failed; after a successful one, the errors
+        that ``control.ignorable_server_certificate_errors`` let through. Empty when the
+        certificate is fine. See the TLS how-to for how complete the list is.
+        """
+        return [] if self._owner._accepted else list(self._owner._tls_report.errors)
+
+    @property
+    def server_certificate_error_severity(self) -> SocketSslErrorSeverity:
+        """``NONE``, ``IGNORABLE`` (every error can be ignored) or ``FATAL``."""
+        if self._owner._accepted:
+            return SocketSslErrorSeverity.NONE
+        return self._owner._tls_report.severity
+
+    @property
+    def peer_certificate(self) -> Certificate | None:
+        """The certificate the peer presented: the server's on a client socket, the
+        client's on a socket accepted by a listener that requires one (not in WinRT)."""
+        return self._owner._tls_report.peer_certificate
 
     @property
     def session_key(self) -> None:
@@ -171,6 +227,10 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         self._recv_buffer = bytearray()
         self._receiving = False
         self._sending = False
+        self._accepted = False
+        self._tls: trio.SSLStream[SocketTransport] | None = None
+        self._tls_report = TlsReport()
+        self._tls_eof = False
         self._init_io()
         self._control = StreamSocketControl(self)
         self._information = StreamSocketInformation(self)
@@ -180,6 +240,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         cls, sock: _StdSocket, resolver: Resolver, control: StreamSocketListenerControl
     ) -> StreamSocket:
         self = cls(resolver=resolver)
+        self._accepted = True
         self._control = control.for_accepted(self)
         self._attach(sock)
         assert self._remote is not None
@@ -238,15 +299,26 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
     # -- connecting ----------------------------------------------------------------------
 
     @overload
-    async def connect(self, remote_host_name: HostName | str, remote_service_name: str) -> None: ...
+    async def connect(
+        self,
+        remote_host_name: HostName | str,
+        remote_service_name: str,
+        protection_level: SocketProtectionLevel = SocketProtectionLevel.PLAIN_SOCKET,
+    ) -> None: ...
 
     @overload
-    async def connect(self, endpoint_pair: EndpointPair, /) -> None: ...
+    async def connect(
+        self,
+        endpoint_pair: EndpointPair,
+        protection_level: SocketProtectionLevel = SocketProtectionLevel.PLAIN_SOCKET,
+        /,
+    ) -> None: ...
 
     async def connect(
         self,
         remote_host_name: HostName | str | EndpointPair,
-        remote_service_name: str | None = None,
+        remote_service_name: str | SocketProtectionLevel | None = None,
+        protection_level: SocketProtectionLevel = SocketProtectionLevel.PLAIN_SOCKET,
     ) -> None:
         """Connect to a remote host and service (WinRT ``ConnectAsync``).
 
@@ -256,7 +328,16 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         targets are tried in RFC 2782 order, each only when the one before failed. Host
         names are resolved by the socket's resolver and every address of a target is
         tried with happy eyeballs (RFC 8305). ``control.connect_timeout`` bounds the whole
-        attempt, resolution included.
+        attempt, resolution and TLS handshake included.
+
+        *protection_level* other than ``PLAIN_SOCKET`` makes it a TLS connection: ``SSL``
+        or ``UNSPECIFIED`` negotiate the best version both sides have, ``TLS10`` ...
+        ``TLS13`` pin one. The server certificate is verified against the system's roots
+        (plus ``control.trusted_certificates``) and the host name, except for the errors
+        in ``control.ignorable_server_certificate_errors``; ``control.client_certificate``
+        is offered when the server asks; ``control.tls_handshake_timeout`` bounds the
+        handshake. Afterwards ``information`` tells the version in force, the server
+        certificate and every error found with it -- after a failure too.
 
         A failed connect leaves the socket usable for another ``connect``.
 
@@ -266,14 +347,21 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             trio.BusyResourceError: another task is connecting this socket.
             trio.ClosedResourceError: the socket was closed.
             SocketStatusError: the connection failed (``CONNECTION_REFUSED``,
-                ``HOST_NOT_FOUND``, ``CONNECTION_TIMED_OUT``, …), or ``cancel_io()``
-                aborted it (``OPERATION_ABORTED``).
+                ``HOST_NOT_FOUND``, ``CONNECTION_TIMED_OUT``, …), the server certificate
+                was not accepted (``CERTIFICATE_*``), or ``cancel_io()`` aborted it
+                (``OPERATION_ABORTED``).
+            WindowsOnlyError: a Bluetooth protection level.
 
         Cancellation: no connection is left half made; the socket can connect again.
         """
         if isinstance(remote_host_name, EndpointPair):
-            if remote_service_name is not None:
-                raise TypeError("connect(endpoint_pair) takes no remote_service_name")
+            if isinstance(remote_service_name, SocketProtectionLevel):
+                protection_level = remote_service_name
+            elif remote_service_name is not None:
+                raise TypeError(
+                    "connect(endpoint_pair, protection_level) takes no remote_service_name, "
+                    f"got {remote_service_name!r}"
+                )
             pair = remote_host_name
             host, service = pair.require_remote()
             local_host, local_service = pair.local_host_name, pair.local_service_name
@@ -281,18 +369,37 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             host = coerce_host_name(remote_host_name, "remote_host_name")
             if remote_service_name is None:
                 raise TypeError("connect() needs a remote_service_name such as '80'")
+            if not isinstance(remote_service_name, str):
+                raise TypeError(
+                    f"remote_service_name must be a str such as '80', not {remote_service_name!r}"
+                )
             service = remote_service_name
             local_host, local_service = None, ""
+        level = check_protection_level(protection_level)
         if self._state == _CONNECTED:
             raise RuntimeError(f"{self._describe()} is already connected")
         if self._state == _CONNECTING:
             raise trio.BusyResourceError("another task is already connecting this StreamSocket")
         if self._state == _CLOSED:
             raise trio.ClosedResourceError("this StreamSocket was closed")
+        tls = None
+        if level != SocketProtectionLevel.PLAIN_SOCKET:
+            tls = client_context(level, self._control)  # bad TLS settings fail here
         self._state = _CONNECTING
         self._control._connect_started()
+        start = trio.current_time()
+        stream: trio.SSLStream[SocketTransport] | None = None
         try:
             sock = await self._open(host, service, local_host, local_service)
+            try:
+                if tls is not None:
+                    self._tls_report = TlsReport()
+                    deadline, reason = self._handshake_deadline(start)
+                    what = f"connect to {host.display_name}:{service}"
+                    stream = await self._handshake(sock, tls, host, deadline, reason, what)
+            except BaseException:
+                sock.close()
+                raise
         except BaseException:
             if self._state == _CONNECTING:
                 self._state = _NEW
@@ -303,6 +410,146 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         self._remote_host_name = host
         self._remote_service_name = service
         self._attach(sock)
+        if stream is not None:
+            self._use_tls(stream)
+
+    def _handshake_deadline(self, start: float) -> tuple[float, str]:
+        deadline, reason = float("inf"), "no limit"
+        handshake_timeout = self._control.tls_handshake_timeout
+        if handshake_timeout is not None:
+            deadline = trio.current_time() + handshake_timeout
+            reason = f"control.tls_handshake_timeout={handshake_timeout} s"
+        connect_timeout = self._control.connect_timeout
+        if connect_timeout is not None and start + connect_timeout < deadline:
+            deadline = start + connect_timeout
+            reason = f"control.connect_timeout={connect_timeout} s"
+        return deadline, reason
+
+    async def _handshake(
+        self,
+        sock: _StdSocket,
+        tls: tuple[ssl.SSLContext, bool],
+        host: HostName | None,
+        deadline: float,
+        reason: str,
+        what: str,
+        *,
+        server_side: bool = False,
+    ) -> trio.SSLStream[SocketTransport]:
+        """Run a TLS handshake on *sock*; fills in ``self._tls_report``."""
+        context, checks_here = tls
+        server_hostname = None if server_side or host is None else host.canonical_name
+        stream = trio.SSLStream(
+            SocketTransport(sock, what),
+            context,
+            server_side=server_side,
+            server_hostname=server_hostname,
+        )
+        with self._io_scope():
+            await handshake(
+                stream,
+                self._tls_report,
+                host=host,
+                checks_here=checks_here,
+                ignorable=frozenset(self._control.ignorable_server_certificate_errors),
+                deadline=deadline,
+                deadline_reason=reason,
+                what=what,
+            )
+            return stream
+        # Reached only when cancel_io() cancelled the scope.
+        raise socket_error(SocketErrorStatus.OPERATION_ABORTED, f"{what}: aborted by cancel_io()")
+
+    def _use_tls(self, stream: trio.SSLStream[SocketTransport]) -> None:
+        assert self._sock is not None
+        self._tls = stream
+        self._output = TlsOutputStream(stream, self._sock, self._get_nursery, self._describe())
+
+    async def upgrade_to_ssl(
+        self,
+        protection_level: SocketProtectionLevel,
+        validation_host_name: HostName | str | None = None,
+    ) -> None:
+        """Start TLS on a connected plain socket (WinRT ``UpgradeToSslAsync``, STARTTLS).
+
+        Writes already started are sent first, in plain text. The server certificate is
+        verified for *validation_host_name* (default: the host given to ``connect``),
+        with the same ``control`` settings as a TLS ``connect``.
+
+        Raises:
+            TypeError / ValueError: a bad level (``PLAIN_SOCKET`` included) or host name.
+            RuntimeError: not connected, already TLS, a socket accepted by a listener
+                (as in WinRT, only the client side upgrades), or received plain text is
+                still waiting unread -- the handshake would swallow it, so read it
+                first (the data-loss trap of CPython issue 142352).
+            trio.BusyResourceError: another task is receiving or sending.
+            SocketStatusError: the handshake failed (classified as for ``connect``);
+                the socket is then closed, as a half-made TLS session cannot go on.
+        """
+        level = check_protection_level(protection_level)
+        if level == SocketProtectionLevel.PLAIN_SOCKET:
+            raise ValueError("upgrade_to_ssl() needs a TLS protection level, not PLAIN_SOCKET")
+        host = (
+            coerce_host_name(validation_host_name, "validation_host_name")
+            if validation_host_name is not None
+            else self._remote_host_name
+        )
+        sock = self._require_socket("upgrade_to_ssl()")
+        if self._tls is not None:
+            raise RuntimeError(
+                f"{self._describe()} is already protected "
+                f"({self._tls_report.level.name}); upgrade_to_ssl() upgrades a plain one"
+            )
+        if self._accepted:
+            raise RuntimeError(
+                "upgrade_to_ssl() is for client sockets: as in WinRT, a socket accepted by a "
+                "listener cannot be upgraded (use a TLS listener instead)"
+            )
+        if self._receiving or self._sending:
+            raise trio.BusyResourceError("another task is using this StreamSocket")
+        self._refuse_unread_plaintext(sock)
+        tls = client_context(level, self._control)
+        output = self._require_output("upgrade_to_ssl()")
+        self._sending = self._receiving = True
+        try:
+            await output.flush()
+            self._refuse_unread_plaintext(sock)
+            self._tls_report = TlsReport()
+            deadline, reason = self._handshake_deadline(trio.current_time())
+            what = f"upgrade_to_ssl on {self._describe()}"
+            try:
+                stream = await self._handshake(sock, tls, host, deadline, reason, what)
+            except BaseException:
+                self._close_now()
+                raise
+        finally:
+            self._sending = self._receiving = False
+        self._use_tls(stream)
+
+    def _refuse_unread_plaintext(self, sock: _StdSocket) -> None:
+        unread = len(self._recv_buffer)
+        if not unread:
+            try:
+                unread = len(sock.recv(65536, socket.MSG_PEEK))
+            except OSError:  # nothing waiting (BlockingIOError) or a failure the handshake meets
+                unread = 0
+        if unread:
+            raise RuntimeError(
+                f"upgrade_to_ssl(): {unread} bytes of received plain text are still unread "
+                f"on {self._describe()}; read them first (the TLS handshake would take "
+                "them for TLS and they would be lost)"
+            )
+
+    async def _accept_tls(self, context: ssl.SSLContext, what: str) -> None:
+        """The server side of a TLS listener: handshake, then become a TLS socket."""
+        sock = self._require_socket(what)
+        timeout = self._control.tls_handshake_timeout
+        deadline = trio.current_time() + timeout if timeout is not None else float("inf")
+        reason = f"control.tls_handshake_timeout={timeout} s"
+        stream = await self._handshake(
+            sock, (context, False), None, deadline, reason, what, server_side=True
+        )
+        self._use_tls(stream)
 
     async def _open(
         self, host: HostName, service: str, local_host: HostName | None, local_service: str
@@ -448,6 +695,11 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         if self._sending:
             raise trio.BusyResourceError("another task is sending on this StreamSocket")
         output = self._require_output("send_eof()")
+        if self._tls is not None:
+            raise RuntimeError(
+                "send_eof() needs a plain TCP connection: a TLS connection (trio.SSLStream) "
+                "cannot close one direction; use aclose()"
+            )
         self._sending = True
         try:
             await output._run_until(lambda: not output._pending)
@@ -502,6 +754,8 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         # The receive hot path: try at once, and only around an actual wait set up the
         # cancel scope that cancel_io() needs (written out, as _io_scope would cost a
         # generator-based context manager per call).
+        if self._tls is not None:
+            return await self._tls_recv(self._tls, max_bytes)
         await trio.lowlevel.checkpoint_if_cancelled()
         try:
             try:
@@ -532,6 +786,31 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             SocketErrorStatus.OPERATION_ABORTED,
             f"receive on {self._describe()}: aborted by cancel_io()",
             broken=False,
+        )
+
+    async def _tls_recv(self, stream: trio.SSLStream[SocketTransport], max_bytes: int) -> bytes:
+        if self._tls_eof:
+            await trio.lowlevel.checkpoint()
+            return b""
+        what = f"receive on {self._describe()}"
+        with self._io_scope():
+            try:
+                data = await stream.receive_some(max_bytes)
+            except trio.BrokenResourceError as exc:
+                if isinstance(exc.__cause__, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+                    # The peer closed without close_notify: an end of stream, as the ssl
+                    # module's suppress_ragged_eofs default has it.
+                    self._tls_eof = True
+                    return b""
+                raise tls_error(exc, what) from exc
+            except OSError as exc:
+                raise translate_os_error(exc, what, broken=True) from exc
+            if not data:
+                self._tls_eof = True
+            return bytes(data)
+        # Reached only when cancel_io() cancelled the scope.
+        raise socket_error(
+            SocketErrorStatus.OPERATION_ABORTED, f"{what}: aborted by cancel_io()", broken=False
         )
 
     async def _read(self, count: int, options: InputStreamOptions) -> bytes:
@@ -610,10 +889,20 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                 await output.flush()
             else:
                 await trio.lowlevel.checkpoint()
+            if self._tls is not None and not self._receiving:
+                await self._close_notify(self._tls)
         finally:
             self._close_now()
         if output is not None:
             output._raise_unobserved(before=output._next_seq)
+
+    async def _close_notify(self, stream: trio.SSLStream[SocketTransport]) -> None:
+        """Send TLS close_notify if the socket takes it at once; never wait on the peer."""
+        transport = stream.transport_stream
+        transport.closing = True
+        # The peer may be gone or not reading: the connection then closes without it.
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            await stream.aclose()
 
     def _close_now(self) -> None:
         if self._state == _CLOSED:

@@ -1,0 +1,886 @@
+"""TLS: protection levels, certificate errors, client certificates, STARTTLS, listeners.
+
+The peers are real: ``openssl s_server`` and ``openssl s_client`` processes, and
+trio's own ``SSLStream`` where a test needs a server that does something OpenSSL's test
+tools cannot (a STARTTLS greeting, a server that never answers). Certificates come from
+trustme.
+"""
+
+from __future__ import annotations
+
+import datetime
+import socket
+import ssl
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import trio
+import trustme
+from conftest import free_tcp_port, live_tasks, open_fd_count, require_tool, wait_until
+
+from trio_sockets import (
+    Certificate,
+    ChainValidationResult,
+    DataReader,
+    HostName,
+    InputStreamOptions,
+    SocketError,
+    SocketErrorStatus,
+    SocketProtectionLevel,
+    SocketSslErrorSeverity,
+    SocketStatusError,
+    StreamSocket,
+    StreamSocketListener,
+    WindowsOnlyError,
+)
+
+L = SocketProtectionLevel
+C = ChainValidationResult
+S = SocketErrorStatus
+
+
+# -- certificates -----------------------------------------------------------------------
+
+
+@dataclass
+class Pki:
+    """A trustme CA and the certificates the tests use, also as files for openssl."""
+
+    ca: trustme.CA
+    ca_cert: Certificate
+    server: Certificate  # localhost, 127.0.0.1, ::1
+    client: Certificate
+    expired: Certificate  # localhost, expired yesterday
+    expired_wrong_name: Certificate  # other.example, expired
+    wrong_name: Certificate  # other.example
+    foreign_server: Certificate  # localhost, issued by a CA nobody trusts
+    foreign_client: Certificate
+    files: dict[str, Path]
+
+
+def _certificate(leaf: trustme.LeafCert) -> Certificate:
+    return Certificate.from_pem(
+        b"".join(blob.bytes() for blob in leaf.cert_chain_pems), leaf.private_key_pem.bytes()
+    )
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    directory = tmp_path_factory.mktemp("pki")
+    ca = trustme.CA()
+    other_ca = trustme.CA()
+    now = datetime.datetime.now(datetime.UTC)
+    past = (now - datetime.timedelta(days=30), now - datetime.timedelta(days=1))
+    leaves = {
+        "server": ca.issue_cert("localhost", "127.0.0.1", "::1"),
+        "client": ca.issue_cert("client.example.test", common_name="test-client"),
+        "expired": ca.issue_cert("localhost", not_before=past[0], not_after=past[1]),
+        "expired_wrong_name": ca.issue_cert("other.example", not_before=past[0], not_after=past[1]),
+        "wrong_name": ca.issue_cert("other.example"),
+        "foreign_server": other_ca.issue_cert("localhost", "127.0.0.1"),
+        "foreign_client": other_ca.issue_cert("client.example.test"),
+    }
+    files = {"ca": directory / "ca.pem"}
+    ca.cert_pem.write_to_path(str(files["ca"]))
+    for name, leaf in leaves.items():
+        files[f"{name}.crt"] = directory / f"{name}.crt"
+        files[f"{name}.key"] = directory / f"{name}.key"
+        leaf.cert_chain_pems[0].write_to_path(str(files[f"{name}.crt"]))
+        leaf.private_key_pem.write_to_path(str(files[f"{name}.key"]))
+    return Pki(
+        ca=ca,
+        ca_cert=Certificate.from_pem(ca.cert_pem.bytes()),
+        files=files,
+        **{name: _certificate(leaf) for name, leaf in leaves.items()},
+    )
+
+
+def trusting(pki: Pki) -> StreamSocket:
+    """A client socket that trusts the test CA (and the system roots)."""
+    sock = StreamSocket()
+    sock.control.trusted_certificates.append(pki.ca_cert)
+    sock.control.tls_handshake_timeout = 10
+    return sock
+
+
+# -- openssl peers ------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def s_server(pki: Pki, cert: str = "server", *options: str) -> AsyncIterator[int]:
+    """``openssl s_server -rev`` (each line comes back reversed) on a free port."""
+    openssl = require_tool("openssl")
+    port = free_tcp_port()
+    command = [
+        openssl,
+        "s_server",
+        "-accept",
+        f"127.0.0.1:{port}",
+        "-cert",
+        str(pki.files[f"{cert}.crt"]),
+        "-key",
+        str(pki.files[f"{cert}.key"]),
+        "-rev",
+        *options,
+    ]
+    process = await trio.lowlevel.open_process(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    assert process.stdout is not None
+    try:
+        output = b""
+        with trio.fail_after(10):
+            while b"ACCEPT" not in output:
+                chunk = await process.stdout.receive_some()
+                assert chunk, f"openssl s_server ended: {output.decode(errors='replace')}"
+                output += chunk
+        yield port
+    finally:
+        process.kill()
+        with trio.move_on_after(5):
+            await process.wait()
+        await process.stdout.aclose()
+
+
+async def s_client(port: int, *options: str, stdin: bytes = b"hello\n") -> bytes:
+    """Run ``openssl s_client`` against *port*; its output (the server's bytes)."""
+    openssl = require_tool("openssl")
+    with trio.fail_after(15):
+        result = await trio.run_process(
+            [
+                openssl,
+                "s_client",
+                "-connect",
+                f"127.0.0.1:{port}",
+                "-servername",
+                "localhost",
+                "-quiet",
+                "-ign_eof",
+                *options,
+            ],
+            stdin=stdin,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    return bytes(result.stdout)
+
+
+async def reversed_line(sock: StreamSocket, line: bytes = b"hello from trio_sockets\n") -> bytes:
+    await sock.send_all(line)
+    reader = DataReader(sock.input_stream)
+    reader.input_stream_options = InputStreamOptions.PARTIAL
+    data = b""
+    with trio.fail_after(10):
+        while not data.endswith(b"\n"):
+            assert await reader.load(256), "the server closed the connection"
+            data += reader.read_bytes(reader.unconsumed_buffer_length)
+    return data
+
+
+# -- connecting to openssl s_server ---------------------------------------------------------
+
+
+async def test_tls_connect_to_openssl_s_server(pki: Pki) -> None:
+    async with s_server(pki) as port, trusting(pki) as sock:
+        await sock.connect(HostName("localhost"), str(port), L.SSL)
+        info = sock.information
+        assert info.protection_level == L.TLS13
+        assert info.server_certificate == pki.server
+        assert "localhost" in info.server_certificate.dns_names
+        assert info.server_certificate_errors == []
+        assert info.server_certificate_error_severity == SocketSslErrorSeverity.NONE
+        assert info.peer_certificate == pki.server
+        assert await reversed_line(sock) == b"stekcos_oirt morf olleh\n"
+
+
+async def test_batched_writes_leave_through_tls_in_order(pki: Pki) -> None:
+    async with s_server(pki) as port, trusting(pki) as sock:
+        await sock.connect(HostName("127.0.0.1"), str(port), L.TLS13)
+        operations = [sock.output_stream.write(b"%d," % i) for i in range(1000)]
+        sock.output_stream.write(b"\n")
+        await sock.output_stream.flush()
+        assert all(op.done for op in operations)
+        expected = b",".join(b"%d" % i for i in range(1000)) + b","
+        assert await reversed_line(sock, b"") == expected[::-1] + b"\n"
+
+
+@pytest.mark.parametrize(
+    ("level", "flag"),
+    [(L.TLS10, "-tls1"), (L.TLS11, "-tls1_1"), (L.TLS12, "-tls1_2"), (L.TLS13, "-tls1_3")],
+)
+async def test_each_pinned_version(pki: Pki, level: SocketProtectionLevel, flag: str) -> None:
+    # TLS 1.0 and 1.1 need OpenSSL security level 0 (their SHA-1 handshake signatures);
+    # the server must allow them too.
+    legacy = ["-cipher", "DEFAULT:@SECLEVEL=0"] if level in (L.TLS10, L.TLS11) else []
+    async with s_server(pki, "server", flag, *legacy) as port, trusting(pki) as sock:
+        await sock.connect(HostName("localhost"), str(port), level)
+        assert sock.information.protection_level == level
+        assert await reversed_line(sock, b"abc\n") == b"cba\n"
+
+
+async def test_a_pinned_version_the_server_lacks_is_a_classified_failure(pki: Pki) -> None:
+    async with s_server(pki, "server", "-tls1_3") as port, trusting(pki) as sock:
+        with pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName("localhost"), str(port), L.TLS12)
+        assert caught.value.status in (
+            S.SOFTWARE_CAUSED_CONNECTION_ABORT,
+            S.CONNECTION_RESET_BY_PEER,
+        )
+        assert "TLS" in str(caught.value)
+        # The socket is still usable: the best common version works.
+        await sock.connect(HostName("localhost"), str(port), L.SSL)
+        assert sock.information.protection_level == L.TLS13
+
+
+async def test_min_protection_level_refuses_an_older_server(pki: Pki) -> None:
+    async with s_server(pki, "server", "-tls1_2") as port, trusting(pki) as sock:
+        sock.control.min_protection_level = L.TLS13
+        with pytest.raises(SocketStatusError):
+            await sock.connect(HostName("localhost"), str(port), L.SSL)
+        with pytest.raises(ValueError, match=r"below control\.min_protection_level"):
+            await sock.connect(HostName("localhost"), str(port), L.TLS12)
+
+
+# -- certificate errors ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cert", "host", "status", "errors"),
+    [
+        ("foreign_server", "localhost", S.CERTIFICATE_UNTRUSTED_ROOT, [C.UNTRUSTED]),
+        ("expired", "localhost", S.CERTIFICATE_EXPIRED, [C.EXPIRED]),
+        ("wrong_name", "localhost", S.CERTIFICATE_COMMON_NAME_IS_INCORRECT, [C.INVALID_NAME]),
+        (
+            "expired_wrong_name",
+            "localhost",
+            S.CERTIFICATE_COMMON_NAME_IS_INCORRECT,
+            [C.EXPIRED, C.INVALID_NAME],
+        ),
+    ],
+)
+async def test_certificate_errors_are_classified_and_readable(
+    pki: Pki, cert: str, host: str, status: SocketErrorStatus, errors: list[ChainValidationResult]
+) -> None:
+    fds = open_fd_count()
+    async with s_server(pki, cert) as port, trusting(pki) as sock:
+        with pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName(host), str(port), L.SSL)
+        assert caught.value.status == status
+        assert SocketError.get_status(caught.value) == status
+        info = sock.information
+        assert info.server_certificate_errors == errors
+        assert info.server_certificate_error_severity == SocketSslErrorSeverity.IGNORABLE
+        assert info.server_certificate == getattr(pki, cert)
+        assert info.protection_level == L.PLAIN_SOCKET
+        assert ", ".join(e.name for e in errors) in str(caught.value)
+    assert open_fd_count() == fds
+
+
+async def test_an_ip_address_is_checked_against_ip_entries(pki: Pki) -> None:
+    async with s_server(pki, "wrong_name") as port, trusting(pki) as sock:
+        with pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName("127.0.0.1"), str(port), L.SSL)
+        assert caught.value.status == S.CERTIFICATE_COMMON_NAME_IS_INCORRECT
+        assert sock.information.server_certificate_errors == [C.INVALID_NAME]
+
+
+async def test_the_winrt_retry_pattern_on_one_socket(pki: Pki) -> None:
+    """Connect fails, inspect the errors, mark them ignorable, connect again."""
+    async with s_server(pki, "expired_wrong_name") as port, trusting(pki) as sock:
+        with pytest.raises(SocketStatusError):
+            await sock.connect(HostName("localhost"), str(port), L.TLS12)
+        info = sock.information
+        assert info.server_certificate_error_severity == SocketSslErrorSeverity.IGNORABLE
+        sock.control.ignorable_server_certificate_errors.update(info.server_certificate_errors)
+        await sock.connect(HostName("localhost"), str(port), L.TLS12)
+        assert info.protection_level == L.TLS12
+        # The errors that were let through stay readable.
+        assert info.server_certificate_errors == [C.EXPIRED, C.INVALID_NAME]
+        assert await reversed_line(sock, b"retry\n") == b"yrter\n"
+
+
+async def test_ignoring_one_error_does_not_ignore_another(pki: Pki) -> None:
+    async with s_server(pki, "expired_wrong_name") as port:
+        async with trusting(pki) as sock:
+            sock.control.ignorable_server_certificate_errors.add(C.INVALID_NAME)
+            with pytest.raises(SocketStatusError) as caught:
+                await sock.connect(HostName("localhost"), str(port), L.SSL)
+            assert caught.value.status == S.CERTIFICATE_EXPIRED
+        async with trusting(pki) as sock:
+            sock.control.ignorable_server_certificate_errors.add(C.EXPIRED)
+            with pytest.raises(SocketStatusError) as caught:
+                await sock.connect(HostName("localhost"), str(port), L.SSL)
+            assert caught.value.status == S.CERTIFICATE_COMMON_NAME_IS_INCORRECT
+
+
+async def test_ignoring_untrusted_still_checks_name_and_dates(pki: Pki) -> None:
+    async with s_server(pki, "foreign_server") as port, StreamSocket() as sock:
+        with pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName("localhost"), str(port), L.SSL)
+        assert caught.value.status == S.CERTIFICATE_UNTRUSTED_ROOT
+        sock.control.ignorable_server_certificate_errors.add(C.UNTRUSTED)
+        with pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName("other.example.invalid"), str(port), L.SSL)
+        assert caught.value.status == S.HOST_NOT_FOUND  # a name that does not resolve
+        await sock.connect(HostName("localhost"), str(port), L.SSL)
+        assert sock.information.server_certificate_errors == [C.UNTRUSTED]
+        assert await reversed_line(sock, b"ok\n") == b"ko\n"
+
+    async with s_server(pki, "expired") as port, StreamSocket() as sock:
+        sock.control.ignorable_server_certificate_errors.add(C.UNTRUSTED)
+        with pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName("localhost"), str(port), L.SSL)
+        # The test CA is not trusted here, and the certificate has expired.
+        assert caught.value.status == S.CERTIFICATE_EXPIRED
+        assert sock.information.server_certificate_errors == [C.UNTRUSTED, C.EXPIRED]
+
+    async with s_server(pki, "wrong_name") as port, StreamSocket() as sock:
+        sock.control.ignorable_server_certificate_errors.add(C.UNTRUSTED)
+        with pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName("localhost"), str(port), L.SSL)
+        assert caught.value.status == S.CERTIFICATE_COMMON_NAME_IS_INCORRECT
+
+
+def test_only_ignorable_errors_can_be_ignored() -> None:
+    sock = StreamSocket()
+    ignorable = sock.control.ignorable_server_certificate_errors
+    for fatal in (C.REVOKED, C.INVALID_SIGNATURE, C.WRONG_USAGE, C.SUCCESS, C.OTHER_ERRORS):
+        with pytest.raises(ValueError, match=fatal.name):
+            ignorable.add(fatal)
+    with pytest.raises(TypeError, match="ChainValidationResult"):
+        ignorable.add(7)  # type: ignore[arg-type]
+    ignorable |= {C.EXPIRED}
+    assert list(ignorable) == [C.EXPIRED]
+    sock.control.ignorable_server_certificate_errors = {C.INVALID_NAME, C.UNTRUSTED}
+    assert list(sock.control.ignorable_server_certificate_errors) == [C.UNTRUSTED, C.INVALID_NAME]
+
+
+# -- client certificates -------------------------------------------------------------------
+
+
+async def test_a_required_client_certificate_is_presented_and_accepted(pki: Pki) -> None:
+    options = ("-CAfile", str(pki.files["ca"]), "-Verify", "1", "-verify_return_error")
+    async with s_server(pki, "server", *options) as port, trusting(pki) as sock:
+        sock.control.client_certificate = pki.client
+        await sock.connect(HostName("localhost"), str(port), L.TLS13)
+        assert await reversed_line(sock, b"with a client certificate\n") == (
+            b"etacifitrec tneilc a htiw\n"
+        )
+
+
+async def test_a_refused_client_certificate_reaches_the_caller_tls13(pki: Pki) -> None:
+    """TLS 1.3 reports the refusal after the handshake: on the first read."""
+    options = ("-CAfile", str(pki.files["ca"]), "-Verify", "1", "-verify_return_error")
+    async with s_server(pki, "server", *options) as port:
+        for client in (None, pki.foreign_client):
+            async with trusting(pki) as sock:
+                sock.control.client_certificate = client
+                await sock.connect(HostName("localhost"), str(port), L.TLS13)
+                with pytest.raises(SocketStatusError) as caught, trio.fail_after(10):
+                    await reversed_line(sock, b"hello\n")
+                assert caught.value.status == S.CERTIFICATE_IS_INVALID
+                assert isinstance(caught.value, trio.BrokenResourceError)
+                expected = "requires a client certificate" if client is None else "trust"
+                assert expected in str(caught.value)
+
+
+async def test_a_refused_client_certificate_fails_the_tls12_handshake(pki: Pki) -> None:
+    options = ("-CAfile", str(pki.files["ca"]), "-Verify", "1", "-verify_return_error")
+    async with s_server(pki, "server", *options) as port, trusting(pki) as sock:
+        with pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName("localhost"), str(port), L.TLS12)
+        assert caught.value.status in (S.CERTIFICATE_IS_INVALID, S.SOFTWARE_CAUSED_CONNECTION_ABORT)
+        sock.control.client_certificate = pki.client
+        await sock.connect(HostName("localhost"), str(port), L.TLS12)
+        assert await reversed_line(sock, b"12\n") == b"21\n"
+
+
+# -- the TLS listener, against openssl s_client ----------------------------------------------
+
+
+@asynccontextmanager
+async def tls_listener(
+    pki: Pki, *, require_client: bool = False, level: SocketProtectionLevel = L.SSL
+) -> AsyncIterator[StreamSocketListener]:
+    """A TLS listener on 127.0.0.1 answering each line with ``echo: <line>``, then closing."""
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = pki.server
+        listener.control.tls_handshake_timeout = 5
+        if require_client:
+            listener.control.client_certificate_required = True
+            listener.control.trusted_certificates = [pki.ca_cert]
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", level)
+
+        async def serve() -> None:
+            async for args in listener.connection_received:
+                async with args.socket as conn:
+                    line = await reversed_line_server(conn)
+                    peer = conn.information.peer_certificate
+                    who = peer.subject.encode() if peer is not None else b"anonymous"
+                    await conn.send_all(b"echo from " + who + b": " + line)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve)
+            yield listener
+            nursery.cancel_scope.cancel()
+
+
+async def reversed_line_server(conn: StreamSocket) -> bytes:
+    data = b""
+    with trio.fail_after(10):
+        while not data.endswith(b"\n"):
+            chunk = await conn.receive_some()
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+async def test_openssl_s_client_talks_to_a_tls_listener(pki: Pki) -> None:
+    async with tls_listener(pki) as listener:
+        port = int(listener.information.local_port)
+        assert listener.information.protection_level == L.SSL
+        out = await s_client(port, "-CAfile", str(pki.files["ca"]), "-verify_return_error")
+        assert out == b"echo from anonymous: hello\n"
+
+
+async def test_a_tls_listener_requiring_client_certificates(pki: Pki) -> None:
+    async with tls_listener(pki, require_client=True) as listener:
+        port = int(listener.information.local_port)
+        ca = ("-CAfile", str(pki.files["ca"]))
+        client = ("-cert", str(pki.files["client.crt"]), "-key", str(pki.files["client.key"]))
+        out = await s_client(port, *ca, *client)
+        assert out.startswith(b"echo from ")
+        assert b"test-client" in out
+        assert listener.information.tls_handshake_failures == 0
+
+        # No certificate, and one from a CA the listener does not trust: never delivered.
+        await s_client(port, *ca)
+        foreign = (
+            "-cert",
+            str(pki.files["foreign_client.crt"]),
+            "-key",
+            str(pki.files["foreign_client.key"]),
+        )
+        await s_client(port, *ca, *foreign)
+        await wait_until(lambda: not (listener.information.tls_handshake_failures < 2))
+        error = listener.information.last_tls_handshake_error
+        assert error is not None
+        assert SocketError.get_status(error) == S.CERTIFICATE_UNTRUSTED_ROOT
+        assert "client certificate failed verification" in str(error)
+        # It goes on serving.
+        assert b"test-client" in await s_client(port, *ca, *client)
+
+
+async def test_tls_listener_and_client_in_one_process(pki: Pki) -> None:
+    async with (
+        tls_listener(pki, require_client=True, level=L.TLS12) as listener,
+        trusting(pki) as sock,
+    ):
+        if True:
+            sock.control.client_certificate = pki.client
+            await sock.connect(HostName("localhost"), listener.information.local_port, L.SSL)
+            assert sock.information.protection_level == L.TLS12
+            await sock.send_all(b"hi\n")
+            reply = await reversed_line_server(sock)
+            assert reply.startswith(b"echo from ")
+            assert reply.endswith(b": hi\n")
+            assert b"test-client" in reply
+
+
+async def test_trio_serve_listeners_with_a_tls_listener(pki: Pki) -> None:
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = pki.server
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.TLS13)
+
+        async def handler(conn: StreamSocket) -> None:
+            async with conn:
+                await conn.send_all(await conn.receive_some())
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.serve_listeners, handler, [listener])
+            async with trusting(pki) as sock:
+                await sock.connect(HostName("localhost"), listener.information.local_port, L.SSL)
+                await sock.send_all(b"served")
+                assert await sock.receive_some() == b"served"
+            nursery.cancel_scope.cancel()
+
+
+async def test_a_tls_listener_needs_a_server_certificate_with_its_key(pki: Pki) -> None:
+    async with StreamSocketListener() as listener:
+        with pytest.raises(ValueError, match="server_certificate"):
+            await listener.bind_service_name("0", L.TLS12)
+        with pytest.raises(ValueError, match="no private key"):
+            listener.control.server_certificate = pki.ca_cert
+        listener.control.server_certificate = pki.server
+        await listener.bind_service_name("0", L.TLS12)
+        with pytest.raises(RuntimeError, match="before the listener is bound"):
+            listener.control.client_certificate_required = True
+
+
+async def test_garbage_instead_of_a_handshake_is_classified(pki: Pki) -> None:
+    async with tls_listener(pki) as listener:
+        port = int(listener.information.local_port)
+        # A client that speaks HTTP to a TLS listener: a counted failure, not a hang.
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+            raw.sendall(b"GET / HTTP/1.0\r\n\r\n")
+            await wait_until(lambda: not (listener.information.tls_handshake_failures < 1))
+        error = listener.information.last_tls_handshake_error
+        assert error is not None
+        assert SocketError.get_status(error) == S.HTTP_INVALID_SERVER_RESPONSE
+
+    # A server that answers a ClientHello with plain text.
+    async with plain_server(b"HTTP/1.1 400 Bad Request\r\n\r\n") as port, trusting(pki) as sock:
+        with pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName("localhost"), str(port), L.SSL)
+        assert caught.value.status == S.HTTP_INVALID_SERVER_RESPONSE
+        assert "does not speak TLS" in str(caught.value)
+
+
+@asynccontextmanager
+async def plain_server(greeting: bytes | None) -> AsyncIterator[int]:
+    """A plain TCP server that sends *greeting* to each client (None: says nothing)."""
+    listen = trio.socket.socket()
+    await listen.bind(("127.0.0.1", 0))
+    listen.listen()
+    port = listen.getsockname()[1]
+
+    async def serve() -> None:
+        while True:
+            conn, _ = await listen.accept()
+            with conn:
+                if greeting is not None:
+                    await conn.send(greeting)
+                await trio.sleep_forever()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve)
+        try:
+            yield port
+        finally:
+            nursery.cancel_scope.cancel()
+            listen.close()
+
+
+# -- handshake timeout, cancellation, leaks -------------------------------------------------
+
+
+async def test_a_handshake_timeout_stops_a_silent_peer(pki: Pki) -> None:
+    fds = open_fd_count()
+    async with plain_server(None) as port, trusting(pki) as sock:
+        sock.control.tls_handshake_timeout = 0.3
+        start = trio.current_time()
+        with pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName("localhost"), str(port), L.SSL)
+        elapsed = trio.current_time() - start
+        assert caught.value.status == S.CONNECTION_TIMED_OUT
+        assert isinstance(caught.value, TimeoutError)
+        assert "tls_handshake_timeout=0.3" in str(caught.value)
+        assert 0.25 <= elapsed < 2
+    async with plain_server(None) as port, trusting(pki) as sock:
+        # connect_timeout bounds the handshake too, and names itself when it is shorter.
+        sock.control.tls_handshake_timeout = None
+        sock.control.connect_timeout = 0.2
+        with pytest.raises(SocketStatusError, match=r"connect_timeout=0\.2"):
+            await sock.connect(HostName("localhost"), str(port), L.SSL)
+    assert open_fd_count() == fds
+
+
+async def test_a_tls_listener_drops_a_client_that_never_handshakes(pki: Pki) -> None:
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = pki.server
+        listener.control.tls_handshake_timeout = 0.2
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.SSL)
+        port = int(listener.information.local_port)
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            await wait_until(lambda: not (listener.information.tls_handshake_failures < 1))
+        error = listener.information.last_tls_handshake_error
+        assert error is not None
+        assert SocketError.get_status(error) == S.CONNECTION_TIMED_OUT
+
+
+async def test_cancelling_a_tls_connect_at_any_point_leaks_nothing(pki: Pki) -> None:
+    async with s_server(pki) as port:
+        fds = open_fd_count()
+        tasks = len(live_tasks())
+        async with trusting(pki) as sock:
+            completed = False
+            # Cancel after 0, 1, 2, ... scheduler passes until the connect completes.
+            for passes in range(400):
+                with trio.CancelScope() as scope:
+
+                    async def cancel_later(
+                        scope: trio.CancelScope = scope, n: int = passes
+                    ) -> None:
+                        for _ in range(n):
+                            await trio.lowlevel.checkpoint()
+                        scope.cancel()
+
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(cancel_later)
+                        await sock.connect(HostName("localhost"), str(port), L.SSL)
+                        nursery.cancel_scope.cancel()
+                if not scope.cancelled_caught:
+                    completed = True
+                    break
+            assert completed, "the connect never completed within 400 scheduler passes"
+            assert passes > 0
+            assert await reversed_line(sock, b"abc\n") == b"cba\n"
+        assert open_fd_count() == fds
+        assert len(live_tasks()) == tasks
+
+
+async def test_cancel_io_aborts_a_tls_receive_and_the_socket_stays_usable(pki: Pki) -> None:
+    async with s_server(pki) as port, trusting(pki) as sock:
+        await sock.connect(HostName("localhost"), str(port), L.SSL)
+        failure: list[BaseException] = []
+
+        async def receive() -> None:
+            try:
+                await sock.receive_some()
+            except SocketStatusError as exc:
+                failure.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(receive)
+            await trio.testing.wait_all_tasks_blocked()
+            await sock.cancel_io()
+        assert SocketError.get_status(failure[0]) == S.OPERATION_ABORTED
+        assert await reversed_line(sock, b"after\n") == b"retfa\n"
+
+
+async def test_a_cancelled_write_wait_does_not_break_an_entered_tls_socket(pki: Pki) -> None:
+    async with s_server(pki) as port, trusting(pki) as sock:
+        await sock.connect(HostName("localhost"), str(port), L.SSL)
+        operation = sock.output_stream.write(b"first ")
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await operation
+        sock.output_stream.write(b"second\n")
+        await sock.output_stream.flush()
+        assert operation.done
+        assert await reversed_line(sock, b"") == b"dnoces tsrif\n"
+
+
+async def test_send_eof_is_refused_on_tls(pki: Pki) -> None:
+    async with s_server(pki) as port, trusting(pki) as sock:
+        await sock.connect(HostName("localhost"), str(port), L.SSL)
+        with pytest.raises(RuntimeError, match="cannot close one direction"):
+            await sock.send_eof()
+
+
+# -- STARTTLS --------------------------------------------------------------------------------
+
+
+@asynccontextmanager
+async def starttls_server(pki: Pki, *, extra: bytes = b"") -> AsyncIterator[int]:
+    """An SMTP-like server: a greeting, then TLS on "STARTTLS", then an echo."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    pki.ca.issue_cert("localhost").configure_cert(context)
+    listen = trio.socket.socket()
+    await listen.bind(("127.0.0.1", 0))
+    listen.listen()
+    port = listen.getsockname()[1]
+
+    async def serve() -> None:
+        while True:
+            raw, _ = await listen.accept()
+            stream = trio.SocketStream(raw)
+            await stream.send_all(b"220 ready\r\n" + extra)
+            request = b""
+            while not request.endswith(b"\r\n"):
+                chunk = await stream.receive_some()
+                if not chunk:
+                    break
+                request += chunk
+            if request != b"STARTTLS\r\n":
+                await stream.aclose()
+                continue
+            await stream.send_all(b"220 go ahead\r\n")
+            secure = trio.SSLStream(stream, context, server_side=True)
+            with trio.move_on_after(10):
+                try:
+                    data = await secure.receive_some()
+                    await secure.send_all(b"secure echo: " + data)
+                    await secure.aclose()
+                except trio.BrokenResourceError:
+                    await trio.aclose_forcefully(secure)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(serve)
+        try:
+            yield port
+        finally:
+            nursery.cancel_scope.cancel()
+            listen.close()
+
+
+async def test_starttls_after_a_plaintext_greeting(pki: Pki) -> None:
+    async with starttls_server(pki) as port, trusting(pki) as sock:
+        await sock.connect(HostName("127.0.0.1"), str(port))
+        assert sock.information.protection_level == L.PLAIN_SOCKET
+        assert await sock.input_stream.read(11) == b"220 ready\r\n"
+        sock.output_stream.write(b"STARTTLS\r\n")
+        assert await sock.input_stream.read(14) == b"220 go ahead\r\n"
+        await sock.upgrade_to_ssl(L.SSL, HostName("localhost"))
+        assert sock.information.protection_level == L.TLS13
+        assert sock.information.server_certificate is not None
+        await sock.send_all(b"over TLS")
+        assert await sock.receive_some() == b"secure echo: over TLS"
+        with pytest.raises(RuntimeError, match="already protected"):
+            await sock.upgrade_to_ssl(L.SSL, HostName("localhost"))
+
+
+async def test_starttls_is_refused_while_plaintext_is_buffered(pki: Pki) -> None:
+    async with starttls_server(pki, extra=b"250 more\r\n") as port, trusting(pki) as sock:
+        await sock.connect(HostName("127.0.0.1"), str(port))
+        # READ_AHEAD pulls the extra line into the socket's buffer.
+        first = await sock.input_stream.read(11, InputStreamOptions.READ_AHEAD)
+        assert first == b"220 ready\r\n"
+        with pytest.raises(RuntimeError, match=r"10 bytes of received plain text"):
+            await sock.upgrade_to_ssl(L.SSL, HostName("localhost"))
+        assert await sock.input_stream.read(10) == b"250 more\r\n"
+
+    async with starttls_server(pki) as port, trusting(pki) as sock:
+        await sock.connect(HostName("127.0.0.1"), str(port))
+        # The greeting is still in the kernel's buffer, unread.
+        await wait_until(lambda: _readable(sock.socket))
+        with pytest.raises(RuntimeError, match="still unread"):
+            await sock.upgrade_to_ssl(L.SSL, HostName("localhost"))
+        # Nothing was lost, and the socket is still plain and usable.
+        assert await sock.input_stream.read(11) == b"220 ready\r\n"
+        assert sock.information.protection_level == L.PLAIN_SOCKET
+
+
+def _readable(raw: socket.socket) -> bool:
+    try:
+        return bool(raw.recv(1, socket.MSG_PEEK))
+    except BlockingIOError:
+        return False
+
+
+async def test_upgrade_misuse_is_refused(pki: Pki, listener: StreamSocketListener) -> None:
+    sock = StreamSocket()
+    with pytest.raises(RuntimeError, match="not connected"):
+        await sock.upgrade_to_ssl(L.SSL, HostName("localhost"))
+    async with StreamSocket() as client:
+        await client.connect(HostName("127.0.0.1"), listener.information.local_port)
+        accepted = await listener.accept()
+        async with accepted:
+            with pytest.raises(RuntimeError, match="accepted by a listener"):
+                await accepted.upgrade_to_ssl(L.SSL, HostName("localhost"))
+        with pytest.raises(ValueError, match="PLAIN_SOCKET"):
+            await client.upgrade_to_ssl(L.PLAIN_SOCKET, HostName("localhost"))
+
+
+# -- protection levels and certificates as values --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("level", "error", "text"),
+    [
+        (L.SSL_ALLOW_NULL_ENCRYPTION, ValueError, "NULL cipher"),
+        (L.SSL3_ALLOW_WEAK_ENCRYPTION, ValueError, "SSL 3.0"),
+        (L.BLUETOOTH_ENCRYPTION_WITH_AUTHENTICATION, WindowsOnlyError, "Bluetooth"),
+        (L.BLUETOOTH_ENCRYPTION_ALLOW_NULL_AUTHENTICATION, WindowsOnlyError, "Bluetooth"),
+    ],
+)
+async def test_levels_the_platform_cannot_provide(
+    level: SocketProtectionLevel, error: type[Exception], text: str
+) -> None:
+    async with StreamSocket() as sock:
+        with pytest.raises(error, match=text):
+            await sock.connect(HostName("localhost"), "1", level)
+    async with StreamSocketListener() as listener:
+        with pytest.raises(error, match=text):
+            await listener.bind_service_name("0", level)
+
+
+async def test_a_protection_level_must_be_one() -> None:
+    async with StreamSocket() as sock:
+        with pytest.raises(TypeError, match="SocketProtectionLevel"):
+            await sock.connect(HostName("localhost"), "1", 8)  # type: ignore[call-overload]
+
+
+def test_certificate_from_pem_files_and_der(pki: Pki, tmp_path: Path) -> None:
+    loaded = Certificate.from_pem_file(pki.files["server.crt"], pki.files["server.key"])
+    assert loaded == pki.server
+    assert loaded.has_private_key
+    assert hash(loaded) == hash(pki.server)
+    assert Certificate.from_der(pki.server.der) == pki.server
+    assert not Certificate.from_der(pki.server.der).has_private_key
+    combined = tmp_path / "combined.pem"
+    combined.write_bytes(
+        pki.files["client.key"].read_bytes() + pki.files["client.crt"].read_bytes()
+    )
+    assert Certificate.from_pem_file(combined).has_private_key
+    assert pki.server.issuer == pki.ca_cert.subject
+    assert pki.server.dns_names == ["localhost"]
+    assert pki.server.ip_addresses == ["127.0.0.1", "::1"]
+    assert pki.server.valid_from < datetime.datetime.now(datetime.UTC) < pki.server.valid_to
+    assert len(pki.server.get_hash_value()) == 20
+    assert len(pki.server.get_hash_value("SHA256")) == 32
+    assert pki.server.pem.startswith("-----BEGIN CERTIFICATE-----")
+    assert pki.server.serial_number
+    assert "with key" in repr(pki.server)
+
+
+def test_certificate_errors_name_the_problem(pki: Pki, tmp_path: Path) -> None:
+    with pytest.raises(TypeError, match=r"Certificate\.from_pem"):
+        Certificate()
+    with pytest.raises(ValueError, match="no PEM certificate"):
+        Certificate.from_pem(b"not a certificate")
+    with pytest.raises(ValueError, match="does not belong"):
+        Certificate.from_pem(
+            pki.files["server.crt"].read_bytes(), pki.files["client.key"].read_bytes()
+        )
+    with pytest.raises(ValueError, match="private key"):
+        Certificate.from_pem(pki.files["server.crt"].read_bytes(), b"-----BEGIN PRIVATE KEY-----")
+    with pytest.raises(ValueError, match="DER"):
+        Certificate.from_der(b"\x30\x03junk")
+    with pytest.raises(ValueError, match="unknown hash algorithm"):
+        pki.server.get_hash_value("NOPE")
+    with pytest.raises(TypeError, match="PEM text"):
+        Certificate.from_pem(42)  # type: ignore[arg-type]
+    bad = tmp_path / "bad.pem"
+    bad.write_text("garbage")
+    with pytest.raises(ValueError, match=str(bad)):
+        Certificate.from_pem_file(bad)
+    sock = StreamSocket()
+    with pytest.raises(ValueError, match="no private key"):
+        sock.control.client_certificate = pki.ca_cert
+    with pytest.raises(TypeError, match="Certificate"):
+        sock.control.client_certificate = "client.pem"  # type: ignore[assignment]
+    with pytest.raises(TypeError, match="trusted_certificates"):
+        sock.control.trusted_certificates = "ca.pem"  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="tls_handshake_timeout"):
+        sock.control.tls_handshake_timeout = 0
+    with pytest.raises(ValueError, match="min_protection_level"):
+        sock.control.min_protection_level = L.PLAIN_SOCKET
+
+
+async def test_an_encrypted_private_key(pki: Pki) -> None:
+    from cryptography.hazmat.primitives import serialization
+
+    key = serialization.load_pem_private_key(pki.files["client.key"].read_bytes(), None)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
+    cert_pem = pki.files["client.crt"].read_bytes()
+    with pytest.raises(ValueError, match="private key"):
+        Certificate.from_pem(cert_pem, encrypted)
+    with pytest.raises(ValueError, match="private key"):
+        Certificate.from_pem(cert_pem, encrypted, password="wrong")
+    client = Certificate.from_pem(cert_pem, encrypted, password="secret")
+    options = ("-CAfile", str(pki.files["ca"]), "-Verify", "1", "-verify_return_error")
+    async with s_server(pki, "server", *options) as port, trusting(pki) as sock:
+        sock.control.client_certificate = client
+        await sock.connect(HostName("localhost"), str(port), L.TLS12)
+        assert await reversed_line(sock, b"key\n") == b"yek\n"

@@ -1,0 +1,523 @@
+"""TLS for stream sockets: protection levels, contexts, the handshake and what it found.
+
+TLS runs through the standard :mod:`ssl` module and :class:`trio.SSLStream`, over
+:class:`SocketTransport`, a minimal :class:`trio.abc.Stream` on the socket the
+:class:`~trio_sockets.StreamSocket` owns (so its options, such as ``no_delay``, stay
+as the user set them).
+
+Server certificates are verified by OpenSSL, with the system trust store plus
+``control.trusted_certificates`` and the host name. Each ignorable error either has an
+OpenSSL switch (``INVALID_NAME``: no host-name check; ``EXPIRED``: no time check) or,
+for ``UNTRUSTED`` / ``INCOMPLETE_CHAIN``, OpenSSL is told not to verify and the checks
+that still matter (dates, name, usage) are made here after the handshake; see
+:mod:`trio_sockets._certificate`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import socket
+import ssl
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final
+
+import trio
+from cryptography import x509
+
+from ._certificate import (
+    Certificate,
+    certificate_errors,
+    chain_result_of_verify_code,
+    severity_of,
+)
+from ._enums import ChainValidationResult, SocketProtectionLevel, SocketSslErrorSeverity
+from ._errors import (
+    SocketErrorStatus,
+    WindowsOnlyError,
+    socket_error,
+    translate_os_error,
+)
+from ._hostname import HostName
+
+if TYPE_CHECKING:
+    from ._socket_options import StreamSocketControl, StreamSocketListenerControl
+
+__all__ = [
+    "SocketTransport",
+    "TlsReport",
+    "check_protection_level",
+    "client_context",
+    "level_of_version",
+    "server_context",
+]
+
+_L = SocketProtectionLevel
+_C = ChainValidationResult
+
+#: OpenSSL's ``X509_V_FLAG_NO_CHECK_TIME`` (OpenSSL 1.1.0+; :mod:`ssl` has no name for it).
+_NO_CHECK_TIME: Final = 0x200000
+
+_PINNED: Final = {
+    _L.TLS10: ssl.TLSVersion.TLSv1,
+    _L.TLS11: ssl.TLSVersion.TLSv1_1,
+    _L.TLS12: ssl.TLSVersion.TLSv1_2,
+    _L.TLS13: ssl.TLSVersion.TLSv1_3,
+}
+_HAS_VERSION: Final = {
+    _L.TLS10: ssl.HAS_TLSv1,
+    _L.TLS11: ssl.HAS_TLSv1_1,
+    _L.TLS12: ssl.HAS_TLSv1_2,
+    _L.TLS13: ssl.HAS_TLSv1_3,
+}
+_VERSION_LEVEL: Final = {
+    "TLSv1": _L.TLS10,
+    "TLSv1.1": _L.TLS11,
+    "TLSv1.2": _L.TLS12,
+    "TLSv1.3": _L.TLS13,
+}
+_REFUSED: Final = {
+    _L.SSL_ALLOW_NULL_ENCRYPTION: (
+        "it allows the NULL cipher (no encryption at all), which OpenSSL does not "
+        "negotiate; use SSL (the best version both sides have) or a TLSnn level"
+    ),
+    _L.SSL3_ALLOW_WEAK_ENCRYPTION: (
+        "SSL 3.0 and its weak ciphers are broken and not built into OpenSSL 3; use SSL "
+        "(the best version both sides have) or a TLSnn level"
+    ),
+}
+
+
+def check_protection_level(level: object, name: str = "protection_level") -> SocketProtectionLevel:
+    """*level* as a :class:`SocketProtectionLevel` this platform can provide.
+
+    Raises:
+        TypeError: not a SocketProtectionLevel.
+        ValueError: a level OpenSSL cannot provide (NULL or weak encryption, or a TLS
+            version the local OpenSSL was built without), saying why.
+        WindowsOnlyError: a Bluetooth level.
+    """
+    if not isinstance(level, SocketProtectionLevel):
+        raise TypeError(f"{name} must be a SocketProtectionLevel, not {level!r}")
+    if level in (
+        _L.BLUETOOTH_ENCRYPTION_ALLOW_NULL_AUTHENTICATION,
+        _L.BLUETOOTH_ENCRYPTION_WITH_AUTHENTICATION,
+    ):
+        raise WindowsOnlyError(
+            f"SocketProtectionLevel.{level.name}",
+            "it protects Bluetooth RFCOMM connections, which Windows alone provides",
+        )
+    if level in _REFUSED:
+        raise ValueError(
+            f"SocketProtectionLevel.{level.name} cannot be provided: {_REFUSED[level]}"
+        )
+    if level in _HAS_VERSION and not _HAS_VERSION[level]:
+        raise ValueError(
+            f"SocketProtectionLevel.{level.name} cannot be provided: the local OpenSSL "
+            f"({ssl.OPENSSL_VERSION}) was built without that TLS version"
+        )
+    return level
+
+
+def level_of_version(version: str | None) -> SocketProtectionLevel:
+    """The level that names a negotiated TLS version (``"TLSv1.3"`` -> ``TLS13``)."""
+    return _VERSION_LEVEL.get(version or "", _L.SSL)
+
+
+def _pin(
+    context: ssl.SSLContext, level: SocketProtectionLevel, minimum: SocketProtectionLevel
+) -> None:
+    pinned = _PINNED.get(level)
+    floor = _PINNED.get(minimum)
+    if pinned is not None and floor is not None and pinned < floor:
+        raise ValueError(
+            f"SocketProtectionLevel.{level.name} is below control.min_protection_level "
+            f"({minimum.name})"
+        )
+    low = pinned or floor
+    if low is None:
+        return  # SSL / UNSPECIFIED: whatever both sides have, from the system's floor up
+    # Setting TLS 1.0 / 1.1 is deprecated in ssl: here it is the user's explicit choice.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = low
+        if pinned is not None:
+            context.maximum_version = pinned
+    if low < ssl.TLSVersion.TLSv1_2:
+        # OpenSSL 3 refuses the SHA-1 signatures of TLS 1.0 / 1.1 above security level 0.
+        context.set_ciphers("DEFAULT:@SECLEVEL=0")
+
+
+def _trust(context: ssl.SSLContext, certificates: Sequence[Certificate]) -> None:
+    for certificate in certificates:
+        context.load_verify_locations(cadata=certificate.der)
+
+
+def client_context(
+    level: SocketProtectionLevel, control: StreamSocketControl
+) -> tuple[ssl.SSLContext, bool]:
+    """The client context for *level* and the control's TLS settings.
+
+    Returns the context and whether the certificate checks are left to
+    :meth:`TlsReport.check_after_handshake` (``UNTRUSTED`` ignorable).
+    """
+    context = ssl.create_default_context()
+    _trust(context, control._checked_trust())
+    _pin(context, level, control.min_protection_level)
+    ignorable = control.ignorable_server_certificate_errors
+    checks_here = _C.UNTRUSTED in ignorable or _C.INCOMPLETE_CHAIN in ignorable
+    if checks_here:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    else:
+        if _C.INVALID_NAME in ignorable:
+            context.check_hostname = False
+        if _C.EXPIRED in ignorable:
+            context.verify_flags |= _NO_CHECK_TIME
+    if control.client_certificate is not None:
+        control.client_certificate._load_into(context, "control.client_certificate")
+    return context, checks_here
+
+
+def server_context(
+    level: SocketProtectionLevel, control: StreamSocketListenerControl
+) -> ssl.SSLContext:
+    """The context a TLS listener serves its connections with."""
+    certificate = control.server_certificate
+    if certificate is None:
+        raise ValueError(
+            f"SocketProtectionLevel.{level.name} needs control.server_certificate: set it "
+            "to a Certificate with its private key before binding"
+        )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    _pin(context, level, _L.UNSPECIFIED)
+    certificate._load_into(context, "control.server_certificate")
+    if control.client_certificate_required:
+        _trust(context, control._checked_trust())
+        context.verify_mode = ssl.CERT_REQUIRED
+    return context
+
+
+def _peer_chain(stream: trio.SSLStream[SocketTransport]) -> list[x509.Certificate]:
+    """The certificates the peer presented, leaf first (also after a failed handshake)."""
+    # ssl exposes the presented chain publicly from Python 3.13 on; before that the
+    # underlying _ssl object has it. trio keeps the SSLObject in _ssl_object.
+    ssl_object = getattr(stream, "_ssl_object", None)
+    getter = getattr(ssl_object, "get_unverified_chain", None)
+    if getter is None:
+        getter = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
+    chain: list[x509.Certificate] = []
+    if getter is not None:
+        for item in getter() or ():
+            der = item if isinstance(item, bytes) else item.public_bytes(2)  # ENCODING_DER
+            chain.append(x509.load_der_x509_certificate(der))
+    if not chain and ssl_object is not None:
+        with contextlib.suppress(ValueError):
+            der = ssl_object.getpeercert(binary_form=True)
+            if der:
+                chain.append(x509.load_der_x509_certificate(der))
+    return chain
+
+
+@dataclass
+class TlsReport:
+    """What a TLS handshake found: the level in force and the peer's certificates."""
+
+    level: SocketProtectionLevel = _L.PLAIN_SOCKET
+    peer_certificate: Certificate | None = None
+    intermediates: list[Certificate] = field(default_factory=list)
+    errors: list[ChainValidationResult] = field(default_factory=list)
+
+    @property
+    def severity(self) -> SocketSslErrorSeverity:
+        return severity_of(self.errors)
+
+    def record(
+        self,
+        stream: trio.SSLStream[SocketTransport],
+        host: HostName | None,
+        *,
+        first_error: ChainValidationResult | None = None,
+        anchors: Sequence[x509.Certificate] | None = None,
+    ) -> None:
+        """Fill in the peer's certificates and every error found with them."""
+        chain = _peer_chain(stream)
+        self.peer_certificate = Certificate._make(chain[:1]) if chain else None
+        self.intermediates = [Certificate._make([cert]) for cert in chain[1:]]
+        self.errors = certificate_errors(chain, host, first_error=first_error, anchors=anchors)
+        if anchors is not None and not chain:
+            self.errors = [_C.UNTRUSTED]
+
+
+def trust_anchors(context: ssl.SSLContext) -> list[x509.Certificate]:
+    """The roots *context* trusts, for the checks made after an unverified handshake."""
+    anchors = (_parse_anchor(der) for der in context.get_ca_certs(binary_form=True))
+    return [anchor for anchor in anchors if anchor is not None]
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_anchor(der: bytes) -> x509.Certificate | None:
+    # The system store holds a few old roots cryptography frowns at (a non-positive
+    # serial number): they still count, but must not turn into warnings or errors.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return x509.load_der_x509_certificate(der)
+        except ValueError:
+            return None
+
+
+async def handshake(
+    stream: trio.SSLStream[SocketTransport],
+    report: TlsReport,
+    *,
+    host: HostName | None,
+    checks_here: bool,
+    ignorable: frozenset[ChainValidationResult],
+    deadline: float,
+    deadline_reason: str,
+    what: str,
+) -> None:
+    """Run the handshake of *stream*, fill in *report*, raise a classified failure.
+
+    *host* is the name the server certificate must be valid for (None on the server
+    side). Raises :class:`~trio_sockets.SocketStatusError`: a ``CERTIFICATE_*`` status
+    for a certificate the settings do not accept, ``CONNECTION_TIMED_OUT`` at
+    *deadline* (*deadline_reason* says which setting set it), and the classified TLS or
+    socket failure otherwise.
+    """
+    try:
+        with trio.fail_at(deadline):
+            await stream.do_handshake()
+    except trio.TooSlowError:
+        raise socket_error(
+            SocketErrorStatus.CONNECTION_TIMED_OUT,
+            f"{what}: the TLS handshake did not finish within {deadline_reason}",
+        ) from None
+    except trio.BrokenResourceError as exc:
+        cause = exc.__cause__
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            first = chain_result_of_verify_code(cause.verify_code)
+            report.record(stream, host, first_error=first)
+            if stream.server_side:
+                raise socket_error(
+                    _RESULT_STATUS.get(first, SocketErrorStatus.CERTIFICATE_IS_INVALID),
+                    f"{what}: the client certificate failed verification: "
+                    f"{cause.verify_message}",
+                ) from exc
+            raise _certificate_failure(report, what, cause) from exc
+        with contextlib.suppress(Exception):
+            report.record(stream, None)
+        raise tls_error(exc, f"{what}: TLS handshake") from exc
+    report.level = level_of_version(stream.version())
+    if checks_here:
+        report.record(stream, host, anchors=trust_anchors(stream.context))
+        refused = [error for error in report.errors if error not in ignorable]
+        if refused:
+            raise _certificate_failure(report, what, None, refused)
+    else:
+        report.record(stream, host)
+
+
+_RESULT_STATUS: Final = {
+    _C.EXPIRED: SocketErrorStatus.CERTIFICATE_EXPIRED,
+    _C.UNTRUSTED: SocketErrorStatus.CERTIFICATE_UNTRUSTED_ROOT,
+    _C.INCOMPLETE_CHAIN: SocketErrorStatus.CERTIFICATE_UNTRUSTED_ROOT,
+    _C.INVALID_NAME: SocketErrorStatus.CERTIFICATE_COMMON_NAME_IS_INCORRECT,
+    _C.WRONG_USAGE: SocketErrorStatus.CERTIFICATE_WRONG_USAGE,
+    _C.REVOKED: SocketErrorStatus.CERTIFICATE_REVOKED,
+    _C.REVOCATION_INFORMATION_MISSING: SocketErrorStatus.CERTIFICATE_NO_REVOCATION_CHECK,
+    _C.REVOCATION_FAILURE: SocketErrorStatus.CERTIFICATE_REVOCATION_SERVER_OFFLINE,
+}
+
+
+def _certificate_failure(
+    report: TlsReport,
+    what: str,
+    cause: ssl.SSLCertVerificationError | None,
+    refused: list[ChainValidationResult] | None = None,
+) -> OSError:
+    refused = refused if refused is not None else report.errors
+    primary = refused[0] if refused else _C.OTHER_ERRORS
+    if cause is not None:
+        primary = chain_result_of_verify_code(cause.verify_code)
+    status = _RESULT_STATUS.get(primary, SocketErrorStatus.CERTIFICATE_IS_INVALID)
+    detail = f"{cause.verify_message}" if cause is not None else "not accepted"
+    names = ", ".join(error.name for error in report.errors) or primary.name
+    return socket_error(
+        status,
+        f"{what}: the server certificate failed verification: {detail} "
+        f"(information.server_certificate_errors: {names}; severity "
+        f"{report.severity.name})",
+    )
+
+
+# OpenSSL reasons that mean the bytes from the peer are not TLS at all.
+_NOT_TLS: Final = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "UNKNOWN_PROTOCOL",
+        "HTTP_REQUEST",
+        "HTTPS_PROXY_REQUEST",
+        "PACKET_LENGTH_TOO_LONG",
+        "RECORD_LAYER_FAILURE",
+        "UNEXPECTED_MESSAGE",
+        "UNEXPECTED_RECORD",
+        "BAD_RECORD_TYPE",
+        "LENGTH_MISMATCH",
+        "RECORD_LENGTH_MISMATCH",
+        "DECRYPTION_FAILED_OR_BAD_RECORD_MAC",
+        "BAD_PACKET_LENGTH",
+        "ENCRYPTED_LENGTH_TOO_LONG",
+    }
+)
+# Reasons that mean the two sides share no TLS version or cipher.
+_NO_COMMON: Final = frozenset(
+    {
+        "UNSUPPORTED_PROTOCOL",
+        "NO_PROTOCOLS_AVAILABLE",
+        "NO_CIPHERS_AVAILABLE",
+        "NO_SHARED_CIPHER",
+        "VERSION_TOO_LOW",
+        "VERSION_TOO_HIGH",
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "SSLV3_ALERT_HANDSHAKE_FAILURE",
+        "TLSV1_ALERT_INSUFFICIENT_SECURITY",
+    }
+)
+_ALERT_HINTS: Final = {
+    "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the peer requires a client certificate and got none",
+    "SSLV3_ALERT_BAD_CERTIFICATE": "the peer rejected our certificate",
+    "TLSV1_ALERT_UNKNOWN_CA": "the peer does not trust the issuer of our certificate",
+    "SSLV3_ALERT_CERTIFICATE_EXPIRED": "the peer says our certificate has expired",
+    "SSLV3_ALERT_CERTIFICATE_UNKNOWN": "the peer rejected our certificate",
+    "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": "the peer rejected our certificate",
+    "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the client sent no certificate, and one is required",
+}
+
+
+def tls_error(exc: BaseException, action: str) -> OSError:
+    """A classified :class:`~trio_sockets.SocketStatusError` for a failed TLS operation.
+
+    *exc* is what :class:`trio.SSLStream` raised (a :class:`trio.BrokenResourceError`,
+    usually caused by an :class:`ssl.SSLError`). The result is also a
+    :class:`trio.BrokenResourceError`.
+    """
+    cause = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else exc
+    if isinstance(cause, OSError) and not isinstance(cause, ssl.SSLError):
+        return translate_os_error(cause, action, broken=True)
+    if isinstance(cause, ssl.SSLError):
+        reason = cause.reason or ""
+        text = cause.strerror or str(cause)
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            status = _RESULT_STATUS.get(
+                chain_result_of_verify_code(cause.verify_code),
+                SocketErrorStatus.CERTIFICATE_IS_INVALID,
+            )
+            return socket_error(status, f"{action}: {cause.verify_message}", broken=True)
+        if reason in _ALERT_HINTS:
+            return socket_error(
+                SocketErrorStatus.CERTIFICATE_IS_INVALID,
+                f"{action}: {_ALERT_HINTS[reason]} ({reason})",
+                broken=True,
+            )
+        if reason in _NOT_TLS:
+            return socket_error(
+                SocketErrorStatus.HTTP_INVALID_SERVER_RESPONSE,
+                f"{action}: the peer does not speak TLS ({reason})",
+                broken=True,
+            )
+        if reason in _NO_COMMON:
+            return socket_error(
+                SocketErrorStatus.SOFTWARE_CAUSED_CONNECTION_ABORT,
+                f"{action}: the two sides share no TLS version or cipher the settings "
+                f"allow ({reason})",
+                broken=True,
+            )
+        if isinstance(cause, (ssl.SSLEOFError, ssl.SSLSyscallError, ssl.SSLZeroReturnError)):
+            return socket_error(
+                SocketErrorStatus.CONNECTION_RESET_BY_PEER,
+                f"{action}: the peer closed the connection ({text})",
+                broken=True,
+            )
+        if "ALERT" in reason:
+            return socket_error(
+                SocketErrorStatus.CONNECTION_RESET_BY_PEER,
+                f"{action}: the peer ended the connection with a TLS alert ({reason})",
+                broken=True,
+            )
+        return socket_error(SocketErrorStatus.UNKNOWN, f"{action}: {text}", broken=True)
+    if isinstance(exc, trio.BrokenResourceError):
+        return socket_error(
+            SocketErrorStatus.CONNECTION_RESET_BY_PEER,
+            f"{action}: the TLS stream is broken by an earlier failure",
+            broken=True,
+        )
+    return socket_error(SocketErrorStatus.UNKNOWN, f"{action}: {exc!r}", broken=True)
+
+
+class SocketTransport(trio.abc.Stream):
+    """The socket under a :class:`trio.SSLStream`: raw sends and receives, nothing else.
+
+    It neither sets socket options (a ``trio.SocketStream`` would force ``TCP_NODELAY``)
+    nor closes the socket: the :class:`~trio_sockets.StreamSocket` owns it. While
+    :attr:`closing`, a send that would block gives up instead, so that the close_notify
+    of a closing TLS stream never waits on a peer that does not read.
+    """
+
+    def __init__(self, sock: socket.socket, what: str) -> None:
+        self._sock = sock
+        self._what = what
+        self.closing = False
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        sock = self._sock
+        await trio.lowlevel.checkpoint_if_cancelled()
+        yielded = False
+        with memoryview(data) as view:
+            remaining = view
+            while remaining:
+                try:
+                    sent = sock.send(remaining)
+                except BlockingIOError:
+                    if self.closing:
+                        raise trio.BrokenResourceError("the socket is closing") from None
+                    yielded = True
+                    await trio.lowlevel.wait_writable(sock)
+                    continue
+                except OSError as exc:
+                    raise self._failure(exc, "send") from exc
+                remaining = remaining[sent:]
+        if not yielded:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await trio.lowlevel.wait_writable(self._sock)
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        sock = self._sock
+        size = max_bytes or 65536
+        await trio.lowlevel.checkpoint_if_cancelled()
+        yielded = False
+        while True:
+            try:
+                data = sock.recv(size)
+            except BlockingIOError:
+                yielded = True
+                await trio.lowlevel.wait_readable(sock)
+                continue
+            except OSError as exc:
+                raise self._failure(exc, "receive") from exc
+            if not yielded:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            return data
+
+    def _failure(self, exc: OSError, action: str) -> Exception:
+        if self._sock.fileno() == -1:
+            return trio.ClosedResourceError(f"{self._what} was closed")
+        return translate_os_error(exc, f"{action} on {self._what}", broken=True)
+
+    async def aclose(self) -> None:
+        await trio.lowlevel.checkpoint()
