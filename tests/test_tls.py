@@ -12,6 +12,7 @@ import datetime
 import socket
 import ssl
 import subprocess
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -39,6 +40,7 @@ from trio_sockets import (
 )
 
 L = SocketProtectionLevel
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "tls_client_certificate.py"
 C = ChainValidationResult
 S = SocketErrorStatus
 
@@ -884,3 +886,50 @@ async def test_an_encrypted_private_key(pki: Pki) -> None:
         sock.control.client_certificate = client
         await sock.connect(HostName("localhost"), str(port), L.TLS12)
         assert await reversed_line(sock, b"key\n") == b"yek\n"
+
+
+# -- the example -------------------------------------------------------------------------------
+
+
+async def test_the_tls_client_certificate_example(capsys: pytest.CaptureFixture[str]) -> None:
+    from trio_sockets.examples import tls_client_certificate
+
+    assert await tls_client_certificate.demo() == b"echo: hello over TLS\n"
+    out = capsys.readouterr().out
+    assert "client connect failed: CERTIFICATE_UNTRUSTED_ROOT" in out
+    assert "errors: UNTRUSTED; severity IGNORABLE" in out
+    assert "server accepted CN=demo client" in out
+    assert "client connected over TLS12" in out
+
+
+def test_the_tls_example_runs_as_a_script() -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLE)], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "client received: echo: hello over TLS" in result.stdout
+
+
+async def test_the_tls_example_connects_to_a_real_server(pki: Pki) -> None:
+    script = EXAMPLE
+    options = ("-CAfile", str(pki.files["ca"]), "-Verify", "1", "-verify_return_error")
+    async with s_server(pki, "server", *options) as port:
+        files = pki.files
+        with trio.fail_after(30):
+            result = await trio.run_process(
+                [
+                    sys.executable,
+                    str(script),
+                    "--connect",
+                    "localhost",
+                    str(port),
+                    "--cert",
+                    str(files["client.crt"]),
+                    "--key",
+                    str(files["client.key"]),
+                    "--ca",
+                    str(files["ca"]),
+                ],
+                capture_stdout=True,
+                capture_stderr=True,
+            )
+    assert b"connected over TLS12" in result.stdout
