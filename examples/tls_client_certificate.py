@@ -156,4 +156,5 @@ if __name__ == "__main__":
     else:
         if arguments.cert is None or arguments.key is None:
             parser.error("--connect needs --cert and --key")
-        trio.run(connect_to, *arguments.connect, arguments.cert, arguments.key, arguments.ca)
+        host, service = arguments.connect
+        trio.run(connect_to, host, service, arguments.cert, arguments.key, arguments.ca)
