@@ -105,3 +105,39 @@ def test_projects_without_trio_are_not_affected(pytester: pytest.Pytester) -> No
     )
     result.assert_outcomes(passed=1)
     assert "trio-sockets" in result.stdout.str()  # listed among the loaded plugins
+
+
+def test_tls_certificates_fixture(pytester: pytest.Pytester) -> None:
+    result = _run(
+        pytester,
+        """
+        import subprocess
+        import trio
+        from trio_sockets import SocketProtectionLevel, StreamSocket, StreamSocketListener
+
+        async def test_tls(tls_certificates):
+            certs = tls_certificates
+            assert certs.server.has_private_key and certs.client.has_private_key
+            cert_file, key_file = certs.files("server")
+            assert cert_file.read_bytes().startswith(b"-----BEGIN CERTIFICATE-----")
+            assert certs.authority_file.exists()
+            async with StreamSocketListener() as listener:
+                listener.control.server_certificate = certs.server
+                await listener.bind_endpoint("127.0.0.1", "0", SocketProtectionLevel.TLS13)
+                async with StreamSocket() as sock:
+                    sock.control.trusted_certificates.append(certs.authority)
+                    await sock.connect("localhost", listener.information.local_port,
+                                       SocketProtectionLevel.SSL)
+                    server = await listener.accept()
+                    async with server:
+                        await sock.send_all(b"over TLS")
+                        assert await server.receive_some() == b"over TLS"
+            assert sock.information.server_certificate == certs.server
+
+        def test_issue_more(tls_certificates):
+            other = tls_certificates.issue("other.example", name="other")
+            assert other.dns_names == ["other.example"]
+            assert tls_certificates.files("other")[0].exists()
+        """,
+    )
+    result.assert_outcomes(passed=2)

@@ -1,8 +1,10 @@
 """The pytest plugin ``trio_sockets`` (entry point ``pytest11``).
 
 Fixtures: ``dns_server`` (a factory of real DNS servers, dnsmasq on loopback),
-``tcp_echo_server`` and ``udp_echo_server`` (running echo servers on 127.0.0.1), and
-``free_tcp_service`` / ``free_udp_service`` (a free port as a service string). The
+``tcp_echo_server`` and ``udp_echo_server`` (running echo servers on 127.0.0.1),
+``tls_certificates`` (a throw-away certificate authority with server and client
+certificates, also as files), and ``free_tcp_service`` / ``free_udp_service`` (a free
+port as a service string). The
 servers are ``async`` fixtures, so they work in trio tests only (``pytest-trio``:
 ``trio_mode = true``, or tests marked ``@pytest.mark.trio``); projects that do not use
 them are not affected by the plugin. The classes behind them are in
@@ -19,6 +21,7 @@ from typing import TYPE_CHECKING
 
 from ._dns_server import DNSMASQ_PACKAGE, DnsServer, SrvRecord
 from ._echo_servers import TcpEchoServer, UdpEchoServer, free_port
+from ._tls_testing import TlsCertificates
 
 if TYPE_CHECKING:
     import pytest
@@ -35,6 +38,7 @@ __all__ = [
     "free_tcp_service",
     "free_udp_service",
     "tcp_echo_server",
+    "tls_certificates",
     "udp_echo_server",
 ]
 
@@ -105,6 +109,16 @@ async def _udp_echo_server_fixture() -> AsyncIterator[UdpEchoServer]:
         yield server
 
 
+def _tls_certificates_fixture(tmp_path: os.PathLike[str]) -> TlsCertificates:
+    """A fresh :class:`~trio_sockets.testing.TlsCertificates` whose files are in ``tmp_path``.
+
+    ``tls_certificates.server`` / ``.client`` (with keys) and ``.authority`` for
+    ``control.trusted_certificates``; ``tls_certificates.files("server")`` and
+    ``.authority_file`` for programs such as ``openssl s_server``.
+    """
+    return TlsCertificates(tmp_path)
+
+
 def _free_tcp_service_fixture() -> str:
     """A TCP port on 127.0.0.1 that nothing is bound to, as a service string."""
     return free_port(socket.SOCK_STREAM)
@@ -120,5 +134,6 @@ if pytest is not None:
     dns_server = pytest.fixture(name="dns_server")(_dns_server_fixture)
     tcp_echo_server = pytest.fixture(name="tcp_echo_server")(_tcp_echo_server_fixture)
     udp_echo_server = pytest.fixture(name="udp_echo_server")(_udp_echo_server_fixture)
+    tls_certificates = pytest.fixture(name="tls_certificates")(_tls_certificates_fixture)
     free_tcp_service = pytest.fixture(name="free_tcp_service")(_free_tcp_service_fixture)
     free_udp_service = pytest.fixture(name="free_udp_service")(_free_udp_service_fixture)

@@ -2,25 +2,36 @@
 
 :class:`DnsServer` runs a real DNS server (dnsmasq) on loopback with the SRV, A and
 AAAA records a test needs; :class:`TcpEchoServer` and :class:`UdpEchoServer` run echo
-servers on 127.0.0.1; :func:`free_port` finds a free port. The pytest plugin offers
-them as the fixtures ``dns_server``, ``tcp_echo_server``, ``udp_echo_server``,
-``free_tcp_service`` and ``free_udp_service``.
+servers on 127.0.0.1; :class:`TlsCertificates` makes a throw-away certificate authority
+with server and client certificates (trustme); :func:`free_port` finds a free port.
+The pytest plugin offers them as the fixtures ``dns_server``, ``tcp_echo_server``,
+``udp_echo_server``, ``tls_certificates``, ``free_tcp_service`` and
+``free_udp_service``.
 """
 
 from __future__ import annotations
 
 from ._dns_server import DnsServer, DnsServerError, SrvRecord
 from ._echo_servers import TcpEchoServer, UdpEchoServer, free_port
+from ._tls_testing import TlsCertificates
 
 __all__ = [
     "DnsServer",
     "DnsServerError",
     "SrvRecord",
     "TcpEchoServer",
+    "TlsCertificates",
     "UdpEchoServer",
     "free_port",
 ]
 
-for _cls in (DnsServer, DnsServerError, SrvRecord, TcpEchoServer, UdpEchoServer):
+for _cls in (
+    DnsServer,
+    DnsServerError,
+    SrvRecord,
+    TcpEchoServer,
+    TlsCertificates,
+    UdpEchoServer,
+):
     _cls.__module__ = "trio_sockets.testing"
 del _cls
