@@ -31,7 +31,6 @@ __all__ = [
     "Certificate",
     "IgnorableErrors",
     "certificate_errors",
-    "chain_result_of_verify_code",
     "severity_of",
 ]
 
@@ -49,37 +48,6 @@ IGNORABLE: Final = frozenset(
         _C.REVOCATION_FAILURE,
     }
 )
-
-# OpenSSL X509_V_ERR_* codes (ssl does not export the names) -> WinRT chain result.
-_VERIFY_CODE_RESULT: Final[dict[int, ChainValidationResult]] = {
-    2: _C.UNTRUSTED,  # UNABLE_TO_GET_ISSUER_CERT
-    18: _C.UNTRUSTED,  # DEPTH_ZERO_SELF_SIGNED_CERT
-    19: _C.UNTRUSTED,  # SELF_SIGNED_CERT_IN_CHAIN
-    20: _C.UNTRUSTED,  # UNABLE_TO_GET_ISSUER_CERT_LOCALLY
-    21: _C.UNTRUSTED,  # UNABLE_TO_VERIFY_LEAF_SIGNATURE
-    27: _C.UNTRUSTED,  # CERT_UNTRUSTED
-    28: _C.UNTRUSTED,  # CERT_REJECTED
-    9: _C.EXPIRED,  # CERT_NOT_YET_VALID
-    10: _C.EXPIRED,  # CERT_HAS_EXPIRED
-    62: _C.INVALID_NAME,  # HOSTNAME_MISMATCH
-    64: _C.INVALID_NAME,  # IP_ADDRESS_MISMATCH
-    26: _C.WRONG_USAGE,  # INVALID_PURPOSE
-    23: _C.REVOKED,  # CERT_REVOKED
-    3: _C.REVOCATION_INFORMATION_MISSING,  # UNABLE_TO_GET_CRL
-    4: _C.INVALID_SIGNATURE,  # UNABLE_TO_DECRYPT_CERT_SIGNATURE
-    6: _C.INVALID_SIGNATURE,  # UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY
-    7: _C.INVALID_SIGNATURE,  # CERT_SIGNATURE_FAILURE
-    24: _C.BASIC_CONSTRAINTS_ERROR,  # INVALID_CA
-    25: _C.BASIC_CONSTRAINTS_ERROR,  # PATH_LENGTH_EXCEEDED
-    34: _C.UNKNOWN_CRITICAL_EXTENSION,  # UNHANDLED_CRITICAL_EXTENSION
-    42: _C.INVALID_CERTIFICATE_AUTHORITY_POLICY,  # INVALID_POLICY_EXTENSION
-    43: _C.INVALID_CERTIFICATE_AUTHORITY_POLICY,  # NO_EXPLICIT_POLICY
-}
-
-
-def chain_result_of_verify_code(code: int) -> ChainValidationResult:
-    """The WinRT result for an OpenSSL ``X509_V_ERR_*`` code (else ``OTHER_ERRORS``)."""
-    return _VERIFY_CODE_RESULT.get(code, _C.OTHER_ERRORS)
 
 
 def severity_of(errors: Iterable[ChainValidationResult]) -> SocketSslErrorSeverity:

@@ -22,6 +22,8 @@ import dns.exception
 import dns.resolver
 import trio
 
+from ._enums import ChainValidationResult
+
 __all__ = [
     "SocketError",
     "SocketErrorStatus",
@@ -253,23 +255,91 @@ _HERRNO_STATUS: dict[int, SocketErrorStatus] = {
     4: _S.NO_DATA_RECORD_OF_REQUESTED_TYPE,  # NO_DATA
 }
 
+_C = ChainValidationResult
+
 # OpenSSL ``X509_V_ERR_*`` code (``SSLCertVerificationError.verify_code``; the ssl module
-# does not export the names) → status. Codes not listed are CERTIFICATE_IS_INVALID.
-_X509_VERIFY_STATUS: dict[int, SocketErrorStatus] = {
-    9: _S.CERTIFICATE_EXPIRED,  # CERT_NOT_YET_VALID
-    10: _S.CERTIFICATE_EXPIRED,  # CERT_HAS_EXPIRED
-    2: _S.CERTIFICATE_UNTRUSTED_ROOT,  # UNABLE_TO_GET_ISSUER_CERT
-    18: _S.CERTIFICATE_UNTRUSTED_ROOT,  # DEPTH_ZERO_SELF_SIGNED_CERT
-    19: _S.CERTIFICATE_UNTRUSTED_ROOT,  # SELF_SIGNED_CERT_IN_CHAIN
-    20: _S.CERTIFICATE_UNTRUSTED_ROOT,  # UNABLE_TO_GET_ISSUER_CERT_LOCALLY
-    21: _S.CERTIFICATE_UNTRUSTED_ROOT,  # UNABLE_TO_VERIFY_LEAF_SIGNATURE
-    27: _S.CERTIFICATE_UNTRUSTED_ROOT,  # CERT_UNTRUSTED
-    62: _S.CERTIFICATE_COMMON_NAME_IS_INCORRECT,  # HOSTNAME_MISMATCH
-    64: _S.CERTIFICATE_COMMON_NAME_IS_INCORRECT,  # IP_ADDRESS_MISMATCH
-    26: _S.CERTIFICATE_WRONG_USAGE,  # INVALID_PURPOSE
-    23: _S.CERTIFICATE_REVOKED,  # CERT_REVOKED
-    3: _S.CERTIFICATE_NO_REVOCATION_CHECK,  # UNABLE_TO_GET_CRL
+# does not export the names) → WinRT chain result. Codes not listed are OTHER_ERRORS.
+_VERIFY_CODE_RESULT: dict[int, ChainValidationResult] = {
+    2: _C.UNTRUSTED,  # UNABLE_TO_GET_ISSUER_CERT
+    18: _C.UNTRUSTED,  # DEPTH_ZERO_SELF_SIGNED_CERT
+    19: _C.UNTRUSTED,  # SELF_SIGNED_CERT_IN_CHAIN
+    20: _C.UNTRUSTED,  # UNABLE_TO_GET_ISSUER_CERT_LOCALLY
+    21: _C.UNTRUSTED,  # UNABLE_TO_VERIFY_LEAF_SIGNATURE
+    27: _C.UNTRUSTED,  # CERT_UNTRUSTED
+    28: _C.UNTRUSTED,  # CERT_REJECTED
+    9: _C.EXPIRED,  # CERT_NOT_YET_VALID
+    10: _C.EXPIRED,  # CERT_HAS_EXPIRED
+    62: _C.INVALID_NAME,  # HOSTNAME_MISMATCH
+    64: _C.INVALID_NAME,  # IP_ADDRESS_MISMATCH
+    26: _C.WRONG_USAGE,  # INVALID_PURPOSE
+    23: _C.REVOKED,  # CERT_REVOKED
+    3: _C.REVOCATION_INFORMATION_MISSING,  # UNABLE_TO_GET_CRL
+    4: _C.INVALID_SIGNATURE,  # UNABLE_TO_DECRYPT_CERT_SIGNATURE
+    6: _C.INVALID_SIGNATURE,  # UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY
+    7: _C.INVALID_SIGNATURE,  # CERT_SIGNATURE_FAILURE
+    24: _C.BASIC_CONSTRAINTS_ERROR,  # INVALID_CA
+    25: _C.BASIC_CONSTRAINTS_ERROR,  # PATH_LENGTH_EXCEEDED
+    34: _C.UNKNOWN_CRITICAL_EXTENSION,  # UNHANDLED_CRITICAL_EXTENSION
+    42: _C.INVALID_CERTIFICATE_AUTHORITY_POLICY,  # INVALID_POLICY_EXTENSION
+    43: _C.INVALID_CERTIFICATE_AUTHORITY_POLICY,  # NO_EXPLICIT_POLICY
 }
+
+# Chain result → the status of a connect it fails. Others are CERTIFICATE_IS_INVALID.
+_RESULT_STATUS: dict[ChainValidationResult, SocketErrorStatus] = {
+    _C.EXPIRED: _S.CERTIFICATE_EXPIRED,
+    _C.UNTRUSTED: _S.CERTIFICATE_UNTRUSTED_ROOT,
+    _C.INCOMPLETE_CHAIN: _S.CERTIFICATE_UNTRUSTED_ROOT,
+    _C.INVALID_NAME: _S.CERTIFICATE_COMMON_NAME_IS_INCORRECT,
+    _C.WRONG_USAGE: _S.CERTIFICATE_WRONG_USAGE,
+    _C.REVOKED: _S.CERTIFICATE_REVOKED,
+    _C.REVOCATION_INFORMATION_MISSING: _S.CERTIFICATE_NO_REVOCATION_CHECK,
+    _C.REVOCATION_FAILURE: _S.CERTIFICATE_REVOCATION_SERVER_OFFLINE,
+}
+
+
+def chain_result_of_verify_code(code: int) -> ChainValidationResult:
+    """The WinRT chain result of an OpenSSL ``X509_V_ERR_*`` code (else ``OTHER_ERRORS``)."""
+    return _VERIFY_CODE_RESULT.get(code, _C.OTHER_ERRORS)
+
+
+def status_of_chain_result(result: ChainValidationResult) -> SocketErrorStatus:
+    """The ``CERTIFICATE_*`` status of a connect that *result* fails."""
+    return _RESULT_STATUS.get(result, _S.CERTIFICATE_IS_INVALID)
+
+
+# OpenSSL reasons (``SSLError.reason``) that mean the peer's bytes are not TLS at all.
+_TLS_NOT_TLS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "UNKNOWN_PROTOCOL",
+        "HTTP_REQUEST",
+        "HTTPS_PROXY_REQUEST",
+        "PACKET_LENGTH_TOO_LONG",
+        "RECORD_LAYER_FAILURE",
+        "UNEXPECTED_MESSAGE",
+        "UNEXPECTED_RECORD",
+        "BAD_RECORD_TYPE",
+        "LENGTH_MISMATCH",
+        "RECORD_LENGTH_MISMATCH",
+        "DECRYPTION_FAILED_OR_BAD_RECORD_MAC",
+        "BAD_PACKET_LENGTH",
+        "ENCRYPTED_LENGTH_TOO_LONG",
+    }
+)
+# Reasons that mean the two sides share no TLS version or cipher.
+_TLS_NO_COMMON = frozenset(
+    {
+        "UNSUPPORTED_PROTOCOL",
+        "NO_PROTOCOLS_AVAILABLE",
+        "NO_CIPHERS_AVAILABLE",
+        "NO_SHARED_CIPHER",
+        "VERSION_TOO_LOW",
+        "VERSION_TOO_HIGH",
+        "TLSV1_ALERT_PROTOCOL_VERSION",
+        "SSLV3_ALERT_HANDSHAKE_FAILURE",
+        "TLSV1_ALERT_INSUFFICIENT_SECURITY",
+    }
+)
 
 # Builtin OSError subclasses a SocketStatusError of a status also derives from, so
 # ``except ConnectionRefusedError`` and friends keep working.
@@ -451,8 +521,12 @@ class SocketError:
         Exceptions: a :class:`SocketStatusError` gives its ``status``; resolver, TLS, trio
         and dnspython exceptions and plain :class:`OSError`\\ s are classified by type and
         errno; an exception group by its leaves (their common status, else the first that
-        is not ``UNKNOWN``); anything else by its ``__cause__``. TLS errors other than
-        certificate failures, EOF and certificate alerts are ``UNKNOWN``.
+        is not ``UNKNOWN``); anything else by its ``__cause__``. TLS errors: certificate
+        failures by their verify code (``CERTIFICATE_*``), the peer's alerts about our
+        certificate ``CERTIFICATE_IS_INVALID``, a peer that does not speak TLS
+        ``HTTP_INVALID_SERVER_RESPONSE``, no shared version or cipher
+        ``SOFTWARE_CAUSED_CONNECTION_ABORT``, EOF and other alerts
+        ``CONNECTION_RESET_BY_PEER``; the rest ``UNKNOWN``.
 
         Integers: an HRESULT (``>= 0x80000000``, or negative as C#'s ``HResult`` gives it),
         a Windows WSA code (10000-11999), a positive OS errno, or a negative ``EAI_*`` code.
@@ -494,16 +568,22 @@ def _classify_hresult(hresult: int) -> SocketErrorStatus:
 def _ssl_status(exc: ssl.SSLError) -> SocketErrorStatus | None:
     if isinstance(exc, ssl.SSLCertVerificationError):
         code = getattr(exc, "verify_code", None)
-        if isinstance(code, int) and code in _X509_VERIFY_STATUS:
-            return _X509_VERIFY_STATUS[code]
+        if isinstance(code, int):
+            return status_of_chain_result(chain_result_of_verify_code(code))
         return _S.CERTIFICATE_IS_INVALID
-    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+    if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)):
         return _S.CONNECTION_RESET_BY_PEER
     reason = getattr(exc, "reason", None) or ""
-    # The peer's alerts about our (client) certificate: BAD_CERTIFICATE,
-    # CERTIFICATE_REQUIRED, UNKNOWN_CA...
+    if reason in _TLS_NOT_TLS:
+        return _S.HTTP_INVALID_SERVER_RESPONSE
+    if reason in _TLS_NO_COMMON:
+        return _S.SOFTWARE_CAUSED_CONNECTION_ABORT
+    # The peer's alerts about our certificate: BAD_CERTIFICATE, CERTIFICATE_REQUIRED,
+    # UNKNOWN_CA...; on a server, a client that sent none.
     if "CERTIFICATE" in reason or "UNKNOWN_CA" in reason:
         return _S.CERTIFICATE_IS_INVALID
+    if "ALERT" in reason:  # any other alert: the peer ended the connection
+        return _S.CONNECTION_RESET_BY_PEER
     return None
 
 

@@ -27,17 +27,15 @@ from typing import TYPE_CHECKING, Final
 import trio
 from cryptography import x509
 
-from ._certificate import (
-    Certificate,
-    certificate_errors,
-    chain_result_of_verify_code,
-    severity_of,
-)
+from ._certificate import Certificate, certificate_errors, severity_of
 from ._enums import ChainValidationResult, SocketProtectionLevel, SocketSslErrorSeverity
 from ._errors import (
+    SocketError,
     SocketErrorStatus,
     WindowsOnlyError,
+    chain_result_of_verify_code,
     socket_error,
+    status_of_chain_result,
     translate_os_error,
 )
 from ._hostname import HostName
@@ -303,9 +301,8 @@ async def handshake(
             report.record(stream, host, first_error=first)
             if stream.server_side:
                 raise socket_error(
-                    _RESULT_STATUS.get(first, SocketErrorStatus.CERTIFICATE_IS_INVALID),
-                    f"{what}: the client certificate failed verification: "
-                    f"{cause.verify_message}",
+                    status_of_chain_result(first),
+                    f"{what}: the client certificate failed verification: {cause.verify_message}",
                 ) from exc
             raise _certificate_failure(report, what, cause) from exc
         with contextlib.suppress(Exception):
@@ -321,18 +318,6 @@ async def handshake(
         report.record(stream, host)
 
 
-_RESULT_STATUS: Final = {
-    _C.EXPIRED: SocketErrorStatus.CERTIFICATE_EXPIRED,
-    _C.UNTRUSTED: SocketErrorStatus.CERTIFICATE_UNTRUSTED_ROOT,
-    _C.INCOMPLETE_CHAIN: SocketErrorStatus.CERTIFICATE_UNTRUSTED_ROOT,
-    _C.INVALID_NAME: SocketErrorStatus.CERTIFICATE_COMMON_NAME_IS_INCORRECT,
-    _C.WRONG_USAGE: SocketErrorStatus.CERTIFICATE_WRONG_USAGE,
-    _C.REVOKED: SocketErrorStatus.CERTIFICATE_REVOKED,
-    _C.REVOCATION_INFORMATION_MISSING: SocketErrorStatus.CERTIFICATE_NO_REVOCATION_CHECK,
-    _C.REVOCATION_FAILURE: SocketErrorStatus.CERTIFICATE_REVOCATION_SERVER_OFFLINE,
-}
-
-
 def _certificate_failure(
     report: TlsReport,
     what: str,
@@ -343,7 +328,7 @@ def _certificate_failure(
     primary = refused[0] if refused else _C.OTHER_ERRORS
     if cause is not None:
         primary = chain_result_of_verify_code(cause.verify_code)
-    status = _RESULT_STATUS.get(primary, SocketErrorStatus.CERTIFICATE_IS_INVALID)
+    status = status_of_chain_result(primary)
     detail = f"{cause.verify_message}" if cause is not None else "not accepted"
     names = ", ".join(error.name for error in report.errors) or primary.name
     return socket_error(
@@ -354,39 +339,7 @@ def _certificate_failure(
     )
 
 
-# OpenSSL reasons that mean the bytes from the peer are not TLS at all.
-_NOT_TLS: Final = frozenset(
-    {
-        "WRONG_VERSION_NUMBER",
-        "UNKNOWN_PROTOCOL",
-        "HTTP_REQUEST",
-        "HTTPS_PROXY_REQUEST",
-        "PACKET_LENGTH_TOO_LONG",
-        "RECORD_LAYER_FAILURE",
-        "UNEXPECTED_MESSAGE",
-        "UNEXPECTED_RECORD",
-        "BAD_RECORD_TYPE",
-        "LENGTH_MISMATCH",
-        "RECORD_LENGTH_MISMATCH",
-        "DECRYPTION_FAILED_OR_BAD_RECORD_MAC",
-        "BAD_PACKET_LENGTH",
-        "ENCRYPTED_LENGTH_TOO_LONG",
-    }
-)
-# Reasons that mean the two sides share no TLS version or cipher.
-_NO_COMMON: Final = frozenset(
-    {
-        "UNSUPPORTED_PROTOCOL",
-        "NO_PROTOCOLS_AVAILABLE",
-        "NO_CIPHERS_AVAILABLE",
-        "NO_SHARED_CIPHER",
-        "VERSION_TOO_LOW",
-        "VERSION_TOO_HIGH",
-        "TLSV1_ALERT_PROTOCOL_VERSION",
-        "SSLV3_ALERT_HANDSHAKE_FAILURE",
-        "TLSV1_ALERT_INSUFFICIENT_SECURITY",
-    }
-)
+# What the peer's alert about our certificate means, for the message.
 _ALERT_HINTS: Final = {
     "TLSV13_ALERT_CERTIFICATE_REQUIRED": "the peer requires a client certificate and got none",
     "SSLV3_ALERT_BAD_CERTIFICATE": "the peer rejected our certificate",
@@ -396,66 +349,39 @@ _ALERT_HINTS: Final = {
     "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": "the peer rejected our certificate",
     "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the client sent no certificate, and one is required",
 }
+_STATUS_HINTS: Final = {
+    SocketErrorStatus.HTTP_INVALID_SERVER_RESPONSE: "the peer does not speak TLS",
+    SocketErrorStatus.SOFTWARE_CAUSED_CONNECTION_ABORT: (
+        "the two sides share no TLS version or cipher the settings allow"
+    ),
+    SocketErrorStatus.CONNECTION_RESET_BY_PEER: "the peer ended the connection",
+}
 
 
 def tls_error(exc: BaseException, action: str) -> OSError:
     """A classified :class:`~trio_sockets.SocketStatusError` for a failed TLS operation.
 
     *exc* is what :class:`trio.SSLStream` raised (a :class:`trio.BrokenResourceError`,
-    usually caused by an :class:`ssl.SSLError`). The result is also a
+    usually caused by an :class:`ssl.SSLError`); ``SocketError.get_status`` classifies
+    it, and the message says what it means. The result is also a
     :class:`trio.BrokenResourceError`.
     """
     cause = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else exc
     if isinstance(cause, OSError) and not isinstance(cause, ssl.SSLError):
         return translate_os_error(cause, action, broken=True)
-    if isinstance(cause, ssl.SSLError):
+    status = SocketError.get_status(exc)
+    if isinstance(cause, ssl.SSLCertVerificationError):
+        detail = cause.verify_message
+    elif isinstance(cause, ssl.SSLError):
         reason = cause.reason or ""
-        text = cause.strerror or str(cause)
-        if isinstance(cause, ssl.SSLCertVerificationError):
-            status = _RESULT_STATUS.get(
-                chain_result_of_verify_code(cause.verify_code),
-                SocketErrorStatus.CERTIFICATE_IS_INVALID,
-            )
-            return socket_error(status, f"{action}: {cause.verify_message}", broken=True)
-        if reason in _ALERT_HINTS:
-            return socket_error(
-                SocketErrorStatus.CERTIFICATE_IS_INVALID,
-                f"{action}: {_ALERT_HINTS[reason]} ({reason})",
-                broken=True,
-            )
-        if reason in _NOT_TLS:
-            return socket_error(
-                SocketErrorStatus.HTTP_INVALID_SERVER_RESPONSE,
-                f"{action}: the peer does not speak TLS ({reason})",
-                broken=True,
-            )
-        if reason in _NO_COMMON:
-            return socket_error(
-                SocketErrorStatus.SOFTWARE_CAUSED_CONNECTION_ABORT,
-                f"{action}: the two sides share no TLS version or cipher the settings "
-                f"allow ({reason})",
-                broken=True,
-            )
-        if isinstance(cause, (ssl.SSLEOFError, ssl.SSLSyscallError, ssl.SSLZeroReturnError)):
-            return socket_error(
-                SocketErrorStatus.CONNECTION_RESET_BY_PEER,
-                f"{action}: the peer closed the connection ({text})",
-                broken=True,
-            )
-        if "ALERT" in reason:
-            return socket_error(
-                SocketErrorStatus.CONNECTION_RESET_BY_PEER,
-                f"{action}: the peer ended the connection with a TLS alert ({reason})",
-                broken=True,
-            )
-        return socket_error(SocketErrorStatus.UNKNOWN, f"{action}: {text}", broken=True)
-    if isinstance(exc, trio.BrokenResourceError):
-        return socket_error(
-            SocketErrorStatus.CONNECTION_RESET_BY_PEER,
-            f"{action}: the TLS stream is broken by an earlier failure",
-            broken=True,
-        )
-    return socket_error(SocketErrorStatus.UNKNOWN, f"{action}: {exc!r}", broken=True)
+        hint = _ALERT_HINTS.get(reason) or _STATUS_HINTS.get(status)
+        text = reason or cause.strerror or str(cause)
+        detail = f"{hint} ({text})" if hint else text
+    elif cause is None:
+        detail = "the TLS stream is broken by an earlier failure"
+    else:
+        detail = repr(cause)
+    return socket_error(status, f"{action}: {detail}", broken=True)
 
 
 class SocketTransport(trio.abc.Stream):
