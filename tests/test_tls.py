@@ -676,6 +676,72 @@ async def test_send_eof_is_refused_on_tls(pki: Pki) -> None:
             await sock.send_eof()
 
 
+async def test_a_large_transfer_both_ways_over_tls(pki: Pki) -> None:
+    """8 MiB each way, the reader and the writer in separate tasks on both sides."""
+    payload = bytes(range(256)) * (8 * 4096)
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = pki.server
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.TLS13)
+
+        async def echo() -> None:
+            args = await listener.connection_received.receive()
+            async with args.socket as conn:
+                while chunk := await conn.receive_some():
+                    conn.output_stream.write(chunk)
+                await conn.output_stream.flush()
+
+        with trio.fail_after(60):
+            async with trio.open_nursery() as nursery, trusting(pki) as sock:
+                nursery.start_soon(echo)
+                await sock.connect(HostName("localhost"), listener.information.local_port, L.SSL)
+                received = bytearray()
+
+                async def read_back() -> None:
+                    while len(received) < len(payload):
+                        chunk = await sock.receive_some()
+                        assert chunk
+                        received.extend(chunk)
+
+                async def write_all() -> None:
+                    for start in range(0, len(payload), 100_000):
+                        await sock.output_stream.write(payload[start : start + 100_000])
+
+                async with trio.open_nursery() as both:
+                    both.start_soon(write_all)
+                    both.start_soon(read_back)
+        assert bytes(received) == payload
+
+
+async def test_a_clean_tls_close_reads_as_end_of_stream(pki: Pki) -> None:
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = pki.server
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.SSL)
+        async with trusting(pki) as sock:
+            await sock.connect(HostName("localhost"), listener.information.local_port, L.SSL)
+            sock.output_stream.write(b"last words")
+            server = await listener.accept()
+        # The client closed: flushed, then close_notify.
+        async with server:
+            assert await reversed_line_server(server) == b"last words"
+            assert await server.receive_some() == b""
+
+
+async def test_closing_a_tls_listener_with_handshakes_pending(pki: Pki) -> None:
+    fds = open_fd_count()
+    tasks = len(live_tasks())
+    with trio.fail_after(10):
+        async with StreamSocketListener() as listener:
+            listener.control.server_certificate = pki.server
+            await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.SSL)
+            port = int(listener.information.local_port)
+            silent = [socket.create_connection(("127.0.0.1", port)) for _ in range(5)]
+            await trio.testing.wait_all_tasks_blocked()
+        for raw in silent:
+            raw.close()
+    assert open_fd_count() == fds
+    assert len(live_tasks()) == tasks
+
+
 # -- STARTTLS --------------------------------------------------------------------------------
 
 
