@@ -270,7 +270,7 @@ class StreamSocketControl(_TcpControl):
         self._connect_timeout: float | None = None
         self._connect_called = False
         self._client_certificate: Certificate | None = None
-        self._ignorable = IgnorableErrors()
+        self._ignorable: IgnorableErrors | None = None  # made on first use
         self._min_protection_level = SocketProtectionLevel.UNSPECIFIED
 
     def _connect_started(self) -> None:
@@ -344,6 +344,8 @@ class StreamSocketControl(_TcpControl):
         a failed connect, add ``information.server_certificate_errors`` here and connect
         again on the same socket.
         """
+        if self._ignorable is None:
+            self._ignorable = IgnorableErrors()
         return self._ignorable
 
     @ignorable_server_certificate_errors.setter

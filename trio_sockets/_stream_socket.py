@@ -57,6 +57,9 @@ DEFAULT_RECEIVE_SIZE = 65536
 
 _NEW, _CONNECTING, _CONNECTED, _CLOSED = "new", "connecting", "connected", "closed"
 
+# What a socket that never did a TLS handshake reports (shared, never changed).
+_PLAIN = TlsReport()
+
 
 def host_of(sockaddr: SockAddr) -> HostName:
     """The :class:`HostName` of a socket address; IPv4-mapped IPv6 reads as IPv4."""
@@ -222,18 +225,20 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         self._remote: SockAddr | None = None
         self._remote_host_name: HostName | None = None
         self._remote_service_name = ""
+        # The streams and the information object are made on first use: an idle
+        # connection holds only what it needs (see the memory figures in the docs).
         self._output: StreamOutputStream | None = None
-        self._input = SocketInputStream(self)
+        self._input: SocketInputStream | None = None
+        self._information: StreamSocketInformation | None = None
         self._recv_buffer = bytearray()
         self._receiving = False
         self._sending = False
         self._accepted = False
         self._tls: trio.SSLStream[SocketTransport] | None = None
-        self._tls_report = TlsReport()
+        self._tls_report = _PLAIN  # replaced by a fresh report for each handshake
         self._tls_eof = False
         self._init_io()
         self._control = StreamSocketControl(self)
-        self._information = StreamSocketInformation(self)
 
     @classmethod
     def _from_accepted(
@@ -257,11 +262,17 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
 
     @property
     def information(self) -> StreamSocketInformation:
-        return self._information
+        information = self._information
+        if information is None:
+            information = self._information = StreamSocketInformation(self)
+        return information
 
     @property
     def input_stream(self) -> SocketInputStream:
-        return self._input
+        stream = self._input
+        if stream is None:
+            stream = self._input = SocketInputStream(self)
+        return stream
 
     @property
     def output_stream(self) -> StreamOutputStream:
@@ -270,9 +281,10 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         Raises:
             RuntimeError: the socket was never connected.
         """
-        if self._output is None:
+        if self._sock is None:
             raise RuntimeError(f"{self._describe()} is not connected: await connect() first")
-        return self._output
+        output = self._output
+        return output if output is not None else self._make_output(self._sock)
 
     @property
     def socket(self) -> _StdSocket:
@@ -463,7 +475,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
     def _use_tls(self, stream: trio.SSLStream[SocketTransport]) -> None:
         assert self._sock is not None
         self._tls = stream
-        self._output = TlsOutputStream(stream, self._sock, self._get_nursery, self._describe())
+        self._output = None  # the next use makes a TLS output stream
 
     async def upgrade_to_ssl(
         self,
@@ -546,6 +558,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         timeout = self._control.tls_handshake_timeout
         deadline = trio.current_time() + timeout if timeout is not None else float("inf")
         reason = f"control.tls_handshake_timeout={timeout} s"
+        self._tls_report = TlsReport()
         stream = await self._handshake(
             sock, (context, False), None, deadline, reason, what, server_side=True
         )
@@ -628,7 +641,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         self._local = sock.getsockname()
         self._remote = sock.getpeername()
         self._state = _CONNECTED
-        self._output = StreamOutputStream(sock, self._get_nursery, self._describe())
+        self._output = None  # made on first use, by _make_output
 
     @staticmethod
     async def get_endpoint_pairs(
@@ -766,7 +779,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                 await trio.lowlevel.cancel_shielded_checkpoint()
                 return data
             scope = trio.CancelScope()
-            self._io_scopes.add(scope)
+            self._io_scopes.append(scope)
             try:
                 with scope:
                     while True:
@@ -924,9 +937,19 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         return self._sock
 
     def _require_output(self, what: str) -> StreamOutputStream:
-        self._require_socket(what)
-        assert self._output is not None
-        return self._output
+        sock = self._require_socket(what)
+        output = self._output
+        return output if output is not None else self._make_output(sock)
+
+    def _make_output(self, sock: _StdSocket) -> StreamOutputStream:
+        if self._tls is not None:
+            output: StreamOutputStream = TlsOutputStream(
+                self._tls, sock, self._get_nursery, self._describe()
+            )
+        else:
+            output = StreamOutputStream(sock, self._get_nursery, self._describe())
+        self._output = output
+        return output
 
     def _get_nursery(self) -> trio.Nursery | None:
         return self._nursery
