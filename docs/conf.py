@@ -31,11 +31,12 @@ copyright = "The trio_sockets developers"
 release = _release()
 version = ".".join(release.split(".")[:2])
 
+# The code examples are tested by tests/test_docs.py, which runs every Python code block
+# (and marks pieces with ``:class: fragment`` or ``:class: excerpt``), so no doctest here.
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
     "sphinxcontrib_trio",
-    "sphinx.ext.doctest",
 ]
 
 # The build machine has no network access: no intersphinx.

@@ -97,14 +97,3 @@ def test_demo_command_needs_a_command() -> None:
     )
     assert result.returncode == 2
     assert "demo" in result.stderr
-
-
-def test_the_readme_example_runs() -> None:
-    import re
-
-    readme = (ROOT / "README.md").read_text()
-    (code,) = re.findall(r"```python\n(.*?)```", readme, re.S)
-    result = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
-    )
-    assert result.stdout == "b'batched sends leave together\\n'\n"
