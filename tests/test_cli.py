@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
+import os
+import pty
+import re
+import struct
 import subprocess
 import sys
+import termios
 
 import pytest
 import trio
@@ -11,7 +17,7 @@ from conftest import free_tcp_port, receive_all, receive_exactly
 
 from trio_sockets import DatagramSocket, StreamSocket, StreamSocketListener
 from trio_sockets._pytest_plugin import DnsServerFactory
-from trio_sockets.testing import SrvRecord, UdpEchoServer
+from trio_sockets.testing import SrvRecord, TcpEchoServer, UdpEchoServer
 
 COMMAND = [sys.executable, "-m", "trio_sockets"]
 
@@ -211,3 +217,127 @@ def test_every_command_has_help(command: str) -> None:
         [*COMMAND, command, "--help"], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.startswith("usage: trio-sockets " + command)
+
+
+# -- progress of send ----------------------------------------------------------------------
+
+#: 4,000,000 bytes, which tqdm shows as 4.00MB.
+BIG = bytes(range(250)) * 16_000
+
+
+def _send_arguments(server: TcpEchoServer | UdpEchoServer, *options: str) -> list[str]:
+    udp = ["--udp", "--wait", "0.5"] if isinstance(server, UdpEchoServer) else []
+    return [*COMMAND, "send", str(server.host), server.port, *udp, *options]
+
+
+async def _run_on_a_terminal(
+    arguments: list[str], payload: bytes, *, stdout_too: bool = False
+) -> tuple[int, bytes, bytes]:
+    """Run *arguments* with standard error on a new pseudo-terminal (standard output too,
+    if *stdout_too*; else a pipe). Return the exit status, standard output, and all that
+    was written to the terminal."""
+    main, secondary = pty.openpty()
+    fcntl.ioctl(secondary, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    screen = bytearray()
+    with trio.fail_after(60):
+        async with trio.lowlevel.FdStream(main) as terminal, trio.open_nursery() as nursery:
+
+            async def read_terminal() -> None:
+                try:
+                    while chunk := await terminal.receive_some():
+                        screen.extend(chunk)
+                except trio.BrokenResourceError:  # EIO: every writer has closed it
+                    pass
+
+            nursery.start_soon(read_terminal)
+            try:
+                if stdout_too:
+                    result = await trio.run_process(
+                        arguments, stdin=payload, stdout=secondary, stderr=secondary, check=False
+                    )
+                else:
+                    result = await trio.run_process(
+                        arguments, stdin=payload, capture_stdout=True, stderr=secondary, check=False
+                    )
+            finally:
+                os.close(secondary)
+    return result.returncode, result.stdout or b"", bytes(screen)
+
+
+async def test_send_shows_progress_on_a_terminal(tcp_echo_server: TcpEchoServer) -> None:
+    status, out, screen = await _run_on_a_terminal(_send_arguments(tcp_echo_server), BIG)
+    assert status == 0, screen
+    assert out == BIG
+    assert b"sent: 4.00MB [" in screen, screen
+    assert b"received: 4.00MB [" in screen, screen
+    assert b"B/s]" in screen
+
+
+async def test_send_shows_udp_progress_on_a_terminal(udp_echo_server: UdpEchoServer) -> None:
+    status, out, screen = await _run_on_a_terminal(_send_arguments(udp_echo_server), b"datagram")
+    assert status == 0, screen
+    assert out == b"datagram"
+    assert b"sent: 8.00B [" in screen, screen
+    assert b"received: 8.00B [" in screen, screen
+
+
+async def test_send_shows_no_progress_through_pipes(tcp_echo_server: TcpEchoServer) -> None:
+    result = await trio.run_process(
+        _send_arguments(tcp_echo_server), stdin=BIG, capture_stdout=True, capture_stderr=True
+    )
+    assert result.stdout == BIG
+    assert result.stderr == b""
+
+
+async def test_send_shows_no_udp_progress_through_pipes(udp_echo_server: UdpEchoServer) -> None:
+    result = await trio.run_process(
+        _send_arguments(udp_echo_server),
+        stdin=b"datagram",
+        capture_stdout=True,
+        capture_stderr=True,
+    )
+    assert result.stdout == b"datagram"
+    assert result.stderr == b""
+
+
+async def test_no_progress_option_keeps_the_terminal_clean(tcp_echo_server: TcpEchoServer) -> None:
+    arguments = _send_arguments(tcp_echo_server, "--no-progress")
+    status, out, screen = await _run_on_a_terminal(arguments, BIG)
+    assert status == 0, screen
+    assert out == BIG
+    assert screen == b""
+
+
+async def test_progress_option_shows_it_through_a_pipe(tcp_echo_server: TcpEchoServer) -> None:
+    result = await trio.run_process(
+        _send_arguments(tcp_echo_server, "--progress"),
+        stdin=BIG,
+        capture_stdout=True,
+        capture_stderr=True,
+    )
+    assert result.stdout == BIG
+    assert b"sent: 4.00MB [" in result.stderr
+    assert b"received: 4.00MB [" in result.stderr
+
+
+async def test_no_progress_over_replies_shown_on_the_terminal(
+    tcp_echo_server: TcpEchoServer,
+) -> None:
+    # As with curl: replies going to the terminal are not drawn over.
+    arguments = _send_arguments(tcp_echo_server)
+    status, _, screen = await _run_on_a_terminal(arguments, b"hello\n", stdout_too=True)
+    assert status == 0, screen
+    assert screen == b"hello\r\n"  # the terminal turns "\n" into "\r\n"
+
+
+async def test_udp_errors_are_reported_beside_the_progress(free_udp_service: str) -> None:
+    result = await trio.run_process(
+        [*COMMAND, "send", "127.0.0.1", free_udp_service, "--udp", "--wait", "0.5", "--progress"],
+        stdin=b"a\n",
+        capture_stdout=True,
+        capture_stderr=True,
+    )
+    assert result.stdout == b""
+    # The whole message, not cut by a redraw of the progress lines.
+    assert re.search(rb"trio-sockets: [^\r\n]*\(CONNECTION_RESET_BY_PEER\)\n", result.stderr)
+    assert b"sent: 2.00B [" in result.stderr

@@ -20,6 +20,7 @@ from ._datagram_socket import DatagramSocket
 from ._errors import SocketError
 from ._hostname import HostName, parse_service_name
 from ._listener import StreamSocketListener
+from ._progress import Progress, wanted
 from ._resolver import Protocol, Resolver
 from ._stream_socket import StreamSocket
 
@@ -58,7 +59,9 @@ def add_commands(commands: Any) -> None:
         description="Connect to HOST SERVICE, send standard input, and write what the "
         "remote sends to standard output. Over TCP the sending side is closed when "
         "standard input ends, and the command ends with the remote's end of stream; over "
-        "UDP each chunk read is one datagram, and replies are awaited for --wait seconds.",
+        "UDP each chunk read is one datagram, and replies are awaited for --wait seconds. "
+        "The bytes sent and received and their rates are shown on standard error when it "
+        "is a terminal and standard output is not.",
     )
     send.add_argument("host", help="remote host name or address")
     send.add_argument("service", help="remote port or service name (DNS SRV when not a port)")
@@ -68,6 +71,13 @@ def add_commands(commands: Any) -> None:
         type=float,
         default=1.0,
         help="UDP: seconds to wait for replies after standard input ends (default 1)",
+    )
+    send.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show (or never show) the bytes sent and received and their rates on standard "
+        "error (default: when standard error is a terminal and standard output is not)",
     )
     send.set_defaults(handler=send_command)
 
@@ -112,6 +122,8 @@ def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse
     except KeyboardInterrupt:
         return 130
     except (OSError, ValueError, TypeError, BaseExceptionGroup) as failure:
+        if _first(failure, KeyboardInterrupt) is not None:
+            return 130
         error = first_os_error(failure)
         if error is not None:
             status = SocketError.get_status(error).name
@@ -186,17 +198,26 @@ async def _udp_echo_server(host: str | None, service: str, count: int | None) ->
 
 
 async def send_command(args: argparse.Namespace) -> None:
+    show = wanted(args.progress, sys.stderr, sys.stdout)
     stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
     stdout = trio.lowlevel.FdStream(os.dup(sys.stdout.fileno()))
     async with stdin, stdout:
-        if args.udp:
-            await _send_udp(args.host, args.service, args.wait, stdin, stdout)
-        else:
-            await _send_tcp(args.host, args.service, stdin, stdout)
+        with Progress(sys.stderr if show else None) as progress:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(progress.keep_drawing)
+                if args.udp:
+                    await _send_udp(args.host, args.service, args.wait, stdin, stdout, progress)
+                else:
+                    await _send_tcp(args.host, args.service, stdin, stdout, progress)
+                nursery.cancel_scope.cancel()
 
 
 async def _send_tcp(
-    host: str, service: str, stdin: trio.lowlevel.FdStream, stdout: trio.lowlevel.FdStream
+    host: str,
+    service: str,
+    stdin: trio.lowlevel.FdStream,
+    stdout: trio.lowlevel.FdStream,
+    progress: Progress,
 ) -> None:
     async with StreamSocket() as sock:
         await sock.connect(host, service)
@@ -205,12 +226,14 @@ async def _send_tcp(
             while data := await stdin.receive_some(CHUNK):
                 sock.output_stream.write(data)
                 await sock.output_stream.flush()
+                progress.sent(len(data))
             await sock.send_eof()
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(upload)
             while data := await sock.receive_some():
                 await stdout.send_all(data)
+                progress.received(len(data))
 
 
 async def _send_udp(
@@ -219,6 +242,7 @@ async def _send_udp(
     wait: float,
     stdin: trio.lowlevel.FdStream,
     stdout: trio.lowlevel.FdStream,
+    progress: Progress,
 ) -> None:
     async with DatagramSocket() as sock:
         await sock.connect(host, service)
@@ -226,14 +250,16 @@ async def _send_udp(
         async def print_replies() -> None:
             async for message in sock.message_received:
                 if message.error is not None:
-                    print(f"trio-sockets: {message.error}", file=sys.stderr)
+                    progress.say(f"trio-sockets: {message.error}")
                     continue
                 await stdout.send_all(message.data)
+                progress.received(len(message.data))
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(print_replies)
             while data := await stdin.receive_some(CHUNK):
                 await sock.output_stream.write(data)
+                progress.sent(len(data))
             await trio.sleep(wait)
             nursery.cancel_scope.cancel()
 

@@ -1,0 +1,106 @@
+"""Progress of a transfer on standard error, for ``trio-sockets send``; tqdm draws it.
+
+Two lines, one per direction: the bytes sent and received so far, the time elapsed and
+the rate, such as ``sent: 4.00MB [00:01, 3.71MB/s]``. They are redrawn as data moves,
+and every :data:`REDRAW_INTERVAL` seconds while it does not, so that a stalled transfer
+shows its clock running. Whether to show them at all is :func:`wanted`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from types import TracebackType
+from typing import Any, TextIO
+
+import trio
+
+__all__ = ["REDRAW_INTERVAL", "Progress", "wanted"]
+
+#: Seconds between redraws while no data moves.
+REDRAW_INTERVAL = 0.5
+
+
+def _is_terminal(stream: TextIO | None) -> bool:
+    try:
+        return stream is not None and os.isatty(stream.fileno())
+    except (OSError, ValueError):  # no file descriptor, or a closed one
+        return False
+
+
+def wanted(option: bool | None, stderr: TextIO | None, stdout: TextIO | None) -> bool:
+    """Whether to show progress: *option* (``--progress`` / ``--no-progress``) if given.
+
+    Otherwise only when standard error is a terminal and standard output is not: a pipe
+    or a file sees no progress lines, and, as with curl, replies written to the terminal
+    are not drawn over.
+    """
+    if option is not None:
+        return option
+    return _is_terminal(stderr) and not _is_terminal(stdout)
+
+
+class Progress:
+    """Counts the bytes of a transfer, and draws them on *stream* unless it is ``None``.
+
+    A context manager: leaving it draws the final totals, which stay on the screen.
+    """
+
+    def __init__(self, stream: TextIO | None) -> None:
+        self.shown = stream is not None
+        self._stream = stream or sys.stderr
+        self._sent = self._line("sent", 0, stream)
+        self._received = self._line("received", 1, stream)
+
+    @staticmethod
+    def _line(label: str, position: int, stream: TextIO | None) -> Any:
+        from tqdm import tqdm  # type: ignore[import-untyped]
+
+        return tqdm(
+            desc=label,
+            unit="B",
+            unit_scale=True,  # SI prefixes: 4.00MB is 4,000,000 bytes
+            position=position,
+            file=stream or sys.stderr,
+            disable=stream is None,
+            dynamic_ncols=True,
+            miniters=1,
+            leave=True,
+        )
+
+    def say(self, line: str) -> None:
+        """Write *line* to standard error, above the progress lines if they are shown."""
+        if self.shown:
+            self._sent.write(line, file=self._stream)
+        else:
+            print(line, file=self._stream)
+
+    def sent(self, count: int) -> None:
+        self._sent.update(count)
+
+    def received(self, count: int) -> None:
+        self._received.update(count)
+
+    async def keep_drawing(self) -> None:
+        """Redraw every :data:`REDRAW_INTERVAL` seconds until cancelled (if shown)."""
+        if not self.shown:
+            return
+        while True:
+            await trio.sleep(REDRAW_INTERVAL)
+            self._sent.refresh()
+            self._received.refresh()
+
+    def close(self) -> None:
+        self._sent.close()
+        self._received.close()
+
+    def __enter__(self) -> Progress:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
