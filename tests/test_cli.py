@@ -17,7 +17,7 @@ from conftest import free_tcp_port, receive_all, receive_exactly
 
 from trio_sockets import DatagramSocket, StreamSocket, StreamSocketListener
 from trio_sockets._pytest_plugin import DnsServerFactory
-from trio_sockets.testing import SrvRecord, TcpEchoServer, UdpEchoServer
+from trio_sockets.testing import SrvRecord, TcpEchoServer, TlsCertificates, UdpEchoServer
 
 COMMAND = [sys.executable, "-m", "trio_sockets"]
 
@@ -341,3 +341,107 @@ async def test_udp_errors_are_reported_beside_the_progress(free_udp_service: str
     # The whole message, not cut by a redraw of the progress lines.
     assert re.search(rb"trio-sockets: [^\r\n]*\(CONNECTION_RESET_BY_PEER\)\n", result.stderr)
     assert b"sent: 2.00B [" in result.stderr
+
+
+# -- TLS ---------------------------------------------------------------------------------
+
+
+async def test_tls_echo_server_and_send_with_client_certificates(
+    tls_certificates: TlsCertificates,
+) -> None:
+    certs = tls_certificates
+    server_cert, server_key = certs.files("server")
+    client_cert, client_key = certs.files("client")
+    ca = str(certs.authority_file)
+    process, port = await _start(
+        [
+            "echo-server",
+            "0",
+            "--host",
+            "127.0.0.1",
+            "--count",
+            "1",
+            "--tls-cert",
+            str(server_cert),
+            "--tls-key",
+            str(server_key),
+            "--tls-client-ca",
+            ca,
+        ]
+    )
+    try:
+        payload = b"".join(b"secret line %d\n" % i for i in range(1000))
+        result = await trio.run_process(
+            [
+                *COMMAND,
+                "send",
+                "localhost",
+                port,
+                "--ca",
+                ca,
+                "--cert",
+                str(client_cert),
+                "--key",
+                str(client_key),
+                "--tls-level",
+                "TLS13",
+                "--wait",
+                "0.5",
+            ],
+            stdin=payload,
+            capture_stdout=True,
+            capture_stderr=True,
+        )
+        assert result.stdout == payload
+        assert await _finish(process) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+
+
+async def test_tls_send_reports_an_untrusted_server_and_can_ignore_it(
+    tls_certificates: TlsCertificates,
+) -> None:
+    server_cert, server_key = tls_certificates.files("server")
+    process, port = await _start(
+        ["echo-server", "0", "--tls-cert", str(server_cert), "--tls-key", str(server_key)]
+    )
+    try:
+        refused = await trio.run_process(
+            [*COMMAND, "send", "localhost", port, "--tls"],
+            stdin=b"x",
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+        assert refused.returncode == 1
+        assert refused.stderr.decode().startswith("trio-sockets: CERTIFICATE_UNTRUSTED_ROOT: ")
+        assert b"UNTRUSTED" in refused.stderr
+        accepted = await trio.run_process(
+            [*COMMAND, "send", "localhost", port, "--ignore", "UNTRUSTED", "--wait", "0.5"],
+            stdin=b"anyway",
+            capture_stdout=True,
+            capture_stderr=True,
+        )
+        assert accepted.stdout == b"anyway"
+    finally:
+        process.kill()
+        await process.wait()
+
+
+async def test_tls_options_are_checked(tls_certificates: TlsCertificates) -> None:
+    cert, _ = tls_certificates.files("server")
+    for arguments, message in [
+        (["echo-server", "0", "--udp", "--tls-cert", str(cert)], "cannot go with --udp"),
+        (["echo-server", "0", "--tls-key", str(cert)], "need --tls-cert"),
+        (["echo-server", "0", "--tls-cert", "/nonexistent.pem"], "/nonexistent.pem"),
+        (["send", "localhost", "1", "--udp", "--tls"], "not --udp"),
+        (["send", "localhost", "1", "--key", str(cert)], "--key needs --cert"),
+        (["send", "localhost", "1", "--cert", str(cert)], "no private key"),
+    ]:
+        result = await trio.run_process(
+            [*COMMAND, *arguments], stdin=b"", capture_stdout=True, capture_stderr=True, check=False
+        )
+        assert result.returncode == 2, (arguments, result.stderr)
+        assert message in result.stderr.decode(), (arguments, result.stderr)
+        assert result.stderr.count(b"\n") == 1

@@ -16,7 +16,9 @@ from typing import Any, TypeVar
 
 import trio
 
+from ._certificate import IGNORABLE, Certificate
 from ._datagram_socket import DatagramSocket
+from ._enums import ChainValidationResult, SocketProtectionLevel
 from ._errors import SocketError
 from ._hostname import HostName, parse_service_name
 from ._listener import StreamSocketListener
@@ -51,6 +53,17 @@ def add_commands(commands: Any) -> None:
         default=None,
         help="stop after this many connections (TCP) or datagrams (UDP)",
     )
+    tls = echo.add_argument_group("TLS (TCP only)")
+    tls.add_argument(
+        "--tls-cert", metavar="FILE", help="serve TLS with this certificate (PEM, key may follow)"
+    )
+    tls.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
+    tls.add_argument(
+        "--tls-client-ca",
+        metavar="FILE",
+        help="require client certificates issued by this authority (PEM)",
+    )
+    _add_level_option(tls)
     echo.set_defaults(handler=echo_server)
 
     send = commands.add_parser(
@@ -70,8 +83,28 @@ def add_commands(commands: Any) -> None:
         "--wait",
         type=float,
         default=1.0,
-        help="UDP: seconds to wait for replies after standard input ends (default 1)",
+        help="UDP and TLS: seconds to wait for replies after standard input ends, and "
+        "for TLS, between replies (default 1)",
     )
+    tls = send.add_argument_group(
+        "TLS (TCP only; TLS cannot half-close, so replies are awaited as for UDP)"
+    )
+    tls.add_argument("--tls", action="store_true", help="connect with TLS")
+    tls.add_argument(
+        "--ca", metavar="FILE", help="trust this authority besides the system's roots (PEM)"
+    )
+    tls.add_argument("--cert", metavar="FILE", help="offer this client certificate (PEM)")
+    tls.add_argument("--key", metavar="FILE", help="the client certificate's private key")
+    tls.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        choices=sorted(result.name for result in IGNORABLE),
+        metavar="ERROR",
+        help="accept a server certificate with this error (repeatable): "
+        + ", ".join(sorted(result.name for result in IGNORABLE)),
+    )
+    _add_level_option(tls)
     send.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -141,20 +174,60 @@ def _say(*parts: object) -> None:
     print(*parts, flush=True)
 
 
+_LEVELS = ("SSL", "TLS10", "TLS11", "TLS12", "TLS13")
+
+
+def _add_level_option(group: Any) -> None:
+    group.add_argument(
+        "--tls-level",
+        choices=_LEVELS,
+        default="SSL",
+        help="SocketProtectionLevel: SSL (the best both sides have, the default) or a "
+        "pinned version",
+    )
+
+
+def _certificate(cert: str, key: str | None, what: str) -> Certificate:
+    try:
+        return Certificate.from_pem_file(cert, key)
+    except OSError as error:
+        raise ValueError(f"{what}: cannot read {error.filename}: {error.strerror}") from None
+
+
 # -- echo-server ---------------------------------------------------------------------
 
 
 async def echo_server(args: argparse.Namespace) -> None:
+    tls = args.tls_cert is not None
+    if (args.tls_key is not None or args.tls_client_ca is not None) and not tls:
+        raise ValueError("--tls-key and --tls-client-ca need --tls-cert")
     if args.udp:
+        if tls:
+            raise ValueError("--tls-cert serves TLS over TCP; it cannot go with --udp")
         await _udp_echo_server(args.host, args.service, args.count)
     else:
-        await _tcp_echo_server(args.host, args.service, args.count)
+        await _tcp_echo_server(args.host, args.service, args.count, args)
 
 
-async def _tcp_echo_server(host: str | None, service: str, count: int | None) -> None:
+async def _tcp_echo_server(
+    host: str | None, service: str, count: int | None, options: argparse.Namespace
+) -> None:
     async with StreamSocketListener() as listener:
-        await listener.bind_endpoint(host, service)
-        _say(f"listening on port {listener.information.local_port} (TCP)")
+        level = SocketProtectionLevel.PLAIN_SOCKET
+        if options.tls_cert is not None:
+            level = SocketProtectionLevel[options.tls_level]
+            control = listener.control
+            control.server_certificate = _certificate(
+                options.tls_cert, options.tls_key, "--tls-cert"
+            )
+            if options.tls_client_ca is not None:
+                control.client_certificate_required = True
+                control.trusted_certificates = [
+                    _certificate(options.tls_client_ca, None, "--tls-client-ca")
+                ]
+        await listener.bind_endpoint(host, service, level)
+        kind = "TCP" if level == SocketProtectionLevel.PLAIN_SOCKET else f"TLS, {level.name}"
+        _say(f"listening on port {listener.information.local_port} ({kind})")
         async with trio.open_nursery() as nursery:
             served = 0
             async for args in listener.connection_received:
@@ -206,34 +279,70 @@ async def send_command(args: argparse.Namespace) -> None:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(progress.keep_drawing)
                 if args.udp:
+                    if _wants_tls(args):
+                        raise ValueError("TLS options go with TCP, not --udp")
                     await _send_udp(args.host, args.service, args.wait, stdin, stdout, progress)
                 else:
-                    await _send_tcp(args.host, args.service, stdin, stdout, progress)
+                    sock = _tls_client(args) if _wants_tls(args) else StreamSocket()
+                    await _send_tcp(sock, args, stdin, stdout, progress)
                 nursery.cancel_scope.cancel()
 
 
+def _wants_tls(args: argparse.Namespace) -> bool:
+    return bool(args.tls or args.ca or args.cert or args.key or args.ignore)
+
+
+def _tls_client(args: argparse.Namespace) -> StreamSocket:
+    if args.key is not None and args.cert is None:
+        raise ValueError("--key needs --cert")
+    sock = StreamSocket()
+    control = sock.control
+    if args.ca is not None:
+        control.trusted_certificates.append(_certificate(args.ca, None, "--ca"))
+    if args.cert is not None:
+        control.client_certificate = _certificate(args.cert, args.key, "--cert")
+    control.ignorable_server_certificate_errors.update(
+        ChainValidationResult[name] for name in args.ignore
+    )
+    return sock
+
+
 async def _send_tcp(
-    host: str,
-    service: str,
+    sock: StreamSocket,
+    args: argparse.Namespace,
     stdin: trio.lowlevel.FdStream,
     stdout: trio.lowlevel.FdStream,
     progress: Progress,
 ) -> None:
-    async with StreamSocket() as sock:
-        await sock.connect(host, service)
+    tls = _wants_tls(args)
+    level = SocketProtectionLevel[args.tls_level] if tls else SocketProtectionLevel.PLAIN_SOCKET
+    async with sock:
+        await sock.connect(args.host, args.service, level)
+        # Over TLS, which cannot half-close, replies are awaited until none came for
+        # --wait seconds once standard input has ended.
+        receiving = trio.CancelScope()
+        input_ended = False
 
         async def upload() -> None:
+            nonlocal input_ended
             while data := await stdin.receive_some(CHUNK):
                 sock.output_stream.write(data)
                 await sock.output_stream.flush()
                 progress.sent(len(data))
-            await sock.send_eof()
+            if tls:
+                input_ended = True
+                receiving.deadline = trio.current_time() + args.wait
+            else:
+                await sock.send_eof()
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(upload)
-            while data := await sock.receive_some():
-                await stdout.send_all(data)
-                progress.received(len(data))
+            with receiving:
+                while data := await sock.receive_some():
+                    await stdout.send_all(data)
+                    progress.received(len(data))
+                    if input_ended:
+                        receiving.deadline = trio.current_time() + args.wait
 
 
 async def _send_udp(
