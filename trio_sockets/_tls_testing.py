@@ -28,6 +28,13 @@ class TlsCertificates:
     such as ``openssl s_server`` (see :meth:`files`).
     """
 
+    #: The authority's own certificate: trust it with ``control.trusted_certificates``.
+    authority: Certificate
+    #: A server certificate (with key) for ``localhost``, ``127.0.0.1`` and ``::1``.
+    server: Certificate
+    #: A client certificate (with key) for ``client.example.test``, CN ``test-client``.
+    client: Certificate
+
     def __init__(self, directory: str | os.PathLike[str] | None = None) -> None:
         try:
             import trustme
