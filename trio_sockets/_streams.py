@@ -39,6 +39,8 @@ _JOIN_BELOW: Final = 16 * 1024
 # Upper bound of bytes handed to one system call; re-gathering after a partial send
 # copies at most this much again.
 _MAX_SEND: Final = 1024 * 1024
+# Pending writes averaging at most this size are joined whole, in one step.
+_JOIN_AVERAGE: Final = 4096
 
 
 def _iov_max() -> int:
@@ -123,6 +125,8 @@ class BaseOutputStream(OutputStream):
         # parks between batches: waking a parked task is far cheaper than starting one,
         # and an awaited write (sent by the awaiting task itself) costs only that wake.
         self._writer_started = False
+        self._writer_woken = False  # unparked and not yet run: no need to wake it again
+        self._awaited_last = False  # whether the latest write was awaited
         self._writer_idle = trio.lowlevel.ParkingLot()
         self._progress = trio.lowlevel.ParkingLot()
         self._closed = False
@@ -220,6 +224,10 @@ class BaseOutputStream(OutputStream):
         return op
 
     async def _wait_for(self, op: WriteOperation) -> int:
+        if op._seq == self._next_seq - 1:
+            # The writer waits for its latest write: it writes one at a time, so its
+            # next write may go to the kernel at once (StreamOutputStream.write).
+            self._awaited_last = True
         await self._run_until(lambda: op.done)
         if op._error is not None:
             self._observe(op)
@@ -247,6 +255,10 @@ class BaseOutputStream(OutputStream):
     def _completes_at_once(self, data: bytes) -> bool:
         """Whether an empty write is done without a system call (called only for b"")."""
         return False
+
+    def _abandon(self, error: BaseException) -> None:
+        """Fail what is pending when nothing is left to send it (no nursery)."""
+        self._fail_all(error)
 
     @abc.abstractmethod
     def _send_step(self) -> bool:
@@ -289,7 +301,8 @@ class BaseOutputStream(OutputStream):
         if self._sender_busy:
             return
         if self._writer_started:
-            if len(self._writer_idle):  # parked: wake it (unpark() costs even when empty)
+            if not self._writer_woken and len(self._writer_idle):  # parked: wake it
+                self._writer_woken = True
                 self._writer_idle.unpark()
             return
         nursery = self._get_nursery()
@@ -307,6 +320,7 @@ class BaseOutputStream(OutputStream):
     async def _writer_task(self) -> None:
         try:
             while self._sock.fileno() != -1:
+                self._writer_woken = False
                 if self._pending and not self._sender_busy:
                     await self._drive(lambda: not self._pending)
                 else:
@@ -326,7 +340,7 @@ class BaseOutputStream(OutputStream):
                 if self._get_nursery() is not None:
                     self._ensure_writer()
                 else:
-                    self._fail_all(
+                    self._abandon(
                         socket_error(
                             SocketErrorStatus.OPERATION_ABORTED,
                             f"{self._what}: a cancelled send left unsent data and the "
@@ -426,6 +440,50 @@ class StreamOutputStream(BaseOutputStream):
             return
         await self._wait_for(self._enqueue(memoryview(data)[sent:]))
 
+    #: Whether a write may go straight to the socket (not under TLS, which encrypts).
+    _direct = True
+
+    def write(self, data: bytes | bytearray | memoryview) -> WriteOperation:
+        # The common case -- bytes, a healthy stream, room in the queue -- written out:
+        # batches of tiny writes spend most of their time here (docs/performance.rst).
+        if (
+            type(data) is not bytes
+            or self._closed
+            or self._check_writes
+            or self._unobserved
+            or not data
+            or self._sock.fileno() == -1
+        ):
+            return super().write(data)
+        size = len(data)
+        pending_bytes = self._pending_bytes + size
+        if pending_bytes > self.max_pending_bytes:
+            return super().write(data)
+        seq = self._next_seq
+        self._next_seq = seq + 1
+        op = WriteOperation(self, data, seq)
+        if self._awaited_last and self._direct and not self._pending and not self._sender_busy:
+            # One write at a time, each awaited: hand it to the kernel now rather than
+            # wake the writer task for it -- half the scheduling of a request/response.
+            # Writes that pile up unawaited still wait for the writer and leave together.
+            self._awaited_last = False
+            if self._get_nursery() is not None:  # the same rule as any write (below)
+                try:
+                    sent = self._sock.send(data)
+                except OSError:  # would block, or failed: the writer deals with it
+                    sent = 0
+                if sent == size:
+                    op._result = size
+                    op._data = b""
+                    return op
+                self._head_sent = sent
+        self._awaited_last = False
+        self._pending.append(op)
+        self._pending_bytes = pending_bytes
+        if not self._sender_busy and not self._writer_woken:
+            self._ensure_writer()
+        return op
+
     def _check_writable(self, data: bytes) -> None:
         if self._broken is not None:
             raise socket_error(
@@ -451,6 +509,11 @@ class StreamOutputStream(BaseOutputStream):
         self._advance(sent)
         return True
 
+    def _abandon(self, error: BaseException) -> None:
+        # Part of a write may be on the wire (a send_all cancelled part-way): later
+        # writes would follow a torn message, so the sending side is broken for good.
+        self._break(error)
+
     def _break(self, error: BaseException) -> None:
         self._broken = error
         self._check_writes = True
@@ -470,6 +533,16 @@ class StreamOutputStream(BaseOutputStream):
         super()._abort_pending(status, why)
 
     def _gather(self) -> list[bytes | memoryview]:
+        pending = self._pending
+        if (
+            not self._head_sent
+            and self._pending_bytes <= _MAX_SEND
+            and len(pending) * _JOIN_AVERAGE >= self._pending_bytes
+        ):
+            # Mostly small writes: one join of everything beats building iovecs.
+            if len(pending) == 1:
+                return [pending[0]._data]
+            return [b"".join([op._data for op in pending])]
         pieces: list[bytes | memoryview] = []
         small: list[bytes | memoryview] = []
         small_len = 0

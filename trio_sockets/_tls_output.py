@@ -32,6 +32,8 @@ _MAX_BATCH = 1024 * 1024
 class TlsOutputStream(StreamOutputStream):
     """The output stream of a :class:`~trio_sockets.StreamSocket` protected by TLS."""
 
+    _direct = False  # every byte goes through the SSLStream
+
     def __init__(
         self,
         tls: trio.SSLStream[SocketTransport],
