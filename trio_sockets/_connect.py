@@ -23,6 +23,8 @@ __all__ = ["HAPPY_EYEBALLS_DELAY", "connect_first"]
 
 #: Seconds between starting one connection attempt and the next (RFC 8305 default).
 HAPPY_EYEBALLS_DELAY = 0.25
+#: How many failed addresses the message of a failed connect names.
+MAX_NAMED = 8
 
 
 def format_sockaddr(sockaddr: SockAddr) -> str:
@@ -97,7 +99,11 @@ async def connect_first(
         if status != SocketErrorStatus.UNKNOWN
     ]
     status = known[0] if known else SocketErrorStatus.UNKNOWN
-    detail = "; ".join(f"{format_sockaddr(addr)}: {exc}" for addr, exc in failures)
+    # A hostile DNS answer can hold thousands of addresses: name the first few (the
+    # ExceptionGroup in __cause__ keeps every error).
+    detail = "; ".join(f"{format_sockaddr(addr)}: {exc}" for addr, exc in failures[:MAX_NAMED])
+    if len(failures) > MAX_NAMED:
+        detail += f"; and {len(failures) - MAX_NAMED} more addresses"
     first_errno = failures[0][1].errno
     error = socket_error(status, f"{what} failed: {detail}", errno=first_errno)
     raise error from (

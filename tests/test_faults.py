@@ -1,0 +1,278 @@
+"""Faults the loopback interface cannot produce: a peer that never answers.
+
+Each test makes a throwaway network namespace whose only way out is a veth pair, with
+static neighbour entries for a few addresses (203.0.113.9 and up, 2001:db8::9 and up)
+that point at a link-layer address nobody has. SYNs to them leave by ``v0``, arrive at
+``v1`` and are dropped there, silently: no RST, no ICMP error, no ARP or neighbour
+discovery failure. That is a peer that never answers, which is what
+``control.connect_timeout`` is for. The sockets are created inside the namespace by
+switching the trio thread into it (``setns``) for the duration of the test, or, where
+the test needs a worker thread or a process (dnsmasq), by a Python process run inside it
+with ``ip netns exec``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import itertools
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+import trio
+from conftest import IN_CI, live_tasks, open_fd_count
+
+from trio_sockets import (
+    HostName,
+    SocketError,
+    SocketErrorStatus,
+    SocketStatusError,
+    StreamSocket,
+    StreamSocketListener,
+)
+
+#: How late a timed-out connect may end, beyond its connect_timeout: scheduling delay on
+#: a loaded machine (measured: under 10 ms when idle).
+SLACK = 0.3
+#: The local addresses of v0, and the silent addresses behind it.
+LOCAL_V4, LOCAL_V6 = "203.0.113.1", "2001:db8::1"
+SILENT_V4 = [f"203.0.113.{host}" for host in (9, 10, 11)]
+SILENT_V6 = [f"2001:db8::{host}" for host in (9, 10, 11)]
+#: A link-layer address no interface has (locally administered).
+NOBODY = "02:00:5e:00:53:99"
+
+_CLONE_NEWNET = 0x40000000
+_names = itertools.count()
+
+
+def _ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def silent_netns() -> Iterator[str]:
+    """A network namespace in which the SILENT addresses never answer. Deleted after."""
+    name = f"ts7f{os.getpid()}x{next(_names)}"
+    reason = None
+    if shutil.which("ip") is None:
+        reason = "the ip command is not installed (Debian package iproute2)"
+    else:
+        try:
+            _ip("netns", "add", name)
+        except (subprocess.CalledProcessError, OSError) as exc:
+            stderr = getattr(exc, "stderr", b"") or b""
+            reason = f"cannot create a network namespace: {stderr.decode().strip() or exc}"
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"{reason}; CI must be able to run these tests (as root)")
+        pytest.skip(reason)
+    try:
+        _ip("-n", name, "link", "set", "lo", "up")
+        _ip("-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+        _ip("-n", name, "addr", "add", f"{LOCAL_V4}/24", "dev", "v0")
+        _ip("-n", name, "addr", "add", f"{LOCAL_V6}/64", "dev", "v0", "nodad")
+        _ip("-n", name, "link", "set", "v0", "up")
+        _ip("-n", name, "link", "set", "v1", "up")
+        for address in SILENT_V4 + SILENT_V6:
+            neighbour = f"{address} lladdr {NOBODY} dev v0 nud permanent"
+            _ip("-n", name, "neigh", "add", *neighbour.split())
+        yield name
+        stray = threads_in(name)
+        assert not stray, f"threads {stray} were left in the test namespace"
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
+
+
+def threads_in(name: str) -> list[int]:
+    """This process's threads that are in namespace *name*.
+
+    Nothing may be: a trio worker thread started while the trio thread was switched in
+    (see :func:`inside`) would stay there, and run later tests' work in a dead namespace.
+    """
+    namespace = os.stat(f"/run/netns/{name}").st_ino
+    return [
+        int(tid)
+        for tid in os.listdir("/proc/self/task")
+        if os.stat(f"/proc/self/task/{tid}/ns/net").st_ino == namespace
+    ]
+
+
+@contextlib.contextmanager
+def inside(name: str) -> Iterator[None]:
+    """Create sockets in namespace *name* until the block ends.
+
+    ``setns(2)`` switches this thread, trio's; sockets keep their namespace afterwards.
+    Nothing in the block may start a worker thread (``trio.to_thread``, a process, the
+    system resolver): it would stay in the namespace. IP literals and numeric ports
+    resolve without one.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(target, _CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns into the test namespace failed")
+        try:
+            yield
+        finally:
+            if libc.setns(original, _CLONE_NEWNET) != 0:  # pragma: no cover
+                raise OSError(ctypes.get_errno(), "setns back to the original namespace")
+    finally:
+        os.close(target)
+        os.close(original)
+
+
+def frames_dropped_at_v1(name: str) -> int:
+    """Frames v1 received: every SYN to a silent address ends there, unanswered."""
+    with open("/proc/thread-self/net/dev") as stats:  # the namespace this thread is in
+        for line in stats:
+            interface, _, counters = line.partition(":")
+            if interface.strip() == "v1":
+                return int(counters.split()[1])
+    raise AssertionError(f"no interface v1 in namespace {name}")
+
+
+async def timed_connect(client: StreamSocket, *target: object) -> tuple[float, SocketStatusError]:
+    """Connect, expecting failure; (seconds it took, the error)."""
+    start = trio.current_time()
+    with pytest.raises(SocketStatusError) as caught:
+        await client.connect(*target)  # type: ignore[call-overload]
+    return trio.current_time() - start, caught.value
+
+
+@pytest.mark.parametrize("address", [SILENT_V4[0], SILENT_V6[0]])
+async def test_connect_to_a_silent_address_times_out_at_connect_timeout(
+    silent_netns: str, address: str
+) -> None:
+    timeout = 0.5
+    with trio.fail_after(10), inside(silent_netns):
+        fds, tasks = open_fd_count(), len(live_tasks())
+        frames = frames_dropped_at_v1(silent_netns)
+        async with StreamSocketListener() as listener:
+            local = LOCAL_V4 if "." in address else LOCAL_V6
+            await listener.bind_endpoint(local, "0")
+            async with StreamSocket() as client:
+                client.control.connect_timeout = timeout
+                before = open_fd_count()
+                elapsed, error = await timed_connect(client, HostName(address), "80")
+                assert error.status == SocketErrorStatus.CONNECTION_TIMED_OUT
+                assert SocketError.get_status(error) == SocketErrorStatus.CONNECTION_TIMED_OUT
+                assert isinstance(error, TimeoutError)
+                assert f"connect_timeout={timeout}" in str(error)
+                assert timeout <= elapsed <= timeout + SLACK, elapsed
+                # The attempt's socket is closed, and the SYNs really went out unanswered.
+                assert open_fd_count() == before
+                assert frames_dropped_at_v1(silent_netns) > frames
+                # A failed connect leaves the socket usable: connect it somewhere real.
+                await client.connect(HostName(local), listener.information.local_port)
+                server = await listener.accept()
+                async with server:
+                    await client.send_all(b"after the timeout")
+                    assert await server.receive_some() == b"after the timeout"
+        assert open_fd_count() == fds
+        assert len(live_tasks()) == tasks
+
+
+# Run by a Python inside the namespace (``ip netns exec``): dnsmasq is started through a
+# worker thread (trio's open_process), and a worker thread made while this process's
+# trio thread is switched into the namespace would stay there for the tests after it.
+_SEVERAL_SILENT_ADDRESSES = """
+import json, os, sys, trio
+from trio_sockets import EndpointPair, HostName, SocketStatusError, StreamSocket
+from trio_sockets.testing import DnsServer, SrvRecord
+
+v4, v6, local, timeout = json.loads(sys.argv[1])
+
+async def main():
+    hosts = {"silent.test": v4 + v6}
+    hosts |= {f"t{i}.silent.test": [a, b] for i, (a, b) in enumerate(zip(v4, v6))}
+    srv = [SrvRecord("_svc._tcp.silent.test", f"t{i}.silent.test", 80, priority=i)
+           for i in range(len(v4))]
+    results = []
+    async with DnsServer(hosts=hosts, srv=srv) as dns:
+        resolver = dns.resolver(timeout=1, attempts=2)
+        for target in (
+            (HostName("silent.test"), "80"),
+            (HostName("silent.test"), "svc"),
+            (EndpointPair(HostName(local), "", HostName("silent.test"), "80"),),
+        ):
+            async with StreamSocket(resolver=resolver) as client:
+                client.control.connect_timeout = timeout
+                fds = len(os.listdir("/proc/self/fd"))
+                start = trio.current_time()
+                try:
+                    await client.connect(*target)
+                except SocketStatusError as exc:
+                    status = exc.status.name
+                else:
+                    status = "connected"
+                results.append({
+                    "target": repr(target), "status": status,
+                    "elapsed": trio.current_time() - start,
+                    "fds_left": len(os.listdir("/proc/self/fd")) - fds,
+                })
+    print(json.dumps(results))
+
+trio.run(main)
+"""
+
+
+async def test_connect_timeout_bounds_every_address_and_srv_target_together(
+    silent_netns: str, dnsmasq_program: str
+) -> None:
+    """Happy eyeballs over six silent addresses, three silent SRV targets, and the
+    addresses of one family: each connect ends at connect_timeout, which bounds the
+    whole connect, not each attempt (each of which the kernel would retry for minutes)."""
+    timeout = 0.6
+    arguments = json.dumps([SILENT_V4, SILENT_V6, LOCAL_V4, timeout])
+    with trio.fail_after(30):
+        done = await trio.run_process(
+            [
+                "ip",
+                "netns",
+                "exec",
+                silent_netns,
+                sys.executable,
+                "-W",
+                "error",
+                "-c",
+                _SEVERAL_SILENT_ADDRESSES,
+                arguments,
+            ],
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    results = json.loads(done.stdout)
+    assert len(results) == 3
+    for result in results:
+        assert result["status"] == "CONNECTION_TIMED_OUT", result
+        assert timeout <= result["elapsed"] <= timeout + SLACK, result
+        assert result["fds_left"] == 0, result
+
+
+async def test_a_cancelled_connect_to_a_silent_address_leaves_the_socket_usable(
+    silent_netns: str,
+) -> None:
+    """Without connect_timeout only the caller's deadline ends the attempt: the SYNs
+    would be retried for minutes. Cancelling it closes the attempt."""
+    with trio.fail_after(10), inside(silent_netns):
+        fds = open_fd_count()
+        async with StreamSocketListener() as listener:
+            await listener.bind_endpoint(LOCAL_V4, "0")
+            async with StreamSocket() as client:
+                before = open_fd_count()
+                with trio.move_on_after(0.3) as scope:
+                    await client.connect(HostName(SILENT_V4[0]), "80")
+                assert scope.cancelled_caught
+                assert open_fd_count() == before
+                assert client.information.remote_address is None
+                await client.connect(HostName(LOCAL_V4), listener.information.local_port)
+                (await listener.accept())._close_now()
+        assert open_fd_count() == fds

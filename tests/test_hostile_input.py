@@ -1,0 +1,744 @@
+"""Hostile input: strings from callers, and DNS answers from name servers.
+
+Every lookup must end, within the resolver's lifetime, in a result or a classified
+error (a :class:`SocketStatusError` whose status is not ``UNKNOWN``, or a
+:class:`ValueError` / :class:`TypeError` for a bad argument). The answers come from
+real DNS servers on loopback: dnsmasq (the ``dns_server`` fixture) for everything it
+will publish, and, for the answers no well-behaved server sends (CNAME loops, truncation
+even over TCP, malformed messages, answers of the wrong type), :func:`hostile_dns`: a
+UDP and TCP server on 127.0.0.1 that answers each query with whatever the test says.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ipaddress
+import itertools
+import socket
+import struct
+import time
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import Any
+
+import dns.exception
+import dns.flags
+import dns.message
+import dns.name
+import dns.rcode
+import dns.rdataclass
+import dns.rdatatype
+import dns.rdtypes.IN.SRV
+import dns.rrset
+import pytest
+import trio
+from conftest import live_tasks, open_fd_count
+from hypothesis import HealthCheck, event, example, given, settings
+from hypothesis import strategies as st
+
+from trio_sockets import (
+    DatagramSocket,
+    HostName,
+    Resolver,
+    ServiceTarget,
+    SocketError,
+    SocketErrorStatus,
+    SocketStatusError,
+    StreamSocket,
+)
+from trio_sockets._pytest_plugin import DnsServerFactory
+from trio_sockets._resolver import MAX_SRV_TARGETS
+from trio_sockets.testing import DnsServer, DnsServerError, SrvRecord
+
+S = SocketErrorStatus
+TIMED_OUT = S.CONNECTION_TIMED_OUT
+#: What the services database knows (netbase): names that never reach DNS.
+SERVICES_DB = ["http", "domain", "echo", "https"]
+#: Answers stay this far within the lifetime, plus scheduling delay on a loaded machine.
+SLACK = 0.5
+
+Responder = Callable[[dns.message.Message, bool], bytes | None]
+
+
+# -- a server that sends what it is told -------------------------------------------------
+
+
+@contextlib.asynccontextmanager
+async def hostile_dns(respond: Responder, *, tcp: bool = True) -> AsyncIterator[int]:
+    """Serve DNS on 127.0.0.1 (UDP, and TCP on the same port unless *tcp* is False),
+    answering each query with ``respond(query, over_tcp)`` (``None``: no answer). Yields
+    the port."""
+    for _ in range(20):
+        udp = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        await udp.bind(("127.0.0.1", 0))
+        port: int = udp.getsockname()[1]
+        listening = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            await listening.bind(("127.0.0.1", port))
+        except OSError:  # taken on TCP: try another port
+            udp.close()
+            listening.close()
+            continue
+        break
+    else:  # pragma: no cover
+        pytest.fail("no port free for both UDP and TCP")
+    with udp, listening:
+        listening.listen(16)
+        if not tcp:
+            listening.close()  # the port refuses TCP
+
+        async def serve_udp() -> None:
+            while True:
+                data, sender = await udp.recvfrom(65535)
+                query = _parse(data)
+                if query is not None and (answer := respond(query, False)) is not None:
+                    await udp.sendto(answer, sender)
+
+        async def serve_tcp() -> None:
+            async with trio.open_nursery() as nursery:
+                while True:
+                    conn, _ = await listening.accept()
+                    nursery.start_soon(serve_connection, conn)
+
+        async def serve_connection(conn: trio.socket.SocketType) -> None:
+            with conn:
+                header = await _receive_exactly(conn, 2)
+                query = _parse(await _receive_exactly(conn, struct.unpack("!H", header)[0]))
+                if query is not None and (answer := respond(query, True)) is not None:
+                    data = struct.pack("!H", len(answer)) + answer
+                    while data:
+                        data = data[await conn.send(data) :]
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve_udp)
+            if tcp:
+                nursery.start_soon(serve_tcp)
+            yield port
+            nursery.cancel_scope.cancel()
+
+
+def _parse(data: bytes) -> dns.message.Message | None:
+    try:
+        return dns.message.from_wire(data)
+    except Exception:
+        return None
+
+
+async def _receive_exactly(conn: trio.socket.SocketType, count: int) -> bytes:
+    data = b""
+    while len(data) < count:
+        chunk = await conn.recv(count - len(data))
+        if not chunk:
+            raise EOFError
+        data += chunk
+    return data
+
+
+def reply(
+    query: dns.message.Message,
+    *rrsets: dns.rrset.RRset,
+    rcode: int = dns.rcode.NOERROR,
+    tc: bool = False,
+) -> bytes:
+    response = dns.message.make_response(query)
+    response.set_rcode(dns.rcode.Rcode(rcode))
+    response.answer.extend(rrsets)
+    if tc:
+        response.flags |= dns.flags.TC
+    return response.to_wire(max_size=65535)
+
+
+def rrset(owner: dns.name.Name | str, rdtype: str, *texts: str) -> dns.rrset.RRset:
+    return dns.rrset.from_text(owner, 60, "IN", rdtype, *texts)
+
+
+def qname(query: dns.message.Message) -> dns.name.Name:
+    name: dns.name.Name = query.question[0].name
+    return name
+
+
+def qtype(query: dns.message.Message) -> str:
+    return dns.rdatatype.to_text(query.question[0].rdtype)
+
+
+async def outcome_of(lookup: object, bound: float) -> object:
+    """The lookup's result or exception; fails if it takes longer than *bound*."""
+    with trio.fail_after(bound):
+        try:
+            return await lookup  # type: ignore[misc]
+        except (SocketStatusError, ValueError, TypeError) as exc:
+            return exc
+
+
+def assert_classified(error: object, *statuses: SocketErrorStatus) -> None:
+    assert isinstance(error, SocketStatusError), error
+    assert error.status != S.UNKNOWN, error
+    assert SocketError.get_status(error) == error.status
+    if statuses:
+        assert error.status in statuses, error
+
+
+# -- answers dnsmasq publishes -----------------------------------------------------------
+
+
+async def test_srv_answers_dnsmasq_publishes_end_classified(
+    dns_server: DnsServerFactory,
+) -> None:
+    many = [
+        SrvRecord("_svc._tcp.many.test", f"t{index}.many.test", 1000 + index, index % 7, index % 5)
+        for index in range(2000)
+    ]
+    server = await dns_server(
+        srv=[
+            SrvRecord("_svc._tcp.dot.test", "."),
+            *[SrvRecord("_svc._tcp.zero.test", f"z{index}.test", 0) for index in range(3)],
+            SrvRecord("_svc._tcp.alias.test", "alias.test", 7000),
+            *many,
+        ],
+        txt={"_svc._tcp.none.test": "a name with no SRV record"},
+        hosts={"end.test": "127.0.0.9"},
+        cname={
+            "alias.test": "chain1.test",
+            "chain1.test": "chain2.test",
+            "chain2.test": "end.test",
+        },
+    )
+    resolver = server.resolver(timeout=0.5, attempts=2)
+    bound = resolver.lifetime + SLACK
+
+    async def targets(host: str) -> object:
+        return await outcome_of(resolver.resolve_targets(HostName(host), "svc", "tcp"), bound)
+
+    # No SRV record at all, a lone "." (RFC 2782: decidedly not available), and only
+    # port-0 targets: three different errors, none of them UNKNOWN.
+    assert_classified(await targets("none.test"), S.HOST_NOT_FOUND)
+    assert_classified(await targets("dot.test"), S.CLASS_TYPE_NOT_FOUND)
+    assert_classified(await targets("zero.test"), S.NO_ADDRESSES_FOUND)
+    # A target that is an alias: its addresses come through the CNAME chain.
+    [alias] = await targets("alias.test")  # type: ignore[misc]
+    addresses = await resolver.resolve_addresses(alias.host, alias.port, "tcp")
+    assert [sockaddr for _, sockaddr in addresses] == [("127.0.0.9", 7000)]
+    # 2,000 targets: too many for UDP (TC) and even for one TCP message (dnsmasq sends
+    # what fits in 64 KiB, with TC set again). What arrived is used, in RFC 2782 order,
+    # bounded at MAX_SRV_TARGETS, all of the lowest priority.
+    start = trio.current_time()
+    found = await targets("many.test")
+    assert isinstance(found, list), found
+    assert len(found) == MAX_SRV_TARGETS
+    assert {target.priority for target in found} == {0}
+    assert len({target.port for target in found}) == MAX_SRV_TARGETS
+    assert trio.current_time() - start < bound
+
+
+async def test_dnsmasq_refuses_to_publish_a_cname_loop(dnsmasq_program: str) -> None:
+    """Why CNAME loops are served by hostile_dns below: dnsmasq will not publish one."""
+    with pytest.raises(DnsServerError, match="CNAME loop"):
+        async with DnsServer(
+            cname={"a.test": "b.test", "b.test": "a.test"}, dnsmasq=dnsmasq_program
+        ):
+            pass  # pragma: no cover
+
+
+# -- answers only a hostile server sends ---------------------------------------------------
+
+
+def _cname_loop(query: dns.message.Message, tcp: bool) -> bytes:
+    return reply(
+        query,
+        rrset(qname(query), "CNAME", "b.loop.test."),
+        rrset("b.loop.test.", "CNAME", qname(query).to_text()),
+    )
+
+
+def _cname_self(query: dns.message.Message, tcp: bool) -> bytes:
+    return reply(query, rrset(qname(query), "CNAME", qname(query).to_text()))
+
+
+def _cname_chain(query: dns.message.Message, tcp: bool) -> bytes:
+    names = [qname(query).to_text()] + [f"c{index}.chain.test." for index in range(40)]
+    links = [rrset(alias, "CNAME", target) for alias, target in itertools.pairwise(names)]
+    return reply(query, *links, rrset(names[-1], "A", "127.0.0.1"))
+
+
+def _cname_dangling(query: dns.message.Message, tcp: bool) -> bytes:
+    return reply(query, rrset(qname(query), "CNAME", "nowhere.test."))
+
+
+def _truncated_over_udp(query: dns.message.Message, tcp: bool) -> bytes:
+    return reply(query, tc=True)
+
+
+def _garbage_with_the_query_id(query: dns.message.Message, tcp: bool) -> bytes:
+    return struct.pack("!HH", query.id, 0x8180) + b"\xff" * 40
+
+
+def _another_id(query: dns.message.Message, tcp: bool) -> bytes:
+    answer = bytearray(reply(query, rrset(qname(query), "SRV", "0 0 80 a.test.")))
+    answer[:2] = struct.pack("!H", query.id ^ 0x5555)
+    return bytes(answer)
+
+
+def _another_question(query: dns.message.Message, tcp: bool) -> bytes:
+    other = dns.message.make_query("_other._tcp.evil.test", "SRV")
+    other.id = query.id
+    return reply(other, rrset("_other._tcp.evil.test.", "SRV", "0 0 80 evil.test."))
+
+
+def _truncated_then_nothing(query: dns.message.Message, tcp: bool) -> bytes | None:
+    return None if tcp else reply(query, tc=True)
+
+
+def _rcode(rcode: int) -> Responder:
+    return lambda query, tcp: reply(query, rcode=rcode)
+
+
+def _a_for_srv(query: dns.message.Message, tcp: bool) -> bytes:
+    return reply(query, rrset(qname(query), "A", "127.0.0.1"))
+
+
+#: The longest name DNS carries (253 characters; 255 octets on the wire).
+_LONGEST = ".".join(["x" * 63, "y" * 63, "z" * 63, "w" * 61])
+
+
+def _hostile_srv_targets(query: dns.message.Message, tcp: bool) -> bytes:
+    return reply(
+        query,
+        rrset(
+            qname(query),
+            "SRV",
+            "0 0 80 .",
+            "0 0 80 a\\000b.test.",
+            "0 0 80 a\\032b.test.",
+            "0 0 80 a\\.b.test.",
+            "0 0 80 xn--zz.test.",
+            "0 0 80 -bad.test.",
+            f"0 0 80 {_LONGEST}.",
+            "1 0 80 " + "\\255" * 20 + ".test.",
+            "2 0 0 zero-port.test.",
+            "3 0 8080 good.test.",
+        ),
+    )
+
+
+NAS = S.NON_AUTHORITATIVE_HOST_NOT_FOUND
+
+
+def case(
+    name: str,
+    respond: Responder,
+    lookup: str,
+    status: SocketErrorStatus | None,
+    *,
+    tcp: bool = True,
+    early: bool = True,
+) -> Any:
+    """One hostile answer: *lookup* is "targets" (SRV) or "addresses" (A and AAAA);
+    *status* None means a result; *early*: the lookup ends before one query timeout."""
+    return pytest.param(respond, tcp, lookup, status, early, id=name)
+
+
+HOSTILE_CASES = [
+    case("CNAME loop", _cname_loop, "addresses", NAS),
+    case("CNAME to itself", _cname_self, "addresses", NAS),
+    case("CNAME chain of 40", _cname_chain, "addresses", NAS),
+    case("CNAME to nothing", _cname_dangling, "addresses", S.NO_DATA_RECORD_OF_REQUESTED_TYPE),
+    case("TC, and TCP refused", _truncated_over_udp, "targets", NAS, tcp=False),
+    # dnspython uses a TCP answer even if it says TC (as dnsmasq's 64 KiB answers do):
+    # what arrived is all there is, here no record at all.
+    case("TC over TCP too", _truncated_over_udp, "targets", S.HOST_NOT_FOUND),
+    case("TCP closed unanswered", _truncated_then_nothing, "targets", NAS),
+    # A reply that does not parse, or answers another query, may be forged: it is
+    # ignored, and the lookup waits for the real answer until its lifetime is over.
+    case("malformed reply", _garbage_with_the_query_id, "targets", TIMED_OUT, early=False),
+    case("reply with another ID", _another_id, "targets", TIMED_OUT, early=False),
+    case("reply to another question", _another_question, "targets", TIMED_OUT, early=False),
+    case("no reply", lambda query, tcp: None, "targets", TIMED_OUT, early=False),
+    case("SERVFAIL", _rcode(dns.rcode.SERVFAIL), "targets", NAS),
+    case("REFUSED", _rcode(dns.rcode.REFUSED), "addresses", NAS),
+    case("NOTIMP", _rcode(dns.rcode.NOTIMP), "targets", NAS),
+    case("FORMERR", _rcode(dns.rcode.FORMERR), "targets", NAS),
+    case("YXDOMAIN", _rcode(dns.rcode.YXDOMAIN), "targets", NAS),
+    case("NXDOMAIN", _rcode(dns.rcode.NXDOMAIN), "addresses", S.HOST_NOT_FOUND),
+    case("A records for an SRV query", _a_for_srv, "targets", S.HOST_NOT_FOUND),
+    case("hostile SRV target names", _hostile_srv_targets, "targets", None),
+]
+
+
+@pytest.mark.parametrize(("respond", "tcp", "lookup", "status", "early"), HOSTILE_CASES)
+async def test_hostile_answers_end_classified_within_the_lifetime(
+    respond: Responder,
+    tcp: bool,
+    lookup: str,
+    status: SocketErrorStatus | None,
+    early: bool,
+) -> None:
+    fds, tasks = open_fd_count(), len(live_tasks())
+    async with hostile_dns(respond, tcp=tcp) as port:
+        # An answer that ends the lookup must end it long before one query timeout (2 s);
+        # one that is ignored must make it wait its lifetime (kept short here).
+        timeout, attempts = (2.0, 1) if early else (0.2, 2)
+        resolver = Resolver(["127.0.0.1"], port, timeout=timeout, attempts=attempts)
+        start = trio.current_time()
+        if lookup == "targets":
+            result = await outcome_of(
+                resolver.resolve_targets(HostName("svc.test"), "svc", "tcp"),
+                resolver.lifetime + SLACK,
+            )
+        else:
+            result = await outcome_of(
+                resolver.resolve_addresses(HostName("a.test"), 80, "tcp"),
+                resolver.lifetime + SLACK,
+            )
+        elapsed = trio.current_time() - start
+    if status is not None:
+        assert_classified(result, status)
+    else:  # only the usable targets of the hostile SRV answer are kept
+        assert result == [
+            ServiceTarget(HostName(_LONGEST), 80, 0, 0),
+            ServiceTarget(HostName("good.test"), 8080, 3, 0),
+        ]
+    if early:
+        assert elapsed < resolver.timeout / 2, elapsed  # a failing server is not waited for
+    else:
+        assert resolver.lifetime - 0.01 <= elapsed, elapsed
+    assert open_fd_count() == fds
+    assert len(live_tasks()) == tasks
+
+
+@pytest.mark.parametrize(
+    ("address", "status"),
+    [
+        ("0.0.0.0", S.CONNECTION_REFUSED),  # Linux reads it as this host
+        ("224.0.0.1", S.NETWORK_IS_UNREACHABLE),
+        ("255.255.255.255", S.NETWORK_IS_UNREACHABLE),
+        ("ff02::1", S.NETWORK_IS_UNREACHABLE),
+    ],
+)
+async def test_addresses_no_host_should_have_fail_classified(
+    address: str, status: SocketErrorStatus
+) -> None:
+    rdtype = "AAAA" if ":" in address else "A"
+
+    def respond(query: dns.message.Message, tcp: bool) -> bytes:
+        if qtype(query) != rdtype:
+            return reply(query)
+        return reply(query, rrset(qname(query), rdtype, address))
+
+    async with hostile_dns(respond) as port:
+        resolver = Resolver(["127.0.0.1"], port, timeout=0.5, attempts=1)
+        async with StreamSocket(resolver=resolver) as client:
+            client.control.connect_timeout = 2
+            with pytest.raises(SocketStatusError) as caught:
+                await client.connect(HostName("a.test"), "9")
+    assert_classified(caught.value, status)
+
+
+async def test_thousands_of_addresses_are_each_tried_and_fail_classified() -> None:
+    """4,000 A records, all on loopback addresses that refuse: the connect tries each
+    (happy eyeballs starts the next as soon as one fails), ends in CONNECTION_REFUSED,
+    and leaves no socket open."""
+    addresses = [str(ipaddress.IPv4Address("127.1.0.0") + index) for index in range(4000)]
+
+    def respond(query: dns.message.Message, tcp: bool) -> bytes:
+        if qtype(query) != "A":
+            return reply(query)
+        if not tcp:
+            return reply(query, tc=True)
+        return reply(query, rrset(qname(query), "A", *addresses))
+
+    fds = open_fd_count()
+    async with hostile_dns(respond) as port:
+        resolver = Resolver(["127.0.0.1"], port, timeout=1, attempts=1)
+        async with StreamSocket(resolver=resolver) as client:
+            with trio.fail_after(20), pytest.raises(SocketStatusError) as caught:
+                await client.connect(HostName("a.test"), "9")
+    assert_classified(caught.value, S.CONNECTION_REFUSED)
+    group = caught.value.__cause__
+    assert isinstance(group, ExceptionGroup)
+    assert len(group.exceptions) == len(addresses)
+    # The message names a few of them, not all 4,000.
+    assert "and 3992 more addresses" in str(caught.value)
+    assert len(str(caught.value)) < 2000
+    assert open_fd_count() == fds
+
+
+async def test_a_64_kib_srv_answer_costs_little_more_than_parsing_it() -> None:
+    """The largest SRV answer DNS can carry (over 2,000 targets in one 64 KiB TCP
+    message): bounded to MAX_SRV_TARGETS of the lowest priority, and ordering them costs
+    a fraction of what parsing the message costs (it used to cost more than parsing)."""
+    query = dns.message.make_query("_svc._tcp.svc.test", "SRV")
+    # As many records as fit in one TCP message: 12 bytes of header, the question, and
+    # per record a compressed owner (2), type, class, TTL, length (10), priority, weight,
+    # port (6) and the target, which SRV never compresses (RFC 2782).
+    size = 12 + len(qname(query).to_text()) + 1 + 4
+    records: list[str] = []
+    while size + 18 + len(target := f"t{len(records)}.test.") + 1 <= 65535:
+        size += 18 + len(target) + 1
+        index = len(records)
+        records.append(f"{index // 2000} {1 + index % 100} {1 + index} {target}")
+    response = dns.message.make_response(query)
+    response.answer.append(rrset(qname(query), "SRV", *records))
+    wire = response.to_wire(max_size=65535)
+    published = len(response.answer[0])
+    assert published > 2000
+
+    def respond(query: dns.message.Message, tcp: bool) -> bytes:
+        if not tcp:
+            return reply(query, tc=True)
+        return struct.pack("!H", query.id) + wire[2:]
+
+    # What parsing alone costs, on this machine, now.
+    parse_cost = min(_cpu_time(lambda: dns.message.from_wire(wire)) for _ in range(3))
+    async with hostile_dns(respond) as port:
+        resolver = Resolver(["127.0.0.1"], port, timeout=2, attempts=1)
+        costs = []
+        targets: list[ServiceTarget] = []
+        for _ in range(3):
+            started = time.thread_time()
+            targets = await resolver.resolve_targets(HostName("svc.test"), "svc", "tcp")
+            costs.append(time.thread_time() - started)
+    assert len(targets) == MAX_SRV_TARGETS
+    assert {target.priority for target in targets} == {0}
+    # The lookup parses the message once (and the short UDP reply); the rest is small.
+    print(f"parse {parse_cost:.3f} s, lookup {min(costs):.3f} s")
+    assert min(costs) < 1.5 * parse_cost + 0.02, (costs, parse_cost)
+
+
+def _cpu_time(work: Callable[[], object]) -> float:
+    started = time.thread_time()
+    work()
+    return time.thread_time() - started
+
+
+# -- hypothesis: any SRV answer --------------------------------------------------------------
+
+_LABELS = st.one_of(
+    st.from_regex(r"[a-z0-9]([a-z0-9-]{0,10}[a-z0-9])?", fullmatch=True).map(str.encode),
+    st.binary(min_size=1, max_size=63),
+    st.sampled_from([b"xn--zz", b"xn--bcher-kva", b"-x", b"_sip", b"a" * 63, b"*", b"\\", b"."]),
+)
+_TARGETS = st.one_of(
+    st.just(dns.name.root),
+    st.lists(_LABELS, min_size=1, max_size=5)
+    .map(lambda labels: [*labels, b"test", b""])
+    .filter(lambda labels: sum(len(label) + 1 for label in labels) <= 255)
+    .map(dns.name.Name),
+)
+_RECORDS = st.lists(
+    st.tuples(
+        st.integers(0, 65535),  # priority
+        st.integers(0, 65535),  # weight
+        st.integers(0, 65535),  # port
+        _TARGETS,
+    ),
+    max_size=40,
+)
+
+
+def _usable(target: dns.name.Name, port: int) -> bool:
+    if target == dns.name.root or port == 0:
+        return False
+    try:
+        HostName(target.to_text(omit_final_dot=True))
+    except ValueError:
+        return False
+    return True
+
+
+@settings(
+    max_examples=80,
+    deadline=timedelta(seconds=3),
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(records=_RECORDS, rcode=st.sampled_from([0, 0, 0, 0, 2, 3, 5]))
+@example(records=[], rcode=0)
+@example(records=[(0, 0, 0, dns.name.root)], rcode=0)
+@example(records=[(0, 0, 0, dns.name.root), (1, 0, 80, dns.name.from_text("a.test"))], rcode=0)
+async def test_any_srv_answer_gives_the_lowest_priority_targets_or_a_classified_error(
+    records: list[tuple[int, int, int, dns.name.Name]], rcode: int
+) -> None:
+    rdatas = {
+        dns.rdtypes.IN.SRV.SRV(dns.rdataclass.IN, dns.rdatatype.SRV, priority, weight, port, target)
+        for priority, weight, port, target in records
+    }
+
+    def respond(query: dns.message.Message, tcp: bool) -> bytes:
+        answer = dns.rrset.RRset(qname(query), dns.rdataclass.IN, dns.rdatatype.SRV)
+        for rdata in rdatas:
+            answer.add(rdata, 60)
+        wire = reply(query, *([answer] if rdatas else []), rcode=rcode)
+        if not tcp and len(wire) > 512:
+            return reply(query, tc=True)
+        return wire
+
+    async with hostile_dns(respond) as port:
+        resolver = Resolver(["127.0.0.1"], port, timeout=0.5, attempts=1)
+        result = await outcome_of(
+            resolver.resolve_targets(HostName("svc.test"), "svc", "tcp"),
+            resolver.lifetime + SLACK,
+        )
+    usable = sorted(
+        (rdata.priority, rdata.port, rdata.target.to_text(omit_final_dot=True))
+        for rdata in rdatas
+        if _usable(rdata.target, rdata.port)
+    )
+    if rcode == dns.rcode.NXDOMAIN and rdatas:
+        # "No such name", with records of it: dnspython takes the server for broken.
+        assert_classified(result, S.NON_AUTHORITATIVE_HOST_NOT_FOUND)
+    elif rcode == dns.rcode.NXDOMAIN:
+        assert_classified(result, S.HOST_NOT_FOUND)
+    elif rcode != dns.rcode.NOERROR:
+        assert_classified(result, S.NON_AUTHORITATIVE_HOST_NOT_FOUND)
+    elif not rdatas:
+        assert_classified(result, S.HOST_NOT_FOUND)
+    elif all(rdata.target == dns.name.root for rdata in rdatas):
+        assert_classified(result, S.CLASS_TYPE_NOT_FOUND)
+    elif not usable:
+        assert_classified(result, S.NO_ADDRESSES_FOUND)
+    else:
+        assert isinstance(result, list), result
+        assert len(result) == min(len(usable), MAX_SRV_TARGETS)
+        # RFC 2782: lowest priority first, so the targets kept are the lowest ones.
+        priorities = [target.priority for target in result]
+        assert priorities == sorted(priorities)
+        assert priorities == [priority for priority, _, _ in usable[: len(result)]]
+        chosen = sorted((t.priority, t.port, t.host.raw_name) for t in result)
+        assert set(chosen) <= set(usable)
+
+
+# -- hypothesis: corrupted answers -----------------------------------------------------------
+
+_GOOD_QUERY = dns.message.make_query("_svc._tcp.svc.test", "SRV")
+_GOOD_ANSWER = reply(
+    _GOOD_QUERY,
+    rrset("_svc._tcp.svc.test.", "SRV", "0 5 7001 a.svc.test.", "1 0 7002 b.svc.test."),
+)
+
+
+@settings(max_examples=20, deadline=timedelta(seconds=3))
+@given(
+    flips=st.lists(
+        st.tuples(st.integers(2, len(_GOOD_ANSWER) - 1), st.integers(0, 255)),
+        min_size=1,
+        max_size=6,
+    ),
+    cut=st.integers(2, len(_GOOD_ANSWER)),
+)
+async def test_corrupted_answers_end_in_a_result_or_a_classified_error(
+    flips: list[tuple[int, int]], cut: int
+) -> None:
+    corrupted = bytearray(_GOOD_ANSWER)
+    for position, value in flips:
+        corrupted[position] = value
+    del corrupted[cut:]
+
+    def respond(query: dns.message.Message, tcp: bool) -> bytes:
+        return struct.pack("!H", query.id) + bytes(corrupted[2:])
+
+    async with hostile_dns(respond) as port:
+        resolver = Resolver(["127.0.0.1"], port, timeout=0.1, attempts=1)
+        result = await outcome_of(
+            resolver.resolve_targets(HostName("svc.test"), "svc", "tcp"),
+            resolver.lifetime + SLACK,
+        )
+    if isinstance(result, list):
+        assert 1 <= len(result) <= MAX_SRV_TARGETS
+        assert all(1 <= target.port <= 65535 for target in result)
+    else:
+        assert_classified(result)
+
+
+# -- hypothesis: host and service strings ---------------------------------------------------
+
+_PIECES = st.sampled_from(
+    [
+        "a", "svc", "test", ".", "..", "-", "_", "xn--", "xn--bcher-kva", "%", "%lo", "%1",
+        ":", "::", "::1", "::ffff:127.0.0.1", "127.0.0.1", "127.1", "0x7f", "1e3", "[", "]",
+        "localhost", "LOCALHOST", "\x00", "\ufeff", "\u200b", "\uff0e", "\u3002", "ß", "İ",
+        "\u0661\u0662", "\uff11", "é", "\U0001f4a9", " ", "\t", "\n", "a" * 64, "0", "65536",
+        "+80", "8_0", "http", "_svc", "@", "/", "\\", "\ud800",
+    ]
+)  # fmt: skip
+_HOSTILE_TEXT = st.one_of(
+    st.lists(_PIECES, min_size=1, max_size=8).map("".join),
+    st.text(st.characters(codec=None, exclude_categories=()), max_size=40),
+    st.text(max_size=300),
+)
+_NOT_STRINGS = st.one_of(
+    st.none(), st.integers(), st.binary(max_size=8), st.floats(), st.just(["a.test"])
+)
+
+
+def _answers_everything(query: dns.message.Message, tcp: bool) -> bytes:
+    kind = qtype(query)
+    if kind == "A":
+        return reply(query, rrset(qname(query), "A", "127.0.0.1"))
+    if kind == "AAAA":
+        return reply(query, rrset(qname(query), "AAAA", "::1"))
+    if kind == "SRV":
+        return reply(query, rrset(qname(query), "SRV", "0 0 7001 a.svc.test."))
+    return reply(query, rcode=dns.rcode.NXDOMAIN)
+
+
+_HOSTS = st.one_of(
+    _HOSTILE_TEXT,
+    # Names that may well be valid, so that the lookups reach the name server.
+    st.lists(st.text("abcxyz019-_éßü\u0661", min_size=1, max_size=12), min_size=1, max_size=4).map(
+        lambda labels: ".".join([*labels, "test"])
+    ),
+    st.sampled_from(
+        ["svc.test", "localhost", "a.localhost", "127.0.0.1", "::1", "fe80::1%lo", "bücher.test"]
+    ),
+    _NOT_STRINGS,
+)
+_SERVICES = st.one_of(
+    _HOSTILE_TEXT,
+    st.sampled_from([*SERVICES_DB, "svc", "0", "1", "65535", "65536", "stun._service01"]),
+    st.from_regex(r"[a-z][a-z0-9_-]{0,20}", fullmatch=True),
+    st.integers(-1, 70000).map(str),
+    _NOT_STRINGS,
+)
+
+
+@settings(max_examples=200, deadline=timedelta(seconds=3))
+@given(host=_HOSTS, service=_SERVICES, protocol=st.sampled_from(["tcp", "udp"]))
+async def test_hostile_host_and_service_strings_end_classified(
+    host: object, service: object, protocol: str
+) -> None:
+    async with hostile_dns(_answers_everything) as port:
+        resolver = Resolver(["127.0.0.1"], port, timeout=0.5, attempts=1)
+        bound = 4 * resolver.lifetime + SLACK
+        kind = StreamSocket if protocol == "tcp" else DatagramSocket
+        lookups = [
+            lambda: resolver.resolve_targets(host, service, protocol),  # type: ignore[arg-type]
+            lambda: resolver.resolve_port(service, protocol, local=True),  # type: ignore[arg-type]
+            lambda: kind.get_endpoint_pairs(host, service, resolver=resolver),  # type: ignore[arg-type]
+        ]
+        for index, lookup in enumerate(lookups):
+            result = await outcome_of(lookup(), bound)
+            event(f"{index}: {type(result).__name__}")
+            if isinstance(result, SocketStatusError):
+                assert_classified(result)
+            elif isinstance(result, (ValueError, TypeError)):
+                assert str(result)  # names what was wrong
+            elif isinstance(result, int):
+                assert 0 <= result <= 65535
+            else:
+                assert isinstance(result, list)
+                assert result
+
+
+async def test_thousands_of_unusable_srv_targets_give_a_short_message() -> None:
+    def respond(query: dns.message.Message, tcp: bool) -> bytes:
+        if not tcp:
+            return reply(query, tc=True)
+        return reply(query, rrset(qname(query), "SRV", *[f"0 0 0 t{i}.test." for i in range(2000)]))
+
+    async with hostile_dns(respond) as port:
+        resolver = Resolver(["127.0.0.1"], port, timeout=1, attempts=1)
+        error = await outcome_of(
+            resolver.resolve_targets(HostName("svc.test"), "svc", "tcp"), resolver.lifetime + SLACK
+        )
+    assert_classified(error, S.NO_ADDRESSES_FOUND)
+    assert "and 1992 more" in str(error)
+    assert len(str(error)) < 1000
