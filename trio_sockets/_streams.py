@@ -160,8 +160,34 @@ class BaseOutputStream(OutputStream):
             )
         op = self._enqueue(data)
         if op._result is None:  # a fresh operation has no error yet
+            if self._awaited_last and self._send_now():
+                return op
+            self._awaited_last = False
             self._ensure_writer()
         return op
+
+    #: Whether a write may be sent by ``write()`` itself (not under TLS, whose sends
+    #: are asynchronous).
+    _direct = True
+
+    def _send_now(self) -> bool:
+        """Send the one pending write right away; True if nothing is left pending.
+
+        Called for a write that follows an awaited one: a writer that awaits each write
+        has at most one under way, and sending it here instead of waking the background
+        writer halves the scheduling of request/response traffic. Writes that pile up
+        unawaited still wait for the writer and leave together.
+        """
+        self._awaited_last = False
+        if (
+            not self._direct
+            or self._sender_busy
+            or len(self._pending) != 1
+            or self._get_nursery() is None  # the same rule as any write (_ensure_writer)
+        ):
+            return False
+        self._send_step()
+        return not self._pending
 
     async def flush(self) -> bool:
         """Wait until every write started before this call has completed.
@@ -315,6 +341,7 @@ class BaseOutputStream(OutputStream):
                 "no nursery)"
             )
         self._writer_started = True
+        self._writer_woken = True  # it runs soon: later writes need not wake it
         nursery.start_soon(self._writer_task, name=f"trio_sockets writer of {self._what}")
 
     async def _writer_task(self) -> None:
@@ -399,6 +426,12 @@ class StreamOutputStream(BaseOutputStream):
     def __init__(self, sock: socket.socket, nursery_getter: NurseryGetter, what: str) -> None:
         super().__init__(sock, nursery_getter, what)
         self._head_sent = 0  # bytes of the first pending write already sent
+        # A join of pending writes that a partial send left unfinished: the next send
+        # goes on from _joined_sent instead of joining everything again (a fresh
+        # connection takes a large join in many pieces while its window opens).
+        self._joined: bytes | None = None
+        self._joined_sent = 0
+        self._joined_end = 0  # the seq after the last write in the join
         self._broken: BaseException | None = None
         self._eof_sent = False
         self._check_writes = False  # set once broken or half-closed
@@ -440,9 +473,6 @@ class StreamOutputStream(BaseOutputStream):
             return
         await self._wait_for(self._enqueue(memoryview(data)[sent:]))
 
-    #: Whether a write may go straight to the socket (not under TLS, which encrypts).
-    _direct = True
-
     def write(self, data: bytes | bytearray | memoryview) -> WriteOperation:
         # The common case -- bytes, a healthy stream, room in the queue -- written out:
         # batches of tiny writes spend most of their time here (docs/performance.rst).
@@ -462,24 +492,10 @@ class StreamOutputStream(BaseOutputStream):
         seq = self._next_seq
         self._next_seq = seq + 1
         op = WriteOperation(self, data, seq)
-        if self._awaited_last and self._direct and not self._pending and not self._sender_busy:
-            # One write at a time, each awaited: hand it to the kernel now rather than
-            # wake the writer task for it -- half the scheduling of a request/response.
-            # Writes that pile up unawaited still wait for the writer and leave together.
-            self._awaited_last = False
-            if self._get_nursery() is not None:  # the same rule as any write (below)
-                try:
-                    sent = self._sock.send(data)
-                except OSError:  # would block, or failed: the writer deals with it
-                    sent = 0
-                if sent == size:
-                    op._result = size
-                    op._data = b""
-                    return op
-                self._head_sent = sent
-        self._awaited_last = False
         self._pending.append(op)
         self._pending_bytes = pending_bytes
+        if self._awaited_last and self._send_now():
+            return op
         if not self._sender_busy and not self._writer_woken:
             self._ensure_writer()
         return op
@@ -515,6 +531,7 @@ class StreamOutputStream(BaseOutputStream):
         self._break(error)
 
     def _break(self, error: BaseException) -> None:
+        self._joined = None
         self._broken = error
         self._check_writes = True
         self._head_sent = 0
@@ -534,6 +551,11 @@ class StreamOutputStream(BaseOutputStream):
 
     def _gather(self) -> list[bytes | memoryview]:
         pending = self._pending
+        joined = self._joined
+        if joined is not None:
+            if pending[0]._seq < self._joined_end:
+                return [memoryview(joined)[self._joined_sent :]]
+            self._joined = None  # its writes failed meanwhile; these are new ones
         if (
             not self._head_sent
             and self._pending_bytes <= _MAX_SEND
@@ -542,7 +564,11 @@ class StreamOutputStream(BaseOutputStream):
             # Mostly small writes: one join of everything beats building iovecs.
             if len(pending) == 1:
                 return [pending[0]._data]
-            return [b"".join([op._data for op in pending])]
+            joined = b"".join([op._data for op in pending])
+            self._joined = joined
+            self._joined_sent = 0
+            self._joined_end = pending[-1]._seq + 1
+            return [joined]
         pieces: list[bytes | memoryview] = []
         small: list[bytes | memoryview] = []
         small_len = 0
@@ -576,6 +602,10 @@ class StreamOutputStream(BaseOutputStream):
 
     def _advance(self, sent: int) -> None:
         # The per-write hot loop of a batch: completion is inlined (see _complete_head).
+        if self._joined is not None:
+            self._joined_sent += sent
+            if self._joined_sent >= len(self._joined):
+                self._joined = None
         pending = self._pending
         head_sent = self._head_sent
         completed = 0
