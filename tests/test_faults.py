@@ -13,19 +13,15 @@ with ``ip netns exec``.
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import itertools
 import json
 import os
-import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 
 import pytest
 import trio
-from conftest import IN_CI, live_tasks, open_fd_count
+from conftest import live_tasks, open_fd_count
+from netns import inside, ip, network_namespace
 
 from trio_sockets import (
     HostName,
@@ -46,46 +42,22 @@ SILENT_V6 = [f"2001:db8::{host}" for host in (9, 10, 11)]
 #: A link-layer address no interface has (locally administered).
 NOBODY = "02:00:5e:00:53:99"
 
-_CLONE_NEWNET = 0x40000000
-_names = itertools.count()
-
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
-
 
 @pytest.fixture
 def silent_netns() -> Iterator[str]:
     """A network namespace in which the SILENT addresses never answer. Deleted after."""
-    name = f"ts7f{os.getpid()}x{next(_names)}"
-    reason = None
-    if shutil.which("ip") is None:
-        reason = "the ip command is not installed (Debian package iproute2)"
-    else:
-        try:
-            _ip("netns", "add", name)
-        except (subprocess.CalledProcessError, OSError) as exc:
-            stderr = getattr(exc, "stderr", b"") or b""
-            reason = f"cannot create a network namespace: {stderr.decode().strip() or exc}"
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"{reason}; CI must be able to run these tests (as root)")
-        pytest.skip(reason)
-    try:
-        _ip("-n", name, "link", "set", "lo", "up")
-        _ip("-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
-        _ip("-n", name, "addr", "add", f"{LOCAL_V4}/24", "dev", "v0")
-        _ip("-n", name, "addr", "add", f"{LOCAL_V6}/64", "dev", "v0", "nodad")
-        _ip("-n", name, "link", "set", "v0", "up")
-        _ip("-n", name, "link", "set", "v1", "up")
+    with network_namespace("ts7f") as name:
+        ip("-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+        ip("-n", name, "addr", "add", f"{LOCAL_V4}/24", "dev", "v0")
+        ip("-n", name, "addr", "add", f"{LOCAL_V6}/64", "dev", "v0", "nodad")
+        ip("-n", name, "link", "set", "v0", "up")
+        ip("-n", name, "link", "set", "v1", "up")
         for address in SILENT_V4 + SILENT_V6:
             neighbour = f"{address} lladdr {NOBODY} dev v0 nud permanent"
-            _ip("-n", name, "neigh", "add", *neighbour.split())
+            ip("-n", name, "neigh", "add", *neighbour.split())
         yield name
         stray = threads_in(name)
         assert not stray, f"threads {stray} were left in the test namespace"
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
 
 
 def threads_in(name: str) -> list[int]:
@@ -100,31 +72,6 @@ def threads_in(name: str) -> list[int]:
         for tid in os.listdir("/proc/self/task")
         if os.stat(f"/proc/self/task/{tid}/ns/net").st_ino == namespace
     ]
-
-
-@contextlib.contextmanager
-def inside(name: str) -> Iterator[None]:
-    """Create sockets in namespace *name* until the block ends.
-
-    ``setns(2)`` switches this thread, trio's; sockets keep their namespace afterwards.
-    Nothing in the block may start a worker thread (``trio.to_thread``, a process, the
-    system resolver): it would stay in the namespace. IP literals and numeric ports
-    resolve without one.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if libc.setns(target, _CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "setns into the test namespace failed")
-        try:
-            yield
-        finally:
-            if libc.setns(original, _CLONE_NEWNET) != 0:  # pragma: no cover
-                raise OSError(ctypes.get_errno(), "setns back to the original namespace")
-    finally:
-        os.close(target)
-        os.close(original)
 
 
 def frames_dropped_at_v1(name: str) -> int:

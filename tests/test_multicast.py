@@ -9,10 +9,8 @@ veth pair that the test creates and deletes.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import itertools
 import os
-import shutil
 import socket
 import subprocess
 import sys
@@ -21,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from conftest import IN_CI
+from netns import inside, ip, network_namespace
 
 from trio_sockets import (
     DatagramSocket,
@@ -33,7 +31,7 @@ from trio_sockets import (
 
 LOOPBACK = "127.0.0.1"
 ROOT = Path(__file__).resolve().parent.parent
-_names = itertools.count()
+_groups = itertools.count()
 
 
 async def receive(sock: DatagramSocket) -> DatagramSocketMessageReceivedEventArgs:
@@ -64,7 +62,7 @@ def safe_sender(sock: DatagramSocket) -> DatagramSocket:
 
 def group() -> str:
     """An administratively scoped IPv4 group no other test run uses at the same time."""
-    return f"239.255.{os.getpid() % 250}.{next(_names) % 250 + 1}"
+    return f"239.255.{os.getpid() % 250}.{next(_groups) % 250 + 1}"
 
 
 # -- IPv4 on the host's loopback ---------------------------------------------------------
@@ -210,33 +208,12 @@ def test_multicast_chat_example_two_processes_share_a_port() -> None:
 
 # -- a network namespace with a veth pair --------------------------------------------------
 
-_CLONE_NEWNET = 0x40000000
-
-
-def _ip(*args: str) -> None:
-    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
-
 
 @pytest.fixture
 def netns() -> Iterator[str]:
     """A fresh network namespace: lo up, veth pair v0 (203.0.113.1/24) - v1
     (203.0.113.2/24), IPv6 link-local only, DAD off. Deleted afterwards."""
-    name = f"tsdg{os.getpid()}x{next(_names)}"
-    reason = None
-    if shutil.which("ip") is None:
-        reason = "the ip command is not installed (Debian package iproute2)"
-    else:
-        try:
-            _ip("netns", "add", name)
-        except (subprocess.CalledProcessError, OSError) as exc:
-            stderr = getattr(exc, "stderr", b"") or b""
-            reason = f"cannot create a network namespace: {stderr.decode().strip() or exc}"
-    if reason is not None:
-        if IN_CI:
-            pytest.fail(f"{reason}; CI must be able to run these tests")
-        pytest.skip(reason)
-    try:
-        _ip("-n", name, "link", "set", "lo", "up")
+    with network_namespace("tsdg") as name:
         subprocess.run(
             [
                 "ip", "netns", "exec", name, "sysctl", "-qw",
@@ -244,37 +221,12 @@ def netns() -> Iterator[str]:
             ],
             check=True, capture_output=True, timeout=10,
         )  # fmt: skip
-        _ip("-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
-        _ip("-n", name, "addr", "add", "203.0.113.1/24", "dev", "v0")
-        _ip("-n", name, "addr", "add", "203.0.113.2/24", "dev", "v1")
-        _ip("-n", name, "link", "set", "v0", "up")
-        _ip("-n", name, "link", "set", "v1", "up")
+        ip("-n", name, "link", "add", "v0", "type", "veth", "peer", "name", "v1")
+        ip("-n", name, "addr", "add", "203.0.113.1/24", "dev", "v0")
+        ip("-n", name, "addr", "add", "203.0.113.2/24", "dev", "v1")
+        ip("-n", name, "link", "set", "v0", "up")
+        ip("-n", name, "link", "set", "v1", "up")
         yield name
-    finally:
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
-
-
-@contextlib.contextmanager
-def inside(name: str) -> Iterator[None]:
-    """Create sockets (and look up interfaces) in namespace *name* until the block ends.
-
-    ``setns(2)`` switches this thread, trio's, so every socket opened meanwhile lives in
-    the namespace; sockets keep their namespace after the switch back.
-    """
-    libc = ctypes.CDLL(None, use_errno=True)
-    original = os.open("/proc/self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
-    try:
-        if libc.setns(target, _CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), "setns into the test namespace failed")
-        try:
-            yield
-        finally:
-            if libc.setns(original, _CLONE_NEWNET) != 0:  # pragma: no cover
-                raise OSError(ctypes.get_errno(), "setns back to the original namespace")
-    finally:
-        os.close(target)
-        os.close(original)
 
 
 async def _wait_until_v0_has_link_local(name: str) -> None:

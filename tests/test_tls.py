@@ -13,8 +13,8 @@ import socket
 import ssl
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -545,28 +545,39 @@ async def test_garbage_instead_of_a_handshake_is_classified(pki: Pki) -> None:
 
 
 @asynccontextmanager
-async def plain_server(greeting: bytes | None) -> AsyncIterator[int]:
-    """A plain TCP server that sends *greeting* to each client (None: says nothing)."""
+async def raw_server(
+    handle: Callable[[trio.SocketStream], Awaitable[None]],
+) -> AsyncIterator[int]:
+    """A TCP server on 127.0.0.1 written with trio alone: *handle* serves each client
+    in turn (then it is closed). Yields the port."""
     listen = trio.socket.socket()
     await listen.bind(("127.0.0.1", 0))
     listen.listen()
-    port = listen.getsockname()[1]
 
     async def serve() -> None:
         while True:
-            conn, _ = await listen.accept()
-            with conn:
-                if greeting is not None:
-                    await conn.send(greeting)
-                await trio.sleep_forever()
+            raw, _ = await listen.accept()
+            async with trio.SocketStream(raw) as stream:
+                await handle(stream)
 
     async with trio.open_nursery() as nursery:
         nursery.start_soon(serve)
         try:
-            yield port
+            yield listen.getsockname()[1]
         finally:
             nursery.cancel_scope.cancel()
             listen.close()
+
+
+def plain_server(greeting: bytes | None) -> AbstractAsyncContextManager[int]:
+    """A plain TCP server that sends *greeting* to each client (None: says nothing)."""
+
+    async def handle(stream: trio.SocketStream) -> None:
+        if greeting is not None:
+            await stream.send_all(greeting)
+        await trio.sleep_forever()
+
+    return raw_server(handle)
 
 
 # -- handshake timeout, cancellation, leaks -------------------------------------------------
@@ -745,47 +756,32 @@ async def test_closing_a_tls_listener_with_handshakes_pending(pki: Pki) -> None:
 # -- STARTTLS --------------------------------------------------------------------------------
 
 
-@asynccontextmanager
-async def starttls_server(pki: Pki, *, extra: bytes = b"") -> AsyncIterator[int]:
+def starttls_server(pki: Pki, *, extra: bytes = b"") -> AbstractAsyncContextManager[int]:
     """An SMTP-like server: a greeting, then TLS on "STARTTLS", then an echo."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     pki.ca.issue_cert("localhost").configure_cert(context)
-    listen = trio.socket.socket()
-    await listen.bind(("127.0.0.1", 0))
-    listen.listen()
-    port = listen.getsockname()[1]
 
-    async def serve() -> None:
-        while True:
-            raw, _ = await listen.accept()
-            stream = trio.SocketStream(raw)
-            await stream.send_all(b"220 ready\r\n" + extra)
-            request = b""
-            while not request.endswith(b"\r\n"):
-                chunk = await stream.receive_some()
-                if not chunk:
-                    break
-                request += chunk
-            if request != b"STARTTLS\r\n":
-                await stream.aclose()
-                continue
-            await stream.send_all(b"220 go ahead\r\n")
-            secure = trio.SSLStream(stream, context, server_side=True)
-            with trio.move_on_after(10):
-                try:
-                    data = await secure.receive_some()
-                    await secure.send_all(b"secure echo: " + data)
-                    await secure.aclose()
-                except trio.BrokenResourceError:
-                    await trio.aclose_forcefully(secure)
+    async def handle(stream: trio.SocketStream) -> None:
+        await stream.send_all(b"220 ready\r\n" + extra)
+        request = b""
+        while not request.endswith(b"\r\n"):
+            chunk = await stream.receive_some()
+            if not chunk:
+                break
+            request += chunk
+        if request != b"STARTTLS\r\n":
+            return
+        await stream.send_all(b"220 go ahead\r\n")
+        secure = trio.SSLStream(stream, context, server_side=True)
+        with trio.move_on_after(10):
+            try:
+                data = await secure.receive_some()
+                await secure.send_all(b"secure echo: " + data)
+                await secure.aclose()
+            except trio.BrokenResourceError:
+                await trio.aclose_forcefully(secure)
 
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(serve)
-        try:
-            yield port
-        finally:
-            nursery.cancel_scope.cancel()
-            listen.close()
+    return raw_server(handle)
 
 
 async def test_starttls_after_a_plaintext_greeting(pki: Pki) -> None:

@@ -1,0 +1,77 @@
+"""Network namespaces for tests that need more than loopback (root, ``ip`` from iproute2).
+
+:func:`network_namespace` makes a throwaway namespace and deletes it afterwards; where
+namespaces cannot be made the test is skipped, or fails when the ``CI`` environment
+variable is set. :func:`inside` switches the trio thread into one, so that the sockets
+created meanwhile live there.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import itertools
+import os
+import shutil
+import subprocess
+from collections.abc import Iterator
+
+import pytest
+from conftest import IN_CI
+
+_CLONE_NEWNET = 0x40000000
+_names = itertools.count()
+
+
+def ip(*args: str) -> None:
+    """Run ``ip ARGS``; raise on failure."""
+    subprocess.run(["ip", *args], check=True, capture_output=True, timeout=10)
+
+
+@contextlib.contextmanager
+def network_namespace(prefix: str) -> Iterator[str]:
+    """A fresh namespace named *prefix*, pid and a counter, with ``lo`` up."""
+    name = f"{prefix}{os.getpid()}x{next(_names)}"
+    reason = None
+    if shutil.which("ip") is None:
+        reason = "the ip command is not installed (Debian package iproute2)"
+    else:
+        try:
+            ip("netns", "add", name)
+        except (subprocess.CalledProcessError, OSError) as exc:
+            stderr = getattr(exc, "stderr", b"") or b""
+            reason = f"cannot create a network namespace: {stderr.decode().strip() or exc}"
+    if reason is not None:
+        if IN_CI:
+            pytest.fail(f"{reason}; CI must be able to run these tests (as root)")
+        pytest.skip(reason)
+    try:
+        ip("-n", name, "link", "set", "lo", "up")
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
+
+
+@contextlib.contextmanager
+def inside(name: str) -> Iterator[None]:
+    """Create sockets (and look up interfaces) in namespace *name* until the block ends.
+
+    ``setns(2)`` switches this thread, trio's; sockets keep their namespace afterwards.
+    Nothing in the block may start a worker thread (``trio.to_thread``, a process, the
+    system resolver): it would stay in the namespace. IP literals and numeric ports
+    resolve without one.
+    """
+    libc = ctypes.CDLL(None, use_errno=True)
+    original = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+    target = os.open(f"/run/netns/{name}", os.O_RDONLY)
+    try:
+        if libc.setns(target, _CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns into the test namespace failed")
+        try:
+            yield
+        finally:
+            if libc.setns(original, _CLONE_NEWNET) != 0:  # pragma: no cover
+                raise OSError(ctypes.get_errno(), "setns back to the original namespace")
+    finally:
+        os.close(target)
+        os.close(original)
