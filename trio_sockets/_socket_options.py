@@ -324,15 +324,7 @@ class StreamSocketControl(_TcpControl):
 
     @client_certificate.setter
     def client_certificate(self, value: Certificate | None) -> None:
-        if value is not None:
-            if not isinstance(value, Certificate):
-                raise TypeError(f"client_certificate must be a Certificate, not {value!r}")
-            if not value.has_private_key:
-                raise ValueError(
-                    f"client_certificate {value.subject!r} has no private key: make it with "
-                    "Certificate.from_pem(cert_pem, key_pem) or .from_pem_file(cert, key)"
-                )
-        self._client_certificate = value
+        self._client_certificate = _certificate_with_key("client_certificate", value)
 
     @property
     def ignorable_server_certificate_errors(self) -> IgnorableErrors:
@@ -414,14 +406,7 @@ class StreamSocketListenerControl(_TcpControl):
 
     @server_certificate.setter
     def server_certificate(self, value: Certificate | None) -> None:
-        if value is not None:
-            if not isinstance(value, Certificate):
-                raise TypeError(f"server_certificate must be a Certificate, not {value!r}")
-            if not value.has_private_key:
-                raise ValueError(
-                    f"server_certificate {value.subject!r} has no private key: make it with "
-                    "Certificate.from_pem(cert_pem, key_pem) or .from_pem_file(cert, key)"
-                )
+        value = _certificate_with_key("server_certificate", value)
         self._live_change("server_certificate")
         self._server_certificate = value
 
@@ -465,3 +450,16 @@ def _certificate_list(value: object, name: str) -> list[Certificate]:
         if not isinstance(item, Certificate):
             raise TypeError(f"{name} must hold Certificate objects, not {item!r}")
     return certificates
+
+
+def _certificate_with_key(name: str, value: object) -> Certificate | None:
+    if value is None:
+        return None
+    if not isinstance(value, Certificate):
+        raise TypeError(f"{name} must be a Certificate, not {value!r}")
+    if not value.has_private_key:
+        raise ValueError(
+            f"{name} {value.subject!r} has no private key: make it with "
+            "Certificate.from_pem(cert_pem, key_pem) or .from_pem_file(cert, key)"
+        )
+    return value
