@@ -108,6 +108,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             raise ValueError(
                 f"message_queue_size must be an int of at least 1, not {message_queue_size!r}"
             )
+        self._init_scope()
         self._resolver = resolver if resolver is not None else Resolver()
         self._receiver = MessageReceiver(message_queue_size, self._describe)
         self.message_received = self._receiver.channel

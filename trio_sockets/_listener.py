@@ -102,6 +102,7 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
     """
 
     def __init__(self, *, resolver: Resolver | None = None) -> None:
+        self._init_scope()
         self._resolver = resolver if resolver is not None else Resolver()
         self._socks: list[socket.socket] = []
         self._port: int | None = None

@@ -217,6 +217,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
     """
 
     def __init__(self, *, resolver: Resolver | None = None) -> None:
+        self._init_scope()
         self._resolver = resolver if resolver is not None else Resolver()
         self._sock: _StdSocket | None = None
         self._state = _NEW
