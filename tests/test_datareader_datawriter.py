@@ -808,3 +808,45 @@ def test_repr_shows_state_and_settings() -> None:
     r = reader(b"abc", LITTLE)
     assert repr(r).startswith("<DataReader buffer unconsumed=3 byte_order=LITTLE_ENDIAN")
     assert repr(DataWriter()).startswith("<DataWriter memory unstored=0 byte_order=BIG_ENDIAN")
+
+
+_READS = st.sampled_from(
+    [
+        "boolean", "byte", "int16", "uint16", "int32", "uint32", "int64", "uint64",
+        "single", "double", "guid", "date_time", "time_span", "string", "bytes",
+    ]
+)  # fmt: skip
+
+
+@given(
+    wire=st.binary(max_size=256),
+    reads=st.lists(st.tuples(_READS, st.integers(0, 300), st.sampled_from(ByteOrder)), max_size=40),
+    encoding=st.sampled_from(UnicodeEncoding),
+)
+def test_random_bytes_read_any_way_give_a_value_or_a_clear_error(
+    wire: bytes, reads: list[tuple[str, int, ByteOrder]], encoding: UnicodeEncoding
+) -> None:
+    """Hostile input: whatever the bytes, each read returns a value or raises one of the
+    documented errors, consuming nothing when it raises; the position never passes the
+    end."""
+    r = DataReader.from_buffer(wire)
+    r.unicode_encoding = encoding
+    for kind, count, order in reads:
+        r.byte_order = order
+        before = r.unconsumed_buffer_length
+        failure: Exception | None = None
+        try:
+            if kind == "string":
+                r.read_string(count)
+            elif kind == "bytes":
+                assert len(r.read_bytes(count)) == count
+            else:
+                getattr(r, f"read_{kind}")()
+        except (InsufficientDataError, UnicodeDecodeError, ValueError) as exc:
+            failure = exc
+        if failure is not None:
+            assert r.unconsumed_buffer_length == before
+            # Only a DateTime outside the years a datetime holds is a plain ValueError.
+            if not isinstance(failure, (InsufficientDataError, UnicodeDecodeError)):
+                assert kind == "date_time", failure
+        assert 0 <= r.unconsumed_buffer_length <= before

@@ -526,3 +526,50 @@ def test_endpoint_pairs_survive_pickle_and_copy() -> None:
 def test_endpoint_pair_repr() -> None:
     pair = EndpointPair(None, "", "::1", "80")
     assert repr(pair) == "EndpointPair(None, '', HostName('::1'), '80')"
+
+
+_HOSTILE = st.one_of(
+    st.none(),
+    st.text(max_size=80),
+    st.sampled_from(["", ".", "..", "a..b", "-a", "::ffff:1.2.3.4", "[::1]", "1.2.3.4.5",
+                     "0x7f.1", "xn--", "é" * 70, "a" * 300, "localhost\x00", "fe80::1%lo"]),
+    st.integers(),
+    st.binary(max_size=10),
+    st.builds(HostName, st.sampled_from(["example.com", "127.0.0.1", "::1"])),
+)  # fmt: skip
+
+
+@given(local_host=_HOSTILE, local_service=_HOSTILE, remote_host=_HOSTILE, remote_service=_HOSTILE)
+def test_any_endpoint_pair_is_made_or_refused_naming_the_field(
+    local_host: object, local_service: object, remote_host: object, remote_service: object
+) -> None:
+    """Hostile input: an EndpointPair is made from anything sensible, and anything else is
+    a ValueError or TypeError that names the field it came from."""
+    fields = {
+        "local_host_name": local_host,
+        "local_service_name": local_service,
+        "remote_host_name": remote_host,
+        "remote_service_name": remote_service,
+    }
+    refused: Exception | None = None
+    try:
+        pair = EndpointPair(local_host, local_service, remote_host, remote_service)  # type: ignore[arg-type]
+    except (ValueError, TypeError) as exc:
+        refused = exc
+    if refused is not None:
+        assert any(name in str(refused) for name in fields), refused
+        return
+    for host in (pair.local_host_name, pair.remote_host_name):
+        assert host is None or isinstance(host, HostName)
+    assert isinstance(pair.local_service_name, str)
+    assert isinstance(pair.remote_service_name, str)
+    incomplete: ValueError | None = None
+    try:
+        remote = pair.require_remote()
+    except ValueError as exc:
+        incomplete = exc
+    if incomplete is not None:
+        assert "remote_" in str(incomplete)
+    else:
+        assert isinstance(remote[0], HostName)
+        assert remote[1]
