@@ -160,7 +160,9 @@ class Resolver:
         self._timeout = float(timeout)
         self._attempts = attempts
         self._dns: dns.asyncresolver.Resolver | None = None
-        self._dns_lock = trio.Lock()
+        # Made on first use: every StreamSocket without a resolver of its own has one of
+        # these, and most never look up a DNS record.
+        self._dns_lock: trio.Lock | None = None
 
     @property
     def nameservers(self) -> tuple[str, ...] | None:
@@ -451,6 +453,11 @@ class Resolver:
 
     async def _dns_resolver(self, what: str) -> dns.asyncresolver.Resolver:
         """The dnspython resolver, made on first use (the system one reads resolv.conf)."""
+        if self._dns is not None:
+            await trio.lowlevel.checkpoint()
+            return self._dns
+        if self._dns_lock is None:
+            self._dns_lock = trio.Lock()
         async with self._dns_lock:
             if self._dns is None:
                 if self._nameservers is not None:
