@@ -680,6 +680,56 @@ async def test_a_cancelled_write_wait_does_not_break_an_entered_tls_socket(pki: 
         assert await reversed_line(sock, b"") == b"dnoces tsrif\n"
 
 
+async def test_cancel_io_during_a_tls_write_breaks_only_that_stream(pki: Pki) -> None:
+    """A TLS record cut in the middle cannot be resumed: the stream is broken for good,
+    with OPERATION_ABORTED, and says so; nothing hangs."""
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = pki.server
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.TLS13)
+        async with trusting(pki) as sock:
+            sock.control.outbound_buffer_size_in_bytes = 8192
+            await sock.connect(HostName("localhost"), listener.information.local_port, L.SSL)
+            server = await listener.accept()  # never reads: the write stalls
+            async with server:
+                operation = sock.output_stream.write(b"x" * (16 * 1024 * 1024))
+                await trio.testing.wait_all_tasks_blocked()
+                assert not operation.done
+                with trio.fail_after(10):
+                    await sock.cancel_io()
+                with pytest.raises(SocketStatusError) as caught:
+                    await operation
+                assert caught.value.status == S.OPERATION_ABORTED
+                with pytest.raises(SocketStatusError, match=r"unusable|broken"):
+                    await sock.output_stream.write(b"more")
+
+
+async def test_a_tls_socket_works_without_async_with(pki: Pki) -> None:
+    """The trio stream methods need no nursery, over TLS as over plain TCP."""
+    async with s_server(pki) as port:
+        sock = trusting(pki)
+        try:
+            await sock.connect(HostName("localhost"), str(port), L.SSL)
+            await sock.send_all(b"no nursery\n")
+            assert await reversed_line_server(sock) == b"yresrun on\n"
+        finally:
+            await sock.aclose()
+
+
+async def test_a_peer_that_vanishes_without_close_notify_is_an_end_of_stream(pki: Pki) -> None:
+    """As the ssl module's suppress_ragged_eofs default: a TCP close without TLS's
+    close_notify reads as the end of the stream, and stays so."""
+    async with s_server(pki) as port:
+        sock = trusting(pki)
+        await sock.connect(HostName("localhost"), str(port), L.SSL)
+        assert await reversed_line(sock, b"ab\n") == b"ba\n"
+    # The server process is gone: its kernel closed the connection, without TLS's
+    # close_notify.
+    with trio.fail_after(10):
+        assert await sock.receive_some() == b""
+        assert await sock.receive_some() == b""
+    await sock.aclose()
+
+
 async def test_send_eof_is_refused_on_tls(pki: Pki) -> None:
     async with s_server(pki) as port, trusting(pki) as sock:
         await sock.connect(HostName("localhost"), str(port), L.SSL)
