@@ -80,19 +80,38 @@ async def connect_first(
         else:  # pragma: no cover - two attempts finishing in one scheduler pass
             sock.close()
 
-    try:
-        async with trio.open_nursery() as nursery:
-            for family, sockaddr in addresses:
-                failed = trio.Event()
-                nursery.start_soon(attempt, family, sockaddr, failed)
-                with trio.move_on_after(delay):
-                    await failed.wait()
-    except BaseException:
+    if len(addresses) == 1:
+        # Nothing to race: connect in this task, without a nursery, a task and an event.
+        family, sockaddr = addresses[0]
+        try:
+            sock = make_socket(family)
+        except OSError as exc:
+            failures.append((sockaddr, exc))
+        else:
+            try:
+                await _sockio.connect(sock, sockaddr)
+            except OSError as exc:
+                sock.close()
+                failures.append((sockaddr, exc))
+            except BaseException:
+                sock.close()
+                raise
+            else:
+                return sock
+    else:
+        try:
+            async with trio.open_nursery() as nursery:
+                for family, sockaddr in addresses:
+                    failed = trio.Event()
+                    nursery.start_soon(attempt, family, sockaddr, failed)
+                    with trio.move_on_after(delay):
+                        await failed.wait()
+        except BaseException:
+            if winner is not None:
+                winner.close()
+            raise
         if winner is not None:
-            winner.close()
-        raise
-    if winner is not None:
-        return winner
+            return winner
     known = [
         status
         for status in (SocketError.get_status(exc) for _, exc in failures)
