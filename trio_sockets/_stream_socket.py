@@ -239,7 +239,10 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         self._tls_report = _PLAIN  # replaced by a fresh report for each handshake
         self._tls_eof = False
         self._init_io()
-        self._control = StreamSocketControl(self)
+        # Made on first use too; for an accepted socket, from its listener's options
+        # (fixed once the listener is bound).
+        self._control: StreamSocketControl | None = None
+        self._control_from: StreamSocketListenerControl | None = None
 
     @classmethod
     def _from_accepted(
@@ -247,7 +250,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
     ) -> StreamSocket:
         self = cls(resolver=resolver)
         self._accepted = True
-        self._control = control.for_accepted(self)
+        self._control_from = control
         self._attach(sock)
         assert self._remote is not None
         self._remote_host_name = host_of(self._remote)
@@ -259,7 +262,12 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
     @property
     def control(self) -> StreamSocketControl:
         """Socket options (WinRT ``StreamSocketControl``); set them before ``connect``."""
-        return self._control
+        control = self._control
+        if control is None:
+            source = self._control_from
+            control = StreamSocketControl(self) if source is None else source.for_accepted(self)
+            self._control = control
+        return control
 
     @property
     def information(self) -> StreamSocketInformation:
@@ -397,9 +405,9 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             raise trio.ClosedResourceError("this StreamSocket was closed")
         tls = None
         if level != SocketProtectionLevel.PLAIN_SOCKET:
-            tls = client_context(level, self._control)  # bad TLS settings fail here
+            tls = client_context(level, self.control)  # bad TLS settings fail here
         self._state = _CONNECTING
-        self._control._connect_started()
+        self.control._connect_started()
         start = trio.current_time()
         stream: trio.SSLStream[SocketTransport] | None = None
         try:
@@ -428,11 +436,11 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
 
     def _handshake_deadline(self, start: float) -> tuple[float, str]:
         deadline, reason = float("inf"), "no limit"
-        handshake_timeout = self._control.tls_handshake_timeout
+        handshake_timeout = self.control.tls_handshake_timeout
         if handshake_timeout is not None:
             deadline = trio.current_time() + handshake_timeout
             reason = f"control.tls_handshake_timeout={handshake_timeout} s"
-        connect_timeout = self._control.connect_timeout
+        connect_timeout = self.control.connect_timeout
         if connect_timeout is not None and start + connect_timeout < deadline:
             deadline = start + connect_timeout
             reason = f"control.connect_timeout={connect_timeout} s"
@@ -464,7 +472,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                 self._tls_report,
                 host=host,
                 checks_here=checks_here,
-                ignorable=frozenset(self._control.ignorable_server_certificate_errors),
+                ignorable=frozenset(self.control.ignorable_server_certificate_errors),
                 deadline=deadline,
                 deadline_reason=reason,
                 what=what,
@@ -521,7 +529,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         if self._receiving or self._sending:
             raise trio.BusyResourceError("another task is using this StreamSocket")
         self._refuse_unread_plaintext(sock)
-        tls = client_context(level, self._control)
+        tls = client_context(level, self.control)
         output = self._require_output("upgrade_to_ssl()")
         self._sending = self._receiving = True
         try:
@@ -556,7 +564,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
     async def _accept_tls(self, context: ssl.SSLContext, what: str) -> None:
         """The server side of a TLS listener: handshake, then become a TLS socket."""
         sock = self._require_socket(what)
-        timeout = self._control.tls_handshake_timeout
+        timeout = self.control.tls_handshake_timeout
         deadline = trio.current_time() + timeout if timeout is not None else float("inf")
         reason = f"control.tls_handshake_timeout={timeout} s"
         self._tls_report = TlsReport()
@@ -569,7 +577,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         self, host: HostName, service: str, local_host: HostName | None, local_service: str
     ) -> _StdSocket:
         what = f"connect to {host.display_name}:{service}"
-        timeout = self._control.connect_timeout
+        timeout = self.control.connect_timeout
         resolver = self._resolver
         try:
             with self._io_scope(), trio.fail_after(timeout if timeout else float("inf")):
@@ -592,7 +600,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                     sock = socket.socket(family, socket.SOCK_STREAM)
                     try:
                         sock.setblocking(False)
-                        self._control._apply(sock, family)
+                        self.control._apply(sock, family)
                         if family in local:
                             sock.bind(local[family])
                     except BaseException:
@@ -614,7 +622,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                         addresses,
                         make_socket,
                         what=what,
-                        serialize=self._control.serialize_connection_attempts,
+                        serialize=self.control.serialize_connection_attempts,
                     )
 
                 if len(targets) == 1:
