@@ -602,11 +602,25 @@ class StreamOutputStream(BaseOutputStream):
 
     def _advance(self, sent: int) -> None:
         # The per-write hot loop of a batch: completion is inlined (see _complete_head).
+        pending = self._pending
         if self._joined is not None:
             self._joined_sent += sent
             if self._joined_sent >= len(self._joined):
+                # The whole join is out: every write in it is done, whatever part of
+                # the first one earlier sends already covered.
+                end = self._joined_end
                 self._joined = None
-        pending = self._pending
+                completed = 0
+                while pending and pending[0]._seq < end:
+                    op = pending.popleft()
+                    size = len(op._data)
+                    completed += size
+                    op._result = size
+                    op._data = b""
+                self._head_sent = 0
+                self._pending_bytes -= completed
+                self._progress.unpark_all()
+                return
         head_sent = self._head_sent
         completed = 0
         while sent:
