@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Callable
 
 import pytest
 import trio
+import trio.testing
 
 from trio_sockets import HostName, StreamSocket, StreamSocketListener
 
@@ -104,3 +105,20 @@ async def receive_all(sock: StreamSocket) -> bytes:
     while chunk := await sock.receive_some():
         data += chunk
     return bytes(data)
+
+
+async def cancel_a_pending_receive(sock: StreamSocket) -> list[BaseException]:
+    """Start a receive on *sock*, abort it with ``cancel_io()``; the errors it raised."""
+    errors: list[BaseException] = []
+
+    async def receive() -> None:
+        try:
+            await sock.receive_some()
+        except OSError as error:
+            errors.append(error)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(receive)
+        await trio.testing.wait_all_tasks_blocked()
+        await sock.cancel_io()
+    return errors

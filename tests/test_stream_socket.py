@@ -10,7 +10,14 @@ import struct
 import pytest
 import trio
 import trio.testing
-from conftest import free_tcp_port, live_tasks, open_fd_count, receive_all, receive_exactly
+from conftest import (
+    cancel_a_pending_receive,
+    free_tcp_port,
+    live_tasks,
+    open_fd_count,
+    receive_all,
+    receive_exactly,
+)
 
 from trio_sockets import (
     EndpointPair,
@@ -551,18 +558,7 @@ async def test_cancel_io_aborts_a_pending_receive_and_the_socket_stays_usable(
     tcp_pair: tuple[StreamSocket, StreamSocket],
 ) -> None:
     client, server = tcp_pair
-    errors: list[BaseException] = []
-
-    async def receive() -> None:
-        try:
-            await client.receive_some()
-        except SocketStatusError as error:
-            errors.append(error)
-
-    async with trio.open_nursery() as nursery:
-        nursery.start_soon(receive)
-        await trio.testing.wait_all_tasks_blocked()
-        await client.cancel_io()
+    errors = await cancel_a_pending_receive(client)
     assert [SocketError.get_status(e) for e in errors] == [SocketErrorStatus.OPERATION_ABORTED]
     await server.send_all(b"still here")
     assert await receive_exactly(client, 10) == b"still here"

@@ -21,7 +21,14 @@ from pathlib import Path
 import pytest
 import trio
 import trustme
-from conftest import free_tcp_port, live_tasks, open_fd_count, require_tool, wait_until
+from conftest import (
+    cancel_a_pending_receive,
+    free_tcp_port,
+    live_tasks,
+    open_fd_count,
+    require_tool,
+    wait_until,
+)
 
 from trio_sockets import (
     Certificate,
@@ -651,19 +658,8 @@ async def test_cancelling_a_tls_connect_at_any_point_leaks_nothing(pki: Pki) -> 
 async def test_cancel_io_aborts_a_tls_receive_and_the_socket_stays_usable(pki: Pki) -> None:
     async with s_server(pki) as port, trusting(pki) as sock:
         await sock.connect(HostName("localhost"), str(port), L.SSL)
-        failure: list[BaseException] = []
-
-        async def receive() -> None:
-            try:
-                await sock.receive_some()
-            except SocketStatusError as exc:
-                failure.append(exc)
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(receive)
-            await trio.testing.wait_all_tasks_blocked()
-            await sock.cancel_io()
-        assert SocketError.get_status(failure[0]) == S.OPERATION_ABORTED
+        failure = await cancel_a_pending_receive(sock)
+        assert [SocketError.get_status(error) for error in failure] == [S.OPERATION_ABORTED]
         assert await reversed_line(sock, b"after\n") == b"retfa\n"
 
 
