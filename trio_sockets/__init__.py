@@ -34,7 +34,8 @@ from ._listener import (
 from ._resolver import Resolver, ServiceTarget
 from ._socket_options import StreamSocketControl, StreamSocketListenerControl
 from ._stream_abc import InputStream, OutputStream
-from ._stream_socket import StreamSocket, StreamSocketInformation
+from ._stream_parts import StreamSocketInformation
+from ._stream_socket import StreamSocket
 from ._streams import WriteOperation
 from ._tcp_info import BandwidthStatistics, RoundTripTimeStatistics
 

@@ -11,13 +11,13 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from ._addresses import host_of
 from ._datareader import DataReader
 from ._enums import InputStreamOptions
 from ._errors import SocketStatusError
 from ._hostname import HostName
 from ._resolver import SockAddr
 from ._stream_abc import InputStream
-from ._stream_socket import host_of
 
 if TYPE_CHECKING:
     from ._datagram_socket import DatagramSocket

@@ -19,6 +19,7 @@ from typing import Final, overload
 import trio
 
 from . import _sockio
+from ._addresses import endpoint_pairs
 from ._connect import format_sockaddr
 from ._datagram_control import DatagramSocketControl, set_membership
 from ._datagram_events import (
@@ -42,7 +43,6 @@ from ._errors import (
 from ._hostname import EndpointPair, HostName, coerce_host_name
 from ._resolver import Resolver, SockAddr
 from ._scoped import AbortableIO, NurseryScoped
-from ._stream_socket import endpoint_pairs
 
 __all__ = ["DEFAULT_MESSAGE_QUEUE_SIZE", "DatagramSocket"]
 

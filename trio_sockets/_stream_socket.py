@@ -2,52 +2,41 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import ipaddress
 import socket
 import ssl
 from typing import overload
 
 import trio
 
-from . import _sockio
-from ._certificate import Certificate
+from . import _sockio, _stream_tls
+from ._addresses import endpoint_pairs, host_of
 from ._connect import connect_first, format_sockaddr
 from ._enums import (
-    ChainValidationResult,
     HostNameSortOptions,
     InputStreamOptions,
     SocketProtectionLevel,
-    SocketSslErrorSeverity,
 )
 from ._errors import SocketErrorStatus, socket_error, translate_os_error
 from ._hostname import EndpointPair, HostName, coerce_host_name
-from ._resolver import Protocol, Resolver, ServiceTarget, SockAddr, all_targets_failed
+from ._resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
 from ._scoped import AbortableIO, NurseryScoped
 from ._socket_options import StreamSocketControl, StreamSocketListenerControl
-from ._stream_abc import InputStream
+from ._stream_parts import SocketInputStream, StreamSocketInformation
 from ._streams import StreamOutputStream
 from ._tcp_info import (
     TCP_INFO_SIZE,
-    BandwidthStatistics,
-    RoundTripTimeStatistics,
     TcpInfo,
-    bandwidth_statistics,
     parse_tcp_info,
-    round_trip_time_statistics,
 )
 from ._tls import (
     SocketTransport,
     TlsReport,
     check_protection_level,
     client_context,
-    handshake,
-    tls_error,
 )
 from ._tls_output import TlsOutputStream
 
-__all__ = ["SocketInputStream", "StreamSocket", "StreamSocketInformation"]
+__all__ = ["StreamSocket"]
 
 # The class has a ``socket`` property, which hides the module in class-scope annotations.
 _StdSocket = socket.socket
@@ -59,151 +48,6 @@ _NEW, _CONNECTING, _CONNECTED, _CLOSED = "new", "connecting", "connected", "clos
 
 # What a socket that never did a TLS handshake reports (shared, never changed).
 _PLAIN = TlsReport()
-
-
-def host_of(sockaddr: SockAddr) -> HostName:
-    """The :class:`HostName` of a socket address; IPv4-mapped IPv6 reads as IPv4."""
-    return _host_of_address(sockaddr[0])
-
-
-# Every received datagram names its sender: parsing the same few addresses over and over
-# was a measurable share of a UDP echo. HostName is immutable, so sharing is safe.
-@functools.lru_cache(maxsize=1024)
-def _host_of_address(text: str) -> HostName:
-    address = ipaddress.ip_address(text.split("%")[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return HostName(str(address.ipv4_mapped))
-    return HostName(text)
-
-
-class StreamSocketInformation:
-    """Addresses, protection level and statistics of a :class:`StreamSocket`.
-
-    Readable at any time; before ``connect`` the addresses are ``None`` and the ports
-    ``""`` (WinRT's values).
-    """
-
-    def __init__(self, owner: StreamSocket) -> None:
-        self._owner = owner
-        self._rtt_max = 0
-
-    @property
-    def local_address(self) -> HostName | None:
-        local = self._owner._local
-        return host_of(local) if local is not None else None
-
-    @property
-    def local_port(self) -> str:
-        local = self._owner._local
-        return str(local[1]) if local is not None else ""
-
-    @property
-    def remote_address(self) -> HostName | None:
-        remote = self._owner._remote
-        return host_of(remote) if remote is not None else None
-
-    @property
-    def remote_port(self) -> str:
-        remote = self._owner._remote
-        return str(remote[1]) if remote is not None else ""
-
-    @property
-    def remote_host_name(self) -> HostName | None:
-        """The host name given to ``connect`` (for an accepted socket, the peer's address)."""
-        return self._owner._remote_host_name
-
-    @property
-    def remote_service_name(self) -> str:
-        """The service name given to ``connect`` (for an accepted socket, the peer's port)."""
-        return self._owner._remote_service_name
-
-    @property
-    def protection_level(self) -> SocketProtectionLevel:
-        """The TLS version in force (``TLS12``, ``TLS13``...), or ``PLAIN_SOCKET``."""
-        return self._owner._tls_report.level
-
-    @property
-    def server_certificate(self) -> Certificate | None:
-        """The certificate the server presented in the last TLS handshake.
-
-        Also after a failed handshake, for diagnostics. ``None`` before any handshake,
-        and on a socket accepted by a listener (see :attr:`peer_certificate`).
-        """
-        return None if self._owner._accepted else self._owner._tls_report.peer_certificate
-
-    @property
-    def server_intermediate_certificates(self) -> list[Certificate]:
-        """The issuer certificates the server sent with its own, nearest first."""
-        return [] if self._owner._accepted else list(self._owner._tls_report.intermediates)
-
-    @property
-    def server_certificate_errors(self) -> list[ChainValidationResult]:
-        """Every problem found with the server certificate in the last handshake.
-
-        After a failed connect it lists what failed; after a successful one, the errors
-        that ``control.ignorable_server_certificate_errors`` let through. Empty when the
-        certificate is fine. See the TLS how-to for how complete the list is.
-        """
-        return [] if self._owner._accepted else list(self._owner._tls_report.errors)
-
-    @property
-    def server_certificate_error_severity(self) -> SocketSslErrorSeverity:
-        """``NONE``, ``IGNORABLE`` (every error can be ignored) or ``FATAL``."""
-        if self._owner._accepted:
-            return SocketSslErrorSeverity.NONE
-        return self._owner._tls_report.severity
-
-    @property
-    def peer_certificate(self) -> Certificate | None:
-        """The certificate the peer presented: the server's on a client socket, the
-        client's on a socket accepted by a listener that requires one (not in WinRT)."""
-        return self._owner._tls_report.peer_certificate
-
-    @property
-    def session_key(self) -> None:
-        """Always ``None``: Windows sets it only for proximity ("tap") connections."""
-        return None
-
-    @property
-    def round_trip_time_statistics(self) -> RoundTripTimeStatistics:
-        """Round-trip times from Linux ``TCP_INFO``, in microseconds; zeros elsewhere."""
-        stats = round_trip_time_statistics(self._owner._tcp_info(), self._rtt_max)
-        self._rtt_max = stats.max
-        return stats
-
-    @property
-    def bandwidth_statistics(self) -> BandwidthStatistics:
-        """Bandwidth estimates from Linux ``TCP_INFO``; zeros elsewhere."""
-        return bandwidth_statistics(self._owner._tcp_info())
-
-
-class SocketInputStream(InputStream):
-    """The input stream of a :class:`StreamSocket` (WinRT ``IInputStream``)."""
-
-    def __init__(self, owner: StreamSocket) -> None:
-        self._owner = owner
-        self._closed = False
-
-    async def read(
-        self, count: int, options: InputStreamOptions = InputStreamOptions.NONE
-    ) -> bytes:
-        """Read up to *count* bytes; ``b""`` means the peer closed its side.
-
-        ``NONE`` waits for *count* bytes (fewer only at end of stream), ``PARTIAL``
-        returns what the first receive brings, ``READ_AHEAD`` receives up to 64 KiB per
-        system call and keeps the surplus for the next read.
-
-        Cancellation: bytes already received stay buffered for the next read; nothing
-        is lost and the socket stays usable.
-        """
-        if self._closed:
-            raise trio.ClosedResourceError("this input stream was closed")
-        return await self._owner._read(count, options)
-
-    async def aclose(self) -> None:
-        """Stop reading through this stream object; the socket stays open."""
-        self._closed = True
-        await trio.lowlevel.checkpoint()
 
 
 class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
@@ -415,9 +259,9 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             try:
                 if tls is not None:
                     self._tls_report = TlsReport()
-                    deadline, reason = self._handshake_deadline(start)
+                    deadline, reason = _stream_tls.handshake_deadline(self, start)
                     what = f"connect to {host.display_name}:{service}"
-                    stream = await self._handshake(sock, tls, host, deadline, reason, what)
+                    stream = await _stream_tls.secure(self, sock, tls, host, deadline, reason, what)
             except BaseException:
                 sock.close()
                 raise
@@ -433,58 +277,6 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         self._attach(sock)
         if stream is not None:
             self._use_tls(stream)
-
-    def _handshake_deadline(self, start: float) -> tuple[float, str]:
-        deadline, reason = float("inf"), "no limit"
-        handshake_timeout = self.control.tls_handshake_timeout
-        if handshake_timeout is not None:
-            deadline = trio.current_time() + handshake_timeout
-            reason = f"control.tls_handshake_timeout={handshake_timeout} s"
-        connect_timeout = self.control.connect_timeout
-        if connect_timeout is not None and start + connect_timeout < deadline:
-            deadline = start + connect_timeout
-            reason = f"control.connect_timeout={connect_timeout} s"
-        return deadline, reason
-
-    async def _handshake(
-        self,
-        sock: _StdSocket,
-        tls: tuple[ssl.SSLContext, bool],
-        host: HostName | None,
-        deadline: float,
-        reason: str,
-        what: str,
-        *,
-        server_side: bool = False,
-    ) -> trio.SSLStream[SocketTransport]:
-        """Run a TLS handshake on *sock*; fills in ``self._tls_report``."""
-        context, checks_here = tls
-        server_hostname = None if server_side or host is None else host.canonical_name
-        stream = trio.SSLStream(
-            SocketTransport(sock, what),
-            context,
-            server_side=server_side,
-            server_hostname=server_hostname,
-        )
-        with self._io_scope():
-            await handshake(
-                stream,
-                self._tls_report,
-                host=host,
-                checks_here=checks_here,
-                ignorable=frozenset(self.control.ignorable_server_certificate_errors),
-                deadline=deadline,
-                deadline_reason=reason,
-                what=what,
-            )
-            return stream
-        # Reached only when cancel_io() cancelled the scope.
-        raise socket_error(SocketErrorStatus.OPERATION_ABORTED, f"{what}: aborted by cancel_io()")
-
-    def _use_tls(self, stream: trio.SSLStream[SocketTransport]) -> None:
-        assert self._sock is not None
-        self._tls = stream
-        self._output = None  # the next use makes a TLS output stream
 
     async def upgrade_to_ssl(
         self,
@@ -507,71 +299,16 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             SocketStatusError: the handshake failed (classified as for ``connect``);
                 the socket is then closed, as a half-made TLS session cannot go on.
         """
-        level = check_protection_level(protection_level)
-        if level == SocketProtectionLevel.PLAIN_SOCKET:
-            raise ValueError("upgrade_to_ssl() needs a TLS protection level, not PLAIN_SOCKET")
-        host = (
-            coerce_host_name(validation_host_name, "validation_host_name")
-            if validation_host_name is not None
-            else self._remote_host_name
-        )
-        sock = self._require_socket("upgrade_to_ssl()")
-        if self._tls is not None:
-            raise RuntimeError(
-                f"{self._describe()} is already protected "
-                f"({self._tls_report.level.name}); upgrade_to_ssl() upgrades a plain one"
-            )
-        if self._accepted:
-            raise RuntimeError(
-                "upgrade_to_ssl() is for client sockets: as in WinRT, a socket accepted by a "
-                "listener cannot be upgraded (use a TLS listener instead)"
-            )
-        if self._receiving or self._sending:
-            raise trio.BusyResourceError("another task is using this StreamSocket")
-        self._refuse_unread_plaintext(sock)
-        tls = client_context(level, self.control)
-        output = self._require_output("upgrade_to_ssl()")
-        self._sending = self._receiving = True
-        try:
-            await output.flush()
-            self._refuse_unread_plaintext(sock)
-            self._tls_report = TlsReport()
-            deadline, reason = self._handshake_deadline(trio.current_time())
-            what = f"upgrade_to_ssl on {self._describe()}"
-            try:
-                stream = await self._handshake(sock, tls, host, deadline, reason, what)
-            except BaseException:
-                self._close_now()
-                raise
-        finally:
-            self._sending = self._receiving = False
-        self._use_tls(stream)
-
-    def _refuse_unread_plaintext(self, sock: _StdSocket) -> None:
-        unread = len(self._recv_buffer)
-        if not unread:
-            try:
-                unread = len(sock.recv(65536, socket.MSG_PEEK))
-            except OSError:  # nothing waiting (BlockingIOError) or a failure the handshake meets
-                unread = 0
-        if unread:
-            raise RuntimeError(
-                f"upgrade_to_ssl(): {unread} bytes of received plain text are still unread "
-                f"on {self._describe()}; read them first (the TLS handshake would take "
-                "them for TLS and they would be lost)"
-            )
+        await _stream_tls.upgrade(self, protection_level, validation_host_name)
 
     async def _accept_tls(self, context: ssl.SSLContext, what: str) -> None:
         """The server side of a TLS listener: handshake, then become a TLS socket."""
-        sock = self._require_socket(what)
-        timeout = self.control.tls_handshake_timeout
-        deadline = trio.current_time() + timeout if timeout is not None else float("inf")
-        reason = f"control.tls_handshake_timeout={timeout} s"
-        self._tls_report = TlsReport()
-        stream = await self._handshake(
-            sock, (context, False), None, deadline, reason, what, server_side=True
-        )
-        self._use_tls(stream)
+        await _stream_tls.accept_tls(self, context, what)
+
+    def _use_tls(self, stream: trio.SSLStream[SocketTransport]) -> None:
+        assert self._sock is not None
+        self._tls = stream
+        self._output = None  # the next use makes a TLS output stream
 
     async def _open(
         self, host: HostName, service: str, local_host: HostName | None, local_service: str
@@ -777,7 +514,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         # cancel scope that cancel_io() needs (written out, as _io_scope would cost a
         # generator-based context manager per call).
         if self._tls is not None:
-            return await self._tls_recv(self._tls, max_bytes)
+            return await _stream_tls.tls_receive(self, self._tls, max_bytes)
         await trio.lowlevel.checkpoint_if_cancelled()
         try:
             try:
@@ -808,31 +545,6 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             SocketErrorStatus.OPERATION_ABORTED,
             f"receive on {self._describe()}: aborted by cancel_io()",
             broken=False,
-        )
-
-    async def _tls_recv(self, stream: trio.SSLStream[SocketTransport], max_bytes: int) -> bytes:
-        if self._tls_eof:
-            await trio.lowlevel.checkpoint()
-            return b""
-        what = f"receive on {self._describe()}"
-        with self._io_scope():
-            try:
-                data = await stream.receive_some(max_bytes)
-            except trio.BrokenResourceError as exc:
-                if isinstance(exc.__cause__, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
-                    # The peer closed without close_notify: an end of stream, as the ssl
-                    # module's suppress_ragged_eofs default has it.
-                    self._tls_eof = True
-                    return b""
-                raise tls_error(exc, what) from exc
-            except OSError as exc:
-                raise translate_os_error(exc, what, broken=True) from exc
-            if not data:
-                self._tls_eof = True
-            return bytes(data)
-        # Reached only when cancel_io() cancelled the scope.
-        raise socket_error(
-            SocketErrorStatus.OPERATION_ABORTED, f"{what}: aborted by cancel_io()", broken=False
         )
 
     async def _read(self, count: int, options: InputStreamOptions) -> bytes:
@@ -912,19 +624,11 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             else:
                 await trio.lowlevel.checkpoint()
             if self._tls is not None and not self._receiving:
-                await self._close_notify(self._tls)
+                await _stream_tls.close_notify(self._tls)
         finally:
             self._close_now()
         if output is not None:
             output._raise_unobserved(before=output._next_seq)
-
-    async def _close_notify(self, stream: trio.SSLStream[SocketTransport]) -> None:
-        """Send TLS close_notify if the socket takes it at once; never wait on the peer."""
-        transport = stream.transport_stream
-        transport.closing = True
-        # The peer may be gone or not reading: the connection then closes without it.
-        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-            await stream.aclose()
 
     def _close_now(self) -> None:
         if self._state == _CLOSED:
@@ -972,42 +676,3 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         except OSError:
             return parse_tcp_info(b"")
         return parse_tcp_info(raw)
-
-
-async def endpoint_pairs(
-    remote_host_name: HostName | str,
-    remote_service_name: str,
-    sort_options: HostNameSortOptions,
-    resolver: Resolver | None,
-    protocol: Protocol,
-) -> list[EndpointPair]:
-    """``get_endpoint_pairs`` for both socket classes."""
-    host = coerce_host_name(remote_host_name, "remote_host_name")
-    if not isinstance(sort_options, HostNameSortOptions):
-        raise TypeError(f"sort_options must be a HostNameSortOptions, not {sort_options!r}")
-    resolver = resolver if resolver is not None else Resolver()
-    targets = await resolver.resolve_targets(host, remote_service_name, protocol)
-    pairs = []
-    failures: list[tuple[ServiceTarget, OSError]] = []
-    for target in targets:
-        try:
-            addresses = await resolver.resolve_addresses(target.host, target.port, protocol)
-        except OSError as exc:
-            # An SRV target that does not resolve is left out, as a connect would skip it.
-            failures.append((target, exc))
-            continue
-        for family, sockaddr in addresses:
-            probe = socket.socket(family, socket.SOCK_DGRAM)
-            try:
-                probe.connect(sockaddr)  # a UDP connect picks the route and sends nothing
-                local = host_of(probe.getsockname())
-            except OSError:
-                local = None
-            finally:
-                probe.close()
-            pairs.append(EndpointPair(local, "", host_of(sockaddr), str(target.port)))
-    if not pairs:
-        if len(failures) == 1:
-            raise failures[0][1]
-        raise all_targets_failed(f"resolve {host.display_name}:{remote_service_name}", failures)
-    return pairs
