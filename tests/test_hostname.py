@@ -18,6 +18,7 @@ from trio_sockets._hostname import (
     InvalidHostNameError,
     coerce_host_name,
     parse_service_name,
+    split_remote,
 )
 
 D, V4, V6 = HostNameType.DOMAIN_NAME, HostNameType.IPV4, HostNameType.IPV6
@@ -573,3 +574,27 @@ def test_any_endpoint_pair_is_made_or_refused_naming_the_field(
     else:
         assert isinstance(remote[0], HostName)
         assert remote[1]
+
+
+def test_split_remote_takes_either_form_and_names_what_is_wrong() -> None:
+    pair = EndpointPair("127.0.0.1", "0", "example.com", "80")
+    assert split_remote(pair, None, "connect") == (
+        HostName("example.com"),
+        "80",
+        HostName("127.0.0.1"),
+        "0",
+    )
+    assert split_remote("example.com", "http", "connect") == (
+        HostName("example.com"),
+        "http",
+        None,
+        "",
+    )
+    with pytest.raises(TypeError, match=r"connect\(endpoint_pair\) takes no remote_service_name"):
+        split_remote(pair, "80", "connect")
+    with pytest.raises(TypeError, match=r"get_output_stream\(\) needs a remote_service_name"):
+        split_remote("example.com", None, "get_output_stream")
+    with pytest.raises(TypeError, match="remote_service_name must be a str"):
+        split_remote("example.com", 80, "connect")
+    with pytest.raises(InvalidHostNameError, match="invalid remote_host_name"):
+        split_remote("a..b", "80", "connect")

@@ -25,7 +25,7 @@ from typing import Final
 
 from ._connect import format_sockaddr
 from ._errors import SocketErrorStatus, socket_error, translate_os_error
-from ._hostname import EndpointPair, HostName, coerce_host_name
+from ._hostname import EndpointPair, HostName, split_remote
 from ._resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
 from ._streams import BaseOutputStream, NurseryGetter
 
@@ -68,18 +68,9 @@ async def resolve_destination(
     A DNS SRV service resolves to the first target, in RFC 2782 order, that has such an
     address: a datagram has no connection failure to fall through on.
     """
-    if isinstance(remote_host_name, EndpointPair):
-        if remote_service_name is not None:
-            raise TypeError(f"{what}(endpoint_pair) takes no remote_service_name")
-        pair = remote_host_name
-        host, service = pair.require_remote()
-        local_host, local_service = pair.local_host_name, pair.local_service_name
-    else:
-        host = coerce_host_name(remote_host_name, "remote_host_name")
-        if remote_service_name is None:
-            raise TypeError(f"{what}() needs a remote_service_name such as '1337'")
-        service = remote_service_name
-        local_host, local_service = None, ""
+    host, service, local_host, local_service = split_remote(
+        remote_host_name, remote_service_name, what
+    )
     targets = await resolver.resolve_targets(host, service, "udp")
     failures: list[tuple[ServiceTarget, OSError]] = []
     for target in targets:

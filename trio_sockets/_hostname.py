@@ -19,6 +19,7 @@ __all__ = [
     "InvalidHostNameError",
     "coerce_host_name",
     "parse_service_name",
+    "split_remote",
 ]
 
 _MAX_NAME_OCTETS = 253
@@ -310,6 +311,31 @@ def coerce_host_name(value: HostName | str, what: str) -> HostName:
         except InvalidHostNameError as exc:
             raise InvalidHostNameError(value, exc.reason, what=what) from None
     raise TypeError(f"{what} must be a HostName or a str, not {type(value).__name__}: {value!r}")
+
+
+def split_remote(
+    remote_host_name: HostName | str | EndpointPair,
+    remote_service_name: object,
+    what: str,
+) -> tuple[HostName, str, HostName | None, str]:
+    """The two forms of a remote that WinRT methods take -- a host name and a service, or
+    an :class:`EndpointPair` -- as ``(host, service, local_host, local_service)``.
+
+    *what* names the method in error messages (``"connect"``). Raises
+    :class:`TypeError` for a missing or non-str service, or a service given with an
+    endpoint pair, and what :func:`coerce_host_name` raises for the host.
+    """
+    if isinstance(remote_host_name, EndpointPair):
+        if remote_service_name is not None:
+            raise TypeError(
+                f"{what}(endpoint_pair) takes no remote_service_name, got {remote_service_name!r}"
+            )
+        host, service = remote_host_name.require_remote()
+        return host, service, remote_host_name.local_host_name, remote_host_name.local_service_name
+    host = coerce_host_name(remote_host_name, "remote_host_name")
+    if remote_service_name is None:
+        raise TypeError(f"{what}() needs a remote_service_name such as '1337'")
+    return host, _check_service_type(remote_service_name, "remote_service_name"), None, ""
 
 
 def _check_service_type(value: object, what: str) -> str:

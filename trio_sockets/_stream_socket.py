@@ -17,7 +17,7 @@ from ._enums import (
     SocketProtectionLevel,
 )
 from ._errors import SocketErrorStatus, socket_error, translate_os_error
-from ._hostname import EndpointPair, HostName, coerce_host_name
+from ._hostname import EndpointPair, HostName, split_remote
 from ._resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
 from ._scoped import AbortableIO, NurseryScoped
 from ._socket_options import StreamSocketControl, StreamSocketListenerControl
@@ -219,27 +219,15 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
 
         Cancellation: no connection is left half made; the socket can connect again.
         """
-        if isinstance(remote_host_name, EndpointPair):
-            if isinstance(remote_service_name, SocketProtectionLevel):
-                protection_level = remote_service_name
-            elif remote_service_name is not None:
-                raise TypeError(
-                    "connect(endpoint_pair, protection_level) takes no remote_service_name, "
-                    f"got {remote_service_name!r}"
-                )
-            pair = remote_host_name
-            host, service = pair.require_remote()
-            local_host, local_service = pair.local_host_name, pair.local_service_name
-        else:
-            host = coerce_host_name(remote_host_name, "remote_host_name")
-            if remote_service_name is None:
-                raise TypeError("connect() needs a remote_service_name such as '80'")
-            if not isinstance(remote_service_name, str):
-                raise TypeError(
-                    f"remote_service_name must be a str such as '80', not {remote_service_name!r}"
-                )
-            service = remote_service_name
-            local_host, local_service = None, ""
+        service_name: str | SocketProtectionLevel | None = remote_service_name
+        if isinstance(remote_host_name, EndpointPair) and isinstance(
+            service_name, SocketProtectionLevel
+        ):
+            # connect(endpoint_pair, protection_level): the level comes second.
+            protection_level, service_name = service_name, None
+        host, service, local_host, local_service = split_remote(
+            remote_host_name, service_name, "connect"
+        )
         level = check_protection_level(protection_level)
         if self._state == _CONNECTED:
             raise RuntimeError(f"{self._describe()} is already connected")
