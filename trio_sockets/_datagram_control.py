@@ -23,11 +23,10 @@ from ._errors import SocketErrorStatus, SocketStatusError, socket_error, transla
 from ._hostname import HostName
 from ._socket_options import (
     DEFAULT_HOP_LIMIT,
+    CommonOptions,
     apply_live,
     check_bool,
     check_buffer_size,
-    check_hop_limit,
-    check_qos,
     set_hop_limit,
 )
 
@@ -48,7 +47,7 @@ SO_RXQ_OVFL: Final = 40
 DEFAULT_MULTICAST_HOP_LIMIT: Final = 1
 
 
-class DatagramSocketControl:
+class DatagramSocketControl(CommonOptions):
     """Options of a :class:`~trio_sockets.DatagramSocket` (WinRT ``DatagramSocketControl``).
 
     ``dont_fragment``, ``inbound_buffer_size_in_bytes``, ``multicast_only`` and
@@ -84,6 +83,9 @@ class DatagramSocketControl:
             f"multicast_interface={self._multicast_interface!r} "
             f"multicast_hop_limit={self._multicast_hops}>"
         )
+
+    def _refuse_late(self, name: str) -> None:
+        self._before_open(name)
 
     def _before_open(self, name: str) -> None:
         if self._owner._sock is not None or self._owner._is_closed():
@@ -137,28 +139,6 @@ class DatagramSocketControl:
         value = check_bool("multicast_only", value)
         self._before_open("multicast_only")
         self._multicast_only = value
-
-    @property
-    def outbound_unicast_hop_limit(self) -> int:
-        """IPv4 TTL / IPv6 hop limit of unicast datagrams; default 128, as in WinRT."""
-        return self._hop_limit
-
-    @outbound_unicast_hop_limit.setter
-    def outbound_unicast_hop_limit(self, value: int) -> None:
-        hops = check_hop_limit(value)
-        self._set_live("outbound_unicast_hop_limit", lambda sock: set_hop_limit(sock, hops))
-        self._hop_limit = hops
-
-    @property
-    def quality_of_service(self) -> SocketQualityOfService:
-        """Kept for WinRT parity; trio runs all I/O on one thread, so it changes nothing."""
-        return self._qos
-
-    @quality_of_service.setter
-    def quality_of_service(self, value: SocketQualityOfService) -> None:
-        qos = check_qos(value)
-        self._before_open("quality_of_service")
-        self._qos = qos
 
     # -- additions: where multicast goes -------------------------------------------------
 

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ._stream_socket import StreamSocket
 
 __all__ = [
+    "CommonOptions",
     "StreamSocketControl",
     "StreamSocketListenerControl",
     "apply_live",
@@ -97,7 +98,45 @@ def apply_live(
         raise translate_os_error(exc, f"set {name} on {describe()}") from exc
 
 
-class _TcpControl:
+class CommonOptions:
+    """The options every socket control has: the unicast hop limit, which applies live,
+    and the quality of service, which a control may refuse to change late."""
+
+    _hop_limit: int
+    _qos: SocketQualityOfService
+
+    def _set_live(self, name: str, setter: Callable[[socket.socket], None]) -> None:
+        """Apply *setter* to the open socket, if there is one; may refuse the change."""
+        raise NotImplementedError  # pragma: no cover - every subclass overrides it
+
+    def _refuse_late(self, name: str) -> None:
+        """Raise if option *name* can no longer change."""
+        raise NotImplementedError  # pragma: no cover - every subclass overrides it
+
+    @property
+    def outbound_unicast_hop_limit(self) -> int:
+        """IPv4 TTL / IPv6 hop limit of unicast packets; default 128, as in WinRT."""
+        return self._hop_limit
+
+    @outbound_unicast_hop_limit.setter
+    def outbound_unicast_hop_limit(self, value: int) -> None:
+        hops = check_hop_limit(value)
+        self._set_live("outbound_unicast_hop_limit", lambda sock: set_hop_limit(sock, hops))
+        self._hop_limit = hops
+
+    @property
+    def quality_of_service(self) -> SocketQualityOfService:
+        """Kept for WinRT parity; trio runs all I/O on one thread, so it changes nothing."""
+        return self._qos
+
+    @quality_of_service.setter
+    def quality_of_service(self, value: SocketQualityOfService) -> None:
+        qos = check_qos(value)
+        self._refuse_late("quality_of_service")
+        self._qos = qos
+
+
+class _TcpControl(CommonOptions):
     """The options a stream socket and a listener share."""
 
     def __init__(self, owner: _Owner) -> None:
@@ -178,6 +217,9 @@ class _TcpControl:
     def _set_live(self, name: str, setter: Callable[[socket.socket], None]) -> None:
         apply_live(self._live_change(name), name, self._owner._describe, setter)
 
+    def _refuse_late(self, name: str) -> None:
+        self._live_change(name)
+
     @property
     def keep_alive(self) -> bool:
         """Send TCP keep-alive probes on an idle connection (``SO_KEEPALIVE``); default False."""
@@ -233,27 +275,6 @@ class _TcpControl:
                 "outbound_buffer_size_in_bytes cannot go back to None (auto-tuning) on "
                 f"{self._owner._describe()}: the kernel turns auto-tuning off for good"
             )
-
-    @property
-    def outbound_unicast_hop_limit(self) -> int:
-        """IPv4 TTL / IPv6 hop limit of unicast packets; default 128, as in WinRT."""
-        return self._hop_limit
-
-    @outbound_unicast_hop_limit.setter
-    def outbound_unicast_hop_limit(self, value: int) -> None:
-        hops = check_hop_limit(value)
-        self._set_live("outbound_unicast_hop_limit", lambda s: set_hop_limit(s, hops))
-        self._hop_limit = hops
-
-    @property
-    def quality_of_service(self) -> SocketQualityOfService:
-        """Kept for WinRT parity; trio runs all I/O on one thread, so it changes nothing."""
-        return self._qos
-
-    @quality_of_service.setter
-    def quality_of_service(self, value: SocketQualityOfService) -> None:
-        self._live_change("quality_of_service")
-        self._qos = check_qos(value)
 
 
 class StreamSocketControl(_TcpControl):
@@ -425,7 +446,7 @@ class StreamSocketListenerControl(_TcpControl):
         self._live_change("client_certificate_required")
         self._client_certificate_required = value
 
-    def for_accepted(self, socket_owner: StreamSocket) -> StreamSocketControl:
+    def _for_accepted(self, socket_owner: StreamSocket) -> StreamSocketControl:
         """A control for an accepted socket, holding this listener's values."""
         control = StreamSocketControl(socket_owner)
         control._copy_from(self)

@@ -109,7 +109,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         control = self._control
         if control is None:
             source = self._control_from
-            control = StreamSocketControl(self) if source is None else source.for_accepted(self)
+            control = StreamSocketControl(self) if source is None else source._for_accepted(self)
             self._control = control
         return control
 
