@@ -1041,3 +1041,21 @@ async def test_the_tls_example_connects_to_a_real_server(pki: Pki) -> None:
                 capture_stderr=True,
             )
     assert b"connected over TLS12" in result.stdout
+
+
+def test_client_contexts_are_reused_for_the_same_settings(pki: Pki) -> None:
+    """Making a context loads the system trust store (tens of ms): equal settings share
+    one; any TLS setting that differs gets its own."""
+    from trio_sockets._tls import client_context
+
+    first, second = trusting(pki), trusting(pki)
+    context, _ = client_context(L.SSL, first.control)
+    assert client_context(L.SSL, second.control)[0] is context
+    assert client_context(L.TLS12, second.control)[0] is not context
+    second.control.ignorable_server_certificate_errors.add(C.EXPIRED)
+    assert client_context(L.SSL, second.control)[0] is not context
+    first.control.client_certificate = pki.client
+    with_client = client_context(L.SSL, first.control)[0]
+    assert with_client is not context
+    first.control.trusted_certificates.clear()
+    assert client_context(L.SSL, first.control)[0] is not with_client

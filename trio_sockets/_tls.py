@@ -159,12 +159,33 @@ def client_context(
     """The client context for *level* and the control's TLS settings.
 
     Returns the context and whether the certificate checks are left to
-    :meth:`TlsReport.check_after_handshake` (``UNTRUSTED`` ignorable).
+    :func:`handshake` (``UNTRUSTED`` ignorable: OpenSSL does not verify). Contexts are
+    kept for reuse: making one loads the system's trust store, tens of milliseconds, far
+    more than a handshake on a fast network.
     """
+    certificate = control.client_certificate
+    return _client_context(
+        level,
+        control.min_protection_level,
+        tuple(control._checked_trust()),
+        frozenset(control.ignorable_server_certificate_errors),
+        certificate,
+        None if certificate is None else (certificate._key_pem, certificate._password),
+    )
+
+
+@functools.lru_cache(maxsize=32)
+def _client_context(
+    level: SocketProtectionLevel,
+    minimum: SocketProtectionLevel,
+    trusted: tuple[Certificate, ...],
+    ignorable: frozenset[ChainValidationResult],
+    certificate: Certificate | None,
+    secret: tuple[bytes | None, bytes | None] | None,  # the key: part of what is cached
+) -> tuple[ssl.SSLContext, bool]:
     context = ssl.create_default_context()
-    _trust(context, control._checked_trust())
-    _pin(context, level, control.min_protection_level)
-    ignorable = control.ignorable_server_certificate_errors
+    _trust(context, trusted)
+    _pin(context, level, minimum)
     checks_here = _C.UNTRUSTED in ignorable or _C.INCOMPLETE_CHAIN in ignorable
     if checks_here:
         context.check_hostname = False
@@ -174,8 +195,8 @@ def client_context(
             context.check_hostname = False
         if _C.EXPIRED in ignorable:
             context.verify_flags |= _NO_CHECK_TIME
-    if control.client_certificate is not None:
-        control.client_certificate._load_into(context, "control.client_certificate")
+    if certificate is not None:
+        certificate._load_into(context, "control.client_certificate")
     return context, checks_here
 
 
