@@ -78,7 +78,6 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         self._recv_buffer = bytearray()
         self._receiving = False
         self._sending = False
-        self._accepted = False
         self._tls: trio.SSLStream[SocketTransport] | None = None
         self._tls_report = _PLAIN  # replaced by a fresh report for each handshake
         self._tls_eof = False
@@ -93,13 +92,17 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         cls, sock: _StdSocket, resolver: Resolver, control: StreamSocketListenerControl
     ) -> StreamSocket:
         self = cls(resolver=resolver)
-        self._accepted = True
         self._control_from = control
         self._attach(sock)
         assert self._remote is not None
         self._remote_host_name = host_of(self._remote)
         self._remote_service_name = str(self._remote[1])
         return self
+
+    @property
+    def _accepted(self) -> bool:
+        """Whether a listener handed this socket out (it then copies its options)."""
+        return self._control_from is not None
 
     # -- properties --------------------------------------------------------------------
 
