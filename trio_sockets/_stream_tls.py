@@ -172,7 +172,6 @@ async def tls_receive(
     if owner._tls_eof:
         await trio.lowlevel.checkpoint()
         return b""
-    what = f"receive on {owner._describe()}"
     with owner._io_scope():
         try:
             data = await stream.receive_some(max_bytes)
@@ -182,15 +181,18 @@ async def tls_receive(
                 # module's suppress_ragged_eofs default has it.
                 owner._tls_eof = True
                 return b""
-            raise tls_error(exc, what) from exc
+            raise tls_error(exc, f"receive on {owner._describe()}") from exc
         except OSError as exc:
+            what = f"receive on {owner._describe()}"
             raise translate_os_error(exc, what, broken=True) from exc
         if not data:
             owner._tls_eof = True
         return bytes(data)
     # Reached only when cancel_io() cancelled the scope.
     raise socket_error(
-        SocketErrorStatus.OPERATION_ABORTED, f"{what}: aborted by cancel_io()", broken=False
+        SocketErrorStatus.OPERATION_ABORTED,
+        f"receive on {owner._describe()}: aborted by cancel_io()",
+        broken=False,
     )
 
 
