@@ -300,3 +300,47 @@ async def test_the_background_writer_ends_when_its_socket_closes(
         await trio.testing.wait_all_tasks_blocked()
         assert len(live_tasks()) == before
         await server.aclose()
+
+
+class _TaskSteps(trio.abc.Instrument):
+    """Counts scheduler steps while installed."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.steps += 1
+
+
+async def test_writes_awaited_one_by_one_cost_one_scheduler_step_each(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """A write that follows an awaited write is sent by write() itself: the background
+    writer is not woken for it (which would be a second step per write)."""
+    client, server = tcp_pair
+    output = client.output_stream
+    await output.write(b"first")  # after this, the writer pattern is known
+    steps = _TaskSteps()
+    trio.lowlevel.add_instrument(steps)
+    try:
+        for index in range(200):
+            await output.write(b"%04d" % index)
+    finally:
+        trio.lowlevel.remove_instrument(steps)
+    assert steps.steps <= 200 + 5, steps.steps
+    expected = b"first" + b"".join(b"%04d" % index for index in range(200))
+    assert await receive_exactly(server, len(expected)) == expected
+
+
+async def test_unawaited_writes_still_leave_together_after_awaited_ones(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    output = client.output_stream
+    await output.write(b"awaited ")
+    operations = [output.write(b"%d," % index) for index in range(1000)]
+    # Only the first of them may have gone out at once; the rest wait together.
+    assert sum(operation.done for operation in operations) <= 1
+    await output.flush()
+    expected = b"awaited " + b"".join(b"%d," % index for index in range(1000))
+    assert await receive_exactly(server, len(expected)) == expected

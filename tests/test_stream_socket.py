@@ -655,3 +655,24 @@ async def test_an_exception_in_the_block_propagates_unwrapped(
     with pytest.raises(trio.ClosedResourceError):
         await client.receive_some()
     (await listener.accept())._close_now()
+
+
+async def test_a_single_address_is_connected_without_starting_tasks(
+    listener: StreamSocketListener,
+) -> None:
+    """Happy eyeballs needs a task per address; one address needs none."""
+
+    class Spawns(trio.abc.Instrument):
+        count = 0
+
+        def task_spawned(self, task: trio.lowlevel.Task) -> None:
+            Spawns.count += 1
+
+    async with StreamSocket() as sock:
+        spawns = Spawns()
+        trio.lowlevel.add_instrument(spawns)
+        try:
+            await sock.connect(HostName("127.0.0.1"), listener.information.local_port)
+        finally:
+            trio.lowlevel.remove_instrument(spawns)
+        assert Spawns.count == 0
