@@ -20,7 +20,6 @@ from pathlib import Path
 
 import pytest
 import trio
-import trustme
 from conftest import (
     cancel_a_pending_receive,
     free_tcp_port,
@@ -45,6 +44,7 @@ from trio_sockets import (
     StreamSocketListener,
     WindowsOnlyError,
 )
+from trio_sockets.testing import TlsCertificates
 
 L = SocketProtectionLevel
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "tls_client_certificate.py"
@@ -57,9 +57,10 @@ S = SocketErrorStatus
 
 @dataclass
 class Pki:
-    """A trustme CA and the certificates the tests use, also as files for openssl."""
+    """The certificates the tests use, also as files for openssl: two throw-away
+    authorities (the plugin's :class:`~trio_sockets.testing.TlsCertificates`), one that
+    the clients trust and a foreign one."""
 
-    ca: trustme.CA
     ca_cert: Certificate
     server: Certificate  # localhost, 127.0.0.1, ::1
     client: Certificate
@@ -71,41 +72,29 @@ class Pki:
     files: dict[str, Path]
 
 
-def _certificate(leaf: trustme.LeafCert) -> Certificate:
-    return Certificate.from_pem(
-        b"".join(blob.bytes() for blob in leaf.cert_chain_pems), leaf.private_key_pem.bytes()
-    )
-
-
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
-    directory = tmp_path_factory.mktemp("pki")
-    ca = trustme.CA()
-    other_ca = trustme.CA()
+    ours = TlsCertificates(tmp_path_factory.mktemp("pki"))
+    foreign = TlsCertificates(tmp_path_factory.mktemp("foreign-pki"))
     now = datetime.datetime.now(datetime.UTC)
-    past = (now - datetime.timedelta(days=30), now - datetime.timedelta(days=1))
-    leaves = {
-        "server": ca.issue_cert("localhost", "127.0.0.1", "::1"),
-        "client": ca.issue_cert("client.example.test", common_name="test-client"),
-        "expired": ca.issue_cert("localhost", not_before=past[0], not_after=past[1]),
-        "expired_wrong_name": ca.issue_cert("other.example", not_before=past[0], not_after=past[1]),
-        "wrong_name": ca.issue_cert("other.example"),
-        "foreign_server": other_ca.issue_cert("localhost", "127.0.0.1"),
-        "foreign_client": other_ca.issue_cert("client.example.test"),
+    past = {
+        "not_before": now - datetime.timedelta(days=30),
+        "not_after": now - datetime.timedelta(days=1),
     }
-    files = {"ca": directory / "ca.pem"}
-    ca.cert_pem.write_to_path(str(files["ca"]))
-    for name, leaf in leaves.items():
-        files[f"{name}.crt"] = directory / f"{name}.crt"
-        files[f"{name}.key"] = directory / f"{name}.key"
-        leaf.cert_chain_pems[0].write_to_path(str(files[f"{name}.crt"]))
-        leaf.private_key_pem.write_to_path(str(files[f"{name}.key"]))
-    return Pki(
-        ca=ca,
-        ca_cert=Certificate.from_pem(ca.cert_pem.bytes()),
-        files=files,
-        **{name: _certificate(leaf) for name, leaf in leaves.items()},
-    )
+    certificates = {
+        "server": ours.server,
+        "client": ours.client,
+        "expired": ours.issue("localhost", name="expired", **past),
+        "expired_wrong_name": ours.issue("other.example", name="expired_wrong_name", **past),
+        "wrong_name": ours.issue("other.example", name="wrong_name"),
+        "foreign_server": foreign.issue("localhost", "127.0.0.1", name="foreign_server"),
+        "foreign_client": foreign.issue("client.example.test", name="foreign_client"),
+    }
+    files = {"ca": ours.authority_file}
+    for name in certificates:
+        authority = foreign if name.startswith("foreign") else ours
+        files[f"{name}.crt"], files[f"{name}.key"] = authority.files(name)
+    return Pki(ca_cert=ours.authority, files=files, **certificates)
 
 
 def trusting(pki: Pki) -> StreamSocket:
@@ -805,7 +794,7 @@ async def test_closing_a_tls_listener_with_handshakes_pending(pki: Pki) -> None:
 def starttls_server(pki: Pki, *, extra: bytes = b"") -> AbstractAsyncContextManager[int]:
     """An SMTP-like server: a greeting, then TLS on "STARTTLS", then an echo."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    pki.ca.issue_cert("localhost").configure_cert(context)
+    context.load_cert_chain(pki.files["server.crt"], pki.files["server.key"])
 
     async def handle(stream: trio.SocketStream) -> None:
         await stream.send_all(b"220 ready\r\n" + extra)
