@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 import shutil
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 import trio
 import trio.testing
 
-from trio_sockets import HostName, StreamSocket, StreamSocketListener
+from trio_sockets import DatagramSocket, HostName, StreamSocket, StreamSocketListener
 
 pytest_plugins = ["pytester"]
 
@@ -107,18 +107,21 @@ async def receive_all(sock: StreamSocket) -> bytes:
     return bytes(data)
 
 
-async def cancel_a_pending_receive(sock: StreamSocket) -> list[BaseException]:
-    """Start a receive on *sock*, abort it with ``cancel_io()``; the errors it raised."""
+async def cancel_io_during(
+    sock: StreamSocket | DatagramSocket, operation: Callable[[], Awaitable[object]]
+) -> list[BaseException]:
+    """Start *operation*, abort it with ``sock.cancel_io()`` once it waits; the errors it
+    raised."""
     errors: list[BaseException] = []
 
-    async def receive() -> None:
+    async def run() -> None:
         try:
-            await sock.receive_some()
+            await operation()
         except OSError as error:
             errors.append(error)
 
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(receive)
+        nursery.start_soon(run)
         await trio.testing.wait_all_tasks_blocked()
         await sock.cancel_io()
     return errors

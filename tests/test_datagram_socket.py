@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
-from conftest import live_tasks, open_fd_count, require_tool
+from conftest import cancel_io_during, live_tasks, open_fd_count, require_tool
 
 from trio_sockets import (
     DatagramSocket,
@@ -941,18 +941,9 @@ class _StuckResolver(Resolver):
 async def test_cancel_io_aborts_a_pending_connect() -> None:
     with trio.fail_after(10):
         async with DatagramSocket(resolver=_StuckResolver()) as sock:
-            errors: list[BaseException] = []
-
-            async def connect() -> None:
-                try:
-                    await sock.connect(HostName("example.invalid"), "9")
-                except SocketStatusError as error:
-                    errors.append(error)
-
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(connect)
-                await trio.testing.wait_all_tasks_blocked()
-                await sock.cancel_io()
+            errors = await cancel_io_during(
+                sock, lambda: sock.connect(HostName("example.invalid"), "9")
+            )
             assert [SocketError.get_status(e) for e in errors] == [
                 SocketErrorStatus.OPERATION_ABORTED
             ]

@@ -11,7 +11,7 @@ import pytest
 import trio
 import trio.testing
 from conftest import (
-    cancel_a_pending_receive,
+    cancel_io_during,
     free_tcp_port,
     live_tasks,
     open_fd_count,
@@ -558,7 +558,7 @@ async def test_cancel_io_aborts_a_pending_receive_and_the_socket_stays_usable(
     tcp_pair: tuple[StreamSocket, StreamSocket],
 ) -> None:
     client, server = tcp_pair
-    errors = await cancel_a_pending_receive(client)
+    errors = await cancel_io_during(client, client.receive_some)
     assert [SocketError.get_status(e) for e in errors] == [SocketErrorStatus.OPERATION_ABORTED]
     await server.send_all(b"still here")
     assert await receive_exactly(client, 10) == b"still here"
@@ -589,18 +589,9 @@ async def test_cancel_io_aborts_pending_writes(
 
 async def test_cancel_io_aborts_a_pending_connect(unanswered_port: int) -> None:
     async with StreamSocket() as client:
-        errors: list[BaseException] = []
-
-        async def connect() -> None:
-            try:
-                await client.connect(LOCALHOST, str(unanswered_port))
-            except SocketStatusError as error:
-                errors.append(error)
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(connect)
-            await trio.testing.wait_all_tasks_blocked()
-            await client.cancel_io()
+        errors = await cancel_io_during(
+            client, lambda: client.connect(LOCALHOST, str(unanswered_port))
+        )
         assert [SocketError.get_status(e) for e in errors] == [SocketErrorStatus.OPERATION_ABORTED]
 
 

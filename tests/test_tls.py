@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import trio
 from conftest import (
-    cancel_a_pending_receive,
+    cancel_io_during,
     free_tcp_port,
     live_tasks,
     open_fd_count,
@@ -647,7 +647,7 @@ async def test_cancelling_a_tls_connect_at_any_point_leaks_nothing(pki: Pki) -> 
 async def test_cancel_io_aborts_a_tls_receive_and_the_socket_stays_usable(pki: Pki) -> None:
     async with s_server(pki) as port, trusting(pki) as sock:
         await sock.connect(HostName("localhost"), str(port), L.SSL)
-        failure = await cancel_a_pending_receive(sock)
+        failure = await cancel_io_during(sock, sock.receive_some)
         assert [SocketError.get_status(error) for error in failure] == [S.OPERATION_ABORTED]
         assert await reversed_line(sock, b"after\n") == b"retfa\n"
 
