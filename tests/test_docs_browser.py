@@ -13,8 +13,8 @@ its test fails on
 - a JavaScript exception, a console error or a resource that fails to load;
 - an image that did not load (``naturalWidth`` 0), the performance chart included;
 - an internal link to a file that does not exist, or to an anchor the page does not have;
-- a page that scrolls sideways at phone width (a wide table or code block must scroll
-  inside its own box).
+- a page that scrolls sideways (a wide table or code block must scroll inside its own
+  box).
 
 The site is built into docs/_build/html (incrementally, as ``make docs`` does), and
 screenshots of a few pages go to docs/_build/screenshots/ for people to look at.
@@ -49,7 +49,20 @@ SCREENSHOTS = SOURCES / "_build" / "screenshots"
 
 #: The pages Sphinx generates besides one per reST file.
 GENERATED = ["genindex", "py-modindex", "search"]
-PAGES = sorted(path.stem for path in SOURCES.glob("*.rst")) + GENERATED
+
+
+def _pages() -> list[str]:
+    """Every page of the site: one per reST file, except files other files include."""
+    sources = sorted(SOURCES.glob("*.rst"))
+    included = {
+        name
+        for path in sources
+        for name in re.findall(r"^\.\. include:: (\S+)$", path.read_text(), re.M)
+    }
+    return [path.stem for path in sources if path.name not in included] + GENERATED
+
+
+PAGES = _pages()
 #: Pages kept as screenshots (docs/_build/screenshots/<page>-<width>.png).
 SHOWN = {"index", "tutorial", "performance"}
 
@@ -243,15 +256,16 @@ async def _open(devtools: DevTools, session: str, path: Path, screenshots: Path 
     page.problems += [f"image does not load: {src}" for src in found["brokenImages"]]
     page.links = [(href, url) for href, url in found["links"]]
     page.ids = set(found["ids"])
-    if screenshots is not None:
-        await _screenshot(devtools, session, screenshots / f"{path.stem}-{DESKTOP['width']}.png")
-
-    await devtools.call("Emulation.setDeviceMetricsOverride", session, **PHONE)
-    overflow = await devtools.evaluate(session, _OVERFLOW)
-    if overflow:
-        page.problems.append(f"scrolls sideways at {PHONE['width']} px: " + "; ".join(overflow))
-    if screenshots is not None:
-        await _screenshot(devtools, session, screenshots / f"{path.stem}-{PHONE['width']}.png")
+    for screen in (DESKTOP, PHONE):
+        await devtools.call("Emulation.setDeviceMetricsOverride", session, **screen)
+        overflow = await devtools.evaluate(session, _OVERFLOW)
+        if overflow:
+            page.problems.append(
+                f"scrolls sideways at {screen['width']} px: " + "; ".join(overflow)
+            )
+        if screenshots is not None:
+            shot = screenshots / f"{path.stem}-{screen['width']}.png"
+            await _screenshot(devtools, session, shot)
 
     for event in devtools.events[since:]:
         if event.get("sessionId") == session and event["method"] in _ERROR_EVENTS:
