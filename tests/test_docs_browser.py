@@ -277,9 +277,17 @@ async def _open(devtools: DevTools, session: str, path: Path, screenshots: Path 
 
 
 def _pipes_as_fds_3_and_4(commands: int, replies: int) -> Callable[[], None]:
+    """What the child runs before Chromium starts: the pipe ends onto fds 3 and 4.
+
+    Both fds are open in the parent (four pipe ends take the lowest free numbers), so
+    ``pass_fds=(3, 4)`` keeps them open in the child.
+    """
+
     def dup() -> None:
+        # Move the reply end out of the way first if it is fd 3 itself.
+        source = os.dup(replies) if replies == 3 else replies
         os.dup2(commands, 3)
-        os.dup2(replies, 4)
+        os.dup2(source, 4)
 
     return dup
 
