@@ -4,7 +4,7 @@
 draws some of its error messages with CSS (Furo's red box over a ``.. contents::``
 directive comes from a ``::before`` rule, so its text is in no HTML file), a script can
 throw, an image can fail to load, a table can push the page sideways on a phone. Each
-page is opened once at desktop width (1280 px) and once at phone width (390 px), and
+page is opened at desktop width (1280 px), then narrowed to phone width (390 px), and
 its test fails on
 
 - anything the theme or docutils flags as an error: an element whose ``::before`` or
