@@ -6,6 +6,7 @@ import os
 import shutil
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import NoReturn
 
 import pytest
 import trio
@@ -21,14 +22,18 @@ IN_CI = bool(os.environ.get("CI"))
 _PACKAGES = {"socat": "socat", "strace": "strace", "openssl": "openssl", "dnsmasq": "dnsmasq-base"}
 
 
+def unavailable(message: str) -> NoReturn:
+    """Skip the test because *message* (something it needs is missing); fail in CI."""
+    if IN_CI:
+        pytest.fail(f"{message}; CI must install it")
+    pytest.skip(message)
+
+
 def require_tool(name: str) -> str:
     """The path of an external program; skip (outside CI) or fail (in CI) without it."""
     path = shutil.which(name)
     if path is None:
-        message = f"{name} is not installed (Debian package {_PACKAGES.get(name, name)})"
-        if IN_CI:
-            pytest.fail(f"{message}; CI must install it")
-        pytest.skip(message)
+        unavailable(f"{name} is not installed (Debian package {_PACKAGES.get(name, name)})")
     return path
 
 
