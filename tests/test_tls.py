@@ -11,8 +11,11 @@ from __future__ import annotations
 import datetime
 import socket
 import ssl
+import struct
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -385,6 +388,74 @@ async def test_a_refused_client_certificate_reaches_the_caller_tls13(pki: Pki) -
                 assert isinstance(caught.value, trio.BrokenResourceError)
                 expected = "requires a client certificate" if client is None else "trust"
                 assert expected in str(caught.value)
+
+
+@asynccontextmanager
+async def abrupt_tls_server(pki: Pki) -> AsyncIterator[int]:
+    """A Python ``ssl`` server, in a thread, that requires a client certificate and on
+    a failed handshake closes at once with a reset (``SO_LINGER`` 0), as a server that
+    leaves the client's last bytes unread does. Yields the port."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.files["server.crt"], pki.files["server.key"])
+    context.load_verify_locations(pki.files["ca"])
+    context.verify_mode = ssl.CERT_REQUIRED
+    listen = socket.create_server(("127.0.0.1", 0))
+    listen.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listen.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(10)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            try:
+                with context.wrap_socket(conn, server_side=True) as secure:
+                    secure.recv(1)
+            except OSError:  # the refused handshake (ssl.SSLError) and its aftermath
+                pass
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listen.getsockname()[1]
+    finally:
+        stop.set()
+        await trio.to_thread.run_sync(thread.join, 10)
+        listen.close()
+
+
+async def test_a_tls13_refusal_with_a_reset_is_still_reported_on_the_first_read(
+    pki: Pki,
+) -> None:
+    """The server resets the connection right after refusing the (missing) client
+    certificate, often before connect() has returned. connect() must not ask the kernel
+    for an address the reset took away (getpeername: ENOTCONN); the first read reports
+    the refusal from the alert the server sent before the reset."""
+
+    async def busy_neighbour() -> None:
+        # A task that holds the event loop for a few milliseconds per turn widens the
+        # window in which the reset arrives while connect() is finishing.
+        while True:
+            time.sleep(0.003)  # noqa: ASYNC251 - blocking the loop is the point
+            await trio.lowlevel.checkpoint()
+
+    async with abrupt_tls_server(pki) as port, trio.open_nursery() as nursery:
+        nursery.start_soon(busy_neighbour)
+        with trio.fail_after(60):
+            for _ in range(30):
+                async with trusting(pki) as sock:
+                    await sock.connect(HostName("localhost"), str(port), L.TLS13)
+                    assert sock.information.remote_port == str(port)
+                    with pytest.raises(SocketStatusError) as caught:
+                        await sock.receive_some()
+                    assert caught.value.status == S.CERTIFICATE_IS_INVALID
+                    assert "requires a client certificate" in str(caught.value)
+        nursery.cancel_scope.cancel()
 
 
 async def test_a_refused_client_certificate_fails_the_tls12_handshake(pki: Pki) -> None:
