@@ -149,9 +149,16 @@ async def s_server(pki: Pki, cert: str = "server", *options: str) -> AsyncIterat
 
 async def s_client(port: int, *options: str, stdin: bytes = b"hello\n") -> bytes:
     """Run ``openssl s_client`` against *port*; its output (the server's bytes)."""
+    return (await run_s_client(port, *options, stdin=stdin)).stdout
+
+
+async def run_s_client(
+    port: int, *options: str, stdin: bytes = b"hello\n"
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``openssl s_client`` against *port*; its output and its diagnostics."""
     openssl = require_tool("openssl")
     with trio.fail_after(15):
-        result = await trio.run_process(
+        return await trio.run_process(
             [
                 openssl,
                 "s_client",
@@ -168,7 +175,6 @@ async def s_client(port: int, *options: str, stdin: bytes = b"hello\n") -> bytes
             capture_stderr=True,
             check=False,
         )
-    return bytes(result.stdout)
 
 
 async def reversed_line(sock: StreamSocket, line: bytes = b"hello from trio_sockets\n") -> bytes:
@@ -459,11 +465,15 @@ async def test_a_tls13_refusal_with_a_reset_is_still_reported_on_the_first_read(
 
 
 async def test_a_refused_client_certificate_fails_the_tls12_handshake(pki: Pki) -> None:
+    """TLS 1.2 has no certificate_required alert: the refusal is a handshake_failure
+    alert after the server's certificate, which is CERTIFICATE_IS_INVALID (the same
+    alert before it, "no shared cipher", is not)."""
     options = ("-CAfile", str(pki.files["ca"]), "-Verify", "1", "-verify_return_error")
     async with s_server(pki, "server", *options) as port, trusting(pki) as sock:
         with pytest.raises(SocketStatusError) as caught:
             await sock.connect(HostName("localhost"), str(port), L.TLS12)
-        assert caught.value.status in (S.CERTIFICATE_IS_INVALID, S.SOFTWARE_CAUSED_CONNECTION_ABORT)
+        assert caught.value.status == S.CERTIFICATE_IS_INVALID
+        assert "refused our client certificate, or its absence" in str(caught.value)
         sock.control.client_certificate = pki.client
         await sock.connect(HostName("localhost"), str(port), L.TLS12)
         assert await reversed_line(sock, b"12\n") == b"21\n"
@@ -560,6 +570,65 @@ async def test_tls_listener_and_client_in_one_process(pki: Pki) -> None:
             assert reply.startswith(b"echo from ")
             assert reply.endswith(b": hi\n")
             assert b"test-client" in reply
+
+
+def python_ssl_client(pki: Pki, port: int, version: ssl.TLSVersion) -> str:
+    """A blocking Python ``ssl`` client without a certificate: the reason of the
+    SSLError that ends its handshake or its first read ("" at a plain end of stream)."""
+    context = ssl.create_default_context(cafile=pki.files["ca"])
+    context.maximum_version = version
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            tls.recv(100)
+    except ssl.SSLError as exc:
+        return str(exc.reason)
+    return ""
+
+
+async def test_a_tls_listener_tells_the_client_why_it_refuses(pki: Pki) -> None:
+    """The alert OpenSSL writes when the listener refuses a handshake reaches the
+    client: "certificate required" (116) under TLS 1.3, handshake_failure (40) under
+    TLS 1.2, "unknown CA" (48) for a certificate from a foreign authority."""
+    ca = ("-CAfile", str(pki.files["ca"]))
+    foreign = (
+        "-cert",
+        str(pki.files["foreign_client.crt"]),
+        "-key",
+        str(pki.files["foreign_client.key"]),
+    )
+    async with tls_listener(pki, require_client=True) as listener:
+        port = int(listener.information.local_port)
+        for options, alert in (
+            (("-tls1_3",), "alert number 116"),
+            (("-tls1_2",), "alert number 40"),
+            (("-tls1_3", *foreign), "alert number 48"),
+        ):
+            result = await run_s_client(port, *ca, *options)
+            assert alert in result.stderr.decode(errors="replace"), options
+
+        for version, reason in (
+            (ssl.TLSVersion.TLSv1_3, "TLSV13_ALERT_CERTIFICATE_REQUIRED"),
+            (ssl.TLSVersion.TLSv1_2, "SSLV3_ALERT_HANDSHAKE_FAILURE"),
+        ):
+            with trio.fail_after(15):
+                got = await trio.to_thread.run_sync(python_ssl_client, pki, port, version)
+            assert got == reason
+
+        # And this library's client classifies both as a refusal of its certificate.
+        async with trusting(pki) as sock:
+            await sock.connect(HostName("localhost"), str(port), L.TLS13)
+            with pytest.raises(SocketStatusError) as caught, trio.fail_after(10):
+                await sock.receive_some()
+            assert caught.value.status == S.CERTIFICATE_IS_INVALID
+            assert "requires a client certificate" in str(caught.value)
+        async with trusting(pki) as sock:
+            with pytest.raises(SocketStatusError) as caught:
+                await sock.connect(HostName("localhost"), str(port), L.TLS12)
+            assert caught.value.status == S.CERTIFICATE_IS_INVALID
+        await wait_until(lambda: not (listener.information.tls_handshake_failures < 7))
 
 
 async def test_trio_serve_listeners_with_a_tls_listener(pki: Pki) -> None:

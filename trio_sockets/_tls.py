@@ -55,6 +55,9 @@ __all__ = [
 _L = SocketProtectionLevel
 _C = ChainValidationResult
 
+#: Reads of 64 KiB that closing after a failed handshake spends dropping received bytes.
+_MAX_DRAIN_READS: Final = 16
+
 #: OpenSSL's ``X509_V_FLAG_NO_CHECK_TIME`` (OpenSSL 1.1.0+; :mod:`ssl` has no name for it).
 _NO_CHECK_TIME: Final = 0x200000
 
@@ -317,6 +320,8 @@ async def handshake(
         ) from None
     except trio.BrokenResourceError as exc:
         cause = exc.__cause__
+        if isinstance(cause, ssl.SSLError):
+            _send_alert(stream)
         if isinstance(cause, ssl.SSLCertVerificationError):
             first = chain_result_of_verify_code(cause.verify_code)
             report.record(stream, host, first_error=first)
@@ -328,6 +333,14 @@ async def handshake(
             raise _certificate_failure(report, what, cause) from exc
         with contextlib.suppress(Exception):
             report.record(stream, None)
+        if isinstance(cause, ssl.SSLError) and _refuses_our_certificate(stream, cause, report):
+            raise socket_error(
+                SocketErrorStatus.CERTIFICATE_IS_INVALID,
+                f"{what}: TLS handshake: the server refused our client certificate, or "
+                f"its absence (handshake_failure alert after the server's certificate: "
+                f"{cause.reason})",
+                broken=True,
+            ) from exc
         raise tls_error(exc, f"{what}: TLS handshake") from exc
     report.level = level_of_version(stream.version())
     if checks_here:
@@ -337,6 +350,37 @@ async def handshake(
             raise _certificate_failure(report, what, None, refused)
     else:
         report.record(stream, host)
+
+
+def _send_alert(stream: trio.SSLStream[SocketTransport]) -> None:
+    """Send the alert OpenSSL wrote when the handshake failed, then end our side.
+
+    trio's SSLStream raises as soon as the SSLObject fails and leaves that alert in its
+    outgoing MemoryBIO (``_retry`` in trio/_ssl.py reads the BIO only after a call that
+    did not raise): unsent, the peer would see the connection end with no reason -- a
+    TLS 1.3 client a clean end of stream instead of "certificate required".
+    """
+    outgoing = getattr(stream, "_outgoing", None)
+    if isinstance(outgoing, ssl.MemoryBIO):
+        stream.transport_stream.send_final(outgoing.read())
+
+
+def _refuses_our_certificate(
+    stream: trio.SSLStream[SocketTransport], cause: ssl.SSLError, report: TlsReport
+) -> bool:
+    """Whether a client's failed handshake is the server refusing our certificate.
+
+    TLS 1.2 has no certificate_required alert: a server that requires a client
+    certificate and gets none, or refuses the one it got without a more specific alert,
+    sends handshake_failure -- the alert that also means "no shared version or cipher".
+    The two differ in when they come: that one answers the ClientHello, before the
+    server has sent its certificate; a refusal of ours comes after it.
+    """
+    return (
+        not stream.server_side
+        and cause.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE"
+        and report.peer_certificate is not None
+    )
 
 
 def _certificate_failure(
@@ -460,6 +504,26 @@ class SocketTransport(trio.abc.Stream):
             if not yielded:
                 await trio.lowlevel.cancel_shielded_checkpoint()
             return data
+
+    def send_final(self, data: bytes) -> None:
+        """Send *data* if the kernel takes it at once, then end the sending side.
+
+        For the alert of a failed handshake: nothing waits on the peer. The FIN goes
+        out before the reset that closing the socket with unread bytes would cause (a
+        reset may make the peer drop the alert unread), and bytes that already arrived
+        are read and dropped, so that they cause no reset.
+        """
+        sock = self._sock
+        # OSError: the peer is gone, or the send buffer is full.
+        with contextlib.suppress(OSError), memoryview(data) as view:
+            sent = 0
+            while sent < len(view):
+                sent += sock.send(view[sent:])
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+            for _ in range(_MAX_DRAIN_READS):
+                if not sock.recv(65536):
+                    break
 
     def _failure(self, exc: OSError, action: str) -> Exception:
         if self._sock.fileno() == -1:
