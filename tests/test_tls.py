@@ -9,6 +9,7 @@ trustme.
 from __future__ import annotations
 
 import datetime
+import gc
 import socket
 import ssl
 import struct
@@ -16,6 +17,7 @@ import subprocess
 import sys
 import threading
 import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -36,6 +38,7 @@ from trio_sockets import (
     Certificate,
     ChainValidationResult,
     DataReader,
+    EndpointPair,
     HostName,
     InputStreamOptions,
     SocketError,
@@ -47,6 +50,7 @@ from trio_sockets import (
     StreamSocketListener,
     WindowsOnlyError,
 )
+from trio_sockets._listener import _peer_of
 from trio_sockets.testing import TlsCertificates
 
 L = SocketProtectionLevel
@@ -753,6 +757,117 @@ async def test_a_tls_listener_drops_a_client_that_never_handshakes(pki: Pki) -> 
         assert SocketError.get_status(error) == S.CONNECTION_TIMED_OUT
 
 
+def idle_connections(port: int, sources: list[str], each: int) -> list[socket.socket]:
+    """*each* TCP connections to *port* from every source address, that never speak."""
+    return [
+        socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+        for source in sources
+        for _ in range(each)
+    ]
+
+
+async def connect_from(pki: Pki, source: str, port: int) -> float:
+    """A TLS connect to 127.0.0.1 from *source* that exchanges a line; its seconds."""
+    start = trio.current_time()
+    async with trusting(pki) as sock:
+        await sock.connect(EndpointPair(source, "", "127.0.0.1", str(port)), L.SSL)
+        await sock.send_all(b"real\n")
+        assert (await reversed_line_server(sock)).endswith(b": real\n")
+    return trio.current_time() - start
+
+
+async def test_one_address_cannot_take_every_handshake_slot(pki: Pki) -> None:
+    """100 idle connections from one address hold at most 8 of the 64 handshake
+    slots (the rest are refused at once): a client from another address completes its
+    handshake at once, not after the 60 s handshake timeout."""
+    async with tls_listener(pki) as listener:
+        assert listener.control.max_tls_handshakes_per_address == 8
+        port = int(listener.information.local_port)
+        attacker = idle_connections(port, ["127.0.0.1"], 100)
+        try:
+            await wait_until(lambda: not (listener.information.tls_handshake_failures < 92))
+            error = listener.information.last_tls_handshake_error
+            assert error is not None
+            assert SocketError.get_status(error) == S.CONNECTION_REFUSED
+            assert "max_tls_handshakes_per_address=8" in str(error)
+            with trio.fail_after(5):
+                assert await connect_from(pki, "127.0.0.2", port) < 2
+        finally:
+            for raw in attacker:
+                raw.close()
+
+
+async def test_idle_connections_lose_their_slot_after_the_hello_timeout(pki: Pki) -> None:
+    """64 idle connections from 8 addresses take every handshake slot; each is
+    closed when tls_hello_timeout passes without a ClientHello byte, so a real client
+    waits that long, not the 60 s handshake timeout."""
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = pki.server
+        listener.control.tls_hello_timeout = 0.5
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.SSL)
+        port = int(listener.information.local_port)
+        sources = [f"127.0.0.{n}" for n in range(2, 10)]
+        attacker = idle_connections(port, sources, 8)
+        try:
+            await wait_until(lambda: listener._handshakes.value == 0)
+
+            async def serve_one() -> None:
+                async with await listener.accept() as conn:
+                    await conn.send_all(b"echo: " + await reversed_line_server(conn))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(serve_one)
+                with trio.fail_after(5):
+                    await connect_from(pki, "127.0.0.10", port)
+            assert listener.information.tls_handshake_failures >= 1
+            error = listener.information.last_tls_handshake_error
+            assert error is not None
+            assert SocketError.get_status(error) == S.CONNECTION_TIMED_OUT
+            assert "no ClientHello within control.tls_hello_timeout=0.5 s" in str(error)
+        finally:
+            for raw in attacker:
+                raw.close()
+
+
+def test_the_handshake_bounds_are_checked_and_fixed_at_bind() -> None:
+    control = StreamSocketListener().control
+    assert control.tls_hello_timeout == 10
+    for bad in (0, -1, True, "1", float("nan")):
+        with pytest.raises(ValueError, match="tls_hello_timeout"):
+            control.tls_hello_timeout = bad  # type: ignore[assignment]
+    for bad_count in (0, 65, 1.5, True, None, "x" * 1000):
+        with pytest.raises(ValueError, match="max_tls_handshakes_per_address") as caught:
+            control.max_tls_handshakes_per_address = bad_count  # type: ignore[assignment]
+        assert len(str(caught.value)) < 200
+    control.tls_hello_timeout = None
+    control.max_tls_handshakes_per_address = 64
+    assert (control.tls_hello_timeout, control.max_tls_handshakes_per_address) == (None, 64)
+
+
+async def test_the_handshake_bounds_cannot_change_once_bound(pki: Pki) -> None:
+    async with tls_listener(pki) as listener:
+        with pytest.raises(RuntimeError, match="before the listener is bound"):
+            listener.control.tls_hello_timeout = 1
+        with pytest.raises(RuntimeError, match="before the listener is bound"):
+            listener.control.max_tls_handshakes_per_address = 2
+
+
+@pytest.mark.parametrize(
+    ("address", "peer"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("::ffff:127.0.0.2", "127.0.0.2"),
+        ("fd12:3456:789a:2:aaaa::1", "fd12:3456:789a:2::/64"),
+        ("fd12:3456:789a:2:bbbb::9", "fd12:3456:789a:2::/64"),
+        ("fd12:3456:789a:3::1", "fd12:3456:789a:3::/64"),
+        ("fe80::1%lo", "fe80::/64"),
+    ],
+)
+def test_the_peer_of_an_address(address: str, peer: str) -> None:
+    # Pure: no traffic to these addresses.
+    assert _peer_of((address, 443)) == peer
+
+
 async def test_cancelling_a_tls_connect_at_any_point_leaks_nothing(pki: Pki) -> None:
     async with s_server(pki) as port:
         fds = open_fd_count()
@@ -926,6 +1041,36 @@ async def test_closing_a_tls_listener_with_handshakes_pending(pki: Pki) -> None:
             raw.close()
     assert open_fd_count() == fds
     assert len(live_tasks()) == tasks
+
+
+async def test_closing_a_tls_listener_with_many_handshakes_queued_closes_everything(
+    pki: Pki,
+) -> None:
+    """More silent clients than handshake slots: the accept loop waits for a slot with
+    an accepted connection in hand. Closing the listener closes that one too (no
+    ResourceWarning at garbage collection), and every other descriptor."""
+    fds = open_fd_count()
+    silent: list[socket.socket] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        try:
+            with trio.fail_after(20):
+                async with StreamSocketListener() as listener:
+                    listener.control.server_certificate = pki.server
+                    listener.control.max_tls_handshakes_per_address = 64
+                    await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.SSL)
+                    port = int(listener.information.local_port)
+                    for _ in range(100):
+                        silent.append(socket.create_connection(("127.0.0.1", port)))
+                    # Every slot taken, and the accept loop waiting with one more.
+                    await wait_until(lambda: listener._handshakes.value == 0)
+                    await trio.testing.wait_all_tasks_blocked()
+        finally:
+            for raw in silent:
+                raw.close()
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert open_fd_count() == fds
 
 
 # -- STARTTLS --------------------------------------------------------------------------------

@@ -292,9 +292,11 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         """
         await _stream_tls.upgrade(self, protection_level, validation_host_name)
 
-    async def _accept_tls(self, context: ssl.SSLContext, what: str) -> None:
+    async def _accept_tls(
+        self, context: ssl.SSLContext, what: str, hello_timeout: float | None
+    ) -> None:
         """The server side of a TLS listener: handshake, then become a TLS socket."""
-        await _stream_tls.accept_tls(self, context, what)
+        await _stream_tls.accept_tls(self, context, what, hello_timeout)
 
     def _use_tls(self, stream: trio.SSLStream[SocketTransport]) -> None:
         assert self._sock is not None
