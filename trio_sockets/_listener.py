@@ -171,7 +171,9 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
         ``control.server_certificate`` first (and ``client_certificate_required`` to
         demand client certificates). Each accepted connection completes its handshake
         (within ``control.tls_handshake_timeout``) before it is delivered; one that
-        fails is closed and counted in ``information.tls_handshake_failures``.
+        fails is closed and counted in ``information.tls_handshake_failures``, and so
+        is one silent past ``control.tls_hello_timeout`` or from a peer already running
+        ``control.max_tls_handshakes_per_address`` handshakes.
 
         Raises:
             TypeError / ValueError: a bad service name, protection level or adapter, or a
