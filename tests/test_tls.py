@@ -445,7 +445,8 @@ async def test_a_tls13_refusal_with_a_reset_is_still_reported_on_the_first_read(
     """The server resets the connection right after refusing the (missing) client
     certificate, often before connect() has returned. connect() must not ask the kernel
     for an address the reset took away (getpeername: ENOTCONN); the first read reports
-    the refusal from the alert the server sent before the reset."""
+    the refusal from the alert the server sent before the reset, and so does a first
+    write that meets the reset."""
 
     async def busy_neighbour() -> None:
         # A task that holds the event loop for a few milliseconds per turn widens the
@@ -454,15 +455,20 @@ async def test_a_tls13_refusal_with_a_reset_is_still_reported_on_the_first_read(
             time.sleep(0.003)  # noqa: ASYNC251 - blocking the loop is the point
             await trio.lowlevel.checkpoint()
 
+    async def write_then_read(sock: StreamSocket) -> None:
+        await sock.send_all(b"hello\n")
+        await sock.receive_some()
+
     async with abrupt_tls_server(pki) as port, trio.open_nursery() as nursery:
         nursery.start_soon(busy_neighbour)
         with trio.fail_after(60):
-            for _ in range(30):
+            for attempt in range(40):
                 async with trusting(pki) as sock:
                     await sock.connect(HostName("localhost"), str(port), L.TLS13)
                     assert sock.information.remote_port == str(port)
+                    first_use = write_then_read if attempt % 2 else StreamSocket.receive_some
                     with pytest.raises(SocketStatusError) as caught:
-                        await sock.receive_some()
+                        await first_use(sock)
                     assert caught.value.status == S.CERTIFICATE_IS_INVALID
                     assert "requires a client certificate" in str(caught.value)
         nursery.cancel_scope.cancel()

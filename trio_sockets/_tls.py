@@ -55,7 +55,7 @@ __all__ = [
 _L = SocketProtectionLevel
 _C = ChainValidationResult
 
-#: Reads of 64 KiB that closing after a failed handshake spends dropping received bytes.
+#: Reads of 64 KiB that take, without waiting, what a failed TLS connection received.
 _MAX_DRAIN_READS: Final = 16
 
 #: OpenSSL's ``X509_V_FLAG_NO_CHECK_TIME`` (OpenSSL 1.1.0+; :mod:`ssl` has no name for it).
@@ -365,6 +365,30 @@ def _send_alert(stream: trio.SSLStream[SocketTransport]) -> None:
         stream.transport_stream.send_final(outgoing.read())
 
 
+def alert_left_by_peer(stream: trio.SSLStream[SocketTransport]) -> ssl.SSLError | None:
+    """The alert the peer sent before the connection broke, if it waits unread.
+
+    A server that refuses our certificate after a TLS 1.3 handshake sends an alert and
+    may then reset the connection: a send fails with the reset while the alert that
+    says why still waits in the kernel's receive buffer. Call this once a send has
+    broken the stream (its received bytes are of no other use then): it reads what
+    has arrived, without waiting, and returns the ``SSLError`` of the alert it holds.
+    """
+    ssl_object = getattr(stream, "_ssl_object", None)
+    incoming = getattr(stream, "_incoming", None)
+    if not isinstance(ssl_object, ssl.SSLObject) or not isinstance(incoming, ssl.MemoryBIO):
+        return None
+    incoming.write(stream.transport_stream.received_now())
+    try:
+        for _ in range(_MAX_DRAIN_READS):
+            if not ssl_object.read(65536):  # application data before the alert: skipped
+                break
+    except ssl.SSLError as exc:  # SSLWantReadError too: no alert there
+        if "ALERT" in (exc.reason or ""):
+            return exc
+    return None
+
+
 def _refuses_our_certificate(
     stream: trio.SSLStream[SocketTransport], cause: ssl.SSLError, report: TlsReport
 ) -> bool:
@@ -521,9 +545,20 @@ class SocketTransport(trio.abc.Stream):
                 sent += sock.send(view[sent:])
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_WR)
-            for _ in range(_MAX_DRAIN_READS):
-                if not sock.recv(65536):
-                    break
+        self.received_now()
+
+    def received_now(self) -> bytes:
+        """What has arrived and not been read yet (at most 1 MiB), without waiting."""
+        received = bytearray()
+        for _ in range(_MAX_DRAIN_READS):
+            try:
+                data = self._sock.recv(65536)
+            except OSError:  # nothing more now (BlockingIOError), or the peer reset
+                break
+            if not data:
+                break
+            received += data
+        return bytes(received)
 
     def _failure(self, exc: OSError, action: str) -> Exception:
         if self._sock.fileno() == -1:
