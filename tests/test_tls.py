@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime
 import gc
+import ipaddress
 import socket
 import ssl
 import struct
@@ -33,6 +34,8 @@ from conftest import (
     require_tool,
     wait_until,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trio_sockets import (
     Certificate,
@@ -641,6 +644,29 @@ async def test_a_tls_listener_tells_the_client_why_it_refuses(pki: Pki) -> None:
         await wait_until(lambda: not (listener.information.tls_handshake_failures < 7))
 
 
+async def test_a_client_that_refuses_the_server_certificate_says_why(pki: Pki) -> None:
+    """The client's alert reaches the server too: "unknown CA" for a certificate from
+    an authority the client does not trust, instead of a silent end of stream."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.files["foreign_server.crt"], pki.files["foreign_server.key"])
+    reasons: list[str] = []
+
+    async def handle(stream: trio.SocketStream) -> None:
+        secure = trio.SSLStream(stream, context, server_side=True)
+        with trio.fail_after(10):
+            try:
+                await secure.do_handshake()
+            except trio.BrokenResourceError as exc:
+                reasons.append(str(getattr(exc.__cause__, "reason", exc.__cause__)))
+
+    async with raw_server(handle) as port, trusting(pki) as sock:
+        with pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName("localhost"), str(port), L.TLS13)
+        assert caught.value.status == S.CERTIFICATE_UNTRUSTED_ROOT
+        await wait_until(lambda: bool(reasons))
+    assert reasons == ["TLSV1_ALERT_UNKNOWN_CA"]
+
+
 async def test_trio_serve_listeners_with_a_tls_listener(pki: Pki) -> None:
     async with StreamSocketListener() as listener:
         listener.control.server_certificate = pki.server
@@ -872,6 +898,24 @@ async def test_the_handshake_bounds_cannot_change_once_bound(pki: Pki) -> None:
 def test_the_peer_of_an_address(address: str, peer: str) -> None:
     # Pure: no traffic to these addresses.
     assert _peer_of((address, 443)) == peer
+
+
+@given(st.ip_addresses(v=6), st.ip_addresses(v=6))
+def test_ipv6_peers_are_their_64(
+    first: ipaddress.IPv6Address, second: ipaddress.IPv6Address
+) -> None:
+    """Two IPv6 addresses are one peer exactly when they share their first 64 bits
+    (an IPv4-mapped one is its IPv4 address)."""
+    if first.ipv4_mapped is not None or second.ipv4_mapped is not None:
+        return
+    same = int(first) >> 64 == int(second) >> 64
+    assert (_peer_of((str(first), 1, 0, 0)) == _peer_of((str(second), 1, 0, 0))) == same
+
+
+@given(st.ip_addresses(v=4))
+def test_ipv4_peers_are_their_address_also_when_mapped(address: ipaddress.IPv4Address) -> None:
+    assert _peer_of((str(address), 1)) == str(address)
+    assert _peer_of((f"::ffff:{address}", 1, 0, 0)) == str(address)
 
 
 async def test_cancelling_a_tls_connect_at_any_point_leaks_nothing(pki: Pki) -> None:
