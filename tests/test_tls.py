@@ -811,9 +811,14 @@ async def connect_from(pki: Pki, source: str, port: int) -> float:
 async def test_one_address_cannot_take_every_handshake_slot(pki: Pki) -> None:
     """100 idle connections from one address hold at most 8 of the 64 handshake
     slots (the rest are refused at once): a client from another address completes its
-    handshake at once, not after the 60 s handshake timeout."""
-    async with tls_listener(pki) as listener:
+    handshake at once, not when the idle ones time out (no hello timeout here, and a
+    60 s handshake timeout)."""
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = pki.server
+        listener.control.tls_hello_timeout = None
+        assert listener.control.tls_handshake_timeout == 60
         assert listener.control.max_tls_handshakes_per_address == 8
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.SSL)
         port = int(listener.information.local_port)
         attacker = idle_connections(port, ["127.0.0.1"], 100)
         try:
@@ -822,11 +827,20 @@ async def test_one_address_cannot_take_every_handshake_slot(pki: Pki) -> None:
             assert error is not None
             assert SocketError.get_status(error) == S.CONNECTION_REFUSED
             assert "max_tls_handshakes_per_address=8" in str(error)
-            with trio.fail_after(5):
-                assert await connect_from(pki, "127.0.0.2", port) < 2
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(serve_one, listener)
+                with trio.fail_after(10):
+                    assert await connect_from(pki, "127.0.0.2", port) < 5
+            assert listener.information.tls_handshake_failures == 92
         finally:
             for raw in attacker:
                 raw.close()
+
+
+async def serve_one(listener: StreamSocketListener) -> None:
+    """Answer one line of one connection with ``echo: <line>``."""
+    async with await listener.accept() as conn:
+        await conn.send_all(b"echo: " + await reversed_line_server(conn))
 
 
 async def test_idle_connections_lose_their_slot_after_the_hello_timeout(pki: Pki) -> None:
@@ -842,13 +856,8 @@ async def test_idle_connections_lose_their_slot_after_the_hello_timeout(pki: Pki
         attacker = idle_connections(port, sources, 8)
         try:
             await wait_until(lambda: listener._handshakes.value == 0)
-
-            async def serve_one() -> None:
-                async with await listener.accept() as conn:
-                    await conn.send_all(b"echo: " + await reversed_line_server(conn))
-
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(serve_one)
+                nursery.start_soon(serve_one, listener)
                 with trio.fail_after(5):
                     await connect_from(pki, "127.0.0.10", port)
             assert listener.information.tls_handshake_failures >= 1
