@@ -373,10 +373,15 @@ def alert_left_by_peer(stream: trio.SSLStream[SocketTransport]) -> ssl.SSLError 
     says why still waits in the kernel's receive buffer. Call this once a send has
     broken the stream (its received bytes are of no other use then): it reads what
     has arrived, without waiting, and returns the ``SSLError`` of the alert it holds.
+
+    Nothing is read while a receive is under way: that receive may hold bytes that
+    come first, and it meets the alert itself.
     """
     ssl_object = getattr(stream, "_ssl_object", None)
     incoming = getattr(stream, "_incoming", None)
     if not isinstance(ssl_object, ssl.SSLObject) or not isinstance(incoming, ssl.MemoryBIO):
+        return None
+    if stream.transport_stream.receiving:
         return None
     incoming.write(stream.transport_stream.received_now())
     try:
@@ -486,6 +491,8 @@ class SocketTransport(trio.abc.Stream):
         self._sock = sock
         self._what = what
         self.closing = False
+        #: Whether a receive is under way (it may hold bytes not yet given to OpenSSL).
+        self.receiving = False
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         sock = self._sock
@@ -516,18 +523,22 @@ class SocketTransport(trio.abc.Stream):
         size = max_bytes or 65536
         await trio.lowlevel.checkpoint_if_cancelled()
         yielded = False
-        while True:
-            try:
-                data = sock.recv(size)
-            except BlockingIOError:
-                yielded = True
-                await trio.lowlevel.wait_readable(sock)
-                continue
-            except OSError as exc:
-                raise self._failure(exc, "receive") from exc
-            if not yielded:
-                await trio.lowlevel.cancel_shielded_checkpoint()
-            return data
+        self.receiving = True
+        try:
+            while True:
+                try:
+                    data = sock.recv(size)
+                except BlockingIOError:
+                    yielded = True
+                    await trio.lowlevel.wait_readable(sock)
+                    continue
+                except OSError as exc:
+                    raise self._failure(exc, "receive") from exc
+                if not yielded:
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                return data
+        finally:
+            self.receiving = False
 
     def send_final(self, data: bytes) -> None:
         """Send *data* if the kernel takes it at once, then end the sending side.
