@@ -835,6 +835,12 @@ async def test_one_address_cannot_take_every_handshake_slot(pki: Pki) -> None:
         finally:
             for raw in attacker:
                 raw.close()
+        # Once its connections are gone, the address has its slots back.
+        await wait_until(lambda: not listener._handshakes_by_peer)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve_one, listener)
+            with trio.fail_after(10):
+                await connect_from(pki, "127.0.0.1", port)
 
 
 async def serve_one(listener: StreamSocketListener) -> None:

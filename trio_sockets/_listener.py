@@ -339,9 +339,9 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
     async def _start_handshake(self, accepted: StreamSocket, context: ssl.SSLContext) -> bool:
         """Give *accepted* a handshake slot and a task; False once the listener closed.
 
-        A peer that already runs its ``max_tls_handshakes_per_address`` is refused at
-        once: one address must not take every slot. *accepted* is closed unless the
-        handshake task took it.
+        A peer that already runs (or waits to run) its ``max_tls_handshakes_per_address``
+        is refused at once: one address must not take every slot. *accepted* is closed
+        unless the handshake task took it.
         """
         assert accepted._remote is not None
         peer = _peer_of(accepted._remote)
@@ -356,17 +356,21 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
             )
             accepted._close_now()
             return True
+        # Counted before the wait for a slot, so that two accept loops (one per bound
+        # address) cannot both let a peer past its limit.
+        self._handshakes_by_peer[peer] = running + 1
         try:
             await self._handshakes.acquire()
         except BaseException:  # the listener closed while every slot was taken
+            self._peer_done(peer)
             accepted._close_now()
             raise
         nursery = self._nursery
         if nursery is None:  # closed meanwhile
+            self._peer_done(peer)
             accepted._close_now()
             self._handshakes.release()
             return False
-        self._handshakes_by_peer[peer] = self._handshakes_by_peer.get(peer, 0) + 1
         self._accept_loops += 1  # the handshake task delivers, then counts down
         nursery.start_soon(self._handshake_then_deliver, accepted, context, peer)
         return True
@@ -391,12 +395,15 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
                 raise
             finally:
                 self._handshakes.release()
-                left = self._handshakes_by_peer.pop(peer) - 1
-                if left:
-                    self._handshakes_by_peer[peer] = left
+                self._peer_done(peer)
             await self._deliver(accepted)
         finally:
             self._done_delivering()
+
+    def _peer_done(self, peer: str) -> None:
+        left = self._handshakes_by_peer.pop(peer) - 1
+        if left:
+            self._handshakes_by_peer[peer] = left
 
     async def accept(self) -> StreamSocket:
         """Wait for the next connection (``trio.abc.Listener.accept``).
