@@ -9,10 +9,16 @@ trustme.
 from __future__ import annotations
 
 import datetime
+import gc
+import ipaddress
 import socket
 import ssl
+import struct
 import subprocess
 import sys
+import threading
+import time
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -28,11 +34,14 @@ from conftest import (
     require_tool,
     wait_until,
 )
+from hypothesis import given
+from hypothesis import strategies as st
 
 from trio_sockets import (
     Certificate,
     ChainValidationResult,
     DataReader,
+    EndpointPair,
     HostName,
     InputStreamOptions,
     SocketError,
@@ -44,6 +53,7 @@ from trio_sockets import (
     StreamSocketListener,
     WindowsOnlyError,
 )
+from trio_sockets._listener import _peer_of
 from trio_sockets.testing import TlsCertificates
 
 L = SocketProtectionLevel
@@ -146,9 +156,16 @@ async def s_server(pki: Pki, cert: str = "server", *options: str) -> AsyncIterat
 
 async def s_client(port: int, *options: str, stdin: bytes = b"hello\n") -> bytes:
     """Run ``openssl s_client`` against *port*; its output (the server's bytes)."""
+    return (await run_s_client(port, *options, stdin=stdin)).stdout
+
+
+async def run_s_client(
+    port: int, *options: str, stdin: bytes = b"hello\n"
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``openssl s_client`` against *port*; its output and its diagnostics."""
     openssl = require_tool("openssl")
     with trio.fail_after(15):
-        result = await trio.run_process(
+        return await trio.run_process(
             [
                 openssl,
                 "s_client",
@@ -165,7 +182,6 @@ async def s_client(port: int, *options: str, stdin: bytes = b"hello\n") -> bytes
             capture_stderr=True,
             check=False,
         )
-    return bytes(result.stdout)
 
 
 async def reversed_line(sock: StreamSocket, line: bytes = b"hello from trio_sockets\n") -> bytes:
@@ -387,12 +403,90 @@ async def test_a_refused_client_certificate_reaches_the_caller_tls13(pki: Pki) -
                 assert expected in str(caught.value)
 
 
+@asynccontextmanager
+async def abrupt_tls_server(pki: Pki) -> AsyncIterator[int]:
+    """A Python ``ssl`` server, in a thread, that requires a client certificate and on
+    a failed handshake closes at once with a reset (``SO_LINGER`` 0), as a server that
+    leaves the client's last bytes unread does. Yields the port."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.files["server.crt"], pki.files["server.key"])
+    context.load_verify_locations(pki.files["ca"])
+    context.verify_mode = ssl.CERT_REQUIRED
+    listen = socket.create_server(("127.0.0.1", 0))
+    listen.settimeout(0.1)
+    stop = threading.Event()
+
+    def serve() -> None:
+        while not stop.is_set():
+            try:
+                conn, _ = listen.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(10)
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            try:
+                with context.wrap_socket(conn, server_side=True) as secure:
+                    secure.recv(1)
+            except OSError:  # the refused handshake (ssl.SSLError) and its aftermath
+                pass
+            finally:
+                conn.close()
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield listen.getsockname()[1]
+    finally:
+        stop.set()
+        await trio.to_thread.run_sync(thread.join, 10)
+        listen.close()
+
+
+async def test_a_tls13_refusal_with_a_reset_is_still_reported_on_the_first_read(
+    pki: Pki,
+) -> None:
+    """The server resets the connection right after refusing the (missing) client
+    certificate, often before connect() has returned. connect() must not ask the kernel
+    for an address the reset took away (getpeername: ENOTCONN); the first read reports
+    the refusal from the alert the server sent before the reset, and so does a first
+    write that meets the reset."""
+
+    async def busy_neighbour() -> None:
+        # A task that holds the event loop for a few milliseconds per turn widens the
+        # window in which the reset arrives while connect() is finishing.
+        while True:
+            time.sleep(0.003)  # noqa: ASYNC251 - blocking the loop is the point
+            await trio.lowlevel.checkpoint()
+
+    async def write_then_read(sock: StreamSocket) -> None:
+        await sock.send_all(b"hello\n")
+        await sock.receive_some()
+
+    async with abrupt_tls_server(pki) as port, trio.open_nursery() as nursery:
+        nursery.start_soon(busy_neighbour)
+        with trio.fail_after(60):
+            for attempt in range(40):
+                async with trusting(pki) as sock:
+                    await sock.connect(HostName("localhost"), str(port), L.TLS13)
+                    assert sock.information.remote_port == str(port)
+                    first_use = write_then_read if attempt % 2 else StreamSocket.receive_some
+                    with pytest.raises(SocketStatusError) as caught:
+                        await first_use(sock)
+                    assert caught.value.status == S.CERTIFICATE_IS_INVALID
+                    assert "requires a client certificate" in str(caught.value)
+        nursery.cancel_scope.cancel()
+
+
 async def test_a_refused_client_certificate_fails_the_tls12_handshake(pki: Pki) -> None:
+    """TLS 1.2 has no certificate_required alert: the refusal is a handshake_failure
+    alert after the server's certificate, which is CERTIFICATE_IS_INVALID (the same
+    alert before it, "no shared cipher", is not)."""
     options = ("-CAfile", str(pki.files["ca"]), "-Verify", "1", "-verify_return_error")
     async with s_server(pki, "server", *options) as port, trusting(pki) as sock:
         with pytest.raises(SocketStatusError) as caught:
             await sock.connect(HostName("localhost"), str(port), L.TLS12)
-        assert caught.value.status in (S.CERTIFICATE_IS_INVALID, S.SOFTWARE_CAUSED_CONNECTION_ABORT)
+        assert caught.value.status == S.CERTIFICATE_IS_INVALID
+        assert "refused our client certificate, or its absence" in str(caught.value)
         sock.control.client_certificate = pki.client
         await sock.connect(HostName("localhost"), str(port), L.TLS12)
         assert await reversed_line(sock, b"12\n") == b"21\n"
@@ -489,6 +583,88 @@ async def test_tls_listener_and_client_in_one_process(pki: Pki) -> None:
             assert reply.startswith(b"echo from ")
             assert reply.endswith(b": hi\n")
             assert b"test-client" in reply
+
+
+def python_ssl_client(pki: Pki, port: int, version: ssl.TLSVersion) -> str:
+    """A blocking Python ``ssl`` client without a certificate: the reason of the
+    SSLError that ends its handshake or its first read ("" at a plain end of stream)."""
+    context = ssl.create_default_context(cafile=pki.files["ca"])
+    context.maximum_version = version
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            tls.recv(100)
+    except ssl.SSLError as exc:
+        return str(exc.reason)
+    return ""
+
+
+async def test_a_tls_listener_tells_the_client_why_it_refuses(pki: Pki) -> None:
+    """The alert OpenSSL writes when the listener refuses a handshake reaches the
+    client: "certificate required" (116) under TLS 1.3, handshake_failure (40) under
+    TLS 1.2, "unknown CA" (48) for a certificate from a foreign authority."""
+    ca = ("-CAfile", str(pki.files["ca"]))
+    foreign = (
+        "-cert",
+        str(pki.files["foreign_client.crt"]),
+        "-key",
+        str(pki.files["foreign_client.key"]),
+    )
+    async with tls_listener(pki, require_client=True) as listener:
+        port = int(listener.information.local_port)
+        for options, alert in (
+            (("-tls1_3",), "alert number 116"),
+            (("-tls1_2",), "alert number 40"),
+            (("-tls1_3", *foreign), "alert number 48"),
+        ):
+            result = await run_s_client(port, *ca, *options)
+            assert alert in result.stderr.decode(errors="replace"), options
+
+        for version, reason in (
+            (ssl.TLSVersion.TLSv1_3, "TLSV13_ALERT_CERTIFICATE_REQUIRED"),
+            (ssl.TLSVersion.TLSv1_2, "SSLV3_ALERT_HANDSHAKE_FAILURE"),
+        ):
+            with trio.fail_after(15):
+                got = await trio.to_thread.run_sync(python_ssl_client, pki, port, version)
+            assert got == reason
+
+        # And this library's client classifies both as a refusal of its certificate.
+        async with trusting(pki) as sock:
+            await sock.connect(HostName("localhost"), str(port), L.TLS13)
+            with pytest.raises(SocketStatusError) as caught, trio.fail_after(10):
+                await sock.receive_some()
+            assert caught.value.status == S.CERTIFICATE_IS_INVALID
+            assert "requires a client certificate" in str(caught.value)
+        async with trusting(pki) as sock:
+            with pytest.raises(SocketStatusError) as caught:
+                await sock.connect(HostName("localhost"), str(port), L.TLS12)
+            assert caught.value.status == S.CERTIFICATE_IS_INVALID
+        await wait_until(lambda: not (listener.information.tls_handshake_failures < 7))
+
+
+async def test_a_client_that_refuses_the_server_certificate_says_why(pki: Pki) -> None:
+    """The client's alert reaches the server too: "unknown CA" for a certificate from
+    an authority the client does not trust, instead of a silent end of stream."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.files["foreign_server.crt"], pki.files["foreign_server.key"])
+    reasons: list[str] = []
+
+    async def handle(stream: trio.SocketStream) -> None:
+        secure = trio.SSLStream(stream, context, server_side=True)
+        with trio.fail_after(10):
+            try:
+                await secure.do_handshake()
+            except trio.BrokenResourceError as exc:
+                reasons.append(str(getattr(exc.__cause__, "reason", exc.__cause__)))
+
+    async with raw_server(handle) as port, trusting(pki) as sock:
+        with pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName("localhost"), str(port), L.TLS13)
+        assert caught.value.status == S.CERTIFICATE_UNTRUSTED_ROOT
+        await wait_until(lambda: bool(reasons))
+    assert reasons == ["TLSV1_ALERT_UNKNOWN_CA"]
 
 
 async def test_trio_serve_listeners_with_a_tls_listener(pki: Pki) -> None:
@@ -611,6 +787,150 @@ async def test_a_tls_listener_drops_a_client_that_never_handshakes(pki: Pki) -> 
         error = listener.information.last_tls_handshake_error
         assert error is not None
         assert SocketError.get_status(error) == S.CONNECTION_TIMED_OUT
+
+
+def idle_connections(port: int, sources: list[str], each: int) -> list[socket.socket]:
+    """*each* TCP connections to *port* from every source address, that never speak."""
+    return [
+        socket.create_connection(("127.0.0.1", port), timeout=5, source_address=(source, 0))
+        for source in sources
+        for _ in range(each)
+    ]
+
+
+async def connect_from(pki: Pki, source: str, port: int) -> float:
+    """A TLS connect to 127.0.0.1 from *source* that exchanges a line; its seconds."""
+    start = trio.current_time()
+    async with trusting(pki) as sock:
+        await sock.connect(EndpointPair(source, "", "127.0.0.1", str(port)), L.SSL)
+        await sock.send_all(b"real\n")
+        assert (await reversed_line_server(sock)).endswith(b": real\n")
+    return trio.current_time() - start
+
+
+async def test_one_address_cannot_take_every_handshake_slot(pki: Pki) -> None:
+    """100 idle connections from one address hold at most 8 of the 64 handshake
+    slots (the rest are refused at once): a client from another address completes its
+    handshake at once, not when the idle ones time out (no hello timeout here, and a
+    60 s handshake timeout)."""
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = pki.server
+        listener.control.tls_hello_timeout = None
+        assert listener.control.tls_handshake_timeout == 60
+        assert listener.control.max_tls_handshakes_per_address == 8
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.SSL)
+        port = int(listener.information.local_port)
+        attacker = idle_connections(port, ["127.0.0.1"], 100)
+        try:
+            await wait_until(lambda: not (listener.information.tls_handshake_failures < 92))
+            error = listener.information.last_tls_handshake_error
+            assert error is not None
+            assert SocketError.get_status(error) == S.CONNECTION_REFUSED
+            assert "max_tls_handshakes_per_address=8" in str(error)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(serve_one, listener)
+                with trio.fail_after(10):
+                    assert await connect_from(pki, "127.0.0.2", port) < 5
+            assert listener.information.tls_handshake_failures == 92
+        finally:
+            for raw in attacker:
+                raw.close()
+        # Once its connections are gone, the address has its slots back.
+        await wait_until(lambda: not listener._handshakes_by_peer)
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve_one, listener)
+            with trio.fail_after(10):
+                await connect_from(pki, "127.0.0.1", port)
+
+
+async def serve_one(listener: StreamSocketListener) -> None:
+    """Answer one line of one connection with ``echo: <line>``."""
+    async with await listener.accept() as conn:
+        await conn.send_all(b"echo: " + await reversed_line_server(conn))
+
+
+async def test_idle_connections_lose_their_slot_after_the_hello_timeout(pki: Pki) -> None:
+    """64 idle connections from 8 addresses take every handshake slot; each is
+    closed when tls_hello_timeout passes without a ClientHello byte, so a real client
+    waits that long, not the 60 s handshake timeout."""
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = pki.server
+        listener.control.tls_hello_timeout = 0.5
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.SSL)
+        port = int(listener.information.local_port)
+        sources = [f"127.0.0.{n}" for n in range(2, 10)]
+        attacker = idle_connections(port, sources, 8)
+        try:
+            await wait_until(lambda: listener._handshakes.value == 0)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(serve_one, listener)
+                with trio.fail_after(5):
+                    await connect_from(pki, "127.0.0.10", port)
+            assert listener.information.tls_handshake_failures >= 1
+            error = listener.information.last_tls_handshake_error
+            assert error is not None
+            assert SocketError.get_status(error) == S.CONNECTION_TIMED_OUT
+            assert "no ClientHello within control.tls_hello_timeout=0.5 s" in str(error)
+        finally:
+            for raw in attacker:
+                raw.close()
+
+
+def test_the_handshake_bounds_are_checked_and_fixed_at_bind() -> None:
+    control = StreamSocketListener().control
+    assert control.tls_hello_timeout == 10
+    for bad in (0, -1, True, "1", float("nan")):
+        with pytest.raises(ValueError, match="tls_hello_timeout"):
+            control.tls_hello_timeout = bad  # type: ignore[assignment]
+    for bad_count in (0, 65, 1.5, True, None, "x" * 1000):
+        with pytest.raises(ValueError, match="max_tls_handshakes_per_address") as caught:
+            control.max_tls_handshakes_per_address = bad_count  # type: ignore[assignment]
+        assert len(str(caught.value)) < 200
+    control.tls_hello_timeout = None
+    control.max_tls_handshakes_per_address = 64
+    assert (control.tls_hello_timeout, control.max_tls_handshakes_per_address) == (None, 64)
+
+
+async def test_the_handshake_bounds_cannot_change_once_bound(pki: Pki) -> None:
+    async with tls_listener(pki) as listener:
+        with pytest.raises(RuntimeError, match="before the listener is bound"):
+            listener.control.tls_hello_timeout = 1
+        with pytest.raises(RuntimeError, match="before the listener is bound"):
+            listener.control.max_tls_handshakes_per_address = 2
+
+
+@pytest.mark.parametrize(
+    ("address", "peer"),
+    [
+        ("127.0.0.1", "127.0.0.1"),
+        ("::ffff:127.0.0.2", "127.0.0.2"),
+        ("fd12:3456:789a:2:aaaa::1", "fd12:3456:789a:2::/64"),
+        ("fd12:3456:789a:2:bbbb::9", "fd12:3456:789a:2::/64"),
+        ("fd12:3456:789a:3::1", "fd12:3456:789a:3::/64"),
+        ("fe80::1%lo", "fe80::/64"),
+    ],
+)
+def test_the_peer_of_an_address(address: str, peer: str) -> None:
+    # Pure: no traffic to these addresses.
+    assert _peer_of((address, 443)) == peer
+
+
+@given(st.ip_addresses(v=6), st.ip_addresses(v=6))
+def test_ipv6_peers_are_their_64(
+    first: ipaddress.IPv6Address, second: ipaddress.IPv6Address
+) -> None:
+    """Two IPv6 addresses are one peer exactly when they share their first 64 bits
+    (an IPv4-mapped one is its IPv4 address)."""
+    if first.ipv4_mapped is not None or second.ipv4_mapped is not None:
+        return
+    same = int(first) >> 64 == int(second) >> 64
+    assert (_peer_of((str(first), 1, 0, 0)) == _peer_of((str(second), 1, 0, 0))) == same
+
+
+@given(st.ip_addresses(v=4))
+def test_ipv4_peers_are_their_address_also_when_mapped(address: ipaddress.IPv4Address) -> None:
+    assert _peer_of((str(address), 1)) == str(address)
+    assert _peer_of((f"::ffff:{address}", 1, 0, 0)) == str(address)
 
 
 async def test_cancelling_a_tls_connect_at_any_point_leaks_nothing(pki: Pki) -> None:
@@ -786,6 +1106,36 @@ async def test_closing_a_tls_listener_with_handshakes_pending(pki: Pki) -> None:
             raw.close()
     assert open_fd_count() == fds
     assert len(live_tasks()) == tasks
+
+
+async def test_closing_a_tls_listener_with_many_handshakes_queued_closes_everything(
+    pki: Pki,
+) -> None:
+    """More silent clients than handshake slots: the accept loop waits for a slot with
+    an accepted connection in hand. Closing the listener closes that one too (no
+    ResourceWarning at garbage collection), and every other descriptor."""
+    fds = open_fd_count()
+    silent: list[socket.socket] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        try:
+            with trio.fail_after(20):
+                async with StreamSocketListener() as listener:
+                    listener.control.server_certificate = pki.server
+                    listener.control.max_tls_handshakes_per_address = 64
+                    await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.SSL)
+                    port = int(listener.information.local_port)
+                    for _ in range(100):
+                        silent.append(socket.create_connection(("127.0.0.1", port)))
+                    # Every slot taken, and the accept loop waiting with one more.
+                    await wait_until(lambda: listener._handshakes.value == 0)
+                    await trio.testing.wait_all_tasks_blocked()
+        finally:
+            for raw in silent:
+                raw.close()
+        gc.collect()
+    assert [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)] == []
+    assert open_fd_count() == fds
 
 
 # -- STARTTLS --------------------------------------------------------------------------------

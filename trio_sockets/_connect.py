@@ -38,8 +38,12 @@ async def connect_first(
     *,
     what: str,
     serialize: bool = False,
-) -> socket.socket:
-    """Connect to the first address that answers; return the connected socket.
+) -> tuple[socket.socket, SockAddr]:
+    """Connect to the first address that answers; return the socket and that address.
+
+    The address is what the caller reports as the remote end: asking the kernel
+    (``getpeername``) fails once the peer has reset the connection, which it may do
+    before the caller gets to look.
 
     *make_socket* creates a configured (and possibly bound) non-blocking socket of the
     given family. With *serialize*, attempts never overlap.
@@ -52,7 +56,7 @@ async def connect_first(
     """
     if not addresses:
         raise socket_error(SocketErrorStatus.NO_ADDRESSES_FOUND, f"{what}: no address to try")
-    winner: socket.socket | None = None
+    winner: tuple[socket.socket, SockAddr] | None = None
     failures: list[tuple[SockAddr, OSError]] = []
     delay = math.inf if serialize else HAPPY_EYEBALLS_DELAY
 
@@ -75,7 +79,7 @@ async def connect_first(
             sock.close()
             raise
         if winner is None:
-            winner = sock
+            winner = (sock, sockaddr)
             nursery.cancel_scope.cancel()
         else:  # pragma: no cover - two attempts finishing in one scheduler pass
             sock.close()
@@ -97,7 +101,7 @@ async def connect_first(
                 sock.close()
                 raise
             else:
-                return sock
+                return sock, sockaddr
     else:
         try:
             async with trio.open_nursery() as nursery:
@@ -108,7 +112,7 @@ async def connect_first(
                         await failed.wait()
         except BaseException:
             if winner is not None:
-                winner.close()
+                winner[0].close()
             raise
         if winner is not None:
             return winner

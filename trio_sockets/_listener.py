@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import ipaddress
 import socket
 import ssl
 from typing import Final
@@ -12,11 +13,11 @@ import trio
 from . import _sockio
 from ._connect import format_sockaddr
 from ._enums import SocketProtectionLevel
-from ._errors import WindowsOnlyError, translate_os_error
+from ._errors import SocketErrorStatus, WindowsOnlyError, socket_error, translate_os_error
 from ._hostname import HostName, coerce_host_name
 from ._resolver import Resolver, SockAddr
 from ._scoped import NurseryScoped
-from ._socket_options import StreamSocketListenerControl
+from ._socket_options import MAX_PENDING_HANDSHAKES, StreamSocketListenerControl
 from ._stream_socket import StreamSocket
 from ._tls import check_protection_level, server_context
 
@@ -35,8 +36,6 @@ _BACKLOG: Final = 65535
 # as trio.serve_listeners does, instead of spinning.
 _RESOURCE_RETRY_DELAY: Final = 0.1
 _RESOURCE_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-#: TLS handshakes a listener runs at once; past this it stops accepting until one ends.
-MAX_PENDING_HANDSHAKES: Final = 64
 
 
 class StreamSocketListenerConnectionReceivedEventArgs:
@@ -115,6 +114,8 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
         self._protection_level = SocketProtectionLevel.PLAIN_SOCKET
         self._tls_context: ssl.SSLContext | None = None
         self._handshakes = trio.Semaphore(MAX_PENDING_HANDSHAKES)
+        # Handshakes running per peer (see _peer_of), for max_tls_handshakes_per_address.
+        self._handshakes_by_peer: dict[str, int] = {}
         self._handshake_failures = 0
         self._last_handshake_error: OSError | None = None
         self._abort_scopes: set[trio.CancelScope] = set()
@@ -170,7 +171,9 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
         ``control.server_certificate`` first (and ``client_certificate_required`` to
         demand client certificates). Each accepted connection completes its handshake
         (within ``control.tls_handshake_timeout``) before it is delivered; one that
-        fails is closed and counted in ``information.tls_handshake_failures``.
+        fails is closed and counted in ``information.tls_handshake_failures``, and so
+        is one silent past ``control.tls_hello_timeout`` or from a peer already running
+        ``control.max_tls_handshakes_per_address`` handshakes.
 
         Raises:
             TypeError / ValueError: a bad service name, protection level or adapter, or a
@@ -307,14 +310,8 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
                     conn.close()
                     continue
                 if self._tls_context is not None:
-                    await self._handshakes.acquire()
-                    nursery = self._nursery
-                    if nursery is None:  # closed meanwhile
-                        accepted._close_now()
-                        self._handshakes.release()
+                    if not await self._start_handshake(accepted, self._tls_context):
                         return
-                    self._accept_loops += 1  # the handshake task delivers, then counts down
-                    nursery.start_soon(self._handshake_then_deliver, accepted, self._tls_context)
                     continue
                 if not await self._deliver(accepted):
                     return
@@ -339,12 +336,55 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
             raise
         return True
 
+    async def _start_handshake(self, accepted: StreamSocket, context: ssl.SSLContext) -> bool:
+        """Give *accepted* a handshake slot and a task; False once the listener closed.
+
+        A peer that already runs (or waits to run) its ``max_tls_handshakes_per_address``
+        is refused at once: one address must not take every slot. *accepted* is closed
+        unless the handshake task took it.
+        """
+        assert accepted._remote is not None
+        peer = _peer_of(accepted._remote)
+        running = self._handshakes_by_peer.get(peer, 0)
+        limit = self._control.max_tls_handshakes_per_address
+        if running >= limit:
+            self._handshake_failures += 1
+            self._last_handshake_error = socket_error(
+                SocketErrorStatus.CONNECTION_REFUSED,
+                f"TLS handshake of {accepted._describe()}: refused, {peer} already runs "
+                f"{running} (control.max_tls_handshakes_per_address={limit})",
+            )
+            accepted._close_now()
+            return True
+        # Counted before the wait for a slot, so that two accept loops (one per bound
+        # address) cannot both let a peer past its limit.
+        self._handshakes_by_peer[peer] = running + 1
+        try:
+            await self._handshakes.acquire()
+        except BaseException:  # the listener closed while every slot was taken
+            self._peer_done(peer)
+            accepted._close_now()
+            raise
+        nursery = self._nursery
+        if nursery is None:  # closed meanwhile
+            self._peer_done(peer)
+            accepted._close_now()
+            self._handshakes.release()
+            return False
+        self._accept_loops += 1  # the handshake task delivers, then counts down
+        nursery.start_soon(self._handshake_then_deliver, accepted, context, peer)
+        return True
+
     async def _handshake_then_deliver(
-        self, accepted: StreamSocket, context: ssl.SSLContext
+        self, accepted: StreamSocket, context: ssl.SSLContext, peer: str
     ) -> None:
         try:
             try:
-                await accepted._accept_tls(context, f"TLS handshake of {accepted._describe()}")
+                await accepted._accept_tls(
+                    context,
+                    f"TLS handshake of {accepted._describe()}",
+                    self._control.tls_hello_timeout,
+                )
             except OSError as exc:
                 self._handshake_failures += 1
                 self._last_handshake_error = exc
@@ -355,9 +395,15 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
                 raise
             finally:
                 self._handshakes.release()
+                self._peer_done(peer)
             await self._deliver(accepted)
         finally:
             self._done_delivering()
+
+    def _peer_done(self, peer: str) -> None:
+        left = self._handshakes_by_peer.pop(peer) - 1
+        if left:
+            self._handshakes_by_peer[peer] = left
 
     async def accept(self) -> StreamSocket:
         """Wait for the next connection (``trio.abc.Listener.accept``).
@@ -420,6 +466,17 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
             "StreamSocketListener.transfer_ownership",
             "it hands the listener to the Windows socket broker for a suspended app",
         )
+
+
+def _peer_of(sockaddr: SockAddr) -> str:
+    """Who a connection comes from, for the handshake limit per peer: the IPv4
+    address (also when IPv4-mapped), or the IPv6 /64, which one host usually has whole."""
+    address = ipaddress.ip_address(sockaddr[0].partition("%")[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def _with_port(sockaddr: SockAddr, port: int) -> SockAddr:

@@ -42,6 +42,17 @@ DEFAULT_HOP_LIMIT = 128
 #: connect, an upgrade or a listener's handshake.
 DEFAULT_TLS_HANDSHAKE_TIMEOUT = 60.0
 
+#: Seconds an accepted TLS connection may stay silent before the first byte of its
+#: ClientHello, unless ``control.tls_hello_timeout`` says otherwise.
+DEFAULT_TLS_HELLO_TIMEOUT = 10.0
+
+#: TLS handshakes one peer may run at once on a listener, unless
+#: ``control.max_tls_handshakes_per_address`` says otherwise.
+DEFAULT_MAX_TLS_HANDSHAKES_PER_ADDRESS = 8
+
+#: TLS handshakes a listener runs at once; past this it stops accepting until one ends.
+MAX_PENDING_HANDSHAKES = 64
+
 
 class _Owner(Protocol):
     def _describe(self) -> str: ...
@@ -406,6 +417,8 @@ class StreamSocketListenerControl(_TcpControl):
         self._bound = False
         self._server_certificate: Certificate | None = None
         self._client_certificate_required = False
+        self._tls_hello_timeout: float | None = DEFAULT_TLS_HELLO_TIMEOUT
+        self._max_tls_handshakes_per_address = DEFAULT_MAX_TLS_HANDSHAKES_PER_ADDRESS
 
     def _live_change(self, name: str) -> socket.socket | None:
         if self._bound:
@@ -445,6 +458,50 @@ class StreamSocketListenerControl(_TcpControl):
         value = check_bool("client_certificate_required", value)
         self._live_change("client_certificate_required")
         self._client_certificate_required = value
+
+    @property
+    def tls_hello_timeout(self) -> float | None:
+        """Seconds a TLS listener waits for the first byte of a connection's ClientHello
+        (default 10); None = only ``tls_handshake_timeout``.
+
+        A connection still silent then is closed and counted in
+        ``information.tls_handshake_failures`` (``CONNECTION_TIMED_OUT``), so that idle
+        connections cannot hold the listener's handshake slots for the whole
+        ``tls_handshake_timeout``. Both run from the accept.
+        """
+        return self._tls_hello_timeout
+
+    @tls_hello_timeout.setter
+    def tls_hello_timeout(self, value: float | None) -> None:
+        value = _check_timeout("tls_hello_timeout", value)
+        self._live_change("tls_hello_timeout")
+        self._tls_hello_timeout = value
+
+    @property
+    def max_tls_handshakes_per_address(self) -> int:
+        """TLS handshakes one peer may run at once on a listener (default 8).
+
+        A peer is an IPv4 address, or an IPv6 /64 network (one host usually has a whole
+        /64). The listener runs at most 64 handshakes in all; a connection from a peer
+        that already runs this many is closed at once, without a handshake, and counted
+        in ``information.tls_handshake_failures`` (``CONNECTION_REFUSED``), so one
+        address cannot take every slot. An int from 1 to 64 (64: no limit per peer).
+        """
+        return self._max_tls_handshakes_per_address
+
+    @max_tls_handshakes_per_address.setter
+    def max_tls_handshakes_per_address(self, value: int) -> None:
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or not 1 <= value <= MAX_PENDING_HANDSHAKES
+        ):
+            raise ValueError(
+                "max_tls_handshakes_per_address must be an int from 1 to "
+                f"{MAX_PENDING_HANDSHAKES}, not {value!r:.100}"
+            )
+        self._live_change("max_tls_handshakes_per_address")
+        self._max_tls_handshakes_per_address = value
 
     def _for_accepted(self, socket_owner: StreamSocket) -> StreamSocketControl:
         """A control for an accepted socket, holding this listener's values."""

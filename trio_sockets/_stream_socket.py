@@ -246,7 +246,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         start = trio.current_time()
         stream: trio.SSLStream[SocketTransport] | None = None
         try:
-            sock = await self._open(host, service, local_host, local_service)
+            sock, remote = await self._open(host, service, local_host, local_service)
             try:
                 if tls is not None:
                     self._tls_report = TlsReport()
@@ -265,7 +265,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             raise trio.ClosedResourceError("this StreamSocket was closed while connecting")
         self._remote_host_name = host
         self._remote_service_name = service
-        self._attach(sock)
+        self._attach(sock, remote)
         if stream is not None:
             self._use_tls(stream)
 
@@ -292,9 +292,11 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         """
         await _stream_tls.upgrade(self, protection_level, validation_host_name)
 
-    async def _accept_tls(self, context: ssl.SSLContext, what: str) -> None:
+    async def _accept_tls(
+        self, context: ssl.SSLContext, what: str, hello_timeout: float | None
+    ) -> None:
         """The server side of a TLS listener: handshake, then become a TLS socket."""
-        await _stream_tls.accept_tls(self, context, what)
+        await _stream_tls.accept_tls(self, context, what, hello_timeout)
 
     def _use_tls(self, stream: trio.SSLStream[SocketTransport]) -> None:
         assert self._sock is not None
@@ -303,7 +305,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
 
     async def _open(
         self, host: HostName, service: str, local_host: HostName | None, local_service: str
-    ) -> _StdSocket:
+    ) -> tuple[_StdSocket, SockAddr]:
         what = f"connect to {host.display_name}:{service}"
         timeout = self.control.connect_timeout
         resolver = self._resolver
@@ -336,7 +338,9 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                         raise
                     return sock
 
-                async def connect_target(target: ServiceTarget, what: str) -> _StdSocket:
+                async def connect_target(
+                    target: ServiceTarget, what: str
+                ) -> tuple[_StdSocket, SockAddr]:
                     addresses = await resolver.resolve_addresses(target.host, target.port, "tcp")
                     if local:
                         addresses = [entry for entry in addresses if entry[0] in local]
@@ -372,11 +376,16 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         # Reached only when cancel_io() cancelled the scope.
         raise socket_error(SocketErrorStatus.OPERATION_ABORTED, f"{what}: aborted by cancel_io()")
 
-    def _attach(self, sock: _StdSocket) -> None:
+    def _attach(self, sock: _StdSocket, remote: SockAddr | None = None) -> None:
+        """Take *sock* as this socket's connection; *remote*: the address connected to.
+
+        Raises the ``OSError`` of ``getpeername`` when *remote* is not given and the
+        peer is already gone.
+        """
         self._sock = sock
         self._family = socket.AddressFamily(sock.family)
         self._local = sock.getsockname()
-        self._remote = sock.getpeername()
+        self._remote = remote if remote is not None else sock.getpeername()
         self._state = _CONNECTED
         self._output = None  # made on first use, by _make_output
 

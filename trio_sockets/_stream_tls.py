@@ -152,12 +152,29 @@ def refuse_unread_plaintext(owner: StreamSocket, sock: socket.socket) -> None:
         )
 
 
-async def accept_tls(owner: StreamSocket, context: ssl.SSLContext, what: str) -> None:
-    """The server side of a TLS listener: handshake, then become a TLS socket."""
+async def accept_tls(
+    owner: StreamSocket, context: ssl.SSLContext, what: str, hello_timeout: float | None
+) -> None:
+    """The server side of a TLS listener: handshake, then become a TLS socket.
+
+    The first byte of the ClientHello must come within *hello_timeout* (the listener's
+    ``control.tls_hello_timeout``), the whole handshake within the
+    ``tls_handshake_timeout``, both counted from now. Raises ``CONNECTION_TIMED_OUT``
+    when either passes, and the handshake's failures otherwise.
+    """
     sock = owner._require_socket(what)
+    start = trio.current_time()
     timeout = owner.control.tls_handshake_timeout
-    deadline = trio.current_time() + timeout if timeout is not None else float("inf")
+    deadline = start + timeout if timeout is not None else float("inf")
     reason = f"control.tls_handshake_timeout={timeout} s"
+    if hello_timeout is not None and start + hello_timeout < deadline:
+        with trio.move_on_at(start + hello_timeout) as silent:
+            await trio.lowlevel.wait_readable(sock)
+        if silent.cancelled_caught:
+            raise socket_error(
+                SocketErrorStatus.CONNECTION_TIMED_OUT,
+                f"{what}: no ClientHello within control.tls_hello_timeout={hello_timeout} s",
+            )
     owner._tls_report = TlsReport()
     stream = await secure(
         owner, sock, (context, False), None, deadline, reason, what, server_side=True

@@ -55,6 +55,9 @@ __all__ = [
 _L = SocketProtectionLevel
 _C = ChainValidationResult
 
+#: Reads of 64 KiB that take, without waiting, what a failed TLS connection received.
+_MAX_DRAIN_READS: Final = 16
+
 #: OpenSSL's ``X509_V_FLAG_NO_CHECK_TIME`` (OpenSSL 1.1.0+; :mod:`ssl` has no name for it).
 _NO_CHECK_TIME: Final = 0x200000
 
@@ -317,6 +320,8 @@ async def handshake(
         ) from None
     except trio.BrokenResourceError as exc:
         cause = exc.__cause__
+        if isinstance(cause, ssl.SSLError):
+            _send_alert(stream)
         if isinstance(cause, ssl.SSLCertVerificationError):
             first = chain_result_of_verify_code(cause.verify_code)
             report.record(stream, host, first_error=first)
@@ -328,6 +333,14 @@ async def handshake(
             raise _certificate_failure(report, what, cause) from exc
         with contextlib.suppress(Exception):
             report.record(stream, None)
+        if isinstance(cause, ssl.SSLError) and _refuses_our_certificate(stream, cause, report):
+            raise socket_error(
+                SocketErrorStatus.CERTIFICATE_IS_INVALID,
+                f"{what}: TLS handshake: the server refused our client certificate, or "
+                f"its absence (handshake_failure alert after the server's certificate: "
+                f"{cause.reason})",
+                broken=True,
+            ) from exc
         raise tls_error(exc, f"{what}: TLS handshake") from exc
     report.level = level_of_version(stream.version())
     if checks_here:
@@ -337,6 +350,66 @@ async def handshake(
             raise _certificate_failure(report, what, None, refused)
     else:
         report.record(stream, host)
+
+
+def _send_alert(stream: trio.SSLStream[SocketTransport]) -> None:
+    """Send the alert OpenSSL wrote when the handshake failed, then end our side.
+
+    trio's SSLStream raises as soon as the SSLObject fails and leaves that alert in its
+    outgoing MemoryBIO (``_retry`` in trio/_ssl.py reads the BIO only after a call that
+    did not raise): unsent, the peer would see the connection end with no reason -- a
+    TLS 1.3 client a clean end of stream instead of "certificate required".
+    """
+    outgoing = getattr(stream, "_outgoing", None)
+    if isinstance(outgoing, ssl.MemoryBIO):
+        stream.transport_stream.send_final(outgoing.read())
+
+
+def alert_left_by_peer(stream: trio.SSLStream[SocketTransport]) -> ssl.SSLError | None:
+    """The alert the peer sent before the connection broke, if it waits unread.
+
+    A server that refuses our certificate after a TLS 1.3 handshake sends an alert and
+    may then reset the connection: a send fails with the reset while the alert that
+    says why still waits in the kernel's receive buffer. Call this once a send has
+    broken the stream (its received bytes are of no other use then): it reads what
+    has arrived, without waiting, and returns the ``SSLError`` of the alert it holds.
+
+    Nothing is read while a receive is under way: that receive may hold bytes that
+    come first, and it meets the alert itself.
+    """
+    ssl_object = getattr(stream, "_ssl_object", None)
+    incoming = getattr(stream, "_incoming", None)
+    if not isinstance(ssl_object, ssl.SSLObject) or not isinstance(incoming, ssl.MemoryBIO):
+        return None
+    if stream.transport_stream.receiving:
+        return None
+    incoming.write(stream.transport_stream.received_now())
+    try:
+        for _ in range(_MAX_DRAIN_READS):
+            if not ssl_object.read(65536):  # application data before the alert: skipped
+                break
+    except ssl.SSLError as exc:  # SSLWantReadError too: no alert there
+        if "ALERT" in (exc.reason or ""):
+            return exc
+    return None
+
+
+def _refuses_our_certificate(
+    stream: trio.SSLStream[SocketTransport], cause: ssl.SSLError, report: TlsReport
+) -> bool:
+    """Whether a client's failed handshake is the server refusing our certificate.
+
+    TLS 1.2 has no certificate_required alert: a server that requires a client
+    certificate and gets none, or refuses the one it got without a more specific alert,
+    sends handshake_failure -- the alert that also means "no shared version or cipher".
+    The two differ in when they come: that one answers the ClientHello, before the
+    server has sent its certificate; a refusal of ours comes after it.
+    """
+    return (
+        not stream.server_side
+        and cause.reason == "SSLV3_ALERT_HANDSHAKE_FAILURE"
+        and report.peer_certificate is not None
+    )
 
 
 def _certificate_failure(
@@ -418,6 +491,8 @@ class SocketTransport(trio.abc.Stream):
         self._sock = sock
         self._what = what
         self.closing = False
+        #: Whether a receive is under way (it may hold bytes not yet given to OpenSSL).
+        self.receiving = False
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         sock = self._sock
@@ -448,18 +523,53 @@ class SocketTransport(trio.abc.Stream):
         size = max_bytes or 65536
         await trio.lowlevel.checkpoint_if_cancelled()
         yielded = False
-        while True:
+        self.receiving = True
+        try:
+            while True:
+                try:
+                    data = sock.recv(size)
+                except BlockingIOError:
+                    yielded = True
+                    await trio.lowlevel.wait_readable(sock)
+                    continue
+                except OSError as exc:
+                    raise self._failure(exc, "receive") from exc
+                if not yielded:
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                return data
+        finally:
+            self.receiving = False
+
+    def send_final(self, data: bytes) -> None:
+        """Send *data* if the kernel takes it at once, then end the sending side.
+
+        For the alert of a failed handshake: nothing waits on the peer. The FIN goes
+        out before the reset that closing the socket with unread bytes would cause (a
+        reset may make the peer drop the alert unread), and bytes that already arrived
+        are read and dropped, so that they cause no reset.
+        """
+        sock = self._sock
+        # OSError: the peer is gone, or the send buffer is full.
+        with contextlib.suppress(OSError), memoryview(data) as view:
+            sent = 0
+            while sent < len(view):
+                sent += sock.send(view[sent:])
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)
+        self.received_now()
+
+    def received_now(self) -> bytes:
+        """What has arrived and not been read yet (at most 1 MiB), without waiting."""
+        received = bytearray()
+        for _ in range(_MAX_DRAIN_READS):
             try:
-                data = sock.recv(size)
-            except BlockingIOError:
-                yielded = True
-                await trio.lowlevel.wait_readable(sock)
-                continue
-            except OSError as exc:
-                raise self._failure(exc, "receive") from exc
-            if not yielded:
-                await trio.lowlevel.cancel_shielded_checkpoint()
-            return data
+                data = self._sock.recv(65536)
+            except OSError:  # nothing more now (BlockingIOError), or the peer reset
+                break
+            if not data:
+                break
+            received += data
+        return bytes(received)
 
     def _failure(self, exc: OSError, action: str) -> Exception:
         if self._sock.fileno() == -1:

@@ -21,7 +21,7 @@ import trio
 
 from ._errors import SocketErrorStatus, socket_error
 from ._streams import NurseryGetter, StreamOutputStream, WriteOperation
-from ._tls import SocketTransport, tls_error
+from ._tls import SocketTransport, alert_left_by_peer, tls_error
 
 __all__ = ["TlsOutputStream"]
 
@@ -92,7 +92,9 @@ class TlsOutputStream(StreamOutputStream):
                 super()._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "the socket closed")
                 return True
             except (trio.BrokenResourceError, OSError) as exc:
-                self._break(tls_error(exc, f"send on {self._what}"))
+                # The peer may have said why before it went: its alert is the reason.
+                reason = alert_left_by_peer(self._tls) or exc
+                self._break(tls_error(reason, f"send on {self._what}"))
                 return True
             finally:
                 self._sender_scope = None
