@@ -667,3 +667,16 @@ async def test_a_single_address_is_connected_without_starting_tasks(
         finally:
             trio.lowlevel.remove_instrument(spawns)
         assert Spawns.count == 0
+
+
+@pytest.mark.parametrize(
+    ("local", "remote"), [("127.0.0.1", "::1"), ("::1", "127.0.0.1")], ids=["v4-to-v6", "v6-to-v4"]
+)
+async def test_an_endpoint_pair_of_two_families_fails_at_connect(local: str, remote: str) -> None:
+    with trio.fail_after(10):
+        async with StreamSocket() as client:
+            with pytest.raises(SocketStatusError) as caught:
+                await client.connect(EndpointPair(HostName(local), "0", HostName(remote), "9"))
+            assert caught.value.status == SocketErrorStatus.ADDRESS_FAMILY_NOT_SUPPORTED
+            assert f"local host {local}" in str(caught.value)
+            assert remote in str(caught.value)

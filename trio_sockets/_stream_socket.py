@@ -9,7 +9,7 @@ from typing import overload
 import trio
 
 from . import _sockio, _stream_tls
-from ._addresses import endpoint_pairs, host_of
+from ._addresses import endpoint_pairs, host_of, of_reachable_family
 from ._connect import connect_first, format_sockaddr
 from ._enums import (
     HostNameSortOptions,
@@ -339,13 +339,9 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                 async def connect_target(target: ServiceTarget, what: str) -> _StdSocket:
                     addresses = await resolver.resolve_addresses(target.host, target.port, "tcp")
                     if local:
-                        addresses = [entry for entry in addresses if entry[0] in local]
-                        if not addresses:
-                            raise socket_error(
-                                SocketErrorStatus.ADDRESS_FAMILY_NOT_SUPPORTED,
-                                f"{what}: no remote address has the address family of local "
-                                f"host {local_host}",
-                            )
+                        addresses = of_reachable_family(
+                            addresses, local, what, f"local host {local_host}"
+                        )
                     return await connect_first(
                         addresses,
                         make_socket,
