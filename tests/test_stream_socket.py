@@ -260,9 +260,9 @@ async def test_control_changes_after_connect_apply_live(
     [
         ("outbound_unicast_hop_limit", 0, ValueError),
         ("outbound_unicast_hop_limit", 256, ValueError),
-        ("outbound_unicast_hop_limit", True, ValueError),
+        ("outbound_unicast_hop_limit", True, TypeError),
         ("outbound_buffer_size_in_bytes", 0, ValueError),
-        ("outbound_buffer_size_in_bytes", "big", ValueError),
+        ("outbound_buffer_size_in_bytes", "big", TypeError),
         ("keep_alive", 1, TypeError),
         ("no_delay", "yes", TypeError),
         ("quality_of_service", 1, TypeError),
@@ -430,7 +430,7 @@ async def test_invalid_host_names_are_rejected_naming_the_value(bad: str) -> Non
     async with StreamSocket() as client:
         with pytest.raises(ValueError, match="remote_host_name") as caught:
             await client.connect(bad, "80")
-    assert repr(bad)[:40] in str(caught.value) or repr(bad) in str(caught.value)
+    assert repr(bad)[:30] in str(caught.value)
 
 
 @pytest.mark.parametrize(

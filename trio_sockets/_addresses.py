@@ -7,10 +7,18 @@ import ipaddress
 import socket
 from collections.abc import Collection
 
+from ._checks import describe
 from ._enums import HostNameSortOptions
 from ._errors import SocketErrorStatus, socket_error
 from ._hostname import EndpointPair, HostName, coerce_host_name
-from ._resolver import Protocol, Resolver, ServiceTarget, SockAddr, all_targets_failed
+from ._resolver import (
+    Protocol,
+    Resolver,
+    ServiceTarget,
+    SockAddr,
+    all_targets_failed,
+    resolver_or_default,
+)
 
 __all__ = [
     "BOTH_FAMILIES",
@@ -85,8 +93,8 @@ async def endpoint_pairs(
     """``get_endpoint_pairs`` for both socket classes."""
     host = coerce_host_name(remote_host_name, "remote_host_name")
     if not isinstance(sort_options, HostNameSortOptions):
-        raise TypeError(f"sort_options must be a HostNameSortOptions, not {sort_options!r}")
-    resolver = resolver if resolver is not None else Resolver()
+        raise TypeError(f"sort_options must be a HostNameSortOptions, not {describe(sort_options)}")
+    resolver = resolver_or_default(resolver)
     targets = await resolver.resolve_targets(host, remote_service_name, protocol)
     pairs = []
     failures: list[tuple[ServiceTarget, OSError]] = []

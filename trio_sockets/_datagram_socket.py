@@ -20,6 +20,7 @@ import trio
 
 from . import _sockio
 from ._addresses import BOTH_FAMILIES, endpoint_pairs, families_reached, of_reachable_family
+from ._checks import check_int
 from ._connect import format_sockaddr
 from ._datagram_control import DatagramSocketControl, set_membership
 from ._datagram_events import (
@@ -42,7 +43,7 @@ from ._errors import (
     translate_os_error,
 )
 from ._hostname import EndpointPair, HostName, coerce_host_name, split_remote
-from ._resolver import Resolver, SockAddr
+from ._resolver import Resolver, SockAddr, resolver_or_default
 from ._scoped import AbortableIO, NurseryScoped
 
 __all__ = ["DEFAULT_MESSAGE_QUEUE_SIZE", "DatagramSocket"]
@@ -106,16 +107,9 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         resolver: Resolver | None = None,
         message_queue_size: int = DEFAULT_MESSAGE_QUEUE_SIZE,
     ) -> None:
-        if (
-            isinstance(message_queue_size, bool)
-            or not isinstance(message_queue_size, int)
-            or message_queue_size < 1
-        ):
-            raise ValueError(
-                f"message_queue_size must be an int of at least 1, not {message_queue_size!r}"
-            )
+        check_int("message_queue_size", message_queue_size, 1)
+        self._resolver = resolver_or_default(resolver)
         self._init_scope()
-        self._resolver = resolver if resolver is not None else Resolver()
         self._receiver = MessageReceiver(message_queue_size, self._describe)
         self.message_received = self._receiver.channel
         self._sock: _StdSocket | None = None

@@ -29,6 +29,7 @@ import dns.rdtypes.IN.SRV
 import dns.resolver
 import trio
 
+from ._checks import check_int, check_seconds, describe, shown
 from ._errors import (
     SocketError,
     SocketErrorStatus,
@@ -48,6 +49,7 @@ __all__ = [
     "ServiceTarget",
     "SockAddr",
     "all_targets_failed",
+    "resolver_or_default",
 ]
 
 Protocol = Literal["tcp", "udp"]
@@ -142,41 +144,40 @@ class Resolver:
         attempts: int = DEFAULT_ATTEMPTS,
     ) -> None:
         if nameservers is not None:
-            if isinstance(nameservers, str):
+            if isinstance(nameservers, (str, bytes)) or not isinstance(nameservers, Iterable):
                 raise TypeError(
-                    f"nameservers must be a list of IP addresses, not a str: {nameservers!r}"
+                    f"nameservers must be a list of IP addresses, not {describe(nameservers)}"
                 )
             servers = tuple(nameservers)
             if not servers:
                 raise ValueError("nameservers is empty: give at least one, or None")
             for server in servers:
                 if not isinstance(server, str):
-                    raise TypeError(f"a name server must be a str, not {server!r}")
+                    raise TypeError(f"a name server must be a str, not {describe(server)}")
                 try:
                     ipaddress.ip_address(server)
                 except ValueError:
                     raise ValueError(
-                        f"name server {server!r} is not an IP address (a name server "
+                        f"name server {shown(server)} is not an IP address (a name server "
                         "given by name would need a resolver to find it)"
                     ) from None
             self._nameservers: tuple[str, ...] | None = servers
         else:
             self._nameservers = None
-        if not isinstance(port, int) or isinstance(port, bool):
-            raise TypeError(f"port must be an int, not {port!r}")
-        if not 1 <= port <= 65535:
-            raise ValueError(f"port {port!r} is out of range: it must be 1..65535")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-            raise TypeError(f"timeout must be a number of seconds, not {timeout!r}")
-        if not (timeout > 0 and math.isfinite(timeout)):
-            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-        if not isinstance(attempts, int) or isinstance(attempts, bool):
-            raise TypeError(f"attempts must be an int, not {attempts!r}")
-        if attempts < 1:
-            raise ValueError(f"attempts must be at least 1, not {attempts!r}")
-        self._port = port
-        self._timeout = float(timeout)
-        self._attempts = attempts
+        self._port = check_int("port", port, 1, 65535)
+        seconds = check_seconds("timeout", timeout, optional=False)
+        assert seconds is not None
+        self._timeout = seconds
+        self._attempts = check_int("attempts", attempts, 1)
+        try:
+            lifetime = seconds * attempts
+        except OverflowError:
+            lifetime = math.inf
+        if not math.isfinite(lifetime):
+            raise ValueError(
+                f"timeout x attempts must be a finite number of seconds, not "
+                f"{shown(timeout)} x {shown(attempts)}"
+            )
         self._dns: dns.asyncresolver.Resolver | None = None
         # Made on first use: every StreamSocket without a resolver of its own has one of
         # these, and most never look up a DNS record.
@@ -504,6 +505,18 @@ class Resolver:
             return self._dns
 
 
+def resolver_or_default(value: object) -> Resolver:
+    """The ``resolver=`` argument of a socket: *value*, or a ``Resolver()`` for None.
+
+    Raises :exc:`TypeError` naming anything else.
+    """
+    if value is None:
+        return Resolver()
+    if not isinstance(value, Resolver):
+        raise TypeError(f"resolver must be a Resolver or None, not {describe(value)}")
+    return value
+
+
 def all_targets_failed(
     what: str, failures: list[tuple[ServiceTarget, OSError]]
 ) -> SocketStatusError:
@@ -559,7 +572,7 @@ def _some(items: list[str], shown: int = 8) -> str:
 
 def _check_protocol(protocol: object) -> None:
     if protocol not in _KIND:
-        raise ValueError(f"protocol must be 'tcp' or 'udp', not {protocol!r}")
+        raise ValueError(f"protocol must be 'tcp' or 'udp', not {shown(protocol)}")
 
 
 async def _services_database(name: str, protocol: Protocol) -> int | None:
