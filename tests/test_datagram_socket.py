@@ -16,6 +16,7 @@ import pytest
 import trio
 import trio.testing
 from conftest import cancel_io_during, live_tasks, open_fd_count, require_tool
+from netns import inside, network_namespace
 
 from trio_sockets import (
     DatagramSocket,
@@ -1110,3 +1111,14 @@ async def test_a_bound_socket_picks_the_remote_address_of_its_own_family(
                 await stream.write(method.encode())
                 await stream.flush()
                 assert peer.recv(100) == method.encode()
+
+
+async def test_binding_to_an_address_the_host_lacks_fails_as_the_bind() -> None:
+    """The bound address is also the default multicast interface; an address no
+    interface has must fail naming the bind, not the multicast option set before it."""
+    with network_namespace("tsdb") as name, inside(name), trio.fail_after(10):
+        async with DatagramSocket() as sock:
+            with pytest.raises(SocketStatusError) as caught:
+                await sock.bind_endpoint(HostName("203.0.113.7"), "0")
+            assert caught.value.status == SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS
+            assert "bind a DatagramSocket to 203.0.113.7:0" in str(caught.value)

@@ -198,7 +198,8 @@ class DatagramSocketControl(CommonOptions):
         apply_live(self._owner._sock, name, self._owner._describe, setter)
 
     def _apply(self, sock: socket.socket, local_ip: str | None) -> None:
-        """Set every option on a new socket, before it is bound or connected."""
+        """Set every option that must precede the bind on a new socket; the multicast
+        ones follow it (:meth:`_apply_multicast`)."""
         family = sock.family
         v6 = family == socket.AF_INET6
         if self._multicast_only:
@@ -230,9 +231,11 @@ class DatagramSocketControl(CommonOptions):
                 address = address.ipv4_mapped
             if isinstance(address, ipaddress.IPv4Address) and not address.is_unspecified:
                 self._bound_ipv4 = str(address)
-        self._apply_multicast(sock)
 
     def _apply_multicast(self, sock: socket.socket) -> None:
+        """Set the multicast TTL and interface. On a new socket this comes after the
+        bind: the default interface is the bound address, and an address this host lacks
+        must fail as the bind, not as a multicast option."""
         try:
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, self._multicast_hops)
             # All zeros (no choice made) is the kernel's default: routing decides.

@@ -285,6 +285,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                     raise translate_os_error(
                         exc, f"bind a DatagramSocket to {format_sockaddr(local)}"
                     ) from exc
+            self._control._apply_multicast(sock)
         except BaseException:
             sock.close()
             raise
