@@ -1022,6 +1022,31 @@ SETTERS: list[tuple[str, Callable[..., object], dict[object, type[Exception]]]] 
         )
         for kind in (StreamSocket, StreamSocketListener, DatagramSocket)
     ),
+    *(
+        (f"{kind}.{name}", _setter(lambda objects, kind=kind: objects[kind], name), bad)
+        for kind in ("reader", "writer")
+        for name, bad in (
+            ("byte_order", dict.fromkeys([0, 1, "LITTLE_ENDIAN", None], TypeError)),
+            ("unicode_encoding", dict.fromkeys([0, "utf-8", None], TypeError)),
+        )
+    ),
+    (
+        "DataReader.input_stream_options",
+        _setter(lambda objects: objects["reader"], "input_stream_options"),
+        dict.fromkeys([0, 1, "PARTIAL", None], TypeError),
+    ),
+    *(
+        (f"EndpointPair.{name}", _setter(lambda objects: objects["pair"], name), bad)
+        for name, bad in (
+            ("local_host_name", {5: TypeError, "x" * 10_000_000: ValueError, "a b": ValueError}),
+            ("remote_host_name", {5: TypeError, b"localhost": TypeError, "-a": ValueError}),
+            (
+                "local_service_name",
+                {5: TypeError, "65536": ValueError, "a." * 5_000_000: ValueError},
+            ),
+            ("remote_service_name", {5: TypeError, "0": ValueError, "x" * 64: ValueError}),
+        )
+    ),
     (
         "HostName",
         lambda objects, value: HostName(value),
@@ -1066,6 +1091,7 @@ async def test_every_setter_and_size_argument_names_a_bad_value_briefly(
             "reader": DataReader.from_buffer(b"abcd"),
             "stream_reader": DataReader(server.input_stream),
             "writer": DataWriter(),
+            "pair": EndpointPair(None, None, "localhost", "80"),
         }
         checked = 0
         for what, apply, bad in SETTERS:
