@@ -17,6 +17,7 @@ from typing import Any, TypeVar
 import trio
 
 from ._certificate import IGNORABLE, Certificate
+from ._checks import shown
 from ._datagram_socket import DatagramSocket
 from ._enums import ChainValidationResult, SocketProtectionLevel
 from ._errors import SocketError
@@ -136,9 +137,9 @@ def _positive_int(text: str) -> int:
     try:
         value = int(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a whole number") from None
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+        raise argparse.ArgumentTypeError(f"{shown(text)} must be at least 1")
     return value
 
 
@@ -147,9 +148,11 @@ def _seconds(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a number of seconds") from None
     if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number of seconds, 0 or more")
+        raise argparse.ArgumentTypeError(
+            f"{shown(text)} must be a finite number of seconds, 0 or more"
+        )
     return value
 
 
