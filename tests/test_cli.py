@@ -211,6 +211,84 @@ async def test_resolve_reports_an_unknown_name(dns_server: DnsServerFactory) -> 
     assert b"HOST_NOT_FOUND" in result.stderr
 
 
+async def _resolve(
+    server_host: str, server_port: int, *arguments: str
+) -> subprocess.CompletedProcess[bytes]:
+    return await trio.run_process(
+        [*COMMAND, "resolve", *arguments, "--nameserver", server_host, "--port", str(server_port)],
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+
+
+async def test_resolve_fails_with_status_1_on_stderr_when_the_host_is_unknown(
+    dns_server: DnsServerFactory,
+) -> None:
+    server = await dns_server(domain="example.test")
+    result = await _resolve(server.host, server.port, "no-such-host.example.test", "80")
+    assert result.returncode == 1
+    stderr = result.stderr.decode()
+    assert stderr.startswith("trio-sockets: HOST_NOT_FOUND: ")
+    assert "no-such-host.example.test" in stderr
+    assert stderr.count("\n") == 1
+    assert b"HOST_NOT_FOUND" not in result.stdout
+    assert result.stdout.decode().splitlines()[-1] == "target 1: no-such-host.example.test:80"
+
+
+async def test_resolve_reports_unresolved_srv_targets_and_fails_only_when_all_do(
+    dns_server: DnsServerFactory,
+) -> None:
+    server = await dns_server(
+        srv=[
+            SrvRecord("_chat._tcp.example.test", "a.example.test", 6001, priority=10),
+            SrvRecord("_chat._tcp.example.test", "gone.example.test", 6002, priority=20),
+            SrvRecord("_lost._tcp.example.test", "gone.example.test", 6003, priority=10),
+            SrvRecord("_lost._tcp.example.test", "away.example.test", 6004, priority=20),
+        ],
+        hosts={"a.example.test": ["127.0.0.1"]},
+        domain="example.test",
+    )
+    partly = await _resolve(server.host, server.port, "example.test", "chat")
+    assert partly.returncode == 0, partly.stderr
+    assert "address 127.0.0.1 port 6001" in partly.stdout.decode()
+    assert b"HOST_NOT_FOUND" not in partly.stdout
+    assert partly.stderr.decode().startswith("trio-sockets: HOST_NOT_FOUND: target 2 ")
+    assert partly.stderr.count(b"\n") == 1
+    none = await _resolve(server.host, server.port, "example.test", "lost")
+    assert none.returncode == 1
+    assert b"HOST_NOT_FOUND" not in none.stdout
+    last = none.stderr.decode().splitlines()[-1]
+    assert last.startswith("trio-sockets: HOST_NOT_FOUND: ")
+    assert "gone.example.test" in last
+    assert "away.example.test" in last
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["echo-server", "0", "--count", "0"],
+        ["echo-server", "0", "--count", "-1"],
+        ["send", "127.0.0.1", "9", "--udp", "--wait", "-1"],
+        ["send", "127.0.0.1", "9", "--udp", "--wait", "nan"],
+        ["send", "127.0.0.1", "9", "--udp", "--wait", "inf"],
+        ["resolve", "localhost", "80", "--nameserver", "127.0.0.1", "--port", "0"],
+    ],
+)
+async def test_bad_numbers_are_exit_status_2_naming_the_value(arguments: list[str]) -> None:
+    with trio.fail_after(20):
+        result = await trio.run_process(
+            [*COMMAND, *arguments],
+            stdin=b"",
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.returncode == 2, result
+    assert arguments[-1].encode() in result.stderr
+    assert result.stdout == b""
+
+
 @pytest.mark.parametrize("command", ["echo-server", "send", "resolve"])
 def test_every_command_has_help(command: str) -> None:
     result = subprocess.run(

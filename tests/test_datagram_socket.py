@@ -16,6 +16,7 @@ import pytest
 import trio
 import trio.testing
 from conftest import cancel_io_during, live_tasks, open_fd_count, require_tool
+from netns import inside, network_namespace
 
 from trio_sockets import (
     DatagramSocket,
@@ -32,6 +33,7 @@ from trio_sockets import (
     WindowsOnlyError,
 )
 from trio_sockets._datagram_output import DatagramOutputStream
+from trio_sockets._pytest_plugin import DnsServerFactory
 
 LOCALHOST = HostName("127.0.0.1")
 ROOT = Path(__file__).resolve().parent.parent
@@ -1040,3 +1042,83 @@ async def test_a_stalled_process_does_not_make_a_keeping_up_consumer_lose_datagr
             nursery.cancel_scope.cancel()
         assert got == [b"first", b"second"]
         assert sock.information.dropped_message_count == 0
+
+
+@pytest.mark.parametrize(
+    ("local", "remote"), [("127.0.0.1", "::1"), ("::1", "127.0.0.1")], ids=["v4-to-v6", "v6-to-v4"]
+)
+@pytest.mark.parametrize("method", ["connect", "get_output_stream"])
+async def test_an_endpoint_pair_of_two_families_is_refused_at_the_call(
+    local: str, remote: str, method: str
+) -> None:
+    """A local side of one family and a remote of the other cannot meet: the call fails
+    with ADDRESS_FAMILY_NOT_SUPPORTED, as StreamSocket's connect does, and the socket
+    stays unbound and usable."""
+    with raw_udp() as peer, trio.fail_after(10):
+        port = str(peer.getsockname()[1])
+        async with DatagramSocket() as sock:
+            pair = EndpointPair(HostName(local), "0", HostName(remote), "9")
+            with pytest.raises(SocketStatusError) as caught:
+                await getattr(sock, method)(pair)
+            assert caught.value.status == SocketErrorStatus.ADDRESS_FAMILY_NOT_SUPPORTED
+            assert remote in str(caught.value)
+            assert local in str(caught.value)
+            assert sock.information.local_port == ""
+            # Still usable: the same socket reaches a remote of the right family.
+            stream = await sock.get_output_stream(
+                EndpointPair(HostName("127.0.0.1"), "0", LOCALHOST, port)
+            )
+            await stream.write(b"after the refusal")
+            await stream.flush()
+            assert peer.recv(100) == b"after the refusal"
+
+
+@pytest.mark.parametrize(
+    ("local", "remote"), [("127.0.0.1", "::1"), ("::1", "127.0.0.1")], ids=["v4-to-v6", "v6-to-v4"]
+)
+async def test_a_refused_family_leaves_nothing_to_fail_in_the_nursery(
+    local: str, remote: str
+) -> None:
+    """The refused call made no stream, so no unawaited write fails later in the
+    socket's nursery: the block ends cleanly."""
+    status = None
+    with trio.fail_after(10):
+        async with DatagramSocket() as sock:
+            pair = EndpointPair(HostName(local), "0", HostName(remote), "9")
+            try:
+                stream = await sock.get_output_stream(pair)
+            except SocketStatusError as exc:
+                status = exc.status
+            else:
+                for _ in range(3):
+                    stream.write(b"never sent")
+    assert status == SocketErrorStatus.ADDRESS_FAMILY_NOT_SUPPORTED
+
+
+async def test_a_bound_socket_picks_the_remote_address_of_its_own_family(
+    dns_server: DnsServerFactory,
+) -> None:
+    """A host with IPv6 and IPv4 addresses, IPv6 first: a socket whose endpoint pair binds
+    it to an IPv4 address sends to the IPv4 one instead of failing."""
+    with raw_udp() as peer, trio.fail_after(10):
+        port = str(peer.getsockname()[1])
+        server = await dns_server(hosts={"both.test": ["::1", "127.0.0.1"]})
+        for method in ("connect", "get_output_stream"):
+            async with DatagramSocket(resolver=server.resolver()) as sock:
+                pair = EndpointPair(HostName("127.0.0.1"), "0", HostName("both.test"), port)
+                result = await getattr(sock, method)(pair)
+                stream = sock.output_stream if result is None else result
+                await stream.write(method.encode())
+                await stream.flush()
+                assert peer.recv(100) == method.encode()
+
+
+async def test_binding_to_an_address_the_host_lacks_fails_as_the_bind() -> None:
+    """The bound address is also the default multicast interface; an address no
+    interface has must fail naming the bind, not the multicast option set before it."""
+    with network_namespace("tsdb") as name, inside(name), trio.fail_after(10):
+        async with DatagramSocket() as sock:
+            with pytest.raises(SocketStatusError) as caught:
+                await sock.bind_endpoint(HostName("203.0.113.7"), "0")
+            assert caught.value.status == SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS
+            assert "bind a DatagramSocket to 203.0.113.7:0" in str(caught.value)

@@ -12,8 +12,10 @@ UDP and TCP server on 127.0.0.1 that answers each query with whatever the test s
 from __future__ import annotations
 
 import contextlib
+import inspect
 import ipaddress
 import itertools
+import math
 import socket
 import struct
 import time
@@ -38,16 +40,23 @@ from hypothesis import strategies as st
 
 from trio_sockets import (
     DatagramSocket,
+    DataReader,
+    DataWriter,
+    EndpointPair,
     HostName,
+    InputStreamOptions,
     Resolver,
     ServiceTarget,
     SocketError,
     SocketErrorStatus,
     SocketStatusError,
     StreamSocket,
+    StreamSocketListener,
 )
+from trio_sockets._checks import MAX_SHOWN, shown
 from trio_sockets._pytest_plugin import DnsServerFactory
 from trio_sockets._resolver import MAX_SRV_TARGETS
+from trio_sockets._stream_socket import MAX_RECEIVE_SIZE
 from trio_sockets.testing import DnsServer, DnsServerError, SrvRecord
 
 S = SocketErrorStatus
@@ -742,3 +751,420 @@ async def test_thousands_of_unusable_srv_targets_give_a_short_message() -> None:
     assert_classified(error, S.NO_ADDRESSES_FOUND)
     assert "and 1992 more" in str(error)
     assert len(str(error)) < 1000
+
+
+# -- every setter and size argument ------------------------------------------------------
+
+#: An int whose repr Python refuses (over 4300 digits) and no float can hold.
+HUGE = 10**5000
+#: The longest error message any bad value may produce.
+MAX_MESSAGE = 400
+
+_NOT_BOOL = [1, 0, "yes", None]
+_NOT_INT = ["5", 5.0, True, None, b"5"]
+_NOT_SECONDS = ["1", True, b"1", (1,)]
+_BAD_SECONDS = [0, -1, -0.5, math.nan, math.inf, -math.inf, 10**400, HUGE]
+
+
+def _hop_limits(low: int) -> dict[object, type[Exception]]:
+    out: dict[object, type[Exception]] = dict.fromkeys(_NOT_INT, TypeError)
+    out.update(dict.fromkeys([low - 1, 256, -HUGE, HUGE], ValueError))
+    return out
+
+
+def _buffer_sizes() -> dict[object, type[Exception]]:
+    out: dict[object, type[Exception]] = dict.fromkeys(["5", 5.0, True, b"5"], TypeError)
+    out.update(dict.fromkeys([0, -1, 2**31, HUGE], ValueError))
+    return out
+
+
+def _optional_seconds() -> dict[object, type[Exception]]:
+    out: dict[object, type[Exception]] = dict.fromkeys(_NOT_SECONDS, TypeError)
+    out.update(dict.fromkeys(_BAD_SECONDS, ValueError))
+    return out
+
+
+def _counts() -> dict[object, type[Exception]]:
+    out: dict[object, type[Exception]] = dict.fromkeys(["5", 5.0, True, None], TypeError)
+    out.update(dict.fromkeys([-1, -HUGE], ValueError))
+    return out
+
+
+def _bools() -> dict[object, type[Exception]]:
+    return dict.fromkeys(_NOT_BOOL, TypeError)
+
+
+def _setter(target: Callable[[dict[str, Any]], object], name: str) -> Callable[..., object]:
+    return lambda objects, value: setattr(target(objects), name, value)
+
+
+def _stream_control(objects: dict[str, Any]) -> object:
+    return objects["client"].control
+
+
+def _listener_control(objects: dict[str, Any]) -> object:
+    return objects["listener"].control
+
+
+def _datagram_control(objects: dict[str, Any]) -> object:
+    return objects["datagram"].control
+
+
+_CONTROLS = {
+    "StreamSocketControl": _stream_control,
+    "StreamSocketListenerControl": _listener_control,
+    "DatagramSocketControl": _datagram_control,
+}
+_TCP_CONTROLS = {k: v for k, v in _CONTROLS.items() if k != "DatagramSocketControl"}
+
+#: (what, how to apply a value, bad values and the error each must raise).
+SETTERS: list[tuple[str, Callable[..., object], dict[object, type[Exception]]]] = [
+    *(
+        (
+            f"{kind}.outbound_unicast_hop_limit",
+            _setter(get, "outbound_unicast_hop_limit"),
+            _hop_limits(1),
+        )
+        for kind, get in _CONTROLS.items()
+    ),
+    *(
+        (
+            f"{kind}.quality_of_service",
+            _setter(get, "quality_of_service"),
+            dict.fromkeys([0, None, "NORMAL"], TypeError),
+        )
+        for kind, get in _CONTROLS.items()
+    ),
+    *(
+        (f"{kind}.{name}", _setter(get, name), _bools())
+        for kind, get in _TCP_CONTROLS.items()
+        for name in ("keep_alive", "no_delay")
+    ),
+    *(
+        (
+            f"{kind}.outbound_buffer_size_in_bytes",
+            _setter(get, "outbound_buffer_size_in_bytes"),
+            _buffer_sizes(),
+        )
+        for kind, get in _TCP_CONTROLS.items()
+    ),
+    *(
+        (
+            f"{kind}.tls_handshake_timeout",
+            _setter(get, "tls_handshake_timeout"),
+            _optional_seconds(),
+        )
+        for kind, get in _TCP_CONTROLS.items()
+    ),
+    *(
+        (
+            f"{kind}.trusted_certificates",
+            _setter(get, "trusted_certificates"),
+            dict.fromkeys(["ca.pem", 5, (5,), None], TypeError),
+        )
+        for kind, get in _TCP_CONTROLS.items()
+    ),
+    (
+        "StreamSocketControl.serialize_connection_attempts",
+        _setter(_stream_control, "serialize_connection_attempts"),
+        _bools(),
+    ),
+    (
+        "StreamSocketControl.connect_timeout",
+        _setter(_stream_control, "connect_timeout"),
+        _optional_seconds(),
+    ),
+    (
+        "StreamSocketControl.client_certificate",
+        _setter(_stream_control, "client_certificate"),
+        dict.fromkeys(["cert.pem", 5], TypeError),
+    ),
+    (
+        "StreamSocketControl.ignorable_server_certificate_errors",
+        _setter(_stream_control, "ignorable_server_certificate_errors"),
+        dict.fromkeys([5, "EXPIRED", (5,), None], TypeError),
+    ),
+    (
+        "StreamSocketControl.min_protection_level",
+        _setter(_stream_control, "min_protection_level"),
+        dict.fromkeys([1, "TLS12", None], TypeError),
+    ),
+    (
+        "StreamSocketListenerControl.server_certificate",
+        _setter(_listener_control, "server_certificate"),
+        dict.fromkeys(["cert.pem", 5], TypeError),
+    ),
+    (
+        "StreamSocketListenerControl.client_certificate_required",
+        _setter(_listener_control, "client_certificate_required"),
+        _bools(),
+    ),
+    *(
+        (f"DatagramSocketControl.{name}", _setter(_datagram_control, name), _bools())
+        for name in ("dont_fragment", "multicast_only")
+    ),
+    (
+        "DatagramSocketControl.inbound_buffer_size_in_bytes",
+        _setter(_datagram_control, "inbound_buffer_size_in_bytes"),
+        _buffer_sizes(),
+    ),
+    (
+        "DatagramSocketControl.multicast_hop_limit",
+        _setter(_datagram_control, "multicast_hop_limit"),
+        _hop_limits(0),
+    ),
+    (
+        "DatagramSocketControl.multicast_interface",
+        _setter(_datagram_control, "multicast_interface"),
+        {
+            5: TypeError,
+            b"lo": TypeError,
+            "no-such-interface": ValueError,
+            "x" * 10_000_000: ValueError,
+            "127.0.0.1%lo": ValueError,
+            "fe80::1": ValueError,
+        },
+    ),
+    (
+        "OutputStream.max_pending_bytes",
+        lambda objects, value: setattr(objects["client"].output_stream, "max_pending_bytes", value),
+        {**_counts(), b"1": TypeError},
+    ),
+    (
+        "StreamSocket.receive_some max_bytes",
+        lambda objects, value: objects["server"].receive_some(value),
+        {**dict.fromkeys(["5", 5.0, True], TypeError), **dict.fromkeys([0, -1, -HUGE], ValueError)},
+    ),
+    (
+        "InputStream.read count",
+        lambda objects, value: objects["server"].input_stream.read(value),
+        _counts(),
+    ),
+    (
+        "DataReader.load count",
+        lambda objects, value: objects["stream_reader"].load(value),
+        _counts(),
+    ),
+    (
+        "DataReader.read_bytes count",
+        lambda objects, value: objects["reader"].read_bytes(value),
+        {**_counts(), None: TypeError},
+    ),
+    (
+        "DataReader.read_buffer length",
+        lambda objects, value: objects["reader"].read_buffer(value),
+        _counts(),
+    ),
+    (
+        "DataReader.read_string code_unit_count",
+        lambda objects, value: objects["reader"].read_string(value),
+        _counts(),
+    ),
+    (
+        "DataWriter.write_buffer start",
+        lambda objects, value: objects["writer"].write_buffer(b"abc", value, 1),
+        _counts(),
+    ),
+    (
+        "DataWriter.write_buffer count",
+        lambda objects, value: objects["writer"].write_buffer(b"abc", 0, value),
+        {**_counts(), None: None},
+    ),
+    (
+        "Resolver port",
+        lambda objects, value: Resolver(["127.0.0.1"], value),
+        {
+            **dict.fromkeys(["53", 53.0, True, None], TypeError),
+            **dict.fromkeys([0, 65536, -1, HUGE], ValueError),
+        },
+    ),
+    (
+        "Resolver timeout",
+        lambda objects, value: Resolver(timeout=value),
+        {
+            **dict.fromkeys([*_NOT_SECONDS, None], TypeError),
+            **dict.fromkeys(_BAD_SECONDS, ValueError),
+        },
+    ),
+    (
+        "Resolver attempts",
+        lambda objects, value: Resolver(attempts=value),
+        {
+            **dict.fromkeys(["3", 3.0, True, None], TypeError),
+            **dict.fromkeys([0, -1, -HUGE, 10**400, HUGE], ValueError),
+        },
+    ),
+    (
+        "Resolver name server",
+        lambda objects, value: Resolver(value),
+        {
+            "127.0.0.1": TypeError,
+            5: TypeError,
+            (5,): TypeError,
+            (): ValueError,
+            ("x" * 10_000_000,): ValueError,
+            ("ns.example.test",): ValueError,
+        },
+    ),
+    (
+        "DatagramSocket message_queue_size",
+        lambda objects, value: DatagramSocket(message_queue_size=value),
+        {
+            **dict.fromkeys(["5", 5.0, True, None], TypeError),
+            **dict.fromkeys([0, -1, -HUGE], ValueError),
+        },
+    ),
+    *(
+        (
+            f"{kind.__name__} resolver",
+            lambda objects, value, kind=kind: kind(resolver=value),
+            dict.fromkeys(["127.0.0.1", ("127.0.0.1",), 5], TypeError),
+        )
+        for kind in (StreamSocket, StreamSocketListener, DatagramSocket)
+    ),
+    *(
+        (f"{kind}.{name}", _setter(lambda objects, kind=kind: objects[kind], name), bad)
+        for kind in ("reader", "writer")
+        for name, bad in (
+            ("byte_order", dict.fromkeys([0, 1, "LITTLE_ENDIAN", None], TypeError)),
+            ("unicode_encoding", dict.fromkeys([0, "utf-8", None], TypeError)),
+        )
+    ),
+    (
+        "DataReader.input_stream_options",
+        _setter(lambda objects: objects["reader"], "input_stream_options"),
+        dict.fromkeys([0, 1, "PARTIAL", None], TypeError),
+    ),
+    *(
+        (f"EndpointPair.{name}", _setter(lambda objects: objects["pair"], name), bad)
+        for name, bad in (
+            ("local_host_name", {5: TypeError, "x" * 10_000_000: ValueError, "a b": ValueError}),
+            ("remote_host_name", {5: TypeError, b"localhost": TypeError, "-a": ValueError}),
+            (
+                "local_service_name",
+                {5: TypeError, "65536": ValueError, "a." * 5_000_000: ValueError},
+            ),
+            ("remote_service_name", {5: TypeError, "0": ValueError, "x" * 64: ValueError}),
+        )
+    ),
+    (
+        "HostName",
+        lambda objects, value: HostName(value),
+        {
+            5: TypeError,
+            None: TypeError,
+            "x" * 10_000_000: ValueError,
+            "a." * 5_000_000: ValueError,
+            "x" * 300: ValueError,
+            "127.1.": ValueError,
+        },
+    ),
+    (
+        "EndpointPair remote_service_name",
+        lambda objects, value: EndpointPair(None, None, "localhost", value),
+        {
+            5: TypeError,
+            "a." * 5_000_000: ValueError,
+            "x" * 64: ValueError,
+            "99999": ValueError,
+            "-1": ValueError,
+        },
+    ),
+]
+
+
+async def test_every_setter_and_size_argument_names_a_bad_value_briefly(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """Each public setter, size argument and keyword, with values of the wrong type
+    (a bool where an int is meant included), negative, huge (10**5000, whose repr Python
+    refuses), NaN and infinite: a TypeError or ValueError whose message names the setter
+    or argument and shows the value, in at most 400 characters, and the setting keeps
+    its old value."""
+    client, server = tcp_pair
+    async with DatagramSocket() as datagram, StreamSocketListener() as listener:
+        objects = {
+            "client": client,
+            "server": server,
+            "datagram": datagram,
+            "listener": listener,
+            "reader": DataReader.from_buffer(b"abcd"),
+            "stream_reader": DataReader(server.input_stream),
+            "writer": DataWriter(),
+            "pair": EndpointPair(None, None, "localhost", "80"),
+        }
+        checked = 0
+        for what, apply, bad in SETTERS:
+            for value, error in bad.items():
+                if error is None:
+                    continue
+                with trio.fail_after(5):
+                    try:
+                        result = apply(objects, value)
+                        if inspect.isawaitable(result):
+                            await result
+                    except (TypeError, ValueError) as exc:
+                        caught: Exception = exc
+                    else:
+                        pytest.fail(f"{what} = {shown(value)} was accepted")
+                assert type(caught) is error or isinstance(caught, error), (what, value, caught)
+                message = str(caught)
+                assert len(message) <= MAX_MESSAGE, (what, shown(value), message[:500])
+                name = what.split()[-1].split(".")[-1]
+                assert name.lower() in message.lower() or "host name" in message, (what, message)
+                if not isinstance(value, tuple) and len(shown(value)) < 40:
+                    assert shown(value) in message or type(value).__name__ in message, (
+                        what,
+                        shown(value),
+                        message,
+                    )
+                checked += 1
+        assert checked > 250
+        # Nothing was changed by a refused value.
+        assert client.control.outbound_unicast_hop_limit == 128
+        assert client.control.connect_timeout is None
+        assert client.output_stream.max_pending_bytes == 64 * 1024 * 1024
+        assert datagram.control.multicast_hop_limit == 1
+
+
+@pytest.mark.parametrize("size", [2**45, 2**63, 10**400])
+async def test_receive_some_takes_any_size_and_returns_what_arrived(
+    tcp_pair: tuple[StreamSocket, StreamSocket], size: int
+) -> None:
+    """receive_some(n) receives at most n bytes: a size larger than memory is valid, and
+    returns what has arrived (one call gives at most MAX_RECEIVE_SIZE)."""
+    client, server = tcp_pair
+    with trio.fail_after(10):
+        await client.send_all(b"hello")
+        assert await server.receive_some(size) == b"hello"
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.send_all, b"x" * (MAX_RECEIVE_SIZE + 100_000))
+            received = 0
+            while received < MAX_RECEIVE_SIZE + 100_000:
+                chunk = await server.receive_some(size)
+                assert 0 < len(chunk) <= MAX_RECEIVE_SIZE
+                received += len(chunk)
+        await client.send_all(b"!")
+        assert await server.input_stream.read(size, InputStreamOptions.PARTIAL) == b"!"
+
+
+def test_shown_is_bounded_for_any_value() -> None:
+    class BadRepr:
+        def __repr__(self) -> str:
+            raise RuntimeError("no repr")
+
+    for value in [
+        "x" * 10_000_000,
+        HUGE,
+        -HUGE,
+        b"y" * 10_000_000,
+        list(range(10**6)),
+        BadRepr(),
+        1.5,
+        "short",
+    ]:
+        text = shown(value)
+        assert 0 < len(text) <= MAX_SHOWN
+    assert shown("short") == "'short'"
+    assert shown(HUGE) == "<an int of 16610 bits>"
+    assert shown(BadRepr()).startswith("<BadRepr ")

@@ -8,9 +8,11 @@ import pickle
 import re
 
 import pytest
+import trio
 from hypothesis import example, given
 from hypothesis import strategies as st
 
+from trio_sockets import Resolver, StreamSocket, StreamSocketListener
 from trio_sockets._enums import HostNameType
 from trio_sockets._hostname import (
     EndpointPair,
@@ -104,7 +106,8 @@ REJECTED = [
     ("127.1", "ending in a number"),
     ("12", "ending in a number"),
     ("01.2.3.4", "ending in a number"),
-    ("1.2.3.4.", "ending in a number"),
+    ("1.2.3.4..", "empty label"),
+    ("127.1.", "ending in a number"),
     ("256.1.1.1", "ending in a number"),
     ("1.2.3.4.5", "ending in a number"),
     ("0x7f.1", "ending in a number"),
@@ -207,6 +210,36 @@ def test_trailing_dot_is_dropped_but_kept_in_raw_name() -> None:
     host = HostName("example.com.")
     assert host.raw_name == "example.com."
     assert host == HostName("example.com")
+
+
+def test_a_dotted_quad_with_a_trailing_dot_is_that_address() -> None:
+    """The absolute form of a dotted quad, as a domain name may end in a dot: the same
+    IPv4 address, never sent to a resolver."""
+    host = HostName("127.0.0.1.")
+    assert host.type is HostNameType.IPV4
+    assert host.ip_address == ipaddress.IPv4Address("127.0.0.1")
+    assert host.canonical_name == host.display_name == "127.0.0.1"
+    assert host.raw_name == "127.0.0.1."
+    assert host == HostName("127.0.0.1")
+
+
+async def test_a_dotted_quad_with_a_trailing_dot_connects_without_a_resolver() -> None:
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0")
+        port = listener.information.local_port
+        with trio.fail_after(10):
+            async with StreamSocket(resolver=Resolver(["127.0.0.1"], 9)) as client:
+                await client.connect(HostName("127.0.0.1."), port)
+                assert client.information.remote_address == HostName("127.0.0.1")
+
+
+def test_a_huge_host_name_is_refused_with_a_short_message() -> None:
+    raw = "a" * 10_000_000
+    with pytest.raises(InvalidHostNameError) as info:
+        HostName(raw)
+    assert len(str(info.value)) < 300
+    assert "10000000 characters" in str(info.value)
+    assert info.value.host_name is raw
 
 
 def test_ip_address_of_each_kind() -> None:
@@ -449,7 +482,7 @@ def test_endpoint_pair_allows_an_unset_remote_until_required() -> None:
 
 def test_endpoint_pair_rejects_an_int_service() -> None:
     with pytest.raises(
-        TypeError, match=r'remote_service_name must be a str .*"1337".*not int: 1337'
+        TypeError, match=r'remote_service_name must be a str .*"1337".*not int 1337'
     ):
         EndpointPair(None, "", "example.com", 1337)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="local_service_name must be a str"):

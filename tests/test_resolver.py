@@ -657,3 +657,128 @@ async def test_datagram_socket_uses_udp_srv_records(dns_server: DnsServerFactory
                     reply = await sender.message_received.receive()
                     assert reply.data == b"pong:streamed"
             nursery.cancel_scope.cancel()
+
+
+# Run inside a net + mount namespace whose resolv.conf names a server that takes every
+# query and never answers (glibc waits timeout:2 x attempts:1 per query), with an
+# nsswitch.conf that asks /etc/hosts first, as Debian's does.
+_SILENT_DNS = """\
+import json, socket, trio
+from trio_sockets import HostName, Resolver, SocketStatusError, StreamSocket
+from trio_sockets._resolver import MAX_SYSTEM_LOOKUPS
+
+async def timed(lookup):
+    start = trio.current_time()
+    try:
+        value = await lookup()
+    except SocketStatusError as exc:
+        value = exc.status.name
+    return value, trio.current_time() - start
+
+async def main():
+    silent = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    silent.bind(("127.0.0.1", 53))
+    web = socket.create_server(("127.0.0.1", 80))
+    resolver = Resolver(timeout=0.25, attempts=1)
+    out = {"silent": []}
+
+    def silent_name(index):
+        return lambda: resolver.resolve_addresses(HostName(f"n{index}.silent.test"), 80, "tcp")
+
+    async def silent_lookup(index):
+        out["silent"].append(await timed(silent_name(index)))
+
+    async with trio.open_nursery() as nursery:
+        for index in range(45):
+            nursery.start_soon(silent_lookup, index)
+    # The silent lookups' threads are still stuck in libc for about two seconds.
+    async def localhost():
+        addresses = await resolver.resolve_addresses(HostName("localhost"), 1, "tcp")
+        return [sockaddr[0] for _, sockaddr in addresses]
+
+    out["localhost"] = await timed(localhost)
+    out["services"] = await timed(lambda: resolver.resolve_port("http", "tcp", local=False))
+
+    async def connect():
+        async with StreamSocket() as client:
+            client.control.connect_timeout = 5
+            await client.connect(HostName("127.0.0.1"), "http")
+            return client.information.remote_port
+
+    out["connect"] = await timed(connect)
+    start = trio.current_time()
+    try:
+        await silent_name("late")()
+    except SocketStatusError as exc:
+        out["past_the_bound"] = [exc.status.name, trio.current_time() - start,
+                                 f"all {MAX_SYSTEM_LOOKUPS} lookup threads" in str(exc)]
+    out["default_limiter"] = trio.to_thread.current_default_thread_limiter().borrowed_tokens
+    # Once libc gives the threads back, lookups ask the name server again.
+    with trio.fail_after(20):
+        while True:
+            value, elapsed = await timed(silent_name("again"))
+            if value != "NON_AUTHORITATIVE_HOST_NOT_FOUND":
+                out["again"] = [value, elapsed]
+                break
+            await trio.sleep(0.2)
+    silent.close()
+    web.close()
+    print(json.dumps(out))
+
+trio.run(main)
+"""
+
+
+def test_a_silent_name_server_starves_no_lookup_that_needs_no_dns(tmp_path: Path) -> None:
+    """45 lookups of names a silent name server never answers time out at the lifetime,
+    and abandon their threads in libc; meanwhile /etc/hosts names, the services database
+    and a connect to an address and a service name answer at once, a further DNS lookup
+    fails at once naming the bound (every lookup thread is stuck), trio's default thread
+    limiter is untouched, and lookups ask the name server again once libc returns."""
+    if not _unshare_allowed():
+        if IN_CI:
+            pytest.fail("CI must allow unshare --net --mount (run the tests as root)")
+        pytest.skip("unshare --net --mount is not permitted here (needs root)")
+    (tmp_path / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:2 attempts:1\n")
+    (tmp_path / "hosts").write_text("127.0.0.1 localhost\n")
+    (tmp_path / "nsswitch.conf").write_text("hosts: files dns\nservices: files\n")
+    (tmp_path / "inside.py").write_text(_SILENT_DNS)
+    (tmp_path / "inside.sh").write_text(
+        textwrap.dedent(
+            f"""\
+            set -eu
+            ip link set lo up
+            mount --bind {tmp_path}/resolv.conf /etc/resolv.conf
+            mount --bind {tmp_path}/hosts /etc/hosts
+            mount --bind {tmp_path}/nsswitch.conf /etc/nsswitch.conf
+            exec {sys.executable} {tmp_path}/inside.py
+            """
+        )
+    )
+    result = subprocess.run(
+        ["unshare", "--net", "--mount", "--propagation", "private", "sh", tmp_path / "inside.sh"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        env={**os.environ, "PYTHONWARNINGS": "error"},
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    slack = 0.3
+    assert len(out["silent"]) == 45
+    for status, elapsed in out["silent"]:
+        assert status == "CONNECTION_TIMED_OUT"
+        assert elapsed <= 0.25 + slack
+    assert out["localhost"][0] == ["127.0.0.1"]
+    assert out["localhost"][1] < slack
+    assert out["services"][0] == 80
+    assert out["services"][1] < slack
+    assert out["connect"][0] == "80"
+    assert out["connect"][1] < slack
+    status, elapsed, named = out["past_the_bound"]
+    assert (status, named) == ("NON_AUTHORITATIVE_HOST_NOT_FOUND", True)
+    assert elapsed < slack
+    assert out["default_limiter"] == 0
+    assert out["again"][0] == "CONNECTION_TIMED_OUT"
+    assert out["again"][1] <= 0.25 + slack

@@ -5,12 +5,67 @@ from __future__ import annotations
 import functools
 import ipaddress
 import socket
+from collections.abc import Collection
 
+from ._checks import describe
 from ._enums import HostNameSortOptions
+from ._errors import SocketErrorStatus, socket_error
 from ._hostname import EndpointPair, HostName, coerce_host_name
-from ._resolver import Protocol, Resolver, ServiceTarget, SockAddr, all_targets_failed
+from ._resolver import (
+    Protocol,
+    Resolver,
+    ServiceTarget,
+    SockAddr,
+    all_targets_failed,
+    resolver_or_default,
+)
 
-__all__ = ["endpoint_pairs", "host_of"]
+__all__ = [
+    "BOTH_FAMILIES",
+    "endpoint_pairs",
+    "families_reached",
+    "host_of",
+    "of_reachable_family",
+]
+
+#: What a dual-stack IPv6 socket (``IPV6_V6ONLY`` off) reaches.
+BOTH_FAMILIES = frozenset({socket.AF_INET, socket.AF_INET6})
+_FAMILY_NAMES: dict[int, str] = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6"}
+
+
+def families_reached(family: int, *, dual_stack: bool) -> frozenset[int]:
+    """The address families a socket of *family* can send to: its own, and IPv4 too
+    for a dual-stack IPv6 socket."""
+    if family == socket.AF_INET6 and dual_stack:
+        return BOTH_FAMILIES
+    return frozenset({family})
+
+
+def of_reachable_family(
+    addresses: list[tuple[socket.AddressFamily, SockAddr]],
+    families: Collection[int],
+    what: str,
+    local: str,
+) -> list[tuple[socket.AddressFamily, SockAddr]]:
+    """The remote *addresses* a local side reaching *families* can use, in their order.
+
+    The one rule of both socket kinds for a local side fixed before the remote is known
+    (an endpoint pair's local host, a bound socket): addresses of another family are
+    skipped, as the kernel would refuse them.
+
+    Raises:
+        SocketStatusError: ``ADDRESS_FAMILY_NOT_SUPPORTED`` when none is left, naming
+            *local* and the remote's addresses.
+    """
+    usable = [entry for entry in addresses if entry[0] in families]
+    if not usable:
+        remote = ", ".join(str(sockaddr[0]) for _, sockaddr in addresses[:8])
+        kinds = "/".join(_FAMILY_NAMES.get(family, str(family)) for family in sorted(families))
+        raise socket_error(
+            SocketErrorStatus.ADDRESS_FAMILY_NOT_SUPPORTED,
+            f"{what}: {local} reaches only {kinds} addresses, and the remote has none ({remote})",
+        )
+    return usable
 
 
 def host_of(sockaddr: SockAddr) -> HostName:
@@ -38,8 +93,8 @@ async def endpoint_pairs(
     """``get_endpoint_pairs`` for both socket classes."""
     host = coerce_host_name(remote_host_name, "remote_host_name")
     if not isinstance(sort_options, HostNameSortOptions):
-        raise TypeError(f"sort_options must be a HostNameSortOptions, not {sort_options!r}")
-    resolver = resolver if resolver is not None else Resolver()
+        raise TypeError(f"sort_options must be a HostNameSortOptions, not {describe(sort_options)}")
+    resolver = resolver_or_default(resolver)
     targets = await resolver.resolve_targets(host, remote_service_name, protocol)
     pairs = []
     failures: list[tuple[ServiceTarget, OSError]] = []

@@ -24,6 +24,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
+from ._checks import describe, shown
 from ._enums import ChainValidationResult, HostNameType, SocketSslErrorSeverity
 from ._hostname import HostName
 
@@ -245,7 +246,7 @@ class Certificate:
         try:
             digest = hashlib.new(algorithm.lower().replace("-", ""))
         except (ValueError, TypeError):
-            raise ValueError(f"unknown hash algorithm {algorithm!r}") from None
+            raise ValueError(f"unknown hash algorithm {shown(algorithm)}") from None
         digest.update(self._der)
         return digest.digest()
 
@@ -341,6 +342,13 @@ class IgnorableErrors(MutableSet[ChainValidationResult]):
 
     def __init__(self, values: Iterable[ChainValidationResult] = ()) -> None:
         self._values: set[ChainValidationResult] = set()
+        if isinstance(values, (str, bytes, ChainValidationResult)) or not isinstance(
+            values, Iterable
+        ):
+            raise TypeError(
+                f"ignorable errors must be a collection of ChainValidationResult values, "
+                f"not {describe(values)}"
+            )
         for value in values:
             self.add(value)
 
@@ -355,7 +363,9 @@ class IgnorableErrors(MutableSet[ChainValidationResult]):
 
     def add(self, value: ChainValidationResult) -> None:
         if not isinstance(value, ChainValidationResult):
-            raise TypeError(f"ignorable errors are ChainValidationResult values, not {value!r}")
+            raise TypeError(
+                f"ignorable errors are ChainValidationResult values, not {describe(value)}"
+            )
         if value not in IGNORABLE:
             raise ValueError(
                 f"ChainValidationResult.{value.name} cannot be ignored: only "

@@ -8,8 +8,8 @@ one-line message and an exit status (1 for a network failure, named by its
 from __future__ import annotations
 
 import argparse
+import math
 import os
-import socket
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -17,13 +17,14 @@ from typing import Any, TypeVar
 import trio
 
 from ._certificate import IGNORABLE, Certificate
+from ._checks import shown
 from ._datagram_socket import DatagramSocket
 from ._enums import ChainValidationResult, SocketProtectionLevel
 from ._errors import SocketError
 from ._hostname import HostName, parse_service_name
 from ._listener import StreamSocketListener
 from ._progress import Progress, wanted
-from ._resolver import Protocol, Resolver
+from ._resolver import Protocol, Resolver, ServiceTarget, all_targets_failed
 from ._stream_socket import StreamSocket
 
 __all__ = ["add_commands", "first_os_error", "run"]
@@ -49,7 +50,7 @@ def add_commands(commands: Any) -> None:
     )
     echo.add_argument(
         "--count",
-        type=int,
+        type=_positive_int,
         default=None,
         help="stop after this many connections (TCP) or datagrams (UDP)",
     )
@@ -81,7 +82,7 @@ def add_commands(commands: Any) -> None:
     send.add_argument("--udp", action="store_true", help="send datagrams instead of a stream")
     send.add_argument(
         "--wait",
-        type=float,
+        type=_seconds,
         default=1.0,
         help="UDP and TLS: seconds to wait for replies after standard input ends, and "
         "for TLS, between replies (default 1)",
@@ -129,6 +130,30 @@ def add_commands(commands: Any) -> None:
     )
     resolve.add_argument("--port", type=int, default=53, help="port of --nameserver (53)")
     resolve.set_defaults(handler=resolve_command)
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a count of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{shown(text)} must be at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite, non-negative number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a number of seconds") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(
+            f"{shown(text)} must be a finite number of seconds, 0 or more"
+        )
+    return value
 
 
 def _first(failure: BaseException, kinds: type[E] | tuple[type[E], ...]) -> E | None:
@@ -386,7 +411,7 @@ async def resolve_command(args: argparse.Namespace) -> None:
         _say(f"service: port {parsed}")
     else:
         try:
-            port = await trio.to_thread.run_sync(socket.getservbyname, parsed, protocol)
+            port = await resolver.resolve_port(args.service, protocol, local=False)
         except OSError:
             _say(
                 f"service: {parsed!r} is not in the services database; "
@@ -395,6 +420,7 @@ async def resolve_command(args: argparse.Namespace) -> None:
         else:
             _say(f"service: {parsed!r} is port {port} in the services database")
     targets = await resolver.resolve_targets(host, args.service, protocol)
+    failures: list[tuple[ServiceTarget, OSError]] = []
     for index, target in enumerate(targets, 1):
         detail = (
             f" (priority {target.priority}, weight {target.weight})"
@@ -405,7 +431,14 @@ async def resolve_command(args: argparse.Namespace) -> None:
         try:
             addresses = await resolver.resolve_addresses(target.host, target.port, protocol)
         except OSError as error:
-            _say(f"  {SocketError.get_status(error).name}: {error}")
+            if len(targets) == 1:
+                raise
+            # A connect would go on to the next target: report this one and go on too.
+            status = SocketError.get_status(error).name
+            print(f"trio-sockets: {status}: target {index} {target}: {error}", file=sys.stderr)
+            failures.append((target, error))
             continue
         for _family, sockaddr in addresses:
             _say(f"  address {sockaddr[0]} port {sockaddr[1]}")
+    if len(failures) == len(targets):
+        raise all_targets_failed(f"resolve {host.display_name}:{args.service}", failures)

@@ -21,13 +21,13 @@ once so the reader and the writer cannot disagree:
 from __future__ import annotations
 
 import operator
-import reprlib
 import struct
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TypeVar
 
+from ._checks import describe, shown
 from ._enums import ByteOrder, InputStreamOptions, UnicodeEncoding
 
 __all__ = [
@@ -158,11 +158,6 @@ TEXT_CODECS: dict[UnicodeEncoding, TextCodec] = {
 # -- argument checks ---------------------------------------------------------------------------
 
 
-def describe(value: object) -> str:
-    """Type and short repr of a bad argument, for error messages (long reprs are cut)."""
-    return f"{type(value).__name__} {reprlib.repr(value)}"
-
-
 def check_int(value: object, where: str, type_name: str, bounds: tuple[int, int]) -> int:
     """Return *value* as an ``int`` within *bounds*, for the argument of *where*.
 
@@ -179,7 +174,9 @@ def check_int(value: object, where: str, type_name: str, bounds: tuple[int, int]
         ) from None
     low, high = bounds
     if not low <= number <= high:
-        raise ValueError(f"{where}: {number} is out of range for {type_name} ({low}..{high})")
+        raise ValueError(
+            f"{where}: {shown(number)} is out of range for {type_name} ({low}..{high})"
+        )
     return number
 
 
@@ -194,7 +191,7 @@ def check_float(value: object, where: str, type_name: str) -> float:
     try:
         return float(value)  # type: ignore[arg-type]
     except OverflowError:
-        raise ValueError(f"{where}: {value} is out of range for {type_name}") from None
+        raise ValueError(f"{where}: {shown(value)} is out of range for {type_name}") from None
 
 
 def check_count(value: object, where: str, what: str = "count") -> int:
@@ -205,7 +202,7 @@ def check_count(value: object, where: str, what: str = "count") -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{where}: {what} must be an int, got {describe(value)}")
     if value < 0:
-        raise ValueError(f"{where}: {what} must not be negative, got {value}")
+        raise ValueError(f"{where}: {what} must not be negative, got {shown(value)}")
     return value
 
 
@@ -216,7 +213,7 @@ def _check_enum(value: object, enum_type: type[_E], prop: str) -> _E:
     # Plain ints are refused on purpose: the members carry WinRT's numbers, but accepting
     # `reader.byte_order = 1` would hide which order a line of code means.
     if not isinstance(value, enum_type):
-        raise TypeError(f"{prop} must be a {enum_type.__name__} member, got {reprlib.repr(value)}")
+        raise TypeError(f"{prop} must be a {enum_type.__name__} member, got {shown(value)}")
     return value
 
 
@@ -239,9 +236,7 @@ def check_input_stream_options(value: object) -> InputStreamOptions:
     Raises :exc:`TypeError` for anything else, :exc:`ValueError` for unknown flag bits.
     """
     if not isinstance(value, InputStreamOptions):
-        raise TypeError(
-            f"input_stream_options must be an InputStreamOptions, got {reprlib.repr(value)}"
-        )
+        raise TypeError(f"input_stream_options must be an InputStreamOptions, got {shown(value)}")
     if int(value) & ~int(_ALL_INPUT_STREAM_OPTIONS):
         raise ValueError(f"input_stream_options has unknown flag bits: {int(value):#x}")
     return value
@@ -341,7 +336,7 @@ def _encode_error(value: str, codec: TextCodec, where: str, exc: Exception) -> V
     start = getattr(exc, "start", 0)
     char = value[start] if start < len(value) else ""
     return ValueError(
-        f"{where}: the string {reprlib.repr(value)} holds a lone surrogate {char!r} "
+        f"{where}: the string {shown(value)} holds a lone surrogate {char!r} "
         f"(U+{ord(char) if char else 0:04X}) at index {start}, which "
         f"{codec.name.upper()} cannot encode"
     )

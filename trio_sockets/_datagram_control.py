@@ -18,6 +18,7 @@ import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Final
 
+from ._checks import check_bool, check_int, describe, shown
 from ._enums import SocketQualityOfService
 from ._errors import SocketErrorStatus, SocketStatusError, socket_error, translate_os_error
 from ._hostname import HostName
@@ -25,7 +26,6 @@ from ._socket_options import (
     DEFAULT_HOP_LIMIT,
     CommonOptions,
     apply_live,
-    check_bool,
     check_buffer_size,
     set_hop_limit,
 )
@@ -169,7 +169,8 @@ class DatagramSocketControl(CommonOptions):
             value = value.raw_name
         if value is not None and not isinstance(value, str):
             raise TypeError(
-                f"multicast_interface must be an interface name, an address or None, not {value!r}"
+                "multicast_interface must be an interface name, an address or None, "
+                f"not {describe(value)}"
             )
         ipv4, index = _parse_interface(value)
         self._multicast_interface = value
@@ -186,9 +187,7 @@ class DatagramSocketControl(CommonOptions):
 
     @multicast_hop_limit.setter
     def multicast_hop_limit(self, value: int) -> None:
-        if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 255:
-            raise ValueError(f"multicast_hop_limit must be an int from 0 to 255, not {value!r}")
-        self._multicast_hops = value
+        self._multicast_hops = check_int("multicast_hop_limit", value, 0, 255)
         sock = self._owner._sock
         if sock is not None and sock.fileno() != -1:
             self._apply_multicast(sock)
@@ -199,7 +198,8 @@ class DatagramSocketControl(CommonOptions):
         apply_live(self._owner._sock, name, self._owner._describe, setter)
 
     def _apply(self, sock: socket.socket, local_ip: str | None) -> None:
-        """Set every option on a new socket, before it is bound or connected."""
+        """Set every option that must precede the bind on a new socket; the multicast
+        ones follow it (:meth:`_apply_multicast`)."""
         family = sock.family
         v6 = family == socket.AF_INET6
         if self._multicast_only:
@@ -231,9 +231,11 @@ class DatagramSocketControl(CommonOptions):
                 address = address.ipv4_mapped
             if isinstance(address, ipaddress.IPv4Address) and not address.is_unspecified:
                 self._bound_ipv4 = str(address)
-        self._apply_multicast(sock)
 
     def _apply_multicast(self, sock: socket.socket) -> None:
+        """Set the multicast TTL and interface. On a new socket this comes after the
+        bind: the default interface is the bound address, and an address this host lacks
+        must fail as the bind, not as a multicast option."""
         try:
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, self._multicast_hops)
             # All zeros (no choice made) is the kernel's default: routing decides.
@@ -273,12 +275,12 @@ def _parse_interface(value: str | None) -> tuple[str, int]:
         address = None
     if isinstance(address, ipaddress.IPv4Address):
         if scope:
-            raise ValueError(f"multicast_interface {value!r}: an IPv4 address takes no scope")
+            raise ValueError(f"multicast_interface {shown(value)}: an IPv4 address takes no scope")
         return str(address), 0
     if address is not None:
         if not scope:
             raise ValueError(
-                f"multicast_interface {value!r}: an IPv6 address needs a scope naming its "
+                f"multicast_interface {shown(value)}: an IPv6 address needs a scope naming its "
                 "interface, like 'fe80::1%eth0'; or give the interface name"
             )
         return "0.0.0.0", _interface_index(scope, value)
@@ -292,7 +294,7 @@ def _interface_index(name: str, value: str) -> int:
         return socket.if_nametoindex(name)
     except OSError:
         raise ValueError(
-            f"multicast_interface {value!r}: there is no network interface named {name!r}"
+            f"multicast_interface {shown(value)}: there is no network interface named {shown(name)}"
         ) from None
 
 
@@ -309,7 +311,8 @@ def set_membership(
     address = group.ip_address
     if address is None or not address.is_multicast:
         raise ValueError(
-            f"{what}: {group.raw_name!r} is not a multicast IP address (224.0.0.0/4 or ff00::/8)"
+            f"{what}: {shown(group.raw_name)} is not a multicast IP address "
+            "(224.0.0.0/4 or ff00::/8)"
         )
     try:
         if isinstance(address, ipaddress.IPv4Address):

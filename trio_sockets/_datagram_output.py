@@ -20,18 +20,20 @@ from __future__ import annotations
 import errno
 import socket
 import struct
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Final
 
+from ._addresses import families_reached, of_reachable_family
 from ._connect import format_sockaddr
 from ._errors import SocketErrorStatus, socket_error, translate_os_error
-from ._hostname import EndpointPair, HostName, split_remote
+from ._hostname import HostName
 from ._resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
 from ._streams import BaseOutputStream, NurseryGetter
 
 __all__ = [
     "DatagramOutputStream",
     "StreamCache",
+    "families_of",
     "max_payload",
     "resolve_destination",
     "to_socket_address",
@@ -55,57 +57,44 @@ _GSO_REFUSED: Final = frozenset({errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, err
 
 async def resolve_destination(
     resolver: Resolver,
-    sock: socket.socket | None,
-    where: Callable[[], str],
-    remote_host_name: HostName | str | EndpointPair,
-    remote_service_name: str | None,
+    host: HostName,
+    service: str,
+    families: Collection[int],
+    local: str,
     what: str,
-) -> tuple[HostName, SockAddr, int, HostName | None, str]:
-    """Parse either form of a remote (host and service, or an endpoint pair) and resolve
-    it: ``(host, sockaddr, family, local_host, local_service)``, with the first address
-    *sock* (if there is one yet) can reach.
+) -> tuple[SockAddr, int]:
+    """Resolve a remote to ``(sockaddr, family)``: its first address of one of
+    *families*, those the sending socket (described by *local*) reaches.
 
     A DNS SRV service resolves to the first target, in RFC 2782 order, that has such an
     address: a datagram has no connection failure to fall through on.
+
+    Raises:
+        SocketStatusError: resolution failures, ``ADDRESS_FAMILY_NOT_SUPPORTED`` when no
+            address is of a family the socket reaches.
     """
-    host, service, local_host, local_service = split_remote(
-        remote_host_name, remote_service_name, what
-    )
     targets = await resolver.resolve_targets(host, service, "udp")
     failures: list[tuple[ServiceTarget, OSError]] = []
     for target in targets:
         try:
             addresses = await resolver.resolve_addresses(target.host, target.port, "udp")
-            if sock is not None and sock.fileno() != -1:
-                addresses = _reachable(addresses, sock, f"{what} {target}", where)
+            addresses = of_reachable_family(addresses, families, f"{what} {target}", local)
         except OSError as exc:
             failures.append((target, exc))
             continue
         family, sockaddr = addresses[0]
-        return host, sockaddr, family, local_host, local_service
+        return sockaddr, family
     if len(failures) == 1:
         raise failures[0][1]
     raise all_targets_failed(f"{what} {host.display_name}:{service}", failures)
 
 
-def _reachable(
-    addresses: list[tuple[socket.AddressFamily, SockAddr]],
-    sock: socket.socket,
-    what: str,
-    where: Callable[[], str],
-) -> list[tuple[socket.AddressFamily, SockAddr]]:
-    # A dual-stack socket reaches both families; any other only its own.
-    only: int | None = sock.family
-    if only == socket.AF_INET6 and not sock.getsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY):
-        only = None
-    usable = [entry for entry in addresses if only is None or entry[0] == only]
-    if not usable:
-        name = "IPv4" if only == socket.AF_INET else "IPv6"
-        raise socket_error(
-            SocketErrorStatus.ADDRESS_FAMILY_NOT_SUPPORTED,
-            f"{what}: {where()} is bound to an {name} address and the remote has no {name} address",
-        )
-    return usable
+def families_of(sock: socket.socket) -> frozenset[int]:
+    """The address families *sock* can send to."""
+    dual = sock.family == socket.AF_INET6 and not sock.getsockopt(
+        socket.IPPROTO_IPV6, socket.IPV6_V6ONLY
+    )
+    return families_reached(sock.family, dual_stack=dual)
 
 
 def to_socket_address(sock: socket.socket, sockaddr: SockAddr) -> SockAddr:

@@ -19,7 +19,8 @@ from typing import Final, overload
 import trio
 
 from . import _sockio
-from ._addresses import endpoint_pairs
+from ._addresses import BOTH_FAMILIES, endpoint_pairs, families_reached, of_reachable_family
+from ._checks import check_int
 from ._connect import format_sockaddr
 from ._datagram_control import DatagramSocketControl, set_membership
 from ._datagram_events import (
@@ -29,6 +30,7 @@ from ._datagram_events import (
 from ._datagram_output import (
     DatagramOutputStream,
     StreamCache,
+    families_of,
     resolve_destination,
     to_socket_address,
 )
@@ -40,8 +42,8 @@ from ._errors import (
     socket_error,
     translate_os_error,
 )
-from ._hostname import EndpointPair, HostName, coerce_host_name
-from ._resolver import Resolver, SockAddr
+from ._hostname import EndpointPair, HostName, coerce_host_name, split_remote
+from ._resolver import Resolver, SockAddr, resolver_or_default
 from ._scoped import AbortableIO, NurseryScoped
 
 __all__ = ["DEFAULT_MESSAGE_QUEUE_SIZE", "DatagramSocket"]
@@ -60,6 +62,11 @@ def local_port(sock: _StdSocket) -> int:
 
 
 @functools.cache
+def _dual_stack(local: SockAddr | None) -> bool:
+    """Whether an IPv6 socket bound to *local* (None: not bound) also reaches IPv4."""
+    return local is None or local[0] == "::"
+
+
 def _has_ipv6() -> bool:
     if not socket.has_ipv6:  # pragma: no cover - every test machine has IPv6
         return False
@@ -100,16 +107,9 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         resolver: Resolver | None = None,
         message_queue_size: int = DEFAULT_MESSAGE_QUEUE_SIZE,
     ) -> None:
-        if (
-            isinstance(message_queue_size, bool)
-            or not isinstance(message_queue_size, int)
-            or message_queue_size < 1
-        ):
-            raise ValueError(
-                f"message_queue_size must be an int of at least 1, not {message_queue_size!r}"
-            )
+        check_int("message_queue_size", message_queue_size, 1)
+        self._resolver = resolver_or_default(resolver)
         self._init_scope()
-        self._resolver = resolver if resolver is not None else Resolver()
         self._receiver = MessageReceiver(message_queue_size, self._describe)
         self.message_received = self._receiver.channel
         self._sock: _StdSocket | None = None
@@ -276,8 +276,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         try:
             sock.setblocking(False)
             if family == socket.AF_INET6:
-                dual = local is None or local[0] == "::"
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, not dual)
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, not _dual_stack(local))
             self._control._apply(sock, local[0] if local is not None else None)
             if local is not None:
                 try:
@@ -286,6 +285,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                     raise translate_os_error(
                         exc, f"bind a DatagramSocket to {format_sockaddr(local)}"
                     ) from exc
+            self._control._apply_multicast(sock)
         except BaseException:
             sock.close()
             raise
@@ -296,25 +296,63 @@ class DatagramSocket(NurseryScoped, AbortableIO):
 
     # -- remotes ---------------------------------------------------------------------------
 
-    async def _open_for_remote(
-        self, family: int, local_host: HostName | None, local_service: str, what: str
-    ) -> _StdSocket:
-        """The socket to reach a remote of *family* with: the open one, or a new one
-        bound to the pair's local side (or left for the kernel to bind on first use)."""
+    async def _local_side(
+        self, local_host: HostName | None, local_service: str, what: str
+    ) -> tuple[frozenset[int], tuple[int, SockAddr] | None]:
+        """Where datagrams to a remote will leave from: the address families that side
+        reaches, and the local address to bind (None: the socket is open already, or
+        the system binds it on first use).
+
+        Raises:
+            RuntimeError: the pair has a local side and the socket is already bound.
+        """
+        has_local = local_host is not None or bool(local_service)
         if self._sock is not None:
-            if local_host is not None or local_service:
+            if has_local:
                 raise RuntimeError(
                     f"{what}: {self._describe()} is already bound, so the endpoint pair's "
                     "local side cannot apply"
                 )
-            return self._sock
-        if local_host is not None or local_service:
-            local_family, local = await self._resolve_local(local_host, local_service)
-            return self._open(local_family, local)
-        if family == socket.AF_INET6 or _has_ipv6():
-            # Dual-stack, so later streams may go to either family.
-            return self._open(socket.AF_INET6, None)
-        return self._open(socket.AF_INET, None)  # pragma: no cover
+            await trio.lowlevel.checkpoint()
+            return families_of(self._sock), None
+        if has_local:
+            family, local = await self._resolve_local(local_host, local_service)
+            return families_reached(family, dual_stack=_dual_stack(local)), (family, local)
+        await trio.lowlevel.checkpoint()
+        if _has_ipv6():
+            return BOTH_FAMILIES, None
+        return frozenset({socket.AF_INET}), None  # pragma: no cover
+
+    def _open_for_remote(
+        self, bind_to: tuple[int, SockAddr] | None, target: tuple[int, SockAddr], what: str
+    ) -> tuple[_StdSocket, SockAddr]:
+        """The socket to reach *target* (family, address) with, and the address as it
+        takes it: the open one, or a new one bound to *bind_to* (or left for the kernel
+        to bind on first use: dual-stack, so later streams may go to either family)."""
+        sock = self._sock
+        if sock is None:
+            if bind_to is not None:
+                sock = self._open(*bind_to)
+            elif _has_ipv6():
+                sock = self._open(socket.AF_INET6, None)
+            else:  # pragma: no cover
+                sock = self._open(socket.AF_INET, None)
+        elif bind_to is not None:
+            # Another task opened the socket while this one resolved.
+            raise RuntimeError(
+                f"{what}: {self._describe()} is already bound, so the endpoint pair's "
+                "local side cannot apply"
+            )
+        family, sockaddr = target
+        entry = (socket.AddressFamily(family), sockaddr)
+        of_reachable_family([entry], families_of(sock), what, self._describe())
+        return sock, to_socket_address(sock, sockaddr)
+
+    def _local_text(self, bind_to: tuple[int, SockAddr] | None) -> str:
+        """The local side, for an error message."""
+        if bind_to is None:
+            return self._describe()
+        return f"the endpoint pair's local side {format_sockaddr(bind_to[1])}"
 
     def _enable_broadcast(self) -> bool:
         """Turn ``SO_BROADCAST`` on after the kernel said EACCES; False if it was on."""
@@ -352,7 +390,10 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             RuntimeError: already connected, ``control.multicast_only`` is set, or the
                 socket was not entered with ``async with``.
             SocketStatusError: ``HOST_NOT_FOUND`` for a multicast remote (as in WinRT),
-                resolution failures, ``OPERATION_ABORTED`` from ``cancel_io()``.
+                resolution failures, ``ADDRESS_FAMILY_NOT_SUPPORTED`` when the remote has
+                no address of a family the local side reaches (an endpoint pair bound
+                to an IPv4 address and an IPv6 remote, or the reverse; the socket is
+                then left unbound), ``OPERATION_ABORTED`` from ``cancel_io()``.
 
         Cancellation: the socket is not connected, but may have been bound.
         """
@@ -371,13 +412,12 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         self._opening = True
         try:
             with self._io_scope():
-                host, sockaddr, family, local_host, local_service = await resolve_destination(
-                    self._resolver,
-                    self._sock,
-                    self._describe,
-                    remote_host_name,
-                    remote_service_name,
-                    "connect",
+                host, service, local_host, local_service = split_remote(
+                    remote_host_name, remote_service_name, "connect"
+                )
+                families, bind_to = await self._local_side(local_host, local_service, "connect")
+                sockaddr, family = await resolve_destination(
+                    self._resolver, host, service, families, self._local_text(bind_to), "connect"
                 )
                 if ipaddress.ip_address(sockaddr[0].split("%")[0]).is_multicast:
                     raise socket_error(
@@ -386,12 +426,12 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                         "address; connect takes a unicast or broadcast remote (join the "
                         "group and use get_output_stream to send to it)",
                     )
-                sock = await self._open_for_remote(family, local_host, local_service, "connect")
                 if self._state == _CLOSED:
                     raise trio.ClosedResourceError(
                         "this DatagramSocket was closed while connecting"
                     )
-                self._kernel_connect(sock, to_socket_address(sock, sockaddr))
+                sock, target = self._open_for_remote(bind_to, (family, sockaddr), "connect")
+                self._kernel_connect(sock, target)
                 return
             raise self._aborted("connect")
         finally:
@@ -456,7 +496,9 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             RuntimeError: the socket was not entered with ``async with``, or the pair
                 has a local side and the socket is already bound.
             SocketStatusError: resolution failures, ``ADDRESS_FAMILY_NOT_SUPPORTED``
-                for an IPv6 remote on a socket bound to an IPv4 address.
+                when the remote has no address of a family the local side reaches (an
+                IPv6 remote on a socket or endpoint pair bound to an IPv4 address, or the
+                reverse); no stream is made.
         """
         if self._state == _CLOSED:
             raise trio.ClosedResourceError("get_output_stream: this DatagramSocket was closed")
@@ -467,22 +509,25 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             self._last_destination = stream._remote
             return stream
         with self._io_scope():
-            _host, sockaddr, family, local_host, local_service = await resolve_destination(
+            host, service, local_host, local_service = split_remote(
+                remote_host_name, remote_service_name, "get_output_stream"
+            )
+            families, bind_to = await self._local_side(
+                local_host, local_service, "get_output_stream"
+            )
+            sockaddr, family = await resolve_destination(
                 self._resolver,
-                self._sock,
-                self._describe,
-                remote_host_name,
-                remote_service_name,
+                host,
+                service,
+                families,
+                self._local_text(bind_to),
                 "get_output_stream",
             )
             if self._opening:
                 raise trio.BusyResourceError(
                     "get_output_stream: another task is opening this DatagramSocket"
                 )
-            sock = await self._open_for_remote(
-                family, local_host, local_service, "get_output_stream"
-            )
-            target = to_socket_address(sock, sockaddr)
+            sock, target = self._open_for_remote(bind_to, (family, sockaddr), "get_output_stream")
             self._last_destination = sockaddr
             stream = self._streams.get(target)
             if stream is None:

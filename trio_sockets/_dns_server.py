@@ -27,6 +27,7 @@ from types import TracebackType
 
 import trio
 
+from ._checks import shown
 from ._hostname import HostName
 from ._resolver import DEFAULT_ATTEMPTS, DEFAULT_TIMEOUT, Resolver
 
@@ -67,7 +68,7 @@ class SrvRecord:
             ("weight", self.weight, 65535),
         ):
             if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
-                raise ValueError(f"SRV {what} must be an int in 0..{top}, not {value!r}")
+                raise ValueError(f"SRV {what} must be an int in 0..{top}, not {shown(value)}")
 
 
 def _dns_name(text: str) -> str:
@@ -79,7 +80,7 @@ def _dns_name(text: str) -> str:
 
 def _txt(text: str) -> str:
     if not text.isprintable():
-        raise ValueError(f"TXT text must be printable, not {text!r}")
+        raise ValueError(f"TXT text must be printable, not {shown(text)}")
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
@@ -140,7 +141,7 @@ class DnsServer:
         lines = [f"local=/{_dns_name(self.domain)}/"]
         for record in self.srv:
             if not isinstance(record, SrvRecord):
-                raise TypeError(f"srv must hold SrvRecord objects, not {record!r}")
+                raise TypeError(f"srv must hold SrvRecord objects, not {shown(record)}")
             name = _dns_name(record.name)
             if record.target == ".":
                 # dnsmasq publishes "0 0 0 ." for an srv-host without a target.
@@ -155,7 +156,7 @@ class DnsServer:
                 addresses = [addresses]
             checked = [str(ipaddress.ip_address(address)) for address in addresses]
             if not checked:
-                raise ValueError(f"host {host!r} has no address")
+                raise ValueError(f"host {shown(host)} has no address")
             # One line per address: a host-record line holds one address per family.
             lines += [f"host-record={_dns_name(host)},{address}" for address in checked]
         for name, text in self.txt.items():

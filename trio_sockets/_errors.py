@@ -22,6 +22,7 @@ import dns.exception
 import dns.resolver
 import trio
 
+from ._checks import describe
 from ._enums import ChainValidationResult
 
 __all__ = [
@@ -536,8 +537,7 @@ class SocketError:
         """
         if isinstance(error, bool) or not isinstance(error, (BaseException, int)):
             raise TypeError(
-                f"get_status() needs an exception or an int error code, "
-                f"not {type(error).__name__}: {error!r}"
+                f"get_status() needs an exception or an int error code, not {describe(error)}"
             )
         if isinstance(error, int):
             return _classify_int(error)

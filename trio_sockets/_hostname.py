@@ -11,6 +11,7 @@ import unicodedata
 
 import idna
 
+from ._checks import describe, shown
 from ._enums import HostNameType
 
 __all__ = [
@@ -23,6 +24,10 @@ __all__ = [
 ]
 
 _MAX_NAME_OCTETS = 253
+# Longer input is refused before any parsing. IDNA mapping can only shorten a name by
+# the characters it deletes (soft hyphens, joiners...), and an IPv6 address with a scope
+# is under 120 characters, so no valid host name comes near this.
+_MAX_INPUT_CHARS = 1024
 _MAX_LABEL_OCTETS = 63
 _MAX_PORT = 65535
 
@@ -53,7 +58,7 @@ class InvalidHostNameError(ValueError):
     reason: str
 
     def __init__(self, host_name: str, reason: str, *, what: str = "host name") -> None:
-        super().__init__(f"invalid {what} {host_name!r}: {reason}")
+        super().__init__(f"invalid {what} {shown(host_name)}: {reason}")
         self.host_name = host_name
         self.reason = reason
 
@@ -72,7 +77,13 @@ class HostName:
     a label longer than 63 or a name longer than 253 octets (after IDNA encoding), a
     label that starts or ends with a hyphen, invalid IDNA, a last label that is a number
     without the whole being a dotted-quad IPv4 address (``"127.1"``, which resolvers
-    would read as an address), or is a Bluetooth address (Windows-only).
+    would read as an address), or is a Bluetooth address (Windows-only); a string longer
+    than 1024 characters is refused before it is parsed. Error messages show at most 80
+    characters of the input.
+
+    A dotted quad with one trailing dot (``"127.0.0.1."``, the absolute form, as a domain
+    name may end in a dot) is that IPv4 address: its :attr:`canonical_name` is
+    ``"127.0.0.1"`` and it is never sent to a resolver.
     """
 
     __slots__ = ("_canonical", "_display", "_ip", "_raw", "_type")
@@ -85,8 +96,12 @@ class HostName:
 
     def __init__(self, host_name: str) -> None:
         if not isinstance(host_name, str):
-            raise TypeError(
-                f"host name must be a str, not {type(host_name).__name__}: {host_name!r}"
+            raise TypeError(f"host name must be a str, not {describe(host_name)}")
+        if len(host_name) > _MAX_INPUT_CHARS:
+            raise InvalidHostNameError(
+                host_name,
+                f"it is {len(host_name)} characters long; a host name has at most "
+                f"{_MAX_NAME_OCTETS} octets",
             )
         self._raw = host_name
         self._ip = _parse_ip(host_name)
@@ -142,9 +157,7 @@ class HostName:
         Raises :class:`TypeError` if *host_name* is not a :class:`HostName`.
         """
         if not isinstance(host_name, HostName):
-            raise TypeError(
-                f"is_equal() needs a HostName, not {type(host_name).__name__}: {host_name!r}"
-            )
+            raise TypeError(f"is_equal() needs a HostName, not {describe(host_name)}")
         return self._canonical == host_name._canonical
 
     @staticmethod
@@ -197,8 +210,11 @@ def _parse_ip(text: str) -> _IPAddress | None:
         return _parse_ipv6(text, text)
     if "%" in text:
         raise InvalidHostNameError(text, "only IPv6 addresses may carry a %scope")
+    # "127.0.0.1." is the absolute form of the dotted quad, as a domain name may end in
+    # a dot: the same address (as WHATWG URL hosts read it), not a name to resolve.
+    quad = text[:-1] if text.endswith(".") else text
     try:
-        return ipaddress.IPv4Address(text)
+        return ipaddress.IPv4Address(quad)
     except ValueError:
         return None
 
@@ -207,7 +223,7 @@ def _parse_ipv6(text: str, raw: str) -> ipaddress.IPv6Address:
     _, percent, scope = text.partition("%")
     if percent and not _IPV6_SCOPE.fullmatch(scope):
         raise InvalidHostNameError(
-            raw, f"the IPv6 scope {scope!r} must be 1-64 letters, digits, '.', '_', '-', ':'"
+            raw, f"the IPv6 scope {shown(scope)} must be 1-64 letters, digits, '.', '_', '-', ':'"
         )
     try:
         return ipaddress.IPv6Address(text)
@@ -274,7 +290,7 @@ def _parse_label(label: str, raw: str) -> tuple[str, str]:
                 u_label = idna.ulabel(a_label).lower()
             except (idna.IDNAError, UnicodeError) as exc:
                 raise InvalidHostNameError(
-                    raw, f"label {label!r} is not a valid IDNA A-label ({exc})"
+                    raw, f"label {shown(label)} is not a valid IDNA A-label ({exc})"
                 ) from None
         else:
             u_label = a_label
@@ -283,16 +299,17 @@ def _parse_label(label: str, raw: str) -> tuple[str, str]:
             a_label = idna.alabel(label).decode("ascii")
         except (idna.IDNAError, UnicodeError) as exc:
             raise InvalidHostNameError(
-                raw, f"label {label!r} is not a valid internationalised label ({exc})"
+                raw, f"label {shown(label)} is not a valid internationalised label ({exc})"
             ) from None
         u_label = label
     if len(a_label) > _MAX_LABEL_OCTETS:
         raise InvalidHostNameError(
             raw,
-            f"label {label!r} is {len(a_label)} octets long, at most {_MAX_LABEL_OCTETS} allowed",
+            f"label {shown(label)} is {len(a_label)} octets long, "
+            f"at most {_MAX_LABEL_OCTETS} allowed",
         )
     if a_label.startswith("-") or a_label.endswith("-"):
-        raise InvalidHostNameError(raw, f"label {label!r} starts or ends with a hyphen")
+        raise InvalidHostNameError(raw, f"label {shown(label)} starts or ends with a hyphen")
     return a_label, u_label
 
 
@@ -310,7 +327,7 @@ def coerce_host_name(value: HostName | str, what: str) -> HostName:
             return HostName(value)
         except InvalidHostNameError as exc:
             raise InvalidHostNameError(value, exc.reason, what=what) from None
-    raise TypeError(f"{what} must be a HostName or a str, not {type(value).__name__}: {value!r}")
+    raise TypeError(f"{what} must be a HostName or a str, not {describe(value)}")
 
 
 def split_remote(
@@ -328,7 +345,8 @@ def split_remote(
     if isinstance(remote_host_name, EndpointPair):
         if remote_service_name is not None:
             raise TypeError(
-                f"{what}(endpoint_pair) takes no remote_service_name, got {remote_service_name!r}"
+                f"{what}(endpoint_pair) takes no remote_service_name, got "
+                f"{shown(remote_service_name)}"
             )
         host, service = remote_host_name.require_remote()
         return host, service, remote_host_name.local_host_name, remote_host_name.local_service_name
@@ -342,7 +360,7 @@ def _check_service_type(value: object, what: str) -> str:
     if not isinstance(value, str):
         raise TypeError(
             f'{what} must be a str (service names are strings like "1337" or "http"), '
-            f"not {type(value).__name__}: {value!r}"
+            f"not {describe(value)}"
         )
     return value
 
@@ -362,6 +380,11 @@ def parse_service_name(value: str, what: str, *, local: bool) -> int | str:
     whitespace or non-ASCII digits, or a malformed service name.
     """
     value = _check_service_type(value, what)
+    if len(value) > _MAX_NAME_OCTETS:
+        raise ValueError(
+            f"{what} {shown(value)} is {len(value)} characters long: a port or service name "
+            f"has at most {_MAX_NAME_OCTETS}"
+        )
     if value == "":
         if local:
             return 0
@@ -370,21 +393,22 @@ def parse_service_name(value: str, what: str, *, local: bool) -> int | str:
         port = int(value)
         if port == 0 and not local:
             raise ValueError(
-                f"{what} {value!r} is port 0: a remote service (port or service name) is required"
+                f"{what} {shown(value)} is port 0: "
+                "a remote service (port or service name) is required"
             )
         if port > _MAX_PORT:
             low = 0 if local else 1
             raise ValueError(
-                f"{what} {value!r} is out of range: a port number must be {low}..{_MAX_PORT}"
+                f"{what} {shown(value)} is out of range: a port number must be {low}..{_MAX_PORT}"
             )
         return port
     if _SIGNED_OR_SPACED_PORT.fullmatch(value):
         raise ValueError(
-            f"{what} {value!r} is not a valid port number: "
+            f"{what} {shown(value)} is not a valid port number: "
             "use plain decimal digits, without sign or whitespace"
         )
     if value.isdecimal():
-        raise ValueError(f"{what} {value!r} is not a valid port number: use ASCII digits 0-9")
+        raise ValueError(f"{what} {shown(value)} is not a valid port number: use ASCII digits 0-9")
     for label in value.split("."):
         if not _SERVICE_LABEL.fullmatch(label):
             if not label:
@@ -394,10 +418,10 @@ def parse_service_name(value: str, what: str, *, local: bool) -> int | str:
             else:
                 bad = next(c for c in label if not _SERVICE_LABEL.fullmatch(c))
                 reason = f"character {bad!r} is not allowed"
-            raise ValueError(f"{what} {value!r} is not a valid service name: {reason}")
+            raise ValueError(f"{what} {shown(value)} is not a valid service name: {reason}")
     if not any(c.isalpha() for c in value):
         raise ValueError(
-            f"{what} {value!r} is not a valid service name: it needs at least one letter"
+            f"{what} {shown(value)} is not a valid service name: it needs at least one letter"
         )
     return value
 

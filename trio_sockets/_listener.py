@@ -15,7 +15,7 @@ from ._connect import format_sockaddr
 from ._enums import SocketProtectionLevel
 from ._errors import SocketErrorStatus, WindowsOnlyError, socket_error, translate_os_error
 from ._hostname import HostName, coerce_host_name
-from ._resolver import Resolver, SockAddr
+from ._resolver import Resolver, SockAddr, resolver_or_default
 from ._scoped import NurseryScoped
 from ._socket_options import MAX_PENDING_HANDSHAKES, StreamSocketListenerControl
 from ._stream_socket import StreamSocket
@@ -101,8 +101,8 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
     """
 
     def __init__(self, *, resolver: Resolver | None = None) -> None:
+        self._resolver = resolver_or_default(resolver)
         self._init_scope()
-        self._resolver = resolver if resolver is not None else Resolver()
         self._socks: list[socket.socket] = []
         self._port: int | None = None
         self._closed = False

@@ -10,13 +10,16 @@ resolver. IP literals never touch a resolver.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 import math
+import os
 import random
 import socket
+import threading
 from collections.abc import Iterable
-from typing import Literal
+from typing import Any, Literal
 
 import dns.asyncresolver
 import dns.exception
@@ -26,6 +29,7 @@ import dns.rdtypes.IN.SRV
 import dns.resolver
 import trio
 
+from ._checks import check_int, check_seconds, describe, shown
 from ._errors import (
     SocketError,
     SocketErrorStatus,
@@ -39,11 +43,13 @@ __all__ = [
     "DEFAULT_ATTEMPTS",
     "DEFAULT_TIMEOUT",
     "MAX_SRV_TARGETS",
+    "MAX_SYSTEM_LOOKUPS",
     "Protocol",
     "Resolver",
     "ServiceTarget",
     "SockAddr",
     "all_targets_failed",
+    "resolver_or_default",
 ]
 
 Protocol = Literal["tcp", "udp"]
@@ -59,6 +65,12 @@ DEFAULT_ATTEMPTS = 3
 #: At most this many SRV targets are kept, the first in RFC 2782 order: a connect tries
 #: each in turn, so the list must stay short enough to finish.
 MAX_SRV_TARGETS = 16
+#: At most this many system ``getaddrinfo`` calls that may ask DNS run at once, in
+#: worker threads of their own (not trio's default thread limiter). A lookup that gives
+#: up (timeout or cancellation) abandons its thread, which keeps its place until libc
+#: returns; while every place is held by such threads, a lookup that may need DNS fails
+#: at once with ``NON_AUTHORITATIVE_HOST_NOT_FOUND`` instead of queueing behind them.
+MAX_SYSTEM_LOOKUPS = 32
 
 _S = SocketErrorStatus
 
@@ -108,6 +120,14 @@ class Resolver:
     system ``getaddrinfo`` call is abandoned after the same time. Answers are not cached: every
     lookup asks the name servers, so a changed record applies at once.
 
+    System lookups do not use trio's default thread limiter. The services database and
+    names listed in ``/etc/hosts`` (when ``nsswitch.conf`` consults ``files`` first) are
+    looked up in a thread of their own, so they never wait behind lookups that ask DNS.
+    Those run in at most 32 threads (``MAX_SYSTEM_LOOKUPS``); a thread abandoned by a
+    timed-out or cancelled lookup keeps its place until libc returns, and while every
+    place is so held a lookup that may ask DNS fails at once with
+    ``NON_AUTHORITATIVE_HOST_NOT_FOUND``.
+
     Every socket class takes ``resolver=``; ``None`` means a ``Resolver()``.
 
     Raises:
@@ -124,41 +144,40 @@ class Resolver:
         attempts: int = DEFAULT_ATTEMPTS,
     ) -> None:
         if nameservers is not None:
-            if isinstance(nameservers, str):
+            if isinstance(nameservers, (str, bytes)) or not isinstance(nameservers, Iterable):
                 raise TypeError(
-                    f"nameservers must be a list of IP addresses, not a str: {nameservers!r}"
+                    f"nameservers must be a list of IP addresses, not {describe(nameservers)}"
                 )
             servers = tuple(nameservers)
             if not servers:
                 raise ValueError("nameservers is empty: give at least one, or None")
             for server in servers:
                 if not isinstance(server, str):
-                    raise TypeError(f"a name server must be a str, not {server!r}")
+                    raise TypeError(f"a name server must be a str, not {describe(server)}")
                 try:
                     ipaddress.ip_address(server)
                 except ValueError:
                     raise ValueError(
-                        f"name server {server!r} is not an IP address (a name server "
+                        f"name server {shown(server)} is not an IP address (a name server "
                         "given by name would need a resolver to find it)"
                     ) from None
             self._nameservers: tuple[str, ...] | None = servers
         else:
             self._nameservers = None
-        if not isinstance(port, int) or isinstance(port, bool):
-            raise TypeError(f"port must be an int, not {port!r}")
-        if not 1 <= port <= 65535:
-            raise ValueError(f"port {port!r} is out of range: it must be 1..65535")
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
-            raise TypeError(f"timeout must be a number of seconds, not {timeout!r}")
-        if not (timeout > 0 and math.isfinite(timeout)):
-            raise ValueError(f"timeout must be a positive number of seconds, not {timeout!r}")
-        if not isinstance(attempts, int) or isinstance(attempts, bool):
-            raise TypeError(f"attempts must be an int, not {attempts!r}")
-        if attempts < 1:
-            raise ValueError(f"attempts must be at least 1, not {attempts!r}")
-        self._port = port
-        self._timeout = float(timeout)
-        self._attempts = attempts
+        self._port = check_int("port", port, 1, 65535)
+        seconds = check_seconds("timeout", timeout, optional=False)
+        assert seconds is not None
+        self._timeout = seconds
+        self._attempts = check_int("attempts", attempts, 1)
+        try:
+            lifetime = seconds * attempts
+        except OverflowError:
+            lifetime = math.inf
+        if not math.isfinite(lifetime):
+            raise ValueError(
+                f"timeout x attempts must be a finite number of seconds, not "
+                f"{shown(timeout)} x {shown(attempts)}"
+            )
         self._dns: dns.asyncresolver.Resolver | None = None
         # Made on first use: every StreamSocket without a resolver of its own has one of
         # these, and most never look up a DNS record.
@@ -372,12 +391,15 @@ class Resolver:
         infos = None
         with trio.move_on_after(self.lifetime):
             try:
-                infos = await trio.socket.getaddrinfo(
+                infos = await _system_getaddrinfo(
                     host.canonical_name,
                     port,
-                    type=_KIND[protocol],
-                    flags=socket.AI_PASSIVE if passive else 0,
+                    _KIND[protocol],
+                    socket.AI_PASSIVE if passive else 0,
+                    what,
                 )
+            except SocketStatusError:
+                raise
             except OSError as exc:
                 raise translate_os_error(exc, what) from exc
         if infos is None:
@@ -390,7 +412,7 @@ class Resolver:
             if family in (socket.AF_INET, socket.AF_INET6):
                 entry = (family, tuple(sockaddr))
                 if entry not in result:
-                    result.append(entry)  # type: ignore[arg-type]
+                    result.append(entry)
         if not result:
             raise socket_error(_S.NO_ADDRESSES_FOUND, f"{what}: no IPv4 or IPv6 address")
         return result
@@ -468,7 +490,9 @@ class Resolver:
                     ]
                 else:
                     try:
-                        resolver = await trio.to_thread.run_sync(dns.asyncresolver.Resolver)
+                        resolver = await trio.to_thread.run_sync(
+                            dns.asyncresolver.Resolver, limiter=_local_files_limiter()
+                        )
                     except dns.exception.DNSException as exc:
                         raise socket_error(
                             _S.NON_AUTHORITATIVE_HOST_NOT_FOUND,
@@ -479,6 +503,18 @@ class Resolver:
                 resolver.lifetime = self.lifetime
                 self._dns = resolver
             return self._dns
+
+
+def resolver_or_default(value: object) -> Resolver:
+    """The ``resolver=`` argument of a socket: *value*, or a ``Resolver()`` for None.
+
+    Raises :exc:`TypeError` naming anything else.
+    """
+    if value is None:
+        return Resolver()
+    if not isinstance(value, Resolver):
+        raise TypeError(f"resolver must be a Resolver or None, not {describe(value)}")
+    return value
 
 
 def all_targets_failed(
@@ -536,7 +572,7 @@ def _some(items: list[str], shown: int = 8) -> str:
 
 def _check_protocol(protocol: object) -> None:
     if protocol not in _KIND:
-        raise ValueError(f"protocol must be 'tcp' or 'udp', not {protocol!r}")
+        raise ValueError(f"protocol must be 'tcp' or 'udp', not {shown(protocol)}")
 
 
 async def _services_database(name: str, protocol: Protocol) -> int | None:
@@ -546,9 +582,204 @@ async def _services_database(name: str, protocol: Protocol) -> int | None:
         await trio.lowlevel.checkpoint()
         return None
     try:
-        return await trio.to_thread.run_sync(socket.getservbyname, name, protocol)
+        return await trio.to_thread.run_sync(
+            socket.getservbyname, name, protocol, limiter=_local_files_limiter()
+        )
     except OSError:
         return None
+
+
+# -- the system resolver's threads ------------------------------------------------------
+#
+# trio's own getaddrinfo runs in trio's default thread limiter (40 threads, shared with
+# every to_thread call of the program) and abandons the thread on cancellation. The
+# abandoned thread keeps its token until libc returns, which with a silent name server is
+# resolv.conf's timeout x attempts x queries later: a burst of lookups of unanswered
+# names then starved every later to_thread call, services-database lookups and
+# /etc/hosts names included. So the lookups here use limiters of their own:
+#
+# * local files (the services database, /etc/hosts names, resolv.conf): one thread at a
+#   time, which also serialises getservbyname, whose result lives in a static buffer
+#   that CPython does not guard;
+# * lookups that may ask DNS: MAX_SYSTEM_LOOKUPS threads, with a count of the abandoned
+#   ones, so that a full house of stuck threads is an immediate, named error.
+#
+# Which names need no DNS cannot be told from the name: it takes reading /etc/hosts.
+# When nsswitch.conf consults "files" first for hosts, a name listed in /etc/hosts is
+# answered from it and libc sends no query, so such a name is looked up in the
+# local-files thread. The file is only used to route the lookup; getaddrinfo still gives
+# the answer, with its ordering and flags.
+
+_NSSWITCH = "/etc/nsswitch.conf"
+_HOSTS = "/etc/hosts"
+
+
+class _SystemLookups:
+    """The per-run limiters of system lookups, and the count of abandoned threads."""
+
+    def __init__(self) -> None:
+        self.local_files = trio.CapacityLimiter(1)
+        self.dns = trio.CapacityLimiter(MAX_SYSTEM_LOOKUPS)
+        self.abandoned = 0
+        self.token = trio.lowlevel.current_trio_token()
+
+    def thread_returned(self) -> None:
+        self.abandoned -= 1
+
+
+_LOOKUPS: trio.lowlevel.RunVar[_SystemLookups] = trio.lowlevel.RunVar("trio_sockets lookups")
+
+
+def _system_lookups() -> _SystemLookups:
+    try:
+        return _LOOKUPS.get()
+    except LookupError:
+        lookups = _SystemLookups()
+        _LOOKUPS.set(lookups)
+        return lookups
+
+
+def _local_files_limiter() -> trio.CapacityLimiter:
+    return _system_lookups().local_files
+
+
+def abandoned_lookups() -> int:
+    """How many system lookups of this trio run gave up while libc still runs them."""
+    return _system_lookups().abandoned
+
+
+class _HostsFile:
+    """The names of /etc/hosts, when nsswitch.conf asks "files" first for hosts; read
+    again whenever either file changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stamp: tuple[object, ...] | None = None
+        self._names: frozenset[str] = frozenset()
+
+    def lists(self, name: str) -> bool:
+        stamp = (_stat(_NSSWITCH), _stat(_HOSTS))
+        with self._lock:
+            if stamp != self._stamp:
+                self._names = _hosts_names() if _files_first() else frozenset()
+                self._stamp = stamp
+            return name in self._names
+
+
+def _stat(path: str) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _files_first() -> bool:
+    """Whether nsswitch.conf's hosts line starts with "files" (without the file, glibc
+    asks DNS first)."""
+    try:
+        with open(_NSSWITCH, encoding="utf-8", errors="replace") as file:
+            for line in file:
+                database, _, sources = line.partition("#")[0].partition(":")
+                if database.strip() == "hosts":
+                    words = sources.split()
+                    return bool(words) and words[0] == "files"
+    except OSError:
+        pass
+    return False
+
+
+def _hosts_names() -> frozenset[str]:
+    names: set[str] = set()
+    try:
+        with open(_HOSTS, encoding="utf-8", errors="replace") as file:
+            for line in file:
+                fields = line.partition("#")[0].split()
+                names.update(field.rstrip(".").lower() for field in fields[1:])
+    except OSError:
+        pass
+    return frozenset(names)
+
+
+_hosts_file = _HostsFile()
+
+
+def _from_hosts_file(host: str, port: int, kind: int, flags: int) -> list[Any] | None:
+    """getaddrinfo for a name listed in /etc/hosts (no DNS query), else None."""
+    if not _hosts_file.lists(host):
+        return None
+    return socket.getaddrinfo(host, port, 0, kind, 0, flags)
+
+
+class _Abandonable:
+    """One getaddrinfo in a worker thread, which the caller may stop waiting for."""
+
+    def __init__(self, lookups: _SystemLookups) -> None:
+        self._lookups = lookups
+        self._lock = threading.Lock()
+        self._started = self._finished = self._abandoned = False
+
+    def run(self, host: str, port: int, kind: int, flags: int) -> list[Any] | None:
+        with self._lock:
+            if self._abandoned:  # given up before the thread began: skip the query
+                return None
+            self._started = True
+        try:
+            return socket.getaddrinfo(host, port, 0, kind, 0, flags)
+        finally:
+            if self._finish():
+                # The run may have ended meanwhile; then nobody is counting.
+                with contextlib.suppress(trio.RunFinishedError):
+                    self._lookups.token.run_sync_soon(self._lookups.thread_returned)
+
+    def _finish(self) -> bool:
+        """Mark the query done; True if it was counted as abandoned."""
+        with self._lock:
+            self._finished = True
+            return self._abandoned
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            counted = self._started and not self._finished
+        if counted:
+            self._lookups.abandoned += 1
+
+
+async def _system_getaddrinfo(host: str, port: int, kind: int, flags: int, what: str) -> list[Any]:
+    """``getaddrinfo`` in a worker thread, on the limiters above.
+
+    Raises what getaddrinfo raises, or ``NON_AUTHORITATIVE_HOST_NOT_FOUND`` at once when
+    every DNS lookup thread is held by a lookup that was given up.
+
+    Cancellation: the thread is abandoned (and counted until it returns).
+    """
+    lookups = _system_lookups()
+    local = await trio.to_thread.run_sync(
+        _from_hosts_file, host, port, kind, flags,
+        abandon_on_cancel=True, limiter=lookups.local_files,
+    )  # fmt: skip
+    if local is not None:
+        return local
+    if lookups.abandoned >= MAX_SYSTEM_LOOKUPS:
+        raise socket_error(
+            _S.NON_AUTHORITATIVE_HOST_NOT_FOUND,
+            f"{what}: the system resolver is not answering: all {MAX_SYSTEM_LOOKUPS} "
+            "lookup threads are still waiting for earlier lookups that timed out or were "
+            "cancelled",
+        )
+    lookup = _Abandonable(lookups)
+    done = False
+    try:
+        infos = await trio.to_thread.run_sync(
+            lookup.run, host, port, kind, flags, abandon_on_cancel=True, limiter=lookups.dns
+        )
+        done = True
+    finally:
+        if not done:
+            lookup.abandon()
+    assert infos is not None
+    return infos
 
 
 def _dns_error(exc: dns.exception.DNSException, what: str, lifetime: float) -> SocketStatusError:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Protocol
 
 from ._certificate import Certificate, IgnorableErrors
+from ._checks import check_bool, check_int, check_seconds, shown
 from ._enums import ChainValidationResult, SocketProtectionLevel, SocketQualityOfService
 from ._errors import translate_os_error
 
@@ -27,7 +28,6 @@ __all__ = [
     "StreamSocketControl",
     "StreamSocketListenerControl",
     "apply_live",
-    "check_bool",
     "check_buffer_size",
     "check_hop_limit",
     "check_qos",
@@ -58,29 +58,19 @@ class _Owner(Protocol):
     def _describe(self) -> str: ...
 
 
-def check_bool(name: str, value: object) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"{name} must be a bool, not {value!r}")
-    return value
-
-
 def check_hop_limit(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 255:
-        raise ValueError(f"outbound_unicast_hop_limit must be an int from 1 to 255, not {value!r}")
-    return value
+    return check_int("outbound_unicast_hop_limit", value, 1, 255)
 
 
 def check_buffer_size(name: str, value: object) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 2**31 - 1:
-        raise ValueError(f"{name} must be None or an int from 1 to 2**31-1, not {value!r}")
-    return value
+    return check_int(name, value, 1, 2**31 - 1)
 
 
 def check_qos(value: object) -> SocketQualityOfService:
     if not isinstance(value, SocketQualityOfService):
-        raise TypeError(f"quality_of_service must be a SocketQualityOfService, not {value!r}")
+        raise TypeError(f"quality_of_service must be a SocketQualityOfService, not {shown(value)}")
     return value
 
 
@@ -219,7 +209,7 @@ class _TcpControl(CommonOptions):
     @tls_handshake_timeout.setter
     def tls_handshake_timeout(self, value: float | None) -> None:
         self._tls_change("tls_handshake_timeout")
-        self._tls_handshake_timeout = _check_timeout("tls_handshake_timeout", value)
+        self._tls_handshake_timeout = check_seconds("tls_handshake_timeout", value, optional=True)
 
     def _checked_trust(self) -> list[Certificate]:
         # The list is mutable: check what was put into it by hand.
@@ -338,7 +328,7 @@ class StreamSocketControl(_TcpControl):
 
     @connect_timeout.setter
     def connect_timeout(self, value: float | None) -> None:
-        value = _check_timeout("connect_timeout", value)
+        value = check_seconds("connect_timeout", value, optional=True)
         self._live_change("connect_timeout")
         self._connect_timeout = value
 
@@ -376,7 +366,10 @@ class StreamSocketControl(_TcpControl):
     def ignorable_server_certificate_errors(
         self, value: IgnorableErrors | set[ChainValidationResult]
     ) -> None:
-        self._ignorable = IgnorableErrors(value)
+        try:
+            self._ignorable = IgnorableErrors(value)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"ignorable_server_certificate_errors: {exc}") from None
 
     @property
     def min_protection_level(self) -> SocketProtectionLevel:
@@ -397,7 +390,9 @@ class StreamSocketControl(_TcpControl):
             SocketProtectionLevel.TLS13,
         )
         if not isinstance(value, SocketProtectionLevel):
-            raise TypeError(f"min_protection_level must be a SocketProtectionLevel, not {value!r}")
+            raise TypeError(
+                f"min_protection_level must be a SocketProtectionLevel, not {shown(value)}"
+            )
         if value not in allowed:
             raise ValueError(
                 f"min_protection_level must be UNSPECIFIED or TLS10 ... TLS13, not {value.name}"
@@ -512,21 +507,13 @@ class StreamSocketListenerControl(_TcpControl):
         return control
 
 
-def _check_timeout(name: str, value: object) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
-        raise ValueError(f"{name} must be None or a positive number, not {value!r}")
-    return float(value)
-
-
 def _certificate_list(value: object, name: str) -> list[Certificate]:
     if isinstance(value, (str, bytes, Certificate)) or not isinstance(value, Iterable):
-        raise TypeError(f"{name} must be a list of Certificate, not {value!r}")
+        raise TypeError(f"{name} must be a list of Certificate, not {shown(value)}")
     certificates = list(value)
     for item in certificates:
         if not isinstance(item, Certificate):
-            raise TypeError(f"{name} must hold Certificate objects, not {item!r}")
+            raise TypeError(f"{name} must hold Certificate objects, not {shown(item)}")
     return certificates
 
 
@@ -534,7 +521,7 @@ def _certificate_with_key(name: str, value: object) -> Certificate | None:
     if value is None:
         return None
     if not isinstance(value, Certificate):
-        raise TypeError(f"{name} must be a Certificate, not {value!r}")
+        raise TypeError(f"{name} must be a Certificate, not {shown(value)}")
     if not value.has_private_key:
         raise ValueError(
             f"{name} {value.subject!r} has no private key: make it with "

@@ -9,7 +9,9 @@ from typing import overload
 import trio
 
 from . import _sockio, _stream_tls
-from ._addresses import endpoint_pairs, host_of
+from ._addresses import endpoint_pairs, host_of, of_reachable_family
+from ._checks import check_int, describe
+from ._codec import check_count
 from ._connect import connect_first, format_sockaddr
 from ._enums import (
     HostNameSortOptions,
@@ -18,7 +20,7 @@ from ._enums import (
 )
 from ._errors import SocketErrorStatus, socket_error, translate_os_error
 from ._hostname import EndpointPair, HostName, split_remote
-from ._resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
+from ._resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed, resolver_or_default
 from ._scoped import AbortableIO, NurseryScoped
 from ._socket_options import StreamSocketControl, StreamSocketListenerControl
 from ._stream_parts import SocketInputStream, StreamSocketInformation
@@ -43,6 +45,10 @@ _StdSocket = socket.socket
 
 #: ``receive_some()`` without a size asks the kernel for at most this many bytes.
 DEFAULT_RECEIVE_SIZE = 65536
+#: One receive asks the kernel (or the TLS layer) for at most this many bytes, whatever
+#: size the caller gave: Python allocates the whole size up front, so
+#: ``receive_some(2**45)`` would fail with an empty MemoryError.
+MAX_RECEIVE_SIZE = 4 * 1024 * 1024
 
 _NEW, _CONNECTING, _CONNECTED, _CLOSED = "new", "connecting", "connected", "closed"
 
@@ -61,8 +67,8 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
     """
 
     def __init__(self, *, resolver: Resolver | None = None) -> None:
+        self._resolver = resolver_or_default(resolver)
         self._init_scope()
-        self._resolver = resolver if resolver is not None else Resolver()
         self._sock: _StdSocket | None = None
         self._state = _NEW
         self._family: socket.AddressFamily | None = None
@@ -343,13 +349,9 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                 ) -> tuple[_StdSocket, SockAddr]:
                     addresses = await resolver.resolve_addresses(target.host, target.port, "tcp")
                     if local:
-                        addresses = [entry for entry in addresses if entry[0] in local]
-                        if not addresses:
-                            raise socket_error(
-                                SocketErrorStatus.ADDRESS_FAMILY_NOT_SUPPORTED,
-                                f"{what}: no remote address has the address family of local "
-                                f"host {local_host}",
-                            )
+                        addresses = of_reachable_family(
+                            addresses, local, what, f"local host {local_host}"
+                        )
                     return await connect_first(
                         addresses,
                         make_socket,
@@ -478,8 +480,12 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Receive at most *max_bytes* (default 64 KiB); ``b""`` at end of stream.
 
+        Any size of 1 or more is valid; one call returns at most 4 MiB
+        (``MAX_RECEIVE_SIZE``) however large *max_bytes* is.
+
         Raises:
-            TypeError / ValueError: *max_bytes* is not an int, or is less than 1.
+            TypeError / ValueError: *max_bytes* is not an int (a bool included), or is
+                less than 1; the message names the value.
             trio.BusyResourceError: another task is receiving.
             trio.ClosedResourceError: the socket was closed.
             SocketStatusError: the connection failed (also a
@@ -490,10 +496,8 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         """
         if max_bytes is None:
             max_bytes = DEFAULT_RECEIVE_SIZE
-        elif not isinstance(max_bytes, int) or isinstance(max_bytes, bool):
-            raise TypeError(f"max_bytes must be an int, not {max_bytes!r}")
-        elif max_bytes < 1:
-            raise ValueError(f"max_bytes must be at least 1, not {max_bytes!r}")
+        else:
+            check_int("max_bytes", max_bytes, 1)
         if self._receiving:
             raise trio.BusyResourceError("another task is receiving on this StreamSocket")
         sock = self._require_socket("receive_some()")
@@ -513,6 +517,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         # The receive hot path: try at once, and only around an actual wait set up the
         # cancel scope that cancel_io() needs (written out, as _io_scope would cost a
         # generator-based context manager per call).
+        max_bytes = min(max_bytes, MAX_RECEIVE_SIZE)
         if self._tls is not None:
             return await _stream_tls.tls_receive(self, self._tls, max_bytes)
         await trio.lowlevel.checkpoint_if_cancelled()
@@ -548,12 +553,9 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         )
 
     async def _read(self, count: int, options: InputStreamOptions) -> bytes:
-        if not isinstance(count, int) or isinstance(count, bool):
-            raise TypeError(f"count must be an int, not {type(count).__name__}")
-        if count < 0:
-            raise ValueError(f"count must be >= 0, not {count}")
+        check_count(count, "input_stream.read")
         if not isinstance(options, InputStreamOptions):
-            raise TypeError(f"options must be an InputStreamOptions, not {options!r}")
+            raise TypeError(f"options must be an InputStreamOptions, not {describe(options)}")
         if self._receiving:
             raise trio.BusyResourceError("another task is receiving on this StreamSocket")
         sock = self._require_socket("input_stream.read()")

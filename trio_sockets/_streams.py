@@ -24,6 +24,7 @@ from typing import Any, Final
 
 import trio
 
+from ._checks import check_int
 from ._errors import SocketErrorStatus, socket_error, translate_os_error
 from ._stream_abc import OutputStream, WriteOperationLike
 
@@ -139,6 +140,17 @@ class BaseOutputStream(OutputStream):
     def pending_bytes(self) -> int:
         """Bytes written but not yet handed to the operating system."""
         return self._pending_bytes
+
+    @property
+    def max_pending_bytes(self) -> int:
+        """The bound on what pending writes may hold before :meth:`write` refuses more:
+        an int, 0 or more (default 64 MiB). Setting anything else raises
+        :exc:`TypeError` or :exc:`ValueError` naming the value."""
+        return self._max_pending_bytes
+
+    @max_pending_bytes.setter
+    def max_pending_bytes(self, value: int) -> None:
+        self._max_pending_bytes = check_int("max_pending_bytes", value, 0)
 
     def write(self, data: bytes | bytearray | memoryview) -> WriteOperation:
         """Start writing *data* at once; return the :class:`WriteOperation` under way.

@@ -28,6 +28,7 @@ import trio
 from cryptography import x509
 
 from ._certificate import Certificate, certificate_errors, severity_of
+from ._checks import describe
 from ._enums import ChainValidationResult, SocketProtectionLevel, SocketSslErrorSeverity
 from ._errors import (
     SocketError,
@@ -101,7 +102,7 @@ def check_protection_level(level: object, name: str = "protection_level") -> Soc
         WindowsOnlyError: a Bluetooth level.
     """
     if not isinstance(level, SocketProtectionLevel):
-        raise TypeError(f"{name} must be a SocketProtectionLevel, not {level!r}")
+        raise TypeError(f"{name} must be a SocketProtectionLevel, not {describe(level)}")
     if level in (
         _L.BLUETOOTH_ENCRYPTION_ALLOW_NULL_AUTHENTICATION,
         _L.BLUETOOTH_ENCRYPTION_WITH_AUTHENTICATION,

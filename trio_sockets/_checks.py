@@ -1,0 +1,98 @@
+"""Argument checks shared by the public setters and size arguments, and the one way a
+bad value is shown in an error message.
+
+An error names the bad value, but the value may be a 10 MB string, a 10**400 int whose
+``repr`` Python refuses (over 4300 digits), or an object whose ``repr`` fails: every
+message shows it through :func:`shown`, which is bounded whatever the value.
+"""
+
+from __future__ import annotations
+
+import math
+import reprlib
+
+__all__ = [
+    "MAX_SHOWN",
+    "check_bool",
+    "check_int",
+    "check_seconds",
+    "describe",
+    "shown",
+]
+
+#: The longest :func:`shown` text, in characters.
+MAX_SHOWN = 80
+# Ints up to this many bits are shown in full (39 digits); larger ones by their size.
+_MAX_SHOWN_BITS = 128
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = MAX_SHOWN
+_REPR.maxother = MAX_SHOWN
+_REPR.maxlong = MAX_SHOWN
+
+
+def shown(value: object) -> str:
+    """*value* for an error message: its ``repr``, cut to at most :data:`MAX_SHOWN`
+    characters (a long string keeps its start and end)."""
+    if isinstance(value, int) and value.bit_length() > _MAX_SHOWN_BITS:
+        sign = "-" if value < 0 else ""
+        return f"{sign}<an int of {value.bit_length()} bits>"
+    try:
+        text = _REPR.repr(value)
+    except Exception:  # a repr that fails must not hide the error being reported
+        text = f"<{type(value).__name__} object>"
+    if len(text) > MAX_SHOWN:
+        text = f"{text[: MAX_SHOWN - 3]}..."
+    return text
+
+
+def describe(value: object) -> str:
+    """Type and :func:`shown` form of a bad argument: ``"str 'abc'"``."""
+    return f"{type(value).__name__} {shown(value)}"
+
+
+def check_bool(name: str, value: object) -> bool:
+    """*value* if it is a bool; else :exc:`TypeError` naming *name* and the value."""
+    if not isinstance(value, bool):
+        raise TypeError(f"{name} must be a bool, not {describe(value)}")
+    return value
+
+
+def check_int(name: str, value: object, low: int, high: int | None = None) -> int:
+    """*value* if it is an int from *low* to *high* (no upper bound when None).
+
+    Raises :exc:`TypeError` for anything but an int, a bool included (``True`` for a size
+    is a mix-up, not a 1), and :exc:`ValueError` out of range; both name *name* and the
+    value.
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{name} must be an int, not {describe(value)}")
+    if value < low or (high is not None and value > high):
+        span = f"at least {low}" if high is None else f"from {low} to {high}"
+        raise ValueError(f"{name} must be an int {span}, not {shown(value)}")
+    return value
+
+
+def check_seconds(name: str, value: object, *, optional: bool) -> float | None:
+    """*value* as a float number of seconds: finite and more than 0 (None too when
+    *optional*, meaning no limit).
+
+    Raises :exc:`TypeError` for anything but an int or a float (a bool included) and
+    :exc:`ValueError` for 0, a negative number, NaN, infinity (say None for no limit) or
+    an int too large for a float; both name *name* and the value.
+    """
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        allowed = "None or a number of seconds" if optional else "a number of seconds"
+        raise TypeError(f"{name} must be {allowed}, not {describe(value)}")
+    try:
+        seconds = float(value)
+    except OverflowError:
+        seconds = math.inf
+    if not (seconds > 0 and math.isfinite(seconds)):
+        hint = " (None means no limit)" if optional and seconds == math.inf else ""
+        raise ValueError(
+            f"{name} must be a finite number of seconds above 0{hint}, not {shown(value)}"
+        )
+    return seconds
