@@ -468,7 +468,7 @@ class StreamSocketListenerControl(_TcpControl):
 
     @tls_hello_timeout.setter
     def tls_hello_timeout(self, value: float | None) -> None:
-        value = _check_timeout("tls_hello_timeout", value)
+        value = check_seconds("tls_hello_timeout", value, optional=True)
         self._live_change("tls_hello_timeout")
         self._tls_hello_timeout = value
 
