@@ -23,10 +23,10 @@ from pathlib import Path
 import trio
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
+PrivateKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | ed25519.Ed25519PrivateKey
 NOW = datetime.datetime.now(datetime.UTC)
 DAY = datetime.timedelta(days=1)
 SERVER_AUTH = ExtendedKeyUsageOID.SERVER_AUTH
@@ -43,6 +43,12 @@ def ec_key(index: int) -> ec.EllipticCurvePrivateKey:
 def weak_rsa_key() -> rsa.RSAPrivateKey:
     """An RSA key of 1024 bits, below what OpenSSL's default security level accepts."""
     return rsa.generate_private_key(65537, 1024)
+
+
+@functools.cache
+def ed25519_key() -> ed25519.Ed25519PrivateKey:
+    """An Ed25519 key: OpenSSL takes it, the Web PKI (and cryptography's verifier) not."""
+    return ed25519.Ed25519PrivateKey.generate()
 
 
 @dataclass(frozen=True)
@@ -128,7 +134,8 @@ def issue(
         )
         builder = builder.add_extension(unknown, True)
     signer = issuer.key if issuer is not None else key
-    return Issued(builder.sign(signer, hashes.SHA256()), key)
+    digest = None if isinstance(signer, ed25519.Ed25519PrivateKey) else hashes.SHA256()
+    return Issued(builder.sign(signer, digest), key)
 
 
 def _general_name(name: str) -> x509.GeneralName:

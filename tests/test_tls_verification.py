@@ -24,6 +24,7 @@ from chains import (
     NOW,
     Issued,
     ec_key,
+    ed25519_key,
     issue,
     key_pem,
     pem_of,
@@ -200,6 +201,10 @@ DEFECTS: dict[str, tuple[Callable[[Shape], None], frozenset[ChainValidationResul
         lambda shape: setattr(shape, "leaf_names", ("other.test",)),
         frozenset({C.INVALID_NAME}),
     ),
+    "name only in the common name": (
+        lambda shape: setattr(shape, "leaf_names", ()),
+        frozenset({C.INVALID_NAME}),
+    ),
     "untrusted root": (
         lambda shape: setattr(shape, "root", PKI.foreign_root),
         frozenset({C.UNTRUSTED}),
@@ -231,6 +236,17 @@ async def outcome_of(sock: StreamSocket, port: int) -> OSError | None:
 
 
 # -- a chain through an end entity -----------------------------------------------------------
+
+
+def test_a_certificate_without_names_or_with_a_bad_version_is_handled() -> None:
+    der = issue("no names", ec_key(3)).der
+    nameless = Certificate.from_der(der)
+    assert nameless.dns_names == []
+    assert nameless.ip_addresses == []
+    with pytest.raises(ValueError, match="not a DER-encoded X.509 certificate"):
+        Certificate.from_der(_with_version(der, 3))
+    with pytest.raises(ValueError, match="cannot be read"):
+        Certificate.from_pem(pem_of(_with_version(der, 3)))
 
 
 @pytest.mark.parametrize(
@@ -328,6 +344,23 @@ async def test_both_verifiers_agree_on_every_defect() -> None:
         assert openssl_ok == ours_ok == (not results), (defect, found)
         assert set(openssl_errors) <= results, (defect, found)
         assert set(ours_errors) <= results, (defect, found)
+
+
+async def test_an_issuer_only_openssl_takes_is_refused_when_untrusted_is_ignorable() -> None:
+    """cryptography's verifier takes the Web PKI's algorithms only (RSA from 2048 bits,
+    ECDSA on P-256, P-384, P-521): a root with an Ed25519 key is refused when it
+    verifies, although OpenSSL, verifying, accepts the same chain."""
+    root = issue("Chains Ed25519 Root", ed25519_key(), ca=True)
+    leaf = issue("localhost", ec_key(3), root, names=("localhost",))
+    pki = dataclasses.replace(PKI, root=root)
+    async with serving(server_context([leaf.der], leaf.key)) as port:
+        async with trusting(pki, set()) as sock:
+            assert await outcome_of(sock, port) is None
+        async with trusting(pki, {C.UNTRUSTED}) as sock:
+            failure = await outcome_of(sock, port)
+            assert isinstance(failure, SocketStatusError), failure
+            assert sock.information.server_certificate_errors == [C.INVALID_SIGNATURE]
+            assert "public key algorithm" in str(failure)
 
 
 # -- certificates that cannot be read ------------------------------------------------------------

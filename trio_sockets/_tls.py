@@ -187,6 +187,10 @@ def _client_context(
     secret: tuple[bytes | None, bytes | None] | None,  # the key: part of what is cached
 ) -> tuple[ssl.SSLContext, bool]:
     context = ssl.create_default_context()
+    # The name is matched against the subject alternative names only, by OpenSSL and by
+    # name_matches alike, so that both verifiers judge a name the same way (OpenSSL
+    # would otherwise fall back to the common name of a certificate without any).
+    context.hostname_checks_common_name = False
     _trust(context, trusted)
     _pin(context, level, minimum)
     # OpenSSL cannot skip the trust check alone. INCOMPLETE_CHAIN needs nothing switched
