@@ -159,7 +159,7 @@ DEFECTS: dict[str, tuple[Callable[[Shape], None], frozenset[ChainValidationResul
     ),
     "issuer without keyCertSign": (
         lambda shape: setattr(shape, "key_cert_sign", False),
-        frozenset({C.BASIC_CONSTRAINTS_ERROR, C.WRONG_USAGE}),
+        frozenset({C.BASIC_CONSTRAINTS_ERROR}),
     ),
     "leaf for clients only": (
         lambda shape: setattr(shape, "leaf_purposes", [CLIENT_AUTH]),
@@ -243,7 +243,7 @@ def test_a_certificate_without_names_or_with_a_bad_version_is_handled() -> None:
     nameless = Certificate.from_der(der)
     assert nameless.dns_names == []
     assert nameless.ip_addresses == []
-    with pytest.raises(ValueError, match="not a DER-encoded X.509 certificate"):
+    with pytest.raises(ValueError, match=r"not a DER-encoded X\.509 certificate"):
         Certificate.from_der(_with_version(der, 3))
     with pytest.raises(ValueError, match="cannot be read"):
         Certificate.from_pem(pem_of(_with_version(der, 3)))
@@ -342,7 +342,7 @@ async def test_both_verifiers_agree_on_every_defect() -> None:
             assert ours_ok, (defect, found)
             continue
         assert openssl_ok == ours_ok == (not results), (defect, found)
-        assert set(openssl_errors) <= results, (defect, found)
+        assert openssl_errors == ours_errors, (defect, found)
         assert set(ours_errors) <= results, (defect, found)
 
 

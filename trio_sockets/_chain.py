@@ -84,7 +84,7 @@ def _issuer_purpose(
 
 def _issuer_usage(policy: Policy, cert: x509.Certificate, usage: x509.KeyUsage | None) -> None:
     if usage is not None and not usage.key_cert_sign:
-        raise ValueError("keyUsage of the issuer does not allow signing certificates")
+        raise ValueError("keyUsage of the issuer lacks keyCertSign: it may not issue")
 
 
 def _issuer_constraints(
@@ -128,6 +128,7 @@ _CA_POLICY: Final = (
 _FATAL_WORDS: Final = (
     ("basicConstraints", _C.BASIC_CONSTRAINTS_ERROR),
     ("path length", _C.BASIC_CONSTRAINTS_ERROR),
+    ("keyCertSign", _C.BASIC_CONSTRAINTS_ERROR),  # as OpenSSL: not a valid CA
     ("keyUsage", _C.WRONG_USAGE),
     ("extended key usage", _C.WRONG_USAGE),
     ("EKU", _C.WRONG_USAGE),
