@@ -50,6 +50,9 @@ __all__ = ["ChainFindings", "ChainVerifier"]
 
 _C = ChainValidationResult
 
+#: Presented certificates the verifier looks at (the leaf and the first that follow it;
+#: paths are at most 8 intermediates long, and the peer chooses how many it sends).
+MAX_PRESENTED: Final = 32
 #: Other moments a failing chain is verified at, to tell an expired chain from a broken
 #: one: the start of validity of at most this many presented certificates and of the
 #: roots they name (each verification costs signature checks; the peer picks the chain).
@@ -186,6 +189,7 @@ class ChainVerifier:
         """
         if not chain:
             return ChainFindings([_C.UNTRUSTED], "the peer presented no certificate")
+        chain = chain[:MAX_PRESENTED]
         moment = now or datetime.datetime.now(datetime.UTC)
         found: set[ChainValidationResult] = set()
         if host is not None and not name_matches(chain[0], host):

@@ -437,6 +437,14 @@ async def handshake(
     report.level = level_of_version(stream.version())
 
 
+def _precedence(error: ChainValidationResult) -> int:
+    if error == _C.UNTRUSTED:
+        return 0
+    if error not in IGNORABLE:
+        return 1
+    return {_C.INVALID_NAME: 2, _C.EXPIRED: 3}.get(error, 4)
+
+
 def _certificate_failure(
     report: TlsReport,
     what: str,
@@ -444,13 +452,13 @@ def _certificate_failure(
     refused: list[ChainValidationResult] | None = None,
 ) -> OSError:
     refused = refused if refused is not None else report.errors
-    primary = refused[0] if refused else _C.OTHER_ERRORS
+    # The one OpenSSL would have named: it checks the path first, then the chain's
+    # structure and usage, then the name, and the dates last.
+    primary = min(refused, key=_precedence, default=_C.OTHER_ERRORS)
     if report.unreadable is not None:
         primary = _C.OTHER_ERRORS
     elif cause is not None:
         primary = chain_result_of_verify_code(cause.verify_code)
-    elif _C.UNTRUSTED in refused:
-        primary = _C.UNTRUSTED  # as OpenSSL, which checks the path first, would say
     status = status_of_chain_result(primary)
     if report.unreadable is not None:
         detail = report.unreadable
