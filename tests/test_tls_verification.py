@@ -322,6 +322,19 @@ async def test_a_broken_chain_is_refused_unless_its_one_ignorable_error_is_ignor
         assert await sock.receive_some() == b"hello"
 
 
+async def test_a_chain_expired_and_broken_is_refused_for_what_is_broken() -> None:
+    shape = Shape(leaf_purposes=[CLIENT_AUTH], leaf_not_after=NOW - HOUR)
+    ders, key = build(shape, send_root=False)
+    async with serving(server_context(ders, key)) as port:
+        for ignorable in (set(), {C.UNTRUSTED}, set(IGNORABLE)):
+            async with trusting(PKI, ignorable) as sock:
+                failure = await outcome_of(sock, port)
+                assert isinstance(failure, SocketStatusError), failure
+                assert failure.status == S.CERTIFICATE_WRONG_USAGE, (ignorable, failure)
+                errors = sock.information.server_certificate_errors
+                assert errors == [C.EXPIRED, C.WRONG_USAGE], (ignorable, errors)
+
+
 async def test_both_verifiers_agree_on_every_defect() -> None:
     """OpenSSL (nothing ignorable) and cryptography (``UNTRUSTED`` ignorable, the root
     trusted) refuse the same chains, and report the same result class."""
