@@ -395,7 +395,8 @@ async def handshake(
 
     *host* is the name the server certificate must be valid for (None on the server
     side). Raises :class:`~trio_sockets.SocketStatusError`: a ``CERTIFICATE_*`` status
-    for a certificate the settings do not accept, ``CONNECTION_TIMED_OUT`` at
+    for a certificate the settings do not accept (``CERTIFICATE_IS_INVALID`` for one
+    that cannot be read, on either side), ``CONNECTION_TIMED_OUT`` at
     *deadline* (*deadline_reason* says which setting set it), and the classified TLS or
     socket failure otherwise.
     """
