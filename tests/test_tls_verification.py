@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import ssl
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 import trio
@@ -33,7 +34,7 @@ from chains import (
     weak_rsa_key,
     with_chain,
 )
-from conftest import wait_until
+from conftest import require_tool, wait_until
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -319,6 +320,29 @@ async def test_a_broken_chain_is_refused_unless_its_one_ignorable_error_is_ignor
         sock.control.ignorable_server_certificate_errors.update(errors)
         assert await outcome_of(sock, port) is None
         assert info.server_certificate_errors == [carried]
+        assert await sock.receive_some() == b"hello"
+
+
+@pytest.mark.parametrize("with_name", [True, False], ids=["named", "common-name-only"])
+async def test_a_self_signed_device_certificate_passes_when_untrusted_is_ignorable(
+    tmp_path: Path, with_name: bool
+) -> None:
+    """What ``openssl req -x509`` makes (``CA:TRUE``, self-signed) is what a device
+    serves: the Web PKI profile would refuse it as a server certificate, the verifier
+    here takes it, as OpenSSL does."""
+    cert, key = tmp_path / "device.crt", tmp_path / "device.key"
+    command = [require_tool("openssl"), "req", "-x509", "-newkey", "ec", "-pkeyopt"]
+    command += ["ec_paramgen_curve:P-256", "-nodes", "-days", "30", "-subj", "/CN=localhost"]
+    command += ["-keyout", str(key), "-out", str(cert)]
+    if with_name:
+        command += ["-addext", "subjectAltName=DNS:localhost"]
+    await trio.run_process(command, capture_stdout=True, capture_stderr=True)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    expected = [C.UNTRUSTED] if with_name else [C.UNTRUSTED, C.INVALID_NAME]
+    async with serving(context) as port, trusting(PKI, set(expected)) as sock:
+        assert await outcome_of(sock, port) is None
+        assert sock.information.server_certificate_errors == expected
         assert await sock.receive_some() == b"hello"
 
 
