@@ -879,11 +879,15 @@ async def test_idle_connections_lose_their_slot_after_the_hello_timeout(pki: Pki
 def test_the_handshake_bounds_are_checked_and_fixed_at_bind() -> None:
     control = StreamSocketListener().control
     assert control.tls_hello_timeout == 10
-    for bad in (0, -1, True, "1", float("nan")):
-        with pytest.raises(ValueError, match="tls_hello_timeout"):
+    bad_timeouts = [(0, ValueError), (-1, ValueError), (float("nan"), ValueError)]
+    bad_timeouts += [(True, TypeError), ("1", TypeError)]
+    for bad, error in bad_timeouts:
+        with pytest.raises(error, match="tls_hello_timeout"):
             control.tls_hello_timeout = bad  # type: ignore[assignment]
-    for bad_count in (0, 65, 1.5, True, None, "x" * 1000):
-        with pytest.raises(ValueError, match="max_tls_handshakes_per_address") as caught:
+    bad_counts = [(0, ValueError), (65, ValueError)]
+    bad_counts += [(wrong, TypeError) for wrong in (1.5, True, None, "x" * 1000)]
+    for bad_count, error in bad_counts:
+        with pytest.raises(error, match="max_tls_handshakes_per_address") as caught:
             control.max_tls_handshakes_per_address = bad_count  # type: ignore[assignment]
         assert len(str(caught.value)) < 200
     control.tls_hello_timeout = None

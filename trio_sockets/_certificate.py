@@ -3,9 +3,9 @@
 OpenSSL (through the standard :mod:`ssl` module) verifies server certificates; it stops
 at the first problem and reports one ``X509_V_ERR_*`` code. WinRT reports every problem
 it finds, so that an application can decide which to ignore. The pure functions here
-fill in the rest of that list from the certificates the server presented: validity
-dates, host name and, where OpenSSL was told not to verify the chain, whether it leads
-to a trusted root. :mod:`cryptography` parses the certificates.
+check what OpenSSL can be told to skip (validity dates, the host name);
+:mod:`trio_sockets._chain` verifies whole chains. :mod:`cryptography` parses the
+certificates.
 """
 
 from __future__ import annotations
@@ -17,12 +17,10 @@ import os
 import ssl
 import tempfile
 from collections.abc import Iterable, Iterator, MutableSet, Sequence
-from typing import Final
+from typing import Any, Final
 
 from cryptography import x509
-from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ._checks import describe, shown
 from ._enums import ChainValidationResult, HostNameType, SocketSslErrorSeverity
@@ -114,7 +112,7 @@ class Certificate:
             raise TypeError(f"der must be bytes, not {type(der).__name__}")
         try:
             cert = x509.load_der_x509_certificate(bytes(der))
-        except ValueError as exc:
+        except (ValueError, x509.InvalidVersion) as exc:
             raise ValueError(f"not a DER-encoded X.509 certificate: {exc}") from None
         return cls._make([cert])
 
@@ -144,6 +142,8 @@ class Certificate:
         secret = password.encode() if isinstance(password, str) else password
         try:
             certs = x509.load_pem_x509_certificates(cert_bytes)
+        except x509.InvalidVersion as exc:
+            raise ValueError(f"cert_pem holds a certificate that cannot be read: {exc}") from None
         except ValueError:
             raise ValueError(
                 "cert_pem holds no PEM certificate ('-----BEGIN CERTIFICATE-----')"
@@ -211,12 +211,13 @@ class Certificate:
     @property
     def dns_names(self) -> list[str]:
         """The DNS names of the subject alternative name extension."""
-        return _san(self._cert).get_values_for_type(x509.DNSName)
+        names: list[str] = _san_values(self._cert, x509.DNSName)
+        return names
 
     @property
     def ip_addresses(self) -> list[str]:
         """The IP addresses of the subject alternative name extension, as text."""
-        return [str(ip) for ip in _san(self._cert).get_values_for_type(x509.IPAddress)]
+        return [str(ip) for ip in _san_values(self._cert, x509.IPAddress)]
 
     @property
     def has_private_key(self) -> bool:
@@ -324,11 +325,15 @@ def _check_key(cert: x509.Certificate, key_pem: bytes, password: bytes | None) -
     )
 
 
-def _san(cert: x509.Certificate) -> x509.SubjectAlternativeName:
+def _san_values(
+    cert: x509.Certificate, kind: type[x509.DNSName] | type[x509.IPAddress]
+) -> list[Any]:
+    """The values of *kind* in the subject alternative names (none without the extension)."""
     try:
-        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
-        return x509.SubjectAlternativeName([])
+        return []
+    return san.get_values_for_type(kind)
 
 
 class IgnorableErrors(MutableSet[ChainValidationResult]):
@@ -397,12 +402,12 @@ def name_matches(cert: x509.Certificate, host: HostName) -> bool:
     for one whole left-most label (``*.example.com``), and an IP address matches only an
     IP address entry.
     """
-    san = _san(cert)
     if host.type != HostNameType.DOMAIN_NAME:
         wanted = ipaddress.ip_address(host.canonical_name.split("%")[0])
-        return any(ip == wanted for ip in san.get_values_for_type(x509.IPAddress))
+        return any(ip == wanted for ip in _san_values(cert, x509.IPAddress))
     labels = host.canonical_name.rstrip(".").split(".")
-    for pattern in san.get_values_for_type(x509.DNSName):
+    pattern: str
+    for pattern in _san_values(cert, x509.DNSName):
         pattern_labels = pattern.lower().rstrip(".").split(".")
         if len(pattern_labels) != len(labels):
             continue
@@ -418,58 +423,18 @@ def _valid_now(cert: x509.Certificate, now: datetime.datetime) -> bool:
     return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
 
 
-def _chains_to(chain: Sequence[x509.Certificate], anchors: Sequence[x509.Certificate]) -> bool:
-    """Whether the presented *chain* leads, by issuer and signature, to one of *anchors*."""
-    anchor_ders = {a.public_bytes(serialization.Encoding.DER) for a in anchors}
-    current = chain[0]
-    candidates = list(chain[1:])
-    for _ in range(len(chain) + 1):
-        if current.public_bytes(serialization.Encoding.DER) in anchor_ders:
-            return True
-        for anchor in anchors:
-            if _issued_by(current, anchor):
-                return True
-        issuer = next((c for c in candidates if _issued_by(current, c)), None)
-        if issuer is None:
-            return False
-        candidates.remove(issuer)
-        current = issuer
-    return False
-
-
-def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
-    try:
-        cert.verify_directly_issued_by(issuer)
-    except (ValueError, TypeError, InvalidSignature):  # other name, key type or signature
-        return False
-    return True
-
-
-def _server_usage_ok(cert: x509.Certificate) -> bool:
-    try:
-        usage = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return True
-    return (
-        ExtendedKeyUsageOID.SERVER_AUTH in usage
-        or ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE in usage
-    )
-
-
 def certificate_errors(
     chain: Sequence[x509.Certificate],
     host: HostName | None,
     *,
     first_error: ChainValidationResult | None = None,
-    anchors: Sequence[x509.Certificate] | None = None,
     now: datetime.datetime | None = None,
 ) -> list[ChainValidationResult]:
-    """Every problem with a presented certificate *chain* (leaf first), sorted.
+    """The date and name problems of a presented certificate *chain* (leaf first), sorted.
 
     *first_error* is what OpenSSL reported, if it failed. Validity dates of every
-    presented certificate and the *host* name (None: not checked) are checked here;
-    with *anchors* (the trusted roots; given when OpenSSL did not verify the chain),
-    also the path to a trusted root and the server usage of the leaf.
+    presented certificate and the *host* name (None: not checked) are checked here; the
+    path itself is :class:`trio_sockets._chain.ChainVerifier`'s.
     """
     found: set[ChainValidationResult] = set()
     if first_error is not None:
@@ -480,9 +445,4 @@ def certificate_errors(
             found.add(_C.EXPIRED)
         if host is not None and not name_matches(chain[0], host):
             found.add(_C.INVALID_NAME)
-        if anchors is not None:
-            if not _chains_to(chain, anchors):
-                found.add(_C.UNTRUSTED)
-            if not _server_usage_ok(chain[0]):
-                found.add(_C.WRONG_USAGE)
     return sorted(found)

@@ -486,15 +486,7 @@ class StreamSocketListenerControl(_TcpControl):
 
     @max_tls_handshakes_per_address.setter
     def max_tls_handshakes_per_address(self, value: int) -> None:
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int)
-            or not 1 <= value <= MAX_PENDING_HANDSHAKES
-        ):
-            raise ValueError(
-                "max_tls_handshakes_per_address must be an int from 1 to "
-                f"{MAX_PENDING_HANDSHAKES}, not {value!r:.100}"
-            )
+        value = check_int("max_tls_handshakes_per_address", value, 1, MAX_PENDING_HANDSHAKES)
         self._live_change("max_tls_handshakes_per_address")
         self._max_tls_handshakes_per_address = value
 

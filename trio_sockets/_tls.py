@@ -8,9 +8,10 @@ as the user set them).
 Server certificates are verified by OpenSSL, with the system trust store plus
 ``control.trusted_certificates`` and the host name. Each ignorable error either has an
 OpenSSL switch (``INVALID_NAME``: no host-name check; ``EXPIRED``: no time check) or,
-for ``UNTRUSTED`` / ``INCOMPLETE_CHAIN``, OpenSSL is told not to verify and the checks
-that still matter (dates, name, usage) are made here after the handshake; see
-:mod:`trio_sockets._certificate`.
+for ``UNTRUSTED``, OpenSSL is told not to verify and :mod:`cryptography`'s verifier
+checks the whole chain after the handshake, before any data moves; see
+:mod:`trio_sockets._chain`. Every certificate the peer presents is parsed under a guard:
+one that cannot be read fails the connection with ``CERTIFICATE_IS_INVALID``.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import functools
 import socket
 import ssl
 import warnings
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final
@@ -27,7 +29,8 @@ from typing import TYPE_CHECKING, Final
 import trio
 from cryptography import x509
 
-from ._certificate import Certificate, certificate_errors, severity_of
+from ._certificate import IGNORABLE, Certificate, certificate_errors, severity_of
+from ._chain import ChainVerifier
 from ._checks import describe
 from ._enums import ChainValidationResult, SocketProtectionLevel, SocketSslErrorSeverity
 from ._errors import (
@@ -188,9 +191,16 @@ def _client_context(
     secret: tuple[bytes | None, bytes | None] | None,  # the key: part of what is cached
 ) -> tuple[ssl.SSLContext, bool]:
     context = ssl.create_default_context()
+    # The name is matched against the subject alternative names only, by OpenSSL and by
+    # name_matches alike, so that both verifiers judge a name the same way (OpenSSL
+    # would otherwise fall back to the common name of a certificate without any).
+    context.hostname_checks_common_name = False
     _trust(context, trusted)
     _pin(context, level, minimum)
-    checks_here = _C.UNTRUSTED in ignorable or _C.INCOMPLETE_CHAIN in ignorable
+    # OpenSSL cannot skip the trust check alone. INCOMPLETE_CHAIN needs nothing switched
+    # off: a missing issuer is reported as UNTRUSTED (OpenSSL does not tell the two
+    # apart), so OpenSSL keeps verifying when only that one is ignorable.
+    checks_here = _C.UNTRUSTED in ignorable
     if checks_here:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
@@ -223,25 +233,33 @@ def server_context(
     return context
 
 
-def _peer_chain(stream: trio.SSLStream[SocketTransport]) -> list[x509.Certificate]:
-    """The certificates the peer presented, leaf first (also after a failed handshake)."""
+def _peer_ders(stream: trio.SSLStream[SocketTransport]) -> list[bytes]:
+    """The DER of each certificate the peer presented, leaf first (also after a failed
+    handshake)."""
     # ssl exposes the presented chain publicly from Python 3.13 on; before that the
     # underlying _ssl object has it. trio keeps the SSLObject in _ssl_object.
     ssl_object = getattr(stream, "_ssl_object", None)
     getter = getattr(ssl_object, "get_unverified_chain", None)
     if getter is None:
         getter = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
-    chain: list[x509.Certificate] = []
+    ders: list[bytes] = []
     if getter is not None:
         for item in getter() or ():
-            der = item if isinstance(item, bytes) else item.public_bytes(2)  # ENCODING_DER
-            chain.append(x509.load_der_x509_certificate(der))
-    if not chain and ssl_object is not None:
+            ders.append(item if isinstance(item, bytes) else item.public_bytes(2))  # DER
+    if not ders and ssl_object is not None:
         with contextlib.suppress(ValueError):
             der = ssl_object.getpeercert(binary_form=True)
             if der:
-                chain.append(x509.load_der_x509_certificate(der))
-    return chain
+                ders.append(der)
+    return ders
+
+
+#: How much of what cryptography said about an unreadable certificate goes into messages.
+_DETAIL_LIMIT: Final = 200
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= _DETAIL_LIMIT else text[: _DETAIL_LIMIT - 3] + "..."
 
 
 @dataclass
@@ -252,6 +270,10 @@ class TlsReport:
     peer_certificate: Certificate | None = None
     intermediates: list[Certificate] = field(default_factory=list)
     errors: list[ChainValidationResult] = field(default_factory=list)
+    #: Why the peer's certificates were refused, in the verifier's words.
+    detail: str | None = None
+    #: Set when a presented certificate cannot be read: what is wrong with it.
+    unreadable: str | None = None
 
     @property
     def severity(self) -> SocketSslErrorSeverity:
@@ -263,15 +285,73 @@ class TlsReport:
         host: HostName | None,
         *,
         first_error: ChainValidationResult | None = None,
-        anchors: Sequence[x509.Certificate] | None = None,
+        verifier: ChainVerifier | None = None,
+        ignorable: frozenset[ChainValidationResult] | None = None,
     ) -> None:
-        """Fill in the peer's certificates and every error found with them."""
-        chain = _peer_chain(stream)
-        self.peer_certificate = Certificate._make(chain[:1]) if chain else None
-        self.intermediates = [Certificate._make([cert]) for cert in chain[1:]]
-        self.errors = certificate_errors(chain, host, first_error=first_error, anchors=anchors)
-        if anchors is not None and not chain:
-            self.errors = [_C.UNTRUSTED]
+        """Fill in the peer's certificates and every error found with them.
+
+        *first_error* is what OpenSSL refused the chain for. With a *verifier* (the
+        client side, when OpenSSL did not verify or refused), the chain is verified by
+        it; otherwise only dates and *host* are checked, and of those only the
+        *ignorable* errors count (OpenSSL checked the others). Never raises: a
+        certificate that cannot be read (the peer chooses the bytes) sets
+        :attr:`unreadable` and the error ``OTHER_ERRORS``.
+        """
+        self.peer_certificate, self.intermediates, self.detail = None, [], None
+        self.unreadable = None
+        ders = _peer_ders(stream)
+        # cryptography warns about some encodings it still reads (a serial number that
+        # is not positive): the peer's choice, not something for the application's log.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                chain: list[x509.Certificate] = []
+                for position, der in enumerate(ders, 1):
+                    try:
+                        chain.append(x509.load_der_x509_certificate(der))
+                    except Exception as exc:
+                        raise ValueError(
+                            f"certificate {position} of {len(ders)} cannot be read: "
+                            f"{type(exc).__name__}: {exc}"
+                        ) from exc
+                    if position == 1:
+                        self.peer_certificate = Certificate._make(chain)
+                    else:
+                        self.intermediates.append(Certificate._make(chain[-1:]))
+                self.errors = self._errors(chain, host, first_error, verifier, ignorable)
+            # Anything cryptography raises on bytes the peer chose means the same: the
+            # certificate cannot be judged, so it is not accepted.
+            except Exception as exc:
+                self.unreadable = _bounded(str(exc) if isinstance(exc, ValueError) else repr(exc))
+                failed = {_C.OTHER_ERRORS}
+                if first_error is not None:
+                    failed.add(first_error)
+                self.errors = sorted(failed)
+
+    def _errors(
+        self,
+        chain: list[x509.Certificate],
+        host: HostName | None,
+        first_error: ChainValidationResult | None,
+        verifier: ChainVerifier | None,
+        ignorable: frozenset[ChainValidationResult] | None,
+    ) -> list[ChainValidationResult]:
+        if verifier is None:
+            checked = certificate_errors(chain, host, first_error=first_error)
+            if ignorable is not None and first_error is None:
+                checked = [error for error in checked if error in ignorable]
+            return checked
+        findings = verifier.findings(chain, host)
+        self.detail = findings.detail
+        if first_error is None:
+            return findings.errors
+        # OpenSSL stopped at its first problem; the verifier adds the others. When that
+        # first one is fatal already, the verifier's fatal result names the same problem.
+        found = {first_error}
+        for error in findings.errors:
+            if error in IGNORABLE or first_error in IGNORABLE:
+                found.add(error)
+        return sorted(found)
 
 
 def trust_anchors(context: ssl.SSLContext) -> list[x509.Certificate]:
@@ -288,8 +368,20 @@ def _parse_anchor(der: bytes) -> x509.Certificate | None:
         warnings.simplefilter("ignore")
         try:
             return x509.load_der_x509_certificate(der)
-        except ValueError:
+        except (ValueError, x509.InvalidVersion):
             return None
+
+
+_VERIFIERS: weakref.WeakKeyDictionary[ssl.SSLContext, ChainVerifier] = weakref.WeakKeyDictionary()
+
+
+def chain_verifier(context: ssl.SSLContext) -> ChainVerifier:
+    """The verifier for the roots *context* trusts, made once per context (its trust
+    does not change once made, and a verifier keeps the parsed roots)."""
+    verifier = _VERIFIERS.get(context)
+    if verifier is None:
+        verifier = _VERIFIERS[context] = ChainVerifier(trust_anchors(context))
+    return verifier
 
 
 async def handshake(
@@ -307,7 +399,8 @@ async def handshake(
 
     *host* is the name the server certificate must be valid for (None on the server
     side). Raises :class:`~trio_sockets.SocketStatusError`: a ``CERTIFICATE_*`` status
-    for a certificate the settings do not accept, ``CONNECTION_TIMED_OUT`` at
+    for a certificate the settings do not accept (``CERTIFICATE_IS_INVALID`` for one
+    that cannot be read, on either side), ``CONNECTION_TIMED_OUT`` at
     *deadline* (*deadline_reason* says which setting set it), and the classified TLS or
     socket failure otherwise.
     """
@@ -325,15 +418,15 @@ async def handshake(
             _send_alert(stream)
         if isinstance(cause, ssl.SSLCertVerificationError):
             first = chain_result_of_verify_code(cause.verify_code)
-            report.record(stream, host, first_error=first)
             if stream.server_side:
+                report.record(stream, host, first_error=first)
                 raise socket_error(
                     status_of_chain_result(first),
                     f"{what}: the client certificate failed verification: {cause.verify_message}",
                 ) from exc
+            report.record(stream, host, first_error=first, verifier=chain_verifier(stream.context))
             raise _certificate_failure(report, what, cause) from exc
-        with contextlib.suppress(Exception):
-            report.record(stream, None)
+        report.record(stream, None)
         if isinstance(cause, ssl.SSLError) and _refuses_our_certificate(stream, cause, report):
             raise socket_error(
                 SocketErrorStatus.CERTIFICATE_IS_INVALID,
@@ -343,14 +436,28 @@ async def handshake(
                 broken=True,
             ) from exc
         raise tls_error(exc, f"{what}: TLS handshake") from exc
-    report.level = level_of_version(stream.version())
     if checks_here:
-        report.record(stream, host, anchors=trust_anchors(stream.context))
-        refused = [error for error in report.errors if error not in ignorable]
-        if refused:
-            raise _certificate_failure(report, what, None, refused)
+        report.record(stream, host, verifier=chain_verifier(stream.context))
     else:
-        report.record(stream, host)
+        report.record(stream, host, ignorable=ignorable)
+    if report.unreadable is not None:
+        peer = "client" if stream.server_side else "server"
+        raise socket_error(
+            SocketErrorStatus.CERTIFICATE_IS_INVALID,
+            f"{what}: the {peer}'s certificate chain is not accepted: {report.unreadable}",
+        )
+    refused = [error for error in report.errors if error not in ignorable]
+    if checks_here and refused:
+        raise _certificate_failure(report, what, None, refused)
+    report.level = level_of_version(stream.version())
+
+
+def _precedence(error: ChainValidationResult) -> int:
+    if error == _C.UNTRUSTED:
+        return 0
+    if error not in IGNORABLE:
+        return 1
+    return {_C.INVALID_NAME: 2, _C.EXPIRED: 3}.get(error, 4)
 
 
 def _send_alert(stream: trio.SSLStream[SocketTransport]) -> None:
@@ -420,11 +527,20 @@ def _certificate_failure(
     refused: list[ChainValidationResult] | None = None,
 ) -> OSError:
     refused = refused if refused is not None else report.errors
-    primary = refused[0] if refused else _C.OTHER_ERRORS
-    if cause is not None:
+    # The one OpenSSL would have named: it checks the path first, then the chain's
+    # structure and usage, then the name, and the dates last.
+    primary = min(refused, key=_precedence, default=_C.OTHER_ERRORS)
+    if report.unreadable is not None:
+        primary = _C.OTHER_ERRORS
+    elif cause is not None:
         primary = chain_result_of_verify_code(cause.verify_code)
     status = status_of_chain_result(primary)
-    detail = f"{cause.verify_message}" if cause is not None else "not accepted"
+    if report.unreadable is not None:
+        detail = report.unreadable
+    elif cause is not None:
+        detail = cause.verify_message
+    else:
+        detail = _bounded(report.detail) if report.detail else "not accepted"
     names = ", ".join(error.name for error in report.errors) or primary.name
     return socket_error(
         status,
