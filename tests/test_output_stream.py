@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import trio
@@ -13,7 +14,13 @@ import trio.lowlevel
 import trio.testing
 from conftest import receive_all, receive_exactly, require_tool
 
-from trio_sockets import StreamSocket, StreamSocketListener, WriteOperation
+from trio_sockets import (
+    SocketErrorStatus,
+    SocketStatusError,
+    StreamSocket,
+    StreamSocketListener,
+    WriteOperation,
+)
 
 
 async def test_ten_thousand_unawaited_writes_and_one_flush_arrive_in_order(
@@ -344,3 +351,26 @@ async def test_unawaited_writes_still_leave_together_after_awaited_ones(
     await output.flush()
     expected = b"awaited " + b"".join(b"%d," % index for index in range(1000))
     assert await receive_exactly(server, len(expected)) == expected
+
+
+async def test_failing_many_pending_writes_takes_linear_time(
+    listener: StreamSocketListener,
+) -> None:
+    """cancel_io() aborts 200,000 pending writes, and leaving the block raises the first:
+    both take less than making the writes did (quadratic took seconds)."""
+    count = 200_000
+    with trio.fail_after(60):
+        with pytest.raises(SocketStatusError) as caught:
+            async with StreamSocket() as client:
+                await client.connect("127.0.0.1", listener.information.local_port)
+                server = await listener.accept()
+                start = time.perf_counter()
+                for _ in range(count):
+                    client.output_stream.write(b"w")
+                writing = time.perf_counter() - start
+                start = time.perf_counter()
+                await client.cancel_io()
+                await server.aclose()
+        failing = time.perf_counter() - start
+    assert caught.value.status == SocketErrorStatus.OPERATION_ABORTED
+    assert failing < 2 * writing + 0.5, f"{failing:.2f} s to fail {count} writes"

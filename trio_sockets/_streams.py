@@ -118,7 +118,9 @@ class BaseOutputStream(OutputStream):
         self._pending: collections.deque[WriteOperation] = collections.deque()
         self._pending_bytes = 0
         self._next_seq = 0
-        self._unobserved: list[WriteOperation] = []
+        # Failed writes nobody has seen fail yet, by sequence number: a dict, so that
+        # seeing one is O(1) and seeing n of them (after cancel_io() aborted n) is O(n).
+        self._unobserved: dict[int, WriteOperation] = {}
         self._sender_busy = False
         self._sender_scope: trio.CancelScope | None = None
         # The background writer is started by the first write nobody drives, then
@@ -301,7 +303,7 @@ class BaseOutputStream(OutputStream):
         op = self._pending.popleft()
         self._pending_bytes -= len(op._data)
         op._fail(error)
-        self._unobserved.append(op)
+        self._unobserved[op._seq] = op
 
     def _fail_all(self, error: BaseException) -> None:
         while self._pending:
@@ -311,14 +313,16 @@ class BaseOutputStream(OutputStream):
     def _observe(self, op: WriteOperation) -> None:
         if not op._observed:
             op._observed = True
-            self._unobserved.remove(op)
+            del self._unobserved[op._seq]
 
     def _raise_unobserved(self, *, before: int) -> None:
-        seen = [op for op in self._unobserved if op._seq < before]
+        unobserved = self._unobserved
+        seen = [op for op in unobserved.values() if op._seq < before]
         if not seen:
             return
         for op in seen:
-            self._observe(op)
+            op._observed = True
+            del unobserved[op._seq]
         error = seen[0]._error
         assert error is not None
         raise error
