@@ -21,6 +21,7 @@ from trio_sockets import (
     StreamSocketListener,
     WriteOperation,
 )
+from trio_sockets._streams import DEFAULT_MAX_PENDING_BYTES, WRITE_OVERHEAD
 
 
 async def test_ten_thousand_unawaited_writes_and_one_flush_arrive_in_order(
@@ -105,13 +106,90 @@ async def test_pending_bytes_are_bounded(tcp_pair: tuple[StreamSocket, StreamSoc
     for _ in range(9):
         stream.write(b"x" * 10_000)
     assert stream.pending_bytes == 90_000
-    with pytest.raises(BufferError, match="110000 bytes pending, over max_pending_bytes=100000"):
+    with pytest.raises(
+        BufferError,
+        match="10 writes of 110000 bytes pending, holding 112560 bytes with 256 per write, "
+        "over max_pending_bytes=100000",
+    ):
         stream.write(b"y" * 20_000)
     # The refused write left nothing behind; the stream keeps working.
     stream.write(b"z" * 10)
     await stream.flush()
     assert stream.pending_bytes == 0
     assert await receive_exactly(server, 90_010) == b"x" * 90_000 + b"z" * 10
+
+
+# Unawaited writes to a peer that never reads, until write() refuses one (or CAP writes):
+# how many were taken and how much the process's resident memory grew meanwhile.
+_RSS_SCRIPT = textwrap.dedent(
+    """
+    import json, os, socket, sys, trio
+    from trio_sockets import DatagramSocket, HostName, StreamSocket, StreamSocketListener
+
+    KIND, SIZE, BOUND, CAP = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), 500_000
+
+    def rss():
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+
+    def fill(stream):
+        stream.max_pending_bytes = BOUND
+        before, writes = rss(), 0
+        try:
+            while writes < CAP:
+                # A fresh bytes object each time, as a producer makes them.
+                stream.write((b"%0*d" % (SIZE, writes))[-SIZE:] if SIZE else b"")
+                writes += 1
+        except BufferError:
+            pass
+        print(json.dumps({"writes": writes, "growth": rss() - before}), flush=True)
+        os._exit(0)  # the peer never reads: nothing would flush what is pending
+
+    async def main():
+        if KIND == "udp":
+            peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            peer.bind(("127.0.0.1", 0))
+            async with DatagramSocket() as sock:
+                await sock.connect(HostName("127.0.0.1"), str(peer.getsockname()[1]))
+                fill(sock.output_stream)
+        async with StreamSocketListener() as listener:
+            await listener.bind_endpoint(HostName("127.0.0.1"), "0")
+            async with StreamSocket() as client:
+                await client.connect(HostName("127.0.0.1"), listener.information.local_port)
+                fill(client.output_stream)
+
+    trio.run(main)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("kind", "size", "bound"),
+    [
+        ("tcp", 16, DEFAULT_MAX_PENDING_BYTES),
+        ("tcp", 1, 4 * 1024 * 1024),
+        ("udp", 0, 1024 * 1024),
+        ("udp", 0, 0),
+    ],
+)
+def test_pending_writes_hold_no_more_memory_than_the_bound(
+    kind: str, size: int, bound: int
+) -> None:
+    """max_pending_bytes bounds the memory pending writes hold, however small they are:
+    each write counts WRITE_OVERHEAD bytes besides its data."""
+    result = subprocess.run(
+        [sys.executable, "-c", _RSS_SCRIPT, kind, str(size), str(bound)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    measured = json.loads(result.stdout)
+    assert measured["writes"] == bound // (size + WRITE_OVERHEAD)
+    # Slack for the allocator's arenas and the interpreter's own small allocations.
+    assert measured["growth"] <= bound + 4 * 1024 * 1024, measured
 
 
 async def test_a_fast_producer_is_held_to_the_readers_pace(
