@@ -137,6 +137,7 @@ class BaseOutputStream(OutputStream):
         # and an awaited write (sent by the awaiting task itself) costs only that wake.
         self._writer_started = False
         self._writer_woken = False  # unparked and not yet run: no need to wake it again
+        self._writer_ending = False  # end instead of parking (_end_writer)
         self._awaited_last = False  # whether the latest write was awaited
         self._writer_idle = trio.lowlevel.ParkingLot()
         self._progress = trio.lowlevel.ParkingLot()
@@ -364,16 +365,26 @@ class BaseOutputStream(OutputStream):
         self._writer_woken = True  # it runs soon: later writes need not wake it
         nursery.start_soon(self._writer_task, name=f"trio_sockets writer of {self._what}")
 
+    def _end_writer(self) -> None:
+        """Let the background writer end once nothing is pending; a later write that
+        nobody drives starts a new one."""
+        if self._writer_started:
+            self._writer_ending = True
+            self._writer_idle.unpark()
+
     async def _writer_task(self) -> None:
         try:
             while self._sock.fileno() != -1:
                 self._writer_woken = False
                 if self._pending and not self._sender_busy:
                     await self._drive(lambda: not self._pending)
+                elif self._writer_ending:
+                    break
                 else:
                     await self._writer_idle.park()
         finally:
             self._writer_started = False
+            self._writer_ending = False
 
     async def _run_until(self, until: Callable[[], bool]) -> None:
         """Send (or wait for the sender) until *until()*; a full trio checkpoint."""
