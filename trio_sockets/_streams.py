@@ -7,6 +7,13 @@ pending at that moment, so writes that pile up while a send is under way leave t
 in the next system call. Only one task sends at a time (``_sender_busy``); the others
 wait on ``_progress``, which is woken whenever operations complete.
 
+A socket that was not entered has no nursery for a writer task. Its writes start in
+``write()`` itself, which hands the kernel what it takes at once (a TLS stream, whose
+sends are asynchronous, does not); whatever is left is sent by the next task that awaits
+a write, flushes, sends or closes. Writes still pending when the stream is collected
+were never sent, and say so with a :exc:`RuntimeWarning`, as a coroutine never awaited
+does.
+
 The pending queue is bounded by :attr:`OutputStream.max_pending_bytes`, which counts
 what pending writes hold in memory: their data and :data:`WRITE_OVERHEAD` bytes for each
 (its operation object, sequence number, ``bytes`` header and queue slot), so that a
@@ -22,6 +29,7 @@ import abc
 import collections
 import os
 import socket
+import warnings
 from collections.abc import Callable, Generator
 from typing import Any, Final
 
@@ -164,9 +172,13 @@ class BaseOutputStream(OutputStream):
             BufferError: the pending writes would hold more than :attr:`max_pending_bytes`
                 (their bytes plus 256 for each write).
             trio.ClosedResourceError: the stream or its socket is closed.
-            RuntimeError: the socket was not entered with ``async with``, so there is no
-                nursery to run the write in (``await send_all()`` works without one).
             OSError: an earlier write failed and nobody has seen that failure yet.
+
+        On a socket that was not entered with ``async with`` there is no background
+        writer: the kernel gets at once what it takes without waiting (on a TLS
+        connection, nothing), and the rest leaves when a task awaits a write, flushes,
+        sends or closes the socket. Await the operation (or ``flush()``) to be sure it
+        was sent.
         """
         if self._closed:
             raise trio.ClosedResourceError(
@@ -197,7 +209,7 @@ class BaseOutputStream(OutputStream):
             not self._direct
             or self._sender_busy
             or len(self._pending) != 1
-            or self._get_nursery() is None  # the same rule as any write (_ensure_writer)
+            or self._get_nursery() is None  # then _ensure_writer sends it
         ):
             return False
         self._send_step()
@@ -229,6 +241,20 @@ class BaseOutputStream(OutputStream):
             await self.flush()
         finally:
             self._closed = True
+
+    def __del__(self) -> None:
+        if self._pending:
+            # Closing the socket flushes or aborts what is pending, and a writer task
+            # holds its stream: only writes of a socket neither entered nor closed, which
+            # nobody awaited or flushed, get here.
+            warnings.warn(
+                f"{self._what}: {len(self._pending)} writes of {self._pending_bytes} bytes "
+                "were never sent: nobody awaited them or flushed the stream, and the "
+                "socket was neither entered with 'async with' nor closed",
+                RuntimeWarning,
+                stacklevel=1,
+                source=self,
+            )
 
     # -- for the owning socket ---------------------------------------------------------
 
@@ -301,10 +327,6 @@ class BaseOutputStream(OutputStream):
         """Whether an empty write is done without a system call (called only for b"")."""
         return False
 
-    def _abandon(self, error: BaseException) -> None:
-        """Fail what is pending when nothing is left to send it (no nursery)."""
-        self._fail_all(error)
-
     @abc.abstractmethod
     def _send_step(self) -> bool:
         """Try once, without blocking, to send pending data; False if it would block."""
@@ -354,13 +376,12 @@ class BaseOutputStream(OutputStream):
             return
         nursery = self._get_nursery()
         if nursery is None:
-            op = self._pending.pop()
-            self._pending_bytes -= len(op._data)
-            raise RuntimeError(
-                f"{self._what}: write() runs in the socket's nursery, and this socket was "
-                "not entered; use 'async with socket:' (or await send_all(), which needs "
-                "no nursery)"
-            )
+            # No nursery to run a writer in: start the write here, with what the kernel
+            # takes now. The rest waits, in order, for a task that awaits a write,
+            # flushes, sends or closes.
+            if self._direct:
+                self._send_step()
+            return
         self._writer_started = True
         self._writer_woken = True  # it runs soon: later writes need not wake it
         nursery.start_soon(self._writer_task, name=f"trio_sockets writer of {self._what}")
@@ -394,18 +415,10 @@ class BaseOutputStream(OutputStream):
             yielded = await self._drive(until)
         finally:
             if self._pending and not self._sender_busy:
-                # This task was cancelled while sending: hand the rest to the writer.
-                if self._get_nursery() is not None:
-                    self._ensure_writer()
-                else:
-                    self._abandon(
-                        socket_error(
-                            SocketErrorStatus.OPERATION_ABORTED,
-                            f"{self._what}: a cancelled send left unsent data and the "
-                            "socket has no nursery to finish it in",
-                            broken=True,
-                        )
-                    )
+                # Writes after this task's, or its own when it was cancelled: hand them to
+                # the writer (without a nursery, to the kernel as far as it takes them now;
+                # the rest waits for the next task that sends).
+                self._ensure_writer()
         if not yielded:
             await trio.lowlevel.cancel_shielded_checkpoint()
 
@@ -555,11 +568,6 @@ class StreamOutputStream(BaseOutputStream):
             return True
         self._advance(sent)
         return True
-
-    def _abandon(self, error: BaseException) -> None:
-        # Part of a write may be on the wire (a send_all cancelled part-way): later
-        # writes would follow a torn message, so the sending side is broken for good.
-        self._break(error)
 
     def _break(self, error: BaseException) -> None:
         self._joined = None
