@@ -27,7 +27,7 @@ from ._connect import format_sockaddr
 from ._errors import SocketErrorStatus, socket_error, translate_os_error
 from ._hostname import EndpointPair, HostName, split_remote
 from ._resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
-from ._streams import BaseOutputStream, NurseryGetter, WriteOperation
+from ._streams import BaseOutputStream, NurseryGetter
 
 __all__ = [
     "DatagramOutputStream",
@@ -179,12 +179,6 @@ class DatagramOutputStream(BaseOutputStream):
 
     # -- BaseOutputStream hooks ----------------------------------------------------------
 
-    def _enqueue(self, data: bytes | bytearray | memoryview) -> WriteOperation:
-        op = super()._enqueue(data)
-        if self._evicted_to is not None:
-            self._evicted_to.add(self)
-        return op
-
     def _check_writable(self, data: bytes) -> None:
         if len(data) > self._limit:
             raise socket_error(
@@ -193,6 +187,8 @@ class DatagramOutputStream(BaseOutputStream):
                 f"{self._limit} bytes for this address family",
                 errno=errno.EMSGSIZE,
             )
+        if self._evicted_to is not None:  # written to after its cache forgot it
+            self._evicted_to.add(self)
 
     def _send_step(self) -> bool:
         pending = self._pending

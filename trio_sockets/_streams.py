@@ -133,7 +133,9 @@ class BaseOutputStream(OutputStream):
         self._get_nursery = nursery_getter
         self._what = what
         self._pending: collections.deque[WriteOperation] = collections.deque()
-        self._pending_bytes = 0
+        # What the pending writes hold, as max_pending_bytes counts it: their data plus
+        # WRITE_OVERHEAD for each (one addition per write; pending_bytes subtracts it).
+        self._pending_cost = 0
         self._next_seq = 0
         # Failed writes nobody has seen fail yet, by sequence number: a dict, so that
         # seeing one is O(1) and seeing n of them (after cancel_io() aborted n) is O(n).
@@ -159,7 +161,7 @@ class BaseOutputStream(OutputStream):
     @property
     def pending_bytes(self) -> int:
         """Bytes written but not yet handed to the operating system."""
-        return self._pending_bytes
+        return self._pending_cost - len(self._pending) * WRITE_OVERHEAD
 
     def write(self, data: bytes | bytearray | memoryview) -> WriteOperation:
         """Start writing *data* at once; return the :class:`WriteOperation` under way.
@@ -243,12 +245,12 @@ class BaseOutputStream(OutputStream):
             self._closed = True
 
     def __del__(self) -> None:
-        if self._pending:
+        if getattr(self, "_pending", None):
             # Closing the socket flushes or aborts what is pending, and a writer task
             # holds its stream: only writes of a socket neither entered nor closed, which
             # nobody awaited or flushed, get here.
             warnings.warn(
-                f"{self._what}: {len(self._pending)} writes of {self._pending_bytes} bytes "
+                f"{self._what}: {len(self._pending)} writes of {self.pending_bytes} bytes "
                 "were never sent: nobody awaited them or flushed the stream, and the "
                 "socket was neither entered with 'async with' nor closed",
                 RuntimeWarning,
@@ -278,20 +280,19 @@ class BaseOutputStream(OutputStream):
             op = WriteOperation(self, data, seq)
             op._complete(0)
             return op
-        pending_bytes = self._pending_bytes + size
-        count = len(self._pending) + 1
-        if pending_bytes + count * WRITE_OVERHEAD > self.max_pending_bytes:
+        cost = self._pending_cost + size + WRITE_OVERHEAD
+        if cost > self.max_pending_bytes:
+            count = len(self._pending) + 1
             raise BufferError(
                 f"{self._what}: writing {size} bytes would leave {count} writes of "
-                f"{pending_bytes} bytes pending, holding "
-                f"{pending_bytes + count * WRITE_OVERHEAD} bytes with {WRITE_OVERHEAD} per "
-                f"write, over max_pending_bytes={self.max_pending_bytes}; await the write "
-                "operations or flush() first"
+                f"{cost - count * WRITE_OVERHEAD} bytes pending, holding {cost} bytes with "
+                f"{WRITE_OVERHEAD} per write, over max_pending_bytes="
+                f"{self.max_pending_bytes}; await the write operations or flush() first"
             )
         self._next_seq = seq + 1
         op = WriteOperation(self, data, seq)
         self._pending.append(op)
-        self._pending_bytes = pending_bytes
+        self._pending_cost = cost
         return op
 
     async def _wait_for(self, op: WriteOperation) -> int:
@@ -321,7 +322,8 @@ class BaseOutputStream(OutputStream):
     _check_writes = True
 
     def _check_writable(self, data: bytes) -> None:
-        """Raise if *data* cannot be written at all (checked in :meth:`write`)."""
+        """Raise if *data* cannot be written at all; called by :meth:`write` for every
+        write about to be queued, before the bound is checked."""
 
     def _completes_at_once(self, data: bytes) -> bool:
         """Whether an empty write is done without a system call (called only for b"")."""
@@ -335,12 +337,12 @@ class BaseOutputStream(OutputStream):
 
     def _complete_head(self, count: int) -> None:
         op = self._pending.popleft()
-        self._pending_bytes -= len(op._data)
+        self._pending_cost -= len(op._data) + WRITE_OVERHEAD
         op._complete(count)
 
     def _fail_head(self, error: BaseException) -> None:
         op = self._pending.popleft()
-        self._pending_bytes -= len(op._data)
+        self._pending_cost -= len(op._data) + WRITE_OVERHEAD
         op._fail(error)
         self._unobserved[op._seq] = op
 
@@ -530,14 +532,14 @@ class StreamOutputStream(BaseOutputStream):
         ):
             return super().write(data)
         size = len(data)
-        pending_bytes = self._pending_bytes + size
-        if pending_bytes + (len(self._pending) + 1) * WRITE_OVERHEAD > self.max_pending_bytes:
+        cost = self._pending_cost + size + WRITE_OVERHEAD
+        if cost > self.max_pending_bytes:
             return super().write(data)
         seq = self._next_seq
         self._next_seq = seq + 1
         op = WriteOperation(self, data, seq)
         self._pending.append(op)
-        self._pending_bytes = pending_bytes
+        self._pending_cost = cost
         if self._awaited_last and self._send_now():
             return op
         if not self._sender_busy and not self._writer_woken:
@@ -595,11 +597,9 @@ class StreamOutputStream(BaseOutputStream):
             if pending[0]._seq < self._joined_end:
                 return [memoryview(joined)[self._joined_sent :]]
             self._joined = None  # its writes failed meanwhile; these are new ones
-        if (
-            not self._head_sent
-            and self._pending_bytes <= _MAX_SEND
-            and len(pending) * _JOIN_AVERAGE >= self._pending_bytes
-        ):
+        count = len(pending)
+        data_bytes = self._pending_cost - count * WRITE_OVERHEAD
+        if not self._head_sent and data_bytes <= _MAX_SEND and count * _JOIN_AVERAGE >= data_bytes:
             # Mostly small writes: one join of everything beats building iovecs.
             if len(pending) == 1:
                 return [pending[0]._data]
@@ -642,6 +642,7 @@ class StreamOutputStream(BaseOutputStream):
     def _advance(self, sent: int) -> None:
         # The per-write hot loop of a batch: completion is inlined (see _complete_head).
         pending = self._pending
+        count = len(pending)
         if self._joined is not None:
             self._joined_sent += sent
             if self._joined_sent >= len(self._joined):
@@ -657,7 +658,7 @@ class StreamOutputStream(BaseOutputStream):
                     op._result = size
                     op._data = b""
                 self._head_sent = 0
-                self._pending_bytes -= completed
+                self._pending_cost -= completed + (count - len(pending)) * WRITE_OVERHEAD
                 self._progress.unpark_all()
                 return
         head_sent = self._head_sent
@@ -677,7 +678,7 @@ class StreamOutputStream(BaseOutputStream):
             op._data = b""
         self._head_sent = head_sent
         if completed:
-            self._pending_bytes -= completed
+            self._pending_cost -= completed + (count - len(pending)) * WRITE_OVERHEAD
             self._progress.unpark_all()
 
 
