@@ -327,6 +327,38 @@ async def test_the_stream_cache_is_bounded() -> None:
             assert await sock.get_output_stream(LOCALHOST, "40000") is not first
 
 
+async def test_a_stream_evicted_from_the_cache_is_still_flushed_and_its_failures_raised() -> None:
+    """Past 256 destinations idle streams are forgotten (and their writers end), but one
+    the caller still holds and writes to is flushed when the socket closes, and its
+    failure is raised there."""
+    with trio.fail_after(20), raw_udp("::1") as peer, contextlib.ExitStack() as stack:
+        others = [stack.enter_context(raw_udp("::1")) for _ in range(300)]
+        peer_port = str(peer.getsockname()[1])
+
+        async def write_past_the_cache() -> None:
+            async with DatagramSocket() as sock:
+                # Over ::1 with don't-fragment, 65,527 bytes exceed lo's MTU: EMSGSIZE.
+                sock.control.dont_fragment = True
+                stream = await sock.get_output_stream("::1", peer_port)
+                stream.write(b"first")
+                await trio.testing.wait_all_tasks_blocked()
+                tasks = len(live_tasks())
+                for other in others:
+                    port = str(other.getsockname()[1])
+                    (await sock.get_output_stream("::1", port)).write(b"hello")
+                await trio.testing.wait_all_tasks_blocked()
+                assert await sock.get_output_stream("::1", peer_port) is not stream
+                assert len(live_tasks()) <= tasks + 256
+                stream.write(b"x" * 65527)
+                stream.write(b"late")
+
+        with pytest.raises(SocketStatusError) as caught:
+            await write_past_the_cache()
+        assert caught.value.status == SocketErrorStatus.MESSAGE_TOO_LONG
+        assert [peer.recv(10), peer.recv(10)] == [b"first", b"late"]
+        assert [other.recv(10) for other in others] == [b"hello"] * len(others)
+
+
 async def test_connect_with_an_endpoint_pair_binds_its_local_side() -> None:
     with trio.fail_after(10), raw_udp() as peer:
         peer_port = str(peer.getsockname()[1])

@@ -8,7 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
+import trio
 from trio_sockets.examples import batched_sends, tcp_echo
+
+from trio_sockets import (
+    DataReader,
+    InputStreamOptions,
+    StreamSocketListener,
+    StreamSocketListenerConnectionReceivedEventArgs,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,6 +45,50 @@ async def test_tcp_echo_sample_flow(capsys: pytest.CaptureFixture[str]) -> None:
         ('client received the response: "Hello, World!" ', "client closed its socket"),
     ]:
         assert lines.index(earlier) < lines.index(later)
+
+
+async def test_the_seed_server_ported_line_by_line_answers_the_seed_client(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The C# sample's server member for member: the handler takes ``args.socket`` with
+    no ``async with`` (WinRT's accepted socket is usable at once), awaits
+    ``WriteLineAsync`` and ``FlushAsync``, disposes its listener while still answering
+    (which leaves the socket open), and closes the socket; the seed's client talks to it."""
+
+    async def stream_socket_listener_connection_received(
+        sender: StreamSocketListener, args: StreamSocketListenerConnectionReceivedEventArgs
+    ) -> None:
+        # using (var streamReader = new StreamReader(args.Socket.InputStream.AsStreamForRead()))
+        stream_reader = DataReader(args.socket.input_stream)
+        stream_reader.input_stream_options = InputStreamOptions.PARTIAL
+        request = await tcp_echo.read_line(stream_reader)
+        await stream_reader.aclose()
+        print(f'server received the request: "{request}"')
+        # Echo the request back as the response.
+        # using (Stream outputStream = args.Socket.OutputStream.AsStreamForWrite())
+        output_stream = args.socket.output_stream
+        await output_stream.write(f"{request}\n".encode())  # WriteLineAsync
+        await output_stream.flush()  # FlushAsync
+        await output_stream.aclose()
+        print(f'server sent back the response: "{request}"')
+        await sender.aclose()  # sender.Dispose()
+        assert args.socket.socket.fileno() != -1  # handed out: the listener leaves it open
+        print("server closed its socket")
+        await args.socket.aclose()
+
+    async def start_server(*, task_status: trio.TaskStatus[str]) -> None:
+        async with StreamSocketListener() as stream_socket_listener:
+            await stream_socket_listener.bind_service_name("0")
+            print("server is listening...")
+            task_status.started(stream_socket_listener.information.local_port)
+            async for args in stream_socket_listener.connection_received:
+                await stream_socket_listener_connection_received(stream_socket_listener, args)
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            port = await nursery.start(start_server)
+            assert await tcp_echo.run_client(port) == "Hello, World!"
+    assert sorted(capsys.readouterr().out.splitlines()) == sorted(SEED_TCP_LINES)
 
 
 async def test_batched_sends_sample_delivers_every_packet(

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import socket
 import subprocess
 import sys
 import textwrap
+import time
+import warnings
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import pytest
 import trio
@@ -13,7 +19,17 @@ import trio.lowlevel
 import trio.testing
 from conftest import receive_all, receive_exactly, require_tool
 
-from trio_sockets import StreamSocket, StreamSocketListener, WriteOperation
+from trio_sockets import (
+    HostName,
+    SocketErrorStatus,
+    SocketProtectionLevel,
+    SocketStatusError,
+    StreamSocket,
+    StreamSocketListener,
+    WriteOperation,
+)
+from trio_sockets._streams import DEFAULT_MAX_PENDING_BYTES, WRITE_OVERHEAD
+from trio_sockets.testing import TlsCertificates
 
 
 async def test_ten_thousand_unawaited_writes_and_one_flush_arrive_in_order(
@@ -98,13 +114,90 @@ async def test_pending_bytes_are_bounded(tcp_pair: tuple[StreamSocket, StreamSoc
     for _ in range(9):
         stream.write(b"x" * 10_000)
     assert stream.pending_bytes == 90_000
-    with pytest.raises(BufferError, match="110000 bytes pending, over max_pending_bytes=100000"):
+    with pytest.raises(
+        BufferError,
+        match="10 writes of 110000 bytes pending, holding 112560 bytes with 256 per write, "
+        "over max_pending_bytes=100000",
+    ):
         stream.write(b"y" * 20_000)
     # The refused write left nothing behind; the stream keeps working.
     stream.write(b"z" * 10)
     await stream.flush()
     assert stream.pending_bytes == 0
     assert await receive_exactly(server, 90_010) == b"x" * 90_000 + b"z" * 10
+
+
+# Unawaited writes to a peer that never reads, until write() refuses one (or CAP writes):
+# how many were taken and how much the process's resident memory grew meanwhile.
+_RSS_SCRIPT = textwrap.dedent(
+    """
+    import json, os, socket, sys, trio
+    from trio_sockets import DatagramSocket, HostName, StreamSocket, StreamSocketListener
+
+    KIND, SIZE, BOUND, CAP = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), 500_000
+
+    def rss():
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+
+    def fill(stream):
+        stream.max_pending_bytes = BOUND
+        before, writes = rss(), 0
+        try:
+            while writes < CAP:
+                # A fresh bytes object each time, as a producer makes them.
+                stream.write((b"%0*d" % (SIZE, writes))[-SIZE:] if SIZE else b"")
+                writes += 1
+        except BufferError:
+            pass
+        print(json.dumps({"writes": writes, "growth": rss() - before}), flush=True)
+        os._exit(0)  # the peer never reads: nothing would flush what is pending
+
+    async def main():
+        if KIND == "udp":
+            peer = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+            peer.bind(("127.0.0.1", 0))
+            async with DatagramSocket() as sock:
+                await sock.connect(HostName("127.0.0.1"), str(peer.getsockname()[1]))
+                fill(sock.output_stream)
+        async with StreamSocketListener() as listener:
+            await listener.bind_endpoint(HostName("127.0.0.1"), "0")
+            async with StreamSocket() as client:
+                await client.connect(HostName("127.0.0.1"), listener.information.local_port)
+                fill(client.output_stream)
+
+    trio.run(main)
+    """
+)
+
+
+@pytest.mark.parametrize(
+    ("kind", "size", "bound"),
+    [
+        ("tcp", 16, DEFAULT_MAX_PENDING_BYTES),
+        ("tcp", 1, 4 * 1024 * 1024),
+        ("udp", 0, 1024 * 1024),
+        ("udp", 0, 0),
+    ],
+)
+def test_pending_writes_hold_no_more_memory_than_the_bound(
+    kind: str, size: int, bound: int
+) -> None:
+    """max_pending_bytes bounds the memory pending writes hold, however small they are:
+    each write counts WRITE_OVERHEAD bytes besides its data."""
+    result = subprocess.run(
+        [sys.executable, "-c", _RSS_SCRIPT, kind, str(size), str(bound)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    measured = json.loads(result.stdout)
+    assert measured["writes"] == bound // (size + WRITE_OVERHEAD)
+    # Slack for the allocator's arenas and the interpreter's own small allocations.
+    assert measured["growth"] <= bound + 4 * 1024 * 1024, measured
 
 
 async def test_a_fast_producer_is_held_to_the_readers_pace(
@@ -344,3 +437,145 @@ async def test_unawaited_writes_still_leave_together_after_awaited_ones(
     await output.flush()
     expected = b"awaited " + b"".join(b"%d," % index for index in range(1000))
     assert await receive_exactly(server, len(expected)) == expected
+
+
+async def test_failing_many_pending_writes_takes_linear_time(
+    listener: StreamSocketListener,
+) -> None:
+    """cancel_io() aborts 200,000 pending writes, and leaving the block raises the first:
+    both take less than making the writes did (quadratic took seconds)."""
+    count = 200_000
+    marks: list[float] = []  # writing started, writing ended
+
+    async def abort_pending_writes() -> None:
+        async with StreamSocket() as client:
+            await client.connect("127.0.0.1", listener.information.local_port)
+            server = await listener.accept()
+            marks.append(time.perf_counter())
+            for _ in range(count):
+                client.output_stream.write(b"w")
+            marks.append(time.perf_counter())
+            await client.cancel_io()
+            await server.aclose()
+
+    with trio.fail_after(60), pytest.raises(SocketStatusError) as caught:
+        await abort_pending_writes()
+    failing = time.perf_counter() - marks[1]
+    writing = marks[1] - marks[0]
+    assert caught.value.status == SocketErrorStatus.OPERATION_ABORTED
+    assert failing < 2 * writing + 0.5, f"{failing:.2f} s to fail {count} writes"
+
+
+# -- a socket that was not entered ---------------------------------------------------------
+
+
+@asynccontextmanager
+async def unentered_sender(
+    protection_level: SocketProtectionLevel = SocketProtectionLevel.PLAIN_SOCKET,
+    certificates: TlsCertificates | None = None,
+) -> AsyncIterator[tuple[StreamSocket, StreamSocket]]:
+    """(sender, reader): an accepted socket used without ``async with``, as a
+    ``trio.serve_listeners`` handler or a ported WinRT handler uses it, and an entered
+    client reading from it."""
+    async with StreamSocketListener() as listener:
+        if certificates is not None:
+            listener.control.server_certificate = certificates.server
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", protection_level)
+        async with StreamSocket() as client:
+            if certificates is not None:
+                client.control.trusted_certificates = [certificates.authority]
+            await client.connect(
+                HostName("127.0.0.1"), listener.information.local_port, protection_level
+            )
+            sender = await listener.accept()
+            try:
+                yield sender, client
+            finally:
+                await sender.aclose()
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+async def test_awaited_writes_and_flush_need_no_nursery(
+    tls: bool, tls_certificates: TlsCertificates
+) -> None:
+    """Awaited writes and flush() are sent by the awaiting task, in the order the
+    writes were started, whether the socket was entered or not."""
+    level = SocketProtectionLevel.TLS12 if tls else SocketProtectionLevel.PLAIN_SOCKET
+    big = bytes(range(256)) * 16384  # 4 MiB: more than the kernel buffers take at once
+    batch = [b"%04d," % index for index in range(1000)]
+    expected = b"awaited" + big + b"".join(batch) + b"before" + b"after"
+    received = bytearray()
+    with trio.fail_after(30):
+        async with unentered_sender(level, tls_certificates if tls else None) as (
+            sender,
+            client,
+        ):
+            output = sender.output_stream
+
+            async def read() -> None:
+                received.extend(await receive_exactly(client, len(expected)))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read)
+                assert await output.write(b"awaited") == 7
+                assert await output.write(big) == len(big)
+                operations = [output.write(piece) for piece in batch]
+                assert await output.flush() is True
+                assert all(operation.done for operation in operations)
+                unawaited = output.write(b"before")
+                assert await output.write(b"after") == 5
+                assert unawaited.done
+    assert bytes(received) == expected
+
+
+async def test_an_unawaited_write_without_a_nursery_starts_at_once_and_close_sends_the_rest() -> (
+    None
+):
+    async with unentered_sender() as (sender, client):
+        request = sender.output_stream.write(b"request")
+        # Started in write() itself: the peer has it though nobody awaited it.
+        assert request.done
+        assert await receive_exactly(client, 7) == b"request"
+        sender.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
+        big = b"b" * (4 * 1024 * 1024)
+        operation = sender.output_stream.write(big)
+        assert not operation.done  # the kernel took only part of it
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sender.aclose)  # a graceful close sends the rest
+            assert await receive_exactly(client, len(big)) == big
+        assert await operation == len(big)
+
+
+async def test_writes_never_sent_are_reported_like_a_coroutine_never_awaited(
+    listener: StreamSocketListener,
+) -> None:
+    sender = StreamSocket()
+    await sender.connect("127.0.0.1", listener.information.local_port)
+    sender.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
+    async with await listener.accept():  # a peer that never reads
+        operation = sender.output_stream.write(b"n" * (4 * 1024 * 1024))
+        assert not operation.done
+        # Neither entered, nor closed, nor awaited: nothing will ever send the rest.
+        del sender, operation
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            gc.collect()
+    messages = {(warning.category, str(warning.message).split(": ", 1)[-1]) for warning in caught}
+    assert (
+        RuntimeWarning,
+        "1 writes of 4194304 bytes were never sent: nobody awaited them or flushed the "
+        "stream, and the socket was neither entered with 'async with' nor closed",
+    ) in messages
+    assert any(category is ResourceWarning for category, _ in messages)  # the socket's own
+
+
+async def test_a_cancelled_send_all_without_a_nursery_is_finished_by_the_next_send() -> None:
+    async with unentered_sender() as (sender, client):
+        sender.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
+        big = bytes(range(256)) * 16384
+        with trio.move_on_after(0.05) as scope:
+            await sender.send_all(big)  # nobody reads yet: it waits, and is cancelled
+        assert scope.cancelled_caught
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(sender.send_all, b"next")
+            assert await receive_exactly(client, len(big) + 4) == big + b"next"

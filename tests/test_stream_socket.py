@@ -509,21 +509,6 @@ async def test_use_after_close_raises_closed(listener: StreamSocketListener) -> 
             await client.connect(LOCALHOST, "80")
 
 
-async def test_write_needs_the_socket_to_be_entered(listener: StreamSocketListener) -> None:
-    client = StreamSocket()
-    await client.connect(LOCALHOST, listener.information.local_port)
-    server = await listener.accept()
-    try:
-        with pytest.raises(RuntimeError, match="async with"):
-            client.output_stream.write(b"x")
-        # send_all needs no nursery.
-        await client.send_all(b"fine")
-        assert await receive_exactly(server, 4) == b"fine"
-    finally:
-        await client.aclose()
-        await server.aclose()
-
-
 async def test_a_socket_is_entered_once() -> None:
     sock = StreamSocket()
     async with sock:

@@ -148,6 +148,9 @@ class DatagramOutputStream(BaseOutputStream):
         # Called on EACCES: turns SO_BROADCAST on (True) if it was off, so the send is
         # retried; the kernel says EACCES exactly when a broadcast needs it.
         self._on_permission_denied = on_permission_denied
+        # The cache's set of evicted streams that still have work, while this stream is
+        # evicted: a write puts it there, so that closing the socket reaches it.
+        self._evicted_to: set[DatagramOutputStream] | None = None
         self._gso = True
         # Segments of this size or larger were refused with EINVAL (over the path MTU).
         self._gso_size_limit = MAX_IPV6_PAYLOAD + 1
@@ -173,6 +176,8 @@ class DatagramOutputStream(BaseOutputStream):
                 f"{self._limit} bytes for this address family",
                 errno=errno.EMSGSIZE,
             )
+        if self._evicted_to is not None:  # written to after its cache forgot it
+            self._evicted_to.add(self)
 
     def _send_step(self) -> bool:
         pending = self._pending
@@ -239,11 +244,19 @@ class StreamCache:
     Also keyed by the (IP literal, decimal port) a stream was asked for, so that
     answering a sender (``get_output_stream(args.remote_address, args.remote_port)``)
     needs no resolving.
+
+    Past :data:`STREAM_CACHE_SIZE` destinations, idle streams are evicted: asking for
+    their destination again makes a new stream, and their background writers end. The
+    caller may still hold an evicted stream and write to it; from its first write until
+    it is idle again it is kept among the evicted streams that have work, so that
+    ``cancel_io()`` and closing the socket abort, flush and raise what it holds as they
+    do for every other stream.
     """
 
     def __init__(self) -> None:
         self._by_target: dict[SockAddr, DatagramOutputStream] = {}
         self._by_name: dict[tuple[HostName, str], DatagramOutputStream] = {}
+        self._evicted_busy: set[DatagramOutputStream] = set()
 
     def by_name(self, host: object, service: object) -> DatagramOutputStream | None:
         if type(host) is not HostName or type(service) is not str:
@@ -272,10 +285,23 @@ class StreamCache:
 
     def _prune(self) -> None:
         for target, stream in list(self._by_target.items()):
-            if not stream._pending and not stream._unobserved:
+            if _idle(stream):
                 del self._by_target[target]
+                self._evict(stream)
+        for stream in [stream for stream in self._evicted_busy if _idle(stream)]:
+            self._evicted_busy.discard(stream)
+            stream._end_writer()
         kept = set(map(id, self._by_target.values()))
         self._by_name = {key: s for key, s in self._by_name.items() if id(s) in kept}
 
+    def _evict(self, stream: DatagramOutputStream) -> None:
+        stream._evicted_to = self._evicted_busy
+        stream._end_writer()
+
     def all(self) -> list[DatagramOutputStream]:
-        return list(self._by_target.values())
+        """Every stream with a destination that may hold work: cached or evicted."""
+        return [*self._by_target.values(), *self._evicted_busy]
+
+
+def _idle(stream: DatagramOutputStream) -> bool:
+    return not stream._pending and not stream._unobserved

@@ -63,7 +63,8 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
     background work (the writer that drives un-awaited writes) and closes the socket
     when it ends, after flushing what was written. It is also a
     :class:`trio.abc.HalfCloseableStream` whose ``send_all`` / ``receive_some`` /
-    ``send_eof`` / ``aclose`` work whether or not the socket was entered.
+    ``send_eof`` / ``aclose`` work whether or not the socket was entered, and so do
+    awaited writes and ``flush()`` on its ``output_stream``: the awaiting task sends.
     """
 
     def __init__(self, *, resolver: Resolver | None = None) -> None:
@@ -423,8 +424,9 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                 :class:`trio.BrokenResourceError`.
 
         Cancellation: as with trio's streams, some of the data may have been sent. When
-        the socket was entered, the rest is sent in the background; otherwise the
-        sending side is broken.
+        the socket was entered, the rest is sent in the background; otherwise it is sent
+        first by the next send, awaited write, ``flush()`` or ``aclose()`` (on a TLS
+        connection, a cancelled send breaks the sending side).
         """
         if self._sending:
             raise trio.BusyResourceError("another task is sending on this StreamSocket")
