@@ -6,12 +6,20 @@ import os
 import shutil
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 
 import pytest
 import trio
 import trio.testing
 
-from trio_sockets import DatagramSocket, HostName, StreamSocket, StreamSocketListener
+from trio_sockets import (
+    DatagramSocket,
+    HostName,
+    SocketProtectionLevel,
+    StreamSocket,
+    StreamSocketListener,
+)
+from trio_sockets.testing import TlsCertificates
 
 pytest_plugins = ["pytester"]
 
@@ -87,6 +95,23 @@ async def tcp_pair(
         server = await listener.accept()
         async with server:
             yield client, server
+
+
+@asynccontextmanager
+async def open_tls_pair(
+    certificates: TlsCertificates,
+) -> AsyncIterator[tuple[StreamSocket, StreamSocket]]:
+    """(client, server) as :func:`tcp_pair`, over TLS 1.3."""
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = certificates.server
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", SocketProtectionLevel.TLS13)
+        async with StreamSocket() as client:
+            client.control.trusted_certificates.append(certificates.authority)
+            port = listener.information.local_port
+            await client.connect(HostName("localhost"), port, SocketProtectionLevel.SSL)
+            server = await listener.accept()
+            async with server:
+                yield client, server
 
 
 async def receive_exactly(sock: StreamSocket, count: int) -> bytes:

@@ -492,9 +492,12 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         try:
             buffered = self._recv_buffer
             if buffered:
+                # Bytes taken out of the buffer must be returned: a cancellation may
+                # come only before they are taken (trio's checkpoint rule).
+                await trio.lowlevel.checkpoint_if_cancelled()
                 data = bytes(buffered[:max_bytes])
                 del buffered[:max_bytes]
-                await trio.lowlevel.checkpoint()
+                await trio.lowlevel.cancel_shielded_checkpoint()
                 return data
             return await self._recv(sock, max_bytes)
         finally:
