@@ -150,3 +150,66 @@ async def cancel_io_during(
         await trio.testing.wait_all_tasks_blocked()
         await sock.cancel_io()
     return errors
+
+
+async def close_during(
+    sock: StreamSocket, operation: Callable[[], Awaitable[object]], *, leave_block: bool
+) -> tuple[list[BaseException], int]:
+    """Start *operation* in another task and close *sock* once it waits: with
+    ``aclose()``, or by leaving the socket's ``async with`` block. Returns the errors
+    the operation raised and the number of open file descriptors right after the close."""
+    errors: list[BaseException] = []
+
+    async def run() -> None:
+        try:
+            await operation()
+        except (OSError, trio.ClosedResourceError) as error:
+            errors.append(error)
+
+    async with trio.open_nursery() as nursery:
+        if leave_block:
+            async with sock:
+                nursery.start_soon(run)
+                await trio.testing.wait_all_tasks_blocked()
+        else:
+            nursery.start_soon(run)
+            await trio.testing.wait_all_tasks_blocked()
+            await sock.aclose()
+        fds = open_fd_count()
+    return errors, fds
+
+
+#: What trio.SocketStream sets, and the small buffers of trio's own clogged streams.
+NOTSENT_LOWAT = 2**14
+SMALL_BUFFER = 16 * 1024
+
+
+def narrow(sender: StreamSocket, receiver: StreamSocket) -> None:
+    """Small buffers from *sender* to *receiver*, and ``TCP_NOTSENT_LOWAT`` on *sender*
+    as :class:`trio.SocketStream` sets it: *sender* is writable once the peer has read."""
+    sender.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, NOTSENT_LOWAT)
+    sender.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
+    receiver.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+
+
+async def fill_stream(*socks: StreamSocket) -> None:
+    """Clog each socket as trio's own tests clog a stream: ``send_all`` until every task
+    waits, then cancel it. An entered socket goes on sending the rest of the cancelled
+    ``send_all`` in the background, so a clogged socket has writes pending; filled again
+    until that is still so a moment later (a TCP window opens as acknowledgements
+    arrive, which "every task waits" does not wait for)."""
+
+    async def sender(sock: StreamSocket) -> None:
+        while True:
+            await sock.send_all(b"x" * 10000)
+
+    with trio.fail_after(10):
+        while True:
+            for sock in socks:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(sender, sock)
+                    await trio.testing.wait_all_tasks_blocked()
+                    nursery.cancel_scope.cancel()
+            await trio.sleep(0.05)
+            if all(sock.output_stream.pending_bytes for sock in socks):
+                return

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import trio
 
 from ._enums import SocketProtectionLevel
-from ._errors import SocketErrorStatus, socket_error, translate_os_error
+from ._errors import translate_os_error
 from ._hostname import HostName, coerce_host_name
 from ._tls import (
     SocketTransport,
@@ -85,8 +85,8 @@ async def secure(
             what=what,
         )
         return stream
-    # Reached only when cancel_io() cancelled the scope.
-    raise socket_error(SocketErrorStatus.OPERATION_ABORTED, f"{what}: aborted by cancel_io()")
+    # Reached only when cancel_io() or a close cancelled the scope.
+    raise owner._aborted(what)
 
 
 async def upgrade(
@@ -188,12 +188,8 @@ async def tls_receive(
         if not data:
             owner._tls_eof = True
         return bytes(data)
-    # Reached only when cancel_io() cancelled the scope.
-    raise socket_error(
-        SocketErrorStatus.OPERATION_ABORTED,
-        f"receive on {owner._describe()}: aborted by cancel_io()",
-        broken=False,
-    )
+    # Reached only when cancel_io() or a close cancelled the scope.
+    raise owner._aborted(f"receive on {owner._describe()}")
 
 
 async def close_notify(stream: trio.SSLStream[SocketTransport]) -> None:
