@@ -450,6 +450,12 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
 
         Idempotent. Afterwards writes raise :class:`trio.ClosedResourceError`; receiving
         goes on.
+
+        Raises:
+            trio.BusyResourceError: another task is sending.
+            trio.ClosedResourceError: the socket is closed, or another task closed it
+                while the pending writes were being sent.
+            RuntimeError: a TLS connection, which cannot close one direction.
         """
         if self._sending:
             raise trio.BusyResourceError("another task is sending on this StreamSocket")
@@ -464,6 +470,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             await output._run_until(lambda: not output._pending)
             if output._eof_sent:
                 return
+            self._require_socket("send_eof()")  # another task may have closed it meanwhile
             try:
                 output._sock.shutdown(socket.SHUT_WR)
             except OSError as exc:
