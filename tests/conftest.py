@@ -195,13 +195,16 @@ def narrow(sender: StreamSocket, receiver: StreamSocket) -> None:
 async def fill_stream(*socks: StreamSocket) -> None:
     """Clog each socket as trio's own tests clog a stream: ``send_all`` until every task
     waits, then cancel it. An entered socket goes on sending the rest of the cancelled
-    ``send_all`` in the background, so a clogged socket has writes pending; filled again
-    until that is still so a moment later (a TCP window opens as acknowledgements
-    arrive, which "every task waits" does not wait for)."""
+    ``send_all`` in the background, so a clogged socket has writes pending: 256 KiB
+    ``send_all`` calls (trio's tests send 10,000 bytes at a time) leave far more pending
+    than the few kilobytes a TCP window may still open by later (as acknowledgements
+    arrive or the receiver's queue is collapsed), which would let the pending writes
+    out without the peer reading. Filled again until writes are still pending a moment
+    later."""
 
     async def sender(sock: StreamSocket) -> None:
         while True:
-            await sock.send_all(b"x" * 10000)
+            await sock.send_all(b"x" * 256 * 1024)
 
     with trio.fail_after(10):
         while True:

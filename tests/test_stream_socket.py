@@ -159,8 +159,9 @@ async def _clogged_pair() -> tuple[StreamSocket, StreamSocket]:
         with trio.fail_after(10):
             while True:
                 with contextlib.suppress(BlockingIOError):
-                    while True:
+                    for _ in range(1000):  # 10 MB: far more than any loopback buffer
                         sender.socket.send(b"x" * 10000)
+                    raise AssertionError("the kernel took 10 MB without blocking")
                 # Full once it stays so while the acknowledgements in flight arrive.
                 await trio.sleep(0.02)
                 try:
