@@ -179,7 +179,7 @@ async def close_during(
     return errors, fds
 
 
-#: What trio.SocketStream sets, and the small buffers of trio's own clogged streams.
+#: TCP_NOTSENT_LOWAT as trio.SocketStream sets it, and buffers that fill up quickly.
 NOTSENT_LOWAT = 2**14
 SMALL_BUFFER = 16 * 1024
 
