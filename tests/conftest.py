@@ -6,13 +6,21 @@ import os
 import shutil
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import NoReturn
 
 import pytest
 import trio
 import trio.testing
 
-from trio_sockets import DatagramSocket, HostName, StreamSocket, StreamSocketListener
+from trio_sockets import (
+    DatagramSocket,
+    HostName,
+    SocketProtectionLevel,
+    StreamSocket,
+    StreamSocketListener,
+)
+from trio_sockets.testing import TlsCertificates
 
 pytest_plugins = ["pytester"]
 
@@ -94,6 +102,23 @@ async def tcp_pair(
             yield client, server
 
 
+@asynccontextmanager
+async def open_tls_pair(
+    certificates: TlsCertificates,
+) -> AsyncIterator[tuple[StreamSocket, StreamSocket]]:
+    """(client, server) as :func:`tcp_pair`, over TLS 1.3."""
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = certificates.server
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", SocketProtectionLevel.TLS13)
+        async with StreamSocket() as client:
+            client.control.trusted_certificates.append(certificates.authority)
+            port = listener.information.local_port
+            await client.connect(HostName("localhost"), port, SocketProtectionLevel.SSL)
+            server = await listener.accept()
+            async with server:
+                yield client, server
+
+
 async def receive_exactly(sock: StreamSocket, count: int) -> bytes:
     """Receive until *count* bytes arrived (fails on a premature end of stream)."""
     data = bytearray()
@@ -130,3 +155,69 @@ async def cancel_io_during(
         await trio.testing.wait_all_tasks_blocked()
         await sock.cancel_io()
     return errors
+
+
+async def close_during(
+    sock: StreamSocket, operation: Callable[[], Awaitable[object]], *, leave_block: bool
+) -> tuple[list[BaseException], int]:
+    """Start *operation* in another task and close *sock* once it waits: with
+    ``aclose()``, or by leaving the socket's ``async with`` block. Returns the errors
+    the operation raised and the number of open file descriptors right after the close."""
+    errors: list[BaseException] = []
+
+    async def run() -> None:
+        try:
+            await operation()
+        except (OSError, trio.ClosedResourceError) as error:
+            errors.append(error)
+
+    async with trio.open_nursery() as nursery:
+        if leave_block:
+            async with sock:
+                nursery.start_soon(run)
+                await trio.testing.wait_all_tasks_blocked()
+        else:
+            nursery.start_soon(run)
+            await trio.testing.wait_all_tasks_blocked()
+            await sock.aclose()
+        fds = open_fd_count()
+    return errors, fds
+
+
+#: TCP_NOTSENT_LOWAT as trio.SocketStream sets it, and buffers that fill up quickly.
+NOTSENT_LOWAT = 2**14
+SMALL_BUFFER = 16 * 1024
+
+
+def narrow(sender: StreamSocket, receiver: StreamSocket) -> None:
+    """Small buffers from *sender* to *receiver*, and ``TCP_NOTSENT_LOWAT`` on *sender*
+    as :class:`trio.SocketStream` sets it: *sender* is writable once the peer has read."""
+    sender.socket.setsockopt(socket.IPPROTO_TCP, socket.TCP_NOTSENT_LOWAT, NOTSENT_LOWAT)
+    sender.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, SMALL_BUFFER)
+    receiver.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, SMALL_BUFFER)
+
+
+async def fill_stream(*socks: StreamSocket) -> None:
+    """Clog each socket as trio's own tests clog a stream: ``send_all`` until every task
+    waits, then cancel it. An entered socket goes on sending the rest of the cancelled
+    ``send_all`` in the background, so a clogged socket has writes pending: 256 KiB
+    ``send_all`` calls (trio's tests send 10,000 bytes at a time) leave far more pending
+    than the few kilobytes a TCP window may still open by later (as acknowledgements
+    arrive or the receiver's queue is collapsed), which would let the pending writes
+    out without the peer reading. Filled again until writes are still pending a moment
+    later."""
+
+    async def sender(sock: StreamSocket) -> None:
+        while True:
+            await sock.send_all(b"x" * 256 * 1024)
+
+    with trio.fail_after(10):
+        while True:
+            for sock in socks:
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(sender, sock)
+                    await trio.testing.wait_all_tasks_blocked()
+                    nursery.cancel_scope.cancel()
+            await trio.sleep(0.05)
+            if all(sock.output_stream.pending_bytes for sock in socks):
+                return

@@ -13,6 +13,7 @@ in order.
 from __future__ import annotations
 
 import contextlib
+import random
 import socket
 import struct
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -22,7 +23,7 @@ from typing import Any
 import pytest
 import trio
 import trio.testing
-from conftest import live_tasks, open_fd_count, receive_exactly, wait_until
+from conftest import live_tasks, open_fd_count, open_tls_pair, receive_exactly, wait_until
 
 from trio_sockets import (
     DatagramSocket,
@@ -31,12 +32,13 @@ from trio_sockets import (
     HostName,
     InputStreamOptions,
     Resolver,
+    SocketProtectionLevel,
     SocketStatusError,
     StreamSocket,
     StreamSocketListener,
 )
 from trio_sockets._pytest_plugin import DnsServerFactory
-from trio_sockets.testing import SrvRecord
+from trio_sockets.testing import SrvRecord, TlsCertificates
 
 LOCALHOST = HostName("127.0.0.1")
 #: No operation here has anywhere near this many schedule points: the loops always end.
@@ -543,20 +545,39 @@ PIECES = 4
 PIECE = 1000
 
 
-@pytest.mark.parametrize(
-    "how",
-    [
-        "input_stream.read (NONE)",
-        "input_stream.read (PARTIAL)",
-        "input_stream.read (READ_AHEAD)",
-        "DataReader.load",
-        "receive_some",
-    ],
-)
+READS = [
+    "input_stream.read (NONE)",
+    "input_stream.read (PARTIAL)",
+    "input_stream.read (READ_AHEAD)",
+    "DataReader.load",
+    "receive_some",
+]
+
+
+@pytest.fixture(params=["TCP", "TLS"])
+async def tcp_or_tls_pair(
+    request: pytest.FixtureRequest,
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+    tls_certificates: TlsCertificates,
+) -> AsyncIterator[tuple[StreamSocket, StreamSocket]]:
+    """A connected (client, server) pair, over plain TCP or over TLS."""
+    if request.param == "TCP":
+        yield tcp_pair
+    else:
+        async with open_tls_pair(tls_certificates) as pair:
+            yield pair
+
+
+@pytest.mark.parametrize("buffered", [False, True], ids=["kernel", "buffered"])
+@pytest.mark.parametrize("how", READS)
 async def test_reads_cancelled_at_every_step_lose_no_data(
-    tcp_pair: tuple[StreamSocket, StreamSocket], how: str
+    tcp_or_tls_pair: tuple[StreamSocket, StreamSocket], buffered: bool, how: str
 ) -> None:
-    client, server = tcp_pair
+    """Over plain TCP and TLS; with *buffered*, each read starts with bytes waiting in
+    the socket's own buffer (left there by a ``READ_AHEAD`` read), which it takes out
+    before it can be cancelled."""
+    client, server = tcp_or_tls_pair
+    tls = client.information.protection_level != SocketProtectionLevel.PLAIN_SOCKET
     sent = bytearray()
     got = bytearray()
     reader = DataReader(client.input_stream)
@@ -575,8 +596,21 @@ async def test_reads_cancelled_at_every_step_lose_no_data(
         else:
             got.extend(await client.input_stream.read(count, options[how]))
 
+    async def send_piece() -> None:
+        piece = bytes([len(sent) % 251]) * PIECE
+        await server.send_all(piece)
+        sent.extend(piece)
+
+    async def fill_buffer() -> None:
+        await send_piece()
+        with trio.fail_after(5):
+            got.extend(await client.input_stream.read(1, InputStreamOptions.READ_AHEAD))
+        assert client._recv_buffer, "the read-ahead left nothing buffered"
+
     async def attempt(n: int) -> Outcome:
         done = trio.Event()
+        if buffered:
+            await fill_buffer()
 
         async def feed() -> None:
             # One piece at a time, each once the reader is blocked, until it returns.
@@ -584,9 +618,7 @@ async def test_reads_cancelled_at_every_step_lose_no_data(
                 await trio.testing.wait_all_tasks_blocked()
                 if done.is_set():
                     return
-                piece = bytes([len(sent) % 251]) * PIECE
-                await server.send_all(piece)
-                sent.extend(piece)
+                await send_piece()
 
         async def read() -> None:
             try:
@@ -596,21 +628,91 @@ async def test_reads_cancelled_at_every_step_lose_no_data(
 
         with no_leaks():
             outcome = await run_cancelled_after(read, n, alongside=feed)
-        if outcome.cancelled:
-            # Nothing is lost and the socket is usable: what the cancelled read left
-            # (in the socket's buffer, the reader's buffer or the kernel) comes next.
-            with trio.fail_after(5):
-                while len(got) < len(sent):
-                    await operation(len(sent) - len(got))
+        # Nothing is lost and the socket is usable: what the cancelled read left (in
+        # the socket's buffer, the reader's buffer or the kernel), or what a complete
+        # read that began with buffered bytes did not need, comes next.
+        with trio.fail_after(5):
+            while len(got) < len(sent):
+                await operation(len(sent) - len(got))
         assert bytes(got) == bytes(sent)
         return outcome
 
     with trio.fail_after(30):
-        await each_cancellation(how, attempt)
+        # A first exchange starts what a connection starts once (the writer task of
+        # an entered TLS socket), so that it is not taken for a leak.
+        await send_piece()
+        await operation(PIECE)
+        await each_cancellation(
+            f"{how} ({'TLS, ' if tls else ''}{'bytes buffered' if buffered else 'buffer empty'})",
+            attempt,
+        )
         await server.send_all(b"end")
         with trio.fail_after(5):
             await operation(3)
     assert bytes(got) == bytes(sent) + b"end"
+
+
+#: Bytes the peer sends in the random-deadline test, in pieces of up to 7,000.
+RANDOM_TOTAL = 300_000
+
+
+@pytest.mark.parametrize("seed", range(5))
+async def test_reads_with_random_deadlines_lose_no_data(
+    tcp_or_tls_pair: tuple[StreamSocket, StreamSocket], seed: int
+) -> None:
+    """Every read path in turn, each under a random deadline of up to 0.5 ms, while the
+    peer sends: the bytes received, cancelled reads and all, are the bytes sent."""
+    client, server = tcp_or_tls_pair
+    rng = random.Random(seed)
+    payload = rng.randbytes(RANDOM_TOTAL)
+    got = bytearray()
+    reader = DataReader(client.input_stream)
+
+    async def feed() -> None:
+        view = memoryview(payload)
+        while view:
+            size = rng.randrange(1, 7000)
+            await server.send_all(view[:size])
+            view = view[size:]
+            # Now and then a pause, so that reads wait and deadlines strike.
+            await trio.sleep(rng.choice((0, 0, 0.0003)))
+        await server.aclose()
+
+    async def read_once() -> bool:
+        """One read by a random path; False at the end of the stream."""
+        path = rng.choice(READS)
+        size = rng.randrange(1, 30000)
+        if path == "receive_some":
+            data = await client.receive_some(size)
+        elif path == "DataReader.load":
+            reader.input_stream_options = rng.choice(list(InputStreamOptions))
+            loaded = await reader.load(size)
+            got.extend(reader.read_bytes(reader.unconsumed_buffer_length))
+            return bool(loaded)
+        else:
+            options = {
+                "input_stream.read (NONE)": InputStreamOptions.NONE,
+                "input_stream.read (PARTIAL)": InputStreamOptions.PARTIAL,
+                "input_stream.read (READ_AHEAD)": InputStreamOptions.READ_AHEAD,
+            }[path]
+            data = await client.input_stream.read(size, options)
+        got.extend(data)
+        return bool(data)
+
+    cancelled = 0
+    with trio.fail_after(60):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(feed)
+            more = True
+            while more:
+                with trio.move_on_after(rng.random() * 0.0005) as scope:
+                    more = await read_once()
+                cancelled += scope.cancelled_caught
+                # What a cancelled load had loaded stays in the reader.
+                got.extend(reader.read_bytes(reader.unconsumed_buffer_length))
+    assert len(got) == len(payload)
+    assert got == payload
+    assert cancelled > 10
 
 
 # -- accept ----------------------------------------------------------------------------

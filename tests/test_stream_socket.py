@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import socket
 import struct
 
@@ -12,8 +13,11 @@ import trio
 import trio.testing
 from conftest import (
     cancel_io_during,
+    close_during,
+    fill_stream,
     free_tcp_port,
     live_tasks,
+    narrow,
     open_fd_count,
     receive_all,
     receive_exactly,
@@ -24,6 +28,7 @@ from trio_sockets import (
     HostName,
     HostNameSortOptions,
     InputStreamOptions,
+    Resolver,
     SocketError,
     SocketErrorStatus,
     SocketProtectionLevel,
@@ -145,8 +150,106 @@ async def _stream_pair() -> tuple[StreamSocket, StreamSocket]:
         return client, accepted
 
 
+async def _clogged_pair() -> tuple[StreamSocket, StreamSocket]:
+    """A pair not entered, each side filled straight into the kernel until it refuses
+    more (a cancelled ``send_all`` would break the sending side of such a socket)."""
+    left, right = await _stream_pair()
+    for sender, receiver in ((left, right), (right, left)):
+        narrow(sender, receiver)
+        with trio.fail_after(10):
+            while True:
+                with contextlib.suppress(BlockingIOError):
+                    for _ in range(1000):  # 10 MB: far more than any loopback buffer
+                        sender.socket.send(b"x" * 10000)
+                    raise AssertionError("the kernel took 10 MB without blocking")
+                # Full once it stays so while the acknowledgements in flight arrive.
+                await trio.sleep(0.02)
+                try:
+                    sender.socket.send(b"x" * 10000)
+                except BlockingIOError:
+                    break
+    return left, right
+
+
+async def _entered_clogged_pair(
+    blocks: contextlib.AsyncExitStack,
+) -> tuple[StreamSocket, StreamSocket]:
+    """A pair entered in *blocks* and clogged as trio clogs its own streams: each side
+    has writes pending that only the peer's reading lets out."""
+    pair = await _entered_pair(blocks)
+    narrow(*pair)
+    narrow(*reversed(pair))
+    await fill_stream(*pair)
+    return pair
+
+
+async def _entered_pair(blocks: contextlib.AsyncExitStack) -> tuple[StreamSocket, StreamSocket]:
+    pair = await _stream_pair()
+    for sock in pair:
+        await blocks.enter_async_context(sock)
+    return pair
+
+
 async def test_stream_socket_passes_trios_half_closeable_stream_checks() -> None:
-    await trio.testing.check_half_closeable_stream(_stream_pair, None)
+    """Sockets not entered: every send runs in the task that calls it."""
+    with trio.fail_after(30):
+        await trio.testing.check_half_closeable_stream(_stream_pair, _clogged_pair)
+
+
+async def test_entered_stream_sockets_pass_trios_half_closeable_stream_checks() -> None:
+    # The blocks of the sockets the checks make end together, after the checks.
+    with trio.fail_after(30):
+        async with contextlib.AsyncExitStack() as blocks:
+            await trio.testing.check_half_closeable_stream(
+                functools.partial(_entered_pair, blocks),
+                functools.partial(_entered_clogged_pair, blocks),
+            )
+
+
+@pytest.mark.parametrize(
+    ("operation", "entered"),
+    [
+        ("send_all", False),
+        ("send_all", True),
+        ("wait_send_all_might_not_block", False),
+        ("wait_send_all_might_not_block", True),
+        # Only writes pending make send_eof wait (without them it ends at once).
+        ("send_eof", True),
+    ],
+)
+async def test_a_send_ended_by_a_close_in_another_task_raises_closed(
+    operation: str, entered: bool
+) -> None:
+    """trio's contract: a send interrupted because another task closed the stream
+    raises ClosedResourceError (here also OPERATION_ABORTED). Twice in a row: a wait on
+    the closed socket's fd -1 would leave trio's registration of it behind, and the
+    next task to wait on a closed socket would get BusyResourceError."""
+    with trio.fail_after(20):
+        async with contextlib.AsyncExitStack() as blocks:
+            for _ in range(2):
+                if entered:
+                    sender, receiver = await _entered_clogged_pair(blocks)
+                    assert sender.output_stream.pending_bytes  # the wait waits for them
+                else:
+                    sender, receiver = await _clogged_pair()
+                send = (
+                    functools.partial(sender.send_all, b"more")
+                    if operation == "send_all"
+                    else getattr(sender, operation)
+                )
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(close_when_blocked, sender)
+                    with pytest.raises(trio.ClosedResourceError) as caught:
+                        await send()
+                assert SocketError.get_status(caught.value) == SocketErrorStatus.OPERATION_ABORTED
+                await trio.aclose_forcefully(receiver)  # its own writes were reset
+
+
+async def close_when_blocked(sock: StreamSocket) -> None:
+    await trio.testing.wait_all_tasks_blocked()
+    # Forcefully, as trio's checks close: a graceful close would first wait for the
+    # pending writes, which the clogged peer never lets out.
+    await trio.aclose_forcefully(sock)
 
 
 async def test_half_close_lets_the_peer_answer(
@@ -578,6 +681,44 @@ async def test_cancel_io_aborts_a_pending_connect(unanswered_port: int) -> None:
             client, lambda: client.connect(LOCALHOST, str(unanswered_port))
         )
         assert [SocketError.get_status(e) for e in errors] == [SocketErrorStatus.OPERATION_ABORTED]
+
+
+@pytest.mark.parametrize("stage", ["name resolution", "connection attempt"])
+@pytest.mark.parametrize("leave_block", [False, True], ids=["aclose", "end of block"])
+async def test_closing_aborts_a_pending_connect(
+    unanswered_port: int, stage: str, leave_block: bool
+) -> None:
+    """The connect has no timeout of its own, and waits on a name server that never
+    answers or on a SYN that is never answered: only the close can end it, at once, and
+    what it had opened is closed by the time the close returns."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent_name_server:
+        silent_name_server.bind(("127.0.0.1", 0))
+        silent_name_server.settimeout(5)
+        if stage == "name resolution":
+            port = silent_name_server.getsockname()[1]
+            client = StreamSocket(resolver=Resolver(["127.0.0.1"], port, timeout=60, attempts=1))
+            remote = HostName("silent.test")
+        else:
+            client = StreamSocket()
+            remote = LOCALHOST
+        fds = open_fd_count()
+        start = trio.current_time()
+        with trio.fail_after(5):
+            errors, fds_after = await close_during(
+                client,
+                lambda: client.connect(remote, str(unanswered_port)),
+                leave_block=leave_block,
+            )
+        assert trio.current_time() - start < 1
+        assert fds_after == fds
+        assert [SocketError.get_status(e) for e in errors] == [SocketErrorStatus.OPERATION_ABORTED]
+        assert isinstance(errors[0], SocketStatusError)
+        assert isinstance(errors[0], trio.ClosedResourceError)
+        assert "the socket was closed" in str(errors[0])
+        with pytest.raises(trio.ClosedResourceError):
+            await client.connect(LOCALHOST, str(unanswered_port))
+        if stage == "name resolution":
+            assert silent_name_server.recv(512), "the lookup never asked"
 
 
 # -- lifetimes ---------------------------------------------------------------------------

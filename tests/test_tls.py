@@ -20,16 +20,20 @@ import threading
 import time
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import trio
+import trio.testing
 from conftest import (
     cancel_io_during,
+    close_during,
+    fill_stream,
     free_tcp_port,
     live_tasks,
+    narrow,
     open_fd_count,
     require_tool,
     wait_until,
@@ -1044,6 +1048,90 @@ async def test_send_eof_is_refused_on_tls(pki: Pki) -> None:
         await sock.connect(HostName("localhost"), str(port), L.SSL)
         with pytest.raises(RuntimeError, match="cannot close one direction"):
             await sock.send_eof()
+
+
+@pytest.mark.parametrize("entered", [False, True], ids=["not entered", "entered"])
+async def test_tls_sockets_pass_trios_two_way_stream_checks(pki: Pki, entered: bool) -> None:
+    """trio's own checks of a two-way stream. Entered sockets are also clogged the way
+    trio clogs its own streams (``send_all`` cancelled once it waits, the rest going on
+    in the background); a TLS socket that was not entered cannot be clogged like that,
+    since a cancelled TLS send breaks the stream (as it breaks a ``trio.SSLStream``,
+    whose own checks use lockstep memory streams instead)."""
+    with trio.fail_after(60):
+        async with StreamSocketListener() as listener, AsyncExitStack() as blocks:
+            listener.control.server_certificate = pki.server
+            await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.TLS13)
+            port = listener.information.local_port
+
+            async def pair() -> tuple[StreamSocket, StreamSocket]:
+                client = trusting(pki)
+                if entered:
+                    await blocks.enter_async_context(client)
+                await client.connect(HostName("localhost"), port, L.SSL)
+                server = await listener.accept()
+                if entered:
+                    await blocks.enter_async_context(server)
+                return client, server
+
+            async def clogged_pair() -> tuple[StreamSocket, StreamSocket]:
+                left, right = await pair()
+                narrow(left, right)
+                narrow(right, left)
+                await fill_stream(left, right)
+                return left, right
+
+            await trio.testing.check_two_way_stream(pair, clogged_pair if entered else None)
+
+
+@pytest.mark.parametrize("entered", [False, True], ids=["not entered", "entered"])
+async def test_a_tls_send_ended_by_a_close_in_another_task_raises_closed(
+    pki: Pki, entered: bool
+) -> None:
+    """trio's contract, over TLS: the send waits on a peer that does not read, another
+    task closes the socket, and the send raises ClosedResourceError (OPERATION_ABORTED)."""
+    with trio.fail_after(20):
+        async with StreamSocketListener() as listener, AsyncExitStack() as blocks:
+            listener.control.server_certificate = pki.server
+            await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.TLS13)
+            sock = trusting(pki)
+            if entered:
+                await blocks.enter_async_context(sock)
+            await sock.connect(HostName("localhost"), listener.information.local_port, L.SSL)
+
+            async def close_when_blocked() -> None:
+                await trio.testing.wait_all_tasks_blocked()
+                await trio.aclose_forcefully(sock)
+
+            async with await listener.accept(), trio.open_nursery() as nursery:  # never reads
+                nursery.start_soon(close_when_blocked)
+                with pytest.raises(trio.ClosedResourceError) as caught:
+                    await sock.send_all(b"x" * (16 * 1024 * 1024))
+    assert SocketError.get_status(caught.value) == S.OPERATION_ABORTED
+
+
+@pytest.mark.parametrize("leave_block", [False, True], ids=["aclose", "end of block"])
+async def test_closing_aborts_a_pending_tls_handshake(pki: Pki, leave_block: bool) -> None:
+    """The server's kernel completes the TCP connection, and nobody ever answers the
+    ClientHello: only the close ends the handshake."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(8)
+        port = str(listening.getsockname()[1])
+        fds = open_fd_count()
+        sock = trusting(pki)
+        sock.control.tls_handshake_timeout = None
+        start = trio.current_time()
+        with trio.fail_after(5):
+            errors, fds_after = await close_during(
+                sock,
+                lambda: sock.connect(HostName("127.0.0.1"), port, L.SSL),
+                leave_block=leave_block,
+            )
+        assert trio.current_time() - start < 1
+        assert fds_after == fds
+        assert [SocketError.get_status(error) for error in errors] == [S.OPERATION_ABORTED]
+        assert isinstance(errors[0], trio.ClosedResourceError)
+        assert sock.information.remote_address is None
 
 
 async def test_a_large_transfer_both_ways_over_tls(pki: Pki) -> None:

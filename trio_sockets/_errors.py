@@ -384,8 +384,10 @@ class SocketStatusError(OSError):
 
     It is an :class:`OSError`, and the instances the library raises (made by
     :func:`socket_error`) also derive from the matching builtin subclass
-    (:class:`ConnectionRefusedError`, :class:`TimeoutError`...) and, for failures of an
-    established stream, from :class:`trio.BrokenResourceError`.
+    (:class:`ConnectionRefusedError`, :class:`TimeoutError`...); for failures of an
+    established stream, from :class:`trio.BrokenResourceError`; and for an operation
+    that another task ended by closing the socket (``OPERATION_ABORTED``), from
+    :class:`trio.ClosedResourceError`.
 
     Attributes:
         status: the :class:`SocketErrorStatus` of the failure.
@@ -440,16 +442,19 @@ def _default_strerror(status: SocketErrorStatus, errno: int | None) -> str:
     return status.name.replace("_", " ").capitalize()
 
 
-_class_cache: dict[tuple[type[OSError], bool], type[SocketStatusError]] = {}
+_class_cache: dict[tuple[type[OSError], bool, bool], type[SocketStatusError]] = {}
 
 
-def _combined_class(base: type[OSError], broken: bool) -> type[SocketStatusError]:
-    """The SocketStatusError subclass that also derives from *base* (and Broken...)."""
-    key = (base, broken)
+def _combined_class(
+    base: type[OSError], broken: bool, closed: bool = False
+) -> type[SocketStatusError]:
+    """The SocketStatusError subclass that also derives from *base* (and Broken... or
+    Closed...)."""
+    key = (base, broken, closed)
     cls = _class_cache.get(key)
     if cls is not None:
         return cls
-    if base is OSError and not broken:
+    if base is OSError and not broken and not closed:
         cls = SocketStatusError
     else:
         # The name lists the extra bases: ConnectionResetBrokenResourceSocketStatusError.
@@ -458,6 +463,9 @@ def _combined_class(base: type[OSError], broken: bool) -> type[SocketStatusError
         if broken:
             bases += (trio.BrokenResourceError,)
             name = "BrokenResource" + name
+        if closed:
+            bases += (trio.ClosedResourceError,)
+            name = "ClosedResource" + name
         if base is not OSError:
             bases = (SocketStatusError, base, *bases[1:])
             name = base.__name__.removesuffix("Error") + name
@@ -480,7 +488,12 @@ def _builtin_of(cls: type[BaseException]) -> type[OSError]:
 
 
 def socket_error(
-    status: SocketErrorStatus, message: str, *, errno: int | None = None, broken: bool = False
+    status: SocketErrorStatus,
+    message: str,
+    *,
+    errno: int | None = None,
+    broken: bool = False,
+    closed: bool = False,
 ) -> SocketStatusError:
     """Make the exception to raise for a network failure of *status*.
 
@@ -490,7 +503,9 @@ def socket_error(
     :class:`BrokenPipeError` for ``EPIPE``, :class:`PermissionError` for ``EACCES``...),
     and from :class:`trio.BrokenResourceError` when *broken* is true — use that for
     failures of send/receive on an established stream, as trio's ``Stream`` contract
-    requires.
+    requires; and from :class:`trio.ClosedResourceError` when *closed* is true, for an
+    operation that failed because another task closed the socket (the contract's
+    requirement too).
     """
     status = SocketErrorStatus(status)
     os_errno = errno if status not in _FOREIGN_CODE_STATUSES else None
@@ -498,7 +513,7 @@ def socket_error(
     if base is None:
         # Whatever Python itself raises for this errno (PermissionError for EACCES...).
         base = type(OSError(os_errno, "")) if os_errno is not None and os_errno > 0 else OSError
-    return _combined_class(base, broken)(status, message, errno=errno)
+    return _combined_class(base, broken, closed)(status, message, errno=errno)
 
 
 def translate_os_error(exc: OSError, action: str, *, broken: bool = False) -> SocketStatusError:

@@ -21,7 +21,7 @@ import socket
 
 import trio
 
-__all__ = ["accept", "close_socket", "connect"]
+__all__ = ["accept", "close_socket", "connect", "wait_writable"]
 
 
 def _check_open(sock: socket.socket) -> None:
@@ -94,6 +94,16 @@ async def accept(sock: socket.socket) -> tuple[socket.socket, tuple[object, ...]
             continue
         conn.setblocking(False)
         return conn, address
+
+
+async def wait_writable(sock: socket.socket) -> None:
+    """``trio.lowlevel.wait_writable`` for a socket that another task may have closed.
+
+    trio would register the closed socket's fd -1 and keep that registration, so that
+    every later wait on a closed socket failed with ``BusyResourceError``.
+    """
+    _check_open(sock)
+    await trio.lowlevel.wait_writable(sock)
 
 
 def close_socket(sock: socket.socket) -> None:

@@ -18,7 +18,7 @@ from ._enums import (
     InputStreamOptions,
     SocketProtectionLevel,
 )
-from ._errors import SocketErrorStatus, socket_error, translate_os_error
+from ._errors import SocketErrorStatus, SocketStatusError, socket_error, translate_os_error
 from ._hostname import EndpointPair, HostName, split_remote
 from ._resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed, resolver_or_default
 from ._scoped import AbortableIO, NurseryScoped
@@ -220,11 +220,12 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             TypeError / ValueError: a bad host name, service or endpoint pair (named).
             RuntimeError: the socket is already connected.
             trio.BusyResourceError: another task is connecting this socket.
-            trio.ClosedResourceError: the socket was closed.
+            trio.ClosedResourceError: the socket was closed before the call.
             SocketStatusError: the connection failed (``CONNECTION_REFUSED``,
                 ``HOST_NOT_FOUND``, ``CONNECTION_TIMED_OUT``, …), the server certificate
-                was not accepted (``CERTIFICATE_*``), or ``cancel_io()`` aborted it
-                (``OPERATION_ABORTED``).
+                was not accepted (``CERTIFICATE_*``), or ``cancel_io()`` or closing the
+                socket aborted it (``OPERATION_ABORTED``; after a close it is also a
+                :class:`trio.ClosedResourceError`).
             WindowsOnlyError: a Bluetooth protection level.
 
         Cancellation: no connection is left half made; the socket can connect again.
@@ -269,7 +270,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             raise
         if self._state != _CONNECTING:  # closed while connecting
             sock.close()
-            raise trio.ClosedResourceError("this StreamSocket was closed while connecting")
+            raise self._aborted(f"connect to {host.display_name}:{service}")
         self._remote_host_name = host
         self._remote_service_name = service
         self._attach(sock, remote)
@@ -376,8 +377,8 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                 SocketErrorStatus.CONNECTION_TIMED_OUT,
                 f"{what}: no connection within control.connect_timeout={timeout} s",
             ) from None
-        # Reached only when cancel_io() cancelled the scope.
-        raise socket_error(SocketErrorStatus.OPERATION_ABORTED, f"{what}: aborted by cancel_io()")
+        # Reached only when cancel_io() or a close cancelled the scope.
+        raise self._aborted(what)
 
     def _attach(self, sock: _StdSocket, remote: SockAddr | None = None) -> None:
         """Take *sock* as this socket's connection; *remote*: the address connected to.
@@ -419,7 +420,9 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
 
         Raises:
             trio.BusyResourceError: another task is in ``send_all``.
-            trio.ClosedResourceError: the socket, or its sending side, was closed.
+            trio.ClosedResourceError: the socket, or its sending side, was closed,
+                before the call or by another task during it (then it is a
+                ``SocketStatusError`` with ``OPERATION_ABORTED`` too).
             SocketStatusError: the connection failed; it is also a
                 :class:`trio.BrokenResourceError`.
 
@@ -438,14 +441,20 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             self._sending = False
 
     async def wait_send_all_might_not_block(self) -> None:
-        """Wait until pending writes are sent and the kernel buffer has room."""
+        """Wait until pending writes are sent and the kernel buffer has room.
+
+        Raises:
+            trio.BusyResourceError: another task is sending.
+            trio.ClosedResourceError: the socket is closed, or another task closed it
+                meanwhile.
+        """
         if self._sending:
             raise trio.BusyResourceError("another task is sending on this StreamSocket")
         output = self._require_output("wait_send_all_might_not_block()")
         self._sending = True
         try:
             await output._run_until(lambda: not output._pending)
-            await trio.lowlevel.wait_writable(output._sock)
+            await _sockio.wait_writable(output._sock)
         finally:
             self._sending = False
 
@@ -454,6 +463,12 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
 
         Idempotent. Afterwards writes raise :class:`trio.ClosedResourceError`; receiving
         goes on.
+
+        Raises:
+            trio.BusyResourceError: another task is sending.
+            trio.ClosedResourceError: the socket is closed, or another task closed it
+                while the pending writes were being sent.
+            RuntimeError: a TLS connection, which cannot close one direction.
         """
         if self._sending:
             raise trio.BusyResourceError("another task is sending on this StreamSocket")
@@ -468,6 +483,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             await output._run_until(lambda: not output._pending)
             if output._eof_sent:
                 return
+            self._require_socket("send_eof()")  # another task may have closed it meanwhile
             try:
                 output._sock.shutdown(socket.SHUT_WR)
             except OSError as exc:
@@ -489,12 +505,14 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             TypeError / ValueError: *max_bytes* is not an int (a bool included), or is
                 less than 1; the message names the value.
             trio.BusyResourceError: another task is receiving.
-            trio.ClosedResourceError: the socket was closed.
+            trio.ClosedResourceError: the socket was closed, before the call or by
+                another task during it.
             SocketStatusError: the connection failed (also a
                 :class:`trio.BrokenResourceError`), or ``cancel_io()`` aborted the
                 receive (``OPERATION_ABORTED``).
 
-        Cancellation: nothing is received; the socket stays usable.
+        Cancellation: nothing is received (bytes it returns are never lost to a
+        cancellation); the socket stays usable.
         """
         if max_bytes is None:
             max_bytes = DEFAULT_RECEIVE_SIZE
@@ -507,9 +525,12 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         try:
             buffered = self._recv_buffer
             if buffered:
+                # Bytes taken out of the buffer must be returned: a cancellation may
+                # come only before they are taken (trio's checkpoint rule).
+                await trio.lowlevel.checkpoint_if_cancelled()
                 data = bytes(buffered[:max_bytes])
                 del buffered[:max_bytes]
-                await trio.lowlevel.checkpoint()
+                await trio.lowlevel.cancel_shielded_checkpoint()
                 return data
             return await self._recv(sock, max_bytes)
         finally:
@@ -547,12 +568,8 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             if sock.fileno() == -1:
                 raise trio.ClosedResourceError(f"{self._describe()} was closed") from None
             raise translate_os_error(exc, f"receive on {self._describe()}", broken=True) from exc
-        # Reached only when cancel_io() cancelled the scope.
-        raise socket_error(
-            SocketErrorStatus.OPERATION_ABORTED,
-            f"receive on {self._describe()}: aborted by cancel_io()",
-            broken=False,
-        )
+        # Reached only when cancel_io() or a close cancelled the scope.
+        raise self._aborted(f"receive on {self._describe()}")
 
     async def _read(self, count: int, options: InputStreamOptions) -> bytes:
         check_count(count, "input_stream.read")
@@ -615,6 +632,10 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
     async def aclose(self) -> None:
         """Send what was written, then close the socket (WinRT ``Close``). Idempotent.
 
+        Operations other tasks have under way on the socket -- a ``connect`` included
+        -- fail with ``OPERATION_ABORTED`` (a :class:`trio.ClosedResourceError` too),
+        and have ended, releasing what they held, when this returns.
+
         Raises a write failure nobody has seen yet (after closing). Cancellation: the
         socket is closed at once, unsent writes fail with ``OPERATION_ABORTED``.
         """
@@ -631,6 +652,9 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                 await _stream_tls.close_notify(self._tls)
         finally:
             self._close_now()
+        # A connect or receive in another task that the close aborted ends at its next
+        # step: once it has, everything it held is released too.
+        await self._wait_io_idle()
         if output is not None:
             output._raise_unobserved(before=output._next_seq)
 
@@ -639,10 +663,26 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             return
         self._state = _CLOSED
         if self._output is not None:
-            self._output._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "the socket closed")
+            self._output._abort_pending(
+                SocketErrorStatus.OPERATION_ABORTED, "the socket closed", closed=True
+            )
+        # A connect under way has no socket here yet: its scope is how it learns.
+        self._cancel_io_scopes()
         if self._sock is not None:
             _sockio.close_socket(self._sock)
         self._recv_buffer.clear()
+
+    def _aborted(self, what: str) -> SocketStatusError:
+        """The failure of an operation whose wait ``cancel_io()`` or a close ended.
+
+        After a close it is also a :class:`trio.ClosedResourceError`, as trio's streams
+        require of an operation another task ended by closing the stream.
+        """
+        if self._state == _CLOSED:
+            return socket_error(
+                SocketErrorStatus.OPERATION_ABORTED, f"{what}: the socket was closed", closed=True
+            )
+        return socket_error(SocketErrorStatus.OPERATION_ABORTED, f"{what}: aborted by cancel_io()")
 
     # -- helpers ---------------------------------------------------------------------------
 

@@ -85,8 +85,8 @@ async def secure(
             what=what,
         )
         return stream
-    # Reached only when cancel_io() cancelled the scope.
-    raise socket_error(SocketErrorStatus.OPERATION_ABORTED, f"{what}: aborted by cancel_io()")
+    # Reached only when cancel_io() or a close cancelled the scope.
+    raise owner._aborted(what)
 
 
 async def upgrade(
@@ -205,12 +205,8 @@ async def tls_receive(
         if not data:
             owner._tls_eof = True
         return bytes(data)
-    # Reached only when cancel_io() cancelled the scope.
-    raise socket_error(
-        SocketErrorStatus.OPERATION_ABORTED,
-        f"receive on {owner._describe()}: aborted by cancel_io()",
-        broken=False,
-    )
+    # Reached only when cancel_io() or a close cancelled the scope.
+    raise owner._aborted(f"receive on {owner._describe()}")
 
 
 async def close_notify(stream: trio.SSLStream[SocketTransport]) -> None:

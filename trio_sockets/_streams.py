@@ -319,9 +319,13 @@ class BaseOutputStream(OutputStream):
         assert op._result is not None
         return op._result
 
-    def _abort_pending(self, status: SocketErrorStatus, why: str) -> None:
-        """Fail every write not yet started (``cancel_io`` and close)."""
-        error = socket_error(status, f"{self._what}: {why}")
+    def _abort_pending(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:
+        """Fail every write not yet started (``cancel_io`` and close).
+
+        *closed*: the socket closed, and the failures are also
+        :class:`trio.ClosedResourceError`, as trio's streams have it.
+        """
+        error = socket_error(status, f"{self._what}: {why}", closed=closed)
         self._fail_all(error)
         if self._sender_scope is not None:
             self._sender_scope.cancel()
@@ -465,7 +469,7 @@ class BaseOutputStream(OutputStream):
                     await trio.lowlevel.wait_writable(self._sock)
                 except trio.ClosedResourceError:
                     self._abort_pending(
-                        SocketErrorStatus.OPERATION_ABORTED, "the socket was closed"
+                        SocketErrorStatus.OPERATION_ABORTED, "the socket was closed", closed=True
                     )
                 finally:
                     self._sender_scope = None
@@ -590,8 +594,8 @@ class StreamOutputStream(BaseOutputStream):
         self._head_sent = 0
         self._fail_all(error)
 
-    def _abort_pending(self, status: SocketErrorStatus, why: str) -> None:
-        if self._head_sent:
+    def _abort_pending(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:
+        if self._head_sent and not closed:
             # Part of the first write is on the wire: the peer would see a torn message
             # if later writes followed it, so the stream cannot be used any more.
             error = socket_error(status, f"{self._what}: {why} mid-write", broken=True)
@@ -600,7 +604,7 @@ class StreamOutputStream(BaseOutputStream):
                 self._sender_scope.cancel()
             self._writer_idle.unpark()
             return
-        super()._abort_pending(status, why)
+        super()._abort_pending(status, why, closed=closed)
 
     def _gather(self) -> list[bytes | memoryview]:
         pending = self._pending

@@ -89,7 +89,9 @@ class TlsOutputStream(StreamOutputStream):
                 )
                 raise
             except trio.ClosedResourceError:
-                super()._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "the socket closed")
+                super()._abort_pending(
+                    SocketErrorStatus.OPERATION_ABORTED, "the socket closed", closed=True
+                )
                 return True
             except (trio.BrokenResourceError, OSError) as exc:
                 # The peer may have said why before it went: its alert is the reason.
@@ -128,11 +130,16 @@ class TlsOutputStream(StreamOutputStream):
             self._complete_head(len(op._data))
         self._progress.unpark_all()
 
-    def _abort_pending(self, status: SocketErrorStatus, why: str) -> None:
+    def _abort_pending(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:
         if self._sender_busy and self._sender_scope is not None:
-            # A send is under way: cancelling it tears a TLS record, breaking the stream.
-            self._break(socket_error(status, f"{self._what}: {why} mid-write", broken=True))
+            # A send is under way: cancelling it tears a TLS record, breaking the stream
+            # (an operation ended by closing the socket says so instead).
+            self._break(
+                socket_error(
+                    status, f"{self._what}: {why} mid-write", broken=not closed, closed=closed
+                )
+            )
             self._sender_scope.cancel()
             self._writer_idle.unpark()
             return
-        StreamOutputStream._abort_pending(self, status, why)
+        StreamOutputStream._abort_pending(self, status, why, closed=closed)
