@@ -32,7 +32,7 @@ from trio_sockets import (
     SocketStatusError,
     WindowsOnlyError,
 )
-from trio_sockets._datagram_output import DatagramOutputStream
+from trio_sockets._io.datagram_output import DatagramOutputStream
 from trio_sockets._pytest_plugin import DnsServerFactory
 
 LOCALHOST = HostName("127.0.0.1")

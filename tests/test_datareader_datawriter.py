@@ -20,15 +20,15 @@ import trio
 from hypothesis import given
 from hypothesis import strategies as st
 
-from trio_sockets._codec import EPOCH_1601, UNIX_EPOCH_TICKS, count_code_units
-from trio_sockets._datareader import DataReader, InsufficientDataError, NoStreamError
-from trio_sockets._datawriter import DataWriter
-from trio_sockets._enums import (
+from trio_sockets._core.codec import EPOCH_1601, UNIX_EPOCH_TICKS, count_code_units
+from trio_sockets._core.enums import (
     ByteOrder,
     InputStreamOptions,
     SocketProtectionLevel,
     UnicodeEncoding,
 )
+from trio_sockets._data.reader import DataReader, InsufficientDataError, NoStreamError
+from trio_sockets._data.writer import DataWriter
 
 BIG = ByteOrder.BIG_ENDIAN
 LITTLE = ByteOrder.LITTLE_ENDIAN

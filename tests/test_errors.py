@@ -14,7 +14,7 @@ import pytest
 import trio
 import trustme
 
-from trio_sockets._errors import (
+from trio_sockets._core.errors import (
     SocketError,
     SocketErrorStatus,
     SocketStatusError,

@@ -53,10 +53,10 @@ from trio_sockets import (
     StreamSocket,
     StreamSocketListener,
 )
-from trio_sockets._checks import MAX_SHOWN, shown
+from trio_sockets._core.checks import MAX_SHOWN, shown
+from trio_sockets._io.resolver import MAX_SRV_TARGETS
 from trio_sockets._pytest_plugin import DnsServerFactory
-from trio_sockets._resolver import MAX_SRV_TARGETS
-from trio_sockets._stream_socket import MAX_RECEIVE_SIZE
+from trio_sockets._sockets.stream_socket import MAX_RECEIVE_SIZE
 from trio_sockets.testing import DnsServer, DnsServerError, SrvRecord
 
 S = SocketErrorStatus

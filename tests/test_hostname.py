@@ -13,8 +13,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from trio_sockets import Resolver, StreamSocket, StreamSocketListener
-from trio_sockets._enums import HostNameType
-from trio_sockets._hostname import (
+from trio_sockets._core.enums import HostNameType
+from trio_sockets._core.hostname import (
     EndpointPair,
     HostName,
     InvalidHostNameError,

@@ -20,7 +20,7 @@ from trio_sockets import (
     StreamSocketListener,
     WindowsOnlyError,
 )
-from trio_sockets._listener import CONNECTION_QUEUE_SIZE
+from trio_sockets._sockets.listener import CONNECTION_QUEUE_SIZE
 
 
 async def test_bind_service_name_listens_on_ipv4_and_ipv6_on_one_port() -> None:

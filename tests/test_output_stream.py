@@ -28,7 +28,7 @@ from trio_sockets import (
     StreamSocketListener,
     WriteOperation,
 )
-from trio_sockets._streams import DEFAULT_MAX_PENDING_BYTES, WRITE_OVERHEAD
+from trio_sockets._io.output import DEFAULT_MAX_PENDING_BYTES, WRITE_OVERHEAD
 from trio_sockets.testing import TlsCertificates
 
 

@@ -35,8 +35,8 @@ from trio_sockets import (
     StreamSocket,
     StreamSocketListener,
 )
+from trio_sockets._io.resolver import MAX_SRV_TARGETS
 from trio_sockets._pytest_plugin import DnsServerFactory
-from trio_sockets._resolver import MAX_SRV_TARGETS
 from trio_sockets.testing import DnsServer, SrvRecord
 
 # Service names that are in no services database, so they go to DNS SRV.
@@ -665,7 +665,7 @@ async def test_datagram_socket_uses_udp_srv_records(dns_server: DnsServerFactory
 _SILENT_DNS = """\
 import json, socket, trio
 from trio_sockets import HostName, Resolver, SocketStatusError, StreamSocket
-from trio_sockets._resolver import MAX_SYSTEM_LOOKUPS
+from trio_sockets._io.resolver import MAX_SYSTEM_LOOKUPS
 
 async def timed(lookup):
     start = trio.current_time()

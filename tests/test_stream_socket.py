@@ -142,7 +142,7 @@ async def _stream_pair() -> tuple[StreamSocket, StreamSocket]:
         await client.connect(LOCALHOST, str(server.getsockname()[1]))
         conn, _ = server.accept()
         conn.setblocking(False)
-        from trio_sockets._socket_options import StreamSocketListenerControl
+        from trio_sockets._sockets.stream_control import StreamSocketListenerControl
 
         accepted = StreamSocket._from_accepted(
             conn, client._resolver, StreamSocketListenerControl(client)

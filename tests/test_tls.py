@@ -57,7 +57,7 @@ from trio_sockets import (
     StreamSocketListener,
     WindowsOnlyError,
 )
-from trio_sockets._listener import _peer_of
+from trio_sockets._sockets.listener import _peer_of
 from trio_sockets.testing import TlsCertificates
 
 L = SocketProtectionLevel
@@ -1477,7 +1477,7 @@ async def test_the_tls_example_connects_to_a_real_server(pki: Pki) -> None:
 def test_client_contexts_are_reused_for_the_same_settings(pki: Pki) -> None:
     """Making a context loads the system trust store (tens of ms): equal settings share
     one; any TLS setting that differs gets its own."""
-    from trio_sockets._tls import client_context
+    from trio_sockets._tls.context import client_context
 
     first, second = trusting(pki), trusting(pki)
     context, _ = client_context(L.SSL, first.control)

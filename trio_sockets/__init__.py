@@ -7,13 +7,8 @@ from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
 
-from ._certificate import Certificate
-from ._datagram_control import DatagramSocketControl
-from ._datagram_events import DatagramSocketInformation, DatagramSocketMessageReceivedEventArgs
-from ._datagram_socket import DatagramSocket
-from ._datareader import DataReader, InsufficientDataError, NoStreamError
-from ._datawriter import DataWriter
-from ._enums import (
+from ._core.certificate import Certificate
+from ._core.enums import (
     ByteOrder,
     ChainValidationResult,
     HostNameSortOptions,
@@ -24,20 +19,28 @@ from ._enums import (
     SocketSslErrorSeverity,
     UnicodeEncoding,
 )
-from ._errors import SocketError, SocketErrorStatus, SocketStatusError, WindowsOnlyError
-from ._hostname import EndpointPair, HostName, InvalidHostNameError
-from ._listener import (
+from ._core.errors import SocketError, SocketErrorStatus, SocketStatusError, WindowsOnlyError
+from ._core.hostname import EndpointPair, HostName, InvalidHostNameError
+from ._core.tcp_info import BandwidthStatistics, RoundTripTimeStatistics
+from ._data.interfaces import InputStream, OutputStream
+from ._data.reader import DataReader, InsufficientDataError, NoStreamError
+from ._data.writer import DataWriter
+from ._io.output import WriteOperation
+from ._io.resolver import Resolver, ServiceTarget
+from ._sockets.datagram_control import DatagramSocketControl
+from ._sockets.datagram_events import (
+    DatagramSocketInformation,
+    DatagramSocketMessageReceivedEventArgs,
+)
+from ._sockets.datagram_socket import DatagramSocket
+from ._sockets.listener import (
     StreamSocketListener,
     StreamSocketListenerConnectionReceivedEventArgs,
     StreamSocketListenerInformation,
 )
-from ._resolver import Resolver, ServiceTarget
-from ._socket_options import StreamSocketControl, StreamSocketListenerControl
-from ._stream_abc import InputStream, OutputStream
-from ._stream_parts import StreamSocketInformation
-from ._stream_socket import StreamSocket
-from ._streams import WriteOperation
-from ._tcp_info import BandwidthStatistics, RoundTripTimeStatistics
+from ._sockets.stream_control import StreamSocketControl, StreamSocketListenerControl
+from ._sockets.stream_parts import StreamSocketInformation
+from ._sockets.stream_socket import StreamSocket
 
 try:
     __version__ = version("trio-sockets")

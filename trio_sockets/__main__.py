@@ -16,7 +16,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from ._cli import add_commands, run
+from ._cli.commands import add_commands, run
 
 
 def _parser() -> argparse.ArgumentParser:

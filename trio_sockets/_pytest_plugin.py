@@ -19,9 +19,9 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from ._dns_server import DNSMASQ_PACKAGE, DnsServer, SrvRecord
-from ._echo_servers import TcpEchoServer, UdpEchoServer, free_port
-from ._tls_testing import TlsCertificates
+from .testing._certificates import TlsCertificates
+from .testing._dns import DNSMASQ_PACKAGE, DnsServer, SrvRecord
+from .testing._echo import TcpEchoServer, UdpEchoServer, free_port
 
 if TYPE_CHECKING:
     import pytest

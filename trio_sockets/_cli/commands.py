@@ -1,0 +1,444 @@
+"""The ``trio-sockets`` commands beyond the demo: ``echo-server``, ``send``, ``resolve``.
+
+Each command is a coroutine taking the parsed arguments; :func:`run` maps failures to a
+one-line message and an exit status (1 for a network failure, named by its
+``SocketErrorStatus``; 2 for bad input).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import trio
+
+from .._core.certificate import IGNORABLE, Certificate
+from .._core.checks import shown
+from .._core.enums import ChainValidationResult, SocketProtectionLevel
+from .._core.errors import SocketError
+from .._core.hostname import HostName, parse_service_name
+from .._io.resolver import Protocol, Resolver, ServiceTarget, all_targets_failed
+from .._sockets.datagram_socket import DatagramSocket
+from .._sockets.listener import StreamSocketListener
+from .._sockets.stream_socket import StreamSocket
+from .progress import Progress, wanted
+
+__all__ = ["add_commands", "first_os_error", "run"]
+
+E = TypeVar("E", bound=BaseException)
+
+#: Bytes read from standard input per chunk (for UDP: the largest datagram ``send`` makes).
+CHUNK = 65507
+
+
+def add_commands(commands: Any) -> None:
+    """Register the commands on an ``argparse`` sub-parser collection."""
+    echo = commands.add_parser(
+        "echo-server",
+        help="echo back what clients send, over TCP (default) or UDP",
+        description="Listen on SERVICE and echo back every byte (TCP) or datagram (UDP). "
+        "Prints 'listening on port N' once bound.",
+    )
+    echo.add_argument("service", help="port or service name to listen on; 0 picks a free port")
+    echo.add_argument("--udp", action="store_true", help="echo datagrams instead of streams")
+    echo.add_argument(
+        "--host", default=None, help="local address to listen on (default: every address)"
+    )
+    echo.add_argument(
+        "--count",
+        type=_positive_int,
+        default=None,
+        help="stop after this many connections (TCP) or datagrams (UDP)",
+    )
+    tls = echo.add_argument_group("TLS (TCP only)")
+    tls.add_argument(
+        "--tls-cert", metavar="FILE", help="serve TLS with this certificate (PEM, key may follow)"
+    )
+    tls.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
+    tls.add_argument(
+        "--tls-client-ca",
+        metavar="FILE",
+        help="require client certificates issued by this authority (PEM)",
+    )
+    _add_level_option(tls)
+    echo.set_defaults(handler=echo_server)
+
+    send = commands.add_parser(
+        "send",
+        help="send standard input to a remote service, print what comes back (like netcat)",
+        description="Connect to HOST SERVICE, send standard input, and write what the "
+        "remote sends to standard output. Over TCP the sending side is closed when "
+        "standard input ends, and the command ends with the remote's end of stream; over "
+        "UDP each chunk read is one datagram, and replies are awaited for --wait seconds. "
+        "The bytes sent and received and their rates are shown on standard error when it "
+        "is a terminal and standard output is not.",
+    )
+    send.add_argument("host", help="remote host name or address")
+    send.add_argument("service", help="remote port or service name (DNS SRV when not a port)")
+    send.add_argument("--udp", action="store_true", help="send datagrams instead of a stream")
+    send.add_argument(
+        "--wait",
+        type=_seconds,
+        default=1.0,
+        help="UDP and TLS: seconds to wait for replies after standard input ends, and "
+        "for TLS, between replies (default 1)",
+    )
+    tls = send.add_argument_group(
+        "TLS (TCP only; TLS cannot half-close, so replies are awaited as for UDP)"
+    )
+    tls.add_argument("--tls", action="store_true", help="connect with TLS")
+    tls.add_argument(
+        "--ca", metavar="FILE", help="trust this authority besides the system's roots (PEM)"
+    )
+    tls.add_argument("--cert", metavar="FILE", help="offer this client certificate (PEM)")
+    tls.add_argument("--key", metavar="FILE", help="the client certificate's private key")
+    tls.add_argument(
+        "--ignore",
+        action="append",
+        default=[],
+        choices=sorted(result.name for result in IGNORABLE),
+        metavar="ERROR",
+        help="accept a server certificate with this error (repeatable): "
+        + ", ".join(sorted(result.name for result in IGNORABLE)),
+    )
+    _add_level_option(tls)
+    send.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="show (or never show) the bytes sent and received and their rates on standard "
+        "error (default: when standard error is a terminal and standard output is not)",
+    )
+    send.set_defaults(handler=send_command)
+
+    resolve = commands.add_parser(
+        "resolve",
+        help="show how HOST SERVICE resolves: services database, SRV targets, addresses",
+    )
+    resolve.add_argument("host", help="host name or address")
+    resolve.add_argument("service", help="port or service name")
+    resolve.add_argument("--udp", action="store_true", help="resolve for UDP (default TCP)")
+    resolve.add_argument(
+        "--nameserver",
+        action="append",
+        default=None,
+        help="ask this DNS server instead of the system's (repeatable)",
+    )
+    resolve.add_argument("--port", type=int, default=53, help="port of --nameserver (53)")
+    resolve.set_defaults(handler=resolve_command)
+
+
+def _positive_int(text: str) -> int:
+    """An argparse type: a count of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{shown(text)} must be at least 1")
+    return value
+
+
+def _seconds(text: str) -> float:
+    """An argparse type: a finite, non-negative number of seconds."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a number of seconds") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(
+            f"{shown(text)} must be a finite number of seconds, 0 or more"
+        )
+    return value
+
+
+def _first(failure: BaseException, kinds: type[E] | tuple[type[E], ...]) -> E | None:
+    """The first exception of *kinds* in *failure*, which trio may have wrapped in groups."""
+    if isinstance(failure, kinds):
+        return failure
+    if isinstance(failure, BaseExceptionGroup):
+        for inner in failure.exceptions:
+            found = _first(inner, kinds)
+            if found is not None:
+                return found
+    return None
+
+
+def first_os_error(failure: BaseException) -> OSError | None:
+    """The network failure behind *failure*."""
+    return _first(failure, OSError)
+
+
+def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse.Namespace) -> int:
+    """Run *command*; return the exit status, printing a one-line cause on failure."""
+    try:
+        trio.run(command, args)
+    except KeyboardInterrupt:
+        return 130
+    except (OSError, ValueError, TypeError, BaseExceptionGroup) as failure:
+        if _first(failure, KeyboardInterrupt) is not None:
+            return 130
+        error = first_os_error(failure)
+        if error is not None:
+            status = SocketError.get_status(error).name
+            print(f"trio-sockets: {status}: {error}", file=sys.stderr)
+            return 1
+        bad_input = _first(failure, (ValueError, TypeError))
+        if bad_input is None:
+            raise
+        print(f"trio-sockets: {bad_input}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _say(*parts: object) -> None:
+    print(*parts, flush=True)
+
+
+_LEVELS = ("SSL", "TLS10", "TLS11", "TLS12", "TLS13")
+
+
+def _add_level_option(group: Any) -> None:
+    group.add_argument(
+        "--tls-level",
+        choices=_LEVELS,
+        default="SSL",
+        help="SocketProtectionLevel: SSL (the best both sides have, the default) or a "
+        "pinned version",
+    )
+
+
+def _certificate(cert: str, key: str | None, what: str) -> Certificate:
+    try:
+        return Certificate.from_pem_file(cert, key)
+    except OSError as error:
+        raise ValueError(f"{what}: cannot read {error.filename}: {error.strerror}") from None
+
+
+# -- echo-server ---------------------------------------------------------------------
+
+
+async def echo_server(args: argparse.Namespace) -> None:
+    tls = args.tls_cert is not None
+    if (args.tls_key is not None or args.tls_client_ca is not None) and not tls:
+        raise ValueError("--tls-key and --tls-client-ca need --tls-cert")
+    if args.udp:
+        if tls:
+            raise ValueError("--tls-cert serves TLS over TCP; it cannot go with --udp")
+        await _udp_echo_server(args.host, args.service, args.count)
+    else:
+        await _tcp_echo_server(args.host, args.service, args.count, args)
+
+
+async def _tcp_echo_server(
+    host: str | None, service: str, count: int | None, options: argparse.Namespace
+) -> None:
+    async with StreamSocketListener() as listener:
+        level = SocketProtectionLevel.PLAIN_SOCKET
+        if options.tls_cert is not None:
+            level = SocketProtectionLevel[options.tls_level]
+            control = listener.control
+            control.server_certificate = _certificate(
+                options.tls_cert, options.tls_key, "--tls-cert"
+            )
+            if options.tls_client_ca is not None:
+                control.client_certificate_required = True
+                control.trusted_certificates = [
+                    _certificate(options.tls_client_ca, None, "--tls-client-ca")
+                ]
+        await listener.bind_endpoint(host, service, level)
+        kind = "TCP" if level == SocketProtectionLevel.PLAIN_SOCKET else f"TLS, {level.name}"
+        _say(f"listening on port {listener.information.local_port} ({kind})")
+        async with trio.open_nursery() as nursery:
+            served = 0
+            async for args in listener.connection_received:
+                nursery.start_soon(_echo_connection, args.socket)
+                served += 1
+                if count is not None and served >= count:
+                    await listener.aclose()
+
+
+async def _echo_connection(sock: StreamSocket) -> None:
+    peer = f"{sock.information.remote_address}:{sock.information.remote_port}"
+    total = 0
+    try:
+        async with sock:
+            while data := await sock.receive_some():
+                await sock.send_all(data)
+                total += len(data)
+    except OSError as error:
+        print(f"{peer}: {SocketError.get_status(error).name}: {error}", file=sys.stderr)
+    else:
+        _say(f"{peer}: echoed {total} bytes")
+
+
+async def _udp_echo_server(host: str | None, service: str, count: int | None) -> None:
+    async with DatagramSocket() as sock:
+        await sock.bind_endpoint(host, service)
+        _say(f"listening on port {sock.information.local_port} (UDP)")
+        echoed = 0
+        async for message in sock.message_received:
+            if message.error is not None:
+                continue
+            assert message.remote_address is not None
+            stream = await sock.get_output_stream(message.remote_address, message.remote_port)
+            await stream.write(message.data)
+            echoed += 1
+            if count is not None and echoed >= count:
+                break
+
+
+# -- send --------------------------------------------------------------------------------
+
+
+async def send_command(args: argparse.Namespace) -> None:
+    show = wanted(args.progress, sys.stderr, sys.stdout)
+    stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
+    stdout = trio.lowlevel.FdStream(os.dup(sys.stdout.fileno()))
+    async with stdin, stdout:
+        with Progress(sys.stderr if show else None) as progress:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(progress.keep_drawing)
+                if args.udp:
+                    if _wants_tls(args):
+                        raise ValueError("TLS options go with TCP, not --udp")
+                    await _send_udp(args.host, args.service, args.wait, stdin, stdout, progress)
+                else:
+                    sock = _tls_client(args) if _wants_tls(args) else StreamSocket()
+                    await _send_tcp(sock, args, stdin, stdout, progress)
+                nursery.cancel_scope.cancel()
+
+
+def _wants_tls(args: argparse.Namespace) -> bool:
+    return bool(args.tls or args.ca or args.cert or args.key or args.ignore)
+
+
+def _tls_client(args: argparse.Namespace) -> StreamSocket:
+    if args.key is not None and args.cert is None:
+        raise ValueError("--key needs --cert")
+    sock = StreamSocket()
+    control = sock.control
+    if args.ca is not None:
+        control.trusted_certificates.append(_certificate(args.ca, None, "--ca"))
+    if args.cert is not None:
+        control.client_certificate = _certificate(args.cert, args.key, "--cert")
+    control.ignorable_server_certificate_errors.update(
+        ChainValidationResult[name] for name in args.ignore
+    )
+    return sock
+
+
+async def _send_tcp(
+    sock: StreamSocket,
+    args: argparse.Namespace,
+    stdin: trio.lowlevel.FdStream,
+    stdout: trio.lowlevel.FdStream,
+    progress: Progress,
+) -> None:
+    tls = _wants_tls(args)
+    level = SocketProtectionLevel[args.tls_level] if tls else SocketProtectionLevel.PLAIN_SOCKET
+    async with sock:
+        await sock.connect(args.host, args.service, level)
+        # Over TLS, which cannot half-close, replies are awaited until none came for
+        # --wait seconds once standard input has ended.
+        receiving = trio.CancelScope()
+        input_ended = False
+
+        async def upload() -> None:
+            nonlocal input_ended
+            while data := await stdin.receive_some(CHUNK):
+                sock.output_stream.write(data)
+                await sock.output_stream.flush()
+                progress.sent(len(data))
+            if tls:
+                input_ended = True
+                receiving.deadline = trio.current_time() + args.wait
+            else:
+                await sock.send_eof()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(upload)
+            with receiving:
+                while data := await sock.receive_some():
+                    await stdout.send_all(data)
+                    progress.received(len(data))
+                    if input_ended:
+                        receiving.deadline = trio.current_time() + args.wait
+
+
+async def _send_udp(
+    host: str,
+    service: str,
+    wait: float,
+    stdin: trio.lowlevel.FdStream,
+    stdout: trio.lowlevel.FdStream,
+    progress: Progress,
+) -> None:
+    async with DatagramSocket() as sock:
+        await sock.connect(host, service)
+
+        async def print_replies() -> None:
+            async for message in sock.message_received:
+                if message.error is not None:
+                    progress.say(f"trio-sockets: {message.error}")
+                    continue
+                await stdout.send_all(message.data)
+                progress.received(len(message.data))
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(print_replies)
+            while data := await stdin.receive_some(CHUNK):
+                await sock.output_stream.write(data)
+                progress.sent(len(data))
+            await trio.sleep(wait)
+            nursery.cancel_scope.cancel()
+
+
+# -- resolve -------------------------------------------------------------------------------
+
+
+async def resolve_command(args: argparse.Namespace) -> None:
+    protocol: Protocol = "udp" if args.udp else "tcp"
+    host = HostName(args.host)
+    resolver = Resolver(args.nameserver, args.port) if args.nameserver is not None else Resolver()
+    _say(f"resolving {host.display_name} {args.service!r} for {protocol.upper()} with {resolver}")
+    parsed = parse_service_name(args.service, "service", local=False)
+    if isinstance(parsed, int):
+        _say(f"service: port {parsed}")
+    else:
+        try:
+            port = await resolver.resolve_port(args.service, protocol, local=False)
+        except OSError:
+            _say(
+                f"service: {parsed!r} is not in the services database; "
+                f"DNS SRV _{parsed}._{protocol}.{host.canonical_name}"
+            )
+        else:
+            _say(f"service: {parsed!r} is port {port} in the services database")
+    targets = await resolver.resolve_targets(host, args.service, protocol)
+    failures: list[tuple[ServiceTarget, OSError]] = []
+    for index, target in enumerate(targets, 1):
+        detail = (
+            f" (priority {target.priority}, weight {target.weight})"
+            if len(targets) > 1 or target.priority or target.weight
+            else ""
+        )
+        _say(f"target {index}: {target}{detail}")
+        try:
+            addresses = await resolver.resolve_addresses(target.host, target.port, protocol)
+        except OSError as error:
+            if len(targets) == 1:
+                raise
+            # A connect would go on to the next target: report this one and go on too.
+            status = SocketError.get_status(error).name
+            print(f"trio-sockets: {status}: target {index} {target}: {error}", file=sys.stderr)
+            failures.append((target, error))
+            continue
+        for _family, sockaddr in addresses:
+            _say(f"  address {sockaddr[0]} port {sockaddr[1]}")
+    if len(failures) == len(targets):
+        raise all_targets_failed(f"resolve {host.display_name}:{args.service}", failures)

@@ -1,0 +1,1 @@
+"""The pure layer: values, tables and rules, with no socket calls and no ``await``."""

@@ -1,0 +1,448 @@
+"""``Certificate``, and the certificate checks behind ``ChainValidationResult`` lists.
+
+OpenSSL (through the standard :mod:`ssl` module) verifies server certificates; it stops
+at the first problem and reports one ``X509_V_ERR_*`` code. WinRT reports every problem
+it finds, so that an application can decide which to ignore. The pure functions here
+check what OpenSSL can be told to skip (validity dates, the host name);
+:mod:`trio_sockets._tls.chain` verifies whole chains. :mod:`cryptography` parses the
+certificates.
+"""
+
+from __future__ import annotations
+
+import datetime
+import hashlib
+import ipaddress
+import os
+import ssl
+import tempfile
+from collections.abc import Iterable, Iterator, MutableSet, Sequence
+from typing import Any, Final
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from .checks import describe, shown
+from .enums import ChainValidationResult, HostNameType, SocketSslErrorSeverity
+from .hostname import HostName
+
+__all__ = [
+    "Certificate",
+    "IgnorableErrors",
+    "certificate_errors",
+    "severity_of",
+]
+
+_C = ChainValidationResult
+
+#: Errors that may be ignored: each is either switched off in OpenSSL or checked here.
+#: The revocation ones can always be ignored, as revocation is not checked.
+IGNORABLE: Final = frozenset(
+    {
+        _C.UNTRUSTED,
+        _C.INCOMPLETE_CHAIN,
+        _C.EXPIRED,
+        _C.INVALID_NAME,
+        _C.REVOCATION_INFORMATION_MISSING,
+        _C.REVOCATION_FAILURE,
+    }
+)
+
+
+def severity_of(errors: Iterable[ChainValidationResult]) -> SocketSslErrorSeverity:
+    """WinRT's ``ServerCertificateErrorSeverity`` of a list of errors."""
+    found = set(errors) - {_C.SUCCESS}
+    if not found:
+        return SocketSslErrorSeverity.NONE
+    if found <= IGNORABLE:
+        return SocketSslErrorSeverity.IGNORABLE
+    return SocketSslErrorSeverity.FATAL
+
+
+class Certificate:
+    """An X.509 certificate, optionally with its private key and issuer chain.
+
+    The WinRT ``Certificate`` as far as sockets use it: a server presents one (see
+    ``StreamSocketInformation.server_certificate``), a client offers one
+    (``StreamSocketControl.client_certificate``), a listener serves with one, and a
+    socket can be told to trust one as a root. Make one with :meth:`from_pem`,
+    :meth:`from_pem_file` or :meth:`from_der`. Certificates compare equal when their
+    DER encodings are equal.
+    """
+
+    __slots__ = ("_cert", "_chain", "_der", "_key_pem", "_password")
+
+    _cert: x509.Certificate
+    _chain: tuple[x509.Certificate, ...]
+    _der: bytes
+    _key_pem: bytes | None
+    _password: bytes | None
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        raise TypeError(
+            "make a Certificate with Certificate.from_pem(), .from_pem_file() or .from_der()"
+        )
+
+    @classmethod
+    def _make(
+        cls,
+        certs: Sequence[x509.Certificate],
+        key_pem: bytes | None = None,
+        password: bytes | None = None,
+    ) -> Certificate:
+        self = object.__new__(cls)
+        self._cert = certs[0]
+        self._chain = tuple(certs[1:])
+        self._der = certs[0].public_bytes(serialization.Encoding.DER)
+        self._key_pem = key_pem
+        self._password = password
+        return self
+
+    # -- construction ------------------------------------------------------------------
+
+    @classmethod
+    def from_der(cls, der: bytes | bytearray | memoryview) -> Certificate:
+        """A certificate (no key) from its DER encoding.
+
+        Raises:
+            TypeError: *der* is not bytes-like.
+            ValueError: *der* is not a DER-encoded X.509 certificate.
+        """
+        if not isinstance(der, (bytes, bytearray, memoryview)):
+            raise TypeError(f"der must be bytes, not {type(der).__name__}")
+        try:
+            cert = x509.load_der_x509_certificate(bytes(der))
+        except (ValueError, x509.InvalidVersion) as exc:
+            raise ValueError(f"not a DER-encoded X.509 certificate: {exc}") from None
+        return cls._make([cert])
+
+    @classmethod
+    def from_pem(
+        cls,
+        cert_pem: bytes | str,
+        key_pem: bytes | str | None = None,
+        *,
+        password: bytes | str | None = None,
+    ) -> Certificate:
+        """A certificate from PEM text: the certificate first, then its issuer chain.
+
+        The private key (needed to present the certificate as a client or a server) is
+        taken from *key_pem*, or else from *cert_pem* if that holds one too. An encrypted
+        key needs its *password*.
+
+        Raises:
+            TypeError: an argument has the wrong type.
+            ValueError: no certificate in *cert_pem*, a key that cannot be read (wrong
+                password, not PEM), or a key that does not belong to the certificate.
+        """
+        cert_bytes = _pem_bytes(cert_pem, "cert_pem")
+        key_bytes = _pem_bytes(key_pem, "key_pem") if key_pem is not None else None
+        if password is not None and not isinstance(password, (bytes, str)):
+            raise TypeError(f"password must be bytes or str, not {type(password).__name__}")
+        secret = password.encode() if isinstance(password, str) else password
+        try:
+            certs = x509.load_pem_x509_certificates(cert_bytes)
+        except x509.InvalidVersion as exc:
+            raise ValueError(f"cert_pem holds a certificate that cannot be read: {exc}") from None
+        except ValueError:
+            raise ValueError(
+                "cert_pem holds no PEM certificate ('-----BEGIN CERTIFICATE-----')"
+            ) from None
+        if key_bytes is None and b"PRIVATE KEY-----" in cert_bytes:
+            key_bytes = cert_bytes
+        if key_bytes is not None:
+            key_bytes = _check_key(certs[0], key_bytes, secret)
+        return cls._make(certs, key_bytes, secret)
+
+    @classmethod
+    def from_pem_file(
+        cls,
+        cert_path: str | os.PathLike[str],
+        key_path: str | os.PathLike[str] | None = None,
+        *,
+        password: bytes | str | None = None,
+    ) -> Certificate:
+        """:meth:`from_pem` with the PEM text read from files.
+
+        Raises:
+            OSError: a file cannot be read.
+            ValueError: as :meth:`from_pem`, naming the file.
+        """
+        with open(cert_path, "rb") as file:
+            cert_pem = file.read()
+        key_pem = None
+        if key_path is not None:
+            with open(key_path, "rb") as file:
+                key_pem = file.read()
+        try:
+            return cls.from_pem(cert_pem, key_pem, password=password)
+        except ValueError as exc:
+            names = os.fspath(cert_path) + (f", {os.fspath(key_path)}" if key_path else "")
+            raise ValueError(f"{names}: {exc}") from None
+
+    # -- what it is --------------------------------------------------------------------
+
+    @property
+    def subject(self) -> str:
+        """The subject name, RFC 4514 (``"CN=example.com,O=Example"``)."""
+        return self._cert.subject.rfc4514_string()
+
+    @property
+    def issuer(self) -> str:
+        """The issuer name, RFC 4514."""
+        return self._cert.issuer.rfc4514_string()
+
+    @property
+    def serial_number(self) -> bytes:
+        """The serial number, big-endian bytes (WinRT ``SerialNumber``)."""
+        number = self._cert.serial_number
+        return number.to_bytes(max(1, (number.bit_length() + 7) // 8), "big")
+
+    @property
+    def valid_from(self) -> datetime.datetime:
+        """Start of the validity period (aware, UTC)."""
+        return self._cert.not_valid_before_utc
+
+    @property
+    def valid_to(self) -> datetime.datetime:
+        """End of the validity period (aware, UTC)."""
+        return self._cert.not_valid_after_utc
+
+    @property
+    def dns_names(self) -> list[str]:
+        """The DNS names of the subject alternative name extension."""
+        names: list[str] = _san_values(self._cert, x509.DNSName)
+        return names
+
+    @property
+    def ip_addresses(self) -> list[str]:
+        """The IP addresses of the subject alternative name extension, as text."""
+        return [str(ip) for ip in _san_values(self._cert, x509.IPAddress)]
+
+    @property
+    def has_private_key(self) -> bool:
+        return self._key_pem is not None
+
+    @property
+    def der(self) -> bytes:
+        """The DER encoding of the certificate (without its chain)."""
+        return self._der
+
+    @property
+    def pem(self) -> str:
+        """The PEM text of the certificate (without its chain or key)."""
+        return self._cert.public_bytes(serialization.Encoding.PEM).decode("ascii")
+
+    @property
+    def chain(self) -> list[Certificate]:
+        """The issuer certificates that came with this one, nearest first."""
+        return [Certificate._make([cert]) for cert in self._chain]
+
+    def get_hash_value(self, algorithm: str = "SHA1") -> bytes:
+        """The fingerprint: a hash of the DER encoding (WinRT ``GetHashValue``).
+
+        *algorithm* is a :mod:`hashlib` name (``"SHA1"``, the WinRT default, or
+        ``"SHA256"``...). Raises :class:`ValueError` for an unknown algorithm.
+        """
+        try:
+            digest = hashlib.new(algorithm.lower().replace("-", ""))
+        except (ValueError, TypeError):
+            raise ValueError(f"unknown hash algorithm {shown(algorithm)}") from None
+        digest.update(self._der)
+        return digest.digest()
+
+    def to_cryptography(self) -> x509.Certificate:
+        """The certificate as a :class:`cryptography.x509.Certificate`, for anything else."""
+        return self._cert
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Certificate):
+            return NotImplemented
+        return self._der == other._der
+
+    def __hash__(self) -> int:
+        return hash(self._der)
+
+    def __repr__(self) -> str:
+        key = ", with key" if self._key_pem is not None else ""
+        return f"<Certificate {self.subject!r} issued by {self.issuer!r}{key}>"
+
+    # -- for the TLS layer -------------------------------------------------------------
+
+    def _chain_pem(self) -> bytes:
+        encoding = serialization.Encoding.PEM
+        return b"".join(cert.public_bytes(encoding) for cert in (self._cert, *self._chain))
+
+    def _load_into(self, context: ssl.SSLContext, what: str) -> None:
+        """Load certificate, chain and key into *context* (``load_cert_chain``)."""
+        if self._key_pem is None:
+            raise ValueError(
+                f"{what} {self.subject!r} has no private key: make it with "
+                "Certificate.from_pem(cert_pem, key_pem) or .from_pem_file(cert, key)"
+            )
+        # load_cert_chain reads files only: a private temporary directory, removed at once.
+        with tempfile.TemporaryDirectory(prefix="trio-sockets-") as directory:
+            cert_file = os.path.join(directory, "cert.pem")
+            key_file = os.path.join(directory, "key.pem")
+            for path, content in ((cert_file, self._chain_pem()), (key_file, self._key_pem)):
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "wb") as file:
+                    file.write(content)
+            context.load_cert_chain(cert_file, key_file, password=self._password)
+
+
+def _pem_bytes(value: object, name: str) -> bytes:
+    if isinstance(value, str):
+        return value.encode("ascii", "replace")
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return bytes(value)
+    raise TypeError(f"{name} must be PEM text (str or bytes), not {type(value).__name__}")
+
+
+def _check_key(cert: x509.Certificate, key_pem: bytes, password: bytes | None) -> bytes:
+    try:
+        key = serialization.load_pem_private_key(key_pem, password)
+    except TypeError as exc:  # a password for a plain key, or none for an encrypted one
+        raise ValueError(f"cannot read the private key: {exc}") from None
+    except ValueError as exc:
+        raise ValueError(
+            f"cannot read the private key (wrong password or not PEM): {exc}"
+        ) from None
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    der = serialization.Encoding.DER
+    if key.public_key().public_bytes(der, spki) != cert.public_key().public_bytes(der, spki):
+        raise ValueError(
+            f"the private key does not belong to the certificate {cert.subject.rfc4514_string()!r}"
+        )
+    # Only the key block itself goes to OpenSSL.
+    encryption: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(password)
+        if password
+        else serialization.NoEncryption()
+    )
+    return key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
+    )
+
+
+def _san_values(
+    cert: x509.Certificate, kind: type[x509.DNSName] | type[x509.IPAddress]
+) -> list[Any]:
+    """The values of *kind* in the subject alternative names (none without the extension)."""
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return []
+    return san.get_values_for_type(kind)
+
+
+class IgnorableErrors(MutableSet[ChainValidationResult]):
+    """The mutable set behind ``control.ignorable_server_certificate_errors``.
+
+    It takes only the :class:`ChainValidationResult` values that can be ignored:
+    ``UNTRUSTED``, ``INCOMPLETE_CHAIN``, ``EXPIRED``, ``INVALID_NAME`` and the two
+    revocation results (revocation is not checked). Adding anything else raises, so a
+    wish that cannot be honoured fails where it is made.
+    """
+
+    def __init__(self, values: Iterable[ChainValidationResult] = ()) -> None:
+        self._values: set[ChainValidationResult] = set()
+        if isinstance(values, (str, bytes, ChainValidationResult)) or not isinstance(
+            values, Iterable
+        ):
+            raise TypeError(
+                f"ignorable errors must be a collection of ChainValidationResult values, "
+                f"not {describe(values)}"
+            )
+        for value in values:
+            self.add(value)
+
+    def __contains__(self, value: object) -> bool:
+        return value in self._values
+
+    def __iter__(self) -> Iterator[ChainValidationResult]:
+        return iter(sorted(self._values))
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def add(self, value: ChainValidationResult) -> None:
+        if not isinstance(value, ChainValidationResult):
+            raise TypeError(
+                f"ignorable errors are ChainValidationResult values, not {describe(value)}"
+            )
+        if value not in IGNORABLE:
+            raise ValueError(
+                f"ChainValidationResult.{value.name} cannot be ignored: only "
+                f"{', '.join(sorted(v.name for v in IGNORABLE))} can (a certificate with "
+                "a bad signature, a wrong usage or a broken chain structure is never accepted)"
+            )
+        self._values.add(value)
+
+    def discard(self, value: ChainValidationResult) -> None:
+        self._values.discard(value)
+
+    def update(self, *values: Iterable[ChainValidationResult]) -> None:
+        """Add every value of each iterable (as :meth:`set.update`)."""
+        for iterable in values:
+            for value in iterable:
+                self.add(value)
+
+    def __repr__(self) -> str:
+        return "{" + ", ".join(f"ChainValidationResult.{v.name}" for v in self) + "}"
+
+
+# -- checks -------------------------------------------------------------------------
+
+
+def name_matches(cert: x509.Certificate, host: HostName) -> bool:
+    """Whether *cert* is valid for *host*, as OpenSSL checks it for the :mod:`ssl` module.
+
+    Only the subject alternative names count (never the common name); a wildcard stands
+    for one whole left-most label (``*.example.com``), and an IP address matches only an
+    IP address entry.
+    """
+    if host.type != HostNameType.DOMAIN_NAME:
+        wanted = ipaddress.ip_address(host.canonical_name.split("%")[0])
+        return any(ip == wanted for ip in _san_values(cert, x509.IPAddress))
+    labels = host.canonical_name.rstrip(".").split(".")
+    pattern: str
+    for pattern in _san_values(cert, x509.DNSName):
+        pattern_labels = pattern.lower().rstrip(".").split(".")
+        if len(pattern_labels) != len(labels):
+            continue
+        if pattern_labels[0] == "*" and len(pattern_labels) > 2:
+            if pattern_labels[1:] == labels[1:] and not labels[0].startswith("xn--"):
+                return True
+        elif pattern_labels == labels:
+            return True
+    return False
+
+
+def _valid_now(cert: x509.Certificate, now: datetime.datetime) -> bool:
+    return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
+
+
+def certificate_errors(
+    chain: Sequence[x509.Certificate],
+    host: HostName | None,
+    *,
+    first_error: ChainValidationResult | None = None,
+    now: datetime.datetime | None = None,
+) -> list[ChainValidationResult]:
+    """The date and name problems of a presented certificate *chain* (leaf first), sorted.
+
+    *first_error* is what OpenSSL reported, if it failed. Validity dates of every
+    presented certificate and the *host* name (None: not checked) are checked here; the
+    path itself is :class:`trio_sockets._tls.chain.ChainVerifier`'s.
+    """
+    found: set[ChainValidationResult] = set()
+    if first_error is not None:
+        found.add(first_error)
+    if chain:
+        moment = now or datetime.datetime.now(datetime.UTC)
+        if not all(_valid_now(cert, moment) for cert in chain):
+            found.add(_C.EXPIRED)
+        if host is not None and not name_matches(chain[0], host):
+            found.add(_C.INVALID_NAME)
+    return sorted(found)

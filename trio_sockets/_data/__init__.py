@@ -1,0 +1,1 @@
+"""The WinRT stream interfaces and the DataReader / DataWriter over them."""

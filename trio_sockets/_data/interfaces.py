@@ -1,0 +1,64 @@
+"""The two stream interfaces every socket hands out (WinRT ``IInputStream`` / ``IOutputStream``).
+
+:class:`DataReader` and :class:`DataWriter` work over any implementation of these, so
+they are defined apart from the socket code that implements them.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Generator
+from typing import Any
+
+from .._core.enums import InputStreamOptions
+
+__all__ = ["InputStream", "OutputStream", "WriteOperationLike"]
+
+
+class WriteOperationLike(Awaitable[int], abc.ABC):
+    """What :meth:`OutputStream.write` returns: a write already under way.
+
+    Awaiting it gives the number of bytes written, or raises the write's failure.
+    """
+
+    @property
+    @abc.abstractmethod
+    def done(self) -> bool:
+        """True once the write has completed or failed."""
+
+    @abc.abstractmethod
+    def __await__(self) -> Generator[Any, None, int]: ...
+
+
+class InputStream(abc.ABC):
+    """A source of bytes (WinRT ``IInputStream``)."""
+
+    @abc.abstractmethod
+    async def read(
+        self, count: int, options: InputStreamOptions = InputStreamOptions.NONE
+    ) -> bytes:
+        """Read up to *count* bytes; ``b""`` means the stream has ended.
+
+        With :attr:`InputStreamOptions.NONE` the read completes when *count* bytes are
+        there or the stream ends; with ``PARTIAL`` as soon as any byte is there.
+        """
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Close the stream (and with it, for socket streams, the socket)."""
+
+
+class OutputStream(abc.ABC):
+    """A sink of bytes (WinRT ``IOutputStream``)."""
+
+    @abc.abstractmethod
+    def write(self, data: bytes | bytearray | memoryview) -> WriteOperationLike:
+        """Start writing *data* at once and return the operation under way."""
+
+    @abc.abstractmethod
+    async def flush(self) -> bool:
+        """Wait until every write started so far has completed; raise the first failure."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Close the stream (and with it, for socket streams, the socket)."""

@@ -1,0 +1,122 @@
+"""Socket addresses as WinRT names: the HostName of an address, and endpoint pairs."""
+
+from __future__ import annotations
+
+import functools
+import ipaddress
+import socket
+from collections.abc import Collection
+
+from .._core.checks import describe
+from .._core.enums import HostNameSortOptions
+from .._core.errors import SocketErrorStatus, socket_error
+from .._core.hostname import EndpointPair, HostName, coerce_host_name
+from .resolver import (
+    Protocol,
+    Resolver,
+    ServiceTarget,
+    SockAddr,
+    all_targets_failed,
+    resolver_or_default,
+)
+
+__all__ = [
+    "BOTH_FAMILIES",
+    "endpoint_pairs",
+    "families_reached",
+    "host_of",
+    "of_reachable_family",
+]
+
+#: What a dual-stack IPv6 socket (``IPV6_V6ONLY`` off) reaches.
+BOTH_FAMILIES = frozenset({socket.AF_INET, socket.AF_INET6})
+_FAMILY_NAMES: dict[int, str] = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6"}
+
+
+def families_reached(family: int, *, dual_stack: bool) -> frozenset[int]:
+    """The address families a socket of *family* can send to: its own, and IPv4 too
+    for a dual-stack IPv6 socket."""
+    if family == socket.AF_INET6 and dual_stack:
+        return BOTH_FAMILIES
+    return frozenset({family})
+
+
+def of_reachable_family(
+    addresses: list[tuple[socket.AddressFamily, SockAddr]],
+    families: Collection[int],
+    what: str,
+    local: str,
+) -> list[tuple[socket.AddressFamily, SockAddr]]:
+    """The remote *addresses* a local side reaching *families* can use, in their order.
+
+    The one rule of both socket kinds for a local side fixed before the remote is known
+    (an endpoint pair's local host, a bound socket): addresses of another family are
+    skipped, as the kernel would refuse them.
+
+    Raises:
+        SocketStatusError: ``ADDRESS_FAMILY_NOT_SUPPORTED`` when none is left, naming
+            *local* and the remote's addresses.
+    """
+    usable = [entry for entry in addresses if entry[0] in families]
+    if not usable:
+        remote = ", ".join(str(sockaddr[0]) for _, sockaddr in addresses[:8])
+        kinds = "/".join(_FAMILY_NAMES.get(family, str(family)) for family in sorted(families))
+        raise socket_error(
+            SocketErrorStatus.ADDRESS_FAMILY_NOT_SUPPORTED,
+            f"{what}: {local} reaches only {kinds} addresses, and the remote has none ({remote})",
+        )
+    return usable
+
+
+def host_of(sockaddr: SockAddr) -> HostName:
+    """The :class:`HostName` of a socket address; IPv4-mapped IPv6 reads as IPv4."""
+    return _host_of_address(sockaddr[0])
+
+
+# Every received datagram names its sender: parsing the same few addresses over and over
+# was a measurable share of a UDP echo. HostName is immutable, so sharing is safe.
+@functools.lru_cache(maxsize=1024)
+def _host_of_address(text: str) -> HostName:
+    address = ipaddress.ip_address(text.split("%")[0])
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return HostName(str(address.ipv4_mapped))
+    return HostName(text)
+
+
+async def endpoint_pairs(
+    remote_host_name: HostName | str,
+    remote_service_name: str,
+    sort_options: HostNameSortOptions,
+    resolver: Resolver | None,
+    protocol: Protocol,
+) -> list[EndpointPair]:
+    """``get_endpoint_pairs`` for both socket classes."""
+    host = coerce_host_name(remote_host_name, "remote_host_name")
+    if not isinstance(sort_options, HostNameSortOptions):
+        raise TypeError(f"sort_options must be a HostNameSortOptions, not {describe(sort_options)}")
+    resolver = resolver_or_default(resolver)
+    targets = await resolver.resolve_targets(host, remote_service_name, protocol)
+    pairs = []
+    failures: list[tuple[ServiceTarget, OSError]] = []
+    for target in targets:
+        try:
+            addresses = await resolver.resolve_addresses(target.host, target.port, protocol)
+        except OSError as exc:
+            # An SRV target that does not resolve is left out, as a connect would skip it.
+            failures.append((target, exc))
+            continue
+        for family, sockaddr in addresses:
+            probe = socket.socket(family, socket.SOCK_DGRAM)
+            try:
+                probe.connect(sockaddr)  # a UDP connect picks the route and sends nothing
+                local = host_of(probe.getsockname())
+            except OSError:
+                local = None
+            finally:
+                probe.close()
+            pairs.append(EndpointPair(local, "", host_of(sockaddr), str(target.port)))
+    if not pairs:
+        if len(failures) == 1:
+            raise failures[0][1]
+        raise all_targets_failed(f"resolve {host.display_name}:{remote_service_name}", failures)
+    return pairs

@@ -1,0 +1,307 @@
+"""The output stream of a :class:`~trio_sockets.DatagramSocket`: one write, one datagram.
+
+The queueing, completion and flush rules are those of every output stream
+(:class:`~trio_sockets._io.output.BaseOutputStream`). What differs is the sending: each
+write leaves as one datagram, never joined with its neighbours, and a failed send fails
+only that write -- a datagram stream is not broken by one lost datagram, as a TCP
+stream is by a reset.
+
+Writes pending together still leave together where Linux allows it. A run of
+equal-size datagrams to one destination goes to the kernel in one ``sendmsg`` with a
+``UDP_SEGMENT`` control message (UDP generic segmentation offload), which cuts it back
+into the separate datagrams; the receiver sees every boundary. A kernel that refuses
+(``EIO``: the device cannot checksum the segments; ``ENOPROTOOPT``: no GSO at all;
+``EINVAL``: a segment larger than the path MTU) gets one send per datagram instead,
+and the stream remembers that.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+from collections.abc import Callable, Collection
+from typing import Final
+
+from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
+from .._core.hostname import HostName
+from .addresses import families_reached, of_reachable_family
+from .connect import format_sockaddr
+from .output import BaseOutputStream, NurseryGetter
+from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
+
+__all__ = [
+    "DatagramOutputStream",
+    "StreamCache",
+    "families_of",
+    "max_payload",
+    "resolve_destination",
+    "to_socket_address",
+]
+
+# socket.SOL_UDP exists; UDP_SEGMENT is missing from Python 3.11's socket module.
+SOL_UDP: Final = 17
+UDP_SEGMENT: Final = 103
+#: Datagrams handed to one GSO ``sendmsg``: the kernel allows 128 (UDP_MAX_SEGMENTS);
+#: 64 keeps one call's copy, and what a refused call must resend, small.
+GSO_MAX_SEGMENTS: Final = 64
+#: The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP) and over IPv6 (65535 - 8).
+MAX_IPV4_PAYLOAD: Final = 65507
+MAX_IPV6_PAYLOAD: Final = 65527
+# Cached output streams beyond this are forgotten when idle (the caller's reference
+# keeps working); bounds the cache of a server answering many remotes.
+STREAM_CACHE_SIZE: Final = 256
+# The errors a kernel gives when it cannot segment: fall back to one send per datagram.
+_GSO_REFUSED: Final = frozenset({errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP})
+
+
+async def resolve_destination(
+    resolver: Resolver,
+    host: HostName,
+    service: str,
+    families: Collection[int],
+    local: str,
+    what: str,
+) -> tuple[SockAddr, int]:
+    """Resolve a remote to ``(sockaddr, family)``: its first address of one of
+    *families*, those the sending socket (described by *local*) reaches.
+
+    A DNS SRV service resolves to the first target, in RFC 2782 order, that has such an
+    address: a datagram has no connection failure to fall through on.
+
+    Raises:
+        SocketStatusError: resolution failures, ``ADDRESS_FAMILY_NOT_SUPPORTED`` when no
+            address is of a family the socket reaches.
+    """
+    targets = await resolver.resolve_targets(host, service, "udp")
+    failures: list[tuple[ServiceTarget, OSError]] = []
+    for target in targets:
+        try:
+            addresses = await resolver.resolve_addresses(target.host, target.port, "udp")
+            addresses = of_reachable_family(addresses, families, f"{what} {target}", local)
+        except OSError as exc:
+            failures.append((target, exc))
+            continue
+        family, sockaddr = addresses[0]
+        return sockaddr, family
+    if len(failures) == 1:
+        raise failures[0][1]
+    raise all_targets_failed(f"{what} {host.display_name}:{service}", failures)
+
+
+def families_of(sock: socket.socket) -> frozenset[int]:
+    """The address families *sock* can send to."""
+    dual = sock.family == socket.AF_INET6 and not sock.getsockopt(
+        socket.IPPROTO_IPV6, socket.IPV6_V6ONLY
+    )
+    return families_reached(sock.family, dual_stack=dual)
+
+
+def to_socket_address(sock: socket.socket, sockaddr: SockAddr) -> SockAddr:
+    """*sockaddr* as *sock* takes it: IPv4 as IPv4-mapped IPv6 on a dual-stack socket."""
+    if sock.family == socket.AF_INET6 and len(sockaddr) == 2:
+        return (f"::ffff:{sockaddr[0]}", sockaddr[1], 0, 0)
+    return sockaddr
+
+
+def max_payload(sockaddr: SockAddr | None, family: int) -> int:
+    """The largest datagram that can go to *sockaddr* (IPv4-mapped counts as IPv4)."""
+    if family == socket.AF_INET:
+        return MAX_IPV4_PAYLOAD
+    if sockaddr is not None and sockaddr[0].lower().startswith("::ffff:") and "." in sockaddr[0]:
+        return MAX_IPV4_PAYLOAD
+    return MAX_IPV6_PAYLOAD
+
+
+class DatagramOutputStream(BaseOutputStream):
+    """An output stream of a :class:`~trio_sockets.DatagramSocket`: each write is one datagram.
+
+    Returned by :attr:`DatagramSocket.output_stream <trio_sockets.DatagramSocket.output_stream>`
+    (to the connected remote) and by :meth:`DatagramSocket.get_output_stream()
+    <trio_sockets.DatagramSocket.get_output_stream>` (to the remote given there).
+
+    ``write()`` raises a ``MESSAGE_TOO_LONG`` :class:`~trio_sockets.SocketStatusError`
+    at once for a datagram larger than the address family allows (65,507 bytes over
+    IPv4, 65,527 over IPv6); nothing is queued and the stream stays usable. A datagram
+    the kernel refuses (``ECONNREFUSED`` reported by an earlier ICMP message,
+    ``ENOBUFS``, ``EMSGSIZE`` with ``dont_fragment``...) fails its own
+    :class:`~trio_sockets.WriteOperation` only; later writes go on. As for every
+    output stream, a failure nobody awaited is raised by the next ``write``, ``flush``
+    or ``aclose``.
+    """
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        nursery_getter: NurseryGetter,
+        what: str,
+        destination: SockAddr | None,
+        on_permission_denied: Callable[[], bool],
+        *,
+        connected_to: SockAddr | None = None,
+    ) -> None:
+        super().__init__(sock, nursery_getter, what)
+        self._destination = destination
+        #: The remote as resolved (IPv4 as IPv4), for the socket's information.
+        self._remote: SockAddr | None = destination
+        self._limit = max_payload(destination or connected_to, sock.family)
+        # Called on EACCES: turns SO_BROADCAST on (True) if it was off, so the send is
+        # retried; the kernel says EACCES exactly when a broadcast needs it.
+        self._on_permission_denied = on_permission_denied
+        # The cache's set of evicted streams that still have work, while this stream is
+        # evicted: a write puts it there, so that closing the socket reaches it.
+        self._evicted_to: set[DatagramOutputStream] | None = None
+        self._gso = True
+        # Segments of this size or larger were refused with EINVAL (over the path MTU).
+        self._gso_size_limit = MAX_IPV6_PAYLOAD + 1
+        #: System calls made and datagrams sent, for statistics and tests.
+        self.send_calls = 0
+        self.datagrams_sent = 0
+
+    @property
+    def destination(self) -> SockAddr | None:
+        """The socket address datagrams go to; ``None`` for the connected remote."""
+        return self._destination
+
+    def __repr__(self) -> str:
+        return f"<DatagramOutputStream {self._what}>"
+
+    # -- BaseOutputStream hooks ----------------------------------------------------------
+
+    def _check_writable(self, data: bytes) -> None:
+        if len(data) > self._limit:
+            raise socket_error(
+                SocketErrorStatus.MESSAGE_TOO_LONG,
+                f"{self._what}: a datagram of {len(data)} bytes is over the limit of "
+                f"{self._limit} bytes for this address family",
+                errno=errno.EMSGSIZE,
+            )
+        if self._evicted_to is not None:  # written to after its cache forgot it
+            self._evicted_to.add(self)
+
+    def _send_step(self) -> bool:
+        pending = self._pending
+        first = pending[0]._data
+        size = len(first)
+        run = 1
+        if self._gso and 0 < size < self._gso_size_limit:
+            most = min(GSO_MAX_SEGMENTS, self._limit // size, len(pending))
+            while run < most and len(pending[run]._data) == size:
+                run += 1
+        try:
+            if run > 1:
+                self._send_segmented(run, size)
+            else:
+                self._send_one(first)
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            self._handle_error(exc, run, size)
+            return True
+        self.send_calls += 1
+        self.datagrams_sent += run
+        for _ in range(run):
+            self._complete_head(size)
+        self._progress.unpark_all()
+        return True
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _send_one(self, data: bytes) -> None:
+        if self._destination is None:
+            self._sock.send(data)
+        else:
+            self._sock.sendto(data, self._destination)
+
+    def _send_segmented(self, run: int, size: int) -> None:
+        pending = self._pending
+        payload = b"".join(pending[index]._data for index in range(run))
+        control = [(SOL_UDP, UDP_SEGMENT, struct.pack("@H", size))]
+        if self._destination is None:
+            self._sock.sendmsg([payload], control)
+        else:
+            self._sock.sendmsg([payload], control, 0, self._destination)
+
+    def _handle_error(self, exc: OSError, run: int, size: int) -> None:
+        if isinstance(exc, PermissionError) and self._on_permission_denied():
+            return  # SO_BROADCAST is on now: the next step sends the same datagrams
+        if run > 1 and exc.errno in _GSO_REFUSED:
+            if exc.errno == errno.EINVAL:
+                self._gso_size_limit = min(self._gso_size_limit, size)
+            else:
+                self._gso = False
+            return  # the next step sends them one by one
+        # The datagram was not sent; that write fails and the ones after it go on.
+        where = format_sockaddr(self._destination) if self._destination else "the remote"
+        error = translate_os_error(exc, f"send a datagram to {where} on {self._what}")
+        self._fail_head(error)
+        self._progress.unpark_all()
+
+
+class StreamCache:
+    """The output streams a socket handed out, one per destination.
+
+    Also keyed by the (IP literal, decimal port) a stream was asked for, so that
+    answering a sender (``get_output_stream(args.remote_address, args.remote_port)``)
+    needs no resolving.
+
+    Past :data:`STREAM_CACHE_SIZE` destinations, idle streams are evicted: asking for
+    their destination again makes a new stream, and their background writers end. The
+    caller may still hold an evicted stream and write to it; from its first write until
+    it is idle again it is kept among the evicted streams that have work, so that
+    ``cancel_io()`` and closing the socket abort, flush and raise what it holds as they
+    do for every other stream.
+    """
+
+    def __init__(self) -> None:
+        self._by_target: dict[SockAddr, DatagramOutputStream] = {}
+        self._by_name: dict[tuple[HostName, str], DatagramOutputStream] = {}
+        self._evicted_busy: set[DatagramOutputStream] = set()
+
+    def by_name(self, host: object, service: object) -> DatagramOutputStream | None:
+        if type(host) is not HostName or type(service) is not str:
+            return None
+        stream = self._by_name.get((host, service))
+        return stream if stream is not None and not stream._closed else None
+
+    def get(self, target: SockAddr) -> DatagramOutputStream | None:
+        stream = self._by_target.get(target)
+        return stream if stream is not None and not stream._closed else None
+
+    def add(self, stream: DatagramOutputStream, host: object, service: object) -> None:
+        assert stream._destination is not None
+        if self._by_target.get(stream._destination) is not stream:
+            if len(self._by_target) >= STREAM_CACHE_SIZE:
+                self._prune()
+            self._by_target[stream._destination] = stream
+        if (
+            type(host) is HostName
+            and host.ip_address is not None
+            and type(service) is str
+            and service.isdigit()
+            and service.isascii()
+        ):
+            self._by_name[(host, service)] = stream
+
+    def _prune(self) -> None:
+        for target, stream in list(self._by_target.items()):
+            if _idle(stream):
+                del self._by_target[target]
+                self._evict(stream)
+        for stream in [stream for stream in self._evicted_busy if _idle(stream)]:
+            self._evicted_busy.discard(stream)
+            stream._end_writer()
+        kept = set(map(id, self._by_target.values()))
+        self._by_name = {key: s for key, s in self._by_name.items() if id(s) in kept}
+
+    def _evict(self, stream: DatagramOutputStream) -> None:
+        stream._evicted_to = self._evicted_busy
+        stream._end_writer()
+
+    def all(self) -> list[DatagramOutputStream]:
+        """Every stream with a destination that may hold work: cached or evicted."""
+        return [*self._by_target.values(), *self._evicted_busy]
+
+
+def _idle(stream: DatagramOutputStream) -> bool:
+    return not stream._pending and not stream._unobserved

@@ -1,0 +1,1 @@
+"""The WinRT facade: the socket classes and their control and information objects."""

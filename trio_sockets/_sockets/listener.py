@@ -1,0 +1,503 @@
+"""``StreamSocketListener``: a TCP server whose ConnectionReceived event is a channel."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+import socket
+import ssl
+from typing import Final
+
+import trio
+
+from .._core.enums import SocketProtectionLevel
+from .._core.errors import SocketErrorStatus, WindowsOnlyError, socket_error, translate_os_error
+from .._core.hostname import HostName, coerce_host_name
+from .._io import sockio as _sockio
+from .._io.connect import format_sockaddr
+from .._io.resolver import Resolver, SockAddr, resolver_or_default
+from .._io.scoped import NurseryScoped
+from .._tls.context import check_protection_level, server_context
+from .stream_control import MAX_PENDING_HANDSHAKES, StreamSocketListenerControl
+from .stream_socket import StreamSocket
+
+__all__ = [
+    "StreamSocketListener",
+    "StreamSocketListenerConnectionReceivedEventArgs",
+    "StreamSocketListenerInformation",
+]
+
+#: Accepted connections that may wait in ``connection_received`` before the listener
+#: stops accepting (the kernel's backlog holds the rest).
+CONNECTION_QUEUE_SIZE: Final = 64
+# The kernel clamps the backlog to net.core.somaxconn.
+_BACKLOG: Final = 65535
+# After EMFILE/ENFILE/ENOBUFS/ENOMEM the accept loop waits this long before retrying,
+# as trio.serve_listeners does, instead of spinning.
+_RESOURCE_RETRY_DELAY: Final = 0.1
+_RESOURCE_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+class StreamSocketListenerConnectionReceivedEventArgs:
+    """One accepted connection (WinRT ``StreamSocketListenerConnectionReceivedEventArgs``).
+
+    The :attr:`socket` belongs to whoever receives these args, not to the listener:
+    scope it with ``async with args.socket:`` (or close it).
+    """
+
+    __slots__ = ("_socket",)
+
+    def __init__(self, socket: StreamSocket) -> None:
+        self._socket = socket
+
+    @property
+    def socket(self) -> StreamSocket:
+        return self._socket
+
+    def __repr__(self) -> str:
+        return f"<ConnectionReceived {self._socket!r}>"
+
+
+class StreamSocketListenerInformation:
+    """WinRT ``StreamSocketListenerInformation``: the bound port."""
+
+    def __init__(self, owner: StreamSocketListener) -> None:
+        self._owner = owner
+
+    @property
+    def local_port(self) -> str:
+        """The bound TCP port as a string; ``""`` before the listener is bound."""
+        return str(self._owner._port) if self._owner._port is not None else ""
+
+    @property
+    def protection_level(self) -> SocketProtectionLevel:
+        """The level given to bind: ``PLAIN_SOCKET``, or the TLS level it serves."""
+        return self._owner._protection_level
+
+    @property
+    def tls_handshake_failures(self) -> int:
+        """How many accepted connections failed their TLS handshake (and were closed)."""
+        return self._owner._handshake_failures
+
+    @property
+    def last_tls_handshake_error(self) -> OSError | None:
+        """The classified failure of the last TLS handshake that failed, if any."""
+        return self._owner._last_handshake_error
+
+
+class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
+    """A TCP listener (WinRT ``StreamSocketListener``), also a :class:`trio.abc.Listener`.
+
+    ``async with StreamSocketListener() as listener:`` then
+    ``await listener.bind_service_name("1337")`` and take connections from
+    ``async for args in listener.connection_received:`` (or ``await listener.accept()``,
+    so ``trio.serve_listeners(handler, [listener])`` works). The channel exists from
+    construction, so no connection can arrive before there is somewhere to put it. When
+    :data:`CONNECTION_QUEUE_SIZE` connections wait unreceived, the listener stops
+    accepting until the consumer catches up.
+
+    Closing the listener stops accepting; sockets already received keep working.
+    Connections accepted but never received are closed with it.
+    """
+
+    def __init__(self, *, resolver: Resolver | None = None) -> None:
+        self._resolver = resolver_or_default(resolver)
+        self._init_scope()
+        self._socks: list[socket.socket] = []
+        self._port: int | None = None
+        self._closed = False
+        self._binding = False
+        self._send_channel, self.connection_received = trio.open_memory_channel[
+            StreamSocketListenerConnectionReceivedEventArgs
+        ](CONNECTION_QUEUE_SIZE)
+        self._accept_loops = 0
+        self._protection_level = SocketProtectionLevel.PLAIN_SOCKET
+        self._tls_context: ssl.SSLContext | None = None
+        self._handshakes = trio.Semaphore(MAX_PENDING_HANDSHAKES)
+        # Handshakes running per peer (see _peer_of), for max_tls_handshakes_per_address.
+        self._handshakes_by_peer: dict[str, int] = {}
+        self._handshake_failures = 0
+        self._last_handshake_error: OSError | None = None
+        self._abort_scopes: set[trio.CancelScope] = set()
+        self._control = StreamSocketListenerControl(self)
+        self._information = StreamSocketListenerInformation(self)
+
+    connection_received: trio.MemoryReceiveChannel[StreamSocketListenerConnectionReceivedEventArgs]
+    """The ConnectionReceived event: one args object per accepted connection."""
+
+    @property
+    def control(self) -> StreamSocketListenerControl:
+        return self._control
+
+    @property
+    def information(self) -> StreamSocketListenerInformation:
+        return self._information
+
+    @property
+    def sockets(self) -> list[socket.socket]:
+        """The listening stdlib sockets (one per address family bound)."""
+        return list(self._socks)
+
+    def _is_closed(self) -> bool:
+        return self._closed
+
+    def _describe(self) -> str:
+        if not self._socks:
+            return "StreamSocketListener (closed)" if self._closed else "StreamSocketListener"
+        names = ", ".join(format_sockaddr(_sockname(sock)) for sock in self._socks)
+        return f"StreamSocketListener on {names}"
+
+    def __repr__(self) -> str:
+        return f"<{self._describe()}>"
+
+    # -- binding -------------------------------------------------------------------------
+
+    async def bind_service_name(
+        self,
+        local_service_name: str,
+        protection_level: SocketProtectionLevel = SocketProtectionLevel.PLAIN_SOCKET,
+        adapter: HostName | str | None = None,
+    ) -> None:
+        """Listen on every local address, IPv4 and IPv6, on one port (WinRT
+        ``BindServiceNameAsync``).
+
+        *local_service_name* is a port (``""`` or ``"0"``: any free port, then read
+        ``information.local_port``) or a name from the services database. *adapter*
+        stands in for a Windows ``NetworkAdapter``: a local interface address to listen
+        on instead of all of them.
+
+        A TLS *protection_level* (``SSL``, ``UNSPECIFIED`` or ``TLS10`` ... ``TLS13``;
+        WinRT listeners have no server-side TLS) makes a TLS server: set
+        ``control.server_certificate`` first (and ``client_certificate_required`` to
+        demand client certificates). Each accepted connection completes its handshake
+        (within ``control.tls_handshake_timeout``) before it is delivered; one that
+        fails is closed and counted in ``information.tls_handshake_failures``, and so
+        is one silent past ``control.tls_hello_timeout`` or from a peer already running
+        ``control.max_tls_handshakes_per_address`` handshakes.
+
+        Raises:
+            TypeError / ValueError: a bad service name, protection level or adapter, or a
+                TLS level without ``control.server_certificate``.
+            RuntimeError: already bound, or not entered with ``async with``.
+            SocketStatusError: ``ADDRESS_ALREADY_IN_USE`` and other bind failures.
+        """
+        if adapter is not None:
+            await self.bind_endpoint(
+                coerce_host_name(adapter, "adapter"), local_service_name, protection_level
+            )
+            return
+        self._set_protection(protection_level)
+        await self._bind(None, local_service_name)
+
+    def _set_protection(self, protection_level: SocketProtectionLevel) -> None:
+        level = check_protection_level(protection_level)
+        if self._socks or self._binding:
+            return  # _bind says what is wrong
+        self._tls_context = (
+            None
+            if level == SocketProtectionLevel.PLAIN_SOCKET
+            else server_context(level, self._control)
+        )
+        self._protection_level = level
+
+    async def bind_endpoint(
+        self,
+        local_host_name: HostName | str | None,
+        local_service_name: str,
+        protection_level: SocketProtectionLevel = SocketProtectionLevel.PLAIN_SOCKET,
+    ) -> None:
+        """Listen on one local address (WinRT ``BindEndpointAsync``).
+
+        ``None`` as the host means every local address, like :meth:`bind_service_name`.
+        A host name that resolves to several addresses (``"localhost"``) is listened on
+        at each of them, on one port.
+
+        Raises:
+            TypeError / ValueError: a bad host or service name.
+            RuntimeError: already bound, or not entered with ``async with``.
+            SocketStatusError: ``ADDRESS_ALREADY_IN_USE``,
+                ``CANNOT_ASSIGN_REQUESTED_ADDRESS`` and other bind failures.
+        """
+        host = (
+            None
+            if local_host_name is None
+            else coerce_host_name(local_host_name, "local_host_name")
+        )
+        self._set_protection(protection_level)
+        await self._bind(host, local_service_name)
+
+    async def _bind(self, host: HostName | None, service: str) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError("this StreamSocketListener was closed")
+        if self._socks or self._binding:
+            raise RuntimeError(
+                f"{self._describe()} is already bound; WinRT fixes a listener's port at its "
+                "first bind"
+            )
+        nursery = self._require_nursery("bind_service_name() / bind_endpoint()")
+        self._binding = True
+        try:
+            port = await self._resolver.resolve_port(service, "tcp", local=True)
+            if host is None:
+                targets = _wildcard_addresses(port)
+            else:
+                targets = await self._resolver.resolve_addresses(host, port, "tcp", passive=True)
+            socks = self._listen_on(targets, port)
+        finally:
+            self._binding = False
+        if self._is_closed():  # closed while resolving
+            for sock in socks:
+                sock.close()
+            raise trio.ClosedResourceError("this StreamSocketListener was closed")
+        self._socks = socks
+        self._port = socks[0].getsockname()[1]
+        self._control._bound = True
+        for sock in socks:
+            self._accept_loops += 1
+            nursery.start_soon(self._accept_loop, sock, name=f"accept loop of {self._describe()}")
+
+    def _listen_on(
+        self, targets: list[tuple[socket.AddressFamily, SockAddr]], port: int
+    ) -> list[socket.socket]:
+        socks: list[socket.socket] = []
+        try:
+            for family, sockaddr in targets:
+                if socks and port == 0:
+                    # Every address listens on the port the first one got.
+                    sockaddr = _with_port(sockaddr, _sockname(socks[0])[1])
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                socks.append(sock)
+                sock.setblocking(False)
+                # SO_REUSEADDR lets a restarted server bind past TIME_WAIT; on Linux it
+                # never lets two listeners share a TCP port.
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    dual = sockaddr[0] == "::" and len(targets) == 1
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, not dual)
+                self._control._apply(sock, family)
+                try:
+                    sock.bind(sockaddr)
+                    sock.listen(_BACKLOG)
+                except OSError as exc:
+                    raise translate_os_error(
+                        exc, f"bind a listener to {format_sockaddr(sockaddr)}"
+                    ) from exc
+        except BaseException:
+            for sock in socks:
+                sock.close()
+            raise
+        return socks
+
+    # -- accepting ---------------------------------------------------------------------
+
+    async def _accept_loop(self, sock: socket.socket) -> None:
+        try:
+            while True:
+                try:
+                    conn, _address = await _sockio.accept(sock)
+                except trio.ClosedResourceError:
+                    return
+                except OSError as exc:
+                    if exc.errno in _sockio.ACCEPT_TRANSIENT_ERRNOS:
+                        continue
+                    if exc.errno in _RESOURCE_ERRNOS:
+                        await trio.sleep(_RESOURCE_RETRY_DELAY)
+                        continue
+                    raise  # pragma: no cover - an accept() failure no listener survives
+                try:
+                    accepted = StreamSocket._from_accepted(conn, self._resolver, self._control)
+                except OSError:  # the peer went away between accept() and getpeername()
+                    conn.close()
+                    continue
+                if self._tls_context is not None:
+                    if not await self._start_handshake(accepted, self._tls_context):
+                        return
+                    continue
+                if not await self._deliver(accepted):
+                    return
+        finally:
+            self._done_delivering()
+
+    def _done_delivering(self) -> None:
+        self._accept_loops -= 1
+        if self._accept_loops == 0:
+            self._send_channel.close()
+
+    async def _deliver(self, accepted: StreamSocket) -> bool:
+        """Hand *accepted* to ``connection_received``; False once the listener closed."""
+        args = StreamSocketListenerConnectionReceivedEventArgs(accepted)
+        try:
+            await self._send_channel.send(args)
+        except (trio.ClosedResourceError, trio.BrokenResourceError):
+            accepted._close_now()
+            return False
+        except BaseException:
+            accepted._close_now()
+            raise
+        return True
+
+    async def _start_handshake(self, accepted: StreamSocket, context: ssl.SSLContext) -> bool:
+        """Give *accepted* a handshake slot and a task; False once the listener closed.
+
+        A peer that already runs (or waits to run) its ``max_tls_handshakes_per_address``
+        is refused at once: one address must not take every slot. *accepted* is closed
+        unless the handshake task took it.
+        """
+        assert accepted._remote is not None
+        peer = _peer_of(accepted._remote)
+        running = self._handshakes_by_peer.get(peer, 0)
+        limit = self._control.max_tls_handshakes_per_address
+        if running >= limit:
+            self._handshake_failures += 1
+            self._last_handshake_error = socket_error(
+                SocketErrorStatus.CONNECTION_REFUSED,
+                f"TLS handshake of {accepted._describe()}: refused, {peer} already runs "
+                f"{running} (control.max_tls_handshakes_per_address={limit})",
+            )
+            accepted._close_now()
+            return True
+        # Counted before the wait for a slot, so that two accept loops (one per bound
+        # address) cannot both let a peer past its limit.
+        self._handshakes_by_peer[peer] = running + 1
+        try:
+            await self._handshakes.acquire()
+        except BaseException:  # the listener closed while every slot was taken
+            self._peer_done(peer)
+            accepted._close_now()
+            raise
+        nursery = self._nursery
+        if nursery is None:  # closed meanwhile
+            self._peer_done(peer)
+            accepted._close_now()
+            self._handshakes.release()
+            return False
+        self._accept_loops += 1  # the handshake task delivers, then counts down
+        nursery.start_soon(self._handshake_then_deliver, accepted, context, peer)
+        return True
+
+    async def _handshake_then_deliver(
+        self, accepted: StreamSocket, context: ssl.SSLContext, peer: str
+    ) -> None:
+        try:
+            try:
+                await accepted._accept_tls(
+                    context,
+                    f"TLS handshake of {accepted._describe()}",
+                    self._control.tls_hello_timeout,
+                )
+            except OSError as exc:
+                self._handshake_failures += 1
+                self._last_handshake_error = exc
+                accepted._close_now()
+                return
+            except BaseException:
+                accepted._close_now()
+                raise
+            finally:
+                self._handshakes.release()
+                self._peer_done(peer)
+            await self._deliver(accepted)
+        finally:
+            self._done_delivering()
+
+    def _peer_done(self, peer: str) -> None:
+        left = self._handshakes_by_peer.pop(peer) - 1
+        if left:
+            self._handshakes_by_peer[peer] = left
+
+    async def accept(self) -> StreamSocket:
+        """Wait for the next connection (``trio.abc.Listener.accept``).
+
+        Raises:
+            trio.ClosedResourceError: the listener is closed (or was never bound and
+                then closed).
+
+        Cancellation: no connection is taken from the queue.
+        """
+        if self._closed:
+            raise trio.ClosedResourceError("this StreamSocketListener is closed")
+        try:
+            args = await self.connection_received.receive()
+        except (trio.EndOfChannel, trio.ClosedResourceError):
+            raise trio.ClosedResourceError("this StreamSocketListener is closed") from None
+        return args.socket
+
+    # -- closing -----------------------------------------------------------------------
+
+    async def cancel_io(self) -> None:
+        """WinRT ``CancelIOAsync``: a listener has no pending reads or writes, so this
+        only checkpoints; accepting goes on."""
+        await trio.lowlevel.checkpoint()
+
+    async def aclose(self) -> None:
+        """Stop listening (WinRT ``Close``); idempotent. Received sockets stay open."""
+        self._close_now()
+        await trio.lowlevel.checkpoint()
+
+    def _close_now(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        for sock in self._socks:
+            _sockio.close_socket(sock)
+        # A loop blocked on a full channel then gets ClosedResourceError and closes the
+        # connection it holds.
+        self._send_channel.close()
+        # Connections accepted but never received have no owner: close them.
+        while True:
+            try:
+                args = self.connection_received.receive_nowait()
+            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                break
+            args.socket._close_now()
+
+    # -- Windows-only members ----------------------------------------------------------
+
+    def enable_transfer_ownership(self, *args: object) -> None:
+        """Windows-only: registers the listener with the Windows socket broker."""
+        raise WindowsOnlyError(
+            "StreamSocketListener.enable_transfer_ownership",
+            "it registers the listener with the Windows socket broker for a suspended app",
+        )
+
+    def transfer_ownership(self, *args: object) -> None:
+        """Windows-only: hands the listener to the Windows socket broker."""
+        raise WindowsOnlyError(
+            "StreamSocketListener.transfer_ownership",
+            "it hands the listener to the Windows socket broker for a suspended app",
+        )
+
+
+def _peer_of(sockaddr: SockAddr) -> str:
+    """Who a connection comes from, for the handshake limit per peer: the IPv4
+    address (also when IPv4-mapped), or the IPv6 /64, which one host usually has whole."""
+    address = ipaddress.ip_address(sockaddr[0].partition("%")[0])
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def _with_port(sockaddr: SockAddr, port: int) -> SockAddr:
+    if len(sockaddr) == 2:
+        return (sockaddr[0], port)
+    return (sockaddr[0], port, sockaddr[2], sockaddr[3])
+
+
+def _sockname(sock: socket.socket) -> SockAddr:
+    address: SockAddr = sock.getsockname()
+    return address
+
+
+def _wildcard_addresses(port: int) -> list[tuple[socket.AddressFamily, SockAddr]]:
+    """Every local address: one dual-stack IPv6 socket, or IPv4 where IPv6 is missing."""
+    if socket.has_ipv6:
+        try:
+            probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        except OSError:
+            pass
+        else:
+            probe.close()
+            return [(socket.AF_INET6, ("::", port, 0, 0))]
+    return [(socket.AF_INET, ("0.0.0.0", port))]

@@ -1,0 +1,522 @@
+"""``StreamSocketControl`` and ``StreamSocketListenerControl``: TCP options as objects.
+
+WinRT wants every option set before connect or bind. Linux can change all of these on
+a live socket, so a :class:`StreamSocketControl` applies a late change at once instead of
+refusing it; only the options that steer the connecting itself
+(``serialize_connection_attempts``, ``connect_timeout``) are fixed once ``connect`` has
+started. A listener's options are copied into the sockets it accepts, so they must be
+set before it is bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Protocol
+
+from .._core.certificate import Certificate, IgnorableErrors
+from .._core.checks import check_bool, check_int, check_seconds, shown
+from .._core.enums import ChainValidationResult, SocketProtectionLevel, SocketQualityOfService
+from .._core.errors import translate_os_error
+
+if TYPE_CHECKING:
+    from .stream_socket import StreamSocket
+
+__all__ = [
+    "CommonOptions",
+    "StreamSocketControl",
+    "StreamSocketListenerControl",
+    "apply_live",
+    "check_buffer_size",
+    "check_hop_limit",
+    "check_qos",
+    "set_hop_limit",
+]
+
+#: WinRT's default hop limit (Linux would use 64).
+DEFAULT_HOP_LIMIT = 128
+
+#: Seconds a TLS handshake may take unless ``control.tls_handshake_timeout`` says otherwise
+#: (asyncio's default too): a peer that accepts TCP and then says nothing cannot hang a
+#: connect, an upgrade or a listener's handshake.
+DEFAULT_TLS_HANDSHAKE_TIMEOUT = 60.0
+
+#: Seconds an accepted TLS connection may stay silent before the first byte of its
+#: ClientHello, unless ``control.tls_hello_timeout`` says otherwise.
+DEFAULT_TLS_HELLO_TIMEOUT = 10.0
+
+#: TLS handshakes one peer may run at once on a listener, unless
+#: ``control.max_tls_handshakes_per_address`` says otherwise.
+DEFAULT_MAX_TLS_HANDSHAKES_PER_ADDRESS = 8
+
+#: TLS handshakes a listener runs at once; past this it stops accepting until one ends.
+MAX_PENDING_HANDSHAKES = 64
+
+
+class _Owner(Protocol):
+    def _describe(self) -> str: ...
+
+
+def check_hop_limit(value: object) -> int:
+    return check_int("outbound_unicast_hop_limit", value, 1, 255)
+
+
+def check_buffer_size(name: str, value: object) -> int | None:
+    if value is None:
+        return None
+    return check_int(name, value, 1, 2**31 - 1)
+
+
+def check_qos(value: object) -> SocketQualityOfService:
+    if not isinstance(value, SocketQualityOfService):
+        raise TypeError(f"quality_of_service must be a SocketQualityOfService, not {shown(value)}")
+    return value
+
+
+def set_hop_limit(sock: socket.socket, hops: int) -> None:
+    if sock.family == socket.AF_INET6:
+        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, hops)
+        # A dual-stack socket talking to an IPv4-mapped peer sends IPv4 packets.
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, hops)
+    else:
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, hops)
+
+
+def apply_live(
+    sock: socket.socket | None,
+    name: str,
+    describe: Callable[[], str],
+    setter: Callable[[socket.socket], None],
+) -> None:
+    """Change option *name* on an open socket now; nothing to do before it exists."""
+    if sock is None or sock.fileno() == -1:
+        return
+    try:
+        setter(sock)
+    except OSError as exc:
+        raise translate_os_error(exc, f"set {name} on {describe()}") from exc
+
+
+class CommonOptions:
+    """The options every socket control has: the unicast hop limit, which applies live,
+    and the quality of service, which a control may refuse to change late."""
+
+    _hop_limit: int
+    _qos: SocketQualityOfService
+
+    def _set_live(self, name: str, setter: Callable[[socket.socket], None]) -> None:
+        """Apply *setter* to the open socket, if there is one; may refuse the change."""
+        raise NotImplementedError  # pragma: no cover - every subclass overrides it
+
+    def _refuse_late(self, name: str) -> None:
+        """Raise if option *name* can no longer change."""
+        raise NotImplementedError  # pragma: no cover - every subclass overrides it
+
+    @property
+    def outbound_unicast_hop_limit(self) -> int:
+        """IPv4 TTL / IPv6 hop limit of unicast packets; default 128, as in WinRT."""
+        return self._hop_limit
+
+    @outbound_unicast_hop_limit.setter
+    def outbound_unicast_hop_limit(self, value: int) -> None:
+        hops = check_hop_limit(value)
+        self._set_live("outbound_unicast_hop_limit", lambda sock: set_hop_limit(sock, hops))
+        self._hop_limit = hops
+
+    @property
+    def quality_of_service(self) -> SocketQualityOfService:
+        """Kept for WinRT parity; trio runs all I/O on one thread, so it changes nothing."""
+        return self._qos
+
+    @quality_of_service.setter
+    def quality_of_service(self, value: SocketQualityOfService) -> None:
+        qos = check_qos(value)
+        self._refuse_late("quality_of_service")
+        self._qos = qos
+
+
+class _TcpControl(CommonOptions):
+    """The options a stream socket and a listener share."""
+
+    def __init__(self, owner: _Owner) -> None:
+        self._owner = owner
+        self._keep_alive = False
+        self._no_delay = True
+        self._outbound_buffer_size: int | None = None
+        self._hop_limit = DEFAULT_HOP_LIMIT
+        self._qos = SocketQualityOfService.NORMAL
+        self._trusted: list[Certificate] = []
+        self._tls_handshake_timeout: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT
+
+    def _copy_from(self, other: _TcpControl) -> None:
+        self._keep_alive = other._keep_alive
+        self._no_delay = other._no_delay
+        self._outbound_buffer_size = other._outbound_buffer_size
+        self._hop_limit = other._hop_limit
+        self._qos = other._qos
+
+    def __repr__(self) -> str:
+        return (
+            f"<{type(self).__name__} keep_alive={self._keep_alive} no_delay={self._no_delay} "
+            f"outbound_buffer_size_in_bytes={self._outbound_buffer_size} "
+            f"outbound_unicast_hop_limit={self._hop_limit} "
+            f"quality_of_service={self._qos.name}>"
+        )
+
+    def _apply(self, sock: socket.socket, family: socket.AddressFamily) -> None:
+        """Set every option on a socket that is not yet connected or bound."""
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, self._keep_alive)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, self._no_delay)
+        if self._outbound_buffer_size is not None:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._outbound_buffer_size)
+        set_hop_limit(sock, self._hop_limit)
+
+    def _live_change(self, name: str) -> socket.socket | None:
+        """The socket a change must be applied to now, or None; may refuse the change."""
+        raise NotImplementedError  # pragma: no cover - every subclass overrides it
+
+    def _tls_change(self, name: str) -> None:
+        """Refuse a change of TLS setting *name* where it can no longer take effect."""
+
+    # -- TLS settings both sides have (not in WinRT) -------------------------------------
+
+    @property
+    def trusted_certificates(self) -> list[Certificate]:
+        """Root certificates trusted in addition to the system's (a mutable list).
+
+        On a socket: issuers accepted for the server certificate, so a private CA can
+        be trusted without turning verification off. On a listener: the issuers a
+        required client certificate must chain to.
+        """
+        return self._trusted
+
+    @trusted_certificates.setter
+    def trusted_certificates(self, value: list[Certificate]) -> None:
+        self._tls_change("trusted_certificates")
+        self._trusted = _certificate_list(value, "trusted_certificates")
+
+    @property
+    def tls_handshake_timeout(self) -> float | None:
+        """Seconds a TLS handshake may take (default 60); None = no limit.
+
+        When it runs out the connect, upgrade or accepted connection fails with
+        ``CONNECTION_TIMED_OUT``.
+        """
+        return self._tls_handshake_timeout
+
+    @tls_handshake_timeout.setter
+    def tls_handshake_timeout(self, value: float | None) -> None:
+        self._tls_change("tls_handshake_timeout")
+        self._tls_handshake_timeout = check_seconds("tls_handshake_timeout", value, optional=True)
+
+    def _checked_trust(self) -> list[Certificate]:
+        # The list is mutable: check what was put into it by hand.
+        return _certificate_list(self._trusted, "trusted_certificates")
+
+    def _set_live(self, name: str, setter: Callable[[socket.socket], None]) -> None:
+        apply_live(self._live_change(name), name, self._owner._describe, setter)
+
+    def _refuse_late(self, name: str) -> None:
+        self._live_change(name)
+
+    @property
+    def keep_alive(self) -> bool:
+        """Send TCP keep-alive probes on an idle connection (``SO_KEEPALIVE``); default False."""
+        return self._keep_alive
+
+    @keep_alive.setter
+    def keep_alive(self, value: bool) -> None:
+        value = check_bool("keep_alive", value)
+        self._set_live(
+            "keep_alive",
+            lambda s: s.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, value),
+        )
+        self._keep_alive = value
+
+    @property
+    def no_delay(self) -> bool:
+        """Disable Nagle's algorithm (``TCP_NODELAY``); default True, as in WinRT."""
+        return self._no_delay
+
+    @no_delay.setter
+    def no_delay(self, value: bool) -> None:
+        value = check_bool("no_delay", value)
+        self._set_live(
+            "no_delay", lambda s: s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, value)
+        )
+        self._no_delay = value
+
+    @property
+    def outbound_buffer_size_in_bytes(self) -> int | None:
+        """The send buffer size asked for (``SO_SNDBUF``); None = the system's auto-tuning.
+
+        Linux doubles the value for its bookkeeping, so ``getsockopt`` reads twice this.
+        Setting it turns the kernel's send-buffer auto-tuning off, which is usually slower.
+        """
+        return self._outbound_buffer_size
+
+    @outbound_buffer_size_in_bytes.setter
+    def outbound_buffer_size_in_bytes(self, value: int | None) -> None:
+        size = check_buffer_size("outbound_buffer_size_in_bytes", value)
+        if size is not None:
+            self._set_live(
+                "outbound_buffer_size_in_bytes",
+                lambda s: s.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size),
+            )
+        elif self._outbound_buffer_size is not None:
+            self._live_refuses_reset()
+        self._outbound_buffer_size = size
+
+    def _live_refuses_reset(self) -> None:
+        sock = self._live_change("outbound_buffer_size_in_bytes")
+        if sock is not None and sock.fileno() != -1:
+            raise RuntimeError(
+                "outbound_buffer_size_in_bytes cannot go back to None (auto-tuning) on "
+                f"{self._owner._describe()}: the kernel turns auto-tuning off for good"
+            )
+
+
+class StreamSocketControl(_TcpControl):
+    """Options of a :class:`~trio_sockets.StreamSocket` (WinRT ``StreamSocketControl``).
+
+    Set before ``connect``, they apply to every connection attempt; set later, the
+    socket options change on the live connection at once.
+    """
+
+    def __init__(self, owner: StreamSocket) -> None:
+        super().__init__(owner)
+        self._socket_owner = owner
+        self._serialize = False
+        self._connect_timeout: float | None = None
+        self._connect_called = False
+        self._client_certificate: Certificate | None = None
+        self._ignorable: IgnorableErrors | None = None  # made on first use
+        self._min_protection_level = SocketProtectionLevel.UNSPECIFIED
+
+    def _connect_started(self) -> None:
+        self._connect_called = True
+
+    def _live_change(self, name: str) -> socket.socket | None:
+        if name in ("serialize_connection_attempts", "connect_timeout") and self._connect_called:
+            raise RuntimeError(
+                f"{name} steers connect() and cannot change once connect() was called "
+                f"on {self._owner._describe()}"
+            )
+        return self._socket_owner._sock
+
+    @property
+    def serialize_connection_attempts(self) -> bool:
+        """Try the resolved addresses one at a time instead of racing them; default False."""
+        return self._serialize
+
+    @serialize_connection_attempts.setter
+    def serialize_connection_attempts(self, value: bool) -> None:
+        value = check_bool("serialize_connection_attempts", value)
+        self._live_change("serialize_connection_attempts")
+        self._serialize = value
+
+    @property
+    def connect_timeout(self) -> float | None:
+        """Seconds ``connect`` may take in all (resolution included); None = no limit.
+
+        When it runs out, ``connect`` raises a ``CONNECTION_TIMED_OUT``
+        :class:`~trio_sockets.SocketStatusError` (also a :class:`TimeoutError`).
+        """
+        return self._connect_timeout
+
+    @connect_timeout.setter
+    def connect_timeout(self, value: float | None) -> None:
+        value = check_seconds("connect_timeout", value, optional=True)
+        self._live_change("connect_timeout")
+        self._connect_timeout = value
+
+    # -- TLS (they apply to the next handshake: a connect after a failed one, or an
+    # upgrade) ------------------------------------------------------------------------
+
+    @property
+    def client_certificate(self) -> Certificate | None:
+        """The certificate (with its key) offered when a TLS server asks for one.
+
+        Set it before ``connect`` / ``upgrade_to_ssl``. Raises :class:`ValueError` for a
+        certificate without a private key.
+        """
+        return self._client_certificate
+
+    @client_certificate.setter
+    def client_certificate(self, value: Certificate | None) -> None:
+        self._client_certificate = _certificate_with_key("client_certificate", value)
+
+    @property
+    def ignorable_server_certificate_errors(self) -> IgnorableErrors:
+        """The server-certificate errors to accept (a mutable set of ChainValidationResult).
+
+        Empty by default: every error fails the handshake. Only ``UNTRUSTED``,
+        ``INCOMPLETE_CHAIN``, ``EXPIRED``, ``INVALID_NAME`` and the revocation results can
+        be added; anything else raises :class:`ValueError`. The WinRT retry pattern: after
+        a failed connect, add ``information.server_certificate_errors`` here and connect
+        again on the same socket.
+        """
+        if self._ignorable is None:
+            self._ignorable = IgnorableErrors()
+        return self._ignorable
+
+    @ignorable_server_certificate_errors.setter
+    def ignorable_server_certificate_errors(
+        self, value: IgnorableErrors | set[ChainValidationResult]
+    ) -> None:
+        try:
+            self._ignorable = IgnorableErrors(value)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"ignorable_server_certificate_errors: {exc}") from None
+
+    @property
+    def min_protection_level(self) -> SocketProtectionLevel:
+        """The lowest TLS version a connect or upgrade may negotiate.
+
+        ``UNSPECIFIED`` (the default): the system's OpenSSL floor (TLS 1.2 on Debian).
+        ``TLS10`` ... ``TLS13``: that version. A connect pinned below it is refused.
+        """
+        return self._min_protection_level
+
+    @min_protection_level.setter
+    def min_protection_level(self, value: SocketProtectionLevel) -> None:
+        allowed = (
+            SocketProtectionLevel.UNSPECIFIED,
+            SocketProtectionLevel.TLS10,
+            SocketProtectionLevel.TLS11,
+            SocketProtectionLevel.TLS12,
+            SocketProtectionLevel.TLS13,
+        )
+        if not isinstance(value, SocketProtectionLevel):
+            raise TypeError(
+                f"min_protection_level must be a SocketProtectionLevel, not {shown(value)}"
+            )
+        if value not in allowed:
+            raise ValueError(
+                f"min_protection_level must be UNSPECIFIED or TLS10 ... TLS13, not {value.name}"
+            )
+        self._min_protection_level = value
+
+
+class StreamSocketListenerControl(_TcpControl):
+    """Options a :class:`~trio_sockets.StreamSocketListener` gives the sockets it accepts.
+
+    WinRT ``StreamSocketListenerControl``: set them before the listener is bound;
+    afterwards a change raises :class:`RuntimeError`.
+    """
+
+    def __init__(self, owner: _Owner) -> None:
+        super().__init__(owner)
+        self._bound = False
+        self._server_certificate: Certificate | None = None
+        self._client_certificate_required = False
+        self._tls_hello_timeout: float | None = DEFAULT_TLS_HELLO_TIMEOUT
+        self._max_tls_handshakes_per_address = DEFAULT_MAX_TLS_HANDSHAKES_PER_ADDRESS
+
+    def _live_change(self, name: str) -> socket.socket | None:
+        if self._bound:
+            raise RuntimeError(
+                f"{name} must be set before the listener is bound; "
+                f"{self._owner._describe()} is already bound"
+            )
+        return None
+
+    def _tls_change(self, name: str) -> None:
+        self._live_change(name)
+
+    # -- TLS (not in WinRT, whose listeners have no server-side TLS) ----------------------
+
+    @property
+    def server_certificate(self) -> Certificate | None:
+        """The certificate (with its key) a TLS listener presents; set before binding."""
+        return self._server_certificate
+
+    @server_certificate.setter
+    def server_certificate(self, value: Certificate | None) -> None:
+        value = _certificate_with_key("server_certificate", value)
+        self._live_change("server_certificate")
+        self._server_certificate = value
+
+    @property
+    def client_certificate_required(self) -> bool:
+        """Whether a TLS listener requires (and verifies) a client certificate.
+
+        The certificate must chain to the system's roots or to ``trusted_certificates``;
+        a connection without one fails its handshake and is never delivered.
+        """
+        return self._client_certificate_required
+
+    @client_certificate_required.setter
+    def client_certificate_required(self, value: bool) -> None:
+        value = check_bool("client_certificate_required", value)
+        self._live_change("client_certificate_required")
+        self._client_certificate_required = value
+
+    @property
+    def tls_hello_timeout(self) -> float | None:
+        """Seconds a TLS listener waits for the first byte of a connection's ClientHello
+        (default 10); None = only ``tls_handshake_timeout``.
+
+        A connection still silent then is closed and counted in
+        ``information.tls_handshake_failures`` (``CONNECTION_TIMED_OUT``), so that idle
+        connections cannot hold the listener's handshake slots for the whole
+        ``tls_handshake_timeout``. Both run from the accept.
+        """
+        return self._tls_hello_timeout
+
+    @tls_hello_timeout.setter
+    def tls_hello_timeout(self, value: float | None) -> None:
+        value = check_seconds("tls_hello_timeout", value, optional=True)
+        self._live_change("tls_hello_timeout")
+        self._tls_hello_timeout = value
+
+    @property
+    def max_tls_handshakes_per_address(self) -> int:
+        """TLS handshakes one peer may run at once on a listener (default 8).
+
+        A peer is an IPv4 address, or an IPv6 /64 network (one host usually has a whole
+        /64). The listener runs at most 64 handshakes in all; a connection from a peer
+        that already runs this many is closed at once, without a handshake, and counted
+        in ``information.tls_handshake_failures`` (``CONNECTION_REFUSED``), so one
+        address cannot take every slot. An int from 1 to 64 (64: no limit per peer).
+        """
+        return self._max_tls_handshakes_per_address
+
+    @max_tls_handshakes_per_address.setter
+    def max_tls_handshakes_per_address(self, value: int) -> None:
+        value = check_int("max_tls_handshakes_per_address", value, 1, MAX_PENDING_HANDSHAKES)
+        self._live_change("max_tls_handshakes_per_address")
+        self._max_tls_handshakes_per_address = value
+
+    def _for_accepted(self, socket_owner: StreamSocket) -> StreamSocketControl:
+        """A control for an accepted socket, holding this listener's values."""
+        control = StreamSocketControl(socket_owner)
+        control._copy_from(self)
+        control._tls_handshake_timeout = self._tls_handshake_timeout
+        control._connect_called = True
+        return control
+
+
+def _certificate_list(value: object, name: str) -> list[Certificate]:
+    if isinstance(value, (str, bytes, Certificate)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list of Certificate, not {shown(value)}")
+    certificates = list(value)
+    for item in certificates:
+        if not isinstance(item, Certificate):
+            raise TypeError(f"{name} must hold Certificate objects, not {shown(item)}")
+    return certificates
+
+
+def _certificate_with_key(name: str, value: object) -> Certificate | None:
+    if value is None:
+        return None
+    if not isinstance(value, Certificate):
+        raise TypeError(f"{name} must be a Certificate, not {shown(value)}")
+    if not value.has_private_key:
+        raise ValueError(
+            f"{name} {value.subject!r} has no private key: make it with "
+            "Certificate.from_pem(cert_pem, key_pem) or .from_pem_file(cert, key)"
+        )
+    return value

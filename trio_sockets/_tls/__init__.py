@@ -1,0 +1,1 @@
+"""TLS: contexts, the handshake and what it found, certificate chains, TLS output."""

@@ -1,0 +1,145 @@
+"""The output stream of a TLS connection: pending writes joined, encrypted, sent.
+
+Writes queue as on a plain connection (:class:`~trio_sockets._io.output.StreamOutputStream`
+semantics: hot, ordered, bounded, failures never lost). A send takes every pending
+write up to 1 MiB, joins them and hands them to :meth:`trio.SSLStream.send_all` in one
+piece, so OpenSSL packs them into full TLS records and they leave in one system call.
+
+A cancelled :meth:`trio.SSLStream.send_all` leaves the TLS stream unusable (the peer
+may have seen part of a record). So when the socket was entered, only its background
+writer sends and a task awaiting a write merely waits (cancelling that wait cancels
+nothing else); without a nursery the awaiting task sends, and cancelling it breaks the
+stream, as with a plain :class:`trio.SSLStream`.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+import trio
+
+from .._core.errors import SocketErrorStatus, socket_error
+from .._io.output import NurseryGetter, StreamOutputStream, WriteOperation
+from .context import SocketTransport, alert_left_by_peer, tls_error
+
+__all__ = ["TlsOutputStream"]
+
+# Bytes of pending writes joined into one SSLStream.send_all.
+_MAX_BATCH = 1024 * 1024
+
+
+class TlsOutputStream(StreamOutputStream):
+    """The output stream of a :class:`~trio_sockets.StreamSocket` protected by TLS."""
+
+    _direct = False  # every byte goes through the SSLStream
+
+    def __init__(
+        self,
+        tls: trio.SSLStream[SocketTransport],
+        sock: socket.socket,
+        nursery_getter: NurseryGetter,
+        what: str,
+    ) -> None:
+        super().__init__(sock, nursery_getter, what)
+        self._tls = tls
+        self._writer: trio.lowlevel.Task | None = None
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Send *data* after everything pending; return when it is encrypted and sent."""
+        await self._wait_for(self._enqueue(data))
+
+    def _send_step(self) -> bool:  # pragma: no cover - _send_until is overridden
+        raise AssertionError("a TLS stream sends through its SSLStream")
+
+    async def _writer_task(self) -> None:
+        self._writer = trio.lowlevel.current_task()
+        try:
+            await super()._writer_task()
+        finally:
+            self._writer = None
+
+    async def _drive(self, until: Callable[[], bool]) -> bool:
+        if self._get_nursery() is None or trio.lowlevel.current_task() is self._writer:
+            return await super()._drive(until)
+        # Entered: the writer sends, this task waits (a cancelled wait tears nothing).
+        yielded = False
+        while not until():
+            self._ensure_writer()
+            yielded = True
+            await self._progress.park()
+        return yielded
+
+    async def _send_until(self, until: Callable[[], bool]) -> bool:
+        while self._pending and not until():
+            batch = self._batch()
+            data = batch[0]._data if len(batch) == 1 else b"".join(op._data for op in batch)
+            scope = trio.CancelScope()
+            self._sender_scope = scope
+            try:
+                with scope:
+                    await self._tls.send_all(data)
+            except trio.Cancelled:
+                self._break(
+                    socket_error(
+                        SocketErrorStatus.OPERATION_ABORTED,
+                        f"{self._what}: a cancelled send left the TLS stream unusable",
+                        broken=True,
+                    )
+                )
+                raise
+            except trio.ClosedResourceError:
+                super()._abort_pending(
+                    SocketErrorStatus.OPERATION_ABORTED, "the socket closed", closed=True
+                )
+                return True
+            except (trio.BrokenResourceError, OSError) as exc:
+                # The peer may have said why before it went: its alert is the reason.
+                reason = alert_left_by_peer(self._tls) or exc
+                self._break(tls_error(reason, f"send on {self._what}"))
+                return True
+            finally:
+                self._sender_scope = None
+            if scope.cancelled_caught:  # cancel_io() or close, in the middle of a record
+                self._break(
+                    socket_error(
+                        SocketErrorStatus.OPERATION_ABORTED,
+                        f"{self._what}: aborted mid-write; the TLS stream is unusable",
+                        broken=True,
+                    )
+                )
+                return True
+            self._complete_batch(batch)
+        return True
+
+    def _batch(self) -> list[WriteOperation]:
+        batch: list[WriteOperation] = []
+        total = 0
+        for op in self._pending:
+            if batch and total + len(op._data) > _MAX_BATCH:
+                break
+            batch.append(op)
+            total += len(op._data)
+        return batch
+
+    def _complete_batch(self, batch: list[WriteOperation]) -> None:
+        pending = self._pending
+        for op in batch:
+            if not pending or pending[0] is not op:
+                break  # failed meanwhile by a close
+            self._complete_head(len(op._data))
+        self._progress.unpark_all()
+
+    def _abort_pending(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:
+        if self._sender_busy and self._sender_scope is not None:
+            # A send is under way: cancelling it tears a TLS record, breaking the stream
+            # (an operation ended by closing the socket says so instead).
+            self._break(
+                socket_error(
+                    status, f"{self._what}: {why} mid-write", broken=not closed, closed=closed
+                )
+            )
+            self._sender_scope.cancel()
+            self._writer_idle.unpark()
+            return
+        StreamOutputStream._abort_pending(self, status, why, closed=closed)

@@ -1,0 +1,301 @@
+"""A real DNS server for tests: dnsmasq on loopback, with the records you give it.
+
+:class:`DnsServer` is an async context manager::
+
+    async with DnsServer(srv=[SrvRecord("_echo._tcp.example.test", "a.example.test", 7001)],
+                         hosts={"a.example.test": ["127.0.0.1"]}) as server:
+        resolver = server.resolver()
+
+dnsmasq (Debian package ``dnsmasq-base``) runs in the foreground on 127.0.0.1 at a free
+high port, with a configuration of its own: it reads no ``/etc/hosts``, no
+``/etc/resolv.conf``, forwards nothing, and answers NXDOMAIN for unknown names in its
+domain. It is stopped by its process id. The pytest plugin offers it as the
+``dns_server`` fixture.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import shutil
+import socket
+import subprocess
+import tempfile
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+
+import trio
+
+from .._core.checks import shown
+from .._core.hostname import HostName
+from .._io.resolver import DEFAULT_ATTEMPTS, DEFAULT_TIMEOUT, Resolver
+
+__all__ = ["DnsServer", "DnsServerError", "SrvRecord"]
+
+#: The Debian package that provides the ``dnsmasq`` program.
+DNSMASQ_PACKAGE = "dnsmasq-base"
+#: Seconds to wait for dnsmasq to answer its first query, and for it to exit.
+START_TIMEOUT = 5.0
+STOP_TIMEOUT = 5.0
+#: How many free ports are tried when another program takes the chosen one first.
+START_ATTEMPTS = 3
+
+
+class DnsServerError(RuntimeError):
+    """dnsmasq is missing, or did not start (the message has its error output)."""
+
+
+@dataclass(frozen=True)
+class SrvRecord:
+    """One DNS SRV record (RFC 2782).
+
+    *name* is the owner name (``"_echo._tcp.example.test"``); *target* the host that
+    offers the service, or ``"."`` for "decidedly not available". Names may be Unicode;
+    they are published in their IDNA (``xn--``) form.
+    """
+
+    name: str
+    target: str
+    port: int = 0
+    priority: int = 0
+    weight: int = 0
+
+    def __post_init__(self) -> None:
+        for what, value, top in (
+            ("port", self.port, 65535),
+            ("priority", self.priority, 65535),
+            ("weight", self.weight, 65535),
+        ):
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= top:
+                raise ValueError(f"SRV {what} must be an int in 0..{top}, not {shown(value)}")
+
+
+def _dns_name(text: str) -> str:
+    """*text* as dnsmasq must see it: IDNA A-labels, validated (no commas, no newlines)."""
+    if text == ".":
+        return text
+    return HostName(text).canonical_name
+
+
+def _txt(text: str) -> str:
+    if not text.isprintable():
+        raise ValueError(f"TXT text must be printable, not {shown(text)}")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+@dataclass
+class DnsServer:
+    """A dnsmasq DNS server on 127.0.0.1 that publishes the given records.
+
+    Args:
+        srv: SRV records.
+        hosts: host name → its IPv4 and IPv6 addresses (A and AAAA records).
+        txt: name → TXT text.
+        cname: alias → canonical name.
+        domain: the zone dnsmasq answers for; unknown names in it are NXDOMAIN, names
+            outside it are refused. The default ``"test"`` (RFC 6761) covers every
+            ``*.test`` name.
+        port: the port to serve on; ``0`` (the default) picks a free high port, and
+            :attr:`port` reads the chosen one once the server runs.
+        dnsmasq: the program; ``None`` looks ``dnsmasq`` up on ``PATH``.
+
+    Use it as ``async with DnsServer(...) as server:``, or call :meth:`start` and
+    :meth:`stop`.
+
+    Raises:
+        ValueError: a record that is not valid.
+    """
+
+    srv: Sequence[SrvRecord] = ()
+    hosts: Mapping[str, str | Sequence[str]] = field(default_factory=dict)
+    txt: Mapping[str, str] = field(default_factory=dict)
+    cname: Mapping[str, str] = field(default_factory=dict)
+    domain: str = "test"
+    port: int = 0
+    dnsmasq: str | None = None
+    _process: trio.Process | None = field(default=None, init=False, repr=False)
+    _directory: Path | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._config_lines = self._records()
+
+    @property
+    def host(self) -> str:
+        """The address dnsmasq listens on: ``"127.0.0.1"``."""
+        return "127.0.0.1"
+
+    def resolver(
+        self, *, timeout: float = DEFAULT_TIMEOUT, attempts: int = DEFAULT_ATTEMPTS
+    ) -> Resolver:
+        """A :class:`~trio_sockets.Resolver` that asks this server (and nothing else).
+
+        Raises:
+            RuntimeError: the server is not running.
+        """
+        if self._process is None:
+            raise RuntimeError("the DNS server is not running: start it first")
+        return Resolver([self.host], self.port, timeout=timeout, attempts=attempts)
+
+    def _records(self) -> list[str]:
+        lines = [f"local=/{_dns_name(self.domain)}/"]
+        for record in self.srv:
+            if not isinstance(record, SrvRecord):
+                raise TypeError(f"srv must hold SrvRecord objects, not {shown(record)}")
+            name = _dns_name(record.name)
+            if record.target == ".":
+                # dnsmasq publishes "0 0 0 ." for an srv-host without a target.
+                lines.append(f"srv-host={name}")
+            else:
+                lines.append(
+                    f"srv-host={name},{_dns_name(record.target)},{record.port},"
+                    f"{record.priority},{record.weight}"
+                )
+        for host, addresses in self.hosts.items():
+            if isinstance(addresses, str):
+                addresses = [addresses]
+            checked = [str(ipaddress.ip_address(address)) for address in addresses]
+            if not checked:
+                raise ValueError(f"host {shown(host)} has no address")
+            # One line per address: a host-record line holds one address per family.
+            lines += [f"host-record={_dns_name(host)},{address}" for address in checked]
+        for name, text in self.txt.items():
+            lines.append(f"txt-record={_dns_name(name)},{_txt(text)}")
+        for alias, target in self.cname.items():
+            lines.append(f"cname={_dns_name(alias)},{_dns_name(target)}")
+        return lines
+
+    def _config(self, port: int) -> str:
+        return "\n".join(
+            [
+                f"port={port}",
+                "listen-address=127.0.0.1",
+                "bind-interfaces",
+                "no-resolv",
+                "no-hosts",
+                "no-poll",
+                "pid-file=",
+                "log-facility=-",
+                "domain-needed",
+                *self._config_lines,
+                "",
+            ]
+        )
+
+    async def start(self) -> None:
+        """Start dnsmasq and wait (at most ``START_TIMEOUT`` seconds) until it answers.
+
+        Raises:
+            DnsServerError: dnsmasq is not installed, exited, or did not answer in time.
+
+        Cancellation: dnsmasq is stopped again.
+        """
+        if self._process is not None:
+            raise RuntimeError("the DNS server is already running")
+        program = self.dnsmasq or shutil.which("dnsmasq")
+        if program is None:
+            raise DnsServerError(f"dnsmasq is not installed (Debian package {DNSMASQ_PACKAGE})")
+        self._directory = Path(tempfile.mkdtemp(prefix="trio-sockets-dns-"))
+        fixed = self.port
+        try:
+            for attempt in range(1 if fixed else START_ATTEMPTS):
+                port = fixed or _free_port()
+                if await self._launch(
+                    program, port, last=bool(fixed) or attempt == START_ATTEMPTS - 1
+                ):
+                    self.port = port
+                    return
+        except BaseException:
+            with trio.CancelScope(shield=True):
+                await self.stop()
+            raise
+
+    async def _launch(self, program: str, port: int, *, last: bool) -> bool:
+        assert self._directory is not None
+        config = self._directory / "dnsmasq.conf"
+        config.write_text(self._config(port))
+        log = self._directory / "dnsmasq.log"
+        with log.open("wb") as log_file:
+            self._process = await trio.lowlevel.open_process(
+                [program, "--keep-in-foreground", f"--conf-file={config}"],
+                stdin=subprocess.DEVNULL,
+                stdout=log_file,
+                stderr=log_file,
+            )
+        process = self._process
+        with trio.move_on_after(START_TIMEOUT):
+            while process.returncode is None:
+                if await _answers(port):
+                    return True
+                await trio.sleep(0.01)
+            # dnsmasq exited: most likely another program took the port first.
+            self._process = None
+            if not last:
+                return False
+            raise DnsServerError(
+                f"dnsmasq exited with status {process.returncode}: "
+                f"{log.read_text(errors='replace').strip()}"
+            )
+        raise DnsServerError(
+            f"dnsmasq did not answer on 127.0.0.1:{port} within {START_TIMEOUT} s: "
+            f"{log.read_text(errors='replace').strip()}"
+        )
+
+    async def stop(self) -> None:
+        """Stop dnsmasq (terminate, wait at most ``STOP_TIMEOUT`` seconds, then kill).
+
+        Idempotent. Cancellation: dnsmasq is still stopped (the wait is shielded).
+        """
+        process, self._process = self._process, None
+        with trio.CancelScope(shield=True):
+            if process is not None and process.returncode is None:
+                process.terminate()
+                with trio.move_on_after(STOP_TIMEOUT):
+                    await process.wait()
+                if process.returncode is None:
+                    process.kill()
+                    await process.wait()
+            if self._directory is not None:
+                shutil.rmtree(self._directory, ignore_errors=True)
+                self._directory = None
+
+    async def __aenter__(self) -> DnsServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+
+def _free_port() -> int:
+    """A high port free for both UDP and TCP on 127.0.0.1 right now."""
+    for _ in range(50):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+            udp.bind(("127.0.0.1", 0))
+            port: int = udp.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as tcp:
+                try:
+                    tcp.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+                return port
+    raise DnsServerError("no port is free for both UDP and TCP on 127.0.0.1")
+
+
+async def _answers(port: int) -> bool:
+    """Whether a DNS server on 127.0.0.1:*port* answers a query (within 50 ms)."""
+    import dns.asyncquery
+    import dns.exception
+    import dns.message
+
+    query = dns.message.make_query("ready.invalid.", "A")
+    try:
+        await dns.asyncquery.udp(query, "127.0.0.1", port=port, timeout=0.05)
+    except (dns.exception.DNSException, OSError):
+        return False
+    return True

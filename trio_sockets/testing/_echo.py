@@ -1,0 +1,129 @@
+"""Echo servers for tests: a TCP and a UDP echo server on loopback, built on the library.
+
+Each is an async context manager that runs the server in its own nursery for as long as
+the block lasts, and counts what it echoed::
+
+    async with TcpEchoServer() as server:
+        async with StreamSocket() as sock:
+            await sock.connect(server.host, server.port)
+"""
+
+from __future__ import annotations
+
+import socket
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from types import TracebackType
+from typing import Self
+
+import trio
+
+from .._core.hostname import HostName
+from .._sockets.datagram_socket import DatagramSocket
+from .._sockets.listener import StreamSocketListener
+from .._sockets.stream_socket import StreamSocket
+
+__all__ = ["TcpEchoServer", "UdpEchoServer", "free_port"]
+
+
+def free_port(kind: socket.SocketKind = socket.SOCK_STREAM, host: str = "127.0.0.1") -> str:
+    """A port nothing is bound to right now on *host*, as a service string.
+
+    The port is bound and released, so another program may still take it before the
+    caller binds it; prefer service ``"0"`` where the code under test allows it.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, kind) as probe:
+        probe.bind((host, 0))
+        return str(probe.getsockname()[1])
+
+
+@dataclass
+class _EchoServer:
+    host: HostName = field(default_factory=lambda: HostName("127.0.0.1"))
+    #: The port the server listens on, once the block has been entered.
+    port: str = ""
+    _manager: AbstractAsyncContextManager[trio.Nursery] | None = field(
+        default=None, init=False, repr=False
+    )
+    _nursery: trio.Nursery | None = field(default=None, init=False, repr=False)
+
+    async def __aenter__(self) -> Self:
+        manager = trio.open_nursery()
+        nursery = await manager.__aenter__()
+        try:
+            self.port = await nursery.start(self._serve)
+        except BaseException:
+            nursery.cancel_scope.cancel()
+            await manager.__aexit__(None, None, None)
+            raise
+        self._manager = manager
+        self._nursery = nursery
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._manager is not None
+        assert self._nursery is not None
+        self._nursery.cancel_scope.cancel()
+        await self._manager.__aexit__(None, None, None)
+        self._manager = self._nursery = None
+
+    async def _serve(self, *, task_status: trio.TaskStatus[str]) -> None:
+        raise NotImplementedError  # pragma: no cover - every subclass overrides it
+
+
+@dataclass
+class TcpEchoServer(_EchoServer):
+    """A TCP echo server on *host* (default 127.0.0.1) at a free port.
+
+    Every connection gets back each byte it sends; the server closes its side when the
+    client closes its sending side. ``connections`` and ``bytes_echoed`` count what it
+    served.
+    """
+
+    connections: int = 0
+    bytes_echoed: int = 0
+
+    async def _serve(self, *, task_status: trio.TaskStatus[str]) -> None:
+        async with StreamSocketListener() as listener:
+            await listener.bind_endpoint(self.host, "0")
+            task_status.started(listener.information.local_port)
+            async with trio.open_nursery() as handlers:
+                async for args in listener.connection_received:
+                    self.connections += 1
+                    handlers.start_soon(self._echo, args.socket)
+
+    async def _echo(self, sock: StreamSocket) -> None:
+        async with sock:
+            try:
+                while data := await sock.receive_some():
+                    await sock.send_all(data)
+                    self.bytes_echoed += len(data)
+            except (OSError, trio.BrokenResourceError):
+                return  # the client went away: nothing to echo to
+
+
+@dataclass
+class UdpEchoServer(_EchoServer):
+    """A UDP echo server on *host* (default 127.0.0.1) at a free port.
+
+    Every datagram goes back to its sender unchanged; ``datagrams_echoed`` counts them.
+    """
+
+    datagrams_echoed: int = 0
+
+    async def _serve(self, *, task_status: trio.TaskStatus[str]) -> None:
+        async with DatagramSocket() as sock:
+            await sock.bind_endpoint(self.host, "0")
+            task_status.started(sock.information.local_port)
+            async for message in sock.message_received:
+                if message.error is not None or message.remote_address is None:
+                    continue
+                out = await sock.get_output_stream(message.remote_address, message.remote_port)
+                await out.write(message.data)
+                self.datagrams_echoed += 1
