@@ -13,6 +13,7 @@ import idna
 
 from .checks import describe, shown
 from .enums import HostNameType
+from .sockaddr import ipv4_mapped
 
 __all__ = [
     "EndpointPair",
@@ -236,7 +237,10 @@ def _ip_text(ip: _IPAddress) -> str:
         return str(ip)
     # Spelled out because str() of an IPv4-mapped address changed in Python 3.13.
     mapped = ip.ipv4_mapped
-    text = f"::ffff:{mapped}" if mapped is not None else ipaddress.IPv6Address(int(ip)).compressed
+    if mapped is not None:
+        text = ipv4_mapped(str(mapped))
+    else:
+        text = ipaddress.IPv6Address(int(ip)).compressed
     return text if ip.scope_id is None else f"{text}%{ip.scope_id}"
 
 

@@ -25,6 +25,7 @@ from typing import Final
 
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName
+from .._core.sockaddr import ipv4_mapped, ipv4_of_mapped
 from .addresses import families_reached, of_reachable_family
 from .connect import format_sockaddr
 from .output import BaseOutputStream, NurseryGetter
@@ -100,7 +101,7 @@ def families_of(sock: socket.socket) -> frozenset[int]:
 def to_socket_address(sock: socket.socket, sockaddr: SockAddr) -> SockAddr:
     """*sockaddr* as *sock* takes it: IPv4 as IPv4-mapped IPv6 on a dual-stack socket."""
     if sock.family == socket.AF_INET6 and len(sockaddr) == 2:
-        return (f"::ffff:{sockaddr[0]}", sockaddr[1], 0, 0)
+        return (ipv4_mapped(sockaddr[0]), sockaddr[1], 0, 0)
     return sockaddr
 
 
@@ -108,7 +109,7 @@ def max_payload(sockaddr: SockAddr | None, family: int) -> int:
     """The largest datagram that can go to *sockaddr* (IPv4-mapped counts as IPv4)."""
     if family == socket.AF_INET:
         return MAX_IPV4_PAYLOAD
-    if sockaddr is not None and sockaddr[0].lower().startswith("::ffff:") and "." in sockaddr[0]:
+    if sockaddr is not None and ipv4_of_mapped(sockaddr[0]) is not None:
         return MAX_IPV4_PAYLOAD
     return MAX_IPV6_PAYLOAD
 

@@ -13,6 +13,7 @@ import trio
 from .._core.enums import SocketProtectionLevel
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName, coerce_host_name
+from .._core.sockaddr import unmapped
 from .._io import sockio as _sockio
 from .._io.connect import format_sockaddr
 from .._io.resolver import Resolver, SockAddr, resolver_or_default
@@ -451,10 +452,8 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
 def _peer_of(sockaddr: SockAddr) -> str:
     """Who a connection comes from, for the handshake limit per peer: the IPv4
     address (also when IPv4-mapped), or the IPv6 /64, which one host usually has whole."""
-    address = ipaddress.ip_address(sockaddr[0].partition("%")[0])
+    address = ipaddress.ip_address(unmapped(sockaddr[0]).partition("%")[0])
     if isinstance(address, ipaddress.IPv6Address):
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
 
