@@ -35,7 +35,7 @@ IP_MULTICAST_ALL: Final = 49
 IPV6_MULTICAST_ALL: Final = 29
 #: ``SOL_SOCKET``: each datagram carries the count the kernel dropped (a u32).
 SO_RXQ_OVFL: Final = 40
-#: The UDP protocol level (``socket.SOL_UDP`` exists only on some builds).
+#: The UDP protocol level (``IPPROTO_UDP``), spelled as the kernel's ``SOL_UDP``.
 SOL_UDP: Final = 17
 #: ``SOL_UDP``: the segment size of a UDP generic segmentation offload send.
 UDP_SEGMENT: Final = 103

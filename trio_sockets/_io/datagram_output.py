@@ -25,6 +25,7 @@ from typing import Final
 
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName
+from .._core.linux import SOL_UDP, UDP_SEGMENT
 from .._core.sockaddr import ipv4_mapped, ipv4_of_mapped
 from .addresses import families_reached, of_reachable_family
 from .connect import format_sockaddr
@@ -40,9 +41,6 @@ __all__ = [
     "to_socket_address",
 ]
 
-# socket.SOL_UDP exists; UDP_SEGMENT is missing from Python 3.11's socket module.
-SOL_UDP: Final = 17
-UDP_SEGMENT: Final = 103
 #: Datagrams handed to one GSO ``sendmsg``: the kernel allows 128 (UDP_MAX_SEGMENTS);
 #: 64 keeps one call's copy, and what a refused call must resend, small.
 GSO_MAX_SEGMENTS: Final = 64
