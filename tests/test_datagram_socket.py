@@ -844,6 +844,19 @@ async def test_output_stream_before_connect_is_a_clear_error() -> None:
             _ = sock.output_stream
 
 
+async def test_misuse_names_the_socket_and_why() -> None:
+    async with DatagramSocket() as sock:
+        port = await bound(sock)
+        with pytest.raises(
+            RuntimeError,
+            match=rf"^bind: not possible on DatagramSocket 127\.0\.0\.1:{port}: it is already "
+            r"bound \(WinRT binds a socket once",
+        ):
+            await sock.bind_service_name("0")
+    with pytest.raises(trio.ClosedResourceError, match=r"^connect: this DatagramSocket was closed"):
+        await sock.connect(LOCALHOST, "9")
+
+
 async def test_bind_twice_and_connect_twice_are_misuse() -> None:
     async with DatagramSocket() as sock:
         await bound(sock)
@@ -981,6 +994,34 @@ async def test_cancel_io_aborts_a_pending_connect() -> None:
             assert [SocketError.get_status(e) for e in errors] == [
                 SocketErrorStatus.OPERATION_ABORTED
             ]
+
+
+async def test_opening_while_another_task_connects_is_busy() -> None:
+    errors: list[OSError] = []
+
+    async def connect(sock: DatagramSocket) -> None:
+        try:
+            await sock.connect(HostName("example.invalid"), "9")
+        except OSError as error:
+            errors.append(error)
+
+    with trio.fail_after(10):
+        async with DatagramSocket(resolver=_StuckResolver()) as sock:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(connect, sock)
+                await trio.testing.wait_all_tasks_blocked()
+                busy = "another task is already running connect on this DatagramSocket"
+                with pytest.raises(trio.BusyResourceError, match=f"^bind: {busy}"):
+                    await sock.bind_service_name("0")
+                with pytest.raises(trio.BusyResourceError, match=f"^connect: {busy}"):
+                    await sock.connect(LOCALHOST, "9")
+                with pytest.raises(trio.BusyResourceError, match=f"^get_output_stream: {busy}"):
+                    await sock.get_output_stream(LOCALHOST, "9")
+                await sock.cancel_io()
+            assert [SocketError.get_status(e) for e in errors] == [
+                SocketErrorStatus.OPERATION_ABORTED
+            ]
+            assert repr(sock) == "<DatagramSocket (new)>"
 
 
 async def test_leaving_the_block_flushes_and_unseen_failures_surface() -> None:

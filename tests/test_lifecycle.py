@@ -66,6 +66,17 @@ def test_misuse_is_a_runtime_error_that_names_the_action_and_the_class(
     assert rules.what in str(caught.value)
 
 
+def test_a_refusal_names_the_socket_when_the_lifecycle_can_describe_it() -> None:
+    life = Lifecycle(DATAGRAM_SOCKET, lambda: "DatagramSocket 127.0.0.1:5353")
+    life.begin(Action.CONNECT)
+    life.finish(Action.CONNECT)
+    with pytest.raises(
+        RuntimeError,
+        match=r"^bind: not possible on DatagramSocket 127\.0\.0\.1:5353: it is already bound",
+    ):
+        life.begin(Action.BIND)
+
+
 def test_a_close_during_an_action_fails_its_finish() -> None:
     life = Lifecycle(STREAM_SOCKET)
     life.begin(Action.CONNECT)

@@ -25,13 +25,11 @@ from ._core.tcp_info import BandwidthStatistics, RoundTripTimeStatistics
 from ._data.interfaces import InputStream, OutputStream
 from ._data.reader import DataReader, InsufficientDataError, NoStreamError
 from ._data.writer import DataWriter
+from ._io.datagram_message import DatagramSocketMessageReceivedEventArgs
 from ._io.output import WriteOperation
 from ._io.resolver import Resolver, ServiceTarget
 from ._sockets.datagram_control import DatagramSocketControl
-from ._sockets.datagram_events import (
-    DatagramSocketInformation,
-    DatagramSocketMessageReceivedEventArgs,
-)
+from ._sockets.datagram_information import DatagramSocketInformation
 from ._sockets.datagram_socket import DatagramSocket
 from ._sockets.listener import (
     StreamSocketListener,

@@ -13,6 +13,7 @@ import idna
 
 from .checks import describe, shown
 from .enums import HostNameType
+from .sockaddr import ipv4_mapped, ipv4_of_mapped
 
 __all__ = [
     "EndpointPair",
@@ -234,9 +235,11 @@ def _parse_ipv6(text: str, raw: str) -> ipaddress.IPv6Address:
 def _ip_text(ip: _IPAddress) -> str:
     if isinstance(ip, ipaddress.IPv4Address):
         return str(ip)
+    text = ipaddress.IPv6Address(int(ip)).compressed
     # Spelled out because str() of an IPv4-mapped address changed in Python 3.13.
-    mapped = ip.ipv4_mapped
-    text = f"::ffff:{mapped}" if mapped is not None else ipaddress.IPv6Address(int(ip)).compressed
+    mapped = ipv4_of_mapped(text)
+    if mapped is not None:
+        text = ipv4_mapped(mapped)
     return text if ip.scope_id is None else f"{text}%{ip.scope_id}"
 
 

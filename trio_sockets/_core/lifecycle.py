@@ -23,7 +23,7 @@ Pure: no I/O and no ``await``, so the rules are tested without sockets
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from types import TracebackType
 from typing import Final
 
@@ -74,14 +74,21 @@ class Rules:
         self.allowed = allowed
         self.refusals = refusals
 
-    def next_phase(self, phase: Phase, action: Action) -> Phase:
-        """The phase *action* leads to from *phase*; raise if it may not start there."""
+    def next_phase(
+        self, phase: Phase, action: Action, describe: Callable[[], str] | None = None
+    ) -> Phase:
+        """The phase *action* leads to from *phase*; raise if it may not start there.
+
+        *describe* names the socket in the :exc:`RuntimeError` (with its addresses);
+        without it the message says "this StreamSocket" and so on.
+        """
         if phase is Phase.CLOSED:
             raise trio.ClosedResourceError(f"{action.value}: this {self.what} was closed")
         target = self.allowed.get(phase, {}).get(action)
         if target is None:
             reason = self.refusals.get((phase, action), f"it is {phase.value}")
-            raise RuntimeError(f"{action.value}: not possible on this {self.what}: {reason}")
+            where = describe() if describe is not None else f"this {self.what}"
+            raise RuntimeError(f"{action.value}: not possible on {where}: {reason}")
         return target
 
 
@@ -107,7 +114,7 @@ DATAGRAM_SOCKET: Final = Rules(
             "it is already bound (WinRT binds a socket once; a connect or "
             "get_output_stream also binds it)"
         ),
-        (_C, Action.BIND): "it is already connected, and so bound",
+        (_C, Action.BIND): "it is already bound and connected (WinRT binds a socket once)",
         (_C, Action.CONNECT): "it is already connected",
     },
 )
@@ -125,10 +132,12 @@ class Lifecycle:
     (``get_output_stream`` on a bound socket) may run beside each other.
     """
 
-    __slots__ = ("_changing", "_rules", "phase")
+    __slots__ = ("_changing", "_rules", "_where", "phase")
 
-    def __init__(self, rules: Rules) -> None:
+    def __init__(self, rules: Rules, describe: Callable[[], str] | None = None) -> None:
+        """*describe*, if given, names the socket in refusals (see :meth:`Rules.next_phase`)."""
         self._rules = rules
+        self._where = describe
         self.phase = Phase.NEW
         self._changing: Action | None = None
 
@@ -143,7 +152,7 @@ class Lifecycle:
 
     def check(self, action: Action) -> None:
         """Raise what :meth:`begin` would, without starting anything."""
-        target = self._rules.next_phase(self.phase, action)
+        target = self._rules.next_phase(self.phase, action, self._where)
         if target is not self.phase and self._changing is not None:
             raise trio.BusyResourceError(
                 f"{action.value}: another task is already running "

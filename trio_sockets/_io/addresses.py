@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import ipaddress
 import socket
 from collections.abc import Collection
 
@@ -11,6 +10,7 @@ from .._core.checks import describe
 from .._core.enums import HostNameSortOptions
 from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import EndpointPair, HostName, coerce_host_name
+from .._core.sockaddr import unmapped
 from .resolver import (
     Protocol,
     Resolver,
@@ -77,10 +77,7 @@ def host_of(sockaddr: SockAddr) -> HostName:
 # was a measurable share of a UDP echo. HostName is immutable, so sharing is safe.
 @functools.lru_cache(maxsize=1024)
 def _host_of_address(text: str) -> HostName:
-    address = ipaddress.ip_address(text.split("%")[0])
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        return HostName(str(address.ipv4_mapped))
-    return HostName(text)
+    return HostName(unmapped(text))
 
 
 async def endpoint_pairs(

@@ -25,6 +25,8 @@ from typing import Final
 
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName
+from .._core.linux import SOL_UDP, UDP_SEGMENT
+from .._core.sockaddr import ipv4_mapped, ipv4_of_mapped
 from .addresses import families_reached, of_reachable_family
 from .connect import format_sockaddr
 from .output import BaseOutputStream, NurseryGetter
@@ -39,9 +41,6 @@ __all__ = [
     "to_socket_address",
 ]
 
-# socket.SOL_UDP exists; UDP_SEGMENT is missing from Python 3.11's socket module.
-SOL_UDP: Final = 17
-UDP_SEGMENT: Final = 103
 #: Datagrams handed to one GSO ``sendmsg``: the kernel allows 128 (UDP_MAX_SEGMENTS);
 #: 64 keeps one call's copy, and what a refused call must resend, small.
 GSO_MAX_SEGMENTS: Final = 64
@@ -100,7 +99,7 @@ def families_of(sock: socket.socket) -> frozenset[int]:
 def to_socket_address(sock: socket.socket, sockaddr: SockAddr) -> SockAddr:
     """*sockaddr* as *sock* takes it: IPv4 as IPv4-mapped IPv6 on a dual-stack socket."""
     if sock.family == socket.AF_INET6 and len(sockaddr) == 2:
-        return (f"::ffff:{sockaddr[0]}", sockaddr[1], 0, 0)
+        return (ipv4_mapped(sockaddr[0]), sockaddr[1], 0, 0)
     return sockaddr
 
 
@@ -108,7 +107,7 @@ def max_payload(sockaddr: SockAddr | None, family: int) -> int:
     """The largest datagram that can go to *sockaddr* (IPv4-mapped counts as IPv4)."""
     if family == socket.AF_INET:
         return MAX_IPV4_PAYLOAD
-    if sockaddr is not None and sockaddr[0].lower().startswith("::ffff:") and "." in sockaddr[0]:
+    if sockaddr is not None and ipv4_of_mapped(sockaddr[0]) is not None:
         return MAX_IPV4_PAYLOAD
     return MAX_IPV6_PAYLOAD
 

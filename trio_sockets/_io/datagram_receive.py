@@ -20,8 +20,10 @@ from typing import Final
 import trio
 
 from .._core.errors import SocketErrorStatus, SocketStatusError, socket_error, translate_os_error
-from .._sockets.datagram_control import IP_PKTINFO, SO_RXQ_OVFL
-from .._sockets.datagram_events import DatagramSocketMessageReceivedEventArgs as _Args
+from .._core.linux import IP_PKTINFO, SO_RXQ_OVFL
+from .._core.sockaddr import ipv4_of_mapped
+from .datagram_message import DatagramSocketMessageReceivedEventArgs as _Args
+from .datagram_message import sender_of
 from .resolver import SockAddr
 
 __all__ = ["MessageReceiver", "sender_key"]
@@ -51,10 +53,8 @@ _ICMP_ERRNOS: Final = frozenset(
 
 def sender_key(sockaddr: SockAddr) -> tuple[str, int]:
     """The sender identity a connected socket filters on (mapped IPv4 unmapped)."""
-    host = sockaddr[0].split("%")[0]
-    if host.startswith("::ffff:") and "." in host:
-        host = host[7:]
-    return host, sockaddr[1]
+    host = sockaddr[0]
+    return ipv4_of_mapped(host) or host.partition("%")[0], sockaddr[1]
 
 
 class MessageReceiver:
@@ -62,7 +62,7 @@ class MessageReceiver:
 
     def __init__(self, queue_size: int, describe: Callable[[], str]) -> None:
         self.send_channel, self.channel = trio.open_memory_channel[_Args](queue_size)
-        self._describe = describe
+        self._where = describe
         #: Datagrams put into the channel or dropped because it was full.
         self.received = 0
         #: Datagrams dropped because the channel was full.
@@ -90,7 +90,8 @@ class MessageReceiver:
                 args = self.channel.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
-            if args._remote is not None and sender_key(args._remote) == key:
+            sender = sender_of(args)
+            if sender is not None and sender_key(sender) == key:
                 kept.append(args)
         # The channel was just emptied, so everything kept fits back in, in order.
         for args in kept:
@@ -133,15 +134,12 @@ class MessageReceiver:
                     if flags & socket.MSG_TRUNC:  # pragma: no cover - the buffer fits any
                         error = socket_error(
                             SocketErrorStatus.MESSAGE_TOO_LONG,
-                            f"receive on {self._describe()}: a datagram was truncated",
+                            f"receive on {self._where()}: a datagram was truncated",
                             errno=errno.EMSGSIZE,
                         )
-                    arrived_at = None
-                    for level, kind, data in ancillary:
-                        if level == socket.SOL_SOCKET and kind == SO_RXQ_OVFL and len(data) >= 4:
-                            self.kernel_dropped = int.from_bytes(data[:4], sys.byteorder)
-                        else:
-                            arrived_at = _arrived_at(level, kind, data) or arrived_at
+                    arrived_at, kernel_dropped = _read_ancillary(ancillary)
+                    if kernel_dropped is not None:
+                        self.kernel_dropped = kernel_dropped
                     args = _Args(bytes(buffers[0][:size]), address, arrived_at, error)
                     self.received += 1
                     if not await self._deliver(args):
@@ -196,7 +194,7 @@ class MessageReceiver:
         return True
 
     def _error_args(self, exc: OSError) -> _Args:
-        what = f"receive on {self._describe()}"
+        what = f"receive on {self._where()}"
         error: SocketStatusError
         if exc.errno == errno.ECONNREFUSED:
             # WinRT reports an ICMP port unreachable as a reset (WSAECONNRESET).
@@ -208,6 +206,18 @@ class MessageReceiver:
         else:
             error = translate_os_error(exc, what)
         return _Args(b"", self.remote, None, error)
+
+
+def _read_ancillary(ancillary: list[tuple[int, int, bytes]]) -> tuple[str | None, int | None]:
+    """The destination address of a datagram and the kernel's drop count
+    (``SO_RXQ_OVFL``), from its ancillary data; None for what it lacks."""
+    arrived_at = kernel_dropped = None
+    for level, kind, data in ancillary:
+        if level == socket.SOL_SOCKET and kind == SO_RXQ_OVFL and len(data) >= 4:
+            kernel_dropped = int.from_bytes(data[:4], sys.byteorder)
+        else:
+            arrived_at = _arrived_at(level, kind, data) or arrived_at
+    return arrived_at, kernel_dropped
 
 
 def _arrived_at(level: int, kind: int, data: bytes) -> str | None:

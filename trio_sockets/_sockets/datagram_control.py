@@ -16,12 +16,23 @@ import ipaddress
 import socket
 import struct
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Final
+from typing import Final, Protocol
 
 from .._core.checks import check_bool, check_int, describe, shown
 from .._core.enums import SocketQualityOfService
-from .._core.errors import SocketErrorStatus, SocketStatusError, socket_error, translate_os_error
+from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import HostName
+from .._core.linux import (
+    IP_MTU_DISCOVER,
+    IP_MULTICAST_ALL,
+    IP_PKTINFO,
+    IP_PMTUDISC_DO,
+    IPV6_MTU_DISCOVER,
+    IPV6_MULTICAST_ALL,
+    SO_RXQ_OVFL,
+)
+from .._core.sockaddr import unmapped
+from .._io.translate import translating
 from .stream_control import (
     DEFAULT_HOP_LIMIT,
     CommonOptions,
@@ -30,21 +41,28 @@ from .stream_control import (
     set_hop_limit,
 )
 
-if TYPE_CHECKING:
-    from .datagram_socket import DatagramSocket
+__all__ = ["DatagramSocketControl", "DatagramSocketView", "set_membership"]
 
-__all__ = ["DatagramSocketControl", "set_membership"]
-
-# Linux option numbers missing from Python 3.11's socket module.
-IP_PKTINFO: Final = 8
-IP_MTU_DISCOVER: Final = 10
-IPV6_MTU_DISCOVER: Final = 23
-IP_PMTUDISC_DO: Final = 2
-IP_MULTICAST_ALL: Final = 49
-IPV6_MULTICAST_ALL: Final = 29
-SO_RXQ_OVFL: Final = 40
 #: Linux's default multicast TTL: multicast stays on the local link.
 DEFAULT_MULTICAST_HOP_LIMIT: Final = 1
+
+
+class DatagramSocketView(Protocol):
+    """What the control reads of its socket: the stdlib socket once it is open."""
+
+    @property
+    def sock(self) -> socket.socket | None:
+        """The open socket; ``None`` before the first bind, connect or send."""
+        ...
+
+    @property
+    def closed(self) -> bool:
+        """Whether the socket was closed."""
+        ...
+
+    def describe(self) -> str:
+        """A short name for messages, e.g. ``DatagramSocket 127.0.0.1:5353``."""
+        ...
 
 
 class DatagramSocketControl(CommonOptions):
@@ -58,7 +76,7 @@ class DatagramSocketControl(CommonOptions):
     the old value).
     """
 
-    def __init__(self, owner: DatagramSocket) -> None:
+    def __init__(self, owner: DatagramSocketView) -> None:
         self._owner = owner
         self._dont_fragment = False
         self._inbound_buffer_size: int | None = None
@@ -88,10 +106,10 @@ class DatagramSocketControl(CommonOptions):
         self._before_open(name)
 
     def _before_open(self, name: str) -> None:
-        if self._owner._sock is not None or self._owner._is_closed():
+        if self._owner.sock is not None or self._owner.closed:
             raise RuntimeError(
                 f"{name} must be set before the socket is bound or connected (as in WinRT); "
-                f"{self._owner._describe()} is already open"
+                f"{self._owner.describe()} is already open"
             )
 
     # -- WinRT options -----------------------------------------------------------------
@@ -175,9 +193,9 @@ class DatagramSocketControl(CommonOptions):
         ipv4, index = _parse_interface(value)
         self._multicast_interface = value
         self._interface_ipv4, self._interface_index = ipv4, index
-        sock = self._owner._sock
+        sock = self._owner.sock
         if sock is not None and sock.fileno() != -1:
-            self._apply_multicast(sock)
+            self.apply_multicast(sock)
 
     @property
     def multicast_hop_limit(self) -> int:
@@ -188,18 +206,19 @@ class DatagramSocketControl(CommonOptions):
     @multicast_hop_limit.setter
     def multicast_hop_limit(self, value: int) -> None:
         self._multicast_hops = check_int("multicast_hop_limit", value, 0, 255)
-        sock = self._owner._sock
+        sock = self._owner.sock
         if sock is not None and sock.fileno() != -1:
-            self._apply_multicast(sock)
+            self.apply_multicast(sock)
 
     # -- applying --------------------------------------------------------------------------
 
     def _set_live(self, name: str, setter: Callable[[socket.socket], None]) -> None:
-        apply_live(self._owner._sock, name, self._owner._describe, setter)
+        apply_live(self._owner.sock, name, self._owner.describe, setter)
 
-    def _apply(self, sock: socket.socket, local_ip: str | None) -> None:
+    def apply_before_bind(self, sock: socket.socket, local_ip: str | None) -> None:
         """Set every option that must precede the bind on a new socket; the multicast
-        ones follow it (:meth:`_apply_multicast`)."""
+        ones follow it (:meth:`apply_multicast`). *local_ip* is the address it will be
+        bound to (None: the system binds it)."""
         family = sock.family
         v6 = family == socket.AF_INET6
         if self._multicast_only:
@@ -226,17 +245,19 @@ class DatagramSocketControl(CommonOptions):
                 sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MTU_DISCOVER, IP_PMTUDISC_DO)
         self._bound_ipv4 = None
         if local_ip is not None:
-            address = ipaddress.ip_address(local_ip.split("%")[0])
-            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-                address = address.ipv4_mapped
+            address = ipaddress.ip_address(unmapped(local_ip).partition("%")[0])
             if isinstance(address, ipaddress.IPv4Address) and not address.is_unspecified:
                 self._bound_ipv4 = str(address)
 
-    def _apply_multicast(self, sock: socket.socket) -> None:
+    def apply_multicast(self, sock: socket.socket) -> None:
         """Set the multicast TTL and interface. On a new socket this comes after the
         bind: the default interface is the bound address, and an address this host lacks
-        must fail as the bind, not as a multicast option."""
-        try:
+        must fail as the bind, not as a multicast option.
+
+        Raises:
+            SocketStatusError: the kernel refused the interface.
+        """
+        with translating(f"set the multicast interface of {self._owner.describe()}"):
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, self._multicast_hops)
             # All zeros (no choice made) is the kernel's default: routing decides.
             ipv4, index = self.ipv4_interface()
@@ -247,10 +268,6 @@ class DatagramSocketControl(CommonOptions):
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, hops)
                 index6 = self._interface_index
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index6)
-        except OSError as exc:
-            raise translate_os_error(
-                exc, f"set the multicast interface of {self._owner._describe()}"
-            ) from exc
 
     def ipv4_interface(self) -> tuple[str, int]:
         """(address, interface index) for IPv4 multicast: sends and joins."""
@@ -314,7 +331,7 @@ def set_membership(
             f"{what}: {shown(group.raw_name)} is not a multicast IP address "
             "(224.0.0.0/4 or ff00::/8)"
         )
-    try:
+    with translating(f"{what} {group.raw_name} on {where}"):
         if isinstance(address, ipaddress.IPv4Address):
             interface, index = control.ipv4_interface()
             mreqn = address.packed + socket.inet_aton(interface) + struct.pack("@i", index)
@@ -331,7 +348,3 @@ def set_membership(
         mreq = address.packed + struct.pack("@I", index)
         option = socket.IPV6_JOIN_GROUP if join else socket.IPV6_LEAVE_GROUP
         sock.setsockopt(socket.IPPROTO_IPV6, option, mreq)
-    except SocketStatusError:
-        raise
-    except OSError as exc:
-        raise translate_os_error(exc, f"{what} {group.raw_name} on {where}") from exc

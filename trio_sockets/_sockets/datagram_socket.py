@@ -1,50 +1,38 @@
 """``DatagramSocket``: UDP, WinRT-shaped, with its MessageReceived event as a channel.
 
-One non-blocking UDP socket per ``DatagramSocket``, created by the first bind, connect
-or ``get_output_stream``; its receive task (``_datagram_receive``) runs in the socket's
-nursery and feeds ``message_received``.
-
-A socket bound to every address, or created for sending only, is one dual-stack IPv6
-socket (``IPV6_V6ONLY`` off), so it talks to IPv4 and IPv6 remotes through one port, as
-a WinRT socket does; IPv4 remotes are addressed as IPv4-mapped IPv6 addresses inside.
+The facade: what may run when (the socket's :class:`~trio_sockets._core.lifecycle.Lifecycle`),
+the output streams it hands out, multicast membership and closing. The stdlib socket and
+its addresses belong to its :class:`~trio_sockets._sockets.datagram_binding.DatagramBinding`,
+created by the first bind, connect or ``get_output_stream``; the receive task
+(:mod:`trio_sockets._io.datagram_receive`) runs in the socket's nursery and feeds
+``message_received``.
 """
 
 from __future__ import annotations
 
-import functools
+import contextlib
 import ipaddress
 import socket
+from collections.abc import Iterator
 from typing import Final, overload
 
 import trio
 
 from .._core.checks import check_int
 from .._core.enums import HostNameSortOptions
-from .._core.errors import (
-    SocketErrorStatus,
-    SocketStatusError,
-    socket_error,
-    translate_os_error,
-)
+from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import EndpointPair, HostName, coerce_host_name, split_remote
-from .._io import sockio as _sockio
-from .._io.addresses import BOTH_FAMILIES, endpoint_pairs, families_reached, of_reachable_family
+from .._core.lifecycle import DATAGRAM_SOCKET, Action, Lifecycle, Phase
+from .._io.addresses import endpoint_pairs
 from .._io.connect import format_sockaddr
-from .._io.datagram_output import (
-    DatagramOutputStream,
-    StreamCache,
-    families_of,
-    resolve_destination,
-    to_socket_address,
-)
+from .._io.datagram_message import DatagramSocketMessageReceivedEventArgs
+from .._io.datagram_output import DatagramOutputStream, StreamCache, resolve_destination
 from .._io.datagram_receive import MessageReceiver
-from .._io.resolver import Resolver, SockAddr, resolver_or_default
+from .._io.resolver import Resolver, resolver_or_default
 from .._io.scoped import AbortableIO, NurseryScoped
+from .datagram_binding import DatagramBinding, local_port
 from .datagram_control import DatagramSocketControl, set_membership
-from .datagram_events import (
-    DatagramSocketInformation,
-    DatagramSocketMessageReceivedEventArgs,
-)
+from .datagram_information import DatagramSocketInformation
 
 __all__ = ["DEFAULT_MESSAGE_QUEUE_SIZE", "DatagramSocket"]
 
@@ -52,29 +40,6 @@ _StdSocket = socket.socket
 
 #: Received datagrams ``message_received`` holds before it drops new ones.
 DEFAULT_MESSAGE_QUEUE_SIZE: Final = 1024
-_NEW, _OPEN, _CONNECTED, _CLOSED = "new", "open", "connected", "closed"
-
-
-def local_port(sock: _StdSocket) -> int:
-    """The port *sock* is bound to; 0 before the system binds it on first use."""
-    port: int = sock.getsockname()[1]
-    return port
-
-
-@functools.cache
-def _dual_stack(local: SockAddr | None) -> bool:
-    """Whether an IPv6 socket bound to *local* (None: not bound) also reaches IPv4."""
-    return local is None or local[0] == "::"
-
-
-def _has_ipv6() -> bool:
-    if not socket.has_ipv6:  # pragma: no cover - every test machine has IPv6
-        return False
-    try:
-        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
-    except OSError:  # pragma: no cover
-        return False
-    return True
 
 
 class DatagramSocket(NurseryScoped, AbortableIO):
@@ -112,25 +77,21 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         self._init_scope()
         self._receiver = MessageReceiver(message_queue_size, self._describe)
         self.message_received = self._receiver.channel
-        self._sock: _StdSocket | None = None
-        self._state = _NEW
-        self._opening = False
-        self._local: SockAddr | None = None
-        self._remote: SockAddr | None = None
-        self._last_destination: SockAddr | None = None
+        self._lifecycle = Lifecycle(DATAGRAM_SOCKET, self._describe)
+        self._binding = DatagramBinding(
+            self._resolver, self._receiver, self._lifecycle, self._require_nursery
+        )
         self._output: DatagramOutputStream | None = None
         self._streams = StreamCache()
-        self._broadcast = False
         self._init_io()
-        self._control = DatagramSocketControl(self)
-        self._information = DatagramSocketInformation(self)
+        self._information = DatagramSocketInformation(self._binding, self._receiver)
 
     # -- properties ----------------------------------------------------------------------
 
     @property
     def control(self) -> DatagramSocketControl:
         """Socket options (WinRT ``DatagramSocketControl``); most are set before binding."""
-        return self._control
+        return self._binding.control
 
     @property
     def information(self) -> DatagramSocketInformation:
@@ -160,32 +121,39 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             RuntimeError: not bound or connected yet.
             trio.ClosedResourceError: closed.
         """
-        if self._state == _CLOSED:
+        if self._lifecycle.closed:
             raise trio.ClosedResourceError(f"{self._describe()} is closed")
-        if self._sock is None:
+        sock = self._binding.sock
+        if sock is None:
             raise RuntimeError(f"{self._describe()} is not bound or connected yet")
-        return self._sock
+        return sock
 
     def __repr__(self) -> str:
         return f"<{self._describe()}>"
 
     def _describe(self) -> str:
-        local = self._local_sockaddr()
-        if local is None:
-            return f"DatagramSocket ({self._state})"
-        text = f"DatagramSocket {format_sockaddr(local)}"
-        if self._remote is not None:
-            text += f" -> {format_sockaddr(self._remote)}"
-        return text + (" closed" if self._state == _CLOSED else "")
+        return self._binding.describe()
 
     def _is_closed(self) -> bool:
-        return self._state == _CLOSED
+        return self._lifecycle.closed
 
-    def _local_sockaddr(self) -> SockAddr | None:
-        sock = self._sock
-        if sock is not None and sock.fileno() != -1:
-            self._local = sock.getsockname()
-        return self._local
+    @contextlib.contextmanager
+    def _changing_phase(self, action: Action, what: str) -> Iterator[None]:
+        """Run *action* as the lifecycle allows: it moves the phase on when the block
+        ends normally, and leaves it when the block raises."""
+        self._lifecycle.check(action)
+        self._require_nursery(f"{what}()")
+        self._lifecycle.begin(action)
+        try:
+            yield
+            self._lifecycle.finish(action)
+        finally:
+            self._lifecycle.abandon(action)
+            if self._binding.sock is not None and self._lifecycle.phase is Phase.NEW:
+                # The socket was opened, then the action failed: it is bound now (by
+                # the system, on the socket's first use), as a send leaves it.
+                self._lifecycle.begin(Action.SEND_TO)
+                self._lifecycle.finish(Action.SEND_TO)
 
     # -- binding ---------------------------------------------------------------------------
 
@@ -233,135 +201,12 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         await self._bind(host, local_service_name)
 
     async def _bind(self, host: HostName | None, service: str) -> None:
-        self._check_can_open("bind")
-        self._opening = True
-        try:
+        with self._changing_phase(Action.BIND, "bind"):
             with self._io_scope():
-                family, local = await self._resolve_local(host, service)
-                self._open(family, local)
+                family, local = await self._binding.resolve_local(host, service)
+                self._binding.open(family, local)
                 return
             raise self._aborted("bind")
-        finally:
-            self._opening = False
-
-    async def _resolve_local(self, host: HostName | None, service: str) -> tuple[int, SockAddr]:
-        port = await self._resolver.resolve_port(service, "udp", local=True)
-        if host is None:
-            if _has_ipv6():
-                return socket.AF_INET6, ("::", port, 0, 0)
-            return socket.AF_INET, ("0.0.0.0", port)  # pragma: no cover
-        addresses = await self._resolver.resolve_addresses(host, port, "udp", passive=True)
-        return addresses[0]
-
-    def _check_can_open(self, what: str) -> trio.Nursery:
-        if self._state == _CLOSED:
-            raise trio.ClosedResourceError(f"{what}: this DatagramSocket was closed")
-        if self._opening:
-            raise trio.BusyResourceError(f"{what}: another task is opening this DatagramSocket")
-        if self._sock is not None:
-            raise RuntimeError(
-                f"{what}: {self._describe()} is already bound (WinRT binds a socket once; "
-                "a connect or get_output_stream also binds it)"
-            )
-        return self._require_nursery(f"{what}()")
-
-    def _open(self, family: int, local: SockAddr | None) -> _StdSocket:
-        """Create the socket, set its options, bind it, and start the receive task."""
-        nursery = self._require_nursery("opening the socket")
-        if self._state == _CLOSED:  # closed while a bind or connect was resolving
-            raise trio.ClosedResourceError("this DatagramSocket was closed")
-        if self._sock is not None:  # pragma: no cover - callers check before awaiting
-            raise RuntimeError(f"{self._describe()} is already bound")
-        sock = socket.socket(family, socket.SOCK_DGRAM)
-        try:
-            sock.setblocking(False)
-            if family == socket.AF_INET6:
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, not _dual_stack(local))
-            self._control._apply(sock, local[0] if local is not None else None)
-            if local is not None:
-                try:
-                    sock.bind(local)
-                except OSError as exc:
-                    raise translate_os_error(
-                        exc, f"bind a DatagramSocket to {format_sockaddr(local)}"
-                    ) from exc
-            self._control._apply_multicast(sock)
-        except BaseException:
-            sock.close()
-            raise
-        self._sock = sock
-        self._state = _OPEN
-        nursery.start_soon(self._receiver.run, sock, name=f"receive loop of {self._describe()}")
-        return sock
-
-    # -- remotes ---------------------------------------------------------------------------
-
-    async def _local_side(
-        self, local_host: HostName | None, local_service: str, what: str
-    ) -> tuple[frozenset[int], tuple[int, SockAddr] | None]:
-        """Where datagrams to a remote will leave from: the address families that side
-        reaches, and the local address to bind (None: the socket is open already, or
-        the system binds it on first use).
-
-        Raises:
-            RuntimeError: the pair has a local side and the socket is already bound.
-        """
-        has_local = local_host is not None or bool(local_service)
-        if self._sock is not None:
-            if has_local:
-                raise RuntimeError(
-                    f"{what}: {self._describe()} is already bound, so the endpoint pair's "
-                    "local side cannot apply"
-                )
-            await trio.lowlevel.checkpoint()
-            return families_of(self._sock), None
-        if has_local:
-            family, local = await self._resolve_local(local_host, local_service)
-            return families_reached(family, dual_stack=_dual_stack(local)), (family, local)
-        await trio.lowlevel.checkpoint()
-        if _has_ipv6():
-            return BOTH_FAMILIES, None
-        return frozenset({socket.AF_INET}), None  # pragma: no cover
-
-    def _open_for_remote(
-        self, bind_to: tuple[int, SockAddr] | None, target: tuple[int, SockAddr], what: str
-    ) -> tuple[_StdSocket, SockAddr]:
-        """The socket to reach *target* (family, address) with, and the address as it
-        takes it: the open one, or a new one bound to *bind_to* (or left for the kernel
-        to bind on first use: dual-stack, so later streams may go to either family)."""
-        sock = self._sock
-        if sock is None:
-            if bind_to is not None:
-                sock = self._open(*bind_to)
-            elif _has_ipv6():
-                sock = self._open(socket.AF_INET6, None)
-            else:  # pragma: no cover
-                sock = self._open(socket.AF_INET, None)
-        elif bind_to is not None:
-            # Another task opened the socket while this one resolved.
-            raise RuntimeError(
-                f"{what}: {self._describe()} is already bound, so the endpoint pair's "
-                "local side cannot apply"
-            )
-        family, sockaddr = target
-        entry = (socket.AddressFamily(family), sockaddr)
-        of_reachable_family([entry], families_of(sock), what, self._describe())
-        return sock, to_socket_address(sock, sockaddr)
-
-    def _local_text(self, bind_to: tuple[int, SockAddr] | None) -> str:
-        """The local side, for an error message."""
-        if bind_to is None:
-            return self._describe()
-        return f"the endpoint pair's local side {format_sockaddr(bind_to[1])}"
-
-    def _enable_broadcast(self) -> bool:
-        """Turn ``SO_BROADCAST`` on after the kernel said EACCES; False if it was on."""
-        sock = self._sock
-        if self._broadcast or sock is None or sock.fileno() == -1:
-            return False
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
-        self._broadcast = True
-        return True
 
     # -- connecting ------------------------------------------------------------------------
 
@@ -397,67 +242,47 @@ class DatagramSocket(NurseryScoped, AbortableIO):
 
         Cancellation: the socket is not connected, but may have been bound.
         """
-        if self._state == _CLOSED:
-            raise trio.ClosedResourceError("connect: this DatagramSocket was closed")
-        if self._state == _CONNECTED:
-            raise RuntimeError(f"{self._describe()} is already connected")
-        if self._control.multicast_only:
+        self._lifecycle.check(Action.CONNECT)
+        if self._binding.control.multicast_only:
             raise RuntimeError(
                 "connect: control.multicast_only is set, and a multicast-only socket cannot "
                 "be used for unicast; send to a group with get_output_stream() instead"
             )
-        if self._opening:
-            raise trio.BusyResourceError("connect: another task is opening this DatagramSocket")
-        self._require_nursery("connect()")
-        self._opening = True
-        try:
+        with self._changing_phase(Action.CONNECT, "connect"):
             with self._io_scope():
-                host, service, local_host, local_service = split_remote(
-                    remote_host_name, remote_service_name, "connect"
-                )
-                families, bind_to = await self._local_side(local_host, local_service, "connect")
-                sockaddr, family = await resolve_destination(
-                    self._resolver, host, service, families, self._local_text(bind_to), "connect"
-                )
-                if ipaddress.ip_address(sockaddr[0].split("%")[0]).is_multicast:
-                    raise socket_error(
-                        SocketErrorStatus.HOST_NOT_FOUND,
-                        f"connect to {host.display_name}: {sockaddr[0]} is a multicast "
-                        "address; connect takes a unicast or broadcast remote (join the "
-                        "group and use get_output_stream to send to it)",
-                    )
-                if self._state == _CLOSED:
-                    raise trio.ClosedResourceError(
-                        "this DatagramSocket was closed while connecting"
-                    )
-                sock, target = self._open_for_remote(bind_to, (family, sockaddr), "connect")
-                self._kernel_connect(sock, target)
+                await self._connect(remote_host_name, remote_service_name)
                 return
             raise self._aborted("connect")
-        finally:
-            self._opening = False
 
-    def _kernel_connect(self, sock: _StdSocket, target: SockAddr) -> None:
-        for _ in range(2):
-            try:
-                sock.connect(target)
-                break
-            except PermissionError as exc:
-                if not self._enable_broadcast():
-                    raise translate_os_error(exc, f"connect to {format_sockaddr(target)}") from exc
-            except OSError as exc:
-                raise translate_os_error(exc, f"connect to {format_sockaddr(target)}") from exc
-        remote: SockAddr = sock.getpeername()
-        self._remote = remote
-        self._receiver.connected_to(remote)
-        self._state = _CONNECTED
+    async def _connect(
+        self, remote_host_name: HostName | str | EndpointPair, remote_service_name: str | None
+    ) -> None:
+        binding = self._binding
+        host, service, local_host, local_service = split_remote(
+            remote_host_name, remote_service_name, "connect"
+        )
+        families, bind_to = await binding.local_side(local_host, local_service, "connect")
+        sockaddr, family = await resolve_destination(
+            self._resolver, host, service, families, binding.local_text(bind_to), "connect"
+        )
+        if ipaddress.ip_address(sockaddr[0].split("%")[0]).is_multicast:
+            raise socket_error(
+                SocketErrorStatus.HOST_NOT_FOUND,
+                f"connect to {host.display_name}: {sockaddr[0]} is a multicast "
+                "address; connect takes a unicast or broadcast remote (join the "
+                "group and use get_output_stream to send to it)",
+            )
+        if self._lifecycle.closed:
+            raise trio.ClosedResourceError("this DatagramSocket was closed while connecting")
+        sock, target = binding.open_for_remote(bind_to, (family, sockaddr), "connect")
+        remote = binding.connect(sock, target)
         self._output = DatagramOutputStream(
             sock,
             self._get_nursery,
             self._describe(),
             None,
-            self._enable_broadcast,
-            connected_to=self._remote,
+            binding.enable_broadcast,
+            connected_to=remote,
         )
 
     # -- output streams --------------------------------------------------------------------
@@ -500,19 +325,19 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                 IPv6 remote on a socket or endpoint pair bound to an IPv4 address, or the
                 reverse); no stream is made.
         """
-        if self._state == _CLOSED:
-            raise trio.ClosedResourceError("get_output_stream: this DatagramSocket was closed")
+        self._lifecycle.check(Action.SEND_TO)
         self._require_nursery("get_output_stream()")
         stream = self._streams.by_name(remote_host_name, remote_service_name)
         if stream is not None:
             await trio.lowlevel.checkpoint()
-            self._last_destination = stream._remote
+            self._binding.last_destination = stream.destination
             return stream
+        binding = self._binding
         with self._io_scope():
             host, service, local_host, local_service = split_remote(
                 remote_host_name, remote_service_name, "get_output_stream"
             )
-            families, bind_to = await self._local_side(
+            families, bind_to = await binding.local_side(
                 local_host, local_service, "get_output_stream"
             )
             sockaddr, family = await resolve_destination(
@@ -520,15 +345,14 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                 host,
                 service,
                 families,
-                self._local_text(bind_to),
+                binding.local_text(bind_to),
                 "get_output_stream",
             )
-            if self._opening:
-                raise trio.BusyResourceError(
-                    "get_output_stream: another task is opening this DatagramSocket"
+            with self._changing_phase(Action.SEND_TO, "get_output_stream"):
+                sock, target = binding.open_for_remote(
+                    bind_to, (family, sockaddr), "get_output_stream"
                 )
-            sock, target = self._open_for_remote(bind_to, (family, sockaddr), "get_output_stream")
-            self._last_destination = sockaddr
+            binding.last_destination = sockaddr
             stream = self._streams.get(target)
             if stream is None:
                 stream = DatagramOutputStream(
@@ -537,9 +361,8 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                     f"{self._describe() if local_port(sock) else 'DatagramSocket'} -> "
                     f"{format_sockaddr(sockaddr)}",
                     target,
-                    self._enable_broadcast,
+                    binding.enable_broadcast,
                 )
-            stream._remote = sockaddr
             self._streams.add(stream, remote_host_name, remote_service_name)
             return stream
         raise self._aborted("get_output_stream")
@@ -571,7 +394,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         """
         set_membership(
             self.socket,
-            self._control,
+            self._binding.control,
             coerce_host_name(host, "host"),
             join=True,
             where=self._describe(),
@@ -589,28 +412,13 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         """
         set_membership(
             self.socket,
-            self._control,
+            self._binding.control,
             coerce_host_name(host, "host"),
             join=False,
             where=self._describe(),
         )
 
     # -- closing ---------------------------------------------------------------------------
-
-    async def cancel_io(self) -> None:
-        """Abort pending writes, binds and connects (WinRT ``CancelIOAsync``).
-
-        They fail with ``OPERATION_ABORTED``; the socket stays open and keeps receiving.
-        Returns once every aborted operation has ended.
-        """
-        for stream in self._all_streams():
-            stream._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "cancel_io()")
-        self._cancel_io_scopes()
-        await trio.lowlevel.checkpoint()
-        for stream in self._all_streams():
-            while stream._sender_busy:
-                await stream._progress.park()
-        await self._wait_io_idle()
 
     async def aclose(self) -> None:
         """Send what was written, then close the socket (WinRT ``Close``). Idempotent.
@@ -621,7 +429,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         Cancellation: the socket is closed at once, unsent writes fail with
         ``OPERATION_ABORTED``.
         """
-        if self._state == _CLOSED:
+        if self._lifecycle.closed:
             await trio.lowlevel.checkpoint()
             return
         streams = self._all_streams()
@@ -642,26 +450,17 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             stream._raise_unobserved(before=stream._next_seq)
 
     def _close_now(self) -> None:
-        if self._state == _CLOSED:
+        if not self._lifecycle.close():
             return
-        self._local_sockaddr()  # remember the address for information and messages
-        self._state = _CLOSED
         for stream in self._all_streams():
             stream._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "the socket closed")
-        if self._sock is not None:
-            _sockio.close_socket(self._sock)
+        self._binding.close()
         self._receiver.close()
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _aborted(self, what: str) -> SocketStatusError:
-        # Raised only when cancel_io() cancelled the scope.
-        return socket_error(
-            SocketErrorStatus.OPERATION_ABORTED, f"{what} on {self._describe()}: cancel_io()"
-        )
-
-    def _get_nursery(self) -> trio.Nursery | None:
-        return self._nursery
+    def _pending_writes(self) -> list[DatagramOutputStream]:
+        return self._all_streams()
 
     @staticmethod
     async def get_endpoint_pairs(

@@ -1,0 +1,41 @@
+"""Linux socket option numbers that Python's :mod:`socket` module lacks (3.11).
+
+The values are Linux's ABI (``include/uapi/linux/in.h``, ``in6.h``, ``udp.h``,
+``asm-generic/socket.h``): they never change, so they are written here once rather than
+at each place that sets the option.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "IPV6_MTU_DISCOVER",
+    "IPV6_MULTICAST_ALL",
+    "IP_MTU_DISCOVER",
+    "IP_MULTICAST_ALL",
+    "IP_PKTINFO",
+    "IP_PMTUDISC_DO",
+    "SOL_UDP",
+    "SO_RXQ_OVFL",
+    "UDP_SEGMENT",
+]
+
+#: ``IPPROTO_IP``: deliver each datagram's destination address (``struct in_pktinfo``).
+IP_PKTINFO: Final = 8
+#: ``IPPROTO_IP``: path MTU discovery mode; with :data:`IP_PMTUDISC_DO`, don't fragment.
+IP_MTU_DISCOVER: Final = 10
+#: ``IPPROTO_IPV6``: as :data:`IP_MTU_DISCOVER`, for IPv6.
+IPV6_MTU_DISCOVER: Final = 23
+#: The ``IP_MTU_DISCOVER`` value that sets the don't-fragment bit.
+IP_PMTUDISC_DO: Final = 2
+#: ``IPPROTO_IP``: 1 (Linux's default) delivers every group any socket on the port joined.
+IP_MULTICAST_ALL: Final = 49
+#: ``IPPROTO_IPV6``: as :data:`IP_MULTICAST_ALL`, for IPv6 (Linux >= 4.20).
+IPV6_MULTICAST_ALL: Final = 29
+#: ``SOL_SOCKET``: each datagram carries the count the kernel dropped (a u32).
+SO_RXQ_OVFL: Final = 40
+#: The UDP protocol level (``IPPROTO_UDP``), spelled as the kernel's ``SOL_UDP``.
+SOL_UDP: Final = 17
+#: ``SOL_UDP``: the segment size of a UDP generic segmentation offload send.
+UDP_SEGMENT: Final = 103

@@ -1,0 +1,159 @@
+"""What the receive path of a :class:`~trio_sockets.DatagramSocket` makes: one
+:class:`DatagramSocketMessageReceivedEventArgs` per datagram or receive error.
+
+The args are the receive path's record (the datagram's bytes, its sender's and its
+destination's addresses, or the error) with WinRT's accessors over it. They keep the raw
+addresses and build :class:`~trio_sockets.HostName` objects only when asked, so a flood
+of datagrams costs no name parsing.
+"""
+
+from __future__ import annotations
+
+import trio
+
+from .._core.codec import check_count
+from .._core.enums import InputStreamOptions
+from .._core.errors import SocketStatusError
+from .._core.hostname import HostName
+from .._data.interfaces import InputStream
+from .._data.reader import DataReader
+from .addresses import host_of
+from .resolver import SockAddr
+
+__all__ = ["DatagramInputStream", "DatagramSocketMessageReceivedEventArgs", "sender_of"]
+
+
+class DatagramSocketMessageReceivedEventArgs:
+    """One received datagram (WinRT ``DatagramSocketMessageReceivedEventArgs``).
+
+    The datagram is already loaded: ``args.get_data_reader()`` returns a
+    :class:`~trio_sockets.DataReader` whose ``unconsumed_buffer_length`` is the
+    datagram's size, so ``reader.read_string(reader.unconsumed_buffer_length)`` works
+    without ``load``.
+
+    A receive error that WinRT reports through the event -- an ICMP "port unreachable"
+    answering a datagram sent on a connected socket, as ``CONNECTION_RESET_BY_PEER`` --
+    arrives as args whose :meth:`get_data_reader` and :meth:`get_data_stream` raise it
+    (a :class:`~trio_sockets.SocketStatusError`); :attr:`error` holds it too. The socket
+    keeps receiving.
+    """
+
+    __slots__ = ("_arrived_at", "_message_reader", "_payload", "_sender", "_sender_host", "_status")
+
+    def __init__(
+        self,
+        data: bytes,
+        sender: SockAddr | None,
+        arrived_at: str | None,
+        error: SocketStatusError | None = None,
+    ) -> None:
+        self._payload = data
+        self._sender = sender
+        self._arrived_at = arrived_at
+        self._status = error
+        self._message_reader: DataReader | None = None
+        self._sender_host: HostName | None = None
+
+    def __repr__(self) -> str:
+        if self._status is not None:
+            return f"<MessageReceived error {self._status}>"
+        return (
+            f"<MessageReceived {len(self._payload)} bytes from {self.remote_address}:"
+            f"{self.remote_port}>"
+        )
+
+    @property
+    def remote_address(self) -> HostName | None:
+        """The sender's address (for an error: the connected remote, or ``None``)."""
+        if self._sender_host is None and self._sender is not None:
+            self._sender_host = host_of(self._sender)
+        return self._sender_host
+
+    @property
+    def remote_port(self) -> str:
+        """The sender's UDP port, a ``str`` as in WinRT (``""`` when unknown)."""
+        return str(self._sender[1]) if self._sender is not None else ""
+
+    @property
+    def local_address(self) -> HostName | None:
+        """The address the datagram was sent to and arrived at (from ``IP_PKTINFO`` /
+        ``IPV6_PKTINFO``): a local address, or the group or broadcast address it was
+        sent to. ``None`` for an error event."""
+        return host_of((self._arrived_at, 0)) if self._arrived_at is not None else None
+
+    @property
+    def error(self) -> SocketStatusError | None:
+        """The receive error this event reports, or ``None`` for a datagram."""
+        return self._status
+
+    @property
+    def data(self) -> bytes:
+        """The datagram's bytes (raises the event's error, like :meth:`get_data_reader`)."""
+        if self._status is not None:
+            raise self._status
+        return self._payload
+
+    def get_data_reader(self) -> DataReader:
+        """A :class:`~trio_sockets.DataReader` over the datagram (WinRT ``GetDataReader``).
+
+        Calling it again returns the same reader, so reads go on where the previous call
+        left off, as in WinRT (one reader per message); once that reader is closed, a
+        new one starts from the beginning.
+
+        Raises:
+            SocketStatusError: the receive error this event reports.
+        """
+        if self._status is not None:
+            raise self._status
+        reader = self._message_reader
+        if reader is None or reader._closed:
+            reader = self._message_reader = DataReader.from_buffer(self._payload)
+        return reader
+
+    def get_data_stream(self) -> InputStream:
+        """The raw bytes of the datagram as an input stream (WinRT ``GetDataStream``).
+
+        Each call returns a new stream from the start of the datagram.
+
+        Raises:
+            SocketStatusError: the receive error this event reports.
+        """
+        if self._status is not None:
+            raise self._status
+        return DatagramInputStream(self._payload)
+
+
+def sender_of(args: DatagramSocketMessageReceivedEventArgs) -> SockAddr | None:
+    """The sender's socket address as received (``None`` for an error without one)."""
+    return args._sender
+
+
+class DatagramInputStream(InputStream):
+    """An input stream over one datagram's bytes; ``read`` returns ``b""`` at its end."""
+
+    def __init__(self, data: bytes) -> None:
+        self._view = memoryview(data)
+        self._position = 0
+        self._closed = False
+
+    async def read(
+        self, count: int, options: InputStreamOptions = InputStreamOptions.NONE
+    ) -> bytes:
+        """Read up to *count* bytes of the datagram; fewer (or ``b""``) at its end.
+
+        Raises:
+            TypeError / ValueError: a bad *count*.
+            trio.ClosedResourceError: the stream was closed.
+        """
+        check_count(count, "read")
+        if self._closed:
+            raise trio.ClosedResourceError("this datagram stream was closed")
+        await trio.lowlevel.checkpoint()
+        start = self._position
+        self._position = min(len(self._view), start + count)
+        return bytes(self._view[start : self._position])
+
+    async def aclose(self) -> None:
+        """Close the stream; the socket is not affected."""
+        self._closed = True
+        await trio.lowlevel.checkpoint()

@@ -1,0 +1,255 @@
+"""Where a :class:`~trio_sockets.DatagramSocket` is: its stdlib socket and addresses.
+
+A :class:`DatagramBinding` owns the one non-blocking UDP socket of a ``DatagramSocket``
+from the moment a bind, connect or ``get_output_stream`` opens it: it resolves the local
+side, creates and binds the socket with the control's options, starts the receive task,
+connects it in the kernel, and remembers the addresses that ``information`` reports.
+The facade decides *whether* an operation may run (its lifecycle); this module does the
+opening once it may.
+
+A socket bound to every address, or created for sending only, is one dual-stack IPv6
+socket (``IPV6_V6ONLY`` off), so it talks to IPv4 and IPv6 remotes through one port, as
+a WinRT socket does; IPv4 remotes are addressed as IPv4-mapped IPv6 addresses inside.
+"""
+
+from __future__ import annotations
+
+import functools
+import socket
+from collections.abc import Callable
+
+import trio
+
+from .._core.hostname import HostName
+from .._core.lifecycle import Lifecycle
+from .._io import sockio as _sockio
+from .._io.addresses import BOTH_FAMILIES, families_reached, of_reachable_family
+from .._io.connect import format_sockaddr
+from .._io.datagram_output import families_of, to_socket_address
+from .._io.datagram_receive import MessageReceiver
+from .._io.resolver import Resolver, SockAddr
+from .._io.translate import translating
+from .datagram_control import DatagramSocketControl
+
+__all__ = ["DatagramBinding", "local_port"]
+
+_StdSocket = socket.socket
+
+
+def local_port(sock: _StdSocket) -> int:
+    """The port *sock* is bound to; 0 before the system binds it on first use."""
+    port: int = sock.getsockname()[1]
+    return port
+
+
+@functools.cache
+def _dual_stack(local: SockAddr | None) -> bool:
+    """Whether an IPv6 socket bound to *local* (None: not bound) also reaches IPv4."""
+    return local is None or local[0] == "::"
+
+
+def _has_ipv6() -> bool:
+    """Whether this host can make IPv6 sockets."""
+    if not socket.has_ipv6:  # pragma: no cover - every test machine has IPv6
+        return False
+    try:
+        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
+    except OSError:  # pragma: no cover
+        return False
+    return True
+
+
+class DatagramBinding:
+    """The stdlib socket of one ``DatagramSocket``, opened once, and its addresses.
+
+    The socket's control reads it as its ``DatagramSocketView``; its information reads
+    the addresses.
+    """
+
+    def __init__(
+        self,
+        resolver: Resolver,
+        receiver: MessageReceiver,
+        lifecycle: Lifecycle,
+        nursery: Callable[[str], trio.Nursery],
+    ) -> None:
+        self._resolver = resolver
+        self._receiver = receiver
+        self._lifecycle = lifecycle
+        self._nursery = nursery
+        #: The open socket; None before the first bind, connect or send.
+        self.sock: _StdSocket | None = None
+        #: The connected remote, as the kernel reports it.
+        self.remote: SockAddr | None = None
+        #: Where the latest ``get_output_stream`` sends, for ``information``.
+        self.last_destination: SockAddr | None = None
+        self._local_address: SockAddr | None = None
+        self._broadcast = False
+        self.control = DatagramSocketControl(self)
+
+    @property
+    def closed(self) -> bool:
+        """Whether the socket was closed."""
+        return self._lifecycle.closed
+
+    def describe(self) -> str:
+        """A short name for messages: ``DatagramSocket 127.0.0.1:5353 -> ...``."""
+        local = self.local_sockaddr()
+        if local is None:
+            return f"DatagramSocket ({self._lifecycle.phase.value})"
+        text = f"DatagramSocket {format_sockaddr(local)}"
+        if self.remote is not None:
+            text += f" -> {format_sockaddr(self.remote)}"
+        return text + (" closed" if self._lifecycle.closed else "")
+
+    def local_sockaddr(self) -> SockAddr | None:
+        """The local address, also after closing (remembered by :meth:`close`)."""
+        sock = self.sock
+        if sock is not None and sock.fileno() != -1:
+            self._local_address = sock.getsockname()
+        return self._local_address
+
+    def peer_or_destination(self) -> SockAddr | None:
+        """The connected remote; else where the latest output stream sends; else None."""
+        return self.remote or self.last_destination
+
+    # -- opening -----------------------------------------------------------------------
+
+    async def resolve_local(self, host: HostName | None, service: str) -> tuple[int, SockAddr]:
+        """The (family, address) to bind for a local *host* (None: every address)."""
+        port = await self._resolver.resolve_port(service, "udp", local=True)
+        if host is None:
+            if _has_ipv6():
+                return socket.AF_INET6, ("::", port, 0, 0)
+            return socket.AF_INET, ("0.0.0.0", port)  # pragma: no cover
+        addresses = await self._resolver.resolve_addresses(host, port, "udp", passive=True)
+        return addresses[0]
+
+    def open(self, family: int, local: SockAddr | None) -> _StdSocket:
+        """Create the socket, set its options, bind it, and start the receive task.
+
+        Raises:
+            trio.ClosedResourceError: closed while the caller was resolving.
+            SocketStatusError: the bind failed (the new socket is closed again).
+        """
+        nursery = self._nursery("opening the socket")
+        if self._lifecycle.closed:  # closed while a bind or connect was resolving
+            raise trio.ClosedResourceError("this DatagramSocket was closed")
+        if self.sock is not None:  # pragma: no cover - callers check before awaiting
+            raise RuntimeError(f"{self.describe()} is already bound")
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, not _dual_stack(local))
+            self.control.apply_before_bind(sock, local[0] if local is not None else None)
+            if local is not None:
+                with translating(f"bind a DatagramSocket to {format_sockaddr(local)}"):
+                    sock.bind(local)
+            self.control.apply_multicast(sock)
+        except BaseException:
+            sock.close()
+            raise
+        self.sock = sock
+        nursery.start_soon(self._receiver.run, sock, name=f"receive loop of {self.describe()}")
+        return sock
+
+    # -- remotes -----------------------------------------------------------------------
+
+    async def local_side(
+        self, local_host: HostName | None, local_service: str, what: str
+    ) -> tuple[frozenset[int], tuple[int, SockAddr] | None]:
+        """Where datagrams to a remote will leave from: the address families that side
+        reaches, and the local address to bind (None: the socket is open already, or
+        the system binds it on first use).
+
+        Raises:
+            RuntimeError: the pair has a local side and the socket is already bound.
+        """
+        has_local = local_host is not None or bool(local_service)
+        if self.sock is not None:
+            if has_local:
+                raise self._local_side_refused(what)
+            await trio.lowlevel.checkpoint()
+            return families_of(self.sock), None
+        if has_local:
+            family, local = await self.resolve_local(local_host, local_service)
+            return families_reached(family, dual_stack=_dual_stack(local)), (family, local)
+        await trio.lowlevel.checkpoint()
+        if _has_ipv6():
+            return BOTH_FAMILIES, None
+        return frozenset({socket.AF_INET}), None  # pragma: no cover
+
+    def _local_side_refused(self, what: str) -> RuntimeError:
+        return RuntimeError(
+            f"{what}: {self.describe()} is already bound, so the endpoint pair's "
+            "local side cannot apply"
+        )
+
+    def open_for_remote(
+        self, bind_to: tuple[int, SockAddr] | None, target: tuple[int, SockAddr], what: str
+    ) -> tuple[_StdSocket, SockAddr]:
+        """The socket to reach *target* (family, address) with, and the address as it
+        takes it: the open one, or a new one bound to *bind_to* (or left for the kernel
+        to bind on first use: dual-stack, so later streams may go to either family).
+
+        Raises:
+            RuntimeError: *bind_to* is given but another task opened the socket.
+            SocketStatusError: ``ADDRESS_FAMILY_NOT_SUPPORTED``: the socket does not
+                reach *target*'s family; failures to open the socket.
+        """
+        sock = self.sock
+        if sock is None:
+            if bind_to is not None:
+                sock = self.open(*bind_to)
+            elif _has_ipv6():
+                sock = self.open(socket.AF_INET6, None)
+            else:  # pragma: no cover
+                sock = self.open(socket.AF_INET, None)
+        elif bind_to is not None:
+            # Another task opened the socket while this one resolved.
+            raise self._local_side_refused(what)
+        family, sockaddr = target
+        entry = (socket.AddressFamily(family), sockaddr)
+        of_reachable_family([entry], families_of(sock), what, self.describe())
+        return sock, to_socket_address(sock, sockaddr)
+
+    def local_text(self, bind_to: tuple[int, SockAddr] | None) -> str:
+        """The local side, for an error message."""
+        if bind_to is None:
+            return self.describe()
+        return f"the endpoint pair's local side {format_sockaddr(bind_to[1])}"
+
+    def enable_broadcast(self) -> bool:
+        """Turn ``SO_BROADCAST`` on after the kernel said EACCES; False if it was on."""
+        sock = self.sock
+        if self._broadcast or sock is None or sock.fileno() == -1:
+            return False
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        self._broadcast = True
+        return True
+
+    def connect(self, sock: _StdSocket, target: SockAddr) -> SockAddr:
+        """Connect *sock* to *target* in the kernel, turning ``SO_BROADCAST`` on if a
+        broadcast remote needs it, and let only the remote's datagrams through.
+
+        Raises:
+            SocketStatusError: the kernel refused.
+        """
+        with translating(f"connect to {format_sockaddr(target)}", sock):
+            try:
+                sock.connect(target)
+            except PermissionError:
+                if not self.enable_broadcast():
+                    raise
+                sock.connect(target)
+        remote: SockAddr = sock.getpeername()
+        self.remote = remote
+        self._receiver.connected_to(remote)
+        return remote
+
+    def close(self) -> None:
+        """Close the socket (if open); its address stays for ``information``."""
+        self.local_sockaddr()
+        if self.sock is not None:
+            _sockio.close_socket(self.sock)
