@@ -33,6 +33,14 @@ def test_sdist_and_wheel_install_into_a_clean_environment(tmp_path: Path) -> Non
     ):
         assert expected in names, f"{expected} missing from {wheel.name}"
     assert not any(name.startswith("tests/") for name in names)
+    (metadata_name,) = (name for name in names if name.endswith(".dist-info/METADATA"))
+    requires = [
+        line.removeprefix("Requires-Dist: ")
+        for line in zipfile.ZipFile(wheel).read(metadata_name).decode().splitlines()
+        if line.startswith("Requires-Dist: ")
+    ]
+    # The progress bars of the command line are an extra, not a dependency of the library.
+    assert [r for r in requires if r.startswith("tqdm")] == ['tqdm>=4.66; extra == "cli"']
 
     environment = tmp_path / "venv"
     venv.create(environment, with_pip=True)
@@ -47,7 +55,8 @@ def test_sdist_and_wheel_install_into_a_clean_environment(tmp_path: Path) -> Non
         [
             str(python),
             "-c",
-            "import trio_sockets, pathlib; "
+            "import importlib.util, trio_sockets, pathlib; "
+            "assert importlib.util.find_spec('tqdm') is None; "
             "print(trio_sockets.__version__, pathlib.Path(trio_sockets.__file__).parent)",
         ],
         check=True,
