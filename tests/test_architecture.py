@@ -70,7 +70,6 @@ KNOWN_LONG_MODULES: dict[str, int] = {
     "_core/errors.py": 696,
     "_core/hostname.py": 544,
     "_data/reader.py": 607,
-    "_io/resolver.py": 815,
     "_io/output.py": 703,
     "_sockets/datagram_socket.py": 679,
     "_sockets/listener.py": 503,
