@@ -34,7 +34,8 @@ from .._core.errors import (
     socket_error,
     translate_os_error,
 )
-from .._core.hostname import HostName, coerce_host_name, parse_service_name
+from .._core.hostname import HostName, coerce_host_name
+from .._core.service_name import parse_service_name
 from .srv import ServiceTarget, all_targets_failed, srv_targets
 from .system_lookups import local_files_limiter, services_database, system_getaddrinfo
 

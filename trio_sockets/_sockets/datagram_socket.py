@@ -19,6 +19,7 @@ from typing import Final, overload
 import trio
 
 from .._core.checks import check_int
+from .._core.endpoint import EndpointPair, split_remote
 from .._core.enums import HostNameSortOptions
 from .._core.errors import (
     SocketErrorStatus,
@@ -26,9 +27,10 @@ from .._core.errors import (
     socket_error,
     translate_os_error,
 )
-from .._core.hostname import EndpointPair, HostName, coerce_host_name, split_remote
+from .._core.hostname import HostName, coerce_host_name
 from .._io import sockio as _sockio
 from .._io.addresses import BOTH_FAMILIES, endpoint_pairs, families_reached, of_reachable_family
+from .._io.addresses import has_ipv6 as _has_ipv6
 from .._io.connect import format_sockaddr
 from .._io.datagram_output import (
     DatagramOutputStream,
@@ -65,16 +67,6 @@ def local_port(sock: _StdSocket) -> int:
 def _dual_stack(local: SockAddr | None) -> bool:
     """Whether an IPv6 socket bound to *local* (None: not bound) also reaches IPv4."""
     return local is None or local[0] == "::"
-
-
-def _has_ipv6() -> bool:
-    if not socket.has_ipv6:  # pragma: no cover - every test machine has IPv6
-        return False
-    try:
-        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
-    except OSError:  # pragma: no cover
-        return False
-    return True
 
 
 class DatagramSocket(NurseryScoped, AbortableIO):
