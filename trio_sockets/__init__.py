@@ -24,7 +24,8 @@ from ._core.errors import SocketError, SocketErrorStatus, SocketStatusError, Win
 from ._core.hostname import HostName, InvalidHostNameError
 from ._core.tcp_info import BandwidthStatistics, RoundTripTimeStatistics
 from ._data.interfaces import InputStream, OutputStream
-from ._data.reader import DataReader, InsufficientDataError, NoStreamError
+from ._data.reader import DataReader
+from ._data.stream_owner import InsufficientDataError, NoStreamError
 from ._data.writer import DataWriter
 from ._io.output import WriteOperation
 from ._io.resolver import Resolver, ServiceTarget
