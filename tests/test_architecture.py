@@ -93,8 +93,8 @@ def test_the_analysis_sees_every_module(found: boundaries.Boundaries) -> None:
         "trio_sockets._sockets.stream_socket",
         "trio_sockets.testing",
     }
-    # A lazy import inside a function body is an edge of the graph too.
     assert "trio_sockets._io.connect" in found.graph["trio_sockets._sockets.stream_socket"]
+    assert "trio_sockets._core.hostname" in found.graph["trio_sockets._core.endpoint"]
 
 
 def test_no_new_upward_import(found: boundaries.Boundaries) -> None:
@@ -113,7 +113,11 @@ def test_no_new_import_cycle(found: boundaries.Boundaries) -> None:
 
 
 def test_cycle_allow_list_only_shrinks(found: boundaries.Boundaries) -> None:
-    gone = [known for known in KNOWN_CYCLES if not any(set(c) <= known for c in found.cycles)]
+    # Still there while some cycle runs through two of its modules (a cycle that grew is
+    # failed by test_no_new_import_cycle, not reported as gone).
+    gone = [
+        known for known in KNOWN_CYCLES if not any(len(known & set(c)) > 1 for c in found.cycles)
+    ]
     assert not gone, f"broken cycles, delete from KNOWN_CYCLES: {[sorted(c) for c in gone]}"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import venv
@@ -42,6 +43,8 @@ def test_sdist_and_wheel_install_into_a_clean_environment(tmp_path: Path) -> Non
     # The progress bars of the command line are an extra, not a dependency of the library.
     assert [r for r in requires if r.startswith("tqdm")] == ['tqdm>=4.66; extra == "cli"']
 
+    # The clean environment must not see a source tree through PYTHONPATH.
+    clean = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
     environment = tmp_path / "venv"
     venv.create(environment, with_pip=True)
     python = environment / "bin" / "python"
@@ -50,6 +53,7 @@ def test_sdist_and_wheel_install_into_a_clean_environment(tmp_path: Path) -> Non
         check=True,
         capture_output=True,
         timeout=600,
+        env=clean,
     )
     imported = subprocess.run(
         [
@@ -64,6 +68,7 @@ def test_sdist_and_wheel_install_into_a_clean_environment(tmp_path: Path) -> Non
         text=True,
         timeout=60,
         cwd=tmp_path,
+        env=clean,
     )
     version, location = imported.stdout.split()
     assert version != "0+unknown"
@@ -75,5 +80,6 @@ def test_sdist_and_wheel_install_into_a_clean_environment(tmp_path: Path) -> Non
         text=True,
         timeout=120,
         cwd=tmp_path,
+        env=clean,
     )
     assert 'client received the response: "Hello, World!" ' in demo.stdout

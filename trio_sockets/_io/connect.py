@@ -64,7 +64,8 @@ async def connect_first(
 
     Raises:
         SocketStatusError: every attempt failed; the message names each address with its
-            error, the status is the one they share (or the first one's).
+            error (in the order they failed), the status is the one they share, else the
+            first classified one.
 
     Cancellation: no socket is left open.
     """
