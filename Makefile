@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -m venv $(VENV) 2>/dev/null || { \
 	  bash .ci/system-packages python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,dev,docs]'
+	$(BIN)/python -m pip install --quiet -e '.[cli,test,dev,docs]'
 	@touch $@
 
 system-packages:
@@ -27,6 +27,7 @@ system-packages:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python tools/boundaries.py --quiet --report
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict trio_sockets examples

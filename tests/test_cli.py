@@ -421,6 +421,67 @@ async def test_udp_errors_are_reported_beside_the_progress(free_udp_service: str
     assert b"sent: 2.00B [" in result.stderr
 
 
+#: The command with tqdm (the ``cli`` extra) hidden: ``import tqdm`` raises ImportError.
+WITHOUT_TQDM = [
+    sys.executable,
+    "-c",
+    "import sys; sys.modules['tqdm'] = None; "
+    "from trio_sockets.__main__ import main; sys.exit(main())",
+]
+
+
+async def test_send_without_tqdm_shows_plain_progress_lines(
+    tcp_echo_server: TcpEchoServer,
+) -> None:
+    """Without the cli extra, the counts come as plain lines, the last with the totals."""
+    arguments = [*WITHOUT_TQDM, *_send_arguments(tcp_echo_server, "--progress")[len(COMMAND) :]]
+    result = await trio.run_process(
+        arguments, stdin=BIG, capture_stdout=True, capture_stderr=True, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == BIG
+    lines = result.stderr.decode().splitlines()
+    assert lines, "no progress lines"
+    assert all(re.fullmatch(r"(sent|received): \d+ bytes in \d+\.\d s", line) for line in lines)
+    assert [line for line in lines if line.startswith("sent: 4000000 bytes")], lines
+    assert lines[-1].startswith("received: 4000000 bytes"), lines
+    assert "\r" not in result.stderr.decode()
+
+
+async def test_send_without_tqdm_reports_udp_errors_between_the_lines(
+    free_udp_service: str,
+) -> None:
+    result = await trio.run_process(
+        [
+            *WITHOUT_TQDM,
+            "send",
+            "127.0.0.1",
+            free_udp_service,
+            "--udp",
+            "--wait",
+            "0.5",
+            "--progress",
+        ],
+        stdin=b"a\n",
+        capture_stdout=True,
+        capture_stderr=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert re.search(rb"(?m)^trio-sockets: [^\r\n]*\(CONNECTION_RESET_BY_PEER\)$", result.stderr)
+    assert re.search(rb"(?m)^sent: 2 bytes in \d+\.\d s$", result.stderr), result.stderr
+
+
+async def test_send_without_tqdm_on_a_terminal(tcp_echo_server: TcpEchoServer) -> None:
+    arguments = [*WITHOUT_TQDM, *_send_arguments(tcp_echo_server)[len(COMMAND) :]]
+    status, out, screen = await _run_on_a_terminal(arguments, BIG)
+    assert status == 0, screen
+    assert out == BIG
+    assert b"sent: 4000000 bytes in " in screen, screen
+    assert screen.endswith(b" s\r\n"), screen
+    assert b"received: 4000000 bytes in " in screen, screen
+
+
 # -- TLS ---------------------------------------------------------------------------------
 
 

@@ -27,7 +27,8 @@ from trio_sockets._core.enums import (
     SocketProtectionLevel,
     UnicodeEncoding,
 )
-from trio_sockets._data.reader import DataReader, InsufficientDataError, NoStreamError
+from trio_sockets._data.reader import DataReader
+from trio_sockets._data.stream_owner import InsufficientDataError, NoStreamError
 from trio_sockets._data.writer import DataWriter
 
 BIG = ByteOrder.BIG_ENDIAN

@@ -54,7 +54,7 @@ from trio_sockets import (
     StreamSocketListener,
 )
 from trio_sockets._core.checks import MAX_SHOWN, shown
-from trio_sockets._io.resolver import MAX_SRV_TARGETS
+from trio_sockets._io.srv import MAX_SRV_TARGETS
 from trio_sockets._pytest_plugin import DnsServerFactory
 from trio_sockets._sockets.stream_socket import MAX_RECEIVE_SIZE
 from trio_sockets.testing import DnsServer, DnsServerError, SrvRecord

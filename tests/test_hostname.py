@@ -13,15 +13,10 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from trio_sockets import Resolver, StreamSocket, StreamSocketListener
+from trio_sockets._core.endpoint import EndpointPair, split_remote
 from trio_sockets._core.enums import HostNameType
-from trio_sockets._core.hostname import (
-    EndpointPair,
-    HostName,
-    InvalidHostNameError,
-    coerce_host_name,
-    parse_service_name,
-    split_remote,
-)
+from trio_sockets._core.hostname import HostName, InvalidHostNameError, coerce_host_name
+from trio_sockets._core.service_name import parse_service_name
 
 D, V4, V6 = HostNameType.DOMAIN_NAME, HostNameType.IPV4, HostNameType.IPV6
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import venv
@@ -33,7 +34,17 @@ def test_sdist_and_wheel_install_into_a_clean_environment(tmp_path: Path) -> Non
     ):
         assert expected in names, f"{expected} missing from {wheel.name}"
     assert not any(name.startswith("tests/") for name in names)
+    (metadata_name,) = (name for name in names if name.endswith(".dist-info/METADATA"))
+    requires = [
+        line.removeprefix("Requires-Dist: ")
+        for line in zipfile.ZipFile(wheel).read(metadata_name).decode().splitlines()
+        if line.startswith("Requires-Dist: ")
+    ]
+    # The progress bars of the command line are an extra, not a dependency of the library.
+    assert [r for r in requires if r.startswith("tqdm")] == ['tqdm>=4.66; extra == "cli"']
 
+    # The clean environment must not see a source tree through PYTHONPATH.
+    clean = {name: value for name, value in os.environ.items() if name != "PYTHONPATH"}
     environment = tmp_path / "venv"
     venv.create(environment, with_pip=True)
     python = environment / "bin" / "python"
@@ -42,12 +53,14 @@ def test_sdist_and_wheel_install_into_a_clean_environment(tmp_path: Path) -> Non
         check=True,
         capture_output=True,
         timeout=600,
+        env=clean,
     )
     imported = subprocess.run(
         [
             str(python),
             "-c",
-            "import trio_sockets, pathlib; "
+            "import importlib.util, trio_sockets, pathlib; "
+            "assert importlib.util.find_spec('tqdm') is None; "
             "print(trio_sockets.__version__, pathlib.Path(trio_sockets.__file__).parent)",
         ],
         check=True,
@@ -55,6 +68,7 @@ def test_sdist_and_wheel_install_into_a_clean_environment(tmp_path: Path) -> Non
         text=True,
         timeout=60,
         cwd=tmp_path,
+        env=clean,
     )
     version, location = imported.stdout.split()
     assert version != "0+unknown"
@@ -66,5 +80,6 @@ def test_sdist_and_wheel_install_into_a_clean_environment(tmp_path: Path) -> Non
         text=True,
         timeout=120,
         cwd=tmp_path,
+        env=clean,
     )
     assert 'client received the response: "Hello, World!" ' in demo.stdout

@@ -141,3 +141,40 @@ def test_tls_certificates_fixture(pytester: pytest.Pytester) -> None:
         """,
     )
     result.assert_outcomes(passed=2)
+
+
+def test_the_testing_package_keeps_its_public_names() -> None:
+    """``trio_sockets.testing`` is a package; its names are still its own."""
+    import trio_sockets.testing as testing
+
+    assert sorted(testing.__all__) == [
+        "DnsServer",
+        "DnsServerError",
+        "SrvRecord",
+        "TcpEchoServer",
+        "TlsCertificates",
+        "UdpEchoServer",
+        "free_port",
+    ]
+    for name in testing.__all__:
+        value = getattr(testing, name)
+        if isinstance(value, type):
+            assert value.__module__ == "trio_sockets.testing", name
+    assert callable(testing.free_port)
+
+
+def test_the_plugin_offers_its_fixtures(pytester: pytest.Pytester) -> None:
+    pytester.makeini(TRIO_INI)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--fixtures")
+    assert result.ret == 0
+    listed = {line.split()[0] for line in result.outlines if line and not line[0].isspace()}
+    for fixture in (
+        "dns_server",
+        "dnsmasq_program",
+        "free_tcp_service",
+        "free_udp_service",
+        "tcp_echo_server",
+        "tls_certificates",
+        "udp_echo_server",
+    ):
+        assert fixture in listed, result.outlines

@@ -13,10 +13,10 @@ import shutil
 import socket
 import subprocess
 import sys
-import textwrap
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -35,7 +35,7 @@ from trio_sockets import (
     StreamSocket,
     StreamSocketListener,
 )
-from trio_sockets._io.resolver import MAX_SRV_TARGETS
+from trio_sockets._io.srv import MAX_SRV_TARGETS
 from trio_sockets._pytest_plugin import DnsServerFactory
 from trio_sockets.testing import DnsServer, SrvRecord
 
@@ -572,29 +572,24 @@ def _digest(path: str) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def test_system_resolver_in_a_private_namespace(tmp_path: Path) -> None:
-    if shutil.which("dnsmasq") is None and not IN_CI:
-        pytest.skip("dnsmasq is not installed (Debian package dnsmasq-base)")
+def _run_in_a_private_namespace(tmp_path: Path, script: str, files: dict[str, str]) -> Any:
+    """Run the Python *script* in new network and mount namespaces, with loopback up and
+    each ``/etc/NAME`` of *files* replaced (bind-mounted) by the given text; return the
+    JSON it prints. Skips (fails in CI) where ``unshare --net --mount`` is not allowed."""
     if not _unshare_allowed():
         if IN_CI:
             pytest.fail("CI must allow unshare --net --mount (run the tests as root)")
         pytest.skip("unshare --net --mount is not permitted here (needs root)")
-    etc = {name: _digest(f"/etc/{name}") for name in ("resolv.conf", "hosts", "services")}
-    (tmp_path / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
-    (tmp_path / "hosts").write_text("127.0.0.1 localhost\n127.0.0.9 hosts-only.example.test\n")
-    (tmp_path / "services").write_text(Path("/etc/services").read_text() + "\nnsfile 47001/tcp\n")
-    (tmp_path / "inside.py").write_text(_INSIDE)
+    mounts = []
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        mounts.append(f"mount --bind {tmp_path}/{name} /etc/{name}")
+    (tmp_path / "inside.py").write_text(script)
     (tmp_path / "inside.sh").write_text(
-        textwrap.dedent(
-            f"""\
-            set -eu
-            ip link set lo up
-            mount --bind {tmp_path}/resolv.conf /etc/resolv.conf
-            mount --bind {tmp_path}/hosts /etc/hosts
-            mount --bind {tmp_path}/services /etc/services
-            exec {sys.executable} {tmp_path}/inside.py
-            """
+        "\n".join(
+            ["set -eu", "ip link set lo up", *mounts, f"exec {sys.executable} {tmp_path}/inside.py"]
         )
+        + "\n"
     )
     result = subprocess.run(
         ["unshare", "--net", "--mount", "--propagation", "private", "sh", tmp_path / "inside.sh"],
@@ -605,7 +600,19 @@ def test_system_resolver_in_a_private_namespace(tmp_path: Path) -> None:
         env={**os.environ, "PYTHONWARNINGS": "error"},
     )
     assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
+    return json.loads(result.stdout)
+
+
+def test_system_resolver_in_a_private_namespace(tmp_path: Path) -> None:
+    if shutil.which("dnsmasq") is None and not IN_CI:
+        pytest.skip("dnsmasq is not installed (Debian package dnsmasq-base)")
+    etc = {name: _digest(f"/etc/{name}") for name in ("resolv.conf", "hosts", "services")}
+    files = {
+        "resolv.conf": "nameserver 127.0.0.1\noptions timeout:1 attempts:1\n",
+        "hosts": "127.0.0.1 localhost\n127.0.0.9 hosts-only.example.test\n",
+        "services": Path("/etc/services").read_text() + "\nnsfile 47001/tcp\n",
+    }
+    out = _run_in_a_private_namespace(tmp_path, _INSIDE, files)
     assert out == {
         "services_file": [47001],
         "srv": [["a.example.test", out["srv"][0][1]]],
@@ -665,7 +672,7 @@ async def test_datagram_socket_uses_udp_srv_records(dns_server: DnsServerFactory
 _SILENT_DNS = """\
 import json, socket, trio
 from trio_sockets import HostName, Resolver, SocketStatusError, StreamSocket
-from trio_sockets._io.resolver import MAX_SYSTEM_LOOKUPS
+from trio_sockets._io.system_lookups import MAX_SYSTEM_LOOKUPS
 
 async def timed(lookup):
     start = trio.current_time()
@@ -735,36 +742,12 @@ def test_a_silent_name_server_starves_no_lookup_that_needs_no_dns(tmp_path: Path
     and a connect to an address and a service name answer at once, a further DNS lookup
     fails at once naming the bound (every lookup thread is stuck), trio's default thread
     limiter is untouched, and lookups ask the name server again once libc returns."""
-    if not _unshare_allowed():
-        if IN_CI:
-            pytest.fail("CI must allow unshare --net --mount (run the tests as root)")
-        pytest.skip("unshare --net --mount is not permitted here (needs root)")
-    (tmp_path / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:2 attempts:1\n")
-    (tmp_path / "hosts").write_text("127.0.0.1 localhost\n")
-    (tmp_path / "nsswitch.conf").write_text("hosts: files dns\nservices: files\n")
-    (tmp_path / "inside.py").write_text(_SILENT_DNS)
-    (tmp_path / "inside.sh").write_text(
-        textwrap.dedent(
-            f"""\
-            set -eu
-            ip link set lo up
-            mount --bind {tmp_path}/resolv.conf /etc/resolv.conf
-            mount --bind {tmp_path}/hosts /etc/hosts
-            mount --bind {tmp_path}/nsswitch.conf /etc/nsswitch.conf
-            exec {sys.executable} {tmp_path}/inside.py
-            """
-        )
-    )
-    result = subprocess.run(
-        ["unshare", "--net", "--mount", "--propagation", "private", "sh", tmp_path / "inside.sh"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        env={**os.environ, "PYTHONWARNINGS": "error"},
-    )
-    assert result.returncode == 0, result.stderr
-    out = json.loads(result.stdout)
+    files = {
+        "resolv.conf": "nameserver 127.0.0.1\noptions timeout:2 attempts:1\n",
+        "hosts": "127.0.0.1 localhost\n",
+        "nsswitch.conf": "hosts: files dns\nservices: files\n",
+    }
+    out = _run_in_a_private_namespace(tmp_path, _SILENT_DNS, files)
     slack = 0.3
     assert len(out["silent"]) == 45
     for status, elapsed in out["silent"]:

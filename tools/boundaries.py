@@ -4,18 +4,22 @@ Prints, for ``trio_sockets``:
 
 * the import graph's cycles (``TYPE_CHECKING`` imports and imports inside functions count:
   a cycle closed lazily is still a cycle);
+* every import from a higher layer into a lower one (:data:`LAYERS`);
 * every place where one module reads or writes another module's object's ``_attribute``
   (``other._field`` where ``_field`` belongs to a class defined in another module of the
   package), with the total.
 
-Run: ``python tools/boundaries.py [--limit N]``; exits 1 when there is a cycle or, with
-``--limit``, when the private reaches exceed N.
+Run: ``python tools/boundaries.py [--limit N] [--quiet] [--report]``; exits 1 when there
+is a cycle or an upward import or, with ``--limit``, when the private reaches exceed N
+(never with ``--report``). ``tests/test_architecture.py`` imports :func:`analyse` and
+fails on any violation not in its allow-lists.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import dataclasses
 import sys
 from collections import defaultdict
 from collections.abc import Mapping
@@ -55,7 +59,7 @@ def imports_of(module: str, is_package: bool, tree: ast.AST, known: set[str]) ->
             # The deepest known module the name lives in.
             while target and target not in known:
                 target = target.rpartition(".")[0]
-            if target and target != module and target != PACKAGE:
+            if target and target != module:
                 found.add(target)
     return found
 
@@ -136,34 +140,82 @@ def private_reaches(trees: Mapping[str, ast.AST], paths: dict[str, Path]) -> lis
     return found
 
 
+#: The layers, bottom to top: a module imports only from its own layer or below. Every
+#: module outside these subpackages is an edge (the package's ``__init__``, ``testing``,
+#: the CLI, the pytest plugin), above them all.
+LAYERS = ("_core", "_data", "_io", "_tls", "_sockets")
+EDGE = len(LAYERS)
+
+
+def layer_of(module: str) -> int:
+    """The layer of *module* (an index into :data:`LAYERS`), or :data:`EDGE`."""
+    parts = module.split(".")
+    if len(parts) > 1 and parts[0] == PACKAGE and parts[1] in LAYERS:
+        return LAYERS.index(parts[1])
+    return EDGE
+
+
+@dataclasses.dataclass(frozen=True)
+class Boundaries:
+    """The package's measured boundaries."""
+
+    #: module -> the package's modules it imports (anywhere in it, lazily or not).
+    graph: dict[str, set[str]]
+    #: module -> its path relative to the package's parent directory.
+    paths: dict[str, Path]
+    cycles: list[list[str]]
+    #: ``path:line: .attr of owner`` for each private reach across modules.
+    reaches: list[str]
+
+    def upward_imports(self) -> list[tuple[str, str]]:
+        """Every ``(importer, imported)`` where the imported module's layer is higher."""
+        return sorted(
+            (module, target)
+            for module, targets in self.graph.items()
+            for target in targets
+            if layer_of(target) > layer_of(module)
+        )
+
+
+def analyse(root: Path) -> Boundaries:
+    """Measure the package whose directory is *root*."""
+    paths = {module_name(root, p): p.relative_to(root.parent) for p in root.rglob("*.py")}
+    trees = {m: ast.parse((root.parent / p).read_text(encoding="utf-8")) for m, p in paths.items()}
+    known = set(paths)
+    graph = {
+        m: imports_of(m, paths[m].name == "__init__.py", tree, known) for m, tree in trees.items()
+    }
+    return Boundaries(graph, paths, cycles(graph), private_reaches(trees, paths))
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=None, help="most private reaches allowed")
     parser.add_argument("--quiet", action="store_true", help="print the totals only")
+    parser.add_argument(
+        "--report",
+        action="store_true",
+        help="exit 0 whatever the counts (tests/test_architecture.py is the gate)",
+    )
     args = parser.parse_args()
-    root = Path(__file__).resolve().parent.parent / PACKAGE
-    paths = {module_name(root, p): p.relative_to(root.parent) for p in root.rglob("*.py")}
-    trees = {
-        m: ast.parse(p.read_text(encoding="utf-8"))
-        for m, p in ((m, root.parent / p) for m, p in paths.items())
-    }
-    known = set(paths)
-    graph = {
-        m: imports_of(m, paths[m].name == "__init__.py", tree, known)
-        for m, tree in trees.items()
-        if m != PACKAGE
-    }
-    found_cycles = cycles(graph)
-    reaches = private_reaches(trees, paths)
+    found = analyse(Path(__file__).resolve().parent.parent / PACKAGE)
+    upward = found.upward_imports()
     if not args.quiet:
-        for line in reaches:
+        for line in found.reaches:
             print(line)
-        for cycle in found_cycles:
+        for module, target in upward:
+            print(f"upward import: {module} -> {target}")
+        for cycle in found.cycles:
             print("import cycle:", " <-> ".join(cycle))
-    print(f"{len(found_cycles)} import cycles, {len(reaches)} private reaches across modules")
-    if found_cycles:
+    print(
+        f"{len(found.cycles)} import cycles, {len(upward)} upward imports, "
+        f"{len(found.reaches)} private reaches across modules"
+    )
+    if args.report:
+        return 0
+    if found.cycles or upward:
         return 1
-    return 1 if args.limit is not None and len(reaches) > args.limit else 0
+    return 1 if args.limit is not None and len(found.reaches) > args.limit else 0
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 from importlib.metadata import PackageNotFoundError, version
 
 from ._core.certificate import Certificate
+from ._core.endpoint import EndpointPair
 from ._core.enums import (
     ByteOrder,
     ChainValidationResult,
@@ -20,10 +21,11 @@ from ._core.enums import (
     UnicodeEncoding,
 )
 from ._core.errors import SocketError, SocketErrorStatus, SocketStatusError, WindowsOnlyError
-from ._core.hostname import EndpointPair, HostName, InvalidHostNameError
+from ._core.hostname import HostName, InvalidHostNameError
 from ._core.tcp_info import BandwidthStatistics, RoundTripTimeStatistics
 from ._data.interfaces import InputStream, OutputStream
-from ._data.reader import DataReader, InsufficientDataError, NoStreamError
+from ._data.reader import DataReader
+from ._data.stream_owner import InsufficientDataError, NoStreamError
 from ._data.writer import DataWriter
 from ._io.datagram_message import DatagramSocketMessageReceivedEventArgs
 from ._io.output import WriteOperation

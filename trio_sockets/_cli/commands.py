@@ -20,7 +20,8 @@ from .._core.certificate import IGNORABLE, Certificate
 from .._core.checks import shown
 from .._core.enums import ChainValidationResult, SocketProtectionLevel
 from .._core.errors import SocketError
-from .._core.hostname import HostName, parse_service_name
+from .._core.hostname import HostName
+from .._core.service_name import parse_service_name
 from .._io.resolver import Protocol, Resolver, ServiceTarget, all_targets_failed
 from .._sockets.datagram_socket import DatagramSocket
 from .._sockets.listener import StreamSocketListener

@@ -1,15 +1,19 @@
-"""Progress of a transfer on standard error, for ``trio-sockets send``; tqdm draws it.
+"""Progress of a transfer on standard error, for ``trio-sockets send``.
 
-Two lines, one per direction: the bytes sent and received so far, the time elapsed and
-the rate, such as ``sent: 4.00MB [00:01, 3.71MB/s]``. They are redrawn as data moves,
-and every :data:`REDRAW_INTERVAL` seconds while it does not, so that a stalled transfer
-shows its clock running. Whether to show them at all is :func:`wanted`.
+With tqdm (the ``cli`` extra: ``pip install trio-sockets[cli]``), two lines, one per
+direction: the bytes sent and received so far, the time elapsed and the rate, such as
+``sent: 4.00MB [00:01, 3.71MB/s]``. They are redrawn as data moves, and every
+:data:`REDRAW_INTERVAL` seconds while it does not, so that a stalled transfer shows its
+clock running. Without tqdm the same counts come as plain lines, such as
+``sent: 4000000 bytes in 1.1 s``, written every :data:`REDRAW_INTERVAL` seconds while
+they change and once at the end. Whether to show them at all is :func:`wanted`.
 """
 
 from __future__ import annotations
 
 import os
 import sys
+import time
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -54,8 +58,10 @@ class Progress:
 
     @staticmethod
     def _line(label: str, position: int, stream: TextIO | None) -> Any:
-        from tqdm import tqdm  # type: ignore[import-untyped]
-
+        try:
+            from tqdm import tqdm  # type: ignore[import-untyped]
+        except ImportError:  # the cli extra is not installed
+            return _PlainLine(label, stream)
         return tqdm(
             desc=label,
             unit="B",
@@ -104,3 +110,31 @@ class Progress:
         tb: TracebackType | None,
     ) -> None:
         self.close()
+
+
+class _PlainLine:
+    """The counts of one direction as plain lines: the part of a tqdm bar that
+    :class:`Progress` uses, for when tqdm is not installed."""
+
+    def __init__(self, label: str, stream: TextIO | None) -> None:
+        self._label = label
+        self._stream = stream
+        self._count = 0
+        self._written: int | None = None
+        self._start = time.monotonic()
+
+    def update(self, count: int) -> None:
+        self._count += count
+
+    def refresh(self) -> None:
+        """Write the count, unless it is the one written last."""
+        if self._stream is not None and self._count != self._written:
+            elapsed = time.monotonic() - self._start
+            print(f"{self._label}: {self._count} bytes in {elapsed:.1f} s", file=self._stream)
+            self._written = self._count
+
+    def write(self, line: str, file: TextIO) -> None:
+        print(line, file=file)
+
+    def close(self) -> None:
+        self.refresh()

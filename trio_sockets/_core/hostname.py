@@ -1,6 +1,7 @@
-"""Host names, endpoint pairs and service names (WinRT ``Windows.Networking``).
+"""Host names (WinRT ``Windows.Networking.HostName``): IP addresses, domain names (IDNA).
 
 Everything here is pure validation and normalisation; resolution happens elsewhere.
+Service names are in :mod:`.service_name`, endpoint pairs in :mod:`.endpoint`.
 """
 
 from __future__ import annotations
@@ -16,21 +17,20 @@ from .enums import HostNameType
 from .sockaddr import ipv4_mapped, ipv4_of_mapped
 
 __all__ = [
-    "EndpointPair",
+    "MAX_LABEL_OCTETS",
+    "MAX_NAME_OCTETS",
     "HostName",
     "InvalidHostNameError",
     "coerce_host_name",
-    "parse_service_name",
-    "split_remote",
 ]
 
-_MAX_NAME_OCTETS = 253
+#: The longest DNS name and label, in octets (RFC 1035): the bounds of service names too.
+MAX_NAME_OCTETS = 253
+MAX_LABEL_OCTETS = 63
 # Longer input is refused before any parsing. IDNA mapping can only shorten a name by
 # the characters it deletes (soft hyphens, joiners...), and an IPv6 address with a scope
 # is under 120 characters, so no valid host name comes near this.
 _MAX_INPUT_CHARS = 1024
-_MAX_LABEL_OCTETS = 63
-_MAX_PORT = 65535
 
 # Underscores are not valid in host names by RFC 952, but they occur in real DNS names
 # (_sip._tcp.example.com, foo_bar.example.com) and resolvers accept them.
@@ -40,9 +40,6 @@ _BLUETOOTH = re.compile(r"\((?:[0-9a-f]{2}:){5}[0-9a-f]{2}\)", re.ASCII | re.IGN
 _IPV6_SCOPE = re.compile(r"[a-z0-9_.:-]{1,64}", re.ASCII | re.IGNORECASE)
 # What inet_aton would read as an IPv4 number (WHATWG URL "ends in a number").
 _NUMERIC_LABEL = re.compile(r"[0-9]+|0x[0-9a-f]*", re.ASCII | re.IGNORECASE)
-_PORT = re.compile(r"[0-9]+", re.ASCII)
-_SIGNED_OR_SPACED_PORT = re.compile(r"\s*[+-]?\s*[0-9]+\s*", re.ASCII)
-_SERVICE_LABEL = re.compile(r"[a-z0-9_-]{1,63}", re.ASCII | re.IGNORECASE)
 
 _IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -102,7 +99,7 @@ class HostName:
             raise InvalidHostNameError(
                 host_name,
                 f"it is {len(host_name)} characters long; a host name has at most "
-                f"{_MAX_NAME_OCTETS} octets",
+                f"{MAX_NAME_OCTETS} octets",
             )
         self._raw = host_name
         self._ip = _parse_ip(host_name)
@@ -272,9 +269,9 @@ def _parse_domain(raw: str) -> tuple[str, str]:
             raw, "a name ending in a number must be a valid dotted-quad IPv4 address"
         )
     canonical = ".".join(a_labels)
-    if len(canonical) > _MAX_NAME_OCTETS:
+    if len(canonical) > MAX_NAME_OCTETS:
         raise InvalidHostNameError(
-            raw, f"the name is {len(canonical)} octets long, at most {_MAX_NAME_OCTETS} allowed"
+            raw, f"the name is {len(canonical)} octets long, at most {MAX_NAME_OCTETS} allowed"
         )
     return canonical, ".".join(u_labels)
 
@@ -305,11 +302,11 @@ def _parse_label(label: str, raw: str) -> tuple[str, str]:
                 raw, f"label {shown(label)} is not a valid internationalised label ({exc})"
             ) from None
         u_label = label
-    if len(a_label) > _MAX_LABEL_OCTETS:
+    if len(a_label) > MAX_LABEL_OCTETS:
         raise InvalidHostNameError(
             raw,
             f"label {shown(label)} is {len(a_label)} octets long, "
-            f"at most {_MAX_LABEL_OCTETS} allowed",
+            f"at most {MAX_LABEL_OCTETS} allowed",
         )
     if a_label.startswith("-") or a_label.endswith("-"):
         raise InvalidHostNameError(raw, f"label {shown(label)} starts or ends with a hyphen")
@@ -331,217 +328,3 @@ def coerce_host_name(value: HostName | str, what: str) -> HostName:
         except InvalidHostNameError as exc:
             raise InvalidHostNameError(value, exc.reason, what=what) from None
     raise TypeError(f"{what} must be a HostName or a str, not {describe(value)}")
-
-
-def split_remote(
-    remote_host_name: HostName | str | EndpointPair,
-    remote_service_name: object,
-    what: str,
-) -> tuple[HostName, str, HostName | None, str]:
-    """The two forms of a remote that WinRT methods take -- a host name and a service, or
-    an :class:`EndpointPair` -- as ``(host, service, local_host, local_service)``.
-
-    *what* names the method in error messages (``"connect"``). Raises
-    :class:`TypeError` for a missing or non-str service, or a service given with an
-    endpoint pair, and what :func:`coerce_host_name` raises for the host.
-    """
-    if isinstance(remote_host_name, EndpointPair):
-        if remote_service_name is not None:
-            raise TypeError(
-                f"{what}(endpoint_pair) takes no remote_service_name, got "
-                f"{shown(remote_service_name)}"
-            )
-        host, service = remote_host_name.require_remote()
-        return host, service, remote_host_name.local_host_name, remote_host_name.local_service_name
-    host = coerce_host_name(remote_host_name, "remote_host_name")
-    if remote_service_name is None:
-        raise TypeError(f"{what}() needs a remote_service_name such as '1337'")
-    return host, _check_service_type(remote_service_name, "remote_service_name"), None, ""
-
-
-def _check_service_type(value: object, what: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(
-            f'{what} must be a str (service names are strings like "1337" or "http"), '
-            f"not {describe(value)}"
-        )
-    return value
-
-
-def parse_service_name(value: str, what: str, *, local: bool) -> int | str:
-    """Parse a WinRT service name: a decimal port, or a name to resolve.
-
-    A port number is returned as an int: 0-65535 on the *local* side, where ``""`` and
-    ``"0"`` (both returned as 0) let the system choose; 1-65535 on the remote side. Any
-    other string must look like a service name — dot-separated labels of 1-63 letters,
-    digits, hyphens and underscores, with at least one letter (``"http"``,
-    ``"stun._service01"``) — and is returned unchanged for resolution through the
-    services database or DNS SRV. *what* names the parameter in error messages.
-
-    Raises :class:`TypeError` if *value* is not a str and :class:`ValueError` naming the
-    value otherwise: a remote ``""``/``"0"``, a port out of range, a port with a sign,
-    whitespace or non-ASCII digits, or a malformed service name.
-    """
-    value = _check_service_type(value, what)
-    if len(value) > _MAX_NAME_OCTETS:
-        raise ValueError(
-            f"{what} {shown(value)} is {len(value)} characters long: a port or service name "
-            f"has at most {_MAX_NAME_OCTETS}"
-        )
-    if value == "":
-        if local:
-            return 0
-        raise ValueError(f"{what} is empty: a remote service (port or service name) is required")
-    if _PORT.fullmatch(value):
-        port = int(value)
-        if port == 0 and not local:
-            raise ValueError(
-                f"{what} {shown(value)} is port 0: "
-                "a remote service (port or service name) is required"
-            )
-        if port > _MAX_PORT:
-            low = 0 if local else 1
-            raise ValueError(
-                f"{what} {shown(value)} is out of range: a port number must be {low}..{_MAX_PORT}"
-            )
-        return port
-    if _SIGNED_OR_SPACED_PORT.fullmatch(value):
-        raise ValueError(
-            f"{what} {shown(value)} is not a valid port number: "
-            "use plain decimal digits, without sign or whitespace"
-        )
-    if value.isdecimal():
-        raise ValueError(f"{what} {shown(value)} is not a valid port number: use ASCII digits 0-9")
-    for label in value.split("."):
-        if not _SERVICE_LABEL.fullmatch(label):
-            if not label:
-                reason = "empty label"
-            elif len(label) > _MAX_LABEL_OCTETS:
-                reason = f"label longer than {_MAX_LABEL_OCTETS} characters"
-            else:
-                bad = next(c for c in label if not _SERVICE_LABEL.fullmatch(c))
-                reason = f"character {bad!r} is not allowed"
-            raise ValueError(f"{what} {shown(value)} is not a valid service name: {reason}")
-    if not any(c.isalpha() for c in value):
-        raise ValueError(
-            f"{what} {shown(value)} is not a valid service name: it needs at least one letter"
-        )
-    return value
-
-
-def _validate_service(value: str, what: str, *, local: bool) -> str:
-    value = _check_service_type(value, what)
-    if value or local:
-        parse_service_name(value, what, local=local)
-    return value
-
-
-def _optional_host(value: HostName | str | None, what: str) -> HostName | None:
-    return None if value is None else coerce_host_name(value, what)
-
-
-class EndpointPair:
-    """A local and a remote endpoint (WinRT ``EndpointPair``).
-
-    Host names accept a :class:`HostName` or a str (parsed, raising its errors); service
-    names must be str: a port such as ``"1337"`` or a service name such as ``"http"``
-    (see :func:`parse_service_name`). A local host of ``None`` lets the system choose the
-    local address, and a local service of ``None`` or ``""`` lets it choose the port. The
-    remote side may be left ``None``/``""`` here and filled in later — the properties are
-    writable — but operations that need it call :meth:`require_remote`. A ``None``
-    service name reads back as ``""``.
-
-    Raises :class:`TypeError` for a value of the wrong type (an int port) and
-    :class:`ValueError` naming the value for a malformed one, both at construction and when a
-    property is set. Pairs compare equal field by field; being
-    mutable, they are not hashable.
-    """
-
-    __slots__ = ("_local_host", "_local_service", "_remote_host", "_remote_service")
-
-    _local_host: HostName | None
-    _local_service: str
-    _remote_host: HostName | None
-    _remote_service: str
-
-    def __init__(
-        self,
-        local_host_name: HostName | str | None,
-        local_service_name: str | None,
-        remote_host_name: HostName | str | None,
-        remote_service_name: str | None,
-    ) -> None:
-        self.local_host_name = local_host_name
-        self.local_service_name = local_service_name
-        self.remote_host_name = remote_host_name
-        self.remote_service_name = remote_service_name
-
-    @property
-    def local_host_name(self) -> HostName | None:
-        """The local address to use; ``None`` lets the system choose."""
-        return self._local_host
-
-    @local_host_name.setter
-    def local_host_name(self, value: HostName | str | None) -> None:
-        self._local_host = _optional_host(value, "local_host_name")
-
-    @property
-    def local_service_name(self) -> str:
-        """The local port (or service name); ``""`` lets the system choose a port."""
-        return self._local_service
-
-    @local_service_name.setter
-    def local_service_name(self, value: str | None) -> None:
-        self._local_service = _validate_service(
-            "" if value is None else value, "local_service_name", local=True
-        )
-
-    @property
-    def remote_host_name(self) -> HostName | None:
-        """The remote host; required before connecting."""
-        return self._remote_host
-
-    @remote_host_name.setter
-    def remote_host_name(self, value: HostName | str | None) -> None:
-        self._remote_host = _optional_host(value, "remote_host_name")
-
-    @property
-    def remote_service_name(self) -> str:
-        """The remote port or service name; required before connecting."""
-        return self._remote_service
-
-    @remote_service_name.setter
-    def remote_service_name(self, value: str | None) -> None:
-        self._remote_service = _validate_service(
-            "" if value is None else value, "remote_service_name", local=False
-        )
-
-    def require_remote(self) -> tuple[HostName, str]:
-        """Return the remote ``(host, service)``.
-
-        Raises :class:`ValueError` naming the pair if the remote host is ``None`` or the
-        remote service is ``""``.
-        """
-        if self._remote_host is None:
-            raise ValueError(f"{self!r} has no remote_host_name; a remote host is required")
-        if not self._remote_service:
-            raise ValueError(f"{self!r} has no remote_service_name; a remote service is required")
-        return self._remote_host, self._remote_service
-
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, EndpointPair):
-            return NotImplemented
-        return (
-            self._local_host == other._local_host
-            and self._local_service == other._local_service
-            and self._remote_host == other._remote_host
-            and self._remote_service == other._remote_service
-        )
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def __repr__(self) -> str:
-        return (
-            f"EndpointPair({self._local_host!r}, {self._local_service!r}, "
-            f"{self._remote_host!r}, {self._remote_service!r})"
-        )

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Self, overload
+from typing import overload
 
 import trio
 
@@ -27,8 +26,9 @@ from .._core.codec import (
 )
 from .._core.enums import InputStreamOptions
 from .interfaces import InputStream
+from .stream_owner import InsufficientDataError, StreamOwner
 
-__all__ = ["DataReader", "InsufficientDataError", "NoStreamError"]
+__all__ = ["DataReader"]
 
 # The most one stream read is asked for. load(2**32 - 1) with PARTIAL is a common way to say
 # "whatever is there", and a stream may allocate its receive buffer at the size asked for.
@@ -43,39 +43,11 @@ _PARTIAL = InputStreamOptions.PARTIAL
 _READ_AHEAD = InputStreamOptions.READ_AHEAD
 
 
-class InsufficientDataError(EOFError):
-    """A ``read_*`` call asked for more bytes than the reader has loaded.
-
-    Nothing was consumed: after ``await reader.load(...)`` the same read can be retried.
-    :attr:`needed` is the size the read wanted and :attr:`available` what was loaded.
-    """
-
-    def __init__(self, message: str, *, needed: int = 0, available: int = 0) -> None:
-        super().__init__(message)
-        self.needed = needed
-        self.available = available
-
-    def __reduce__(self) -> tuple[object, ...]:
-        # Keyword-only attributes are not in args; carry them as state so pickling keeps them.
-        return (type(self), self.args, {"needed": self.needed, "available": self.available})
-
-
-class NoStreamError(RuntimeError):
-    """A :class:`DataReader` or :class:`DataWriter` was asked for I/O but has no stream.
-
-    Raised by ``load``/``store``/``flush``/``detach_stream`` on a reader made by
-    :meth:`DataReader.from_buffer`, a writer made without a stream, or either after
-    ``detach_stream()``. It is a :exc:`RuntimeError` because the call is valid in general and
-    only wrong for the state the object is in; it is not a closed object
-    (:exc:`trio.ClosedResourceError`) and not a bad argument.
-    """
-
-
 def _plural(count: int, noun: str) -> str:
     return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
-class DataReader(CodecSettings):
+class DataReader(CodecSettings, StreamOwner[InputStream]):
     """Reads typed values from bytes loaded from an :class:`InputStream` (WinRT ``DataReader``).
 
     ``await reader.load(n)`` pulls bytes from the stream into the reader's buffer; the
@@ -98,12 +70,18 @@ class DataReader(CodecSettings):
     plain ``with`` block, like C#'s ``using``.
     """
 
+    _NAME = "DataReader"
+    _STREAM_NAME = "input stream"
+    _VARIABLE = "reader"
+    _WITHOUT_STREAM = "it was made by from_buffer() and holds only the bytes it was given"
+    _PLAIN_WITH = "after from_buffer() or detach_stream()"
+
     __slots__ = (
         "_buf",
+        "_busy",
         "_closed",
         "_detached",
         "_layout",
-        "_loading",
         "_options",
         "_pos",
         "_stream",
@@ -126,10 +104,7 @@ class DataReader(CodecSettings):
         self._pos = 0
         self._init_codec()
         self._options = DEFAULT_INPUT_STREAM_OPTIONS
-        self._stream = stream
-        self._detached = False
-        self._closed = False
-        self._loading = False
+        self._own(stream)
 
     @staticmethod
     def from_buffer(buffer: bytes | bytearray | memoryview) -> DataReader:
@@ -177,17 +152,6 @@ class DataReader(CodecSettings):
 
     # -- loading ----------------------------------------------------------------------------
 
-    def _require_stream(self, where: str) -> InputStream:
-        if self._closed:
-            raise trio.ClosedResourceError(f"{where}: this DataReader is closed")
-        if self._stream is None:
-            if self._detached:
-                reason = "its stream was detached with detach_stream()"
-            else:
-                reason = "it was made by from_buffer() and holds only the bytes it was given"
-            raise NoStreamError(f"{where}: this DataReader has no input stream: {reason}")
-        return self._stream
-
     async def load(self, count: int) -> int:
         """Read up to *count* bytes from the stream into the buffer; return how many were loaded.
 
@@ -216,12 +180,12 @@ class DataReader(CodecSettings):
         """
         stream = self._require_stream("load")
         count = check_count(count, "load")
-        if self._loading:
+        if self._busy:
             raise trio.BusyResourceError("another task is already in load() on this DataReader")
         if count == 0:
             await trio.lowlevel.checkpoint()
             return 0
-        self._loading = True
+        self._busy = "load()"
         try:
             self._compact()
             options = self._options
@@ -243,7 +207,7 @@ class DataReader(CodecSettings):
                     break
             return loaded
         finally:
-            self._loading = False
+            self._busy = ""
 
     def _compact(self) -> None:
         # Drop the consumed prefix. CPython deletes from the front of a bytearray by moving its
@@ -267,7 +231,7 @@ class DataReader(CodecSettings):
 
     def _shortage(self, where: str, size: int) -> Exception:
         if self._closed:
-            return trio.ClosedResourceError(f"{where}: this DataReader is closed")
+            return self._closed_error(where)
         available = len(self._buf) - self._pos
         loaded = "is loaded" if available == 1 else "are loaded"
         if self._stream is not None:
@@ -503,12 +467,6 @@ class DataReader(CodecSettings):
 
     # -- detaching and closing --------------------------------------------------------------
 
-    def _check_not_busy(self, where: str) -> None:
-        if self._closed:
-            raise trio.ClosedResourceError(f"{where}: this DataReader is closed")
-        if self._loading:
-            raise trio.BusyResourceError(f"{where}: a load() is in progress on this DataReader")
-
     def detach_buffer(self) -> bytes:
         """Take the unconsumed bytes out of the reader, leaving it empty but usable.
 
@@ -522,86 +480,6 @@ class DataReader(CodecSettings):
         self._pos = 0
         return data
 
-    def detach_stream(self) -> InputStream:
-        """Give up the input stream and return it, so closing the reader leaves it open.
-
-        Bytes already loaded stay readable. Raises :exc:`NoStreamError` if the reader has no
-        stream, :exc:`trio.ClosedResourceError` once closed and :exc:`trio.BusyResourceError`
-        while a :meth:`load` is in progress.
-        """
-        self._check_not_busy("detach_stream")
-        stream = self._require_stream("detach_stream")
-        self._stream = None
-        self._detached = True
-        return stream
-
-    async def aclose(self) -> None:
-        """Close the reader **and its input stream** unless the stream was detached
-        (WinRT ``Close``).
-
-        For a socket's ``input_stream`` that stream object stops reading (the socket stays
-        open); call :meth:`detach_stream` first to keep it. Unconsumed bytes are discarded;
-        later reads, loads and detaches raise :exc:`trio.ClosedResourceError`. Closing again does
-        nothing.
-
-        Cancellation: the reader is closed at once, even if the call is cancelled while the
-        stream is closing; the stream's own ``aclose`` decides what a cancel does to it.
-        """
-        if self._closed:
-            await trio.lowlevel.checkpoint()
-            return
-        stream = self._stream
-        self._mark_closed()
-        if stream is None:
-            await trio.lowlevel.checkpoint()
-        else:
-            await stream.aclose()
-
-    def close(self) -> None:
-        """Close a reader that owns no stream (made by :meth:`from_buffer`, or detached).
-
-        Raises :exc:`RuntimeError` on a reader that still owns its stream: closing that stream
-        needs I/O, so use ``await reader.aclose()``, or :meth:`detach_stream` first.
-        """
-        if self._closed:
-            return
-        if self._stream is not None:
-            raise RuntimeError(
-                "close() can't close this DataReader's input stream synchronously; use "
-                "'await reader.aclose()' (or 'async with'), or detach_stream() first"
-            )
-        self._mark_closed()
-
-    def _mark_closed(self) -> None:
-        self._closed = True
-        self._stream = None
+    def _discard(self) -> None:
         self._buf = bytearray()
         self._pos = 0
-
-    def __enter__(self) -> Self:
-        """Enter a ``with`` block; only for a reader that owns no stream (see :meth:`close`)."""
-        if self._stream is not None:
-            raise RuntimeError(
-                "a DataReader that owns an input stream needs 'async with' (closing it closes "
-                "the stream); use a plain 'with' only after from_buffer() or detach_stream()"
-            )
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()

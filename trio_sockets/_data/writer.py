@@ -10,8 +10,6 @@ from __future__ import annotations
 import struct
 import uuid
 from datetime import datetime, timedelta
-from types import TracebackType
-from typing import Self
 
 import trio
 
@@ -35,12 +33,12 @@ from .._core.codec import (
     timedelta_to_ticks,
 )
 from .interfaces import OutputStream
-from .reader import NoStreamError
+from .stream_owner import StreamOwner
 
 __all__ = ["DataWriter"]
 
 
-class DataWriter(CodecSettings):
+class DataWriter(CodecSettings, StreamOwner[OutputStream]):
     """Writes typed values into a buffer and stores it to an :class:`OutputStream`
     (WinRT ``DataWriter``).
 
@@ -63,7 +61,13 @@ class DataWriter(CodecSettings):
        :meth:`detach_stream` before closing the writer.
     """
 
-    __slots__ = ("_buf", "_closed", "_detached", "_layout", "_storing", "_stream", "_text")
+    _NAME = "DataWriter"
+    _STREAM_NAME = "output stream"
+    _VARIABLE = "writer"
+    _WITHOUT_STREAM = "it was made without one, so take the bytes with detach_buffer()"
+    _PLAIN_WITH = "without a stream or after detach_stream()"
+
+    __slots__ = ("_buf", "_busy", "_closed", "_detached", "_layout", "_stream", "_text")
 
     def __init__(self, output_stream: OutputStream | None = None) -> None:
         """Create a writer over *output_stream*, or an in-memory one if it is None.
@@ -78,10 +82,7 @@ class DataWriter(CodecSettings):
             )
         self._buf = bytearray()
         self._init_codec()
-        self._stream = output_stream
-        self._detached = False
-        self._closed = False
-        self._storing = False
+        self._own(output_stream)
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else ("stream" if self._stream is not None else "memory")
@@ -98,9 +99,6 @@ class DataWriter(CodecSettings):
         return len(self._buf)
 
     # -- writing ----------------------------------------------------------------------------
-
-    def _closed_error(self, where: str) -> trio.ClosedResourceError:
-        return trio.ClosedResourceError(f"{where}: this DataWriter is closed")
 
     def _checked_int(
         self, value: object, where: str, type_name: str, bounds: tuple[int, int]
@@ -315,17 +313,6 @@ class DataWriter(CodecSettings):
 
     # -- storing ----------------------------------------------------------------------------
 
-    def _require_stream(self, where: str) -> OutputStream:
-        if self._closed:
-            raise self._closed_error(where)
-        if self._stream is None:
-            if self._detached:
-                reason = "its stream was detached with detach_stream()"
-            else:
-                reason = "it was made without one, so take the bytes with detach_buffer()"
-            raise NoStreamError(f"{where}: this DataWriter has no output stream: {reason}")
-        return self._stream
-
     async def store(self) -> int:
         """Hand every buffered byte to the stream as **one** write; return the bytes written.
 
@@ -344,12 +331,12 @@ class DataWriter(CodecSettings):
         outcome.
         """
         stream = self._require_stream("store")
-        if self._storing:
+        if self._busy:
             raise trio.BusyResourceError("another task is already in store() on this DataWriter")
         if not self._buf:
             await trio.lowlevel.checkpoint()
             return 0
-        self._storing = True
+        self._busy = "store()"
         try:
             await trio.lowlevel.checkpoint_if_cancelled()
             data = bytes(self._buf)
@@ -364,7 +351,7 @@ class DataWriter(CodecSettings):
             await trio.lowlevel.cancel_shielded_checkpoint()
             return written
         finally:
-            self._storing = False
+            self._busy = ""
 
     async def flush(self) -> bool:
         """Wait until every write started on the stream so far has completed; return True.
@@ -393,92 +380,5 @@ class DataWriter(CodecSettings):
         self._buf.clear()
         return data
 
-    def detach_stream(self) -> OutputStream:
-        """Give up the output stream and return it, so closing the writer leaves it open.
-
-        Unstored bytes stay in the buffer. Raises :exc:`NoStreamError` if the writer has no
-        stream, :exc:`trio.ClosedResourceError` once closed and :exc:`trio.BusyResourceError`
-        while a :meth:`store` is in progress.
-        """
-        if self._closed:
-            raise self._closed_error("detach_stream")
-        if self._storing:
-            raise trio.BusyResourceError(
-                "detach_stream: a store() is in progress on this DataWriter"
-            )
-        stream = self._require_stream("detach_stream")
-        self._stream = None
-        self._detached = True
-        return stream
-
-    async def aclose(self) -> None:
-        """Close the writer **and its output stream** unless the stream was detached
-        (WinRT ``Close``).
-
-        For a socket's ``output_stream`` that stream object is flushed and takes no more
-        writes (the socket stays open); call :meth:`detach_stream` first to keep it.
-        Unstored bytes are discarded (WinRT does the same); later writes, stores and detaches raise
-        :exc:`trio.ClosedResourceError`.
-        Closing again does nothing.
-
-        Cancellation: the writer is closed at once, even if the call is cancelled while the
-        stream is closing; the stream's own ``aclose`` decides what a cancel does to it.
-        """
-        if self._closed:
-            await trio.lowlevel.checkpoint()
-            return
-        stream = self._stream
-        self._mark_closed()
-        if stream is None:
-            await trio.lowlevel.checkpoint()
-        else:
-            await stream.aclose()
-
-    def close(self) -> None:
-        """Close a writer that owns no stream (in-memory, or detached); unstored bytes are
-        discarded.
-
-        Raises :exc:`RuntimeError` on a writer that still owns its stream: closing that stream
-        needs I/O, so use ``await writer.aclose()``, or :meth:`detach_stream` first.
-        """
-        if self._closed:
-            return
-        if self._stream is not None:
-            raise RuntimeError(
-                "close() can't close this DataWriter's output stream synchronously; use "
-                "'await writer.aclose()' (or 'async with'), or detach_stream() first"
-            )
-        self._mark_closed()
-
-    def _mark_closed(self) -> None:
-        self._closed = True
-        self._stream = None
+    def _discard(self) -> None:
         self._buf = bytearray()
-
-    def __enter__(self) -> Self:
-        """Enter a ``with`` block; only for a writer that owns no stream (see :meth:`close`)."""
-        if self._stream is not None:
-            raise RuntimeError(
-                "a DataWriter that owns an output stream needs 'async with' (closing it closes "
-                "the stream); use a plain 'with' only without a stream or after detach_stream()"
-            )
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        await self.aclose()

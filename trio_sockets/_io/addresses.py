@@ -7,9 +7,10 @@ import socket
 from collections.abc import Collection
 
 from .._core.checks import describe
+from .._core.endpoint import EndpointPair
 from .._core.enums import HostNameSortOptions
 from .._core.errors import SocketErrorStatus, socket_error
-from .._core.hostname import EndpointPair, HostName, coerce_host_name
+from .._core.hostname import HostName, coerce_host_name
 from .._core.sockaddr import unmapped
 from .resolver import (
     Protocol,
@@ -24,6 +25,7 @@ __all__ = [
     "BOTH_FAMILIES",
     "endpoint_pairs",
     "families_reached",
+    "has_ipv6",
     "host_of",
     "of_reachable_family",
 ]
@@ -31,6 +33,20 @@ __all__ = [
 #: What a dual-stack IPv6 socket (``IPV6_V6ONLY`` off) reaches.
 BOTH_FAMILIES = frozenset({socket.AF_INET, socket.AF_INET6})
 _FAMILY_NAMES: dict[int, str] = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6"}
+
+
+def has_ipv6() -> bool:
+    """Whether this host can make IPv6 sockets (the kernel may have IPv6 disabled).
+
+    Asked at each call, not cached: it costs one socket, and the answer can change.
+    """
+    if not socket.has_ipv6:  # pragma: no cover - every test machine has IPv6
+        return False
+    try:
+        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
+    except OSError:  # pragma: no cover
+        return False
+    return True
 
 
 def families_reached(family: int, *, dual_stack: bool) -> frozenset[int]:

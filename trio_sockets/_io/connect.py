@@ -9,13 +9,15 @@ endpoint can be bound first -- neither is possible through ``open_tcp_stream``.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, Protocol, TypeVar, cast
 
 import trio
 
-from .._core.errors import SocketError, SocketErrorStatus, socket_error
+from .._core.errors import SocketError, SocketErrorStatus, SocketStatusError, socket_error
 from . import sockio as _sockio
 from .resolver import SockAddr
 
@@ -32,13 +34,23 @@ def format_sockaddr(sockaddr: SockAddr) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+class Closable(Protocol):
+    """What :func:`connect_first` needs of a socket besides connecting it."""
+
+    def close(self) -> None: ...
+
+
+_S = TypeVar("_S", bound=Closable)
+
+
 async def connect_first(
     addresses: Sequence[tuple[socket.AddressFamily, SockAddr]],
-    make_socket: Callable[[socket.AddressFamily], socket.socket],
+    make_socket: Callable[[socket.AddressFamily], _S],
     *,
     what: str,
     serialize: bool = False,
-) -> tuple[socket.socket, SockAddr]:
+    connect: Callable[[_S, SockAddr], Awaitable[None]] | None = None,
+) -> tuple[_S, SockAddr]:
     """Connect to the first address that answers; return the socket and that address.
 
     The address is what the caller reports as the remote end: asking the kernel
@@ -46,68 +58,92 @@ async def connect_first(
     before the caller gets to look.
 
     *make_socket* creates a configured (and possibly bound) non-blocking socket of the
-    given family. With *serialize*, attempts never overlap.
+    given family; *connect* connects it (None: the system call, for the
+    ``socket.socket`` that *make_socket* then returns). Together they are the socket
+    factory, which tests replace with fakes. With *serialize*, attempts never overlap.
 
     Raises:
         SocketStatusError: every attempt failed; the message names each address with its
-            error, the status is the one they share (or the first one's).
+            error (in the order they failed), the status is the one they share, else the
+            first classified one.
 
     Cancellation: no socket is left open.
     """
     if not addresses:
         raise socket_error(SocketErrorStatus.NO_ADDRESSES_FOUND, f"{what}: no address to try")
-    winner: tuple[socket.socket, SockAddr] | None = None
-    failures: list[tuple[SockAddr, OSError]] = []
-    delay = math.inf if serialize else HAPPY_EYEBALLS_DELAY
-
-    async def attempt(family: socket.AddressFamily, sockaddr: SockAddr, failed: trio.Event) -> None:
-        nonlocal winner
-        try:
-            sock = make_socket(family)
-        except OSError as exc:
-            failures.append((sockaddr, exc))
-            failed.set()
-            return
-        try:
-            await _sockio.connect(sock, sockaddr)
-        except OSError as exc:
-            sock.close()
-            failures.append((sockaddr, exc))
-            failed.set()
-            return
-        except BaseException:
-            sock.close()
-            raise
-        if winner is None:
-            winner = (sock, sockaddr)
-            nursery.cancel_scope.cancel()
-        else:  # pragma: no cover - two attempts finishing in one scheduler pass
-            sock.close()
-
+    # The default suits only real sockets, which is what make_socket makes without a
+    # *connect* of its own; a TypeVar default cannot say so.
+    attempt = _Attempts(
+        make_socket, connect or cast("Callable[[_S, SockAddr], Awaitable[None]]", _sockio.connect)
+    )
     if len(addresses) == 1:
         # Nothing to race: connect in this task, without a nursery, a task and an event.
         family, sockaddr = addresses[0]
+        with contextlib.suppress(OSError):
+            return await attempt(family, sockaddr), sockaddr
+        raise attempt.error(what)
+    return await attempt.race(addresses, math.inf if serialize else HAPPY_EYEBALLS_DELAY, what)
+
+
+class _Attempts(Generic[_S]):
+    """The attempts of one :func:`connect_first`, and the errors of those that failed."""
+
+    def __init__(
+        self,
+        make_socket: Callable[[socket.AddressFamily], _S],
+        connect: Callable[[_S, SockAddr], Awaitable[None]],
+    ) -> None:
+        self._make_socket = make_socket
+        self._connect = connect
+        self.failures: list[tuple[SockAddr, OSError]] = []
+
+    async def __call__(self, family: socket.AddressFamily, sockaddr: SockAddr) -> _S:
+        """One connected socket, or the ``OSError`` of the attempt (recorded, and the
+        socket closed).
+
+        Cancellation: the socket is closed.
+        """
         try:
-            sock = make_socket(family)
+            sock = self._make_socket(family)
         except OSError as exc:
-            failures.append((sockaddr, exc))
-        else:
+            self.failures.append((sockaddr, exc))
+            raise
+        try:
+            await self._connect(sock, sockaddr)
+        except OSError as exc:
+            sock.close()
+            self.failures.append((sockaddr, exc))
+            raise
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    async def race(
+        self, addresses: Sequence[tuple[socket.AddressFamily, SockAddr]], delay: float, what: str
+    ) -> tuple[_S, SockAddr]:
+        """Happy eyeballs: start the attempts *delay* seconds apart, or at once when the
+        previous one failed; the first to connect wins and cancels the others."""
+        winner: tuple[_S, SockAddr] | None = None
+
+        async def one(family: socket.AddressFamily, sockaddr: SockAddr, failed: trio.Event) -> None:
+            nonlocal winner
             try:
-                await _sockio.connect(sock, sockaddr)
-            except OSError as exc:
+                sock = await self(family, sockaddr)
+            except OSError:
+                failed.set()
+                return
+            if winner is None:
+                winner = (sock, sockaddr)
+                nursery.cancel_scope.cancel()
+            else:  # pragma: no cover - two attempts finishing in one scheduler pass
                 sock.close()
-                failures.append((sockaddr, exc))
-            except BaseException:
-                sock.close()
-                raise
-            else:
-                return sock, sockaddr
-    else:
+
         try:
             async with trio.open_nursery() as nursery:
                 for family, sockaddr in addresses:
                     failed = trio.Event()
-                    nursery.start_soon(attempt, family, sockaddr, failed)
+                    nursery.start_soon(one, family, sockaddr, failed)
                     with trio.move_on_after(delay):
                         await failed.wait()
         except BaseException:
@@ -116,21 +152,25 @@ async def connect_first(
             raise
         if winner is not None:
             return winner
-    known = [
-        status
-        for status in (SocketError.get_status(exc) for _, exc in failures)
-        if status != SocketErrorStatus.UNKNOWN
-    ]
-    status = known[0] if known else SocketErrorStatus.UNKNOWN
-    # A hostile DNS answer can hold thousands of addresses: name the first few (the
-    # ExceptionGroup in __cause__ keeps every error).
-    detail = "; ".join(f"{format_sockaddr(addr)}: {exc}" for addr, exc in failures[:MAX_NAMED])
-    if len(failures) > MAX_NAMED:
-        detail += f"; and {len(failures) - MAX_NAMED} more addresses"
-    first_errno = failures[0][1].errno
-    error = socket_error(status, f"{what} failed: {detail}", errno=first_errno)
-    raise error from (
-        failures[0][1]
-        if len(failures) == 1
-        else ExceptionGroup(f"{what}: every attempt failed", [exc for _, exc in failures])
-    )
+        raise self.error(what)
+
+    def error(self, what: str) -> SocketStatusError:
+        """The exception once every attempt failed: it names the first addresses with
+        their errors; its status is that of their group (``SocketError.get_status``),
+        the errors are its ``__cause__``."""
+        failures = self.failures
+        cause: BaseException = (
+            failures[0][1]
+            if len(failures) == 1
+            else ExceptionGroup(f"{what}: every attempt failed", [exc for _, exc in failures])
+        )
+        # A hostile DNS answer can hold thousands of addresses: name the first few (the
+        # ExceptionGroup in __cause__ keeps every error).
+        detail = "; ".join(f"{format_sockaddr(addr)}: {exc}" for addr, exc in failures[:MAX_NAMED])
+        if len(failures) > MAX_NAMED:
+            detail += f"; and {len(failures) - MAX_NAMED} more addresses"
+        error = socket_error(
+            SocketError.get_status(cause), f"{what} failed: {detail}", errno=failures[0][1].errno
+        )
+        error.__cause__ = cause
+        return error

@@ -6,26 +6,23 @@ then DNS SRV records (RFC 2782) for ``_service._tcp.host`` or ``_service._udp.ho
 Host names go through trio's ``getaddrinfo`` (the system resolver, in a worker thread),
 or, when the :class:`Resolver` is given name servers, through dnspython's asynchronous
 resolver. IP literals never touch a resolver.
+
+The system's lookups (threads, limiters) are in :mod:`.system_lookups`; what SRV records
+lead to, and in which order, in :mod:`.srv`.
 """
 
 from __future__ import annotations
 
-import contextlib
-import dataclasses
 import ipaddress
 import math
-import os
-import random
 import socket
-import threading
 from collections.abc import Iterable
-from typing import Any, Literal
+from typing import Literal
 
 import dns.asyncresolver
 import dns.exception
 import dns.name
 import dns.nameserver
-import dns.rdtypes.IN.SRV
 import dns.resolver
 import trio
 
@@ -37,13 +34,14 @@ from .._core.errors import (
     socket_error,
     translate_os_error,
 )
-from .._core.hostname import HostName, InvalidHostNameError, coerce_host_name, parse_service_name
+from .._core.hostname import HostName, coerce_host_name
+from .._core.service_name import parse_service_name
+from .srv import ServiceTarget, all_targets_failed, srv_targets
+from .system_lookups import local_files_limiter, services_database, system_getaddrinfo
 
 __all__ = [
     "DEFAULT_ATTEMPTS",
     "DEFAULT_TIMEOUT",
-    "MAX_SRV_TARGETS",
-    "MAX_SYSTEM_LOOKUPS",
     "Protocol",
     "Resolver",
     "ServiceTarget",
@@ -62,44 +60,7 @@ DEFAULT_TIMEOUT = 2.0
 #: How many query timeouts one lookup may spend: it gives up after
 #: ``timeout * attempts`` seconds.
 DEFAULT_ATTEMPTS = 3
-#: At most this many SRV targets are kept, the first in RFC 2782 order: a connect tries
-#: each in turn, so the list must stay short enough to finish.
-MAX_SRV_TARGETS = 16
-#: At most this many system ``getaddrinfo`` calls that may ask DNS run at once, in
-#: worker threads of their own (not trio's default thread limiter). A lookup that gives
-#: up (timeout or cancellation) abandons its thread, which keeps its place until libc
-#: returns; while every place is held by such threads, a lookup that may need DNS fails
-#: at once with ``NON_AUTHORITATIVE_HOST_NOT_FOUND`` instead of queueing behind them.
-MAX_SYSTEM_LOOKUPS = 32
-
 _S = SocketErrorStatus
-
-
-@dataclasses.dataclass(frozen=True)
-class ServiceTarget:
-    """Where a service name leads: a host and a port, from a port number, the services
-    database or one DNS SRV record.
-
-    For a port or a services-database name there is one target, the host that was asked
-    about, with priority and weight 0. For SRV the targets come in the order to try them.
-    Targets are immutable, hashable and compare field by field; ``str()`` gives
-    ``host:port``.
-
-    Attributes:
-        host: the host to connect to (the SRV record's target, or the host asked about).
-        port: the port on that host.
-        priority: the SRV record's priority (lower is tried first), kept for display.
-        weight: the SRV record's weight among targets of equal priority, kept for display.
-    """
-
-    host: HostName
-    port: int
-    priority: int = 0
-    weight: int = 0
-
-    def __str__(self) -> str:
-        name = self.host.display_name
-        return f"[{name}]:{self.port}" if ":" in name else f"{name}:{self.port}"
 
 
 class Resolver:
@@ -244,7 +205,7 @@ class Resolver:
         if isinstance(parsed, int):
             await trio.lowlevel.checkpoint()
             return parsed
-        port = await _services_database(parsed, protocol)
+        port = await services_database(parsed, protocol)
         if port is None:
             raise socket_error(
                 SocketErrorStatus.CLASS_TYPE_NOT_FOUND,
@@ -265,7 +226,7 @@ class Resolver:
         label that already starts with ``_`` is not given a second one. The targets come
         in RFC 2782 order (lowest priority first, weighted-random within a priority, with
         the odds of dnspython's ``processing_order``, so the order may differ from one call
-        to the next); at most :data:`MAX_SRV_TARGETS` are returned. Target host names are
+        to the next); at most ``MAX_SRV_TARGETS`` are returned. Target host names are
         not resolved here: pass each to :meth:`resolve_addresses`.
 
         Raises:
@@ -288,7 +249,7 @@ class Resolver:
         if isinstance(parsed, int):
             await trio.lowlevel.checkpoint()
             return [ServiceTarget(host, parsed)]
-        port = await _services_database(parsed, protocol)
+        port = await services_database(parsed, protocol)
         if port is not None:
             return [ServiceTarget(host, port)]
         if host.ip_address is not None:
@@ -322,40 +283,7 @@ class Resolver:
         rrset = answer.rrset
         if rrset is None:  # pragma: no cover - resolve() raises NoAnswer instead
             raise socket_error(_S.HOST_NOT_FOUND, f"{what}: no SRV records")
-        usable = [
-            rr
-            for rr in rrset
-            if isinstance(rr, dns.rdtypes.IN.SRV.SRV) and rr.target != dns.name.root
-        ]
-        if not usable:
-            # RFC 2782: a single record whose target is "." means the service is
-            # decidedly not available at this domain.
-            raise socket_error(
-                _S.CLASS_TYPE_NOT_FOUND,
-                f"{what}: the service is decidedly not available (SRV target '.')",
-            )
-        targets: list[ServiceTarget] = []
-        invalid: list[str] = []
-        for rr in _rfc2782_order(usable):
-            text = rr.target.to_text(omit_final_dot=True)
-            if rr.port == 0:
-                # Port 0 cannot be connected to or sent to.
-                invalid.append(f"{text}:0")
-                continue
-            try:
-                target = HostName(text)
-            except InvalidHostNameError:
-                invalid.append(text)
-                continue
-            targets.append(ServiceTarget(target, rr.port, rr.priority, rr.weight))
-            if len(targets) == MAX_SRV_TARGETS:
-                break
-        if not targets:
-            raise socket_error(
-                _S.NO_ADDRESSES_FOUND,
-                f"{what}: no SRV target is a valid host name and port ({_some(invalid)})",
-            )
-        return targets
+        return srv_targets(rrset, what)
 
     # -- host names ------------------------------------------------------------------------
 
@@ -391,7 +319,7 @@ class Resolver:
         infos = None
         with trio.move_on_after(self.lifetime):
             try:
-                infos = await _system_getaddrinfo(
+                infos = await system_getaddrinfo(
                     host.canonical_name,
                     port,
                     _KIND[protocol],
@@ -491,7 +419,7 @@ class Resolver:
                 else:
                     try:
                         resolver = await trio.to_thread.run_sync(
-                            dns.asyncresolver.Resolver, limiter=_local_files_limiter()
+                            dns.asyncresolver.Resolver, limiter=local_files_limiter()
                         )
                     except dns.exception.DNSException as exc:
                         raise socket_error(
@@ -517,269 +445,9 @@ def resolver_or_default(value: object) -> Resolver:
     return value
 
 
-def all_targets_failed(
-    what: str, failures: list[tuple[ServiceTarget, OSError]]
-) -> SocketStatusError:
-    """The exception to raise once every SRV target of a connect failed.
-
-    The message names each target and its error; the status is the first classified
-    one (the shared one when they agree), as for the addresses of one host; the errors
-    are kept as an :class:`ExceptionGroup` in ``__cause__``.
-    """
-    known = [
-        status
-        for status in (SocketError.get_status(exc) for _, exc in failures)
-        if status != SocketErrorStatus.UNKNOWN
-    ]
-    status = known[0] if known else SocketErrorStatus.UNKNOWN
-    detail = "; ".join(f"{target}: {exc}" for target, exc in failures)
-    error = socket_error(
-        status, f"{what} failed for every SRV target: {detail}", errno=failures[0][1].errno
-    )
-    error.__cause__ = ExceptionGroup(
-        f"{what}: every SRV target failed", [exc for _, exc in failures]
-    )
-    return error
-
-
-#: The weight dnspython's ``processing_order`` gives an SRV record of weight 0: such
-#: records are chosen rarely, but they are chosen.
-_ZERO_WEIGHT = 0.1
-
-
-def _rfc2782_order(records: list[dns.rdtypes.IN.SRV.SRV]) -> list[dns.rdtypes.IN.SRV.SRV]:
-    """*records* in RFC 2782 order: by priority, weighted-random within a priority.
-
-    The odds are those of dnspython's ``processing_order`` (pick by weight, remove,
-    repeat), which takes time quadratic in the records of one priority: a hostile 64 KiB
-    answer (2,000 records) then costs more than parsing it. Sorting on the key
-    ``log(u) / weight``, u uniform in (0, 1], draws the same order (Efraimidis and
-    Spirakis, "Weighted random sampling with a reservoir", 2006) in O(n log n).
-    """
-
-    def key(rr: dns.rdtypes.IN.SRV.SRV) -> tuple[int, float]:
-        draw = math.log(1.0 - random.random()) / (rr.weight or _ZERO_WEIGHT)
-        return rr.priority, -draw
-
-    return sorted(records, key=key)
-
-
-def _some(items: list[str], shown: int = 8) -> str:
-    """*items* for a message, at most *shown* of them: a hostile answer may have 1000s."""
-    text = ", ".join(items[:shown])
-    return text if len(items) <= shown else f"{text} and {len(items) - shown} more"
-
-
 def _check_protocol(protocol: object) -> None:
     if protocol not in _KIND:
         raise ValueError(f"protocol must be 'tcp' or 'udp', not {shown(protocol)}")
-
-
-async def _services_database(name: str, protocol: Protocol) -> int | None:
-    """The port of *name* in the services database, or None if it is not there."""
-    if "." in name:
-        # No services-database name has a dot; do not make the thread round trip.
-        await trio.lowlevel.checkpoint()
-        return None
-    try:
-        return await trio.to_thread.run_sync(
-            socket.getservbyname, name, protocol, limiter=_local_files_limiter()
-        )
-    except OSError:
-        return None
-
-
-# -- the system resolver's threads ------------------------------------------------------
-#
-# trio's own getaddrinfo runs in trio's default thread limiter (40 threads, shared with
-# every to_thread call of the program) and abandons the thread on cancellation. The
-# abandoned thread keeps its token until libc returns, which with a silent name server is
-# resolv.conf's timeout x attempts x queries later: a burst of lookups of unanswered
-# names then starved every later to_thread call, services-database lookups and
-# /etc/hosts names included. So the lookups here use limiters of their own:
-#
-# * local files (the services database, /etc/hosts names, resolv.conf): one thread at a
-#   time, which also serialises getservbyname, whose result lives in a static buffer
-#   that CPython does not guard;
-# * lookups that may ask DNS: MAX_SYSTEM_LOOKUPS threads, with a count of the abandoned
-#   ones, so that a full house of stuck threads is an immediate, named error.
-#
-# Which names need no DNS cannot be told from the name: it takes reading /etc/hosts.
-# When nsswitch.conf consults "files" first for hosts, a name listed in /etc/hosts is
-# answered from it and libc sends no query, so such a name is looked up in the
-# local-files thread. The file is only used to route the lookup; getaddrinfo still gives
-# the answer, with its ordering and flags.
-
-_NSSWITCH = "/etc/nsswitch.conf"
-_HOSTS = "/etc/hosts"
-
-
-class _SystemLookups:
-    """The per-run limiters of system lookups, and the count of abandoned threads."""
-
-    def __init__(self) -> None:
-        self.local_files = trio.CapacityLimiter(1)
-        self.dns = trio.CapacityLimiter(MAX_SYSTEM_LOOKUPS)
-        self.abandoned = 0
-        self.token = trio.lowlevel.current_trio_token()
-
-    def thread_returned(self) -> None:
-        self.abandoned -= 1
-
-
-_LOOKUPS: trio.lowlevel.RunVar[_SystemLookups] = trio.lowlevel.RunVar("trio_sockets lookups")
-
-
-def _system_lookups() -> _SystemLookups:
-    try:
-        return _LOOKUPS.get()
-    except LookupError:
-        lookups = _SystemLookups()
-        _LOOKUPS.set(lookups)
-        return lookups
-
-
-def _local_files_limiter() -> trio.CapacityLimiter:
-    return _system_lookups().local_files
-
-
-def abandoned_lookups() -> int:
-    """How many system lookups of this trio run gave up while libc still runs them."""
-    return _system_lookups().abandoned
-
-
-class _HostsFile:
-    """The names of /etc/hosts, when nsswitch.conf asks "files" first for hosts; read
-    again whenever either file changes."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._stamp: tuple[object, ...] | None = None
-        self._names: frozenset[str] = frozenset()
-
-    def lists(self, name: str) -> bool:
-        stamp = (_stat(_NSSWITCH), _stat(_HOSTS))
-        with self._lock:
-            if stamp != self._stamp:
-                self._names = _hosts_names() if _files_first() else frozenset()
-                self._stamp = stamp
-            return name in self._names
-
-
-def _stat(path: str) -> tuple[int, int, int] | None:
-    try:
-        info = os.stat(path)
-    except OSError:
-        return None
-    return info.st_ino, info.st_size, info.st_mtime_ns
-
-
-def _files_first() -> bool:
-    """Whether nsswitch.conf's hosts line starts with "files" (without the file, glibc
-    asks DNS first)."""
-    try:
-        with open(_NSSWITCH, encoding="utf-8", errors="replace") as file:
-            for line in file:
-                database, _, sources = line.partition("#")[0].partition(":")
-                if database.strip() == "hosts":
-                    words = sources.split()
-                    return bool(words) and words[0] == "files"
-    except OSError:
-        pass
-    return False
-
-
-def _hosts_names() -> frozenset[str]:
-    names: set[str] = set()
-    try:
-        with open(_HOSTS, encoding="utf-8", errors="replace") as file:
-            for line in file:
-                fields = line.partition("#")[0].split()
-                names.update(field.rstrip(".").lower() for field in fields[1:])
-    except OSError:
-        pass
-    return frozenset(names)
-
-
-_hosts_file = _HostsFile()
-
-
-def _from_hosts_file(host: str, port: int, kind: int, flags: int) -> list[Any] | None:
-    """getaddrinfo for a name listed in /etc/hosts (no DNS query), else None."""
-    if not _hosts_file.lists(host):
-        return None
-    return socket.getaddrinfo(host, port, 0, kind, 0, flags)
-
-
-class _Abandonable:
-    """One getaddrinfo in a worker thread, which the caller may stop waiting for."""
-
-    def __init__(self, lookups: _SystemLookups) -> None:
-        self._lookups = lookups
-        self._lock = threading.Lock()
-        self._started = self._finished = self._abandoned = False
-
-    def run(self, host: str, port: int, kind: int, flags: int) -> list[Any] | None:
-        with self._lock:
-            if self._abandoned:  # given up before the thread began: skip the query
-                return None
-            self._started = True
-        try:
-            return socket.getaddrinfo(host, port, 0, kind, 0, flags)
-        finally:
-            if self._finish():
-                # The run may have ended meanwhile; then nobody is counting.
-                with contextlib.suppress(trio.RunFinishedError):
-                    self._lookups.token.run_sync_soon(self._lookups.thread_returned)
-
-    def _finish(self) -> bool:
-        """Mark the query done; True if it was counted as abandoned."""
-        with self._lock:
-            self._finished = True
-            return self._abandoned
-
-    def abandon(self) -> None:
-        with self._lock:
-            self._abandoned = True
-            counted = self._started and not self._finished
-        if counted:
-            self._lookups.abandoned += 1
-
-
-async def _system_getaddrinfo(host: str, port: int, kind: int, flags: int, what: str) -> list[Any]:
-    """``getaddrinfo`` in a worker thread, on the limiters above.
-
-    Raises what getaddrinfo raises, or ``NON_AUTHORITATIVE_HOST_NOT_FOUND`` at once when
-    every DNS lookup thread is held by a lookup that was given up.
-
-    Cancellation: the thread is abandoned (and counted until it returns).
-    """
-    lookups = _system_lookups()
-    local = await trio.to_thread.run_sync(
-        _from_hosts_file, host, port, kind, flags,
-        abandon_on_cancel=True, limiter=lookups.local_files,
-    )  # fmt: skip
-    if local is not None:
-        return local
-    if lookups.abandoned >= MAX_SYSTEM_LOOKUPS:
-        raise socket_error(
-            _S.NON_AUTHORITATIVE_HOST_NOT_FOUND,
-            f"{what}: the system resolver is not answering: all {MAX_SYSTEM_LOOKUPS} "
-            "lookup threads are still waiting for earlier lookups that timed out or were "
-            "cancelled",
-        )
-    lookup = _Abandonable(lookups)
-    done = False
-    try:
-        infos = await trio.to_thread.run_sync(
-            lookup.run, host, port, kind, flags, abandon_on_cancel=True, limiter=lookups.dns
-        )
-        done = True
-    finally:
-        if not done:
-            lookup.abandon()
-    assert infos is not None
-    return infos
 
 
 def _dns_error(exc: dns.exception.DNSException, what: str, lifetime: float) -> SocketStatusError:

@@ -23,7 +23,7 @@ import trio
 from .._core.hostname import HostName
 from .._core.lifecycle import Lifecycle
 from .._io import sockio as _sockio
-from .._io.addresses import BOTH_FAMILIES, families_reached, of_reachable_family
+from .._io.addresses import BOTH_FAMILIES, families_reached, has_ipv6, of_reachable_family
 from .._io.connect import format_sockaddr
 from .._io.datagram_output import families_of, to_socket_address
 from .._io.datagram_receive import MessageReceiver
@@ -46,17 +46,6 @@ def local_port(sock: _StdSocket) -> int:
 def _dual_stack(local: SockAddr | None) -> bool:
     """Whether an IPv6 socket bound to *local* (None: not bound) also reaches IPv4."""
     return local is None or local[0] == "::"
-
-
-def _has_ipv6() -> bool:
-    """Whether this host can make IPv6 sockets."""
-    if not socket.has_ipv6:  # pragma: no cover - every test machine has IPv6
-        return False
-    try:
-        socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
-    except OSError:  # pragma: no cover
-        return False
-    return True
 
 
 class DatagramBinding:
@@ -119,7 +108,7 @@ class DatagramBinding:
         """The (family, address) to bind for a local *host* (None: every address)."""
         port = await self._resolver.resolve_port(service, "udp", local=True)
         if host is None:
-            if _has_ipv6():
+            if has_ipv6():
                 return socket.AF_INET6, ("::", port, 0, 0)
             return socket.AF_INET, ("0.0.0.0", port)  # pragma: no cover
         addresses = await self._resolver.resolve_addresses(host, port, "udp", passive=True)
@@ -176,7 +165,7 @@ class DatagramBinding:
             family, local = await self.resolve_local(local_host, local_service)
             return families_reached(family, dual_stack=_dual_stack(local)), (family, local)
         await trio.lowlevel.checkpoint()
-        if _has_ipv6():
+        if has_ipv6():
             return BOTH_FAMILIES, None
         return frozenset({socket.AF_INET}), None  # pragma: no cover
 
@@ -202,7 +191,7 @@ class DatagramBinding:
         if sock is None:
             if bind_to is not None:
                 sock = self.open(*bind_to)
-            elif _has_ipv6():
+            elif has_ipv6():
                 sock = self.open(socket.AF_INET6, None)
             else:  # pragma: no cover
                 sock = self.open(socket.AF_INET, None)

@@ -19,9 +19,10 @@ from typing import Final, overload
 import trio
 
 from .._core.checks import check_int
+from .._core.endpoint import EndpointPair, split_remote
 from .._core.enums import HostNameSortOptions
 from .._core.errors import SocketErrorStatus, socket_error
-from .._core.hostname import EndpointPair, HostName, coerce_host_name, split_remote
+from .._core.hostname import HostName, coerce_host_name
 from .._core.lifecycle import DATAGRAM_SOCKET, Action, Lifecycle, Phase
 from .._io.addresses import endpoint_pairs
 from .._io.connect import format_sockaddr

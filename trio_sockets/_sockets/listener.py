@@ -15,6 +15,7 @@ from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName, coerce_host_name
 from .._core.sockaddr import unmapped
 from .._io import sockio as _sockio
+from .._io.addresses import has_ipv6
 from .._io.connect import format_sockaddr
 from .._io.resolver import Resolver, SockAddr, resolver_or_default
 from .._io.scoped import AbortableIO, NurseryScoped
@@ -471,12 +472,6 @@ def _sockname(sock: socket.socket) -> SockAddr:
 
 def _wildcard_addresses(port: int) -> list[tuple[socket.AddressFamily, SockAddr]]:
     """Every local address: one dual-stack IPv6 socket, or IPv4 where IPv6 is missing."""
-    if socket.has_ipv6:
-        try:
-            probe = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-        except OSError:
-            pass
-        else:
-            probe.close()
-            return [(socket.AF_INET6, ("::", port, 0, 0))]
+    if has_ipv6():
+        return [(socket.AF_INET6, ("::", port, 0, 0))]
     return [(socket.AF_INET, ("0.0.0.0", port))]

@@ -10,13 +10,14 @@ import trio
 
 from .._core.checks import check_int, describe
 from .._core.codec import check_count
+from .._core.endpoint import EndpointPair, split_remote
 from .._core.enums import (
     HostNameSortOptions,
     InputStreamOptions,
     SocketProtectionLevel,
 )
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
-from .._core.hostname import EndpointPair, HostName, split_remote
+from .._core.hostname import HostName
 from .._core.tcp_info import (
     TCP_INFO_SIZE,
     TcpInfo,

@@ -1,0 +1,239 @@
+"""The system resolver's lookups: ``getaddrinfo`` and the services database in worker
+threads, on limiters of their own, abandoned on timeout or cancellation and counted until
+libc returns."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import threading
+from typing import Any
+
+import trio
+
+from .._core.errors import SocketErrorStatus, socket_error
+
+__all__ = [
+    "MAX_SYSTEM_LOOKUPS",
+    "abandoned_lookups",
+    "local_files_limiter",
+    "services_database",
+    "system_getaddrinfo",
+]
+
+#: At most this many system ``getaddrinfo`` calls that may ask DNS run at once, in
+#: worker threads of their own (not trio's default thread limiter). A lookup that gives
+#: up (timeout or cancellation) abandons its thread, which keeps its place until libc
+#: returns; while every place is held by such threads, a lookup that may need DNS fails
+#: at once with ``NON_AUTHORITATIVE_HOST_NOT_FOUND`` instead of queueing behind them.
+MAX_SYSTEM_LOOKUPS = 32
+
+_S = SocketErrorStatus
+
+
+async def services_database(name: str, protocol: str) -> int | None:
+    """The port of *name* in the services database, or None if it is not there."""
+    if "." in name:
+        # No services-database name has a dot; do not make the thread round trip.
+        await trio.lowlevel.checkpoint()
+        return None
+    try:
+        return await trio.to_thread.run_sync(
+            socket.getservbyname, name, protocol, limiter=local_files_limiter()
+        )
+    except OSError:
+        return None
+
+
+# -- the system resolver's threads ------------------------------------------------------
+#
+# trio's own getaddrinfo runs in trio's default thread limiter (40 threads, shared with
+# every to_thread call of the program) and abandons the thread on cancellation. The
+# abandoned thread keeps its token until libc returns, which with a silent name server is
+# resolv.conf's timeout x attempts x queries later: a burst of lookups of unanswered
+# names then starved every later to_thread call, services-database lookups and
+# /etc/hosts names included. So the lookups here use limiters of their own:
+#
+# * local files (the services database, /etc/hosts names, resolv.conf): one thread at a
+#   time, which also serialises getservbyname, whose result lives in a static buffer
+#   that CPython does not guard;
+# * lookups that may ask DNS: MAX_SYSTEM_LOOKUPS threads, with a count of the abandoned
+#   ones, so that a full house of stuck threads is an immediate, named error.
+#
+# Which names need no DNS cannot be told from the name: it takes reading /etc/hosts.
+# When nsswitch.conf consults "files" first for hosts, a name listed in /etc/hosts is
+# answered from it and libc sends no query, so such a name is looked up in the
+# local-files thread. The file is only used to route the lookup; getaddrinfo still gives
+# the answer, with its ordering and flags.
+
+_NSSWITCH = "/etc/nsswitch.conf"
+_HOSTS = "/etc/hosts"
+
+
+class _SystemLookups:
+    """The per-run limiters of system lookups, and the count of abandoned threads."""
+
+    def __init__(self) -> None:
+        self.local_files = trio.CapacityLimiter(1)
+        self.dns = trio.CapacityLimiter(MAX_SYSTEM_LOOKUPS)
+        self.abandoned = 0
+        self.token = trio.lowlevel.current_trio_token()
+
+    def thread_returned(self) -> None:
+        self.abandoned -= 1
+
+
+_LOOKUPS: trio.lowlevel.RunVar[_SystemLookups] = trio.lowlevel.RunVar("trio_sockets lookups")
+
+
+def _system_lookups() -> _SystemLookups:
+    try:
+        return _LOOKUPS.get()
+    except LookupError:
+        lookups = _SystemLookups()
+        _LOOKUPS.set(lookups)
+        return lookups
+
+
+def local_files_limiter() -> trio.CapacityLimiter:
+    return _system_lookups().local_files
+
+
+def abandoned_lookups() -> int:
+    """How many system lookups of this trio run gave up while libc still runs them."""
+    return _system_lookups().abandoned
+
+
+class _HostsFile:
+    """The names of /etc/hosts, when nsswitch.conf asks "files" first for hosts; read
+    again whenever either file changes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stamp: tuple[object, ...] | None = None
+        self._names: frozenset[str] = frozenset()
+
+    def lists(self, name: str) -> bool:
+        stamp = (_stat(_NSSWITCH), _stat(_HOSTS))
+        with self._lock:
+            if stamp != self._stamp:
+                self._names = _hosts_names() if _files_first() else frozenset()
+                self._stamp = stamp
+            return name in self._names
+
+
+def _stat(path: str) -> tuple[int, int, int] | None:
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    return info.st_ino, info.st_size, info.st_mtime_ns
+
+
+def _files_first() -> bool:
+    """Whether nsswitch.conf's hosts line starts with "files" (without the file, glibc
+    asks DNS first)."""
+    try:
+        with open(_NSSWITCH, encoding="utf-8", errors="replace") as file:
+            for line in file:
+                database, _, sources = line.partition("#")[0].partition(":")
+                if database.strip() == "hosts":
+                    words = sources.split()
+                    return bool(words) and words[0] == "files"
+    except OSError:
+        pass
+    return False
+
+
+def _hosts_names() -> frozenset[str]:
+    names: set[str] = set()
+    try:
+        with open(_HOSTS, encoding="utf-8", errors="replace") as file:
+            for line in file:
+                fields = line.partition("#")[0].split()
+                names.update(field.rstrip(".").lower() for field in fields[1:])
+    except OSError:
+        pass
+    return frozenset(names)
+
+
+_hosts_file = _HostsFile()
+
+
+def _from_hosts_file(host: str, port: int, kind: int, flags: int) -> list[Any] | None:
+    """getaddrinfo for a name listed in /etc/hosts (no DNS query), else None."""
+    if not _hosts_file.lists(host):
+        return None
+    return socket.getaddrinfo(host, port, 0, kind, 0, flags)
+
+
+class _Abandonable:
+    """One getaddrinfo in a worker thread, which the caller may stop waiting for."""
+
+    def __init__(self, lookups: _SystemLookups) -> None:
+        self._lookups = lookups
+        self._lock = threading.Lock()
+        self._started = self._finished = self._abandoned = False
+
+    def run(self, host: str, port: int, kind: int, flags: int) -> list[Any] | None:
+        with self._lock:
+            if self._abandoned:  # given up before the thread began: skip the query
+                return None
+            self._started = True
+        try:
+            return socket.getaddrinfo(host, port, 0, kind, 0, flags)
+        finally:
+            if self._finish():
+                # The run may have ended meanwhile; then nobody is counting.
+                with contextlib.suppress(trio.RunFinishedError):
+                    self._lookups.token.run_sync_soon(self._lookups.thread_returned)
+
+    def _finish(self) -> bool:
+        """Mark the query done; True if it was counted as abandoned."""
+        with self._lock:
+            self._finished = True
+            return self._abandoned
+
+    def abandon(self) -> None:
+        with self._lock:
+            self._abandoned = True
+            counted = self._started and not self._finished
+        if counted:
+            self._lookups.abandoned += 1
+
+
+async def system_getaddrinfo(host: str, port: int, kind: int, flags: int, what: str) -> list[Any]:
+    """``getaddrinfo`` in a worker thread, on the limiters above.
+
+    Raises what getaddrinfo raises, or ``NON_AUTHORITATIVE_HOST_NOT_FOUND`` at once when
+    every DNS lookup thread is held by a lookup that was given up.
+
+    Cancellation: the thread is abandoned (and counted until it returns).
+    """
+    lookups = _system_lookups()
+    local = await trio.to_thread.run_sync(
+        _from_hosts_file, host, port, kind, flags,
+        abandon_on_cancel=True, limiter=lookups.local_files,
+    )  # fmt: skip
+    if local is not None:
+        return local
+    if lookups.abandoned >= MAX_SYSTEM_LOOKUPS:
+        raise socket_error(
+            _S.NON_AUTHORITATIVE_HOST_NOT_FOUND,
+            f"{what}: the system resolver is not answering: all {MAX_SYSTEM_LOOKUPS} "
+            "lookup threads are still waiting for earlier lookups that timed out or were "
+            "cancelled",
+        )
+    lookup = _Abandonable(lookups)
+    done = False
+    try:
+        infos = await trio.to_thread.run_sync(
+            lookup.run, host, port, kind, flags, abandon_on_cancel=True, limiter=lookups.dns
+        )
+        done = True
+    finally:
+        if not done:
+            lookup.abandon()
+    assert infos is not None
+    return infos
