@@ -32,9 +32,11 @@ BACKLOG: Final = 4096
 TIMEOUT: Final = 60.0
 #: The byte count a counting server sends back at end of stream.
 ACK: Final = struct.Struct("!Q")
+#: The length prefix of the framed-messages workloads (big-endian, as ``DataWriter``'s).
+FRAME: Final = struct.Struct("!I")
 RECV_SIZE: Final = 65536
 
-ServerKind = Literal["count", "echo", "udp_echo", "none"]
+ServerKind = Literal["count", "echo", "framed_echo", "udp_echo", "none"]
 Sample = dict[str, float]
 
 
@@ -50,6 +52,8 @@ class Params:
     * ``tcp_pingpong_*``: *count* round trips of *size* bytes on each of *conns*
       connections.
     * ``udp_echo_*``: *count* datagrams of *size* bytes, *window* in flight.
+    * ``tcp_framed_*``: *count* length-prefixed messages of *size* bytes, *window* in
+      flight.
     * ``small_writes_*``: *count* writes of *size* bytes.
     * ``tcp_conns_*``: *count* connections, opened in waves of *wave*.
     * ``udp_flood``: *step_ms* of datagrams of *size* bytes at each rate up to *rate*
@@ -90,6 +94,8 @@ def server_kind(workload: str) -> ServerKind:
         return "count"
     if workload.startswith("tcp_pingpong"):
         return "echo"
+    if workload.startswith("tcp_framed"):
+        return "framed_echo"
     if workload.startswith("udp_echo"):
         return "udp_echo"
     return "none"

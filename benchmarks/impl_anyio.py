@@ -1,7 +1,9 @@
 """anyio 4, on either backend (``impl_anyio_trio`` / ``impl_anyio_asyncio`` pick one).
 
 ``create_tcp_listener(...).serve`` / ``connect_tcp`` streams, ``create_udp_socket`` and
-``create_connected_udp_socket``; batches are joined into one buffer for one ``send``.
+``create_connected_udp_socket``; batches are joined into one buffer for one ``send``;
+length-prefixed messages are packed with ``struct`` and read with a
+``BufferedByteReceiveStream``'s ``receive_exactly``.
 """
 
 from __future__ import annotations
@@ -13,10 +15,12 @@ from time import perf_counter
 
 import anyio
 import anyio.abc
+from anyio.streams.buffered import BufferedByteReceiveStream
 
 from benchmarks.common import (
     ACK,
     BACKLOG,
+    FRAME,
     HOST,
     RECV_SIZE,
     TIMEOUT,
@@ -57,6 +61,8 @@ async def _run(workload: str, params: Params, port: int | None) -> Sample:
                 sample = await _small_writes(port, params, batched=workload.endswith("batched"))
             elif workload.startswith("udp_echo"):
                 sample = await _udp_echo(port, params)
+            elif workload.startswith("tcp_framed"):
+                sample = await _tcp_framed(port, params)
             else:
                 raise ValueError(f"unknown workload {workload!r}")
             group.cancel_scope.cancel()
@@ -77,7 +83,11 @@ async def _server(
             async for data, (host, port) in udp:
                 await udp.sendto(data, host, port)
         return
-    handler = _count_handler if kind == "count" else _echo_handler
+    handler = {
+        "count": _count_handler,
+        "echo": _echo_handler,
+        "framed_echo": _framed_echo_handler,
+    }[kind]
     listener = await anyio.create_tcp_listener(local_host=HOST, local_port=0, backlog=BACKLOG)
     async with listener:
         task_status.started(listener.extra(anyio.abc.SocketAttribute.local_port))
@@ -98,6 +108,20 @@ async def _echo_handler(stream: anyio.abc.SocketStream) -> None:
         with contextlib.suppress(anyio.EndOfStream):
             while True:
                 await stream.send(await stream.receive(RECV_SIZE))
+
+
+async def _framed_echo_handler(stream: anyio.abc.SocketStream) -> None:
+    async with stream:
+        buffered = BufferedByteReceiveStream(stream)
+        while True:
+            try:
+                header = await buffered.receive_exactly(FRAME.size)
+            except anyio.IncompleteRead:
+                check(not buffered.buffer, "end of stream inside a length prefix")
+                break
+            (length,) = FRAME.unpack(header)
+            request = await buffered.receive_exactly(length)
+            await stream.send(FRAME.pack(length) + request)
 
 
 # -- clients ------------------------------------------------------------------------------
@@ -185,6 +209,26 @@ async def _udp_echo(port: int, params: Params) -> Sample:
                 sent += 1
         elapsed = perf_counter() - start
     return {"seconds": elapsed, "datagrams": params.count}
+
+
+async def _tcp_framed(port: int, params: Params) -> Sample:
+    request = message(0, params.size)
+    async with await anyio.connect_tcp(HOST, port) as stream:
+        buffered = BufferedByteReceiveStream(stream)
+        sent = 0
+        start = perf_counter()
+        for _ in range(min(params.window, params.count)):
+            await stream.send(FRAME.pack(len(request)) + request)
+            sent += 1
+        for _ in range(params.count):
+            (length,) = FRAME.unpack(await buffered.receive_exactly(FRAME.size))
+            reply = await buffered.receive_exactly(length)
+            check(reply == request, "the echoed message differs from the request")
+            if sent < params.count:
+                await stream.send(FRAME.pack(len(request)) + request)
+                sent += 1
+        elapsed = perf_counter() - start
+    return {"seconds": elapsed, "messages": params.count}
 
 
 async def _tcp_conns(params: Params) -> Sample:

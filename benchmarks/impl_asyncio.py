@@ -1,7 +1,8 @@
 """asyncio: streams (``start_server`` / ``open_connection``) and datagram protocols.
 
 Writes are ``writer.write`` + ``await writer.drain()``; batches are ``writelines`` + one
-``drain``. ``impl_uvloop`` runs the same code on uvloop's event loop.
+``drain``; length-prefixed messages are packed with ``struct`` and read with
+``readexactly``. ``impl_uvloop`` runs the same code on uvloop's event loop.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any, Final, cast
 from benchmarks.common import (
     ACK,
     BACKLOG,
+    FRAME,
     HOST,
     RECV_SIZE,
     TIMEOUT,
@@ -74,6 +76,8 @@ async def _run(workload: str, params: Params, port: int | None) -> Sample:
                 return await _small_writes(port, params, batched=workload.endswith("batched"))
             if workload.startswith("udp_echo"):
                 return await _udp_echo(port, params)
+            if workload.startswith("tcp_framed"):
+                return await _tcp_framed(port, params)
             raise ValueError(f"unknown workload {workload!r}")
         finally:
             if server is not None:
@@ -95,7 +99,11 @@ async def _start_server(
             _EchoProtocol, local_addr=(HOST, 0), family=socket.AF_INET
         )
         return transport, transport.get_extra_info("sockname")[1]
-    handler: Handler = _count_handler if kind == "count" else _echo_handler
+    handler: Handler = {
+        "count": _count_handler,
+        "echo": _echo_handler,
+        "framed_echo": _framed_echo_handler,
+    }[kind]
 
     async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
@@ -120,6 +128,21 @@ async def _count_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWri
 async def _echo_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     while data := await reader.read(RECV_SIZE):
         writer.write(data)
+        await writer.drain()
+    writer.close()
+    await writer.wait_closed()
+
+
+async def _framed_echo_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    while True:
+        try:
+            header = await reader.readexactly(FRAME.size)
+        except asyncio.IncompleteReadError as error:
+            check(not error.partial, "end of stream inside a length prefix")
+            break
+        (length,) = FRAME.unpack(header)
+        request = await reader.readexactly(length)
+        writer.write(FRAME.pack(length) + request)
         await writer.drain()
     writer.close()
     await writer.wait_closed()
@@ -211,6 +234,30 @@ async def _small_writes(port: int, params: Params, *, batched: bool) -> Sample:
     finally:
         await _close(writer)
     return {"seconds": elapsed, "writes": params.count}
+
+
+async def _tcp_framed(port: int, params: Params) -> Sample:
+    request = message(0, params.size)
+    reader, writer = await asyncio.open_connection(HOST, port)
+    try:
+        sent = 0
+        start = perf_counter()
+        for _ in range(min(params.window, params.count)):
+            writer.write(FRAME.pack(len(request)) + request)
+            await writer.drain()
+            sent += 1
+        for _ in range(params.count):
+            (length,) = FRAME.unpack(await reader.readexactly(FRAME.size))
+            reply = await reader.readexactly(length)
+            check(reply == request, "the echoed message differs from the request")
+            if sent < params.count:
+                writer.write(FRAME.pack(len(request)) + request)
+                await writer.drain()
+                sent += 1
+        elapsed = perf_counter() - start
+    finally:
+        await _close(writer)
+    return {"seconds": elapsed, "messages": params.count}
 
 
 class _ClientProtocol(asyncio.DatagramProtocol):

@@ -2,16 +2,33 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from benchmarks.workloads import BY_NAME, IMPLEMENTATIONS, REFERENCE, Metric, Workload
+from benchmarks.workloads import (
+    BY_NAME,
+    IMPLEMENTATIONS,
+    OWN_LINES,
+    REFERENCE,
+    SUBJECT,
+    TARGETS,
+    Metric,
+    Target,
+    Workload,
+    label,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 Results = dict[str, Any]
 Row = tuple[Workload, str, Metric]
+#: Lines the chart leaves out (they are in the tables): the chart shows what users write.
+CHART_LEFT_OUT = ("trio_sockets_trio_calls",)
 
 
 def fmt(value: float, decimals: int | None = None) -> str:
@@ -74,6 +91,98 @@ def ratio(results: Results, row: Row, impl: str) -> float:
     return mine / reference
 
 
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """One target checked against one row of a run."""
+
+    target: Target
+    row: Row
+    #: :data:`SUBJECT`'s median divided by raw trio's (NaN: one of them not measured).
+    ratio: float
+    #: The best peer and its median, for a target that asks for the best peer.
+    best_peer: tuple[str, float] | None
+    #: True met, False missed, None not measured.
+    met: bool | None
+
+    def bound_text(self) -> str:
+        sign = "≥" if self.row[2].higher_is_better else "≤"
+        text = f"{sign} {self.target.bound:.1f}×"  # noqa: RUF001
+        return text + (" and ≥ the best peer" if self.target.best_peer else "")
+
+    def verdict_text(self) -> str:
+        if self.met is None:
+            return "not measured"
+        return "met" if self.met else "missed"
+
+
+def _better_or_equal(metric: Metric, mine: float, other: float) -> bool:
+    return mine >= other if metric.higher_is_better else mine <= other
+
+
+def verdicts(results: Results) -> list[Verdict]:
+    """Every target against every placement of its workload in *results*, in table order."""
+    found = []
+    impls = implementations(results)
+    for row in rows(results):
+        workload, _, metric = row
+        for target in TARGETS:
+            if target.workload != workload.name or target.metric != metric.key:
+                continue
+            share = ratio(results, row, SUBJECT)
+            met: bool | None = None
+            if not math.isnan(share):
+                met = _better_or_equal(metric, share, target.bound)
+            best: tuple[str, float] | None = None
+            if target.best_peer:
+                peers = [
+                    (impl, median(results, row, impl)) for impl in impls if impl not in OWN_LINES
+                ]
+                peers = [(impl, value) for impl, value in peers if not math.isnan(value)]
+                if peers:
+                    pick = max if metric.higher_is_better else min
+                    best = pick(peers, key=lambda peer: peer[1])
+                    if met is not None:
+                        mine = median(results, row, SUBJECT)
+                        met = met and _better_or_equal(metric, mine, best[1])
+            found.append(Verdict(target, row, share, best, met))
+    return found
+
+
+def _targets_table(results: Results) -> list[str]:
+    checked = verdicts(results)
+    if not checked:
+        return []
+    impls = implementations(results)
+    second = "trio_sockets_trio_calls" if "trio_sockets_trio_calls" in impls else None
+
+    def ratio_text(value: float) -> str:
+        return "—" if math.isnan(value) else f"{value:.2f}×"  # noqa: RUF001
+
+    body = []
+    for verdict in checked:
+        shown = ratio_text(verdict.ratio)
+        if verdict.best_peer is not None:
+            name = verdict.best_peer[0]
+            shown += f"; best peer {label(name)} {ratio_text(ratio(results, verdict.row, name))}"
+        cells = [*_label(verdict.row), verdict.bound_text(), shown]
+        if second:
+            cells.append(ratio_text(ratio(results, verdict.row, second)))
+        verdict_text = verdict.verdict_text()
+        cells.append(f"**{verdict_text}**" if verdict.met is False else verdict_text)
+        body.append(cells)
+    header = ["workload", "placement", "metric", "target", label(SUBJECT)]
+    if second:
+        header.append(label(second))
+    header.append("result")
+    met = sum(1 for verdict in checked if verdict.met)
+    return _list_table(
+        f"Targets: {label(SUBJECT)} written with the tutorial's WinRT calls, its median "
+        f"divided by raw trio's in the same run ({met} of {len(checked)} met)",
+        header,
+        body,
+    )
+
+
 def _list_table(title: str, header: Sequence[str], body: Iterable[Sequence[str]]) -> list[str]:
     # The class sets the tables in smaller type (docs/_static/trio_sockets.css).
     lines = [f".. list-table:: {title}", "   :header-rows: 1", "   :class: benchmark-results", ""]
@@ -121,7 +230,7 @@ def rst(results: Results, chart: str | None) -> str:
             "the figures to compare.",
             "",
         ]
-    header = ["workload", "placement", "metric", *impls]
+    header = ["workload", "placement", "metric", *(label(impl) for impl in impls)]
 
     def cell(row: Row, impl: str) -> str:
         found = values(results, row, impl)
@@ -137,6 +246,8 @@ def rst(results: Results, chart: str | None) -> str:
         header,
         ([*_label(row), *(cell(row, impl) for impl in impls)] for row in table_rows),
     )
+
+    lines += _targets_table(results)
 
     def spread(row: Row, impl: str) -> str:
         found = values(results, row, impl)
@@ -168,7 +279,7 @@ def rst(results: Results, chart: str | None) -> str:
         lines += _list_table(
             "Send-family system calls (sendto, sendmsg, write, writev) of 10,000 writes "
             "of 64 bytes, counted with strace, minus the same process making no writes",
-            ["workload", *impls],
+            ["workload", *(label(impl) for impl in impls)],
             ([f"``{name}``", *(count(name, impl) for impl in impls)] for name in names),
         )
     flood = [
@@ -190,11 +301,13 @@ def rst(results: Results, chart: str | None) -> str:
         lines += [
             f".. figure:: {chart}",
             "   :width: 100%",
-            "   :alt: Bar chart of each implementation's speed relative to raw trio",
+            "   :alt: Bar charts, one per metric, of each implementation's median relative "
+            "to raw trio's",
             "",
-            "   Each implementation relative to raw trio in the same run (the table's ratio; "
-            "for lower-is-better metrics its inverse), so longer bars are better and raw "
-            "trio is 1.",
+            "   Each implementation's median divided by raw trio's in the same run (the "
+            "table's ratio), one panel per metric; raw trio is 1, and each panel's axis "
+            "says whether higher or lower is better. trio_sockets is written with the "
+            "tutorial's WinRT calls; its trio-calls line is in the tables.",
             "",
         ]
     return "\n".join(lines)
@@ -224,43 +337,83 @@ def _flood_table(flood: list[dict[str, Any]]) -> list[str]:
 
 
 def chart(results: Results, path: Path) -> None:
+    """Write :func:`figure` to *path* as a PNG."""
+    import matplotlib.pyplot as plt
+
+    fig = figure(results)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=200, bbox_inches="tight")
+    plt.close(fig)
+
+
+def figure(results: Results) -> Figure:
+    """One panel per metric of the ratios to raw trio, each axis saying which way is better."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    impls = implementations(results)
-    table_rows = [row for row in rows(results) if not row[0].only]
-    labels = [
-        f"{w.name} {p}" + ("" if len(w.metrics) == 1 else f"\n{m.label}") for w, p, m in table_rows
-    ]
+    impls = [impl for impl in implementations(results) if impl not in CHART_LEFT_OUT]
+    panels: dict[str, list[Row]] = {}
+    for row in rows(results):
+        if not row[0].only:
+            panels.setdefault(row[2].label, []).append(row)
+    if not panels:
+        fig, axis = plt.subplots(figsize=(7.5, 1.5))
+        axis.set_axis_off()
+        axis.text(0.5, 0.5, "no measurements to chart", ha="center", va="center")
+        return fig
+    heights = [len(panel) for panel in panels.values()]
     height = 0.8 / max(1, len(impls))
     # Shown 46em (742 px) wide beside the documentation's navigation: at 7.5 inches and
     # 9.5 points the labels come out about 13 px high there, sharp on HiDPI screens too.
-    fig, axis = plt.subplots(figsize=(7.5, 0.45 * len(table_rows) + 1.5))
-    for index, impl in enumerate(impls):
-        positions = []
-        widths = []
-        for number, row in enumerate(table_rows):
-            value = ratio(results, row, impl)
-            if math.isnan(value) or value <= 0:
-                continue
-            positions.append(number + index * height - 0.4 + height / 2)
-            widths.append(value if row[2].higher_is_better else 1 / value)
-        axis.barh(positions, widths, height=height, label=impl)
-    axis.axvline(1.0, color="black", linewidth=0.8)
-    axis.set_xscale("log")
-    axis.set_yticks(range(len(table_rows)))
-    axis.set_yticklabels(labels, fontsize=9.5)
-    axis.invert_yaxis()
-    axis.set_xlabel("relative to raw trio (log scale; > 1 is better)")
-    axis.legend(loc="lower right", fontsize=9.5)
-    axis.grid(axis="x", which="both", alpha=0.3)
-    axis.set_title(f"trio_sockets and peers, {results['meta']['mode']} run")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=200)
-    plt.close(fig)
+    fig, axes = plt.subplots(
+        len(panels),
+        1,
+        figsize=(7.5, 0.42 * sum(heights) + 0.95 * len(panels) + 1.2),
+        gridspec_kw={"height_ratios": heights},
+        squeeze=False,
+        layout="constrained",
+    )
+    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for axis, (metric_label, panel) in zip(axes[:, 0], panels.items(), strict=True):
+        for index, impl in enumerate(impls):
+            positions = []
+            widths = []
+            for number, row in enumerate(panel):
+                value = ratio(results, row, impl)
+                if math.isnan(value) or value <= 0:
+                    continue
+                positions.append(number + index * height - 0.4 + height / 2)
+                widths.append(value)
+            axis.barh(positions, widths, height=height, label=label(impl), color=colors[index % 10])
+        axis.axvline(1.0, color="black", linewidth=0.8)
+        axis.set_xscale("log")
+        axis.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+        axis.xaxis.set_major_formatter(FuncFormatter(lambda value, _: f"{value:g}×"))  # noqa: RUF001
+        axis.xaxis.set_minor_formatter(NullFormatter())
+        axis.set_yticks(range(len(panel)))
+        axis.set_yticklabels([f"{row[0].name} {row[1]}" for row in panel], fontsize=9.5)
+        axis.set_ylim(len(panel) - 0.5, -0.5)
+        better = "higher is better" if panel[0][2].higher_is_better else "lower is better"
+        # The ratio has no unit: "wall time (ms)" is shown as "wall time".
+        quantity = metric_label.split(" (")[0]
+        axis.set_xlabel(f"{quantity} ÷ raw trio's: {better}", fontsize=9.5)
+        axis.grid(axis="x", which="both", alpha=0.3)
+    handles, names = axes[0, 0].get_legend_handles_labels()
+    fig.legend(
+        handles,
+        names,
+        loc="outside upper center",
+        ncol=3,
+        fontsize=9.5,
+        frameon=False,
+        title=f"trio_sockets (WinRT calls) and peers, relative to raw trio, "
+        f"{results['meta']['mode']} run",
+        title_fontsize=10.5,
+    )
+    return fig
 
 
 def text(results: Results) -> str:
@@ -268,7 +421,7 @@ def text(results: Results) -> str:
     impls = implementations(results)
     lines = []
     header = f"{'workload':<22} {'place':<6} {'metric':<16}" + "".join(
-        f"{impl:>19}" for impl in impls
+        f"{label(impl)[:18]:>19}" for impl in impls
     )
     lines.append(header)
     for row in rows(results):
@@ -286,6 +439,13 @@ def text(results: Results) -> str:
         arrow = "+" if metric.higher_is_better else "-"
         lines.append(
             f"{workload.name:<22} {placement:<6} {(metric.key + ' ' + arrow):<16}" + "".join(cells)
+        )
+    for verdict in verdicts(results):
+        workload, placement, metric = verdict.row
+        shown = "n/a" if math.isnan(verdict.ratio) else f"{verdict.ratio:.2f}x"
+        lines.append(
+            f"target {workload.name:<22} {placement:<6} {metric.key:<9} "
+            f"{verdict.bound_text():<26} {shown:>7} {verdict.verdict_text()}"
         )
     for entry in results.get("syscalls") or []:
         lines.append(

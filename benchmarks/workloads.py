@@ -13,8 +13,11 @@ Mode = Literal["full", "quick", "smoke"]
 Placement = Literal["inproc", "xproc"]
 
 #: Implementation name -> module, in the order of the tables (raw trio is the reference).
+#: ``trio_sockets`` is written with the WinRT calls the tutorial teaches;
+#: ``trio_sockets_trio_calls`` is the same library through trio's stream protocol.
 IMPLEMENTATIONS: Final = {
     "trio_sockets": "benchmarks.impl_trio_sockets",
+    "trio_sockets_trio_calls": "benchmarks.impl_trio_sockets_trio_calls",
     "trio": "benchmarks.impl_trio",
     "anyio_trio": "benchmarks.impl_anyio_trio",
     "anyio_asyncio": "benchmarks.impl_anyio_asyncio",
@@ -22,6 +25,12 @@ IMPLEMENTATIONS: Final = {
     "uvloop": "benchmarks.impl_uvloop",
 }
 REFERENCE: Final = "trio"
+#: How tables and the chart name an implementation, where that differs from its name.
+LABELS: Final = {"trio_sockets_trio_calls": "trio_sockets (trio calls)"}
+
+
+def label(name: str) -> str:
+    return LABELS.get(name, name)
 
 
 def load(name: str) -> Implementation:
@@ -54,6 +63,7 @@ def _per_second(field: str) -> Callable[[Sample], float]:
 MIB_S = Metric("mib_s", "MiB/s", True, lambda s: s["bytes"] / s["seconds"] / 2**20)
 RT_S = Metric("rt_s", "round trips/s", True, _per_second("round_trips"))
 DG_S = Metric("dg_s", "datagrams/s", True, _per_second("datagrams"))
+MSG_S = Metric("msg_s", "messages/s", True, _per_second("messages"))
 WALL_MS = Metric("ms", "wall time (ms)", False, lambda s: s["seconds"] * 1000, decimals=2)
 CONNECT_MS = Metric("ms", "connect time (ms)", False, lambda s: s["seconds"] * 1000)
 RSS_PER_CONN = Metric(
@@ -136,6 +146,19 @@ WORKLOADS: Final = (
         udp=True,
     ),
     Workload(
+        "tcp_framed_lockstep",
+        "100-byte messages, each after a 4-byte length prefix, echoed, one in flight",
+        (MSG_S,),
+        _sizes(Params(20_000), Params(2_000), Params(20)),
+    ),
+    Workload(
+        "tcp_framed_w64",
+        "100-byte length-prefixed messages, echoed, 64 in flight",
+        (MSG_S,),
+        _sizes(Params(30_000, window=64), Params(3_000, window=64), Params(100, window=8)),
+        quick_placements=("inproc",),
+    ),
+    Workload(
         "small_writes_each",
         "10,000 writes of 64 bytes, each awaited before the next",
         (WALL_MS,),
@@ -182,3 +205,40 @@ WORKLOADS: Final = (
 )
 
 BY_NAME: Final = {workload.name: workload for workload in WORKLOADS}
+
+#: The implementation the targets are about: trio_sockets written the tutorial's way.
+SUBJECT: Final = "trio_sockets"
+#: Other lines of the same library, which are not peers.
+OWN_LINES: Final = ("trio_sockets", "trio_sockets_trio_calls")
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    """A bound on :data:`SUBJECT`'s median divided by raw trio's, in every placement run.
+
+    For a higher-is-better metric the ratio must be at least *bound*, for a
+    lower-is-better one (times, memory) at most *bound*. With *best_peer*, the median
+    must also be at least as good as every peer's (raw trio, anyio, asyncio, uvloop).
+    """
+
+    workload: str
+    metric: str
+    bound: float
+    best_peer: bool = False
+
+
+TARGETS: Final = (
+    Target("udp_echo_lockstep", "dg_s", 1.0),
+    Target("udp_echo_w64", "dg_s", 1.3),
+    Target("tcp_pingpong_c1", "rt_s", 1.0),
+    Target("tcp_pingpong_c50", "rt_s", 1.0),
+    Target("tcp_bulk", "mib_s", 1.0, best_peer=True),
+    Target("tcp_framed_lockstep", "msg_s", 0.9),
+    Target("tcp_framed_w64", "msg_s", 0.9),
+    Target("small_writes_batched", "ms", 2.0),
+    Target("small_writes_each", "ms", 1.0),
+    Target("tcp_conns_1000", "ms", 1.1),
+    Target("tcp_conns_1000", "kib_conn", 1.1),
+    Target("tcp_conns_5000", "ms", 1.1),
+    Target("tcp_conns_5000", "kib_conn", 1.1),
+)

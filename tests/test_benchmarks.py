@@ -50,6 +50,8 @@ def check_sample(workload: str, params: Params, sample: Sample) -> None:
         assert sample["datagrams"] == params.count
     elif workload.startswith("small_writes"):
         assert sample["writes"] == params.count
+    elif workload.startswith("tcp_framed"):
+        assert sample["messages"] == params.count
     elif workload.startswith("tcp_conns"):
         assert sample["connections"] == params.count
         assert sample["rss_kib"] >= 0
@@ -66,8 +68,19 @@ def test_each_workload_runs_correctly_in_process(impl: str, workload: str) -> No
     check_sample(workload, params, sample)
 
 
-@pytest.mark.parametrize("impl", list(IMPLEMENTATIONS))
-@pytest.mark.parametrize("workload", ["tcp_pingpong_c50", "udp_echo_w64", "small_writes_batched"])
+XPROC_CASES = [
+    *(
+        pytest.param(impl, workload, id=f"{impl}-{workload}")
+        for impl in IMPLEMENTATIONS
+        for workload in ["tcp_pingpong_c50", "udp_echo_w64", "small_writes_batched"]
+    ),
+    # The framed server of every stack is the in-process one; once through "serve" for
+    # the library whose framing is measured.
+    pytest.param("trio_sockets", "tcp_framed_w64", id="trio_sockets-tcp_framed_w64"),
+]
+
+
+@pytest.mark.parametrize(("impl", "workload"), XPROC_CASES)
 def test_a_measurement_with_the_server_in_another_process(impl: str, workload: str) -> None:
     require(impl)
     params = BY_NAME[workload].params("smoke")
@@ -116,7 +129,22 @@ def test_strace_summary_parsing() -> None:
 def _fake_results() -> dict[str, Any]:
     samples = []
     for repetition, scale in enumerate([1.0, 1.1, 0.9]):
-        for impl, speed in [("trio_sockets", 2.0), ("trio", 1.0), ("uvloop", 4.0)]:
+        for impl, speed in [
+            ("trio_sockets", 2.0),
+            ("trio_sockets_trio_calls", 1.5),
+            ("trio", 1.0),
+            ("uvloop", 4.0),
+        ]:
+            samples.append(
+                {
+                    "impl": impl,
+                    "workload": "tcp_bulk",
+                    "placement": "xproc",
+                    "repetition": repetition,
+                    "sample": {"seconds": 1.0 / (speed * scale), "bytes": 2**20},
+                    "error": None,
+                }
+            )
             samples.append(
                 {
                     "impl": impl,
@@ -159,15 +187,71 @@ def _fake_results() -> dict[str, Any]:
 
 def test_the_report_shows_medians_ratios_and_spread(tmp_path: Path) -> None:
     results = json.loads(json.dumps(_fake_results()))
-    row = report.rows(results)[0]
+    (row,) = [row for row in report.rows(results) if row[0].name == "tcp_pingpong_c1"]
     assert report.median(results, row, "trio_sockets") == pytest.approx(20_000)
     assert report.ratio(results, row, "uvloop") == pytest.approx(4.0)
     assert math.isnan(report.ratio(results, row, "asyncio"))
     text = report.rst(results, "_static/performance.png")
     assert "20,000 (2.00×)" in text  # noqa: RUF001
+    assert "- trio_sockets (trio calls)" in text
     assert "18,000–22,000" in text  # noqa: RUF001
     assert "1 measurement(s) failed" in text
     assert ".. figure:: _static/performance.png" in text
     pytest.importorskip("matplotlib")
     report.chart(results, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_the_targets_are_met_or_missed_by_the_numbers_of_the_run() -> None:
+    results = json.loads(json.dumps(_fake_results()))
+    found = {
+        (verdict.row[0].name, verdict.row[1], verdict.row[2].key): verdict
+        for verdict in report.verdicts(results)
+    }
+    # Only the targets of rows that were measured.
+    assert set(found) == {
+        ("tcp_bulk", "xproc", "mib_s"),
+        ("tcp_pingpong_c1", "inproc", "rt_s"),
+        ("tcp_conns_1000", "inproc", "ms"),
+        ("tcp_conns_1000", "inproc", "kib_conn"),
+    }
+    pingpong = found["tcp_pingpong_c1", "inproc", "rt_s"]
+    assert pingpong.ratio == pytest.approx(2.0)
+    assert pingpong.met is True
+    # Twice raw trio's time is above the bound of 1.1x: lower is better there.
+    connect = found["tcp_conns_1000", "inproc", "ms"]
+    assert connect.ratio == pytest.approx(2.0)
+    assert connect.met is False
+    assert found["tcp_conns_1000", "inproc", "kib_conn"].met is True
+    # 2x raw trio is not enough when a peer (uvloop, 4x) is faster; the trio-calls line
+    # of the library itself is no peer.
+    bulk = found["tcp_bulk", "xproc", "mib_s"]
+    assert bulk.met is False
+    assert bulk.best_peer is not None
+    assert bulk.best_peer[0] == "uvloop"
+    text = report.rst(results, None)
+    assert "Targets: trio_sockets written with the tutorial's WinRT calls" in text
+    assert "(2 of 4 met)" in text
+    assert "**missed**" in text
+    assert "≥ 1.0× and ≥ the best peer" in text  # noqa: RUF001
+    assert "2.00×; best peer uvloop 4.00×" in text  # noqa: RUF001
+
+
+def test_the_chart_shows_the_winrt_line_and_says_which_way_is_better() -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    fig = report.figure(json.loads(json.dumps(_fake_results())))
+    try:
+        labels = [axis.get_xlabel() for axis in fig.axes]
+        assert labels == [
+            "MiB/s ÷ raw trio's: higher is better",
+            "round trips/s ÷ raw trio's: higher is better",
+            "connect time ÷ raw trio's: lower is better",
+            "peak RSS / connection ÷ raw trio's: lower is better",
+        ]
+        (legend,) = fig.legends
+        shown = [entry.get_text() for entry in legend.get_texts()]
+        assert shown == ["trio_sockets", "trio", "asyncio", "uvloop"]
+    finally:
+        plt.close(fig)
