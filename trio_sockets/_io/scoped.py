@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import abc
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from types import TracebackType
 from typing import Self
 
 import trio
 
-from .._core.errors import WindowsOnlyError
+from .._core.errors import SocketErrorStatus, SocketStatusError, WindowsOnlyError, socket_error
+from .output import BaseOutputStream
 
 __all__ = ["AbortableIO", "NurseryScoped"]
 
@@ -56,6 +57,10 @@ class NurseryScoped(abc.ABC):
     @abc.abstractmethod
     def _describe(self) -> str:
         """A short name for messages, e.g. ``StreamSocket 127.0.0.1:80``."""
+
+    def _get_nursery(self) -> trio.Nursery | None:
+        """The nursery while entered, else None (what the output streams call)."""
+        return self._nursery
 
     def _require_nursery(self, what: str) -> trio.Nursery:
         if self._nursery is None:
@@ -115,12 +120,14 @@ class NurseryScoped(abc.ABC):
             raise close_error
 
 
-class AbortableIO:
+class AbortableIO(abc.ABC):
     """The pending operations of a socket, which ``cancel_io()`` aborts.
 
     Each wait that ``cancel_io()`` must be able to end runs in a cancel scope registered
-    here; the operation turns a cancelled scope into ``OPERATION_ABORTED``. Also the
-    Windows-only socket-broker members every socket class has.
+    here; the operation turns a cancelled scope into ``OPERATION_ABORTED`` with
+    :meth:`_aborted`. Writes not yet sent are dropped from the streams
+    :meth:`_pending_writes` names. Also the Windows-only socket-broker members every
+    socket class has.
     """
 
     _io_scopes: list[trio.CancelScope]
@@ -158,6 +165,52 @@ class AbortableIO:
             if self._io_idle is None:
                 self._io_idle = trio.lowlevel.ParkingLot()
             await self._io_idle.park()
+
+    @abc.abstractmethod
+    def _describe(self) -> str:
+        """A short name for messages, e.g. ``StreamSocket 127.0.0.1:80``."""
+
+    @abc.abstractmethod
+    def _is_closed(self) -> bool:
+        """Whether the socket is closed (an aborted wait then says so)."""
+
+    def _pending_writes(self) -> Sequence[BaseOutputStream]:
+        """The output streams whose unsent writes ``cancel_io()`` drops."""
+        return ()
+
+    async def cancel_io(self) -> None:
+        """Abort the pending operations (WinRT ``CancelIOAsync``); the socket stays open.
+
+        Pending reads, writes, binds and connects fail with ``OPERATION_ABORTED``.
+        Writes not yet handed to the kernel are dropped; if one was partly sent on a
+        stream, its sending side is broken (the peer would otherwise see a torn
+        message). A DatagramSocket keeps receiving. Returns once every aborted
+        operation has ended.
+        """
+        outputs = self._pending_writes()
+        for output in outputs:
+            output._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "cancel_io()")
+        self._cancel_io_scopes()
+        await trio.lowlevel.checkpoint()
+        # Each lot is woken by the end of what it waits for: an output stream's sender
+        # unparks _progress when it stops, the reads and connects unpark _io_idle.
+        for output in outputs:
+            while output._sender_busy:
+                await output._progress.park()
+        await self._wait_io_idle()
+
+    def _aborted(self, what: str) -> SocketStatusError:
+        """The failure of an operation whose wait ``cancel_io()`` or a close ended.
+
+        After a close it is also a :class:`trio.ClosedResourceError`, as trio's streams
+        require of an operation another task ended by closing the stream.
+        """
+        where = f"{what} on {self._describe()}"
+        if self._is_closed():
+            return socket_error(
+                SocketErrorStatus.OPERATION_ABORTED, f"{where}: the socket was closed", closed=True
+            )
+        return socket_error(SocketErrorStatus.OPERATION_ABORTED, f"{where}: aborted by cancel_io()")
 
     def enable_transfer_ownership(self, *args: object) -> None:
         """Windows-only: registers the socket with the Windows socket broker."""

@@ -22,7 +22,6 @@ from .._core.checks import check_int
 from .._core.enums import HostNameSortOptions
 from .._core.errors import (
     SocketErrorStatus,
-    SocketStatusError,
     socket_error,
     translate_os_error,
 )
@@ -597,21 +596,6 @@ class DatagramSocket(NurseryScoped, AbortableIO):
 
     # -- closing ---------------------------------------------------------------------------
 
-    async def cancel_io(self) -> None:
-        """Abort pending writes, binds and connects (WinRT ``CancelIOAsync``).
-
-        They fail with ``OPERATION_ABORTED``; the socket stays open and keeps receiving.
-        Returns once every aborted operation has ended.
-        """
-        for stream in self._all_streams():
-            stream._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "cancel_io()")
-        self._cancel_io_scopes()
-        await trio.lowlevel.checkpoint()
-        for stream in self._all_streams():
-            while stream._sender_busy:
-                await stream._progress.park()
-        await self._wait_io_idle()
-
     async def aclose(self) -> None:
         """Send what was written, then close the socket (WinRT ``Close``). Idempotent.
 
@@ -654,14 +638,8 @@ class DatagramSocket(NurseryScoped, AbortableIO):
 
     # -- helpers ---------------------------------------------------------------------------
 
-    def _aborted(self, what: str) -> SocketStatusError:
-        # Raised only when cancel_io() cancelled the scope.
-        return socket_error(
-            SocketErrorStatus.OPERATION_ABORTED, f"{what} on {self._describe()}: cancel_io()"
-        )
-
-    def _get_nursery(self) -> trio.Nursery | None:
-        return self._nursery
+    def _pending_writes(self) -> list[DatagramOutputStream]:
+        return self._all_streams()
 
     @staticmethod
     async def get_endpoint_pairs(

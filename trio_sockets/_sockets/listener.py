@@ -11,12 +11,12 @@ from typing import Final
 import trio
 
 from .._core.enums import SocketProtectionLevel
-from .._core.errors import SocketErrorStatus, WindowsOnlyError, socket_error, translate_os_error
+from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName, coerce_host_name
 from .._io import sockio as _sockio
 from .._io.connect import format_sockaddr
 from .._io.resolver import Resolver, SockAddr, resolver_or_default
-from .._io.scoped import NurseryScoped
+from .._io.scoped import AbortableIO, NurseryScoped
 from .._tls.context import check_protection_level, server_context
 from .stream_control import MAX_PENDING_HANDSHAKES, StreamSocketListenerControl
 from .stream_socket import StreamSocket
@@ -85,7 +85,7 @@ class StreamSocketListenerInformation:
         return self._owner._last_handshake_error
 
 
-class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
+class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamSocket]):
     """A TCP listener (WinRT ``StreamSocketListener``), also a :class:`trio.abc.Listener`.
 
     ``async with StreamSocketListener() as listener:`` then
@@ -103,6 +103,7 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
     def __init__(self, *, resolver: Resolver | None = None) -> None:
         self._resolver = resolver_or_default(resolver)
         self._init_scope()
+        self._init_io()
         self._socks: list[socket.socket] = []
         self._port: int | None = None
         self._closed = False
@@ -424,11 +425,6 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
 
     # -- closing -----------------------------------------------------------------------
 
-    async def cancel_io(self) -> None:
-        """WinRT ``CancelIOAsync``: a listener has no pending reads or writes, so this
-        only checkpoints; accepting goes on."""
-        await trio.lowlevel.checkpoint()
-
     async def aclose(self) -> None:
         """Stop listening (WinRT ``Close``); idempotent. Received sockets stay open."""
         self._close_now()
@@ -450,22 +446,6 @@ class StreamSocketListener(NurseryScoped, trio.abc.Listener[StreamSocket]):
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
             args.socket._close_now()
-
-    # -- Windows-only members ----------------------------------------------------------
-
-    def enable_transfer_ownership(self, *args: object) -> None:
-        """Windows-only: registers the listener with the Windows socket broker."""
-        raise WindowsOnlyError(
-            "StreamSocketListener.enable_transfer_ownership",
-            "it registers the listener with the Windows socket broker for a suspended app",
-        )
-
-    def transfer_ownership(self, *args: object) -> None:
-        """Windows-only: hands the listener to the Windows socket broker."""
-        raise WindowsOnlyError(
-            "StreamSocketListener.transfer_ownership",
-            "it hands the listener to the Windows socket broker for a suspended app",
-        )
 
 
 def _peer_of(sockaddr: SockAddr) -> str:

@@ -15,7 +15,7 @@ from .._core.enums import (
     InputStreamOptions,
     SocketProtectionLevel,
 )
-from .._core.errors import SocketErrorStatus, SocketStatusError, socket_error, translate_os_error
+from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import EndpointPair, HostName, split_remote
 from .._core.tcp_info import (
     TCP_INFO_SIZE,
@@ -25,7 +25,7 @@ from .._core.tcp_info import (
 from .._io import sockio as _sockio
 from .._io.addresses import endpoint_pairs, host_of, of_reachable_family
 from .._io.connect import connect_first, format_sockaddr
-from .._io.output import StreamOutputStream
+from .._io.output import BaseOutputStream, StreamOutputStream
 from .._io.resolver import (
     Resolver,
     ServiceTarget,
@@ -576,7 +576,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                 raise trio.ClosedResourceError(f"{self._describe()} was closed") from None
             raise translate_os_error(exc, f"receive on {self._describe()}", broken=True) from exc
         # Reached only when cancel_io() or a close cancelled the scope.
-        raise self._aborted(f"receive on {self._describe()}")
+        raise self._aborted("receive")
 
     async def _read(self, count: int, options: InputStreamOptions) -> bytes:
         check_count(count, "input_stream.read")
@@ -616,25 +616,6 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         return bytes(out)
 
     # -- closing ---------------------------------------------------------------------------
-
-    async def cancel_io(self) -> None:
-        """Abort pending reads, writes and connects; the socket stays open.
-
-        The aborted operations fail with ``OPERATION_ABORTED``. Writes not yet handed to
-        the kernel are dropped; if one was partly sent, the sending side is broken (the
-        peer would otherwise see a torn message). Returns once every aborted operation
-        has ended.
-        """
-        if self._output is not None:
-            self._output._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "cancel_io()")
-        self._cancel_io_scopes()
-        await trio.lowlevel.checkpoint()
-        # Each lot is woken by the end of what it waits for: the output stream's sender
-        # unparks _progress when it stops, the reads and connects unpark _io_idle.
-        if self._output is not None:
-            while self._output._sender_busy:
-                await self._output._progress.park()
-        await self._wait_io_idle()
 
     async def aclose(self) -> None:
         """Send what was written, then close the socket (WinRT ``Close``). Idempotent.
@@ -679,17 +660,11 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             _sockio.close_socket(self._sock)
         self._recv_buffer.clear()
 
-    def _aborted(self, what: str) -> SocketStatusError:
-        """The failure of an operation whose wait ``cancel_io()`` or a close ended.
+    def _is_closed(self) -> bool:
+        return self._state == _CLOSED
 
-        After a close it is also a :class:`trio.ClosedResourceError`, as trio's streams
-        require of an operation another task ended by closing the stream.
-        """
-        if self._state == _CLOSED:
-            return socket_error(
-                SocketErrorStatus.OPERATION_ABORTED, f"{what}: the socket was closed", closed=True
-            )
-        return socket_error(SocketErrorStatus.OPERATION_ABORTED, f"{what}: aborted by cancel_io()")
+    def _pending_writes(self) -> list[BaseOutputStream]:
+        return [] if self._output is None else [self._output]
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -714,9 +689,6 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             output = StreamOutputStream(sock, self._get_nursery, self._describe())
         self._output = output
         return output
-
-    def _get_nursery(self) -> trio.Nursery | None:
-        return self._nursery
 
     def _tcp_info(self) -> TcpInfo:
         sock = self._sock

@@ -206,7 +206,7 @@ async def tls_receive(
             owner._tls_eof = True
         return bytes(data)
     # Reached only when cancel_io() or a close cancelled the scope.
-    raise owner._aborted(f"receive on {owner._describe()}")
+    raise owner._aborted("receive")
 
 
 async def close_notify(stream: trio.SSLStream[SocketTransport]) -> None:
