@@ -143,9 +143,10 @@ async def _stream_pair() -> tuple[StreamSocket, StreamSocket]:
         conn, _ = server.accept()
         conn.setblocking(False)
         from trio_sockets._sockets.stream_control import StreamSocketListenerControl
+        from trio_sockets._sockets.stream_socket import accepted_socket
 
-        accepted = StreamSocket._from_accepted(
-            conn, client._resolver, StreamSocketListenerControl(client)
+        accepted = accepted_socket(
+            conn, client._resolver, StreamSocketListenerControl(lambda: "a test listener")
         )
         return client, accepted
 

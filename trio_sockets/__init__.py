@@ -33,13 +33,13 @@ from ._sockets.datagram_events import (
     DatagramSocketMessageReceivedEventArgs,
 )
 from ._sockets.datagram_socket import DatagramSocket
-from ._sockets.listener import (
-    StreamSocketListener,
+from ._sockets.listener import StreamSocketListener
+from ._sockets.listener_information import (
     StreamSocketListenerConnectionReceivedEventArgs,
     StreamSocketListenerInformation,
 )
 from ._sockets.stream_control import StreamSocketControl, StreamSocketListenerControl
-from ._sockets.stream_parts import StreamSocketInformation
+from ._sockets.stream_information import StreamSocketInformation
 from ._sockets.stream_socket import StreamSocket
 
 try:

@@ -22,7 +22,7 @@ from .._core.checks import check_bool, check_int, describe, shown
 from .._core.enums import SocketQualityOfService
 from .._core.errors import SocketErrorStatus, SocketStatusError, socket_error, translate_os_error
 from .._core.hostname import HostName
-from .stream_control import (
+from .socket_options import (
     DEFAULT_HOP_LIMIT,
     CommonOptions,
     apply_live,
