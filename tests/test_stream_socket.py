@@ -289,7 +289,7 @@ async def test_input_stream_read_options(tcp_pair: tuple[StreamSocket, StreamSoc
     await server.send_all(b"A" * 100)
     assert await client.input_stream.read(10, InputStreamOptions.READ_AHEAD) == b"A" * 10
     # The read-ahead surplus is served without another receive.
-    assert client._recv_buffer == b"A" * 90
+    assert client._receiver.buffer == b"A" * 90
     assert await client.receive_some(1000) == b"A" * 90
 
     await server.send_eof()

@@ -6,6 +6,7 @@ of the last TLS handshake, ``TCP_INFO`` -- never the socket itself.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -17,17 +18,19 @@ from .._core.enums import (
 )
 from .._core.hostname import HostName
 from .._core.tcp_info import (
+    TCP_INFO_SIZE,
     BandwidthStatistics,
     RoundTripTimeStatistics,
     TcpInfo,
     bandwidth_statistics,
+    parse_tcp_info,
     round_trip_time_statistics,
 )
 from .._io.addresses import host_of
 from .._io.resolver import SockAddr
 from .._tls.handshake import TlsReport
 
-__all__ = ["NOT_CONNECTED", "Connection", "StreamSocketInformation"]
+__all__ = ["NOT_CONNECTED", "Connection", "StreamSocketInformation", "tcp_info_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,11 +61,11 @@ class StreamSocketInformation:
         self,
         connection: Callable[[], Connection],
         tls_report: Callable[[], TlsReport],
-        tcp_info: Callable[[], TcpInfo],
+        live_socket: Callable[[], socket.socket | None],
     ) -> None:
         self._connection = connection
         self._tls_report = tls_report
-        self._tcp_info = tcp_info
+        self._live_socket = live_socket
         self._rtt_max = 0
 
     def _server_report(self) -> TlsReport | None:
@@ -151,11 +154,22 @@ class StreamSocketInformation:
     @property
     def round_trip_time_statistics(self) -> RoundTripTimeStatistics:
         """Round-trip times from Linux ``TCP_INFO``, in microseconds; zeros elsewhere."""
-        stats = round_trip_time_statistics(self._tcp_info(), self._rtt_max)
+        stats = round_trip_time_statistics(tcp_info_of(self._live_socket()), self._rtt_max)
         self._rtt_max = stats.max
         return stats
 
     @property
     def bandwidth_statistics(self) -> BandwidthStatistics:
         """Bandwidth estimates from Linux ``TCP_INFO``; zeros elsewhere."""
-        return bandwidth_statistics(self._tcp_info())
+        return bandwidth_statistics(tcp_info_of(self._live_socket()))
+
+
+def tcp_info_of(sock: socket.socket | None) -> TcpInfo:
+    """Linux ``TCP_INFO`` of *sock*; zeros without one (closed, or another system)."""
+    if sock is None or sock.fileno() == -1 or not hasattr(socket, "TCP_INFO"):
+        return parse_tcp_info(b"")
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
+    except OSError:
+        return parse_tcp_info(b"")
+    return parse_tcp_info(raw)

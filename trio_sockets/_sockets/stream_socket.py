@@ -8,21 +8,11 @@ from typing import overload
 
 import trio
 
-from .._core.checks import check_int, describe
-from .._core.codec import check_count
-from .._core.enums import (
-    HostNameSortOptions,
-    InputStreamOptions,
-    SocketProtectionLevel,
-)
-from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
+from .._core.checks import check_int
+from .._core.enums import HostNameSortOptions, InputStreamOptions, SocketProtectionLevel
+from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import EndpointPair, HostName, coerce_host_name, split_remote
 from .._core.lifecycle import STREAM_SOCKET, Action, ConflictDetector, Lifecycle
-from .._core.tcp_info import (
-    TCP_INFO_SIZE,
-    TcpInfo,
-    parse_tcp_info,
-)
 from .._io import sockio as _sockio
 from .._io.addresses import endpoint_pairs, host_of
 from .._io.connect import format_sockaddr
@@ -34,12 +24,7 @@ from .._io.translate import translating
 from .._tls.context import check_protection_level, client_context
 from .._tls.handshake import TlsReport
 from .._tls.output import TlsOutputStream
-from .._tls.session import (
-    TlsSession,
-    refuse_unread_plaintext,
-    upgrade_level,
-    wait_for_client_hello,
-)
+from .._tls.session import TlsSession, refuse_unread_plaintext, upgrade_level, wait_for_client_hello
 from .stream_control import (
     StreamSocketControl,
     StreamSocketListenerControl,
@@ -48,25 +33,13 @@ from .stream_control import (
     tls_client_settings,
 )
 from .stream_information import NOT_CONNECTED, Connection, StreamSocketInformation
-from .stream_input import SocketInputStream
+from .stream_receive import DEFAULT_RECEIVE_SIZE, SocketInputStream, StreamReceiver
 
-__all__ = [
-    "StreamSocket",
-    "accepted_socket",
-    "close_at_once",
-    "describe_socket",
-    "secure_accepted",
-]
+__all__ = ["StreamSocket", "accepted_socket", "close_at_once", "describe_socket", "secure_accepted"]
 
 # The class has a ``socket`` property, which hides the module in class-scope annotations.
 _StdSocket = socket.socket
 
-#: ``receive_some()`` without a size asks the kernel for at most this many bytes.
-DEFAULT_RECEIVE_SIZE = 65536
-#: One receive asks the kernel (or the TLS layer) for at most this many bytes, whatever
-#: size the caller gave: Python allocates the whole size up front, so
-#: ``receive_some(2**45)`` would fail with an empty MemoryError.
-MAX_RECEIVE_SIZE = 4 * 1024 * 1024
 
 # What a socket that never did a TLS handshake reports (shared, never changed).
 _PLAIN = TlsReport()
@@ -94,11 +67,10 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         self._output: StreamOutputStream | None = None
         self._input: SocketInputStream | None = None
         self._information: StreamSocketInformation | None = None
-        self._recv_buffer = bytearray()
-        self._receive_conflict = ConflictDetector("another task is receiving on this StreamSocket")
+        self._receiver: StreamReceiver | None = None  # made when connected
         self._send_conflict = ConflictDetector("another task is sending on this StreamSocket")
-        # The TLS session in force, and the last one tried (whose report information
-        # shows, also after a failed handshake).
+        # The TLS session in force (the receiver has it too), and the last one tried
+        # (whose report information shows, also after a failed handshake).
         self._tls: TlsSession | None = None
         self._tls_tried: TlsSession | None = None
         self._init_io()
@@ -123,7 +95,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         information = self._information
         if information is None:
             information = self._information = StreamSocketInformation(
-                self._get_connection, self._tls_report, self._tcp_info
+                self._get_connection, self._tls_report, self._live_socket
             )
         return information
 
@@ -321,15 +293,17 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                 "upgrade_to_ssl() is for client sockets: as in WinRT, a socket accepted by a "
                 "listener cannot be upgraded (use a TLS listener instead)"
             )
-        if self._receive_conflict.held or self._send_conflict.held:
+        receiver = self._receiver
+        assert receiver is not None  # connected
+        if receiver.conflict.held or self._send_conflict.held:
             raise trio.BusyResourceError("another task is using this StreamSocket")
-        refuse_unread_plaintext(len(self._recv_buffer), sock, self._describe())
+        refuse_unread_plaintext(len(receiver.buffer), sock, self._describe())
         settings = tls_client_settings(self.control, level)
         context = client_context(settings)
         output = self._require_output("upgrade_to_ssl()")
-        with self._send_conflict, self._receive_conflict:
+        with self._send_conflict, receiver.conflict:
             await output.flush()
-            refuse_unread_plaintext(len(self._recv_buffer), sock, self._describe())
+            refuse_unread_plaintext(len(receiver.buffer), sock, self._describe())
             what = f"upgrade_to_ssl on {self._describe()}"
             session = self._tls_tried = TlsSession(
                 sock, context, what, host=host, ignorable=settings.ignorable
@@ -352,6 +326,8 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
 
     def _use_tls(self, session: TlsSession) -> None:
         self._tls = session
+        if self._receiver is not None:
+            self._receiver.session = session
         self._output = None  # the next use makes a TLS output stream
 
     async def _open(
@@ -388,6 +364,9 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         """Take *sock* as this socket's connection, which *connection* describes."""
         self._sock = sock
         self._connection = connection
+        self._receiver = StreamReceiver(
+            sock, self._io_scopes, self._io_scope_done, self._aborted, self._describe
+        )
         self._output = None  # made on first use, by _make_output
 
     @staticmethod
@@ -496,93 +475,16 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             max_bytes = DEFAULT_RECEIVE_SIZE
         else:
             check_int("max_bytes", max_bytes, 1)
-        with self._receive_conflict:
-            sock = self._require_socket("receive_some()")
-            buffered = self._recv_buffer
-            if buffered:
-                # Bytes taken out of the buffer must be returned: a cancellation may
-                # come only before they are taken (trio's checkpoint rule).
-                await trio.lowlevel.checkpoint_if_cancelled()
-                data = bytes(buffered[:max_bytes])
-                del buffered[:max_bytes]
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return data
-            return await self._recv(sock, max_bytes)
-
-    async def _recv(self, sock: _StdSocket, max_bytes: int) -> bytes:
-        # The receive hot path: try at once, and only around an actual wait set up the
-        # cancel scope that cancel_io() needs (written out, as _io_scope would cost a
-        # generator-based context manager per call).
-        max_bytes = min(max_bytes, MAX_RECEIVE_SIZE)
-        session = self._tls
-        if session is not None:
-            with self._io_scope():
-                return await session.receive(max_bytes, self._describe)
-            # Reached only when cancel_io() or a close cancelled the scope.
-            raise self._aborted("receive")
-        await trio.lowlevel.checkpoint_if_cancelled()
-        try:
-            try:
-                data = sock.recv(max_bytes)
-            except BlockingIOError:
-                pass
-            else:
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return data
-            scope = trio.CancelScope()
-            self._io_scopes.append(scope)
-            try:
-                with scope:
-                    while True:
-                        await trio.lowlevel.wait_readable(sock)
-                        try:
-                            return sock.recv(max_bytes)
-                        except BlockingIOError:
-                            pass
-            finally:
-                self._io_scope_done(scope)
-        except OSError as exc:
-            if sock.fileno() == -1:
-                raise trio.ClosedResourceError(f"{self._describe()} was closed") from None
-            raise translate_os_error(exc, f"receive on {self._describe()}", broken=True) from exc
-        # Reached only when cancel_io() or a close cancelled the scope.
-        raise self._aborted("receive")
+        receiver = self._receiver
+        if receiver is None:
+            raise self._not_connected("receive_some()")
+        return await receiver.receive_some(max_bytes)
 
     async def _read(self, count: int, options: InputStreamOptions) -> bytes:
-        check_count(count, "input_stream.read")
-        if not isinstance(options, InputStreamOptions):
-            raise TypeError(f"options must be an InputStreamOptions, not {describe(options)}")
-        with self._receive_conflict:
-            sock = self._require_socket("input_stream.read()")
-            if count == 0:
-                await trio.lowlevel.checkpoint()
-                return b""
-            return await self._read_into(sock, count, options)
-
-    async def _read_into(self, sock: _StdSocket, count: int, options: InputStreamOptions) -> bytes:
-        partial = InputStreamOptions.PARTIAL in options
-        chunk = max(count, DEFAULT_RECEIVE_SIZE) if InputStreamOptions.READ_AHEAD in options else 0
-        buffered = self._recv_buffer
-        out = bytearray()
-        try:
-            if buffered:
-                out += buffered[:count]
-                del buffered[:count]
-                await trio.lowlevel.checkpoint()
-            while len(out) < count and not (partial and out):
-                need = count - len(out)
-                data = await self._recv(sock, max(need, chunk))
-                if not data:
-                    break
-                if len(data) > need:
-                    buffered += memoryview(data)[need:]
-                    data = data[:need]
-                out += data
-        except BaseException:
-            # Whatever arrived before the failure or cancellation stays readable.
-            buffered[:0] = out
-            raise
-        return bytes(out)
+        receiver = self._receiver
+        if receiver is None:
+            raise self._not_connected("input_stream.read()")
+        return await receiver.read(count, options)
 
     # -- closing ---------------------------------------------------------------------------
 
@@ -605,7 +507,8 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                 await output.flush()
             else:
                 await trio.lowlevel.checkpoint()
-            if self._tls is not None and not self._receive_conflict.held:
+            receiving = self._receiver is not None and self._receiver.conflict.held
+            if self._tls is not None and not receiving:
                 await self._tls.close_notify()
         finally:
             self._close_now()
@@ -626,7 +529,9 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         self._cancel_io_scopes()
         if self._sock is not None:
             _sockio.close_socket(self._sock)
-        self._recv_buffer.clear()
+        if self._receiver is not None:
+            self._receiver.buffer.clear()
+            self._receiver = None  # receiving now says the socket is closed
 
     def _is_closed(self) -> bool:
         return self._lifecycle.closed
@@ -637,11 +542,15 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
     # -- helpers ---------------------------------------------------------------------------
 
     def _require_socket(self, what: str) -> _StdSocket:
-        if self._lifecycle.closed:
-            raise trio.ClosedResourceError(f"{what}: {self._describe()} is closed")
-        if self._sock is None:
-            raise RuntimeError(f"{what}: {self._describe()} is not connected")
+        if self._lifecycle.closed or self._sock is None:
+            raise self._not_connected(what)
         return self._sock
+
+    def _not_connected(self, what: str) -> Exception:
+        """What *what* raises on a socket that is closed or was never connected."""
+        if self._lifecycle.closed:
+            return trio.ClosedResourceError(f"{what}: {self._describe()} is closed")
+        return RuntimeError(f"{what}: {self._describe()} is not connected")
 
     def _require_output(self, what: str) -> StreamOutputStream:
         sock = self._require_socket(what)
@@ -657,16 +566,6 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             output = StreamOutputStream(sock, self._get_nursery, self._describe())
         self._output = output
         return output
-
-    def _tcp_info(self) -> TcpInfo:
-        sock = self._sock
-        if sock is None or sock.fileno() == -1 or not hasattr(socket, "TCP_INFO"):
-            return parse_tcp_info(b"")
-        try:
-            raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
-        except OSError:
-            return parse_tcp_info(b"")
-        return parse_tcp_info(raw)
 
 
 # -- what a listener does with the sockets it accepts ------------------------------------

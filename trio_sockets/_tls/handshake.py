@@ -24,15 +24,9 @@ from cryptography import x509
 
 from .._core.certificate import IGNORABLE, Certificate, certificate_errors, severity_of
 from .._core.enums import ChainValidationResult, SocketProtectionLevel, SocketSslErrorSeverity
-from .._core.errors import (
-    SocketError,
-    SocketErrorStatus,
-    chain_result_of_verify_code,
-    socket_error,
-    status_of_chain_result,
-    translate_os_error,
-)
+from .._core.errors import SocketError, SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName
+from .._core.status import chain_result_of_verify_code, status_of_chain_result
 from .chain import ChainVerifier
 from .transport import MAX_DRAIN_READS, SocketTransport
 
