@@ -198,9 +198,9 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
 
     async def _bind(self, host: HostName | None, service: str) -> None:
         lifecycle = self._lifecycle
-        if lifecycle.changing is Action.BIND:
-            # Kept a RuntimeError (not trio.BusyResourceError): a second bind is wrong
-            # whether or not the first one has finished.
+        if lifecycle.phase is Phase.BOUND or lifecycle.changing is Action.BIND:
+            # A RuntimeError also while the first bind runs (not trio.BusyResourceError):
+            # a second bind is wrong whether or not the first one has finished.
             raise RuntimeError(
                 f"{self._describe()} is already bound; WinRT fixes a listener's port at its "
                 "first bind"

@@ -220,7 +220,10 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         )
         level = check_protection_level(protection_level)
         lifecycle = self._lifecycle
-        lifecycle.check(Action.CONNECT)
+        try:
+            lifecycle.check(Action.CONNECT)
+        except RuntimeError as exc:  # the table's reason, and which socket
+            raise RuntimeError(f"{exc}: {self._describe()}") from None
         settings = context = None
         if level != SocketProtectionLevel.PLAIN_SOCKET:
             settings = tls_client_settings(self.control, level)
