@@ -14,7 +14,7 @@ from collections.abc import Callable
 
 from .._core.checks import check_int, shown
 from .._core.enums import SocketQualityOfService
-from .._core.errors import translate_os_error
+from .._io.translate import translating
 
 __all__ = [
     "DEFAULT_HOP_LIMIT",
@@ -65,10 +65,8 @@ def apply_live(
     """Change option *name* on an open socket now; nothing to do before it exists."""
     if sock is None or sock.fileno() == -1:
         return
-    try:
+    with translating(f"set {name} on {describe()}"):
         setter(sock)
-    except OSError as exc:
-        raise translate_os_error(exc, f"set {name} on {describe()}") from exc
 
 
 class CommonOptions:
