@@ -605,7 +605,7 @@ async def test_reads_cancelled_at_every_step_lose_no_data(
         await send_piece()
         with trio.fail_after(5):
             got.extend(await client.input_stream.read(1, InputStreamOptions.READ_AHEAD))
-        assert client._recv_buffer, "the read-ahead left nothing buffered"
+        assert client._receiver.buffer, "the read-ahead left nothing buffered"
 
     async def attempt(n: int) -> Outcome:
         done = trio.Event()

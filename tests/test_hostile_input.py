@@ -56,7 +56,7 @@ from trio_sockets import (
 from trio_sockets._core.checks import MAX_SHOWN, shown
 from trio_sockets._io.srv import MAX_SRV_TARGETS
 from trio_sockets._pytest_plugin import DnsServerFactory
-from trio_sockets._sockets.stream_socket import MAX_RECEIVE_SIZE
+from trio_sockets._sockets.stream_receive import MAX_RECEIVE_SIZE
 from trio_sockets.testing import DnsServer, DnsServerError, SrvRecord
 
 S = SocketErrorStatus

@@ -143,9 +143,10 @@ async def _stream_pair() -> tuple[StreamSocket, StreamSocket]:
         conn, _ = server.accept()
         conn.setblocking(False)
         from trio_sockets._sockets.stream_control import StreamSocketListenerControl
+        from trio_sockets._sockets.stream_socket import accepted_socket
 
-        accepted = StreamSocket._from_accepted(
-            conn, client._resolver, StreamSocketListenerControl(client)
+        accepted = accepted_socket(
+            conn, client._resolver, StreamSocketListenerControl(lambda: "a test listener")
         )
         return client, accepted
 
@@ -288,7 +289,7 @@ async def test_input_stream_read_options(tcp_pair: tuple[StreamSocket, StreamSoc
     await server.send_all(b"A" * 100)
     assert await client.input_stream.read(10, InputStreamOptions.READ_AHEAD) == b"A" * 10
     # The read-ahead surplus is served without another receive.
-    assert client._recv_buffer == b"A" * 90
+    assert client._receiver.buffer == b"A" * 90
     assert await client.receive_some(1000) == b"A" * 90
 
     await server.send_eof()

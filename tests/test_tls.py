@@ -1477,16 +1477,22 @@ async def test_the_tls_example_connects_to_a_real_server(pki: Pki) -> None:
 def test_client_contexts_are_reused_for_the_same_settings(pki: Pki) -> None:
     """Making a context loads the system trust store (tens of ms): equal settings share
     one; any TLS setting that differs gets its own."""
+    from trio_sockets._sockets.stream_control import tls_client_settings
     from trio_sockets._tls.context import client_context
 
+    def context_of(sock: StreamSocket, level: L) -> object:
+        return client_context(tls_client_settings(sock.control, level))[0]
+
     first, second = trusting(pki), trusting(pki)
-    context, _ = client_context(L.SSL, first.control)
-    assert client_context(L.SSL, second.control)[0] is context
-    assert client_context(L.TLS12, second.control)[0] is not context
+    context = context_of(first, L.SSL)
+    assert context_of(second, L.SSL) is context
+    assert context_of(second, L.TLS12) is not context
+    second.control.tls_handshake_timeout = 5  # not a context setting: shared still
+    assert context_of(second, L.SSL) is context
     second.control.ignorable_server_certificate_errors.add(C.EXPIRED)
-    assert client_context(L.SSL, second.control)[0] is not context
+    assert context_of(second, L.SSL) is not context
     first.control.client_certificate = pki.client
-    with_client = client_context(L.SSL, first.control)[0]
+    with_client = context_of(first, L.SSL)
     assert with_client is not context
     first.control.trusted_certificates.clear()
-    assert client_context(L.SSL, first.control)[0] is not with_client
+    assert context_of(first, L.SSL) is not with_client

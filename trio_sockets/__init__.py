@@ -33,13 +33,13 @@ from ._io.resolver import Resolver, ServiceTarget
 from ._sockets.datagram_control import DatagramSocketControl
 from ._sockets.datagram_information import DatagramSocketInformation
 from ._sockets.datagram_socket import DatagramSocket
-from ._sockets.listener import (
-    StreamSocketListener,
+from ._sockets.listener import StreamSocketListener
+from ._sockets.listener_information import (
     StreamSocketListenerConnectionReceivedEventArgs,
     StreamSocketListenerInformation,
 )
 from ._sockets.stream_control import StreamSocketControl, StreamSocketListenerControl
-from ._sockets.stream_parts import StreamSocketInformation
+from ._sockets.stream_information import StreamSocketInformation
 from ._sockets.stream_socket import StreamSocket
 
 try:

@@ -33,7 +33,7 @@ from .._core.linux import (
 )
 from .._core.sockaddr import unmapped
 from .._io.translate import translating
-from .stream_control import (
+from .socket_options import (
     DEFAULT_HOP_LIMIT,
     CommonOptions,
     apply_live,

@@ -11,17 +11,36 @@ from typing import Final
 import trio
 
 from .._core.enums import SocketProtectionLevel
-from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
+from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import HostName, coerce_host_name
+from .._core.lifecycle import LISTENER, Action, Lifecycle, Phase
 from .._core.sockaddr import unmapped
 from .._io import sockio as _sockio
 from .._io.addresses import has_ipv6
 from .._io.connect import format_sockaddr
 from .._io.resolver import Resolver, SockAddr, resolver_or_default
 from .._io.scoped import AbortableIO, NurseryScoped
-from .._tls.context import check_protection_level, server_context
-from .stream_control import MAX_PENDING_HANDSHAKES, StreamSocketListenerControl
-from .stream_socket import StreamSocket
+from .._io.translate import translating
+from .._tls.context import check_protection_level
+from .listener_information import (
+    ListenerRecord,
+    StreamSocketListenerConnectionReceivedEventArgs,
+    StreamSocketListenerInformation,
+)
+from .stream_control import (
+    MAX_PENDING_HANDSHAKES,
+    StreamSocketListenerControl,
+    apply_options,
+    freeze_listener_options,
+    tls_server_context,
+)
+from .stream_socket import (
+    StreamSocket,
+    accepted_socket,
+    close_at_once,
+    describe_socket,
+    secure_accepted,
+)
 
 __all__ = [
     "StreamSocketListener",
@@ -38,53 +57,6 @@ _BACKLOG: Final = 65535
 # as trio.serve_listeners does, instead of spinning.
 _RESOURCE_RETRY_DELAY: Final = 0.1
 _RESOURCE_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
-
-
-class StreamSocketListenerConnectionReceivedEventArgs:
-    """One accepted connection (WinRT ``StreamSocketListenerConnectionReceivedEventArgs``).
-
-    The :attr:`socket` belongs to whoever receives these args, not to the listener:
-    scope it with ``async with args.socket:`` (or close it).
-    """
-
-    __slots__ = ("_socket",)
-
-    def __init__(self, socket: StreamSocket) -> None:
-        self._socket = socket
-
-    @property
-    def socket(self) -> StreamSocket:
-        return self._socket
-
-    def __repr__(self) -> str:
-        return f"<ConnectionReceived {self._socket!r}>"
-
-
-class StreamSocketListenerInformation:
-    """WinRT ``StreamSocketListenerInformation``: the bound port."""
-
-    def __init__(self, owner: StreamSocketListener) -> None:
-        self._owner = owner
-
-    @property
-    def local_port(self) -> str:
-        """The bound TCP port as a string; ``""`` before the listener is bound."""
-        return str(self._owner._port) if self._owner._port is not None else ""
-
-    @property
-    def protection_level(self) -> SocketProtectionLevel:
-        """The level given to bind: ``PLAIN_SOCKET``, or the TLS level it serves."""
-        return self._owner._protection_level
-
-    @property
-    def tls_handshake_failures(self) -> int:
-        """How many accepted connections failed their TLS handshake (and were closed)."""
-        return self._owner._handshake_failures
-
-    @property
-    def last_tls_handshake_error(self) -> OSError | None:
-        """The classified failure of the last TLS handshake that failed, if any."""
-        return self._owner._last_handshake_error
 
 
 class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamSocket]):
@@ -107,23 +79,18 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         self._init_scope()
         self._init_io()
         self._socks: list[socket.socket] = []
-        self._port: int | None = None
-        self._closed = False
-        self._binding = False
+        self._lifecycle = Lifecycle(LISTENER)
+        self._record = ListenerRecord()
         self._send_channel, self.connection_received = trio.open_memory_channel[
             StreamSocketListenerConnectionReceivedEventArgs
         ](CONNECTION_QUEUE_SIZE)
         self._accept_loops = 0
-        self._protection_level = SocketProtectionLevel.PLAIN_SOCKET
         self._tls_context: ssl.SSLContext | None = None
         self._handshakes = trio.Semaphore(MAX_PENDING_HANDSHAKES)
         # Handshakes running per peer (see _peer_of), for max_tls_handshakes_per_address.
         self._handshakes_by_peer: dict[str, int] = {}
-        self._handshake_failures = 0
-        self._last_handshake_error: OSError | None = None
-        self._abort_scopes: set[trio.CancelScope] = set()
-        self._control = StreamSocketListenerControl(self)
-        self._information = StreamSocketListenerInformation(self)
+        self._control = StreamSocketListenerControl(self._describe)
+        self._information = StreamSocketListenerInformation(self._record)
 
     connection_received: trio.MemoryReceiveChannel[StreamSocketListenerConnectionReceivedEventArgs]
     """The ConnectionReceived event: one args object per accepted connection."""
@@ -142,11 +109,12 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         return list(self._socks)
 
     def _is_closed(self) -> bool:
-        return self._closed
+        return self._lifecycle.closed
 
     def _describe(self) -> str:
         if not self._socks:
-            return "StreamSocketListener (closed)" if self._closed else "StreamSocketListener"
+            closed = self._lifecycle.closed
+            return "StreamSocketListener (closed)" if closed else "StreamSocketListener"
         names = ", ".join(format_sockaddr(_sockname(sock)) for sock in self._socks)
         return f"StreamSocketListener on {names}"
 
@@ -194,14 +162,15 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
 
     def _set_protection(self, protection_level: SocketProtectionLevel) -> None:
         level = check_protection_level(protection_level)
-        if self._socks or self._binding:
+        lifecycle = self._lifecycle
+        if lifecycle.phase is not Phase.NEW or lifecycle.changing is not None:
             return  # _bind says what is wrong
         self._tls_context = (
             None
             if level == SocketProtectionLevel.PLAIN_SOCKET
-            else server_context(level, self._control)
+            else tls_server_context(self._control, level)
         )
-        self._protection_level = level
+        self._record.protection_level = level
 
     async def bind_endpoint(
         self,
@@ -230,15 +199,17 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         await self._bind(host, local_service_name)
 
     async def _bind(self, host: HostName | None, service: str) -> None:
-        if self._closed:
-            raise trio.ClosedResourceError("this StreamSocketListener was closed")
-        if self._socks or self._binding:
+        lifecycle = self._lifecycle
+        if lifecycle.phase is Phase.BOUND or lifecycle.changing is Action.BIND:
+            # A RuntimeError also while the first bind runs (not trio.BusyResourceError):
+            # a second bind is wrong whether or not the first one has finished.
             raise RuntimeError(
                 f"{self._describe()} is already bound; WinRT fixes a listener's port at its "
                 "first bind"
             )
+        lifecycle.check(Action.BIND)
         nursery = self._require_nursery("bind_service_name() / bind_endpoint()")
-        self._binding = True
+        lifecycle.begin(Action.BIND)
         try:
             port = await self._resolver.resolve_port(service, "tcp", local=True)
             if host is None:
@@ -246,15 +217,18 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
             else:
                 targets = await self._resolver.resolve_addresses(host, port, "tcp", passive=True)
             socks = self._listen_on(targets, port)
-        finally:
-            self._binding = False
-        if self._is_closed():  # closed while resolving
+        except BaseException:
+            lifecycle.abandon(Action.BIND)
+            raise
+        try:
+            lifecycle.finish(Action.BIND)
+        except trio.ClosedResourceError:  # closed while resolving
             for sock in socks:
                 sock.close()
-            raise trio.ClosedResourceError("this StreamSocketListener was closed")
+            raise
         self._socks = socks
-        self._port = socks[0].getsockname()[1]
-        self._control._bound = True
+        self._record.port = socks[0].getsockname()[1]
+        freeze_listener_options(self._control)
         for sock in socks:
             self._accept_loops += 1
             nursery.start_soon(self._accept_loop, sock, name=f"accept loop of {self._describe()}")
@@ -277,14 +251,10 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
                 if family == socket.AF_INET6:
                     dual = sockaddr[0] == "::" and len(targets) == 1
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, not dual)
-                self._control._apply(sock, family)
-                try:
+                apply_options(self._control, sock, family)
+                with translating(f"bind a listener to {format_sockaddr(sockaddr)}"):
                     sock.bind(sockaddr)
                     sock.listen(_BACKLOG)
-                except OSError as exc:
-                    raise translate_os_error(
-                        exc, f"bind a listener to {format_sockaddr(sockaddr)}"
-                    ) from exc
         except BaseException:
             for sock in socks:
                 sock.close()
@@ -297,7 +267,7 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         try:
             while True:
                 try:
-                    conn, _address = await _sockio.accept(sock)
+                    conn, address = await _sockio.accept(sock)
                 except trio.ClosedResourceError:
                     return
                 except OSError as exc:
@@ -308,12 +278,12 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
                         continue
                     raise  # pragma: no cover - an accept() failure no listener survives
                 try:
-                    accepted = StreamSocket._from_accepted(conn, self._resolver, self._control)
+                    accepted = accepted_socket(conn, self._resolver, self._control)
                 except OSError:  # the peer went away between accept() and getpeername()
                     conn.close()
                     continue
                 if self._tls_context is not None:
-                    if not await self._start_handshake(accepted, self._tls_context):
+                    if not await self._start_handshake(accepted, self._tls_context, address):
                         return
                     continue
                 if not await self._deliver(accepted):
@@ -332,32 +302,34 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         try:
             await self._send_channel.send(args)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
-            accepted._close_now()
+            close_at_once(accepted)
             return False
         except BaseException:
-            accepted._close_now()
+            close_at_once(accepted)
             raise
         return True
 
-    async def _start_handshake(self, accepted: StreamSocket, context: ssl.SSLContext) -> bool:
+    async def _start_handshake(
+        self, accepted: StreamSocket, context: ssl.SSLContext, address: tuple[object, ...]
+    ) -> bool:
         """Give *accepted* a handshake slot and a task; False once the listener closed.
 
         A peer that already runs (or waits to run) its ``max_tls_handshakes_per_address``
         is refused at once: one address must not take every slot. *accepted* is closed
         unless the handshake task took it.
         """
-        assert accepted._remote is not None
-        peer = _peer_of(accepted._remote)
+        peer = _peer_of(address)
         running = self._handshakes_by_peer.get(peer, 0)
         limit = self._control.max_tls_handshakes_per_address
         if running >= limit:
-            self._handshake_failures += 1
-            self._last_handshake_error = socket_error(
-                SocketErrorStatus.CONNECTION_REFUSED,
-                f"TLS handshake of {accepted._describe()}: refused, {peer} already runs "
-                f"{running} (control.max_tls_handshakes_per_address={limit})",
+            self._record.handshake_failed(
+                socket_error(
+                    SocketErrorStatus.CONNECTION_REFUSED,
+                    f"TLS handshake of {describe_socket(accepted)}: refused, {peer} already "
+                    f"runs {running} (control.max_tls_handshakes_per_address={limit})",
+                )
             )
-            accepted._close_now()
+            close_at_once(accepted)
             return True
         # Counted before the wait for a slot, so that two accept loops (one per bound
         # address) cannot both let a peer past its limit.
@@ -366,12 +338,12 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
             await self._handshakes.acquire()
         except BaseException:  # the listener closed while every slot was taken
             self._peer_done(peer)
-            accepted._close_now()
+            close_at_once(accepted)
             raise
         nursery = self._nursery
         if nursery is None:  # closed meanwhile
             self._peer_done(peer)
-            accepted._close_now()
+            close_at_once(accepted)
             self._handshakes.release()
             return False
         self._accept_loops += 1  # the handshake task delivers, then counts down
@@ -383,18 +355,13 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
     ) -> None:
         try:
             try:
-                await accepted._accept_tls(
-                    context,
-                    f"TLS handshake of {accepted._describe()}",
-                    self._control.tls_hello_timeout,
-                )
+                await secure_accepted(accepted, context, self._control.tls_hello_timeout)
             except OSError as exc:
-                self._handshake_failures += 1
-                self._last_handshake_error = exc
-                accepted._close_now()
+                self._record.handshake_failed(exc)
+                close_at_once(accepted)
                 return
             except BaseException:
-                accepted._close_now()
+                close_at_once(accepted)
                 raise
             finally:
                 self._handshakes.release()
@@ -417,7 +384,7 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
 
         Cancellation: no connection is taken from the queue.
         """
-        if self._closed:
+        if self._lifecycle.closed:
             raise trio.ClosedResourceError("this StreamSocketListener is closed")
         try:
             args = await self.connection_received.receive()
@@ -433,9 +400,8 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         await trio.lowlevel.checkpoint()
 
     def _close_now(self) -> None:
-        if self._closed:
+        if not self._lifecycle.close():
             return
-        self._closed = True
         for sock in self._socks:
             _sockio.close_socket(sock)
         # A loop blocked on a full channel then gets ClosedResourceError and closes the
@@ -447,13 +413,13 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
                 args = self.connection_received.receive_nowait()
             except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
                 break
-            args.socket._close_now()
+            close_at_once(args.socket)
 
 
-def _peer_of(sockaddr: SockAddr) -> str:
+def _peer_of(sockaddr: tuple[object, ...]) -> str:
     """Who a connection comes from, for the handshake limit per peer: the IPv4
     address (also when IPv4-mapped), or the IPv6 /64, which one host usually has whole."""
-    address = ipaddress.ip_address(unmapped(sockaddr[0]).partition("%")[0])
+    address = ipaddress.ip_address(unmapped(str(sockaddr[0])).partition("%")[0])
     if isinstance(address, ipaddress.IPv6Address):
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)

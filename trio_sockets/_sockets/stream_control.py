@@ -10,32 +10,37 @@ set before it is bound.
 
 from __future__ import annotations
 
-import contextlib
 import socket
+import ssl
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Protocol
 
 from .._core.certificate import Certificate, IgnorableErrors
 from .._core.checks import check_bool, check_int, check_seconds, shown
 from .._core.enums import ChainValidationResult, SocketProtectionLevel, SocketQualityOfService
-from .._core.errors import translate_os_error
-
-if TYPE_CHECKING:
-    from .stream_socket import StreamSocket
+from .._tls.context import server_context
+from .._tls.settings import TlsClientSettings
+from .socket_options import (
+    DEFAULT_HOP_LIMIT,
+    CommonOptions,
+    apply_live,
+    check_buffer_size,
+    set_hop_limit,
+)
 
 __all__ = [
-    "CommonOptions",
     "StreamSocketControl",
     "StreamSocketListenerControl",
-    "apply_live",
-    "check_buffer_size",
-    "check_hop_limit",
-    "check_qos",
-    "set_hop_limit",
+    "apply_options",
+    "freeze_connect_options",
+    "freeze_listener_options",
+    "tls_client_settings",
+    "tls_server_context",
 ]
 
-#: WinRT's default hop limit (Linux would use 64).
-DEFAULT_HOP_LIMIT = 128
+#: Describes the socket a control belongs to, for messages.
+Describer = Callable[[], str]
+#: The open socket a late change applies to, or None.
+LiveSocket = Callable[[], socket.socket | None]
 
 #: Seconds a TLS handshake may take unless ``control.tls_handshake_timeout`` says otherwise
 #: (asyncio's default too): a peer that accepts TCP and then says nothing cannot hang a
@@ -54,94 +59,11 @@ DEFAULT_MAX_TLS_HANDSHAKES_PER_ADDRESS = 8
 MAX_PENDING_HANDSHAKES = 64
 
 
-class _Owner(Protocol):
-    def _describe(self) -> str: ...
-
-
-def check_hop_limit(value: object) -> int:
-    return check_int("outbound_unicast_hop_limit", value, 1, 255)
-
-
-def check_buffer_size(name: str, value: object) -> int | None:
-    if value is None:
-        return None
-    return check_int(name, value, 1, 2**31 - 1)
-
-
-def check_qos(value: object) -> SocketQualityOfService:
-    if not isinstance(value, SocketQualityOfService):
-        raise TypeError(f"quality_of_service must be a SocketQualityOfService, not {shown(value)}")
-    return value
-
-
-def set_hop_limit(sock: socket.socket, hops: int) -> None:
-    if sock.family == socket.AF_INET6:
-        sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_UNICAST_HOPS, hops)
-        # A dual-stack socket talking to an IPv4-mapped peer sends IPv4 packets.
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, hops)
-    else:
-        sock.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, hops)
-
-
-def apply_live(
-    sock: socket.socket | None,
-    name: str,
-    describe: Callable[[], str],
-    setter: Callable[[socket.socket], None],
-) -> None:
-    """Change option *name* on an open socket now; nothing to do before it exists."""
-    if sock is None or sock.fileno() == -1:
-        return
-    try:
-        setter(sock)
-    except OSError as exc:
-        raise translate_os_error(exc, f"set {name} on {describe()}") from exc
-
-
-class CommonOptions:
-    """The options every socket control has: the unicast hop limit, which applies live,
-    and the quality of service, which a control may refuse to change late."""
-
-    _hop_limit: int
-    _qos: SocketQualityOfService
-
-    def _set_live(self, name: str, setter: Callable[[socket.socket], None]) -> None:
-        """Apply *setter* to the open socket, if there is one; may refuse the change."""
-        raise NotImplementedError  # pragma: no cover - every subclass overrides it
-
-    def _refuse_late(self, name: str) -> None:
-        """Raise if option *name* can no longer change."""
-        raise NotImplementedError  # pragma: no cover - every subclass overrides it
-
-    @property
-    def outbound_unicast_hop_limit(self) -> int:
-        """IPv4 TTL / IPv6 hop limit of unicast packets; default 128, as in WinRT."""
-        return self._hop_limit
-
-    @outbound_unicast_hop_limit.setter
-    def outbound_unicast_hop_limit(self, value: int) -> None:
-        hops = check_hop_limit(value)
-        self._set_live("outbound_unicast_hop_limit", lambda sock: set_hop_limit(sock, hops))
-        self._hop_limit = hops
-
-    @property
-    def quality_of_service(self) -> SocketQualityOfService:
-        """Kept for WinRT parity; trio runs all I/O on one thread, so it changes nothing."""
-        return self._qos
-
-    @quality_of_service.setter
-    def quality_of_service(self, value: SocketQualityOfService) -> None:
-        qos = check_qos(value)
-        self._refuse_late("quality_of_service")
-        self._qos = qos
-
-
 class _TcpControl(CommonOptions):
     """The options a stream socket and a listener share."""
 
-    def __init__(self, owner: _Owner) -> None:
-        self._owner = owner
+    def __init__(self, describe: Describer) -> None:
+        self._describe = describe
         self._keep_alive = False
         self._no_delay = True
         self._outbound_buffer_size: int | None = None
@@ -156,6 +78,7 @@ class _TcpControl(CommonOptions):
         self._outbound_buffer_size = other._outbound_buffer_size
         self._hop_limit = other._hop_limit
         self._qos = other._qos
+        self._tls_handshake_timeout = other._tls_handshake_timeout
 
     def __repr__(self) -> str:
         return (
@@ -216,7 +139,7 @@ class _TcpControl(CommonOptions):
         return _certificate_list(self._trusted, "trusted_certificates")
 
     def _set_live(self, name: str, setter: Callable[[socket.socket], None]) -> None:
-        apply_live(self._live_change(name), name, self._owner._describe, setter)
+        apply_live(self._live_change(name), name, self._describe, setter)
 
     def _refuse_late(self, name: str) -> None:
         self._live_change(name)
@@ -274,7 +197,7 @@ class _TcpControl(CommonOptions):
         if sock is not None and sock.fileno() != -1:
             raise RuntimeError(
                 "outbound_buffer_size_in_bytes cannot go back to None (auto-tuning) on "
-                f"{self._owner._describe()}: the kernel turns auto-tuning off for good"
+                f"{self._describe()}: the kernel turns auto-tuning off for good"
             )
 
 
@@ -285,26 +208,30 @@ class StreamSocketControl(_TcpControl):
     socket options change on the live connection at once.
     """
 
-    def __init__(self, owner: StreamSocket) -> None:
-        super().__init__(owner)
-        self._socket_owner = owner
+    def __init__(
+        self, describe: Describer, live_socket: LiveSocket, like: _TcpControl | None = None
+    ) -> None:
+        """A control for a socket that *describe* names and *live_socket* gives once
+        open; *like*: the listener control whose values an accepted socket starts with."""
+        super().__init__(describe)
+        self._live_socket = live_socket
         self._serialize = False
         self._connect_timeout: float | None = None
-        self._connect_called = False
+        # An accepted socket never connects: its connect options are fixed from the start.
+        self._connect_called = like is not None
         self._client_certificate: Certificate | None = None
         self._ignorable: IgnorableErrors | None = None  # made on first use
         self._min_protection_level = SocketProtectionLevel.UNSPECIFIED
-
-    def _connect_started(self) -> None:
-        self._connect_called = True
+        if like is not None:
+            self._copy_from(like)
 
     def _live_change(self, name: str) -> socket.socket | None:
         if name in ("serialize_connection_attempts", "connect_timeout") and self._connect_called:
             raise RuntimeError(
                 f"{name} steers connect() and cannot change once connect() was called "
-                f"on {self._owner._describe()}"
+                f"on {self._describe()}"
             )
-        return self._socket_owner._sock
+        return self._live_socket()
 
     @property
     def serialize_connection_attempts(self) -> bool:
@@ -407,8 +334,8 @@ class StreamSocketListenerControl(_TcpControl):
     afterwards a change raises :class:`RuntimeError`.
     """
 
-    def __init__(self, owner: _Owner) -> None:
-        super().__init__(owner)
+    def __init__(self, describe: Describer) -> None:
+        super().__init__(describe)
         self._bound = False
         self._server_certificate: Certificate | None = None
         self._client_certificate_required = False
@@ -419,7 +346,7 @@ class StreamSocketListenerControl(_TcpControl):
         if self._bound:
             raise RuntimeError(
                 f"{name} must be set before the listener is bound; "
-                f"{self._owner._describe()} is already bound"
+                f"{self._describe()} is already bound"
             )
         return None
 
@@ -490,13 +417,54 @@ class StreamSocketListenerControl(_TcpControl):
         self._live_change("max_tls_handshakes_per_address")
         self._max_tls_handshakes_per_address = value
 
-    def _for_accepted(self, socket_owner: StreamSocket) -> StreamSocketControl:
-        """A control for an accepted socket, holding this listener's values."""
-        control = StreamSocketControl(socket_owner)
-        control._copy_from(self)
-        control._tls_handshake_timeout = self._tls_handshake_timeout
-        control._connect_called = True
-        return control
+
+# -- what the sockets read from their controls ----------------------------------------
+
+
+def apply_options(control: _TcpControl, sock: socket.socket, family: socket.AddressFamily) -> None:
+    """Set every option of *control* on a socket that is not yet connected or bound."""
+    control._apply(sock, family)
+
+
+def freeze_connect_options(control: StreamSocketControl) -> None:
+    """``connect`` has started: the options that steer it can no longer change."""
+    control._connect_called = True
+
+
+def freeze_listener_options(control: StreamSocketListenerControl) -> None:
+    """The listener is bound: its options can no longer change."""
+    control._bound = True
+
+
+def tls_client_settings(
+    control: StreamSocketControl, level: SocketProtectionLevel
+) -> TlsClientSettings:
+    """The frozen TLS settings of a client handshake at *level* under *control*.
+
+    Raises:
+        TypeError: ``trusted_certificates`` holds something other than Certificates.
+    """
+    return TlsClientSettings(
+        level=level,
+        minimum=control._min_protection_level,
+        trusted=tuple(control._checked_trust()),
+        ignorable=frozenset(control.ignorable_server_certificate_errors),
+        certificate=control._client_certificate,
+        handshake_timeout=control._tls_handshake_timeout,
+        connect_timeout=control._connect_timeout,
+    )
+
+
+def tls_server_context(
+    control: StreamSocketListenerControl, level: SocketProtectionLevel
+) -> ssl.SSLContext:
+    """The context a listener bound at TLS *level* serves with, from *control*.
+
+    Raises:
+        ValueError: no ``server_certificate``.
+    """
+    trust = control._checked_trust() if control._client_certificate_required else None
+    return server_context(level, control._server_certificate, trust)
 
 
 def _certificate_list(value: object, name: str) -> list[Certificate]:

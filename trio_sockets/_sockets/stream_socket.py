@@ -8,57 +8,39 @@ from typing import overload
 
 import trio
 
-from .._core.checks import check_int, describe
-from .._core.codec import check_count
+from .._core.checks import check_int
 from .._core.endpoint import EndpointPair, split_remote
-from .._core.enums import (
-    HostNameSortOptions,
-    InputStreamOptions,
-    SocketProtectionLevel,
-)
-from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
-from .._core.hostname import HostName
-from .._core.tcp_info import (
-    TCP_INFO_SIZE,
-    TcpInfo,
-    parse_tcp_info,
-)
+from .._core.enums import HostNameSortOptions, InputStreamOptions, SocketProtectionLevel
+from .._core.errors import SocketErrorStatus, socket_error
+from .._core.hostname import HostName, coerce_host_name
+from .._core.lifecycle import STREAM_SOCKET, Action, ConflictDetector, Lifecycle
 from .._io import sockio as _sockio
-from .._io.addresses import endpoint_pairs, host_of, of_reachable_family
-from .._io.connect import connect_first, format_sockaddr
+from .._io.addresses import endpoint_pairs, host_of
+from .._io.connect import format_sockaddr
 from .._io.output import BaseOutputStream, StreamOutputStream
-from .._io.resolver import (
-    Resolver,
-    ServiceTarget,
-    SockAddr,
-    all_targets_failed,
-    resolver_or_default,
-)
+from .._io.resolver import Resolver, SockAddr, resolver_or_default
 from .._io.scoped import AbortableIO, NurseryScoped
-from .._tls import session as _stream_tls
-from .._tls.context import (
-    SocketTransport,
-    TlsReport,
-    check_protection_level,
-    client_context,
-)
+from .._io.tcp_open import open_tcp
+from .._io.translate import translating
+from .._tls.context import check_protection_level, client_context
+from .._tls.handshake import TlsReport
 from .._tls.output import TlsOutputStream
-from .stream_control import StreamSocketControl, StreamSocketListenerControl
-from .stream_parts import SocketInputStream, StreamSocketInformation
+from .._tls.session import TlsSession, refuse_unread_plaintext, upgrade_level, wait_for_client_hello
+from .stream_control import (
+    StreamSocketControl,
+    StreamSocketListenerControl,
+    apply_options,
+    freeze_connect_options,
+    tls_client_settings,
+)
+from .stream_information import NOT_CONNECTED, Connection, StreamSocketInformation
+from .stream_receive import DEFAULT_RECEIVE_SIZE, SocketInputStream, StreamReceiver
 
-__all__ = ["StreamSocket"]
+__all__ = ["StreamSocket", "accepted_socket", "close_at_once", "describe_socket", "secure_accepted"]
 
 # The class has a ``socket`` property, which hides the module in class-scope annotations.
 _StdSocket = socket.socket
 
-#: ``receive_some()`` without a size asks the kernel for at most this many bytes.
-DEFAULT_RECEIVE_SIZE = 65536
-#: One receive asks the kernel (or the TLS layer) for at most this many bytes, whatever
-#: size the caller gave: Python allocates the whole size up front, so
-#: ``receive_some(2**45)`` would fail with an empty MemoryError.
-MAX_RECEIVE_SIZE = 4 * 1024 * 1024
-
-_NEW, _CONNECTING, _CONNECTED, _CLOSED = "new", "connecting", "connected", "closed"
 
 # What a socket that never did a TLS handshake reports (shared, never changed).
 _PLAIN = TlsReport()
@@ -79,45 +61,24 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         self._resolver = resolver_or_default(resolver)
         self._init_scope()
         self._sock: _StdSocket | None = None
-        self._state = _NEW
-        self._family: socket.AddressFamily | None = None
-        self._local: SockAddr | None = None
-        self._remote: SockAddr | None = None
-        self._remote_host_name: HostName | None = None
-        self._remote_service_name = ""
+        self._lifecycle = Lifecycle(STREAM_SOCKET)
+        self._connection = NOT_CONNECTED  # replaced by a record when connected
         # The streams and the information object are made on first use: an idle
         # connection holds only what it needs (see the memory figures in the docs).
         self._output: StreamOutputStream | None = None
         self._input: SocketInputStream | None = None
         self._information: StreamSocketInformation | None = None
-        self._recv_buffer = bytearray()
-        self._receiving = False
-        self._sending = False
-        self._tls: trio.SSLStream[SocketTransport] | None = None
-        self._tls_report = _PLAIN  # replaced by a fresh report for each handshake
-        self._tls_eof = False
+        self._receiver: StreamReceiver | None = None  # made when connected
+        self._send_conflict = ConflictDetector("another task is sending on this StreamSocket")
+        # The TLS session in force (the receiver has it too), and the last one tried
+        # (whose report information shows, also after a failed handshake).
+        self._tls: TlsSession | None = None
+        self._tls_tried: TlsSession | None = None
         self._init_io()
         # Made on first use too; for an accepted socket, from its listener's options
         # (fixed once the listener is bound).
         self._control: StreamSocketControl | None = None
         self._control_from: StreamSocketListenerControl | None = None
-
-    @classmethod
-    def _from_accepted(
-        cls, sock: _StdSocket, resolver: Resolver, control: StreamSocketListenerControl
-    ) -> StreamSocket:
-        self = cls(resolver=resolver)
-        self._control_from = control
-        self._attach(sock)
-        assert self._remote is not None
-        self._remote_host_name = host_of(self._remote)
-        self._remote_service_name = str(self._remote[1])
-        return self
-
-    @property
-    def _accepted(self) -> bool:
-        """Whether a listener handed this socket out (it then copies its options)."""
-        return self._control_from is not None
 
     # -- properties --------------------------------------------------------------------
 
@@ -126,8 +87,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         """Socket options (WinRT ``StreamSocketControl``); set them before ``connect``."""
         control = self._control
         if control is None:
-            source = self._control_from
-            control = StreamSocketControl(self) if source is None else source._for_accepted(self)
+            control = StreamSocketControl(self._describe, self._live_socket, self._control_from)
             self._control = control
         return control
 
@@ -135,14 +95,16 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
     def information(self) -> StreamSocketInformation:
         information = self._information
         if information is None:
-            information = self._information = StreamSocketInformation(self)
+            information = self._information = StreamSocketInformation(
+                self._get_connection, self._tls_report, self._live_socket
+            )
         return information
 
     @property
     def input_stream(self) -> SocketInputStream:
         stream = self._input
         if stream is None:
-            stream = self._input = SocketInputStream(self)
+            stream = self._input = SocketInputStream(self._read)
         return stream
 
     @property
@@ -171,13 +133,23 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         return f"<{self._describe()}>"
 
     def _describe(self) -> str:
-        if self._local is None or self._remote is None:
-            return f"StreamSocket ({self._state})"
-        closed = " closed" if self._state == _CLOSED else ""
-        return (
-            f"StreamSocket {format_sockaddr(self._local)} -> "
-            f"{format_sockaddr(self._remote)}{closed}"
-        )
+        local, remote = self._connection.local, self._connection.remote
+        lifecycle = self._lifecycle
+        if local is None or remote is None:
+            connecting = lifecycle.changing is Action.CONNECT
+            return f"StreamSocket ({'connecting' if connecting else lifecycle.phase.value})"
+        closed = " closed" if lifecycle.closed else ""
+        return f"StreamSocket {format_sockaddr(local)} -> {format_sockaddr(remote)}{closed}"
+
+    def _get_connection(self) -> Connection:
+        return self._connection
+
+    def _tls_report(self) -> TlsReport:
+        session = self._tls_tried
+        return _PLAIN if session is None else session.report
+
+    def _live_socket(self) -> _StdSocket | None:
+        return self._sock
 
     # -- connecting ----------------------------------------------------------------------
 
@@ -248,42 +220,43 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             remote_host_name, service_name, "connect"
         )
         level = check_protection_level(protection_level)
-        if self._state == _CONNECTED:
-            raise RuntimeError(f"{self._describe()} is already connected")
-        if self._state == _CONNECTING:
-            raise trio.BusyResourceError("another task is already connecting this StreamSocket")
-        if self._state == _CLOSED:
-            raise trio.ClosedResourceError("this StreamSocket was closed")
-        tls = None
-        if level != SocketProtectionLevel.PLAIN_SOCKET:
-            tls = client_context(level, self.control)  # bad TLS settings fail here
-        self._state = _CONNECTING
-        self.control._connect_started()
-        start = trio.current_time()
-        stream: trio.SSLStream[SocketTransport] | None = None
+        lifecycle = self._lifecycle
         try:
-            sock, remote = await self._open(host, service, local_host, local_service)
+            lifecycle.check(Action.CONNECT)
+        except RuntimeError as exc:  # the table's reason, and which socket
+            raise RuntimeError(f"{exc}: {self._describe()}") from None
+        settings = context = None
+        if level != SocketProtectionLevel.PLAIN_SOCKET:
+            settings = tls_client_settings(self.control, level)
+            context = client_context(settings)  # bad TLS settings fail here
+        lifecycle.begin(Action.CONNECT)
+        freeze_connect_options(self.control)
+        start = trio.current_time()
+        what = f"connect to {host.display_name}:{service}"
+        session = None
+        try:
+            sock, remote = await self._open(host, service, local_host, local_service, what)
             try:
-                if tls is not None:
-                    self._tls_report = TlsReport()
-                    deadline, reason = _stream_tls.handshake_deadline(self, start)
-                    what = f"connect to {host.display_name}:{service}"
-                    stream = await _stream_tls.secure(self, sock, tls, host, deadline, reason, what)
+                connection = Connection(sock.getsockname(), remote, host, service)
+                if settings is not None and context is not None:
+                    session = self._tls_tried = TlsSession(
+                        sock, context, what, host=host, ignorable=settings.ignorable
+                    )
+                    await self._handshake(session, settings.deadline(start), what)
             except BaseException:
                 sock.close()
                 raise
         except BaseException:
-            if self._state == _CONNECTING:
-                self._state = _NEW
+            lifecycle.abandon(Action.CONNECT)
             raise
-        if self._state != _CONNECTING:  # closed while connecting
+        try:
+            lifecycle.finish(Action.CONNECT)
+        except trio.ClosedResourceError:  # closed while connecting
             sock.close()
-            raise self._aborted(f"connect to {host.display_name}:{service}")
-        self._remote_host_name = host
-        self._remote_service_name = service
-        self._attach(sock, remote)
-        if stream is not None:
-            self._use_tls(stream)
+            raise self._aborted(what) from None
+        self._attach(sock, connection)
+        if session is not None:
+            self._use_tls(session)
 
     async def upgrade_to_ssl(
         self,
@@ -306,80 +279,83 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             SocketStatusError: the handshake failed (classified as for ``connect``);
                 the socket is then closed, as a half-made TLS session cannot go on.
         """
-        await _stream_tls.upgrade(self, protection_level, validation_host_name)
+        level = upgrade_level(protection_level)
+        host = (
+            coerce_host_name(validation_host_name, "validation_host_name")
+            if validation_host_name is not None
+            else self._connection.remote_host_name
+        )
+        self._lifecycle.check(Action.UPGRADE)
+        sock = self._require_socket("upgrade_to_ssl()")
+        if self._tls is not None:
+            raise RuntimeError(
+                f"{self._describe()} is already protected "
+                f"({self._tls.level.name}); upgrade_to_ssl() upgrades a plain one"
+            )
+        if self._connection.accepted:
+            raise RuntimeError(
+                "upgrade_to_ssl() is for client sockets: as in WinRT, a socket accepted by a "
+                "listener cannot be upgraded (use a TLS listener instead)"
+            )
+        receiver = self._receiver
+        assert receiver is not None  # connected
+        if receiver.conflict.held or self._send_conflict.held:
+            raise trio.BusyResourceError("another task is using this StreamSocket")
+        refuse_unread_plaintext(len(receiver.buffer), sock, self._describe())
+        settings = tls_client_settings(self.control, level)
+        context = client_context(settings)
+        output = self._require_output("upgrade_to_ssl()")
+        with self._send_conflict, receiver.conflict:
+            await output.flush()
+            refuse_unread_plaintext(len(receiver.buffer), sock, self._describe())
+            what = f"upgrade_to_ssl on {self._describe()}"
+            session = self._tls_tried = TlsSession(
+                sock, context, what, host=host, ignorable=settings.ignorable
+            )
+            try:
+                await self._handshake(session, settings.deadline(trio.current_time()), what)
+            except BaseException:
+                # A half-made TLS session cannot go on.
+                self._close_now()
+                raise
+        self._use_tls(session)
 
-    async def _accept_tls(
-        self, context: ssl.SSLContext, what: str, hello_timeout: float | None
-    ) -> None:
-        """The server side of a TLS listener: handshake, then become a TLS socket."""
-        await _stream_tls.accept_tls(self, context, what, hello_timeout)
+    async def _handshake(self, session: TlsSession, deadline: tuple[float, str], what: str) -> None:
+        """Run *session*'s handshake in a scope ``cancel_io()`` and closing can end."""
+        with self._io_scope():
+            await session.handshake(*deadline, what)
+            return
+        # Reached only when cancel_io() or a close cancelled the scope.
+        raise self._aborted(what)
 
-    def _use_tls(self, stream: trio.SSLStream[SocketTransport]) -> None:
-        assert self._sock is not None
-        self._tls = stream
+    def _use_tls(self, session: TlsSession) -> None:
+        self._tls = session
+        if self._receiver is not None:
+            self._receiver.session = session
         self._output = None  # the next use makes a TLS output stream
 
     async def _open(
-        self, host: HostName, service: str, local_host: HostName | None, local_service: str
+        self,
+        host: HostName,
+        service: str,
+        local_host: HostName | None,
+        local_service: str,
+        what: str,
     ) -> tuple[_StdSocket, SockAddr]:
-        what = f"connect to {host.display_name}:{service}"
-        timeout = self.control.connect_timeout
-        resolver = self._resolver
+        control = self.control
+        timeout = control.connect_timeout
         try:
             with self._io_scope(), trio.fail_after(timeout if timeout else float("inf")):
-                targets = await resolver.resolve_targets(host, service, "tcp")
-                local: dict[socket.AddressFamily, SockAddr] = {}
-                if local_host is not None or local_service:
-                    local_port = await resolver.resolve_port(local_service, "tcp", local=True)
-                    if local_host is not None:
-                        for family, sockaddr in await resolver.resolve_addresses(
-                            local_host, local_port, "tcp", passive=True
-                        ):
-                            local.setdefault(family, sockaddr)
-                    else:
-                        local = {
-                            socket.AF_INET: ("0.0.0.0", local_port),
-                            socket.AF_INET6: ("::", local_port, 0, 0),
-                        }
-
-                def make_socket(family: socket.AddressFamily) -> _StdSocket:
-                    sock = socket.socket(family, socket.SOCK_STREAM)
-                    try:
-                        sock.setblocking(False)
-                        self.control._apply(sock, family)
-                        if family in local:
-                            sock.bind(local[family])
-                    except BaseException:
-                        sock.close()
-                        raise
-                    return sock
-
-                async def connect_target(
-                    target: ServiceTarget, what: str
-                ) -> tuple[_StdSocket, SockAddr]:
-                    addresses = await resolver.resolve_addresses(target.host, target.port, "tcp")
-                    if local:
-                        addresses = of_reachable_family(
-                            addresses, local, what, f"local host {local_host}"
-                        )
-                    return await connect_first(
-                        addresses,
-                        make_socket,
-                        what=what,
-                        serialize=self.control.serialize_connection_attempts,
-                    )
-
-                if len(targets) == 1:
-                    return await connect_target(targets[0], what)
-                # DNS SRV: the targets in RFC 2782 order, each with happy eyeballs over
-                # its addresses; the next one only when the previous one failed.
-                failures: list[tuple[ServiceTarget, OSError]] = []
-                for target in targets:
-                    try:
-                        return await connect_target(target, f"{what} (SRV target {target})")
-                    except OSError as exc:
-                        failures.append((target, exc))
-                raise all_targets_failed(what, failures)
+                return await open_tcp(
+                    self._resolver,
+                    host,
+                    service,
+                    local_host,
+                    local_service,
+                    prepare=lambda sock, family: apply_options(control, sock, family),
+                    serialize=control.serialize_connection_attempts,
+                    what=what,
+                )
         except trio.TooSlowError:
             raise socket_error(
                 SocketErrorStatus.CONNECTION_TIMED_OUT,
@@ -388,17 +364,13 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         # Reached only when cancel_io() or a close cancelled the scope.
         raise self._aborted(what)
 
-    def _attach(self, sock: _StdSocket, remote: SockAddr | None = None) -> None:
-        """Take *sock* as this socket's connection; *remote*: the address connected to.
-
-        Raises the ``OSError`` of ``getpeername`` when *remote* is not given and the
-        peer is already gone.
-        """
+    def _attach(self, sock: _StdSocket, connection: Connection) -> None:
+        """Take *sock* as this socket's connection, which *connection* describes."""
         self._sock = sock
-        self._family = socket.AddressFamily(sock.family)
-        self._local = sock.getsockname()
-        self._remote = remote if remote is not None else sock.getpeername()
-        self._state = _CONNECTED
+        self._connection = connection
+        self._receiver = StreamReceiver(
+            sock, self._io_scopes, self._io_scope_done, self._aborted, self._describe
+        )
         self._output = None  # made on first use, by _make_output
 
     @staticmethod
@@ -439,14 +411,9 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         first by the next send, awaited write, ``flush()`` or ``aclose()`` (on a TLS
         connection, a cancelled send breaks the sending side).
         """
-        if self._sending:
-            raise trio.BusyResourceError("another task is sending on this StreamSocket")
-        output = self._require_output("send_all()")
-        self._sending = True
-        try:
+        with self._send_conflict:
+            output = self._require_output("send_all()")
             await output.send_all(data)
-        finally:
-            self._sending = False
 
     async def wait_send_all_might_not_block(self) -> None:
         """Wait until pending writes are sent and the kernel buffer has room.
@@ -456,15 +423,10 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             trio.ClosedResourceError: the socket is closed, or another task closed it
                 meanwhile.
         """
-        if self._sending:
-            raise trio.BusyResourceError("another task is sending on this StreamSocket")
-        output = self._require_output("wait_send_all_might_not_block()")
-        self._sending = True
-        try:
+        with self._send_conflict:
+            output = self._require_output("wait_send_all_might_not_block()")
             await output._run_until(lambda: not output._pending)
             await _sockio.wait_writable(output._sock)
-        finally:
-            self._sending = False
 
     async def send_eof(self) -> None:
         """Send the pending writes, then close the sending side (TCP FIN).
@@ -478,30 +440,21 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                 while the pending writes were being sent.
             RuntimeError: a TLS connection, which cannot close one direction.
         """
-        if self._sending:
-            raise trio.BusyResourceError("another task is sending on this StreamSocket")
-        output = self._require_output("send_eof()")
-        if self._tls is not None:
-            raise RuntimeError(
-                "send_eof() needs a plain TCP connection: a TLS connection (trio.SSLStream) "
-                "cannot close one direction; use aclose()"
-            )
-        self._sending = True
-        try:
+        with self._send_conflict:
+            output = self._require_output("send_eof()")
+            if self._tls is not None:
+                raise RuntimeError(
+                    "send_eof() needs a plain TCP connection: a TLS connection "
+                    "(trio.SSLStream) cannot close one direction; use aclose()"
+                )
             await output._run_until(lambda: not output._pending)
             if output._eof_sent:
                 return
             self._require_socket("send_eof()")  # another task may have closed it meanwhile
-            try:
+            with translating(f"send_eof on {self._describe()}", broken=True):
                 output._sock.shutdown(socket.SHUT_WR)
-            except OSError as exc:
-                raise translate_os_error(
-                    exc, f"send_eof on {self._describe()}", broken=True
-                ) from exc
             output._eof_sent = True
             output._check_writes = True
-        finally:
-            self._sending = False
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Receive at most *max_bytes* (default 64 KiB); ``b""`` at end of stream.
@@ -526,95 +479,16 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             max_bytes = DEFAULT_RECEIVE_SIZE
         else:
             check_int("max_bytes", max_bytes, 1)
-        if self._receiving:
-            raise trio.BusyResourceError("another task is receiving on this StreamSocket")
-        sock = self._require_socket("receive_some()")
-        self._receiving = True
-        try:
-            buffered = self._recv_buffer
-            if buffered:
-                # Bytes taken out of the buffer must be returned: a cancellation may
-                # come only before they are taken (trio's checkpoint rule).
-                await trio.lowlevel.checkpoint_if_cancelled()
-                data = bytes(buffered[:max_bytes])
-                del buffered[:max_bytes]
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return data
-            return await self._recv(sock, max_bytes)
-        finally:
-            self._receiving = False
-
-    async def _recv(self, sock: _StdSocket, max_bytes: int) -> bytes:
-        # The receive hot path: try at once, and only around an actual wait set up the
-        # cancel scope that cancel_io() needs (written out, as _io_scope would cost a
-        # generator-based context manager per call).
-        max_bytes = min(max_bytes, MAX_RECEIVE_SIZE)
-        if self._tls is not None:
-            return await _stream_tls.tls_receive(self, self._tls, max_bytes)
-        await trio.lowlevel.checkpoint_if_cancelled()
-        try:
-            try:
-                data = sock.recv(max_bytes)
-            except BlockingIOError:
-                pass
-            else:
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return data
-            scope = trio.CancelScope()
-            self._io_scopes.append(scope)
-            try:
-                with scope:
-                    while True:
-                        await trio.lowlevel.wait_readable(sock)
-                        try:
-                            return sock.recv(max_bytes)
-                        except BlockingIOError:
-                            pass
-            finally:
-                self._io_scope_done(scope)
-        except OSError as exc:
-            if sock.fileno() == -1:
-                raise trio.ClosedResourceError(f"{self._describe()} was closed") from None
-            raise translate_os_error(exc, f"receive on {self._describe()}", broken=True) from exc
-        # Reached only when cancel_io() or a close cancelled the scope.
-        raise self._aborted("receive")
+        receiver = self._receiver
+        if receiver is None:
+            raise self._not_connected("receive_some()")
+        return await receiver.receive_some(max_bytes)
 
     async def _read(self, count: int, options: InputStreamOptions) -> bytes:
-        check_count(count, "input_stream.read")
-        if not isinstance(options, InputStreamOptions):
-            raise TypeError(f"options must be an InputStreamOptions, not {describe(options)}")
-        if self._receiving:
-            raise trio.BusyResourceError("another task is receiving on this StreamSocket")
-        sock = self._require_socket("input_stream.read()")
-        if count == 0:
-            await trio.lowlevel.checkpoint()
-            return b""
-        partial = InputStreamOptions.PARTIAL in options
-        chunk = max(count, DEFAULT_RECEIVE_SIZE) if InputStreamOptions.READ_AHEAD in options else 0
-        buffered = self._recv_buffer
-        out = bytearray()
-        self._receiving = True
-        try:
-            if buffered:
-                out += buffered[:count]
-                del buffered[:count]
-                await trio.lowlevel.checkpoint()
-            while len(out) < count and not (partial and out):
-                need = count - len(out)
-                data = await self._recv(sock, max(need, chunk))
-                if not data:
-                    break
-                if len(data) > need:
-                    buffered += memoryview(data)[need:]
-                    data = data[:need]
-                out += data
-        except BaseException:
-            # Whatever arrived before the failure or cancellation stays readable.
-            buffered[:0] = out
-            raise
-        finally:
-            self._receiving = False
-        return bytes(out)
+        receiver = self._receiver
+        if receiver is None:
+            raise self._not_connected("input_stream.read()")
+        return await receiver.read(count, options)
 
     # -- closing ---------------------------------------------------------------------------
 
@@ -628,7 +502,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         Raises a write failure nobody has seen yet (after closing). Cancellation: the
         socket is closed at once, unsent writes fail with ``OPERATION_ABORTED``.
         """
-        if self._state == _CLOSED:
+        if self._lifecycle.closed:
             await trio.lowlevel.checkpoint()
             return
         output = self._output
@@ -637,8 +511,9 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                 await output.flush()
             else:
                 await trio.lowlevel.checkpoint()
-            if self._tls is not None and not self._receiving:
-                await _stream_tls.close_notify(self._tls)
+            receiving = self._receiver is not None and self._receiver.conflict.held
+            if self._tls is not None and not receiving:
+                await self._tls.close_notify()
         finally:
             self._close_now()
         # A connect or receive in another task that the close aborted ends at its next
@@ -648,9 +523,8 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             output._raise_unobserved(before=output._next_seq)
 
     def _close_now(self) -> None:
-        if self._state == _CLOSED:
+        if not self._lifecycle.close():
             return
-        self._state = _CLOSED
         if self._output is not None:
             self._output._abort_pending(
                 SocketErrorStatus.OPERATION_ABORTED, "the socket closed", closed=True
@@ -659,10 +533,12 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         self._cancel_io_scopes()
         if self._sock is not None:
             _sockio.close_socket(self._sock)
-        self._recv_buffer.clear()
+        if self._receiver is not None:
+            self._receiver.buffer.clear()
+            self._receiver = None  # receiving now says the socket is closed
 
     def _is_closed(self) -> bool:
-        return self._state == _CLOSED
+        return self._lifecycle.closed
 
     def _pending_writes(self) -> list[BaseOutputStream]:
         return [] if self._output is None else [self._output]
@@ -670,11 +546,15 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
     # -- helpers ---------------------------------------------------------------------------
 
     def _require_socket(self, what: str) -> _StdSocket:
-        if self._state == _CLOSED:
-            raise trio.ClosedResourceError(f"{what}: {self._describe()} is closed")
-        if self._sock is None:
-            raise RuntimeError(f"{what}: {self._describe()} is not connected")
+        if self._lifecycle.closed or self._sock is None:
+            raise self._not_connected(what)
         return self._sock
+
+    def _not_connected(self, what: str) -> Exception:
+        """What *what* raises on a socket that is closed or was never connected."""
+        if self._lifecycle.closed:
+            return trio.ClosedResourceError(f"{what}: {self._describe()} is closed")
+        return RuntimeError(f"{what}: {self._describe()} is not connected")
 
     def _require_output(self, what: str) -> StreamOutputStream:
         sock = self._require_socket(what)
@@ -684,19 +564,59 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
     def _make_output(self, sock: _StdSocket) -> StreamOutputStream:
         if self._tls is not None:
             output: StreamOutputStream = TlsOutputStream(
-                self._tls, sock, self._get_nursery, self._describe()
+                self._tls.stream, sock, self._get_nursery, self._describe()
             )
         else:
             output = StreamOutputStream(sock, self._get_nursery, self._describe())
         self._output = output
         return output
 
-    def _tcp_info(self) -> TcpInfo:
-        sock = self._sock
-        if sock is None or sock.fileno() == -1 or not hasattr(socket, "TCP_INFO"):
-            return parse_tcp_info(b"")
-        try:
-            raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
-        except OSError:
-            return parse_tcp_info(b"")
-        return parse_tcp_info(raw)
+
+# -- what a listener does with the sockets it accepts ------------------------------------
+
+
+def accepted_socket(
+    conn: _StdSocket, resolver: Resolver, control: StreamSocketListenerControl
+) -> StreamSocket:
+    """A connected StreamSocket for *conn*, which a listener with *control* accepted.
+
+    Raises the ``OSError`` of ``getpeername`` when the peer is already gone.
+    """
+    remote = conn.getpeername()
+    sock = StreamSocket(resolver=resolver)
+    sock._control_from = control
+    sock._lifecycle.begin(Action.CONNECT)
+    sock._lifecycle.finish(Action.CONNECT)
+    connection = Connection(conn.getsockname(), remote, host_of(remote), str(remote[1]), True)
+    sock._attach(conn, connection)
+    return sock
+
+
+async def secure_accepted(
+    sock: StreamSocket, context: ssl.SSLContext, hello_timeout: float | None
+) -> None:
+    """The server side of a TLS listener: the handshake, then *sock* speaks TLS.
+
+    The first byte of the ClientHello must come within *hello_timeout* (the listener's
+    ``control.tls_hello_timeout``), the whole handshake within the
+    ``tls_handshake_timeout``, both counted from now. Raises ``CONNECTION_TIMED_OUT``
+    when either passes, and the handshake's failures otherwise.
+    """
+    what = f"TLS handshake of {sock._describe()}"
+    raw = sock._require_socket(what)
+    timeout = sock.control.tls_handshake_timeout
+    deadline = trio.current_time() + timeout if timeout is not None else float("inf")
+    await wait_for_client_hello(raw, hello_timeout, deadline, what)
+    session = sock._tls_tried = TlsSession(raw, (context, False), what, server_side=True)
+    await sock._handshake(session, (deadline, f"control.tls_handshake_timeout={timeout} s"), what)
+    sock._use_tls(session)
+
+
+def close_at_once(sock: StreamSocket) -> None:
+    """Close *sock* now, failing whatever is pending (a listener dropping a connection)."""
+    sock._close_now()
+
+
+def describe_socket(sock: StreamSocket) -> str:
+    """*sock* as messages name it."""
+    return sock._describe()

@@ -21,7 +21,8 @@ import trio
 
 from .._core.errors import SocketErrorStatus, socket_error
 from .._io.output import NurseryGetter, StreamOutputStream, WriteOperation
-from .context import SocketTransport, alert_left_by_peer, tls_error
+from .handshake import alert_left_by_peer, tls_error
+from .transport import SocketTransport
 
 __all__ = ["TlsOutputStream"]
 

@@ -1,8 +1,14 @@
-"""TLS on a ``StreamSocket``: the handshake of a connect, an upgrade or an accepted
-connection, receiving, and close_notify.
+"""A TLS session: what a ``StreamSocket`` holds while it speaks TLS.
 
-Functions of the socket rather than methods, to keep ``_stream_socket`` to the plain
-TCP connection; they use its private state, as the rest of the package does.
+A :class:`TlsSession` wraps the connected socket, as anyio's ``TLSStream`` wraps its
+transport: it owns the :class:`~trio_sockets._tls.transport.SocketTransport` over the
+socket, the :class:`trio.SSLStream`, the :class:`~trio_sockets._tls.handshake.TlsReport`
+of its handshake and the end-of-stream flag. The socket calls its methods (handshake,
+receive, close_notify) and keeps the session, established or failed, for what its
+``information`` reports; the session knows nothing of the socket class.
+
+Cancellation and ``cancel_io()`` are the socket's: it runs these methods inside the
+cancel scopes it registers, and turns a cancelled scope into ``OPERATION_ABORTED``.
 """
 
 from __future__ import annotations
@@ -10,135 +16,130 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 import trio
 
-from .._core.enums import SocketProtectionLevel
+from .._core.enums import ChainValidationResult, SocketProtectionLevel
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
-from .._core.hostname import HostName, coerce_host_name
-from .context import (
-    SocketTransport,
-    TlsReport,
-    check_protection_level,
-    client_context,
-    handshake,
-    tls_error,
-)
+from .._core.hostname import HostName
+from .context import check_protection_level
+from .handshake import TlsReport, handshake, tls_error
+from .transport import SocketTransport
 
-if TYPE_CHECKING:
-    from .._sockets.stream_socket import StreamSocket
-
-__all__ = [
-    "accept_tls",
-    "close_notify",
-    "handshake_deadline",
-    "refuse_unread_plaintext",
-    "secure",
-    "tls_receive",
-    "upgrade",
-]
+__all__ = ["TlsSession", "refuse_unread_plaintext", "upgrade_level", "wait_for_client_hello"]
 
 
-def handshake_deadline(owner: StreamSocket, start: float) -> tuple[float, str]:
-    deadline, reason = float("inf"), "no limit"
-    handshake_timeout = owner.control.tls_handshake_timeout
-    if handshake_timeout is not None:
-        deadline = trio.current_time() + handshake_timeout
-        reason = f"control.tls_handshake_timeout={handshake_timeout} s"
-    connect_timeout = owner.control.connect_timeout
-    if connect_timeout is not None and start + connect_timeout < deadline:
-        deadline = start + connect_timeout
-        reason = f"control.connect_timeout={connect_timeout} s"
-    return deadline, reason
+class TlsSession:
+    """TLS over one connected socket (see the module docstring).
 
+    Made for a handshake; :attr:`established` once it succeeded. A failed session
+    keeps its :attr:`report` (what was found with the peer's certificates).
+    """
 
-async def secure(
-    owner: StreamSocket,
-    sock: socket.socket,
-    tls: tuple[ssl.SSLContext, bool],
-    host: HostName | None,
-    deadline: float,
-    reason: str,
-    what: str,
-    *,
-    server_side: bool = False,
-) -> trio.SSLStream[SocketTransport]:
-    """Run a TLS handshake on *sock*; fills in ``owner._tls_report``."""
-    context, checks_here = tls
-    server_hostname = None if server_side or host is None else host.canonical_name
-    stream = trio.SSLStream(
-        SocketTransport(sock, what),
-        context,
-        server_side=server_side,
-        server_hostname=server_hostname,
-    )
-    with owner._io_scope():
+    __slots__ = ("_checks_here", "_eof", "_host", "_ignorable", "established", "report", "stream")
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        context: tuple[ssl.SSLContext, bool],
+        what: str,
+        *,
+        host: HostName | None = None,
+        ignorable: frozenset[ChainValidationResult] = frozenset(),
+        server_side: bool = False,
+    ) -> None:
+        ssl_context, self._checks_here = context
+        self._host = host
+        self._ignorable = ignorable
+        server_hostname = None if server_side or host is None else host.canonical_name
+        self.stream = trio.SSLStream(
+            SocketTransport(sock, what),
+            ssl_context,
+            server_side=server_side,
+            server_hostname=server_hostname,
+        )
+        self.report = TlsReport()
+        self.established = False
+        self._eof = False
+
+    @property
+    def level(self) -> SocketProtectionLevel:
+        """The TLS version in force; ``PLAIN_SOCKET`` until the handshake succeeded."""
+        return self.report.level
+
+    async def handshake(self, deadline: float, deadline_reason: str, what: str) -> None:
+        """Run the handshake and fill in :attr:`report`.
+
+        Raises the classified failure (see
+        :func:`~trio_sockets._tls.handshake.handshake`); ``CONNECTION_TIMED_OUT`` at
+        *deadline*, which *deadline_reason* names. Cancellation: the session is
+        unusable (a handshake cannot resume).
+        """
         await handshake(
-            stream,
-            owner._tls_report,
-            host=host,
-            checks_here=checks_here,
-            ignorable=frozenset(owner.control.ignorable_server_certificate_errors),
+            self.stream,
+            self.report,
+            host=self._host,
+            checks_here=self._checks_here,
+            ignorable=self._ignorable,
             deadline=deadline,
-            deadline_reason=reason,
+            deadline_reason=deadline_reason,
             what=what,
         )
-        return stream
-    # Reached only when cancel_io() or a close cancelled the scope.
-    raise owner._aborted(what)
+        self.established = True
+
+    async def receive(self, max_bytes: int, where: Callable[[], str]) -> bytes:
+        """Receive up to *max_bytes* of plain text; ``b""`` at the end of the stream.
+
+        A ragged EOF (the peer closed without close_notify) reads as the end of the
+        stream, as the ssl module's ``suppress_ragged_eofs`` default has it. *where*
+        names the socket in a failure's message (called only then: this is a hot path).
+
+        Raises:
+            SocketStatusError: the classified failure, also a
+                :class:`trio.BrokenResourceError`.
+        """
+        if self._eof:
+            await trio.lowlevel.checkpoint()
+            return b""
+        try:
+            data = await self.stream.receive_some(max_bytes)
+        except trio.BrokenResourceError as exc:
+            if isinstance(exc.__cause__, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+                self._eof = True
+                return b""
+            raise tls_error(exc, f"receive on {where()}") from exc
+        except OSError as exc:
+            raise translate_os_error(exc, f"receive on {where()}", broken=True) from exc
+        if not data:
+            self._eof = True
+        return bytes(data)
+
+    async def close_notify(self) -> None:
+        """Send close_notify if the socket takes it at once; never wait on the peer."""
+        self.stream.transport_stream.closing = True
+        # The peer may be gone or not reading: the connection then closes without it.
+        with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
+            await self.stream.aclose()
 
 
-async def upgrade(
-    owner: StreamSocket,
-    protection_level: SocketProtectionLevel,
-    validation_host_name: HostName | str | None = None,
-) -> None:
-    """The body of ``StreamSocket.upgrade_to_ssl`` (documented there)."""
+def upgrade_level(protection_level: object) -> SocketProtectionLevel:
+    """*protection_level* checked for ``upgrade_to_ssl``: a TLS level this platform has.
+
+    Raises:
+        TypeError / ValueError: not a level, one OpenSSL cannot provide, or
+            ``PLAIN_SOCKET``.
+    """
     level = check_protection_level(protection_level)
     if level == SocketProtectionLevel.PLAIN_SOCKET:
         raise ValueError("upgrade_to_ssl() needs a TLS protection level, not PLAIN_SOCKET")
-    host = (
-        coerce_host_name(validation_host_name, "validation_host_name")
-        if validation_host_name is not None
-        else owner._remote_host_name
-    )
-    sock = owner._require_socket("upgrade_to_ssl()")
-    if owner._tls is not None:
-        raise RuntimeError(
-            f"{owner._describe()} is already protected "
-            f"({owner._tls_report.level.name}); upgrade_to_ssl() upgrades a plain one"
-        )
-    if owner._accepted:
-        raise RuntimeError(
-            "upgrade_to_ssl() is for client sockets: as in WinRT, a socket accepted by a "
-            "listener cannot be upgraded (use a TLS listener instead)"
-        )
-    if owner._receiving or owner._sending:
-        raise trio.BusyResourceError("another task is using this StreamSocket")
-    refuse_unread_plaintext(owner, sock)
-    tls = client_context(level, owner.control)
-    output = owner._require_output("upgrade_to_ssl()")
-    owner._sending = owner._receiving = True
-    try:
-        await output.flush()
-        refuse_unread_plaintext(owner, sock)
-        owner._tls_report = TlsReport()
-        deadline, reason = handshake_deadline(owner, trio.current_time())
-        what = f"upgrade_to_ssl on {owner._describe()}"
-        try:
-            stream = await secure(owner, sock, tls, host, deadline, reason, what)
-        except BaseException:
-            owner._close_now()
-            raise
-    finally:
-        owner._sending = owner._receiving = False
-    owner._use_tls(stream)
+    return level
 
 
-def refuse_unread_plaintext(owner: StreamSocket, sock: socket.socket) -> None:
-    """Raise if received plain text waits unread, in *owner*'s buffer or the kernel's."""
-    unread = len(owner._recv_buffer)
+def refuse_unread_plaintext(buffered: int, sock: socket.socket, where: str) -> None:
+    """Raise if received plain text waits unread: *buffered* bytes read ahead, or bytes
+    in the kernel's buffer (the TLS handshake would take them for TLS)."""
+    unread = buffered
     if not unread:
         try:
             unread = len(sock.recv(65536, socket.MSG_PEEK))
@@ -147,72 +148,26 @@ def refuse_unread_plaintext(owner: StreamSocket, sock: socket.socket) -> None:
     if unread:
         raise RuntimeError(
             f"upgrade_to_ssl(): {unread} bytes of received plain text are still unread "
-            f"on {owner._describe()}; read them first (the TLS handshake would take "
+            f"on {where}; read them first (the TLS handshake would take "
             "them for TLS and they would be lost)"
         )
 
 
-async def accept_tls(
-    owner: StreamSocket, context: ssl.SSLContext, what: str, hello_timeout: float | None
+async def wait_for_client_hello(
+    sock: socket.socket, hello_timeout: float | None, deadline: float, what: str
 ) -> None:
-    """The server side of a TLS listener: handshake, then become a TLS socket.
+    """Wait for the first byte of a ClientHello, for at most *hello_timeout* seconds.
 
-    The first byte of the ClientHello must come within *hello_timeout* (the listener's
-    ``control.tls_hello_timeout``), the whole handshake within the
-    ``tls_handshake_timeout``, both counted from now. Raises ``CONNECTION_TIMED_OUT``
-    when either passes, and the handshake's failures otherwise.
+    Raises ``CONNECTION_TIMED_OUT`` when it does not come in time. Returns at once when
+    the handshake's *deadline* comes first (the handshake then times out itself).
     """
-    sock = owner._require_socket(what)
     start = trio.current_time()
-    timeout = owner.control.tls_handshake_timeout
-    deadline = start + timeout if timeout is not None else float("inf")
-    reason = f"control.tls_handshake_timeout={timeout} s"
-    if hello_timeout is not None and start + hello_timeout < deadline:
-        with trio.move_on_at(start + hello_timeout) as silent:
-            await trio.lowlevel.wait_readable(sock)
-        if silent.cancelled_caught:
-            raise socket_error(
-                SocketErrorStatus.CONNECTION_TIMED_OUT,
-                f"{what}: no ClientHello within control.tls_hello_timeout={hello_timeout} s",
-            )
-    owner._tls_report = TlsReport()
-    stream = await secure(
-        owner, sock, (context, False), None, deadline, reason, what, server_side=True
-    )
-    owner._use_tls(stream)
-
-
-async def tls_receive(
-    owner: StreamSocket, stream: trio.SSLStream[SocketTransport], max_bytes: int
-) -> bytes:
-    """``receive_some`` of a TLS socket: a ragged EOF reads as the end of the stream."""
-    if owner._tls_eof:
-        await trio.lowlevel.checkpoint()
-        return b""
-    with owner._io_scope():
-        try:
-            data = await stream.receive_some(max_bytes)
-        except trio.BrokenResourceError as exc:
-            if isinstance(exc.__cause__, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
-                # The peer closed without close_notify: an end of stream, as the ssl
-                # module's suppress_ragged_eofs default has it.
-                owner._tls_eof = True
-                return b""
-            raise tls_error(exc, f"receive on {owner._describe()}") from exc
-        except OSError as exc:
-            what = f"receive on {owner._describe()}"
-            raise translate_os_error(exc, what, broken=True) from exc
-        if not data:
-            owner._tls_eof = True
-        return bytes(data)
-    # Reached only when cancel_io() or a close cancelled the scope.
-    raise owner._aborted("receive")
-
-
-async def close_notify(stream: trio.SSLStream[SocketTransport]) -> None:
-    """Send TLS close_notify if the socket takes it at once; never wait on the peer."""
-    transport = stream.transport_stream
-    transport.closing = True
-    # The peer may be gone or not reading: the connection then closes without it.
-    with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
-        await stream.aclose()
+    if hello_timeout is None or start + hello_timeout >= deadline:
+        return
+    with trio.move_on_at(start + hello_timeout) as silent:
+        await trio.lowlevel.wait_readable(sock)
+    if silent.cancelled_caught:
+        raise socket_error(
+            SocketErrorStatus.CONNECTION_TIMED_OUT,
+            f"{what}: no ClientHello within control.tls_hello_timeout={hello_timeout} s",
+        )

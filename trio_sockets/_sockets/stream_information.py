@@ -1,32 +1,53 @@
-"""What a ``StreamSocket`` hands out besides itself: its information and input stream."""
+"""``StreamSocketInformation``: what a ``StreamSocket`` tells about its connection.
+
+It reads narrow values the socket hands it -- a :class:`Connection` record, the report
+of the last TLS handshake, ``TCP_INFO`` -- never the socket itself.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-import trio
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from .._core.certificate import Certificate
 from .._core.enums import (
     ChainValidationResult,
-    InputStreamOptions,
     SocketProtectionLevel,
     SocketSslErrorSeverity,
 )
 from .._core.hostname import HostName
 from .._core.tcp_info import (
+    TCP_INFO_SIZE,
     BandwidthStatistics,
     RoundTripTimeStatistics,
+    TcpInfo,
     bandwidth_statistics,
+    parse_tcp_info,
     round_trip_time_statistics,
 )
-from .._data.interfaces import InputStream
 from .._io.addresses import host_of
+from .._io.resolver import SockAddr
+from .._tls.handshake import TlsReport
 
-if TYPE_CHECKING:
-    from .stream_socket import StreamSocket
+__all__ = ["NOT_CONNECTED", "Connection", "StreamSocketInformation", "tcp_info_of"]
 
-__all__ = ["SocketInputStream", "StreamSocketInformation"]
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """The endpoints of a stream socket's connection, and how it came to be."""
+
+    local: SockAddr | None = None
+    remote: SockAddr | None = None
+    #: The host name given to ``connect`` (for an accepted socket, the peer's address).
+    remote_host_name: HostName | None = None
+    remote_service_name: str = ""
+    #: Whether a listener handed the socket out.
+    accepted: bool = False
+
+
+#: What a socket that never connected has (shared, never changed).
+NOT_CONNECTED = Connection()
 
 
 class StreamSocketInformation:
@@ -36,44 +57,55 @@ class StreamSocketInformation:
     ``""`` (WinRT's values).
     """
 
-    def __init__(self, owner: StreamSocket) -> None:
-        self._owner = owner
+    def __init__(
+        self,
+        connection: Callable[[], Connection],
+        tls_report: Callable[[], TlsReport],
+        live_socket: Callable[[], socket.socket | None],
+    ) -> None:
+        self._connection = connection
+        self._tls_report = tls_report
+        self._live_socket = live_socket
         self._rtt_max = 0
+
+    def _server_report(self) -> TlsReport | None:
+        """The last handshake's report on a client socket; None on an accepted one."""
+        return None if self._connection().accepted else self._tls_report()
 
     @property
     def local_address(self) -> HostName | None:
-        local = self._owner._local
+        local = self._connection().local
         return host_of(local) if local is not None else None
 
     @property
     def local_port(self) -> str:
-        local = self._owner._local
+        local = self._connection().local
         return str(local[1]) if local is not None else ""
 
     @property
     def remote_address(self) -> HostName | None:
-        remote = self._owner._remote
+        remote = self._connection().remote
         return host_of(remote) if remote is not None else None
 
     @property
     def remote_port(self) -> str:
-        remote = self._owner._remote
+        remote = self._connection().remote
         return str(remote[1]) if remote is not None else ""
 
     @property
     def remote_host_name(self) -> HostName | None:
         """The host name given to ``connect`` (for an accepted socket, the peer's address)."""
-        return self._owner._remote_host_name
+        return self._connection().remote_host_name
 
     @property
     def remote_service_name(self) -> str:
         """The service name given to ``connect`` (for an accepted socket, the peer's port)."""
-        return self._owner._remote_service_name
+        return self._connection().remote_service_name
 
     @property
     def protection_level(self) -> SocketProtectionLevel:
         """The TLS version in force (``TLS12``, ``TLS13``...), or ``PLAIN_SOCKET``."""
-        return self._owner._tls_report.level
+        return self._tls_report().level
 
     @property
     def server_certificate(self) -> Certificate | None:
@@ -82,12 +114,14 @@ class StreamSocketInformation:
         Also after a failed handshake, for diagnostics. ``None`` before any handshake,
         and on a socket accepted by a listener (see :attr:`peer_certificate`).
         """
-        return None if self._owner._accepted else self._owner._tls_report.peer_certificate
+        report = self._server_report()
+        return None if report is None else report.peer_certificate
 
     @property
     def server_intermediate_certificates(self) -> list[Certificate]:
         """The issuer certificates the server sent with its own, nearest first."""
-        return [] if self._owner._accepted else list(self._owner._tls_report.intermediates)
+        report = self._server_report()
+        return [] if report is None else list(report.intermediates)
 
     @property
     def server_certificate_errors(self) -> list[ChainValidationResult]:
@@ -97,20 +131,20 @@ class StreamSocketInformation:
         that ``control.ignorable_server_certificate_errors`` let through. Empty when the
         certificate is fine. See the TLS how-to for how complete the list is.
         """
-        return [] if self._owner._accepted else list(self._owner._tls_report.errors)
+        report = self._server_report()
+        return [] if report is None else list(report.errors)
 
     @property
     def server_certificate_error_severity(self) -> SocketSslErrorSeverity:
         """``NONE``, ``IGNORABLE`` (every error can be ignored) or ``FATAL``."""
-        if self._owner._accepted:
-            return SocketSslErrorSeverity.NONE
-        return self._owner._tls_report.severity
+        report = self._server_report()
+        return SocketSslErrorSeverity.NONE if report is None else report.severity
 
     @property
     def peer_certificate(self) -> Certificate | None:
         """The certificate the peer presented: the server's on a client socket, the
         client's on a socket accepted by a listener that requires one (not in WinRT)."""
-        return self._owner._tls_report.peer_certificate
+        return self._tls_report().peer_certificate
 
     @property
     def session_key(self) -> None:
@@ -120,40 +154,22 @@ class StreamSocketInformation:
     @property
     def round_trip_time_statistics(self) -> RoundTripTimeStatistics:
         """Round-trip times from Linux ``TCP_INFO``, in microseconds; zeros elsewhere."""
-        stats = round_trip_time_statistics(self._owner._tcp_info(), self._rtt_max)
+        stats = round_trip_time_statistics(tcp_info_of(self._live_socket()), self._rtt_max)
         self._rtt_max = stats.max
         return stats
 
     @property
     def bandwidth_statistics(self) -> BandwidthStatistics:
         """Bandwidth estimates from Linux ``TCP_INFO``; zeros elsewhere."""
-        return bandwidth_statistics(self._owner._tcp_info())
+        return bandwidth_statistics(tcp_info_of(self._live_socket()))
 
 
-class SocketInputStream(InputStream):
-    """The input stream of a :class:`StreamSocket` (WinRT ``IInputStream``)."""
-
-    def __init__(self, owner: StreamSocket) -> None:
-        self._owner = owner
-        self._closed = False
-
-    async def read(
-        self, count: int, options: InputStreamOptions = InputStreamOptions.NONE
-    ) -> bytes:
-        """Read up to *count* bytes; ``b""`` means the peer closed its side.
-
-        ``NONE`` waits for *count* bytes (fewer only at end of stream), ``PARTIAL``
-        returns what the first receive brings, ``READ_AHEAD`` receives up to 64 KiB per
-        system call and keeps the surplus for the next read.
-
-        Cancellation: bytes already received stay buffered for the next read; nothing
-        is lost and the socket stays usable.
-        """
-        if self._closed:
-            raise trio.ClosedResourceError("this input stream was closed")
-        return await self._owner._read(count, options)
-
-    async def aclose(self) -> None:
-        """Stop reading through this stream object; the socket stays open."""
-        self._closed = True
-        await trio.lowlevel.checkpoint()
+def tcp_info_of(sock: socket.socket | None) -> TcpInfo:
+    """Linux ``TCP_INFO`` of *sock*; zeros without one (closed, or another system)."""
+    if sock is None or sock.fileno() == -1 or not hasattr(socket, "TCP_INFO"):
+        return parse_tcp_info(b"")
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, TCP_INFO_SIZE)
+    except OSError:
+        return parse_tcp_info(b"")
+    return parse_tcp_info(raw)

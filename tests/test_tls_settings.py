@@ -1,0 +1,105 @@
+"""The frozen TLS settings of a client handshake: what makes two equal, and the
+handshake deadline they give. Pure: no sockets, a fake clock."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import trio
+import trio.testing
+import trustme
+from cryptography.hazmat.primitives import serialization
+
+from trio_sockets import Certificate, ChainValidationResult, SocketProtectionLevel, StreamSocket
+from trio_sockets._sockets.stream_control import tls_client_settings
+from trio_sockets._tls.settings import TlsClientSettings
+
+L = SocketProtectionLevel
+C = ChainValidationResult
+
+
+def test_settings_are_frozen_and_compare_without_their_timeouts() -> None:
+    settings = TlsClientSettings(L.TLS12, handshake_timeout=1.0, connect_timeout=2.0)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        settings.level = L.TLS13  # type: ignore[misc]
+    same = TlsClientSettings(L.TLS12, handshake_timeout=60.0, connect_timeout=None)
+    assert settings == same
+    assert hash(settings) == hash(same)
+    assert settings != TlsClientSettings(L.TLS12, ignorable=frozenset({C.EXPIRED}))
+    assert settings != TlsClientSettings(L.TLS13)
+
+
+def test_the_client_key_is_part_of_the_settings() -> None:
+    """A Certificate compares by its DER alone: the same certificate with its key stored
+    another way (here: encrypted) must still make other settings, as the context loads
+    the key as given."""
+    leaf = trustme.CA().issue_cert("client.test")
+    cert_pem = leaf.cert_chain_pems[0].bytes()
+    key = serialization.load_pem_private_key(leaf.private_key_pem.bytes(), password=None)
+    encrypted = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.BestAvailableEncryption(b"secret"),
+    )
+    plain = Certificate.from_pem(cert_pem, leaf.private_key_pem.bytes())
+    locked = Certificate.from_pem(cert_pem, encrypted, password=b"secret")
+    assert plain == locked  # the certificates themselves are equal
+    assert TlsClientSettings(L.SSL, certificate=plain) != TlsClientSettings(
+        L.SSL, certificate=locked
+    )
+    assert TlsClientSettings(L.SSL, certificate=plain) == TlsClientSettings(
+        L.SSL, certificate=Certificate.from_pem(cert_pem, leaf.private_key_pem.bytes())
+    )
+
+
+def test_a_control_gives_the_settings_it_holds() -> None:
+    ca = trustme.CA()
+    root = Certificate.from_pem(ca.cert_pem.bytes())
+    sock = StreamSocket()
+    control = sock.control
+    control.trusted_certificates.append(root)
+    control.ignorable_server_certificate_errors.add(C.INVALID_NAME)
+    control.min_protection_level = L.TLS12
+    control.tls_handshake_timeout = 7
+    control.connect_timeout = 9
+    settings = tls_client_settings(control, L.SSL)
+    assert settings == TlsClientSettings(L.SSL, L.TLS12, (root,), frozenset({C.INVALID_NAME}), None)
+    assert (settings.handshake_timeout, settings.connect_timeout) == (7, 9)
+    # A snapshot: later changes to the control do not reach it.
+    control.trusted_certificates.clear()
+    assert settings.trusted == (root,)
+
+
+def test_a_control_refuses_a_trust_list_that_holds_something_else() -> None:
+    sock = StreamSocket()
+    sock.control.trusted_certificates.append("not a certificate")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="trusted_certificates must hold Certificate"):
+        tls_client_settings(sock.control, L.SSL)
+
+
+@pytest.mark.parametrize(
+    ("handshake", "connect", "started_ago", "expected"),
+    [
+        (None, None, 0.0, (float("inf"), "no limit")),
+        (10.0, None, 0.0, (110.0, "control.tls_handshake_timeout=10.0 s")),
+        # The connect began 25 s ago: its 30 s end before the handshake's 10 s.
+        (10.0, 30.0, 25.0, (105.0, "control.connect_timeout=30.0 s")),
+        (10.0, 60.0, 25.0, (110.0, "control.tls_handshake_timeout=10.0 s")),
+        (None, 30.0, 0.0, (130.0, "control.connect_timeout=30.0 s")),
+    ],
+)
+def test_the_handshake_deadline_is_the_earlier_of_the_two_timeouts(
+    handshake: float | None,
+    connect: float | None,
+    started_ago: float,
+    expected: tuple[float, str],
+) -> None:
+    settings = TlsClientSettings(L.SSL, handshake_timeout=handshake, connect_timeout=connect)
+    clock = trio.testing.MockClock()
+    clock.jump(100.0 - clock.current_time())
+
+    async def deadline() -> tuple[float, str]:
+        return settings.deadline(trio.current_time() - started_ago)
+
+    assert trio.run(deadline, clock=clock) == expected

@@ -1,0 +1,97 @@
+"""Opening a TCP connection to a host and service: resolution, DNS SRV, happy eyeballs.
+
+What ``StreamSocket.connect`` does below the WinRT surface: resolve the service
+(a port, a services-database name or a DNS SRV service) and the optional local
+endpoint, then try each target's addresses with happy eyeballs
+(:func:`~trio_sockets._io.connect.connect_first`). The caller bounds it in time and
+holds the cancel scope that ``cancel_io()`` ends.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+
+from .._core.hostname import HostName
+from .addresses import of_reachable_family
+from .connect import connect_first
+from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
+
+__all__ = ["open_tcp"]
+
+#: Sets a new socket's options before it binds or connects.
+Prepare = Callable[[socket.socket, socket.AddressFamily], None]
+
+
+async def _local_endpoints(
+    resolver: Resolver, local_host: HostName | None, local_service: str
+) -> dict[socket.AddressFamily, SockAddr]:
+    """Where to bind before connecting, per family; empty: let the system choose."""
+    if local_host is None and not local_service:
+        return {}
+    local_port = await resolver.resolve_port(local_service, "tcp", local=True)
+    if local_host is None:
+        return {
+            socket.AF_INET: ("0.0.0.0", local_port),
+            socket.AF_INET6: ("::", local_port, 0, 0),
+        }
+    local: dict[socket.AddressFamily, SockAddr] = {}
+    for family, sockaddr in await resolver.resolve_addresses(
+        local_host, local_port, "tcp", passive=True
+    ):
+        local.setdefault(family, sockaddr)
+    return local
+
+
+async def open_tcp(
+    resolver: Resolver,
+    host: HostName,
+    service: str,
+    local_host: HostName | None,
+    local_service: str,
+    *,
+    prepare: Prepare,
+    serialize: bool,
+    what: str,
+) -> tuple[socket.socket, SockAddr]:
+    """A connected non-blocking socket to *host* and *service*, and the address reached.
+
+    DNS SRV targets are tried in RFC 2782 order, each only when the one before failed;
+    *serialize* tries one address at a time instead of racing them.
+
+    Raises:
+        SocketStatusError: resolution or every connection attempt failed (the message
+            starts with *what*).
+
+    Cancellation: no socket is left open.
+    """
+    targets = await resolver.resolve_targets(host, service, "tcp")
+    local = await _local_endpoints(resolver, local_host, local_service)
+
+    def make_socket(family: socket.AddressFamily) -> socket.socket:
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            prepare(sock, family)
+            if family in local:
+                sock.bind(local[family])
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    async def connect_target(target: ServiceTarget, what: str) -> tuple[socket.socket, SockAddr]:
+        addresses = await resolver.resolve_addresses(target.host, target.port, "tcp")
+        if local:
+            addresses = of_reachable_family(addresses, local, what, f"local host {local_host}")
+        return await connect_first(addresses, make_socket, what=what, serialize=serialize)
+
+    if len(targets) == 1:
+        return await connect_target(targets[0], what)
+    failures: list[tuple[ServiceTarget, OSError]] = []
+    for target in targets:
+        try:
+            return await connect_target(target, f"{what} (SRV target {target})")
+        except OSError as exc:
+            failures.append((target, exc))
+    raise all_targets_failed(what, failures)

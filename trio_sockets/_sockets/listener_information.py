@@ -1,0 +1,80 @@
+"""What a ``StreamSocketListener`` hands out: its information and the connection event.
+
+``StreamSocketListenerInformation`` reads a :class:`ListenerRecord`, the small mutable
+record the listener keeps its bound port and handshake counts in.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._core.enums import SocketProtectionLevel
+from .stream_socket import StreamSocket
+
+__all__ = [
+    "ListenerRecord",
+    "StreamSocketListenerConnectionReceivedEventArgs",
+    "StreamSocketListenerInformation",
+]
+
+
+@dataclass(slots=True)
+class ListenerRecord:
+    """What a listener tells about itself; only the listener writes it."""
+
+    port: int | None = None
+    protection_level: SocketProtectionLevel = SocketProtectionLevel.PLAIN_SOCKET
+    handshake_failures: int = 0
+    last_handshake_error: OSError | None = None
+
+    def handshake_failed(self, error: OSError) -> None:
+        self.handshake_failures += 1
+        self.last_handshake_error = error
+
+
+class StreamSocketListenerConnectionReceivedEventArgs:
+    """One accepted connection (WinRT ``StreamSocketListenerConnectionReceivedEventArgs``).
+
+    The :attr:`socket` belongs to whoever receives these args, not to the listener:
+    scope it with ``async with args.socket:`` (or close it).
+    """
+
+    __slots__ = ("_socket",)
+
+    def __init__(self, socket: StreamSocket) -> None:
+        self._socket = socket
+
+    @property
+    def socket(self) -> StreamSocket:
+        return self._socket
+
+    def __repr__(self) -> str:
+        return f"<ConnectionReceived {self._socket!r}>"
+
+
+class StreamSocketListenerInformation:
+    """WinRT ``StreamSocketListenerInformation``: the bound port."""
+
+    def __init__(self, record: ListenerRecord) -> None:
+        self._record = record
+
+    @property
+    def local_port(self) -> str:
+        """The bound TCP port as a string; ``""`` before the listener is bound."""
+        port = self._record.port
+        return str(port) if port is not None else ""
+
+    @property
+    def protection_level(self) -> SocketProtectionLevel:
+        """The level given to bind: ``PLAIN_SOCKET``, or the TLS level it serves."""
+        return self._record.protection_level
+
+    @property
+    def tls_handshake_failures(self) -> int:
+        """How many accepted connections failed their TLS handshake (and were closed)."""
+        return self._record.handshake_failures
+
+    @property
+    def last_tls_handshake_error(self) -> OSError | None:
+        """The classified failure of the last TLS handshake that failed, if any."""
+        return self._record.last_handshake_error

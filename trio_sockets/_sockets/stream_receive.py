@@ -1,0 +1,195 @@
+"""The receiving side of a ``StreamSocket``: its receiver and its input stream.
+
+A :class:`StreamReceiver` is made when the socket connects. It lets one task receive at
+a time, keeps what ``input_stream.read`` read ahead, and receives from the plain socket
+or through the TLS session in force. It knows the socket only through the callables it
+is given: where to register the cancel scope of a wait (so that ``cancel_io()`` and a
+close end it), the error such an ended wait raises, and the socket's name for messages.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Awaitable, Callable
+
+import trio
+
+from .._core.checks import describe
+from .._core.codec import check_count
+from .._core.enums import InputStreamOptions
+from .._core.errors import translate_os_error
+from .._core.lifecycle import ConflictDetector
+from .._data.interfaces import InputStream
+from .._tls.session import TlsSession
+
+__all__ = ["DEFAULT_RECEIVE_SIZE", "MAX_RECEIVE_SIZE", "SocketInputStream", "StreamReceiver"]
+
+#: ``receive_some()`` without a size asks the kernel for at most this many bytes.
+DEFAULT_RECEIVE_SIZE = 65536
+#: One receive asks the kernel (or the TLS layer) for at most this many bytes, whatever
+#: size the caller gave: Python allocates the whole size up front, so
+#: ``receive_some(2**45)`` would fail with an empty MemoryError.
+MAX_RECEIVE_SIZE = 4 * 1024 * 1024
+
+#: The socket's read: ``read(count, options)``.
+Reader = Callable[[int, InputStreamOptions], Awaitable[bytes]]
+
+
+class StreamReceiver:
+    """The receiving side of one connected socket (see the module docstring)."""
+
+    __slots__ = (
+        "_aborted",
+        "_scope_done",
+        "_scopes",
+        "_sock",
+        "_where",
+        "buffer",
+        "conflict",
+        "session",
+    )
+
+    def __init__(
+        self,
+        sock: socket.socket,
+        scopes: list[trio.CancelScope],
+        scope_done: Callable[[trio.CancelScope], None],
+        aborted: Callable[[str], Exception],
+        where: Callable[[], str],
+    ) -> None:
+        self._sock = sock
+        self._scopes = scopes
+        self._scope_done = scope_done
+        self._aborted = aborted
+        self._where = where
+        #: What ``input_stream.read`` received beyond what it returned.
+        self.buffer = bytearray()
+        self.conflict = ConflictDetector("another task is receiving on this StreamSocket")
+        #: The TLS session in force; None on plain TCP.
+        self.session: TlsSession | None = None
+
+    async def receive_some(self, max_bytes: int) -> bytes:
+        """``StreamSocket.receive_some`` once the size is checked (documented there)."""
+        with self.conflict:
+            buffered = self.buffer
+            if buffered:
+                # Bytes taken out of the buffer must be returned: a cancellation may
+                # come only before they are taken (trio's checkpoint rule).
+                await trio.lowlevel.checkpoint_if_cancelled()
+                data = bytes(buffered[:max_bytes])
+                del buffered[:max_bytes]
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return data
+            return await self._recv(max_bytes)
+
+    async def read(self, count: int, options: InputStreamOptions) -> bytes:
+        """``input_stream.read`` (documented on :class:`SocketInputStream`)."""
+        check_count(count, "input_stream.read")
+        if not isinstance(options, InputStreamOptions):
+            raise TypeError(f"options must be an InputStreamOptions, not {describe(options)}")
+        with self.conflict:
+            if count == 0:
+                await trio.lowlevel.checkpoint()
+                return b""
+            return await self._read_into(count, options)
+
+    async def _read_into(self, count: int, options: InputStreamOptions) -> bytes:
+        partial = InputStreamOptions.PARTIAL in options
+        chunk = max(count, DEFAULT_RECEIVE_SIZE) if InputStreamOptions.READ_AHEAD in options else 0
+        buffered = self.buffer
+        out = bytearray()
+        try:
+            if buffered:
+                out += buffered[:count]
+                del buffered[:count]
+                await trio.lowlevel.checkpoint()
+            while len(out) < count and not (partial and out):
+                need = count - len(out)
+                data = await self._recv(max(need, chunk))
+                if not data:
+                    break
+                if len(data) > need:
+                    buffered += memoryview(data)[need:]
+                    data = data[:need]
+                out += data
+        except BaseException:
+            # Whatever arrived before the failure or cancellation stays readable.
+            buffered[:0] = out
+            raise
+        return bytes(out)
+
+    async def _recv(self, max_bytes: int) -> bytes:
+        # The receive hot path: try at once, and only around an actual wait set up the
+        # cancel scope that cancel_io() needs (written out, as a generator-based context
+        # manager per call would cost more than the system call's own overhead).
+        max_bytes = min(max_bytes, MAX_RECEIVE_SIZE)
+        if self.session is not None:
+            return await self._recv_tls(self.session, max_bytes)
+        sock = self._sock
+        await trio.lowlevel.checkpoint_if_cancelled()
+        try:
+            try:
+                data = sock.recv(max_bytes)
+            except BlockingIOError:
+                pass
+            else:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return data
+            scope = trio.CancelScope()
+            self._scopes.append(scope)
+            try:
+                with scope:
+                    while True:
+                        await trio.lowlevel.wait_readable(sock)
+                        try:
+                            return sock.recv(max_bytes)
+                        except BlockingIOError:
+                            pass
+            finally:
+                self._scope_done(scope)
+        except OSError as exc:
+            if sock.fileno() == -1:
+                raise trio.ClosedResourceError(f"{self._where()} was closed") from None
+            raise translate_os_error(exc, f"receive on {self._where()}", broken=True) from exc
+        # Reached only when cancel_io() or a close cancelled the scope.
+        raise self._aborted("receive")
+
+    async def _recv_tls(self, session: TlsSession, max_bytes: int) -> bytes:
+        scope = trio.CancelScope()
+        self._scopes.append(scope)
+        try:
+            with scope:
+                return await session.receive(max_bytes, self._where)
+        finally:
+            self._scope_done(scope)
+        # Reached only when cancel_io() or a close cancelled the scope.
+        raise self._aborted("receive")
+
+
+class SocketInputStream(InputStream):
+    """The input stream of a :class:`StreamSocket` (WinRT ``IInputStream``)."""
+
+    def __init__(self, read: Reader) -> None:
+        self._read = read
+        self._closed = False
+
+    async def read(
+        self, count: int, options: InputStreamOptions = InputStreamOptions.NONE
+    ) -> bytes:
+        """Read up to *count* bytes; ``b""`` means the peer closed its side.
+
+        ``NONE`` waits for *count* bytes (fewer only at end of stream), ``PARTIAL``
+        returns what the first receive brings, ``READ_AHEAD`` receives up to 64 KiB per
+        system call and keeps the surplus for the next read.
+
+        Cancellation: bytes already received stay buffered for the next read; nothing
+        is lost and the socket stays usable.
+        """
+        if self._closed:
+            raise trio.ClosedResourceError("this input stream was closed")
+        return await self._read(count, options)
+
+    async def aclose(self) -> None:
+        """Stop reading through this stream object; the socket stays open."""
+        self._closed = True
+        await trio.lowlevel.checkpoint()

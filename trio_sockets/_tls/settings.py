@@ -1,0 +1,63 @@
+"""The TLS settings of one client handshake, as one frozen value.
+
+A :class:`~trio_sockets.StreamSocketControl` is mutable and belongs to its socket; a
+handshake needs a snapshot of its TLS settings that cannot change under it, and the
+client-context cache needs a key. :class:`TlsClientSettings` is both: the control makes
+one when a ``connect`` or ``upgrade_to_ssl`` starts (``tls_client_settings`` in
+``_sockets/stream_control.py``), and :func:`~trio_sockets._tls.context.client_context`
+takes it instead of the control. The timeouts ride along for the handshake deadline but
+are no part of the key: two sockets that differ only there share a context.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import trio
+
+from .._core.certificate import Certificate
+from .._core.enums import ChainValidationResult, SocketProtectionLevel
+
+__all__ = ["TlsClientSettings"]
+
+
+def _key_of(certificate: Certificate | None) -> tuple[bytes | None, bytes | None] | None:
+    # A Certificate compares by its DER alone; two with different keys must not share a
+    # context, so the key is part of the settings' identity.
+    if certificate is None:
+        return None
+    return (certificate._key_pem, certificate._password)
+
+
+@dataclass(frozen=True, slots=True)
+class TlsClientSettings:
+    """What a client handshake uses: the level asked for and the control's TLS settings.
+
+    Equal settings (timeouts aside) make the same :class:`ssl.SSLContext`, so the value
+    is also the client-context cache key.
+    """
+
+    level: SocketProtectionLevel
+    minimum: SocketProtectionLevel = SocketProtectionLevel.UNSPECIFIED
+    #: Roots trusted besides the system's, checked to be Certificates.
+    trusted: tuple[Certificate, ...] = ()
+    ignorable: frozenset[ChainValidationResult] = frozenset()
+    certificate: Certificate | None = None
+    handshake_timeout: float | None = field(default=None, compare=False)
+    connect_timeout: float | None = field(default=None, compare=False)
+    key: tuple[bytes | None, bytes | None] | None = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", _key_of(self.certificate))
+
+    def deadline(self, start: float) -> tuple[float, str]:
+        """When a handshake that is part of a connect begun at *start* must be done,
+        and which setting says so (for the timeout's message)."""
+        deadline, reason = float("inf"), "no limit"
+        if self.handshake_timeout is not None:
+            deadline = trio.current_time() + self.handshake_timeout
+            reason = f"control.tls_handshake_timeout={self.handshake_timeout} s"
+        if self.connect_timeout is not None and start + self.connect_timeout < deadline:
+            deadline = start + self.connect_timeout
+            reason = f"control.connect_timeout={self.connect_timeout} s"
+        return deadline, reason
