@@ -604,12 +604,11 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         Returns once every aborted operation has ended.
         """
         for stream in self._all_streams():
-            stream._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "cancel_io()")
+            stream.abort(SocketErrorStatus.OPERATION_ABORTED, "cancel_io()")
         self._cancel_io_scopes()
         await trio.lowlevel.checkpoint()
         for stream in self._all_streams():
-            while stream._sender_busy:
-                await stream._progress.park()
+            await stream.wait_idle()
         await self._wait_io_idle()
 
     async def aclose(self) -> None:
@@ -628,7 +627,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         first: OSError | None = None
         try:
             for stream in streams:
-                if not stream._closed:
+                if not stream.closed:
                     try:
                         await stream.flush()
                     except OSError as error:  # raised below, once the socket is closed
@@ -639,7 +638,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         if first is not None:
             raise first
         for stream in streams:
-            stream._raise_unobserved(before=stream._next_seq)
+            stream.raise_unobserved()
 
     def _close_now(self) -> None:
         if self._state == _CLOSED:
@@ -647,7 +646,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         self._local_sockaddr()  # remember the address for information and messages
         self._state = _CLOSED
         for stream in self._all_streams():
-            stream._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "the socket closed")
+            stream.abort(SocketErrorStatus.OPERATION_ABORTED, "the socket closed")
         if self._sock is not None:
             _sockio.close_socket(self._sock)
         self._receiver.close()

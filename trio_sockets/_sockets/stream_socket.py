@@ -25,7 +25,6 @@ from .._core.tcp_info import (
 from .._io import sockio as _sockio
 from .._io.addresses import endpoint_pairs, host_of, of_reachable_family
 from .._io.connect import connect_first, format_sockaddr
-from .._io.output import StreamOutputStream
 from .._io.resolver import (
     Resolver,
     ServiceTarget,
@@ -34,6 +33,7 @@ from .._io.resolver import (
     resolver_or_default,
 )
 from .._io.scoped import AbortableIO, NurseryScoped
+from .._io.stream_output import StreamOutputStream
 from .._tls import session as _stream_tls
 from .._tls.context import (
     SocketTransport,
@@ -460,8 +460,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         output = self._require_output("wait_send_all_might_not_block()")
         self._sending = True
         try:
-            await output._run_until(lambda: not output._pending)
-            await _sockio.wait_writable(output._sock)
+            await output.wait_send_all_might_not_block()
         finally:
             self._sending = False
 
@@ -487,18 +486,16 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             )
         self._sending = True
         try:
-            await output._run_until(lambda: not output._pending)
-            if output._eof_sent:
+            await output.drain()
+            if output.eof_sent:
                 return
             self._require_socket("send_eof()")  # another task may have closed it meanwhile
             try:
-                output._sock.shutdown(socket.SHUT_WR)
+                output.shutdown_write()
             except OSError as exc:
                 raise translate_os_error(
                     exc, f"send_eof on {self._describe()}", broken=True
                 ) from exc
-            output._eof_sent = True
-            output._check_writes = True
         finally:
             self._sending = False
 
@@ -626,14 +623,13 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         has ended.
         """
         if self._output is not None:
-            self._output._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "cancel_io()")
+            self._output.abort(SocketErrorStatus.OPERATION_ABORTED, "cancel_io()")
         self._cancel_io_scopes()
         await trio.lowlevel.checkpoint()
         # Each lot is woken by the end of what it waits for: the output stream's sender
         # unparks _progress when it stops, the reads and connects unpark _io_idle.
         if self._output is not None:
-            while self._output._sender_busy:
-                await self._output._progress.park()
+            await self._output.wait_idle()
         await self._wait_io_idle()
 
     async def aclose(self) -> None:
@@ -651,8 +647,8 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             return
         output = self._output
         try:
-            if output is not None and output._broken is None and not output._closed:
-                await output.flush()
+            if output is not None:
+                await output.finish()
             else:
                 await trio.lowlevel.checkpoint()
             if self._tls is not None and not self._receiving:
@@ -663,14 +659,14 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         # step: once it has, everything it held is released too.
         await self._wait_io_idle()
         if output is not None:
-            output._raise_unobserved(before=output._next_seq)
+            output.raise_unobserved()
 
     def _close_now(self) -> None:
         if self._state == _CLOSED:
             return
         self._state = _CLOSED
         if self._output is not None:
-            self._output._abort_pending(
+            self._output.abort(
                 SocketErrorStatus.OPERATION_ABORTED, "the socket closed", closed=True
             )
         # A connect under way has no socket here yet: its scope is how it learns.
