@@ -153,6 +153,10 @@ class WriteQueue:
         """Whether a failed write is waiting to be seen."""
         return bool(self._unobserved)
 
+    def is_latest(self, write: QueuedWrite) -> bool:
+        """Whether *write* is the last one pushed."""
+        return write._seq == self.next_seq - 1
+
     def done_before(self, seq: int) -> bool:
         """Whether every write numbered below *seq* has completed or failed."""
         writes = self._writes

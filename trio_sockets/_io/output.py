@@ -120,6 +120,9 @@ class BaseOutputStream(OutputStream):
         self._broken: BaseException | None = None
         # Whether _check_writable has something to check (a subclass sets it).
         self._needs_check = False
+        # Whether a write may have failed unseen since the last look (the queue knows
+        # for sure; asking it costs a call on the hot path).
+        self._failed = False
         # Whether write() must take the checked path: closed, _needs_check, or a failure
         # nobody has seen. Set at once when one of them may have become true, cleared
         # by the checked path, so that the hot path tests one flag.
@@ -308,12 +311,13 @@ class BaseOutputStream(OutputStream):
                     f"write() takes bytes, bytearray or memoryview, not {type(data).__name__}"
                 )
             data = bytes(data)
-        queue = self._queue
-        if queue.has_unobserved:
+        if self._failed:
+            queue = self._queue
             self._raise_unobserved(queue.next_seq)
+            self._failed = queue.has_unobserved
         if self._needs_check:
             self._check_writable(data)
-        self._guarded = self._closed or self._needs_check or queue.has_unobserved
+        self._guarded = self._closed or self._needs_check or self._failed
         return data
 
     def _done_at_once(self, data: bytes) -> WriteOperation:
@@ -351,7 +355,7 @@ class BaseOutputStream(OutputStream):
         return not self._queue
 
     async def _wait_for(self, op: WriteOperation) -> int:
-        if op._seq == self._queue.next_seq - 1:
+        if self._queue.is_latest(op):
             # The writer waits for its latest write: it writes one at a time, so its
             # next write may go to the kernel at once (write, _send_now).
             self._awaited_last = True
@@ -369,12 +373,12 @@ class BaseOutputStream(OutputStream):
 
     def _fail_all(self, error: BaseException) -> None:
         self._queue.fail_all(error)
-        self._guarded = True  # a failure to be seen
+        self._failed = self._guarded = True  # a failure to be seen
         self._progress.unpark_all()
 
     def _fail_head(self, error: BaseException) -> None:
         self._queue.fail_head(error)
-        self._guarded = True
+        self._failed = self._guarded = True
         self._progress.unpark_all()
 
     def _break(self, error: BaseException) -> None:
