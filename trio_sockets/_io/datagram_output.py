@@ -144,7 +144,7 @@ class DatagramOutputStream(BaseOutputStream):
         self._needs_check = self._guarded = True  # the size limit, eviction
         self._destination = destination
         #: The remote as resolved (IPv4 as IPv4), for the socket's information.
-        self._remote: SockAddr | None = destination
+        self.remote: SockAddr | None = destination
         self._limit = max_payload(destination or connected_to, sock.family)
         # Called on EACCES: turns SO_BROADCAST on (True) if it was off, so the send is
         # retried; the kernel says EACCES exactly when a broadcast needs it.

@@ -506,7 +506,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         stream = self._streams.by_name(remote_host_name, remote_service_name)
         if stream is not None:
             await trio.lowlevel.checkpoint()
-            self._last_destination = stream._remote
+            self._last_destination = stream.remote
             return stream
         with self._io_scope():
             host, service, local_host, local_service = split_remote(
@@ -539,7 +539,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                     target,
                     self._enable_broadcast,
                 )
-            stream._remote = sockaddr
+            stream.remote = sockaddr
             self._streams.add(stream, remote_host_name, remote_service_name)
             return stream
         raise self._aborted("get_output_stream")
