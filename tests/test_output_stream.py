@@ -466,6 +466,45 @@ async def test_failing_many_pending_writes_takes_linear_time(
     assert failing < 2 * writing + 0.5, f"{failing:.2f} s to fail {count} writes"
 
 
+async def test_cancel_io_after_part_of_a_joined_batch_left_breaks_the_stream(
+    listener: StreamSocketListener,
+) -> None:
+    """Small writes leave joined in one buffer. When cancel_io() comes after the kernel
+    took part of that buffer, the writes it took whole have completed, and the one it
+    took part of is torn on the wire: the stream breaks, so that no later write follows
+    the torn one (the peer sees whole messages, then at most one torn tail)."""
+    size = 1999  # so that the kernel's cut falls inside a message, not between two
+    listener.sockets[0].setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+    async with StreamSocket() as client:
+        client.control.outbound_buffer_size_in_bytes = 16 * 1024
+        await client.connect("127.0.0.1", listener.information.local_port)
+        server = await listener.accept()
+        async with server:
+            messages = [b"%04d" % seq + bytes([seq % 251]) * size for seq in range(100)]
+            operations = [client.output_stream.write(m) for m in messages]
+            for _ in range(1000):  # the peer does not read: the kernel fills, then waits
+                if client.output_stream.pending_bytes < sum(map(len, messages)):
+                    break
+                await trio.sleep(0.01)
+            await trio.sleep(0.05)
+            await client.cancel_io()
+            completed = [op for op in operations if op.done and op._error is None]
+            for operation in operations[len(completed) :]:
+                with pytest.raises(SocketStatusError) as caught:
+                    await operation
+                assert caught.value.status == SocketErrorStatus.OPERATION_ABORTED
+            assert 0 < len(completed) < len(messages)
+            with pytest.raises(trio.BrokenResourceError):
+                client.output_stream.write(b"9999 after the torn message")
+            await client.aclose()
+            received = await receive_all(server)
+    whole = len(completed) * (size + 4)
+    assert received[:whole] == b"".join(messages[: len(completed)])
+    torn = received[whole:]
+    assert 0 < len(torn) < size + 4
+    assert messages[len(completed)].startswith(torn)
+
+
 # -- a socket that was not entered ---------------------------------------------------------
 
 

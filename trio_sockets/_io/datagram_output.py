@@ -140,9 +140,8 @@ class DatagramOutputStream(BaseOutputStream):
         connected_to: SockAddr | None = None,
     ) -> None:
         super().__init__(sock, nursery_getter, what)
+        self._needs_check = self._guarded = True  # the size limit, eviction
         self._destination = destination
-        #: The remote as resolved (IPv4 as IPv4), for the socket's information.
-        self._remote: SockAddr | None = destination
         self._limit = max_payload(destination or connected_to, sock.family)
         # Called on EACCES: turns SO_BROADCAST on (True) if it was off, so the send is
         # retried; the kernel says EACCES exactly when a broadcast needs it.
@@ -179,28 +178,24 @@ class DatagramOutputStream(BaseOutputStream):
             self._evicted_to.add(self)
 
     def _send_step(self) -> bool:
-        pending = self._pending
-        first = pending[0]._data
-        size = len(first)
-        run = 1
-        if self._gso and 0 < size < self._gso_size_limit:
-            most = min(GSO_MAX_SEGMENTS, self._limit // size, len(pending))
-            while run < most and len(pending[run]._data) == size:
-                run += 1
+        queue = self._queue
+        if self._gso:
+            run, end = queue.datagrams(GSO_MAX_SEGMENTS, self._limit, self._gso_size_limit - 1)
+        else:
+            run, end = queue.datagrams(1, self._limit, 0)
         try:
-            if run > 1:
-                self._send_segmented(run, size)
+            if len(run) > 1:
+                self._send_segmented(run)
             else:
-                self._send_one(first)
+                self._send_one(run[0])
         except BlockingIOError:
             return False
         except OSError as exc:
-            self._handle_error(exc, run, size)
+            self._handle_error(exc, len(run), len(run[0]))
             return True
         self.send_calls += 1
-        self.datagrams_sent += run
-        for _ in range(run):
-            self._complete_head(size)
+        self.datagrams_sent += len(run)
+        queue.complete_before(end)
         self._progress.unpark_all()
         return True
 
@@ -212,10 +207,9 @@ class DatagramOutputStream(BaseOutputStream):
         else:
             self._sock.sendto(data, self._destination)
 
-    def _send_segmented(self, run: int, size: int) -> None:
-        pending = self._pending
-        payload = b"".join(pending[index]._data for index in range(run))
-        control = [(SOL_UDP, UDP_SEGMENT, struct.pack("@H", size))]
+    def _send_segmented(self, run: list[bytes]) -> None:
+        payload = b"".join(run)
+        control = [(SOL_UDP, UDP_SEGMENT, struct.pack("@H", len(run[0])))]
         if self._destination is None:
             self._sock.sendmsg([payload], control)
         else:
@@ -234,7 +228,6 @@ class DatagramOutputStream(BaseOutputStream):
         where = format_sockaddr(self._destination) if self._destination else "the remote"
         error = translate_os_error(exc, f"send a datagram to {where} on {self._what}")
         self._fail_head(error)
-        self._progress.unpark_all()
 
 
 class StreamCache:
@@ -261,11 +254,11 @@ class StreamCache:
         if type(host) is not HostName or type(service) is not str:
             return None
         stream = self._by_name.get((host, service))
-        return stream if stream is not None and not stream._closed else None
+        return stream if stream is not None and not stream.closed else None
 
     def get(self, target: SockAddr) -> DatagramOutputStream | None:
         stream = self._by_target.get(target)
-        return stream if stream is not None and not stream._closed else None
+        return stream if stream is not None and not stream.closed else None
 
     def add(self, stream: DatagramOutputStream, host: object, service: object) -> None:
         assert stream._destination is not None
@@ -284,23 +277,19 @@ class StreamCache:
 
     def _prune(self) -> None:
         for target, stream in list(self._by_target.items()):
-            if _idle(stream):
+            if stream.idle:
                 del self._by_target[target]
                 self._evict(stream)
-        for stream in [stream for stream in self._evicted_busy if _idle(stream)]:
+        for stream in [stream for stream in self._evicted_busy if stream.idle]:
             self._evicted_busy.discard(stream)
-            stream._end_writer()
+            stream.end_writer()
         kept = set(map(id, self._by_target.values()))
         self._by_name = {key: s for key, s in self._by_name.items() if id(s) in kept}
 
     def _evict(self, stream: DatagramOutputStream) -> None:
         stream._evicted_to = self._evicted_busy
-        stream._end_writer()
+        stream.end_writer()
 
     def all(self) -> list[DatagramOutputStream]:
         """Every stream with a destination that may hold work: cached or evicted."""
         return [*self._by_target.values(), *self._evicted_busy]
-
-
-def _idle(stream: DatagramOutputStream) -> bool:
-    return not stream._pending and not stream._unobserved

@@ -4,8 +4,10 @@
 socket's background writer task, or -- cheaper -- whichever task awaits the write or
 flushes the stream, which then does the sending itself. Sending always takes everything
 pending at that moment, so writes that pile up while a send is under way leave together
-in the next system call. Only one task sends at a time (``_sender_busy``); the others
-wait on ``_progress``, which is woken whenever operations complete.
+in the next system call. What to send, and what a send completed, is the business of
+the pure :class:`~trio_sockets._core.write_queue.WriteQueue`; this module decides who
+sends and when. Only one task sends at a time (``_sender_busy``); the others wait on
+``_progress``, which is woken whenever operations complete.
 
 A socket that was not entered has no nursery for a writer task. Its writes start in
 ``write()`` itself, which hands the kernel what it takes at once (a TLS stream, whose
@@ -26,8 +28,6 @@ grow without limit: a producer faster than the network has to await its writes o
 from __future__ import annotations
 
 import abc
-import collections
-import os
 import socket
 import warnings
 from collections.abc import Callable, Generator
@@ -36,44 +36,19 @@ from typing import Any, Final
 import trio
 
 from .._core.checks import check_int
-from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
+from .._core.errors import SocketErrorStatus, socket_error
+from .._core.write_queue import WRITE_OVERHEAD, QueuedWrite, WriteQueue
 from .._data.interfaces import OutputStream, WriteOperationLike
 
-__all__ = ["WRITE_OVERHEAD", "BaseOutputStream", "StreamOutputStream", "WriteOperation"]
+__all__ = ["DEFAULT_MAX_PENDING_BYTES", "WRITE_OVERHEAD", "BaseOutputStream", "WriteOperation"]
 
 #: Pending-byte bound of a new output stream.
 DEFAULT_MAX_PENDING_BYTES: Final = 64 * 1024 * 1024
-#: What one pending write holds besides its data, as counted against
-#: ``max_pending_bytes``. Allocated on CPython 3.11 (x86-64): the WriteOperation 112
-#: bytes, its sequence number 32, the header of its bytes object 48, its deque slot 8 --
-#: 200 in all, and 215 of process RSS per write measured over 400,000 pending 1-byte
-#: writes. Rounded up, so that the bound holds for RSS, not only for the data.
-WRITE_OVERHEAD: Final = 256
-
-# A write shorter than this is copied into a joined buffer rather than given its own
-# iovec entry: for tiny writes one join plus send() beats a many-buffer sendmsg()
-# (0.2 ms against 0.7 ms for 10,000 x 64 B with plain sockets, docs/design.rst).
-_JOIN_BELOW: Final = 16 * 1024
-# Upper bound of bytes handed to one system call; re-gathering after a partial send
-# copies at most this much again.
-_MAX_SEND: Final = 1024 * 1024
-# Pending writes averaging at most this size are joined whole, in one step.
-_JOIN_AVERAGE: Final = 4096
-
-
-def _iov_max() -> int:
-    try:
-        return min(os.sysconf("SC_IOV_MAX"), 1024)
-    except (ValueError, OSError):  # pragma: no cover - every POSIX system has it
-        return 16
-
-
-_IOV_MAX: Final = _iov_max()
 
 NurseryGetter = Callable[[], trio.Nursery | None]
 
 
-class WriteOperation(WriteOperationLike):
+class WriteOperation(QueuedWrite, WriteOperationLike):
     """A write that was started by :meth:`OutputStream.write` and may still be under way.
 
     Like a WinRT ``IAsyncOperation`` it runs whether or not anybody awaits it. Awaiting
@@ -83,19 +58,15 @@ class WriteOperation(WriteOperationLike):
     on (use :meth:`~trio_sockets.StreamSocket.cancel_io` to abort pending writes).
     """
 
-    __slots__ = ("_data", "_error", "_observed", "_result", "_seq", "_stream")
+    __slots__ = ("_stream",)
 
-    def __init__(self, stream: BaseOutputStream, data: bytes, seq: int) -> None:
+    def __init__(self, stream: BaseOutputStream, data: bytes) -> None:
+        # QueuedWrite.__init__ written out: this runs for every write.
         self._stream = stream
         self._data = data
-        self._seq = seq
-        self._result: int | None = None
-        self._error: BaseException | None = None
+        self._result = None
+        self._error = None
         self._observed = False
-
-    @property
-    def done(self) -> bool:
-        return self._result is not None or self._error is not None
 
     @property
     def nbytes(self) -> int:
@@ -113,34 +84,26 @@ class WriteOperation(WriteOperationLike):
     def __await__(self) -> Generator[Any, None, int]:
         return self._stream._wait_for(self).__await__()
 
-    def _complete(self, count: int) -> None:
-        self._result = count
-        self._data = b""
-
-    def _fail(self, error: BaseException) -> None:
-        self._error = error
-        self._data = b""
-
 
 class BaseOutputStream(OutputStream):
     """The queueing, completion and flush logic shared by stream and datagram outputs.
 
     Subclasses implement :meth:`_send_step`, one non-blocking attempt to send what is
-    pending.
+    pending. The owning socket drives a stream through :meth:`abort`, :meth:`drain`,
+    :meth:`finish`, :meth:`wait_idle` and :meth:`raise_unobserved`.
     """
+
+    #: Whether a write may be sent by ``write()`` itself (not under TLS, whose sends
+    #: are asynchronous).
+    _direct = True
+    #: Whether an empty write is done at once, with no system call (a byte stream).
+    _empty_done = False
 
     def __init__(self, sock: socket.socket, nursery_getter: NurseryGetter, what: str) -> None:
         self._sock = sock
         self._get_nursery = nursery_getter
         self._what = what
-        self._pending: collections.deque[WriteOperation] = collections.deque()
-        # What the pending writes hold, as max_pending_bytes counts it: their data plus
-        # WRITE_OVERHEAD for each (one addition per write; pending_bytes subtracts it).
-        self._pending_cost = 0
-        self._next_seq = 0
-        # Failed writes nobody has seen fail yet, by sequence number: a dict, so that
-        # seeing one is O(1) and seeing n of them (after cancel_io() aborted n) is O(n).
-        self._unobserved: dict[int, WriteOperation] = {}
+        self._queue = WriteQueue(DEFAULT_MAX_PENDING_BYTES, what)
         self._sender_busy = False
         self._sender_scope: trio.CancelScope | None = None
         # The background writer is started by the first write nobody drives, then
@@ -148,11 +111,22 @@ class BaseOutputStream(OutputStream):
         # and an awaited write (sent by the awaiting task itself) costs only that wake.
         self._writer_started = False
         self._writer_woken = False  # unparked and not yet run: no need to wake it again
-        self._writer_ending = False  # end instead of parking (_end_writer)
+        self._writer_ending = False  # end instead of parking (end_writer)
         self._awaited_last = False  # whether the latest write was awaited
         self._writer_idle = trio.lowlevel.ParkingLot()
         self._progress = trio.lowlevel.ParkingLot()
         self._closed = False
+        # The failure that broke the stream; every later write fails with it.
+        self._broken: BaseException | None = None
+        # Whether _check_writable has something to check (a subclass sets it).
+        self._needs_check = False
+        # Whether a write may have failed unseen since the last look (the queue knows
+        # for sure; asking it costs a call on the hot path).
+        self._failed = False
+        # Whether write() must take the checked path: closed, _needs_check, or a failure
+        # nobody has seen. Set at once when one of them may have become true, cleared
+        # by the checked path, so that the hot path tests one flag.
+        self._guarded = False
         #: How much memory pending writes may hold before :meth:`write` refuses more:
         #: their unsent bytes plus :data:`WRITE_OVERHEAD` (256) bytes for each write.
         self.max_pending_bytes = DEFAULT_MAX_PENDING_BYTES
@@ -162,18 +136,18 @@ class BaseOutputStream(OutputStream):
     @property
     def pending_bytes(self) -> int:
         """Bytes written but not yet handed to the operating system."""
-        return self._pending_cost - len(self._pending) * WRITE_OVERHEAD
+        return self._queue.pending_bytes
 
     @property
     def max_pending_bytes(self) -> int:
         """The bound on what pending writes may hold before :meth:`write` refuses more:
         an int, 0 or more (default 64 MiB). Setting anything else raises
         :exc:`TypeError` or :exc:`ValueError` naming the value."""
-        return self._max_pending_bytes
+        return self._queue.max_cost
 
     @max_pending_bytes.setter
     def max_pending_bytes(self, value: int) -> None:
-        self._max_pending_bytes = check_int("max_pending_bytes", value, 0)
+        self._queue.max_cost = check_int("max_pending_bytes", value, 0)
 
     def write(self, data: bytes | bytearray | memoryview) -> WriteOperation:
         """Start writing *data* at once; return the :class:`WriteOperation` under way.
@@ -194,40 +168,23 @@ class BaseOutputStream(OutputStream):
         sends or closes the socket. Await the operation (or ``flush()``) to be sure it
         was sent.
         """
-        if self._closed:
-            raise trio.ClosedResourceError(
-                f"this output stream of {self._what} was closed (the socket may still be open)"
-            )
-        op = self._enqueue(data)
-        if op._result is None:  # a fresh operation has no error yet
-            if self._awaited_last and self._send_now():
-                return op
-            self._awaited_last = False
+        # The common case -- non-empty bytes, nothing to check -- tests one flag:
+        # batches of tiny writes spend most of their time here (docs/performance.rst).
+        if self._guarded or type(data) is not bytes or not data or self._sock.fileno() == -1:
+            if self._closed:
+                raise trio.ClosedResourceError(
+                    f"this output stream of {self._what} was closed (the socket may still be open)"
+                )
+            data = self._admit(data)
+            if not data and self._empty_done:
+                return self._done_at_once(data)
+        op = WriteOperation(self, data)
+        self._queue.push(op)
+        if self._awaited_last and self._send_now():
+            return op
+        if not self._sender_busy and not self._writer_woken:
             self._ensure_writer()
         return op
-
-    #: Whether a write may be sent by ``write()`` itself (not under TLS, whose sends
-    #: are asynchronous).
-    _direct = True
-
-    def _send_now(self) -> bool:
-        """Send the one pending write right away; True if nothing is left pending.
-
-        Called for a write that follows an awaited one: a writer that awaits each write
-        has at most one under way, and sending it here instead of waking the background
-        writer halves the scheduling of request/response traffic. Writes that pile up
-        unawaited still wait for the writer and leave together.
-        """
-        self._awaited_last = False
-        if (
-            not self._direct
-            or self._sender_busy
-            or len(self._pending) != 1
-            or self._get_nursery() is None  # then _ensure_writer sends it
-        ):
-            return False
-        self._send_step()
-        return not self._pending
 
     async def flush(self) -> bool:
         """Wait until every write started before this call has completed.
@@ -237,9 +194,10 @@ class BaseOutputStream(OutputStream):
 
         Cancellation: the writes stay pending and go on in the background.
         """
-        target = self._next_seq
-        await self._run_until(lambda: not self._pending or self._pending[0]._seq >= target)
-        self._raise_unobserved(before=target)
+        queue = self._queue
+        target = queue.next_seq
+        await self._run_until(lambda: queue.done_before(target))
+        self._raise_unobserved(target)
         return True
 
     async def aclose(self) -> None:
@@ -254,15 +212,16 @@ class BaseOutputStream(OutputStream):
         try:
             await self.flush()
         finally:
-            self._closed = True
+            self._closed = self._guarded = True
 
     def __del__(self) -> None:
-        if getattr(self, "_pending", None):
+        queue = getattr(self, "_queue", None)
+        if queue:
             # Closing the socket flushes or aborts what is pending, and a writer task
             # holds its stream: only writes of a socket neither entered nor closed, which
             # nobody awaited or flushed, get here.
             warnings.warn(
-                f"{self._what}: {len(self._pending)} writes of {self.pending_bytes} bytes "
+                f"{self._what}: {len(queue)} writes of {queue.pending_bytes} bytes "
                 "were never sent: nobody awaited them or flushed the stream, and the "
                 "socket was neither entered with 'async with' nor closed",
                 RuntimeWarning,
@@ -272,7 +231,78 @@ class BaseOutputStream(OutputStream):
 
     # -- for the owning socket ---------------------------------------------------------
 
-    def _enqueue(self, data: bytes | bytearray | memoryview) -> WriteOperation:
+    @property
+    def closed(self) -> bool:
+        """Whether this stream object was closed (its socket may still be open)."""
+        return self._closed
+
+    @property
+    def idle(self) -> bool:
+        """Whether nothing is pending and no failure waits to be seen."""
+        return not self._queue and not self._queue.has_unobserved
+
+    def abort(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:
+        """Fail every write not yet started (``cancel_io`` and close).
+
+        *closed*: the socket closed, and the failures are also
+        :class:`trio.ClosedResourceError`, as trio's streams have it.
+        """
+        self._fail_all(socket_error(status, f"{self._what}: {why}", closed=closed))
+        self._stop_sender()
+
+    async def drain(self) -> None:
+        """Send everything pending (or wait while another task does); a full trio
+        checkpoint. Failures are left to the writes' owners.
+
+        Cancellation: what is pending stays pending.
+        """
+        queue = self._queue
+        await self._run_until(lambda: not queue)
+
+    async def finish(self) -> None:
+        """Flush before the socket closes, unless this stream object was closed or the
+        stream is broken (then there is nothing a flush could send); a trio checkpoint.
+
+        Raises the first write failure nobody has seen yet.
+        """
+        if self._broken is None and not self._closed:
+            await self.flush()
+        else:
+            await trio.lowlevel.checkpoint()
+
+    async def wait_idle(self) -> None:
+        """Wait until no task is sending (after :meth:`abort`, until the aborted send
+        has ended). Not a checkpoint when nobody is."""
+        while self._sender_busy:
+            await self._progress.park()
+
+    def raise_unobserved(self) -> None:
+        """Raise the first write failure nobody has seen yet, if there is one."""
+        self._raise_unobserved(self._queue.next_seq)
+
+    def end_writer(self) -> None:
+        """Let the background writer end once nothing is pending; a later write that
+        nobody drives starts a new one."""
+        if self._writer_started:
+            self._writer_ending = True
+            self._writer_idle.unpark()
+
+    # -- subclass hooks ----------------------------------------------------------------
+
+    def _check_writable(self, data: bytes) -> None:
+        """Raise if *data* cannot be written at all; called for a write about to be
+        queued, before the bound is checked, when :attr:`_needs_check` is set."""
+
+    @abc.abstractmethod
+    def _send_step(self) -> bool:
+        """Try once, without blocking, to send pending data; False if it would block."""
+
+    # -- machinery ---------------------------------------------------------------------
+
+    def _admit(self, data: bytes | bytearray | memoryview) -> bytes:
+        """The checks of a write (in order: socket closed, type, unobserved failures,
+        the subclass's); *data* as ``bytes``. Clears :attr:`_guarded` if nothing is
+        left to check."""
         if self._sock.fileno() == -1:
             raise trio.ClosedResourceError(f"the socket of {self._what} is closed")
         if type(data) is not bytes:
@@ -281,108 +311,87 @@ class BaseOutputStream(OutputStream):
                     f"write() takes bytes, bytearray or memoryview, not {type(data).__name__}"
                 )
             data = bytes(data)
-        if self._unobserved:
-            self._raise_unobserved(before=self._next_seq)
-        if self._check_writes:
+        if self._failed:
+            queue = self._queue
+            self._raise_unobserved(queue.next_seq)
+            self._failed = queue.has_unobserved
+        if self._needs_check:
             self._check_writable(data)
-        size = len(data)
-        seq = self._next_seq
-        if not size and self._completes_at_once(data):
-            self._next_seq = seq + 1
-            op = WriteOperation(self, data, seq)
-            op._complete(0)
-            return op
-        cost = self._pending_cost + size + WRITE_OVERHEAD
-        if cost > self._max_pending_bytes:
-            count = len(self._pending) + 1
-            raise BufferError(
-                f"{self._what}: writing {size} bytes would leave {count} writes of "
-                f"{cost - count * WRITE_OVERHEAD} bytes pending, holding {cost} bytes with "
-                f"{WRITE_OVERHEAD} per write, over max_pending_bytes="
-                f"{self.max_pending_bytes}; await the write operations or flush() first"
-            )
-        self._next_seq = seq + 1
-        op = WriteOperation(self, data, seq)
-        self._pending.append(op)
-        self._pending_cost = cost
+        self._guarded = self._closed or self._needs_check or self._failed
+        return data
+
+    def _done_at_once(self, data: bytes) -> WriteOperation:
+        op = WriteOperation(self, data)
+        self._queue.push_done(op)
         return op
 
+    def _enqueue(self, data: bytes | bytearray | memoryview) -> WriteOperation:
+        """Queue *data* as :meth:`write` does, without starting to send it (the caller
+        awaits it, which sends)."""
+        data = self._admit(data)
+        if not data and self._empty_done:
+            return self._done_at_once(data)
+        op = WriteOperation(self, data)
+        self._queue.push(op)
+        return op
+
+    def _send_now(self) -> bool:
+        """Send the one pending write right away; True if nothing is left pending.
+
+        Called for a write that follows an awaited one: a writer that awaits each write
+        has at most one under way, and sending it here instead of waking the background
+        writer halves the scheduling of request/response traffic. Writes that pile up
+        unawaited still wait for the writer and leave together.
+        """
+        self._awaited_last = False
+        if (
+            not self._direct
+            or self._sender_busy
+            or len(self._queue) != 1
+            or self._get_nursery() is None  # then _ensure_writer sends it
+        ):
+            return False
+        self._send_step()
+        return not self._queue
+
     async def _wait_for(self, op: WriteOperation) -> int:
-        if op._seq == self._next_seq - 1:
+        if self._queue.is_latest(op):
             # The writer waits for its latest write: it writes one at a time, so its
-            # next write may go to the kernel at once (StreamOutputStream.write).
+            # next write may go to the kernel at once (write, _send_now).
             self._awaited_last = True
         await self._run_until(lambda: op.done)
         if op._error is not None:
-            self._observe(op)
+            self._queue.observe(op)
             raise op._error
         assert op._result is not None
         return op._result
 
-    def _abort_pending(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:
-        """Fail every write not yet started (``cancel_io`` and close).
+    def _raise_unobserved(self, before: int) -> None:
+        error = self._queue.take_unobserved(before)
+        if error is not None:
+            raise error
 
-        *closed*: the socket closed, and the failures are also
-        :class:`trio.ClosedResourceError`, as trio's streams have it.
-        """
-        error = socket_error(status, f"{self._what}: {why}", closed=closed)
+    def _fail_all(self, error: BaseException) -> None:
+        self._queue.fail_all(error)
+        self._failed = self._guarded = True  # a failure to be seen
+        self._progress.unpark_all()
+
+    def _fail_head(self, error: BaseException) -> None:
+        self._queue.fail_head(error)
+        self._failed = self._guarded = True
+        self._progress.unpark_all()
+
+    def _break(self, error: BaseException) -> None:
+        """The stream cannot be used any more: fail what is pending and every later
+        write with *error*."""
+        self._broken = error
+        self._needs_check = True
         self._fail_all(error)
+
+    def _stop_sender(self) -> None:
         if self._sender_scope is not None:
             self._sender_scope.cancel()
         self._writer_idle.unpark()  # so that it sees a closed socket and ends
-
-    # -- subclass hooks ----------------------------------------------------------------
-
-    #: Whether :meth:`_check_writable` has anything to check (the per-write hot path
-    #: skips the call otherwise).
-    _check_writes = True
-
-    def _check_writable(self, data: bytes) -> None:
-        """Raise if *data* cannot be written at all; called by :meth:`write` for every
-        write about to be queued, before the bound is checked."""
-
-    def _completes_at_once(self, data: bytes) -> bool:
-        """Whether an empty write is done without a system call (called only for b"")."""
-        return False
-
-    @abc.abstractmethod
-    def _send_step(self) -> bool:
-        """Try once, without blocking, to send pending data; False if it would block."""
-
-    # -- machinery ---------------------------------------------------------------------
-
-    def _complete_head(self, count: int) -> None:
-        op = self._pending.popleft()
-        self._pending_cost -= len(op._data) + WRITE_OVERHEAD
-        op._complete(count)
-
-    def _fail_head(self, error: BaseException) -> None:
-        op = self._pending.popleft()
-        self._pending_cost -= len(op._data) + WRITE_OVERHEAD
-        op._fail(error)
-        self._unobserved[op._seq] = op
-
-    def _fail_all(self, error: BaseException) -> None:
-        while self._pending:
-            self._fail_head(error)
-        self._progress.unpark_all()
-
-    def _observe(self, op: WriteOperation) -> None:
-        if not op._observed:
-            op._observed = True
-            del self._unobserved[op._seq]
-
-    def _raise_unobserved(self, *, before: int) -> None:
-        unobserved = self._unobserved
-        seen = [op for op in unobserved.values() if op._seq < before]
-        if not seen:
-            return
-        for op in seen:
-            op._observed = True
-            del unobserved[op._seq]
-        error = seen[0]._error
-        assert error is not None
-        raise error
 
     def _ensure_writer(self) -> None:
         if self._sender_busy:
@@ -404,19 +413,13 @@ class BaseOutputStream(OutputStream):
         self._writer_woken = True  # it runs soon: later writes need not wake it
         nursery.start_soon(self._writer_task, name=f"trio_sockets writer of {self._what}")
 
-    def _end_writer(self) -> None:
-        """Let the background writer end once nothing is pending; a later write that
-        nobody drives starts a new one."""
-        if self._writer_started:
-            self._writer_ending = True
-            self._writer_idle.unpark()
-
     async def _writer_task(self) -> None:
+        queue = self._queue
         try:
             while self._sock.fileno() != -1:
                 self._writer_woken = False
-                if self._pending and not self._sender_busy:
-                    await self._drive(lambda: not self._pending)
+                if queue and not self._sender_busy:
+                    await self._drive(lambda: not queue)
                 elif self._writer_ending:
                     break
                 else:
@@ -424,6 +427,7 @@ class BaseOutputStream(OutputStream):
         finally:
             self._writer_started = False
             self._writer_ending = False
+            self._writer_woken = False
 
     async def _run_until(self, until: Callable[[], bool]) -> None:
         """Send (or wait for the sender) until *until()*; a full trio checkpoint."""
@@ -432,7 +436,7 @@ class BaseOutputStream(OutputStream):
         try:
             yielded = await self._drive(until)
         finally:
-            if self._pending and not self._sender_busy:
+            if self._queue and not self._sender_busy:
                 # Writes after this task's, or its own when it was cancelled: hand them to
                 # the writer (without a nursery, to the kernel as far as it takes them now;
                 # the rest waits for the next task that sends).
@@ -447,7 +451,7 @@ class BaseOutputStream(OutputStream):
                 yielded = True
                 await self._progress.park()
                 continue
-            if not self._pending:  # pragma: no cover - until() depends on pending ops
+            if not self._queue:  # pragma: no cover - until() depends on pending ops
                 break
             self._sender_busy = True
             try:
@@ -458,8 +462,9 @@ class BaseOutputStream(OutputStream):
         return yielded
 
     async def _send_until(self, until: Callable[[], bool]) -> bool:
+        queue = self._queue
         yielded = False
-        while self._pending and not until():
+        while queue and not until():
             if self._send_step():
                 continue
             yielded = True
@@ -468,236 +473,9 @@ class BaseOutputStream(OutputStream):
                 try:
                     await trio.lowlevel.wait_writable(self._sock)
                 except trio.ClosedResourceError:
-                    self._abort_pending(
+                    self.abort(
                         SocketErrorStatus.OPERATION_ABORTED, "the socket was closed", closed=True
                     )
                 finally:
                     self._sender_scope = None
         return yielded
-
-
-class StreamOutputStream(BaseOutputStream):
-    """The output stream of a connected TCP :class:`~trio_sockets.StreamSocket`.
-
-    Pending writes leave in as few system calls as possible: small ones joined into one
-    buffer, large ones side by side in one ``sendmsg`` (up to ``IOV_MAX`` buffers). A
-    failed send breaks the stream: that write and every later one fail with the error,
-    a subclass of both :class:`OSError` and :class:`trio.BrokenResourceError`.
-    """
-
-    def __init__(self, sock: socket.socket, nursery_getter: NurseryGetter, what: str) -> None:
-        super().__init__(sock, nursery_getter, what)
-        self._head_sent = 0  # bytes of the first pending write already sent
-        # A join of pending writes that a partial send left unfinished: the next send
-        # goes on from _joined_sent instead of joining everything again (a fresh
-        # connection takes a large join in many pieces while its window opens).
-        self._joined: bytes | None = None
-        self._joined_sent = 0
-        self._joined_end = 0  # the seq after the last write in the join
-        self._broken: BaseException | None = None
-        self._eof_sent = False
-        self._check_writes = False  # set once broken or half-closed
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Send *data* after everything pending; return when the kernel has all of it.
-
-        The ``send_all`` of the owning socket. With nothing pending, the data goes to
-        the kernel straight from the caller's buffer: no operation object and no copy,
-        which is what a request/response exchange needs to cost no more than a plain
-        socket. Only an unsent remainder is queued (as a copy).
-        """
-        if self._pending or self._sender_busy or self._unobserved or self._broken is not None:
-            await self._wait_for(self._enqueue(data))
-            return
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(
-                f"send_all() takes bytes, bytearray or memoryview, not {type(data).__name__}"
-            )
-        if self._eof_sent:
-            raise trio.ClosedResourceError(f"{self._what}: send_eof() was called")
-        if isinstance(data, memoryview) and data.itemsize != 1:
-            data = data.cast("B")  # lengths below count bytes, as send() does
-        await trio.lowlevel.checkpoint_if_cancelled()
-        sock = self._sock
-        if sock.fileno() == -1:
-            raise trio.ClosedResourceError(f"the socket of {self._what} is closed")
-        try:
-            sent = sock.send(data)
-        except BlockingIOError:
-            sent = 0
-        except OSError as exc:
-            error = translate_os_error(exc, f"send on {self._what}", broken=True)
-            self._broken = error
-            self._check_writes = True
-            raise error from exc
-        if sent == len(data):
-            await trio.lowlevel.cancel_shielded_checkpoint()
-            return
-        await self._wait_for(self._enqueue(memoryview(data)[sent:]))
-
-    def write(self, data: bytes | bytearray | memoryview) -> WriteOperation:
-        # The common case -- bytes, a healthy stream, room in the queue -- written out:
-        # batches of tiny writes spend most of their time here (docs/performance.rst).
-        if (
-            type(data) is not bytes
-            or self._closed
-            or self._check_writes
-            or self._unobserved
-            or not data
-            or self._sock.fileno() == -1
-        ):
-            return super().write(data)
-        size = len(data)
-        cost = self._pending_cost + size + WRITE_OVERHEAD
-        if cost > self._max_pending_bytes:
-            return super().write(data)
-        seq = self._next_seq
-        self._next_seq = seq + 1
-        op = WriteOperation(self, data, seq)
-        self._pending.append(op)
-        self._pending_cost = cost
-        if self._awaited_last and self._send_now():
-            return op
-        if not self._sender_busy and not self._writer_woken:
-            self._ensure_writer()
-        return op
-
-    def _check_writable(self, data: bytes) -> None:
-        if self._broken is not None:
-            raise socket_error(
-                _status_of(self._broken),
-                f"{self._what} is broken by an earlier failure: {self._broken}",
-                broken=True,
-            ) from self._broken
-        if self._eof_sent:
-            raise trio.ClosedResourceError(f"{self._what}: send_eof() was called")
-
-    def _completes_at_once(self, data: bytes) -> bool:
-        return True  # an empty write sends nothing on a byte stream
-
-    def _send_step(self) -> bool:
-        pieces = self._gather()
-        try:
-            sent = self._sock.send(pieces[0]) if len(pieces) == 1 else self._sock.sendmsg(pieces)
-        except BlockingIOError:
-            return False
-        except OSError as exc:
-            self._break(translate_os_error(exc, f"send on {self._what}", broken=True))
-            return True
-        self._advance(sent)
-        return True
-
-    def _break(self, error: BaseException) -> None:
-        self._joined = None
-        self._broken = error
-        self._check_writes = True
-        self._head_sent = 0
-        self._fail_all(error)
-
-    def _abort_pending(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:
-        if self._head_sent and not closed:
-            # Part of the first write is on the wire: the peer would see a torn message
-            # if later writes followed it, so the stream cannot be used any more.
-            error = socket_error(status, f"{self._what}: {why} mid-write", broken=True)
-            self._break(error)
-            if self._sender_scope is not None:
-                self._sender_scope.cancel()
-            self._writer_idle.unpark()
-            return
-        super()._abort_pending(status, why, closed=closed)
-
-    def _gather(self) -> list[bytes | memoryview]:
-        pending = self._pending
-        joined = self._joined
-        if joined is not None:
-            if pending[0]._seq < self._joined_end:
-                return [memoryview(joined)[self._joined_sent :]]
-            self._joined = None  # its writes failed meanwhile; these are new ones
-        count = len(pending)
-        data_bytes = self._pending_cost - count * WRITE_OVERHEAD
-        if not self._head_sent and data_bytes <= _MAX_SEND and count * _JOIN_AVERAGE >= data_bytes:
-            # Mostly small writes: one join of everything beats building iovecs.
-            if len(pending) == 1:
-                return [pending[0]._data]
-            joined = b"".join([op._data for op in pending])
-            self._joined = joined
-            self._joined_sent = 0
-            self._joined_end = pending[-1]._seq + 1
-            return [joined]
-        pieces: list[bytes | memoryview] = []
-        small: list[bytes | memoryview] = []
-        small_len = 0
-        total = 0
-        offset = self._head_sent
-        for op in self._pending:
-            data: bytes | memoryview = op._data
-            if offset:
-                data = memoryview(data)[offset:]
-                offset = 0
-            size = len(data)
-            if size < _JOIN_BELOW:
-                small.append(data)
-                small_len += size
-                if small_len >= _JOIN_BELOW:
-                    pieces.append(b"".join(small))
-                    small = []
-                    small_len = 0
-            else:
-                if small:
-                    pieces.append(small[0] if len(small) == 1 else b"".join(small))
-                    small = []
-                    small_len = 0
-                pieces.append(data)
-            total += size
-            if total >= _MAX_SEND or len(pieces) >= _IOV_MAX - 1:
-                break
-        if small:
-            pieces.append(small[0] if len(small) == 1 else b"".join(small))
-        return pieces
-
-    def _advance(self, sent: int) -> None:
-        # The per-write hot loop of a batch: completion is inlined (see _complete_head).
-        pending = self._pending
-        count = len(pending)
-        if self._joined is not None:
-            self._joined_sent += sent
-            if self._joined_sent >= len(self._joined):
-                # The whole join is out: every write in it is done, whatever part of
-                # the first one earlier sends already covered.
-                end = self._joined_end
-                self._joined = None
-                completed = 0
-                while pending and pending[0]._seq < end:
-                    op = pending.popleft()
-                    size = len(op._data)
-                    completed += size
-                    op._result = size
-                    op._data = b""
-                self._head_sent = 0
-                self._pending_cost -= completed + (count - len(pending)) * WRITE_OVERHEAD
-                self._progress.unpark_all()
-                return
-        head_sent = self._head_sent
-        completed = 0
-        while sent:
-            op = pending[0]
-            size = len(op._data)
-            remaining = size - head_sent
-            if sent < remaining:
-                head_sent += sent
-                break
-            sent -= remaining
-            head_sent = 0
-            pending.popleft()
-            completed += size
-            op._result = size
-            op._data = b""
-        self._head_sent = head_sent
-        if completed:
-            self._pending_cost -= completed + (count - len(pending)) * WRITE_OVERHEAD
-            self._progress.unpark_all()
-
-
-def _status_of(error: BaseException) -> SocketErrorStatus:
-    status = getattr(error, "status", None)
-    return status if isinstance(status, SocketErrorStatus) else SocketErrorStatus.UNKNOWN

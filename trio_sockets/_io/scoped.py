@@ -189,14 +189,13 @@ class AbortableIO(abc.ABC):
         """
         outputs = self._pending_writes()
         for output in outputs:
-            output._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "cancel_io()")
+            output.abort(SocketErrorStatus.OPERATION_ABORTED, "cancel_io()")
         self._cancel_io_scopes()
         await trio.lowlevel.checkpoint()
-        # Each lot is woken by the end of what it waits for: an output stream's sender
-        # unparks _progress when it stops, the reads and connects unpark _io_idle.
+        # Each wait ends with what it waits for: an output stream's sender when it
+        # stops, the reads and connects when their scopes end.
         for output in outputs:
-            while output._sender_busy:
-                await output._progress.park()
+            await output.wait_idle()
         await self._wait_io_idle()
 
     def _aborted(self, what: str) -> SocketStatusError:

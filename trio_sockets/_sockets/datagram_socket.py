@@ -437,7 +437,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         first: OSError | None = None
         try:
             for stream in streams:
-                if not stream._closed:
+                if not stream.closed:
                     try:
                         await stream.flush()
                     except OSError as error:  # raised below, once the socket is closed
@@ -448,13 +448,13 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         if first is not None:
             raise first
         for stream in streams:
-            stream._raise_unobserved(before=stream._next_seq)
+            stream.raise_unobserved()
 
     def _close_now(self) -> None:
         if not self._lifecycle.close():
             return
         for stream in self._all_streams():
-            stream._abort_pending(SocketErrorStatus.OPERATION_ABORTED, "the socket closed")
+            stream.abort(SocketErrorStatus.OPERATION_ABORTED, "the socket closed")
         self._binding.close()
         self._receiver.close()
 

@@ -17,9 +17,10 @@ from .._core.lifecycle import STREAM_SOCKET, Action, ConflictDetector, Lifecycle
 from .._io import sockio as _sockio
 from .._io.addresses import endpoint_pairs, host_of
 from .._io.connect import format_sockaddr
-from .._io.output import BaseOutputStream, StreamOutputStream
+from .._io.output import BaseOutputStream
 from .._io.resolver import Resolver, SockAddr, resolver_or_default
 from .._io.scoped import AbortableIO, NurseryScoped
+from .._io.stream_output import StreamOutputStream
 from .._io.tcp_open import open_tcp
 from .._io.translate import translating
 from .._tls.context import check_protection_level, client_context
@@ -425,8 +426,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         """
         with self._send_conflict:
             output = self._require_output("wait_send_all_might_not_block()")
-            await output._run_until(lambda: not output._pending)
-            await _sockio.wait_writable(output._sock)
+            await output.wait_send_all_might_not_block()
 
     async def send_eof(self) -> None:
         """Send the pending writes, then close the sending side (TCP FIN).
@@ -447,14 +447,12 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
                     "send_eof() needs a plain TCP connection: a TLS connection "
                     "(trio.SSLStream) cannot close one direction; use aclose()"
                 )
-            await output._run_until(lambda: not output._pending)
-            if output._eof_sent:
+            await output.drain()
+            if output.eof_sent:
                 return
             self._require_socket("send_eof()")  # another task may have closed it meanwhile
             with translating(f"send_eof on {self._describe()}", broken=True):
-                output._sock.shutdown(socket.SHUT_WR)
-            output._eof_sent = True
-            output._check_writes = True
+                output.shutdown_write()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Receive at most *max_bytes* (default 64 KiB); ``b""`` at end of stream.
@@ -507,8 +505,8 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             return
         output = self._output
         try:
-            if output is not None and output._broken is None and not output._closed:
-                await output.flush()
+            if output is not None:
+                await output.finish()
             else:
                 await trio.lowlevel.checkpoint()
             receiving = self._receiver is not None and self._receiver.conflict.held
@@ -520,13 +518,13 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         # step: once it has, everything it held is released too.
         await self._wait_io_idle()
         if output is not None:
-            output._raise_unobserved(before=output._next_seq)
+            output.raise_unobserved()
 
     def _close_now(self) -> None:
         if not self._lifecycle.close():
             return
         if self._output is not None:
-            self._output._abort_pending(
+            self._output.abort(
                 SocketErrorStatus.OPERATION_ABORTED, "the socket closed", closed=True
             )
         # A connect under way has no socket here yet: its scope is how it learns.

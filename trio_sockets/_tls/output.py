@@ -1,6 +1,6 @@
 """The output stream of a TLS connection: pending writes joined, encrypted, sent.
 
-Writes queue as on a plain connection (:class:`~trio_sockets._io.output.StreamOutputStream`
+Writes queue as on a plain connection (:class:`~trio_sockets._io.stream_output.StreamOutputStream`
 semantics: hot, ordered, bounded, failures never lost). A send takes every pending
 write up to 1 MiB, joins them and hands them to :meth:`trio.SSLStream.send_all` in one
 piece, so OpenSSL packs them into full TLS records and they leave in one system call.
@@ -20,7 +20,8 @@ from collections.abc import Callable
 import trio
 
 from .._core.errors import SocketErrorStatus, socket_error
-from .._io.output import NurseryGetter, StreamOutputStream, WriteOperation
+from .._io.output import NurseryGetter
+from .._io.stream_output import StreamOutputStream
 from .handshake import alert_left_by_peer, tls_error
 from .transport import SocketTransport
 
@@ -72,9 +73,9 @@ class TlsOutputStream(StreamOutputStream):
         return yielded
 
     async def _send_until(self, until: Callable[[], bool]) -> bool:
-        while self._pending and not until():
-            batch = self._batch()
-            data = batch[0]._data if len(batch) == 1 else b"".join(op._data for op in batch)
+        queue = self._queue
+        while queue and not until():
+            data, end = queue.batch(_MAX_BATCH)
             scope = trio.CancelScope()
             self._sender_scope = scope
             try:
@@ -90,9 +91,7 @@ class TlsOutputStream(StreamOutputStream):
                 )
                 raise
             except trio.ClosedResourceError:
-                super()._abort_pending(
-                    SocketErrorStatus.OPERATION_ABORTED, "the socket closed", closed=True
-                )
+                super().abort(SocketErrorStatus.OPERATION_ABORTED, "the socket closed", closed=True)
                 return True
             except (trio.BrokenResourceError, OSError) as exc:
                 # The peer may have said why before it went: its alert is the reason.
@@ -110,28 +109,12 @@ class TlsOutputStream(StreamOutputStream):
                     )
                 )
                 return True
-            self._complete_batch(batch)
+            # Writes a close failed meanwhile are gone already.
+            queue.complete_before(end)
+            self._progress.unpark_all()
         return True
 
-    def _batch(self) -> list[WriteOperation]:
-        batch: list[WriteOperation] = []
-        total = 0
-        for op in self._pending:
-            if batch and total + len(op._data) > _MAX_BATCH:
-                break
-            batch.append(op)
-            total += len(op._data)
-        return batch
-
-    def _complete_batch(self, batch: list[WriteOperation]) -> None:
-        pending = self._pending
-        for op in batch:
-            if not pending or pending[0] is not op:
-                break  # failed meanwhile by a close
-            self._complete_head(len(op._data))
-        self._progress.unpark_all()
-
-    def _abort_pending(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:
+    def abort(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:
         if self._sender_busy and self._sender_scope is not None:
             # A send is under way: cancelling it tears a TLS record, breaking the stream
             # (an operation ended by closing the socket says so instead).
@@ -140,7 +123,6 @@ class TlsOutputStream(StreamOutputStream):
                     status, f"{self._what}: {why} mid-write", broken=not closed, closed=closed
                 )
             )
-            self._sender_scope.cancel()
-            self._writer_idle.unpark()
+            self._stop_sender()
             return
-        StreamOutputStream._abort_pending(self, status, why, closed=closed)
+        super().abort(status, why, closed=closed)

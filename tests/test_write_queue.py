@@ -1,0 +1,488 @@
+"""The write queue on its own: no sockets, no trio.
+
+A hypothesis state machine plays the part of the output drivers -- writes, sends that
+take any part of what was offered, send errors, ``cancel_io``, flush targets, awaits
+that observe failures -- against a model, and checks after every step that what went
+"on the wire" is exactly the completed writes in order, that the accounting matches,
+that every write ends exactly once, and that gathered buffers stay within the limits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    RuleBasedStateMachine,
+    initialize,
+    invariant,
+    precondition,
+    rule,
+)
+
+from trio_sockets._core.write_queue import (
+    IOV_MAX,
+    JOIN_AVERAGE,
+    JOIN_BELOW,
+    MAX_SEND,
+    WRITE_OVERHEAD,
+    QueuedWrite,
+    WriteQueue,
+)
+
+
+def payload(seq: int, size: int) -> bytes:
+    """Bytes that tell writes apart, so that a reordering shows."""
+    return (seq.to_bytes(4, "big") * (size // 4 + 1))[:size]
+
+
+SIZES = st.one_of(
+    st.integers(0, 300),
+    st.integers(301, 5000),
+    st.sampled_from([JOIN_BELOW - 1, JOIN_BELOW, JOIN_BELOW + 1, 200_000]),
+    st.just(MAX_SEND + 7),
+)
+
+
+@dataclass
+class Entry:
+    write: QueuedWrite
+    data: bytes
+    sent: int = 0  # bytes of it on the wire
+    ended: str = ""  # "", "done" or "failed"
+    observed: bool = False
+
+
+@dataclass
+class Model:
+    entries: list[Entry] = field(default_factory=list)
+    wire: bytearray = field(default_factory=bytearray)
+    flush_targets: list[int] = field(default_factory=list)
+
+    def pending(self) -> list[Entry]:
+        return [entry for entry in self.entries if not entry.ended and entry.data]
+
+
+class ByteStreamQueue(RuleBasedStateMachine):
+    """A TCP stream's use: push, gather + sent(n), fail_all, observe, flush targets."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue = WriteQueue(0, "the stream")
+        self.model = Model()
+        self.offered: bytes | None = None
+
+    @initialize(max_cost=st.sampled_from([3 * WRITE_OVERHEAD + 600, 1 << 20, 8 << 20]))
+    def start(self, max_cost: int) -> None:
+        self.queue.max_cost = max_cost
+
+    @rule(size=SIZES)
+    def write(self, size: int) -> None:
+        queue = self.queue
+        data = payload(queue.next_seq, size)
+        write = QueuedWrite(data)
+        if not data:
+            queue.push_done(write)
+            assert write._result == 0
+            self.model.entries.append(Entry(write, data, ended="done"))
+            return
+        before = (queue.cost, len(queue), queue.next_seq)
+        if queue.cost + size + WRITE_OVERHEAD > queue.max_cost:
+            with pytest.raises(BufferError, match=rf"the stream: writing {size} bytes"):
+                queue.push(write)
+            assert (queue.cost, len(queue), queue.next_seq) == before
+            return
+        queue.push(write)
+        assert write._seq == before[2]
+        self.model.entries.append(Entry(write, data))
+
+    @precondition(lambda self: bool(self.queue))
+    @rule(data=st.data())
+    def send(self, data: st.DataObject) -> None:
+        pieces = self.queue.gather()
+        assert 1 <= len(pieces) <= IOV_MAX
+        assert all(pieces)
+        # Whole pieces past MAX_SEND are never added: only the last may cross it.
+        assert sum(map(len, pieces[:-1])) < MAX_SEND
+        offered = b"".join(pieces)
+        # What is offered starts at the first unsent byte, in write order.
+        unsent = b"".join(entry.data[entry.sent :] for entry in self.model.pending())
+        assert unsent.startswith(offered)
+        count = data.draw(st.integers(0, len(offered)), label="sent")
+        self.take(offered, count)
+
+    def take(self, offered: bytes, count: int) -> None:
+        completed_any = self.queue.sent(count)
+        self.model.wire += offered[:count]
+        left = count
+        finished = 0
+        for entry in self.model.pending():
+            if not left:
+                break
+            step = min(left, len(entry.data) - entry.sent)
+            entry.sent += step
+            left -= step
+            if entry.sent == len(entry.data):
+                entry.ended = "done"
+                finished += 1
+        assert completed_any == (finished > 0)
+
+    @rule(status=st.sampled_from(["reset", "cancel_io()", "closed"]))
+    def fail_all(self, status: str) -> None:
+        error = OSError(status)
+        self.queue.fail_all(error)
+        for entry in self.model.pending():
+            entry.ended = "failed"
+        assert not self.queue
+        assert self.queue.cost == 0
+        assert not self.queue.partly_sent
+
+    @rule()
+    def mark_flush(self) -> None:
+        self.model.flush_targets.append(self.queue.next_seq)
+
+    @precondition(
+        lambda self: any(e.ended == "failed" and not e.observed for e in self.model.entries)
+    )
+    @rule(data=st.data())
+    def await_failed(self, data: st.DataObject) -> None:
+        failed = [e for e in self.model.entries if e.ended == "failed" and not e.observed]
+        entry = data.draw(st.sampled_from(failed), label="awaited")
+        self.queue.observe(entry.write)
+        self.queue.observe(entry.write)  # awaiting twice sees it once
+        entry.observed = True
+
+    @rule(data=st.data())
+    def take_unobserved(self, data: st.DataObject) -> None:
+        before = data.draw(st.integers(0, self.queue.next_seq), label="before")
+        unseen = [
+            e
+            for e in self.model.entries
+            if e.ended == "failed" and not e.observed and e.write._seq < before
+        ]
+        error = self.queue.take_unobserved(before)
+        if not unseen:
+            assert error is None
+            return
+        assert error is unseen[0].write._error
+        for entry in unseen:
+            entry.observed = True
+
+    @invariant()
+    def wire_is_the_completed_writes_in_order(self) -> None:
+        # Each write contributes all of its bytes if it completed; a failed write only
+        # what was sent before it failed (a torn write: the driver breaks the stream).
+        expected = b"".join(
+            entry.data if entry.ended == "done" else entry.data[: entry.sent]
+            for entry in self.model.entries
+        )
+        assert bytes(self.model.wire) == expected
+        torn = [e for e in self.model.entries if e.ended == "failed" and e.sent]
+        for entry in torn:  # only ever the first pending write when it failed
+            assert 0 < entry.sent < len(entry.data)
+
+    @invariant()
+    def each_write_ends_once_with_its_outcome(self) -> None:
+        for entry in self.model.entries:
+            write = entry.write
+            assert write.done == bool(entry.ended)
+            assert not (write._result is not None and write._error is not None)
+            if entry.ended == "done":
+                assert write._result == len(entry.data)
+            elif entry.ended == "failed":
+                assert write._error is not None
+                assert write._result is None
+            else:
+                assert write._data is entry.data
+
+    @invariant()
+    def completions_are_in_order(self) -> None:
+        seen_pending = False
+        for entry in self.model.entries:
+            if not entry.ended:
+                seen_pending = True
+            elif entry.ended == "done" and entry.data:
+                assert not seen_pending
+
+    @invariant()
+    def accounting(self) -> None:
+        pending = self.model.pending()
+        queue = self.queue
+        assert len(queue) == len(pending)
+        assert queue.pending_bytes == sum(len(e.data) for e in pending)
+        assert queue.cost == queue.pending_bytes + len(pending) * WRITE_OVERHEAD
+        assert queue.cost <= queue.max_cost
+        assert queue.partly_sent == bool(pending and pending[0].sent)
+        assert all(e.sent == 0 for e in pending[1:])
+        unseen = [e for e in self.model.entries if e.ended == "failed" and not e.observed]
+        assert queue.has_unobserved == bool(unseen)
+
+    @invariant()
+    def flush_targets(self) -> None:
+        for target in self.model.flush_targets:
+            done = all(e.ended for e in self.model.entries if e.write._seq < target)
+            assert self.queue.done_before(target) == done
+
+
+class MessageQueue(RuleBasedStateMachine):
+    """A datagram or TLS stream's use: runs of datagrams and batches, each completed
+    whole (or failed) once sent, with fail_head and fail_all between."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.queue = WriteQueue(1 << 20, "the datagram stream")
+        self.model = Model()
+        self.in_flight: tuple[list[Entry], int] | None = None
+
+    @rule(size=st.one_of(st.sampled_from([0, 100, 1200]), st.integers(0, 3000)))
+    def write(self, size: int) -> None:
+        queue = self.queue
+        write = QueuedWrite(payload(queue.next_seq, size))
+        try:
+            queue.push(write)
+        except BufferError:
+            return
+        self.model.entries.append(Entry(write, write._data))
+
+    def _pending(self) -> list[Entry]:
+        return [entry for entry in self.model.entries if not entry.ended]
+
+    @precondition(lambda self: bool(self.queue) and self.in_flight is None)
+    @rule(
+        max_count=st.integers(1, 8),
+        max_bytes=st.integers(0, 10_000),
+        max_segment=st.sampled_from([0, 99, 100, 1500, 65535]),
+    )
+    def datagrams(self, max_count: int, max_bytes: int, max_segment: int) -> None:
+        run, end = self.queue.datagrams(max_count, max_bytes, max_segment)
+        pending = self._pending()
+        assert 1 <= len(run) <= max(1, max_count)
+        assert run == [entry.data for entry in pending[: len(run)]]  # one write, one datagram
+        if len(run) > 1:
+            assert 0 < len(run[0]) <= max_segment
+            assert len(set(map(len, run))) == 1
+            assert sum(map(len, run)) <= max_bytes
+        assert end == pending[len(run) - 1].write._seq + 1
+        self.in_flight = (pending[: len(run)], end)
+
+    @precondition(lambda self: bool(self.queue) and self.in_flight is None)
+    @rule(max_bytes=st.integers(0, 8000))
+    def batch(self, max_bytes: int) -> None:
+        data, end = self.queue.batch(max_bytes)
+        pending = self._pending()
+        taken = [entry for entry in pending if entry.write._seq < end]
+        assert taken == pending[: len(taken)]
+        assert taken
+        assert data == b"".join(entry.data for entry in taken)
+        assert len(taken) == 1 or len(data) <= max_bytes
+        self.in_flight = (taken, end)
+
+    @precondition(lambda self: self.in_flight is not None)
+    @rule()
+    def sent(self) -> None:
+        assert self.in_flight is not None
+        taken, end = self.in_flight
+        self.in_flight = None
+        live = [entry for entry in taken if not entry.ended]
+        assert self.queue.complete_before(end) == bool(live)
+        for entry in live:
+            entry.ended = "done"
+            self.model.wire += entry.data
+
+    @precondition(lambda self: bool(self.queue))
+    @rule()
+    def refused(self) -> None:
+        # The kernel refused the first datagram: it alone fails.
+        self.queue.fail_head(OSError("refused"))
+        self._pending()[0].ended = "failed"
+        self.in_flight = None
+
+    @rule()
+    def closed_meanwhile(self) -> None:
+        # A close while a batch is in flight: the writes fail, the batch's end later
+        # completes nothing.
+        self.queue.fail_all(OSError("closed"))
+        for entry in self._pending():
+            entry.ended = "failed"
+
+    @invariant()
+    def wire_and_accounting(self) -> None:
+        done = [entry.data for entry in self.model.entries if entry.ended == "done"]
+        assert bytes(self.model.wire) == b"".join(done)
+        pending = self._pending()
+        assert len(self.queue) == len(pending)
+        assert self.queue.pending_bytes == sum(len(e.data) for e in pending)
+        assert self.queue.cost == self.queue.pending_bytes + WRITE_OVERHEAD * len(pending)
+        for entry in self.model.entries:
+            assert entry.write.done == bool(entry.ended)
+            if entry.ended == "done":
+                assert entry.write._result == len(entry.data)
+
+
+_SETTINGS = settings(
+    max_examples=100,
+    stateful_step_count=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+TestByteStreamQueue = ByteStreamQueue.TestCase
+TestByteStreamQueue.settings = _SETTINGS
+TestMessageQueue = MessageQueue.TestCase
+TestMessageQueue.settings = _SETTINGS
+
+
+# -- the gather policy, case by case ---------------------------------------------------
+
+
+def queue_of(*sizes: int, max_cost: int = 1 << 30) -> tuple[WriteQueue, list[QueuedWrite]]:
+    queue = WriteQueue(max_cost, "q")
+    writes = []
+    for size in sizes:
+        write = QueuedWrite(payload(queue.next_seq, size))
+        queue.push(write)
+        writes.append(write)
+    return queue, writes
+
+
+def test_a_lone_write_is_sent_from_its_own_buffer() -> None:
+    queue, writes = queue_of(100_000)
+    assert queue.gather()[0] is writes[0]._data
+
+
+def test_small_writes_leave_as_one_join_continued_after_a_partial_send() -> None:
+    queue, writes = queue_of(*[64] * 1000)
+    [joined] = queue.gather()
+    assert joined == b"".join(write._data for write in writes)
+    assert queue.sent(100)  # the first write is out, the second torn
+    assert writes[0]._result == 64
+    assert not writes[1].done
+    assert queue.partly_sent
+    [rest] = queue.gather()
+    assert isinstance(rest, memoryview)
+    assert rest.obj is joined
+    assert bytes(rest) == joined[100:]
+    assert queue.sent(len(rest))
+    assert all(write._result == 64 for write in writes)
+    assert not queue
+    assert queue.cost == 0
+    assert not queue.partly_sent
+
+
+def test_a_failure_drops_the_join() -> None:
+    queue, _ = queue_of(64, 64)
+    queue.gather()
+    queue.sent(10)
+    queue.fail_all(OSError("reset"))
+    later = QueuedWrite(b"new")
+    queue.push(later)
+    assert queue.gather() == [b"new"]
+
+
+def test_large_writes_get_their_own_iovec_and_small_ones_between_are_joined() -> None:
+    queue, writes = queue_of(JOIN_BELOW, 10, 20, JOIN_BELOW + 1, 5)
+    pieces = queue.gather()
+    assert [len(piece) for piece in pieces] == [JOIN_BELOW, 30, JOIN_BELOW + 1, 5]
+    assert pieces[0] is writes[0]._data
+    assert pieces[2] is writes[3]._data
+
+
+def test_small_writes_are_joined_in_runs_of_join_below() -> None:
+    size = JOIN_BELOW // 4
+    queue, _ = queue_of(JOIN_BELOW, *[size] * 9)
+    assert [len(p) for p in queue.gather()] == [JOIN_BELOW, 4 * size, 4 * size, size]
+
+
+def test_the_join_threshold_is_the_average_size() -> None:
+    count = 10
+    joined, _ = queue_of(*[JOIN_AVERAGE] * count)
+    assert len(joined.gather()) == 1
+    iovecs, _ = queue_of(*[JOIN_AVERAGE + 1] * count)
+    # Joined in runs of at least JOIN_BELOW instead: 4 + 4 + 2 writes.
+    assert [len(piece) for piece in iovecs.gather()] == [4 * (JOIN_AVERAGE + 1)] * 2 + [
+        2 * (JOIN_AVERAGE + 1)
+    ]
+
+
+def test_one_sendmsg_takes_at_most_iov_max_buffers() -> None:
+    queue, _ = queue_of(*[JOIN_BELOW] * (IOV_MAX + 10), max_cost=1 << 40)
+    pieces = queue.gather()
+    assert len(pieces) == min(IOV_MAX - 1, MAX_SEND // JOIN_BELOW)
+
+
+def test_gathering_stops_at_max_send() -> None:
+    queue, _ = queue_of(*[MAX_SEND // 2] * 5)
+    assert sum(map(len, queue.gather())) == MAX_SEND
+
+
+def test_a_partly_sent_write_is_gathered_from_its_first_unsent_byte() -> None:
+    queue, writes = queue_of(100_000, 100_000)
+    queue.gather()
+    assert not queue.sent(1000)
+    pieces = queue.gather()
+    assert isinstance(pieces[0], memoryview)
+    assert bytes(pieces[0]) == writes[0]._data[1000:]
+    assert queue.pending_bytes == 200_000  # the part sent still counts until it completes
+
+
+def test_the_bound_counts_the_overhead_of_each_write() -> None:
+    queue = WriteQueue(2 * WRITE_OVERHEAD + 1, "the stream of x")
+    queue.push(QueuedWrite(b"a"))
+    queue.push(QueuedWrite(b""))
+    with pytest.raises(BufferError, match="the stream of x: writing 0 bytes would leave 3 writes"):
+        queue.push(QueuedWrite(b""))
+    assert len(queue) == 2
+    assert queue.cost == 2 * WRITE_OVERHEAD + 1
+    assert queue.next_seq == 2
+
+
+def test_an_empty_write_done_at_once_takes_a_number() -> None:
+    queue, _ = queue_of(10)
+    empty = QueuedWrite(b"")
+    queue.push_done(empty)
+    assert empty._seq == 1
+    assert empty._result == 0
+    assert len(queue) == 1
+    assert queue.done_before(1) is False
+    assert queue.next_seq == 2
+
+
+def test_datagram_runs_are_equal_sizes_within_the_limits() -> None:
+    queue, _ = queue_of(100, 100, 100, 50, 100)
+    run, end = queue.datagrams(8, 10_000, 1500)
+    assert [len(d) for d in run] == [100, 100, 100]
+    assert end == 3
+    assert queue.datagrams(2, 10_000, 1500)[0] == run[:2]
+    assert queue.datagrams(8, 250, 1500)[0] == run[:2]  # max_bytes
+    assert queue.datagrams(8, 10_000, 99)[0] == run[:1]  # over max_segment: alone
+    assert queue.complete_before(end)
+    assert [len(d) for d in queue.datagrams(8, 10_000, 1500)[0]] == [50]
+
+
+def test_empty_datagrams_go_one_by_one() -> None:
+    queue, _ = queue_of(0, 0)
+    assert queue.datagrams(8, 10_000, 1500) == ([b""], 1)
+
+
+def test_a_tls_batch_takes_at_least_one_write() -> None:
+    queue, writes = queue_of(5000, 10, 10)
+    data, end = queue.batch(1000)
+    assert data is writes[0]._data
+    assert end == 1
+    queue.complete_before(end)
+    data, end = queue.batch(1000)
+    assert data == writes[1]._data + writes[2]._data
+    assert end == 3
+
+
+def test_seeing_many_failures_is_linear_and_one_error_stands_for_all() -> None:
+    queue, writes = queue_of(*[1] * 100_000)
+    error = OSError("cancel_io()")
+    queue.fail_all(error)
+    for write in writes[:50_000]:
+        queue.observe(write)
+    assert queue.take_unobserved(before=0) is None
+    assert queue.take_unobserved(before=queue.next_seq) is error
+    assert not queue.has_unobserved
+    assert queue.take_unobserved(before=queue.next_seq) is None

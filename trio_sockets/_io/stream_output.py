@@ -1,0 +1,130 @@
+"""The output stream of a TCP connection: pending writes gathered into few system calls.
+
+The queueing, completion and flush rules are those of every output stream
+(:class:`~trio_sockets._io.output.BaseOutputStream`); what to gather for each
+``send``/``sendmsg`` is the write queue's (:meth:`WriteQueue.gather
+<trio_sockets._core.write_queue.WriteQueue.gather>`). What is particular to a byte
+stream is here: a failed send breaks it, a send straight from the caller's buffer when
+nothing is pending, and the end of the sending side.
+"""
+
+from __future__ import annotations
+
+import socket
+
+import trio
+
+from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
+from .output import BaseOutputStream, NurseryGetter
+from .sockio import wait_writable
+
+__all__ = ["StreamOutputStream"]
+
+
+class StreamOutputStream(BaseOutputStream):
+    """The output stream of a connected TCP :class:`~trio_sockets.StreamSocket`.
+
+    Pending writes leave in as few system calls as possible: small ones joined into one
+    buffer, large ones side by side in one ``sendmsg`` (up to ``IOV_MAX`` buffers). A
+    failed send breaks the stream: that write and every later one fail with the error,
+    a subclass of both :class:`OSError` and :class:`trio.BrokenResourceError`.
+    """
+
+    _empty_done = True  # an empty write sends nothing on a byte stream
+
+    def __init__(self, sock: socket.socket, nursery_getter: NurseryGetter, what: str) -> None:
+        super().__init__(sock, nursery_getter, what)
+        self._eof_sent = False
+
+    @property
+    def eof_sent(self) -> bool:
+        """Whether :meth:`shutdown_write` closed the sending side."""
+        return self._eof_sent
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Send *data* after everything pending; return when the kernel has all of it.
+
+        The ``send_all`` of the owning socket. With nothing pending, the data goes to
+        the kernel straight from the caller's buffer: no operation object and no copy,
+        which is what a request/response exchange needs to cost no more than a plain
+        socket. Only an unsent remainder is queued (as a copy).
+        """
+        if self._queue or self._sender_busy or self._guarded:
+            await self._wait_for(self._enqueue(data))
+            return
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise TypeError(
+                f"send_all() takes bytes, bytearray or memoryview, not {type(data).__name__}"
+            )
+        if isinstance(data, memoryview) and data.itemsize != 1:
+            data = data.cast("B")  # lengths below count bytes, as send() does
+        await trio.lowlevel.checkpoint_if_cancelled()
+        sock = self._sock
+        if sock.fileno() == -1:
+            raise trio.ClosedResourceError(f"the socket of {self._what} is closed")
+        try:
+            sent = sock.send(data)
+        except BlockingIOError:
+            sent = 0
+        except OSError as exc:
+            error = translate_os_error(exc, f"send on {self._what}", broken=True)
+            self._break(error)
+            raise error from exc
+        if sent == len(data):
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return
+        await self._wait_for(self._enqueue(memoryview(data)[sent:]))
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """Wait until the pending writes are sent and the kernel buffer has room."""
+        await self.drain()
+        await wait_writable(self._sock)
+
+    def shutdown_write(self) -> None:
+        """Close the sending side (TCP FIN) once; later writes raise
+        :class:`trio.ClosedResourceError`. Call after :meth:`drain`.
+
+        Raises:
+            OSError: from ``shutdown``, untranslated (the socket names the operation).
+        """
+        if not self._eof_sent:
+            self._sock.shutdown(socket.SHUT_WR)
+            self._eof_sent = self._needs_check = self._guarded = True
+
+    def abort(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:
+        if self._queue.partly_sent and not closed:
+            # Part of the first write is on the wire: the peer would see a torn message
+            # if later writes followed it, so the stream cannot be used any more.
+            self._break(socket_error(status, f"{self._what}: {why} mid-write", broken=True))
+            self._stop_sender()
+            return
+        super().abort(status, why, closed=closed)
+
+    def _check_writable(self, data: bytes) -> None:
+        if self._broken is not None:
+            raise socket_error(
+                _status_of(self._broken),
+                f"{self._what} is broken by an earlier failure: {self._broken}",
+                broken=True,
+            ) from self._broken
+        if self._eof_sent:
+            raise trio.ClosedResourceError(f"{self._what}: send_eof() was called")
+
+    def _send_step(self) -> bool:
+        queue = self._queue
+        pieces = queue.gather()
+        try:
+            sent = self._sock.send(pieces[0]) if len(pieces) == 1 else self._sock.sendmsg(pieces)
+        except BlockingIOError:
+            return False
+        except OSError as exc:
+            self._break(translate_os_error(exc, f"send on {self._what}", broken=True))
+            return True
+        if queue.sent(sent):
+            self._progress.unpark_all()
+        return True
+
+
+def _status_of(error: BaseException) -> SocketErrorStatus:
+    status = getattr(error, "status", None)
+    return status if isinstance(status, SocketErrorStatus) else SocketErrorStatus.UNKNOWN
