@@ -27,7 +27,7 @@ system-packages:
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python tools/boundaries.py --quiet --report
+	$(BIN)/python tools/boundaries.py --quiet
 
 typecheck: $(STAMP)
 	$(BIN)/mypy --strict trio_sockets examples
