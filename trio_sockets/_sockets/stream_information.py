@@ -17,6 +17,7 @@ from .._core.enums import (
     SocketSslErrorSeverity,
 )
 from .._core.hostname import HostName
+from .._core.lifecycle import Action, Lifecycle
 from .._core.tcp_info import (
     TCP_INFO_SIZE,
     BandwidthStatistics,
@@ -27,6 +28,7 @@ from .._core.tcp_info import (
     round_trip_time_statistics,
 )
 from .._io.addresses import host_of
+from .._io.connect import format_sockaddr
 from .._io.resolver import SockAddr
 from .._tls.handshake import TlsReport
 
@@ -44,6 +46,15 @@ class Connection:
     remote_service_name: str = ""
     #: Whether a listener handed the socket out.
     accepted: bool = False
+
+    def describe(self, lifecycle: Lifecycle) -> str:
+        """The socket with this connection and *lifecycle*, as messages name it."""
+        local, remote = self.local, self.remote
+        if local is None or remote is None:
+            connecting = lifecycle.changing is Action.CONNECT
+            return f"StreamSocket ({'connecting' if connecting else lifecycle.phase.value})"
+        closed = " closed" if lifecycle.closed else ""
+        return f"StreamSocket {format_sockaddr(local)} -> {format_sockaddr(remote)}{closed}"
 
 
 #: What a socket that never connected has (shared, never changed).
