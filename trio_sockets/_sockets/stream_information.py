@@ -31,6 +31,7 @@ from .._io.addresses import host_of
 from .._io.connect import format_sockaddr
 from .._io.resolver import SockAddr
 from .._tls.handshake import TlsReport
+from .._tls.session import TlsSession
 
 __all__ = ["NOT_CONNECTED", "Connection", "StreamSocketInformation", "tcp_info_of"]
 
@@ -60,6 +61,9 @@ class Connection:
 #: What a socket that never connected has (shared, never changed).
 NOT_CONNECTED = Connection()
 
+# What a socket that never did a TLS handshake reports (shared, never changed).
+_PLAIN = TlsReport()
+
 
 class StreamSocketInformation:
     """Addresses, protection level and statistics of a :class:`StreamSocket`.
@@ -71,13 +75,18 @@ class StreamSocketInformation:
     def __init__(
         self,
         connection: Callable[[], Connection],
-        tls_report: Callable[[], TlsReport],
+        tls_tried: Callable[[], TlsSession | None],
         live_socket: Callable[[], socket.socket | None],
     ) -> None:
         self._connection = connection
-        self._tls_report = tls_report
+        self._tls_tried = tls_tried
         self._live_socket = live_socket
         self._rtt_max = 0
+
+    def _tls_report(self) -> TlsReport:
+        """The report of the last handshake tried, after a failure too."""
+        session = self._tls_tried()
+        return _PLAIN if session is None else session.report
 
     def _server_report(self) -> TlsReport | None:
         """The last handshake's report on a client socket; None on an accepted one."""

@@ -61,6 +61,10 @@ class Hooks(NamedTuple):
     #: Told of each TLS session before its handshake: its report is what
     #: ``information`` shows, after a failure too.
     tried: Callable[[TlsSession], None]
+    #: The socket as messages name it.
+    describe: Callable[[], str]
+    #: Close the socket at once (a half-made TLS session cannot go on).
+    close_now: Callable[[], None]
 
 
 class ConnectTarget(NamedTuple):
@@ -129,12 +133,11 @@ def client_tls(control: StreamSocketControl, level: SocketProtectionLevel) -> Cl
 async def open_connection(
     target: ConnectTarget,
     lifecycle: Lifecycle,
-    name: str,
     control: StreamSocketControl,
     resolver: Resolver,
     hooks: Hooks,
 ) -> Opened:
-    """``connect`` to *target*: the CONNECT transition of *lifecycle* (the socket *name*),
+    """``connect`` to *target*: the CONNECT transition of the socket's *lifecycle*,
     with resolution, happy eyeballs and the TLS handshake its level asks for, all within
     ``control.connect_timeout``.
 
@@ -150,7 +153,7 @@ async def open_connection(
     try:
         lifecycle.check(Action.CONNECT)
     except RuntimeError as exc:  # the table's reason, and which socket
-        raise RuntimeError(f"{exc}: {name}") from None
+        raise RuntimeError(f"{exc}: {hooks.describe()}") from None
     tls = None
     if target.level != SocketProtectionLevel.PLAIN_SOCKET:
         tls = client_tls(control, target.level)  # bad TLS settings fail here
@@ -267,11 +270,20 @@ def upgrade_target(
     return level, coerce_host_name(validation_host_name, "validation_host_name")
 
 
-def refuse_upgrade(name: str, tls: TlsSession | None, accepted: bool, busy: bool) -> None:
-    """Raise why the socket *name* cannot ``upgrade_to_ssl()`` now, if it cannot.
+def refuse_upgrade(
+    name: str,
+    sock: socket.socket,
+    tls: TlsSession | None,
+    accepted: bool,
+    busy: bool,
+    unread: int,
+) -> None:
+    """Raise why the socket *name* (over *sock*) cannot ``upgrade_to_ssl()`` now, if
+    it cannot.
 
     Raises:
-        RuntimeError: it already speaks TLS (*tls*), or a listener *accepted* it.
+        RuntimeError: it already speaks TLS (*tls*), a listener *accepted* it, or
+            received plain text waits unread (*unread* bytes read ahead, or in the kernel).
         trio.BusyResourceError: another task is receiving or sending (*busy*).
     """
     if tls is not None:
@@ -285,6 +297,7 @@ def refuse_upgrade(name: str, tls: TlsSession | None, accepted: bool, busy: bool
         )
     if busy:
         raise trio.BusyResourceError("another task is using this StreamSocket")
+    refuse_unread_plaintext(unread, sock, name)
 
 
 async def upgrade_session(
@@ -293,36 +306,40 @@ async def upgrade_session(
     host: HostName | None,
     flush: Callable[[], Awaitable[object]],
     unread: Callable[[], int],
-    name: str,
     hooks: Hooks,
 ) -> TlsSession:
     """``upgrade_to_ssl``'s handshake with *host* on *sock*, once the plain side is done.
 
     *flush* sends the writes already started; *unread* tells how many received bytes
-    wait unread. Raises what :func:`refuse_unread_plaintext` and the handshake raise; the
-    caller holds both directions meanwhile, and closes the socket when the handshake
-    fails (a half-made TLS session cannot go on).
+    wait unread. The caller holds both directions meanwhile. Raises what
+    :func:`refuse_unread_plaintext` and the handshake raise; a failed handshake closes
+    the socket, as a half-made TLS session cannot go on.
     """
     await flush()
+    name = hooks.describe()
     refuse_unread_plaintext(unread(), sock, name)
     what = f"upgrade_to_ssl on {name}"
-    return await _client_session(sock, tls, host, trio.current_time(), what, hooks)
+    try:
+        return await _client_session(sock, tls, host, trio.current_time(), what, hooks)
+    except BaseException:
+        hooks.close_now()
+        raise
 
 
-def accepted_connection(conn: socket.socket) -> Connection:
-    """The record of *conn*, which a listener accepted.
+def accepted_connection(conn: socket.socket) -> Opened:
+    """*conn*, which a listener accepted, with its record.
 
     Raises the ``OSError`` of ``getpeername`` when the peer is already gone.
     """
     remote = conn.getpeername()
-    return Connection(conn.getsockname(), remote, host_of(remote), str(remote[1]), True)
+    connection = Connection(conn.getsockname(), remote, host_of(remote), str(remote[1]), True)
+    return Opened(conn, connection, None)
 
 
 async def server_session(
     raw: socket.socket,
     context: ssl.SSLContext,
     timeouts: tuple[float | None, float | None],
-    what: str,
     hooks: Hooks,
 ) -> TlsSession:
     """The server side of a TLS listener's handshake on *raw*, done.
@@ -333,6 +350,7 @@ async def server_session(
     ``CONNECTION_TIMED_OUT`` when either passes, and the handshake's failures otherwise.
     """
     hello_timeout, timeout = timeouts
+    what = f"TLS handshake of {hooks.describe()}"
     deadline = trio.current_time() + timeout if timeout is not None else float("inf")
     await wait_for_client_hello(raw, hello_timeout, deadline, what)
     session = TlsSession(raw, (context, False), what, server_side=True)

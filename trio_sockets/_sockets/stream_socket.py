@@ -21,13 +21,13 @@ from .._io.resolver import Resolver, resolver_or_default
 from .._io.scoped import AbortableIO, NurseryScoped
 from .._io.stream_output import StreamOutputStream
 from .._io.translate import translating
-from .._tls.handshake import TlsReport
 from .._tls.output import TlsOutputStream
-from .._tls.session import TlsSession, refuse_unread_plaintext
+from .._tls.session import TlsSession
 from .stream_control import StreamSocketControl, StreamSocketListenerControl
-from .stream_information import NOT_CONNECTED, Connection, StreamSocketInformation
+from .stream_information import NOT_CONNECTED, StreamSocketInformation
 from .stream_open import (
     Hooks,
+    Opened,
     accepted_connection,
     client_tls,
     connect_target,
@@ -43,10 +43,6 @@ __all__ = ["StreamSocket", "accepted_socket", "close_at_once", "describe_socket"
 
 # The class has a ``socket`` property, which hides the module in class-scope annotations.
 _StdSocket = socket.socket
-
-
-# What a socket that never did a TLS handshake reports (shared, never changed).
-_PLAIN = TlsReport()
 
 
 class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
@@ -99,7 +95,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         information = self._information
         if information is None:
             information = self._information = StreamSocketInformation(
-                self._get_connection, self._tls_report, self._live_socket
+                lambda: self._connection, lambda: self._tls_tried, self._live_socket
             )
         return information
 
@@ -137,13 +133,6 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
 
     def _describe(self) -> str:
         return self._connection.describe(self._lifecycle)
-
-    def _get_connection(self) -> Connection:
-        return self._connection
-
-    def _tls_report(self) -> TlsReport:
-        session = self._tls_tried
-        return _PLAIN if session is None else session.report
 
     def _live_socket(self) -> _StdSocket | None:
         return self._sock
@@ -208,12 +197,9 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         Cancellation: no connection is left half made; the socket can connect again.
         """
         target = connect_target(remote_host_name, remote_service_name, protection_level)
-        opened = await open_connection(
-            target, self._lifecycle, self._describe(), self.control, self._resolver, self._hooks()
-        )
-        self._attach(opened.sock, opened.connection)
-        if opened.session is not None:
-            self._use_tls(opened.session)
+        hooks = self._hooks()
+        opened = await open_connection(target, self._lifecycle, self.control, self._resolver, hooks)
+        self._attach(opened)
 
     async def upgrade_to_ssl(
         self,
@@ -244,29 +230,18 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         receiver = self._receiver
         assert receiver is not None  # connected
         busy = receiver.conflict.held or self._send_conflict.held
-        refuse_upgrade(self._describe(), self._tls, self._connection.accepted, busy)
-        refuse_unread_plaintext(len(receiver.buffer), sock, self._describe())
+        unread = len(receiver.buffer)
+        refuse_upgrade(self._describe(), sock, self._tls, self._connection.accepted, busy, unread)
         tls = client_tls(self.control, level)
         output = self._require_output("upgrade_to_ssl()")
         with self._send_conflict, receiver.conflict:
-            try:
-                session = await upgrade_session(
-                    sock,
-                    tls,
-                    host,
-                    output.flush,
-                    lambda: len(receiver.buffer),
-                    self._describe(),
-                    self._hooks(),
-                )
-            except BaseException:
-                # A half-made TLS session cannot go on.
-                self._close_now()
-                raise
+            session = await upgrade_session(
+                sock, tls, host, output.flush, lambda: len(receiver.buffer), self._hooks()
+            )
         self._use_tls(session)
 
     def _hooks(self) -> Hooks:
-        return Hooks(self._io_scope, self._aborted, self._tried)
+        return Hooks(self._io_scope, self._aborted, self._tried, self._describe, self._close_now)
 
     def _tried(self, session: TlsSession) -> None:
         self._tls_tried = session  # its report is what information shows
@@ -277,14 +252,16 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             self._receiver.session = session
         self._output = None  # the next use makes a TLS output stream
 
-    def _attach(self, sock: _StdSocket, connection: Connection) -> None:
-        """Take *sock* as this socket's connection, which *connection* describes."""
-        self._sock = sock
-        self._connection = connection
+    def _attach(self, opened: Opened) -> None:
+        """Take *opened* as this socket's connection."""
+        self._sock = sock = opened.sock
+        self._connection = opened.connection
         self._receiver = StreamReceiver(
             sock, self._io_scopes, self._io_scope_done, self._aborted, self._describe
         )
         self._output = None  # made on first use, by _make_output
+        if opened.session is not None:
+            self._use_tls(opened.session)
 
     @staticmethod
     async def get_endpoint_pairs(
@@ -492,12 +469,12 @@ def accepted_socket(
 
     Raises the ``OSError`` of ``getpeername`` when the peer is already gone.
     """
-    connection = accepted_connection(conn)
+    opened = accepted_connection(conn)
     sock = StreamSocket(resolver=resolver)
     sock._control_from = control
     sock._lifecycle.begin(Action.CONNECT)
     sock._lifecycle.finish(Action.CONNECT)
-    sock._attach(conn, connection)
+    sock._attach(opened)
     return sock
 
 
@@ -506,11 +483,9 @@ async def secure_accepted(
 ) -> None:
     """The server side of a TLS listener: the handshake (as :func:`server_session` says,
     *hello_timeout* is the listener's ``control.tls_hello_timeout``), then *sock* speaks TLS."""
-    what = f"TLS handshake of {sock._describe()}"
-    raw = sock._require_socket(what)
+    raw = sock._require_socket(f"TLS handshake of {sock._describe()}")
     timeouts = (hello_timeout, sock.control.tls_handshake_timeout)
-    session = await server_session(raw, context, timeouts, what, sock._hooks())
-    sock._use_tls(session)
+    sock._use_tls(await server_session(raw, context, timeouts, sock._hooks()))
 
 
 def close_at_once(sock: StreamSocket) -> None:
