@@ -1,9 +1,9 @@
 """How a StreamSocket's connection is made: the client's connect sequence and the TLS handshakes.
 
-Each step takes what it needs -- ``connect``'s arguments, the control object, the
-resolver, the socket's :class:`Abort` hooks -- and hands back what it made: a connected
-stdlib socket with its :class:`Connection` record, a TLS session. The StreamSocket
-decides what to keep; its fields stay its own.
+Each step takes what it needs -- ``connect``'s arguments, the lifecycle, the control
+object, the resolver, the socket's :class:`Hooks` -- and hands back what it made: a
+connected stdlib socket with its :class:`Connection` record, a TLS session. The
+StreamSocket decides what to keep; its fields stay its own.
 """
 
 from __future__ import annotations
@@ -36,18 +36,18 @@ from .stream_control import (
 from .stream_information import Connection
 
 __all__ = [
-    "Hooks",
     "ClientTls",
     "ConnectTarget",
+    "Hooks",
     "Opened",
     "accepted_connection",
     "client_tls",
     "connect_target",
-    "upgrade_session",
-    "upgrade_target",
     "open_connection",
     "refuse_upgrade",
     "server_session",
+    "upgrade_session",
+    "upgrade_target",
 ]
 
 
@@ -90,7 +90,8 @@ class ClientTls(NamedTuple):
 
 
 class Opened(NamedTuple):
-    """A connection ``connect`` made: the socket, its record, and its TLS session if any."""
+    """A connection made by ``connect`` or accepted by a listener: the socket, its
+    record, and its TLS session if any."""
 
     sock: socket.socket
     connection: Connection
@@ -233,7 +234,7 @@ async def _client_session(
     """The client side of a TLS handshake with *host* on *sock*, done.
 
     *start* is when the connect began (``control.connect_timeout`` counts from there);
-    *tried* learns the session before the handshake starts. Raises the handshake's
+    *hooks* learn of the session before the handshake starts. Raises the handshake's
     failures and, when ``cancel_io()`` or a close ends it, *hooks*' error.
     """
     session = TlsSession(sock, tls.context, what, host=host, ignorable=tls.settings.ignorable)
