@@ -296,6 +296,26 @@ async def test_input_stream_read_options(tcp_pair: tuple[StreamSocket, StreamSoc
     assert await client.input_stream.read(5) == b""
 
 
+async def test_closing_the_streams_leaves_the_socket_open(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """Closing ``input_stream`` and ``output_stream`` ends those stream objects only, as
+    their interfaces say: the socket itself still sends and receives."""
+    client, server = tcp_pair
+    input_stream, output_stream = client.input_stream, client.output_stream
+    await input_stream.aclose()
+    await output_stream.aclose()
+    with pytest.raises(trio.ClosedResourceError):
+        await input_stream.read(1)
+    with pytest.raises(trio.ClosedResourceError):
+        output_stream.write(b"refused")
+    await client.send_all(b"still sending")
+    assert await receive_exactly(server, 13) == b"still sending"
+    await server.send_all(b"still receiving")
+    assert await receive_exactly(client, 15) == b"still receiving"
+    assert client.information.remote_address is not None
+
+
 async def test_cancelled_read_loses_no_data(tcp_pair: tuple[StreamSocket, StreamSocket]) -> None:
     client, server = tcp_pair
     await server.send_all(b"first")

@@ -45,7 +45,11 @@ class InputStream(abc.ABC):
 
     @abc.abstractmethod
     async def aclose(self) -> None:
-        """Close the stream (and with it, for socket streams, the socket)."""
+        """Close the stream: reads through it then raise :exc:`trio.ClosedResourceError`.
+
+        Closing a socket's stream ends only that stream object; the socket stays open
+        (close it with its own ``aclose()``).
+        """
 
 
 class OutputStream(abc.ABC):
@@ -61,4 +65,9 @@ class OutputStream(abc.ABC):
 
     @abc.abstractmethod
     async def aclose(self) -> None:
-        """Close the stream (and with it, for socket streams, the socket)."""
+        """Flush, then close the stream: writes through it then raise
+        :exc:`trio.ClosedResourceError`.
+
+        Closing a socket's stream ends only that stream object; the socket stays open
+        (close it with its own ``aclose()``).
+        """

@@ -32,12 +32,12 @@ from .._core.errors import (
     SocketErrorStatus,
     SocketStatusError,
     socket_error,
-    translate_os_error,
 )
 from .._core.hostname import HostName, coerce_host_name
 from .._core.service_name import parse_service_name
 from .srv import ServiceTarget, all_targets_failed, srv_targets
 from .system_lookups import local_files_limiter, services_database, system_getaddrinfo
+from .translate import translating
 
 __all__ = [
     "DEFAULT_ATTEMPTS",
@@ -317,19 +317,14 @@ class Resolver:
             return await self._dns_addresses(host, port)
         what = f"resolve {host.display_name!r}"
         infos = None
-        with trio.move_on_after(self.lifetime):
-            try:
-                infos = await system_getaddrinfo(
-                    host.canonical_name,
-                    port,
-                    _KIND[protocol],
-                    socket.AI_PASSIVE if passive else 0,
-                    what,
-                )
-            except SocketStatusError:
-                raise
-            except OSError as exc:
-                raise translate_os_error(exc, what) from exc
+        with trio.move_on_after(self.lifetime), translating(what):
+            infos = await system_getaddrinfo(
+                host.canonical_name,
+                port,
+                _KIND[protocol],
+                socket.AI_PASSIVE if passive else 0,
+                what,
+            )
         if infos is None:
             raise socket_error(
                 _S.CONNECTION_TIMED_OUT,

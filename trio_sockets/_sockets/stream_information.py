@@ -17,6 +17,7 @@ from .._core.enums import (
     SocketSslErrorSeverity,
 )
 from .._core.hostname import HostName
+from .._core.lifecycle import Action, Lifecycle
 from .._core.tcp_info import (
     TCP_INFO_SIZE,
     BandwidthStatistics,
@@ -27,8 +28,10 @@ from .._core.tcp_info import (
     round_trip_time_statistics,
 )
 from .._io.addresses import host_of
+from .._io.connect import format_sockaddr
 from .._io.resolver import SockAddr
 from .._tls.handshake import TlsReport
+from .._tls.session import TlsSession
 
 __all__ = ["NOT_CONNECTED", "Connection", "StreamSocketInformation", "tcp_info_of"]
 
@@ -45,9 +48,21 @@ class Connection:
     #: Whether a listener handed the socket out.
     accepted: bool = False
 
+    def describe(self, lifecycle: Lifecycle) -> str:
+        """The socket with this connection and *lifecycle*, as messages name it."""
+        local, remote = self.local, self.remote
+        if local is None or remote is None:
+            connecting = lifecycle.changing is Action.CONNECT
+            return f"StreamSocket ({'connecting' if connecting else lifecycle.phase.value})"
+        closed = " closed" if lifecycle.closed else ""
+        return f"StreamSocket {format_sockaddr(local)} -> {format_sockaddr(remote)}{closed}"
+
 
 #: What a socket that never connected has (shared, never changed).
 NOT_CONNECTED = Connection()
+
+# What a socket that never did a TLS handshake reports (shared, never changed).
+_PLAIN = TlsReport()
 
 
 class StreamSocketInformation:
@@ -60,13 +75,18 @@ class StreamSocketInformation:
     def __init__(
         self,
         connection: Callable[[], Connection],
-        tls_report: Callable[[], TlsReport],
+        tls_tried: Callable[[], TlsSession | None],
         live_socket: Callable[[], socket.socket | None],
     ) -> None:
         self._connection = connection
-        self._tls_report = tls_report
+        self._tls_tried = tls_tried
         self._live_socket = live_socket
         self._rtt_max = 0
+
+    def _tls_report(self) -> TlsReport:
+        """The report of the last handshake tried, after a failure too."""
+        session = self._tls_tried()
+        return _PLAIN if session is None else session.report
 
     def _server_report(self) -> TlsReport | None:
         """The last handshake's report on a client socket; None on an accepted one."""

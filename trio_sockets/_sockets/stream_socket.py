@@ -9,42 +9,40 @@ from typing import overload
 import trio
 
 from .._core.checks import check_int
-from .._core.endpoint import EndpointPair, split_remote
+from .._core.endpoint import EndpointPair
 from .._core.enums import HostNameSortOptions, InputStreamOptions, SocketProtectionLevel
-from .._core.errors import SocketErrorStatus, socket_error
-from .._core.hostname import HostName, coerce_host_name
+from .._core.errors import SocketErrorStatus
+from .._core.hostname import HostName
 from .._core.lifecycle import STREAM_SOCKET, Action, ConflictDetector, Lifecycle
 from .._io import sockio as _sockio
-from .._io.addresses import endpoint_pairs, host_of
-from .._io.connect import format_sockaddr
+from .._io.addresses import endpoint_pairs
 from .._io.output import BaseOutputStream
-from .._io.resolver import Resolver, SockAddr, resolver_or_default
+from .._io.resolver import Resolver, resolver_or_default
 from .._io.scoped import AbortableIO, NurseryScoped
 from .._io.stream_output import StreamOutputStream
-from .._io.tcp_open import open_tcp
 from .._io.translate import translating
-from .._tls.context import check_protection_level, client_context
-from .._tls.handshake import TlsReport
 from .._tls.output import TlsOutputStream
-from .._tls.session import TlsSession, refuse_unread_plaintext, upgrade_level, wait_for_client_hello
-from .stream_control import (
-    StreamSocketControl,
-    StreamSocketListenerControl,
-    apply_options,
-    freeze_connect_options,
-    tls_client_settings,
+from .._tls.session import TlsSession
+from .stream_control import StreamSocketControl, StreamSocketListenerControl
+from .stream_information import NOT_CONNECTED, StreamSocketInformation
+from .stream_open import (
+    Hooks,
+    Opened,
+    accepted_connection,
+    client_tls,
+    connect_target,
+    open_connection,
+    refuse_upgrade,
+    server_session,
+    upgrade_session,
+    upgrade_target,
 )
-from .stream_information import NOT_CONNECTED, Connection, StreamSocketInformation
 from .stream_receive import DEFAULT_RECEIVE_SIZE, SocketInputStream, StreamReceiver
 
 __all__ = ["StreamSocket", "accepted_socket", "close_at_once", "describe_socket", "secure_accepted"]
 
 # The class has a ``socket`` property, which hides the module in class-scope annotations.
 _StdSocket = socket.socket
-
-
-# What a socket that never did a TLS handshake reports (shared, never changed).
-_PLAIN = TlsReport()
 
 
 class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
@@ -97,7 +95,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         information = self._information
         if information is None:
             information = self._information = StreamSocketInformation(
-                self._get_connection, self._tls_report, self._live_socket
+                lambda: self._connection, lambda: self._tls_tried, self._live_socket
             )
         return information
 
@@ -134,20 +132,7 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         return f"<{self._describe()}>"
 
     def _describe(self) -> str:
-        local, remote = self._connection.local, self._connection.remote
-        lifecycle = self._lifecycle
-        if local is None or remote is None:
-            connecting = lifecycle.changing is Action.CONNECT
-            return f"StreamSocket ({'connecting' if connecting else lifecycle.phase.value})"
-        closed = " closed" if lifecycle.closed else ""
-        return f"StreamSocket {format_sockaddr(local)} -> {format_sockaddr(remote)}{closed}"
-
-    def _get_connection(self) -> Connection:
-        return self._connection
-
-    def _tls_report(self) -> TlsReport:
-        session = self._tls_tried
-        return _PLAIN if session is None else session.report
+        return self._connection.describe(self._lifecycle)
 
     def _live_socket(self) -> _StdSocket | None:
         return self._sock
@@ -211,53 +196,10 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
 
         Cancellation: no connection is left half made; the socket can connect again.
         """
-        service_name: str | SocketProtectionLevel | None = remote_service_name
-        if isinstance(remote_host_name, EndpointPair) and isinstance(
-            service_name, SocketProtectionLevel
-        ):
-            # connect(endpoint_pair, protection_level): the level comes second.
-            protection_level, service_name = service_name, None
-        host, service, local_host, local_service = split_remote(
-            remote_host_name, service_name, "connect"
-        )
-        level = check_protection_level(protection_level)
-        lifecycle = self._lifecycle
-        try:
-            lifecycle.check(Action.CONNECT)
-        except RuntimeError as exc:  # the table's reason, and which socket
-            raise RuntimeError(f"{exc}: {self._describe()}") from None
-        settings = context = None
-        if level != SocketProtectionLevel.PLAIN_SOCKET:
-            settings = tls_client_settings(self.control, level)
-            context = client_context(settings)  # bad TLS settings fail here
-        lifecycle.begin(Action.CONNECT)
-        freeze_connect_options(self.control)
-        start = trio.current_time()
-        what = f"connect to {host.display_name}:{service}"
-        session = None
-        try:
-            sock, remote = await self._open(host, service, local_host, local_service, what)
-            try:
-                connection = Connection(sock.getsockname(), remote, host, service)
-                if settings is not None and context is not None:
-                    session = self._tls_tried = TlsSession(
-                        sock, context, what, host=host, ignorable=settings.ignorable
-                    )
-                    await self._handshake(session, settings.deadline(start), what)
-            except BaseException:
-                sock.close()
-                raise
-        except BaseException:
-            lifecycle.abandon(Action.CONNECT)
-            raise
-        try:
-            lifecycle.finish(Action.CONNECT)
-        except trio.ClosedResourceError:  # closed while connecting
-            sock.close()
-            raise self._aborted(what) from None
-        self._attach(sock, connection)
-        if session is not None:
-            self._use_tls(session)
+        target = connect_target(remote_host_name, remote_service_name, protection_level)
+        hooks = self._hooks()
+        opened = await open_connection(target, self._lifecycle, self.control, self._resolver, hooks)
+        self._attach(opened)
 
     async def upgrade_to_ssl(
         self,
@@ -280,54 +222,29 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             SocketStatusError: the handshake failed (classified as for ``connect``);
                 the socket is then closed, as a half-made TLS session cannot go on.
         """
-        level = upgrade_level(protection_level)
-        host = (
-            coerce_host_name(validation_host_name, "validation_host_name")
-            if validation_host_name is not None
-            else self._connection.remote_host_name
+        level, host = upgrade_target(
+            protection_level, validation_host_name, self._connection.remote_host_name
         )
         self._lifecycle.check(Action.UPGRADE)
         sock = self._require_socket("upgrade_to_ssl()")
-        if self._tls is not None:
-            raise RuntimeError(
-                f"{self._describe()} is already protected "
-                f"({self._tls.level.name}); upgrade_to_ssl() upgrades a plain one"
-            )
-        if self._connection.accepted:
-            raise RuntimeError(
-                "upgrade_to_ssl() is for client sockets: as in WinRT, a socket accepted by a "
-                "listener cannot be upgraded (use a TLS listener instead)"
-            )
         receiver = self._receiver
         assert receiver is not None  # connected
-        if receiver.conflict.held or self._send_conflict.held:
-            raise trio.BusyResourceError("another task is using this StreamSocket")
-        refuse_unread_plaintext(len(receiver.buffer), sock, self._describe())
-        settings = tls_client_settings(self.control, level)
-        context = client_context(settings)
+        busy = receiver.conflict.held or self._send_conflict.held
+        unread = len(receiver.buffer)
+        refuse_upgrade(self._describe(), sock, self._tls, self._connection.accepted, busy, unread)
+        tls = client_tls(self.control, level)
         output = self._require_output("upgrade_to_ssl()")
         with self._send_conflict, receiver.conflict:
-            await output.flush()
-            refuse_unread_plaintext(len(receiver.buffer), sock, self._describe())
-            what = f"upgrade_to_ssl on {self._describe()}"
-            session = self._tls_tried = TlsSession(
-                sock, context, what, host=host, ignorable=settings.ignorable
+            session = await upgrade_session(
+                sock, tls, host, output.flush, lambda: len(receiver.buffer), self._hooks()
             )
-            try:
-                await self._handshake(session, settings.deadline(trio.current_time()), what)
-            except BaseException:
-                # A half-made TLS session cannot go on.
-                self._close_now()
-                raise
         self._use_tls(session)
 
-    async def _handshake(self, session: TlsSession, deadline: tuple[float, str], what: str) -> None:
-        """Run *session*'s handshake in a scope ``cancel_io()`` and closing can end."""
-        with self._io_scope():
-            await session.handshake(*deadline, what)
-            return
-        # Reached only when cancel_io() or a close cancelled the scope.
-        raise self._aborted(what)
+    def _hooks(self) -> Hooks:
+        return Hooks(self._io_scope, self._aborted, self._tried, self._describe, self._close_now)
+
+    def _tried(self, session: TlsSession) -> None:
+        self._tls_tried = session  # its report is what information shows
 
     def _use_tls(self, session: TlsSession) -> None:
         self._tls = session
@@ -335,44 +252,16 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             self._receiver.session = session
         self._output = None  # the next use makes a TLS output stream
 
-    async def _open(
-        self,
-        host: HostName,
-        service: str,
-        local_host: HostName | None,
-        local_service: str,
-        what: str,
-    ) -> tuple[_StdSocket, SockAddr]:
-        control = self.control
-        timeout = control.connect_timeout
-        try:
-            with self._io_scope(), trio.fail_after(timeout if timeout else float("inf")):
-                return await open_tcp(
-                    self._resolver,
-                    host,
-                    service,
-                    local_host,
-                    local_service,
-                    prepare=lambda sock, family: apply_options(control, sock, family),
-                    serialize=control.serialize_connection_attempts,
-                    what=what,
-                )
-        except trio.TooSlowError:
-            raise socket_error(
-                SocketErrorStatus.CONNECTION_TIMED_OUT,
-                f"{what}: no connection within control.connect_timeout={timeout} s",
-            ) from None
-        # Reached only when cancel_io() or a close cancelled the scope.
-        raise self._aborted(what)
-
-    def _attach(self, sock: _StdSocket, connection: Connection) -> None:
-        """Take *sock* as this socket's connection, which *connection* describes."""
-        self._sock = sock
-        self._connection = connection
+    def _attach(self, opened: Opened) -> None:
+        """Take *opened* as this socket's connection."""
+        self._sock = sock = opened.sock
+        self._connection = opened.connection
         self._receiver = StreamReceiver(
             sock, self._io_scopes, self._io_scope_done, self._aborted, self._describe
         )
         self._output = None  # made on first use, by _make_output
+        if opened.session is not None:
+            self._use_tls(opened.session)
 
     @staticmethod
     async def get_endpoint_pairs(
@@ -580,34 +469,23 @@ def accepted_socket(
 
     Raises the ``OSError`` of ``getpeername`` when the peer is already gone.
     """
-    remote = conn.getpeername()
+    opened = accepted_connection(conn)
     sock = StreamSocket(resolver=resolver)
     sock._control_from = control
     sock._lifecycle.begin(Action.CONNECT)
     sock._lifecycle.finish(Action.CONNECT)
-    connection = Connection(conn.getsockname(), remote, host_of(remote), str(remote[1]), True)
-    sock._attach(conn, connection)
+    sock._attach(opened)
     return sock
 
 
 async def secure_accepted(
     sock: StreamSocket, context: ssl.SSLContext, hello_timeout: float | None
 ) -> None:
-    """The server side of a TLS listener: the handshake, then *sock* speaks TLS.
-
-    The first byte of the ClientHello must come within *hello_timeout* (the listener's
-    ``control.tls_hello_timeout``), the whole handshake within the
-    ``tls_handshake_timeout``, both counted from now. Raises ``CONNECTION_TIMED_OUT``
-    when either passes, and the handshake's failures otherwise.
-    """
-    what = f"TLS handshake of {sock._describe()}"
-    raw = sock._require_socket(what)
-    timeout = sock.control.tls_handshake_timeout
-    deadline = trio.current_time() + timeout if timeout is not None else float("inf")
-    await wait_for_client_hello(raw, hello_timeout, deadline, what)
-    session = sock._tls_tried = TlsSession(raw, (context, False), what, server_side=True)
-    await sock._handshake(session, (deadline, f"control.tls_handshake_timeout={timeout} s"), what)
-    sock._use_tls(session)
+    """The server side of a TLS listener: the handshake (as :func:`server_session` says,
+    *hello_timeout* is the listener's ``control.tls_hello_timeout``), then *sock* speaks TLS."""
+    raw = sock._require_socket(f"TLS handshake of {sock._describe()}")
+    timeouts = (hello_timeout, sock.control.tls_handshake_timeout)
+    sock._use_tls(await server_session(raw, context, timeouts, sock._hooks()))
 
 
 def close_at_once(sock: StreamSocket) -> None:

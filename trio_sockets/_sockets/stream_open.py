@@ -1,0 +1,360 @@
+"""How a StreamSocket's connection is made: the client's connect sequence and the TLS handshakes.
+
+Each step takes what it needs -- ``connect``'s arguments, the lifecycle, the control
+object, the resolver, the socket's :class:`Hooks` -- and hands back what it made: a
+connected stdlib socket with its :class:`Connection` record, a TLS session. The
+StreamSocket decides what to keep; its fields stay its own.
+"""
+
+from __future__ import annotations
+
+import socket
+import ssl
+from collections.abc import Awaitable, Callable
+from contextlib import AbstractContextManager
+from typing import NamedTuple
+
+import trio
+
+from .._core.endpoint import EndpointPair, split_remote
+from .._core.enums import SocketProtectionLevel
+from .._core.errors import SocketErrorStatus, socket_error
+from .._core.hostname import HostName, coerce_host_name
+from .._core.lifecycle import Action, Lifecycle
+from .._io.addresses import host_of
+from .._io.resolver import Resolver, SockAddr
+from .._io.tcp_open import open_tcp
+from .._tls.context import check_protection_level, client_context
+from .._tls.session import TlsSession, refuse_unread_plaintext, upgrade_level, wait_for_client_hello
+from .._tls.settings import TlsClientSettings
+from .stream_control import (
+    StreamSocketControl,
+    apply_options,
+    freeze_connect_options,
+    tls_client_settings,
+)
+from .stream_information import Connection
+
+__all__ = [
+    "ClientTls",
+    "ConnectTarget",
+    "Hooks",
+    "Opened",
+    "accepted_connection",
+    "client_tls",
+    "connect_target",
+    "open_connection",
+    "refuse_upgrade",
+    "server_session",
+    "upgrade_session",
+    "upgrade_target",
+]
+
+
+class Hooks(NamedTuple):
+    """What the steps need of their StreamSocket, and nothing more."""
+
+    #: A scope for a wait that ``cancel_io()`` and closing the socket cancel.
+    scope: Callable[[], AbstractContextManager[trio.CancelScope]]
+    #: The error of an operation whose wait such a cancel ended.
+    aborted: Callable[[str], Exception]
+    #: Told of each TLS session before its handshake: its report is what
+    #: ``information`` shows, after a failure too.
+    tried: Callable[[TlsSession], None]
+    #: The socket as messages name it.
+    describe: Callable[[], str]
+    #: Close the socket at once (a half-made TLS session cannot go on).
+    close_now: Callable[[], None]
+
+
+class ConnectTarget(NamedTuple):
+    """``connect``'s arguments, checked."""
+
+    host: HostName
+    service: str
+    local_host: HostName | None
+    local_service: str
+    level: SocketProtectionLevel
+
+    @property
+    def what(self) -> str:
+        """The connect as messages name it."""
+        return f"connect to {self.host.display_name}:{self.service}"
+
+
+class ClientTls(NamedTuple):
+    """The frozen settings and the context of a client handshake."""
+
+    settings: TlsClientSettings
+    context: tuple[ssl.SSLContext, bool]
+
+
+class Opened(NamedTuple):
+    """A connection made by ``connect`` or accepted by a listener: the socket, its
+    record, and its TLS session if any."""
+
+    sock: socket.socket
+    connection: Connection
+    session: TlsSession | None
+
+
+def connect_target(
+    remote_host_name: HostName | str | EndpointPair,
+    remote_service_name: str | SocketProtectionLevel | None,
+    protection_level: SocketProtectionLevel,
+) -> ConnectTarget:
+    """Check ``connect``'s arguments, in either of its two forms.
+
+    Raises:
+        TypeError / ValueError: a bad host name, service, endpoint pair or level (named).
+        WindowsOnlyError: a Bluetooth protection level.
+    """
+    service_name = remote_service_name
+    if isinstance(remote_host_name, EndpointPair) and isinstance(
+        service_name, SocketProtectionLevel
+    ):
+        # connect(endpoint_pair, protection_level): the level comes second.
+        protection_level, service_name = service_name, None
+    host, service, local_host, local_service = split_remote(
+        remote_host_name, service_name, "connect"
+    )
+    level = check_protection_level(protection_level)
+    return ConnectTarget(host, service, local_host, local_service, level)
+
+
+def client_tls(control: StreamSocketControl, level: SocketProtectionLevel) -> ClientTls:
+    """The TLS a client handshake at *level* under *control* needs.
+
+    Raises what bad TLS settings in *control* raise (before anything is sent).
+    """
+    settings = tls_client_settings(control, level)
+    return ClientTls(settings, client_context(settings))
+
+
+async def open_connection(
+    target: ConnectTarget,
+    lifecycle: Lifecycle,
+    control: StreamSocketControl,
+    resolver: Resolver,
+    hooks: Hooks,
+) -> Opened:
+    """``connect`` to *target*: the CONNECT transition of the socket's *lifecycle*,
+    with resolution, happy eyeballs and the TLS handshake its level asks for, all within
+    ``control.connect_timeout``.
+
+    Raises:
+        RuntimeError: *lifecycle* refuses a connect (already connected).
+        trio.BusyResourceError / trio.ClosedResourceError: as *lifecycle* says.
+        SocketStatusError: ``CONNECTION_TIMED_OUT`` when the timeout passes,
+            ``OPERATION_ABORTED`` (*hooks*' error) when ``cancel_io()`` or a close ended
+            it, and what connecting or the handshake raises otherwise.
+
+    Cancellation and failures leave no socket open and the lifecycle as it was.
+    """
+    try:
+        lifecycle.check(Action.CONNECT)
+    except RuntimeError as exc:  # the table's reason, and which socket
+        raise RuntimeError(f"{exc}: {hooks.describe()}") from None
+    tls = None
+    if target.level != SocketProtectionLevel.PLAIN_SOCKET:
+        tls = client_tls(control, target.level)  # bad TLS settings fail here
+    lifecycle.begin(Action.CONNECT)
+    try:
+        opened = await _connect(target, tls, control, resolver, hooks)
+    except BaseException:
+        lifecycle.abandon(Action.CONNECT)
+        raise
+    try:
+        lifecycle.finish(Action.CONNECT)
+    except trio.ClosedResourceError:  # closed while connecting
+        opened.sock.close()
+        raise hooks.aborted(target.what) from None
+    return opened
+
+
+async def _connect(
+    target: ConnectTarget,
+    tls: ClientTls | None,
+    control: StreamSocketControl,
+    resolver: Resolver,
+    hooks: Hooks,
+) -> Opened:
+    freeze_connect_options(control)
+    start = trio.current_time()
+    what = target.what
+    sock, remote = await _open(target, control, resolver, hooks, what)
+    try:
+        connection = Connection(sock.getsockname(), remote, target.host, target.service)
+        session = None
+        if tls is not None:
+            session = await _client_session(sock, tls, target.host, start, what, hooks)
+    except BaseException:
+        sock.close()
+        raise
+    return Opened(sock, connection, session)
+
+
+async def _open(
+    target: ConnectTarget,
+    control: StreamSocketControl,
+    resolver: Resolver,
+    hooks: Hooks,
+    what: str,
+) -> tuple[socket.socket, SockAddr]:
+    timeout = control.connect_timeout
+    try:
+        with hooks.scope(), trio.fail_after(timeout if timeout else float("inf")):
+            return await open_tcp(
+                resolver,
+                target.host,
+                target.service,
+                target.local_host,
+                target.local_service,
+                prepare=lambda sock, family: apply_options(control, sock, family),
+                serialize=control.serialize_connection_attempts,
+                what=what,
+            )
+    except trio.TooSlowError:
+        raise socket_error(
+            SocketErrorStatus.CONNECTION_TIMED_OUT,
+            f"{what}: no connection within control.connect_timeout={timeout} s",
+        ) from None
+    # Reached only when cancel_io() or a close cancelled the scope.
+    raise hooks.aborted(what)
+
+
+async def _client_session(
+    sock: socket.socket,
+    tls: ClientTls,
+    host: HostName | None,
+    start: float,
+    what: str,
+    hooks: Hooks,
+) -> TlsSession:
+    """The client side of a TLS handshake with *host* on *sock*, done.
+
+    *start* is when the connect began (``control.connect_timeout`` counts from there);
+    *hooks* learn of the session before the handshake starts. Raises the handshake's
+    failures and, when ``cancel_io()`` or a close ends it, *hooks*' error.
+    """
+    session = TlsSession(sock, tls.context, what, host=host, ignorable=tls.settings.ignorable)
+    hooks.tried(session)
+    await _handshake(session, tls.settings.deadline(start), what, hooks)
+    return session
+
+
+async def _handshake(
+    session: TlsSession, deadline: tuple[float, str], what: str, hooks: Hooks
+) -> None:
+    """Run *session*'s handshake in a scope ``cancel_io()`` and closing can end."""
+    with hooks.scope():
+        await session.handshake(*deadline, what)
+        return
+    # Reached only when cancel_io() or a close cancelled the scope.
+    raise hooks.aborted(what)
+
+
+def upgrade_target(
+    protection_level: object,
+    validation_host_name: HostName | str | None,
+    connected: HostName | None,
+) -> tuple[SocketProtectionLevel, HostName | None]:
+    """``upgrade_to_ssl``'s arguments, checked: the level, and the host to verify
+    (*connected*, the host given to ``connect``, unless *validation_host_name* is given).
+
+    Raises:
+        TypeError / ValueError: a bad level (``PLAIN_SOCKET`` included) or host name.
+    """
+    level = upgrade_level(protection_level)
+    if validation_host_name is None:
+        return level, connected
+    return level, coerce_host_name(validation_host_name, "validation_host_name")
+
+
+def refuse_upgrade(
+    name: str,
+    sock: socket.socket,
+    tls: TlsSession | None,
+    accepted: bool,
+    busy: bool,
+    unread: int,
+) -> None:
+    """Raise why the socket *name* (over *sock*) cannot ``upgrade_to_ssl()`` now, if
+    it cannot.
+
+    Raises:
+        RuntimeError: it already speaks TLS (*tls*), a listener *accepted* it, or
+            received plain text waits unread (*unread* bytes read ahead, or in the kernel).
+        trio.BusyResourceError: another task is receiving or sending (*busy*).
+    """
+    if tls is not None:
+        raise RuntimeError(
+            f"{name} is already protected ({tls.level.name}); upgrade_to_ssl() upgrades a plain one"
+        )
+    if accepted:
+        raise RuntimeError(
+            "upgrade_to_ssl() is for client sockets: as in WinRT, a socket accepted by a "
+            "listener cannot be upgraded (use a TLS listener instead)"
+        )
+    if busy:
+        raise trio.BusyResourceError("another task is using this StreamSocket")
+    refuse_unread_plaintext(unread, sock, name)
+
+
+async def upgrade_session(
+    sock: socket.socket,
+    tls: ClientTls,
+    host: HostName | None,
+    flush: Callable[[], Awaitable[object]],
+    unread: Callable[[], int],
+    hooks: Hooks,
+) -> TlsSession:
+    """``upgrade_to_ssl``'s handshake with *host* on *sock*, once the plain side is done.
+
+    *flush* sends the writes already started; *unread* tells how many received bytes
+    wait unread. The caller holds both directions meanwhile. Raises what
+    :func:`refuse_unread_plaintext` and the handshake raise; a failed handshake closes
+    the socket, as a half-made TLS session cannot go on.
+    """
+    await flush()
+    name = hooks.describe()
+    refuse_unread_plaintext(unread(), sock, name)
+    what = f"upgrade_to_ssl on {name}"
+    try:
+        return await _client_session(sock, tls, host, trio.current_time(), what, hooks)
+    except BaseException:
+        hooks.close_now()
+        raise
+
+
+def accepted_connection(conn: socket.socket) -> Opened:
+    """*conn*, which a listener accepted, with its record.
+
+    Raises the ``OSError`` of ``getpeername`` when the peer is already gone.
+    """
+    remote = conn.getpeername()
+    connection = Connection(conn.getsockname(), remote, host_of(remote), str(remote[1]), True)
+    return Opened(conn, connection, None)
+
+
+async def server_session(
+    raw: socket.socket,
+    context: ssl.SSLContext,
+    timeouts: tuple[float | None, float | None],
+    hooks: Hooks,
+) -> TlsSession:
+    """The server side of a TLS listener's handshake on *raw*, done.
+
+    *timeouts* are the listener's ``tls_hello_timeout`` and the socket's
+    ``tls_handshake_timeout``: the first byte of the ClientHello must come within the
+    first, the whole handshake within the second, both counted from now. Raises
+    ``CONNECTION_TIMED_OUT`` when either passes, and the handshake's failures otherwise.
+    """
+    hello_timeout, timeout = timeouts
+    what = f"TLS handshake of {hooks.describe()}"
+    deadline = trio.current_time() + timeout if timeout is not None else float("inf")
+    await wait_for_client_hello(raw, hello_timeout, deadline, what)
+    session = TlsSession(raw, (context, False), what, server_side=True)
+    hooks.tried(session)
+    await _handshake(session, (deadline, f"control.tls_handshake_timeout={timeout} s"), what, hooks)
+    return session
