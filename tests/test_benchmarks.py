@@ -171,3 +171,23 @@ def test_the_report_shows_medians_ratios_and_spread(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib")
     report.chart(results, tmp_path / "chart.png")
     assert (tmp_path / "chart.png").read_bytes().startswith(b"\x89PNG")
+
+
+def test_ws_protocols_benchmark_measures_both_libraries() -> None:
+    pytest.importorskip("wsproto", reason="the bench extra")
+    from benchmarks import ws_protocols
+
+    rows = ws_protocols.measure(0.01)
+    seen = {(row["library"], row["case"], row["size"]) for row in rows}
+    assert seen == {
+        (library, case, size)
+        for library in ("wsproto", "websockets")
+        for case in ("binary", "deflate", "mask")
+        for size in ("100 B", "1 MiB")
+    }
+    for row in rows:
+        rates = [value for key, value in row.items() if key.endswith("ps")]
+        assert rates, row
+        assert all(rate > 0 for rate in rates), row
+    deflated = {r["size"]: r["wire_bytes"] for r in rows if r["case"] == "deflate"}
+    assert deflated["1 MiB"] < (1 << 20) // 10  # the compressible text really was deflated
