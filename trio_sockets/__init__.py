@@ -14,6 +14,8 @@ from ._core.enums import (
     HostNameSortOptions,
     HostNameType,
     InputStreamOptions,
+    MessageWebSocketReceiveMode,
+    SocketMessageType,
     SocketProtectionLevel,
     SocketQualityOfService,
     SocketSslErrorSeverity,
@@ -22,6 +24,7 @@ from ._core.enums import (
 from ._core.errors import SocketError, SocketErrorStatus, SocketStatusError, WindowsOnlyError
 from ._core.hostname import EndpointPair, HostName, InvalidHostNameError
 from ._core.tcp_info import BandwidthStatistics, RoundTripTimeStatistics
+from ._core.web_errors import WebErrorStatus, WebSocketError, WebSocketStatusError
 from ._data.interfaces import InputStream, OutputStream
 from ._data.reader import DataReader, InsufficientDataError, NoStreamError
 from ._data.writer import DataWriter
@@ -66,6 +69,7 @@ __all__ = [
     "InputStreamOptions",
     "InsufficientDataError",
     "InvalidHostNameError",
+    "MessageWebSocketReceiveMode",
     "NoStreamError",
     "OutputStream",
     "Resolver",
@@ -73,6 +77,7 @@ __all__ = [
     "ServiceTarget",
     "SocketError",
     "SocketErrorStatus",
+    "SocketMessageType",
     "SocketProtectionLevel",
     "SocketQualityOfService",
     "SocketSslErrorSeverity",
@@ -85,6 +90,9 @@ __all__ = [
     "StreamSocketListenerControl",
     "StreamSocketListenerInformation",
     "UnicodeEncoding",
+    "WebErrorStatus",
+    "WebSocketError",
+    "WebSocketStatusError",
     "WindowsOnlyError",
     "WriteOperation",
     "__version__",
