@@ -44,6 +44,12 @@ from ._sockets.listener import (
 from ._sockets.stream_control import StreamSocketControl, StreamSocketListenerControl
 from ._sockets.stream_parts import StreamSocketInformation
 from ._sockets.stream_socket import StreamSocket
+from ._websockets.control import MessageWebSocketControl, MessageWebSocketInformation
+from ._websockets.events import (
+    MessageWebSocketMessageReceivedEventArgs,
+    WebSocketClosedEventArgs,
+)
+from ._websockets.message_socket import MessageWebSocket
 
 try:
     __version__ = version("trio-sockets")
@@ -69,6 +75,10 @@ __all__ = [
     "InputStreamOptions",
     "InsufficientDataError",
     "InvalidHostNameError",
+    "MessageWebSocket",
+    "MessageWebSocketControl",
+    "MessageWebSocketInformation",
+    "MessageWebSocketMessageReceivedEventArgs",
     "MessageWebSocketReceiveMode",
     "NoStreamError",
     "OutputStream",
@@ -91,6 +101,7 @@ __all__ = [
     "StreamSocketListenerInformation",
     "UnicodeEncoding",
     "WebErrorStatus",
+    "WebSocketClosedEventArgs",
     "WebSocketError",
     "WebSocketStatusError",
     "WindowsOnlyError",
