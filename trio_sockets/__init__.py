@@ -44,12 +44,18 @@ from ._sockets.listener import (
 from ._sockets.stream_control import StreamSocketControl, StreamSocketListenerControl
 from ._sockets.stream_parts import StreamSocketInformation
 from ._sockets.stream_socket import StreamSocket
-from ._websockets.control import MessageWebSocketControl, MessageWebSocketInformation
+from ._websockets.control import (
+    MessageWebSocketControl,
+    MessageWebSocketInformation,
+    StreamWebSocketControl,
+    StreamWebSocketInformation,
+)
 from ._websockets.events import (
     MessageWebSocketMessageReceivedEventArgs,
     WebSocketClosedEventArgs,
 )
 from ._websockets.message_socket import MessageWebSocket
+from ._websockets.stream_websocket import StreamWebSocket
 
 try:
     __version__ = version("trio-sockets")
@@ -99,6 +105,9 @@ __all__ = [
     "StreamSocketListenerConnectionReceivedEventArgs",
     "StreamSocketListenerControl",
     "StreamSocketListenerInformation",
+    "StreamWebSocket",
+    "StreamWebSocketControl",
+    "StreamWebSocketInformation",
     "UnicodeEncoding",
     "WebErrorStatus",
     "WebSocketClosedEventArgs",

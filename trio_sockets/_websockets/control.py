@@ -22,7 +22,14 @@ from .._core.tcp_info import BandwidthStatistics
 from .._sockets.stream_control import StreamSocketControl
 from .._sockets.stream_parts import StreamSocketInformation
 
-__all__ = ["MessageWebSocketControl", "MessageWebSocketInformation"]
+__all__ = [
+    "MessageWebSocketControl",
+    "MessageWebSocketInformation",
+    "StreamWebSocketControl",
+    "StreamWebSocketInformation",
+    "WebSocketControl",
+    "WebSocketInformation",
+]
 
 #: WinRT's ``MaxMessageSize`` default, Win32 ``INFINITE``: no limit.
 UNLIMITED = 0xFFFFFFFF
@@ -54,12 +61,12 @@ def _check_subprotocol(value: object) -> str:
     return value
 
 
-class MessageWebSocketControl:
-    """The settings of a :class:`~trio_sockets.MessageWebSocket` (WinRT
-    ``MessageWebSocketControl``).
+class WebSocketControl:
+    """The settings both WebSocket classes have (WinRT ``IWebSocketControl`` and
+    ``IWebSocketControl2``, with the members both Control classes add).
 
-    Only :attr:`message_type` may change once connected; the other setters raise
-    :class:`RuntimeError` then (``outbound_buffer_size_in_bytes`` is accepted and has no
+    They are set before ``connect()``: afterwards the setters raise
+    :class:`RuntimeError` (``outbound_buffer_size_in_bytes`` is accepted and has no
     effect, as in WinRT). Bad values raise :class:`TypeError` or :class:`ValueError`
     naming the setter and the value.
 
@@ -83,8 +90,8 @@ class MessageWebSocketControl:
 
     def __repr__(self) -> str:
         return (
-            f"<MessageWebSocketControl message_type={self._message_type.name} "
-            f"receive_mode={self._receive_mode.name} max_message_size={self._max_message_size}>"
+            f"<{type(self).__name__} permessage_deflate={self._permessage_deflate} "
+            f"pong_interval={self._pong_interval}>"
         )
 
     # -- the socket's side ---------------------------------------------------------------
@@ -107,6 +114,7 @@ class MessageWebSocketControl:
         control.client_certificate = old.client_certificate
         control.trusted_certificates = list(old.trusted_certificates)
         control.outbound_buffer_size_in_bytes = old.outbound_buffer_size_in_bytes
+        control.no_delay = old.no_delay
         self._socket_control = control
 
     def _extensions(self) -> list[ClientExtensionFactory] | None:
@@ -122,41 +130,6 @@ class MessageWebSocketControl:
         ]
 
     # -- WinRT members -------------------------------------------------------------------
-
-    @property
-    def message_type(self) -> SocketMessageType:
-        """The type of the messages ``output_stream`` writes and the frame methods send:
-        ``BINARY`` (the default) or ``UTF8``. May change at any time; a message under way
-        (``send_nonfinal_frame``) keeps the type it started with."""
-        return self._message_type
-
-    @message_type.setter
-    def message_type(self, value: SocketMessageType) -> None:
-        self._message_type = _check_enum("message_type", value, SocketMessageType)
-
-    @property
-    def max_message_size(self) -> int:
-        """The largest message accepted, in bytes (default ``0xFFFFFFFF``, WinRT's
-        ``INFINITE``: no limit). A larger one closes the connection with 1009 and arrives
-        as an event whose ``get_data_reader()`` raises ``REQUEST_ENTITY_TOO_LARGE``. In
-        ``PARTIAL_MESSAGE`` mode it bounds the whole message, not each piece."""
-        return self._max_message_size
-
-    @max_message_size.setter
-    def max_message_size(self, value: int) -> None:
-        self._refuse_late("max_message_size")
-        self._max_message_size = check_int("max_message_size", value, 1, UNLIMITED)
-
-    @property
-    def receive_mode(self) -> MessageWebSocketReceiveMode:
-        """``FULL_MESSAGE`` (default): one event per message. ``PARTIAL_MESSAGE``: an event
-        for each piece as it arrives, the last with ``is_message_complete`` true."""
-        return self._receive_mode
-
-    @receive_mode.setter
-    def receive_mode(self, value: MessageWebSocketReceiveMode) -> None:
-        self._refuse_late("receive_mode")
-        self._receive_mode = _check_enum("receive_mode", value, MessageWebSocketReceiveMode)
 
     @property
     def supported_protocols(self) -> list[str]:
@@ -251,7 +224,7 @@ class MessageWebSocketControl:
 
     @server_credential.setter
     def server_credential(self, value: object) -> None:
-        raise WindowsOnlyError("MessageWebSocketControl.server_credential", _CREDENTIAL_REASON)
+        raise WindowsOnlyError(f"{type(self).__name__}.server_credential", _CREDENTIAL_REASON)
 
     @property
     def proxy_credential(self) -> None:
@@ -261,7 +234,7 @@ class MessageWebSocketControl:
 
     @proxy_credential.setter
     def proxy_credential(self, value: object) -> None:
-        raise WindowsOnlyError("MessageWebSocketControl.proxy_credential", _CREDENTIAL_REASON)
+        raise WindowsOnlyError(f"{type(self).__name__}.proxy_credential", _CREDENTIAL_REASON)
 
     # -- extensions (not in WinRT) -------------------------------------------------------
 
@@ -312,10 +285,84 @@ class MessageWebSocketControl:
         self._handshake_timeout = seconds
 
 
-class MessageWebSocketInformation:
-    """The state of a :class:`~trio_sockets.MessageWebSocket` (WinRT
-    ``MessageWebSocketInformation``), readable at any time. The certificate members
-    describe the last ``wss://`` connect, a failed one included."""
+class MessageWebSocketControl(WebSocketControl):
+    """The settings of a :class:`~trio_sockets.MessageWebSocket` (WinRT
+    ``MessageWebSocketControl``).
+
+    Only :attr:`message_type` may change once connected; the other setters raise
+    :class:`RuntimeError` then (``outbound_buffer_size_in_bytes`` is accepted and has no
+    effect, as in WinRT). Bad values raise :class:`TypeError` or :class:`ValueError`
+    naming the setter and the value.
+
+    The TLS members (``ignorable_server_certificate_errors``, ``client_certificate``,
+    ``trusted_certificates``) are those of :class:`~trio_sockets.StreamSocketControl`,
+    with the same rules: they apply to ``wss://`` connections.
+    """
+
+    @property
+    def message_type(self) -> SocketMessageType:
+        """The type of the messages ``output_stream`` writes and the frame methods send:
+        ``BINARY`` (the default) or ``UTF8``. May change at any time; a message under way
+        (``send_nonfinal_frame``) keeps the type it started with."""
+        return self._message_type
+
+    @message_type.setter
+    def message_type(self, value: SocketMessageType) -> None:
+        self._message_type = _check_enum("message_type", value, SocketMessageType)
+
+    @property
+    def max_message_size(self) -> int:
+        """The largest message accepted, in bytes (default ``0xFFFFFFFF``, WinRT's
+        ``INFINITE``: no limit). A larger one closes the connection with 1009 and arrives
+        as an event whose ``get_data_reader()`` raises ``REQUEST_ENTITY_TOO_LARGE``. In
+        ``PARTIAL_MESSAGE`` mode it bounds the whole message, not each piece."""
+        return self._max_message_size
+
+    @max_message_size.setter
+    def max_message_size(self, value: int) -> None:
+        self._refuse_late("max_message_size")
+        self._max_message_size = check_int("max_message_size", value, 1, UNLIMITED)
+
+    @property
+    def receive_mode(self) -> MessageWebSocketReceiveMode:
+        """``FULL_MESSAGE`` (default): one event per message. ``PARTIAL_MESSAGE``: an event
+        for each piece as it arrives, the last with ``is_message_complete`` true."""
+        return self._receive_mode
+
+    @receive_mode.setter
+    def receive_mode(self, value: MessageWebSocketReceiveMode) -> None:
+        self._refuse_late("receive_mode")
+        self._receive_mode = _check_enum("receive_mode", value, MessageWebSocketReceiveMode)
+
+
+class StreamWebSocketControl(WebSocketControl):
+    """The settings of a :class:`~trio_sockets.StreamWebSocket` (WinRT
+    ``StreamWebSocketControl``): all of them are set before ``connect()``.
+
+    The TLS members are those of :class:`~trio_sockets.StreamSocketControl`, with the
+    same rules.
+    """
+
+    def __init__(self, socket_control: StreamSocketControl) -> None:
+        super().__init__(socket_control)
+        # A byte stream takes each piece of a message as it arrives.
+        self._receive_mode = MessageWebSocketReceiveMode.PARTIAL_MESSAGE
+
+    @property
+    def no_delay(self) -> bool:
+        """Disable Nagle's algorithm (``TCP_NODELAY``); default True, as in WinRT."""
+        return self._socket_control.no_delay
+
+    @no_delay.setter
+    def no_delay(self, value: bool) -> None:
+        self._refuse_late("no_delay")
+        self._socket_control.no_delay = value
+
+
+class WebSocketInformation:
+    """The state of a WebSocket (WinRT ``IWebSocketInformation`` and
+    ``IWebSocketInformation2``), readable at any time. The certificate members describe
+    the last ``wss://`` connect, a failed one included."""
 
     def __init__(self, socket_information: StreamSocketInformation) -> None:
         self._socket_information = socket_information
@@ -369,3 +416,15 @@ class MessageWebSocketInformation:
     def permessage_deflate(self) -> bool:
         """Whether permessage-deflate was negotiated (not in WinRT)."""
         return self._deflate
+
+
+class MessageWebSocketInformation(WebSocketInformation):
+    """The state of a :class:`~trio_sockets.MessageWebSocket` (WinRT
+    ``MessageWebSocketInformation``), readable at any time. The certificate members
+    describe the last ``wss://`` connect, a failed one included."""
+
+
+class StreamWebSocketInformation(WebSocketInformation):
+    """The state of a :class:`~trio_sockets.StreamWebSocket` (WinRT
+    ``StreamWebSocketInformation``), readable at any time. The certificate members
+    describe the last ``wss://`` connect, a failed one included."""
