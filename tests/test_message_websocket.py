@@ -159,6 +159,10 @@ async def test_request_headers_and_subprotocols_are_sent() -> None:
             with pytest.raises(RuntimeError, match="max_message_size"):
                 ws.control.max_message_size = 10
             ws.control.supported_protocols.append("ignored")  # read at connect only
+            ws.control.outbound_buffer_size_in_bytes = 65536  # no effect once connected
+            assert ws.control.outbound_buffer_size_in_bytes is None
+            with pytest.raises(ValueError, match="outbound_buffer_size_in_bytes"):
+                ws.control.outbound_buffer_size_in_bytes = 0
 
 
 @pytest.mark.parametrize(
@@ -284,6 +288,31 @@ async def test_a_handshake_that_never_comes_times_out() -> None:
             with pytest.raises(WebSocketStatusError) as caught:
                 await ws.connect(peer.url())
             assert caught.value.status is W.TIMEOUT
+
+
+async def test_closing_during_connect_fails_the_connect_and_leaks_nothing() -> None:
+    def wait(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        peer.stop.wait(10)
+
+    fds = open_socket_count()
+    with RawPeer(wait, answer=False) as peer:
+        async with MessageWebSocket() as ws, trio.open_nursery() as nursery:
+            failures: list[BaseException] = []
+
+            async def connect() -> None:
+                try:
+                    await ws.connect(peer.url())
+                except WebSocketStatusError as exc:
+                    failures.append(exc)
+
+            nursery.start_soon(connect)
+            await trio.sleep(0.1)  # the handshake is under way, unanswered
+            with trio.fail_after(5):
+                await ws.aclose()
+        assert len(failures) == 1
+        assert WebSocketError.get_status(failures[0]) is W.OPERATION_CANCELED
+        assert isinstance(failures[0], trio.ClosedResourceError)
+    await wait_until(lambda: open_socket_count() == fds, within=5)
 
 
 async def test_wss_uses_the_socket_tls_settings_and_the_retry_pattern(tmp_path: Path) -> None:

@@ -148,7 +148,9 @@ class WebSocketControl:
 
     @outbound_buffer_size_in_bytes.setter
     def outbound_buffer_size_in_bytes(self, value: int | None) -> None:
-        if not self._connected:
+        if value is not None:
+            check_int("outbound_buffer_size_in_bytes", value, 1, 2**31 - 1)
+        if not self._connected:  # WinRT: set after connect, it has no effect
             self._socket_control.outbound_buffer_size_in_bytes = value
 
     @property
