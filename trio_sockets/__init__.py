@@ -47,6 +47,10 @@ from ._sockets.stream_socket import StreamSocket
 from ._websockets.control import (
     MessageWebSocketControl,
     MessageWebSocketInformation,
+    ServerMessageWebSocketControl,
+    ServerMessageWebSocketInformation,
+    ServerStreamWebSocketControl,
+    ServerStreamWebSocketInformation,
     StreamWebSocketControl,
     StreamWebSocketInformation,
 )
@@ -54,8 +58,9 @@ from ._websockets.events import (
     MessageWebSocketMessageReceivedEventArgs,
     WebSocketClosedEventArgs,
 )
-from ._websockets.message_socket import MessageWebSocket
-from ._websockets.stream_websocket import StreamWebSocket
+from ._websockets.message_socket import MessageWebSocket, ServerMessageWebSocket
+from ._websockets.server import WebSocketRequest
+from ._websockets.stream_websocket import ServerStreamWebSocket, StreamWebSocket
 
 try:
     __version__ = version("trio-sockets")
@@ -90,6 +95,12 @@ __all__ = [
     "OutputStream",
     "Resolver",
     "RoundTripTimeStatistics",
+    "ServerMessageWebSocket",
+    "ServerMessageWebSocketControl",
+    "ServerMessageWebSocketInformation",
+    "ServerStreamWebSocket",
+    "ServerStreamWebSocketControl",
+    "ServerStreamWebSocketInformation",
     "ServiceTarget",
     "SocketError",
     "SocketErrorStatus",
@@ -112,6 +123,7 @@ __all__ = [
     "WebErrorStatus",
     "WebSocketClosedEventArgs",
     "WebSocketError",
+    "WebSocketRequest",
     "WebSocketStatusError",
     "WindowsOnlyError",
     "WriteOperation",

@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime
 from typing import TypeVar
 
-from websockets.extensions.base import ClientExtensionFactory
-from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+from websockets.extensions.base import ClientExtensionFactory, ServerExtensionFactory
+from websockets.extensions.permessage_deflate import (
+    ClientPerMessageDeflateFactory,
+    ServerPerMessageDeflateFactory,
+)
 
 from .._core.certificate import Certificate, IgnorableErrors
 from .._core.checks import check_bool, check_int, check_seconds, describe, shown
@@ -24,6 +27,12 @@ from .._sockets.stream_parts import StreamSocketInformation
 
 __all__ = [
     "MessageWebSocketControl",
+    "ServerMessageWebSocketControl",
+    "ServerMessageWebSocketInformation",
+    "ServerStreamWebSocketControl",
+    "ServerStreamWebSocketInformation",
+    "SessionControl",
+    "SessionInformation",
     "MessageWebSocketInformation",
     "StreamWebSocketControl",
     "StreamWebSocketInformation",
@@ -61,18 +70,13 @@ def _check_subprotocol(value: object) -> str:
     return value
 
 
-class WebSocketControl:
-    """The settings both WebSocket classes have (WinRT ``IWebSocketControl`` and
-    ``IWebSocketControl2``, with the members both Control classes add).
+class SessionControl:
+    """The settings of every WebSocket, client or server: keepalive, compression and
+    the handshake bounds.
 
-    They are set before ``connect()``: afterwards the setters raise
-    :class:`RuntimeError` (``outbound_buffer_size_in_bytes`` is accepted and has no
-    effect, as in WinRT). Bad values raise :class:`TypeError` or :class:`ValueError`
-    naming the setter and the value.
-
-    The TLS members (``ignorable_server_certificate_errors``, ``client_certificate``,
-    ``trusted_certificates``) are those of :class:`~trio_sockets.StreamSocketControl`,
-    with the same rules: they apply to ``wss://`` connections.
+    They are set before the connection opens (``connect()``, or ``accept()`` on a
+    server): afterwards the setters raise :class:`RuntimeError`. Bad values raise
+    :class:`TypeError` or :class:`ValueError` naming the setter and the value.
     """
 
     def __init__(self, socket_control: StreamSocketControl) -> None:
@@ -81,7 +85,6 @@ class WebSocketControl:
         self._message_type = SocketMessageType.BINARY
         self._max_message_size = UNLIMITED
         self._receive_mode = MessageWebSocketReceiveMode.FULL_MESSAGE
-        self._supported_protocols: list[str] = []
         self._pong_interval = datetime.timedelta(0)
         self._permessage_deflate = False
         self._deflate_max_window_bits = 15
@@ -98,14 +101,126 @@ class WebSocketControl:
 
     def _refuse_late(self, name: str) -> None:
         if self._connected:
-            raise RuntimeError(f"{name} can only be set before connect()")
+            raise RuntimeError(f"{name} can only be set before the connection opens")
+
+    def _set_connected(self) -> None:
+        self._connected = True
+
+    def _server_extensions(self) -> list[ServerExtensionFactory] | None:
+        if not self._permessage_deflate:
+            return None
+        bits = self._deflate_max_window_bits
+        return [
+            ServerPerMessageDeflateFactory(
+                server_max_window_bits=bits,
+                client_max_window_bits=bits,
+                compress_settings={"memLevel": 5},
+            )
+        ]
+
+    # -- WinRT members -------------------------------------------------------------------
+
+    @property
+    def desired_unsolicited_pong_interval(self) -> datetime.timedelta:
+        """The keepalive interval; ``timedelta(0)`` (default) turns it off.
+
+        Every interval the socket sends a ping, which an RFC 6455 peer must answer; when
+        no pong has come back by the next one, the connection fails: it is closed with
+        1011 and the last event of ``message_received`` raises ``TIMEOUT``. (An
+        unsolicited pong, which WinRT's name suggests, asks for no answer and so could
+        not find out that the peer stopped answering.) From 1 ms to one day.
+        """
+        return self._pong_interval
+
+    @desired_unsolicited_pong_interval.setter
+    def desired_unsolicited_pong_interval(self, value: datetime.timedelta) -> None:
+        self._refuse_late("desired_unsolicited_pong_interval")
+        if not isinstance(value, datetime.timedelta):
+            raise TypeError(
+                f"desired_unsolicited_pong_interval must be a timedelta, not {describe(value)}"
+            )
+        if value and not (datetime.timedelta(milliseconds=1) <= value <= _MAX_INTERVAL):
+            raise ValueError(
+                "desired_unsolicited_pong_interval must be 0 (off) or from 1 ms to one day, "
+                f"not {value}"
+            )
+        self._pong_interval = value
+
+    @property
+    def actual_unsolicited_pong_interval(self) -> datetime.timedelta:
+        """The keepalive interval in effect: the desired one once connected, else 0."""
+        return self._pong_interval if self._connected else datetime.timedelta(0)
+
+    # -- extensions (not in WinRT) -------------------------------------------------------
+
+    @property
+    def permessage_deflate(self) -> bool:
+        """Offer permessage-deflate compression (RFC 7692); default False. Used only if
+        the server accepts it (``information.permessage_deflate`` says)."""
+        return self._permessage_deflate
+
+    @permessage_deflate.setter
+    def permessage_deflate(self, value: bool) -> None:
+        self._refuse_late("permessage_deflate")
+        self._permessage_deflate = check_bool("permessage_deflate", value)
+
+    @property
+    def deflate_max_window_bits(self) -> int:
+        """The LZ77 window of permessage-deflate, both directions, 9 to 15 (default 15):
+        each step down halves the memory a connection's compressor and decompressor take."""
+        return self._deflate_max_window_bits
+
+    @deflate_max_window_bits.setter
+    def deflate_max_window_bits(self, value: int) -> None:
+        self._refuse_late("deflate_max_window_bits")
+        self._deflate_max_window_bits = check_int("deflate_max_window_bits", value, 9, 15)
+
+    @property
+    def close_timeout(self) -> float:
+        """Seconds ``aclose()`` waits for the closing handshake (default 10) before it
+        closes the connection anyway."""
+        return self._close_timeout
+
+    @close_timeout.setter
+    def close_timeout(self, value: float) -> None:
+        seconds = check_seconds("close_timeout", value, optional=False)
+        assert seconds is not None
+        self._close_timeout = seconds
+
+    @property
+    def handshake_timeout(self) -> float:
+        """Seconds the opening handshake may take once connected (default 60, WinRT's)."""
+        return self._handshake_timeout
+
+    @handshake_timeout.setter
+    def handshake_timeout(self, value: float) -> None:
+        self._refuse_late("handshake_timeout")
+        seconds = check_seconds("handshake_timeout", value, optional=False)
+        assert seconds is not None
+        self._handshake_timeout = seconds
+
+
+class WebSocketControl(SessionControl):
+    """The settings both WebSocket client classes have (WinRT ``IWebSocketControl`` and
+    ``IWebSocketControl2``, with the members both Control classes add).
+
+    They are set before ``connect()``: afterwards the setters raise
+    :class:`RuntimeError` (``outbound_buffer_size_in_bytes`` is accepted and has no
+    effect, as in WinRT). Bad values raise :class:`TypeError` or :class:`ValueError`
+    naming the setter and the value.
+
+    The TLS members (``ignorable_server_certificate_errors``, ``client_certificate``,
+    ``trusted_certificates``) are those of :class:`~trio_sockets.StreamSocketControl`,
+    with the same rules: they apply to ``wss://`` connections.
+    """
+
+    def __init__(self, socket_control: StreamSocketControl) -> None:
+        super().__init__(socket_control)
+        self._supported_protocols: list[str] = []
 
     def _connect_started(self) -> tuple[str, ...]:
         """Check what the handshake needs; return the subprotocols to offer."""
         return tuple(_check_subprotocol(p) for p in self._supported_protocols)
-
-    def _set_connected(self) -> None:
-        self._connected = True
 
     def _use_socket_control(self, control: StreamSocketControl) -> None:
         """Move the TLS and buffer settings onto the control of a fresh StreamSocket."""
@@ -128,8 +243,6 @@ class WebSocketControl:
                 compress_settings={"memLevel": 5},
             )
         ]
-
-    # -- WinRT members -------------------------------------------------------------------
 
     @property
     def supported_protocols(self) -> list[str]:
@@ -188,37 +301,6 @@ class WebSocketControl:
         self._socket_control.trusted_certificates = value
 
     @property
-    def desired_unsolicited_pong_interval(self) -> datetime.timedelta:
-        """The keepalive interval; ``timedelta(0)`` (default) turns it off.
-
-        Every interval the socket sends a ping, which an RFC 6455 peer must answer; when
-        no pong has come back by the next one, the connection fails: it is closed with
-        1011 and the last event of ``message_received`` raises ``TIMEOUT``. (An
-        unsolicited pong, which WinRT's name suggests, asks for no answer and so could
-        not find out that the peer stopped answering.) From 1 ms to one day.
-        """
-        return self._pong_interval
-
-    @desired_unsolicited_pong_interval.setter
-    def desired_unsolicited_pong_interval(self, value: datetime.timedelta) -> None:
-        self._refuse_late("desired_unsolicited_pong_interval")
-        if not isinstance(value, datetime.timedelta):
-            raise TypeError(
-                f"desired_unsolicited_pong_interval must be a timedelta, not {describe(value)}"
-            )
-        if value and not (datetime.timedelta(milliseconds=1) <= value <= _MAX_INTERVAL):
-            raise ValueError(
-                "desired_unsolicited_pong_interval must be 0 (off) or from 1 ms to one day, "
-                f"not {value}"
-            )
-        self._pong_interval = value
-
-    @property
-    def actual_unsolicited_pong_interval(self) -> datetime.timedelta:
-        """The keepalive interval in effect: the desired one once connected, else 0."""
-        return self._pong_interval if self._connected else datetime.timedelta(0)
-
-    @property
     def server_credential(self) -> None:
         """Windows-only: always ``None``; setting it raises
         :class:`~trio_sockets.WindowsOnlyError`."""
@@ -238,68 +320,9 @@ class WebSocketControl:
     def proxy_credential(self, value: object) -> None:
         raise WindowsOnlyError(f"{type(self).__name__}.proxy_credential", _CREDENTIAL_REASON)
 
-    # -- extensions (not in WinRT) -------------------------------------------------------
 
-    @property
-    def permessage_deflate(self) -> bool:
-        """Offer permessage-deflate compression (RFC 7692); default False. Used only if
-        the server accepts it (``information.permessage_deflate`` says)."""
-        return self._permessage_deflate
-
-    @permessage_deflate.setter
-    def permessage_deflate(self, value: bool) -> None:
-        self._refuse_late("permessage_deflate")
-        self._permessage_deflate = check_bool("permessage_deflate", value)
-
-    @property
-    def deflate_max_window_bits(self) -> int:
-        """The LZ77 window of permessage-deflate, both directions, 9 to 15 (default 15):
-        each step down halves the memory a connection's compressor and decompressor take."""
-        return self._deflate_max_window_bits
-
-    @deflate_max_window_bits.setter
-    def deflate_max_window_bits(self, value: int) -> None:
-        self._refuse_late("deflate_max_window_bits")
-        self._deflate_max_window_bits = check_int("deflate_max_window_bits", value, 9, 15)
-
-    @property
-    def close_timeout(self) -> float:
-        """Seconds ``aclose()`` waits for the closing handshake (default 10) before it
-        closes the connection anyway."""
-        return self._close_timeout
-
-    @close_timeout.setter
-    def close_timeout(self, value: float) -> None:
-        seconds = check_seconds("close_timeout", value, optional=False)
-        assert seconds is not None
-        self._close_timeout = seconds
-
-    @property
-    def handshake_timeout(self) -> float:
-        """Seconds the opening handshake may take once connected (default 60, WinRT's)."""
-        return self._handshake_timeout
-
-    @handshake_timeout.setter
-    def handshake_timeout(self, value: float) -> None:
-        self._refuse_late("handshake_timeout")
-        seconds = check_seconds("handshake_timeout", value, optional=False)
-        assert seconds is not None
-        self._handshake_timeout = seconds
-
-
-class MessageWebSocketControl(WebSocketControl):
-    """The settings of a :class:`~trio_sockets.MessageWebSocket` (WinRT
-    ``MessageWebSocketControl``).
-
-    Only :attr:`message_type` may change once connected; the other setters raise
-    :class:`RuntimeError` then (``outbound_buffer_size_in_bytes`` is accepted and has no
-    effect, as in WinRT). Bad values raise :class:`TypeError` or :class:`ValueError`
-    naming the setter and the value.
-
-    The TLS members (``ignorable_server_certificate_errors``, ``client_certificate``,
-    ``trusted_certificates``) are those of :class:`~trio_sockets.StreamSocketControl`,
-    with the same rules: they apply to ``wss://`` connections.
-    """
+class _MessageSettings(SessionControl):
+    """The message settings of both MessageWebSocket kinds."""
 
     @property
     def message_type(self) -> SocketMessageType:
@@ -337,18 +360,23 @@ class MessageWebSocketControl(WebSocketControl):
         self._receive_mode = _check_enum("receive_mode", value, MessageWebSocketReceiveMode)
 
 
-class StreamWebSocketControl(WebSocketControl):
-    """The settings of a :class:`~trio_sockets.StreamWebSocket` (WinRT
-    ``StreamWebSocketControl``): all of them are set before ``connect()``.
+class MessageWebSocketControl(WebSocketControl, _MessageSettings):
+    """The settings of a :class:`~trio_sockets.MessageWebSocket` (WinRT
+    ``MessageWebSocketControl``).
 
-    The TLS members are those of :class:`~trio_sockets.StreamSocketControl`, with the
-    same rules.
+    Only :attr:`message_type` may change once connected; the other setters raise
+    :class:`RuntimeError` then (``outbound_buffer_size_in_bytes`` is accepted and has no
+    effect, as in WinRT). Bad values raise :class:`TypeError` or :class:`ValueError`
+    naming the setter and the value.
+
+    The TLS members (``ignorable_server_certificate_errors``, ``client_certificate``,
+    ``trusted_certificates``) are those of :class:`~trio_sockets.StreamSocketControl`,
+    with the same rules: they apply to ``wss://`` connections.
     """
 
-    def __init__(self, socket_control: StreamSocketControl) -> None:
-        super().__init__(socket_control)
-        # A byte stream takes each piece of a message as it arrives.
-        self._receive_mode = MessageWebSocketReceiveMode.PARTIAL_MESSAGE
+
+class _NoDelay(SessionControl):
+    """The TCP setting of both StreamWebSocket kinds."""
 
     @property
     def no_delay(self) -> bool:
@@ -361,10 +389,23 @@ class StreamWebSocketControl(WebSocketControl):
         self._socket_control.no_delay = value
 
 
-class WebSocketInformation:
-    """The state of a WebSocket (WinRT ``IWebSocketInformation`` and
-    ``IWebSocketInformation2``), readable at any time. The certificate members describe
-    the last ``wss://`` connect, a failed one included."""
+class StreamWebSocketControl(WebSocketControl, _NoDelay):
+    """The settings of a :class:`~trio_sockets.StreamWebSocket` (WinRT
+    ``StreamWebSocketControl``): all of them are set before ``connect()``.
+
+    The TLS members are those of :class:`~trio_sockets.StreamSocketControl`, with the
+    same rules.
+    """
+
+    def __init__(self, socket_control: StreamSocketControl) -> None:
+        super().__init__(socket_control)
+        # A byte stream takes each piece of a message as it arrives.
+        self._receive_mode = MessageWebSocketReceiveMode.PARTIAL_MESSAGE
+
+
+class SessionInformation:
+    """The state of every WebSocket, client or server (WinRT ``IWebSocketInformation``),
+    readable at any time."""
 
     def __init__(self, socket_information: StreamSocketInformation) -> None:
         self._socket_information = socket_information
@@ -395,6 +436,17 @@ class WebSocketInformation:
         return self._socket_information.bandwidth_statistics
 
     @property
+    def permessage_deflate(self) -> bool:
+        """Whether permessage-deflate was negotiated (not in WinRT)."""
+        return self._deflate
+
+
+class WebSocketInformation(SessionInformation):
+    """The state of a WebSocket client (WinRT ``IWebSocketInformation2``), readable at
+    any time. The certificate members describe the last ``wss://`` connect, a failed one
+    included."""
+
+    @property
     def server_certificate(self) -> Certificate | None:
         """The server's certificate of a ``wss://`` connection."""
         return self._socket_information.server_certificate
@@ -414,11 +466,6 @@ class WebSocketInformation:
         """The intermediate certificates the server sent."""
         return self._socket_information.server_intermediate_certificates
 
-    @property
-    def permessage_deflate(self) -> bool:
-        """Whether permessage-deflate was negotiated (not in WinRT)."""
-        return self._deflate
-
 
 class MessageWebSocketInformation(WebSocketInformation):
     """The state of a :class:`~trio_sockets.MessageWebSocket` (WinRT
@@ -430,3 +477,29 @@ class StreamWebSocketInformation(WebSocketInformation):
     """The state of a :class:`~trio_sockets.StreamWebSocket` (WinRT
     ``StreamWebSocketInformation``), readable at any time. The certificate members
     describe the last ``wss://`` connect, a failed one included."""
+
+
+class ServerMessageWebSocketControl(_MessageSettings):
+    """The settings of a :class:`~trio_sockets.ServerMessageWebSocket` (WinRT
+    ``ServerMessageWebSocketControl``, whose only member is ``MessageType``; the others
+    are the creation parameters Device Portal takes, and the session settings). Only
+    :attr:`message_type` may change once accepted."""
+
+
+class ServerStreamWebSocketControl(_NoDelay):
+    """The settings of a :class:`~trio_sockets.ServerStreamWebSocket` (WinRT has none:
+    ``no_delay`` is a creation parameter there), set before ``accept()``."""
+
+    def __init__(self, socket_control: StreamSocketControl) -> None:
+        super().__init__(socket_control)
+        self._receive_mode = MessageWebSocketReceiveMode.PARTIAL_MESSAGE
+
+
+class ServerMessageWebSocketInformation(SessionInformation):
+    """The state of a :class:`~trio_sockets.ServerMessageWebSocket` (WinRT
+    ``ServerMessageWebSocketInformation``)."""
+
+
+class ServerStreamWebSocketInformation(SessionInformation):
+    """The state of a :class:`~trio_sockets.ServerStreamWebSocket` (WinRT
+    ``ServerStreamWebSocketInformation``)."""

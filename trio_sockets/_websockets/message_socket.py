@@ -3,49 +3,35 @@
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import trio
 
 from .._data.interfaces import OutputStream
 from .._io.resolver import Resolver
-from .client import DEFAULT_MESSAGE_QUEUE_SIZE, Args, MessageWriteOperation, WebSocketClient
-from .control import MessageWebSocketControl, MessageWebSocketInformation
+from .._sockets.stream_socket import StreamSocket
+from .base import DEFAULT_MESSAGE_QUEUE_SIZE, Args, MessageWriteOperation, WebSocketBase
+from .client import WebSocketClient
+from .control import (
+    MessageWebSocketControl,
+    MessageWebSocketInformation,
+    ServerMessageWebSocketControl,
+    ServerMessageWebSocketInformation,
+    SessionControl,
+    SessionInformation,
+)
+from .server import WebSocketServerRole, accepted_socket
 
-__all__ = ["MessageOutputStream", "MessageWebSocket"]
+_Control = TypeVar("_Control", bound=SessionControl)
+_Information = TypeVar("_Information", bound=SessionInformation)
+
+__all__ = ["MessageMembers", "MessageOutputStream", "MessageWebSocket", "ServerMessageWebSocket"]
 
 
-class MessageWebSocket(WebSocketClient[MessageWebSocketControl, MessageWebSocketInformation]):
-    """A WebSocket client of messages (WinRT ``MessageWebSocket``).
+class MessageMembers(WebSocketBase[_Control, _Information]):
+    """The message members of MessageWebSocket and ServerMessageWebSocket."""
 
-    Use it as ``async with MessageWebSocket() as ws:``: the reader and keepalive run in
-    its own nursery and end with the block. Set ``control`` and request headers, then
-    ``await ws.connect("wss://host/path")``; receive with ``async for args in
-    ws.message_received``; send with ``await ws.output_stream.write(data)`` (one
-    message of ``control.message_type`` per write) or frame by frame with
-    :meth:`send_nonfinal_frame` / :meth:`send_final_frame`; close with
-    ``await ws.aclose(code, reason)``. ``closed`` delivers the closing handshake.
-
-    *message_queue_size* bounds ``message_received`` (events; default 16). When the
-    consumer falls behind, the socket goes on reading up to 4 MiB more, answering the
-    pings and close frames among them, and then stops reading from the connection (TCP
-    then slows the server down). Leaving the block
-    closes the WebSocket (with the closing handshake, bounded by
-    ``control.close_timeout``); leaving it with an exception closes the connection at
-    once.
-    """
-
-    def __init__(
-        self,
-        *,
-        resolver: Resolver | None = None,
-        message_queue_size: int = DEFAULT_MESSAGE_QUEUE_SIZE,
-    ) -> None:
-        super().__init__(
-            MessageWebSocketControl,
-            MessageWebSocketInformation,
-            resolver=resolver,
-            message_queue_size=message_queue_size,
-        )
-        self._output = MessageOutputStream(self)
+    _output: MessageOutputStream
 
     @property
     def output_stream(self) -> MessageOutputStream:
@@ -84,10 +70,80 @@ class MessageWebSocket(WebSocketClient[MessageWebSocketControl, MessageWebSocket
         return await self._send(data, True, "send_final_frame()")
 
 
+class MessageWebSocket(
+    WebSocketClient[MessageWebSocketControl, MessageWebSocketInformation],
+    MessageMembers[MessageWebSocketControl, MessageWebSocketInformation],
+):
+    """A WebSocket client of messages (WinRT ``MessageWebSocket``).
+
+    Use it as ``async with MessageWebSocket() as ws:``: the reader and keepalive run in
+    its own nursery and end with the block. Set ``control`` and request headers, then
+    ``await ws.connect("wss://host/path")``; receive with ``async for args in
+    ws.message_received``; send with ``await ws.output_stream.write(data)`` (one
+    message of ``control.message_type`` per write) or frame by frame with
+    :meth:`send_nonfinal_frame` / :meth:`send_final_frame`; close with
+    ``await ws.aclose(code, reason)``. ``closed`` delivers the closing handshake.
+
+    *message_queue_size* bounds ``message_received`` (events; default 16). When the
+    consumer falls behind, the socket goes on reading up to 4 MiB more, answering the
+    pings and close frames among them, and then stops reading from the connection (TCP
+    then slows the server down). Leaving the block
+    closes the WebSocket (with the closing handshake, bounded by
+    ``control.close_timeout``); leaving it with an exception closes the connection at
+    once.
+    """
+
+    def __init__(
+        self,
+        *,
+        resolver: Resolver | None = None,
+        message_queue_size: int = DEFAULT_MESSAGE_QUEUE_SIZE,
+    ) -> None:
+        super().__init__(
+            MessageWebSocketControl,
+            MessageWebSocketInformation,
+            StreamSocket(resolver=resolver),
+            message_queue_size=message_queue_size,
+        )
+        self._init_client(resolver)
+        self._output = MessageOutputStream(self)
+
+
+class ServerMessageWebSocket(
+    WebSocketServerRole[ServerMessageWebSocketControl, ServerMessageWebSocketInformation],
+    MessageMembers[ServerMessageWebSocketControl, ServerMessageWebSocketInformation],
+):
+    """The server side of a message WebSocket, made from a connection a
+    :class:`~trio_sockets.StreamSocketListener` accepted (WinRT's
+    ``ServerMessageWebSocket``, which only Windows Device Portal can create: this
+    constructor is an extension).
+
+    ``async with ServerMessageWebSocket(args.socket) as ws:`` takes over the accepted
+    socket (plain or TLS). ``request = await ws.receive_request()`` reads the client's
+    opening request (path, headers, offered subprotocols); then ``await
+    ws.accept(protocol, headers)`` or ``await ws.reject(404)``. Once accepted it has
+    the members of a :class:`~trio_sockets.MessageWebSocket` that do not connect:
+    ``output_stream``, the frame methods, ``message_received``, ``closed``,
+    ``aclose()``. *message_queue_size* bounds ``message_received`` as there.
+    """
+
+    def __init__(
+        self, socket: StreamSocket, *, message_queue_size: int = DEFAULT_MESSAGE_QUEUE_SIZE
+    ) -> None:
+        super().__init__(
+            ServerMessageWebSocketControl,
+            ServerMessageWebSocketInformation,
+            accepted_socket(socket),
+            message_queue_size=message_queue_size,
+        )
+        self._init_server()
+        self._output = MessageOutputStream(self)
+
+
 class MessageOutputStream(OutputStream):
     """``MessageWebSocket.output_stream``: each write is one message."""
 
-    def __init__(self, owner: MessageWebSocket) -> None:
+    def __init__(self, owner: MessageMembers[Any, Any]) -> None:
         self._owner = owner
 
     def write(self, data: bytes | bytearray | memoryview) -> MessageWriteOperation:

@@ -8,6 +8,8 @@ bytes included: WinRT leaves that case open, and dropping data would be worse).
 
 from __future__ import annotations
 
+from typing import Any, TypeVar
+
 import trio
 
 from .._core.checks import check_int
@@ -15,34 +17,38 @@ from .._core.enums import InputStreamOptions
 from .._core.web_errors import WebSocketStatusError, web_socket_error
 from .._data.interfaces import InputStream, OutputStream
 from .._io.resolver import Resolver
-from .client import MessageWriteOperation, WebSocketClient
-from .control import StreamWebSocketControl, StreamWebSocketInformation
+from .._sockets.stream_socket import StreamSocket
+from .base import MessageWriteOperation, WebSocketBase
+from .client import WebSocketClient
+from .control import (
+    ServerStreamWebSocketControl,
+    ServerStreamWebSocketInformation,
+    SessionControl,
+    SessionInformation,
+    StreamWebSocketControl,
+    StreamWebSocketInformation,
+)
+from .server import WebSocketServerRole, accepted_socket
 
-__all__ = ["StreamWebSocket", "WebSocketInputStream", "WebSocketOutputStream"]
+_Control = TypeVar("_Control", bound=SessionControl)
+_Information = TypeVar("_Information", bound=SessionInformation)
+
+__all__ = [
+    "ServerStreamWebSocket",
+    "StreamMembers",
+    "StreamWebSocket",
+    "WebSocketInputStream",
+    "WebSocketOutputStream",
+]
 
 #: What ``receive_some()`` returns at most without a size.
 DEFAULT_RECEIVE_SIZE = 64 * 1024
 
 
-class StreamWebSocket(
-    WebSocketClient[StreamWebSocketControl, StreamWebSocketInformation], trio.abc.Stream
-):
-    """A WebSocket client of bytes (WinRT ``StreamWebSocket``), and a
-    :class:`trio.abc.Stream`.
+class StreamMembers(WebSocketBase[_Control, _Information], trio.abc.Stream):
+    """The byte-stream members of StreamWebSocket and ServerStreamWebSocket."""
 
-    Use it as ``async with StreamWebSocket() as ws:``, then
-    ``await ws.connect("ws://host/path")``. Send with ``await ws.send_all(data)`` or
-    ``ws.output_stream`` (a :class:`~trio_sockets.DataWriter` works over it): each is
-    one binary message. Receive with ``await ws.receive_some()`` or ``ws.input_stream``
-    (a :class:`~trio_sockets.DataReader`): the bytes of every message received, in
-    order, as they arrive; ``b""`` once the peer has closed. ``closed`` delivers the
-    closing handshake; ``await ws.aclose(code, reason)`` closes, bounded by
-    ``control.close_timeout``. Connecting, TLS, keepalive and errors are those of
-    :class:`~trio_sockets.MessageWebSocket`.
-    """
-
-    def __init__(self, *, resolver: Resolver | None = None) -> None:
-        super().__init__(StreamWebSocketControl, StreamWebSocketInformation, resolver=resolver)
+    def _init_stream(self) -> None:
         self._buffer = bytearray()
         self._eof = False
         self._error: WebSocketStatusError | None = None
@@ -76,7 +82,7 @@ class StreamWebSocket(
         Cancellation: the message may have been sent or not; never in part.
         """
         if self._sending:
-            raise trio.BusyResourceError("another task is sending on this StreamWebSocket")
+            raise trio.BusyResourceError("another task is sending on this WebSocket")
         self._sending = True
         try:
             await self._send(data, True, "send_all()")
@@ -89,7 +95,7 @@ class StreamWebSocket(
         Raises as :meth:`send_all` does.
         """
         if self._sending:
-            raise trio.BusyResourceError("another task is sending on this StreamWebSocket")
+            raise trio.BusyResourceError("another task is sending on this WebSocket")
         self._sending = True
         try:
             await self._flush()
@@ -115,7 +121,7 @@ class StreamWebSocket(
         else:
             check_int("max_bytes", max_bytes, 1)
         if self._receiving:
-            raise trio.BusyResourceError("another task is receiving on this StreamWebSocket")
+            raise trio.BusyResourceError("another task is receiving on this WebSocket")
         self._check_connected("receive_some()")
         self._receiving = True
         try:
@@ -154,10 +160,61 @@ class StreamWebSocket(
             self._receiving = False
 
 
+class StreamWebSocket(
+    WebSocketClient[StreamWebSocketControl, StreamWebSocketInformation],
+    StreamMembers[StreamWebSocketControl, StreamWebSocketInformation],
+):
+    """A WebSocket client of bytes (WinRT ``StreamWebSocket``), and a
+    :class:`trio.abc.Stream`.
+
+    Use it as ``async with StreamWebSocket() as ws:``, then
+    ``await ws.connect("ws://host/path")``. Send with ``await ws.send_all(data)`` or
+    ``ws.output_stream`` (a :class:`~trio_sockets.DataWriter` works over it): each is
+    one binary message. Receive with ``await ws.receive_some()`` or ``ws.input_stream``
+    (a :class:`~trio_sockets.DataReader`): the bytes of every message received, in
+    order, as they arrive; ``b""`` once the peer has closed. ``closed`` delivers the
+    closing handshake; ``await ws.aclose(code, reason)`` closes, bounded by
+    ``control.close_timeout``. Connecting, TLS, keepalive and errors are those of
+    :class:`~trio_sockets.MessageWebSocket`.
+    """
+
+    def __init__(self, *, resolver: Resolver | None = None) -> None:
+        super().__init__(
+            StreamWebSocketControl, StreamWebSocketInformation, StreamSocket(resolver=resolver)
+        )
+        self._init_client(resolver)
+        self._init_stream()
+
+
+class ServerStreamWebSocket(
+    WebSocketServerRole[ServerStreamWebSocketControl, ServerStreamWebSocketInformation],
+    StreamMembers[ServerStreamWebSocketControl, ServerStreamWebSocketInformation],
+):
+    """The server side of a byte-stream WebSocket, made from a connection a
+    :class:`~trio_sockets.StreamSocketListener` accepted (WinRT's
+    ``ServerStreamWebSocket``, which only Windows Device Portal can create: this
+    constructor is an extension).
+
+    ``receive_request()``, then ``accept()`` or ``reject()``, as on
+    :class:`~trio_sockets.ServerMessageWebSocket`; once accepted it is a
+    :class:`trio.abc.Stream` with the stream members of
+    :class:`~trio_sockets.StreamWebSocket`.
+    """
+
+    def __init__(self, socket: StreamSocket) -> None:
+        super().__init__(
+            ServerStreamWebSocketControl,
+            ServerStreamWebSocketInformation,
+            accepted_socket(socket),
+        )
+        self._init_server()
+        self._init_stream()
+
+
 class WebSocketInputStream(InputStream):
     """``StreamWebSocket.input_stream``: the received bytes."""
 
-    def __init__(self, owner: StreamWebSocket) -> None:
+    def __init__(self, owner: StreamMembers[Any, Any]) -> None:
         self._owner = owner
 
     async def read(
@@ -196,7 +253,7 @@ class WebSocketInputStream(InputStream):
 class WebSocketOutputStream(OutputStream):
     """``StreamWebSocket.output_stream``: each write is one binary message."""
 
-    def __init__(self, owner: StreamWebSocket) -> None:
+    def __init__(self, owner: StreamMembers[Any, Any]) -> None:
         self._owner = owner
 
     def write(self, data: bytes | bytearray | memoryview) -> MessageWriteOperation:
