@@ -10,6 +10,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import trio
+from websockets.exceptions import InvalidHeader
 from websockets.headers import parse_subprotocol
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
@@ -196,7 +197,7 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
 def _parse_protocols(value: str) -> list[str]:
     try:
         return [str(p) for p in parse_subprotocol(value)]
-    except Exception:  # a malformed offer offers nothing
+    except InvalidHeader:  # a malformed offer offers nothing
         return []
 
 
