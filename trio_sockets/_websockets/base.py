@@ -562,6 +562,16 @@ class WebSocketBase(Generic[_Control, _Information]):
         """Queue *args* for the channel; wait while too much is queued already."""
         if self._closing:
             return  # a local close discards what arrives after it
+        if not self._pending:
+            # Nothing waits before it: hand it over now and save the deliverer's hop.
+            try:
+                self._send_messages.send_nowait(args)
+            except trio.WouldBlock:
+                pass
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # nobody reads any more: dropped
+            else:
+                return
         cost = len(args.data) + _EVENT_COST if args.error is None else _EVENT_COST
         self._pending.append((args, cost))
         self._pending_bytes += cost
