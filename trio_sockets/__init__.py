@@ -46,17 +46,19 @@ from ._sockets.stream_information import StreamSocketInformation
 from ._sockets.stream_socket import StreamSocket
 from ._websockets.control import (
     MessageWebSocketControl,
-    MessageWebSocketInformation,
     ServerMessageWebSocketControl,
-    ServerMessageWebSocketInformation,
     ServerStreamWebSocketControl,
-    ServerStreamWebSocketInformation,
     StreamWebSocketControl,
-    StreamWebSocketInformation,
 )
 from ._websockets.events import (
     MessageWebSocketMessageReceivedEventArgs,
     WebSocketClosedEventArgs,
+)
+from ._websockets.information import (
+    MessageWebSocketInformation,
+    ServerMessageWebSocketInformation,
+    ServerStreamWebSocketInformation,
+    StreamWebSocketInformation,
 )
 from ._websockets.message_socket import MessageWebSocket, ServerMessageWebSocket
 from ._websockets.server import WebSocketRequest

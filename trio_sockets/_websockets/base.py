@@ -39,8 +39,9 @@ from .._data.interfaces import WriteOperationLike
 from .._sockets.stream_control import StreamSocketControl
 from .._sockets.stream_information import StreamSocketInformation
 from .._sockets.stream_socket import StreamSocket
-from .control import SessionControl, SessionInformation
+from .control import SessionControl, mark_connected, message_type_of, receive_mode_of
 from .events import MessageWebSocketMessageReceivedEventArgs, WebSocketClosedEventArgs
+from .information import SessionInformation, record_handshake
 
 __all__ = ["MessageWriteOperation", "WebSocketBase", "check_header"]
 
@@ -240,7 +241,7 @@ class WebSocketBase(Generic[_Control, _Information]):
                 f"open {shown(self._uri)}: the WebSocket was closed",
                 closed=True,
             )
-        self._information._set_handshake(protocol.subprotocol or "", bool(protocol.extensions))
+        record_handshake(self._information, protocol.subprotocol or "", bool(protocol.extensions))
         scope = trio.CancelScope()
         self._task_scopes.append(scope)
         nursery.start_soon(self._reader, scope, events)
@@ -253,7 +254,7 @@ class WebSocketBase(Generic[_Control, _Information]):
             self._task_scopes.append(scope)
             nursery.start_soon(self._keepalive, scope, interval)
         self._state = _OPEN
-        self._control._set_connected()
+        mark_connected(self._control)
 
     async def _start_socket(self, nursery: trio.Nursery) -> None:
         if self._socket_scope is None:
@@ -366,7 +367,7 @@ class WebSocketBase(Generic[_Control, _Information]):
         payload = bytes(data)
         protocol = self._check_open(what)
         continuing = self._sending_type is not None
-        message_type = self._sending_type if continuing else self._control._message_type
+        message_type = self._sending_type if continuing else message_type_of(self._control)
         assert message_type is not None
         if message_type is SocketMessageType.UTF8:
             if self._send_decoder is None:
@@ -529,7 +530,7 @@ class WebSocketBase(Generic[_Control, _Information]):
                     f"invalid UTF-8 in a text message ({exc.reason})",
                 )
                 return
-        if self._control._receive_mode is MessageWebSocketReceiveMode.FULL_MESSAGE:
+        if receive_mode_of(self._control) is MessageWebSocketReceiveMode.FULL_MESSAGE:
             self._pieces.append(data)
             if fin:
                 message = self._pieces[0] if len(self._pieces) == 1 else b"".join(self._pieces)

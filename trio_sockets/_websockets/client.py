@@ -18,7 +18,8 @@ from .._core.web_errors import WebSocketError, web_socket_error
 from .._io.resolver import Resolver
 from .._sockets.stream_socket import StreamSocket
 from .base import _CLOSED, _CONNECTING, _LOGGER, _NEW, _OPEN, WebSocketBase, check_header
-from .control import UNLIMITED, WebSocketControl, WebSocketInformation
+from .control import WebSocketControl, offered_subprotocols, opening_settings, use_socket_control
+from .information import WebSocketInformation, use_socket_information
 
 __all__ = ["WebSocketClient"]
 
@@ -88,7 +89,7 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         if self._state == _CLOSED:
             raise trio.ClosedResourceError("this WebSocket was closed")
         nursery = self._require_nursery("connect()")
-        subprotocols = self._control._connect_started()
+        subprotocols = offered_subprotocols(self._control)
         self._state = _CONNECTING
         self._uri = uri
         try:
@@ -105,8 +106,8 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         if self._socket_used:
             # The last attempt got as far as the handshake: its connection is gone.
             fresh = StreamSocket(resolver=self._resolver)
-            self._control._use_socket_control(fresh.control)
-            self._information._use_socket_information(fresh.information)
+            use_socket_control(self._control, fresh.control)
+            use_socket_information(self._information, fresh.information)
             self._socket = fresh
             self._socket_used = False
             self._socket_scope = None
@@ -131,13 +132,12 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         subprotocols: tuple[str, ...],
         what: str,
     ) -> None:
-        control = self._control
-        max_size = control._max_message_size
+        settings = opening_settings(self._control)
         protocol = ClientProtocol(
             target,
-            extensions=control._extensions(),
+            extensions=settings.client_extensions(),
             subprotocols=list(subprotocols) or None,  # type: ignore[arg-type]
-            max_size=None if max_size == UNLIMITED else max_size,
+            max_size=settings.max_size,
             logger=_LOGGER,
         )
         request = protocol.connect()

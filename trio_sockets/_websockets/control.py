@@ -1,7 +1,9 @@
-"""The settings (``control``) and the state (``information``) of a MessageWebSocket."""
+"""The settings (``control``) of a WebSocket, client or server, and what the session
+reads from them."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 from typing import TypeVar
 
@@ -13,31 +15,24 @@ from websockets.extensions.permessage_deflate import (
 
 from .._core.certificate import Certificate, IgnorableErrors
 from .._core.checks import check_bool, check_int, check_seconds, describe, shown
-from .._core.enums import (
-    ChainValidationResult,
-    MessageWebSocketReceiveMode,
-    SocketMessageType,
-    SocketSslErrorSeverity,
-)
+from .._core.enums import ChainValidationResult, MessageWebSocketReceiveMode, SocketMessageType
 from .._core.errors import WindowsOnlyError
-from .._core.hostname import HostName
-from .._core.tcp_info import BandwidthStatistics
 from .._sockets.stream_control import StreamSocketControl
-from .._sockets.stream_information import StreamSocketInformation
 
 __all__ = [
     "MessageWebSocketControl",
+    "OpeningSettings",
     "ServerMessageWebSocketControl",
-    "ServerMessageWebSocketInformation",
     "ServerStreamWebSocketControl",
-    "ServerStreamWebSocketInformation",
     "SessionControl",
-    "SessionInformation",
-    "MessageWebSocketInformation",
     "StreamWebSocketControl",
-    "StreamWebSocketInformation",
     "WebSocketControl",
-    "WebSocketInformation",
+    "mark_connected",
+    "message_type_of",
+    "offered_subprotocols",
+    "opening_settings",
+    "receive_mode_of",
+    "use_socket_control",
 ]
 
 #: WinRT's ``MaxMessageSize`` default, Win32 ``INFINITE``: no limit.
@@ -102,21 +97,6 @@ class SessionControl:
     def _refuse_late(self, name: str) -> None:
         if self._connected:
             raise RuntimeError(f"{name} can only be set before the connection opens")
-
-    def _set_connected(self) -> None:
-        self._connected = True
-
-    def _server_extensions(self) -> list[ServerExtensionFactory] | None:
-        if not self._permessage_deflate:
-            return None
-        bits = self._deflate_max_window_bits
-        return [
-            ServerPerMessageDeflateFactory(
-                server_max_window_bits=bits,
-                client_max_window_bits=bits,
-                compress_settings={"memLevel": 5},
-            )
-        ]
 
     # -- WinRT members -------------------------------------------------------------------
 
@@ -217,32 +197,6 @@ class WebSocketControl(SessionControl):
     def __init__(self, socket_control: StreamSocketControl) -> None:
         super().__init__(socket_control)
         self._supported_protocols: list[str] = []
-
-    def _connect_started(self) -> tuple[str, ...]:
-        """Check what the handshake needs; return the subprotocols to offer."""
-        return tuple(_check_subprotocol(p) for p in self._supported_protocols)
-
-    def _use_socket_control(self, control: StreamSocketControl) -> None:
-        """Move the TLS and buffer settings onto the control of a fresh StreamSocket."""
-        old = self._socket_control
-        control.ignorable_server_certificate_errors = set(old.ignorable_server_certificate_errors)
-        control.client_certificate = old.client_certificate
-        control.trusted_certificates = list(old.trusted_certificates)
-        control.outbound_buffer_size_in_bytes = old.outbound_buffer_size_in_bytes
-        control.no_delay = old.no_delay
-        self._socket_control = control
-
-    def _extensions(self) -> list[ClientExtensionFactory] | None:
-        if not self._permessage_deflate:
-            return None
-        bits = self._deflate_max_window_bits
-        return [
-            ClientPerMessageDeflateFactory(
-                server_max_window_bits=None if bits == 15 else bits,
-                client_max_window_bits=bits,
-                compress_settings={"memLevel": 5},
-            )
-        ]
 
     @property
     def supported_protocols(self) -> list[str]:
@@ -403,82 +357,6 @@ class StreamWebSocketControl(WebSocketControl, _NoDelay):
         self._receive_mode = MessageWebSocketReceiveMode.PARTIAL_MESSAGE
 
 
-class SessionInformation:
-    """The state of every WebSocket, client or server (WinRT ``IWebSocketInformation``),
-    readable at any time."""
-
-    def __init__(self, socket_information: StreamSocketInformation) -> None:
-        self._socket_information = socket_information
-        self._protocol: str | None = None
-        self._deflate = False
-
-    def _use_socket_information(self, information: StreamSocketInformation) -> None:
-        self._socket_information = information
-
-    def _set_handshake(self, protocol: str | None, deflate: bool) -> None:
-        self._protocol = protocol
-        self._deflate = deflate
-
-    @property
-    def local_address(self) -> HostName | None:
-        """The local IP address of the connection (``None`` before connect)."""
-        return self._socket_information.local_address
-
-    @property
-    def protocol(self) -> str | None:
-        """The subprotocol the server chose; ``None`` before connect, ``""`` when the
-        server chose none."""
-        return self._protocol
-
-    @property
-    def bandwidth_statistics(self) -> BandwidthStatistics:
-        """The connection's bandwidth estimates (from ``TCP_INFO``), as on a StreamSocket."""
-        return self._socket_information.bandwidth_statistics
-
-    @property
-    def permessage_deflate(self) -> bool:
-        """Whether permessage-deflate was negotiated (not in WinRT)."""
-        return self._deflate
-
-
-class WebSocketInformation(SessionInformation):
-    """The state of a WebSocket client (WinRT ``IWebSocketInformation2``), readable at
-    any time. The certificate members describe the last ``wss://`` connect, a failed one
-    included."""
-
-    @property
-    def server_certificate(self) -> Certificate | None:
-        """The server's certificate of a ``wss://`` connection."""
-        return self._socket_information.server_certificate
-
-    @property
-    def server_certificate_errors(self) -> list[ChainValidationResult]:
-        """The errors found with the server certificate (after a failed connect too)."""
-        return self._socket_information.server_certificate_errors
-
-    @property
-    def server_certificate_error_severity(self) -> SocketSslErrorSeverity:
-        """How bad those errors are."""
-        return self._socket_information.server_certificate_error_severity
-
-    @property
-    def server_intermediate_certificates(self) -> list[Certificate]:
-        """The intermediate certificates the server sent."""
-        return self._socket_information.server_intermediate_certificates
-
-
-class MessageWebSocketInformation(WebSocketInformation):
-    """The state of a :class:`~trio_sockets.MessageWebSocket` (WinRT
-    ``MessageWebSocketInformation``), readable at any time. The certificate members
-    describe the last ``wss://`` connect, a failed one included."""
-
-
-class StreamWebSocketInformation(WebSocketInformation):
-    """The state of a :class:`~trio_sockets.StreamWebSocket` (WinRT
-    ``StreamWebSocketInformation``), readable at any time. The certificate members
-    describe the last ``wss://`` connect, a failed one included."""
-
-
 class ServerMessageWebSocketControl(_MessageSettings):
     """The settings of a :class:`~trio_sockets.ServerMessageWebSocket` (WinRT
     ``ServerMessageWebSocketControl``, whose only member is ``MessageType``; the others
@@ -495,11 +373,91 @@ class ServerStreamWebSocketControl(_NoDelay):
         self._receive_mode = MessageWebSocketReceiveMode.PARTIAL_MESSAGE
 
 
-class ServerMessageWebSocketInformation(SessionInformation):
-    """The state of a :class:`~trio_sockets.ServerMessageWebSocket` (WinRT
-    ``ServerMessageWebSocketInformation``)."""
+# -- what the WebSocket reads from its control -----------------------------------------
 
 
-class ServerStreamWebSocketInformation(SessionInformation):
-    """The state of a :class:`~trio_sockets.ServerStreamWebSocket` (WinRT
-    ``ServerStreamWebSocketInformation``)."""
+@dataclasses.dataclass(frozen=True)
+class OpeningSettings:
+    """What the protocol of one connection takes from the control, frozen when its
+    opening handshake starts."""
+
+    #: The largest message accepted, in bytes; ``None``: no limit.
+    max_size: int | None
+    #: The permessage-deflate window offered or accepted; ``None``: no compression.
+    deflate_window_bits: int | None
+
+    def client_extensions(self) -> list[ClientExtensionFactory] | None:
+        """The extensions a client offers."""
+        bits = self.deflate_window_bits
+        if bits is None:
+            return None
+        return [
+            ClientPerMessageDeflateFactory(
+                server_max_window_bits=None if bits == 15 else bits,
+                client_max_window_bits=bits,
+                compress_settings={"memLevel": 5},
+            )
+        ]
+
+    def server_extensions(self) -> list[ServerExtensionFactory] | None:
+        """The extensions a server accepts."""
+        bits = self.deflate_window_bits
+        if bits is None:
+            return None
+        return [
+            ServerPerMessageDeflateFactory(
+                server_max_window_bits=bits,
+                client_max_window_bits=bits,
+                compress_settings={"memLevel": 5},
+            )
+        ]
+
+
+def opening_settings(control: SessionControl) -> OpeningSettings:
+    """The frozen settings of the protocol of a connection opening under *control*."""
+    size = control._max_message_size
+    return OpeningSettings(
+        max_size=None if size == UNLIMITED else size,
+        deflate_window_bits=control._deflate_max_window_bits
+        if control._permessage_deflate
+        else None,
+    )
+
+
+def offered_subprotocols(control: WebSocketControl) -> tuple[str, ...]:
+    """The subprotocols a connect offers, read when it starts.
+
+    Raises:
+        TypeError / ValueError: an entry that is not an HTTP token (named).
+    """
+    return tuple(_check_subprotocol(p) for p in control._supported_protocols)
+
+
+def use_socket_control(control: WebSocketControl, socket_control: StreamSocketControl) -> None:
+    """Move the TLS and buffer settings onto the control of a fresh StreamSocket, which
+    carries the next connect."""
+    old = control._socket_control
+    socket_control.ignorable_server_certificate_errors = set(
+        old.ignorable_server_certificate_errors
+    )
+    socket_control.client_certificate = old.client_certificate
+    socket_control.trusted_certificates = list(old.trusted_certificates)
+    socket_control.outbound_buffer_size_in_bytes = old.outbound_buffer_size_in_bytes
+    socket_control.no_delay = old.no_delay
+    control._socket_control = socket_control
+
+
+def mark_connected(control: SessionControl) -> None:
+    """The opening handshake succeeded: the settings that steer it can no longer change."""
+    control._connected = True
+
+
+def message_type_of(control: SessionControl) -> SocketMessageType:
+    """The type of the next message sent (it may change at any time; a stream WebSocket
+    sends binary messages only)."""
+    return control._message_type
+
+
+def receive_mode_of(control: SessionControl) -> MessageWebSocketReceiveMode:
+    """How received messages are delivered (fixed once connected)."""
+    return control._receive_mode

@@ -12,12 +12,10 @@ from .._io.resolver import Resolver
 from .._sockets.stream_socket import StreamSocket
 from .base import DEFAULT_MESSAGE_QUEUE_SIZE, Args, MessageWriteOperation, WebSocketBase
 from .client import WebSocketClient
-from .control import (
-    MessageWebSocketControl,
+from .control import MessageWebSocketControl, ServerMessageWebSocketControl, SessionControl
+from .information import (
     MessageWebSocketInformation,
-    ServerMessageWebSocketControl,
     ServerMessageWebSocketInformation,
-    SessionControl,
     SessionInformation,
 )
 from .server import WebSocketServerRole, accepted_socket

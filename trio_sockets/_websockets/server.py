@@ -19,7 +19,8 @@ from .._core.checks import check_int, describe, shown
 from .._core.web_errors import WebErrorStatus, web_socket_error
 from .._sockets.stream_socket import StreamSocket
 from .base import _CONNECTING, _LOGGER, _NEW, WebSocketBase, check_header
-from .control import UNLIMITED, SessionControl, SessionInformation
+from .control import SessionControl, opening_settings
+from .information import SessionInformation
 
 __all__ = ["WebSocketRequest", "WebSocketServerRole", "accepted_socket"]
 
@@ -89,12 +90,11 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         if self._state != _NEW:
             raise RuntimeError("receive_request() can be called once, before accept()")
         self._state = _CONNECTING
-        control = self._control
-        max_size = control._max_message_size
+        settings = opening_settings(self._control)
         protocol = ServerProtocol(
-            extensions=control._server_extensions(),
+            extensions=settings.server_extensions(),
             select_subprotocol=lambda _protocol, _offered: self._chosen,  # type: ignore[arg-type,return-value]
-            max_size=None if max_size == UNLIMITED else max_size,
+            max_size=settings.max_size,
             logger=_LOGGER,
         )
         self._protocol = protocol

@@ -20,12 +20,10 @@ from .._io.resolver import Resolver
 from .._sockets.stream_socket import StreamSocket
 from .base import MessageWriteOperation, WebSocketBase
 from .client import WebSocketClient
-from .control import (
-    ServerStreamWebSocketControl,
+from .control import ServerStreamWebSocketControl, SessionControl, StreamWebSocketControl
+from .information import (
     ServerStreamWebSocketInformation,
-    SessionControl,
     SessionInformation,
-    StreamWebSocketControl,
     StreamWebSocketInformation,
 )
 from .server import WebSocketServerRole, accepted_socket
