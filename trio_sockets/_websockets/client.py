@@ -17,9 +17,10 @@ from .._core.hostname import HostName
 from .._core.web_errors import WebSocketError, web_socket_error
 from .._io.resolver import Resolver
 from .._sockets.stream_socket import StreamSocket
-from .base import _CLOSED, _CONNECTING, _LOGGER, _NEW, _OPEN, WebSocketBase, check_header
+from .base import WebSocketBase
 from .control import WebSocketControl, offered_subprotocols, opening_settings, use_socket_control
 from .information import WebSocketInformation, use_socket_information
+from .session import _CLOSED, _CONNECTING, _LOGGER, _NEW, _OPEN, check_header
 
 __all__ = ["WebSocketClient"]
 

@@ -3,14 +3,12 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import trio
 
-from .._data.interfaces import OutputStream
 from .._io.resolver import Resolver
 from .._sockets.stream_socket import StreamSocket
-from .base import DEFAULT_MESSAGE_QUEUE_SIZE, Args, MessageWriteOperation, WebSocketBase
 from .client import WebSocketClient
 from .control import MessageWebSocketControl, ServerMessageWebSocketControl, SessionControl
 from .information import (
@@ -18,15 +16,17 @@ from .information import (
     ServerMessageWebSocketInformation,
     SessionInformation,
 )
+from .sending import MessageOutputStream, SendSide
 from .server import WebSocketServerRole, accepted_socket
+from .session import DEFAULT_MESSAGE_QUEUE_SIZE, Args
 
 _Control = TypeVar("_Control", bound=SessionControl)
 _Information = TypeVar("_Information", bound=SessionInformation)
 
-__all__ = ["MessageMembers", "MessageOutputStream", "MessageWebSocket", "ServerMessageWebSocket"]
+__all__ = ["MessageMembers", "MessageWebSocket", "ServerMessageWebSocket"]
 
 
-class MessageMembers(WebSocketBase[_Control, _Information]):
+class MessageMembers(SendSide[_Control, _Information]):
     """The message members of MessageWebSocket and ServerMessageWebSocket."""
 
     _output: MessageOutputStream
@@ -136,41 +136,3 @@ class ServerMessageWebSocket(
         )
         self._init_server()
         self._output = MessageOutputStream(self)
-
-
-class MessageOutputStream(OutputStream):
-    """``MessageWebSocket.output_stream``: each write is one message."""
-
-    def __init__(self, owner: MessageMembers[Any, Any]) -> None:
-        self._owner = owner
-
-    def write(self, data: bytes | bytearray | memoryview) -> MessageWriteOperation:
-        """Send *data* as one message of ``control.message_type``, starting at once.
-
-        The data is copied. Await the result for the message's size once sent.
-
-        Raises:
-            TypeError: *data* is not bytes-like.
-            ValueError: a ``UTF8`` message that is not valid UTF-8.
-            RuntimeError: not connected yet, or a message sent frame by frame is under way.
-            WebSocketStatusError: the connection failed or closed (its status; after
-                this side closed it, ``OPERATION_CANCELED``, also a
-                :class:`trio.ClosedResourceError`).
-        """
-        return self._owner._write_message(data)
-
-    async def flush(self) -> bool:
-        """Wait until every message written so far has been sent; returns True.
-
-        Raises:
-            RuntimeError: not connected yet (WinRT ``E_ILLEGAL_METHOD_CALL``).
-            WebSocketStatusError: a write failed, or the WebSocket is closed.
-
-        Cancellation: the messages are still sent in the background.
-        """
-        await self._owner._flush()
-        return True
-
-    async def aclose(self) -> None:
-        """Close the WebSocket, as ``MessageWebSocket.aclose()`` does."""
-        await self._owner.aclose()

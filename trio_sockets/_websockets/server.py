@@ -18,9 +18,10 @@ from websockets.server import ServerProtocol
 from .._core.checks import check_int, describe, shown
 from .._core.web_errors import WebErrorStatus, web_socket_error
 from .._sockets.stream_socket import StreamSocket
-from .base import _CONNECTING, _LOGGER, _NEW, WebSocketBase, check_header
+from .base import WebSocketBase
 from .control import SessionControl, opening_settings
 from .information import SessionInformation
+from .session import _CONNECTING, _LOGGER, _NEW, check_header
 
 __all__ = ["WebSocketRequest", "WebSocketServerRole", "accepted_socket"]
 

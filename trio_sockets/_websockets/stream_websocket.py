@@ -15,10 +15,9 @@ import trio
 from .._core.checks import check_int
 from .._core.enums import InputStreamOptions
 from .._core.web_errors import WebSocketStatusError, web_socket_error
-from .._data.interfaces import InputStream, OutputStream
+from .._data.interfaces import InputStream
 from .._io.resolver import Resolver
 from .._sockets.stream_socket import StreamSocket
-from .base import MessageWriteOperation, WebSocketBase
 from .client import WebSocketClient
 from .control import ServerStreamWebSocketControl, SessionControl, StreamWebSocketControl
 from .information import (
@@ -26,6 +25,7 @@ from .information import (
     SessionInformation,
     StreamWebSocketInformation,
 )
+from .sending import SendSide, WebSocketOutputStream
 from .server import WebSocketServerRole, accepted_socket
 
 _Control = TypeVar("_Control", bound=SessionControl)
@@ -36,14 +36,13 @@ __all__ = [
     "StreamMembers",
     "StreamWebSocket",
     "WebSocketInputStream",
-    "WebSocketOutputStream",
 ]
 
 #: What ``receive_some()`` returns at most without a size.
 DEFAULT_RECEIVE_SIZE = 64 * 1024
 
 
-class StreamMembers(WebSocketBase[_Control, _Information], trio.abc.Stream):
+class StreamMembers(SendSide[_Control, _Information], trio.abc.Stream):
     """The byte-stream members of StreamWebSocket and ServerStreamWebSocket."""
 
     def _init_stream(self) -> None:
@@ -242,32 +241,6 @@ class WebSocketInputStream(InputStream):
             parts.append(more)
             got += len(more)
         return b"".join(parts)
-
-    async def aclose(self) -> None:
-        """Close the WebSocket, as ``StreamWebSocket.aclose()`` does."""
-        await self._owner.aclose()
-
-
-class WebSocketOutputStream(OutputStream):
-    """``StreamWebSocket.output_stream``: each write is one binary message."""
-
-    def __init__(self, owner: StreamMembers[Any, Any]) -> None:
-        self._owner = owner
-
-    def write(self, data: bytes | bytearray | memoryview) -> MessageWriteOperation:
-        """Send *data* as one binary message, starting at once; await the result for
-        its size once sent. Raises as :meth:`StreamWebSocket.send_all` does."""
-        return self._owner._send(data, True, "write()")
-
-    async def flush(self) -> bool:
-        """Wait until every write so far has been sent; returns True.
-
-        Raises:
-            RuntimeError: not connected yet.
-            WebSocketStatusError: a write failed, or the WebSocket is closed.
-        """
-        await self._owner._flush()
-        return True
 
     async def aclose(self) -> None:
         """Close the WebSocket, as ``StreamWebSocket.aclose()`` does."""
