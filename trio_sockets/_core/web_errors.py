@@ -14,6 +14,8 @@ Everything in this module is pure.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
+from typing import Any
 
 import trio
 from websockets import exceptions as ws_exceptions
@@ -397,38 +399,71 @@ def _classify(exc: BaseException, path: set[int], depth: int) -> WebErrorStatus:
 
 
 def _direct_status(exc: BaseException, path: set[int], depth: int) -> WebErrorStatus | None:
-    if isinstance(exc, WebSocketStatusError):
-        return exc.status
-    if isinstance(exc, BaseExceptionGroup):
-        leaves = [_classify(leaf, path, depth + 1) for leaf in exc.exceptions]
-        if all(leaf == leaves[0] for leaf in leaves):
-            return leaves[0]
-        return next(leaf for leaf in leaves if leaf is not _W.UNKNOWN)
-    if isinstance(exc, ws_exceptions.InvalidStatus):
-        return status_of_http(exc.response.status_code)
-    if isinstance(exc, ws_exceptions.InvalidURI):
-        return _W.UNKNOWN
-    if isinstance(exc, ws_exceptions.InvalidHandshake):
-        # A timeout during the handshake is classified by the socket layer.
-        if exc.__cause__ is not None:
-            cause = _classify(exc.__cause__, path, depth + 1)
-            if cause is not _W.UNKNOWN:
-                return cause
-        return _W.ERROR_HTTP_INVALID_SERVER_RESPONSE
-    if isinstance(exc, ws_exceptions.PayloadTooBig):
-        return _W.REQUEST_ENTITY_TOO_LARGE
-    if isinstance(exc, ws_exceptions.ProtocolError):
-        return _W.ERROR_HTTP_INVALID_SERVER_RESPONSE
-    if isinstance(exc, ws_exceptions.ConnectionClosed):
-        if exc.rcvd is not None and (exc.sent is None or exc.rcvd_then_sent):
-            return status_of_close(exc.rcvd.code, by_peer=True)
-        if exc.sent is not None:
-            return status_of_close(exc.sent.code, by_peer=False)
-        return _W.CONNECTION_ABORTED
-    if isinstance(exc, trio.BrokenResourceError) and exc.__cause__ is not None:
-        cause = _classify(exc.__cause__, path, depth + 1)
-        if cause is not _W.UNKNOWN:
-            return cause
+    for kind, classify in _BY_KIND:
+        if isinstance(exc, kind):
+            status = classify(exc, path, depth)
+            if status is not None:
+                return status
+            break
     # Socket, TLS, resolver and trio failures: as the socket layer classifies them.
     status = status_of_socket_status(SocketError.get_status(exc))
     return None if status is _W.UNKNOWN else status
+
+
+def _known_cause(exc: BaseException, path: set[int], depth: int) -> WebErrorStatus | None:
+    """The status of *exc*'s ``__cause__``, or None when it has none or it is unknown."""
+    if exc.__cause__ is None:
+        return None
+    cause = _classify(exc.__cause__, path, depth + 1)
+    return None if cause is _W.UNKNOWN else cause
+
+
+def _group_status(
+    exc: BaseExceptionGroup[BaseException], path: set[int], depth: int
+) -> WebErrorStatus:
+    leaves = [_classify(leaf, path, depth + 1) for leaf in exc.exceptions]
+    if all(leaf == leaves[0] for leaf in leaves):
+        return leaves[0]
+    return next(leaf for leaf in leaves if leaf is not _W.UNKNOWN)
+
+
+def _handshake_status(
+    exc: ws_exceptions.InvalidHandshake, path: set[int], depth: int
+) -> WebErrorStatus:
+    # A timeout during the handshake is classified by the socket layer.
+    cause = _known_cause(exc, path, depth)
+    return _W.ERROR_HTTP_INVALID_SERVER_RESPONSE if cause is None else cause
+
+
+def _closed_status(
+    exc: ws_exceptions.ConnectionClosed, _path: set[int], _depth: int
+) -> WebErrorStatus:
+    if exc.rcvd is not None and (exc.sent is None or exc.rcvd_then_sent):
+        return status_of_close(exc.rcvd.code, by_peer=True)
+    if exc.sent is not None:
+        return status_of_close(exc.sent.code, by_peer=False)
+    return _W.CONNECTION_ABORTED
+
+
+_Classifier = Callable[[Any, set[int], int], WebErrorStatus | None]
+
+#: Each kind of exception and how it is classified, the first that matches winning
+#: (subclasses before their bases); None falls through to the socket layer's
+#: classification.
+_BY_KIND: tuple[tuple[type[BaseException], _Classifier], ...] = (
+    (WebSocketStatusError, lambda exc, _path, _depth: exc.status),
+    (BaseExceptionGroup, _group_status),
+    (
+        ws_exceptions.InvalidStatus,
+        lambda exc, _path, _depth: status_of_http(exc.response.status_code),
+    ),
+    (ws_exceptions.InvalidURI, lambda _exc, _path, _depth: _W.UNKNOWN),
+    (ws_exceptions.InvalidHandshake, _handshake_status),
+    (ws_exceptions.PayloadTooBig, lambda _exc, _path, _depth: _W.REQUEST_ENTITY_TOO_LARGE),
+    (
+        ws_exceptions.ProtocolError,
+        lambda _exc, _path, _depth: _W.ERROR_HTTP_INVALID_SERVER_RESPONSE,
+    ),
+    (ws_exceptions.ConnectionClosed, _closed_status),
+    (trio.BrokenResourceError, _known_cause),
+)
