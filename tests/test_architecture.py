@@ -1,9 +1,10 @@
 """The package's layering, measured by ``tools/boundaries.py``.
 
-Layers, bottom to top: ``_core`` < ``_data`` < ``_io`` < ``_tls`` < ``_sockets`` < the edges
-(``__init__``, ``testing``, ``_cli``, ``_pytest_plugin``, ``__main__``). A module imports only
-from its own layer or below, ``TYPE_CHECKING`` imports and imports inside functions included,
-and no set of modules imports itself in a circle.
+Layers, bottom to top: ``_core`` < ``_data`` < ``_io`` < ``_tls`` < ``_sockets`` <
+``_websockets`` < the edges (``__init__``, ``testing``, ``_cli``, ``_pytest_plugin``,
+``__main__``). A module imports only from its own layer or below, ``TYPE_CHECKING``
+imports and imports inside functions included, and no set of modules imports itself in a
+circle.
 
 No module is over 500 lines but those listed, each under a ceiling that only comes down
 (an entry that no longer applies fails too: delete it).
@@ -95,6 +96,8 @@ def test_private_reaches_stay_under_the_ceiling(found: boundaries.Boundaries) ->
 def test_layer_of() -> None:
     assert boundaries.layer_of("trio_sockets._core.codec") == 0
     assert boundaries.layer_of("trio_sockets._sockets") == 4
+    assert boundaries.layer_of("trio_sockets._websockets.base") == 5
+    assert boundaries.layer_of("trio_sockets._websockets") < boundaries.EDGE
     for edge in ("trio_sockets", "trio_sockets.testing._dns", "trio_sockets._cli.commands"):
         assert boundaries.layer_of(edge) == boundaries.EDGE
 

@@ -255,3 +255,23 @@ def test_the_chart_shows_the_winrt_line_and_says_which_way_is_better() -> None:
         assert shown == ["trio_sockets", "trio", "asyncio", "uvloop"]
     finally:
         plt.close(fig)
+
+
+def test_ws_protocols_benchmark_measures_both_libraries() -> None:
+    pytest.importorskip("wsproto", reason="the bench extra")
+    from benchmarks import ws_protocols
+
+    rows = ws_protocols.measure(0.01)
+    seen = {(row["library"], row["case"], row["size"]) for row in rows}
+    assert seen == {
+        (library, case, size)
+        for library in ("wsproto", "websockets")
+        for case in ("binary", "deflate", "mask")
+        for size in ("100 B", "1 MiB")
+    }
+    for row in rows:
+        rates = [value for key, value in row.items() if key.endswith("ps")]
+        assert rates, row
+        assert all(rate > 0 for rate in rates), row
+    deflated = {r["size"]: r["wire_bytes"] for r in rows if r["case"] == "deflate"}
+    assert deflated["1 MiB"] < (1 << 20) // 10  # the compressible text really was deflated

@@ -143,7 +143,7 @@ def private_reaches(trees: Mapping[str, ast.AST], paths: dict[str, Path]) -> lis
 #: The layers, bottom to top: a module imports only from its own layer or below. Every
 #: module outside these subpackages is an edge (the package's ``__init__``, ``testing``,
 #: the CLI, the pytest plugin), above them all.
-LAYERS = ("_core", "_data", "_io", "_tls", "_sockets")
+LAYERS = ("_core", "_data", "_io", "_tls", "_sockets", "_websockets")
 EDGE = len(LAYERS)
 
 

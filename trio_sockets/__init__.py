@@ -15,6 +15,8 @@ from ._core.enums import (
     HostNameSortOptions,
     HostNameType,
     InputStreamOptions,
+    MessageWebSocketReceiveMode,
+    SocketMessageType,
     SocketProtectionLevel,
     SocketQualityOfService,
     SocketSslErrorSeverity,
@@ -23,6 +25,7 @@ from ._core.enums import (
 from ._core.errors import SocketError, SocketErrorStatus, SocketStatusError, WindowsOnlyError
 from ._core.hostname import HostName, InvalidHostNameError
 from ._core.tcp_info import BandwidthStatistics, RoundTripTimeStatistics
+from ._core.web_errors import WebErrorStatus, WebSocketError, WebSocketStatusError
 from ._data.interfaces import InputStream, OutputStream
 from ._data.reader import DataReader
 from ._data.stream_owner import InsufficientDataError, NoStreamError
@@ -41,6 +44,25 @@ from ._sockets.listener_information import (
 from ._sockets.stream_control import StreamSocketControl, StreamSocketListenerControl
 from ._sockets.stream_information import StreamSocketInformation
 from ._sockets.stream_socket import StreamSocket
+from ._websockets.control import (
+    MessageWebSocketControl,
+    ServerMessageWebSocketControl,
+    ServerStreamWebSocketControl,
+    StreamWebSocketControl,
+)
+from ._websockets.events import (
+    MessageWebSocketMessageReceivedEventArgs,
+    WebSocketClosedEventArgs,
+)
+from ._websockets.information import (
+    MessageWebSocketInformation,
+    ServerMessageWebSocketInformation,
+    ServerStreamWebSocketInformation,
+    StreamWebSocketInformation,
+)
+from ._websockets.message_socket import MessageWebSocket, ServerMessageWebSocket
+from ._websockets.server import WebSocketRequest
+from ._websockets.stream_websocket import ServerStreamWebSocket, StreamWebSocket
 
 try:
     __version__ = version("trio-sockets")
@@ -66,13 +88,25 @@ __all__ = [
     "InputStreamOptions",
     "InsufficientDataError",
     "InvalidHostNameError",
+    "MessageWebSocket",
+    "MessageWebSocketControl",
+    "MessageWebSocketInformation",
+    "MessageWebSocketMessageReceivedEventArgs",
+    "MessageWebSocketReceiveMode",
     "NoStreamError",
     "OutputStream",
     "Resolver",
     "RoundTripTimeStatistics",
+    "ServerMessageWebSocket",
+    "ServerMessageWebSocketControl",
+    "ServerMessageWebSocketInformation",
+    "ServerStreamWebSocket",
+    "ServerStreamWebSocketControl",
+    "ServerStreamWebSocketInformation",
     "ServiceTarget",
     "SocketError",
     "SocketErrorStatus",
+    "SocketMessageType",
     "SocketProtectionLevel",
     "SocketQualityOfService",
     "SocketSslErrorSeverity",
@@ -84,7 +118,15 @@ __all__ = [
     "StreamSocketListenerConnectionReceivedEventArgs",
     "StreamSocketListenerControl",
     "StreamSocketListenerInformation",
+    "StreamWebSocket",
+    "StreamWebSocketControl",
+    "StreamWebSocketInformation",
     "UnicodeEncoding",
+    "WebErrorStatus",
+    "WebSocketClosedEventArgs",
+    "WebSocketError",
+    "WebSocketRequest",
+    "WebSocketStatusError",
     "WindowsOnlyError",
     "WriteOperation",
     "__version__",

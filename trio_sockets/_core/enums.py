@@ -14,6 +14,8 @@ __all__ = [
     "HostNameSortOptions",
     "HostNameType",
     "InputStreamOptions",
+    "MessageWebSocketReceiveMode",
+    "SocketMessageType",
     "SocketProtectionLevel",
     "SocketQualityOfService",
     "SocketSslErrorSeverity",
@@ -119,3 +121,18 @@ class UnicodeEncoding(enum.IntEnum):
     UTF8 = 0
     UTF16LE = 1
     UTF16BE = 2
+
+
+class SocketMessageType(enum.IntEnum):
+    """The type of a WebSocket message (WinRT ``SocketMessageType``)."""
+
+    BINARY = 0
+    UTF8 = 1
+
+
+class MessageWebSocketReceiveMode(enum.IntEnum):
+    """Whether a :class:`MessageWebSocket` delivers whole messages or pieces as they arrive
+    (WinRT ``MessageWebSocketReceiveMode``)."""
+
+    FULL_MESSAGE = 0
+    PARTIAL_MESSAGE = 1

@@ -1,0 +1,646 @@
+"""MessageWebSocket against independent peers: the ``websockets`` library's server in its
+own thread, and hand-driven connections (tests/ws_peers.py) for misbehaving peers."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import json
+import os
+import socket
+import ssl
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import trio
+from conftest import free_tcp_port, live_tasks, open_fd_count, wait_until
+from websockets.frames import Close
+from websockets.http11 import Response
+from websockets.server import ServerProtocol
+from websockets.sync.server import ServerConnection
+from ws_peers import RawPeer, WebsocketsServer
+
+from trio_sockets import (
+    ChainValidationResult,
+    MessageWebSocket,
+    MessageWebSocketReceiveMode,
+    SocketMessageType,
+    WebErrorStatus,
+    WebSocketError,
+    WebSocketStatusError,
+)
+from trio_sockets.testing import TlsCertificates
+
+TEXT = SocketMessageType.UTF8
+BINARY = SocketMessageType.BINARY
+W = WebErrorStatus
+
+
+@pytest.fixture
+def server() -> Iterator[WebsocketsServer]:
+    with WebsocketsServer() as peer:
+        yield peer
+
+
+async def receive(ws: MessageWebSocket) -> tuple[SocketMessageType, bytes]:
+    with trio.fail_after(10):
+        args = await ws.message_received.receive()
+    reader = args.get_data_reader()
+    return args.message_type, reader.read_bytes(reader.unconsumed_buffer_length)
+
+
+async def test_text_and_binary_messages_echo(server: WebsocketsServer) -> None:
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        assert await ws.output_stream.write(b"\x00\x01binary") == 8
+        assert await receive(ws) == (BINARY, b"\x00\x01binary")
+        ws.control.message_type = TEXT
+        assert await ws.output_stream.write("héllo".encode()) == 6
+        args = await ws.message_received.receive()
+        assert args.message_type is TEXT
+        assert args.is_message_complete
+        reader = args.get_data_reader()
+        assert reader.read_string(reader.unconsumed_buffer_length) == "héllo"
+        stream = args.get_data_stream()
+        assert await stream.read(100) == "héllo".encode()
+        assert ws.information.protocol == ""
+        assert ws.information.local_address is not None
+        assert ws.information.local_address.raw_name == "127.0.0.1"
+    code, _, _, _ = server.wait_closed("/echo")
+    assert code == 1005  # aclose() with no code sends an empty close frame
+
+
+@pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 1 << 20, 16 << 20])
+async def test_messages_from_0_bytes_to_16_mib_echo(server: WebsocketsServer, size: int) -> None:
+    payload = bytes(range(256)) * (size // 256) + b"z" * (size % 256)
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        write = ws.output_stream.write(payload)
+        assert await write == size
+        with trio.fail_after(30):
+            assert await receive(ws) == (BINARY, payload)
+
+
+async def test_many_writes_are_sent_in_order_and_flush_waits_for_all(
+    server: WebsocketsServer,
+) -> None:
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        for i in range(200):
+            ws.output_stream.write(b"%d" % i)
+        assert await ws.output_stream.flush() is True
+        for i in range(200):
+            assert await receive(ws) == (BINARY, b"%d" % i)
+
+
+async def test_frames_make_one_fragmented_message(server: WebsocketsServer) -> None:
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        ws.control.message_type = TEXT
+        assert await ws.send_nonfinal_frame(b"caf\xc3") == 4
+        ws.control.message_type = BINARY  # a message under way keeps its type
+        assert await ws.send_nonfinal_frame(b"\xa9 ") == 2
+        with pytest.raises(RuntimeError, match="send_final_frame"):
+            ws.output_stream.write(b"interleaved")
+        assert await ws.send_final_frame(b"au lait") == 7
+        assert await receive(ws) == (TEXT, "café au lait".encode())
+        assert await ws.send_final_frame(b"alone") == 5
+        assert await receive(ws) == (BINARY, b"alone")
+
+
+async def test_partial_mode_delivers_pieces_cut_at_character_boundaries(
+    server: WebsocketsServer,
+) -> None:
+    async with MessageWebSocket() as ws:
+        ws.control.receive_mode = MessageWebSocketReceiveMode.PARTIAL_MESSAGE
+        await ws.connect(server.url("/partial"))
+        pieces = []
+        while True:
+            with trio.fail_after(10):
+                args = await ws.message_received.receive()
+            reader = args.get_data_reader()
+            # Every piece decodes on its own: no character is split between pieces.
+            pieces.append(reader.read_string(reader.unconsumed_buffer_length))
+            assert args.message_type is TEXT
+            if args.is_message_complete:
+                break
+        # websockets ends a message sent from an iterable with an empty final frame.
+        assert pieces == ["caf", "é cr", "ème", ""]
+        # A whole message in partial mode is one complete piece.
+        await ws.output_stream.write(b"whole")
+        args = await ws.message_received.receive()
+        assert args.is_message_complete
+        assert args.get_data_reader().read_bytes(5) == b"whole"
+
+
+async def test_full_mode_joins_the_fragments(server: WebsocketsServer) -> None:
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url("/partial"))
+        assert await receive(ws) == (TEXT, "café crème".encode())
+
+
+async def test_request_headers_and_subprotocols_are_sent() -> None:
+    with WebsocketsServer(subprotocols=["chat.v2", "chat.v1"]) as server:
+        async with MessageWebSocket() as ws:
+            ws.set_request_header("X-Token", "s3cret")
+            ws.set_request_header("x-token", "replaced")
+            ws.control.supported_protocols.extend(["chat.v1", "chat.v2"])
+            await ws.connect(server.url("/headers"))
+            assert ws.information.protocol == "chat.v2"
+            _, body = await receive(ws)
+            headers = json.loads(body)
+            assert headers["x-token"] == "replaced"
+            assert headers["Sec-WebSocket-Protocol"] == "chat.v1, chat.v2"
+            with pytest.raises(RuntimeError, match="before connect"):
+                ws.set_request_header("X-Late", "1")
+            with pytest.raises(RuntimeError, match="max_message_size"):
+                ws.control.max_message_size = 10
+            ws.control.supported_protocols.append("ignored")  # read at connect only
+            ws.control.outbound_buffer_size_in_bytes = 65536  # no effect once connected
+            assert ws.control.outbound_buffer_size_in_bytes is None
+            with pytest.raises(ValueError, match="outbound_buffer_size_in_bytes"):
+                ws.control.outbound_buffer_size_in_bytes = 0
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "error", "shown"),
+    [
+        ("Sec-WebSocket-Extensions", "permessage-deflate", ValueError, "permessage_deflate"),
+        ("Upgrade", "h2c", ValueError, "Upgrade"),
+        ("Bad Name", "x", ValueError, "'Bad Name'"),
+        ("X-Ok", "evil\r\nInjected: 1", ValueError, "control characters"),
+        (b"X-Bytes", "x", TypeError, "bytes"),
+        ("X-Int", 3, TypeError, "int 3"),
+    ],
+)
+def test_bad_request_headers_are_refused_by_name(
+    name: object, value: object, error: type[Exception], shown: str
+) -> None:
+    with pytest.raises(error, match=shown):
+        MessageWebSocket().set_request_header(name, value)  # type: ignore[arg-type]
+
+
+def test_control_checks_name_the_bad_value() -> None:
+    control = MessageWebSocket().control
+    assert control.message_type is BINARY
+    assert control.max_message_size == 0xFFFFFFFF
+    assert control.receive_mode is MessageWebSocketReceiveMode.FULL_MESSAGE
+    assert control.desired_unsolicited_pong_interval == datetime.timedelta(0)
+    assert control.actual_unsolicited_pong_interval == datetime.timedelta(0)
+    assert control.outbound_buffer_size_in_bytes is None
+    with pytest.raises(ValueError, match=r"message_type .* 7"):
+        control.message_type = 7  # type: ignore[assignment]
+    with pytest.raises(TypeError, match=r"message_type .*str 'UTF8'"):
+        control.message_type = "UTF8"  # type: ignore[assignment]
+    with pytest.raises(ValueError, match=r"max_message_size .* 0"):
+        control.max_message_size = 0
+    with pytest.raises(TypeError, match=r"max_message_size .*bool True"):
+        control.max_message_size = True
+    with pytest.raises(ValueError, match=r"receive_mode .* 2"):
+        control.receive_mode = 2  # type: ignore[assignment]
+    with pytest.raises(TypeError, match=r"desired_unsolicited_pong_interval .*int 5"):
+        control.desired_unsolicited_pong_interval = 5  # type: ignore[assignment]
+    with pytest.raises(ValueError, match="desired_unsolicited_pong_interval"):
+        control.desired_unsolicited_pong_interval = datetime.timedelta(seconds=-1)
+    with pytest.raises(ValueError, match=r"deflate_max_window_bits .* 8"):
+        control.deflate_max_window_bits = 8
+    with pytest.raises(ValueError, match="close_timeout"):
+        control.close_timeout = 0
+    with pytest.raises(ValueError, match="ignorable_server_certificate_errors"):
+        control.ignorable_server_certificate_errors = {ChainValidationResult.REVOKED}
+    with pytest.raises(ValueError, match="outbound_buffer_size_in_bytes"):
+        control.outbound_buffer_size_in_bytes = -1
+    control.message_type = TEXT
+    control.receive_mode = MessageWebSocketReceiveMode.PARTIAL_MESSAGE
+    assert control.message_type is TEXT
+    with pytest.raises(NotImplementedError, match="Windows-only"):
+        control.server_credential = ("user", "password")
+
+
+@pytest.mark.parametrize(
+    ("uri", "error"),
+    [
+        ("http://127.0.0.1/", ValueError),
+        ("127.0.0.1:80", ValueError),
+        ("ws://", ValueError),
+        (b"ws://127.0.0.1/", TypeError),
+    ],
+)
+async def test_bad_uris_are_refused_by_name(uri: object, error: type[Exception]) -> None:
+    async with MessageWebSocket() as ws:
+        with pytest.raises(error, match="uri"):
+            await ws.connect(uri)  # type: ignore[arg-type]
+
+
+async def test_connect_needs_async_with_and_write_needs_connect() -> None:
+    ws = MessageWebSocket()
+    with pytest.raises(RuntimeError, match="async with"):
+        await ws.connect("ws://127.0.0.1:1/")
+    async with MessageWebSocket() as ws:
+        with pytest.raises(RuntimeError, match="connect"):
+            ws.output_stream.write(b"x")
+        with pytest.raises(RuntimeError, match="connect"):
+            await ws.output_stream.flush()
+
+
+async def test_a_refused_port_is_cannot_connect_and_the_socket_can_retry(
+    server: WebsocketsServer,
+) -> None:
+    async with MessageWebSocket() as ws:
+        with pytest.raises(WebSocketStatusError) as caught:
+            await ws.connect(f"ws://127.0.0.1:{free_tcp_port()}/")
+        assert caught.value.status is W.CANNOT_CONNECT
+        assert isinstance(caught.value, ConnectionRefusedError)
+        assert WebSocketError.get_status(caught.value) is W.CANNOT_CONNECT
+        await ws.connect(server.url("/echo"))
+        await ws.output_stream.write(b"after retry")
+        assert await receive(ws) == (BINARY, b"after retry")
+
+
+async def test_a_404_handshake_is_not_found_and_the_socket_can_retry() -> None:
+    def refuse(connection: ServerConnection, request: object) -> Response | None:
+        assert hasattr(request, "path")
+        if request.path == "/missing":
+            return connection.respond(404, "no such endpoint\n")
+        return None
+
+    with WebsocketsServer(process_request=refuse) as server:
+        async with MessageWebSocket() as ws:
+            with pytest.raises(WebSocketStatusError) as caught:
+                await ws.connect(server.url("/missing"))
+            assert caught.value.status is W.NOT_FOUND
+            assert WebSocketError.get_status(caught.value) == 404
+            await ws.connect(server.url("/echo"))
+            await ws.output_stream.write(b"found")
+            assert await receive(ws) == (BINARY, b"found")
+
+
+async def test_a_handshake_that_never_comes_times_out() -> None:
+    def wait(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        peer.stop.wait(10)
+
+    with RawPeer(wait, answer=False) as peer:
+        async with MessageWebSocket() as ws:
+            ws.control.handshake_timeout = 0.3
+            with pytest.raises(WebSocketStatusError) as caught:
+                await ws.connect(peer.url())
+            assert caught.value.status is W.TIMEOUT
+
+
+async def test_closing_during_connect_fails_the_connect_and_leaks_nothing() -> None:
+    def wait(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        peer.stop.wait(10)
+
+    fds = open_socket_count()
+    with RawPeer(wait, answer=False) as peer:
+        async with MessageWebSocket() as ws, trio.open_nursery() as nursery:
+            failures: list[BaseException] = []
+
+            async def connect() -> None:
+                try:
+                    await ws.connect(peer.url())
+                except WebSocketStatusError as exc:
+                    failures.append(exc)
+
+            nursery.start_soon(connect)
+            await trio.sleep(0.1)  # the handshake is under way, unanswered
+            with trio.fail_after(5):
+                await ws.aclose()
+        assert len(failures) == 1
+        assert WebSocketError.get_status(failures[0]) is W.OPERATION_CANCELED
+        assert isinstance(failures[0], trio.ClosedResourceError)
+    await wait_until(lambda: open_socket_count() == fds, within=5)
+
+
+async def test_wss_uses_the_socket_tls_settings_and_the_retry_pattern(tmp_path: Path) -> None:
+    certificates = TlsCertificates(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificates.files("server"))
+    with WebsocketsServer(ssl=context) as server:
+        url = server.url("/echo", "wss")
+        async with MessageWebSocket() as ws:
+            with pytest.raises(WebSocketStatusError) as caught:
+                await ws.connect(url)
+            assert caught.value.status is W.CERTIFICATE_CONTAINS_ERRORS
+            assert ws.information.server_certificate_errors == [ChainValidationResult.UNTRUSTED]
+            ws.control.ignorable_server_certificate_errors.update(
+                ws.information.server_certificate_errors
+            )
+            await ws.connect(url)
+            assert ws.information.server_certificate == certificates.server
+            await ws.output_stream.write(b"secure")
+            assert await receive(ws) == (BINARY, b"secure")
+        async with MessageWebSocket() as ws:
+            ws.control.trusted_certificates = [certificates.authority]
+            await ws.connect(url)
+            assert ws.information.server_certificate_errors == []
+            await ws.output_stream.write(b"trusted")
+            assert await receive(ws) == (BINARY, b"trusted")
+
+
+async def test_local_close_sends_code_and_reason_and_reports_the_answer(
+    server: WebsocketsServer,
+) -> None:
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        await ws.aclose(4000, "done here")
+        with trio.fail_after(5):
+            closed = await ws.closed.receive()
+        assert (closed.code, closed.reason) == (4000, "done here")
+        with pytest.raises(WebSocketStatusError) as caught:
+            ws.output_stream.write(b"late")
+        assert caught.value.status is W.OPERATION_CANCELED
+        assert isinstance(caught.value, trio.ClosedResourceError)
+        await ws.aclose()  # idempotent
+    assert server.wait_closed("/echo")[:2] == (4000, "done here")
+
+
+@pytest.mark.parametrize(
+    ("code", "reason", "error"),
+    [
+        (999, "", ValueError),
+        (1006, "", ValueError),
+        (5000, "", ValueError),
+        (1000, "x" * 124, ValueError),
+        (None, "reason without code", ValueError),
+        ("1000", "", TypeError),
+        (1000, b"bytes", TypeError),
+    ],
+)
+async def test_bad_close_arguments_are_refused(code: object, reason: object, error: type) -> None:
+    ws = MessageWebSocket()
+    with pytest.raises(error):
+        await ws.aclose(code, reason)  # type: ignore[arg-type]
+
+
+async def test_remote_close_keeps_earlier_messages_readable(server: WebsocketsServer) -> None:
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url("/close"))
+        with trio.fail_after(5):
+            closed = await ws.closed.receive()
+        assert (closed.code, closed.reason) == (4001, "bye")
+        texts = []
+        with trio.fail_after(5):
+            async for args in ws.message_received:
+                texts.append(args.get_data_reader().read_string(3 if len(texts) < 2 else 5))
+        assert texts == ["one", "two", "three"]
+        with pytest.raises(WebSocketStatusError) as caught:
+            ws.output_stream.write(b"after")
+        assert caught.value.status is W.DISCONNECTED
+        assert caught.value.close_code == 4001
+
+
+async def test_abrupt_tcp_loss_fires_no_closed_event_and_fails_with_a_status() -> None:
+    def drop(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        protocol.send_text(b"before the drop")
+        sock.sendall(b"".join(protocol.data_to_send()))
+
+    with RawPeer(drop) as peer:
+        async with MessageWebSocket() as ws:
+            await ws.connect(peer.url())
+            assert await receive(ws) == (TEXT, b"before the drop")
+            with trio.fail_after(5):
+                args = await ws.message_received.receive()
+            with pytest.raises(WebSocketStatusError) as caught:
+                args.get_data_reader()
+            assert caught.value.status is W.CONNECTION_ABORTED
+            assert WebSocketError.get_status(caught.value) is W.CONNECTION_ABORTED
+            with trio.fail_after(5):
+                async for event in ws.closed:
+                    pytest.fail(f"a closed event after a TCP loss: {event}")
+                async for args in ws.message_received:
+                    pytest.fail(f"an event after the failure: {args}")
+            with pytest.raises(WebSocketStatusError) as caught:
+                ws.output_stream.write(b"x")
+            assert caught.value.status is W.CONNECTION_ABORTED
+
+
+async def test_a_reset_connection_fails_with_connection_reset() -> None:
+    def reset(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    with RawPeer(reset) as peer:
+        async with MessageWebSocket() as ws:
+            await ws.connect(peer.url())
+            with trio.fail_after(5):
+                args = await ws.message_received.receive()
+            with pytest.raises(WebSocketStatusError) as caught:
+                args.get_data_reader()
+            assert caught.value.status is W.CONNECTION_RESET
+            assert isinstance(caught.value.__cause__, ConnectionResetError)
+            with pytest.raises(WebSocketStatusError) as caught:
+                await ws.output_stream.write(b"into the void")
+            assert caught.value.status is W.CONNECTION_RESET
+            assert isinstance(caught.value, trio.BrokenResourceError)
+            with trio.fail_after(5):
+                async for event in ws.closed:
+                    pytest.fail(f"a closed event after a reset: {event}")
+
+
+async def test_an_oversized_message_closes_with_1009(server: WebsocketsServer) -> None:
+    async with MessageWebSocket() as ws:
+        ws.control.max_message_size = 1000
+        await ws.connect(server.url("/big/1001"))
+        with trio.fail_after(5):
+            args = await ws.message_received.receive()
+        with pytest.raises(WebSocketStatusError) as caught:
+            args.get_data_reader()
+        assert caught.value.status is W.REQUEST_ENTITY_TOO_LARGE
+        assert caught.value.close_code == 1009
+    assert server.wait_closed("/big/1001")[0] == 1009
+
+
+async def test_a_message_at_the_size_limit_is_accepted(server: WebsocketsServer) -> None:
+    async with MessageWebSocket() as ws:
+        ws.control.max_message_size = 1000
+        await ws.connect(server.url("/big/1000"))
+        assert await receive(ws) == (BINARY, b"b" * 1000)
+
+
+async def test_invalid_utf8_closes_with_1007() -> None:
+    def bad_text(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        protocol.send_text(b"ok \xff")
+        sock.sendall(b"".join(protocol.data_to_send()))
+        peer.read_until_close(sock, protocol)
+
+    with RawPeer(bad_text) as peer:
+        async with MessageWebSocket() as ws:
+            ws.control.close_timeout = 1
+            await ws.connect(peer.url())
+            with trio.fail_after(5):
+                args = await ws.message_received.receive()
+            with pytest.raises(WebSocketStatusError) as caught:
+                args.get_data_reader()
+            assert caught.value.status is W.ERROR_HTTP_INVALID_SERVER_RESPONSE
+            assert caught.value.close_code == 1007
+    assert peer.received_close is not None
+    assert peer.received_close.code == 1007
+
+
+async def test_pings_are_answered_even_while_messages_wait_unread() -> None:
+    pongs: list[bytes] = []
+
+    def ping(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        for i in range(5):
+            protocol.send_binary(b"unread %d" % i)
+        sock.sendall(b"".join(protocol.data_to_send()))
+        time.sleep(0.2)  # the client's queue is full by now
+        protocol.send_ping(b"are you there")
+        sock.sendall(b"".join(protocol.data_to_send()))
+        deadline = time.monotonic() + 5
+        while not pongs and time.monotonic() < deadline:
+            protocol.receive_data(sock.recv(65536))
+            pongs.extend(f.data for f in protocol.events_received() if f.opcode.name == "PONG")
+        peer.read_until_close(sock, protocol)
+
+    with RawPeer(ping) as peer:
+        async with MessageWebSocket(message_queue_size=1) as ws:
+            await ws.connect(peer.url())
+            await trio.sleep(0.5)  # nobody reads: the queue is full
+        # Leaving the block closed the WebSocket although messages were never read.
+    assert pongs == [b"are you there"]
+    assert peer.received_close == Close(1005, "")
+
+
+async def test_close_never_hangs_with_a_full_queue_and_a_silent_peer() -> None:
+    def flood_then_silence(
+        peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None
+    ) -> None:
+        assert protocol is not None
+        for _ in range(100):
+            protocol.send_binary(b"x" * 1024)
+        sock.sendall(b"".join(protocol.data_to_send()))
+        peer.stop.wait(10)  # never answers the close
+
+    with RawPeer(flood_then_silence) as peer:
+        async with MessageWebSocket(message_queue_size=1) as ws:
+            ws.control.close_timeout = 0.5
+            await ws.connect(peer.url())
+            await trio.sleep(0.1)
+            start = trio.current_time()
+            with trio.fail_after(5):
+                await ws.aclose(1000, "bye")
+            assert trio.current_time() - start < 2
+            closed = await ws.closed.receive()
+            assert (closed.code, closed.reason) == (1000, "bye")
+
+
+async def test_keepalive_fails_the_connection_when_the_peer_stops_answering() -> None:
+    def silent(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        peer.stop.wait(10)  # reads nothing, answers nothing
+
+    with RawPeer(silent) as peer:
+        async with MessageWebSocket() as ws:
+            ws.control.desired_unsolicited_pong_interval = datetime.timedelta(milliseconds=100)
+            ws.control.close_timeout = 0.3
+            await ws.connect(peer.url())
+            assert ws.control.actual_unsolicited_pong_interval == datetime.timedelta(
+                milliseconds=100
+            )
+            with trio.fail_after(5):
+                args = await ws.message_received.receive()
+            with pytest.raises(WebSocketStatusError) as caught:
+                args.get_data_reader()
+            assert caught.value.status is W.TIMEOUT
+            assert caught.value.close_code == 1011
+            assert "keepalive" in str(caught.value)
+
+
+async def test_keepalive_keeps_an_answering_connection_open(server: WebsocketsServer) -> None:
+    async with MessageWebSocket() as ws:
+        ws.control.desired_unsolicited_pong_interval = datetime.timedelta(milliseconds=50)
+        await ws.connect(server.url("/echo"))
+        await trio.sleep(0.5)  # ten intervals, every ping answered
+        await ws.output_stream.write(b"still here")
+        assert await receive(ws) == (BINARY, b"still here")
+
+
+@pytest.mark.parametrize("bits", [9, 12, 15])
+async def test_permessage_deflate_is_negotiated_when_asked(bits: int) -> None:
+    with WebsocketsServer(compression="deflate") as server:
+        async with MessageWebSocket() as ws:
+            ws.control.permessage_deflate = True
+            ws.control.deflate_max_window_bits = bits
+            await ws.connect(server.url("/echo"))
+            assert ws.information.permessage_deflate
+            text = b"compressible " * 10_000
+            await ws.output_stream.write(text)
+            assert await receive(ws) == (BINARY, text)
+        assert server.wait_closed("/echo")[3] == ["PerMessageDeflate"]
+
+
+async def test_permessage_deflate_is_off_by_default() -> None:
+    with WebsocketsServer(compression="deflate") as server:
+        async with MessageWebSocket() as ws:
+            await ws.connect(server.url("/echo"))
+            assert not ws.information.permessage_deflate
+            await ws.output_stream.write(b"plain")
+            assert await receive(ws) == (BINARY, b"plain")
+        assert server.wait_closed("/echo")[3] == []
+
+
+async def test_cancelling_a_connect_leaks_nothing() -> None:
+    def wait(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        peer.stop.wait(10)
+
+    fds, tasks = open_fd_count(), len(live_tasks())
+    with RawPeer(wait, answer=False) as peer:
+        async with MessageWebSocket() as ws:
+            with trio.move_on_after(0.2) as scope:
+                await ws.connect(peer.url())
+            assert scope.cancelled_caught
+        assert len(live_tasks()) == tasks
+    # The peer's thread has ended and closed its sockets: only ours could be left.
+    assert open_fd_count() == fds
+
+
+def open_socket_count() -> int:
+    """The open socket descriptors of the process (the peer's selector, an epoll
+    descriptor that the threading server leaves to the garbage collector, is not one)."""
+    count = 0
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):
+            count += os.readlink(f"/proc/self/fd/{fd}").startswith("socket:")
+    return count
+
+
+@pytest.mark.parametrize("where", ["connected", "receiving", "writing"])
+async def test_cancelling_the_block_leaks_nothing(where: str) -> None:
+    fds, tasks = open_socket_count(), len(live_tasks())
+    with WebsocketsServer() as server:
+        with trio.move_on_after(0.3) as scope:
+            async with MessageWebSocket() as ws:
+                await ws.connect(server.url("/echo"))
+                if where == "receiving":
+                    await ws.message_received.receive()
+                elif where == "writing":
+                    while True:
+                        await ws.output_stream.write(b"w" * 65536)
+                else:
+                    await trio.sleep_forever()
+        assert scope.cancelled_caught
+        assert len(live_tasks()) == tasks
+        server.wait_closed("/echo")  # the server saw the connection end
+    await wait_until(lambda: open_socket_count() == fds, within=5)
+
+
+async def test_closing_from_another_task_ends_a_waiting_receive(server: WebsocketsServer) -> None:
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        async with trio.open_nursery() as nursery:
+
+            async def consume() -> None:
+                async for args in ws.message_received:
+                    pytest.fail(f"unexpected {args}")
+
+            nursery.start_soon(consume)
+            await trio.testing.wait_all_tasks_blocked()
+            with trio.fail_after(5):
+                await ws.aclose(1001, "going away")
+    assert server.wait_closed("/echo")[:2] == (1001, "going away")

@@ -1,0 +1,168 @@
+"""Independent WebSocket peers for the WebSocket tests, on loopback, each in its own thread.
+
+* :class:`WebsocketsServer`: the ``websockets`` library's own (threading) server, whose
+  handlers are chosen by the request path and record what they saw.
+* :class:`RawPeer`: one connection driven by hand over a blocking socket with the
+  ``websockets`` sans-I/O ``ServerProtocol``, for peers that misbehave (stop answering,
+  send invalid UTF-8, drop the connection, never answer the handshake).
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from websockets.exceptions import ConnectionClosed
+from websockets.frames import Close
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
+from websockets.sync.server import Server, ServerConnection, serve
+
+#: How long a peer thread waits for anything before it gives up (every wait is bounded).
+PEER_TIMEOUT = 20.0
+
+
+class WebsocketsServer:
+    """``websockets.sync.server.serve`` in a thread. Paths:
+
+    ``/echo`` echoes each message with its type; ``/headers`` first sends the request
+    headers as a JSON text message, then echoes; ``/close`` sends three messages, then
+    closes with 4001 "bye"; ``/partial`` sends the text "café crème" in three frames
+    that split "é" and "è" between frames, then echoes; ``/flood`` sends 100 messages of
+    1 KiB, then waits for the close; ``/big/<n>`` sends one binary message of n bytes,
+    then echoes. Every handler records ``(close code, close reason, subprotocol,
+    extensions)`` in :attr:`closes` under its path when the connection ends.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        self.closes: dict[str, tuple[int | None, str | None, str | None, list[str]]] = {}
+        self.done = threading.Event()
+        kwargs.setdefault("max_size", None)
+        kwargs.setdefault("compression", None)
+        self._server: Server = serve(self._handle, "127.0.0.1", 0, **kwargs)
+        self.port = self._server.socket.getsockname()[1]
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def url(self, path: str, scheme: str = "ws") -> str:
+        return f"{scheme}://127.0.0.1:{self.port}{path}"
+
+    def __enter__(self) -> WebsocketsServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._thread.join(PEER_TIMEOUT)
+
+    def wait_closed(self, path: str) -> tuple[int | None, str | None, str | None, list[str]]:
+        deadline = time.monotonic() + PEER_TIMEOUT
+        while path not in self.closes:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the handler of {path} did not end")
+            time.sleep(0.01)
+        return self.closes[path]
+
+    def _handle(self, ws: ServerConnection) -> None:
+        assert ws.request is not None
+        path = ws.request.path
+        try:
+            if path == "/headers":
+                ws.send(json.dumps(dict(ws.request.headers.raw_items())))
+            elif path == "/close":
+                for text in ("one", "two", "three"):
+                    ws.send(text)
+                ws.close(4001, "bye")
+            elif path == "/partial":
+                ws.send([b"caf\xc3", b"\xa9 cr\xc3", b"\xa8me"], text=True)
+            elif path == "/flood":
+                for _ in range(100):
+                    ws.send(b"x" * 1024)
+            elif path.startswith("/big/"):
+                ws.send(b"b" * int(path.removeprefix("/big/")))
+            for message in ws:
+                ws.send(message)
+        except ConnectionClosed:
+            pass
+        finally:
+            extensions = [type(e).__name__ for e in ws.protocol.extensions]
+            self.closes[path] = (ws.close_code, ws.close_reason, ws.subprotocol, extensions)
+
+
+class RawPeer:
+    """One WebSocket connection accepted on a blocking socket in a thread and driven by
+    *script(sock, protocol)* after the handshake (``answer=False``: no handshake at all,
+    the script gets the raw socket and ``None``). :attr:`received_close` is the close
+    frame the script read, if it reads one with :meth:`read_until_close`."""
+
+    def __init__(
+        self,
+        script: Callable[[RawPeer, socket.socket, ServerProtocol | None], None],
+        *,
+        answer: bool = True,
+        ssl_context: ssl.SSLContext | None = None,
+    ) -> None:
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(PEER_TIMEOUT)
+        self.port = self._listener.getsockname()[1]
+        self._script = script
+        self._answer = answer
+        self._ssl = ssl_context
+        self.stop = threading.Event()
+        self.received_close: Close | None = None
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def url(self, path: str = "/") -> str:
+        return f"ws://127.0.0.1:{self.port}{path}"
+
+    def __enter__(self) -> RawPeer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self._thread.join(PEER_TIMEOUT)
+        self._listener.close()
+        if self.error is not None and exc[0] is None:
+            raise self.error
+
+    def _run(self) -> None:
+        try:
+            sock, _ = self._listener.accept()
+        except OSError:
+            return
+        try:
+            sock.settimeout(PEER_TIMEOUT)
+            protocol = None
+            if self._answer:
+                protocol = ServerProtocol(max_size=None)
+                while True:
+                    protocol.receive_data(sock.recv(65536))
+                    events = protocol.events_received()
+                    if events:
+                        break
+                request = events[0]
+                assert isinstance(request, Request)
+                protocol.send_response(protocol.accept(request))
+                sock.sendall(b"".join(protocol.data_to_send()))
+            self._script(self, sock, protocol)
+        except BaseException as exc:  # reported by __exit__
+            self.error = exc
+        finally:
+            sock.close()
+
+    def read_until_close(self, sock: socket.socket, protocol: ServerProtocol) -> None:
+        """Read frames until the peer's close frame (or EOF), answering it."""
+        while protocol.close_rcvd is None:
+            data = sock.recv(65536)
+            if not data:
+                break
+            protocol.receive_data(data)
+            protocol.events_received()
+            sock.sendall(b"".join(protocol.data_to_send()))
+        self.received_close = protocol.close_rcvd

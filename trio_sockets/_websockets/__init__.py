@@ -1,0 +1,1 @@
+"""The WebSocket classes, over StreamSocket and the sans-I/O protocol of ``websockets``."""

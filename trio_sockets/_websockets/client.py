@@ -1,0 +1,155 @@
+"""The client role: ``connect()`` and the opening handshake a client starts
+(MessageWebSocket and StreamWebSocket)."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import trio
+from websockets.client import ClientProtocol
+from websockets.exceptions import InvalidURI
+from websockets.http11 import Response
+from websockets.uri import WebSocketURI, parse_uri
+
+from .._core.checks import describe, shown
+from .._core.enums import SocketProtectionLevel
+from .._core.hostname import HostName
+from .._core.web_errors import WebSocketError, web_socket_error
+from .._io.resolver import Resolver
+from .._sockets.stream_socket import StreamSocket
+from .base import WebSocketBase
+from .control import WebSocketControl, offered_subprotocols, opening_settings, use_socket_control
+from .information import WebSocketInformation, use_socket_information
+from .session import _CLOSED, _CONNECTING, _LOGGER, _NEW, _OPEN, check_header
+
+__all__ = ["WebSocketClient"]
+
+_Control = TypeVar("_Control", bound=WebSocketControl)
+_Information = TypeVar("_Information", bound=WebSocketInformation)
+
+
+class WebSocketClient(WebSocketBase[_Control, _Information]):
+    """A WebSocket that connects (see MessageWebSocket)."""
+
+    def _init_client(self, resolver: Resolver | None) -> None:
+        self._resolver = resolver
+        self._socket_used = False
+        self._headers: dict[str, tuple[str, str]] = {}
+
+    def set_request_header(self, name: str, value: str) -> None:
+        """Add a header to the opening handshake (WinRT ``SetRequestHeader``); a second
+        call for the same name (any case) replaces the first.
+
+        Raises:
+            TypeError / ValueError: a name that is not an HTTP token, a value with control
+                characters, or a header the handshake sets itself
+                (``Sec-WebSocket-Extensions`` included, as in WinRT), named.
+            RuntimeError: the socket is connected or closed.
+        """
+        name, value = check_header(name, value)
+        if self._state != _NEW:
+            raise RuntimeError("set_request_header() must be called before connect()")
+        self._headers[name.lower()] = (name, value)
+
+    async def connect(self, uri: str) -> None:
+        """Connect to *uri*, ``ws://`` or ``wss://``, and run the opening handshake
+        (WinRT ``ConnectAsync``).
+
+        For ``wss://`` the TLS settings of ``control`` apply as on a StreamSocket, and
+        ``information`` tells the certificate and its errors, after a failure too: add
+        them to ``control.ignorable_server_certificate_errors`` and connect again. A
+        failed connect leaves the socket usable for another one.
+
+        Raises:
+            TypeError / ValueError: *uri* is not an absolute ``ws://`` or ``wss://`` URI,
+                or a supported protocol is not a token (named).
+            RuntimeError: the socket was not entered with ``async with``, or is already
+                connected.
+            trio.BusyResourceError: another task is connecting.
+            trio.ClosedResourceError: the socket was closed.
+            WebSocketStatusError: the connection or the handshake failed, with its
+                status: ``CANNOT_CONNECT``, ``HOST_NAME_NOT_RESOLVED``, ``TIMEOUT``, a
+                ``CERTIFICATE_*`` status, the HTTP status the server answered with
+                (``NOT_FOUND``...), ``ERROR_HTTP_INVALID_SERVER_RESPONSE``, or
+                ``OPERATION_CANCELED`` when the socket was closed meanwhile.
+
+        Cancellation: nothing is left half open; the socket can connect again.
+        """
+        if not isinstance(uri, str):
+            raise TypeError(f"uri must be a str, not {describe(uri)}")
+        try:
+            target = parse_uri(uri)
+        except InvalidURI:
+            raise ValueError(
+                f"uri must be an absolute ws:// or wss:// URI, not {shown(uri)}"
+            ) from None
+        if self._state == _OPEN:
+            raise RuntimeError(f"this WebSocket is already connected to {shown(self._uri)}")
+        if self._state == _CONNECTING:
+            raise trio.BusyResourceError("another task is already connecting this WebSocket")
+        if self._state == _CLOSED:
+            raise trio.ClosedResourceError("this WebSocket was closed")
+        nursery = self._require_nursery("connect()")
+        subprotocols = offered_subprotocols(self._control)
+        self._state = _CONNECTING
+        self._uri = uri
+        try:
+            await self._connect(nursery, target, subprotocols)
+        except BaseException:
+            if self._state == _CONNECTING:
+                self._state = _NEW
+            raise
+
+    async def _connect(
+        self, nursery: trio.Nursery, target: WebSocketURI, subprotocols: tuple[str, ...]
+    ) -> None:
+        what = f"connect to {shown(self._uri)}"
+        if self._socket_used:
+            # The last attempt got as far as the handshake: its connection is gone.
+            fresh = StreamSocket(resolver=self._resolver)
+            use_socket_control(self._control, fresh.control)
+            use_socket_information(self._information, fresh.information)
+            self._socket = fresh
+            self._socket_used = False
+            self._socket_scope = None
+        sock = self._socket
+        await self._start_socket(nursery)
+        level = SocketProtectionLevel.SSL if target.secure else SocketProtectionLevel.PLAIN_SOCKET
+        try:
+            await sock.connect(HostName(target.host), str(target.port), level)
+        except (OSError, trio.ClosedResourceError) as exc:
+            raise self._error_from(exc, what) from exc
+        self._socket_used = True
+        try:
+            await self._handshake(nursery, target, subprotocols, what)
+        except BaseException:
+            self._close_socket()
+            raise
+
+    async def _handshake(
+        self,
+        nursery: trio.Nursery,
+        target: WebSocketURI,
+        subprotocols: tuple[str, ...],
+        what: str,
+    ) -> None:
+        settings = opening_settings(self._control)
+        protocol = ClientProtocol(
+            target,
+            extensions=settings.client_extensions(),
+            subprotocols=list(subprotocols) or None,  # type: ignore[arg-type]
+            max_size=settings.max_size,
+            logger=_LOGGER,
+        )
+        request = protocol.connect()
+        for name, value in self._headers.values():
+            request.headers[name] = value
+        protocol.send_request(request)
+        self._protocol = protocol
+        self._write_pending()
+        events = await self._read_handshake(protocol, what)
+        error = protocol.handshake_exc
+        if error is not None:
+            raise web_socket_error(WebSocketError.get_status(error), f"{what}: {error}") from error
+        assert isinstance(events[0], Response)
+        self._start_session(nursery, events[1:])

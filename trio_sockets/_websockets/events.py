@@ -1,0 +1,165 @@
+"""What the WebSocket classes deliver through their channels: received messages (or
+pieces of them) and the closing handshake."""
+
+from __future__ import annotations
+
+import trio
+
+from .._core.checks import check_int
+from .._core.enums import InputStreamOptions, SocketMessageType
+from .._core.web_errors import WebSocketStatusError
+from .._data.interfaces import InputStream
+from .._data.reader import DataReader
+
+__all__ = [
+    "BytesInputStream",
+    "MessageWebSocketMessageReceivedEventArgs",
+    "WebSocketClosedEventArgs",
+]
+
+
+class MessageWebSocketMessageReceivedEventArgs:
+    """A received message, or a piece of one (WinRT
+    ``MessageWebSocketMessageReceivedEventArgs``).
+
+    The data is already loaded: ``args.get_data_reader()`` returns a
+    :class:`~trio_sockets.DataReader` whose ``unconsumed_buffer_length`` is the size, so
+    ``reader.read_string(reader.unconsumed_buffer_length)`` works without ``load``. In
+    ``PARTIAL_MESSAGE`` mode a piece of a ``UTF8`` message always ends on a character
+    boundary: a character split between frames is delivered whole with the next piece.
+
+    A failure of the connection (abrupt loss, a message over ``max_message_size``,
+    invalid data from the server, an unanswered keepalive) arrives as args whose
+    :meth:`get_data_reader` and :meth:`get_data_stream` raise it, a
+    :class:`~trio_sockets.WebSocketStatusError` classified by
+    :meth:`WebSocketError.get_status <trio_sockets.WebSocketError.get_status>`; it is the
+    last event of the channel.
+    """
+
+    __slots__ = ("_complete", "_data", "_error", "_message_type", "_reader")
+
+    def __init__(
+        self,
+        message_type: SocketMessageType,
+        data: bytes,
+        *,
+        complete: bool = True,
+        error: WebSocketStatusError | None = None,
+    ) -> None:
+        self._message_type = message_type
+        self._data = data
+        self._complete = complete
+        self._error = error
+        self._reader: DataReader | None = None
+
+    def __repr__(self) -> str:
+        if self._error is not None:
+            return f"<MessageReceived error {self._error}>"
+        piece = "" if self._complete else " (partial)"
+        return f"<MessageReceived {self._message_type.name} {len(self._data)} bytes{piece}>"
+
+    @property
+    def message_type(self) -> SocketMessageType:
+        """``UTF8`` for a text message, ``BINARY`` for a binary one (informative only)."""
+        return self._message_type
+
+    @property
+    def is_message_complete(self) -> bool:
+        """True for a whole message, and for the last piece of one in ``PARTIAL_MESSAGE``
+        mode (WinRT ``IsMessageComplete``)."""
+        return self._complete
+
+    @property
+    def error(self) -> WebSocketStatusError | None:
+        """The failure this event reports, or ``None`` for data."""
+        return self._error
+
+    @property
+    def data(self) -> bytes:
+        """The bytes of the message or piece (raises the event's failure, as
+        :meth:`get_data_reader` does)."""
+        if self._error is not None:
+            raise self._error
+        return self._data
+
+    def get_data_reader(self) -> DataReader:
+        """A :class:`~trio_sockets.DataReader` over the data (WinRT ``GetDataReader``).
+
+        Calling it again returns the same reader, so reads go on where the previous call
+        left off, as in WinRT (one reader per message).
+
+        Raises:
+            WebSocketStatusError: the failure this event reports.
+        """
+        if self._error is not None:
+            raise self._error
+        if self._reader is None:
+            self._reader = DataReader.from_buffer(self._data)
+        return self._reader
+
+    def get_data_stream(self) -> InputStream:
+        """The data as an input stream (WinRT ``GetDataStream``); a new stream from the
+        start on each call.
+
+        Raises:
+            WebSocketStatusError: the failure this event reports.
+        """
+        if self._error is not None:
+            raise self._error
+        return BytesInputStream(self._data)
+
+
+class WebSocketClosedEventArgs:
+    """The closing handshake (WinRT ``WebSocketClosedEventArgs``): the close code and
+    reason of the peer's close frame (1005 and ``""`` for an empty one), or, when this
+    side closed and the peer did not answer in time, the ones this side sent."""
+
+    __slots__ = ("_code", "_reason")
+
+    def __init__(self, code: int, reason: str) -> None:
+        self._code = code
+        self._reason = reason
+
+    def __repr__(self) -> str:
+        return f"WebSocketClosedEventArgs(code={self._code}, reason={self._reason!r})"
+
+    @property
+    def code(self) -> int:
+        """The close code (WinRT ``Code``)."""
+        return self._code
+
+    @property
+    def reason(self) -> str:
+        """The close reason (WinRT ``Reason``), ``""`` if none."""
+        return self._reason
+
+
+class BytesInputStream(InputStream):
+    """An input stream over bytes already received; ``read`` returns ``b""`` at the end."""
+
+    def __init__(self, data: bytes) -> None:
+        self._view = memoryview(data)
+        self._position = 0
+        self._closed = False
+
+    async def read(
+        self, count: int, options: InputStreamOptions = InputStreamOptions.NONE
+    ) -> bytes:
+        """Read up to *count* bytes; fewer (or ``b""``) at the end.
+
+        Raises:
+            TypeError / ValueError: a bad *count* (named).
+            trio.ClosedResourceError: the stream was closed.
+        """
+        check_int("count", count, 0)
+        if self._closed:
+            raise trio.ClosedResourceError("this message stream was closed")
+        await trio.lowlevel.checkpoint()
+        start = self._position
+        self._position = min(len(self._view), start + count)
+        return bytes(self._view[start : self._position])
+
+    async def aclose(self) -> None:
+        """Close the stream; the WebSocket is not affected."""
+        self._closed = True
+        await trio.lowlevel.checkpoint()

@@ -1,0 +1,241 @@
+"""The receive side of a WebSocket session: the reader, the deliverer and the keepalive.
+
+One reader task feeds received bytes to the protocol and queues messages for the bounded
+``message_received`` channel; the deliverer hands them over. Before the reader waits for
+room it has already sent the answers (pongs, close replies) to what it read.
+"""
+
+from __future__ import annotations
+
+import codecs
+import contextlib
+import os
+from typing import Any, TypeVar
+
+import trio
+from websockets.frames import CloseCode, Opcode
+from websockets.protocol import Protocol, State
+
+from .._core.enums import MessageWebSocketReceiveMode, SocketMessageType
+from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
+from .control import SessionControl, receive_mode_of
+from .events import WebSocketClosedEventArgs
+from .information import SessionInformation
+from .session import RECEIVE_SIZE, Args, Session, closed_exception
+
+__all__ = ["PENDING_LIMIT", "ReceiveSide"]
+
+#: How many bytes of messages the reader holds beyond the channel before it stops
+#: reading from the connection.
+PENDING_LIMIT = 4 * 1024 * 1024
+# What an event counts for besides its data, so that empty messages are bounded too.
+_EVENT_COST = 256
+
+_Control = TypeVar("_Control", bound=SessionControl)
+_Information = TypeVar("_Information", bound=SessionInformation)
+
+
+class ReceiveSide(Session[_Control, _Information]):
+    """The reader, the deliverer and the keepalive of a session."""
+
+    async def _reader(self, scope: trio.CancelScope, events: list[Any]) -> None:
+        protocol = self._protocol
+        assert protocol is not None
+        error: BaseException | None = None
+        with scope:
+            await self._process(events)
+            self._write_pending()
+            while protocol.state is not State.CLOSED:
+                data = b""
+                with trio.CancelScope(deadline=self._close_deadline) as receive:
+                    self._receive_scope = receive
+                    try:
+                        data = await self._socket.receive_some(RECEIVE_SIZE)
+                    except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                        if not self._closing:
+                            error = exc
+                        protocol.receive_eof()
+                        break
+                    finally:
+                        self._receive_scope = None
+                if receive.cancelled_caught:
+                    protocol.receive_eof()  # the peer did not end the connection in time
+                    break
+                if data:
+                    protocol.receive_data(data)
+                else:
+                    protocol.receive_eof()
+                await self._process(protocol.events_received())
+                self._write_pending()
+                if self._eof_wanted:
+                    await self._finish_sending()
+                    break
+                if protocol.close_expected():
+                    self._expect_close()
+            await self._connection_ended(protocol, error)
+        self._reader_done.set()
+
+    async def _connection_ended(self, protocol: Protocol, error: BaseException | None) -> None:
+        failure = self._failure
+        if failure is None and error is not None:
+            failure = self._failure = web_socket_error(
+                WebSocketError.get_status(error), f"receive: {error}", broken=True
+            )
+            failure.__cause__ = error
+        if failure is None and not (protocol.close_rcvd and protocol.close_sent):
+            exc = closed_exception(protocol)
+            failure = self._failure = web_socket_error(
+                WebSocketError.get_status(exc),
+                "the connection ended without a closing handshake"
+                if protocol.close_sent is None
+                else f"the connection failed: {protocol.close_sent.reason or exc}",
+                close_code=protocol.close_sent.code if protocol.close_sent else 1006,
+                close_reason=protocol.close_sent.reason if protocol.close_sent else "",
+                broken=True,
+            )
+            failure.__cause__ = protocol.parser_exc or exc
+        if failure is not None and not self._closing:
+            await self._deliver(Args(SocketMessageType.BINARY, b"", error=failure))
+        self._pending_end = True
+        self._have_pending.unpark_all()
+        if not self._closing:
+            # No closing handshake: the channel ends with no event. (A local close
+            # reports its own.)
+            self._send_closed.close()
+        self._close_socket()
+
+    async def _finish_sending(self) -> None:
+        """Send what is queued (the last close frame), within the close timeout."""
+        self._expect_close()
+        with trio.move_on_at(self._close_deadline):
+            # A connection already gone has nothing more to send.
+            with contextlib.suppress(OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+                await self._socket.output_stream.flush()
+
+    async def _process(self, events: list[Any]) -> None:
+        protocol = self._protocol
+        assert protocol is not None
+        for frame in events:
+            opcode = frame.opcode
+            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                self._start_message(opcode)
+                await self._received(frame.data, frame.fin)
+            elif opcode is Opcode.CONT:
+                await self._received(frame.data, frame.fin)
+            elif opcode is Opcode.PONG:
+                self._ping_outstanding = False
+            elif opcode is Opcode.CLOSE:
+                rcvd = protocol.close_rcvd
+                assert rcvd is not None
+                self._emit_closed(rcvd.code, rcvd.reason)
+
+    def _start_message(self, opcode: Opcode) -> None:
+        text = opcode is Opcode.TEXT
+        self._receiving_type = SocketMessageType.UTF8 if text else SocketMessageType.BINARY
+        self._decoder = codecs.getincrementaldecoder("utf-8")() if text else None
+        self._pieces = []
+        self._carry = b""
+
+    async def _received(self, data: bytes, fin: bool) -> None:
+        if self._failure is not None:
+            return
+        decoder = self._decoder
+        if decoder is not None:
+            try:
+                decoder.decode(data, final=fin)
+            except UnicodeDecodeError as exc:
+                self._fail(
+                    WebErrorStatus.ERROR_HTTP_INVALID_SERVER_RESPONSE,
+                    CloseCode.INVALID_DATA,
+                    f"invalid UTF-8 in a text message ({exc.reason})",
+                )
+                return
+        if receive_mode_of(self._control) is MessageWebSocketReceiveMode.FULL_MESSAGE:
+            self._pieces.append(data)
+            if fin:
+                message = self._pieces[0] if len(self._pieces) == 1 else b"".join(self._pieces)
+                self._pieces = []
+                await self._deliver(Args(self._receiving_type, bytes(message)))
+            return
+        piece = self._carry + data if self._carry else data
+        if decoder is not None and not fin:
+            # Hold back the start of a character split between frames.
+            held = len(decoder.getstate()[0])
+            piece, self._carry = piece[: len(piece) - held], piece[len(piece) - held :]
+        else:
+            self._carry = b""
+        if piece or fin:
+            await self._deliver(Args(self._receiving_type, bytes(piece), complete=fin))
+
+    async def _deliver(self, args: Args) -> None:
+        """Queue *args* for the channel; wait while too much is queued already."""
+        if self._closing:
+            return  # a local close discards what arrives after it
+        if not self._pending:
+            # Nothing waits before it: hand it over now and save the deliverer's hop.
+            try:
+                self._send_messages.send_nowait(args)
+            except trio.WouldBlock:
+                pass
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                return  # nobody reads any more: dropped
+            else:
+                return
+        cost = len(args.data) + _EVENT_COST if args.error is None else _EVENT_COST
+        self._pending.append((args, cost))
+        self._pending_bytes += cost
+        self._have_pending.unpark_all()
+        while self._pending_bytes > PENDING_LIMIT and not self._closing:
+            # Answer what was read (pongs, a close reply) before waiting for room.
+            self._write_pending()
+            await self._room.park()
+
+    async def _deliverer(self, scope: trio.CancelScope) -> None:
+        pending = self._pending
+        with scope:
+            while True:
+                while not pending:
+                    if self._pending_end:
+                        self._send_messages.close()
+                        return
+                    await self._have_pending.park()
+                item = pending[0]
+                # Nobody reading any more (the channel closed): the message is dropped.
+                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
+                    await self._send_messages.send(item[0])
+                if pending and pending[0] is item:  # else a local close discarded them all
+                    pending.popleft()
+                    self._pending_bytes -= item[1]
+                self._room.unpark_all()
+
+    def _discard_pending(self) -> None:
+        self._pending.clear()
+        self._pending_bytes = 0
+        self._room.unpark_all()
+
+    def _emit_closed(self, code: int, reason: str) -> None:
+        if self._closed_sent:
+            return
+        self._closed_sent = True
+        with contextlib.suppress(trio.ClosedResourceError):
+            self._send_closed.send_nowait(WebSocketClosedEventArgs(code, reason))
+        self._send_closed.close()
+
+    async def _keepalive(self, scope: trio.CancelScope, interval: float) -> None:
+        protocol = self._protocol
+        assert protocol is not None
+        with scope:
+            while protocol.state is State.OPEN:
+                await trio.sleep(interval)
+                if protocol.state is not State.OPEN or self._failure is not None:
+                    return
+                if self._ping_outstanding:
+                    self._fail(
+                        WebErrorStatus.TIMEOUT,
+                        CloseCode.INTERNAL_ERROR,
+                        f"keepalive ping timeout: no pong within {interval:g} s",
+                    )
+                    return
+                self._ping_outstanding = True
+                protocol.send_ping(os.urandom(4))
+                self._write_pending()

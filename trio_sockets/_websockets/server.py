@@ -1,0 +1,210 @@
+"""The server role, an extension of WinRT (whose server WebSockets only Windows Device
+Portal makes): a WebSocket made from a connection a
+:class:`~trio_sockets.StreamSocketListener` accepted, plain or TLS. The application
+reads the opening request, then accepts it (choosing a subprotocol, adding headers) or
+rejects it with an HTTP status."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any, TypeVar
+
+import trio
+from websockets.exceptions import InvalidHeader
+from websockets.headers import parse_subprotocol
+from websockets.http11 import Request
+from websockets.server import ServerProtocol
+
+from .._core.checks import check_int, describe, shown
+from .._core.web_errors import WebErrorStatus, web_socket_error
+from .._sockets.stream_socket import StreamSocket
+from .base import WebSocketBase
+from .control import SessionControl, opening_settings
+from .information import SessionInformation
+from .session import _CONNECTING, _LOGGER, _NEW, check_header
+
+__all__ = ["WebSocketRequest", "WebSocketServerRole", "accepted_socket"]
+
+_Control = TypeVar("_Control", bound=SessionControl)
+_Information = TypeVar("_Information", bound=SessionInformation)
+
+
+class WebSocketRequest:
+    """The opening request of a WebSocket client, as a server reads it before it
+    accepts or rejects (not in WinRT)."""
+
+    __slots__ = ("_headers", "_path", "_protocols")
+
+    def __init__(self, path: str, headers: list[tuple[str, str]], protocols: list[str]) -> None:
+        self._path = path
+        self._headers = headers
+        self._protocols = protocols
+
+    def __repr__(self) -> str:
+        return f"<WebSocketRequest {shown(self._path)} protocols={self._protocols}>"
+
+    @property
+    def path(self) -> str:
+        """The request target: the path and query of the URI (``"/chat?room=1"``)."""
+        return self._path
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        """Every request header as ``(name, value)``, in the order received."""
+        return list(self._headers)
+
+    def get_header(self, name: str) -> str | None:
+        """The value of header *name* (any case), or ``None``; several are joined with
+        ``", "``."""
+        lower = name.lower()
+        values = [value for key, value in self._headers if key.lower() == lower]
+        return ", ".join(values) if values else None
+
+    @property
+    def requested_protocols(self) -> list[str]:
+        """The subprotocols the client offers (``Sec-WebSocket-Protocol``), in its order
+        (WinRT's ``WebSocketProtocolsRequested``)."""
+        return list(self._protocols)
+
+
+class WebSocketServerRole(WebSocketBase[_Control, _Information]):
+    """A WebSocket on an accepted connection (see ServerMessageWebSocket)."""
+
+    def _init_server(self) -> None:
+        self._request: Request | None = None
+        self._offered: list[str] = []
+        self._leftover: list[Any] = []
+        self._chosen: str | None = None
+
+    async def receive_request(self) -> WebSocketRequest:
+        """Read the client's opening request, bounded by ``control.handshake_timeout``.
+
+        Raises:
+            RuntimeError: not entered with ``async with``, or called twice.
+            WebSocketStatusError: the client sent no valid HTTP request
+                (``ERROR_HTTP_INVALID_SERVER_RESPONSE``), closed the connection, or was
+                too slow (``TIMEOUT``); the connection is closed.
+
+        Cancellation: the connection is closed.
+        """
+        nursery = self._require_nursery("receive_request()")
+        if self._state != _NEW:
+            raise RuntimeError("receive_request() can be called once, before accept()")
+        self._state = _CONNECTING
+        settings = opening_settings(self._control)
+        protocol = ServerProtocol(
+            extensions=settings.server_extensions(),
+            select_subprotocol=lambda _protocol, _offered: self._chosen,  # type: ignore[arg-type,return-value]
+            max_size=settings.max_size,
+            logger=_LOGGER,
+        )
+        self._protocol = protocol
+        what = "receive the opening request"
+        try:
+            await self._start_socket(nursery)
+            events = await self._read_handshake(protocol, what)
+            if not events or not isinstance(events[0], Request):
+                error = protocol.handshake_exc
+                raise web_socket_error(
+                    WebErrorStatus.ERROR_HTTP_INVALID_SERVER_RESPONSE,
+                    f"{what}: {error or 'the client closed the connection'}",
+                ) from error
+        except BaseException:
+            self._close_now()
+            raise
+        request = events[0]
+        self._request = request
+        self._leftover = events[1:]
+        self._offered = [
+            str(p)
+            for value in request.headers.get_all("Sec-WebSocket-Protocol")
+            for p in _parse_protocols(value)
+        ]
+        return WebSocketRequest(request.path, list(request.headers.raw_items()), self._offered)
+
+    def _require_request(self, what: str) -> tuple[ServerProtocol, Request, trio.Nursery]:
+        nursery = self._require_nursery(what)
+        if self._state != _CONNECTING or self._request is None:
+            raise RuntimeError(f"{what} needs receive_request() first, and can be called once")
+        protocol = self._protocol
+        assert isinstance(protocol, ServerProtocol)
+        return protocol, self._request, nursery
+
+    async def accept(
+        self,
+        protocol: str | None = None,
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+    ) -> None:
+        """Accept the request: answer 101, choosing subprotocol *protocol* (one the
+        client offered; ``None`` for none) and adding *headers*.
+
+        Raises:
+            TypeError / ValueError: a subprotocol the client did not offer, or a bad or
+                reserved header (named).
+            RuntimeError: no request was received, or it was answered already.
+            WebSocketStatusError: the request is not a valid WebSocket handshake (it is
+                answered with 400 and ``BAD_REQUEST`` is raised), or the connection
+                failed.
+        """
+        server, request, nursery = self._require_request("accept()")
+        if protocol is not None:
+            if not isinstance(protocol, str):
+                raise TypeError(f"protocol must be a str or None, not {describe(protocol)}")
+            if protocol not in self._offered:
+                raise ValueError(
+                    f"protocol {shown(protocol)} was not offered by the client: "
+                    f"{shown(self._offered)}"
+                )
+        pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
+        extra = [check_header(name, value) for name, value in pairs]
+        self._chosen = protocol
+        response = server.accept(request)
+        if server.handshake_exc is not None:
+            await self._answer_and_close(server, response)
+            raise web_socket_error(
+                WebErrorStatus.BAD_REQUEST,
+                f"accept(): not a valid WebSocket request: {server.handshake_exc}",
+            ) from server.handshake_exc
+        for name, value in extra:
+            response.headers[name] = value
+        server.send_response(response)
+        self._write_pending()
+        self._start_session(nursery, self._leftover)
+
+    async def reject(self, status: int, text: str = "") -> None:
+        """Reject the request with HTTP *status* (300 to 599) and a plain-text body,
+        then close the connection (within ``control.close_timeout``).
+
+        Raises:
+            TypeError / ValueError: a bad status or text (named).
+            RuntimeError: no request was received, or it was answered already.
+        """
+        check_int("status", status, 300, 599)
+        if not isinstance(text, str):
+            raise TypeError(f"text must be a str, not {describe(text)}")
+        server, _, _ = self._require_request("reject()")
+        await self._answer_and_close(server, server.reject(status, text))
+
+    async def _answer_and_close(self, server: ServerProtocol, response: Any) -> None:
+        server.send_response(response)
+        self._write_pending()
+        try:
+            await self._finish_sending()
+        finally:
+            self._close_now()
+        await self._wait_socket_closed()
+
+
+def _parse_protocols(value: str) -> list[str]:
+    try:
+        return [str(p) for p in parse_subprotocol(value)]
+    except InvalidHeader:  # a malformed offer offers nothing
+        return []
+
+
+def accepted_socket(socket: object) -> StreamSocket:
+    if not isinstance(socket, StreamSocket):
+        raise TypeError(
+            f"a server WebSocket is made from an accepted StreamSocket, not {describe(socket)}"
+        )
+    return socket

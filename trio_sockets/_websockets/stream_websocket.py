@@ -1,0 +1,247 @@
+"""StreamWebSocket: a WebSocket client carrying a byte stream (WinRT
+``StreamWebSocket``), also a :class:`trio.abc.Stream`.
+
+Each ``send_all`` or ``output_stream.write`` is one binary message; received messages
+are read as one stream of bytes, piece by piece as their frames arrive (a text message's
+bytes included: WinRT leaves that case open, and dropping data would be worse).
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+import trio
+
+from .._core.checks import check_int
+from .._core.enums import InputStreamOptions
+from .._core.web_errors import WebSocketStatusError, web_socket_error
+from .._data.interfaces import InputStream
+from .._io.resolver import Resolver
+from .._sockets.stream_socket import StreamSocket
+from .client import WebSocketClient
+from .control import ServerStreamWebSocketControl, SessionControl, StreamWebSocketControl
+from .information import (
+    ServerStreamWebSocketInformation,
+    SessionInformation,
+    StreamWebSocketInformation,
+)
+from .sending import SendSide, WebSocketOutputStream
+from .server import WebSocketServerRole, accepted_socket
+
+_Control = TypeVar("_Control", bound=SessionControl)
+_Information = TypeVar("_Information", bound=SessionInformation)
+
+__all__ = [
+    "ServerStreamWebSocket",
+    "StreamMembers",
+    "StreamWebSocket",
+    "WebSocketInputStream",
+]
+
+#: What ``receive_some()`` returns at most without a size.
+DEFAULT_RECEIVE_SIZE = 64 * 1024
+
+
+class StreamMembers(SendSide[_Control, _Information], trio.abc.Stream):
+    """The byte-stream members of StreamWebSocket and ServerStreamWebSocket."""
+
+    def _init_stream(self) -> None:
+        self._buffer = bytearray()
+        self._eof = False
+        self._error: WebSocketStatusError | None = None
+        self._receiving = False
+        self._sending = False
+        self._input = WebSocketInputStream(self)
+        self._output = WebSocketOutputStream(self)
+
+    @property
+    def input_stream(self) -> WebSocketInputStream:
+        """The received bytes as an input stream (WinRT ``InputStream``)."""
+        return self._input
+
+    @property
+    def output_stream(self) -> WebSocketOutputStream:
+        """The output stream (WinRT ``OutputStream``): each ``write()`` is one binary
+        message; ``flush()`` waits until every write has been sent."""
+        return self._output
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        """Send *data* as one binary message.
+
+        Raises:
+            TypeError: *data* is not bytes-like.
+            RuntimeError: not connected yet.
+            trio.BusyResourceError: another task is sending.
+            WebSocketStatusError: the connection failed or closed (its status); also a
+                :class:`trio.BrokenResourceError`, or after this side closed a
+                :class:`trio.ClosedResourceError`.
+
+        Cancellation: the message may have been sent or not; never in part.
+        """
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending on this WebSocket")
+        self._sending = True
+        try:
+            await self._send(data, True, "send_all()")
+        finally:
+            self._sending = False
+
+    async def wait_send_all_might_not_block(self) -> None:
+        """Wait until what was sent so far has left (as ``output_stream.flush()``).
+
+        Raises as :meth:`send_all` does.
+        """
+        if self._sending:
+            raise trio.BusyResourceError("another task is sending on this WebSocket")
+        self._sending = True
+        try:
+            await self._flush()
+        finally:
+            self._sending = False
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        """Receive at most *max_bytes* (default 64 KiB) of the messages received;
+        ``b""`` once the peer closed the connection (after everything it sent).
+
+        Raises:
+            TypeError / ValueError: *max_bytes* is not an int of 1 or more (named).
+            RuntimeError: not connected yet.
+            trio.BusyResourceError: another task is receiving.
+            WebSocketStatusError: the connection failed (its status; also a
+                :class:`trio.BrokenResourceError`), or this side closed the socket
+                (also a :class:`trio.ClosedResourceError`).
+
+        Cancellation: nothing is lost; the bytes stay for the next call.
+        """
+        if max_bytes is None:
+            max_bytes = DEFAULT_RECEIVE_SIZE
+        else:
+            check_int("max_bytes", max_bytes, 1)
+        if self._receiving:
+            raise trio.BusyResourceError("another task is receiving on this WebSocket")
+        self._check_connected("receive_some()")
+        self._receiving = True
+        try:
+            if self._buffer:
+                await trio.lowlevel.checkpoint_if_cancelled()
+                data = bytes(self._buffer[:max_bytes])
+                del self._buffer[:max_bytes]
+                await trio.lowlevel.cancel_shielded_checkpoint()
+                return data
+            while not self._buffer:
+                if self._error is not None:
+                    raise web_socket_error(
+                        self._error.status,
+                        f"receive_some(): {self._error.message}",
+                        close_code=self._error.close_code,
+                        close_reason=self._error.close_reason,
+                        broken=True,
+                    ) from self._error
+                if self._eof:
+                    await trio.lowlevel.checkpoint()
+                    return b""
+                try:
+                    args = await self._messages.receive()
+                except trio.EndOfChannel:
+                    self._check_connected("receive_some()")  # a local close ends it too
+                    self._eof = True
+                    continue
+                if args.error is not None:
+                    self._error = args.error
+                    continue
+                self._buffer += args.data
+            data = bytes(self._buffer[:max_bytes])
+            del self._buffer[:max_bytes]
+            return data
+        finally:
+            self._receiving = False
+
+
+class StreamWebSocket(
+    WebSocketClient[StreamWebSocketControl, StreamWebSocketInformation],
+    StreamMembers[StreamWebSocketControl, StreamWebSocketInformation],
+):
+    """A WebSocket client of bytes (WinRT ``StreamWebSocket``), and a
+    :class:`trio.abc.Stream`.
+
+    Use it as ``async with StreamWebSocket() as ws:``, then
+    ``await ws.connect("ws://host/path")``. Send with ``await ws.send_all(data)`` or
+    ``ws.output_stream`` (a :class:`~trio_sockets.DataWriter` works over it): each is
+    one binary message. Receive with ``await ws.receive_some()`` or ``ws.input_stream``
+    (a :class:`~trio_sockets.DataReader`): the bytes of every message received, in
+    order, as they arrive; ``b""`` once the peer has closed. ``closed`` delivers the
+    closing handshake; ``await ws.aclose(code, reason)`` closes, bounded by
+    ``control.close_timeout``. Connecting, TLS, keepalive and errors are those of
+    :class:`~trio_sockets.MessageWebSocket`.
+    """
+
+    def __init__(self, *, resolver: Resolver | None = None) -> None:
+        super().__init__(
+            StreamWebSocketControl, StreamWebSocketInformation, StreamSocket(resolver=resolver)
+        )
+        self._init_client(resolver)
+        self._init_stream()
+
+
+class ServerStreamWebSocket(
+    WebSocketServerRole[ServerStreamWebSocketControl, ServerStreamWebSocketInformation],
+    StreamMembers[ServerStreamWebSocketControl, ServerStreamWebSocketInformation],
+):
+    """The server side of a byte-stream WebSocket, made from a connection a
+    :class:`~trio_sockets.StreamSocketListener` accepted (WinRT's
+    ``ServerStreamWebSocket``, which only Windows Device Portal can create: this
+    constructor is an extension).
+
+    ``receive_request()``, then ``accept()`` or ``reject()``, as on
+    :class:`~trio_sockets.ServerMessageWebSocket`; once accepted it is a
+    :class:`trio.abc.Stream` with the stream members of
+    :class:`~trio_sockets.StreamWebSocket`.
+    """
+
+    def __init__(self, socket: StreamSocket) -> None:
+        super().__init__(
+            ServerStreamWebSocketControl,
+            ServerStreamWebSocketInformation,
+            accepted_socket(socket),
+        )
+        self._init_server()
+        self._init_stream()
+
+
+class WebSocketInputStream(InputStream):
+    """``StreamWebSocket.input_stream``: the received bytes."""
+
+    def __init__(self, owner: StreamMembers[Any, Any]) -> None:
+        self._owner = owner
+
+    async def read(
+        self, count: int, options: InputStreamOptions = InputStreamOptions.NONE
+    ) -> bytes:
+        """Read up to *count* bytes: with ``InputStreamOptions.NONE`` until there are
+        *count* or the stream ended, with ``PARTIAL`` as soon as there are any; ``b""``
+        at the end.
+
+        Raises as :meth:`StreamWebSocket.receive_some` does. Cancellation: bytes read
+        before the cancellation are lost only with ``NONE`` and a partial result; use
+        ``PARTIAL`` (or a :class:`~trio_sockets.DataReader`) to keep every byte.
+        """
+        check_int("count", count, 0)
+        if count == 0:
+            await trio.lowlevel.checkpoint()
+            return b""
+        data = await self._owner.receive_some(count)
+        if options & InputStreamOptions.PARTIAL or not data:
+            return data
+        parts = [data]
+        got = len(data)
+        while got < count:
+            more = await self._owner.receive_some(count - got)
+            if not more:
+                break
+            parts.append(more)
+            got += len(more)
+        return b"".join(parts)
+
+    async def aclose(self) -> None:
+        """Close the WebSocket, as ``StreamWebSocket.aclose()`` does."""
+        await self._owner.aclose()
