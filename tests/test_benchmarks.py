@@ -258,7 +258,6 @@ def test_the_chart_shows_the_winrt_line_and_says_which_way_is_better() -> None:
 
 
 def test_ws_protocols_benchmark_measures_both_libraries() -> None:
-    pytest.importorskip("wsproto", reason="the bench extra")
     from benchmarks import ws_protocols
 
     rows = ws_protocols.measure(0.01)
