@@ -64,6 +64,7 @@ class WriteOperation(QueuedWrite, WriteOperationLike):
     """
 
     __slots__ = ("_stream",)
+    await_checkpoints = True  # _wait_for is a full checkpoint
 
     def __init__(self, stream: BaseOutputStream, data: bytes) -> None:
         # QueuedWrite.__init__ written out: this runs for every write.

@@ -169,6 +169,8 @@ class StreamReceiver:
 class SocketInputStream(InputStream):
     """The input stream of a :class:`StreamSocket` (WinRT ``IInputStream``)."""
 
+    keeps_read_ahead = True  # the surplus stays in the socket's receive buffer
+
     def __init__(self, read: Reader) -> None:
         self._read = read
         self._closed = False
