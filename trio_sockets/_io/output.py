@@ -192,7 +192,7 @@ class BaseOutputStream(OutputStream):
                 return self._done_at_once(data)
         op = WriteOperation(self, data)
         queue = self._queue
-        if queue or self._sender_busy or not self._direct:
+        if queue.cost or self._sender_busy or not self._direct:  # cost 0: none pending
             queue.push(op)
             if not self._sender_busy and not self._writer_woken:
                 self._ensure_writer()
