@@ -168,3 +168,54 @@ async def test_closing_a_writer_flushes_its_stream_and_keeps_the_socket(
     assert await receive_exactly(server, 2) == b"\x00\x07"
     await client.send_all(b"after")
     assert await receive_exactly(server, 5) == b"after"
+
+
+class _TaskSteps(trio.abc.Instrument):
+    """Counts scheduler steps while installed."""
+
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.steps += 1
+
+
+async def test_loading_a_header_then_its_body_is_one_receive(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """load(4) on a socket reads ahead: the body that came with the header is taken from
+    the kernel in the same receive and kept in the socket's input stream, not counted as
+    loaded; load(n) then finds it there, and so does the stream once detached."""
+    import socket
+
+    client, server = tcp_pair
+    body = b"b" * 100
+    await client.send_all(len(body).to_bytes(4, "big") + body + b"tail")
+    await trio.testing.wait_all_tasks_blocked()
+    reader = DataReader(server.input_stream)
+    assert await reader.load(4) == 4
+    assert reader.unconsumed_buffer_length == 4  # only what load() was asked for
+    with pytest.raises(BlockingIOError):  # the kernel holds nothing more: one receive
+        server.socket.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+    assert await reader.load(reader.read_uint32()) == 100
+    assert reader.read_bytes(100) == body
+    stream = reader.detach_stream()
+    assert await stream.read(4) == b"tail"  # read ahead, and not lost by detaching
+
+
+async def test_a_store_that_completes_at_once_is_one_scheduler_step(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    writer = DataWriter(client.output_stream)
+    steps = _TaskSteps()
+    trio.lowlevel.add_instrument(steps)
+    try:
+        for index in range(100):
+            writer.write_uint32(index)
+            await writer.store()
+    finally:
+        trio.lowlevel.remove_instrument(steps)
+    assert steps.steps <= 100 + 5, steps.steps
+    expected = b"".join(index.to_bytes(4, "big") for index in range(100))
+    assert await receive_exactly(server, len(expected)) == expected

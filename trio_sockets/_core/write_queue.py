@@ -265,6 +265,15 @@ class WriteQueue:
         writes = self._writes
         pending = len(writes)
         head_sent = self._head_sent
+        if count + head_sent == self.cost - pending * WRITE_OVERHEAD:
+            # All of it left (a whole batch, the common case): no per-write arithmetic.
+            for write in writes:
+                write._result = len(write._data)
+                write._data = b""
+            writes.clear()
+            self._head_sent = 0
+            self.cost = 0
+            return True
         completed = 0
         while count:
             write = writes[0]

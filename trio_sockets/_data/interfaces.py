@@ -21,6 +21,10 @@ class WriteOperationLike(Awaitable[int], abc.ABC):
     Awaiting it gives the number of bytes written, or raises the write's failure.
     """
 
+    #: Whether awaiting it is always a full trio checkpoint, even once it is done (a
+    #: socket's write operation); callers then need no checkpoint of their own.
+    await_checkpoints = False
+
     @property
     @abc.abstractmethod
     def done(self) -> bool:
@@ -32,6 +36,12 @@ class WriteOperationLike(Awaitable[int], abc.ABC):
 
 class InputStream(abc.ABC):
     """A source of bytes (WinRT ``IInputStream``)."""
+
+    #: Whether a ``READ_AHEAD`` read keeps what it received beyond *count* in the
+    #: stream, for the next read, and never returns more than *count* (a socket's input
+    #: stream). A :class:`DataReader` then reads ahead whatever its options, at no cost
+    #: to their meaning.
+    keeps_read_ahead = False
 
     @abc.abstractmethod
     async def read(

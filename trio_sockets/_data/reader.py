@@ -167,6 +167,13 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
 
         ``load(0)`` returns ``0`` after a checkpoint.
 
+        Over a stream that keeps its read-ahead (a socket's input stream), ``load`` asks
+        it to read ahead whatever the options: one system call takes up to 64 KiB, the
+        surplus stays in the stream for the next ``load`` (or whoever reads the stream
+        after :meth:`detach_stream`), and neither the result nor
+        :attr:`unconsumed_buffer_length` counts it. ``load(4)`` and ``load(n)`` of a
+        framed message then cost one receive.
+
         Raises :exc:`TypeError`/:exc:`ValueError` for a *count* that is not a non-negative
         int, :exc:`NoStreamError` on a reader without a stream (made by :meth:`from_buffer`
         or after :meth:`detach_stream`), :exc:`trio.ClosedResourceError` once closed,
@@ -192,8 +199,12 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
             stop_after_first = bool(options & _PARTIAL)
             # The stream is always asked for PARTIAL reads and this loop supplies NONE's
             # "wait for all of it": each chunk then lands in the buffer the moment it arrives,
-            # so a cancel can never strand received bytes inside a half-finished read.
+            # so a cancel can never strand received bytes inside a half-finished read. A
+            # stream that keeps its read-ahead is always asked to read ahead: load(4) and
+            # load(n) of a framed message then cost one receive, not two.
             stream_options = _PARTIAL | (options & _READ_AHEAD)
+            if stream.keeps_read_ahead:
+                stream_options |= _READ_AHEAD
             loaded = 0
             while loaded < count:
                 chunk = await stream.read(min(count - loaded, _MAX_READ_SIZE), stream_options)

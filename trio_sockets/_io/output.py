@@ -1,13 +1,17 @@
 """Output streams with hot writes, gathered sends and an awaitable flush.
 
-``write()`` queues a copy of the data and makes sure someone is sending it: the
-socket's background writer task, or -- cheaper -- whichever task awaits the write or
-flushes the stream, which then does the sending itself. Sending always takes everything
-pending at that moment, so writes that pile up while a send is under way leave together
-in the next system call. What to send, and what a send completed, is the business of
-the pure :class:`~trio_sockets._core.write_queue.WriteQueue`; this module decides who
-sends and when. Only one task sends at a time (``_sender_busy``); the others wait on
-``_progress``, which is woken whenever operations complete.
+``write()`` queues a copy of the data and makes sure someone is sending it. On a byte
+stream, a write that finds nothing pending and nobody sending is sent by ``write()``
+itself, with one non-blocking system call, unless the same task already sent one that
+way since it last yielded to the scheduler; what the kernel does not take stays queued
+(a datagram stream does so only for a write that follows an awaited one). Otherwise
+the socket's background writer task sends it, or -- cheaper -- whichever task awaits a
+write or flushes the stream. Sending always takes everything pending at that moment,
+so writes that pile up within one task step, or while a send is under way, leave
+together in the next system call. What to send, and what a send completed, is the
+business of the pure :class:`~trio_sockets._core.write_queue.WriteQueue`; this module
+decides who sends and when. Only one task sends at a time (``_sender_busy``); the
+others wait on ``_progress``, which is woken whenever operations complete.
 
 A socket that was not entered has no nursery for a writer task. Its writes start in
 ``write()`` itself, which hands the kernel what it takes at once (a TLS stream, whose
@@ -37,6 +41,7 @@ import trio
 
 from .._core.checks import check_int
 from .._core.errors import SocketErrorStatus, socket_error
+from .._core.scheduling import task_step
 from .._core.write_queue import WRITE_OVERHEAD, QueuedWrite, WriteQueue
 from .._data.interfaces import OutputStream, WriteOperationLike
 
@@ -59,6 +64,7 @@ class WriteOperation(QueuedWrite, WriteOperationLike):
     """
 
     __slots__ = ("_stream",)
+    await_checkpoints = True  # _wait_for is a full checkpoint
 
     def __init__(self, stream: BaseOutputStream, data: bytes) -> None:
         # QueuedWrite.__init__ written out: this runs for every write.
@@ -96,6 +102,9 @@ class BaseOutputStream(OutputStream):
     #: Whether a write may be sent by ``write()`` itself (not under TLS, whose sends
     #: are asynchronous).
     _direct = True
+    #: Whether ``write()`` sends the first write of a task step that finds nothing
+    #: pending (a byte stream); otherwise only a write that follows an awaited one.
+    _send_in_write = False
     #: Whether an empty write is done at once, with no system call (a byte stream).
     _empty_done = False
 
@@ -113,6 +122,9 @@ class BaseOutputStream(OutputStream):
         self._writer_woken = False  # unparked and not yet run: no need to wake it again
         self._writer_ending = False  # end instead of parking (end_writer)
         self._awaited_last = False  # whether the latest write was awaited
+        # The task step in which write() last sent directly (see write()).
+        self._direct_task: trio.lowlevel.Task | None = None
+        self._direct_step = -1
         self._writer_idle = trio.lowlevel.ParkingLot()
         self._progress = trio.lowlevel.ParkingLot()
         self._closed = False
@@ -179,10 +191,36 @@ class BaseOutputStream(OutputStream):
             if not data and self._empty_done:
                 return self._done_at_once(data)
         op = WriteOperation(self, data)
-        self._queue.push(op)
-        if self._awaited_last and self._send_now():
+        queue = self._queue
+        if queue.cost or self._sender_busy or not self._direct:  # cost 0: none pending
+            queue.push(op)
+            if not self._sender_busy and not self._writer_woken:
+                self._ensure_writer()
             return op
-        if not self._sender_busy and not self._writer_woken:
+        queue.push(op)
+        if self._send_in_write:
+            # Nothing pending and nobody sending: send it here, as asyncio's transports
+            # do, unless this task already did so since it last yielded. Writes that
+            # pile up within one task step then wait for the writer and leave together
+            # in one system call, while a task that writes once per step (a read/write
+            # loop, an awaited write) costs no wake-up of the writer.
+            task = trio.lowlevel.current_task()
+            step = task_step(task)  # None: unknown, so queue it (correct, only slower)
+            if step is None or (task is self._direct_task and step == self._direct_step):
+                if not self._writer_woken:
+                    self._ensure_writer()
+                return op
+            self._direct_task = task
+            self._direct_step = step
+        elif not self._awaited_last:
+            # Only a write that follows an awaited one: its writer has at most one
+            # under way, and unawaited writes keep waiting for the writer.
+            if not self._writer_woken:
+                self._ensure_writer()
+            return op
+        self._awaited_last = False
+        self._send_step()
+        if queue and not self._sender_busy and not self._writer_woken:
             self._ensure_writer()
         return op
 
@@ -335,29 +373,10 @@ class BaseOutputStream(OutputStream):
         self._queue.push(op)
         return op
 
-    def _send_now(self) -> bool:
-        """Send the one pending write right away; True if nothing is left pending.
-
-        Called for a write that follows an awaited one: a writer that awaits each write
-        has at most one under way, and sending it here instead of waking the background
-        writer halves the scheduling of request/response traffic. Writes that pile up
-        unawaited still wait for the writer and leave together.
-        """
-        self._awaited_last = False
-        if (
-            not self._direct
-            or self._sender_busy
-            or len(self._queue) != 1
-            or self._get_nursery() is None  # then _ensure_writer sends it
-        ):
-            return False
-        self._send_step()
-        return not self._queue
-
     async def _wait_for(self, op: WriteOperation) -> int:
         if self._queue.is_latest(op):
             # The writer waits for its latest write: it writes one at a time, so its
-            # next write may go to the kernel at once (write, _send_now).
+            # next write may go to the kernel at once (write()).
             self._awaited_last = True
         await self._run_until(lambda: op.done)
         if op._error is not None:

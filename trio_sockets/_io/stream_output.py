@@ -31,6 +31,7 @@ class StreamOutputStream(BaseOutputStream):
     """
 
     _empty_done = True  # an empty write sends nothing on a byte stream
+    _send_in_write = True
 
     def __init__(self, sock: socket.socket, nursery_getter: NurseryGetter, what: str) -> None:
         super().__init__(sock, nursery_getter, what)

@@ -97,7 +97,19 @@ class StreamReceiver:
         partial = InputStreamOptions.PARTIAL in options
         chunk = max(count, DEFAULT_RECEIVE_SIZE) if InputStreamOptions.READ_AHEAD in options else 0
         buffered = self.buffer
-        out = bytearray()
+        if not buffered:
+            # The common case: one receive answers the read, and its bytes are returned
+            # as they came, without a copy into an accumulating buffer. Nothing awaits
+            # between the receive and the return, so a cancel cannot strand them.
+            data = await self._recv(max(count, chunk))
+            if len(data) > count:
+                buffered += memoryview(data)[count:]
+                return data[:count]
+            if partial or len(data) == count or not data:
+                return data
+            out = bytearray(data)
+        else:
+            out = bytearray()
         try:
             if buffered:
                 out += buffered[:count]
@@ -168,6 +180,8 @@ class StreamReceiver:
 
 class SocketInputStream(InputStream):
     """The input stream of a :class:`StreamSocket` (WinRT ``IInputStream``)."""
+
+    keeps_read_ahead = True  # the surplus stays in the socket's receive buffer
 
     def __init__(self, read: Reader) -> None:
         self._read = read
