@@ -3,8 +3,7 @@ lifecycle (starting it, closing it, the async context) over its receive side."""
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import trio
 from websockets.frames import CloseCode
@@ -144,41 +143,3 @@ class WebSocketBase(ReceiveSide[_Control, _Information]):
         self._send_messages.close()
         self._send_closed.close()
         self._close_socket()
-
-    async def __aenter__(self) -> Self:
-        if self._entered:
-            raise RuntimeError(
-                f"a {type(self).__name__} can be entered with 'async with' only once"
-            )
-        self._entered = True
-        manager = trio.open_nursery()
-        self._nursery = await manager.__aenter__()
-        self._nursery_manager = manager
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        manager = self._nursery_manager
-        nursery = self._nursery
-        assert manager is not None
-        assert nursery is not None
-        close_error: BaseException | None = None
-        try:
-            if exc is None:
-                await self.aclose()
-            else:
-                self._close_now()
-        except BaseException as error:  # re-raised below, once the nursery has ended
-            close_error = error
-            self._close_now()
-        # The body's own exception is not handed to the nursery, so it leaves unwrapped.
-        nursery.cancel_scope.cancel()
-        self._nursery = None
-        self._nursery_manager = None
-        await manager.__aexit__(None, None, None)
-        if close_error is not None:
-            raise close_error

@@ -30,6 +30,7 @@ from .._core.web_errors import (
     web_socket_error,
 )
 from .._data.interfaces import WriteOperationLike
+from .._io.scoped import NurseryScoped
 from .._sockets.stream_control import StreamSocketControl
 from .._sockets.stream_information import StreamSocketInformation
 from .._sockets.stream_socket import StreamSocket
@@ -83,10 +84,11 @@ def closed_exception(protocol: Protocol) -> ConnectionClosed:
     return ConnectionClosed(protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
 
 
-class Session(Generic[_Control, _Information]):
+class Session(NurseryScoped, Generic[_Control, _Information]):
     """The state of a WebSocket and what every side of it uses: the StreamSocket and
     its task, the opening handshake's read, handing protocol bytes to the connection,
-    the checks of the state, failing the connection."""
+    the checks of the state, failing the connection. The nursery and the async context
+    are :class:`~trio_sockets._io.scoped.NurseryScoped`'s, as for every socket."""
 
     def __init__(
         self,
@@ -96,6 +98,7 @@ class Session(Generic[_Control, _Information]):
         *,
         message_queue_size: int = DEFAULT_MESSAGE_QUEUE_SIZE,
     ) -> None:
+        self._init_scope()
         check_int("message_queue_size", message_queue_size, 1, 1 << 20)
         self._socket = socket
         self._socket_scope: trio.CancelScope | None = None
@@ -104,9 +107,6 @@ class Session(Generic[_Control, _Information]):
         self._information = information_type(self._socket.information)
         self._send_messages, self._messages = trio.open_memory_channel[Args](message_queue_size)
         self._send_closed, self._closed = trio.open_memory_channel[WebSocketClosedEventArgs](1)
-        self._nursery: trio.Nursery | None = None
-        self._nursery_manager: Any = None
-        self._entered = False
         self._state = _NEW
         self._uri = ""
         self._protocol: Protocol | None = None
@@ -136,10 +136,12 @@ class Session(Generic[_Control, _Information]):
         self._send_decoder: codecs.IncrementalDecoder | None = None
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._describe()}>"
+        where = f" {shown(self._uri)}" if self._uri else ""
+        return f"<{type(self).__name__} {self._state}{where}>"
 
     def _describe(self) -> str:
-        return f"{self._state} {shown(self._uri)}" if self._uri else self._state
+        where = f" {shown(self._uri)}" if self._uri else ""
+        return f"{type(self).__name__}{where} ({self._state})"
 
     # -- WinRT members -------------------------------------------------------------------
 
@@ -185,14 +187,6 @@ class Session(Generic[_Control, _Information]):
     async def _start_socket(self, nursery: trio.Nursery) -> None:
         if self._socket_scope is None:
             await nursery.start(self._run_socket, self._socket)
-
-    def _require_nursery(self, what: str) -> trio.Nursery:
-        if self._nursery is None:
-            raise RuntimeError(
-                f"{what} needs the socket's own nursery: use 'async with "
-                f"{type(self).__name__}(...) as ws:' before calling it"
-            )
-        return self._nursery
 
     async def _run_socket(self, sock: StreamSocket, *, task_status: trio.TaskStatus[None]) -> None:
         # The StreamSocket is entered here, in a task of the WebSocket's nursery, so its
