@@ -10,11 +10,11 @@ from websockets.frames import CloseCode
 from websockets.protocol import State
 
 from .._core.checks import check_int, describe, shown
+from .._core.lifecycle import Phase
 from .._core.web_errors import WebErrorStatus, web_socket_error
 from .control import SessionControl, mark_connected
 from .information import SessionInformation, record_handshake
 from .receiving import ReceiveSide
-from .session import _CLOSED, _CONNECTING, _OPEN
 
 __all__ = ["WebSocketBase"]
 
@@ -70,7 +70,9 @@ class WebSocketBase(ReceiveSide[_Control, _Information]):
         keepalive; *events* are the frames that came with the handshake."""
         protocol = self._protocol
         assert protocol is not None
-        if self._state != _CONNECTING:  # closed meanwhile
+        action = self._lifecycle.changing
+        assert action is not None
+        if self._lifecycle.closed:  # closed meanwhile
             self._close_now()
             raise web_socket_error(
                 WebErrorStatus.OPERATION_CANCELED,
@@ -89,7 +91,7 @@ class WebSocketBase(ReceiveSide[_Control, _Information]):
             scope = trio.CancelScope()
             self._task_scopes.append(scope)
             nursery.start_soon(self._keepalive, scope, interval)
-        self._state = _OPEN
+        self._lifecycle.finish(action)
         mark_connected(self._control)
 
     # -- closing -------------------------------------------------------------------------
@@ -108,12 +110,13 @@ class WebSocketBase(ReceiveSide[_Control, _Information]):
         Cancellation: the connection is closed at once.
         """
         close_code = _check_close(code, reason)
-        if self._state == _CLOSED:
+        if self._lifecycle.closed:
             await trio.lowlevel.checkpoint()
             return
         protocol = self._protocol
+        opened = self._lifecycle.phase is Phase.CONNECTED
         try:
-            if self._state == _OPEN and protocol is not None and protocol.state is State.OPEN:
+            if opened and protocol is not None and protocol.state is State.OPEN:
                 self._closing = True
                 self._discard_pending()
                 protocol.send_close(close_code, reason)
@@ -135,7 +138,7 @@ class WebSocketBase(ReceiveSide[_Control, _Information]):
             await self._socket_closed.wait()
 
     def _close_now(self) -> None:
-        self._state = _CLOSED
+        self._lifecycle.close()
         self._closing = True
         for scope in self._task_scopes:
             scope.cancel()

@@ -23,6 +23,7 @@ from websockets.protocol import Protocol, State
 
 from .._core.checks import check_int, describe, shown
 from .._core.enums import SocketMessageType
+from .._core.lifecycle import WEBSOCKET, Lifecycle, Phase
 from .._core.web_errors import (
     WebErrorStatus,
     WebSocketError,
@@ -44,8 +45,6 @@ __all__ = ["DEFAULT_MESSAGE_QUEUE_SIZE", "Args", "Session", "check_header", "clo
 RECEIVE_SIZE = 256 * 1024
 #: The default bound of ``message_received``, in events.
 DEFAULT_MESSAGE_QUEUE_SIZE = 16
-
-_NEW, _CONNECTING, _OPEN, _CLOSED = "new", "connecting", "open", "closed"
 
 # The protocol library logs at debug level per frame; keep it quiet unless asked.
 _LOGGER = logging.getLogger("trio_sockets.websocket")
@@ -107,7 +106,7 @@ class Session(NurseryScoped, Generic[_Control, _Information]):
         self._information = information_type(self._socket.information)
         self._send_messages, self._messages = trio.open_memory_channel[Args](message_queue_size)
         self._send_closed, self._closed = trio.open_memory_channel[WebSocketClosedEventArgs](1)
-        self._state = _NEW
+        self._lifecycle = Lifecycle(WEBSOCKET, self._describe)
         self._uri = ""
         self._protocol: Protocol | None = None
         self._failure: WebSocketStatusError | None = None
@@ -137,11 +136,21 @@ class Session(NurseryScoped, Generic[_Control, _Information]):
 
     def __repr__(self) -> str:
         where = f" {shown(self._uri)}" if self._uri else ""
-        return f"<{type(self).__name__} {self._state}{where}>"
+        return f"<{type(self).__name__} {self._state_name()}{where}>"
 
     def _describe(self) -> str:
         where = f" {shown(self._uri)}" if self._uri else ""
-        return f"{type(self).__name__}{where} ({self._state})"
+        return f"{type(self).__name__}{where} ({self._state_name()})"
+
+    def _state_name(self) -> str:
+        life = self._lifecycle
+        if life.phase is Phase.NEW:
+            return "new" if life.changing is None else "connecting"
+        return "open" if life.phase is Phase.CONNECTED else "closed"
+
+    def _is_new(self) -> bool:
+        """Neither connecting, nor open, nor closed."""
+        return self._lifecycle.phase is Phase.NEW and self._lifecycle.changing is None
 
     # -- WinRT members -------------------------------------------------------------------
 
@@ -207,7 +216,7 @@ class Session(NurseryScoped, Generic[_Control, _Information]):
 
     def _error_from(self, exc: BaseException, what: str) -> WebSocketStatusError:
         status = WebSocketError.get_status(exc)
-        closed = isinstance(exc, trio.ClosedResourceError) or self._state == _CLOSED
+        closed = isinstance(exc, trio.ClosedResourceError) or self._lifecycle.closed
         if closed:
             status = WebErrorStatus.OPERATION_CANCELED
         return web_socket_error(status, f"{what}: {exc}", closed=closed)
@@ -234,11 +243,11 @@ class Session(NurseryScoped, Generic[_Control, _Information]):
 
     def _check_connected(self, what: str) -> None:
         """Raise unless connect() succeeded and this side has not closed."""
-        if self._state in (_NEW, _CONNECTING):
+        if self._lifecycle.phase is Phase.NEW:
             raise RuntimeError(
                 f"{what} needs an open WebSocket: call connect() (on a server, accept()) first"
             )
-        if self._state == _CLOSED:
+        if self._lifecycle.closed:
             raise web_socket_error(
                 WebErrorStatus.OPERATION_CANCELED,
                 f"{what}: this WebSocket was closed",
@@ -246,11 +255,11 @@ class Session(NurseryScoped, Generic[_Control, _Information]):
             )
 
     def _check_open(self, what: str) -> Protocol:
-        if self._state in (_NEW, _CONNECTING):
+        if self._lifecycle.phase is Phase.NEW:
             raise RuntimeError(
                 f"{what} needs an open WebSocket: call connect() (on a server, accept()) first"
             )
-        if self._state == _CLOSED:
+        if self._lifecycle.closed:
             raise web_socket_error(
                 WebErrorStatus.OPERATION_CANCELED,
                 f"{what}: this WebSocket was closed",
