@@ -11,6 +11,7 @@ from trio_sockets._core.lifecycle import (
     DATAGRAM_SOCKET,
     LISTENER,
     STREAM_SOCKET,
+    WEBSOCKET,
     Action,
     ConflictDetector,
     Lifecycle,
@@ -18,7 +19,7 @@ from trio_sockets._core.lifecycle import (
     Rules,
 )
 
-ALL_RULES = [STREAM_SOCKET, DATAGRAM_SOCKET, LISTENER]
+ALL_RULES = [STREAM_SOCKET, DATAGRAM_SOCKET, LISTENER, WEBSOCKET]
 
 
 @pytest.mark.parametrize(
@@ -30,6 +31,8 @@ ALL_RULES = [STREAM_SOCKET, DATAGRAM_SOCKET, LISTENER]
         (DATAGRAM_SOCKET, [Action.SEND_TO, Action.SEND_TO, Action.CONNECT], Phase.CONNECTED),
         (DATAGRAM_SOCKET, [Action.CONNECT, Action.SEND_TO], Phase.CONNECTED),
         (LISTENER, [Action.BIND], Phase.BOUND),
+        (WEBSOCKET, [Action.CONNECT], Phase.CONNECTED),
+        (WEBSOCKET, [Action.ACCEPT], Phase.CONNECTED),
     ],
 )
 def test_the_winrt_sequences_are_allowed(rules: Rules, steps: list[Action], phase: Phase) -> None:
@@ -51,6 +54,9 @@ def test_the_winrt_sequences_are_allowed(rules: Rules, steps: list[Action], phas
         (DATAGRAM_SOCKET, [Action.CONNECT], Action.CONNECT, "already connected"),
         (LISTENER, [Action.BIND], Action.BIND, "already bound"),
         (LISTENER, [], Action.CONNECT, "it is new"),
+        (WEBSOCKET, [Action.CONNECT], Action.CONNECT, "already connected"),
+        (WEBSOCKET, [Action.ACCEPT], Action.ACCEPT, "already accepted"),
+        (WEBSOCKET, [], Action.BIND, "it is new"),
     ],
 )
 def test_misuse_is_a_runtime_error_that_names_the_action_and_the_class(
@@ -85,6 +91,24 @@ def test_a_close_during_an_action_fails_its_finish() -> None:
         life.finish(Action.CONNECT)
     assert life.phase is Phase.CLOSED
     assert life.changing is None
+
+
+def test_a_websocket_handshake_is_one_at_a_time_and_a_failed_one_leaves_it_new() -> None:
+    # Connecting is NEW with the handshake under way; a failed or cancelled one can be
+    # tried again, and a close during it fails its finish.
+    life = Lifecycle(WEBSOCKET, lambda: "MessageWebSocket 'ws://127.0.0.1/' (connecting)")
+    life.begin(Action.CONNECT)
+    with pytest.raises(trio.BusyResourceError, match="already running connect"):
+        life.begin(Action.CONNECT)
+    life.abandon(Action.CONNECT)
+    assert life.phase is Phase.NEW
+    assert life.changing is None
+    life.begin(Action.CONNECT)
+    assert life.close()
+    with pytest.raises(trio.ClosedResourceError, match="WebSocket was closed meanwhile"):
+        life.finish(Action.CONNECT)
+    with pytest.raises(trio.ClosedResourceError, match="WebSocket was closed"):
+        life.check(Action.CONNECT)
 
 
 def test_the_conflict_detector_lets_one_task_in() -> None:

@@ -246,6 +246,25 @@ async def test_connect_needs_async_with_and_write_needs_connect() -> None:
             await ws.output_stream.flush()
 
 
+async def test_entering_again_while_open_closes_on_exit_like_every_socket(
+    server: WebsocketsServer,
+) -> None:
+    # As for every socket class (trio's AsyncResource): a nested ``async with`` closes
+    # the WebSocket when it ends; entering once it has closed is refused.
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        async with ws as again:
+            assert again is ws
+            assert await ws.output_stream.write(b"x") == 1
+        with pytest.raises(WebSocketStatusError) as caught:
+            await ws.output_stream.write(b"y")
+        assert caught.value.status is WebErrorStatus.OPERATION_CANCELED
+        assert await ws.closed.receive() is not None
+    with pytest.raises(RuntimeError, match="only once"):
+        async with ws:
+            pass
+
+
 async def test_a_refused_port_is_cannot_connect_and_the_socket_can_retry(
     server: WebsocketsServer,
 ) -> None:

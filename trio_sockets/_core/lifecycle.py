@@ -2,9 +2,9 @@
 
 A socket is ``NEW`` until a bind or connect succeeds, then ``BOUND`` or ``CONNECTED``,
 and ``CLOSED`` for good. Which operation may start in which phase, and where it leads,
-is data (:data:`STREAM_SOCKET`, :data:`DATAGRAM_SOCKET`, :data:`LISTENER`), not code
-spread over the classes, so one :class:`Lifecycle` enforces all three and gives every
-misuse the same kind of error:
+is data (:data:`STREAM_SOCKET`, :data:`DATAGRAM_SOCKET`, :data:`LISTENER`,
+:data:`WEBSOCKET`), not code spread over the classes, so one :class:`Lifecycle`
+enforces them all and gives every misuse the same kind of error:
 
 * in ``CLOSED``: :exc:`trio.ClosedResourceError`;
 * an operation the phase does not allow: :exc:`RuntimeError`, with the table's reason;
@@ -33,6 +33,7 @@ __all__ = [
     "DATAGRAM_SOCKET",
     "LISTENER",
     "STREAM_SOCKET",
+    "WEBSOCKET",
     "Action",
     "ConflictDetector",
     "Lifecycle",
@@ -57,6 +58,8 @@ class Action(enum.Enum):
     SEND_TO = "get_output_stream"
     #: StreamSocket.upgrade_to_ssl.
     UPGRADE = "upgrade_to_ssl"
+    #: A server WebSocket's opening handshake, from receive_request() to accept().
+    ACCEPT = "accept"
 
 
 class Rules:
@@ -122,6 +125,18 @@ LISTENER: Final = Rules(
     "StreamSocketListener",
     {_N: {Action.BIND: _B}},
     {(_B, Action.BIND): "it is already bound (a listener binds once)"},
+)
+#: Every WebSocket, client (``CONNECT``) or server (``ACCEPT``): ``NEW`` until the
+#: opening handshake succeeds (connecting while the action runs), then ``CONNECTED``
+#: (open). Its closing handshake is the protocol's state, not a phase: the socket stays
+#: ``CONNECTED`` until ``aclose()`` or a failure closes it.
+WEBSOCKET: Final = Rules(
+    "WebSocket",
+    {_N: {Action.CONNECT: _C, Action.ACCEPT: _C}},
+    {
+        (_C, Action.CONNECT): "it is already connected",
+        (_C, Action.ACCEPT): "it is already accepted",
+    },
 )
 
 

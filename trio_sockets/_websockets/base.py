@@ -3,19 +3,18 @@ lifecycle (starting it, closing it, the async context) over its receive side."""
 
 from __future__ import annotations
 
-from types import TracebackType
-from typing import Any, Self, TypeVar
+from typing import Any, TypeVar
 
 import trio
 from websockets.frames import CloseCode
 from websockets.protocol import State
 
 from .._core.checks import check_int, describe, shown
+from .._core.lifecycle import Phase
 from .._core.web_errors import WebErrorStatus, web_socket_error
 from .control import SessionControl, mark_connected
 from .information import SessionInformation, record_handshake
 from .receiving import ReceiveSide
-from .session import _CLOSED, _CONNECTING, _OPEN
 
 __all__ = ["WebSocketBase"]
 
@@ -71,7 +70,9 @@ class WebSocketBase(ReceiveSide[_Control, _Information]):
         keepalive; *events* are the frames that came with the handshake."""
         protocol = self._protocol
         assert protocol is not None
-        if self._state != _CONNECTING:  # closed meanwhile
+        action = self._lifecycle.changing
+        assert action is not None
+        if self._lifecycle.closed:  # closed meanwhile
             self._close_now()
             raise web_socket_error(
                 WebErrorStatus.OPERATION_CANCELED,
@@ -90,7 +91,7 @@ class WebSocketBase(ReceiveSide[_Control, _Information]):
             scope = trio.CancelScope()
             self._task_scopes.append(scope)
             nursery.start_soon(self._keepalive, scope, interval)
-        self._state = _OPEN
+        self._lifecycle.finish(action)
         mark_connected(self._control)
 
     # -- closing -------------------------------------------------------------------------
@@ -109,12 +110,13 @@ class WebSocketBase(ReceiveSide[_Control, _Information]):
         Cancellation: the connection is closed at once.
         """
         close_code = _check_close(code, reason)
-        if self._state == _CLOSED:
+        if self._lifecycle.closed:
             await trio.lowlevel.checkpoint()
             return
         protocol = self._protocol
+        opened = self._lifecycle.phase is Phase.CONNECTED
         try:
-            if self._state == _OPEN and protocol is not None and protocol.state is State.OPEN:
+            if opened and protocol is not None and protocol.state is State.OPEN:
                 self._closing = True
                 self._discard_pending()
                 protocol.send_close(close_code, reason)
@@ -136,7 +138,7 @@ class WebSocketBase(ReceiveSide[_Control, _Information]):
             await self._socket_closed.wait()
 
     def _close_now(self) -> None:
-        self._state = _CLOSED
+        self._lifecycle.close()
         self._closing = True
         for scope in self._task_scopes:
             scope.cancel()
@@ -144,41 +146,3 @@ class WebSocketBase(ReceiveSide[_Control, _Information]):
         self._send_messages.close()
         self._send_closed.close()
         self._close_socket()
-
-    async def __aenter__(self) -> Self:
-        if self._entered:
-            raise RuntimeError(
-                f"a {type(self).__name__} can be entered with 'async with' only once"
-            )
-        self._entered = True
-        manager = trio.open_nursery()
-        self._nursery = await manager.__aenter__()
-        self._nursery_manager = manager
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        manager = self._nursery_manager
-        nursery = self._nursery
-        assert manager is not None
-        assert nursery is not None
-        close_error: BaseException | None = None
-        try:
-            if exc is None:
-                await self.aclose()
-            else:
-                self._close_now()
-        except BaseException as error:  # re-raised below, once the nursery has ended
-            close_error = error
-            self._close_now()
-        # The body's own exception is not handed to the nursery, so it leaves unwrapped.
-        nursery.cancel_scope.cancel()
-        self._nursery = None
-        self._nursery_manager = None
-        await manager.__aexit__(None, None, None)
-        if close_error is not None:
-            raise close_error

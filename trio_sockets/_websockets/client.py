@@ -14,13 +14,14 @@ from websockets.uri import WebSocketURI, parse_uri
 from .._core.checks import describe, shown
 from .._core.enums import SocketProtectionLevel
 from .._core.hostname import HostName
+from .._core.lifecycle import Action
 from .._core.web_errors import WebSocketError, web_socket_error
 from .._io.resolver import Resolver
 from .._sockets.stream_socket import StreamSocket
 from .base import WebSocketBase
 from .control import WebSocketControl, offered_subprotocols, opening_settings, use_socket_control
 from .information import WebSocketInformation, use_socket_information
-from .session import _CLOSED, _CONNECTING, _LOGGER, _NEW, _OPEN, check_header
+from .session import _LOGGER, check_header
 
 __all__ = ["WebSocketClient"]
 
@@ -47,7 +48,7 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
             RuntimeError: the socket is connected or closed.
         """
         name, value = check_header(name, value)
-        if self._state != _NEW:
+        if not self._is_new():
             raise RuntimeError("set_request_header() must be called before connect()")
         self._headers[name.lower()] = (name, value)
 
@@ -83,21 +84,15 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
             raise ValueError(
                 f"uri must be an absolute ws:// or wss:// URI, not {shown(uri)}"
             ) from None
-        if self._state == _OPEN:
-            raise RuntimeError(f"this WebSocket is already connected to {shown(self._uri)}")
-        if self._state == _CONNECTING:
-            raise trio.BusyResourceError("another task is already connecting this WebSocket")
-        if self._state == _CLOSED:
-            raise trio.ClosedResourceError("this WebSocket was closed")
+        self._lifecycle.check(Action.CONNECT)
         nursery = self._require_nursery("connect()")
         subprotocols = offered_subprotocols(self._control)
-        self._state = _CONNECTING
+        self._lifecycle.begin(Action.CONNECT)
         self._uri = uri
         try:
             await self._connect(nursery, target, subprotocols)
         except BaseException:
-            if self._state == _CONNECTING:
-                self._state = _NEW
+            self._lifecycle.abandon(Action.CONNECT)
             raise
 
     async def _connect(

@@ -16,12 +16,13 @@ from websockets.http11 import Request
 from websockets.server import ServerProtocol
 
 from .._core.checks import check_int, describe, shown
+from .._core.lifecycle import Action, Phase
 from .._core.web_errors import WebErrorStatus, web_socket_error
 from .._sockets.stream_socket import StreamSocket
 from .base import WebSocketBase
 from .control import SessionControl, opening_settings
 from .information import SessionInformation
-from .session import _CONNECTING, _LOGGER, _NEW, check_header
+from .session import _LOGGER, check_header
 
 __all__ = ["WebSocketRequest", "WebSocketServerRole", "accepted_socket"]
 
@@ -88,9 +89,9 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         Cancellation: the connection is closed.
         """
         nursery = self._require_nursery("receive_request()")
-        if self._state != _NEW:
+        if not self._is_new():
             raise RuntimeError("receive_request() can be called once, before accept()")
-        self._state = _CONNECTING
+        self._lifecycle.begin(Action.ACCEPT)
         settings = opening_settings(self._control)
         protocol = ServerProtocol(
             extensions=settings.server_extensions(),
@@ -124,7 +125,8 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
 
     def _require_request(self, what: str) -> tuple[ServerProtocol, Request, trio.Nursery]:
         nursery = self._require_nursery(what)
-        if self._state != _CONNECTING or self._request is None:
+        life = self._lifecycle
+        if life.phase is not Phase.NEW or life.changing is None or self._request is None:
             raise RuntimeError(f"{what} needs receive_request() first, and can be called once")
         protocol = self._protocol
         assert isinstance(protocol, ServerProtocol)

@@ -23,6 +23,7 @@ from websockets.protocol import Protocol, State
 
 from .._core.checks import check_int, describe, shown
 from .._core.enums import SocketMessageType
+from .._core.lifecycle import WEBSOCKET, Lifecycle, Phase
 from .._core.web_errors import (
     WebErrorStatus,
     WebSocketError,
@@ -30,6 +31,7 @@ from .._core.web_errors import (
     web_socket_error,
 )
 from .._data.interfaces import WriteOperationLike
+from .._io.scoped import NurseryScoped
 from .._sockets.stream_control import StreamSocketControl
 from .._sockets.stream_information import StreamSocketInformation
 from .._sockets.stream_socket import StreamSocket
@@ -43,8 +45,6 @@ __all__ = ["DEFAULT_MESSAGE_QUEUE_SIZE", "Args", "Session", "check_header", "clo
 RECEIVE_SIZE = 256 * 1024
 #: The default bound of ``message_received``, in events.
 DEFAULT_MESSAGE_QUEUE_SIZE = 16
-
-_NEW, _CONNECTING, _OPEN, _CLOSED = "new", "connecting", "open", "closed"
 
 # The protocol library logs at debug level per frame; keep it quiet unless asked.
 _LOGGER = logging.getLogger("trio_sockets.websocket")
@@ -83,10 +83,11 @@ def closed_exception(protocol: Protocol) -> ConnectionClosed:
     return ConnectionClosed(protocol.close_rcvd, protocol.close_sent, protocol.close_rcvd_then_sent)
 
 
-class Session(Generic[_Control, _Information]):
+class Session(NurseryScoped, Generic[_Control, _Information]):
     """The state of a WebSocket and what every side of it uses: the StreamSocket and
     its task, the opening handshake's read, handing protocol bytes to the connection,
-    the checks of the state, failing the connection."""
+    the checks of the state, failing the connection. The nursery and the async context
+    are :class:`~trio_sockets._io.scoped.NurseryScoped`'s, as for every socket."""
 
     def __init__(
         self,
@@ -96,6 +97,7 @@ class Session(Generic[_Control, _Information]):
         *,
         message_queue_size: int = DEFAULT_MESSAGE_QUEUE_SIZE,
     ) -> None:
+        self._init_scope()
         check_int("message_queue_size", message_queue_size, 1, 1 << 20)
         self._socket = socket
         self._socket_scope: trio.CancelScope | None = None
@@ -104,10 +106,7 @@ class Session(Generic[_Control, _Information]):
         self._information = information_type(self._socket.information)
         self._send_messages, self._messages = trio.open_memory_channel[Args](message_queue_size)
         self._send_closed, self._closed = trio.open_memory_channel[WebSocketClosedEventArgs](1)
-        self._nursery: trio.Nursery | None = None
-        self._nursery_manager: Any = None
-        self._entered = False
-        self._state = _NEW
+        self._lifecycle = Lifecycle(WEBSOCKET, self._describe)
         self._uri = ""
         self._protocol: Protocol | None = None
         self._failure: WebSocketStatusError | None = None
@@ -136,10 +135,22 @@ class Session(Generic[_Control, _Information]):
         self._send_decoder: codecs.IncrementalDecoder | None = None
 
     def __repr__(self) -> str:
-        return f"<{type(self).__name__} {self._describe()}>"
+        where = f" {shown(self._uri)}" if self._uri else ""
+        return f"<{type(self).__name__} {self._state_name()}{where}>"
 
     def _describe(self) -> str:
-        return f"{self._state} {shown(self._uri)}" if self._uri else self._state
+        where = f" {shown(self._uri)}" if self._uri else ""
+        return f"{type(self).__name__}{where} ({self._state_name()})"
+
+    def _state_name(self) -> str:
+        life = self._lifecycle
+        if life.phase is Phase.NEW:
+            return "new" if life.changing is None else "connecting"
+        return "open" if life.phase is Phase.CONNECTED else "closed"
+
+    def _is_new(self) -> bool:
+        """Neither connecting, nor open, nor closed."""
+        return self._lifecycle.phase is Phase.NEW and self._lifecycle.changing is None
 
     # -- WinRT members -------------------------------------------------------------------
 
@@ -186,14 +197,6 @@ class Session(Generic[_Control, _Information]):
         if self._socket_scope is None:
             await nursery.start(self._run_socket, self._socket)
 
-    def _require_nursery(self, what: str) -> trio.Nursery:
-        if self._nursery is None:
-            raise RuntimeError(
-                f"{what} needs the socket's own nursery: use 'async with "
-                f"{type(self).__name__}(...) as ws:' before calling it"
-            )
-        return self._nursery
-
     async def _run_socket(self, sock: StreamSocket, *, task_status: trio.TaskStatus[None]) -> None:
         # The StreamSocket is entered here, in a task of the WebSocket's nursery, so its
         # writes run in the background; cancelling the scope closes it at once.
@@ -213,7 +216,7 @@ class Session(Generic[_Control, _Information]):
 
     def _error_from(self, exc: BaseException, what: str) -> WebSocketStatusError:
         status = WebSocketError.get_status(exc)
-        closed = isinstance(exc, trio.ClosedResourceError) or self._state == _CLOSED
+        closed = isinstance(exc, trio.ClosedResourceError) or self._lifecycle.closed
         if closed:
             status = WebErrorStatus.OPERATION_CANCELED
         return web_socket_error(status, f"{what}: {exc}", closed=closed)
@@ -240,11 +243,11 @@ class Session(Generic[_Control, _Information]):
 
     def _check_connected(self, what: str) -> None:
         """Raise unless connect() succeeded and this side has not closed."""
-        if self._state in (_NEW, _CONNECTING):
+        if self._lifecycle.phase is Phase.NEW:
             raise RuntimeError(
                 f"{what} needs an open WebSocket: call connect() (on a server, accept()) first"
             )
-        if self._state == _CLOSED:
+        if self._lifecycle.closed:
             raise web_socket_error(
                 WebErrorStatus.OPERATION_CANCELED,
                 f"{what}: this WebSocket was closed",
@@ -252,11 +255,11 @@ class Session(Generic[_Control, _Information]):
             )
 
     def _check_open(self, what: str) -> Protocol:
-        if self._state in (_NEW, _CONNECTING):
+        if self._lifecycle.phase is Phase.NEW:
             raise RuntimeError(
                 f"{what} needs an open WebSocket: call connect() (on a server, accept()) first"
             )
-        if self._state == _CLOSED:
+        if self._lifecycle.closed:
             raise web_socket_error(
                 WebErrorStatus.OPERATION_CANCELED,
                 f"{what}: this WebSocket was closed",
