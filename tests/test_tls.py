@@ -1206,7 +1206,6 @@ async def test_closing_a_tls_listener_with_many_handshakes_queued_closes_everyth
     """More silent clients than handshake slots: the accept loop waits for a slot with
     an accepted connection in hand. Closing the listener closes that one too (no
     ResourceWarning at garbage collection), and every other descriptor."""
-    gc.collect()  # what earlier tests left for the collector is not counted as ours
     fds = open_fd_count()
     silent: list[socket.socket] = []
     with warnings.catch_warnings(record=True) as caught:

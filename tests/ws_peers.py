@@ -42,6 +42,9 @@ class WebsocketsServer:
     def __init__(self, **kwargs: Any) -> None:
         self.closes: dict[str, tuple[int | None, str | None, str | None, list[str]]] = {}
         self.done = threading.Event()
+        # The threads the server runs a connection in: closing waits for them, so that
+        # no connection of this peer closes its socket during a later test.
+        self._handlers: list[threading.Thread] = []
         kwargs.setdefault("max_size", None)
         kwargs.setdefault("compression", None)
         self._server: Server = serve(self._handle, "127.0.0.1", 0, **kwargs)
@@ -58,6 +61,8 @@ class WebsocketsServer:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._thread.join(PEER_TIMEOUT)
+        for handler in self._handlers:
+            handler.join(PEER_TIMEOUT)
 
     def wait_closed(self, path: str) -> tuple[int | None, str | None, str | None, list[str]]:
         deadline = time.monotonic() + PEER_TIMEOUT
@@ -68,6 +73,7 @@ class WebsocketsServer:
         return self.closes[path]
 
     def _handle(self, ws: ServerConnection) -> None:
+        self._handlers.append(threading.current_thread())
         assert ws.request is not None
         path = ws.request.path
         try:
