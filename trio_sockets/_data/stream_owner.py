@@ -5,13 +5,13 @@ they give it up or close it (WinRT's ``DetachStream`` and ``Close``, with ``with
 from __future__ import annotations
 
 from types import TracebackType
-from typing import ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import trio
 
 from .interfaces import InputStream, OutputStream
 
-__all__ = ["InsufficientDataError", "NoStreamError", "StreamOwner"]
+__all__ = ["InsufficientDataError", "NoStreamError", "StreamOwner", "is_closed"]
 
 
 class InsufficientDataError(EOFError):
@@ -183,3 +183,8 @@ class StreamOwner(Generic[_S]):
         traceback: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+def is_closed(owner: StreamOwner[Any]) -> bool:
+    """Whether *owner* (a DataReader or DataWriter) was closed."""
+    return owner._closed

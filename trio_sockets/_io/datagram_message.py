@@ -9,18 +9,16 @@ of datagrams costs no name parsing.
 
 from __future__ import annotations
 
-import trio
-
-from .._core.codec import check_count
-from .._core.enums import InputStreamOptions
 from .._core.errors import SocketStatusError
 from .._core.hostname import HostName
+from .._data.bytes_stream import BytesInputStream
 from .._data.interfaces import InputStream
 from .._data.reader import DataReader
+from .._data.stream_owner import is_closed
 from .addresses import host_of
 from .resolver import SockAddr
 
-__all__ = ["DatagramInputStream", "DatagramSocketMessageReceivedEventArgs", "sender_of"]
+__all__ = ["DatagramSocketMessageReceivedEventArgs", "sender_of"]
 
 
 class DatagramSocketMessageReceivedEventArgs:
@@ -106,7 +104,7 @@ class DatagramSocketMessageReceivedEventArgs:
         if self._status is not None:
             raise self._status
         reader = self._message_reader
-        if reader is None or reader._closed:
+        if reader is None or is_closed(reader):
             reader = self._message_reader = DataReader.from_buffer(self._payload)
         return reader
 
@@ -120,40 +118,9 @@ class DatagramSocketMessageReceivedEventArgs:
         """
         if self._status is not None:
             raise self._status
-        return DatagramInputStream(self._payload)
+        return BytesInputStream(self._payload, "datagram")
 
 
 def sender_of(args: DatagramSocketMessageReceivedEventArgs) -> SockAddr | None:
     """The sender's socket address as received (``None`` for an error without one)."""
     return args._sender
-
-
-class DatagramInputStream(InputStream):
-    """An input stream over one datagram's bytes; ``read`` returns ``b""`` at its end."""
-
-    def __init__(self, data: bytes) -> None:
-        self._view = memoryview(data)
-        self._position = 0
-        self._closed = False
-
-    async def read(
-        self, count: int, options: InputStreamOptions = InputStreamOptions.NONE
-    ) -> bytes:
-        """Read up to *count* bytes of the datagram; fewer (or ``b""``) at its end.
-
-        Raises:
-            TypeError / ValueError: a bad *count*.
-            trio.ClosedResourceError: the stream was closed.
-        """
-        check_count(count, "read")
-        if self._closed:
-            raise trio.ClosedResourceError("this datagram stream was closed")
-        await trio.lowlevel.checkpoint()
-        start = self._position
-        self._position = min(len(self._view), start + count)
-        return bytes(self._view[start : self._position])
-
-    async def aclose(self) -> None:
-        """Close the stream; the socket is not affected."""
-        self._closed = True
-        await trio.lowlevel.checkpoint()

@@ -3,16 +3,13 @@ pieces of them) and the closing handshake."""
 
 from __future__ import annotations
 
-import trio
-
-from .._core.checks import check_int
-from .._core.enums import InputStreamOptions, SocketMessageType
+from .._core.enums import SocketMessageType
 from .._core.web_errors import WebSocketStatusError
+from .._data.bytes_stream import BytesInputStream
 from .._data.interfaces import InputStream
 from .._data.reader import DataReader
 
 __all__ = [
-    "BytesInputStream",
     "MessageWebSocketMessageReceivedEventArgs",
     "WebSocketClosedEventArgs",
 ]
@@ -106,7 +103,7 @@ class MessageWebSocketMessageReceivedEventArgs:
         """
         if self._error is not None:
             raise self._error
-        return BytesInputStream(self._data)
+        return BytesInputStream(self._data, "message")
 
 
 class WebSocketClosedEventArgs:
@@ -132,34 +129,3 @@ class WebSocketClosedEventArgs:
     def reason(self) -> str:
         """The close reason (WinRT ``Reason``), ``""`` if none."""
         return self._reason
-
-
-class BytesInputStream(InputStream):
-    """An input stream over bytes already received; ``read`` returns ``b""`` at the end."""
-
-    def __init__(self, data: bytes) -> None:
-        self._view = memoryview(data)
-        self._position = 0
-        self._closed = False
-
-    async def read(
-        self, count: int, options: InputStreamOptions = InputStreamOptions.NONE
-    ) -> bytes:
-        """Read up to *count* bytes; fewer (or ``b""``) at the end.
-
-        Raises:
-            TypeError / ValueError: a bad *count* (named).
-            trio.ClosedResourceError: the stream was closed.
-        """
-        check_int("count", count, 0)
-        if self._closed:
-            raise trio.ClosedResourceError("this message stream was closed")
-        await trio.lowlevel.checkpoint()
-        start = self._position
-        self._position = min(len(self._view), start + count)
-        return bytes(self._view[start : self._position])
-
-    async def aclose(self) -> None:
-        """Close the stream; the WebSocket is not affected."""
-        self._closed = True
-        await trio.lowlevel.checkpoint()
