@@ -16,6 +16,8 @@ import errno as _errno
 import os
 import socket
 import ssl
+from collections.abc import Callable
+from typing import TypeVar
 
 import dns.exception
 import dns.resolver
@@ -304,19 +306,36 @@ def _os_error_status(exc: OSError) -> SocketErrorStatus | None:
     return None
 
 
-def _classify(exc: BaseException, path: set[int], depth: int) -> SocketErrorStatus:
+_Status = TypeVar("_Status")
+
+
+def classify_chain(
+    exc: BaseException,
+    path: set[int],
+    depth: int,
+    direct: Callable[[BaseException, set[int], int], _Status | None],
+    unknown: _Status,
+) -> _Status:
+    """The status *direct* finds for *exc*, else for its ``__cause__`` chain; *unknown*
+    when none does. *direct* classifies nested exceptions by calling back here with
+    ``depth + 1``. Shared by ``SocketError.get_status`` and ``WebSocketError.get_status``.
+    """
     # *path* holds the exceptions being classified further up, so that a __cause__ cycle
     # ends, while the same exception reached twice through a group still counts twice.
     if depth > _MAX_DEPTH or id(exc) in path:
-        return _S.UNKNOWN
+        return unknown
     path.add(id(exc))
     try:
-        status = _direct_status(exc, path, depth)
+        status = direct(exc, path, depth)
         if status is None and exc.__cause__ is not None:
-            status = _classify(exc.__cause__, path, depth + 1)
+            status = classify_chain(exc.__cause__, path, depth + 1, direct, unknown)
     finally:
         path.discard(id(exc))
-    return _S.UNKNOWN if status is None else status
+    return unknown if status is None else status
+
+
+def _classify(exc: BaseException, path: set[int], depth: int) -> SocketErrorStatus:
+    return classify_chain(exc, path, depth, _direct_status, _S.UNKNOWN)
 
 
 def _direct_status(exc: BaseException, path: set[int], depth: int) -> SocketErrorStatus | None:

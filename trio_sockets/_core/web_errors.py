@@ -22,7 +22,7 @@ from websockets import exceptions as ws_exceptions
 from websockets.frames import CloseCode
 
 from .checks import describe
-from .errors import SocketError, SocketErrorStatus
+from .errors import SocketError, SocketErrorStatus, classify_chain
 
 __all__ = [
     "WebErrorStatus",
@@ -334,8 +334,6 @@ _HRESULT_STATUS: dict[int, WebErrorStatus] = {
 # HTTP_E_STATUS_*: 0x80190000 | the HTTP status.
 _HTTP_E_STATUS = 0x80190000
 
-_MAX_DEPTH = 16
-
 
 class WebSocketError:
     """Classification of WebSocket failures (WinRT ``WebSocketError``); static members only."""
@@ -384,18 +382,7 @@ def _classify_int(code: int) -> WebErrorStatus:
 
 
 def _classify(exc: BaseException, path: set[int], depth: int) -> WebErrorStatus:
-    # *path* holds the exceptions being classified further up, so that a __cause__ cycle
-    # ends.
-    if depth > _MAX_DEPTH or id(exc) in path:
-        return _W.UNKNOWN
-    path.add(id(exc))
-    try:
-        status = _direct_status(exc, path, depth)
-        if status is None and exc.__cause__ is not None:
-            status = _classify(exc.__cause__, path, depth + 1)
-    finally:
-        path.discard(id(exc))
-    return _W.UNKNOWN if status is None else status
+    return classify_chain(exc, path, depth, _direct_status, _W.UNKNOWN)
 
 
 def _direct_status(exc: BaseException, path: set[int], depth: int) -> WebErrorStatus | None:
