@@ -86,6 +86,28 @@ async def test_echo_server_sends_each_message_back_with_its_type() -> None:
         assert rest.decode().endswith(expected), rest
 
 
+async def test_a_client_that_closes_before_its_echoes_is_no_failure() -> None:
+    """Messages still queued when the client's close came cannot go back: the server
+    drops them and reports the close, nothing on standard error."""
+    async with _echo_server("--count", "1") as (process, port):
+
+        def client() -> None:
+            with sync_connect(f"ws://127.0.0.1:{port}/", open_timeout=LIMIT) as ws:
+                for _ in range(200):
+                    ws.send("x" * 1000)
+
+        with trio.fail_after(LIMIT):
+            await trio.to_thread.run_sync(client)
+        assert await _finish(process) == 0
+        assert process.stdout is not None
+        assert process.stderr is not None
+        with trio.fail_after(LIMIT):
+            out = await process.stdout.receive_some()
+            err = await process.stderr.receive_some()
+    assert out.endswith(b"close code 1000\n"), out
+    assert err == b""
+
+
 async def test_echo_server_prints_its_uri() -> None:
     process = await trio.lowlevel.open_process(
         [*COMMAND, "echo-server", "0", "--host", "127.0.0.1", "--websocket"],
