@@ -28,7 +28,13 @@ pytest_plugins = ["pytester"]
 IN_CI = bool(os.environ.get("CI"))
 
 # The Debian package each external tool comes from (.ci/system-packages installs them).
-_PACKAGES = {"socat": "socat", "strace": "strace", "openssl": "openssl", "dnsmasq": "dnsmasq-base"}
+_PACKAGES = {
+    "socat": "socat",
+    "strace": "strace",
+    "openssl": "openssl",
+    "dnsmasq": "dnsmasq-base",
+    "wsdump": "python3-websocket",
+}
 
 
 def unavailable(message: str) -> NoReturn:

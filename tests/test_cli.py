@@ -138,6 +138,28 @@ async def test_send_reports_a_refused_connection() -> None:
     assert result.stderr.count(b"\n") == 1
 
 
+async def test_send_ends_quietly_when_its_output_is_closed(
+    tcp_echo_server: TcpEchoServer,
+) -> None:
+    """As with ``| head``: the reader of standard output went away. The command ends
+    with status 141, as a shell reports a program SIGPIPE ended, without a traceback."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        with trio.fail_after(60):
+            result = await trio.run_process(
+                _send_arguments(tcp_echo_server),
+                stdin=BIG,
+                stdout=write_end,
+                capture_stderr=True,
+                check=False,
+            )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141, result.stderr
+    assert result.stderr == b""
+
+
 async def test_bad_input_is_exit_status_2_naming_the_value() -> None:
     result = await trio.run_process(
         [*COMMAND, "send", "bad host!", "80"],

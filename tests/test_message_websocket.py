@@ -226,6 +226,10 @@ def test_control_checks_name_the_bad_value() -> None:
         ("http://127.0.0.1/", ValueError),
         ("127.0.0.1:80", ValueError),
         ("ws://", ValueError),
+        # urllib's own ValueErrors, which name neither the URI nor the argument
+        ("ws://[127.0.0.1/", ValueError),
+        ("ws://127.0.0.1:99999/", ValueError),
+        ("ws://127.0.0.1:http/", ValueError),
         (b"ws://127.0.0.1/", TypeError),
     ],
 )

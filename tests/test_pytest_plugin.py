@@ -10,7 +10,7 @@ TRIO_INI = "[pytest]\ntrio_mode = true\nfilterwarnings = error\n"
 def _run(pytester: pytest.Pytester, source: str, ini: str = TRIO_INI) -> pytest.RunResult:
     pytester.makeini(ini)
     pytester.makepyfile(source)
-    return pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    return pytester.runpytest_subprocess("-p", "no:cacheprovider", timeout=120)
 
 
 def test_tcp_echo_server_fixture(pytester: pytest.Pytester) -> None:
@@ -48,6 +48,93 @@ def test_udp_echo_server_fixture(pytester: pytest.Pytester) -> None:
                     message = await sock.message_received.receive()
             assert message.data == b"datagram"
             assert udp_echo_server.datagrams_echoed == 1
+        """,
+    )
+    result.assert_outcomes(passed=1)
+
+
+def test_websocket_echo_server_fixture(pytester: pytest.Pytester) -> None:
+    """Each message comes back with its type; after its test the server is gone, with
+    its connections (even one that never finished its handshake) and their fds."""
+    result = _run(
+        pytester,
+        """
+        import gc
+        import os
+        import socket
+
+        import pytest
+        import trio
+        from trio_sockets import (
+            MessageWebSocket, SocketMessageType, WebErrorStatus, WebSocketStatusError
+        )
+
+        SEEN = {}
+
+        def open_fds():
+            gc.collect()
+            return len(os.listdir("/proc/self/fd"))
+
+        async def test_before():
+            SEEN["fds"] = open_fds()
+
+        async def test_echo(websocket_echo_server):
+            server = websocket_echo_server
+            assert server.uri == f"ws://127.0.0.1:{server.port}/"
+            SEEN["uri"] = server.uri
+            async with MessageWebSocket() as ws:
+                await ws.connect(server.uri + "any/path")
+                ws.control.message_type = SocketMessageType.UTF8
+                with trio.fail_after(10):
+                    await ws.output_stream.write("héllo".encode())
+                    text = await ws.message_received.receive()
+                    ws.control.message_type = SocketMessageType.BINARY
+                    await ws.output_stream.write(b"\\x00")
+                    data = await ws.message_received.receive()
+                await ws.aclose(1000)
+            assert (text.message_type, text.data) == (SocketMessageType.UTF8, "héllo".encode())
+            assert (data.message_type, data.data) == (SocketMessageType.BINARY, b"\\x00")
+            assert server.messages_echoed == 2 and server.bytes_echoed == 7
+            with trio.fail_after(10):
+                while server.close_codes != [1000]:
+                    await trio.sleep(0.01)
+            # Left connected, without a handshake, when the test ends.
+            SEEN["silent"] = socket.create_connection(("127.0.0.1", int(server.port)))
+            with trio.fail_after(10):
+                while server.connections < 2:
+                    await trio.sleep(0.01)
+
+        async def test_after():
+            SEEN.pop("silent").close()
+            assert open_fds() == SEEN["fds"]
+            async with MessageWebSocket() as ws:
+                with pytest.raises(WebSocketStatusError) as caught:
+                    await ws.connect(SEEN["uri"])
+            assert caught.value.status is WebErrorStatus.CANNOT_CONNECT
+        """,
+    )
+    result.assert_outcomes(passed=3)
+
+
+def test_websocket_echo_server_over_tls(pytester: pytest.Pytester) -> None:
+    result = _run(
+        pytester,
+        """
+        import trio
+        from trio_sockets import MessageWebSocket
+        from trio_sockets.testing import WebSocketEchoServer
+
+        async def test_wss(tls_certificates):
+            server = WebSocketEchoServer(certificate=tls_certificates.server)
+            async with server:
+                assert server.uri == f"wss://localhost:{server.port}/"
+                async with MessageWebSocket() as ws:
+                    ws.control.trusted_certificates.append(tls_certificates.authority)
+                    await ws.connect(server.uri)
+                    with trio.fail_after(10):
+                        await ws.output_stream.write(b"secret")
+                        assert (await ws.message_received.receive()).data == b"secret"
+            assert server.messages_echoed == 1
         """,
     )
     result.assert_outcomes(passed=1)
@@ -154,6 +241,7 @@ def test_the_testing_package_keeps_its_public_names() -> None:
         "TcpEchoServer",
         "TlsCertificates",
         "UdpEchoServer",
+        "WebSocketEchoServer",
         "free_port",
     ]
     for name in testing.__all__:
@@ -176,5 +264,6 @@ def test_the_plugin_offers_its_fixtures(pytester: pytest.Pytester) -> None:
         "tcp_echo_server",
         "tls_certificates",
         "udp_echo_server",
+        "websocket_echo_server",
     ):
         assert fixture in listed, result.outlines

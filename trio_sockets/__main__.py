@@ -2,12 +2,13 @@
 
 - ``demo``: the ported WinRT samples (TCP echo, batched sends, UDP echo) in one process,
   with the samples' log lines;
-- ``echo-server``: a TCP or UDP echo server;
-- ``send``: standard input to a remote service and its replies to standard output;
+- ``echo-server``: a TCP, UDP or WebSocket echo server;
+- ``send``: standard input to a remote service or WebSocket and its replies to standard
+  output;
 - ``resolve``: how a host and service resolve, step by step.
 
-A failure prints its ``SocketErrorStatus`` name and a one-line cause and exits with 1;
-bad input exits with 2.
+A failure prints its ``SocketErrorStatus`` name (``WebErrorStatus`` for a WebSocket) and
+a one-line cause and exits with 1; bad input exits with 2.
 """
 
 from __future__ import annotations

@@ -1,13 +1,13 @@
 """The pytest plugin ``trio_sockets`` (entry point ``pytest11``).
 
 Fixtures: ``dns_server`` (a factory of real DNS servers, dnsmasq on loopback),
-``tcp_echo_server`` and ``udp_echo_server`` (running echo servers on 127.0.0.1),
-``tls_certificates`` (a throw-away certificate authority with server and client
-certificates, also as files), and ``free_tcp_service`` / ``free_udp_service`` (a free
-port as a service string). The
-servers are ``async`` fixtures, so they work in trio tests only (``pytest-trio``:
-``trio_mode = true``, or tests marked ``@pytest.mark.trio``); projects that do not use
-them are not affected by the plugin. The classes behind them are in
+``tcp_echo_server``, ``udp_echo_server`` and ``websocket_echo_server`` (running echo
+servers on 127.0.0.1), ``tls_certificates`` (a throw-away certificate authority with
+server and client certificates, also as files), and ``free_tcp_service`` /
+``free_udp_service`` (a free port as a service string). The servers are ``async``
+fixtures, so they work in trio tests only (``pytest-trio``: ``trio_mode = true``, or
+tests marked ``@pytest.mark.trio``); projects that do not use them are not affected by
+the plugin. The classes behind them are in
 :mod:`trio_sockets.testing`.
 """
 
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 
 from .testing._certificates import TlsCertificates
 from .testing._dns import DNSMASQ_PACKAGE, DnsServer, SrvRecord
-from .testing._echo import TcpEchoServer, UdpEchoServer, free_port
+from .testing._echo import TcpEchoServer, UdpEchoServer, WebSocketEchoServer, free_port
 
 if TYPE_CHECKING:
     import pytest
@@ -40,6 +40,7 @@ __all__ = [
     "tcp_echo_server",
     "tls_certificates",
     "udp_echo_server",
+    "websocket_echo_server",
 ]
 
 #: What the ``dns_server`` fixture gives: ``await dns_server(srv=..., hosts=...)``.
@@ -109,6 +110,14 @@ async def _udp_echo_server_fixture() -> AsyncIterator[UdpEchoServer]:
         yield server
 
 
+async def _websocket_echo_server_fixture() -> AsyncIterator[WebSocketEchoServer]:
+    """A running :class:`~trio_sockets.testing.WebSocketEchoServer` on 127.0.0.1 (trio
+    tests): connect to ``websocket_echo_server.uri`` (``ws://127.0.0.1:PORT/``) and each
+    message comes back with its type."""
+    async with WebSocketEchoServer() as server:
+        yield server
+
+
 def _tls_certificates_fixture(tmp_path: os.PathLike[str]) -> TlsCertificates:
     """A fresh :class:`~trio_sockets.testing.TlsCertificates` whose files are in ``tmp_path``.
 
@@ -134,6 +143,9 @@ if pytest is not None:
     dns_server = pytest.fixture(name="dns_server")(_dns_server_fixture)
     tcp_echo_server = pytest.fixture(name="tcp_echo_server")(_tcp_echo_server_fixture)
     udp_echo_server = pytest.fixture(name="udp_echo_server")(_udp_echo_server_fixture)
+    websocket_echo_server = pytest.fixture(name="websocket_echo_server")(
+        _websocket_echo_server_fixture
+    )
     tls_certificates = pytest.fixture(name="tls_certificates")(_tls_certificates_fixture)
     free_tcp_service = pytest.fixture(name="free_tcp_service")(_free_tcp_service_fixture)
     free_udp_service = pytest.fixture(name="free_udp_service")(_free_udp_service_fixture)

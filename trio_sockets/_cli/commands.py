@@ -2,7 +2,9 @@
 
 Each command is a coroutine taking the parsed arguments; :func:`run` maps failures to a
 one-line message and an exit status (1 for a network failure, named by its
-``SocketErrorStatus``; 2 for bad input).
+``SocketErrorStatus``, or its ``WebErrorStatus`` for a WebSocket; 2 for bad input; 141,
+quietly, when the reader of standard output went away).
+The WebSocket sides of ``echo-server`` and ``send`` are in :mod:`.websocket`.
 """
 
 from __future__ import annotations
@@ -16,17 +18,32 @@ from typing import Any, TypeVar
 
 import trio
 
-from .._core.certificate import IGNORABLE, Certificate
 from .._core.checks import shown
-from .._core.enums import ChainValidationResult, SocketProtectionLevel
+from .._core.enums import SocketProtectionLevel
 from .._core.errors import SocketError
 from .._core.hostname import HostName
 from .._core.service_name import parse_service_name
+from .._core.web_errors import WebSocketError, WebSocketStatusError
 from .._io.resolver import Protocol, Resolver, ServiceTarget, all_targets_failed
 from .._sockets.datagram_socket import DatagramSocket
 from .._sockets.listener import StreamSocketListener
 from .._sockets.stream_socket import StreamSocket
 from .progress import Progress, wanted
+from .tls_options import (
+    add_level_option,
+    add_tls_client_options,
+    certificate,
+    use_tls_options,
+    wants_tls,
+)
+from .websocket import (
+    add_websocket_options,
+    echo_websocket,
+    is_websocket_target,
+    listening_uri,
+    send_messages,
+    websocket_client,
+)
 
 __all__ = ["add_commands", "first_os_error", "run"]
 
@@ -40,12 +57,18 @@ def add_commands(commands: Any) -> None:
     """Register the commands on an ``argparse`` sub-parser collection."""
     echo = commands.add_parser(
         "echo-server",
-        help="echo back what clients send, over TCP (default) or UDP",
-        description="Listen on SERVICE and echo back every byte (TCP) or datagram (UDP). "
-        "Prints 'listening on port N' once bound.",
+        help="echo back what clients send, over TCP (default), UDP or WebSocket",
+        description="Listen on SERVICE and echo back every byte (TCP), datagram (UDP) or "
+        "WebSocket message (with its type). Prints 'listening on port N' once bound.",
     )
     echo.add_argument("service", help="port or service name to listen on; 0 picks a free port")
     echo.add_argument("--udp", action="store_true", help="echo datagrams instead of streams")
+    echo.add_argument(
+        "--websocket",
+        action="store_true",
+        help="serve WebSocket (ws://, or wss:// with --tls-cert) on any path and echo each "
+        "message back with its type",
+    )
     echo.add_argument(
         "--host", default=None, help="local address to listen on (default: every address)"
     )
@@ -53,9 +76,9 @@ def add_commands(commands: Any) -> None:
         "--count",
         type=_positive_int,
         default=None,
-        help="stop after this many connections (TCP) or datagrams (UDP)",
+        help="stop after this many connections (TCP, WebSocket) or datagrams (UDP)",
     )
-    tls = echo.add_argument_group("TLS (TCP only)")
+    tls = echo.add_argument_group("TLS (TCP and WebSocket)")
     tls.add_argument(
         "--tls-cert", metavar="FILE", help="serve TLS with this certificate (PEM, key may follow)"
     )
@@ -65,48 +88,42 @@ def add_commands(commands: Any) -> None:
         metavar="FILE",
         help="require client certificates issued by this authority (PEM)",
     )
-    _add_level_option(tls)
+    add_level_option(tls)
     echo.set_defaults(handler=echo_server)
 
     send = commands.add_parser(
         "send",
-        help="send standard input to a remote service, print what comes back (like netcat)",
-        description="Connect to HOST SERVICE, send standard input, and write what the "
-        "remote sends to standard output. Over TCP the sending side is closed when "
-        "standard input ends, and the command ends with the remote's end of stream; over "
-        "UDP each chunk read is one datagram, and replies are awaited for --wait seconds. "
-        "The bytes sent and received and their rates are shown on standard error when it "
-        "is a terminal and standard output is not.",
+        help="send standard input to a remote service or WebSocket, print what comes back "
+        "(like netcat)",
+        description="Connect to HOST SERVICE (or a ws:// or wss:// URI), send standard "
+        "input, and write what the remote sends to standard output. Over TCP the sending "
+        "side is closed when standard input ends, and the command ends with the remote's "
+        "end of stream; over UDP each chunk read is one datagram, and replies are awaited "
+        "for --wait seconds. To a WebSocket each line is one text message (--binary: each "
+        "chunk one binary message), each message received is written followed by a "
+        "newline (--binary: as it is), and when standard input ends replies are awaited "
+        "as for UDP, then the WebSocket is closed with code 1000. The bytes sent and "
+        "received and their rates are shown on standard error when it is a terminal and "
+        "standard output is not.",
     )
-    send.add_argument("host", help="remote host name or address")
-    send.add_argument("service", help="remote port or service name (DNS SRV when not a port)")
+    send.add_argument(
+        "host", metavar="HOST|URI", help="remote host name or address, or a ws:// or wss:// URI"
+    )
+    send.add_argument(
+        "service",
+        nargs="?",
+        help="remote port or service name (DNS SRV when not a port); none with a URI",
+    )
     send.add_argument("--udp", action="store_true", help="send datagrams instead of a stream")
     send.add_argument(
         "--wait",
         type=_seconds,
         default=1.0,
-        help="UDP and TLS: seconds to wait for replies after standard input ends, and "
-        "for TLS, between replies (default 1)",
+        help="UDP, TLS and WebSocket: seconds to wait for replies after standard input "
+        "ends, and for TLS and WebSocket, between replies (default 1)",
     )
-    tls = send.add_argument_group(
-        "TLS (TCP only; TLS cannot half-close, so replies are awaited as for UDP)"
-    )
-    tls.add_argument("--tls", action="store_true", help="connect with TLS")
-    tls.add_argument(
-        "--ca", metavar="FILE", help="trust this authority besides the system's roots (PEM)"
-    )
-    tls.add_argument("--cert", metavar="FILE", help="offer this client certificate (PEM)")
-    tls.add_argument("--key", metavar="FILE", help="the client certificate's private key")
-    tls.add_argument(
-        "--ignore",
-        action="append",
-        default=[],
-        choices=sorted(result.name for result in IGNORABLE),
-        metavar="ERROR",
-        help="accept a server certificate with this error (repeatable): "
-        + ", ".join(sorted(result.name for result in IGNORABLE)),
-    )
-    _add_level_option(tls)
+    add_websocket_options(send)
+    add_tls_client_options(send)
     send.add_argument(
         "--progress",
         action=argparse.BooleanOptionalAction,
@@ -174,20 +191,48 @@ def first_os_error(failure: BaseException) -> OSError | None:
     return _first(failure, OSError)
 
 
+def _output_closed(failure: BaseException) -> bool:
+    """Whether *failure* is standard output closed by its reader (``| head``): trio's
+    pipe error, which, unlike the library's network errors, is no OSError."""
+    broken = _first(failure, trio.BrokenResourceError)
+    return (
+        broken is not None
+        and not isinstance(broken, OSError)
+        and isinstance(broken.__cause__, BrokenPipeError)
+    )
+
+
+#: The exit status when standard output was closed: what a shell reports for a program
+#: that SIGPIPE ended (128 + 13).
+OUTPUT_CLOSED = 141
+
+
 def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse.Namespace) -> int:
     """Run *command*; return the exit status, printing a one-line cause on failure."""
     try:
         trio.run(command, args)
     except KeyboardInterrupt:
         return 130
-    except (OSError, ValueError, TypeError, BaseExceptionGroup) as failure:
+    except (
+        OSError,
+        ValueError,
+        TypeError,
+        trio.BrokenResourceError,
+        BaseExceptionGroup,
+    ) as failure:
         if _first(failure, KeyboardInterrupt) is not None:
             return 130
         error = first_os_error(failure)
         if error is not None:
-            status = SocketError.get_status(error).name
+            status = (
+                WebSocketError.get_status(error)
+                if isinstance(error, WebSocketStatusError)
+                else SocketError.get_status(error)
+            ).name
             print(f"trio-sockets: {status}: {error}", file=sys.stderr)
             return 1
+        if _output_closed(failure):
+            return OUTPUT_CLOSED
         bad_input = _first(failure, (ValueError, TypeError))
         if bad_input is None:
             raise
@@ -200,26 +245,6 @@ def _say(*parts: object) -> None:
     print(*parts, flush=True)
 
 
-_LEVELS = ("SSL", "TLS10", "TLS11", "TLS12", "TLS13")
-
-
-def _add_level_option(group: Any) -> None:
-    group.add_argument(
-        "--tls-level",
-        choices=_LEVELS,
-        default="SSL",
-        help="SocketProtectionLevel: SSL (the best both sides have, the default) or a "
-        "pinned version",
-    )
-
-
-def _certificate(cert: str, key: str | None, what: str) -> Certificate:
-    try:
-        return Certificate.from_pem_file(cert, key)
-    except OSError as error:
-        raise ValueError(f"{what}: cannot read {error.filename}: {error.strerror}") from None
-
-
 # -- echo-server ---------------------------------------------------------------------
 
 
@@ -230,6 +255,8 @@ async def echo_server(args: argparse.Namespace) -> None:
     if args.udp:
         if tls:
             raise ValueError("--tls-cert serves TLS over TCP; it cannot go with --udp")
+        if args.websocket:
+            raise ValueError("--websocket serves over TCP; it cannot go with --udp")
         await _udp_echo_server(args.host, args.service, args.count)
     else:
         await _tcp_echo_server(args.host, args.service, args.count, args)
@@ -243,21 +270,28 @@ async def _tcp_echo_server(
         if options.tls_cert is not None:
             level = SocketProtectionLevel[options.tls_level]
             control = listener.control
-            control.server_certificate = _certificate(
+            control.server_certificate = certificate(
                 options.tls_cert, options.tls_key, "--tls-cert"
             )
             if options.tls_client_ca is not None:
                 control.client_certificate_required = True
                 control.trusted_certificates = [
-                    _certificate(options.tls_client_ca, None, "--tls-client-ca")
+                    certificate(options.tls_client_ca, None, "--tls-client-ca")
                 ]
         await listener.bind_endpoint(host, service, level)
-        kind = "TCP" if level == SocketProtectionLevel.PLAIN_SOCKET else f"TLS, {level.name}"
-        _say(f"listening on port {listener.information.local_port} ({kind})")
+        port = listener.information.local_port
+        plain = level == SocketProtectionLevel.PLAIN_SOCKET
+        kind = "TCP" if plain else f"TLS, {level.name}"
+        handler = _echo_connection
+        if options.websocket:
+            handler = echo_websocket
+            uri = listening_uri(host, port, secure=not plain)
+            kind = f"WebSocket, {uri}" if plain else f"WebSocket over {kind}, {uri}"
+        _say(f"listening on port {port} ({kind})")
         async with trio.open_nursery() as nursery:
             served = 0
             async for args in listener.connection_received:
-                nursery.start_soon(_echo_connection, args.socket)
+                nursery.start_soon(handler, args.socket)
                 served += 1
                 if count is not None and served >= count:
                     await listener.aclose()
@@ -304,33 +338,21 @@ async def send_command(args: argparse.Namespace) -> None:
         with Progress(sys.stderr if show else None) as progress:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(progress.keep_drawing)
-                if args.udp:
-                    if _wants_tls(args):
+                if is_websocket_target(args.host, args.service):
+                    ws = websocket_client(args)
+                    await send_messages(ws, args, stdin, stdout, progress, CHUNK)
+                elif args.binary or args.header or args.protocol:
+                    raise ValueError("--binary, --header and --protocol go with a WebSocket URI")
+                elif args.udp:
+                    if wants_tls(args):
                         raise ValueError("TLS options go with TCP, not --udp")
                     await _send_udp(args.host, args.service, args.wait, stdin, stdout, progress)
                 else:
-                    sock = _tls_client(args) if _wants_tls(args) else StreamSocket()
+                    sock = StreamSocket()
+                    if wants_tls(args):
+                        use_tls_options(sock.control, args)
                     await _send_tcp(sock, args, stdin, stdout, progress)
                 nursery.cancel_scope.cancel()
-
-
-def _wants_tls(args: argparse.Namespace) -> bool:
-    return bool(args.tls or args.ca or args.cert or args.key or args.ignore)
-
-
-def _tls_client(args: argparse.Namespace) -> StreamSocket:
-    if args.key is not None and args.cert is None:
-        raise ValueError("--key needs --cert")
-    sock = StreamSocket()
-    control = sock.control
-    if args.ca is not None:
-        control.trusted_certificates.append(_certificate(args.ca, None, "--ca"))
-    if args.cert is not None:
-        control.client_certificate = _certificate(args.cert, args.key, "--cert")
-    control.ignorable_server_certificate_errors.update(
-        ChainValidationResult[name] for name in args.ignore
-    )
-    return sock
 
 
 async def _send_tcp(
@@ -340,7 +362,7 @@ async def _send_tcp(
     stdout: trio.lowlevel.FdStream,
     progress: Progress,
 ) -> None:
-    tls = _wants_tls(args)
+    tls = wants_tls(args)
     level = SocketProtectionLevel[args.tls_level] if tls else SocketProtectionLevel.PLAIN_SOCKET
     async with sock:
         await sock.connect(args.host, args.service, level)

@@ -84,6 +84,8 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
             raise ValueError(
                 f"uri must be an absolute ws:// or wss:// URI, not {shown(uri)}"
             ) from None
+        except ValueError as error:  # urllib's: a bad port or IPv6 literal
+            raise ValueError(f"uri {shown(uri)} is not a valid URI: {shown(str(error))}") from None
         self._lifecycle.check(Action.CONNECT)
         nursery = self._require_nursery("connect()")
         subprotocols = offered_subprotocols(self._control)

@@ -1,4 +1,5 @@
-"""Echo servers for tests: a TCP and a UDP echo server on loopback, built on the library.
+"""Echo servers for tests: TCP, UDP and WebSocket echo servers on loopback, built on the
+library.
 
 Each is an async context manager that runs the server in its own nursery for as long as
 the block lasts, and counts what it echoed::
@@ -18,12 +19,15 @@ from typing import Self
 
 import trio
 
+from .._core.certificate import Certificate
+from .._core.enums import SocketProtectionLevel
 from .._core.hostname import HostName
 from .._sockets.datagram_socket import DatagramSocket
 from .._sockets.listener import StreamSocketListener
 from .._sockets.stream_socket import StreamSocket
+from .._websockets.echo import EchoCounts, echo_messages
 
-__all__ = ["TcpEchoServer", "UdpEchoServer", "free_port"]
+__all__ = ["TcpEchoServer", "UdpEchoServer", "WebSocketEchoServer", "free_port"]
 
 
 def free_port(kind: socket.SocketKind = socket.SOCK_STREAM, host: str = "127.0.0.1") -> str:
@@ -127,3 +131,60 @@ class UdpEchoServer(_EchoServer):
                 out = await sock.get_output_stream(message.remote_address, message.remote_port)
                 await out.write(message.data)
                 self.datagrams_echoed += 1
+
+
+@dataclass
+class WebSocketEchoServer(_EchoServer):
+    """A WebSocket echo server on *host* (default 127.0.0.1) at a free port: every
+    message comes back with its type (text or binary), on any path.
+
+    ``uri`` is where to connect: ``ws://127.0.0.1:PORT/``. With *certificate* (a server
+    certificate with its key, such as ``TlsCertificates.server``) it serves TLS and
+    ``uri`` is ``wss://localhost:PORT/``. ``connections``, ``messages_echoed`` and
+    ``bytes_echoed`` count what it served; ``close_codes`` lists the close code each
+    client sent, in the order the connections ended.
+    """
+
+    certificate: Certificate | None = None
+    connections: int = 0
+    close_codes: list[int] = field(default_factory=list)
+    _counts: EchoCounts = field(default_factory=EchoCounts, init=False, repr=False)
+
+    @property
+    def messages_echoed(self) -> int:
+        """The messages sent back so far, over every connection."""
+        return self._counts.messages
+
+    @property
+    def bytes_echoed(self) -> int:
+        """The bytes of the payloads of those messages."""
+        return self._counts.bytes
+
+    @property
+    def uri(self) -> str:
+        """The URI of the server, once the block has been entered."""
+        if self.certificate is not None:
+            return f"wss://localhost:{self.port}/"
+        host = self.host.canonical_name
+        return f"ws://{f'[{host}]' if ':' in host else host}:{self.port}/"
+
+    async def _serve(self, *, task_status: trio.TaskStatus[str]) -> None:
+        async with StreamSocketListener() as listener:
+            level = SocketProtectionLevel.PLAIN_SOCKET
+            if self.certificate is not None:
+                listener.control.server_certificate = self.certificate
+                level = SocketProtectionLevel.SSL
+            await listener.bind_endpoint(self.host, "0", level)
+            task_status.started(listener.information.local_port)
+            async with trio.open_nursery() as handlers:
+                async for args in listener.connection_received:
+                    self.connections += 1
+                    handlers.start_soon(self._echo, args.socket)
+
+    async def _echo(self, sock: StreamSocket) -> None:
+        try:
+            code = await echo_messages(sock, self._counts)
+        except OSError:
+            return  # the client went away or spoke no WebSocket: nothing to echo to
+        if code is not None:
+            self.close_codes.append(code)

@@ -1,0 +1,375 @@
+"""``trio-sockets echo-server --websocket`` and ``trio-sockets send ws://…``, run as
+subprocesses against independent peers: the ``websockets`` library's client and server,
+``wsdump`` (websocket-client, Debian package python3-websocket) and curl."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import pytest
+import trio
+from conftest import free_tcp_port, require_tool
+from test_cli import COMMAND, _finish, _start
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request, Response
+from websockets.server import ServerProtocol
+from websockets.sync.client import connect as sync_connect
+from websockets.sync.server import ServerConnection
+from ws_peers import RawPeer, WebsocketsServer
+
+from trio_sockets.testing import TlsCertificates
+
+#: Bounds every subprocess and peer exchange of these tests.
+LIMIT = 60
+
+
+async def _run(arguments: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    with trio.fail_after(LIMIT):
+        return await trio.run_process(
+            [*COMMAND, *arguments],
+            stdin=stdin,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+
+
+@asynccontextmanager
+async def _echo_server(*options: str) -> AsyncIterator[tuple[trio.Process, str]]:
+    """``echo-server --websocket`` on 127.0.0.1; yields it and its port. Killed after."""
+    process, port = await _start(
+        ["echo-server", "0", "--host", "127.0.0.1", "--websocket", *options]
+    )
+    try:
+        yield process, port
+    finally:
+        if process.returncode is None:
+            process.kill()
+        await process.wait()
+
+
+# -- echo-server --websocket -------------------------------------------------------------
+
+
+async def test_echo_server_sends_each_message_back_with_its_type() -> None:
+    """The websockets library's client: text, binary, empty and 1 MiB messages, then a
+    close with 1000, which the server reports."""
+    async with _echo_server("--count", "1") as (process, port):
+        big = bytes(range(256)) * 4096
+
+        def client() -> list[str | bytes]:
+            with sync_connect(
+                f"ws://127.0.0.1:{port}/any/path", open_timeout=LIMIT, max_size=None
+            ) as ws:
+                replies = []
+                for message in ("héllo", b"\x00\xffbinary", "", big):
+                    ws.send(message)
+                    replies.append(ws.recv(timeout=LIMIT))
+                ws.close(1000)
+                return replies
+
+        with trio.fail_after(LIMIT):
+            replies = await trio.to_thread.run_sync(client)
+        assert replies == ["héllo", b"\x00\xffbinary", "", big]
+        assert await _finish(process) == 0
+        assert process.stdout is not None
+        with trio.fail_after(LIMIT):
+            rest = b""
+            while chunk := await process.stdout.receive_some():
+                rest += chunk
+        expected = f": echoed 4 messages ({6 + 8 + len(big)} bytes), close code 1000\n"
+        assert rest.decode().endswith(expected), rest
+
+
+async def test_a_client_that_closes_before_its_echoes_is_no_failure() -> None:
+    """Messages still queued when the client's close came cannot go back: the server
+    drops them and reports the close, nothing on standard error."""
+    async with _echo_server("--count", "1") as (process, port):
+
+        def client() -> None:
+            with sync_connect(f"ws://127.0.0.1:{port}/", open_timeout=LIMIT) as ws:
+                for _ in range(200):
+                    ws.send("x" * 1000)
+
+        with trio.fail_after(LIMIT):
+            await trio.to_thread.run_sync(client)
+        assert await _finish(process) == 0
+        assert process.stdout is not None
+        assert process.stderr is not None
+        with trio.fail_after(LIMIT):
+            out = await process.stdout.receive_some()
+            err = await process.stderr.receive_some()
+    assert out.endswith(b"close code 1000\n"), out
+    assert err == b""
+
+
+async def test_echo_server_prints_its_uri() -> None:
+    process = await trio.lowlevel.open_process(
+        [*COMMAND, "echo-server", "0", "--host", "127.0.0.1", "--websocket"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert process.stdout is not None
+        line = b""
+        with trio.fail_after(LIMIT):
+            while not line.endswith(b"\n"):
+                chunk = await process.stdout.receive_some(1)
+                assert chunk, "echo-server exited before reporting its port"
+                line += chunk
+        port = line.split()[3].decode()
+        assert line.decode() == f"listening on port {port} (WebSocket, ws://127.0.0.1:{port}/)\n"
+    finally:
+        process.kill()
+        await process.wait()
+
+
+async def test_echo_server_answers_wsdump() -> None:
+    """wsdump (websocket-client) sends each line of its input as a text message and
+    prints what comes back with its opcode; it leaves without a closing handshake,
+    which the server reports on standard error."""
+    wsdump = require_tool("wsdump")
+    async with _echo_server("--count", "1") as (process, port):
+        with trio.fail_after(LIMIT):
+            result = await trio.run_process(
+                [wsdump, "-r", "-v", "--eof-wait", "1", f"ws://127.0.0.1:{port}/"],
+                stdin="one\ntwö\n".encode(),
+                capture_stdout=True,
+                capture_stderr=True,
+            )
+        assert result.stdout.decode().splitlines() == ["text: one", "text: twö"]
+        assert await _finish(process) == 0
+        assert process.stderr is not None
+        with trio.fail_after(LIMIT):
+            stderr = await process.stderr.receive_some()
+        assert b": CONNECTION_ABORTED: " in stderr
+
+
+async def test_echo_server_completes_the_handshake_curl_starts() -> None:
+    """curl sends an HTTP/1.1 upgrade request by hand; the answer is the RFC 6455 one
+    (the accept value of the RFC's example key)."""
+    curl = require_tool("curl")
+    async with _echo_server() as (_, port):
+        with trio.fail_after(LIMIT):
+            result = await trio.run_process(
+                [
+                    curl,
+                    "--silent",
+                    "--include",
+                    "--http1.1",
+                    "--max-time",
+                    "2",
+                    "-H",
+                    "Connection: Upgrade",
+                    "-H",
+                    "Upgrade: websocket",
+                    "-H",
+                    "Sec-WebSocket-Version: 13",
+                    "-H",
+                    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+                    f"http://127.0.0.1:{port}/chat",
+                ],
+                capture_stdout=True,
+                check=False,
+            )
+    head = result.stdout.decode().split("\r\n")
+    assert head[0] == "HTTP/1.1 101 Switching Protocols", result.stdout
+    assert "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head
+
+
+async def test_echo_server_and_send_over_wss(tls_certificates: TlsCertificates) -> None:
+    cert, key = tls_certificates.files("server")
+    ca = str(tls_certificates.authority_file)
+    async with _echo_server("--tls-cert", str(cert), "--tls-key", str(key)) as (_, port):
+        uri = f"wss://localhost:{port}/"
+        trusted = await _run(["send", uri, "--ca", ca, "--wait", "0.5"], b"secret\nlines\n")
+        assert trusted.returncode == 0, trusted.stderr
+        assert trusted.stdout == b"secret\nlines\n"
+        untrusted = await _run(["send", uri], b"x\n")
+        assert untrusted.returncode == 1
+        assert untrusted.stderr.decode().startswith("trio-sockets: CERTIFICATE_CONTAINS_ERRORS: ")
+        assert untrusted.stderr.count(b"\n") == 1
+        ignored = await _run(["send", uri, "--ignore", "UNTRUSTED", "--wait", "0.5"], b"anyway\n")
+        assert ignored.stdout == b"anyway\n", ignored.stderr
+
+
+# -- send ws://… -------------------------------------------------------------------------
+
+
+async def test_send_sends_lines_as_text_messages_and_closes_with_1000() -> None:
+    lines = "first line\nsecond, with é and 🎉\n\nlast without a newline"
+    with WebsocketsServer() as server:
+        result = await _run(["send", server.url("/echo"), "--wait", "1"], lines.encode())
+        assert result.returncode == 0, result.stderr
+        assert result.stderr == b""
+        assert result.stdout.decode() == lines + "\n"
+        with trio.fail_after(LIMIT):
+            closed = await trio.to_thread.run_sync(server.wait_closed, "/echo")
+    assert closed == (1000, "", None, [])
+
+
+async def test_send_binary_streams_standard_input_as_binary_messages() -> None:
+    payload = bytes(range(256)) * 4096 + b"\n\x00 no lines here"
+    received: list[Frame] = []
+
+    def echo_frames(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        while protocol.close_rcvd is None and (data := sock.recv(65536)):
+            protocol.receive_data(data)
+            for frame in protocol.events_received():
+                if isinstance(frame, Frame) and frame.opcode in (Opcode.BINARY, Opcode.TEXT):
+                    received.append(frame)
+                    protocol.send_binary(frame.data)
+            sock.sendall(b"".join(protocol.data_to_send()))
+        peer.received_close = protocol.close_rcvd
+
+    with RawPeer(echo_frames) as peer:
+        result = await _run(["send", peer.url(), "--binary", "--wait", "1"], payload)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == payload
+    assert {frame.opcode for frame in received} == {Opcode.BINARY}
+    assert b"".join(frame.data for frame in received) == payload
+    assert peer.received_close is not None
+    assert peer.received_close.code == 1000
+
+
+async def test_send_shows_message_progress() -> None:
+    with WebsocketsServer() as server:
+        result = await _run(
+            ["send", server.url("/echo"), "--progress", "--wait", "0.5"], b"ab\nc\n"
+        )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"ab\nc\n"
+    assert b"sent: 3.00B [" in result.stderr
+    assert b"received: 3.00B [" in result.stderr
+
+
+async def test_send_ends_quietly_when_its_output_is_closed() -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        with WebsocketsServer() as server, trio.fail_after(LIMIT):
+            result = await trio.run_process(
+                [*COMMAND, "send", server.url("/echo")],
+                stdin=b"line\n" * 100_000,
+                stdout=write_end,
+                capture_stderr=True,
+                check=False,
+            )
+    finally:
+        os.close(write_end)
+    assert result.returncode == 141, result.stderr
+    assert result.stderr == b""
+
+
+async def test_send_offers_headers_and_subprotocols() -> None:
+    with WebsocketsServer(subprotocols=["chat.v2"]) as server:
+        result = await _run(
+            [
+                "send",
+                server.url("/headers"),
+                "--header",
+                "X-Token: s3cret",
+                "--protocol",
+                "chat.v1",
+                "--protocol",
+                "chat.v2",
+                "--wait",
+                "0.5",
+            ]
+        )
+        assert result.returncode == 0, result.stderr
+        headers = json.loads(result.stdout.decode().splitlines()[0])
+        assert headers["X-Token"] == "s3cret"
+        assert headers["Sec-WebSocket-Protocol"] == "chat.v1, chat.v2"
+        with trio.fail_after(LIMIT):
+            closed = await trio.to_thread.run_sync(server.wait_closed, "/headers")
+    assert closed[:3] == (1000, "", "chat.v2")
+
+
+async def test_send_reports_a_close_by_the_server_with_its_code() -> None:
+    """The messages that came before the close are written; the close code 4001 is a
+    failure, DISCONNECTED."""
+    with WebsocketsServer() as server:
+        result = await _run(["send", server.url("/close"), "--wait", "5"])
+    assert result.stdout == b"one\ntwo\nthree\n"
+    assert result.returncode == 1
+    stderr = result.stderr.decode()
+    assert stderr.startswith("trio-sockets: DISCONNECTED: "), stderr
+    assert "code 4001 and reason 'bye'" in stderr
+    assert stderr.count("\n") == 1
+
+
+async def test_send_reports_a_refused_port() -> None:
+    uri = f"ws://127.0.0.1:{free_tcp_port()}/"
+    result = await _run(["send", uri])
+    assert result.returncode == 1
+    assert result.stderr.decode().startswith("trio-sockets: CANNOT_CONNECT: ")
+    assert uri.encode() in result.stderr
+    assert result.stderr.count(b"\n") == 1
+
+
+async def test_send_reports_a_handshake_answered_with_404() -> None:
+    def not_found(connection: ServerConnection, request: Request) -> Response:
+        return connection.respond(404, "no such endpoint\n")
+
+    with WebsocketsServer(process_request=not_found) as server:
+        result = await _run(["send", server.url("/missing")], b"x\n")
+    assert result.returncode == 1
+    stderr = result.stderr.decode()
+    assert stderr.startswith("trio-sockets: NOT_FOUND: "), stderr
+    assert stderr.count("\n") == 1
+    assert result.stdout == b""
+
+
+async def test_send_reports_a_connection_lost_without_a_close() -> None:
+    def drop(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        sock.close()
+
+    with RawPeer(drop) as peer:
+        result = await _run(["send", peer.url(), "--wait", "5"])
+    assert result.returncode == 1
+    assert result.stderr.decode().startswith("trio-sockets: CONNECTION_ABORTED: ")
+
+
+async def test_a_line_that_is_not_utf8_is_bad_input_named() -> None:
+    with WebsocketsServer() as server:
+        result = await _run(["send", server.url("/echo")], b"fine\n\xff\xfe bad\n")
+    assert result.returncode == 2
+    assert result.stderr.decode().startswith("trio-sockets: ")
+    assert b"\\xff\\xfe bad" in result.stderr
+    assert result.stderr.count(b"\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        (["send", "ws://[127.0.0.1/"], "'ws://[127.0.0.1/'"),
+        (["send", "ws://127.0.0.1:99999/"], "'ws://127.0.0.1:99999/'"),
+        (["send", "http://127.0.0.1/"], "'http://127.0.0.1/'"),
+        (["send", "ws://127.0.0.1:9/", "80"], "'80'"),
+        (["send", "ws://127.0.0.1:9/", "--udp"], "--udp"),
+        (["send", "ws://127.0.0.1:9/", "--tls"], "wss://"),
+        (["send", "wss://127.0.0.1:9/", "--tls-level", "TLS12"], "--tls-level"),
+        (["send", "127.0.0.1", "9", "--binary"], "--binary"),
+        (["send", "ws://127.0.0.1:9/", "--header", "no colon"], "'no colon'"),
+        (["send", "ws://127.0.0.1:9/", "--header", "Bad Name: x"], "'Bad Name'"),
+        (["send", "ws://127.0.0.1:9/", "--protocol", "not a token"], "'not a token'"),
+        (["echo-server", "0", "--websocket", "--udp"], "--websocket"),
+        (["send", "ws://[" + "x" * 5000 + "/"], "'ws://[xxx"),
+    ],
+)
+async def test_bad_websocket_input_is_exit_status_2_naming_it(
+    arguments: list[str], named: str
+) -> None:
+    result = await _run(arguments)
+    assert result.returncode == 2, result
+    stderr = result.stderr.decode()
+    assert named in stderr, stderr
+    assert len(stderr) < 1000, "the message must stay bounded"
+    assert result.stdout == b""

@@ -1,0 +1,210 @@
+"""The WebSocket side of the commands: ``trio-sockets send ws://…`` (or ``wss://``) and
+``trio-sockets echo-server --websocket``.
+
+``send`` sends each line of standard input as one text message (the newline left out)
+and writes each message received followed by a newline; with ``--binary`` it sends
+standard input as binary messages of the chunks read and writes the messages received
+as they are. When standard input ends it waits for replies until none has come for
+``--wait`` seconds, then closes with code 1000. A close by the server with a code other
+than 1000, 1001 or 1005 is a failure, classified by ``WebSocketError.get_status``'s
+close-code table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import AsyncIterator
+from typing import Any
+
+import trio
+
+from .._core.checks import shown
+from .._core.enums import SocketMessageType
+from .._core.web_errors import WebSocketError, status_of_close, web_socket_error
+from .._sockets.stream_socket import StreamSocket
+from .._websockets.echo import EchoCounts, echo_messages
+from .._websockets.message_socket import MessageWebSocket
+from .progress import Progress
+from .tls_options import use_tls_options, wants_tls
+
+__all__ = [
+    "NORMAL_CLOSE_CODES",
+    "add_websocket_options",
+    "echo_websocket",
+    "is_websocket_target",
+    "listening_uri",
+    "send_messages",
+    "websocket_client",
+]
+
+#: The close codes of a session that ended as it should: done (1000), the server going
+#: away (1001), and a close frame without a code (1005).
+NORMAL_CLOSE_CODES = frozenset({1000, 1001, 1005})
+
+
+def is_websocket_target(host: str, service: str | None) -> bool:
+    """Whether ``send HOST [SERVICE]`` names a URI (a WebSocket) rather than a host."""
+    return service is None or "://" in host
+
+
+def add_websocket_options(send: Any) -> None:
+    """Register the WebSocket options of ``send`` on its parser."""
+    web = send.add_argument_group("WebSocket (with a ws:// or wss:// URI)")
+    web.add_argument(
+        "--binary",
+        action="store_true",
+        help="send standard input as binary messages (each chunk read is one), and write "
+        "the messages received as they are, with nothing between them (default: each line "
+        "is one text message, each message received is followed by a newline)",
+    )
+    web.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        type=request_header,
+        metavar="'NAME: VALUE'",
+        help="add this header to the opening handshake (repeatable)",
+    )
+    web.add_argument(
+        "--protocol",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="offer this subprotocol (repeatable)",
+    )
+
+
+def request_header(text: str) -> tuple[str, str]:
+    """An argparse type: ``NAME: VALUE``."""
+    name, colon, value = text.partition(":")
+    if not colon or not name.strip():
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a header 'NAME: VALUE'")
+    return name.strip(), value.strip()
+
+
+def listening_uri(host: str | None, port: str, *, secure: bool) -> str:
+    """The URI a client connects to for a server listening on *host* (every address:
+    ``localhost``) and *port*."""
+    name = host or "localhost"
+    if ":" in name:
+        name = f"[{name}]"
+    return f"{'wss' if secure else 'ws'}://{name}:{port}/"
+
+
+# -- echo-server --websocket -----------------------------------------------------------------
+
+
+async def echo_websocket(sock: StreamSocket) -> None:
+    """Serve one connection of ``echo-server --websocket``; report it on one line."""
+    peer = f"{sock.information.remote_address}:{sock.information.remote_port}"
+    counts = EchoCounts()
+    try:
+        code = await echo_messages(sock, counts)
+    except OSError as error:
+        print(f"{peer}: {WebSocketError.get_status(error).name}: {error}", file=sys.stderr)
+        return
+    messages = f"{counts.messages} message{'' if counts.messages == 1 else 's'}"
+    ending = "" if code is None else f", close code {code}"
+    print(f"{peer}: echoed {messages} ({counts.bytes} bytes){ending}", flush=True)
+
+
+# -- send ws://… ---------------------------------------------------------------------------
+
+
+def websocket_client(args: argparse.Namespace) -> MessageWebSocket:
+    if args.udp:
+        raise ValueError("a WebSocket URI goes over TCP, not --udp")
+    ws = MessageWebSocket()
+    if wants_tls(args) or args.tls_level != "SSL":
+        if not args.host.lower().startswith("wss://"):
+            raise ValueError(f"TLS options need a wss:// URI, not {shown(args.host)}")
+        if args.tls_level != "SSL":
+            raise ValueError("--tls-level goes with TCP; wss:// negotiates the best version")
+        use_tls_options(ws.control, args)
+    return ws
+
+
+async def send_messages(
+    ws: MessageWebSocket,
+    args: argparse.Namespace,
+    stdin: trio.lowlevel.FdStream,
+    stdout: trio.lowlevel.FdStream,
+    progress: Progress,
+    chunk: int,
+) -> None:
+    """Connect *ws* to ``args.host`` (the URI) and exchange messages as the module says.
+
+    Raises:
+        ValueError / TypeError: a bad URI, header or protocol, or (text messages) a line
+            that is not UTF-8, named.
+        WebSocketStatusError: the connection failed, or the server closed it with a code
+            that is not a normal end (its status).
+    """
+    if args.service is not None:
+        raise ValueError(f"a WebSocket URI takes no SERVICE, not {shown(args.service)}")
+    uri: str = args.host
+    binary: bool = args.binary
+    for name, value in args.header:
+        ws.set_request_header(name, value)
+    ws.control.supported_protocols.extend(args.protocol)
+    ws.control.message_type = SocketMessageType.BINARY if binary else SocketMessageType.UTF8
+    async with ws:
+        await ws.connect(uri)
+        # A WebSocket cannot half-close: once standard input has ended, replies are
+        # awaited until none came for --wait seconds.
+        receiving = trio.CancelScope()
+        input_ended = False
+
+        async def upload() -> None:
+            nonlocal input_ended
+            messages = _chunks(stdin, chunk) if binary else _lines(stdin, chunk)
+            async for message in messages:
+                await ws.output_stream.write(message)
+                progress.sent(len(message))
+            input_ended = True
+            receiving.deadline = trio.current_time() + args.wait
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(upload)
+            with receiving:
+                async for event in ws.message_received:
+                    data = event.data  # the connection's failure, if the event is one
+                    await stdout.send_all(data if binary else data + b"\n")
+                    progress.received(len(data))
+                    if input_ended:
+                        receiving.deadline = trio.current_time() + args.wait
+            nursery.cancel_scope.cancel()  # the server closed: stop reading standard input
+        if receiving.cancelled_caught:
+            await ws.aclose(1000)
+            return
+        async for closed in ws.closed:
+            if closed.code not in NORMAL_CLOSE_CODES:
+                reason = f" and reason {shown(closed.reason)}" if closed.reason else ""
+                raise web_socket_error(
+                    status_of_close(closed.code, by_peer=True),
+                    f"{shown(uri)}: the server closed the WebSocket with code "
+                    f"{closed.code}{reason}",
+                    close_code=closed.code,
+                    close_reason=closed.reason,
+                )
+
+
+async def _chunks(stdin: trio.lowlevel.FdStream, chunk: int) -> AsyncIterator[bytes]:
+    while data := await stdin.receive_some(chunk):
+        yield data
+
+
+async def _lines(stdin: trio.lowlevel.FdStream, chunk: int) -> AsyncIterator[bytes]:
+    """Each line of *stdin* without its ``\\n``; a last line without one too."""
+    buffer = bytearray()
+    while data := await stdin.receive_some(chunk):
+        searched = len(buffer)  # what came before has no newline
+        buffer += data
+        start = 0
+        while (end := buffer.find(b"\n", searched)) >= 0:
+            yield bytes(buffer[start:end])
+            start = searched = end + 1
+        del buffer[:start]
+    if buffer:
+        yield bytes(buffer)

@@ -1,0 +1,53 @@
+"""A WebSocket echo service on an accepted connection: what ``trio-sockets echo-server
+--websocket`` and :class:`trio_sockets.testing.WebSocketEchoServer` serve."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .._core.web_errors import WebSocketStatusError
+from .._sockets.stream_socket import StreamSocket
+from .message_socket import ServerMessageWebSocket
+
+__all__ = ["EchoCounts", "echo_messages"]
+
+
+@dataclass
+class EchoCounts:
+    """What an echo service sent back: messages, and the bytes of their payloads."""
+
+    messages: int = 0
+    bytes: int = 0
+
+
+async def echo_messages(sock: StreamSocket, counts: EchoCounts) -> int | None:
+    """Accept the WebSocket request on *sock* (any path, no subprotocol) and send each
+    message back with its type until the client closes; *counts* grows as messages go
+    back. Returns the client's close code (1005 for a close frame without one), or
+    ``None`` when this side ended the connection.
+
+    Messages still queued when the client's close frame arrived cannot be answered any
+    more (the close was answered at once); they are read and dropped.
+
+    Raises:
+        WebSocketStatusError: the handshake failed, or the connection did (its status).
+
+    Cancellation: the connection is closed at once.
+    """
+    async with ServerMessageWebSocket(sock) as ws:
+        await ws.receive_request()
+        await ws.accept()
+        async for args in ws.message_received:
+            data = args.data  # the connection's failure, if this event reports one
+            ws.control.message_type = args.message_type
+            try:
+                await ws.output_stream.write(data)
+            except WebSocketStatusError:
+                if ws.closed.statistics().current_buffer_used:
+                    continue  # the client closed first: nowhere to send it
+                raise
+            counts.messages += 1
+            counts.bytes += len(data)
+        async for closed in ws.closed:
+            return closed.code
+    return None
