@@ -94,14 +94,20 @@ async def run_client(uri: str, message: str = MESSAGE) -> str:
         response = ""
         async for args in message_web_socket.message_received:
             print(f"Message Received; Type: {args.message_type.name}")
-            with args.get_data_reader() as reader:
-                reader.unicode_encoding = UnicodeEncoding.UTF8
-                response = reader.read_string(reader.unconsumed_buffer_length)
+            try:
+                with args.get_data_reader() as reader:
+                    reader.unicode_encoding = UnicodeEncoding.UTF8
+                    response = reader.read_string(reader.unconsumed_buffer_length)
+            except OSError as error:
+                print(build_web_socket_error(error))
+                print(error)
+                raise
             print(response)
             await message_web_socket.aclose(1000, CLOSE_REASON)
 
-        closed = await message_web_socket.closed.receive()
-        print(f"Closed; Code: {closed.code}, Reason: {closed.reason}")
+        # This may be triggered remotely by the server or locally by aclose()
+        async for closed in message_web_socket.closed:
+            print(f"Closed; Code: {closed.code}, Reason: {closed.reason}")
     return response
 
 

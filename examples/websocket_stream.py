@@ -152,8 +152,9 @@ async def run_client(uri: str, chunks: int = 3, interval: float = 1.0) -> Counte
             print("Stopping")
             await stream_web_socket.aclose(1000, CLOSE_REASON)
 
-        closed = await stream_web_socket.closed.receive()
-        print(f"Closed; Code: {closed.code}, Reason: {closed.reason}")
+        # This may be triggered remotely by the server or locally by aclose()
+        async for closed in stream_web_socket.closed:
+            print(f"Closed; Code: {closed.code}, Reason: {closed.reason}")
     print(f"Bytes sent: {counters.sent}, bytes received: {counters.received}")
     return counters
 
@@ -176,6 +177,8 @@ if __name__ == "__main__":
     )
     arguments = parser.parse_args()
     try:
-        trio.run(main, arguments.uri, arguments.chunks, arguments.interval)
+        counters = trio.run(main, arguments.uri, arguments.chunks, arguments.interval)
     except* OSError:
         sys.exit(1)  # run_client has printed what failed
+    if counters.received != counters.sent:
+        sys.exit(1)  # the background tasks have printed what failed

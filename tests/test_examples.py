@@ -12,7 +12,8 @@ import pytest
 import trio
 from conftest import free_tcp_port
 from trio_sockets.examples import batched_sends, tcp_echo
-from ws_peers import WebsocketsServer
+from websockets.server import ServerProtocol
+from ws_peers import RawPeer, WebsocketsServer
 
 from trio_sockets import (
     DataReader,
@@ -184,6 +185,36 @@ def test_websocket_script_reports_a_refused_connect(script: str) -> None:
         "Cannot connect to the server. Please make sure the server is running.",
     ]
     assert "CANNOT_CONNECT" in lines[2]
+    assert "Traceback" not in result.stderr
+
+
+def _drop_after_the_first_message(
+    peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None
+) -> None:
+    """Read the client's first frame, then end the connection without a closing
+    handshake."""
+    sock.recv(65536)
+
+
+def test_websocket_echo_script_reports_a_lost_connection() -> None:
+    with RawPeer(_drop_after_the_first_message) as peer:
+        result = _run_example("websocket_echo.py", "--uri", peer.url("/echo"))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[-3:-1] == ["Message Received; Type: BINARY", "Error: CONNECTION_ABORTED"]
+    assert "without a closing handshake" in lines[-1]
+    assert "Closed;" not in result.stdout  # no closing handshake, no closed event
+    assert "Traceback" not in result.stderr
+
+
+def test_websocket_stream_script_reports_a_lost_connection() -> None:
+    with RawPeer(_drop_after_the_first_message) as peer:
+        result = _run_example("websocket_stream.py", "--uri", peer.url("/echo"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "Error: CONNECTION_ABORTED" in lines
+    assert lines[-1] == "Bytes sent: 10, bytes received: 0"
+    assert "Closed;" not in result.stdout
     assert "Traceback" not in result.stderr
 
 
