@@ -521,6 +521,11 @@ INCLUDED_SCRIPTS = {
         "anonymous heard 'anonymous: hello'",  # its own line, through the group
     ),
     "service_names.py": (list, "echoes: hello"),
+    "websocket_echo.py": (list, "Closed; Code: 1000, Reason: Closed due to user request."),
+    "websocket_stream.py": (
+        lambda: ["--interval", "0.01"],
+        "Bytes sent: 30, bytes received: 30",
+    ),
 }
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -9,7 +10,10 @@ from pathlib import Path
 
 import pytest
 import trio
+from conftest import free_tcp_port
 from trio_sockets.examples import batched_sends, tcp_echo
+from websockets.server import ServerProtocol
+from ws_peers import RawPeer, WebsocketsServer
 
 from trio_sockets import (
     DataReader,
@@ -110,6 +114,143 @@ def test_tcp_echo_script_runs_standalone() -> None:
         check=True,
     )
     assert 'client received the response: "Hello, World!" ' in result.stdout
+
+
+def _run_example(script: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-W", "error", str(ROOT / "examples" / script), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+_LOCAL_URI = re.compile(r"^Connecting to ws://127\.0\.0\.1:\d+/echo\.\.\.$")
+CLOSED_LINE = "Closed; Code: 1000, Reason: Closed due to user request."
+
+
+def test_websocket_echo_script_runs_standalone() -> None:
+    result = _run_example("websocket_echo.py")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "server is listening..."
+    assert _LOCAL_URI.match(lines[1]), lines[1]
+    assert lines[2:] == [
+        "Connected",
+        "Sending Message: Hello, World!",
+        "Message Received; Type: UTF8",
+        "Hello, World!",
+        CLOSED_LINE,
+    ]
+
+
+def test_websocket_echo_script_round_trips_text_beyond_ascii() -> None:
+    text = "héllo, wörld ✓ 😀"
+    result = _run_example("websocket_echo.py", "--message", text)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines()[-4:] == [
+        f"Sending Message: {text}",
+        "Message Received; Type: UTF8",
+        text,
+        CLOSED_LINE,
+    ]
+
+
+def test_websocket_echo_script_against_the_websockets_library_server() -> None:
+    """The port talks to an independent echo server as the sample talks to a public one,
+    and closes with the sample's code and reason."""
+    with WebsocketsServer() as server:
+        result = _run_example("websocket_echo.py", "--uri", server.url("/echo"))
+        assert result.returncode == 0, result.stderr
+        assert server.wait_closed("/echo")[:2] == (1000, "Closed due to user request.")
+    assert result.stdout.splitlines() == [
+        f"Connecting to {server.url('/echo')}...",
+        "Connected",
+        "Sending Message: Hello, World!",
+        "Message Received; Type: UTF8",
+        "Hello, World!",
+        CLOSED_LINE,
+    ]
+
+
+@pytest.mark.parametrize("script", ["websocket_echo.py", "websocket_stream.py"])
+def test_websocket_script_reports_a_refused_connect(script: str) -> None:
+    uri = f"ws://127.0.0.1:{free_tcp_port()}/echo"
+    result = _run_example(script, "--uri", uri)
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [
+        f"Connecting to {uri}...",
+        "Cannot connect to the server. Please make sure the server is running.",
+    ]
+    assert "CANNOT_CONNECT" in lines[2]
+    assert "Traceback" not in result.stderr
+
+
+def _drop_after_the_first_message(
+    peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None
+) -> None:
+    """Read the client's first frame, then end the connection without a closing
+    handshake."""
+    sock.recv(65536)
+
+
+def test_websocket_echo_script_reports_a_lost_connection() -> None:
+    with RawPeer(_drop_after_the_first_message) as peer:
+        result = _run_example("websocket_echo.py", "--uri", peer.url("/echo"))
+    assert result.returncode == 1
+    lines = result.stdout.splitlines()
+    assert lines[-3:-1] == ["Message Received; Type: BINARY", "Error: CONNECTION_ABORTED"]
+    assert "without a closing handshake" in lines[-1]
+    assert "Closed;" not in result.stdout  # no closing handshake, no closed event
+    assert "Traceback" not in result.stderr
+
+
+def test_websocket_stream_script_reports_a_lost_connection() -> None:
+    with RawPeer(_drop_after_the_first_message) as peer:
+        result = _run_example("websocket_stream.py", "--uri", peer.url("/echo"))
+    assert result.returncode == 1, result.stdout + result.stderr
+    lines = result.stdout.splitlines()
+    assert "Error: CONNECTION_ABORTED" in lines
+    assert lines[-1] == "Bytes sent: 10, bytes received: 0"
+    assert "Closed;" not in result.stdout
+    assert "Traceback" not in result.stderr
+
+
+def _check_stream_lines(lines: list[str], sent: int) -> None:
+    # The two background tasks start together: their first lines come in either order.
+    assert sorted(lines[:2]) == [
+        "Background read starting.",
+        "Background sending data in 10 byte chunks every 0.01 s.",
+    ]
+    assert lines[2:] == [
+        "Stopping",
+        "Background read canceled.",
+        CLOSED_LINE,
+        f"Bytes sent: {sent}, bytes received: {sent}",
+    ]
+
+
+def test_websocket_stream_script_runs_standalone() -> None:
+    result = _run_example("websocket_stream.py", "--chunks", "5", "--interval", "0.01")
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert lines[0] == "server is listening..."
+    assert _LOCAL_URI.match(lines[1]), lines[1]
+    assert lines[2] == "Connected"
+    _check_stream_lines(lines[3:], 50)
+
+
+def test_websocket_stream_script_against_the_websockets_library_server() -> None:
+    with WebsocketsServer() as server:
+        uri = server.url("/echo")
+        result = _run_example("websocket_stream.py", "--uri", uri, "--interval", "0.01")
+        assert result.returncode == 0, result.stderr
+        assert server.wait_closed("/echo")[:2] == (1000, "Closed due to user request.")
+    lines = result.stdout.splitlines()
+    assert lines[:2] == [f"Connecting to {uri}...", "Connected"]
+    _check_stream_lines(lines[2:], 30)
 
 
 def test_demo_command_runs_the_samples() -> None:
