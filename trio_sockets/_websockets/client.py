@@ -126,23 +126,22 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
             fresh = StreamSocket(resolver=self._resolver)
             use_socket_control(self._control, fresh.control)
             use_socket_information(self._information, fresh.information)
-            self._socket = fresh
+            self._session.replace_socket(fresh)
             self._socket_used = False
-            self._socket_scope = None
-        sock = self._socket
-        await self._start_socket(nursery)
+        sock = self._session.socket
+        await self._session.start_socket(nursery)
         level = SocketProtectionLevel.SSL if target.secure else SocketProtectionLevel.PLAIN_SOCKET
         try:
             await sock.connect(HostName(target.host), str(target.port), level)
         except (OSError, trio.ClosedResourceError) as exc:
-            raise self._error_from(exc, what) from exc
+            raise self._session.error_from(exc, what) from exc
         self._socket_used = True
         try:
             if target.secure and self._control.server_custom_validation:
                 await self._validate_server(what)
             await self._handshake(nursery, target, subprotocols, what)
         except BaseException:
-            self._close_socket()
+            self._session.close_socket()
             raise
 
     async def _validate_server(self, what: str) -> None:
@@ -199,9 +198,9 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         for name, value in self._headers.values():
             request.headers[name] = value
         protocol.send_request(request)
-        self._protocol = protocol
-        self._write_pending()
-        events = await self._read_handshake(protocol, what)
+        self._session.protocol = protocol
+        self._session.write_pending()
+        events = await self._session.read_handshake(protocol, what)
         error = protocol.handshake_exc
         if error is not None:
             raise web_socket_error(WebSocketError.get_status(error), f"{what}: {error}") from error
