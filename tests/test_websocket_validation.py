@@ -11,6 +11,8 @@ import pytest
 import trio
 import trustme
 from conftest import live_tasks, open_fd_count, wait_until
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from ws_peers import WebsocketsServer
 
 from trio_sockets import (
@@ -25,6 +27,7 @@ from trio_sockets import (
     WebSocketServerCustomValidationRequestedEventArgs,
     WebSocketStatusError,
 )
+from trio_sockets._websockets.validation import validate_server
 from trio_sockets.testing import TlsCertificates
 
 Args = WebSocketServerCustomValidationRequestedEventArgs
@@ -430,3 +433,53 @@ async def test_a_single_receive_rejects_whether_it_waits_first_or_comes_late(
     assert [WebSocketError.get_status(exc) for exc in failures] == [
         WebErrorStatus.CERTIFICATE_IS_INVALID
     ]
+
+
+SERVER = TlsCertificates().server
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    before=st.integers(0, 4),
+    connect_before=st.integers(0, 4),
+    noise=st.lists(st.integers(0, 6), max_size=4),
+    deferred=st.booleans(),
+    reject=st.booleans(),
+)
+def test_the_handler_is_seen_however_the_tasks_are_scheduled(
+    before: int, connect_before: int, noise: list[int], deferred: bool, reject: bool
+) -> None:
+    """Without the network: whether the receiver waits first or comes late, among other
+    tasks, what its code does up to its first await (or under a deferral) decides."""
+
+    async def checkpoints(count: int) -> None:
+        for _ in range(count):
+            await trio.lowlevel.checkpoint()
+
+    async def main() -> WebErrorStatus | None:
+        send, receive = trio.open_memory_channel[Args](0)
+        args = Args(SERVER, [], [], SocketSslErrorSeverity.NONE)
+
+        async def handler() -> None:
+            await checkpoints(before)
+            got = await receive.receive()
+            if deferred:
+                with got.get_deferral():
+                    await checkpoints(3)
+                    if reject:
+                        got.reject()
+            elif reject:
+                got.reject()
+
+        async with trio.open_nursery() as nursery:
+            for count in noise:
+                nursery.start_soon(checkpoints, count)
+            nursery.start_soon(handler)
+            await checkpoints(connect_before)
+            try:
+                await validate_server(send, args, 10, "connect")
+            except WebSocketStatusError as exc:
+                return exc.status
+            return None
+
+    assert trio.run(main) is (WebErrorStatus.CERTIFICATE_IS_INVALID if reject else None)

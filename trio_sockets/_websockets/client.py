@@ -92,11 +92,14 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
             trio.ClosedResourceError: the socket was closed.
             WebSocketStatusError: the connection or the handshake failed, with its
                 status: ``CANNOT_CONNECT``, ``HOST_NAME_NOT_RESOLVED``, ``TIMEOUT``, a
-                ``CERTIFICATE_*`` status, the HTTP status the server answered with
-                (``NOT_FOUND``...), ``ERROR_HTTP_INVALID_SERVER_RESPONSE``, or
-                ``OPERATION_CANCELED`` when the socket was closed meanwhile.
+                ``CERTIFICATE_*`` status (``CERTIFICATE_IS_INVALID`` when the handler of
+                ``server_custom_validation_requested`` rejected the server), the HTTP
+                status the server answered with (``NOT_FOUND``...),
+                ``ERROR_HTTP_INVALID_SERVER_RESPONSE``, or ``OPERATION_CANCELED`` when the
+                socket was closed meanwhile.
 
-        Cancellation: nothing is left half open; the socket can connect again.
+        Cancellation: nothing is left half open (a server validation under way is over);
+        the socket can connect again.
         """
         if not isinstance(uri, str):
             raise TypeError(f"uri must be a str, not {describe(uri)}")
@@ -160,12 +163,14 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         )
         timeout = self._control.handshake_timeout
         # A closed channel, as a cancelled scope, means the socket closed: reported below.
-        with (
-            trio.CancelScope() as self._validation_scope,
-            contextlib.suppress(trio.ClosedResourceError),
-        ):
-            await validate_server(self._send_validation, args, timeout, what)
-        self._validation_scope = None
+        try:
+            with (
+                trio.CancelScope() as self._validation_scope,
+                contextlib.suppress(trio.ClosedResourceError),
+            ):
+                await validate_server(self._send_validation, args, timeout, what)
+        finally:
+            self._validation_scope = None
         if self._lifecycle.closed:
             raise web_socket_error(
                 WebErrorStatus.OPERATION_CANCELED,
