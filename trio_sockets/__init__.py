@@ -63,6 +63,7 @@ from ._websockets.information import (
 from ._websockets.message_socket import MessageWebSocket, ServerMessageWebSocket
 from ._websockets.server import WebSocketRequest
 from ._websockets.stream_websocket import ServerStreamWebSocket, StreamWebSocket
+from ._websockets.validation import Deferral, WebSocketServerCustomValidationRequestedEventArgs
 
 try:
     __version__ = version("trio-sockets")
@@ -80,6 +81,7 @@ __all__ = [
     "DatagramSocketControl",
     "DatagramSocketInformation",
     "DatagramSocketMessageReceivedEventArgs",
+    "Deferral",
     "EndpointPair",
     "HostName",
     "HostNameSortOptions",
@@ -126,6 +128,7 @@ __all__ = [
     "WebSocketClosedEventArgs",
     "WebSocketError",
     "WebSocketRequest",
+    "WebSocketServerCustomValidationRequestedEventArgs",
     "WebSocketStatusError",
     "WindowsOnlyError",
     "WriteOperation",

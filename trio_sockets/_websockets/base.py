@@ -1,9 +1,11 @@
-"""What every WebSocket shares, client or server, message or stream: the session's
-lifecycle (starting it, closing it, the async context) over its receive side."""
+"""What every WebSocket shares, client or server, message or stream: its session, its
+receiver and its sender, and the lifecycle over them (starting the session, closing it,
+the async context)."""
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar
 
 import trio
 from websockets.frames import CloseCode
@@ -12,9 +14,16 @@ from websockets.protocol import State
 from .._core.checks import check_int, describe, shown
 from .._core.lifecycle import Phase
 from .._core.web_errors import WebErrorStatus, web_socket_error
+from .._io.scoped import NurseryScoped
+from .._sockets.stream_control import StreamSocketControl
+from .._sockets.stream_information import StreamSocketInformation
+from .._sockets.stream_socket import StreamSocket
 from .control import SessionControl, mark_connected
+from .events import WebSocketClosedEventArgs
 from .information import SessionInformation, record_handshake
-from .receiving import ReceiveSide
+from .receiving import DEFAULT_MESSAGE_QUEUE_SIZE, Receiver
+from .sending import Sender
+from .session import Session
 
 __all__ = ["WebSocketBase"]
 
@@ -42,11 +51,13 @@ def _check_close(code: object, reason: object) -> int | None:
     return None if code == CloseCode.NO_STATUS_RCVD else code
 
 
-class WebSocketBase(ReceiveSide[_Control, _Information]):
-    """What every WebSocket shares: starting the session, closing it and the async
-    context, over the reader and keepalive of :class:`ReceiveSide` (see
-    MessageWebSocket). Sending adds itself on top; the client and server roles add how
-    the connection opens.
+class WebSocketBase(NurseryScoped, Generic[_Control, _Information]):
+    """What every WebSocket shares: its :class:`~.session.Session`, the
+    :class:`~.receiving.Receiver` and :class:`~.sending.Sender` working on it, starting
+    the session, closing it and the async context (see MessageWebSocket). The client
+    and server roles add how the connection opens; the message and stream kinds add
+    their members over the receiver and the sender. The nursery and the async context
+    are :class:`~trio_sockets._io.scoped.NurseryScoped`'s, as for every socket.
 
     Use it as ``async with MessageWebSocket() as ws:``: the reader and keepalive run in
     its own nursery and end with the block. Set ``control`` and request headers, then
@@ -65,10 +76,68 @@ class WebSocketBase(ReceiveSide[_Control, _Information]):
     once.
     """
 
+    def __init__(
+        self,
+        control_type: Callable[[StreamSocketControl], _Control],
+        information_type: Callable[[StreamSocketInformation], _Information],
+        socket: StreamSocket,
+        *,
+        message_queue_size: int = DEFAULT_MESSAGE_QUEUE_SIZE,
+    ) -> None:
+        self._init_scope()
+        self._uri = ""
+        session = Session(control_type, information_type, socket, self._describe)
+        self._session = session
+        self._receiver = Receiver(session, message_queue_size)
+        self._sender = Sender(session)
+        # The session's, for good.
+        self._lifecycle = session.lifecycle
+        self._control = session.control
+        self._information = session.information
+
+    def __repr__(self) -> str:
+        where = f" {shown(self._uri)}" if self._uri else ""
+        return f"<{type(self).__name__} {self._state_name()}{where}>"
+
+    def _describe(self) -> str:
+        where = f" {shown(self._uri)}" if self._uri else ""
+        return f"{type(self).__name__}{where} ({self._state_name()})"
+
+    def _state_name(self) -> str:
+        life = self._lifecycle
+        if life.phase is Phase.NEW:
+            return "new" if life.changing is None else "connecting"
+        return "open" if life.phase is Phase.CONNECTED else "closed"
+
+    def _is_new(self) -> bool:
+        """Neither connecting, nor open, nor closed."""
+        return self._lifecycle.phase is Phase.NEW and self._lifecycle.changing is None
+
+    # -- WinRT members -------------------------------------------------------------------
+
+    @property
+    def control(self) -> _Control:
+        """The socket's settings (WinRT ``Control``)."""
+        return self._control
+
+    @property
+    def information(self) -> _Information:
+        """The socket's state (WinRT ``Information``)."""
+        return self._information
+
+    @property
+    def closed(self) -> trio.MemoryReceiveChannel[WebSocketClosedEventArgs]:
+        """The closing handshake (WinRT ``Closed``): one event when the peer's close
+        frame arrives, or when this side closes. It ends with no event when the
+        connection was lost without a closing handshake."""
+        return self._receiver.closed
+
+    # -- opening -------------------------------------------------------------------------
+
     def _start_session(self, nursery: trio.Nursery, events: list[Any]) -> None:
         """The opening handshake succeeded: run the reader, the deliverer and the
         keepalive; *events* are the frames that came with the handshake."""
-        protocol = self._protocol
+        protocol = self._session.protocol
         assert protocol is not None
         action = self._lifecycle.changing
         assert action is not None
@@ -80,17 +149,8 @@ class WebSocketBase(ReceiveSide[_Control, _Information]):
                 closed=True,
             )
         record_handshake(self._information, protocol.subprotocol or "", bool(protocol.extensions))
-        scope = trio.CancelScope()
-        self._task_scopes.append(scope)
-        nursery.start_soon(self._reader, scope, events)
-        scope = trio.CancelScope()
-        self._task_scopes.append(scope)
-        nursery.start_soon(self._deliverer, scope)
-        interval = self._control.desired_unsolicited_pong_interval.total_seconds()
-        if interval:
-            scope = trio.CancelScope()
-            self._task_scopes.append(scope)
-            nursery.start_soon(self._keepalive, scope, interval)
+        self._receiver.start(nursery, events)
+        self._sender.start()
         self._lifecycle.finish(action)
         mark_connected(self._control)
 
@@ -113,36 +173,23 @@ class WebSocketBase(ReceiveSide[_Control, _Information]):
         if self._lifecycle.closed:
             await trio.lowlevel.checkpoint()
             return
-        protocol = self._protocol
+        protocol = self._session.protocol
         opened = self._lifecycle.phase is Phase.CONNECTED
         try:
             if opened and protocol is not None and protocol.state is State.OPEN:
-                self._closing = True
-                self._discard_pending()
+                self._receiver.stop_delivering()
                 protocol.send_close(close_code, reason)
-                self._write_pending()
-                self._expect_close()
-                with trio.move_on_at(self._close_deadline):
-                    await self._reader_done.wait()
-                self._emit_closed(
+                self._session.write_pending()
+                await self._receiver.close_handshake(
                     CloseCode.NO_STATUS_RCVD if close_code is None else close_code, reason
                 )
             else:
                 await trio.lowlevel.checkpoint()
         finally:
             self._close_now()
-        await self._wait_socket_closed()
-
-    async def _wait_socket_closed(self) -> None:
-        if self._socket_closed is not None:
-            await self._socket_closed.wait()
+        await self._session.wait_socket_closed()
 
     def _close_now(self) -> None:
         self._lifecycle.close()
-        self._closing = True
-        for scope in self._task_scopes:
-            scope.cancel()
-        self._discard_pending()
-        self._send_messages.close()
-        self._send_closed.close()
-        self._close_socket()
+        self._receiver.close()
+        self._session.close_socket()

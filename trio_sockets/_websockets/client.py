@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TypeVar
 
 import trio
@@ -15,13 +16,14 @@ from .._core.checks import describe, shown
 from .._core.enums import SocketProtectionLevel
 from .._core.hostname import HostName
 from .._core.lifecycle import Action
-from .._core.web_errors import WebSocketError, web_socket_error
+from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
 from .._io.resolver import Resolver
 from .._sockets.stream_socket import StreamSocket
 from .base import WebSocketBase
 from .control import WebSocketControl, offered_subprotocols, opening_settings, use_socket_control
 from .information import WebSocketInformation, use_socket_information
 from .session import _LOGGER, check_header
+from .validation import WebSocketServerCustomValidationRequestedEventArgs, validate_server
 
 __all__ = ["WebSocketClient"]
 
@@ -36,6 +38,26 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         self._resolver = resolver
         self._socket_used = False
         self._headers: dict[str, tuple[str, str]] = {}
+        # Unbuffered: a connect hands its event to a receiving task or to nobody, so a
+        # cancelled connect leaves no stale event behind.
+        self._send_validation, self._validation_requests = trio.open_memory_channel[
+            WebSocketServerCustomValidationRequestedEventArgs
+        ](0)
+        self._validation_scope: trio.CancelScope | None = None
+
+    @property
+    def server_custom_validation_requested(
+        self,
+    ) -> trio.MemoryReceiveChannel[WebSocketServerCustomValidationRequestedEventArgs]:
+        """The server certificate of each ``wss://`` connect, once the system's checks
+        passed (honouring ``control.ignorable_server_certificate_errors``), for the
+        application to check too (WinRT ``ServerCustomValidationRequested``). Only with
+        ``control.server_custom_validation`` on: then ``connect()`` waits until a task
+        receives the event and answers (see
+        :class:`~trio_sockets.WebSocketServerCustomValidationRequestedEventArgs`), at
+        most ``control.handshake_timeout`` (``TIMEOUT`` then). It ends when the socket
+        closes."""
+        return self._validation_requests
 
     def set_request_header(self, name: str, value: str) -> None:
         """Add a header to the opening handshake (WinRT ``SetRequestHeader``); a second
@@ -70,11 +92,14 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
             trio.ClosedResourceError: the socket was closed.
             WebSocketStatusError: the connection or the handshake failed, with its
                 status: ``CANNOT_CONNECT``, ``HOST_NAME_NOT_RESOLVED``, ``TIMEOUT``, a
-                ``CERTIFICATE_*`` status, the HTTP status the server answered with
-                (``NOT_FOUND``...), ``ERROR_HTTP_INVALID_SERVER_RESPONSE``, or
-                ``OPERATION_CANCELED`` when the socket was closed meanwhile.
+                ``CERTIFICATE_*`` status (``CERTIFICATE_IS_INVALID`` when the handler of
+                ``server_custom_validation_requested`` rejected the server), the HTTP
+                status the server answered with (``NOT_FOUND``...),
+                ``ERROR_HTTP_INVALID_SERVER_RESPONSE``, or ``OPERATION_CANCELED`` when the
+                socket was closed meanwhile.
 
-        Cancellation: nothing is left half open; the socket can connect again.
+        Cancellation: nothing is left half open (a server validation under way is over);
+        the socket can connect again.
         """
         if not isinstance(uri, str):
             raise TypeError(f"uri must be a str, not {describe(uri)}")
@@ -106,22 +131,60 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
             fresh = StreamSocket(resolver=self._resolver)
             use_socket_control(self._control, fresh.control)
             use_socket_information(self._information, fresh.information)
-            self._socket = fresh
+            self._session.replace_socket(fresh)
             self._socket_used = False
-            self._socket_scope = None
-        sock = self._socket
-        await self._start_socket(nursery)
+        sock = self._session.socket
+        await self._session.start_socket(nursery)
         level = SocketProtectionLevel.SSL if target.secure else SocketProtectionLevel.PLAIN_SOCKET
         try:
             await sock.connect(HostName(target.host), str(target.port), level)
         except (OSError, trio.ClosedResourceError) as exc:
-            raise self._error_from(exc, what) from exc
+            raise self._session.error_from(exc, what) from exc
         self._socket_used = True
         try:
+            if target.secure and self._control.server_custom_validation:
+                await self._validate_server(what)
             await self._handshake(nursery, target, subprotocols, what)
         except BaseException:
-            self._close_socket()
+            self._session.close_socket()
             raise
+
+    async def _validate_server(self, what: str) -> None:
+        """Ask the application about the server certificate; raise unless it agrees."""
+        information = self._information
+        certificate = information.server_certificate
+        if certificate is None:  # a TLS session without a certificate: nothing vouches
+            raise web_socket_error(
+                WebErrorStatus.CERTIFICATE_IS_INVALID, f"{what}: the server sent no certificate"
+            )
+        args = WebSocketServerCustomValidationRequestedEventArgs(
+            certificate,
+            information.server_intermediate_certificates,
+            information.server_certificate_errors,
+            information.server_certificate_error_severity,
+        )
+        timeout = self._control.handshake_timeout
+        # A closed channel, as a cancelled scope, means the socket closed: reported below.
+        try:
+            with (
+                trio.CancelScope() as self._validation_scope,
+                contextlib.suppress(trio.ClosedResourceError),
+            ):
+                await validate_server(self._send_validation, args, timeout, what)
+        finally:
+            self._validation_scope = None
+        if self._lifecycle.closed:
+            raise web_socket_error(
+                WebErrorStatus.OPERATION_CANCELED,
+                f"{what}: the WebSocket was closed during the server validation",
+                closed=True,
+            )
+
+    def _close_now(self) -> None:
+        super()._close_now()
+        self._send_validation.close()
+        if self._validation_scope is not None:
+            self._validation_scope.cancel()
 
     async def _handshake(
         self,
@@ -142,9 +205,9 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         for name, value in self._headers.values():
             request.headers[name] = value
         protocol.send_request(request)
-        self._protocol = protocol
-        self._write_pending()
-        events = await self._read_handshake(protocol, what)
+        self._session.protocol = protocol
+        self._session.write_pending()
+        events = await self._session.read_handshake(protocol, what)
         error = protocol.handshake_exc
         if error is not None:
             raise web_socket_error(WebSocketError.get_status(error), f"{what}: {error}") from error

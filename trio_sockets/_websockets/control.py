@@ -197,6 +197,7 @@ class WebSocketControl(SessionControl):
     def __init__(self, socket_control: StreamSocketControl) -> None:
         super().__init__(socket_control)
         self._supported_protocols: list[str] = []
+        self._server_custom_validation = False
 
     @property
     def supported_protocols(self) -> list[str]:
@@ -253,6 +254,19 @@ class WebSocketControl(SessionControl):
     def trusted_certificates(self, value: list[Certificate]) -> None:
         self._refuse_late("trusted_certificates")
         self._socket_control.trusted_certificates = value
+
+    @property
+    def server_custom_validation(self) -> bool:
+        """Deliver each ``wss://`` server certificate that passed the system's checks on
+        ``server_custom_validation_requested`` and make ``connect()`` wait for the
+        answer (default False: no event). What registering a handler for WinRT's
+        ``ServerCustomValidationRequested`` does; set it before ``connect()``."""
+        return self._server_custom_validation
+
+    @server_custom_validation.setter
+    def server_custom_validation(self, value: bool) -> None:
+        self._refuse_late("server_custom_validation")
+        self._server_custom_validation = check_bool("server_custom_validation", value)
 
     @property
     def server_credential(self) -> None:

@@ -9,6 +9,7 @@ import trio
 
 from .._io.resolver import Resolver
 from .._sockets.stream_socket import StreamSocket
+from .base import WebSocketBase
 from .client import WebSocketClient
 from .control import MessageWebSocketControl, ServerMessageWebSocketControl, SessionControl
 from .information import (
@@ -16,9 +17,10 @@ from .information import (
     ServerMessageWebSocketInformation,
     SessionInformation,
 )
-from .sending import MessageOutputStream, SendSide
+from .receiving import DEFAULT_MESSAGE_QUEUE_SIZE
+from .sending import MessageOutputStream
 from .server import WebSocketServerRole, accepted_socket
-from .session import DEFAULT_MESSAGE_QUEUE_SIZE, Args
+from .session import Args
 
 _Control = TypeVar("_Control", bound=SessionControl)
 _Information = TypeVar("_Information", bound=SessionInformation)
@@ -26,7 +28,7 @@ _Information = TypeVar("_Information", bound=SessionInformation)
 __all__ = ["MessageMembers", "MessageWebSocket", "ServerMessageWebSocket"]
 
 
-class MessageMembers(SendSide[_Control, _Information]):
+class MessageMembers(WebSocketBase[_Control, _Information]):
     """The message members of MessageWebSocket and ServerMessageWebSocket."""
 
     _output: MessageOutputStream
@@ -44,7 +46,7 @@ class MessageMembers(SendSide[_Control, _Information]):
         after the last message once the connection has closed, and messages that came
         before a remote close stay readable. A failure of the connection is its last
         event, whose ``get_data_reader()`` raises it."""
-        return self._messages
+        return self._receiver.messages
 
     async def send_nonfinal_frame(self, data: bytes | bytearray | memoryview) -> int:
         """Send *data* as a frame of a message that goes on (FIN=0; WinRT
@@ -59,13 +61,13 @@ class MessageMembers(SendSide[_Control, _Information]):
 
         Cancellation: the frame may have been sent or not; it is never sent in part.
         """
-        return await self._send(data, False, "send_nonfinal_frame()")
+        return await self._sender.send(data, False, "send_nonfinal_frame()")
 
     async def send_final_frame(self, data: bytes | bytearray | memoryview) -> int:
         """Send *data* as the last frame of a message (FIN=1; WinRT
         ``SendFinalFrameAsync``); alone, it is a whole message. Raises as
         :meth:`send_nonfinal_frame`."""
-        return await self._send(data, True, "send_final_frame()")
+        return await self._sender.send(data, True, "send_final_frame()")
 
 
 class MessageWebSocket(
@@ -104,7 +106,7 @@ class MessageWebSocket(
             message_queue_size=message_queue_size,
         )
         self._init_client(resolver)
-        self._output = MessageOutputStream(self)
+        self._output = MessageOutputStream(self._sender, self.aclose)
 
 
 class ServerMessageWebSocket(
@@ -135,4 +137,4 @@ class ServerMessageWebSocket(
             message_queue_size=message_queue_size,
         )
         self._init_server()
-        self._output = MessageOutputStream(self)
+        self._output = MessageOutputStream(self._sender, self.aclose)

@@ -1,29 +1,36 @@
-"""The receive side of a WebSocket session: the reader, the deliverer and the keepalive.
+"""The receiver of a WebSocket session: the reader, the deliverer and the keepalive,
+the ``message_received`` and ``closed`` channels, and the closing handshake's wait.
 
 One reader task feeds received bytes to the protocol and queues messages for the bounded
 ``message_received`` channel; the deliverer hands them over. Before the reader waits for
-room it has already sent the answers (pongs, close replies) to what it read.
+room it has already sent the answers (pongs, close replies) to what it read. The
+receiver knows its WebSocket only through the :class:`~.session.Session` it is given.
 """
 
 from __future__ import annotations
 
 import codecs
+import collections
 import contextlib
+import math
 import os
-from typing import Any, TypeVar
+from typing import Any
 
 import trio
 from websockets.frames import CloseCode, Opcode
 from websockets.protocol import Protocol, State
 
+from .._core.checks import check_int
 from .._core.enums import MessageWebSocketReceiveMode, SocketMessageType
 from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
-from .control import SessionControl, receive_mode_of
+from .control import receive_mode_of
 from .events import WebSocketClosedEventArgs
-from .information import SessionInformation
 from .session import RECEIVE_SIZE, Args, Session, closed_exception
 
-__all__ = ["PENDING_LIMIT", "ReceiveSide"]
+__all__ = ["DEFAULT_MESSAGE_QUEUE_SIZE", "PENDING_LIMIT", "Receiver"]
+
+#: The default bound of ``message_received``, in events.
+DEFAULT_MESSAGE_QUEUE_SIZE = 16
 
 #: How many bytes of messages the reader holds beyond the channel before it stops
 #: reading from the connection.
@@ -31,12 +38,81 @@ PENDING_LIMIT = 4 * 1024 * 1024
 # What an event counts for besides its data, so that empty messages are bounded too.
 _EVENT_COST = 256
 
-_Control = TypeVar("_Control", bound=SessionControl)
-_Information = TypeVar("_Information", bound=SessionInformation)
 
+class Receiver:
+    """The reader, the deliverer and the keepalive of a session (see the module
+    docstring). *message_queue_size* bounds ``messages`` (events)."""
 
-class ReceiveSide(Session[_Control, _Information]):
-    """The reader, the deliverer and the keepalive of a session."""
+    def __init__(self, session: Session[Any, Any], message_queue_size: int) -> None:
+        check_int("message_queue_size", message_queue_size, 1, 1 << 20)
+        self._session = session
+        self._control = session.control
+        self._write_pending = session.write_pending
+        self._close_socket = session.close_socket
+        # The connection's, from start() on (a client's changes with each connect).
+        self._socket = session.socket
+        self._protocol = session.protocol
+        self._send_messages, self.messages = trio.open_memory_channel[Args](message_queue_size)
+        self._send_closed, self.closed = trio.open_memory_channel[WebSocketClosedEventArgs](1)
+        self._closing = False
+        self._closed_sent = False
+        self._task_scopes: list[trio.CancelScope] = []
+        # Messages read but not yet taken by the channel (bounded in bytes), and the
+        # task that hands them over, so the reader goes on answering pings meanwhile.
+        self._pending: collections.deque[tuple[Args, int]] = collections.deque()
+        self._pending_bytes = 0
+        self._pending_end = False
+        self._have_pending = trio.lowlevel.ParkingLot()
+        self._room = trio.lowlevel.ParkingLot()
+        self._receive_scope: trio.CancelScope | None = None
+        self._close_deadline = math.inf
+        self._reader_done = trio.Event()
+        self._ping_outstanding = False
+        # The message being received.
+        self._receiving_type = SocketMessageType.BINARY
+        self._pieces: list[bytes] = []
+        self._decoder: codecs.IncrementalDecoder | None = None
+        self._carry = b""
+
+    def start(self, nursery: trio.Nursery, events: list[Any]) -> None:
+        """The opening handshake succeeded: run the reader, the deliverer and the
+        keepalive in *nursery*; *events* are the frames that came with the handshake."""
+        self._socket = self._session.socket
+        self._protocol = self._session.protocol
+        scope = trio.CancelScope()
+        self._task_scopes.append(scope)
+        nursery.start_soon(self._reader, scope, events)
+        scope = trio.CancelScope()
+        self._task_scopes.append(scope)
+        nursery.start_soon(self._deliverer, scope)
+        interval = self._control.desired_unsolicited_pong_interval.total_seconds()
+        if interval:
+            scope = trio.CancelScope()
+            self._task_scopes.append(scope)
+            nursery.start_soon(self._keepalive, scope, interval)
+
+    def stop_delivering(self) -> None:
+        """This side closes: what arrives from now on is discarded."""
+        self._closing = True
+        self._discard_pending()
+
+    async def close_handshake(self, code: int, reason: str) -> None:
+        """This side sent its close frame (*code*, *reason*): wait for the reader to see
+        the connection end, at most ``control.close_timeout``, then report the closing
+        handshake (the peer's answer, or without one the frame sent)."""
+        self._expect_close()
+        with trio.move_on_at(self._close_deadline):
+            await self._reader_done.wait()
+        self._emit_closed(code, reason)
+
+    def close(self) -> None:
+        """Stop at once: the tasks end, the channels end, nothing more is delivered."""
+        self._closing = True
+        for scope in self._task_scopes:
+            scope.cancel()
+        self._discard_pending()
+        self._send_messages.close()
+        self._send_closed.close()
 
     async def _reader(self, scope: trio.CancelScope, events: list[Any]) -> None:
         protocol = self._protocol
@@ -67,8 +143,8 @@ class ReceiveSide(Session[_Control, _Information]):
                     protocol.receive_eof()
                 await self._process(protocol.events_received())
                 self._write_pending()
-                if self._eof_wanted:
-                    await self._finish_sending()
+                if self._session.eof_wanted:
+                    await self.finish_sending()
                     break
                 if protocol.close_expected():
                     self._expect_close()
@@ -76,15 +152,16 @@ class ReceiveSide(Session[_Control, _Information]):
         self._reader_done.set()
 
     async def _connection_ended(self, protocol: Protocol, error: BaseException | None) -> None:
-        failure = self._failure
+        session = self._session
+        failure = session.failure
         if failure is None and error is not None:
-            failure = self._failure = web_socket_error(
+            failure = session.failure = web_socket_error(
                 WebSocketError.get_status(error), f"receive: {error}", broken=True
             )
             failure.__cause__ = error
         if failure is None and not (protocol.close_rcvd and protocol.close_sent):
             exc = closed_exception(protocol)
-            failure = self._failure = web_socket_error(
+            failure = session.failure = web_socket_error(
                 WebSocketError.get_status(exc),
                 "the connection ended without a closing handshake"
                 if protocol.close_sent is None
@@ -104,7 +181,7 @@ class ReceiveSide(Session[_Control, _Information]):
             self._send_closed.close()
         self._close_socket()
 
-    async def _finish_sending(self) -> None:
+    async def finish_sending(self) -> None:
         """Send what is queued (the last close frame), within the close timeout."""
         self._expect_close()
         with trio.move_on_at(self._close_deadline):
@@ -137,7 +214,7 @@ class ReceiveSide(Session[_Control, _Information]):
         self._carry = b""
 
     async def _received(self, data: bytes, fin: bool) -> None:
-        if self._failure is not None:
+        if self._session.failure is not None:
             return
         decoder = self._decoder
         if decoder is not None:
@@ -227,7 +304,7 @@ class ReceiveSide(Session[_Control, _Information]):
         with scope:
             while protocol.state is State.OPEN:
                 await trio.sleep(interval)
-                if protocol.state is not State.OPEN or self._failure is not None:
+                if protocol.state is not State.OPEN or self._session.failure is not None:
                     return
                 if self._ping_outstanding:
                     self._fail(
@@ -239,3 +316,21 @@ class ReceiveSide(Session[_Control, _Information]):
                 self._ping_outstanding = True
                 protocol.send_ping(os.urandom(4))
                 self._write_pending()
+
+    def _expect_close(self) -> None:
+        if self._close_deadline == math.inf:
+            self._close_deadline = trio.current_time() + self._control.close_timeout
+            if self._receive_scope is not None:
+                self._receive_scope.deadline = self._close_deadline
+
+    def _fail(self, status: WebErrorStatus, code: int, reason: str) -> None:
+        """Fail the connection: close frame *code*, and *status* for every later use."""
+        protocol = self._protocol
+        assert protocol is not None
+        if self._session.failure is None:
+            self._session.failure = web_socket_error(
+                status, reason, close_code=code, close_reason=reason, broken=True
+            )
+        protocol.fail(code, reason)
+        self._write_pending()
+        self._expect_close()

@@ -1,11 +1,12 @@
-"""The send side of a WebSocket session: messages and frames, flushing, and the output
-streams of both kinds of WebSocket over it."""
+"""The sender of a WebSocket session: messages and frames, flushing, and the output
+streams of both kinds of WebSocket over it. The sender knows its WebSocket only through
+the :class:`~.session.Session` it is given."""
 
 from __future__ import annotations
 
 import codecs
-from collections.abc import Callable, Generator
-from typing import Any, TypeVar
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any
 
 import trio
 
@@ -13,20 +14,32 @@ from .._core.checks import describe, shown
 from .._core.enums import SocketMessageType
 from .._core.web_errors import WebSocketStatusError
 from .._data.interfaces import OutputStream, WriteOperationLike
-from .base import WebSocketBase
-from .control import SessionControl, message_type_of
-from .information import SessionInformation
+from .control import message_type_of
+from .session import Session
 
-__all__ = ["MessageOutputStream", "MessageWriteOperation", "SendSide", "WebSocketOutputStream"]
-
-_Control = TypeVar("_Control", bound=SessionControl)
-_Information = TypeVar("_Information", bound=SessionInformation)
+__all__ = ["MessageOutputStream", "MessageWriteOperation", "Sender", "WebSocketOutputStream"]
 
 
-class SendSide(WebSocketBase[_Control, _Information]):
+class Sender:
     """Sending on a session: whole messages, frame by frame, flushing."""
 
-    def _send(self, data: object, fin: bool, what: str) -> MessageWriteOperation:
+    def __init__(self, session: Session[Any, Any]) -> None:
+        self._session = session
+        self._control = session.control
+        self._check_open = session.check_open
+        self._write_pending = session.write_pending
+        self._error_from = session.error_from
+        # The connection's, from start() on (a client's changes with each connect).
+        self._socket = session.socket
+        # The message being sent frame by frame, and its UTF-8 check.
+        self._sending_type: SocketMessageType | None = None
+        self._send_decoder: codecs.IncrementalDecoder | None = None
+
+    def start(self) -> None:
+        """The opening handshake succeeded: send on this connection."""
+        self._socket = self._session.socket
+
+    def send(self, data: object, fin: bool, what: str) -> MessageWriteOperation:
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(f"{what} takes bytes, bytearray or memoryview, not {describe(data)}")
         payload = bytes(data)
@@ -60,15 +73,15 @@ class SendSide(WebSocketBase[_Control, _Information]):
             raise self._error_from(exc, what) from exc
         return MessageWriteOperation(self._error_from, operation, len(payload), what)
 
-    def _write_message(self, data: object) -> MessageWriteOperation:
+    def write_message(self, data: object) -> MessageWriteOperation:
         if self._sending_type is not None:
             raise RuntimeError(
                 "write(): a message sent with send_nonfinal_frame() is under way; end it "
                 "with send_final_frame() first"
             )
-        return self._send(data, True, "write()")
+        return self.send(data, True, "write()")
 
-    async def _flush(self) -> None:
+    async def flush(self) -> None:
         self._check_open("flush()")
         try:
             await self._socket.output_stream.flush()
@@ -117,8 +130,9 @@ class MessageWriteOperation(WriteOperationLike):
 class MessageOutputStream(OutputStream):
     """``MessageWebSocket.output_stream``: each write is one message."""
 
-    def __init__(self, owner: SendSide[Any, Any]) -> None:
+    def __init__(self, owner: Sender, close: Callable[[], Awaitable[None]]) -> None:
         self._owner = owner
+        self._close = close
 
     def write(self, data: bytes | bytearray | memoryview) -> MessageWriteOperation:
         """Send *data* as one message of ``control.message_type``, starting at once.
@@ -133,7 +147,7 @@ class MessageOutputStream(OutputStream):
                 this side closed it, ``OPERATION_CANCELED``, also a
                 :class:`trio.ClosedResourceError`).
         """
-        return self._owner._write_message(data)
+        return self._owner.write_message(data)
 
     async def flush(self) -> bool:
         """Wait until every message written so far has been sent; returns True.
@@ -144,24 +158,25 @@ class MessageOutputStream(OutputStream):
 
         Cancellation: the messages are still sent in the background.
         """
-        await self._owner._flush()
+        await self._owner.flush()
         return True
 
     async def aclose(self) -> None:
         """Close the WebSocket, as ``MessageWebSocket.aclose()`` does."""
-        await self._owner.aclose()
+        await self._close()
 
 
 class WebSocketOutputStream(OutputStream):
     """``StreamWebSocket.output_stream``: each write is one binary message."""
 
-    def __init__(self, owner: SendSide[Any, Any]) -> None:
+    def __init__(self, owner: Sender, close: Callable[[], Awaitable[None]]) -> None:
         self._owner = owner
+        self._close = close
 
     def write(self, data: bytes | bytearray | memoryview) -> MessageWriteOperation:
         """Send *data* as one binary message, starting at once; await the result for
         its size once sent. Raises as :meth:`StreamWebSocket.send_all` does."""
-        return self._owner._send(data, True, "write()")
+        return self._owner.send(data, True, "write()")
 
     async def flush(self) -> bool:
         """Wait until every write so far has been sent; returns True.
@@ -170,9 +185,9 @@ class WebSocketOutputStream(OutputStream):
             RuntimeError: not connected yet.
             WebSocketStatusError: a write failed, or the WebSocket is closed.
         """
-        await self._owner._flush()
+        await self._owner.flush()
         return True
 
     async def aclose(self) -> None:
         """Close the WebSocket, as ``StreamWebSocket.aclose()`` does."""
-        await self._owner.aclose()
+        await self._close()

@@ -99,11 +99,11 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
             max_size=settings.max_size,
             logger=_LOGGER,
         )
-        self._protocol = protocol
+        self._session.protocol = protocol
         what = "receive the opening request"
         try:
-            await self._start_socket(nursery)
-            events = await self._read_handshake(protocol, what)
+            await self._session.start_socket(nursery)
+            events = await self._session.read_handshake(protocol, what)
             if not events or not isinstance(events[0], Request):
                 error = protocol.handshake_exc
                 raise web_socket_error(
@@ -128,7 +128,7 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         life = self._lifecycle
         if life.phase is not Phase.NEW or life.changing is None or self._request is None:
             raise RuntimeError(f"{what} needs receive_request() first, and can be called once")
-        protocol = self._protocol
+        protocol = self._session.protocol
         assert isinstance(protocol, ServerProtocol)
         return protocol, self._request, nursery
 
@@ -170,7 +170,7 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         for name, value in extra:
             response.headers[name] = value
         server.send_response(response)
-        self._write_pending()
+        self._session.write_pending()
         self._start_session(nursery, self._leftover)
 
     async def reject(self, status: int, text: str = "") -> None:
@@ -189,12 +189,12 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
 
     async def _answer_and_close(self, server: ServerProtocol, response: Any) -> None:
         server.send_response(response)
-        self._write_pending()
+        self._session.write_pending()
         try:
-            await self._finish_sending()
+            await self._receiver.finish_sending()
         finally:
             self._close_now()
-        await self._wait_socket_closed()
+        await self._session.wait_socket_closed()
 
 
 def _parse_protocols(value: str) -> list[str]:

@@ -18,6 +18,7 @@ from .._core.web_errors import WebSocketStatusError, web_socket_error
 from .._data.interfaces import InputStream
 from .._io.resolver import Resolver
 from .._sockets.stream_socket import StreamSocket
+from .base import WebSocketBase
 from .client import WebSocketClient
 from .control import ServerStreamWebSocketControl, SessionControl, StreamWebSocketControl
 from .information import (
@@ -25,7 +26,7 @@ from .information import (
     SessionInformation,
     StreamWebSocketInformation,
 )
-from .sending import SendSide, WebSocketOutputStream
+from .sending import WebSocketOutputStream
 from .server import WebSocketServerRole, accepted_socket
 
 _Control = TypeVar("_Control", bound=SessionControl)
@@ -42,7 +43,7 @@ __all__ = [
 DEFAULT_RECEIVE_SIZE = 64 * 1024
 
 
-class StreamMembers(SendSide[_Control, _Information], trio.abc.Stream):
+class StreamMembers(WebSocketBase[_Control, _Information], trio.abc.Stream):
     """The byte-stream members of StreamWebSocket and ServerStreamWebSocket."""
 
     def _init_stream(self) -> None:
@@ -52,7 +53,7 @@ class StreamMembers(SendSide[_Control, _Information], trio.abc.Stream):
         self._receiving = False
         self._sending = False
         self._input = WebSocketInputStream(self)
-        self._output = WebSocketOutputStream(self)
+        self._output = WebSocketOutputStream(self._sender, self.aclose)
 
     @property
     def input_stream(self) -> WebSocketInputStream:
@@ -82,7 +83,7 @@ class StreamMembers(SendSide[_Control, _Information], trio.abc.Stream):
             raise trio.BusyResourceError("another task is sending on this WebSocket")
         self._sending = True
         try:
-            await self._send(data, True, "send_all()")
+            await self._sender.send(data, True, "send_all()")
         finally:
             self._sending = False
 
@@ -95,7 +96,7 @@ class StreamMembers(SendSide[_Control, _Information], trio.abc.Stream):
             raise trio.BusyResourceError("another task is sending on this WebSocket")
         self._sending = True
         try:
-            await self._flush()
+            await self._sender.flush()
         finally:
             self._sending = False
 
@@ -119,7 +120,7 @@ class StreamMembers(SendSide[_Control, _Information], trio.abc.Stream):
             check_int("max_bytes", max_bytes, 1)
         if self._receiving:
             raise trio.BusyResourceError("another task is receiving on this WebSocket")
-        self._check_connected("receive_some()")
+        self._session.check_connected("receive_some()")
         self._receiving = True
         try:
             if self._buffer:
@@ -141,9 +142,9 @@ class StreamMembers(SendSide[_Control, _Information], trio.abc.Stream):
                     await trio.lowlevel.checkpoint()
                     return b""
                 try:
-                    args = await self._messages.receive()
+                    args = await self._receiver.messages.receive()
                 except trio.EndOfChannel:
-                    self._check_connected("receive_some()")  # a local close ends it too
+                    self._session.check_connected("receive_some()")  # a local close ends it too
                     self._eof = True
                     continue
                 if args.error is not None:
