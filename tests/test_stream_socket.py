@@ -140,13 +140,13 @@ async def _stream_pair() -> tuple[StreamSocket, StreamSocket]:
         server.listen(1)
         client = StreamSocket()
         await client.connect(LOCALHOST, str(server.getsockname()[1]))
-        conn, _ = server.accept()
+        conn, address = server.accept()
         conn.setblocking(False)
         from trio_sockets._sockets.stream_control import StreamSocketListenerControl
         from trio_sockets._sockets.stream_socket import accepted_socket
 
         accepted = accepted_socket(
-            conn, client._resolver, StreamSocketListenerControl(lambda: "a test listener")
+            conn, address, StreamSocketListenerControl(lambda: "a test listener")
         )
         return client, accepted
 

@@ -12,14 +12,19 @@ import abc
 import contextlib
 from collections.abc import Iterator, Sequence
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import trio
 
 from .._core.errors import SocketErrorStatus, SocketStatusError, WindowsOnlyError, socket_error
 from .output import BaseOutputStream
 
-__all__ = ["AbortableIO", "NurseryScoped"]
+__all__ = ["IO_FIELDS", "SCOPE_FIELDS", "AbortableIO", "NurseryScoped"]
+
+#: The fields of :class:`NurseryScoped` and :class:`AbortableIO`, which a subclass with
+#: ``__slots__`` lists among its own.
+SCOPE_FIELDS = ("_nursery", "_nursery_manager", "_entered", "_nested")
+IO_FIELDS = ("_io_scopes", "_io_idle")
 
 _BROKER_REASON = (
     "it hands the socket to the Windows socket broker so a suspended UWP app is woken by "
@@ -33,6 +38,10 @@ class NurseryScoped(abc.ABC):
     Subclasses call :meth:`_init_scope` first thing in ``__init__``.
     """
 
+    if not TYPE_CHECKING:
+        # Empty, so that such a subclass has no instance dict. Hidden from the type
+        # checkers, which would take it as the list of every field assigned here.
+        __slots__ = ()
     _nursery: trio.Nursery | None
     _nursery_manager: contextlib.AbstractAsyncContextManager[trio.Nursery] | None
 
@@ -130,6 +139,8 @@ class AbortableIO(abc.ABC):
     socket class has.
     """
 
+    if not TYPE_CHECKING:
+        __slots__ = ()  # as in NurseryScoped
     _io_scopes: list[trio.CancelScope]
     _io_idle: trio.lowlevel.ParkingLot | None
 
