@@ -141,19 +141,28 @@ class AbortableIO(abc.ABC):
 
     if not TYPE_CHECKING:
         __slots__ = ()  # as in NurseryScoped
-    _io_scopes: list[trio.CancelScope]
+    _io_scopes: list[trio.CancelScope] | None
     _io_idle: trio.lowlevel.ParkingLot | None
 
     def _init_io(self) -> None:
-        # A list, not a set: it holds one or two scopes, and an idle connection pays for
-        # its empty container (56 bytes against 216). The lot exists once someone waits.
-        self._io_scopes = []
+        # The list (not a set: it holds one or two scopes) is made by the first
+        # operation that waits, and the lot once someone waits for them: an idle
+        # connection holds neither.
+        self._io_scopes = None
         self._io_idle = None
+
+    def _io_scope_list(self) -> list[trio.CancelScope]:
+        """The list the scopes of pending operations are registered in (for a receiver
+        that registers its own); the same list from the first call on."""
+        scopes = self._io_scopes
+        if scopes is None:
+            scopes = self._io_scopes = []
+        return scopes
 
     @contextlib.contextmanager
     def _io_scope(self) -> Iterator[trio.CancelScope]:
         scope = trio.CancelScope()
-        self._io_scopes.append(scope)
+        self._io_scope_list().append(scope)
         try:
             with scope:
                 yield scope
@@ -162,13 +171,13 @@ class AbortableIO(abc.ABC):
 
     def _io_scope_done(self, scope: trio.CancelScope) -> None:
         scopes = self._io_scopes
-        if scope in scopes:
+        if scopes and scope in scopes:
             scopes.remove(scope)
         if not scopes and self._io_idle is not None and len(self._io_idle):
             self._io_idle.unpark_all()
 
     def _cancel_io_scopes(self) -> None:
-        for scope in list(self._io_scopes):
+        for scope in list(self._io_scopes or ()):
             scope.cancel()
 
     async def _wait_io_idle(self) -> None:

@@ -342,7 +342,7 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         if receiver is None:
             sock = self._require_socket(what)
             receiver = StreamReceiver(
-                sock, self._io_scopes, self._io_scope_done, self._aborted, self._describe
+                sock, self._io_scope_list(), self._io_scope_done, self._aborted, self._describe
             )
             receiver.session = self._tls
             self._receiver = receiver
