@@ -140,13 +140,13 @@ async def _stream_pair() -> tuple[StreamSocket, StreamSocket]:
         server.listen(1)
         client = StreamSocket()
         await client.connect(LOCALHOST, str(server.getsockname()[1]))
-        conn, _ = server.accept()
+        conn, address = server.accept()
         conn.setblocking(False)
         from trio_sockets._sockets.stream_control import StreamSocketListenerControl
         from trio_sockets._sockets.stream_socket import accepted_socket
 
         accepted = accepted_socket(
-            conn, client._resolver, StreamSocketListenerControl(lambda: "a test listener")
+            conn, address, StreamSocketListenerControl(lambda: "a test listener")
         )
         return client, accepted
 
@@ -377,6 +377,32 @@ async def test_control_changes_after_connect_apply_live(
         client.control.serialize_connection_attempts = True
     with pytest.raises(RuntimeError, match="connect_timeout"):
         client.control.connect_timeout = 1.0
+
+
+async def test_a_control_asked_for_after_a_connect_applies_to_the_next(
+    listener: StreamSocketListener,
+) -> None:
+    """A connect on a socket without a control uses the defaults; a control asked for
+    afterwards starts from them, with the connect options fixed, and the next connect
+    applies what was set on it."""
+    async with StreamSocket() as client:
+        with pytest.raises(SocketStatusError) as refused:
+            await client.connect(LOCALHOST, str(free_tcp_port()))
+        assert refused.value.status == SocketErrorStatus.CONNECTION_REFUSED
+        control = client.control
+        assert (control.no_delay, control.keep_alive, control.connect_timeout) == (
+            True,
+            False,
+            None,
+        )
+        with pytest.raises(RuntimeError, match="connect_timeout"):
+            control.connect_timeout = 1.0
+        control.keep_alive = True
+        control.outbound_unicast_hop_limit = 9
+        await client.connect(LOCALHOST, listener.information.local_port)
+        assert client.socket.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
+        assert client.socket.getsockopt(socket.IPPROTO_IP, socket.IP_TTL) == 9
+        (await listener.accept())._close_now()
 
 
 @pytest.mark.parametrize(

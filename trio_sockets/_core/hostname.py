@@ -6,6 +6,7 @@ Service names are in :mod:`.service_name`, endpoint pairs in :mod:`.endpoint`.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import unicodedata
@@ -313,6 +314,14 @@ def _parse_label(label: str, raw: str) -> tuple[str, str]:
     return a_label, u_label
 
 
+# A program connects to the same few hosts over and over: parsing (an IPv4 or IPv6
+# address, IDNA for a name) was a measurable share of a connect to an address, and
+# every connected socket kept its own copy. HostName is immutable, so sharing is safe.
+@functools.lru_cache(maxsize=1024)
+def _parsed(text: str) -> HostName:
+    return HostName(text)
+
+
 def coerce_host_name(value: HostName | str, what: str) -> HostName:
     """Return *value* as a :class:`HostName`, parsing a :class:`str`.
 
@@ -324,7 +333,7 @@ def coerce_host_name(value: HostName | str, what: str) -> HostName:
         return value
     if isinstance(value, str):
         try:
-            return HostName(value)
+            return _parsed(value)
         except InvalidHostNameError as exc:
             raise InvalidHostNameError(value, exc.reason, what=what) from None
     raise TypeError(f"{what} must be a HostName or a str, not {describe(value)}")

@@ -47,6 +47,7 @@ __all__ = [
     "ServiceTarget",
     "SockAddr",
     "all_targets_failed",
+    "check_resolver",
     "resolver_or_default",
 ]
 
@@ -309,8 +310,8 @@ class Resolver:
         address = host.ip_address
         if address is not None:
             await trio.lowlevel.checkpoint()
-            if address.version == 4:
-                return [(socket.AF_INET, (str(address), port))]
+            if address.version == 4:  # the canonical name is the dotted quad
+                return [(socket.AF_INET, (host.canonical_name, port))]
             scope = _scope_id(host)
             return [(socket.AF_INET6, (host.canonical_name.split("%")[0], port, 0, scope))]
         if self._nameservers is not None:
@@ -433,9 +434,16 @@ def resolver_or_default(value: object) -> Resolver:
 
     Raises :exc:`TypeError` naming anything else.
     """
-    if value is None:
-        return Resolver()
-    if not isinstance(value, Resolver):
+    checked = check_resolver(value)
+    return Resolver() if checked is None else checked
+
+
+def check_resolver(value: object) -> Resolver | None:
+    """The ``resolver=`` argument of a socket, checked: a Resolver or None.
+
+    Raises :exc:`TypeError` naming anything else.
+    """
+    if value is not None and not isinstance(value, Resolver):
         raise TypeError(f"resolver must be a Resolver or None, not {describe(value)}")
     return value
 

@@ -12,14 +12,19 @@ import abc
 import contextlib
 from collections.abc import Iterator, Sequence
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 import trio
 
 from .._core.errors import SocketErrorStatus, SocketStatusError, WindowsOnlyError, socket_error
 from .output import BaseOutputStream
 
-__all__ = ["AbortableIO", "NurseryScoped"]
+__all__ = ["IO_FIELDS", "SCOPE_FIELDS", "AbortableIO", "NurseryScoped"]
+
+#: The fields of :class:`NurseryScoped` and :class:`AbortableIO`, which a subclass with
+#: ``__slots__`` lists among its own.
+SCOPE_FIELDS = ("_nursery", "_nursery_manager", "_entered", "_nested")
+IO_FIELDS = ("_io_scopes", "_io_idle")
 
 _BROKER_REASON = (
     "it hands the socket to the Windows socket broker so a suspended UWP app is woken by "
@@ -33,6 +38,10 @@ class NurseryScoped(abc.ABC):
     Subclasses call :meth:`_init_scope` first thing in ``__init__``.
     """
 
+    if not TYPE_CHECKING:
+        # Empty, so that such a subclass has no instance dict. Hidden from the type
+        # checkers, which would take it as the list of every field assigned here.
+        __slots__ = ()
     _nursery: trio.Nursery | None
     _nursery_manager: contextlib.AbstractAsyncContextManager[trio.Nursery] | None
 
@@ -130,19 +139,30 @@ class AbortableIO(abc.ABC):
     socket class has.
     """
 
-    _io_scopes: list[trio.CancelScope]
+    if not TYPE_CHECKING:
+        __slots__ = ()  # as in NurseryScoped
+    _io_scopes: list[trio.CancelScope] | None
     _io_idle: trio.lowlevel.ParkingLot | None
 
     def _init_io(self) -> None:
-        # A list, not a set: it holds one or two scopes, and an idle connection pays for
-        # its empty container (56 bytes against 216). The lot exists once someone waits.
-        self._io_scopes = []
+        # The list (not a set: it holds one or two scopes) is made by the first
+        # operation that waits, and the lot once someone waits for them: an idle
+        # connection holds neither.
+        self._io_scopes = None
         self._io_idle = None
+
+    def _io_scope_list(self) -> list[trio.CancelScope]:
+        """The list the scopes of pending operations are registered in (for a receiver
+        that registers its own); the same list from the first call on."""
+        scopes = self._io_scopes
+        if scopes is None:
+            scopes = self._io_scopes = []
+        return scopes
 
     @contextlib.contextmanager
     def _io_scope(self) -> Iterator[trio.CancelScope]:
         scope = trio.CancelScope()
-        self._io_scopes.append(scope)
+        self._io_scope_list().append(scope)
         try:
             with scope:
                 yield scope
@@ -151,13 +171,13 @@ class AbortableIO(abc.ABC):
 
     def _io_scope_done(self, scope: trio.CancelScope) -> None:
         scopes = self._io_scopes
-        if scope in scopes:
+        if scopes and scope in scopes:
             scopes.remove(scope)
         if not scopes and self._io_idle is not None and len(self._io_idle):
             self._io_idle.unpark_all()
 
     def _cancel_io_scopes(self) -> None:
-        for scope in list(self._io_scopes):
+        for scope in list(self._io_scopes or ()):
             scope.cancel()
 
     async def _wait_io_idle(self) -> None:

@@ -18,8 +18,12 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from typing import TYPE_CHECKING
 
 import trio
+
+if TYPE_CHECKING:
+    from .resolver import SockAddr
 
 __all__ = ["accept", "close_socket", "connect", "wait_writable"]
 
@@ -74,7 +78,7 @@ ACCEPT_TRANSIENT_ERRNOS = frozenset(
 )
 
 
-async def accept(sock: socket.socket) -> tuple[socket.socket, tuple[object, ...]]:
+async def accept(sock: socket.socket) -> tuple[socket.socket, SockAddr]:
     """Accept one connection; the new socket is already non-blocking."""
     await trio.lowlevel.checkpoint_if_cancelled()
     _check_open(sock)

@@ -278,8 +278,8 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
                         continue
                     raise  # pragma: no cover - an accept() failure no listener survives
                 try:
-                    accepted = accepted_socket(conn, self._resolver, self._control)
-                except OSError:  # the peer went away between accept() and getpeername()
+                    accepted = accepted_socket(conn, address, self._control)
+                except OSError:  # pragma: no cover - getsockname() of a socket just accepted
                     conn.close()
                     continue
                 if self._tls_context is not None:
@@ -297,10 +297,17 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
             self._send_channel.close()
 
     async def _deliver(self, accepted: StreamSocket) -> bool:
-        """Hand *accepted* to ``connection_received``; False once the listener closed."""
+        """Hand *accepted* to ``connection_received``; False once the listener closed.
+
+        Not a checkpoint while the channel has room: the accept before it was one, and
+        a second would make every connection cost the loop another scheduler pass.
+        """
         args = StreamSocketListenerConnectionReceivedEventArgs(accepted)
         try:
-            await self._send_channel.send(args)
+            try:
+                self._send_channel.send_nowait(args)
+            except trio.WouldBlock:
+                await self._send_channel.send(args)
         except (trio.ClosedResourceError, trio.BrokenResourceError):
             close_at_once(accepted)
             return False

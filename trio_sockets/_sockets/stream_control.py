@@ -13,6 +13,7 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Callable, Iterable
+from typing import Final
 
 from .._core.certificate import Certificate, IgnorableErrors
 from .._core.checks import check_bool, check_int, check_seconds, shown
@@ -28,6 +29,7 @@ from .socket_options import (
 )
 
 __all__ = [
+    "CONNECT_DEFAULTS",
     "StreamSocketControl",
     "StreamSocketListenerControl",
     "apply_options",
@@ -90,7 +92,8 @@ class _TcpControl(CommonOptions):
 
     def _apply(self, sock: socket.socket, family: socket.AddressFamily) -> None:
         """Set every option on a socket that is not yet connected or bound."""
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, self._keep_alive)
+        if self._keep_alive:  # a new socket has it off: a system call less per connect
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, True)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, self._no_delay)
         if self._outbound_buffer_size is not None:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self._outbound_buffer_size)
@@ -419,6 +422,13 @@ class StreamSocketListenerControl(_TcpControl):
 
 
 # -- what the sockets read from their controls ----------------------------------------
+
+
+#: The options of a StreamSocket whose control nobody asked for: what its ``connect``
+#: applies, and what a control made afterwards starts from (the connect options fixed).
+#: Never handed out, so never changed.
+CONNECT_DEFAULTS: Final = StreamSocketControl(lambda: "StreamSocket", lambda: None)
+CONNECT_DEFAULTS._connect_called = True
 
 
 def apply_options(control: _TcpControl, sock: socket.socket, family: socket.AddressFamily) -> None:

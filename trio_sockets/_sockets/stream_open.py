@@ -11,7 +11,7 @@ from __future__ import annotations
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from typing import NamedTuple
 
 import trio
@@ -22,12 +22,13 @@ from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import HostName, coerce_host_name
 from .._core.lifecycle import Action, Lifecycle
 from .._io.addresses import host_of
-from .._io.resolver import Resolver, SockAddr
+from .._io.resolver import Resolver, SockAddr, resolver_or_default
 from .._io.tcp_open import open_tcp
 from .._tls.context import check_protection_level, client_context
 from .._tls.session import TlsSession, refuse_unread_plaintext, upgrade_level, wait_for_client_hello
 from .._tls.settings import TlsClientSettings
 from .stream_control import (
+    CONNECT_DEFAULTS,
     StreamSocketControl,
     apply_options,
     freeze_connect_options,
@@ -134,13 +135,17 @@ def client_tls(control: StreamSocketControl, level: SocketProtectionLevel) -> Cl
 async def open_connection(
     target: ConnectTarget,
     lifecycle: Lifecycle,
-    control: StreamSocketControl,
-    resolver: Resolver,
+    socket_control: Callable[[], StreamSocketControl | None],
+    resolver: Resolver | None,
     hooks: Hooks,
 ) -> Opened:
     """``connect`` to *target*: the CONNECT transition of the socket's *lifecycle*,
     with resolution, happy eyeballs and the TLS handshake its level asks for, all within
-    ``control.connect_timeout``.
+    the control's ``connect_timeout``.
+
+    *socket_control* gives the socket's control as it is at each step: a socket makes
+    its control on first use, which may be while it connects, and until then the
+    defaults (:data:`CONNECT_DEFAULTS`) apply. *resolver* None: a ``Resolver()``.
 
     Raises:
         RuntimeError: *lifecycle* refuses a connect (already connected).
@@ -155,12 +160,17 @@ async def open_connection(
         lifecycle.check(Action.CONNECT)
     except RuntimeError as exc:  # the table's reason, and which socket
         raise RuntimeError(f"{exc}: {hooks.describe()}") from None
+
+    def control() -> StreamSocketControl:
+        options = socket_control()
+        return CONNECT_DEFAULTS if options is None else options
+
     tls = None
     if target.level != SocketProtectionLevel.PLAIN_SOCKET:
-        tls = client_tls(control, target.level)  # bad TLS settings fail here
+        tls = client_tls(control(), target.level)  # bad TLS settings fail here
     lifecycle.begin(Action.CONNECT)
     try:
-        opened = await _connect(target, tls, control, resolver, hooks)
+        opened = await _connect(target, tls, control, resolver_or_default(resolver), hooks)
     except BaseException:
         lifecycle.abandon(Action.CONNECT)
         raise
@@ -175,11 +185,11 @@ async def open_connection(
 async def _connect(
     target: ConnectTarget,
     tls: ClientTls | None,
-    control: StreamSocketControl,
+    control: Callable[[], StreamSocketControl],
     resolver: Resolver,
     hooks: Hooks,
 ) -> Opened:
-    freeze_connect_options(control)
+    freeze_connect_options(control())
     start = trio.current_time()
     what = target.what
     sock, remote = await _open(target, control, resolver, hooks, what)
@@ -196,22 +206,26 @@ async def _connect(
 
 async def _open(
     target: ConnectTarget,
-    control: StreamSocketControl,
+    control: Callable[[], StreamSocketControl],
     resolver: Resolver,
     hooks: Hooks,
     what: str,
 ) -> tuple[socket.socket, SockAddr]:
-    timeout = control.connect_timeout
+    options = control()
+    timeout = options.connect_timeout
+    # No second cancel scope when there is no timeout (the default): a connect to an
+    # address is cheap enough for one to show.
+    limit = trio.fail_after(timeout) if timeout else nullcontext()
     try:
-        with hooks.scope(), trio.fail_after(timeout if timeout else float("inf")):
+        with hooks.scope(), limit:
             return await open_tcp(
                 resolver,
                 target.host,
                 target.service,
                 target.local_host,
                 target.local_service,
-                prepare=lambda sock, family: apply_options(control, sock, family),
-                serialize=control.serialize_connection_attempts,
+                prepare=lambda sock, family: apply_options(control(), sock, family),
+                serialize=options.serialize_connection_attempts,
                 what=what,
             )
     except trio.TooSlowError:
@@ -327,12 +341,13 @@ async def upgrade_session(
         raise
 
 
-def accepted_connection(conn: socket.socket) -> Opened:
-    """*conn*, which a listener accepted, with its record.
+def accepted_connection(conn: socket.socket, remote: SockAddr) -> Opened:
+    """*conn*, which a listener accepted from *remote* (the address ``accept()``
+    returned: asking ``getpeername`` again would cost a system call, and fail once the
+    peer has reset the connection), with its record.
 
-    Raises the ``OSError`` of ``getpeername`` when the peer is already gone.
+    Raises the ``OSError`` of ``getsockname`` should the kernel refuse it.
     """
-    remote = conn.getpeername()
     connection = Connection(conn.getsockname(), remote, host_of(remote), str(remote[1]), True)
     return Opened(conn, connection, None)
 

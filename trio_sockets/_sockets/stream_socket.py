@@ -13,17 +13,18 @@ from .._core.endpoint import EndpointPair
 from .._core.enums import HostNameSortOptions, InputStreamOptions, SocketProtectionLevel
 from .._core.errors import SocketErrorStatus
 from .._core.hostname import HostName
-from .._core.lifecycle import STREAM_SOCKET, Action, ConflictDetector, Lifecycle
+from .._core.lifecycle import STREAM_SOCKET, Action, Lifecycle
 from .._io import sockio as _sockio
 from .._io.addresses import endpoint_pairs
 from .._io.output import BaseOutputStream
-from .._io.resolver import Resolver, resolver_or_default
-from .._io.scoped import AbortableIO, NurseryScoped
-from .._io.stream_output import StreamOutputStream
-from .._io.translate import translating
-from .._tls.output import TlsOutputStream
+from .._io.resolver import Resolver, SockAddr, check_resolver
+from .._io.scoped import IO_FIELDS, SCOPE_FIELDS, AbortableIO, NurseryScoped
 from .._tls.session import TlsSession
-from .stream_control import StreamSocketControl, StreamSocketListenerControl
+from .stream_control import (
+    CONNECT_DEFAULTS,
+    StreamSocketControl,
+    StreamSocketListenerControl,
+)
 from .stream_information import NOT_CONNECTED, StreamSocketInformation
 from .stream_open import (
     Hooks,
@@ -38,6 +39,7 @@ from .stream_open import (
     upgrade_target,
 )
 from .stream_receive import DEFAULT_RECEIVE_SIZE, SocketInputStream, StreamReceiver
+from .stream_send import StreamSending
 
 __all__ = ["StreamSocket", "accepted_socket", "close_at_once", "describe_socket", "secure_accepted"]
 
@@ -45,7 +47,7 @@ __all__ = ["StreamSocket", "accepted_socket", "close_at_once", "describe_socket"
 _StdSocket = socket.socket
 
 
-class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
+class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfCloseableStream):
     """A TCP client or accepted connection (WinRT ``StreamSocket``).
 
     Use it as ``async with StreamSocket() as sock:``; the block owns the socket's
@@ -56,28 +58,51 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
     awaited writes and ``flush()`` on its ``output_stream``: the awaiting task sends.
     """
 
+    # Slots, not a dict: a server holds one per connection (see the memory figures in
+    # the performance docs).
+    __slots__ = (
+        *SCOPE_FIELDS,
+        *IO_FIELDS,
+        "_connection",
+        "_control",
+        "_control_from",
+        "_information",
+        "_input",
+        "_lifecycle",
+        "_output",
+        "_receiver",
+        "_resolver",
+        "_send_conflict",
+        "_sock",
+        "_tls",
+        "_tls_tried",
+    )
+
     def __init__(self, *, resolver: Resolver | None = None) -> None:
-        self._resolver = resolver_or_default(resolver)
+        # None: a Resolver() made by each connect that needs one (an accepted socket,
+        # or one connected to an address, needs none).
+        self._resolver = check_resolver(resolver)
         self._init_scope()
         self._sock: _StdSocket | None = None
         self._lifecycle = Lifecycle(STREAM_SOCKET)
         self._connection = NOT_CONNECTED  # replaced by a record when connected
-        # The streams and the information object are made on first use: an idle
-        # connection holds only what it needs (see the memory figures in the docs).
-        self._output: StreamOutputStream | None = None
+        # Everything else is made on first use: the streams, the information object,
+        # the receiving side (once connected), the send-conflict detector.
+        self._output = None
         self._input: SocketInputStream | None = None
         self._information: StreamSocketInformation | None = None
-        self._receiver: StreamReceiver | None = None  # made when connected
-        self._send_conflict = ConflictDetector("another task is sending on this StreamSocket")
+        self._receiver: StreamReceiver | None = None
+        self._send_conflict = None
         # The TLS session in force (the receiver has it too), and the last one tried
         # (whose report information shows, also after a failed handshake).
-        self._tls: TlsSession | None = None
+        self._tls = None
         self._tls_tried: TlsSession | None = None
         self._init_io()
-        # Made on first use too; for an accepted socket, from its listener's options
-        # (fixed once the listener is bound).
+        # The control too; it starts with the values of _control_from when set: for an
+        # accepted socket its listener's options (fixed once the listener is bound), for
+        # a client that connected without one the defaults that connect used.
         self._control: StreamSocketControl | None = None
-        self._control_from: StreamSocketListenerControl | None = None
+        self._control_from: StreamSocketListenerControl | StreamSocketControl | None = None
 
     # -- properties --------------------------------------------------------------------
 
@@ -105,18 +130,6 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         if stream is None:
             stream = self._input = SocketInputStream(self._read)
         return stream
-
-    @property
-    def output_stream(self) -> StreamOutputStream:
-        """The output stream; exists once the socket is connected.
-
-        Raises:
-            RuntimeError: the socket was never connected.
-        """
-        if self._sock is None:
-            raise RuntimeError(f"{self._describe()} is not connected: await connect() first")
-        output = self._output
-        return output if output is not None else self._make_output(self._sock)
 
     @property
     def socket(self) -> _StdSocket:
@@ -197,8 +210,13 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         Cancellation: no connection is left half made; the socket can connect again.
         """
         target = connect_target(remote_host_name, remote_service_name, protection_level)
-        hooks = self._hooks()
-        opened = await open_connection(target, self._lifecycle, self.control, self._resolver, hooks)
+        if self._control is None:
+            # A control made from now on starts with the defaults this connect uses, and
+            # with its connect options fixed.
+            self._control_from = CONNECT_DEFAULTS
+        opened = await open_connection(
+            target, self._lifecycle, lambda: self._control, self._resolver, self._hooks()
+        )
         self._attach(opened)
 
     async def upgrade_to_ssl(
@@ -227,14 +245,14 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         )
         self._lifecycle.check(Action.UPGRADE)
         sock = self._require_socket("upgrade_to_ssl()")
-        receiver = self._receiver
-        assert receiver is not None  # connected
-        busy = receiver.conflict.held or self._send_conflict.held
+        receiver = self._receiving("upgrade_to_ssl()")
+        sending = self._sending()
+        busy = receiver.conflict.held or sending.held
         unread = len(receiver.buffer)
         refuse_upgrade(self._describe(), sock, self._tls, self._connection.accepted, busy, unread)
         tls = client_tls(self.control, level)
         output = self._require_output("upgrade_to_ssl()")
-        with self._send_conflict, receiver.conflict:
+        with sending, receiver.conflict:
             session = await upgrade_session(
                 sock, tls, host, output.flush, lambda: len(receiver.buffer), self._hooks()
             )
@@ -254,12 +272,11 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
 
     def _attach(self, opened: Opened) -> None:
         """Take *opened* as this socket's connection."""
-        self._sock = sock = opened.sock
+        self._sock = opened.sock
         self._connection = opened.connection
-        self._receiver = StreamReceiver(
-            sock, self._io_scopes, self._io_scope_done, self._aborted, self._describe
-        )
-        self._output = None  # made on first use, by _make_output
+        # The receiving side and the output stream are made on first use, by
+        # _receiving and _make_output.
+        self._output = None
         if opened.session is not None:
             self._use_tls(opened.session)
 
@@ -284,64 +301,6 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
         )
 
     # -- trio Stream methods ---------------------------------------------------------------
-
-    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Send all of *data*, after any writes already pending on ``output_stream``.
-
-        Raises:
-            trio.BusyResourceError: another task is in ``send_all``.
-            trio.ClosedResourceError: the socket, or its sending side, was closed,
-                before the call or by another task during it (then it is a
-                ``SocketStatusError`` with ``OPERATION_ABORTED`` too).
-            SocketStatusError: the connection failed; it is also a
-                :class:`trio.BrokenResourceError`.
-
-        Cancellation: as with trio's streams, some of the data may have been sent. When
-        the socket was entered, the rest is sent in the background; otherwise it is sent
-        first by the next send, awaited write, ``flush()`` or ``aclose()`` (on a TLS
-        connection, a cancelled send breaks the sending side).
-        """
-        with self._send_conflict:
-            output = self._require_output("send_all()")
-            await output.send_all(data)
-
-    async def wait_send_all_might_not_block(self) -> None:
-        """Wait until pending writes are sent and the kernel buffer has room.
-
-        Raises:
-            trio.BusyResourceError: another task is sending.
-            trio.ClosedResourceError: the socket is closed, or another task closed it
-                meanwhile.
-        """
-        with self._send_conflict:
-            output = self._require_output("wait_send_all_might_not_block()")
-            await output.wait_send_all_might_not_block()
-
-    async def send_eof(self) -> None:
-        """Send the pending writes, then close the sending side (TCP FIN).
-
-        Idempotent. Afterwards writes raise :class:`trio.ClosedResourceError`; receiving
-        goes on.
-
-        Raises:
-            trio.BusyResourceError: another task is sending.
-            trio.ClosedResourceError: the socket is closed, or another task closed it
-                while the pending writes were being sent.
-            RuntimeError: a TLS connection, which cannot close one direction.
-        """
-        with self._send_conflict:
-            output = self._require_output("send_eof()")
-            if self._tls is not None:
-                raise RuntimeError(
-                    "send_eof() needs a plain TCP connection: a TLS connection "
-                    "(trio.SSLStream) cannot close one direction; use aclose()"
-                )
-            await output.drain()
-            if output.eof_sent:
-                return
-            self._require_socket("send_eof()")  # another task may have closed it meanwhile
-            with translating(f"send_eof on {self._describe()}", broken=True):
-                output.shutdown_write()
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Receive at most *max_bytes* (default 64 KiB); ``b""`` at end of stream.
@@ -368,14 +327,26 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             check_int("max_bytes", max_bytes, 1)
         receiver = self._receiver
         if receiver is None:
-            raise self._not_connected("receive_some()")
+            receiver = self._receiving("receive_some()")
         return await receiver.receive_some(max_bytes)
 
     async def _read(self, count: int, options: InputStreamOptions) -> bytes:
         receiver = self._receiver
         if receiver is None:
-            raise self._not_connected("input_stream.read()")
+            receiver = self._receiving("input_stream.read()")
         return await receiver.read(count, options)
+
+    def _receiving(self, what: str) -> StreamReceiver:
+        """The receiving side, made on first use (*what*: the operation, for errors)."""
+        receiver = self._receiver
+        if receiver is None:
+            sock = self._require_socket(what)
+            receiver = StreamReceiver(
+                sock, self._io_scope_list(), self._io_scope_done, self._aborted, self._describe
+            )
+            receiver.session = self._tls
+            self._receiver = receiver
+        return receiver
 
     # -- closing ---------------------------------------------------------------------------
 
@@ -443,34 +414,20 @@ class StreamSocket(NurseryScoped, AbortableIO, trio.abc.HalfCloseableStream):
             return trio.ClosedResourceError(f"{what}: {self._describe()} is closed")
         return RuntimeError(f"{what}: {self._describe()} is not connected")
 
-    def _require_output(self, what: str) -> StreamOutputStream:
-        sock = self._require_socket(what)
-        output = self._output
-        return output if output is not None else self._make_output(sock)
-
-    def _make_output(self, sock: _StdSocket) -> StreamOutputStream:
-        if self._tls is not None:
-            output: StreamOutputStream = TlsOutputStream(
-                self._tls.stream, sock, self._get_nursery, self._describe()
-            )
-        else:
-            output = StreamOutputStream(sock, self._get_nursery, self._describe())
-        self._output = output
-        return output
-
 
 # -- what a listener does with the sockets it accepts ------------------------------------
 
 
 def accepted_socket(
-    conn: _StdSocket, resolver: Resolver, control: StreamSocketListenerControl
+    conn: _StdSocket, remote: SockAddr, control: StreamSocketListenerControl
 ) -> StreamSocket:
-    """A connected StreamSocket for *conn*, which a listener with *control* accepted.
+    """A connected StreamSocket for *conn*, which a listener with *control* accepted
+    from *remote*. It has no resolver: it never connects.
 
-    Raises the ``OSError`` of ``getpeername`` when the peer is already gone.
+    Raises what :func:`accepted_connection` raises.
     """
-    opened = accepted_connection(conn)
-    sock = StreamSocket(resolver=resolver)
+    opened = accepted_connection(conn, remote)
+    sock = StreamSocket()
     sock._control_from = control
     sock._lifecycle.begin(Action.CONNECT)
     sock._lifecycle.finish(Action.CONNECT)
