@@ -9,6 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import tracemalloc
 import warnings
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ import trio.lowlevel
 import trio.testing
 from conftest import receive_all, receive_exactly, require_tool
 
+import trio_sockets
 from trio_sockets import (
     HostName,
     InputStreamOptions,
@@ -52,6 +54,77 @@ async def test_ten_thousand_unawaited_writes_and_one_flush_arrive_in_order(
         assert all(op.done for op in operations)
     assert bytes(received) == expected
     assert [await op for op in operations[:3]] == [6, 6, 6]
+
+
+async def test_unawaited_writes_make_no_object_each(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """An unawaited write keeps only its bytes: the operation it returns is made anew
+    only while its caller holds the last one. 0.1.0 made an operation object (with its
+    attribute dictionary) and a sequence number per write: 3 memory blocks per write."""
+    client, server = tcp_pair
+    output = client.output_stream
+    writes = [b"%063d" % index for index in range(10_000)]
+    output.write(b"<")  # nothing pending: sent by write(); the writes below pile up
+    package = tracemalloc.Filter(True, trio_sockets.__file__.rsplit("/", 1)[0] + "/*")
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot().filter_traces([package])
+        for data in writes:
+            output.write(data)
+        after = tracemalloc.take_snapshot().filter_traces([package])
+    finally:
+        tracemalloc.stop()
+    blocks = sum(stat.count_diff for stat in after.compare_to(before, "filename"))
+    # What remains is the queue's deque growing, one block per 64 writes.
+    assert blocks <= len(writes) // 50, blocks
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(output.flush)
+        expected = b"<" + b"".join(writes)
+        assert await receive_exactly(server, len(expected)) == expected
+
+
+async def test_an_operation_its_caller_keeps_reports_its_own_write(
+    listener: StreamSocketListener,
+) -> None:
+    """Operations the caller keeps are never given another write: each reports its own
+    size or failure, also after later writes, after the failure was raised by flush(),
+    and when awaited twice; those it dropped are never awaited, and their failure is
+    raised once, by the flush."""
+    async with StreamSocket() as client:
+        client.control.outbound_buffer_size_in_bytes = 16 * 1024
+        await client.connect("127.0.0.1", listener.information.local_port)
+        server = await listener.accept()
+        async with server:
+            output = client.output_stream
+            first = output.write(b"first")  # sent by write() itself
+            for _ in range(10):
+                output.write(b"x" * 100)
+            kept = output.write(b"k" * 100)
+            for _ in range(10):
+                output.write(b"y")
+            clog = output.write(b"z" * (8 * 1024 * 1024))  # more than the kernel takes
+            for _ in range(3):
+                output.write(b"after")
+            assert len({id(first), id(kept), id(clog)}) == 3
+            for _ in range(1000):
+                if kept.done:
+                    break
+                await trio.sleep(0.01)
+            assert not clog.done
+            await client.cancel_io()
+            with pytest.raises(SocketStatusError) as flushed:
+                await output.flush()  # the dropped writes' failure, raised once
+            assert flushed.value.status == SocketErrorStatus.OPERATION_ABORTED
+            await output.flush()
+            assert (await first, await kept, await kept) == (5, 100, 100)
+            for _ in range(2):
+                with pytest.raises(SocketStatusError) as caught:
+                    await clog
+                assert caught.value.status == SocketErrorStatus.OPERATION_ABORTED
+            assert (first.nbytes, kept.nbytes, clog.nbytes) == (5, 100, 8 * 1024 * 1024)
+            assert "failed" in repr(clog)
+            assert "done, 100 bytes" in repr(kept)
 
 
 async def test_a_write_starts_without_being_awaited(

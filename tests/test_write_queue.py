@@ -2,9 +2,11 @@
 
 A hypothesis state machine plays the part of the output drivers -- writes, sends that
 take any part of what was offered, send errors, ``cancel_io``, flush targets, awaits
-that observe failures -- against a model, and checks after every step that what went
-"on the wire" is exactly the completed writes in order, that the accounting matches,
-that every write ends exactly once, and that gathered buffers stay within the limits.
+that observe failures, handles kept by a caller or dropped -- against a model, and
+checks after every step that what went "on the wire" is exactly the completed writes in
+order, that the accounting matches, that every write ends exactly once, that every
+handle the queue was given carries its own write's failure and no other, and that
+gathered buffers stay within the limits.
 """
 
 from __future__ import annotations
@@ -48,11 +50,43 @@ SIZES = st.one_of(
 
 @dataclass
 class Entry:
-    write: QueuedWrite
+    seq: int
     data: bytes
+    handle: QueuedWrite | None = None  # kept by the "caller"; told of failures
     sent: int = 0  # bytes of it on the wire
     ended: str = ""  # "", "done" or "failed"
+    error: BaseException | None = None
     observed: bool = False
+
+
+def push(queue: WriteQueue, entries: list[Entry], data: bytes, keep_last: bool) -> Entry:
+    """Push *data* as a driver does: the new write's handle becomes the queue's latest,
+    and the one before it is held if its caller kept it (*keep_last*), dropped if not."""
+    seq = queue.push(data)
+    entry = Entry(seq, data, QueuedWrite(seq, len(data)))
+    if queue.latest is not None and not keep_last:
+        for earlier in entries:
+            if earlier.handle is queue.latest:
+                earlier.handle = None  # dropped: nobody can ask about it
+    elif queue.latest is not None:
+        queue.hold(queue.latest)
+    queue.latest = entry.handle
+    entries.append(entry)
+    return entry
+
+
+def check_handles(queue: WriteQueue, entries: list[Entry]) -> None:
+    """Each write that has a handle: ended as the model says, failed with its own error."""
+    for entry in entries:
+        assert queue.ended(entry.seq) == bool(entry.ended)
+        if entry.handle is None:
+            continue
+        assert entry.handle._seq == entry.seq
+        assert entry.handle._nbytes == len(entry.data)
+        if entry.ended == "failed":
+            assert entry.handle._error is entry.error is not None
+        else:
+            assert entry.handle._error is None
 
 
 @dataclass
@@ -78,25 +112,20 @@ class ByteStreamQueue(RuleBasedStateMachine):
     def start(self, max_cost: int) -> None:
         self.queue.max_cost = max_cost
 
-    @rule(size=SIZES)
-    def write(self, size: int) -> None:
+    @rule(size=SIZES, keep_last=st.booleans())
+    def write(self, size: int, keep_last: bool) -> None:
         queue = self.queue
         data = payload(queue.next_seq, size)
-        write = QueuedWrite(data)
         if not data:
-            queue.push_done(write)
-            assert write._result == 0
-            self.model.entries.append(Entry(write, data, ended="done"))
-            return
+            return  # an empty write on a byte stream is done at once, never queued
         before = (queue.cost, len(queue), queue.next_seq)
         if queue.cost + size + WRITE_OVERHEAD > queue.max_cost:
             with pytest.raises(BufferError, match=rf"the stream: writing {size} bytes"):
-                queue.push(write)
+                queue.push(data)
             assert (queue.cost, len(queue), queue.next_seq) == before
             return
-        queue.push(write)
-        assert write._seq == before[2]
-        self.model.entries.append(Entry(write, data))
+        entry = push(queue, self.model.entries, data, keep_last)
+        assert entry.seq == before[2]
 
     @precondition(lambda self: bool(self.queue))
     @rule(data=st.data())
@@ -135,6 +164,7 @@ class ByteStreamQueue(RuleBasedStateMachine):
         self.queue.fail_all(error)
         for entry in self.model.pending():
             entry.ended = "failed"
+            entry.error = error
         assert not self.queue
         assert self.queue.cost == 0
         assert not self.queue.partly_sent
@@ -150,8 +180,8 @@ class ByteStreamQueue(RuleBasedStateMachine):
     def await_failed(self, data: st.DataObject) -> None:
         failed = [e for e in self.model.entries if e.ended == "failed" and not e.observed]
         entry = data.draw(st.sampled_from(failed), label="awaited")
-        self.queue.observe(entry.write)
-        self.queue.observe(entry.write)  # awaiting twice sees it once
+        self.queue.observe(entry.seq)
+        self.queue.observe(entry.seq)  # awaiting twice sees it once
         entry.observed = True
 
     @rule(data=st.data())
@@ -160,13 +190,13 @@ class ByteStreamQueue(RuleBasedStateMachine):
         unseen = [
             e
             for e in self.model.entries
-            if e.ended == "failed" and not e.observed and e.write._seq < before
+            if e.ended == "failed" and not e.observed and e.seq < before
         ]
         error = self.queue.take_unobserved(before)
         if not unseen:
             assert error is None
             return
-        assert error is unseen[0].write._error
+        assert error is unseen[0].error
         for entry in unseen:
             entry.observed = True
 
@@ -185,17 +215,7 @@ class ByteStreamQueue(RuleBasedStateMachine):
 
     @invariant()
     def each_write_ends_once_with_its_outcome(self) -> None:
-        for entry in self.model.entries:
-            write = entry.write
-            assert write.done == bool(entry.ended)
-            assert not (write._result is not None and write._error is not None)
-            if entry.ended == "done":
-                assert write._result == len(entry.data)
-            elif entry.ended == "failed":
-                assert write._error is not None
-                assert write._result is None
-            else:
-                assert write._data is entry.data
+        check_handles(self.queue, self.model.entries)
 
     @invariant()
     def completions_are_in_order(self) -> None:
@@ -222,7 +242,7 @@ class ByteStreamQueue(RuleBasedStateMachine):
     @invariant()
     def flush_targets(self) -> None:
         for target in self.model.flush_targets:
-            done = all(e.ended for e in self.model.entries if e.write._seq < target)
+            done = all(e.ended for e in self.model.entries if e.seq < target)
             assert self.queue.done_before(target) == done
 
 
@@ -236,15 +256,18 @@ class MessageQueue(RuleBasedStateMachine):
         self.model = Model()
         self.in_flight: tuple[list[Entry], int] | None = None
 
-    @rule(size=st.one_of(st.sampled_from([0, 100, 1200]), st.integers(0, 3000)))
-    def write(self, size: int) -> None:
+    @rule(
+        size=st.one_of(st.sampled_from([0, 100, 1200]), st.integers(0, 3000)),
+        keep_last=st.booleans(),
+    )
+    def write(self, size: int, keep_last: bool) -> None:
         queue = self.queue
-        write = QueuedWrite(payload(queue.next_seq, size))
-        try:
-            queue.push(write)
-        except BufferError:
+        data = payload(queue.next_seq, size)
+        if queue.cost + size + WRITE_OVERHEAD > queue.max_cost:
+            with pytest.raises(BufferError):
+                queue.push(data)
             return
-        self.model.entries.append(Entry(write, write._data))
+        push(queue, self.model.entries, data, keep_last)
 
     def _pending(self) -> list[Entry]:
         return [entry for entry in self.model.entries if not entry.ended]
@@ -264,7 +287,7 @@ class MessageQueue(RuleBasedStateMachine):
             assert 0 < len(run[0]) <= max_segment
             assert len(set(map(len, run))) == 1
             assert sum(map(len, run)) <= max_bytes
-        assert end == pending[len(run) - 1].write._seq + 1
+        assert end == pending[len(run) - 1].seq + 1
         self.in_flight = (pending[: len(run)], end)
 
     @precondition(lambda self: bool(self.queue) and self.in_flight is None)
@@ -272,7 +295,7 @@ class MessageQueue(RuleBasedStateMachine):
     def batch(self, max_bytes: int) -> None:
         data, end = self.queue.batch(max_bytes)
         pending = self._pending()
-        taken = [entry for entry in pending if entry.write._seq < end]
+        taken = [entry for entry in pending if entry.seq < end]
         assert taken == pending[: len(taken)]
         assert taken
         assert data == b"".join(entry.data for entry in taken)
@@ -295,17 +318,22 @@ class MessageQueue(RuleBasedStateMachine):
     @rule()
     def refused(self) -> None:
         # The kernel refused the first datagram: it alone fails.
-        self.queue.fail_head(OSError("refused"))
-        self._pending()[0].ended = "failed"
+        error = OSError("refused")
+        self.queue.fail_head(error)
+        entry = self._pending()[0]
+        entry.ended = "failed"
+        entry.error = error
         self.in_flight = None
 
     @rule()
     def closed_meanwhile(self) -> None:
         # A close while a batch is in flight: the writes fail, the batch's end later
         # completes nothing.
-        self.queue.fail_all(OSError("closed"))
+        error = OSError("closed")
+        self.queue.fail_all(error)
         for entry in self._pending():
             entry.ended = "failed"
+            entry.error = error
 
     @invariant()
     def wire_and_accounting(self) -> None:
@@ -315,10 +343,7 @@ class MessageQueue(RuleBasedStateMachine):
         assert len(self.queue) == len(pending)
         assert self.queue.pending_bytes == sum(len(e.data) for e in pending)
         assert self.queue.cost == self.queue.pending_bytes + WRITE_OVERHEAD * len(pending)
-        for entry in self.model.entries:
-            assert entry.write.done == bool(entry.ended)
-            if entry.ended == "done":
-                assert entry.write._result == len(entry.data)
+        check_handles(self.queue, self.model.entries)
 
 
 _SETTINGS = settings(
@@ -336,35 +361,36 @@ TestMessageQueue.settings = _SETTINGS
 # -- the gather policy, case by case ---------------------------------------------------
 
 
-def queue_of(*sizes: int, max_cost: int = 1 << 30) -> tuple[WriteQueue, list[QueuedWrite]]:
+def queue_of(*sizes: int, max_cost: int = 1 << 30) -> tuple[WriteQueue, list[bytes]]:
     queue = WriteQueue(max_cost, "q")
     writes = []
     for size in sizes:
-        write = QueuedWrite(payload(queue.next_seq, size))
-        queue.push(write)
-        writes.append(write)
+        data = payload(queue.next_seq, size)
+        queue.push(data)
+        writes.append(data)
     return queue, writes
 
 
 def test_a_lone_write_is_sent_from_its_own_buffer() -> None:
     queue, writes = queue_of(100_000)
-    assert queue.gather()[0] is writes[0]._data
+    assert queue.gather()[0] is writes[0]
 
 
 def test_small_writes_leave_as_one_join_continued_after_a_partial_send() -> None:
     queue, writes = queue_of(*[64] * 1000)
     [joined] = queue.gather()
-    assert joined == b"".join(write._data for write in writes)
+    assert joined == b"".join(writes)
     assert queue.sent(100)  # the first write is out, the second torn
-    assert writes[0]._result == 64
-    assert not writes[1].done
+    assert queue.ended(0)
+    assert not queue.ended(1)
     assert queue.partly_sent
     [rest] = queue.gather()
     assert isinstance(rest, memoryview)
     assert rest.obj is joined
     assert bytes(rest) == joined[100:]
     assert queue.sent(len(rest))
-    assert all(write._result == 64 for write in writes)
+    assert queue.done_before(1000)
+    assert queue.first_seq == 1000
     assert not queue
     assert queue.cost == 0
     assert not queue.partly_sent
@@ -375,8 +401,7 @@ def test_a_failure_drops_the_join() -> None:
     queue.gather()
     queue.sent(10)
     queue.fail_all(OSError("reset"))
-    later = QueuedWrite(b"new")
-    queue.push(later)
+    queue.push(b"new")
     assert queue.gather() == [b"new"]
 
 
@@ -384,8 +409,8 @@ def test_large_writes_get_their_own_iovec_and_small_ones_between_are_joined() ->
     queue, writes = queue_of(JOIN_BELOW, 10, 20, JOIN_BELOW + 1, 5)
     pieces = queue.gather()
     assert [len(piece) for piece in pieces] == [JOIN_BELOW, 30, JOIN_BELOW + 1, 5]
-    assert pieces[0] is writes[0]._data
-    assert pieces[2] is writes[3]._data
+    assert pieces[0] is writes[0]
+    assert pieces[2] is writes[3]
 
 
 def test_small_writes_are_joined_in_runs_of_join_below() -> None:
@@ -422,30 +447,47 @@ def test_a_partly_sent_write_is_gathered_from_its_first_unsent_byte() -> None:
     assert not queue.sent(1000)
     pieces = queue.gather()
     assert isinstance(pieces[0], memoryview)
-    assert bytes(pieces[0]) == writes[0]._data[1000:]
+    assert bytes(pieces[0]) == writes[0][1000:]
     assert queue.pending_bytes == 200_000  # the part sent still counts until it completes
 
 
 def test_the_bound_counts_the_overhead_of_each_write() -> None:
     queue = WriteQueue(2 * WRITE_OVERHEAD + 1, "the stream of x")
-    queue.push(QueuedWrite(b"a"))
-    queue.push(QueuedWrite(b""))
+    queue.push(b"a")
+    queue.push(b"")
     with pytest.raises(BufferError, match="the stream of x: writing 0 bytes would leave 3 writes"):
-        queue.push(QueuedWrite(b""))
+        queue.push(b"")
     assert len(queue) == 2
     assert queue.cost == 2 * WRITE_OVERHEAD + 1
     assert queue.next_seq == 2
 
 
-def test_an_empty_write_done_at_once_takes_a_number() -> None:
-    queue, _ = queue_of(10)
-    empty = QueuedWrite(b"")
-    queue.push_done(empty)
-    assert empty._seq == 1
-    assert empty._result == 0
-    assert len(queue) == 1
-    assert queue.done_before(1) is False
-    assert queue.next_seq == 2
+def test_held_handles_are_told_of_their_own_failure_and_let_go_once_ended() -> None:
+    queue = WriteQueue(1 << 20, "q")
+    handles = []
+    for seq in range(4):
+        assert queue.push(b"x" * 10) == seq
+        handles.append(QueuedWrite(seq, 10))
+        if queue.latest is not None:
+            queue.hold(queue.latest)
+        queue.latest = handles[-1]
+    queue.gather()
+    assert queue.sent(10)  # write 0 completes
+    error = OSError("refused")
+    queue.fail_head(error)  # write 1 fails alone
+    assert handles[0]._error is None
+    assert handles[1]._error is error
+    later = OSError("reset")
+    queue.fail_all(later)
+    assert [h._error for h in handles] == [None, error, later, later]
+    assert not queue._held  # every held write has ended
+    queue.push(b"y")
+    queue.hold(QueuedWrite(4, 1))
+    queue.gather()
+    queue.sent(1)
+    queue.push(b"z")
+    queue.hold(QueuedWrite(5, 1))  # drops the handle of write 4, which completed
+    assert [h._seq for h in queue._held] == [5]
 
 
 def test_datagram_runs_are_equal_sizes_within_the_limits() -> None:
@@ -468,20 +510,20 @@ def test_empty_datagrams_go_one_by_one() -> None:
 def test_a_tls_batch_takes_at_least_one_write() -> None:
     queue, writes = queue_of(5000, 10, 10)
     data, end = queue.batch(1000)
-    assert data is writes[0]._data
+    assert data is writes[0]
     assert end == 1
     queue.complete_before(end)
     data, end = queue.batch(1000)
-    assert data == writes[1]._data + writes[2]._data
+    assert data == writes[1] + writes[2]
     assert end == 3
 
 
 def test_seeing_many_failures_is_linear_and_one_error_stands_for_all() -> None:
-    queue, writes = queue_of(*[1] * 100_000)
+    queue, _ = queue_of(*[1] * 100_000)
     error = OSError("cancel_io()")
     queue.fail_all(error)
-    for write in writes[:50_000]:
-        queue.observe(write)
+    for seq in range(50_000):
+        queue.observe(seq)
     assert queue.take_unobserved(before=0) is None
     assert queue.take_unobserved(before=queue.next_seq) is error
     assert not queue.has_unobserved

@@ -3,25 +3,32 @@
 Pure bookkeeping, with no socket calls and no ``await``: writes go in, and out come
 the buffers to hand to the next system call (a joined buffer or iovecs for a byte
 stream, a run of equal-size datagrams for a datagram socket, one batch for a TLS
-stream), the writes a send of *n* bytes completed, the failures nobody has seen yet,
-and whether everything written before a given point is done. The output drivers in
-``_io`` and ``_tls`` are loops over it: ask for buffers, make the system call, report
-what it took.
+stream), how far a send of *n* bytes got, the failures nobody has seen yet, and whether
+everything written before a given point is done. The output drivers in ``_io`` and
+``_tls`` are loops over it: ask for buffers, make the system call, report what it took.
+
+The queue holds the bytes of each pending write and nothing else: writes are numbered
+in order, and a write has ended once the first pending write's number is past it, so
+completing a batch of writes is one ``deque.clear()``. An outcome that someone may
+still ask about is carried by a :class:`QueuedWrite` handle, which the driver makes
+only for writes whose result can be awaited; the queue sets the failure on the handles
+it was given (:attr:`WriteQueue.latest`, :meth:`WriteQueue.hold`).
 """
 
 from __future__ import annotations
 
 import collections
+import itertools
 import os
-from typing import Final
+from typing import Final, Generic, TypeVar
 
 __all__ = ["IOV_MAX", "WRITE_OVERHEAD", "QueuedWrite", "WriteQueue"]
 
 #: What one pending write holds besides its data, as counted against the queue's
-#: bound. Allocated on CPython 3.11 (x86-64): the write object 112 bytes, its sequence
-#: number 32, the header of its bytes object 48, its deque slot 8 -- 200 in all, and
-#: 215 of process RSS per write measured over 400,000 pending 1-byte writes. Rounded up,
-#: so that the bound holds for RSS, not only for the data.
+#: bound. Allocated on CPython 3.11 (x86-64): the header of its bytes object 48 and its
+#: deque slot 8, and when someone holds its operation object (awaiting it, say) that
+#: object, 80, and its sequence number, 32 -- at most 168 in all. Rounded up, so that
+#: the bound holds for RSS, not only for the data.
 WRITE_OVERHEAD: Final = 256
 
 # A write shorter than this is copied into a joined buffer rather than given its own
@@ -47,37 +54,37 @@ IOV_MAX: Final = _iov_max()
 
 
 class QueuedWrite:
-    """One write in a :class:`WriteQueue`: its data until it ends, then its outcome.
+    """The handle of one write of a :class:`WriteQueue`: its number and size, and its
+    failure once it has failed.
 
-    Exactly one of ``_result`` (the byte count, set by a completion) and ``_error`` (set
-    by a failure) is ever set, once.
+    The queue does not keep handles of pending writes, only their bytes: it sets
+    ``_error`` on the handles it is given (:attr:`WriteQueue.latest` and those passed
+    to :meth:`WriteQueue.hold`) when their write fails. Whether the write has ended is
+    the queue's to say (:meth:`WriteQueue.ended`); a write that ended without ``_error``
+    completed with all of its ``_nbytes``.
     """
 
-    __slots__ = ("_data", "_error", "_observed", "_result", "_seq")
+    __slots__ = ("_error", "_nbytes", "_seq")
 
-    _data: bytes
-    _seq: int  # given by WriteQueue.push
-    _result: int | None
+    _seq: int  # the number WriteQueue.push gave the write; -1 for one done at once
+    _nbytes: int
     _error: BaseException | None
-    _observed: bool  # a failure someone has seen (awaited or raised by take_unobserved)
 
-    def __init__(self, data: bytes) -> None:
-        self._data = data
-        self._result = None
+    def __init__(self, seq: int, nbytes: int) -> None:
+        self._seq = seq
+        self._nbytes = nbytes
         self._error = None
-        self._observed = False
-
-    @property
-    def done(self) -> bool:
-        """True once the write has completed or failed."""
-        return self._result is not None or self._error is not None
 
 
-class WriteQueue:
+#: The handles a queue is given: :class:`QueuedWrite` or a driver's subclass of it.
+W = TypeVar("W", bound=QueuedWrite)
+
+
+class WriteQueue(Generic[W]):
     """The pending writes of one output stream, in order, and their accounting.
 
-    - :meth:`push` queues a write and gives it the next sequence number; the queue holds
-      at most :attr:`max_cost` bytes of *cost*: each write's data plus
+    - :meth:`push` queues a write's bytes and gives it the next sequence number; the
+      queue holds at most :attr:`max_cost` bytes of *cost*: each write's data plus
       :data:`WRITE_OVERHEAD`, so that many tiny writes are bounded too. :attr:`cost`
       and :attr:`pending_bytes` are kept here and nowhere else.
     - A byte stream asks :meth:`gather` for what to send and reports :meth:`sent`; a
@@ -85,25 +92,28 @@ class WriteQueue:
       report :meth:`complete_before`. A write is completed (with its full size) as soon
       as its last byte was taken, never later, and only the first write can be part
       sent (:attr:`partly_sent`).
-    - :meth:`fail_head` and :meth:`fail_all` end writes with an error. A failed write
-      is *unobserved* until someone awaits it (:meth:`observe`) or
-      :meth:`take_unobserved` hands its error out, so that no failure is lost; both are
-      linear in the writes they touch, keyed by sequence number.
-    - :meth:`done_before` answers a flush: are all the writes numbered below *seq*
-      done?
+    - :meth:`fail_head` and :meth:`fail_all` end writes with an error, which they set on
+      the handles of those writes that the queue was given. A failed write is
+      *unobserved* until someone awaits it (:meth:`observe`) or :meth:`take_unobserved`
+      hands its error out, so that no failure is lost; both are linear in the writes
+      they touch, keyed by sequence number.
+    - :meth:`ended` says whether one write has ended, :meth:`done_before` whether all the
+      writes numbered below *seq* have (a flush).
 
-    Every write ends exactly once, in order of its sequence number except that failures
-    end the writes they name at once. Nothing here blocks, awaits or raises on the
-    hot path but :meth:`push` (:exc:`BufferError` past the bound).
+    Every write ends exactly once, in order of its sequence number: completions and
+    failures both take writes from the front. Nothing here blocks, awaits or raises on
+    the hot path but :meth:`push` (:exc:`BufferError` past the bound).
     """
 
     __slots__ = (
         "_head_sent",
+        "_held",
         "_joined",
         "_joined_sent",
         "_unobserved",
         "_writes",
         "cost",
+        "latest",
         "max_cost",
         "next_seq",
         "what",
@@ -112,13 +122,21 @@ class WriteQueue:
     def __init__(self, max_cost: int, what: str) -> None:
         #: What the queue belongs to, for the message of :exc:`BufferError`.
         self.what = what
-        self._writes: collections.deque[QueuedWrite] = collections.deque()
+        # The bytes of the pending writes, numbered next_seq - len(_writes) and up.
+        self._writes: collections.deque[bytes] = collections.deque()
         #: What the pending writes hold: their data plus WRITE_OVERHEAD for each.
         self.cost = 0
         #: The bound on :attr:`cost` that :meth:`push` enforces.
         self.max_cost = max_cost
         #: The sequence number the next pushed write gets.
         self.next_seq = 0
+        #: The handle of the write pushed last, if its driver made one: told of its
+        #: write's failure like the handles passed to :meth:`hold`. The driver may give
+        #: it a new write when nobody else holds it.
+        self.latest: W | None = None
+        # Handles passed to hold(), in order of their writes; those of writes that have
+        # ended are dropped on the way.
+        self._held: collections.deque[W] = collections.deque()
         # Bytes of the first pending write already sent.
         self._head_sent = 0
         # A join that a partial send left unfinished: the next send goes on from
@@ -126,9 +144,9 @@ class WriteQueue:
         # large join in many pieces while its window opens). Any failure drops it.
         self._joined: bytes | None = None
         self._joined_sent = 0
-        # Failed writes nobody has seen fail yet, by sequence number: seeing one is O(1)
-        # and seeing n of them (after fail_all() ended n) is O(n).
-        self._unobserved: dict[int, QueuedWrite] = {}
+        # The errors of failed writes nobody has seen fail yet, by sequence number:
+        # seeing one is O(1) and seeing n of them (after fail_all() ended n) is O(n).
+        self._unobserved: dict[int, BaseException] = {}
 
     # -- state -------------------------------------------------------------------------
 
@@ -153,37 +171,53 @@ class WriteQueue:
         """Whether a failed write is waiting to be seen."""
         return bool(self._unobserved)
 
-    def is_latest(self, write: QueuedWrite) -> bool:
-        """Whether *write* is the last one pushed."""
-        return write._seq == self.next_seq - 1
+    @property
+    def first_seq(self) -> int:
+        """The number of the first pending write (:attr:`next_seq` when none is):
+        every write numbered below it has ended."""
+        return self.next_seq - len(self._writes)
+
+    def is_latest(self, seq: int) -> bool:
+        """Whether write *seq* is the last one pushed."""
+        return seq == self.next_seq - 1
+
+    def ended(self, seq: int) -> bool:
+        """Whether write *seq* has completed or failed."""
+        return seq < self.next_seq - len(self._writes)
 
     def done_before(self, seq: int) -> bool:
         """Whether every write numbered below *seq* has completed or failed."""
-        writes = self._writes
-        return not writes or writes[0]._seq >= seq
+        return self.next_seq - len(self._writes) >= seq
 
     # -- writes in -----------------------------------------------------------------------
 
-    def push(self, write: QueuedWrite) -> None:
-        """Queue *write* after the others and number it.
+    def push(self, data: bytes) -> int:
+        """Queue *data* after the other writes; return its sequence number.
 
         Raises:
             BufferError: the queue would hold more than :attr:`max_cost`; nothing changes.
         """
-        cost = self.cost + len(write._data) + WRITE_OVERHEAD
+        cost = self.cost + len(data) + WRITE_OVERHEAD
         if cost > self.max_cost:
-            raise self._over_bound(len(write._data), cost)
-        write._seq = self.next_seq
-        self.next_seq += 1
-        self._writes.append(write)
+            raise self._over_bound(len(data), cost)
+        self._writes.append(data)
         self.cost = cost
+        seq = self.next_seq
+        self.next_seq = seq + 1
+        return seq
 
-    def push_done(self, write: QueuedWrite) -> None:
-        """Number *write* and complete it at once, unqueued (an empty write on a byte
-        stream, which sends nothing)."""
-        write._seq = self.next_seq
-        self.next_seq += 1
-        write._result = len(write._data)
+    def hold(self, write: W) -> None:
+        """Keep *write*, the handle of a pending write, to set its failure if it fails.
+
+        Handles are held in the order of their writes, and only until their write has
+        ended: what they hold is bounded by the pending writes.
+        """
+        held = self._held
+        first = self.next_seq - len(self._writes)
+        while held and held[0]._seq < first:
+            held.popleft()
+        if write._seq >= first:
+            held.append(write)
 
     def _over_bound(self, size: int, cost: int) -> BufferError:
         count = len(self._writes) + 1
@@ -213,8 +247,8 @@ class WriteQueue:
         data_bytes = self.cost - count * WRITE_OVERHEAD
         if not self._head_sent and data_bytes <= MAX_SEND and count * JOIN_AVERAGE >= data_bytes:
             if count == 1:
-                return [writes[0]._data]
-            joined = self._joined = b"".join([write._data for write in writes])
+                return [writes[0]]
+            joined = self._joined = b"".join(writes)
             self._joined_sent = 0
             return [joined]
         return self._gather_iovecs()
@@ -226,7 +260,7 @@ class WriteQueue:
         total = 0
         offset = self._head_sent
         for write in self._writes:
-            data: bytes | memoryview = write._data
+            data: bytes | memoryview = write
             if offset:
                 data = memoryview(data)[offset:]
                 offset = 0
@@ -261,23 +295,18 @@ class WriteQueue:
             self._joined_sent += count
             if self._joined_sent >= len(self._joined):
                 self._joined = None
-        # The per-write hot loop of a batch: completion is inlined.
         writes = self._writes
         pending = len(writes)
         head_sent = self._head_sent
         if count + head_sent == self.cost - pending * WRITE_OVERHEAD:
-            # All of it left (a whole batch, the common case): no per-write arithmetic.
-            for write in writes:
-                write._result = len(write._data)
-                write._data = b""
+            # All of it left (a whole batch, the common case): nothing per write.
             writes.clear()
             self._head_sent = 0
             self.cost = 0
             return True
         completed = 0
         while count:
-            write = writes[0]
-            size = len(write._data)
+            size = len(writes[0])
             remaining = size - head_sent
             if count < remaining:
                 head_sent += count
@@ -286,8 +315,6 @@ class WriteQueue:
             head_sent = 0
             writes.popleft()
             completed += size
-            write._result = size
-            write._data = b""
         self._head_sent = head_sent
         if pending == len(writes):
             return False
@@ -309,79 +336,85 @@ class WriteQueue:
         """
         writes = self._writes
         first = writes[0]
-        size = len(first._data)
-        run = [first._data]
+        size = len(first)
+        run = [first]
         if 0 < size <= max_segment:
             most = min(max_count, max_bytes // size, len(writes))
-            while len(run) < most and len(writes[len(run)]._data) == size:
-                run.append(writes[len(run)]._data)
-        return run, first._seq + len(run)
+            for data in itertools.islice(writes, 1, most):
+                if len(data) != size:
+                    break
+                run.append(data)
+        return run, self.next_seq - len(writes) + len(run)
 
     def batch(self, max_bytes: int) -> tuple[bytes, int]:
         """The pending writes joined, as many as fit in *max_bytes* (at least one), and
         the sequence number to pass to :meth:`complete_before` once it is sent."""
         writes = self._writes
-        first = writes[0]
-        total = len(first._data)
+        first_seq = self.next_seq - len(writes)
+        total = len(writes[0])
         count = 1
-        for write in writes:
-            if write is first:
-                continue
-            if total + len(write._data) > max_bytes:
+        for data in itertools.islice(writes, 1, None):
+            if total + len(data) > max_bytes:
                 break
-            total += len(write._data)
+            total += len(data)
             count += 1
         if count == 1:
-            return first._data, first._seq + 1
-        data = b"".join([writes[index]._data for index in range(count)])
-        return data, first._seq + count
+            return writes[0], first_seq + 1
+        return b"".join(itertools.islice(writes, count)), first_seq + count
 
     def complete_before(self, seq: int) -> bool:
         """Complete, each with its size, the pending writes numbered below *seq* (those
         a failure ended meanwhile are gone already); True if any were."""
         writes = self._writes
         pending = len(writes)
-        completed = 0
-        while writes and writes[0]._seq < seq:
-            write = writes.popleft()
-            size = len(write._data)
-            completed += size
-            write._result = size
-            write._data = b""
-        if pending == len(writes):
+        count = seq - (self.next_seq - pending)
+        if count <= 0:
             return False
+        completed = 0
+        for _ in range(count):
+            completed += len(writes.popleft())
         self._head_sent = 0
-        self.cost -= completed + (pending - len(writes)) * WRITE_OVERHEAD
+        self.cost -= completed + count * WRITE_OVERHEAD
         return True
 
     # -- failures --------------------------------------------------------------------------
 
     def fail_head(self, error: BaseException) -> None:
         """Fail the first pending write with *error* (a datagram the kernel refused)."""
-        write = self._writes.popleft()
-        self._fail(write, error)
+        seq = self.next_seq - len(self._writes)
+        self.cost -= len(self._writes.popleft()) + WRITE_OVERHEAD
         self._head_sent = 0
         self._joined = None
+        self._unobserved[seq] = error
+        self._tell(seq, seq + 1, error)
 
     def fail_all(self, error: BaseException) -> None:
         """Fail every pending write with *error*: a broken stream, ``cancel_io``, close."""
-        writes = self._writes
-        while writes:
-            self._fail(writes.popleft(), error)
+        end = self.next_seq
+        first = end - len(self._writes)
+        self._writes.clear()
+        self.cost = 0
         self._head_sent = 0
         self._joined = None
+        if first < end:
+            self._unobserved.update(dict.fromkeys(range(first, end), error))
+            self._tell(first, end, error)
 
-    def _fail(self, write: QueuedWrite, error: BaseException) -> None:
-        self.cost -= len(write._data) + WRITE_OVERHEAD
-        write._error = error
-        write._data = b""
-        self._unobserved[write._seq] = write
+    def _tell(self, first: int, end: int, error: BaseException) -> None:
+        """Set *error* on the handles of the writes numbered *first* to *end*, which just
+        failed; forget the held handles of writes that have ended."""
+        latest = self.latest
+        if latest is not None and first <= latest._seq < end:
+            latest._error = error
+        held = self._held
+        while held and held[0]._seq < end:
+            write = held.popleft()
+            if write._seq >= first:
+                write._error = error
 
-    def observe(self, write: QueuedWrite) -> None:
-        """Note that *write*'s failure was seen (its awaiter raises it)."""
-        if not write._observed:
-            write._observed = True
-            del self._unobserved[write._seq]
+    def observe(self, seq: int) -> None:
+        """Note that the failure of write *seq* was seen (its awaiter raises it)."""
+        self._unobserved.pop(seq, None)
 
     def take_unobserved(self, before: int) -> BaseException | None:
         """The error of the first failed write numbered below *before* that nobody has
@@ -390,10 +423,10 @@ class WriteQueue:
         unobserved = self._unobserved
         if not unobserved:
             return None
-        seen = [write for seq, write in unobserved.items() if seq < before]
+        seen = [seq for seq in unobserved if seq < before]
         if not seen:
             return None
-        for write in seen:
-            write._observed = True
-            del unobserved[write._seq]
-        return seen[0]._error
+        error = unobserved[seen[0]]
+        for seq in seen:
+            del unobserved[seq]
+        return error

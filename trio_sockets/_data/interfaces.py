@@ -21,6 +21,8 @@ class WriteOperationLike(Awaitable[int], abc.ABC):
     Awaiting it gives the number of bytes written, or raises the write's failure.
     """
 
+    __slots__ = ()
+
     #: Whether awaiting it is always a full trio checkpoint, even once it is done (a
     #: socket's write operation); callers then need no checkpoint of their own.
     await_checkpoints = False

@@ -41,6 +41,9 @@ _VIEW_COPY_THRESHOLD = 8192
 
 _PARTIAL = InputStreamOptions.PARTIAL
 _READ_AHEAD = InputStreamOptions.READ_AHEAD
+_PARTIAL_READ_AHEAD = _PARTIAL | _READ_AHEAD
+_PARTIAL_BIT = int(_PARTIAL)
+_READ_AHEAD_BIT = int(_READ_AHEAD)
 
 
 def _plural(count: int, noun: str) -> str:
@@ -195,16 +198,16 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         self._busy = "load()"
         try:
             self._compact()
-            options = self._options
-            stop_after_first = bool(options & _PARTIAL)
+            # (int(): a flag enum's "&" and "|" run Python code per call.)
+            options = int(self._options)
+            stop_after_first = bool(options & _PARTIAL_BIT)
             # The stream is always asked for PARTIAL reads and this loop supplies NONE's
             # "wait for all of it": each chunk then lands in the buffer the moment it arrives,
             # so a cancel can never strand received bytes inside a half-finished read. A
             # stream that keeps its read-ahead is always asked to read ahead: load(4) and
             # load(n) of a framed message then cost one receive, not two.
-            stream_options = _PARTIAL | (options & _READ_AHEAD)
-            if stream.keeps_read_ahead:
-                stream_options |= _READ_AHEAD
+            ahead = stream.keeps_read_ahead or options & _READ_AHEAD_BIT
+            stream_options = _PARTIAL_READ_AHEAD if ahead else _PARTIAL
             loaded = 0
             while loaded < count:
                 chunk = await stream.read(min(count - loaded, _MAX_READ_SIZE), stream_options)

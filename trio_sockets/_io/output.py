@@ -20,10 +20,13 @@ a write, flushes, sends or closes. Writes still pending when the stream is colle
 were never sent, and say so with a :exc:`RuntimeWarning`, as a coroutine never awaited
 does.
 
+The queue keeps only the bytes of each pending write; how ``write()`` returns an
+operation without making one per write is told in :mod:`.operation`.
+
 The pending queue is bounded by :attr:`OutputStream.max_pending_bytes`, which counts
 what pending writes hold in memory: their data and :data:`WRITE_OVERHEAD` bytes for each
-(its operation object, sequence number, ``bytes`` header and queue slot), so that a
-flood of tiny or empty writes is bounded too. ``write()`` must not block (WinRT's
+(its ``bytes`` header and queue slot, and an operation object if one is held), so that
+a flood of tiny or empty writes is bounded too. ``write()`` must not block (WinRT's
 ``WriteAsync`` returns at once), so past the bound it raises instead of letting memory
 grow without limit: a producer faster than the network has to await its writes or
 ``flush()``, and is held to the speed of the network that way.
@@ -31,7 +34,6 @@ grow without limit: a producer faster than the network has to await its writes o
 
 from __future__ import annotations
 
-import abc
 import socket
 import warnings
 from collections.abc import Callable, Generator
@@ -44,6 +46,8 @@ from .._core.errors import SocketErrorStatus, socket_error
 from .._core.scheduling import task_step
 from .._core.write_queue import WRITE_OVERHEAD, QueuedWrite, WriteQueue
 from .._data.interfaces import OutputStream, WriteOperationLike
+from .operation import UNHELD, getrefcount
+from .sending import Sending
 
 __all__ = ["DEFAULT_MAX_PENDING_BYTES", "WRITE_OVERHEAD", "BaseOutputStream", "WriteOperation"]
 
@@ -66,32 +70,36 @@ class WriteOperation(QueuedWrite, WriteOperationLike):
     __slots__ = ("_stream",)
     await_checkpoints = True  # _wait_for is a full checkpoint
 
-    def __init__(self, stream: BaseOutputStream, data: bytes) -> None:
-        # QueuedWrite.__init__ written out: this runs for every write.
+    def __init__(self, stream: BaseOutputStream, seq: int, nbytes: int) -> None:
+        # QueuedWrite.__init__ written out: one call less.
         self._stream = stream
-        self._data = data
-        self._result = None
+        self._seq = seq
+        self._nbytes = nbytes
         self._error = None
-        self._observed = False
+
+    @property
+    def done(self) -> bool:
+        """True once the write has completed or failed."""
+        return self._error is not None or self._stream._queue.ended(self._seq)
 
     @property
     def nbytes(self) -> int:
         """The size of the data this operation writes."""
-        return len(self._data)
+        return self._nbytes
 
     def __repr__(self) -> str:
         state = "pending"
-        if self._result is not None:
-            state = f"done, {self._result} bytes"
-        elif self._error is not None:
+        if self._error is not None:
             state = f"failed: {self._error!r}"
-        return f"<WriteOperation #{self._seq} of {len(self._data)} bytes, {state}>"
+        elif self.done:
+            state = f"done, {self._nbytes} bytes"
+        return f"<WriteOperation #{self._seq} of {self._nbytes} bytes, {state}>"
 
     def __await__(self) -> Generator[Any, None, int]:
         return self._stream._wait_for(self).__await__()
 
 
-class BaseOutputStream(OutputStream):
+class BaseOutputStream(Sending, OutputStream):
     """The queueing, completion and flush logic shared by stream and datagram outputs.
 
     Subclasses implement :meth:`_send_step`, one non-blocking attempt to send what is
@@ -112,7 +120,7 @@ class BaseOutputStream(OutputStream):
         self._sock = sock
         self._get_nursery = nursery_getter
         self._what = what
-        self._queue = WriteQueue(DEFAULT_MAX_PENDING_BYTES, what)
+        self._queue: WriteQueue[WriteOperation] = WriteQueue(DEFAULT_MAX_PENDING_BYTES, what)
         self._sender_busy = False
         self._sender_scope: trio.CancelScope | None = None
         # The background writer is started by the first write nobody drives, then
@@ -127,6 +135,7 @@ class BaseOutputStream(OutputStream):
         self._direct_step = -1
         self._writer_idle = trio.lowlevel.ParkingLot()
         self._progress = trio.lowlevel.ParkingLot()
+        self._parked = 0  # tasks parked in _progress (unpark_all() costs even with none)
         self._closed = False
         # The failure that broke the stream; every later write fails with it.
         self._broken: BaseException | None = None
@@ -189,15 +198,23 @@ class BaseOutputStream(OutputStream):
                 )
             data = self._admit(data)
             if not data and self._empty_done:
-                return self._done_at_once(data)
-        op = WriteOperation(self, data)
+                return self._done_at_once()
         queue = self._queue
-        if queue.cost or self._sender_busy or not self._direct:  # cost 0: none pending
-            queue.push(op)
+        idle = not queue.cost  # nothing pending
+        seq = queue.push(data)
+        # The last operation again, unless someone still holds it (to await it later):
+        # a run of unawaited writes then makes no object per write.
+        op = queue.latest
+        if op is not None and getrefcount(op) == UNHELD:
+            op._seq = seq
+            op._nbytes = len(data)
+            op._error = None
+        else:
+            op = self._new_operation(seq, len(data))
+        if not idle or self._sender_busy or not self._direct:
             if not self._sender_busy and not self._writer_woken:
                 self._ensure_writer()
             return op
-        queue.push(op)
         if self._send_in_write:
             # Nothing pending and nobody sending: send it here, as asyncio's transports
             # do, unless this task already did so since it last yielded. Writes that
@@ -312,7 +329,7 @@ class BaseOutputStream(OutputStream):
         """Wait until no task is sending (after :meth:`abort`, until the aborted send
         has ended). Not a checkpoint when nobody is."""
         while self._sender_busy:
-            await self._progress.park()
+            await self._await_progress()
 
     def raise_unobserved(self) -> None:
         """Raise the first write failure nobody has seen yet, if there is one."""
@@ -330,10 +347,6 @@ class BaseOutputStream(OutputStream):
     def _check_writable(self, data: bytes) -> None:
         """Raise if *data* cannot be written at all; called for a write about to be
         queued, before the bound is checked, when :attr:`_needs_check` is set."""
-
-    @abc.abstractmethod
-    def _send_step(self) -> bool:
-        """Try once, without blocking, to send pending data; False if it would block."""
 
     # -- machinery ---------------------------------------------------------------------
 
@@ -358,9 +371,18 @@ class BaseOutputStream(OutputStream):
         self._guarded = self._closed or self._needs_check or self._failed
         return data
 
-    def _done_at_once(self, data: bytes) -> WriteOperation:
-        op = WriteOperation(self, data)
-        self._queue.push_done(op)
+    def _done_at_once(self) -> WriteOperation:
+        # An empty write on a byte stream: done, unnumbered, never failing.
+        return WriteOperation(self, -1, 0)
+
+    def _new_operation(self, seq: int, nbytes: int) -> WriteOperation:
+        """A new operation for write *seq*, which becomes the queue's latest; the one
+        before it, held by someone, is handed to the queue to be told of its failure."""
+        queue = self._queue
+        held = queue.latest
+        if held is not None:
+            queue.hold(held)
+        op = queue.latest = WriteOperation(self, seq, nbytes)
         return op
 
     def _enqueue(self, data: bytes | bytearray | memoryview) -> WriteOperation:
@@ -368,22 +390,29 @@ class BaseOutputStream(OutputStream):
         awaits it, which sends)."""
         data = self._admit(data)
         if not data and self._empty_done:
-            return self._done_at_once(data)
-        op = WriteOperation(self, data)
-        self._queue.push(op)
-        return op
+            return self._done_at_once()
+        return self._new_operation(self._queue.push(data), len(data))
 
     async def _wait_for(self, op: WriteOperation) -> int:
-        if self._queue.is_latest(op):
+        queue = self._queue
+        seq = op._seq
+        if queue.is_latest(seq):
             # The writer waits for its latest write: it writes one at a time, so its
             # next write may go to the kernel at once (write()).
             self._awaited_last = True
-        await self._run_until(lambda: op.done)
+        if op._error is None and not queue.ended(seq):
+            await self._run_until(lambda: op._error is not None or queue.ended(seq))
+        else:
+            # Ended already (write() sent it at once): only the checkpoint that every
+            # await of an operation is; what others wrote after it goes on as _run_until
+            # would have it.
+            if queue.cost and not self._sender_busy:
+                self._ensure_writer()
+            await trio.lowlevel.checkpoint()
         if op._error is not None:
-            self._queue.observe(op)
+            queue.observe(seq)
             raise op._error
-        assert op._result is not None
-        return op._result
+        return op._nbytes
 
     def _raise_unobserved(self, before: int) -> None:
         error = self._queue.take_unobserved(before)
@@ -393,12 +422,12 @@ class BaseOutputStream(OutputStream):
     def _fail_all(self, error: BaseException) -> None:
         self._queue.fail_all(error)
         self._failed = self._guarded = True  # a failure to be seen
-        self._progress.unpark_all()
+        self._wake()
 
     def _fail_head(self, error: BaseException) -> None:
         self._queue.fail_head(error)
         self._failed = self._guarded = True
-        self._progress.unpark_all()
+        self._wake()
 
     def _break(self, error: BaseException) -> None:
         """The stream cannot be used any more: fail what is pending and every later
@@ -411,90 +440,6 @@ class BaseOutputStream(OutputStream):
         if self._sender_scope is not None:
             self._sender_scope.cancel()
         self._writer_idle.unpark()  # so that it sees a closed socket and ends
-
-    def _ensure_writer(self) -> None:
-        if self._sender_busy:
-            return
-        if self._writer_started:
-            if not self._writer_woken and len(self._writer_idle):  # parked: wake it
-                self._writer_woken = True
-                self._writer_idle.unpark()
-            return
-        nursery = self._get_nursery()
-        if nursery is None:
-            # No nursery to run a writer in: start the write here, with what the kernel
-            # takes now. The rest waits, in order, for a task that awaits a write,
-            # flushes, sends or closes.
-            if self._direct:
-                self._send_step()
-            return
-        self._writer_started = True
-        self._writer_woken = True  # it runs soon: later writes need not wake it
-        nursery.start_soon(self._writer_task, name=f"trio_sockets writer of {self._what}")
-
-    async def _writer_task(self) -> None:
-        queue = self._queue
-        try:
-            while self._sock.fileno() != -1:
-                self._writer_woken = False
-                if queue and not self._sender_busy:
-                    await self._drive(lambda: not queue)
-                elif self._writer_ending:
-                    break
-                else:
-                    await self._writer_idle.park()
-        finally:
-            self._writer_started = False
-            self._writer_ending = False
-            self._writer_woken = False
-
-    async def _run_until(self, until: Callable[[], bool]) -> None:
-        """Send (or wait for the sender) until *until()*; a full trio checkpoint."""
-        await trio.lowlevel.checkpoint_if_cancelled()
-        yielded = False
-        try:
-            yielded = await self._drive(until)
-        finally:
-            if self._queue and not self._sender_busy:
-                # Writes after this task's, or its own when it was cancelled: hand them to
-                # the writer (without a nursery, to the kernel as far as it takes them now;
-                # the rest waits for the next task that sends).
-                self._ensure_writer()
-        if not yielded:
-            await trio.lowlevel.cancel_shielded_checkpoint()
-
-    async def _drive(self, until: Callable[[], bool]) -> bool:
-        yielded = False
-        while not until():
-            if self._sender_busy:
-                yielded = True
-                await self._progress.park()
-                continue
-            if not self._queue:  # pragma: no cover - until() depends on pending ops
-                break
-            self._sender_busy = True
-            try:
-                yielded |= await self._send_until(until)
-            finally:
-                self._sender_busy = False
-                self._progress.unpark_all()
-        return yielded
-
-    async def _send_until(self, until: Callable[[], bool]) -> bool:
-        queue = self._queue
-        yielded = False
-        while queue and not until():
-            if self._send_step():
-                continue
-            yielded = True
-            with trio.CancelScope() as scope:
-                self._sender_scope = scope
-                try:
-                    await trio.lowlevel.wait_writable(self._sock)
-                except trio.ClosedResourceError:
-                    self.abort(
-                        SocketErrorStatus.OPERATION_ABORTED, "the socket was closed", closed=True
-                    )
-                finally:
-                    self._sender_scope = None
-        return yielded
+        # Nothing is pending now: no operation to tell of a failure, and no reference
+        # cycle through the last one (it holds this stream) to leave to the collector.
+        self._queue.latest = None

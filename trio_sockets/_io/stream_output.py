@@ -122,7 +122,7 @@ class StreamOutputStream(BaseOutputStream):
             self._break(translate_os_error(exc, f"send on {self._what}", broken=True))
             return True
         if queue.sent(sent):
-            self._progress.unpark_all()
+            self._wake()
         return True
 
 

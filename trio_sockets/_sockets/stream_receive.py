@@ -24,6 +24,11 @@ from .._tls.session import TlsSession
 
 __all__ = ["DEFAULT_RECEIVE_SIZE", "MAX_RECEIVE_SIZE", "SocketInputStream", "StreamReceiver"]
 
+# The options' bits as plain ints: a flag enum's "in" and "&" run Python code per call,
+# a cost every read paid twice.
+_PARTIAL_BIT = int(InputStreamOptions.PARTIAL)
+_READ_AHEAD_BIT = int(InputStreamOptions.READ_AHEAD)
+
 #: ``receive_some()`` without a size asks the kernel for at most this many bytes.
 DEFAULT_RECEIVE_SIZE = 65536
 #: One receive asks the kernel (or the TLS layer) for at most this many bytes, whatever
@@ -94,8 +99,9 @@ class StreamReceiver:
             return await self._read_into(count, options)
 
     async def _read_into(self, count: int, options: InputStreamOptions) -> bytes:
-        partial = InputStreamOptions.PARTIAL in options
-        chunk = max(count, DEFAULT_RECEIVE_SIZE) if InputStreamOptions.READ_AHEAD in options else 0
+        bits = int(options)
+        partial = bits & _PARTIAL_BIT
+        chunk = max(count, DEFAULT_RECEIVE_SIZE) if bits & _READ_AHEAD_BIT else 0
         buffered = self.buffer
         if not buffered:
             # The common case: one receive answers the read, and its bytes are returned

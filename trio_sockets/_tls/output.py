@@ -69,7 +69,7 @@ class TlsOutputStream(StreamOutputStream):
         while not until():
             self._ensure_writer()
             yielded = True
-            await self._progress.park()
+            await self._await_progress()
         return yielded
 
     async def _send_until(self, until: Callable[[], bool]) -> bool:
@@ -111,7 +111,7 @@ class TlsOutputStream(StreamOutputStream):
                 return True
             # Writes a close failed meanwhile are gone already.
             queue.complete_before(end)
-            self._progress.unpark_all()
+            self._wake()
         return True
 
     def abort(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:

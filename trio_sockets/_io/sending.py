@@ -1,0 +1,149 @@
+"""Who sends an output stream's pending writes, and when: the sending half of
+:class:`~trio_sockets._io.output.BaseOutputStream`.
+
+Only one task sends at a time (``_sender_busy``): the socket's background writer task,
+or -- cheaper -- whichever task awaits a write or flushes the stream; the others wait on
+``_progress``, which is woken whenever operations complete. The writer is started by
+the first write nobody drives and then parks between batches: waking a parked task is
+far cheaper than starting one.
+"""
+
+from __future__ import annotations
+
+import abc
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+from .._core.errors import SocketErrorStatus
+from .._core.write_queue import WriteQueue
+
+__all__ = ["Sending"]
+
+
+class Sending(abc.ABC):
+    """The sending machinery of an output stream; the stream sets every attribute."""
+
+    _sock: socket.socket
+    _queue: WriteQueue[Any]
+    _get_nursery: Callable[[], trio.Nursery | None]
+    _what: str
+    _direct: bool
+    _sender_busy: bool
+    _sender_scope: trio.CancelScope | None
+    _writer_started: bool
+    _writer_woken: bool
+    _writer_ending: bool
+    _writer_idle: trio.lowlevel.ParkingLot
+    _progress: trio.lowlevel.ParkingLot
+    _parked: int
+
+    @abc.abstractmethod
+    def _send_step(self) -> bool:
+        """Try once, without blocking, to send pending data; False if it would block."""
+
+    @abc.abstractmethod
+    def abort(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:
+        """Fail every write not yet started."""
+
+    async def _await_progress(self) -> None:
+        """Wait until operations complete or the sending task changes (:meth:`_wake`)."""
+        self._parked += 1
+        try:
+            await self._progress.park()
+        finally:
+            self._parked -= 1
+
+    def _wake(self) -> None:
+        """Wake the tasks waiting for progress, if there are any."""
+        if self._parked:
+            self._progress.unpark_all()
+
+    def _ensure_writer(self) -> None:
+        if self._sender_busy:
+            return
+        if self._writer_started:
+            if not self._writer_woken and len(self._writer_idle):  # parked: wake it
+                self._writer_woken = True
+                self._writer_idle.unpark()
+            return
+        nursery = self._get_nursery()
+        if nursery is None:
+            # No nursery to run a writer in: start the write here, with what the kernel
+            # takes now. The rest waits, in order, for a task that awaits a write,
+            # flushes, sends or closes.
+            if self._direct:
+                self._send_step()
+            return
+        self._writer_started = True
+        self._writer_woken = True  # it runs soon: later writes need not wake it
+        nursery.start_soon(self._writer_task, name=f"trio_sockets writer of {self._what}")
+
+    async def _writer_task(self) -> None:
+        queue = self._queue
+        try:
+            while self._sock.fileno() != -1:
+                self._writer_woken = False
+                if queue and not self._sender_busy:
+                    await self._drive(lambda: not queue)
+                elif self._writer_ending:
+                    break
+                else:
+                    await self._writer_idle.park()
+        finally:
+            self._writer_started = False
+            self._writer_ending = False
+            self._writer_woken = False
+
+    async def _run_until(self, until: Callable[[], bool]) -> None:
+        """Send (or wait for the sender) until *until()*; a full trio checkpoint."""
+        await trio.lowlevel.checkpoint_if_cancelled()
+        yielded = False
+        try:
+            yielded = await self._drive(until)
+        finally:
+            if self._queue and not self._sender_busy:
+                # Writes after this task's, or its own when it was cancelled: hand them to
+                # the writer (without a nursery, to the kernel as far as it takes them now;
+                # the rest waits for the next task that sends).
+                self._ensure_writer()
+        if not yielded:
+            await trio.lowlevel.cancel_shielded_checkpoint()
+
+    async def _drive(self, until: Callable[[], bool]) -> bool:
+        yielded = False
+        while not until():
+            if self._sender_busy:
+                yielded = True
+                await self._await_progress()
+                continue
+            if not self._queue:  # pragma: no cover - until() depends on pending ops
+                break
+            self._sender_busy = True
+            try:
+                yielded |= await self._send_until(until)
+            finally:
+                self._sender_busy = False
+                self._wake()
+        return yielded
+
+    async def _send_until(self, until: Callable[[], bool]) -> bool:
+        queue = self._queue
+        yielded = False
+        while queue and not until():
+            if self._send_step():
+                continue
+            yielded = True
+            with trio.CancelScope() as scope:
+                self._sender_scope = scope
+                try:
+                    await trio.lowlevel.wait_writable(self._sock)
+                except trio.ClosedResourceError:
+                    self.abort(
+                        SocketErrorStatus.OPERATION_ABORTED, "the socket was closed", closed=True
+                    )
+                finally:
+                    self._sender_scope = None
+        return yielded
