@@ -141,7 +141,7 @@ def parse_strace_summary(text: str) -> dict[str, int]:
 
 def _versions() -> dict[str, str]:
     versions = {}
-    for package in ("trio-sockets", "trio", "anyio", "uvloop"):
+    for package in ("trio-sockets", "trio", "anyio", "uvloop", "websockets", "trio-websocket"):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[package.replace("-", "_")] = metadata.version(package)
     return versions
