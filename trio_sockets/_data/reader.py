@@ -97,9 +97,10 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
             )
         self._setup(input_stream, bytearray())
 
-    def _setup(self, stream: InputStream | None, data: bytearray) -> None:
+    def _setup(self, stream: InputStream | None, data: bytearray | bytes) -> None:
         # Loaded bytes live in _buf; _buf[:_pos] is consumed. Reads only move _pos, and load()
-        # drops the consumed prefix before appending, so no read copies the buffer.
+        # drops the consumed prefix before appending, so no read copies the buffer. Only a
+        # reader without a stream (which never loads) may hold immutable bytes.
         self._buf = data
         self._pos = 0
         self._init_codec()
@@ -108,15 +109,16 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
 
     @staticmethod
     def from_buffer(buffer: bytes | bytearray | memoryview) -> DataReader:
-        """A reader over a copy of *buffer*, with no stream (WinRT ``FromBuffer``).
+        """A reader over the bytes of *buffer*, with no stream (WinRT ``FromBuffer``).
 
-        Later changes to *buffer* do not affect the reader. Raises :exc:`TypeError` if
-        *buffer* is not a bytes-like object.
+        Later changes to *buffer* do not affect the reader: a mutable buffer is copied, and
+        ``bytes`` (which cannot change) are kept, so reading all of them returns the same
+        object. Raises :exc:`TypeError` if *buffer* is not a bytes-like object.
         """
         try:
             # Through memoryview, not bytearray(buffer): bytearray(5) would make 5 zero bytes.
             with memoryview(buffer) as view:
-                data = bytearray(view)
+                data = buffer if type(buffer) is bytes else bytearray(view)
         except TypeError:
             raise TypeError(
                 f"from_buffer: expected a bytes-like object, got {type(buffer).__name__}"
@@ -225,10 +227,12 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         # start pointer, so this is cheap, and doing it once per load keeps reads copy-free.
         pos = self._pos
         if pos:
-            if pos >= len(self._buf):
-                self._buf.clear()
+            buffer = self._buf
+            assert isinstance(buffer, bytearray)  # only a reader with a stream loads
+            if pos >= len(buffer):
+                buffer.clear()
             else:
-                del self._buf[:pos]
+                del buffer[:pos]
             self._pos = 0
 
     # -- reading ----------------------------------------------------------------------------
@@ -258,8 +262,8 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
     def _take_bytes(self, size: int, where: str) -> bytes:
         pos = self._need(size, where)
         end = pos + size
-        if size < _VIEW_COPY_THRESHOLD:
-            data = bytes(self._buf[pos:end])
+        if type(self._buf) is bytes or size < _VIEW_COPY_THRESHOLD:
+            data = bytes(self._buf[pos:end])  # of bytes: one copy, none for all of them
         else:
             with memoryview(self._buf) as view:
                 data = view[pos:end].tobytes()
