@@ -45,10 +45,12 @@ class ReceiveSide(Session[_Control, _Information]):
         with scope:
             await self._process(events)
             self._write_pending()
-            while protocol.state is not State.CLOSED:
-                data = b""
-                with trio.CancelScope(deadline=self._close_deadline) as receive:
-                    self._receive_scope = receive
+            # One scope for the whole loop, not one per receive (a scope costs about as
+            # much as the receive's system call): _expect_close() gives it the close
+            # deadline, past which the peer is taken to be gone.
+            with trio.CancelScope(deadline=self._close_deadline) as receiving:
+                self._receive_scope = receiving
+                while protocol.state is not State.CLOSED:
                     try:
                         data = await self._socket.receive_some(RECEIVE_SIZE)
                     except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -56,22 +58,20 @@ class ReceiveSide(Session[_Control, _Information]):
                             error = exc
                         protocol.receive_eof()
                         break
-                    finally:
-                        self._receive_scope = None
-                if receive.cancelled_caught:
-                    protocol.receive_eof()  # the peer did not end the connection in time
-                    break
-                if data:
-                    protocol.receive_data(data)
-                else:
-                    protocol.receive_eof()
-                await self._process(protocol.events_received())
-                self._write_pending()
-                if self._eof_wanted:
-                    await self._finish_sending()
-                    break
-                if protocol.close_expected():
-                    self._expect_close()
+                    if data:
+                        protocol.receive_data(data)
+                    else:
+                        protocol.receive_eof()
+                    await self._process(protocol.events_received())
+                    self._write_pending()
+                    if self._eof_wanted:
+                        await self._finish_sending()
+                        break
+                    if protocol.close_expected():
+                        self._expect_close()
+            self._receive_scope = None
+            if receiving.cancelled_caught:
+                protocol.receive_eof()  # the peer did not end the connection in time
             await self._connection_ended(protocol, error)
         self._reader_done.set()
 
