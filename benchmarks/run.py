@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         "--quick",
         action="store_true",
         help="smaller sizes, 3 repetitions, the 50-connection and 64-in-flight workloads "
-        "in-process only (about 6 minutes on a busy 2-CPU machine)",
+        "in-process only (about 7 minutes on a busy 2-CPU machine)",
     )
     parser.add_argument("--repetitions", type=int, help="repetitions (default 5, quick 3)")
     parser.add_argument("--impl", help="comma-separated implementations (default: all)")
