@@ -23,13 +23,16 @@ from .events import WebSocketClosedEventArgs
 from .information import SessionInformation
 from .session import RECEIVE_SIZE, Args, Session, closed_exception
 
-__all__ = ["PENDING_LIMIT", "ReceiveSide"]
+__all__ = ["CATCH_UP_WAIT", "PENDING_LIMIT", "ReceiveSide"]
 
 #: How many bytes of messages the reader holds beyond the channel before it stops
 #: reading from the connection.
 PENDING_LIMIT = 4 * 1024 * 1024
 # What an event counts for besides its data, so that empty messages are bounded too.
 _EVENT_COST = 256
+#: How long the reader lets the application catch up with queued messages before it
+#: reads on (seconds): the bound on how late a ping or close frame is answered then.
+CATCH_UP_WAIT = 0.01
 
 _Control = TypeVar("_Control", bound=SessionControl)
 _Information = TypeVar("_Information", bound=SessionInformation)
@@ -51,6 +54,8 @@ class ReceiveSide(Session[_Control, _Information]):
             with trio.CancelScope(deadline=self._close_deadline) as receiving:
                 self._receive_scope = receiving
                 while protocol.state is not State.CLOSED:
+                    if self._pending:
+                        await self._catch_up()
                     try:
                         data = await self._socket.receive_some(RECEIVE_SIZE)
                     except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
@@ -74,6 +79,14 @@ class ReceiveSide(Session[_Control, _Information]):
                 protocol.receive_eof()  # the peer did not end the connection in time
             await self._connection_ended(protocol, error)
         self._reader_done.set()
+
+    async def _catch_up(self) -> None:
+        """Wait until the application has taken the queued messages, at most
+        :data:`CATCH_UP_WAIT`: what arrives meanwhile is then read in one receive, not one
+        wake-up per message, and pings are still answered soon."""
+        with trio.move_on_after(CATCH_UP_WAIT):
+            while self._pending and not self._closing:
+                await self._caught_up.park()
 
     async def _connection_ended(self, protocol: Protocol, error: BaseException | None) -> None:
         failure = self._failure
@@ -206,12 +219,15 @@ class ReceiveSide(Session[_Control, _Information]):
                 if pending and pending[0] is item:  # else a local close discarded them all
                     pending.popleft()
                     self._pending_bytes -= item[1]
+                if not pending:
+                    self._caught_up.unpark_all()
                 self._room.unpark_all()
 
     def _discard_pending(self) -> None:
         self._pending.clear()
         self._pending_bytes = 0
         self._room.unpark_all()
+        self._caught_up.unpark_all()
 
     def _emit_closed(self, code: int, reason: str) -> None:
         if self._closed_sent:

@@ -120,6 +120,7 @@ class Session(NurseryScoped, Generic[_Control, _Information]):
         self._pending_end = False
         self._have_pending = trio.lowlevel.ParkingLot()
         self._room = trio.lowlevel.ParkingLot()
+        self._caught_up = trio.lowlevel.ParkingLot()  # the queue became empty
         self._receive_scope: trio.CancelScope | None = None
         self._close_deadline = math.inf
         self._eof_wanted = False
