@@ -297,6 +297,7 @@ def rst(results: Results, chart: str | None) -> str:
     syscalls = results.get("syscalls") or []
     if syscalls:
         names = sorted({entry["workload"] for entry in syscalls}, key=list(BY_NAME).index)
+        counted = [impl for impl in impls if any(entry["impl"] == impl for entry in syscalls)]
 
         def count(workload: str, impl: str) -> str:
             for entry in syscalls:
@@ -312,8 +313,8 @@ def rst(results: Results, chart: str | None) -> str:
         lines += _list_table(
             "Send-family system calls (sendto, sendmsg, write, writev) of 10,000 writes "
             "of 64 bytes, counted with strace, minus the same process making no writes",
-            ["workload", *(label(impl) for impl in impls)],
-            ([f"``{name}``", *(count(name, impl) for impl in impls)] for name in names),
+            ["workload", *(label(impl) for impl in counted)],
+            ([f"``{name}``", *(count(name, impl) for impl in counted)] for name in names),
         )
     flood = [
         sample

@@ -278,20 +278,23 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
     syscalls = []
-    if not args.no_strace:
-        for workload in workloads:
-            if not workload.strace:
-                continue
-            for impl in impls:
-                counted = count_send_calls(impl, workload, workload.params(mode))
-                syscalls.append({"impl": impl, "workload": workload.name, **counted})
-                print(
-                    f"strace {workload.name:<22} {impl:<14} "
-                    f"{counted.get('calls', counted.get('error'))} send calls "
-                    f"{counted.get('by_name', '')}",
-                    file=sys.stderr,
-                    flush=True,
-                )
+    counted_cases = [
+        (workload, impl)
+        for workload in workloads
+        if workload.strace and not args.no_strace
+        for impl in impls
+        if workload.runs_on(impl)
+    ]
+    for workload, impl in counted_cases:
+        counted = count_send_calls(impl, workload, workload.params(mode))
+        syscalls.append({"impl": impl, "workload": workload.name, **counted})
+        print(
+            f"strace {workload.name:<22} {impl:<14} "
+            f"{counted.get('calls', counted.get('error'))} send calls "
+            f"{counted.get('by_name', '')}",
+            file=sys.stderr,
+            flush=True,
+        )
     meta["load_end"] = _load()
     meta["seconds"] = round(time.monotonic() - started, 1)
     results = {"meta": meta, "samples": samples, "syscalls": syscalls}

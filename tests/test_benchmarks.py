@@ -224,6 +224,10 @@ def test_the_report_shows_medians_ratios_and_spread(tmp_path: Path) -> None:
     assert "- trio_sockets (trio calls)" in text
     assert "18,000–22,000" in text  # noqa: RUF001
     assert "1 measurement(s) failed" in text
+    # The system-call table has a column for each implementation that was counted.
+    counted = text[text.index("Send-family") :].split(".. figure::")[0]
+    assert "- trio\n" in counted
+    assert "uvloop" not in counted
     assert ".. figure:: _static/performance.png" in text
     pytest.importorskip("matplotlib")
     report.chart(results, tmp_path / "chart.png")
