@@ -39,8 +39,8 @@ docs: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -W error
 
-# The side-by-side benchmark suite (benchmarks/): about 20 minutes; bench-quick takes about
-# 6. Both write docs/performance-results.rst, docs/_static/performance.png and the raw
+# The side-by-side benchmark suite (benchmarks/): about 30 minutes; bench-quick takes about
+# 7. Both write docs/performance-results.rst, docs/_static/performance.png and the raw
 # samples in benchmarks/results/.
 bench: $(STAMP) system-packages
 	$(BIN)/python -m pip install --quiet -e '.[bench]'

@@ -36,7 +36,11 @@ ACK: Final = struct.Struct("!Q")
 FRAME: Final = struct.Struct("!I")
 RECV_SIZE: Final = 65536
 
-ServerKind = Literal["count", "echo", "framed_echo", "udp_echo", "none"]
+#: The largest WebSocket message any side accepts (the peers' defaults are 1 MiB, the
+#: size of a ``ws_bulk`` message).
+WS_MAX_MESSAGE: Final = 4 * 1024 * 1024
+
+ServerKind = Literal["count", "echo", "framed_echo", "udp_echo", "ws_echo", "ws_count", "none"]
 Sample = dict[str, float]
 
 
@@ -56,6 +60,9 @@ class Params:
       flight.
     * ``small_writes_*``: *count* writes of *size* bytes.
     * ``tcp_conns_*``: *count* connections, opened in waves of *wave*.
+    * ``ws_echo_*``: *count* binary WebSocket messages of *size* bytes, *window* in
+      flight.
+    * ``ws_bulk``: *count* binary WebSocket messages of *size* bytes.
     * ``udp_flood``: *step_ms* of datagrams of *size* bytes at each rate up to *rate*
       datagrams/s, then *count* datagrams as fast as the sender can.
     """
@@ -98,6 +105,10 @@ def server_kind(workload: str) -> ServerKind:
         return "framed_echo"
     if workload.startswith("udp_echo"):
         return "udp_echo"
+    if workload.startswith("ws_echo"):
+        return "ws_echo"
+    if workload == "ws_bulk":
+        return "ws_count"
     return "none"
 
 

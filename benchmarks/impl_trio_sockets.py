@@ -17,6 +17,9 @@ batched-sends how-to write:
   ``write``; the client is connected, writes without awaiting, and waits with
   ``await message_received.receive()``; both take the bytes from ``get_data_reader()``.
 
+The WebSocket workloads are in ``ws_trio_sockets``, served through the same
+``connection_received`` loop.
+
 ``calls="trio"`` (the ``trio_sockets (trio calls)`` line, ``impl_trio_sockets_trio_calls``)
 runs raw trio's TCP code (``trio_streams``) over ``StreamSocket`` and serves with
 ``trio.serve_listeners``; UDP, which has no trio stream protocol, takes ``args.data``
@@ -32,7 +35,7 @@ from typing import Final, Literal
 
 import trio
 
-from benchmarks import trio_streams
+from benchmarks import trio_streams, ws_trio_sockets
 from benchmarks.common import (
     ACK,
     HOST,
@@ -88,6 +91,8 @@ async def _run(workload: str, params: Params, port: int | None, calls: Calls) ->
                 port = await nursery.start(_server, server_kind(workload), calls)
             if workload.startswith("udp_echo"):
                 sample = await _udp_echo(port, params, calls)
+            elif workload.startswith("ws_"):
+                sample = await ws_trio_sockets.run_client(workload, port, params)
             else:
                 sample = await _tcp_client(workload, port, params, calls)
             nursery.cancel_scope.cancel()
@@ -155,6 +160,8 @@ _HANDLERS: Final[dict[ServerKind, Callable[[StreamSocket], Awaitable[None]]]] = 
     "count": _count_handler,
     "echo": _echo_handler,
     "framed_echo": _framed_echo_handler,
+    "ws_echo": ws_trio_sockets.echo_handler,
+    "ws_count": ws_trio_sockets.count_handler,
 }
 
 

@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from benchmarks.workloads import (
     BY_NAME,
+    FASTEST_PEER,
     IMPLEMENTATIONS,
     OWN_LINES,
-    REFERENCE,
     SUBJECT,
     TARGETS,
+    WEBSOCKET_PEERS,
     Metric,
     Target,
     Workload,
@@ -82,9 +83,41 @@ def median(results: Results, row: Row, impl: str) -> float:
     return statistics.median(found) if found else math.nan
 
 
+def fastest_peer(
+    results: Results, row: Row, among: Sequence[str] | None = None
+) -> tuple[str, float] | None:
+    """The peer (of *among*, or any implementation but trio_sockets' own lines) with the
+    best median of *row*, and that median; None if no peer was measured."""
+    metric = row[2]
+    peers = [
+        (impl, median(results, row, impl))
+        for impl in implementations(results)
+        if impl not in OWN_LINES and (among is None or impl in among)
+    ]
+    peers = [(impl, value) for impl, value in peers if not math.isnan(value)]
+    if not peers:
+        return None
+    pick = max if metric.higher_is_better else min
+    return pick(peers, key=lambda peer: peer[1])
+
+
+def reference_median(results: Results, row: Row) -> float:
+    """The median the ratios of *row* divide by: raw trio's, or for a WebSocket workload
+    the fastest of :data:`WEBSOCKET_PEERS`."""
+    if row[0].reference == FASTEST_PEER:
+        best = fastest_peer(results, row, WEBSOCKET_PEERS)
+        return math.nan if best is None else best[1]
+    return median(results, row, row[0].reference)
+
+
+def reference_text(workload: Workload) -> str:
+    return "the fastest peer's" if workload.reference == FASTEST_PEER else "raw trio's"
+
+
 def ratio(results: Results, row: Row, impl: str) -> float:
-    """The median divided by raw trio's median (same metric, same run)."""
-    reference = median(results, row, REFERENCE)
+    """The median divided by the row's reference median (same metric, same run): raw
+    trio's, or for a WebSocket workload the fastest peer's."""
+    reference = reference_median(results, row)
     mine = median(results, row, impl)
     if math.isnan(reference) or math.isnan(mine) or reference == 0:
         return math.nan
@@ -97,7 +130,8 @@ class Verdict:
 
     target: Target
     row: Row
-    #: :data:`SUBJECT`'s median divided by raw trio's (NaN: one of them not measured).
+    #: :data:`SUBJECT`'s median divided by the row's reference (NaN: one of them not
+    #: measured).
     ratio: float
     #: The best peer and its median, for a target that asks for the best peer.
     best_peer: tuple[str, float] | None
@@ -122,7 +156,6 @@ def _better_or_equal(metric: Metric, mine: float, other: float) -> bool:
 def verdicts(results: Results) -> list[Verdict]:
     """Every target against every placement of its workload in *results*, in table order."""
     found = []
-    impls = implementations(results)
     for row in rows(results):
         workload, _, metric = row
         for target in TARGETS:
@@ -134,16 +167,10 @@ def verdicts(results: Results) -> list[Verdict]:
                 met = _better_or_equal(metric, share, target.bound)
             best: tuple[str, float] | None = None
             if target.best_peer:
-                peers = [
-                    (impl, median(results, row, impl)) for impl in impls if impl not in OWN_LINES
-                ]
-                peers = [(impl, value) for impl, value in peers if not math.isnan(value)]
-                if peers:
-                    pick = max if metric.higher_is_better else min
-                    best = pick(peers, key=lambda peer: peer[1])
-                    if met is not None:
-                        mine = median(results, row, SUBJECT)
-                        met = met and _better_or_equal(metric, mine, best[1])
+                best = fastest_peer(results, row)
+                if best is not None and met is not None:
+                    mine = median(results, row, SUBJECT)
+                    met = met and _better_or_equal(metric, mine, best[1])
             found.append(Verdict(target, row, share, best, met))
     return found
 
@@ -161,6 +188,10 @@ def _targets_table(results: Results) -> list[str]:
     body = []
     for verdict in checked:
         shown = ratio_text(verdict.ratio)
+        if verdict.row[0].reference == FASTEST_PEER:
+            fastest = fastest_peer(results, verdict.row, WEBSOCKET_PEERS)
+            if fastest is not None:
+                shown += f" of {label(fastest[0])}"
         if verdict.best_peer is not None:
             name = verdict.best_peer[0]
             shown += f"; best peer {label(name)} {ratio_text(ratio(results, verdict.row, name))}"
@@ -177,7 +208,8 @@ def _targets_table(results: Results) -> list[str]:
     met = sum(1 for verdict in checked if verdict.met)
     return _list_table(
         f"Targets: {label(SUBJECT)} written with the tutorial's WinRT calls, its median "
-        f"divided by raw trio's in the same run ({met} of {len(checked)} met)",
+        f"divided by raw trio's in the same run (for the ``ws_*`` workloads, by the "
+        f"fastest WebSocket peer's) ({met} of {len(checked)} met)",
         header,
         body,
     )
@@ -237,12 +269,13 @@ def rst(results: Results, chart: str | None) -> str:
         if not found:
             return "—"
         text = fmt(statistics.median(found), row[2].decimals)
-        if impl != REFERENCE and not math.isnan(ratio(results, row, impl)):
+        if impl != row[0].reference and not math.isnan(ratio(results, row, impl)):
             text += f" ({ratio(results, row, impl):.2f}×)"  # noqa: RUF001
         return text
 
     lines += _list_table(
-        "Medians, and in parentheses the ratio to raw trio's median in the same run",
+        "Medians, and in parentheses the ratio to raw trio's median in the same run (for "
+        "the ``ws_*`` workloads, to the fastest WebSocket peer's)",
         header,
         ([*_label(row), *(cell(row, impl) for impl in impls)] for row in table_rows),
     )
@@ -264,6 +297,7 @@ def rst(results: Results, chart: str | None) -> str:
     syscalls = results.get("syscalls") or []
     if syscalls:
         names = sorted({entry["workload"] for entry in syscalls}, key=list(BY_NAME).index)
+        counted = [impl for impl in impls if any(entry["impl"] == impl for entry in syscalls)]
 
         def count(workload: str, impl: str) -> str:
             for entry in syscalls:
@@ -279,8 +313,8 @@ def rst(results: Results, chart: str | None) -> str:
         lines += _list_table(
             "Send-family system calls (sendto, sendmsg, write, writev) of 10,000 writes "
             "of 64 bytes, counted with strace, minus the same process making no writes",
-            ["workload", *(label(impl) for impl in impls)],
-            ([f"``{name}``", *(count(name, impl) for impl in impls)] for name in names),
+            ["workload", *(label(impl) for impl in counted)],
+            ([f"``{name}``", *(count(name, impl) for impl in counted)] for name in names),
         )
     flood = [
         sample
@@ -306,7 +340,8 @@ def rst(results: Results, chart: str | None) -> str:
             "",
             "   Each implementation's median divided by raw trio's in the same run (the "
             "table's ratio), one panel per metric; raw trio is 1, and each panel's axis "
-            "says whether higher or lower is better. trio_sockets is written with the "
+            "says whether higher or lower is better. The WebSocket panels divide by the "
+            "fastest WebSocket peer's median instead. trio_sockets is written with the "
             "tutorial's WinRT calls; its trio-calls line is in the tables.",
             "",
         ]
@@ -347,25 +382,26 @@ def chart(results: Results, path: Path) -> None:
 
 
 def figure(results: Results) -> Figure:
-    """One panel per metric of the ratios to raw trio, each axis saying which way is better."""
+    """One panel per metric and reference of the ratios to raw trio (or, for the
+    WebSocket workloads, to the fastest peer), each axis saying which way is better."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.patches import Patch
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
     impls = [impl for impl in implementations(results) if impl not in CHART_LEFT_OUT]
-    panels: dict[str, list[Row]] = {}
+    panels: dict[tuple[str, str], list[Row]] = {}
     for row in rows(results):
         if not row[0].only:
-            panels.setdefault(row[2].label, []).append(row)
+            panels.setdefault((row[2].label, row[0].reference), []).append(row)
     if not panels:
         fig, axis = plt.subplots(figsize=(7.5, 1.5))
         axis.set_axis_off()
         axis.text(0.5, 0.5, "no measurements to chart", ha="center", va="center")
         return fig
     heights = [len(panel) for panel in panels.values()]
-    height = 0.8 / max(1, len(impls))
     # Shown 46em (742 px) wide beside the documentation's navigation: at 7.5 inches and
     # 9.5 points the labels come out about 13 px high there, sharp on HiDPI screens too.
     fig, axes = plt.subplots(
@@ -376,9 +412,18 @@ def figure(results: Results) -> Figure:
         squeeze=False,
         layout="constrained",
     )
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for axis, (metric_label, panel) in zip(axes[:, 0], panels.items(), strict=True):
-        for index, impl in enumerate(impls):
+    cycle = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    # One color per implementation across the panels; each panel makes room only for
+    # the implementations it has (the socket and WebSocket stacks differ).
+    colors = {impl: cycle[index % len(cycle)] for index, impl in enumerate(impls)}
+    for axis, ((metric_label, _), panel) in zip(axes[:, 0], panels.items(), strict=True):
+        shown = [
+            impl
+            for impl in impls
+            if any(not math.isnan(ratio(results, row, impl)) for row in panel)
+        ]
+        height = 0.8 / max(1, len(shown))
+        for index, impl in enumerate(shown):
             positions = []
             widths = []
             for number, row in enumerate(panel):
@@ -387,7 +432,7 @@ def figure(results: Results) -> Figure:
                     continue
                 positions.append(number + index * height - 0.4 + height / 2)
                 widths.append(value)
-            axis.barh(positions, widths, height=height, label=label(impl), color=colors[index % 10])
+            axis.barh(positions, widths, height=height, color=colors[impl])
         axis.axvline(1.0, color="black", linewidth=0.8)
         axis.set_xscale("log")
         axis.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
@@ -399,9 +444,10 @@ def figure(results: Results) -> Figure:
         better = "higher is better" if panel[0][2].higher_is_better else "lower is better"
         # The ratio has no unit: "wall time (ms)" is shown as "wall time".
         quantity = metric_label.split(" (")[0]
-        axis.set_xlabel(f"{quantity} ÷ raw trio's: {better}", fontsize=9.5)
+        axis.set_xlabel(f"{quantity} ÷ {reference_text(panel[0][0])}: {better}", fontsize=9.5)
         axis.grid(axis="x", which="both", alpha=0.3)
-    handles, names = axes[0, 0].get_legend_handles_labels()
+    handles = [Patch(color=colors[impl]) for impl in impls]
+    names = [label(impl) for impl in impls]
     fig.legend(
         handles,
         names,
@@ -409,8 +455,8 @@ def figure(results: Results) -> Figure:
         ncol=3,
         fontsize=9.5,
         frameon=False,
-        title=f"trio_sockets (WinRT calls) and peers, relative to raw trio, "
-        f"{results['meta']['mode']} run",
+        title=f"trio_sockets (WinRT calls) and peers, relative to raw trio (WebSocket: "
+        f"to the fastest peer), {results['meta']['mode']} run",
         title_fontsize=10.5,
     )
     return fig
@@ -434,7 +480,7 @@ def text(results: Results) -> str:
                 continue
             value = fmt(statistics.median(found), metric.decimals)
             share = ratio(results, row, impl)
-            suffix = "" if impl == REFERENCE or math.isnan(share) else f" {share:.2f}x"
+            suffix = "" if impl == workload.reference or math.isnan(share) else f" {share:.2f}x"
             cells.append(f"{value + suffix:>19}")
         arrow = "+" if metric.higher_is_better else "-"
         lines.append(

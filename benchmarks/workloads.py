@@ -23,10 +23,37 @@ IMPLEMENTATIONS: Final = {
     "anyio_asyncio": "benchmarks.impl_anyio_asyncio",
     "asyncio": "benchmarks.impl_asyncio",
     "uvloop": "benchmarks.impl_uvloop",
+    "trio_websocket": "benchmarks.impl_trio_websocket",
+    "websockets_trio": "benchmarks.impl_websockets_trio",
+    "websockets_asyncio": "benchmarks.impl_websockets_asyncio",
+    "websockets_uvloop": "benchmarks.impl_websockets_uvloop",
 }
 REFERENCE: Final = "trio"
+#: The reference of the WebSocket workloads: the fastest of :data:`WEBSOCKET_PEERS` in the
+#: run (raw trio has no WebSocket).
+FASTEST_PEER: Final = "fastest peer"
+#: The implementations of the WebSocket workloads (trio_sockets and its WebSocket peers).
+WEBSOCKET_IMPLEMENTATIONS: Final = (
+    "trio_sockets",
+    "trio_websocket",
+    "websockets_trio",
+    "websockets_asyncio",
+    "websockets_uvloop",
+)
+#: The peers whose fastest is the reference of the WebSocket workloads: trio-websocket and
+#: both implementations of ``websockets`` on their own event loops. (``websockets`` on
+#: uvloop is measured and shown beside them, against the same reference.)
+WEBSOCKET_PEERS: Final = ("trio_websocket", "websockets_trio", "websockets_asyncio")
+#: The implementations that have only WebSocket workloads.
+WEBSOCKET_ONLY: Final = tuple(name for name in WEBSOCKET_IMPLEMENTATIONS if name != "trio_sockets")
 #: How tables and the chart name an implementation, where that differs from its name.
-LABELS: Final = {"trio_sockets_trio_calls": "trio_sockets (trio calls)"}
+LABELS: Final = {
+    "trio_sockets_trio_calls": "trio_sockets (trio calls)",
+    "trio_websocket": "trio-websocket",
+    "websockets_trio": "websockets (trio)",
+    "websockets_asyncio": "websockets (asyncio)",
+    "websockets_uvloop": "websockets (uvloop)",
+}
 
 
 def label(name: str) -> str:
@@ -92,6 +119,9 @@ class Workload:
     warmup: float = 0.1
     #: Placements of a quick run (None: the same as a full run).
     quick_placements: tuple[Placement, ...] | None = None
+    #: A WebSocket workload: run on :data:`WEBSOCKET_IMPLEMENTATIONS`, compared with the
+    #: fastest of them but trio_sockets (the others run on every other implementation).
+    websocket: bool = False
 
     def params(self, mode: Mode) -> Params:
         return self.sizes[mode]
@@ -102,7 +132,17 @@ class Workload:
         return self.placements
 
     def runs_on(self, impl: str) -> bool:
-        return self.only is None or impl in self.only
+        if self.only is not None:
+            return impl in self.only
+        if self.websocket:
+            return impl in WEBSOCKET_IMPLEMENTATIONS
+        return impl not in WEBSOCKET_ONLY
+
+    @property
+    def reference(self) -> str:
+        """What the ratios of this workload divide by: raw trio, or for WebSocket
+        workloads :data:`FASTEST_PEER` (the best median among the peers of the run)."""
+        return FASTEST_PEER if self.websocket else REFERENCE
 
 
 def _sizes(full: Params, quick: Params, smoke: Params) -> dict[Mode, Params]:
@@ -189,6 +229,29 @@ WORKLOADS: Final = (
         warmup=0.02,
     ),
     Workload(
+        "ws_echo_lockstep",
+        "100-byte binary WebSocket message, echoed, one in flight",
+        (MSG_S,),
+        _sizes(Params(20_000), Params(2_000), Params(20)),
+        websocket=True,
+    ),
+    Workload(
+        "ws_echo_w64",
+        "100-byte binary WebSocket messages, echoed, 64 in flight",
+        (MSG_S,),
+        _sizes(Params(30_000, window=64), Params(3_000, window=64), Params(100, window=8)),
+        quick_placements=("inproc",),
+        websocket=True,
+    ),
+    Workload(
+        "ws_bulk",
+        "1 MiB binary WebSocket messages, then an empty one, which the server answers "
+        "with the byte count",
+        (MIB_S,),
+        _sizes(Params(256, 2**20), Params(32, 2**20), Params(4, 2**20)),
+        websocket=True,
+    ),
+    Workload(
         "udp_flood",
         "paced 100-byte datagrams from another process at rising rates; the highest rate "
         "at which every datagram sent is either delivered or counted as dropped",
@@ -214,7 +277,9 @@ OWN_LINES: Final = ("trio_sockets", "trio_sockets_trio_calls")
 
 @dataclasses.dataclass(frozen=True)
 class Target:
-    """A bound on :data:`SUBJECT`'s median divided by raw trio's, in every placement run.
+    """A bound on :data:`SUBJECT`'s median divided by the workload's reference (raw
+    trio's median, or for a WebSocket workload the fastest peer's), in every placement
+    run.
 
     For a higher-is-better metric the ratio must be at least *bound*, for a
     lower-is-better one (times, memory) at most *bound*. With *best_peer*, the median
@@ -241,4 +306,7 @@ TARGETS: Final = (
     Target("tcp_conns_1000", "kib_conn", 1.1),
     Target("tcp_conns_5000", "ms", 1.1),
     Target("tcp_conns_5000", "kib_conn", 1.1),
+    Target("ws_echo_lockstep", "msg_s", 1.0),
+    Target("ws_echo_w64", "msg_s", 1.0),
+    Target("ws_bulk", "mib_s", 1.0),
 )

@@ -2,7 +2,7 @@
 
 Correctness only (bytes echoed, counts acknowledged, connections held); the timings of
 these tiny runs mean nothing and are not checked. An implementation whose packages are
-missing (anyio, uvloop) is skipped.
+missing (anyio, uvloop, trio-websocket) is skipped.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ def require(impl: str) -> None:
 def check_sample(workload: str, params: Params, sample: Sample) -> None:
     """The counts a run reports match its parameters."""
     assert sample["seconds"] > 0
-    if workload == "tcp_bulk":
+    if workload in ("tcp_bulk", "ws_bulk"):
         assert sample["bytes"] == params.count * params.size
     elif workload.startswith("tcp_pingpong"):
         assert sample["round_trips"] == params.count * params.conns
@@ -50,7 +50,7 @@ def check_sample(workload: str, params: Params, sample: Sample) -> None:
         assert sample["datagrams"] == params.count
     elif workload.startswith("small_writes"):
         assert sample["writes"] == params.count
-    elif workload.startswith("tcp_framed"):
+    elif workload.startswith(("tcp_framed", "ws_echo")):
         assert sample["messages"] == params.count
     elif workload.startswith("tcp_conns"):
         assert sample["connections"] == params.count
@@ -72,12 +72,40 @@ XPROC_CASES = [
     *(
         pytest.param(impl, workload, id=f"{impl}-{workload}")
         for impl in IMPLEMENTATIONS
-        for workload in ["tcp_pingpong_c50", "udp_echo_w64", "small_writes_batched"]
+        for workload in [
+            "tcp_pingpong_c50",
+            "udp_echo_w64",
+            "small_writes_batched",
+            "ws_echo_w64",
+        ]
+        if BY_NAME[workload].runs_on(impl)
     ),
     # The framed server of every stack is the in-process one; once through "serve" for
     # the library whose framing is measured.
     pytest.param("trio_sockets", "tcp_framed_w64", id="trio_sockets-tcp_framed_w64"),
+    pytest.param("trio_sockets", "ws_bulk", id="trio_sockets-ws_bulk"),
 ]
+
+
+def test_websocket_workloads_run_on_the_websocket_stacks_only() -> None:
+    socket_impls = {impl for impl in IMPLEMENTATIONS if BY_NAME["tcp_bulk"].runs_on(impl)}
+    assert socket_impls == {
+        "trio_sockets",
+        "trio_sockets_trio_calls",
+        "trio",
+        "anyio_trio",
+        "anyio_asyncio",
+        "asyncio",
+        "uvloop",
+    }
+    for name in ("ws_echo_lockstep", "ws_echo_w64", "ws_bulk"):
+        assert {impl for impl in IMPLEMENTATIONS if BY_NAME[name].runs_on(impl)} == {
+            "trio_sockets",
+            "trio_websocket",
+            "websockets_trio",
+            "websockets_asyncio",
+            "websockets_uvloop",
+        }
 
 
 @pytest.mark.parametrize(("impl", "workload"), XPROC_CASES)
@@ -196,6 +224,10 @@ def test_the_report_shows_medians_ratios_and_spread(tmp_path: Path) -> None:
     assert "- trio_sockets (trio calls)" in text
     assert "18,000–22,000" in text  # noqa: RUF001
     assert "1 measurement(s) failed" in text
+    # The system-call table has a column for each implementation that was counted.
+    counted = text[text.index("Send-family") :].split(".. figure::")[0]
+    assert "- trio\n" in counted
+    assert "uvloop" not in counted
     assert ".. figure:: _static/performance.png" in text
     pytest.importorskip("matplotlib")
     report.chart(results, tmp_path / "chart.png")
@@ -274,3 +306,69 @@ def test_ws_protocols_benchmark_measures_both_libraries() -> None:
         assert all(rate > 0 for rate in rates), row
     deflated = {r["size"]: r["wire_bytes"] for r in rows if r["case"] == "deflate"}
     assert deflated["1 MiB"] < (1 << 20) // 10  # the compressible text really was deflated
+
+
+def _fake_websocket_results() -> dict[str, Any]:
+    """The WebSocket echo on every WebSocket stack: trio_sockets at 3, the fastest of
+    the reference peers (websockets on asyncio) at 4, websockets on uvloop at 8."""
+    results = _fake_results()
+    samples = []
+    for repetition, scale in enumerate([1.0, 1.1, 0.9]):
+        for impl, speed in [
+            ("trio_sockets", 3.0),
+            ("trio_websocket", 1.0),
+            ("websockets_trio", 2.0),
+            ("websockets_asyncio", 4.0),
+            ("websockets_uvloop", 8.0),
+        ]:
+            samples.append(
+                {
+                    "impl": impl,
+                    "workload": "ws_echo_lockstep",
+                    "placement": "inproc",
+                    "repetition": repetition,
+                    "sample": {"seconds": 1.0 / (speed * scale), "messages": 1000},
+                    "error": None,
+                }
+            )
+    results["samples"] = [s for s in results["samples"] if s["impl"] != "asyncio"] + samples
+    return results
+
+
+def test_websocket_rows_compare_with_the_fastest_websocket_peer() -> None:
+    results = json.loads(json.dumps(_fake_websocket_results()))
+    (row,) = [row for row in report.rows(results) if row[0].name == "ws_echo_lockstep"]
+    # The reference is websockets on asyncio (the fastest of trio-websocket and both
+    # implementations of websockets), not raw trio, which has no WebSocket; uvloop is
+    # shown against the same reference.
+    assert report.reference_median(results, row) == pytest.approx(4000)
+    assert report.ratio(results, row, "trio_sockets") == pytest.approx(0.75)
+    assert report.ratio(results, row, "websockets_uvloop") == pytest.approx(2.0)
+    (verdict,) = [v for v in report.verdicts(results) if v.row[0].name == "ws_echo_lockstep"]
+    assert verdict.ratio == pytest.approx(0.75)
+    assert verdict.met is False
+    text = report.rst(results, None)
+    assert "3,000 (0.75×)" in text  # noqa: RUF001
+    assert "- websockets (uvloop)" in text
+    assert "0.75× of websockets (asyncio)" in text  # noqa: RUF001
+    # The socket rows still divide by raw trio.
+    (pingpong,) = [row for row in report.rows(results) if row[0].name == "tcp_pingpong_c1"]
+    assert report.ratio(results, pingpong, "trio_sockets") == pytest.approx(2.0)
+
+
+def test_the_chart_has_a_websocket_panel_against_the_fastest_peer() -> None:
+    pytest.importorskip("matplotlib")
+    import matplotlib.pyplot as plt
+
+    fig = report.figure(json.loads(json.dumps(_fake_websocket_results())))
+    try:
+        labels = [axis.get_xlabel() for axis in fig.axes]
+        assert labels == [
+            "MiB/s ÷ raw trio's: higher is better",
+            "round trips/s ÷ raw trio's: higher is better",
+            "connect time ÷ raw trio's: lower is better",
+            "peak RSS / connection ÷ raw trio's: lower is better",
+            "messages/s ÷ the fastest peer's: higher is better",
+        ]
+    finally:
+        plt.close(fig)

@@ -706,6 +706,23 @@ def test_from_buffer_copies_its_input() -> None:
     )
 
 
+async def test_from_buffer_keeps_bytes_without_copies() -> None:
+    # bytes cannot change, so the reader keeps them, and reading all of them returns the
+    # very object (a received message is read without a copy).
+    message = bytes(range(256)) * 64
+    r = DataReader.from_buffer(message)
+    assert r.read_bytes(len(message)) is message
+    r = DataReader.from_buffer(message)
+    assert r.read_uint16() == 0x0001
+    assert r.read_bytes(4) == bytes([2, 3, 4, 5])
+    assert r.read_string(3) == "\x06\x07\x08"
+    assert r.detach_buffer() == message[9:]
+    r = DataReader.from_buffer(message)
+    with pytest.raises(NoStreamError):
+        await r.load(1)
+    assert r.read_bytes(2) == b"\x00\x01"
+
+
 @pytest.mark.parametrize(("bad", "message"), [(5, "got int"), ("abc", "got str")])
 def test_from_buffer_refuses_non_bytes(bad: Any, message: str) -> None:
     with pytest.raises(TypeError, match=message):

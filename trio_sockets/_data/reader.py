@@ -40,10 +40,8 @@ _MAX_READ_SIZE = 65536
 _VIEW_COPY_THRESHOLD = 8192
 
 _PARTIAL = InputStreamOptions.PARTIAL
-_READ_AHEAD = InputStreamOptions.READ_AHEAD
-_PARTIAL_READ_AHEAD = _PARTIAL | _READ_AHEAD
-_PARTIAL_BIT = int(_PARTIAL)
-_READ_AHEAD_BIT = int(_READ_AHEAD)
+_PARTIAL_READ_AHEAD = _PARTIAL | InputStreamOptions.READ_AHEAD
+_PARTIAL_BIT, _READ_AHEAD_BIT = int(_PARTIAL), int(InputStreamOptions.READ_AHEAD)
 
 
 def _plural(count: int, noun: str) -> str:
@@ -100,9 +98,10 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
             )
         self._setup(input_stream, bytearray())
 
-    def _setup(self, stream: InputStream | None, data: bytearray) -> None:
+    def _setup(self, stream: InputStream | None, data: bytearray | bytes) -> None:
         # Loaded bytes live in _buf; _buf[:_pos] is consumed. Reads only move _pos, and load()
-        # drops the consumed prefix before appending, so no read copies the buffer.
+        # drops the consumed prefix before appending, so no read copies the buffer. Only a
+        # reader without a stream (which never loads) may hold immutable bytes.
         self._buf = data
         self._pos = 0
         self._init_codec()
@@ -111,15 +110,16 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
 
     @staticmethod
     def from_buffer(buffer: bytes | bytearray | memoryview) -> DataReader:
-        """A reader over a copy of *buffer*, with no stream (WinRT ``FromBuffer``).
+        """A reader over the bytes of *buffer*, with no stream (WinRT ``FromBuffer``).
 
-        Later changes to *buffer* do not affect the reader. Raises :exc:`TypeError` if
-        *buffer* is not a bytes-like object.
+        Later changes to *buffer* do not affect the reader: a mutable buffer is copied, and
+        ``bytes`` (which cannot change) are kept, so reading all of them returns the same
+        object. Raises :exc:`TypeError` if *buffer* is not a bytes-like object.
         """
         try:
             # Through memoryview, not bytearray(buffer): bytearray(5) would make 5 zero bytes.
             with memoryview(buffer) as view:
-                data = bytearray(view)
+                data = buffer if type(buffer) is bytes else bytearray(view)
         except TypeError:
             raise TypeError(
                 f"from_buffer: expected a bytes-like object, got {type(buffer).__name__}"
@@ -228,10 +228,12 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         # start pointer, so this is cheap, and doing it once per load keeps reads copy-free.
         pos = self._pos
         if pos:
-            if pos >= len(self._buf):
-                self._buf.clear()
+            buffer = self._buf
+            assert isinstance(buffer, bytearray)  # only a reader with a stream loads
+            if pos >= len(buffer):
+                buffer.clear()
             else:
-                del self._buf[:pos]
+                del buffer[:pos]
             self._pos = 0
 
     # -- reading ----------------------------------------------------------------------------
@@ -248,9 +250,8 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
             return self._closed_error(where)
         available = len(self._buf) - self._pos
         loaded = "is loaded" if available == 1 else "are loaded"
-        if self._stream is not None:
-            hint = "; await load() first"
-        else:
+        hint = "; await load() first"
+        if self._stream is None:
             hint = " and this reader has no stream to load more from"
         return InsufficientDataError(
             f"{where} needs {_plural(size, 'byte')} but only {available} {loaded}{hint}",
@@ -261,8 +262,8 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
     def _take_bytes(self, size: int, where: str) -> bytes:
         pos = self._need(size, where)
         end = pos + size
-        if size < _VIEW_COPY_THRESHOLD:
-            data = bytes(self._buf[pos:end])
+        if type(self._buf) is bytes or size < _VIEW_COPY_THRESHOLD:
+            data = bytes(self._buf[pos:end])  # of bytes: one copy, none for all of them
         else:
             with memoryview(self._buf) as view:
                 data = view[pos:end].tobytes()

@@ -27,7 +27,7 @@ from .control import receive_mode_of
 from .events import WebSocketClosedEventArgs
 from .session import RECEIVE_SIZE, Args, Session, closed_exception
 
-__all__ = ["DEFAULT_MESSAGE_QUEUE_SIZE", "PENDING_LIMIT", "Receiver"]
+__all__ = ["CATCH_UP_WAIT", "DEFAULT_MESSAGE_QUEUE_SIZE", "PENDING_LIMIT", "Receiver"]
 
 #: The default bound of ``message_received``, in events.
 DEFAULT_MESSAGE_QUEUE_SIZE = 16
@@ -37,6 +37,9 @@ DEFAULT_MESSAGE_QUEUE_SIZE = 16
 PENDING_LIMIT = 4 * 1024 * 1024
 # What an event counts for besides its data, so that empty messages are bounded too.
 _EVENT_COST = 256
+#: How long the reader lets the application catch up with queued messages before it
+#: reads on (seconds): the bound on how late a ping or close frame is answered then.
+CATCH_UP_WAIT = 0.01
 
 
 class Receiver:
@@ -64,6 +67,7 @@ class Receiver:
         self._pending_end = False
         self._have_pending = trio.lowlevel.ParkingLot()
         self._room = trio.lowlevel.ParkingLot()
+        self._caught_up = trio.lowlevel.ParkingLot()  # the queue became empty
         self._receive_scope: trio.CancelScope | None = None
         self._close_deadline = math.inf
         self._reader_done = trio.Event()
@@ -121,35 +125,51 @@ class Receiver:
         with scope:
             await self._process(events)
             self._write_pending()
-            while protocol.state is not State.CLOSED:
-                data = b""
-                with trio.CancelScope(deadline=self._close_deadline) as receive:
-                    self._receive_scope = receive
-                    try:
-                        data = await self._socket.receive_some(RECEIVE_SIZE)
-                    except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-                        if not self._closing:
-                            error = exc
-                        protocol.receive_eof()
-                        break
-                    finally:
-                        self._receive_scope = None
-                if receive.cancelled_caught:
-                    protocol.receive_eof()  # the peer did not end the connection in time
-                    break
-                if data:
-                    protocol.receive_data(data)
-                else:
-                    protocol.receive_eof()
-                await self._process(protocol.events_received())
-                self._write_pending()
-                if self._session.eof_wanted:
-                    await self.finish_sending()
-                    break
-                if protocol.close_expected():
-                    self._expect_close()
+            # One scope for the whole loop, not one per receive (a scope costs about as
+            # much as the receive's system call): _expect_close() gives it the close
+            # deadline, past which the peer is taken to be gone.
+            with trio.CancelScope(deadline=self._close_deadline) as receiving:
+                self._receive_scope = receiving
+                try:
+                    error = await self._read_loop(protocol)
+                finally:
+                    self._receive_scope = None
+            if receiving.cancelled_caught:
+                protocol.receive_eof()  # the peer did not end the connection in time
             await self._connection_ended(protocol, error)
         self._reader_done.set()
+
+    async def _read_loop(self, protocol: Protocol) -> BaseException | None:
+        """Read and process until the protocol is closed or this side is done; returns
+        what failed the connection's receive, unless this side was closing it."""
+        while protocol.state is not State.CLOSED:
+            if self._pending:
+                await self._catch_up()
+            try:
+                data = await self._socket.receive_some(RECEIVE_SIZE)
+            except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+                protocol.receive_eof()
+                return None if self._closing else exc
+            if data:
+                protocol.receive_data(data)
+            else:
+                protocol.receive_eof()
+            await self._process(protocol.events_received())
+            self._write_pending()
+            if self._session.eof_wanted:
+                await self.finish_sending()
+                return None
+            if protocol.close_expected():
+                self._expect_close()
+        return None
+
+    async def _catch_up(self) -> None:
+        """Wait until the application has taken the queued messages, at most
+        :data:`CATCH_UP_WAIT`: what arrives meanwhile is then read in one receive, not one
+        wake-up per message, and pings are still answered soon."""
+        with trio.move_on_after(CATCH_UP_WAIT):
+            while self._pending and not self._closing:
+                await self._caught_up.park()
 
     async def _connection_ended(self, protocol: Protocol, error: BaseException | None) -> None:
         session = self._session
@@ -283,12 +303,15 @@ class Receiver:
                 if pending and pending[0] is item:  # else a local close discarded them all
                     pending.popleft()
                     self._pending_bytes -= item[1]
+                if not pending:
+                    self._caught_up.unpark_all()
                 self._room.unpark_all()
 
     def _discard_pending(self) -> None:
         self._pending.clear()
         self._pending_bytes = 0
         self._room.unpark_all()
+        self._caught_up.unpark_all()
 
     def _emit_closed(self, code: int, reason: str) -> None:
         if self._closed_sent:
