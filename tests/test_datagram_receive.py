@@ -206,6 +206,17 @@ async def test_closing_a_handle_wakes_its_waiting_task_and_the_others_go_on() ->
                 await clone.receive()
             with pytest.raises(trio.ClosedResourceError):
                 clone.clone()
+            # The task reading the socket for every handle learns of its handle's close
+            # with the next datagram, which stays for the other handle.
+            reading = sock.message_received.clone()
+            outcomes.clear()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(receive_on, reading)
+                await trio.testing.wait_all_tasks_blocked()
+                reading.close()
+                sender.sendto(b"for the other", address)
+            assert isinstance(outcomes[0], trio.ClosedResourceError)
+            assert sock.message_received.receive_nowait().data == b"for the other"
             stats = sock.message_received.statistics()
             assert (stats.open_receive_channels, stats.max_buffer_size) == (1, 1024)
             sock.message_received.close()

@@ -40,6 +40,11 @@ class DatagramMessageChannel(trio.abc.ReceiveChannel[DatagramSocketMessageReceiv
         self._closed = False
         receiver.handles += 1
 
+    @property
+    def closed(self) -> bool:
+        """Whether this handle was closed."""
+        return self._closed
+
     def __repr__(self) -> str:
         state = "closed" if self._closed else f"{len(self._receiver.queue)} held"
         return f"<DatagramMessageChannel {state}>"
@@ -49,8 +54,10 @@ class DatagramMessageChannel(trio.abc.ReceiveChannel[DatagramSocketMessageReceiv
 
         Raises:
             trio.EndOfChannel: the socket closed and every datagram it held was received.
-            trio.ClosedResourceError: this handle is closed (also when it is closed by
-                another task while this one waits).
+            trio.ClosedResourceError: this handle is closed. Closing it from another
+                task wakes a task waiting on it with this error at once -- or, if that
+                task was the one reading the socket for every handle, when the next
+                datagram arrives (the datagram stays for the other handles).
 
         Cancellation: no datagram is taken; the next ``receive()`` gets it.
         """

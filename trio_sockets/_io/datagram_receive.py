@@ -32,7 +32,7 @@ import collections
 import math
 import socket
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
 import outcome
 import trio
@@ -55,6 +55,13 @@ _FULL_PATIENCE: Final = 0.01
 _TURN: Final = object()
 
 
+class Handle(Protocol):
+    """A handle of ``message_received`` (what a consumer receives through)."""
+
+    @property
+    def closed(self) -> bool: ...
+
+
 class MessageReceiver:
     """The queue, the counters, the turn and the background task of one datagram socket.
 
@@ -75,7 +82,7 @@ class MessageReceiver:
         self._owner: trio.lowlevel.Task | None = None
         self._owner_waits = False  # the owner is a consumer waiting for readability
         # Consumers waiting for a datagram from the owner, oldest first, with their handle.
-        self._waiting: collections.OrderedDict[trio.lowlevel.Task, object] = (
+        self._waiting: collections.OrderedDict[trio.lowlevel.Task, Handle] = (
             collections.OrderedDict()
         )
         self._background: trio.lowlevel.Task | None = None
@@ -87,6 +94,8 @@ class MessageReceiver:
         self._room = trio.lowlevel.ParkingLot()  # the background task, waiting for room
         # (task, step) in which a consumer last read the socket dry.
         self._dry: tuple[trio.lowlevel.Task, int | None] | None = None
+        # (task, step) in which receive() last returned.
+        self._returned: tuple[trio.lowlevel.Task, int | None] | None = None
 
     @property
     def received(self) -> int:
@@ -138,7 +147,7 @@ class MessageReceiver:
             del self._waiting[task]
             trio.lowlevel.reschedule(task, outcome.Error(trio.EndOfChannel()))
 
-    def closed_handle(self, handle: object) -> None:
+    def closed_handle(self, handle: Handle) -> None:
         """*handle* was closed: its waiting consumers get ``ClosedResourceError``."""
         self.handles -= 1
         for task, owner in list(self._waiting.items()):
@@ -154,7 +163,7 @@ class MessageReceiver:
         """The oldest datagram held, else one the socket has waiting (read now, if no
         other task holds the turn); raises ``trio.WouldBlock`` or ``trio.EndOfChannel``."""
         queue = self.queue
-        if not queue and self._sock is not None and self._turn_is_free():
+        if not queue and self._sock is not None and self._owner is None:
             self._read_available(self._sock)
         if queue:
             return self._take()
@@ -162,7 +171,7 @@ class MessageReceiver:
             raise trio.EndOfChannel
         raise trio.WouldBlock
 
-    async def receive(self, handle: object) -> _Args:
+    async def receive(self, handle: Handle) -> _Args:
         """The next datagram (or receive error) for a consumer of *handle*; a checkpoint.
 
         Raises ``trio.EndOfChannel`` once the socket closed and the queue is empty,
@@ -172,9 +181,10 @@ class MessageReceiver:
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         task = trio.lowlevel.current_task()
+        looping = self._returned == (task, task_step(task))
         if self.queue:
             args = self._take()
-            if self._sock is not None and self._turn_is_free():
+            if self._sock is not None and self._turn_is_free(looping):
                 # Hold the turn over the checkpoint (taking it from the background task
                 # if it waits), so that a consumer looping on receive() keeps it: what
                 # arrives meanwhile is read by this task once the queue is empty.
@@ -185,23 +195,34 @@ class MessageReceiver:
                     self._give_back(task)
             else:
                 await trio.lowlevel.cancel_shielded_checkpoint()
-            return args
+        else:
+            args = await self._receive_from_socket(task, handle, looping)
+        self._returned = (task, task_step(task))
+        return args
+
+    async def _receive_from_socket(
+        self, task: trio.lowlevel.Task, handle: Handle, looping: bool
+    ) -> _Args:
         while True:
             if self.finished:
                 raise trio.EndOfChannel
-            if self._sock is not None and self._turn_is_free():
-                return await self._receive_with_turn(task)
+            if self._sock is not None and self._turn_is_free(looping):
+                return await self._receive_with_turn(task, handle)
             value = await self._wait_for_datagram(task, handle)
             if value is _TURN:
-                return await self._receive_with_turn(task)
+                return await self._receive_with_turn(task, handle)
             assert isinstance(value, _Args)
             return value
 
-    def _turn_is_free(self) -> bool:
+    def _turn_is_free(self, looping: bool) -> bool:
+        """Whether a consumer may take the turn: nobody holds it, or the background task
+        waits for readability and the consumer loops on receive() without yielding
+        elsewhere (one that does would have it taken back at every pass: it gets its
+        datagrams from the background task instead)."""
         owner = self._owner
-        return owner is None or (owner is self._background and self._on_fd)
+        return owner is None or (looping and owner is self._background and self._on_fd)
 
-    async def _receive_with_turn(self, task: trio.lowlevel.Task) -> _Args:
+    async def _receive_with_turn(self, task: trio.lowlevel.Task, handle: Handle) -> _Args:
         sock = self._sock
         assert sock is not None
         self._take_turn(task)
@@ -224,6 +245,10 @@ class MessageReceiver:
                     self._owner_waits = False
                 waited = True
                 self._read_available(sock)
+                if handle.closed:
+                    # Closed by another task while this one waited: what was read stays
+                    # for the other handles.
+                    raise trio.ClosedResourceError("this message_received handle was closed")
             args = self._take()
             if not waited:
                 await trio.lowlevel.cancel_shielded_checkpoint()
@@ -231,7 +256,7 @@ class MessageReceiver:
         finally:
             self._give_back(task)
 
-    async def _wait_for_datagram(self, task: trio.lowlevel.Task, handle: object) -> object:
+    async def _wait_for_datagram(self, task: trio.lowlevel.Task, handle: Handle) -> object:
         """Wait for the turn's holder to hand a datagram (or the turn) over."""
         self._waiting[task] = handle
 
@@ -324,20 +349,15 @@ class MessageReceiver:
             while sock.fileno() != -1 and not self.finished:
                 if self._owner is not None:
                     await self._wait_for_turn()
-                elif self._waiting and not self.queue:
-                    self._pass_turn()  # consumers waited since before the socket opened
-                    await self._wait_for_turn()
-                else:
-                    self._owner = task
-                    try:
-                        if not await self._read_in_background(sock):
-                            return
-                        if self._waiting and not self.queue:
-                            continue  # the loop hands the turn to a waiting consumer
-                        await self._wait_readable(sock)
-                    finally:
-                        if self._owner is task:
-                            self._owner = None
+                    continue
+                self._owner = task
+                try:
+                    if not await self._read_in_background(sock):
+                        return
+                    await self._wait_readable(sock)
+                finally:
+                    if self._owner is task:
+                        self._owner = None
         finally:
             self._background = None
             self.close()
