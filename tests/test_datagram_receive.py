@@ -255,3 +255,22 @@ async def test_an_answer_written_from_a_receive_loop_is_sent_by_write_itself() -
                         await trio.testing.wait_all_tasks_blocked()
                         assert client.recv(100) == b"%d" % index
             assert steps.of("trio_sockets writer") <= 2, steps.by_name
+
+
+async def test_a_datagram_waiting_for_room_when_the_socket_closes_is_counted_as_dropped(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """Read from the kernel but not yet in the full queue: closing the socket drops it, and
+    counts it (the mock clock keeps the 10 ms patience from running out first)."""
+    with raw_udp() as sender:
+        sock = DatagramSocket(message_queue_size=1)
+        async with sock:
+            await sock.bind_endpoint("127.0.0.1", "0")
+            address = ("127.0.0.1", int(sock.information.local_port))
+            sender.sendto(b"kept", address)
+            sender.sendto(b"waits for room", address)
+            await trio.testing.wait_all_tasks_blocked()
+            assert sock.message_received.statistics().tasks_waiting_send == 1
+        info = sock.information
+        assert (info.received_message_count, info.dropped_message_count) == (2, 1)
+        assert sock.message_received.receive_nowait().data == b"kept"

@@ -428,6 +428,7 @@ class MessageReceiver:
                     break
                 await trio.lowlevel.checkpoint()
             if self.finished:
+                queue.drop()  # read, but the socket closed while it waited for room
                 return False
             if self.handles and queue.put(args):
                 self._hand_over()
