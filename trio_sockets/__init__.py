@@ -30,6 +30,7 @@ from ._data.interfaces import InputStream, OutputStream
 from ._data.reader import DataReader
 from ._data.stream_owner import InsufficientDataError, NoStreamError
 from ._data.writer import DataWriter
+from ._io.datagram_channel import DatagramMessageChannel
 from ._io.datagram_message import DatagramSocketMessageReceivedEventArgs
 from ._io.output import WriteOperation
 from ._io.resolver import Resolver, ServiceTarget
@@ -77,6 +78,7 @@ __all__ = [
     "ChainValidationResult",
     "DataReader",
     "DataWriter",
+    "DatagramMessageChannel",
     "DatagramSocket",
     "DatagramSocketControl",
     "DatagramSocketInformation",

@@ -9,8 +9,11 @@ of datagrams costs no name parsing.
 
 from __future__ import annotations
 
+import socket
+
 from .._core.errors import SocketStatusError
 from .._core.hostname import HostName
+from .._core.linux import IP_PKTINFO
 from .._data.bytes_stream import BytesInputStream
 from .._data.interfaces import InputStream
 from .._data.reader import DataReader
@@ -18,7 +21,10 @@ from .._data.stream_owner import is_closed
 from .addresses import host_of
 from .resolver import SockAddr
 
-__all__ = ["DatagramSocketMessageReceivedEventArgs", "sender_of"]
+__all__ = ["Ancillary", "DatagramSocketMessageReceivedEventArgs", "destination_of", "sender_of"]
+
+#: Control messages as ``socket.recvmsg`` gives them: ``(level, type, data)``.
+Ancillary = list[tuple[int, int, bytes]]
 
 
 class DatagramSocketMessageReceivedEventArgs:
@@ -42,12 +48,14 @@ class DatagramSocketMessageReceivedEventArgs:
         self,
         data: bytes,
         sender: SockAddr | None,
-        arrived_at: str | None,
+        ancillary: Ancillary | None,
         error: SocketStatusError | None = None,
     ) -> None:
         self._payload = data
         self._sender = sender
-        self._arrived_at = arrived_at
+        # The datagram's control messages as received; its destination is decoded
+        # from them only when asked for.
+        self._arrived_at = ancillary
         self._status = error
         self._message_reader: DataReader | None = None
         self._sender_host: HostName | None = None
@@ -77,7 +85,10 @@ class DatagramSocketMessageReceivedEventArgs:
         """The address the datagram was sent to and arrived at (from ``IP_PKTINFO`` /
         ``IPV6_PKTINFO``): a local address, or the group or broadcast address it was
         sent to. ``None`` for an error event."""
-        return host_of((self._arrived_at, 0)) if self._arrived_at is not None else None
+        if self._arrived_at is None:
+            return None
+        arrived_at = destination_of(self._arrived_at)
+        return host_of((arrived_at, 0)) if arrived_at is not None else None
 
     @property
     def error(self) -> SocketStatusError | None:
@@ -124,3 +135,13 @@ class DatagramSocketMessageReceivedEventArgs:
 def sender_of(args: DatagramSocketMessageReceivedEventArgs) -> SockAddr | None:
     """The sender's socket address as received (``None`` for an error without one)."""
     return args._sender
+
+
+def destination_of(ancillary: Ancillary) -> str | None:
+    """The address a datagram was sent to, from its ``IP_PKTINFO`` / ``IPV6_PKTINFO``."""
+    for level, kind, data in ancillary:
+        if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= 12:
+            return socket.inet_ntop(socket.AF_INET, data[8:12])
+        if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(data) >= 16:
+            return socket.inet_ntop(socket.AF_INET6, data[:16])
+    return None

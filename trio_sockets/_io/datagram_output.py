@@ -129,6 +129,10 @@ class DatagramOutputStream(BaseOutputStream):
     or ``aclose``.
     """
 
+    # A write that finds nothing pending is sent by write() itself (once per task
+    # step): an answer written from a receive loop costs no wake-up of the writer.
+    _send_in_write = True
+
     def __init__(
         self,
         sock: socket.socket,

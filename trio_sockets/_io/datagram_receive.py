@@ -1,229 +1,437 @@
-"""The receive task of a :class:`~trio_sockets.DatagramSocket`.
+"""The receive path of a :class:`~trio_sockets.DatagramSocket`.
 
-One task per socket, in the socket's nursery. Each time the socket is readable it takes
-every datagram waiting (``recvmsg`` until ``EAGAIN``, yielding to other tasks now and
-then) and puts one event per datagram into the ``message_received`` channel. The channel
-is bounded: when it is full the task waits up to 10 ms for a consumer that keeps pace to
-make room, and then drops the datagram and counts it; it waits again only once the
-consumer has made room. A slow consumer therefore costs a counted loss, never unbounded
-memory, and a consumer that keeps pace loses nothing.
+Received datagrams go through one bounded :class:`~trio_sockets._core.message_queue.MessageQueue`.
+Who takes them from the kernel depends on who is there:
+
+* A consumer waiting in ``message_received.receive()`` with the queue empty reads the
+  socket in its own task: it takes every datagram waiting (``recvmsg`` until ``EAGAIN``,
+  at most as many as the queue has room for) and waits for readability itself. A
+  datagram then costs no trip through another task.
+* When no consumer is waiting, the socket's background task (one per socket, in its
+  nursery) reads instead, so the queue's bound and its drop count hold whatever the
+  consumer does. When the queue is full it waits up to 10 ms for a consumer that keeps
+  pace to make room, then drops the datagram and counts it; it waits again only once the
+  queue has accepted a datagram. A slow consumer costs a counted loss, never unbounded
+  memory, and a consumer that keeps pace loses nothing.
+
+The socket has one *turn*: only the task holding it reads the socket or waits for it to
+become readable (trio lets one task at a time wait on a file descriptor). A consumer
+that finds the background task waiting takes the turn from it at once (cancelling that
+wait frees the descriptor synchronously); a consumer that finds another consumer
+holding it waits for a datagram from that one. A consumer gives the turn back when its
+``receive()`` returns, and the background task takes it at trio's next scheduling pass
+unless a consumer has taken it again by then (a cancel-scope deadline in the past fires
+at that pass, and a ``receive()`` in the same task step clears it first): a consumer
+looping on ``receive()`` keeps the turn and the background task never runs, and one
+that goes away leaves the socket unread for no more than one pass.
 """
 
 from __future__ import annotations
 
-import errno
+import collections
+import math
 import socket
-import sys
 from collections.abc import Callable
-from typing import Final
+from typing import Final, Protocol
 
+import outcome
 import trio
 
-from .._core.errors import SocketErrorStatus, SocketStatusError, socket_error, translate_os_error
-from .._core.linux import IP_PKTINFO, SO_RXQ_OVFL
-from .._core.sockaddr import ipv4_of_mapped
+from .._core.message_queue import MessageQueue
+from .._core.scheduling import task_step
 from .datagram_message import DatagramSocketMessageReceivedEventArgs as _Args
 from .datagram_message import sender_of
+from .datagram_read import EMPTY, DatagramReading, StopReading, sender_key
 from .resolver import SockAddr
 
-__all__ = ["MessageReceiver", "sender_key"]
+__all__ = ["MessageReceiver"]
 
-# Large enough for any UDP datagram (65,527 bytes over IPv6), so none is truncated.
-_RECEIVE_BUFFER_SIZE: Final = 65536
-_ANCILLARY_SIZE: Final = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(12) + socket.CMSG_SPACE(4)
-# The receive task yields to other tasks after this many datagrams in one wake-up.
+# The background task yields to other tasks after this many datagrams in one wake-up.
 _YIELD_EVERY: Final = 64
-# How long the receive task waits for room in a full channel before it drops (and
-# stops waiting until the consumer makes room again).
+# How long the background task waits for room in a full queue before it drops (and
+# stops waiting until the queue accepts a datagram again).
 _FULL_PATIENCE: Final = 0.01
-# Receive errors that each report one ICMP message: the socket goes on receiving.
-_ICMP_ERRNOS: Final = frozenset(
-    {
-        errno.ECONNREFUSED,
-        errno.EHOSTUNREACH,
-        errno.ENETUNREACH,
-        errno.EHOSTDOWN,
-        errno.EMSGSIZE,
-        errno.EPROTO,
-        errno.ETIMEDOUT,
-        errno.ENOPROTOOPT,
-    }
-)
+# Rescheduled into a waiting consumer: the turn is free and this consumer is first.
+_TURN: Final = object()
 
 
-def sender_key(sockaddr: SockAddr) -> tuple[str, int]:
-    """The sender identity a connected socket filters on (mapped IPv4 unmapped)."""
-    host = sockaddr[0]
-    return ipv4_of_mapped(host) or host.partition("%")[0], sockaddr[1]
+class Handle(Protocol):
+    """A handle of ``message_received`` (what a consumer receives through)."""
+
+    @property
+    def closed(self) -> bool: ...
 
 
 class MessageReceiver:
-    """The channel, the counters and the receive loop of one datagram socket."""
+    """The queue, the counters, the turn and the background task of one datagram socket.
+
+    ``message_received`` (:class:`~trio_sockets._io.datagram_channel.DatagramMessageChannel`)
+    is its consumers' side: :meth:`receive`, :meth:`receive_nowait` and the handle counts.
+    """
 
     def __init__(self, queue_size: int, describe: Callable[[], str]) -> None:
-        self.send_channel, self.channel = trio.open_memory_channel[_Args](queue_size)
-        self._where = describe
-        #: Datagrams put into the channel or dropped because it was full.
-        self.received = 0
-        #: Datagrams dropped because the channel was full.
-        self.dropped = 0
-        #: Datagrams the kernel dropped because its receive buffer was full, as of the
-        #: latest datagram received (``SO_RXQ_OVFL``).
-        self.kernel_dropped = 0
-        #: After connect(): only datagrams from this sender are delivered.
-        self.remote: SockAddr | None = None
-        self._remote_key: tuple[str, int] | None = None
-        # False after a drop, until a delivery succeeds again: while the consumer is not
-        # keeping up, dropping must not cost a trip through the scheduler per datagram.
-        self._room = True
+        self.queue: MessageQueue[_Args] = MessageQueue(queue_size)
+        self._reading = DatagramReading(describe)
+        self._read = self._reading.read
+        #: Open handles of ``message_received``; at 0 datagrams are dropped and counted.
+        self.handles = 0
+        #: Whether the socket closed: once the queue is empty, receiving ends.
+        self.finished = False
+        self._sock: socket.socket | None = None
+        # The turn: the task that may read the socket and wait for it (None: nobody).
+        self._owner: trio.lowlevel.Task | None = None
+        self._owner_waits = False  # the owner is a consumer waiting for readability
+        # Consumers waiting for a datagram from the owner, oldest first, with their handle.
+        self._waiting: collections.OrderedDict[trio.lowlevel.Task, Handle] = (
+            collections.OrderedDict()
+        )
+        self._background: trio.lowlevel.Task | None = None
+        # The background task's current wait: cancelled to take the turn from it, or
+        # given a deadline in the past to give the turn back to it.
+        self._scope: trio.CancelScope | None = None
+        self._on_fd = False  # the background task waits for readability in _scope
+        self._armed = False  # _scope's deadline is in the past
+        self._room = trio.lowlevel.ParkingLot()  # the background task, waiting for room
+        # (task, step) in which a consumer last read the socket dry.
+        self._dry: tuple[trio.lowlevel.Task, int | None] | None = None
+        # (task, step) in which receive() last returned.
+        self._returned: tuple[trio.lowlevel.Task, int | None] | None = None
+
+    @property
+    def received(self) -> int:
+        """Datagrams accepted into the queue or dropped because it was full."""
+        return self.queue.received
+
+    @property
+    def dropped(self) -> int:
+        """Datagrams dropped because the queue was full (or nobody could read them)."""
+        return self.queue.dropped
+
+    @property
+    def kernel_dropped(self) -> int:
+        """Datagrams the kernel dropped (``SO_RXQ_OVFL``), as of the latest one read."""
+        return self._reading.kernel_dropped
+
+    @property
+    def waiting_consumers(self) -> int:
+        """Consumers blocked in ``receive()``."""
+        return len(self._waiting) + self._owner_waits
+
+    @property
+    def waiting_for_room(self) -> int:
+        """1 while the background task waits for room in a full queue."""
+        return len(self._room)
 
     def connected_to(self, remote: SockAddr) -> None:
         """Deliver only *remote*'s datagrams from now on, and take the other senders'
-        datagrams out of the channel, so that once ``connect()`` returns the application
+        datagrams out of the queue, so that once ``connect()`` returns the application
         sees only the connected remote (the kernel's own filter spares what it had
-        queued before the connect; the loop filters those)."""
-        self.remote = remote
-        key = self._remote_key = sender_key(remote)
-        kept = []
-        while True:
-            try:
-                args = self.channel.receive_nowait()
-            except (trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
-                break
+        queued before the connect; reading filters those)."""
+        key = self._reading.connected_to(remote)
+
+        def from_remote(args: _Args) -> bool:
             sender = sender_of(args)
-            if sender is not None and sender_key(sender) == key:
-                kept.append(args)
-        # The channel was just emptied, so everything kept fits back in, in order.
-        for args in kept:
-            self.send_channel.send_nowait(args)
+            return sender is not None and sender_key(sender) == key
+
+        self.queue.retain(from_remote)
 
     def close(self) -> None:
-        """Close the channel's sending side: ``async for`` ends after what it holds."""
-        self.send_channel.close()
+        """The socket closed: consumers get what the queue holds, then ``EndOfChannel``."""
+        if self.finished:
+            return
+        self.finished = True
+        self._room.unpark_all()
+        if self._scope is not None:
+            self._scope.cancel()
+        for task in list(self._waiting):
+            del self._waiting[task]
+            trio.lowlevel.reschedule(task, outcome.Error(trio.EndOfChannel()))
 
-    async def run(self, sock: socket.socket) -> None:
-        """Receive until the socket is closed."""
-        buffers = [memoryview(bytearray(_RECEIVE_BUFFER_SIZE))]
+    def closed_handle(self, handle: Handle) -> None:
+        """*handle* was closed: its waiting consumers get ``ClosedResourceError``."""
+        self.handles -= 1
+        for task, owner in list(self._waiting.items()):
+            if owner is handle:
+                del self._waiting[task]
+                trio.lowlevel.reschedule(task, outcome.Error(trio.ClosedResourceError()))
+        if self.handles == 0:
+            self._room.unpark_all()  # nobody will make room: drop at once
+
+    # -- the consumers' side -----------------------------------------------------------
+
+    def receive_nowait(self) -> _Args:
+        """The oldest datagram held, else one the socket has waiting (read now, if no
+        other task holds the turn); raises ``trio.WouldBlock`` or ``trio.EndOfChannel``."""
+        queue = self.queue
+        if not queue and self._sock is not None and self._owner is None:
+            self._read_available(self._sock)
+        if queue:
+            return self._take()
+        if self.finished:
+            raise trio.EndOfChannel
+        raise trio.WouldBlock
+
+    async def receive(self, handle: Handle) -> _Args:
+        """The next datagram (or receive error) for a consumer of *handle*; a checkpoint.
+
+        Raises ``trio.EndOfChannel`` once the socket closed and the queue is empty,
+        ``trio.ClosedResourceError`` when *handle* is closed while waiting.
+
+        Cancellation: no datagram is taken; the next ``receive()`` gets it.
+        """
+        await trio.lowlevel.checkpoint_if_cancelled()
+        task = trio.lowlevel.current_task()
+        looping = self._returned == (task, task_step(task))
+        if self.queue:
+            args = self._take()
+            if self._sock is not None and self._turn_is_free(looping):
+                # Hold the turn over the checkpoint (taking it from the background task
+                # if it waits), so that a consumer looping on receive() keeps it: what
+                # arrives meanwhile is read by this task once the queue is empty.
+                self._take_turn(task)
+                try:
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                finally:
+                    self._give_back(task)
+            else:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+        else:
+            args = await self._receive_from_socket(task, handle, looping)
+        self._returned = (task, task_step(task))
+        return args
+
+    async def _receive_from_socket(
+        self, task: trio.lowlevel.Task, handle: Handle, looping: bool
+    ) -> _Args:
+        while True:
+            if self.finished:
+                raise trio.EndOfChannel
+            if self._sock is not None and self._turn_is_free(looping):
+                return await self._receive_with_turn(task, handle)
+            value = await self._wait_for_datagram(task, handle)
+            if value is _TURN:
+                return await self._receive_with_turn(task, handle)
+            assert isinstance(value, _Args)
+            return value
+
+    def _turn_is_free(self, looping: bool) -> bool:
+        """Whether a consumer may take the turn: nobody holds it, or the background task
+        waits for readability and the consumer loops on receive() without yielding
+        elsewhere (one that does would have it taken back at every pass: it gets its
+        datagrams from the background task instead)."""
+        owner = self._owner
+        return owner is None or (looping and owner is self._background and self._on_fd)
+
+    async def _receive_with_turn(self, task: trio.lowlevel.Task, handle: Handle) -> _Args:
+        sock = self._sock
+        assert sock is not None
+        self._take_turn(task)
+        queue = self.queue
+        waited = False
         try:
-            while sock.fileno() != -1:
+            dry = self._dry
+            if dry is None or dry[0] is not task or dry[1] != task_step(task):
+                self._read_available(sock)
+            while not queue:
+                if self.finished:
+                    raise trio.EndOfChannel
+                self._owner_waits = True
                 try:
                     await trio.lowlevel.wait_readable(sock)
                 except (trio.ClosedResourceError, OSError, ValueError):
-                    return  # closed (ValueError: closed while this task was not waiting)
-                taken = 0
-                while sock.fileno() != -1:
-                    try:
-                        size, ancillary, flags, address = sock.recvmsg_into(
-                            buffers, _ANCILLARY_SIZE
-                        )
-                    except BlockingIOError:
-                        break
-                    except OSError as exc:
-                        if sock.fileno() == -1:
-                            return
-                        if not await self._deliver(self._error_args(exc)):
-                            return
-                        if exc.errno not in _ICMP_ERRNOS:  # pragma: no cover
-                            break  # wait for readiness rather than spin on an odd error
-                        continue
-                    if self._remote_key is not None and sender_key(address) != self._remote_key:
-                        # From another sender: queued before connect() (the kernel keeps
-                        # those), or racing it.
-                        continue
-                    error = None
-                    if flags & socket.MSG_TRUNC:  # pragma: no cover - the buffer fits any
-                        error = socket_error(
-                            SocketErrorStatus.MESSAGE_TOO_LONG,
-                            f"receive on {self._where()}: a datagram was truncated",
-                            errno=errno.EMSGSIZE,
-                        )
-                    arrived_at, kernel_dropped = _read_ancillary(ancillary)
-                    if kernel_dropped is not None:
-                        self.kernel_dropped = kernel_dropped
-                    args = _Args(bytes(buffers[0][:size]), address, arrived_at, error)
-                    self.received += 1
-                    if not await self._deliver(args):
-                        return
-                    taken += 1
-                    if taken % _YIELD_EVERY == 0:
-                        await trio.lowlevel.checkpoint()
+                    self.finished = True  # closed while waiting
+                    continue
+                finally:
+                    self._owner_waits = False
+                waited = True
+                self._read_available(sock)
+                if handle.closed:
+                    # Closed by another task while this one waited: what was read stays
+                    # for the other handles.
+                    raise trio.ClosedResourceError("this message_received handle was closed")
+            args = self._take()
+            if not waited:
+                await trio.lowlevel.cancel_shielded_checkpoint()
+            return args
         finally:
-            self.send_channel.close()
+            self._give_back(task)
+
+    async def _wait_for_datagram(self, task: trio.lowlevel.Task, handle: Handle) -> object:
+        """Wait for the turn's holder to hand a datagram (or the turn) over."""
+        self._waiting[task] = handle
+
+        def abort(_: trio.lowlevel.RaiseCancelT) -> trio.lowlevel.Abort:
+            del self._waiting[task]
+            return trio.lowlevel.Abort.SUCCEEDED
+
+        return await trio.lowlevel.wait_task_rescheduled(abort)
+
+    def _take(self) -> _Args:
+        args = self.queue.take()
+        if self._room:
+            self._room.unpark()
+        return args
+
+    # -- the turn ------------------------------------------------------------------------
+
+    def _take_turn(self, task: trio.lowlevel.Task) -> None:
+        owner = self._owner
+        if owner is task:  # passed to this task by _pass_turn
+            return
+        if owner is not None:  # the background task, waiting for readability:
+            assert self._scope is not None  # stop its wait (this frees the descriptor)
+            self._scope.cancel()
+            self._scope = None  # it makes a new one when it next waits
+            self._on_fd = self._armed = False
+        elif self._armed:
+            self._disarm()
+        self._owner = task
+
+    def _give_back(self, task: trio.lowlevel.Task) -> None:
+        if self._owner is not task:  # pragma: no cover - only the holder gives it back
+            return
+        self._owner = None
+        if self._waiting and not self.queue:
+            self._pass_turn()
+        elif self._scope is not None and not self._armed and not self.finished:
+            # The background task takes over at the next scheduling pass, unless a
+            # receive() in this task step takes the turn again first.
+            self._armed = True
+            self._scope.deadline = -math.inf
+
+    def _disarm(self) -> None:
+        self._armed = False
+        if self._scope is not None:
+            self._scope.deadline = math.inf
+
+    def _pass_turn(self) -> None:
+        """Wake the first waiting consumer to read the socket itself (the turn is kept
+        for it meanwhile)."""
+        task, _ = self._waiting.popitem(last=False)
+        self._owner = task
+        trio.lowlevel.reschedule(task, outcome.Value(_TURN))
+
+    def _hand_over(self) -> None:
+        """Give what the queue holds to consumers waiting for it, oldest first."""
+        waiting = self._waiting
+        while waiting and self.queue:
+            task, _ = waiting.popitem(last=False)
+            trio.lowlevel.reschedule(task, outcome.Value(self._take()))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def _read_available(self, sock: socket.socket) -> None:
+        """Read what the socket holds, as far as the queue has room (a consumer reads:
+        nothing is dropped), and hand it to consumers waiting for it."""
+        queue = self.queue
+        try:
+            while not queue.full:
+                args = self._read(sock)
+                if args is EMPTY:
+                    task = trio.lowlevel.current_task()
+                    self._dry = (task, task_step(task))
+                    break
+                if isinstance(args, _Args):  # else another sender's
+                    queue.put(args)
+        except StopReading as stop:  # pragma: no cover - an odd error
+            if stop.event is not None and not queue.put(stop.event):
+                queue.drop()
+        if self._waiting:
+            self._hand_over()
+
+    # -- the background task ---------------------------------------------------------------
+
+    async def run(self, sock: socket.socket) -> None:
+        """Read when no consumer is waiting, until the socket is closed."""
+        task = self._background = trio.lowlevel.current_task()
+        self._sock = sock
+        try:
+            while sock.fileno() != -1 and not self.finished:
+                if self._owner is not None:
+                    await self._wait_for_turn()
+                    continue
+                self._owner = task
+                try:
+                    if not await self._read_in_background(sock):
+                        return
+                    await self._wait_readable(sock)
+                finally:
+                    if self._owner is task:
+                        self._owner = None
+        finally:
+            self._background = None
+            self.close()
+
+    async def _wait_for_turn(self) -> None:
+        """Sleep until a consumer gives the turn back (or the socket closes)."""
+        with trio.CancelScope() as scope:
+            self._scope = scope
+            try:
+                await trio.sleep_forever()
+            finally:
+                if self._scope is scope:
+                    self._scope = None
+                    self._armed = False
+
+    async def _wait_readable(self, sock: socket.socket) -> None:
+        with trio.CancelScope() as scope:  # cancelled by a consumer taking the turn
+            self._scope = scope
+            self._on_fd = True
+            try:
+                await trio.lowlevel.wait_readable(sock)
+            except (trio.ClosedResourceError, OSError, ValueError):
+                self.finished = True  # closed (ValueError: while this task was not waiting)
+            finally:
+                if self._scope is scope:
+                    self._scope = None
+                    self._on_fd = self._armed = False
+
+    async def _read_in_background(self, sock: socket.socket) -> bool:
+        """Read until ``EAGAIN``, dropping what does not fit; False once the socket closed."""
+        task = self._background
+        taken = 0
+        while self._owner is task:
+            try:
+                args = self._read(sock)
+            except StopReading as stop:
+                if stop.event is not None:  # pragma: no cover - an odd error
+                    return await self._deliver(stop.event)
+                return sock.fileno() != -1
+            if args is EMPTY:
+                return True
+            if not isinstance(args, _Args):
+                continue
+            if not await self._deliver(args):
+                return False
+            taken += 1
+            if taken % _YIELD_EVERY == 0:
+                await trio.lowlevel.checkpoint()
+        return True  # pragma: no cover - a consumer takes the turn only when it is free
 
     async def _deliver(self, args: _Args) -> bool:
-        """Put *args* into the channel, or drop and count it; False once it is closed."""
-        send = self.send_channel
-        try:
-            send.send_nowait(args)
-        except trio.WouldBlock:
-            if self._room:
-                # Full: a consumer that keeps pace takes one soon, so wait a moment for
-                # it. One that does not is given no more waits until it makes room.
-                with trio.move_on_after(_FULL_PATIENCE):
-                    try:
-                        await send.send(args)
-                    except trio.ClosedResourceError:
-                        return False
-                    except trio.BrokenResourceError:
-                        self.dropped += 1
-                    return True
-                # The moment is wall time: if the whole process was not running (a busy
-                # machine), the consumer never had its chance. Give it two scheduler
-                # passes before calling it slow.
-                for _ in range(2):
-                    await trio.lowlevel.checkpoint()
-                    try:
-                        send.send_nowait(args)
-                    except trio.WouldBlock:
-                        continue
-                    except trio.BrokenResourceError:
-                        self.dropped += 1
-                        return True
-                    except trio.ClosedResourceError:
-                        return False
-                    return True
-                self._room = False
-            self.dropped += 1
+        """Put *args* into the queue, or drop and count it; False once the socket closed."""
+        queue = self.queue
+        if self.handles and queue.put(args):
+            self._hand_over()
             return True
-        except trio.BrokenResourceError:
-            self.dropped += 1  # the application closed message_received
-            return True
-        except trio.ClosedResourceError:
-            return False
-        self._room = True
+        if self.handles and queue.patient:
+            # Full: a consumer that keeps pace takes one soon, so wait a moment for it.
+            # One that does not is given no more waits until the queue accepts one.
+            with trio.move_on_after(_FULL_PATIENCE):
+                while queue.full and self.handles and not self.finished:
+                    await self._room.park()
+            # The moment is wall time: if the whole process was not running (a busy
+            # machine), the consumer never had its chance. Give it two scheduler
+            # passes before calling it slow.
+            for _ in range(2):
+                if not queue.full or not self.handles or self.finished:
+                    break
+                await trio.lowlevel.checkpoint()
+            if self.finished:
+                queue.drop()  # read, but the socket closed while it waited for room
+                return False
+            if self.handles and queue.put(args):
+                self._hand_over()
+                return True
+        queue.drop()
         return True
-
-    def _error_args(self, exc: OSError) -> _Args:
-        what = f"receive on {self._where()}"
-        error: SocketStatusError
-        if exc.errno == errno.ECONNREFUSED:
-            # WinRT reports an ICMP port unreachable as a reset (WSAECONNRESET).
-            error = socket_error(
-                SocketErrorStatus.CONNECTION_RESET_BY_PEER,
-                f"{what}: the remote port is unreachable (ICMP port unreachable)",
-                errno=exc.errno,
-            )
-        else:
-            error = translate_os_error(exc, what)
-        return _Args(b"", self.remote, None, error)
-
-
-def _read_ancillary(ancillary: list[tuple[int, int, bytes]]) -> tuple[str | None, int | None]:
-    """The destination address of a datagram and the kernel's drop count
-    (``SO_RXQ_OVFL``), from its ancillary data; None for what it lacks."""
-    arrived_at = kernel_dropped = None
-    for level, kind, data in ancillary:
-        if level == socket.SOL_SOCKET and kind == SO_RXQ_OVFL and len(data) >= 4:
-            kernel_dropped = int.from_bytes(data[:4], sys.byteorder)
-        else:
-            arrived_at = _arrived_at(level, kind, data) or arrived_at
-    return arrived_at, kernel_dropped
-
-
-def _arrived_at(level: int, kind: int, data: bytes) -> str | None:
-    """The destination address of a datagram from its ``IP_PKTINFO`` / ``IPV6_PKTINFO``."""
-    if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= 12:
-        return socket.inet_ntop(socket.AF_INET, data[8:12])
-    if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(data) >= 16:
-        return socket.inet_ntop(socket.AF_INET6, data[:16])
-    return None

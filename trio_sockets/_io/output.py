@@ -1,10 +1,10 @@
 """Output streams with hot writes, gathered sends and an awaitable flush.
 
 ``write()`` queues a copy of the data and makes sure someone is sending it. On a byte
-stream, a write that finds nothing pending and nobody sending is sent by ``write()``
-itself, with one non-blocking system call, unless the same task already sent one that
-way since it last yielded to the scheduler; what the kernel does not take stays queued
-(a datagram stream does so only for a write that follows an awaited one). Otherwise
+or datagram stream, a write that finds nothing pending and nobody sending is sent by
+``write()`` itself, with one non-blocking system call, unless the same task already sent
+one that way since it last yielded to the scheduler; what the kernel does not take stays
+queued. Otherwise
 the socket's background writer task sends it, or -- cheaper -- whichever task awaits a
 write or flushes the stream. Sending always takes everything pending at that moment,
 so writes that pile up within one task step, or while a send is under way, leave

@@ -26,7 +26,7 @@ from .._core.hostname import HostName, coerce_host_name
 from .._core.lifecycle import DATAGRAM_SOCKET, Action, Lifecycle, Phase
 from .._io.addresses import endpoint_pairs
 from .._io.connect import format_sockaddr
-from .._io.datagram_message import DatagramSocketMessageReceivedEventArgs
+from .._io.datagram_channel import DatagramMessageChannel
 from .._io.datagram_output import DatagramOutputStream, StreamCache, resolve_destination
 from .._io.datagram_receive import MessageReceiver
 from .._io.resolver import Resolver, resolver_or_default
@@ -64,8 +64,10 @@ class DatagramSocket(NurseryScoped, AbortableIO):
     when the socket closes.
     """
 
-    message_received: trio.MemoryReceiveChannel[DatagramSocketMessageReceivedEventArgs]
-    """The MessageReceived event: one args object per datagram (or receive error)."""
+    message_received: DatagramMessageChannel
+    """The MessageReceived event: one args object per datagram (or receive error), in a
+    :class:`trio.abc.ReceiveChannel` that behaves as a bounded memory channel's receive
+    side does."""
 
     def __init__(
         self,
@@ -77,7 +79,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         self._resolver = resolver_or_default(resolver)
         self._init_scope()
         self._receiver = MessageReceiver(message_queue_size, self._describe)
-        self.message_received = self._receiver.channel
+        self.message_received = DatagramMessageChannel(self._receiver)
         self._lifecycle = Lifecycle(DATAGRAM_SOCKET, self._describe)
         self._binding = DatagramBinding(
             self._resolver, self._receiver, self._lifecycle, self._require_nursery

@@ -1,0 +1,276 @@
+"""Who reads a DatagramSocket: the consumer waiting in receive(), else the background task.
+
+Real sockets on loopback. Task steps are counted with a trio instrument: a consumer
+waiting in ``message_received.receive()`` reads the datagram in its own task, so the
+socket's background task takes no step per datagram; a consumer that goes away leaves
+the reading to the background task, which fills the bounded queue and counts the drops.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import socket
+from collections.abc import Callable, Iterator
+
+import pytest
+import trio
+import trio.testing
+
+from trio_sockets import DatagramSocket, DatagramSocketMessageReceivedEventArgs
+
+Args = DatagramSocketMessageReceivedEventArgs
+
+
+@contextlib.contextmanager
+def raw_udp() -> Iterator[socket.socket]:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock
+
+
+class TaskSteps(trio.abc.Instrument):
+    """Task steps by task name."""
+
+    def __init__(self) -> None:
+        self.by_name: collections.Counter[str] = collections.Counter()
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.by_name[task.name] += 1
+
+    def of(self, prefix: str) -> int:
+        return sum(count for name, count in self.by_name.items() if name.startswith(prefix))
+
+
+@contextlib.contextmanager
+def counting_steps() -> Iterator[TaskSteps]:
+    steps = TaskSteps()
+    trio.lowlevel.add_instrument(steps)
+    try:
+        yield steps
+    finally:
+        trio.lowlevel.remove_instrument(steps)
+
+
+async def wait_for(predicate: Callable[[], bool], what: str) -> None:
+    for _ in range(5000):
+        if predicate():
+            return
+        await trio.sleep(0.001)
+    pytest.fail(f"gave up waiting for {what}")
+
+
+async def test_a_waiting_consumer_reads_the_datagram_in_its_own_task() -> None:
+    """No trip through the background task: it takes no step per datagram, whether the
+    consumer was waiting before the datagram came or the datagram was there first."""
+    count = 200
+    with trio.fail_after(20), raw_udp() as sender:
+        async with DatagramSocket() as sock:
+            await sock.bind_endpoint("127.0.0.1", "0")
+            port = int(sock.information.local_port)
+            got: list[bytes] = []
+            with counting_steps() as steps:
+                async with trio.open_nursery() as nursery:
+
+                    async def consume() -> None:
+                        async for args in sock.message_received:
+                            got.append(args.data)
+                            if len(got) == count:
+                                return
+
+                    nursery.start_soon(consume)
+                    for index in range(count):
+                        if index % 2:
+                            await trio.testing.wait_all_tasks_blocked()  # consumer waits
+                        sender.sendto(b"%d" % index, ("127.0.0.1", port))
+                        await wait_for(lambda: len(got) > index, "the consumer")  # noqa: B023
+            assert got == [b"%d" % index for index in range(count)]
+            # The background task ran only to hand over the turn, not per datagram
+            # (it took 200 steps, one per datagram, before consumers read for themselves).
+            assert steps.of("receive loop") <= 4, steps.by_name
+            assert steps.of("consume") <= 2 * count + 4, steps.by_name
+
+
+async def test_a_consumer_that_goes_away_leaves_the_reading_to_the_background_task() -> None:
+    """The queue's bound and its drop count hold while the consumer does something else:
+    the background task reads what arrives into the queue and drops beyond it."""
+    with trio.fail_after(20), raw_udp() as sender:
+        async with DatagramSocket(message_queue_size=16) as sock:
+            sock.control.inbound_buffer_size_in_bytes = 1 << 20
+            await sock.bind_endpoint("127.0.0.1", "0")
+            address = ("127.0.0.1", int(sock.information.local_port))
+            sender.sendto(b"first", address)
+            with trio.fail_after(5):
+                assert (await sock.message_received.receive()).data == b"first"
+            # This task held the turn for that receive(); now it waits elsewhere.
+            for index in range(100):
+                sender.sendto(b"%d" % index, address)
+            info = sock.information
+            await wait_for(lambda: info.received_message_count == 101, "the background task")
+            assert sock.message_received.statistics().current_buffer_used == 16
+            assert info.dropped_message_count == 100 - 16
+            held = [sock.message_received.receive_nowait().data for _ in range(16)]
+            assert held == [b"%d" % index for index in range(16)]
+
+
+async def test_several_consumers_share_the_datagrams_and_lose_none() -> None:
+    """Consumers on clones of message_received each get some; together every one, once."""
+    count, burst = 600, 30
+    with trio.fail_after(30), raw_udp() as sender:
+        async with DatagramSocket(message_queue_size=8) as sock:
+            sock.control.inbound_buffer_size_in_bytes = 1 << 20
+            await sock.bind_endpoint("127.0.0.1", "0")
+            address = ("127.0.0.1", int(sock.information.local_port))
+            got: dict[int, list[int]] = {0: [], 1: [], 2: []}
+
+            async def consume(number: int, channel: trio.abc.ReceiveChannel[Args]) -> None:
+                async with channel:
+                    async for args in channel:
+                        got[number].append(int(args.data))
+                        if number == 1:
+                            await trio.lowlevel.checkpoint()  # this one also yields elsewhere
+
+            async with trio.open_nursery() as nursery:
+                for number in got:
+                    nursery.start_soon(consume, number, sock.message_received.clone())
+                for start in range(0, count, burst):
+                    for index in range(start, start + burst):
+                        sender.sendto(b"%d" % index, address)
+                    total = start + burst
+                    await wait_for(
+                        lambda: sum(map(len, got.values())) >= total,  # noqa: B023
+                        "the consumers",
+                    )
+                await sock.aclose()  # every async for ends
+            assert sorted(index for indexes in got.values() for index in indexes) == list(
+                range(count)
+            )
+            assert sock.information.dropped_message_count == 0
+            for indexes in got.values():
+                assert indexes == sorted(indexes)  # each consumer sees them in order
+
+
+async def test_a_cancelled_consumer_passes_the_turn_to_the_next_one() -> None:
+    with trio.fail_after(10), raw_udp() as sender:
+        async with DatagramSocket() as sock:
+            await sock.bind_endpoint("127.0.0.1", "0")
+            address = ("127.0.0.1", int(sock.information.local_port))
+            got: list[bytes] = []
+            async with trio.open_nursery() as nursery:
+                first = trio.CancelScope()
+
+                async def receive_one(scope: trio.CancelScope) -> None:
+                    with scope:
+                        got.append((await sock.message_received.receive()).data)
+
+                nursery.start_soon(receive_one, first)
+                await trio.testing.wait_all_tasks_blocked()  # it waits on the socket
+                nursery.start_soon(receive_one, trio.CancelScope())
+                await trio.testing.wait_all_tasks_blocked()  # it waits for the first
+                stats = sock.message_received.statistics()
+                assert stats.tasks_waiting_receive == 2
+                first.cancel()
+                await trio.testing.wait_all_tasks_blocked()
+                sender.sendto(b"to the second", address)
+            assert got == [b"to the second"]
+
+
+async def test_closing_a_handle_wakes_its_waiting_task_and_the_others_go_on() -> None:
+    with trio.fail_after(10), raw_udp() as sender:
+        async with DatagramSocket() as sock:
+            await sock.bind_endpoint("127.0.0.1", "0")
+            address = ("127.0.0.1", int(sock.information.local_port))
+            clone = sock.message_received.clone()
+            assert sock.message_received.statistics().open_receive_channels == 2
+            outcomes: list[Args | trio.ClosedResourceError] = []
+            async with trio.open_nursery() as nursery:
+
+                async def receive_on(channel: trio.abc.ReceiveChannel[Args]) -> None:
+                    try:
+                        outcomes.append(await channel.receive())
+                    except trio.ClosedResourceError as error:
+                        outcomes.append(error)
+
+                nursery.start_soon(receive_on, sock.message_received)
+                await trio.testing.wait_all_tasks_blocked()
+                nursery.start_soon(receive_on, clone)
+                await trio.testing.wait_all_tasks_blocked()
+                clone.close()
+                await trio.testing.wait_all_tasks_blocked()
+                assert isinstance(outcomes[0], trio.ClosedResourceError)
+                sender.sendto(b"still heard", address)
+            last = outcomes[1]
+            assert isinstance(last, Args)
+            assert last.data == b"still heard"
+            with pytest.raises(trio.ClosedResourceError):
+                await clone.receive()
+            with pytest.raises(trio.ClosedResourceError):
+                clone.clone()
+            # The task reading the socket for every handle learns of its handle's close
+            # with the next datagram, which stays for the other handle.
+            reading = sock.message_received.clone()
+            outcomes.clear()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(receive_on, reading)
+                await trio.testing.wait_all_tasks_blocked()
+                reading.close()
+                sender.sendto(b"for the other", address)
+            assert isinstance(outcomes[0], trio.ClosedResourceError)
+            assert sock.message_received.receive_nowait().data == b"for the other"
+            stats = sock.message_received.statistics()
+            assert (stats.open_receive_channels, stats.max_buffer_size) == (1, 1024)
+            sock.message_received.close()
+            # With no handle open, what arrives is dropped and counted.
+            sender.sendto(b"nobody", address)
+            await wait_for(lambda: sock.information.dropped_message_count == 1, "the drop")
+
+
+async def test_an_answer_written_from_a_receive_loop_is_sent_by_write_itself() -> None:
+    """The tutorial's echo server: each unawaited write() finds nothing pending and sends
+    the datagram at once, so the stream's background writer takes no step per answer."""
+    count = 200
+    with trio.fail_after(20), raw_udp() as client:
+        client.settimeout(5)
+        async with DatagramSocket() as sock:
+            await sock.bind_endpoint("127.0.0.1", "0")
+            address = ("127.0.0.1", int(sock.information.local_port))
+            with counting_steps() as steps:
+                async with trio.open_nursery() as nursery:
+
+                    async def echo() -> None:
+                        answered = 0
+                        async for args in sock.message_received:
+                            assert args.remote_address is not None
+                            stream = await sock.get_output_stream(
+                                args.remote_address, args.remote_port
+                            )
+                            stream.write(args.data)
+                            answered += 1
+                            if answered == count:
+                                return
+
+                    nursery.start_soon(echo)
+                    for index in range(count):
+                        client.sendto(b"%d" % index, address)
+                        await trio.testing.wait_all_tasks_blocked()
+                        assert client.recv(100) == b"%d" % index
+            assert steps.of("trio_sockets writer") <= 2, steps.by_name
+
+
+async def test_a_datagram_waiting_for_room_when_the_socket_closes_is_counted_as_dropped(
+    mock_clock: trio.testing.MockClock,
+) -> None:
+    """Read from the kernel but not yet in the full queue: closing the socket drops it, and
+    counts it (the mock clock keeps the 10 ms patience from running out first)."""
+    with raw_udp() as sender:
+        sock = DatagramSocket(message_queue_size=1)
+        async with sock:
+            await sock.bind_endpoint("127.0.0.1", "0")
+            address = ("127.0.0.1", int(sock.information.local_port))
+            sender.sendto(b"kept", address)
+            sender.sendto(b"waits for room", address)
+            await trio.testing.wait_all_tasks_blocked()
+            assert sock.message_received.statistics().tasks_waiting_send == 1
+        info = sock.information
+        assert (info.received_message_count, info.dropped_message_count) == (2, 1)
+        assert sock.message_received.receive_nowait().data == b"kept"

@@ -1,0 +1,140 @@
+"""Reading one datagram from a :class:`~trio_sockets.DatagramSocket`'s socket.
+
+One ``recvmsg`` into a buffer large enough for any UDP datagram, with the control
+messages the socket asked for (the destination address, the kernel's drop count), made
+into the event args the application receives; or the receive error WinRT reports
+through the event (an ICMP message answering an earlier send). Whoever holds the
+socket's turn (:mod:`trio_sockets._io.datagram_receive`) calls it.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import sys
+from collections.abc import Callable
+from typing import Final
+
+from .._core.errors import SocketErrorStatus, SocketStatusError, socket_error, translate_os_error
+from .._core.linux import SO_RXQ_OVFL
+from .._core.sockaddr import ipv4_of_mapped
+from .datagram_message import Ancillary
+from .datagram_message import DatagramSocketMessageReceivedEventArgs as _Args
+from .resolver import SockAddr
+
+__all__ = ["EMPTY", "DatagramReading", "StopReading", "sender_key"]
+
+# Large enough for any UDP datagram (65,527 bytes over IPv6), so none is truncated.
+_RECEIVE_BUFFER_SIZE: Final = 65536
+_ANCILLARY_SIZE: Final = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(12) + socket.CMSG_SPACE(4)
+_MSG_TRUNC: Final = int(socket.MSG_TRUNC)  # an int: a flag enum costs a call per test
+# Receive errors that each report one ICMP message: the socket goes on receiving.
+_ICMP_ERRNOS: Final = frozenset(
+    {
+        errno.ECONNREFUSED,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.EHOSTDOWN,
+        errno.EMSGSIZE,
+        errno.EPROTO,
+        errno.ETIMEDOUT,
+        errno.ENOPROTOOPT,
+    }
+)
+#: What reading gives when the socket has nothing waiting.
+EMPTY: Final = object()
+
+
+def sender_key(sockaddr: SockAddr) -> tuple[str, int]:
+    """The sender identity a connected socket filters on (mapped IPv4 unmapped)."""
+    host = sockaddr[0]
+    return ipv4_of_mapped(host) or host.partition("%")[0], sockaddr[1]
+
+
+class StopReading(Exception):
+    """Reading must stop until the socket is readable again: it closed, or it reported
+    an odd error (*event*, to deliver first)."""
+
+    def __init__(self, event: _Args | None = None) -> None:
+        super().__init__()
+        self.event = event
+
+
+class DatagramReading:
+    """The receive buffer, the connect filter and the kernel's drop count of one socket."""
+
+    def __init__(self, describe: Callable[[], str]) -> None:
+        self._where = describe
+        self._buffers = [memoryview(bytearray(_RECEIVE_BUFFER_SIZE))]
+        #: Datagrams the kernel dropped because its receive buffer was full, as of the
+        #: latest datagram received (``SO_RXQ_OVFL``).
+        self.kernel_dropped = 0
+        #: After connect(): only datagrams from this sender are delivered.
+        self.remote: SockAddr | None = None
+        self._remote_key: tuple[str, int] | None = None
+
+    def connected_to(self, remote: SockAddr) -> tuple[str, int]:
+        """Let only *remote*'s datagrams through from now on; its sender key."""
+        self.remote = remote
+        key = self._remote_key = sender_key(remote)
+        return key
+
+    def read(self, sock: socket.socket) -> _Args | object | None:
+        """The next datagram or receive error as event args; :data:`EMPTY` when nothing
+        is waiting; None for a datagram of another sender than the connected one.
+
+        Raises:
+            StopReading: the socket closed, or an odd error was reported (reading stops until
+                the socket is readable again).
+        """
+        try:
+            size, ancillary, flags, address = sock.recvmsg_into(self._buffers, _ANCILLARY_SIZE)
+        except BlockingIOError:
+            return EMPTY
+        except OSError as exc:
+            if sock.fileno() == -1:
+                raise StopReading from None
+            args = self._error_args(exc)
+            if exc.errno not in _ICMP_ERRNOS:  # pragma: no cover
+                # Deliver it, then wait for readiness rather than spin on an odd error.
+                raise StopReading(args) from None
+            return args
+        key = self._remote_key
+        if key is not None and address != self.remote and sender_key(address) != key:
+            # From another sender: queued before connect() (the kernel keeps those), or
+            # racing it.
+            return None
+        error = None
+        if flags & _MSG_TRUNC:  # pragma: no cover - the buffer fits any
+            error = socket_error(
+                SocketErrorStatus.MESSAGE_TOO_LONG,
+                f"receive on {self._where()}: a datagram was truncated",
+                errno=errno.EMSGSIZE,
+            )
+        if ancillary:
+            kernel_dropped = _kernel_drops(ancillary)
+            if kernel_dropped is not None:
+                self.kernel_dropped = kernel_dropped
+        return _Args(bytes(self._buffers[0][:size]), address, ancillary, error)
+
+    def _error_args(self, exc: OSError) -> _Args:
+        what = f"receive on {self._where()}"
+        error: SocketStatusError
+        if exc.errno == errno.ECONNREFUSED:
+            # WinRT reports an ICMP port unreachable as a reset (WSAECONNRESET).
+            error = socket_error(
+                SocketErrorStatus.CONNECTION_RESET_BY_PEER,
+                f"{what}: the remote port is unreachable (ICMP port unreachable)",
+                errno=exc.errno,
+            )
+        else:
+            error = translate_os_error(exc, what)
+        return _Args(b"", self.remote, None, error)
+
+
+def _kernel_drops(ancillary: Ancillary) -> int | None:
+    """The kernel's drop count (``SO_RXQ_OVFL``) from a datagram's control messages."""
+    for level, kind, data in ancillary:
+        if kind == SO_RXQ_OVFL and level == socket.SOL_SOCKET and len(data) >= 4:
+            return int.from_bytes(data[:4], sys.byteorder)
+    return None
