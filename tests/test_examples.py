@@ -264,6 +264,9 @@ def test_demo_command_runs_the_samples() -> None:
     assert "== TCP echo" in result.stdout
     assert "== Batched sends ==" in result.stdout
     assert 'server received the request: "Hello, World!"' in result.stdout
+    websocket = result.stdout.split("== WebSocket echo (MessageWebSocket) ==\n")[1]
+    assert "Message Received; Type: UTF8\nHello, World!\n" in websocket
+    assert "Closed; Code: 1000, Reason: Closed due to user request." in websocket
 
 
 def test_demo_command_reports_a_busy_port_and_fails() -> None:

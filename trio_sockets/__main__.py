@@ -1,6 +1,7 @@
 """``python -m trio_sockets`` / ``trio-sockets``: the samples and small network tools.
 
-- ``demo``: the ported WinRT samples (TCP echo, batched sends, UDP echo) in one process,
+- ``demo``: the ported WinRT samples (TCP echo, batched sends, UDP echo, WebSocket echo)
+  in one process,
   with the samples' log lines;
 - ``echo-server``: a TCP, UDP or WebSocket echo server;
 - ``send``: standard input to a remote service or WebSocket and its replies to standard
@@ -26,7 +27,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser(
-        "demo", help="run the ported WinRT samples: TCP echo, batched sends, UDP echo"
+        "demo",
+        help="run the ported WinRT samples: TCP echo, batched sends, UDP echo, WebSocket echo",
     )
     demo.add_argument(
         "--service",
@@ -45,6 +47,7 @@ async def _demo(arguments: argparse.Namespace) -> None:
         batched_sends,
         tcp_echo,
         udp_echo,
+        websocket_echo,
     )
 
     service: str = arguments.service
@@ -57,6 +60,9 @@ async def _demo(arguments: argparse.Namespace) -> None:
     print("== UDP echo (DatagramSocket) ==")
     # The sample's client port, 1336, goes with its server port; otherwise a free one.
     await udp_echo.main(service, "1336" if service == "1337" else "0")
+    print()
+    print("== WebSocket echo (MessageWebSocket) ==")
+    await websocket_echo.main()  # its server listens on a free port
 
 
 def main(argv: Sequence[str] | None = None) -> int:
