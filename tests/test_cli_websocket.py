@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 from collections.abc import AsyncIterator
@@ -265,6 +266,37 @@ async def test_send_ends_quietly_when_its_output_is_closed() -> None:
         os.close(write_end)
     assert result.returncode == 141, result.stderr
     assert result.stderr == b""
+
+
+async def test_send_interrupted_closes_the_websocket_as_going_away() -> None:
+    """Ctrl-C (SIGINT) ends ``send`` with 130, and the server sees the client leave with
+    1001 ("going away"), not a dropped connection."""
+    with WebsocketsServer() as server:
+        process = await trio.lowlevel.open_process(
+            [*COMMAND, "send", server.url("/echo")],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stdin is not None
+        assert process.stdout is not None
+        try:
+            with trio.fail_after(LIMIT):
+                await process.stdin.send_all(b"still typing\n")
+                echoed = b""
+                while not echoed.endswith(b"\n"):  # connected, and the echo came back
+                    chunk = await process.stdout.receive_some()
+                    assert chunk, "send exited before its echo"
+                    echoed += chunk
+                assert echoed == b"still typing\n"
+                process.send_signal(signal.SIGINT)
+                assert await process.wait() == 130
+                closed = await trio.to_thread.run_sync(server.wait_closed, "/echo")
+        finally:
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
+    assert closed[:2] == (1001, "interrupted")
 
 
 async def test_send_offers_headers_and_subprotocols() -> None:

@@ -165,16 +165,22 @@ async def send_messages(
             input_ended = True
             receiving.deadline = trio.current_time() + args.wait
 
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(upload)
-            with receiving:
-                async for event in ws.message_received:
-                    data = event.data  # the connection's failure, if the event is one
-                    await stdout.send_all(data if binary else data + b"\n")
-                    progress.received(len(data))
-                    if input_ended:
-                        receiving.deadline = trio.current_time() + args.wait
-            nursery.cancel_scope.cancel()  # the server closed: stop reading standard input
+        try:
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(upload)
+                with receiving:
+                    async for event in ws.message_received:
+                        data = event.data  # the connection's failure, if the event is one
+                        await stdout.send_all(data if binary else data + b"\n")
+                        progress.received(len(data))
+                        if input_ended:
+                            receiving.deadline = trio.current_time() + args.wait
+                nursery.cancel_scope.cancel()  # the server closed: stop reading stdin
+        except* KeyboardInterrupt:
+            # Ctrl-C: leave as a client that goes away (1001), not by dropping the
+            # connection; the close is bounded by control.close_timeout.
+            await ws.aclose(1001, "interrupted")
+            raise
         if receiving.cancelled_caught:
             await ws.aclose(1000)
             return
