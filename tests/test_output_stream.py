@@ -84,6 +84,28 @@ async def test_unawaited_writes_make_no_object_each(
         assert await receive_exactly(server, len(expected)) == expected
 
 
+async def test_operations_held_only_by_a_container_or_the_stack_are_never_reused(
+    listener: StreamSocketListener,
+) -> None:
+    """An operation held by nothing but a list being built, a dict or a generator's
+    tuple is still held: each keeps its own write, so its size is its write's."""
+    async with StreamSocket() as client:
+        await client.connect("127.0.0.1", listener.information.local_port)
+        server = await listener.accept()
+        async with server:
+            out = client.output_stream
+            listed = [out.write(b"a"), out.write(b"bb"), out.write(b"ccc"), out.write(b"dddd")]
+            mapped = {n: out.write(b"m" * n) for n in range(1, 6)}
+            gathered = tuple(out.write(b"g" * n) for n in range(1, 5))
+            for ops in (listed, list(mapped.values()), list(gathered)):
+                assert len({id(op) for op in ops}) == len(ops)
+                assert [await op for op in ops] == list(range(1, len(ops) + 1))
+            await out.flush()
+            expected = b"abbcccdddd" + b"".join(b"m" * n for n in range(1, 6))
+            expected += b"".join(b"g" * n for n in range(1, 5))
+            assert await receive_exactly(server, len(expected)) == expected
+
+
 async def test_an_operation_its_caller_keeps_reports_its_own_write(
     listener: StreamSocketListener,
 ) -> None:
