@@ -7,10 +7,12 @@ missing (anyio, uvloop, trio-websocket) is skipped.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -269,12 +271,22 @@ def test_the_targets_are_met_or_missed_by_the_numbers_of_the_run() -> None:
     assert "2.00×; best peer uvloop 4.00×" in text  # noqa: RUF001
 
 
-def test_the_chart_shows_the_winrt_line_and_says_which_way_is_better() -> None:
+@contextlib.contextmanager
+def _chart(results: dict[str, Any]) -> Iterator[Any]:
+    """The report's figure of *results* (after a JSON round trip, as the run writes
+    them), closed afterwards."""
     pytest.importorskip("matplotlib")
     import matplotlib.pyplot as plt
 
-    fig = report.figure(json.loads(json.dumps(_fake_results())))
+    fig = report.figure(json.loads(json.dumps(results)))
     try:
+        yield fig
+    finally:
+        plt.close(fig)
+
+
+def test_the_chart_shows_the_winrt_line_and_says_which_way_is_better() -> None:
+    with _chart(_fake_results()) as fig:
         labels = [axis.get_xlabel() for axis in fig.axes]
         assert labels == [
             "MiB/s ÷ raw trio's: higher is better",
@@ -285,8 +297,6 @@ def test_the_chart_shows_the_winrt_line_and_says_which_way_is_better() -> None:
         (legend,) = fig.legends
         shown = [entry.get_text() for entry in legend.get_texts()]
         assert shown == ["trio_sockets", "trio", "asyncio", "uvloop"]
-    finally:
-        plt.close(fig)
 
 
 def test_ws_protocols_benchmark_measures_both_libraries() -> None:
@@ -357,11 +367,7 @@ def test_websocket_rows_compare_with_the_fastest_websocket_peer() -> None:
 
 
 def test_the_chart_has_a_websocket_panel_against_the_fastest_peer() -> None:
-    pytest.importorskip("matplotlib")
-    import matplotlib.pyplot as plt
-
-    fig = report.figure(json.loads(json.dumps(_fake_websocket_results())))
-    try:
+    with _chart(_fake_websocket_results()) as fig:
         labels = [axis.get_xlabel() for axis in fig.axes]
         assert labels == [
             "MiB/s ÷ raw trio's: higher is better",
@@ -370,5 +376,3 @@ def test_the_chart_has_a_websocket_panel_against_the_fastest_peer() -> None:
             "peak RSS / connection ÷ raw trio's: lower is better",
             "messages/s ÷ the fastest peer's: higher is better",
         ]
-    finally:
-        plt.close(fig)
