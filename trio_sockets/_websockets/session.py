@@ -221,16 +221,8 @@ class Session(Generic[_Control, _Information]):
             )
 
     def check_open(self, what: str) -> Protocol:
-        if self._lifecycle.phase is Phase.NEW:
-            raise RuntimeError(
-                f"{what} needs an open WebSocket: call connect() (on a server, accept()) first"
-            )
-        if self._lifecycle.closed:
-            raise web_socket_error(
-                WebErrorStatus.OPERATION_CANCELED,
-                f"{what}: this WebSocket was closed",
-                closed=True,
-            )
+        """The protocol, if the connection is open; raise the reason otherwise."""
+        self.check_connected(what)
         protocol = self._protocol
         assert protocol is not None
         failure = self.failure
