@@ -59,21 +59,8 @@ class WebSocketBase(NurseryScoped, Generic[_Control, _Information]):
     their members over the receiver and the sender. The nursery and the async context
     are :class:`~trio_sockets._io.scoped.NurseryScoped`'s, as for every socket.
 
-    Use it as ``async with MessageWebSocket() as ws:``: the reader and keepalive run in
-    its own nursery and end with the block. Set ``control`` and request headers, then
-    ``await ws.connect("wss://host/path")``; receive with ``async for args in
-    ws.message_received``; send with ``await ws.output_stream.write(data)`` (one
-    message of ``control.message_type`` per write) or frame by frame with
-    :meth:`send_nonfinal_frame` / :meth:`send_final_frame`; close with
-    ``await ws.aclose(code, reason)``. ``closed`` delivers the closing handshake.
-
-    *message_queue_size* bounds ``message_received`` (events; default 16). When the
-    consumer falls behind, the socket stops reading from the connection (TCP then slows
-    the server down); what it already read is answered first, so pings and close frames
-    that arrived are never left waiting behind an unread message. Leaving the block
-    closes the WebSocket (with the closing handshake, bounded by
-    ``control.close_timeout``); leaving it with an exception closes the connection at
-    once.
+    *message_queue_size* bounds ``message_received`` (events); what the bound means for
+    the reader, and how the block ends, is in MessageWebSocket's docstring.
     """
 
     def __init__(
