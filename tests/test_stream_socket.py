@@ -7,6 +7,7 @@ import errno
 import functools
 import socket
 import struct
+from collections.abc import Awaitable, Callable
 
 import pytest
 import trio
@@ -697,6 +698,65 @@ async def test_cancel_io_aborts_a_pending_receive_and_the_socket_stays_usable(
     assert [SocketError.get_status(e) for e in errors] == [SocketErrorStatus.OPERATION_ABORTED]
     await server.send_all(b"still here")
     assert await receive_exactly(client, 10) == b"still here"
+
+
+def _fill_send_buffer(sock: StreamSocket) -> None:
+    with contextlib.suppress(BlockingIOError):
+        for _ in range(10_000):
+            sock.socket.send(b"f" * 65536)
+
+
+async def test_cancel_io_ends_a_receive_and_a_blocked_write_as_aborted(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """``cancel_io()`` wakes a waiting receive through the socket itself, which wakes
+    every wait on it: the receive and the write waiting for room fail as aborted, not
+    as closed, and the socket goes on."""
+    client, server = tcp_pair
+    _fill_send_buffer(client)
+    errors: dict[str, BaseException] = {}
+
+    async def fails(name: str, operation: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await operation()
+        except OSError as error:
+            errors[name] = error
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(fails, "receive", client.receive_some)
+        nursery.start_soon(fails, "write", lambda: client.output_stream.write(b"w"))
+        await trio.testing.wait_all_tasks_blocked()
+        await client.cancel_io()
+    assert sorted(errors) == ["receive", "write"]
+    for error in errors.values():
+        assert SocketError.get_status(error) == SocketErrorStatus.OPERATION_ABORTED
+        assert not isinstance(error, trio.ClosedResourceError)
+    await server.send_all(b"still here")
+    assert await receive_exactly(client, 10) == b"still here"
+
+
+async def test_cancel_io_ends_a_receive_but_not_a_wait_for_room(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """``wait_send_all_might_not_block`` is not an operation ``cancel_io()`` aborts: woken
+    with the receive, it goes on waiting until there is room."""
+    client, server = tcp_pair
+    _fill_send_buffer(client)
+    room = trio.Event()
+
+    async def wait_for_room() -> None:
+        await client.wait_send_all_might_not_block()
+        room.set()
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(wait_for_room)
+        errors = await cancel_io_during(client, client.receive_some)
+        assert [SocketError.get_status(e) for e in errors] == [SocketErrorStatus.OPERATION_ABORTED]
+        await trio.testing.wait_all_tasks_blocked()
+        assert not room.is_set()
+        with trio.fail_after(5):
+            while not room.is_set():
+                await server.receive_some(1 << 20)
 
 
 async def test_cancel_io_aborts_pending_writes(

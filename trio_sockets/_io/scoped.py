@@ -10,16 +10,24 @@ from __future__ import annotations
 
 import abc
 import contextlib
+import socket
 from collections.abc import Iterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Self
+from typing import TYPE_CHECKING, Protocol, Self
 
 import trio
 
 from .._core.errors import SocketErrorStatus, SocketStatusError, WindowsOnlyError, socket_error
 from .output import BaseOutputStream
 
-__all__ = ["IO_FIELDS", "SCOPE_FIELDS", "AbortableIO", "NurseryScoped"]
+__all__ = [
+    "IO_FIELDS",
+    "SCOPE_FIELDS",
+    "AbortableIO",
+    "AbortableWait",
+    "NurseryScoped",
+    "SocketWait",
+]
 
 #: The fields of :class:`NurseryScoped` and :class:`AbortableIO`, which a subclass with
 #: ``__slots__`` lists among its own.
@@ -129,19 +137,51 @@ class NurseryScoped(abc.ABC):
             raise close_error
 
 
+class AbortableWait(Protocol):
+    """A pending wait that ``cancel_io()`` and closing the socket end: a
+    :class:`trio.CancelScope`, or a :class:`SocketWait`."""
+
+    def cancel(self) -> None:
+        """End the wait at once; the waiting operation then fails as aborted."""
+
+
+class SocketWait:
+    """A wait on a socket's readiness that ``cancel_io()`` can end without a cancel
+    scope: :meth:`cancel` wakes every task waiting on the socket with
+    :class:`trio.ClosedResourceError` (:func:`trio.lowlevel.notify_closing`, which
+    leaves the socket open and waitable).
+
+    A cancel scope per wait costs more than the wait's own system calls on a busy
+    connection; this costs a list entry. The operation that registered it turns the
+    ``ClosedResourceError`` into its aborted failure. Any other wait on the same socket
+    is woken too, so every such wait either is aborted by the same ``cancel_io()`` or
+    close (the output stream's sender, whose scope they cancel first) or waits again
+    while the socket is open (``wait_send_all_might_not_block``).
+    """
+
+    __slots__ = ("_sock",)
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+
+    def cancel(self) -> None:
+        if self._sock.fileno() != -1:
+            trio.lowlevel.notify_closing(self._sock)
+
+
 class AbortableIO(abc.ABC):
     """The pending operations of a socket, which ``cancel_io()`` aborts.
 
-    Each wait that ``cancel_io()`` must be able to end runs in a cancel scope registered
-    here; the operation turns a cancelled scope into ``OPERATION_ABORTED`` with
-    :meth:`_aborted`. Writes not yet sent are dropped from the streams
-    :meth:`_pending_writes` names. Also the Windows-only socket-broker members every
+    Each wait that ``cancel_io()`` must be able to end is registered here, as a cancel
+    scope it runs in or a :class:`SocketWait`; the operation turns the ended wait into
+    ``OPERATION_ABORTED`` with :meth:`_aborted`. Writes not yet sent are dropped from
+    the streams :meth:`_pending_writes` names. Also the Windows-only socket-broker members every
     socket class has.
     """
 
     if not TYPE_CHECKING:
         __slots__ = ()  # as in NurseryScoped
-    _io_scopes: list[trio.CancelScope] | None
+    _io_scopes: list[AbortableWait] | None
     _io_idle: trio.lowlevel.ParkingLot | None
 
     def _init_io(self) -> None:
@@ -151,8 +191,8 @@ class AbortableIO(abc.ABC):
         self._io_scopes = None
         self._io_idle = None
 
-    def _io_scope_list(self) -> list[trio.CancelScope]:
-        """The list the scopes of pending operations are registered in (for a receiver
+    def _io_scope_list(self) -> list[AbortableWait]:
+        """The list the waits of pending operations are registered in (for a receiver
         that registers its own); the same list from the first call on."""
         scopes = self._io_scopes
         if scopes is None:
@@ -169,7 +209,7 @@ class AbortableIO(abc.ABC):
         finally:
             self._io_scope_done(scope)
 
-    def _io_scope_done(self, scope: trio.CancelScope) -> None:
+    def _io_scope_done(self, scope: AbortableWait) -> None:
         scopes = self._io_scopes
         if scopes and scope in scopes:
             scopes.remove(scope)
@@ -213,7 +253,7 @@ class AbortableIO(abc.ABC):
         self._cancel_io_scopes()
         await trio.lowlevel.checkpoint()
         # Each wait ends with what it waits for: an output stream's sender when it
-        # stops, the reads and connects when their scopes end.
+        # stops, the reads and connects when their waits end.
         for output in outputs:
             await output.wait_idle()
         await self._wait_io_idle()

@@ -104,10 +104,20 @@ async def wait_writable(sock: socket.socket) -> None:
     """``trio.lowlevel.wait_writable`` for a socket that another task may have closed.
 
     trio would register the closed socket's fd -1 and keep that registration, so that
-    every later wait on a closed socket failed with ``BusyResourceError``.
+    every later wait on a closed socket failed with ``BusyResourceError``. A wake-up
+    with ``ClosedResourceError`` while the socket is open was ``cancel_io()`` ending
+    another operation's wait (see :class:`~trio_sockets._io.scoped.SocketWait`): this
+    wait goes on.
     """
-    _check_open(sock)
-    await trio.lowlevel.wait_writable(sock)
+    while True:
+        _check_open(sock)
+        try:
+            await trio.lowlevel.wait_writable(sock)
+        except trio.ClosedResourceError:
+            if sock.fileno() == -1:
+                raise
+            continue
+        return
 
 
 def close_socket(sock: socket.socket) -> None:
