@@ -203,6 +203,47 @@ async def test_loading_a_header_then_its_body_is_one_receive(
     assert await stream.read(4) == b"tail"  # read ahead, and not lost by detaching
 
 
+async def test_loads_served_from_the_read_ahead_check_for_cancel_but_do_not_yield(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """100 framed messages that came in one receive are loaded without a scheduler step
+    between them, as a hand-written reassembly buffer would parse them; a cancel still
+    stops the next load before it takes anything, and the load that must go to the
+    kernel yields."""
+    client, server = tcp_pair
+    frames = b"".join(len(body).to_bytes(4, "big") + body for body in [b"m" * 100] * 100)
+    await client.send_all(frames)
+    await trio.testing.wait_all_tasks_blocked()
+    reader = DataReader(server.input_stream)
+    assert await reader.load(4) == 4  # the receive: everything else is read ahead
+    length = reader.read_uint32()
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await reader.load(length)
+    assert scope.cancelled_caught
+    assert reader.unconsumed_buffer_length == 0  # nothing taken: the body is still ahead
+    steps = _TaskSteps()
+    trio.lowlevel.add_instrument(steps)
+    try:
+        for index in range(100):
+            if index:
+                assert await reader.load(4) == 4
+                length = reader.read_uint32()
+            assert await reader.load(length) == 100
+            assert reader.read_bytes(100) == b"m" * 100
+    finally:
+        trio.lowlevel.remove_instrument(steps)
+    assert steps.steps == 0
+    await client.send_all(b"\x00\x00\x00\x01")
+    trio.lowlevel.add_instrument(steps)
+    try:
+        assert await reader.load(4) == 4  # from the kernel: a full checkpoint
+    finally:
+        trio.lowlevel.remove_instrument(steps)
+    assert steps.steps >= 1
+    assert reader.read_uint32() == 1
+
+
 async def test_a_store_that_completes_at_once_is_one_scheduler_step(
     tcp_pair: tuple[StreamSocket, StreamSocket],
 ) -> None:

@@ -175,7 +175,8 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         surplus stays in the stream for the next ``load`` (or whoever reads the stream
         after :meth:`detach_stream`), and neither the result nor
         :attr:`unconsumed_buffer_length` counts it. ``load(4)`` and ``load(n)`` of a
-        framed message then cost one receive.
+        framed message then cost one receive, and a ``load`` the read-ahead answers
+        checks for cancellation without yielding to the scheduler.
 
         Raises :exc:`TypeError`/:exc:`ValueError` for a *count* that is not a non-negative
         int, :exc:`NoStreamError` on a reader without a stream (made by :meth:`from_buffer`

@@ -118,12 +118,15 @@ class StreamReceiver:
                 return data
             out = bytearray(data)
         else:
-            out = bytearray()
+            # Served from the read-ahead: a cancel point, checked before any byte leaves
+            # the buffer, but not a schedule point; a read that goes on to the kernel
+            # yields there (docs/design.rst, "Reads served from the read-ahead").
+            await trio.lowlevel.checkpoint_if_cancelled()
+            out = buffered[:count]
+            del buffered[:count]
+            if len(out) == count or partial:
+                return bytes(out)
         try:
-            if buffered:
-                out += buffered[:count]
-                del buffered[:count]
-                await trio.lowlevel.checkpoint()
             while len(out) < count and not (partial and out):
                 need = count - len(out)
                 data = await self._recv(max(need, chunk))
@@ -206,6 +209,9 @@ class SocketInputStream(InputStream):
         ``NONE`` waits for *count* bytes (fewer only at end of stream), ``PARTIAL``
         returns what the first receive brings, ``READ_AHEAD`` receives up to 64 KiB per
         system call and keeps the surplus for the next read.
+
+        A read the read-ahead answers in full checks for cancellation but does not
+        yield to the scheduler; one that receives from the kernel is a full checkpoint.
 
         Cancellation: bytes already received stay buffered for the next read; nothing
         is lost and the socket stays usable.
