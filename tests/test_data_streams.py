@@ -244,6 +244,22 @@ async def test_loads_served_from_the_read_ahead_check_for_cancel_but_do_not_yiel
     assert reader.read_uint32() == 1
 
 
+async def test_a_closed_input_stream_refuses_a_load_its_read_ahead_could_answer(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    await client.send_all(b"\x00\x00\x00\x02hi")
+    await trio.testing.wait_all_tasks_blocked()
+    stream = server.input_stream
+    reader = DataReader(stream)
+    assert await reader.load(4) == 4  # "hi" is read ahead
+    await stream.aclose()
+    with pytest.raises(trio.ClosedResourceError):
+        await reader.load(reader.read_uint32())
+    assert reader.unconsumed_buffer_length == 0
+    assert await server.receive_some() == b"hi"  # still the socket's, not lost
+
+
 async def test_a_store_that_completes_at_once_is_one_scheduler_step(
     tcp_pair: tuple[StreamSocket, StreamSocket],
 ) -> None:

@@ -55,6 +55,15 @@ class InputStream(abc.ABC):
         there or the stream ends; with ``PARTIAL`` as soon as any byte is there.
         """
 
+    def take_read_ahead(self, count: int) -> bytes:
+        """Up to *count* bytes this stream has already read ahead, taken at once without
+        waiting, or ``b""`` (nothing there, or :meth:`read` must answer: it raises what
+        there is to raise). A :class:`DataReader` calls it after a cancel point, so a
+        ``load`` the read-ahead answers costs no trip through :meth:`read`. Streams that
+        do not keep their read-ahead hold none.
+        """
+        return b""
+
     @abc.abstractmethod
     async def aclose(self) -> None:
         """Close the stream: reads through it then raise :exc:`trio.ClosedResourceError`.

@@ -207,9 +207,20 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
             # so a cancel can never strand received bytes inside a half-finished read. A
             # stream that keeps its read-ahead is always asked to read ahead: load(4) and
             # load(n) of a framed message then cost one receive, not two.
-            ahead = stream.keeps_read_ahead or options & _READ_AHEAD_BIT
-            stream_options = _PARTIAL_READ_AHEAD if ahead else _PARTIAL
+            keeps = stream.keeps_read_ahead
+            stream_options = _PARTIAL_READ_AHEAD if keeps or options & _READ_AHEAD_BIT else _PARTIAL
             loaded = 0
+            if keeps:
+                # What the stream read ahead is taken here, after a cancel point and
+                # without a schedule point, as the stream's read would (docs/design.rst,
+                # "Reads served from the read-ahead"); only the rest goes through read().
+                await trio.lowlevel.checkpoint_if_cancelled()
+                chunk = stream.take_read_ahead(min(count, _MAX_READ_SIZE))
+                if chunk:
+                    self._buf += chunk
+                    loaded = len(chunk)
+                    if stop_after_first:
+                        return loaded
             while loaded < count:
                 chunk = await stream.read(min(count - loaded, _MAX_READ_SIZE), stream_options)
                 if self._closed:

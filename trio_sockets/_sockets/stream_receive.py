@@ -39,6 +39,8 @@ MAX_RECEIVE_SIZE = 4 * 1024 * 1024
 
 #: The socket's read: ``read(count, options)``.
 Reader = Callable[[int, InputStreamOptions], Awaitable[bytes]]
+#: The socket's :meth:`StreamReceiver.take_read_ahead` (``b""`` when it has no receiver).
+ReadAheadTaker = Callable[[int], bytes]
 
 
 class StreamReceiver:
@@ -90,6 +92,17 @@ class StreamReceiver:
                 return data
             return await self._recv(max_bytes)
 
+    def take_read_ahead(self, count: int) -> bytes:
+        """``input_stream.take_read_ahead`` (documented on :class:`InputStream`)."""
+        # No receive waits while the buffer holds bytes (one that waits has taken them,
+        # and puts them back only as it ends), so taking them cannot overtake one.
+        buffered = self.buffer
+        if not buffered:
+            return b""
+        data = bytes(buffered[:count])
+        del buffered[:count]
+        return data
+
     async def read(self, count: int, options: InputStreamOptions) -> bytes:
         """``input_stream.read`` (documented on :class:`SocketInputStream`)."""
         check_count(count, "input_stream.read")
@@ -127,7 +140,7 @@ class StreamReceiver:
             if len(out) == count or partial:
                 return bytes(out)
         try:
-            while len(out) < count and not (partial and out):
+            while len(out) < count:  # NONE: a PARTIAL read has returned above
                 need = count - len(out)
                 data = await self._recv(max(need, chunk))
                 if not data:
@@ -197,8 +210,9 @@ class SocketInputStream(InputStream):
 
     keeps_read_ahead = True  # the surplus stays in the socket's receive buffer
 
-    def __init__(self, read: Reader) -> None:
+    def __init__(self, read: Reader, take_read_ahead: ReadAheadTaker) -> None:
         self._read = read
+        self._take_read_ahead = take_read_ahead
         self._closed = False
 
     async def read(
@@ -219,6 +233,11 @@ class SocketInputStream(InputStream):
         if self._closed:
             raise trio.ClosedResourceError("this input stream was closed")
         return await self._read(count, options)
+
+    def take_read_ahead(self, count: int) -> bytes:
+        """Up to *count* bytes already read ahead, without waiting (see
+        :meth:`InputStream.take_read_ahead`)."""
+        return b"" if self._closed else self._take_read_ahead(count)
 
     async def aclose(self) -> None:
         """Stop reading through this stream object; the socket stays open."""

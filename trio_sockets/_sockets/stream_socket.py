@@ -128,7 +128,7 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
     def input_stream(self) -> SocketInputStream:
         stream = self._input
         if stream is None:
-            stream = self._input = SocketInputStream(self._read)
+            stream = self._input = SocketInputStream(self._read, self._take_read_ahead)
         return stream
 
     @property
@@ -335,6 +335,10 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         if receiver is None:
             receiver = self._receiving("input_stream.read()")
         return await receiver.read(count, options)
+
+    def _take_read_ahead(self, count: int) -> bytes:
+        receiver = self._receiver
+        return b"" if receiver is None else receiver.take_read_ahead(count)
 
     def _receiving(self, what: str) -> StreamReceiver:
         """The receiving side, made on first use (*what*: the operation, for errors)."""
