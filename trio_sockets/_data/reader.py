@@ -189,19 +189,24 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         lost. Bytes the stream had not yet returned stay in the stream, so the reader stays
         usable and a later ``load`` continues where this one stopped.
         """
-        stream = self._require_stream("load")
-        count = check_count(count, "load")
+        # The checks of a framed message's two loads come first, each one test.
+        stream = self._stream
+        if stream is None or self._closed:
+            stream = self._require_stream("load")  # raises
+        if type(count) is not int or count <= 0:
+            count = check_count(count, "load")
+            if count == 0:
+                await trio.lowlevel.checkpoint()
+                return 0
         if self._busy:
             raise trio.BusyResourceError("another task is already in load() on this DataReader")
-        if count == 0:
-            await trio.lowlevel.checkpoint()
-            return 0
         self._busy = "load()"
         try:
-            self._compact()
+            if self._pos:
+                self._compact()
             # (int(): a flag enum's "&" and "|" run Python code per call.)
             options = int(self._options)
-            stop_after_first = bool(options & _PARTIAL_BIT)
+            stop_after_first = options & _PARTIAL_BIT
             # The stream is always asked for PARTIAL reads and this loop supplies NONE's
             # "wait for all of it": each chunk then lands in the buffer the moment it arrives,
             # so a cancel can never strand received bytes inside a half-finished read. A

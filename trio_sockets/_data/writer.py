@@ -330,7 +330,9 @@ class DataWriter(CodecSettings, StreamOwner[OutputStream]):
         buffer; a cancel then only stops the waiting, and ``await flush()`` reports the
         outcome.
         """
-        stream = self._require_stream("store")
+        stream = self._stream
+        if stream is None or self._closed:
+            stream = self._require_stream("store")  # raises
         if self._busy:
             raise trio.BusyResourceError("another task is already in store() on this DataWriter")
         if not self._buf:
