@@ -26,7 +26,7 @@ from .._core.codec import (
 )
 from .._core.enums import InputStreamOptions
 from .interfaces import InputStream
-from .stream_owner import InsufficientDataError, StreamOwner
+from .stream_owner import InsufficientDataError, StreamOwner, plural
 
 __all__ = ["DataReader"]
 
@@ -42,10 +42,6 @@ _VIEW_COPY_THRESHOLD = 8192
 _PARTIAL = InputStreamOptions.PARTIAL
 _PARTIAL_READ_AHEAD = _PARTIAL | InputStreamOptions.READ_AHEAD
 _PARTIAL_BIT, _READ_AHEAD_BIT = int(_PARTIAL), int(InputStreamOptions.READ_AHEAD)
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 class DataReader(CodecSettings, StreamOwner[InputStream]):
@@ -203,15 +199,18 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         self._busy = "load()"
         try:
             if self._pos:
-                self._compact()
-            # (int(): a flag enum's "&" and "|" run Python code per call.)
-            options = int(self._options)
+                # Drop the consumed prefix: CPython deletes from the front of a bytearray
+                # by moving its start pointer, so this is cheap and keeps reads copy-free.
+                assert isinstance(self._buf, bytearray)  # only a reader with a stream loads
+                del self._buf[: self._pos]
+                self._pos = 0
+            options = int(self._options)  # (a flag enum's "&" runs Python code per call)
             stop_after_first = options & _PARTIAL_BIT
             # The stream is always asked for PARTIAL reads and this loop supplies NONE's
-            # "wait for all of it": each chunk then lands in the buffer the moment it arrives,
-            # so a cancel can never strand received bytes inside a half-finished read. A
-            # stream that keeps its read-ahead is always asked to read ahead: load(4) and
-            # load(n) of a framed message then cost one receive, not two.
+            # "wait for all of it": each chunk lands in the buffer the moment it arrives, so
+            # a cancel never strands received bytes in a half-finished read. A stream that
+            # keeps its read-ahead is always asked to read ahead: load(4) and load(n) of a
+            # framed message then cost one receive.
             keeps = stream.keeps_read_ahead
             stream_options = _PARTIAL_READ_AHEAD if keeps or options & _READ_AHEAD_BIT else _PARTIAL
             loaded = 0
@@ -240,19 +239,6 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         finally:
             self._busy = ""
 
-    def _compact(self) -> None:
-        # Drop the consumed prefix. CPython deletes from the front of a bytearray by moving its
-        # start pointer, so this is cheap, and doing it once per load keeps reads copy-free.
-        pos = self._pos
-        if pos:
-            buffer = self._buf
-            assert isinstance(buffer, bytearray)  # only a reader with a stream loads
-            if pos >= len(buffer):
-                buffer.clear()
-            else:
-                del buffer[:pos]
-            self._pos = 0
-
     # -- reading ----------------------------------------------------------------------------
 
     def _need(self, size: int, where: str) -> int:
@@ -266,15 +252,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         if self._closed:
             return self._closed_error(where)
         available = len(self._buf) - self._pos
-        loaded = "is loaded" if available == 1 else "are loaded"
-        hint = "; await load() first"
-        if self._stream is None:
-            hint = " and this reader has no stream to load more from"
-        return InsufficientDataError(
-            f"{where} needs {_plural(size, 'byte')} but only {available} {loaded}{hint}",
-            needed=size,
-            available=available,
-        )
+        return InsufficientDataError.of_read(where, size, available, self._stream is not None)
 
     def _take_bytes(self, size: int, where: str) -> bytes:
         pos = self._need(size, where)
@@ -486,7 +464,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         pos = self._pos
         if self._closed or pos + size > len(self._buf):
             units = (
-                "" if size == count else f" ({_plural(count, 'code unit')} of {text.encoding.name})"
+                "" if size == count else f" ({plural(count, 'code unit')} of {text.encoding.name})"
             )
             raise self._shortage(f"read_string({count}){units}", size)
         if size < _VIEW_COPY_THRESHOLD:

@@ -11,7 +11,12 @@ import trio
 
 from .interfaces import InputStream, OutputStream
 
-__all__ = ["InsufficientDataError", "NoStreamError", "StreamOwner", "is_closed"]
+__all__ = ["InsufficientDataError", "NoStreamError", "StreamOwner", "is_closed", "plural"]
+
+
+def plural(count: int, noun: str) -> str:
+    """*count* and *noun*, plural unless *count* is 1: ``1 byte``, ``2 bytes``."""
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
 
 
 class InsufficientDataError(EOFError):
@@ -25,6 +30,21 @@ class InsufficientDataError(EOFError):
         super().__init__(message)
         self.needed = needed
         self.available = available
+
+    @classmethod
+    def of_read(
+        cls, where: str, size: int, available: int, has_stream: bool
+    ) -> InsufficientDataError:
+        """The error of a read *where* that needs *size* bytes with *available* loaded."""
+        loaded = "is loaded" if available == 1 else "are loaded"
+        hint = "; await load() first"
+        if not has_stream:
+            hint = " and this reader has no stream to load more from"
+        return cls(
+            f"{where} needs {plural(size, 'byte')} but only {available} {loaded}{hint}",
+            needed=size,
+            available=available,
+        )
 
     def __reduce__(self) -> tuple[object, ...]:
         # Keyword-only attributes are not in args; carry them as state so pickling keeps them.
