@@ -200,7 +200,7 @@ class DatagramOutputStream(BaseOutputStream):
         self.send_calls += 1
         self.datagrams_sent += len(run)
         queue.complete_before(end)
-        self._progress.unpark_all()
+        self._wake()
         return True
 
     # -- sending -------------------------------------------------------------------------

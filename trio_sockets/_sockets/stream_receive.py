@@ -105,8 +105,9 @@ class StreamReceiver:
 
     async def read(self, count: int, options: InputStreamOptions) -> bytes:
         """``input_stream.read`` (documented on :class:`SocketInputStream`)."""
-        check_count(count, "input_stream.read")
-        if not isinstance(options, InputStreamOptions):
+        if type(count) is not int or count < 0:  # the common case in one test
+            check_count(count, "input_stream.read")
+        if type(options) is not InputStreamOptions and not isinstance(options, InputStreamOptions):
             raise TypeError(f"options must be an InputStreamOptions, not {describe(options)}")
         with self.conflict:
             if count == 0:
