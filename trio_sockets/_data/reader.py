@@ -198,11 +198,11 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
             raise trio.BusyResourceError("another task is already in load() on this DataReader")
         self._busy = "load()"
         try:
-            if self._pos:
+            buffer = self._buf
+            if self._pos and type(buffer) is bytearray:  # (a loading reader's always is)
                 # Drop the consumed prefix: CPython deletes from the front of a bytearray
                 # by moving its start pointer, so this is cheap and keeps reads copy-free.
-                assert isinstance(self._buf, bytearray)  # only a reader with a stream loads
-                del self._buf[: self._pos]
+                del buffer[: self._pos]
                 self._pos = 0
             options = int(self._options)  # (a flag enum's "&" runs Python code per call)
             stop_after_first = options & _PARTIAL_BIT
@@ -296,6 +296,8 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         asked for, :exc:`ValueError` for a negative count, :exc:`TypeError` for a read-only or
         non-contiguous buffer or anything that is neither an int nor a buffer.
         """
+        if type(count_or_buffer) is int and count_or_buffer >= 0:  # the common case first
+            return self._take_bytes(count_or_buffer, "read_bytes")
         if isinstance(count_or_buffer, int):
             return self._take_bytes(check_count(count_or_buffer, "read_bytes"), "read_bytes")
         self._fill(count_or_buffer)

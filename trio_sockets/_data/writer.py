@@ -345,7 +345,7 @@ class DataWriter(CodecSettings, StreamOwner[OutputStream]):
             operation = stream.write(data)
             # Cleared only after write() accepted the bytes: if it raises, they stay buffered.
             self._buf.clear()
-            if not operation.done or operation.await_checkpoints:
+            if operation.await_checkpoints or not operation.done:
                 return await operation
             # A write that finished at once may not yield when awaited; the schedule point
             # keeps store() a full checkpoint, as trio's rules ask of every async call.
