@@ -274,3 +274,42 @@ async def test_a_datagram_waiting_for_room_when_the_socket_closes_is_counted_as_
         info = sock.information
         assert (info.received_message_count, info.dropped_message_count) == (2, 1)
         assert sock.message_received.receive_nowait().data == b"kept"
+
+
+async def test_queued_datagrams_are_received_in_one_step_and_their_answers_leave_together() -> None:
+    """A receive the queue answers is a cancel point but not a schedule point: 32
+    datagrams the background task queued are taken without a scheduler step between
+    them, so the 32 unawaited answers pile up and leave in two sends (the first alone,
+    the rest in one segmentation-offload call) instead of 32."""
+    count = 32
+    payloads = [b"%04d" % index * 25 for index in range(count)]
+    with trio.fail_after(20), raw_udp() as peer:
+        peer.settimeout(5)
+        async with DatagramSocket() as sock:
+            await sock.bind_endpoint("127.0.0.1", "0")
+            port = int(sock.information.local_port)
+            channel = sock.message_received
+            for payload in payloads:
+                peer.sendto(payload, ("127.0.0.1", port))
+            await wait_for(
+                lambda: channel.statistics().current_buffer_used == count, "the queued datagrams"
+            )
+            with trio.CancelScope() as scope:
+                scope.cancel()
+                await channel.receive()
+            assert scope.cancelled_caught
+            assert channel.statistics().current_buffer_used == count  # none taken
+            first = channel.receive_nowait()
+            assert first.remote_address is not None
+            output = await sock.get_output_stream(first.remote_address, first.remote_port)
+            output.write(payloads[0])
+            with counting_steps() as steps:
+                for _ in range(count - 1):
+                    args = await channel.receive()
+                    with args.get_data_reader() as reader:
+                        output.write(reader.read_bytes(reader.unconsumed_buffer_length))
+            assert sum(steps.by_name.values()) == 0
+            await output.flush()
+            assert output.datagrams_sent == count
+            assert output.send_calls == 2
+            assert [peer.recv(200) for _ in payloads] == payloads

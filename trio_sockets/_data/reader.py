@@ -217,7 +217,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
             if keeps:
                 # What the stream read ahead is taken here, after a cancel point and
                 # without a schedule point, as the stream's read would (docs/design.rst,
-                # "Reads served from the read-ahead"); only the rest goes through read().
+                # "Receives served from what was already read"); only the rest goes through read().
                 await trio.lowlevel.checkpoint_if_cancelled()
                 chunk = stream.take_read_ahead(min(count, _MAX_READ_SIZE))
                 if chunk:

@@ -52,6 +52,11 @@ class DatagramMessageChannel(trio.abc.ReceiveChannel[DatagramSocketMessageReceiv
     async def receive(self) -> DatagramSocketMessageReceivedEventArgs:
         """The next received datagram (or receive error).
 
+        One the socket's queue already holds is returned after a check for cancellation,
+        without yielding to the scheduler (a loop takes what one read of the socket
+        queued in one task step, and its unawaited answers leave together); one that
+        must be waited for, or read from the socket, is a full checkpoint.
+
         Raises:
             trio.EndOfChannel: the socket closed and every datagram it held was received.
             trio.ClosedResourceError: this handle is closed. Closing it from another

@@ -172,7 +172,8 @@ class MessageReceiver:
         raise trio.WouldBlock
 
     async def receive(self, handle: Handle) -> _Args:
-        """The next datagram (or receive error) for a consumer of *handle*; a checkpoint.
+        """The next datagram (or receive error) for a consumer of *handle*: a cancel
+        point, and a schedule point unless the queue held it.
 
         Raises ``trio.EndOfChannel`` once the socket closed and the queue is empty,
         ``trio.ClosedResourceError`` when *handle* is closed while waiting.
@@ -181,21 +182,13 @@ class MessageReceiver:
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         task = trio.lowlevel.current_task()
-        looping = self._returned == (task, task_step(task))
         if self.queue:
+            # A cancel point but not a schedule point: a consumer takes what one read
+            # of the socket queued in one task step, and the answers it writes meanwhile
+            # leave together (docs/design.rst, "Receives served from what was already read").
             args = self._take()
-            if self._sock is not None and self._turn_is_free(looping):
-                # Hold the turn over the checkpoint (taking it from the background task
-                # if it waits), so that a consumer looping on receive() keeps it: what
-                # arrives meanwhile is read by this task once the queue is empty.
-                self._take_turn(task)
-                try:
-                    await trio.lowlevel.cancel_shielded_checkpoint()
-                finally:
-                    self._give_back(task)
-            else:
-                await trio.lowlevel.cancel_shielded_checkpoint()
         else:
+            looping = self._returned == (task, task_step(task))
             args = await self._receive_from_socket(task, handle, looping)
         self._returned = (task, task_step(task))
         return args

@@ -134,7 +134,7 @@ class StreamReceiver:
         else:
             # Served from the read-ahead: a cancel point, checked before any byte leaves
             # the buffer, but not a schedule point; a read that goes on to the kernel
-            # yields there (docs/design.rst, "Reads served from the read-ahead").
+            # yields there (docs/design.rst, "Receives served from what was already read").
             await trio.lowlevel.checkpoint_if_cancelled()
             out = buffered[:count]
             del buffered[:count]
