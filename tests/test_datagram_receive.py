@@ -313,3 +313,41 @@ async def test_queued_datagrams_are_received_in_one_step_and_their_answers_leave
             assert output.datagrams_sent == count
             assert output.send_calls == 2
             assert [peer.recv(200) for _ in payloads] == payloads
+
+
+async def test_a_consumer_taking_a_flood_yields_at_least_once_per_queue_of_datagrams() -> None:
+    """Receives the queue answers do not yield, so a consumer reading a flood itself lets
+    other tasks run once per read of the socket: at least once per queue's bound (here
+    8) of datagrams and the one that woke it."""
+    count, bound = 200, 8
+    with trio.fail_after(20), raw_udp() as sender:
+        async with DatagramSocket(message_queue_size=bound) as sock, trio.open_nursery() as nursery:
+            await sock.bind_endpoint("127.0.0.1", "0")
+            port = int(sock.information.local_port)
+            ticks = 0
+            received: list[bytes] = []
+
+            async def ticker() -> None:
+                nonlocal ticks
+                while True:
+                    ticks += 1
+                    await trio.lowlevel.checkpoint()
+
+            async def consume() -> None:
+                while len(received) < count:
+                    received.append((await sock.message_received.receive()).data)
+
+            async with trio.open_nursery() as consumers:
+                consumers.start_soon(consume)
+                await trio.testing.wait_all_tasks_blocked()  # waiting in receive()
+                sender.sendto(b"%05d" % 0, ("127.0.0.1", port))
+                # The background task reads it and hands it over; the consumer, looping
+                # on receive(), then takes the turn and reads the socket itself.
+                await trio.testing.wait_all_tasks_blocked()
+                assert len(received) == 1
+                for index in range(1, count):
+                    sender.sendto(b"%05d" % index, ("127.0.0.1", port))
+                nursery.start_soon(ticker)
+            assert received == [b"%05d" % index for index in range(count)]  # none lost
+            assert ticks >= count // (2 * bound + 2), ticks
+            nursery.cancel_scope.cancel()

@@ -94,6 +94,8 @@ class MessageReceiver:
         self._room = trio.lowlevel.ParkingLot()  # the background task, waiting for room
         # (task, step) in which a consumer last read the socket dry.
         self._dry: tuple[trio.lowlevel.Task, int | None] | None = None
+        # (task, step) in which a consumer's wait for readability ended.
+        self._woke: tuple[trio.lowlevel.Task, int | None] | None = None
         # (task, step) in which receive() last returned.
         self._returned: tuple[trio.lowlevel.Task, int | None] | None = None
 
@@ -222,8 +224,9 @@ class MessageReceiver:
         queue = self.queue
         waited = False
         try:
+            step = task_step(task)
             dry = self._dry
-            if dry is None or dry[0] is not task or dry[1] != task_step(task):
+            if dry is None or dry[0] is not task or dry[1] != step:
                 self._read_available(sock)
             while not queue:
                 if self.finished:
@@ -237,13 +240,22 @@ class MessageReceiver:
                 finally:
                     self._owner_waits = False
                 waited = True
-                self._read_available(sock)
+                # Only the datagram that woke it: the read that finds the socket dry
+                # comes after this consumer has answered (its next receive() makes it),
+                # not between the datagram's arrival and the answer.
+                self._read_available(sock, 1)
                 if handle.closed:
                     # Closed by another task while this one waited: what was read stays
                     # for the other handles.
                     raise trio.ClosedResourceError("this message_received handle was closed")
             args = self._take()
-            if not waited:
+            if waited:
+                self._woke = (task, task_step(task))
+            elif step is not None and self._woke == (task, step):
+                # The read that follows a wake-up in the same task step (it takes what
+                # came with the datagram that woke it) is covered by that wait's yield.
+                self._woke = None
+            else:
                 await trio.lowlevel.cancel_shielded_checkpoint()
             return args
         finally:
@@ -313,12 +325,14 @@ class MessageReceiver:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _read_available(self, sock: socket.socket) -> None:
+    def _read_available(self, sock: socket.socket, most: int = -1) -> None:
         """Read what the socket holds, as far as the queue has room (a consumer reads:
-        nothing is dropped), and hand it to consumers waiting for it."""
+        nothing is dropped) and at most *most* datagrams if given, and hand it to
+        consumers waiting for it."""
         queue = self.queue
         try:
-            while not queue.full:
+            while not queue.full and most:
+                most -= 1
                 args = self._read(sock)
                 if args is EMPTY:
                     task = trio.lowlevel.current_task()
