@@ -667,3 +667,57 @@ async def test_closing_from_another_task_ends_a_waiting_receive(server: Websocke
             with trio.fail_after(5):
                 await ws.aclose(1001, "going away")
     assert server.wait_closed("/echo")[:2] == (1001, "going away")
+
+
+class _Steps(trio.abc.Instrument):
+    def __init__(self) -> None:
+        self.steps = 0
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.steps += 1
+
+
+async def test_queued_messages_are_received_without_a_scheduler_step(
+    server: WebsocketsServer,
+) -> None:
+    """message_received is a trio ReceiveChannel with a memory channel's members; what
+    the reader queued is taken after a cancel point but without yielding, and a receive
+    that must wait is a full checkpoint."""
+    async with MessageWebSocket(message_queue_size=8) as ws:
+        await ws.connect(server.url("/echo"))
+        channel = ws.message_received
+        assert isinstance(channel, trio.abc.ReceiveChannel)
+        for index in range(8):
+            ws.output_stream.write(b"%d" % index)
+        await ws.output_stream.flush()
+        await wait_until(lambda: channel.statistics().current_buffer_used == 8)
+        assert channel.statistics().max_buffer_size == 8
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await channel.receive()
+        assert scope.cancelled_caught
+        assert channel.statistics().current_buffer_used == 8  # nothing taken
+        steps = _Steps()
+        trio.lowlevel.add_instrument(steps)
+        try:
+            got = [(await channel.receive()).get_data_reader().read_bytes(1) for _ in range(7)]
+        finally:
+            trio.lowlevel.remove_instrument(steps)
+        assert steps.steps == 0
+        assert got == [b"%d" % index for index in range(7)]
+        clone = channel.clone()
+        reader = clone.receive_nowait().get_data_reader()
+        assert reader.read_bytes(1) == b"7"
+        with pytest.raises(trio.WouldBlock):
+            channel.receive_nowait()
+        with clone:
+            pass
+        with pytest.raises(trio.ClosedResourceError):
+            clone.receive_nowait()
+        ws.output_stream.write(b"later")
+        with trio.fail_after(10):
+            args = await channel.receive()  # waited for: a full checkpoint
+        assert args.get_data_reader().read_bytes(5) == b"later"
+        await ws.aclose(1000)
+        with trio.fail_after(10), pytest.raises(trio.EndOfChannel):
+            await channel.receive()

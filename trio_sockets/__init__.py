@@ -45,6 +45,7 @@ from ._sockets.listener_information import (
 from ._sockets.stream_control import StreamSocketControl, StreamSocketListenerControl
 from ._sockets.stream_information import StreamSocketInformation
 from ._sockets.stream_socket import StreamSocket
+from ._websockets.channel import WebSocketMessageChannel
 from ._websockets.control import (
     MessageWebSocketControl,
     ServerMessageWebSocketControl,
@@ -129,6 +130,7 @@ __all__ = [
     "WebErrorStatus",
     "WebSocketClosedEventArgs",
     "WebSocketError",
+    "WebSocketMessageChannel",
     "WebSocketRequest",
     "WebSocketServerCustomValidationRequestedEventArgs",
     "WebSocketStatusError",

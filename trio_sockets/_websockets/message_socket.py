@@ -5,11 +5,10 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-import trio
-
 from .._io.resolver import Resolver
 from .._sockets.stream_socket import StreamSocket
 from .base import WebSocketBase
+from .channel import WebSocketMessageChannel
 from .client import WebSocketClient
 from .control import MessageWebSocketControl, ServerMessageWebSocketControl, SessionControl
 from .information import (
@@ -20,7 +19,6 @@ from .information import (
 from .receiving import DEFAULT_MESSAGE_QUEUE_SIZE
 from .sending import MessageOutputStream
 from .server import WebSocketServerRole, accepted_socket
-from .session import Args
 
 _Control = TypeVar("_Control", bound=SessionControl)
 _Information = TypeVar("_Information", bound=SessionInformation)
@@ -40,13 +38,13 @@ class MessageMembers(WebSocketBase[_Control, _Information]):
         return self._output
 
     @property
-    def message_received(self) -> trio.MemoryReceiveChannel[Args]:
+    def message_received(self) -> WebSocketMessageChannel:
         """Received messages, or pieces in ``PARTIAL_MESSAGE`` mode (WinRT
         ``MessageReceived``). It exists from construction, so nothing is missed; it ends
         after the last message once the connection has closed, and messages that came
         before a remote close stay readable. A failure of the connection is its last
         event, whose ``get_data_reader()`` raises it."""
-        return self._receiver.messages
+        return self._receiver.message_channel
 
     async def send_nonfinal_frame(self, data: bytes | bytearray | memoryview) -> int:
         """Send *data* as a frame of a message that goes on (FIN=0; WinRT

@@ -23,6 +23,7 @@ from websockets.protocol import Protocol, State
 from .._core.checks import check_int
 from .._core.enums import MessageWebSocketReceiveMode, SocketMessageType
 from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
+from .channel import WebSocketMessageChannel
 from .control import receive_mode_of
 from .events import WebSocketClosedEventArgs
 from .session import RECEIVE_SIZE, Args, Session, closed_exception
@@ -56,6 +57,9 @@ class Receiver:
         self._socket = session.socket
         self._protocol = session.protocol
         self._send_messages, self.messages = trio.open_memory_channel[Args](message_queue_size)
+        #: ``message_received`` of the message WebSockets (a StreamWebSocket reads
+        #: :attr:`messages` itself).
+        self.message_channel = WebSocketMessageChannel(self.messages)
         self._send_closed, self.closed = trio.open_memory_channel[WebSocketClosedEventArgs](1)
         self._closing = False
         self._closed_sent = False
