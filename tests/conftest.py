@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import gc
 import os
 import shutil
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from typing import NoReturn
 
@@ -232,3 +234,30 @@ async def fill_stream(*socks: StreamSocket) -> None:
             await trio.sleep(0.05)
             if all(sock.output_stream.pending_bytes for sock in socks):
                 return
+
+
+class TaskSteps(trio.abc.Instrument):
+    """Scheduler steps by task name, while installed (:func:`counting_steps`)."""
+
+    def __init__(self) -> None:
+        self.by_name: collections.Counter[str] = collections.Counter()
+
+    def before_task_step(self, task: trio.lowlevel.Task) -> None:
+        self.by_name[task.name] += 1
+
+    @property
+    def total(self) -> int:
+        return sum(self.by_name.values())
+
+    def of(self, prefix: str) -> int:
+        return sum(count for name, count in self.by_name.items() if name.startswith(prefix))
+
+
+@contextlib.contextmanager
+def counting_steps() -> Iterator[TaskSteps]:
+    steps = TaskSteps()
+    trio.lowlevel.add_instrument(steps)
+    try:
+        yield steps
+    finally:
+        trio.lowlevel.remove_instrument(steps)

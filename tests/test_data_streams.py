@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import trio
 import trio.testing
-from conftest import receive_exactly
+from conftest import TaskSteps, receive_exactly
 
 from trio_sockets import (
     ByteOrder,
@@ -170,16 +170,6 @@ async def test_closing_a_writer_flushes_its_stream_and_keeps_the_socket(
     assert await receive_exactly(server, 5) == b"after"
 
 
-class _TaskSteps(trio.abc.Instrument):
-    """Counts scheduler steps while installed."""
-
-    def __init__(self) -> None:
-        self.steps = 0
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        self.steps += 1
-
-
 async def test_loading_a_header_then_its_body_is_one_receive(
     tcp_pair: tuple[StreamSocket, StreamSocket],
 ) -> None:
@@ -222,7 +212,7 @@ async def test_loads_served_from_the_read_ahead_check_for_cancel_but_do_not_yiel
         await reader.load(length)
     assert scope.cancelled_caught
     assert reader.unconsumed_buffer_length == 0  # nothing taken: the body is still ahead
-    steps = _TaskSteps()
+    steps = TaskSteps()
     trio.lowlevel.add_instrument(steps)
     try:
         for index in range(100):
@@ -233,14 +223,14 @@ async def test_loads_served_from_the_read_ahead_check_for_cancel_but_do_not_yiel
             assert reader.read_bytes(100) == b"m" * 100
     finally:
         trio.lowlevel.remove_instrument(steps)
-    assert steps.steps == 0
+    assert steps.total == 0
     await client.send_all(b"\x00\x00\x00\x01")
     trio.lowlevel.add_instrument(steps)
     try:
         assert await reader.load(4) == 4  # from the kernel: a full checkpoint
     finally:
         trio.lowlevel.remove_instrument(steps)
-    assert steps.steps >= 1
+    assert steps.total >= 1
     assert reader.read_uint32() == 1
 
 
@@ -265,7 +255,7 @@ async def test_a_store_that_completes_at_once_is_one_scheduler_step(
 ) -> None:
     client, server = tcp_pair
     writer = DataWriter(client.output_stream)
-    steps = _TaskSteps()
+    steps = TaskSteps()
     trio.lowlevel.add_instrument(steps)
     try:
         for index in range(100):
@@ -273,6 +263,6 @@ async def test_a_store_that_completes_at_once_is_one_scheduler_step(
             await writer.store()
     finally:
         trio.lowlevel.remove_instrument(steps)
-    assert steps.steps <= 100 + 5, steps.steps
+    assert steps.total <= 100 + 5, steps.total
     expected = b"".join(index.to_bytes(4, "big") for index in range(100))
     assert await receive_exactly(server, len(expected)) == expected

@@ -8,7 +8,6 @@ the reading to the background task, which fills the bounded queue and counts the
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import socket
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from collections.abc import Callable, Iterator
 import pytest
 import trio
 import trio.testing
+from conftest import counting_steps
 
 from trio_sockets import DatagramSocket, DatagramSocketMessageReceivedEventArgs
 
@@ -27,29 +27,6 @@ def raw_udp() -> Iterator[socket.socket]:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         yield sock
-
-
-class TaskSteps(trio.abc.Instrument):
-    """Task steps by task name."""
-
-    def __init__(self) -> None:
-        self.by_name: collections.Counter[str] = collections.Counter()
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        self.by_name[task.name] += 1
-
-    def of(self, prefix: str) -> int:
-        return sum(count for name, count in self.by_name.items() if name.startswith(prefix))
-
-
-@contextlib.contextmanager
-def counting_steps() -> Iterator[TaskSteps]:
-    steps = TaskSteps()
-    trio.lowlevel.add_instrument(steps)
-    try:
-        yield steps
-    finally:
-        trio.lowlevel.remove_instrument(steps)
 
 
 async def wait_for(predicate: Callable[[], bool], what: str) -> None:
@@ -308,7 +285,7 @@ async def test_queued_datagrams_are_received_in_one_step_and_their_answers_leave
                     args = await channel.receive()
                     with args.get_data_reader() as reader:
                         output.write(reader.read_bytes(reader.unconsumed_buffer_length))
-            assert sum(steps.by_name.values()) == 0
+            assert steps.total == 0
             await output.flush()
             assert output.datagrams_sent == count
             assert output.send_calls == 2

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from conftest import free_tcp_port, live_tasks, open_fd_count, wait_until
+from conftest import counting_steps, free_tcp_port, live_tasks, open_fd_count, wait_until
 from websockets.frames import Close
 from websockets.http11 import Response
 from websockets.server import ServerProtocol
@@ -669,14 +669,6 @@ async def test_closing_from_another_task_ends_a_waiting_receive(server: Websocke
     assert server.wait_closed("/echo")[:2] == (1001, "going away")
 
 
-class _Steps(trio.abc.Instrument):
-    def __init__(self) -> None:
-        self.steps = 0
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        self.steps += 1
-
-
 async def test_queued_messages_are_received_without_a_scheduler_step(
     server: WebsocketsServer,
 ) -> None:
@@ -697,13 +689,9 @@ async def test_queued_messages_are_received_without_a_scheduler_step(
             await channel.receive()
         assert scope.cancelled_caught
         assert channel.statistics().current_buffer_used == 8  # nothing taken
-        steps = _Steps()
-        trio.lowlevel.add_instrument(steps)
-        try:
+        with counting_steps() as steps:
             got = [(await channel.receive()).get_data_reader().read_bytes(1) for _ in range(7)]
-        finally:
-            trio.lowlevel.remove_instrument(steps)
-        assert steps.steps == 0
+        assert steps.total == 0
         assert got == [b"%d" % index for index in range(7)]
         clone = channel.clone()
         reader = clone.receive_nowait().get_data_reader()

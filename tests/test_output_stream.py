@@ -18,7 +18,7 @@ import pytest
 import trio
 import trio.lowlevel
 import trio.testing
-from conftest import receive_all, receive_exactly, require_tool
+from conftest import TaskSteps, receive_all, receive_exactly, require_tool
 
 import trio_sockets
 from trio_sockets import (
@@ -501,16 +501,6 @@ async def test_the_background_writer_ends_when_its_socket_closes(
         await server.aclose()
 
 
-class _TaskSteps(trio.abc.Instrument):
-    """Counts scheduler steps while installed."""
-
-    def __init__(self) -> None:
-        self.steps = 0
-
-    def before_task_step(self, task: trio.lowlevel.Task) -> None:
-        self.steps += 1
-
-
 async def test_writes_awaited_one_by_one_cost_one_scheduler_step_each(
     tcp_pair: tuple[StreamSocket, StreamSocket],
 ) -> None:
@@ -519,14 +509,14 @@ async def test_writes_awaited_one_by_one_cost_one_scheduler_step_each(
     client, server = tcp_pair
     output = client.output_stream
     await output.write(b"first")  # after this, the writer pattern is known
-    steps = _TaskSteps()
+    steps = TaskSteps()
     trio.lowlevel.add_instrument(steps)
     try:
         for index in range(200):
             await output.write(b"%04d" % index)
     finally:
         trio.lowlevel.remove_instrument(steps)
-    assert steps.steps <= 200 + 5, steps.steps
+    assert steps.total <= 200 + 5, steps.total
     expected = b"first" + b"".join(b"%04d" % index for index in range(200))
     assert await receive_exactly(server, len(expected)) == expected
 
@@ -559,7 +549,7 @@ async def test_a_read_write_loop_does_not_wake_the_writer_for_each_message(
         nursery.start_soon(echo)
         await client.output_stream.write(b"warm")
         assert await client.input_stream.read(4) == b"warm"
-        steps = _TaskSteps()
+        steps = TaskSteps()
         trio.lowlevel.add_instrument(steps)
         try:
             for index in range(200):
@@ -568,7 +558,7 @@ async def test_a_read_write_loop_does_not_wake_the_writer_for_each_message(
         finally:
             trio.lowlevel.remove_instrument(steps)
         await client.send_eof()
-    assert steps.steps <= 3 * 200 + 10, steps.steps
+    assert steps.total <= 3 * 200 + 10, steps.total
 
 
 async def test_unawaited_writes_still_leave_together_after_awaited_ones(

@@ -9,17 +9,18 @@ rather than handed over by another task.
 
 from __future__ import annotations
 
-from types import TracebackType
-
 import trio
 
+from .._core.closing import ClosesOnExit
 from .datagram_message import DatagramSocketMessageReceivedEventArgs
 from .datagram_receive import MessageReceiver
 
 __all__ = ["DatagramMessageChannel"]
 
 
-class DatagramMessageChannel(trio.abc.ReceiveChannel[DatagramSocketMessageReceivedEventArgs]):
+class DatagramMessageChannel(
+    ClosesOnExit, trio.abc.ReceiveChannel[DatagramSocketMessageReceivedEventArgs]
+):
     """The MessageReceived event of a :class:`~trio_sockets.DatagramSocket`: a
     :class:`trio.abc.ReceiveChannel` of
     :class:`~trio_sockets.DatagramSocketMessageReceivedEventArgs`, bounded, which
@@ -105,17 +106,6 @@ class DatagramMessageChannel(trio.abc.ReceiveChannel[DatagramSocketMessageReceiv
         """:meth:`close`, as a checkpoint."""
         self.close()
         await trio.lowlevel.checkpoint()
-
-    def __enter__(self) -> DatagramMessageChannel:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def statistics(self) -> trio.MemoryChannelStatistics:
         """The counts a memory channel gives: datagrams held (``current_buffer_used``)

@@ -3,16 +3,15 @@ messages are taken without a trip through the scheduler."""
 
 from __future__ import annotations
 
-from types import TracebackType
-
 import trio
 
+from .._core.closing import ClosesOnExit
 from .events import MessageWebSocketMessageReceivedEventArgs as _Args
 
 __all__ = ["WebSocketMessageChannel"]
 
 
-class WebSocketMessageChannel(trio.abc.ReceiveChannel[_Args]):
+class WebSocketMessageChannel(ClosesOnExit, trio.abc.ReceiveChannel[_Args]):
     """``message_received`` of a :class:`~trio_sockets.MessageWebSocket` or
     :class:`~trio_sockets.ServerMessageWebSocket`: a :class:`trio.abc.ReceiveChannel`
     with everything the receiving side of a :func:`trio.open_memory_channel` has
@@ -66,17 +65,6 @@ class WebSocketMessageChannel(trio.abc.ReceiveChannel[_Args]):
     async def aclose(self) -> None:
         """:meth:`close`, as a checkpoint."""
         await self._inner.aclose()
-
-    def __enter__(self) -> WebSocketMessageChannel:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def statistics(self) -> trio.MemoryChannelStatistics:
         """The counts of the memory channel underneath (messages held, the bound, open
