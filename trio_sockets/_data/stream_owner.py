@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import trio
 
+from .._core.closing import ClosesOnExit
 from .interfaces import InputStream, OutputStream
 
 __all__ = ["InsufficientDataError", "NoStreamError", "StreamOwner", "is_closed", "plural"]
@@ -65,7 +66,7 @@ class NoStreamError(RuntimeError):
 _S = TypeVar("_S", InputStream, OutputStream)
 
 
-class StreamOwner(Generic[_S]):
+class StreamOwner(ClosesOnExit, Generic[_S]):
     """The stream of a reader or writer, owned until detached or closed.
 
     ``_busy`` is the I/O call in progress, such as ``"load()"``, or ``""``. The subclass
@@ -184,14 +185,6 @@ class StreamOwner(Generic[_S]):
                 f"it closes the stream); use a plain 'with' only {self._PLAIN_WITH}"
             )
         return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc_value: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.close()
 
     async def __aenter__(self) -> Self:
         return self
