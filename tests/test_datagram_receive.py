@@ -183,17 +183,33 @@ async def test_closing_a_handle_wakes_its_waiting_task_and_the_others_go_on() ->
                 await clone.receive()
             with pytest.raises(trio.ClosedResourceError):
                 clone.clone()
-            # The task reading the socket for every handle learns of its handle's close
-            # with the next datagram, which stays for the other handle.
+            # The task reading the socket for every handle is woken at once when its
+            # handle closes; the socket stays open and the next datagram stays for the
+            # other handle.
             reading = sock.message_received.clone()
             outcomes.clear()
+
+            async def receive_loop(channel: trio.abc.ReceiveChannel[Args]) -> None:
+                # Looping on receive(), it takes the socket from the background task.
+                with contextlib.suppress(trio.ClosedResourceError):
+                    while True:
+                        outcomes.append(await channel.receive())
+                outcomes.append(trio.ClosedResourceError())
+
             async with trio.open_nursery() as nursery:
-                nursery.start_soon(receive_on, reading)
+                nursery.start_soon(receive_loop, reading)
                 await trio.testing.wait_all_tasks_blocked()
+                sender.sendto(b"first", address)
+                await wait_for(lambda: len(outcomes) == 1, "the first datagram")
+                await trio.testing.wait_all_tasks_blocked()  # waiting on the socket
+                assert sock.message_received.statistics().tasks_waiting_receive == 1
                 reading.close()
-                sender.sendto(b"for the other", address)
-            assert isinstance(outcomes[0], trio.ClosedResourceError)
-            assert sock.message_received.receive_nowait().data == b"for the other"
+                await trio.testing.wait_all_tasks_blocked()
+                assert len(outcomes) == 2
+                assert isinstance(outcomes[1], trio.ClosedResourceError)
+            sender.sendto(b"for the other", address)
+            with trio.fail_after(5):
+                assert (await sock.message_received.receive()).data == b"for the other"
             stats = sock.message_received.statistics()
             assert (stats.open_receive_channels, stats.max_buffer_size) == (1, 1024)
             sock.message_received.close()

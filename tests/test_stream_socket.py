@@ -759,6 +759,28 @@ async def test_cancel_io_ends_a_receive_but_not_a_wait_for_room(
                 await server.receive_some(1 << 20)
 
 
+async def test_a_writer_woken_through_its_open_socket_sends_on(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """The background writer waiting for room, woken by a wake-up through the socket
+    meant for another operation (as ``cancel_io()`` ends a receive), waits again: its
+    writes are not failed as if the socket had closed."""
+    client, server = tcp_pair
+    _fill_send_buffer(client)
+    operation = client.output_stream.write(b"after the flood")
+    await trio.testing.wait_all_tasks_blocked()  # the writer waits for room
+    assert not operation.done
+    trio.lowlevel.notify_closing(client.socket)
+    await trio.testing.wait_all_tasks_blocked()
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(client.output_stream.flush)
+            received = bytearray()
+            while not received.endswith(b"after the flood"):
+                received += await server.receive_some(1 << 20)
+    assert await operation == len(b"after the flood")
+
+
 async def test_cancel_io_aborts_pending_writes(
     tcp_pair: tuple[StreamSocket, StreamSocket],
 ) -> None:

@@ -61,9 +61,9 @@ class DatagramMessageChannel(
         Raises:
             trio.EndOfChannel: the socket closed and every datagram it held was received.
             trio.ClosedResourceError: this handle is closed. Closing it from another
-                task wakes a task waiting on it with this error at once -- or, if that
-                task was the one reading the socket for every handle, when the next
-                datagram arrives (the datagram stays for the other handles).
+                task wakes a task waiting on it with this error at once, also the one
+                reading the socket for every handle (what arrives next stays for the
+                other handles).
 
         Cancellation: no datagram is taken; the next ``receive()`` gets it.
         """

@@ -81,6 +81,7 @@ class MessageReceiver:
         # The turn: the task that may read the socket and wait for it (None: nobody).
         self._owner: trio.lowlevel.Task | None = None
         self._owner_waits = False  # the owner is a consumer waiting for readability
+        self._owner_handle: Handle | None = None  # and the handle it receives through
         # Consumers waiting for a datagram from the owner, oldest first, with their handle.
         self._waiting: collections.OrderedDict[trio.lowlevel.Task, Handle] = (
             collections.OrderedDict()
@@ -156,6 +157,12 @@ class MessageReceiver:
             if owner is handle:
                 del self._waiting[task]
                 trio.lowlevel.reschedule(task, outcome.Error(trio.ClosedResourceError()))
+        sock = self._sock
+        if self._owner_waits and self._owner_handle is handle and sock and sock.fileno() != -1:
+            # The consumer reading the socket for every handle receives through this
+            # one: end its wait through the socket, which stays open (no cancel scope
+            # per wait; a sender waiting for room on it waits again).
+            trio.lowlevel.notify_closing(sock)
         if self.handles == 0:
             self._room.unpark_all()  # nobody will make room: drop at once
 
@@ -232,13 +239,22 @@ class MessageReceiver:
                 if self.finished:
                     raise trio.EndOfChannel
                 self._owner_waits = True
+                self._owner_handle = handle
                 try:
                     await trio.lowlevel.wait_readable(sock)
-                except (trio.ClosedResourceError, OSError, ValueError):
+                except trio.ClosedResourceError:
+                    if sock.fileno() != -1 and handle.closed:  # see closed_handle()
+                        raise trio.ClosedResourceError(
+                            "this message_received handle was closed"
+                        ) from None
+                    self.finished = True  # closed while waiting
+                    continue
+                except (OSError, ValueError):
                     self.finished = True  # closed while waiting
                     continue
                 finally:
                     self._owner_waits = False
+                    self._owner_handle = None
                 waited = True
                 # Only the datagram that woke it: the read that finds the socket dry
                 # comes after this consumer has answered (its next receive() makes it),

@@ -141,9 +141,14 @@ class Sending(abc.ABC):
                 try:
                     await trio.lowlevel.wait_writable(self._sock)
                 except trio.ClosedResourceError:
-                    self.abort(
-                        SocketErrorStatus.OPERATION_ABORTED, "the socket was closed", closed=True
-                    )
+                    # Still open, another operation's wait was ended through the socket
+                    # (cancel_io() of a receive, a closed datagram handle): send on.
+                    if self._sock.fileno() == -1:
+                        self.abort(
+                            SocketErrorStatus.OPERATION_ABORTED,
+                            "the socket was closed",
+                            closed=True,
+                        )
                 finally:
                     self._sender_scope = None
         return yielded
