@@ -189,13 +189,13 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         stream = self._stream
         if stream is None or self._closed:
             stream = self._require_stream("load")  # raises
-        if type(count) is not int or count <= 0:
+        if type(count) is not int or count < 0:
             count = check_count(count, "load")
-            if count == 0:
-                await trio.lowlevel.checkpoint()
-                return 0
         if self._busy:
             raise trio.BusyResourceError("another task is already in load() on this DataReader")
+        if count == 0:
+            await trio.lowlevel.checkpoint()
+            return 0
         self._busy = "load()"
         try:
             buffer = self._buf
