@@ -158,7 +158,8 @@ class MessageReceiver:
                 del self._waiting[task]
                 trio.lowlevel.reschedule(task, outcome.Error(trio.ClosedResourceError()))
         sock = self._sock
-        if self._owner_waits and self._owner_handle is handle and sock and sock.fileno() != -1:
+        waits = self._owner_waits and self._owner_handle is handle
+        if waits and sock is not None and sock.fileno() != -1:
             # The consumer reading the socket for every handle receives through this
             # one: end its wait through the socket, which stays open (no cancel scope
             # per wait; a sender waiting for room on it waits again).

@@ -105,9 +105,9 @@ async def wait_writable(sock: socket.socket) -> None:
 
     trio would register the closed socket's fd -1 and keep that registration, so that
     every later wait on a closed socket failed with ``BusyResourceError``. A wake-up
-    with ``ClosedResourceError`` while the socket is open was ``cancel_io()`` ending
-    another operation's wait (see :class:`~trio_sockets._io.scoped.SocketWait`): this
-    wait goes on.
+    with ``ClosedResourceError`` while the socket is open ended another operation's
+    wait through the socket (``cancel_io()``, see
+    :class:`~trio_sockets._io.scoped.SocketWait`): this wait goes on.
     """
     while True:
         _check_open(sock)
