@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import pytest
 import trio
 import trio.testing
-from conftest import counting_steps
+from conftest import counting_steps, wait_until
 
 from trio_sockets import DatagramSocket, DatagramSocketMessageReceivedEventArgs
 
@@ -27,14 +27,6 @@ def raw_udp() -> Iterator[socket.socket]:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
         sock.bind(("127.0.0.1", 0))
         yield sock
-
-
-async def wait_for(predicate: Callable[[], bool], what: str) -> None:
-    for _ in range(5000):
-        if predicate():
-            return
-        await trio.sleep(0.001)
-    pytest.fail(f"gave up waiting for {what}")
 
 
 async def test_a_waiting_consumer_reads_the_datagram_in_its_own_task() -> None:
@@ -60,7 +52,7 @@ async def test_a_waiting_consumer_reads_the_datagram_in_its_own_task() -> None:
                         if index % 2:
                             await trio.testing.wait_all_tasks_blocked()  # consumer waits
                         sender.sendto(b"%d" % index, ("127.0.0.1", port))
-                        await wait_for(lambda: len(got) > index, "the consumer")  # noqa: B023
+                        await wait_until(lambda: len(got) > index, interval=0.001)  # noqa: B023
             assert got == [b"%d" % index for index in range(count)]
             # The background task ran only to hand over the turn, not per datagram
             # (it took 200 steps, one per datagram, before consumers read for themselves).
@@ -83,7 +75,7 @@ async def test_a_consumer_that_goes_away_leaves_the_reading_to_the_background_ta
             for index in range(100):
                 sender.sendto(b"%d" % index, address)
             info = sock.information
-            await wait_for(lambda: info.received_message_count == 101, "the background task")
+            await wait_until(lambda: info.received_message_count == 101, interval=0.001)
             assert sock.message_received.statistics().current_buffer_used == 16
             assert info.dropped_message_count == 100 - 16
             held = [sock.message_received.receive_nowait().data for _ in range(16)]
@@ -114,9 +106,9 @@ async def test_several_consumers_share_the_datagrams_and_lose_none() -> None:
                     for index in range(start, start + burst):
                         sender.sendto(b"%d" % index, address)
                     total = start + burst
-                    await wait_for(
+                    await wait_until(
                         lambda: sum(map(len, got.values())) >= total,  # noqa: B023
-                        "the consumers",
+                        interval=0.001,
                     )
                 await sock.aclose()  # every async for ends
             assert sorted(index for indexes in got.values() for index in indexes) == list(
@@ -200,7 +192,7 @@ async def test_closing_a_handle_wakes_its_waiting_task_and_the_others_go_on() ->
                 nursery.start_soon(receive_loop, reading)
                 await trio.testing.wait_all_tasks_blocked()
                 sender.sendto(b"first", address)
-                await wait_for(lambda: len(outcomes) == 1, "the first datagram")
+                await wait_until(lambda: len(outcomes) == 1, interval=0.001)
                 await trio.testing.wait_all_tasks_blocked()  # waiting on the socket
                 assert sock.message_received.statistics().tasks_waiting_receive == 1
                 reading.close()
@@ -215,7 +207,7 @@ async def test_closing_a_handle_wakes_its_waiting_task_and_the_others_go_on() ->
             sock.message_received.close()
             # With no handle open, what arrives is dropped and counted.
             sender.sendto(b"nobody", address)
-            await wait_for(lambda: sock.information.dropped_message_count == 1, "the drop")
+            await wait_until(lambda: sock.information.dropped_message_count == 1, interval=0.001)
 
 
 async def test_an_answer_written_from_a_receive_loop_is_sent_by_write_itself() -> None:
@@ -284,8 +276,8 @@ async def test_queued_datagrams_are_received_in_one_step_and_their_answers_leave
             channel = sock.message_received
             for payload in payloads:
                 peer.sendto(payload, ("127.0.0.1", port))
-            await wait_for(
-                lambda: channel.statistics().current_buffer_used == count, "the queued datagrams"
+            await wait_until(
+                lambda: channel.statistics().current_buffer_used == count, interval=0.001
             )
             with trio.CancelScope() as scope:
                 scope.cancel()

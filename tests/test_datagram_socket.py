@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import trio
 import trio.testing
-from conftest import cancel_io_during, live_tasks, open_fd_count, require_tool
+from conftest import cancel_io_during, live_tasks, open_fd_count, require_tool, wait_until
 from netns import inside, network_namespace
 
 from trio_sockets import (
@@ -69,14 +69,6 @@ async def assert_nothing_arrives(sock: DatagramSocket, wait: float = 0.2) -> Non
     with trio.move_on_after(wait):
         args = await sock.message_received.receive()
         pytest.fail(f"unexpected datagram {args!r}: {args.data!r}")
-
-
-async def wait_for(predicate: Callable[[], bool], what: str) -> None:
-    for _ in range(5000):
-        if predicate():
-            return
-        await trio.sleep(0.001)
-    pytest.fail(f"gave up waiting for {what}")
 
 
 async def bound(sock: DatagramSocket, host: str = "127.0.0.1") -> int:
@@ -203,8 +195,8 @@ async def test_connect_hears_only_the_remote_even_what_arrived_before() -> None:
                     third.sendto(b"third-early", target)
                     peer.sendto(b"peer-early", target)
                     # Taken into the channel before the connect...
-                    await wait_for(
-                        lambda: sock.information.received_message_count == 2, "2 datagrams"
+                    await wait_until(
+                        lambda: sock.information.received_message_count == 2, interval=0.001
                     )
                     # ...or still queued in the kernel when it happens.
                     third.sendto(b"third-queued", target)
@@ -263,7 +255,7 @@ async def test_async_for_ends_when_the_socket_closes() -> None:
                 with raw_udp() as peer:
                     peer.sendto(b"one", ("127.0.0.1", port))
                     peer.sendto(b"two", ("127.0.0.1", port))
-                await wait_for(lambda: len(received) == 2, "2 datagrams")
+                await wait_until(lambda: len(received) == 2, interval=0.001)
                 await sock.aclose()
     assert received == [b"one", b"two"]
 
@@ -774,9 +766,9 @@ async def test_a_consumer_that_keeps_pace_loses_nothing() -> None:
                         for index in range(start, start + burst):
                             sender.sendto(b"%d" % index, ("127.0.0.1", port))
                         sent = start + burst
-                        await wait_for(
+                        await wait_until(
                             lambda: len(got) + info.kernel_dropped_message_count >= sent,  # noqa: B023
-                            "the consumer",
+                            interval=0.001,
                         )
                 nursery.cancel_scope.cancel()
             assert info.dropped_message_count == 0
