@@ -326,7 +326,7 @@ class DataWriter(CodecSettings, StreamOwner[OutputStream]):
 
         Cancellation: a cancel that arrives before the write is handed over leaves the bytes
         in the buffer and sends nothing. Once handed over the write runs on (stream writes
-        start at once and run in the socket's nursery) and its bytes are no longer in the
+        start at once and run on in the socket's block) and its bytes are no longer in the
         buffer; a cancel then only stops the waiting, and ``await flush()`` reports the
         outcome.
         """

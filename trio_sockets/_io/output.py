@@ -47,14 +47,14 @@ from .._core.scheduling import task_step
 from .._core.write_queue import WRITE_OVERHEAD, QueuedWrite, WriteQueue
 from .._data.interfaces import OutputStream, WriteOperationLike
 from .operation import UNHELD, getrefcount
-from .sending import Sending
+from .sending import Sending, TaskStarter
 
 __all__ = ["DEFAULT_MAX_PENDING_BYTES", "WRITE_OVERHEAD", "BaseOutputStream", "WriteOperation"]
 
 #: Pending-byte bound of a new output stream.
 DEFAULT_MAX_PENDING_BYTES: Final = 64 * 1024 * 1024
 
-NurseryGetter = Callable[[], trio.Nursery | None]
+NurseryGetter = Callable[[], TaskStarter | None]
 
 
 class WriteOperation(QueuedWrite, WriteOperationLike):

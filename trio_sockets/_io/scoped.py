@@ -1,24 +1,34 @@
 """Nursery-scoped lifetime shared by every socket class.
 
-Entering a socket opens its own nursery; the socket's background work (accept loop,
-receive loop, writer tasks) runs there and so can never outlive the ``async with``
-block. Leaving the block normally closes the socket gracefully (pending writes are
-flushed first); leaving it with an exception, including ``Cancelled``, closes it at once.
+Entering a socket gives its background work (accept loop, receive loop, writer tasks)
+an owner that can never outlive the ``async with`` block. Leaving the block normally
+closes the socket gracefully (pending writes are flushed first); leaving it with an
+exception, including ``Cancelled``, closes it at once.
+
+The owner is the socket's own nursery, except for a socket whose background work is
+occasional: a ``StreamSocket`` has none until an unawaited write finds the kernel's
+buffer full, and a server holds one per connection, where a nursery would be most of
+what an idle connection costs (three sets and a parking lot, about 1.3 KiB). Its block
+owns :class:`OwnedTasks` instead, which starts such a task when it is first needed and
+cancels and waits for it when the block ends, as the nursery would.
 """
 
 from __future__ import annotations
 
 import abc
 import contextlib
+import contextvars
+import functools
 import socket
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, Self
+from typing import TYPE_CHECKING, ClassVar, Final, Protocol, Self, Unpack
 
 import trio
 
 from .._core.errors import SocketErrorStatus, SocketStatusError, WindowsOnlyError, socket_error
 from .output import BaseOutputStream
+from .sending import PosArgT, TaskStarter
 
 __all__ = [
     "IO_FIELDS",
@@ -26,18 +36,108 @@ __all__ = [
     "AbortableIO",
     "AbortableWait",
     "NurseryScoped",
+    "OwnedTasks",
     "SocketWait",
 ]
 
 #: The fields of :class:`NurseryScoped` and :class:`AbortableIO`, which a subclass with
 #: ``__slots__`` lists among its own.
 SCOPE_FIELDS = ("_nursery", "_nursery_manager", "_entered", "_nested")
+
+# Where a socket is in its one ``async with`` block (NurseryScoped._entered).
+_NEVER: Final = "never entered"
+_INSIDE: Final = "inside its block"
+_ENDED: Final = "its block ended"
 IO_FIELDS = ("_io_scopes", "_io_idle")
 
 _BROKER_REASON = (
     "it hands the socket to the Windows socket broker so a suspended UWP app is woken by "
     "traffic; a trio program owns its sockets for as long as it runs"
 )
+
+
+class OwnedTasks:
+    """The background tasks of a socket block that opens no nursery, owned as a
+    nursery would own them.
+
+    :meth:`start_soon` starts a task when it is needed (a system task, which needs no
+    nursery of the block's task, in a copy of the starting task's context, as a
+    nursery's task runs), and the block ends with :meth:`aclose`, which cancels every
+    task still running and waits for it, shielded, as a nursery's exit waits. A
+    background task has nothing to raise (its failures are its operations'); should
+    one raise all the same, :meth:`aclose` raises that error, where the block ends.
+
+    Made when the block first needs a task.
+    """
+
+    __slots__ = ("_closed", "_ended", "_error", "_scopes")
+
+    def __init__(self) -> None:
+        self._scopes: list[trio.CancelScope] = []  # the cancel scope of each running task
+        self._closed = False
+        self._ended: trio.lowlevel.ParkingLot | None = None  # made by aclose() if it waits
+        self._error: BaseException | None = None
+
+    @property
+    def running(self) -> int:
+        """How many tasks are running."""
+        return len(self._scopes)
+
+    def start_soon(
+        self,
+        async_fn: Callable[[Unpack[PosArgT]], Awaitable[object]],
+        *args: *PosArgT,
+        name: object = None,
+    ) -> None:
+        """Start ``async_fn(*args)`` as a task of the block.
+
+        Raises:
+            RuntimeError: the block has ended (:meth:`aclose` was called).
+        """
+        if self._closed:
+            raise RuntimeError(f"cannot start {name or async_fn}: the socket's block has ended")
+        scope = trio.CancelScope()
+        self._scopes.append(scope)
+        trio.lowlevel.spawn_system_task(
+            self._run,
+            functools.partial(async_fn, *args),
+            scope,
+            name=name if name is not None else async_fn,
+            context=contextvars.copy_context(),
+        )
+
+    async def _run(
+        self, async_fn: Callable[[], Awaitable[object]], scope: trio.CancelScope
+    ) -> None:
+        try:
+            with scope:
+                await async_fn()
+        except trio.Cancelled:
+            raise  # not ours: the run itself is ending
+        except BaseException as error:  # raised again by aclose(), in the block's task
+            if self._error is None:
+                self._error = error
+        finally:
+            self._scopes.remove(scope)
+            if self._ended is not None:
+                self._ended.unpark_all()
+
+    async def aclose(self) -> None:
+        """Start no more tasks; cancel those running and wait until they have ended,
+        whatever cancels the waiting task meanwhile. Raises the error a task ended with.
+        Not a checkpoint when no task runs."""
+        self._closed = True
+        scopes = self._scopes
+        if scopes:
+            for scope in scopes:
+                scope.cancel()
+            self._ended = trio.lowlevel.ParkingLot()
+            with trio.CancelScope(shield=True):
+                while scopes:
+                    await self._ended.park()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
 
 
 class NurseryScoped(abc.ABC):
@@ -50,8 +150,12 @@ class NurseryScoped(abc.ABC):
         # Empty, so that such a subclass has no instance dict. Hidden from the type
         # checkers, which would take it as the list of every field assigned here.
         __slots__ = ()
-    _nursery: trio.Nursery | None
+    _nursery: trio.Nursery | OwnedTasks | None
     _nursery_manager: contextlib.AbstractAsyncContextManager[trio.Nursery] | None
+
+    #: Whether the block owns :class:`OwnedTasks` instead of a nursery: a socket whose
+    #: background work is occasional (see the module's documentation).
+    _tasks_on_demand: ClassVar[bool] = False
 
     def _init_scope(self) -> None:
         # Every attribute is set in __init__, none later: CPython then keeps an
@@ -60,7 +164,7 @@ class NurseryScoped(abc.ABC):
         # entered connection of a server.
         self._nursery = None
         self._nursery_manager = None
-        self._entered = False
+        self._entered = _NEVER
         self._nested = 0
 
     @abc.abstractmethod
@@ -75,27 +179,36 @@ class NurseryScoped(abc.ABC):
     def _describe(self) -> str:
         """A short name for messages, e.g. ``StreamSocket 127.0.0.1:80``."""
 
-    def _get_nursery(self) -> trio.Nursery | None:
-        """The nursery while entered, else None (what the output streams call)."""
-        return self._nursery
+    def _get_nursery(self) -> TaskStarter | None:
+        """Where background tasks start while entered, else None (what the output
+        streams call)."""
+        nursery = self._nursery
+        if nursery is None and self._entered is _INSIDE:  # tasks on demand: the first
+            nursery = self._nursery = OwnedTasks()
+        return nursery
 
     def _require_nursery(self, what: str) -> trio.Nursery:
-        if self._nursery is None:
+        """The socket's nursery (a socket that starts its tasks on demand has none)."""
+        nursery = self._nursery
+        if nursery is None:
             raise RuntimeError(
                 f"{what} needs the socket's own nursery: use 'async with {self._describe()}:' "
                 "before calling it"
             )
-        return self._nursery
+        assert isinstance(nursery, trio.Nursery), "a socket with tasks on demand has no nursery"
+        return nursery
 
     async def __aenter__(self) -> Self:
-        if self._nursery is not None:
+        if self._entered is _INSIDE:
             # Entered again while open (``trio.serve_listeners`` does ``async with
             # listener``): behave like trio's AsyncResource, closing on exit.
             self._nested += 1
             return self
-        if self._entered:
+        if self._entered is _ENDED:
             raise RuntimeError(f"{self._describe()} can be entered with 'async with' only once")
-        self._entered = True
+        self._entered = _INSIDE
+        if self._tasks_on_demand:
+            return self  # _get_nursery() makes its OwnedTasks when it is first asked
         manager = trio.open_nursery()
         self._nursery = await manager.__aenter__()
         self._nursery_manager = manager
@@ -115,9 +228,6 @@ class NurseryScoped(abc.ABC):
                 self._close_now()
             return
         manager = self._nursery_manager
-        nursery = self._nursery
-        assert manager is not None
-        assert nursery is not None
         close_error: BaseException | None = None
         try:
             if exc is None:
@@ -127,12 +237,19 @@ class NurseryScoped(abc.ABC):
         except BaseException as error:  # re-raised below, once the nursery has ended
             close_error = error
             self._close_now()
-        # The body's own exception is not handed to the nursery: trio would wrap it in an
-        # ExceptionGroup, and a socket block should let a ValueError out as a ValueError.
-        nursery.cancel_scope.cancel()
+        nursery = self._nursery
+        self._entered = _ENDED
         self._nursery = None
         self._nursery_manager = None
-        await manager.__aexit__(None, None, None)
+        if isinstance(nursery, OwnedTasks):
+            await nursery.aclose()
+        elif nursery is not None:
+            # The body's own exception is not handed to the nursery: trio would wrap it
+            # in an ExceptionGroup, and a socket block should let a ValueError out as a
+            # ValueError.
+            assert manager is not None
+            nursery.cancel_scope.cancel()
+            await manager.__aexit__(None, None, None)
         if close_error is not None:
             raise close_error
 

@@ -12,15 +12,30 @@ from __future__ import annotations
 
 import abc
 import socket
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVarTuple, Unpack
 
 import trio
 
 from .._core.errors import SocketErrorStatus
 from .._core.write_queue import WriteQueue
 
-__all__ = ["Sending"]
+__all__ = ["PosArgT", "Sending", "TaskStarter"]
+
+PosArgT = TypeVarTuple("PosArgT")
+
+
+class TaskStarter(Protocol):
+    """Where a socket's background task is started: its nursery, or its
+    :class:`~trio_sockets._io.scoped.OwnedTasks`."""
+
+    def start_soon(
+        self,
+        async_fn: Callable[[Unpack[PosArgT]], Awaitable[object]],
+        *args: *PosArgT,
+        name: object = None,
+    ) -> None:
+        """Start ``async_fn(*args)`` as a background task of the block."""
 
 
 class Sending(abc.ABC):
@@ -28,7 +43,7 @@ class Sending(abc.ABC):
 
     _sock: socket.socket
     _queue: WriteQueue[Any]
-    _get_nursery: Callable[[], trio.Nursery | None]
+    _get_nursery: Callable[[], TaskStarter | None]
     _what: str
     _direct: bool
     _sender_busy: bool

@@ -348,7 +348,7 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
             close_at_once(accepted)
             raise
         nursery = self._nursery
-        if nursery is None:  # closed meanwhile
+        if not isinstance(nursery, trio.Nursery):  # None: closed meanwhile
             self._peer_done(peer)
             close_at_once(accepted)
             self._handshakes.release()

@@ -42,11 +42,29 @@ class Connection:
 
     local: SockAddr | None = None
     remote: SockAddr | None = None
-    #: The host name given to ``connect`` (for an accepted socket, the peer's address).
-    remote_host_name: HostName | None = None
-    remote_service_name: str = ""
+    #: The host name given to ``connect``; None on an accepted socket, whose remote host
+    #: and service names are its peer's address and port, made when asked for.
+    host: HostName | None = None
+    #: The service name given to ``connect``; "" on an accepted socket.
+    service: str = ""
     #: Whether a listener handed the socket out.
     accepted: bool = False
+
+    @property
+    def remote_host_name(self) -> HostName | None:
+        """The host name given to ``connect`` (for an accepted socket, the peer's address)."""
+        remote = self.remote
+        if self.accepted and remote is not None:
+            return host_of(remote)
+        return self.host
+
+    @property
+    def remote_service_name(self) -> str:
+        """The service name given to ``connect`` (for an accepted socket, the peer's port)."""
+        remote = self.remote
+        if self.accepted and remote is not None:
+            return str(remote[1])
+        return self.service
 
     def describe(self, lifecycle: Lifecycle) -> str:
         """The socket with this connection and *lifecycle*, as messages name it."""

@@ -8,6 +8,7 @@ StreamSocket decides what to keep; its fields stay its own.
 
 from __future__ import annotations
 
+import functools
 import socket
 import ssl
 from collections.abc import Awaitable, Callable
@@ -21,7 +22,6 @@ from .._core.enums import SocketProtectionLevel
 from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import HostName, coerce_host_name
 from .._core.lifecycle import Action, Lifecycle
-from .._io.addresses import host_of
 from .._io.resolver import Resolver, SockAddr, resolver_or_default
 from .._io.tcp_open import open_tcp
 from .._tls.context import check_protection_level, client_context
@@ -341,6 +341,13 @@ async def upgrade_session(
         raise
 
 
+# One tuple for each local address: the accepted sockets of a listener on one address
+# keep one (its string and port number included), not one each.
+@functools.lru_cache(maxsize=256)
+def _shared_address(sockaddr: SockAddr) -> SockAddr:
+    return sockaddr
+
+
 def accepted_connection(conn: socket.socket, remote: SockAddr) -> Opened:
     """*conn*, which a listener accepted from *remote* (the address ``accept()``
     returned: asking ``getpeername`` again would cost a system call, and fail once the
@@ -348,7 +355,8 @@ def accepted_connection(conn: socket.socket, remote: SockAddr) -> Opened:
 
     Raises the ``OSError`` of ``getsockname`` should the kernel refuse it.
     """
-    connection = Connection(conn.getsockname(), remote, host_of(remote), str(remote[1]), True)
+    # A server's connections mostly share their local address: they share its tuple too.
+    connection = Connection(_shared_address(conn.getsockname()), remote, accepted=True)
     return Opened(conn, connection, None)
 
 

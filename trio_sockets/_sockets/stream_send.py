@@ -13,9 +13,8 @@ import abc
 import socket
 from typing import TYPE_CHECKING
 
-import trio
-
 from .._core.lifecycle import ConflictDetector
+from .._io.sending import TaskStarter
 from .._io.stream_output import StreamOutputStream
 from .._io.translate import translating
 from .._tls.output import TlsOutputStream
@@ -52,8 +51,8 @@ class StreamSending(abc.ABC):
         """The stdlib socket; raise what *what* raises on a closed or unconnected socket."""
 
     @abc.abstractmethod
-    def _get_nursery(self) -> trio.Nursery | None:
-        """Where a background writer runs: the socket's nursery while entered."""
+    def _get_nursery(self) -> TaskStarter | None:
+        """Where a background writer starts while the socket is entered, else None."""
 
     @property
     def output_stream(self) -> StreamOutputStream:

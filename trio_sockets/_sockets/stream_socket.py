@@ -77,6 +77,9 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         "_tls",
         "_tls_tried",
     )
+    # Its one background task, the writer, is needed only when the kernel does not take
+    # an unawaited write at once: the block starts it then, and opens no nursery.
+    _tasks_on_demand = True
 
     def __init__(self, *, resolver: Resolver | None = None) -> None:
         # None: a Resolver() made by each connect that needs one (an accepted socket,
