@@ -105,6 +105,8 @@ class StreamReceiver:
 
     async def read(self, count: int, options: InputStreamOptions) -> bytes:
         """``input_stream.read`` (documented on :class:`SocketInputStream`)."""
+        # One coroutine, not a checking one around a reading one: a framed message's
+        # two loads pass through here, and each coroutine layer costs every await.
         if type(count) is not int or count < 0:  # the common case in one test
             check_count(count, "input_stream.read")
         if type(options) is not InputStreamOptions and not isinstance(options, InputStreamOptions):
@@ -113,48 +115,47 @@ class StreamReceiver:
             if count == 0:
                 await trio.lowlevel.checkpoint()
                 return b""
-            return await self._read_into(count, options)
-
-    async def _read_into(self, count: int, options: InputStreamOptions) -> bytes:
-        bits = int(options)
-        partial = bits & _PARTIAL_BIT
-        chunk = max(count, DEFAULT_RECEIVE_SIZE) if bits & _READ_AHEAD_BIT else 0
-        buffered = self.buffer
-        if not buffered:
-            # The common case: one receive answers the read, and its bytes are returned
-            # as they came, without a copy into an accumulating buffer. Nothing awaits
-            # between the receive and the return, so a cancel cannot strand them.
-            data = await self._recv(max(count, chunk))
-            if len(data) > count:
-                buffered += memoryview(data)[count:]
-                return data[:count]
-            if partial or len(data) == count or not data:
-                return data
-            out = bytearray(data)
-        else:
-            # Served from the read-ahead: a cancel point, checked before any byte leaves
-            # the buffer, but not a schedule point; a read that goes on to the kernel
-            # yields there (docs/design.rst, "Receives served from what was already read").
-            await trio.lowlevel.checkpoint_if_cancelled()
-            out = buffered[:count]
-            del buffered[:count]
-            if len(out) == count or partial:
-                return bytes(out)
-        try:
-            while len(out) < count:  # NONE: a PARTIAL read has returned above
-                need = count - len(out)
-                data = await self._recv(max(need, chunk))
-                if not data:
-                    break
-                if len(data) > need:
-                    buffered += memoryview(data)[need:]
-                    data = data[:need]
-                out += data
-        except BaseException:
-            # Whatever arrived before the failure or cancellation stays readable.
-            buffered[:0] = out
-            raise
-        return bytes(out)
+            bits = int(options)
+            partial = bits & _PARTIAL_BIT
+            chunk = max(count, DEFAULT_RECEIVE_SIZE) if bits & _READ_AHEAD_BIT else 0
+            buffered = self.buffer
+            if not buffered:
+                # The common case: one receive answers the read, and its bytes are
+                # returned as they came, without a copy into an accumulating buffer.
+                # Nothing awaits between the receive and the return, so a cancel cannot
+                # strand them.
+                data = await self._recv(max(count, chunk))
+                if len(data) > count:
+                    buffered += memoryview(data)[count:]
+                    return data[:count]
+                if partial or len(data) == count or not data:
+                    return data
+                out = bytearray(data)
+            else:
+                # Served from the read-ahead: a cancel point, checked before any byte
+                # leaves the buffer, but not a schedule point; a read that goes on to the
+                # kernel yields there (docs/design.rst, "Receives served from what was
+                # already read").
+                await trio.lowlevel.checkpoint_if_cancelled()
+                out = buffered[:count]
+                del buffered[:count]
+                if len(out) == count or partial:
+                    return bytes(out)
+            try:
+                while len(out) < count:  # NONE: a PARTIAL read has returned above
+                    need = count - len(out)
+                    data = await self._recv(max(need, chunk))
+                    if not data:
+                        break
+                    if len(data) > need:
+                        buffered += memoryview(data)[need:]
+                        data = data[:need]
+                    out += data
+            except BaseException:
+                # Whatever arrived before the failure or cancellation stays readable.
+                buffered[:0] = out
+                raise
+            return bytes(out)
 
     async def _recv(self, max_bytes: int) -> bytes:
         # The receive hot path: try at once, and only around an actual wait register
@@ -215,6 +216,13 @@ class SocketInputStream(InputStream):
         self._read = read
         self._take_read_ahead = take_read_ahead
         self._closed = False
+
+    def bind(self, read: Reader, take_read_ahead: ReadAheadTaker) -> None:
+        """Read through *read* and *take_read_ahead* from now on: the socket's receiving
+        side's own, once it exists (one coroutine layer less per read), and the
+        socket's again once it closes."""
+        self._read = read
+        self._take_read_ahead = take_read_ahead
 
     async def read(
         self, count: int, options: InputStreamOptions = InputStreamOptions.NONE

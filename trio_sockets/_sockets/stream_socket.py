@@ -131,7 +131,12 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
     def input_stream(self) -> SocketInputStream:
         stream = self._input
         if stream is None:
-            stream = self._input = SocketInputStream(self._read, self._take_read_ahead)
+            receiver = self._receiver
+            if receiver is None:
+                stream = SocketInputStream(self._read, self._take_read_ahead)
+            else:
+                stream = SocketInputStream(receiver.read, receiver.take_read_ahead)
+            self._input = stream
         return stream
 
     @property
@@ -353,6 +358,8 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
             )
             receiver.session = self._tls
             self._receiver = receiver
+            if self._input is not None:
+                self._input.bind(receiver.read, receiver.take_read_ahead)
         return receiver
 
     # -- closing ---------------------------------------------------------------------------
@@ -401,6 +408,8 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         if self._receiver is not None:
             self._receiver.buffer.clear()
             self._receiver = None  # receiving now says the socket is closed
+            if self._input is not None:
+                self._input.bind(self._read, self._take_read_ahead)
 
     def _is_closed(self) -> bool:
         return self._lifecycle.closed
