@@ -205,26 +205,27 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
                 del buffer[: self._pos]
                 self._pos = 0
             options = int(self._options)  # (a flag enum's "&" runs Python code per call)
-            stop_after_first = options & _PARTIAL_BIT
+            loaded = 0
+            keeps = stream.keeps_read_ahead
+            if keeps:
+                # What the stream read ahead is taken here, after a cancel point and
+                # without a schedule point, as the stream's read would (docs/design.rst,
+                # "Receives served from what was already read"); only the rest goes
+                # through read(). A frame that came with the one before ends here.
+                await trio.lowlevel.checkpoint_if_cancelled()
+                chunk = stream.take_read_ahead(count if count < _MAX_READ_SIZE else _MAX_READ_SIZE)
+                if chunk:
+                    self._buf += chunk
+                    loaded = len(chunk)
+                    if loaded >= count or options & _PARTIAL_BIT:
+                        return loaded
             # The stream is always asked for PARTIAL reads and this loop supplies NONE's
             # "wait for all of it": each chunk lands in the buffer the moment it arrives, so
             # a cancel never strands received bytes in a half-finished read. A stream that
             # keeps its read-ahead is always asked to read ahead: load(4) and load(n) of a
             # framed message then cost one receive.
-            keeps = stream.keeps_read_ahead
+            stop_after_first = options & _PARTIAL_BIT
             stream_options = _PARTIAL_READ_AHEAD if keeps or options & _READ_AHEAD_BIT else _PARTIAL
-            loaded = 0
-            if keeps:
-                # What the stream read ahead is taken here, after a cancel point and
-                # without a schedule point, as the stream's read would (docs/design.rst,
-                # "Receives served from what was already read"); only the rest goes through read().
-                await trio.lowlevel.checkpoint_if_cancelled()
-                chunk = stream.take_read_ahead(min(count, _MAX_READ_SIZE))
-                if chunk:
-                    self._buf += chunk
-                    loaded = len(chunk)
-                    if stop_after_first:
-                        return loaded
             while loaded < count:
                 chunk = await stream.read(min(count - loaded, _MAX_READ_SIZE), stream_options)
                 if self._closed:
