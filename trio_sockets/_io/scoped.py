@@ -43,12 +43,12 @@ __all__ = [
 #: The fields of :class:`NurseryScoped` and :class:`AbortableIO`, which a subclass with
 #: ``__slots__`` lists among its own.
 SCOPE_FIELDS = ("_nursery", "_nursery_manager", "_entered", "_nested")
+IO_FIELDS = ("_io_scopes", "_io_idle")
 
 # Where a socket is in its one ``async with`` block (NurseryScoped._entered).
 _NEVER: Final = "never entered"
 _INSIDE: Final = "inside its block"
 _ENDED: Final = "its block ended"
-IO_FIELDS = ("_io_scopes", "_io_idle")
 
 _BROKER_REASON = (
     "it hands the socket to the Windows socket broker so a suspended UWP app is woken by "
@@ -141,7 +141,8 @@ class OwnedTasks:
 
 
 class NurseryScoped(abc.ABC):
-    """Base class: an async context manager that owns a nursery while entered.
+    """Base class: an async context manager that owns a nursery (or, with
+    :attr:`_tasks_on_demand`, an :class:`OwnedTasks`) while entered.
 
     Subclasses call :meth:`_init_scope` first thing in ``__init__``.
     """
