@@ -660,6 +660,20 @@ async def test_use_after_close_raises_closed(listener: StreamSocketListener) -> 
             await client.connect(LOCALHOST, "80")
 
 
+async def test_reading_a_closed_socket_says_so_after_reads_went_to_its_receiver(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    input_stream = server.input_stream
+    await client.send_all(b"first, then more")
+    assert await input_stream.read(5, InputStreamOptions.PARTIAL) == b"first"
+    await server.aclose()
+    # What was read ahead went with the socket; the stream says which socket closed.
+    assert input_stream.take_read_ahead(100) == b""
+    with pytest.raises(trio.ClosedResourceError, match=r"input_stream\.read\(\): StreamSocket"):
+        await input_stream.read(5, InputStreamOptions.PARTIAL)
+
+
 async def test_a_socket_is_entered_once() -> None:
     sock = StreamSocket()
     async with sock:
