@@ -177,10 +177,6 @@ class WriteQueue(Generic[W]):
         every write numbered below it has ended."""
         return self.next_seq - len(self._writes)
 
-    def is_latest(self, seq: int) -> bool:
-        """Whether write *seq* is the last one pushed."""
-        return seq == self.next_seq - 1
-
     def ended(self, seq: int) -> bool:
         """Whether write *seq* has completed or failed."""
         return seq < self.next_seq - len(self._writes)

@@ -396,11 +396,13 @@ class BaseOutputStream(Sending, OutputStream):
     async def _wait_for(self, op: WriteOperation) -> int:
         queue = self._queue
         seq = op._seq
-        if queue.is_latest(seq):
+        if seq == queue.next_seq - 1:  # the latest write
             # The writer waits for its latest write: it writes one at a time, so its
             # next write may go to the kernel at once (write()).
             self._awaited_last = True
-        if op._error is None and not queue.ended(seq):
+        # With nothing pending (queue.cost is 0, as after a store() that write() sent
+        # at once), every write has ended: one call less on that path.
+        if op._error is None and queue.cost and not queue.ended(seq):
             await self._run_until(lambda: op._error is not None or queue.ended(seq))
         else:
             # Ended already (write() sent it at once): only the checkpoint that every
