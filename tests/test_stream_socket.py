@@ -669,7 +669,7 @@ async def test_reading_a_closed_socket_says_so_after_reads_went_to_its_receiver(
     assert await input_stream.read(5, InputStreamOptions.PARTIAL) == b"first"
     await server.aclose()
     # What was read ahead went with the socket; the stream says which socket closed.
-    assert input_stream.take_read_ahead(100) == b""
+    assert input_stream.lend_read_ahead(bytes) == b""
     with pytest.raises(trio.ClosedResourceError, match=r"input_stream\.read\(\): StreamSocket"):
         await input_stream.read(5, InputStreamOptions.PARTIAL)
 

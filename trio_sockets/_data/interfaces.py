@@ -7,7 +7,7 @@ they are defined apart from the socket code that implements them.
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Generator
+from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 from .._core.enums import InputStreamOptions
@@ -42,7 +42,7 @@ class InputStream(abc.ABC):
     #: Whether a ``READ_AHEAD`` read keeps what it received beyond *count* in the
     #: stream, for the next read, and never returns more than *count* (a socket's input
     #: stream). A :class:`DataReader` then reads ahead whatever its options, at no cost
-    #: to their meaning.
+    #: to their meaning, and borrows the surplus (:meth:`lend_read_ahead`).
     keeps_read_ahead = False
 
     @abc.abstractmethod
@@ -55,14 +55,24 @@ class InputStream(abc.ABC):
         there or the stream ends; with ``PARTIAL`` as soon as any byte is there.
         """
 
-    def take_read_ahead(self, count: int) -> bytes:
-        """Up to *count* bytes this stream has already read ahead, taken at once without
-        waiting, or ``b""`` (nothing there, or :meth:`read` must answer: it raises what
-        there is to raise). A :class:`DataReader` calls it after a cancel point, so a
-        ``load`` the read-ahead answers costs no trip through :meth:`read`. Streams that
-        do not keep their read-ahead hold none.
+    def lend_read_ahead(self, give_back: Callable[[], bytes]) -> bytes | bytearray:
+        """Lend everything this stream has read ahead to a reader that keeps it in its
+        own buffer; ``b""`` if there is nothing to lend.
+
+        The bytes stay the stream's: before the stream next reads, lends to another
+        *give_back*, or closes, it calls *give_back*, which returns the lent bytes the
+        borrower has not used up, and puts them back in front of what it holds. A
+        :class:`DataReader` borrows after each read that went to the stream, so the
+        frames one receive brought are loaded without a call to the stream each, while
+        whoever reads the stream next still gets every byte in order. Streams that do
+        not keep their read-ahead lend nothing.
         """
         return b""
+
+    def return_read_ahead(self, give_back: Callable[[], bytes]) -> None:
+        """Take back now what was lent to *give_back* (its borrower lets the stream
+        go); nothing if the loan is not *give_back*'s."""
+        return  # a stream that lends nothing takes nothing back
 
     @abc.abstractmethod
     async def aclose(self) -> None:

@@ -11,40 +11,28 @@ import uuid
 from datetime import datetime, timedelta
 from typing import overload
 
-import trio
-
 from .._core.codec import (
     DEFAULT_INPUT_STREAM_OPTIONS,
     CodecSettings,
     check_count,
-    check_input_stream_options,
     decode_string,
     describe,
     guid_from_bytes,
     ticks_to_datetime,
     ticks_to_timedelta,
 )
-from .._core.enums import InputStreamOptions
 from .interfaces import InputStream
-from .stream_owner import InsufficientDataError, StreamOwner, plural
+from .loading import LoadingBuffer
+from .stream_owner import InsufficientDataError, plural
 
 __all__ = ["DataReader"]
-
-# The most one stream read is asked for. load(2**32 - 1) with PARTIAL is a common way to say
-# "whatever is there", and a stream may allocate its receive buffer at the size asked for.
-# 64 KiB is trio's own default receive size; larger loads simply take several reads.
-_MAX_READ_SIZE = 65536
 
 # Below this size a slice copy of the bytearray beats going through a memoryview (measured:
 # the view costs a fixed ~0.2 µs, the double copy wins until about 8 KiB).
 _VIEW_COPY_THRESHOLD = 8192
 
-_PARTIAL = InputStreamOptions.PARTIAL
-_PARTIAL_READ_AHEAD = _PARTIAL | InputStreamOptions.READ_AHEAD
-_PARTIAL_BIT, _READ_AHEAD_BIT = int(_PARTIAL), int(InputStreamOptions.READ_AHEAD)
 
-
-class DataReader(CodecSettings, StreamOwner[InputStream]):
+class DataReader(CodecSettings, LoadingBuffer):
     """Reads typed values from bytes loaded from an :class:`InputStream` (WinRT ``DataReader``).
 
     ``await reader.load(n)`` pulls bytes from the stream into the reader's buffer; the
@@ -78,6 +66,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         "_busy",
         "_closed",
         "_detached",
+        "_end",
         "_layout",
         "_options",
         "_pos",
@@ -95,11 +84,10 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         self._setup(input_stream, bytearray())
 
     def _setup(self, stream: InputStream | None, data: bytearray | bytes) -> None:
-        # Loaded bytes live in _buf; _buf[:_pos] is consumed. Reads only move _pos, and load()
-        # drops the consumed prefix before appending, so no read copies the buffer. Only a
-        # reader without a stream (which never loads) may hold immutable bytes.
+        # The buffer's layout is told in .loading.
         self._buf = data
         self._pos = 0
+        self._end = len(data)
         self._init_codec()
         self._options = DEFAULT_INPUT_STREAM_OPTIONS
         self._own(stream)
@@ -132,127 +120,19 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
             f"input_stream_options={self._options!r}>"
         )
 
-    # -- properties -------------------------------------------------------------------------
-
-    @property
-    def input_stream_options(self) -> InputStreamOptions:
-        """How :meth:`load` completes; default ``NONE``. :exc:`TypeError` if not an
-        :class:`InputStreamOptions`, :exc:`ValueError` for unknown flag bits."""
-        return self._options
-
-    @input_stream_options.setter
-    def input_stream_options(self, value: InputStreamOptions) -> None:
-        self._options = check_input_stream_options(value)
-
-    @property
-    def unconsumed_buffer_length(self) -> int:
-        """Bytes loaded and not yet read."""
-        return len(self._buf) - self._pos
-
-    # -- loading ----------------------------------------------------------------------------
-
-    async def load(self, count: int) -> int:
-        """Read up to *count* bytes from the stream into the buffer; return how many were loaded.
-
-        How it completes depends on :attr:`input_stream_options`:
-
-        * ``NONE``: reads until *count* bytes were loaded or the stream ended, so it returns
-          fewer than *count* only at end of stream (and ``0`` once the stream has ended).
-        * ``PARTIAL``: completes after the first read that returned any bytes, so it returns
-          between 1 and *count* (a socket's first chunk), or ``0`` at end of stream.
-        * ``READ_AHEAD`` (alone or with ``PARTIAL``): as without it, but the stream may hand
-          back more than asked for; all of it is kept and counted, so the result may
-          exceed *count*.
-
-        ``load(0)`` returns ``0`` after a checkpoint.
-
-        Over a stream that keeps its read-ahead (a socket's input stream), ``load`` asks
-        it to read ahead whatever the options: one system call takes up to 64 KiB, the
-        surplus stays in the stream for the next ``load`` (or whoever reads the stream
-        after :meth:`detach_stream`), and neither the result nor
-        :attr:`unconsumed_buffer_length` counts it. ``load(4)`` and ``load(n)`` of a
-        framed message then cost one receive, and a ``load`` the read-ahead answers
-        checks for cancellation without yielding to the scheduler.
-
-        Raises :exc:`TypeError`/:exc:`ValueError` for a *count* that is not a non-negative
-        int, :exc:`NoStreamError` on a reader without a stream (made by :meth:`from_buffer`
-        or after :meth:`detach_stream`), :exc:`trio.ClosedResourceError` once closed,
-        :exc:`trio.BusyResourceError` if another task is already in ``load`` on this reader,
-        and whatever the stream's read raises (bytes loaded before that stay in the buffer).
-
-        Cancellation: every chunk the stream returned before the cancel is already in the
-        buffer and counted by :attr:`unconsumed_buffer_length`; only the return value is
-        lost. Bytes the stream had not yet returned stay in the stream, so the reader stays
-        usable and a later ``load`` continues where this one stopped.
-        """
-        # The checks of a framed message's two loads come first, each one test.
-        stream = self._stream
-        if stream is None or self._closed:
-            stream = self._require_stream("load")  # raises
-        if type(count) is not int or count < 0:
-            count = check_count(count, "load")
-        if self._busy:
-            raise trio.BusyResourceError("another task is already in load() on this DataReader")
-        if count == 0:
-            await trio.lowlevel.checkpoint()
-            return 0
-        self._busy = "load()"
-        try:
-            buffer = self._buf
-            if self._pos and type(buffer) is bytearray:  # (a loading reader's always is)
-                # Drop the consumed prefix: CPython deletes from the front of a bytearray
-                # by moving its start pointer, so this is cheap and keeps reads copy-free.
-                del buffer[: self._pos]
-                self._pos = 0
-            options = int(self._options)  # (a flag enum's "&" runs Python code per call)
-            loaded = 0
-            keeps = stream.keeps_read_ahead
-            if keeps:
-                # What the stream read ahead is taken here, after a cancel point and
-                # without a schedule point, as the stream's read would (docs/design.rst,
-                # "Receives served from what was already read"); only the rest goes
-                # through read(). A frame that came with the one before ends here.
-                await trio.lowlevel.checkpoint_if_cancelled()
-                chunk = stream.take_read_ahead(count if count < _MAX_READ_SIZE else _MAX_READ_SIZE)
-                if chunk:
-                    self._buf += chunk
-                    loaded = len(chunk)
-                    if loaded >= count or options & _PARTIAL_BIT:
-                        return loaded
-            # The stream is always asked for PARTIAL reads and this loop supplies NONE's
-            # "wait for all of it": each chunk lands in the buffer the moment it arrives, so
-            # a cancel never strands received bytes in a half-finished read. A stream that
-            # keeps its read-ahead is always asked to read ahead: load(4) and load(n) of a
-            # framed message then cost one receive.
-            stop_after_first = options & _PARTIAL_BIT
-            stream_options = _PARTIAL_READ_AHEAD if keeps or options & _READ_AHEAD_BIT else _PARTIAL
-            while loaded < count:
-                chunk = await stream.read(min(count - loaded, _MAX_READ_SIZE), stream_options)
-                if self._closed:
-                    raise trio.ClosedResourceError("load: the DataReader was closed meanwhile")
-                if not chunk:
-                    break
-                self._buf += chunk
-                loaded += len(chunk)
-                if stop_after_first:
-                    break
-            return loaded
-        finally:
-            self._busy = ""
-
     # -- reading ----------------------------------------------------------------------------
 
     def _need(self, size: int, where: str) -> int:
         """The read position if *size* bytes are loaded; raise otherwise (consuming nothing)."""
         pos = self._pos
-        if self._closed or pos + size > len(self._buf):
+        if self._closed or pos + size > self._end:
             raise self._shortage(where, size)
         return pos
 
     def _shortage(self, where: str, size: int) -> Exception:
         if self._closed:
             return self._closed_error(where)
-        available = len(self._buf) - self._pos
+        available = self._end - self._pos
         return InsufficientDataError.of_read(where, size, available, self._stream is not None)
 
     def _take_bytes(self, size: int, where: str) -> bytes:
@@ -269,7 +149,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
     def read_boolean(self) -> bool:
         """Read one byte as a bool: ``0`` is False, any other value True."""
         pos = self._pos
-        if self._closed or pos + 1 > len(self._buf):
+        if self._closed or pos + 1 > self._end:
             raise self._shortage("read_boolean", 1)
         self._pos = pos + 1
         return self._buf[pos] != 0
@@ -277,7 +157,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
     def read_byte(self) -> int:
         """Read one unsigned byte (0..255)."""
         pos = self._pos
-        if self._closed or pos + 1 > len(self._buf):
+        if self._closed or pos + 1 > self._end:
             raise self._shortage("read_byte", 1)
         self._pos = pos + 1
         return self._buf[pos]
@@ -340,7 +220,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
     def read_int16(self) -> int:
         """Read a signed 16-bit integer in :attr:`byte_order`."""
         pos = self._pos
-        if self._closed or pos + 2 > len(self._buf):
+        if self._closed or pos + 2 > self._end:
             raise self._shortage("read_int16", 2)
         value: int = self._layout.int16.unpack_from(self._buf, pos)[0]
         self._pos = pos + 2
@@ -349,7 +229,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
     def read_uint16(self) -> int:
         """Read an unsigned 16-bit integer in :attr:`byte_order`."""
         pos = self._pos
-        if self._closed or pos + 2 > len(self._buf):
+        if self._closed or pos + 2 > self._end:
             raise self._shortage("read_uint16", 2)
         value: int = self._layout.uint16.unpack_from(self._buf, pos)[0]
         self._pos = pos + 2
@@ -358,7 +238,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
     def read_int32(self) -> int:
         """Read a signed 32-bit integer in :attr:`byte_order`."""
         pos = self._pos
-        if self._closed or pos + 4 > len(self._buf):
+        if self._closed or pos + 4 > self._end:
             raise self._shortage("read_int32", 4)
         value: int = self._layout.int32.unpack_from(self._buf, pos)[0]
         self._pos = pos + 4
@@ -367,7 +247,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
     def read_uint32(self) -> int:
         """Read an unsigned 32-bit integer in :attr:`byte_order`."""
         pos = self._pos
-        if self._closed or pos + 4 > len(self._buf):
+        if self._closed or pos + 4 > self._end:
             raise self._shortage("read_uint32", 4)
         value: int = self._layout.uint32.unpack_from(self._buf, pos)[0]
         self._pos = pos + 4
@@ -376,7 +256,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
     def read_int64(self) -> int:
         """Read a signed 64-bit integer in :attr:`byte_order`."""
         pos = self._pos
-        if self._closed or pos + 8 > len(self._buf):
+        if self._closed or pos + 8 > self._end:
             raise self._shortage("read_int64", 8)
         value: int = self._layout.int64.unpack_from(self._buf, pos)[0]
         self._pos = pos + 8
@@ -385,7 +265,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
     def read_uint64(self) -> int:
         """Read an unsigned 64-bit integer in :attr:`byte_order`."""
         pos = self._pos
-        if self._closed or pos + 8 > len(self._buf):
+        if self._closed or pos + 8 > self._end:
             raise self._shortage("read_uint64", 8)
         value: int = self._layout.uint64.unpack_from(self._buf, pos)[0]
         self._pos = pos + 8
@@ -394,7 +274,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
     def read_single(self) -> float:
         """Read an IEEE 754 binary32 in :attr:`byte_order` (widened exactly to a float)."""
         pos = self._pos
-        if self._closed or pos + 4 > len(self._buf):
+        if self._closed or pos + 4 > self._end:
             raise self._shortage("read_single", 4)
         value: float = self._layout.single.unpack_from(self._buf, pos)[0]
         self._pos = pos + 4
@@ -403,7 +283,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
     def read_double(self) -> float:
         """Read an IEEE 754 binary64 in :attr:`byte_order`."""
         pos = self._pos
-        if self._closed or pos + 8 > len(self._buf):
+        if self._closed or pos + 8 > self._end:
             raise self._shortage("read_double", 8)
         value: float = self._layout.double.unpack_from(self._buf, pos)[0]
         self._pos = pos + 8
@@ -415,7 +295,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         Little-endian matches :attr:`uuid.UUID.bytes_le`, big-endian :attr:`uuid.UUID.bytes`.
         """
         pos = self._pos
-        if self._closed or pos + 16 > len(self._buf):
+        if self._closed or pos + 16 > self._end:
             raise self._shortage("read_guid", 16)
         value = guid_from_bytes(bytes(self._buf[pos : pos + 16]), self._layout.byte_order)
         self._pos = pos + 16
@@ -431,7 +311,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         raw ticks.
         """
         pos = self._pos
-        if self._closed or pos + 8 > len(self._buf):
+        if self._closed or pos + 8 > self._end:
             raise self._shortage("read_date_time", 8)
         value = ticks_to_datetime(self._layout.int64.unpack_from(self._buf, pos)[0])
         self._pos = pos + 8
@@ -443,7 +323,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         The sub-microsecond part is dropped, rounding toward negative infinity.
         """
         pos = self._pos
-        if self._closed or pos + 8 > len(self._buf):
+        if self._closed or pos + 8 > self._end:
             raise self._shortage("read_time_span", 8)
         value = ticks_to_timedelta(self._layout.int64.unpack_from(self._buf, pos)[0])
         self._pos = pos + 8
@@ -465,7 +345,7 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
         text = self._text
         size = count * text.unit_size
         pos = self._pos
-        if self._closed or pos + size > len(self._buf):
+        if self._closed or pos + size > self._end:
             units = (
                 "" if size == count else f" ({plural(count, 'code unit')} of {text.encoding.name})"
             )
@@ -477,22 +357,3 @@ class DataReader(CodecSettings, StreamOwner[InputStream]):
                 value = decode_string(view[pos : pos + size], text)
         self._pos = pos + size
         return value
-
-    # -- detaching and closing --------------------------------------------------------------
-
-    def detach_buffer(self) -> bytes:
-        """Take the unconsumed bytes out of the reader, leaving it empty but usable.
-
-        Raises :exc:`trio.ClosedResourceError` once closed and :exc:`trio.BusyResourceError`
-        while a :meth:`load` is in progress.
-        """
-        self._check_not_busy("detach_buffer")
-        with memoryview(self._buf) as view:
-            data = view[self._pos :].tobytes()
-        self._buf = bytearray()
-        self._pos = 0
-        return data
-
-    def _discard(self) -> None:
-        self._buf = bytearray()
-        self._pos = 0

@@ -119,6 +119,10 @@ class StreamOwner(ClosesOnExit, Generic[_S]):
         """Drop the bytes held: the object is closing."""
         raise NotImplementedError
 
+    def _release(self, stream: _S) -> None:
+        """Let go of *stream*, which is detached or closing (a reader gives back what
+        the stream lent it)."""
+
     def detach_stream(self) -> _S:
         """Give up the stream and return it, so closing this object leaves it open.
 
@@ -130,6 +134,7 @@ class StreamOwner(ClosesOnExit, Generic[_S]):
         stream = self._require_stream("detach_stream")
         self._stream = None
         self._detached = True
+        self._release(stream)
         return stream
 
     async def aclose(self) -> None:
@@ -173,8 +178,11 @@ class StreamOwner(ClosesOnExit, Generic[_S]):
         self._mark_closed()
 
     def _mark_closed(self) -> None:
+        stream = self._stream
         self._closed = True
         self._stream = None
+        if stream is not None:
+            self._release(stream)
         self._discard()
 
     def __enter__(self) -> Self:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Awaitable, Callable
+from typing import Protocol
 
 import trio
 
@@ -37,10 +38,11 @@ DEFAULT_RECEIVE_SIZE = 65536
 #: ``receive_some(2**45)`` would fail with an empty MemoryError.
 MAX_RECEIVE_SIZE = 4 * 1024 * 1024
 
-#: The socket's read: ``read(count, options)``.
-Reader = Callable[[int, InputStreamOptions], Awaitable[bytes]]
-#: The socket's :meth:`StreamReceiver.take_read_ahead` (``b""`` when it has no receiver).
-ReadAheadTaker = Callable[[int], bytes]
+
+class Reader(Protocol):
+    """The socket's read: ``read(count, options=NONE)``, as ``input_stream.read``."""
+
+    def __call__(self, count: int, options: InputStreamOptions = ..., /) -> Awaitable[bytes]: ...
 
 
 class StreamReceiver:
@@ -48,6 +50,7 @@ class StreamReceiver:
 
     __slots__ = (
         "_aborted",
+        "_lent",
         "_scope_done",
         "_scopes",
         "_sock",
@@ -74,6 +77,9 @@ class StreamReceiver:
         self._wait: SocketWait | None = None  # made by the first receive that waits
         #: What ``input_stream.read`` received beyond what it returned.
         self.buffer = bytearray()
+        # Who borrowed what the buffer held (lend_read_ahead): called to give back what
+        # it has not used before anything else reads the buffer.
+        self._lent: Callable[[], bytes] | None = None
         self.conflict = ConflictDetector("another task is receiving on this StreamSocket")
         #: The TLS session in force; None on plain TCP.
         self.session: TlsSession | None = None
@@ -81,6 +87,8 @@ class StreamReceiver:
     async def receive_some(self, max_bytes: int) -> bytes:
         """``StreamSocket.receive_some`` once the size is checked (documented there)."""
         with self.conflict:
+            if self._lent is not None:
+                self.reclaim()
             buffered = self.buffer
             if buffered:
                 # Bytes taken out of the buffer must be returned: a cancellation may
@@ -92,18 +100,50 @@ class StreamReceiver:
                 return data
             return await self._recv(max_bytes)
 
-    def take_read_ahead(self, count: int) -> bytes:
-        """``input_stream.take_read_ahead`` (documented on :class:`InputStream`)."""
-        # No receive waits while the buffer holds bytes (one that waits has taken them,
-        # and puts them back only as it ends), so taking them cannot overtake one.
+    def lend_read_ahead(self, give_back: Callable[[], bytes]) -> bytes | bytearray:
+        """``input_stream.lend_read_ahead`` (documented on :class:`InputStream`)."""
+        if self._lent is not None and self._lent != give_back:
+            self.reclaim()  # another borrower's bytes come first
         buffered = self.buffer
-        if not buffered:
+        # A receive under way holds none (one that waits has taken them, and puts them
+        # back only as it ends), and reclaims before it starts: nothing to lend then.
+        if not buffered or self.conflict.held:
             return b""
-        data = bytes(buffered[:count])
-        del buffered[:count]
-        return data
+        self.buffer = bytearray()
+        self._lent = give_back
+        return buffered
 
-    async def read(self, count: int, options: InputStreamOptions) -> bytes:
+    def return_read_ahead(self, give_back: Callable[[], bytes]) -> None:
+        """``input_stream.return_read_ahead`` (documented on :class:`InputStream`)."""
+        if self._lent is not None and self._lent == give_back:
+            self.reclaim()
+
+    def reclaim(self) -> None:
+        """Take back what was lent: what the borrower did not use goes back in front of
+        the buffer."""
+        give_back = self._lent
+        self._lent = None
+        if give_back is not None:
+            data = give_back()
+            if data:
+                self.buffer[:0] = data
+
+    def unread(self) -> int:
+        """The bytes received and not yet read (what a borrower holds included)."""
+        if self._lent is not None:
+            self.reclaim()
+        return len(self.buffer)
+
+    def discard(self) -> None:
+        """Drop every byte received and not yet read, lent ones included: the socket
+        closed."""
+        if self._lent is not None:
+            self.reclaim()
+        self.buffer.clear()
+
+    async def read(
+        self, count: int, options: InputStreamOptions = InputStreamOptions.NONE
+    ) -> bytes:
         """``input_stream.read`` (documented on :class:`SocketInputStream`)."""
         # One coroutine, not a checking one around a reading one: a framed message's
         # two loads pass through here, and each coroutine layer costs every await.
@@ -112,6 +152,8 @@ class StreamReceiver:
         if type(options) is not InputStreamOptions and not isinstance(options, InputStreamOptions):
             raise TypeError(f"options must be an InputStreamOptions, not {describe(options)}")
         with self.conflict:
+            if self._lent is not None:
+                self.reclaim()
             if count == 0:
                 await trio.lowlevel.checkpoint()
                 return b""
@@ -212,17 +254,25 @@ class SocketInputStream(InputStream):
 
     keeps_read_ahead = True  # the surplus stays in the socket's receive buffer
 
-    def __init__(self, read: Reader, take_read_ahead: ReadAheadTaker) -> None:
-        self._read = read
-        self._take_read_ahead = take_read_ahead
+    def __init__(self, read: Reader, receiver: Callable[[], StreamReceiver | None]) -> None:
+        """*read* is the socket's read; *receiver* gives its receiving side, or None
+        before it receives and once it is closed."""
         self._closed = False
+        self._receiver = receiver
+        self.bind(read)
 
-    def bind(self, read: Reader, take_read_ahead: ReadAheadTaker) -> None:
-        """Read through *read* and *take_read_ahead* from now on: the socket's receiving
-        side's own, once it exists (one coroutine layer less per read), and the
-        socket's again once it closes."""
+    def bind(self, read: Reader) -> None:
+        """Read through *read* from now on: the receiving side's own, once the socket
+        has one, and the socket's again once it closes.
+
+        It is set on the instance, over the method of the class, so that a call goes
+        straight to it: a framed message's loads come here, and every layer costs a
+        call and a coroutine. The method below documents the call and answers it once
+        the stream is closed (:meth:`aclose` takes the instance's away).
+        """
         self._read = read
-        self._take_read_ahead = take_read_ahead
+        if not self._closed:
+            vars(self)["read"] = read
 
     async def read(
         self, count: int, options: InputStreamOptions = InputStreamOptions.NONE
@@ -243,12 +293,25 @@ class SocketInputStream(InputStream):
             raise trio.ClosedResourceError("this input stream was closed")
         return await self._read(count, options)
 
-    def take_read_ahead(self, count: int) -> bytes:
-        """Up to *count* bytes already read ahead, without waiting (see
-        :meth:`InputStream.take_read_ahead`)."""
-        return b"" if self._closed else self._take_read_ahead(count)
+    def lend_read_ahead(self, give_back: Callable[[], bytes]) -> bytes | bytearray:
+        """Lend what the socket read ahead (see :meth:`InputStream.lend_read_ahead`);
+        nothing once this stream is closed."""
+        receiver = None if self._closed else self._receiver()
+        return b"" if receiver is None else receiver.lend_read_ahead(give_back)
+
+    def return_read_ahead(self, give_back: Callable[[], bytes]) -> None:
+        """Take back what was lent to *give_back* (see
+        :meth:`InputStream.return_read_ahead`)."""
+        receiver = self._receiver()
+        if receiver is not None:
+            receiver.return_read_ahead(give_back)
 
     async def aclose(self) -> None:
-        """Stop reading through this stream object; the socket stays open."""
+        """Stop reading through this stream object; the socket stays open, and what was
+        read ahead (lent bytes included) stays the socket's."""
         self._closed = True
+        vars(self).pop("read", None)
+        receiver = self._receiver()
+        if receiver is not None:
+            receiver.reclaim()
         await trio.lowlevel.checkpoint()

@@ -132,10 +132,8 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         stream = self._input
         if stream is None:
             receiver = self._receiver
-            if receiver is None:
-                stream = SocketInputStream(self._read, self._take_read_ahead)
-            else:
-                stream = SocketInputStream(receiver.read, receiver.take_read_ahead)
+            read = self._read if receiver is None else receiver.read
+            stream = SocketInputStream(read, self._current_receiver)
             self._input = stream
         return stream
 
@@ -256,13 +254,13 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         receiver = self._receiving("upgrade_to_ssl()")
         sending = self._sending()
         busy = receiver.conflict.held or sending.held
-        unread = len(receiver.buffer)
+        unread = receiver.unread()
         refuse_upgrade(self._describe(), sock, self._tls, self._connection.accepted, busy, unread)
         tls = client_tls(self.control, level)
         output = self._require_output("upgrade_to_ssl()")
         with sending, receiver.conflict:
             session = await upgrade_session(
-                sock, tls, host, output.flush, lambda: len(receiver.buffer), self._hooks()
+                sock, tls, host, output.flush, receiver.unread, self._hooks()
             )
         self._use_tls(session)
 
@@ -338,15 +336,16 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
             receiver = self._receiving("receive_some()")
         return await receiver.receive_some(max_bytes)
 
-    async def _read(self, count: int, options: InputStreamOptions) -> bytes:
+    async def _read(
+        self, count: int, options: InputStreamOptions = InputStreamOptions.NONE
+    ) -> bytes:
         receiver = self._receiver
         if receiver is None:
             receiver = self._receiving("input_stream.read()")
         return await receiver.read(count, options)
 
-    def _take_read_ahead(self, count: int) -> bytes:
-        receiver = self._receiver
-        return b"" if receiver is None else receiver.take_read_ahead(count)
+    def _current_receiver(self) -> StreamReceiver | None:
+        return self._receiver
 
     def _receiving(self, what: str) -> StreamReceiver:
         """The receiving side, made on first use (*what*: the operation, for errors)."""
@@ -359,7 +358,7 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
             receiver.session = self._tls
             self._receiver = receiver
             if self._input is not None:
-                self._input.bind(receiver.read, receiver.take_read_ahead)
+                self._input.bind(receiver.read)
         return receiver
 
     # -- closing ---------------------------------------------------------------------------
@@ -406,10 +405,10 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         if self._sock is not None:
             _sockio.close_socket(self._sock)
         if self._receiver is not None:
-            self._receiver.buffer.clear()
+            self._receiver.discard()
             self._receiver = None  # receiving now says the socket is closed
             if self._input is not None:
-                self._input.bind(self._read, self._take_read_ahead)
+                self._input.bind(self._read)
 
     def _is_closed(self) -> bool:
         return self._lifecycle.closed

@@ -1,0 +1,303 @@
+"""What a socket's input stream lends a DataReader stays the socket's.
+
+A ``DataReader`` over a socket borrows what each receive brought beyond the load that
+made it (``InputStream.lend_read_ahead``), and loads the next frames from its own buffer.
+These tests hold the loan to its promise: whoever reads the socket next -- another read
+through the stream, ``receive_some``, another reader, a detached stream, a TLS upgrade --
+gets every byte in order, and a closed socket takes the loan with it.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
+
+import pytest
+import trio
+import trio.testing
+from conftest import TaskSteps, receive_exactly
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from trio_sockets import (
+    DataReader,
+    HostName,
+    InputStreamOptions,
+    SocketProtectionLevel,
+    StreamSocket,
+    StreamSocketListener,
+)
+
+PARTIAL = InputStreamOptions.PARTIAL
+
+_Test = TypeVar("_Test", bound=Callable[..., Awaitable[None]])
+
+
+def bounded(test: _Test) -> _Test:
+    """Fail the test after 10 s: a byte the loan lost would leave a read waiting."""
+
+    @functools.wraps(test)
+    async def run(*args: Any, **kwargs: Any) -> None:
+        with trio.fail_after(10):
+            await test(*args, **kwargs)
+
+    return cast(_Test, run)
+
+
+def frame(body: bytes) -> bytes:
+    return len(body).to_bytes(4, "big") + body
+
+
+async def read_frame(reader: DataReader) -> bytes:
+    assert await reader.load(4) == 4
+    length = reader.read_uint32()
+    assert await reader.load(length) == length
+    return reader.read_bytes(length)
+
+
+async def arrived(client: StreamSocket, data: bytes) -> None:
+    """Send *data* and let it reach the other end's kernel buffer."""
+    await client.send_all(data)
+    await trio.testing.wait_all_tasks_blocked()
+
+
+@bounded
+async def test_frames_a_reader_borrowed_are_loaded_without_the_stream(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    await arrived(client, b"".join(frame(b"%d" % index * 50) for index in range(10)))
+    reader = DataReader(server.input_stream)
+    assert await read_frame(reader) == b"0" * 50  # the one receive
+    assert reader.unconsumed_buffer_length == 0  # what was lent is not counted
+    steps = TaskSteps()
+    trio.lowlevel.add_instrument(steps)
+    try:
+        for index in range(1, 10):
+            assert await read_frame(reader) == b"%d" % index * 50
+    finally:
+        trio.lowlevel.remove_instrument(steps)
+    assert steps.total == 0
+
+
+@pytest.mark.parametrize("how", ["receive_some", "read", "read_ahead"])
+@bounded
+async def test_what_a_reader_borrowed_comes_first_to_the_next_read_of_the_socket(
+    tcp_pair: tuple[StreamSocket, StreamSocket], how: str
+) -> None:
+    client, server = tcp_pair
+    await arrived(client, frame(b"head") + frame(b"body") + b"tail")
+    reader = DataReader(server.input_stream)
+    assert await read_frame(reader) == b"head"
+    expected = frame(b"body") + b"tail"
+    if how == "receive_some":
+        got = await receive_exactly(server, len(expected))
+    elif how == "read":
+        got = await server.input_stream.read(len(expected))
+    else:
+        got = await server.input_stream.read(3, InputStreamOptions.READ_AHEAD)
+        got += await server.input_stream.read(len(expected) - 3)
+    assert got == expected
+    # The reader has nothing left: its next load waits for the peer.
+    await arrived(client, frame(b"next"))
+    assert await read_frame(reader) == b"next"
+
+
+@bounded
+async def test_a_second_reader_gets_what_the_first_borrowed_and_the_first_keeps_its_load(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    await arrived(client, frame(b"one") + frame(b"two") + frame(b"three"))
+    first = DataReader(server.input_stream)
+    assert await first.load(4) == 4  # the receive: the rest is lent to the first
+    second = DataReader(server.input_stream)
+    # The second starts where the first's load ended, not where its loan did.
+    assert await second.load(3) == 3
+    assert second.read_bytes(3) == b"one"
+    assert await read_frame(second) == b"two"
+    assert first.read_uint32() == 3  # what the first loaded is still its own
+    assert await read_frame(first) == b"three"  # the second's loan came back in order
+
+
+@bounded
+async def test_detaching_or_closing_a_reader_gives_the_socket_back_what_it_borrowed(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    await arrived(client, frame(b"a") + frame(b"b") + b"rest")
+    reader = DataReader(server.input_stream)
+    assert await read_frame(reader) == b"a"
+    stream = reader.detach_stream()
+    assert await stream.read(5, PARTIAL) == frame(b"b")
+    again = DataReader(stream)
+    assert await again.load(2) == 2  # borrows "st" behind "re"
+    assert again.read_bytes(2) == b"re"
+    await again.aclose()  # closes the stream object; what it borrowed is the socket's
+    assert await receive_exactly(server, 2) == b"st"
+
+
+@bounded
+async def test_detach_buffer_leaves_the_borrowed_bytes_lent(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    await arrived(client, frame(b"first") + frame(b"second"))
+    reader = DataReader(server.input_stream)
+    assert await reader.load(4) == 4
+    assert reader.detach_buffer() == frame(b"first")[:4]
+    assert reader.unconsumed_buffer_length == 0
+    assert await reader.load(5) == 5  # from the loan, no receive
+    assert reader.read_bytes(5) == b"first"
+    assert await read_frame(reader) == b"second"
+
+
+@bounded
+async def test_closing_the_socket_drops_what_a_reader_borrowed(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    await arrived(client, frame(b"x" * 10) + frame(b"y" * 10))
+    reader = DataReader(server.input_stream)
+    assert await reader.load(4) == 4
+    await server.aclose()
+    assert reader.read_uint32() == 10  # what was loaded stays readable
+    with pytest.raises(trio.ClosedResourceError, match=r"StreamSocket"):
+        await reader.load(10)
+    assert reader.unconsumed_buffer_length == 0
+
+
+@bounded
+async def test_a_cancelled_load_takes_nothing_from_the_loan(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    await arrived(client, frame(b"kept"))
+    reader = DataReader(server.input_stream)
+    assert await reader.load(4) == 4
+    with trio.CancelScope() as scope:
+        scope.cancel()
+        await reader.load(4)
+    assert scope.cancelled_caught
+    assert reader.unconsumed_buffer_length == 4  # only the header
+    assert reader.read_uint32() == 4
+    assert await reader.load(4) == 4
+    assert reader.read_bytes(4) == b"kept"
+
+
+@bounded
+async def test_a_partial_load_takes_what_the_loan_holds_and_no_more(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    await arrived(client, b"abcdef")
+    reader = DataReader(server.input_stream)
+    reader.input_stream_options = PARTIAL
+    assert await reader.load(2) == 2
+    assert await reader.load(100) == 4  # the loan, without waiting for more
+    assert reader.read_bytes(6) == b"abcdef"
+    reader.input_stream_options = InputStreamOptions.NONE
+    await client.send_all(b"gh")
+    await arrived(client, b"ij")
+    assert await reader.load(4) == 4  # NONE: the stream for the rest
+    assert reader.read_bytes(4) == b"ghij"
+
+
+async def _interleave(script: list[tuple[str, int]], chunks: list[int]) -> None:
+    with trio.fail_after(10):
+        await _run_script(script, chunks)
+
+
+async def _run_script(script: list[tuple[str, int]], chunks: list[int]) -> None:
+    data = bytes(index % 251 for index in range(sum(chunks)))
+    async with StreamSocketListener() as listener:
+        await listener.bind_service_name("0")
+        async with StreamSocket() as client:
+            await client.connect(HostName("127.0.0.1"), listener.information.local_port)
+            server = await listener.accept()
+            async with server:
+                sent = 0
+                for size in chunks:
+                    await client.send_all(data[sent : sent + size])
+                    sent += size
+                await client.send_eof()
+                await trio.testing.wait_all_tasks_blocked()
+                got = bytearray()
+                first = reader = DataReader(server.input_stream)
+                first_attached = True
+                for action, size in script:
+                    left = len(data) - len(got)
+                    if action == "load" and left:
+                        loaded = await reader.load(min(size, left))
+                        assert loaded == min(size, left)
+                        got += reader.read_bytes(loaded)
+                    elif action == "first_reader_loads" and left and first_attached:
+                        loaded = await first.load(min(size, left))
+                        got += first.read_bytes(loaded)
+                    elif action == "read" and left:
+                        got += await server.input_stream.read(size, PARTIAL)
+                    elif action == "read_ahead" and left:
+                        options = PARTIAL | InputStreamOptions.READ_AHEAD
+                        got += await server.input_stream.read(size, options)
+                    elif action == "receive_some" and left:
+                        got += await server.receive_some(size)
+                    elif action == "new_reader":
+                        reader = DataReader(server.input_stream)
+                    elif action == "detach":
+                        reader.detach_stream()
+                        first_attached = first_attached and reader is not first
+                        reader = DataReader(server.input_stream)
+                    assert bytes(got) == data[: len(got)]
+                got += await receive_all_bytes(server)
+                assert bytes(got) == data
+
+
+async def receive_all_bytes(server: StreamSocket) -> bytes:
+    rest = bytearray()
+    while chunk := await server.receive_some():
+        rest += chunk
+    return bytes(rest)
+
+
+step = st.tuples(
+    st.sampled_from(
+        [
+            "load",
+            "load",
+            "first_reader_loads",
+            "read",
+            "read_ahead",
+            "receive_some",
+            "new_reader",
+            "detach",
+        ]
+    ),
+    st.integers(1, 300),
+)
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(script=st.lists(step, max_size=30), chunks=st.lists(st.integers(1, 2000), min_size=1))
+def test_any_mix_of_readers_and_reads_gets_every_byte_once_in_order(
+    script: list[tuple[str, int]], chunks: list[int]
+) -> None:
+    trio.run(_interleave, script, chunks)
+
+
+@bounded
+async def test_starttls_counts_what_a_reader_borrowed_as_unread(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    await arrived(server, b"220 ready\r\n250 more\r\n")
+    reader = DataReader(client.input_stream)
+    assert await reader.load(11) == 11  # the next line is lent to the reader
+    with pytest.raises(RuntimeError, match=r"10 bytes of received plain text"):
+        await client.upgrade_to_ssl(SocketProtectionLevel.SSL, HostName("localhost"))
+    assert reader.read_string(11) == "220 ready\r\n"
+    assert await client.input_stream.read(10) == b"250 more\r\n"
