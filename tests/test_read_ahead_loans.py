@@ -16,7 +16,7 @@ from typing import Any, TypeVar, cast
 import pytest
 import trio
 import trio.testing
-from conftest import TaskSteps, receive_exactly
+from conftest import TaskSteps, open_tls_pair, receive_exactly
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -28,6 +28,7 @@ from trio_sockets import (
     StreamSocket,
     StreamSocketListener,
 )
+from trio_sockets.testing import TlsCertificates
 
 PARTIAL = InputStreamOptions.PARTIAL
 
@@ -301,3 +302,19 @@ async def test_starttls_counts_what_a_reader_borrowed_as_unread(
         await client.upgrade_to_ssl(SocketProtectionLevel.SSL, HostName("localhost"))
     assert reader.read_string(11) == "220 ready\r\n"
     assert await client.input_stream.read(10) == b"250 more\r\n"
+
+
+@bounded
+async def test_over_tls_the_loan_keeps_the_decrypted_bytes_in_order(
+    tls_certificates: TlsCertificates,
+) -> None:
+    async with open_tls_pair(tls_certificates) as (client, server):
+        await arrived(client, b"".join(frame(b"%d" % index * 30) for index in range(5)))
+        reader = DataReader(server.input_stream)
+        assert await read_frame(reader) == b"0" * 30
+        assert await read_frame(reader) == b"1" * 30
+        stream = reader.detach_stream()
+        assert await stream.read(34) == frame(b"2" * 30)
+        again = DataReader(stream)
+        assert await read_frame(again) == b"3" * 30
+        assert await receive_exactly(server, 34) == frame(b"4" * 30)
