@@ -240,10 +240,11 @@ class WriteQueue(Generic[W]):
             return [memoryview(joined)[self._joined_sent :]]
         writes = self._writes
         count = len(writes)
+        if count == 1:  # one write, of any size (an awaited one, typically): as it is
+            head_sent = self._head_sent
+            return [memoryview(writes[0])[head_sent:] if head_sent else writes[0]]
         data_bytes = self.cost - count * WRITE_OVERHEAD
         if not self._head_sent and data_bytes <= MAX_SEND and count * JOIN_AVERAGE >= data_bytes:
-            if count == 1:
-                return [writes[0]]
             joined = self._joined = b"".join(writes)
             self._joined_sent = 0
             return [joined]
