@@ -318,3 +318,16 @@ async def test_over_tls_the_loan_keeps_the_decrypted_bytes_in_order(
         again = DataReader(stream)
         assert await read_frame(again) == b"3" * 30
         assert await receive_exactly(server, 34) == frame(b"4" * 30)
+
+
+@bounded
+async def test_a_closed_input_stream_lends_nothing_and_the_socket_keeps_its_bytes(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    client, server = tcp_pair
+    await arrived(client, b"headbody")
+    stream = server.input_stream
+    assert await stream.read(4, InputStreamOptions.READ_AHEAD) == b"head"
+    await stream.aclose()
+    assert stream.lend_read_ahead(bytes) == b""
+    assert await receive_exactly(server, 4) == b"body"

@@ -136,8 +136,10 @@ class DataReader(CodecSettings, LoadingBuffer):
         return InsufficientDataError.of_read(where, size, available, self._stream is not None)
 
     def _take_bytes(self, size: int, where: str) -> bytes:
-        pos = self._need(size, where)
+        pos = self._pos
         end = pos + size
+        if self._closed or end > self._end:  # _need(), one call less per read_bytes()
+            raise self._shortage(where, size)
         if type(self._buf) is bytes or size < _VIEW_COPY_THRESHOLD:
             data = bytes(self._buf[pos:end])  # of bytes: one copy, none for all of them
         else:

@@ -105,9 +105,10 @@ class StreamReceiver:
         if self._lent is not None and self._lent != give_back:
             self.reclaim()  # another borrower's bytes come first
         buffered = self.buffer
-        # A receive under way holds none (one that waits has taken them, and puts them
-        # back only as it ends), and reclaims before it starts: nothing to lend then.
-        if not buffered or self.conflict.held:
+        # No receive is under way while the buffer holds bytes (one that waits has
+        # taken them, and puts back what it does not return only as it ends, with
+        # nothing awaited after), so the buffer lent is no receive's to fill.
+        if not buffered:
             return b""
         self.buffer = bytearray()
         self._lent = give_back
@@ -259,20 +260,27 @@ class SocketInputStream(InputStream):
         before it receives and once it is closed."""
         self._closed = False
         self._receiver = receiver
-        self.bind(read)
+        self.bind(read, None)
 
-    def bind(self, read: Reader) -> None:
-        """Read through *read* from now on: the receiving side's own, once the socket
-        has one, and the socket's again once it closes.
+    def bind(self, read: Reader, receiver: StreamReceiver | None) -> None:
+        """Read through *read* from now on, and lend through *receiver*: the receiving
+        side's own once the socket has one, and the socket's read (and no receiver)
+        again once it closes.
 
-        It is set on the instance, over the method of the class, so that a call goes
-        straight to it: a framed message's loads come here, and every layer costs a
-        call and a coroutine. The method below documents the call and answers it once
-        the stream is closed (:meth:`aclose` takes the instance's away).
+        They are set on the instance, over the methods of the class, so that a call
+        goes straight to them: a framed message's loads come here, and every layer
+        costs a call and, for ``read``, a coroutine. The methods below document the
+        calls and answer them before the socket receives and once the stream is closed
+        (:meth:`aclose` takes the instance's away).
         """
         self._read = read
         if not self._closed:
-            vars(self)["read"] = read
+            attributes = vars(self)
+            attributes["read"] = read
+            if receiver is None:
+                attributes.pop("lend_read_ahead", None)
+            else:
+                attributes["lend_read_ahead"] = receiver.lend_read_ahead
 
     async def read(
         self, count: int, options: InputStreamOptions = InputStreamOptions.NONE
@@ -310,7 +318,9 @@ class SocketInputStream(InputStream):
         """Stop reading through this stream object; the socket stays open, and what was
         read ahead (lent bytes included) stays the socket's."""
         self._closed = True
-        vars(self).pop("read", None)
+        attributes = vars(self)
+        attributes.pop("read", None)
+        attributes.pop("lend_read_ahead", None)
         receiver = self._receiver()
         if receiver is not None:
             receiver.reclaim()

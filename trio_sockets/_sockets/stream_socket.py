@@ -132,8 +132,9 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         stream = self._input
         if stream is None:
             receiver = self._receiver
-            read = self._read if receiver is None else receiver.read
-            stream = SocketInputStream(read, self._current_receiver)
+            stream = SocketInputStream(self._read, self._current_receiver)
+            if receiver is not None:
+                stream.bind(receiver.read, receiver)
             self._input = stream
         return stream
 
@@ -358,7 +359,7 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
             receiver.session = self._tls
             self._receiver = receiver
             if self._input is not None:
-                self._input.bind(receiver.read)
+                self._input.bind(receiver.read, receiver)
         return receiver
 
     # -- closing ---------------------------------------------------------------------------
@@ -408,7 +409,7 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
             self._receiver.discard()
             self._receiver = None  # receiving now says the socket is closed
             if self._input is not None:
-                self._input.bind(self._read)
+                self._input.bind(self._read, None)
 
     def _is_closed(self) -> bool:
         return self._lifecycle.closed
