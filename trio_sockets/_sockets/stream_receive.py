@@ -253,7 +253,7 @@ class StreamReceiver:
 class SocketInputStream(InputStream):
     """The input stream of a :class:`StreamSocket` (WinRT ``IInputStream``)."""
 
-    keeps_read_ahead = True  # the surplus stays in the socket's receive buffer
+    keeps_read_ahead = True  # the surplus stays the socket's (lent to a DataReader)
 
     def __init__(self, read: Reader, receiver: Callable[[], StreamReceiver | None]) -> None:
         """*read* is the socket's read; *receiver* gives its receiving side, or None
