@@ -259,28 +259,31 @@ class SocketInputStream(InputStream):
         """*read* is the socket's read; *receiver* gives its receiving side, or None
         before it receives and once it is closed."""
         self._closed = False
+        self._socket_read = self._read = read
         self._receiver = receiver
-        self.bind(read, None)
+        self.bind(receiver())
 
-    def bind(self, read: Reader, receiver: StreamReceiver | None) -> None:
-        """Read through *read* from now on, and lend through *receiver*: the receiving
-        side's own once the socket has one, and the socket's read (and no receiver)
-        again once it closes.
+    def bind(self, receiver: StreamReceiver | None) -> None:
+        """Read and lend through *receiver*, the socket's receiving side, from now on:
+        once the socket has one; through the socket's read (and lend nothing) again
+        once it closes, with None.
 
-        They are set on the instance, over the methods of the class, so that a call
-        goes straight to them: a framed message's loads come here, and every layer
-        costs a call and, for ``read``, a coroutine. The methods below document the
-        calls and answer them before the socket receives and once the stream is closed
-        (:meth:`aclose` takes the instance's away).
+        The receiver's methods are set on the instance, over those of the class, so
+        that a call goes straight to them: a framed message's loads come here, and
+        every layer costs a call and, for ``read``, a coroutine. The methods below
+        document the calls and answer them before the socket receives and once the
+        stream is closed (:meth:`aclose` takes the instance's away).
         """
-        self._read = read
-        if not self._closed:
-            attributes = vars(self)
-            attributes["read"] = read
-            if receiver is None:
-                attributes.pop("lend_read_ahead", None)
-            else:
-                attributes["lend_read_ahead"] = receiver.lend_read_ahead
+        self._read = self._socket_read if receiver is None else receiver.read
+        if self._closed:
+            return
+        attributes = vars(self)
+        if receiver is None:
+            attributes.pop("read", None)
+            attributes.pop("lend_read_ahead", None)
+        else:
+            attributes["read"] = receiver.read
+            attributes["lend_read_ahead"] = receiver.lend_read_ahead
 
     async def read(
         self, count: int, options: InputStreamOptions = InputStreamOptions.NONE

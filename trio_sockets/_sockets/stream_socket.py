@@ -131,10 +131,7 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
     def input_stream(self) -> SocketInputStream:
         stream = self._input
         if stream is None:
-            receiver = self._receiver
             stream = SocketInputStream(self._read, self._current_receiver)
-            if receiver is not None:
-                stream.bind(receiver.read, receiver)
             self._input = stream
         return stream
 
@@ -359,7 +356,7 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
             receiver.session = self._tls
             self._receiver = receiver
             if self._input is not None:
-                self._input.bind(receiver.read, receiver)
+                self._input.bind(receiver)
         return receiver
 
     # -- closing ---------------------------------------------------------------------------
@@ -409,7 +406,7 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
             self._receiver.discard()
             self._receiver = None  # receiving now says the socket is closed
             if self._input is not None:
-                self._input.bind(self._read, None)
+                self._input.bind(None)
 
     def _is_closed(self) -> bool:
         return self._lifecycle.closed
