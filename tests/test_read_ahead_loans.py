@@ -149,7 +149,13 @@ async def test_detach_buffer_leaves_the_borrowed_bytes_lent(
     assert await reader.load(4) == 4
     assert reader.detach_buffer() == frame(b"first")[:4]
     assert reader.unconsumed_buffer_length == 0
-    assert await reader.load(5) == 5  # from the loan, no receive
+    steps = TaskSteps()
+    trio.lowlevel.add_instrument(steps)
+    try:
+        assert await reader.load(5) == 5  # from the loan: no receive, no scheduler step
+    finally:
+        trio.lowlevel.remove_instrument(steps)
+    assert steps.total == 0
     assert reader.read_bytes(5) == b"first"
     assert await read_frame(reader) == b"second"
 
@@ -331,3 +337,27 @@ async def test_a_closed_input_stream_lends_nothing_and_the_socket_keeps_its_byte
     await stream.aclose()
     assert stream.lend_read_ahead(bytes) == b""
     assert await receive_exactly(server, 4) == b"body"
+
+
+@bounded
+async def test_lending_to_another_borrower_takes_back_the_first_loan_first(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """Through the stream's own API: a second loan starts with what the first borrower
+    gives back, and a borrower that lets go returns what it did not use."""
+    client, server = tcp_pair
+    await arrived(client, b"abcdef")
+    stream = server.input_stream
+    assert await stream.read(2, InputStreamOptions.READ_AHEAD) == b"ab"
+    first_holds = bytearray(stream.lend_read_ahead(lambda: bytes(first_holds[2:])))
+    assert first_holds == b"cdef"  # the first borrower uses "cd" of it
+    second_holds = bytearray()
+
+    def second_gives_back() -> bytes:
+        return bytes(second_holds)
+
+    second_holds += stream.lend_read_ahead(second_gives_back)
+    assert second_holds == b"ef"
+    stream.return_read_ahead(lambda: b"not the borrower")  # not the loan's: ignored
+    stream.return_read_ahead(second_gives_back)
+    assert await receive_exactly(server, 2) == b"ef"
