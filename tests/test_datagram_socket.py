@@ -212,6 +212,10 @@ async def test_connect_hears_only_the_remote_even_what_arrived_before() -> None:
                     info = sock.information
                     assert info.remote_address == LOCALHOST
                     assert info.remote_port == str(peer.getsockname()[1])
+                    # What the connect filtered out counts nowhere, held or not when it
+                    # happened: received == delivered + held + dropped.
+                    assert info.received_message_count == 2
+                    assert info.dropped_message_count == 0
 
 
 async def test_get_data_reader_twice_reads_on_and_data_stream_reads_raw() -> None:
@@ -422,6 +426,24 @@ async def test_broadcast_on_loopback_via_stream_and_connect() -> None:
                 assert await receive_data(receiver) == b"connected broadcast"
 
 
+async def test_binding_an_ipv4_mapped_address_binds_the_ipv4_address() -> None:
+    async with DatagramSocket() as sock:
+        await sock.bind_endpoint("::ffff:127.0.0.1", "0")
+        assert sock.information.local_address == LOCALHOST
+        assert sock.socket.family == socket.AF_INET
+        with raw_udp("127.0.0.1") as peer:
+            peer.sendto(b"to the mapped bind", ("127.0.0.1", int(sock.information.local_port)))
+            assert await receive_data(sock) == b"to the mapped bind"
+
+
+async def test_a_scope_no_interface_has_is_refused_by_name() -> None:
+    async with DatagramSocket() as sock:
+        with pytest.raises(SocketStatusError) as caught:
+            await sock.bind_endpoint("fe80::1%4294967295", "0")
+        assert caught.value.status == SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS
+        assert "no network interface named or numbered '4294967295'" in str(caught.value)
+
+
 async def test_connect_to_a_multicast_address_is_host_not_found() -> None:
     async with DatagramSocket() as sock:
         with pytest.raises(SocketStatusError) as caught:
@@ -431,6 +453,11 @@ async def test_connect_to_a_multicast_address_is_host_not_found() -> None:
         with pytest.raises(SocketStatusError) as caught:
             await sock.connect(HostName("ff02::1"), "5000")
         assert SocketError.get_status(caught.value) == SocketErrorStatus.HOST_NOT_FOUND
+        # An IPv4 multicast group in its IPv4-mapped IPv6 spelling is one too.
+        with pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName("::ffff:239.255.0.1"), "5000")
+        assert caught.value.status == SocketErrorStatus.HOST_NOT_FOUND
+        assert "multicast" in str(caught.value)
 
 
 async def test_socat_is_a_real_peer() -> None:

@@ -13,6 +13,7 @@ import struct
 import uuid
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any, Literal
 
 import pytest
@@ -583,6 +584,15 @@ WRITER_REFUSALS: list[tuple[str, object, type[Exception], str]] = [
     ("write_single", True, TypeError, "expected a float"),
     ("write_double", "1.5", TypeError, "got str '1.5'"),
     ("write_double", 10**400, ValueError, "out of range for Double"),
+    # float() makes these infinite, or refuses them, rather than raising OverflowError.
+    (
+        "write_double",
+        Decimal("1e400"),
+        ValueError,
+        r"Decimal\('1E\+400'\) is out of range for Double",
+    ),
+    ("write_single", Decimal("-1e400"), ValueError, "out of range for Single"),
+    ("write_double", Decimal("sNaN"), ValueError, r"write_double: Decimal\('sNaN'\) has no Double"),
     ("write_guid", str(uuid.UUID(int=0)), TypeError, "expected a uuid.UUID"),
     ("write_date_time", datetime(2024, 1, 1), ValueError, r"datetime\(2024, 1, 1, 0, 0\) is naive"),
     ("write_date_time", date(2024, 1, 1), TypeError, "expected a datetime.datetime"),
@@ -609,6 +619,19 @@ def test_writers_refuse_bad_values_by_name_and_write_nothing(
     with pytest.raises(error, match=message):
         getattr(w, method)(value)
     assert w.unstored_buffer_length == 0
+
+
+def test_infinite_and_nan_decimals_are_written_as_such() -> None:
+    w = DataWriter()
+    w.write_double(Decimal("Infinity"))
+    w.write_single(Decimal("-Infinity"))
+    w.write_double(Decimal("NaN"))
+    w.write_double(Decimal("1e300"))
+    r = DataReader.from_buffer(w.detach_buffer())
+    assert r.read_double() == math.inf
+    assert r.read_single() == -math.inf
+    assert math.isnan(r.read_double())
+    assert r.read_double() == 1e300
 
 
 def test_single_keeps_infinities_nan_and_rounds_to_nearest() -> None:

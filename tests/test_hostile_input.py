@@ -923,6 +923,13 @@ SETTERS: list[tuple[str, Callable[..., object], dict[object, type[Exception]]]] 
             "x" * 10_000_000: ValueError,
             "127.0.0.1%lo": ValueError,
             "fe80::1": ValueError,
+            # Numbers name an interface by index: one that exists, in ASCII digits.
+            "99999999999": ValueError,
+            "4294967295": ValueError,
+            "0": ValueError,
+            "\u0967": ValueError,  # DEVANAGARI DIGIT ONE
+            "\u00b2": ValueError,  # SUPERSCRIPT TWO
+            "fe80::1%4294967296": ValueError,
         },
     ),
     (
@@ -1125,6 +1132,43 @@ async def test_every_setter_and_size_argument_names_a_bad_value_briefly(
         assert client.control.connect_timeout is None
         assert client.output_stream.max_pending_bytes == 64 * 1024 * 1024
         assert datagram.control.multicast_hop_limit == 1
+
+
+def test_a_huge_count_past_the_loaded_bytes_is_named_briefly() -> None:
+    """A count beyond what is loaded, however large (10**5000 has a repr Python refuses),
+    names the read and shows the count in a bounded form; nothing is consumed."""
+    reader = DataReader.from_buffer(b"abcdef")
+    writer = DataWriter()
+    calls: list[tuple[str, Callable[[int], object]]] = [
+        ("read_bytes", reader.read_bytes),
+        ("read_buffer", reader.read_buffer),
+        ("read_string", reader.read_string),
+        ("write_buffer: start", lambda count: writer.write_buffer(b"abc", count)),
+        ("write_buffer: start 0 + count", lambda count: writer.write_buffer(b"abc", 0, count)),
+    ]
+    for count in (10**400, HUGE):
+        for what, call in calls:
+            with pytest.raises((EOFError, ValueError)) as caught:
+                call(count)
+            message = str(caught.value)
+            assert message.startswith(what), message[:200]
+            assert len(message) <= MAX_MESSAGE, message[:500]
+            assert f"<an int of {count.bit_length()} bits>" in message
+    assert reader.unconsumed_buffer_length == 6
+    assert writer.unstored_buffer_length == 0
+
+
+async def test_an_endpoint_pair_without_its_remote_is_named_briefly() -> None:
+    long_name = ".".join(["a" * 62] * 4)  # a valid name of 251 octets
+    soft_hyphens = ("a" + "\u00ad" * 8 + ".") * 100 + "example"  # mapped away: valid
+    async with DatagramSocket() as sock:
+        for pair in (
+            EndpointPair(long_name, "", long_name, ""),
+            EndpointPair(soft_hyphens, "", None, ""),
+        ):
+            with pytest.raises(ValueError, match="has no remote") as caught:
+                await sock.connect(pair)
+            assert len(str(caught.value)) <= MAX_MESSAGE, str(caught.value)[:500]
 
 
 @pytest.mark.parametrize("size", [2**45, 2**63, 10**400])

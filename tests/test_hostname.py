@@ -64,6 +64,7 @@ ACCEPTED = [
     ("fe80::1%eth0", "fe80::1%eth0", "fe80::1%eth0", V6),
     ("[fe80::1%eth0]", "fe80::1%eth0", "fe80::1%eth0", V6),
     ("FE80:0::1%2", "fe80::1%2", "fe80::1%2", V6),
+    ("fe80::1%4294967295", "fe80::1%4294967295", "fe80::1%4294967295", V6),
     ("fe80::1%eth0.100", "fe80::1%eth0.100", "fe80::1%eth0.100", V6),
     ("::ffff:1.2.3.4", "::ffff:1.2.3.4", "::ffff:1.2.3.4", V6),
     ("::ffff:102:304", "::ffff:1.2.3.4", "::ffff:1.2.3.4", V6),
@@ -125,6 +126,9 @@ REJECTED = [
     ("fe80::1%a b", "IPv6 scope 'a b' must be"),
     ("fe80::1%a%b", "IPv6 scope 'a%b' must be"),
     ("fe80::1%" + "e" * 65, "IPv6 scope"),
+    # A scope id is 32 bits: the socket module would wrap a larger one silently.
+    ("fe80::1%4294967296", "IPv6 scope '4294967296' is over 4294967295"),
+    ("ff02::1%" + "9" * 64, "is over 4294967295"),
     ("(00:11:22:33:44:55)", "Bluetooth host names are Windows-only"),
     ("(AA:BB:CC:DD:EE:FF)", "Bluetooth host names are Windows-only"),
 ]

@@ -60,6 +60,15 @@ async def test_bind_endpoint_listens_on_one_address() -> None:
             (await listener.accept())._close_now()
 
 
+async def test_bind_endpoint_to_an_ipv4_mapped_address_listens_on_the_ipv4_address() -> None:
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("::ffff:127.0.0.2", "0")
+        assert [s.getsockname()[0] for s in listener.sockets] == ["127.0.0.2"]
+        async with StreamSocket() as client:
+            await client.connect("127.0.0.2", listener.information.local_port)
+            (await listener.accept())._close_now()
+
+
 async def test_bind_endpoint_without_host_means_every_address() -> None:
     async with StreamSocketListener() as listener:
         await listener.bind_endpoint(None, "0")

@@ -138,6 +138,35 @@ async def test_multicast_interface_defaults_to_the_bound_ipv4_address() -> None:
         assert sock.control.multicast_interface == "lo"
 
 
+def not_local_ipv4() -> str:
+    """An IPv4 address no interface of this host has (a bind to it fails; nothing is sent)."""
+    for candidate in ("10.255.255.254", "172.31.255.254", "192.168.255.254"):
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind((candidate, 0))
+            except OSError:
+                return candidate
+    pytest.skip("every candidate address is local here")  # pragma: no cover
+
+
+async def test_an_interface_the_kernel_refuses_leaves_the_setting_as_it_was() -> None:
+    async with DatagramSocket() as sock:
+        sock.control.multicast_hop_limit = 0
+        await sock.bind_endpoint(LOOPBACK, "0")
+        sock.control.multicast_interface = LOOPBACK
+        with pytest.raises(SocketStatusError) as caught:
+            sock.control.multicast_interface = not_local_ipv4()
+        assert caught.value.status == SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS
+        assert sock.control.multicast_interface == LOOPBACK
+        assert sock.socket.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, 4) == (
+            socket.inet_aton(LOOPBACK)
+        )
+        # An index no interface has is refused before the kernel is asked.
+        with pytest.raises(ValueError, match="no network interface named or numbered '4294967295'"):
+            sock.control.multicast_interface = "4294967295"
+        assert sock.control.multicast_interface == LOOPBACK
+
+
 async def test_membership_errors_are_classified() -> None:
     async with DatagramSocket() as v4, DatagramSocket() as dual:
         v4.control.multicast_interface = LOOPBACK
@@ -160,6 +189,13 @@ async def test_membership_errors_are_classified() -> None:
                 dual.join_multicast_group(bad)
         with pytest.raises(TypeError, match="host"):
             dual.join_multicast_group(None)  # type: ignore[arg-type]
+        # A group's scope names an interface: a 32-bit index that exists.
+        with pytest.raises(ValueError, match="is over 4294967295"):
+            dual.join_multicast_group("ff02::1%4294967296")
+        with pytest.raises(
+            ValueError, match=r"join_multicast_group 'ff02::1%4294967295'.*numbered"
+        ):
+            dual.join_multicast_group("ff02::1%4294967295")
 
 
 async def test_only_multicast_only_sockets_share_a_port() -> None:

@@ -20,6 +20,7 @@ once so the reader and the writer cannot disagree:
 
 from __future__ import annotations
 
+import math
 import operator
 import struct
 import uuid
@@ -184,14 +185,21 @@ def check_float(value: object, where: str, type_name: str) -> float:
     """Return *value* as a ``float``, for the argument of *where*.
 
     Accepts ints and anything with ``__float__`` but not a ``bool``; raises :exc:`TypeError`
-    otherwise, and :exc:`ValueError` for an int too large for any float.
+    otherwise, and :exc:`ValueError` for a finite number too large for any float (an int,
+    or a :class:`~decimal.Decimal` that ``float()`` would make infinite) or one that has no
+    float value (a signaling NaN).
     """
     if isinstance(value, bool) or not hasattr(type(value), "__float__"):
         raise TypeError(f"{where}: expected a float for {type_name}, got {describe(value)}")
     try:
-        return float(value)  # type: ignore[arg-type]
+        result = float(value)  # type: ignore[arg-type]
     except OverflowError:
         raise ValueError(f"{where}: {shown(value)} is out of range for {type_name}") from None
+    except (ValueError, ArithmeticError) as exc:
+        raise ValueError(f"{where}: {shown(value)} has no {type_name} value ({exc})") from None
+    if math.isinf(result) and value != result:  # finite, rounded to infinity
+        raise ValueError(f"{where}: {shown(value)} is out of range for {type_name}")
+    return result
 
 
 def check_count(value: object, where: str, what: str = "count") -> int:

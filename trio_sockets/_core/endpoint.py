@@ -104,9 +104,11 @@ class EndpointPair:
         remote service is ``""``.
         """
         if self._remote_host is None:
-            raise ValueError(f"{self!r} has no remote_host_name; a remote host is required")
+            raise ValueError(f"{shown(self)} has no remote_host_name; a remote host is required")
         if not self._remote_service:
-            raise ValueError(f"{self!r} has no remote_service_name; a remote service is required")
+            raise ValueError(
+                f"{shown(self)} has no remote_service_name; a remote service is required"
+            )
         return self._remote_host, self._remote_service
 
     def __eq__(self, other: object) -> bool:

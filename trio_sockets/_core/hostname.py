@@ -15,7 +15,7 @@ import idna
 
 from .checks import describe, shown
 from .enums import HostNameType
-from .sockaddr import ipv4_mapped, ipv4_of_mapped
+from .sockaddr import MAX_INTERFACE_INDEX, ipv4_mapped, ipv4_of_mapped
 
 __all__ = [
     "MAX_LABEL_OCTETS",
@@ -223,6 +223,10 @@ def _parse_ipv6(text: str, raw: str) -> ipaddress.IPv6Address:
     if percent and not _IPV6_SCOPE.fullmatch(scope):
         raise InvalidHostNameError(
             raw, f"the IPv6 scope {shown(scope)} must be 1-64 letters, digits, '.', '_', '-', ':'"
+        )
+    if scope.isdigit() and int(scope) > MAX_INTERFACE_INDEX:
+        raise InvalidHostNameError(
+            raw, f"the IPv6 scope {shown(scope)} is over {MAX_INTERFACE_INDEX}, the largest index"
         )
     try:
         return ipaddress.IPv6Address(text)

@@ -24,7 +24,8 @@ class MessageQueue(Generic[T]):
 
     Every message offered ends exactly once: :meth:`put` accepts it (and it is taken
     later, in order) or :meth:`drop` counts it, so ``received == taken + len(queue) +
-    dropped`` at all times (:meth:`retain` aside, which removes messages nobody is to see).
+    dropped`` at all times. :meth:`retain` takes messages back out of ``received`` as
+    if they had never come (a connected socket's filter, applied to what it held).
     """
 
     __slots__ = ("_items", "bound", "dropped", "patient", "peak", "received")
@@ -84,5 +85,8 @@ class MessageQueue(Generic[T]):
         return self._items.popleft()
 
     def retain(self, keep: Callable[[T], bool]) -> None:
-        """Remove, keeping the order of the rest, every message for which *keep* is false."""
-        self._items = collections.deque(item for item in self._items if keep(item))
+        """Remove, keeping the order of the rest, every message for which *keep* is false,
+        and uncount it: it no longer counts as received."""
+        kept = collections.deque(item for item in self._items if keep(item))
+        self.received -= len(self._items) - len(kept)
+        self._items = kept

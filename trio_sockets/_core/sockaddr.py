@@ -13,7 +13,10 @@ from __future__ import annotations
 import functools
 import ipaddress
 
-__all__ = ["ipv4_mapped", "ipv4_of_mapped", "unmapped"]
+__all__ = ["MAX_INTERFACE_INDEX", "ipv4_mapped", "ipv4_of_mapped", "unmapped"]
+
+#: The largest network interface index: a scope id is 32 bits unsigned (``sockaddr_in6``).
+MAX_INTERFACE_INDEX = 0xFFFF_FFFF
 
 
 def ipv4_mapped(ipv4: str) -> str:

@@ -11,6 +11,7 @@ import uuid
 from datetime import datetime, timedelta
 from typing import overload
 
+from .._core.checks import shown
 from .._core.codec import (
     DEFAULT_INPUT_STREAM_OPTIONS,
     CodecSettings,
@@ -351,7 +352,7 @@ class DataReader(CodecSettings, LoadingBuffer):
             units = (
                 "" if size == count else f" ({plural(count, 'code unit')} of {text.encoding.name})"
             )
-            raise self._shortage(f"read_string({count}){units}", size)
+            raise self._shortage(f"read_string({shown(count)}){units}", size)
         if size < _VIEW_COPY_THRESHOLD:
             value = decode_string(self._buf[pos : pos + size], text)
         else:

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, Generic, Self, TypeVar
 
 import trio
 
+from .._core.checks import shown
 from .._core.closing import ClosesOnExit
 from .interfaces import InputStream, OutputStream
 
@@ -16,8 +17,9 @@ __all__ = ["InsufficientDataError", "NoStreamError", "StreamOwner", "is_closed",
 
 
 def plural(count: int, noun: str) -> str:
-    """*count* and *noun*, plural unless *count* is 1: ``1 byte``, ``2 bytes``."""
-    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+    """*count* and *noun*, plural unless *count* is 1: ``1 byte``, ``2 bytes`` (a huge
+    count in the bounded form of :func:`~trio_sockets._core.checks.shown`)."""
+    return f"{count} {noun}" if count == 1 else f"{shown(count)} {noun}s"
 
 
 class InsufficientDataError(EOFError):

@@ -13,6 +13,7 @@ from datetime import datetime, timedelta
 
 import trio
 
+from .._core.checks import shown
 from .._core.codec import (
     INT16_RANGE,
     INT32_RANGE,
@@ -196,14 +197,15 @@ class DataWriter(CodecSettings, StreamOwner[OutputStream]):
                 length = data.nbytes
                 if start > length:
                     raise ValueError(
-                        f"write_buffer: start {start} is past the end of the {length}-byte buffer"
+                        f"write_buffer: start {shown(start)} is past the end of the "
+                        f"{length}-byte buffer"
                     )
                 if count is None:
                     count = length - start
                 elif start + count > length:
                     raise ValueError(
-                        f"write_buffer: start {start} + count {count} runs past the end of the "
-                        f"{length}-byte buffer"
+                        f"write_buffer: start {shown(start)} + count {shown(count)} runs past "
+                        f"the end of the {length}-byte buffer"
                     )
                 self._buf += data[start : start + count]
 

@@ -35,8 +35,14 @@ from .._core.errors import (
 )
 from .._core.hostname import HostName, coerce_host_name
 from .._core.service_name import parse_service_name
+from .._core.sockaddr import ipv4_of_mapped
 from .srv import ServiceTarget, all_targets_failed, srv_targets
-from .system_lookups import local_files_limiter, services_database, system_getaddrinfo
+from .system_lookups import (
+    interface_index,
+    local_files_limiter,
+    services_database,
+    system_getaddrinfo,
+)
 from .translate import translating
 
 __all__ = [
@@ -312,6 +318,11 @@ class Resolver:
             await trio.lowlevel.checkpoint()
             if address.version == 4:  # the canonical name is the dotted quad
                 return [(socket.AF_INET, (host.canonical_name, port))]
+            mapped = ipv4_of_mapped(host.canonical_name) if passive else None
+            if mapped is not None:
+                # A local address in its IPv4-mapped spelling is the IPv4 address: only
+                # a dual-stack socket bound to "::" hears through mapped addresses.
+                return [(socket.AF_INET, (mapped, port))]
             scope = _scope_id(host)
             return [(socket.AF_INET6, (host.canonical_name.split("%")[0], port, 0, scope))]
         if self._nameservers is not None:
@@ -475,12 +486,10 @@ def _scope_id(host: HostName) -> int:
     if "%" not in host.canonical_name:
         return 0
     scope = host.canonical_name.split("%", 1)[1]
-    if scope.isdigit():
-        return int(scope)
-    try:
-        return socket.if_nametoindex(scope)
-    except OSError as exc:
+    index = interface_index(scope)
+    if index is None:
         raise socket_error(
             SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS,
-            f"{host.raw_name!r}: no network interface named {scope!r}",
-        ) from exc
+            f"{shown(host.raw_name)}: no network interface named or numbered {shown(scope)}",
+        )
+    return index

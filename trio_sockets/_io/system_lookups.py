@@ -1,4 +1,4 @@
-"""The system resolver's lookups: ``getaddrinfo`` and the services database in worker
+"""The system's lookups: ``getaddrinfo`` and the services database in worker
 threads, on limiters of their own, abandoned on timeout or cancellation and counted until
 libc returns."""
 
@@ -13,10 +13,12 @@ from typing import Any
 import trio
 
 from .._core.errors import SocketErrorStatus, socket_error
+from .._core.sockaddr import MAX_INTERFACE_INDEX
 
 __all__ = [
     "MAX_SYSTEM_LOOKUPS",
     "abandoned_lookups",
+    "interface_index",
     "local_files_limiter",
     "services_database",
     "system_getaddrinfo",
@@ -237,3 +239,18 @@ async def system_getaddrinfo(host: str, port: int, kind: int, flags: int, what: 
             lookup.abandon()
     assert infos is not None
     return infos
+
+
+def interface_index(name: str) -> int | None:
+    """The index of this host's network interface *name*: a name (``eth0``) or an index
+    in ASCII digits; None if there is no such interface."""
+    try:
+        if name.isascii() and name.isdigit():
+            index = int(name)
+            if not 0 < index <= MAX_INTERFACE_INDEX:
+                return None
+            socket.if_indextoname(index)  # OSError if no interface has it
+            return index
+        return socket.if_nametoindex(name)
+    except (OSError, ValueError, OverflowError):  # ValueError: a NUL in the name
+        return None

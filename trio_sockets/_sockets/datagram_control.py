@@ -32,6 +32,7 @@ from .._core.linux import (
     SO_RXQ_OVFL,
 )
 from .._core.sockaddr import unmapped
+from .._io.system_lookups import interface_index
 from .._io.translate import translating
 from .socket_options import (
     DEFAULT_HOP_LIMIT,
@@ -164,12 +165,13 @@ class DatagramSocketControl(CommonOptions):
     def multicast_interface(self) -> str | None:
         """The interface multicast datagrams leave by and groups are joined on.
 
-        An interface name (``"lo"``, ``"eth0"``, looked up when set), an IPv4 address
-        of a local interface (``"127.0.0.1"``: ``IP_MULTICAST_IF`` by address), or an
-        IPv6 address with a scope (``"fe80::1%eth0"``: the scope's interface). ``None``
-        (the default) means: the socket's own IPv4 address when it was bound to one,
-        otherwise the system's routing, which on most hosts is the default route's
-        interface. A WinRT socket bound to an adapter uses that adapter the same way.
+        An interface name or index (``"lo"``, ``"eth0"``, ``"1"``, looked up when set),
+        an IPv4 address of a local interface (``"127.0.0.1"``: ``IP_MULTICAST_IF`` by
+        address), or an IPv6 address with a scope (``"fe80::1%eth0"``: the scope's
+        interface). ``None`` (the default) means: the socket's own IPv4 address when it
+        was bound to one, otherwise the system's routing, which on most hosts is the
+        default route's interface. A WinRT socket bound to an adapter uses that adapter
+        the same way.
 
         Set it whenever multicast must stay on one interface: the only way to keep test
         traffic on loopback is ``multicast_interface = "127.0.0.1"`` together with
@@ -178,6 +180,8 @@ class DatagramSocketControl(CommonOptions):
         Raises:
             TypeError: not a str, :class:`~trio_sockets.HostName` or None.
             ValueError: no such interface, or an IPv6 address without a scope.
+            SocketStatusError: the kernel refused it on an open socket (an IPv4 address
+                no interface has); the setting keeps its old value.
         """
         return self._multicast_interface
 
@@ -191,11 +195,16 @@ class DatagramSocketControl(CommonOptions):
                 f"not {describe(value)}"
             )
         ipv4, index = _parse_interface(value)
+        before = self._multicast_interface, self._interface_ipv4, self._interface_index
         self._multicast_interface = value
         self._interface_ipv4, self._interface_index = ipv4, index
         sock = self._owner.sock
         if sock is not None and sock.fileno() != -1:
-            self.apply_multicast(sock)
+            try:
+                self.apply_multicast(sock)
+            except BaseException:  # refused: the setting keeps its value, as the socket did
+                self._multicast_interface, self._interface_ipv4, self._interface_index = before
+                raise
 
     @property
     def multicast_hop_limit(self) -> int:
@@ -300,19 +309,15 @@ def _parse_interface(value: str | None) -> tuple[str, int]:
                 f"multicast_interface {shown(value)}: an IPv6 address needs a scope naming its "
                 "interface, like 'fe80::1%eth0'; or give the interface name"
             )
-        return "0.0.0.0", _interface_index(scope, value)
-    return "0.0.0.0", _interface_index(value, value)
+        return "0.0.0.0", _interface_index(scope, f"multicast_interface {shown(value)}")
+    return "0.0.0.0", _interface_index(value, f"multicast_interface {shown(value)}")
 
 
-def _interface_index(name: str, value: str) -> int:
-    if name.isdigit():
-        return int(name)
-    try:
-        return socket.if_nametoindex(name)
-    except OSError:
-        raise ValueError(
-            f"multicast_interface {shown(value)}: there is no network interface named {shown(name)}"
-        ) from None
+def _interface_index(name: str, what: str) -> int:
+    index = interface_index(name)
+    if index is None:
+        raise ValueError(f"{what}: there is no network interface named or numbered {shown(name)}")
+    return index
 
 
 def set_membership(
@@ -344,7 +349,11 @@ def set_membership(
                 f"{what} {group.raw_name}: {where} is an IPv4 socket",
             )
         scope = address.scope_id
-        index = _interface_index(scope, group.raw_name) if scope else control.ipv6_interface()
+        index = (
+            _interface_index(scope, f"{what} {shown(group.raw_name)}")
+            if scope
+            else control.ipv6_interface()
+        )
         mreq = address.packed + struct.pack("@I", index)
         option = socket.IPV6_JOIN_GROUP if join else socket.IPV6_LEAVE_GROUP
         sock.setsockopt(socket.IPPROTO_IPV6, option, mreq)

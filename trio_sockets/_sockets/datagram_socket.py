@@ -24,6 +24,7 @@ from .._core.enums import HostNameSortOptions
 from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import HostName, coerce_host_name
 from .._core.lifecycle import DATAGRAM_SOCKET, Action, Lifecycle, Phase
+from .._core.sockaddr import ipv4_of_mapped
 from .._io.addresses import endpoint_pairs
 from .._io.connect import format_sockaddr
 from .._io.datagram_channel import DatagramMessageChannel
@@ -268,7 +269,8 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         sockaddr, family = await resolve_destination(
             self._resolver, host, service, families, binding.local_text(bind_to), "connect"
         )
-        if ipaddress.ip_address(sockaddr[0].split("%")[0]).is_multicast:
+        address = sockaddr[0].split("%")[0]
+        if ipaddress.ip_address(ipv4_of_mapped(address) or address).is_multicast:
             raise socket_error(
                 SocketErrorStatus.HOST_NOT_FOUND,
                 f"connect to {host.display_name}: {sockaddr[0]} is a multicast "
