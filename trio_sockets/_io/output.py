@@ -136,6 +136,7 @@ class BaseOutputStream(Sending, OutputStream):
         self._writer_idle = trio.lowlevel.ParkingLot()
         self._progress = trio.lowlevel.ParkingLot()
         self._parked = 0  # tasks parked in _progress (unpark_all() costs even with none)
+        self._awaiting = 0  # tasks waiting for writes to complete (in _run_until)
         self._closed = False
         # The failure that broke the stream; every later write fails with it.
         self._broken: BaseException | None = None
@@ -314,16 +315,24 @@ class BaseOutputStream(Sending, OutputStream):
         queue = self._queue
         await self._run_until(lambda: not queue)
 
-    async def finish(self) -> None:
+    async def finish(self) -> bool:
         """Flush before the socket closes, unless this stream object was closed or the
-        stream is broken (then there is nothing a flush could send); a trio checkpoint.
+        stream is broken (then there is nothing a flush could send), or another task
+        waits for a write (``send_all``, an awaited write, ``flush``): a send is under
+        way, which the close aborts at once, as trio's own streams do, rather than wait
+        for a peer that may never read. A trio checkpoint.
 
-        Raises the first write failure nobody has seen yet.
+        Returns False when it left a send under way to be aborted (its task gets the
+        failure). Raises the first write failure nobody has seen yet.
         """
+        if self._awaiting:
+            await trio.lowlevel.checkpoint()
+            return False
         if self._broken is None and not self._closed:
             await self.flush()
         else:
             await trio.lowlevel.checkpoint()
+        return True
 
     async def wait_idle(self) -> None:
         """Wait until no task is sending (after :meth:`abort`, until the aborted send

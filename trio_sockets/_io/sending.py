@@ -54,6 +54,7 @@ class Sending(abc.ABC):
     _writer_idle: trio.lowlevel.ParkingLot
     _progress: trio.lowlevel.ParkingLot
     _parked: int
+    _awaiting: int
 
     @abc.abstractmethod
     def _send_step(self) -> bool:
@@ -116,9 +117,11 @@ class Sending(abc.ABC):
         """Send (or wait for the sender) until *until()*; a full trio checkpoint."""
         await trio.lowlevel.checkpoint_if_cancelled()
         yielded = False
+        self._awaiting += 1
         try:
             yielded = await self._drive(until)
         finally:
+            self._awaiting -= 1
             if self._queue and not self._sender_busy:
                 # Writes after this task's, or its own when it was cancelled: hand them to
                 # the writer (without a nursery, to the kernel as far as it takes them now;

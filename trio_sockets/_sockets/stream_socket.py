@@ -366,29 +366,35 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
 
         Operations other tasks have under way on the socket -- a ``connect`` included
         -- fail with ``OPERATION_ABORTED`` (a :class:`trio.ClosedResourceError` too),
-        and have ended, releasing what they held, when this returns.
+        and have ended, releasing what they held, when this returns. A send under way
+        (another task in ``send_all``, an awaited write or ``flush``) is one of them:
+        then the socket closes at once and what was pending fails with it, as with
+        trio's streams. Otherwise the unawaited writes are sent first, for as long as
+        the peer takes them; a peer that reads nothing holds this until it is cancelled.
 
-        Raises a write failure nobody has seen yet (after closing). Cancellation: the
-        socket is closed at once, unsent writes fail with ``OPERATION_ABORTED``.
+        Raises a write failure nobody has seen yet (after closing), unless it aborted a
+        send under way. Cancellation: the socket is closed at once, unsent writes fail
+        with ``OPERATION_ABORTED``.
         """
         if self._lifecycle.closed:
             await trio.lowlevel.checkpoint()
             return
         output = self._output
+        flushed = True
         try:
             if output is not None:
-                await output.finish()
+                flushed = await output.finish()
             else:
                 await trio.lowlevel.checkpoint()
             receiving = self._receiver is not None and self._receiver.conflict.held
-            if self._tls is not None and not receiving:
+            if self._tls is not None and not receiving and flushed:
                 await self._tls.close_notify()
         finally:
             self._close_now()
         # A connect or receive in another task that the close aborted ends at its next
         # step: once it has, everything it held is released too.
         await self._wait_io_idle()
-        if output is not None:
+        if output is not None and flushed:  # else the aborted send's task raises
             output.raise_unobserved()
 
     def _close_now(self) -> None:
