@@ -1028,19 +1028,62 @@ async def test_a_tls_socket_works_without_async_with(pki: Pki) -> None:
             await sock.aclose()
 
 
-async def test_a_peer_that_vanishes_without_close_notify_is_an_end_of_stream(pki: Pki) -> None:
-    """As the ssl module's suppress_ragged_eofs default: a TCP close without TLS's
-    close_notify reads as the end of the stream, and stays so."""
+async def test_a_peer_that_vanishes_without_close_notify_is_a_broken_stream(pki: Pki) -> None:
+    """As trio.SSLStream's default: a TCP close without TLS's close_notify may be a
+    truncation attack, so it is a failure (what came before it is delivered), and stays
+    so; only close_notify reads as the end of the stream."""
     async with s_server(pki) as port:
         sock = trusting(pki)
         await sock.connect(HostName("localhost"), str(port), L.SSL)
         assert await reversed_line(sock, b"ab\n") == b"ba\n"
     # The server process is gone: its kernel closed the connection, without TLS's
     # close_notify.
-    with trio.fail_after(10):
-        assert await sock.receive_some() == b""
-        assert await sock.receive_some() == b""
-    await sock.aclose()
+    try:
+        with trio.fail_after(10):
+            with pytest.raises(trio.BrokenResourceError, match="without TLS's close_notify"):
+                await sock.receive_some()
+            with pytest.raises(trio.BrokenResourceError) as caught:
+                await sock.receive_some()
+            assert SocketError.get_status(caught.value) == S.CONNECTION_RESET_BY_PEER
+            with pytest.raises(trio.BrokenResourceError):
+                await sock.input_stream.read(10, InputStreamOptions.PARTIAL)
+    finally:
+        await sock.aclose()
+
+
+@pytest.mark.parametrize("close_notify", [True, False], ids=["close_notify", "truncated"])
+async def test_only_close_notify_ends_a_tls_stream_from_a_python_ssl_peer(
+    pki: Pki, close_notify: bool
+) -> None:
+    """A peer of Python's ssl module sends a message, then ends the connection with
+    close_notify (a clean end of stream) or without it (truncation: a failure)."""
+    with socket.socket() as listening:
+        listening.bind(("127.0.0.1", 0))
+        listening.listen(1)
+        port = str(listening.getsockname()[1])
+
+        def serve() -> None:
+            conn, _ = listening.accept()
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(pki.files["server.crt"], pki.files["server.key"])
+            with context.wrap_socket(conn, server_side=True) as tls:
+                tls.sendall(b"Content: partial")
+                if close_notify:
+                    tls.unwrap().close()
+
+        async with trio.open_nursery() as nursery, trusting(pki) as sock:
+            nursery.start_soon(trio.to_thread.run_sync, serve)
+            with trio.fail_after(10):
+                await sock.connect(HostName("localhost"), port, L.TLS12)
+                received = b""
+                while len(received) < len(b"Content: partial"):
+                    received += await sock.receive_some()
+                assert received == b"Content: partial"
+                if close_notify:
+                    assert await sock.receive_some() == b""
+                else:
+                    with pytest.raises(trio.BrokenResourceError, match="close_notify"):
+                        await sock.receive_some()
 
 
 async def test_send_eof_is_refused_on_tls(pki: Pki) -> None:

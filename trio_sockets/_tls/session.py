@@ -91,13 +91,15 @@ class TlsSession:
     async def receive(self, max_bytes: int, where: Callable[[], str]) -> bytes:
         """Receive up to *max_bytes* of plain text; ``b""`` at the end of the stream.
 
-        A ragged EOF (the peer closed without close_notify) reads as the end of the
-        stream, as the ssl module's ``suppress_ragged_eofs`` default has it. *where*
-        names the socket in a failure's message (called only then: this is a hot path).
+        Only the peer's close_notify ends the stream. A connection closed without it
+        (a "ragged EOF") is a failure, as in :class:`trio.SSLStream`'s default: the
+        bytes may have been cut short by anyone on the path, and a clean end would hide
+        that. *where* names the socket in a failure's message (called only then: this
+        is a hot path).
 
         Raises:
-            SocketStatusError: the classified failure, also a
-                :class:`trio.BrokenResourceError`.
+            SocketStatusError: the classified failure (``CONNECTION_RESET_BY_PEER`` for a
+                ragged EOF), also a :class:`trio.BrokenResourceError`.
         """
         if self._eof:
             await trio.lowlevel.checkpoint()
@@ -105,9 +107,17 @@ class TlsSession:
         try:
             data = await self.stream.receive_some(max_bytes)
         except trio.BrokenResourceError as exc:
-            if isinstance(exc.__cause__, (ssl.SSLEOFError, ssl.SSLZeroReturnError)):
+            if isinstance(exc.__cause__, ssl.SSLZeroReturnError):
                 self._eof = True
                 return b""
+            if isinstance(exc.__cause__, ssl.SSLEOFError):
+                raise socket_error(
+                    SocketErrorStatus.CONNECTION_RESET_BY_PEER,
+                    f"receive on {where()}: the peer closed the connection without TLS's "
+                    "close_notify, so what came may be cut short (a truncation attack "
+                    "looks the same)",
+                    broken=True,
+                ) from exc
             raise tls_error(exc, f"receive on {where()}") from exc
         except OSError as exc:
             raise translate_os_error(exc, f"receive on {where()}", broken=True) from exc
