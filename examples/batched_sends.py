@@ -105,9 +105,20 @@ async def main(service: str = "1337", packet_count: int = 5) -> list[str]:
     return results
 
 
+def count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, not {text!r}")
+    return value
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--service", default="1337", help="port or service name (default 1337)")
-    parser.add_argument("--packets", type=int, default=5, help="packets per variant (default 5)")
+    parser.add_argument("--packets", type=count, default=5, help="packets per variant (default 5)")
     arguments = parser.parse_args()
     trio.run(main, arguments.service, arguments.packets)

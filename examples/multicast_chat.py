@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 
 import trio
 
@@ -70,6 +71,24 @@ async def chat(
     return heard
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds, 0 or more, not {text!r}")
+    return value
+
+
+def hop_limit(text: str) -> int:
+    """An argparse type: a multicast TTL, 0 to 255."""
+    if not (text.isascii() and text.isdigit()) or int(text) > 255:
+        raise argparse.ArgumentTypeError(f"expected a hop limit from 0 to 255, not {text!r}")
+    return int(text)
+
+
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--name", default="anonymous", help="who is speaking")
@@ -80,13 +99,13 @@ if __name__ == "__main__":
         "--interface", default="127.0.0.1", help="interface address (default loopback)"
     )
     parser.add_argument(
-        "--hops", type=int, default=0, help="multicast TTL (default 0: this host only)"
+        "--hops", type=hop_limit, default=0, help="multicast TTL (default 0: this host only)"
     )
     parser.add_argument(
-        "--duration", type=float, default=3.0, help="seconds before leaving (default 3)"
+        "--duration", type=seconds, default=3.0, help="seconds before leaving (default 3)"
     )
     parser.add_argument(
-        "--interval", type=float, default=0.25, help="seconds between lines (default 0.25)"
+        "--interval", type=seconds, default=0.25, help="seconds between lines (default 0.25)"
     )
     arguments = parser.parse_args()
     trio.run(

@@ -125,6 +125,9 @@ if __name__ == "__main__":
     parser.add_argument("--uri", help="a ws:// or wss:// echo server (default: start one)")
     parser.add_argument("--message", default=MESSAGE, help=f"the text to send ({MESSAGE!r})")
     arguments = parser.parse_args()
+    if not arguments.message:
+        # A DataWriter stores nothing for an empty buffer: no message would go out.
+        parser.error("--message must not be empty")
     try:
         trio.run(main, arguments.uri, arguments.message)
     except* OSError:

@@ -16,6 +16,7 @@ another one.
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 
 import trio
@@ -159,6 +160,28 @@ async def run_client(uri: str, chunks: int = 3, interval: float = 1.0) -> Counte
     return counters
 
 
+def seconds(text: str) -> float:
+    """An argparse type: a finite number of seconds, 0 or more."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value) or value < 0:
+        raise argparse.ArgumentTypeError(f"expected seconds, 0 or more, not {text!r}")
+    return value
+
+
+def count(text: str) -> int:
+    """An argparse type: a whole number, 0 or more."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, not {text!r}")
+    return value
+
+
 async def main(uri: str | None = None, chunks: int = 3, interval: float = 1.0) -> Counters:
     """Run the client against *uri*, or against a local echo server started first."""
     if uri is not None:
@@ -171,9 +194,9 @@ async def main(uri: str | None = None, chunks: int = 3, interval: float = 1.0) -
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--uri", help="a ws:// or wss:// echo server (default: start one)")
-    parser.add_argument("--chunks", type=int, default=3, help="chunks to send (default 3)")
+    parser.add_argument("--chunks", type=count, default=3, help="chunks to send (default 3)")
     parser.add_argument(
-        "--interval", type=float, default=1.0, help="seconds between chunks (default 1)"
+        "--interval", type=seconds, default=1.0, help="seconds between chunks (default 1)"
     )
     arguments = parser.parse_args()
     try:

@@ -293,3 +293,27 @@ def test_demo_command_needs_a_command() -> None:
     )
     assert result.returncode == 2
     assert "demo" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("script", "arguments", "named"),
+    [
+        ("websocket_echo.py", ["--message="], "--message must not be empty"),
+        ("websocket_stream.py", ["--interval", "-1"], "argument --interval"),
+        ("websocket_stream.py", ["--interval", "nan"], "argument --interval"),
+        ("websocket_stream.py", ["--chunks", "-1"], "argument --chunks"),
+        ("batched_sends.py", ["--packets", "-3"], "argument --packets"),
+        ("multicast_chat.py", ["--hops", "256"], "argument --hops"),
+        ("multicast_chat.py", ["--duration", "inf"], "argument --duration"),
+        ("multicast_chat.py", ["--interval", "-0.5"], "argument --interval"),
+    ],
+)
+def test_example_scripts_refuse_bad_arguments_by_name(
+    script: str, arguments: list[str], named: str
+) -> None:
+    """A value the script cannot use is a usage error naming the option (status 2), not
+    a traceback or a run that never ends."""
+    result = _run_example(script, *arguments)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr
