@@ -45,6 +45,7 @@ from trio_sockets import (
     Certificate,
     ChainValidationResult,
     DataReader,
+    DataWriter,
     EndpointPair,
     HostName,
     InputStreamOptions,
@@ -1319,6 +1320,40 @@ async def test_starttls_after_a_plaintext_greeting(pki: Pki) -> None:
         assert await sock.receive_some() == b"secure echo: over TLS"
         with pytest.raises(RuntimeError, match="already protected"):
             await sock.upgrade_to_ssl(L.SSL, HostName("localhost"))
+
+
+@pytest.mark.parametrize("entered", [False, True], ids=["not entered", "entered"])
+async def test_a_writer_made_before_starttls_writes_through_tls(pki: Pki, entered: bool) -> None:
+    """WinRT's socket has one OutputStream, encrypted after UpgradeToSslAsync: a
+    DataWriter (or a stream reference) made before the upgrade must never send plain
+    text after it. The server reads TLS records only: plain text would break it."""
+    async with starttls_server(pki) as port, AsyncExitStack() as blocks:
+        sock = trusting(pki)
+        if entered:
+            await blocks.enter_async_context(sock)
+        with trio.fail_after(10):
+            await sock.connect(HostName("127.0.0.1"), str(port))
+            held = sock.output_stream
+            writer = DataWriter(held)
+            assert await sock.input_stream.read(11) == b"220 ready\r\n"
+            writer.write_string("STARTTLS\r\n")
+            await writer.store()
+            assert await sock.input_stream.read(14) == b"220 go ahead\r\n"
+            await sock.upgrade_to_ssl(L.SSL, HostName("localhost"))
+            held.max_pending_bytes = 1024
+            assert sock.output_stream.max_pending_bytes == 1024
+            writer.write_string("over TLS")
+            await writer.store()
+            assert await writer.flush()
+            assert held.pending_bytes == 0
+            assert await sock.receive_some() == b"secure echo: over TLS"
+            writer.detach_stream()
+            await held.aclose()
+            assert held.closed
+            assert sock.output_stream.closed
+            with pytest.raises(trio.ClosedResourceError):
+                held.write(b"after close")
+        await sock.aclose()
 
 
 async def test_starttls_is_refused_while_plaintext_is_buffered(pki: Pki) -> None:

@@ -115,6 +115,9 @@ class BaseOutputStream(Sending, OutputStream):
     _send_in_write = False
     #: Whether an empty write is done at once, with no system call (a byte stream).
     _empty_done = False
+    #: The stream this one's use goes to since :meth:`hand_over` (a connection upgraded
+    #: to TLS: what was plain text must go through TLS now, never past it).
+    _successor: BaseOutputStream | None = None
 
     def __init__(self, sock: socket.socket, nursery_getter: NurseryGetter, what: str) -> None:
         self._sock = sock
@@ -158,6 +161,8 @@ class BaseOutputStream(Sending, OutputStream):
     @property
     def pending_bytes(self) -> int:
         """Bytes written but not yet handed to the operating system."""
+        if self._successor is not None:
+            return self._successor.pending_bytes
         return self._queue.pending_bytes
 
     @property
@@ -165,10 +170,15 @@ class BaseOutputStream(Sending, OutputStream):
         """The bound on what pending writes may hold before :meth:`write` refuses more:
         an int, 0 or more (default 64 MiB). Setting anything else raises
         :exc:`TypeError` or :exc:`ValueError` naming the value."""
+        if self._successor is not None:
+            return self._successor.max_pending_bytes
         return self._queue.max_cost
 
     @max_pending_bytes.setter
     def max_pending_bytes(self, value: int) -> None:
+        if self._successor is not None:
+            self._successor.max_pending_bytes = value
+            return
         self._queue.max_cost = check_int("max_pending_bytes", value, 0)
 
     def write(self, data: bytes | bytearray | memoryview) -> WriteOperation:
@@ -193,6 +203,8 @@ class BaseOutputStream(Sending, OutputStream):
         # The common case -- non-empty bytes, nothing to check -- tests one flag:
         # batches of tiny writes spend most of their time here (docs/performance.rst).
         if self._guarded or type(data) is not bytes or not data or self._sock.fileno() == -1:
+            if self._successor is not None:
+                return self._successor.write(data)
             if self._closed:
                 raise trio.ClosedResourceError(
                     f"this output stream of {self._what} was closed (the socket may still be open)"
@@ -250,6 +262,8 @@ class BaseOutputStream(Sending, OutputStream):
 
         Cancellation: the writes stay pending and go on in the background.
         """
+        if self._successor is not None:
+            return await self._successor.flush()
         queue = self._queue
         target = queue.next_seq
         await self._run_until(lambda: queue.done_before(target))
@@ -262,6 +276,9 @@ class BaseOutputStream(Sending, OutputStream):
         The socket stays open: close it with the socket's own ``aclose()``. Raises a
         write failure nobody has seen yet. Cancellation: the stream is closed anyway.
         """
+        if self._successor is not None:
+            await self._successor.aclose()
+            return
         if self._closed:
             await trio.lowlevel.checkpoint()
             return
@@ -290,7 +307,22 @@ class BaseOutputStream(Sending, OutputStream):
     @property
     def closed(self) -> bool:
         """Whether this stream object was closed (its socket may still be open)."""
+        if self._successor is not None:
+            return self._successor.closed
         return self._closed
+
+    def hand_over(self, successor: BaseOutputStream) -> None:
+        """From now on, send this object's writes through *successor*, and answer its
+        flushes, closes and sizes from there: the connection was upgraded to TLS, and a
+        writer (a ``DataWriter``) made before the upgrade must encrypt too. Call with
+        nothing pending (the upgrade flushed first). A closed stream stays closed."""
+        assert not self._queue, "hand_over() with writes pending"
+        self.end_writer()
+        if self._closed:
+            return
+        self._successor = successor
+        self._guarded = True  # write() takes its slow path, which forwards
+        successor.max_pending_bytes = self._queue.max_cost
 
     @property
     def idle(self) -> bool:

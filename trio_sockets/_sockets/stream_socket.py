@@ -272,7 +272,11 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         self._tls = session
         if self._receiver is not None:
             self._receiver.session = session
-        self._output = None  # the next use makes a TLS output stream
+        plain, self._output = self._output, None  # the next use makes a TLS output stream
+        if plain is not None and self._sock is not None:
+            # Whoever holds the plain-text stream (a DataWriter made before a STARTTLS)
+            # writes through TLS from now on, as WinRT's one OutputStream does.
+            plain.hand_over(self._make_output(self._sock))
 
     def _attach(self, opened: Opened) -> None:
         """Take *opened* as this socket's connection."""
