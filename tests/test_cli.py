@@ -590,6 +590,22 @@ async def test_tls_send_reports_an_untrusted_server_and_can_ignore_it(
         await process.wait()
 
 
+async def test_resolve_refuses_a_port_without_a_name_server() -> None:
+    """--port is the port of --nameserver: alone it would be ignored, and the system
+    resolver asked instead of the server the user meant."""
+    with trio.fail_after(20):
+        result = await trio.run_process(
+            [*COMMAND, "resolve", "localhost", "80", "--port", "5353"],
+            stdin=b"",
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.returncode == 2, result
+    assert b"--port needs --nameserver" in result.stderr
+    assert result.stdout == b""
+
+
 async def test_tls_options_are_checked(tls_certificates: TlsCertificates) -> None:
     cert, _ = tls_certificates.files("server")
     for arguments, message in [

@@ -373,6 +373,59 @@ HOSTILE_CASES = [
 ]
 
 
+async def test_localhost_names_have_no_srv_records_and_ask_no_name_server() -> None:
+    """RFC 6761 section 6.3: a localhost name is never asked of a name server, whose
+    answer could point a connect to "localhost" anywhere; a service name that needs SRV
+    records is then not found."""
+    asked: list[str] = []
+
+    def anywhere(query: dns.message.Message, tcp: bool) -> bytes:
+        asked.append(qname(query).to_text())
+        return reply(query, rrset(qname(query), "SRV", "0 0 9 evil.test."))
+
+    async with hostile_dns(anywhere) as port:
+        resolver = Resolver(["127.0.0.1"], port, timeout=1.0, attempts=1)
+        for host in ("localhost", "foo.localhost"):
+            with trio.fail_after(5), pytest.raises(SocketStatusError) as caught:
+                await resolver.resolve_targets(HostName(host), "xmpp-client-x", "tcp")
+            assert caught.value.status == S.HOST_NOT_FOUND
+            assert "localhost names have no SRV records" in str(caught.value)
+        async with StreamSocket(resolver=resolver) as sock:
+            with trio.fail_after(5), pytest.raises(SocketStatusError) as caught:
+                await sock.connect("localhost", "xmpp-client-x")
+            assert caught.value.status == S.HOST_NOT_FOUND
+        # The same service of another name is asked, so the server does answer.
+        targets = await resolver.resolve_targets(HostName("svc.test"), "xmpp-client-x", "tcp")
+        assert targets == [ServiceTarget(HostName("evil.test"), 9, 0, 0)]
+    assert asked == ["_xmpp-client-x._tcp.svc.test."]
+
+
+async def test_endpoint_pairs_of_many_silent_srv_targets_take_one_lookup() -> None:
+    """16 SRV targets whose addresses nobody answers: they are looked up together, so
+    get_endpoint_pairs takes the SRV query and one lookup's lifetime, not 16; the error
+    names at most 8 of the targets."""
+
+    def srv_only(query: dns.message.Message, tcp: bool) -> bytes | None:
+        if qtype(query) != "SRV":
+            return None  # A and AAAA: silence
+        records = [f"0 0 {100 + index} t{index}.test." for index in range(16)]
+        return reply(query, rrset(qname(query), "SRV", *records))
+
+    async with hostile_dns(srv_only) as port:
+        resolver = Resolver(["127.0.0.1"], port, timeout=0.25, attempts=2)
+        start = trio.current_time()
+        with trio.fail_after(2 * resolver.lifetime + SLACK):
+            with pytest.raises(SocketStatusError) as caught:
+                await StreamSocket.get_endpoint_pairs("h.test", "svc", resolver=resolver)
+        elapsed = trio.current_time() - start
+    assert elapsed < 2 * resolver.lifetime + SLACK / 2, elapsed
+    assert caught.value.status == TIMED_OUT
+    message = str(caught.value)
+    assert message.count("(CONNECTION_TIMED_OUT)") == 8 + 1  # 8 named, the rest counted
+    assert "and 8 more" in message
+    assert len(message) <= MAX_MESSAGE
+
+
 @pytest.mark.parametrize(("respond", "tcp", "lookup", "status", "early"), HOSTILE_CASES)
 async def test_hostile_answers_end_classified_within_the_lifetime(
     respond: Responder,

@@ -146,7 +146,7 @@ def add_commands(commands: Any) -> None:
         default=None,
         help="ask this DNS server instead of the system's (repeatable)",
     )
-    resolve.add_argument("--port", type=int, default=53, help="port of --nameserver (53)")
+    resolve.add_argument("--port", type=int, default=None, help="port of --nameserver (53)")
     resolve.set_defaults(handler=resolve_command)
 
 
@@ -427,7 +427,12 @@ async def _send_udp(
 async def resolve_command(args: argparse.Namespace) -> None:
     protocol: Protocol = "udp" if args.udp else "tcp"
     host = HostName(args.host)
-    resolver = Resolver(args.nameserver, args.port) if args.nameserver is not None else Resolver()
+    if args.nameserver is None:
+        if args.port is not None:
+            raise ValueError("--port needs --nameserver (the system resolver has its own)")
+        resolver = Resolver()
+    else:
+        resolver = Resolver(args.nameserver, 53 if args.port is None else args.port)
     _say(f"resolving {host.display_name} {args.service!r} for {protocol.upper()} with {resolver}")
     parsed = parse_service_name(args.service, "service", local=False)
     if isinstance(parsed, int):

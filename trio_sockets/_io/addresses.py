@@ -6,6 +6,8 @@ import functools
 import socket
 from collections.abc import Collection
 
+import trio
+
 from .._core.checks import describe
 from .._core.endpoint import EndpointPair
 from .._core.enums import HostNameSortOptions
@@ -109,14 +111,25 @@ async def endpoint_pairs(
         raise TypeError(f"sort_options must be a HostNameSortOptions, not {describe(sort_options)}")
     resolver = resolver_or_default(resolver)
     targets = await resolver.resolve_targets(host, remote_service_name, protocol)
+    # The targets' addresses are looked up together: the whole call then takes no more
+    # than the SRV query and one lookup, however many targets there are.
+    found: list[list[tuple[socket.AddressFamily, SockAddr]] | OSError] = [[]] * len(targets)
+
+    async def look_up(index: int, target: ServiceTarget) -> None:
+        try:
+            found[index] = await resolver.resolve_addresses(target.host, target.port, protocol)
+        except OSError as exc:
+            found[index] = exc
+
+    async with trio.open_nursery() as nursery:
+        for index, target in enumerate(targets):
+            nursery.start_soon(look_up, index, target)
     pairs = []
     failures: list[tuple[ServiceTarget, OSError]] = []
-    for target in targets:
-        try:
-            addresses = await resolver.resolve_addresses(target.host, target.port, protocol)
-        except OSError as exc:
+    for target, addresses in zip(targets, found, strict=True):
+        if isinstance(addresses, OSError):
             # An SRV target that does not resolve is left out, as a connect would skip it.
-            failures.append((target, exc))
+            failures.append((target, addresses))
             continue
         for family, sockaddr in addresses:
             probe = socket.socket(family, socket.SOCK_DGRAM)

@@ -38,8 +38,8 @@ from .._core.service_name import parse_service_name
 from .._core.sockaddr import ipv4_of_mapped
 from .srv import ServiceTarget, all_targets_failed, srv_targets
 from .system_lookups import (
-    interface_index,
     local_files_limiter,
+    scope_index,
     services_database,
     system_getaddrinfo,
 )
@@ -274,6 +274,8 @@ class Resolver:
         labels = [label if label.startswith("_") else f"_{label}" for label in service.split(".")]
         srv_text = ".".join([*labels, f"_{protocol}", host.canonical_name])
         what = f"resolve service {service!r} of {host.display_name} (DNS SRV {srv_text})"
+        if _is_localhost(host):  # RFC 6761 section 6.3: a negative answer, never a query
+            raise socket_error(_S.HOST_NOT_FOUND, f"{what}: localhost names have no SRV records")
         try:
             srv_name = dns.name.from_text(srv_text)
         except dns.exception.DNSException as exc:
@@ -323,7 +325,7 @@ class Resolver:
                 # A local address in its IPv4-mapped spelling is the IPv4 address: only
                 # a dual-stack socket bound to "::" hears through mapped addresses.
                 return [(socket.AF_INET, (mapped, port))]
-            scope = _scope_id(host)
+            scope = scope_index(host)
             return [(socket.AF_INET6, (host.canonical_name.split("%")[0], port, 0, scope))]
         if self._nameservers is not None:
             return await self._dns_addresses(host, port)
@@ -356,7 +358,7 @@ class Resolver:
         self, host: HostName, port: int
     ) -> list[tuple[socket.AddressFamily, SockAddr]]:
         what = f"resolve {host.display_name!r}"
-        if host.canonical_name == "localhost" or host.canonical_name.endswith(".localhost"):
+        if _is_localhost(host):
             # RFC 6761 section 6.3: localhost names are the loopback addresses and are
             # never asked of a name server.
             await trio.lowlevel.checkpoint()
@@ -482,14 +484,6 @@ def _dns_error(exc: dns.exception.DNSException, what: str, lifetime: float) -> S
     return socket_error(status, f"{what}: {detail}")
 
 
-def _scope_id(host: HostName) -> int:
-    if "%" not in host.canonical_name:
-        return 0
-    scope = host.canonical_name.split("%", 1)[1]
-    index = interface_index(scope)
-    if index is None:
-        raise socket_error(
-            SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS,
-            f"{shown(host.raw_name)}: no network interface named or numbered {shown(scope)}",
-        )
-    return index
+def _is_localhost(host: HostName) -> bool:
+    name = host.canonical_name
+    return name == "localhost" or name.endswith(".localhost")

@@ -53,12 +53,20 @@ def all_targets_failed(
 ) -> SocketStatusError:
     """The exception to raise once every SRV target of a connect failed.
 
-    The message names each target and its error; the status is that of the group of
-    errors (``SocketError.get_status``: the shared one when they agree, else the first
-    classified one), as for the addresses of one host; the group is the ``__cause__``.
+    The message names the targets with each one's status, at most 8 of them (each
+    target's own message names up to 8 addresses: a hostile answer must not make one
+    message of them all); the status is that of the group of errors
+    (``SocketError.get_status``: the shared one when they agree, else the first
+    classified one), as for the addresses of one host; the group, the ``__cause__``,
+    keeps every error in full.
     """
     group = ExceptionGroup(f"{what}: every SRV target failed", [exc for _, exc in failures])
-    detail = "; ".join(f"{target}: {exc}" for target, exc in failures)
+    if len(failures) == 1:
+        detail = f"{failures[0][0]}: {failures[0][1]}"
+    else:
+        detail = _some(
+            [f"{target} ({SocketError.get_status(exc).name})" for target, exc in failures]
+        )
     error = socket_error(
         SocketError.get_status(group),
         f"{what} failed for every SRV target: {detail}",

@@ -12,13 +12,16 @@ from typing import Any
 
 import trio
 
+from .._core.checks import shown
 from .._core.errors import SocketErrorStatus, socket_error
+from .._core.hostname import HostName
 from .._core.sockaddr import MAX_INTERFACE_INDEX
 
 __all__ = [
     "MAX_SYSTEM_LOOKUPS",
     "abandoned_lookups",
     "interface_index",
+    "scope_index",
     "local_files_limiter",
     "services_database",
     "system_getaddrinfo",
@@ -252,5 +255,24 @@ def interface_index(name: str) -> int | None:
             socket.if_indextoname(index)  # OSError if no interface has it
             return index
         return socket.if_nametoindex(name)
-    except (OSError, ValueError, OverflowError):  # ValueError: a NUL in the name
+    except (OSError, ValueError):  # ValueError: a NUL in the name
         return None
+
+
+def scope_index(host: HostName) -> int:
+    """The interface index of an IPv6 literal's scope (0 without one).
+
+    Raises:
+        SocketStatusError: ``CANNOT_ASSIGN_REQUESTED_ADDRESS`` naming a scope that no
+            interface of this host has.
+    """
+    if "%" not in host.canonical_name:
+        return 0
+    scope = host.canonical_name.split("%", 1)[1]
+    index = interface_index(scope)
+    if index is None:
+        raise socket_error(
+            SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS,
+            f"{shown(host.raw_name)}: no network interface named or numbered {shown(scope)}",
+        )
+    return index
