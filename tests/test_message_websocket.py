@@ -21,7 +21,7 @@ from websockets.frames import Close
 from websockets.http11 import Response
 from websockets.server import ServerProtocol
 from websockets.sync.server import ServerConnection
-from ws_peers import RawPeer, WebsocketsServer
+from ws_peers import RawPeer, WebsocketsServer, flood
 
 from trio_sockets import (
     ChainValidationResult,
@@ -709,3 +709,91 @@ async def test_queued_messages_are_received_without_a_scheduler_step(
         await ws.aclose(1000)
         with trio.fail_after(10), pytest.raises(trio.EndOfChannel):
             await channel.receive()
+
+
+# -- a peer that floods pings and never reads ----------------------------------------------
+
+#: 1000 pings of 125 bytes, as a server sends them (unmasked).
+PING_BURST = (b"\x89\x7d" + b"p" * 125) * 1000
+
+
+async def test_a_ping_flood_from_a_peer_that_never_reads_is_held_back_by_tcp() -> None:
+    """The pongs it never reads wait unsent: the client stops reading past a bound, so
+    the peer is held back by TCP and memory stays bounded; the keepalive still fails
+    the connection, with a classified status, and nothing else escapes the block."""
+    flooded: list[int] = []
+
+    def ping_flood(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        flooded.append(flood(sock, PING_BURST, peer.stop, 4))
+
+    most_pending = 0
+    with RawPeer(ping_flood) as peer:
+        async with MessageWebSocket() as ws, trio.open_nursery() as nursery:
+            ws.control.desired_unsolicited_pong_interval = datetime.timedelta(seconds=1)
+            ws.control.close_timeout = 0.5
+            await ws.connect(peer.url())
+            output = ws._session.socket.output_stream
+
+            async def watch() -> None:
+                nonlocal most_pending
+                while True:
+                    most_pending = max(most_pending, output.pending_bytes)
+                    await trio.sleep(0.005)
+
+            nursery.start_soon(watch)
+            with trio.fail_after(10):
+                args = await ws.message_received.receive()
+            nursery.cancel_scope.cancel()
+            with pytest.raises(WebSocketStatusError) as caught:
+                args.get_data_reader()
+            assert caught.value.status is W.TIMEOUT
+            assert caught.value.close_code == 1011
+            peer.stop.set()
+    # The answers waiting unsent stop the reader at 768 KiB (and a read's worth more).
+    assert 0 < most_pending < 2 << 20
+    # The kernels' buffers and what the client read: far from the flood's rate.
+    assert flooded[0] < 32 << 20
+
+
+# -- frames in the packet of the 101 response ----------------------------------------------
+
+
+async def test_a_close_frame_with_the_101_ends_within_the_close_timeout() -> None:
+    close = b"\x88\x09" + struct.pack("!H", 1008) + b"go away"
+
+    def keep_open(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        peer.stop.wait(10)  # never closes TCP
+
+    with RawPeer(keep_open, with_response=close) as peer:
+        async with MessageWebSocket() as ws:
+            ws.control.close_timeout = 0.5
+            await ws.connect(peer.url())
+            start = trio.current_time()
+            with trio.fail_after(5):
+                async for args in ws.message_received:
+                    pytest.fail(f"an event after the peer's close: {args}")
+                closed = [(event.code, event.reason) async for event in ws.closed]
+            assert trio.current_time() - start < 2
+            assert closed == [(1008, "go away")]
+            peer.stop.set()
+
+
+async def test_a_bad_frame_with_the_101_fails_within_the_close_timeout() -> None:
+    def keep_open(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        peer.stop.wait(10)  # never closes TCP
+
+    with RawPeer(keep_open, with_response=b"\xc1\x00") as peer:  # RSV1 without an extension
+        async with MessageWebSocket() as ws:
+            ws.control.close_timeout = 0.5
+            await ws.connect(peer.url())
+            start = trio.current_time()
+            with trio.fail_after(5):
+                events = [args async for args in ws.message_received]
+            assert trio.current_time() - start < 2
+            assert len(events) == 1
+            with pytest.raises(WebSocketStatusError) as caught:
+                events[0].get_data_reader()
+            assert caught.value.status is W.ERROR_HTTP_INVALID_SERVER_RESPONSE
+            assert caught.value.close_code == 1002
+            peer.stop.set()

@@ -213,10 +213,12 @@ async def test_pending_bytes_are_bounded(tcp_pair: tuple[StreamSocket, StreamSoc
     client, server = tcp_pair
     stream = client.output_stream
     stream.max_pending_bytes = 100_000
+    assert stream.room_bytes == 100_000
     stream.write(b"<")  # nothing pending: sent by write() itself, the rest pile up
     for _ in range(9):
         stream.write(b"x" * 10_000)
     assert stream.pending_bytes == 90_000
+    assert stream.room_bytes == 100_000 - 90_000 - 9 * 256
     with pytest.raises(
         BufferError,
         match="10 writes of 110000 bytes pending, holding 112560 bytes with 256 per write, "
@@ -227,7 +229,19 @@ async def test_pending_bytes_are_bounded(tcp_pair: tuple[StreamSocket, StreamSoc
     stream.write(b"z" * 10)
     await stream.flush()
     assert stream.pending_bytes == 0
+    assert stream.room_bytes == 100_000
     assert await receive_exactly(server, 90_011) == b"<" + b"x" * 90_000 + b"z" * 10
+    # room_bytes is exactly what the next write may hold, with its 256.
+    stream.write(b"<")
+    stream.write(b"x" * 50_000)
+    with pytest.raises(BufferError):
+        stream.write(b"y" * (stream.room_bytes - 256 + 1))
+    stream.write(b"y" * (stream.room_bytes - 256))
+    assert stream.room_bytes == 0
+    await stream.flush()
+    assert await receive_exactly(server, 100_001 - 2 * 256) == (
+        b"<" + b"x" * 50_000 + b"y" * (50_000 - 2 * 256)
+    )
 
 
 # Unawaited writes to a peer that never reads, until write() refuses one (or CAP writes):

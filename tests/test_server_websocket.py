@@ -4,8 +4,11 @@ library's clients."""
 
 from __future__ import annotations
 
+import os
 import socket
 import ssl
+import struct
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,6 +19,7 @@ import trio
 from conftest import live_tasks, wait_until
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as sync_connect
+from ws_peers import flood, opening_request
 
 from trio_sockets import (
     HostName,
@@ -31,7 +35,7 @@ from trio_sockets import (
     WebSocketRequest,
     WebSocketStatusError,
 )
-from trio_sockets.testing import TlsCertificates
+from trio_sockets.testing import TlsCertificates, WebSocketEchoServer
 
 Handler = Callable[[StreamSocket], Awaitable[None]]
 
@@ -181,6 +185,33 @@ async def test_a_tls_listener_serves_wss(tmp_path: Path) -> None:
         nursery.cancel_scope.cancel()
 
 
+async def test_a_wss_server_closing_first_ends_the_client_cleanly(tmp_path: Path) -> None:
+    """The server closes after the closing handshake, its TCP close without TLS's
+    close_notify: once the handshake is done, how the connection ends does not matter,
+    so the client sees the close and no failure."""
+    certificates = TlsCertificates(tmp_path)
+    seen: list[Any] = []
+    async with StreamSocketListener() as listener, trio.open_nursery() as nursery:
+        listener.control.server_certificate = certificates.server
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", SocketProtectionLevel.TLS12)
+
+        async def accept_loop() -> None:
+            async for args in listener.connection_received:
+                nursery.start_soon(echo_server, args.socket, seen)
+
+        nursery.start_soon(accept_loop)
+        async with MessageWebSocket() as ws:
+            ws.control.trusted_certificates = [certificates.authority]
+            await ws.connect(f"wss://localhost:{listener.information.local_port}/")
+            await ws.output_stream.write(b"bye")
+            with trio.fail_after(10):
+                received = [args.data async for args in ws.message_received]
+                closed = await ws.closed.receive()
+            assert received == [b"bye"]
+            assert (closed.code, closed.reason) == (4000, "as you wish")
+        nursery.cancel_scope.cancel()
+
+
 async def test_an_invalid_request_is_answered_400_and_raises_bad_request() -> None:
     failures: list[BaseException] = []
 
@@ -279,3 +310,227 @@ async def test_stream_websockets_on_both_sides() -> None:
                 while len(got) < size:
                     got += await ws.receive_some()
             assert bytes(got) == data
+
+
+# -- hostile clients -----------------------------------------------------------------------
+
+
+def masked(opcode: int, payload: bytes) -> bytes:
+    """A frame as a client sends it (masked with zeros: the payload stays readable)."""
+    assert len(payload) < 126
+    return struct.pack("!BB", 0x80 | opcode, 0x80 | len(payload)) + b"\0\0\0\0" + payload
+
+
+async def test_a_client_flooding_pings_without_reading_ends_no_server() -> None:
+    """The echo server's pongs to a client that never reads wait unsent: the server
+    stops reading from it, so TCP holds the client back, and it serves others."""
+    async with WebSocketEchoServer() as server:
+        port = int(server.uri.rsplit(":", 1)[1].strip("/"))
+        stop = threading.Event()
+
+        def hostile() -> int:
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                raw.sendall(opening_request())
+                return flood(raw, masked(0x9, b"p" * 125) * 1000, stop, 10)
+
+        flooded: list[int] = []
+
+        async def run_hostile() -> None:
+            flooded.append(await trio.to_thread.run_sync(hostile))
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(run_hostile)
+                await trio.sleep(2)  # the flood is held back by now
+                async with MessageWebSocket() as ws:
+                    await ws.connect(server.uri)
+                    await ws.output_stream.write(b"still serving")
+                    args = await ws.message_received.receive()
+                    assert args.data == b"still serving"
+                    await ws.aclose(1000)
+                stop.set()
+        assert flooded[0] < 32 << 20  # not the whole flood: TCP held it back
+        await wait_until(lambda: 1000 in server.close_codes, within=5)
+        assert server.connections == 2
+
+
+async def test_a_write_refused_for_the_bound_leaves_no_trace_under_deflate() -> None:
+    """A write the output has no room for raises BufferError before it is compressed:
+    the messages after it reach the websockets client exactly as sent."""
+    sent: list[bytes] = []
+    refused: list[int] = []
+    reasons: list[str] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        sock.output_stream.max_pending_bytes = 4 << 20
+        async with ServerMessageWebSocket(sock) as ws:
+            ws.control.permessage_deflate = True
+            await ws.receive_request()
+            await ws.accept()
+            assert ws.information.permessage_deflate
+            ws.control.message_type = SocketMessageType.BINARY
+            for index in range(100):
+                # Random bytes, then a tail that later messages repeat: compressed, they
+                # refer back to it.
+                data = os.urandom(256 << 10) + b"<message %02d>" % index * 40
+                try:
+                    ws.output_stream.write(data)  # not awaited: the output fills up
+                except BufferError as exc:
+                    refused.append(index)
+                    reasons.append(str(exc))
+                    break
+                sent.append(data)
+            await ws.output_stream.flush()
+            for _ in range(3):
+                data = b"<message %02d>" % refused[0] * 3
+                await ws.output_stream.write(data)
+                sent.append(data)
+            await ws.aclose(1000)
+
+    async with serving(handler) as (port, _):
+
+        def client() -> tuple[list[bytes], int | None]:
+            got: list[bytes] = []
+            code = None
+            with sync_connect(
+                f"ws://127.0.0.1:{port}/", compression="deflate", max_size=None, open_timeout=10
+            ) as ws:
+                try:
+                    while True:
+                        message = ws.recv(timeout=10)
+                        assert isinstance(message, bytes)
+                        got.append(message)
+                except ConnectionClosed as closed:
+                    code = closed.rcvd.code if closed.rcvd else None
+            return got, code
+
+        with trio.fail_after(20):
+            got, code = await trio.to_thread.run_sync(client)
+    assert refused
+    assert 0 < refused[0] < 100
+    assert len(got) == len(sent)
+    assert got == sent
+    assert "write(): a frame of" in reasons[0]
+    assert code == 1000
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [(masked(0x8, struct.pack("!H", 1001) + b"bye"), 1001), (b"\x81\x02hi", 1002)],
+    ids=["close-frame", "unmasked-frame"],
+)
+async def test_frames_in_the_packet_of_the_request_are_handled_at_once(
+    frame: bytes, code: int
+) -> None:
+    """A close frame, or a protocol error (an unmasked frame), that came with the
+    request closes the connection as it would later: the server does not wait."""
+    outcomes: list[Any] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            ws.control.close_timeout = 0.5
+            await ws.receive_request()
+            await ws.accept()
+            async for args in ws.message_received:
+                try:
+                    args.get_data_reader()
+                except WebSocketStatusError as exc:
+                    outcomes.append(exc.close_code)
+            outcomes.extend([closed.code async for closed in ws.closed])
+
+    async with serving(handler) as (port, _):
+
+        def client() -> bytes:
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as raw:
+                raw.sendall(opening_request() + frame)
+                answer = b""
+                while chunk := raw.recv(4096):  # a timeout if the server keeps it open
+                    answer += chunk
+                return answer
+
+        with trio.fail_after(10):
+            answer = await trio.to_thread.run_sync(client)
+            await wait_until(lambda: bool(outcomes), within=5)
+    assert answer.startswith(b"HTTP/1.1 101")
+    assert outcomes == [code]
+
+
+async def test_send_all_waits_for_room_where_a_write_is_refused() -> None:
+    """An awaited send waits for earlier writes to leave; only write() is refused."""
+    data = bytes(range(256)) * 2400  # 600 KiB: two do not fit in 1 MiB at once
+
+    async def handler(sock: StreamSocket) -> None:
+        sock.output_stream.max_pending_bytes = 1 << 20
+        async with ServerStreamWebSocket(sock) as ws:
+            await ws.receive_request()
+            await ws.accept()
+            ws.output_stream.write(data)  # not awaited: it waits in the output
+            with pytest.raises(BufferError):
+                ws.output_stream.write(data)
+            await ws.send_all(data)
+            await ws.aclose(1000)
+
+    async with serving(handler) as (port, _), StreamWebSocket() as ws:
+        await ws.connect(f"ws://127.0.0.1:{port}/")
+        got = bytearray()
+        with trio.fail_after(10):
+            while chunk := await ws.receive_some():
+                got += chunk
+        assert bytes(got) == data * 2
+
+
+async def test_answers_the_output_cannot_take_fail_the_connection_with_a_status() -> None:
+    """With an output bound too small for the answers to one read, the connection fails
+    with CONNECTION_ABORTED, never a BufferError, and the block ends cleanly."""
+    failures: list[WebSocketStatusError] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            await ws.receive_request()
+            await ws.accept()
+            sock.output_stream.max_pending_bytes = 1000
+            with trio.fail_after(10):
+                async for args in ws.message_received:
+                    try:
+                        args.get_data_reader()
+                    except WebSocketStatusError as exc:
+                        failures.append(exc)
+
+    async with serving(handler) as (port, _):
+        stop = threading.Event()
+
+        def hostile() -> int:
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as raw:
+                raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                raw.sendall(opening_request())
+                return flood(raw, masked(0x9, b"p" * 125) * 1000, stop, 10)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.to_thread.run_sync, hostile)
+            try:
+                await wait_until(lambda: bool(failures), within=10)
+            finally:
+                stop.set()
+    assert failures[0].status is WebErrorStatus.CONNECTION_ABORTED
+    assert "does not read" in str(failures[0])
+
+
+async def test_a_message_too_big_to_echo_closes_with_1009_and_the_server_serves_on() -> None:
+    async with WebSocketEchoServer() as server:
+
+        def too_big() -> int | None:
+            with sync_connect(server.uri, max_size=None, open_timeout=10) as ws:
+                ws.send(b"x" * (65 << 20))  # more than the echo's output takes at once
+                try:
+                    ws.recv(timeout=10)
+                except ConnectionClosed as closed:
+                    return closed.rcvd.code if closed.rcvd else None
+            return None
+
+        with trio.fail_after(20):
+            assert await trio.to_thread.run_sync(too_big) == 1009
+            async with MessageWebSocket() as ws:
+                await ws.connect(server.uri)
+                await ws.output_stream.write(b"still serving")
+                assert (await ws.message_received.receive()).data == b"still serving"

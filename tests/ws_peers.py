@@ -4,12 +4,16 @@
   handlers are chosen by the request path and record what they saw.
 * :class:`RawPeer`: one connection driven by hand over a blocking socket with the
   ``websockets`` sans-I/O ``ServerProtocol``, for peers that misbehave (stop answering,
-  send invalid UTF-8, drop the connection, never answer the handshake).
+  send invalid UTF-8, drop the connection, never answer the handshake, send frames in
+  the packet of the handshake).
+* :func:`opening_request` and :func:`flood`: the pieces of a hand-driven client.
 """
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import socket
 import ssl
 import threading
@@ -111,6 +115,7 @@ class RawPeer:
         *,
         answer: bool = True,
         ssl_context: ssl.SSLContext | None = None,
+        with_response: bytes = b"",
     ) -> None:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(PEER_TIMEOUT)
@@ -118,6 +123,8 @@ class RawPeer:
         self._script = script
         self._answer = answer
         self._ssl = ssl_context
+        # Bytes sent in the same packet as the 101 response.
+        self._with_response = with_response
         self.stop = threading.Event()
         self.received_close: Close | None = None
         self.error: BaseException | None = None
@@ -155,7 +162,7 @@ class RawPeer:
                 request = events[0]
                 assert isinstance(request, Request)
                 protocol.send_response(protocol.accept(request))
-                sock.sendall(b"".join(protocol.data_to_send()))
+                sock.sendall(b"".join(protocol.data_to_send()) + self._with_response)
             self._script(self, sock, protocol)
         except BaseException as exc:  # reported by __exit__
             self.error = exc
@@ -172,3 +179,37 @@ class RawPeer:
             protocol.events_received()
             sock.sendall(b"".join(protocol.data_to_send()))
         self.received_close = protocol.close_rcvd
+
+
+def opening_request(path: str = "/") -> bytes:
+    """A valid WebSocket opening request for 127.0.0.1."""
+    key = base64.b64encode(os.urandom(16))
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+        "Sec-WebSocket-Key: ".encode()
+        + key
+        + b"\r\n\r\n"
+    )
+
+
+def flood(sock: socket.socket, burst: bytes, stop: threading.Event, seconds: float) -> int:
+    """Send *burst* again and again for *seconds* (or until *stop*) without reading,
+    never cutting a burst short; returns the bytes the other side's kernel took. A send
+    that cannot go on (the other side does not read) is retried until the end."""
+    sock.settimeout(0.05)
+    sent = 0
+    rest = b""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and not stop.is_set():
+        if not rest:
+            rest = burst
+        try:
+            n = sock.send(rest)
+        except TimeoutError:
+            continue
+        except OSError:  # the other side closed the connection
+            break
+        sent += n
+        rest = rest[n:]
+    return sent

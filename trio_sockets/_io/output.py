@@ -166,6 +166,16 @@ class BaseOutputStream(Sending, OutputStream):
         return self._queue.pending_bytes
 
     @property
+    def room_bytes(self) -> int:
+        """How much more :meth:`write` takes before it refuses with :exc:`BufferError`:
+        :attr:`max_pending_bytes` less the pending bytes and 256 for each pending write
+        (a write of *n* bytes fits if *n* + 256 is at most this); 0 or less at the bound."""
+        if self._successor is not None:
+            return self._successor.room_bytes
+        queue = self._queue
+        return queue.max_cost - queue.cost
+
+    @property
     def max_pending_bytes(self) -> int:
         """The bound on what pending writes may hold before :meth:`write` refuses more:
         an int, 0 or more (default 64 MiB). Setting anything else raises

@@ -207,7 +207,7 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         protocol.send_request(request)
         self._session.protocol = protocol
         self._session.write_pending()
-        events = await self._session.read_handshake(protocol, what)
+        events, _ = await self._session.read_handshake(protocol, what)
         error = protocol.handshake_exc
         if error is not None:
             raise web_socket_error(WebSocketError.get_status(error), f"{what}: {error}") from error

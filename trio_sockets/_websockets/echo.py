@@ -27,7 +27,8 @@ async def echo_messages(sock: StreamSocket, counts: EchoCounts) -> int | None:
     ``None`` when this side ended the connection.
 
     Messages still queued when the client's close frame arrived cannot be answered any
-    more (the close was answered at once); they are read and dropped.
+    more (the close was answered at once); they are read and dropped. A message too big
+    for the connection's output ever to take back closes the connection with 1009.
 
     Raises:
         WebSocketStatusError: the handshake failed, or the connection did (its status).
@@ -41,7 +42,11 @@ async def echo_messages(sock: StreamSocket, counts: EchoCounts) -> int | None:
             data = args.data  # the connection's failure, if this event reports one
             ws.control.message_type = args.message_type
             try:
-                await ws.output_stream.write(data)
+                # As a write, but waiting for room rather than refused for the bound.
+                await ws.send_final_frame(data)
+            except BufferError:
+                await ws.aclose(1009, "message too big to echo")
+                return None
             except WebSocketStatusError:
                 if ws.closed.statistics().current_buffer_used:
                     continue  # the client closed first: nowhere to send it

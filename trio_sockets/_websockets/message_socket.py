@@ -55,17 +55,20 @@ class MessageMembers(WebSocketBase[_Control, _Information]):
             TypeError: *data* is not bytes-like.
             ValueError: a ``UTF8`` message whose bytes so far are not valid UTF-8.
             RuntimeError: not connected yet.
+            BufferError: the frame is too big for the connection's output ever to
+                take (its ``max_pending_bytes``); nothing was sent. (A frame that
+                only has to wait for earlier writes waits.)
             WebSocketStatusError: the connection failed or closed (its status).
 
         Cancellation: the frame may have been sent or not; it is never sent in part.
         """
-        return await self._sender.send(data, False, "send_nonfinal_frame()")
+        return await self._sender.send_when_room(data, False, "send_nonfinal_frame()")
 
     async def send_final_frame(self, data: bytes | bytearray | memoryview) -> int:
         """Send *data* as the last frame of a message (FIN=1; WinRT
         ``SendFinalFrameAsync``); alone, it is a whole message. Raises as
         :meth:`send_nonfinal_frame`."""
-        return await self._sender.send(data, True, "send_final_frame()")
+        return await self._sender.send_when_room(data, True, "send_final_frame()")
 
 
 class MessageWebSocket(

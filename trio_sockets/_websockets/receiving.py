@@ -26,7 +26,7 @@ from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
 from .channel import WebSocketMessageChannel
 from .control import receive_mode_of
 from .events import WebSocketClosedEventArgs
-from .session import RECEIVE_SIZE, Args, Session, closed_exception
+from .session import Args, Session, closed_exception
 
 __all__ = ["CATCH_UP_WAIT", "DEFAULT_MESSAGE_QUEUE_SIZE", "PENDING_LIMIT", "Receiver"]
 
@@ -127,15 +127,16 @@ class Receiver:
         assert protocol is not None
         error: BaseException | None = None
         with scope:
-            await self._process(events)
-            self._write_pending()
             # One scope for the whole loop, not one per receive (a scope costs about as
             # much as the receive's system call): _expect_close() gives it the close
             # deadline, past which the peer is taken to be gone.
             with trio.CancelScope(deadline=self._close_deadline) as receiving:
                 self._receive_scope = receiving
                 try:
-                    error = await self._read_loop(protocol)
+                    # The frames that came with the handshake are handled as any read's:
+                    # a close or a protocol error among them bounds the wait as well.
+                    if not await self._handle(protocol, events):
+                        error = await self._read_loop(protocol)
                 finally:
                     self._receive_scope = None
             if receiving.cancelled_caught:
@@ -146,26 +147,42 @@ class Receiver:
     async def _read_loop(self, protocol: Protocol) -> BaseException | None:
         """Read and process until the protocol is closed or this side is done; returns
         what failed the connection's receive, unless this side was closing it."""
+        session = self._session
         while protocol.state is not State.CLOSED:
             if self._pending:
                 await self._catch_up()
+            # No more than the output has room to answer: past that the reader waits
+            # for it to drain, and reads nothing meanwhile.
+            size = await session.read_size()
             try:
-                data = await self._socket.receive_some(RECEIVE_SIZE)
+                data = await self._socket.receive_some(size)
             except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 protocol.receive_eof()
-                return None if self._closing else exc
+                if self._closing or (protocol.close_rcvd and protocol.close_sent):
+                    # This side was closing, or the closing handshake is done: how the
+                    # connection ends (a TLS peer's close without close_notify) no
+                    # longer matters.
+                    return None
+                return exc
             if data:
                 protocol.receive_data(data)
             else:
                 protocol.receive_eof()
-            await self._process(protocol.events_received())
-            self._write_pending()
-            if self._session.eof_wanted:
-                await self.finish_sending()
+            if await self._handle(protocol, protocol.events_received()):
                 return None
-            if protocol.close_expected():
-                self._expect_close()
         return None
+
+    async def _handle(self, protocol: Protocol, events: list[Any]) -> bool:
+        """Process what one read gave and send the answers; True once this side is done
+        (the connection closes once what is queued is sent)."""
+        await self._process(events)
+        self._write_pending()
+        if self._session.eof_wanted:
+            await self.finish_sending()
+            return True
+        if protocol.close_expected():
+            self._expect_close()
+        return False
 
     async def _catch_up(self) -> None:
         """Wait until the application has taken the queued messages, at most

@@ -1,10 +1,18 @@
 """The sender of a WebSocket session: messages and frames, flushing, and the output
 streams of both kinds of WebSocket over it. The sender knows its WebSocket only through
-the :class:`~.session.Session` it is given."""
+the :class:`~.session.Session` it is given.
+
+A message is refused (:exc:`BufferError`) before the protocol encodes it unless its
+framed size, at most, fits in the connection's output with the session's reserve for
+control frames left over: once encoded it cannot be taken back, since permessage-deflate
+has already compressed it into the context of the messages after it. The awaited sends
+wait for that room instead.
+"""
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
@@ -13,11 +21,30 @@ import trio
 from .._core.checks import describe, shown
 from .._core.enums import SocketMessageType
 from .._core.web_errors import WebSocketStatusError
+from .._core.write_queue import WRITE_OVERHEAD
 from .._data.interfaces import OutputStream, WriteOperationLike
 from .control import message_type_of
-from .session import Session
+from .session import Session, reserve_of
 
-__all__ = ["MessageOutputStream", "MessageWriteOperation", "Sender", "WebSocketOutputStream"]
+__all__ = [
+    "MessageOutputStream",
+    "MessageWriteOperation",
+    "Sender",
+    "WebSocketOutputStream",
+    "framed_bound",
+]
+
+# The longest frame header: 2 bytes, a 64-bit length and a mask.
+_FRAME_HEADER = 14
+
+
+def framed_bound(size: int, compressed: bool) -> int:
+    """The most bytes a frame of *size* payload bytes takes on the wire; *compressed*,
+    with permessage-deflate (zlib's conservative bound for any window and memory
+    level, 1/8 + 1/256 + 1/512 more, rounded up, plus its flush)."""
+    if compressed:
+        size += (size >> 3) + (size >> 7) + 64
+    return size + _FRAME_HEADER
 
 
 class Sender:
@@ -40,10 +67,12 @@ class Sender:
         self._socket = self._session.socket
 
     def send(self, data: object, fin: bool, what: str) -> MessageWriteOperation:
-        if not isinstance(data, (bytes, bytearray, memoryview)):
-            raise TypeError(f"{what} takes bytes, bytearray or memoryview, not {describe(data)}")
-        payload = bytes(data)
+        """Send *data* as a frame (*fin*: the last of its message) at once, or refuse it
+        with :exc:`BufferError`, before anything is encoded, when the output has no
+        room for it."""
+        payload = _payload(data, what)
         protocol = self._check_open(what)
+        self._check_room(len(payload), bool(protocol.extensions), what)
         continuing = self._sending_type is not None
         message_type = self._sending_type if continuing else message_type_of(self._control)
         assert message_type is not None
@@ -73,6 +102,34 @@ class Sender:
             raise self._error_from(exc, what) from exc
         return MessageWriteOperation(self._error_from, operation, len(payload), what)
 
+    async def send_when_room(self, data: object, fin: bool, what: str) -> int:
+        """Send as :meth:`send` does once the output has room for the frame, and wait
+        until it is sent; :exc:`BufferError` only for a frame that never fits."""
+        payload = _payload(data, what)
+        protocol = self._check_open(what)
+        need = framed_bound(len(payload), bool(protocol.extensions)) + WRITE_OVERHEAD
+        output = self._session.output()
+        reserve = reserve_of(output.max_pending_bytes)
+        if need > output.room_bytes - reserve and need <= output.max_pending_bytes - reserve:
+            # Failures are the send's to report, below.
+            with contextlib.suppress(OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+                await output.drain()
+        return await self.send(payload, fin, what)
+
+    def _check_room(self, size: int, compressed: bool, what: str) -> None:
+        output = self._session.output()
+        bound = output.max_pending_bytes
+        room = output.room_bytes - reserve_of(bound)
+        framed = framed_bound(size, compressed)
+        if framed + WRITE_OVERHEAD > room:
+            raise BufferError(
+                f"{what}: a frame of {size} bytes ({framed} at most with its header"
+                f"{' and compression' if compressed else ''}) does not fit in the "
+                f"{max(room, 0)} bytes the connection's output has left (its "
+                f"max_pending_bytes={bound}, less what is pending, {WRITE_OVERHEAD} per "
+                "write and room for control frames); await the writes or flush() first"
+            )
+
     def write_message(self, data: object) -> MessageWriteOperation:
         if self._sending_type is not None:
             raise RuntimeError(
@@ -87,6 +144,12 @@ class Sender:
             await self._socket.output_stream.flush()
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise self._error_from(exc, "flush()") from exc
+
+
+def _payload(data: object, what: str) -> bytes:
+    if not isinstance(data, (bytes, bytearray, memoryview)):
+        raise TypeError(f"{what} takes bytes, bytearray or memoryview, not {describe(data)}")
+    return bytes(data)
 
 
 class MessageWriteOperation(WriteOperationLike):
@@ -143,6 +206,10 @@ class MessageOutputStream(OutputStream):
             TypeError: *data* is not bytes-like.
             ValueError: a ``UTF8`` message that is not valid UTF-8.
             RuntimeError: not connected yet, or a message sent frame by frame is under way.
+            BufferError: the connection's output has no room for the message (framed,
+                and compressed at worst) within its bound, room for control frames
+                left over: await earlier writes or ``flush()`` first. Nothing was sent
+                or encoded; the connection goes on.
             WebSocketStatusError: the connection failed or closed (its status; after
                 this side closed it, ``OPERATION_CANCELED``, also a
                 :class:`trio.ClosedResourceError`).
@@ -175,7 +242,8 @@ class WebSocketOutputStream(OutputStream):
 
     def write(self, data: bytes | bytearray | memoryview) -> MessageWriteOperation:
         """Send *data* as one binary message, starting at once; await the result for
-        its size once sent. Raises as :meth:`StreamWebSocket.send_all` does."""
+        its size once sent. Raises as :meth:`StreamWebSocket.send_all` does, and
+        :exc:`BufferError` as ``MessageWebSocket.output_stream.write()`` does."""
         return self._owner.send(data, True, "write()")
 
     async def flush(self) -> bool:

@@ -74,7 +74,8 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
     def _init_server(self) -> None:
         self._request: Request | None = None
         self._offered: list[str] = []
-        self._leftover: list[Any] = []
+        # What came after the request, for the protocol once the request is answered.
+        self._early = b""
         self._chosen: str | None = None
 
     async def receive_request(self) -> WebSocketRequest:
@@ -103,7 +104,7 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         what = "receive the opening request"
         try:
             await self._session.start_socket(nursery)
-            events = await self._session.read_handshake(protocol, what)
+            events, self._early = await self._session.read_handshake(protocol, what, head_only=True)
             if not events or not isinstance(events[0], Request):
                 error = protocol.handshake_exc
                 raise web_socket_error(
@@ -115,7 +116,6 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
             raise
         request = events[0]
         self._request = request
-        self._leftover = events[1:]
         self._offered = [
             str(p)
             for value in request.headers.get_all("Sec-WebSocket-Protocol")
@@ -171,7 +171,11 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
             response.headers[name] = value
         server.send_response(response)
         self._session.write_pending()
-        self._start_session(nursery, self._leftover)
+        # Frames that came with the request count from now on, as if they came later.
+        if self._early:
+            server.receive_data(self._early)
+            self._early = b""
+        self._start_session(nursery, server.events_received())
 
     async def reject(self, status: int, text: str = "") -> None:
         """Reject the request with HTTP *status* (300 to 599) and a plain-text body,

@@ -6,10 +6,21 @@ nursery, so its writes are hot: protocol bytes (messages, pongs, close frames) g
 ``output_stream.write`` the moment the protocol produces them, in that order, and no
 task ever waits to send a control frame. A WebSocket (``base``) owns a session, and the
 receiver (``receiving``) and the sender (``sending``) that work on it.
+
+The output stream refuses writes past its ``max_pending_bytes``, and a frame the
+protocol produced cannot be taken back (permessage-deflate has already compressed it),
+so the session keeps the room its writes need: the sender refuses a message before it
+is encoded unless it fits with :func:`reserve_of` left over, and the reader reads only
+as much as the room left can answer (:meth:`Session.read_size`). The reader also stops
+reading while more than :data:`ANSWERS_HIGH_WATER` of its answers wait unsent (a peer
+that sends pings and reads nothing), until the output drains: the peer is then held
+back by TCP, and a hostile peer costs bounded memory.
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import logging
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -27,6 +38,7 @@ from .._core.web_errors import (
     web_socket_error,
 )
 from .._data.interfaces import WriteOperationLike
+from .._io.stream_output import StreamOutputStream
 from .._sockets.stream_control import StreamSocketControl
 from .._sockets.stream_information import StreamSocketInformation
 from .._sockets.stream_socket import StreamSocket
@@ -34,10 +46,39 @@ from .control import SessionControl
 from .events import MessageWebSocketMessageReceivedEventArgs
 from .information import SessionInformation
 
-__all__ = ["RECEIVE_SIZE", "Args", "Session", "check_header", "closed_exception"]
+__all__ = [
+    "ANSWERS_HIGH_WATER",
+    "ANSWER_FACTOR",
+    "CONTROL_SLACK",
+    "RECEIVE_SIZE",
+    "Args",
+    "Session",
+    "check_header",
+    "closed_exception",
+    "reserve_of",
+]
 
 #: The most bytes one read from the connection asks for.
 RECEIVE_SIZE = 256 * 1024
+#: The most bytes the answers to one byte read can take: an empty ping of 2 bytes
+#: from a server is answered by a masked pong of 6.
+ANSWER_FACTOR = 3
+#: Room for the control frames sent besides the reader's answers (a keepalive ping, a
+#: close frame or two), the answer to a frame begun in an earlier read, and the
+#: per-write cost of the output stream.
+CONTROL_SLACK = 4096
+#: How many bytes of control frames (pongs, close frames) may wait unsent before the
+#: reader stops reading until the output drains.
+ANSWERS_HIGH_WATER = ANSWER_FACTOR * RECEIVE_SIZE
+# The least a read asks for once the output has drained.
+_MIN_READ = 4096
+
+
+def reserve_of(bound: int) -> int:
+    """The room messages leave in an output bounded by *bound*, for the answers to a
+    full read (``max_pending_bytes // 4`` of it at most: a smaller bound reads less)."""
+    return min(ANSWER_FACTOR * RECEIVE_SIZE + 2 * CONTROL_SLACK, bound // 4)
+
 
 # The protocol library logs at debug level per frame; keep it quiet unless asked.
 _LOGGER = logging.getLogger("trio_sockets.websocket")
@@ -101,6 +142,12 @@ class Session(Generic[_Control, _Information]):
         #: True once the protocol has said this side is done: the connection closes
         #: once what it produced is sent.
         self.eof_wanted = False
+        # The connection's output stream, once asked for.
+        self._output: StreamOutputStream | None = None
+        # The writes of control frames (pongs, close frames) not done yet, oldest
+        # first, with their sizes, and the sum of those sizes.
+        self._answers: collections.deque[tuple[WriteOperationLike, int]] = collections.deque()
+        self._answer_bytes = 0
 
     @property
     def control(self) -> _Control:
@@ -132,22 +179,42 @@ class Session(Generic[_Control, _Information]):
         """Carry the next connect on *fresh*: the last attempt's connection is gone."""
         self._socket = fresh
         self._socket_scope = None
+        self._output = None
+        self._answers.clear()
+        self._answer_bytes = 0
 
-    async def read_handshake(self, protocol: Protocol, what: str) -> list[Any]:
+    async def read_handshake(
+        self, protocol: Protocol, what: str, *, head_only: bool = False
+    ) -> tuple[list[Any], bytes]:
         """Read until the protocol has the other side's handshake message (its first
-        event, then any frames that came with it), bounded by the handshake timeout."""
+        event, then any frames that came with it), bounded by the handshake timeout.
+
+        *head_only* (a server): the protocol gets the request alone, up to its empty
+        line, and the bytes after it are returned, to be given to the protocol once
+        the request is answered -- ``websockets`` would parse frames that came with the
+        request at once, before the connection is open and its extensions agreed.
+        """
         timeout = self._control.handshake_timeout
+        head = bytearray()
         try:
             with trio.fail_after(timeout):
                 while True:
                     data = await self._socket.receive_some(RECEIVE_SIZE)
+                    rest = b""
+                    if data and head_only:
+                        start = max(0, len(head) - 3)
+                        head += data
+                        end = head.find(b"\r\n\r\n", start)
+                        if end >= 0:
+                            cut = end + 4 - (len(head) - len(data))
+                            data, rest = data[:cut], data[cut:]
                     if data:
                         protocol.receive_data(data)
                     else:
                         protocol.receive_eof()
                     events = protocol.events_received()
                     if events or not data or protocol.handshake_exc is not None:
-                        return events
+                        return events, rest
         except trio.TooSlowError as exc:
             raise web_socket_error(
                 WebErrorStatus.TIMEOUT, f"{what}: no handshake within {timeout:g} s"
@@ -187,25 +254,83 @@ class Session(Generic[_Control, _Information]):
             status = WebErrorStatus.OPERATION_CANCELED
         return web_socket_error(status, f"{what}: {exc}", closed=closed)
 
+    def output(self) -> StreamOutputStream:
+        """The connection's output stream."""
+        output = self._output
+        if output is None:
+            output = self._output = self._socket.output_stream
+        return output
+
+    async def read_size(self) -> int:
+        """How many bytes the reader may read now: the answers to them (pongs, a close
+        reply) must fit in the output's room. While they would not, or more than
+        :data:`ANSWERS_HIGH_WATER` of earlier answers wait unsent, wait for the output
+        to drain: the reader reads nothing meanwhile, and TCP holds the peer back. A
+        trio checkpoint only when it waits."""
+        answers = self._answers
+        while answers and answers[0][0].done:  # writes end in order
+            self._answer_bytes -= answers.popleft()[1]
+        output = self.output()
+        size = min(RECEIVE_SIZE, (output.room_bytes - CONTROL_SLACK) // ANSWER_FACTOR)
+        if size >= _MIN_READ and self._answer_bytes <= ANSWERS_HIGH_WATER:
+            return size
+        if output.pending_bytes:
+            # A connection that failed has nothing to drain: the read then finds it.
+            with contextlib.suppress(OSError, trio.BrokenResourceError, trio.ClosedResourceError):
+                await output.drain()
+            size = (output.room_bytes - CONTROL_SLACK) // ANSWER_FACTOR
+        return max(_MIN_READ, min(RECEIVE_SIZE, size))
+
     def write_pending(self, *, raising: bool = False) -> WriteOperationLike | None:
-        """Hand what the protocol produced to the connection, at once and in order.
+        """Hand what the protocol produced to the connection, at once and in order, as
+        one write: a refused write leaves nothing half sent.
 
         A connection that can no longer take it raises only when *raising* (a user's
-        write); for pongs and close frames the reader finds the broken connection itself.
+        write: a message); for pongs and close frames the reader finds the broken
+        connection itself.
+        A write the output refuses for its bound (which the room kept by the sender and
+        the reader makes rare: the peer reads nothing at all) fails the connection with
+        ``CONNECTION_ABORTED`` and closes it; *raising*, that failure is raised.
         """
         assert self._protocol is not None
-        last = None
-        output = self._socket.output_stream
+        chunks = []
+        for chunk in self._protocol.data_to_send():
+            if chunk:
+                chunks.append(chunk)
+            else:  # this side is done: close the connection once this is sent
+                self.eof_wanted = True
+        if not chunks:
+            return None
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         try:
-            for chunk in self._protocol.data_to_send():
-                if chunk:
-                    last = output.write(chunk)
-                else:  # this side is done: close the connection once this is sent
-                    self.eof_wanted = True
+            operation = self.output().write(data)
+        except BufferError as exc:
+            failure = self._overflowed(exc)
+            if raising:
+                raise failure from exc
+            return None
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError):
             if raising:
                 raise
-        return last
+            return None
+        if not raising:
+            self._answers.append((operation, len(data)))
+            self._answer_bytes += len(data)
+        return operation
+
+    def _overflowed(self, exc: BufferError) -> WebSocketStatusError:
+        """The output refused protocol bytes: the connection cannot go on without them."""
+        failure = web_socket_error(
+            WebErrorStatus.CONNECTION_ABORTED,
+            f"the peer does not read what this side must send: {exc}",
+            close_code=1006,
+            broken=True,
+        )
+        failure.__cause__ = exc
+        if self.failure is None:
+            self.failure = failure
+        self.close_socket()
+        return failure
 
     def check_connected(self, what: str) -> None:
         """Raise unless connect() succeeded and this side has not closed."""

@@ -73,6 +73,9 @@ class StreamMembers(WebSocketBase[_Control, _Information], trio.abc.Stream):
             TypeError: *data* is not bytes-like.
             RuntimeError: not connected yet.
             trio.BusyResourceError: another task is sending.
+            BufferError: the message is too big for the connection's output ever to
+                take (its ``max_pending_bytes``); nothing was sent. (A message that only
+                has to wait for earlier writes waits.)
             WebSocketStatusError: the connection failed or closed (its status); also a
                 :class:`trio.BrokenResourceError`, or after this side closed a
                 :class:`trio.ClosedResourceError`.
@@ -83,7 +86,7 @@ class StreamMembers(WebSocketBase[_Control, _Information], trio.abc.Stream):
             raise trio.BusyResourceError("another task is sending on this WebSocket")
         self._sending = True
         try:
-            await self._sender.send(data, True, "send_all()")
+            await self._sender.send_when_room(data, True, "send_all()")
         finally:
             self._sending = False
 
