@@ -738,6 +738,38 @@ async def test_an_unawaited_write_without_a_nursery_starts_at_once_and_close_sen
         assert await operation == len(big)
 
 
+async def test_without_a_nursery_writes_to_a_full_kernel_buffer_wait_for_a_driver() -> None:
+    """Once the kernel refused a send, unawaited writes on a socket that was not entered
+    do not try again (each try gathers what is pending: a peer that reads nothing made
+    every write cost as much as all before it); the next awaited write, flush or close
+    waits for room and sends everything, in order."""
+    async with unentered_sender() as (sender, client):
+        sender.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16 * 1024)
+        stream = sender.output_stream
+        attempts = 0
+        send_step = stream._send_step
+
+        def counted() -> bool:
+            nonlocal attempts
+            attempts += 1
+            return send_step()
+
+        stream._send_step = counted  # type: ignore[method-assign]
+        chunks = [b"%06d" % index + b"." * 94 for index in range(20_000)]
+        for chunk in chunks:
+            stream.write(chunk)
+        assert stream.pending_bytes > 1_000_000  # the kernel took a small part
+        kernel_refused = attempts
+        assert kernel_refused < 1_000, kernel_refused  # not one try per write
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(stream.flush)
+            assert await receive_exactly(client, 2_000_000) == b"".join(chunks)
+        assert stream.pending_bytes == 0
+        # The flush found room: a write is sent at once again.
+        assert stream.write(b"again").done
+        assert await receive_exactly(client, 5) == b"again"
+
+
 async def test_writes_never_sent_are_reported_like_a_coroutine_never_awaited(
     listener: StreamSocketListener,
 ) -> None:

@@ -140,6 +140,8 @@ class BaseOutputStream(Sending, OutputStream):
         self._progress = trio.lowlevel.ParkingLot()
         self._parked = 0  # tasks parked in _progress (unpark_all() costs even with none)
         self._awaiting = 0  # tasks waiting for writes to complete (in _run_until)
+        # The kernel refused the last send, and nobody has waited for room since.
+        self._kernel_full = False
         self._closed = False
         # The failure that broke the stream; every later write fails with it.
         self._broken: BaseException | None = None
@@ -259,7 +261,7 @@ class BaseOutputStream(Sending, OutputStream):
                 self._ensure_writer()
             return op
         self._awaited_last = False
-        self._send_step()
+        self._kernel_full = not self._send_step()
         if queue and not self._sender_busy and not self._writer_woken:
             self._ensure_writer()
         return op

@@ -55,6 +55,7 @@ class Sending(abc.ABC):
     _progress: trio.lowlevel.ParkingLot
     _parked: int
     _awaiting: int
+    _kernel_full: bool
 
     @abc.abstractmethod
     def _send_step(self) -> bool:
@@ -89,9 +90,12 @@ class Sending(abc.ABC):
         if nursery is None:
             # No nursery to run a writer in: start the write here, with what the kernel
             # takes now. The rest waits, in order, for a task that awaits a write,
-            # flushes, sends or closes.
-            if self._direct:
-                self._send_step()
+            # flushes, sends or closes. Once the kernel refused a send, later writes
+            # do not try again until such a task has waited for room: each try gathers
+            # what is pending, and a peer that reads nothing would make every write
+            # cost as much as all the writes before it.
+            if self._direct and not self._kernel_full:
+                self._kernel_full = not self._send_step()
             return
         self._writer_started = True
         self._writer_woken = True  # it runs soon: later writes need not wake it
@@ -169,4 +173,5 @@ class Sending(abc.ABC):
                         )
                 finally:
                     self._sender_scope = None
+        self._kernel_full = False  # it took what was sent, or had room when waited for
         return yielded
