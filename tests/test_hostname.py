@@ -110,7 +110,10 @@ REJECTED = [
     ("0x7f000001", "ending in a number"),
     ("host.0x", "ending in a number"),
     ("example.123", "ending in a number"),
-    ("\uff11.\uff12.\uff13.\uff14", "ending in a number"),  # full-width digits
+    # Full-width digits or ideographic full stops map to an IPv4 address: refused,
+    # and the message says which address it would have been.
+    ("\uff11.\uff12.\uff13.\uff14", r"ASCII digits and dots \(this is 1\.2\.3\.4\)"),
+    ("127\u30020\u30020\u30021", r"ASCII digits and dots \(this is 127\.0\.0\.1\)"),
     ("1.2.3.4%eth0", "only IPv6 addresses may carry a %scope"),
     ("[1.2.3.4]", "only an IPv6 address may be written in brackets"),
     ("[example.com]", "only an IPv6 address may be written in brackets"),

@@ -270,8 +270,16 @@ def _parse_domain(raw: str) -> tuple[str, str]:
         a_labels.append(a_label)
         u_labels.append(u_label)
     if _NUMERIC_LABEL.fullmatch(a_labels[-1]):
+        try:
+            mapped = ipaddress.IPv4Address(name)
+        except ValueError:
+            raise InvalidHostNameError(
+                raw, "a name ending in a number must be a valid dotted-quad IPv4 address"
+            ) from None
+        # Full-width digits or ideographic full stops, which a name's mapping reads as
+        # ASCII: taken as an address, they would hide one in text that looks like none.
         raise InvalidHostNameError(
-            raw, "a name ending in a number must be a valid dotted-quad IPv4 address"
+            raw, f"an IPv4 address must be written in ASCII digits and dots (this is {mapped})"
         )
     canonical = ".".join(a_labels)
     if len(canonical) > MAX_NAME_OCTETS:
