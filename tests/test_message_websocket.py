@@ -385,9 +385,14 @@ async def test_local_close_sends_code_and_reason_and_reports_the_answer(
     ("code", "reason", "error"),
     [
         (999, "", ValueError),
+        (1004, "", ValueError),
         (1006, "", ValueError),
+        (1015, "", ValueError),
+        (1016, "", ValueError),
+        (2999, "", ValueError),
         (5000, "", ValueError),
         (1000, "x" * 124, ValueError),
+        (1000, "lone \ud800", ValueError),
         (None, "reason without code", ValueError),
         ("1000", "", TypeError),
         (1000, b"bytes", TypeError),
@@ -397,6 +402,26 @@ async def test_bad_close_arguments_are_refused(code: object, reason: object, err
     ws = MessageWebSocket()
     with pytest.raises(error):
         await ws.aclose(code, reason)  # type: ignore[arg-type]
+
+
+async def test_a_reserved_close_code_is_refused_and_the_connection_goes_on(
+    server: WebsocketsServer,
+) -> None:
+    """Codes the protocol reserves (1016-2999 among them) are refused before anything is
+    sent: the connection stays open, and a sendable code then closes it."""
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        for code, reason in ((2999, ""), (1016, ""), (1000, "\udc80")):
+            with pytest.raises(ValueError, match=r"reserved|not valid text"):
+                await ws.aclose(code, reason)
+        await ws.output_stream.write(b"still open")
+        with trio.fail_after(5):
+            assert (await ws.message_received.receive()).data == b"still open"
+        await ws.aclose(3000, "fine")
+        with trio.fail_after(5):
+            closed = await ws.closed.receive()
+        assert (closed.code, closed.reason) == (3000, "fine")
+    assert server.wait_closed("/echo")[:2] == (3000, "fine")
 
 
 async def test_remote_close_keeps_earlier_messages_readable(server: WebsocketsServer) -> None:

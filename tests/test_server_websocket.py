@@ -11,6 +11,7 @@ import struct
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -480,6 +481,55 @@ async def test_send_all_waits_for_room_where_a_write_is_refused() -> None:
         assert bytes(got) == data * 2
 
 
+async def test_a_send_waiting_when_the_keepalive_fails_reports_timeout() -> None:
+    """The peer reads nothing and answers no ping: the keepalive fails the connection.
+    A send waiting for room then fails with that failure, TIMEOUT -- not as if this side
+    had closed the WebSocket (OPERATION_CANCELED, a ClosedResourceError)."""
+    statuses: list[tuple[WebErrorStatus, bool]] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            ws.control.close_timeout = 1
+            ws.control.desired_unsolicited_pong_interval = timedelta(seconds=0.5)
+            await ws.receive_request()
+            await ws.accept()
+            with trio.fail_after(10):
+                try:
+                    for _ in range(100):
+                        await ws.send_final_frame(b"x" * 1_000_000)
+                except WebSocketStatusError as exc:
+                    statuses.append((exc.status, isinstance(exc, trio.ClosedResourceError)))
+
+    async with serving(handler) as (port, _):
+        with socket.create_connection(("127.0.0.1", int(port))) as peer:
+            peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            peer.sendall(opening_request())
+            with trio.fail_after(15):
+                await wait_until(lambda: bool(statuses), within=14)
+    assert statuses == [(WebErrorStatus.TIMEOUT, False)]
+
+
+async def test_accept_raises_when_its_answer_does_not_fit_the_output() -> None:
+    """A 101 the output refuses (a bound below its size) is accept()'s failure, not a
+    connection that seems open and a later error blaming the peer."""
+    outcomes: list[WebErrorStatus] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        sock.output_stream.max_pending_bytes = 100
+        async with ServerMessageWebSocket(sock) as ws:
+            await ws.receive_request()
+            with pytest.raises(WebSocketStatusError) as caught:
+                await ws.accept()
+            assert "does not fit in the connection's output" in str(caught.value)
+            outcomes.append(caught.value.status)
+
+    async with serving(handler) as (port, _), MessageWebSocket() as ws:
+        with trio.fail_after(10), pytest.raises(WebSocketStatusError):
+            await ws.connect(f"ws://127.0.0.1:{port}/")
+        await wait_until(lambda: bool(outcomes), within=5)
+    assert outcomes == [WebErrorStatus.CONNECTION_ABORTED]
+
+
 async def test_answers_the_output_cannot_take_fail_the_connection_with_a_status() -> None:
     """With an output bound too small for the answers to one read, the connection fails
     with CONNECTION_ABORTED, never a BufferError, and the block ends cleanly."""
@@ -513,7 +563,7 @@ async def test_answers_the_output_cannot_take_fail_the_connection_with_a_status(
             finally:
                 stop.set()
     assert failures[0].status is WebErrorStatus.CONNECTION_ABORTED
-    assert "does not read" in str(failures[0])
+    assert "does not fit in the connection's output" in str(failures[0])
 
 
 async def test_a_message_too_big_to_echo_closes_with_1009_and_the_server_serves_on() -> None:

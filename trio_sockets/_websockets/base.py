@@ -8,12 +8,12 @@ from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
 import trio
-from websockets.frames import CloseCode
+from websockets.frames import EXTERNAL_CLOSE_CODES, CloseCode
 from websockets.protocol import State
 
 from .._core.checks import check_int, describe, shown
 from .._core.lifecycle import Phase
-from .._core.web_errors import WebErrorStatus, web_socket_error
+from .._core.web_errors import WebErrorStatus, WebSocketStatusError, web_socket_error
 from .._io.scoped import NurseryScoped
 from .._sockets.stream_control import StreamSocketControl
 from .._sockets.stream_information import StreamSocketInformation
@@ -29,8 +29,10 @@ __all__ = ["WebSocketBase"]
 
 # RFC 6455 §5.5: a control frame's payload is at most 125 bytes, 2 of them the code.
 _MAX_REASON_BYTES = 123
-# Close codes an endpoint must not send (RFC 6455 §7.4.1); 1005 means "no code" here.
-_UNSENDABLE = frozenset({1004, 1006, 1015})
+# The close codes a frame may carry: those RFC 6455 and IANA define for endpoints (the
+# protocol library's list; 1004, 1006, 1015 and 1016-2999 are reserved), and 3000-4999
+# for libraries and applications. 1005 means "no code" here.
+_SENDABLE = frozenset(EXTERNAL_CLOSE_CODES) | frozenset(range(3000, 5000))
 
 _Control = TypeVar("_Control", bound=SessionControl)
 _Information = TypeVar("_Information", bound=SessionInformation)
@@ -40,11 +42,18 @@ def _check_close(code: object, reason: object) -> int | None:
     if code is not None:
         check_int("code", code, 1000, 4999)
         assert isinstance(code, int)
-        if code in _UNSENDABLE:
-            raise ValueError(f"code {code} is reserved and cannot be sent in a close frame")
+        if code not in _SENDABLE and code != CloseCode.NO_STATUS_RCVD:
+            raise ValueError(
+                f"code {code} is reserved and cannot be sent in a close frame (send one of "
+                "1000-1003, 1007-1014, 3000-4999; 1005 or None for none)"
+            )
     if not isinstance(reason, str):
         raise TypeError(f"reason must be a str, not {describe(reason)}")
-    if len(reason.encode("utf-8", "surrogatepass")) > _MAX_REASON_BYTES:
+    try:
+        encoded = reason.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError(f"reason {shown(reason)} is not valid text ({exc.reason})") from None
+    if len(encoded) > _MAX_REASON_BYTES:
         raise ValueError(f"reason must be at most 123 bytes of UTF-8, not {shown(reason)}")
     if (code is None or code == CloseCode.NO_STATUS_RCVD) and reason:
         raise ValueError(f"a reason needs a close code (code=None sends none), not {shown(reason)}")
@@ -141,6 +150,18 @@ class WebSocketBase(NurseryScoped, Generic[_Control, _Information]):
         self._lifecycle.finish(action)
         mark_connected(self._control)
 
+    def _write_handshake(self, what: str) -> None:
+        """Send this side's handshake message; raise if the connection cannot take it
+        (a failure, or an output bound too small for it), closing the connection."""
+        try:
+            self._session.write_pending(raising=True)
+        except WebSocketStatusError:
+            self._session.close_socket()
+            raise
+        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
+            self._session.close_socket()
+            raise self._session.error_from(exc, what) from exc
+
     # -- closing -------------------------------------------------------------------------
 
     async def aclose(self, code: int | None = None, reason: str = "") -> None:
@@ -150,8 +171,9 @@ class WebSocketBase(NurseryScoped, Generic[_Control, _Information]):
         Idempotent. ``closed`` gets the peer's answer (or, without one, the frame sent).
 
         Raises:
-            TypeError / ValueError: a code outside 1000-4999 or one that cannot be sent
-                (1004, 1006, 1015), a reason over 123 bytes of UTF-8, or a reason without
+            TypeError / ValueError: a code that cannot be sent (outside 1000-1003,
+                1005, 1007-1014 and 3000-4999), a reason that is not valid text or over
+                123 bytes of UTF-8, or a reason without
                 a code (named).
 
         Cancellation: the connection is closed at once.

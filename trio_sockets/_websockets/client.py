@@ -206,7 +206,7 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
             request.headers[name] = value
         protocol.send_request(request)
         self._session.protocol = protocol
-        self._session.write_pending()
+        self._write_handshake(what)
         events, _ = await self._session.read_handshake(protocol, what)
         error = protocol.handshake_exc
         if error is not None:

@@ -170,7 +170,7 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         for name, value in extra:
             response.headers[name] = value
         server.send_response(response)
-        self._session.write_pending()
+        self._write_handshake("accept()")
         # Frames that came with the request count from now on, as if they came later.
         if self._early:
             server.receive_data(self._early)

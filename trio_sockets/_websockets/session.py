@@ -248,11 +248,29 @@ class Session(Generic[_Control, _Information]):
             await self._socket_closed.wait()
 
     def error_from(self, exc: BaseException, what: str) -> WebSocketStatusError:
+        """The error of *what*, which failed with *exc*: the connection's own failure if
+        it failed (the library closed it: a keepalive timeout, a protocol error), else
+        ``OPERATION_CANCELED`` once this side closed it, else *exc* classified."""
+        failure = self.failure
+        if failure is not None and not self._lifecycle.closed:
+            error = self._failure_of(failure, what)
+            error.__cause__ = exc
+            return error
         status = WebSocketError.get_status(exc)
         closed = isinstance(exc, trio.ClosedResourceError) or self._lifecycle.closed
         if closed:
             status = WebErrorStatus.OPERATION_CANCELED
         return web_socket_error(status, f"{what}: {exc}", closed=closed)
+
+    @staticmethod
+    def _failure_of(failure: WebSocketStatusError, what: str) -> WebSocketStatusError:
+        return web_socket_error(
+            failure.status,
+            f"{what}: {failure.message}",
+            close_code=failure.close_code,
+            close_reason=failure.close_reason,
+            broken=True,
+        )
 
     def output(self) -> StreamOutputStream:
         """The connection's output stream."""
@@ -322,7 +340,7 @@ class Session(Generic[_Control, _Information]):
         """The output refused protocol bytes: the connection cannot go on without them."""
         failure = web_socket_error(
             WebErrorStatus.CONNECTION_ABORTED,
-            f"the peer does not read what this side must send: {exc}",
+            f"what this side must send does not fit in the connection's output: {exc}",
             close_code=1006,
             broken=True,
         )
@@ -352,13 +370,7 @@ class Session(Generic[_Control, _Information]):
         assert protocol is not None
         failure = self.failure
         if failure is not None:
-            raise web_socket_error(
-                failure.status,
-                f"{what}: {failure.message}",
-                close_code=failure.close_code,
-                close_reason=failure.close_reason,
-                broken=True,
-            ) from failure
+            raise self._failure_of(failure, what) from failure
         if protocol.state is not State.OPEN:
             exc = closed_exception(protocol)
             rcvd = protocol.close_rcvd
