@@ -248,6 +248,14 @@ async def test_dnsmasq_refuses_to_publish_a_cname_loop(dnsmasq_program: str) -> 
             pass  # pragma: no cover
 
 
+async def test_dns_server_refuses_an_address_with_a_zone(dnsmasq_program: str) -> None:
+    """A zone (%eth0) cannot be in a record; dnsmasq would read the text as a name and
+    publish no address, so the server is refused before it starts."""
+    with pytest.raises(ValueError, match=r"'fe80::1%eth0' has a zone \(%eth0\)"):
+        async with DnsServer(hosts={"a.test": "fe80::1%eth0"}, dnsmasq=dnsmasq_program):
+            pass  # pragma: no cover
+
+
 # -- answers only a hostile server sends ---------------------------------------------------
 
 

@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import trio
+
+from trio_sockets import StreamSocket
+from trio_sockets.testing import TcpEchoServer, UdpEchoServer, WebSocketEchoServer
 
 TRIO_INI = "[pytest]\ntrio_mode = true\nfilterwarnings = error\n"
 
@@ -267,3 +271,24 @@ def test_the_plugin_offers_its_fixtures(pytester: pytest.Pytester) -> None:
         "websocket_echo_server",
     ):
         assert fixture in listed, result.outlines
+
+
+async def test_an_echo_server_is_entered_once_at_a_time() -> None:
+    """Entering a running echo server again is a clear error (it crashed trio), the
+    server goes on serving, and leaving one never entered says so."""
+    for kind in (TcpEchoServer, UdpEchoServer, WebSocketEchoServer):
+        server = kind()
+        with pytest.raises(RuntimeError, match="is not running: enter it first"):
+            await server.__aexit__(None, None, None)
+        with trio.fail_after(10):
+            async with server:
+                port = server.port
+                with pytest.raises(RuntimeError, match=f"already running \\(port {port}\\)"):
+                    async with server:
+                        pass  # pragma: no cover
+                assert server.port == port
+                if kind is TcpEchoServer:
+                    async with StreamSocket() as sock:
+                        await sock.connect(server.host, port)
+                        await sock.send_all(b"still serving")
+                        assert await sock.receive_some() == b"still serving"

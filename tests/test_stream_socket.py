@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import copy
 import errno
 import functools
+import pickle
 import socket
 import struct
 from collections.abc import Awaitable, Callable
@@ -25,10 +27,12 @@ from conftest import (
 )
 
 from trio_sockets import (
+    DatagramSocket,
     EndpointPair,
     HostName,
     HostNameSortOptions,
     InputStreamOptions,
+    MessageWebSocket,
     Resolver,
     SocketError,
     SocketErrorStatus,
@@ -37,6 +41,7 @@ from trio_sockets import (
     SocketStatusError,
     StreamSocket,
     StreamSocketListener,
+    StreamWebSocket,
     WindowsOnlyError,
 )
 
@@ -685,6 +690,30 @@ async def test_a_socket_is_entered_once() -> None:
     with pytest.raises(RuntimeError, match="only once"):
         async with sock:
             pass
+
+
+@pytest.mark.parametrize(
+    "kind",
+    [StreamSocket, StreamSocketListener, DatagramSocket, MessageWebSocket, StreamWebSocket],
+)
+async def test_a_socket_closed_before_it_was_entered_cannot_be_entered(kind: type) -> None:
+    sock = kind()
+    await sock.aclose()
+    with pytest.raises(RuntimeError, match="a closed socket cannot be entered"):
+        async with sock:
+            pass  # pragma: no cover
+
+
+async def test_sockets_cannot_be_copied_or_pickled(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """A copy would share the connection (and its tasks) with the original."""
+    client, _ = tcp_pair
+    async with DatagramSocket() as datagram, StreamSocketListener() as listener:
+        for sock in (client, StreamSocket(), datagram, listener, MessageWebSocket()):
+            for duplicate in (copy.copy, copy.deepcopy, pickle.dumps):
+                with pytest.raises(TypeError, match="cannot be copied or pickled"):
+                    duplicate(sock)
 
 
 async def test_concurrent_connects_are_refused(unanswered_port: int) -> None:

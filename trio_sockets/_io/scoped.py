@@ -22,11 +22,12 @@ import functools
 import socket
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from types import TracebackType
-from typing import TYPE_CHECKING, ClassVar, Final, Protocol, Self, Unpack
+from typing import TYPE_CHECKING, ClassVar, Final, NoReturn, Protocol, Self, SupportsIndex, Unpack
 
 import trio
 
 from .._core.errors import SocketErrorStatus, SocketStatusError, WindowsOnlyError, socket_error
+from .._core.lifecycle import Lifecycle
 from .output import BaseOutputStream
 from .sending import PosArgT, TaskStarter
 
@@ -153,6 +154,8 @@ class NurseryScoped(abc.ABC):
         __slots__ = ()
     _nursery: trio.Nursery | OwnedTasks | None
     _nursery_manager: contextlib.AbstractAsyncContextManager[trio.Nursery] | None
+    #: The subclass's lifecycle: a socket closed before it was entered cannot be.
+    _lifecycle: Lifecycle
 
     #: Whether the block owns :class:`OwnedTasks` instead of a nursery: a socket whose
     #: background work is occasional (see the module's documentation).
@@ -199,6 +202,14 @@ class NurseryScoped(abc.ABC):
         assert isinstance(nursery, trio.Nursery), "a socket with tasks on demand has no nursery"
         return nursery
 
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        # Without this, copy.copy() made a second object sharing the connection, and
+        # pickling failed on whatever private attribute came first.
+        raise TypeError(
+            f"a {type(self).__name__} cannot be copied or pickled: it owns an operating "
+            "system socket and the tasks that serve it"
+        )
+
     async def __aenter__(self) -> Self:
         if self._entered is _INSIDE:
             # Entered again while open (``trio.serve_listeners`` does ``async with
@@ -207,6 +218,11 @@ class NurseryScoped(abc.ABC):
             return self
         if self._entered is _ENDED:
             raise RuntimeError(f"{self._describe()} can be entered with 'async with' only once")
+        if self._lifecycle.closed:
+            raise RuntimeError(
+                f"{self._describe()}: a closed socket cannot be entered with 'async with'; "
+                "enter it before closing it, or make a new one"
+            )
         self._entered = _INSIDE
         if self._tasks_on_demand:
             return self  # _get_nursery() makes its OwnedTasks when it is first asked

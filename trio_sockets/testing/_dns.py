@@ -154,7 +154,7 @@ class DnsServer:
         for host, addresses in self.hosts.items():
             if isinstance(addresses, str):
                 addresses = [addresses]
-            checked = [str(ipaddress.ip_address(address)) for address in addresses]
+            checked = [_record_address(host, address) for address in addresses]
             if not checked:
                 raise ValueError(f"host {shown(host)} has no address")
             # One line per address: a host-record line holds one address per family.
@@ -299,3 +299,15 @@ async def _answers(port: int) -> bool:
     except (dns.exception.DNSException, OSError):
         return False
     return True
+
+
+def _record_address(host: str, address: str) -> str:
+    """*address* as an A or AAAA record holds it; a zone (``fe80::1%eth0``) is refused:
+    records carry none, and dnsmasq would read the text as another name."""
+    ip = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
+        raise ValueError(
+            f"host {shown(host)}: address {shown(address)} has a zone (%{ip.scope_id}), "
+            "which DNS records cannot carry"
+        )
+    return str(ip)

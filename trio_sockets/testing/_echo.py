@@ -53,6 +53,11 @@ class _EchoServer:
     _nursery: trio.Nursery | None = field(default=None, init=False, repr=False)
 
     async def __aenter__(self) -> Self:
+        if self._manager is not None:
+            raise RuntimeError(
+                f"this {type(self).__name__} is already running (port {self.port}): "
+                "enter it once at a time"
+            )
         manager = trio.open_nursery()
         nursery = await manager.__aenter__()
         try:
@@ -71,8 +76,8 @@ class _EchoServer:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        assert self._manager is not None
-        assert self._nursery is not None
+        if self._manager is None or self._nursery is None:
+            raise RuntimeError(f"this {type(self).__name__} is not running: enter it first")
         self._nursery.cancel_scope.cancel()
         await self._manager.__aexit__(None, None, None)
         self._manager = self._nursery = None
