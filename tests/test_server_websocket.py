@@ -42,10 +42,17 @@ Handler = Callable[[StreamSocket], Awaitable[None]]
 
 
 @asynccontextmanager
-async def serving(handler: Handler) -> AsyncIterator[tuple[str, StreamSocketListener]]:
-    """A listener on 127.0.0.1 whose connections go to *handler*; yields its port."""
+async def serving(
+    handler: Handler, tls: TlsCertificates | None = None
+) -> AsyncIterator[tuple[str, StreamSocketListener]]:
+    """A listener on 127.0.0.1 whose connections go to *handler*, with TLS 1.2 and the
+    server certificate of *tls* if given; yields its port."""
     async with StreamSocketListener() as listener, trio.open_nursery() as nursery:
-        await listener.bind_endpoint(HostName("127.0.0.1"), "0")
+        level = SocketProtectionLevel.PLAIN_SOCKET
+        if tls is not None:
+            listener.control.server_certificate = tls.server
+            level = SocketProtectionLevel.TLS12
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", level)
 
         async def accept_loop() -> None:
             async for args in listener.connection_received:
@@ -157,16 +164,7 @@ async def test_message_websockets_of_this_library_on_both_sides() -> None:
 async def test_a_tls_listener_serves_wss(tmp_path: Path) -> None:
     certificates = TlsCertificates(tmp_path)
     seen: list[Any] = []
-    async with StreamSocketListener() as listener, trio.open_nursery() as nursery:
-        listener.control.server_certificate = certificates.server
-        await listener.bind_endpoint(HostName("127.0.0.1"), "0", SocketProtectionLevel.TLS12)
-
-        async def accept_loop() -> None:
-            async for args in listener.connection_received:
-                nursery.start_soon(echo_server, args.socket, seen)
-
-        nursery.start_soon(accept_loop)
-        port = listener.information.local_port
+    async with serving(lambda sock: echo_server(sock, seen), certificates) as (port, _):
         async with MessageWebSocket() as ws:
             ws.control.trusted_certificates = [certificates.authority]
             await ws.connect(f"wss://localhost:{port}/secure")
@@ -183,7 +181,6 @@ async def test_a_tls_listener_serves_wss(tmp_path: Path) -> None:
 
         with trio.fail_after(20):
             assert await trio.to_thread.run_sync(client) == b"python client"
-        nursery.cancel_scope.cancel()
 
 
 async def test_a_wss_server_closing_first_ends_the_client_cleanly(tmp_path: Path) -> None:
@@ -192,25 +189,16 @@ async def test_a_wss_server_closing_first_ends_the_client_cleanly(tmp_path: Path
     so the client sees the close and no failure."""
     certificates = TlsCertificates(tmp_path)
     seen: list[Any] = []
-    async with StreamSocketListener() as listener, trio.open_nursery() as nursery:
-        listener.control.server_certificate = certificates.server
-        await listener.bind_endpoint(HostName("127.0.0.1"), "0", SocketProtectionLevel.TLS12)
-
-        async def accept_loop() -> None:
-            async for args in listener.connection_received:
-                nursery.start_soon(echo_server, args.socket, seen)
-
-        nursery.start_soon(accept_loop)
-        async with MessageWebSocket() as ws:
-            ws.control.trusted_certificates = [certificates.authority]
-            await ws.connect(f"wss://localhost:{listener.information.local_port}/")
-            await ws.output_stream.write(b"bye")
-            with trio.fail_after(10):
-                received = [args.data async for args in ws.message_received]
-                closed = await ws.closed.receive()
-            assert received == [b"bye"]
-            assert (closed.code, closed.reason) == (4000, "as you wish")
-        nursery.cancel_scope.cancel()
+    serve = serving(lambda sock: echo_server(sock, seen), certificates)
+    async with serve as (port, _), MessageWebSocket() as ws:
+        ws.control.trusted_certificates = [certificates.authority]
+        await ws.connect(f"wss://localhost:{port}/")
+        await ws.output_stream.write(b"bye")
+        with trio.fail_after(10):
+            received = [args.data async for args in ws.message_received]
+            closed = await ws.closed.receive()
+        assert received == [b"bye"]
+        assert (closed.code, closed.reason) == (4000, "as you wish")
 
 
 async def test_an_invalid_request_is_answered_400_and_raises_bad_request() -> None:
