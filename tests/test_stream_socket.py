@@ -9,7 +9,7 @@ import functools
 import pickle
 import socket
 import struct
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
 import trio
@@ -103,6 +103,71 @@ async def test_connect_with_endpoint_pair_lets_the_system_choose_the_local_side(
         await client.connect(pair)
         assert client.information.local_port not in ("", "0")
         (await listener.accept())._close_now()
+
+
+@pytest.fixture
+def ipv6_unanswered_ipv4_listening() -> Iterator[str]:
+    """A port on which ::1's accept queue is full (SYNs unanswered) and 127.0.0.1
+    listens: a connect to "localhost" must fall back from ::1 to 127.0.0.1."""
+    with socket.socket(socket.AF_INET6) as v6, socket.socket() as v4:
+        v6.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        v6.bind(("::1", 0))
+        v6.listen(0)
+        port = v6.getsockname()[1]
+        v4.bind(("127.0.0.1", port))
+        v4.listen(16)
+        fillers = []
+        try:
+            for _ in range(4):
+                filler = socket.socket(socket.AF_INET6)
+                filler.setblocking(False)
+                fillers.append(filler)
+                with contextlib.suppress(BlockingIOError):
+                    filler.connect(("::1", port))
+            yield str(port)
+        finally:
+            for filler in fillers:
+                filler.close()
+
+
+async def test_a_fixed_local_port_still_falls_back_to_ipv4(
+    ipv6_unanswered_ipv4_listening: str,
+) -> None:
+    """With a local port and no local host both families bind their wildcard to that
+    port: the IPv6 attempt must not hold the IPv4 side of it, or the IPv4 attempt could
+    not bind and happy eyeballs would wait for the IPv6 one until the timeout."""
+    port = ipv6_unanswered_ipv4_listening
+    resolver = Resolver(["127.0.0.1"], 9)  # "localhost" is ::1 and 127.0.0.1, never asked
+    for local_port in ("", str(free_tcp_port("127.0.0.1"))):
+        async with StreamSocket(resolver=resolver) as client:
+            client.control.connect_timeout = 5
+            with trio.fail_after(10):
+                await client.connect(EndpointPair(None, local_port, HostName("localhost"), port))
+            assert client.information.remote_address == LOCALHOST
+            if local_port:
+                assert client.information.local_port == local_port
+    # A remote in its IPv4-mapped spelling is reached by IPv4 from the fixed port too.
+    local_port = str(free_tcp_port("127.0.0.1"))
+    async with StreamSocket() as client:
+        with trio.fail_after(10):
+            await client.connect(EndpointPair(None, local_port, HostName("::ffff:127.0.0.1"), port))
+        assert client.information.local_port == local_port
+
+
+async def test_a_local_bind_that_fails_names_the_local_side(
+    listener: StreamSocketListener,
+) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        taken = str(busy.getsockname()[1])
+        async with StreamSocket() as client:
+            with pytest.raises(SocketStatusError) as caught:
+                await client.connect(
+                    EndpointPair(LOCALHOST, taken, LOCALHOST, listener.information.local_port)
+                )
+    assert caught.value.status == SocketErrorStatus.ADDRESS_ALREADY_IN_USE
+    assert f"bind to the local 127.0.0.1:{taken}" in str(caught.value)
 
 
 async def test_endpoint_pair_without_remote_is_rejected() -> None:

@@ -13,8 +13,9 @@ import socket
 from collections.abc import Callable
 
 from .._core.hostname import HostName
+from .._core.sockaddr import ipv4_of_mapped
 from .addresses import of_reachable_family
-from .connect import connect_first
+from .connect import connect_first, format_sockaddr
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
 
 __all__ = ["open_tcp"]
@@ -68,13 +69,24 @@ async def open_tcp(
     targets = await resolver.resolve_targets(host, service, "tcp")
     local = await _local_endpoints(resolver, local_host, local_service)
 
+    # A local port without a local host binds both families' wildcards to it: the IPv6
+    # attempt's socket is then IPv6-only, or it would hold the IPv4 side of the port too
+    # and the IPv4 attempt racing it could not bind (happy eyeballs could not fall back).
+    both = len(local) == 2
+
     def make_socket(family: socket.AddressFamily) -> socket.socket:
         sock = socket.socket(family, socket.SOCK_STREAM)
         try:
             sock.setblocking(False)
             prepare(sock, family)
             if family in local:
-                sock.bind(local[family])
+                if both and family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                try:
+                    sock.bind(local[family])
+                except OSError as exc:  # named by the local side (the attempt names the remote)
+                    where = format_sockaddr(local[family])
+                    raise OSError(exc.errno, f"bind to the local {where}: {exc.strerror}") from exc
         except BaseException:
             sock.close()
             raise
@@ -82,6 +94,8 @@ async def open_tcp(
 
     async def connect_target(target: ServiceTarget, what: str) -> tuple[socket.socket, SockAddr]:
         addresses = await resolver.resolve_addresses(target.host, target.port, "tcp")
+        if both:  # an IPv4 remote in its mapped spelling goes by IPv4 (see make_socket)
+            addresses = [_unmapped(entry) for entry in addresses]
         if local:
             addresses = of_reachable_family(addresses, local, what, f"local host {local_host}")
         return await connect_first(addresses, make_socket, what=what, serialize=serialize)
@@ -95,3 +109,11 @@ async def open_tcp(
         except OSError as exc:
             failures.append((target, exc))
     raise all_targets_failed(what, failures)
+
+
+def _unmapped(
+    entry: tuple[socket.AddressFamily, SockAddr],
+) -> tuple[socket.AddressFamily, SockAddr]:
+    family, sockaddr = entry
+    ipv4 = ipv4_of_mapped(sockaddr[0]) if family == socket.AF_INET6 else None
+    return entry if ipv4 is None else (socket.AF_INET, (ipv4, sockaddr[1]))
