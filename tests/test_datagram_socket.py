@@ -436,6 +436,23 @@ async def test_binding_an_ipv4_mapped_address_binds_the_ipv4_address() -> None:
             assert await receive_data(sock) == b"to the mapped bind"
 
 
+async def test_an_ipv4_socket_reaches_a_remote_spelled_ipv4_mapped() -> None:
+    """::ffff:127.0.0.1 is 127.0.0.1: an IPv4 socket sends to it, as a dual-stack one
+    does, and get_endpoint_pairs' answer for it is usable."""
+    async with DatagramSocket() as receiver, DatagramSocket() as sender:
+        port = await bound(receiver)
+        await sender.bind_endpoint("127.0.0.1", "0")
+        stream = await sender.get_output_stream(HostName("::ffff:127.0.0.1"), str(port))
+        await stream.write(b"to the mapped spelling")
+        assert await receive_data(receiver) == b"to the mapped spelling"
+    async with DatagramSocket() as receiver, DatagramSocket() as sender:
+        port = await bound(receiver)
+        await sender.connect(EndpointPair(LOCALHOST, "", HostName("::ffff:127.0.0.1"), str(port)))
+        assert sender.information.remote_address == LOCALHOST
+        await sender.output_stream.write(b"connected")
+        assert await receive_data(receiver) == b"connected"
+
+
 async def test_a_scope_no_interface_has_is_refused_by_name() -> None:
     async with DatagramSocket() as sock:
         with pytest.raises(SocketStatusError) as caught:
@@ -840,6 +857,11 @@ async def test_control_defaults_and_options_applied() -> None:
         ]:
             with pytest.raises(RuntimeError, match=f"{name} must be set before"):
                 setattr(control, name, value)
+    # Once the socket has closed, the error says so (not that it is open).
+    for closed in (DatagramSocket(), sock):
+        await closed.aclose()
+        with pytest.raises(trio.ClosedResourceError, match=r"dont_fragment cannot be set: .*clos"):
+            closed.control.dont_fragment = True
 
 
 @pytest.mark.parametrize(

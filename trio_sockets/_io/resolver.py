@@ -304,7 +304,8 @@ class Resolver:
         With the system configuration: ``getaddrinfo``'s (RFC 6724) order. With name
         servers: the A and AAAA records, asked for together, IPv6 and IPv4 alternating
         (RFC 8305), starting with IPv6; ``localhost`` and names under it are ``::1`` and
-        ``127.0.0.1`` without a query (RFC 6761).
+        ``127.0.0.1`` without a query (RFC 6761). An IPv4-mapped IPv6 literal
+        (``::ffff:127.0.0.1``) is its IPv4 address.
 
         Raises:
             SocketStatusError: naming the host, with status ``HOST_NOT_FOUND``,
@@ -320,10 +321,11 @@ class Resolver:
             await trio.lowlevel.checkpoint()
             if address.version == 4:  # the canonical name is the dotted quad
                 return [(socket.AF_INET, (host.canonical_name, port))]
-            mapped = ipv4_of_mapped(host.canonical_name) if passive else None
+            mapped = ipv4_of_mapped(host.canonical_name)
             if mapped is not None:
-                # A local address in its IPv4-mapped spelling is the IPv4 address: only
-                # a dual-stack socket bound to "::" hears through mapped addresses.
+                # An address in its IPv4-mapped spelling is the IPv4 address, local or
+                # remote: an IPv4 socket reaches it, and only a dual-stack socket bound
+                # to "::" could bind or hear through the mapped form.
                 return [(socket.AF_INET, (mapped, port))]
             scope = scope_index(host)
             return [(socket.AF_INET6, (host.canonical_name.split("%")[0], port, 0, scope))]

@@ -13,7 +13,6 @@ import socket
 from collections.abc import Callable
 
 from .._core.hostname import HostName
-from .._core.sockaddr import ipv4_of_mapped
 from .addresses import of_reachable_family
 from .connect import connect_first, format_sockaddr
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
@@ -94,8 +93,6 @@ async def open_tcp(
 
     async def connect_target(target: ServiceTarget, what: str) -> tuple[socket.socket, SockAddr]:
         addresses = await resolver.resolve_addresses(target.host, target.port, "tcp")
-        if both:  # an IPv4 remote in its mapped spelling goes by IPv4 (see make_socket)
-            addresses = [_unmapped(entry) for entry in addresses]
         if local:
             addresses = of_reachable_family(addresses, local, what, f"local host {local_host}")
         return await connect_first(addresses, make_socket, what=what, serialize=serialize)
@@ -109,11 +106,3 @@ async def open_tcp(
         except OSError as exc:
             failures.append((target, exc))
     raise all_targets_failed(what, failures)
-
-
-def _unmapped(
-    entry: tuple[socket.AddressFamily, SockAddr],
-) -> tuple[socket.AddressFamily, SockAddr]:
-    family, sockaddr = entry
-    ipv4 = ipv4_of_mapped(sockaddr[0]) if family == socket.AF_INET6 else None
-    return entry if ipv4 is None else (socket.AF_INET, (ipv4, sockaddr[1]))

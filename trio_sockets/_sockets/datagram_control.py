@@ -18,6 +18,8 @@ import struct
 from collections.abc import Callable
 from typing import Final, Protocol
 
+import trio
+
 from .._core.checks import check_bool, check_int, describe, shown
 from .._core.enums import SocketQualityOfService
 from .._core.errors import SocketErrorStatus, socket_error
@@ -107,7 +109,9 @@ class DatagramSocketControl(CommonOptions):
         self._before_open(name)
 
     def _before_open(self, name: str) -> None:
-        if self._owner.sock is not None or self._owner.closed:
+        if self._owner.closed:
+            raise trio.ClosedResourceError(f"{name} cannot be set: {self._owner.describe()}")
+        if self._owner.sock is not None:
             raise RuntimeError(
                 f"{name} must be set before the socket is bound or connected (as in WinRT); "
                 f"{self._owner.describe()} is already open"
