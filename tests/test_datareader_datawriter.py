@@ -828,7 +828,8 @@ async def test_a_closed_writer_discards_unstored_bytes_and_refuses_writes() -> N
     with pytest.raises(trio.ClosedResourceError):
         await w.flush()
     await w.aclose()
-    assert w.measure_string("abc") == 3  # pure, needs no open writer
+    with pytest.raises(trio.ClosedResourceError):  # as every other call of a closed writer
+        w.measure_string("abc")
 
 
 def test_a_streamless_writer_closes_in_a_plain_with_block() -> None:
@@ -891,3 +892,36 @@ def test_random_bytes_read_any_way_give_a_value_or_a_clear_error(
             if not isinstance(failure, (InsufficientDataError, UnicodeDecodeError)):
                 assert kind == "date_time", failure
         assert 0 <= r.unconsumed_buffer_length <= before
+
+
+def test_every_time_span_read_can_be_written_back() -> None:
+    """The ten tick counts just above Int64's minimum round down past TimeSpan.MinValue;
+    they read as the least span write_time_span takes."""
+    for ticks in [-(2**63) + offset for offset in range(12)] + [2**63 - 1, 0, -15]:
+        span = DataReader.from_buffer(ticks.to_bytes(8, "big", signed=True)).read_time_span()
+        w = DataWriter()
+        w.write_time_span(span)
+        back = int.from_bytes(w.detach_buffer(), "big", signed=True)
+        assert abs(ticks - back) < 20, (ticks, back)
+
+
+def test_a_date_time_outside_the_years_a_datetime_holds_is_refused() -> None:
+    """Written, it could not be read back: read_date_time refuses those ticks."""
+    w = DataWriter()
+    for value in (
+        datetime.min.replace(tzinfo=timezone(timedelta(hours=1))),
+        datetime.max.replace(tzinfo=timezone(timedelta(hours=-1))),
+    ):
+        with pytest.raises(ValueError, match=r"outside the years 1\.\.9999"):
+            w.write_date_time(value)
+    assert w.unstored_buffer_length == 0
+    for value in (datetime.min.replace(tzinfo=UTC), datetime.max.replace(tzinfo=UTC)):
+        w.write_date_time(value)
+        assert DataReader.from_buffer(w.detach_buffer()).read_date_time() == value
+
+
+def test_measure_string_on_a_closed_writer_says_it_is_closed() -> None:
+    w = DataWriter()
+    w.close()
+    with pytest.raises(trio.ClosedResourceError, match="measure_string"):
+        w.measure_string("abc")

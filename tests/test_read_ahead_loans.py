@@ -9,6 +9,7 @@ gets every byte in order, and a closed socket takes the loan with it.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
@@ -361,3 +362,58 @@ async def test_lending_to_another_borrower_takes_back_the_first_loan_first(
     stream.return_read_ahead(lambda: b"not the borrower")  # not the loan's: ignored
     stream.return_read_ahead(second_gives_back)
     assert await receive_exactly(server, 2) == b"ef"
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+@bounded
+async def test_closing_a_reader_ends_its_pending_load_and_keeps_the_bytes(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+    tls_certificates: TlsCertificates,
+    tls: bool,
+) -> None:
+    """WinRT's Close does not wait for a pending LoadAsync: the load ends at once with
+    ClosedResourceError, and what arrives afterwards is the socket's next read -- not
+    taken off the socket and dropped. (What a load had already loaded is the reader's,
+    and goes with it, as in WinRT.) A read of the input stream itself that its stream's
+    close ends keeps what it had received for the socket."""
+    async with contextlib.AsyncExitStack() as stack:
+        if tls:
+            client, server = await stack.enter_async_context(open_tls_pair(tls_certificates))
+        else:
+            client, server = tcp_pair
+        reader = DataReader(server.input_stream)
+        outcome: list[BaseException] = []
+
+        async def load() -> None:
+            try:
+                await reader.load(8)  # NONE: waits for all 8
+            except trio.ClosedResourceError as exc:
+                outcome.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(load)
+            await trio.testing.wait_all_tasks_blocked()
+            await reader.aclose()
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(outcome) == 1  # ended at once, not when data comes
+        assert "closed during the read" in str(outcome[0])
+        await client.send_all(b"ABCDEFGH")
+        assert await receive_exactly(server, 8) == b"ABCDEFGH"
+
+        stream = server.input_stream
+        failed: list[BaseException] = []
+
+        async def read() -> None:
+            try:
+                await stream.read(8)  # NONE: 3 come, then it waits for the rest
+            except trio.ClosedResourceError as exc:
+                failed.append(exc)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(read)
+            await arrived(client, b"ABC")
+            await stream.aclose()
+            await trio.testing.wait_all_tasks_blocked()
+            assert len(failed) == 1
+        await client.send_all(b"DEFGH")
+        assert await receive_exactly(server, 8) == b"ABCDEFGH"

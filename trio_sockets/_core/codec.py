@@ -293,13 +293,15 @@ def timedelta_to_ticks(value: timedelta, where: str = "write_time_span") -> int:
 
 
 def ticks_to_timedelta(ticks: int) -> timedelta:
-    """The timedelta of *ticks* 100-ns ticks, rounded down to a whole microsecond.
+    """The timedelta of *ticks* 100-ns ticks, rounded down to a whole microsecond, but
+    never below :data:`_TIMESPAN_MIN` (the least span that can be written back).
 
     Every Int64 tick count fits a timedelta, so this never fails.
     """
     # Floor division rounds toward the past for negative spans too, the same rule as
-    # ticks_to_datetime, so a span read and added to a date read agree.
-    return timedelta(microseconds=ticks // TICKS_PER_MICROSECOND)
+    # ticks_to_datetime, so a span read and added to a date read agree. Within a
+    # microsecond of TimeSpan.MinValue that would fall below it.
+    return max(timedelta(microseconds=ticks // TICKS_PER_MICROSECOND), _TIMESPAN_MIN)
 
 
 def datetime_to_ticks(value: datetime, where: str = "write_date_time") -> int:
@@ -316,9 +318,23 @@ def datetime_to_ticks(value: datetime, where: str = "write_date_time") -> int:
             "(e.g. value.replace(tzinfo=datetime.timezone.utc)) so its instant is known"
         )
     # Subtracting aware datetimes works on UTC instants without building the UTC datetime,
-    # so even datetime.min with a positive offset converts. Every datetime fits an Int64 of
-    # ticks (years 1..9999 are about ±0.5e18 ticks from 1601), so no range check is needed.
-    return timedelta_to_ticks(value - EPOCH_1601, where)
+    # so even datetime.min with a positive offset converts (every datetime fits an Int64
+    # of ticks). An instant outside years 1..9999 UTC (datetime.min at +01:00) is
+    # refused: read_date_time could not give it back.
+    ticks = timedelta_to_ticks(value - EPOCH_1601, where)
+    if not _DATETIME_TICKS[0] <= ticks <= _DATETIME_TICKS[1]:
+        raise ValueError(
+            f"{where}: {shown(value)} is, in UTC, outside the years 1..9999 that a datetime "
+            "holds (read_date_time could not read it back)"
+        )
+    return ticks
+
+
+#: The ticks of the first and last instants a datetime holds (years 1..9999 UTC).
+_DATETIME_TICKS = (
+    timedelta_to_ticks(datetime.min.replace(tzinfo=UTC) - EPOCH_1601),
+    timedelta_to_ticks(datetime.max.replace(tzinfo=UTC) - EPOCH_1601),
+)
 
 
 def ticks_to_datetime(ticks: int, where: str = "read_date_time") -> datetime:

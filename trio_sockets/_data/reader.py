@@ -275,7 +275,8 @@ class DataReader(CodecSettings, LoadingBuffer):
         return value
 
     def read_single(self) -> float:
-        """Read an IEEE 754 binary32 in :attr:`byte_order` (widened exactly to a float)."""
+        """Read an IEEE 754 binary32 in :attr:`byte_order` (widened exactly to a float;
+        a signaling NaN comes back quiet, with its payload, as the widening makes it)."""
         pos = self._pos
         if self._closed or pos + 4 > self._end:
             raise self._shortage("read_single", 4)
@@ -323,7 +324,9 @@ class DataReader(CodecSettings, LoadingBuffer):
     def read_time_span(self) -> timedelta:
         """Read a WinRT ``TimeSpan`` (Int64 100-ns ticks) as a timedelta.
 
-        The sub-microsecond part is dropped, rounding toward negative infinity.
+        The sub-microsecond part is dropped, rounding toward negative infinity (within a
+        microsecond of ``TimeSpan.MinValue``, to the least span :meth:`DataWriter.write_time_span`
+        takes, so every span read can be written back).
         """
         pos = self._pos
         if self._closed or pos + 8 > self._end:

@@ -275,7 +275,9 @@ class DataWriter(CodecSettings, StreamOwner[OutputStream]):
         """Write an aware datetime as a WinRT ``DateTime``: Int64 100-ns ticks since
         1601-01-01T00:00:00Z, taken at the UTC instant of *value*.
 
-        Raises :exc:`ValueError` for a naive datetime, :exc:`TypeError` for a non-datetime.
+        Raises :exc:`ValueError` for a naive datetime or one whose UTC instant is outside
+        the years 1..9999 (which :meth:`DataReader.read_date_time` could not read back),
+        :exc:`TypeError` for a non-datetime.
         """
         if self._closed:
             raise self._closed_error("write_date_time")
@@ -309,8 +311,11 @@ class DataWriter(CodecSettings, StreamOwner[OutputStream]):
     def measure_string(self, value: str) -> int:
         """The length in bytes :meth:`write_string` would write for *value*; writes nothing.
 
-        Raises as :meth:`write_string` does for a value it cannot write.
+        Raises as :meth:`write_string` does for a value it cannot write, and
+        :exc:`trio.ClosedResourceError` once the writer is closed.
         """
+        if self._closed:
+            raise self._closed_error("measure_string")
         return measure_string(value, self._text)
 
     # -- storing ----------------------------------------------------------------------------

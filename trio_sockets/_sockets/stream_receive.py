@@ -51,9 +51,12 @@ class StreamReceiver:
     __slots__ = (
         "_aborted",
         "_lent",
+        "_read_ended",
+        "_reading",
         "_scope_done",
         "_scopes",
         "_sock",
+        "_tls_scope",
         "_wait",
         "_where",
         "buffer",
@@ -75,6 +78,10 @@ class StreamReceiver:
         self._aborted = aborted
         self._where = where
         self._wait: SocketWait | None = None  # made by the first receive that waits
+        self._tls_scope: trio.CancelScope | None = None  # a TLS receive's, while it waits
+        # Whether input_stream.read is under way, and whether its stream closed meanwhile.
+        self._reading = False
+        self._read_ended = False
         #: What ``input_stream.read`` received beyond what it returned.
         self.buffer = bytearray()
         # Who borrowed what the buffer held (lend_read_ahead): called to give back what
@@ -119,6 +126,22 @@ class StreamReceiver:
         if self._lent is not None and self._lent == give_back:
             self.reclaim()
 
+    def end_read(self) -> None:
+        """The input stream closed: end an ``input_stream.read`` under way at once. What
+        it received stays in the buffer, and it raises :exc:`trio.ClosedResourceError`
+        (a ``receive_some`` under way goes on)."""
+        if not self._reading:
+            return
+        self._read_ended = True
+        wait: AbortableWait | None = self._tls_scope if self.session is not None else self._wait
+        if wait is not None and wait in self._scopes:
+            wait.cancel()
+
+    def _closed_during_read(self) -> trio.ClosedResourceError:
+        return trio.ClosedResourceError(
+            f"input_stream.read(): the input stream of {self._where()} was closed during the read"
+        )
+
     def reclaim(self) -> None:
         """Take back what was lent: what the borrower did not use goes back in front of
         the buffer."""
@@ -153,52 +176,63 @@ class StreamReceiver:
         if type(options) is not InputStreamOptions and not isinstance(options, InputStreamOptions):
             raise TypeError(f"options must be an InputStreamOptions, not {describe(options)}")
         with self.conflict:
-            if self._lent is not None:
-                self.reclaim()
-            if count == 0:
-                await trio.lowlevel.checkpoint()
-                return b""
-            bits = int(options)
-            partial = bits & _PARTIAL_BIT
-            chunk = max(count, DEFAULT_RECEIVE_SIZE) if bits & _READ_AHEAD_BIT else 0
-            buffered = self.buffer
-            if not buffered:
-                # The common case: one receive answers the read, and its bytes are
-                # returned as they came, without a copy into an accumulating buffer.
-                # Nothing awaits between the receive and the return, so a cancel cannot
-                # strand them.
-                data = await self._recv(max(count, chunk))
-                if len(data) > count:
-                    buffered += memoryview(data)[count:]
-                    return data[:count]
-                if partial or len(data) == count or not data:
-                    return data
-                out = bytearray(data)
-            else:
-                # Served from the read-ahead: a cancel point, checked before any byte
-                # leaves the buffer, but not a schedule point; a read that goes on to the
-                # kernel yields there (docs/design.rst, "Receives served from what was
-                # already read").
-                await trio.lowlevel.checkpoint_if_cancelled()
-                out = buffered[:count]
-                del buffered[:count]
-                if len(out) == count or partial:
-                    return bytes(out)
+            self._reading = True
+            self._read_ended = False
             try:
-                while len(out) < count:  # NONE: a PARTIAL read has returned above
-                    need = count - len(out)
-                    data = await self._recv(max(need, chunk))
-                    if not data:
-                        break
-                    if len(data) > need:
-                        buffered += memoryview(data)[need:]
-                        data = data[:need]
-                    out += data
-            except BaseException:
-                # Whatever arrived before the failure or cancellation stays readable.
-                buffered[:0] = out
-                raise
-            return bytes(out)
+                if self._lent is not None:
+                    self.reclaim()
+                if count == 0:
+                    await trio.lowlevel.checkpoint()
+                    return b""
+                bits = int(options)
+                partial = bits & _PARTIAL_BIT
+                chunk = max(count, DEFAULT_RECEIVE_SIZE) if bits & _READ_AHEAD_BIT else 0
+                buffered = self.buffer
+                if not buffered:
+                    # The common case: one receive answers the read, and its bytes are
+                    # returned as they came, without a copy into an accumulating buffer.
+                    # Nothing awaits between the receive and the return, so a cancel cannot
+                    # strand them.
+                    data = await self._recv(max(count, chunk))
+                    if self._read_ended:  # the stream closed while it waited: keep the bytes
+                        buffered += data
+                        raise self._closed_during_read()
+                    if len(data) > count:
+                        buffered += memoryview(data)[count:]
+                        return data[:count]
+                    if partial or len(data) == count or not data:
+                        return data
+                    out = bytearray(data)
+                else:
+                    # Served from the read-ahead: a cancel point, checked before any byte
+                    # leaves the buffer, but not a schedule point; a read that goes on to the
+                    # kernel yields there (docs/design.rst, "Receives served from what was
+                    # already read").
+                    await trio.lowlevel.checkpoint_if_cancelled()
+                    out = buffered[:count]
+                    del buffered[:count]
+                    if len(out) == count or partial:
+                        return bytes(out)
+                try:
+                    while len(out) < count:  # NONE: a PARTIAL read has returned above
+                        need = count - len(out)
+                        data = await self._recv(max(need, chunk))
+                        if self._read_ended:  # as above; the handler below keeps them
+                            out += data
+                            raise self._closed_during_read()
+                        if not data:
+                            break
+                        if len(data) > need:
+                            buffered += memoryview(data)[need:]
+                            data = data[:need]
+                        out += data
+                except BaseException:
+                    # Whatever arrived before the failure or cancellation stays readable.
+                    buffered[:0] = out
+                    raise
+                return bytes(out)
+            finally:
+                self._reading = False
 
     async def _recv(self, max_bytes: int) -> bytes:
         # The receive hot path: try at once, and only around an actual wait register
@@ -236,18 +270,19 @@ class StreamReceiver:
             if sock.fileno() == -1:
                 raise trio.ClosedResourceError(f"{self._where()} was closed") from None
             raise translate_os_error(exc, f"receive on {self._where()}", broken=True) from exc
-        raise self._aborted("receive")
+        raise self._closed_during_read() if self._read_ended else self._aborted("receive")
 
     async def _recv_tls(self, session: TlsSession, max_bytes: int) -> bytes:
-        scope = trio.CancelScope()
+        scope = self._tls_scope = trio.CancelScope()
         self._scopes.append(scope)
         try:
             with scope:
                 return await session.receive(max_bytes, self._where)
         finally:
+            self._tls_scope = None
             self._scope_done(scope)
-        # Reached only when cancel_io() or a close cancelled the scope.
-        raise self._aborted("receive")
+        # Reached only when cancel_io(), a close or the input stream's close cancelled it.
+        raise self._closed_during_read() if self._read_ended else self._aborted("receive")
 
 
 class SocketInputStream(InputStream):
@@ -326,5 +361,6 @@ class SocketInputStream(InputStream):
         attributes.pop("lend_read_ahead", None)
         receiver = self._receiver()
         if receiver is not None:
+            receiver.end_read()
             receiver.reclaim()
         await trio.lowlevel.checkpoint()
