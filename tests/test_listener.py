@@ -12,6 +12,7 @@ import trio.testing
 from conftest import free_tcp_port, receive_all, receive_exactly, require_tool, wait_until
 
 from trio_sockets import (
+    DatagramSocket,
     HostName,
     SocketErrorStatus,
     SocketProtectionLevel,
@@ -81,6 +82,16 @@ async def test_adapter_stands_for_a_local_interface_address() -> None:
     async with StreamSocketListener() as listener:
         await listener.bind_service_name("0", SocketProtectionLevel.PLAIN_SOCKET, "127.0.0.3")
         assert [s.getsockname()[0] for s in listener.sockets] == ["127.0.0.3"]
+
+
+async def test_an_interface_name_as_adapter_is_refused_before_any_lookup() -> None:
+    """ "lo" resolved as a host name would be asked of the system's name servers."""
+    async with StreamSocketListener() as listener, DatagramSocket() as datagram:
+        with pytest.raises(ValueError, match="adapter 'lo' is the name of a network interface"):
+            await listener.bind_service_name("0", SocketProtectionLevel.PLAIN_SOCKET, "lo")
+        with pytest.raises(ValueError, match=r"adapter='127\.0\.0\.1' for lo"):
+            await datagram.bind_service_name("0", "lo")
+        await listener.bind_service_name("0", SocketProtectionLevel.PLAIN_SOCKET, "localhost")
 
 
 async def test_listener_refuses_protection_levels_other_than_plain() -> None:

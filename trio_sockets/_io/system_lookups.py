@@ -14,12 +14,13 @@ import trio
 
 from .._core.checks import shown
 from .._core.errors import SocketErrorStatus, socket_error
-from .._core.hostname import HostName
+from .._core.hostname import HostName, coerce_host_name
 from .._core.sockaddr import MAX_INTERFACE_INDEX
 
 __all__ = [
     "MAX_SYSTEM_LOOKUPS",
     "abandoned_lookups",
+    "adapter_host",
     "interface_index",
     "scope_index",
     "local_files_limiter",
@@ -276,3 +277,20 @@ def scope_index(host: HostName) -> int:
             f"{shown(host.raw_name)}: no network interface named or numbered {shown(scope)}",
         )
     return index
+
+
+def adapter_host(adapter: HostName | str) -> HostName:
+    """*adapter* (WinRT's ``NetworkAdapter``) as the local address to bind. The name of
+    a network interface (``"lo"``) is refused: resolved as a host name, it would be
+    asked of the system's name servers, not of this host's interfaces.
+
+    Raises:
+        TypeError / ValueError: not a valid host name, or an interface's name.
+    """
+    host = coerce_host_name(adapter, "adapter")
+    if host.ip_address is None and interface_index(host.raw_name) is not None:
+        raise ValueError(
+            f"adapter {shown(host.raw_name)} is the name of a network interface; give one "
+            "of its addresses (adapter='127.0.0.1' for lo)"
+        )
+    return host

@@ -32,6 +32,7 @@ from .._io.datagram_output import DatagramOutputStream, StreamCache, resolve_des
 from .._io.datagram_receive import MessageReceiver
 from .._io.resolver import Resolver, resolver_or_default
 from .._io.scoped import AbortableIO, NurseryScoped
+from .._io.system_lookups import adapter_host
 from .datagram_binding import DatagramBinding, local_port
 from .datagram_control import DatagramSocketControl, set_membership
 from .datagram_information import DatagramSocketInformation
@@ -179,7 +180,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             SocketStatusError: ``ADDRESS_ALREADY_IN_USE`` (only ``multicast_only``
                 sockets share a port) and other bind failures.
         """
-        host = None if adapter is None else coerce_host_name(adapter, "adapter")
+        host = None if adapter is None else adapter_host(adapter)
         await self._bind(host, local_service_name)
 
     async def bind_endpoint(

@@ -20,6 +20,7 @@ from .._io.addresses import has_ipv6
 from .._io.connect import format_sockaddr
 from .._io.resolver import Resolver, SockAddr, resolver_or_default
 from .._io.scoped import AbortableIO, NurseryScoped
+from .._io.system_lookups import adapter_host
 from .._io.translate import translating
 from .._tls.context import check_protection_level
 from .listener_information import (
@@ -153,9 +154,7 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
             SocketStatusError: ``ADDRESS_ALREADY_IN_USE`` and other bind failures.
         """
         if adapter is not None:
-            await self.bind_endpoint(
-                coerce_host_name(adapter, "adapter"), local_service_name, protection_level
-            )
+            await self.bind_endpoint(adapter_host(adapter), local_service_name, protection_level)
             return
         self._set_protection(protection_level)
         await self._bind(None, local_service_name)
