@@ -106,15 +106,16 @@ class Sender:
         """Send as :meth:`send` does once the output has room for the frame, and wait
         until it is sent; :exc:`BufferError` only for a frame that never fits."""
         payload = _payload(data, what)
-        protocol = self._check_open(what)
-        need = framed_bound(len(payload), bool(protocol.extensions)) + WRITE_OVERHEAD
-        output = self._session.output()
-        reserve = reserve_of(output.max_pending_bytes)
-        if need > output.room_bytes - reserve and need <= output.max_pending_bytes - reserve:
-            # Failures are the send's to report, below.
+        try:
+            operation = self.send(payload, fin, what)
+        except BufferError:
+            # Refused before anything was encoded: wait for the earlier writes to leave,
+            # then try once more, which refuses only a frame too big ever to fit.
+            # (Failures of the connection are the send's to report.)
             with contextlib.suppress(OSError, trio.BrokenResourceError, trio.ClosedResourceError):
-                await output.drain()
-        return await self.send(payload, fin, what)
+                await self._session.output().drain()
+            operation = self.send(payload, fin, what)
+        return await operation
 
     def _check_room(self, size: int, compressed: bool, what: str) -> None:
         output = self._session.output()
