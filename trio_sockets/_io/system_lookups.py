@@ -1,6 +1,7 @@
 """The system's lookups: ``getaddrinfo`` and the services database in worker
 threads, on limiters of their own, abandoned on timeout or cancellation and counted until
-libc returns."""
+libc returns; and this host's network interfaces by name or index (a local call), for
+IPv6 scopes, multicast interfaces and bind adapters."""
 
 from __future__ import annotations
 

@@ -85,7 +85,9 @@ async def open_tcp(
                     sock.bind(local[family])
                 except OSError as exc:  # named by the local side (the attempt names the remote)
                     where = format_sockaddr(local[family])
-                    raise OSError(exc.errno, f"bind to the local {where}: {exc.strerror}") from exc
+                    raise OSError(
+                        exc.errno, f"bind to the local {where}: {exc.strerror or exc}"
+                    ) from exc
         except BaseException:
             sock.close()
             raise
