@@ -803,3 +803,32 @@ async def test_a_cancelled_send_all_without_a_nursery_is_finished_by_the_next_se
         async with trio.open_nursery() as nursery:
             nursery.start_soon(sender.send_all, b"next")
             assert await receive_exactly(client, len(big) + 4) == big + b"next"
+
+
+@pytest.mark.parametrize("entered", [True, False], ids=["entered", "unentered"])
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+async def test_a_held_output_stream_refuses_writes_once_its_socket_closed(
+    tls: bool, entered: bool, tls_certificates: TlsCertificates
+) -> None:
+    """``write()`` on a stream taken before the socket closed raises at once, also when
+    its last writes took the unchecked hot path (sent and flushed, nothing pending)."""
+    level = SocketProtectionLevel.TLS12 if tls else SocketProtectionLevel.PLAIN_SOCKET
+    with trio.fail_after(10):
+        async with unentered_sender(level, tls_certificates if tls else None) as (
+            sender,
+            client,
+        ):
+            if entered:
+                await sender.__aenter__()
+            output = sender.output_stream
+            output.write(b"hot ")
+            output.write(b"path")
+            await output.flush()
+            assert await receive_exactly(client, 8) == b"hot path"
+            await sender.aclose()
+            with pytest.raises(trio.ClosedResourceError):
+                output.write(b"after the close")
+            with pytest.raises(trio.ClosedResourceError):
+                await output.write(b"awaited after the close")
+            with pytest.raises(trio.ClosedResourceError):
+                await sender.send_all(b"sent after the close")

@@ -111,19 +111,21 @@ class WriteQueue(Generic[W]):
         "_joined",
         "_joined_sent",
         "_unobserved",
-        "_writes",
         "cost",
         "latest",
         "max_cost",
         "next_seq",
         "what",
+        "writes",
     )
 
     def __init__(self, max_cost: int, what: str) -> None:
         #: What the queue belongs to, for the message of :exc:`BufferError`.
         self.what = what
-        # The bytes of the pending writes, numbered next_seq - len(_writes) and up.
-        self._writes: collections.deque[bytes] = collections.deque()
+        #: The bytes of the pending writes, numbered ``next_seq - len(writes)`` and up.
+        #: Writes come in only through :meth:`push` (``BaseOutputStream.write`` inlines
+        #: it: a call is a fifth of a tiny write's cost).
+        self.writes: collections.deque[bytes] = collections.deque()
         #: What the pending writes hold: their data plus WRITE_OVERHEAD for each.
         self.cost = 0
         #: The bound on :attr:`cost` that :meth:`push` enforces.
@@ -151,15 +153,15 @@ class WriteQueue(Generic[W]):
     # -- state -------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self._writes)
+        return len(self.writes)
 
     def __bool__(self) -> bool:
-        return bool(self._writes)
+        return bool(self.writes)
 
     @property
     def pending_bytes(self) -> int:
         """The bytes of the pending writes, the part already sent included."""
-        return self.cost - len(self._writes) * WRITE_OVERHEAD
+        return self.cost - len(self.writes) * WRITE_OVERHEAD
 
     @property
     def partly_sent(self) -> bool:
@@ -175,15 +177,15 @@ class WriteQueue(Generic[W]):
     def first_seq(self) -> int:
         """The number of the first pending write (:attr:`next_seq` when none is):
         every write numbered below it has ended."""
-        return self.next_seq - len(self._writes)
+        return self.next_seq - len(self.writes)
 
     def ended(self, seq: int) -> bool:
         """Whether write *seq* has completed or failed."""
-        return seq < self.next_seq - len(self._writes)
+        return seq < self.next_seq - len(self.writes)
 
     def done_before(self, seq: int) -> bool:
         """Whether every write numbered below *seq* has completed or failed."""
-        return self.next_seq - len(self._writes) >= seq
+        return self.next_seq - len(self.writes) >= seq
 
     # -- writes in -----------------------------------------------------------------------
 
@@ -196,7 +198,7 @@ class WriteQueue(Generic[W]):
         cost = self.cost + len(data) + WRITE_OVERHEAD
         if cost > self.max_cost:
             raise self._over_bound(len(data), cost)
-        self._writes.append(data)
+        self.writes.append(data)
         self.cost = cost
         seq = self.next_seq
         self.next_seq = seq + 1
@@ -209,14 +211,14 @@ class WriteQueue(Generic[W]):
         ended: what they hold is bounded by the pending writes.
         """
         held = self._held
-        first = self.next_seq - len(self._writes)
+        first = self.next_seq - len(self.writes)
         while held and held[0]._seq < first:
             held.popleft()
         if write._seq >= first:
             held.append(write)
 
     def _over_bound(self, size: int, cost: int) -> BufferError:
-        count = len(self._writes) + 1
+        count = len(self.writes) + 1
         return BufferError(
             f"{self.what}: writing {size} bytes would leave {count} writes of "
             f"{cost - count * WRITE_OVERHEAD} bytes pending, holding {cost} bytes with "
@@ -238,7 +240,7 @@ class WriteQueue(Generic[W]):
         joined = self._joined
         if joined is not None:
             return [memoryview(joined)[self._joined_sent :]]
-        writes = self._writes
+        writes = self.writes
         count = len(writes)
         if count == 1:  # one write, of any size (an awaited one, typically): as it is
             head_sent = self._head_sent
@@ -256,7 +258,7 @@ class WriteQueue(Generic[W]):
         small_len = 0
         total = 0
         offset = self._head_sent
-        for write in self._writes:
+        for write in self.writes:
             data: bytes | memoryview = write
             if offset:
                 data = memoryview(data)[offset:]
@@ -292,7 +294,7 @@ class WriteQueue(Generic[W]):
             self._joined_sent += count
             if self._joined_sent >= len(self._joined):
                 self._joined = None
-        writes = self._writes
+        writes = self.writes
         pending = len(writes)
         head_sent = self._head_sent
         if count + head_sent == self.cost - pending * WRITE_OVERHEAD:
@@ -331,7 +333,7 @@ class WriteQueue(Generic[W]):
         *max_bytes* in all, what one ``sendmsg`` with ``UDP_SEGMENT`` can carry.
         *max_count* 1 gives one datagram. Call only with writes pending.
         """
-        writes = self._writes
+        writes = self.writes
         first = writes[0]
         size = len(first)
         run = [first]
@@ -346,7 +348,7 @@ class WriteQueue(Generic[W]):
     def batch(self, max_bytes: int) -> tuple[bytes, int]:
         """The pending writes joined, as many as fit in *max_bytes* (at least one), and
         the sequence number to pass to :meth:`complete_before` once it is sent."""
-        writes = self._writes
+        writes = self.writes
         first_seq = self.next_seq - len(writes)
         total = len(writes[0])
         count = 1
@@ -362,7 +364,7 @@ class WriteQueue(Generic[W]):
     def complete_before(self, seq: int) -> bool:
         """Complete, each with its size, the pending writes numbered below *seq* (those
         a failure ended meanwhile are gone already); True if any were."""
-        writes = self._writes
+        writes = self.writes
         pending = len(writes)
         count = seq - (self.next_seq - pending)
         if count <= 0:
@@ -378,8 +380,8 @@ class WriteQueue(Generic[W]):
 
     def fail_head(self, error: BaseException) -> None:
         """Fail the first pending write with *error* (a datagram the kernel refused)."""
-        seq = self.next_seq - len(self._writes)
-        self.cost -= len(self._writes.popleft()) + WRITE_OVERHEAD
+        seq = self.next_seq - len(self.writes)
+        self.cost -= len(self.writes.popleft()) + WRITE_OVERHEAD
         self._head_sent = 0
         self._joined = None
         self._unobserved[seq] = error
@@ -388,8 +390,8 @@ class WriteQueue(Generic[W]):
     def fail_all(self, error: BaseException) -> None:
         """Fail every pending write with *error*: a broken stream, ``cancel_io``, close."""
         end = self.next_seq
-        first = end - len(self._writes)
-        self._writes.clear()
+        first = end - len(self.writes)
+        self.writes.clear()
         self.cost = 0
         self._head_sent = 0
         self._joined = None

@@ -4,32 +4,28 @@
 or datagram stream, a write that finds nothing pending and nobody sending is sent by
 ``write()`` itself, with one non-blocking system call, unless the same task already sent
 one that way since it last yielded to the scheduler; what the kernel does not take stays
-queued. Otherwise
-the socket's background writer task sends it, or -- cheaper -- whichever task awaits a
-write or flushes the stream. Sending always takes everything pending at that moment,
-so writes that pile up within one task step, or while a send is under way, leave
-together in the next system call. What to send, and what a send completed, is the
-business of the pure :class:`~trio_sockets._core.write_queue.WriteQueue`; this module
-decides who sends and when. Only one task sends at a time (``_sender_busy``); the
-others wait on ``_progress``, which is woken whenever operations complete.
+queued. Otherwise the socket's background writer task sends it, or -- cheaper --
+whichever task awaits a write or flushes the stream. Sending always takes everything
+pending at that moment, so writes that pile up within one task step, or while a send
+is under way, leave together in the next system call. What to send, and what a send
+completed, is the business of the pure
+:class:`~trio_sockets._core.write_queue.WriteQueue`; this module decides who sends and
+when. Only one task sends at a time (``_sender_busy``); the others wait on
+``_progress``, which is woken whenever operations complete.
 
-A socket that was not entered has no nursery for a writer task. Its writes start in
-``write()`` itself, which hands the kernel what it takes at once (a TLS stream, whose
-sends are asynchronous, does not); whatever is left is sent by the next task that awaits
-a write, flushes, sends or closes. Writes still pending when the stream is collected
-were never sent, and say so with a :exc:`RuntimeWarning`, as a coroutine never awaited
-does.
-
-The queue keeps only the bytes of each pending write; how ``write()`` returns an
+A socket that was not entered has no nursery for a writer task: ``write()`` hands the
+kernel what it takes at once (a TLS stream, whose sends are asynchronous, does not), and
+the next task that awaits a write, flushes, sends or closes sends the rest. Writes
+still pending when the stream is collected were never sent, and say so with a
+:exc:`RuntimeWarning`, as a coroutine never awaited does. How ``write()`` returns an
 operation without making one per write is told in :mod:`.operation`.
 
-The pending queue is bounded by :attr:`OutputStream.max_pending_bytes`, which counts
-what pending writes hold in memory: their data and :data:`WRITE_OVERHEAD` bytes for each
-(its ``bytes`` header and queue slot, and an operation object if one is held), so that
-a flood of tiny or empty writes is bounded too. ``write()`` must not block (WinRT's
-``WriteAsync`` returns at once), so past the bound it raises instead of letting memory
-grow without limit: a producer faster than the network has to await its writes or
-``flush()``, and is held to the speed of the network that way.
+``write()`` must not block (WinRT's ``WriteAsync`` returns at once), so past
+:attr:`OutputStream.max_pending_bytes` it raises instead of letting memory grow: the
+bound counts each pending write's data plus :data:`WRITE_OVERHEAD` (its ``bytes``
+header, queue slot and any operation object held), so that a flood of tiny or empty
+writes is bounded too, and a producer faster than the network has to await its writes
+or ``flush()``, which holds it to the network's speed.
 """
 
 from __future__ import annotations
@@ -140,22 +136,18 @@ class BaseOutputStream(Sending, OutputStream):
         self._progress = trio.lowlevel.ParkingLot()
         self._parked = 0  # tasks parked in _progress (unpark_all() costs even with none)
         self._awaiting = 0  # tasks waiting for writes to complete (in _run_until)
-        # The kernel refused the last send, and nobody has waited for room since.
-        self._kernel_full = False
+        self._kernel_full = False  # the kernel refused the last send; no wait for room since
         self._closed = False
-        # The failure that broke the stream; every later write fails with it.
-        self._broken: BaseException | None = None
-        # Whether _check_writable has something to check (a subclass sets it).
-        self._needs_check = False
+        self._broken: BaseException | None = None  # every later write fails with it
+        self._needs_check = False  # whether _check_writable has something to check
         # Whether a write may have failed unseen since the last look (the queue knows
         # for sure; asking it costs a call on the hot path).
         self._failed = False
-        # Whether write() must take the checked path: closed, _needs_check, or a failure
-        # nobody has seen. Set at once when one of them may have become true, cleared
-        # by the checked path, so that the hot path tests one flag.
-        self._guarded = False
-        #: How much memory pending writes may hold before :meth:`write` refuses more:
-        #: their unsent bytes plus :data:`WRITE_OVERHEAD` (256) bytes for each write.
+        # Whether write() must take the checked path: this stream or its socket closed
+        # (the owner aborts the stream before closing the socket), _needs_check, or a
+        # failure nobody has seen. Set at once when one of them may have become true,
+        # cleared by the checked path, so that the hot path tests one flag.
+        self._guarded = sock.fileno() == -1
         self.max_pending_bytes = DEFAULT_MAX_PENDING_BYTES
 
     # -- public API -------------------------------------------------------------------
@@ -214,7 +206,8 @@ class BaseOutputStream(Sending, OutputStream):
         """
         # The common case -- non-empty bytes, nothing to check -- tests one flag:
         # batches of tiny writes spend most of their time here (docs/performance.rst).
-        if self._guarded or type(data) is not bytes or not data or self._sock.fileno() == -1:
+        # A closed socket sets it too: its owner aborts this stream before closing it.
+        if self._guarded or type(data) is not bytes or not data:
             if self._successor is not None:
                 return self._successor.write(data)
             if self._closed:
@@ -224,9 +217,16 @@ class BaseOutputStream(Sending, OutputStream):
             data = self._admit(data)
             if not data and self._empty_done:
                 return self._done_at_once()
+        # queue.push(data), inlined.
         queue = self._queue
-        idle = not queue.cost  # nothing pending
-        seq = queue.push(data)
+        pending = queue.cost  # 0: nothing pending
+        cost = pending + len(data) + WRITE_OVERHEAD
+        if cost > queue.max_cost:
+            queue.push(data)  # raises the BufferError that names the bound
+        queue.writes.append(data)
+        queue.cost = cost
+        seq = queue.next_seq
+        queue.next_seq = seq + 1
         # The last operation again, unless someone still holds it (to await it later):
         # a run of unawaited writes then makes no object per write.
         op = queue.latest
@@ -236,7 +236,7 @@ class BaseOutputStream(Sending, OutputStream):
             op._error = None
         else:
             op = self._new_operation(seq, len(data))
-        if not idle or self._sender_busy or not self._direct:
+        if pending or self._sender_busy or not self._direct:
             if not self._sender_busy and not self._writer_woken:
                 self._ensure_writer()
             return op
