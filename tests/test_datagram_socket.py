@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -969,6 +970,20 @@ async def test_a_multicast_only_socket_refuses_to_connect() -> None:
         sock.control.multicast_only = True
         with pytest.raises(RuntimeError, match="multicast_only"):
             await sock.connect(LOCALHOST, "9")
+
+
+@pytest.mark.parametrize(
+    ("remote", "shown"),
+    [("127.0.0.1", "127.0.0.1:9"), ("::1", "[::1]:9"), ("::ffff:127.0.0.1", "127.0.0.1:9")],
+)
+async def test_a_multicast_only_socket_sends_only_to_groups(remote: str, shown: str) -> None:
+    """As in WinRT, a multicast-only socket refuses unicast use: ``get_output_stream``
+    to a unicast remote raises, naming it, and makes no stream (nothing is sent)."""
+    async with DatagramSocket() as sock:
+        sock.control.multicast_only = True
+        with pytest.raises(RuntimeError, match=rf"to {re.escape(shown)}: .*multicast_only"):
+            await sock.get_output_stream(HostName(remote), "9")
+        assert sock.information.local_port == ""  # nothing was opened for it
 
 
 @pytest.mark.parametrize(

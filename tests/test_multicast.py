@@ -330,3 +330,24 @@ async def test_broadcast_in_a_namespace(netns: str) -> None:
                 await connected.connect(HostName("255.255.255.255"), port)
                 await connected.output_stream.write(b"connected broadcast")
                 assert (await receive(receiver)).data == b"connected broadcast"
+
+
+async def test_a_multicast_only_socket_receives_only_what_was_sent_to_its_groups() -> None:
+    """Unicast datagrams to a multicast-only socket's port are not delivered (WinRT refuses
+    unicast use of such a socket), nor counted as received; the group's datagrams are."""
+    target = group()
+    with network_namespace("tsmo") as name, trio.fail_after(10), inside(name):
+        async with multicast_listener(LOOPBACK) as listener, DatagramSocket() as sender:
+            await listener.bind_service_name("0")
+            port = listener.information.local_port
+            listener.join_multicast_group(target)
+            safe_sender(sender)
+            unicast = await sender.get_output_stream(HostName(LOOPBACK), port)
+            await unicast.write(b"unicast")
+            to_group = await sender.get_output_stream(HostName(target), port)
+            await to_group.write(b"to the group")
+            args = await receive(listener)
+            assert args.data == b"to the group"
+            assert args.local_address == HostName(target)
+            await assert_nothing_arrives(listener)
+            assert listener.information.received_message_count == 1

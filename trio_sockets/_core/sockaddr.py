@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 
-__all__ = ["MAX_INTERFACE_INDEX", "ipv4_mapped", "ipv4_of_mapped", "unmapped"]
+__all__ = ["MAX_INTERFACE_INDEX", "ipv4_mapped", "ipv4_of_mapped", "is_multicast", "unmapped"]
 
 #: The largest network interface index: a scope id is 32 bits unsigned (``sockaddr_in6``).
 MAX_INTERFACE_INDEX = 0xFFFF_FFFF
@@ -50,3 +50,9 @@ def unmapped(text: str) -> str:
     text (an IPv6 address keeps its scope) unchanged."""
     ipv4 = ipv4_of_mapped(text)
     return text if ipv4 is None else ipv4
+
+
+def is_multicast(text: str) -> bool:
+    """Whether the IP address *text* is a multicast group: 224.0.0.0/4 or ff00::/8,
+    written IPv4-mapped or with a scope as well."""
+    return ipaddress.ip_address(unmapped(text).partition("%")[0]).is_multicast

@@ -17,8 +17,8 @@ from typing import Final
 
 from .._core.errors import SocketErrorStatus, SocketStatusError, socket_error, translate_os_error
 from .._core.linux import SO_RXQ_OVFL
-from .._core.sockaddr import ipv4_of_mapped
-from .datagram_message import Ancillary
+from .._core.sockaddr import ipv4_of_mapped, is_multicast
+from .datagram_message import Ancillary, destination_of
 from .datagram_message import DatagramSocketMessageReceivedEventArgs as _Args
 from .resolver import SockAddr
 
@@ -72,6 +72,8 @@ class DatagramReading:
         #: After connect(): only datagrams from this sender are delivered.
         self.remote: SockAddr | None = None
         self._remote_key: tuple[str, int] | None = None
+        # A multicast-only socket: only datagrams sent to a group are delivered.
+        self._groups_only = False
 
     def connected_to(self, remote: SockAddr) -> tuple[str, int]:
         """Let only *remote*'s datagrams through from now on; its sender key."""
@@ -79,9 +81,14 @@ class DatagramReading:
         key = self._remote_key = sender_key(remote)
         return key
 
+    def multicast_only(self) -> None:
+        """Let through only datagrams sent to a multicast group from now on."""
+        self._groups_only = True
+
     def read(self, sock: socket.socket) -> _Args | object | None:
         """The next datagram or receive error as event args; :data:`EMPTY` when nothing
-        is waiting; None for a datagram of another sender than the connected one.
+        is waiting; None for a datagram the filters keep out (another sender than the
+        connected one; a unicast or broadcast datagram to a multicast-only socket).
 
         Raises:
             StopReading: the socket closed, or an odd error was reported (reading stops until
@@ -103,6 +110,8 @@ class DatagramReading:
         if key is not None and address != self.remote and sender_key(address) != key:
             # From another sender: queued before connect() (the kernel keeps those), or
             # racing it.
+            return None
+        if self._groups_only and not _sent_to_a_group(ancillary):
             return None
         error = None
         if flags & _MSG_TRUNC:  # pragma: no cover - the buffer fits any
@@ -138,3 +147,13 @@ def _kernel_drops(ancillary: Ancillary) -> int | None:
         if kind == SO_RXQ_OVFL and level == socket.SOL_SOCKET and len(data) >= 4:
             return int.from_bytes(data[:4], sys.byteorder)
     return None
+
+
+def _sent_to_a_group(ancillary: Ancillary) -> bool:
+    """Whether a datagram was sent to a multicast group, by the destination in its
+    ``IP_PKTINFO`` / ``IPV6_PKTINFO`` (every socket asks for it); True when the kernel
+    did not say, so that nothing is kept out on a guess."""
+    destination = destination_of(ancillary)
+    if destination is None:  # pragma: no cover - the kernel always says
+        return True
+    return is_multicast(destination)

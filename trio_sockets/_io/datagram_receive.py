@@ -138,6 +138,11 @@ class MessageReceiver:
 
         self.queue.retain(from_remote)
 
+    def multicast_only(self) -> None:
+        """Deliver only datagrams sent to a multicast group (``control.multicast_only``);
+        call before the socket receives."""
+        self._reading.multicast_only()
+
     def close(self) -> None:
         """The socket closed: consumers get what the queue holds, then ``EndOfChannel``."""
         if self.finished:

@@ -140,6 +140,8 @@ class DatagramBinding:
             sock.close()
             raise
         self.sock = sock
+        if self.control.multicast_only:
+            self._receiver.multicast_only()
         nursery.start_soon(self._receiver.run, sock, name=f"receive loop of {self.describe()}")
         return sock
 

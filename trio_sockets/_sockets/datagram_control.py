@@ -153,7 +153,10 @@ class DatagramSocketControl(CommonOptions):
         This is the only way two sockets share a UDP port: a plain bind is exclusive,
         as in WinRT (and as Python's asyncio learned, bpo-37228, ``SO_REUSEADDR`` on
         unicast sockets lets another socket take their datagrams). A multicast-only
-        socket refuses :meth:`~trio_sockets.DatagramSocket.connect`.
+        socket is for groups only, as in WinRT: it refuses
+        :meth:`~trio_sockets.DatagramSocket.connect` and a
+        :meth:`~trio_sockets.DatagramSocket.get_output_stream` to a unicast or broadcast
+        remote, and does not deliver the unicast or broadcast datagrams that arrive.
         """
         return self._multicast_only
 

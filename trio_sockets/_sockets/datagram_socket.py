@@ -11,7 +11,6 @@ created by the first bind, connect or ``get_output_stream``; the receive task
 from __future__ import annotations
 
 import contextlib
-import ipaddress
 import socket
 from collections.abc import Iterator
 from typing import Final, overload
@@ -24,7 +23,7 @@ from .._core.enums import HostNameSortOptions
 from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import HostName, coerce_host_name
 from .._core.lifecycle import DATAGRAM_SOCKET, Action, Lifecycle, Phase
-from .._core.sockaddr import ipv4_of_mapped
+from .._core.sockaddr import is_multicast
 from .._io.addresses import endpoint_pairs
 from .._io.connect import format_sockaddr
 from .._io.datagram_channel import DatagramMessageChannel
@@ -270,8 +269,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         sockaddr, family = await resolve_destination(
             self._resolver, host, service, families, binding.local_text(bind_to), "connect"
         )
-        address = sockaddr[0].split("%")[0]
-        if ipaddress.ip_address(ipv4_of_mapped(address) or address).is_multicast:
+        if is_multicast(sockaddr[0]):
             raise socket_error(
                 SocketErrorStatus.HOST_NOT_FOUND,
                 f"connect to {host.display_name}: {sockaddr[0]} is a multicast "
@@ -324,8 +322,9 @@ class DatagramSocket(NurseryScoped, AbortableIO):
 
         Raises:
             TypeError / ValueError: a bad host name, service or endpoint pair (named).
-            RuntimeError: the socket was not entered with ``async with``, or the pair
-                has a local side and the socket is already bound.
+            RuntimeError: the socket was not entered with ``async with``, the pair has a
+                local side and the socket is already bound, or ``control.multicast_only``
+                is set and the remote is not a multicast group.
             SocketStatusError: resolution failures, ``ADDRESS_FAMILY_NOT_SUPPORTED``
                 when the remote has no address of a family the local side reaches (an
                 IPv6 remote on a socket or endpoint pair bound to an IPv4 address, or the
@@ -354,6 +353,11 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                 binding.local_text(bind_to),
                 "get_output_stream",
             )
+            if binding.control.multicast_only and not is_multicast(sockaddr[0]):
+                raise RuntimeError(
+                    f"get_output_stream to {format_sockaddr(sockaddr)}: control.multicast_only "
+                    "is set, and a multicast-only socket sends only to multicast groups"
+                )
             with self._changing_phase(Action.SEND_TO, "get_output_stream"):
                 sock, target = binding.open_for_remote(
                     bind_to, (family, sockaddr), "get_output_stream"
