@@ -30,6 +30,7 @@ file shown with ``literalinclude`` runs as a script (``INCLUDED_SCRIPTS``).
 from __future__ import annotations
 
 import ast
+import contextlib
 import importlib
 import io
 import random
@@ -38,12 +39,14 @@ import subprocess
 import sys
 import textwrap
 import tokenize
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import require_tool
+from netns import network_namespace
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCUMENTS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.rst"))]
@@ -188,10 +191,25 @@ def _expected_output(code: str) -> str:
     return "".join(f"{comment}\n" for _, comment in sorted(printed))
 
 
-def _run_program(code: str, tmp_path: Path, expected: str) -> None:
+#: The harnesses and example files that send to a multicast group: they run in a
+#: network namespace of their own, so nothing is sent to a group in the host's.
+MULTICAST = frozenset({"multicast", "multicast_chat.py"})
+
+
+@contextlib.contextmanager
+def _python(name: str) -> Iterator[list[str]]:
+    """The command that runs a program, in a namespace of its own if it is in MULTICAST."""
+    if name not in MULTICAST:
+        yield [sys.executable, "-W", "error"]
+        return
+    with network_namespace("tsdoc") as namespace:
+        yield ["ip", "netns", "exec", namespace, sys.executable, "-W", "error"]
+
+
+def _run_program(code: str, tmp_path: Path, expected: str, python: list[str] | None = None) -> None:
     script = tmp_path / "example.py"
     script.write_text(code)
-    result = _run([sys.executable, "-W", "error", str(script)], tmp_path)
+    result = _run([*(python or [sys.executable, "-W", "error"]), str(script)], tmp_path)
     assert result.returncode == 0, result.stderr
     assert result.stdout == expected, result.stderr
 
@@ -455,7 +473,8 @@ def test_fragments_run_in_their_harness(harness: str, tmp_path: Path) -> None:
     def insert(match: re.Match[str]) -> str:
         return textwrap.indent(_named_fragment(match["name"]).code, match["indent"]).rstrip()
 
-    _run_program(_PLACEHOLDER.sub(insert, template), tmp_path, expected)
+    with _python(harness) as python:
+        _run_program(_PLACEHOLDER.sub(insert, template), tmp_path, expected, python)
 
 
 # -- no Python escapes -------------------------------------------------------------------
@@ -544,9 +563,8 @@ def test_included_file_runs(script: str, tmp_path: Path) -> None:
     if script == "service_names.py":
         require_tool("dnsmasq")
     arguments, expected = INCLUDED_SCRIPTS[script]
-    result = _run(
-        [sys.executable, "-W", "error", str(ROOT / "examples" / script), *arguments()], tmp_path
-    )
+    with _python(script) as python:
+        result = _run([*python, str(ROOT / "examples" / script), *arguments()], tmp_path)
     assert result.returncode == 0, result.stderr
     assert expected in result.stdout
 

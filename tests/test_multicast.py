@@ -1,9 +1,10 @@
 """Multicast and broadcast on real sockets.
 
-IPv4 multicast runs on the host's loopback, always with ``IP_MULTICAST_IF`` 127.0.0.1 and
-TTL 0, so nothing leaves ``lo``. IPv6 multicast does not work over ``lo``, and broadcast
-to 255.255.255.255 must never leave the host: both run in a network namespace with a
-veth pair that the test creates and deletes.
+Nothing here sends to a group or joins one in the host's own network namespace. IPv4
+multicast runs on the loopback of a namespace the test creates, with ``IP_MULTICAST_IF``
+127.0.0.1 and TTL 0 as well. IPv6 multicast does not work over ``lo``, and broadcast to
+255.255.255.255 must never leave the host: both run in a namespace with a veth pair
+that the test creates and deletes.
 """
 
 from __future__ import annotations
@@ -60,6 +61,13 @@ def safe_sender(sock: DatagramSocket) -> DatagramSocket:
     return sock
 
 
+@contextlib.contextmanager
+def private_loopback() -> Iterator[None]:
+    """Create sockets in a fresh network namespace with only ``lo`` until the block ends."""
+    with network_namespace("tsmc") as name, inside(name):
+        yield
+
+
 def group() -> str:
     """An administratively scoped IPv4 group no other test run uses at the same time."""
     return f"239.255.{os.getpid() % 250}.{next(_groups) % 250 + 1}"
@@ -70,7 +78,7 @@ def group() -> str:
 
 async def test_ipv4_multicast_on_loopback_shared_port_and_join_rules() -> None:
     target = group()
-    with trio.fail_after(10):
+    with private_loopback(), trio.fail_after(10):
         async with contextlib.AsyncExitStack() as stack:
             first = await stack.enter_async_context(multicast_listener(LOOPBACK))
             await first.bind_service_name("0")
@@ -107,7 +115,7 @@ async def test_ipv4_multicast_on_loopback_shared_port_and_join_rules() -> None:
 
 async def test_a_socket_hears_only_the_groups_it_joined() -> None:
     group_a, group_b = group(), group()
-    with trio.fail_after(10):
+    with private_loopback(), trio.fail_after(10):
         async with contextlib.AsyncExitStack() as stack:
             on_a = await stack.enter_async_context(multicast_listener(LOOPBACK))
             await on_a.bind_service_name("0")
@@ -126,16 +134,17 @@ async def test_a_socket_hears_only_the_groups_it_joined() -> None:
 
 
 async def test_multicast_interface_defaults_to_the_bound_ipv4_address() -> None:
-    async with DatagramSocket() as sock:
-        sock.control.multicast_hop_limit = 0
-        await sock.bind_endpoint(LOOPBACK, "0")
-        assert sock.socket.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, 4) == (
-            socket.inet_aton(LOOPBACK)
-        )
-        # Joining uses that interface too, so no join goes to the default route.
-        sock.join_multicast_group("239.255.254.1")
-        sock.control.multicast_interface = "lo"  # an interface name works as well
-        assert sock.control.multicast_interface == "lo"
+    with private_loopback():
+        async with DatagramSocket() as sock:
+            sock.control.multicast_hop_limit = 0
+            await sock.bind_endpoint(LOOPBACK, "0")
+            assert sock.socket.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, 4) == (
+                socket.inet_aton(LOOPBACK)
+            )
+            # Joining uses that interface too, so no join goes to the default route.
+            sock.join_multicast_group("239.255.254.1")
+            sock.control.multicast_interface = "lo"  # an interface name works as well
+            assert sock.control.multicast_interface == "lo"
 
 
 def not_local_ipv4() -> str:
@@ -168,34 +177,35 @@ async def test_an_interface_the_kernel_refuses_leaves_the_setting_as_it_was() ->
 
 
 async def test_membership_errors_are_classified() -> None:
-    async with DatagramSocket() as v4, DatagramSocket() as dual:
-        v4.control.multicast_interface = LOOPBACK
-        await v4.bind_endpoint(LOOPBACK, "0")
-        target = group()
-        v4.join_multicast_group(target)
-        with pytest.raises(SocketStatusError) as caught:
+    with private_loopback():
+        async with DatagramSocket() as v4, DatagramSocket() as dual:
+            v4.control.multicast_interface = LOOPBACK
+            await v4.bind_endpoint(LOOPBACK, "0")
+            target = group()
             v4.join_multicast_group(target)
-        assert caught.value.status == SocketErrorStatus.ADDRESS_ALREADY_IN_USE
-        v4.leave_multicast_group(target)
-        with pytest.raises(SocketStatusError) as caught:
+            with pytest.raises(SocketStatusError) as caught:
+                v4.join_multicast_group(target)
+            assert caught.value.status == SocketErrorStatus.ADDRESS_ALREADY_IN_USE
             v4.leave_multicast_group(target)
-        assert caught.value.status == SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS
-        with pytest.raises(SocketStatusError) as caught:
-            v4.join_multicast_group("ff02::1")
-        assert caught.value.status == SocketErrorStatus.ADDRESS_FAMILY_NOT_SUPPORTED
-        await dual.bind_service_name("0")
-        for bad in ("10.0.0.1", "::1", "example.com"):
-            with pytest.raises(ValueError, match=bad):
-                dual.join_multicast_group(bad)
-        with pytest.raises(TypeError, match="host"):
-            dual.join_multicast_group(None)  # type: ignore[arg-type]
-        # A group's scope names an interface: a 32-bit index that exists.
-        with pytest.raises(ValueError, match="is over 4294967295"):
-            dual.join_multicast_group("ff02::1%4294967296")
-        with pytest.raises(
-            ValueError, match=r"join_multicast_group 'ff02::1%4294967295'.*numbered"
-        ):
-            dual.join_multicast_group("ff02::1%4294967295")
+            with pytest.raises(SocketStatusError) as caught:
+                v4.leave_multicast_group(target)
+            assert caught.value.status == SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS
+            with pytest.raises(SocketStatusError) as caught:
+                v4.join_multicast_group("ff02::1")
+            assert caught.value.status == SocketErrorStatus.ADDRESS_FAMILY_NOT_SUPPORTED
+            await dual.bind_service_name("0")
+            for bad in ("10.0.0.1", "::1", "example.com"):
+                with pytest.raises(ValueError, match=bad):
+                    dual.join_multicast_group(bad)
+            with pytest.raises(TypeError, match="host"):
+                dual.join_multicast_group(None)  # type: ignore[arg-type]
+            # A group's scope names an interface: a 32-bit index that exists.
+            with pytest.raises(ValueError, match="is over 4294967295"):
+                dual.join_multicast_group("ff02::1%4294967296")
+            with pytest.raises(
+                ValueError, match=r"join_multicast_group 'ff02::1%4294967295'.*numbered"
+            ):
+                dual.join_multicast_group("ff02::1%4294967295")
 
 
 async def test_only_multicast_only_sockets_share_a_port() -> None:
@@ -217,9 +227,19 @@ def test_multicast_chat_example_two_processes_share_a_port() -> None:
         port = str(probe.getsockname()[1])
     script = str(ROOT / "examples" / "multicast_chat.py")
     common = ["--port", port, "--group", group(), "--duration", "2", "--interval", "0.1"]
+    with network_namespace("tsmc") as namespace:
+        outputs = _chat(["ip", "netns", "exec", namespace, sys.executable, script], common)
+    alice, bob = outputs
+    assert "alice heard 'bob: hello from bob'" in alice
+    assert "bob heard 'alice: hello from alice'" in bob
+    assert "via 127.0.0.1" in alice
+
+
+def _chat(command: list[str], common: list[str]) -> list[str]:
+    """Run alice and bob side by side; their outputs."""
     chatters = [
         subprocess.Popen(
-            [sys.executable, script, "--name", name, "--say", f"hello from {name}", *common],
+            [*command, "--name", name, "--say", f"hello from {name}", *common],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -236,10 +256,7 @@ def test_multicast_chat_example_two_processes_share_a_port() -> None:
         for chatter in chatters:
             chatter.kill()
             chatter.wait()
-    alice, bob = outputs
-    assert "alice heard 'bob: hello from bob'" in alice
-    assert "bob heard 'alice: hello from alice'" in bob
-    assert "via 127.0.0.1" in alice
+    return outputs
 
 
 # -- a network namespace with a veth pair --------------------------------------------------
@@ -336,7 +353,7 @@ async def test_a_multicast_only_socket_receives_only_what_was_sent_to_its_groups
     """Unicast datagrams to a multicast-only socket's port are not delivered (WinRT refuses
     unicast use of such a socket), nor counted as received; the group's datagrams are."""
     target = group()
-    with network_namespace("tsmo") as name, trio.fail_after(10), inside(name):
+    with private_loopback(), trio.fail_after(10):
         async with multicast_listener(LOOPBACK) as listener, DatagramSocket() as sender:
             await listener.bind_service_name("0")
             port = listener.information.local_port
