@@ -26,6 +26,7 @@ from pathlib import Path
 
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 from conftest import (
     cancel_io_during,
@@ -49,6 +50,7 @@ from trio_sockets import (
     EndpointPair,
     HostName,
     InputStreamOptions,
+    OutputStream,
     SocketError,
     SocketErrorStatus,
     SocketProtectionLevel,
@@ -1356,6 +1358,54 @@ async def test_a_writer_made_before_starttls_writes_through_tls(pki: Pki, entere
         await sock.aclose()
 
 
+@pytest.mark.parametrize("entered", [False, True], ids=["not entered", "entered"])
+async def test_writes_from_another_task_are_refused_while_starttls_runs(
+    pki: Pki, entered: bool
+) -> None:
+    """A write started while ``upgrade_to_ssl`` runs would go out in plain text, in the
+    middle of the handshake: it is refused, as ``send_all`` is, and nothing of it is
+    sent. The server reads TLS records only, so plain text would break the session."""
+    async with starttls_server(pki) as port, AsyncExitStack() as blocks:
+        sock = trusting(pki)
+        if entered:
+            await blocks.enter_async_context(sock)
+        with trio.fail_after(10):
+            await sock.connect(HostName("127.0.0.1"), str(port))
+            output = sock.output_stream
+            writer = DataWriter(output)
+            assert await sock.input_stream.read(11) == b"220 ready\r\n"
+            output.write(b"STARTTLS\r\n")
+            assert await sock.input_stream.read(14) == b"220 go ahead\r\n"
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(sock.upgrade_to_ssl, L.SSL, HostName("localhost"))
+                while not _refuses_writes(output):  # until the upgrade has started
+                    assert sock.information.protection_level == L.PLAIN_SOCKET
+                    await trio.lowlevel.checkpoint()
+                with pytest.raises(trio.BusyResourceError, match="plain text"):
+                    output.write(b"SECRET")
+                with pytest.raises(trio.BusyResourceError, match="plain text"):
+                    await output.write(b"SECRET")
+                writer.write_bytes(b"SECRET")
+                with pytest.raises(trio.BusyResourceError, match="plain text"):
+                    await writer.store()
+                assert sock.information.protection_level == L.PLAIN_SOCKET  # still under way
+            assert sock.information.protection_level == L.TLS13
+            assert writer.unstored_buffer_length == 6  # kept, not sent
+            writer.detach_buffer()
+            await output.write(b"over TLS")
+            assert await sock.receive_some() == b"secure echo: over TLS"
+        await sock.aclose()
+
+
+def _refuses_writes(output: OutputStream) -> bool:
+    """Whether *output* refuses a write now (an empty one, which sends nothing)."""
+    try:
+        output.write(b"")
+    except trio.BusyResourceError:
+        return True
+    return False
+
+
 async def test_starttls_is_refused_while_plaintext_is_buffered(pki: Pki) -> None:
     async with starttls_server(pki, extra=b"250 more\r\n") as port, trusting(pki) as sock:
         await sock.connect(HostName("127.0.0.1"), str(port))
@@ -1365,6 +1415,7 @@ async def test_starttls_is_refused_while_plaintext_is_buffered(pki: Pki) -> None
         with pytest.raises(RuntimeError, match=r"10 bytes of received plain text"):
             await sock.upgrade_to_ssl(L.SSL, HostName("localhost"))
         assert await sock.input_stream.read(10) == b"250 more\r\n"
+        await sock.output_stream.write(b"writes go on after a refused upgrade")
 
     async with starttls_server(pki) as port, trusting(pki) as sock:
         await sock.connect(HostName("127.0.0.1"), str(port))

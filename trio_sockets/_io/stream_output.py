@@ -36,6 +36,7 @@ class StreamOutputStream(BaseOutputStream):
     def __init__(self, sock: socket.socket, nursery_getter: NurseryGetter, what: str) -> None:
         super().__init__(sock, nursery_getter, what)
         self._eof_sent = False
+        self._refusing: str | None = None  # why writes are refused for now (refuse_writes)
 
     @property
     def eof_sent(self) -> bool:
@@ -92,6 +93,14 @@ class StreamOutputStream(BaseOutputStream):
             self._sock.shutdown(socket.SHUT_WR)
             self._eof_sent = self._needs_check = self._guarded = True
 
+    def refuse_writes(self, why: str | None) -> None:
+        """Refuse every write with :exc:`trio.BusyResourceError` saying *why* until called
+        with None: the connection is being upgraded to TLS, and a write now would go out
+        in plain text, in the middle of the handshake."""
+        self._refusing = why
+        self._needs_check = why is not None or self._eof_sent or self._broken is not None
+        self._guarded = True  # the next write re-checks, and clears it if it may
+
     def abort(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:
         if self._queue.partly_sent and not closed:
             # Part of the first write is on the wire: the peer would see a torn message
@@ -110,6 +119,8 @@ class StreamOutputStream(BaseOutputStream):
             ) from self._broken
         if self._eof_sent:
             raise trio.ClosedResourceError(f"{self._what}: send_eof() was called")
+        if self._refusing is not None:
+            raise trio.BusyResourceError(f"{self._what}: {self._refusing}")
 
     def _send_step(self) -> bool:
         queue = self._queue

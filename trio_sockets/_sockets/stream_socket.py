@@ -240,7 +240,8 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
                 (as in WinRT, only the client side upgrades), or received plain text is
                 still waiting unread -- the handshake would swallow it, so read it
                 first (the data-loss trap of CPython issue 142352).
-            trio.BusyResourceError: another task is receiving or sending.
+            trio.BusyResourceError: another task is receiving or sending. Meanwhile
+                writes from other tasks raise it too (they would go out in plain text).
             SocketStatusError: the handshake failed (classified as for ``connect``);
                 the socket is then closed, as a half-made TLS session cannot go on.
         """
@@ -256,10 +257,17 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         refuse_upgrade(self._describe(), sock, self._tls, self._connection.accepted, busy, unread)
         tls = client_tls(self.control, level)
         output = self._require_output("upgrade_to_ssl()")
-        with sending, receiver.conflict:
-            session = await upgrade_session(
-                sock, tls, host, output.flush, receiver.unread, self._hooks()
-            )
+        output.refuse_writes(
+            "upgrade_to_ssl() is under way in another task, and a write now would go out "
+            "in plain text; write once it has returned"
+        )
+        try:
+            with sending, receiver.conflict:
+                session = await upgrade_session(
+                    sock, tls, host, output.flush, receiver.unread, self._hooks()
+                )
+        finally:
+            output.refuse_writes(None)
         self._use_tls(session)
 
     def _hooks(self) -> Hooks:
