@@ -8,6 +8,7 @@ trustme.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import gc
 import ipaddress
@@ -856,10 +857,14 @@ async def serve_one(listener: StreamSocketListener) -> None:
         await conn.send_all(b"echo: " + await reversed_line_server(conn))
 
 
-async def test_idle_connections_lose_their_slot_after_the_hello_timeout(pki: Pki) -> None:
+@pytest.mark.parametrize("sent", [b"", b"\x16\x03\x01\x00\xf8"], ids=["silent", "record header"])
+async def test_idle_connections_lose_their_slot_after_the_hello_timeout(
+    pki: Pki, sent: bytes
+) -> None:
     """64 idle connections from 8 addresses take every handshake slot; each is
-    closed when tls_hello_timeout passes without a ClientHello byte, so a real client
-    waits that long, not the 60 s handshake timeout."""
+    closed when tls_hello_timeout passes without a whole ClientHello (no byte of it,
+    or only the header of its record), so a real client waits that long, not the 60 s
+    handshake timeout."""
     async with StreamSocketListener() as listener:
         listener.control.server_certificate = pki.server
         listener.control.tls_hello_timeout = 0.5
@@ -867,6 +872,8 @@ async def test_idle_connections_lose_their_slot_after_the_hello_timeout(pki: Pki
         port = int(listener.information.local_port)
         sources = [f"127.0.0.{n}" for n in range(2, 10)]
         attacker = idle_connections(port, sources, 8)
+        for raw in attacker:
+            raw.sendall(sent)
         try:
             await wait_until(lambda: listener._handshakes.value == 0)
             async with trio.open_nursery() as nursery:
@@ -877,10 +884,71 @@ async def test_idle_connections_lose_their_slot_after_the_hello_timeout(pki: Pki
             error = listener.information.last_tls_handshake_error
             assert error is not None
             assert SocketError.get_status(error) == S.CONNECTION_TIMED_OUT
-            assert "no ClientHello within control.tls_hello_timeout=0.5 s" in str(error)
+            assert "no complete ClientHello within control.tls_hello_timeout=0.5 s" in str(error)
         finally:
             for raw in attacker:
                 raw.close()
+
+
+async def test_a_tls_listener_stops_accepting_while_connections_wait_unreceived(
+    pki: Pki,
+) -> None:
+    """Handshaken connections that nobody receives hold the accept loop back, as plain
+    ones do: at most the channel's 64 and the 64 handshake slots are taken, and the
+    clients past them are not served (their handshakes time out), whatever their number."""
+    fds = open_fd_count()
+    async with StreamSocketListener() as listener, AsyncExitStack() as clients:
+        listener.control.server_certificate = pki.server
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.SSL)
+        port = int(listener.information.local_port)
+        served = 0
+
+        async def client(number: int) -> None:
+            nonlocal served
+            sock = await clients.enter_async_context(trusting(pki))
+            sock.control.tls_handshake_timeout = 3
+            source = f"127.0.1.{number % 200 + 1}"  # under each address's handshake cap
+            with contextlib.suppress(OSError):
+                await sock.connect(EndpointPair(source, "", "127.0.0.1", str(port)), L.SSL)
+                served += 1
+
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                for number in range(160):
+                    nursery.start_soon(client, number)
+        assert served <= 128
+        assert listener.connection_received.statistics().current_buffer_used == 64
+        assert listener._handshakes.value == 0  # every slot: handshaken, undelivered
+        assert open_fd_count() - fds <= 2 * 160  # both ends of the clients' connections
+    assert open_fd_count() == fds
+
+
+async def test_closing_a_tls_listener_in_its_block_ends_its_handshakes(pki: Pki) -> None:
+    """``aclose()`` inside the block closes the connections whose handshake is under
+    way at once (here each sent one byte of a ClientHello and stalled), not when the
+    handshake timeout ends them."""
+    fds, tasks = open_fd_count(), len(live_tasks())
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = pki.server
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.SSL)
+        port = int(listener.information.local_port)
+        stalled = idle_connections(port, ["127.0.0.2"], 4)
+        try:
+            for raw in stalled:
+                raw.sendall(b"\x16")
+            await wait_until(lambda: listener._handshakes.value == 60)
+            await listener.aclose()
+            await trio.testing.wait_all_tasks_blocked()
+            assert open_fd_count() - fds == len(stalled)  # the clients' ends only
+            assert len(live_tasks()) == tasks
+            assert listener.information.tls_handshake_failures == 0  # a close, no failure
+            assert repr(listener).endswith("(closed)>")
+            with pytest.raises(RuntimeError, match="before the listener is bound"):
+                listener.control.no_delay = True
+        finally:
+            for raw in stalled:
+                raw.close()
+    assert open_fd_count() == fds
 
 
 def test_the_handshake_bounds_are_checked_and_fixed_at_bind() -> None:

@@ -80,6 +80,7 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         self._init_scope()
         self._init_io()
         self._socks: list[socket.socket] = []
+        self._where: str | None = None  # the addresses listened on, for messages
         self._lifecycle = Lifecycle(LISTENER)
         self._record = ListenerRecord()
         self._send_channel, self.connection_received = trio.open_memory_channel[
@@ -87,7 +88,10 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         ](CONNECTION_QUEUE_SIZE)
         self._accept_loops = 0
         self._tls_context: ssl.SSLContext | None = None
+        # Slots of handshakes running or handshaken connections not yet delivered: a
+        # consumer that falls behind holds the accept loop back, with TLS as without.
         self._handshakes = trio.Semaphore(MAX_PENDING_HANDSHAKES)
+        self._in_handshake: set[StreamSocket] = set()  # closed with the listener
         # Handshakes running per peer (see _peer_of), for max_tls_handshakes_per_address.
         self._handshakes_by_peer: dict[str, int] = {}
         self._control = StreamSocketListenerControl(self._describe)
@@ -113,11 +117,10 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         return self._lifecycle.closed
 
     def _describe(self) -> str:
-        if not self._socks:
-            closed = self._lifecycle.closed
-            return "StreamSocketListener (closed)" if closed else "StreamSocketListener"
-        names = ", ".join(format_sockaddr(_sockname(sock)) for sock in self._socks)
-        return f"StreamSocketListener on {names}"
+        closed = " (closed)" if self._lifecycle.closed else ""
+        if self._where is None:
+            return f"StreamSocketListener{closed}"
+        return f"StreamSocketListener on {self._where}{closed}"
 
     def __repr__(self) -> str:
         return f"<{self._describe()}>"
@@ -226,6 +229,7 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
                 sock.close()
             raise
         self._socks = socks
+        self._where = ", ".join(format_sockaddr(_sockname(sock)) for sock in socks)
         self._record.port = socks[0].getsockname()[1]
         freeze_listener_options(self._control)
         for sock in socks:
@@ -347,33 +351,38 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
             close_at_once(accepted)
             raise
         nursery = self._nursery
-        if not isinstance(nursery, trio.Nursery):  # None: closed meanwhile
+        if self._lifecycle.closed or not isinstance(nursery, trio.Nursery):
             self._peer_done(peer)
             close_at_once(accepted)
             self._handshakes.release()
             return False
         self._accept_loops += 1  # the handshake task delivers, then counts down
+        self._in_handshake.add(accepted)
         nursery.start_soon(self._handshake_then_deliver, accepted, context, peer)
         return True
 
     async def _handshake_then_deliver(
         self, accepted: StreamSocket, context: ssl.SSLContext, peer: str
     ) -> None:
+        """Handshake, then deliver; the slot is held until the connection is delivered
+        (or dropped), so that undelivered connections stay bounded."""
         try:
             try:
                 await secure_accepted(accepted, context, self._control.tls_hello_timeout)
-            except OSError as exc:
-                self._record.handshake_failed(exc)
+            except (OSError, trio.ClosedResourceError) as exc:
+                if isinstance(exc, OSError) and not self._lifecycle.closed:  # else the
+                    self._record.handshake_failed(exc)  # listener's close ended it
                 close_at_once(accepted)
                 return
             except BaseException:
                 close_at_once(accepted)
                 raise
             finally:
-                self._handshakes.release()
+                self._in_handshake.discard(accepted)
                 self._peer_done(peer)
             await self._deliver(accepted)
         finally:
+            self._handshakes.release()
             self._done_delivering()
 
     def _peer_done(self, peer: str) -> None:
@@ -410,6 +419,9 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
             return
         for sock in self._socks:
             _sockio.close_socket(sock)
+        # Handshakes under way end at once (their tasks then see a closed socket).
+        for accepted in list(self._in_handshake):
+            close_at_once(accepted)
         # A loop blocked on a full channel then gets ClosedResourceError and closes the
         # connection it holds.
         self._send_channel.close()

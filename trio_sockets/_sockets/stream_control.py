@@ -49,8 +49,8 @@ LiveSocket = Callable[[], socket.socket | None]
 #: connect, an upgrade or a listener's handshake.
 DEFAULT_TLS_HANDSHAKE_TIMEOUT = 60.0
 
-#: Seconds an accepted TLS connection may stay silent before the first byte of its
-#: ClientHello, unless ``control.tls_hello_timeout`` says otherwise.
+#: Seconds an accepted TLS connection may take to send its whole ClientHello, unless
+#: ``control.tls_hello_timeout`` says otherwise.
 DEFAULT_TLS_HELLO_TIMEOUT = 10.0
 
 #: TLS handshakes one peer may run at once on a listener, unless
@@ -373,8 +373,9 @@ class StreamSocketListenerControl(_TcpControl):
     def client_certificate_required(self) -> bool:
         """Whether a TLS listener requires (and verifies) a client certificate.
 
-        The certificate must chain to the system's roots or to ``trusted_certificates``;
-        a connection without one fails its handshake and is never delivered.
+        The certificate must chain to one of ``trusted_certificates`` (the system's
+        roots are not trusted for clients: only the authorities named here are); a
+        connection without one fails its handshake and is never delivered.
         """
         return self._client_certificate_required
 
@@ -386,10 +387,10 @@ class StreamSocketListenerControl(_TcpControl):
 
     @property
     def tls_hello_timeout(self) -> float | None:
-        """Seconds a TLS listener waits for the first byte of a connection's ClientHello
-        (default 10); None = only ``tls_handshake_timeout``.
+        """Seconds a TLS listener waits for a connection's whole ClientHello (default
+        10); None = only ``tls_handshake_timeout``.
 
-        A connection still silent then is closed and counted in
+        A connection that has not sent it by then (nothing, or part of it) is closed and counted in
         ``information.tls_handshake_failures`` (``CONNECTION_TIMED_OUT``), so that idle
         connections cannot hold the listener's handshake slots for the whole
         ``tls_handshake_timeout``. Both run from the accept.

@@ -25,7 +25,12 @@ from .._core.lifecycle import Action, Lifecycle
 from .._io.resolver import Resolver, SockAddr, resolver_or_default
 from .._io.tcp_open import open_tcp
 from .._tls.context import check_protection_level, client_context
-from .._tls.session import TlsSession, refuse_unread_plaintext, upgrade_level, wait_for_client_hello
+from .._tls.session import (
+    TlsSession,
+    client_hello_within,
+    refuse_unread_plaintext,
+    upgrade_level,
+)
 from .._tls.settings import TlsClientSettings
 from .stream_control import (
     CONNECT_DEFAULTS,
@@ -369,15 +374,16 @@ async def server_session(
     """The server side of a TLS listener's handshake on *raw*, done.
 
     *timeouts* are the listener's ``tls_hello_timeout`` and the socket's
-    ``tls_handshake_timeout``: the first byte of the ClientHello must come within the
-    first, the whole handshake within the second, both counted from now. Raises
+    ``tls_handshake_timeout``: the whole ClientHello must come within the first, the
+    whole handshake within the second, both counted from now. Raises
     ``CONNECTION_TIMED_OUT`` when either passes, and the handshake's failures otherwise.
     """
     hello_timeout, timeout = timeouts
     what = f"TLS handshake of {hooks.describe()}"
     deadline = trio.current_time() + timeout if timeout is not None else float("inf")
-    await wait_for_client_hello(raw, hello_timeout, deadline, what)
     session = TlsSession(raw, (context, False), what, server_side=True)
     hooks.tried(session)
-    await _handshake(session, (deadline, f"control.tls_handshake_timeout={timeout} s"), what, hooks)
+    with client_hello_within(session, hello_timeout, deadline, what):
+        reason = f"control.tls_handshake_timeout={timeout} s"
+        await _handshake(session, (deadline, reason), what, hooks)
     return session

@@ -162,8 +162,9 @@ def server_context(
 ) -> ssl.SSLContext:
     """The context a TLS listener serves its connections with.
 
-    *client_trust*: the roots (besides the system's) a required client certificate must
-    chain to, or None when no client certificate is required.
+    *client_trust*: the roots a required client certificate must chain to (the system's
+    roots are not among them: a server trusts for its clients only the authorities it
+    names), or None when no client certificate is required.
 
     Raises:
         ValueError: no *certificate*, or one that cannot be loaded.

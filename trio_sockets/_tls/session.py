@@ -14,9 +14,10 @@ cancel scopes it registers, and turns a cancelled scope into ``OPERATION_ABORTED
 from __future__ import annotations
 
 import contextlib
+import math
 import socket
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import trio
 
@@ -27,7 +28,7 @@ from .context import check_protection_level
 from .handshake import TlsReport, handshake, tls_error
 from .transport import SocketTransport
 
-__all__ = ["TlsSession", "refuse_unread_plaintext", "upgrade_level", "wait_for_client_hello"]
+__all__ = ["TlsSession", "client_hello_within", "refuse_unread_plaintext", "upgrade_level"]
 
 
 class TlsSession:
@@ -163,21 +164,37 @@ def refuse_unread_plaintext(buffered: int, sock: socket.socket, where: str) -> N
         )
 
 
-async def wait_for_client_hello(
-    sock: socket.socket, hello_timeout: float | None, deadline: float, what: str
-) -> None:
-    """Wait for the first byte of a ClientHello, for at most *hello_timeout* seconds.
+@contextlib.contextmanager
+def client_hello_within(
+    session: TlsSession, hello_timeout: float | None, deadline: float, what: str
+) -> Iterator[None]:
+    """Run the server side of *session*'s handshake in the block, and end it with
+    ``CONNECTION_TIMED_OUT`` unless the client's whole ClientHello came within
+    *hello_timeout* seconds from now.
 
-    Raises ``CONNECTION_TIMED_OUT`` when it does not come in time. Returns at once when
-    the handshake's *deadline* comes first (the handshake then times out itself).
+    The server's first answer (its hello, or an alert) goes out only once it has read
+    the ClientHello whole, so the limit holds until the server first sends: a client
+    that sends part of a ClientHello and stalls holds its slot no longer than one that
+    sends nothing. Nothing changes when the handshake's *deadline* comes first (the
+    handshake then times out itself).
     """
     start = trio.current_time()
     if hello_timeout is None or start + hello_timeout >= deadline:
+        yield
         return
-    with trio.move_on_at(start + hello_timeout) as silent:
-        await trio.lowlevel.wait_readable(sock)
-    if silent.cancelled_caught:
+    transport = session.stream.transport_stream
+    with trio.CancelScope(deadline=start + hello_timeout) as waiting:
+
+        def answered() -> None:
+            waiting.deadline = math.inf
+
+        transport.on_first_send = answered
+        try:
+            yield
+        finally:
+            transport.on_first_send = None
+    if waiting.cancelled_caught:
         raise socket_error(
             SocketErrorStatus.CONNECTION_TIMED_OUT,
-            f"{what}: no ClientHello within control.tls_hello_timeout={hello_timeout} s",
+            f"{what}: no complete ClientHello within control.tls_hello_timeout={hello_timeout} s",
         )
