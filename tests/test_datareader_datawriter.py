@@ -704,8 +704,10 @@ def test_input_stream_options_accept_flag_combinations_only() -> None:
     assert r.input_stream_options == 3
     with pytest.raises(TypeError, match="got 1"):
         r.input_stream_options = 1  # type: ignore[assignment]
-    with pytest.raises(ValueError, match="unknown flag bits: 0x8"):
+    with pytest.raises(ValueError, match="unknown flag bits 0x8"):
         r.input_stream_options = InputStreamOptions(8)
+    with pytest.raises(ValueError, match="0xd has unknown flag bits 0xc"):
+        r.input_stream_options = InputStreamOptions(13)
     assert r.input_stream_options == 3
 
 

@@ -832,3 +832,87 @@ async def test_a_held_output_stream_refuses_writes_once_its_socket_closed(
                 await output.write(b"awaited after the close")
             with pytest.raises(trio.ClosedResourceError):
                 await sender.send_all(b"sent after the close")
+
+
+# -- send_all on the output stream ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+async def test_send_all_is_not_refused_by_the_bound_of_unawaited_writes(
+    tls: bool, tls_certificates: TlsCertificates
+) -> None:
+    """``send_all`` waits for its data, so ``max_pending_bytes`` (the bound on writes
+    nobody waits for) never refuses it: not one larger than the bound, which the kernel
+    may already have begun to take (a refusal would tear it), nor one behind writes
+    that fill the bound. Everything arrives, in order."""
+    level = SocketProtectionLevel.TLS12 if tls else SocketProtectionLevel.PLAIN_SOCKET
+    big = bytes(range(256)) * 98304  # 24 MiB: more than the kernel takes at once
+    with trio.fail_after(20):
+        async with unentered_sender(level, tls_certificates if tls else None) as (
+            sender,
+            client,
+        ):
+            await sender.__aenter__()
+            output = sender.output_stream
+            output.max_pending_bytes = 64 * 1024
+            received = bytearray()
+            expected = big + b"w" * 60_001 + b"after the writes"
+
+            async def read() -> None:
+                received.extend(await receive_exactly(client, len(expected)))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read)
+                await sender.send_all(big)
+                output.write(b"w")  # a plain socket's write() sends this one itself
+                output.write(b"w" * 60_000)  # queued, in the same task step: most of the bound
+                with pytest.raises(BufferError):
+                    output.write(b"x" * 8192)  # unawaited writes stay bounded
+                await output.send_all(b"after the writes")
+    assert bytes(received) == expected
+
+
+async def test_closing_the_output_stream_object_loses_no_later_send_all(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """After ``output_stream.aclose()`` the socket still sends (``send_all``); what a
+    cancelled ``send_all`` left pending is still sent when the socket closes."""
+    client, server = tcp_pair
+    await client.output_stream.aclose()
+    data = bytes(range(256)) * 40_000  # 10 MiB: more than the kernel buffers take
+    with trio.move_on_after(0.2):
+        await client.send_all(data)  # the server does not read yet
+    received = bytearray()
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+
+            async def read() -> None:
+                while chunk := await server.receive_some():
+                    received.extend(chunk)
+
+            nursery.start_soon(read)
+            await client.aclose()
+    assert bytes(received) == data
+
+
+class _Payload(bytes):
+    """A bytes subclass, as some protocol libraries hand out."""
+
+
+@pytest.mark.parametrize("pending", [False, True], ids=["nothing pending", "writes pending"])
+async def test_writes_and_send_all_take_the_same_bytes_like_objects(
+    tcp_pair: tuple[StreamSocket, StreamSocket], pending: bool
+) -> None:
+    """A bytes subclass and a strided memoryview are bytes-like: ``write`` and
+    ``send_all`` take them alike, whether or not writes are pending."""
+    client, server = tcp_pair
+    strided = memoryview(b"0a1b2c3d")[::2]  # b"0123", not C-contiguous
+    expected = b""
+    for data in (_Payload(b"sub"), strided):
+        if pending:
+            client.output_stream.write(b"<")
+        await client.send_all(data)
+        client.output_stream.write(data)
+        expected += (b"<" if pending else b"") + bytes(data) * 2
+    await client.output_stream.flush()
+    assert await receive_exactly(server, len(expected)) == expected

@@ -1047,3 +1047,17 @@ async def test_an_endpoint_pair_of_two_families_fails_at_connect(local: str, rem
             assert caught.value.status == SocketErrorStatus.ADDRESS_FAMILY_NOT_SUPPORTED
             assert f"local host {local}" in str(caught.value)
             assert remote in str(caught.value)
+
+
+async def test_read_refuses_unknown_option_bits(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """``input_stream.read`` refuses flag bits ``InputStreamOptions`` does not define, as
+    ``DataReader.input_stream_options`` does, naming them; no byte is taken."""
+    client, server = tcp_pair
+    await server.send_all(b"ab")
+    with pytest.raises(ValueError, match="options 0x5 has unknown flag bits 0x4"):
+        await client.input_stream.read(2, InputStreamOptions(5))
+    with pytest.raises(TypeError, match="options must be an InputStreamOptions"):
+        await client.input_stream.read(2, 1)  # type: ignore[arg-type]
+    assert await client.input_stream.read(2, InputStreamOptions.PARTIAL) == b"ab"

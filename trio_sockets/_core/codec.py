@@ -238,15 +238,18 @@ def check_unicode_encoding(value: object) -> UnicodeEncoding:
 _ALL_INPUT_STREAM_OPTIONS = InputStreamOptions.PARTIAL | InputStreamOptions.READ_AHEAD
 
 
-def check_input_stream_options(value: object) -> InputStreamOptions:
+def check_input_stream_options(
+    value: object, name: str = "input_stream_options"
+) -> InputStreamOptions:
     """Return *value* if it is an :class:`InputStreamOptions` combination.
 
     Raises :exc:`TypeError` for anything else, :exc:`ValueError` for unknown flag bits.
     """
     if not isinstance(value, InputStreamOptions):
-        raise TypeError(f"input_stream_options must be an InputStreamOptions, got {shown(value)}")
-    if int(value) & ~int(_ALL_INPUT_STREAM_OPTIONS):
-        raise ValueError(f"input_stream_options has unknown flag bits: {int(value):#x}")
+        raise TypeError(f"{name} must be an InputStreamOptions, got {shown(value)}")
+    unknown = int(value) & ~int(_ALL_INPUT_STREAM_OPTIONS)
+    if unknown:
+        raise ValueError(f"{name} {int(value):#x} has unknown flag bits {unknown:#x}")
     return value
 
 

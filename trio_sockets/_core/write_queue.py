@@ -189,14 +189,15 @@ class WriteQueue(Generic[W]):
 
     # -- writes in -----------------------------------------------------------------------
 
-    def push(self, data: bytes) -> int:
+    def push(self, data: bytes, *, bounded: bool = True) -> int:
         """Queue *data* after the other writes; return its sequence number.
 
         Raises:
-            BufferError: the queue would hold more than :attr:`max_cost`; nothing changes.
+            BufferError: the queue would hold more than :attr:`max_cost` (unless not
+                *bounded*: a write whose caller waits for it); nothing changes.
         """
         cost = self.cost + len(data) + WRITE_OVERHEAD
-        if cost > self.max_cost:
+        if cost > self.max_cost and bounded:
             raise self._over_bound(len(data), cost)
         self.writes.append(data)
         self.cost = cost

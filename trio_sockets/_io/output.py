@@ -60,7 +60,9 @@ class WriteOperation(QueuedWrite, WriteOperationLike):
     it returns the number of bytes written, or raises the failure of the write.
 
     Cancellation: cancelling the ``await`` cancels only the waiting; the write itself goes
-    on (use :meth:`~trio_sockets.StreamSocket.cancel_io` to abort pending writes).
+    on (use :meth:`~trio_sockets.StreamSocket.cancel_io` to abort pending writes). On a
+    TLS socket not entered with ``async with`` the awaiting task sends, and cancelling
+    it mid-record breaks the stream, as with :class:`trio.SSLStream`.
     """
 
     __slots__ = ("_stream",)
@@ -272,7 +274,8 @@ class BaseOutputStream(Sending, OutputStream):
         Returns True (WinRT ``FlushAsync`` gives a bool). Raises the first failure among
         those writes that nobody has seen yet.
 
-        Cancellation: the writes stay pending and go on in the background.
+        Cancellation: the writes stay pending and go on in the background (on a TLS
+        socket not entered with ``async with``, a cancel mid-record breaks the stream).
         """
         if self._successor is not None:
             return await self._successor.flush()
@@ -302,9 +305,8 @@ class BaseOutputStream(Sending, OutputStream):
     def __del__(self) -> None:
         queue = getattr(self, "_queue", None)
         if queue:
-            # Closing the socket flushes or aborts what is pending, and a writer task
-            # holds its stream: only writes of a socket neither entered nor closed, which
-            # nobody awaited or flushed, get here.
+            # Closing flushes or aborts what is pending, a writer task holds its stream:
+            # only a socket neither entered nor closed, never awaited or flushed, gets here.
             warnings.warn(
                 f"{self._what}: {len(queue)} writes of {queue.pending_bytes} bytes "
                 "were never sent: nobody awaited them or flushed the stream, and the "
@@ -360,8 +362,8 @@ class BaseOutputStream(Sending, OutputStream):
         await self._run_until(lambda: not queue)
 
     async def finish(self) -> bool:
-        """Flush before the socket closes, unless this stream object was closed or the
-        stream is broken (then there is nothing a flush could send), or another task
+        """Flush before the socket closes, unless the stream is broken (then there is
+        nothing a flush could send), or another task
         waits for a write (``send_all``, an awaited write, ``flush``): a send is under
         way, which the close aborts at once, as trio's own streams do, rather than wait
         for a peer that may never read. A trio checkpoint.
@@ -372,7 +374,7 @@ class BaseOutputStream(Sending, OutputStream):
         if self._awaiting:
             await trio.lowlevel.checkpoint()
             return False
-        if self._broken is None and not self._closed:
+        if self._broken is None:  # a closed stream object may still hold a send_all's
             await self.flush()
         else:
             await trio.lowlevel.checkpoint()
@@ -410,11 +412,11 @@ class BaseOutputStream(Sending, OutputStream):
         if self._sock.fileno() == -1:
             raise trio.ClosedResourceError(f"the socket of {self._what} is closed")
         if type(data) is not bytes:
-            if not isinstance(data, (bytearray, memoryview)):
+            if not isinstance(data, (bytes, bytearray, memoryview)):
                 raise TypeError(
                     f"write() takes bytes, bytearray or memoryview, not {type(data).__name__}"
                 )
-            data = bytes(data)
+            data = bytes(data)  # also a bytes subclass's, or a non-contiguous view's
         if self._failed:
             queue = self._queue
             self._raise_unobserved(queue.next_seq)
@@ -439,12 +441,12 @@ class BaseOutputStream(Sending, OutputStream):
         return op
 
     def _enqueue(self, data: bytes | bytearray | memoryview) -> WriteOperation:
-        """Queue *data* as :meth:`write` does, without starting to send it (the caller
-        awaits it, which sends)."""
+        """Queue *data* for a ``send_all``, which awaits (so sends) it. Unbounded by
+        :attr:`max_pending_bytes`: refusing a send_all the kernel began would tear it."""
         data = self._admit(data)
         if not data and self._empty_done:
             return self._done_at_once()
-        return self._new_operation(self._queue.push(data), len(data))
+        return self._new_operation(self._queue.push(data, bounded=False), len(data))
 
     async def _wait_for(self, op: WriteOperation) -> int:
         queue = self._queue
@@ -453,14 +455,12 @@ class BaseOutputStream(Sending, OutputStream):
             # The writer waits for its latest write: it writes one at a time, so its
             # next write may go to the kernel at once (write()).
             self._awaited_last = True
-        # With nothing pending (queue.cost is 0, as after a store() that write() sent
-        # at once), every write has ended: one call less on that path.
+        # Nothing pending (cost 0, as after a store() write() sent at once): all ended.
         if op._error is None and queue.cost and not queue.ended(seq):
             await self._run_until(lambda: op._error is not None or queue.ended(seq))
         else:
-            # Ended already (write() sent it at once): only the checkpoint that every
-            # await of an operation is; what others wrote after it goes on as _run_until
-            # would have it.
+            # Ended already (write() sent it at once): only the checkpoint every await of
+            # an operation is; later writes go on as _run_until would have them.
             if queue.cost and not self._sender_busy:
                 self._ensure_writer()
             await trio.lowlevel.checkpoint()

@@ -52,14 +52,19 @@ class StreamOutputStream(BaseOutputStream):
         socket. Only an unsent remainder is queued (as a copy).
         """
         if self._queue or self._sender_busy or self._guarded:
+            successor = self._upgraded()
+            if successor is not None:
+                await successor.send_all(data)
+                return
             await self._wait_for(self._enqueue(data))
             return
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(
                 f"send_all() takes bytes, bytearray or memoryview, not {type(data).__name__}"
             )
-        if isinstance(data, memoryview) and data.itemsize != 1:
-            data = data.cast("B")  # lengths below count bytes, as send() does
+        if isinstance(data, memoryview) and (data.itemsize != 1 or not data.c_contiguous):
+            # Lengths below count bytes, as send() does, which takes no strided view.
+            data = data.cast("B") if data.c_contiguous else data.tobytes()
         await trio.lowlevel.checkpoint_if_cancelled()
         sock = self._sock
         if sock.fileno() == -1:
@@ -79,6 +84,10 @@ class StreamOutputStream(BaseOutputStream):
 
     async def wait_send_all_might_not_block(self) -> None:
         """Wait until the pending writes are sent and the kernel buffer has room."""
+        successor = self._upgraded()
+        if successor is not None:
+            await successor.wait_send_all_might_not_block()
+            return
         await self.drain()
         await wait_writable(self._sock)
 
@@ -89,6 +98,10 @@ class StreamOutputStream(BaseOutputStream):
         Raises:
             OSError: from ``shutdown``, untranslated (the socket names the operation).
         """
+        successor = self._upgraded()
+        if successor is not None:
+            successor.shutdown_write()
+            return
         if not self._eof_sent:
             self._sock.shutdown(socket.SHUT_WR)
             self._eof_sent = self._needs_check = self._guarded = True
@@ -100,6 +113,13 @@ class StreamOutputStream(BaseOutputStream):
         self._refusing = why
         self._needs_check = why is not None or self._eof_sent or self._broken is not None
         self._guarded = True  # the next write re-checks, and clears it if it may
+
+    def _upgraded(self) -> StreamOutputStream | None:
+        """The TLS stream this one's sends go to since the connection was upgraded
+        (:meth:`hand_over`): plain text never goes past TLS."""
+        successor = self._successor
+        assert successor is None or isinstance(successor, StreamOutputStream)
+        return successor
 
     def abort(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:
         if self._queue.partly_sent and not closed:

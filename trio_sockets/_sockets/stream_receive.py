@@ -15,8 +15,7 @@ from typing import Protocol
 
 import trio
 
-from .._core.checks import describe
-from .._core.codec import check_count
+from .._core.codec import check_count, check_input_stream_options
 from .._core.enums import InputStreamOptions
 from .._core.errors import translate_os_error
 from .._core.lifecycle import ConflictDetector
@@ -30,6 +29,7 @@ __all__ = ["DEFAULT_RECEIVE_SIZE", "MAX_RECEIVE_SIZE", "SocketInputStream", "Str
 # a cost every read paid twice.
 _PARTIAL_BIT = int(InputStreamOptions.PARTIAL)
 _READ_AHEAD_BIT = int(InputStreamOptions.READ_AHEAD)
+_KNOWN_BITS = _PARTIAL_BIT | _READ_AHEAD_BIT
 
 #: ``receive_some()`` without a size asks the kernel for at most this many bytes.
 DEFAULT_RECEIVE_SIZE = 65536
@@ -173,8 +173,8 @@ class StreamReceiver:
         # two loads pass through here, and each coroutine layer costs every await.
         if type(count) is not int or count < 0:  # the common case in one test
             check_count(count, "input_stream.read")
-        if type(options) is not InputStreamOptions and not isinstance(options, InputStreamOptions):
-            raise TypeError(f"options must be an InputStreamOptions, not {describe(options)}")
+        if type(options) is not InputStreamOptions or not 0 <= options <= _KNOWN_BITS:
+            check_input_stream_options(options, "options")  # raises
         with self.conflict:
             self._reading = True
             self._read_ended = False

@@ -70,6 +70,9 @@ class StreamSending(abc.ABC):
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Send all of *data*, after any writes already pending on ``output_stream``.
 
+        Not bounded by ``output_stream.max_pending_bytes`` (the bound on writes nobody
+        waits for): a send_all of any size waits until all of it is sent.
+
         Raises:
             trio.BusyResourceError: another task is in ``send_all``.
             trio.ClosedResourceError: the socket, or its sending side, was closed,
