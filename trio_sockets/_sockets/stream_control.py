@@ -110,11 +110,10 @@ class _TcpControl(CommonOptions):
 
     @property
     def trusted_certificates(self) -> list[Certificate]:
-        """Root certificates trusted in addition to the system's (a mutable list).
-
-        On a socket: issuers accepted for the server certificate, so a private CA can
-        be trusted without turning verification off. On a listener: the issuers a
-        required client certificate must chain to.
+        """Root certificates trusted (a mutable list). On a socket: issuers accepted for
+        the server certificate besides the system's roots, so a private CA can be trusted
+        without turning verification off. On a listener: the only issuers a required
+        client certificate may chain to; set them before binding.
         """
         return self._trusted
 
@@ -373,9 +372,8 @@ class StreamSocketListenerControl(_TcpControl):
     def client_certificate_required(self) -> bool:
         """Whether a TLS listener requires (and verifies) a client certificate.
 
-        The certificate must chain to one of ``trusted_certificates`` (the system's
-        roots are not trusted for clients: only the authorities named here are); a
-        connection without one fails its handshake and is never delivered.
+        The certificate must chain to one of ``trusted_certificates`` (not to the
+        system's roots); a connection without one fails its handshake, undelivered.
         """
         return self._client_certificate_required
 
