@@ -51,7 +51,8 @@ class SrvRecord:
     """One DNS SRV record (RFC 2782).
 
     *name* is the owner name (``"_echo._tcp.example.test"``); *target* the host that
-    offers the service, or ``"."`` for "decidedly not available". Names may be Unicode;
+    offers the service, or ``"."`` for "decidedly not available" (then *port*, *priority*
+    and *weight* are not published). Names may be Unicode;
     they are published in their IDNA (``xn--``) form.
     """
 
@@ -144,7 +145,8 @@ class DnsServer:
                 raise TypeError(f"srv must hold SrvRecord objects, not {shown(record)}")
             name = _dns_name(record.name)
             if record.target == ".":
-                # dnsmasq publishes "0 0 0 ." for an srv-host without a target.
+                # dnsmasq publishes an srv-host without a target as target "." (with a
+                # port and priority of its own choosing: RFC 2782 gives them no meaning).
                 lines.append(f"srv-host={name}")
             else:
                 lines.append(
