@@ -1392,6 +1392,18 @@ async def test_starttls_after_a_plaintext_greeting(pki: Pki) -> None:
             await sock.upgrade_to_ssl(L.SSL, HostName("localhost"))
 
 
+async def _asked_for_starttls(sock: StreamSocket, port: int) -> DataWriter:
+    """Connect *sock* to a :func:`starttls_server` and ask it for TLS through a
+    ``DataWriter``, made before the upgrade, which is returned; the server said go."""
+    await sock.connect(HostName("127.0.0.1"), str(port))
+    writer = DataWriter(sock.output_stream)
+    assert await sock.input_stream.read(11) == b"220 ready\r\n"
+    writer.write_string("STARTTLS\r\n")
+    await writer.store()
+    assert await sock.input_stream.read(14) == b"220 go ahead\r\n"
+    return writer
+
+
 @pytest.mark.parametrize("via", ["store", "send_all"])
 @pytest.mark.parametrize("entered", [False, True], ids=["not entered", "entered"])
 async def test_a_writer_made_before_starttls_writes_through_tls(
@@ -1405,13 +1417,8 @@ async def test_a_writer_made_before_starttls_writes_through_tls(
         if entered:
             await blocks.enter_async_context(sock)
         with trio.fail_after(10):
-            await sock.connect(HostName("127.0.0.1"), str(port))
+            writer = await _asked_for_starttls(sock, port)
             held = sock.output_stream
-            writer = DataWriter(held)
-            assert await sock.input_stream.read(11) == b"220 ready\r\n"
-            writer.write_string("STARTTLS\r\n")
-            await writer.store()
-            assert await sock.input_stream.read(14) == b"220 go ahead\r\n"
             await sock.upgrade_to_ssl(L.SSL, HostName("localhost"))
             held.max_pending_bytes = 1024
             assert sock.output_stream.max_pending_bytes == 1024
@@ -1445,12 +1452,8 @@ async def test_writes_from_another_task_are_refused_while_starttls_runs(
         if entered:
             await blocks.enter_async_context(sock)
         with trio.fail_after(10):
-            await sock.connect(HostName("127.0.0.1"), str(port))
+            writer = await _asked_for_starttls(sock, port)
             output = sock.output_stream
-            writer = DataWriter(output)
-            assert await sock.input_stream.read(11) == b"220 ready\r\n"
-            output.write(b"STARTTLS\r\n")
-            assert await sock.input_stream.read(14) == b"220 go ahead\r\n"
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(sock.upgrade_to_ssl, L.SSL, HostName("localhost"))
                 while not _refuses_writes(output):  # until the upgrade has started
