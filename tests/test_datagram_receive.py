@@ -336,3 +336,24 @@ async def test_a_consumer_taking_a_flood_yields_at_least_once_per_queue_of_datag
             assert received == [b"%05d" % index for index in range(count)]  # none lost
             assert ticks >= count // (2 * bound + 2), ticks
             nursery.cancel_scope.cancel()
+
+
+async def test_datagrams_the_filters_keep_out_still_count_towards_yielding() -> None:
+    """A flood of datagrams that a filter keeps out (here unicast ones at a
+    multicast-only socket; the connect filter is the same) must not keep the task reading
+    them from yielding: the background task yields every 64 of them (it read 200 in one
+    step before), and a consumer's read takes at most the queue's room plus 64."""
+    count = 200
+    with trio.fail_after(20), raw_udp() as sender:
+        async with DatagramSocket(message_queue_size=8) as sock:
+            sock.control.multicast_only = True
+            sock.control.inbound_buffer_size_in_bytes = 1 << 20
+            await sock.bind_endpoint("127.0.0.1", "0")
+            address = ("127.0.0.1", int(sock.information.local_port))
+            await trio.testing.wait_all_tasks_blocked()
+            with counting_steps() as steps:
+                for _ in range(count):  # no yield: all of them wait in the kernel
+                    sender.sendto(b"x", address)
+                await trio.testing.wait_all_tasks_blocked()
+            assert steps.of("receive loop") >= count // 64, steps.by_name
+            assert sock.information.received_message_count == 0

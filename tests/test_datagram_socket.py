@@ -1277,3 +1277,45 @@ async def test_binding_to_an_address_the_host_lacks_fails_as_the_bind() -> None:
                 await sock.bind_endpoint(HostName("203.0.113.7"), "0")
             assert caught.value.status == SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS
             assert "bind a DatagramSocket to 203.0.113.7:0" in str(caught.value)
+
+
+_LOOKUPS: dict[str, Callable[[DatagramSocket], object]] = {
+    "bind_endpoint": lambda sock: sock.bind_endpoint("silent.test", "0"),
+    "connect": lambda sock: sock.connect("silent.test", "9"),
+    "get_output_stream": lambda sock: sock.get_output_stream("silent.test", "9"),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(_LOOKUPS))
+async def test_closing_aborts_a_pending_lookup_and_options_wait_for_no_open(
+    operation: str,
+) -> None:
+    """An open that waits on a name server that never answers: a before-open option set
+    meanwhile is refused (the open may happen any moment, and would not apply it), and
+    closing the socket ends the operation at once, as ``cancel_io()`` does, not when
+    the resolver gives up."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent_name_server:
+        silent_name_server.bind(("127.0.0.1", 0))
+        port = silent_name_server.getsockname()[1]
+        resolver = Resolver(["127.0.0.1"], port, timeout=60, attempts=1)
+        errors: list[BaseException] = []
+        with trio.fail_after(5):
+            async with DatagramSocket(resolver=resolver) as sock:
+
+                async def run() -> None:
+                    try:
+                        await _LOOKUPS[operation](sock)  # type: ignore[misc]
+                    except (OSError, trio.ClosedResourceError) as error:
+                        errors.append(error)
+
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(run)
+                    await trio.testing.wait_all_tasks_blocked()
+                    if operation != "get_output_stream":  # it opens without awaiting
+                        with pytest.raises(RuntimeError, match="being opened by another task"):
+                            sock.control.multicast_only = True
+                    start = trio.current_time()
+                    await sock.aclose()
+                assert trio.current_time() - start < 1
+        assert [SocketError.get_status(e) for e in errors] == [SocketErrorStatus.OPERATION_ABORTED]
+        assert isinstance(errors[0], trio.ClosedResourceError)

@@ -368,3 +368,32 @@ async def test_a_multicast_only_socket_receives_only_what_was_sent_to_its_groups
             assert args.local_address == HostName(target)
             await assert_nothing_arrives(listener)
             assert listener.information.received_message_count == 1
+
+
+async def test_a_socket_bound_to_its_group_or_a_broadcast_address_receives_there() -> None:
+    """Binding to the group's own address (the usual Linux way to hear one group only)
+    or to a broadcast address works: the bound address is no interface's, so the
+    multicast interface is left to the system instead of failing the bind. A group
+    written IPv4-mapped is joined as the IPv4 group it is."""
+    target = group()
+    with private_loopback(), trio.fail_after(10):
+        async with (
+            multicast_listener(LOOPBACK) as on_group,
+            DatagramSocket() as on_broadcast,
+            multicast_listener(LOOPBACK) as mapped,
+            DatagramSocket() as sender,
+        ):
+            await on_group.bind_endpoint(target, "0")
+            port = on_group.information.local_port
+            on_group.join_multicast_group(target)
+            await on_broadcast.bind_endpoint("127.255.255.255", "0")
+            await mapped.bind_service_name(port)  # dual-stack, every address
+            mapped.join_multicast_group(f"::ffff:{target}")
+            safe_sender(sender)
+            await (await sender.get_output_stream(HostName(target), port)).write(b"group")
+            assert (await receive(on_group)).data == b"group"
+            assert (await receive(mapped)).data == b"group"
+            broadcast_port = on_broadcast.information.local_port
+            stream = await sender.get_output_stream(HostName("127.255.255.255"), broadcast_port)
+            await stream.write(b"broadcast")
+            assert (await receive(on_broadcast)).data == b"broadcast"

@@ -352,6 +352,8 @@ class MessageReceiver:
         nothing is dropped) and at most *most* datagrams if given, and hand it to
         consumers waiting for it."""
         queue = self.queue
+        if most < 0:  # as many as fit, but not for ever: filtered datagrams take no room
+            most = queue.room + _YIELD_EVERY
         try:
             while not queue.full and most:
                 most -= 1
@@ -428,9 +430,9 @@ class MessageReceiver:
                 return sock.fileno() != -1
             if args is EMPTY:
                 return True
-            if not isinstance(args, _Args):
-                continue
-            if not await self._deliver(args):
+            # Datagrams the filters keep out count too: a flood of them must not keep
+            # this task from yielding.
+            if isinstance(args, _Args) and not await self._deliver(args):
                 return False
             taken += 1
             if taken % _YIELD_EVERY == 0:

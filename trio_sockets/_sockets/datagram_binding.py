@@ -81,6 +81,11 @@ class DatagramBinding:
         """Whether the socket was closed."""
         return self._lifecycle.closed
 
+    @property
+    def opening(self) -> bool:
+        """Whether a bind or connect is under way (it may open the socket any moment)."""
+        return self._lifecycle.changing is not None
+
     def describe(self) -> str:
         """A short name for messages: ``DatagramSocket 127.0.0.1:5353 -> ...``."""
         local = self.local_sockaddr()

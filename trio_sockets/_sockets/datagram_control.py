@@ -63,6 +63,11 @@ class DatagramSocketView(Protocol):
         """Whether the socket was closed."""
         ...
 
+    @property
+    def opening(self) -> bool:
+        """Whether a bind or connect is under way (it may open the socket any moment)."""
+        ...
+
     def describe(self) -> str:
         """A short name for messages, e.g. ``DatagramSocket 127.0.0.1:5353``."""
         ...
@@ -111,10 +116,11 @@ class DatagramSocketControl(CommonOptions):
     def _before_open(self, name: str) -> None:
         if self._owner.closed:
             raise trio.ClosedResourceError(f"{name} cannot be set: {self._owner.describe()}")
-        if self._owner.sock is not None:
+        if self._owner.sock is not None or self._owner.opening:
+            state = "being opened by another task" if self._owner.sock is None else "open"
             raise RuntimeError(
                 f"{name} must be set before the socket is bound or connected (as in WinRT); "
-                f"{self._owner.describe()} is already open"
+                f"{self._owner.describe()} is already {state}"
             )
 
     # -- WinRT options -----------------------------------------------------------------
@@ -278,12 +284,29 @@ class DatagramSocketControl(CommonOptions):
             # All zeros (no choice made) is the kernel's default: routing decides.
             ipv4, index = self.ipv4_interface()
             mreqn = struct.pack("4s4si", bytes(4), socket.inet_aton(ipv4), index)
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
+            try:
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
+            except OSError:
+                if self._chose_interface():  # the application's choice: its error
+                    raise
+                # Bound to a group or broadcast address, which is no interface's: the
+                # default goes back to the system's choice.
+                self._bound_ipv4 = None
+                mreqn = struct.pack("4s4si", bytes(4), bytes(4), 0)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, mreqn)
             if sock.family == socket.AF_INET6:
                 hops = self._multicast_hops
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_HOPS, hops)
                 index6 = self._interface_index
                 sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_MULTICAST_IF, index6)
+
+    def _chose_interface(self) -> bool:
+        """Whether ``multicast_interface`` was set, or the bound address is not used."""
+        return (
+            self._interface_ipv4 != "0.0.0.0"
+            or bool(self._interface_index)
+            or (self._bound_ipv4 is None)
+        )
 
     def ipv4_interface(self) -> tuple[str, int]:
         """(address, interface index) for IPv4 multicast: sends and joins."""
@@ -338,6 +361,8 @@ def set_membership(
     """Join or leave the multicast *group* on *sock*, on the control's interface."""
     what = "join_multicast_group" if join else "leave_multicast_group"
     address = group.ip_address
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped  # an IPv4 group, written as sockets see it
     if address is None or not address.is_multicast:
         raise ValueError(
             f"{what}: {shown(group.raw_name)} is not a multicast IP address "

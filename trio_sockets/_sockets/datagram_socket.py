@@ -464,6 +464,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             return
         for stream in self._all_streams():
             stream.abort(SocketErrorStatus.OPERATION_ABORTED, "the socket closed")
+        self._cancel_io_scopes()  # a bind, connect or lookup under way ends now
         self._binding.close()
         self._receiver.close()
 
