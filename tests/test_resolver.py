@@ -699,11 +699,11 @@ async def main():
         for index in range(45):
             nursery.start_soon(silent_lookup, index)
     # The silent lookups' threads are still stuck in libc for about two seconds.
-    async def localhost():
-        addresses = await resolver.resolve_addresses(HostName("localhost"), 1, "tcp")
+    async def hosts_file_name():
+        addresses = await resolver.resolve_addresses(HostName("files-only.test"), 1, "tcp")
         return [sockaddr[0] for _, sockaddr in addresses]
 
-    out["localhost"] = await timed(localhost)
+    out["hosts"] = await timed(hosts_file_name)
     out["services"] = await timed(lambda: resolver.resolve_port("http", "tcp", local=False))
 
     async def connect():
@@ -744,7 +744,7 @@ def test_a_silent_name_server_starves_no_lookup_that_needs_no_dns(tmp_path: Path
     limiter is untouched, and lookups ask the name server again once libc returns."""
     files = {
         "resolv.conf": "nameserver 127.0.0.1\noptions timeout:2 attempts:1\n",
-        "hosts": "127.0.0.1 localhost\n",
+        "hosts": "127.0.0.1 localhost\n127.0.0.9 files-only.test\n",
         "nsswitch.conf": "hosts: files dns\nservices: files\n",
     }
     out = _run_in_a_private_namespace(tmp_path, _SILENT_DNS, files)
@@ -753,8 +753,8 @@ def test_a_silent_name_server_starves_no_lookup_that_needs_no_dns(tmp_path: Path
     for status, elapsed in out["silent"]:
         assert status == "CONNECTION_TIMED_OUT"
         assert elapsed <= 0.25 + slack
-    assert out["localhost"][0] == ["127.0.0.1"]
-    assert out["localhost"][1] < slack
+    assert out["hosts"][0] == ["127.0.0.9"]
+    assert out["hosts"][1] < slack
     assert out["services"][0] == 80
     assert out["services"][1] < slack
     assert out["connect"][0] == "80"
@@ -765,3 +765,23 @@ def test_a_silent_name_server_starves_no_lookup_that_needs_no_dns(tmp_path: Path
     assert out["default_limiter"] == 0
     assert out["again"][0] == "CONNECTION_TIMED_OUT"
     assert out["again"][1] <= 0.25 + slack
+
+
+@pytest.mark.parametrize("nameservers", [False, True], ids=["system", "name servers"])
+async def test_localhost_is_every_loopback_address_whatever_the_hosts_file_says(
+    nameservers: bool,
+) -> None:
+    """RFC 6761: ``localhost`` is the loopback addresses, ``::1`` and ``127.0.0.1``,
+    with the system's configuration as with name servers, and without asking either
+    (a hosts file may list only one of them, as this machine's may). A listener on
+    ``::1`` alone is reached through it."""
+    resolver = Resolver(["127.0.0.1"], 9) if nameservers else Resolver()
+    assert await resolver.resolve_addresses(HostName("localhost"), 80, "tcp") == [
+        (socket.AF_INET6, ("::1", 80, 0, 0)),
+        (socket.AF_INET, ("127.0.0.1", 80)),
+    ]
+    async with StreamSocketListener() as listener, StreamSocket(resolver=resolver) as client:
+        await listener.bind_endpoint(HostName("::1"), "0")
+        with trio.fail_after(5):
+            await client.connect(HostName("localhost"), listener.information.local_port)
+        assert client.information.remote_address == HostName("::1")

@@ -1061,3 +1061,37 @@ async def test_read_refuses_unknown_option_bits(
     with pytest.raises(TypeError, match="options must be an InputStreamOptions"):
         await client.input_stream.read(2, 1)  # type: ignore[arg-type]
     assert await client.input_stream.read(2, InputStreamOptions.PARTIAL) == b"ab"
+
+
+@pytest.mark.parametrize("how", ["exception", "cancellation"])
+async def test_leaving_the_block_with_writes_unsent_resets_the_connection(
+    listener: StreamSocketListener, how: str
+) -> None:
+    """Leaving ``async with`` by an exception or a cancellation closes at once and drops
+    the writes not yet sent; the peer must not take the cut stream for a complete one:
+    the connection is reset (as WinRT does), so its read fails instead of ending."""
+    with trio.fail_after(20):
+        server = None
+        with trio.CancelScope() as scope, contextlib.suppress(KeyError):
+            async with StreamSocket() as client:
+                await client.connect(LOCALHOST, listener.information.local_port)
+                server = await listener.accept()
+                client.output_stream.write(b"x" * 20_000_000)  # more than the kernel takes
+                if how == "exception":
+                    raise KeyError("the application fails")
+                scope.cancel()
+                await trio.sleep_forever()
+        assert server is not None
+        async with server:
+            status = await _read_to_the_end(server)
+        assert status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
+
+
+async def _read_to_the_end(sock: StreamSocket) -> SocketErrorStatus | None:
+    """Read until the stream ends (None) or fails (the failure's status)."""
+    try:
+        while await sock.receive_some():
+            pass
+    except OSError as error:
+        return SocketError.get_status(error)
+    return None

@@ -39,6 +39,7 @@ from .._core.sockaddr import ipv4_of_mapped
 from .srv import ServiceTarget, all_targets_failed, srv_targets
 from .system_lookups import (
     local_files_limiter,
+    loopback_addresses,
     scope_index,
     services_database,
     system_getaddrinfo,
@@ -303,9 +304,9 @@ class Resolver:
 
         With the system configuration: ``getaddrinfo``'s (RFC 6724) order. With name
         servers: the A and AAAA records, asked for together, IPv6 and IPv4 alternating
-        (RFC 8305), starting with IPv6; ``localhost`` and names under it are ``::1`` and
-        ``127.0.0.1`` without a query (RFC 6761). An IPv4-mapped IPv6 literal
-        (``::ffff:127.0.0.1``) is its IPv4 address.
+        (RFC 8305), starting with IPv6. Either way ``localhost`` and names under it are
+        ``::1`` (where the host has it) and ``127.0.0.1``, without a lookup (RFC 6761).
+        An IPv4-mapped IPv6 literal (``::ffff:127.0.0.1``) is its IPv4 address.
 
         Raises:
             SocketStatusError: naming the host, with status ``HOST_NOT_FOUND``,
@@ -329,6 +330,11 @@ class Resolver:
                 return [(socket.AF_INET, (mapped, port))]
             scope = scope_index(host)
             return [(socket.AF_INET6, (host.canonical_name.split("%")[0], port, 0, scope))]
+        if _is_localhost(host):
+            # RFC 6761 section 6.3: localhost names are the loopback addresses, whatever
+            # a hosts file or a name server says, and are never asked of a name server.
+            await trio.lowlevel.checkpoint()
+            return loopback_addresses(port)
         if self._nameservers is not None:
             return await self._dns_addresses(host, port)
         what = f"resolve {host.display_name!r}"
@@ -360,11 +366,6 @@ class Resolver:
         self, host: HostName, port: int
     ) -> list[tuple[socket.AddressFamily, SockAddr]]:
         what = f"resolve {host.display_name!r}"
-        if _is_localhost(host):
-            # RFC 6761 section 6.3: localhost names are the loopback addresses and are
-            # never asked of a name server.
-            await trio.lowlevel.checkpoint()
-            return [(socket.AF_INET6, ("::1", port, 0, 0)), (socket.AF_INET, ("127.0.0.1", port))]
         try:
             name = dns.name.from_text(host.canonical_name)
         except dns.exception.DNSException as exc:  # pragma: no cover - HostName checked it

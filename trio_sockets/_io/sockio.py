@@ -15,9 +15,11 @@ the call succeeds at once. A socket that is closed, before or during the call, g
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import socket
+import struct
 from typing import TYPE_CHECKING
 
 import trio
@@ -118,6 +120,14 @@ async def wait_writable(sock: socket.socket) -> None:
                 raise
             continue
         return
+
+
+def reset_on_close(sock: socket.socket) -> None:
+    """Make closing *sock* reset the connection (``SO_LINGER`` 0: RST), dropping what the
+    kernel still holds to send, instead of ending the stream with a FIN."""
+    if sock.fileno() != -1:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
 
 def close_socket(sock: socket.socket) -> None:

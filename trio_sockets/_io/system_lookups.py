@@ -1,7 +1,7 @@
 """The system's lookups: ``getaddrinfo`` and the services database in worker
 threads, on limiters of their own, abandoned on timeout or cancellation and counted until
 libc returns; and this host's network interfaces by name or index (a local call), for
-IPv6 scopes, multicast interfaces and bind adapters."""
+IPv6 scopes, multicast interfaces and bind adapters, and its loopback addresses."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ __all__ = [
     "interface_index",
     "scope_index",
     "local_files_limiter",
+    "loopback_addresses",
     "services_database",
     "system_getaddrinfo",
 ]
@@ -295,3 +296,15 @@ def adapter_host(adapter: HostName | str) -> HostName:
             "of its addresses (adapter='127.0.0.1' for lo)"
         )
     return host
+
+
+def loopback_addresses(port: int) -> list[tuple[socket.AddressFamily, tuple[Any, ...]]]:
+    """``::1`` (where this host has it) and ``127.0.0.1``, on *port*: what ``localhost``
+    is (RFC 6761), whatever a hosts file says."""
+    ipv4: tuple[socket.AddressFamily, tuple[Any, ...]] = (socket.AF_INET, ("127.0.0.1", port))
+    try:
+        with socket.socket(socket.AF_INET6, socket.SOCK_DGRAM) as probe:
+            probe.bind(("::1", 0))
+    except OSError:  # no IPv6, or no ::1 on the loopback interface
+        return [ipv4]
+    return [(socket.AF_INET6, ("::1", port, 0, 0)), ipv4]
