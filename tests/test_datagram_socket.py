@@ -96,8 +96,9 @@ async def test_seed_udp_echo_flow() -> None:
             reader = args.get_data_reader()
             request = reader.read_string(reader.unconsumed_buffer_length).strip()
             assert request == "Hello, World!"
-            assert args.remote_address == LOCALHOST
-            assert args.local_address == LOCALHOST
+            # localhost is ::1 first (RFC 6761), over the dual-stack sockets.
+            assert args.remote_address == HostName("::1")
+            assert args.local_address == HostName("::1")
             # The server answers the sender's address, at the client's port.
             assert args.remote_address is not None
             reply = await server.get_output_stream(args.remote_address, client_port)

@@ -916,3 +916,25 @@ async def test_writes_and_send_all_take_the_same_bytes_like_objects(
         expected += (b"<" if pending else b"") + bytes(data) * 2
     await client.output_stream.flush()
     assert await receive_exactly(server, len(expected)) == expected
+
+
+async def test_flush_of_a_closed_stream_raises(listener: StreamSocketListener) -> None:
+    """WinRT's ``FlushAsync`` fails on a closed object (``RO_E_CLOSED``): ``flush()``
+    raises :exc:`trio.ClosedResourceError` once the stream object, or its socket
+    (stream or datagram), is closed, as ``write()`` does."""
+    for close_the_socket in (False, True):
+        async with StreamSocket() as client:
+            await client.connect(HostName("127.0.0.1"), listener.information.local_port)
+            server = await listener.accept()
+            stream = client.output_stream
+            stream.write(b"sent")
+            assert await stream.flush() is True
+            await (client.aclose() if close_the_socket else stream.aclose())
+            with pytest.raises(trio.ClosedResourceError, match="flush"):
+                await stream.flush()
+            await server.aclose()
+    async with trio_sockets.DatagramSocket() as datagrams:
+        output = await datagrams.get_output_stream(HostName("127.0.0.1"), "9")
+        await datagrams.aclose()
+        with pytest.raises(trio.ClosedResourceError):
+            await output.flush()

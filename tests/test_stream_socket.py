@@ -191,11 +191,11 @@ async def test_information_before_connect_uses_winrt_empty_values() -> None:
 
 async def test_get_endpoint_pairs_resolves_without_connecting() -> None:
     pairs = await StreamSocket.get_endpoint_pairs(HostName("localhost"), "80")
-    assert pairs
-    assert pairs[0].remote_host_name == LOCALHOST
-    assert pairs[0].remote_service_name == "80"
-    assert pairs[0].local_host_name == LOCALHOST
-    assert pairs[0].local_service_name == ""
+    assert [pair.remote_host_name for pair in pairs] == [HostName("::1"), LOCALHOST]
+    for pair in pairs:  # each from the loopback address of its family
+        assert pair.remote_service_name == "80"
+        assert pair.local_host_name == pair.remote_host_name
+        assert pair.local_service_name == ""
     long_lived = await StreamSocket.get_endpoint_pairs(
         "localhost", "80", HostNameSortOptions.OPTIMIZE_FOR_LONG_CONNECTIONS
     )

@@ -272,18 +272,25 @@ class BaseOutputStream(Sending, OutputStream):
         """Wait until every write started before this call has completed.
 
         Returns True (WinRT ``FlushAsync`` gives a bool). Raises the first failure among
-        those writes that nobody has seen yet.
+        those writes that nobody has seen yet; :exc:`trio.ClosedResourceError` once this
+        stream object or its socket is closed (after such a failure, if there is one).
 
         Cancellation: the writes stay pending and go on in the background (on a TLS
         socket not entered with ``async with``, a cancel mid-record breaks the stream).
         """
         if self._successor is not None:
             return await self._successor.flush()
+        if self._closed or self._sock.fileno() == -1:
+            self._raise_unobserved(self._queue.next_seq)
+            raise trio.ClosedResourceError(f"flush: {self._what} is closed")
+        await self._flush()
+        return True
+
+    async def _flush(self) -> None:
         queue = self._queue
         target = queue.next_seq
         await self._run_until(lambda: queue.done_before(target))
         self._raise_unobserved(target)
-        return True
 
     async def aclose(self) -> None:
         """Flush, then stop accepting writes through this stream object.
@@ -298,7 +305,7 @@ class BaseOutputStream(Sending, OutputStream):
             await trio.lowlevel.checkpoint()
             return
         try:
-            await self.flush()
+            await self._flush()
         finally:
             self._closed = self._guarded = True
 
@@ -352,15 +359,6 @@ class BaseOutputStream(Sending, OutputStream):
         self._fail_all(socket_error(status, f"{self._what}: {why}", closed=closed))
         self._stop_sender()
 
-    async def drain(self) -> None:
-        """Send everything pending (or wait while another task does); a full trio
-        checkpoint. Failures are left to the writes' owners.
-
-        Cancellation: what is pending stays pending.
-        """
-        queue = self._queue
-        await self._run_until(lambda: not queue)
-
     async def finish(self) -> bool:
         """Flush before the socket closes, unless the stream is broken (then there is
         nothing a flush could send), or another task
@@ -375,27 +373,14 @@ class BaseOutputStream(Sending, OutputStream):
             await trio.lowlevel.checkpoint()
             return False
         if self._broken is None:  # a closed stream object may still hold a send_all's
-            await self.flush()
+            await self._flush()
         else:
             await trio.lowlevel.checkpoint()
         return True
 
-    async def wait_idle(self) -> None:
-        """Wait until no task is sending (after :meth:`abort`, until the aborted send
-        has ended). Not a checkpoint when nobody is."""
-        while self._sender_busy:
-            await self._await_progress()
-
     def raise_unobserved(self) -> None:
         """Raise the first write failure nobody has seen yet, if there is one."""
         self._raise_unobserved(self._queue.next_seq)
-
-    def end_writer(self) -> None:
-        """Let the background writer end once nothing is pending; a later write that
-        nobody drives starts a new one."""
-        if self._writer_started:
-            self._writer_ending = True
-            self._writer_idle.unpark()
 
     # -- subclass hooks ----------------------------------------------------------------
 

@@ -65,6 +65,28 @@ class Sending(abc.ABC):
     def abort(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:
         """Fail every write not yet started."""
 
+    async def drain(self) -> None:
+        """Send everything pending (or wait while another task does); a full trio
+        checkpoint. Failures are left to the writes' owners.
+
+        Cancellation: what is pending stays pending.
+        """
+        queue = self._queue
+        await self._run_until(lambda: not queue)
+
+    async def wait_idle(self) -> None:
+        """Wait until no task is sending (after :meth:`abort`, until the aborted send
+        has ended). Not a checkpoint when nobody is."""
+        while self._sender_busy:
+            await self._await_progress()
+
+    def end_writer(self) -> None:
+        """Let the background writer end once nothing is pending; a later write that
+        nobody drives starts a new one."""
+        if self._writer_started:
+            self._writer_ending = True
+            self._writer_idle.unpark()
+
     async def _await_progress(self) -> None:
         """Wait until operations complete or the sending task changes (:meth:`_wake`)."""
         self._parked += 1
