@@ -387,8 +387,14 @@ async def test_get_output_stream_with_an_endpoint_pair_binds_its_local_side() ->
             assert sock.information.local_address == HostName("127.0.0.3")
             await stream.write(b"x")
             assert peer.recvfrom(10)[1][0] == "127.0.0.3"
+            # The same pair again (the seed's pattern): its local side is where the
+            # socket is bound, so it applies; another local side does not.
+            assert await sock.get_output_stream(pair) is stream
+            bound_port = sock.information.local_port
+            again = EndpointPair(HostName("127.0.0.3"), bound_port, LOCALHOST, "9")
+            assert await sock.get_output_stream(again) is not stream
             with pytest.raises(RuntimeError, match="already bound"):
-                await sock.get_output_stream(pair)
+                await sock.get_output_stream(EndpointPair("127.0.0.4", "", LOCALHOST, "9"))
             # Without a local side, more streams on the bound socket are fine.
             await sock.get_output_stream(EndpointPair(None, "", LOCALHOST, peer_port))
             with pytest.raises(ValueError, match="remote"):

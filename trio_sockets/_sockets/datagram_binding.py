@@ -22,6 +22,7 @@ import trio
 
 from .._core.hostname import HostName
 from .._core.lifecycle import Lifecycle
+from .._core.sockaddr import unmapped
 from .._io import sockio as _sockio
 from .._io.addresses import BOTH_FAMILIES, families_reached, has_ipv6, of_reachable_family
 from .._io.connect import format_sockaddr
@@ -160,14 +161,19 @@ class DatagramBinding:
         the system binds it on first use).
 
         Raises:
-            RuntimeError: the pair has a local side and the socket is already bound.
+            RuntimeError: the pair has a local side other than where the socket is
+                already bound.
         """
         has_local = local_host is not None or bool(local_service)
-        if self.sock is not None:
+        sock = self.sock
+        if sock is not None:
             if has_local:
-                raise self._local_side_refused(what)
-            await trio.lowlevel.checkpoint()
-            return families_of(self.sock), None
+                _, local = await self.resolve_local(local_host, local_service)
+                if self.sock is not sock or not _is_bound_to(sock, local):
+                    raise self._local_side_refused(what)
+            else:
+                await trio.lowlevel.checkpoint()
+            return families_of(sock), None
         if has_local:
             family, local = await self.resolve_local(local_host, local_service)
             return families_reached(family, dual_stack=_dual_stack(local)), (family, local)
@@ -249,3 +255,10 @@ class DatagramBinding:
         self.local_sockaddr()
         if self.sock is not None:
             _sockio.close_socket(self.sock)
+
+
+def _is_bound_to(sock: _StdSocket, local: SockAddr) -> bool:
+    """Whether *sock* is bound where *local* asks (its port 0: any port)."""
+    bound = sock.getsockname()
+    same_host = unmapped(str(bound[0])) == unmapped(str(local[0]))
+    return same_host and local[1] in (0, bound[1])
