@@ -559,8 +559,9 @@ async def test_a_message_too_big_to_echo_closes_with_1009_and_the_server_serves_
 
         def too_big() -> int | None:
             with sync_connect(server.uri, max_size=None, open_timeout=10) as ws:
-                ws.send(b"x" * (65 << 20))  # more than the echo's output takes at once
                 try:
+                    # More than the echo's output takes at once: refused as it arrives.
+                    ws.send(b"x" * (65 << 20))
                     ws.recv(timeout=10)
                 except ConnectionClosed as closed:
                     return closed.rcvd.code if closed.rcvd else None

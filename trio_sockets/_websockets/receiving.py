@@ -21,12 +21,16 @@ from websockets.frames import CloseCode, Opcode
 from websockets.protocol import Protocol, State
 
 from .._core.checks import check_int
-from .._core.enums import MessageWebSocketReceiveMode, SocketMessageType
+from .._core.enums import (
+    MessageWebSocketReceiveMode,
+    SocketMessageType,
+    SocketProtectionLevel,
+)
 from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
 from .channel import WebSocketMessageChannel
 from .control import receive_mode_of
 from .events import WebSocketClosedEventArgs
-from .session import Args, Session, closed_exception
+from .session import RECEIVE_SIZE, Args, Session, closed_exception
 
 __all__ = ["CATCH_UP_WAIT", "DEFAULT_MESSAGE_QUEUE_SIZE", "PENDING_LIMIT", "Receiver"]
 
@@ -179,6 +183,8 @@ class Receiver:
         self._write_pending()
         if self._session.eof_wanted:
             await self.finish_sending()
+            if protocol.parser_exc is not None:
+                await self._linger()
             return True
         if protocol.close_expected():
             self._expect_close()
@@ -230,6 +236,23 @@ class Receiver:
             with contextlib.suppress(OSError, trio.BrokenResourceError, trio.ClosedResourceError):
                 await self._socket.output_stream.flush()
 
+    async def _linger(self) -> None:
+        """This side failed the connection for what the peer sent (a frame too big),
+        and the rest may still be coming: closing with bytes unread would reset the
+        connection, and the peer could lose the close frame. So end the sending side,
+        and read and drop what comes until the peer closes, within the close timeout.
+        (A TLS connection cannot end one direction: it is closed at once.)"""
+        sock = self._socket
+        if sock.information.protection_level is not SocketProtectionLevel.PLAIN_SOCKET:
+            return
+        with (
+            trio.move_on_at(self._close_deadline),
+            contextlib.suppress(OSError, trio.BrokenResourceError, trio.ClosedResourceError),
+        ):
+            await sock.send_eof()
+            while await sock.receive_some(RECEIVE_SIZE):
+                pass
+
     async def _process(self, events: list[Any]) -> None:
         protocol = self._protocol
         assert protocol is not None
@@ -269,7 +292,8 @@ class Receiver:
                 )
                 return
         if receive_mode_of(self._control) is MessageWebSocketReceiveMode.FULL_MESSAGE:
-            self._pieces.append(data)
+            if data:  # empty frames add nothing, however many a peer sends
+                self._pieces.append(data)
             if fin:
                 message = self._pieces[0] if len(self._pieces) == 1 else b"".join(self._pieces)
                 self._pieces = []
