@@ -1,9 +1,11 @@
-"""What a hostile WebSocket peer can make this side hold: the frames the stream kinds
-hold (peak RSS measured, deflate bombs included), empty fragments, and the echo server's
-bound. Peers are raw sockets on 127.0.0.1 in threads."""
+"""What a hostile WebSocket peer can make this side hold or conclude: the frames the
+stream kinds hold (peak RSS measured, deflate bombs included), empty fragments, the
+keepalive under the application's own backpressure, and the echo server's bound. Peers
+are raw sockets on 127.0.0.1 in threads."""
 
 from __future__ import annotations
 
+import datetime
 import functools
 import gc
 import socket
@@ -20,6 +22,7 @@ from ws_peers import PEER_TIMEOUT, RawPeer, WebsocketsServer, opening_request
 from trio_sockets import (
     HostName,
     MessageWebSocket,
+    ServerMessageWebSocket,
     ServerStreamWebSocket,
     StreamSocketListener,
     StreamWebSocket,
@@ -258,6 +261,41 @@ async def test_empty_continuation_frames_grow_no_memory() -> None:
     # The frames of one read (256 KiB of 2-byte frames) are parsed together: a constant
     # of about 30 MiB, where holding each empty piece took 150 MiB.
     assert grown[0] < 2 * RSS_BOUND_MIB, f"peak RSS grew by {grown[0]} MiB"
+
+
+# -- the keepalive does not blame the peer for a slow application ---------------------------
+
+
+async def test_the_keepalive_does_not_fail_a_live_peer_while_the_application_is_slow(
+    listener: StreamSocketListener,
+) -> None:
+    """The server sends 10 MiB at once; the client's application reads nothing for
+    1.5 s (the reader stops at its 4 MiB, leaving the server's pongs unread), then reads
+    every message: no keepalive failure, and the server sees a normal close."""
+    count, size = 40, 256 << 10
+    closes: list[int] = []
+
+    async def serve() -> None:
+        async with ServerMessageWebSocket(await listener.accept()) as ws:
+            await ws.receive_request()
+            await ws.accept()
+            for _ in range(count):
+                await ws.send_final_frame(b"m" * size)
+            async for closed in ws.closed:
+                closes.append(closed.code)
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve)
+            async with MessageWebSocket() as ws:
+                ws.control.desired_unsolicited_pong_interval = datetime.timedelta(seconds=0.2)
+                await ws.connect(f"ws://127.0.0.1:{listener.information.local_port}/")
+                await trio.sleep(1.5)  # the application is busy
+                for _ in range(count):
+                    args = await ws.message_received.receive()
+                    assert len(args.data) == size
+                await ws.aclose(1000)
+    assert closes == [1000]
 
 
 # -- the echo server refuses what it could not echo, as it arrives -------------------------

@@ -80,6 +80,11 @@ class Receiver:
         self._close_deadline = math.inf
         self._reader_done = trio.Event()
         self._ping_outstanding = False
+        # Each wait of the reader for the application (it reads nothing meanwhile, so a
+        # pong may wait unread), the count when the last ping went, and whether it waits.
+        self._consumer_waits = 0
+        self._waits_at_ping = 0
+        self._waiting_for_consumer = False
         # The message being received.
         self._receiving_type = SocketMessageType.BINARY
         self._pieces: list[bytes] = []
@@ -194,6 +199,7 @@ class Receiver:
         """Wait until the application has taken the queued messages, at most
         :data:`CATCH_UP_WAIT`: what arrives meanwhile is then read in one receive, not one
         wake-up per message, and pings are still answered soon."""
+        self._consumer_waits += 1
         with trio.move_on_after(CATCH_UP_WAIT):
             while self._pending and not self._closing:
                 await self._caught_up.park()
@@ -327,10 +333,17 @@ class Receiver:
         self._pending.append((args, cost))
         self._pending_bytes += cost
         self._have_pending.unpark_all()
-        while self._pending_bytes > PENDING_LIMIT and not self._closing:
-            # Answer what was read (pongs, a close reply) before waiting for room.
-            self._write_pending()
-            await self._room.park()
+        if self._pending_bytes <= PENDING_LIMIT:
+            return
+        self._consumer_waits += 1
+        self._waiting_for_consumer = True
+        try:
+            while self._pending_bytes > PENDING_LIMIT and not self._closing:
+                # Answer what was read (pongs, a close reply) before waiting for room.
+                self._write_pending()
+                await self._room.park()
+        finally:
+            self._waiting_for_consumer = False
 
     async def _deliverer(self, scope: trio.CancelScope) -> None:
         pending = self._pending
@@ -374,6 +387,13 @@ class Receiver:
                 await trio.sleep(interval)
                 if protocol.state is not State.OPEN or self._session.failure is not None:
                     return
+                if self._ping_outstanding and (
+                    self._waiting_for_consumer or self._consumer_waits != self._waits_at_ping
+                ):
+                    # The reader stopped reading for the application, not for the peer:
+                    # the pong may be unread still. Judge after an interval of reading.
+                    self._waits_at_ping = self._consumer_waits
+                    continue
                 if self._ping_outstanding:
                     self._fail(
                         WebErrorStatus.TIMEOUT,
@@ -382,6 +402,7 @@ class Receiver:
                     )
                     return
                 self._ping_outstanding = True
+                self._waits_at_ping = self._consumer_waits
                 protocol.send_ping(os.urandom(4))
                 self._write_pending()
 
