@@ -1,7 +1,7 @@
 """What a hostile WebSocket peer can make this side hold or conclude: the frames the
 stream kinds hold (peak RSS measured, deflate bombs included), empty fragments, the
-keepalive under the application's own backpressure, and the echo server's bound. Peers
-are raw sockets on 127.0.0.1 in threads."""
+keepalive under the application's own backpressure, the echo server's bound, and header
+values the handshake cannot carry. Peers are raw sockets on 127.0.0.1 in threads."""
 
 from __future__ import annotations
 
@@ -323,3 +323,38 @@ async def test_the_echo_server_refuses_a_frame_it_could_not_echo_at_its_header()
         with trio.fail_after(15):
             answer = await trio.to_thread.run_sync(announcing)
         assert close_code_in(answer) == 1009
+
+
+# -- header values the handshake cannot carry are refused up front -------------------------
+
+
+async def test_header_values_outside_latin1_are_refused_by_name(
+    listener: StreamSocketListener,
+) -> None:
+    async with MessageWebSocket() as ws:
+        with pytest.raises(ValueError, match=r"X-Euro.*ISO-8859-1") as caught:
+            ws.set_request_header("X-Euro", "price: 5 \u20ac")
+        assert "\u20ac" in str(caught.value)
+        ws.set_request_header("X-Latin", "caf\u00e9")  # ISO-8859-1 is carried
+        refused: list[BaseException] = []
+
+        async def serve() -> None:
+            async with ServerMessageWebSocket(await listener.accept()) as server_ws:
+                request = await server_ws.receive_request()
+                try:
+                    await server_ws.accept(None, {"X-Euro": "\u20ac"})
+                except ValueError as exc:
+                    refused.append(exc)
+                await server_ws.accept(None, {"X-Latin": request.get_header("X-Latin") or ""})
+                async for args in server_ws.message_received:
+                    await server_ws.output_stream.write(args.data)
+
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(serve)
+                await ws.connect(f"ws://127.0.0.1:{listener.information.local_port}/")
+                await ws.output_stream.write(b"after a refused accept()")
+                assert (await ws.message_received.receive()).data == b"after a refused accept()"
+                await ws.aclose(1000)
+    assert len(refused) == 1
+    assert "X-Euro" in str(refused[0])
