@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime
 import functools
 import gc
+import os
 import socket
 import struct
 import zlib
@@ -20,7 +21,6 @@ from websockets.server import ServerProtocol
 from ws_peers import PEER_TIMEOUT, RawPeer, WebsocketsServer, opening_request
 
 from trio_sockets import (
-    HostName,
     MessageWebSocket,
     ServerMessageWebSocket,
     ServerStreamWebSocket,
@@ -190,10 +190,9 @@ async def test_a_huge_frame_header_fails_a_stream_at_once_without_its_payload() 
     assert peer.received_close.code == 1009
 
 
-async def test_max_frame_size_bounds_single_frames_and_streams_send_frames_it_takes() -> None:
+async def test_max_frame_size_bounds_single_frames_from_other_peers() -> None:
     """A 3 MiB message the ``websockets`` server sends in one frame passes only a raised
-    ``max_frame_size``; this library's streams send big writes as frames of 1 MiB, so
-    two of its streams with the default bound carry it."""
+    ``max_frame_size``."""
     big = bytes(range(256)) * (3 << 12)  # 3 MiB
     with WebsocketsServer() as server:
         async with StreamWebSocket() as ws:
@@ -213,19 +212,30 @@ async def test_max_frame_size_bounds_single_frames_and_streams_send_frames_it_ta
             with pytest.raises(RuntimeError, match="max_frame_size"):
                 ws.control.max_frame_size = 1 << 20
 
-    async with StreamSocketListener() as listener, trio.open_nursery() as nursery:
-        await listener.bind_endpoint(HostName("127.0.0.1"), "0")
 
-        async def echo() -> None:
-            async with ServerStreamWebSocket(await listener.accept()) as ws:
-                await ws.receive_request()
-                await ws.accept()
-                while data := await ws.receive_some(1 << 22):
-                    await ws.send_all(data)
 
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
+async def test_streams_of_this_library_carry_big_writes_with_the_default_bound(
+    listener: StreamSocketListener, deflate: bool
+) -> None:
+    """Writes over 1 MiB go as frames of 1 MiB at most on the wire, compressed ones
+    (random bytes, which deflate makes longer) included."""
+    big = os.urandom(3 << 20)
+
+    async def echo() -> None:
+        async with ServerStreamWebSocket(await listener.accept()) as ws:
+            ws.control.permessage_deflate = deflate
+            await ws.receive_request()
+            await ws.accept()
+            while data := await ws.receive_some(1 << 22):
+                await ws.send_all(data)
+
+    async with trio.open_nursery() as nursery:
         nursery.start_soon(echo)
         async with StreamWebSocket() as ws:
+            ws.control.permessage_deflate = deflate
             await ws.connect(f"ws://127.0.0.1:{listener.information.local_port}/")
+            assert ws.information.permessage_deflate is deflate
             await ws.send_all(big)
             got = bytearray()
             with trio.fail_after(10):

@@ -74,13 +74,19 @@ class Sender:
         # The message being sent frame by frame, and its UTF-8 check.
         self._sending_type: SocketMessageType | None = None
         self._send_decoder: codecs.IncrementalDecoder | None = None
-        #: The largest frame sent: a longer payload goes as several frames, in one
-        #: write (the stream kinds', whose peers bound each frame they hold).
+        #: The largest frame sent, on the wire: a longer payload goes as several
+        #: frames, in one write (the stream kinds', whose peers bound each frame).
         self.max_frame = sys.maxsize
+        # The most payload bytes per frame, from start() on.
+        self._frame_step = sys.maxsize
 
     def start(self) -> None:
         """The opening handshake succeeded: send on this connection."""
         self._socket = self._session.socket
+        protocol = self._session.protocol
+        # Compressed, a frame may outgrow its payload (by 1/8 + 1/128 + 64 at most).
+        compressed = protocol is not None and bool(protocol.extensions)
+        self._frame_step = self.max_frame * 7 // 8 if compressed else self.max_frame
 
     def send(self, data: object, fin: bool, what: str) -> MessageWriteOperation:
         """Send *data* as a frame (*fin*: the last of its message) at once, or refuse it
@@ -88,7 +94,8 @@ class Sender:
         room for it."""
         payload = _payload(data, what)
         protocol = self._check_open(what)
-        frames = 1 if len(payload) <= self.max_frame else -(-len(payload) // self.max_frame)
+        step = self._frame_step
+        frames = 1 if len(payload) <= step else -(-len(payload) // step)
         self._check_room(len(payload), bool(protocol.extensions), what, frames)
         continuing = self._sending_type is not None
         message_type = self._sending_type if continuing else message_type_of(self._control)
@@ -105,7 +112,7 @@ class Sender:
                     f"{exc.start}): {shown(payload)}"
                 ) from None
         if frames > 1:
-            _send_in_frames(protocol, payload, fin, message_type, continuing, self.max_frame)
+            _send_in_frames(protocol, payload, fin, message_type, continuing, step)
         elif continuing:
             protocol.send_continuation(payload, fin=fin)
         elif message_type is SocketMessageType.UTF8:
