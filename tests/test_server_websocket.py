@@ -201,7 +201,25 @@ async def test_a_wss_server_closing_first_ends_the_client_cleanly(tmp_path: Path
         assert (closed.code, closed.reason) == (4000, "as you wish")
 
 
-async def test_an_invalid_request_is_answered_400_and_raises_bad_request() -> None:
+_UPGRADE = (
+    b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status"),
+    [
+        (b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n", b"426"),  # no upgrade
+        (b"POST /plain HTTP/1.1\r\nHost: x\r\n" + _UPGRADE, b"405"),
+        (b"GET /plain HTTP/1.0\r\nHost: x\r\n" + _UPGRADE, b"505"),
+        (b"GET /plain HTTP/1.1\r\nHost: x\r\n" + _UPGRADE.replace(b"13", b"12"), b"400"),
+    ],
+    ids=["no-upgrade", "post", "http-1.0", "bad-version"],
+)
+async def test_a_request_that_is_no_upgrade_is_answered_with_its_status_and_bad_request(
+    request_bytes: bytes, status: bytes
+) -> None:
     failures: list[BaseException] = []
 
     async def handler(sock: StreamSocket) -> None:
@@ -217,7 +235,7 @@ async def test_an_invalid_request_is_answered_400_and_raises_bad_request() -> No
 
         def plain_http() -> bytes:
             with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as raw:
-                raw.sendall(b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n")
+                raw.sendall(request_bytes)
                 answer = b""
                 while chunk := raw.recv(4096):
                     answer += chunk
@@ -225,7 +243,7 @@ async def test_an_invalid_request_is_answered_400_and_raises_bad_request() -> No
 
         with trio.fail_after(20):
             answer = await trio.to_thread.run_sync(plain_http)
-        assert answer.startswith(b"HTTP/1.1 4")
+        assert answer.startswith(b"HTTP/1.1 " + status + b" ")
         await wait_until(lambda: bool(failures), within=5)
     assert isinstance(failures[0], WebSocketStatusError)
     assert failures[0].status is WebErrorStatus.BAD_REQUEST
@@ -559,8 +577,9 @@ async def test_a_message_too_big_to_echo_closes_with_1009_and_the_server_serves_
 
         def too_big() -> int | None:
             with sync_connect(server.uri, max_size=None, open_timeout=10) as ws:
-                ws.send(b"x" * (65 << 20))  # more than the echo's output takes at once
                 try:
+                    # More than the echo's output takes at once: refused as it arrives.
+                    ws.send(b"x" * (65 << 20))
                     ws.recv(timeout=10)
                 except ConnectionClosed as closed:
                     return closed.rcvd.code if closed.rcvd else None

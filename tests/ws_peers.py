@@ -22,6 +22,7 @@ from collections.abc import Callable
 from typing import Any
 
 from websockets.exceptions import ConnectionClosed
+from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Close
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
@@ -106,7 +107,8 @@ class WebsocketsServer:
 class RawPeer:
     """One WebSocket connection accepted on a blocking socket in a thread and driven by
     *script(sock, protocol)* after the handshake (``answer=False``: no handshake at all,
-    the script gets the raw socket and ``None``). :attr:`received_close` is the close
+    the script gets the raw socket and ``None``; ``deflate=True``: permessage-deflate
+    is accepted). :attr:`received_close` is the close
     frame the script read, if it reads one with :meth:`read_until_close`."""
 
     def __init__(
@@ -116,6 +118,7 @@ class RawPeer:
         answer: bool = True,
         ssl_context: ssl.SSLContext | None = None,
         with_response: bytes = b"",
+        deflate: bool = False,
     ) -> None:
         self._listener = socket.create_server(("127.0.0.1", 0))
         self._listener.settimeout(PEER_TIMEOUT)
@@ -125,6 +128,7 @@ class RawPeer:
         self._ssl = ssl_context
         # Bytes sent in the same packet as the 101 response.
         self._with_response = with_response
+        self._extensions = [ServerPerMessageDeflateFactory()] if deflate else None
         self.stop = threading.Event()
         self.received_close: Close | None = None
         self.error: BaseException | None = None
@@ -153,7 +157,7 @@ class RawPeer:
             sock.settimeout(PEER_TIMEOUT)
             protocol = None
             if self._answer:
-                protocol = ServerProtocol(max_size=None)
+                protocol = ServerProtocol(max_size=None, extensions=self._extensions)
                 while True:
                     protocol.receive_data(sock.recv(65536))
                     events = protocol.events_received()

@@ -65,7 +65,8 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
 
         Raises:
             TypeError / ValueError: a name that is not an HTTP token, a value with control
-                characters, or a header the handshake sets itself
+                characters or characters outside ISO-8859-1 (which HTTP headers cannot
+                carry), or a header the handshake sets itself
                 (``Sec-WebSocket-Extensions`` included, as in WinRT), named.
             RuntimeError: the socket is connected or closed.
         """

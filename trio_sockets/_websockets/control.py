@@ -37,6 +37,8 @@ __all__ = [
 
 #: WinRT's ``MaxMessageSize`` default, Win32 ``INFINITE``: no limit.
 UNLIMITED = 0xFFFFFFFF
+#: The default ``max_frame_size`` of the stream WebSockets, and their largest frame sent.
+DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
 _MAX_INTERVAL = datetime.timedelta(days=1)
 _CREDENTIAL_REASON = (
     "it takes a PasswordCredential from the Windows credential vault and lets the OS do "
@@ -79,6 +81,8 @@ class SessionControl:
         self._connected = False
         self._message_type = SocketMessageType.BINARY
         self._max_message_size = UNLIMITED
+        # The bound of each frame received (stream kinds); None: max_message_size's.
+        self._max_frame_size: int | None = None
         self._receive_mode = MessageWebSocketReceiveMode.FULL_MESSAGE
         self._pong_interval = datetime.timedelta(0)
         self._permessage_deflate = False
@@ -344,7 +348,25 @@ class MessageWebSocketControl(WebSocketControl, _MessageSettings):
 
 
 class _NoDelay(SessionControl):
-    """The TCP setting of both StreamWebSocket kinds."""
+    """The TCP setting and the frame bound of both StreamWebSocket kinds."""
+
+    def _init_stream(self) -> None:  # a byte stream takes each piece as it arrives
+        self._receive_mode = MessageWebSocketReceiveMode.PARTIAL_MESSAGE
+        self._max_frame_size = DEFAULT_MAX_FRAME_SIZE
+
+    @property
+    def max_frame_size(self) -> int:
+        """The largest frame accepted, in bytes once inflated (default 1 MiB; not in
+        WinRT). A frame is held whole until it has arrived, so this bounds what a peer
+        makes the socket hold; a larger one closes the connection with 1009 and the
+        stream fails with ``REQUEST_ENTITY_TOO_LARGE``. Messages are unbounded (their
+        frames are delivered as they arrive); this socket sends frames of 1 MiB at most."""
+        return self._max_frame_size or DEFAULT_MAX_FRAME_SIZE
+
+    @max_frame_size.setter
+    def max_frame_size(self, value: int) -> None:
+        self._refuse_late("max_frame_size")
+        self._max_frame_size = check_int("max_frame_size", value, 1, UNLIMITED)
 
     @property
     def no_delay(self) -> bool:
@@ -367,8 +389,7 @@ class StreamWebSocketControl(WebSocketControl, _NoDelay):
 
     def __init__(self, socket_control: StreamSocketControl) -> None:
         super().__init__(socket_control)
-        # A byte stream takes each piece of a message as it arrives.
-        self._receive_mode = MessageWebSocketReceiveMode.PARTIAL_MESSAGE
+        self._init_stream()
 
 
 class ServerMessageWebSocketControl(_MessageSettings):
@@ -384,7 +405,7 @@ class ServerStreamWebSocketControl(_NoDelay):
 
     def __init__(self, socket_control: StreamSocketControl) -> None:
         super().__init__(socket_control)
-        self._receive_mode = MessageWebSocketReceiveMode.PARTIAL_MESSAGE
+        self._init_stream()
 
 
 # -- what the WebSocket reads from its control -----------------------------------------
@@ -395,8 +416,9 @@ class OpeningSettings:
     """What the protocol of one connection takes from the control, frozen when its
     opening handshake starts."""
 
-    #: The largest message accepted, in bytes; ``None``: no limit.
-    max_size: int | None
+    #: The largest message and the largest frame accepted, in bytes (the protocol's
+    #: ``max_size``); ``None``: no limit.
+    max_size: tuple[int | None, int | None]
     #: The permessage-deflate window offered or accepted; ``None``: no compression.
     deflate_window_bits: int | None
 
@@ -431,7 +453,8 @@ def opening_settings(control: SessionControl) -> OpeningSettings:
     """The frozen settings of the protocol of a connection opening under *control*."""
     size = control._max_message_size
     return OpeningSettings(
-        max_size=None if size == UNLIMITED else size,
+        # The protocol bounds what a frame inflates to as well (zlib's max_length).
+        max_size=(None if size == UNLIMITED else size, control._max_frame_size),
         deflate_window_bits=control._deflate_max_window_bits
         if control._permessage_deflate
         else None,

@@ -6,8 +6,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .._core.web_errors import WebSocketStatusError
+from .._io.output import DEFAULT_MAX_PENDING_BYTES
 from .._sockets.stream_socket import StreamSocket
 from .message_socket import ServerMessageWebSocket
+from .sending import largest_payload
 
 __all__ = ["EchoCounts", "echo_messages"]
 
@@ -28,7 +30,9 @@ async def echo_messages(sock: StreamSocket, counts: EchoCounts) -> int | None:
 
     Messages still queued when the client's close frame arrived cannot be answered any
     more (the close was answered at once); they are read and dropped. A message too big
-    for the connection's output ever to take back closes the connection with 1009.
+    for the connection's output ever to take back (``max_pending_bytes``, 64 MiB less
+    the room kept for control frames) is refused as it arrives: its frame header, or
+    the frame that takes it past that size, closes the connection with 1009.
 
     Raises:
         WebSocketStatusError: the handshake failed, or the connection did (its status).
@@ -36,6 +40,10 @@ async def echo_messages(sock: StreamSocket, counts: EchoCounts) -> int | None:
     Cancellation: the connection is closed at once.
     """
     async with ServerMessageWebSocket(sock) as ws:
+        # What the connection's output can take back (it keeps its default bound).
+        ws.control.max_message_size = largest_payload(
+            DEFAULT_MAX_PENDING_BYTES, ws.control.permessage_deflate
+        )
         await ws.receive_request()
         await ws.accept()
         async for args in ws.message_received:

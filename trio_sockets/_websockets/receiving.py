@@ -21,12 +21,16 @@ from websockets.frames import CloseCode, Opcode
 from websockets.protocol import Protocol, State
 
 from .._core.checks import check_int
-from .._core.enums import MessageWebSocketReceiveMode, SocketMessageType
+from .._core.enums import (
+    MessageWebSocketReceiveMode,
+    SocketMessageType,
+    SocketProtectionLevel,
+)
 from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
 from .channel import WebSocketMessageChannel
 from .control import receive_mode_of
 from .events import WebSocketClosedEventArgs
-from .session import Args, Session, closed_exception
+from .session import RECEIVE_SIZE, Args, Session, closed_exception
 
 __all__ = ["CATCH_UP_WAIT", "DEFAULT_MESSAGE_QUEUE_SIZE", "PENDING_LIMIT", "Receiver"]
 
@@ -76,6 +80,11 @@ class Receiver:
         self._close_deadline = math.inf
         self._reader_done = trio.Event()
         self._ping_outstanding = False
+        # Each wait of the reader for the application (it reads nothing meanwhile, so a
+        # pong may wait unread), the count when the last ping went, and whether it waits.
+        self._consumer_waits = 0
+        self._waits_at_ping = 0
+        self._waiting_for_consumer = False
         # The message being received.
         self._receiving_type = SocketMessageType.BINARY
         self._pieces: list[bytes] = []
@@ -179,6 +188,8 @@ class Receiver:
         self._write_pending()
         if self._session.eof_wanted:
             await self.finish_sending()
+            if protocol.parser_exc is not None:
+                await self._linger()
             return True
         if protocol.close_expected():
             self._expect_close()
@@ -188,6 +199,7 @@ class Receiver:
         """Wait until the application has taken the queued messages, at most
         :data:`CATCH_UP_WAIT`: what arrives meanwhile is then read in one receive, not one
         wake-up per message, and pings are still answered soon."""
+        self._consumer_waits += 1
         with trio.move_on_after(CATCH_UP_WAIT):
             while self._pending and not self._closing:
                 await self._caught_up.park()
@@ -230,6 +242,23 @@ class Receiver:
             with contextlib.suppress(OSError, trio.BrokenResourceError, trio.ClosedResourceError):
                 await self._socket.output_stream.flush()
 
+    async def _linger(self) -> None:
+        """This side failed the connection for what the peer sent (a frame too big),
+        and the rest may still be coming: closing with bytes unread would reset the
+        connection, and the peer could lose the close frame. So end the sending side,
+        and read and drop what comes until the peer closes, within the close timeout.
+        (A TLS connection cannot end one direction: it is closed at once.)"""
+        sock = self._socket
+        if sock.information.protection_level is not SocketProtectionLevel.PLAIN_SOCKET:
+            return
+        with (
+            trio.move_on_at(self._close_deadline),
+            contextlib.suppress(OSError, trio.BrokenResourceError, trio.ClosedResourceError),
+        ):
+            await sock.send_eof()
+            while await sock.receive_some(RECEIVE_SIZE):
+                pass
+
     async def _process(self, events: list[Any]) -> None:
         protocol = self._protocol
         assert protocol is not None
@@ -269,7 +298,8 @@ class Receiver:
                 )
                 return
         if receive_mode_of(self._control) is MessageWebSocketReceiveMode.FULL_MESSAGE:
-            self._pieces.append(data)
+            if data:  # empty frames add nothing, however many a peer sends
+                self._pieces.append(data)
             if fin:
                 message = self._pieces[0] if len(self._pieces) == 1 else b"".join(self._pieces)
                 self._pieces = []
@@ -303,10 +333,17 @@ class Receiver:
         self._pending.append((args, cost))
         self._pending_bytes += cost
         self._have_pending.unpark_all()
-        while self._pending_bytes > PENDING_LIMIT and not self._closing:
-            # Answer what was read (pongs, a close reply) before waiting for room.
-            self._write_pending()
-            await self._room.park()
+        if self._pending_bytes <= PENDING_LIMIT:
+            return
+        self._consumer_waits += 1
+        self._waiting_for_consumer = True
+        try:
+            while self._pending_bytes > PENDING_LIMIT and not self._closing:
+                # Answer what was read (pongs, a close reply) before waiting for room.
+                self._write_pending()
+                await self._room.park()
+        finally:
+            self._waiting_for_consumer = False
 
     async def _deliverer(self, scope: trio.CancelScope) -> None:
         pending = self._pending
@@ -350,6 +387,13 @@ class Receiver:
                 await trio.sleep(interval)
                 if protocol.state is not State.OPEN or self._session.failure is not None:
                     return
+                if self._ping_outstanding and (
+                    self._waiting_for_consumer or self._consumer_waits != self._waits_at_ping
+                ):
+                    # The reader stopped reading for the application, not for the peer:
+                    # the pong may be unread still. Judge after an interval of reading.
+                    self._waits_at_ping = self._consumer_waits
+                    continue
                 if self._ping_outstanding:
                     self._fail(
                         WebErrorStatus.TIMEOUT,
@@ -358,6 +402,7 @@ class Receiver:
                     )
                     return
                 self._ping_outstanding = True
+                self._waits_at_ping = self._consumer_waits
                 protocol.send_ping(os.urandom(4))
                 self._write_pending()
 

@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import codecs
 import contextlib
+import sys
 from collections.abc import Awaitable, Callable, Generator
 from typing import Any
 
 import trio
+from websockets.protocol import Protocol
 
 from .._core.checks import describe, shown
 from .._core.enums import SocketMessageType
@@ -32,19 +34,30 @@ __all__ = [
     "Sender",
     "WebSocketOutputStream",
     "framed_bound",
+    "largest_payload",
 ]
 
 # The longest frame header: 2 bytes, a 64-bit length and a mask.
 _FRAME_HEADER = 14
 
 
-def framed_bound(size: int, compressed: bool) -> int:
-    """The most bytes a frame of *size* payload bytes takes on the wire; *compressed*,
-    with permessage-deflate (zlib's conservative bound for any window and memory
-    level, 1/8 + 1/256 + 1/512 more, rounded up, plus its flush)."""
+def framed_bound(size: int, compressed: bool, frames: int = 1) -> int:
+    """The most bytes *size* payload bytes take on the wire in *frames* frames;
+    *compressed*, with permessage-deflate (zlib's conservative bound for any window and
+    memory level, 1/8 + 1/256 + 1/512 more, rounded up, plus a flush per frame)."""
     if compressed:
-        size += (size >> 3) + (size >> 7) + 64
-    return size + _FRAME_HEADER
+        size += (size >> 3) + (size >> 7) + 64 * frames
+    return size + _FRAME_HEADER * frames
+
+
+def largest_payload(bound: int, compressed: bool) -> int:
+    """The largest payload a frame may carry to fit an empty output bounded by *bound*
+    (``max_pending_bytes``), the session's reserve left over: the largest message a
+    WebSocket can send back whole."""
+    room = bound - reserve_of(bound) - WRITE_OVERHEAD - _FRAME_HEADER
+    if compressed:  # the inverse of framed_bound's, rounded down
+        room = (room - 64) * 256 // (256 + 32 + 2)
+    return max(room, 0)
 
 
 class Sender:
@@ -61,10 +74,19 @@ class Sender:
         # The message being sent frame by frame, and its UTF-8 check.
         self._sending_type: SocketMessageType | None = None
         self._send_decoder: codecs.IncrementalDecoder | None = None
+        #: The largest frame sent, on the wire: a longer payload goes as several
+        #: frames, in one write (the stream kinds', whose peers bound each frame).
+        self.max_frame = sys.maxsize
+        # The most payload bytes per frame, from start() on.
+        self._frame_step = sys.maxsize
 
     def start(self) -> None:
         """The opening handshake succeeded: send on this connection."""
         self._socket = self._session.socket
+        protocol = self._session.protocol
+        # Compressed, a frame may outgrow its payload (by 1/8 + 1/128 + 64 at most).
+        compressed = protocol is not None and bool(protocol.extensions)
+        self._frame_step = self.max_frame * 7 // 8 if compressed else self.max_frame
 
     def send(self, data: object, fin: bool, what: str) -> MessageWriteOperation:
         """Send *data* as a frame (*fin*: the last of its message) at once, or refuse it
@@ -72,7 +94,9 @@ class Sender:
         room for it."""
         payload = _payload(data, what)
         protocol = self._check_open(what)
-        self._check_room(len(payload), bool(protocol.extensions), what)
+        step = self._frame_step
+        frames = 1 if len(payload) <= step else -(-len(payload) // step)
+        self._check_room(len(payload), bool(protocol.extensions), what, frames)
         continuing = self._sending_type is not None
         message_type = self._sending_type if continuing else message_type_of(self._control)
         assert message_type is not None
@@ -87,7 +111,9 @@ class Sender:
                     f"{what}: a UTF8 message must be valid UTF-8 ({exc.reason} at byte "
                     f"{exc.start}): {shown(payload)}"
                 ) from None
-        if continuing:
+        if frames > 1:
+            _send_in_frames(protocol, payload, fin, message_type, continuing, step)
+        elif continuing:
             protocol.send_continuation(payload, fin=fin)
         elif message_type is SocketMessageType.UTF8:
             protocol.send_text(payload, fin=fin)
@@ -117,11 +143,11 @@ class Sender:
             operation = self.send(payload, fin, what)
         return await operation
 
-    def _check_room(self, size: int, compressed: bool, what: str) -> None:
+    def _check_room(self, size: int, compressed: bool, what: str, frames: int) -> None:
         output = self._session.output()
         bound = output.max_pending_bytes
         room = output.room_bytes - reserve_of(bound)
-        framed = framed_bound(size, compressed)
+        framed = framed_bound(size, compressed, frames)
         if framed + WRITE_OVERHEAD > room:
             raise BufferError(
                 f"{what}: a frame of {size} bytes ({framed} at most with its header"
@@ -145,6 +171,28 @@ class Sender:
             await self._socket.output_stream.flush()
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise self._error_from(exc, "flush()") from exc
+
+
+def _send_in_frames(
+    protocol: Protocol,
+    payload: bytes,
+    fin: bool,
+    message_type: SocketMessageType,
+    continuing: bool,
+    step: int,
+) -> None:
+    """Have the protocol frame *payload* as frames of *step* bytes at most."""
+    view = memoryview(payload)
+    for start in range(0, len(payload), step):
+        piece = bytes(view[start : start + step])
+        last = fin and start + step >= len(payload)
+        if continuing:
+            protocol.send_continuation(piece, fin=last)
+        elif message_type is SocketMessageType.UTF8:
+            protocol.send_text(piece, fin=last)
+        else:
+            protocol.send_binary(piece, fin=last)
+        continuing = True
 
 
 def _payload(data: object, what: str) -> bytes:

@@ -142,11 +142,15 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
 
         Raises:
             TypeError / ValueError: a subprotocol the client did not offer, or a bad or
-                reserved header (named).
+                reserved header (a value outside ISO-8859-1 included), named; nothing
+                was answered, so ``accept()`` or ``reject()`` may follow.
             RuntimeError: no request was received, or it was answered already.
-            WebSocketStatusError: the request is not a valid WebSocket handshake (it is
-                answered with 400 and ``BAD_REQUEST`` is raised), or the connection
-                failed.
+            WebSocketStatusError: the request is not a valid WebSocket handshake: it is
+                answered with the HTTP status that says why (426 Upgrade Required
+                without a WebSocket upgrade, 405 for a method other than GET, 505 for
+                HTTP/1.0, 400 for any other fault, such as a bad key), the connection is
+                closed, and
+                ``BAD_REQUEST`` is raised. Or the connection failed.
         """
         server, request, nursery = self._require_request("accept()")
         if protocol is not None:

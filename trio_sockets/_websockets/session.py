@@ -89,6 +89,13 @@ _Information = TypeVar("_Information", bound=SessionInformation)
 
 
 def check_header(name: object, value: object) -> tuple[str, str]:
+    """*name* and *value* as a header of the opening handshake can carry them.
+
+    Raises:
+        TypeError / ValueError: not a str, a name that is not an HTTP token, a value
+            with control characters or characters outside ISO-8859-1, or a header the
+            handshake sets itself (named).
+    """
     if not isinstance(name, str):
         raise TypeError(f"header name must be a str, not {describe(name)}")
     if not isinstance(value, str):
@@ -97,6 +104,12 @@ def check_header(name: object, value: object) -> tuple[str, str]:
         raise ValueError(f"header name {shown(name)} is not an HTTP token")
     if any((ord(c) < 32 and c != "\t") or ord(c) == 127 for c in value):
         raise ValueError(f"header value {shown(value)} for {shown(name)} has control characters")
+    if not value.isascii() and any(ord(c) > 255 for c in value):
+        # HTTP/1.1 carries header bytes, which the handshake writes as ISO-8859-1.
+        raise ValueError(
+            f"header value {shown(value)} for {shown(name)} has characters outside "
+            "ISO-8859-1, which HTTP headers cannot carry (encode them, e.g. percent-encoding)"
+        )
     lower = name.lower()
     if lower == "sec-websocket-extensions":
         raise ValueError(

@@ -20,7 +20,12 @@ from .._io.resolver import Resolver
 from .._sockets.stream_socket import StreamSocket
 from .base import WebSocketBase
 from .client import WebSocketClient
-from .control import ServerStreamWebSocketControl, SessionControl, StreamWebSocketControl
+from .control import (
+    DEFAULT_MAX_FRAME_SIZE,
+    ServerStreamWebSocketControl,
+    SessionControl,
+    StreamWebSocketControl,
+)
 from .information import (
     ServerStreamWebSocketInformation,
     SessionInformation,
@@ -54,6 +59,8 @@ class StreamMembers(WebSocketBase[_Control, _Information], trio.abc.Stream):
         self._sending = False
         self._input = WebSocketInputStream(self)
         self._output = WebSocketOutputStream(self._sender, self.aclose)
+        # What a peer of the same kind accepts by default, whatever this side accepts.
+        self._sender.max_frame = DEFAULT_MAX_FRAME_SIZE
 
     @property
     def input_stream(self) -> WebSocketInputStream:

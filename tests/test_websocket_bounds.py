@@ -1,0 +1,370 @@
+"""What a hostile WebSocket peer can make this side hold or conclude: the frames the
+stream kinds hold (peak RSS measured, deflate bombs included), empty fragments, the
+keepalive under the application's own backpressure, the echo server's bound, and header
+values the handshake cannot carry. Peers are raw sockets on 127.0.0.1 in threads."""
+
+from __future__ import annotations
+
+import datetime
+import functools
+import gc
+import os
+import socket
+import struct
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+import trio
+from websockets.server import ServerProtocol
+from ws_peers import PEER_TIMEOUT, RawPeer, WebsocketsServer, opening_request
+
+from trio_sockets import (
+    MessageWebSocket,
+    ServerMessageWebSocket,
+    ServerStreamWebSocket,
+    StreamSocketListener,
+    StreamWebSocket,
+    WebErrorStatus,
+    WebSocketStatusError,
+)
+from trio_sockets._core.write_queue import WRITE_OVERHEAD
+from trio_sockets._websockets.sending import framed_bound, largest_payload
+from trio_sockets._websockets.session import reserve_of
+from trio_sockets.testing import WebSocketEchoServer
+
+#: What a deflate bomb inflates to: a few hundred KiB on the wire.
+BOMB_SIZE = 256 << 20
+#: The most the peak RSS may grow while a bomb or a flood of frames is refused: what
+#: the bound lets through (1 MiB frames) and its copies, far below the attack's size.
+RSS_BOUND_MIB = 24
+
+
+def _peak_rss_kib() -> int:
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc/self/status")
+
+
+@contextmanager
+def peak_rss_growth() -> Iterator[list[int]]:
+    """The growth of this process's peak RSS (MiB) over the block, in the list yielded
+    (the peak is reset first: ``clear_refs`` 5)."""
+    gc.collect()
+    with open("/proc/self/clear_refs", "w") as clear:
+        clear.write("5")
+    start = _peak_rss_kib()
+    grown: list[int] = []
+    yield grown
+    grown.append((_peak_rss_kib() - start) // 1024)
+
+
+@functools.cache
+def deflated_zeros(size: int) -> bytes:
+    """*size* zero bytes compressed as one permessage-deflate frame payload."""
+    compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+    chunk = bytes(1 << 20)
+    parts = [compressor.compress(chunk) for _ in range(size >> 20)]
+    parts.append(compressor.flush(zlib.Z_SYNC_FLUSH))
+    return b"".join(parts)[:-4]  # RFC 7692: the flush's 00 00 ff ff is left out
+
+
+def frame_header(
+    opcode: int, length: int, *, fin: bool = True, rsv1: bool = False, mask: bool = False
+) -> bytes:
+    """A frame header announcing *length* bytes (masked with a zero key: the payload
+    goes as it is)."""
+    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+    bit = 0x80 if mask else 0
+    if length < 126:
+        head = struct.pack("!BB", first, bit | length)
+    elif length < 1 << 16:
+        head = struct.pack("!BBH", first, bit | 126, length)
+    else:
+        head = struct.pack("!BBQ", first, bit | 127, length)
+    return head + (b"\0\0\0\0" if mask else b"")
+
+
+def frame(opcode: int, payload: bytes, **flags: bool) -> bytes:
+    return frame_header(opcode, len(payload), **flags) + payload
+
+
+def read_all(raw: socket.socket) -> bytes:
+    data = b""
+    while chunk := raw.recv(65536):
+        data += chunk
+    return data
+
+
+async def read_to_the_end(ws: StreamWebSocket | ServerStreamWebSocket) -> None:
+    while await ws.receive_some():
+        pass
+
+
+def close_code_in(data: bytes) -> int:
+    """The code of the close frame a server sent after its 101 response."""
+    rest = data[data.index(b"\r\n\r\n") + 4 :]
+    assert rest[0] == 0x88, rest[:16]
+    return int(struct.unpack("!H", rest[2:4])[0])
+
+
+# -- the stream kinds hold one frame at a time, bounded ------------------------------------
+
+
+async def test_a_deflate_bomb_to_a_stream_client_closes_with_1009_in_bounded_memory() -> None:
+    bomb = deflated_zeros(BOMB_SIZE)
+
+    def bombing(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        sock.sendall(frame(0x2, bomb, rsv1=True))
+        peer.read_until_close(sock, protocol)
+
+    with RawPeer(bombing, deflate=True) as peer, peak_rss_growth() as grown:
+        async with StreamWebSocket() as ws:
+            ws.control.permessage_deflate = True
+            await ws.connect(peer.url())
+            assert ws.information.permessage_deflate
+            with trio.fail_after(10), pytest.raises(WebSocketStatusError) as caught:
+                await read_to_the_end(ws)
+    assert caught.value.status is WebErrorStatus.REQUEST_ENTITY_TOO_LARGE
+    assert caught.value.close_code == 1009
+    assert peer.received_close is not None
+    assert peer.received_close.code == 1009
+    assert grown[0] < RSS_BOUND_MIB, f"peak RSS grew by {grown[0]} MiB"
+
+
+async def test_a_deflate_bomb_to_a_stream_server_closes_with_1009_in_bounded_memory(
+    listener: StreamSocketListener,
+) -> None:
+    bomb = frame(0x2, deflated_zeros(BOMB_SIZE), rsv1=True, mask=True)
+    port = int(listener.information.local_port)
+    request = opening_request()[:-2] + b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+
+    def bombing() -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=PEER_TIMEOUT) as raw:
+            raw.sendall(request)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += raw.recv(4096)
+            raw.sendall(bomb)
+            return head + read_all(raw)
+
+    answers: list[bytes] = []
+
+    async def attack() -> None:
+        answers.append(await trio.to_thread.run_sync(bombing))
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(attack)
+            sock = await listener.accept()
+            with peak_rss_growth() as grown:
+                async with ServerStreamWebSocket(sock) as ws:
+                    ws.control.permessage_deflate = True
+                    ws.control.close_timeout = 1
+                    await ws.receive_request()
+                    await ws.accept()
+                    with pytest.raises(WebSocketStatusError) as caught:
+                        await read_to_the_end(ws)
+    assert caught.value.status is WebErrorStatus.REQUEST_ENTITY_TOO_LARGE
+    assert close_code_in(answers[0]) == 1009
+    assert grown[0] < RSS_BOUND_MIB, f"peak RSS grew by {grown[0]} MiB"
+
+
+async def test_a_huge_frame_header_fails_a_stream_at_once_without_its_payload() -> None:
+    def announcing(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        sock.sendall(frame_header(0x2, 512 << 20))  # and never the payload
+        peer.read_until_close(sock, protocol)
+
+    with RawPeer(announcing) as peer:
+        async with StreamWebSocket() as ws:
+            await ws.connect(peer.url())
+            with trio.fail_after(5), pytest.raises(WebSocketStatusError) as caught:
+                await ws.receive_some()
+    assert caught.value.status is WebErrorStatus.REQUEST_ENTITY_TOO_LARGE
+    assert peer.received_close is not None
+    assert peer.received_close.code == 1009
+
+
+async def test_max_frame_size_bounds_single_frames_from_other_peers() -> None:
+    """A 3 MiB message the ``websockets`` server sends in one frame passes only a raised
+    ``max_frame_size``."""
+    big = bytes(range(256)) * (3 << 12)  # 3 MiB
+    with WebsocketsServer() as server:
+        async with StreamWebSocket() as ws:
+            assert ws.control.max_frame_size == 1 << 20
+            await ws.connect(server.url(f"/big/{len(big)}"))
+            with trio.fail_after(10), pytest.raises(WebSocketStatusError) as caught:
+                await ws.receive_some()
+            assert caught.value.status is WebErrorStatus.REQUEST_ENTITY_TOO_LARGE
+        async with StreamWebSocket() as ws:
+            ws.control.max_frame_size = 4 << 20
+            await ws.connect(server.url(f"/big/{len(big)}"))
+            got = bytearray()
+            with trio.fail_after(10):
+                while len(got) < len(big):
+                    got += await ws.receive_some(1 << 22)
+            assert len(got) == len(big)
+            with pytest.raises(RuntimeError, match="max_frame_size"):
+                ws.control.max_frame_size = 1 << 20
+
+
+
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
+async def test_streams_of_this_library_carry_big_writes_with_the_default_bound(
+    listener: StreamSocketListener, deflate: bool
+) -> None:
+    """Writes over 1 MiB go as frames of 1 MiB at most on the wire, compressed ones
+    (random bytes, which deflate makes longer) included."""
+    big = os.urandom(3 << 20)
+
+    async def echo() -> None:
+        async with ServerStreamWebSocket(await listener.accept()) as ws:
+            ws.control.permessage_deflate = deflate
+            await ws.receive_request()
+            await ws.accept()
+            while data := await ws.receive_some(1 << 22):
+                await ws.send_all(data)
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(echo)
+        async with StreamWebSocket() as ws:
+            ws.control.permessage_deflate = deflate
+            await ws.connect(f"ws://127.0.0.1:{listener.information.local_port}/")
+            assert ws.information.permessage_deflate is deflate
+            await ws.send_all(big)
+            got = bytearray()
+            with trio.fail_after(10):
+                while len(got) < len(big):
+                    got += await ws.receive_some(1 << 22)
+            assert bytes(got) == big
+
+
+# -- empty fragments cost nothing ----------------------------------------------------------
+
+
+async def test_empty_continuation_frames_grow_no_memory() -> None:
+    """A message of ``start``, a million empty continuation frames and ``end`` (2 MB on
+    the wire) is held as its 8 bytes of payload, not as a million pieces."""
+    count = 1_000_000
+    batch = frame(0x0, b"", fin=False) * 100_000
+
+    def fragmenting(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        sock.sendall(frame(0x2, b"start", fin=False))
+        for _ in range(count // 100_000):
+            sock.sendall(batch)
+        sock.sendall(frame(0x0, b"end"))
+        peer.read_until_close(sock, protocol)
+
+    with RawPeer(fragmenting) as peer:
+        async with MessageWebSocket() as ws:
+            ws.control.max_message_size = 1 << 20
+            await ws.connect(peer.url())
+            with peak_rss_growth() as grown, trio.fail_after(60):
+                args = await ws.message_received.receive()
+            assert args.data == b"startend"
+    # The frames of one read (256 KiB of 2-byte frames) are parsed together: a constant
+    # of about 30 MiB, where holding each empty piece took 150 MiB.
+    assert grown[0] < 2 * RSS_BOUND_MIB, f"peak RSS grew by {grown[0]} MiB"
+
+
+# -- the keepalive does not blame the peer for a slow application ---------------------------
+
+
+async def test_the_keepalive_does_not_fail_a_live_peer_while_the_application_is_slow(
+    listener: StreamSocketListener,
+) -> None:
+    """The server sends 10 MiB at once; the client's application reads nothing for
+    1.5 s (the reader stops at its 4 MiB, leaving the server's pongs unread), then reads
+    every message: no keepalive failure, and the server sees a normal close."""
+    count, size = 40, 256 << 10
+    closes: list[int] = []
+
+    async def serve() -> None:
+        async with ServerMessageWebSocket(await listener.accept()) as ws:
+            await ws.receive_request()
+            await ws.accept()
+            for _ in range(count):
+                await ws.send_final_frame(b"m" * size)
+            async for closed in ws.closed:
+                closes.append(closed.code)
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve)
+            async with MessageWebSocket() as ws:
+                ws.control.desired_unsolicited_pong_interval = datetime.timedelta(seconds=0.2)
+                await ws.connect(f"ws://127.0.0.1:{listener.information.local_port}/")
+                await trio.sleep(1.5)  # the application is busy
+                for _ in range(count):
+                    args = await ws.message_received.receive()
+                    assert len(args.data) == size
+                await ws.aclose(1000)
+    assert closes == [1000]
+
+
+# -- the echo server refuses what it could not echo, as it arrives -------------------------
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+@pytest.mark.parametrize("bound", [1 << 20, 64 << 20, 100_000])
+def test_largest_payload_is_the_largest_frame_that_fits(bound: int, compressed: bool) -> None:
+    size = largest_payload(bound, compressed)
+    room = bound - reserve_of(bound)
+    assert framed_bound(size, compressed) + WRITE_OVERHEAD <= room
+    assert framed_bound(size + 2, compressed) + WRITE_OVERHEAD > room
+
+
+async def test_the_echo_server_refuses_a_frame_it_could_not_echo_at_its_header() -> None:
+    async with WebSocketEchoServer() as server:
+        port = int(server.port)
+
+        def announcing() -> bytes:
+            with socket.create_connection(("127.0.0.1", port), timeout=5) as raw:
+                raw.sendall(opening_request())
+                raw.sendall(frame_header(0x2, 512 << 20, mask=True))
+                return read_all(raw)  # the server's close, without the 511 MiB left
+
+        with trio.fail_after(15):
+            answer = await trio.to_thread.run_sync(announcing)
+        assert close_code_in(answer) == 1009
+
+
+# -- header values the handshake cannot carry are refused up front -------------------------
+
+
+async def test_header_values_outside_latin1_are_refused_by_name(
+    listener: StreamSocketListener,
+) -> None:
+    async with MessageWebSocket() as ws:
+        with pytest.raises(ValueError, match=r"X-Euro.*ISO-8859-1") as caught:
+            ws.set_request_header("X-Euro", "price: 5 \u20ac")
+        assert "\u20ac" in str(caught.value)
+        ws.set_request_header("X-Latin", "caf\u00e9")  # ISO-8859-1 is carried
+        refused: list[BaseException] = []
+
+        async def serve() -> None:
+            async with ServerMessageWebSocket(await listener.accept()) as server_ws:
+                request = await server_ws.receive_request()
+                try:
+                    await server_ws.accept(None, {"X-Euro": "\u20ac"})
+                except ValueError as exc:
+                    refused.append(exc)
+                await server_ws.accept(None, {"X-Latin": request.get_header("X-Latin") or ""})
+                async for args in server_ws.message_received:
+                    await server_ws.output_stream.write(args.data)
+
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(serve)
+                await ws.connect(f"ws://127.0.0.1:{listener.information.local_port}/")
+                await ws.output_stream.write(b"after a refused accept()")
+                assert (await ws.message_received.receive()).data == b"after a refused accept()"
+                await ws.aclose(1000)
+    assert len(refused) == 1
+    assert "X-Euro" in str(refused[0])
