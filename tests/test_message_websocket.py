@@ -170,6 +170,9 @@ async def test_request_headers_and_subprotocols_are_sent() -> None:
     [
         ("Sec-WebSocket-Extensions", "permessage-deflate", ValueError, "permessage_deflate"),
         ("Upgrade", "h2c", ValueError, "Upgrade"),
+        ("Host", "other.example", ValueError, "Host is set by the opening handshake"),
+        ("Content-Length", "5", ValueError, "has no body"),
+        ("transfer-encoding", "chunked", ValueError, "has no body"),
         ("Bad Name", "x", ValueError, "'Bad Name'"),
         ("X-Ok", "evil\r\nInjected: 1", ValueError, "control characters"),
         (b"X-Bytes", "x", TypeError, "bytes"),
@@ -267,6 +270,22 @@ async def test_entering_again_while_open_closes_on_exit_like_every_socket(
     with pytest.raises(RuntimeError, match="only once"):
         async with ws:
             pass
+
+
+async def test_a_password_in_the_uri_is_not_shown_and_not_doubled() -> None:
+    """``ws://user:password@host`` sends the password as an Authorization header: it
+    never appears in messages or ``repr``, and a second Authorization header set by
+    hand is refused, not sent alongside."""
+    async with MessageWebSocket() as ws:
+        uri = f"ws://alice:s3cret@127.0.0.1:{free_tcp_port()}/"
+        with pytest.raises(WebSocketStatusError) as caught:
+            await ws.connect(uri)
+        assert "s3cret" not in str(caught.value)
+        assert "alice:***@127.0.0.1" in str(caught.value)
+        assert "s3cret" not in repr(ws)
+        ws.set_request_header("Authorization", "Bearer token")
+        with pytest.raises(ValueError, match="Authorization"):
+            await ws.connect(uri)
 
 
 async def test_a_refused_port_is_cannot_connect_and_the_socket_can_retry(

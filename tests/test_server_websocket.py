@@ -214,8 +214,10 @@ _UPGRADE = (
         (b"POST /plain HTTP/1.1\r\nHost: x\r\n" + _UPGRADE, b"405"),
         (b"GET /plain HTTP/1.0\r\nHost: x\r\n" + _UPGRADE, b"505"),
         (b"GET /plain HTTP/1.1\r\nHost: x\r\n" + _UPGRADE.replace(b"13", b"12"), b"400"),
+        (b"GET /plain HTTP/1.1\r\nHost: x\r\nHost: y\r\n" + _UPGRADE, b"400"),
+        (b"GET /plain HTTP/1.1\r\n" + _UPGRADE, b"400"),
     ],
-    ids=["no-upgrade", "post", "http-1.0", "bad-version"],
+    ids=["no-upgrade", "post", "http-1.0", "bad-version", "two-hosts", "no-host"],
 )
 async def test_a_request_that_is_no_upgrade_is_answered_with_its_status_and_bad_request(
     request_bytes: bytes, status: bytes

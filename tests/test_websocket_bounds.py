@@ -213,7 +213,6 @@ async def test_max_frame_size_bounds_single_frames_from_other_peers() -> None:
                 ws.control.max_frame_size = 1 << 20
 
 
-
 @pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
 async def test_streams_of_this_library_carry_big_writes_with_the_default_bound(
     listener: StreamSocketListener, deflate: bool

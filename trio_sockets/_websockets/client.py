@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import contextlib
+import urllib.parse
 from typing import TypeVar
 
 import trio
@@ -112,11 +113,16 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
             ) from None
         except ValueError as error:  # urllib's: a bad port or IPv6 literal
             raise ValueError(f"uri {shown(uri)} is not a valid URI: {shown(str(error))}") from None
+        if target.user_info is not None and "authorization" in self._headers:
+            raise ValueError(
+                "connect: the URI's user:password makes the Authorization header, and "
+                "set_request_header() set one too: use one or the other"
+            )
         self._lifecycle.check(Action.CONNECT)
         nursery = self._require_nursery("connect()")
         subprotocols = offered_subprotocols(self._control)
         self._lifecycle.begin(Action.CONNECT)
-        self._uri = uri
+        self._uri = _shown_uri(uri, target)
         try:
             await self._connect(nursery, target, subprotocols)
         except BaseException:
@@ -214,3 +220,13 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
             raise web_socket_error(WebSocketError.get_status(error), f"{what}: {error}") from error
         assert isinstance(events[0], Response)
         self._start_session(nursery, events[1:])
+
+
+def _shown_uri(uri: str, target: WebSocketURI) -> str:
+    """*uri* as messages and ``repr`` show it: without the password it may carry (the
+    request sends it as an Authorization header; logs must not)."""
+    if target.user_info is None:
+        return uri
+    parts = urllib.parse.urlsplit(uri)
+    host = parts.netloc.rpartition("@")[2]
+    return urllib.parse.urlunsplit(parts._replace(netloc=f"{target.user_info[0]}:***@{host}"))

@@ -148,7 +148,8 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
             WebSocketStatusError: the request is not a valid WebSocket handshake: it is
                 answered with the HTTP status that says why (426 Upgrade Required
                 without a WebSocket upgrade, 405 for a method other than GET, 505 for
-                HTTP/1.0, 400 for any other fault, such as a bad key), the connection is
+                HTTP/1.0, 400 for any other fault, such as a bad key or not exactly one
+                Host header), the connection is
                 closed, and
                 ``BAD_REQUEST`` is raised. Or the connection failed.
         """
@@ -164,6 +165,13 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
         extra = [check_header(name, value) for name, value in pairs]
         self._chosen = protocol
+        hosts = len(request.headers.get_all("Host"))
+        if hosts != 1:  # RFC 9112 section 3.2: such a request gets 400
+            reason = f"the request has {hosts} Host headers, not one"
+            await self._answer_and_close(server, server.reject(400, reason))
+            raise web_socket_error(
+                WebErrorStatus.BAD_REQUEST, f"accept(): not a valid WebSocket request: {reason}"
+            )
         response = server.accept(request)
         if server.handshake_exc is not None:
             await self._answer_and_close(server, response)

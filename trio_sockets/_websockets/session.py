@@ -116,8 +116,10 @@ def check_header(name: object, value: object) -> tuple[str, str]:
             "Sec-WebSocket-Extensions cannot be set (as in WinRT): use "
             "control.permessage_deflate for compression"
         )
-    if lower in ("sec-websocket-key", "sec-websocket-version", "upgrade", "connection"):
+    if lower in ("sec-websocket-key", "sec-websocket-version", "upgrade", "connection", "host"):
         raise ValueError(f"{name} is set by the opening handshake and cannot be set")
+    if lower in ("content-length", "transfer-encoding"):
+        raise ValueError(f"{name} cannot be set: the opening handshake has no body")
     if lower == "sec-websocket-protocol":
         raise ValueError("Sec-WebSocket-Protocol cannot be set: use control.supported_protocols")
     return name, value
