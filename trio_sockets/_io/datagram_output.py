@@ -27,7 +27,7 @@ from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName
 from .._core.linux import SOL_UDP, UDP_SEGMENT
 from .._core.sockaddr import ipv4_mapped, ipv4_of_mapped
-from .addresses import families_reached, of_reachable_family
+from .addresses import Addresses, families_reached, of_reachable_family, target_addresses
 from .connect import format_sockaddr
 from .output import BaseOutputStream, NurseryGetter
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
@@ -66,25 +66,29 @@ async def resolve_destination(
     *families*, those the sending socket (described by *local*) reaches.
 
     A DNS SRV service resolves to the first target, in RFC 2782 order, that has such an
-    address: a datagram has no connection failure to fall through on.
+    address: a datagram has no connection failure to fall through on. The targets are
+    looked up together, so that the SRV query and the addresses take at most twice the
+    resolver's lifetime.
 
     Raises:
         SocketStatusError: resolution failures, ``ADDRESS_FAMILY_NOT_SUPPORTED`` when no
             address is of a family the socket reaches.
+
+    Cancellation: nothing to undo.
     """
+
+    def reachable(target: ServiceTarget, addresses: Addresses) -> Addresses:
+        return of_reachable_family(addresses, families, f"{what} {target}", local)
+
     targets = await resolver.resolve_targets(host, service, "udp")
-    failures: list[tuple[ServiceTarget, OSError]] = []
-    for target in targets:
-        try:
-            addresses = await resolver.resolve_addresses(target.host, target.port, "udp")
-            addresses = of_reachable_family(addresses, families, f"{what} {target}", local)
-        except OSError as exc:
-            failures.append((target, exc))
-            continue
-        family, sockaddr = addresses[0]
+    found = await target_addresses(resolver, targets, "udp", usable=reachable, first=True)
+    last = found[-1]
+    if not isinstance(last, OSError):
+        family, sockaddr = last[0]
         return sockaddr, family
-    if len(failures) == 1:
-        raise failures[0][1]
+    if len(found) == 1:
+        raise last
+    failures = [(t, exc) for t, exc in zip(targets, found, strict=True) if isinstance(exc, OSError)]
     raise all_targets_failed(f"{what} {host.display_name}:{service}", failures)
 
 
