@@ -410,6 +410,26 @@ async def test_streams_whose_writes_failed_unseen_are_forgotten_past_the_cache_b
     ]
 
 
+async def test_forgotten_streams_written_to_are_let_go_once_sent() -> None:
+    """The caller holds 600 streams and writes to each after the cache forgot most of
+    them: each is kept for closing the socket only while it has work, so the socket
+    holds at most 512 streams at any time (in 0.1.0 it held every forgotten stream ever
+    written to until the next new destination), and every datagram arrives."""
+    count = 600
+    with trio.fail_after(20), contextlib.ExitStack() as stack:
+        peers = [stack.enter_context(raw_udp()) for _ in range(count)]
+        async with DatagramSocket() as sock:
+            await bound(sock)
+            streams = [
+                await sock.get_output_stream("127.0.0.1", str(peer.getsockname()[1]))
+                for peer in peers
+            ]
+            for index, stream in enumerate(streams):
+                stream.write(b"to %d" % index)
+                assert len(sock._streams.all()) <= 2 * STREAM_CACHE_SIZE, index
+        assert [peer.recv(10) for peer in peers] == [b"to %d" % n for n in range(count)]
+
+
 async def test_connect_with_an_endpoint_pair_binds_its_local_side() -> None:
     with trio.fail_after(10), raw_udp() as peer:
         peer_port = str(peer.getsockname()[1])
