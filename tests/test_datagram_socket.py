@@ -430,6 +430,31 @@ async def test_forgotten_streams_written_to_are_let_go_once_sent() -> None:
         assert [peer.recv(10) for peer in peers] == [b"to %d" % n for n in range(count)]
 
 
+async def test_a_cached_stream_with_writes_pending_is_not_forgotten() -> None:
+    """Past 256 destinations the cache forgets its oldest streams, but not one with
+    writes pending: asking again for its destination gives the same stream, so its
+    writes stay in order. (300 destinations are added within one task step, while the
+    second of two writes still waits for the stream's writer.)"""
+    with trio.fail_after(10), raw_udp() as peer:
+        async with DatagramSocket() as sock:
+            await bound(sock)
+            port = peer.getsockname()[1]
+            first = await sock.get_output_stream("127.0.0.1", str(port))
+            cache = sock._streams
+            first.write(b"one")  # sent by write() itself
+            first.write(b"two")  # waits for the writer task
+            assert first.pending_bytes == 3
+            for index in range(300):
+                target = ("127.0.0.1", 10000 + index)
+                other = DatagramOutputStream(sock.socket, lambda: None, "x", target, lambda: False)
+                cache.add(other, None, None)
+            assert cache.get(("127.0.0.1", port)) is first
+            assert len(cache.all()) <= STREAM_CACHE_SIZE + 1
+            assert await sock.get_output_stream("127.0.0.1", str(port)) is first
+            await first.flush()
+            assert [peer.recv(10) for _ in range(2)] == [b"one", b"two"]
+
+
 async def test_connect_with_an_endpoint_pair_binds_its_local_side() -> None:
     with trio.fail_after(10), raw_udp() as peer:
         peer_port = str(peer.getsockname()[1])
