@@ -33,7 +33,11 @@ from trio_sockets import (
     SocketStatusError,
     WindowsOnlyError,
 )
-from trio_sockets._io.datagram_output import DatagramOutputStream
+from trio_sockets._io.datagram_output import (
+    _LOOKS_PER_ADD,
+    STREAM_CACHE_SIZE,
+    DatagramOutputStream,
+)
 from trio_sockets._pytest_plugin import DnsServerFactory
 
 LOCALHOST = HostName("127.0.0.1")
@@ -358,6 +362,98 @@ async def test_a_stream_evicted_from_the_cache_is_still_flushed_and_its_failures
         assert caught.value.status == SocketErrorStatus.MESSAGE_TOO_LONG
         assert [peer.recv(10) for _ in range(3)] == [b"first", b"second", b"late"]
         assert [other.recv(10) for other in others] == [b"hello"] * len(others)
+
+
+async def test_streams_whose_writes_failed_unseen_are_forgotten_past_the_cache_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A server answering 3,000 senders with unawaited writes that all fail (no route to
+    them): the cache keeps 256 streams, each new destination looks at a bounded number
+    of cached streams, and closing the socket raises the failure of the first stream it
+    forgot, with a note counting the other forgotten ones. In 0.1.0 a stream with an
+    unseen failure was never forgotten: the cache held all 3,000, and every addition
+    looked at every one of them."""
+    looks = 0
+    has_pending = getattr(DatagramOutputStream, "_has_pending", None)
+
+    def counted(stream: DatagramOutputStream) -> bool:
+        nonlocal looks
+        looks += 1
+        assert has_pending is not None
+        return bool(has_pending(stream))
+
+    monkeypatch.setattr(DatagramOutputStream, "_has_pending", counted, raising=False)
+    count = 3000
+
+    async def answer_every_sender() -> None:
+        async with DatagramSocket() as sock:
+            await sock.bind_service_name("0")
+            for index in range(1, count + 1):
+                stream = await sock.get_output_stream(f"fd01::{index:x}", "9")
+                stream.write(b"x")  # fails at once: nothing routes to fd01::/16
+                assert len(sock._streams.all()) <= STREAM_CACHE_SIZE, index
+            assert stream.idle is False  # its failure is unseen
+
+    with (
+        network_namespace("tsdc") as name,
+        inside(name),
+        trio.fail_after(60),
+        pytest.raises(SocketStatusError) as caught,
+    ):
+        await answer_every_sender()
+    assert looks <= _LOOKS_PER_ADD * count, looks
+    assert caught.value.status == SocketErrorStatus.NETWORK_IS_UNREACHABLE
+    assert "[fd01::1]:9" in str(caught.value)
+    assert caught.value.__notes__ == [
+        f"{count - STREAM_CACHE_SIZE - 1} more output streams of this socket had write "
+        f"failures nobody saw when it forgot them (past {STREAM_CACHE_SIZE} "
+        "destinations); this is the first of those failures"
+    ]
+
+
+async def test_forgotten_streams_written_to_are_let_go_once_sent() -> None:
+    """The caller holds 600 streams and writes to each after the cache forgot most of
+    them: each is kept for closing the socket only while it has work, so the socket
+    holds at most 512 streams at any time (in 0.1.0 it held every forgotten stream ever
+    written to until the next new destination), and every datagram arrives."""
+    count = 600
+    with trio.fail_after(20), contextlib.ExitStack() as stack:
+        peers = [stack.enter_context(raw_udp()) for _ in range(count)]
+        async with DatagramSocket() as sock:
+            await bound(sock)
+            streams = [
+                await sock.get_output_stream("127.0.0.1", str(peer.getsockname()[1]))
+                for peer in peers
+            ]
+            for index, stream in enumerate(streams):
+                stream.write(b"to %d" % index)
+                assert len(sock._streams.all()) <= 2 * STREAM_CACHE_SIZE, index
+        assert [peer.recv(10) for peer in peers] == [b"to %d" % n for n in range(count)]
+
+
+async def test_a_cached_stream_with_writes_pending_is_not_forgotten() -> None:
+    """Past 256 destinations the cache forgets its oldest streams, but not one with
+    writes pending: asking again for its destination gives the same stream, so its
+    writes stay in order. (300 destinations are added within one task step, while the
+    second of two writes still waits for the stream's writer.)"""
+    with trio.fail_after(10), raw_udp() as peer:
+        async with DatagramSocket() as sock:
+            await bound(sock)
+            port = peer.getsockname()[1]
+            first = await sock.get_output_stream("127.0.0.1", str(port))
+            cache = sock._streams
+            first.write(b"one")  # sent by write() itself
+            first.write(b"two")  # waits for the writer task
+            assert first.pending_bytes == 3
+            for index in range(300):
+                target = ("127.0.0.1", 10000 + index)
+                other = DatagramOutputStream(sock.socket, lambda: None, "x", target, lambda: False)
+                cache.add(other, None, None)
+            assert cache.get(("127.0.0.1", port)) is first
+            assert len(cache.all()) <= STREAM_CACHE_SIZE + 1
+            assert await sock.get_output_stream("127.0.0.1", str(port)) is first
+            await first.flush()
+            assert [peer.recv(10) for _ in range(2)] == [b"one", b"two"]
 
 
 async def test_connect_with_an_endpoint_pair_binds_its_local_side() -> None:

@@ -408,23 +408,58 @@ async def test_localhost_names_have_no_srv_records_and_ask_no_name_server() -> N
     assert asked == ["_xmpp-client-x._tcp.svc.test."]
 
 
-async def test_endpoint_pairs_of_many_silent_srv_targets_take_one_lookup() -> None:
+async def _datagram_output_stream(host: str, service: str, resolver: Resolver) -> object:
+    async with DatagramSocket(resolver=resolver) as sock:
+        return await sock.get_output_stream(host, service)
+
+
+async def _datagram_connect(host: str, service: str, resolver: Resolver) -> object:
+    async with DatagramSocket(resolver=resolver) as sock:
+        await sock.connect(host, service)
+        return sock.information.remote_port
+
+
+_RESOLVING_CALLS: dict[str, Callable[[str, str, Resolver], Any]] = {
+    "StreamSocket.get_endpoint_pairs": lambda host, service, resolver: (
+        StreamSocket.get_endpoint_pairs(host, service, resolver=resolver)
+    ),
+    "DatagramSocket.get_endpoint_pairs": lambda host, service, resolver: (
+        DatagramSocket.get_endpoint_pairs(host, service, resolver=resolver)
+    ),
+    "DatagramSocket.get_output_stream": _datagram_output_stream,
+    "DatagramSocket.connect": _datagram_connect,
+}
+
+
+def _srv_targets_answering(*answering: int) -> Responder:
+    """16 SRV targets ``t0.test`` to ``t15.test`` on ports 100 to 115, at priorities 0
+    to 15 (so in that order); only the *answering* ones have an address (127.0.0.1), the
+    others' A and AAAA queries go unanswered."""
+
+    def respond(query: dns.message.Message, tcp: bool) -> bytes | None:
+        if qtype(query) == "SRV":
+            records = [f"{index} 0 {100 + index} t{index}.test." for index in range(16)]
+            return reply(query, rrset(qname(query), "SRV", *records))
+        if qname(query).to_text() not in {f"t{index}.test." for index in answering}:
+            return None  # silence
+        if qtype(query) == "A":
+            return reply(query, rrset(qname(query), "A", "127.0.0.1"))
+        return reply(query)  # no AAAA record
+
+    return respond
+
+
+@pytest.mark.parametrize("call", list(_RESOLVING_CALLS))
+async def test_many_silent_srv_targets_take_one_lookup(call: str) -> None:
     """16 SRV targets whose addresses nobody answers: they are looked up together, so
-    get_endpoint_pairs takes the SRV query and one lookup's lifetime, not 16; the error
-    names at most 8 of the targets."""
-
-    def srv_only(query: dns.message.Message, tcp: bool) -> bytes | None:
-        if qtype(query) != "SRV":
-            return None  # A and AAAA: silence
-        records = [f"0 0 {100 + index} t{index}.test." for index in range(16)]
-        return reply(query, rrset(qname(query), "SRV", *records))
-
-    async with hostile_dns(srv_only) as port:
+    resolving the service takes the SRV query and one lookup's lifetime, not 16; the
+    error names at most 8 of the targets."""
+    async with hostile_dns(_srv_targets_answering()) as port:
         resolver = Resolver(["127.0.0.1"], port, timeout=0.25, attempts=2)
         start = trio.current_time()
         with trio.fail_after(2 * resolver.lifetime + SLACK):
             with pytest.raises(SocketStatusError) as caught:
-                await StreamSocket.get_endpoint_pairs("h.test", "svc", resolver=resolver)
+                await _RESOLVING_CALLS[call]("h.test", "svc", resolver)
         elapsed = trio.current_time() - start
     assert elapsed < 2 * resolver.lifetime + SLACK / 2, elapsed
     assert caught.value.status == TIMED_OUT
@@ -432,6 +467,27 @@ async def test_endpoint_pairs_of_many_silent_srv_targets_take_one_lookup() -> No
     assert message.count("(CONNECTION_TIMED_OUT)") == 8 + 1  # 8 named, the rest counted
     assert "and 8 more" in message
     assert len(message) <= MAX_MESSAGE
+
+
+async def test_a_datagram_remote_goes_to_the_first_srv_target_in_order_that_resolves() -> None:
+    """The targets are looked up together, but the first in RFC 2782 order that has an
+    address wins, not the first to answer: t3 answers at once, t1 only after t0 has
+    timed out, and t1 is the one. Once the first target resolves, the lookups of the
+    others are not waited for (their lifetime here is far longer than the bound)."""
+    async with hostile_dns(_srv_targets_answering(1, 3)) as port:
+        resolver = Resolver(["127.0.0.1"], port, timeout=0.25, attempts=2)
+        for call in ("DatagramSocket.get_output_stream", "DatagramSocket.connect"):
+            with trio.fail_after(2 * resolver.lifetime + SLACK):
+                result = await _RESOLVING_CALLS[call]("h.test", "svc", resolver)
+            remote_port = result.destination[1] if call.endswith("stream") else int(result)
+            assert remote_port == 101, call
+    async with hostile_dns(_srv_targets_answering(0, 3)) as port:
+        resolver = Resolver(["127.0.0.1"], port, timeout=30, attempts=1)
+        for call in ("DatagramSocket.get_output_stream", "DatagramSocket.connect"):
+            with trio.fail_after(10):
+                result = await _RESOLVING_CALLS[call]("h.test", "svc", resolver)
+            remote_port = result.destination[1] if call.endswith("stream") else int(result)
+            assert remote_port == 100, call
 
 
 @pytest.mark.parametrize(("respond", "tcp", "lookup", "status", "early"), HOSTILE_CASES)

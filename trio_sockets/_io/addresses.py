@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import functools
 import socket
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Sequence
 
 import trio
 
@@ -25,12 +25,16 @@ from .resolver import (
 
 __all__ = [
     "BOTH_FAMILIES",
+    "Addresses",
     "endpoint_pairs",
     "families_reached",
     "has_ipv6",
     "host_of",
     "of_reachable_family",
+    "target_addresses",
 ]
+
+Addresses = list[tuple[socket.AddressFamily, SockAddr]]
 
 #: What a dual-stack IPv6 socket (``IPV6_V6ONLY`` off) reaches.
 BOTH_FAMILIES = frozenset({socket.AF_INET, socket.AF_INET6})
@@ -111,19 +115,7 @@ async def endpoint_pairs(
         raise TypeError(f"sort_options must be a HostNameSortOptions, not {describe(sort_options)}")
     resolver = resolver_or_default(resolver)
     targets = await resolver.resolve_targets(host, remote_service_name, protocol)
-    # The targets' addresses are looked up together: the whole call then takes no more
-    # than the SRV query and one lookup, however many targets there are.
-    found: list[list[tuple[socket.AddressFamily, SockAddr]] | OSError] = [[]] * len(targets)
-
-    async def look_up(index: int, target: ServiceTarget) -> None:
-        try:
-            found[index] = await resolver.resolve_addresses(target.host, target.port, protocol)
-        except OSError as exc:
-            found[index] = exc
-
-    async with trio.open_nursery() as nursery:
-        for index, target in enumerate(targets):
-            nursery.start_soon(look_up, index, target)
+    found = await target_addresses(resolver, targets, protocol)
     pairs = []
     failures: list[tuple[ServiceTarget, OSError]] = []
     for target, addresses in zip(targets, found, strict=True):
@@ -146,3 +138,57 @@ async def endpoint_pairs(
             raise failures[0][1]
         raise all_targets_failed(f"resolve {host.display_name}:{remote_service_name}", failures)
     return pairs
+
+
+async def target_addresses(
+    resolver: Resolver,
+    targets: Sequence[ServiceTarget],
+    protocol: Protocol,
+    *,
+    usable: Callable[[ServiceTarget, Addresses], Addresses] | None = None,
+    first: bool = False,
+) -> list[Addresses | OSError]:
+    """The addresses of each of *targets* (the SRV targets of a service), or the error
+    that says why it has none, in the targets' order.
+
+    The targets are looked up together, so that the call takes no longer than one
+    lookup (the resolver's lifetime) however many targets there are: with the SRV
+    query, a service name resolves within twice the lifetime. *usable* narrows a
+    target's addresses to those the caller can use, raising :exc:`OSError` when none
+    is left. With *first* the answer ends at the first target with usable addresses,
+    and comes as soon as that target and every target before it are known: the
+    lookups of the targets after it are cancelled.
+
+    Cancellation: every lookup is cancelled with the call.
+    """
+    found: list[Addresses | OSError | None] = [None] * len(targets)
+    settled = trio.CancelScope()
+
+    async def look_up(index: int, target: ServiceTarget) -> None:
+        try:
+            addresses = await resolver.resolve_addresses(target.host, target.port, protocol)
+            found[index] = addresses if usable is None else usable(target, addresses)
+        except OSError as exc:
+            found[index] = exc
+        if first and _first_usable(found) is not None:
+            settled.cancel()
+
+    if len(targets) == 1:  # a port or a services-database name: no task to start
+        await look_up(0, targets[0])
+    else:
+        with settled:
+            async with trio.open_nursery() as nursery:
+                for index, target in enumerate(targets):
+                    nursery.start_soon(look_up, index, target)
+    end = _first_usable(found) if first else None
+    return [result for result in found[: None if end is None else end + 1] if result is not None]
+
+
+def _first_usable(found: Sequence[Addresses | OSError | None]) -> int | None:
+    """The index of the first target with addresses, once every one before it failed."""
+    for index, result in enumerate(found):
+        if result is None:
+            return None
+        if not isinstance(result, OSError):
+            return index
+    return None

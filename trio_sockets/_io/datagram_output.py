@@ -27,7 +27,7 @@ from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName
 from .._core.linux import SOL_UDP, UDP_SEGMENT
 from .._core.sockaddr import ipv4_mapped, ipv4_of_mapped
-from .addresses import families_reached, of_reachable_family
+from .addresses import Addresses, families_reached, of_reachable_family, target_addresses
 from .connect import format_sockaddr
 from .output import BaseOutputStream, NurseryGetter
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
@@ -47,9 +47,12 @@ GSO_MAX_SEGMENTS: Final = 64
 #: The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP) and over IPv6 (65535 - 8).
 MAX_IPV4_PAYLOAD: Final = 65507
 MAX_IPV6_PAYLOAD: Final = 65527
-# Cached output streams beyond this are forgotten when idle (the caller's reference
+# Cached output streams beyond this are forgotten, oldest first (the caller's reference
 # keeps working); bounds the cache of a server answering many remotes.
 STREAM_CACHE_SIZE: Final = 256
+# The oldest cached streams one addition looks at (those with writes pending stay): each
+# addition forgets one stream and can make up for earlier ones that forgot none.
+_LOOKS_PER_ADD: Final = 4
 # The errors a kernel gives when it cannot segment: fall back to one send per datagram.
 _GSO_REFUSED: Final = frozenset({errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP})
 
@@ -66,25 +69,29 @@ async def resolve_destination(
     *families*, those the sending socket (described by *local*) reaches.
 
     A DNS SRV service resolves to the first target, in RFC 2782 order, that has such an
-    address: a datagram has no connection failure to fall through on.
+    address: a datagram has no connection failure to fall through on. The targets are
+    looked up together, so that the SRV query and the addresses take at most twice the
+    resolver's lifetime.
 
     Raises:
         SocketStatusError: resolution failures, ``ADDRESS_FAMILY_NOT_SUPPORTED`` when no
             address is of a family the socket reaches.
+
+    Cancellation: nothing to undo.
     """
+
+    def reachable(target: ServiceTarget, addresses: Addresses) -> Addresses:
+        return of_reachable_family(addresses, families, f"{what} {target}", local)
+
     targets = await resolver.resolve_targets(host, service, "udp")
-    failures: list[tuple[ServiceTarget, OSError]] = []
-    for target in targets:
-        try:
-            addresses = await resolver.resolve_addresses(target.host, target.port, "udp")
-            addresses = of_reachable_family(addresses, families, f"{what} {target}", local)
-        except OSError as exc:
-            failures.append((target, exc))
-            continue
-        family, sockaddr = addresses[0]
+    found = await target_addresses(resolver, targets, "udp", usable=reachable, first=True)
+    last = found[-1]
+    if not isinstance(last, OSError):
+        family, sockaddr = last[0]
         return sockaddr, family
-    if len(failures) == 1:
-        raise failures[0][1]
+    if len(found) == 1:
+        raise last
+    failures = [(t, exc) for t, exc in zip(targets, found, strict=True) if isinstance(exc, OSError)]
     raise all_targets_failed(f"{what} {host.display_name}:{service}", failures)
 
 
@@ -150,9 +157,9 @@ class DatagramOutputStream(BaseOutputStream):
         # Called on EACCES: turns SO_BROADCAST on (True) if it was off, so the send is
         # retried; the kernel says EACCES exactly when a broadcast needs it.
         self._on_permission_denied = on_permission_denied
-        # The cache's set of evicted streams that still have work, while this stream is
-        # evicted: a write puts it there, so that closing the socket reaches it.
-        self._evicted_to: set[DatagramOutputStream] | None = None
+        # The cache that forgot this stream, once it has: a write then hands the stream
+        # back to it (StreamCache.keep), so that closing the socket reaches it.
+        self._evicted_to: StreamCache | None = None
         self._gso = True
         # Segments of this size or larger were refused with EINVAL (over the path MTU).
         self._gso_size_limit = MAX_IPV6_PAYLOAD + 1
@@ -179,7 +186,7 @@ class DatagramOutputStream(BaseOutputStream):
                 errno=errno.EMSGSIZE,
             )
         if self._evicted_to is not None:  # written to after its cache forgot it
-            self._evicted_to.add(self)
+            self._evicted_to.keep(self)
 
     def _send_step(self) -> bool:
         queue = self._queue
@@ -202,6 +209,16 @@ class DatagramOutputStream(BaseOutputStream):
         queue.complete_before(end)
         self._wake()
         return True
+
+    # -- for the cache -------------------------------------------------------------------
+
+    def _has_pending(self) -> bool:
+        return bool(self._queue)
+
+    def _take_unseen_failure(self) -> BaseException | None:
+        """The first write failure nobody has seen, which counts as seen afterwards."""
+        queue = self._queue
+        return queue.take_unobserved(queue.next_seq)
 
     # -- sending -------------------------------------------------------------------------
 
@@ -241,35 +258,55 @@ class StreamCache:
     answering a sender (``get_output_stream(args.remote_address, args.remote_port)``)
     needs no resolving.
 
-    Past :data:`STREAM_CACHE_SIZE` destinations, idle streams are evicted: asking for
-    their destination again makes a new stream, and their background writers end. The
-    caller may still hold an evicted stream and write to it; from its first write until
-    it is idle again it is kept among the evicted streams that have work, so that
-    ``cancel_io()`` and closing the socket abort, flush and raise what it holds as they
-    do for every other stream.
+    Past :data:`STREAM_CACHE_SIZE` destinations, each new one makes the cache forget
+    the oldest stream that has no writes pending (one with writes pending stays, so
+    that asking again for its destination keeps its writes in order): asking for a
+    forgotten destination again makes a new stream, and the forgotten stream's
+    background writer ends. A write failure of the forgotten stream that nobody has
+    seen moves to the cache, which keeps the first such failure for closing the
+    socket to raise and counts the others (:meth:`take_lost`): the stream no longer
+    raises it. The caller may still hold a forgotten stream and write to it; from
+    its first write until it is idle again it is kept among the forgotten streams
+    that have work, so that ``cancel_io()`` and closing the socket abort, flush and
+    raise what it holds as they do for every other stream.
+
+    Every step takes O(1) time, amortized: adding a stream looks at a few of the
+    oldest only, and the forgotten streams with work are swept only when they have
+    doubled since the last sweep.
     """
 
     def __init__(self) -> None:
         self._by_target: dict[SockAddr, DatagramOutputStream] = {}
         self._by_name: dict[tuple[HostName, str], DatagramOutputStream] = {}
         self._evicted_busy: set[DatagramOutputStream] = set()
+        self._sweep_at = STREAM_CACHE_SIZE  # _evicted_busy's size that starts a sweep
+        self._lost: BaseException | None = None
+        self._lost_more = 0
 
     def by_name(self, host: object, service: object) -> DatagramOutputStream | None:
         if type(host) is not HostName or type(service) is not str:
             return None
         stream = self._by_name.get((host, service))
-        return stream if stream is not None and not stream.closed else None
+        if stream is None or stream._evicted_to is not None or stream.closed:
+            return None
+        return stream
 
     def get(self, target: SockAddr) -> DatagramOutputStream | None:
         stream = self._by_target.get(target)
         return stream if stream is not None and not stream.closed else None
 
     def add(self, stream: DatagramOutputStream, host: object, service: object) -> None:
-        assert stream._destination is not None
-        if self._by_target.get(stream._destination) is not stream:
-            if len(self._by_target) >= STREAM_CACHE_SIZE:
-                self._prune()
-            self._by_target[stream._destination] = stream
+        target = stream._destination
+        assert target is not None
+        by_target = self._by_target
+        old = by_target.get(target)
+        if old is not stream:
+            if old is not None:  # a closed stream object: forgotten like the oldest
+                del by_target[target]
+                self._forget(old)
+            elif len(by_target) >= STREAM_CACHE_SIZE:
+                self._make_room()
+            by_target[target] = stream
         if (
             type(host) is HostName
             and host.ip_address is not None
@@ -277,23 +314,74 @@ class StreamCache:
             and service.isdigit()
             and service.isascii()
         ):
-            self._by_name[(host, service)] = stream
+            by_name = self._by_name
+            key = (host, service)
+            if key not in by_name and len(by_name) >= 2 * STREAM_CACHE_SIZE:
+                # The oldest name goes; one whose stream is still cached is added back
+                # the next time it is asked for (after resolving the literal).
+                del by_name[next(iter(by_name))]
+            by_name[key] = stream
 
-    def _prune(self) -> None:
-        for target, stream in list(self._by_target.items()):
-            if stream.idle:
-                del self._by_target[target]
-                self._evict(stream)
-        for stream in [stream for stream in self._evicted_busy if stream.idle]:
-            self._evicted_busy.discard(stream)
-            stream.end_writer()
-        kept = set(map(id, self._by_target.values()))
-        self._by_name = {key: s for key, s in self._by_name.items() if id(s) in kept}
+    def keep(self, stream: DatagramOutputStream) -> None:
+        """Reach *stream*, which this cache forgot, when the socket closes or cancels:
+        it is being written to."""
+        busy = self._evicted_busy
+        if stream not in busy:
+            if len(busy) >= self._sweep_at:
+                self._sweep()
+            busy.add(stream)
 
-    def _evict(self, stream: DatagramOutputStream) -> None:
-        stream._evicted_to = self._evicted_busy
-        stream.end_writer()
+    def take_lost(self) -> BaseException | None:
+        """The first write failure nobody had seen of the streams this cache forgot,
+        with a note counting the other forgotten streams that had one; None if none.
+        For closing the socket, which raises it."""
+        error, self._lost = self._lost, None
+        if error is not None and self._lost_more:
+            error.add_note(
+                f"{self._lost_more} more output streams of this socket had write failures "
+                f"nobody saw when it forgot them (past {STREAM_CACHE_SIZE} destinations); "
+                "this is the first of those failures"
+            )
+            self._lost_more = 0
+        return error
 
     def all(self) -> list[DatagramOutputStream]:
         """Every stream with a destination that may hold work: cached or evicted."""
         return [*self._by_target.values(), *self._evicted_busy]
+
+    def _make_room(self) -> None:
+        by_target = self._by_target
+        for _ in range(_LOOKS_PER_ADD):
+            if len(by_target) < STREAM_CACHE_SIZE:
+                return
+            target = next(iter(by_target))
+            stream = by_target.pop(target)
+            if stream._has_pending():
+                by_target[target] = stream  # the newest now: it is sent in the meantime
+            else:
+                self._forget(stream)
+        # Every stream looked at had writes pending: the cache holds one more for now,
+        # and later additions, looking at several each, bring it back under the bound.
+
+    def _forget(self, stream: DatagramOutputStream) -> None:
+        stream._evicted_to = self
+        self._lose(stream)
+        stream.end_writer()
+
+    def _sweep(self) -> None:
+        """Let go of the forgotten streams that have no writes pending any more."""
+        busy = self._evicted_busy
+        for stream in [stream for stream in busy if not stream._has_pending()]:
+            busy.discard(stream)
+            self._lose(stream)
+            stream.end_writer()
+        self._sweep_at = max(STREAM_CACHE_SIZE, 2 * len(busy))
+
+    def _lose(self, stream: DatagramOutputStream) -> None:
+        error = stream._take_unseen_failure()
+        if error is None:
+            return
+        if self._lost is None:
+            self._lost = error
+        else:
+            self._lost_more += 1

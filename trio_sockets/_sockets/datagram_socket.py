@@ -443,7 +443,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             await trio.lowlevel.checkpoint()
             return
         streams = self._all_streams()
-        first: OSError | None = None
+        first: BaseException | None = self._streams.take_lost()  # the earliest failure
         try:
             for stream in streams:
                 if not stream.closed:
