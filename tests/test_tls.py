@@ -1440,6 +1440,18 @@ async def test_a_writer_made_before_starttls_writes_through_tls(
         await sock.aclose()
 
 
+async def test_starttls_after_the_output_stream_object_was_closed(pki: Pki) -> None:
+    """Closing ``output_stream`` leaves the socket open: STARTTLS still works, and the
+    socket sends through TLS afterwards."""
+    async with starttls_server(pki) as port, trusting(pki) as sock:
+        with trio.fail_after(10):
+            await _asked_for_starttls(sock, port)
+            await sock.output_stream.aclose()
+            await sock.upgrade_to_ssl(L.SSL, HostName("localhost"))
+            await sock.send_all(b"over TLS")
+            assert await sock.receive_some() == b"secure echo: over TLS"
+
+
 @pytest.mark.parametrize("entered", [False, True], ids=["not entered", "entered"])
 async def test_writes_from_another_task_are_refused_while_starttls_runs(
     pki: Pki, entered: bool

@@ -261,10 +261,13 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
             "upgrade_to_ssl() is under way in another task, and a write now would go out "
             "in plain text; write once it has returned"
         )
+        # A closed stream object (the socket open) refuses flush(), but may still hold
+        # a cancelled send_all's rest: drain sends that.
+        flush = output.drain if output.closed else output.flush
         try:
             with sending, receiver.conflict:
                 session = await upgrade_session(
-                    sock, tls, host, output.flush, receiver.unread, self._hooks()
+                    sock, tls, host, flush, receiver.unread, self._hooks()
                 )
         finally:
             output.refuse_writes(None)
