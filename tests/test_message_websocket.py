@@ -841,3 +841,19 @@ async def test_a_bad_frame_with_the_101_fails_within_the_close_timeout() -> None
             assert caught.value.status is W.ERROR_HTTP_INVALID_SERVER_RESPONSE
             assert caught.value.close_code == 1002
             peer.stop.set()
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "ws://alice:s3cret@127.0.0.1:99999/",  # a port out of range
+        "ws://alice:s3cret@[::1/",  # a broken IPv6 literal
+        "http://alice:s3cret@127.0.0.1/",  # not ws:// or wss://
+        "ws://alice:s3c@ret@127.0.0.1:99999/",  # an "@" in the password
+    ],
+)
+async def test_a_refused_uri_does_not_show_its_password(uri: str) -> None:
+    async with MessageWebSocket() as ws:
+        with pytest.raises(ValueError, match=r"alice:\*\*\*@") as caught:
+            await ws.connect(uri)
+        assert "s3c" not in str(caught.value)

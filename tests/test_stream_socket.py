@@ -1095,3 +1095,36 @@ async def _read_to_the_end(sock: StreamSocket) -> SocketErrorStatus | None:
     except OSError as error:
         return SocketError.get_status(error)
     return None
+
+
+@pytest.mark.parametrize("how", ["send_all", "awaited write"])
+async def test_cancel_io_mid_send_breaks_the_stream_and_the_close_resets(
+    listener: StreamSocketListener, how: str
+) -> None:
+    """``cancel_io()`` during a send the kernel took part of tears it: later writes fail
+    (they must not follow the torn part), and closing resets the connection, so that the
+    peer does not take the cut stream for a complete one."""
+    with trio.fail_after(20):
+        async with StreamSocket() as client:
+            await client.connect(LOCALHOST, listener.information.local_port)
+            server = await listener.accept()
+            big = b"A" * 40_000_000  # more than the kernel buffers take
+
+            async def send() -> None:
+                sending = client.send_all(big) if how == "send_all" else _awaited(client, big)
+                with pytest.raises(OSError, match="cancel_io"):
+                    await sending
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(send)
+                await trio.testing.wait_all_tasks_blocked()
+                await client.cancel_io()
+            with pytest.raises(trio.BrokenResourceError):
+                await client.output_stream.write(b"<next message>")
+        async with server:
+            status = await _read_to_the_end(server)
+        assert status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
+
+
+async def _awaited(sock: StreamSocket, data: bytes) -> None:
+    await sock.output_stream.write(data)

@@ -11,6 +11,7 @@ import gc
 import os
 import socket
 import struct
+import threading
 import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -367,3 +368,89 @@ async def test_header_values_outside_latin1_are_refused_by_name(
                 await ws.aclose(1000)
     assert len(refused) == 1
     assert "X-Euro" in str(refused[0])
+
+
+def _flooding_deaf_peer(listener: socket.socket, stop: threading.Event) -> None:
+    """A WebSocket server that sends a message every 10 ms and never reads again, so it
+    never answers a ping."""
+    sock, _ = listener.accept()
+    with sock:
+        sock.settimeout(PEER_TIMEOUT)
+        protocol = ServerProtocol(max_size=None)
+        while not (events := protocol.events_received()):
+            protocol.receive_data(sock.recv(65536))
+        protocol.send_response(protocol.accept(events[0]))
+        for data in protocol.data_to_send():
+            sock.sendall(data)
+        for _ in range(1500):  # 15 s at most
+            if stop.is_set():
+                return
+            protocol.send_binary(b"x" * 100)
+            try:
+                for data in protocol.data_to_send():
+                    sock.sendall(data)
+            except OSError:
+                return
+            stop.wait(0.01)
+
+
+async def _read_slowly_until_a_failure(ws: MessageWebSocket) -> WebErrorStatus | None:
+    """Take messages a little slower than the peer sends them, until one is a failure."""
+    async for args in ws.message_received:
+        try:
+            args.get_data_reader()
+        except WebSocketStatusError as failure:
+            return failure.status
+        await trio.sleep(0.03)
+    return None
+
+
+async def test_the_keepalive_fails_a_peer_that_sends_but_never_answers() -> None:
+    """The keepalive excuses a pong left unread only while the reader is stopped for the
+    application: a peer that keeps sending but never reads (never answers a ping) is
+    failed with TIMEOUT within a few intervals, also when the application is a little
+    slower than the peer, so that the reader often finds messages waiting."""
+    stop = threading.Event()
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        listener.settimeout(PEER_TIMEOUT)
+        thread = threading.Thread(target=_flooding_deaf_peer, args=(listener, stop))
+        thread.start()
+        try:
+            with trio.fail_after(10):
+                async with MessageWebSocket() as ws:
+                    ws.control.desired_unsolicited_pong_interval = datetime.timedelta(seconds=0.3)
+                    ws.control.close_timeout = 0.3
+                    await ws.connect(f"ws://127.0.0.1:{listener.getsockname()[1]}/")
+                    start = trio.current_time()
+                    status = await _read_slowly_until_a_failure(ws)
+                    assert status is WebErrorStatus.TIMEOUT
+                    assert trio.current_time() - start < 4
+        finally:
+            stop.set()
+            await trio.to_thread.run_sync(thread.join)
+
+
+async def test_a_failure_for_what_the_peer_sent_reaches_the_application_at_once() -> None:
+    """A message over ``max_message_size`` fails the connection: the application learns
+    it at once, while the socket goes on reading what the peer still sends (so that the
+    close frame is not lost to a reset), not after ``close_timeout``."""
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        port = int(listener.information.local_port)
+        with socket.create_connection(("127.0.0.1", port), timeout=PEER_TIMEOUT) as client:
+            client.sendall(opening_request())
+            accepted = await listener.accept()
+            async with ServerMessageWebSocket(accepted) as ws:
+                ws.control.max_message_size = 1000
+                assert ws.control.close_timeout >= 10
+                await ws.receive_request()
+                await ws.accept()
+                message = frame(0x2, b"a" * 2000, mask=True)
+                await trio.to_thread.run_sync(client.sendall, message)
+                start = trio.current_time()
+                with trio.fail_after(5):
+                    args = await ws.message_received.receive()
+                with pytest.raises(WebSocketStatusError) as caught:
+                    args.get_data_reader()
+                assert caught.value.status is WebErrorStatus.REQUEST_ENTITY_TOO_LARGE
+                assert trio.current_time() - start < 2

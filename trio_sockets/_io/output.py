@@ -346,6 +346,12 @@ class BaseOutputStream(Sending, OutputStream):
         successor.max_pending_bytes = self._queue.max_cost
 
     @property
+    def broken(self) -> bool:
+        """Whether a failure broke the stream (a write torn by ``cancel_io()``, a failed
+        send): every later write fails, and what the peer got may end mid-write."""
+        return self._broken is not None
+
+    @property
     def idle(self) -> bool:
         """Whether nothing is pending and no failure waits to be seen."""
         return not self._queue and not self._queue.has_unobserved

@@ -80,7 +80,12 @@ class StreamOutputStream(BaseOutputStream):
         if sent == len(data):
             await trio.lowlevel.cancel_shielded_checkpoint()
             return
-        await self._wait_for(self._enqueue(memoryview(data)[sent:]))
+        # The rest goes as one write whose start is on the wire already: aborting it
+        # (cancel_io) then tears it, and breaks the stream, as for any part-sent write.
+        operation = self._enqueue(data)
+        if sent:
+            self._queue.sent(sent)
+        await self._wait_for(operation)
 
     async def wait_send_all_might_not_block(self) -> None:
         """Wait until the pending writes are sent and the kernel buffer has room."""

@@ -416,9 +416,11 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         if not self._lifecycle.close():
             return
         if self._output is not None:
-            if self._output.pending_bytes and self._sock is not None:
-                # Writes the peer will never get: reset the connection, as WinRT does,
-                # so that it sees an error, not an end of stream that looks complete.
+            output = self._output
+            if (output.pending_bytes or output.broken) and self._sock is not None:
+                # Writes the peer will never get, or one it got part of: reset the
+                # connection, as WinRT does, so that it sees an error, not an end of
+                # stream that looks complete.
                 _sockio.reset_on_close(self._sock)
             self._output.abort(
                 SocketErrorStatus.OPERATION_ABORTED, "the socket closed", closed=True

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import contextlib
-import urllib.parse
+import re
 from typing import TypeVar
 
 import trio
@@ -109,10 +109,12 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
             target = parse_uri(uri)
         except InvalidURI:
             raise ValueError(
-                f"uri must be an absolute ws:// or wss:// URI, not {shown(uri)}"
+                f"uri must be an absolute ws:// or wss:// URI, not {shown(_shown_uri(uri))}"
             ) from None
         except ValueError as error:  # urllib's: a bad port or IPv6 literal
-            raise ValueError(f"uri {shown(uri)} is not a valid URI: {shown(str(error))}") from None
+            raise ValueError(
+                f"uri {shown(_shown_uri(uri))} is not a valid URI: {shown(str(error))}"
+            ) from None
         if target.user_info is not None and "authorization" in self._headers:
             raise ValueError(
                 "connect: the URI's user:password makes the Authorization header, and "
@@ -122,7 +124,7 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         nursery = self._require_nursery("connect()")
         subprotocols = offered_subprotocols(self._control)
         self._lifecycle.begin(Action.CONNECT)
-        self._uri = _shown_uri(uri, target)
+        self._uri = _shown_uri(uri)
         try:
             await self._connect(nursery, target, subprotocols)
         except BaseException:
@@ -222,11 +224,12 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         self._start_session(nursery, events[1:])
 
 
-def _shown_uri(uri: str, target: WebSocketURI) -> str:
+def _shown_uri(uri: str) -> str:
     """*uri* as messages and ``repr`` show it: without the password it may carry (the
-    request sends it as an Authorization header; logs must not)."""
-    if target.user_info is None:
-        return uri
-    parts = urllib.parse.urlsplit(uri)
-    host = parts.netloc.rpartition("@")[2]
-    return urllib.parse.urlunsplit(parts._replace(netloc=f"{target.user_info[0]}:***@{host}"))
+    request sends it as an Authorization header; logs must not), also when the URI is
+    refused."""
+    return _PASSWORD.sub(r"\1:***@", uri)
+
+
+# The password of a URI's user:password@: up to the authority's last "@".
+_PASSWORD = re.compile(r"^([^:/?#]+://[^/?#@:]*):[^/?#]*@")

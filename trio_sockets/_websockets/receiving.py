@@ -80,8 +80,10 @@ class Receiver:
         self._close_deadline = math.inf
         self._reader_done = trio.Event()
         self._ping_outstanding = False
-        # Each wait of the reader for the application (it reads nothing meanwhile, so a
-        # pong may wait unread), the count when the last ping went, and whether it waits.
+        self._linger_wanted = False  # see _linger
+        # Each stop of the reader at the pending bound, for the application (it reads
+        # nothing meanwhile, so a pong may wait unread), the count when the last ping
+        # went, and whether it is stopped now. Its short catch-up waits do not count.
         self._consumer_waits = 0
         self._waits_at_ping = 0
         self._waiting_for_consumer = False
@@ -188,8 +190,9 @@ class Receiver:
         self._write_pending()
         if self._session.eof_wanted:
             await self.finish_sending()
-            if protocol.parser_exc is not None:
-                await self._linger()
+            # Failed for what the peer sent: once the application has the failure, read
+            # what still comes before closing (_connection_ended).
+            self._linger_wanted = protocol.parser_exc is not None
             return True
         if protocol.close_expected():
             self._expect_close()
@@ -199,7 +202,6 @@ class Receiver:
         """Wait until the application has taken the queued messages, at most
         :data:`CATCH_UP_WAIT`: what arrives meanwhile is then read in one receive, not one
         wake-up per message, and pings are still answered soon."""
-        self._consumer_waits += 1
         with trio.move_on_after(CATCH_UP_WAIT):
             while self._pending and not self._closing:
                 await self._caught_up.park()
@@ -232,6 +234,8 @@ class Receiver:
             # No closing handshake: the channel ends with no event. (A local close
             # reports its own.)
             self._send_closed.close()
+        if self._linger_wanted:
+            await self._linger()
         self._close_socket()
 
     async def finish_sending(self) -> None:
@@ -247,7 +251,8 @@ class Receiver:
         and the rest may still be coming: closing with bytes unread would reset the
         connection, and the peer could lose the close frame. So end the sending side,
         and read and drop what comes until the peer closes, within the close timeout.
-        (A TLS connection cannot end one direction: it is closed at once.)"""
+        The application has the failure already. A TLS connection, which cannot end one
+        direction, is closed at once: a peer still sending may see a reset first."""
         sock = self._socket
         if sock.information.protection_level is not SocketProtectionLevel.PLAIN_SOCKET:
             return
