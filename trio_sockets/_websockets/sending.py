@@ -113,12 +113,8 @@ class Sender:
                 ) from None
         if frames > 1:
             _send_in_frames(protocol, payload, fin, message_type, continuing, step)
-        elif continuing:
-            protocol.send_continuation(payload, fin=fin)
-        elif message_type is SocketMessageType.UTF8:
-            protocol.send_text(payload, fin=fin)
         else:
-            protocol.send_binary(payload, fin=fin)
+            _send_frame(protocol, payload, fin, message_type, continuing)
         self._sending_type = None if fin else message_type
         if fin:
             self._send_decoder = None
@@ -184,15 +180,26 @@ def _send_in_frames(
     """Have the protocol frame *payload* as frames of *step* bytes at most."""
     view = memoryview(payload)
     for start in range(0, len(payload), step):
-        piece = bytes(view[start : start + step])
         last = fin and start + step >= len(payload)
-        if continuing:
-            protocol.send_continuation(piece, fin=last)
-        elif message_type is SocketMessageType.UTF8:
-            protocol.send_text(piece, fin=last)
-        else:
-            protocol.send_binary(piece, fin=last)
+        _send_frame(protocol, bytes(view[start : start + step]), last, message_type, continuing)
         continuing = True
+
+
+def _send_frame(
+    protocol: Protocol,
+    payload: bytes,
+    fin: bool,
+    message_type: SocketMessageType,
+    continuing: bool,
+) -> None:
+    """Have the protocol frame *payload* as one frame: a continuation of the message
+    under way, or the first frame of a text or binary message."""
+    if continuing:
+        protocol.send_continuation(payload, fin=fin)
+    elif message_type is SocketMessageType.UTF8:
+        protocol.send_text(payload, fin=fin)
+    else:
+        protocol.send_binary(payload, fin=fin)
 
 
 def _payload(data: object, what: str) -> bytes:
