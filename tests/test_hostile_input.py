@@ -419,7 +419,14 @@ async def _datagram_connect(host: str, service: str, resolver: Resolver) -> obje
         return sock.information.remote_port
 
 
+async def _stream_connect(host: str, service: str, resolver: Resolver) -> object:
+    async with StreamSocket(resolver=resolver) as sock:
+        await sock.connect(host, service)
+        return sock.information.remote_port
+
+
 _RESOLVING_CALLS: dict[str, Callable[[str, str, Resolver], Any]] = {
+    "StreamSocket.connect": _stream_connect,
     "StreamSocket.get_endpoint_pairs": lambda host, service, resolver: (
         StreamSocket.get_endpoint_pairs(host, service, resolver=resolver)
     ),

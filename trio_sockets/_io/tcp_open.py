@@ -13,7 +13,7 @@ import socket
 from collections.abc import Callable
 
 from .._core.hostname import HostName
-from .addresses import of_reachable_family
+from .addresses import Addresses, of_reachable_family, target_addresses
 from .connect import connect_first, format_sockaddr
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
 
@@ -57,7 +57,9 @@ async def open_tcp(
     """A connected non-blocking socket to *host* and *service*, and the address reached.
 
     DNS SRV targets are tried in RFC 2782 order, each only when the one before failed;
-    *serialize* tries one address at a time instead of racing them.
+    their addresses are looked up together first, so that the lookups take no longer
+    than one (the resolver's lifetime) however many targets there are. *serialize*
+    tries one address at a time instead of racing them.
 
     Raises:
         SocketStatusError: resolution or every connection attempt failed (the message
@@ -93,18 +95,25 @@ async def open_tcp(
             raise
         return sock
 
-    async def connect_target(target: ServiceTarget, what: str) -> tuple[socket.socket, SockAddr]:
-        addresses = await resolver.resolve_addresses(target.host, target.port, "tcp")
+    async def connect_to(addresses: Addresses, what: str) -> tuple[socket.socket, SockAddr]:
         if local:
             addresses = of_reachable_family(addresses, local, what, f"local host {local_host}")
         return await connect_first(addresses, make_socket, what=what, serialize=serialize)
 
     if len(targets) == 1:
-        return await connect_target(targets[0], what)
+        target = targets[0]
+        return await connect_to(
+            await resolver.resolve_addresses(target.host, target.port, "tcp"), what
+        )
     failures: list[tuple[ServiceTarget, OSError]] = []
-    for target in targets:
+    for target, found in zip(
+        targets, await target_addresses(resolver, targets, "tcp"), strict=True
+    ):
+        if isinstance(found, OSError):
+            failures.append((target, found))
+            continue
         try:
-            return await connect_target(target, f"{what} (SRV target {target})")
+            return await connect_to(found, f"{what} (SRV target {target})")
         except OSError as exc:
             failures.append((target, exc))
     raise all_targets_failed(what, failures)
