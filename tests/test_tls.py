@@ -1392,16 +1392,28 @@ async def test_starttls_after_a_plaintext_greeting(pki: Pki) -> None:
             await sock.upgrade_to_ssl(L.SSL, HostName("localhost"))
 
 
-async def _asked_for_starttls(sock: StreamSocket, port: int) -> DataWriter:
-    """Connect *sock* to a :func:`starttls_server` and ask it for TLS through a
-    ``DataWriter``, made before the upgrade, which is returned; the server said go."""
-    await sock.connect(HostName("127.0.0.1"), str(port))
-    writer = DataWriter(sock.output_stream)
-    assert await sock.input_stream.read(11) == b"220 ready\r\n"
-    writer.write_string("STARTTLS\r\n")
-    await writer.store()
-    assert await sock.input_stream.read(14) == b"220 go ahead\r\n"
-    return writer
+@asynccontextmanager
+async def asked_for_starttls(
+    pki: Pki, *, entered: bool
+) -> AsyncIterator[tuple[StreamSocket, DataWriter]]:
+    """(socket, writer): a client of a :func:`starttls_server` (entered with
+    ``async with`` or not) that asked it for TLS through the ``DataWriter``, made before
+    the upgrade; the server said go. The socket is closed afterwards."""
+    async with starttls_server(pki) as port, AsyncExitStack() as blocks:
+        sock = trusting(pki)
+        if entered:
+            await blocks.enter_async_context(sock)
+        with trio.fail_after(10):
+            await sock.connect(HostName("127.0.0.1"), str(port))
+            writer = DataWriter(sock.output_stream)
+            assert await sock.input_stream.read(11) == b"220 ready\r\n"
+            writer.write_string("STARTTLS\r\n")
+            await writer.store()
+            assert await sock.input_stream.read(14) == b"220 go ahead\r\n"
+        try:
+            yield sock, writer
+        finally:
+            await sock.aclose()
 
 
 @pytest.mark.parametrize("via", ["store", "send_all"])
@@ -1412,12 +1424,8 @@ async def test_a_writer_made_before_starttls_writes_through_tls(
     """WinRT's socket has one OutputStream, encrypted after UpgradeToSslAsync: a
     DataWriter (or a stream reference) made before the upgrade must never send plain
     text after it. The server reads TLS records only: plain text would break it."""
-    async with starttls_server(pki) as port, AsyncExitStack() as blocks:
-        sock = trusting(pki)
-        if entered:
-            await blocks.enter_async_context(sock)
+    async with asked_for_starttls(pki, entered=entered) as (sock, writer):
         with trio.fail_after(10):
-            writer = await _asked_for_starttls(sock, port)
             held = sock.output_stream
             await sock.upgrade_to_ssl(L.SSL, HostName("localhost"))
             held.max_pending_bytes = 1024
@@ -1437,15 +1445,13 @@ async def test_a_writer_made_before_starttls_writes_through_tls(
             assert sock.output_stream.closed
             with pytest.raises(trio.ClosedResourceError):
                 held.write(b"after close")
-        await sock.aclose()
 
 
 async def test_starttls_after_the_output_stream_object_was_closed(pki: Pki) -> None:
     """Closing ``output_stream`` leaves the socket open: STARTTLS still works, and the
     socket sends through TLS afterwards."""
-    async with starttls_server(pki) as port, trusting(pki) as sock:
+    async with asked_for_starttls(pki, entered=True) as (sock, _):
         with trio.fail_after(10):
-            await _asked_for_starttls(sock, port)
             await sock.output_stream.aclose()
             await sock.upgrade_to_ssl(L.SSL, HostName("localhost"))
             await sock.send_all(b"over TLS")
@@ -1459,12 +1465,8 @@ async def test_writes_from_another_task_are_refused_while_starttls_runs(
     """A write started while ``upgrade_to_ssl`` runs would go out in plain text, in the
     middle of the handshake: it is refused, as ``send_all`` is, and nothing of it is
     sent. The server reads TLS records only, so plain text would break the session."""
-    async with starttls_server(pki) as port, AsyncExitStack() as blocks:
-        sock = trusting(pki)
-        if entered:
-            await blocks.enter_async_context(sock)
+    async with asked_for_starttls(pki, entered=entered) as (sock, writer):
         with trio.fail_after(10):
-            writer = await _asked_for_starttls(sock, port)
             output = sock.output_stream
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(sock.upgrade_to_ssl, L.SSL, HostName("localhost"))
@@ -1484,7 +1486,6 @@ async def test_writes_from_another_task_are_refused_while_starttls_runs(
             writer.detach_buffer()
             await output.write(b"over TLS")
             assert await sock.receive_some() == b"secure echo: over TLS"
-        await sock.aclose()
 
 
 def _refuses_writes(output: OutputStream) -> bool:
