@@ -23,6 +23,7 @@ import trio
 from conftest import IN_CI, free_tcp_port
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from netns import inside, network_namespace
 
 from trio_sockets import (
     EndpointPair,
@@ -785,3 +786,19 @@ async def test_localhost_is_every_loopback_address_whatever_the_hosts_file_says(
         with trio.fail_after(5):
             await client.connect(HostName("localhost"), listener.information.local_port)
         assert client.information.remote_address == HostName("::1")
+
+
+async def test_localhost_is_127_0_0_1_alone_where_the_loopback_has_no_ipv6() -> None:
+    """Where ``lo`` has no ``::1`` (IPv6 turned off on it), ``localhost`` is
+    ``127.0.0.1`` alone, so that a connect or a bind to it does not fail on ``::1``."""
+    with network_namespace("tsnv6") as name:
+        await trio.run_process(
+            ["ip", "netns", "exec", name, "sysctl", "-qw", "net.ipv6.conf.lo.disable_ipv6=1"],
+            capture_stdout=True,
+        )
+        with inside(name):
+            addresses = await Resolver().resolve_addresses(HostName("localhost"), 80, "tcp")
+            assert addresses == [(socket.AF_INET, ("127.0.0.1", 80))]
+            async with StreamSocketListener() as listener:
+                await listener.bind_endpoint(HostName("localhost"), "0")
+                assert [s.family for s in listener.sockets] == [socket.AF_INET]
