@@ -53,7 +53,10 @@ from trio_sockets import (
     StreamSocket,
     StreamSocketListener,
 )
+from trio_sockets.__main__ import _parser
+from trio_sockets._cli.commands import resolve_command
 from trio_sockets._core.checks import MAX_SHOWN, shown
+from trio_sockets._io.resolver import DEFAULT_ATTEMPTS, DEFAULT_TIMEOUT
 from trio_sockets._io.srv import MAX_SRV_TARGETS
 from trio_sockets._pytest_plugin import DnsServerFactory
 from trio_sockets._sockets.stream_receive import MAX_RECEIVE_SIZE
@@ -1336,3 +1339,29 @@ def test_shown_is_bounded_for_any_value() -> None:
     assert shown("short") == "'short'"
     assert shown(HUGE) == "<an int of 16610 bits>"
     assert shown(BadRepr()).startswith("<BadRepr ")
+
+
+async def test_cli_resolve_looks_srv_targets_up_together(
+    autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``trio-sockets resolve`` with 16 SRV targets of which only the last answers: the
+    targets are looked up together, as a connect does, so the command takes the SRV
+    query and one lookup's lifetime (the CLI's resolver has the default one), not 16,
+    and still reports them in order. The clock jumps whenever every task waits, so the
+    lifetimes cost no real time."""
+    lifetime = DEFAULT_TIMEOUT * DEFAULT_ATTEMPTS
+    async with hostile_dns(_srv_targets_answering(15)) as port:
+        arguments = ["resolve", "h.test", "svc", "--nameserver", "127.0.0.1", "--port", str(port)]
+        args = _parser().parse_args(arguments)
+        start = trio.current_time()
+        await resolve_command(args)
+        elapsed = trio.current_time() - start
+    assert lifetime <= elapsed < 2 * lifetime, elapsed
+    out, err = capsys.readouterr()
+    lines = out.splitlines()
+    assert [line for line in lines if line.startswith("target ")] == [
+        f"target {index + 1}: t{index}.test:{100 + index} (priority {index}, weight 0)"
+        for index in range(16)
+    ]
+    assert lines[-1] == "  address 127.0.0.1 port 115"
+    assert err.count("CONNECTION_TIMED_OUT: target ") == 15
