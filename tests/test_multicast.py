@@ -199,6 +199,12 @@ async def test_membership_errors_are_classified() -> None:
                     dual.join_multicast_group(bad)
             with pytest.raises(TypeError, match="host"):
                 dual.join_multicast_group(None)  # type: ignore[arg-type]
+            # No interface named and no route to the group (the namespace has only
+            # lo's local routes): the kernel has no device for it (ENODEV).
+            for unroutable in (group(), "ff15::4242"):
+                with pytest.raises(SocketStatusError, match="No such device") as caught:
+                    dual.join_multicast_group(unroutable)
+                assert caught.value.status == SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS
             # A group's scope names an interface: a 32-bit index that exists.
             with pytest.raises(ValueError, match="is over 4294967295"):
                 dual.join_multicast_group("ff02::1%4294967296")

@@ -215,6 +215,9 @@ ERRNO_STATUS: dict[int, SocketErrorStatus] = _by_constant(
         "EPROTONOSUPPORT": _S.SOCKET_TYPE_NOT_SUPPORTED,
         "EADDRINUSE": _S.ADDRESS_ALREADY_IN_USE,
         "EADDRNOTAVAIL": _S.CANNOT_ASSIGN_REQUESTED_ADDRESS,
+        # No such interface: a scope or multicast interface naming none, or a multicast
+        # group with no route to an interface (WSAEADDRNOTAVAIL on Windows).
+        "ENODEV": _S.CANNOT_ASSIGN_REQUESTED_ADDRESS,
         "ENETUNREACH": _S.NETWORK_IS_UNREACHABLE,
         "EHOSTUNREACH": _S.UNREACHABLE_HOST,
         "ENETDOWN": _S.NETWORK_IS_DOWN,

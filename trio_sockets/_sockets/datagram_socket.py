@@ -400,7 +400,8 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             RuntimeError: the socket is not bound yet.
             SocketStatusError: the kernel refused (``ADDRESS_ALREADY_IN_USE`` when
                 already joined, ``ADDRESS_FAMILY_NOT_SUPPORTED`` for an IPv6 group on an
-                IPv4 socket...).
+                IPv4 socket, ``CANNOT_ASSIGN_REQUESTED_ADDRESS`` when no interface is
+                named and no route leads to the group...).
         """
         set_membership(
             self.socket,
