@@ -573,6 +573,19 @@ async def test_a_tls_listener_requiring_client_certificates(pki: Pki) -> None:
         assert error is not None
         assert SocketError.get_status(error) == S.CERTIFICATE_UNTRUSTED_ROOT
         assert "client certificate failed verification" in str(error)
+        # Trust is fixed once bound: a change is refused, never silently ignored.
+        trusted = listener.control.trusted_certificates
+        for change in (
+            lambda: trusted.append(pki.ca_cert),
+            lambda: trusted.extend([pki.ca_cert]),
+            lambda: trusted.clear(),
+            lambda: trusted.__setitem__(0, pki.ca_cert),
+            lambda: trusted.__iadd__([pki.ca_cert]),
+            lambda: setattr(listener.control, "trusted_certificates", [pki.ca_cert]),
+        ):
+            with pytest.raises(RuntimeError, match=r"^trusted_certificates must be set before"):
+                change()
+        assert trusted == [pki.ca_cert]
         # It goes on serving.
         assert b"test-client" in await s_client(port, *ca, *client)
 

@@ -1,9 +1,12 @@
 """The frozen TLS settings of a client handshake: what makes two equal, and the
-handshake deadline they give. Pure: no sockets, a fake clock."""
+handshake deadline they give; the sealed trust list of a bound listener. Pure: no
+sockets, a fake clock."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
+import pickle
 
 import pytest
 import trio
@@ -12,6 +15,7 @@ import trustme
 from cryptography.hazmat.primitives import serialization
 
 from trio_sockets import Certificate, ChainValidationResult, SocketProtectionLevel, StreamSocket
+from trio_sockets._core.checks import SealedList
 from trio_sockets._sockets.stream_control import tls_client_settings
 from trio_sockets._tls.settings import TlsClientSettings
 
@@ -103,3 +107,30 @@ def test_the_handshake_deadline_is_the_earlier_of_the_two_timeouts(
         return settings.deadline(trio.current_time() - started_ago)
 
     assert trio.run(deadline, clock=clock) == expected
+
+
+def test_a_sealed_list_reads_as_a_list_and_copies_as_a_plain_one() -> None:
+    """What a bound listener's ``trusted_certificates`` becomes: every change raises,
+    reading works as on a list, and a copy is an ordinary list to change and reuse."""
+    sealed = SealedList([1, 2], "sealed: set it before binding")
+    assert sealed == [1, 2]
+    assert sealed + [3] == [1, 2, 3]  # noqa: RUF005 - the list operator itself
+    assert sealed[::-1] == [2, 1]
+    for change in (
+        lambda: sealed.append(3),
+        lambda: sealed.insert(0, 3),
+        lambda: sealed.remove(1),
+        lambda: sealed.pop(),
+        lambda: sealed.sort(),
+        lambda: sealed.reverse(),
+        lambda: sealed.__delitem__(0),
+        lambda: sealed.__imul__(2),
+    ):
+        with pytest.raises(RuntimeError, match=r"^sealed: set it before binding$"):
+            change()
+    assert sealed == [1, 2]
+    for copied in (copy.copy(sealed), copy.deepcopy(sealed), pickle.loads(pickle.dumps(sealed))):
+        assert type(copied) is list
+        assert copied == [1, 2]
+        copied.append(3)
+    assert sealed == [1, 2]

@@ -30,6 +30,7 @@ __all__ = [
     "Certificate",
     "IgnorableErrors",
     "certificate_errors",
+    "certificate_list",
     "severity_of",
 ]
 
@@ -289,6 +290,17 @@ class Certificate:
                 with os.fdopen(fd, "wb") as file:
                     file.write(content)
             context.load_cert_chain(cert_file, key_file, password=self._password)
+
+
+def certificate_list(value: object, name: str) -> list[Certificate]:
+    """*value*, an iterable of :class:`Certificate` (a setting named *name*), as a list."""
+    if isinstance(value, (str, bytes, Certificate)) or not isinstance(value, Iterable):
+        raise TypeError(f"{name} must be a list of Certificate, not {shown(value)}")
+    certificates = list(value)
+    for item in certificates:
+        if not isinstance(item, Certificate):
+            raise TypeError(f"{name} must hold Certificate objects, not {shown(item)}")
+    return certificates
 
 
 def _pem_bytes(value: object, name: str) -> bytes:

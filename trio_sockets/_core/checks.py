@@ -10,9 +10,13 @@ from __future__ import annotations
 
 import math
 import reprlib
+from typing import Any, NoReturn, TypeVar
+
+T = TypeVar("T")
 
 __all__ = [
     "MAX_SHOWN",
+    "SealedList",
     "check_bool",
     "check_int",
     "check_seconds",
@@ -96,3 +100,25 @@ def check_seconds(name: str, value: object, *, optional: bool) -> float | None:
             f"{name} must be a finite number of seconds above 0{hint}, not {shown(value)}"
         )
     return seconds
+
+
+class SealedList(list[T]):
+    """A list setting that can no longer change: it reads as a list, and every change
+    raises :exc:`RuntimeError` with *why* (rather than being silently ignored)."""
+
+    __slots__ = ("_why",)
+
+    def __init__(self, items: list[T], why: str) -> None:
+        super().__init__(items)
+        self._why = why
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise RuntimeError(self._why)
+
+    def __reduce__(self) -> tuple[type[list[T]], tuple[list[T]]]:
+        # A copy (copy, deepcopy, pickle) is a plain list, free to change.
+        return list, (list(self),)
+
+    append = extend = insert = remove = pop = clear = reverse = _refuse
+    sort = _refuse  # pyright: ignore[reportAssignmentType] - list.sort is overloaded
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import socket
 import ssl
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Final
 
-from .._core.certificate import Certificate, IgnorableErrors
-from .._core.checks import check_bool, check_int, check_seconds, shown
+from .._core.certificate import Certificate, IgnorableErrors, certificate_list
+from .._core.checks import SealedList, check_bool, check_int, check_seconds, shown
 from .._core.enums import ChainValidationResult, SocketProtectionLevel, SocketQualityOfService
 from .._tls.context import server_context
 from .._tls.settings import TlsClientSettings
@@ -113,14 +113,14 @@ class _TcpControl(CommonOptions):
         """Root certificates trusted (a mutable list). On a socket: issuers accepted for
         the server certificate besides the system's roots, so a private CA can be trusted
         without turning verification off. On a listener: the only issuers a required
-        client certificate may chain to; set them before binding.
+        client certificate may chain to; once bound, a change raises RuntimeError.
         """
         return self._trusted
 
     @trusted_certificates.setter
     def trusted_certificates(self, value: list[Certificate]) -> None:
         self._tls_change("trusted_certificates")
-        self._trusted = _certificate_list(value, "trusted_certificates")
+        self._trusted = certificate_list(value, "trusted_certificates")
 
     @property
     def tls_handshake_timeout(self) -> float | None:
@@ -138,7 +138,7 @@ class _TcpControl(CommonOptions):
 
     def _checked_trust(self) -> list[Certificate]:
         # The list is mutable: check what was put into it by hand.
-        return _certificate_list(self._trusted, "trusted_certificates")
+        return certificate_list(self._trusted, "trusted_certificates")
 
     def _set_live(self, name: str, setter: Callable[[socket.socket], None]) -> None:
         apply_live(self._live_change(name), name, self._describe, setter)
@@ -424,8 +424,7 @@ class StreamSocketListenerControl(_TcpControl):
 
 
 #: The options of a StreamSocket whose control nobody asked for: what its ``connect``
-#: applies, and what a control made afterwards starts from (the connect options fixed).
-#: Never handed out, so never changed.
+#: applies, and what a control made afterwards starts from. Never handed out.
 CONNECT_DEFAULTS: Final = StreamSocketControl(lambda: "StreamSocket", lambda: None)
 CONNECT_DEFAULTS._connect_called = True
 
@@ -441,8 +440,11 @@ def freeze_connect_options(control: StreamSocketControl) -> None:
 
 
 def freeze_listener_options(control: StreamSocketListenerControl) -> None:
-    """The listener is bound: its options can no longer change."""
+    """The listener is bound: its options can no longer change, nor its trust list."""
     control._bound = True
+    where = control._describe()
+    why = f"trusted_certificates must be set before the listener is bound; {where} is bound"
+    control._trusted = SealedList(control._trusted, why)
 
 
 def tls_client_settings(
@@ -474,16 +476,6 @@ def tls_server_context(
     """
     trust = control._checked_trust() if control._client_certificate_required else None
     return server_context(level, control._server_certificate, trust)
-
-
-def _certificate_list(value: object, name: str) -> list[Certificate]:
-    if isinstance(value, (str, bytes, Certificate)) or not isinstance(value, Iterable):
-        raise TypeError(f"{name} must be a list of Certificate, not {shown(value)}")
-    certificates = list(value)
-    for item in certificates:
-        if not isinstance(item, Certificate):
-            raise TypeError(f"{name} must hold Certificate objects, not {shown(item)}")
-    return certificates
 
 
 def _certificate_with_key(name: str, value: object) -> Certificate | None:
