@@ -590,6 +590,41 @@ async def test_a_tls_listener_requiring_client_certificates(pki: Pki) -> None:
         assert b"test-client" in await s_client(port, *ca, *client)
 
 
+async def test_a_refused_renegotiation_is_the_peer_ending_the_connection(pki: Pki) -> None:
+    """``openssl s_client``'s ``R`` command renegotiates; the listener's OpenSSL refuses
+    client-initiated renegotiation, and the client then ends the connection with a
+    handshake_failure alert. After the handshake that alert is not "no shared cipher"
+    but the peer ending an established connection."""
+    openssl = require_tool("openssl")
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = pki.server
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.TLS12)
+        port = listener.information.local_port
+        command = [openssl, "s_client", "-connect", f"127.0.0.1:{port}", "-tls1_2"]
+        command += ["-CAfile", str(pki.files["ca"])]
+        with trio.fail_after(15):
+            client = await trio.lowlevel.open_process(
+                command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL
+            )
+            assert client.stdin is not None
+            try:
+                args = await listener.connection_received.receive()
+                async with args.socket as conn:
+                    await client.stdin.send_all(b"hi\n")
+                    assert await conn.input_stream.read(3) == b"hi\n"
+                    await client.stdin.send_all(b"R\n")  # a line of its own: the command
+                    with pytest.raises(SocketStatusError) as caught:
+                        await conn.input_stream.read(1)
+            finally:
+                client.kill()
+                await client.wait()
+                await client.stdin.aclose()
+    assert caught.value.status == S.CONNECTION_RESET_BY_PEER
+    message = str(caught.value)
+    assert "the peer ended the established connection over a failed new handshake" in message
+    assert "share no TLS version or cipher" not in message
+
+
 async def test_tls_listener_and_client_in_one_process(pki: Pki) -> None:
     async with (
         tls_listener(pki, require_client=True, level=L.TLS12) as listener,

@@ -257,7 +257,7 @@ async def handshake(
                 f"{cause.reason})",
                 broken=True,
             ) from exc
-        raise tls_error(exc, f"{what}: TLS handshake") from exc
+        raise tls_error(exc, f"{what}: TLS handshake", handshaken=False) from exc
     if checks_here:
         report.record(stream, host, verifier=chain_verifier(stream.context))
     else:
@@ -391,18 +391,31 @@ _STATUS_HINTS: Final = {
 }
 
 
-def tls_error(exc: BaseException, action: str) -> OSError:
+def tls_error(exc: BaseException, action: str, *, handshaken: bool = True) -> OSError:
     """A classified :class:`~trio_sockets.SocketStatusError` for a failed TLS operation.
 
     *exc* is what :class:`trio.SSLStream` raised (a :class:`trio.BrokenResourceError`,
     usually caused by an :class:`ssl.SSLError`); ``SocketError.get_status`` classifies
     it, and the message says what it means. The result is also a
     :class:`trio.BrokenResourceError`.
+
+    Once *handshaken*, an alert that would mean "no common version or cipher" in a
+    handshake means that the peer ended the connection over a new handshake on it (a
+    renegotiation it asked for and was refused, or one it refused).
     """
     cause = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else exc
     if isinstance(cause, OSError) and not isinstance(cause, ssl.SSLError):
         return translate_os_error(cause, action, broken=True)
     status = SocketError.get_status(exc)
+    if handshaken and status == SocketErrorStatus.SOFTWARE_CAUSED_CONNECTION_ABORT:
+        text = getattr(cause, "reason", None) or str(cause)
+        return socket_error(
+            SocketErrorStatus.CONNECTION_RESET_BY_PEER,
+            f"{action}: the peer ended the established connection over a failed new "
+            f"handshake on it (a renegotiation; a server here refuses those a client asks "
+            f"for) ({text})",
+            broken=True,
+        )
     if isinstance(cause, ssl.SSLCertVerificationError):
         detail = cause.verify_message
     elif isinstance(cause, ssl.SSLError):
