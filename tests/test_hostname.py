@@ -244,6 +244,16 @@ def test_a_huge_host_name_is_refused_with_a_short_message() -> None:
     assert info.value.host_name is raw
 
 
+def test_an_ipv6_scope_index_compares_by_its_value() -> None:
+    """``%01`` and ``%1`` name interface 1 alike; a name stays a name (which index it has
+    depends on the machine, and may change)."""
+    assert HostName("::1%01") == HostName("::1%1") == HostName("[::1%0001]")
+    assert hash(HostName("::1%01")) == hash(HostName("::1%1"))
+    assert HostName("fe80::1%007").canonical_name == "fe80::1%7"
+    assert HostName("fe80::1%007").raw_name == "fe80::1%007"
+    assert HostName("::1%lo") != HostName("::1%1")
+
+
 def test_ip_address_of_each_kind() -> None:
     assert HostName("1.2.3.4").ip_address == ipaddress.IPv4Address("1.2.3.4")
     assert HostName("[::1]").ip_address == ipaddress.IPv6Address("::1")
@@ -633,3 +643,21 @@ def test_split_remote_takes_either_form_and_names_what_is_wrong() -> None:
         split_remote("example.com", 80, "connect")
     with pytest.raises(InvalidHostNameError, match="invalid remote_host_name"):
         split_remote("a..b", "80", "connect")
+
+
+@given(st.text(max_size=1024))
+@example("\u00ad" * 1000 + "\ud800")  # UTS 46 repeats the whole name in its reason
+@example("a" * 1000 + "\ud800")
+@example("1::" + "g" * 1000)  # so does ipaddress
+@example("x" * 900 + ".a\u200db")
+def test_every_refusal_has_a_bounded_message(raw: str) -> None:
+    """Whatever the input (up to the 1,024 characters parsed), the input, a label of it
+    and a library's reason each show at most 80 characters, in HostName's error and in
+    an EndpointPair's too."""
+    for make in (HostName, lambda text: EndpointPair(None, "", text, "80")):
+        message = ""
+        try:
+            make(raw)
+        except InvalidHostNameError as error:
+            message = str(error)
+        assert len(message) <= 3 * 80 + 120, message[:200]

@@ -13,7 +13,7 @@ import unicodedata
 
 import idna
 
-from .checks import describe, shown
+from .checks import MAX_SHOWN, describe, shown
 from .enums import HostNameType
 from .sockaddr import MAX_INTERFACE_INDEX, ipv4_mapped, ipv4_of_mapped
 
@@ -77,8 +77,8 @@ class HostName:
     label that starts or ends with a hyphen, invalid IDNA, a last label that is a number
     without the whole being a dotted-quad IPv4 address (``"127.1"``, which resolvers
     would read as an address), or is a Bluetooth address (Windows-only); a string longer
-    than 1024 characters is refused before it is parsed. Error messages show at most 80
-    characters of the input.
+    than 1024 characters is refused before it is parsed. Error messages are bounded:
+    the input, a label of it and a library's reason each show at most 80 characters.
 
     A dotted quad with one trailing dot (``"127.0.0.1."``, the absolute form, as a domain
     name may end in a dot) is that IPv4 address: its :attr:`canonical_name` is
@@ -218,20 +218,30 @@ def _parse_ip(text: str) -> _IPAddress | None:
         return None
 
 
+def _cut(exc: Exception) -> str:
+    """A library's reason, which may quote the whole input, cut as :func:`shown` cuts."""
+    text = str(exc)
+    return text if len(text) <= MAX_SHOWN else f"{text[: MAX_SHOWN - 3]}..."
+
+
 def _parse_ipv6(text: str, raw: str) -> ipaddress.IPv6Address:
     _, percent, scope = text.partition("%")
     if percent and not _IPV6_SCOPE.fullmatch(scope):
         raise InvalidHostNameError(
             raw, f"the IPv6 scope {shown(scope)} must be 1-64 letters, digits, '.', '_', '-', ':'"
         )
-    if scope.isdigit() and int(scope) > MAX_INTERFACE_INDEX:
-        raise InvalidHostNameError(
-            raw, f"the IPv6 scope {shown(scope)} is over {MAX_INTERFACE_INDEX}, the largest index"
-        )
+    if scope.isdigit():
+        if int(scope) > MAX_INTERFACE_INDEX:
+            raise InvalidHostNameError(
+                raw,
+                f"the IPv6 scope {shown(scope)} is over {MAX_INTERFACE_INDEX}, the largest index",
+            )
+        # An index by its value: "%01" is interface 1, and equal to "%1".
+        text = f"{text.partition('%')[0]}%{int(scope)}"
     try:
         return ipaddress.IPv6Address(text)
     except ValueError as exc:
-        raise InvalidHostNameError(raw, f"not a valid IPv6 address ({exc})") from None
+        raise InvalidHostNameError(raw, f"not a valid IPv6 address ({_cut(exc)})") from None
 
 
 def _ip_text(ip: _IPAddress) -> str:
@@ -258,7 +268,8 @@ def _parse_domain(raw: str) -> tuple[str, str]:
             # UTS #46 mapping: case folding, full-width forms, ideographic full stops...
             name = idna.uts46_remap(name, std3_rules=False)
         except idna.IDNAError as exc:
-            raise InvalidHostNameError(raw, f"invalid internationalised name ({exc})") from None
+            reason = f"invalid internationalised name ({_cut(exc)})"
+            raise InvalidHostNameError(raw, reason) from None
     if name.endswith("."):
         name = name[:-1]
     if not name:
@@ -303,7 +314,7 @@ def _parse_label(label: str, raw: str) -> tuple[str, str]:
                 u_label = idna.ulabel(a_label).lower()
             except (idna.IDNAError, UnicodeError) as exc:
                 raise InvalidHostNameError(
-                    raw, f"label {shown(label)} is not a valid IDNA A-label ({exc})"
+                    raw, f"label {shown(label)} is not a valid IDNA A-label ({_cut(exc)})"
                 ) from None
         else:
             u_label = a_label
@@ -312,7 +323,7 @@ def _parse_label(label: str, raw: str) -> tuple[str, str]:
             a_label = idna.alabel(label).decode("ascii")
         except (idna.IDNAError, UnicodeError) as exc:
             raise InvalidHostNameError(
-                raw, f"label {shown(label)} is not a valid internationalised label ({exc})"
+                raw, f"label {shown(label)} is not a valid internationalised label ({_cut(exc)})"
             ) from None
         u_label = label
     if len(a_label) > MAX_LABEL_OCTETS:
