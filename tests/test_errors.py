@@ -7,6 +7,7 @@ import errno
 import os
 import socket
 import ssl
+from collections.abc import Callable
 
 import dns.exception
 import dns.resolver
@@ -22,6 +23,7 @@ from trio_sockets._core.errors import (
     socket_error,
     translate_os_error,
 )
+from trio_sockets._core.web_errors import WebErrorStatus, WebSocketError
 
 S = SocketErrorStatus
 get_status = SocketError.get_status
@@ -480,6 +482,51 @@ def test_exception_group_holding_the_same_leaf_twice() -> None:
     assert get_status(ExceptionGroup("twice", [leaf, leaf])) is S.TOO_MANY_OPEN_FILES
 
 
+class _CountedLeaf(OSError):
+    """A refused connection that counts how often a classifier reads its errno."""
+
+    reads = 0
+
+    @property  # type: ignore[override]
+    def errno(self) -> int:
+        type(self).reads += 1
+        return errno.ECONNREFUSED
+
+
+@pytest.mark.parametrize("get", [get_status, WebSocketError.get_status])
+def test_a_group_holding_one_group_many_times_is_classified_in_bounded_work(
+    get: Callable[[BaseException], object],
+) -> None:
+    """Each level holds the level below four times: 9 exceptions, but 4**8 = 65,536
+    paths to the leaf (4**16 at the depth allowed). The walk's budget (10,000
+    exceptions, each of which reads errno once or twice) ends it, with the status the
+    first leaves gave."""
+    _CountedLeaf.reads = 0
+    group: BaseException = _CountedLeaf()
+    for level in range(8):
+        group = ExceptionGroup(f"level {level}", [group] * 4)
+    assert get(group) in (S.CONNECTION_REFUSED, WebErrorStatus.CANNOT_CONNECT)
+    assert 0 < _CountedLeaf.reads <= 2 * 10_000
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        OSError(),  # errno set to something unhashable below
+        socket.gaierror(),
+        socket.herror(),
+        ssl.SSLError(1, "an SSLError anyone made"),  # reason set to an int below
+    ],
+)
+def test_exceptions_with_odd_attributes_are_unknown_not_an_error(bad: OSError) -> None:
+    """Anyone can make these and set what they like: classifying them never raises."""
+    bad.errno = [1]  # type: ignore[assignment]
+    if isinstance(bad, ssl.SSLError):
+        bad.reason = 5  # type: ignore[misc]
+    assert get_status(bad) is S.UNKNOWN
+    assert WebSocketError.get_status(bad) is WebErrorStatus.UNKNOWN
+
+
 # --- get_status on ints ----------------------------------------------------------------
 
 
@@ -547,7 +594,14 @@ def test_bare_wsa_codes(code: int, status: SocketErrorStatus) -> None:
     assert get_status(code) is status
 
 
-@pytest.mark.parametrize("code", [0, 5000, 12000, 0x7FFFFFFF, 2**32, 2**40, -(2**31) - 1, -1000])
+@pytest.mark.parametrize(
+    "code",
+    [
+        *(0, 5000, 12000, 0x7FFFFFFF, 2**32, 2**40, -(2**31) - 1, -1000),
+        # Wider than 32 bits, whatever the low bits say (an HRESULT, a WSA code, an errno).
+        *(2**32 + 0x8007274D, 2**64 + 0x8007274D, 2**200 + 10061, 2**32 + 111),
+    ],
+)
 def test_unrecognised_ints_are_unknown(code: int) -> None:
     assert get_status(code) is S.UNKNOWN
 

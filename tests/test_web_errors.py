@@ -328,6 +328,17 @@ def test_causes_and_groups_are_followed() -> None:
         (errno.ECONNREFUSED, W.CANNOT_CONNECT),
         (10060, W.TIMEOUT),  # WSAETIMEDOUT
         (0x80070057, W.UNKNOWN),  # E_INVALIDARG
+        # HTTP_E_STATUS_UNEXPECTED*: named codes, not HTTP statuses 1, 3, 4 and 5.
+        (0x80190001, W.UNEXPECTED_STATUS_CODE),
+        (0x80190003, W.UNEXPECTED_REDIRECTION),
+        (0x80190004, W.UNEXPECTED_CLIENT_ERROR),
+        (0x80190005, W.UNEXPECTED_SERVER_ERROR),
+        (0x80190003 - 0x100000000, W.UNEXPECTED_REDIRECTION),
+        # Nothing wider than 32 bits is a code, whatever its low bits say.
+        (2**32 + 0x8007274D, W.UNKNOWN),
+        (2**64 + 0x80190194, W.UNKNOWN),
+        (2**200 + 0x80190194, W.UNKNOWN),
+        (-(2**31) - 0x80072EFE, W.UNKNOWN),
     ],
 )
 def test_integer_codes_are_classified(code: int, status: WebErrorStatus) -> None:

@@ -209,6 +209,20 @@ def translate_os_error(exc: OSError, action: str, *, broken: bool = False) -> So
 
 # How deep get_status follows __cause__ chains and nests into exception groups.
 _MAX_DEPTH = 16
+# Exceptions one classification looks at, at most (a few milliseconds' work).
+_MAX_VISITS = 10_000
+
+
+class ClassifyPath(set[int]):
+    """The exceptions being classified further up, so that a ``__cause__`` cycle ends,
+    and how many were looked at in all: a group that holds one group several times over,
+    level after level, has paths exponential in its depth, so the walk has a budget."""
+
+    __slots__ = ("visits",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.visits = 0
 
 
 class SocketError:
@@ -232,7 +246,8 @@ class SocketError:
         ``CONNECTION_RESET_BY_PEER``; the rest ``UNKNOWN``.
 
         Integers: an HRESULT (``>= 0x80000000``, or negative as C#'s ``HResult`` gives it),
-        a Windows WSA code (10000-11999), a positive OS errno, or a negative ``EAI_*`` code.
+        a Windows WSA code (10000-11999), a positive OS errno, or a negative ``EAI_*`` code;
+        ``UNKNOWN`` for an int wider than 32 bits.
 
         Returns ``UNKNOWN`` where nothing fits. Raises :class:`TypeError` for a ``bool`` or
         anything that is neither an exception nor an int.
@@ -243,11 +258,13 @@ class SocketError:
             )
         if isinstance(error, int):
             return _classify_int(error)
-        return _classify(error, set(), 0)
+        return _classify(error, ClassifyPath(), 0)
 
 
 def _classify_int(code: int) -> SocketErrorStatus:
-    if -(2**31) <= code < 0:
+    if not -(2**31) <= code <= 0xFFFFFFFF:  # no code is wider than 32 bits
+        return _S.UNKNOWN
+    if code < 0:
         if code > -0x10000:
             return EAI_STATUS.get(code, _S.UNKNOWN)
         code &= 0xFFFFFFFF
@@ -275,7 +292,8 @@ def _ssl_status(exc: ssl.SSLError) -> SocketErrorStatus | None:
         return _S.CERTIFICATE_IS_INVALID
     if isinstance(exc, (ssl.SSLEOFError, ssl.SSLZeroReturnError, ssl.SSLSyscallError)):
         return _S.CONNECTION_RESET_BY_PEER
-    reason = getattr(exc, "reason", None) or ""
+    reason = getattr(exc, "reason", None)
+    reason = reason if isinstance(reason, str) else ""  # anyone may make an SSLError
     if reason in TLS_NOT_TLS:
         return _S.HTTP_INVALID_SERVER_RESPONSE
     if reason in TLS_NO_COMMON:
@@ -290,14 +308,16 @@ def _ssl_status(exc: ssl.SSLError) -> SocketErrorStatus | None:
 
 
 def _os_error_status(exc: OSError) -> SocketErrorStatus | None:
+    # errno is whatever the maker of the exception put there: only an int is a code.
+    code = exc.errno if isinstance(exc.errno, int) else None
     if isinstance(exc, socket.gaierror):
-        return EAI_STATUS.get(exc.errno) if exc.errno is not None else None
+        return EAI_STATUS.get(code) if code is not None else None
     if isinstance(exc, socket.herror):
-        return HERRNO_STATUS.get(exc.errno) if exc.errno is not None else None
+        return HERRNO_STATUS.get(code) if code is not None else None
     if isinstance(exc, ssl.SSLError):
         return _ssl_status(exc)
-    if exc.errno is not None and exc.errno in ERRNO_STATUS:
-        return ERRNO_STATUS[exc.errno]
+    if code is not None and code in ERRNO_STATUS:
+        return ERRNO_STATUS[code]
     if isinstance(exc, BrokenPipeError):
         return _S.CONNECTION_RESET_BY_PEER
     for builtin_status, builtin in STATUS_BUILTIN.items():
@@ -311,9 +331,9 @@ _Status = TypeVar("_Status")
 
 def classify_chain(
     exc: BaseException,
-    path: set[int],
+    path: ClassifyPath,
     depth: int,
-    direct: Callable[[BaseException, set[int], int], _Status | None],
+    direct: Callable[[BaseException, ClassifyPath, int], _Status | None],
     unknown: _Status,
 ) -> _Status:
     """The status *direct* finds for *exc*, else for its ``__cause__`` chain; *unknown*
@@ -322,7 +342,8 @@ def classify_chain(
     """
     # *path* holds the exceptions being classified further up, so that a __cause__ cycle
     # ends, while the same exception reached twice through a group still counts twice.
-    if depth > _MAX_DEPTH or id(exc) in path:
+    path.visits += 1
+    if depth > _MAX_DEPTH or id(exc) in path or path.visits > _MAX_VISITS:
         return unknown
     path.add(id(exc))
     try:
@@ -334,11 +355,11 @@ def classify_chain(
     return unknown if status is None else status
 
 
-def _classify(exc: BaseException, path: set[int], depth: int) -> SocketErrorStatus:
+def _classify(exc: BaseException, path: ClassifyPath, depth: int) -> SocketErrorStatus:
     return classify_chain(exc, path, depth, _direct_status, _S.UNKNOWN)
 
 
-def _direct_status(exc: BaseException, path: set[int], depth: int) -> SocketErrorStatus | None:
+def _direct_status(exc: BaseException, path: ClassifyPath, depth: int) -> SocketErrorStatus | None:
     if isinstance(exc, SocketStatusError):
         return exc.status
     if isinstance(exc, BaseExceptionGroup):

@@ -22,7 +22,7 @@ from websockets import exceptions as ws_exceptions
 from websockets.frames import CloseCode
 
 from .checks import describe
-from .errors import SocketError, SocketErrorStatus, classify_chain
+from .errors import ClassifyPath, SocketError, SocketErrorStatus, classify_chain
 
 __all__ = [
     "WebErrorStatus",
@@ -329,6 +329,12 @@ _HRESULT_STATUS: dict[int, WebErrorStatus] = {
     0x80072F7C: _W.REDIRECT_FAILED,
     0x8000000E: _W.UNKNOWN,  # E_ILLEGAL_METHOD_CALL: misuse, not a network failure
     0x80000013: _W.OPERATION_CANCELED,  # RO_E_CLOSED
+    # HTTP_E_STATUS_UNEXPECTED, _UNEXPECTED_REDIRECTION, _CLIENT_ERROR, _SERVER_ERROR
+    # (winerror.h): not HTTP statuses, though in the range of HTTP_E_STATUS_*.
+    0x80190001: _W.UNEXPECTED_STATUS_CODE,
+    0x80190003: _W.UNEXPECTED_REDIRECTION,
+    0x80190004: _W.UNEXPECTED_CLIENT_ERROR,
+    0x80190005: _W.UNEXPECTED_SERVER_ERROR,
 }
 
 # HTTP_E_STATUS_*: 0x80190000 | the HTTP status.
@@ -358,7 +364,8 @@ class WebSocketError:
 
         Integers: a WinINet HRESULT (``0x80072xxx``), an ``HTTP_E_STATUS_*`` HRESULT
         (``0x8019xxxx``), or whatever :meth:`SocketError.get_status
-        <trio_sockets.SocketError.get_status>` accepts (errno, WSA code, HRESULT).
+        <trio_sockets.SocketError.get_status>` accepts (errno, WSA code, HRESULT);
+        ``UNKNOWN`` for an int wider than 32 bits.
 
         Returns ``UNKNOWN`` where nothing fits. Raises :class:`TypeError` for a ``bool``
         or anything that is neither an exception nor an int.
@@ -369,11 +376,13 @@ class WebSocketError:
             )
         if isinstance(error, int):
             return _classify_int(error)
-        return _classify(error, set(), 0)
+        return _classify(error, ClassifyPath(), 0)
 
 
 def _classify_int(code: int) -> WebErrorStatus:
-    hresult = code & 0xFFFFFFFF if -(2**31) <= code < -0x10000 else code
+    if not -(2**31) <= code <= 0xFFFFFFFF:  # no code is wider than 32 bits
+        return _W.UNKNOWN
+    hresult = code & 0xFFFFFFFF if code < -0x10000 else code
     if hresult in _HRESULT_STATUS:
         return _HRESULT_STATUS[hresult]
     if hresult & 0xFFFF0000 == _HTTP_E_STATUS:
@@ -381,11 +390,11 @@ def _classify_int(code: int) -> WebErrorStatus:
     return status_of_socket_status(SocketError.get_status(code))
 
 
-def _classify(exc: BaseException, path: set[int], depth: int) -> WebErrorStatus:
+def _classify(exc: BaseException, path: ClassifyPath, depth: int) -> WebErrorStatus:
     return classify_chain(exc, path, depth, _direct_status, _W.UNKNOWN)
 
 
-def _direct_status(exc: BaseException, path: set[int], depth: int) -> WebErrorStatus | None:
+def _direct_status(exc: BaseException, path: ClassifyPath, depth: int) -> WebErrorStatus | None:
     for kind, classify in _BY_KIND:
         if isinstance(exc, kind):
             status = classify(exc, path, depth)
@@ -397,7 +406,7 @@ def _direct_status(exc: BaseException, path: set[int], depth: int) -> WebErrorSt
     return None if status is _W.UNKNOWN else status
 
 
-def _known_cause(exc: BaseException, path: set[int], depth: int) -> WebErrorStatus | None:
+def _known_cause(exc: BaseException, path: ClassifyPath, depth: int) -> WebErrorStatus | None:
     """The status of *exc*'s ``__cause__``, or None when it has none or it is unknown."""
     if exc.__cause__ is None:
         return None
@@ -406,7 +415,7 @@ def _known_cause(exc: BaseException, path: set[int], depth: int) -> WebErrorStat
 
 
 def _group_status(
-    exc: BaseExceptionGroup[BaseException], path: set[int], depth: int
+    exc: BaseExceptionGroup[BaseException], path: ClassifyPath, depth: int
 ) -> WebErrorStatus:
     leaves = [_classify(leaf, path, depth + 1) for leaf in exc.exceptions]
     if all(leaf == leaves[0] for leaf in leaves):
@@ -415,7 +424,7 @@ def _group_status(
 
 
 def _handshake_status(
-    exc: ws_exceptions.InvalidHandshake, path: set[int], depth: int
+    exc: ws_exceptions.InvalidHandshake, path: ClassifyPath, depth: int
 ) -> WebErrorStatus:
     # A timeout during the handshake is classified by the socket layer.
     cause = _known_cause(exc, path, depth)
@@ -423,7 +432,7 @@ def _handshake_status(
 
 
 def _closed_status(
-    exc: ws_exceptions.ConnectionClosed, _path: set[int], _depth: int
+    exc: ws_exceptions.ConnectionClosed, _path: ClassifyPath, _depth: int
 ) -> WebErrorStatus:
     if exc.rcvd is not None and (exc.sent is None or exc.rcvd_then_sent):
         return status_of_close(exc.rcvd.code, by_peer=True)
@@ -432,7 +441,7 @@ def _closed_status(
     return _W.CONNECTION_ABORTED
 
 
-_Classifier = Callable[[Any, set[int], int], WebErrorStatus | None]
+_Classifier = Callable[[Any, ClassifyPath, int], WebErrorStatus | None]
 
 #: Each kind of exception and how it is classified, the first that matches winning
 #: (subclasses before their bases); None falls through to the socket layer's
