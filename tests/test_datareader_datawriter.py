@@ -7,6 +7,7 @@ Everything here goes through an in-memory ``DataWriter()`` and ``DataReader.from
 from __future__ import annotations
 
 import array
+import copy
 import math
 import pickle
 import struct
@@ -927,3 +928,13 @@ def test_measure_string_on_a_closed_writer_says_it_is_closed() -> None:
     w.close()
     with pytest.raises(trio.ClosedResourceError, match="measure_string"):
         w.measure_string("abc")
+
+
+@pytest.mark.parametrize("make", [DataWriter, lambda: DataReader.from_buffer(b"\x01\x02")])
+def test_readers_and_writers_refuse_to_be_copied(make: Callable[[], object]) -> None:
+    """A copy would share the buffer (and stream) with the original: writing to the
+    copy changed the original. As with sockets, copies and pickles are refused."""
+    owner = make()
+    for attempt in (copy.copy, copy.deepcopy, pickle.dumps):
+        with pytest.raises(TypeError, match=r"cannot be copied or pickled.*detach_buffer"):
+            attempt(owner)

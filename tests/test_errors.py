@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import copy
 import datetime
 import errno
 import os
+import pickle
 import socket
 import ssl
 from collections.abc import Callable
@@ -812,3 +814,33 @@ def test_windows_only_error_message() -> None:
     )
     assert exc.member == "StreamSocket.transfer_ownership"
     assert exc.reason.startswith("on Windows")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        socket_error(S.CONNECTION_REFUSED, "connect to 127.0.0.1:1", errno=errno.ECONNREFUSED),
+        socket_error(S.CONNECTION_RESET_BY_PEER, "receive", errno=errno.EPIPE, broken=True),
+        socket_error(S.OPERATION_ABORTED, "send", closed=True),
+        socket_error(S.HOST_NOT_FOUND, "resolve 'x.test'", errno=socket.EAI_NONAME),
+        SocketStatusError(S.UNKNOWN, "made by hand"),
+        WindowsOnlyError("StreamSocket.transfer_ownership", "Windows has a socket broker"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_errors_survive_copy_and_pickle(error: Exception) -> None:
+    """The combined classes are not importable by name; copies are made of the same
+    class all the same (so ``except ConnectionRefusedError`` still catches them)."""
+    error.add_note("a note")
+    for copied in (copy.copy(error), copy.deepcopy(error), pickle.loads(pickle.dumps(error))):
+        assert type(copied) is type(error)
+        assert str(copied) == str(error)
+        assert copied.__notes__ == ["a note"]
+        if isinstance(error, SocketStatusError):
+            assert isinstance(copied, SocketStatusError)
+            assert (copied.status, copied.message, copied.errno, copied.strerror) == (
+                error.status,
+                error.message,
+                error.errno,
+                error.strerror,
+            )

@@ -661,3 +661,13 @@ def test_every_refusal_has_a_bounded_message(raw: str) -> None:
         except InvalidHostNameError as error:
             message = str(error)
         assert len(message) <= 3 * 80 + 120, message[:200]
+
+
+def test_a_refusal_survives_copy_and_pickle() -> None:
+    with pytest.raises(InvalidHostNameError) as caught:
+        coerce_host_name("a..b", "remote_host_name")
+    error = caught.value
+    for copied in (copy.copy(error), copy.deepcopy(error), pickle.loads(pickle.dumps(error))):
+        assert type(copied) is InvalidHostNameError
+        assert str(copied) == str(error)
+        assert (copied.host_name, copied.reason) == (error.host_name, error.reason)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 import errno
+import pickle
 import socket
 import ssl
 
@@ -354,3 +356,30 @@ def test_get_status_rejects_what_is_not_an_error(bad: object) -> None:
 def test_web_socket_error_has_only_static_members() -> None:
     with pytest.raises(TypeError, match="static"):
         WebSocketError()
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        web_socket_error(WebErrorStatus.CANNOT_CONNECT, "connect to ws://127.0.0.1:1/"),
+        web_socket_error(
+            WebErrorStatus.REQUEST_ENTITY_TOO_LARGE,
+            "receive",
+            close_code=1009,
+            close_reason="too big",
+            broken=True,
+        ),
+        web_socket_error(WebErrorStatus.OPERATION_CANCELED, "send", closed=True),
+        WebSocketStatusError(WebErrorStatus.UNKNOWN, "made by hand"),
+    ],
+    ids=lambda error: type(error).__name__,
+)
+def test_web_socket_errors_survive_copy_and_pickle(error: WebSocketStatusError) -> None:
+    for copied in (copy.copy(error), copy.deepcopy(error), pickle.loads(pickle.dumps(error))):
+        assert type(copied) is type(error)
+        assert str(copied) == str(error)
+        assert (copied.status, copied.close_code, copied.close_reason) == (
+            error.status,
+            error.close_code,
+            error.close_reason,
+        )

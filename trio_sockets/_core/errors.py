@@ -108,6 +108,24 @@ class SocketStatusError(OSError):
             f"errno={self.errno!r})"
         )
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # The classes socket_error() combines are not importable by name: copy and
+        # pickle combine them again.
+        kind = type(self).__dict__.get("_made_of", type(self))
+        made = (kind, self.status, self.message, self.errno, self.strerror)
+        return (_remade, made, self.__dict__)
+
+
+def _remade(
+    kind: tuple[type[OSError], bool, bool] | type[SocketStatusError],
+    status: SocketErrorStatus,
+    message: str,
+    errno: int | None,
+    strerror: str | None,
+) -> SocketStatusError:
+    cls = _combined_class(*kind) if isinstance(kind, tuple) else kind
+    return cls(status, message, errno=errno, strerror=strerror)
+
 
 def _default_strerror(status: SocketErrorStatus, errno: int | None) -> str:
     if errno is not None and errno > 0 and status not in FOREIGN_CODE_STATUSES:
@@ -142,7 +160,8 @@ def _combined_class(
         if base is not OSError:
             bases = (SocketStatusError, base, *bases[1:])
             name = base.__name__.removesuffix("Error") + name
-        cls = type(name, bases, {"__module__": "trio_sockets", "__qualname__": name})
+        namespace = {"__module__": "trio_sockets", "__qualname__": name, "_made_of": key}
+        cls = type(name, bases, namespace)
     _class_cache[key] = cls
     return cls
 
@@ -405,3 +424,6 @@ class WindowsOnlyError(NotImplementedError):
         super().__init__(f"{member} is Windows-only and not available in trio_sockets: {reason}")
         self.member = member
         self.reason = reason
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (type(self), (self.member, self.reason), self.__dict__)

@@ -60,6 +60,10 @@ class InvalidHostNameError(ValueError):
         super().__init__(f"invalid {what} {shown(host_name)}: {reason}")
         self.host_name = host_name
         self.reason = reason
+        self._what = what
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (functools.partial(type(self), what=self._what), (self.host_name, self.reason))
 
 
 class HostName:

@@ -258,6 +258,24 @@ class WebSocketStatusError(OSError):
     def __repr__(self) -> str:
         return f"WebSocketStatusError(WebErrorStatus.{self.status.name}, {self.message!r})"
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # The classes web_socket_error() combines are not importable by name: copy and
+        # pickle combine them again.
+        kind = type(self).__dict__.get("_made_of", type(self))
+        made = (kind, self.status, self.message, self.close_code, self.close_reason)
+        return (_remade, made, self.__dict__)
+
+
+def _remade(
+    kind: tuple[type[OSError], bool, bool] | type[WebSocketStatusError],
+    status: WebErrorStatus,
+    message: str,
+    close_code: int | None,
+    close_reason: str,
+) -> WebSocketStatusError:
+    cls = _error_class(*kind) if isinstance(kind, tuple) else kind
+    return cls(status, message, close_code=close_code, close_reason=close_reason)
+
 
 _class_cache: dict[tuple[type[OSError], bool, bool], type[WebSocketStatusError]] = {}
 
@@ -280,7 +298,8 @@ def _error_class(base: type[OSError], broken: bool, closed: bool) -> type[WebSoc
         if len(bases) == 1:
             cls = WebSocketStatusError
         else:
-            cls = type(name, bases, {"__module__": "trio_sockets", "__qualname__": name})
+            namespace = {"__module__": "trio_sockets", "__qualname__": name, "_made_of": key}
+            cls = type(name, bases, namespace)
         _class_cache[key] = cls
     return cls
 

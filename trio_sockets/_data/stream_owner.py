@@ -5,7 +5,7 @@ they give it up or close it (WinRT's ``DetachStream`` and ``Close``, with ``with
 from __future__ import annotations
 
 from types import TracebackType
-from typing import Any, ClassVar, Generic, Self, TypeVar
+from typing import Any, ClassVar, Generic, NoReturn, Self, SupportsIndex, TypeVar
 
 import trio
 
@@ -88,6 +88,13 @@ class StreamOwner(ClosesOnExit, Generic[_S]):
     #: Why an object never had a stream, and when a plain ``with`` is allowed.
     _WITHOUT_STREAM: ClassVar[str]
     _PLAIN_WITH: ClassVar[str]
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        # Without this, copy.copy() made a second object sharing the buffer and stream.
+        raise TypeError(
+            f"a {self._NAME} cannot be copied or pickled: it owns its {self._STREAM_NAME}, "
+            "if it has one, and the bytes it holds (detach_buffer() takes those)"
+        )
 
     def _own(self, stream: _S | None) -> None:
         self._stream = stream
