@@ -7,12 +7,16 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import re
 import socket
+import urllib.parse
 from collections.abc import AsyncIterator
 
 import pytest
 import trio
 from conftest import free_tcp_port
+from hypothesis import assume, example, given, settings
+from hypothesis import strategies as st
 
 from trio_sockets import (
     HostName,
@@ -22,6 +26,7 @@ from trio_sockets import (
     StreamWebSocket,
     WebSocketStatusError,
 )
+from trio_sockets._websockets.uri import parse_websocket_uri, shown_uri
 from trio_sockets.testing import DnsServer
 
 _HEAD_LIMIT = 65536
@@ -250,3 +255,151 @@ async def test_user_info_basic_cannot_send_is_refused_before_connecting(
         assert "pw" not in message
         assert "c%40d" not in message
     assert server.heads == []
+
+
+# -- the parsing alone -----------------------------------------------------------------
+
+_MARK = "\u2603"  # in every generated password, and nowhere else
+_TEXT = st.text(st.characters(exclude_characters=_MARK), max_size=12)
+_HOSTS = ["127.0.0.1", "[::1]", "[::1%25lo]", "[fe80::1%lo]", "example.test", "bücher.test"]
+_PORTS = st.one_of(st.just(""), st.integers(0, 70000).map(lambda port: f":{port}"))
+
+
+@given(
+    scheme=st.sampled_from(["ws", "wss", "WS", "http", ""]),
+    user=_TEXT.filter(lambda user: ":" not in user),
+    password=st.builds(lambda a, b: a + _MARK + b, st.text(), st.text()),
+    host=st.sampled_from(_HOSTS) | _TEXT,
+    port=_PORTS,
+    path=st.text(max_size=12),
+)
+@settings(max_examples=500)
+@example(scheme="ws", user="alice", password=f"1/{_MARK}", host="127.0.0.1", port="", path="/")
+@example(scheme="ws", user="alice", password=f"x@{_MARK}/", host="127.0.0.1", port="", path="/")
+@example(scheme="ws", user="[", password=f"]{_MARK}", host="127.0.0.1", port="", path="/")
+def test_no_password_is_ever_shown(
+    scheme: str, user: str, password: str, host: str, port: str, path: str
+) -> None:
+    uri = f"{scheme}://{user}:{password}@{host}{port}{path}"
+    encoded = urllib.parse.quote(_MARK)
+    assert _MARK not in shown_uri(uri)
+    try:
+        target = parse_websocket_uri(uri)
+    except ValueError as error:
+        texts = (str(error),)
+    else:
+        texts = (repr(target), target.shown, target.host.canonical_name)
+    for text in texts:
+        assert _MARK not in text
+        assert encoded not in text
+
+
+@given(
+    user=st.text(max_size=8),
+    password=st.text(max_size=8),
+    host=st.sampled_from(_HOSTS),
+    port=st.integers(1, 65535) | st.none(),
+    path=st.text(st.characters(exclude_characters="%?#"), max_size=12),
+    query=st.text(st.characters(exclude_characters="%#"), max_size=12) | st.none(),
+)
+@settings(max_examples=300)
+def test_what_parses_is_what_was_written_and_sendable(
+    user: str, password: str, host: str, port: int | None, path: str, query: str | None
+) -> None:
+    quoted = urllib.parse.quote(user, safe="") + ":" + urllib.parse.quote(password, safe="")
+    uri = f"ws://{quoted}@{host}{'' if port is None else f':{port}'}/{path}"
+    uri += "" if query is None else f"?{query}"
+    sendable = all(c >= " " and not "\x7f" <= c <= "\x9f" for c in user + password + path)
+    sendable &= not re.search("[\x00-\x1f\x7f-\x9f\ud800-\udfff]", uri)
+    if not sendable or ":" in user or "@" in path + (query or ""):
+        with pytest.raises(ValueError, match="uri"):
+            parse_websocket_uri(uri)
+        return
+    target = parse_websocket_uri(uri)
+    assert target.user_info == (user, password)
+    assert target.port == (80 if port is None else port)
+    assert target.host == HostName(host.replace("%25", "%"))
+    assert urllib.parse.unquote(target.path) == f"/{path}"
+    assert urllib.parse.unquote(target.query) == (query or "")
+    for part in (target.path, target.query):
+        assert re.fullmatch(r"[!-~]*", part), part  # printable ASCII: no space, no control
+    assert "%" not in target.protocol_uri().host
+
+
+@given(host=st.text(st.characters(exclude_characters="/?#@:[]%"), min_size=1, max_size=20))
+@settings(max_examples=300)
+def test_the_host_is_the_one_hostname_makes_or_its_error(host: str) -> None:
+    assume(not re.search("[\x00-\x1f\x7f-\x9f\ud800-\udfff]", host))
+    uri = f"wss://{host}/"
+    try:
+        expected = HostName(host)
+    except InvalidHostNameError as error:
+        with pytest.raises(InvalidHostNameError) as caught:
+            parse_websocket_uri(uri)
+        assert caught.value.reason.startswith(error.reason)  # noqa: PT017
+        return
+    target = parse_websocket_uri(uri)
+    assert target.host == expected
+    assert target.port == 443
+    assert target.protocol_uri().host == expected.canonical_name
+
+
+@given(
+    uri=st.sampled_from(["ws://u:p@127.0.0.1:8080/a?b", "wss://[::1%25lo]/", "ws://bücher.test"]),
+    at=st.integers(0, 40),
+    control=st.characters(categories=["Cc", "Cs"]),
+)
+def test_a_control_character_anywhere_is_refused(uri: str, at: int, control: str) -> None:
+    with pytest.raises(ValueError, match=r"control character|surrogate"):
+        parse_websocket_uri(uri[:at] + control + uri[at:])
+
+
+@pytest.mark.parametrize(
+    ("uri", "port", "host_header"),
+    [
+        ("ws://h.test", 80, "h.test"),
+        ("ws://h.test:/", 80, "h.test"),
+        ("wss://h.test:0443/", 443, "h.test"),
+        ("WSS://H.Test:8443", 8443, "h.test"),
+        ("ws://[::1%25eth%2E0]:1/", 1, "::1"),
+        ("ws://%62%C3%BCcher.test/", 80, "xn--bcher-kva.test"),
+        ("ws://127.0.0.1./", 80, "127.0.0.1"),
+    ],
+)
+def test_ports_and_hosts(uri: str, port: int, host_header: str) -> None:
+    target = parse_websocket_uri(uri)
+    assert (target.port, target.protocol_uri().host) == (port, host_header)
+
+
+@pytest.mark.parametrize(
+    ("uri", "shown"),
+    [
+        ("ws://alice:s3cret@h.test/", "ws://alice:***@h.test/"),
+        ("ws://alice:s3/c?r#e@t@h.test/", "ws://alice:***@h.test/"),
+        ("alice:s3cret@h.test", "alice:***@h.test"),
+        ("ws://h.test:8080/users/@me", "ws://h.test:***@me"),  # the price of the above
+        ("ws://h.test:8080/a", "ws://h.test:8080/a"),
+        ("ws://alice@h.test:8080/", "ws://alice@h.test:8080/"),
+    ],
+)
+def test_shown_uri(uri: str, shown: str) -> None:
+    assert shown_uri(uri) == shown
+
+
+@pytest.mark.parametrize(
+    "uri",
+    [
+        "ws://%3A%3A1/",  # an IPv6 address out of brackets, percent-encoded
+        "ws://::1/",
+        "ws://[::1/",
+        "ws://[::1]x/",
+        "ws:///path",
+        "ws:/h.test/",
+        "ws://[::1%25]/",
+        "ws://h%FF.test/",
+        "ws://u:p@h.test/@x",  # an '@' after the user info: whose password is it?
+    ],
+)
+def test_malformed_authorities_are_refused(uri: str) -> None:
+    with pytest.raises(ValueError, match="uri"):
+        parse_websocket_uri(uri)

@@ -42,10 +42,11 @@ class WebSocketTarget:
     #: The host to connect to (an IPv6 address keeps its zone).
     host: HostName
     port: int
-    #: The path, percent-encoded ASCII, from "/".
-    path: str
+    #: The path, percent-encoded ASCII, from "/". (Not in ``repr``, nor is the query:
+    #: a password with an unencoded "/" may have ended up there.)
+    path: str = dataclasses.field(repr=False)
     #: The query, percent-encoded ASCII, without "?"; "" when there is none.
-    query: str
+    query: str = dataclasses.field(repr=False)
     #: The user name and password (percent-decoded) for the Authorization header.
     user_info: tuple[str, str] | None = dataclasses.field(repr=False)
     #: The URI as messages show it (:func:`shown_uri`).
