@@ -102,7 +102,7 @@ def parse_websocket_uri(uri: object) -> WebSocketTarget:
     def safe(part: str) -> str:
         # A part of the URI is quoted only where the shown URI has it: one that a
         # password's unencoded "/" cut out of the user info is never repeated.
-        return f" {shown(part)}" if part and part in text else ""
+        return f", not {shown(part)}" if part and part in text else ""
 
     bad = _UNSENDABLE.search(uri)
     if bad is not None:
@@ -196,7 +196,7 @@ def _port(
         or len(text.lstrip("0")) > _MAX_PORT_DIGITS
         or not 1 <= int(text) <= 65535
     ):
-        raise refuse(f"the port{safe(text)} is not a number from 1 to 65535")
+        raise refuse(f"the port must be a number from 1 to 65535{safe(text)}")
     return int(text)
 
 
