@@ -337,6 +337,17 @@ async def test_send_reports_a_close_by_the_server_with_its_code() -> None:
     assert stderr.count("\n") == 1
 
 
+async def test_send_does_not_show_the_password_of_the_uri() -> None:
+    with WebsocketsServer() as server:
+        uri = server.url("/close").replace("ws://", "ws://alice:s3cret@")
+        result = await _run(["send", uri, "--wait", "5"])
+    assert result.returncode == 1
+    stderr = result.stderr.decode()
+    assert "code 4001" in stderr
+    assert "alice:***@" in stderr
+    assert "s3cret" not in stderr
+
+
 async def test_send_reports_a_refused_port() -> None:
     uri = f"ws://127.0.0.1:{free_tcp_port()}/"
     result = await _run(["send", uri])

@@ -10,6 +10,7 @@ import array
 import copy
 import math
 import pickle
+import re
 import struct
 import uuid
 from collections.abc import Callable
@@ -694,7 +695,7 @@ def test_write_buffer_range_errors_name_the_values(
 def test_settings_accept_only_their_enum(make: Callable[[], Any], prop: str, bad: Any) -> None:
     obj = make()
     before = getattr(obj, prop)
-    with pytest.raises(TypeError, match=f"{prop} must be a .* got {bad!r}"):
+    with pytest.raises(TypeError, match=rf"^{prop} must be a \w+, not .*{re.escape(repr(bad))}"):
         setattr(obj, prop, bad)
     assert getattr(obj, prop) is before
 
@@ -703,7 +704,7 @@ def test_input_stream_options_accept_flag_combinations_only() -> None:
     r = DataReader.from_buffer(b"")
     r.input_stream_options = InputStreamOptions.PARTIAL | InputStreamOptions.READ_AHEAD
     assert r.input_stream_options == 3
-    with pytest.raises(TypeError, match="got 1"):
+    with pytest.raises(TypeError, match="must be an InputStreamOptions, not int 1"):
         r.input_stream_options = 1  # type: ignore[assignment]
     with pytest.raises(ValueError, match="unknown flag bits 0x8"):
         r.input_stream_options = InputStreamOptions(8)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import enum
 import json
 import os
 import socket
@@ -24,10 +25,15 @@ from websockets.sync.server import ServerConnection
 from ws_peers import RawPeer, WebsocketsServer, flood
 
 from trio_sockets import (
+    ByteOrder,
     ChainValidationResult,
     MessageWebSocket,
+    MessageWebSocketControl,
     MessageWebSocketReceiveMode,
+    ServerMessageWebSocketControl,
     SocketMessageType,
+    SocketQualityOfService,
+    StreamSocket,
     WebErrorStatus,
     WebSocketError,
     WebSocketStatusError,
@@ -194,7 +200,7 @@ def test_control_checks_name_the_bad_value() -> None:
     assert control.desired_unsolicited_pong_interval == datetime.timedelta(0)
     assert control.actual_unsolicited_pong_interval == datetime.timedelta(0)
     assert control.outbound_buffer_size_in_bytes is None
-    with pytest.raises(ValueError, match=r"message_type .* 7"):
+    with pytest.raises(TypeError, match=r"message_type .*int 7"):
         control.message_type = 7  # type: ignore[assignment]
     with pytest.raises(TypeError, match=r"message_type .*str 'UTF8'"):
         control.message_type = "UTF8"  # type: ignore[assignment]
@@ -202,7 +208,7 @@ def test_control_checks_name_the_bad_value() -> None:
         control.max_message_size = 0
     with pytest.raises(TypeError, match=r"max_message_size .*bool True"):
         control.max_message_size = True
-    with pytest.raises(ValueError, match=r"receive_mode .* 2"):
+    with pytest.raises(TypeError, match=r"receive_mode .*int 2"):
         control.receive_mode = 2  # type: ignore[assignment]
     with pytest.raises(TypeError, match=r"desired_unsolicited_pong_interval .*int 5"):
         control.desired_unsolicited_pong_interval = 5  # type: ignore[assignment]
@@ -221,6 +227,36 @@ def test_control_checks_name_the_bad_value() -> None:
     assert control.message_type is TEXT
     with pytest.raises(NotImplementedError, match="Windows-only"):
         control.server_credential = ("user", "password")
+
+
+@pytest.mark.parametrize("server", [False, True])
+@pytest.mark.parametrize(
+    ("setting", "member", "other"),
+    [
+        ("message_type", SocketMessageType.UTF8, ByteOrder.BIG_ENDIAN),
+        ("message_type", SocketMessageType.BINARY, SocketQualityOfService.NORMAL),
+        ("receive_mode", MessageWebSocketReceiveMode.PARTIAL_MESSAGE, SocketMessageType.UTF8),
+    ],
+)
+def test_enum_settings_take_their_own_members_only(
+    server: bool, setting: str, member: enum.IntEnum, other: enum.IntEnum
+) -> None:
+    """As every enum setting (``quality_of_service``, ``byte_order``...): a plain int, or
+    a member of another enum with the same number, is refused with TypeError naming the
+    setting and the value, and the setting keeps its value."""
+    assert int(member) == int(other)
+    control: MessageWebSocketControl | ServerMessageWebSocketControl = (
+        ServerMessageWebSocketControl(StreamSocket().control)
+        if server
+        else MessageWebSocket().control
+    )
+    before = getattr(control, setting)
+    for value in (other, int(member), str(int(member))):
+        with pytest.raises(TypeError, match=rf"^{setting} must be a {type(member).__name__}, not "):
+            setattr(control, setting, value)
+        assert getattr(control, setting) is before
+    setattr(control, setting, member)
+    assert getattr(control, setting) is member
 
 
 @pytest.mark.parametrize(

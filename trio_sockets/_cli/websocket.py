@@ -25,6 +25,7 @@ from .._core.web_errors import WebSocketError, status_of_close, web_socket_error
 from .._sockets.stream_socket import StreamSocket
 from .._websockets.echo import EchoCounts, echo_messages
 from .._websockets.message_socket import MessageWebSocket
+from .._websockets.uri import shown_uri
 from .progress import Progress
 from .tls_options import use_tls_options, wants_tls
 
@@ -189,7 +190,7 @@ async def send_messages(
                 reason = f" and reason {shown(closed.reason)}" if closed.reason else ""
                 raise web_socket_error(
                     status_of_close(closed.code, by_peer=True),
-                    f"{shown(uri)}: the server closed the WebSocket with code "
+                    f"{shown(shown_uri(uri))}: the server closed the WebSocket with code "
                     f"{closed.code}{reason}",
                     close_code=closed.code,
                     close_reason=closed.reason,

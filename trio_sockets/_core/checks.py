@@ -8,16 +8,19 @@ message shows it through :func:`shown`, which is bounded whatever the value.
 
 from __future__ import annotations
 
+import enum
 import math
 import reprlib
 from typing import Any, NoReturn, TypeVar
 
 T = TypeVar("T")
+E = TypeVar("E", bound=enum.Enum)
 
 __all__ = [
     "MAX_SHOWN",
     "SealedList",
     "check_bool",
+    "check_enum",
     "check_int",
     "check_seconds",
     "describe",
@@ -59,6 +62,20 @@ def check_bool(name: str, value: object) -> bool:
     """*value* if it is a bool; else :exc:`TypeError` naming *name* and the value."""
     if not isinstance(value, bool):
         raise TypeError(f"{name} must be a bool, not {describe(value)}")
+    return value
+
+
+def check_enum(name: str, value: object, kind: type[E]) -> E:
+    """*value* if it is a member of the enum *kind*; else :exc:`TypeError` naming *name*
+    and the value.
+
+    Plain ints, and members of other enums with the same number, are refused on
+    purpose: the members carry WinRT's numbers, but ``control.message_type = 1`` (or
+    ``ByteOrder.BIG_ENDIAN``, also 1) would hide which setting a line of code means.
+    """
+    if not isinstance(value, kind):
+        article = "an" if kind.__name__[0] in "AEIO" else "a"  # "a UnicodeEncoding"
+        raise TypeError(f"{name} must be {article} {kind.__name__}, not {describe(value)}")
     return value
 
 

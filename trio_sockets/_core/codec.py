@@ -26,9 +26,8 @@ import struct
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import TypeVar
 
-from .checks import describe, shown
+from .checks import check_enum, describe, shown
 from .enums import ByteOrder, InputStreamOptions, UnicodeEncoding
 
 __all__ = [
@@ -214,25 +213,14 @@ def check_count(value: object, where: str, what: str = "count") -> int:
     return value
 
 
-_E = TypeVar("_E", ByteOrder, UnicodeEncoding)
-
-
-def _check_enum(value: object, enum_type: type[_E], prop: str) -> _E:
-    # Plain ints are refused on purpose: the members carry WinRT's numbers, but accepting
-    # `reader.byte_order = 1` would hide which order a line of code means.
-    if not isinstance(value, enum_type):
-        raise TypeError(f"{prop} must be a {enum_type.__name__} member, got {shown(value)}")
-    return value
-
-
 def check_byte_order(value: object) -> ByteOrder:
     """Return *value* if it is a :class:`ByteOrder`; else raise :exc:`TypeError` naming it."""
-    return _check_enum(value, ByteOrder, "byte_order")
+    return check_enum("byte_order", value, ByteOrder)
 
 
 def check_unicode_encoding(value: object) -> UnicodeEncoding:
     """Return *value* if it is a :class:`UnicodeEncoding`; else raise :exc:`TypeError`."""
-    return _check_enum(value, UnicodeEncoding, "unicode_encoding")
+    return check_enum("unicode_encoding", value, UnicodeEncoding)
 
 
 _ALL_INPUT_STREAM_OPTIONS = InputStreamOptions.PARTIAL | InputStreamOptions.READ_AHEAD
@@ -245,12 +233,11 @@ def check_input_stream_options(
 
     Raises :exc:`TypeError` for anything else, :exc:`ValueError` for unknown flag bits.
     """
-    if not isinstance(value, InputStreamOptions):
-        raise TypeError(f"{name} must be an InputStreamOptions, got {shown(value)}")
-    unknown = int(value) & ~int(_ALL_INPUT_STREAM_OPTIONS)
+    options = check_enum(name, value, InputStreamOptions)
+    unknown = int(options) & ~int(_ALL_INPUT_STREAM_OPTIONS)
     if unknown:
-        raise ValueError(f"{name} {int(value):#x} has unknown flag bits {unknown:#x}")
-    return value
+        raise ValueError(f"{name} {int(options):#x} has unknown flag bits {unknown:#x}")
+    return options
 
 
 # -- GUID --------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ import contextlib
 import socket
 from collections.abc import Callable
 
-from .._core.checks import check_int, shown
+from .._core.checks import check_enum, check_int
 from .._core.enums import SocketQualityOfService
 from .._io.translate import translating
 
@@ -41,9 +41,7 @@ def check_buffer_size(name: str, value: object) -> int | None:
 
 
 def check_qos(value: object) -> SocketQualityOfService:
-    if not isinstance(value, SocketQualityOfService):
-        raise TypeError(f"quality_of_service must be a SocketQualityOfService, not {shown(value)}")
-    return value
+    return check_enum("quality_of_service", value, SocketQualityOfService)
 
 
 def set_hop_limit(sock: socket.socket, hops: int) -> None:

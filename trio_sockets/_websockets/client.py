@@ -4,18 +4,14 @@
 from __future__ import annotations
 
 import contextlib
-import re
 from typing import TypeVar
 
 import trio
 from websockets.client import ClientProtocol
-from websockets.exceptions import InvalidURI
 from websockets.http11 import Response
-from websockets.uri import WebSocketURI, parse_uri
 
-from .._core.checks import describe, shown
+from .._core.checks import shown
 from .._core.enums import SocketProtectionLevel
-from .._core.hostname import HostName
 from .._core.lifecycle import Action
 from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
 from .._io.resolver import Resolver
@@ -24,6 +20,7 @@ from .base import WebSocketBase
 from .control import WebSocketControl, offered_subprotocols, opening_settings, use_socket_control
 from .information import WebSocketInformation, use_socket_information
 from .session import _LOGGER, check_header
+from .uri import WebSocketTarget, parse_websocket_uri
 from .validation import WebSocketServerCustomValidationRequestedEventArgs, validate_server
 
 __all__ = ["WebSocketClient"]
@@ -86,8 +83,13 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         failed connect leaves the socket usable for another one.
 
         Raises:
-            TypeError / ValueError: *uri* is not an absolute ``ws://`` or ``wss://`` URI,
-                or a supported protocol is not a token (named).
+            TypeError / ValueError: *uri* is not an absolute ``ws://`` or ``wss://`` URI
+                the request can send (control characters, a fragment, a port outside 1
+                to 65535, user info other than ``user:password`` or whose user name
+                holds ":"), or a supported protocol is not a token; named, before
+                anything is sent, the password hidden.
+            InvalidHostNameError: the URI's host is one :class:`~trio_sockets.HostName`
+                refuses, or is in brackets but no IPv6 address.
             RuntimeError: the socket was not entered with ``async with``, or is already
                 connected.
             trio.BusyResourceError: another task is connecting.
@@ -103,18 +105,7 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         Cancellation: nothing is left half open (a server validation under way is over);
         the socket can connect again.
         """
-        if not isinstance(uri, str):
-            raise TypeError(f"uri must be a str, not {describe(uri)}")
-        try:
-            target = parse_uri(uri)
-        except InvalidURI:
-            raise ValueError(
-                f"uri must be an absolute ws:// or wss:// URI, not {shown(_shown_uri(uri))}"
-            ) from None
-        except ValueError as error:  # urllib's: a bad port or IPv6 literal
-            raise ValueError(
-                f"uri {shown(_shown_uri(uri))} is not a valid URI: {shown(str(error))}"
-            ) from None
+        target = parse_websocket_uri(uri)
         if target.user_info is not None and "authorization" in self._headers:
             raise ValueError(
                 "connect: the URI's user:password makes the Authorization header, and "
@@ -124,7 +115,7 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         nursery = self._require_nursery("connect()")
         subprotocols = offered_subprotocols(self._control)
         self._lifecycle.begin(Action.CONNECT)
-        self._uri = _shown_uri(uri)
+        self._uri = target.shown
         try:
             await self._connect(nursery, target, subprotocols)
         except BaseException:
@@ -132,7 +123,7 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
             raise
 
     async def _connect(
-        self, nursery: trio.Nursery, target: WebSocketURI, subprotocols: tuple[str, ...]
+        self, nursery: trio.Nursery, target: WebSocketTarget, subprotocols: tuple[str, ...]
     ) -> None:
         what = f"connect to {shown(self._uri)}"
         if self._socket_used:
@@ -146,7 +137,7 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         await self._session.start_socket(nursery)
         level = SocketProtectionLevel.SSL if target.secure else SocketProtectionLevel.PLAIN_SOCKET
         try:
-            await sock.connect(HostName(target.host), str(target.port), level)
+            await sock.connect(target.host, str(target.port), level)
         except (OSError, trio.ClosedResourceError) as exc:
             raise self._session.error_from(exc, what) from exc
         self._socket_used = True
@@ -198,13 +189,13 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
     async def _handshake(
         self,
         nursery: trio.Nursery,
-        target: WebSocketURI,
+        target: WebSocketTarget,
         subprotocols: tuple[str, ...],
         what: str,
     ) -> None:
         settings = opening_settings(self._control)
         protocol = ClientProtocol(
-            target,
+            target.protocol_uri(),
             extensions=settings.client_extensions(),
             subprotocols=list(subprotocols) or None,  # type: ignore[arg-type]
             max_size=settings.max_size,
@@ -222,14 +213,3 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
             raise web_socket_error(WebSocketError.get_status(error), f"{what}: {error}") from error
         assert isinstance(events[0], Response)
         self._start_session(nursery, events[1:])
-
-
-def _shown_uri(uri: str) -> str:
-    """*uri* as messages and ``repr`` show it: without the password it may carry (the
-    request sends it as an Authorization header; logs must not), also when the URI is
-    refused."""
-    return _PASSWORD.sub(r"\1:***@", uri)
-
-
-# The password of a URI's user:password@: up to the authority's last "@".
-_PASSWORD = re.compile(r"^([^:/?#]+://[^/?#@:]*):[^/?#]*@")

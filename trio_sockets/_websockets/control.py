@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-from typing import TypeVar
 
 from websockets.extensions.base import ClientExtensionFactory, ServerExtensionFactory
 from websockets.extensions.permessage_deflate import (
@@ -14,7 +13,7 @@ from websockets.extensions.permessage_deflate import (
 )
 
 from .._core.certificate import Certificate, IgnorableErrors
-from .._core.checks import check_bool, check_int, check_seconds, describe, shown
+from .._core.checks import check_bool, check_enum, check_int, check_seconds, describe, shown
 from .._core.enums import ChainValidationResult, MessageWebSocketReceiveMode, SocketMessageType
 from .._core.errors import WindowsOnlyError
 from .._sockets.stream_control import StreamSocketControl
@@ -44,18 +43,6 @@ _CREDENTIAL_REASON = (
     "it takes a PasswordCredential from the Windows credential vault and lets the OS do "
     "HTTP authentication; set an Authorization header with set_request_header() instead"
 )
-
-
-_E = TypeVar("_E", SocketMessageType, MessageWebSocketReceiveMode)
-
-
-def _check_enum(name: str, value: object, kind: type[_E]) -> _E:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be a {kind.__name__}, not {describe(value)}")
-    try:
-        return kind(value)
-    except ValueError:
-        raise ValueError(f"{name} must be a {kind.__name__}, not {shown(value)}") from None
 
 
 def _check_subprotocol(value: object) -> str:
@@ -305,7 +292,7 @@ class _MessageSettings(SessionControl):
 
     @message_type.setter
     def message_type(self, value: SocketMessageType) -> None:
-        self._message_type = _check_enum("message_type", value, SocketMessageType)
+        self._message_type = check_enum("message_type", value, SocketMessageType)
 
     @property
     def max_message_size(self) -> int:
@@ -329,7 +316,7 @@ class _MessageSettings(SessionControl):
     @receive_mode.setter
     def receive_mode(self, value: MessageWebSocketReceiveMode) -> None:
         self._refuse_late("receive_mode")
-        self._receive_mode = _check_enum("receive_mode", value, MessageWebSocketReceiveMode)
+        self._receive_mode = check_enum("receive_mode", value, MessageWebSocketReceiveMode)
 
 
 class MessageWebSocketControl(WebSocketControl, _MessageSettings):
