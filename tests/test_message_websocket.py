@@ -521,6 +521,60 @@ async def test_an_oversized_message_closes_with_1009(server: WebsocketsServer) -
     assert server.wait_closed("/big/1001")[0] == 1009
 
 
+@pytest.mark.parametrize(
+    ("frame", "status", "code"),
+    [
+        (b"\x81\x82abcd\x09\x0b", W.ERROR_HTTP_INVALID_SERVER_RESPONSE, 1002),  # masked
+        (b"\x88\x01\x03", W.ERROR_HTTP_INVALID_SERVER_RESPONSE, 1002),  # a 1-byte close
+        (b"\x82\x7e\x03\xe9" + b"b" * 1001, W.REQUEST_ENTITY_TOO_LARGE, 1009),
+    ],
+    ids=["masked", "short-close", "too-big"],
+)
+async def test_a_failure_this_side_found_wins_over_the_reset_after_it(
+    frame: bytes, status: WebErrorStatus, code: int
+) -> None:
+    # The peer reads this side's close frame, then resets the connection.
+    def reset(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        sock.sendall(frame)
+        received = b""
+        while len(received) < 8 and (data := sock.recv(64)):
+            received += data
+        assert received[0] == 0x88  # this side's close frame: 2 bytes of code, masked
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    with RawPeer(reset) as peer:
+        async with MessageWebSocket() as ws:
+            ws.control.max_message_size = 1000
+            await ws.connect(peer.url())
+            with trio.fail_after(5):
+                args = await ws.message_received.receive()
+            with pytest.raises(WebSocketStatusError) as caught:
+                args.get_data_reader()
+            assert (caught.value.status, caught.value.close_code) == (status, code)
+
+
+async def test_a_1009_over_wss_is_not_hidden_by_the_close_without_close_notify(
+    tmp_path: Path,
+) -> None:
+    # The websockets server answers the close frame and closes TCP without TLS's
+    # close_notify, which this side's receive reports as an error.
+    certificates = TlsCertificates(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificates.files("server"))
+    with WebsocketsServer(ssl=context) as server:
+        async with MessageWebSocket() as ws:
+            ws.control.trusted_certificates = [certificates.authority]
+            ws.control.max_message_size = 1000
+            await ws.connect(server.url("/big/1001", "wss"))
+            with trio.fail_after(5):
+                args = await ws.message_received.receive()
+            with pytest.raises(WebSocketStatusError) as caught:
+                args.get_data_reader()
+            assert caught.value.status is W.REQUEST_ENTITY_TOO_LARGE
+            assert caught.value.close_code == 1009
+        assert server.wait_closed("/big/1001")[0] == 1009
+
+
 async def test_a_message_at_the_size_limit_is_accepted(server: WebsocketsServer) -> None:
     async with MessageWebSocket() as ws:
         ws.control.max_message_size = 1000

@@ -169,10 +169,11 @@ class Receiver:
                 data = await self._socket.receive_some(size)
             except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 protocol.receive_eof()
-                if self._closing or (protocol.close_rcvd and protocol.close_sent):
-                    # This side was closing, or the closing handshake is done: how the
-                    # connection ends (a TLS peer's close without close_notify) no
-                    # longer matters.
+                if self._closing or protocol.close_sent is not None:
+                    # This side was closing, had failed the connection (a protocol
+                    # error, a message too big), or the closing handshake is done: how
+                    # the connection ends (a reset, a TLS peer's close without
+                    # close_notify) no longer matters.
                     return None
                 return exc
             if data:
