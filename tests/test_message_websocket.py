@@ -400,6 +400,63 @@ async def test_local_close_sends_code_and_reason_and_reports_the_answer(
     assert server.wait_closed("/echo")[:2] == (4000, "done here")
 
 
+async def test_aclose_after_the_peers_close_came_reports_it_in_closed() -> None:
+    # The peer's close frame comes in the packet of the 101: the handshake is under way
+    # before the application's aclose(). Whether the reader has run by then depends on
+    # trio's scheduling order, which varies: several rounds.
+    close = b"\x88\x05" + struct.pack("!H", 4002) + b"srv"
+
+    def read_answer(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        peer.read_until_close(sock, protocol)
+
+    for _ in range(8):
+        with RawPeer(read_answer, with_response=close) as peer:
+            async with MessageWebSocket() as ws:
+                await ws.connect(peer.url())
+                await ws.aclose(3001, "cli")
+                with trio.fail_after(5):
+                    closed = [(event.code, event.reason) async for event in ws.closed]
+            assert closed == [(4002, "srv")]
+        assert peer.received_close is not None
+        assert (peer.received_close.code, peer.received_close.reason) == (4002, "srv")
+
+
+async def test_a_second_aclose_waits_for_the_answer_the_first_waits_for() -> None:
+    ended: list[bytes] = []
+
+    def answer_late(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        while protocol.close_rcvd is None and (data := sock.recv(65536)):
+            protocol.receive_data(data)
+        time.sleep(0.5)
+        sock.sendall(b"\x88\x08" + struct.pack("!H", 1000) + b"answer")
+        sock.shutdown(socket.SHUT_WR)  # the server ends TCP first (RFC 6455 7.1.1)
+        ended.append(sock.recv(64))  # b"" once this side closes, not a reset
+
+    with RawPeer(answer_late) as peer:
+        async with MessageWebSocket() as ws:
+            ws.control.close_timeout = 5
+            await ws.connect(peer.url())
+            start = trio.current_time()
+            returned: list[float] = []
+
+            async def close(code: int, delay: float) -> None:
+                await trio.sleep(delay)
+                await ws.aclose(code, "bye")
+                returned.append(trio.current_time() - start)
+
+            with trio.fail_after(10):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(close, 1000, 0)
+                    nursery.start_soon(close, 1001, 0.1)
+                closed = [(event.code, event.reason) async for event in ws.closed]
+        assert closed == [(1000, "answer")]
+        assert len(returned) == 2
+        assert min(returned) > 0.4  # neither cut the handshake short
+    assert ended == [b""]
+
+
 @pytest.mark.parametrize(
     ("code", "reason", "error"),
     [

@@ -465,6 +465,43 @@ async def test_frames_in_the_packet_of_the_request_are_handled_at_once(
     assert outcomes == [code]
 
 
+async def test_aclose_after_the_clients_close_came_reports_it_in_closed() -> None:
+    """The client's close frame came with its request, so the closing handshake is
+    under way when the server's aclose() comes right after accept(). Whether the reader
+    has run by then depends on trio's scheduling order, which varies: several rounds."""
+    for _ in range(6):
+        await _close_with_the_request_then_aclose()
+
+
+async def _close_with_the_request_then_aclose() -> None:
+    outcomes: list[Any] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            await ws.receive_request()
+            await ws.accept()
+            await ws.aclose(1000, "srv")
+            outcomes.append([(closed.code, closed.reason) async for closed in ws.closed])
+
+    close = b"\x88\x87abcd" + bytes(b ^ b"abcd"[i % 4] for i, b in enumerate(b"\x0f\xa3early"))
+    async with serving(handler) as (port, _):
+
+        def client() -> bytes:
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as raw:
+                raw.sendall(opening_request() + close)
+                answer = b""
+                while chunk := raw.recv(4096):
+                    answer += chunk
+                return answer
+
+        with trio.fail_after(10):
+            answer = await trio.to_thread.run_sync(client)
+            await wait_until(lambda: bool(outcomes), within=5)
+    assert answer.startswith(b"HTTP/1.1 101")
+    assert answer.endswith(b"\x88\x07\x0f\xa3early")  # the close frame echoed
+    assert outcomes == [[(4003, "early")]]
+
+
 async def test_send_all_waits_for_room_where_a_write_is_refused() -> None:
     """An awaited send waits for earlier writes to leave; only write() is refused."""
     data = bytes(range(256)) * 2400  # 600 KiB: two do not fit in 1 MiB at once

@@ -115,14 +115,18 @@ class Receiver:
         self._closing = True
         self._discard_pending()
 
-    async def close_handshake(self, code: int, reason: str) -> None:
-        """This side sent its close frame (*code*, *reason*): wait for the reader to see
-        the connection end, at most ``control.close_timeout``, then report the closing
-        handshake (the peer's answer, or without one the frame sent)."""
+    async def close_handshake(self) -> None:
+        """The closing handshake is under way (either side's close frame went first):
+        wait for the reader to handle what came and see the connection end, at most
+        ``control.close_timeout`` from the first wait, then report the handshake (the
+        peer's close frame, or without one the frame this side sent)."""
         self._expect_close()
         with trio.move_on_at(self._close_deadline):
             await self._reader_done.wait()
-        self._emit_closed(code, reason)
+        assert self._protocol is not None
+        sent = self._protocol.close_sent
+        if sent is not None:
+            self._emit_closed(sent.code, sent.reason)
 
     def close(self) -> None:
         """Stop at once: the tasks end, the channels end, nothing more is delivered."""
