@@ -111,6 +111,28 @@ async def test_frames_make_one_fragmented_message(server: WebsocketsServer) -> N
         assert await receive(ws) == (BINARY, b"alone")
 
 
+async def test_a_frame_refused_as_invalid_utf8_leaves_the_message_as_it_was(
+    server: WebsocketsServer,
+) -> None:
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        ws.control.message_type = TEXT
+        assert await ws.send_nonfinal_frame(b"a\xc3") == 2
+        for refused in (b"(", b"\xa9\xff"):
+            with pytest.raises(ValueError, match="valid UTF-8"):
+                await ws.send_final_frame(refused)
+        # The message still ends in the start of a character: an end now is refused too.
+        with pytest.raises(ValueError, match="valid UTF-8"):
+            await ws.send_final_frame(b"")
+        assert await ws.send_final_frame(b"\xa9!") == 2
+        assert await receive(ws) == (TEXT, "a\u00e9!".encode())
+        # A refused first frame leaves no trace in the next message either.
+        with pytest.raises(ValueError, match="valid UTF-8"):
+            await ws.send_nonfinal_frame(b"\xc3(")
+        assert await ws.send_final_frame(b"next") == 4
+        assert await receive(ws) == (TEXT, b"next")
+
+
 async def test_partial_mode_delivers_pieces_cut_at_character_boundaries(
     server: WebsocketsServer,
 ) -> None:
