@@ -208,19 +208,30 @@ _UPGRADE = (
 
 
 @pytest.mark.parametrize(
-    ("request_bytes", "status"),
+    ("request_bytes", "status", "header"),
     [
-        (b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n", b"426"),  # no upgrade
-        (b"POST /plain HTTP/1.1\r\nHost: x\r\n" + _UPGRADE, b"405"),
-        (b"GET /plain HTTP/1.0\r\nHost: x\r\n" + _UPGRADE, b"505"),
-        (b"GET /plain HTTP/1.1\r\nHost: x\r\n" + _UPGRADE.replace(b"13", b"12"), b"400"),
-        (b"GET /plain HTTP/1.1\r\nHost: x\r\nHost: y\r\n" + _UPGRADE, b"400"),
-        (b"GET /plain HTTP/1.1\r\n" + _UPGRADE, b"400"),
+        (b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n", b"426", b"upgrade: websocket"),
+        (b"POST /plain HTTP/1.1\r\nHost: x\r\n" + _UPGRADE, b"405", b"allow: get"),
+        (b"GET /plain HTTP/1.0\r\nHost: x\r\n" + _UPGRADE, b"505", b""),
+        # RFC 6455 4.2.2 and 4.4: the versions this server speaks, for the client to retry.
+        (
+            b"GET /plain HTTP/1.1\r\nHost: x\r\n" + _UPGRADE.replace(b"13", b"8"),
+            b"426",
+            b"sec-websocket-version: 13",
+        ),
+        (
+            b"GET /plain HTTP/1.1\r\nHost: x\r\n"
+            + _UPGRADE.replace(b"Sec-WebSocket-Version: 13\r\n", b""),
+            b"426",
+            b"sec-websocket-version: 13",
+        ),
+        (b"GET /plain HTTP/1.1\r\nHost: x\r\nHost: y\r\n" + _UPGRADE, b"400", b""),
+        (b"GET /plain HTTP/1.1\r\n" + _UPGRADE, b"400", b""),
     ],
-    ids=["no-upgrade", "post", "http-1.0", "bad-version", "two-hosts", "no-host"],
+    ids=["no-upgrade", "post", "http-1.0", "bad-version", "no-version", "two-hosts", "no-host"],
 )
 async def test_a_request_that_is_no_upgrade_is_answered_with_its_status_and_bad_request(
-    request_bytes: bytes, status: bytes
+    request_bytes: bytes, status: bytes, header: bytes
 ) -> None:
     failures: list[BaseException] = []
 
@@ -246,6 +257,8 @@ async def test_a_request_that_is_no_upgrade_is_answered_with_its_status_and_bad_
         with trio.fail_after(20):
             answer = await trio.to_thread.run_sync(plain_http)
         assert answer.startswith(b"HTTP/1.1 " + status + b" ")
+        if header:
+            assert header in answer.split(b"\r\n\r\n")[0].lower().split(b"\r\n")[1:]
         await wait_until(lambda: bool(failures), within=5)
     assert isinstance(failures[0], WebSocketStatusError)
     assert failures[0].status is WebErrorStatus.BAD_REQUEST
@@ -281,6 +294,47 @@ async def test_server_misuse_is_refused_clearly() -> None:
         await wait_until(lambda: bool(outcomes), within=5)
     with pytest.raises(TypeError, match="accepted StreamSocket"):
         ServerMessageWebSocket("not a socket")  # type: ignore[arg-type]
+
+
+async def test_accept_refuses_every_header_the_handshake_sets_before_answering() -> None:
+    refused: list[str] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            await ws.receive_request()
+            for name in (
+                "Sec-WebSocket-Accept",
+                "sec-websocket-accept",
+                "DATE",
+                "Upgrade",
+                "Connection",
+                "Sec-WebSocket-Version",
+                "Sec-WebSocket-Extensions",
+                "Sec-WebSocket-Protocol",
+                "Content-Length",
+            ):
+                with pytest.raises(ValueError, match=name) as caught:
+                    await ws.accept(None, [("X-Fine", "1"), (name, "bogus")])
+                refused.append(str(caught.value))
+            await ws.accept(None, {"X-Fine": "1"})
+
+    async with serving(handler) as (port, _):
+
+        def client() -> bytes:
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as raw:
+                raw.sendall(opening_request())
+                answer = b""
+                while b"\r\n\r\n" not in answer and (chunk := raw.recv(4096)):
+                    answer += chunk
+                return answer
+
+        with trio.fail_after(10):
+            answer = await trio.to_thread.run_sync(client)
+    head = answer.split(b"\r\n\r\n")[0].decode().lower().split("\r\n")
+    assert head[0] == "http/1.1 101 switching protocols"
+    names = [line.split(":")[0] for line in head[1:]]
+    assert sorted(names) == ["connection", "date", "sec-websocket-accept", "upgrade", "x-fine"]
+    assert "pass the subprotocol to accept()" in refused[-2]
 
 
 async def test_a_silent_client_times_out_the_request() -> None:
