@@ -256,12 +256,38 @@ def test_control_checks_name_the_bad_value() -> None:
         ("ws://127.0.0.1:99999/", ValueError),
         ("ws://127.0.0.1:http/", ValueError),
         (b"ws://127.0.0.1/", TypeError),
+        # control characters, which urllib would drop silently (another path)
+        ("ws://127.0.0.1:1/a\r\nb", ValueError),
+        ("ws://127.0.0.1:1/a\tb", ValueError),
+        ("ws://127.0.0.1:1/?q=a\x00b", ValueError),
+        ("ws://127.0.0.1:1/a\x7fb", ValueError),
     ],
 )
 async def test_bad_uris_are_refused_by_name(uri: object, error: type[Exception]) -> None:
     async with MessageWebSocket() as ws:
         with pytest.raises(error, match="uri"):
             await ws.connect(uri)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("path", "sent"),
+    [
+        ("/sp ace", "/sp%20ace"),
+        ("/x HTTP/1.0", "/x%20HTTP/1.0"),
+        ("/caf\u00e9?q=a b&r=\u00e8", "/caf%C3%A9?q=a%20b&r=%C3%A8"),
+        ("/kept%20as%2Fis?and%zz", "/kept%20as%2Fis?and%25zz"),
+        ('/"<>\\^`{|}', "/%22%3C%3E%5C%5E%60%7B%7C%7D"),
+        ("/a:b@c!$&'()*+,;=/?x=[1]", "/a:b@c!$&'()*+,;=/?x=[1]"),
+    ],
+    ids=["space", "http-version", "non-ascii", "escapes", "unsafe", "delimiters"],
+)
+async def test_characters_a_uri_cannot_carry_are_percent_encoded(
+    server: WebsocketsServer, path: str, sent: str
+) -> None:
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url(path))
+        await ws.aclose()
+    assert server.wait_closed(sent)[0] == 1005
 
 
 async def test_connect_needs_async_with_and_write_needs_connect() -> None:
@@ -983,6 +1009,7 @@ async def test_a_bad_frame_with_the_101_fails_within_the_close_timeout() -> None
         "ws://alice:s3cret@[::1/",  # a broken IPv6 literal
         "http://alice:s3cret@127.0.0.1/",  # not ws:// or wss://
         "ws://alice:s3c@ret@127.0.0.1:99999/",  # an "@" in the password
+        "ws://alice:s3cret@127.0.0.1:1/a\r\nb",  # control characters
     ],
 )
 async def test_a_refused_uri_does_not_show_its_password(uri: str) -> None:

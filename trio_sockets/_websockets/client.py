@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
+import urllib.parse
 from typing import TypeVar
 
 import trio
 from websockets.client import ClientProtocol
 from websockets.exceptions import InvalidURI
 from websockets.http11 import Response
-from websockets.uri import WebSocketURI, parse_uri
+from websockets.uri import DELIMS, WebSocketURI, parse_uri
 
 from .._core.checks import describe, shown
 from .._core.enums import SocketProtectionLevel
@@ -83,11 +85,15 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         For ``wss://`` the TLS settings of ``control`` apply as on a StreamSocket, and
         ``information`` tells the certificate and its errors, after a failure too: add
         them to ``control.ignorable_server_certificate_errors`` and connect again. A
-        failed connect leaves the socket usable for another one.
+        failed connect leaves the socket usable for another one. Characters a URI
+        cannot carry in its path and query (a space, non-ASCII) are sent
+        percent-encoded (UTF-8), as WinRT's ``Uri`` does; escapes already there are
+        kept.
 
         Raises:
             TypeError / ValueError: *uri* is not an absolute ``ws://`` or ``wss://`` URI,
-                or a supported protocol is not a token (named).
+                has control characters (CR, LF, TAB, NUL...), or a supported protocol
+                is not a token (named; a password in the URI is not shown).
             RuntimeError: the socket was not entered with ``async with``, or is already
                 connected.
             trio.BusyResourceError: another task is connecting.
@@ -103,18 +109,7 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         Cancellation: nothing is left half open (a server validation under way is over);
         the socket can connect again.
         """
-        if not isinstance(uri, str):
-            raise TypeError(f"uri must be a str, not {describe(uri)}")
-        try:
-            target = parse_uri(uri)
-        except InvalidURI:
-            raise ValueError(
-                f"uri must be an absolute ws:// or wss:// URI, not {shown(_shown_uri(uri))}"
-            ) from None
-        except ValueError as error:  # urllib's: a bad port or IPv6 literal
-            raise ValueError(
-                f"uri {shown(_shown_uri(uri))} is not a valid URI: {shown(str(error))}"
-            ) from None
+        target = _parse(uri)
         if target.user_info is not None and "authorization" in self._headers:
             raise ValueError(
                 "connect: the URI's user:password makes the Authorization header, and "
@@ -222,6 +217,48 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
             raise web_socket_error(WebSocketError.get_status(error), f"{what}: {error}") from error
         assert isinstance(events[0], Response)
         self._start_session(nursery, events[1:])
+
+
+def _parse(uri: object) -> WebSocketURI:
+    """*uri* as the request will send it: the characters a URI cannot carry in its
+    path and query (a space, non-ASCII as UTF-8, ``"<>\\^`{|}``, a ``%`` that starts no
+    escape) percent-encoded, as WinRT's ``Uri`` does (and ``websockets`` for non-ASCII,
+    with the same delimiters kept); escapes already there are kept as they are.
+
+    Raises:
+        TypeError / ValueError: not a str, not an absolute ``ws://`` or ``wss://`` URI,
+            or one with control characters (which urllib would drop, asking for another
+            path), named without its password.
+    """
+    if not isinstance(uri, str):
+        raise TypeError(f"uri must be a str, not {describe(uri)}")
+    if _CONTROL.search(uri):
+        raise ValueError(
+            f"uri {shown(_shown_uri(uri))} has control characters, which a URI cannot "
+            "carry (percent-encode them)"
+        )
+    try:
+        target = parse_uri(uri)
+        parts = urllib.parse.urlsplit(uri)
+    except InvalidURI:
+        raise ValueError(
+            f"uri must be an absolute ws:// or wss:// URI, not {shown(_shown_uri(uri))}"
+        ) from None
+    except ValueError as error:  # urllib's: a bad port or IPv6 literal
+        raise ValueError(
+            f"uri {shown(_shown_uri(uri))} is not a valid URI: {shown(str(error))}"
+        ) from None
+    return dataclasses.replace(target, path=_encoded(parts.path), query=_encoded(parts.query))
+
+
+def _encoded(part: str) -> str:
+    return urllib.parse.quote(_LONE_PERCENT.sub("%25", part), safe=DELIMS + "%")
+
+
+# What urllib drops from a URI without a word, or a request line cannot carry.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# A "%" that does not start an escape ("%zz", a trailing "%").
+_LONE_PERCENT = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def _shown_uri(uri: str) -> str:
