@@ -9,6 +9,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -663,6 +664,47 @@ async def test_answers_the_output_cannot_take_fail_the_connection_with_a_status(
                 stop.set()
     assert failures[0].status is WebErrorStatus.CONNECTION_ABORTED
     assert "does not fit in the connection's output" in str(failures[0])
+
+
+async def test_aclose_while_draining_after_a_message_too_big_lets_the_client_read_1009() -> None:
+    """The client is still sending the message the server refused: an aclose() then
+    waits while the server drains the connection, so the client reads the close frame
+    and the end of the connection instead of a reset."""
+    failures: list[BaseException] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            ws.control.max_message_size = 1000
+            await ws.receive_request()
+            await ws.accept()
+            async for args in ws.message_received:
+                try:
+                    args.get_data_reader()
+                except WebSocketStatusError as exc:
+                    failures.append(exc)
+                await ws.aclose()
+
+    async with serving(handler) as (port, _):
+
+        def slow_sender() -> bytes:
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as raw:
+                raw.sendall(opening_request())
+                answer = b""
+                while b"\r\n\r\n" not in answer:
+                    answer += raw.recv(4096)
+                # A frame of 64 MiB, masked, whose payload keeps coming for a while.
+                raw.sendall(b"\x82\xff" + struct.pack("!Q", 64 << 20) + b"mask")
+                for _ in range(20):
+                    raw.sendall(b"x" * 65536)
+                    time.sleep(0.02)
+                while chunk := raw.recv(4096):  # ConnectionResetError on a reset
+                    answer += chunk
+                return answer.split(b"\r\n\r\n", 1)[1]
+
+        with trio.fail_after(20):
+            after_101 = await trio.to_thread.run_sync(slow_sender)
+    assert after_101[:4] == b"\x88" + bytes([len(after_101) - 2]) + struct.pack("!H", 1009)
+    assert [getattr(exc, "close_code", None) for exc in failures] == [1009]
 
 
 async def test_a_message_too_big_to_echo_closes_with_1009_and_the_server_serves_on() -> None:

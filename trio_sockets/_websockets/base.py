@@ -172,7 +172,9 @@ class WebSocketBase(NurseryScoped, Generic[_Control, _Information]):
         came, or another ``aclose()`` sent this side's), it sends nothing more and waits
         for the handshake's end as well, within the same ``close_timeout``. ``closed``
         gets the peer's close frame or answer (or, without one, the frame sent). After a
-        failure of the connection it closes at once.
+        failure of the connection it closes at once, unless this side failed it for
+        what the peer sent and drains it (plain TCP) so that the peer reads the close
+        frame rather than a reset: it waits for that, within ``close_timeout``.
 
         Raises:
             TypeError / ValueError: a code that cannot be sent (outside 1000-1003,
@@ -203,6 +205,10 @@ class WebSocketBase(NurseryScoped, Generic[_Control, _Information]):
                 # side's. Its end is waited for as that aclose() waits, not cut short.
                 self._receiver.stop_delivering()
                 await self._receiver.close_handshake()
+            elif self._receiver.lingering:
+                # This side failed the connection for what the peer sent, and drains it
+                # so that the peer reads the close frame rather than a reset.
+                await self._receiver.close_handshake(report=False)
             else:
                 await trio.lowlevel.checkpoint()
         finally:

@@ -115,17 +115,23 @@ class Receiver:
         self._closing = True
         self._discard_pending()
 
-    async def close_handshake(self) -> None:
+    @property
+    def lingering(self) -> bool:
+        """This side failed the connection for what the peer sent, and the reader
+        drains it until the peer closes (see :meth:`_linger`)."""
+        return self._linger_wanted
+
+    async def close_handshake(self, *, report: bool = True) -> None:
         """The closing handshake is under way (either side's close frame went first):
         wait for the reader to handle what came and see the connection end, at most
-        ``control.close_timeout`` from the first wait, then report the handshake (the
-        peer's close frame, or without one the frame this side sent)."""
+        ``control.close_timeout`` from the first wait, then (*report*) report the
+        handshake (the peer's close frame, or without one the frame this side sent)."""
         self._expect_close()
         with trio.move_on_at(self._close_deadline):
             await self._reader_done.wait()
         assert self._protocol is not None
         sent = self._protocol.close_sent
-        if sent is not None:
+        if sent is not None and report:
             self._emit_closed(sent.code, sent.reason)
 
     def close(self) -> None:
