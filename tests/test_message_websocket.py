@@ -117,6 +117,28 @@ async def test_frames_make_one_fragmented_message(server: WebsocketsServer) -> N
         assert await receive(ws) == (BINARY, b"alone")
 
 
+async def test_a_frame_refused_as_invalid_utf8_leaves_the_message_as_it_was(
+    server: WebsocketsServer,
+) -> None:
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        ws.control.message_type = TEXT
+        assert await ws.send_nonfinal_frame(b"a\xc3") == 2
+        for refused in (b"(", b"\xa9\xff"):
+            with pytest.raises(ValueError, match="valid UTF-8"):
+                await ws.send_final_frame(refused)
+        # The message still ends in the start of a character: an end now is refused too.
+        with pytest.raises(ValueError, match="valid UTF-8"):
+            await ws.send_final_frame(b"")
+        assert await ws.send_final_frame(b"\xa9!") == 2
+        assert await receive(ws) == (TEXT, "a\u00e9!".encode())
+        # A refused first frame leaves no trace in the next message either.
+        with pytest.raises(ValueError, match="valid UTF-8"):
+            await ws.send_nonfinal_frame(b"\xc3(")
+        assert await ws.send_final_frame(b"next") == 4
+        assert await receive(ws) == (TEXT, b"next")
+
+
 async def test_partial_mode_delivers_pieces_cut_at_character_boundaries(
     server: WebsocketsServer,
 ) -> None:
@@ -270,12 +292,40 @@ def test_enum_settings_take_their_own_members_only(
         ("ws://127.0.0.1:99999/", ValueError),
         ("ws://127.0.0.1:http/", ValueError),
         (b"ws://127.0.0.1/", TypeError),
+        # control characters, which urllib would drop silently (another path)
+        ("ws://127.0.0.1:1/a\r\nb", ValueError),
+        ("ws://127.0.0.1:1/a\tb", ValueError),
+        ("ws://127.0.0.1:1/?q=a\x00b", ValueError),
+        ("ws://127.0.0.1:1/a\x7fb", ValueError),
     ],
 )
 async def test_bad_uris_are_refused_by_name(uri: object, error: type[Exception]) -> None:
     async with MessageWebSocket() as ws:
         with pytest.raises(error, match="uri"):
             await ws.connect(uri)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("path", "sent"),
+    [
+        ("/sp ace", "/sp%20ace"),
+        ("/x HTTP/1.0", "/x%20HTTP/1.0"),
+        ("/caf\u00e9?q=a b&r=\u00e8", "/caf%C3%A9?q=a%20b&r=%C3%A8"),
+        ("/kept%20as%2Fis?and%zz", "/kept%20as%2Fis?and%25zz"),
+        ('/"<>\\^`{|}', "/%22%3C%3E%5C%5E%60%7B%7C%7D"),
+        ("/a:b@c!$&'()*+,;=/?x=1", "/a:b@c!$&'()*+,;=/?x=1"),
+        # RFC 3986 allows brackets only around an IPv6 host, not in a path or query.
+        ("/[x]?y=[1]", "/%5Bx%5D?y=%5B1%5D"),
+    ],
+    ids=["space", "http-version", "non-ascii", "escapes", "unsafe", "delimiters", "brackets"],
+)
+async def test_characters_a_uri_cannot_carry_are_percent_encoded(
+    server: WebsocketsServer, path: str, sent: str
+) -> None:
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url(path))
+        await ws.aclose()
+    assert server.wait_closed(sent)[0] == 1005
 
 
 async def test_connect_needs_async_with_and_write_needs_connect() -> None:
@@ -436,6 +486,63 @@ async def test_local_close_sends_code_and_reason_and_reports_the_answer(
     assert server.wait_closed("/echo")[:2] == (4000, "done here")
 
 
+async def test_aclose_after_the_peers_close_came_reports_it_in_closed() -> None:
+    # The peer's close frame comes in the packet of the 101: the handshake is under way
+    # before the application's aclose(). Whether the reader has run by then depends on
+    # trio's scheduling order, which varies: several rounds.
+    close = b"\x88\x05" + struct.pack("!H", 4002) + b"srv"
+
+    def read_answer(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        peer.read_until_close(sock, protocol)
+
+    for _ in range(8):
+        with RawPeer(read_answer, with_response=close) as peer:
+            async with MessageWebSocket() as ws:
+                await ws.connect(peer.url())
+                await ws.aclose(3001, "cli")
+                with trio.fail_after(5):
+                    closed = [(event.code, event.reason) async for event in ws.closed]
+            assert closed == [(4002, "srv")]
+        assert peer.received_close is not None
+        assert (peer.received_close.code, peer.received_close.reason) == (4002, "srv")
+
+
+async def test_a_second_aclose_waits_for_the_answer_the_first_waits_for() -> None:
+    ended: list[bytes] = []
+
+    def answer_late(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        while protocol.close_rcvd is None and (data := sock.recv(65536)):
+            protocol.receive_data(data)
+        time.sleep(0.5)
+        sock.sendall(b"\x88\x08" + struct.pack("!H", 1000) + b"answer")
+        sock.shutdown(socket.SHUT_WR)  # the server ends TCP first (RFC 6455 7.1.1)
+        ended.append(sock.recv(64))  # b"" once this side closes, not a reset
+
+    with RawPeer(answer_late) as peer:
+        async with MessageWebSocket() as ws:
+            ws.control.close_timeout = 5
+            await ws.connect(peer.url())
+            start = trio.current_time()
+            returned: list[float] = []
+
+            async def close(code: int, delay: float) -> None:
+                await trio.sleep(delay)
+                await ws.aclose(code, "bye")
+                returned.append(trio.current_time() - start)
+
+            with trio.fail_after(10):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(close, 1000, 0)
+                    nursery.start_soon(close, 1001, 0.1)
+                closed = [(event.code, event.reason) async for event in ws.closed]
+        assert closed == [(1000, "answer")]
+        assert len(returned) == 2
+        assert min(returned) > 0.4  # neither cut the handshake short
+    assert ended == [b""]
+
+
 @pytest.mark.parametrize(
     ("code", "reason", "error"),
     [
@@ -555,6 +662,60 @@ async def test_an_oversized_message_closes_with_1009(server: WebsocketsServer) -
         assert caught.value.status is W.REQUEST_ENTITY_TOO_LARGE
         assert caught.value.close_code == 1009
     assert server.wait_closed("/big/1001")[0] == 1009
+
+
+@pytest.mark.parametrize(
+    ("frame", "status", "code"),
+    [
+        (b"\x81\x82abcd\x09\x0b", W.ERROR_HTTP_INVALID_SERVER_RESPONSE, 1002),  # masked
+        (b"\x88\x01\x03", W.ERROR_HTTP_INVALID_SERVER_RESPONSE, 1002),  # a 1-byte close
+        (b"\x82\x7e\x03\xe9" + b"b" * 1001, W.REQUEST_ENTITY_TOO_LARGE, 1009),
+    ],
+    ids=["masked", "short-close", "too-big"],
+)
+async def test_a_failure_this_side_found_wins_over_the_reset_after_it(
+    frame: bytes, status: WebErrorStatus, code: int
+) -> None:
+    # The peer reads this side's close frame, then resets the connection.
+    def reset(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        sock.sendall(frame)
+        received = b""
+        while len(received) < 8 and (data := sock.recv(64)):
+            received += data
+        assert received[0] == 0x88  # this side's close frame: 2 bytes of code, masked
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    with RawPeer(reset) as peer:
+        async with MessageWebSocket() as ws:
+            ws.control.max_message_size = 1000
+            await ws.connect(peer.url())
+            with trio.fail_after(5):
+                args = await ws.message_received.receive()
+            with pytest.raises(WebSocketStatusError) as caught:
+                args.get_data_reader()
+            assert (caught.value.status, caught.value.close_code) == (status, code)
+
+
+async def test_a_1009_over_wss_is_not_hidden_by_the_close_without_close_notify(
+    tmp_path: Path,
+) -> None:
+    # The websockets server answers the close frame and closes TCP without TLS's
+    # close_notify, which this side's receive reports as an error.
+    certificates = TlsCertificates(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificates.files("server"))
+    with WebsocketsServer(ssl=context) as server:
+        async with MessageWebSocket() as ws:
+            ws.control.trusted_certificates = [certificates.authority]
+            ws.control.max_message_size = 1000
+            await ws.connect(server.url("/big/1001", "wss"))
+            with trio.fail_after(5):
+                args = await ws.message_received.receive()
+            with pytest.raises(WebSocketStatusError) as caught:
+                args.get_data_reader()
+            assert caught.value.status is W.REQUEST_ENTITY_TOO_LARGE
+            assert caught.value.close_code == 1009
+        assert server.wait_closed("/big/1001")[0] == 1009
 
 
 async def test_a_message_at_the_size_limit_is_accepted(server: WebsocketsServer) -> None:
@@ -886,6 +1047,7 @@ async def test_a_bad_frame_with_the_101_fails_within_the_close_timeout() -> None
         "ws://alice:s3cret@[::1/",  # a broken IPv6 literal
         "http://alice:s3cret@127.0.0.1/",  # not ws:// or wss://
         "ws://alice:s3c@ret@127.0.0.1:99999/",  # an "@" in the password
+        "ws://alice:s3cret@127.0.0.1:1/a\r\nb",  # control characters
     ],
 )
 async def test_a_refused_uri_does_not_show_its_password(uri: str) -> None:

@@ -9,6 +9,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -208,19 +209,30 @@ _UPGRADE = (
 
 
 @pytest.mark.parametrize(
-    ("request_bytes", "status"),
+    ("request_bytes", "status", "header"),
     [
-        (b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n", b"426"),  # no upgrade
-        (b"POST /plain HTTP/1.1\r\nHost: x\r\n" + _UPGRADE, b"405"),
-        (b"GET /plain HTTP/1.0\r\nHost: x\r\n" + _UPGRADE, b"505"),
-        (b"GET /plain HTTP/1.1\r\nHost: x\r\n" + _UPGRADE.replace(b"13", b"12"), b"400"),
-        (b"GET /plain HTTP/1.1\r\nHost: x\r\nHost: y\r\n" + _UPGRADE, b"400"),
-        (b"GET /plain HTTP/1.1\r\n" + _UPGRADE, b"400"),
+        (b"GET /plain HTTP/1.1\r\nHost: x\r\n\r\n", b"426", b"upgrade: websocket"),
+        (b"POST /plain HTTP/1.1\r\nHost: x\r\n" + _UPGRADE, b"405", b"allow: get"),
+        (b"GET /plain HTTP/1.0\r\nHost: x\r\n" + _UPGRADE, b"505", b""),
+        # RFC 6455 4.2.2 and 4.4: the versions this server speaks, for the client to retry.
+        (
+            b"GET /plain HTTP/1.1\r\nHost: x\r\n" + _UPGRADE.replace(b"13", b"8"),
+            b"426",
+            b"sec-websocket-version: 13",
+        ),
+        (
+            b"GET /plain HTTP/1.1\r\nHost: x\r\n"
+            + _UPGRADE.replace(b"Sec-WebSocket-Version: 13\r\n", b""),
+            b"426",
+            b"sec-websocket-version: 13",
+        ),
+        (b"GET /plain HTTP/1.1\r\nHost: x\r\nHost: y\r\n" + _UPGRADE, b"400", b""),
+        (b"GET /plain HTTP/1.1\r\n" + _UPGRADE, b"400", b""),
     ],
-    ids=["no-upgrade", "post", "http-1.0", "bad-version", "two-hosts", "no-host"],
+    ids=["no-upgrade", "post", "http-1.0", "bad-version", "no-version", "two-hosts", "no-host"],
 )
 async def test_a_request_that_is_no_upgrade_is_answered_with_its_status_and_bad_request(
-    request_bytes: bytes, status: bytes
+    request_bytes: bytes, status: bytes, header: bytes
 ) -> None:
     failures: list[BaseException] = []
 
@@ -246,6 +258,8 @@ async def test_a_request_that_is_no_upgrade_is_answered_with_its_status_and_bad_
         with trio.fail_after(20):
             answer = await trio.to_thread.run_sync(plain_http)
         assert answer.startswith(b"HTTP/1.1 " + status + b" ")
+        if header:
+            assert header in answer.split(b"\r\n\r\n")[0].lower().split(b"\r\n")[1:]
         await wait_until(lambda: bool(failures), within=5)
     assert isinstance(failures[0], WebSocketStatusError)
     assert failures[0].status is WebErrorStatus.BAD_REQUEST
@@ -281,6 +295,47 @@ async def test_server_misuse_is_refused_clearly() -> None:
         await wait_until(lambda: bool(outcomes), within=5)
     with pytest.raises(TypeError, match="accepted StreamSocket"):
         ServerMessageWebSocket("not a socket")  # type: ignore[arg-type]
+
+
+async def test_accept_refuses_every_header_the_handshake_sets_before_answering() -> None:
+    refused: list[str] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            await ws.receive_request()
+            for name in (
+                "Sec-WebSocket-Accept",
+                "sec-websocket-accept",
+                "DATE",
+                "Upgrade",
+                "Connection",
+                "Sec-WebSocket-Version",
+                "Sec-WebSocket-Extensions",
+                "Sec-WebSocket-Protocol",
+                "Content-Length",
+            ):
+                with pytest.raises(ValueError, match=name) as caught:
+                    await ws.accept(None, [("X-Fine", "1"), (name, "bogus")])
+                refused.append(str(caught.value))
+            await ws.accept(None, {"X-Fine": "1"})
+
+    async with serving(handler) as (port, _):
+
+        def client() -> bytes:
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as raw:
+                raw.sendall(opening_request())
+                answer = b""
+                while b"\r\n\r\n" not in answer and (chunk := raw.recv(4096)):
+                    answer += chunk
+                return answer
+
+        with trio.fail_after(10):
+            answer = await trio.to_thread.run_sync(client)
+    head = answer.split(b"\r\n\r\n")[0].decode().lower().split("\r\n")
+    assert head[0] == "http/1.1 101 switching protocols"
+    names = [line.split(":")[0] for line in head[1:]]
+    assert sorted(names) == ["connection", "date", "sec-websocket-accept", "upgrade", "x-fine"]
+    assert "pass the subprotocol to accept()" in refused[-2]
 
 
 async def test_a_silent_client_times_out_the_request() -> None:
@@ -465,6 +520,43 @@ async def test_frames_in_the_packet_of_the_request_are_handled_at_once(
     assert outcomes == [code]
 
 
+async def test_aclose_after_the_clients_close_came_reports_it_in_closed() -> None:
+    """The client's close frame came with its request, so the closing handshake is
+    under way when the server's aclose() comes right after accept(). Whether the reader
+    has run by then depends on trio's scheduling order, which varies: several rounds."""
+    for _ in range(6):
+        await _close_with_the_request_then_aclose()
+
+
+async def _close_with_the_request_then_aclose() -> None:
+    outcomes: list[Any] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            await ws.receive_request()
+            await ws.accept()
+            await ws.aclose(1000, "srv")
+            outcomes.append([(closed.code, closed.reason) async for closed in ws.closed])
+
+    close = b"\x88\x87abcd" + bytes(b ^ b"abcd"[i % 4] for i, b in enumerate(b"\x0f\xa3early"))
+    async with serving(handler) as (port, _):
+
+        def client() -> bytes:
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as raw:
+                raw.sendall(opening_request() + close)
+                answer = b""
+                while chunk := raw.recv(4096):
+                    answer += chunk
+                return answer
+
+        with trio.fail_after(10):
+            answer = await trio.to_thread.run_sync(client)
+            await wait_until(lambda: bool(outcomes), within=5)
+    assert answer.startswith(b"HTTP/1.1 101")
+    assert answer.endswith(b"\x88\x07\x0f\xa3early")  # the close frame echoed
+    assert outcomes == [[(4003, "early")]]
+
+
 async def test_send_all_waits_for_room_where_a_write_is_refused() -> None:
     """An awaited send waits for earlier writes to leave; only write() is refused."""
     data = bytes(range(256)) * 2400  # 600 KiB: two do not fit in 1 MiB at once
@@ -572,6 +664,47 @@ async def test_answers_the_output_cannot_take_fail_the_connection_with_a_status(
                 stop.set()
     assert failures[0].status is WebErrorStatus.CONNECTION_ABORTED
     assert "does not fit in the connection's output" in str(failures[0])
+
+
+async def test_aclose_while_draining_after_a_message_too_big_lets_the_client_read_1009() -> None:
+    """The client is still sending the message the server refused: an aclose() then
+    waits while the server drains the connection, so the client reads the close frame
+    and the end of the connection instead of a reset."""
+    failures: list[BaseException] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            ws.control.max_message_size = 1000
+            await ws.receive_request()
+            await ws.accept()
+            async for args in ws.message_received:
+                try:
+                    args.get_data_reader()
+                except WebSocketStatusError as exc:
+                    failures.append(exc)
+                await ws.aclose()
+
+    async with serving(handler) as (port, _):
+
+        def slow_sender() -> bytes:
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as raw:
+                raw.sendall(opening_request())
+                answer = b""
+                while b"\r\n\r\n" not in answer:
+                    answer += raw.recv(4096)
+                # A frame of 64 MiB, masked, whose payload keeps coming for a while.
+                raw.sendall(b"\x82\xff" + struct.pack("!Q", 64 << 20) + b"mask")
+                for _ in range(20):
+                    raw.sendall(b"x" * 65536)
+                    time.sleep(0.02)
+                while chunk := raw.recv(4096):  # ConnectionResetError on a reset
+                    answer += chunk
+                return answer.split(b"\r\n\r\n", 1)[1]
+
+        with trio.fail_after(20):
+            after_101 = await trio.to_thread.run_sync(slow_sender)
+    assert after_101[:4] == b"\x88" + bytes([len(after_101) - 2]) + struct.pack("!H", 1009)
+    assert [getattr(exc, "close_code", None) for exc in failures] == [1009]
 
 
 async def test_a_message_too_big_to_echo_closes_with_1009_and_the_server_serves_on() -> None:

@@ -168,7 +168,13 @@ class WebSocketBase(NurseryScoped, Generic[_Control, _Information]):
         """Close the WebSocket (WinRT ``Close``): send a close frame with *code* and
         *reason* (``code=None``, or 1005, sends an empty one), wait for the peer's
         answer at most ``control.close_timeout`` seconds, then close the connection.
-        Idempotent. ``closed`` gets the peer's answer (or, without one, the frame sent).
+        Idempotent: once the closing handshake is under way (the peer's close frame
+        came, or another ``aclose()`` sent this side's), it sends nothing more and waits
+        for the handshake's end as well, within the same ``close_timeout``. ``closed``
+        gets the peer's close frame or answer (or, without one, the frame sent). After a
+        failure of the connection it closes at once, unless this side failed it for
+        what the peer sent and drains it (plain TCP) so that the peer reads the close
+        frame rather than a reset: it waits for that, within ``close_timeout``.
 
         Raises:
             TypeError / ValueError: a code that cannot be sent (outside 1000-1003,
@@ -182,16 +188,27 @@ class WebSocketBase(NurseryScoped, Generic[_Control, _Information]):
         if self._lifecycle.closed:
             await trio.lowlevel.checkpoint()
             return
-        protocol = self._session.protocol
+        session = self._session
+        protocol = session.protocol
         opened = self._lifecycle.phase is Phase.CONNECTED
         try:
-            if opened and protocol is not None and protocol.state is State.OPEN:
+            if not opened or protocol is None:
+                await trio.lowlevel.checkpoint()
+            elif protocol.state is State.OPEN:
                 self._receiver.stop_delivering()
                 protocol.send_close(close_code, reason)
-                self._session.write_pending()
-                await self._receiver.close_handshake(
-                    CloseCode.NO_STATUS_RCVD if close_code is None else close_code, reason
-                )
+                session.write_pending()
+                await self._receiver.close_handshake()
+            elif session.failure is None and protocol.parser_exc is None:
+                # The closing handshake is under way: the peer's close frame came (the
+                # reader may not have handled it yet), or another aclose() sent this
+                # side's. Its end is waited for as that aclose() waits, not cut short.
+                self._receiver.stop_delivering()
+                await self._receiver.close_handshake()
+            elif self._receiver.lingering:
+                # This side failed the connection for what the peer sent, and drains it
+                # so that the peer reads the close frame rather than a reset.
+                await self._receiver.close_handshake(report=False)
             else:
                 await trio.lowlevel.checkpoint()
         finally:

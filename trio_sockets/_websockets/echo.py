@@ -47,7 +47,14 @@ async def echo_messages(sock: StreamSocket, counts: EchoCounts) -> int | None:
         await ws.receive_request()
         await ws.accept()
         async for args in ws.message_received:
-            data = args.data  # the connection's failure, if this event reports one
+            try:
+                data = args.data
+            except WebSocketStatusError:
+                # The connection failed (a message too big, refused as it arrived):
+                # close as aclose() does, so that the client reads the close frame
+                # before the connection ends, rather than a reset.
+                await ws.aclose()
+                raise
             ws.control.message_type = args.message_type
             try:
                 # As a write, but waiting for room rather than refused for the bound.

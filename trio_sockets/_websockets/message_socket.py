@@ -53,7 +53,8 @@ class MessageMembers(WebSocketBase[_Control, _Information]):
 
         Raises:
             TypeError: *data* is not bytes-like.
-            ValueError: a ``UTF8`` message whose bytes so far are not valid UTF-8.
+            ValueError: a ``UTF8`` message whose bytes so far are not valid UTF-8;
+                the frame was not sent, and the message goes on as it was.
             RuntimeError: not connected yet.
             BufferError: the frame is too big for the connection's output ever to
                 take (its ``max_pending_bytes``); nothing was sent. (A frame that

@@ -115,14 +115,24 @@ class Receiver:
         self._closing = True
         self._discard_pending()
 
-    async def close_handshake(self, code: int, reason: str) -> None:
-        """This side sent its close frame (*code*, *reason*): wait for the reader to see
-        the connection end, at most ``control.close_timeout``, then report the closing
-        handshake (the peer's answer, or without one the frame sent)."""
+    @property
+    def lingering(self) -> bool:
+        """This side failed the connection for what the peer sent, and the reader
+        drains it until the peer closes (see :meth:`_linger`)."""
+        return self._linger_wanted
+
+    async def close_handshake(self, *, report: bool = True) -> None:
+        """The closing handshake is under way (either side's close frame went first):
+        wait for the reader to handle what came and see the connection end, at most
+        ``control.close_timeout`` from the first wait, then (*report*) report the
+        handshake (the peer's close frame, or without one the frame this side sent)."""
         self._expect_close()
         with trio.move_on_at(self._close_deadline):
             await self._reader_done.wait()
-        self._emit_closed(code, reason)
+        assert self._protocol is not None
+        sent = self._protocol.close_sent
+        if sent is not None and report:
+            self._emit_closed(sent.code, sent.reason)
 
     def close(self) -> None:
         """Stop at once: the tasks end, the channels end, nothing more is delivered."""
@@ -169,10 +179,11 @@ class Receiver:
                 data = await self._socket.receive_some(size)
             except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
                 protocol.receive_eof()
-                if self._closing or (protocol.close_rcvd and protocol.close_sent):
-                    # This side was closing, or the closing handshake is done: how the
-                    # connection ends (a TLS peer's close without close_notify) no
-                    # longer matters.
+                if self._closing or protocol.close_sent is not None:
+                    # This side was closing, had failed the connection (a protocol
+                    # error, a message too big), or the closing handshake is done: how
+                    # the connection ends (a reset, a TLS peer's close without
+                    # close_notify) no longer matters.
                     return None
                 return exc
             if data:

@@ -101,16 +101,7 @@ class Sender:
         message_type = self._sending_type if continuing else message_type_of(self._control)
         assert message_type is not None
         if message_type is SocketMessageType.UTF8:
-            if self._send_decoder is None:
-                self._send_decoder = codecs.getincrementaldecoder("utf-8")()
-            try:
-                self._send_decoder.decode(payload, final=fin)
-            except UnicodeDecodeError as exc:
-                self._send_decoder.reset()
-                raise ValueError(
-                    f"{what}: a UTF8 message must be valid UTF-8 ({exc.reason} at byte "
-                    f"{exc.start}): {shown(payload)}"
-                ) from None
+            self._check_text(payload, fin, what)
         if frames > 1:
             _send_in_frames(protocol, payload, fin, message_type, continuing, step)
         else:
@@ -123,6 +114,26 @@ class Sender:
         except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
             raise self._error_from(exc, what) from exc
         return MessageWriteOperation(self._error_from, operation, len(payload), what)
+
+    def _check_text(self, payload: bytes, fin: bool, what: str) -> None:
+        """Raise :exc:`ValueError` unless *payload* goes on the text message under way
+        as valid UTF-8 (*fin*: and ends it)."""
+        decoder = self._send_decoder
+        if decoder is None:
+            decoder = self._send_decoder = codecs.getincrementaldecoder("utf-8")()
+        state = decoder.getstate()
+        try:
+            decoder.decode(payload, final=fin)
+        except UnicodeDecodeError as exc:
+            # A refused frame changes nothing: the message goes on from the bytes its
+            # earlier frames sent, which the check must still hold.
+            decoder.setstate(state)
+            at = exc.start - len(state[0])  # the decoder held the start of a character
+            where = f"at byte {at}" if at >= 0 else "in a character an earlier frame began"
+            raise ValueError(
+                f"{what}: a UTF8 message must be valid UTF-8 ({exc.reason} {where}): "
+                f"{shown(payload)}"
+            ) from None
 
     async def send_when_room(self, data: object, fin: bool, what: str) -> int:
         """Send as :meth:`send` does once the output has room for the frame, and wait

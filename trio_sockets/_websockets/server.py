@@ -141,17 +141,20 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         client offered; ``None`` for none) and adding *headers*.
 
         Raises:
-            TypeError / ValueError: a subprotocol the client did not offer, or a bad or
-                reserved header (a value outside ISO-8859-1 included), named; nothing
-                was answered, so ``accept()`` or ``reject()`` may follow.
+            TypeError / ValueError: a subprotocol the client did not offer, or a bad
+                header (a value outside ISO-8859-1 included) or one the handshake sets
+                itself (``Upgrade``, ``Connection``, ``Date``, ``Sec-WebSocket-Accept``,
+                ``-Protocol``, ``-Extensions``, ``-Version``, ``Content-Length``... in
+                any case), named; nothing was answered, so ``accept()`` or ``reject()``
+                may follow.
             RuntimeError: no request was received, or it was answered already.
             WebSocketStatusError: the request is not a valid WebSocket handshake: it is
                 answered with the HTTP status that says why (426 Upgrade Required
-                without a WebSocket upgrade, 405 for a method other than GET, 505 for
-                HTTP/1.0, 400 for any other fault, such as a bad key or not exactly one
-                Host header), the connection is
-                closed, and
-                ``BAD_REQUEST`` is raised. Or the connection failed.
+                without a WebSocket upgrade, or with ``Sec-WebSocket-Version: 13`` for
+                a version other than 13 or none, 405 for a method other than GET, 505
+                for HTTP/1.0, 400 for any other fault, such as a bad key or not exactly
+                one Host header), the connection is closed, and ``BAD_REQUEST`` is
+                raised. Or the connection failed.
         """
         server, request, nursery = self._require_request("accept()")
         if protocol is not None:
@@ -163,7 +166,7 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
                     f"{shown(self._offered)}"
                 )
         pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
-        extra = [check_header(name, value) for name, value in pairs]
+        extra = [check_header(name, value, answer=True) for name, value in pairs]
         self._chosen = protocol
         hosts = len(request.headers.get_all("Host"))
         if hosts != 1:  # RFC 9112 section 3.2: such a request gets 400
@@ -173,12 +176,17 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
                 WebErrorStatus.BAD_REQUEST, f"accept(): not a valid WebSocket request: {reason}"
             )
         response = server.accept(request)
-        if server.handshake_exc is not None:
+        error = server.handshake_exc
+        if isinstance(error, InvalidHeader) and error.name == "Sec-WebSocket-Version":
+            # RFC 6455 4.2.2 (4) and 4.4: a version this server does not speak (or none)
+            # is answered with the one it speaks, for the client to retry with.
+            response = server.reject(426, f"Failed to open a WebSocket connection: {error}.\n")
+            response.headers["Sec-WebSocket-Version"] = "13"
+        if error is not None:
             await self._answer_and_close(server, response)
             raise web_socket_error(
-                WebErrorStatus.BAD_REQUEST,
-                f"accept(): not a valid WebSocket request: {server.handshake_exc}",
-            ) from server.handshake_exc
+                WebErrorStatus.BAD_REQUEST, f"accept(): not a valid WebSocket request: {error}"
+            ) from error
         for name, value in extra:
             response.headers[name] = value
         server.send_response(response)

@@ -88,13 +88,23 @@ _Control = TypeVar("_Control", bound=SessionControl)
 _Information = TypeVar("_Information", bound=SessionInformation)
 
 
-def check_header(name: object, value: object) -> tuple[str, str]:
-    """*name* and *value* as a header of the opening handshake can carry them.
+# The headers the opening handshake sets itself (lower case), in the request and in
+# the 101 answer (Sec-WebSocket-Key and Host are the request's, refused in both), and
+# those only the answer sets (websockets' ServerProtocol.accept).
+_HANDSHAKE_HEADERS = frozenset(
+    ("sec-websocket-key", "sec-websocket-version", "upgrade", "connection", "host")
+)
+_ANSWER_HEADERS = frozenset(("sec-websocket-accept", "date"))
+
+
+def check_header(name: object, value: object, *, answer: bool = False) -> tuple[str, str]:
+    """*name* and *value* as a header of the opening handshake can carry them: of the
+    request, or *answer*, of the server's 101 answer.
 
     Raises:
         TypeError / ValueError: not a str, a name that is not an HTTP token, a value
             with control characters or characters outside ISO-8859-1, or a header the
-            handshake sets itself (named).
+            handshake sets itself (named, any case).
     """
     if not isinstance(name, str):
         raise TypeError(f"header name must be a str, not {describe(name)}")
@@ -116,12 +126,15 @@ def check_header(name: object, value: object) -> tuple[str, str]:
             "Sec-WebSocket-Extensions cannot be set (as in WinRT): use "
             "control.permessage_deflate for compression"
         )
-    if lower in ("sec-websocket-key", "sec-websocket-version", "upgrade", "connection", "host"):
+    if lower in _HANDSHAKE_HEADERS or (answer and lower in _ANSWER_HEADERS):
         raise ValueError(f"{name} is set by the opening handshake and cannot be set")
     if lower in ("content-length", "transfer-encoding"):
         raise ValueError(f"{name} cannot be set: the opening handshake has no body")
     if lower == "sec-websocket-protocol":
-        raise ValueError("Sec-WebSocket-Protocol cannot be set: use control.supported_protocols")
+        raise ValueError(
+            "Sec-WebSocket-Protocol cannot be set: "
+            + ("pass the subprotocol to accept()" if answer else "use control.supported_protocols")
+        )
     return name, value
 
 
