@@ -34,6 +34,7 @@ from trio_sockets import (
     SocketMessageType,
     SocketQualityOfService,
     StreamSocket,
+    StreamWebSocket,
     WebErrorStatus,
     WebSocketError,
     WebSocketStatusError,
@@ -326,6 +327,15 @@ async def test_characters_a_uri_cannot_carry_are_percent_encoded(
         await ws.connect(server.url(path))
         await ws.aclose()
     assert server.wait_closed(sent)[0] == 1005
+
+
+async def test_an_output_stream_refuses_settings_it_does_not_have() -> None:
+    """A WebSocket's output has no max_pending_bytes of its own (its bound is the
+    connection's): setting one is an AttributeError, never silently kept unused."""
+    async with MessageWebSocket() as message_ws, StreamWebSocket() as stream_ws:
+        for ws in (message_ws, stream_ws):
+            with pytest.raises(AttributeError, match="max_pending_bytes"):
+                ws.output_stream.max_pending_bytes = 4 << 20  # type: ignore[attr-defined]
 
 
 async def test_connect_needs_async_with_and_write_needs_connect() -> None:

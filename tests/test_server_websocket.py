@@ -34,9 +34,11 @@ from trio_sockets import (
     StreamSocketListener,
     StreamWebSocket,
     WebErrorStatus,
+    WebSocketError,
     WebSocketRequest,
     WebSocketStatusError,
 )
+from trio_sockets._core.web_errors import status_of_http
 from trio_sockets.testing import TlsCertificates, WebSocketEchoServer
 
 Handler = Callable[[StreamSocket], Awaitable[None]]
@@ -137,6 +139,36 @@ async def test_a_rejected_request_is_its_http_status_on_both_clients() -> None:
             with pytest.raises(WebSocketStatusError) as caught:
                 await ws.connect(f"ws://127.0.0.1:{port}/missing")
             assert caught.value.status is WebErrorStatus.NOT_FOUND
+
+
+@pytest.mark.parametrize("status", [306, 420, 499, 599, 301, 503])
+async def test_reject_answers_any_status_from_300_to_599(status: int) -> None:
+    """Statuses http.HTTPStatus does not name (306, 420, 499, 599) are answered too,
+    with no reason phrase; the client reads the number."""
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            await ws.receive_request()
+            await ws.reject(status, "not here")
+
+    async with serving(handler) as (port, _):
+
+        def client() -> bytes:
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as raw:
+                raw.sendall(opening_request())
+                answer = b""
+                while chunk := raw.recv(4096):
+                    answer += chunk
+                return answer
+
+        with trio.fail_after(10):
+            answer = await trio.to_thread.run_sync(client)
+        assert answer.startswith(f"HTTP/1.1 {status} ".encode())
+        assert answer.endswith(b"\r\n\r\nnot here")
+        async with MessageWebSocket() as ws:
+            with pytest.raises(WebSocketStatusError) as caught:
+                await ws.connect(f"ws://127.0.0.1:{port}/")
+            assert WebSocketError.get_status(caught.value) == status_of_http(status)
 
 
 async def test_message_websockets_of_this_library_on_both_sides() -> None:
@@ -281,6 +313,12 @@ async def test_server_misuse_is_refused_clearly() -> None:
                 await ws.reject(200)
             with pytest.raises(ValueError, match="Upgrade"):
                 await ws.accept(None, {"Upgrade": "h2c"})
+            # A string where a (name, value) pair should be: "XY" is no header X: Y.
+            for headers in (["XY"], ["X-Foo"], [("X-Foo", "1", "2")], "X-Foo", 7):
+                with pytest.raises(TypeError, match="headers must"):
+                    await ws.accept(None, headers)  # type: ignore[arg-type]
+            with pytest.raises(TypeError, match="header name must be a str, not int 1"):
+                request.get_header(1)  # type: ignore[arg-type]
             await ws.accept(request.requested_protocols[0])
             with pytest.raises(RuntimeError, match="once"):
                 await ws.reject(500)

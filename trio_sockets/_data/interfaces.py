@@ -86,6 +86,8 @@ class InputStream(abc.ABC):
 class OutputStream(abc.ABC):
     """A sink of bytes (WinRT ``IOutputStream``)."""
 
+    __slots__ = ()  # so that a stream with slots refuses settings it does not have
+
     @abc.abstractmethod
     def write(self, data: bytes | bytearray | memoryview) -> WriteOperationLike:
         """Start writing *data* at once and return the operation under way."""

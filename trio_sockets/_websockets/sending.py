@@ -260,6 +260,8 @@ class MessageWriteOperation(WriteOperationLike):
 class MessageOutputStream(OutputStream):
     """``MessageWebSocket.output_stream``: each write is one message."""
 
+    __slots__ = ("_close", "_owner")
+
     def __init__(self, owner: Sender, close: Callable[[], Awaitable[None]]) -> None:
         self._owner = owner
         self._close = close
@@ -302,6 +304,8 @@ class MessageOutputStream(OutputStream):
 
 class WebSocketOutputStream(OutputStream):
     """``StreamWebSocket.output_stream``: each write is one binary message."""
+
+    __slots__ = ("_close", "_owner")
 
     def __init__(self, owner: Sender, close: Callable[[], Awaitable[None]]) -> None:
         self._owner = owner

@@ -6,13 +6,14 @@ rejects it with an HTTP status."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
 import trio
 from websockets.exceptions import InvalidHeader
 from websockets.headers import parse_subprotocol
-from websockets.http11 import Request
+from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
 from .._core.checks import check_int, describe, shown
@@ -57,6 +58,8 @@ class WebSocketRequest:
     def get_header(self, name: str) -> str | None:
         """The value of header *name* (any case), or ``None``; several are joined with
         ``", "``."""
+        if not isinstance(name, str):
+            raise TypeError(f"header name must be a str, not {describe(name)}")
         lower = name.lower()
         values = [value for key, value in self._headers if key.lower() == lower]
         return ", ".join(values) if values else None
@@ -165,8 +168,7 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
                     f"protocol {shown(protocol)} was not offered by the client: "
                     f"{shown(self._offered)}"
                 )
-        pairs = list(headers.items() if isinstance(headers, Mapping) else headers)
-        extra = [check_header(name, value, answer=True) for name, value in pairs]
+        extra = [check_header(*pair, answer=True) for pair in _header_pairs(headers)]
         self._chosen = protocol
         hosts = len(request.headers.get_all("Host"))
         if hosts != 1:  # RFC 9112 section 3.2: such a request gets 400
@@ -209,7 +211,7 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, not {describe(text)}")
         server, _, _ = self._require_request("reject()")
-        await self._answer_and_close(server, server.reject(status, text))
+        await self._answer_and_close(server, _rejection(server, status, text))
 
     async def _answer_and_close(self, server: ServerProtocol, response: Any) -> None:
         server.send_response(response)
@@ -219,6 +221,31 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         finally:
             self._close_now()
         await self._session.wait_socket_closed()
+
+
+def _header_pairs(headers: object) -> list[tuple[object, object]]:
+    """The (name, value) pairs of accept()'s *headers*: a mapping, or an iterable of
+    pairs; a string where a pair should be is refused (``"XY"`` is no pair)."""
+    if isinstance(headers, Mapping):
+        return list(headers.items())
+    if isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):
+        raise TypeError(f"headers must be a mapping or (name, value) pairs, not {shown(headers)}")
+    pairs = list(headers)
+    for pair in pairs:
+        if not isinstance(pair, (tuple, list)) or len(pair) != 2:
+            raise TypeError(f"headers must hold (name, value) pairs, not {shown(pair)}")
+    return [(name, value) for name, value in pairs]
+
+
+def _rejection(server: ServerProtocol, status: int, text: str) -> Response:
+    """The answer of reject(): websockets makes it for the statuses ``http.HTTPStatus``
+    names; any other of 300 to 599 gets its class's answer with its own number and no
+    reason phrase (RFC 9112 allows none; clients go by the number)."""
+    try:
+        return server.reject(status, text)
+    except ValueError:
+        response = server.reject(status // 100 * 100, text)
+        return dataclasses.replace(response, status_code=status, reason_phrase="")
 
 
 def _parse_protocols(value: str) -> list[str]:
