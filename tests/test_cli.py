@@ -6,6 +6,7 @@ import fcntl
 import os
 import pty
 import re
+import resource
 import struct
 import subprocess
 import sys
@@ -622,3 +623,101 @@ async def test_tls_options_are_checked(tls_certificates: TlsCertificates) -> Non
         assert result.returncode == 2, (arguments, result.stderr)
         assert message in result.stderr.decode(), (arguments, result.stderr)
         assert result.stderr.count(b"\n") == 1
+
+
+@pytest.mark.parametrize(
+    "option",
+    [["--ca", ""], ["--cert", ""], ["--key", ""], ["--tls", "--cert", "c.pem", "--key", ""]],
+)
+async def test_an_empty_file_name_is_refused_and_nothing_is_sent(option: list[str]) -> None:
+    """``--ca "$CA"`` with CA unset: the empty name is a usage error, never the option
+    left out, which would send standard input in plaintext."""
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        received: list[bytes] = []
+        async with trio.open_nursery() as nursery:
+
+            async def record() -> None:
+                async with await listener.accept() as server:
+                    received.append(await receive_all(server))
+
+            nursery.start_soon(record)
+            with trio.fail_after(20):
+                result = await trio.run_process(
+                    [*COMMAND, "send", "127.0.0.1", listener.information.local_port, *option],
+                    stdin=b"secret\n",
+                    capture_stdout=True,
+                    capture_stderr=True,
+                    check=False,
+                )
+            nursery.cancel_scope.cancel()
+    assert result.returncode == 2, result.stderr
+    assert f"argument {option[-2]}: an empty file name".encode() in result.stderr
+    assert result.stdout == b""
+    assert received == []
+
+
+@pytest.mark.parametrize("option", ["--tls-cert", "--tls-key", "--tls-client-ca"])
+async def test_echo_server_refuses_an_empty_file_name(option: str) -> None:
+    with trio.fail_after(20):
+        result = await trio.run_process(
+            [*COMMAND, "echo-server", "0", "--host", "127.0.0.1", option, ""],
+            stdin=b"",
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.returncode == 2, result.stderr
+    assert f"argument {option}: an empty file name".encode() in result.stderr
+    assert result.stdout == b""
+
+
+async def test_an_unreadable_key_is_blamed_on_the_key_option(
+    tls_certificates: TlsCertificates,
+) -> None:
+    cert, _ = tls_certificates.files("server")
+    for arguments, message in [
+        (
+            ["echo-server", "0", "--tls-cert", str(cert), "--tls-key", "/nonexistent.key"],
+            "trio-sockets: --tls-key: cannot read '/nonexistent.key'",
+        ),
+        (
+            ["send", "localhost", "1", "--cert", str(cert), "--key", "/nonexistent.key"],
+            "trio-sockets: --key: cannot read '/nonexistent.key'",
+        ),
+        (
+            ["send", "localhost", "1", "--cert", "/nonexistent.pem", "--key", str(cert)],
+            "trio-sockets: --cert: cannot read '/nonexistent.pem'",
+        ),
+    ]:
+        with trio.fail_after(20):
+            result = await trio.run_process(
+                [*COMMAND, *arguments],
+                stdin=b"",
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+        assert result.returncode == 2, (arguments, result.stderr)
+        assert result.stderr.decode().startswith(message), (arguments, result.stderr)
+        assert result.stderr.count(b"\n") == 1
+
+
+def _limit_memory() -> None:
+    # If the whole of an endless file is read again, fail in this process, not the machine.
+    resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))
+
+
+async def test_an_endless_certificate_file_is_refused_by_name() -> None:
+    with trio.fail_after(30):
+        result = await trio.run_process(
+            [*COMMAND, "send", "127.0.0.1", "9", "--ca", "/dev/zero"],
+            stdin=b"x",
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            preexec_fn=_limit_memory,
+        )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.startswith(b"trio-sockets: '/dev/zero': over 4194304 bytes")
+    assert result.stderr.count(b"\n") == 1

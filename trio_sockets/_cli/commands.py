@@ -34,6 +34,7 @@ from .tls_options import (
     add_level_option,
     add_tls_client_options,
     certificate,
+    file_name,
     use_tls_options,
     wants_tls,
 )
@@ -81,12 +82,18 @@ def add_commands(commands: Any) -> None:
     )
     tls = echo.add_argument_group("TLS (TCP and WebSocket)")
     tls.add_argument(
-        "--tls-cert", metavar="FILE", help="serve TLS with this certificate (PEM, key may follow)"
+        "--tls-cert",
+        metavar="FILE",
+        type=file_name,
+        help="serve TLS with this certificate (PEM, key may follow)",
     )
-    tls.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
+    tls.add_argument(
+        "--tls-key", metavar="FILE", type=file_name, help="the certificate's private key (PEM)"
+    )
     tls.add_argument(
         "--tls-client-ca",
         metavar="FILE",
+        type=file_name,
         help="require client certificates issued by this authority (PEM)",
     )
     add_level_option(tls)
@@ -272,7 +279,7 @@ async def _tcp_echo_server(
             level = SocketProtectionLevel[options.tls_level]
             control = listener.control
             control.server_certificate = certificate(
-                options.tls_cert, options.tls_key, "--tls-cert"
+                options.tls_cert, options.tls_key, "--tls-cert", "--tls-key"
             )
             if options.tls_client_ca is not None:
                 control.client_certificate_required = True
