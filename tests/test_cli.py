@@ -16,7 +16,12 @@ import pytest
 import trio
 from conftest import free_tcp_port, receive_all, receive_exactly
 
-from trio_sockets import DatagramSocket, StreamSocket, StreamSocketListener
+from trio_sockets import (
+    DatagramSocket,
+    SocketProtectionLevel,
+    StreamSocket,
+    StreamSocketListener,
+)
 from trio_sockets._pytest_plugin import DnsServerFactory
 from trio_sockets.testing import SrvRecord, TcpEchoServer, TlsCertificates, UdpEchoServer
 
@@ -721,3 +726,48 @@ async def test_an_endless_certificate_file_is_refused_by_name() -> None:
     assert result.returncode == 2, result.stderr[-2000:]
     assert result.stderr.startswith(b"trio-sockets: '/dev/zero': over 4194304 bytes")
     assert result.stderr.count(b"\n") == 1
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+async def test_send_ends_with_the_remotes_end_of_stream_while_input_stays_open(
+    tls: bool, tls_certificates: TlsCertificates
+) -> None:
+    """The server says "bye" and closes; standard input is a pipe nobody writes to or
+    closes. The command ends there, as documented, instead of waiting for input."""
+    options: list[str] = []
+    level = SocketProtectionLevel.PLAIN_SOCKET
+    async with StreamSocketListener() as listener:
+        if tls:
+            listener.control.server_certificate = tls_certificates.server
+            options = ["--ca", str(tls_certificates.authority_file)]
+            level = SocketProtectionLevel.SSL
+        await listener.bind_endpoint("localhost", "0", level)
+        async with trio.open_nursery() as nursery:
+
+            async def say_bye() -> None:
+                async with await listener.accept() as server:
+                    await server.send_all(b"bye\n")
+
+            nursery.start_soon(say_bye)
+            process = await trio.lowlevel.open_process(
+                [*COMMAND, "send", "localhost", listener.information.local_port, *options],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            assert process.stdin is not None
+            assert process.stdout is not None
+            try:
+                out = b""
+                with trio.fail_after(20):
+                    while chunk := await process.stdout.receive_some():
+                        out += chunk
+                    status = await process.wait()
+            finally:
+                process.kill()
+                await process.wait()
+                await process.stdin.aclose()
+                await process.stdout.aclose()
+                if process.stderr is not None:
+                    await process.stderr.aclose()
+    assert (status, out) == (0, b"bye\n")

@@ -399,6 +399,9 @@ async def _send_tcp(
                     progress.received(len(data))
                     if input_ended:
                         receiving.deadline = trio.current_time() + args.wait
+            # The remote's end of stream (or --wait without replies) ends the command,
+            # whether or not standard input has ended.
+            nursery.cancel_scope.cancel()
 
 
 async def _send_udp(
