@@ -11,6 +11,7 @@ import struct
 import subprocess
 import sys
 import termios
+from collections.abc import Callable
 
 import pytest
 import trio
@@ -771,3 +772,92 @@ async def test_send_ends_with_the_remotes_end_of_stream_while_input_stays_open(
                 if process.stderr is not None:
                     await process.stderr.aclose()
     assert (status, out) == (0, b"bye\n")
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["resolve", "127.0.0.1", "80"],
+        ["echo-server", "0", "--host", "127.0.0.1"],
+        ["demo", "--service", "0"],
+    ],
+    ids=["resolve", "echo-server", "demo"],
+)
+async def test_every_command_ends_quietly_when_its_output_is_closed(
+    arguments: list[str],
+) -> None:
+    """``| head`` for the commands that print lines: 141 without a word, as for send;
+    a broken pipe is no network failure."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        with trio.fail_after(60):
+            result = await trio.run_process(
+                [*COMMAND, *arguments],
+                stdin=b"",
+                stdout=write_end,
+                capture_stderr=True,
+                check=False,
+            )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (141, b"")
+
+
+async def test_a_full_standard_output_is_no_network_failure(
+    tcp_echo_server: TcpEchoServer,
+) -> None:
+    """``> /dev/full``: one line naming standard output and status 74 (EX_IOERR), not
+    a traceback or an UNKNOWN network status."""
+    for arguments in [
+        ["send", str(tcp_echo_server.host), tcp_echo_server.port],
+        ["resolve", "127.0.0.1", "80"],
+        ["echo-server", "0", "--host", "127.0.0.1"],
+    ]:
+        full = os.open("/dev/full", os.O_WRONLY)
+        try:
+            with trio.fail_after(60):
+                result = await trio.run_process(
+                    [*COMMAND, *arguments],
+                    stdin=b"hello\n",
+                    stdout=full,
+                    capture_stderr=True,
+                    check=False,
+                )
+        finally:
+            os.close(full)
+        assert result.returncode == 74, (arguments, result.stderr)
+        assert result.stderr == b"trio-sockets: standard output: No space left on device\n"
+
+
+def _close_stdin() -> None:
+    os.close(0)
+
+
+def _close_stdout() -> None:
+    os.close(1)
+
+
+@pytest.mark.parametrize(
+    ("close", "message"),
+    [
+        (_close_stdin, b"trio-sockets: standard input is closed; give one"),
+        (_close_stdout, b"trio-sockets: standard output is closed; give one"),
+    ],
+    ids=["stdin", "stdout"],
+)
+async def test_send_started_with_standard_input_or_output_closed_is_bad_input(
+    tcp_echo_server: TcpEchoServer, close: Callable[[], None], message: bytes
+) -> None:
+    with trio.fail_after(60):
+        result = await trio.run_process(
+            [*COMMAND, "send", str(tcp_echo_server.host), tcp_echo_server.port],
+            stdin=b"hello\n",
+            stdout=subprocess.DEVNULL,
+            capture_stderr=True,
+            check=False,
+            preexec_fn=close,
+        )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(message), result.stderr
+    assert result.stderr.count(b"\n") == 1

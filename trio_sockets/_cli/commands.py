@@ -3,7 +3,8 @@
 Each command is a coroutine taking the parsed arguments; :func:`run` maps failures to a
 one-line message and an exit status (1 for a network failure, named by its
 ``SocketErrorStatus``, or its ``WebErrorStatus`` for a WebSocket; 2 for bad input; 141,
-quietly, when the reader of standard output went away).
+quietly, when the reader of standard output went away; 74 when standard input or
+output failed otherwise).
 The WebSocket sides of ``echo-server`` and ``send`` are in :mod:`.websocket`.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -30,6 +30,7 @@ from .._sockets.datagram_socket import DatagramSocket
 from .._sockets.listener import StreamSocketListener
 from .._sockets.stream_socket import StreamSocket
 from .progress import Progress, wanted
+from .stdio import StandardInput, StandardOutput, StdioError, checked_stdout, discard_stdout
 from .tls_options import (
     add_level_option,
     add_tls_client_options,
@@ -199,37 +200,40 @@ def first_os_error(failure: BaseException) -> OSError | None:
     return _first(failure, OSError)
 
 
-def _output_closed(failure: BaseException) -> bool:
-    """Whether *failure* is standard output closed by its reader (``| head``): trio's
-    pipe error, which, unlike the library's network errors, is no OSError."""
-    broken = _first(failure, trio.BrokenResourceError)
-    return (
-        broken is not None
-        and not isinstance(broken, OSError)
-        and isinstance(broken.__cause__, BrokenPipeError)
-    )
-
-
 #: The exit status when standard output was closed: what a shell reports for a program
 #: that SIGPIPE ended (128 + 13).
 OUTPUT_CLOSED = 141
+
+#: The exit status when standard input or output failed otherwise (``/dev/full``):
+#: sysexits.h's ``EX_IOERR``.
+IO_FAILED = 74
 
 
 def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse.Namespace) -> int:
     """Run *command*; return the exit status, printing a one-line cause on failure."""
     try:
-        trio.run(command, args)
+        with checked_stdout():
+            trio.run(command, args)
     except KeyboardInterrupt:
         return 130
     except (
         OSError,
         ValueError,
         TypeError,
+        StdioError,
         trio.BrokenResourceError,
         BaseExceptionGroup,
     ) as failure:
         if _first(failure, KeyboardInterrupt) is not None:
             return 130
+        stdio = _first(failure, StdioError)
+        if stdio is not None:
+            if stdio.stream == "standard output":
+                discard_stdout()
+            if stdio.reader_gone:
+                return OUTPUT_CLOSED
+            print(f"trio-sockets: {stdio}", file=sys.stderr)
+            return IO_FAILED
         error = first_os_error(failure)
         if error is not None:
             status = (
@@ -239,8 +243,6 @@ def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse
             ).name
             print(f"trio-sockets: {status}: {error}", file=sys.stderr)
             return 1
-        if _output_closed(failure):
-            return OUTPUT_CLOSED
         bad_input = _first(failure, (ValueError, TypeError))
         if bad_input is None:
             raise
@@ -340,9 +342,7 @@ async def _udp_echo_server(host: str | None, service: str, count: int | None) ->
 
 async def send_command(args: argparse.Namespace) -> None:
     show = wanted(args.progress, sys.stderr, sys.stdout)
-    stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
-    stdout = trio.lowlevel.FdStream(os.dup(sys.stdout.fileno()))
-    async with stdin, stdout:
+    async with StandardInput() as stdin, StandardOutput() as stdout:
         with Progress(sys.stderr if show else None) as progress:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(progress.keep_drawing)
@@ -366,8 +366,8 @@ async def send_command(args: argparse.Namespace) -> None:
 async def _send_tcp(
     sock: StreamSocket,
     args: argparse.Namespace,
-    stdin: trio.lowlevel.FdStream,
-    stdout: trio.lowlevel.FdStream,
+    stdin: StandardInput,
+    stdout: StandardOutput,
     progress: Progress,
 ) -> None:
     tls = wants_tls(args)
@@ -408,8 +408,8 @@ async def _send_udp(
     host: str,
     service: str,
     wait: float,
-    stdin: trio.lowlevel.FdStream,
-    stdout: trio.lowlevel.FdStream,
+    stdin: StandardInput,
+    stdout: StandardOutput,
     progress: Progress,
 ) -> None:
     async with DatagramSocket() as sock:

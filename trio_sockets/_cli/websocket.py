@@ -28,6 +28,7 @@ from .._sockets.stream_socket import StreamSocket
 from .._websockets.echo import EchoCounts, echo_messages
 from .._websockets.message_socket import MessageWebSocket
 from .progress import Progress
+from .stdio import StandardInput, StandardOutput
 from .tls_options import use_tls_options, wants_tls
 
 __all__ = [
@@ -130,8 +131,8 @@ def websocket_client(args: argparse.Namespace) -> MessageWebSocket:
 async def send_messages(
     ws: MessageWebSocket,
     args: argparse.Namespace,
-    stdin: trio.lowlevel.FdStream,
-    stdout: trio.lowlevel.FdStream,
+    stdin: StandardInput,
+    stdout: StandardOutput,
     progress: Progress,
     chunk: int,
 ) -> None:
@@ -221,15 +222,13 @@ async def _check_server_close(ws: MessageWebSocket, uri: str) -> None:
             )
 
 
-async def _chunks(stdin: trio.lowlevel.FdStream, chunk: int) -> AsyncIterator[tuple[bytes, bool]]:
+async def _chunks(stdin: StandardInput, chunk: int) -> AsyncIterator[tuple[bytes, bool]]:
     """Each chunk read from *stdin*, as a whole message."""
     while data := await stdin.receive_some(chunk):
         yield data, True
 
 
-async def _line_frames(
-    stdin: trio.lowlevel.FdStream, chunk: int
-) -> AsyncIterator[tuple[bytes, bool]]:
+async def _line_frames(stdin: StandardInput, chunk: int) -> AsyncIterator[tuple[bytes, bool]]:
     """The frames of one message per line of *stdin*, without its ``\\n`` (a last line
     without one too), each with whether it ends its message.
 
