@@ -24,6 +24,7 @@ from websockets.sync.client import connect as sync_connect
 from websockets.sync.server import ServerConnection
 from ws_peers import RawPeer, WebsocketsServer
 
+from trio_sockets._cli.websocket import listening_uri
 from trio_sockets.testing import TlsCertificates
 
 #: Bounds every subprocess and peer exchange of these tests.
@@ -44,9 +45,14 @@ async def _run(arguments: list[str], stdin: bytes = b"") -> subprocess.Completed
 @asynccontextmanager
 async def _echo_server(*options: str) -> AsyncIterator[tuple[trio.Process, str]]:
     """``echo-server --websocket`` on 127.0.0.1; yields it and its port. Killed after."""
-    process, port = await _start(
-        ["echo-server", "0", "--host", "127.0.0.1", "--websocket", *options]
-    )
+    async with _echo_server_on("127.0.0.1", *options) as started:
+        yield started
+
+
+@asynccontextmanager
+async def _echo_server_on(host: str, *options: str) -> AsyncIterator[tuple[trio.Process, str]]:
+    """``echo-server --websocket`` on *host*; yields it and its port. Killed after."""
+    process, port = await _start(["echo-server", "0", "--host", host, "--websocket", *options])
     try:
         yield process, port
     finally:
@@ -129,6 +135,31 @@ async def test_echo_server_prints_its_uri() -> None:
     finally:
         process.kill()
         await process.wait()
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+async def test_echo_server_prints_a_uri_that_send_connects_to_over_ipv6(host: str) -> None:
+    """An IPv6 address given with or without brackets: the URI has one pair."""
+    async with _echo_server_on(host, "--count", "1") as (_, port):
+        uri = f"ws://[::1]:{port}/"
+        result = await _run(["send", uri, "--wait", "0.5"], b"over ipv6\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"over ipv6\n"
+
+
+@pytest.mark.parametrize(
+    ("host", "uri"),
+    [
+        (None, "ws://localhost:80/"),
+        ("127.0.0.1", "ws://127.0.0.1:80/"),
+        ("::1", "ws://[::1]:80/"),
+        ("[::1]", "ws://[::1]:80/"),
+        ("fe80::1%2", "ws://[fe80::1%252]:80/"),
+        ("[fe80::1%2]", "ws://[fe80::1%252]:80/"),
+    ],
+)
+def test_listening_uri_brackets_an_ipv6_address_once(host: str | None, uri: str) -> None:
+    assert listening_uri(host, "80", secure=False) == uri
 
 
 async def test_echo_server_answers_wsdump() -> None:

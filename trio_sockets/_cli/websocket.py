@@ -22,7 +22,8 @@ from typing import Any
 import trio
 
 from .._core.checks import shown
-from .._core.enums import SocketMessageType
+from .._core.enums import HostNameType, SocketMessageType
+from .._core.hostname import HostName
 from .._core.web_errors import WebSocketError, status_of_close, web_socket_error
 from .._sockets.stream_socket import StreamSocket
 from .._websockets.echo import EchoCounts, echo_messages
@@ -89,9 +90,10 @@ def request_header(text: str) -> tuple[str, str]:
 def listening_uri(host: str | None, port: str, *, secure: bool) -> str:
     """The URI a client connects to for a server listening on *host* (every address:
     ``localhost``) and *port*."""
-    name = host or "localhost"
-    if ":" in name:
-        name = f"[{name}]"
+    address = HostName(host or "localhost")
+    name = address.canonical_name  # an IPv6 address without the brackets it may have had
+    if address.type == HostNameType.IPV6:
+        name = f"[{name.replace('%', '%25')}]"  # RFC 6874: a zone's % is written %25
     return f"{'wss' if secure else 'ws'}://{name}:{port}/"
 
 
