@@ -861,3 +861,28 @@ async def test_send_started_with_standard_input_or_output_closed_is_bad_input(
     assert result.returncode == 2, result.stderr
     assert result.stderr.startswith(message), result.stderr
     assert result.stderr.count(b"\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("host", "service", "step"),
+    [
+        ("example.test", "_a", "DNS SRV _a._tcp.example.test"),
+        ("example.test", "a.b", "DNS SRV _a._b._tcp.example.test"),
+        ("example.test", "x._y", "DNS SRV _x._y._tcp.example.test"),
+        ("127.0.0.1", "no-such-svc", "no DNS SRV lookup: an IP address has no SRV records"),
+        ("localhost", "no-such-svc", "no DNS SRV lookup: localhost names have no SRV records"),
+    ],
+)
+async def test_resolve_shows_the_srv_name_it_asks_for(
+    dns_server: DnsServerFactory, host: str, service: str, step: str
+) -> None:
+    """The line names the SRV query the resolver makes (the one its error names), or
+    says that none is made."""
+    server = await dns_server(domain="example.test")
+    with trio.fail_after(30):
+        result = await _resolve(server.host, server.port, host, service)
+    assert result.returncode == 1
+    line = result.stdout.decode().splitlines()[1]
+    assert line == f"service: {service!r} is not in the services database; {step}"
+    if step.startswith("DNS SRV"):
+        assert f"({step})" in result.stderr.decode()

@@ -26,6 +26,7 @@ from .._core.service_name import parse_service_name
 from .._core.web_errors import WebSocketError, WebSocketStatusError
 from .._io.addresses import target_addresses
 from .._io.resolver import Protocol, Resolver, ServiceTarget, all_targets_failed
+from .._io.srv import is_localhost, srv_name
 from .._sockets.datagram_socket import DatagramSocket
 from .._sockets.listener import StreamSocketListener
 from .._sockets.stream_socket import StreamSocket
@@ -435,6 +436,16 @@ async def _send_udp(
 # -- resolve -------------------------------------------------------------------------------
 
 
+def _srv_step(host: HostName, service: str, protocol: Protocol) -> str:
+    """What ``resolve_targets`` does next for a service name the services database does
+    not know: the SRV name it asks for, or why it asks none."""
+    if host.ip_address is not None:
+        return "no DNS SRV lookup: an IP address has no SRV records"
+    if is_localhost(host):
+        return "no DNS SRV lookup: localhost names have no SRV records"
+    return f"DNS SRV {srv_name(service, protocol, host)}"
+
+
 async def resolve_command(args: argparse.Namespace) -> None:
     protocol: Protocol = "udp" if args.udp else "tcp"
     host = HostName(args.host)
@@ -452,10 +463,8 @@ async def resolve_command(args: argparse.Namespace) -> None:
         try:
             port = await resolver.resolve_port(args.service, protocol, local=False)
         except OSError:
-            _say(
-                f"service: {parsed!r} is not in the services database; "
-                f"DNS SRV _{parsed}._{protocol}.{host.canonical_name}"
-            )
+            step = _srv_step(host, parsed, protocol)
+            _say(f"service: {parsed!r} is not in the services database; {step}")
         else:
             _say(f"service: {parsed!r} is port {port} in the services database")
     targets = await resolver.resolve_targets(host, args.service, protocol)
