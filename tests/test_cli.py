@@ -886,3 +886,30 @@ async def test_resolve_shows_the_srv_name_it_asks_for(
     assert line == f"service: {service!r} is not in the services database; {step}"
     if step.startswith("DNS SRV"):
         assert f"({step})" in result.stderr.decode()
+
+
+LONG = "a" * 5000
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["resolve", "127.0.0.1", "80", "--nameserver", "127.0.0.1", "--port", LONG],
+        ["send", "127.0.0.1", "80", "--tls-level", LONG],
+        ["send", "127.0.0.1", "80", "--ignore", LONG],
+        ["echo-server", "0", "--tls-level", LONG],
+        [LONG],
+        ["resolve", "127.0.0.1", "80", LONG],
+        ["send", "127.0.0.1", "80", "--wait", LONG],
+    ],
+    ids=["port", "tls-level", "ignore", "echo-tls-level", "command", "extra", "wait"],
+)
+def test_usage_errors_show_at_most_80_characters_of_a_value(arguments: list[str]) -> None:
+    result = subprocess.run(
+        [*COMMAND, *arguments], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    message = result.stderr.splitlines()[-1]
+    assert "'aaaaaaaaaa" in message
+    assert message.count("a") < 150, message
+    assert len(result.stderr) < 1000
