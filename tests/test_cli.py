@@ -443,10 +443,15 @@ async def test_udp_errors_are_reported_beside_the_progress(free_udp_service: str
         stdin=b"a\n",
         capture_stdout=True,
         capture_stderr=True,
+        check=False,
     )
+    assert result.returncode == 1
     assert result.stdout == b""
     # The whole message, not cut by a redraw of the progress lines.
-    assert re.search(rb"trio-sockets: [^\r\n]*\(CONNECTION_RESET_BY_PEER\)\n", result.stderr)
+    assert re.search(
+        rb"trio-sockets: CONNECTION_RESET_BY_PEER: [^\r\n]*\(CONNECTION_RESET_BY_PEER\)\n",
+        result.stderr,
+    )
     assert b"sent: 2.00B [" in result.stderr
 
 
@@ -496,8 +501,11 @@ async def test_send_without_tqdm_reports_udp_errors_between_the_lines(
         capture_stderr=True,
         check=False,
     )
-    assert result.returncode == 0, result.stderr
-    assert re.search(rb"(?m)^trio-sockets: [^\r\n]*\(CONNECTION_RESET_BY_PEER\)$", result.stderr)
+    assert result.returncode == 1, result.stderr
+    assert re.search(
+        rb"(?m)^trio-sockets: CONNECTION_RESET_BY_PEER: [^\r\n]*\(CONNECTION_RESET_BY_PEER\)$",
+        result.stderr,
+    )
     assert re.search(rb"(?m)^sent: 2 bytes in \d+\.\d s$", result.stderr), result.stderr
 
 
@@ -913,3 +921,23 @@ def test_usage_errors_show_at_most_80_characters_of_a_value(arguments: list[str]
     assert "'aaaaaaaaaa" in message
     assert message.count("a") < 150, message
     assert len(result.stderr) < 1000
+
+
+async def test_send_udp_to_a_closed_port_fails_with_its_status(free_udp_service: str) -> None:
+    """The ICMP port unreachable ends the command as a failure, in the form of every
+    other (status name and cause; status 1), with addresses as ``information`` shows
+    them (127.0.0.1, not ::ffff:127.0.0.1)."""
+    with trio.fail_after(30):
+        result = await trio.run_process(
+            [*COMMAND, "send", "127.0.0.1", free_udp_service, "--udp", "--wait", "0.5"],
+            stdin=b"x\n",
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    stderr = result.stderr.decode()
+    assert result.returncode == 1, stderr
+    assert stderr.startswith("trio-sockets: CONNECTION_RESET_BY_PEER: receive on "), stderr
+    assert f"-> 127.0.0.1:{free_udp_service}: the remote port is unreachable" in stderr
+    assert "ffff" not in stderr
+    assert stderr.count("\n") == 1

@@ -419,16 +419,18 @@ async def _send_udp(
         async def print_replies() -> None:
             async for message in sock.message_received:
                 if message.error is not None:
-                    progress.say(f"trio-sockets: {message.error}")
-                    continue
+                    # An ICMP error (port unreachable...): the remote is not there.
+                    raise message.error
                 await stdout.send_all(message.data)
                 progress.received(len(message.data))
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(print_replies)
             while data := await stdin.receive_some(CHUNK):
-                await sock.output_stream.write(data)
+                # Counted first: the datagram leaves before the write's checkpoint, where
+                # the reply task's failure (its ICMP error) may cancel this one.
                 progress.sent(len(data))
+                await sock.output_stream.write(data)
             await trio.sleep(wait)
             nursery.cancel_scope.cancel()
 
