@@ -505,3 +505,31 @@ async def test_bad_websocket_input_is_exit_status_2_naming_it(
     assert named in stderr, stderr
     assert len(stderr) < 1000, "the message must stay bounded"
     assert result.stdout == b""
+
+
+async def test_a_message_over_64_mib_from_the_server_is_refused_in_bounded_memory() -> None:
+    """A server that announces a text message of 64 MiB + 1 bytes: ``send`` refuses it
+    at its frame header with 1009 rather than hold it, and fails with its status."""
+
+    def announce_a_huge_message(
+        peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None
+    ) -> None:
+        assert protocol is not None
+        length = 64 * 1024 * 1024 + 1
+        sock.sendall(b"\x81\x7f" + length.to_bytes(8, "big") + b"x" * 1000)
+        peer.read_until_close(sock, protocol)
+
+    with RawPeer(announce_a_huge_message) as peer, trio.fail_after(LIMIT):
+        result = await trio.run_process(
+            [*COMMAND, "send", peer.url(), "--wait", "5"],
+            stdin=b"",
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            preexec_fn=_limit_memory,
+        )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(b"trio-sockets: REQUEST_ENTITY_TOO_LARGE: "), result.stderr
+    assert result.stdout == b""
+    assert peer.received_close is not None
+    assert peer.received_close.code == 1009

@@ -33,6 +33,7 @@ from .stdio import StandardInput, StandardOutput
 from .tls_options import use_tls_options, wants_tls
 
 __all__ = [
+    "MAX_RECEIVED_MESSAGE",
     "NORMAL_CLOSE_CODES",
     "add_websocket_options",
     "echo_websocket",
@@ -41,6 +42,11 @@ __all__ = [
     "send_messages",
     "websocket_client",
 ]
+
+#: The largest message ``send`` takes from the server, as large as ``echo-server``
+#: takes: a larger one closes the WebSocket with 1009 (``REQUEST_ENTITY_TOO_LARGE``,
+#: status 1) rather than fill memory, as each message is held whole until written.
+MAX_RECEIVED_MESSAGE = 64 * 1024 * 1024
 
 #: The close codes of a session that ended as it should: done (1000), the server going
 #: away (1001), and a close frame without a code (1005).
@@ -121,6 +127,7 @@ def websocket_client(args: argparse.Namespace) -> MessageWebSocket:
     if args.udp:
         raise ValueError("a WebSocket URI goes over TCP, not --udp")
     ws = MessageWebSocket()
+    ws.control.max_message_size = MAX_RECEIVED_MESSAGE
     if wants_tls(args) or args.tls_level != "SSL":
         if not args.host.lower().startswith("wss://"):
             raise ValueError(f"TLS options need a wss:// URI, not {shown(args.host)}")
