@@ -117,8 +117,10 @@ def count(text: str) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    import command_line  # beside this script: its parser and its end on failure
+
+    parser = command_line.parser(__doc__)
     parser.add_argument("--service", default="1337", help="port or service name (default 1337)")
     parser.add_argument("--packets", type=count, default=5, help="packets per variant (default 5)")
     arguments = parser.parse_args()
-    trio.run(main, arguments.service, arguments.packets)
+    command_line.run(main, arguments.service, arguments.packets)

@@ -90,7 +90,9 @@ def hop_limit(text: str) -> int:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    import command_line  # beside this script: its parser and its end on failure
+
+    parser = command_line.parser(__doc__)
     parser.add_argument("--name", default="anonymous", help="who is speaking")
     parser.add_argument("--say", default="hello", help="the line to say")
     parser.add_argument("--group", default=DEFAULT_GROUP, help="IPv4 multicast group")
@@ -108,7 +110,7 @@ if __name__ == "__main__":
         "--interval", type=seconds, default=0.25, help="seconds between lines (default 0.25)"
     )
     arguments = parser.parse_args()
-    trio.run(
+    command_line.run(
         functools.partial(
             chat,
             arguments.name,

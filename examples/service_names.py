@@ -87,4 +87,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    trio.run(main)
+    import command_line  # beside this script: its parser and its end on failure
+
+    command_line.parser(__doc__).parse_args()  # no options but --help
+    command_line.run(main)

@@ -11,8 +11,6 @@ disposes its listener in the handler. Both sides print the sample's log lines.
 
 from __future__ import annotations
 
-import argparse
-
 import trio
 
 from trio_sockets import (
@@ -105,6 +103,8 @@ async def main(service: str = "1337") -> str:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    import command_line  # beside this script: its parser and its end on failure
+
+    parser = command_line.parser(__doc__)
     parser.add_argument("--service", default="1337", help="port or service name (default 1337)")
-    trio.run(main, parser.parse_args().service)
+    command_line.run(main, parser.parse_args().service)

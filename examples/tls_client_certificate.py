@@ -25,7 +25,6 @@ roots::
 
 from __future__ import annotations
 
-import argparse
 from dataclasses import dataclass
 
 import trio
@@ -145,16 +144,20 @@ async def connect_to(host: str, service: str, cert: str, key: str, ca: str | Non
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    import command_line  # beside this script: its parser and its end on failure
+
+    parser = command_line.parser(__doc__)
     parser.add_argument("--connect", nargs=2, metavar=("HOST", "SERVICE"))
     parser.add_argument("--cert", help="client certificate (PEM)")
     parser.add_argument("--key", help="its private key (PEM)")
     parser.add_argument("--ca", help="an extra root to trust (PEM)")
     arguments = parser.parse_args()
     if arguments.connect is None:
-        trio.run(demo)
+        if arguments.cert or arguments.key or arguments.ca:
+            parser.error("--cert, --key and --ca go with --connect")
+        command_line.run(demo)
     else:
         if arguments.cert is None or arguments.key is None:
             parser.error("--connect needs --cert and --key")
         host, service = arguments.connect
-        trio.run(connect_to, host, service, arguments.cert, arguments.key, arguments.ca)
+        command_line.run(connect_to, host, service, arguments.cert, arguments.key, arguments.ca)

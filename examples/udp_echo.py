@@ -12,8 +12,6 @@ sides print the sample's log lines.
 
 from __future__ import annotations
 
-import argparse
-
 import trio
 
 from trio_sockets import DatagramSocket, HostName, SocketError, SocketErrorStatus
@@ -102,7 +100,9 @@ async def main(server_service: str = "1337", client_service: str = "1336") -> st
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    import command_line  # beside this script: its parser and its end on failure
+
+    parser = command_line.parser(__doc__)
     parser.add_argument(
         "--server-service", default="1337", help="the server's port (default 1337; 0 = free)"
     )
@@ -110,4 +110,4 @@ if __name__ == "__main__":
         "--client-service", default="1336", help="the client's port (default 1336; 0 = free)"
     )
     arguments = parser.parse_args()
-    trio.run(main, arguments.server_service, arguments.client_service)
+    command_line.run(main, arguments.server_service, arguments.client_service)

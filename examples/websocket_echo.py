@@ -13,9 +13,6 @@ StreamSocketListener, unless --uri names another server.
 
 from __future__ import annotations
 
-import argparse
-import sys
-
 import trio
 
 from trio_sockets import (
@@ -121,14 +118,14 @@ async def main(uri: str | None = None, message: str = MESSAGE) -> str:
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    import command_line  # beside this script: its parser and its end on failure
+
+    parser = command_line.parser(__doc__)
     parser.add_argument("--uri", help="a ws:// or wss:// echo server (default: start one)")
     parser.add_argument("--message", default=MESSAGE, help=f"the text to send ({MESSAGE!r})")
     arguments = parser.parse_args()
     if not arguments.message:
         # A DataWriter stores nothing for an empty buffer: no message would go out.
         parser.error("--message must not be empty")
-    try:
-        trio.run(main, arguments.uri, arguments.message)
-    except* OSError:
-        sys.exit(1)  # run_client has printed what failed
+    # run_client prints what failed on the network, as the sample does.
+    command_line.run(main, arguments.uri, arguments.message, failures_printed=True)

@@ -192,16 +192,18 @@ async def main(uri: str | None = None, chunks: int = 3, interval: float = 1.0) -
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    import command_line  # beside this script: its parser and its end on failure
+
+    parser = command_line.parser(__doc__)
     parser.add_argument("--uri", help="a ws:// or wss:// echo server (default: start one)")
     parser.add_argument("--chunks", type=count, default=3, help="chunks to send (default 3)")
     parser.add_argument(
         "--interval", type=seconds, default=1.0, help="seconds between chunks (default 1)"
     )
     arguments = parser.parse_args()
-    try:
-        counters = trio.run(main, arguments.uri, arguments.chunks, arguments.interval)
-    except* OSError:
-        sys.exit(1)  # run_client has printed what failed
+    # run_client prints what failed on the network, as the sample does.
+    counters = command_line.run(
+        main, arguments.uri, arguments.chunks, arguments.interval, failures_printed=True
+    )
     if counters.received != counters.sent:
         sys.exit(1)  # the background tasks have printed what failed

@@ -6,16 +6,23 @@ import fcntl
 import os
 import pty
 import re
+import resource
 import struct
 import subprocess
 import sys
 import termios
+from collections.abc import Callable
 
 import pytest
 import trio
 from conftest import free_tcp_port, receive_all, receive_exactly
 
-from trio_sockets import DatagramSocket, StreamSocket, StreamSocketListener
+from trio_sockets import (
+    DatagramSocket,
+    SocketProtectionLevel,
+    StreamSocket,
+    StreamSocketListener,
+)
 from trio_sockets._pytest_plugin import DnsServerFactory
 from trio_sockets.testing import SrvRecord, TcpEchoServer, TlsCertificates, UdpEchoServer
 
@@ -436,10 +443,15 @@ async def test_udp_errors_are_reported_beside_the_progress(free_udp_service: str
         stdin=b"a\n",
         capture_stdout=True,
         capture_stderr=True,
+        check=False,
     )
+    assert result.returncode == 1
     assert result.stdout == b""
     # The whole message, not cut by a redraw of the progress lines.
-    assert re.search(rb"trio-sockets: [^\r\n]*\(CONNECTION_RESET_BY_PEER\)\n", result.stderr)
+    assert re.search(
+        rb"trio-sockets: CONNECTION_RESET_BY_PEER: [^\r\n]*\(CONNECTION_RESET_BY_PEER\)\n",
+        result.stderr,
+    )
     assert b"sent: 2.00B [" in result.stderr
 
 
@@ -489,8 +501,11 @@ async def test_send_without_tqdm_reports_udp_errors_between_the_lines(
         capture_stderr=True,
         check=False,
     )
-    assert result.returncode == 0, result.stderr
-    assert re.search(rb"(?m)^trio-sockets: [^\r\n]*\(CONNECTION_RESET_BY_PEER\)$", result.stderr)
+    assert result.returncode == 1, result.stderr
+    assert re.search(
+        rb"(?m)^trio-sockets: CONNECTION_RESET_BY_PEER: [^\r\n]*\(CONNECTION_RESET_BY_PEER\)$",
+        result.stderr,
+    )
     assert re.search(rb"(?m)^sent: 2 bytes in \d+\.\d s$", result.stderr), result.stderr
 
 
@@ -622,3 +637,307 @@ async def test_tls_options_are_checked(tls_certificates: TlsCertificates) -> Non
         assert result.returncode == 2, (arguments, result.stderr)
         assert message in result.stderr.decode(), (arguments, result.stderr)
         assert result.stderr.count(b"\n") == 1
+
+
+@pytest.mark.parametrize(
+    "option",
+    [["--ca", ""], ["--cert", ""], ["--key", ""], ["--tls", "--cert", "c.pem", "--key", ""]],
+)
+async def test_an_empty_file_name_is_refused_and_nothing_is_sent(option: list[str]) -> None:
+    """``--ca "$CA"`` with CA unset: the empty name is a usage error, never the option
+    left out, which would send standard input in plaintext."""
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        received: list[bytes] = []
+        async with trio.open_nursery() as nursery:
+
+            async def record() -> None:
+                async with await listener.accept() as server:
+                    received.append(await receive_all(server))
+
+            nursery.start_soon(record)
+            with trio.fail_after(20):
+                result = await trio.run_process(
+                    [*COMMAND, "send", "127.0.0.1", listener.information.local_port, *option],
+                    stdin=b"secret\n",
+                    capture_stdout=True,
+                    capture_stderr=True,
+                    check=False,
+                )
+            nursery.cancel_scope.cancel()
+    assert result.returncode == 2, result.stderr
+    assert f"argument {option[-2]}: an empty file name".encode() in result.stderr
+    assert result.stdout == b""
+    assert received == []
+
+
+@pytest.mark.parametrize("option", ["--tls-cert", "--tls-key", "--tls-client-ca"])
+async def test_echo_server_refuses_an_empty_file_name(option: str) -> None:
+    with trio.fail_after(20):
+        result = await trio.run_process(
+            [*COMMAND, "echo-server", "0", "--host", "127.0.0.1", option, ""],
+            stdin=b"",
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    assert result.returncode == 2, result.stderr
+    assert f"argument {option}: an empty file name".encode() in result.stderr
+    assert result.stdout == b""
+
+
+async def test_an_unreadable_key_is_blamed_on_the_key_option(
+    tls_certificates: TlsCertificates,
+) -> None:
+    cert, _ = tls_certificates.files("server")
+    for arguments, message in [
+        (
+            ["echo-server", "0", "--tls-cert", str(cert), "--tls-key", "/nonexistent.key"],
+            "trio-sockets: --tls-key: cannot read '/nonexistent.key'",
+        ),
+        (
+            ["send", "localhost", "1", "--cert", str(cert), "--key", "/nonexistent.key"],
+            "trio-sockets: --key: cannot read '/nonexistent.key'",
+        ),
+        (
+            ["send", "localhost", "1", "--cert", "/nonexistent.pem", "--key", str(cert)],
+            "trio-sockets: --cert: cannot read '/nonexistent.pem'",
+        ),
+    ]:
+        with trio.fail_after(20):
+            result = await trio.run_process(
+                [*COMMAND, *arguments],
+                stdin=b"",
+                capture_stdout=True,
+                capture_stderr=True,
+                check=False,
+            )
+        assert result.returncode == 2, (arguments, result.stderr)
+        assert result.stderr.decode().startswith(message), (arguments, result.stderr)
+        assert result.stderr.count(b"\n") == 1
+
+
+def _limit_memory() -> None:
+    # If the whole of an endless file is read again, fail in this process, not the machine.
+    resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))
+
+
+async def test_an_endless_certificate_file_is_refused_by_name() -> None:
+    with trio.fail_after(30):
+        result = await trio.run_process(
+            [*COMMAND, "send", "127.0.0.1", "9", "--ca", "/dev/zero"],
+            stdin=b"x",
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            preexec_fn=_limit_memory,
+        )
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert result.stderr.startswith(b"trio-sockets: '/dev/zero': over 4194304 bytes")
+    assert result.stderr.count(b"\n") == 1
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+async def test_send_ends_with_the_remotes_end_of_stream_while_input_stays_open(
+    tls: bool, tls_certificates: TlsCertificates
+) -> None:
+    """The server says "bye" and closes; standard input is a pipe nobody writes to or
+    closes. The command ends there, as documented, instead of waiting for input."""
+    options: list[str] = []
+    level = SocketProtectionLevel.PLAIN_SOCKET
+    async with StreamSocketListener() as listener:
+        if tls:
+            listener.control.server_certificate = tls_certificates.server
+            options = ["--ca", str(tls_certificates.authority_file)]
+            level = SocketProtectionLevel.SSL
+        await listener.bind_endpoint("localhost", "0", level)
+        async with trio.open_nursery() as nursery:
+
+            async def say_bye() -> None:
+                async with await listener.accept() as server:
+                    await server.send_all(b"bye\n")
+
+            nursery.start_soon(say_bye)
+            process = await trio.lowlevel.open_process(
+                [*COMMAND, "send", "localhost", listener.information.local_port, *options],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+            )
+            assert process.stdin is not None
+            assert process.stdout is not None
+            try:
+                out = b""
+                with trio.fail_after(20):
+                    while chunk := await process.stdout.receive_some():
+                        out += chunk
+                    status = await process.wait()
+            finally:
+                process.kill()
+                await process.wait()
+                await process.stdin.aclose()
+                await process.stdout.aclose()
+                if process.stderr is not None:
+                    await process.stderr.aclose()
+    assert (status, out) == (0, b"bye\n")
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["resolve", "127.0.0.1", "80"],
+        ["echo-server", "0", "--host", "127.0.0.1"],
+        ["demo", "--service", "0"],
+    ],
+    ids=["resolve", "echo-server", "demo"],
+)
+async def test_every_command_ends_quietly_when_its_output_is_closed(
+    arguments: list[str],
+) -> None:
+    """``| head`` for the commands that print lines: 141 without a word, as for send;
+    a broken pipe is no network failure."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        with trio.fail_after(60):
+            result = await trio.run_process(
+                [*COMMAND, *arguments],
+                stdin=b"",
+                stdout=write_end,
+                capture_stderr=True,
+                check=False,
+            )
+    finally:
+        os.close(write_end)
+    assert (result.returncode, result.stderr) == (141, b"")
+
+
+async def test_a_full_standard_output_is_no_network_failure(
+    tcp_echo_server: TcpEchoServer,
+) -> None:
+    """``> /dev/full``: one line naming standard output and status 74 (EX_IOERR), not
+    a traceback or an UNKNOWN network status."""
+    for arguments in [
+        ["send", str(tcp_echo_server.host), tcp_echo_server.port],
+        ["resolve", "127.0.0.1", "80"],
+        ["echo-server", "0", "--host", "127.0.0.1"],
+    ]:
+        full = os.open("/dev/full", os.O_WRONLY)
+        try:
+            with trio.fail_after(60):
+                result = await trio.run_process(
+                    [*COMMAND, *arguments],
+                    stdin=b"hello\n",
+                    stdout=full,
+                    capture_stderr=True,
+                    check=False,
+                )
+        finally:
+            os.close(full)
+        assert result.returncode == 74, (arguments, result.stderr)
+        assert result.stderr == b"trio-sockets: standard output: No space left on device\n"
+
+
+def _close_stdin() -> None:
+    os.close(0)
+
+
+def _close_stdout() -> None:
+    os.close(1)
+
+
+@pytest.mark.parametrize(
+    ("close", "message"),
+    [
+        (_close_stdin, b"trio-sockets: standard input is closed; give one"),
+        (_close_stdout, b"trio-sockets: standard output is closed; give one"),
+    ],
+    ids=["stdin", "stdout"],
+)
+async def test_send_started_with_standard_input_or_output_closed_is_bad_input(
+    tcp_echo_server: TcpEchoServer, close: Callable[[], None], message: bytes
+) -> None:
+    with trio.fail_after(60):
+        result = await trio.run_process(
+            [*COMMAND, "send", str(tcp_echo_server.host), tcp_echo_server.port],
+            stdin=b"hello\n",
+            stdout=subprocess.DEVNULL,
+            capture_stderr=True,
+            check=False,
+            preexec_fn=close,
+        )
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.startswith(message), result.stderr
+    assert result.stderr.count(b"\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("host", "service", "step"),
+    [
+        ("example.test", "_a", "DNS SRV _a._tcp.example.test"),
+        ("example.test", "a.b", "DNS SRV _a._b._tcp.example.test"),
+        ("example.test", "x._y", "DNS SRV _x._y._tcp.example.test"),
+        ("127.0.0.1", "no-such-svc", "no DNS SRV lookup: an IP address has no SRV records"),
+        ("localhost", "no-such-svc", "no DNS SRV lookup: localhost names have no SRV records"),
+    ],
+)
+async def test_resolve_shows_the_srv_name_it_asks_for(
+    dns_server: DnsServerFactory, host: str, service: str, step: str
+) -> None:
+    """The line names the SRV query the resolver makes (the one its error names), or
+    says that none is made."""
+    server = await dns_server(domain="example.test")
+    with trio.fail_after(30):
+        result = await _resolve(server.host, server.port, host, service)
+    assert result.returncode == 1
+    line = result.stdout.decode().splitlines()[1]
+    assert line == f"service: {service!r} is not in the services database; {step}"
+    if step.startswith("DNS SRV"):
+        assert f"({step})" in result.stderr.decode()
+
+
+LONG = "a" * 5000
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["resolve", "127.0.0.1", "80", "--nameserver", "127.0.0.1", "--port", LONG],
+        ["send", "127.0.0.1", "80", "--tls-level", LONG],
+        ["send", "127.0.0.1", "80", "--ignore", LONG],
+        ["echo-server", "0", "--tls-level", LONG],
+        [LONG],
+        ["resolve", "127.0.0.1", "80", LONG],
+        ["send", "127.0.0.1", "80", "--wait", LONG],
+    ],
+    ids=["port", "tls-level", "ignore", "echo-tls-level", "command", "extra", "wait"],
+)
+def test_usage_errors_show_at_most_80_characters_of_a_value(arguments: list[str]) -> None:
+    result = subprocess.run(
+        [*COMMAND, *arguments], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    message = result.stderr.splitlines()[-1]
+    assert "'aaaaaaaaaa" in message
+    assert message.count("a") < 150, message
+    assert len(result.stderr) < 1000
+
+
+async def test_send_udp_to_a_closed_port_fails_with_its_status(free_udp_service: str) -> None:
+    """The ICMP port unreachable ends the command as a failure, in the form of every
+    other (status name and cause; status 1), with addresses as ``information`` shows
+    them (127.0.0.1, not ::ffff:127.0.0.1)."""
+    with trio.fail_after(30):
+        result = await trio.run_process(
+            [*COMMAND, "send", "127.0.0.1", free_udp_service, "--udp", "--wait", "0.5"],
+            stdin=b"x\n",
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
+    stderr = result.stderr.decode()
+    assert result.returncode == 1, stderr
+    assert stderr.startswith("trio-sockets: CONNECTION_RESET_BY_PEER: receive on "), stderr
+    assert f"-> 127.0.0.1:{free_udp_service}: the remote port is unreachable" in stderr
+    assert "ffff" not in stderr
+    assert stderr.count("\n") == 1

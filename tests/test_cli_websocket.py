@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -23,6 +24,7 @@ from websockets.sync.client import connect as sync_connect
 from websockets.sync.server import ServerConnection
 from ws_peers import RawPeer, WebsocketsServer
 
+from trio_sockets._cli.websocket import listening_uri
 from trio_sockets.testing import TlsCertificates
 
 #: Bounds every subprocess and peer exchange of these tests.
@@ -43,9 +45,14 @@ async def _run(arguments: list[str], stdin: bytes = b"") -> subprocess.Completed
 @asynccontextmanager
 async def _echo_server(*options: str) -> AsyncIterator[tuple[trio.Process, str]]:
     """``echo-server --websocket`` on 127.0.0.1; yields it and its port. Killed after."""
-    process, port = await _start(
-        ["echo-server", "0", "--host", "127.0.0.1", "--websocket", *options]
-    )
+    async with _echo_server_on("127.0.0.1", *options) as started:
+        yield started
+
+
+@asynccontextmanager
+async def _echo_server_on(host: str, *options: str) -> AsyncIterator[tuple[trio.Process, str]]:
+    """``echo-server --websocket`` on *host*; yields it and its port. Killed after."""
+    process, port = await _start(["echo-server", "0", "--host", host, "--websocket", *options])
     try:
         yield process, port
     finally:
@@ -128,6 +135,31 @@ async def test_echo_server_prints_its_uri() -> None:
     finally:
         process.kill()
         await process.wait()
+
+
+@pytest.mark.parametrize("host", ["::1", "[::1]"])
+async def test_echo_server_prints_a_uri_that_send_connects_to_over_ipv6(host: str) -> None:
+    """An IPv6 address given with or without brackets: the URI has one pair."""
+    async with _echo_server_on(host, "--count", "1") as (_, port):
+        uri = f"ws://[::1]:{port}/"
+        result = await _run(["send", uri, "--wait", "0.5"], b"over ipv6\n")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == b"over ipv6\n"
+
+
+@pytest.mark.parametrize(
+    ("host", "uri"),
+    [
+        (None, "ws://localhost:80/"),
+        ("127.0.0.1", "ws://127.0.0.1:80/"),
+        ("::1", "ws://[::1]:80/"),
+        ("[::1]", "ws://[::1]:80/"),
+        ("fe80::1%2", "ws://[fe80::1%252]:80/"),
+        ("[fe80::1%2]", "ws://[fe80::1%252]:80/"),
+    ],
+)
+def test_listening_uri_brackets_an_ipv6_address_once(host: str | None, uri: str) -> None:
+    assert listening_uri(host, "80", secure=False) == uri
 
 
 async def test_echo_server_answers_wsdump() -> None:
@@ -381,12 +413,80 @@ async def test_send_reports_a_connection_lost_without_a_close() -> None:
 
 
 async def test_a_line_that_is_not_utf8_is_bad_input_named() -> None:
+    """The line ends the input: the echo of the line before it is still written, the
+    WebSocket is closed with 1000 (not dropped), and then the command fails with 2."""
     with WebsocketsServer() as server:
-        result = await _run(["send", server.url("/echo")], b"fine\n\xff\xfe bad\n")
+        result = await _run(
+            ["send", server.url("/echo"), "--wait", "1"], b"fine\n\xff\xfe bad\nnever sent\n"
+        )
+        with trio.fail_after(LIMIT):
+            closed = await trio.to_thread.run_sync(server.wait_closed, "/echo")
     assert result.returncode == 2
-    assert result.stderr.decode().startswith("trio-sockets: ")
+    assert result.stderr.decode().startswith("trio-sockets: standard input: ")
     assert b"\\xff\\xfe bad" in result.stderr
     assert result.stderr.count(b"\n") == 1
+    assert result.stdout == b"fine\n"
+    assert closed[:2] == (1000, "")
+
+
+def _limit_memory() -> None:
+    # Should a line be kept whole again, fail in this process, not the machine.
+    resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))
+
+
+async def test_an_endless_line_goes_in_frames_until_the_server_refuses_it() -> None:
+    """Standard input without a newline (``/dev/zero``) is sent as it is read, frame by
+    frame of one text message, in bounded memory, until the server's bound on a message
+    (64 MiB for echo-server) closes the WebSocket with 1009."""
+    zeros = os.open("/dev/zero", os.O_RDONLY)
+    try:
+        async with _echo_server() as (_, port):
+            with trio.fail_after(LIMIT):
+                result = await trio.run_process(
+                    [*COMMAND, "send", f"ws://127.0.0.1:{port}/"],
+                    stdin=zeros,
+                    capture_stdout=True,
+                    capture_stderr=True,
+                    check=False,
+                    preexec_fn=_limit_memory,
+                )
+    finally:
+        os.close(zeros)
+    stderr = result.stderr.decode()
+    assert result.returncode == 1, stderr[-2000:]
+    assert stderr.startswith("trio-sockets: REQUEST_ENTITY_TOO_LARGE: "), stderr[-2000:]
+    assert "code 1009" in stderr
+    assert stderr.count("\n") == 1
+
+
+async def test_a_long_line_is_one_message_of_several_frames() -> None:
+    line = bytes(range(32, 127)) * 3000  # 285,000 bytes: five chunks read
+    frames: list[Frame] = []
+
+    def echo_messages(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        message = b""
+        while protocol.close_rcvd is None and (data := sock.recv(65536)):
+            protocol.receive_data(data)
+            for frame in protocol.events_received():
+                if isinstance(frame, Frame) and frame.opcode in (
+                    Opcode.TEXT,
+                    Opcode.CONT,
+                ):
+                    frames.append(frame)
+                    message += frame.data
+                    if frame.fin:
+                        protocol.send_text(message)
+                        message = b""
+            sock.sendall(b"".join(protocol.data_to_send()))
+
+    with RawPeer(echo_messages) as peer:
+        result = await _run(["send", peer.url(), "--wait", "1"], line + b"\nshort\n" + line)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout == line + b"\nshort\n" + line + b"\n"
+    assert len(frames) > 4
+    assert frames[0].opcode == Opcode.TEXT
+    assert [frame.fin for frame in frames].count(True) == 3
 
 
 @pytest.mark.parametrize(
@@ -416,3 +516,31 @@ async def test_bad_websocket_input_is_exit_status_2_naming_it(
     assert named in stderr, stderr
     assert len(stderr) < 1000, "the message must stay bounded"
     assert result.stdout == b""
+
+
+async def test_a_message_over_64_mib_from_the_server_is_refused_in_bounded_memory() -> None:
+    """A server that announces a text message of 64 MiB + 1 bytes: ``send`` refuses it
+    at its frame header with 1009 rather than hold it, and fails with its status."""
+
+    def announce_a_huge_message(
+        peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None
+    ) -> None:
+        assert protocol is not None
+        length = 64 * 1024 * 1024 + 1
+        sock.sendall(b"\x81\x7f" + length.to_bytes(8, "big") + b"x" * 1000)
+        peer.read_until_close(sock, protocol)
+
+    with RawPeer(announce_a_huge_message) as peer, trio.fail_after(LIMIT):
+        result = await trio.run_process(
+            [*COMMAND, "send", peer.url(), "--wait", "5"],
+            stdin=b"",
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+            preexec_fn=_limit_memory,
+        )
+    assert result.returncode == 1, result.stderr
+    assert result.stderr.startswith(b"trio-sockets: REQUEST_ENTITY_TOO_LARGE: "), result.stderr
+    assert result.stdout == b""
+    assert peer.received_close is not None
+    assert peer.received_close.code == 1009

@@ -317,3 +317,75 @@ def test_example_scripts_refuse_bad_arguments_by_name(
     assert result.returncode == 2, result.stderr[-2000:]
     assert named in result.stderr
     assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("script", "arguments", "status", "named"),
+    [
+        ("tcp_echo.py", ["--service", "70000"], 2, "tcp_echo.py: local_service_name '70000'"),
+        ("tcp_echo.py", ["--service", "nosuchservice"], 1, "CLASS_TYPE_NOT_FOUND: "),
+        ("batched_sends.py", ["--service", "70000"], 2, "'70000'"),
+        ("udp_echo.py", ["--server-service", "0", "--client-service", "99999"], 2, "'99999'"),
+        ("websocket_echo.py", ["--uri", "http://127.0.0.1:1/"], 2, "'http://127.0.0.1:1/'"),
+        ("websocket_echo.py", ["--uri", "ws://127.0.0.1:99999/"], 2, "'ws://127.0.0.1:99999/'"),
+        ("websocket_stream.py", ["--uri", "http://127.0.0.1:1/"], 2, "'http://127.0.0.1:1/'"),
+        (
+            "tls_client_certificate.py",
+            ["--connect", "127.0.0.1", "1", "--cert", "/nonexistent", "--key", "/nonexistent"],
+            2,
+            "tls_client_certificate.py: cannot read '/nonexistent': No such file",
+        ),
+    ],
+)
+def test_example_scripts_end_a_failure_with_one_line(
+    script: str, arguments: list[str], status: int, named: str
+) -> None:
+    """Bad input (status 2) or a network failure (status 1, with its status name): one
+    line on standard error, never a traceback."""
+    result = _run_example(script, *arguments)
+    assert result.returncode == status, result.stderr[-2000:]
+    assert named in result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr[-2000:]
+
+
+def test_tls_client_certificate_script_reports_a_refused_connect(tmp_path: Path) -> None:
+    import trustme
+
+    authority = trustme.CA()
+    client = tmp_path / "client.pem"
+    authority.issue_cert("client.example.test").private_key_and_cert_chain_pem.write_to_path(
+        str(client)
+    )
+    port = str(free_tcp_port())
+    result = _run_example(
+        "tls_client_certificate.py",
+        *["--connect", "127.0.0.1", port, "--cert", str(client), "--key", str(client)],
+    )
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.stderr.startswith("tls_client_certificate.py: CONNECTION_REFUSED: ")
+    assert result.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("script", "arguments", "named"),
+    [
+        ("tls_client_certificate.py", ["--cert", "client.pem"], "go with --connect"),
+        ("tls_client_certificate.py", ["--ca", "ca.pem"], "go with --connect"),
+        ("service_names.py", ["--verbose"], "unrecognized arguments: --verbose"),
+        ("service_names.py", ["extra"], "unrecognized arguments: extra"),
+    ],
+)
+def test_example_scripts_refuse_arguments_they_do_not_use(
+    script: str, arguments: list[str], named: str
+) -> None:
+    result = _run_example(script, *arguments)
+    assert result.returncode == 2, result.stderr[-2000:]
+    assert named in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_service_names_script_has_help() -> None:
+    result = _run_example("service_names.py", "--help")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: service_names.py")
+    assert "DNS SRV records choose the host and port" in result.stdout

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from trio_sockets import HostName
 from trio_sockets._core.sockaddr import ipv4_mapped, ipv4_of_mapped, unmapped
 from trio_sockets._io.addresses import host_of
+from trio_sockets._io.connect import format_sockaddr
 from trio_sockets._io.datagram_output import max_payload
 from trio_sockets._io.datagram_read import sender_key
 
@@ -75,3 +76,18 @@ def test_an_ipv6_peer_keeps_its_address(ipv6: ipaddress.IPv6Address, port: int) 
     sockaddr = (str(ipv6), port, 0, 0)
     assert sender_key(sockaddr) == (str(ipv6), port)
     assert max_payload(sockaddr, socket.AF_INET6) == 65527
+
+
+@pytest.mark.parametrize(
+    ("sockaddr", "text"),
+    [
+        (("127.0.0.1", 9), "127.0.0.1:9"),
+        (("::ffff:127.0.0.1", 9), "127.0.0.1:9"),
+        (("::1", 9, 0, 0), "[::1]:9"),
+        (("fe80::1%2", 9, 0, 2), "[fe80::1%2]:9"),
+    ],
+)
+def test_format_sockaddr_shows_a_mapped_address_as_ipv4(
+    sockaddr: tuple[str, int] | tuple[str, int, int, int], text: str
+) -> None:
+    assert format_sockaddr(sockaddr) == text

@@ -12,6 +12,7 @@ import contextlib
 import datetime
 import gc
 import ipaddress
+import re
 import socket
 import ssl
 import struct
@@ -61,6 +62,7 @@ from trio_sockets import (
     StreamSocketListener,
     WindowsOnlyError,
 )
+from trio_sockets._core.certificate import MAX_PEM_FILE_BYTES
 from trio_sockets._sockets.listener import _peer_of
 from trio_sockets.testing import TlsCertificates
 
@@ -1638,6 +1640,25 @@ def test_certificate_from_pem_files_and_der(pki: Pki, tmp_path: Path) -> None:
     assert pki.server.pem.startswith("-----BEGIN CERTIFICATE-----")
     assert pki.server.serial_number
     assert "with key" in repr(pki.server)
+
+
+def test_certificate_from_pem_file_reads_at_most_4_mib(pki: Pki, tmp_path: Path) -> None:
+    """An endless file (a device, a wrong path) is refused by name, not read into memory:
+    4 MiB is read and more refused, whether the certificate's file or the key's."""
+    pem = pki.files["server.crt"].read_bytes()
+    limit = MAX_PEM_FILE_BYTES
+    assert limit == 4 * 1024 * 1024
+    at_limit = tmp_path / "at-limit.pem"
+    at_limit.write_bytes(pem + b"\n" * (limit - len(pem)))
+    assert Certificate.from_pem_file(at_limit) == pki.server
+    over = tmp_path / "over.pem"
+    over.write_bytes(pem + b"\n" * (limit + 1 - len(pem)))
+    with pytest.raises(ValueError, match=rf"^'{re.escape(str(over))}': over {limit} bytes"):
+        Certificate.from_pem_file(over)
+    with pytest.raises(ValueError, match=rf"^'/dev/zero': over {limit} bytes"):
+        Certificate.from_pem_file(pki.files["server.crt"], "/dev/zero")
+    with pytest.raises(ValueError, match=rf"^'/dev/zero': over {limit} bytes"):
+        Certificate.from_pem_file(Path("/dev/zero"))
 
 
 def test_certificate_errors_name_the_problem(pki: Pki, tmp_path: Path) -> None:

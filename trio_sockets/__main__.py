@@ -18,11 +18,12 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from ._cli.arguments import ArgumentParser
 from ._cli.commands import add_commands, run
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = ArgumentParser(
         prog="trio-sockets", description="The WinRT Windows.Networking.Sockets model on trio."
     )
     commands = parser.add_subparsers(dest="command", required=True)

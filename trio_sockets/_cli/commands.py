@@ -3,7 +3,8 @@
 Each command is a coroutine taking the parsed arguments; :func:`run` maps failures to a
 one-line message and an exit status (1 for a network failure, named by its
 ``SocketErrorStatus``, or its ``WebErrorStatus`` for a WebSocket; 2 for bad input; 141,
-quietly, when the reader of standard output went away).
+quietly, when the reader of standard output went away; 74 when standard input or
+output failed otherwise).
 The WebSocket sides of ``echo-server`` and ``send`` are in :mod:`.websocket`.
 """
 
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
@@ -26,14 +26,17 @@ from .._core.service_name import parse_service_name
 from .._core.web_errors import WebSocketError, WebSocketStatusError
 from .._io.addresses import target_addresses
 from .._io.resolver import Protocol, Resolver, ServiceTarget, all_targets_failed
+from .._io.srv import is_localhost, srv_name
 from .._sockets.datagram_socket import DatagramSocket
 from .._sockets.listener import StreamSocketListener
 from .._sockets.stream_socket import StreamSocket
 from .progress import Progress, wanted
+from .stdio import StandardInput, StandardOutput, StdioError, checked_stdout, discard_stdout
 from .tls_options import (
     add_level_option,
     add_tls_client_options,
     certificate,
+    file_name,
     use_tls_options,
     wants_tls,
 )
@@ -81,12 +84,18 @@ def add_commands(commands: Any) -> None:
     )
     tls = echo.add_argument_group("TLS (TCP and WebSocket)")
     tls.add_argument(
-        "--tls-cert", metavar="FILE", help="serve TLS with this certificate (PEM, key may follow)"
+        "--tls-cert",
+        metavar="FILE",
+        type=file_name,
+        help="serve TLS with this certificate (PEM, key may follow)",
     )
-    tls.add_argument("--tls-key", metavar="FILE", help="the certificate's private key (PEM)")
+    tls.add_argument(
+        "--tls-key", metavar="FILE", type=file_name, help="the certificate's private key (PEM)"
+    )
     tls.add_argument(
         "--tls-client-ca",
         metavar="FILE",
+        type=file_name,
         help="require client certificates issued by this authority (PEM)",
     )
     add_level_option(tls)
@@ -192,37 +201,40 @@ def first_os_error(failure: BaseException) -> OSError | None:
     return _first(failure, OSError)
 
 
-def _output_closed(failure: BaseException) -> bool:
-    """Whether *failure* is standard output closed by its reader (``| head``): trio's
-    pipe error, which, unlike the library's network errors, is no OSError."""
-    broken = _first(failure, trio.BrokenResourceError)
-    return (
-        broken is not None
-        and not isinstance(broken, OSError)
-        and isinstance(broken.__cause__, BrokenPipeError)
-    )
-
-
 #: The exit status when standard output was closed: what a shell reports for a program
 #: that SIGPIPE ended (128 + 13).
 OUTPUT_CLOSED = 141
+
+#: The exit status when standard input or output failed otherwise (``/dev/full``):
+#: sysexits.h's ``EX_IOERR``.
+IO_FAILED = 74
 
 
 def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse.Namespace) -> int:
     """Run *command*; return the exit status, printing a one-line cause on failure."""
     try:
-        trio.run(command, args)
+        with checked_stdout():
+            trio.run(command, args)
     except KeyboardInterrupt:
         return 130
     except (
         OSError,
         ValueError,
         TypeError,
+        StdioError,
         trio.BrokenResourceError,
         BaseExceptionGroup,
     ) as failure:
         if _first(failure, KeyboardInterrupt) is not None:
             return 130
+        stdio = _first(failure, StdioError)
+        if stdio is not None:
+            if stdio.stream == "standard output":
+                discard_stdout()
+            if stdio.reader_gone:
+                return OUTPUT_CLOSED
+            print(f"trio-sockets: {stdio}", file=sys.stderr)
+            return IO_FAILED
         error = first_os_error(failure)
         if error is not None:
             status = (
@@ -232,8 +244,6 @@ def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse
             ).name
             print(f"trio-sockets: {status}: {error}", file=sys.stderr)
             return 1
-        if _output_closed(failure):
-            return OUTPUT_CLOSED
         bad_input = _first(failure, (ValueError, TypeError))
         if bad_input is None:
             raise
@@ -272,7 +282,7 @@ async def _tcp_echo_server(
             level = SocketProtectionLevel[options.tls_level]
             control = listener.control
             control.server_certificate = certificate(
-                options.tls_cert, options.tls_key, "--tls-cert"
+                options.tls_cert, options.tls_key, "--tls-cert", "--tls-key"
             )
             if options.tls_client_ca is not None:
                 control.client_certificate_required = True
@@ -333,9 +343,7 @@ async def _udp_echo_server(host: str | None, service: str, count: int | None) ->
 
 async def send_command(args: argparse.Namespace) -> None:
     show = wanted(args.progress, sys.stderr, sys.stdout)
-    stdin = trio.lowlevel.FdStream(os.dup(sys.stdin.fileno()))
-    stdout = trio.lowlevel.FdStream(os.dup(sys.stdout.fileno()))
-    async with stdin, stdout:
+    async with StandardInput() as stdin, StandardOutput() as stdout:
         with Progress(sys.stderr if show else None) as progress:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(progress.keep_drawing)
@@ -359,8 +367,8 @@ async def send_command(args: argparse.Namespace) -> None:
 async def _send_tcp(
     sock: StreamSocket,
     args: argparse.Namespace,
-    stdin: trio.lowlevel.FdStream,
-    stdout: trio.lowlevel.FdStream,
+    stdin: StandardInput,
+    stdout: StandardOutput,
     progress: Progress,
 ) -> None:
     tls = wants_tls(args)
@@ -392,14 +400,17 @@ async def _send_tcp(
                     progress.received(len(data))
                     if input_ended:
                         receiving.deadline = trio.current_time() + args.wait
+            # The remote's end of stream (or --wait without replies) ends the command,
+            # whether or not standard input has ended.
+            nursery.cancel_scope.cancel()
 
 
 async def _send_udp(
     host: str,
     service: str,
     wait: float,
-    stdin: trio.lowlevel.FdStream,
-    stdout: trio.lowlevel.FdStream,
+    stdin: StandardInput,
+    stdout: StandardOutput,
     progress: Progress,
 ) -> None:
     async with DatagramSocket() as sock:
@@ -408,21 +419,33 @@ async def _send_udp(
         async def print_replies() -> None:
             async for message in sock.message_received:
                 if message.error is not None:
-                    progress.say(f"trio-sockets: {message.error}")
-                    continue
+                    # An ICMP error (port unreachable...): the remote is not there.
+                    raise message.error
                 await stdout.send_all(message.data)
                 progress.received(len(message.data))
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(print_replies)
             while data := await stdin.receive_some(CHUNK):
-                await sock.output_stream.write(data)
+                # Counted first: the datagram leaves before the write's checkpoint, where
+                # the reply task's failure (its ICMP error) may cancel this one.
                 progress.sent(len(data))
+                await sock.output_stream.write(data)
             await trio.sleep(wait)
             nursery.cancel_scope.cancel()
 
 
 # -- resolve -------------------------------------------------------------------------------
+
+
+def _srv_step(host: HostName, service: str, protocol: Protocol) -> str:
+    """What ``resolve_targets`` does next for a service name the services database does
+    not know: the SRV name it asks for, or why it asks none."""
+    if host.ip_address is not None:
+        return "no DNS SRV lookup: an IP address has no SRV records"
+    if is_localhost(host):
+        return "no DNS SRV lookup: localhost names have no SRV records"
+    return f"DNS SRV {srv_name(service, protocol, host)}"
 
 
 async def resolve_command(args: argparse.Namespace) -> None:
@@ -442,10 +465,8 @@ async def resolve_command(args: argparse.Namespace) -> None:
         try:
             port = await resolver.resolve_port(args.service, protocol, local=False)
         except OSError:
-            _say(
-                f"service: {parsed!r} is not in the services database; "
-                f"DNS SRV _{parsed}._{protocol}.{host.canonical_name}"
-            )
+            step = _srv_step(host, parsed, protocol)
+            _say(f"service: {parsed!r} is not in the services database; {step}")
         else:
             _say(f"service: {parsed!r} is port {port} in the services database")
     targets = await resolver.resolve_targets(host, args.service, protocol)

@@ -52,7 +52,6 @@ class Progress:
 
     def __init__(self, stream: TextIO | None) -> None:
         self.shown = stream is not None
-        self._stream = stream or sys.stderr
         self._sent = self._line("sent", 0, stream)
         self._received = self._line("received", 1, stream)
 
@@ -73,13 +72,6 @@ class Progress:
             miniters=1,
             leave=True,
         )
-
-    def say(self, line: str) -> None:
-        """Write *line* to standard error, above the progress lines if they are shown."""
-        if self.shown:
-            self._sent.write(line, file=self._stream)
-        else:
-            print(line, file=self._stream)
 
     def sent(self, count: int) -> None:
         self._sent.update(count)
@@ -132,9 +124,6 @@ class _PlainLine:
             elapsed = time.monotonic() - self._start
             print(f"{self._label}: {self._count} bytes in {elapsed:.1f} s", file=self._stream)
             self._written = self._count
-
-    def write(self, line: str, file: TextIO) -> None:
-        print(line, file=file)
 
     def close(self) -> None:
         self.refresh()

@@ -7,6 +7,7 @@ import argparse
 from typing import Any
 
 from .._core.certificate import IGNORABLE, Certificate
+from .._core.checks import shown
 from .._core.enums import ChainValidationResult
 from .._sockets.stream_control import StreamSocketControl
 from .._websockets.control import MessageWebSocketControl
@@ -15,6 +16,7 @@ __all__ = [
     "add_level_option",
     "add_tls_client_options",
     "certificate",
+    "file_name",
     "use_tls_options",
     "wants_tls",
 ]
@@ -32,11 +34,33 @@ def add_level_option(group: Any) -> None:
     )
 
 
-def certificate(cert: str, key: str | None, what: str) -> Certificate:
+def file_name(text: str) -> str:
+    """An argparse type: a file name, which may not be empty.
+
+    An empty one (an unset shell variable, ``--ca "$CA"``) is refused rather than taken as
+    the option not given: for ``send`` that would mean no TLS at all.
+    """
+    if not text:
+        raise argparse.ArgumentTypeError("an empty file name")
+    return text
+
+
+def certificate(cert: str, key: str | None, cert_option: str, key_option: str = "") -> Certificate:
+    """The certificate of the files *cert* and *key* (given as *cert_option* and
+    *key_option*).
+
+    Raises:
+        ValueError: a file cannot be read, named with its option, or is no certificate.
+    """
     try:
         return Certificate.from_pem_file(cert, key)
     except OSError as error:
-        raise ValueError(f"{what}: cannot read {error.filename}: {error.strerror}") from None
+        blamed = (
+            key_option if key is not None and error.filename not in (cert, None) else cert_option
+        )
+        raise ValueError(
+            f"{blamed}: cannot read {shown(error.filename)}: {error.strerror}"
+        ) from None
 
 
 def add_tls_client_options(send: Any) -> None:
@@ -47,10 +71,17 @@ def add_tls_client_options(send: Any) -> None:
     )
     tls.add_argument("--tls", action="store_true", help="connect with TLS")
     tls.add_argument(
-        "--ca", metavar="FILE", help="trust this authority besides the system's roots (PEM)"
+        "--ca",
+        metavar="FILE",
+        type=file_name,
+        help="trust this authority besides the system's roots (PEM)",
     )
-    tls.add_argument("--cert", metavar="FILE", help="offer this client certificate (PEM)")
-    tls.add_argument("--key", metavar="FILE", help="the client certificate's private key")
+    tls.add_argument(
+        "--cert", metavar="FILE", type=file_name, help="offer this client certificate (PEM)"
+    )
+    tls.add_argument(
+        "--key", metavar="FILE", type=file_name, help="the client certificate's private key"
+    )
     tls.add_argument(
         "--ignore",
         action="append",
@@ -65,7 +96,8 @@ def add_tls_client_options(send: Any) -> None:
 
 def wants_tls(args: argparse.Namespace) -> bool:
     """Whether any option of ``send`` asks for TLS."""
-    return bool(args.tls or args.ca or args.cert or args.key or args.ignore)
+    given = (args.ca, args.cert, args.key)
+    return args.tls or bool(args.ignore) or any(name is not None for name in given)
 
 
 def use_tls_options(
@@ -81,7 +113,7 @@ def use_tls_options(
     if args.ca is not None:
         control.trusted_certificates.append(certificate(args.ca, None, "--ca"))
     if args.cert is not None:
-        control.client_certificate = certificate(args.cert, args.key, "--cert")
+        control.client_certificate = certificate(args.cert, args.key, "--cert", "--key")
     control.ignorable_server_certificate_errors.update(
         ChainValidationResult[name] for name in args.ignore
     )

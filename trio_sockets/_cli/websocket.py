@@ -1,13 +1,15 @@
 """The WebSocket side of the commands: ``trio-sockets send ws://…`` (or ``wss://``) and
 ``trio-sockets echo-server --websocket``.
 
-``send`` sends each line of standard input as one text message (the newline left out)
-and writes each message received followed by a newline; with ``--binary`` it sends
-standard input as binary messages of the chunks read and writes the messages received
-as they are. When standard input ends it waits for replies until none has come for
-``--wait`` seconds, then closes with code 1000. A close by the server with a code other
-than 1000, 1001 or 1005 is a failure, classified by ``WebSocketError.get_status``'s
-close-code table.
+``send`` sends each line of standard input as one text message (the newline left out;
+a line longer than a chunk read goes in several frames as it is read, so that a line of
+any length takes bounded memory) and writes each message received followed by a
+newline; with ``--binary`` it sends standard input as binary messages of the chunks
+read and writes the messages received as they are. When standard input ends it waits
+for replies until none has come for ``--wait`` seconds, then closes with code 1000; a
+line that is not UTF-8 ends the input the same way, and then the command, as bad input.
+A close by the server with a code other than 1000, 1001 or 1005 is a failure,
+classified by ``WebSocketError.get_status``'s close-code table.
 """
 
 from __future__ import annotations
@@ -20,16 +22,19 @@ from typing import Any
 import trio
 
 from .._core.checks import shown
-from .._core.enums import SocketMessageType
+from .._core.enums import HostNameType, SocketMessageType
+from .._core.hostname import HostName
 from .._core.web_errors import WebSocketError, status_of_close, web_socket_error
 from .._sockets.stream_socket import StreamSocket
 from .._websockets.echo import EchoCounts, echo_messages
 from .._websockets.message_socket import MessageWebSocket
 from .._websockets.uri import shown_uri
 from .progress import Progress
+from .stdio import StandardInput, StandardOutput
 from .tls_options import use_tls_options, wants_tls
 
 __all__ = [
+    "MAX_RECEIVED_MESSAGE",
     "NORMAL_CLOSE_CODES",
     "add_websocket_options",
     "echo_websocket",
@@ -38,6 +43,11 @@ __all__ = [
     "send_messages",
     "websocket_client",
 ]
+
+#: The largest message ``send`` takes from the server, as large as ``echo-server``
+#: takes: a larger one closes the WebSocket with 1009 (``REQUEST_ENTITY_TOO_LARGE``,
+#: status 1) rather than fill memory, as each message is held whole until written.
+MAX_RECEIVED_MESSAGE = 64 * 1024 * 1024
 
 #: The close codes of a session that ended as it should: done (1000), the server going
 #: away (1001), and a close frame without a code (1005).
@@ -87,9 +97,10 @@ def request_header(text: str) -> tuple[str, str]:
 def listening_uri(host: str | None, port: str, *, secure: bool) -> str:
     """The URI a client connects to for a server listening on *host* (every address:
     ``localhost``) and *port*."""
-    name = host or "localhost"
-    if ":" in name:
-        name = f"[{name}]"
+    address = HostName(host or "localhost")
+    name = address.canonical_name  # an IPv6 address without the brackets it may have had
+    if address.type == HostNameType.IPV6:
+        name = f"[{name.replace('%', '%25')}]"  # RFC 6874: a zone's % is written %25
     return f"{'wss' if secure else 'ws'}://{name}:{port}/"
 
 
@@ -117,6 +128,7 @@ def websocket_client(args: argparse.Namespace) -> MessageWebSocket:
     if args.udp:
         raise ValueError("a WebSocket URI goes over TCP, not --udp")
     ws = MessageWebSocket()
+    ws.control.max_message_size = MAX_RECEIVED_MESSAGE
     if wants_tls(args) or args.tls_level != "SSL":
         if not args.host.lower().startswith("wss://"):
             raise ValueError(f"TLS options need a wss:// URI, not {shown(args.host)}")
@@ -129,8 +141,8 @@ def websocket_client(args: argparse.Namespace) -> MessageWebSocket:
 async def send_messages(
     ws: MessageWebSocket,
     args: argparse.Namespace,
-    stdin: trio.lowlevel.FdStream,
-    stdout: trio.lowlevel.FdStream,
+    stdin: StandardInput,
+    stdout: StandardOutput,
     progress: Progress,
     chunk: int,
 ) -> None:
@@ -157,12 +169,27 @@ async def send_messages(
         receiving = trio.CancelScope()
         input_ended = False
 
+        refused: ValueError | None = None  # a line that is not UTF-8
+        lost: OSError | None = None  # sending failed: the close or failure is received
+
         async def upload() -> None:
-            nonlocal input_ended
-            messages = _chunks(stdin, chunk) if binary else _lines(stdin, chunk)
-            async for message in messages:
-                await ws.output_stream.write(message)
-                progress.sent(len(message))
+            nonlocal input_ended, refused, lost
+            frames = _chunks(stdin, chunk) if binary else _line_frames(stdin, chunk)
+            try:
+                async for data, final in frames:
+                    if final:
+                        await ws.send_final_frame(data)
+                    else:
+                        await ws.send_nonfinal_frame(data)
+                    progress.sent(len(data))
+            except ValueError as error:
+                # What came before it is still answered and written, and the WebSocket
+                # closed as at the end of input; the line ends the command with status 2.
+                refused = ValueError(f"standard input: {error}")
+            except OSError as error:
+                # The server closed (1009 for a line too long) or the connection broke:
+                # the receiving side reports it with its code.
+                lost = error
             input_ended = True
             receiving.deadline = trio.current_time() + args.wait
 
@@ -183,35 +210,57 @@ async def send_messages(
             await ws.aclose(1001, "interrupted")
             raise
         if receiving.cancelled_caught:
+            if lost is not None:
+                raise lost
             await ws.aclose(1000)
-            return
-        async for closed in ws.closed:
-            if closed.code not in NORMAL_CLOSE_CODES:
-                reason = f" and reason {shown(closed.reason)}" if closed.reason else ""
-                raise web_socket_error(
-                    status_of_close(closed.code, by_peer=True),
-                    f"{shown(shown_uri(uri))}: the server closed the WebSocket with code "
-                    f"{closed.code}{reason}",
-                    close_code=closed.code,
-                    close_reason=closed.reason,
-                )
+        else:
+            await _check_server_close(ws, uri)
+        if refused is not None:
+            raise refused
 
 
-async def _chunks(stdin: trio.lowlevel.FdStream, chunk: int) -> AsyncIterator[bytes]:
+async def _check_server_close(ws: MessageWebSocket, uri: str) -> None:
+    """Raise the server's close of *ws* if its code is not a normal end."""
+    async for closed in ws.closed:
+        if closed.code not in NORMAL_CLOSE_CODES:
+            reason = f" and reason {shown(closed.reason)}" if closed.reason else ""
+            raise web_socket_error(
+                status_of_close(closed.code, by_peer=True),
+                f"{shown(shown_uri(uri))}: the server closed the WebSocket with code "
+                f"{closed.code}{reason}",
+                close_code=closed.code,
+                close_reason=closed.reason,
+            )
+
+
+async def _chunks(stdin: StandardInput, chunk: int) -> AsyncIterator[tuple[bytes, bool]]:
+    """Each chunk read from *stdin*, as a whole message."""
     while data := await stdin.receive_some(chunk):
-        yield data
+        yield data, True
 
 
-async def _lines(stdin: trio.lowlevel.FdStream, chunk: int) -> AsyncIterator[bytes]:
-    """Each line of *stdin* without its ``\\n``; a last line without one too."""
+async def _line_frames(stdin: StandardInput, chunk: int) -> AsyncIterator[tuple[bytes, bool]]:
+    """The frames of one message per line of *stdin*, without its ``\\n`` (a last line
+    without one too), each with whether it ends its message.
+
+    A line longer than *chunk* goes as several frames, each sent as it is read, so that
+    memory stays within two chunks however long a line is; its length is then the
+    peer's to refuse (close code 1009).
+    """
     buffer = bytearray()
+    under_way = False  # frames of the current line have been sent
     while data := await stdin.receive_some(chunk):
         searched = len(buffer)  # what came before has no newline
         buffer += data
         start = 0
         while (end := buffer.find(b"\n", searched)) >= 0:
-            yield bytes(buffer[start:end])
+            yield bytes(buffer[start:end]), True
+            under_way = False
             start = searched = end + 1
         del buffer[:start]
-    if buffer:
-        yield bytes(buffer)
+        if len(buffer) >= chunk:
+            yield bytes(buffer), False
+            under_way = True
+            buffer.clear()
+    if buffer or under_way:
+        yield bytes(buffer), True

@@ -36,6 +36,11 @@ __all__ = [
 
 _C = ChainValidationResult
 
+#: The most bytes :meth:`Certificate.from_pem_file` reads from one file: far more than a
+#: PEM bundle of every public root (about 200 KiB), far less than a device or a wrong
+#: file that never ends would fill memory with.
+MAX_PEM_FILE_BYTES: Final = 4 * 1024 * 1024
+
 #: Errors that may be ignored: each is either switched off in OpenSSL or checked here.
 #: The revocation ones can always be ignored, as revocation is not checked.
 IGNORABLE: Final = frozenset(
@@ -165,16 +170,15 @@ class Certificate:
     ) -> Certificate:
         """:meth:`from_pem` with the PEM text read from files.
 
+        Each file is read up to :data:`MAX_PEM_FILE_BYTES` (4 MiB): an endless one, such
+        as ``/dev/zero``, is refused rather than read into memory.
+
         Raises:
             OSError: a file cannot be read.
-            ValueError: as :meth:`from_pem`, naming the file.
+            ValueError: as :meth:`from_pem`, or a file over 4 MiB, naming the file.
         """
-        with open(cert_path, "rb") as file:
-            cert_pem = file.read()
-        key_pem = None
-        if key_path is not None:
-            with open(key_path, "rb") as file:
-                key_pem = file.read()
+        cert_pem = _read_pem_file(cert_path)
+        key_pem = None if key_path is None else _read_pem_file(key_path)
         try:
             return cls.from_pem(cert_pem, key_pem, password=password)
         except ValueError as exc:
@@ -458,3 +462,15 @@ def certificate_errors(
         if host is not None and not name_matches(chain[0], host):
             found.add(_C.INVALID_NAME)
     return sorted(found)
+
+
+def _read_pem_file(path: str | os.PathLike[str]) -> bytes:
+    """The bytes of *path*, refused past :data:`MAX_PEM_FILE_BYTES`."""
+    with open(path, "rb") as file:
+        data = file.read(MAX_PEM_FILE_BYTES + 1)
+    if len(data) > MAX_PEM_FILE_BYTES:
+        raise ValueError(
+            f"{shown(os.fspath(path))}: over {MAX_PEM_FILE_BYTES} bytes, too large for a "
+            "PEM file of certificates and keys"
+        )
+    return data

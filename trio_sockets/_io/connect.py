@@ -18,6 +18,7 @@ from typing import Generic, Protocol, TypeVar, cast
 import trio
 
 from .._core.errors import SocketError, SocketErrorStatus, SocketStatusError, socket_error
+from .._core.sockaddr import unmapped
 from . import sockio as _sockio
 from .resolver import SockAddr
 
@@ -30,7 +31,9 @@ MAX_NAMED = 8
 
 
 def format_sockaddr(sockaddr: SockAddr) -> str:
-    host, port = sockaddr[0], sockaddr[1]
+    """``host:port`` (``[host]:port`` for IPv6) for messages; an IPv4-mapped address as
+    the IPv4 address it is, as ``information`` shows it."""
+    host, port = unmapped(sockaddr[0]), sockaddr[1]
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 

@@ -36,7 +36,7 @@ from .._core.errors import (
 from .._core.hostname import HostName, coerce_host_name
 from .._core.service_name import parse_service_name
 from .._core.sockaddr import ipv4_of_mapped
-from .srv import ServiceTarget, all_targets_failed, srv_targets
+from .srv import ServiceTarget, all_targets_failed, is_localhost, srv_name, srv_targets
 from .system_lookups import (
     local_files_limiter,
     loopback_addresses,
@@ -272,20 +272,19 @@ class Resolver:
     async def _srv_targets(
         self, host: HostName, service: str, protocol: Protocol
     ) -> list[ServiceTarget]:
-        labels = [label if label.startswith("_") else f"_{label}" for label in service.split(".")]
-        srv_text = ".".join([*labels, f"_{protocol}", host.canonical_name])
+        srv_text = srv_name(service, protocol, host)
         what = f"resolve service {service!r} of {host.display_name} (DNS SRV {srv_text})"
-        if _is_localhost(host):  # RFC 6761 section 6.3: a negative answer, never a query
+        if is_localhost(host):  # RFC 6761 section 6.3: a negative answer, never a query
             raise socket_error(_S.HOST_NOT_FOUND, f"{what}: localhost names have no SRV records")
         try:
-            srv_name = dns.name.from_text(srv_text)
+            query_name = dns.name.from_text(srv_text)
         except dns.exception.DNSException as exc:
             # A 63-character service label is valid, but with its "_" it no longer fits
             # in a DNS label: no such SRV name can exist.
             raise socket_error(_S.HOST_NOT_FOUND, f"{what}: not a valid DNS name ({exc})") from exc
         resolver = await self._dns_resolver(what)
         try:
-            answer = await self._query(resolver, srv_name, "SRV")
+            answer = await self._query(resolver, query_name, "SRV")
         except dns.resolver.NoAnswer as exc:
             raise socket_error(_S.HOST_NOT_FOUND, f"{what}: no SRV records") from exc
         except dns.exception.DNSException as exc:
@@ -330,7 +329,7 @@ class Resolver:
                 return [(socket.AF_INET, (mapped, port))]
             scope = scope_index(host)
             return [(socket.AF_INET6, (host.canonical_name.split("%")[0], port, 0, scope))]
-        if _is_localhost(host):
+        if is_localhost(host):
             # RFC 6761 section 6.3: localhost names are the loopback addresses, whatever
             # a hosts file or a name server says, and are never asked of a name server.
             await trio.lowlevel.checkpoint()
@@ -485,8 +484,3 @@ def _dns_error(exc: dns.exception.DNSException, what: str, lifetime: float) -> S
     else:
         detail = str(exc) or type(exc).__name__
     return socket_error(status, f"{what}: {detail}")
-
-
-def _is_localhost(host: HostName) -> bool:
-    name = host.canonical_name
-    return name == "localhost" or name.endswith(".localhost")

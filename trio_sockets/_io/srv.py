@@ -14,7 +14,15 @@ import dns.rdtypes.IN.SRV
 from .._core.errors import SocketError, SocketErrorStatus, SocketStatusError, socket_error
 from .._core.hostname import HostName, InvalidHostNameError
 
-__all__ = ["MAX_SRV_TARGETS", "ServiceTarget", "all_targets_failed", "rfc2782_order", "srv_targets"]
+__all__ = [
+    "MAX_SRV_TARGETS",
+    "ServiceTarget",
+    "all_targets_failed",
+    "is_localhost",
+    "rfc2782_order",
+    "srv_name",
+    "srv_targets",
+]
 
 #: At most this many SRV targets are kept, the first in RFC 2782 order: a connect tries
 #: each in turn, so the list must stay short enough to finish.
@@ -147,3 +155,18 @@ def srv_targets(records: Iterable[object], what: str) -> list[ServiceTarget]:
             f"{what}: no SRV target is a valid host name and port ({_some(invalid)})",
         )
     return targets
+
+
+def srv_name(service: str, protocol: str, host: HostName) -> str:
+    """The DNS SRV name asked for *service* of *host* over *protocol*: each label of a
+    dotted service gets a ``_`` unless it starts with one (``"stun._service01"`` over
+    ``"udp"`` is ``_stun._service01._udp.host``)."""
+    labels = [label if label.startswith("_") else f"_{label}" for label in service.split(".")]
+    return ".".join([*labels, f"_{protocol}", host.canonical_name])
+
+
+def is_localhost(host: HostName) -> bool:
+    """Whether *host* is ``localhost`` or under it, which RFC 6761 (section 6.3) answers
+    without a query, and which so has no SRV records."""
+    name = host.canonical_name
+    return name == "localhost" or name.endswith(".localhost")

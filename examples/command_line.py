@@ -1,0 +1,74 @@
+"""What the example scripts share on the command line: a parser described by the
+script's docstring, and a run that ends a failure with one line naming it instead of a
+traceback.
+
+    parser = command_line.parser(__doc__)
+    ...
+    command_line.run(main, arguments.service)
+
+A network failure prints its ``SocketErrorStatus`` (``WebErrorStatus`` for a WebSocket)
+and exits with 1; bad input (a bad service name, URI or file) exits with 2; Ctrl-C
+with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from typing import Any, NoReturn, TypeVar
+
+import trio
+
+from trio_sockets import SocketError, WebSocketError, WebSocketStatusError
+
+T = TypeVar("T")
+
+
+def parser(doc: str | None) -> argparse.ArgumentParser:
+    """A parser whose description is the first paragraph of *doc*."""
+    return argparse.ArgumentParser(description=(doc or "").split("\n\n")[0])
+
+
+def run(main: Callable[..., Awaitable[T]], *args: Any, failures_printed: bool = False) -> T:
+    """``trio.run(main, *args)``, or the script's end on failure as the module says.
+
+    *failures_printed*: *main* prints its network failures itself (as the WinRT samples
+    log them), so they exit with 1 without another line.
+    """
+    try:
+        return trio.run(main, *args)
+    except (KeyboardInterrupt, OSError, ValueError, TypeError, BaseExceptionGroup) as failure:
+        _exit(failure, failures_printed)
+
+
+def _leaves(failure: BaseException) -> Iterator[BaseException]:
+    """The exceptions in *failure*, out of the groups trio wraps them in."""
+    if isinstance(failure, BaseExceptionGroup):
+        for inner in failure.exceptions:
+            yield from _leaves(inner)
+    else:
+        yield failure
+
+
+def _exit(failure: BaseException, failures_printed: bool) -> NoReturn:
+    leaves = list(_leaves(failure))
+    if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
+        sys.exit(130)
+    known = [leaf for leaf in leaves if isinstance(leaf, OSError | ValueError | TypeError)]
+    if not known:
+        raise failure  # a bug in the script: its traceback helps
+    error = known[0]
+    script = os.path.basename(sys.argv[0])
+    if isinstance(error, OSError) and error.filename is not None:  # a file named
+        print(f"{script}: cannot read {error.filename!r}: {error.strerror}", file=sys.stderr)
+        sys.exit(2)
+    if not isinstance(error, OSError):  # bad input
+        print(f"{script}: {error}", file=sys.stderr)
+        sys.exit(2)
+    if not failures_printed:
+        web = isinstance(error, WebSocketStatusError)
+        status = (WebSocketError if web else SocketError).get_status(error)
+        print(f"{script}: {status.name}: {error}", file=sys.stderr)
+    sys.exit(1)

@@ -1,0 +1,159 @@
+"""Standard input and output of the commands, whose failures are told apart from the
+network's.
+
+A write to standard output fails with :class:`BrokenPipeError` (an :class:`OSError`) when
+its reader went away, and with another :class:`OSError` when it is full (``/dev/full``):
+taken for network failures, they were reported with a ``SocketErrorStatus``. Here every
+read of standard input and write of standard output, by ``print`` or by ``send``'s
+streams, turns such a failure into :class:`StdioError`, which :func:`.commands.run`
+reports as what it is.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any, TextIO, cast
+
+import trio
+
+__all__ = [
+    "StandardInput",
+    "StandardOutput",
+    "StdioError",
+    "checked_stdout",
+    "discard_stdout",
+]
+
+
+class StdioError(Exception):
+    """Reading standard input or writing standard output failed; not the network."""
+
+    def __init__(self, stream: str, error: BaseException | None) -> None:
+        #: The reader of standard output went away (``| head``).
+        self.reader_gone = isinstance(error, BrokenPipeError)
+        self.stream = stream
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else "closed"
+        super().__init__(f"{stream}: {reason}")
+
+
+def _cause(error: BaseException) -> BaseException | None:
+    """The OSError behind a failure of trio's pipe streams, which wrap it."""
+    return error if isinstance(error, OSError) else error.__cause__
+
+
+def _descriptor(stream: TextIO | None, name: str, hint: str) -> int:
+    """A duplicate of *stream*'s file descriptor, owned by the caller.
+
+    Raises:
+        ValueError: the stream is closed (the command was started with it closed).
+    """
+    try:
+        if stream is not None:
+            return os.dup(stream.fileno())
+    except (OSError, ValueError):
+        pass
+    raise ValueError(f"{name} is closed; {hint}")
+
+
+class StandardInput(trio.abc.ReceiveStream):
+    """Standard input of ``send``, read without blocking the other tasks.
+
+    Raises:
+        ValueError: (constructing) standard input is closed.
+        StdioError: (reading) it failed.
+    """
+
+    def __init__(self) -> None:
+        hint = "give one (< /dev/null to send nothing)"
+        self._stream = trio.lowlevel.FdStream(_descriptor(sys.stdin, "standard input", hint))
+
+    async def receive_some(self, max_bytes: int | None = None) -> bytes:
+        try:
+            return await self._stream.receive_some(max_bytes)
+        except (OSError, trio.BrokenResourceError) as error:
+            raise StdioError("standard input", _cause(error)) from error
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+class StandardOutput(trio.abc.SendStream):
+    """Standard output of ``send``, written without blocking the other tasks.
+
+    Raises:
+        ValueError: (constructing) standard output is closed.
+        StdioError: (writing) it failed, or its reader went away.
+    """
+
+    def __init__(self) -> None:
+        hint = "give one (> /dev/null to discard what comes back)"
+        self._stream = trio.lowlevel.FdStream(_descriptor(sys.stdout, "standard output", hint))
+
+    async def send_all(self, data: bytes | bytearray | memoryview) -> None:
+        try:
+            await self._stream.send_all(data)
+        except (OSError, trio.BrokenResourceError) as error:
+            raise StdioError("standard output", _cause(error)) from error
+
+    async def wait_send_all_might_not_block(self) -> None:
+        await self._stream.wait_send_all_might_not_block()
+
+    async def aclose(self) -> None:
+        await self._stream.aclose()
+
+
+class _CheckedText:
+    """*text* (``sys.stdout``) whose write failures are :class:`StdioError`."""
+
+    def __init__(self, text: TextIO) -> None:
+        self._text = text
+
+    def write(self, data: str) -> int:
+        try:
+            return self._text.write(data)
+        except OSError as error:
+            raise StdioError("standard output", error) from error
+
+    def flush(self) -> None:
+        try:
+            self._text.flush()
+        except OSError as error:
+            raise StdioError("standard output", error) from error
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._text, name)
+
+
+@contextmanager
+def checked_stdout() -> Iterator[None]:
+    """Within the block, ``print`` to standard output raises :class:`StdioError` on
+    failure; what is written is flushed at the end of the block, inside it."""
+    original = sys.stdout
+    if original is None:  # started with standard output closed: print writes nothing
+        yield
+        return
+    sys.stdout = cast(TextIO, _CheckedText(original))
+    try:
+        yield
+        sys.stdout.flush()
+    finally:
+        sys.stdout = original
+
+
+def discard_stdout() -> None:
+    """Point standard output at ``/dev/null``, so that what is still buffered for it
+    does not fail again when the interpreter exits."""
+    if sys.stdout is None:
+        return
+    try:
+        descriptor = sys.stdout.fileno()
+    except (OSError, ValueError):
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, descriptor)
+    finally:
+        os.close(null)
