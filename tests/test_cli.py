@@ -145,24 +145,33 @@ async def test_send_reports_a_refused_connection() -> None:
     assert result.stderr.count(b"\n") == 1
 
 
+async def _run_with_stdout(
+    stdout: int, command: list[str], stdin: bytes = b""
+) -> subprocess.CompletedProcess[bytes]:
+    """Run *command* with standard output to the file descriptor *stdout* (closed here
+    afterwards) and standard error captured, within 60 s."""
+    try:
+        with trio.fail_after(60):
+            return await trio.run_process(
+                command, stdin=stdin, stdout=stdout, capture_stderr=True, check=False
+            )
+    finally:
+        os.close(stdout)
+
+
+def _reader_gone() -> int:
+    """The write end of a pipe whose reader went away, as after ``| head``."""
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    return write_end
+
+
 async def test_send_ends_quietly_when_its_output_is_closed(
     tcp_echo_server: TcpEchoServer,
 ) -> None:
     """As with ``| head``: the reader of standard output went away. The command ends
     with status 141, as a shell reports a program SIGPIPE ended, without a traceback."""
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    try:
-        with trio.fail_after(60):
-            result = await trio.run_process(
-                _send_arguments(tcp_echo_server),
-                stdin=BIG,
-                stdout=write_end,
-                capture_stderr=True,
-                check=False,
-            )
-    finally:
-        os.close(write_end)
+    result = await _run_with_stdout(_reader_gone(), _send_arguments(tcp_echo_server), BIG)
     assert result.returncode == 141, result.stderr
     assert result.stderr == b""
 
@@ -796,19 +805,7 @@ async def test_every_command_ends_quietly_when_its_output_is_closed(
 ) -> None:
     """``| head`` for the commands that print lines: 141 without a word, as for send;
     a broken pipe is no network failure."""
-    read_end, write_end = os.pipe()
-    os.close(read_end)
-    try:
-        with trio.fail_after(60):
-            result = await trio.run_process(
-                [*COMMAND, *arguments],
-                stdin=b"",
-                stdout=write_end,
-                capture_stderr=True,
-                check=False,
-            )
-    finally:
-        os.close(write_end)
+    result = await _run_with_stdout(_reader_gone(), [*COMMAND, *arguments])
     assert (result.returncode, result.stderr) == (141, b"")
 
 
@@ -823,17 +820,7 @@ async def test_a_full_standard_output_is_no_network_failure(
         ["echo-server", "0", "--host", "127.0.0.1"],
     ]:
         full = os.open("/dev/full", os.O_WRONLY)
-        try:
-            with trio.fail_after(60):
-                result = await trio.run_process(
-                    [*COMMAND, *arguments],
-                    stdin=b"hello\n",
-                    stdout=full,
-                    capture_stderr=True,
-                    check=False,
-                )
-        finally:
-            os.close(full)
+        result = await _run_with_stdout(full, [*COMMAND, *arguments], b"hello\n")
         assert result.returncode == 74, (arguments, result.stderr)
         assert result.stderr == b"trio-sockets: standard output: No space left on device\n"
 
