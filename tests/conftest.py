@@ -8,9 +8,11 @@ import gc
 import os
 import shutil
 import socket
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
-from typing import NoReturn
+from typing import Final, NoReturn
 
 import pytest
 import trio
@@ -37,6 +39,25 @@ _PACKAGES = {
     "dnsmasq": "dnsmasq-base",
     "wsdump": "python3-websocket",
 }
+
+
+#: The command line tool, run from this interpreter.
+CLI: Final = [sys.executable, "-m", "trio_sockets"]
+
+
+async def run_cli(
+    arguments: list[str], stdin: bytes = b"", *, within: float = 60
+) -> subprocess.CompletedProcess[bytes]:
+    """Run ``trio-sockets`` with *arguments* and *stdin* within *within* seconds;
+    its status, standard output and standard error, whatever the status."""
+    with trio.fail_after(within):
+        return await trio.run_process(
+            [*CLI, *arguments],
+            stdin=stdin,
+            capture_stdout=True,
+            capture_stderr=True,
+            check=False,
+        )
 
 
 def unavailable(message: str) -> NoReturn:

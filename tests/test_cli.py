@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 import trio
-from conftest import free_tcp_port, receive_all, receive_exactly
+from conftest import free_tcp_port, receive_all, receive_exactly, run_cli
 
 from trio_sockets import (
     DatagramSocket,
@@ -133,13 +133,7 @@ async def test_send_over_udp_prints_the_replies(udp_echo_server: UdpEchoServer) 
 
 
 async def test_send_reports_a_refused_connection() -> None:
-    result = await trio.run_process(
-        [*COMMAND, "send", "127.0.0.1", str(free_tcp_port())],
-        stdin=b"",
-        capture_stdout=True,
-        capture_stderr=True,
-        check=False,
-    )
+    result = await run_cli(["send", "127.0.0.1", str(free_tcp_port())])
     assert result.returncode == 1
     assert result.stderr.decode().startswith("trio-sockets: CONNECTION_REFUSED: ")
     assert result.stderr.count(b"\n") == 1
@@ -177,13 +171,7 @@ async def test_send_ends_quietly_when_its_output_is_closed(
 
 
 async def test_bad_input_is_exit_status_2_naming_the_value() -> None:
-    result = await trio.run_process(
-        [*COMMAND, "send", "bad host!", "80"],
-        stdin=b"",
-        capture_stdout=True,
-        capture_stderr=True,
-        check=False,
-    )
+    result = await run_cli(["send", "bad host!", "80"])
     assert result.returncode == 2
     assert b"'bad host!'" in result.stderr
 
@@ -314,14 +302,7 @@ async def test_resolve_reports_unresolved_srv_targets_and_fails_only_when_all_do
     ],
 )
 async def test_bad_numbers_are_exit_status_2_naming_the_value(arguments: list[str]) -> None:
-    with trio.fail_after(20):
-        result = await trio.run_process(
-            [*COMMAND, *arguments],
-            stdin=b"",
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
+    result = await run_cli(arguments, within=20)
     assert result.returncode == 2, result
     assert arguments[-1].encode() in result.stderr
     assert result.stdout == b""
@@ -447,12 +428,8 @@ async def test_no_progress_over_replies_shown_on_the_terminal(
 
 
 async def test_udp_errors_are_reported_beside_the_progress(free_udp_service: str) -> None:
-    result = await trio.run_process(
-        [*COMMAND, "send", "127.0.0.1", free_udp_service, "--udp", "--wait", "0.5", "--progress"],
-        stdin=b"a\n",
-        capture_stdout=True,
-        capture_stderr=True,
-        check=False,
+    result = await run_cli(
+        ["send", "127.0.0.1", free_udp_service, "--udp", "--wait", "0.5", "--progress"], b"a\n"
     )
     assert result.returncode == 1
     assert result.stdout == b""
@@ -592,13 +569,7 @@ async def test_tls_send_reports_an_untrusted_server_and_can_ignore_it(
         ["echo-server", "0", "--tls-cert", str(server_cert), "--tls-key", str(server_key)]
     )
     try:
-        refused = await trio.run_process(
-            [*COMMAND, "send", "localhost", port, "--tls"],
-            stdin=b"x",
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
+        refused = await run_cli(["send", "localhost", port, "--tls"], b"x")
         assert refused.returncode == 1
         assert refused.stderr.decode().startswith("trio-sockets: CERTIFICATE_UNTRUSTED_ROOT: ")
         assert b"UNTRUSTED" in refused.stderr
@@ -617,14 +588,7 @@ async def test_tls_send_reports_an_untrusted_server_and_can_ignore_it(
 async def test_resolve_refuses_a_port_without_a_name_server() -> None:
     """--port is the port of --nameserver: alone it would be ignored, and the system
     resolver asked instead of the server the user meant."""
-    with trio.fail_after(20):
-        result = await trio.run_process(
-            [*COMMAND, "resolve", "localhost", "80", "--port", "5353"],
-            stdin=b"",
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
+    result = await run_cli(["resolve", "localhost", "80", "--port", "5353"], within=20)
     assert result.returncode == 2, result
     assert b"--port needs --nameserver" in result.stderr
     assert result.stdout == b""
@@ -665,14 +629,11 @@ async def test_an_empty_file_name_is_refused_and_nothing_is_sent(option: list[st
                     received.append(await receive_all(server))
 
             nursery.start_soon(record)
-            with trio.fail_after(20):
-                result = await trio.run_process(
-                    [*COMMAND, "send", "127.0.0.1", listener.information.local_port, *option],
-                    stdin=b"secret\n",
-                    capture_stdout=True,
-                    capture_stderr=True,
-                    check=False,
-                )
+            result = await run_cli(
+                ["send", "127.0.0.1", listener.information.local_port, *option],
+                b"secret\n",
+                within=20,
+            )
             nursery.cancel_scope.cancel()
     assert result.returncode == 2, result.stderr
     assert f"argument {option[-2]}: an empty file name".encode() in result.stderr
@@ -682,14 +643,7 @@ async def test_an_empty_file_name_is_refused_and_nothing_is_sent(option: list[st
 
 @pytest.mark.parametrize("option", ["--tls-cert", "--tls-key", "--tls-client-ca"])
 async def test_echo_server_refuses_an_empty_file_name(option: str) -> None:
-    with trio.fail_after(20):
-        result = await trio.run_process(
-            [*COMMAND, "echo-server", "0", "--host", "127.0.0.1", option, ""],
-            stdin=b"",
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
+    result = await run_cli(["echo-server", "0", "--host", "127.0.0.1", option, ""], within=20)
     assert result.returncode == 2, result.stderr
     assert f"argument {option}: an empty file name".encode() in result.stderr
     assert result.stdout == b""
@@ -713,14 +667,7 @@ async def test_an_unreadable_key_is_blamed_on_the_key_option(
             "trio-sockets: --cert: cannot read '/nonexistent.pem'",
         ),
     ]:
-        with trio.fail_after(20):
-            result = await trio.run_process(
-                [*COMMAND, *arguments],
-                stdin=b"",
-                capture_stdout=True,
-                capture_stderr=True,
-                check=False,
-            )
+        result = await run_cli(arguments, within=20)
         assert result.returncode == 2, (arguments, result.stderr)
         assert result.stderr.decode().startswith(message), (arguments, result.stderr)
         assert result.stderr.count(b"\n") == 1
@@ -914,14 +861,9 @@ async def test_send_udp_to_a_closed_port_fails_with_its_status(free_udp_service:
     """The ICMP port unreachable ends the command as a failure, in the form of every
     other (status name and cause; status 1), with addresses as ``information`` shows
     them (127.0.0.1, not ::ffff:127.0.0.1)."""
-    with trio.fail_after(30):
-        result = await trio.run_process(
-            [*COMMAND, "send", "127.0.0.1", free_udp_service, "--udp", "--wait", "0.5"],
-            stdin=b"x\n",
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
+    result = await run_cli(
+        ["send", "127.0.0.1", free_udp_service, "--udp", "--wait", "0.5"], b"x\n", within=30
+    )
     stderr = result.stderr.decode()
     assert result.returncode == 1, stderr
     assert stderr.startswith("trio-sockets: CONNECTION_RESET_BY_PEER: receive on "), stderr

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 import trio
-from conftest import free_tcp_port, require_tool
+from conftest import free_tcp_port, require_tool, run_cli
 from test_cli import COMMAND, _finish, _start
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
@@ -29,17 +29,6 @@ from trio_sockets.testing import TlsCertificates
 
 #: Bounds every subprocess and peer exchange of these tests.
 LIMIT = 60
-
-
-async def _run(arguments: list[str], stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
-    with trio.fail_after(LIMIT):
-        return await trio.run_process(
-            [*COMMAND, *arguments],
-            stdin=stdin,
-            capture_stdout=True,
-            capture_stderr=True,
-            check=False,
-        )
 
 
 @asynccontextmanager
@@ -142,7 +131,7 @@ async def test_echo_server_prints_a_uri_that_send_connects_to_over_ipv6(host: st
     """An IPv6 address given with or without brackets: the URI has one pair."""
     async with _echo_server_on(host, "--count", "1") as (_, port):
         uri = f"ws://[::1]:{port}/"
-        result = await _run(["send", uri, "--wait", "0.5"], b"over ipv6\n")
+        result = await run_cli(["send", uri, "--wait", "0.5"], b"over ipv6\n")
     assert result.returncode == 0, result.stderr
     assert result.stdout == b"over ipv6\n"
 
@@ -220,14 +209,16 @@ async def test_echo_server_and_send_over_wss(tls_certificates: TlsCertificates) 
     ca = str(tls_certificates.authority_file)
     async with _echo_server("--tls-cert", str(cert), "--tls-key", str(key)) as (_, port):
         uri = f"wss://localhost:{port}/"
-        trusted = await _run(["send", uri, "--ca", ca, "--wait", "0.5"], b"secret\nlines\n")
+        trusted = await run_cli(["send", uri, "--ca", ca, "--wait", "0.5"], b"secret\nlines\n")
         assert trusted.returncode == 0, trusted.stderr
         assert trusted.stdout == b"secret\nlines\n"
-        untrusted = await _run(["send", uri], b"x\n")
+        untrusted = await run_cli(["send", uri], b"x\n")
         assert untrusted.returncode == 1
         assert untrusted.stderr.decode().startswith("trio-sockets: CERTIFICATE_CONTAINS_ERRORS: ")
         assert untrusted.stderr.count(b"\n") == 1
-        ignored = await _run(["send", uri, "--ignore", "UNTRUSTED", "--wait", "0.5"], b"anyway\n")
+        ignored = await run_cli(
+            ["send", uri, "--ignore", "UNTRUSTED", "--wait", "0.5"], b"anyway\n"
+        )
         assert ignored.stdout == b"anyway\n", ignored.stderr
 
 
@@ -237,7 +228,7 @@ async def test_echo_server_and_send_over_wss(tls_certificates: TlsCertificates) 
 async def test_send_sends_lines_as_text_messages_and_closes_with_1000() -> None:
     lines = "first line\nsecond, with é and 🎉\n\nlast without a newline"
     with WebsocketsServer() as server:
-        result = await _run(["send", server.url("/echo"), "--wait", "1"], lines.encode())
+        result = await run_cli(["send", server.url("/echo"), "--wait", "1"], lines.encode())
         assert result.returncode == 0, result.stderr
         assert result.stderr == b""
         assert result.stdout.decode() == lines + "\n"
@@ -262,7 +253,7 @@ async def test_send_binary_streams_standard_input_as_binary_messages() -> None:
         peer.received_close = protocol.close_rcvd
 
     with RawPeer(echo_frames) as peer:
-        result = await _run(["send", peer.url(), "--binary", "--wait", "1"], payload)
+        result = await run_cli(["send", peer.url(), "--binary", "--wait", "1"], payload)
     assert result.returncode == 0, result.stderr
     assert result.stdout == payload
     assert {frame.opcode for frame in received} == {Opcode.BINARY}
@@ -273,7 +264,7 @@ async def test_send_binary_streams_standard_input_as_binary_messages() -> None:
 
 async def test_send_shows_message_progress() -> None:
     with WebsocketsServer() as server:
-        result = await _run(
+        result = await run_cli(
             ["send", server.url("/echo"), "--progress", "--wait", "0.5"], b"ab\nc\n"
         )
     assert result.returncode == 0, result.stderr
@@ -333,7 +324,7 @@ async def test_send_interrupted_closes_the_websocket_as_going_away() -> None:
 
 async def test_send_offers_headers_and_subprotocols() -> None:
     with WebsocketsServer(subprotocols=["chat.v2"]) as server:
-        result = await _run(
+        result = await run_cli(
             [
                 "send",
                 server.url("/headers"),
@@ -360,7 +351,7 @@ async def test_send_reports_a_close_by_the_server_with_its_code() -> None:
     """The messages that came before the close are written; the close code 4001 is a
     failure, DISCONNECTED."""
     with WebsocketsServer() as server:
-        result = await _run(["send", server.url("/close"), "--wait", "5"])
+        result = await run_cli(["send", server.url("/close"), "--wait", "5"])
     assert result.stdout == b"one\ntwo\nthree\n"
     assert result.returncode == 1
     stderr = result.stderr.decode()
@@ -372,7 +363,7 @@ async def test_send_reports_a_close_by_the_server_with_its_code() -> None:
 async def test_send_does_not_show_the_password_of_the_uri() -> None:
     with WebsocketsServer() as server:
         uri = server.url("/close").replace("ws://", "ws://alice:s3cret@")
-        result = await _run(["send", uri, "--wait", "5"])
+        result = await run_cli(["send", uri, "--wait", "5"])
     assert result.returncode == 1
     stderr = result.stderr.decode()
     assert "code 4001" in stderr
@@ -382,7 +373,7 @@ async def test_send_does_not_show_the_password_of_the_uri() -> None:
 
 async def test_send_reports_a_refused_port() -> None:
     uri = f"ws://127.0.0.1:{free_tcp_port()}/"
-    result = await _run(["send", uri])
+    result = await run_cli(["send", uri])
     assert result.returncode == 1
     assert result.stderr.decode().startswith("trio-sockets: CANNOT_CONNECT: ")
     assert uri.encode() in result.stderr
@@ -394,7 +385,7 @@ async def test_send_reports_a_handshake_answered_with_404() -> None:
         return connection.respond(404, "no such endpoint\n")
 
     with WebsocketsServer(process_request=not_found) as server:
-        result = await _run(["send", server.url("/missing")], b"x\n")
+        result = await run_cli(["send", server.url("/missing")], b"x\n")
     assert result.returncode == 1
     stderr = result.stderr.decode()
     assert stderr.startswith("trio-sockets: NOT_FOUND: "), stderr
@@ -407,7 +398,7 @@ async def test_send_reports_a_connection_lost_without_a_close() -> None:
         sock.close()
 
     with RawPeer(drop) as peer:
-        result = await _run(["send", peer.url(), "--wait", "5"])
+        result = await run_cli(["send", peer.url(), "--wait", "5"])
     assert result.returncode == 1
     assert result.stderr.decode().startswith("trio-sockets: CONNECTION_ABORTED: ")
 
@@ -416,7 +407,7 @@ async def test_a_line_that_is_not_utf8_is_bad_input_named() -> None:
     """The line ends the input: the echo of the line before it is still written, the
     WebSocket is closed with 1000 (not dropped), and then the command fails with 2."""
     with WebsocketsServer() as server:
-        result = await _run(
+        result = await run_cli(
             ["send", server.url("/echo"), "--wait", "1"], b"fine\n\xff\xfe bad\nnever sent\n"
         )
         with trio.fail_after(LIMIT):
@@ -481,7 +472,7 @@ async def test_a_long_line_is_one_message_of_several_frames() -> None:
             sock.sendall(b"".join(protocol.data_to_send()))
 
     with RawPeer(echo_messages) as peer:
-        result = await _run(["send", peer.url(), "--wait", "1"], line + b"\nshort\n" + line)
+        result = await run_cli(["send", peer.url(), "--wait", "1"], line + b"\nshort\n" + line)
     assert result.returncode == 0, result.stderr
     assert result.stdout == line + b"\nshort\n" + line + b"\n"
     assert len(frames) > 4
@@ -510,7 +501,7 @@ async def test_a_long_line_is_one_message_of_several_frames() -> None:
 async def test_bad_websocket_input_is_exit_status_2_naming_it(
     arguments: list[str], named: str
 ) -> None:
-    result = await _run(arguments)
+    result = await run_cli(arguments)
     assert result.returncode == 2, result
     stderr = result.stderr.decode()
     assert named in stderr, stderr
