@@ -3,10 +3,12 @@ own thread, and hand-driven connections (tests/ws_peers.py) for misbehaving peer
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import datetime
 import enum
 import json
+import logging
 import os
 import socket
 import ssl
@@ -327,6 +329,26 @@ async def test_characters_a_uri_cannot_carry_are_percent_encoded(
         await ws.connect(server.url(path))
         await ws.aclose()
     assert server.wait_closed(sent)[0] == 1005
+
+
+async def test_debug_logs_of_the_handshake_hide_credentials(
+    server: WebsocketsServer, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The protocol logs each handshake header at DEBUG; the Authorization header of
+    user:password (Basic, base64: no secret) and cookies are logged as ``***``."""
+    caplog.set_level(logging.DEBUG, logger="trio_sockets.websocket")
+    uri = server.url("/echo").replace("ws://", "ws://alice:S3cret-pw@")
+    async with MessageWebSocket() as ws:
+        ws.set_request_header("Cookie", "session=abcdef")
+        with trio.fail_after(10):
+            await ws.connect(uri)
+    lines = [record.getMessage() for record in caplog.records]
+    assert "> Authorization: ***" in lines
+    assert "> Cookie: ***" in lines
+    logged = "\n".join(lines)
+    assert base64.b64encode(b"alice:S3cret-pw").decode() not in logged
+    assert "abcdef" not in logged
+    assert "> Host: " in logged  # the other headers are logged as they are
 
 
 async def test_an_output_stream_refuses_settings_it_does_not_have() -> None:

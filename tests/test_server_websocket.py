@@ -171,6 +171,41 @@ async def test_reject_answers_any_status_from_300_to_599(status: int) -> None:
             assert WebSocketError.get_status(caught.value) == status_of_http(status)
 
 
+async def test_reject_refuses_text_it_cannot_send_and_304_has_no_content() -> None:
+    """A lone surrogate is no text, and a 304 has no content (RFC 9110 15.4.5): both
+    are refused before anything is answered; a 304 goes out with no body and no
+    Content-Length or Content-Type."""
+    refused: list[str] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            await ws.receive_request()
+            for text, named in (("\ud800", "surrogate"), ("not modified", "304")):
+                with pytest.raises(ValueError, match=named) as caught:
+                    await ws.reject(304 if named == "304" else 404, text)
+                refused.append(str(caught.value))
+            await ws.reject(304)
+
+    async with serving(handler) as (port, _):
+
+        def client() -> bytes:
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as raw:
+                raw.sendall(opening_request())
+                answer = b""
+                while chunk := raw.recv(4096):
+                    answer += chunk
+                return answer
+
+        with trio.fail_after(10):
+            answer = await trio.to_thread.run_sync(client)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 304 Not Modified\r\n")
+    assert b"content-length" not in head.lower()
+    assert b"content-type" not in head.lower()
+    assert body == b""
+    assert len(refused) == 2
+
+
 async def test_message_websockets_of_this_library_on_both_sides() -> None:
     seen: list[Any] = []
     tasks = len(live_tasks())

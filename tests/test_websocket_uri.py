@@ -294,6 +294,34 @@ def test_no_password_is_ever_shown(
         assert encoded not in text
 
 
+@pytest.mark.parametrize(
+    ("uri", "piece"),
+    [
+        # An unencoded "/" ends the authority inside the password: its start reads
+        # as the port, and here it also stands in the host that the shown URI keeps.
+        ("ws://alice:st.test/xyz@host.test/", "st.test"),
+        ("ws://alice:ho/Secret@host.test/", "ho"),
+        ("ws://alice:s/ecret@hosts.test/", "s"),
+    ],
+)
+def test_a_piece_of_the_password_is_never_quoted(uri: str, piece: str) -> None:
+    with pytest.raises(ValueError, match="the port must be") as caught:
+        parse_websocket_uri(uri)
+    assert f"{piece!r}" not in str(caught.value)
+    assert "Secret" not in str(caught.value)
+
+
+async def test_a_uri_of_another_type_is_named_by_its_type_alone() -> None:
+    """A bytes URI (or any object whose repr shows one) may carry a password."""
+    for uri in (b"ws://alice:Secret@127.0.0.1:1/", bytearray(b"ws://alice:Secret@h/")):
+        with pytest.raises(TypeError, match=r"^uri must be a str, not (bytes|bytearray)$"):
+            parse_websocket_uri(uri)
+        async with MessageWebSocket() as ws:
+            with pytest.raises(TypeError) as caught:
+                await ws.connect(uri)  # type: ignore[arg-type]
+            assert "Secret" not in str(caught.value)
+
+
 @given(
     user=st.text(max_size=8),
     password=st.text(max_size=8),

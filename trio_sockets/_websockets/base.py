@@ -125,7 +125,8 @@ class WebSocketBase(NurseryScoped, Generic[_Control, _Information]):
     def closed(self) -> trio.MemoryReceiveChannel[WebSocketClosedEventArgs]:
         """The closing handshake (WinRT ``Closed``): one event when the peer's close
         frame arrives, or when this side closes. It ends with no event when the
-        connection was lost without a closing handshake."""
+        connection was lost without a closing handshake, or closed at once by a
+        cancelled ``aclose()``."""
         return self._receiver.closed
 
     # -- opening -------------------------------------------------------------------------

@@ -7,6 +7,7 @@ rejects it with an HTTP status."""
 from __future__ import annotations
 
 import dataclasses
+import http
 from collections.abc import Iterable, Mapping
 from typing import Any, TypeVar
 
@@ -200,8 +201,9 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         self._start_session(nursery, server.events_received())
 
     async def reject(self, status: int, text: str = "") -> None:
-        """Reject the request with HTTP *status* (300 to 599) and a plain-text body,
-        then close the connection (within ``control.close_timeout``).
+        """Reject the request with HTTP *status* (300 to 599) and a plain-text body
+        (none with 304, which has no content), then close the connection (within
+        ``control.close_timeout``).
 
         Raises:
             TypeError / ValueError: a bad status or text (named).
@@ -210,6 +212,12 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         check_int("status", status, 300, 599)
         if not isinstance(text, str):
             raise TypeError(f"text must be a str, not {describe(text)}")
+        try:
+            text.encode()
+        except UnicodeEncodeError:
+            raise ValueError(f"text {shown(text)} is not valid text (a lone surrogate)") from None
+        if status == 304 and text:  # RFC 9110 15.4.5
+            raise ValueError(f"a 304 answer has no content, so no text: {shown(text)}")
         server, _, _ = self._require_request("reject()")
         await self._answer_and_close(server, _rejection(server, status, text))
 
@@ -242,10 +250,14 @@ def _rejection(server: ServerProtocol, status: int, text: str) -> Response:
     names; any other of 300 to 599 gets its class's answer with its own number and no
     reason phrase (RFC 9112 allows none; clients go by the number)."""
     try:
-        return server.reject(status, text)
+        http.HTTPStatus(status)
     except ValueError:
         response = server.reject(status // 100 * 100, text)
         return dataclasses.replace(response, status_code=status, reason_phrase="")
+    response = server.reject(status, text)
+    if status == 304:  # no content, so nothing to say of it either
+        del response.headers["Content-Length"], response.headers["Content-Type"]
+    return response
 
 
 def _parse_protocols(value: str) -> list[str]:

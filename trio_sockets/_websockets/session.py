@@ -82,6 +82,24 @@ def reserve_of(bound: int) -> int:
 
 # The protocol library logs at debug level per frame; keep it quiet unless asked.
 _LOGGER = logging.getLogger("trio_sockets.websocket")
+# Handshake headers that carry credentials: the protocol logs every header at debug
+# level, and logs must not hold a password (Basic is base64, not a secret).
+_CREDENTIALS = frozenset({"authorization", "proxy-authorization", "cookie", "set-cookie"})
+
+
+def _hide_credentials(record: logging.LogRecord) -> bool:
+    args = record.args
+    if (
+        record.msg in ("> %s: %s", "< %s: %s")
+        and isinstance(args, tuple)
+        and len(args) == 2
+        and str(args[0]).lower() in _CREDENTIALS
+    ):
+        record.args = (args[0], "***")
+    return True
+
+
+_LOGGER.addFilter(_hide_credentials)
 
 Args = MessageWebSocketMessageReceivedEventArgs
 _Control = TypeVar("_Control", bound=SessionControl)

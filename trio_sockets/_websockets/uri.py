@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 from websockets.uri import WebSocketURI
 
-from .._core.checks import describe, shown
+from .._core.checks import shown
 from .._core.enums import HostNameType
 from .._core.hostname import HostName, InvalidHostNameError
 
@@ -93,16 +93,17 @@ def parse_websocket_uri(uri: object) -> WebSocketTarget:
             user name holding ":" (the URI named, password hidden).
     """
     if not isinstance(uri, str):
-        raise TypeError(f"uri must be a str, not {describe(uri)}")
+        # Its type only: the value may be a URI with a password, as bytes or in an object.
+        raise TypeError(f"uri must be a str, not {type(uri).__name__}")
     text = shown_uri(uri)
 
     def refuse(reason: str) -> ValueError:
         return ValueError(f"uri {shown(text)} is not a valid WebSocket URI: {reason}")
 
     def safe(part: str) -> str:
-        # A part of the URI is quoted only where the shown URI has it: one that a
-        # password's unencoded "/" cut out of the user info is never repeated.
-        return f", not {shown(part)}" if part and part in text else ""
+        # A part of the URI is quoted only if the URI has no password to hide: one
+        # that a password's unencoded "/" cut may be a piece of it, however it reads.
+        return f", not {shown(part)}" if part and text == uri else ""
 
     bad = _UNSENDABLE.search(uri)
     if bad is not None:
