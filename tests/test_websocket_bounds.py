@@ -10,11 +10,13 @@ import functools
 import gc
 import os
 import socket
+import ssl
 import struct
 import threading
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import trio
@@ -33,7 +35,7 @@ from trio_sockets import (
 from trio_sockets._core.write_queue import WRITE_OVERHEAD
 from trio_sockets._websockets.sending import framed_bound, largest_payload
 from trio_sockets._websockets.session import reserve_of
-from trio_sockets.testing import WebSocketEchoServer
+from trio_sockets.testing import TlsCertificates, WebSocketEchoServer
 
 #: What a deflate bomb inflates to: a few hundred KiB on the wire.
 BOMB_SIZE = 256 << 20
@@ -454,3 +456,72 @@ async def test_a_failure_for_what_the_peer_sent_reaches_the_application_at_once(
                     args.get_data_reader()
                 assert caught.value.status is WebErrorStatus.REQUEST_ENTITY_TOO_LARGE
                 assert trio.current_time() - start < 2
+
+
+def _sends_too_much_then_waits(message: bytes) -> Callable[..., None]:
+    """A server that sends *message*, reads the client's close frame and then neither
+    answers nor closes the connection until the test ends."""
+
+    def script(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        sock.sendall(message)
+        while protocol.close_rcvd is None and (data := sock.recv(65536)):
+            protocol.receive_data(data)
+            protocol.events_received()
+        peer.received_close = protocol.close_rcvd
+        peer.stop.wait(PEER_TIMEOUT)
+
+    return script
+
+
+async def _the_failure(ws: MessageWebSocket | StreamWebSocket) -> None:
+    """Receive until the failure of the connection is raised."""
+    if isinstance(ws, MessageWebSocket):
+        (await ws.message_received.receive()).get_data_reader()
+    else:
+        await read_to_the_end(ws)
+
+
+@pytest.mark.parametrize(
+    ("kind", "fragments"),
+    [(MessageWebSocket, False), (MessageWebSocket, True), (StreamWebSocket, False)],
+    ids=["message", "message_fragments", "stream"],
+)
+@pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
+async def test_a_client_learns_of_its_failure_at_once_while_the_server_stays_quiet(
+    kind: type[MessageWebSocket | StreamWebSocket],
+    fragments: bool,
+    tls: bool,
+    tmp_path: Path,
+) -> None:
+    """A server sends a message (a stream: a frame) over the client's bound, then stays
+    quiet with the connection open: the client sends its 1009 close frame and the
+    application learns of the failure at once, not when ``close_timeout`` ends the wait
+    for the server's close."""
+    if fragments:
+        message = frame(0x2, b"", fin=False) + frame(0x0, b"a", fin=False) * 2000
+    else:
+        message = frame(0x2, b"a" * 2000)
+    context = None
+    ws = kind()
+    if tls:
+        certificates = TlsCertificates(tmp_path)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*certificates.files("server"))
+        ws.control.trusted_certificates = [certificates.authority]
+    if isinstance(ws, MessageWebSocket):
+        ws.control.max_message_size = 1000
+    else:
+        ws.control.max_frame_size = 1000
+    assert ws.control.close_timeout >= 10
+    with RawPeer(_sends_too_much_then_waits(message), ssl_context=context) as peer:
+        async with ws:
+            await ws.connect(peer.url())
+            start = trio.current_time()
+            with trio.fail_after(5), pytest.raises(WebSocketStatusError) as caught:
+                await _the_failure(ws)
+            assert trio.current_time() - start < 2
+            assert caught.value.status is WebErrorStatus.REQUEST_ENTITY_TOO_LARGE
+            assert caught.value.close_code == 1009
+    assert peer.received_close is not None
+    assert peer.received_close.code == 1009

@@ -67,6 +67,7 @@ class Receiver:
         self._send_closed, self.closed = trio.open_memory_channel[WebSocketClosedEventArgs](1)
         self._closing = False
         self._closed_sent = False
+        self._failure_reported = False
         self._task_scopes: list[trio.CancelScope] = []
         # Messages read but not yet taken by the channel (bounded in bytes), and the
         # task that hands them over, so the reader goes on answering pings meanwhile.
@@ -199,6 +200,11 @@ class Receiver:
         (the connection closes once what is queued is sent)."""
         await self._process(events)
         self._write_pending()
+        if protocol.parser_exc is not None or self._session.failure is not None:
+            # This side failed the connection (for what the peer sent): the application
+            # learns it now, not once the connection ends (a client waits for the
+            # server to close it, up to the close timeout).
+            await self._report_failure(protocol, None)
         if self._session.eof_wanted:
             await self.finish_sending()
             # Failed for what the peer sent: once the application has the failure, read
@@ -218,6 +224,20 @@ class Receiver:
                 await self._caught_up.park()
 
     async def _connection_ended(self, protocol: Protocol, error: BaseException | None) -> None:
+        await self._report_failure(protocol, error)
+        self._pending_end = True
+        self._have_pending.unpark_all()
+        if not self._closing:
+            # No closing handshake: the channel ends with no event. (A local close
+            # reports its own.)
+            self._send_closed.close()
+        if self._linger_wanted:
+            await self._linger()
+        self._close_socket()
+
+    async def _report_failure(self, protocol: Protocol, error: BaseException | None) -> None:
+        """Deliver the connection's failure, once: the session's, else what ended the
+        read (*error*), else the end of the connection without a closing handshake."""
         session = self._session
         failure = session.failure
         if failure is None and error is not None:
@@ -237,17 +257,9 @@ class Receiver:
                 broken=True,
             )
             failure.__cause__ = protocol.parser_exc or exc
-        if failure is not None and not self._closing:
+        if failure is not None and not self._failure_reported and not self._closing:
+            self._failure_reported = True
             await self._deliver(Args(SocketMessageType.BINARY, b"", error=failure))
-        self._pending_end = True
-        self._have_pending.unpark_all()
-        if not self._closing:
-            # No closing handshake: the channel ends with no event. (A local close
-            # reports its own.)
-            self._send_closed.close()
-        if self._linger_wanted:
-            await self._linger()
-        self._close_socket()
 
     async def finish_sending(self) -> None:
         """Send what is queued (the last close frame), within the close timeout."""
@@ -416,6 +428,7 @@ class Receiver:
                         CloseCode.INTERNAL_ERROR,
                         f"keepalive ping timeout: no pong within {interval:g} s",
                     )
+                    await self._report_failure(protocol, None)  # not at the close timeout
                     return
                 self._ping_outstanding = True
                 self._waits_at_ping = self._consumer_waits
