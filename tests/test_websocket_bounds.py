@@ -13,6 +13,7 @@ import socket
 import ssl
 import struct
 import threading
+import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 from ws_peers import PEER_TIMEOUT, RawPeer, WebsocketsServer, opening_request
 
@@ -273,6 +275,48 @@ async def test_empty_continuation_frames_grow_no_memory() -> None:
     # The frames of one read (256 KiB of 2-byte frames) are parsed together: a constant
     # of about 30 MiB, where holding each empty piece took 150 MiB.
     assert grown[0] < 2 * RSS_BOUND_MIB, f"peak RSS grew by {grown[0]} MiB"
+
+
+async def test_tiny_continuation_frames_are_held_at_about_their_payload() -> None:
+    """A message sent as an empty frame and 200,000 one-byte continuation frames, not
+    yet ended, is held at about its 200,000 bytes of payload, not as an object per
+    frame (tracemalloc of this process once the client has read them all: it has
+    answered the ping sent after them)."""
+    count = 200_000
+    frames = frame(0x2, b"", fin=False) + frame(0x0, b"a", fin=False) * count
+    start, read, finish = threading.Event(), threading.Event(), threading.Event()
+
+    def fragmenting(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        start.wait(PEER_TIMEOUT)
+        sock.sendall(frames + frame(0x9, b"sync"))
+        while not read.is_set() and (data := sock.recv(65536)):
+            protocol.receive_data(data)
+            events = protocol.events_received()
+            if any(isinstance(e, Frame) and e.opcode is Opcode.PONG for e in events):
+                read.set()
+        finish.wait(PEER_TIMEOUT)
+        sock.sendall(frame(0x0, b"z"))
+        peer.read_until_close(sock, protocol)
+
+    with RawPeer(fragmenting) as peer:
+        async with MessageWebSocket() as ws:
+            ws.control.max_message_size = 1 << 20
+            await ws.connect(peer.url())
+            gc.collect()
+            tracemalloc.start()
+            try:
+                start.set()
+                assert await trio.to_thread.run_sync(read.wait, PEER_TIMEOUT)
+                held = tracemalloc.get_traced_memory()[0]
+            finally:
+                tracemalloc.stop()
+                finish.set()
+            with trio.fail_after(10):
+                args = await ws.message_received.receive()
+            assert args.data == b"a" * count + b"z"
+    # The payload, the growth of its buffer, and what one read holds besides (256 KiB).
+    assert held < 2 * count + (512 << 10), f"{held} bytes held for {count} bytes of payload"
 
 
 # -- the keepalive does not blame the peer for a slow application ---------------------------

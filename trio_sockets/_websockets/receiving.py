@@ -26,6 +26,7 @@ from .._core.enums import (
     SocketMessageType,
     SocketProtectionLevel,
 )
+from .._core.pieces import MessagePieces
 from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
 from .channel import WebSocketMessageChannel
 from .control import receive_mode_of
@@ -90,7 +91,9 @@ class Receiver:
         self._waiting_for_consumer = False
         # The message being received.
         self._receiving_type = SocketMessageType.BINARY
-        self._pieces: list[bytes] = []
+        # Its parts so far (full messages), at about the cost of their bytes however
+        # many frames the peer splits it into; emptied as each message ends.
+        self._pieces = MessagePieces()
         self._decoder: codecs.IncrementalDecoder | None = None
         self._carry = b""
 
@@ -308,7 +311,6 @@ class Receiver:
         text = opcode is Opcode.TEXT
         self._receiving_type = SocketMessageType.UTF8 if text else SocketMessageType.BINARY
         self._decoder = codecs.getincrementaldecoder("utf-8")() if text else None
-        self._pieces = []
         self._carry = b""
 
     async def _received(self, data: bytes, fin: bool) -> None:
@@ -326,12 +328,10 @@ class Receiver:
                 )
                 return
         if receive_mode_of(self._control) is MessageWebSocketReceiveMode.FULL_MESSAGE:
-            if data:  # empty frames add nothing, however many a peer sends
-                self._pieces.append(data)
             if fin:
-                message = self._pieces[0] if len(self._pieces) == 1 else b"".join(self._pieces)
-                self._pieces = []
-                await self._deliver(Args(self._receiving_type, bytes(message)))
+                await self._deliver(Args(self._receiving_type, self._pieces.take(data)))
+            else:
+                self._pieces.add(data)
             return
         piece = self._carry + data if self._carry else data
         if decoder is not None and not fin:
