@@ -13,6 +13,7 @@ import socket
 import ssl
 import struct
 import threading
+import time
 import tracemalloc
 import zlib
 from collections.abc import Callable, Iterator
@@ -500,6 +501,7 @@ async def test_a_failure_for_what_the_peer_sent_reaches_the_application_at_once(
                     args.get_data_reader()
                 assert caught.value.status is WebErrorStatus.REQUEST_ENTITY_TOO_LARGE
                 assert trio.current_time() - start < 2
+                client.shutdown(socket.SHUT_WR)  # the drain, and so aclose(), ends
 
 
 def _sends_too_much_then_waits(message: bytes) -> Callable[..., None]:
@@ -567,5 +569,34 @@ async def test_a_client_learns_of_its_failure_at_once_while_the_server_stays_qui
             assert trio.current_time() - start < 2
             assert caught.value.status is WebErrorStatus.REQUEST_ENTITY_TOO_LARGE
             assert caught.value.close_code == 1009
+            peer.stop.set()  # the server closes: the drain, and so aclose(), ends
+    assert peer.received_close is not None
+    assert peer.received_close.code == 1009
+
+
+async def test_aclose_after_the_failure_lets_a_server_still_sending_read_1009() -> None:
+    """The server is still sending the frame the client refused when the application,
+    told of the failure at once, closes: aclose() waits while the client drains the
+    connection (within ``close_timeout``), so the server reads the 1009 close frame
+    and no reset."""
+
+    def slow_sender(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        sock.sendall(frame_header(0x2, 64 << 20))  # whose payload keeps coming a while
+        for _ in range(20):
+            sock.sendall(b"x" * 65536)
+            time.sleep(0.02)
+        peer.read_until_close(sock, protocol)  # ConnectionResetError on a reset
+
+    with RawPeer(slow_sender) as peer:
+        async with MessageWebSocket() as ws:
+            ws.control.max_message_size = 1000
+            await ws.connect(peer.url())
+            with trio.fail_after(10):
+                args = await ws.message_received.receive()
+                with pytest.raises(WebSocketStatusError) as caught:
+                    args.get_data_reader()
+                await ws.aclose()
+    assert caught.value.close_code == 1009
     assert peer.received_close is not None
     assert peer.received_close.code == 1009

@@ -122,8 +122,17 @@ class Receiver:
     @property
     def lingering(self) -> bool:
         """This side failed the connection for what the peer sent, and the reader
-        drains it until the peer closes (see :meth:`_linger`)."""
-        return self._linger_wanted
+        drains it until the peer closes (a server: see :meth:`_linger`; a client reads
+        on until the server closes), within the close timeout. The application has the
+        failure meanwhile."""
+        if self._linger_wanted:
+            return True
+        protocol = self._protocol
+        return (
+            protocol is not None
+            and protocol.parser_exc is not None
+            and not self._reader_done.is_set()
+        )
 
     async def close_handshake(self, *, report: bool = True) -> None:
         """The closing handshake is under way (either side's close frame went first):
