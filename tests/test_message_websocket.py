@@ -828,19 +828,23 @@ async def test_close_never_hangs_with_a_full_queue_and_a_silent_peer() -> None:
 
 
 async def test_keepalive_fails_the_connection_when_the_peer_stops_answering() -> None:
+    """The application learns of the timeout at once, not after ``close_timeout``
+    (the peer does not close the connection either)."""
+
     def silent(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
         peer.stop.wait(10)  # reads nothing, answers nothing
 
     with RawPeer(silent) as peer:
         async with MessageWebSocket() as ws:
             ws.control.desired_unsolicited_pong_interval = datetime.timedelta(milliseconds=100)
-            ws.control.close_timeout = 0.3
+            assert ws.control.close_timeout >= 10
             await ws.connect(peer.url())
             assert ws.control.actual_unsolicited_pong_interval == datetime.timedelta(
                 milliseconds=100
             )
             with trio.fail_after(5):
                 args = await ws.message_received.receive()
+            ws.control.close_timeout = 0.3  # for the close that ends the test
             with pytest.raises(WebSocketStatusError) as caught:
                 args.get_data_reader()
             assert caught.value.status is W.TIMEOUT

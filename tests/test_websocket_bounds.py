@@ -10,14 +10,19 @@ import functools
 import gc
 import os
 import socket
+import ssl
 import struct
 import threading
+import time
+import tracemalloc
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 import trio
+from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 from ws_peers import PEER_TIMEOUT, RawPeer, WebsocketsServer, opening_request
 
@@ -33,7 +38,7 @@ from trio_sockets import (
 from trio_sockets._core.write_queue import WRITE_OVERHEAD
 from trio_sockets._websockets.sending import framed_bound, largest_payload
 from trio_sockets._websockets.session import reserve_of
-from trio_sockets.testing import WebSocketEchoServer
+from trio_sockets.testing import TlsCertificates, WebSocketEchoServer
 
 #: What a deflate bomb inflates to: a few hundred KiB on the wire.
 BOMB_SIZE = 256 << 20
@@ -273,6 +278,48 @@ async def test_empty_continuation_frames_grow_no_memory() -> None:
     assert grown[0] < 2 * RSS_BOUND_MIB, f"peak RSS grew by {grown[0]} MiB"
 
 
+async def test_tiny_continuation_frames_are_held_at_about_their_payload() -> None:
+    """A message sent as an empty frame and 200,000 one-byte continuation frames, not
+    yet ended, is held at about its 200,000 bytes of payload, not as an object per
+    frame (tracemalloc of this process once the client has read them all: it has
+    answered the ping sent after them)."""
+    count = 200_000
+    frames = frame(0x2, b"", fin=False) + frame(0x0, b"a", fin=False) * count
+    start, read, finish = threading.Event(), threading.Event(), threading.Event()
+
+    def fragmenting(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        start.wait(PEER_TIMEOUT)
+        sock.sendall(frames + frame(0x9, b"sync"))
+        while not read.is_set() and (data := sock.recv(65536)):
+            protocol.receive_data(data)
+            events = protocol.events_received()
+            if any(isinstance(e, Frame) and e.opcode is Opcode.PONG for e in events):
+                read.set()
+        finish.wait(PEER_TIMEOUT)
+        sock.sendall(frame(0x0, b"z"))
+        peer.read_until_close(sock, protocol)
+
+    with RawPeer(fragmenting) as peer:
+        async with MessageWebSocket() as ws:
+            ws.control.max_message_size = 1 << 20
+            await ws.connect(peer.url())
+            gc.collect()
+            tracemalloc.start()
+            try:
+                start.set()
+                assert await trio.to_thread.run_sync(read.wait, PEER_TIMEOUT)
+                held = tracemalloc.get_traced_memory()[0]
+            finally:
+                tracemalloc.stop()
+                finish.set()
+            with trio.fail_after(10):
+                args = await ws.message_received.receive()
+            assert args.data == b"a" * count + b"z"
+    # The payload, the growth of its buffer, and what one read holds besides (256 KiB).
+    assert held < 2 * count + (512 << 10), f"{held} bytes held for {count} bytes of payload"
+
+
 # -- the keepalive does not blame the peer for a slow application ---------------------------
 
 
@@ -454,3 +501,102 @@ async def test_a_failure_for_what_the_peer_sent_reaches_the_application_at_once(
                     args.get_data_reader()
                 assert caught.value.status is WebErrorStatus.REQUEST_ENTITY_TOO_LARGE
                 assert trio.current_time() - start < 2
+                client.shutdown(socket.SHUT_WR)  # the drain, and so aclose(), ends
+
+
+def _sends_too_much_then_waits(message: bytes) -> Callable[..., None]:
+    """A server that sends *message*, reads the client's close frame and then neither
+    answers nor closes the connection until the test ends."""
+
+    def script(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        sock.sendall(message)
+        while protocol.close_rcvd is None and (data := sock.recv(65536)):
+            protocol.receive_data(data)
+            protocol.events_received()
+        peer.received_close = protocol.close_rcvd
+        peer.stop.wait(PEER_TIMEOUT)
+
+    return script
+
+
+async def _the_failure(ws: MessageWebSocket | StreamWebSocket) -> None:
+    """Receive until the failure of the connection is raised."""
+    if isinstance(ws, MessageWebSocket):
+        (await ws.message_received.receive()).get_data_reader()
+    else:
+        await read_to_the_end(ws)
+
+
+@pytest.mark.parametrize(
+    ("kind", "fragments"),
+    [(MessageWebSocket, False), (MessageWebSocket, True), (StreamWebSocket, False)],
+    ids=["message", "message_fragments", "stream"],
+)
+@pytest.mark.parametrize("tls", [False, True], ids=["ws", "wss"])
+async def test_a_client_learns_of_its_failure_at_once_while_the_server_stays_quiet(
+    kind: type[MessageWebSocket | StreamWebSocket],
+    fragments: bool,
+    tls: bool,
+    tmp_path: Path,
+) -> None:
+    """A server sends a message (a stream: a frame) over the client's bound, then stays
+    quiet with the connection open: the client sends its 1009 close frame and the
+    application learns of the failure at once, not when ``close_timeout`` ends the wait
+    for the server's close."""
+    if fragments:
+        message = frame(0x2, b"", fin=False) + frame(0x0, b"a", fin=False) * 2000
+    else:
+        message = frame(0x2, b"a" * 2000)
+    context = None
+    ws = kind()
+    if tls:
+        certificates = TlsCertificates(tmp_path)
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*certificates.files("server"))
+        ws.control.trusted_certificates = [certificates.authority]
+    if isinstance(ws, MessageWebSocket):
+        ws.control.max_message_size = 1000
+    else:
+        ws.control.max_frame_size = 1000
+    assert ws.control.close_timeout >= 10
+    with RawPeer(_sends_too_much_then_waits(message), ssl_context=context) as peer:
+        async with ws:
+            await ws.connect(peer.url())
+            start = trio.current_time()
+            with trio.fail_after(5), pytest.raises(WebSocketStatusError) as caught:
+                await _the_failure(ws)
+            assert trio.current_time() - start < 2
+            assert caught.value.status is WebErrorStatus.REQUEST_ENTITY_TOO_LARGE
+            assert caught.value.close_code == 1009
+            peer.stop.set()  # the server closes: the drain, and so aclose(), ends
+    assert peer.received_close is not None
+    assert peer.received_close.code == 1009
+
+
+async def test_aclose_after_the_failure_lets_a_server_still_sending_read_1009() -> None:
+    """The server is still sending the frame the client refused when the application,
+    told of the failure at once, closes: aclose() waits while the client drains the
+    connection (within ``close_timeout``), so the server reads the 1009 close frame
+    and no reset."""
+
+    def slow_sender(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        sock.sendall(frame_header(0x2, 64 << 20))  # whose payload keeps coming a while
+        for _ in range(20):
+            sock.sendall(b"x" * 65536)
+            time.sleep(0.02)
+        peer.read_until_close(sock, protocol)  # ConnectionResetError on a reset
+
+    with RawPeer(slow_sender) as peer:
+        async with MessageWebSocket() as ws:
+            ws.control.max_message_size = 1000
+            await ws.connect(peer.url())
+            with trio.fail_after(10):
+                args = await ws.message_received.receive()
+                with pytest.raises(WebSocketStatusError) as caught:
+                    args.get_data_reader()
+                await ws.aclose()
+    assert caught.value.close_code == 1009
+    assert peer.received_close is not None
+    assert peer.received_close.code == 1009

@@ -108,7 +108,7 @@ class RawPeer:
     """One WebSocket connection accepted on a blocking socket in a thread and driven by
     *script(sock, protocol)* after the handshake (``answer=False``: no handshake at all,
     the script gets the raw socket and ``None``; ``deflate=True``: permessage-deflate
-    is accepted). :attr:`received_close` is the close
+    is accepted; *ssl_context*: the connection is TLS). :attr:`received_close` is the close
     frame the script read, if it reads one with :meth:`read_until_close`."""
 
     def __init__(
@@ -135,6 +135,8 @@ class RawPeer:
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def url(self, path: str = "/") -> str:
+        if self._ssl is not None:  # the name the test certificates carry
+            return f"wss://localhost:{self.port}{path}"
         return f"ws://127.0.0.1:{self.port}{path}"
 
     def __enter__(self) -> RawPeer:
@@ -155,6 +157,8 @@ class RawPeer:
             return
         try:
             sock.settimeout(PEER_TIMEOUT)
+            if self._ssl is not None:
+                sock = self._ssl.wrap_socket(sock, server_side=True)
             protocol = None
             if self._answer:
                 protocol = ServerProtocol(max_size=None, extensions=self._extensions)

@@ -174,8 +174,9 @@ class WebSocketBase(NurseryScoped, Generic[_Control, _Information]):
         for the handshake's end as well, within the same ``close_timeout``. ``closed``
         gets the peer's close frame or answer (or, without one, the frame sent). After a
         failure of the connection it closes at once, unless this side failed it for
-        what the peer sent and drains it (plain TCP) so that the peer reads the close
-        frame rather than a reset: it waits for that, within ``close_timeout``.
+        what the peer sent and drains it (a server on plain TCP, any client) so that the
+        peer reads the close frame rather than a reset: it waits for that, within
+        ``close_timeout``.
 
         Raises:
             TypeError / ValueError: a code that cannot be sent (outside 1000-1003,

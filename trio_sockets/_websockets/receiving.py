@@ -26,6 +26,7 @@ from .._core.enums import (
     SocketMessageType,
     SocketProtectionLevel,
 )
+from .._core.pieces import MessagePieces
 from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
 from .channel import WebSocketMessageChannel
 from .control import receive_mode_of
@@ -67,6 +68,7 @@ class Receiver:
         self._send_closed, self.closed = trio.open_memory_channel[WebSocketClosedEventArgs](1)
         self._closing = False
         self._closed_sent = False
+        self._failure_reported = False
         self._task_scopes: list[trio.CancelScope] = []
         # Messages read but not yet taken by the channel (bounded in bytes), and the
         # task that hands them over, so the reader goes on answering pings meanwhile.
@@ -89,7 +91,9 @@ class Receiver:
         self._waiting_for_consumer = False
         # The message being received.
         self._receiving_type = SocketMessageType.BINARY
-        self._pieces: list[bytes] = []
+        # Its parts so far (full messages), at about the cost of their bytes however
+        # many frames the peer splits it into; emptied as each message ends.
+        self._pieces = MessagePieces()
         self._decoder: codecs.IncrementalDecoder | None = None
         self._carry = b""
 
@@ -118,8 +122,17 @@ class Receiver:
     @property
     def lingering(self) -> bool:
         """This side failed the connection for what the peer sent, and the reader
-        drains it until the peer closes (see :meth:`_linger`)."""
-        return self._linger_wanted
+        drains it until the peer closes (a server: see :meth:`_linger`; a client reads
+        on until the server closes), within the close timeout. The application has the
+        failure meanwhile."""
+        if self._linger_wanted:
+            return True
+        protocol = self._protocol
+        return (
+            protocol is not None
+            and protocol.parser_exc is not None
+            and not self._reader_done.is_set()
+        )
 
     async def close_handshake(self, *, report: bool = True) -> None:
         """The closing handshake is under way (either side's close frame went first):
@@ -199,6 +212,11 @@ class Receiver:
         (the connection closes once what is queued is sent)."""
         await self._process(events)
         self._write_pending()
+        if protocol.parser_exc is not None or self._session.failure is not None:
+            # This side failed the connection (for what the peer sent): the application
+            # learns it now, not once the connection ends (a client waits for the
+            # server to close it, up to the close timeout).
+            await self._report_failure(protocol, None)
         if self._session.eof_wanted:
             await self.finish_sending()
             # Failed for what the peer sent: once the application has the failure, read
@@ -218,6 +236,20 @@ class Receiver:
                 await self._caught_up.park()
 
     async def _connection_ended(self, protocol: Protocol, error: BaseException | None) -> None:
+        await self._report_failure(protocol, error)
+        self._pending_end = True
+        self._have_pending.unpark_all()
+        if not self._closing:
+            # No closing handshake: the channel ends with no event. (A local close
+            # reports its own.)
+            self._send_closed.close()
+        if self._linger_wanted:
+            await self._linger()
+        self._close_socket()
+
+    async def _report_failure(self, protocol: Protocol, error: BaseException | None) -> None:
+        """Deliver the connection's failure, once: the session's, else what ended the
+        read (*error*), else the end of the connection without a closing handshake."""
         session = self._session
         failure = session.failure
         if failure is None and error is not None:
@@ -237,17 +269,9 @@ class Receiver:
                 broken=True,
             )
             failure.__cause__ = protocol.parser_exc or exc
-        if failure is not None and not self._closing:
+        if failure is not None and not self._failure_reported and not self._closing:
+            self._failure_reported = True
             await self._deliver(Args(SocketMessageType.BINARY, b"", error=failure))
-        self._pending_end = True
-        self._have_pending.unpark_all()
-        if not self._closing:
-            # No closing handshake: the channel ends with no event. (A local close
-            # reports its own.)
-            self._send_closed.close()
-        if self._linger_wanted:
-            await self._linger()
-        self._close_socket()
 
     async def finish_sending(self) -> None:
         """Send what is queued (the last close frame), within the close timeout."""
@@ -296,7 +320,6 @@ class Receiver:
         text = opcode is Opcode.TEXT
         self._receiving_type = SocketMessageType.UTF8 if text else SocketMessageType.BINARY
         self._decoder = codecs.getincrementaldecoder("utf-8")() if text else None
-        self._pieces = []
         self._carry = b""
 
     async def _received(self, data: bytes, fin: bool) -> None:
@@ -314,12 +337,10 @@ class Receiver:
                 )
                 return
         if receive_mode_of(self._control) is MessageWebSocketReceiveMode.FULL_MESSAGE:
-            if data:  # empty frames add nothing, however many a peer sends
-                self._pieces.append(data)
             if fin:
-                message = self._pieces[0] if len(self._pieces) == 1 else b"".join(self._pieces)
-                self._pieces = []
-                await self._deliver(Args(self._receiving_type, bytes(message)))
+                await self._deliver(Args(self._receiving_type, self._pieces.take(data)))
+            else:
+                self._pieces.add(data)
             return
         piece = self._carry + data if self._carry else data
         if decoder is not None and not fin:
@@ -416,6 +437,7 @@ class Receiver:
                         CloseCode.INTERNAL_ERROR,
                         f"keepalive ping timeout: no pong within {interval:g} s",
                     )
+                    await self._report_failure(protocol, None)  # not at the close timeout
                     return
                 self._ping_outstanding = True
                 self._waits_at_ping = self._consumer_waits
