@@ -66,6 +66,21 @@ async def serving(
         nursery.cancel_scope.cancel()
 
 
+async def raw_answer(port: object, then: bytes = b"", *, head_only: bool = False) -> bytes:
+    """What a raw client that sends an opening request (and *then*) to 127.0.0.1:*port*
+    reads: until the server closes, or with *head_only* to the end of the head."""
+
+    def client() -> bytes:
+        with socket.create_connection(("127.0.0.1", int(str(port))), timeout=5) as raw:
+            raw.sendall(opening_request() + then)
+            answer = b""
+            while not (head_only and b"\r\n\r\n" in answer) and (chunk := raw.recv(4096)):
+                answer += chunk
+            return answer
+
+    return await trio.to_thread.run_sync(client)
+
+
 async def echo_server(sock: StreamSocket, seen: list[Any]) -> None:
     async with ServerMessageWebSocket(sock) as ws:
         request = await ws.receive_request()
@@ -152,17 +167,8 @@ async def test_reject_answers_any_status_from_300_to_599(status: int) -> None:
             await ws.reject(status, "not here")
 
     async with serving(handler) as (port, _):
-
-        def client() -> bytes:
-            with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as raw:
-                raw.sendall(opening_request())
-                answer = b""
-                while chunk := raw.recv(4096):
-                    answer += chunk
-                return answer
-
         with trio.fail_after(10):
-            answer = await trio.to_thread.run_sync(client)
+            answer = await raw_answer(port)
         assert answer.startswith(f"HTTP/1.1 {status} ".encode())
         assert answer.endswith(b"\r\n\r\nnot here")
         async with MessageWebSocket() as ws:
@@ -187,17 +193,8 @@ async def test_reject_refuses_text_it_cannot_send_and_304_has_no_content() -> No
             await ws.reject(304)
 
     async with serving(handler) as (port, _):
-
-        def client() -> bytes:
-            with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as raw:
-                raw.sendall(opening_request())
-                answer = b""
-                while chunk := raw.recv(4096):
-                    answer += chunk
-                return answer
-
         with trio.fail_after(10):
-            answer = await trio.to_thread.run_sync(client)
+            answer = await raw_answer(port)
     head, _, body = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 304 Not Modified\r\n")
     assert b"content-length" not in head.lower()
@@ -393,17 +390,8 @@ async def test_accept_refuses_every_header_the_handshake_sets_before_answering()
             await ws.accept(None, {"X-Fine": "1"})
 
     async with serving(handler) as (port, _):
-
-        def client() -> bytes:
-            with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as raw:
-                raw.sendall(opening_request())
-                answer = b""
-                while b"\r\n\r\n" not in answer and (chunk := raw.recv(4096)):
-                    answer += chunk
-                return answer
-
         with trio.fail_after(10):
-            answer = await trio.to_thread.run_sync(client)
+            answer = await raw_answer(port, head_only=True)
     head = answer.split(b"\r\n\r\n")[0].decode().lower().split("\r\n")
     assert head[0] == "http/1.1 101 switching protocols"
     names = [line.split(":")[0] for line in head[1:]]
@@ -577,17 +565,8 @@ async def test_frames_in_the_packet_of_the_request_are_handled_at_once(
             outcomes.extend([closed.code async for closed in ws.closed])
 
     async with serving(handler) as (port, _):
-
-        def client() -> bytes:
-            with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as raw:
-                raw.sendall(opening_request() + frame)
-                answer = b""
-                while chunk := raw.recv(4096):  # a timeout if the server keeps it open
-                    answer += chunk
-                return answer
-
         with trio.fail_after(10):
-            answer = await trio.to_thread.run_sync(client)
+            answer = await raw_answer(port, frame)
             await wait_until(lambda: bool(outcomes), within=5)
     assert answer.startswith(b"HTTP/1.1 101")
     assert outcomes == [code]
@@ -613,17 +592,8 @@ async def _close_with_the_request_then_aclose() -> None:
 
     close = b"\x88\x87abcd" + bytes(b ^ b"abcd"[i % 4] for i, b in enumerate(b"\x0f\xa3early"))
     async with serving(handler) as (port, _):
-
-        def client() -> bytes:
-            with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as raw:
-                raw.sendall(opening_request() + close)
-                answer = b""
-                while chunk := raw.recv(4096):
-                    answer += chunk
-                return answer
-
         with trio.fail_after(10):
-            answer = await trio.to_thread.run_sync(client)
+            answer = await raw_answer(port, close)
             await wait_until(lambda: bool(outcomes), within=5)
     assert answer.startswith(b"HTTP/1.1 101")
     assert answer.endswith(b"\x88\x07\x0f\xa3early")  # the close frame echoed
