@@ -24,7 +24,7 @@ from websockets.frames import Close
 from websockets.http11 import Response
 from websockets.server import ServerProtocol
 from websockets.sync.server import ServerConnection
-from ws_peers import RawPeer, WebsocketsServer, flood
+from ws_peers import RawPeer, WebsocketsServer, flood, next_failure
 
 from trio_sockets import (
     ByteOrder,
@@ -687,12 +687,9 @@ async def test_an_oversized_message_closes_with_1009(server: WebsocketsServer) -
     async with MessageWebSocket() as ws:
         ws.control.max_message_size = 1000
         await ws.connect(server.url("/big/1001"))
-        with trio.fail_after(5):
-            args = await ws.message_received.receive()
-        with pytest.raises(WebSocketStatusError) as caught:
-            args.get_data_reader()
-        assert caught.value.status is W.REQUEST_ENTITY_TOO_LARGE
-        assert caught.value.close_code == 1009
+        failure = await next_failure(ws)
+        assert failure.status is W.REQUEST_ENTITY_TOO_LARGE
+        assert failure.close_code == 1009
     assert server.wait_closed("/big/1001")[0] == 1009
 
 
@@ -721,11 +718,8 @@ async def test_a_failure_this_side_found_wins_over_the_reset_after_it(
         async with MessageWebSocket() as ws:
             ws.control.max_message_size = 1000
             await ws.connect(peer.url())
-            with trio.fail_after(5):
-                args = await ws.message_received.receive()
-            with pytest.raises(WebSocketStatusError) as caught:
-                args.get_data_reader()
-            assert (caught.value.status, caught.value.close_code) == (status, code)
+            failure = await next_failure(ws)
+            assert (failure.status, failure.close_code) == (status, code)
 
 
 async def test_a_1009_over_wss_is_not_hidden_by_the_close_without_close_notify(
@@ -741,12 +735,9 @@ async def test_a_1009_over_wss_is_not_hidden_by_the_close_without_close_notify(
             ws.control.trusted_certificates = [certificates.authority]
             ws.control.max_message_size = 1000
             await ws.connect(server.url("/big/1001", "wss"))
-            with trio.fail_after(5):
-                args = await ws.message_received.receive()
-            with pytest.raises(WebSocketStatusError) as caught:
-                args.get_data_reader()
-            assert caught.value.status is W.REQUEST_ENTITY_TOO_LARGE
-            assert caught.value.close_code == 1009
+            failure = await next_failure(ws)
+            assert failure.status is W.REQUEST_ENTITY_TOO_LARGE
+            assert failure.close_code == 1009
         assert server.wait_closed("/big/1001")[0] == 1009
 
 
@@ -768,12 +759,9 @@ async def test_invalid_utf8_closes_with_1007() -> None:
         async with MessageWebSocket() as ws:
             ws.control.close_timeout = 1
             await ws.connect(peer.url())
-            with trio.fail_after(5):
-                args = await ws.message_received.receive()
-            with pytest.raises(WebSocketStatusError) as caught:
-                args.get_data_reader()
-            assert caught.value.status is W.ERROR_HTTP_INVALID_SERVER_RESPONSE
-            assert caught.value.close_code == 1007
+            failure = await next_failure(ws)
+            assert failure.status is W.ERROR_HTTP_INVALID_SERVER_RESPONSE
+            assert failure.close_code == 1007
     assert peer.received_close is not None
     assert peer.received_close.code == 1007
 
@@ -842,14 +830,11 @@ async def test_keepalive_fails_the_connection_when_the_peer_stops_answering() ->
             assert ws.control.actual_unsolicited_pong_interval == datetime.timedelta(
                 milliseconds=100
             )
-            with trio.fail_after(5):
-                args = await ws.message_received.receive()
+            failure = await next_failure(ws)
             ws.control.close_timeout = 0.3  # for the close that ends the test
-            with pytest.raises(WebSocketStatusError) as caught:
-                args.get_data_reader()
-            assert caught.value.status is W.TIMEOUT
-            assert caught.value.close_code == 1011
-            assert "keepalive" in str(caught.value)
+            assert failure.status is W.TIMEOUT
+            assert failure.close_code == 1011
+            assert "keepalive" in str(failure)
 
 
 async def test_keepalive_keeps_an_answering_connection_open(server: WebsocketsServer) -> None:

@@ -21,12 +21,16 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+import trio
 from websockets.exceptions import ConnectionClosed
 from websockets.extensions.permessage_deflate import ServerPerMessageDeflateFactory
 from websockets.frames import Close
 from websockets.http11 import Request
 from websockets.server import ServerProtocol
 from websockets.sync.server import Server, ServerConnection, serve
+
+from trio_sockets import MessageWebSocket, WebSocketStatusError
 
 #: How long a peer thread waits for anything before it gives up (every wait is bounded).
 PEER_TIMEOUT = 20.0
@@ -221,3 +225,13 @@ def flood(sock: socket.socket, burst: bytes, stop: threading.Event, seconds: flo
         sent += n
         rest = rest[n:]
     return sent
+
+
+async def next_failure(ws: MessageWebSocket, *, within: float = 5) -> WebSocketStatusError:
+    """The failure the next ``message_received`` event of *ws* carries (within
+    *within* seconds): the test fails if the event is a message."""
+    with trio.fail_after(within):
+        args = await ws.message_received.receive()
+    with pytest.raises(WebSocketStatusError) as caught:
+        args.get_data_reader()
+    return caught.value
