@@ -843,8 +843,14 @@ LONG = "a" * 5000
         [LONG],
         ["resolve", "127.0.0.1", "80", LONG],
         ["send", "127.0.0.1", "80", "--wait", LONG],
+        # Joined to its option: argparse quotes the value alone.
+        ["send", "127.0.0.1", "80", f"--tls-level={LONG}"],
+        ["send", "127.0.0.1", "80", f"--ignore={LONG}"],
     ],
-    ids=["port", "tls-level", "ignore", "echo-tls-level", "command", "extra", "wait"],
+    ids=[
+        *("port", "tls-level", "ignore", "echo-tls-level", "command", "extra", "wait"),
+        *("tls-level=", "ignore="),
+    ],
 )
 def test_usage_errors_show_at_most_80_characters_of_a_value(arguments: list[str]) -> None:
     result = subprocess.run(

@@ -26,7 +26,10 @@ class ArgumentParser(argparse.ArgumentParser):
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: Any = None
     ) -> tuple[Any, list[str]]:
-        self._given = list(sys.argv[1:] if args is None else args)
+        given = list(sys.argv[1:] if args is None else args)
+        # "--option=value": argparse quotes the value alone.
+        values = [arg.partition("=")[2] for arg in given if arg.startswith("-") and "=" in arg]
+        self._given = given + values
         return super().parse_known_args(args, namespace)
 
     def error(self, message: str) -> NoReturn:
