@@ -756,6 +756,55 @@ async def test_every_command_ends_quietly_when_its_output_is_closed(
     assert (result.returncode, result.stderr) == (141, b"")
 
 
+async def test_a_progress_display_that_cannot_be_written_does_not_stop_the_transfer(
+    tcp_echo_server: TcpEchoServer,
+) -> None:
+    """``--progress`` with standard error full (or its reader gone): the display is
+    only decoration, so it stops and the transfer goes on, status 0."""
+    for stderr in ("/dev/full", None):
+        if stderr is None:
+            read_end, descriptor = os.pipe()
+            os.close(read_end)
+        else:
+            descriptor = os.open(stderr, os.O_WRONLY)
+        try:
+            with trio.fail_after(60):
+                result = await trio.run_process(
+                    _send_arguments(tcp_echo_server, "--progress"),
+                    stdin=b"hello\n",
+                    capture_stdout=True,
+                    stderr=descriptor,
+                    check=False,
+                )
+        finally:
+            os.close(descriptor)
+        assert (result.returncode, result.stdout) == (0, b"hello\n"), stderr
+
+
+@pytest.mark.parametrize("which", ["stdin", "stdout"])
+async def test_standard_input_or_output_open_the_wrong_way_is_status_74(
+    tcp_echo_server: TcpEchoServer, which: str
+) -> None:
+    """``0>/dev/null`` (standard input open for writing only) or ``1</dev/null``: the
+    stream fails as a full one does, with status 74, not a traceback."""
+    wrong = os.open(os.devnull, os.O_WRONLY if which == "stdin" else os.O_RDONLY)
+    try:
+        with trio.fail_after(60):
+            result = await trio.run_process(
+                _send_arguments(tcp_echo_server),
+                stdin=wrong if which == "stdin" else b"hello\n",
+                stdout=wrong if which == "stdout" else subprocess.DEVNULL,
+                capture_stderr=True,
+                check=False,
+            )
+    finally:
+        os.close(wrong)
+    stream = "input" if which == "stdin" else "output"
+    direction = "reading" if which == "stdin" else "writing"
+    assert result.returncode == 74, result.stderr
+    assert result.stderr == f"trio-sockets: standard {stream}: not open for {direction}\n".encode()
+
+
 async def test_a_full_standard_output_is_no_network_failure(
     tcp_echo_server: TcpEchoServer,
 ) -> None:

@@ -31,7 +31,15 @@ from .._sockets.datagram_socket import DatagramSocket
 from .._sockets.listener import StreamSocketListener
 from .._sockets.stream_socket import StreamSocket
 from .progress import Progress, wanted
-from .stdio import StandardInput, StandardOutput, StdioError, checked_stdout, discard_stdout
+from .stdio import (
+    StandardInput,
+    StandardOutput,
+    StdioError,
+    checked_stdout,
+    discard_stdout,
+    progress_stream,
+    warn,
+)
 from .tls_options import (
     add_level_option,
     add_tls_client_options,
@@ -210,6 +218,10 @@ OUTPUT_CLOSED = 141
 IO_FAILED = 74
 
 
+# What ends a command with a one-line cause (anything else is a bug: its traceback helps).
+_REPORTED = (OSError, ValueError, TypeError, StdioError, trio.BrokenResourceError, ExceptionGroup)
+
+
 def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse.Namespace) -> int:
     """Run *command*; return the exit status, printing a one-line cause on failure."""
     try:
@@ -217,14 +229,7 @@ def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse
             trio.run(command, args)
     except KeyboardInterrupt:
         return 130
-    except (
-        OSError,
-        ValueError,
-        TypeError,
-        StdioError,
-        trio.BrokenResourceError,
-        BaseExceptionGroup,
-    ) as failure:
+    except _REPORTED as failure:
         if _first(failure, KeyboardInterrupt) is not None:
             return 130
         stdio = _first(failure, StdioError)
@@ -233,7 +238,7 @@ def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse
                 discard_stdout()
             if stdio.reader_gone:
                 return OUTPUT_CLOSED
-            print(f"trio-sockets: {stdio}", file=sys.stderr)
+            warn(f"trio-sockets: {stdio}")
             return IO_FAILED
         error = first_os_error(failure)
         if error is not None:
@@ -242,12 +247,12 @@ def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse
                 if isinstance(error, WebSocketStatusError)
                 else SocketError.get_status(error)
             ).name
-            print(f"trio-sockets: {status}: {error}", file=sys.stderr)
+            warn(f"trio-sockets: {status}: {error}")
             return 1
         bad_input = _first(failure, (ValueError, TypeError))
         if bad_input is None:
             raise
-        print(f"trio-sockets: {bad_input}", file=sys.stderr)
+        warn(f"trio-sockets: {bad_input}")
         return 2
     return 0
 
@@ -317,7 +322,7 @@ async def _echo_connection(sock: StreamSocket) -> None:
                 await sock.send_all(data)
                 total += len(data)
     except OSError as error:
-        print(f"{peer}: {SocketError.get_status(error).name}: {error}", file=sys.stderr)
+        warn(f"{peer}: {SocketError.get_status(error).name}: {error}")
     else:
         _say(f"{peer}: echoed {total} bytes")
 
@@ -344,7 +349,7 @@ async def _udp_echo_server(host: str | None, service: str, count: int | None) ->
 async def send_command(args: argparse.Namespace) -> None:
     show = wanted(args.progress, sys.stderr, sys.stdout)
     async with StandardInput() as stdin, StandardOutput() as stdout:
-        with Progress(sys.stderr if show else None) as progress:
+        with Progress(progress_stream() if show else None) as progress:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(progress.keep_drawing)
                 if is_websocket_target(args.host, args.service):
@@ -485,7 +490,7 @@ async def resolve_command(args: argparse.Namespace) -> None:
                 raise addresses
             # A connect would go on to the next target: report this one and go on too.
             status = SocketError.get_status(addresses).name
-            print(f"trio-sockets: {status}: target {index} {target}: {addresses}", file=sys.stderr)
+            warn(f"trio-sockets: {status}: target {index} {target}: {addresses}")
             failures.append((target, addresses))
             continue
         for _family, sockaddr in addresses:

@@ -11,6 +11,7 @@ reports as what it is.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from collections.abc import Iterator
@@ -25,17 +26,20 @@ __all__ = [
     "StdioError",
     "checked_stdout",
     "discard_stdout",
+    "progress_stream",
+    "warn",
 ]
 
 
 class StdioError(Exception):
     """Reading standard input or writing standard output failed; not the network."""
 
-    def __init__(self, stream: str, error: BaseException | None) -> None:
+    def __init__(self, stream: str, error: BaseException | None, reason: str = "closed") -> None:
         #: The reader of standard output went away (``| head``).
         self.reader_gone = isinstance(error, BrokenPipeError)
         self.stream = stream
-        reason = error.strerror if isinstance(error, OSError) and error.strerror else "closed"
+        if isinstance(error, OSError) and error.strerror:
+            reason = error.strerror
         super().__init__(f"{stream}: {reason}")
 
 
@@ -58,6 +62,46 @@ def _descriptor(stream: TextIO | None, name: str, hint: str) -> int:
     raise ValueError(f"{name} is closed; {hint}")
 
 
+def warn(line: str) -> None:
+    """Write *line* to standard error. If it cannot be written (full, closed, its reader
+    gone) there is nowhere to say so: the line is dropped, and the command goes on or
+    ends with the status it has."""
+    if sys.stderr is not None:  # started with standard error closed
+        with contextlib.suppress(OSError, ValueError):
+            print(line, file=sys.stderr, flush=True)
+
+
+class _Cosmetic:
+    """Standard error for what only decorates a transfer (progress): the first write
+    that fails turns it off, instead of ending the transfer."""
+
+    def __init__(self, text: TextIO) -> None:
+        self._text: TextIO | None = text
+
+    def write(self, data: str) -> int:
+        return self._call(lambda text: text.write(data)) or len(data)
+
+    def flush(self) -> None:
+        self._call(lambda text: text.flush())
+
+    def _call(self, action: Any) -> Any:
+        if self._text is None:
+            return None
+        try:
+            return action(self._text)
+        except (OSError, ValueError):
+            self._text = None
+            return None
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._text or sys.__stderr__, name)
+
+
+def progress_stream() -> TextIO | None:
+    """Standard error for a progress display, or None if the command has none."""
+    return None if sys.stderr is None else cast(TextIO, _Cosmetic(sys.stderr))
+
+
 class StandardInput(trio.abc.ReceiveStream):
     """Standard input of ``send``, read without blocking the other tasks.
 
@@ -75,6 +119,8 @@ class StandardInput(trio.abc.ReceiveStream):
             return await self._stream.receive_some(max_bytes)
         except (OSError, trio.BrokenResourceError) as error:
             raise StdioError("standard input", _cause(error)) from error
+        except trio.ClosedResourceError as error:  # EBADF: open for writing only
+            raise StdioError("standard input", None, "not open for reading") from error
 
     async def aclose(self) -> None:
         await self._stream.aclose()
@@ -97,6 +143,8 @@ class StandardOutput(trio.abc.SendStream):
             await self._stream.send_all(data)
         except (OSError, trio.BrokenResourceError) as error:
             raise StdioError("standard output", _cause(error)) from error
+        except trio.ClosedResourceError as error:  # EBADF: open for reading only
+            raise StdioError("standard output", None, "not open for writing") from error
 
     async def wait_send_all_might_not_block(self) -> None:
         await self._stream.wait_send_all_might_not_block()

@@ -15,7 +15,6 @@ classified by ``WebSocketError.get_status``'s close-code table.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -30,7 +29,7 @@ from .._websockets.echo import EchoCounts, echo_messages
 from .._websockets.message_socket import MessageWebSocket
 from .._websockets.uri import shown_uri
 from .progress import Progress
-from .stdio import StandardInput, StandardOutput
+from .stdio import StandardInput, StandardOutput, warn
 from .tls_options import use_tls_options, wants_tls
 
 __all__ = [
@@ -114,7 +113,7 @@ async def echo_websocket(sock: StreamSocket) -> None:
     try:
         code = await echo_messages(sock, counts)
     except OSError as error:
-        print(f"{peer}: {WebSocketError.get_status(error).name}: {error}", file=sys.stderr)
+        warn(f"{peer}: {WebSocketError.get_status(error).name}: {error}")
         return
     messages = f"{counts.messages} message{'' if counts.messages == 1 else 's'}"
     ending = "" if code is None else f", close code {code}"
