@@ -105,14 +105,20 @@ async def main(service: str = "1337", packet_count: int = 5) -> list[str]:
     return results
 
 
+#: The most packets per variant: each variant holds its packets in a list.
+MAX_PACKETS = 1_000_000
+
+
 def count(text: str) -> int:
-    """An argparse type: a whole number, 0 or more."""
+    """An argparse type: a whole number from 0 to :data:`MAX_PACKETS`."""
     try:
         value = int(text)
     except ValueError:
         value = -1
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected a whole number, 0 or more, not {text!r}")
+    if not 0 <= value <= MAX_PACKETS:
+        raise argparse.ArgumentTypeError(
+            f"expected a whole number from 0 to {MAX_PACKETS:,}, not {text[:80]!r}"
+        )
     return value
 
 

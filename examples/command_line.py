@@ -8,7 +8,8 @@ traceback.
 
 A network failure prints its ``SocketErrorStatus`` (``WebErrorStatus`` for a WebSocket)
 and exits with 1; bad input (a bad service name, URI or file) exits with 2; Ctrl-C
-with 130.
+with 130; as for the ``trio-sockets`` command, a standard output that fails exits with
+74, and one whose reader went away (``| head``) quietly with 141.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from typing import Any, NoReturn, TypeVar
 
 import trio
 
-from trio_sockets import SocketError, WebSocketError, WebSocketStatusError
+from trio_sockets import SocketError, SocketStatusError, WebSocketError, WebSocketStatusError
 
 T = TypeVar("T")
 
@@ -67,8 +68,25 @@ def _exit(failure: BaseException, failures_printed: bool) -> NoReturn:
     if not isinstance(error, OSError):  # bad input
         print(f"{script}: {error}", file=sys.stderr)
         sys.exit(2)
+    if not isinstance(error, SocketStatusError | WebSocketStatusError):
+        # Not the network's (its failures are those): the script's own output failed.
+        _discard_stdout()  # what is still buffered for it must not fail at exit
+        if isinstance(error, BrokenPipeError):  # its reader went away (| head)
+            sys.exit(141)
+        print(f"{script}: standard output: {error.strerror or error}", file=sys.stderr)
+        sys.exit(74)
     if not failures_printed:
         web = isinstance(error, WebSocketStatusError)
         status = (WebSocketError if web else SocketError).get_status(error)
         print(f"{script}: {status.name}: {error}", file=sys.stderr)
     sys.exit(1)
+
+
+def _discard_stdout() -> None:
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(null, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no standard output to point elsewhere
+        pass
+    finally:
+        os.close(null)

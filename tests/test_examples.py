@@ -287,6 +287,33 @@ def test_demo_command_reports_a_busy_port_and_fails() -> None:
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("script", "arguments"),
+    [
+        ("tcp_echo.py", ["--service", "0"]),
+        ("udp_echo.py", ["--server-service", "0"]),
+        ("websocket_echo.py", []),
+    ],
+)
+def test_example_scripts_tell_a_failed_standard_output_from_the_network(
+    script: str, arguments: list[str]
+) -> None:
+    """``> /dev/full`` is status 74 naming standard output, as for the command, not a
+    network status (the WebSocket sample prints its own network failures, which went
+    to the full output unseen)."""
+    with open("/dev/full", "wb") as full:
+        result = subprocess.run(
+            [sys.executable, "-W", "error", str(ROOT / "examples" / script), *arguments],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert result.returncode == 74, result.stderr[-2000:]
+    assert result.stderr == f"{script}: standard output: No space left on device\n"
+
+
 def test_demo_command_needs_a_command() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "trio_sockets"], capture_output=True, text=True, timeout=60
@@ -303,6 +330,9 @@ def test_demo_command_needs_a_command() -> None:
         ("websocket_stream.py", ["--interval", "nan"], "argument --interval"),
         ("websocket_stream.py", ["--chunks", "-1"], "argument --chunks"),
         ("batched_sends.py", ["--packets", "-3"], "argument --packets"),
+        # Each variant holds its packets in a list: a count past the bound is refused,
+        # not left to fill memory.
+        ("batched_sends.py", ["--packets", "99999999999999999999"], "argument --packets"),
         ("multicast_chat.py", ["--hops", "256"], "argument --hops"),
         ("multicast_chat.py", ["--duration", "inf"], "argument --duration"),
         ("multicast_chat.py", ["--interval", "-0.5"], "argument --interval"),

@@ -43,9 +43,10 @@ __all__ = [
     "websocket_client",
 ]
 
-#: The largest message ``send`` takes from the server, as large as ``echo-server``
-#: takes: a larger one closes the WebSocket with 1009 (``REQUEST_ENTITY_TOO_LARGE``,
-#: status 1) rather than fill memory, as each message is held whole until written.
+#: The largest message ``send`` takes from the server (``echo-server`` echoes a little
+#: less: its output bound less the room control frames need): a larger one closes the
+#: WebSocket with 1009 (``REQUEST_ENTITY_TOO_LARGE``, status 1) rather than fill
+#: memory, as each message is held whole until written.
 MAX_RECEIVED_MESSAGE = 64 * 1024 * 1024
 
 #: The close codes of a session that ended as it should: done (1000), the server going
