@@ -709,8 +709,27 @@ async def test_answers_the_output_cannot_take_fail_the_connection_with_a_status(
     assert "does not fit in the connection's output" in str(failures[0])
 
 
-async def test_aclose_while_draining_after_a_message_too_big_lets_the_client_read_1009() -> None:
-    """The client is still sending the message the server refused: an aclose() then
+_MASKED_500 = b"\x82\xfe" + struct.pack("!H", 500) + b"mask" + b"x" * 500
+
+
+@pytest.mark.parametrize(
+    ("refused", "more", "code"),
+    [
+        # A frame of 64 MiB, masked, whose payload keeps coming for a while.
+        (b"\x82\xff" + struct.pack("!Q", 64 << 20) + b"mask", b"x" * 65536, 1009),
+        # Invalid UTF-8 (the library's own check), then more messages keep coming.
+        (
+            b"\x81\x83mask" + bytes(b ^ b"mask"[i % 4] for i, b in enumerate(b"ok\xff")),
+            _MASKED_500 * 128,
+            1007,
+        ),
+    ],
+    ids=["too-big", "invalid-utf8"],
+)
+async def test_aclose_while_draining_after_a_failure_lets_the_client_read_the_close(
+    refused: bytes, more: bytes, code: int
+) -> None:
+    """The client is still sending after what the server refused: an aclose() then
     waits while the server drains the connection, so the client reads the close frame
     and the end of the connection instead of a reset."""
     failures: list[BaseException] = []
@@ -735,10 +754,9 @@ async def test_aclose_while_draining_after_a_message_too_big_lets_the_client_rea
                 answer = b""
                 while b"\r\n\r\n" not in answer:
                     answer += raw.recv(4096)
-                # A frame of 64 MiB, masked, whose payload keeps coming for a while.
-                raw.sendall(b"\x82\xff" + struct.pack("!Q", 64 << 20) + b"mask")
+                raw.sendall(refused)
                 for _ in range(20):
-                    raw.sendall(b"x" * 65536)
+                    raw.sendall(more)
                     time.sleep(0.02)
                 while chunk := raw.recv(4096):  # ConnectionResetError on a reset
                     answer += chunk
@@ -746,8 +764,8 @@ async def test_aclose_while_draining_after_a_message_too_big_lets_the_client_rea
 
         with trio.fail_after(20):
             after_101 = await trio.to_thread.run_sync(slow_sender)
-    assert after_101[:4] == b"\x88" + bytes([len(after_101) - 2]) + struct.pack("!H", 1009)
-    assert [getattr(exc, "close_code", None) for exc in failures] == [1009]
+    assert after_101[:4] == b"\x88" + bytes([len(after_101) - 2]) + struct.pack("!H", code)
+    assert [getattr(exc, "close_code", None) for exc in failures] == [code]
 
 
 async def test_a_message_too_big_to_echo_closes_with_1009_and_the_server_serves_on() -> None:

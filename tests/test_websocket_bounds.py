@@ -571,17 +571,29 @@ async def test_a_client_learns_of_its_failure_at_once_while_the_server_stays_qui
     assert peer.received_close.code == 1009
 
 
-async def test_aclose_after_the_failure_lets_a_server_still_sending_read_1009() -> None:
-    """The server is still sending the frame the client refused when the application,
+@pytest.mark.parametrize(
+    ("refused", "more", "code"),
+    [
+        # A frame of 64 MiB, whose payload keeps coming a while.
+        (frame_header(0x2, 64 << 20), b"x" * 65536, 1009),
+        # Invalid UTF-8 (the library's own check), then messages keep coming.
+        (frame_header(0x1, 3) + b"ok\xff", (frame_header(0x2, 500) + b"x" * 500) * 128, 1007),
+    ],
+    ids=["too-big", "invalid-utf8"],
+)
+async def test_aclose_after_the_failure_lets_a_server_still_sending_read_the_close(
+    refused: bytes, more: bytes, code: int
+) -> None:
+    """The server is still sending after what the client refused when the application,
     told of the failure at once, closes: aclose() waits while the client drains the
-    connection (within ``close_timeout``), so the server reads the 1009 close frame
-    and no reset."""
+    connection (within ``close_timeout``), so the server reads the close frame and no
+    reset."""
 
     def slow_sender(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
         assert protocol is not None
-        sock.sendall(frame_header(0x2, 64 << 20))  # whose payload keeps coming a while
+        sock.sendall(refused)
         for _ in range(20):
-            sock.sendall(b"x" * 65536)
+            sock.sendall(more)
             time.sleep(0.02)
         peer.read_until_close(sock, protocol)  # ConnectionResetError on a reset
 
@@ -594,6 +606,6 @@ async def test_aclose_after_the_failure_lets_a_server_still_sending_read_1009() 
                 with pytest.raises(WebSocketStatusError) as caught:
                     args.get_data_reader()
                 await ws.aclose()
-    assert caught.value.close_code == 1009
+    assert caught.value.close_code == code
     assert peer.received_close is not None
-    assert peer.received_close.code == 1009
+    assert peer.received_close.code == code

@@ -83,6 +83,9 @@ class Receiver:
         self._reader_done = trio.Event()
         self._ping_outstanding = False
         self._linger_wanted = False  # see _linger
+        # This side failed the connection for what the peer sent, by its own check
+        # (invalid UTF-8; the protocol's own checks set its parser_exc).
+        self._peer_at_fault = False
         # Each stop of the reader at the pending bound, for the application (it reads
         # nothing meanwhile, so a pong may wait unread), the count when the last ping
         # went, and whether it is stopped now. Its short catch-up waits do not count.
@@ -130,9 +133,12 @@ class Receiver:
         protocol = self._protocol
         return (
             protocol is not None
-            and protocol.parser_exc is not None
+            and self._failed_for_what_peer_sent(protocol)
             and not self._reader_done.is_set()
         )
+
+    def _failed_for_what_peer_sent(self, protocol: Protocol) -> bool:
+        return protocol.parser_exc is not None or self._peer_at_fault
 
     async def close_handshake(self, *, report: bool = True) -> None:
         """The closing handshake is under way (either side's close frame went first):
@@ -221,7 +227,7 @@ class Receiver:
             await self.finish_sending()
             # Failed for what the peer sent: once the application has the failure, read
             # what still comes before closing (_connection_ended).
-            self._linger_wanted = protocol.parser_exc is not None
+            self._linger_wanted = self._failed_for_what_peer_sent(protocol)
             return True
         if protocol.close_expected():
             self._expect_close()
@@ -436,6 +442,7 @@ class Receiver:
                         WebErrorStatus.TIMEOUT,
                         CloseCode.INTERNAL_ERROR,
                         f"keepalive ping timeout: no pong within {interval:g} s",
+                        peer_at_fault=False,
                     )
                     await self._report_failure(protocol, None)  # not at the close timeout
                     return
@@ -450,10 +457,15 @@ class Receiver:
             if self._receive_scope is not None:
                 self._receive_scope.deadline = self._close_deadline
 
-    def _fail(self, status: WebErrorStatus, code: int, reason: str) -> None:
-        """Fail the connection: close frame *code*, and *status* for every later use."""
+    def _fail(
+        self, status: WebErrorStatus, code: int, reason: str, *, peer_at_fault: bool = True
+    ) -> None:
+        """Fail the connection: close frame *code*, and *status* for every later use.
+        *peer_at_fault*: for what the peer sent (the connection is drained, so that the
+        peer reads the close frame), not for its silence."""
         protocol = self._protocol
         assert protocol is not None
+        self._peer_at_fault = peer_at_fault
         if self._session.failure is None:
             self._session.failure = web_socket_error(
                 status, reason, close_code=code, close_reason=reason, broken=True
