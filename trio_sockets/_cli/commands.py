@@ -219,7 +219,7 @@ IO_FAILED = 74
 
 
 # What ends a command with a one-line cause (anything else is a bug: its traceback helps).
-_REPORTED = (OSError, ValueError, TypeError, StdioError, trio.BrokenResourceError, ExceptionGroup)
+_ENDS = (OSError, ValueError, TypeError, StdioError, BaseExceptionGroup, trio.BrokenResourceError)
 
 
 def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse.Namespace) -> int:
@@ -229,7 +229,7 @@ def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse
             trio.run(command, args)
     except KeyboardInterrupt:
         return 130
-    except _REPORTED as failure:
+    except _ENDS as failure:
         if _first(failure, KeyboardInterrupt) is not None:
             return 130
         stdio = _first(failure, StdioError)
