@@ -358,6 +358,8 @@ async def test_an_output_stream_refuses_settings_it_does_not_have() -> None:
         for ws in (message_ws, stream_ws):
             with pytest.raises(AttributeError, match="max_pending_bytes"):
                 ws.output_stream.max_pending_bytes = 4 << 20  # type: ignore[attr-defined]
+        with pytest.raises(AttributeError, match="read_ahead_limit"):
+            stream_ws.input_stream.read_ahead_limit = 1  # type: ignore[attr-defined]
 
 
 async def test_connect_needs_async_with_and_write_needs_connect() -> None:

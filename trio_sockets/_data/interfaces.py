@@ -39,6 +39,8 @@ class WriteOperationLike(Awaitable[int], abc.ABC):
 class InputStream(abc.ABC):
     """A source of bytes (WinRT ``IInputStream``)."""
 
+    __slots__ = ()  # so that a stream with slots refuses settings it does not have
+
     #: Whether a ``READ_AHEAD`` read keeps what it received beyond *count* in the
     #: stream, for the next read, and never returns more than *count* (a socket's input
     #: stream). A :class:`DataReader` then reads ahead whatever its options, at no cost

@@ -222,6 +222,8 @@ class ServerStreamWebSocket(
 class WebSocketInputStream(InputStream):
     """``StreamWebSocket.input_stream``: the received bytes."""
 
+    __slots__ = ("_owner",)
+
     def __init__(self, owner: StreamMembers[Any, Any]) -> None:
         self._owner = owner
 
