@@ -5,6 +5,7 @@ library's clients."""
 from __future__ import annotations
 
 import os
+import re
 import socket
 import ssl
 import struct
@@ -66,13 +67,16 @@ async def serving(
         nursery.cancel_scope.cancel()
 
 
-async def raw_answer(port: object, then: bytes = b"", *, head_only: bool = False) -> bytes:
-    """What a raw client that sends an opening request (and *then*) to 127.0.0.1:*port*
-    reads: until the server closes, or with *head_only* to the end of the head."""
+async def raw_answer(
+    port: object, then: bytes = b"", *, head_only: bool = False, path: str = "/"
+) -> bytes:
+    """What a raw client that sends an opening request for *path* (and *then*) to
+    127.0.0.1:*port* reads: until the server closes, or with *head_only* to the end of
+    the head."""
 
     def client() -> bytes:
         with socket.create_connection(("127.0.0.1", int(str(port))), timeout=5) as raw:
-            raw.sendall(opening_request() + then)
+            raw.sendall(opening_request(path) + then)
             answer = b""
             while not (head_only and b"\r\n\r\n" in answer) and (chunk := raw.recv(4096)):
                 answer += chunk
@@ -175,6 +179,78 @@ async def test_reject_answers_any_status_from_300_to_599(status: int) -> None:
             with pytest.raises(WebSocketStatusError) as caught:
                 await ws.connect(f"ws://127.0.0.1:{port}/")
             assert WebSocketError.get_status(caught.value) == status_of_http(status)
+
+
+async def test_reject_adds_headers_a_redirect_or_a_challenge_needs() -> None:
+    """A Location with a redirect, a WWW-Authenticate with a 401: the client reads them;
+    a header given twice goes out twice."""
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            request = await ws.receive_request()
+            if request.path == "/old":
+                await ws.reject(308, "moved", {"Location": "ws://127.0.0.1/new"})
+            else:
+                challenge = [("WWW-Authenticate", 'Basic realm="a"'), ("X-Why", "one")]
+                await ws.reject(401, "who are you?", [*challenge, ("X-Why", "two")])
+
+    async with serving(handler) as (port, _):
+
+        def client() -> tuple[int, list[tuple[str, str]], bytes]:
+            try:
+                with sync_connect(f"ws://127.0.0.1:{port}/", open_timeout=10):
+                    pass
+            except InvalidStatus as exc:
+                response = exc.response
+                return response.status_code, list(response.headers.raw_items()), response.body
+            raise AssertionError("the connect succeeded")
+
+        with trio.fail_after(20):
+            status, headers, body = await trio.to_thread.run_sync(client)
+            assert (status, body) == (401, b"who are you?")
+            assert ("WWW-Authenticate", 'Basic realm="a"') in headers
+            assert [value for name, value in headers if name == "X-Why"] == ["one", "two"]
+            # (websockets' client follows a redirect: read this one raw.)
+            answer = await raw_answer(port, path="/old")
+        head, _, body = answer.partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 308 ")
+        assert b"\r\nLocation: ws://127.0.0.1/new" in head
+        assert body == b"moved"
+
+
+@pytest.mark.parametrize(
+    ("header", "named"),
+    [
+        (("content-LENGTH", "0"), "content-LENGTH cannot be set in a rejection"),
+        (("Content-Type", "text/html"), "Content-Type cannot be set"),
+        (("Connection", "keep-alive"), "Connection cannot be set"),
+        (("Sec-WebSocket-Accept", "x"), "Sec-WebSocket-Accept cannot be set"),
+        (("X-Bad", "caf\u00e9\u20ac"), "outside ISO-8859-1"),
+        (("X-Bad", "a\r\nInjected: yes"), "control characters"),
+        (("Bad Name", "x"), "not an HTTP token"),
+        ("XY", "(name, value) pairs"),
+    ],
+)
+async def test_reject_refuses_headers_it_sets_itself_or_cannot_send(
+    header: object, named: str
+) -> None:
+    """Refused by name before anything is answered: the reject() that follows goes out."""
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            await ws.receive_request()
+            with pytest.raises((ValueError, TypeError), match=re.escape(named)):
+                await ws.reject(503, "busy", [header])  # type: ignore[list-item]
+            await ws.reject(503, "busy", {"Retry-After": "5", "Upgrade": "websocket"})
+
+    async with serving(handler) as (port, _):
+        with trio.fail_after(10):
+            answer = await raw_answer(port)
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 503 ")
+    assert b"\r\nRetry-After: 5" in head
+    assert b"Injected" not in head
+    assert body == b"busy"
 
 
 async def test_reject_refuses_text_it_cannot_send_and_304_has_no_content() -> None:

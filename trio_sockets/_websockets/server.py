@@ -200,13 +200,25 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
             self._early = b""
         self._start_session(nursery, server.events_received())
 
-    async def reject(self, status: int, text: str = "") -> None:
+    async def reject(
+        self,
+        status: int,
+        text: str = "",
+        headers: Mapping[str, str] | Iterable[tuple[str, str]] = (),
+    ) -> None:
         """Reject the request with HTTP *status* (300 to 599) and a plain-text body
-        (none with 304, which has no content), then close the connection (within
-        ``control.close_timeout``).
+        (none with 304, which has no content), adding *headers* (a ``Location`` with a
+        redirect, a ``WWW-Authenticate`` with a 401, a ``Retry-After`` with a 503...),
+        then close the connection (within ``control.close_timeout``).
 
         Raises:
-            TypeError / ValueError: a bad status or text (named).
+            TypeError / ValueError: a bad status, text or header (a value outside
+                ISO-8859-1 included), or one the rejection sets itself
+                (``Content-Length``, ``Content-Type``, ``Transfer-Encoding``,
+                ``Connection``, ``Date``) or that has no place in it (``Host``,
+                ``Sec-WebSocket-Key``, ``-Accept``, ``-Protocol``, ``-Extensions``), in
+                any case, named; nothing was answered, so ``accept()`` or ``reject()``
+                may follow.
             RuntimeError: no request was received, or it was answered already.
         """
         check_int("status", status, 300, 599)
@@ -218,8 +230,12 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
             raise ValueError(f"text {shown(text)} is not valid text (a lone surrogate)") from None
         if status == 304 and text:  # RFC 9110 15.4.5
             raise ValueError(f"a 304 answer has no content, so no text: {shown(text)}")
+        extra = [check_header(*pair, rejection=True) for pair in _header_pairs(headers)]
         server, _, _ = self._require_request("reject()")
-        await self._answer_and_close(server, _rejection(server, status, text))
+        response = _rejection(server, status, text)
+        for name, value in extra:
+            response.headers[name] = value  # added, as a repeated header may be
+        await self._answer_and_close(server, response)
 
     async def _answer_and_close(self, server: ServerProtocol, response: Any) -> None:
         server.send_response(response)
@@ -232,8 +248,8 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
 
 
 def _header_pairs(headers: object) -> list[tuple[object, object]]:
-    """The (name, value) pairs of accept()'s *headers*: a mapping, or an iterable of
-    pairs; a string where a pair should be is refused (``"XY"`` is no pair)."""
+    """The (name, value) pairs of accept()'s or reject()'s *headers*: a mapping, or an
+    iterable of pairs; a string where a pair should be is refused (``"XY"`` is no pair)."""
     if isinstance(headers, Mapping):
         return list(headers.items())
     if isinstance(headers, (str, bytes)) or not isinstance(headers, Iterable):

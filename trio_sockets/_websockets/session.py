@@ -113,16 +113,35 @@ _HANDSHAKE_HEADERS = frozenset(
     ("sec-websocket-key", "sec-websocket-version", "upgrade", "connection", "host")
 )
 _ANSWER_HEADERS = frozenset(("sec-websocket-accept", "date"))
+# The headers of a rejection that reject() sets itself (its answer carries a plain-text
+# body and closes the connection), and those of the handshake that have no place in a
+# refusal. Upgrade and Sec-WebSocket-Version may go with a 426 (RFC 6455 4.4).
+_REJECTION_HEADERS = frozenset(
+    (
+        "content-length",
+        "transfer-encoding",
+        "content-type",
+        "connection",
+        "date",
+        "host",
+        "sec-websocket-key",
+        "sec-websocket-accept",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+    )
+)
 
 
-def check_header(name: object, value: object, *, answer: bool = False) -> tuple[str, str]:
+def check_header(
+    name: object, value: object, *, answer: bool = False, rejection: bool = False
+) -> tuple[str, str]:
     """*name* and *value* as a header of the opening handshake can carry them: of the
-    request, or *answer*, of the server's 101 answer.
+    request, *answer*, of the server's 101 answer, or *rejection*, of its refusal.
 
     Raises:
         TypeError / ValueError: not a str, a name that is not an HTTP token, a value
             with control characters or characters outside ISO-8859-1, or a header the
-            handshake sets itself (named, any case).
+            handshake (or ``reject()``) sets itself (named, any case).
     """
     if not isinstance(name, str):
         raise TypeError(f"header name must be a str, not {describe(name)}")
@@ -139,6 +158,13 @@ def check_header(name: object, value: object, *, answer: bool = False) -> tuple[
             "ISO-8859-1, which HTTP headers cannot carry (encode them, e.g. percent-encoding)"
         )
     lower = name.lower()
+    if rejection:
+        if lower in _REJECTION_HEADERS:
+            raise ValueError(
+                f"{name} cannot be set in a rejection: reject() sets it itself, or it has "
+                "no place in a refusal"
+            )
+        return name, value
     if lower == "sec-websocket-extensions":
         raise ValueError(
             "Sec-WebSocket-Extensions cannot be set (as in WinRT): use "
