@@ -12,7 +12,13 @@ import trio
 import trio.testing
 from conftest import live_tasks, narrow, receive_exactly
 
-from trio_sockets import HostName, StreamSocket, StreamSocketListener, WriteOperation
+from trio_sockets import (
+    DatagramSocket,
+    HostName,
+    StreamSocket,
+    StreamSocketListener,
+    WriteOperation,
+)
 from trio_sockets._io.scoped import OwnedTasks
 
 _where: contextvars.ContextVar[str] = contextvars.ContextVar("_where", default="unset")
@@ -230,3 +236,61 @@ async def test_an_accepted_sockets_remote_names_are_its_peers_address_and_port(
                 assert server.information.remote_port == client.information.local_port
                 assert server.information.local_port == port
             assert one.information.local_address == two.information.local_address
+
+
+# -- blocks of other tasks -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("first_ends_first", [True, False])
+async def test_a_block_of_another_task_neither_strands_nor_corrupts_the_first(
+    first_ends_first: bool,
+) -> None:
+    """``async with sock`` in a second task (as ``trio.serve_listeners`` does): when the
+    first block ends first, the socket's background work ends with it, and the second
+    block ends cleanly on the closed socket, whichever order."""
+    sock = DatagramSocket()
+    entered, release = trio.Event(), trio.Event()
+    second_ended: list[str] = []
+
+    async def second_block() -> None:
+        async with sock:
+            entered.set()
+            await release.wait()
+        second_ended.append("cleanly")
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            async with sock:
+                await sock.bind_endpoint(HostName("127.0.0.1"), "0")
+                nursery.start_soon(second_block)
+                await entered.wait()
+                if not first_ends_first:
+                    release.set()
+                    await trio.testing.wait_all_tasks_blocked()
+                    assert second_ended == ["cleanly"]
+            # The first block ended: so did the socket's receive loop.
+            assert not [t for t in live_tasks() if t.name.startswith("receive loop")]
+            release.set()
+    assert second_ended == ["cleanly"]
+
+
+async def test_trio_serve_listeners_in_another_task_outlived_by_nothing() -> None:
+    """The application's listener block ends while ``trio.serve_listeners`` (which
+    enters the listener in its own task) still runs: the accept loop ends with the
+    block, and serve_listeners ends as it does with trio's own listener, on the closed
+    listener (ClosedResourceError), with trio's state intact."""
+
+    async def hello(stream: trio.abc.Stream) -> None:
+        async with stream:
+            await stream.send_all(b"hello")
+
+    with trio.fail_after(10):
+        with pytest.RaisesGroup(trio.ClosedResourceError, flatten_subgroups=True):
+            async with trio.open_nursery() as nursery:
+                async with StreamSocketListener() as listener:
+                    await listener.bind_endpoint(HostName("127.0.0.1"), "0")
+                    nursery.start_soon(trio.serve_listeners, hello, [listener])
+                    async with StreamSocket() as client:
+                        await client.connect(HostName("127.0.0.1"), listener.information.local_port)
+                        assert await receive_exactly(client, 5) == b"hello"
+                assert not [t for t in live_tasks() if t.name.startswith("accept loop")]

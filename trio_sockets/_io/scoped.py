@@ -46,9 +46,9 @@ __all__ = [
 SCOPE_FIELDS = ("_nursery", "_nursery_manager", "_entered", "_nested")
 IO_FIELDS = ("_io_scopes", "_io_idle")
 
-# Where a socket is in its one ``async with`` block (NurseryScoped._entered).
+# Where a socket is in its one ``async with`` block (NurseryScoped._entered): not yet,
+# no more, or inside it, which _entered says by holding the task that entered it.
 _NEVER: Final = "never entered"
-_INSIDE: Final = "inside its block"
 _ENDED: Final = "its block ended"
 
 _BROKER_REASON = (
@@ -154,6 +154,10 @@ class NurseryScoped(abc.ABC):
         __slots__ = ()
     _nursery: trio.Nursery | OwnedTasks | None
     _nursery_manager: contextlib.AbstractAsyncContextManager[trio.Nursery] | None
+    #: _NEVER, _ENDED, or while inside the block the task that entered it.
+    _entered: str | trio.lowlevel.Task
+    #: How many more times that task entered the block while inside it.
+    _nested: int
     #: The subclass's lifecycle: a socket closed before it was entered cannot be.
     _lifecycle: Lifecycle
 
@@ -187,7 +191,7 @@ class NurseryScoped(abc.ABC):
         """Where background tasks start while entered, else None (what the output
         streams call)."""
         nursery = self._nursery
-        if nursery is None and self._entered is _INSIDE:  # tasks on demand: the first
+        if nursery is None and self._inside():  # tasks on demand: the first
             nursery = self._nursery = OwnedTasks()
         return nursery
 
@@ -210,11 +214,19 @@ class NurseryScoped(abc.ABC):
             "system socket and the tasks that serve it"
         )
 
+    def _inside(self) -> bool:
+        return self._entered is not _NEVER and self._entered is not _ENDED
+
     async def __aenter__(self) -> Self:
-        if self._entered is _INSIDE:
+        if self._inside():
             # Entered again while open (``trio.serve_listeners`` does ``async with
-            # listener``): behave like trio's AsyncResource, closing on exit.
-            self._nested += 1
+            # listener`` in a task of its own): behave like trio's AsyncResource, closing
+            # on exit. Only the task that opened the block can end it (trio lets only
+            # that task exit its nursery), so blocks of other tasks are not counted:
+            # whichever ends first closes the socket, and the first block ends the
+            # background work when it ends, before or after theirs.
+            if self._entered is trio.lowlevel.current_task():
+                self._nested += 1
             return self
         if self._entered is _ENDED:
             raise RuntimeError(f"{self._describe()} can be entered with 'async with' only once")
@@ -223,7 +235,7 @@ class NurseryScoped(abc.ABC):
                 f"{self._describe()}: a closed socket cannot be entered with 'async with'; "
                 "enter it before closing it, or make a new one"
             )
-        self._entered = _INSIDE
+        self._entered = trio.lowlevel.current_task()
         if self._tasks_on_demand:
             return self  # _get_nursery() makes its OwnedTasks when it is first asked
         manager = trio.open_nursery()
@@ -237,8 +249,10 @@ class NurseryScoped(abc.ABC):
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        if self._nested:
-            self._nested -= 1
+        if self._entered is not trio.lowlevel.current_task() or self._nested:
+            # An inner block: of this task, or of another task (see __aenter__).
+            if self._entered is trio.lowlevel.current_task():
+                self._nested -= 1
             if exc is None:
                 await self.aclose()
             else:
