@@ -12,14 +12,14 @@ import struct
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, nullcontext
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 import trio
-from conftest import live_tasks, wait_until
+from conftest import live_tasks, open_fd_count, wait_until
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import connect as sync_connect
 from ws_peers import flood, opening_request
@@ -863,3 +863,33 @@ async def test_a_message_too_big_to_echo_closes_with_1009_and_the_server_serves_
                 await ws.connect(server.uri)
                 await ws.output_stream.write(b"still serving")
                 assert (await ws.message_received.receive()).data == b"still serving"
+
+
+@pytest.mark.parametrize("kind", [ServerMessageWebSocket, ServerStreamWebSocket])
+@pytest.mark.parametrize("how", ["block ends", "block raises", "aclose unentered"])
+async def test_a_server_websocket_closed_before_the_request_closes_the_connection(
+    kind: type[ServerMessageWebSocket] | type[ServerStreamWebSocket], how: str
+) -> None:
+    """A handler that drops a connection, or fails, before receive_request(): the
+    connection it took over closes with it (the client reads the end), holding no
+    descriptor (a leak is a ResourceWarning, an error under -W error)."""
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0")
+        port = int(listener.information.local_port)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            with trio.fail_after(10):
+                accepted = (await listener.connection_received.receive()).socket
+                before = open_fd_count()
+                if how == "aclose unentered":
+                    await kind(accepted).aclose()
+                else:
+                    with (
+                        pytest.raises(ValueError, match="the handler failed")
+                        if how == "block raises"
+                        else nullcontext()
+                    ):
+                        async with kind(accepted):
+                            if how == "block raises":
+                                raise ValueError("the handler failed")
+                assert open_fd_count() == before - 1
+                assert await trio.to_thread.run_sync(client.recv, 10) == b""

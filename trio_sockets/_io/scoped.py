@@ -39,6 +39,7 @@ __all__ = [
     "NurseryScoped",
     "OwnedTasks",
     "SocketWait",
+    "close_at_once",
 ]
 
 #: The fields of :class:`NurseryScoped` and :class:`AbortableIO`, which a subclass with
@@ -283,6 +284,13 @@ class NurseryScoped(abc.ABC):
             await manager.__aexit__(None, None, None)
         if close_error is not None:
             raise close_error
+
+
+def close_at_once(resource: NurseryScoped) -> None:
+    """Close *resource* at once, failing its pending operations, as leaving its block
+    with an exception does: for an owner that must close, without awaiting, a socket it
+    was handed."""
+    resource._close_now()
 
 
 class AbortableWait(Protocol):

@@ -38,6 +38,7 @@ from .._core.web_errors import (
     web_socket_error,
 )
 from .._data.interfaces import WriteOperationLike
+from .._io.scoped import close_at_once
 from .._io.stream_output import StreamOutputStream
 from .._sockets.stream_control import StreamSocketControl
 from .._sockets.stream_information import StreamSocketInformation
@@ -314,6 +315,11 @@ class Session(Generic[_Control, _Information]):
     def close_socket(self) -> None:
         if self._socket_scope is not None:
             self._socket_scope.cancel()
+        else:
+            # No task owns the socket yet (a server's block ended before
+            # receive_request(), or it was closed without being entered): close it
+            # here, or its connection would stay open until the garbage collector.
+            close_at_once(self._socket)
 
     async def wait_socket_closed(self) -> None:
         if self._socket_closed is not None:
