@@ -1,0 +1,109 @@
+"""Out of file descriptors (EMFILE): the operation that runs out fails with
+``TOO_MANY_OPEN_FILES`` and says so, nothing half-done is kept (no cached context
+without the system's roots, no empty copy of /etc/hosts, no private key on disk), and
+the same operations work again once descriptors are free.
+
+Each test lowers the soft ``RLIMIT_NOFILE`` and takes every descriptor below it (or
+all but a few), so that the shortage is exact and does not depend on what else is open.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import resource
+from collections.abc import Iterator
+
+import pytest
+import trio
+
+from trio_sockets import (
+    DatagramSocket,
+    HostName,
+    SocketErrorStatus,
+    SocketStatusError,
+    StreamSocketListener,
+)
+from trio_sockets._io.translate import translating
+
+S = SocketErrorStatus
+#: Room above the descriptors already open: what a test takes to run out.
+_HEADROOM = 64
+#: What every error of running out says (strerror of EMFILE).
+FDS = "Too many open files"
+
+
+@contextlib.contextmanager
+def out_of_fds(leave: int = 0) -> Iterator[None]:
+    """Run the block with only *leave* file descriptors free in this process."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    highest = max(int(fd) for fd in os.listdir("/proc/self/fd"))
+    held: list[int] = []
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(highest + _HEADROOM, hard), hard))
+    try:
+        with contextlib.suppress(OSError):  # EMFILE: every descriptor is taken
+            for _ in range(highest + _HEADROOM):
+                held.append(os.open(os.devnull, os.O_RDONLY))
+        for _ in range(leave):
+            os.close(held.pop())
+        yield
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+def assert_out_of_fds(error: BaseException, *names: str) -> None:
+    """*error* says that the process ran out of descriptors, naming *names*."""
+    assert isinstance(error, SocketStatusError), repr(error)
+    assert error.status == S.TOO_MANY_OPEN_FILES, str(error)
+    for name in names:
+        assert name in str(error)
+
+
+# -- opening sockets -------------------------------------------------------------------
+
+
+async def test_a_listener_bind_out_of_fds_fails_as_such_naming_the_address() -> None:
+    with trio.fail_after(20):
+        async with StreamSocketListener() as listener:
+            with out_of_fds(), pytest.raises(SocketStatusError, match=FDS) as caught:
+                await listener.bind_endpoint("127.0.0.1", "0")
+            assert_out_of_fds(caught.value, "127.0.0.1")
+            await listener.bind_endpoint("127.0.0.1", "0")  # works again
+
+
+async def _open_datagram_socket(sock: DatagramSocket, operation: str) -> None:
+    if operation == "bind_service_name":
+        await sock.bind_service_name("0")
+    elif operation == "connect":
+        await sock.connect(HostName("127.0.0.1"), "9")
+    else:
+        await sock.get_output_stream(HostName("127.0.0.1"), "9")
+
+
+@pytest.mark.parametrize("operation", ["bind_service_name", "connect", "get_output_stream"])
+async def test_a_datagram_socket_out_of_fds_fails_as_such(operation: str) -> None:
+    with trio.fail_after(20):
+        async with DatagramSocket() as sock:
+            with out_of_fds(), pytest.raises(SocketStatusError, match=FDS) as caught:
+                await _open_datagram_socket(sock, operation)
+            assert_out_of_fds(caught.value, "open a socket")
+            await sock.bind_service_name("0")  # works again
+
+
+@pytest.mark.parametrize(
+    ("code", "says"),
+    [
+        (errno.EMFILE, "the process ran out of file descriptors"),
+        (errno.ENFILE, "the system ran out of file descriptors"),
+        (errno.ENOBUFS, "the system ran out of memory"),
+        (errno.ENOMEM, "the system ran out of memory"),
+    ],
+)
+def test_every_shortage_met_while_opening_is_too_many_open_files(code: int, says: str) -> None:
+    with pytest.raises(SocketStatusError, match=says) as caught, translating("open", opening=True):
+        raise OSError(code, os.strerror(code))
+    assert caught.value.status == S.TOO_MANY_OPEN_FILES
+    assert caught.value.errno == code
