@@ -13,6 +13,7 @@ import contextlib
 import errno
 import os
 import resource
+import socket
 from collections.abc import Iterator
 
 import pytest
@@ -23,9 +24,11 @@ from trio_sockets import (
     HostName,
     SocketErrorStatus,
     SocketStatusError,
+    StreamSocket,
     StreamSocketListener,
 )
 from trio_sockets._io.translate import translating
+from trio_sockets._pytest_plugin import DnsServerFactory
 
 S = SocketErrorStatus
 #: Room above the descriptors already open: what a test takes to run out.
@@ -60,6 +63,27 @@ def assert_out_of_fds(error: BaseException, *names: str) -> None:
     assert error.status == S.TOO_MANY_OPEN_FILES, str(error)
     for name in names:
         assert name in str(error)
+
+
+# -- the services database and DNS ----------------------------------------------------
+
+
+async def test_a_service_name_out_of_fds_is_not_called_unknown() -> None:
+    with trio.fail_after(20), socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        async with StreamSocket() as sock:
+            with out_of_fds(), pytest.raises(SocketStatusError, match=FDS) as caught:
+                await sock.connect(HostName("127.0.0.1"), "http")
+    assert_out_of_fds(caught.value, "'http'", "services database")
+
+
+async def test_a_dns_lookup_out_of_fds_fails_as_such(dns_server: DnsServerFactory) -> None:
+    server = await dns_server(hosts={"a.example.test": "127.0.0.1"})
+    with trio.fail_after(20):
+        async with StreamSocket(resolver=server.resolver()) as sock:
+            with out_of_fds(), pytest.raises(SocketStatusError, match=FDS) as caught:
+                await sock.connect(HostName("a.example.test"), "9")
+    assert_out_of_fds(caught.value, "'a.example.test'")
 
 
 # -- opening sockets -------------------------------------------------------------------

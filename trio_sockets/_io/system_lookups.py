@@ -14,7 +14,7 @@ from typing import Any
 import trio
 
 from .._core.checks import shown
-from .._core.errors import SocketErrorStatus, socket_error
+from .._core.errors import RESOURCE_ERRNOS, SocketErrorStatus, out_of_resources, socket_error
 from .._core.hostname import HostName, coerce_host_name
 from .._core.sockaddr import MAX_INTERFACE_INDEX
 
@@ -39,19 +39,45 @@ MAX_SYSTEM_LOOKUPS = 32
 
 _S = SocketErrorStatus
 
+_SERVICES = "/etc/services"
+
 
 async def services_database(name: str, protocol: str) -> int | None:
-    """The port of *name* in the services database, or None if it is not there."""
+    """The port of *name* in the services database, or None if it is not there.
+
+    Raises:
+        SocketStatusError: ``TOO_MANY_OPEN_FILES`` when the database could not be read
+            for want of a file descriptor (or memory).
+    """
     if "." in name:
         # No services-database name has a dot; do not make the thread round trip.
         await trio.lowlevel.checkpoint()
         return None
     try:
         return await trio.to_thread.run_sync(
-            socket.getservbyname, name, protocol, limiter=local_files_limiter()
+            _service_port, name, protocol, limiter=local_files_limiter()
         )
+    except OSError as exc:
+        shortage = out_of_resources(exc, f"look up service {shown(name)} in the services database")
+        if shortage is None:  # pragma: no cover - _service_port raises shortages only
+            raise
+        raise shortage from exc
+
+
+def _service_port(name: str, protocol: str) -> int | None:
+    try:
+        return socket.getservbyname(name, protocol)
     except OSError:
-        return None
+        pass
+    # getservbyname says "not found" also when it could not open the database: a
+    # shortage of descriptors must not pass for an unknown service.
+    try:
+        with open(_SERVICES, "rb"):
+            pass
+    except OSError as exc:
+        if exc.errno in RESOURCE_ERRNOS:
+            raise
+    return None
 
 
 # -- the system resolver's threads ------------------------------------------------------
