@@ -14,21 +14,26 @@ import errno
 import os
 import resource
 import socket
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import trio
 
 from trio_sockets import (
+    Certificate,
     DatagramSocket,
     HostName,
     SocketErrorStatus,
+    SocketProtectionLevel,
     SocketStatusError,
     StreamSocket,
     StreamSocketListener,
 )
 from trio_sockets._io.translate import translating
 from trio_sockets._pytest_plugin import DnsServerFactory
+from trio_sockets.testing import TlsCertificates
 
 S = SocketErrorStatus
 #: Room above the descriptors already open: what a test takes to run out.
@@ -65,7 +70,39 @@ def assert_out_of_fds(error: BaseException, *names: str) -> None:
         assert name in str(error)
 
 
-# -- the services database and DNS ----------------------------------------------------
+# -- TLS -----------------------------------------------------------------------------
+
+
+async def _bind_tls_listener(certificate: Certificate, leave: int) -> OSError | None:
+    """Bind a TLS listener with *certificate* and *leave* descriptors free: its error."""
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = certificate
+        with out_of_fds(leave):
+            try:
+                await listener.bind_endpoint("127.0.0.1", "0", SocketProtectionLevel.TLS12)
+            except OSError as exc:
+                return exc
+    return None
+
+
+async def test_a_certificate_loaded_out_of_fds_leaves_no_key_on_disk_and_names_the_cause(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    monkeypatch.setattr(tempfile, "tempdir", None)  # read TMPDIR again
+    certificate = TlsCertificates().server
+    with trio.fail_after(20):
+        errors = [await _bind_tls_listener(certificate, leave) for leave in range(4)]
+    assert errors[0] is not None
+    assert errors[-1] is None  # enough descriptors: bound
+    for error in errors:
+        if error is not None:
+            assert_out_of_fds(error)
+            assert "control.server_certificate" in str(error) or "listen on" in str(error)
+    assert os.listdir(tmp_path) == []  # no key (no file at all) left behind
+
+
+# -- the services database and DNS ----------------------------------------------------------
 
 
 async def test_a_service_name_out_of_fds_is_not_called_unknown() -> None:

@@ -249,7 +249,8 @@ def out_of_resources(exc: OSError, action: str) -> SocketStatusError | None:
     are a shortage only where a descriptor is being made (a full send queue also says
     ENOBUFS), so :func:`SocketError.get_status` does not classify them.
     """
-    shortage = _SHORTAGES.get(exc.errno) if isinstance(exc.errno, int) else None
+    foreign = isinstance(exc, (socket.gaierror, socket.herror, ssl.SSLError))  # not errnos
+    shortage = None if foreign or not isinstance(exc.errno, int) else _SHORTAGES.get(exc.errno)
     if shortage is None:
         return None
     return socket_error(_S.TOO_MANY_OPEN_FILES, f"{action}: {shortage} ({exc})", errno=exc.errno)
