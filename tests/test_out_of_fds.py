@@ -31,6 +31,7 @@ from trio_sockets import (
     StreamSocket,
     StreamSocketListener,
 )
+from trio_sockets._io import system_lookups
 from trio_sockets._io.translate import translating
 from trio_sockets._pytest_plugin import DnsServerFactory
 from trio_sockets.testing import TlsCertificates
@@ -102,7 +103,46 @@ async def test_a_certificate_loaded_out_of_fds_leaves_no_key_on_disk_and_names_t
     assert os.listdir(tmp_path) == []  # no key (no file at all) left behind
 
 
-# -- the services database and DNS ----------------------------------------------------------
+# -- the services database, /etc/hosts and DNS ----------------------------------------------------
+
+
+def _hosts_file_name() -> str:
+    """A name /etc/hosts lists with an IPv4 address (not localhost, which is never
+    looked up)."""
+    try:
+        with open("/etc/hosts", encoding="utf-8") as hosts:
+            for line in hosts:
+                fields = line.partition("#")[0].split()
+                if fields and fields[0].count(".") == 3:
+                    for name in fields[1:]:
+                        if "localhost" not in name:
+                            return name
+    except OSError:
+        pass
+    pytest.skip("/etc/hosts lists no name but localhost")
+
+
+async def test_a_lookup_out_of_fds_fails_as_such_and_does_not_forget_the_hosts_file(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    name = _hosts_file_name()
+    if not system_lookups._files_first():
+        pytest.skip("nsswitch.conf does not answer host names from /etc/hosts first")
+    # A copy of /etc/hosts not read yet, as in a fresh process.
+    monkeypatch.setattr(system_lookups, "_hosts_file", system_lookups._HostsFile())
+    with trio.fail_after(20):
+        with out_of_fds(), pytest.raises(SocketStatusError, match=FDS) as caught:
+            await DatagramSocket.get_endpoint_pairs(name, "9")
+        assert_out_of_fds(caught.value, repr(name))
+        # Every DNS lookup thread is held by a lookup that gave up: a name listed in
+        # /etc/hosts is still answered, in the local-files thread.
+        lookups = system_lookups._system_lookups()
+        lookups.abandoned += system_lookups.MAX_SYSTEM_LOOKUPS
+        try:
+            pairs = await DatagramSocket.get_endpoint_pairs(name, "9")
+        finally:
+            lookups.abandoned -= system_lookups.MAX_SYSTEM_LOOKUPS
+    assert pairs
 
 
 async def test_a_service_name_out_of_fds_is_not_called_unknown() -> None:

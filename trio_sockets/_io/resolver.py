@@ -339,7 +339,7 @@ class Resolver:
             return await self._dns_addresses(host, port)
         what = f"resolve {host.display_name!r}"
         infos = None
-        with trio.move_on_after(self.lifetime), translating(what):
+        with trio.move_on_after(self.lifetime), translating(what, opening=True):
             infos = await system_getaddrinfo(
                 host.canonical_name,
                 port,

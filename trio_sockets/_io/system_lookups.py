@@ -141,7 +141,8 @@ def abandoned_lookups() -> int:
 
 class _HostsFile:
     """The names of /etc/hosts, when nsswitch.conf asks "files" first for hosts; read
-    again whenever either file changes."""
+    again whenever either file changes. A read that fails for want of a descriptor
+    raises and is not kept: the next lookup reads the files again."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -175,8 +176,9 @@ def _files_first() -> bool:
                 if database.strip() == "hosts":
                     words = sources.split()
                     return bool(words) and words[0] == "files"
-    except OSError:
-        pass
+    except OSError as exc:
+        if exc.errno in RESOURCE_ERRNOS:
+            raise
     return False
 
 
@@ -187,8 +189,9 @@ def _hosts_names() -> frozenset[str]:
             for line in file:
                 fields = line.partition("#")[0].split()
                 names.update(field.rstrip(".").lower() for field in fields[1:])
-    except OSError:
-        pass
+    except OSError as exc:
+        if exc.errno in RESOURCE_ERRNOS:
+            raise
     return frozenset(names)
 
 
@@ -196,7 +199,10 @@ _hosts_file = _HostsFile()
 
 
 def _from_hosts_file(host: str, port: int, kind: int, flags: int) -> list[Any] | None:
-    """getaddrinfo for a name listed in /etc/hosts (no DNS query), else None."""
+    """getaddrinfo for a name listed in /etc/hosts (no DNS query), else None.
+
+    Raises the OSError of a shortage of descriptors met reading the files.
+    """
     if not _hosts_file.lists(host):
         return None
     return socket.getaddrinfo(host, port, 0, kind, 0, flags)
@@ -240,8 +246,9 @@ class _Abandonable:
 async def system_getaddrinfo(host: str, port: int, kind: int, flags: int, what: str) -> list[Any]:
     """``getaddrinfo`` in a worker thread, on the limiters above.
 
-    Raises what getaddrinfo raises, or ``NON_AUTHORITATIVE_HOST_NOT_FOUND`` at once when
-    every DNS lookup thread is held by a lookup that was given up.
+    Raises what getaddrinfo raises (and the OSError of a shortage of descriptors met
+    reading /etc/hosts), or ``NON_AUTHORITATIVE_HOST_NOT_FOUND`` at once when every DNS
+    lookup thread is held by a lookup that was given up.
 
     Cancellation: the thread is abandoned (and counted until it returns).
     """
