@@ -74,6 +74,43 @@ def assert_out_of_fds(error: BaseException, *names: str) -> None:
 # -- TLS -----------------------------------------------------------------------------
 
 
+async def test_a_tls_connect_out_of_fds_fails_as_such_and_later_connects_trust_the_system_roots(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The throw-away authority is the system's trust store here: OpenSSL takes
+    # SSL_CERT_FILE for its default CA bundle.
+    certs = TlsCertificates(tmp_path)
+    monkeypatch.setenv("SSL_CERT_FILE", str(certs.authority_file))
+    monkeypatch.setenv("SSL_CERT_DIR", str(tmp_path / "no-such-directory"))
+
+    def client() -> StreamSocket:
+        sock = StreamSocket()
+        # An unrelated root: settings (and so a cached context) of this test alone.
+        sock.control.trusted_certificates.append(TlsCertificates().authority)
+        return sock
+
+    with trio.fail_after(20):
+        async with StreamSocketListener() as listener, trio.open_nursery() as nursery:
+            listener.control.server_certificate = certs.server
+            await listener.bind_endpoint("127.0.0.1", "0", SocketProtectionLevel.TLS12)
+            port = listener.information.local_port
+
+            async def serve() -> None:
+                async for args in listener.connection_received:
+                    await args.socket.aclose()
+
+            nursery.start_soon(serve)
+            async with client() as sock:
+                with out_of_fds(), pytest.raises(SocketStatusError, match=FDS) as caught:
+                    await sock.connect(HostName("localhost"), port, SocketProtectionLevel.TLS12)
+            assert_out_of_fds(caught.value, "connect to localhost", "root certificates")
+            for _ in range(2):
+                async with client() as sock:
+                    await sock.connect(HostName("localhost"), port, SocketProtectionLevel.TLS12)
+                    assert sock.information.server_certificate_errors == []
+            nursery.cancel_scope.cancel()
+
+
 async def _bind_tls_listener(certificate: Certificate, leave: int) -> OSError | None:
     """Bind a TLS listener with *certificate* and *leave* descriptors free: its error."""
     async with StreamSocketListener() as listener:
