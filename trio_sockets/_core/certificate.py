@@ -15,7 +15,6 @@ import hashlib
 import ipaddress
 import os
 import ssl
-import tempfile
 from collections.abc import Iterable, Iterator, MutableSet, Sequence
 from typing import Any, Final
 
@@ -24,6 +23,7 @@ from cryptography.hazmat.primitives import serialization
 
 from .checks import describe, shown
 from .enums import ChainValidationResult, HostNameType, SocketSslErrorSeverity
+from .errors import out_of_resources
 from .hostname import HostName
 
 __all__ = [
@@ -279,21 +279,35 @@ class Certificate:
         return b"".join(cert.public_bytes(encoding) for cert in (self._cert, *self._chain))
 
     def _load_into(self, context: ssl.SSLContext, what: str) -> None:
-        """Load certificate, chain and key into *context* (``load_cert_chain``)."""
+        """Load certificate, chain and key into *context* (``load_cert_chain``).
+
+        Raises:
+            ValueError: the certificate has no private key.
+            SocketStatusError: ``TOO_MANY_OPEN_FILES``: no file descriptor (or memory)
+                to load it with.
+        """
         if self._key_pem is None:
             raise ValueError(
                 f"{what} {self.subject!r} has no private key: make it with "
                 "Certificate.from_pem(cert_pem, key_pem) or .from_pem_file(cert, key)"
             )
-        # load_cert_chain reads files only: a private temporary directory, removed at once.
-        with tempfile.TemporaryDirectory(prefix="trio-sockets-") as directory:
-            cert_file = os.path.join(directory, "cert.pem")
-            key_file = os.path.join(directory, "key.pem")
-            for path, content in ((cert_file, self._chain_pem()), (key_file, self._key_pem)):
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                with os.fdopen(fd, "wb") as file:
-                    file.write(content)
-            context.load_cert_chain(cert_file, key_file, password=self._password)
+        # load_cert_chain reads files only. An anonymous file in memory (memfd), which
+        # OpenSSL opens again through /proc, holds chain and key: the key never goes to
+        # a disk, and closing the descriptor frees it, whatever failed.
+        try:
+            fd = os.memfd_create("trio-sockets-certificate", os.MFD_CLOEXEC)
+            try:
+                content = memoryview(self._chain_pem() + self._key_pem)
+                while content:
+                    content = content[os.write(fd, content) :]
+                context.load_cert_chain(f"/proc/self/fd/{fd}", password=self._password)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            shortage = out_of_resources(exc, f"load {what} {self.subject!r}")
+            if shortage is None:
+                raise
+            raise shortage from exc
 
 
 def certificate_list(value: object, name: str) -> list[Certificate]:

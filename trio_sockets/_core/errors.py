@@ -17,7 +17,7 @@ import os
 import socket
 import ssl
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Final, TypeVar
 
 import dns.exception
 import dns.resolver
@@ -46,7 +46,9 @@ __all__ = [
     "SocketError",
     "SocketErrorStatus",
     "SocketStatusError",
+    "RESOURCE_ERRNOS",
     "WindowsOnlyError",
+    "out_of_resources",
     "socket_error",
     "translate_os_error",
 ]
@@ -224,6 +226,34 @@ def translate_os_error(exc: OSError, action: str, *, broken: bool = False) -> So
     foreign = isinstance(exc, (socket.gaierror, socket.herror, ssl.SSLError))
     base = _status_builtin(status, None if foreign else exc.errno) or _builtin_of(type(exc))
     return _combined_class(base, broken)(status, message, errno=exc.errno, strerror=exc.strerror)
+
+
+#: errno values of a shortage: no descriptor left in the process (EMFILE) or the system
+#: (ENFILE), or no kernel memory for a new socket or file (ENOBUFS, ENOMEM).
+RESOURCE_ERRNOS: Final = frozenset({_errno.EMFILE, _errno.ENFILE, _errno.ENOBUFS, _errno.ENOMEM})
+
+_SHORTAGES: Final = {
+    _errno.EMFILE: "the process ran out of file descriptors",
+    _errno.ENFILE: "the system ran out of file descriptors",
+    _errno.ENOBUFS: "the system ran out of memory for sockets and files",
+    _errno.ENOMEM: "the system ran out of memory for sockets and files",
+}
+
+
+def out_of_resources(exc: OSError, action: str) -> SocketStatusError | None:
+    """``TOO_MANY_OPEN_FILES`` for *exc*, raised while making a socket or opening a file
+    for *action*, when it is a shortage (:data:`RESOURCE_ERRNOS`); else None.
+
+    The message says so in words: a lookup or a TLS setup that cannot open a file
+    would otherwise read as an unknown name or an untrusted server. ENOBUFS and ENOMEM
+    are a shortage only where a descriptor is being made (a full send queue also says
+    ENOBUFS), so :func:`SocketError.get_status` does not classify them.
+    """
+    foreign = isinstance(exc, (socket.gaierror, socket.herror, ssl.SSLError))  # not errnos
+    shortage = None if foreign or not isinstance(exc.errno, int) else _SHORTAGES.get(exc.errno)
+    if shortage is None:
+        return None
+    return socket_error(_S.TOO_MANY_OPEN_FILES, f"{action}: {shortage} ({exc})", errno=exc.errno)
 
 
 # How deep get_status follows __cause__ chains and nests into exception groups.

@@ -31,6 +31,7 @@ from .._core.errors import (
     SocketError,
     SocketErrorStatus,
     SocketStatusError,
+    out_of_resources,
     socket_error,
 )
 from .._core.hostname import HostName, coerce_host_name
@@ -338,7 +339,7 @@ class Resolver:
             return await self._dns_addresses(host, port)
         what = f"resolve {host.display_name!r}"
         infos = None
-        with trio.move_on_after(self.lifetime), translating(what):
+        with trio.move_on_after(self.lifetime), translating(what, opening=True):
             infos = await system_getaddrinfo(
                 host.canonical_name,
                 port,
@@ -470,7 +471,15 @@ def _check_protocol(protocol: object) -> None:
 
 def _dns_error(exc: dns.exception.DNSException, what: str, lifetime: float) -> SocketStatusError:
     """The exception for a failed DNS lookup, classified as ``SocketError.get_status``
-    classifies *exc* (a name server that never answered: ``CONNECTION_TIMED_OUT``)."""
+    classifies *exc* (a name server that never answered: ``CONNECTION_TIMED_OUT``), or
+    ``TOO_MANY_OPEN_FILES`` when a server could not be asked for want of a socket
+    (dnspython counts that as the server failing)."""
+    if isinstance(exc, dns.resolver.NoNameservers):
+        for server, _tcp, _port, error, _answer in exc.kwargs.get("errors", ()):
+            if isinstance(error, OSError):
+                shortage = out_of_resources(error, f"{what}: ask the name server {server}")
+                if shortage is not None:
+                    return shortage
     status = SocketError.get_status(exc)
     if status is _S.UNKNOWN:
         # NoResolverConfiguration, YXDOMAIN, a malformed answer...: no usable answer.

@@ -14,7 +14,7 @@ from typing import Any
 import trio
 
 from .._core.checks import shown
-from .._core.errors import SocketErrorStatus, socket_error
+from .._core.errors import RESOURCE_ERRNOS, SocketErrorStatus, out_of_resources, socket_error
 from .._core.hostname import HostName, coerce_host_name
 from .._core.sockaddr import MAX_INTERFACE_INDEX
 
@@ -39,19 +39,45 @@ MAX_SYSTEM_LOOKUPS = 32
 
 _S = SocketErrorStatus
 
+_SERVICES = "/etc/services"
+
 
 async def services_database(name: str, protocol: str) -> int | None:
-    """The port of *name* in the services database, or None if it is not there."""
+    """The port of *name* in the services database, or None if it is not there.
+
+    Raises:
+        SocketStatusError: ``TOO_MANY_OPEN_FILES`` when the database could not be read
+            for want of a file descriptor (or memory).
+    """
     if "." in name:
         # No services-database name has a dot; do not make the thread round trip.
         await trio.lowlevel.checkpoint()
         return None
     try:
         return await trio.to_thread.run_sync(
-            socket.getservbyname, name, protocol, limiter=local_files_limiter()
+            _service_port, name, protocol, limiter=local_files_limiter()
         )
+    except OSError as exc:
+        shortage = out_of_resources(exc, f"look up service {shown(name)} in the services database")
+        if shortage is None:  # pragma: no cover - _service_port raises shortages only
+            raise
+        raise shortage from exc
+
+
+def _service_port(name: str, protocol: str) -> int | None:
+    try:
+        return socket.getservbyname(name, protocol)
     except OSError:
-        return None
+        pass
+    # getservbyname says "not found" also when it could not open the database: a
+    # shortage of descriptors must not pass for an unknown service.
+    try:
+        with open(_SERVICES, "rb"):
+            pass
+    except OSError as exc:
+        if exc.errno in RESOURCE_ERRNOS:
+            raise
+    return None
 
 
 # -- the system resolver's threads ------------------------------------------------------
@@ -115,7 +141,8 @@ def abandoned_lookups() -> int:
 
 class _HostsFile:
     """The names of /etc/hosts, when nsswitch.conf asks "files" first for hosts; read
-    again whenever either file changes."""
+    again whenever either file changes. A read that fails for want of a descriptor
+    raises and is not kept: the next lookup reads the files again."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -149,8 +176,9 @@ def _files_first() -> bool:
                 if database.strip() == "hosts":
                     words = sources.split()
                     return bool(words) and words[0] == "files"
-    except OSError:
-        pass
+    except OSError as exc:
+        if exc.errno in RESOURCE_ERRNOS:
+            raise
     return False
 
 
@@ -161,8 +189,9 @@ def _hosts_names() -> frozenset[str]:
             for line in file:
                 fields = line.partition("#")[0].split()
                 names.update(field.rstrip(".").lower() for field in fields[1:])
-    except OSError:
-        pass
+    except OSError as exc:
+        if exc.errno in RESOURCE_ERRNOS:
+            raise
     return frozenset(names)
 
 
@@ -170,7 +199,10 @@ _hosts_file = _HostsFile()
 
 
 def _from_hosts_file(host: str, port: int, kind: int, flags: int) -> list[Any] | None:
-    """getaddrinfo for a name listed in /etc/hosts (no DNS query), else None."""
+    """getaddrinfo for a name listed in /etc/hosts (no DNS query), else None.
+
+    Raises the OSError of a shortage of descriptors met reading the files.
+    """
     if not _hosts_file.lists(host):
         return None
     return socket.getaddrinfo(host, port, 0, kind, 0, flags)
@@ -214,8 +246,9 @@ class _Abandonable:
 async def system_getaddrinfo(host: str, port: int, kind: int, flags: int, what: str) -> list[Any]:
     """``getaddrinfo`` in a worker thread, on the limiters above.
 
-    Raises what getaddrinfo raises, or ``NON_AUTHORITATIVE_HOST_NOT_FOUND`` at once when
-    every DNS lookup thread is held by a lookup that was given up.
+    Raises what getaddrinfo raises (and the OSError of a shortage of descriptors met
+    reading /etc/hosts), or ``NON_AUTHORITATIVE_HOST_NOT_FOUND`` at once when every DNS
+    lookup thread is held by a lookup that was given up.
 
     Cancellation: the thread is abandoned (and counted until it returns).
     """

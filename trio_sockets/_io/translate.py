@@ -11,7 +11,10 @@ does for its streams:
 * any other :class:`OSError` (except a :class:`~trio_sockets.SocketStatusError`, which
   is raised as it is) becomes a :class:`~trio_sockets.SocketStatusError` with its
   WinRT status, the message ``"{action}: {error}"``, and, with ``broken=True``, also a
-  :class:`trio.BrokenResourceError` (the stream cannot be used any more).
+  :class:`trio.BrokenResourceError` (the stream cannot be used any more);
+* with ``opening=True`` (around calls that make a socket or open a file), a shortage of
+  descriptors or kernel memory is ``TOO_MANY_OPEN_FILES`` and says so
+  (:func:`~trio_sockets._core.errors.out_of_resources`).
 
 A class rather than a ``@contextmanager`` generator: it sits on send and receive paths,
 where a generator per call costs more than the system call's own Python overhead.
@@ -25,7 +28,7 @@ from typing import Literal
 
 import trio
 
-from .._core.errors import SocketStatusError, translate_os_error
+from .._core.errors import SocketStatusError, out_of_resources, translate_os_error
 
 __all__ = ["translating"]
 
@@ -33,14 +36,20 @@ __all__ = ["translating"]
 class translating:
     """Translate :class:`OSError` raised in the block; see the module docstring."""
 
-    __slots__ = ("_action", "_broken", "_sock")
+    __slots__ = ("_action", "_broken", "_opening", "_sock")
 
     def __init__(
-        self, action: str, sock: socket.socket | None = None, *, broken: bool = False
+        self,
+        action: str,
+        sock: socket.socket | None = None,
+        *,
+        broken: bool = False,
+        opening: bool = False,
     ) -> None:
         self._action = action
         self._sock = sock
         self._broken = broken
+        self._opening = opening
 
     def __enter__(self) -> None:
         return None
@@ -55,5 +64,8 @@ class translating:
         if isinstance(exc, OSError) and not isinstance(exc, SocketStatusError):
             if self._sock is not None and self._sock.fileno() == -1:
                 raise trio.ClosedResourceError(f"{self._action}: the socket was closed") from None
+            shortage = out_of_resources(exc, self._action) if self._opening else None
+            if shortage is not None:
+                raise shortage from exc
             raise translate_os_error(exc, self._action, broken=self._broken) from exc
         return False

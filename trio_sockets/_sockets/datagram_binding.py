@@ -120,19 +120,31 @@ class DatagramBinding:
         addresses = await self._resolver.resolve_addresses(host, port, "udp", passive=True)
         return addresses[0]
 
-    def open(self, family: int, local: SockAddr | None) -> _StdSocket:
+    def open(
+        self, family: int, local: SockAddr | None, remote: SockAddr | None = None
+    ) -> _StdSocket:
         """Create the socket, set its options, bind it, and start the receive task.
+        *remote*: where the socket is opened to send (for an error message).
 
         Raises:
             trio.ClosedResourceError: closed while the caller was resolving.
-            SocketStatusError: the bind failed (the new socket is closed again).
+            SocketStatusError: no socket could be made (``TOO_MANY_OPEN_FILES``...), or
+                the bind failed (the new socket is closed again).
         """
         nursery = self._nursery("opening the socket")
         if self._lifecycle.closed:  # closed while a bind or connect was resolving
             raise trio.ClosedResourceError("this DatagramSocket was closed")
         if self.sock is not None:  # pragma: no cover - callers check before awaiting
             raise RuntimeError(f"{self.describe()} is already bound")
-        sock = socket.socket(family, socket.SOCK_DGRAM)
+        where = (
+            f" to bind to {format_sockaddr(local)}"
+            if local is not None
+            else f" to reach {format_sockaddr(remote)}"
+            if remote is not None
+            else ""
+        )
+        with translating(f"open a socket for {self.describe()}{where}", opening=True):
+            sock = socket.socket(family, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
             if family == socket.AF_INET6:
@@ -205,9 +217,9 @@ class DatagramBinding:
             if bind_to is not None:
                 sock = self.open(*bind_to)
             elif has_ipv6():
-                sock = self.open(socket.AF_INET6, None)
+                sock = self.open(socket.AF_INET6, None, target[1])
             else:  # pragma: no cover
-                sock = self.open(socket.AF_INET, None)
+                sock = self.open(socket.AF_INET, None, target[1])
         elif bind_to is not None:
             # Another task opened the socket while this one resolved.
             raise self._local_side_refused(what)

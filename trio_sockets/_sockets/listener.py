@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import errno
 import ipaddress
 import socket
 import ssl
@@ -11,7 +10,7 @@ from typing import Final
 import trio
 
 from .._core.enums import SocketProtectionLevel
-from .._core.errors import SocketErrorStatus, socket_error
+from .._core.errors import RESOURCE_ERRNOS, SocketErrorStatus, socket_error
 from .._core.hostname import HostName, coerce_host_name
 from .._core.lifecycle import LISTENER, Action, Lifecycle, Phase
 from .._core.sockaddr import unmapped
@@ -57,7 +56,6 @@ _BACKLOG: Final = 65535
 # After EMFILE/ENFILE/ENOBUFS/ENOMEM the accept loop waits this long before retrying,
 # as trio.serve_listeners does, instead of spinning.
 _RESOURCE_RETRY_DELAY: Final = 0.1
-_RESOURCE_ERRNOS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
 class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamSocket]):
@@ -245,7 +243,10 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
                 if socks and port == 0:
                     # Every address listens on the port the first one got.
                     sockaddr = _with_port(sockaddr, _sockname(socks[0])[1])
-                sock = socket.socket(family, socket.SOCK_STREAM)
+                with translating(
+                    f"open a socket to listen on {format_sockaddr(sockaddr)}", opening=True
+                ):
+                    sock = socket.socket(family, socket.SOCK_STREAM)
                 socks.append(sock)
                 sock.setblocking(False)
                 # SO_REUSEADDR lets a restarted server bind past TIME_WAIT; on Linux it
@@ -276,7 +277,7 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
                 except OSError as exc:
                     if exc.errno in _sockio.ACCEPT_TRANSIENT_ERRNOS:
                         continue
-                    if exc.errno in _RESOURCE_ERRNOS:
+                    if exc.errno in RESOURCE_ERRNOS:
                         await trio.sleep(_RESOURCE_RETRY_DELAY)
                         continue
                     raise  # pragma: no cover - an accept() failure no listener survives

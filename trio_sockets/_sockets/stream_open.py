@@ -19,7 +19,7 @@ import trio
 
 from .._core.endpoint import EndpointPair, split_remote
 from .._core.enums import SocketProtectionLevel
-from .._core.errors import SocketErrorStatus, socket_error
+from .._core.errors import SocketErrorStatus, SocketStatusError, socket_error, translate_os_error
 from .._core.hostname import HostName, coerce_host_name
 from .._core.lifecycle import Action, Lifecycle
 from .._io.resolver import Resolver, SockAddr, resolver_or_default
@@ -131,7 +131,8 @@ def connect_target(
 def client_tls(control: StreamSocketControl, level: SocketProtectionLevel) -> ClientTls:
     """The TLS a client handshake at *level* under *control* needs.
 
-    Raises what bad TLS settings in *control* raise (before anything is sent).
+    Raises what bad TLS settings in *control* raise (before anything is sent), and
+    ``TOO_MANY_OPEN_FILES`` when certificates cannot be loaded for want of a descriptor.
     """
     settings = tls_client_settings(control, level)
     return ClientTls(settings, client_context(settings))
@@ -172,7 +173,10 @@ async def open_connection(
 
     tls = None
     if target.level != SocketProtectionLevel.PLAIN_SOCKET:
-        tls = client_tls(control(), target.level)  # bad TLS settings fail here
+        try:
+            tls = client_tls(control(), target.level)  # bad TLS settings fail here
+        except SocketStatusError as exc:  # out of descriptors to load certificates with
+            raise translate_os_error(exc, target.what) from exc
     lifecycle.begin(Action.CONNECT)
     try:
         opened = await _connect(target, tls, control, resolver_or_default(resolver), hooks)

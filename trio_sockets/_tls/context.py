@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from typing import Final
 
 from .._core.certificate import Certificate
-from .._core.checks import describe
+from .._core.checks import describe, shown
 from .._core.enums import ChainValidationResult, SocketProtectionLevel
-from .._core.errors import WindowsOnlyError
+from .._core.errors import WindowsOnlyError, out_of_resources, translate_os_error
 from .settings import TlsClientSettings
 
 __all__ = ["check_protection_level", "client_context", "server_context"]
@@ -112,6 +112,28 @@ def _trust(context: ssl.SSLContext, certificates: Sequence[Certificate]) -> None
         context.load_verify_locations(cadata=certificate.der)
 
 
+def _check_system_roots(context: ssl.SSLContext) -> None:
+    """Make sure *context* holds the system's roots, which OpenSSL loads silently.
+
+    When OpenSSL cannot open the CA bundle (out of file descriptors), it makes a context
+    without roots and says nothing: kept for reuse, that context would fail every later
+    handshake with ``UNTRUSTED``. An empty store while a bundle exists is loaded again
+    here, where a failure raises (the caller then keeps nothing).
+    """
+    if context.cert_store_stats()["x509"]:
+        return
+    bundle = ssl.get_default_verify_paths().cafile  # None without a bundle file
+    if not bundle:
+        return  # only a directory of roots (capath), looked up at each handshake
+    try:
+        context.load_verify_locations(cafile=bundle)
+    except ssl.SSLError:
+        return  # a bundle that holds no certificate: there are no system roots
+    except OSError as exc:
+        action = f"load the system's root certificates from {shown(bundle)}"
+        raise out_of_resources(exc, action) or translate_os_error(exc, action) from exc
+
+
 def client_context(settings: TlsClientSettings) -> tuple[ssl.SSLContext, bool]:
     """The client context for *settings*.
 
@@ -124,6 +146,9 @@ def client_context(settings: TlsClientSettings) -> tuple[ssl.SSLContext, bool]:
     Raises:
         ValueError: the level is below ``settings.minimum``, or the client certificate
             cannot be loaded.
+        SocketStatusError: ``TOO_MANY_OPEN_FILES`` when the system's root certificates
+            or the client certificate cannot be loaded for want of a file descriptor;
+            such a context is not kept.
     """
     return _client_context(settings)
 
@@ -132,6 +157,7 @@ def client_context(settings: TlsClientSettings) -> tuple[ssl.SSLContext, bool]:
 def _client_context(settings: TlsClientSettings) -> tuple[ssl.SSLContext, bool]:
     ignorable = settings.ignorable
     context = ssl.create_default_context()
+    _check_system_roots(context)
     # The name is matched against the subject alternative names only, by OpenSSL and by
     # name_matches alike, so that both verifiers judge a name the same way (OpenSSL
     # would otherwise fall back to the common name of a certificate without any).
