@@ -642,6 +642,44 @@ async def test_unawaited_write_failure_surfaces_on_next_write(
     assert caught.value.status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
 
 
+@pytest.mark.parametrize("entered", [True, False], ids=["entered", "unentered"])
+async def test_every_flush_waiting_for_writes_that_fail_raises_their_failure(
+    listener: StreamSocketListener, entered: bool
+) -> None:
+    """API.md: ``flush()`` raises any failure among the writes it covers. Three tasks
+    flush the same writes and the peer resets the connection: each flush raises
+    ``CONNECTION_RESET_BY_PEER`` (one of them used to return True, the failure taken by
+    another). A flush that begins once they have raised it finds nothing unseen."""
+    with trio.fail_after(20):
+        async with contextlib.AsyncExitStack() as blocks:
+            client = StreamSocket()
+            if entered:
+                await blocks.enter_async_context(client)
+            await client.connect(LOCALHOST, listener.information.local_port)
+            server = await listener.accept()
+            output = client.output_stream
+            for _ in range(100):
+                output.write(b"x" * 100_000)  # 10 MB; the peer reads nothing
+            statuses: list[SocketErrorStatus | bool] = []
+
+            async def flush() -> None:
+                try:
+                    statuses.append(await output.flush())
+                except OSError as error:
+                    statuses.append(SocketError.get_status(error))
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(3):
+                    nursery.start_soon(flush)
+                await trio.testing.wait_all_tasks_blocked()
+                assert output.pending_bytes  # all three wait for the same writes
+                _reset(server.socket)
+                server._close_now()
+            assert statuses == [SocketErrorStatus.CONNECTION_RESET_BY_PEER] * 3
+            assert await output.flush() is True
+            await client.aclose()
+
+
 async def test_address_in_use(listener: StreamSocketListener) -> None:
     async with StreamSocketListener() as second:
         with pytest.raises(SocketStatusError) as caught:
