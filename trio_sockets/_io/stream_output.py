@@ -5,7 +5,7 @@ The queueing, completion and flush rules are those of every output stream
 ``send``/``sendmsg`` is the write queue's (:meth:`WriteQueue.gather
 <trio_sockets._core.write_queue.WriteQueue.gather>`). What is particular to a byte
 stream is here: a failed send breaks it, a send straight from the caller's buffer when
-nothing is pending, and the end of the sending side.
+nothing is pending, the end of the sending side, and one graceful close at a time.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class StreamOutputStream(BaseOutputStream):
         super().__init__(sock, nursery_getter, what)
         self._eof_sent = False
         self._refusing: str | None = None  # why writes are refused for now (refuse_writes)
+        self._closing = False  # a close of the socket began (finish); it ends closed
 
     @property
     def eof_sent(self) -> bool:
@@ -139,6 +140,22 @@ class StreamOutputStream(BaseOutputStream):
             self._break(error)
             raise error from exc
         self._eof_sent = self._needs_check = self._guarded = True
+
+    async def finish(self) -> bool:
+        """Flush before the socket closes, as every output stream does; but a second
+        close while one is under way (the end of the block and another task's
+        ``aclose()``) waits until that one has closed the socket, rather than take its
+        flush for a send to abort, and returns False: the first close's task raises
+        what there is to raise.
+        """
+        if not self._closing:
+            self._closing = True
+            return await super().finish()
+        # The close aborts this stream, which wakes the tasks waiting for progress.
+        while self._sock.fileno() != -1:
+            await self._await_progress()
+        await trio.lowlevel.checkpoint()
+        return False
 
     def refuse_writes(self, why: str | None) -> None:
         """Refuse every write with :exc:`trio.BusyResourceError` saying *why* until called
