@@ -455,8 +455,9 @@ class WriteQueue(Generic[W]):
         return flush
 
     def end_flush(self, flush: FlushWait, *, done: bool = True) -> BaseException | None:
-        """The flush *flush* ends; its failure, if it is *done* (its writes have ended;
-        not when it was cancelled), and every failure it covers counts as seen."""
+        """End *flush*. *done*: its writes have ended; then every failure among them
+        counts as seen, and this returns the one it is to raise, or None. A flush that
+        did not wait to the end (cancelled) raises nothing and leaves them unseen."""
         if flush in self._flushes:
             self._flushes.remove(flush)
         if not done:
