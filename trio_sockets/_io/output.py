@@ -272,9 +272,8 @@ class BaseOutputStream(Sending, OutputStream):
         """Wait until every write started before this call has completed.
 
         Returns True (WinRT ``FlushAsync`` gives a bool). Raises the first failure among
-        those writes that nobody had seen when it was called or that came while it
-        waited (so every task flushing them raises it); :exc:`trio.ClosedResourceError`
-        once this stream object or its socket is closed (after such a failure, if any).
+        them that nobody had seen when it was called or that came since, and then, once
+        this stream object or its socket is closed, :exc:`trio.ClosedResourceError`.
 
         Cancellation: the writes stay pending and go on in the background (on a TLS
         socket not entered with ``async with``, a cancel mid-record breaks the stream).
@@ -288,15 +287,13 @@ class BaseOutputStream(Sending, OutputStream):
         return True
 
     async def _flush(self) -> None:
-        queue = self._queue
-        flush = queue.begin_flush()
+        flush = self._queue.begin_flush()
         try:
-            await self._run_until(lambda: queue.done_before(flush.target))
+            await self._run_until(lambda: self._queue.done_before(flush.target))
         except BaseException:
-            queue.end_flush(flush, done=False)
+            self._queue.end_flush(flush, done=False)
             raise
-        error = queue.end_flush(flush)
-        if error is not None:
+        if (error := self._queue.end_flush(flush)) is not None:
             raise error
 
     async def aclose(self) -> None:

@@ -386,11 +386,10 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         then the socket closes at once and what was pending fails with it, as with
         trio's streams. Otherwise the unawaited writes are sent first, for as long as
         the peer takes them; a peer that reads nothing holds this until it is cancelled.
-        A second ``aclose()`` meanwhile (the block's end, say) waits for the first.
 
         Raises a write failure nobody has seen yet (after closing), unless it aborted a
-        send under way or waited for another close (whose task raises it). Cancellation:
-        the socket is closed at once, unsent writes fail with ``OPERATION_ABORTED``.
+        send under way, or waited for another task's close under way, which raises it.
+        Cancellation: the socket is closed at once; unsent writes fail as ``OPERATION_ABORTED``.
         """
         if self._lifecycle.closed:
             await trio.lowlevel.checkpoint()
