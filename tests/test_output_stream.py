@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
 import socket
@@ -845,6 +846,50 @@ async def test_a_held_output_stream_refuses_writes_once_its_socket_closed(
                 await output.write(b"awaited after the close")
             with pytest.raises(trio.ClosedResourceError):
                 await sender.send_all(b"sent after the close")
+
+
+@pytest.mark.parametrize("entered", [True, False], ids=["block and task", "two tasks"])
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+async def test_a_second_graceful_close_waits_for_the_one_under_way(
+    tls: bool, entered: bool, tls_certificates: TlsCertificates
+) -> None:
+    """Two graceful closes at once -- a task's ``aclose()`` and the end of the block, or
+    two tasks' -- send every unawaited write, and neither raises: the second waits for
+    the first. (The second took the first one's flush for a send under way and closed
+    at once: the first raised ``OPERATION_ABORTED`` and the peer got a reset.)"""
+    level = SocketProtectionLevel.TLS12 if tls else SocketProtectionLevel.PLAIN_SOCKET
+    chunks = [bytes([index]) * 65536 for index in range(128)]  # 8 MiB, not awaited
+    received = bytearray()
+    errors: list[BaseException] = []
+    with trio.fail_after(30):
+        async with unentered_sender(level, tls_certificates if tls else None) as (
+            sender,
+            client,
+        ):
+
+            async def close() -> None:
+                try:
+                    await sender.aclose()
+                except Exception as error:
+                    errors.append(error)
+
+            async def read() -> None:
+                received.extend(await receive_all(client))
+
+            # The block ends first, the nursery when the reader has read to the end.
+            async with trio.open_nursery() as nursery, contextlib.AsyncExitStack() as block:
+                if entered:
+                    await block.enter_async_context(sender)
+                for chunk in chunks:
+                    sender.output_stream.write(chunk)
+                nursery.start_soon(close)
+                await trio.testing.wait_all_tasks_blocked()  # it flushes now
+                assert sender.output_stream.pending_bytes
+                nursery.start_soon(read)
+                if not entered:
+                    await close()
+    assert errors == []
+    assert bytes(received) == b"".join(chunks)
 
 
 # -- send_all on the output stream ---------------------------------------------------------

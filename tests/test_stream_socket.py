@@ -342,6 +342,70 @@ async def test_half_close_lets_the_peer_answer(
         client.output_stream.write(b"late")
 
 
+@pytest.mark.parametrize("entered", [True, False], ids=["entered", "unentered"])
+async def test_send_eof_after_cancel_io_tore_its_writes_raises_and_sends_no_end(
+    listener: StreamSocketListener, entered: bool
+) -> None:
+    """``send_eof()`` sends the pending writes, then the FIN. When ``cancel_io()`` in
+    another task tears the write it is sending, it raises ``OPERATION_ABORTED`` and
+    sends no FIN: the peer gets what had left and then, at the close, a reset -- never
+    an end of stream after a torn message (it used to return and send the FIN)."""
+    with trio.fail_after(20):
+        async with contextlib.AsyncExitStack() as blocks:
+            client = StreamSocket()
+            if entered:
+                await blocks.enter_async_context(client)
+            await client.connect(LOCALHOST, listener.information.local_port)
+            server = await listener.accept()
+            await blocks.enter_async_context(server)
+            client.output_stream.write(b"x" * (16 << 20))  # more than the kernel takes
+            errors = await cancel_io_during(client, client.send_eof)
+            assert [SocketError.get_status(error) for error in errors] == [
+                SocketErrorStatus.OPERATION_ABORTED
+            ]
+            assert client.output_stream.broken
+            with trio.move_on_after(0.5):
+                await _read_to_the_end(server)
+                pytest.fail("the peer saw the stream end after a torn write")
+            with pytest.raises(trio.BrokenResourceError):  # no FIN later either
+                await client.send_eof()
+            await client.aclose()
+            assert await _read_to_the_end(server) == SocketErrorStatus.CONNECTION_RESET_BY_PEER
+
+
+@pytest.mark.parametrize("pending", [True, False], ids=["writes pending", "nothing pending"])
+async def test_send_eof_after_a_reset_raises_connection_reset(
+    listener: StreamSocketListener, pending: bool
+) -> None:
+    """A peer that resets the connection while ``send_eof()`` sends the pending writes,
+    or before it is called, fails it with ``CONNECTION_RESET_BY_PEER`` (it used to
+    fail in ``shutdown()`` with ``UNKNOWN``: ENOTCONN)."""
+    with trio.fail_after(20):
+        client = StreamSocket()
+        await client.connect(LOCALHOST, listener.information.local_port)
+        server = await listener.accept()
+        if pending:
+            client.output_stream.write(b"x" * (16 << 20))  # more than the kernel takes
+
+        async def reset_when_blocked() -> None:
+            await trio.testing.wait_all_tasks_blocked()
+            _reset(server.socket)
+            server._close_now()
+
+        async with trio.open_nursery() as nursery:
+            if pending:
+                nursery.start_soon(reset_when_blocked)
+            else:
+                await reset_when_blocked()
+                await trio.sleep(0.05)  # let the RST arrive
+            with pytest.raises(SocketStatusError) as caught:
+                await client.send_eof()
+        assert caught.value.status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
+        assert isinstance(caught.value, trio.BrokenResourceError)
+        assert client.output_stream.broken
+        await client.aclose()
+
+
 async def test_input_stream_read_options(tcp_pair: tuple[StreamSocket, StreamSocket]) -> None:
     client, server = tcp_pair
     await server.send_all(b"abc")
@@ -640,6 +704,44 @@ async def test_unawaited_write_failure_surfaces_on_next_write(
     with pytest.raises(SocketStatusError, match="send on") as caught:
         client.output_stream.write(b"second")
     assert caught.value.status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
+
+
+@pytest.mark.parametrize("entered", [True, False], ids=["entered", "unentered"])
+async def test_every_flush_waiting_for_writes_that_fail_raises_their_failure(
+    listener: StreamSocketListener, entered: bool
+) -> None:
+    """API.md: ``flush()`` raises any failure among the writes it covers. Three tasks
+    flush the same writes and the peer resets the connection: each flush raises
+    ``CONNECTION_RESET_BY_PEER`` (one of them used to return True, the failure taken by
+    another). A flush that begins once they have raised it finds nothing unseen."""
+    with trio.fail_after(20):
+        async with contextlib.AsyncExitStack() as blocks:
+            client = StreamSocket()
+            if entered:
+                await blocks.enter_async_context(client)
+            await client.connect(LOCALHOST, listener.information.local_port)
+            server = await listener.accept()
+            output = client.output_stream
+            for _ in range(100):
+                output.write(b"x" * 100_000)  # 10 MB; the peer reads nothing
+            statuses: list[SocketErrorStatus | bool] = []
+
+            async def flush() -> None:
+                try:
+                    statuses.append(await output.flush())
+                except OSError as error:
+                    statuses.append(SocketError.get_status(error))
+
+            async with trio.open_nursery() as nursery:
+                for _ in range(3):
+                    nursery.start_soon(flush)
+                await trio.testing.wait_all_tasks_blocked()
+                assert output.pending_bytes  # all three wait for the same writes
+                _reset(server.socket)
+                server._close_now()
+            assert statuses == [SocketErrorStatus.CONNECTION_RESET_BY_PEER] * 3
+            assert await output.flush() is True
+            await client.aclose()
 
 
 async def test_address_in_use(listener: StreamSocketListener) -> None:

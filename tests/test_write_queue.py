@@ -2,11 +2,13 @@
 
 A hypothesis state machine plays the part of the output drivers -- writes, sends that
 take any part of what was offered, send errors, ``cancel_io``, flush targets, awaits
-that observe failures, handles kept by a caller or dropped -- against a model, and
-checks after every step that what went "on the wire" is exactly the completed writes in
-order, that the accounting matches, that every write ends exactly once, that every
-handle the queue was given carries its own write's failure and no other, and that
-gathered buffers stay within the limits.
+that observe failures, handles kept by a caller or dropped, flushes that wait side by
+side, end or are cancelled -- against a model, and checks after every step that what
+went "on the wire" is exactly the completed writes in order, that the accounting
+matches, that every write ends exactly once, that every handle the queue was given
+carries its own write's failure and no other, that every flush raises the first
+failure among its writes that was unseen when it began or came while it waited, and
+that gathered buffers stay within the limits.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from trio_sockets._core.write_queue import (
     JOIN_BELOW,
     MAX_SEND,
     WRITE_OVERHEAD,
+    FlushWait,
     QueuedWrite,
     WriteQueue,
 )
@@ -94,6 +97,8 @@ class Model:
     entries: list[Entry] = field(default_factory=list)
     wire: bytearray = field(default_factory=bytearray)
     flush_targets: list[int] = field(default_factory=list)
+    #: Flushes waiting, each with the failure it is to raise (None: none so far).
+    flushes: list[tuple[FlushWait, BaseException | None]] = field(default_factory=list)
 
     def pending(self) -> list[Entry]:
         return [entry for entry in self.entries if not entry.ended and entry.data]
@@ -162,9 +167,14 @@ class ByteStreamQueue(RuleBasedStateMachine):
     def fail_all(self, status: str) -> None:
         error = OSError(status)
         self.queue.fail_all(error)
-        for entry in self.model.pending():
+        failed = self.model.pending()
+        for entry in failed:
             entry.ended = "failed"
             entry.error = error
+        self.model.flushes = [
+            (flush, expected or (error if failed and failed[0].seq < flush.target else None))
+            for flush, expected in self.model.flushes
+        ]
         assert not self.queue
         assert self.queue.cost == 0
         assert not self.queue.partly_sent
@@ -172,6 +182,31 @@ class ByteStreamQueue(RuleBasedStateMachine):
     @rule()
     def mark_flush(self) -> None:
         self.model.flush_targets.append(self.queue.next_seq)
+
+    @rule()
+    def begin_flush(self) -> None:
+        flush = self.queue.begin_flush()
+        assert flush.target == self.queue.next_seq
+        unseen = [e for e in self.model.entries if e.ended == "failed" and not e.observed]
+        self.model.flushes.append((flush, unseen[0].error if unseen else None))
+
+    @precondition(lambda self: bool(self.model.flushes))
+    @rule(data=st.data(), cancelled=st.booleans())
+    def end_flush(self, data: st.DataObject, cancelled: bool) -> None:
+        """A waiting flush ends: cancelled at any time, or once its writes have ended, when
+        it raises its failure and every failure it covers counts as seen."""
+        index = data.draw(st.integers(0, len(self.model.flushes) - 1), label="flush")
+        flush, expected = self.model.flushes[index]
+        if not cancelled and not self.queue.done_before(flush.target):
+            return
+        del self.model.flushes[index]
+        if cancelled:
+            assert self.queue.end_flush(flush, done=False) is None
+            return
+        assert self.queue.end_flush(flush) is expected
+        for entry in self.model.entries:
+            if entry.ended == "failed" and entry.seq < flush.target:
+                entry.observed = True
 
     @precondition(
         lambda self: any(e.ended == "failed" and not e.observed for e in self.model.entries)

@@ -22,7 +22,7 @@ import itertools
 import os
 from typing import Final, Generic, TypeVar
 
-__all__ = ["IOV_MAX", "WRITE_OVERHEAD", "QueuedWrite", "WriteQueue"]
+__all__ = ["IOV_MAX", "WRITE_OVERHEAD", "FlushWait", "QueuedWrite", "WriteQueue"]
 
 #: What one pending write holds besides its data, as counted against the queue's
 #: bound. Allocated on CPython 3.11 (x86-64): the header of its bytes object 48 and its
@@ -76,6 +76,19 @@ class QueuedWrite:
         self._error = None
 
 
+class FlushWait:
+    """A flush waiting for the writes numbered below :attr:`target`
+    (:meth:`WriteQueue.begin_flush`), and the failure it is to raise: the first among
+    those writes that nobody had seen when it began, or that happened while it waited.
+    """
+
+    __slots__ = ("error", "target")
+
+    def __init__(self, target: int, error: BaseException | None) -> None:
+        self.target = target
+        self.error = error
+
+
 #: The handles a queue is given: :class:`QueuedWrite` or a driver's subclass of it.
 W = TypeVar("W", bound=QueuedWrite)
 
@@ -97,6 +110,10 @@ class WriteQueue(Generic[W]):
       *unobserved* until someone awaits it (:meth:`observe`) or :meth:`take_unobserved`
       hands its error out, so that no failure is lost; both are linear in the writes
       they touch, keyed by sequence number.
+    - A flush is told of failures as a handle is (:meth:`begin_flush`,
+      :meth:`end_flush`): it raises the first failure among the writes it waits for
+      that was unobserved when it began or happened while it waited, so that every
+      task flushing the same writes raises their failure, not only the first to wake.
     - :meth:`ended` says whether one write has ended, :meth:`done_before` whether all the
       writes numbered below *seq* have (a flush).
 
@@ -106,6 +123,7 @@ class WriteQueue(Generic[W]):
     """
 
     __slots__ = (
+        "_flushes",
         "_head_sent",
         "_held",
         "_joined",
@@ -148,7 +166,10 @@ class WriteQueue(Generic[W]):
         self._joined_sent = 0
         # The errors of failed writes nobody has seen fail yet, by sequence number:
         # seeing one is O(1) and seeing n of them (after fail_all() ended n) is O(n).
+        # Writes end in order, so the first entry is the lowest number.
         self._unobserved: dict[int, BaseException] = {}
+        # The flushes waiting for pending writes (begin_flush), told of their failures.
+        self._flushes: list[FlushWait] = []
 
     # -- state -------------------------------------------------------------------------
 
@@ -402,7 +423,11 @@ class WriteQueue(Generic[W]):
 
     def _tell(self, first: int, end: int, error: BaseException) -> None:
         """Set *error* on the handles of the writes numbered *first* to *end*, which just
-        failed; forget the held handles of writes that have ended."""
+        failed, and on the flushes waiting for them that have none yet (writes fail in
+        order, so it is their first); forget the held handles of writes that have ended."""
+        for flush in self._flushes:
+            if flush.error is None and first < flush.target:
+                flush.error = error
         latest = self.latest
         if latest is not None and first <= latest._seq < end:
             latest._error = error
@@ -415,6 +440,30 @@ class WriteQueue(Generic[W]):
     def observe(self, seq: int) -> None:
         """Note that the failure of write *seq* was seen (its awaiter raises it)."""
         self._unobserved.pop(seq, None)
+
+    def begin_flush(self) -> FlushWait:
+        """A flush of the writes started so far begins: the :class:`FlushWait` to pass to
+        :meth:`end_flush` once they have ended, whether it waited or was cancelled.
+
+        Its failure is the first unobserved one now, else the first of a write pending
+        now, whoever sees that failure meanwhile: tasks flushing at once all raise it.
+        """
+        unobserved = self._unobserved
+        flush = FlushWait(self.next_seq, next(iter(unobserved.values())) if unobserved else None)
+        if self.writes:  # else no write it covers can fail any more
+            self._flushes.append(flush)
+        return flush
+
+    def end_flush(self, flush: FlushWait, *, done: bool = True) -> BaseException | None:
+        """End *flush*. *done*: its writes have ended; then every failure among them
+        counts as seen, and this returns the one it is to raise, or None. A flush that
+        did not wait to the end (cancelled) raises nothing and leaves them unseen."""
+        if flush in self._flushes:
+            self._flushes.remove(flush)
+        if not done:
+            return None
+        self.take_unobserved(flush.target)
+        return flush.error
 
     def take_unobserved(self, before: int) -> BaseException | None:
         """The error of the first failed write numbered below *before* that nobody has

@@ -272,8 +272,8 @@ class BaseOutputStream(Sending, OutputStream):
         """Wait until every write started before this call has completed.
 
         Returns True (WinRT ``FlushAsync`` gives a bool). Raises the first failure among
-        those writes that nobody has seen yet; :exc:`trio.ClosedResourceError` once this
-        stream object or its socket is closed (after such a failure, if there is one).
+        them that nobody had seen when it was called or that came since, and then, once
+        this stream object or its socket is closed, :exc:`trio.ClosedResourceError`.
 
         Cancellation: the writes stay pending and go on in the background (on a TLS
         socket not entered with ``async with``, a cancel mid-record breaks the stream).
@@ -287,10 +287,14 @@ class BaseOutputStream(Sending, OutputStream):
         return True
 
     async def _flush(self) -> None:
-        queue = self._queue
-        target = queue.next_seq
-        await self._run_until(lambda: queue.done_before(target))
-        self._raise_unobserved(target)
+        flush = self._queue.begin_flush()
+        try:
+            await self._run_until(lambda: self._queue.done_before(flush.target))
+        except BaseException:
+            self._queue.end_flush(flush, done=False)
+            raise
+        if (error := self._queue.end_flush(flush)) is not None:
+            raise error
 
     async def aclose(self) -> None:
         """Flush, then stop accepting writes through this stream object.

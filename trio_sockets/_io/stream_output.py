@@ -5,11 +5,13 @@ The queueing, completion and flush rules are those of every output stream
 ``send``/``sendmsg`` is the write queue's (:meth:`WriteQueue.gather
 <trio_sockets._core.write_queue.WriteQueue.gather>`). What is particular to a byte
 stream is here: a failed send breaks it, a send straight from the caller's buffer when
-nothing is pending, and the end of the sending side.
+nothing is pending, the end of the sending side, and one graceful close at a time.
 """
 
 from __future__ import annotations
 
+import errno
+import os
 import socket
 
 import trio
@@ -37,10 +39,11 @@ class StreamOutputStream(BaseOutputStream):
         super().__init__(sock, nursery_getter, what)
         self._eof_sent = False
         self._refusing: str | None = None  # why writes are refused for now (refuse_writes)
+        self._closing = False  # a close of the socket began (finish); it ends closed
 
     @property
     def eof_sent(self) -> bool:
-        """Whether :meth:`shutdown_write` closed the sending side."""
+        """Whether :meth:`send_eof` closed the sending side."""
         return self._eof_sent
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
@@ -96,20 +99,63 @@ class StreamOutputStream(BaseOutputStream):
         await self.drain()
         await wait_writable(self._sock)
 
-    def shutdown_write(self) -> None:
-        """Close the sending side (TCP FIN) once; later writes raise
-        :class:`trio.ClosedResourceError`. Call after :meth:`drain`.
+    async def send_eof(self) -> None:
+        """Send the pending writes, then close the sending side (TCP FIN) once; later
+        writes raise :class:`trio.ClosedResourceError`. The socket's ``send_eof``.
+
+        A FIN says that what came before it is complete, so none follows a failure: this
+        raises the first failure among the pending writes, as :meth:`flush` does (also
+        through a closed stream object), and on a broken stream the failure that broke
+        it (a write torn by ``cancel_io()``, a reset).
 
         Raises:
-            OSError: from ``shutdown``, untranslated (the socket names the operation).
+            trio.ClosedResourceError: the socket was closed.
+            SocketStatusError: a write failed, the stream is broken, or ``shutdown``
+                failed; the last two also :class:`trio.BrokenResourceError`.
         """
         successor = self._upgraded()
         if successor is not None:
-            successor.shutdown_write()
+            await successor.send_eof()
             return
-        if not self._eof_sent:
-            self._sock.shutdown(socket.SHUT_WR)
-            self._eof_sent = self._needs_check = self._guarded = True
+        await self._flush()
+        while self._queue:  # writes other tasks started meanwhile go before the FIN too
+            await self._flush()
+        if self._eof_sent:
+            return
+        if self._broken is not None:
+            raise self._broken_error()
+        sock = self._sock
+        if sock.fileno() == -1:  # closed by another task meanwhile
+            raise trio.ClosedResourceError(f"send_eof: {self._what} is closed")
+        try:
+            sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            if exc.errno == errno.ENOTCONN:
+                # The connection ended without this side's FIN: reset, unless its
+                # pending error says otherwise (a keepalive timeout); a send now fails
+                # with EPIPE, a reset too.
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or errno.ECONNRESET
+                exc = OSError(code, os.strerror(code))
+            error = translate_os_error(exc, f"send_eof on {self._what}", broken=True)
+            self._break(error)
+            raise error from exc
+        self._eof_sent = self._needs_check = self._guarded = True
+
+    async def finish(self) -> bool:
+        """Flush before the socket closes, as every output stream does; but a second
+        close while one is under way (the end of the block and another task's
+        ``aclose()``) waits until that one has closed the socket, rather than take its
+        flush for a send to abort, and returns False: the first close's task raises
+        what there is to raise.
+        """
+        if not self._closing:
+            self._closing = True
+            return await super().finish()
+        # The close aborts this stream, which wakes the tasks waiting for progress.
+        while self._sock.fileno() != -1:
+            await self._await_progress()
+        await trio.lowlevel.checkpoint()
+        return False
 
     def refuse_writes(self, why: str | None) -> None:
         """Refuse every write with :exc:`trio.BusyResourceError` saying *why* until called
@@ -135,13 +181,21 @@ class StreamOutputStream(BaseOutputStream):
             return
         super().abort(status, why, closed=closed)
 
+    def _broken_error(self) -> BaseException:
+        """What using a broken stream raises: the status of the failure that broke it."""
+        broken = self._broken
+        assert broken is not None
+        error = socket_error(
+            _status_of(broken),
+            f"{self._what} is broken by an earlier failure: {broken}",
+            broken=True,
+        )
+        error.__cause__ = broken
+        return error
+
     def _check_writable(self, data: bytes) -> None:
         if self._broken is not None:
-            raise socket_error(
-                _status_of(self._broken),
-                f"{self._what} is broken by an earlier failure: {self._broken}",
-                broken=True,
-            ) from self._broken
+            raise self._broken_error()
         if self._eof_sent:
             raise trio.ClosedResourceError(f"{self._what}: send_eof() was called")
         if self._refusing is not None:

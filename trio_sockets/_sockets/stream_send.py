@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 from .._core.lifecycle import ConflictDetector
 from .._io.sending import TaskStarter
 from .._io.stream_output import StreamOutputStream
-from .._io.translate import translating
 from .._tls.output import TlsOutputStream
 from .._tls.session import TlsSession
 
@@ -106,12 +105,16 @@ class StreamSending(abc.ABC):
         """Send the pending writes, then close the sending side (TCP FIN).
 
         Idempotent. Afterwards writes raise :class:`trio.ClosedResourceError`; receiving
-        goes on.
+        goes on. No FIN follows a failure: the peer would take what it got for complete.
 
         Raises:
             trio.BusyResourceError: another task is sending.
             trio.ClosedResourceError: the socket is closed, or another task closed it
                 while the pending writes were being sent.
+            SocketStatusError: a pending write failed (``OPERATION_ABORTED`` after
+                ``cancel_io()``, ``CONNECTION_RESET_BY_PEER``...), as ``flush()`` raises
+                it, or the connection failed or is broken by an earlier failure (also
+                a :class:`trio.BrokenResourceError`); no FIN was sent.
             RuntimeError: a TLS connection, which cannot close one direction.
         """
         with self._sending():
@@ -121,12 +124,7 @@ class StreamSending(abc.ABC):
                     "send_eof() needs a plain TCP connection: a TLS connection "
                     "(trio.SSLStream) cannot close one direction; use aclose()"
                 )
-            await output.drain()
-            if output.eof_sent:
-                return
-            self._require_socket("send_eof()")  # another task may have closed it meanwhile
-            with translating(f"send_eof on {self._describe()}", broken=True):
-                output.shutdown_write()
+            await output.send_eof()
 
     def _sending(self) -> ConflictDetector:
         """What lets one task at a time send, made at the first send."""

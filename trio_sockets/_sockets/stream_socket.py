@@ -388,8 +388,8 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         the peer takes them; a peer that reads nothing holds this until it is cancelled.
 
         Raises a write failure nobody has seen yet (after closing), unless it aborted a
-        send under way. Cancellation: the socket is closed at once, unsent writes fail
-        with ``OPERATION_ABORTED``.
+        send under way, or waited for another task's close under way, which raises it.
+        Cancellation: the socket is closed at once; unsent writes fail as ``OPERATION_ABORTED``.
         """
         if self._lifecycle.closed:
             await trio.lowlevel.checkpoint()
