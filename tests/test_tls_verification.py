@@ -53,6 +53,8 @@ from trio_sockets import (
     StreamSocket,
     StreamSocketListener,
 )
+from trio_sockets._core.certificate import name_matches
+from trio_sockets._pytest_plugin import DnsServerFactory
 
 C = ChainValidationResult
 S = SocketErrorStatus
@@ -537,6 +539,41 @@ async def test_an_ignored_expired_root_is_listed_in_the_errors(
         sock.control.ignorable_server_certificate_errors = ignorable
         assert await outcome_of(sock, port) is None
         assert sock.information.server_certificate_errors == [C.EXPIRED]
+        assert await sock.receive_some() == b"hello"
+
+
+# -- host names ----------------------------------------------------------------------------------
+
+
+def test_a_whole_label_wildcard_stands_for_an_idn_label() -> None:
+    """OpenSSL lets ``*`` as a whole label stand for an A-label (``xn--...``); only a
+    partial wildcard may not, and Python's ssl allows no partial wildcards at all."""
+    wildcard = issue("wildcard", ec_key(3), names=("*.example.test",)).cert
+    partial = issue("partial", ec_key(3), names=("xn--*.example.test",)).cert
+    assert name_matches(wildcard, HostName("bücher.example.test"))
+    assert name_matches(wildcard, HostName("xn--bcher-kva.example.test"))
+    assert not name_matches(wildcard, HostName("example.test"))
+    assert not name_matches(wildcard, HostName("a.b.example.test"))
+    assert not name_matches(partial, HostName("xn--bcher-kva.example.test"))
+
+
+@pytest.mark.parametrize(
+    "ignorable",
+    [set(), {C.UNTRUSTED}, {C.INVALID_NAME}],
+    ids=["OpenSSL", "cryptography", "INVALID_NAME ignorable"],
+)
+async def test_a_wildcard_certificate_serves_an_idn_host_on_both_verifiers(
+    dns_server: DnsServerFactory, ignorable: set[ChainValidationResult]
+) -> None:
+    leaf = issue("wildcard", ec_key(3), PKI.root, names=("*.example.test",))
+    dns = await dns_server(hosts={"xn--bcher-kva.example.test": "127.0.0.1"})
+    server = server_context([leaf.der], leaf.key)
+    async with serving(server) as port, StreamSocket(resolver=dns.resolver()) as sock:
+        sock.control.trusted_certificates.append(PKI.trusted)
+        sock.control.ignorable_server_certificate_errors = ignorable
+        with trio.fail_after(15):
+            await sock.connect(HostName("bücher.example.test"), str(port), L.SSL)
+        assert sock.information.server_certificate_errors == []
         assert await sock.receive_some() == b"hello"
 
 
