@@ -18,6 +18,7 @@ import ssl
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -30,6 +31,7 @@ import pytest
 import trio
 import trio.lowlevel
 import trio.testing
+from chains import ec_key
 from conftest import (
     cancel_io_during,
     close_during,
@@ -41,6 +43,9 @@ from conftest import (
     require_tool,
     wait_until,
 )
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -772,6 +777,85 @@ async def test_garbage_instead_of_a_handshake_is_classified(pki: Pki) -> None:
             await sock.connect(HostName("localhost"), str(port), L.SSL)
         assert caught.value.status == S.HTTP_INVALID_SERVER_RESPONSE
         assert "does not speak TLS" in str(caught.value)
+
+
+def oversized_server(pki: Pki) -> ssl.SSLContext:
+    """A TLS server whose Certificate message is over OpenSSL's 100 KiB limit: its
+    certificate, then an unrelated one with 110 kB of extension."""
+    key = ec_key(9)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "filler")])
+    now = datetime.datetime.now(datetime.UTC)
+    filler = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.UnrecognizedExtension(
+                x509.ObjectIdentifier("1.3.6.1.4.1.55555.2"), b"F" * 110_000
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    with_chain_files(context, pki.files["server.crt"], pki.files["server.key"], [filler])
+    return context
+
+
+def with_chain_files(
+    context: ssl.SSLContext, cert: Path, key: Path, extra: list[x509.Certificate]
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="oversized-") as directory:
+        chain = Path(directory, "chain.pem")
+        pems = [c.public_bytes(serialization.Encoding.PEM) for c in extra]
+        chain.write_bytes(cert.read_bytes() + b"".join(pems))
+        context.load_cert_chain(chain, key)
+
+
+async def test_an_oversized_handshake_message_is_our_refusal_not_the_peer_ending(
+    pki: Pki,
+) -> None:
+    """Our OpenSSL refuses a server Certificate message over its limit (and tells the
+    server so); the server did not end the connection, and the failure says what it was."""
+    context = oversized_server(pki)
+
+    async def handle(stream: trio.SocketStream) -> None:
+        with contextlib.suppress(trio.BrokenResourceError):
+            await trio.SSLStream(stream, context, server_side=True).do_handshake()
+        await trio.sleep(5)  # still connected
+
+    async with raw_server(handle) as port, trusting(pki) as sock:
+        with trio.fail_after(10), pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName("127.0.0.1"), str(port), L.TLS13)
+    assert caught.value.status == S.HTTP_INVALID_SERVER_RESPONSE
+    assert "over OpenSSL's size limit" in str(caught.value)
+    assert "EXCESSIVE_MESSAGE_SIZE" in str(caught.value)
+    assert "ended the connection" not in str(caught.value)
+
+
+async def test_a_corrupted_record_is_an_integrity_failure(pki: Pki) -> None:
+    """A record that fails its integrity check on an established session was corrupted
+    or tampered with: not a peer that "does not speak TLS"."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.files["server.crt"], pki.files["server.key"])
+
+    async def handle(stream: trio.SocketStream) -> None:
+        await trio.SSLStream(stream, context, server_side=True).do_handshake()
+        await stream.send_all(b"\x17\x03\x03\x00\x40" + bytes(64))  # not what was encrypted
+        await trio.sleep(5)
+
+    async with raw_server(handle) as port, trusting(pki) as sock:
+        with trio.fail_after(10):
+            await sock.connect(HostName("127.0.0.1"), str(port), L.TLS13)
+            with pytest.raises(SocketStatusError) as caught:
+                await sock.receive_some()
+    assert caught.value.status == S.HTTP_INVALID_SERVER_RESPONSE
+    assert "failed its integrity check (corrupted or tampered with" in str(caught.value)
+    assert "does not speak TLS" not in str(caught.value)
 
 
 @asynccontextmanager

@@ -419,6 +419,16 @@ _ALERT_HINTS: Final = {
     "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": "the peer rejected our certificate",
     "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the client sent no certificate, and one is required",
 }
+# What our OpenSSL refusing the peer's TLS means, for the message (see TLS_REFUSED).
+_REFUSAL_HINTS: Final = {
+    "EXCESSIVE_MESSAGE_SIZE": (
+        "refused: a handshake message from the peer is over OpenSSL's size limit (a "
+        "certificate chain over 100 KiB, say)"
+    ),
+    "DECRYPTION_FAILED_OR_BAD_RECORD_MAC": (
+        "a record from the peer failed its integrity check (corrupted or tampered with on the way)"
+    ),
+}
 _STATUS_HINTS: Final = {
     SocketErrorStatus.HTTP_INVALID_SERVER_RESPONSE: "the peer does not speak TLS",
     SocketErrorStatus.SOFTWARE_CAUSED_CONNECTION_ABORT: (
@@ -426,6 +436,14 @@ _STATUS_HINTS: Final = {
     ),
     SocketErrorStatus.CONNECTION_RESET_BY_PEER: "the peer ended the connection",
 }
+
+
+def _ended(cause: ssl.SSLError) -> bool:
+    """Whether *cause* is the peer ending the connection (an alert it sent, or the end
+    of the stream), not our OpenSSL refusing what it sent."""
+    return "ALERT" in (cause.reason or "") or isinstance(
+        cause, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError
+    )
 
 
 def tls_error(exc: BaseException, action: str, *, handshaken: bool = True) -> OSError:
@@ -457,7 +475,11 @@ def tls_error(exc: BaseException, action: str, *, handshaken: bool = True) -> OS
         detail = cause.verify_message
     elif isinstance(cause, ssl.SSLError):
         reason = cause.reason or ""
-        hint = _ALERT_HINTS.get(reason) or _STATUS_HINTS.get(status)
+        hint = _ALERT_HINTS.get(reason) or _REFUSAL_HINTS.get(reason)
+        if hint is None and status == SocketErrorStatus.CONNECTION_RESET_BY_PEER:
+            hint = _STATUS_HINTS[status] if _ended(cause) else "OpenSSL refused what the peer sent"
+        elif hint is None:
+            hint = _STATUS_HINTS.get(status)
         text = reason or cause.strerror or str(cause)
         detail = f"{hint} ({text})" if hint else text
     elif cause is None:
