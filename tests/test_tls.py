@@ -858,6 +858,36 @@ async def test_a_corrupted_record_is_an_integrity_failure(pki: Pki) -> None:
     assert "does not speak TLS" not in str(caught.value)
 
 
+async def test_a_plain_connect_does_not_report_an_earlier_servers_certificate(
+    pki: Pki,
+) -> None:
+    """After a failed TLS connect, a plain connect on the same socket reports no
+    server certificate, errors or level of the earlier server."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.files["foreign_server.crt"], pki.files["foreign_server.key"])
+
+    async def handle(stream: trio.SocketStream) -> None:
+        with contextlib.suppress(trio.BrokenResourceError):
+            await trio.SSLStream(stream, context, server_side=True).do_handshake()
+
+    async with raw_server(handle) as tls_port, plain_server(b"plain\n") as plain_port:
+        sock = trusting(pki)
+        async with sock:
+            with trio.fail_after(10):
+                with pytest.raises(SocketStatusError):
+                    await sock.connect(HostName("localhost"), str(tls_port), L.SSL)
+                assert sock.information.server_certificate_errors == [C.UNTRUSTED]
+                await sock.connect(HostName("127.0.0.1"), str(plain_port))
+                assert await sock.receive_some() == b"plain\n"
+            info = sock.information
+            assert info.server_certificate is None
+            assert info.server_intermediate_certificates == []
+            assert info.server_certificate_errors == []
+            assert info.server_certificate_error_severity == SocketSslErrorSeverity.NONE
+            assert info.peer_certificate is None
+            assert info.protection_level == L.PLAIN_SOCKET
+
+
 @asynccontextmanager
 async def raw_server(
     handle: Callable[[trio.SocketStream], Awaitable[None]],
