@@ -670,6 +670,37 @@ async def test_a_client_with_an_unreadable_extra_certificate_does_not_stop_the_l
         nursery.cancel_scope.cancel()
 
 
+def tls10_client_context(client: Issued) -> ssl.SSLContext:
+    """A TLS 1.0 client presenting *client* (at security level 0, which 1.0 needs)."""
+    context = ssl.create_default_context()
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1
+    context.load_verify_locations(cadata=PKI.root.der)
+    with_chain(context, [client.der, CLIENT_CA.der], client.key)
+    return context
+
+
+async def test_a_weak_client_key_is_refused_by_a_tls10_listener() -> None:
+    """A TLS10 listener runs at security level 0 too: a client certificate with an
+    RSA-1024 key is refused after the handshake, as at the default level."""
+    weak = tls10_client_context(issue("client", weak_rsa_key(), CLIENT_CA, names=("c.test",)))
+    good = tls10_client_context(CLIENT)
+    async with tls_listener_for_clients() as listener, trio.open_nursery() as nursery:
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.TLS10)
+        nursery.start_soon(serve_greeting, listener)
+        port = int(listener.information.local_port)
+        assert await present(port, good) == b"hello CN=client"
+        assert await present(port, weak) == b""
+        await wait_until(lambda: listener.information.tls_handshake_failures == 1)
+        error = listener.information.last_tls_handshake_error
+        assert error is not None
+        assert SocketError.get_status(error) == S.CERTIFICATE_IS_INVALID
+        assert "client certificate failed verification: EE certificate key too weak" in str(error)
+        nursery.cancel_scope.cancel()
+
+
 # -- fuzzing what the peer presents ------------------------------------------------------------
 
 
