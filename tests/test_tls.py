@@ -18,6 +18,7 @@ import ssl
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import warnings
@@ -30,6 +31,7 @@ import pytest
 import trio
 import trio.lowlevel
 import trio.testing
+from chains import ec_key
 from conftest import (
     cancel_io_during,
     close_during,
@@ -41,6 +43,9 @@ from conftest import (
     require_tool,
     wait_until,
 )
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -774,6 +779,115 @@ async def test_garbage_instead_of_a_handshake_is_classified(pki: Pki) -> None:
         assert "does not speak TLS" in str(caught.value)
 
 
+def oversized_server(pki: Pki) -> ssl.SSLContext:
+    """A TLS server whose Certificate message is over OpenSSL's 100 KiB limit: its
+    certificate, then an unrelated one with 110 kB of extension."""
+    key = ec_key(9)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "filler")])
+    now = datetime.datetime.now(datetime.UTC)
+    filler = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.UnrecognizedExtension(
+                x509.ObjectIdentifier("1.3.6.1.4.1.55555.2"), b"F" * 110_000
+            ),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    with_chain_files(context, pki.files["server.crt"], pki.files["server.key"], [filler])
+    return context
+
+
+def with_chain_files(
+    context: ssl.SSLContext, cert: Path, key: Path, extra: list[x509.Certificate]
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="oversized-") as directory:
+        chain = Path(directory, "chain.pem")
+        pems = [c.public_bytes(serialization.Encoding.PEM) for c in extra]
+        chain.write_bytes(cert.read_bytes() + b"".join(pems))
+        context.load_cert_chain(chain, key)
+
+
+async def test_an_oversized_handshake_message_is_our_refusal_not_the_peer_ending(
+    pki: Pki,
+) -> None:
+    """Our OpenSSL refuses a server Certificate message over its limit (and tells the
+    server so); the server did not end the connection, and the failure says what it was."""
+    context = oversized_server(pki)
+
+    async def handle(stream: trio.SocketStream) -> None:
+        with contextlib.suppress(trio.BrokenResourceError):
+            await trio.SSLStream(stream, context, server_side=True).do_handshake()
+        await trio.sleep(5)  # still connected
+
+    async with raw_server(handle) as port, trusting(pki) as sock:
+        with trio.fail_after(10), pytest.raises(SocketStatusError) as caught:
+            await sock.connect(HostName("127.0.0.1"), str(port), L.TLS13)
+    assert caught.value.status == S.HTTP_INVALID_SERVER_RESPONSE
+    assert "over OpenSSL's size limit" in str(caught.value)
+    assert "EXCESSIVE_MESSAGE_SIZE" in str(caught.value)
+    assert "ended the connection" not in str(caught.value)
+
+
+async def test_a_corrupted_record_is_an_integrity_failure(pki: Pki) -> None:
+    """A record that fails its integrity check on an established session was corrupted
+    or tampered with: not a peer that "does not speak TLS"."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.files["server.crt"], pki.files["server.key"])
+
+    async def handle(stream: trio.SocketStream) -> None:
+        await trio.SSLStream(stream, context, server_side=True).do_handshake()
+        await stream.send_all(b"\x17\x03\x03\x00\x40" + bytes(64))  # not what was encrypted
+        await trio.sleep(5)
+
+    async with raw_server(handle) as port, trusting(pki) as sock:
+        with trio.fail_after(10):
+            await sock.connect(HostName("127.0.0.1"), str(port), L.TLS13)
+            with pytest.raises(SocketStatusError) as caught:
+                await sock.receive_some()
+    assert caught.value.status == S.HTTP_INVALID_SERVER_RESPONSE
+    assert "failed its integrity check (corrupted or tampered with" in str(caught.value)
+    assert "does not speak TLS" not in str(caught.value)
+
+
+async def test_a_plain_connect_does_not_report_an_earlier_servers_certificate(
+    pki: Pki,
+) -> None:
+    """After a failed TLS connect, a plain connect on the same socket reports no
+    server certificate, errors or level of the earlier server."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(pki.files["foreign_server.crt"], pki.files["foreign_server.key"])
+
+    async def handle(stream: trio.SocketStream) -> None:
+        with contextlib.suppress(trio.BrokenResourceError):
+            await trio.SSLStream(stream, context, server_side=True).do_handshake()
+
+    async with raw_server(handle) as tls_port, plain_server(b"plain\n") as plain_port:
+        sock = trusting(pki)
+        async with sock:
+            with trio.fail_after(10):
+                with pytest.raises(SocketStatusError):
+                    await sock.connect(HostName("localhost"), str(tls_port), L.SSL)
+                assert sock.information.server_certificate_errors == [C.UNTRUSTED]
+                await sock.connect(HostName("127.0.0.1"), str(plain_port))
+                assert await sock.receive_some() == b"plain\n"
+            info = sock.information
+            assert info.server_certificate is None
+            assert info.server_intermediate_certificates == []
+            assert info.server_certificate_errors == []
+            assert info.server_certificate_error_severity == SocketSslErrorSeverity.NONE
+            assert info.peer_certificate is None
+            assert info.protection_level == L.PLAIN_SOCKET
+
+
 @asynccontextmanager
 async def raw_server(
     handle: Callable[[trio.SocketStream], Awaitable[None]],
@@ -907,14 +1021,43 @@ async def serve_one(listener: StreamSocketListener) -> None:
         await conn.send_all(b"echo: " + await reversed_line_server(conn))
 
 
-@pytest.mark.parametrize("sent", [b"", b"\x16\x03\x01\x00\xf8"], ids=["silent", "record header"])
+def client_hello() -> bytes:
+    """A whole TLS 1.3 ClientHello, as Python's ssl sends it first."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    outgoing = ssl.MemoryBIO()
+    client = context.wrap_bio(ssl.MemoryBIO(), outgoing, server_hostname="localhost")
+    with contextlib.suppress(ssl.SSLWantReadError):
+        client.do_handshake()
+    return outgoing.read()
+
+
+#: What an idle connection sends before it stalls, and the failure the listener counts.
+IDLE_SENDS: dict[str, tuple[Callable[[], bytes], str]] = {
+    "silent": (lambda: b"", "no complete ClientHello within control.tls_hello_timeout=0.5 s"),
+    "record header": (
+        lambda: b"\x16\x03\x01\x00\xf8",
+        "no complete ClientHello within control.tls_hello_timeout=0.5 s",
+    ),
+    "ClientHello": (
+        client_hello,
+        "the client did not go on with its handshake within control.tls_hello_timeout=0.5 s "
+        "of the server's answer",
+    ),
+}
+
+
+@pytest.mark.parametrize("sent", sorted(IDLE_SENDS))
 async def test_idle_connections_lose_their_slot_after_the_hello_timeout(
-    pki: Pki, sent: bytes
+    pki: Pki, sent: str
 ) -> None:
     """64 idle connections from 8 addresses take every handshake slot; each is
     closed when tls_hello_timeout passes without a whole ClientHello (no byte of it,
-    or only the header of its record), so a real client waits that long, not the 60 s
+    or only the header of its record), or, after a whole ClientHello, without the rest
+    of the client's handshake, so a real client waits that long, not the 60 s
     handshake timeout."""
+    make, message = IDLE_SENDS[sent]
     async with StreamSocketListener() as listener:
         listener.control.server_certificate = pki.server
         listener.control.tls_hello_timeout = 0.5
@@ -923,7 +1066,7 @@ async def test_idle_connections_lose_their_slot_after_the_hello_timeout(
         sources = [f"127.0.0.{n}" for n in range(2, 10)]
         attacker = idle_connections(port, sources, 8)
         for raw in attacker:
-            raw.sendall(sent)
+            raw.sendall(make())
         try:
             await wait_until(lambda: listener._handshakes.value == 0)
             async with trio.open_nursery() as nursery:
@@ -934,7 +1077,7 @@ async def test_idle_connections_lose_their_slot_after_the_hello_timeout(
             error = listener.information.last_tls_handshake_error
             assert error is not None
             assert SocketError.get_status(error) == S.CONNECTION_TIMED_OUT
-            assert "no complete ClientHello within control.tls_hello_timeout=0.5 s" in str(error)
+            assert message in str(error)
         finally:
             for raw in attacker:
                 raw.close()

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import dataclasses
 import ssl
+import subprocess
+import tempfile
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 
@@ -50,6 +53,8 @@ from trio_sockets import (
     StreamSocket,
     StreamSocketListener,
 )
+from trio_sockets._core.certificate import name_matches
+from trio_sockets._pytest_plugin import DnsServerFactory
 
 C = ChainValidationResult
 S = SocketErrorStatus
@@ -99,6 +104,7 @@ class Shape:
     leaf_not_after: object = NOW + 30 * DAY
     leaf_critical_unknown: bool = False
     leaf_bad_signature: bool = False
+    leaf_weak_key: bool = False  # the leaf has an RSA-1024 key
     send_intermediates: bool = True
 
 
@@ -127,7 +133,7 @@ def build(shape: Shape, send_root: bool) -> tuple[list[bytes], object]:
         intermediates.append(issuer)
     leaf = issue(
         "localhost",
-        ec_key(3),
+        weak_rsa_key() if shape.leaf_weak_key else ec_key(3),
         issuer,
         names=shape.leaf_names,
         purposes=shape.leaf_purposes,  # type: ignore[arg-type]
@@ -180,6 +186,10 @@ DEFECTS: dict[str, tuple[Callable[[Shape], None], frozenset[ChainValidationResul
     ),
     "weak issuer key": (
         lambda shape: setattr(shape, "issuer_weak_key", True),
+        frozenset({C.INVALID_SIGNATURE}),
+    ),
+    "weak leaf key": (
+        lambda shape: setattr(shape, "leaf_weak_key", True),
         frozenset({C.INVALID_SIGNATURE}),
     ),
     "bad signature": (
@@ -400,6 +410,173 @@ async def test_an_issuer_only_openssl_takes_is_refused_when_untrusted_is_ignorab
             assert "public key algorithm" in str(failure)
 
 
+# -- key sizes and signature digests -------------------------------------------------------------
+
+#: An RSA-1024 server key, issued by the trusted root, and self-signed (a device's).
+WEAK_LEAF = issue("localhost", weak_rsa_key(), PKI.root, names=("localhost",))
+WEAK_DEVICE = issue("localhost", weak_rsa_key(), names=("localhost",))
+
+
+@pytest.mark.parametrize("leaf", [WEAK_LEAF, WEAK_DEVICE], ids=["issued", "self-signed"])
+@pytest.mark.parametrize(
+    "ignorable", [{C.UNTRUSTED}, set(IGNORABLE)], ids=["UNTRUSTED", "everything"]
+)
+async def test_a_weak_server_key_is_refused_when_untrusted_is_ignorable(
+    leaf: Issued, ignorable: set[ChainValidationResult]
+) -> None:
+    """An RSA-1024 key is below OpenSSL's default security level: OpenSSL refuses it
+    ("EE certificate key too weak"), and so does the check made when ``UNTRUSTED`` is
+    ignorable -- also for a self-signed device certificate, the pinning case."""
+    server = server_context([leaf.der], leaf.key)
+    async with serving(server) as port, trusting(PKI, ignorable) as sock:
+        failure = await outcome_of(sock, port)
+        assert isinstance(failure, SocketStatusError), failure
+        assert failure.status == S.CERTIFICATE_IS_INVALID
+        info = sock.information
+        assert C.INVALID_SIGNATURE in info.server_certificate_errors
+        assert info.server_certificate_error_severity == SocketSslErrorSeverity.FATAL
+        assert "EE certificate key too weak (RSA 1024 bits" in str(failure)
+
+
+def _weak_issuer() -> tuple[list[bytes], object]:
+    return build(Shape(issuer_weak_key=True), send_root=False)
+
+
+def _sha1_leaf() -> tuple[list[bytes], object]:
+    """A leaf the trusted root signed with ECDSA-SHA1 (by ``openssl x509``: cryptography
+    no longer signs with SHA-1); it re-signs a self-signed one."""
+    leaf = issue("localhost", ec_key(3), names=("localhost",))
+    with tempfile.TemporaryDirectory(prefix="sha1-") as directory:
+        root_pem, root_key, leaf_pem = (Path(directory, name) for name in ("r", "k", "l"))
+        root_pem.write_bytes(pem_of(PKI.root.der))
+        root_key.write_bytes(key_pem(PKI.root.key))
+        leaf_pem.write_bytes(pem_of(leaf.der))
+        command = [require_tool("openssl"), "x509", "-in", str(leaf_pem), "-outform", "DER"]
+        command += ["-CA", str(root_pem), "-CAkey", str(root_key), "-sha1"]
+        signed = subprocess.run(command, capture_output=True, check=True, timeout=30).stdout
+    return [signed], leaf.key
+
+
+#: Chains OpenSSL's default security level refuses: what each presents, and its words.
+WEAK_CHAINS: dict[str, tuple[Callable[[], tuple[list[bytes], object]], str]] = {
+    "weak leaf key": (lambda: ([WEAK_LEAF.der], WEAK_LEAF.key), "EE certificate key too weak"),
+    "weak issuer key": (_weak_issuer, "CA certificate key too weak"),
+    "SHA-1 signature": (_sha1_leaf, "signature digest algorithm too weak"),
+}
+
+
+def old_server_context(ders: list[bytes], key: object) -> ssl.SSLContext:
+    """A server context that also speaks TLS 1.0 and 1.1."""
+    context = server_context(ders, key)  # type: ignore[arg-type]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = ssl.TLSVersion.TLSv1
+    return context
+
+
+@pytest.mark.parametrize("weakness", sorted(WEAK_CHAINS))
+@pytest.mark.parametrize(
+    ("minimum", "level"),
+    [(L.TLS10, L.SSL), (L.UNSPECIFIED, L.TLS10), (L.UNSPECIFIED, L.TLS11)],
+    ids=["floor TLS10", "pinned TLS10", "pinned TLS11"],
+)
+async def test_a_lower_version_floor_keeps_the_certificate_strength_checks(
+    weakness: str, minimum: SocketProtectionLevel, level: SocketProtectionLevel
+) -> None:
+    """TLS 1.0 and 1.1 need OpenSSL's security level 0, which also drops its checks of
+    key sizes and signature digests: they are made after the handshake instead, so the
+    chain is refused as at the default level, whichever version was negotiated."""
+    make, words = WEAK_CHAINS[weakness]
+    ders, key = make()
+    async with serving(old_server_context(ders, key)) as port, trusting(PKI, set()) as sock:
+        sock.control.min_protection_level = minimum
+        with trio.fail_after(15):
+            with pytest.raises(SocketStatusError) as caught:
+                await sock.connect(HostName("localhost"), str(port), level)
+        assert caught.value.status == S.CERTIFICATE_IS_INVALID
+        assert words in str(caught.value)
+        assert sock.information.server_certificate_errors == [C.INVALID_SIGNATURE]
+        assert sock.information.protection_level == L.PLAIN_SOCKET
+
+
+@pytest.mark.parametrize("level", [L.SSL, L.TLS10], ids=["SSL", "TLS10"])
+async def test_a_sound_chain_passes_with_a_lower_version_floor(
+    level: SocketProtectionLevel,
+) -> None:
+    ders, key = build(Shape(), send_root=False)
+    async with serving(old_server_context(ders, key)) as port, trusting(PKI, set()) as sock:
+        sock.control.min_protection_level = L.TLS10
+        with trio.fail_after(15):
+            await sock.connect(HostName("localhost"), str(port), level)
+        assert sock.information.server_certificate_errors == []
+        assert sock.information.protection_level == (L.TLS13 if level == L.SSL else L.TLS10)
+        assert await sock.receive_some() == b"hello"
+
+
+@pytest.mark.parametrize(
+    "ignorable", [{C.EXPIRED}, {C.EXPIRED, C.UNTRUSTED}], ids=["OpenSSL", "cryptography"]
+)
+async def test_an_ignored_expired_root_is_listed_in_the_errors(
+    ignorable: set[ChainValidationResult],
+) -> None:
+    """The trusted root has expired, the leaf has not: the connect is refused as
+    ``EXPIRED``, and the retry that ignores it reports the ``EXPIRED`` it let through."""
+    root = issue(
+        "Chains Expired Root",
+        ec_key(8),
+        ca=True,
+        not_before=NOW - 400 * DAY,
+        not_after=NOW - 30 * DAY,
+    )
+    leaf = issue("localhost", ec_key(3), root, names=("localhost",), not_before=NOW - 40 * DAY)
+    pki = dataclasses.replace(PKI, root=root)
+    server = server_context([leaf.der], leaf.key)
+    async with serving(server) as port, trusting(pki, set()) as sock:
+        failure = await outcome_of(sock, port)
+        assert isinstance(failure, SocketStatusError), failure
+        assert failure.status == S.CERTIFICATE_EXPIRED
+        assert sock.information.server_certificate_errors == [C.EXPIRED]
+        sock.control.ignorable_server_certificate_errors = ignorable
+        assert await outcome_of(sock, port) is None
+        assert sock.information.server_certificate_errors == [C.EXPIRED]
+        assert await sock.receive_some() == b"hello"
+
+
+# -- host names ----------------------------------------------------------------------------------
+
+
+def test_a_whole_label_wildcard_stands_for_an_idn_label() -> None:
+    """OpenSSL lets ``*`` as a whole label stand for an A-label (``xn--...``); only a
+    partial wildcard may not, and Python's ssl allows no partial wildcards at all."""
+    wildcard = issue("wildcard", ec_key(3), names=("*.example.test",)).cert
+    partial = issue("partial", ec_key(3), names=("xn--*.example.test",)).cert
+    assert name_matches(wildcard, HostName("bücher.example.test"))
+    assert name_matches(wildcard, HostName("xn--bcher-kva.example.test"))
+    assert not name_matches(wildcard, HostName("example.test"))
+    assert not name_matches(wildcard, HostName("a.b.example.test"))
+    assert not name_matches(partial, HostName("xn--bcher-kva.example.test"))
+
+
+@pytest.mark.parametrize(
+    "ignorable",
+    [set(), {C.UNTRUSTED}, {C.INVALID_NAME}],
+    ids=["OpenSSL", "cryptography", "INVALID_NAME ignorable"],
+)
+async def test_a_wildcard_certificate_serves_an_idn_host_on_both_verifiers(
+    dns_server: DnsServerFactory, ignorable: set[ChainValidationResult]
+) -> None:
+    leaf = issue("wildcard", ec_key(3), PKI.root, names=("*.example.test",))
+    dns = await dns_server(hosts={"xn--bcher-kva.example.test": "127.0.0.1"})
+    server = server_context([leaf.der], leaf.key)
+    async with serving(server) as port, StreamSocket(resolver=dns.resolver()) as sock:
+        sock.control.trusted_certificates.append(PKI.trusted)
+        sock.control.ignorable_server_certificate_errors = ignorable
+        with trio.fail_after(15):
+            await sock.connect(HostName("bücher.example.test"), str(port), L.SSL)
+        assert sock.information.server_certificate_errors == []
+        assert await sock.receive_some() == b"hello"
+
+
 # -- certificates that cannot be read ------------------------------------------------------------
 
 
@@ -490,6 +667,37 @@ async def test_a_client_with_an_unreadable_extra_certificate_does_not_stop_the_l
         assert SocketError.get_status(error) == S.CERTIFICATE_IS_INVALID
         assert "cannot be read" in str(error)
         assert await present(port, good) == b"hello CN=client"
+        nursery.cancel_scope.cancel()
+
+
+def tls10_client_context(client: Issued) -> ssl.SSLContext:
+    """A TLS 1.0 client presenting *client* (at security level 0, which 1.0 needs)."""
+    context = ssl.create_default_context()
+    context.set_ciphers("DEFAULT:@SECLEVEL=0")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        context.minimum_version = context.maximum_version = ssl.TLSVersion.TLSv1
+    context.load_verify_locations(cadata=PKI.root.der)
+    with_chain(context, [client.der, CLIENT_CA.der], client.key)
+    return context
+
+
+async def test_a_weak_client_key_is_refused_by_a_tls10_listener() -> None:
+    """A TLS10 listener runs at security level 0 too: a client certificate with an
+    RSA-1024 key is refused after the handshake, as at the default level."""
+    weak = tls10_client_context(issue("client", weak_rsa_key(), CLIENT_CA, names=("c.test",)))
+    good = tls10_client_context(CLIENT)
+    async with tls_listener_for_clients() as listener, trio.open_nursery() as nursery:
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.TLS10)
+        nursery.start_soon(serve_greeting, listener)
+        port = int(listener.information.local_port)
+        assert await present(port, good) == b"hello CN=client"
+        assert await present(port, weak) == b""
+        await wait_until(lambda: listener.information.tls_handshake_failures == 1)
+        error = listener.information.last_tls_handshake_error
+        assert error is not None
+        assert SocketError.get_status(error) == S.CERTIFICATE_IS_INVALID
+        assert "client certificate failed verification: EE certificate key too weak" in str(error)
         nursery.cancel_scope.cancel()
 
 

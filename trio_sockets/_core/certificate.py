@@ -429,8 +429,9 @@ def name_matches(cert: x509.Certificate, host: HostName) -> bool:
     """Whether *cert* is valid for *host*, as OpenSSL checks it for the :mod:`ssl` module.
 
     Only the subject alternative names count (never the common name); a wildcard stands
-    for one whole left-most label (``*.example.com``), and an IP address matches only an
-    IP address entry.
+    for one whole left-most label (``*.example.com``), an IDN A-label (``xn--...``) too,
+    and an IP address matches only an IP address entry. (OpenSSL keeps A-labels from
+    *partial* wildcards, ``b*.example.com``, and :mod:`ssl` allows no partial wildcards.)
     """
     if host.type != HostNameType.DOMAIN_NAME:
         wanted = ipaddress.ip_address(host.canonical_name.split("%")[0])
@@ -442,7 +443,7 @@ def name_matches(cert: x509.Certificate, host: HostName) -> bool:
         if len(pattern_labels) != len(labels):
             continue
         if pattern_labels[0] == "*" and len(pattern_labels) > 2:
-            if pattern_labels[1:] == labels[1:] and not labels[0].startswith("xn--"):
+            if pattern_labels[1:] == labels[1:]:
                 return True
         elif pattern_labels == labels:
             return True

@@ -34,6 +34,7 @@ from .status import (
     STATUS_HRESULT,
     TLS_NO_COMMON,
     TLS_NOT_TLS,
+    TLS_REFUSED,
     WIN32_STATUS,
     SocketErrorStatus,
     chain_result_of_verify_code,
@@ -343,7 +344,7 @@ def _ssl_status(exc: ssl.SSLError) -> SocketErrorStatus | None:
         return _S.CONNECTION_RESET_BY_PEER
     reason = getattr(exc, "reason", None)
     reason = reason if isinstance(reason, str) else ""  # anyone may make an SSLError
-    if reason in TLS_NOT_TLS:
+    if reason in TLS_NOT_TLS or reason in TLS_REFUSED:
         return _S.HTTP_INVALID_SERVER_RESPONSE
     if reason in TLS_NO_COMMON:
         return _S.SOFTWARE_CAUSED_CONNECTION_ABORT

@@ -25,6 +25,7 @@ __all__ = [
     "STATUS_HRESULT",
     "TLS_NOT_TLS",
     "TLS_NO_COMMON",
+    "TLS_REFUSED",
     "WIN32_STATUS",
     "SocketErrorStatus",
     "chain_result_of_verify_code",
@@ -336,11 +337,14 @@ TLS_NOT_TLS = frozenset(
         "BAD_RECORD_TYPE",
         "LENGTH_MISMATCH",
         "RECORD_LENGTH_MISMATCH",
-        "DECRYPTION_FAILED_OR_BAD_RECORD_MAC",
         "BAD_PACKET_LENGTH",
         "ENCRYPTED_LENGTH_TOO_LONG",
     }
 )
+# Reasons for TLS from the peer that our OpenSSL refuses: a handshake message over its
+# size limit (a certificate chain over 100 KiB), a record that fails its integrity check
+# (corrupted or tampered with on the way). An invalid answer, as for TLS_NOT_TLS.
+TLS_REFUSED = frozenset({"EXCESSIVE_MESSAGE_SIZE", "DECRYPTION_FAILED_OR_BAD_RECORD_MAC"})
 # Reasons that mean the two sides share no TLS version or cipher.
 TLS_NO_COMMON = frozenset(
     {

@@ -145,7 +145,8 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         demand client certificates). Each accepted connection completes its handshake
         (within ``control.tls_handshake_timeout``) before it is delivered; one that
         fails is closed and counted in ``information.tls_handshake_failures``, and so
-        is one silent past ``control.tls_hello_timeout`` or from a peer already running
+        is one silent past ``control.tls_hello_timeout`` (for its ClientHello, or for
+        its answer to the server's handshake messages) or from a peer already running
         ``control.max_tls_handshakes_per_address`` handshakes.
 
         Raises:

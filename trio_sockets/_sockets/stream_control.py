@@ -391,7 +391,9 @@ class StreamSocketListenerControl(_TcpControl):
         A connection that has not sent it by then (nothing, or part of it) is closed and counted in
         ``information.tls_handshake_failures`` (``CONNECTION_TIMED_OUT``), so that idle
         connections cannot hold the listener's handshake slots for the whole
-        ``tls_handshake_timeout``. Both run from the accept.
+        ``tls_handshake_timeout``; so is one that does not answer a handshake message of
+        the server within as long (it sent a ClientHello, then stalled). Both run from
+        the accept.
         """
         return self._tls_hello_timeout
 

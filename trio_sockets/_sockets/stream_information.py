@@ -150,7 +150,9 @@ class StreamSocketInformation:
         """The certificate the server presented in the last TLS handshake.
 
         Also after a failed handshake, for diagnostics. ``None`` before any handshake,
-        and on a socket accepted by a listener (see :attr:`peer_certificate`).
+        once a plain ``connect`` has succeeded after it (nor are that handshake's errors
+        reported then), and on a socket accepted by a listener (see
+        :attr:`peer_certificate`).
         """
         report = self._server_report()
         return None if report is None else report.peer_certificate

@@ -298,6 +298,9 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         self._output = None
         if opened.session is not None:
             self._use_tls(opened.session)
+        else:
+            # A plain connection reports no earlier server's certificate or errors.
+            self._tls_tried = None
 
     @staticmethod
     async def get_endpoint_pairs(

@@ -13,6 +13,9 @@ Its Web PKI profile is relaxed only where OpenSSL is more lenient without the ch
 getting weaker (see :data:`_EE_POLICY` and :data:`_CA_POLICY`). What WinRT needs and the
 verifier has no switch for is done around it:
 
+- the key sizes and signature digests of the path are checked by
+  :func:`~trio_sockets._tls.strength.weakness`, as OpenSSL's default security level
+  checks them (cryptography's verifier leaves the end entity's key unchecked);
 - the host name is checked by :func:`~trio_sockets._core.certificate.name_matches` (as OpenSSL
   checks it), and the verifier runs without a name;
 - an expired chain is verified again at a moment its certificates were valid: if it
@@ -45,6 +48,7 @@ from cryptography.x509.verification import (
 from .._core.certificate import name_matches
 from .._core.enums import ChainValidationResult
 from .._core.hostname import HostName
+from .strength import weakness
 
 __all__ = ["ChainFindings", "ChainVerifier"]
 
@@ -198,11 +202,11 @@ class ChainVerifier:
         if self._store is not None:
             # The common case first: a sound chain to a trusted root.
             try:
-                self._verify(self._store, moment, chain)
+                path = self._verify(self._store, moment, chain)
             except VerificationError as exc:
                 failures.append((False, str(exc)))
             else:
-                return ChainFindings(sorted(found))
+                return _strength_checked(found, path)
         tops = [cert for cert in chain if self._is_top(cert, chain)]
         stores = [(store, False) for store in (self._store,) if store is not None]
         if tops:
@@ -219,7 +223,7 @@ class ChainVerifier:
                 if when == moment and not untrusted:
                     continue  # tried above
                 try:
-                    self._verify(store, when, chain)
+                    path = self._verify(store, when, chain)
                 except VerificationError as exc:
                     failures.append((untrusted, str(exc)))
                     continue
@@ -227,7 +231,7 @@ class ChainVerifier:
                     found.add(_C.UNTRUSTED)
                 if when != moment:
                     found.add(_C.EXPIRED)
-                return ChainFindings(sorted(found))
+                return _strength_checked(found, path)
         detail = _telling(failures)
         found.add(_fatal_result(detail))
         if not all(_valid_at(cert, moment) for cert in chain):
@@ -236,7 +240,8 @@ class ChainVerifier:
 
     def _verify(
         self, store: Store, when: datetime.datetime, chain: Sequence[x509.Certificate]
-    ) -> None:
+    ) -> list[x509.Certificate]:
+        """The path from *chain*'s leaf to an anchor in *store*, valid at *when*."""
         verifier = (
             PolicyBuilder()
             .store(store)
@@ -244,7 +249,7 @@ class ChainVerifier:
             .extension_policies(ca_policy=_CA_POLICY, ee_policy=_EE_POLICY)
             .build_client_verifier()
         )
-        verifier.verify(chain[0], list(chain[1:]))
+        return verifier.verify(chain[0], list(chain[1:])).chain
 
     def _is_top(self, cert: x509.Certificate, chain: Sequence[x509.Certificate]) -> bool:
         """Whether *cert* ends the chain: self-issued, or no issuer for it anywhere.
@@ -258,6 +263,17 @@ class ChainVerifier:
             candidate is not cert and _names_issuer(cert, candidate)
             for candidate in (*chain, *self._anchors)
         )
+
+
+def _strength_checked(
+    found: set[ChainValidationResult], path: list[x509.Certificate]
+) -> ChainFindings:
+    """*found* for a chain that verified along *path*, with the key sizes and digests
+    OpenSSL checks and cryptography's verifier does not (fatal, as in OpenSSL)."""
+    weak = weakness(path)
+    if weak is not None:
+        found.add(_C.INVALID_SIGNATURE)
+    return ChainFindings(sorted(found), weak)
 
 
 def _names_issuer(cert: x509.Certificate, candidate: x509.Certificate) -> bool:

@@ -28,6 +28,7 @@ from .._core.errors import SocketError, SocketErrorStatus, socket_error, transla
 from .._core.hostname import HostName
 from .._core.status import chain_result_of_verify_code, status_of_chain_result
 from .chain import ChainVerifier
+from .strength import DEFAULT_SECURITY_LEVEL, weakness
 from .transport import MAX_DRAIN_READS, SocketTransport
 
 __all__ = [
@@ -55,25 +56,36 @@ def level_of_version(version: str | None) -> SocketProtectionLevel:
     return _VERSION_LEVEL.get(version or "", _L.SSL)
 
 
-def _peer_ders(stream: trio.SSLStream[SocketTransport]) -> list[bytes]:
+def _peer_ders(stream: trio.SSLStream[SocketTransport], *, verified: bool = False) -> list[bytes]:
     """The DER of each certificate the peer presented, leaf first (also after a failed
-    handshake)."""
-    # ssl exposes the presented chain publicly from Python 3.13 on; before that the
-    # underlying _ssl object has it. trio keeps the SSLObject in _ssl_object.
+    handshake); or, *verified*, of the path OpenSSL verified, from the leaf to the
+    trust anchor (empty when it did not verify one)."""
+    # ssl exposes both chains publicly from Python 3.13 on; before that the underlying
+    # _ssl object has them. trio keeps the SSLObject in _ssl_object.
+    name = "get_verified_chain" if verified else "get_unverified_chain"
     ssl_object = getattr(stream, "_ssl_object", None)
-    getter = getattr(ssl_object, "get_unverified_chain", None)
+    getter = getattr(ssl_object, name, None)
     if getter is None:
-        getter = getattr(getattr(ssl_object, "_sslobj", None), "get_unverified_chain", None)
+        getter = getattr(getattr(ssl_object, "_sslobj", None), name, None)
     ders: list[bytes] = []
     if getter is not None:
         for item in getter() or ():
             ders.append(item if isinstance(item, bytes) else item.public_bytes(2))  # DER
-    if not ders and ssl_object is not None:
+    if not ders and not verified and ssl_object is not None:
         with contextlib.suppress(ValueError):
             der = ssl_object.getpeercert(binary_form=True)
             if der:
                 ders.append(der)
     return ders
+
+
+def _verified_path(stream: trio.SSLStream[SocketTransport]) -> list[x509.Certificate]:
+    """The path OpenSSL verified, leaf to trust anchor; empty when it verified none, or
+    when cryptography cannot read one of its certificates (a root of the system store)."""
+    try:
+        return [x509.load_der_x509_certificate(der) for der in _peer_ders(stream, verified=True)]
+    except (ValueError, x509.InvalidVersion):
+        return []
 
 
 #: How much of what cryptography said about an unreadable certificate goes into messages.
@@ -109,13 +121,16 @@ class TlsReport:
         first_error: ChainValidationResult | None = None,
         verifier: ChainVerifier | None = None,
         ignorable: frozenset[ChainValidationResult] | None = None,
+        lowered: bool = False,
     ) -> None:
         """Fill in the peer's certificates and every error found with them.
 
         *first_error* is what OpenSSL refused the chain for. With a *verifier* (the
         client side, when OpenSSL did not verify or refused), the chain is verified by
-        it; otherwise only dates and *host* are checked, and of those only the
-        *ignorable* errors count (OpenSSL checked the others). Never raises: a
+        it; otherwise only dates and *host* are checked, on the path OpenSSL verified
+        (its trust anchor too), and of those only the *ignorable* errors count (OpenSSL
+        checked the others). *lowered*: OpenSSL verified below the default security
+        level, so the path's key sizes and digests are checked here. Never raises: a
         certificate that cannot be read (the peer chooses the bytes) sets
         :attr:`unreadable` and the error ``OTHER_ERRORS``.
         """
@@ -140,7 +155,13 @@ class TlsReport:
                         self.peer_certificate = Certificate._make(chain)
                     else:
                         self.intermediates.append(Certificate._make(chain[-1:]))
-                self.errors = self._errors(chain, host, first_error, verifier, ignorable)
+                if verifier is None:
+                    path = (_verified_path(stream) if first_error is None else []) or chain
+                    self.errors = self._checked(path, host, first_error, ignorable)
+                    if lowered:
+                        self._check_strength(path)
+                else:
+                    self.errors = self._verified(chain, host, first_error, verifier)
             # Anything cryptography raises on bytes the peer chose means the same: the
             # certificate cannot be judged, so it is not accepted.
             except Exception as exc:
@@ -150,19 +171,31 @@ class TlsReport:
                     failed.add(first_error)
                 self.errors = sorted(failed)
 
-    def _errors(
+    def _checked(
+        self,
+        path: list[x509.Certificate],
+        host: HostName | None,
+        first_error: ChainValidationResult | None,
+        ignorable: frozenset[ChainValidationResult] | None,
+    ) -> list[ChainValidationResult]:
+        checked = certificate_errors(path, host, first_error=first_error)
+        if ignorable is not None and first_error is None:
+            checked = [error for error in checked if error in ignorable]
+        return checked
+
+    def _check_strength(self, path: list[x509.Certificate]) -> None:
+        weak = weakness(path)
+        if weak is not None:
+            self.detail = weak
+            self.errors = sorted({*self.errors, _C.INVALID_SIGNATURE})
+
+    def _verified(
         self,
         chain: list[x509.Certificate],
         host: HostName | None,
         first_error: ChainValidationResult | None,
-        verifier: ChainVerifier | None,
-        ignorable: frozenset[ChainValidationResult] | None,
+        verifier: ChainVerifier,
     ) -> list[ChainValidationResult]:
-        if verifier is None:
-            checked = certificate_errors(chain, host, first_error=first_error)
-            if ignorable is not None and first_error is None:
-                checked = [error for error in checked if error in ignorable]
-            return checked
         findings = verifier.findings(chain, host)
         self.detail = findings.detail
         if first_error is None:
@@ -258,19 +291,22 @@ async def handshake(
                 broken=True,
             ) from exc
         raise tls_error(exc, f"{what}: TLS handshake", handshaken=False) from exc
+    # TLS 1.0 and 1.1 need security level 0, at which OpenSSL does not check key sizes
+    # and digests: they are checked after the handshake (see _tls.strength).
+    lowered = stream.context.security_level < DEFAULT_SECURITY_LEVEL
     if checks_here:
         report.record(stream, host, verifier=chain_verifier(stream.context))
     else:
-        report.record(stream, host, ignorable=ignorable)
+        report.record(stream, host, ignorable=ignorable, lowered=lowered)
+    peer = "client" if stream.server_side else "server"
     if report.unreadable is not None:
-        peer = "client" if stream.server_side else "server"
         raise socket_error(
             SocketErrorStatus.CERTIFICATE_IS_INVALID,
             f"{what}: the {peer}'s certificate chain is not accepted: {report.unreadable}",
         )
     refused = [error for error in report.errors if error not in ignorable]
-    if checks_here and refused:
-        raise _certificate_failure(report, what, None, refused)
+    if (checks_here or lowered) and refused:
+        raise _certificate_failure(report, what, None, refused, peer)
     report.level = level_of_version(stream.version())
 
 
@@ -347,6 +383,7 @@ def _certificate_failure(
     what: str,
     cause: ssl.SSLCertVerificationError | None,
     refused: list[ChainValidationResult] | None = None,
+    peer: str = "server",
 ) -> OSError:
     refused = refused if refused is not None else report.errors
     # The one OpenSSL would have named: it checks the path first, then the chain's
@@ -366,7 +403,7 @@ def _certificate_failure(
     names = ", ".join(error.name for error in report.errors) or primary.name
     return socket_error(
         status,
-        f"{what}: the server certificate failed verification: {detail} "
+        f"{what}: the {peer} certificate failed verification: {detail} "
         f"(information.server_certificate_errors: {names}; severity "
         f"{report.severity.name})",
     )
@@ -382,6 +419,16 @@ _ALERT_HINTS: Final = {
     "SSLV3_ALERT_UNSUPPORTED_CERTIFICATE": "the peer rejected our certificate",
     "PEER_DID_NOT_RETURN_A_CERTIFICATE": "the client sent no certificate, and one is required",
 }
+# What our OpenSSL refusing the peer's TLS means, for the message (see TLS_REFUSED).
+_REFUSAL_HINTS: Final = {
+    "EXCESSIVE_MESSAGE_SIZE": (
+        "refused: a handshake message from the peer is over OpenSSL's size limit (a "
+        "certificate chain over 100 KiB, say)"
+    ),
+    "DECRYPTION_FAILED_OR_BAD_RECORD_MAC": (
+        "a record from the peer failed its integrity check (corrupted or tampered with on the way)"
+    ),
+}
 _STATUS_HINTS: Final = {
     SocketErrorStatus.HTTP_INVALID_SERVER_RESPONSE: "the peer does not speak TLS",
     SocketErrorStatus.SOFTWARE_CAUSED_CONNECTION_ABORT: (
@@ -389,6 +436,14 @@ _STATUS_HINTS: Final = {
     ),
     SocketErrorStatus.CONNECTION_RESET_BY_PEER: "the peer ended the connection",
 }
+
+
+def _ended(cause: ssl.SSLError) -> bool:
+    """Whether *cause* is the peer ending the connection (an alert it sent, or the end
+    of the stream), not our OpenSSL refusing what it sent."""
+    return "ALERT" in (cause.reason or "") or isinstance(
+        cause, ssl.SSLEOFError | ssl.SSLZeroReturnError | ssl.SSLSyscallError
+    )
 
 
 def tls_error(exc: BaseException, action: str, *, handshaken: bool = True) -> OSError:
@@ -420,7 +475,11 @@ def tls_error(exc: BaseException, action: str, *, handshaken: bool = True) -> OS
         detail = cause.verify_message
     elif isinstance(cause, ssl.SSLError):
         reason = cause.reason or ""
-        hint = _ALERT_HINTS.get(reason) or _STATUS_HINTS.get(status)
+        hint = _ALERT_HINTS.get(reason) or _REFUSAL_HINTS.get(reason)
+        if hint is None and status == SocketErrorStatus.CONNECTION_RESET_BY_PEER:
+            hint = _STATUS_HINTS[status] if _ended(cause) else "OpenSSL refused what the peer sent"
+        elif hint is None:
+            hint = _STATUS_HINTS.get(status)
         text = reason or cause.strerror or str(cause)
         detail = f"{hint} ({text})" if hint else text
     elif cause is None:

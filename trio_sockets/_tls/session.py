@@ -14,7 +14,6 @@ cancel scopes it registers, and turns a cancelled scope into ``OPERATION_ABORTED
 from __future__ import annotations
 
 import contextlib
-import math
 import socket
 import ssl
 from collections.abc import Callable, Iterator
@@ -170,31 +169,42 @@ def client_hello_within(
 ) -> Iterator[None]:
     """Run the server side of *session*'s handshake in the block, and end it with
     ``CONNECTION_TIMED_OUT`` unless the client's whole ClientHello came within
-    *hello_timeout* seconds from now.
+    *hello_timeout* seconds from now, and each later flight of its handshake within
+    *hello_timeout* seconds of the server's answer before it.
 
     The server's first answer (its hello, or an alert) goes out only once it has read
     the ClientHello whole, so the limit holds until the server first sends: a client
     that sends part of a ClientHello and stalls holds its slot no longer than one that
-    sends nothing. Nothing changes when the handshake's *deadline* comes first (the
-    handshake then times out itself).
+    sends nothing. Each send of the server starts the limit again, for the client's
+    answer: a client that sends a whole ClientHello and then stalls holds its slot no
+    longer either (the server sends two or three times in a handshake, so a client that
+    answers each at the last moment holds it a few times as long). Nothing changes when
+    the handshake's *deadline* comes first (the handshake then times out itself).
     """
     start = trio.current_time()
     if hello_timeout is None or start + hello_timeout >= deadline:
         yield
         return
     transport = session.stream.transport_stream
+    answers = 0
     with trio.CancelScope(deadline=start + hello_timeout) as waiting:
 
         def answered() -> None:
-            waiting.deadline = math.inf
+            nonlocal answers
+            answers += 1
+            waiting.deadline = trio.current_time() + hello_timeout
 
-        transport.on_first_send = answered
+        transport.on_send = answered
         try:
             yield
         finally:
-            transport.on_first_send = None
+            transport.on_send = None
     if waiting.cancelled_caught:
+        limit = f"control.tls_hello_timeout={hello_timeout} s"
         raise socket_error(
             SocketErrorStatus.CONNECTION_TIMED_OUT,
-            f"{what}: no complete ClientHello within control.tls_hello_timeout={hello_timeout} s",
+            f"{what}: the client did not go on with its handshake within {limit} of the "
+            "server's answer"
+            if answers
+            else f"{what}: no complete ClientHello within {limit}",
         )

@@ -32,15 +32,14 @@ class SocketTransport(trio.abc.Stream):
         self.closing = False
         #: Whether a receive is under way (it may hold bytes not yet given to OpenSSL).
         self.receiving = False
-        #: Called once, by the next send (a server's first answer ends its wait for the
-        #: ClientHello: :func:`~trio_sockets._tls.session.client_hello_within`).
-        self.on_first_send: Callable[[], None] | None = None
+        #: Called by each send (a server's answer restarts its wait for the client:
+        #: :func:`~trio_sockets._tls.session.client_hello_within`).
+        self.on_send: Callable[[], None] | None = None
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         sock = self._sock
-        if self.on_first_send is not None:
-            self.on_first_send()
-            self.on_first_send = None
+        if self.on_send is not None:
+            self.on_send()
         await trio.lowlevel.checkpoint_if_cancelled()
         yielded = False
         with memoryview(data) as view:
