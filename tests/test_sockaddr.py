@@ -85,9 +85,17 @@ def test_an_ipv6_peer_keeps_its_address(ipv6: ipaddress.IPv6Address, port: int) 
         (("::ffff:127.0.0.1", 9), "127.0.0.1:9"),
         (("::1", 9, 0, 0), "[::1]:9"),
         (("fe80::1%2", 9, 0, 2), "[fe80::1%2]:9"),
+        (("fe80::1", 9, 0, 2), "[fe80::1%2]:9"),
     ],
 )
 def test_format_sockaddr_shows_a_mapped_address_as_ipv4(
     sockaddr: tuple[str, int] | tuple[str, int, int, int], text: str
 ) -> None:
     assert format_sockaddr(sockaddr) == text
+
+
+def test_a_link_local_address_is_reported_with_its_scope() -> None:
+    """Python gives the scope apart from the address (``sockaddr[3]``); what the library
+    reports keeps it, so that it can be given back to reach that peer."""
+    assert host_of(("fe80::1", 9, 0, 2)) == HostName("fe80::1%2")
+    assert host_of(("2001:db8::1", 9, 0, 0)) == HostName("2001:db8::1")

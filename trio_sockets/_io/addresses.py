@@ -13,7 +13,7 @@ from .._core.endpoint import EndpointPair
 from .._core.enums import HostNameSortOptions
 from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import HostName, coerce_host_name
-from .._core.sockaddr import unmapped
+from .._core.sockaddr import unmapped, with_scope
 from .resolver import (
     Protocol,
     Resolver,
@@ -91,15 +91,20 @@ def of_reachable_family(
 
 
 def host_of(sockaddr: SockAddr) -> HostName:
-    """The :class:`HostName` of a socket address; IPv4-mapped IPv6 reads as IPv4."""
-    return _host_of_address(sockaddr[0])
+    """The :class:`HostName` of a socket address; IPv4-mapped IPv6 reads as IPv4.
+
+    A link-local IPv6 address keeps its scope, by interface index (``fe80::1%2``, as
+    Windows writes it): Python gives it apart from the address text (``sockaddr[3]``),
+    and without it the address cannot be given back to connect or answer that peer.
+    """
+    return _host_of_address(sockaddr[0], sockaddr[3] if len(sockaddr) == 4 else 0)
 
 
 # Every received datagram names its sender: parsing the same few addresses over and over
 # was a measurable share of a UDP echo. HostName is immutable, so sharing is safe.
 @functools.lru_cache(maxsize=1024)
-def _host_of_address(text: str) -> HostName:
-    return HostName(unmapped(text))
+def _host_of_address(text: str, scope: int) -> HostName:
+    return HostName(with_scope(unmapped(text), scope))
 
 
 async def endpoint_pairs(

@@ -1,0 +1,126 @@
+"""IPv6 link-local addresses and their scopes (``%interface``), between two network
+namespaces joined by two links (:func:`netns.two_links`), where an address without its
+scope is ambiguous and a datagram sent by the wrong link is lost.
+
+What the library reports names the scope by interface index, as Windows does, so that
+it can be given back to it (the WinRT way of answering a sender).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+
+import pytest
+import trio
+from netns import inside, two_links
+
+from trio_sockets import DatagramSocket, HostName, StreamSocket, StreamSocketListener
+
+
+@pytest.fixture
+def links() -> Iterator[tuple[str, str]]:
+    with two_links() as namespaces:
+        yield namespaces
+
+
+def index(namespace: str, device: str) -> int:
+    """The interface index of *device* in *namespace*."""
+    with inside(namespace):
+        return socket.if_nametoindex(device)
+
+
+def scoped(address: str, namespace: str, device: str) -> HostName:
+    """*address* with the scope of *device* in *namespace*, as the library reports it."""
+    return HostName(f"{address}%{index(namespace, device)}")
+
+
+async def receive_data(sock: DatagramSocket) -> bytes:
+    with trio.fail_after(5):
+        return (await sock.message_received.receive()).data
+
+
+async def assert_nothing_arrives(sock: DatagramSocket, wait: float = 0.3) -> None:
+    with trio.move_on_after(wait):
+        args = await sock.message_received.receive()
+        pytest.fail(f"unexpected datagram {args!r}: {args.data!r}")
+
+
+# -- what is reported keeps the scope ------------------------------------------------------
+
+
+async def test_an_accepted_link_local_peer_is_reported_with_its_scope_and_reached_back(
+    links: tuple[str, str],
+) -> None:
+    a, b = links
+    with trio.fail_after(10):
+        async with StreamSocketListener() as in_b, StreamSocketListener() as in_a:
+            with inside(b):
+                await in_b.bind_service_name("")
+            with inside(a):
+                await in_a.bind_service_name("")
+            async with StreamSocket() as client:
+                with inside(a):
+                    await client.connect(HostName("fe80::d%c0"), in_b.information.local_port)
+                assert client.information.remote_address == scoped("fe80::d", a, "c0")
+                assert client.information.local_address == scoped("fe80::c", a, "c0")
+                args = await in_b.connection_received.receive()
+                async with args.socket as accepted:
+                    peer = accepted.information.remote_host_name
+                    assert peer is not None
+                    assert peer == scoped("fe80::c", b, "d0")
+                    assert accepted.information.remote_address == peer
+                    assert accepted.information.local_address == scoped("fe80::d", b, "d0")
+                    assert f"[fe80::c%{index(b, 'd0')}]" in repr(accepted)
+                    async with StreamSocket() as back:
+                        with inside(b):
+                            await back.connect(peer, in_a.information.local_port)
+                        assert back.information.remote_address == peer
+                    await (await in_a.connection_received.receive()).socket.aclose()
+
+
+async def test_a_datagram_answered_at_its_reported_sender_arrives_by_the_link_it_came_by(
+    links: tuple[str, str],
+) -> None:
+    """The WinRT echo: ``get_output_stream(args.remote_address, args.remote_port)``. B has
+    two links to A; the answer must leave by the one the datagram came in on."""
+    a, b = links
+    with trio.fail_after(10):
+        async with DatagramSocket() as server, DatagramSocket() as client:
+            with inside(b):
+                await server.bind_service_name("")
+            with inside(a):
+                await client.bind_service_name("")
+                out = await client.get_output_stream(
+                    HostName("fe80::d%c0"), server.information.local_port
+                )
+            await out.write(b"ping")
+            args = await server.message_received.receive()
+            assert args.remote_address is not None
+            assert args.remote_address == scoped("fe80::c", b, "d0")
+            assert args.local_address == scoped("fe80::d", b, "d0")
+            with inside(b):
+                reply = await server.get_output_stream(args.remote_address, args.remote_port)
+            await reply.write(b"pong")
+            assert await receive_data(client) == b"pong"
+
+
+async def test_endpoint_pairs_of_a_scoped_literal_keep_the_scope_and_connect(
+    links: tuple[str, str],
+) -> None:
+    a, b = links
+    with trio.fail_after(10):
+        async with StreamSocketListener() as listener:
+            with inside(b):
+                await listener.bind_service_name("")
+            port = listener.information.local_port
+            with inside(a):
+                pairs = await StreamSocket.get_endpoint_pairs(HostName("fe80::d%c0"), port)
+            assert [(p.local_host_name, p.remote_host_name) for p in pairs] == [
+                (scoped("fe80::c", a, "c0"), scoped("fe80::d", a, "c0"))
+            ]
+            async with StreamSocket() as client:
+                with inside(a):
+                    await client.connect(pairs[0])
+                assert client.information.remote_address == scoped("fe80::d", a, "c0")
+                await (await listener.connection_received.receive()).socket.aclose()
