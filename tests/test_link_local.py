@@ -8,12 +8,14 @@ it can be given back to it (the WinRT way of answering a sender).
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Iterator
 
 import pytest
 import trio
-from netns import inside, two_links
+from conftest import wait_until
+from netns import inside, ip, two_links
 
 from trio_sockets import DatagramSocket, HostName, StreamSocket, StreamSocketListener
 
@@ -124,3 +126,33 @@ async def test_endpoint_pairs_of_a_scoped_literal_keep_the_scope_and_connect(
                     await client.connect(pairs[0])
                 assert client.information.remote_address == scoped("fe80::d", a, "c0")
                 await (await listener.connection_received.receive()).socket.aclose()
+
+
+# -- the connected-datagram filter -----------------------------------------------------------
+
+
+async def test_a_connected_datagram_socket_drops_a_queued_datagram_from_its_remote_on_another_link(
+    links: tuple[str, str],
+) -> None:
+    """The same link-local address and port on another link is another sender."""
+    a, b = links
+    ip("-n", b, "addr", "add", "fe80::99/64", "dev", "b0", "nodad")
+    ip("-n", b, "addr", "add", "fe80::99/64", "dev", "d0", "nodad")
+    with trio.fail_after(10), contextlib.ExitStack() as senders:
+        async with DatagramSocket() as receiver:
+            with inside(a):
+                await receiver.bind_service_name("")
+            port = int(receiver.information.local_port)
+            with inside(b):
+                on_b0 = senders.enter_context(socket.socket(socket.AF_INET6, socket.SOCK_DGRAM))
+                on_d0 = senders.enter_context(socket.socket(socket.AF_INET6, socket.SOCK_DGRAM))
+                on_b0.bind(("fe80::99", 0, 0, socket.if_nametoindex("b0")))
+                sender_port = on_b0.getsockname()[1]
+                on_d0.bind(("fe80::99", sender_port, 0, socket.if_nametoindex("d0")))
+                on_b0.sendto(b"by a0", ("fe80::a", port, 0, socket.if_nametoindex("b0")))
+                on_d0.sendto(b"by c0", ("fe80::c", port, 0, socket.if_nametoindex("d0")))
+            await wait_until(lambda: receiver.information.received_message_count == 2)
+            with inside(a):
+                await receiver.connect(HostName("fe80::99%a0"), str(sender_port))
+            assert await receive_data(receiver) == b"by a0"
+            await assert_nothing_arrives(receiver)
