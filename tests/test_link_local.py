@@ -17,7 +17,7 @@ import trio
 from conftest import wait_until
 from netns import inside, ip, two_links
 
-from trio_sockets import DatagramSocket, HostName, StreamSocket, StreamSocketListener
+from trio_sockets import DatagramSocket, EndpointPair, HostName, StreamSocket, StreamSocketListener
 
 
 @pytest.fixture
@@ -156,3 +156,68 @@ async def test_a_connected_datagram_socket_drops_a_queued_datagram_from_its_remo
                 await receiver.connect(HostName("fe80::99%a0"), str(sender_port))
             assert await receive_data(receiver) == b"by a0"
             await assert_nothing_arrives(receiver)
+
+
+# -- scopes missing or at odds ----------------------------------------------------------------
+
+
+async def test_a_link_local_remote_without_a_scope_is_refused_by_name(
+    links: tuple[str, str],
+) -> None:
+    """Which link is meant cannot be told: the kernel's EINVAL said nothing (``UNKNOWN``),
+    and a datagram left by whichever link routing picked."""
+    a, _ = links
+    with trio.fail_after(10), inside(a):
+        async with StreamSocket() as stream, DatagramSocket() as datagram:
+            with pytest.raises(ValueError, match=r"'fe80::d' needs a %scope") as caught:
+                await stream.connect(HostName("fe80::d"), "9")
+            assert "connect to fe80::d:9" in str(caught.value)
+            with pytest.raises(ValueError, match=r"'fe80::d' needs a %scope"):
+                await datagram.get_output_stream(HostName("fe80::d"), "9")
+            with pytest.raises(ValueError, match=r"'fe80::d' needs a %scope"):
+                await datagram.connect(HostName("fe80::d"), "9")
+            assert datagram.information.local_address is None  # left unbound
+
+
+async def test_an_endpoint_pair_on_two_links_is_refused_by_name(links: tuple[str, str]) -> None:
+    a, _ = links
+    pair = EndpointPair(HostName("fe80::a%a0"), "", HostName("fe80::d%c0"), "9")
+    with trio.fail_after(10), inside(a):
+        for sock in (StreamSocket(), DatagramSocket()):
+            async with sock:
+                with pytest.raises(ValueError, match="on another link than") as caught:
+                    await sock.connect(pair)
+                message = str(caught.value)
+                assert f"fe80::d%{socket.if_nametoindex('c0')} (interface 'c0')" in message
+                assert f"fe80::a%{socket.if_nametoindex('a0')} (interface 'a0')" in message
+
+
+async def test_a_link_local_remote_without_a_scope_takes_the_local_sides(
+    links: tuple[str, str],
+) -> None:
+    """Bound to a scoped link-local address, a socket has its link: the kernel sends by it."""
+    a, b = links
+    with trio.fail_after(10):
+        async with StreamSocketListener() as listener, DatagramSocket() as receiver:
+            with inside(b):
+                await listener.bind_service_name("")
+                await receiver.bind_service_name("")
+            async with StreamSocket() as client, DatagramSocket() as sender:
+                with inside(a):
+                    await client.connect(
+                        EndpointPair(
+                            HostName("fe80::c%c0"),
+                            "",
+                            HostName("fe80::d"),
+                            listener.information.local_port,
+                        )
+                    )
+                    await sender.bind_endpoint("fe80::c%c0", "0")
+                    out = await sender.get_output_stream(
+                        HostName("fe80::d"), receiver.information.local_port
+                    )
+                assert client.information.remote_address == scoped("fe80::d", a, "c0")
+                assert sender.information.remote_address == scoped("fe80::d", a, "c0")
+                await out.write(b"by c0")
+                assert await receive_data(receiver) == b"by c0"
+                await (await listener.connection_received.receive()).socket.aclose()

@@ -13,7 +13,7 @@ import socket
 from collections.abc import Callable
 
 from .._core.hostname import HostName
-from .addresses import Addresses, of_reachable_family, target_addresses
+from .addresses import Addresses, of_reachable_family, target_addresses, with_link_scopes
 from .connect import connect_first, format_sockaddr
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
 
@@ -98,6 +98,7 @@ async def open_tcp(
     async def connect_to(addresses: Addresses, what: str) -> tuple[socket.socket, SockAddr]:
         if local:
             addresses = of_reachable_family(addresses, local, what, f"local host {local_host}")
+        addresses = with_link_scopes(addresses, local.get(socket.AF_INET6), what)
         return await connect_first(addresses, make_socket, what=what, serialize=serialize)
 
     if len(targets) == 1:

@@ -24,7 +24,13 @@ from .._core.hostname import HostName
 from .._core.lifecycle import Lifecycle
 from .._core.sockaddr import unmapped
 from .._io import sockio as _sockio
-from .._io.addresses import BOTH_FAMILIES, families_reached, has_ipv6, of_reachable_family
+from .._io.addresses import (
+    BOTH_FAMILIES,
+    families_reached,
+    has_ipv6,
+    of_reachable_family,
+    with_link_scopes,
+)
 from .._io.connect import format_sockaddr
 from .._io.datagram_output import families_of, to_socket_address
 from .._io.datagram_receive import MessageReceiver
@@ -187,6 +193,20 @@ class DatagramBinding:
             f"{what}: {self.describe()} is already bound, so the endpoint pair's "
             "local side cannot apply"
         )
+
+    def link_scoped(
+        self, bind_to: tuple[int, SockAddr] | None, family: int, sockaddr: SockAddr, what: str
+    ) -> SockAddr:
+        """The remote *sockaddr*, a link-local one with the scope of its link, for the
+        local side *bind_to* (None: where the socket is, if anywhere).
+
+        Raises:
+            ValueError: a link-local remote without a scope on a local side without one,
+                or with another scope than the local side's.
+        """
+        local = bind_to[1] if bind_to is not None else self.local_sockaddr()
+        entry = (socket.AddressFamily(family), sockaddr)
+        return with_link_scopes([entry], local, what)[0][1]
 
     def open_for_remote(
         self, bind_to: tuple[int, SockAddr] | None, target: tuple[int, SockAddr], what: str

@@ -235,7 +235,9 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         on when the kernel asks for it).
 
         Raises:
-            TypeError / ValueError: a bad host name, service or endpoint pair (named).
+            TypeError / ValueError: a bad host name, service or endpoint pair (named); a
+                link-local IPv6 remote without a ``%scope`` (unless the local side has
+                one), or with another scope than the local side's.
             RuntimeError: already connected, ``control.multicast_only`` is set, or the
                 socket was not entered with ``async with``.
             SocketStatusError: ``HOST_NOT_FOUND`` for a multicast remote (as in WinRT),
@@ -276,6 +278,9 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                 "address; connect takes a unicast or broadcast remote (join the "
                 "group and use get_output_stream to send to it)",
             )
+        sockaddr = binding.link_scoped(
+            bind_to, family, sockaddr, f"connect to {host.display_name}:{service}"
+        )
         if self._lifecycle.closed:
             raise trio.ClosedResourceError("this DatagramSocket was closed while connecting")
         sock, target = binding.open_for_remote(bind_to, (family, sockaddr), "connect")
@@ -321,7 +326,9 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         offload), each still its own datagram. :attr:`output_stream` behaves the same.
 
         Raises:
-            TypeError / ValueError: a bad host name, service or endpoint pair (named).
+            TypeError / ValueError: a bad host name, service or endpoint pair (named); a
+                link-local IPv6 remote without a ``%scope`` (unless the local side has
+                one), or with another scope than the local side's.
             RuntimeError: the socket was not entered with ``async with``, the pair has a
                 local side and the socket is already bound, or ``control.multicast_only``
                 is set and the remote is not a multicast group.
@@ -352,6 +359,9 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                 families,
                 binding.local_text(bind_to),
                 "get_output_stream",
+            )
+            sockaddr = binding.link_scoped(
+                bind_to, family, sockaddr, f"get_output_stream {host.display_name}:{service}"
             )
             if binding.control.multicast_only and not is_multicast(sockaddr[0]):
                 raise RuntimeError(
