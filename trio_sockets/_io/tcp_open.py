@@ -19,6 +19,8 @@ from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
 
 __all__ = ["open_tcp"]
 
+_IPV6_WILDCARD = HostName("::")
+
 #: Sets a new socket's options before it binds or connects.
 Prepare = Callable[[socket.socket, socket.AddressFamily], None]
 
@@ -26,11 +28,15 @@ Prepare = Callable[[socket.socket, socket.AddressFamily], None]
 async def _local_endpoints(
     resolver: Resolver, local_host: HostName | None, local_service: str
 ) -> dict[socket.AddressFamily, SockAddr]:
-    """Where to bind before connecting, per family; empty: let the system choose."""
+    """Where to bind before connecting, per family; empty: let the system choose.
+
+    The IPv6 wildcard ``::`` is every address of both families, as it is to a datagram
+    socket and a listener (WinRT's dual-mode wildcard): it binds as no local host does.
+    """
     if local_host is None and not local_service:
         return {}
     local_port = await resolver.resolve_port(local_service, "tcp", local=True)
-    if local_host is None:
+    if local_host is None or local_host == _IPV6_WILDCARD:
         return {
             socket.AF_INET: ("0.0.0.0", local_port),
             socket.AF_INET6: ("::", local_port, 0, 0),
