@@ -31,8 +31,8 @@ __all__ = [
     "has_ipv6",
     "host_of",
     "of_reachable_family",
-    "with_link_scopes",
     "target_addresses",
+    "with_link_scopes",
 ]
 
 Addresses = list[tuple[socket.AddressFamily, SockAddr]]

@@ -31,7 +31,8 @@ async def _local_endpoints(
     """Where to bind before connecting, per family; empty: let the system choose.
 
     The IPv6 wildcard ``::`` is every address of both families, as it is to a datagram
-    socket and a listener (WinRT's dual-mode wildcard): it binds as no local host does.
+    socket and a listener (WinRT's dual-mode wildcard): both families' wildcards are
+    bound, as for a local port without a local host.
     """
     if local_host is None and not local_service:
         return {}
