@@ -75,3 +75,24 @@ def inside(name: str) -> Iterator[None]:
     finally:
         os.close(target)
         os.close(original)
+
+
+@contextlib.contextmanager
+def two_links() -> Iterator[tuple[str, str]]:
+    """Namespaces A and B joined by two links: ``a0`` (fe80::a) - ``b0`` (fe80::b) and
+    ``c0`` (fe80::c) - ``d0`` (fe80::d). The links have only these link-local addresses
+    (no automatic ones) and no DAD, so each is usable at once and is the only address
+    of its interface."""
+    with network_namespace("tsla") as a, network_namespace("tslb") as b:
+        for near, far in (("a0", "b0"), ("c0", "d0")):
+            ip("-n", a, "link", "add", near, "type", "veth", "peer", "name", far, "netns", b)
+        for name, device, address in (
+            (a, "a0", "fe80::a"),
+            (b, "b0", "fe80::b"),
+            (a, "c0", "fe80::c"),
+            (b, "d0", "fe80::d"),
+        ):
+            ip("-n", name, "link", "set", device, "addrgenmode", "none")
+            ip("-n", name, "addr", "add", f"{address}/64", "dev", device, "nodad")
+            ip("-n", name, "link", "set", device, "up")
+        yield a, b

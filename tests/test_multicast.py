@@ -141,8 +141,6 @@ async def test_multicast_interface_defaults_to_the_bound_ipv4_address() -> None:
             assert sock.socket.getsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, 4) == (
                 socket.inet_aton(LOOPBACK)
             )
-            # Joining uses that interface too, so no join goes to the default route.
-            sock.join_multicast_group("239.255.254.1")
             sock.control.multicast_interface = "lo"  # an interface name works as well
             assert sock.control.multicast_interface == "lo"
 
@@ -180,7 +178,7 @@ async def test_membership_errors_are_classified() -> None:
     with private_loopback():
         async with DatagramSocket() as v4, DatagramSocket() as dual:
             v4.control.multicast_interface = LOOPBACK
-            await v4.bind_endpoint(LOOPBACK, "0")
+            await v4.bind_endpoint("0.0.0.0", "0")
             target = group()
             v4.join_multicast_group(target)
             with pytest.raises(SocketStatusError) as caught:
@@ -212,6 +210,41 @@ async def test_membership_errors_are_classified() -> None:
                 ValueError, match=r"join_multicast_group 'ff02::1%4294967295'.*numbered"
             ):
                 dual.join_multicast_group("ff02::1%4294967295")
+
+
+async def test_a_join_on_a_socket_bound_to_a_unicast_address_is_refused_saying_what_works() -> None:
+    """Linux delivers a group's datagrams only to sockets bound to every address or to
+    the group: such a join succeeded and the socket then heard nothing, silently. The
+    refusal names the address and what works instead, which the end checks."""
+    target = group()
+    with private_loopback(), trio.fail_after(10):
+        async with (
+            DatagramSocket() as on_adapter,
+            DatagramSocket() as on_address,
+            DatagramSocket() as on_ipv6,
+        ):
+            await on_adapter.bind_service_name("0", adapter=LOOPBACK)
+            await on_address.bind_endpoint(LOOPBACK, "0")
+            await on_ipv6.bind_endpoint("::1", "0")
+            for sock, bound, joined in (
+                (on_adapter, LOOPBACK, target),
+                (on_address, LOOPBACK, f"::ffff:{target}"),
+                (on_ipv6, "::1", "ff02::4242%lo"),
+            ):
+                with pytest.raises(RuntimeError) as caught:
+                    sock.join_multicast_group(joined)
+                message = str(caught.value)
+                assert f"join_multicast_group {joined!r}" in message
+                assert f"is bound to {bound}," in message
+                assert "control.multicast_interface" in message
+                assert "bind_service_name(port)" in message
+        async with DatagramSocket() as receiver, safe_sender(DatagramSocket()) as sender:
+            receiver.control.multicast_interface = LOOPBACK
+            await receiver.bind_service_name("0")
+            receiver.join_multicast_group(target)
+            stream = await sender.get_output_stream(target, receiver.information.local_port)
+            await stream.write(b"heard")
+            assert (await receive(receiver)).data == b"heard"
 
 
 async def test_only_multicast_only_sockets_share_a_port() -> None:

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 from netns import inside, network_namespace
 
 from trio_sockets import (
+    DatagramSocket,
     EndpointPair,
     HostName,
     Resolver,
@@ -378,6 +379,41 @@ async def test_host_names_through_dns_follow_cnames(dns_server: DnsServerFactory
     )
     addresses = await server.resolver().resolve_addresses(HostName("alias.test"), 80, "tcp")
     assert addresses == [(socket.AF_INET6, ("::1", 80, 0, 0)), (socket.AF_INET, ("127.0.0.7", 80))]
+
+
+async def test_an_ipv4_mapped_aaaa_answer_is_its_ipv4_address(
+    dns_server: DnsServerFactory,
+) -> None:
+    """As the literal ``::ffff:127.0.0.1`` is: an IPv4-bound socket reaches it, and an A
+    record of the same address makes no second entry."""
+    server = await dns_server(
+        hosts={"mapped.test": ["::ffff:127.0.0.1"], "both.test": ["::ffff:127.0.0.1", "127.0.0.1"]}
+    )
+    resolver = server.resolver()
+    for name in ("mapped.test", "both.test"):
+        addresses = await resolver.resolve_addresses(HostName(name), 80, "tcp")
+        assert addresses == [(socket.AF_INET, ("127.0.0.1", 80))], name
+    with trio.fail_after(10):
+        async with (
+            StreamSocketListener() as listener,
+            StreamSocket(resolver=resolver) as client,
+            DatagramSocket() as receiver,
+            DatagramSocket(resolver=resolver) as sender,
+        ):
+            await listener.bind_endpoint("127.0.0.1", "0")
+            pair = EndpointPair(
+                HostName("127.0.0.1"), "", HostName("mapped.test"), listener.information.local_port
+            )
+            await client.connect(pair)
+            assert client.information.remote_address == HostName("127.0.0.1")
+            await receiver.bind_endpoint("127.0.0.1", "0")
+            await sender.bind_endpoint("127.0.0.1", "0")
+            out = await sender.get_output_stream(
+                HostName("mapped.test"), receiver.information.local_port
+            )
+            await out.write(b"to the mapped name")
+            assert (await receiver.message_received.receive()).data == b"to the mapped name"
+            await (await listener.connection_received.receive()).socket.aclose()
 
 
 async def test_internationalised_names(dns_server: DnsServerFactory, nursery: trio.Nursery) -> None:

@@ -66,7 +66,7 @@ def test_a_peer_is_one_peer_whether_it_arrives_mapped_or_not(
     limit all name an IPv4 peer by its IPv4 address."""
     plain = (str(ipv4), port)
     mapped = (ipv4_mapped(str(ipv4)), port, 0, 0)
-    assert sender_key(mapped) == sender_key(plain) == plain
+    assert sender_key(mapped) == sender_key(plain) == (*plain, 0)
     assert host_of(mapped) == host_of(plain) == HostName(str(ipv4))
     assert max_payload(mapped, socket.AF_INET6) == max_payload(plain, socket.AF_INET) == 65507
 
@@ -74,7 +74,7 @@ def test_a_peer_is_one_peer_whether_it_arrives_mapped_or_not(
 @given(ipv6s, st.integers(1, 65535))
 def test_an_ipv6_peer_keeps_its_address(ipv6: ipaddress.IPv6Address, port: int) -> None:
     sockaddr = (str(ipv6), port, 0, 0)
-    assert sender_key(sockaddr) == (str(ipv6), port)
+    assert sender_key(sockaddr) == (str(ipv6), port, 0)
     assert max_payload(sockaddr, socket.AF_INET6) == 65527
 
 
@@ -85,9 +85,21 @@ def test_an_ipv6_peer_keeps_its_address(ipv6: ipaddress.IPv6Address, port: int) 
         (("::ffff:127.0.0.1", 9), "127.0.0.1:9"),
         (("::1", 9, 0, 0), "[::1]:9"),
         (("fe80::1%2", 9, 0, 2), "[fe80::1%2]:9"),
+        (("fe80::1", 9, 0, 2), "[fe80::1%2]:9"),
     ],
 )
 def test_format_sockaddr_shows_a_mapped_address_as_ipv4(
     sockaddr: tuple[str, int] | tuple[str, int, int, int], text: str
 ) -> None:
     assert format_sockaddr(sockaddr) == text
+
+
+def test_a_link_local_address_is_reported_with_its_scope() -> None:
+    """Python gives the scope apart from the address (``sockaddr[3]``); what the library
+    reports keeps it, so that it can be given back to reach that peer."""
+    assert host_of(("fe80::1", 9, 0, 2)) == HostName("fe80::1%2")
+    assert host_of(("2001:db8::1", 9, 0, 0)) == HostName("2001:db8::1")
+
+
+def test_the_same_link_local_address_on_another_link_is_another_sender() -> None:
+    assert sender_key(("fe80::1", 9, 0, 2)) != sender_key(("fe80::1", 9, 0, 3))

@@ -1151,6 +1151,22 @@ async def test_an_endpoint_pair_of_two_families_fails_at_connect(local: str, rem
             assert remote in str(caught.value)
 
 
+async def test_an_endpoint_pair_from_the_ipv6_wildcard_reaches_ipv4(
+    listener: StreamSocketListener,
+) -> None:
+    """``::`` is every address of both families, as a datagram socket and a listener
+    take it (WinRT's dual-mode wildcard), not an IPv6-only local side."""
+    for local_port in ("", str(free_tcp_port("127.0.0.1"))):
+        pair = EndpointPair(HostName("::"), local_port, LOCALHOST, listener.information.local_port)
+        with trio.fail_after(10):
+            async with StreamSocket() as client:
+                await client.connect(pair)
+                assert client.information.local_address == LOCALHOST
+                if local_port:
+                    assert client.information.local_port == local_port
+                (await listener.accept())._close_now()
+
+
 async def test_read_refuses_unknown_option_bits(
     tcp_pair: tuple[StreamSocket, StreamSocket],
 ) -> None:

@@ -13,7 +13,15 @@ from __future__ import annotations
 import functools
 import ipaddress
 
-__all__ = ["MAX_INTERFACE_INDEX", "ipv4_mapped", "ipv4_of_mapped", "is_multicast", "unmapped"]
+__all__ = [
+    "MAX_INTERFACE_INDEX",
+    "ipv4_mapped",
+    "ipv4_of_mapped",
+    "is_link_local",
+    "is_multicast",
+    "unmapped",
+    "with_scope",
+]
 
 #: The largest network interface index: a scope id is 32 bits unsigned (``sockaddr_in6``).
 MAX_INTERFACE_INDEX = 0xFFFF_FFFF
@@ -56,3 +64,20 @@ def is_multicast(text: str) -> bool:
     """Whether the IP address *text* is a multicast group: 224.0.0.0/4 or ff00::/8,
     written IPv4-mapped or with a scope as well."""
     return ipaddress.ip_address(unmapped(text).partition("%")[0]).is_multicast
+
+
+def with_scope(text: str, scope: int) -> str:
+    """The address *text* with the interface index *scope* as its ``%scope``; *text* as
+    it is when *scope* is 0 (none) or it has a scope already."""
+    return f"{text}%{scope}" if scope and "%" not in text else text
+
+
+def is_link_local(text: str) -> bool:
+    """Whether the IP address *text* is a link-local IPv6 unicast address (fe80::/10,
+    with or without a scope): one that names a host only together with a link."""
+    if ":" not in text:
+        return False
+    try:
+        return ipaddress.IPv6Address(text.partition("%")[0]).is_link_local
+    except ValueError:
+        return False

@@ -8,12 +8,12 @@ from collections.abc import Callable, Collection, Sequence
 
 import trio
 
-from .._core.checks import describe
+from .._core.checks import describe, shown
 from .._core.endpoint import EndpointPair
 from .._core.enums import HostNameSortOptions
 from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import HostName, coerce_host_name
-from .._core.sockaddr import unmapped
+from .._core.sockaddr import is_link_local, unmapped, with_scope
 from .resolver import (
     Protocol,
     Resolver,
@@ -32,6 +32,7 @@ __all__ = [
     "host_of",
     "of_reachable_family",
     "target_addresses",
+    "with_link_scopes",
 ]
 
 Addresses = list[tuple[socket.AddressFamily, SockAddr]]
@@ -90,16 +91,68 @@ def of_reachable_family(
     return usable
 
 
+def with_link_scopes(addresses: Addresses, local: SockAddr | None, what: str) -> Addresses:
+    """The remote *addresses* a local side bound to *local* (None: not bound) can use,
+    each link-local one with the scope that names its link.
+
+    A link-local address names a host only together with a link. Without a scope it
+    takes the local side's (the kernel sends by the interface of a socket bound to a
+    scoped address); with one, it must be the local side's, if that has one. The
+    kernel refuses the others with a bare EINVAL, or sends a datagram by whichever
+    link routing picks, so they are skipped here.
+
+    Raises:
+        ValueError: none is left; the message names the first address skipped and why.
+    """
+    local_scope = local[3] if local is not None and len(local) == 4 else 0
+    usable: Addresses = []
+    refused = ""
+    for family, sockaddr in addresses:
+        if len(sockaddr) == 4 and is_link_local(sockaddr[0]):
+            host, port, flow, scope = sockaddr
+            if not scope and not local_scope:
+                refused = refused or (
+                    f"the link-local address {shown(host)} needs a %scope naming the "
+                    f"interface to use ({shown(host + '%eth0')})"
+                )
+                continue
+            if scope and local_scope and scope != local_scope:
+                refused = refused or (
+                    f"the remote {_format_scoped(host, scope)} is on another link than the "
+                    f"local side {_format_scoped(str(local[0]) if local else '', local_scope)}"
+                )
+                continue
+            sockaddr = (host, port, flow, scope or local_scope)
+        usable.append((family, sockaddr))
+    if not usable:
+        raise ValueError(f"{what}: {refused}")
+    return usable
+
+
+def _format_scoped(host: str, scope: int) -> str:
+    """*host* with its scope, and the name of that interface where this host has one."""
+    try:
+        name = socket.if_indextoname(scope)
+    except OSError:
+        return f"{host}%{scope}"
+    return f"{host}%{scope} (interface {shown(name)})"
+
+
 def host_of(sockaddr: SockAddr) -> HostName:
-    """The :class:`HostName` of a socket address; IPv4-mapped IPv6 reads as IPv4."""
-    return _host_of_address(sockaddr[0])
+    """The :class:`HostName` of a socket address; IPv4-mapped IPv6 reads as IPv4.
+
+    A link-local IPv6 address keeps its scope, by interface index (``fe80::1%2``, as
+    Windows writes it): Python gives it apart from the address text (``sockaddr[3]``),
+    and without it the address cannot be given back to connect or answer that peer.
+    """
+    return _host_of_address(sockaddr[0], sockaddr[3] if len(sockaddr) == 4 else 0)
 
 
 # Every received datagram names its sender: parsing the same few addresses over and over
 # was a measurable share of a UDP echo. HostName is immutable, so sharing is safe.
 @functools.lru_cache(maxsize=1024)
-def _host_of_address(text: str) -> HostName:
-    return HostName(unmapped(text))
+def _host_of_address(text: str, scope: int) -> HostName:
+    return HostName(with_scope(unmapped(text), scope))
 
 
 async def endpoint_pairs(

@@ -18,7 +18,7 @@ from typing import Generic, Protocol, TypeVar, cast
 import trio
 
 from .._core.errors import SocketError, SocketErrorStatus, SocketStatusError, socket_error
-from .._core.sockaddr import unmapped
+from .._core.sockaddr import unmapped, with_scope
 from . import sockio as _sockio
 from .resolver import SockAddr
 
@@ -32,8 +32,11 @@ MAX_NAMED = 8
 
 def format_sockaddr(sockaddr: SockAddr) -> str:
     """``host:port`` (``[host]:port`` for IPv6) for messages; an IPv4-mapped address as
-    the IPv4 address it is, as ``information`` shows it."""
+    the IPv4 address it is, and a link-local one with its scope, as ``information``
+    shows them."""
     host, port = unmapped(sockaddr[0]), sockaddr[1]
+    if len(sockaddr) == 4:
+        host = with_scope(host, sockaddr[3])
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 

@@ -10,10 +10,12 @@ of datagrams costs no name parsing.
 from __future__ import annotations
 
 import socket
+import sys
 
 from .._core.errors import SocketStatusError
 from .._core.hostname import HostName
 from .._core.linux import IP_PKTINFO
+from .._core.sockaddr import with_scope
 from .._data.bytes_stream import BytesInputStream
 from .._data.interfaces import InputStream
 from .._data.reader import DataReader
@@ -138,10 +140,15 @@ def sender_of(args: DatagramSocketMessageReceivedEventArgs) -> SockAddr | None:
 
 
 def destination_of(ancillary: Ancillary) -> str | None:
-    """The address a datagram was sent to, from its ``IP_PKTINFO`` / ``IPV6_PKTINFO``."""
+    """The address a datagram was sent to, from its ``IP_PKTINFO`` / ``IPV6_PKTINFO``;
+    a link-local one with the scope of the interface it arrived by (``fe80::1%2``)."""
     for level, kind, data in ancillary:
         if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= 12:
             return socket.inet_ntop(socket.AF_INET, data[8:12])
-        if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(data) >= 16:
-            return socket.inet_ntop(socket.AF_INET6, data[:16])
+        if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(data) >= 20:
+            address = socket.inet_ntop(socket.AF_INET6, data[:16])
+            if data[0] == 0xFE and data[1] & 0xC0 == 0x80:  # fe80::/10, link-local
+                # struct in6_pktinfo: the address, then the interface index.
+                return with_scope(address, int.from_bytes(data[16:20], sys.byteorder))
+            return address
     return None

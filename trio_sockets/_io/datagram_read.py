@@ -45,10 +45,13 @@ _ICMP_ERRNOS: Final = frozenset(
 EMPTY: Final = object()
 
 
-def sender_key(sockaddr: SockAddr) -> tuple[str, int]:
-    """The sender identity a connected socket filters on (mapped IPv4 unmapped)."""
+def sender_key(sockaddr: SockAddr) -> tuple[str, int, int]:
+    """The sender identity a connected socket filters on: address (mapped IPv4
+    unmapped), port and scope, for the same link-local address on another link is
+    another host."""
     host = sockaddr[0]
-    return ipv4_of_mapped(host) or host.partition("%")[0], sockaddr[1]
+    scope = sockaddr[3] if len(sockaddr) == 4 else 0
+    return ipv4_of_mapped(host) or host.partition("%")[0], sockaddr[1], scope
 
 
 class StopReading(Exception):
@@ -71,11 +74,11 @@ class DatagramReading:
         self.kernel_dropped = 0
         #: After connect(): only datagrams from this sender are delivered.
         self.remote: SockAddr | None = None
-        self._remote_key: tuple[str, int] | None = None
+        self._remote_key: tuple[str, int, int] | None = None
         # A multicast-only socket: only datagrams sent to a group are delivered.
         self._groups_only = False
 
-    def connected_to(self, remote: SockAddr) -> tuple[str, int]:
+    def connected_to(self, remote: SockAddr) -> tuple[str, int, int]:
         """Let only *remote*'s datagrams through from now on; its sender key."""
         self.remote = remote
         key = self._remote_key = sender_key(remote)

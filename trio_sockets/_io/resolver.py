@@ -61,6 +61,7 @@ __all__ = [
 
 Protocol = Literal["tcp", "udp"]
 SockAddr = tuple[str, int] | tuple[str, int, int, int]
+_Entry = tuple[socket.AddressFamily, SockAddr]
 _KIND = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}
 
 #: Seconds one DNS query waits for an answer before it is sent again (or to the next
@@ -306,7 +307,8 @@ class Resolver:
         servers: the A and AAAA records, asked for together, IPv6 and IPv4 alternating
         (RFC 8305), starting with IPv6. Either way ``localhost`` and names under it are
         ``::1`` (where the host has it) and ``127.0.0.1``, without a lookup (RFC 6761).
-        An IPv4-mapped IPv6 literal (``::ffff:127.0.0.1``) is its IPv4 address.
+        An IPv4-mapped IPv6 address (``::ffff:127.0.0.1``), a literal or an AAAA answer,
+        is its IPv4 address.
 
         Raises:
             SocketStatusError: naming the host, with status ``HOST_NOT_FOUND``,
@@ -355,7 +357,7 @@ class Resolver:
         result: list[tuple[socket.AddressFamily, SockAddr]] = []
         for family, _kind, _proto, _canon, sockaddr in infos:
             if family in (socket.AF_INET, socket.AF_INET6):
-                entry = (family, tuple(sockaddr))
+                entry = _unmapped_entry(family, tuple(sockaddr))
                 if entry not in result:
                     result.append(entry)
         if not result:
@@ -385,12 +387,13 @@ class Resolver:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(query, "AAAA")
             nursery.start_soon(query, "A")
-        v6 = [(socket.AF_INET6, (addr, port, 0, 0)) for addr in found.get("AAAA", [])]
+        v6 = [_unmapped_entry(socket.AF_INET6, (a, port, 0, 0)) for a in found.get("AAAA", [])]
         v4 = [(socket.AF_INET, (addr, port)) for addr in found.get("A", [])]
         result: list[tuple[socket.AddressFamily, SockAddr]] = []
         for index in range(max(len(v6), len(v4))):
-            result += v6[index : index + 1]
-            result += v4[index : index + 1]
+            for entry in v6[index : index + 1] + v4[index : index + 1]:
+                if entry not in result:  # an IPv4-mapped AAAA of an A record's address
+                    result.append(entry)
         if result:
             return result
         failures = [errors[rdtype] for rdtype in ("AAAA", "A") if rdtype in errors]
@@ -443,6 +446,15 @@ class Resolver:
                 resolver.lifetime = self.lifetime
                 self._dns = resolver
             return self._dns
+
+
+def _unmapped_entry(family: socket.AddressFamily, sockaddr: SockAddr) -> _Entry:
+    """A resolved address; an IPv4-mapped IPv6 one (an AAAA record in ::ffff:0:0/96) as
+    the IPv4 address it is, as the literal is."""
+    mapped = ipv4_of_mapped(sockaddr[0]) if family == socket.AF_INET6 else None
+    if mapped is None:
+        return family, sockaddr
+    return socket.AF_INET, (mapped, sockaddr[1])
 
 
 def resolver_or_default(value: object) -> Resolver:

@@ -13,11 +13,13 @@ import socket
 from collections.abc import Callable
 
 from .._core.hostname import HostName
-from .addresses import Addresses, of_reachable_family, target_addresses
+from .addresses import Addresses, of_reachable_family, target_addresses, with_link_scopes
 from .connect import connect_first, format_sockaddr
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
 
 __all__ = ["open_tcp"]
+
+_IPV6_WILDCARD = HostName("::")
 
 #: Sets a new socket's options before it binds or connects.
 Prepare = Callable[[socket.socket, socket.AddressFamily], None]
@@ -26,11 +28,16 @@ Prepare = Callable[[socket.socket, socket.AddressFamily], None]
 async def _local_endpoints(
     resolver: Resolver, local_host: HostName | None, local_service: str
 ) -> dict[socket.AddressFamily, SockAddr]:
-    """Where to bind before connecting, per family; empty: let the system choose."""
+    """Where to bind before connecting, per family; empty: let the system choose.
+
+    The IPv6 wildcard ``::`` is every address of both families, as it is to a datagram
+    socket and a listener (WinRT's dual-mode wildcard): both families' wildcards are
+    bound, as for a local port without a local host.
+    """
     if local_host is None and not local_service:
         return {}
     local_port = await resolver.resolve_port(local_service, "tcp", local=True)
-    if local_host is None:
+    if local_host is None or local_host == _IPV6_WILDCARD:
         return {
             socket.AF_INET: ("0.0.0.0", local_port),
             socket.AF_INET6: ("::", local_port, 0, 0),
@@ -98,6 +105,7 @@ async def open_tcp(
     async def connect_to(addresses: Addresses, what: str) -> tuple[socket.socket, SockAddr]:
         if local:
             addresses = of_reachable_family(addresses, local, what, f"local host {local_host}")
+        addresses = with_link_scopes(addresses, local.get(socket.AF_INET6), what)
         return await connect_first(addresses, make_socket, what=what, serialize=serialize)
 
     if len(targets) == 1:

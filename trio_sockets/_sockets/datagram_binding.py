@@ -20,11 +20,18 @@ from collections.abc import Callable
 
 import trio
 
+from .._core.checks import shown
 from .._core.hostname import HostName
 from .._core.lifecycle import Lifecycle
 from .._core.sockaddr import unmapped
 from .._io import sockio as _sockio
-from .._io.addresses import BOTH_FAMILIES, families_reached, has_ipv6, of_reachable_family
+from .._io.addresses import (
+    BOTH_FAMILIES,
+    families_reached,
+    has_ipv6,
+    of_reachable_family,
+    with_link_scopes,
+)
 from .._io.connect import format_sockaddr
 from .._io.datagram_output import families_of, to_socket_address
 from .._io.datagram_receive import MessageReceiver
@@ -206,12 +213,18 @@ class DatagramBinding:
         """The socket to reach *target* (family, address) with, and the address as it
         takes it: the open one, or a new one bound to *bind_to* (or left for the kernel
         to bind on first use: dual-stack, so later streams may go to either family).
+        A link-local remote takes the scope of its link (see
+        :func:`~trio_sockets._io.addresses.with_link_scopes`).
 
         Raises:
+            ValueError: a link-local remote without a scope on a local side without one,
+                or with another scope than the local side's (nothing is opened).
             RuntimeError: *bind_to* is given but another task opened the socket.
             SocketStatusError: ``ADDRESS_FAMILY_NOT_SUPPORTED``: the socket does not
                 reach *target*'s family; failures to open the socket.
         """
+        local = bind_to[1] if bind_to is not None else self.local_sockaddr()
+        entry = with_link_scopes([(socket.AddressFamily(target[0]), target[1])], local, what)[0]
         sock = self.sock
         if sock is None:
             if bind_to is not None:
@@ -223,10 +236,8 @@ class DatagramBinding:
         elif bind_to is not None:
             # Another task opened the socket while this one resolved.
             raise self._local_side_refused(what)
-        family, sockaddr = target
-        entry = (socket.AddressFamily(family), sockaddr)
         of_reachable_family([entry], families_of(sock), what, self.describe())
-        return sock, to_socket_address(sock, sockaddr)
+        return sock, to_socket_address(sock, entry[1])
 
     def local_text(self, bind_to: tuple[int, SockAddr] | None) -> str:
         """The local side, for an error message."""
@@ -261,6 +272,35 @@ class DatagramBinding:
         self.remote = remote
         self._receiver.connected_to(remote)
         return remote
+
+    def check_hears_groups(self, group: HostName) -> None:
+        """Refuse to join *group* on a socket bound to a specific address other than
+        the group's: Linux delivers a group's datagrams only to sockets bound to every
+        address or to the group itself, so the join would succeed and the socket hear
+        nothing. (Windows delivers them to a socket bound to an interface's address too,
+        which WinRT's bind to an adapter relies on.)
+
+        Raises:
+            RuntimeError: naming the bound address, and what to do instead.
+        """
+        local = self.local_sockaddr()
+        if local is None or group.ip_address is None:
+            return  # not bound, or no IP address: joining says why
+        bound = unmapped(str(local[0]))
+        if bound in ("::", "0.0.0.0") or bound == unmapped(group.canonical_name).split("%")[0]:
+            return
+        if ":" not in bound:
+            interface = f"control.multicast_interface = {bound!r}"
+        elif len(local) == 4 and local[3]:
+            interface = f"control.multicast_interface = '{local[3]}'"
+        else:
+            interface = "control.multicast_interface to the name of its interface"
+        raise RuntimeError(
+            f"join_multicast_group {shown(group.raw_name)}: {self.describe()} is bound to "
+            f"{bound}, and Linux delivers a group's datagrams only to sockets bound to every "
+            f"address or to the group; set {interface}, then bind with "
+            "bind_service_name(port) (or bind to the group's address)"
+        )
 
     def close(self) -> None:
         """Close the socket (if open); its address stays for ``information``."""

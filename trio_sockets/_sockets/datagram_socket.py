@@ -170,7 +170,8 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         *local_service_name* is a port (``""`` or ``"0"``: any free port, then read
         ``information.local_port``) or a name from the services database. *adapter*
         stands in for a Windows ``NetworkAdapter``: a local interface address to bind
-        instead of all of them (IPv4 multicast then also leaves by that interface).
+        instead of all of them (IPv4 multicast then also leaves by that interface; the
+        socket cannot join a group, see :meth:`join_multicast_group`).
 
         Raises:
             TypeError / ValueError: a bad service name or adapter.
@@ -235,7 +236,9 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         on when the kernel asks for it).
 
         Raises:
-            TypeError / ValueError: a bad host name, service or endpoint pair (named).
+            TypeError / ValueError: a bad host name, service or endpoint pair (named); a
+                link-local IPv6 remote without a ``%scope`` (unless the local side has
+                one), or with another scope than the local side's.
             RuntimeError: already connected, ``control.multicast_only`` is set, or the
                 socket was not entered with ``async with``.
             SocketStatusError: ``HOST_NOT_FOUND`` for a multicast remote (as in WinRT),
@@ -321,7 +324,9 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         offload), each still its own datagram. :attr:`output_stream` behaves the same.
 
         Raises:
-            TypeError / ValueError: a bad host name, service or endpoint pair (named).
+            TypeError / ValueError: a bad host name, service or endpoint pair (named); a
+                link-local IPv6 remote without a ``%scope`` (unless the local side has
+                one), or with another scope than the local side's.
             RuntimeError: the socket was not entered with ``async with``, the pair has a
                 local side and the socket is already bound, or ``control.multicast_only``
                 is set and the remote is not a multicast group.
@@ -362,14 +367,14 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                 sock, target = binding.open_for_remote(
                     bind_to, (family, sockaddr), "get_output_stream"
                 )
-            binding.last_destination = sockaddr
+            binding.last_destination = target
             stream = self._streams.get(target)
             if stream is None:
                 stream = DatagramOutputStream(
                     sock,
                     self._get_nursery,
                     f"{self._describe() if local_port(sock) else 'DatagramSocket'} -> "
-                    f"{format_sockaddr(sockaddr)}",
+                    f"{format_sockaddr(target)}",
                     target,
                     binding.enable_broadcast,
                 )
@@ -389,24 +394,29 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         """Receive the datagrams sent to a multicast group (WinRT ``JoinMulticastGroup``).
 
         *host* is the group's IP address (``"239.255.0.1"``, ``"ff02::1%eth0"``). IPv4
-        groups are joined on ``control.multicast_interface`` (or the address the socket
-        is bound to); IPv6 groups on the interface of the group's scope, else on
-        ``control.multicast_interface``. A socket hears only the groups it joined
-        itself. Bind first, to the group's port: share it between several sockets with
+        groups are joined on ``control.multicast_interface``; IPv6 groups on the
+        interface of the group's scope, else on ``control.multicast_interface``. A
+        socket hears only the groups it joined itself. Bind first, to every address
+        (:meth:`bind_service_name` without an adapter) or to the group's address, on
+        the group's port: share it between several sockets with
         ``control.multicast_only``.
 
         Raises:
             TypeError / ValueError: *host* is not an IP address, or not a multicast one.
-            RuntimeError: the socket is not bound yet.
+            RuntimeError: the socket is not bound yet, or is bound to another address
+                than the group's (an adapter's): Linux delivers nothing of the group to
+                it, unlike Windows.
             SocketStatusError: the kernel refused (``ADDRESS_ALREADY_IN_USE`` when
                 already joined, ``ADDRESS_FAMILY_NOT_SUPPORTED`` for an IPv6 group on an
                 IPv4 socket, ``CANNOT_ASSIGN_REQUESTED_ADDRESS`` when no interface is
                 named and no route leads to the group...).
         """
+        group = coerce_host_name(host, "host")
+        self._binding.check_hears_groups(group)
         set_membership(
             self.socket,
             self._binding.control,
-            coerce_host_name(host, "host"),
+            group,
             join=True,
             where=self._describe(),
         )

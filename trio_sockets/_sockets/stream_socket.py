@@ -200,7 +200,9 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         A failed connect leaves the socket usable for another ``connect``.
 
         Raises:
-            TypeError / ValueError: a bad host name, service or endpoint pair (named).
+            TypeError / ValueError: a bad host name, service or endpoint pair (named); a
+                link-local IPv6 remote without a ``%scope`` (unless the local side has
+                one), or with another scope than the local side's.
             RuntimeError: the socket is already connected.
             trio.BusyResourceError: another task is connecting this socket.
             trio.ClosedResourceError: the socket was closed before the call.

@@ -1,0 +1,223 @@
+"""IPv6 link-local addresses and their scopes (``%interface``), between two network
+namespaces joined by two links (:func:`netns.two_links`), where an address without its
+scope is ambiguous and a datagram sent by the wrong link is lost.
+
+What the library reports names the scope by interface index, as Windows does, so that
+it can be given back to it (the WinRT way of answering a sender).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from collections.abc import Iterator
+
+import pytest
+import trio
+from conftest import wait_until
+from netns import inside, ip, two_links
+
+from trio_sockets import DatagramSocket, EndpointPair, HostName, StreamSocket, StreamSocketListener
+
+
+@pytest.fixture
+def links() -> Iterator[tuple[str, str]]:
+    with two_links() as namespaces:
+        yield namespaces
+
+
+def index(namespace: str, device: str) -> int:
+    """The interface index of *device* in *namespace*."""
+    with inside(namespace):
+        return socket.if_nametoindex(device)
+
+
+def scoped(address: str, namespace: str, device: str) -> HostName:
+    """*address* with the scope of *device* in *namespace*, as the library reports it."""
+    return HostName(f"{address}%{index(namespace, device)}")
+
+
+async def receive_data(sock: DatagramSocket) -> bytes:
+    with trio.fail_after(5):
+        return (await sock.message_received.receive()).data
+
+
+async def assert_nothing_arrives(sock: DatagramSocket, wait: float = 0.3) -> None:
+    with trio.move_on_after(wait):
+        args = await sock.message_received.receive()
+        pytest.fail(f"unexpected datagram {args!r}: {args.data!r}")
+
+
+# -- what is reported keeps the scope ------------------------------------------------------
+
+
+async def test_an_accepted_link_local_peer_is_reported_with_its_scope_and_reached_back(
+    links: tuple[str, str],
+) -> None:
+    a, b = links
+    with trio.fail_after(10):
+        async with StreamSocketListener() as in_b, StreamSocketListener() as in_a:
+            with inside(b):
+                await in_b.bind_service_name("")
+            with inside(a):
+                await in_a.bind_service_name("")
+            async with StreamSocket() as client:
+                with inside(a):
+                    await client.connect(HostName("fe80::d%c0"), in_b.information.local_port)
+                assert client.information.remote_address == scoped("fe80::d", a, "c0")
+                assert client.information.local_address == scoped("fe80::c", a, "c0")
+                args = await in_b.connection_received.receive()
+                async with args.socket as accepted:
+                    peer = accepted.information.remote_host_name
+                    assert peer is not None
+                    assert peer == scoped("fe80::c", b, "d0")
+                    assert accepted.information.remote_address == peer
+                    assert accepted.information.local_address == scoped("fe80::d", b, "d0")
+                    assert f"[fe80::c%{index(b, 'd0')}]" in repr(accepted)
+                    async with StreamSocket() as back:
+                        with inside(b):
+                            await back.connect(peer, in_a.information.local_port)
+                        assert back.information.remote_address == peer
+                    await (await in_a.connection_received.receive()).socket.aclose()
+
+
+async def test_a_datagram_answered_at_its_reported_sender_arrives_by_the_link_it_came_by(
+    links: tuple[str, str],
+) -> None:
+    """The WinRT echo: ``get_output_stream(args.remote_address, args.remote_port)``. B has
+    two links to A; the answer must leave by the one the datagram came in on."""
+    a, b = links
+    with trio.fail_after(10):
+        async with DatagramSocket() as server, DatagramSocket() as client:
+            with inside(b):
+                await server.bind_service_name("")
+            with inside(a):
+                await client.bind_service_name("")
+                out = await client.get_output_stream(
+                    HostName("fe80::d%c0"), server.information.local_port
+                )
+            await out.write(b"ping")
+            args = await server.message_received.receive()
+            assert args.remote_address is not None
+            assert args.remote_address == scoped("fe80::c", b, "d0")
+            assert args.local_address == scoped("fe80::d", b, "d0")
+            with inside(b):
+                reply = await server.get_output_stream(args.remote_address, args.remote_port)
+            await reply.write(b"pong")
+            assert await receive_data(client) == b"pong"
+
+
+async def test_endpoint_pairs_of_a_scoped_literal_keep_the_scope_and_connect(
+    links: tuple[str, str],
+) -> None:
+    a, b = links
+    with trio.fail_after(10):
+        async with StreamSocketListener() as listener:
+            with inside(b):
+                await listener.bind_service_name("")
+            port = listener.information.local_port
+            with inside(a):
+                pairs = await StreamSocket.get_endpoint_pairs(HostName("fe80::d%c0"), port)
+            assert [(p.local_host_name, p.remote_host_name) for p in pairs] == [
+                (scoped("fe80::c", a, "c0"), scoped("fe80::d", a, "c0"))
+            ]
+            async with StreamSocket() as client:
+                with inside(a):
+                    await client.connect(pairs[0])
+                assert client.information.remote_address == scoped("fe80::d", a, "c0")
+                await (await listener.connection_received.receive()).socket.aclose()
+
+
+# -- the connected-datagram filter -----------------------------------------------------------
+
+
+async def test_a_connected_datagram_socket_drops_a_queued_datagram_from_its_remote_on_another_link(
+    links: tuple[str, str],
+) -> None:
+    """The same link-local address and port on another link is another sender."""
+    a, b = links
+    ip("-n", b, "addr", "add", "fe80::99/64", "dev", "b0", "nodad")
+    ip("-n", b, "addr", "add", "fe80::99/64", "dev", "d0", "nodad")
+    with trio.fail_after(10), contextlib.ExitStack() as senders:
+        async with DatagramSocket() as receiver:
+            with inside(a):
+                await receiver.bind_service_name("")
+            port = int(receiver.information.local_port)
+            with inside(b):
+                on_b0 = senders.enter_context(socket.socket(socket.AF_INET6, socket.SOCK_DGRAM))
+                on_d0 = senders.enter_context(socket.socket(socket.AF_INET6, socket.SOCK_DGRAM))
+                on_b0.bind(("fe80::99", 0, 0, socket.if_nametoindex("b0")))
+                sender_port = on_b0.getsockname()[1]
+                on_d0.bind(("fe80::99", sender_port, 0, socket.if_nametoindex("d0")))
+                on_b0.sendto(b"by a0", ("fe80::a", port, 0, socket.if_nametoindex("b0")))
+                on_d0.sendto(b"by c0", ("fe80::c", port, 0, socket.if_nametoindex("d0")))
+            await wait_until(lambda: receiver.information.received_message_count == 2)
+            with inside(a):
+                await receiver.connect(HostName("fe80::99%a0"), str(sender_port))
+            assert await receive_data(receiver) == b"by a0"
+            await assert_nothing_arrives(receiver)
+
+
+# -- scopes missing or at odds ----------------------------------------------------------------
+
+
+async def test_a_link_local_remote_without_a_scope_is_refused_by_name(
+    links: tuple[str, str],
+) -> None:
+    """Which link is meant cannot be told: the kernel's EINVAL said nothing (``UNKNOWN``),
+    and a datagram left by whichever link routing picked."""
+    a, _ = links
+    with trio.fail_after(10), inside(a):
+        async with StreamSocket() as stream, DatagramSocket() as datagram:
+            with pytest.raises(ValueError, match=r"'fe80::d' needs a %scope") as caught:
+                await stream.connect(HostName("fe80::d"), "9")
+            assert "connect to fe80::d:9" in str(caught.value)
+            with pytest.raises(ValueError, match=r"'fe80::d' needs a %scope"):
+                await datagram.get_output_stream(HostName("fe80::d"), "9")
+            with pytest.raises(ValueError, match=r"'fe80::d' needs a %scope"):
+                await datagram.connect(HostName("fe80::d"), "9")
+            assert datagram.information.local_address is None  # left unbound
+
+
+async def test_an_endpoint_pair_on_two_links_is_refused_by_name(links: tuple[str, str]) -> None:
+    a, _ = links
+    pair = EndpointPair(HostName("fe80::a%a0"), "", HostName("fe80::d%c0"), "9")
+    with trio.fail_after(10), inside(a):
+        for sock in (StreamSocket(), DatagramSocket()):
+            async with sock:
+                with pytest.raises(ValueError, match="on another link than") as caught:
+                    await sock.connect(pair)
+                message = str(caught.value)
+                assert f"fe80::d%{socket.if_nametoindex('c0')} (interface 'c0')" in message
+                assert f"fe80::a%{socket.if_nametoindex('a0')} (interface 'a0')" in message
+
+
+async def test_a_link_local_remote_without_a_scope_takes_the_local_sides(
+    links: tuple[str, str],
+) -> None:
+    """Bound to a scoped link-local address, a socket has its link: the kernel sends by it."""
+    a, b = links
+    with trio.fail_after(10):
+        async with StreamSocketListener() as listener, DatagramSocket() as receiver:
+            with inside(b):
+                await listener.bind_service_name("")
+                await receiver.bind_service_name("")
+            async with StreamSocket() as client, DatagramSocket() as sender:
+                with inside(a):
+                    await client.connect(
+                        EndpointPair(
+                            HostName("fe80::c%c0"),
+                            "",
+                            HostName("fe80::d"),
+                            listener.information.local_port,
+                        )
+                    )
+                    await sender.bind_endpoint("fe80::c%c0", "0")
+                    out = await sender.get_output_stream(
+                        HostName("fe80::d"), receiver.information.local_port
+                    )
+                assert client.information.remote_address == scoped("fe80::d", a, "c0")
+                assert sender.information.remote_address == scoped("fe80::d", a, "c0")
+                await out.write(b"by c0")
+                assert await receive_data(receiver) == b"by c0"
+                await (await listener.connection_received.receive()).socket.aclose()
