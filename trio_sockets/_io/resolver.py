@@ -27,16 +27,11 @@ import dns.resolver
 import trio
 
 from .._core.checks import check_int, check_seconds, describe, shown
-from .._core.errors import (
-    SocketError,
-    SocketErrorStatus,
-    SocketStatusError,
-    out_of_resources,
-    socket_error,
-)
+from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import HostName, coerce_host_name
 from .._core.service_name import parse_service_name
 from .._core.sockaddr import ipv4_of_mapped
+from .dns_errors import dns_error
 from .srv import ServiceTarget, all_targets_failed, is_localhost, srv_name, srv_targets
 from .system_lookups import (
     local_files_limiter,
@@ -290,7 +285,7 @@ class Resolver:
         except dns.resolver.NoAnswer as exc:
             raise socket_error(_S.HOST_NOT_FOUND, f"{what}: no SRV records") from exc
         except dns.exception.DNSException as exc:
-            raise _dns_error(exc, what, self.lifetime) from exc
+            raise dns_error(exc, what, self.lifetime) from exc
         rrset = answer.rrset
         if rrset is None:  # pragma: no cover - resolve() raises NoAnswer instead
             raise socket_error(_S.HOST_NOT_FOUND, f"{what}: no SRV records")
@@ -405,7 +400,7 @@ class Resolver:
             failures,
             key=lambda e: next((i for i, k in enumerate(ranks) if isinstance(e, k)), len(ranks)),
         )
-        raise _dns_error(worst, what, self.lifetime) from worst
+        raise dns_error(worst, what, self.lifetime) from worst
 
     async def _query(
         self, resolver: dns.asyncresolver.Resolver, name: dns.name.Name, rdtype: str
@@ -479,29 +474,3 @@ def check_resolver(value: object) -> Resolver | None:
 def _check_protocol(protocol: object) -> None:
     if protocol not in _KIND:
         raise ValueError(f"protocol must be 'tcp' or 'udp', not {shown(protocol)}")
-
-
-def _dns_error(exc: dns.exception.DNSException, what: str, lifetime: float) -> SocketStatusError:
-    """The exception for a failed DNS lookup, classified as ``SocketError.get_status``
-    classifies *exc* (a name server that never answered: ``CONNECTION_TIMED_OUT``), or
-    ``TOO_MANY_OPEN_FILES`` when a server could not be asked for want of a socket
-    (dnspython counts that as the server failing)."""
-    if isinstance(exc, dns.resolver.NoNameservers):
-        for server, _tcp, _port, error, _answer in exc.kwargs.get("errors", ()):
-            if isinstance(error, OSError):
-                shortage = out_of_resources(error, f"{what}: ask the name server {server}")
-                if shortage is not None:
-                    return shortage
-    status = SocketError.get_status(exc)
-    if status is _S.UNKNOWN:
-        # NoResolverConfiguration, YXDOMAIN, a malformed answer...: no usable answer.
-        status = _S.NON_AUTHORITATIVE_HOST_NOT_FOUND
-    if isinstance(exc, dns.exception.Timeout):
-        detail = f"no DNS answer within {lifetime:g} s"
-    elif isinstance(exc, dns.resolver.NXDOMAIN):
-        detail = "no such DNS name"
-    elif isinstance(exc, dns.resolver.NoAnswer):
-        detail = "no record of the requested type"
-    else:
-        detail = str(exc) or type(exc).__name__
-    return socket_error(status, f"{what}: {detail}")
