@@ -35,6 +35,7 @@ IN_CI = bool(os.environ.get("CI"))
 _PACKAGES = {
     "socat": "socat",
     "strace": "strace",
+    "tc": "iproute2",
     "openssl": "openssl",
     "dnsmasq": "dnsmasq-base",
     "wsdump": "python3-websocket",

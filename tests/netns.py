@@ -3,7 +3,8 @@
 :func:`network_namespace` makes a throwaway namespace and deletes it afterwards; where
 namespaces cannot be made the test is skipped, or fails when the ``CI`` environment
 variable is set. :func:`inside` switches the trio thread into one, so that the sockets
-created meanwhile live there.
+created meanwhile live there. :func:`limit_rate` slows a namespace's ``lo`` down, so
+that sends wait for room in the socket's send buffer.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from conftest import IN_CI
+from conftest import IN_CI, require_tool
 
 _CLONE_NEWNET = 0x40000000
 _names = itertools.count()
@@ -50,6 +51,22 @@ def network_namespace(prefix: str) -> Iterator[str]:
         yield name
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True, timeout=10)
+
+
+def limit_rate(name: str, rate: str) -> None:
+    """Send what leaves ``lo`` in namespace *name* through a token bucket of *rate*
+    (``tc``'s ``tbf``, e.g. ``"2mbit"``), queueing up to 5 s of it: a datagram the
+    kernel took then holds its socket's send buffer until it leaves, so a sender
+    faster than *rate* finds the buffer full (``EAGAIN``) and waits for room, as it
+    does on any link slower than the application."""
+    tc = require_tool("tc")
+    command = f"qdisc add dev lo root tbf rate {rate} burst 10kb latency 5s"
+    subprocess.run(
+        ["ip", "netns", "exec", name, tc, *command.split()],
+        check=True,
+        capture_output=True,
+        timeout=10,
+    )
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ import pytest
 import trio
 import trio.testing
 from conftest import cancel_io_during, live_tasks, open_fd_count, require_tool, wait_until
-from netns import inside, network_namespace
+from netns import inside, limit_rate, network_namespace
 
 from trio_sockets import (
     DatagramSocket,
@@ -454,6 +454,56 @@ async def test_a_cached_stream_with_writes_pending_is_not_forgotten() -> None:
             assert await sock.get_output_stream("127.0.0.1", str(port)) is first
             await first.flush()
             assert [peer.recv(10) for _ in range(2)] == [b"one", b"two"]
+
+
+@pytest.mark.parametrize("awaited", [False, True], ids=["unawaited", "awaited"])
+async def test_the_streams_of_one_socket_take_turns_waiting_for_send_buffer_room(
+    awaited: bool,
+) -> None:
+    """Two output streams of one socket whose sends must wait for room in its send
+    buffer (``lo`` limited to 2 Mbit/s, a small ``SO_SNDBUF``), written to unawaited
+    or by a task each awaiting every write: every write succeeds and every datagram
+    arrives, in order per stream, and the streams take turns (each has a quarter of
+    the first half of the arrivals). Before, the second stream's sender waited on the
+    socket's fd while the first one did, and trio's ``BusyResourceError`` took the
+    socket's block down."""
+    count = 100
+
+    def payload(tag: int, index: int) -> bytes:
+        return bytes([tag]) + b"%03d" % index + b"." * (300 + index)  # no GSO run
+
+    async def write_each(stream: DatagramOutputStream, tag: int) -> None:
+        for index in range(count):
+            assert await stream.write(payload(tag, index)) == 304 + index
+
+    with network_namespace("tsdw") as name:
+        limit_rate(name, "2mbit")
+        with inside(name), trio.fail_after(20), raw_udp("0.0.0.0") as peer:
+            peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            port = str(peer.getsockname()[1])
+            async with DatagramSocket() as sock:
+                await sock.bind_endpoint("127.0.0.1", "0")
+                sock.socket.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+                streams = {
+                    tag: await sock.get_output_stream(host, port)
+                    for tag, host in zip(b"ab", ["127.0.0.1", "127.0.0.2"], strict=True)
+                }
+                if awaited:
+                    async with trio.open_nursery() as nursery:
+                        for tag, stream in streams.items():
+                            nursery.start_soon(write_each, stream, tag)
+                else:
+                    for index in range(count):
+                        for tag, stream in streams.items():
+                            stream.write(payload(tag, index))
+                    await trio.testing.wait_all_tasks_blocked()
+                    assert all(stream.pending_bytes for stream in streams.values())
+            got = [peer.recv(2000) for _ in range(2 * count)]
+    for tag in b"ab":
+        assert [data for data in got if data[0] == tag] == [
+            payload(tag, index) for index in range(count)
+        ]
+        assert sum(data[0] == tag for data in got[:count]) >= count // 4, got[:count]
 
 
 async def test_connect_with_an_endpoint_pair_binds_its_local_side() -> None:

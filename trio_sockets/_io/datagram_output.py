@@ -31,6 +31,7 @@ from .addresses import Addresses, families_reached, of_reachable_family, target_
 from .connect import format_sockaddr
 from .output import BaseOutputStream, NurseryGetter
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
+from .sending import SendRoom
 
 __all__ = [
     "DatagramOutputStream",
@@ -149,8 +150,9 @@ class DatagramOutputStream(BaseOutputStream):
         on_permission_denied: Callable[[], bool],
         *,
         connected_to: SockAddr | None = None,
+        room: SendRoom | None = None,
     ) -> None:
-        super().__init__(sock, nursery_getter, what)
+        super().__init__(sock, nursery_getter, what, room)
         self._needs_check = self._guarded = True  # the size limit, eviction
         self._destination = destination
         self._limit = max_payload(destination or connected_to, sock.family)

@@ -43,7 +43,7 @@ from .._core.scheduling import task_step
 from .._core.write_queue import WRITE_OVERHEAD, QueuedWrite, WriteQueue
 from .._data.interfaces import OutputStream, WriteOperationLike
 from .operation import UNHELD, getrefcount
-from .sending import Sending, TaskStarter
+from .sending import Sending, SendRoom, TaskStarter
 
 __all__ = ["DEFAULT_MAX_PENDING_BYTES", "WRITE_OVERHEAD", "BaseOutputStream", "WriteOperation"]
 
@@ -117,8 +117,16 @@ class BaseOutputStream(Sending, OutputStream):
     #: to TLS: what was plain text must go through TLS now, never past it).
     _successor: BaseOutputStream | None = None
 
-    def __init__(self, sock: socket.socket, nursery_getter: NurseryGetter, what: str) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        nursery_getter: NurseryGetter,
+        what: str,
+        room: SendRoom | None = None,
+    ) -> None:
         self._sock = sock
+        # Where its sender waits for room: shared by the streams of one socket.
+        self._room = SendRoom(sock) if room is None else room
         self._get_nursery = nursery_getter
         self._what = what
         self._queue: WriteQueue[WriteOperation] = WriteQueue(DEFAULT_MAX_PENDING_BYTES, what)

@@ -6,6 +6,11 @@ or -- cheaper -- whichever task awaits a write or flushes the stream; the others
 ``_progress``, which is woken whenever operations complete. The writer is started by
 the first write nobody drives and then parks between batches: waking a parked task is
 far cheaper than starting one.
+
+Several streams may send on one socket (a ``DatagramSocket``'s ``output_stream`` and
+one per ``get_output_stream`` destination), but trio lets only one task at a time wait
+for an fd to become writable: the streams of a socket share one :class:`SendRoom`, in
+which they take turns waiting for room in its send buffer.
 """
 
 from __future__ import annotations
@@ -20,7 +25,7 @@ import trio
 from .._core.errors import SocketErrorStatus
 from .._core.write_queue import WriteQueue
 
-__all__ = ["PosArgT", "Sending", "TaskStarter"]
+__all__ = ["PosArgT", "SendRoom", "Sending", "TaskStarter"]
 
 PosArgT = TypeVarTuple("PosArgT")
 
@@ -38,10 +43,54 @@ class TaskStarter(Protocol):
         """Start ``async_fn(*args)`` as a background task of the block."""
 
 
+class SendRoom:
+    """The wait for room in one socket's send buffer, shared by the streams that send
+    on it, which take turns.
+
+    The first sender to find the buffer full waits on the socket (trio allows one such
+    waiter per fd); those that find it full meanwhile line up behind it, first come
+    first served. When the waiter's wait ends -- room, cancellation, ``cancel_io()`` --
+    the wait passes to the next in line, and a stream that finds the buffer full again
+    lines up at the back: with room, the stream that has waited longest sends first,
+    so none is starved by another that always has more to send. A stream's own writes
+    keep their order (one sender per stream), and what each send does to its writes
+    is unchanged.
+    """
+
+    __slots__ = ("_line", "_sock", "_taken")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._taken = False  # a task waits on the socket, or the wait passes to one
+        self._line = trio.lowlevel.ParkingLot()
+
+    async def wait(self) -> None:
+        """Return once the socket's send buffer may have room (a trio checkpoint).
+
+        Raises:
+            trio.ClosedResourceError: the socket was closed, or a wait on it was ended
+                through it (``cancel_io()`` of a receive) while it stays open.
+        """
+        if self._taken:
+            await self._line.park()  # until the wait passes to this task
+        else:
+            self._taken = True
+        try:
+            if self._sock.fileno() == -1:  # trio would register fd -1 for good
+                raise trio.ClosedResourceError("the socket was closed")
+            await trio.lowlevel.wait_writable(self._sock)
+        finally:
+            if self._line:
+                self._line.unpark()  # the next in line waits now
+            else:
+                self._taken = False
+
+
 class Sending(abc.ABC):
     """The sending machinery of an output stream; the stream sets every attribute."""
 
     _sock: socket.socket
+    _room: SendRoom
     _queue: WriteQueue[Any]
     _get_nursery: Callable[[], TaskStarter | None]
     _what: str
@@ -183,7 +232,7 @@ class Sending(abc.ABC):
             with trio.CancelScope() as scope:
                 self._sender_scope = scope
                 try:
-                    await trio.lowlevel.wait_writable(self._sock)
+                    await self._room.wait()
                 except trio.ClosedResourceError:
                     # Still open, another operation's wait was ended through the socket
                     # (cancel_io() of a receive, a closed datagram handle): send on.

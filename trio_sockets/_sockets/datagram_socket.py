@@ -290,6 +290,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             None,
             binding.enable_broadcast,
             connected_to=remote,
+            room=binding.send_room,
         )
 
     # -- output streams --------------------------------------------------------------------
@@ -377,6 +378,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                     f"{format_sockaddr(target)}",
                     target,
                     binding.enable_broadcast,
+                    room=binding.send_room,
                 )
             self._streams.add(stream, remote_host_name, remote_service_name)
             return stream
