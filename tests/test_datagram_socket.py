@@ -17,7 +17,7 @@ import pytest
 import trio
 import trio.testing
 from conftest import cancel_io_during, live_tasks, open_fd_count, require_tool, wait_until
-from netns import inside, limit_rate, network_namespace
+from netns import inside, ip, limit_rate, network_namespace
 
 from trio_sockets import (
     DatagramSocket,
@@ -814,7 +814,7 @@ async def test_one_failed_datagram_fails_only_its_write() -> None:
             sock.close()
 
 
-@pytest.mark.parametrize("refusal", [errno.EIO, errno.ENOPROTOOPT, errno.EINVAL])
+@pytest.mark.parametrize("refusal", [errno.EIO, errno.ENOPROTOOPT, errno.EINVAL, errno.EMSGSIZE])
 async def test_gso_refused_by_the_kernel_falls_back_to_one_send_each(refusal: int) -> None:
     with trio.fail_after(10), raw_udp() as peer:
         sock = _RefusingSocket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -837,6 +837,30 @@ async def test_gso_refused_by_the_kernel_falls_back_to_one_send_each(refusal: in
                 nursery.cancel_scope.cancel()  # as a socket ends its nursery on close
         finally:
             sock.close()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+async def test_equal_size_datagrams_over_the_mtu_are_sent_one_by_one_and_arrive(
+    host: str,
+) -> None:
+    """Equal-size datagrams larger than the MTU (4,000 bytes over an ``lo`` of 1,500),
+    pending together: the kernel refuses to segment them (``EMSGSIZE`` on current
+    kernels, ``EINVAL`` on older ones), so they go one send each, fragmented, and every
+    one arrives. Before, ``EMSGSIZE`` failed the head of each GSO run with
+    ``MESSAGE_TOO_LONG``: only the first and the last of ten arrived."""
+    with network_namespace("tsgso") as name:
+        ip("-n", name, "link", "set", "lo", "mtu", "1500")
+        with inside(name), trio.fail_after(10), raw_udp(host) as peer:
+            peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+            async with DatagramSocket() as sock:
+                await sock.connect(HostName(host), str(peer.getsockname()[1]))
+                stream = sock.output_stream
+                operations = [stream.write(bytes([index]) * 4000) for index in range(10)]
+                assert [await operation for operation in operations] == [4000] * 10
+                await stream.flush()
+            assert [peer.recv(5000) for _ in range(10)] == [
+                bytes([index]) * 4000 for index in range(10)
+            ]
 
 
 async def test_equal_size_writes_leave_in_fewer_system_calls_keeping_boundaries() -> None:

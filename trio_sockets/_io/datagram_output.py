@@ -11,7 +11,8 @@ equal-size datagrams to one destination goes to the kernel in one ``sendmsg`` wi
 ``UDP_SEGMENT`` control message (UDP generic segmentation offload), which cuts it back
 into the separate datagrams; the receiver sees every boundary. A kernel that refuses
 (``EIO``: the device cannot checksum the segments; ``ENOPROTOOPT``: no GSO at all;
-``EINVAL``: a segment larger than the path MTU) gets one send per datagram instead,
+``EMSGSIZE`` on current kernels, ``EINVAL`` on older ones: a segment larger than the
+path MTU, which the kernel fragments when it is sent alone) gets one send per datagram instead,
 and the stream remembers that.
 """
 
@@ -55,7 +56,12 @@ STREAM_CACHE_SIZE: Final = 256
 # addition forgets one stream and can make up for earlier ones that forgot none.
 _LOOKS_PER_ADD: Final = 4
 # The errors a kernel gives when it cannot segment: fall back to one send per datagram.
-_GSO_REFUSED: Final = frozenset({errno.EIO, errno.EINVAL, errno.ENOPROTOOPT, errno.EOPNOTSUPP})
+_GSO_REFUSED: Final = frozenset(
+    {errno.EIO, errno.EINVAL, errno.EMSGSIZE, errno.ENOPROTOOPT, errno.EOPNOTSUPP}
+)
+# Those that mean "segments of this size are over the path MTU": smaller ones still go
+# together.
+_GSO_TOO_LARGE: Final = frozenset({errno.EINVAL, errno.EMSGSIZE})
 
 
 async def resolve_destination(
@@ -163,7 +169,7 @@ class DatagramOutputStream(BaseOutputStream):
         # back to it (StreamCache.keep), so that closing the socket reaches it.
         self._evicted_to: StreamCache | None = None
         self._gso = True
-        # Segments of this size or larger were refused with EINVAL (over the path MTU).
+        # Segments of this size or larger were refused as over the path MTU.
         self._gso_size_limit = MAX_IPV6_PAYLOAD + 1
         #: System calls made and datagrams sent, for statistics and tests.
         self.send_calls = 0
@@ -242,7 +248,9 @@ class DatagramOutputStream(BaseOutputStream):
         if isinstance(exc, PermissionError) and self._on_permission_denied():
             return  # SO_BROADCAST is on now: the next step sends the same datagrams
         if run > 1 and exc.errno in _GSO_REFUSED:
-            if exc.errno == errno.EINVAL:
+            # Sent one by one, each datagram gets the kernel's own answer: fragmented,
+            # or EMSGSIZE (with dont_fragment) failing that write alone.
+            if exc.errno in _GSO_TOO_LARGE:
                 self._gso_size_limit = min(self._gso_size_limit, size)
             else:
                 self._gso = False
