@@ -370,9 +370,10 @@ async def test_streams_whose_writes_failed_unseen_are_forgotten_past_the_cache_b
     """A server answering 3,000 senders with unawaited writes that all fail (no route to
     them): the cache keeps 256 streams, each new destination looks at a bounded number
     of cached streams, and closing the socket raises the failure of the first stream it
-    forgot, with a note counting the other forgotten ones. In 0.1.0 a stream with an
-    unseen failure was never forgotten: the cache held all 3,000, and every addition
-    looked at every one of them."""
+    forgot, with a note counting the other forgotten ones (and one naming the failures
+    of the streams still cached). In 0.1.0 a stream with an unseen failure was never
+    forgotten: the cache held all 3,000, and every addition looked at every one of
+    them."""
     looks = 0
     has_pending = getattr(DatagramOutputStream, "_has_pending", None)
 
@@ -404,11 +405,64 @@ async def test_streams_whose_writes_failed_unseen_are_forgotten_past_the_cache_b
     assert looks <= _LOOKS_PER_ADD * count, looks
     assert caught.value.status == SocketErrorStatus.NETWORK_IS_UNREACHABLE
     assert "[fd01::1]:9" in str(caught.value)
-    assert caught.value.__notes__ == [
+    forgotten, cached = caught.value.__notes__
+    assert forgotten == (
         f"{count - STREAM_CACHE_SIZE - 1} more output streams of this socket had write "
         f"failures nobody saw when it forgot them (past {STREAM_CACHE_SIZE} "
         "destinations); this is the first of those failures"
-    ]
+    )
+    # The streams still cached, whose failures closing the socket found: 8 named.
+    assert cached.startswith(
+        f"{STREAM_CACHE_SIZE} more output streams of this socket had write failures nobody "
+        f"saw: send a datagram to [fd01::{count - STREAM_CACHE_SIZE + 1:x}]:9 "
+    )
+    assert cached.endswith(f"; and {STREAM_CACHE_SIZE - 8} more")
+
+
+async def test_a_failure_awaited_after_its_stream_was_forgotten_is_not_raised_again() -> None:
+    """A write fails unseen (nothing routes to 10.9.0.1), the cache forgets its stream
+    past 256 destinations, and then the caller awaits the write and handles its
+    failure: closing the socket raises nothing, as it does when the stream was not
+    forgotten. Before, the failure the socket took over was raised a second time."""
+    with network_namespace("tsdc") as name, inside(name), trio.fail_after(20):
+        async with DatagramSocket() as sock:
+            await sock.bind_endpoint("127.0.0.1", "0")
+            stream = await sock.get_output_stream("10.9.0.1", "9")
+            failed = stream.write(b"x")
+            for port in range(20000, 20000 + STREAM_CACHE_SIZE + 44):
+                await sock.get_output_stream("127.0.0.1", str(port))
+            assert await sock.get_output_stream("10.9.0.1", "9") is not stream  # forgotten
+            with pytest.raises(SocketStatusError) as caught:
+                await failed
+            assert caught.value.status == SocketErrorStatus.NETWORK_IS_UNREACHABLE
+
+
+async def test_closing_raises_the_first_unseen_failure_noting_every_other_stream() -> None:
+    """Three streams whose writes failed unseen (nothing routes to them): closing the
+    socket raises the first stream's failure, with a note naming the other two
+    failures, so that none is lost. Before, the other two vanished without a trace."""
+
+    async def write_to_three() -> None:
+        async with DatagramSocket() as sock:
+            await sock.bind_endpoint("127.0.0.1", "0")
+            for host in ("10.9.0.1", "10.9.0.2", "10.9.0.3"):
+                (await sock.get_output_stream(host, "9")).write(b"x")
+
+    with (
+        network_namespace("tsdc") as name,
+        inside(name),
+        trio.fail_after(20),
+        pytest.raises(SocketStatusError) as caught,
+    ):
+        await write_to_three()
+    error = caught.value
+    assert error.status == SocketErrorStatus.NETWORK_IS_UNREACHABLE
+    assert "10.9.0.1:9" in str(error)
+    [note] = error.__notes__
+    assert note.startswith("2 more output streams of this socket had write failures nobody saw: ")
+    assert "10.9.0.2:9" in note
+    assert "10.9.0.3:9" in note
+    assert "NETWORK_IS_UNREACHABLE" in note
 
 
 async def test_forgotten_streams_written_to_are_let_go_once_sent() -> None:

@@ -29,7 +29,7 @@ from .._core.hostname import HostName
 from .._core.linux import SOL_UDP, UDP_SEGMENT
 from .._core.sockaddr import ipv4_mapped, ipv4_of_mapped
 from .addresses import Addresses, families_reached, of_reachable_family, target_addresses
-from .connect import format_sockaddr
+from .connect import MAX_NAMED, format_sockaddr
 from .output import BaseOutputStream, NurseryGetter
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
 from .sending import SendRoom
@@ -38,6 +38,7 @@ __all__ = [
     "DatagramOutputStream",
     "StreamCache",
     "families_of",
+    "first_noting_the_others",
     "max_payload",
     "resolve_destination",
     "to_socket_address",
@@ -158,7 +159,9 @@ class DatagramOutputStream(BaseOutputStream):
         connected_to: SockAddr | None = None,
         room: SendRoom | None = None,
     ) -> None:
-        super().__init__(sock, nursery_getter, what, room)
+        super().__init__(sock, nursery_getter, what)
+        if room is not None:  # the socket's, shared by its streams
+            self._room = room
         self._needs_check = self._guarded = True  # the size limit, eviction
         self._destination = destination
         self._limit = max_payload(destination or connected_to, sock.family)
@@ -218,6 +221,10 @@ class DatagramOutputStream(BaseOutputStream):
         self._wake()
         return True
 
+    def _observed(self, error: BaseException) -> None:
+        if self._evicted_to is not None:  # it may hold this failure as nobody's seen
+            self._evicted_to.seen(error)
+
     # -- for the cache -------------------------------------------------------------------
 
     def _has_pending(self) -> bool:
@@ -259,6 +266,24 @@ class DatagramOutputStream(BaseOutputStream):
         where = format_sockaddr(self._destination) if self._destination else "the remote"
         error = translate_os_error(exc, f"send a datagram to {where} on {self._what}")
         self._fail_head(error)
+
+
+def first_noting_the_others(failures: list[BaseException]) -> BaseException:
+    """The failure closing a socket raises: the first of *failures* (each of another
+    output stream, nobody has seen them), with a note naming the others -- the first
+    :data:`MAX_NAMED` of them, the rest counted -- so that none is lost and ``except
+    OSError`` still catches it."""
+    first = failures[0]
+    others = failures[1:]
+    if others:
+        named = "; ".join(str(error) for error in others[:MAX_NAMED])
+        if len(others) > MAX_NAMED:
+            named += f"; and {len(others) - MAX_NAMED} more"
+        first.add_note(
+            f"{len(others)} more output streams of this socket had write failures "
+            f"nobody saw: {named}"
+        )
+    return first
 
 
 class StreamCache:
@@ -341,19 +366,28 @@ class StreamCache:
                 self._sweep()
             busy.add(stream)
 
-    def take_lost(self) -> BaseException | None:
+    def seen(self, error: BaseException) -> None:
+        """The caller has seen *error*, the failure of a write of a stream this cache
+        forgot, by awaiting its operation: closing the socket does not raise it again.
+        Unless it stands for other forgotten streams' failures, which only it reports."""
+        if error is self._lost and not self._lost_more:
+            self._lost = None
+
+    def take_lost(self) -> list[BaseException]:
         """The first write failure nobody had seen of the streams this cache forgot,
-        with a note counting the other forgotten streams that had one; None if none.
-        For closing the socket, which raises it."""
+        with a note counting the other forgotten streams that had one, in a list; an
+        empty list if none. For closing the socket, which raises it."""
         error, self._lost = self._lost, None
-        if error is not None and self._lost_more:
+        if error is None:
+            return []
+        if self._lost_more:
             error.add_note(
                 f"{self._lost_more} more output streams of this socket had write failures "
                 f"nobody saw when it forgot them (past {STREAM_CACHE_SIZE} destinations); "
                 "this is the first of those failures"
             )
             self._lost_more = 0
-        return error
+        return [error]
 
     def all(self) -> list[DatagramOutputStream]:
         """Every stream with a destination that may hold work: cached or evicted."""

@@ -117,16 +117,9 @@ class BaseOutputStream(Sending, OutputStream):
     #: to TLS: what was plain text must go through TLS now, never past it).
     _successor: BaseOutputStream | None = None
 
-    def __init__(
-        self,
-        sock: socket.socket,
-        nursery_getter: NurseryGetter,
-        what: str,
-        room: SendRoom | None = None,
-    ) -> None:
+    def __init__(self, sock: socket.socket, nursery_getter: NurseryGetter, what: str) -> None:
         self._sock = sock
-        # Where its sender waits for room: shared by the streams of one socket.
-        self._room = SendRoom(sock) if room is None else room
+        self._room = SendRoom(sock)  # where its sender waits for room in the send buffer
         self._get_nursery = nursery_getter
         self._what = what
         self._queue: WriteQueue[WriteOperation] = WriteQueue(DEFAULT_MAX_PENDING_BYTES, what)
@@ -406,6 +399,9 @@ class BaseOutputStream(Sending, OutputStream):
         """Raise if *data* cannot be written at all; called for a write about to be
         queued, before the bound is checked, when :attr:`_needs_check` is set."""
 
+    def _observed(self, error: BaseException) -> None:
+        """*error*, the failure of a write, was just seen: its operation was awaited."""
+
     # -- machinery ---------------------------------------------------------------------
 
     def _admit(self, data: bytes | bytearray | memoryview) -> bytes:
@@ -469,6 +465,7 @@ class BaseOutputStream(Sending, OutputStream):
             await trio.lowlevel.checkpoint()
         if op._error is not None:
             queue.observe(seq)
+            self._observed(op._error)
             raise op._error
         return op._nbytes
 

@@ -27,7 +27,12 @@ from .._core.sockaddr import is_multicast
 from .._io.addresses import endpoint_pairs
 from .._io.connect import format_sockaddr
 from .._io.datagram_channel import DatagramMessageChannel
-from .._io.datagram_output import DatagramOutputStream, StreamCache, resolve_destination
+from .._io.datagram_output import (
+    DatagramOutputStream,
+    StreamCache,
+    first_noting_the_others,
+    resolve_destination,
+)
 from .._io.datagram_receive import MessageReceiver
 from .._io.resolver import Resolver, resolver_or_default
 from .._io.scoped import AbortableIO, NurseryScoped
@@ -447,7 +452,8 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         """Send what was written, then close the socket (WinRT ``Close``). Idempotent.
 
         Closes ``message_received``: ``async for`` ends after the datagrams already in
-        it. Raises a write failure nobody has seen yet (after closing).
+        it. Raises the first write failure nobody has seen yet (after closing), with a
+        note naming those of the other output streams.
 
         Cancellation: the socket is closed at once, unsent writes fail with
         ``OPERATION_ABORTED``.
@@ -456,19 +462,19 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             await trio.lowlevel.checkpoint()
             return
         streams = self._all_streams()
-        first: BaseException | None = self._streams.take_lost()  # the earliest failure
+        failures = self._streams.take_lost()  # the earliest failure, if any
         try:
             for stream in streams:
                 if not stream.closed:
                     try:
                         await stream.flush()
                     except OSError as error:  # raised below, once the socket is closed
-                        first = first or error
+                        failures.append(error)
             await trio.lowlevel.checkpoint()
         finally:
             self._close_now()
-        if first is not None:
-            raise first
+        if failures:
+            raise first_noting_the_others(failures)
         for stream in streams:
             stream.raise_unobserved()
 
