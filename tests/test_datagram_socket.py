@@ -1096,6 +1096,42 @@ async def test_control_defaults_and_options_applied() -> None:
             closed.control.dont_fragment = True
 
 
+def _df_bit_of_udp_to(raw: socket.socket, port: int) -> bool:
+    """Whether the next IPv4 packet *raw* (an ``IPPROTO_UDP`` raw socket) sees going
+    to UDP *port* carries the don't-fragment bit."""
+    while True:
+        packet = raw.recv(70000)
+        header = (packet[0] & 0x0F) * 4
+        if int.from_bytes(packet[header + 2 : header + 4], "big") == port:
+            return bool(int.from_bytes(packet[6:8], "big") & 0x4000)
+
+
+@pytest.mark.parametrize("local", ["127.0.0.1", ""], ids=["ipv4", "dual-stack"])
+async def test_ipv4_datagrams_carry_the_df_bit_only_with_dont_fragment(local: str) -> None:
+    """WinRT's ``DontFragment`` false means fragmentation allowed: IPv4 datagrams leave
+    without the don't-fragment bit, from an IPv4 socket and from a dual-stack one
+    (IPv4-mapped), so a router with a smaller MTU fragments them instead of dropping
+    them. Seen by a raw socket in a network namespace. Before, Linux's default
+    (``IP_PMTUDISC_WANT``) set the bit on every datagram that fit the local MTU."""
+    with (
+        network_namespace("tsdf") as name,
+        inside(name),
+        trio.fail_after(10),
+        raw_udp() as peer,
+        socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP) as raw,
+    ):
+        raw.settimeout(5)
+        port = peer.getsockname()[1]
+        for dont_fragment in (False, True):
+            async with DatagramSocket() as sock:
+                sock.control.dont_fragment = dont_fragment
+                await sock.bind_endpoint(local or None, "0")
+                stream = await sock.get_output_stream("127.0.0.1", str(port))
+                await stream.write(b"probe")
+            assert _df_bit_of_udp_to(raw, port) is dont_fragment
+            assert peer.recv(10) == b"probe"
+
+
 @pytest.mark.parametrize(
     ("name", "value", "error"),
     [

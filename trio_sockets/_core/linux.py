@@ -16,6 +16,7 @@ __all__ = [
     "IP_MULTICAST_ALL",
     "IP_PKTINFO",
     "IP_PMTUDISC_DO",
+    "IP_PMTUDISC_DONT",
     "SOL_UDP",
     "SO_RXQ_OVFL",
     "UDP_SEGMENT",
@@ -29,6 +30,9 @@ IP_MTU_DISCOVER: Final = 10
 IPV6_MTU_DISCOVER: Final = 23
 #: The ``IP_MTU_DISCOVER`` value that sets the don't-fragment bit.
 IP_PMTUDISC_DO: Final = 2
+#: The ``IP_MTU_DISCOVER`` value that never sets it (Linux's default, ``IP_PMTUDISC_WANT``,
+#: sets it on every IPv4 datagram that fits the local MTU).
+IP_PMTUDISC_DONT: Final = 0
 #: ``IPPROTO_IP``: 1 (Linux's default) delivers every group any socket on the port joined.
 IP_MULTICAST_ALL: Final = 49
 #: ``IPPROTO_IPV6``: as :data:`IP_MULTICAST_ALL`, for IPv6 (Linux >= 4.20).

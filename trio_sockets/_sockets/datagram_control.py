@@ -29,6 +29,7 @@ from .._core.linux import (
     IP_MULTICAST_ALL,
     IP_PKTINFO,
     IP_PMTUDISC_DO,
+    IP_PMTUDISC_DONT,
     IPV6_MTU_DISCOVER,
     IPV6_MULTICAST_ALL,
     SO_RXQ_OVFL,
@@ -129,7 +130,9 @@ class DatagramSocketControl(CommonOptions):
     def dont_fragment(self) -> bool:
         """Send with the IP don't-fragment bit (Linux ``IP_MTU_DISCOVER`` =
         ``IP_PMTUDISC_DO``); default False. A datagram larger than the path MTU then
-        fails with ``MESSAGE_TOO_LONG`` instead of being fragmented."""
+        fails with ``MESSAGE_TOO_LONG`` instead of being fragmented. False, as in WinRT,
+        allows fragmentation: IPv4 datagrams leave without the bit
+        (``IP_PMTUDISC_DONT``), so routers on the way fragment them as needed."""
         return self._dont_fragment
 
     @dont_fragment.setter
@@ -257,8 +260,11 @@ class DatagramSocketControl(CommonOptions):
         # Each datagram then carries the kernel's count of datagrams it dropped.
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, SO_RXQ_OVFL, 1)
-        if self._dont_fragment:
-            sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, IP_PMTUDISC_DO)
+        # WinRT's DontFragment false allows fragmentation: no DF bit on IPv4, so that a
+        # router with a smaller MTU fragments a datagram instead of dropping it (IPv6
+        # routers never fragment; its sender does, after path MTU discovery).
+        mode = IP_PMTUDISC_DO if self._dont_fragment else IP_PMTUDISC_DONT
+        sock.setsockopt(socket.IPPROTO_IP, IP_MTU_DISCOVER, mode)
         if v6:
             with contextlib.suppress(OSError):  # Linux >= 4.20
                 sock.setsockopt(socket.IPPROTO_IPV6, IPV6_MULTICAST_ALL, 0)
