@@ -1,4 +1,5 @@
-"""Faults the loopback interface cannot produce: a peer that never answers.
+"""Faults the loopback interface cannot produce: a peer that never answers, a router
+that refuses.
 
 Each test makes a throwaway network namespace whose only way out is a veth pair, with
 static neighbour entries for a few addresses (203.0.113.9 and up, 2001:db8::9 and up)
@@ -8,7 +9,9 @@ discovery failure. That is a peer that never answers, which is what
 ``control.connect_timeout`` is for. The sockets are created inside the namespace by
 switching the trio thread into it (``setns``) for the duration of the test, or, where
 the test needs a worker thread or a process (dnsmasq), by a Python process run inside it
-with ``ip netns exec``.
+with ``ip netns exec``. A second pair of namespaces puts a router in front of
+addresses it refuses to forward to (``prohibit`` routes), answering with ICMP
+"administratively prohibited".
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from conftest import live_tasks, open_fd_count
 from netns import inside, ip, network_namespace
 
 from trio_sockets import (
+    DatagramSocket,
     HostName,
     SocketError,
     SocketErrorStatus,
@@ -223,3 +227,53 @@ async def test_a_cancelled_connect_to_a_silent_address_leaves_the_socket_usable(
                 await client.connect(HostName(LOCAL_V4), listener.information.local_port)
                 (await listener.accept())._close_now()
         assert open_fd_count() == fds
+
+
+#: Behind the router of :func:`prohibiting_router`, which refuses to forward to them.
+PROHIBITED = ["10.20.2.1", "fd20:2::1"]
+
+
+@pytest.fixture
+def prohibiting_router() -> Iterator[str]:
+    """A namespace whose only way out is a router (a second namespace) with
+    ``prohibit`` routes to the PROHIBITED addresses: it answers what it is asked to
+    forward there with ICMP "administratively prohibited" (IPv4: host prohibited,
+    which Linux reports as ``EHOSTUNREACH``; ICMPv6: ``EACCES``). Yields the first."""
+    with network_namespace("ts7a") as host, network_namespace("ts7r") as router:
+        ip("-n", host, "link", "add", "p0", "type", "veth", "peer", "name", "p1", "netns", router)
+        for name, device, address4, address6 in [
+            (host, "p0", "10.20.1.1/24", "fd20:1::1/64"),
+            (router, "p1", "10.20.1.254/24", "fd20:1::fe/64"),
+        ]:
+            ip("-n", name, "addr", "add", address4, "dev", device)
+            ip("-n", name, "addr", "add", address6, "dev", device, "nodad")
+            ip("-n", name, "link", "set", device, "up")
+        ip("-n", host, "route", "add", "10.20.2.0/24", "via", "10.20.1.254")
+        ip("-n", host, "-6", "route", "add", "fd20:2::/64", "via", "fd20:1::fe")
+        ip("-n", router, "route", "add", "prohibit", "10.20.2.0/24")
+        ip("-n", router, "-6", "route", "add", "prohibit", "fd20:2::/64")
+        for sysctl in ("ipv4/ip_forward", "ipv6/conf/all/forwarding"):
+            ip("netns", "exec", router, "sh", "-c", f"echo 1 > /proc/sys/net/{sysctl}")
+        yield host
+
+
+@pytest.mark.parametrize("address", PROHIBITED)
+async def test_administratively_prohibited_is_an_unreachable_host_in_both_families(
+    prohibiting_router: str, address: str
+) -> None:
+    """A router's "administratively prohibited" answer fails a connect, and arrives as
+    the receive event of a connected datagram socket, as ``UNREACHABLE_HOST`` over
+    IPv6 as over IPv4. Before, ICMPv6's (``EACCES``) was ``UNKNOWN``."""
+    with trio.fail_after(10), inside(prohibiting_router):
+        async with StreamSocket() as client:
+            with pytest.raises(SocketStatusError) as caught:
+                await client.connect(HostName(address), "80")
+        assert caught.value.status == SocketErrorStatus.UNREACHABLE_HOST, caught.value
+        assert address in str(caught.value)
+        async with DatagramSocket() as sock:
+            await sock.connect(HostName(address), "80")
+            await sock.output_stream.write(b"x")
+            args = await sock.message_received.receive()
+            with pytest.raises(SocketStatusError) as caught:
+                args.get_data_reader()
+        assert caught.value.status == SocketErrorStatus.UNREACHABLE_HOST, caught.value

@@ -172,7 +172,10 @@ class _Attempts(Generic[_S]):
         )
         # A hostile DNS answer can hold thousands of addresses: name the first few (the
         # ExceptionGroup in __cause__ keeps every error).
-        detail = "; ".join(f"{format_sockaddr(addr)}: {exc}" for addr, exc in failures[:MAX_NAMED])
+        detail = "; ".join(
+            f"{format_sockaddr(addr)}: {exc.message if isinstance(exc, SocketStatusError) else exc}"
+            for addr, exc in failures[:MAX_NAMED]
+        )
         if len(failures) > MAX_NAMED:
             detail += f"; and {len(failures) - MAX_NAMED} more addresses"
         error = socket_error(

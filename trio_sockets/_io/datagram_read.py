@@ -21,6 +21,7 @@ from .._core.sockaddr import ipv4_of_mapped, is_multicast
 from .datagram_message import Ancillary, destination_of
 from .datagram_message import DatagramSocketMessageReceivedEventArgs as _Args
 from .resolver import SockAddr
+from .sockio import prohibited
 
 __all__ = ["EMPTY", "DatagramReading", "StopReading", "sender_key"]
 
@@ -39,6 +40,7 @@ _ICMP_ERRNOS: Final = frozenset(
         errno.EPROTO,
         errno.ETIMEDOUT,
         errno.ENOPROTOOPT,
+        errno.EACCES,  # ICMPv6 administratively prohibited (sockio.prohibited)
     }
 )
 #: What reading gives when the socket has nothing waiting.
@@ -139,6 +141,8 @@ class DatagramReading:
                 f"{what}: the remote port is unreachable (ICMP port unreachable)",
                 errno=exc.errno,
             )
+        elif exc.errno == errno.EACCES:
+            error = translate_os_error(prohibited(errno.EACCES, "a datagram sent there"), what)
         else:
             error = translate_os_error(exc, what)
         return _Args(b"", self.remote, None, error)

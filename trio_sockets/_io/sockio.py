@@ -24,10 +24,12 @@ from typing import TYPE_CHECKING
 
 import trio
 
+from .._core.errors import SocketErrorStatus, SocketStatusError, socket_error
+
 if TYPE_CHECKING:
     from .resolver import SockAddr
 
-__all__ = ["accept", "close_socket", "connect", "wait_writable"]
+__all__ = ["accept", "close_socket", "connect", "prohibited", "wait_writable"]
 
 
 def _check_open(sock: socket.socket) -> None:
@@ -54,8 +56,23 @@ async def connect(sock: socket.socket, address: tuple[object, ...]) -> None:
         return
     await trio.lowlevel.wait_writable(sock)
     code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+    if code == errno.EACCES:
+        raise prohibited(code, "the connection")
     if code != 0:
         raise OSError(code, os.strerror(code))
+
+
+def prohibited(code: int, what: str) -> SocketStatusError:
+    """The failure for an ``EACCES`` that answered *what* sent: a router's ICMPv6
+    "administratively prohibited" (also "source address failed policy", "reject
+    route"; Linux's ``icmpv6_err_convert``). ICMP's IPv4 equivalent reaches the
+    application as ``EHOSTUNREACH``, ``UNREACHABLE_HOST``: so is this."""
+    return socket_error(
+        SocketErrorStatus.UNREACHABLE_HOST,
+        f"[Errno {code}] {os.strerror(code)}: the network refused {what} (ICMPv6 "
+        "administratively prohibited)",
+        errno=code,
+    )
 
 
 # accept() errors that concern only the one connection being accepted (it was reset or
