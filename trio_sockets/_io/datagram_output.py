@@ -32,13 +32,11 @@ from .addresses import Addresses, families_reached, of_reachable_family, target_
 from .connect import MAX_NAMED, format_sockaddr
 from .output import BaseOutputStream, NurseryGetter
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
-from .sending import SendRoom
 
 __all__ = [
     "DatagramOutputStream",
     "StreamCache",
     "families_of",
-    "first_noting_the_others",
     "max_payload",
     "resolve_destination",
     "to_socket_address",
@@ -157,11 +155,8 @@ class DatagramOutputStream(BaseOutputStream):
         on_permission_denied: Callable[[], bool],
         *,
         connected_to: SockAddr | None = None,
-        room: SendRoom | None = None,
     ) -> None:
         super().__init__(sock, nursery_getter, what)
-        if room is not None:  # the socket's, shared by its streams
-            self._room = room
         self._needs_check = self._guarded = True  # the size limit, eviction
         self._destination = destination
         self._limit = max_payload(destination or connected_to, sock.family)
@@ -268,24 +263,6 @@ class DatagramOutputStream(BaseOutputStream):
         self._fail_head(error)
 
 
-def first_noting_the_others(failures: list[BaseException]) -> BaseException:
-    """The failure closing a socket raises: the first of *failures* (each of another
-    output stream, nobody has seen them), with a note naming the others -- the first
-    :data:`MAX_NAMED` of them, the rest counted -- so that none is lost and ``except
-    OSError`` still catches it."""
-    first = failures[0]
-    others = failures[1:]
-    if others:
-        named = "; ".join(str(error) for error in others[:MAX_NAMED])
-        if len(others) > MAX_NAMED:
-            named += f"; and {len(others) - MAX_NAMED} more"
-        first.add_note(
-            f"{len(others)} more output streams of this socket had write failures "
-            f"nobody saw: {named}"
-        )
-    return first
-
-
 class StreamCache:
     """The output streams a socket handed out, one per destination.
 
@@ -365,6 +342,24 @@ class StreamCache:
             if len(busy) >= self._sweep_at:
                 self._sweep()
             busy.add(stream)
+
+    @staticmethod
+    def first_noting_the_others(failures: list[BaseException]) -> BaseException:
+        """The failure closing a socket raises: the first of *failures* (each of another
+        output stream, nobody has seen them), with a note naming the others -- the first
+        :data:`MAX_NAMED` of them, the rest counted -- so that none is lost and ``except
+        OSError`` still catches it."""
+        first = failures[0]
+        others = failures[1:]
+        if others:
+            named = "; ".join(str(error) for error in others[:MAX_NAMED])
+            if len(others) > MAX_NAMED:
+                named += f"; and {len(others) - MAX_NAMED} more"
+            first.add_note(
+                f"{len(others)} more output streams of this socket had write failures "
+                f"nobody saw: {named}"
+            )
+        return first
 
     def seen(self, error: BaseException) -> None:
         """The caller has seen *error*, the failure of a write of a stream this cache

@@ -119,7 +119,7 @@ class BaseOutputStream(Sending, OutputStream):
 
     def __init__(self, sock: socket.socket, nursery_getter: NurseryGetter, what: str) -> None:
         self._sock = sock
-        self._room = SendRoom(sock)  # where its sender waits for room in the send buffer
+        self._room = SendRoom.of(sock)  # where its sender waits for room to send
         self._get_nursery = nursery_getter
         self._what = what
         self._queue: WriteQueue[WriteOperation] = WriteQueue(DEFAULT_MAX_PENDING_BYTES, what)

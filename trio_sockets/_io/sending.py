@@ -9,14 +9,15 @@ far cheaper than starting one.
 
 Several streams may send on one socket (a ``DatagramSocket``'s ``output_stream`` and
 one per ``get_output_stream`` destination), but trio lets only one task at a time wait
-for an fd to become writable: the streams of a socket share one :class:`SendRoom`, in
-which they take turns waiting for room in its send buffer.
+for an fd to become writable: the streams of a socket share its one :class:`SendRoom`,
+in which they take turns waiting for room in its send buffer.
 """
 
 from __future__ import annotations
 
 import abc
 import socket
+import weakref
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVarTuple, Unpack
 
@@ -57,15 +58,23 @@ class SendRoom:
     is unchanged.
     """
 
-    __slots__ = ("_line", "_sock", "_taken")
+    __slots__ = ("__weakref__", "_line", "_taken")
 
-    def __init__(self, sock: socket.socket) -> None:
-        self._sock = sock
+    def __init__(self) -> None:
         self._taken = False  # a task waits on the socket, or the wait passes to one
         self._line = trio.lowlevel.ParkingLot()
 
-    async def wait(self) -> None:
-        """Return once the socket's send buffer may have room (a trio checkpoint).
+    @staticmethod
+    def of(sock: socket.socket) -> SendRoom:
+        """The one room of *sock*, for every stream that sends on it."""
+        room = _ROOMS.get(sock)
+        if room is None:
+            room = _ROOMS[sock] = SendRoom()
+        return room
+
+    async def wait(self, sock: socket.socket) -> None:
+        """Return once the send buffer of *sock*, this room's socket, may have room (a
+        trio checkpoint).
 
         Raises:
             trio.ClosedResourceError: the socket was closed, or a wait on it was ended
@@ -76,14 +85,19 @@ class SendRoom:
         else:
             self._taken = True
         try:
-            if self._sock.fileno() == -1:  # trio would register fd -1 for good
+            if sock.fileno() == -1:  # trio would register fd -1 for good
                 raise trio.ClosedResourceError("the socket was closed")
-            await trio.lowlevel.wait_writable(self._sock)
+            await trio.lowlevel.wait_writable(sock)
         finally:
             if self._line:
                 self._line.unpark()  # the next in line waits now
             else:
                 self._taken = False
+
+
+# The room of each open socket, as long as the socket lives (the room holds no
+# reference to it).
+_ROOMS: weakref.WeakKeyDictionary[socket.socket, SendRoom] = weakref.WeakKeyDictionary()
 
 
 class Sending(abc.ABC):
@@ -232,7 +246,7 @@ class Sending(abc.ABC):
             with trio.CancelScope() as scope:
                 self._sender_scope = scope
                 try:
-                    await self._room.wait()
+                    await self._room.wait(self._sock)
                 except trio.ClosedResourceError:
                     # Still open, another operation's wait was ended through the socket
                     # (cancel_io() of a receive, a closed datagram handle): send on.

@@ -36,7 +36,6 @@ from .._io.connect import format_sockaddr
 from .._io.datagram_output import families_of, to_socket_address
 from .._io.datagram_receive import MessageReceiver
 from .._io.resolver import Resolver, SockAddr
-from .._io.sending import SendRoom
 from .._io.translate import translating
 from .datagram_control import DatagramSocketControl
 
@@ -77,9 +76,6 @@ class DatagramBinding:
         self._nursery = nursery
         #: The open socket; None before the first bind, connect or send.
         self.sock: _StdSocket | None = None
-        #: Where the output streams of the open socket take turns waiting for room in
-        #: its send buffer (trio lets one task wait for an fd at a time).
-        self.send_room: SendRoom | None = None
         #: The connected remote, as the kernel reports it.
         self.remote: SockAddr | None = None
         #: Where the latest ``get_output_stream`` sends, for ``information``.
@@ -169,7 +165,6 @@ class DatagramBinding:
             sock.close()
             raise
         self.sock = sock
-        self.send_room = SendRoom(sock)
         if self.control.multicast_only:
             self._receiver.multicast_only()
         nursery.start_soon(self._receiver.run, sock, name=f"receive loop of {self.describe()}")

@@ -27,12 +27,7 @@ from .._core.sockaddr import is_multicast
 from .._io.addresses import endpoint_pairs
 from .._io.connect import format_sockaddr
 from .._io.datagram_channel import DatagramMessageChannel
-from .._io.datagram_output import (
-    DatagramOutputStream,
-    StreamCache,
-    first_noting_the_others,
-    resolve_destination,
-)
+from .._io.datagram_output import DatagramOutputStream, StreamCache, resolve_destination
 from .._io.datagram_receive import MessageReceiver
 from .._io.resolver import Resolver, resolver_or_default
 from .._io.scoped import AbortableIO, NurseryScoped
@@ -295,7 +290,6 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             None,
             binding.enable_broadcast,
             connected_to=remote,
-            room=binding.send_room,
         )
 
     # -- output streams --------------------------------------------------------------------
@@ -383,7 +377,6 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                     f"{format_sockaddr(target)}",
                     target,
                     binding.enable_broadcast,
-                    room=binding.send_room,
                 )
             self._streams.add(stream, remote_host_name, remote_service_name)
             return stream
@@ -452,8 +445,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         """Send what was written, then close the socket (WinRT ``Close``). Idempotent.
 
         Closes ``message_received``: ``async for`` ends after the datagrams already in
-        it. Raises the first write failure nobody has seen yet (after closing), with a
-        note naming those of the other output streams.
+        it. Raises the first write failure nobody saw (after closing), noting the others.
 
         Cancellation: the socket is closed at once, unsent writes fail with
         ``OPERATION_ABORTED``.
@@ -474,7 +466,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         finally:
             self._close_now()
         if failures:
-            raise first_noting_the_others(failures)
+            raise self._streams.first_noting_the_others(failures)
         for stream in streams:
             stream.raise_unobserved()
 
