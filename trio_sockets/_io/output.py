@@ -43,7 +43,7 @@ from .._core.scheduling import task_step
 from .._core.write_queue import WRITE_OVERHEAD, QueuedWrite, WriteQueue
 from .._data.interfaces import OutputStream, WriteOperationLike
 from .operation import UNHELD, getrefcount
-from .sending import Sending, SendRoom, TaskStarter
+from .sending import Sending, TaskStarter
 
 __all__ = ["DEFAULT_MAX_PENDING_BYTES", "WRITE_OVERHEAD", "BaseOutputStream", "WriteOperation"]
 
@@ -119,7 +119,6 @@ class BaseOutputStream(Sending, OutputStream):
 
     def __init__(self, sock: socket.socket, nursery_getter: NurseryGetter, what: str) -> None:
         self._sock = sock
-        self._room = SendRoom.of(sock)  # where its sender waits for room to send
         self._get_nursery = nursery_getter
         self._what = what
         self._queue: WriteQueue[WriteOperation] = WriteQueue(DEFAULT_MAX_PENDING_BYTES, what)

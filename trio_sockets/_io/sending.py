@@ -104,7 +104,6 @@ class Sending(abc.ABC):
     """The sending machinery of an output stream; the stream sets every attribute."""
 
     _sock: socket.socket
-    _room: SendRoom
     _queue: WriteQueue[Any]
     _get_nursery: Callable[[], TaskStarter | None]
     _what: str
@@ -246,7 +245,8 @@ class Sending(abc.ABC):
             with trio.CancelScope() as scope:
                 self._sender_scope = scope
                 try:
-                    await self._room.wait(self._sock)
+                    # Looked up only now: an idle connection holds no room.
+                    await SendRoom.of(self._sock).wait(self._sock)
                 except trio.ClosedResourceError:
                     # Still open, another operation's wait was ended through the socket
                     # (cancel_io() of a receive, a closed datagram handle): send on.
