@@ -25,6 +25,7 @@ import trio_sockets
 from trio_sockets import (
     HostName,
     InputStreamOptions,
+    SocketError,
     SocketErrorStatus,
     SocketProtectionLevel,
     SocketStatusError,
@@ -890,6 +891,50 @@ async def test_a_second_graceful_close_waits_for_the_one_under_way(
                     await close()
     assert errors == []
     assert bytes(received) == b"".join(chunks)
+
+
+@pytest.mark.parametrize("closes_first", ["the cancelled close", "the waiting close"])
+async def test_writes_a_cancelled_close_left_unsent_fail_the_close_waiting_for_it(
+    closes_first: str, tls_certificates: TlsCertificates
+) -> None:
+    """A close that is cancelled while it sends unawaited writes closes at once and
+    fails them (``OPERATION_ABORTED``), but its task gets ``Cancelled``: a close that was
+    waiting for it raises their failure, so that it is not lost. A close after it finds
+    the socket closed and raises nothing, as after ``trio.aclose_forcefully``."""
+    chunks = [bytes([index]) * 65536 for index in range(128)]  # 8 MiB, not awaited
+    errors: list[BaseException] = []
+    with trio.fail_after(30):
+        async with unentered_sender(SocketProtectionLevel.PLAIN_SOCKET, None) as (sender, _):
+
+            async def cancelled_close() -> None:
+                with trio.CancelScope() as scope:
+                    cancelled.append(scope)
+                    await sender.aclose()
+
+            async def close() -> None:
+                try:
+                    await sender.aclose()
+                except Exception as error:
+                    errors.append(error)
+
+            cancelled: list[trio.CancelScope] = []
+            async with trio.open_nursery() as nursery:
+                for chunk in chunks:
+                    sender.output_stream.write(chunk)
+                nursery.start_soon(cancelled_close)
+                await trio.testing.wait_all_tasks_blocked()  # it flushes; the peer reads nothing
+                if closes_first == "the waiting close":
+                    nursery.start_soon(close)
+                    await trio.testing.wait_all_tasks_blocked()
+                cancelled[0].cancel()
+            if closes_first == "the cancelled close":
+                await close()  # after it: the socket is closed already
+            await close()  # a third: nothing left to raise
+    if closes_first == "the cancelled close":
+        assert errors == []
+    else:
+        assert len(errors) == 1, errors
+        assert SocketError.get_status(errors[0]) is SocketErrorStatus.OPERATION_ABORTED
 
 
 # -- send_all on the output stream ---------------------------------------------------------

@@ -39,7 +39,9 @@ class StreamOutputStream(BaseOutputStream):
         super().__init__(sock, nursery_getter, what)
         self._eof_sent = False
         self._refusing: str | None = None  # why writes are refused for now (refuse_writes)
-        self._closing = False  # a close of the socket began (finish); it ends closed
+        # How the socket's close goes: "" not begun, "under way" (finish), "cancelled"
+        # (it closed at once, failing what it left unsent), "reported" (raised since).
+        self._closing = ""
 
     @property
     def eof_sent(self) -> bool:
@@ -149,13 +151,27 @@ class StreamOutputStream(BaseOutputStream):
         what there is to raise.
         """
         if not self._closing:
-            self._closing = True
-            return await super().finish()
+            self._closing = "under way"
+            try:
+                return await super().finish()
+            except trio.Cancelled:
+                self._closing = "cancelled"  # its task sees only Cancelled
+                raise
         # The close aborts this stream, which wakes the tasks waiting for progress.
         while self._sock.fileno() != -1:
             await self._await_progress()
         await trio.lowlevel.checkpoint()
         return False
+
+    def raise_after_close(self, flushed: bool) -> None:
+        """Raise, once the socket is closed, the write failure nobody has seen that this
+        close is to raise: any, when it flushed (:meth:`finish` returned True); else, when
+        it waited for a close under way that was cancelled (its task sees only
+        ``Cancelled``), one of the writes that close left unsent. The task of a send the
+        close aborted, or of the close it waited for, raises the others."""
+        if flushed or self._closing == "cancelled":
+            self._closing = "reported"
+            self.raise_unobserved()
 
     def refuse_writes(self, why: str | None) -> None:
         """Refuse every write with :exc:`trio.BusyResourceError` saying *why* until called

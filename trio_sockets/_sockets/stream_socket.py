@@ -20,11 +20,7 @@ from .._io.output import BaseOutputStream
 from .._io.resolver import Resolver, SockAddr, check_resolver
 from .._io.scoped import IO_FIELDS, SCOPE_FIELDS, AbortableIO, NurseryScoped
 from .._tls.session import TlsSession
-from .stream_control import (
-    CONNECT_DEFAULTS,
-    StreamSocketControl,
-    StreamSocketListenerControl,
-)
+from .stream_control import CONNECT_DEFAULTS, StreamSocketControl, StreamSocketListenerControl
 from .stream_information import NOT_CONNECTED, StreamSocketInformation
 from .stream_open import (
     Hooks,
@@ -394,7 +390,8 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
 
         Raises a write failure nobody has seen yet (after closing), unless it aborted a
         send under way, or waited for another task's close under way, which raises it.
-        Cancellation: the socket is closed at once; unsent writes fail as ``OPERATION_ABORTED``.
+        Cancellation: the socket is closed at once (``trio.aclose_forcefully``); unsent writes
+        fail as ``OPERATION_ABORTED``, which a close that waited for this one raises.
         """
         if self._lifecycle.closed:
             await trio.lowlevel.checkpoint()
@@ -414,8 +411,8 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         # A connect or receive in another task that the close aborted ends at its next
         # step: once it has, everything it held is released too.
         await self._wait_io_idle()
-        if output is not None and flushed:  # else the aborted send's task raises
-            output.raise_unobserved()
+        if output is not None:
+            output.raise_after_close(flushed)
 
     def _close_now(self) -> None:
         if not self._lifecycle.close():
