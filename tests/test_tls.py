@@ -40,11 +40,13 @@ from conftest import (
     live_tasks,
     narrow,
     open_fd_count,
+    receive_exactly,
     require_tool,
     wait_until,
 )
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from hypothesis import given
 from hypothesis import strategies as st
@@ -758,6 +760,72 @@ async def test_a_tls_listener_needs_a_server_certificate_with_its_key(pki: Pki) 
         await listener.bind_service_name("0", L.TLS12)
         with pytest.raises(RuntimeError, match="before the listener is bound"):
             listener.control.client_certificate_required = True
+
+
+async def test_an_rsa_pss_certificate_is_served_and_presented(tmp_path: Path) -> None:
+    """A certificate with an RSA-PSS key (id-RSASSA-PSS, as ``openssl genpkey
+    -algorithm RSA-PSS`` makes) serves a TLS listener and is presented as a client
+    certificate: its key goes to OpenSSL as it was given (encoded again by cryptography
+    it became a plain RSA key, which OpenSSL did not match to the certificate)."""
+    openssl = require_tool("openssl")
+    for command in (
+        ["genpkey", "-algorithm", "RSA-PSS", "-pkeyopt", "rsa_keygen_bits:2048", "-out", "k.pem"],
+        ["req", "-x509", "-new", "-key", "k.pem", "-subj", "/CN=localhost", "-days", "2",
+         "-addext", "subjectAltName=DNS:localhost", "-out", "c.pem"],
+    ):  # fmt: skip
+        await trio.run_process(
+            [openssl, *command], cwd=tmp_path, capture_stdout=True, capture_stderr=True
+        )
+    certificate = Certificate.from_pem_file(tmp_path / "c.pem", tmp_path / "k.pem")
+    with trio.fail_after(20):
+        async with StreamSocketListener() as listener:
+            listener.control.server_certificate = certificate
+            listener.control.trusted_certificates.append(certificate)
+            listener.control.client_certificate_required = True
+            await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.TLS13)
+            async with StreamSocket() as client:
+                client.control.trusted_certificates.append(certificate)
+                client.control.client_certificate = certificate
+                port = listener.information.local_port
+                await client.connect(HostName("localhost"), port, L.TLS13)
+                accepted = (await listener.connection_received.receive()).socket
+                async with accepted:
+                    await client.output_stream.write(b"pss")
+                    assert await receive_exactly(accepted, 3) == b"pss"
+
+
+async def test_an_own_certificate_openssl_refuses_is_a_value_error_naming_it() -> None:
+    """A server or client certificate whose key OpenSSL's security level refuses
+    (RSA-1024): ``ValueError`` naming the setting and OpenSSL's reason, not a bare
+    ``ssl.SSLError`` with status ``UNKNOWN``."""
+    key = rsa.generate_private_key(65537, 1024)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    weak = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    certificate = Certificate.from_pem(weak.public_bytes(serialization.Encoding.PEM), pem)
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = certificate
+        with pytest.raises(ValueError, match=r"server_certificate .*CN=localhost.*KEY_TOO_SMALL"):
+            await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.TLS12)
+        async with StreamSocketListener() as plain, StreamSocket() as client:
+            await plain.bind_endpoint(HostName("127.0.0.1"), "0")
+            client.control.client_certificate = certificate
+            with pytest.raises(ValueError, match=r"client_certificate .*KEY_TOO_SMALL"):
+                await client.connect(HostName("127.0.0.1"), plain.information.local_port, L.TLS12)
 
 
 async def test_garbage_instead_of_a_handshake_is_classified(pki: Pki) -> None:

@@ -14,6 +14,7 @@ import datetime
 import hashlib
 import ipaddress
 import os
+import re
 import ssl
 from collections.abc import Iterable, Iterator, MutableSet, Sequence
 from typing import Any, Final
@@ -282,7 +283,8 @@ class Certificate:
         """Load certificate, chain and key into *context* (``load_cert_chain``).
 
         Raises:
-            ValueError: the certificate has no private key.
+            ValueError: the certificate has no private key, or OpenSSL refuses it (a key
+                too weak for its security level, say), named with OpenSSL's reason.
             SocketStatusError: ``TOO_MANY_OPEN_FILES``: no file descriptor (or memory)
                 to load it with.
         """
@@ -303,6 +305,9 @@ class Certificate:
                 context.load_cert_chain(f"/proc/self/fd/{fd}", password=self._password)
             finally:
                 os.close(fd)
+        except ssl.SSLError as exc:
+            why = f"OpenSSL says {exc.reason or exc.strerror or exc}"
+            raise ValueError(f"{what} {self.subject!r} cannot be used: {why}") from exc
         except OSError as exc:
             shortage = out_of_resources(exc, f"load {what} {self.subject!r}")
             if shortage is None:
@@ -344,15 +349,19 @@ def _check_key(cert: x509.Certificate, key_pem: bytes, password: bytes | None) -
         raise ValueError(
             f"the private key does not belong to the certificate {cert.subject.rfc4514_string()!r}"
         )
-    # Only the key block itself goes to OpenSSL.
-    encryption: serialization.KeySerializationEncryption = (
-        serialization.BestAvailableEncryption(password)
-        if password
-        else serialization.NoEncryption()
-    )
-    return key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-    )
+    # Only the key block itself goes to OpenSSL, as it was given (with its password):
+    # encoded again by cryptography, an RSA-PSS key would become a plain RSA key, which
+    # OpenSSL does not match to its certificate.
+    block = _KEY_BLOCK.search(key_pem)
+    if block is None:  # pragma: no cover - cryptography has just read a key from it
+        raise ValueError("cannot find the private key's PEM block")
+    return block.group(0) + b"\n"
+
+
+# A PEM private key block: PKCS#8 (plain or encrypted) or a traditional one (RSA, EC...).
+_KEY_BLOCK = re.compile(
+    rb"-----BEGIN ([A-Z0-9 ]*PRIVATE KEY)-----\r?\n.*?-----END \1-----", re.DOTALL
+)
 
 
 def _san_values(
