@@ -192,6 +192,10 @@ DEFECTS: dict[str, tuple[Callable[[Shape], None], frozenset[ChainValidationResul
         lambda shape: setattr(shape, "leaf_weak_key", True),
         frozenset({C.INVALID_SIGNATURE}),
     ),
+    "name with a trailing dot": (  # OpenSSL matches a SAN as written: no host has the dot
+        lambda shape: setattr(shape, "leaf_names", ("localhost.",)),
+        frozenset({C.INVALID_NAME}),
+    ),
     "bad signature": (
         lambda shape: setattr(shape, "leaf_bad_signature", True),
         frozenset({C.INVALID_SIGNATURE}),

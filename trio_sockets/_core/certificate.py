@@ -448,7 +448,7 @@ def name_matches(cert: x509.Certificate, host: HostName) -> bool:
     labels = host.canonical_name.rstrip(".").split(".")
     pattern: str
     for pattern in _san_values(cert, x509.DNSName):
-        pattern_labels = pattern.lower().rstrip(".").split(".")
+        pattern_labels = pattern.lower().split(".")  # as written: a trailing dot never matches
         if len(pattern_labels) != len(labels):
             continue
         if pattern_labels[0] == "*" and len(pattern_labels) > 2:
