@@ -342,6 +342,18 @@ async def test_half_close_lets_the_peer_answer(
         client.output_stream.write(b"late")
 
 
+async def _connected(
+    blocks: contextlib.AsyncExitStack, listener: StreamSocketListener, *, entered: bool
+) -> tuple[StreamSocket, StreamSocket]:
+    """A client connected to *listener* (entered in *blocks* if *entered*), and the
+    accepted end."""
+    client = StreamSocket()
+    if entered:
+        await blocks.enter_async_context(client)
+    await client.connect(LOCALHOST, listener.information.local_port)
+    return client, await listener.accept()
+
+
 @pytest.mark.parametrize("entered", [True, False], ids=["entered", "unentered"])
 async def test_send_eof_after_cancel_io_tore_its_writes_raises_and_sends_no_end(
     listener: StreamSocketListener, entered: bool
@@ -352,11 +364,7 @@ async def test_send_eof_after_cancel_io_tore_its_writes_raises_and_sends_no_end(
     an end of stream after a torn message (it used to return and send the FIN)."""
     with trio.fail_after(20):
         async with contextlib.AsyncExitStack() as blocks:
-            client = StreamSocket()
-            if entered:
-                await blocks.enter_async_context(client)
-            await client.connect(LOCALHOST, listener.information.local_port)
-            server = await listener.accept()
+            client, server = await _connected(blocks, listener, entered=entered)
             await blocks.enter_async_context(server)
             client.output_stream.write(b"x" * (16 << 20))  # more than the kernel takes
             errors = await cancel_io_during(client, client.send_eof)
@@ -716,11 +724,7 @@ async def test_every_flush_waiting_for_writes_that_fail_raises_their_failure(
     another). A flush that begins once they have raised it finds nothing unseen."""
     with trio.fail_after(20):
         async with contextlib.AsyncExitStack() as blocks:
-            client = StreamSocket()
-            if entered:
-                await blocks.enter_async_context(client)
-            await client.connect(LOCALHOST, listener.information.local_port)
-            server = await listener.accept()
+            client, server = await _connected(blocks, listener, entered=entered)
             output = client.output_stream
             for _ in range(100):
                 output.write(b"x" * 100_000)  # 10 MB; the peer reads nothing

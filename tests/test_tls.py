@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -762,6 +763,21 @@ async def test_a_tls_listener_needs_a_server_certificate_with_its_key(pki: Pki) 
             listener.control.client_certificate_required = True
 
 
+def self_signed_builder(key: Any, common_name: str) -> x509.CertificateBuilder:
+    """A certificate for *key*, issued by itself to *common_name*, valid for a day."""
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=1))
+    )
+
+
 async def test_an_rsa_pss_certificate_is_served_and_presented(tmp_path: Path) -> None:
     """A certificate with an RSA-PSS key (id-RSASSA-PSS, as ``openssl genpkey
     -algorithm RSA-PSS`` makes) serves a TLS listener and is presented as a client
@@ -799,18 +815,7 @@ async def test_an_own_certificate_openssl_refuses_is_a_value_error_naming_it() -
     (RSA-1024): ``ValueError`` naming the setting and OpenSSL's reason, not a bare
     ``ssl.SSLError`` with status ``UNKNOWN``."""
     key = rsa.generate_private_key(65537, 1024)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
-    now = datetime.datetime.now(datetime.UTC)
-    weak = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
+    weak = self_signed_builder(key, "localhost").sign(key, hashes.SHA256())
     pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
@@ -851,16 +856,8 @@ def oversized_server(pki: Pki) -> ssl.SSLContext:
     """A TLS server whose Certificate message is over OpenSSL's 100 KiB limit: its
     certificate, then an unrelated one with 110 kB of extension."""
     key = ec_key(9)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "filler")])
-    now = datetime.datetime.now(datetime.UTC)
     filler = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(1)
-        .not_valid_before(now)
-        .not_valid_after(now + datetime.timedelta(days=1))
+        self_signed_builder(key, "filler")
         .add_extension(
             x509.UnrecognizedExtension(
                 x509.ObjectIdentifier("1.3.6.1.4.1.55555.2"), b"F" * 110_000

@@ -659,8 +659,16 @@ async def test_a_client_with_an_unreadable_extra_certificate_does_not_stop_the_l
     intermediate, client = CLIENT_CA, CLIENT
     good = client_context([client.der, intermediate.der], client.key)
     bad = client_context([client.der, intermediate.der, _with_version(client.der, 3)], client.key)
+    error = await refusal_of(L.SSL, good, bad)
+    assert "cannot be read" in str(error)
+
+
+async def refusal_of(level: L, good: ssl.SSLContext, bad: ssl.SSLContext) -> BaseException:
+    """What a listener at *level* that greets each client by name counted as its one
+    handshake failure: the client of *good* is greeted before and after the client of
+    *bad*, which is refused (``CERTIFICATE_IS_INVALID``)."""
     async with tls_listener_for_clients() as listener, trio.open_nursery() as nursery:
-        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.SSL)
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", level)
         nursery.start_soon(serve_greeting, listener)
         port = int(listener.information.local_port)
         assert await present(port, good) == b"hello CN=client"
@@ -669,9 +677,9 @@ async def test_a_client_with_an_unreadable_extra_certificate_does_not_stop_the_l
         error = listener.information.last_tls_handshake_error
         assert error is not None
         assert SocketError.get_status(error) == S.CERTIFICATE_IS_INVALID
-        assert "cannot be read" in str(error)
         assert await present(port, good) == b"hello CN=client"
         nursery.cancel_scope.cancel()
+    return error
 
 
 def tls10_client_context(client: Issued) -> ssl.SSLContext:
@@ -691,18 +699,8 @@ async def test_a_weak_client_key_is_refused_by_a_tls10_listener() -> None:
     RSA-1024 key is refused after the handshake, as at the default level."""
     weak = tls10_client_context(issue("client", weak_rsa_key(), CLIENT_CA, names=("c.test",)))
     good = tls10_client_context(CLIENT)
-    async with tls_listener_for_clients() as listener, trio.open_nursery() as nursery:
-        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.TLS10)
-        nursery.start_soon(serve_greeting, listener)
-        port = int(listener.information.local_port)
-        assert await present(port, good) == b"hello CN=client"
-        assert await present(port, weak) == b""
-        await wait_until(lambda: listener.information.tls_handshake_failures == 1)
-        error = listener.information.last_tls_handshake_error
-        assert error is not None
-        assert SocketError.get_status(error) == S.CERTIFICATE_IS_INVALID
-        assert "client certificate failed verification: EE certificate key too weak" in str(error)
-        nursery.cancel_scope.cancel()
+    error = await refusal_of(L.TLS10, good, weak)
+    assert "client certificate failed verification: EE certificate key too weak" in str(error)
 
 
 # -- fuzzing what the peer presents ------------------------------------------------------------
