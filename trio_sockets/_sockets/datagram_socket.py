@@ -492,9 +492,9 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         *,
         resolver: Resolver | None = None,
     ) -> list[EndpointPair]:
-        """Resolve a remote host and UDP service into endpoint pairs, best first (WinRT
-        ``GetEndpointPairsAsync``), as :meth:`StreamSocket.get_endpoint_pairs
-        <trio_sockets.StreamSocket.get_endpoint_pairs>` does for TCP."""
+        """Resolve a remote host and UDP service into endpoint pairs, best first, as
+        :meth:`StreamSocket.get_endpoint_pairs <trio_sockets.StreamSocket.get_endpoint_pairs>`
+        does for TCP (static, as that one: pass *resolver*, a socket's is not used)."""
         return await endpoint_pairs(
             remote_host_name, remote_service_name, sort_options, resolver, "udp"
         )

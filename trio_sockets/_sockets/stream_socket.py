@@ -315,6 +315,9 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         the local side is the address the system would send from, found with a connected
         UDP socket (no packet is sent), and local service ``""``. With one route per family there is
         nothing for ``OPTIMIZE_FOR_LONG_CONNECTIONS`` to reorder.
+
+        Static, as WinRT's ``GetEndpointPairsAsync``: called on a socket, it does not use
+        that socket's ``resolver=``; pass *resolver* (a :class:`~trio_sockets.Resolver`).
         """
         return await endpoint_pairs(
             remote_host_name, remote_service_name, sort_options, resolver, "tcp"
