@@ -58,7 +58,7 @@ class SendRoom:
     is unchanged.
     """
 
-    __slots__ = ("__weakref__", "_line", "_taken")
+    __slots__ = ("_line", "_taken")
 
     def __init__(self) -> None:
         self._taken = False  # a task waits on the socket, or the wait passes to one
