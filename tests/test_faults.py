@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import json
 import os
+import select
+import socket
 import sys
 from collections.abc import Iterator
 
@@ -277,3 +279,79 @@ async def test_administratively_prohibited_is_an_unreachable_host_in_both_famili
             with pytest.raises(SocketStatusError) as caught:
                 args.get_data_reader()
         assert caught.value.status == SocketErrorStatus.UNREACHABLE_HOST, caught.value
+
+
+def _wait_for_socket_error(sock: socket.socket) -> None:
+    """Block (trio too: no task reads the socket meanwhile) until an ICMP error is
+    pending on *sock*, for at most 5 seconds."""
+    poll = select.poll()
+    poll.register(sock.fileno(), 0)  # POLLERR is always reported; nothing is read
+    assert poll.poll(5000), "no ICMP error came back within 5 seconds"
+
+
+@pytest.mark.parametrize("address", PROHIBITED)
+async def test_a_refusal_the_next_send_reports_fails_that_write(
+    prohibiting_router: str, address: str
+) -> None:
+    """A router's refusal that arrives while nobody reads the socket is reported by the
+    next send: that write fails with ``UNREACHABLE_HOST``, in both families. Before,
+    over IPv6 its ``EACCES`` was taken for a broadcast without ``SO_BROADCAST``: the
+    option was turned on, the datagram sent again, and the refusal lost."""
+    with trio.fail_after(10), inside(prohibiting_router):
+        async with DatagramSocket() as sock:
+            await sock.connect(HostName(address), "80")
+            sock.output_stream.write(b"x")  # sent at once, with no yield until y
+            _wait_for_socket_error(sock.socket)
+            with pytest.raises(SocketStatusError) as caught:
+                await sock.output_stream.write(b"y")
+            assert sock.socket.getsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST) == 0
+    assert caught.value.status == SocketErrorStatus.UNREACHABLE_HOST, caught.value
+
+
+#: Behind this host's own ``prohibit`` routes (:func:`prohibit_routes`).
+LOCALLY_PROHIBITED = ["10.30.0.5", "fd30::5"]
+
+
+@pytest.fixture
+def prohibit_routes() -> Iterator[str]:
+    """A namespace with ``prohibit`` routes to the LOCALLY_PROHIBITED addresses: the
+    kernel refuses a connect or a send there at once, with ``EACCES``."""
+    with network_namespace("ts7p") as name:
+        ip("-n", name, "link", "add", "p0", "type", "veth", "peer", "name", "p1")
+        for device in ("p0", "p1"):
+            ip("-n", name, "link", "set", device, "up")
+        ip("-n", name, "addr", "add", "10.30.1.1/24", "dev", "p0")
+        ip("-n", name, "addr", "add", "fd31::1/64", "dev", "p0", "nodad")
+        ip("-n", name, "route", "add", "prohibit", "10.30.0.0/24")
+        ip("-n", name, "-6", "route", "add", "prohibit", "fd30::/64")
+        yield name
+
+
+@pytest.mark.parametrize("address", LOCALLY_PROHIBITED)
+async def test_a_prohibit_route_is_an_unreachable_host(prohibit_routes: str, address: str) -> None:
+    """A connect or a send the host's own ``prohibit`` route refuses (``EACCES``) fails
+    with ``UNREACHABLE_HOST``, as a router's refusal does, naming the remote; the
+    datagram socket does not take it for a broadcast (``SO_BROADCAST`` stays off over
+    IPv6, where there is none). Before, each was ``UNKNOWN`` "Permission denied"."""
+    failures: list[SocketStatusError] = []
+    with trio.fail_after(10), inside(prohibit_routes):
+        async with StreamSocket() as client:
+            with pytest.raises(SocketStatusError) as caught:
+                await client.connect(HostName(address), "80")
+            failures.append(caught.value)
+        async with DatagramSocket() as sock:
+            with pytest.raises(SocketStatusError) as caught:
+                await sock.connect(HostName(address), "80")
+            failures.append(caught.value)
+        async with DatagramSocket() as sock:
+            await sock.bind_service_name("")
+            output = await sock.get_output_stream(HostName(address), "80")
+            with pytest.raises(SocketStatusError) as caught:
+                await output.write(b"x")
+            failures.append(caught.value)
+            broadcast = sock.socket.getsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST)
+            assert broadcast == (":" not in address)  # turned on for IPv4's retry only
+    for failure in failures:
+        assert failure.status == SocketErrorStatus.UNREACHABLE_HOST, failure
+        assert address in str(failure), failure
+        assert "the network refused" in str(failure), failure

@@ -32,6 +32,7 @@ from .addresses import Addresses, families_reached, of_reachable_family, target_
 from .connect import MAX_NAMED, format_sockaddr
 from .output import BaseOutputStream, NurseryGetter
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
+from .sockio import prohibited
 
 __all__ = [
     "DatagramOutputStream",
@@ -116,13 +117,16 @@ def to_socket_address(sock: socket.socket, sockaddr: SockAddr) -> SockAddr:
     return sockaddr
 
 
+def over_ipv4(sockaddr: SockAddr | None, family: int) -> bool:
+    """Whether datagrams to *sockaddr* go over IPv4 (IPv4-mapped counts as IPv4)."""
+    if family == socket.AF_INET:
+        return True
+    return sockaddr is not None and ipv4_of_mapped(sockaddr[0]) is not None
+
+
 def max_payload(sockaddr: SockAddr | None, family: int) -> int:
     """The largest datagram that can go to *sockaddr* (IPv4-mapped counts as IPv4)."""
-    if family == socket.AF_INET:
-        return MAX_IPV4_PAYLOAD
-    if sockaddr is not None and ipv4_of_mapped(sockaddr[0]) is not None:
-        return MAX_IPV4_PAYLOAD
-    return MAX_IPV6_PAYLOAD
+    return MAX_IPV4_PAYLOAD if over_ipv4(sockaddr, family) else MAX_IPV6_PAYLOAD
 
 
 class DatagramOutputStream(BaseOutputStream):
@@ -136,7 +140,8 @@ class DatagramOutputStream(BaseOutputStream):
     at once for a datagram larger than the address family allows (65,507 bytes over
     IPv4, 65,527 over IPv6); nothing is queued and the stream stays usable. A datagram
     the kernel refuses (``ECONNREFUSED`` reported by an earlier ICMP message,
-    ``ENOBUFS``, ``EMSGSIZE`` with ``dont_fragment``...) fails its own
+    ``EACCES`` from a ``prohibit`` route or an earlier ICMPv6 refusal, as
+    ``UNREACHABLE_HOST``, ``ENOBUFS``, ``EMSGSIZE`` with ``dont_fragment``...) fails its own
     :class:`~trio_sockets.WriteOperation` only; later writes go on. As for every
     output stream, a failure nobody awaited is raised by the next ``write``, ``flush``
     or ``aclose``.
@@ -159,9 +164,11 @@ class DatagramOutputStream(BaseOutputStream):
         super().__init__(sock, nursery_getter, what)
         self._needs_check = self._guarded = True  # the size limit, eviction
         self._destination = destination
-        self._limit = max_payload(destination or connected_to, sock.family)
-        # Called on EACCES: turns SO_BROADCAST on (True) if it was off, so the send is
-        # retried; the kernel says EACCES exactly when a broadcast needs it.
+        self._over_ipv4 = over_ipv4(destination or connected_to, sock.family)
+        self._limit = MAX_IPV4_PAYLOAD if self._over_ipv4 else MAX_IPV6_PAYLOAD
+        # Called on EACCES over IPv4: turns SO_BROADCAST on (True) if it was off, so the
+        # send is retried, as a broadcast needs it. Otherwise (it was on, or IPv6, which
+        # has no broadcast) EACCES is a prohibit route or a router's ICMPv6 refusal.
         self._on_permission_denied = on_permission_denied
         # The cache that forgot this stream, once it has: a write then hands the stream
         # back to it (StreamCache.keep), so that closing the socket reaches it.
@@ -247,8 +254,10 @@ class DatagramOutputStream(BaseOutputStream):
             self._sock.sendmsg([payload], control, 0, self._destination)
 
     def _handle_error(self, exc: OSError, run: int, size: int) -> None:
-        if isinstance(exc, PermissionError) and self._on_permission_denied():
-            return  # SO_BROADCAST is on now: the next step sends the same datagrams
+        if isinstance(exc, PermissionError):
+            if self._over_ipv4 and self._on_permission_denied():
+                return  # SO_BROADCAST is on now: the next step sends the same datagrams
+            exc = prohibited(errno.EACCES, "the datagram")
         if run > 1 and exc.errno in _GSO_REFUSED:
             # Sent one by one, each datagram gets the kernel's own answer: fragmented,
             # or EMSGSIZE (with dont_fragment) failing that write alone.

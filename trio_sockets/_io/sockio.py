@@ -47,6 +47,8 @@ async def connect(sock: socket.socket, address: tuple[object, ...]) -> None:
     _check_open(sock)
     try:
         sock.connect(address)
+    except PermissionError as exc:  # a local "prohibit" route refused it
+        raise prohibited(errno.EACCES, "the connection") from exc
     except BlockingIOError:
         pass
     except InterruptedError:  # pragma: no cover - PEP 475 retries, but EINTR is documented
@@ -63,14 +65,15 @@ async def connect(sock: socket.socket, address: tuple[object, ...]) -> None:
 
 
 def prohibited(code: int, what: str) -> SocketStatusError:
-    """The failure for an ``EACCES`` that answered *what* sent: a router's ICMPv6
+    """The failure for an ``EACCES`` that answered *what* sent: a ``prohibit`` route of
+    this host (the kernel refuses at once, over IPv4 and IPv6) or a router's ICMPv6
     "administratively prohibited" (also "source address failed policy", "reject
     route"; Linux's ``icmpv6_err_convert``). ICMP's IPv4 equivalent reaches the
     application as ``EHOSTUNREACH``, ``UNREACHABLE_HOST``: so is this."""
     return socket_error(
         SocketErrorStatus.UNREACHABLE_HOST,
-        f"[Errno {code}] {os.strerror(code)}: the network refused {what} (ICMPv6 "
-        "administratively prohibited)",
+        f"[Errno {code}] {os.strerror(code)}: the network refused {what} "
+        "(administratively prohibited: a prohibit route, or a router's ICMPv6 answer)",
         errno=code,
     )
 

@@ -14,6 +14,7 @@ a WinRT socket does; IPv4 remotes are addressed as IPv4-mapped IPv6 addresses in
 
 from __future__ import annotations
 
+import errno
 import functools
 import socket
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from collections.abc import Callable
 import trio
 
 from .._core.checks import shown
+from .._core.errors import translate_os_error
 from .._core.hostname import HostName
 from .._core.lifecycle import Lifecycle
 from .._core.sockaddr import unmapped
@@ -33,7 +35,7 @@ from .._io.addresses import (
     with_link_scopes,
 )
 from .._io.connect import format_sockaddr
-from .._io.datagram_output import families_of, to_socket_address
+from .._io.datagram_output import families_of, over_ipv4, to_socket_address
 from .._io.datagram_receive import MessageReceiver
 from .._io.resolver import Resolver, SockAddr
 from .._io.translate import translating
@@ -261,13 +263,19 @@ class DatagramBinding:
         Raises:
             SocketStatusError: the kernel refused.
         """
-        with translating(f"connect to {format_sockaddr(target)}", sock):
+        action = f"connect to {format_sockaddr(target)}"
+        with translating(action, sock):
             try:
-                sock.connect(target)
-            except PermissionError:
-                if not self.enable_broadcast():
-                    raise
-                sock.connect(target)
+                try:
+                    sock.connect(target)
+                except PermissionError:
+                    # A broadcast remote without SO_BROADCAST (IPv4 has broadcast only).
+                    if not over_ipv4(target, sock.family) or not self.enable_broadcast():
+                        raise
+                    sock.connect(target)
+            except PermissionError as exc:  # a prohibit route
+                refused = _sockio.prohibited(errno.EACCES, "the connection")
+                raise translate_os_error(refused, action) from exc
         remote: SockAddr = sock.getpeername()
         self.remote = remote
         self._receiver.connected_to(remote)
