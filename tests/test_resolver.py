@@ -10,9 +10,11 @@ import json
 import math
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from pathlib import Path
@@ -501,6 +503,48 @@ async def test_dns_server_stops_its_process() -> None:
     with pytest.raises(RuntimeError, match="not running"):
         server.resolver()
     assert resolver.nameservers == ("127.0.0.1",)
+
+
+_KILLED_WHILE_SERVING = """
+import sys, trio
+from trio_sockets.testing import DnsServer
+
+async def main():
+    async with DnsServer(hosts={"a.test": "127.0.0.1"}) as server:
+        print(server._process.pid, flush=True)
+        await trio.sleep(60)
+
+trio.run(main)
+"""
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "SIGKILL"])
+def test_dns_server_ends_with_a_killed_test_process(how: str) -> None:
+    """A test process killed before it stops its DnsServer (no ``finally`` runs) takes
+    dnsmasq with it. Before, dnsmasq went on serving, orphaned, until the machine's end."""
+    if shutil.which("dnsmasq") is None and not IN_CI:
+        pytest.skip("dnsmasq is not installed (Debian package dnsmasq-base)")
+    with subprocess.Popen(
+        [sys.executable, "-c", _KILLED_WHILE_SERVING], stdout=subprocess.PIPE, text=True
+    ) as child:
+        assert child.stdout is not None
+        pid = int(child.stdout.readline())
+        os.kill(child.pid, getattr(signal, how))
+        child.wait(timeout=10)
+        for _ in range(500):  # 5 seconds at most
+            if not _running(pid):
+                break
+            time.sleep(0.01)
+        assert not _running(pid), f"dnsmasq (pid {pid}) outlived the process that started it"
+
+
+def _running(pid: int) -> bool:
+    """Whether process *pid* exists and is not a zombie."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 # -- properties over generated input --------------------------------------------------

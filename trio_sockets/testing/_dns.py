@@ -9,21 +9,28 @@
 dnsmasq (Debian package ``dnsmasq-base``) runs in the foreground on 127.0.0.1 at a free
 high port, with a configuration of its own: it reads no ``/etc/hosts``, no
 ``/etc/resolv.conf``, forwards nothing, and answers NXDOMAIN for unknown names in its
-domain. It is stopped by its process id. The pytest plugin offers it as the
-``dns_server`` fixture.
+domain. It is stopped by its process id, and, on an unprivileged port (the default),
+also ends with the thread that started it if that ends first: a test process killed
+mid-run leaves no server behind. The pytest
+plugin offers it as the ``dns_server`` fixture.
 """
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
+import os
+import pwd
 import shutil
+import signal
 import socket
 import subprocess
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import trio
 
@@ -33,6 +40,8 @@ from .._io.resolver import DEFAULT_ATTEMPTS, DEFAULT_TIMEOUT, Resolver
 
 __all__ = ["DnsServer", "DnsServerError", "SrvRecord"]
 
+#: prctl(2) option: the signal a child gets when its parent (thread) ends.
+_PR_SET_PDEATHSIG = 1
 #: The Debian package that provides the ``dnsmasq`` program.
 DNSMASQ_PACKAGE = "dnsmasq-base"
 #: Seconds to wait for dnsmasq to answer its first query, and for it to exit.
@@ -40,6 +49,46 @@ START_TIMEOUT = 5.0
 STOP_TIMEOUT = 5.0
 #: How many free ports are tried when another program takes the chosen one first.
 START_ATTEMPTS = 3
+
+
+def _unprivileged(directory: Path, port: int) -> dict[str, Any]:
+    """The ``Popen`` options that start dnsmasq as ``nobody`` when this process is root
+    and *port* needs no privilege, with *directory* readable to it: then dnsmasq need
+    not drop root itself, which would cancel :func:`_end_with_parent`'s request (Linux
+    clears it when a process changes its user). On a privileged port (53, for the
+    system resolver in a private namespace) dnsmasq starts as root and drops it itself,
+    and :meth:`DnsServer.stop` alone ends it."""
+    if os.geteuid() != 0 or port < _unprivileged_port_start():
+        return {}
+    try:
+        nobody = pwd.getpwnam("nobody")
+    except KeyError:  # pragma: no cover - every Debian system has nobody
+        return {}
+    directory.chmod(0o755)
+    return {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
+
+
+def _unprivileged_port_start() -> int:
+    """The lowest port a process without privilege may bind (Linux's sysctl)."""
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
+    except (OSError, ValueError):  # pragma: no cover - every Linux since 4.11 has it
+        return 1024
+
+
+def _end_with_parent(parent: int) -> Callable[[], None]:
+    """What the child runs before dnsmasq (as its user: after ``setuid``): ask Linux to
+    send it ``SIGTERM`` when the thread that started it ends, so that a test process
+    killed before ``stop()`` leaves no server behind (``PR_SET_PDEATHSIG``); and end at
+    once if *parent* has already gone."""
+
+    def in_child() -> None:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        if os.getppid() != parent:  # the parent died before the request took effect
+            os._exit(1)
+
+    return in_child
 
 
 class DnsServerError(RuntimeError):
@@ -223,6 +272,8 @@ class DnsServer:
                 stdin=subprocess.DEVNULL,
                 stdout=log_file,
                 stderr=log_file,
+                preexec_fn=_end_with_parent(os.getpid()),
+                **_unprivileged(self._directory, port),
             )
         process = self._process
         with trio.move_on_after(START_TIMEOUT):
