@@ -80,11 +80,12 @@ def _end_with_parent(parent: int) -> Callable[[], None]:
     """What the child runs before dnsmasq (as its user: after ``setuid``): ask Linux to
     send it ``SIGTERM`` when the thread that started it ends, so that a test process
     killed before ``stop()`` leaves no server behind (``PR_SET_PDEATHSIG``); and end at
-    once if *parent* has already gone."""
+    once if *parent* has already gone. The C function is looked up here, in the parent:
+    the forked child of a threaded process must not load libraries."""
+    prctl = ctypes.CDLL(None, use_errno=True).prctl
 
     def in_child() -> None:
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
         if os.getppid() != parent:  # the parent died before the request took effect
             os._exit(1)
 
