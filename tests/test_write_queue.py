@@ -325,18 +325,6 @@ class MessageQueue(RuleBasedStateMachine):
         assert end == pending[len(run) - 1].seq + 1
         self.in_flight = (pending[: len(run)], end)
 
-    @precondition(lambda self: bool(self.queue) and self.in_flight is None)
-    @rule(max_bytes=st.integers(0, 8000))
-    def batch(self, max_bytes: int) -> None:
-        data, end = self.queue.batch(max_bytes)
-        pending = self._pending()
-        taken = [entry for entry in pending if entry.seq < end]
-        assert taken == pending[: len(taken)]
-        assert taken
-        assert data == b"".join(entry.data for entry in taken)
-        assert len(taken) == 1 or len(data) <= max_bytes
-        self.in_flight = (taken, end)
-
     @precondition(lambda self: self.in_flight is not None)
     @rule()
     def sent(self) -> None:
@@ -540,17 +528,6 @@ def test_datagram_runs_are_equal_sizes_within_the_limits() -> None:
 def test_empty_datagrams_go_one_by_one() -> None:
     queue, _ = queue_of(0, 0)
     assert queue.datagrams(8, 10_000, 1500) == ([b""], 1)
-
-
-def test_a_tls_batch_takes_at_least_one_write() -> None:
-    queue, writes = queue_of(5000, 10, 10)
-    data, end = queue.batch(1000)
-    assert data is writes[0]
-    assert end == 1
-    queue.complete_before(end)
-    data, end = queue.batch(1000)
-    assert data == writes[1] + writes[2]
-    assert end == 3
 
 
 def test_seeing_many_failures_is_linear_and_one_error_stands_for_all() -> None:

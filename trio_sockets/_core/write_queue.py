@@ -2,9 +2,9 @@
 
 Pure bookkeeping, with no socket calls and no ``await``: writes go in, and out come
 the buffers to hand to the next system call (a joined buffer or iovecs for a byte
-stream, a run of equal-size datagrams for a datagram socket, one batch for a TLS
-stream), how far a send of *n* bytes got, the failures nobody has seen yet, and whether
-everything written before a given point is done. The output drivers in ``_io`` and
+or TLS stream, a run of equal-size datagrams for a datagram socket), how far a send
+of *n* bytes got, the failures nobody has seen yet, and whether everything written
+before a given point is done. The output drivers in ``_io`` and
 ``_tls`` are loops over it: ask for buffers, make the system call, report what it took.
 
 The queue holds the bytes of each pending write and nothing else: writes are numbered
@@ -100,9 +100,9 @@ class WriteQueue(Generic[W]):
       queue holds at most :attr:`max_cost` bytes of *cost*: each write's data plus
       :data:`WRITE_OVERHEAD`, so that many tiny writes are bounded too. :attr:`cost`
       and :attr:`pending_bytes` are kept here and nowhere else.
-    - A byte stream asks :meth:`gather` for what to send and reports :meth:`sent`; a
-      datagram stream asks :meth:`datagrams` and a TLS stream :meth:`batch`, and both
-      report :meth:`complete_before`. A write is completed (with its full size) as soon
+    - A byte stream (plain or TLS) asks :meth:`gather` for what to send and reports
+      :meth:`sent`; a datagram stream asks :meth:`datagrams` and reports
+      :meth:`complete_before`. A write is completed (with its full size) as soon
       as its last byte was taken, never later, and only the first write can be part
       sent (:attr:`partly_sent`).
     - :meth:`fail_head` and :meth:`fail_all` end writes with an error, which they set on
@@ -366,22 +366,6 @@ class WriteQueue(Generic[W]):
                     break
                 run.append(data)
         return run, self.next_seq - len(writes) + len(run)
-
-    def batch(self, max_bytes: int) -> tuple[bytes, int]:
-        """The pending writes joined, as many as fit in *max_bytes* (at least one), and
-        the sequence number to pass to :meth:`complete_before` once it is sent."""
-        writes = self.writes
-        first_seq = self.next_seq - len(writes)
-        total = len(writes[0])
-        count = 1
-        for data in itertools.islice(writes, 1, None):
-            if total + len(data) > max_bytes:
-                break
-            total += len(data)
-            count += 1
-        if count == 1:
-            return writes[0], first_seq + 1
-        return b"".join(itertools.islice(writes, count)), first_seq + count
 
     def complete_before(self, seq: int) -> bool:
         """Complete, each with its size, the pending writes numbered below *seq* (those

@@ -19,16 +19,18 @@ import abc
 import socket
 import weakref
 from collections.abc import Awaitable, Callable
-from typing import Any, Protocol, TypeVarTuple, Unpack
+from typing import Any, Protocol, TypeVar, TypeVarTuple, Unpack
 
+import outcome
 import trio
 
 from .._core.errors import SocketErrorStatus
 from .._core.write_queue import WriteQueue
 
-__all__ = ["PosArgT", "SendRoom", "Sending", "TaskStarter"]
+__all__ = ["UNATTENDED", "PosArgT", "SendRoom", "Sending", "TaskStarter", "receive_sending"]
 
 PosArgT = TypeVarTuple("PosArgT")
+T = TypeVar("T")
 
 
 class TaskStarter(Protocol):
@@ -98,6 +100,37 @@ class SendRoom:
 # The room of each open socket, as long as the socket lives (the room holds no
 # reference to it).
 _ROOMS: weakref.WeakKeyDictionary[socket.socket, SendRoom] = weakref.WeakKeyDictionary()
+
+
+#: The streams holding writes that no task sends, by the descriptor of their socket:
+#: a socket that was not entered has no writer task, and what the kernel did not take
+#: at once waits for a task that sends (docs/design.rst). A task that waits to receive
+#: on that socket sends them meanwhile (:func:`receive_sending`), so that a request
+#: written without ``await`` and the awaited answer cannot wait for each other for ever.
+#: Checked by every receive before it waits, so empty almost always: one test.
+UNATTENDED: dict[int, weakref.ReferenceType[Sending]] = {}
+
+
+async def receive_sending(sock: socket.socket, receive: Callable[[], Awaitable[T]]) -> T:
+    """``await receive()``, a wait to receive on *sock*, while sending the writes on
+    *sock* that no task sends (:data:`UNATTENDED`). Once *receive* has returned or
+    raised, the sending stops at once (:meth:`Sending._send_unattended` makes that
+    safe); writes left over stay queued, in order.
+    """
+    fd = sock.fileno()
+    ref = UNATTENDED.get(fd)
+    stream = None if ref is None else ref()
+    if stream is None or stream._sock is not sock or not stream._queue:
+        if ref is not None and UNATTENDED.get(fd) is ref:
+            del UNATTENDED[fd]  # sent meanwhile, or its socket closed: forgotten
+        return await receive()
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(stream._send_unattended)
+        result = await outcome.acapture(receive)
+        nursery.cancel_scope.cancel()
+    if not stream._queue and UNATTENDED.get(fd) is ref:
+        del UNATTENDED[fd]  # all sent
+    return result.unwrap()
 
 
 class Sending(abc.ABC):
@@ -174,16 +207,39 @@ class Sending(abc.ABC):
         if nursery is None:
             # No nursery to run a writer in: start the write here, with what the kernel
             # takes now. The rest waits, in order, for a task that awaits a write,
-            # flushes, sends or closes. Once the kernel refused a send, later writes
-            # do not try again until such a task has waited for room: each try gathers
-            # what is pending, and a peer that reads nothing would make every write
-            # cost as much as all the writes before it.
+            # flushes, sends, closes or waits to receive (UNATTENDED). Once the kernel
+            # refused a send, later writes do not try again until such a task has
+            # waited for room: each try gathers what is pending, and a peer that reads
+            # nothing would make every write cost as much as all the writes before it.
             if self._direct and not self._kernel_full:
                 self._kernel_full = not self._send_step()
+            if self._queue:
+                self._unattended()
             return
         self._writer_started = True
         self._writer_woken = True  # it runs soon: later writes need not wake it
         nursery.start_soon(self._writer_task, name=f"trio_sockets writer of {self._what}")
+
+    def _unattended(self) -> None:
+        """List this stream among those whose writes no task sends (:data:`UNATTENDED`)."""
+        fd = self._sock.fileno()
+        ref = UNATTENDED.get(fd)
+        if fd == -1 or (ref is not None and ref() is self):
+            return
+
+        def forget(dead: weakref.ReferenceType[Sending]) -> None:
+            if UNATTENDED.get(fd) is dead:
+                del UNATTENDED[fd]
+
+        UNATTENDED[fd] = weakref.ref(self, forget)
+
+    async def _send_unattended(self) -> None:
+        """Send what is pending until nothing is (a task waiting to receive runs this
+        meanwhile, and cancels it when something arrives: :func:`receive_sending`).
+        Failures are left to the writes' owners. Cancellation stops it at once: what
+        each system call took is known, the rest stays queued."""
+        queue = self._queue
+        await self._drive(lambda: not queue)
 
     async def _writer_task(self) -> None:
         queue = self._queue

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Protocol
 
 import trio
@@ -21,6 +22,7 @@ from .._core.errors import translate_os_error
 from .._core.lifecycle import ConflictDetector
 from .._data.interfaces import InputStream
 from .._io.scoped import AbortableWait, SocketWait
+from .._io.sending import UNATTENDED, receive_sending
 from .._tls.session import TlsSession
 
 __all__ = ["DEFAULT_RECEIVE_SIZE", "MAX_RECEIVE_SIZE", "SocketInputStream", "StreamReceiver"]
@@ -257,7 +259,10 @@ class StreamReceiver:
             self._scopes.append(wait)
             try:
                 while True:
-                    await trio.lowlevel.wait_readable(sock)
+                    if UNATTENDED:  # writes no task sends may be waiting on this socket
+                        await receive_sending(sock, partial(trio.lowlevel.wait_readable, sock))
+                    else:
+                        await trio.lowlevel.wait_readable(sock)
                     try:
                         return sock.recv(max_bytes)
                     except BlockingIOError:
@@ -277,6 +282,9 @@ class StreamReceiver:
         self._scopes.append(scope)
         try:
             with scope:
+                if UNATTENDED:  # writes no task sends may be waiting on this socket
+                    receive = partial(session.receive, max_bytes, self._where)
+                    return await receive_sending(self._sock, receive)
                 return await session.receive(max_bytes, self._where)
         finally:
             self._tls_scope = None

@@ -1,9 +1,10 @@
 """The output stream of a TLS connection: pending writes joined, encrypted, sent.
 
 Writes queue as on a plain connection (:class:`~trio_sockets._io.stream_output.StreamOutputStream`
-semantics: hot, ordered, bounded, failures never lost). A send takes every pending
-write up to 1 MiB, joins them and hands them to :meth:`trio.SSLStream.send_all` in one
-piece, so OpenSSL packs them into full TLS records and they leave in one system call.
+semantics: hot, ordered, bounded, failures never lost). A send takes the pending
+writes up to 1 MiB (a larger write in parts), joins them and hands them to
+:meth:`trio.SSLStream.send_all` in one piece, so OpenSSL packs them into full TLS
+records and they leave in one system call.
 
 A cancelled :meth:`trio.SSLStream.send_all` leaves the TLS stream unusable (the peer
 may have seen part of a record). So when the socket was entered, only its background
@@ -14,6 +15,7 @@ stream, as with a plain :class:`trio.SSLStream`.
 
 from __future__ import annotations
 
+import contextlib
 import socket
 from collections.abc import Callable
 
@@ -21,6 +23,7 @@ import trio
 
 from .._core.errors import SocketErrorStatus, socket_error
 from .._io.output import NurseryGetter
+from .._io.sending import SendRoom
 from .._io.stream_output import StreamOutputStream
 from .handshake import alert_left_by_peer, tls_error
 from .transport import SocketTransport
@@ -29,6 +32,18 @@ __all__ = ["TlsOutputStream"]
 
 # Bytes of pending writes joined into one SSLStream.send_all.
 _MAX_BATCH = 1024 * 1024
+# The plain text of one TLS record: what a receive sends at a time (_send_unattended).
+_RECORD = 16 * 1024
+
+
+def _head(pieces: list[bytes | memoryview], limit: int) -> bytes | memoryview:
+    """The first *limit* bytes (at most) of what :meth:`WriteQueue.gather` offered: a
+    large write is sent in parts, as a plain connection's are."""
+    if len(pieces) == 1:
+        data = pieces[0]
+        return data if len(data) <= limit else memoryview(data)[:limit]
+    joined = b"".join(pieces)
+    return joined if len(joined) <= limit else memoryview(joined)[:limit]
 
 
 class TlsOutputStream(StreamOutputStream):
@@ -46,6 +61,8 @@ class TlsOutputStream(StreamOutputStream):
         super().__init__(sock, nursery_getter, what)
         self._tls = tls
         self._writer: trio.lowlevel.Task | None = None
+        self._batch = _MAX_BATCH  # bytes of plain text per send_all
+        self._sent = 0  # send_all calls completed
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Send *data* after everything pending; return when it is encrypted and sent."""
@@ -72,10 +89,38 @@ class TlsOutputStream(StreamOutputStream):
             await self._await_progress()
         return yielded
 
+    async def _send_unattended(self) -> None:
+        # Cancelled as soon as the waiting receive has something: one TLS record at a
+        # time, each once the socket has room for it (a wait that may end at once), and
+        # shielded, so that the cancellation comes between records, never inside one
+        # (a record cut short would break the stream).
+        queue = self._queue
+        room = SendRoom.of(self._sock)
+        while queue and self._sock.fileno() != -1:
+            if not self._sender_busy:
+                with contextlib.suppress(trio.ClosedResourceError):  # cancel_io() of a receive
+                    await room.wait(self._sock)
+            if self._sender_busy:  # another task sends (an awaited write): wait for it
+                await self._await_progress()
+                continue
+            self._batch = _RECORD
+            try:
+                with trio.CancelScope(shield=True):
+                    await self._drive(self._one_more_sent())
+            finally:
+                self._batch = _MAX_BATCH
+
+    def _one_more_sent(self) -> Callable[[], bool]:
+        """Whether a ``send_all`` has completed since this call, or nothing is pending."""
+        queue = self._queue
+        sent = self._sent
+        return lambda: self._sent != sent or not queue
+
     async def _send_until(self, until: Callable[[], bool]) -> bool:
         queue = self._queue
         while queue and not until():
-            data, end = queue.batch(_MAX_BATCH)
+            data = _head(queue.gather(), self._batch)
+            first = queue.first_seq
             scope = trio.CancelScope()
             self._sender_scope = scope
             try:
@@ -109,8 +154,9 @@ class TlsOutputStream(StreamOutputStream):
                     )
                 )
                 return True
-            # Writes a close failed meanwhile are gone already.
-            queue.complete_before(end)
+            if queue and queue.first_seq == first:  # else a close failed them meanwhile
+                queue.sent(len(data))
+            self._sent += 1
             self._wake()
         return True
 
