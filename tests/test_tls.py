@@ -1827,6 +1827,21 @@ async def test_a_protection_level_must_be_one() -> None:
             await sock.connect(HostName("localhost"), "1", 8)  # type: ignore[call-overload]
 
 
+async def test_an_endpoint_pair_connect_with_two_levels_is_refused(pki: Pki) -> None:
+    """``connect(endpoint_pair, level)`` takes its level second: one given as
+    ``protection_level`` too, ``PLAIN_SOCKET`` included, is refused naming both, never
+    dropped. Nothing was sent: the socket then connects with one level."""
+    async with tls_listener(pki) as listener, trusting(pki) as sock:
+        pair = EndpointPair(None, "", HostName("localhost"), listener.information.local_port)
+        for second in (L.TLS13, L.PLAIN_SOCKET):
+            with pytest.raises(TypeError, match=rf"two protection levels: TLS12 and {second.name}"):
+                await sock.connect(pair, L.TLS12, second)  # type: ignore[call-overload]
+        await sock.connect(pair, L.TLS12)
+        assert sock.information.protection_level == L.TLS12
+        await sock.send_all(b"level\n")
+        assert (await reversed_line_server(sock)).endswith(b": level\n")
+
+
 def test_certificate_from_pem_files_and_der(pki: Pki, tmp_path: Path) -> None:
     loaded = Certificate.from_pem_file(pki.files["server.crt"], pki.files["server.key"])
     assert loaded == pki.server

@@ -8,6 +8,7 @@ StreamSocket decides what to keep; its fields stay its own.
 
 from __future__ import annotations
 
+import enum
 import functools
 import socket
 import ssl
@@ -17,6 +18,7 @@ from typing import NamedTuple
 
 import trio
 
+from .._core.checks import describe
 from .._core.endpoint import EndpointPair, split_remote
 from .._core.enums import SocketProtectionLevel
 from .._core.errors import SocketErrorStatus, SocketStatusError, socket_error, translate_os_error
@@ -45,6 +47,7 @@ __all__ = [
     "ClientTls",
     "ConnectTarget",
     "Hooks",
+    "NoLevel",
     "Opened",
     "accepted_connection",
     "client_tls",
@@ -104,15 +107,24 @@ class Opened(NamedTuple):
     session: TlsSession | None
 
 
+class NoLevel(enum.Enum):
+    """``connect``'s *protection_level* left out, told apart from any level given (an
+    explicit ``PLAIN_SOCKET`` included): the endpoint-pair form takes its level second,
+    and refuses a second one rather than drop either."""
+
+    NOT_GIVEN = "not given"
+
+
 def connect_target(
     remote_host_name: HostName | str | EndpointPair,
     remote_service_name: str | SocketProtectionLevel | None,
-    protection_level: SocketProtectionLevel,
+    protection_level: SocketProtectionLevel | NoLevel,
 ) -> ConnectTarget:
     """Check ``connect``'s arguments, in either of its two forms.
 
     Raises:
-        TypeError / ValueError: a bad host name, service, endpoint pair or level (named).
+        TypeError / ValueError: a bad host name, service, endpoint pair or level (named);
+            an endpoint pair with two levels (both named).
         WindowsOnlyError: a Bluetooth protection level.
     """
     service_name = remote_service_name
@@ -120,10 +132,19 @@ def connect_target(
         service_name, SocketProtectionLevel
     ):
         # connect(endpoint_pair, protection_level): the level comes second.
+        if protection_level is not NoLevel.NOT_GIVEN:
+            other = protection_level
+            named = other.name if isinstance(other, SocketProtectionLevel) else describe(other)
+            raise TypeError(
+                "connect(endpoint_pair, protection_level) got two protection levels: "
+                f"{service_name.name} and {named}"
+            )
         protection_level, service_name = service_name, None
     host, service, local_host, local_service = split_remote(
         remote_host_name, service_name, "connect"
     )
+    if protection_level is NoLevel.NOT_GIVEN:
+        protection_level = SocketProtectionLevel.PLAIN_SOCKET
     level = check_protection_level(protection_level)
     return ConnectTarget(host, service, local_host, local_service, level)
 

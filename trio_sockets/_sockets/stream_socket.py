@@ -24,6 +24,7 @@ from .stream_control import CONNECT_DEFAULTS, StreamSocketControl, StreamSocketL
 from .stream_information import NOT_CONNECTED, StreamSocketInformation
 from .stream_open import (
     Hooks,
+    NoLevel,
     Opened,
     accepted_connection,
     client_tls,
@@ -172,17 +173,17 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         self,
         remote_host_name: HostName | str | EndpointPair,
         remote_service_name: str | SocketProtectionLevel | None = None,
-        protection_level: SocketProtectionLevel = SocketProtectionLevel.PLAIN_SOCKET,
+        protection_level: SocketProtectionLevel | NoLevel = NoLevel.NOT_GIVEN,
     ) -> None:
         """Connect to a remote host and service (WinRT ``ConnectAsync``).
 
         Either ``connect(HostName("example.com"), "443")`` or ``connect(EndpointPair(...))``,
-        whose local side, when given, is bound first. The service is a port, a name in
-        the services database, or else a DNS SRV service (``_service._tcp.host``) whose
-        targets are tried in RFC 2782 order, each only when the one before failed. Host
-        names are resolved by the socket's resolver and every address of a target is
-        tried with happy eyeballs (RFC 8305). ``control.connect_timeout`` bounds the whole
-        attempt, resolution and TLS handshake included.
+        whose local side, when given, is bound first; *protection_level* follows either, after a
+        pair only positionally. The service is a port, a name in the services database, or else a
+        DNS SRV service (``_service._tcp.host``) whose targets are tried in RFC 2782 order, each
+        only when the one before failed. Host names are resolved by the socket's resolver and every
+        address of a target is tried with happy eyeballs (RFC 8305). ``control.connect_timeout``
+        bounds the whole attempt, resolution and TLS handshake included.
 
         *protection_level* other than ``PLAIN_SOCKET`` makes it a TLS connection: ``SSL``
         or ``UNSPECIFIED`` negotiate the best version both sides have, ``TLS10`` ...
@@ -196,9 +197,9 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         A failed connect leaves the socket usable for another ``connect``.
 
         Raises:
-            TypeError / ValueError: a bad host name, service or endpoint pair (named); a
-                link-local IPv6 remote without a ``%scope`` (unless the local side has
-                one), or with another scope than the local side's.
+            TypeError / ValueError: a bad host name, service, endpoint pair or level (named); a
+                pair with two levels (both named); a link-local IPv6 remote without a ``%scope``
+                (unless the local side has one), or with another scope than the local side's.
             RuntimeError: the socket is already connected.
             trio.BusyResourceError: another task is connecting this socket.
             trio.ClosedResourceError: the socket was closed before the call.
@@ -291,8 +292,7 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         """Take *opened* as this socket's connection."""
         self._sock = opened.sock
         self._connection = opened.connection
-        # The receiving side and the output stream are made on first use, by
-        # _receiving and _make_output.
+        # The receiving side and the output stream are made on first use (_receiving, _make_output).
         self._output = None
         if opened.session is not None:
             self._use_tls(opened.session)
