@@ -1328,6 +1328,48 @@ async def test_cancel_io_aborts_pending_writes_and_the_socket_goes_on() -> None:
             assert await receive_data(sock) == b"still hearing"
 
 
+async def test_cancel_io_leaves_a_task_waiting_for_a_datagram_waiting() -> None:
+    """A datagram socket has no pending read for ``cancel_io()`` to abort: datagrams
+    are its MessageReceived event, as in WinRT. A task waiting in
+    ``message_received.receive()`` keeps waiting through it, and gets the next datagram;
+    closing the socket ends such a wait."""
+    with trio.fail_after(10), raw_udp() as peer:
+        async with DatagramSocket() as sock:
+            await sock.connect(LOCALHOST, str(peer.getsockname()[1]))
+            address = ("127.0.0.1", int(sock.information.local_port))
+            got: list[bytes | type[trio.EndOfChannel]] = []
+
+            async def receive_one() -> None:
+                try:
+                    got.append((await sock.message_received.receive()).data)
+                except trio.EndOfChannel:
+                    got.append(trio.EndOfChannel)
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(receive_one)
+                await trio.testing.wait_all_tasks_blocked()
+                sock.output_stream.write(b"sent")
+                pending = sock.output_stream.write(b"aborted")
+                await sock.cancel_io()
+                with pytest.raises(SocketStatusError) as caught:
+                    await pending  # cancel_io() did abort what was pending
+                assert caught.value.status == SocketErrorStatus.OPERATION_ABORTED
+                await trio.testing.wait_all_tasks_blocked()
+                assert sock.message_received.statistics().tasks_waiting_receive == 1
+                assert got == []
+                peer.sendto(b"after cancel_io", address)
+            assert got == [b"after cancel_io"]
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(receive_one)
+                await trio.testing.wait_all_tasks_blocked()
+                await sock.cancel_io()
+                await trio.testing.wait_all_tasks_blocked()
+                assert got == [b"after cancel_io"]
+                await sock.aclose()
+            assert got == [b"after cancel_io", trio.EndOfChannel]
+            assert peer.recv(10) == b"sent"
+
+
 class _StuckResolver(Resolver):
     async def resolve_port(self, service: str, protocol: object, *, local: bool) -> int:  # type: ignore[override]
         await trio.sleep_forever()

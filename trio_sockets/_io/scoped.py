@@ -400,8 +400,14 @@ class AbortableIO(abc.ABC):
         Pending reads, writes, binds and connects fail with ``OPERATION_ABORTED``.
         Writes not yet handed to the kernel are dropped; if one was partly sent on a
         stream, its sending side is broken (the peer would otherwise see a torn
-        message). A DatagramSocket keeps receiving. Returns once every aborted
-        operation has ended.
+        message). Returns once every aborted operation has ended.
+
+        A DatagramSocket has no read to abort: as in WinRT, its datagrams are the
+        MessageReceived event, not a pending operation. What fails there is a bind, a
+        connect, a ``get_output_stream()`` still resolving, and the writes of its output
+        streams (awaited or not, and their ``flush()``). The socket keeps receiving, and a
+        task waiting in ``message_received.receive()`` keeps waiting: close that handle
+        or the socket, or cancel the task, to end it.
         """
         outputs = self._pending_writes()
         for output in outputs:
