@@ -26,6 +26,7 @@ from trio_sockets import (
     EndpointPair,
     HostName,
     InputStreamOptions,
+    NoStreamError,
     Resolver,
     SocketError,
     SocketErrorStatus,
@@ -248,6 +249,32 @@ async def test_get_data_reader_twice_reads_on_and_data_stream_reads_raw() -> Non
     await stream.aclose()
     with pytest.raises(trio.ClosedResourceError):
         await stream.read(1)
+
+
+async def test_a_datagram_reader_asked_to_load_says_it_holds_the_whole_datagram() -> None:
+    """``LoadAsync`` code ported as is: the reader of a datagram has no stream, and the
+    error says why (it holds the whole datagram) and what to do instead, not that it was
+    made by ``from_buffer()``, which the caller never called."""
+    async with DatagramSocket() as sock:
+        port = await bound(sock)
+        with raw_udp() as peer:
+            peer.sendto(b"hello", ("127.0.0.1", port))
+            args = await receive(sock)
+    reader = args.get_data_reader()
+    with pytest.raises(NoStreamError) as caught:
+        await reader.load(5)
+    message = str(caught.value)
+    assert message.startswith("load: this DataReader has no input stream: ")
+    assert "from_buffer" not in message
+    assert "whole received datagram" in message
+    assert "unconsumed_buffer_length" in message
+    assert "get_data_stream()" in message
+    with pytest.raises(NoStreamError, match="whole received datagram"):
+        reader.detach_stream()
+    assert reader.read_string(reader.unconsumed_buffer_length) == "hello"
+    # A reader the caller made with from_buffer() still says so.
+    with pytest.raises(NoStreamError, match=r"made by from_buffer\(\)"):
+        await DataReader.from_buffer(b"hello").load(5)
 
 
 async def test_async_for_ends_when_the_socket_closes() -> None:

@@ -32,6 +32,7 @@ from trio_sockets import (
     MessageWebSocket,
     MessageWebSocketControl,
     MessageWebSocketReceiveMode,
+    NoStreamError,
     ServerMessageWebSocketControl,
     SocketMessageType,
     SocketQualityOfService,
@@ -78,6 +79,29 @@ async def test_text_and_binary_messages_echo(server: WebsocketsServer) -> None:
         assert ws.information.protocol == ""
         assert ws.information.local_address is not None
         assert ws.information.local_address.raw_name == "127.0.0.1"
+
+
+async def test_a_message_reader_asked_to_load_says_it_holds_the_whole_message(
+    server: WebsocketsServer,
+) -> None:
+    """The reader of a received message has no stream: ``load()`` (``LoadAsync`` code
+    ported as is) says that it holds the message and what to do instead, not that it was
+    made by ``from_buffer()``, which the caller never called."""
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        await ws.output_stream.write(b"hello")
+        with trio.fail_after(10):
+            args = await ws.message_received.receive()
+        reader = args.get_data_reader()
+        with pytest.raises(NoStreamError) as caught:
+            await reader.load(5)
+        message = str(caught.value)
+        assert message.startswith("load: this DataReader has no input stream: ")
+        assert "from_buffer" not in message
+        assert "received message" in message
+        assert "unconsumed_buffer_length" in message
+        assert "get_data_stream()" in message
+        assert reader.read_bytes(reader.unconsumed_buffer_length) == b"hello"
     code, _, _, _ = server.wait_closed("/echo")
     assert code == 1005  # aclose() with no code sends an empty close frame
 

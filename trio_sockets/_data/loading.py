@@ -89,8 +89,9 @@ class LoadingBuffer(StreamOwner[InputStream]):
         everything else it received.
 
         Raises :exc:`TypeError`/:exc:`ValueError` for a *count* that is not a non-negative
-        int, :exc:`NoStreamError` on a reader without a stream (made by :meth:`from_buffer`
-        or after :meth:`detach_stream`), :exc:`trio.ClosedResourceError` once closed,
+        int, :exc:`NoStreamError` on a reader without a stream (made by :meth:`from_buffer`,
+        handed out by ``args.get_data_reader()`` with a whole datagram or message, or after
+        :meth:`detach_stream`), :exc:`trio.ClosedResourceError` once closed,
         :exc:`trio.BusyResourceError` if another task is already in ``load`` on this reader,
         and whatever the stream's read raises (bytes loaded before that stay in the buffer).
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import overload
+from typing import Literal, overload
 
 from .._core.checks import shown
 from .._core.codec import (
@@ -26,7 +26,7 @@ from .interfaces import InputStream
 from .loading import LoadingBuffer
 from .stream_owner import InsufficientDataError, plural
 
-__all__ = ["DataReader"]
+__all__ = ["DataReader", "received_reader"]
 
 # Below this size a slice copy of the bytearray beats going through a memoryview (measured:
 # the view costs a fixed ~0.2 µs, the double copy wins until about 8 KiB).
@@ -51,9 +51,10 @@ class DataReader(CodecSettings, LoadingBuffer):
        open (close it with its own ``aclose()``). To keep using the stream, call
        :meth:`detach_stream` before closing the reader.
 
-    A reader made by :meth:`from_buffer` (as ``args.get_data_reader()`` hands out for a
-    datagram) owns no stream, so it may also be closed synchronously with :meth:`close` or a
-    plain ``with`` block, like C#'s ``using``.
+    A reader made by :meth:`from_buffer`, and the one ``args.get_data_reader()`` hands out
+    for a received datagram or WebSocket message (which holds all of it), owns no stream, so
+    it may also be closed synchronously with :meth:`close` or a plain ``with`` block, like
+    C#'s ``using``.
     """
 
     _NAME = "DataReader"
@@ -363,3 +364,38 @@ class DataReader(CodecSettings, LoadingBuffer):
                 value = decode_string(view[pos : pos + size], text)
         self._pos = pos + size
         return value
+
+
+# -- the readers of received data ----------------------------------------------------------
+# A datagram's or a WebSocket message's reader is a DataReader with no stream, made per
+# message; these subclasses differ only in what their errors say about the missing stream
+# (a class attribute: no memory per reader).
+
+
+class _DatagramReader(DataReader):
+    __slots__ = ()
+    _WITHOUT_STREAM = (
+        "it holds a whole received datagram (args.get_data_reader()), so nothing needs "
+        "loading: read its unconsumed_buffer_length bytes, or use args.get_data_stream() "
+        "for a stream"
+    )
+
+
+class _MessageReader(DataReader):
+    __slots__ = ()
+    _WITHOUT_STREAM = (
+        "it holds a whole received message (args.get_data_reader(); in PARTIAL_MESSAGE "
+        "mode, the piece that arrived), so nothing needs loading: read its "
+        "unconsumed_buffer_length bytes, or use args.get_data_stream() for a stream"
+    )
+
+
+def received_reader(data: bytes, what: Literal["datagram", "message"]) -> DataReader:
+    """The reader ``args.get_data_reader()`` hands out for a received datagram or WebSocket
+    message *data*: as :meth:`DataReader.from_buffer` makes it, but a ``load()`` or
+    ``detach_stream()`` says it holds the whole *what* instead of naming ``from_buffer()``."""
+    kind = _DatagramReader if what == "datagram" else _MessageReader
+    reader = kind.__new__(kind)
+    # bytes cannot change, so they are kept, as from_buffer() keeps them.
+    reader._setup(None, data if type(data) is bytes else bytes(data))
+    return reader

@@ -58,10 +58,11 @@ class NoStreamError(RuntimeError):
     """A :class:`DataReader` or :class:`DataWriter` was asked for I/O but has no stream.
 
     Raised by ``load``/``store``/``flush``/``detach_stream`` on a reader made by
-    :meth:`DataReader.from_buffer`, a writer made without a stream, or either after
-    ``detach_stream()``. It is a :exc:`RuntimeError` because the call is valid in general and
-    only wrong for the state the object is in; it is not a closed object
-    (:exc:`trio.ClosedResourceError`) and not a bad argument.
+    :meth:`DataReader.from_buffer` or handed out by ``args.get_data_reader()`` (which holds
+    the whole datagram or message), a writer made without a stream, or either after
+    ``detach_stream()``; the message says which. It is a :exc:`RuntimeError` because the
+    call is valid in general and only wrong for the state the object is in; it is not a
+    closed object (:exc:`trio.ClosedResourceError`) and not a bad argument.
     """
 
 

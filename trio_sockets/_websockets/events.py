@@ -7,7 +7,7 @@ from .._core.enums import SocketMessageType
 from .._core.web_errors import WebSocketStatusError
 from .._data.bytes_stream import BytesInputStream
 from .._data.interfaces import InputStream
-from .._data.reader import DataReader
+from .._data.reader import DataReader, received_reader
 
 __all__ = [
     "MessageWebSocketMessageReceivedEventArgs",
@@ -91,7 +91,7 @@ class MessageWebSocketMessageReceivedEventArgs:
         if self._error is not None:
             raise self._error
         if self._reader is None:
-            self._reader = DataReader.from_buffer(self._data)
+            self._reader = received_reader(self._data, "message")
         return self._reader
 
     def get_data_stream(self) -> InputStream:
