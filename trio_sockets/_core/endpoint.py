@@ -29,8 +29,9 @@ class EndpointPair:
     (see :func:`parse_service_name`). A local host of ``None`` lets the system choose the
     local address, and a local service of ``None`` or ``""`` lets it choose the port. The
     remote side may be left ``None``/``""`` here and filled in later — the properties are
-    writable — but operations that need it call :meth:`require_remote`. A ``None``
-    service name reads back as ``""``.
+    writable — but an operation that needs it (``connect``, ``get_output_stream``) raises
+    :class:`ValueError` naming the pair while it is missing. A ``None`` service name reads
+    back as ``""``.
 
     Raises :class:`TypeError` for a value of the wrong type (an int port) and
     :class:`ValueError` naming the value for a malformed one, both at construction and when a

@@ -66,8 +66,9 @@ class InputStream(abc.ABC):
         borrower has not used up, and puts them back in front of what it holds. A
         :class:`DataReader` borrows after each read that went to the stream, so the
         frames one receive brought are loaded without a call to the stream each, while
-        whoever reads the stream next still gets every byte in order. Streams that do
-        not keep their read-ahead lend nothing.
+        whoever reads the stream next still gets every byte in order. A stream that lends
+        sets :attr:`keeps_read_ahead` (a DataReader borrows from no other); streams that
+        do not keep their read-ahead lend nothing.
         """
         return b""
 
