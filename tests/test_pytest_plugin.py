@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 import trio
 
-from trio_sockets import StreamSocket
-from trio_sockets.testing import TcpEchoServer, UdpEchoServer, WebSocketEchoServer
+from trio_sockets import DatagramSocket, StreamSocket
+from trio_sockets.testing import TcpEchoServer, UdpEchoServer, WebSocketEchoServer, free_port
 
 TRIO_INI = "[pytest]\ntrio_mode = true\nfilterwarnings = error\n"
 
@@ -253,6 +255,34 @@ def test_the_testing_package_keeps_its_public_names() -> None:
         if isinstance(value, type):
             assert value.__module__ == "trio_sockets.testing", name
     assert callable(testing.free_port)
+
+
+async def test_free_port_gives_a_port_that_binds_and_names_a_bad_kind() -> None:
+    """A port of each kind that a socket then binds; a kind that is not a socket type
+    (``"udp"``, the fixtures' word for it) is refused naming the value, bounded in
+    length, not by ``socket.socket()``'s "cannot be interpreted as an integer"."""
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        port = free_port(kind)
+        assert port.isdigit()
+        with socket.socket(socket.AF_INET, kind) as sock:
+            sock.bind(("127.0.0.1", int(port)))
+    async with DatagramSocket() as sock:
+        await sock.bind_endpoint("::1", free_port(socket.SOCK_DGRAM, "::1"))
+    for bad in ("udp", None, True, 3.0, "x" * 10_000):
+        with pytest.raises(TypeError) as caught:
+            free_port(bad)  # type: ignore[arg-type]
+        message = str(caught.value)
+        assert message.startswith(
+            "free_port: kind must be socket.SOCK_STREAM or socket.SOCK_DGRAM, not "
+        )
+        assert type(bad).__name__ in message
+        assert len(message) < 200
+    with pytest.raises(TypeError, match=r"SOCK_DGRAM, not str 'udp'$"):
+        free_port("udp")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^free_port: kind must be .*, not .*SOCK_RAW"):
+        free_port(socket.SOCK_RAW)
+    with pytest.raises(TypeError, match=r"^free_port: host must be a str, not int 1"):
+        free_port(socket.SOCK_STREAM, 1)  # type: ignore[arg-type]
 
 
 def test_the_plugin_offers_its_fixtures(pytester: pytest.Pytester) -> None:

@@ -20,6 +20,7 @@ from typing import Self
 import trio
 
 from .._core.certificate import Certificate
+from .._core.checks import describe
 from .._core.enums import SocketProtectionLevel
 from .._core.hostname import HostName
 from .._sockets.datagram_socket import DatagramSocket
@@ -35,7 +36,19 @@ def free_port(kind: socket.SocketKind = socket.SOCK_STREAM, host: str = "127.0.0
 
     The port is bound and released, so another program may still take it before the
     caller binds it; prefer service ``"0"`` where the code under test allows it.
+
+    Raises:
+        TypeError: *kind* is not a socket type (``"udp"``, say: pass
+            ``socket.SOCK_DGRAM``), or *host* is not a str; the message names the value.
+        ValueError: *kind* is another socket type (``SOCK_RAW``, any other int).
     """
+    if kind not in (socket.SOCK_STREAM, socket.SOCK_DGRAM) or isinstance(kind, bool):
+        error = TypeError if isinstance(kind, bool) or not isinstance(kind, int) else ValueError
+        raise error(
+            f"free_port: kind must be socket.SOCK_STREAM or socket.SOCK_DGRAM, not {describe(kind)}"
+        )
+    if not isinstance(host, str):
+        raise TypeError(f"free_port: host must be a str, not {describe(host)}")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     with socket.socket(family, kind) as probe:
         probe.bind((host, 0))
