@@ -20,7 +20,9 @@ import trio.testing
 
 from trio_sockets import (
     DatagramSocket,
+    DataReader,
     HostName,
+    NoStreamError,
     SocketProtectionLevel,
     StreamSocket,
     StreamSocketListener,
@@ -152,6 +154,20 @@ async def open_tls_pair(
             server = await listener.accept()
             async with server:
                 yield client, server
+
+
+async def assert_load_says_it_holds_the_whole(reader: DataReader, what: str) -> None:
+    """``load()`` on the reader of a received datagram or message (*what*): ported
+    ``LoadAsync`` code gets a :exc:`NoStreamError` that says the reader holds it whole and
+    what to do instead, not that it was made by ``from_buffer()``, never called."""
+    with pytest.raises(NoStreamError) as caught:
+        await reader.load(5)
+    message = str(caught.value)
+    assert message.startswith("load: this DataReader has no input stream: ")
+    assert "from_buffer" not in message
+    assert f"whole received {what}" in message
+    assert "unconsumed_buffer_length" in message
+    assert "get_data_stream()" in message
 
 
 async def receive_exactly(sock: StreamSocket, count: int) -> bytes:
