@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 
 import pytest
 import trio
-from conftest import live_tasks, receive_exactly
+from conftest import live_tasks, open_fd_count, receive_exactly
 
 from trio_sockets import (
     DataReader,
@@ -190,3 +190,33 @@ async def test_cancel_io_ends_the_receive_and_the_writes_it_was_sending() -> Non
         await server.send_all(b"still open")  # the socket stays open
         with trio.fail_after(10):
             assert await receive_exactly(client, 10) == b"still open"
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["tcp", "tls"])
+async def test_a_close_from_another_task_ends_such_a_receive(tls: bool) -> None:
+    """Another task closes the socket while a receive sends for it, the peer reading
+    nothing: the close waits for the writes as a close does (here until cancelled,
+    which closes at once), with no conflict over the socket between the two tasks
+    (before, over TLS, the close failed with ``BusyResourceError``); the receive ends
+    with ``OPERATION_ABORTED``, and no task or descriptor is left."""
+    fds = open_fd_count()
+    async with unattended_pair(tls) as (client, _):
+        tasks = len(live_tasks())
+        client.output_stream.write(pattern(LARGE))
+        errors: list[BaseException] = []
+        async with trio.open_nursery() as nursery:
+
+            async def receive() -> None:
+                try:
+                    await client.receive_some()
+                except SocketStatusError as error:
+                    errors.append(error)
+
+            nursery.start_soon(receive)
+            await trio.testing.wait_all_tasks_blocked()
+            with trio.move_on_after(0.5) as waited:
+                await client.aclose()
+            assert waited.cancelled_caught  # the peer reads nothing: the close waited
+        assert [error.status for error in errors] == [SocketErrorStatus.OPERATION_ABORTED]
+        assert len(live_tasks()) == tasks
+    assert open_fd_count() == fds

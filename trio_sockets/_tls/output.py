@@ -23,7 +23,6 @@ import trio
 
 from .._core.errors import SocketErrorStatus, socket_error
 from .._io.output import NurseryGetter
-from .._io.sending import SendRoom
 from .._io.stream_output import StreamOutputStream
 from .handshake import alert_left_by_peer, tls_error
 from .transport import SocketTransport
@@ -93,22 +92,24 @@ class TlsOutputStream(StreamOutputStream):
         # Cancelled as soon as the waiting receive has something: one TLS record at a
         # time, each once the socket has room for it (a wait that may end at once), and
         # shielded, so that the cancellation comes between records, never inside one
-        # (a record cut short would break the stream).
+        # (a record cut short would break the stream). The wait for room goes through
+        # the SSLStream, which orders it with the sends its receive makes itself.
         queue = self._queue
-        room = SendRoom.of(self._sock)
         while queue and self._sock.fileno() != -1:
-            if not self._sender_busy:
-                with contextlib.suppress(trio.ClosedResourceError):  # cancel_io() of a receive
-                    await room.wait(self._sock)
-            if self._sender_busy:  # another task sends (an awaited write): wait for it
+            if self._sender_busy:  # another task sends (an awaited write, a close)
                 await self._await_progress()
                 continue
-            self._batch = _RECORD
+            self._sender_busy = True  # the turn to send, held while waiting for room
             try:
+                with contextlib.suppress(trio.ClosedResourceError):  # cancel_io() of a receive
+                    await self._tls.wait_send_all_might_not_block()
+                self._batch = _RECORD
                 with trio.CancelScope(shield=True):
-                    await self._drive(self._one_more_sent())
+                    await self._send_until(self._one_more_sent())
             finally:
                 self._batch = _MAX_BATCH
+                self._sender_busy = False
+                self._wake()
 
     def _one_more_sent(self) -> Callable[[], bool]:
         """Whether a ``send_all`` has completed since this call, or nothing is pending."""
