@@ -4,6 +4,7 @@ library's clients."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import socket
@@ -893,3 +894,69 @@ async def test_a_server_websocket_closed_before_the_request_closes_the_connectio
                                 raise ValueError("the handler failed")
                 assert open_fd_count() == before - 1
                 assert await trio.to_thread.run_sync(client.recv, 10) == b""
+
+
+def _reads_late_and_never_answers_the_close(port: object) -> None:
+    """A raw client that reads nothing for 0.5 s, then reads everything up to the
+    server's close frame without answering it, and closes 0.5 s later."""
+    with socket.socket() as raw:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)  # the kernel holds little
+        raw.settimeout(10)
+        raw.connect(("127.0.0.1", int(str(port))))
+        raw.sendall(opening_request())
+        time.sleep(0.5)
+        seen = b""
+        while b"\x88\x02\x03\xe8" not in seen[-(1 << 16) :] and (chunk := raw.recv(1 << 16)):
+            seen += chunk[-16:]
+        time.sleep(0.5)
+
+
+@pytest.mark.parametrize("kind", [ServerStreamWebSocket, ServerMessageWebSocket])
+async def test_sends_during_this_sides_closing_handshake_raise_closed_resource_error(
+    kind: type[ServerStreamWebSocket] | type[ServerMessageWebSocket],
+) -> None:
+    """Another task's aclose() sent the close frame and waits for the peer's answer: a
+    send begun then, and one that was already waiting for room, raise
+    trio.ClosedResourceError (OPERATION_CANCELED), as trio.abc.SendStream asks of a
+    stream another task closes -- not trio.BrokenResourceError."""
+    data = bytes(600 << 10)  # two do not fit in the 1 MiB bound at once
+    errors: dict[str, BaseException] = {}
+
+    async def attempt(name: str, call: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await call()
+        except Exception as exc:  # every attempt must fail: recorded and checked below
+            errors[name] = exc
+
+    async def handler(sock: StreamSocket) -> None:
+        sock.output_stream.max_pending_bytes = 1 << 20
+        sock.control.outbound_buffer_size_in_bytes = 4096
+        async with kind(sock) as ws:
+            ws.control.close_timeout = 5
+            await ws.receive_request()
+            await ws.accept()
+            send: Callable[[], Awaitable[object]] = (
+                functools.partial(ws.send_all, data)
+                if isinstance(ws, ServerStreamWebSocket)
+                else functools.partial(ws.send_final_frame, data)
+            )
+            ws.output_stream.write(data)  # waits in the output: the client reads nothing yet
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(attempt, "waiting send", send)
+                await trio.sleep(0.1)
+                nursery.start_soon(ws.aclose, 1000)
+                await trio.sleep(0.1)
+                if isinstance(ws, ServerMessageWebSocket):  # a stream's send_all is busy
+                    await attempt("send", send)
+                await attempt("write", lambda: ws.output_stream.write(b"late"))
+                await attempt("flush", ws.output_stream.flush)
+
+    with trio.fail_after(15):
+        async with serving(handler) as (port, _):
+            await trio.to_thread.run_sync(_reads_late_and_never_answers_the_close, port)
+    late = ["send"] if kind is ServerMessageWebSocket else []
+    assert sorted(errors) == sorted(["flush", "waiting send", "write", *late])
+    for name, exc in errors.items():
+        assert isinstance(exc, trio.ClosedResourceError), (name, exc)
+        assert not isinstance(exc, trio.BrokenResourceError), (name, exc)
+        assert WebSocketError.get_status(exc) is WebErrorStatus.OPERATION_CANCELED, (name, exc)

@@ -193,6 +193,7 @@ class WebSocketBase(NurseryScoped, Generic[_Control, _Information]):
         session = self._session
         protocol = session.protocol
         opened = self._lifecycle.phase is Phase.CONNECTED
+        session.closing_here = True
         try:
             if not opened or protocol is None:
                 await trio.lowlevel.checkpoint()

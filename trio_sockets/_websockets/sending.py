@@ -279,9 +279,9 @@ class MessageOutputStream(OutputStream):
                 and compressed at worst) within its bound, room for control frames
                 left over: await earlier writes or ``flush()`` first. Nothing was sent
                 or encoded; the connection goes on.
-            WebSocketStatusError: the connection failed or closed (its status; after
-                this side closed it, ``OPERATION_CANCELED``, also a
-                :class:`trio.ClosedResourceError`).
+            WebSocketStatusError: the connection failed or closed (its status; once
+                this side began closing it, another task's ``aclose()`` included,
+                ``OPERATION_CANCELED``, also a :class:`trio.ClosedResourceError`).
         """
         return self._owner.write_message(data)
 

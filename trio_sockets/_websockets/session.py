@@ -215,6 +215,9 @@ class Session(Generic[_Control, _Information]):
         #: True once the protocol has said this side is done: the connection closes
         #: once what it produced is sent.
         self.eof_wanted = False
+        #: True once ``aclose()`` began: an operation that finds the connection closing
+        #: then was ended by this side (trio.ClosedResourceError), not broken by the peer.
+        self.closing_here = False
         # The connection's output stream, once asked for.
         self._output: StreamOutputStream | None = None
         # The writes of control frames (pongs, close frames) not done yet, oldest
@@ -328,14 +331,16 @@ class Session(Generic[_Control, _Information]):
     def error_from(self, exc: BaseException, what: str) -> WebSocketStatusError:
         """The error of *what*, which failed with *exc*: the connection's own failure if
         it failed (the library closed it: a keepalive timeout, a protocol error), else
-        ``OPERATION_CANCELED`` once this side closed it, else *exc* classified."""
+        ``OPERATION_CANCELED`` once this side began closing it, else *exc* classified."""
         failure = self.failure
         if failure is not None and not self._lifecycle.closed:
             error = self._failure_of(failure, what)
             error.__cause__ = exc
             return error
         status = WebSocketError.get_status(exc)
-        closed = isinstance(exc, trio.ClosedResourceError) or self._lifecycle.closed
+        closed = (
+            isinstance(exc, trio.ClosedResourceError) or self._lifecycle.closed or self.closing_here
+        )
         if closed:
             status = WebErrorStatus.OPERATION_CANCELED
         return web_socket_error(status, f"{what}: {exc}", closed=closed)
@@ -449,6 +454,14 @@ class Session(Generic[_Control, _Information]):
         failure = self.failure
         if failure is not None:
             raise self._failure_of(failure, what) from failure
+        if self.closing_here:
+            # Another task's aclose() is under way (trio.abc.SendStream: a stream
+            # another task closes raises trio.ClosedResourceError).
+            raise web_socket_error(
+                WebErrorStatus.OPERATION_CANCELED,
+                f"{what}: this WebSocket is being closed",
+                closed=True,
+            )
         if protocol.state is not State.OPEN:
             exc = closed_exception(protocol)
             rcvd = protocol.close_rcvd

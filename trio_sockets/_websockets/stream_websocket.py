@@ -84,7 +84,8 @@ class StreamMembers(WebSocketBase[_Control, _Information], trio.abc.Stream):
                 take (its ``max_pending_bytes``); nothing was sent. (A message that only
                 has to wait for earlier writes waits.)
             WebSocketStatusError: the connection failed or closed (its status); also a
-                :class:`trio.BrokenResourceError`, or after this side closed a
+                :class:`trio.BrokenResourceError`, or once this side began closing
+                it (another task's ``aclose()`` included) a
                 :class:`trio.ClosedResourceError`.
 
         Cancellation: the message may have been sent or not; never in part.
