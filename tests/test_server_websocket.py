@@ -960,3 +960,117 @@ async def test_sends_during_this_sides_closing_handshake_raise_closed_resource_e
         assert isinstance(exc, trio.ClosedResourceError), (name, exc)
         assert not isinstance(exc, trio.BrokenResourceError), (name, exc)
         assert WebSocketError.get_status(exc) is WebErrorStatus.OPERATION_CANCELED, (name, exc)
+
+
+def _received_messages(
+    port: object, compressed: bool, delay: float = 0
+) -> tuple[list[bytes], int | None]:
+    """The messages the ``websockets`` client receives from 127.0.0.1:*port* until the
+    server closes (reading from *delay* seconds after the handshake on), and the
+    server's close code."""
+    got: list[bytes] = []
+    with sync_connect(
+        f"ws://127.0.0.1:{port}/",
+        compression="deflate" if compressed else None,
+        max_size=None,
+        open_timeout=10,
+    ) as ws:
+        time.sleep(delay)
+        try:
+            while True:
+                message = ws.recv(timeout=10)
+                assert isinstance(message, bytes)
+                got.append(message)
+        except ConnectionClosed as closed:
+            return got, closed.rcvd.code if closed.rcvd else None
+
+
+@pytest.mark.parametrize("compressed", [False, True])
+async def test_send_all_sends_data_larger_than_the_output_bound_in_pieces(
+    compressed: bool,
+) -> None:
+    """send_all() is trio.abc.SendStream's: data more than the connection's output
+    could ever hold (6 MiB through a 1 MiB bound) goes in pieces that each fit, waiting
+    for room between them, and the peer (the websockets client) receives it whole, as
+    the one binary message a send_all() is."""
+    data = os.urandom(1 << 20) * 6
+
+    async def handler(sock: StreamSocket) -> None:
+        sock.output_stream.max_pending_bytes = 1 << 20
+        async with ServerStreamWebSocket(sock) as ws:
+            ws.control.permessage_deflate = compressed
+            await ws.receive_request()
+            await ws.accept()
+            assert ws.information.permessage_deflate is compressed
+            await ws.send_all(data)
+            await ws.send_all(b"end")
+            await ws.aclose(1000)
+
+    with trio.fail_after(20):
+        async with serving(handler) as (port, _):
+            got, code = await trio.to_thread.run_sync(_received_messages, port, compressed)
+    assert [len(message) for message in got] == [len(data), 3]
+    assert got == [data, b"end"]
+    assert code == 1000
+
+
+async def test_a_send_all_cancelled_between_its_pieces_leaves_the_stream_whole() -> None:
+    """A send_all() of data sent in pieces, cancelled while it waits for room, has
+    sent a prefix of it; the next send_all() goes on with the same message, so the
+    peer reads that prefix, then the next data, and nothing else."""
+    data = os.urandom(1 << 20) * 8
+
+    async def handler(sock: StreamSocket) -> None:
+        sock.output_stream.max_pending_bytes = 1 << 20
+        sock.control.outbound_buffer_size_in_bytes = 4096
+        async with ServerStreamWebSocket(sock) as ws:
+            await ws.receive_request()
+            await ws.accept()
+            with trio.move_on_after(0.1) as cancelled:
+                await ws.send_all(data)  # the client reads nothing for 0.5 s
+            assert cancelled.cancelled_caught
+            await ws.send_all(b"end")
+            await ws.aclose(1000)
+
+    with trio.fail_after(20):
+        async with serving(handler) as (port, _):
+            got, code = await trio.to_thread.run_sync(_received_messages, port, False, 0.5)
+    assert len(got) == 1
+    sent = len(got[0]) - 3
+    assert 0 < sent < len(data)
+    assert got[0] == data[:sent] + b"end"
+    assert code == 1000
+
+
+async def test_a_frame_too_big_ever_to_fit_says_so_and_how_to_send_it() -> None:
+    """A frame that can never fit in the connection's output (2 MiB through a 1 MiB
+    bound) is refused with a BufferError that says so and what to do -- split it, or
+    raise the bound -- not to wait, which cannot help; the connection goes on."""
+    reasons: list[str] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        sock.output_stream.max_pending_bytes = 1 << 20
+        async with ServerMessageWebSocket(sock) as ws:
+            await ws.receive_request()
+            await ws.accept()
+            ws.control.message_type = SocketMessageType.BINARY
+            for send in (ws.send_final_frame, ws.send_nonfinal_frame, ws.output_stream.write):
+                with pytest.raises(BufferError) as caught:
+                    await send(bytes(2 << 20))
+                reasons.append(str(caught.value))
+            await ws.send_final_frame(b"after")
+            await ws.aclose(1000)
+
+    with trio.fail_after(20):
+        async with serving(handler) as (port, _):
+            got, code = await trio.to_thread.run_sync(_received_messages, port, False)
+    assert got == [b"after"]
+    assert code == 1000
+    assert len(reasons) == 3
+    for reason in reasons:
+        assert "never fit" in reason, reason
+        assert "max_pending_bytes=1048576" in reason, reason
+        assert re.search(r"split it into .*of at most \d+ bytes", reason), reason
+        assert "raise" in reason, reason
+        assert "await" not in reason, reason
+        assert "flush" not in reason, reason

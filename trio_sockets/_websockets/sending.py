@@ -35,6 +35,7 @@ __all__ = [
     "WebSocketOutputStream",
     "framed_bound",
     "largest_payload",
+    "largest_write",
 ]
 
 # The longest frame header: 2 bytes, a 64-bit length and a mask.
@@ -58,6 +59,19 @@ def largest_payload(bound: int, compressed: bool) -> int:
     if compressed:  # the inverse of framed_bound's, rounded down
         room = (room - 64) * 256 // (256 + 32 + 2)
     return max(room, 0)
+
+
+def largest_write(bound: int, compressed: bool, step: int) -> int:
+    """The largest payload one write may carry, as frames of *step* payload bytes at
+    most, to fit an empty output bounded by *bound*, the session's reserve left over."""
+    room = bound - reserve_of(bound) - WRITE_OVERHEAD
+    size = largest_payload(bound, compressed)
+    while size > 0:
+        over = framed_bound(size, compressed, -(-size // step)) - room
+        if over <= 0:
+            break
+        size -= over  # each frame's header and flush more: converges in a step or two
+    return max(size, 0)
 
 
 class Sender:
@@ -150,19 +164,60 @@ class Sender:
             operation = self.send(payload, fin, what)
         return await operation
 
+    async def send_stream(self, data: object, what: str) -> None:
+        """Send *data* as one binary message, as :meth:`send_when_room` does. Data more
+        than one write can ever carry goes in pieces that each fit, as frames of the
+        message, each sent before the next is made: the output holds one piece at most.
+        Cancelled between pieces, the message stays open and the next send goes on
+        with it, so the peer's stream of bytes stays whole."""
+        view = _byte_view(data, what)
+        start = 0
+        while True:
+            whole, piece = self._write_sizes()
+            if len(view) - start <= whole:
+                await self.send_when_room(view[start:], True, what)
+                return
+            await self.send_when_room(view[start : start + piece], False, what)
+            start += piece
+
+    def _write_sizes(self) -> tuple[int, int]:
+        """The most payload one write may carry, and the pieces (whole frames, a
+        quarter of that at most) that larger data goes in."""
+        protocol = self._session.protocol
+        compressed = protocol is not None and bool(protocol.extensions)
+        step = self._frame_step
+        whole = largest_write(self._session.output().max_pending_bytes, compressed, step)
+        piece = whole // 4 // step * step or min(step, whole)
+        return whole, max(piece, 1)  # a piece that cannot fit raises as it should
+
     def _check_room(self, size: int, compressed: bool, what: str, frames: int) -> None:
         output = self._session.output()
         bound = output.max_pending_bytes
-        room = output.room_bytes - reserve_of(bound)
+        reserve = reserve_of(bound)
+        room = output.room_bytes - reserve
         framed = framed_bound(size, compressed, frames)
-        if framed + WRITE_OVERHEAD > room:
+        if framed + WRITE_OVERHEAD <= room:
+            return
+        frame = (
+            f"{what}: a frame of {size} bytes ({framed} at most with its header"
+            f"{' and compression' if compressed else ''})"
+        )
+        if framed + WRITE_OVERHEAD > bound - reserve:
+            # Waiting cannot help: say what can be sent instead.
+            largest = largest_write(bound, compressed, self._frame_step)
             raise BufferError(
-                f"{what}: a frame of {size} bytes ({framed} at most with its header"
-                f"{' and compression' if compressed else ''}) does not fit in the "
-                f"{max(room, 0)} bytes the connection's output has left (its "
-                f"max_pending_bytes={bound}, less what is pending, {WRITE_OVERHEAD} per "
-                "write and room for control frames); await the writes or flush() first"
+                f"{frame} can never fit in the connection's output (its "
+                f"max_pending_bytes={bound}, less {reserve} kept for control frames and "
+                f"{WRITE_OVERHEAD} per write): split it into frames or writes of at most "
+                f"{largest} bytes, or raise the bound (a server WebSocket's is its "
+                "StreamSocket's output_stream.max_pending_bytes)"
             )
+        raise BufferError(
+            f"{frame} does not fit in the {max(room, 0)} bytes the connection's output "
+            f"has left (its max_pending_bytes={bound}, less what is pending, "
+            f"{WRITE_OVERHEAD} per write and room for control frames); await the writes "
+            "or flush() first"
+        )
 
     def write_message(self, data: object) -> MessageWriteOperation:
         if self._sending_type is not None:
@@ -214,9 +269,22 @@ def _send_frame(
 
 
 def _payload(data: object, what: str) -> bytes:
+    _check_data(data, what)
+    assert isinstance(data, (bytes, bytearray, memoryview))
+    return bytes(data)
+
+
+def _byte_view(data: object, what: str) -> memoryview:
+    """*data*'s bytes, not copied unless its buffer is not contiguous."""
+    _check_data(data, what)
+    assert isinstance(data, (bytes, bytearray, memoryview))
+    view = memoryview(data)
+    return view.cast("B") if view.c_contiguous else memoryview(bytes(view))
+
+
+def _check_data(data: object, what: str) -> None:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise TypeError(f"{what} takes bytes, bytearray or memoryview, not {describe(data)}")
-    return bytes(data)
 
 
 class MessageWriteOperation(WriteOperationLike):

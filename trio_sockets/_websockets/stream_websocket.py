@@ -74,27 +74,32 @@ class StreamMembers(WebSocketBase[_Control, _Information], trio.abc.Stream):
         return self._output
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Send *data* as one binary message.
+        """Send *data* as one binary message, waiting for room in the connection's
+        output. Data more than the output can ever hold at once (its
+        ``max_pending_bytes``, 64 MiB, less room kept for control frames) goes in pieces
+        of whole frames, each sent before the next is made, so any size is sent and
+        what waits in the output stays bounded.
 
         Raises:
             TypeError: *data* is not bytes-like.
             RuntimeError: not connected yet.
             trio.BusyResourceError: another task is sending.
-            BufferError: the message is too big for the connection's output ever to
-                take (its ``max_pending_bytes``); nothing was sent. (A message that only
-                has to wait for earlier writes waits.)
+            BufferError: only for an output bound too small for one frame of it; nothing
+                was sent.
             WebSocketStatusError: the connection failed or closed (its status); also a
                 :class:`trio.BrokenResourceError`, or once this side began closing
                 it (another task's ``aclose()`` included) a
                 :class:`trio.ClosedResourceError`.
 
-        Cancellation: the message may have been sent or not; never in part.
+        Cancellation: data the output can hold at once may have been sent or not,
+        never in part; larger data may have been sent in part, and the message then
+        stays open: the next send goes on with it, so the peer's bytes stay in order.
         """
         if self._sending:
             raise trio.BusyResourceError("another task is sending on this WebSocket")
         self._sending = True
         try:
-            await self._sender.send_when_room(data, True, "send_all()")
+            await self._sender.send_stream(data, "send_all()")
         finally:
             self._sending = False
 
