@@ -24,7 +24,14 @@ import pytest
 import trio
 from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
-from ws_peers import PEER_TIMEOUT, RawPeer, WebsocketsServer, next_failure, opening_request
+from ws_peers import (
+    PEER_TIMEOUT,
+    RawPeer,
+    WebsocketsServer,
+    flood,
+    next_failure,
+    opening_request,
+)
 
 from trio_sockets import (
     MessageWebSocket,
@@ -475,6 +482,82 @@ async def test_the_keepalive_fails_a_peer_that_sends_but_never_answers() -> None
         finally:
             stop.set()
             await trio.to_thread.run_sync(thread.join)
+
+
+def _reading_slowly(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+    """A live but slow server: reads 64 KiB every 20 ms (about 3 MB/s) and answers each
+    ping as soon as it has read it, until the client's close frame."""
+    assert protocol is not None
+    while protocol.close_rcvd is None and (data := sock.recv(65536)):
+        protocol.receive_data(data)
+        protocol.events_received()
+        sock.sendall(b"".join(protocol.data_to_send()))  # pongs, then the close answer
+        time.sleep(0.02)
+    peer.received_close = protocol.close_rcvd
+
+
+async def test_the_keepalive_does_not_fail_a_slow_peer_for_a_ping_behind_this_sides_data() -> None:
+    """The ping waits behind this side's own 8 MiB message, which the peer takes in
+    about 3 s, at ten times the 0.3 s interval: the peer reads steadily and answers
+    the ping once it gets to it, so it is not failed, and the message arrives."""
+    with RawPeer(_reading_slowly) as peer:
+        with trio.fail_after(20):
+            async with MessageWebSocket() as ws:
+                ws.control.desired_unsolicited_pong_interval = datetime.timedelta(seconds=0.3)
+                await ws.connect(peer.url())
+                start = trio.current_time()
+                assert await ws.send_final_frame(b"m" * (8 << 20)) == 8 << 20
+                took = trio.current_time() - start
+                await trio.sleep(1)  # pings go and pongs come back over an idle connection
+                await ws.aclose(1000)
+    assert took > 1  # the message took several intervals to leave
+    assert peer.received_close is not None
+    assert peer.received_close.code == 1000
+
+
+def _sending_and_never_reading(port: int, stop: threading.Event) -> int:
+    """A client that sends 64 KiB messages and never reads (so it never sees a ping)."""
+    with socket.socket() as raw:
+        raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        raw.settimeout(PEER_TIMEOUT)
+        raw.connect(("127.0.0.1", port))
+        raw.sendall(opening_request())
+        return flood(raw, frame(0x2, b"e" * (64 << 10), mask=True), stop, 15)
+
+
+async def test_the_keepalive_fails_a_peer_that_reads_nothing_while_the_application_sends(
+    listener: StreamSocketListener,
+) -> None:
+    """An echo server: the application waits on a send that the client never reads, and
+    so takes no more messages and the reader stops for it. The keepalive still fails
+    the client, with TIMEOUT, within a few intervals: this side's output has had bytes
+    waiting and none left for a whole interval."""
+    stop = threading.Event()
+    failures: list[WebSocketStatusError] = []
+
+    async def echo() -> None:
+        async with ServerMessageWebSocket(await listener.accept()) as ws:
+            ws.control.desired_unsolicited_pong_interval = datetime.timedelta(seconds=0.3)
+            ws.control.close_timeout = 0.3
+            await ws.receive_request()
+            await ws.accept()
+            try:
+                async for args in ws.message_received:
+                    await ws.send_final_frame(args.data)
+            except WebSocketStatusError as failure:
+                failures.append(failure)
+
+    port = int(listener.information.local_port)
+    with trio.fail_after(15):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(trio.to_thread.run_sync, _sending_and_never_reading, port, stop)
+            try:
+                await echo()
+            finally:
+                stop.set()
+    assert len(failures) == 1
+    assert failures[0].status is WebErrorStatus.TIMEOUT
+    assert "keepalive" in str(failures[0])
 
 
 async def test_a_failure_for_what_the_peer_sent_reaches_the_application_at_once() -> None:

@@ -144,6 +144,7 @@ class ByteStreamQueue(RuleBasedStateMachine):
         # What is offered starts at the first unsent byte, in write order.
         unsent = b"".join(entry.data[entry.sent :] for entry in self.model.pending())
         assert unsent.startswith(offered)
+        assert self.queue.unsent_bytes == len(unsent)
         count = data.draw(st.integers(0, len(offered)), label="sent")
         self.take(offered, count)
 
@@ -404,6 +405,7 @@ def test_small_writes_leave_as_one_join_continued_after_a_partial_send() -> None
     [joined] = queue.gather()
     assert joined == b"".join(writes)
     assert queue.sent(100)  # the first write is out, the second torn
+    assert queue.unsent_bytes == 64 * 1000 - 100
     assert queue.ended(0)
     assert not queue.ended(1)
     assert queue.partly_sent

@@ -185,6 +185,11 @@ class WriteQueue(Generic[W]):
         return self.cost - len(self.writes) * WRITE_OVERHEAD
 
     @property
+    def unsent_bytes(self) -> int:
+        """The bytes of the pending writes not sent yet: progress within a write too."""
+        return self.pending_bytes - self._head_sent
+
+    @property
     def partly_sent(self) -> bool:
         """Whether part of the first pending write has been sent (ending it now tears it)."""
         return self._head_sent > 0

@@ -44,6 +44,13 @@ class StreamOutputStream(BaseOutputStream):
         self._closing = ""
 
     @property
+    def unsent_bytes(self) -> int:
+        """The bytes written but not yet handed to the operating system: unlike
+        :attr:`pending_bytes`, less what a large write has already sent."""
+        successor = self._upgraded()
+        return self._queue.unsent_bytes if successor is None else successor.unsent_bytes
+
+    @property
     def eof_sent(self) -> bool:
         """Whether :meth:`send_eof` closed the sending side."""
         return self._eof_sent

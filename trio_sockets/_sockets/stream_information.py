@@ -33,7 +33,13 @@ from .._io.resolver import SockAddr
 from .._tls.handshake import TlsReport
 from .._tls.session import TlsSession
 
-__all__ = ["NOT_CONNECTED", "Connection", "StreamSocketInformation", "tcp_info_of"]
+__all__ = [
+    "NOT_CONNECTED",
+    "Connection",
+    "StreamSocketInformation",
+    "bytes_acked",
+    "tcp_info_of",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +208,12 @@ class StreamSocketInformation:
     def bandwidth_statistics(self) -> BandwidthStatistics:
         """Bandwidth estimates from Linux ``TCP_INFO``; zeros elsewhere."""
         return bandwidth_statistics(tcp_info_of(self._live_socket()))
+
+
+def bytes_acked(information: StreamSocketInformation) -> int:
+    """How many bytes of the connection the peer's TCP has acknowledged, from Linux
+    ``TCP_INFO``; 0 without one (closed, or another system)."""
+    return tcp_info_of(information._live_socket()).bytes_acked
 
 
 def tcp_info_of(sock: socket.socket | None) -> TcpInfo:

@@ -96,8 +96,11 @@ class SessionControl:
         """The keepalive interval; ``timedelta(0)`` (default) turns it off.
 
         Every interval the socket sends a ping, which an RFC 6455 peer must answer; when
-        no pong has come back by the next one, the connection fails: it is closed with
-        1011 and the last event of ``message_received`` raises ``TIMEOUT``. (An
+        no pong has come back an interval after the ping left (longer while the peer's
+        TCP acknowledges the data sent before it, or the reader waits for the
+        application), or the peer has taken none of what waits to be sent for a whole
+        interval, the connection fails: it is closed with 1011 and the last event of
+        ``message_received`` raises ``TIMEOUT``. (An
         unsolicited pong, which WinRT's name suggests, asks for no answer and so could
         not find out that the peer stopped answering.) From 1 ms to one day.
         """

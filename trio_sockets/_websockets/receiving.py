@@ -13,7 +13,6 @@ import codecs
 import collections
 import contextlib
 import math
-import os
 from typing import Any
 
 import trio
@@ -31,6 +30,7 @@ from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
 from .channel import WebSocketMessageChannel
 from .control import receive_mode_of
 from .events import WebSocketClosedEventArgs
+from .keepalive import keep_alive
 from .session import RECEIVE_SIZE, Args, Session, closed_exception
 
 __all__ = ["CATCH_UP_WAIT", "DEFAULT_MESSAGE_QUEUE_SIZE", "PENDING_LIMIT", "Receiver"]
@@ -81,17 +81,17 @@ class Receiver:
         self._receive_scope: trio.CancelScope | None = None
         self._close_deadline = math.inf
         self._reader_done = trio.Event()
-        self._ping_outstanding = False
+        #: The pongs received (the keepalive's, and any other).
+        self.pongs = 0
         self._linger_wanted = False  # see _linger
         # This side failed the connection for what the peer sent, by its own check
         # (invalid UTF-8; the protocol's own checks set its parser_exc).
         self._peer_at_fault = False
-        # Each stop of the reader at the pending bound, for the application (it reads
-        # nothing meanwhile, so a pong may wait unread), the count when the last ping
-        # went, and whether it is stopped now. Its short catch-up waits do not count.
-        self._consumer_waits = 0
-        self._waits_at_ping = 0
-        self._waiting_for_consumer = False
+        #: Each stop of the reader at the pending bound, for the application (it reads
+        #: nothing meanwhile, so a pong may wait unread), and whether it is stopped now.
+        #: Its short catch-up waits do not count.
+        self.consumer_waits = 0
+        self.waiting_for_consumer = False
         # The message being received.
         self._receiving_type = SocketMessageType.BINARY
         # Its parts so far (full messages), at about the cost of their bytes however
@@ -116,6 +116,17 @@ class Receiver:
             scope = trio.CancelScope()
             self._task_scopes.append(scope)
             nursery.start_soon(self._keepalive, scope, interval)
+
+    async def _keepalive(self, scope: trio.CancelScope, interval: float) -> None:
+        with scope:
+            await keep_alive(self._session, self, interval)
+
+    async def fail_silent_peer(self, reason: str) -> None:
+        """The keepalive's verdict: fail the connection with ``TIMEOUT`` and 1011 for
+        *reason*, and deliver the failure now, not at the close timeout."""
+        self._fail(WebErrorStatus.TIMEOUT, CloseCode.INTERNAL_ERROR, reason, peer_at_fault=False)
+        assert self._protocol is not None
+        await self._report_failure(self._protocol, None)
 
     def stop_delivering(self) -> None:
         """This side closes: what arrives from now on is discarded."""
@@ -316,7 +327,7 @@ class Receiver:
             elif opcode is Opcode.CONT:
                 await self._received(frame.data, frame.fin)
             elif opcode is Opcode.PONG:
-                self._ping_outstanding = False
+                self.pongs += 1
             elif opcode is Opcode.CLOSE:
                 rcvd = protocol.close_rcvd
                 assert rcvd is not None
@@ -378,15 +389,15 @@ class Receiver:
         self._have_pending.unpark_all()
         if self._pending_bytes <= PENDING_LIMIT:
             return
-        self._consumer_waits += 1
-        self._waiting_for_consumer = True
+        self.consumer_waits += 1
+        self.waiting_for_consumer = True
         try:
             while self._pending_bytes > PENDING_LIMIT and not self._closing:
                 # Answer what was read (pongs, a close reply) before waiting for room.
                 self._write_pending()
                 await self._room.park()
         finally:
-            self._waiting_for_consumer = False
+            self.waiting_for_consumer = False
 
     async def _deliverer(self, scope: trio.CancelScope) -> None:
         pending = self._pending
@@ -421,35 +432,6 @@ class Receiver:
         with contextlib.suppress(trio.ClosedResourceError):
             self._send_closed.send_nowait(WebSocketClosedEventArgs(code, reason))
         self._send_closed.close()
-
-    async def _keepalive(self, scope: trio.CancelScope, interval: float) -> None:
-        protocol = self._protocol
-        assert protocol is not None
-        with scope:
-            while protocol.state is State.OPEN:
-                await trio.sleep(interval)
-                if protocol.state is not State.OPEN or self._session.failure is not None:
-                    return
-                if self._ping_outstanding and (
-                    self._waiting_for_consumer or self._consumer_waits != self._waits_at_ping
-                ):
-                    # The reader stopped reading for the application, not for the peer:
-                    # the pong may be unread still. Judge after an interval of reading.
-                    self._waits_at_ping = self._consumer_waits
-                    continue
-                if self._ping_outstanding:
-                    self._fail(
-                        WebErrorStatus.TIMEOUT,
-                        CloseCode.INTERNAL_ERROR,
-                        f"keepalive ping timeout: no pong within {interval:g} s",
-                        peer_at_fault=False,
-                    )
-                    await self._report_failure(protocol, None)  # not at the close timeout
-                    return
-                self._ping_outstanding = True
-                self._waits_at_ping = self._consumer_waits
-                protocol.send_ping(os.urandom(4))
-                self._write_pending()
 
     def _expect_close(self) -> None:
         if self._close_deadline == math.inf:

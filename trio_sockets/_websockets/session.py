@@ -224,6 +224,9 @@ class Session(Generic[_Control, _Information]):
         # first, with their sizes, and the sum of those sizes.
         self._answers: collections.deque[tuple[WriteOperationLike, int]] = collections.deque()
         self._answer_bytes = 0
+        #: The bytes handed to the connection's output so far (the keepalive's measure
+        #: of what has left it).
+        self.written_bytes = 0
 
     @property
     def control(self) -> _Control:
@@ -258,6 +261,7 @@ class Session(Generic[_Control, _Information]):
         self._output = None
         self._answers.clear()
         self._answer_bytes = 0
+        self.written_bytes = 0
 
     async def read_handshake(
         self, protocol: Protocol, what: str, *, head_only: bool = False
@@ -414,6 +418,7 @@ class Session(Generic[_Control, _Information]):
             if raising:
                 raise
             return None
+        self.written_bytes += len(data)
         if not raising:
             self._answers.append((operation, len(data)))
             self._answer_bytes += len(data)
