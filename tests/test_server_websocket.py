@@ -591,24 +591,8 @@ async def test_a_write_refused_for_the_bound_leaves_no_trace_under_deflate() -> 
             await ws.aclose(1000)
 
     async with serving(handler) as (port, _):
-
-        def client() -> tuple[list[bytes], int | None]:
-            got: list[bytes] = []
-            code = None
-            with sync_connect(
-                f"ws://127.0.0.1:{port}/", compression="deflate", max_size=None, open_timeout=10
-            ) as ws:
-                try:
-                    while True:
-                        message = ws.recv(timeout=10)
-                        assert isinstance(message, bytes)
-                        got.append(message)
-                except ConnectionClosed as closed:
-                    code = closed.rcvd.code if closed.rcvd else None
-            return got, code
-
         with trio.fail_after(20):
-            got, code = await trio.to_thread.run_sync(client)
+            got, code = await trio.to_thread.run_sync(_received_messages, port, True)
     assert refused
     assert 0 < refused[0] < 100
     assert len(got) == len(sent)

@@ -17,12 +17,13 @@ from contextlib import asynccontextmanager
 
 import pytest
 import trio
-from conftest import live_tasks, open_fd_count, receive_exactly
+from conftest import cancel_io_during, live_tasks, open_fd_count, receive_exactly
 
 from trio_sockets import (
     DataReader,
     HostName,
     InputStreamOptions,
+    SocketError,
     SocketErrorStatus,
     SocketProtectionLevel,
     SocketStatusError,
@@ -170,19 +171,10 @@ async def test_cancel_io_ends_the_receive_and_the_writes_it_was_sending() -> Non
     async with unattended_pair(False) as (client, server):
         tasks = len(live_tasks())
         operation = client.output_stream.write(pattern(LARGE))
-        errors: list[BaseException] = []
-        async with trio.open_nursery() as nursery:
-
-            async def receive() -> None:
-                try:
-                    await client.receive_some()
-                except SocketStatusError as error:
-                    errors.append(error)
-
-            nursery.start_soon(receive)
-            await trio.testing.wait_all_tasks_blocked()
-            await client.cancel_io()
-        assert [error.status for error in errors] == [SocketErrorStatus.OPERATION_ABORTED]
+        errors = await cancel_io_during(client, client.receive_some)
+        assert [SocketError.get_status(error) for error in errors] == [
+            SocketErrorStatus.OPERATION_ABORTED
+        ]
         with pytest.raises(SocketStatusError) as caught:
             await operation
         assert caught.value.status == SocketErrorStatus.OPERATION_ABORTED
