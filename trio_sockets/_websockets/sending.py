@@ -171,6 +171,11 @@ class Sender:
         Cancelled between pieces, the message stays open and the next send goes on
         with it, so the peer's stream of bytes stays whole."""
         view = _byte_view(data, what)
+        if len(view) <= self._session.output().max_pending_bytes // 4:
+            # Well within the bound: one write, with no sizes to work out per call (a
+            # bound too small for even that refuses it in send_when_room, as before).
+            await self.send_when_room(view, True, what)
+            return
         start = 0
         while True:
             whole, piece = self._write_sizes()
