@@ -635,6 +635,64 @@ async def test_a_refused_renegotiation_is_the_peer_ending_the_connection(pki: Pk
     assert "share no TLS version or cipher" not in message
 
 
+@pytest.mark.parametrize(
+    "checked_here", [False, True], ids=["openssl-verifies", "untrusted-ignored"]
+)
+async def test_a_server_cannot_renegotiate_to_a_certificate_nobody_checks(
+    pki: Pki, checked_here: bool
+) -> None:
+    """``openssl s_server``'s ``r`` command renegotiates (TLS 1.2): a new handshake that
+    could bring another certificate, one no check would see when trio_sockets verifies
+    the chain itself (``UNTRUSTED`` ignorable). The client refuses it, so nothing the
+    server sends after it is read as if the first certificate still vouched for it."""
+    openssl = require_tool("openssl")
+    port = free_tcp_port()
+    command = [openssl, "s_server", "-accept", f"127.0.0.1:{port}", "-tls1_2"]
+    command += ["-cert", str(pki.files["server.crt"]), "-key", str(pki.files["server.key"])]
+    server = await trio.lowlevel.open_process(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    assert server.stdin is not None
+    assert server.stdout is not None
+    sock = trusting(pki)
+    if checked_here:
+        sock.control.ignorable_server_certificate_errors.add(C.UNTRUSTED)
+    caught: SocketStatusError | None = None
+    try:
+        with trio.fail_after(15):
+            output = b""
+            while b"ACCEPT" not in output:
+                chunk = await server.stdout.receive_some()
+                assert chunk, f"openssl s_server ended: {output.decode(errors='replace')}"
+                output += chunk
+            async with sock, trio.open_nursery() as nursery:
+                await sock.connect(HostName("localhost"), str(port), L.TLS12)
+                await server.stdin.send_all(b"first\n")
+                assert await receive_exactly(sock, 6) == b"first\n"
+                await server.stdin.send_all(b"r\n")  # a line of its own: the command
+
+                async def send_after_renegotiating() -> None:
+                    await trio.sleep(1)  # only a client that went along still reads then
+                    await server.stdin.send_all(b"after\n")  # type: ignore[union-attr]
+
+                nursery.start_soon(send_after_renegotiating)
+                try:
+                    got = await sock.input_stream.read(6)
+                except SocketStatusError as exc:
+                    caught = exc
+                else:
+                    pytest.fail(f"read {got!r} after the server renegotiated")
+                nursery.cancel_scope.cancel()
+    finally:
+        server.kill()
+        await server.wait()
+        await server.stdin.aclose()
+        await server.stdout.aclose()
+    assert caught is not None
+    assert caught.status == S.CONNECTION_RESET_BY_PEER
+    assert "a renegotiation, which trio_sockets refuses" in str(caught)
+
+
 async def test_tls_listener_and_client_in_one_process(pki: Pki) -> None:
     async with (
         tls_listener(pki, require_client=True, level=L.TLS12) as listener,

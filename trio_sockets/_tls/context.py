@@ -157,6 +157,7 @@ def client_context(settings: TlsClientSettings) -> tuple[ssl.SSLContext, bool]:
 def _client_context(settings: TlsClientSettings) -> tuple[ssl.SSLContext, bool]:
     ignorable = settings.ignorable
     context = ssl.create_default_context()
+    _no_renegotiation(context)
     _check_system_roots(context)
     # The name is matched against the subject alternative names only, by OpenSSL and by
     # name_matches alike, so that both verifiers judge a name the same way (OpenSSL
@@ -181,6 +182,18 @@ def _client_context(settings: TlsClientSettings) -> tuple[ssl.SSLContext, bool]:
     return context, checks_here
 
 
+def _no_renegotiation(context: ssl.SSLContext) -> None:
+    """Refuse TLS 1.2 (and older) renegotiation, from either side.
+
+    A renegotiation is a new handshake inside the connection, and may bring another
+    certificate: one nobody checks when trio_sockets verifies the chain itself (with
+    ``UNTRUSTED`` ignorable, or a client certificate), and that ``information`` would
+    not show. The peer's request is answered with a ``no_renegotiation`` alert; TLS 1.3
+    has no renegotiation at all.
+    """
+    context.options |= ssl.OP_NO_RENEGOTIATION
+
+
 def server_context(
     level: SocketProtectionLevel,
     certificate: Certificate | None,
@@ -201,6 +214,7 @@ def server_context(
             "to a Certificate with its private key before binding"
         )
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    _no_renegotiation(context)
     _pin(context, level, _L.UNSPECIFIED)
     certificate._load_into(context, "control.server_certificate")
     if client_trust is not None:

@@ -456,7 +456,7 @@ def tls_error(exc: BaseException, action: str, *, handshaken: bool = True) -> OS
 
     Once *handshaken*, an alert that would mean "no common version or cipher" in a
     handshake means that the peer ended the connection over a new handshake on it (a
-    renegotiation it asked for and was refused, or one it refused).
+    renegotiation: trio_sockets refuses them from either side).
     """
     cause = exc.__cause__ if isinstance(exc, trio.BrokenResourceError) else exc
     if isinstance(cause, OSError) and not isinstance(cause, ssl.SSLError):
@@ -467,8 +467,8 @@ def tls_error(exc: BaseException, action: str, *, handshaken: bool = True) -> OS
         return socket_error(
             SocketErrorStatus.CONNECTION_RESET_BY_PEER,
             f"{action}: the peer ended the established connection over a failed new "
-            f"handshake on it (a renegotiation; a server here refuses those a client asks "
-            f"for) ({text})",
+            f"handshake on it (a renegotiation, which trio_sockets refuses from either "
+            f"side) ({text})",
             broken=True,
         )
     if isinstance(cause, ssl.SSLCertVerificationError):
