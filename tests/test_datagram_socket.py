@@ -252,6 +252,11 @@ async def test_get_data_reader_twice_reads_on_and_data_stream_reads_raw() -> Non
     assert await stream.read(2) == b"\x00\x05"
     assert await stream.read(100, InputStreamOptions.PARTIAL) == b"hello world"
     assert await stream.read(1) == b""
+    # Options are checked as a socket's input stream checks them, naming the value.
+    with pytest.raises(TypeError, match=r"^options must be an InputStreamOptions, not str"):
+        await stream.read(1, "PARTIAL")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^options 0x9 has unknown flag bits 0x8"):
+        await stream.read(1, InputStreamOptions.PARTIAL | 8)
     assert await DataReader(args.get_data_stream()).load(100) == 13
     await stream.aclose()
     with pytest.raises(trio.ClosedResourceError):

@@ -81,6 +81,8 @@ async def test_text_and_binary_messages_echo(server: WebsocketsServer) -> None:
         reader = args.get_data_reader()
         assert reader.read_string(reader.unconsumed_buffer_length) == "héllo"
         stream = args.get_data_stream()
+        with pytest.raises(TypeError, match=r"^options must be an InputStreamOptions, not"):
+            await stream.read(100, None)  # type: ignore[arg-type]
         assert await stream.read(100) == "héllo".encode()
         assert ws.information.protocol == ""
         assert ws.information.local_address is not None

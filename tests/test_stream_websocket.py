@@ -70,6 +70,8 @@ async def test_data_reader_and_writer_work_over_the_streams(server: WebsocketsSe
         assert reader.read_int32() == -7
         assert reader.read_string(6) == "héllo"
         await ws.output_stream.write(b"partial")
+        with pytest.raises(TypeError, match=r"^options must be an InputStreamOptions, not int 1"):
+            await ws.input_stream.read(7, 1)  # type: ignore[arg-type]
         reader.input_stream_options = InputStreamOptions.PARTIAL
         with trio.fail_after(5):
             assert await reader.load(256) == 7

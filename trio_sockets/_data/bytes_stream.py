@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import trio
 
-from .._core.codec import check_count
+from .._core.codec import check_count, check_input_stream_options
 from .._core.enums import InputStreamOptions
 from .interfaces import InputStream
 
@@ -32,10 +32,11 @@ class BytesInputStream(InputStream):
         """Read up to *count* bytes; fewer (or ``b""``) at the end.
 
         Raises:
-            TypeError / ValueError: a bad *count* (named).
+            TypeError / ValueError: a bad *count* or *options* (named).
             trio.ClosedResourceError: the stream was closed.
         """
         check_count(count, "read")
+        check_input_stream_options(options, "options")
         if self._closed:
             raise trio.ClosedResourceError(f"this {self._what} stream was closed")
         await trio.lowlevel.checkpoint()

@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 import trio
 
 from .._core.checks import check_int
+from .._core.codec import check_input_stream_options
 from .._core.enums import InputStreamOptions
 from .._core.web_errors import WebSocketStatusError, web_socket_error
 from .._data.interfaces import InputStream
@@ -245,6 +246,7 @@ class WebSocketInputStream(InputStream):
         ``PARTIAL`` (or a :class:`~trio_sockets.DataReader`) to keep every byte.
         """
         check_int("count", count, 0)
+        check_input_stream_options(options, "options")
         if count == 0:
             await trio.lowlevel.checkpoint()
             return b""
