@@ -8,6 +8,7 @@ import gc
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -76,6 +77,19 @@ def require_tool(name: str) -> str:
     if path is None:
         unavailable(f"{name} is not installed (Debian package {_PACKAGES.get(name, name)})")
     return path
+
+
+def send_from_port_zero(port: int, payload: bytes) -> None:
+    """Send *payload* to 127.0.0.1:*port* in a UDP datagram whose source port is 0 (legal:
+    "no answer wanted"), built by hand on a raw socket; skips (fails in CI) without the
+    privilege to open one."""
+    try:
+        raw = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_UDP)
+    except PermissionError:
+        unavailable("sending from UDP port 0 needs a raw socket (root or CAP_NET_RAW)")
+    with raw:  # checksum 0: none, which IPv4 allows
+        header = struct.pack("!HHHH", 0, port, 8 + len(payload), 0)
+        raw.sendto(header + payload, ("127.0.0.1", 0))
 
 
 def free_tcp_port(host: str = "127.0.0.1") -> int:

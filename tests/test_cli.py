@@ -15,7 +15,7 @@ from collections.abc import Callable
 
 import pytest
 import trio
-from conftest import free_tcp_port, receive_all, receive_exactly, run_cli
+from conftest import free_tcp_port, receive_all, receive_exactly, run_cli, send_from_port_zero
 
 from trio_sockets import (
     DatagramSocket,
@@ -76,6 +76,28 @@ async def test_echo_server_over_udp() -> None:
                 message = await client.message_received.receive()
                 assert message.data == word
     assert await _finish(process) == 0
+
+
+async def test_udp_echo_servers_go_on_after_a_datagram_from_port_zero() -> None:
+    """UDP allows source port 0 ("no answer wanted"), and nothing can be sent to it: one
+    such datagram stopped both echo servers (the command's with exit status 2). They
+    leave it unanswered -- the command says so -- and answer the next sender."""
+    process, port = await _start(
+        ["echo-server", "0", "--udp", "--host", "127.0.0.1", "--count", "1"]
+    )
+    async with UdpEchoServer() as server:
+        for target in (int(port), int(server.port)):
+            send_from_port_zero(target, b"no answer wanted")
+            async with DatagramSocket() as client:
+                await client.connect("127.0.0.1", str(target))
+                with trio.fail_after(10):
+                    await client.output_stream.write(b"answer me")
+                    assert (await client.message_received.receive()).data == b"answer me"
+        assert server.datagrams_echoed == 1
+    assert await _finish(process) == 0
+    assert process.stderr is not None
+    errors = (await process.stderr.receive_some()).decode()
+    assert "port 0: not answered: a datagram from port 0 cannot be answered" in errors
 
 
 async def test_echo_server_reports_a_busy_port() -> None:

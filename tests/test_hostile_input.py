@@ -54,7 +54,7 @@ from trio_sockets import (
     StreamSocketListener,
 )
 from trio_sockets.__main__ import _parser
-from trio_sockets._cli.commands import resolve_command
+from trio_sockets._cli.resolve import resolve_command
 from trio_sockets._core.checks import MAX_SHOWN, shown
 from trio_sockets._io.resolver import DEFAULT_ATTEMPTS, DEFAULT_TIMEOUT
 from trio_sockets._io.srv import MAX_SRV_TARGETS

@@ -5,7 +5,8 @@ one-line message and an exit status (1 for a network failure, named by its
 ``SocketErrorStatus``, or its ``WebErrorStatus`` for a WebSocket; 2 for bad input; 141,
 quietly, when the reader of standard output went away; 74 when standard input or
 output failed otherwise).
-The WebSocket sides of ``echo-server`` and ``send`` are in :mod:`.websocket`.
+The WebSocket sides of ``echo-server`` and ``send`` are in :mod:`.websocket`, ``resolve`` in
+:mod:`.resolve`.
 """
 
 from __future__ import annotations
@@ -21,16 +22,12 @@ import trio
 from .._core.checks import shown
 from .._core.enums import SocketProtectionLevel
 from .._core.errors import SocketError
-from .._core.hostname import HostName
-from .._core.service_name import parse_service_name
 from .._core.web_errors import WebSocketError, WebSocketStatusError
-from .._io.addresses import target_addresses
-from .._io.resolver import Protocol, Resolver, ServiceTarget, all_targets_failed
-from .._io.srv import is_localhost, srv_name
 from .._sockets.datagram_socket import DatagramSocket
 from .._sockets.listener import StreamSocketListener
 from .._sockets.stream_socket import StreamSocket
 from .progress import Progress, wanted
+from .resolve import resolve_command
 from .stdio import (
     StandardInput,
     StandardOutput,
@@ -38,6 +35,7 @@ from .stdio import (
     checked_stdout,
     discard_stdout,
     progress_stream,
+    say,
     warn,
 )
 from .tls_options import (
@@ -257,10 +255,6 @@ def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse
     return 0
 
 
-def _say(*parts: object) -> None:
-    print(*parts, flush=True)
-
-
 # -- echo-server ---------------------------------------------------------------------
 
 
@@ -303,7 +297,7 @@ async def _tcp_echo_server(
             handler = echo_websocket
             uri = listening_uri(host, port, secure=not plain)
             kind = f"WebSocket, {uri}" if plain else f"WebSocket over {kind}, {uri}"
-        _say(f"listening on port {port} ({kind})")
+        say(f"listening on port {port} ({kind})")
         async with trio.open_nursery() as nursery:
             served = 0
             async for args in listener.connection_received:
@@ -324,20 +318,29 @@ async def _echo_connection(sock: StreamSocket) -> None:
     except OSError as error:
         warn(f"{peer}: {SocketError.get_status(error).name}: {error}")
     else:
-        _say(f"{peer}: echoed {total} bytes")
+        say(f"{peer}: echoed {total} bytes")
 
 
 async def _udp_echo_server(host: str | None, service: str, count: int | None) -> None:
     async with DatagramSocket() as sock:
         await sock.bind_endpoint(host, service)
-        _say(f"listening on port {sock.information.local_port} (UDP)")
+        say(f"listening on port {sock.information.local_port} (UDP)")
         echoed = 0
         async for message in sock.message_received:
             if message.error is not None:
                 continue
             assert message.remote_address is not None
-            stream = await sock.get_output_stream(message.remote_address, message.remote_port)
-            await stream.write(message.data)
+            sender = f"{message.remote_address.display_name} port {message.remote_port}"
+            if message.remote_port == "0":
+                # Legal in UDP (no answer wanted), and nothing can be sent to port 0.
+                warn(f"{sender}: not answered: a datagram from port 0 cannot be answered")
+                continue
+            try:
+                stream = await sock.get_output_stream(message.remote_address, message.remote_port)
+                await stream.write(message.data)
+            except OSError as error:  # one sender that cannot be answered stops nothing
+                warn(f"{sender}: {SocketError.get_status(error).name}: {error}")
+                continue
             echoed += 1
             if count is not None and echoed >= count:
                 break
@@ -438,62 +441,3 @@ async def _send_udp(
                 await sock.output_stream.write(data)
             await trio.sleep(wait)
             nursery.cancel_scope.cancel()
-
-
-# -- resolve -------------------------------------------------------------------------------
-
-
-def _srv_step(host: HostName, service: str, protocol: Protocol) -> str:
-    """What ``resolve_targets`` does next for a service name the services database does
-    not know: the SRV name it asks for, or why it asks none."""
-    if host.ip_address is not None:
-        return "no DNS SRV lookup: an IP address has no SRV records"
-    if is_localhost(host):
-        return "no DNS SRV lookup: localhost names have no SRV records"
-    return f"DNS SRV {srv_name(service, protocol, host)}"
-
-
-async def resolve_command(args: argparse.Namespace) -> None:
-    protocol: Protocol = "udp" if args.udp else "tcp"
-    host = HostName(args.host)
-    if args.nameserver is None:
-        if args.port is not None:
-            raise ValueError("--port needs --nameserver (the system resolver has its own)")
-        resolver = Resolver()
-    else:
-        resolver = Resolver(args.nameserver, 53 if args.port is None else args.port)
-    _say(f"resolving {host.display_name} {args.service!r} for {protocol.upper()} with {resolver}")
-    parsed = parse_service_name(args.service, "service", local=False)
-    if isinstance(parsed, int):
-        _say(f"service: port {parsed}")
-    else:
-        try:
-            port = await resolver.resolve_port(args.service, protocol, local=False)
-        except OSError:
-            step = _srv_step(host, parsed, protocol)
-            _say(f"service: {parsed!r} is not in the services database; {step}")
-        else:
-            _say(f"service: {parsed!r} is port {port} in the services database")
-    targets = await resolver.resolve_targets(host, args.service, protocol)
-    # Looked up together, as a connect does: 16 silent targets take one lifetime.
-    found = await target_addresses(resolver, targets, protocol)
-    failures: list[tuple[ServiceTarget, OSError]] = []
-    for index, (target, addresses) in enumerate(zip(targets, found, strict=True), 1):
-        detail = (
-            f" (priority {target.priority}, weight {target.weight})"
-            if len(targets) > 1 or target.priority or target.weight
-            else ""
-        )
-        _say(f"target {index}: {target}{detail}")
-        if isinstance(addresses, OSError):
-            if len(targets) == 1:
-                raise addresses
-            # A connect would go on to the next target: report this one and go on too.
-            status = SocketError.get_status(addresses).name
-            warn(f"trio-sockets: {status}: target {index} {target}: {addresses}")
-            failures.append((target, addresses))
-            continue
-        for _family, sockaddr in addresses:
-            _say(f"  address {sockaddr[0]} port {sockaddr[1]}")
-    if len(failures) == len(targets):
-        raise all_targets_failed(f"resolve {host.display_name}:{args.service}", failures)

@@ -27,6 +27,7 @@ __all__ = [
     "checked_stdout",
     "discard_stdout",
     "progress_stream",
+    "say",
     "warn",
 ]
 
@@ -60,6 +61,11 @@ def _descriptor(stream: TextIO | None, name: str, hint: str) -> int:
     except (OSError, ValueError):
         pass
     raise ValueError(f"{name} is closed; {hint}")
+
+
+def say(*parts: object) -> None:
+    """Print *parts* to standard output at once (a command's report, line by line)."""
+    print(*parts, flush=True)
 
 
 def warn(line: str) -> None:

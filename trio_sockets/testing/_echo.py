@@ -135,6 +135,8 @@ class UdpEchoServer(_EchoServer):
     """A UDP echo server on *host* (default 127.0.0.1) at a free port.
 
     Every datagram goes back to its sender unchanged; ``datagrams_echoed`` counts them.
+    One that cannot be answered (from port 0, which UDP allows, or one whose answer
+    fails) is left unanswered, and the server goes on.
     """
 
     datagrams_echoed: int = 0
@@ -146,8 +148,13 @@ class UdpEchoServer(_EchoServer):
             async for message in sock.message_received:
                 if message.error is not None or message.remote_address is None:
                     continue
-                out = await sock.get_output_stream(message.remote_address, message.remote_port)
-                await out.write(message.data)
+                if message.remote_port == "0":  # nothing can be sent to port 0
+                    continue
+                try:
+                    out = await sock.get_output_stream(message.remote_address, message.remote_port)
+                    await out.write(message.data)
+                except OSError:
+                    continue  # one sender that cannot be answered stops nothing
                 self.datagrams_echoed += 1
 
 
