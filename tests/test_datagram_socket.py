@@ -46,6 +46,7 @@ from trio_sockets._io.datagram_output import (
     STREAM_CACHE_SIZE,
     DatagramOutputStream,
 )
+from trio_sockets._io.datagram_read import ICMP_ERRNOS
 from trio_sockets._pytest_plugin import DnsServerFactory
 
 LOCALHOST = HostName("127.0.0.1")
@@ -533,7 +534,7 @@ async def test_a_cached_stream_with_writes_pending_is_not_forgotten() -> None:
             assert first.pending_bytes == 3
             for index in range(300):
                 target = ("127.0.0.1", 10000 + index)
-                other = DatagramOutputStream(sock.socket, lambda: None, "x", target, lambda: False)
+                other = DatagramOutputStream(sock.socket, lambda: None, "x", target, _Events())
                 cache.add(other, None, None)
             assert cache.get(("127.0.0.1", port)) is first
             assert len(cache.all()) <= STREAM_CACHE_SIZE + 1
@@ -781,6 +782,62 @@ async def test_icmp_port_unreachable_is_an_event_and_the_socket_keeps_receiving(
                 assert await receive_data(sock) == b"here now"
 
 
+async def test_an_earlier_datagrams_icmp_error_fails_no_later_write() -> None:
+    """Linux hands a connected socket's pending ICMP error to its next system call, a
+    send included, which then sends nothing. Back-to-back writes to a closed port each
+    succeed, and each datagram's "port unreachable" arrives as an event, one per
+    datagram. Before, every other write failed with ``CONNECTION_REFUSED`` without
+    its datagram leaving, and those errors never became events."""
+    port = free_udp_port()
+    count = 6
+    with trio.fail_after(10):
+        async with DatagramSocket() as sock:
+            await sock.connect(LOCALHOST, str(port))
+            for index in range(count):
+                assert await sock.output_stream.write(b"request %d" % index) == 9
+            statuses = []
+            for _ in range(count):
+                args = await receive(sock)
+                assert args.error is not None
+                assert args.remote_port == str(port)
+                statuses.append(args.error.status)
+            assert statuses == [SocketErrorStatus.CONNECTION_RESET_BY_PEER] * count
+            with trio.move_on_after(0.2):
+                extra = await receive(sock)
+                pytest.fail(f"more events than datagrams sent: {extra!r}")
+
+
+async def test_an_icmp_error_a_send_meets_reaches_the_consumer_waiting_for_it() -> None:
+    """A consumer waits for the socket to become readable. Datagram 1 goes to a closed
+    port and its error is left pending; the port opens, and the send of datagram 2
+    meets that error, which the socket would never become readable for: it reaches
+    the consumer, and datagram 2 reaches the port. Before, the write of datagram 2
+    failed and the datagram never left."""
+    port = free_udp_port()
+    events: list[SocketErrorStatus] = []
+    with trio.fail_after(10):
+        async with DatagramSocket() as sock, trio.open_nursery() as nursery:
+            await sock.connect(LOCALHOST, str(port))
+
+            async def consume() -> None:
+                async for args in sock.message_received:
+                    assert args.error is not None
+                    events.append(args.error.status)
+
+            nursery.start_soon(consume)
+            await sock.output_stream.write(b"0")
+            await wait_until(lambda: len(events) == 1, interval=0.001)
+            await trio.testing.wait_all_tasks_blocked()  # the consumer waits on the socket
+            sock.output_stream.write(b"1")  # sent at once; its ICMP error stays pending
+            with raw_udp("127.0.0.1", port) as peer:
+                peer.settimeout(5)
+                assert await sock.output_stream.write(b"2") == 1  # meets that error
+                assert peer.recv(10) == b"2"
+            await wait_until(lambda: len(events) == 2, interval=0.001)
+            nursery.cancel_scope.cancel()
+    assert events == [SocketErrorStatus.CONNECTION_RESET_BY_PEER] * 2
+
+
 async def test_oversize_datagrams_raise_at_write_and_the_socket_stays_usable() -> None:
     with trio.fail_after(10), raw_udp() as peer, raw_udp("::1") as peer6:
         peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
@@ -851,6 +908,20 @@ async def test_a_datagram_the_kernel_refuses_fails_only_its_write() -> None:
             assert peer.recv(10) == b"goes on"
 
 
+class _Events:
+    """What a stream made here tells its socket: no broadcast to turn on; the earlier
+    datagrams' errors its sends meet are kept in ``reported``."""
+
+    def __init__(self) -> None:
+        self.reported: list[OSError] = []
+
+    def enable_broadcast(self) -> bool:
+        return False
+
+    def report_earlier_failure(self, exc: OSError) -> None:
+        self.reported.append(exc)
+
+
 class _RefusingSocket(socket.socket):
     """A real UDP socket whose sends fail for chosen payloads, and whose GSO is refused."""
 
@@ -875,9 +946,7 @@ async def test_one_failed_datagram_fails_only_its_write() -> None:
             sock.setblocking(False)
             sock.connect(peer.getsockname())
             async with trio.open_nursery() as nursery:
-                stream = DatagramOutputStream(
-                    sock, lambda: nursery, "test stream", None, lambda: False
-                )
+                stream = DatagramOutputStream(sock, lambda: nursery, "test stream", None, _Events())
                 first = stream.write(b"ok 1")
                 failing = stream.write(b"fail")
                 last = stream.write(b"ok 22")  # another size: no GSO run
@@ -909,16 +978,20 @@ async def test_gso_refused_by_the_kernel_falls_back_to_one_send_each(refusal: in
             sock.setblocking(False)
             sock.connect(peer.getsockname())
             async with trio.open_nursery() as nursery:
-                stream = DatagramOutputStream(sock, lambda: nursery, "test", None, lambda: False)
+                events = _Events()
+                stream = DatagramOutputStream(sock, lambda: nursery, "test", None, events)
                 for index in range(10):
                     stream.write(b"%04d" % index)
                 await stream.flush()
                 assert [peer.recv(10) for _ in range(10)] == [b"%04d" % n for n in range(10)]
-                assert sock.gso_calls == 1
+                # An error an ICMP message could have left pending for this send (about
+                # an earlier datagram) is the send's own only if a second try meets it too.
+                assert sock.gso_calls == (2 if refusal in ICMP_ERRNOS else 1)
+                assert events.reported == []
                 for index in range(10):  # remembered: no second attempt at this size
                     stream.write(b"%04d" % index)
                 await stream.flush()
-                assert sock.gso_calls == 1
+                assert sock.gso_calls == (2 if refusal in ICMP_ERRNOS else 1)
                 assert stream.send_calls == 20
                 nursery.cancel_scope.cancel()  # as a socket ends its nursery on close
         finally:

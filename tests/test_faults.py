@@ -290,22 +290,28 @@ def _wait_for_socket_error(sock: socket.socket) -> None:
 
 
 @pytest.mark.parametrize("address", PROHIBITED)
-async def test_a_refusal_the_next_send_reports_fails_that_write(
+async def test_a_refusal_the_next_send_meets_is_an_event_and_fails_no_write(
     prohibiting_router: str, address: str
 ) -> None:
-    """A router's refusal that arrives while nobody reads the socket is reported by the
-    next send: that write fails with ``UNREACHABLE_HOST``, in both families. Before,
-    over IPv6 its ``EACCES`` was taken for a broadcast without ``SO_BROADCAST``: the
-    option was turned on, the datagram sent again, and the refusal lost."""
+    """A router's refusal that arrives while nobody reads the socket is handed by Linux
+    to the next send, which sends nothing. That write does not fail: its datagram is
+    sent again, and the refusal arrives as the receive event a read would have made of
+    it, ``UNREACHABLE_HOST`` in both families, with ``SO_BROADCAST`` left off. Before,
+    that write failed with the refusal of the datagram before it (and earlier still,
+    over IPv6, its ``EACCES`` was taken for a broadcast without ``SO_BROADCAST``)."""
     with trio.fail_after(10), inside(prohibiting_router):
         async with DatagramSocket() as sock:
             await sock.connect(HostName(address), "80")
             sock.output_stream.write(b"x")  # sent at once, with no yield until y
             _wait_for_socket_error(sock.socket)
-            with pytest.raises(SocketStatusError) as caught:
-                await sock.output_stream.write(b"y")
+            assert await sock.output_stream.write(b"y") == 1
+            assert sock.output_stream.datagrams_sent == 2
+            for _ in range(2):  # x's refusal, met by y's send; then y's own
+                args = await sock.message_received.receive()
+                with pytest.raises(SocketStatusError) as caught:
+                    args.get_data_reader()
+                assert caught.value.status == SocketErrorStatus.UNREACHABLE_HOST, caught.value
             assert sock.socket.getsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST) == 0
-    assert caught.value.status == SocketErrorStatus.UNREACHABLE_HOST, caught.value
 
 
 #: Behind this host's own ``prohibit`` routes (:func:`prohibit_routes`).

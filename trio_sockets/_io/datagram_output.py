@@ -4,7 +4,11 @@ The queueing, completion and flush rules are those of every output stream
 (:class:`~trio_sockets._io.output.BaseOutputStream`). What differs is the sending: each
 write leaves as one datagram, never joined with its neighbours, and a failed send fails
 only that write -- a datagram stream is not broken by one lost datagram, as a TCP
-stream is by a reset.
+stream is by a reset. An ICMP error about an *earlier* datagram is not a failure of the
+write it meets: Linux hands a connected socket's pending error to its next system
+call, a send included, which then sends nothing. Sent again at once, the datagram
+goes (or fails with an error of its own), and the earlier error becomes the receive
+event a read would have made of it (WinRT reports those through ``MessageReceived``).
 
 Writes pending together still leave together where Linux allows it. A run of
 equal-size datagrams to one destination goes to the kernel in one ``sendmsg`` with a
@@ -21,8 +25,8 @@ from __future__ import annotations
 import errno
 import socket
 import struct
-from collections.abc import Callable, Collection
-from typing import Final
+from collections.abc import Collection
+from typing import Final, Protocol
 
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName
@@ -30,6 +34,7 @@ from .._core.linux import SOL_UDP, UDP_SEGMENT
 from .._core.sockaddr import ipv4_mapped, ipv4_of_mapped
 from .addresses import Addresses, families_reached, of_reachable_family, target_addresses
 from .connect import MAX_NAMED, format_sockaddr
+from .datagram_read import ICMP_ERRNOS
 from .output import BaseOutputStream, NurseryGetter
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
 from .sockio import prohibited
@@ -129,6 +134,20 @@ def max_payload(sockaddr: SockAddr | None, family: int) -> int:
     return MAX_IPV4_PAYLOAD if over_ipv4(sockaddr, family) else MAX_IPV6_PAYLOAD
 
 
+class SendEvents(Protocol):
+    """What a datagram output stream tells its socket (its ``DatagramBinding``)."""
+
+    def enable_broadcast(self) -> bool:
+        """``EACCES`` over IPv4: turn ``SO_BROADCAST`` on and say True (send again) if
+        it was off; False if it was on already (a ``prohibit`` route or a refusal)."""
+        ...
+
+    def report_earlier_failure(self, exc: OSError) -> None:
+        """A send met *exc*, an ICMP error about an earlier datagram: make it the
+        receive event a read would have made of it."""
+        ...
+
+
 class DatagramOutputStream(BaseOutputStream):
     """An output stream of a :class:`~trio_sockets.DatagramSocket`: each write is one datagram.
 
@@ -139,12 +158,13 @@ class DatagramOutputStream(BaseOutputStream):
     ``write()`` raises a ``MESSAGE_TOO_LONG`` :class:`~trio_sockets.SocketStatusError`
     at once for a datagram larger than the address family allows (65,507 bytes over
     IPv4, 65,527 over IPv6); nothing is queued and the stream stays usable. A datagram
-    the kernel refuses (``ECONNREFUSED`` reported by an earlier ICMP message,
-    ``EACCES`` from a ``prohibit`` route or an earlier ICMPv6 refusal, as
-    ``UNREACHABLE_HOST``, ``ENOBUFS``, ``EMSGSIZE`` with ``dont_fragment``...) fails its own
-    :class:`~trio_sockets.WriteOperation` only; later writes go on. As for every
-    output stream, a failure nobody awaited is raised by the next ``write``, ``flush``
-    or ``aclose``.
+    the kernel refuses (``EACCES`` from a ``prohibit`` route, as ``UNREACHABLE_HOST``,
+    ``ENOBUFS``, ``EMSGSIZE`` with ``dont_fragment``...) fails its own
+    :class:`~trio_sockets.WriteOperation` only; later writes go on. An ICMP error about
+    an earlier datagram (port unreachable, a router's refusal), which Linux hands to the
+    next send of a connected socket, fails no write: it arrives as a
+    ``message_received`` event, and the datagram is sent. As for every output stream, a
+    failure nobody awaited is raised by the next ``write``, ``flush`` or ``aclose``.
     """
 
     # A write that finds nothing pending is sent by write() itself (once per task
@@ -157,7 +177,7 @@ class DatagramOutputStream(BaseOutputStream):
         nursery_getter: NurseryGetter,
         what: str,
         destination: SockAddr | None,
-        on_permission_denied: Callable[[], bool],
+        events: SendEvents,
         *,
         connected_to: SockAddr | None = None,
     ) -> None:
@@ -166,10 +186,10 @@ class DatagramOutputStream(BaseOutputStream):
         self._destination = destination
         self._over_ipv4 = over_ipv4(destination or connected_to, sock.family)
         self._limit = MAX_IPV4_PAYLOAD if self._over_ipv4 else MAX_IPV6_PAYLOAD
-        # Called on EACCES over IPv4: turns SO_BROADCAST on (True) if it was off, so the
+        # Asked on EACCES over IPv4 whether SO_BROADCAST was off (and is on now), so the
         # send is retried, as a broadcast needs it. Otherwise (it was on, or IPv6, which
         # has no broadcast) EACCES is a prohibit route or a router's ICMPv6 refusal.
-        self._on_permission_denied = on_permission_denied
+        self._events = events
         # The cache that forgot this stream, once it has: a write then hands the stream
         # back to it (StreamCache.keep), so that closing the socket reaches it.
         self._evicted_to: StreamCache | None = None
@@ -208,15 +228,17 @@ class DatagramOutputStream(BaseOutputStream):
         else:
             run, end = queue.datagrams(1, self._limit, 0)
         try:
-            if len(run) > 1:
-                self._send_segmented(run)
-            else:
-                self._send_one(run[0])
+            self._send_run(run)
         except BlockingIOError:
             return False
         except OSError as exc:
-            self._handle_error(exc, len(run), len(run[0]))
-            return True
+            try:
+                error = self._send_again(exc, run) if exc.errno in ICMP_ERRNOS else exc
+            except BlockingIOError:
+                return False
+            if error is not None:
+                self._handle_error(error, len(run), len(run[0]))
+                return True
         self.send_calls += 1
         self.datagrams_sent += len(run)
         queue.complete_before(end)
@@ -239,6 +261,29 @@ class DatagramOutputStream(BaseOutputStream):
 
     # -- sending -------------------------------------------------------------------------
 
+    def _send_run(self, run: list[bytes]) -> None:
+        if len(run) > 1:
+            self._send_segmented(run)
+        else:
+            self._send_one(run[0])
+
+    def _send_again(self, exc: OSError, run: list[bytes]) -> OSError | None:
+        """Send *run* again after *exc*, an error an ICMP message may have left pending
+        for this send: None if it went, else the error to fail it with. *exc* was about
+        an earlier datagram (and is reported as such) unless the same error comes back.
+        """
+        try:
+            self._send_run(run)
+        except BlockingIOError:
+            self._events.report_earlier_failure(exc)
+            raise
+        except OSError as again:
+            if again.errno != exc.errno:
+                self._events.report_earlier_failure(exc)
+            return again
+        self._events.report_earlier_failure(exc)
+        return None
+
     def _send_one(self, data: bytes) -> None:
         if self._destination is None:
             self._sock.send(data)
@@ -255,7 +300,7 @@ class DatagramOutputStream(BaseOutputStream):
 
     def _handle_error(self, exc: OSError, run: int, size: int) -> None:
         if isinstance(exc, PermissionError):
-            if self._over_ipv4 and self._on_permission_denied():
+            if self._over_ipv4 and self._events.enable_broadcast():
                 return  # SO_BROADCAST is on now: the next step sends the same datagrams
             exc = prohibited(errno.EACCES, "the datagram")
         if run > 1 and exc.errno in _GSO_REFUSED:

@@ -23,14 +23,14 @@ from .datagram_message import DatagramSocketMessageReceivedEventArgs as _Args
 from .resolver import SockAddr
 from .sockio import prohibited
 
-__all__ = ["EMPTY", "DatagramReading", "StopReading", "sender_key"]
+__all__ = ["EMPTY", "ICMP_ERRNOS", "DatagramReading", "StopReading", "sender_key"]
 
 # Large enough for any UDP datagram (65,527 bytes over IPv6), so none is truncated.
 _RECEIVE_BUFFER_SIZE: Final = 65536
 _ANCILLARY_SIZE: Final = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(12) + socket.CMSG_SPACE(4)
 _MSG_TRUNC: Final = int(socket.MSG_TRUNC)  # an int: a flag enum costs a call per test
 # Receive errors that each report one ICMP message: the socket goes on receiving.
-_ICMP_ERRNOS: Final = frozenset(
+ICMP_ERRNOS: Final = frozenset(
     {
         errno.ECONNREFUSED,
         errno.EHOSTUNREACH,
@@ -106,8 +106,8 @@ class DatagramReading:
         except OSError as exc:
             if sock.fileno() == -1:
                 raise StopReading from None
-            args = self._error_args(exc)
-            if exc.errno not in _ICMP_ERRNOS:  # pragma: no cover
+            args = self.error_args(exc)
+            if exc.errno not in ICMP_ERRNOS:  # pragma: no cover
                 # Deliver it, then wait for readiness rather than spin on an odd error.
                 raise StopReading(args) from None
             return args
@@ -131,7 +131,9 @@ class DatagramReading:
                 self.kernel_dropped = kernel_dropped
         return _Args(bytes(self._buffers[0][:size]), address, ancillary, error)
 
-    def _error_args(self, exc: OSError) -> _Args:
+    def error_args(self, exc: OSError) -> _Args:
+        """The event of *exc*, an ICMP error a read met (or a send: the kernel hands a
+        connected socket's pending error to whichever system call comes next)."""
         what = f"receive on {self._where()}"
         error: SocketStatusError
         if exc.errno == errno.ECONNREFUSED:

@@ -93,6 +93,8 @@ class MessageReceiver:
         self._on_fd = False  # the background task waits for readability in _scope
         self._armed = False  # _scope's deadline is in the past
         self._room = trio.lowlevel.ParkingLot()  # the background task, waiting for room
+        # Whether report_send_error() woke the consumer waiting for readability.
+        self._poked = False
         # (task, step) in which a consumer last read the socket dry.
         self._dry: tuple[trio.lowlevel.Task, int | None] | None = None
         # (task, step) in which a consumer's wait for readability ended.
@@ -171,6 +173,26 @@ class MessageReceiver:
             trio.lowlevel.notify_closing(sock)
         if self.handles == 0:
             self._room.unpark_all()  # nobody will make room: drop at once
+
+    def report_send_error(self, exc: OSError) -> None:
+        """A send met *exc*, an ICMP error about an earlier datagram (Linux hands a
+        connected socket's pending error to its next system call): queue the event a
+        read would have made of it, and hand it to a waiting consumer."""
+        if self.finished:
+            return
+        queue = self.queue
+        if not (self.handles and queue.put(self._reading.error_args(exc))):
+            queue.drop()
+            return
+        sock = self._sock
+        if self._waiting:
+            self._hand_over()
+        elif self._owner_waits and sock is not None and sock.fileno() != -1:
+            # The consumer holding the turn waits for the socket to become readable,
+            # which this event does not make it: end its wait through the socket, as
+            # closed_handle() does (a sender waiting for room on it waits again).
+            self._poked = True
+            trio.lowlevel.notify_closing(sock)
 
     # -- the consumers' side -----------------------------------------------------------
 
@@ -253,13 +275,15 @@ class MessageReceiver:
                         raise trio.ClosedResourceError(
                             "this message_received handle was closed"
                         ) from None
+                    if self._poked and sock.fileno() != -1:  # see report_send_error()
+                        continue
                     self.finished = True  # closed while waiting
                     continue
                 except (OSError, ValueError):
                     self.finished = True  # closed while waiting
                     continue
                 finally:
-                    self._owner_waits = False
+                    self._owner_waits = self._poked = False
                     self._owner_handle = None
                 waited = True
                 # Only the datagram that woke it: the read that finds the socket dry

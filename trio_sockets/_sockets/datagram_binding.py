@@ -256,6 +256,10 @@ class DatagramBinding:
         self._broadcast = True
         return True
 
+    def report_earlier_failure(self, exc: OSError) -> None:
+        """A send met *exc*, an ICMP error about an earlier datagram: a receive event."""
+        self._receiver.report_send_error(exc)
+
     def connect(self, sock: _StdSocket, target: SockAddr) -> SockAddr:
         """Connect *sock* to *target* in the kernel, turning ``SO_BROADCAST`` on if a
         broadcast remote needs it, and let only the remote's datagrams through.

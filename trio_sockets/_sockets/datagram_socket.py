@@ -288,7 +288,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             self._get_nursery,
             self._describe(),
             None,
-            binding.enable_broadcast,
+            binding,
             connected_to=remote,
         )
 
@@ -376,7 +376,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                     f"{self._describe() if local_port(sock) else 'DatagramSocket'} -> "
                     f"{format_sockaddr(target)}",
                     target,
-                    binding.enable_broadcast,
+                    binding,
                 )
             self._streams.add(stream, remote_host_name, remote_service_name)
             return stream
