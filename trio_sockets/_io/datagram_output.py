@@ -228,7 +228,10 @@ class DatagramOutputStream(BaseOutputStream):
         else:
             run, end = queue.datagrams(1, self._limit, 0)
         try:
-            self._send_run(run)
+            if len(run) > 1:  # _send_run(run), inlined: this is every datagram's path
+                self._send_segmented(run)
+            else:
+                self._send_one(run[0])
         except BlockingIOError:
             return False
         except OSError as exc:
