@@ -7,6 +7,7 @@ import copy
 import errno
 import functools
 import pickle
+import select
 import socket
 import struct
 from collections.abc import Awaitable, Callable, Iterator
@@ -28,6 +29,7 @@ from conftest import (
 
 from trio_sockets import (
     DatagramSocket,
+    DataReader,
     EndpointPair,
     HostName,
     HostNameSortOptions,
@@ -665,6 +667,74 @@ async def test_reset_by_peer_on_receive(tcp_pair: tuple[StreamSocket, StreamSock
     assert caught.value.status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
     assert isinstance(caught.value, trio.BrokenResourceError)
     assert isinstance(caught.value, ConnectionResetError)
+
+
+def _wait_for_socket_error(sock: socket.socket) -> None:
+    """Block until an error (the reset) is pending on *sock*, for at most 5 seconds."""
+    poll = select.poll()
+    poll.register(sock.fileno(), 0)  # POLLERR is always reported; nothing is read
+    assert poll.poll(5000), "no error came within 5 seconds"
+
+
+async def test_a_reset_stays_a_failure_for_every_later_receive(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """Linux reports a reset to one system call only; receives after it found an end of
+    stream. They raise it again: a cut stream never reads as a complete one."""
+    client, server = tcp_pair
+    _reset(server.socket)
+    for _ in range(2):
+        with pytest.raises(SocketStatusError) as caught:
+            await client.receive_some()
+        assert caught.value.status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
+    with pytest.raises(SocketStatusError, match="the peer did not end the stream"):
+        await client.input_stream.read(10, InputStreamOptions.PARTIAL)
+    with pytest.raises(trio.BrokenResourceError):
+        await DataReader(client.input_stream).load(1)
+
+
+async def test_a_reset_a_send_met_fails_the_receives_after_the_data_before_it(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """The peer sent part of its data and crashed (a reset); a send met the reset first.
+    The data that came is read, then the reset is raised where an end of stream was
+    before, as a crashed peer's and a finished one's are not the same."""
+    client, server = tcp_pair
+    server.socket.sendall(b"partial body")
+    _reset(server.socket)
+    _wait_for_socket_error(client.socket)
+    with pytest.raises(SocketStatusError):
+        await client.send_all(b"x")
+    reader = DataReader(client.input_stream)
+    reader.input_stream_options = InputStreamOptions.PARTIAL
+    assert await reader.load(100) == 12
+    assert reader.read_bytes(12) == b"partial body"
+    with pytest.raises(SocketStatusError) as caught:
+        await reader.load(100)
+    assert caught.value.status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
+    assert "the peer did not end the stream" in str(caught.value)
+
+
+async def test_the_peers_end_of_stream_stays_clean_after_a_send_it_refused(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """The peer ended its stream, then closed: what this side sends after that is
+    refused with a reset (a broken pipe to the next send). The stream the peer sent was
+    complete, and still ends cleanly."""
+    client, server = tcp_pair
+    server.socket.sendall(b"whole answer")
+    server.socket.close()
+    refused: SocketStatusError | None = None
+    with trio.fail_after(5):
+        while refused is None:  # the first send is taken; the peer's reset fails a later one
+            try:
+                await client.send_all(b"more")
+            except SocketStatusError as exc:
+                refused = exc
+            await trio.sleep(0.01)
+    assert refused.errno == errno.EPIPE
+    assert await receive_all(client) == b"whole answer"
+    assert await client.receive_some() == b""
 
 
 async def test_write_failure_surfaces_on_flush(

@@ -20,7 +20,8 @@ import errno
 import os
 import socket
 import struct
-from typing import TYPE_CHECKING
+import weakref
+from typing import TYPE_CHECKING, Final
 
 import trio
 
@@ -29,7 +30,47 @@ from .._core.errors import SocketErrorStatus, SocketStatusError, socket_error
 if TYPE_CHECKING:
     from .resolver import SockAddr
 
-__all__ = ["accept", "close_socket", "connect", "prohibited", "wait_writable"]
+__all__ = [
+    "abnormal_end",
+    "accept",
+    "close_socket",
+    "connect",
+    "ended_abnormally",
+    "prohibited",
+    "wait_writable",
+]
+
+#: errno values of a connection that ended without the peer's end of stream: a reset,
+#: a timeout, a path that broke. ``EPIPE`` is not one: Linux gives it to a send after
+#: the peer's end of stream (its FIN, then a reset for what came after).
+ABNORMAL_END_ERRNOS: Final = frozenset(
+    {
+        errno.ECONNRESET,
+        errno.ECONNABORTED,
+        errno.ETIMEDOUT,
+        errno.EHOSTUNREACH,
+        errno.ENETUNREACH,
+        errno.EHOSTDOWN,
+        errno.ENETDOWN,
+    }
+)
+
+# The first such error of each open connection, for as long as its socket lives (no
+# reference to it is held). Linux reports it to one system call only, a send or a
+# receive, and a receive after it finds an end of stream, as if the peer had ended it.
+_ABNORMAL_ENDS: weakref.WeakKeyDictionary[socket.socket, OSError] = weakref.WeakKeyDictionary()
+
+
+def ended_abnormally(sock: socket.socket, error: OSError) -> None:
+    """A system call on connected *sock* met *error*: remember it if it ended the
+    connection abnormally (:data:`ABNORMAL_END_ERRNOS`), for :func:`abnormal_end`."""
+    if error.errno in ABNORMAL_END_ERRNOS:
+        _ABNORMAL_ENDS.setdefault(sock, error)
+
+
+def abnormal_end(sock: socket.socket) -> OSError | None:
+    """How the connection of *sock* ended abnormally, as a system call on it met it."""
+    return _ABNORMAL_ENDS.get(sock)
 
 
 def _check_open(sock: socket.socket) -> None:

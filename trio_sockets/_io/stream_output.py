@@ -18,7 +18,7 @@ import trio
 
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .output import BaseOutputStream, NurseryGetter
-from .sockio import wait_writable
+from .sockio import ended_abnormally, wait_writable
 
 __all__ = ["StreamOutputStream"]
 
@@ -237,6 +237,13 @@ class StreamOutputStream(BaseOutputStream):
         if queue.sent(sent):
             self._wake()
         return True
+
+    def _break(self, error: BaseException) -> None:
+        if isinstance(error, OSError):
+            # A reset a send met is not told to a receive after it, which would read a
+            # clean end of stream: the receiving side asks for it (sockio.abnormal_end).
+            ended_abnormally(self._sock, error)
+        super()._break(error)
 
 
 def _status_of(error: BaseException) -> SocketErrorStatus:

@@ -23,6 +23,7 @@ from .._core.lifecycle import ConflictDetector
 from .._data.interfaces import InputStream
 from .._io.scoped import AbortableWait, SocketWait
 from .._io.sending import UNATTENDED, receive_sending
+from .._io.sockio import abnormal_end, ended_abnormally
 from .._tls.session import TlsSession
 
 __all__ = ["DEFAULT_RECEIVE_SIZE", "MAX_RECEIVE_SIZE", "SocketInputStream", "StreamReceiver"]
@@ -247,7 +248,7 @@ class StreamReceiver:
         await trio.lowlevel.checkpoint_if_cancelled()
         try:
             try:
-                data = sock.recv(max_bytes)
+                data = sock.recv(max_bytes) or self._end_of_stream(sock)
             except BlockingIOError:
                 pass
             else:
@@ -264,7 +265,7 @@ class StreamReceiver:
                     else:
                         await trio.lowlevel.wait_readable(sock)
                     try:
-                        return sock.recv(max_bytes)
+                        return sock.recv(max_bytes) or self._end_of_stream(sock)
                     except BlockingIOError:
                         pass
             except trio.ClosedResourceError:
@@ -274,8 +275,22 @@ class StreamReceiver:
         except OSError as exc:
             if sock.fileno() == -1:
                 raise trio.ClosedResourceError(f"{self._where()} was closed") from None
+            ended_abnormally(sock, exc)
             raise translate_os_error(exc, f"receive on {self._where()}", broken=True) from exc
         raise self._closed_during_read() if self._read_ended else self._aborted("receive")
+
+    @staticmethod
+    def _end_of_stream(sock: socket.socket) -> bytes:
+        """``b""`` where the peer ended its stream. Where the connection ended abnormally
+        instead -- a reset or a timeout that an earlier receive or a send met -- raises
+        it again: Linux reports it to one system call only, and a receive after that one
+        finds an end of stream, which would pass a cut stream off as complete."""
+        error = abnormal_end(sock)
+        if error is None:
+            return b""
+        raise OSError(
+            error.errno, f"{error.strerror} (reported earlier; the peer did not end the stream)"
+        )
 
     async def _recv_tls(self, session: TlsSession, max_bytes: int) -> bytes:
         scope = self._tls_scope = trio.CancelScope()
