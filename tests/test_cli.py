@@ -312,6 +312,15 @@ async def test_resolve_reports_unresolved_srv_targets_and_fails_only_when_all_do
     assert "away.example.test" in last
 
 
+@pytest.mark.parametrize("udp", [[], ["--udp"]])
+async def test_a_link_local_host_without_a_scope_is_bad_input(udp: list[str]) -> None:
+    """The kernel's bare "Invalid argument" was a network failure (status 1, UNKNOWN)."""
+    result = await run_cli(["echo-server", "0", "--host", "fe80::1", *udp], within=20)
+    assert result.returncode == 2, result
+    assert b"'fe80::1' needs a %scope" in result.stderr
+    assert result.stdout == b""
+
+
 @pytest.mark.parametrize(
     "arguments",
     [

@@ -179,6 +179,30 @@ async def test_a_link_local_remote_without_a_scope_is_refused_by_name(
             assert datagram.information.local_address is None  # left unbound
 
 
+async def test_a_link_local_local_side_without_a_scope_is_refused_by_name() -> None:
+    """Binding ``fe80::1`` (no ``%eth0``) failed in the kernel with a bare "Invalid
+    argument", status ``UNKNOWN``: a listener, a datagram socket and an endpoint pair's
+    local side are refused before any system call, and stay usable."""
+    needs_scope = r"\[fe80::1\]:0: the link-local address 'fe80::1' needs a %scope"
+    pair = EndpointPair(HostName("fe80::1"), "", HostName("::1"), "9")
+    with trio.fail_after(10):
+        async with StreamSocketListener() as listener:
+            with pytest.raises(ValueError, match=f"bind a listener to {needs_scope}"):
+                await listener.bind_endpoint("fe80::1", "0")
+            await listener.bind_endpoint("::1", "0")
+        async with DatagramSocket() as datagram:
+            with pytest.raises(ValueError, match=f"bind a DatagramSocket to {needs_scope}"):
+                await datagram.bind_endpoint("fe80::1", "0")
+            with pytest.raises(ValueError, match=needs_scope):
+                await datagram.connect(pair)
+            assert datagram.information.local_address is None  # left unbound
+            await datagram.bind_endpoint("::1", "0")
+        async with StreamSocket() as stream:
+            with pytest.raises(ValueError, match=f"bind to the local {needs_scope}") as caught:
+                await stream.connect(pair)
+            assert "connect to ::1:9" in str(caught.value)
+
+
 async def test_an_endpoint_pair_on_two_links_is_refused_by_name(links: tuple[str, str]) -> None:
     a, _ = links
     pair = EndpointPair(HostName("fe80::a%a0"), "", HostName("fe80::d%c0"), "9")

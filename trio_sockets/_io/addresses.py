@@ -31,6 +31,7 @@ __all__ = [
     "has_ipv6",
     "host_of",
     "of_reachable_family",
+    "require_local_scope",
     "target_addresses",
     "with_link_scopes",
 ]
@@ -111,10 +112,7 @@ def with_link_scopes(addresses: Addresses, local: SockAddr | None, what: str) ->
         if len(sockaddr) == 4 and is_link_local(sockaddr[0]):
             host, port, flow, scope = sockaddr
             if not scope and not local_scope:
-                refused = refused or (
-                    f"the link-local address {shown(host)} needs a %scope naming the "
-                    f"interface to use ({shown(host + '%eth0')})"
-                )
+                refused = refused or _needs_scope(host)
                 continue
             if scope and local_scope and scope != local_scope:
                 refused = refused or (
@@ -127,6 +125,27 @@ def with_link_scopes(addresses: Addresses, local: SockAddr | None, what: str) ->
     if not usable:
         raise ValueError(f"{what}: {refused}")
     return usable
+
+
+def require_local_scope(sockaddr: SockAddr, what: str) -> None:
+    """Refuse *sockaddr* as a local side to bind when it is a link-local IPv6 address
+    without a scope, before any system call: which link's address is meant cannot be
+    told, and the kernel says only "Invalid argument". The rule of
+    :func:`with_link_scopes` for a remote, on the local side (which has no local side
+    to take a scope from).
+
+    Raises:
+        ValueError: ``"{what}: the link-local address 'fe80::1' needs a %scope ..."``.
+    """
+    if len(sockaddr) == 4 and not sockaddr[3] and is_link_local(str(sockaddr[0])):
+        raise ValueError(f"{what}: {_needs_scope(str(sockaddr[0]))}")
+
+
+def _needs_scope(host: str) -> str:
+    return (
+        f"the link-local address {shown(host)} needs a %scope naming the interface to use "
+        f"({shown(host + '%eth0')})"
+    )
 
 
 def _format_scoped(host: str, scope: int) -> str:

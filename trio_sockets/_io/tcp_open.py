@@ -13,7 +13,13 @@ import socket
 from collections.abc import Callable
 
 from .._core.hostname import HostName
-from .addresses import Addresses, of_reachable_family, target_addresses, with_link_scopes
+from .addresses import (
+    Addresses,
+    of_reachable_family,
+    require_local_scope,
+    target_addresses,
+    with_link_scopes,
+)
 from .connect import connect_first, format_sockaddr
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
 
@@ -69,6 +75,9 @@ async def open_tcp(
     tries one address at a time instead of racing them.
 
     Raises:
+        ValueError: a link-local IPv6 local address without a ``%scope``, or remotes
+            that none of is usable by the link-local rules
+            (:func:`~trio_sockets._io.addresses.with_link_scopes`).
         SocketStatusError: resolution or every connection attempt failed (the message
             starts with *what*).
 
@@ -76,6 +85,8 @@ async def open_tcp(
     """
     targets = await resolver.resolve_targets(host, service, "tcp")
     local = await _local_endpoints(resolver, local_host, local_service)
+    for sockaddr in local.values():
+        require_local_scope(sockaddr, f"{what}: bind to the local {format_sockaddr(sockaddr)}")
 
     # A local port without a local host binds both families' wildcards to it: the IPv6
     # attempt's socket is then IPv6-only, or it would hold the IPv4 side of the port too

@@ -32,6 +32,7 @@ from .._io.addresses import (
     families_reached,
     has_ipv6,
     of_reachable_family,
+    require_local_scope,
     with_link_scopes,
 )
 from .._io.connect import format_sockaddr
@@ -120,14 +121,20 @@ class DatagramBinding:
     # -- opening -----------------------------------------------------------------------
 
     async def resolve_local(self, host: HostName | None, service: str) -> tuple[int, SockAddr]:
-        """The (family, address) to bind for a local *host* (None: every address)."""
+        """The (family, address) to bind for a local *host* (None: every address).
+
+        Raises:
+            ValueError: a link-local IPv6 address without a ``%scope``.
+        """
         port = await self._resolver.resolve_port(service, "udp", local=True)
         if host is None:
             if has_ipv6():
                 return socket.AF_INET6, ("::", port, 0, 0)
             return socket.AF_INET, ("0.0.0.0", port)  # pragma: no cover
         addresses = await self._resolver.resolve_addresses(host, port, "udp", passive=True)
-        return addresses[0]
+        family, local = addresses[0]
+        require_local_scope(local, f"bind a DatagramSocket to {format_sockaddr(local)}")
+        return family, local
 
     def open(
         self, family: int, local: SockAddr | None, remote: SockAddr | None = None

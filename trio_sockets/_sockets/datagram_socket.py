@@ -237,8 +237,8 @@ class DatagramSocket(NurseryScoped, AbortableIO):
 
         Raises:
             TypeError / ValueError: a bad host name, service or endpoint pair (named); a
-                link-local IPv6 remote without a ``%scope`` (unless the local side has
-                one), or with another scope than the local side's.
+                link-local IPv6 local side without a ``%scope``, a remote without one
+                (unless the local side has one) or with another scope than the local side's.
             RuntimeError: already connected, ``control.multicast_only`` is set, or the
                 socket was not entered with ``async with``.
             SocketStatusError: ``HOST_NOT_FOUND`` for a multicast remote (as in WinRT),
@@ -325,8 +325,8 @@ class DatagramSocket(NurseryScoped, AbortableIO):
 
         Raises:
             TypeError / ValueError: a bad host name, service or endpoint pair (named); a
-                link-local IPv6 remote without a ``%scope`` (unless the local side has
-                one), or with another scope than the local side's.
+                link-local IPv6 local side without a ``%scope``, a remote without one
+                (unless the local side has one) or with another scope than the local side's.
             RuntimeError: the socket was not entered with ``async with``, the pair has a
                 local side and the socket is already bound, or ``control.multicast_only``
                 is set and the remote is not a multicast group.

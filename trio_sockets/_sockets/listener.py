@@ -15,7 +15,7 @@ from .._core.hostname import HostName, coerce_host_name
 from .._core.lifecycle import LISTENER, Action, Lifecycle, Phase
 from .._core.sockaddr import unmapped
 from .._io import sockio as _sockio
-from .._io.addresses import has_ipv6
+from .._io.addresses import has_ipv6, require_local_scope
 from .._io.connect import format_sockaddr
 from .._io.resolver import Resolver, SockAddr, resolver_or_default
 from .._io.scoped import AbortableIO, NurseryScoped
@@ -186,7 +186,8 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         at each of them, on one port.
 
         Raises:
-            TypeError / ValueError: a bad host or service name.
+            TypeError / ValueError: a bad host or service name; a link-local IPv6
+                address without a ``%scope`` (``fe80::1%eth0``).
             RuntimeError: already bound, or not entered with ``async with``.
             SocketStatusError: ``ADDRESS_ALREADY_IN_USE``,
                 ``CANNOT_ASSIGN_REQUESTED_ADDRESS`` and other bind failures.
@@ -238,6 +239,8 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
     def _listen_on(
         self, targets: list[tuple[socket.AddressFamily, SockAddr]], port: int
     ) -> list[socket.socket]:
+        for _, sockaddr in targets:
+            require_local_scope(sockaddr, f"bind a listener to {format_sockaddr(sockaddr)}")
         socks: list[socket.socket] = []
         try:
             for family, sockaddr in targets:

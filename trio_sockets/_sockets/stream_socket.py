@@ -198,8 +198,8 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
 
         Raises:
             TypeError / ValueError: a bad host name, service, endpoint pair or level (named); a
-                pair with two levels (both named); a link-local IPv6 remote without a ``%scope``
-                (unless the local side has one), or with another scope than the local side's.
+                pair with two levels (both named); a link-local IPv6 local side or remote
+                without a ``%scope`` (a remote takes the local side's) or on another link.
             RuntimeError: the socket is already connected.
             trio.BusyResourceError: another task is connecting this socket.
             trio.ClosedResourceError: the socket was closed before the call.
