@@ -5,11 +5,13 @@ from __future__ import annotations
 import contextlib
 import socket
 import subprocess
+from collections.abc import Iterator
 
 import pytest
 import trio
 import trio.testing
 from conftest import free_tcp_port, receive_all, receive_exactly, require_tool, wait_until
+from netns import inside, ip, network_namespace
 
 from trio_sockets import (
     DatagramSocket,
@@ -22,6 +24,7 @@ from trio_sockets import (
     WindowsOnlyError,
 )
 from trio_sockets._sockets.listener import CONNECTION_QUEUE_SIZE
+from trio_sockets._sockets.listener_binding import PORT_ATTEMPTS
 
 
 async def test_bind_service_name_listens_on_ipv4_and_ipv6_on_one_port() -> None:
@@ -76,6 +79,72 @@ async def test_bind_endpoint_without_host_means_every_address() -> None:
         async with StreamSocket() as client:
             await client.connect("::1", listener.information.local_port)
             (await listener.accept())._close_now()
+
+
+@contextlib.contextmanager
+def ephemeral_ports(first: int, last: int) -> Iterator[str]:
+    """A fresh network namespace whose ports for "0" are *first* to *last* alone."""
+    with network_namespace("tslp") as name:
+        ip("netns", "exec", name, "sysctl", "-qw", f"net.ipv4.ip_local_port_range={first} {last}")
+        yield name
+
+
+def assert_all_free(ports: range) -> None:
+    """Nothing is left bound on ``::1`` at *ports* (no SO_REUSEADDR: any socket would
+    be in the way)."""
+    for port in ports:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", port))
+
+
+async def test_localhost_on_any_port_takes_another_port_when_the_first_is_taken_on_ipv4() -> None:
+    """``::1`` got a port for "0" that another program holds on 127.0.0.1 (Linux gives
+    ``bind`` odd ports first, for either family), and the bind failed with
+    ``ADDRESS_ALREADY_IN_USE`` for a port never asked for."""
+    ports = range(40000, 40004)
+    source_ports = iter(range(45000, 45100))  # the clients' (the range is the listeners')
+    with (
+        ephemeral_ports(ports[0], ports[-1]) as name,
+        inside(name),
+        contextlib.ExitStack() as stack,
+    ):
+        for port in (40001, 40003):  # the odd ones, on IPv4 alone
+            stack.enter_context(socket.create_server(("127.0.0.1", port)))
+        with trio.fail_after(10):
+            for _ in range(4):
+                async with StreamSocketListener() as listener:
+                    await listener.bind_endpoint("localhost", "0")
+                    port = listener.information.local_port
+                    assert port in ("40000", "40002")
+                    bound = sorted(s.getsockname()[:2] for s in listener.sockets)
+                    assert bound == [("127.0.0.1", int(port)), ("::1", int(port))]
+                    for host in ("::1", "127.0.0.1"):
+                        source = (host, next(source_ports))
+                        socket.create_connection((host, int(port)), 5, source).close()
+                        # Closed after the client: the client's port takes the TIME_WAIT.
+                        (await listener.accept())._close_now()
+        assert_all_free(ports)  # the sockets of the failed attempts were closed
+
+
+async def test_localhost_on_any_port_gives_up_after_some_ports_saying_so() -> None:
+    ports = range(40000, 40000 + PORT_ATTEMPTS + 4)
+    with (
+        ephemeral_ports(ports[0], ports[-1]) as name,
+        inside(name),
+        contextlib.ExitStack() as stack,
+    ):
+        for port in ports:  # every port taken on IPv4, none on IPv6
+            stack.enter_context(socket.create_server(("127.0.0.1", port)))
+        with trio.fail_after(10):
+            async with StreamSocketListener() as listener:
+                with pytest.raises(SocketStatusError) as caught:
+                    await listener.bind_endpoint("localhost", "0")
+                assert caught.value.status == SocketErrorStatus.ADDRESS_ALREADY_IN_USE
+                message = str(caught.value)
+                assert 'the port the system chose for "0" at ::1' in message
+                assert f"{PORT_ATTEMPTS} attempts, each with a new port" in message
+                assert listener.sockets == []
+        assert_all_free(ports)
 
 
 async def test_adapter_stands_for_a_local_interface_address() -> None:

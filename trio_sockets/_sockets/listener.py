@@ -15,13 +15,12 @@ from .._core.hostname import HostName, coerce_host_name
 from .._core.lifecycle import LISTENER, Action, Lifecycle, Phase
 from .._core.sockaddr import unmapped
 from .._io import sockio as _sockio
-from .._io.addresses import has_ipv6, require_local_scope
 from .._io.connect import format_sockaddr
-from .._io.resolver import Resolver, SockAddr, resolver_or_default
+from .._io.resolver import Resolver, resolver_or_default
 from .._io.scoped import AbortableIO, NurseryScoped
 from .._io.system_lookups import adapter_host
-from .._io.translate import translating
 from .._tls.context import check_protection_level
+from .listener_binding import bound_address, listening_sockets, wildcard_addresses
 from .listener_information import (
     ListenerRecord,
     StreamSocketListenerConnectionReceivedEventArgs,
@@ -30,7 +29,6 @@ from .listener_information import (
 from .stream_control import (
     MAX_PENDING_HANDSHAKES,
     StreamSocketListenerControl,
-    apply_options,
     freeze_listener_options,
     tls_server_context,
 )
@@ -51,8 +49,6 @@ __all__ = [
 #: Accepted connections that may wait in ``connection_received`` before the listener
 #: stops accepting (the kernel's backlog holds the rest).
 CONNECTION_QUEUE_SIZE: Final = 64
-# The kernel clamps the backlog to net.core.somaxconn.
-_BACKLOG: Final = 65535
 # After EMFILE/ENFILE/ENOBUFS/ENOMEM the accept loop waits this long before retrying,
 # as trio.serve_listeners does, instead of spinning.
 _RESOURCE_RETRY_DELAY: Final = 0.1
@@ -183,13 +179,16 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
 
         ``None`` as the host means every local address, like :meth:`bind_service_name`.
         A host name that resolves to several addresses (``"localhost"``) is listened on
-        at each of them, on one port.
+        at each of them, on one port. For ``"0"`` that is a port free at each: when the
+        port the system chose for the first address is in use at another, the bind
+        starts again with a new one, up to 16 times.
 
         Raises:
             TypeError / ValueError: a bad host or service name; a link-local IPv6
                 address without a ``%scope`` (``fe80::1%eth0``).
             RuntimeError: already bound, or not entered with ``async with``.
-            SocketStatusError: ``ADDRESS_ALREADY_IN_USE``,
+            SocketStatusError: ``ADDRESS_ALREADY_IN_USE`` (for ``"0"``: each port
+                tried was in use at one of the addresses, and the message says so),
                 ``CANNOT_ASSIGN_REQUESTED_ADDRESS`` and other bind failures.
         """
         host = (
@@ -215,10 +214,10 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         try:
             port = await self._resolver.resolve_port(service, "tcp", local=True)
             if host is None:
-                targets = _wildcard_addresses(port)
+                targets = wildcard_addresses(port)
             else:
                 targets = await self._resolver.resolve_addresses(host, port, "tcp", passive=True)
-            socks = self._listen_on(targets, port)
+            socks = listening_sockets(targets, port, self._control)
         except BaseException:
             lifecycle.abandon(Action.BIND)
             raise
@@ -229,45 +228,12 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
                 sock.close()
             raise
         self._socks = socks
-        self._where = ", ".join(format_sockaddr(_sockname(sock)) for sock in socks)
+        self._where = ", ".join(format_sockaddr(bound_address(sock)) for sock in socks)
         self._record.port = socks[0].getsockname()[1]
         freeze_listener_options(self._control)
         for sock in socks:
             self._accept_loops += 1
             nursery.start_soon(self._accept_loop, sock, name=f"accept loop of {self._describe()}")
-
-    def _listen_on(
-        self, targets: list[tuple[socket.AddressFamily, SockAddr]], port: int
-    ) -> list[socket.socket]:
-        for _, sockaddr in targets:
-            require_local_scope(sockaddr, f"bind a listener to {format_sockaddr(sockaddr)}")
-        socks: list[socket.socket] = []
-        try:
-            for family, sockaddr in targets:
-                if socks and port == 0:
-                    # Every address listens on the port the first one got.
-                    sockaddr = _with_port(sockaddr, _sockname(socks[0])[1])
-                with translating(
-                    f"open a socket to listen on {format_sockaddr(sockaddr)}", opening=True
-                ):
-                    sock = socket.socket(family, socket.SOCK_STREAM)
-                socks.append(sock)
-                sock.setblocking(False)
-                # SO_REUSEADDR lets a restarted server bind past TIME_WAIT; on Linux it
-                # never lets two listeners share a TCP port.
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                if family == socket.AF_INET6:
-                    dual = sockaddr[0] == "::" and len(targets) == 1
-                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, not dual)
-                apply_options(self._control, sock, family)
-                with translating(f"bind a listener to {format_sockaddr(sockaddr)}"):
-                    sock.bind(sockaddr)
-                    sock.listen(_BACKLOG)
-        except BaseException:
-            for sock in socks:
-                sock.close()
-            raise
-        return socks
 
     # -- accepting ---------------------------------------------------------------------
 
@@ -446,21 +412,3 @@ def _peer_of(sockaddr: tuple[object, ...]) -> str:
     if isinstance(address, ipaddress.IPv6Address):
         return str(ipaddress.IPv6Network((address, 64), strict=False))
     return str(address)
-
-
-def _with_port(sockaddr: SockAddr, port: int) -> SockAddr:
-    if len(sockaddr) == 2:
-        return (sockaddr[0], port)
-    return (sockaddr[0], port, sockaddr[2], sockaddr[3])
-
-
-def _sockname(sock: socket.socket) -> SockAddr:
-    address: SockAddr = sock.getsockname()
-    return address
-
-
-def _wildcard_addresses(port: int) -> list[tuple[socket.AddressFamily, SockAddr]]:
-    """Every local address: one dual-stack IPv6 socket, or IPv4 where IPv6 is missing."""
-    if has_ipv6():
-        return [(socket.AF_INET6, ("::", port, 0, 0))]
-    return [(socket.AF_INET, ("0.0.0.0", port))]
