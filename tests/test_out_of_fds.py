@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 import trio
+from conftest import wait_until
 
 from trio_sockets import (
     Certificate,
@@ -210,6 +211,50 @@ async def test_a_listener_bind_out_of_fds_fails_as_such_naming_the_address() -> 
                 await listener.bind_endpoint("127.0.0.1", "0")
             assert_out_of_fds(caught.value, "127.0.0.1")
             await listener.bind_endpoint("127.0.0.1", "0")  # works again
+
+
+async def _accept_out_of_fds(listener: StreamSocketListener) -> None:
+    """Connect to *listener* out of descriptors until three accepts have failed, then
+    receive the connection once they are free."""
+    information = listener.information
+    enough = information.accept_failures + 3
+    with socket.socket() as client:
+        with out_of_fds():
+            client.connect(("127.0.0.1", int(information.local_port)))  # queued in the kernel
+            start = trio.current_time()
+            await wait_until(lambda: information.accept_failures >= enough)
+            elapsed = trio.current_time() - start
+        # Retried every 0.1 s, not in a busy loop.
+        assert information.accept_failures <= enough + elapsed / 0.1
+        args = await listener.connection_received.receive()  # accepted after all
+        await args.socket.aclose()
+
+
+async def test_a_listener_out_of_fds_on_accept_counts_and_logs_it_and_accepts_later(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The listener waited and accepted again, as now, but nothing said so: a server
+    out of descriptors looked like one without clients."""
+
+    def logged() -> list[str]:
+        return [r.getMessage() for r in caplog.records if r.name == "trio_sockets.listener"]
+
+    with trio.fail_after(20):
+        async with StreamSocketListener() as listener:
+            await listener.bind_endpoint("127.0.0.1", "0")
+            information = listener.information
+            assert information.accept_failures == 0
+            assert information.last_accept_error is None
+            for shortage in (1, 2):
+                await _accept_out_of_fds(listener)
+                error = information.last_accept_error
+                assert error is not None
+                port = information.local_port
+                assert_out_of_fds(error, f"accept on 127.0.0.1:{port}: the process ran out")
+                # Logged once per shortage, however many accepts failed.
+                assert len(logged()) == shortage
+                assert str(error) in logged()[-1]
+            assert information.accept_failures >= 6
 
 
 async def _open_datagram_socket(sock: DatagramSocket, operation: str) -> None:

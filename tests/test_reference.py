@@ -40,6 +40,8 @@ PUBLIC = [
     "InputStream.keeps_read_ahead",
     "InputStream.lend_read_ahead",
     "InputStream.return_read_ahead",
+    "StreamSocketListenerInformation.accept_failures",
+    "StreamSocketListenerInformation.last_accept_error",
 ]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import logging
 import socket
 import ssl
 from typing import Final
@@ -10,7 +11,7 @@ from typing import Final
 import trio
 
 from .._core.enums import SocketProtectionLevel
-from .._core.errors import RESOURCE_ERRNOS, SocketErrorStatus, socket_error
+from .._core.errors import SocketErrorStatus, out_of_resources, socket_error
 from .._core.hostname import HostName, coerce_host_name
 from .._core.lifecycle import LISTENER, Action, Lifecycle, Phase
 from .._core.sockaddr import unmapped
@@ -52,6 +53,8 @@ CONNECTION_QUEUE_SIZE: Final = 64
 # After EMFILE/ENFILE/ENOBUFS/ENOMEM the accept loop waits this long before retrying,
 # as trio.serve_listeners does, instead of spinning.
 _RESOURCE_RETRY_DELAY: Final = 0.1
+# An accept loop that runs out of descriptors says so here, once per shortage.
+_LOGGER = logging.getLogger("trio_sockets.listener")
 
 
 class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamSocket]):
@@ -67,6 +70,11 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
 
     Closing the listener stops accepting; sockets already received keep working.
     Connections accepted but never received are closed with it.
+
+    Out of file descriptors, the listener accepts again every 0.1 s until some are free;
+    each failed accept is counted in ``information.accept_failures`` (its error in
+    ``last_accept_error``), and the first of each shortage is logged as an error to the
+    ``"trio_sockets.listener"`` logger.
     """
 
     def __init__(self, *, resolver: Resolver | None = None) -> None:
@@ -228,16 +236,21 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
                 sock.close()
             raise
         self._socks = socks
-        self._where = ", ".join(format_sockaddr(bound_address(sock)) for sock in socks)
+        addresses = [format_sockaddr(bound_address(sock)) for sock in socks]
+        self._where = ", ".join(addresses)
         self._record.port = socks[0].getsockname()[1]
         freeze_listener_options(self._control)
-        for sock in socks:
+        for sock, address in zip(socks, addresses, strict=True):
             self._accept_loops += 1
-            nursery.start_soon(self._accept_loop, sock, name=f"accept loop of {self._describe()}")
+            nursery.start_soon(
+                self._accept_loop, sock, address, name=f"accept loop of {self._describe()}"
+            )
 
     # -- accepting ---------------------------------------------------------------------
 
-    async def _accept_loop(self, sock: socket.socket) -> None:
+    async def _accept_loop(self, sock: socket.socket, local: str) -> None:
+        where = f"accept on {local}"
+        short = False  # the last accept ran out of descriptors
         try:
             while True:
                 try:
@@ -247,10 +260,14 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
                 except OSError as exc:
                     if exc.errno in _sockio.ACCEPT_TRANSIENT_ERRNOS:
                         continue
-                    if exc.errno in RESOURCE_ERRNOS:
-                        await trio.sleep(_RESOURCE_RETRY_DELAY)
-                        continue
-                    raise  # pragma: no cover - an accept() failure no listener survives
+                    shortage = out_of_resources(exc, where)
+                    if shortage is None:
+                        raise  # pragma: no cover - an accept() failure no listener survives
+                    self._accept_failed(shortage, first=not short)
+                    short = True
+                    await trio.sleep(_RESOURCE_RETRY_DELAY)
+                    continue
+                short = False
                 try:
                     accepted = accepted_socket(conn, address, self._control)
                 except OSError:  # pragma: no cover - getsockname() of a socket just accepted
@@ -264,6 +281,16 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
                     return
         finally:
             self._done_delivering()
+
+    def _accept_failed(self, shortage: OSError, *, first: bool) -> None:
+        """Count an accept that ran out of descriptors; log the *first* of a shortage."""
+        self._record.accept_failed(shortage)
+        if first:
+            _LOGGER.error(
+                "%s; accepting again every %g s, connections wait in the kernel's backlog",
+                shortage,
+                _RESOURCE_RETRY_DELAY,
+            )
 
     def _done_delivering(self) -> None:
         self._accept_loops -= 1

@@ -1,7 +1,7 @@
 """What a ``StreamSocketListener`` hands out: its information and the connection event.
 
 ``StreamSocketListenerInformation`` reads a :class:`ListenerRecord`, the small mutable
-record the listener keeps its bound port and handshake counts in.
+record the listener keeps its bound port, handshake and accept failure counts in.
 """
 
 from __future__ import annotations
@@ -26,10 +26,16 @@ class ListenerRecord:
     protection_level: SocketProtectionLevel = SocketProtectionLevel.PLAIN_SOCKET
     handshake_failures: int = 0
     last_handshake_error: OSError | None = None
+    accept_failures: int = 0
+    last_accept_error: OSError | None = None
 
     def handshake_failed(self, error: OSError) -> None:
         self.handshake_failures += 1
         self.last_handshake_error = error
+
+    def accept_failed(self, error: OSError) -> None:
+        self.accept_failures += 1
+        self.last_accept_error = error
 
 
 class StreamSocketListenerConnectionReceivedEventArgs:
@@ -53,7 +59,8 @@ class StreamSocketListenerConnectionReceivedEventArgs:
 
 
 class StreamSocketListenerInformation:
-    """WinRT ``StreamSocketListenerInformation``: the bound port."""
+    """WinRT ``StreamSocketListenerInformation``: the bound port; and, additions, the
+    TLS level served and what failed in the background (handshakes, accepts)."""
 
     def __init__(self, record: ListenerRecord) -> None:
         self._record = record
@@ -78,3 +85,16 @@ class StreamSocketListenerInformation:
     def last_tls_handshake_error(self) -> OSError | None:
         """The classified failure of the last TLS handshake that failed, if any."""
         return self._record.last_handshake_error
+
+    @property
+    def accept_failures(self) -> int:
+        """How many accepts failed for want of file descriptors (or of the kernel memory
+        a socket needs): one every 0.1 s while the shortage lasts, since the listener
+        tries again that often. Connections wait in the kernel's backlog meanwhile."""
+        return self._record.accept_failures
+
+    @property
+    def last_accept_error(self) -> OSError | None:
+        """The classified failure of the last accept that failed, if any:
+        ``TOO_MANY_OPEN_FILES``, saying what ran out."""
+        return self._record.last_accept_error
