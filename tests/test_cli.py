@@ -7,6 +7,7 @@ import os
 import pty
 import re
 import resource
+import signal
 import struct
 import subprocess
 import sys
@@ -23,6 +24,7 @@ from trio_sockets import (
     StreamSocket,
     StreamSocketListener,
 )
+from trio_sockets._cli.stdio import blocking_modes_kept
 from trio_sockets._pytest_plugin import DnsServerFactory
 from trio_sockets.testing import SrvRecord, TcpEchoServer, TlsCertificates, UdpEchoServer
 
@@ -190,6 +192,74 @@ async def test_send_ends_quietly_when_its_output_is_closed(
     result = await _run_with_stdout(_reader_gone(), _send_arguments(tcp_echo_server), BIG)
     assert result.returncode == 141, result.stderr
     assert result.stderr == b""
+
+
+@pytest.mark.parametrize(
+    ("signo", "status"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+    ids=["SIGINT", "SIGTERM", "SIGHUP"],
+)
+async def test_send_ended_by_a_signal_leaves_its_input_and_output_blocking(
+    tcp_echo_server: TcpEchoServer, signo: signal.Signals, status: int
+) -> None:
+    """While ``send`` runs, its standard input and output are non-blocking: trio sets
+    ``O_NONBLOCK`` on their open file descriptions, which the shell and the rest of a
+    pipeline share. Ended by Ctrl-C, by SIGTERM (``kill``, ``timeout``) or by SIGHUP (a
+    closed terminal), it puts them back, so that the next program to read them does not
+    fail with EAGAIN, and exits with 128 + the signal's number without a word."""
+    stdin_read, stdin_write = os.pipe()
+    stdout_read, stdout_write = os.pipe()
+    try:
+        process = await trio.lowlevel.open_process(
+            _send_arguments(tcp_echo_server),
+            stdin=stdin_read,
+            stdout=stdout_write,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            with trio.fail_after(60):
+                # Bounded by fail_after: until send has both streams open.
+                while os.get_blocking(stdin_read) or os.get_blocking(stdout_write):
+                    assert process.poll() is None, "send ended before it was signalled"
+                    await trio.sleep(0.02)
+                process.send_signal(signo)
+                await process.wait()
+                assert process.stderr is not None
+                said = await process.stderr.receive_some()
+        finally:
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
+        assert (os.get_blocking(stdin_read), os.get_blocking(stdout_write)) == (True, True)
+        os.write(stdin_write, b"next")  # what the next reader of that input does
+        assert os.read(stdin_read, 4) == b"next"
+        assert (process.returncode, said) == (status, b"")
+    finally:
+        for descriptor in (stdin_read, stdin_write, stdout_read, stdout_write):
+            os.close(descriptor)
+
+
+def test_standard_descriptors_are_left_blocking_as_found_whatever_the_way_out() -> None:
+    """The net under every command: a descriptor left non-blocking (FdStreams on one
+    terminal closed out of order, a failure on the way) is put back as it was, and one
+    that was non-blocking stays so."""
+    blocking_end, non_blocking_end = os.pipe()
+
+    def fail_with_modes_changed() -> None:
+        with blocking_modes_kept([blocking_end, non_blocking_end]):
+            os.set_blocking(blocking_end, False)
+            os.set_blocking(non_blocking_end, True)
+            raise RuntimeError("a way out")
+
+    try:
+        os.set_blocking(non_blocking_end, False)
+        with pytest.raises(RuntimeError):
+            fail_with_modes_changed()
+        assert os.get_blocking(blocking_end)
+        assert not os.get_blocking(non_blocking_end)
+    finally:
+        os.close(blocking_end)
+        os.close(non_blocking_end)
 
 
 async def test_bad_input_is_exit_status_2_naming_the_value() -> None:

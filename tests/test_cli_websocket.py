@@ -291,9 +291,17 @@ async def test_send_ends_quietly_when_its_output_is_closed() -> None:
     assert result.stderr == b""
 
 
-async def test_send_interrupted_closes_the_websocket_as_going_away() -> None:
-    """Ctrl-C (SIGINT) ends ``send`` with 130, and the server sees the client leave with
-    1001 ("going away"), not a dropped connection."""
+@pytest.mark.parametrize(
+    ("signo", "status"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+    ids=["SIGINT", "SIGTERM", "SIGHUP"],
+)
+async def test_send_interrupted_closes_the_websocket_as_going_away(
+    signo: signal.Signals, status: int
+) -> None:
+    """Ctrl-C (SIGINT) ends ``send`` with 130, SIGTERM (``kill``, ``timeout``) with 143
+    and SIGHUP (a closed terminal) with 129, without a word, and the server sees the
+    client leave with 1001 ("going away"), not a dropped connection."""
     with WebsocketsServer() as server:
         process = await trio.lowlevel.open_process(
             [*COMMAND, "send", server.url("/echo")],
@@ -312,9 +320,11 @@ async def test_send_interrupted_closes_the_websocket_as_going_away() -> None:
                     assert chunk, "send exited before its echo"
                     echoed += chunk
                 assert echoed == b"still typing\n"
-                process.send_signal(signal.SIGINT)
-                assert await process.wait() == 130
+                process.send_signal(signo)
+                assert await process.wait() == status
                 closed = await trio.to_thread.run_sync(server.wait_closed, "/echo")
+                assert process.stderr is not None
+                assert await process.stderr.receive_some() == b""
         finally:
             if process.returncode is None:
                 process.kill()

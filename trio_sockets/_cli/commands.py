@@ -4,7 +4,8 @@ Each command is a coroutine taking the parsed arguments; :func:`run` maps failur
 one-line message and an exit status (1 for a network failure, named by its
 ``SocketErrorStatus``, or its ``WebErrorStatus`` for a WebSocket; 2 for bad input; 141,
 quietly, when the reader of standard output went away; 74 when standard input or
-output failed otherwise).
+output failed otherwise; quietly, 130 for Ctrl-C, and 143 or 129 for SIGTERM or SIGHUP,
+which end it as Ctrl-C does: see :mod:`.termination`).
 The WebSocket sides of ``echo-server`` and ``send`` are in :mod:`.websocket`, ``resolve`` in
 :mod:`.resolve`.
 """
@@ -32,12 +33,14 @@ from .stdio import (
     StandardInput,
     StandardOutput,
     StdioError,
+    blocking_modes_kept,
     checked_stdout,
     discard_stdout,
     progress_stream,
     say,
     warn,
 )
+from .termination import Termination, run_until_terminated
 from .tls_options import (
     add_level_option,
     add_tls_client_options,
@@ -221,19 +224,26 @@ _ENDS = (OSError, ValueError, TypeError, StdioError, BaseExceptionGroup, trio.Br
 
 
 def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse.Namespace) -> int:
-    """Run *command*; return the exit status, printing a one-line cause on failure."""
+    """Run *command*; return the exit status, printing a one-line cause on failure.
+
+    Standard input, output and error are left blocking or not as they were found,
+    whatever way the command ends but the uncatchable (SIGKILL).
+    """
+    termination = Termination()
     try:
-        with checked_stdout():
-            trio.run(command, args)
+        with checked_stdout(), blocking_modes_kept():
+            trio.run(run_until_terminated, command, args, termination)
     except KeyboardInterrupt:
         return 130
     except _ENDS as failure:
+        stdio = _first(failure, StdioError)
+        if stdio is not None and stdio.stream == "standard output":
+            discard_stdout()  # what is still buffered for it must not fail at exit
+        if termination.status is not None:  # what failed while it unwound is no news
+            return termination.status
         if _first(failure, KeyboardInterrupt) is not None:
             return 130
-        stdio = _first(failure, StdioError)
         if stdio is not None:
-            if stdio.stream == "standard output":
-                discard_stdout()
             if stdio.reader_gone:
                 return OUTPUT_CLOSED
             warn(f"trio-sockets: {stdio}")
@@ -252,7 +262,7 @@ def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse
             raise
         warn(f"trio-sockets: {bad_input}")
         return 2
-    return 0
+    return termination.status or 0
 
 
 # -- echo-server ---------------------------------------------------------------------

@@ -7,6 +7,11 @@ taken for network failures, they were reported with a ``SocketErrorStatus``. Her
 read of standard input and write of standard output, by ``print`` or by ``send``'s
 streams, turns such a failure into :class:`StdioError`, which :func:`.commands.run`
 reports as what it is.
+
+Reading and writing them without blocking the other tasks (trio's ``FdStream``) makes
+their open file descriptions non-blocking, and those are shared with the shell and the
+other programs of a pipeline: :func:`blocking_modes_kept` leaves them as it found them
+whatever way the command ends.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TextIO, cast
 
@@ -24,6 +29,7 @@ __all__ = [
     "StandardInput",
     "StandardOutput",
     "StdioError",
+    "blocking_modes_kept",
     "checked_stdout",
     "discard_stdout",
     "progress_stream",
@@ -195,6 +201,29 @@ def checked_stdout() -> Iterator[None]:
         sys.stdout.flush()
     finally:
         sys.stdout = original
+
+
+@contextmanager
+def blocking_modes_kept(descriptors: Sequence[int] = (0, 1, 2)) -> Iterator[None]:
+    """At the end of the block, by whatever way out, each of *descriptors* (standard
+    input, output and error) is blocking or not as it was at its start.
+
+    ``FdStream`` sets ``O_NONBLOCK`` on the open file description, which the command
+    shares with its caller, and puts it back when it is closed; this puts it back too
+    where it was not closed (two streams on one terminal closed out of order, a failure
+    on the way).
+    """
+    found: dict[int, bool] = {}
+    for descriptor in descriptors:
+        with contextlib.suppress(OSError):  # not open
+            found[descriptor] = os.get_blocking(descriptor)
+    try:
+        yield
+    finally:
+        for descriptor, blocking in found.items():
+            with contextlib.suppress(OSError):  # closed, or not ours to change
+                if os.get_blocking(descriptor) != blocking:
+                    os.set_blocking(descriptor, blocking)
 
 
 def discard_stdout() -> None:

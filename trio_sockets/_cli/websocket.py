@@ -30,6 +30,7 @@ from .._websockets.message_socket import MessageWebSocket
 from .._websockets.uri import shown_uri
 from .progress import Progress
 from .stdio import StandardInput, StandardOutput, warn
+from .termination import signal_cancels_this, terminating
 from .tls_options import use_tls_options, wants_tls
 
 __all__ = [
@@ -194,21 +195,25 @@ async def send_messages(
             receiving.deadline = trio.current_time() + args.wait
 
         try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(upload)
-                with receiving:
-                    async for event in ws.message_received:
-                        data = event.data  # the connection's failure, if the event is one
-                        await stdout.send_all(data if binary else data + b"\n")
-                        progress.received(len(data))
-                        if input_ended:
-                            receiving.deadline = trio.current_time() + args.wait
-                nursery.cancel_scope.cancel()  # the server closed: stop reading stdin
+            with signal_cancels_this():
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(upload)
+                    with receiving:
+                        async for event in ws.message_received:
+                            data = event.data  # the connection's failure, if one
+                            await stdout.send_all(data if binary else data + b"\n")
+                            progress.received(len(data))
+                            if input_ended:
+                                receiving.deadline = trio.current_time() + args.wait
+                    nursery.cancel_scope.cancel()  # the server closed: stop reading stdin
         except* KeyboardInterrupt:
             # Ctrl-C: leave as a client that goes away (1001), not by dropping the
             # connection; the close is bounded by control.close_timeout.
             await ws.aclose(1001, "interrupted")
             raise
+        if terminating():  # SIGTERM or SIGHUP cancelled the exchange: as for Ctrl-C
+            await ws.aclose(1001, "interrupted")
+            return
         if receiving.cancelled_caught:
             if lost is not None:
                 raise lost
