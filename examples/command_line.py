@@ -9,7 +9,8 @@ traceback.
 A network failure prints its ``SocketErrorStatus`` (``WebErrorStatus`` for a WebSocket)
 and exits with 1; bad input (a bad service name, URI or file) exits with 2; Ctrl-C
 with 130; as for the ``trio-sockets`` command, a standard output that fails exits with
-74, and one whose reader went away (``| head``) quietly with 141.
+74, and one whose reader went away (``| head``) quietly with 141, even where a network
+failure came with it (never reported as a network status).
 """
 
 from __future__ import annotations
@@ -53,14 +54,36 @@ def _leaves(failure: BaseException) -> Iterator[BaseException]:
         yield failure
 
 
+def _own_output_failed(error: BaseException) -> bool:
+    """*error* is the script's own standard output failing: an OSError that is not the
+    network's (its failures are those) and names no file."""
+    return (
+        isinstance(error, OSError)
+        and not isinstance(error, SocketStatusError | WebSocketStatusError)
+        and error.filename is None
+    )
+
+
+def _chosen(leaves: list[BaseException]) -> Exception | None:
+    """The failure among *leaves* that the script ends with, or None if none is known.
+
+    A failure of its own output comes first: when the reader of standard output goes
+    away (``| head``), the server's ``print`` fails, and the connection it then closes
+    unread fails the client's send with a network status; which of the two tasks
+    failed first, and so comes first in the group, is chance. Otherwise the first.
+    """
+    known = [leaf for leaf in leaves if isinstance(leaf, OSError | ValueError | TypeError)]
+    own = [leaf for leaf in known if _own_output_failed(leaf)]
+    return next(iter([*own, *known]), None)
+
+
 def _exit(failure: BaseException, failures_printed: bool) -> NoReturn:
     leaves = list(_leaves(failure))
     if any(isinstance(leaf, KeyboardInterrupt) for leaf in leaves):
         sys.exit(130)
-    known = [leaf for leaf in leaves if isinstance(leaf, OSError | ValueError | TypeError)]
-    if not known:
+    error = _chosen(leaves)
+    if error is None:
         raise failure  # a bug in the script: its traceback helps
-    error = known[0]
     script = os.path.basename(sys.argv[0])
     if isinstance(error, OSError) and error.filename is not None:  # a file named
         print(f"{script}: cannot read {error.filename!r}: {error.strerror}", file=sys.stderr)
@@ -68,8 +91,7 @@ def _exit(failure: BaseException, failures_printed: bool) -> NoReturn:
     if not isinstance(error, OSError):  # bad input
         print(f"{script}: {error}", file=sys.stderr)
         sys.exit(2)
-    if not isinstance(error, SocketStatusError | WebSocketStatusError):
-        # Not the network's (its failures are those): the script's own output failed.
+    if _own_output_failed(error):
         _discard_stdout()  # what is still buffered for it must not fail at exit
         if isinstance(error, BrokenPipeError):  # its reader went away (| head)
             sys.exit(141)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import subprocess
@@ -312,6 +313,79 @@ def test_example_scripts_tell_a_failed_standard_output_from_the_network(
         )
     assert result.returncode == 74, result.stderr[-2000:]
     assert result.stderr == f"{script}: standard output: No space left on device\n"
+
+
+#: A script whose ``main`` fails as two tasks of a sample did under ``| head``: the
+#: client's send with a network failure (the library's, which is also a
+#: ``BrokenPipeError``), and the server's ``print`` with a failure of standard output,
+#: in the order given (``own-first`` or ``network-first``).
+_BOTH_FAILED = """
+import errno, sys
+sys.path.insert(0, sys.argv[1])  # examples/, where a script finds command_line
+import command_line
+from trio_sockets._core.errors import translate_os_error
+
+OWN = {
+    "reader-gone": BrokenPipeError(errno.EPIPE, "Broken pipe"),
+    "full": OSError(errno.ENOSPC, "No space left on device"),
+}
+
+async def main() -> None:
+    reset = BrokenPipeError(errno.EPIPE, "Broken pipe")
+    network = translate_os_error(reset, "send on StreamSocket", broken=True)
+    own = OWN[sys.argv[2]]
+    leaves = [own, network] if sys.argv[3] == "own-first" else [network, own]
+    raise ExceptionGroup("both tasks failed", leaves)
+
+command_line.run(main)
+"""
+
+
+@pytest.mark.parametrize("order", ["network-first", "own-first"])
+@pytest.mark.parametrize(
+    ("output", "status", "said"),
+    [("reader-gone", 141, ""), ("full", 74, "-c: standard output: No space left on device\n")],
+    ids=["reader-gone", "full"],
+)
+def test_example_scripts_report_their_output_before_a_network_failure(
+    order: str, output: str, status: int, said: str
+) -> None:
+    """A failure of the script's own standard output ends it (141 quietly, or 74) even
+    when a network failure came first in the group: the reader of standard output
+    going away fails the server's ``print``, whose connection closed unread then fails
+    the client's send, and which task failed first is chance."""
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", _BOTH_FAILED, str(ROOT / "examples"), output, order],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (status, said)
+
+
+def test_batched_sends_script_ends_quietly_when_its_reader_goes_away() -> None:
+    """``examples/batched_sends.py`` whose standard output has no reader, a few times:
+    always 141 without a word, never the client's network failure that comes with it
+    (3 runs in 10 before). Unbuffered, the server's ``print`` fails while the client
+    still sends, as under ``| head`` with more output than a buffer."""
+    script = str(ROOT / "examples" / "batched_sends.py")
+    unbuffered = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    for _ in range(5):
+        read_end, write_end = os.pipe()
+        os.close(read_end)  # the reader went away
+        try:
+            result = subprocess.run(
+                [sys.executable, "-W", "error", script, "--service", "0"],
+                stdout=write_end,
+                stderr=subprocess.PIPE,
+                env=unbuffered,
+                timeout=60,
+                check=False,
+            )
+        finally:
+            os.close(write_end)
+        assert (result.returncode, result.stderr) == (141, b"")
 
 
 def test_demo_command_needs_a_command() -> None:
