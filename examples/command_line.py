@@ -40,7 +40,11 @@ def run(main: Callable[..., Awaitable[T]], *args: Any, failures_printed: bool = 
     log them), so they exit with 1 without another line.
     """
     try:
-        return trio.run(main, *args)
+        result = trio.run(main, *args)
+        if sys.stdout is not None:
+            # Buffered (a pipe or file): what is left fails here, not at the exit.
+            sys.stdout.flush()
+        return result
     except (KeyboardInterrupt, OSError, ValueError, TypeError, BaseExceptionGroup) as failure:
         _exit(failure, failures_printed)
 

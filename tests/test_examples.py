@@ -288,6 +288,21 @@ def test_demo_command_reports_a_busy_port_and_fails() -> None:
     assert "Traceback" not in result.stderr
 
 
+def _failed_output(kind: str) -> int:
+    """A standard output that fails: ``/dev/full``, or a pipe whose reader went away."""
+    if kind == "full":
+        return os.open("/dev/full", os.O_WRONLY)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    return write_end
+
+
+@pytest.mark.parametrize("buffering", ["buffered", "unbuffered"])
+@pytest.mark.parametrize(
+    ("output", "status", "said"),
+    [("full", 74, ": standard output: No space left on device\n"), ("reader-gone", 141, "")],
+    ids=["full", "reader-gone"],
+)
 @pytest.mark.parametrize(
     ("script", "arguments"),
     [
@@ -297,22 +312,31 @@ def test_demo_command_reports_a_busy_port_and_fails() -> None:
     ],
 )
 def test_example_scripts_tell_a_failed_standard_output_from_the_network(
-    script: str, arguments: list[str]
+    script: str, arguments: list[str], output: str, status: int, said: str, buffering: str
 ) -> None:
     """``> /dev/full`` is status 74 naming standard output, as for the command, not a
     network status (the WebSocket sample prints its own network failures, which went
-    to the full output unseen)."""
-    with open("/dev/full", "wb") as full:
+    to the full output unseen); a reader gone (``| head``) is 141 without a word. So
+    also where standard output is buffered, as to any pipe or file unless
+    ``PYTHONUNBUFFERED`` is set, and fails only when the interpreter flushed it at exit
+    (status 120 and "Exception ignored" before)."""
+    environment = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    if buffering == "unbuffered":
+        environment["PYTHONUNBUFFERED"] = "1"
+    descriptor = _failed_output(output)
+    try:
         result = subprocess.run(
             [sys.executable, "-W", "error", str(ROOT / "examples" / script), *arguments],
-            stdout=full,
+            stdout=descriptor,
             stderr=subprocess.PIPE,
+            env=environment,
             text=True,
             timeout=60,
             check=False,
         )
-    assert result.returncode == 74, result.stderr[-2000:]
-    assert result.stderr == f"{script}: standard output: No space left on device\n"
+    finally:
+        os.close(descriptor)
+    assert (result.returncode, result.stderr) == (status, f"{script}{said}" if said else "")
 
 
 #: A script whose ``main`` fails as two tasks of a sample did under ``| head``: the
