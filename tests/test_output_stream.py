@@ -233,6 +233,13 @@ async def test_pending_bytes_are_bounded(tcp_pair: tuple[StreamSocket, StreamSoc
     assert stream.pending_bytes == 0
     assert stream.room_bytes == 100_000
     assert await receive_exactly(server, 90_011) == b"<" + b"x" * 90_000 + b"z" * 10
+    # A write that could not fit with nothing pending either says so, and what helps.
+    with pytest.raises(
+        BufferError,
+        match=r"a write of 200000 bytes can never fit in max_pending_bytes=100000 \(256 "
+        r"more per write\); raise max_pending_bytes, or write it in parts",
+    ):
+        await stream.write(b"w" * 200_000)
     # room_bytes is exactly what the next write may hold, with its 256.
     stream.write(b"<")
     stream.write(b"x" * 50_000)

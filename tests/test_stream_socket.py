@@ -669,6 +669,43 @@ async def test_reset_by_peer_on_receive(tcp_pair: tuple[StreamSocket, StreamSock
     assert isinstance(caught.value, ConnectionResetError)
 
 
+def _first_send_size(total: int, send_buffer: int) -> int:
+    """How many of *total* bytes the kernel takes in the first send of a fresh loopback
+    connection with this send buffer, the peer reading nothing."""
+    with socket.create_server(("127.0.0.1", 0)) as server, socket.socket() as client:
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, send_buffer)
+        client.connect(server.getsockname())
+        peer, _ = server.accept()
+        with peer:
+            client.setblocking(False)
+            return client.send(b"x" * total)
+
+
+async def test_send_all_of_a_view_of_rows_sends_every_byte(listener: StreamSocketListener) -> None:
+    """A memoryview of rows (an image's, an array's) has as many rows as ``len()`` says,
+    not bytes. Here the kernel's first send takes exactly as many bytes as the view has
+    rows; ``send_all`` still sends every byte before it returns. Before, that first send
+    counted as all of it: ``send_all`` returned, and the peer got a clean end after a
+    sixty-fourth of the data."""
+    send_buffer = 65536
+    rows = _first_send_size(4_000_000, send_buffer)
+    view = memoryview(bytearray(bytes(range(64)) * rows)).cast("B", (rows, 64))
+    with trio.fail_after(20):
+        client = StreamSocket()
+        client.control.outbound_buffer_size_in_bytes = send_buffer
+        async with client, trio.open_nursery() as nursery:
+            await client.connect(LOCALHOST, listener.information.local_port)
+            async with await listener.accept() as server:
+
+                async def send() -> None:
+                    await client.send_all(view)
+                    await client.send_eof()
+
+                nursery.start_soon(send)
+                await trio.testing.wait_all_tasks_blocked()  # the first send was made
+                assert await receive_all(server) == view.tobytes()
+
+
 def _wait_for_socket_error(sock: socket.socket) -> None:
     """Block until an error (the reset) is pending on *sock*, for at most 5 seconds."""
     poll = select.poll()

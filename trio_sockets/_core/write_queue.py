@@ -245,6 +245,13 @@ class WriteQueue(Generic[W]):
             held.append(write)
 
     def _over_bound(self, size: int, cost: int) -> BufferError:
+        if size + WRITE_OVERHEAD > self.max_cost:
+            # Waiting cannot help: it would not fit with nothing else pending either.
+            return BufferError(
+                f"{self.what}: a write of {size} bytes can never fit in "
+                f"max_pending_bytes={self.max_cost} ({WRITE_OVERHEAD} more per write); raise "
+                "max_pending_bytes, or write it in parts (send_all() sends any size)"
+            )
         count = len(self.writes) + 1
         return BufferError(
             f"{self.what}: writing {size} bytes would leave {count} writes of "

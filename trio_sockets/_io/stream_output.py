@@ -74,8 +74,11 @@ class StreamOutputStream(BaseOutputStream):
             raise TypeError(
                 f"send_all() takes bytes, bytearray or memoryview, not {type(data).__name__}"
             )
-        if isinstance(data, memoryview) and (data.itemsize != 1 or not data.c_contiguous):
-            # Lengths below count bytes, as send() does, which takes no strided view.
+        if isinstance(data, memoryview) and (
+            data.itemsize != 1 or data.ndim != 1 or not data.c_contiguous
+        ):
+            # Lengths below count bytes, as send() does, which takes no strided view: a
+            # view of rows (ndim 2) has as many rows as len() says, not bytes.
             data = data.cast("B") if data.c_contiguous else data.tobytes()
         await trio.lowlevel.checkpoint_if_cancelled()
         sock = self._sock
