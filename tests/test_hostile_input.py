@@ -11,15 +11,13 @@ UDP and TCP server on 127.0.0.1 that answers each query with whatever the test s
 
 from __future__ import annotations
 
-import contextlib
 import inspect
 import ipaddress
 import itertools
 import math
-import socket
 import struct
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -35,6 +33,7 @@ import dns.rrset
 import pytest
 import trio
 from conftest import live_tasks, open_fd_count
+from dns_answers import Responder, hostile_dns, qname, qtype, reply, rrset
 from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
@@ -68,109 +67,6 @@ TIMED_OUT = S.CONNECTION_TIMED_OUT
 SERVICES_DB = ["http", "domain", "echo", "https"]
 #: Answers stay this far within the lifetime, plus scheduling delay on a loaded machine.
 SLACK = 0.5
-
-Responder = Callable[[dns.message.Message, bool], bytes | None]
-
-
-# -- a server that sends what it is told -------------------------------------------------
-
-
-@contextlib.asynccontextmanager
-async def hostile_dns(respond: Responder, *, tcp: bool = True) -> AsyncIterator[int]:
-    """Serve DNS on 127.0.0.1 (UDP, and TCP on the same port unless *tcp* is False),
-    answering each query with ``respond(query, over_tcp)`` (``None``: no answer). Yields
-    the port."""
-    for _ in range(20):
-        udp = trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        await udp.bind(("127.0.0.1", 0))
-        port: int = udp.getsockname()[1]
-        listening = trio.socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        try:
-            await listening.bind(("127.0.0.1", port))
-        except OSError:  # taken on TCP: try another port
-            udp.close()
-            listening.close()
-            continue
-        break
-    else:  # pragma: no cover
-        pytest.fail("no port free for both UDP and TCP")
-    with udp, listening:
-        listening.listen(16)
-        if not tcp:
-            listening.close()  # the port refuses TCP
-
-        async def serve_udp() -> None:
-            while True:
-                data, sender = await udp.recvfrom(65535)
-                query = _parse(data)
-                if query is not None and (answer := respond(query, False)) is not None:
-                    await udp.sendto(answer, sender)
-
-        async def serve_tcp() -> None:
-            async with trio.open_nursery() as nursery:
-                while True:
-                    conn, _ = await listening.accept()
-                    nursery.start_soon(serve_connection, conn)
-
-        async def serve_connection(conn: trio.socket.SocketType) -> None:
-            with conn:
-                header = await _receive_exactly(conn, 2)
-                query = _parse(await _receive_exactly(conn, struct.unpack("!H", header)[0]))
-                if query is not None and (answer := respond(query, True)) is not None:
-                    data = struct.pack("!H", len(answer)) + answer
-                    while data:
-                        data = data[await conn.send(data) :]
-
-        async with trio.open_nursery() as nursery:
-            nursery.start_soon(serve_udp)
-            if tcp:
-                nursery.start_soon(serve_tcp)
-            yield port
-            nursery.cancel_scope.cancel()
-
-
-def _parse(data: bytes) -> dns.message.Message | None:
-    try:
-        return dns.message.from_wire(data)
-    except Exception:
-        return None
-
-
-async def _receive_exactly(conn: trio.socket.SocketType, count: int) -> bytes:
-    data = b""
-    while len(data) < count:
-        chunk = await conn.recv(count - len(data))
-        if not chunk:
-            raise EOFError
-        data += chunk
-    return data
-
-
-def reply(
-    query: dns.message.Message,
-    *rrsets: dns.rrset.RRset,
-    rcode: int = dns.rcode.NOERROR,
-    tc: bool = False,
-) -> bytes:
-    response = dns.message.make_response(query)
-    response.set_rcode(dns.rcode.Rcode(rcode))
-    response.answer.extend(rrsets)
-    if tc:
-        response.flags |= dns.flags.TC
-    return response.to_wire(max_size=65535)
-
-
-def rrset(owner: dns.name.Name | str, rdtype: str, *texts: str) -> dns.rrset.RRset:
-    return dns.rrset.from_text(owner, 60, "IN", rdtype, *texts)
-
-
-def qname(query: dns.message.Message) -> dns.name.Name:
-    name: dns.name.Name = query.question[0].name
-    return name
-
-
-def qtype(query: dns.message.Message) -> str:
-    return dns.rdatatype.to_text(query.question[0].rdtype)
 
 
 async def outcome_of(lookup: object, bound: float) -> object:
