@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import socket
 from collections.abc import Callable, Collection, Sequence
+from typing import NamedTuple
 
 import trio
 
@@ -25,7 +26,9 @@ from .resolver import (
 
 __all__ = [
     "BOTH_FAMILIES",
+    "PROBES_PER_CHECKPOINT",
     "Addresses",
+    "LocalSide",
     "endpoint_pairs",
     "families_reached",
     "has_ipv6",
@@ -38,6 +41,18 @@ __all__ = [
 
 Addresses = list[tuple[socket.AddressFamily, SockAddr]]
 
+
+class LocalSide(NamedTuple):
+    """Where a datagram socket's datagrams to a remote leave from."""
+
+    #: The local side, for a message.
+    text: str
+    #: Its address (None: not bound yet), which a link-local remote takes the scope of.
+    sockaddr: SockAddr | None
+
+
+#: ``get_endpoint_pairs`` probes the route of this many addresses between checkpoints.
+PROBES_PER_CHECKPOINT = 256
 #: What a dual-stack IPv6 socket (``IPV6_V6ONLY`` off) reaches.
 BOTH_FAMILIES = frozenset({socket.AF_INET, socket.AF_INET6})
 _FAMILY_NAMES: dict[int, str] = {socket.AF_INET: "IPv4", socket.AF_INET6: "IPv6"}
@@ -92,7 +107,9 @@ def of_reachable_family(
     return usable
 
 
-def with_link_scopes(addresses: Addresses, local: SockAddr | None, what: str) -> Addresses:
+def with_link_scopes(
+    addresses: Addresses, local: SockAddr | None, what: str, *, named: HostName | None = None
+) -> Addresses:
     """The remote *addresses* a local side bound to *local* (None: not bound) can use,
     each link-local one with the scope that names its link.
 
@@ -102,8 +119,16 @@ def with_link_scopes(addresses: Addresses, local: SockAddr | None, what: str) ->
     kernel refuses the others with a bare EINVAL, or sends a datagram by whichever
     link routing picks, so they are skipped here.
 
+    *named*: the host name whose answer *addresses* are (None: the caller's literal).
+    An address from a name server is no argument of the caller's, so when none is
+    left the error is a classified one.
+
     Raises:
-        ValueError: none is left; the message names the first address skipped and why.
+        ValueError: none is left of a literal; the message names the first address
+            skipped and why.
+        SocketStatusError: ``NO_ADDRESSES_FOUND``, none is left of a name's addresses
+            (link-local ones without a scope, from a name server: the only kind a name
+            can give that these rules refuse); the message names them.
     """
     local_scope = local[3] if local is not None and len(local) == 4 else 0
     usable: Addresses = []
@@ -122,9 +147,16 @@ def with_link_scopes(addresses: Addresses, local: SockAddr | None, what: str) ->
                 continue
             sockaddr = (host, port, flow, scope or local_scope)
         usable.append((family, sockaddr))
-    if not usable:
+    if usable:
+        return usable
+    if named is None:
         raise ValueError(f"{what}: {refused}")
-    return usable
+    skipped = ", ".join(str(sockaddr[0]) for _, sockaddr in addresses[:8])
+    raise socket_error(
+        SocketErrorStatus.NO_ADDRESSES_FOUND,
+        f"{what}: no usable address of {named.display_name}: its addresses ({skipped}) are "
+        "link-local, and the answer names no interface (%scope) to reach them by",
+    )
 
 
 def require_local_scope(sockaddr: SockAddr, what: str) -> None:
@@ -190,26 +222,38 @@ async def endpoint_pairs(
     found = await target_addresses(resolver, targets, protocol)
     pairs = []
     failures: list[tuple[ServiceTarget, OSError]] = []
+    # The local side of each distinct address, probed once: SRV targets may share
+    # addresses, and a hostile answer holds thousands.
+    locals_of: dict[tuple[socket.AddressFamily, str, int], HostName | None] = {}
     for target, addresses in zip(targets, found, strict=True):
         if isinstance(addresses, OSError):
             # An SRV target that does not resolve is left out, as a connect would skip it.
             failures.append((target, addresses))
             continue
         for family, sockaddr in addresses:
-            probe = socket.socket(family, socket.SOCK_DGRAM)
-            try:
-                probe.connect(sockaddr)  # a UDP connect picks the route and sends nothing
-                local = host_of(probe.getsockname())
-            except OSError:
-                local = None
-            finally:
-                probe.close()
-            pairs.append(EndpointPair(local, "", host_of(sockaddr), str(target.port)))
+            key = (family, sockaddr[0], sockaddr[3] if len(sockaddr) == 4 else 0)
+            if key not in locals_of:
+                if len(locals_of) % PROBES_PER_CHECKPOINT == 0:
+                    await trio.lowlevel.checkpoint()  # ~20 µs a probe: let others run
+                locals_of[key] = _route_source(family, sockaddr)
+            pairs.append(EndpointPair(locals_of[key], "", host_of(sockaddr), str(target.port)))
     if not pairs:
         if len(failures) == 1:
             raise failures[0][1]
         raise all_targets_failed(f"resolve {host.display_name}:{remote_service_name}", failures)
     return pairs
+
+
+def _route_source(family: socket.AddressFamily, sockaddr: SockAddr) -> HostName | None:
+    """The local address the kernel would send to *sockaddr* from (None: no route)."""
+    probe = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        probe.connect(sockaddr)  # a UDP connect picks the route and sends nothing
+        return host_of(probe.getsockname())
+    except OSError:
+        return None
+    finally:
+        probe.close()
 
 
 async def target_addresses(

@@ -32,7 +32,14 @@ from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName
 from .._core.linux import SOL_UDP, UDP_SEGMENT
 from .._core.sockaddr import ipv4_mapped, ipv4_of_mapped
-from .addresses import Addresses, families_reached, of_reachable_family, target_addresses
+from .addresses import (
+    Addresses,
+    LocalSide,
+    families_reached,
+    of_reachable_family,
+    target_addresses,
+    with_link_scopes,
+)
 from .connect import MAX_NAMED, format_sockaddr
 from .datagram_read import ICMP_ERRNOS
 from .output import BaseOutputStream, NurseryGetter
@@ -74,11 +81,12 @@ async def resolve_destination(
     host: HostName,
     service: str,
     families: Collection[int],
-    local: str,
+    local: LocalSide,
     what: str,
 ) -> tuple[SockAddr, int]:
-    """Resolve a remote to ``(sockaddr, family)``: its first address of one of
-    *families*, those the sending socket (described by *local*) reaches.
+    """Resolve a remote to ``(sockaddr, family)``: its first usable address of one of
+    *families*, those the sending socket (*local*) reaches. A link-local address from
+    a name server is usable only where *local* has a scope for it to take.
 
     A DNS SRV service resolves to the first target, in RFC 2782 order, that has such an
     address: a datagram has no connection failure to fall through on. The targets are
@@ -87,13 +95,17 @@ async def resolve_destination(
 
     Raises:
         SocketStatusError: resolution failures, ``ADDRESS_FAMILY_NOT_SUPPORTED`` when no
-            address is of a family the socket reaches.
+            address is of a family the socket reaches, ``NO_ADDRESSES_FOUND`` when a
+            name's addresses of those families are all link-local with no scope to take.
 
     Cancellation: nothing to undo.
     """
 
     def reachable(target: ServiceTarget, addresses: Addresses) -> Addresses:
-        return of_reachable_family(addresses, families, f"{what} {target}", local)
+        usable = of_reachable_family(addresses, families, f"{what} {target}", local.text)
+        if target.host.ip_address is not None:  # the caller's literal: checked on opening
+            return usable
+        return with_link_scopes(usable, local.sockaddr, f"{what} {target}", named=target.host)
 
     targets = await resolver.resolve_targets(host, service, "udp")
     found = await target_addresses(resolver, targets, "udp", usable=reachable, first=True)

@@ -31,6 +31,7 @@ from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import HostName, coerce_host_name
 from .._core.service_name import parse_service_name
 from .._core.sockaddr import ipv4_of_mapped
+from .answers import deduplicated, interleaved, is_unspecified, unmapped_entry, usable_answer
 from .dns_errors import dns_error
 from .srv import ServiceTarget, all_targets_failed, is_localhost, srv_name, srv_targets
 from .system_lookups import (
@@ -45,6 +46,7 @@ from .translate import translating
 __all__ = [
     "DEFAULT_ATTEMPTS",
     "DEFAULT_TIMEOUT",
+    "RESOLUTION_DELAY",
     "Protocol",
     "Resolver",
     "ServiceTarget",
@@ -56,7 +58,6 @@ __all__ = [
 
 Protocol = Literal["tcp", "udp"]
 SockAddr = tuple[str, int] | tuple[str, int, int, int]
-_Entry = tuple[socket.AddressFamily, SockAddr]
 _KIND = {"tcp": socket.SOCK_STREAM, "udp": socket.SOCK_DGRAM}
 
 #: Seconds one DNS query waits for an answer before it is sent again (or to the next
@@ -65,6 +66,10 @@ DEFAULT_TIMEOUT = 2.0
 #: How many query timeouts one lookup may spend: it gives up after
 #: ``timeout * attempts`` seconds.
 DEFAULT_ATTEMPTS = 3
+#: Seconds the A or AAAA query still outstanding is waited for once the other has
+#: given addresses (RFC 8305 section 3's "Resolution Delay"): then the lookup goes on
+#: with what it has.
+RESOLUTION_DELAY = 0.05
 _S = SocketErrorStatus
 
 
@@ -300,16 +305,24 @@ class Resolver:
 
         With the system configuration: ``getaddrinfo``'s (RFC 6724) order. With name
         servers: the A and AAAA records, asked for together, IPv6 and IPv4 alternating
-        (RFC 8305), starting with IPv6. Either way ``localhost`` and names under it are
+        (RFC 8305), starting with IPv6; once one of the two has given addresses, the
+        other is waited for at most :data:`RESOLUTION_DELAY` (50 ms) more (RFC 8305's
+        Resolution Delay), and an answer later than that is not used (the next lookup
+        asks again). Either way ``localhost`` and names under it are
         ``::1`` (where the host has it) and ``127.0.0.1``, without a lookup (RFC 6761).
         An IPv4-mapped IPv6 address (``::ffff:127.0.0.1``), a literal or an AAAA answer,
-        is its IPv4 address.
+        is its IPv4 address. A name's answer is a host's addresses, never the caller's
+        argument: a remote's (not *passive*) skips ``0.0.0.0`` and ``::``, a local
+        side's (*passive*) skips link-local IPv6 addresses, which have no scope.
 
         Raises:
             SocketStatusError: naming the host, with status ``HOST_NOT_FOUND``,
-                ``NO_DATA_RECORD_OF_REQUESTED_TYPE``, ``NO_ADDRESSES_FOUND``,
+                ``NO_DATA_RECORD_OF_REQUESTED_TYPE``, ``NO_ADDRESSES_FOUND`` (also when
+                every address of the answer was skipped, saying why),
                 ``NON_AUTHORITATIVE_HOST_NOT_FOUND``… from the resolver's answer, or
-                ``CONNECTION_TIMED_OUT`` when no answer came within :attr:`lifetime`.
+                ``CONNECTION_TIMED_OUT`` when no answer came within :attr:`lifetime`;
+                ``CANNOT_ASSIGN_REQUESTED_ADDRESS`` for the literal ``0.0.0.0`` or
+                ``::`` as a remote (as Windows refuses it: ``WSAEADDRNOTAVAIL``).
 
         Cancellation: nothing to undo (a ``getaddrinfo`` worker thread is abandoned).
         """
@@ -317,6 +330,12 @@ class Resolver:
         address = host.ip_address
         if address is not None:
             await trio.lowlevel.checkpoint()
+            if not passive and is_unspecified(ipv4_of_mapped(str(address)) or str(address)):
+                raise socket_error(
+                    _S.CANNOT_ASSIGN_REQUESTED_ADDRESS,
+                    f"resolve {host.display_name!r}: it is the unspecified address "
+                    '("any address"), which is no host to connect or send to',
+                )
             if address.version == 4:  # the canonical name is the dotted quad
                 return [(socket.AF_INET, (host.canonical_name, port))]
             mapped = ipv4_of_mapped(host.canonical_name)
@@ -332,9 +351,16 @@ class Resolver:
             # a hosts file or a name server says, and are never asked of a name server.
             await trio.lowlevel.checkpoint()
             return loopback_addresses(port)
-        if self._nameservers is not None:
-            return await self._dns_addresses(host, port)
         what = f"resolve {host.display_name!r}"
+        if self._nameservers is not None:
+            found = await self._dns_addresses(host, port)
+        else:
+            found = await self._system_addresses(host, port, protocol, passive, what)
+        return usable_answer(found, passive=passive, what=what)
+
+    async def _system_addresses(
+        self, host: HostName, port: int, protocol: Protocol, passive: bool, what: str
+    ) -> list[tuple[socket.AddressFamily, SockAddr]]:
         infos = None
         with trio.move_on_after(self.lifetime), translating(what, opening=True):
             infos = await system_getaddrinfo(
@@ -349,12 +375,11 @@ class Resolver:
                 _S.CONNECTION_TIMED_OUT,
                 f"{what}: the system resolver gave no answer within {self.lifetime:g} s",
             )
-        result: list[tuple[socket.AddressFamily, SockAddr]] = []
-        for family, _kind, _proto, _canon, sockaddr in infos:
-            if family in (socket.AF_INET, socket.AF_INET6):
-                entry = _unmapped_entry(family, tuple(sockaddr))
-                if entry not in result:
-                    result.append(entry)
+        result = deduplicated(
+            unmapped_entry(family, tuple(sockaddr))
+            for family, _kind, _proto, _canon, sockaddr in infos
+            if family in (socket.AF_INET, socket.AF_INET6)
+        )
         if not result:
             raise socket_error(_S.NO_ADDRESSES_FOUND, f"{what}: no IPv4 or IPv6 address")
         return result
@@ -378,17 +403,18 @@ class Resolver:
                 errors[rdtype] = exc
                 return
             found[rdtype] = [rr.address for rr in answer]
+            if found[rdtype]:  # RFC 8305 section 3: wait a Resolution Delay for the other
+                scope = nursery.cancel_scope
+                scope.deadline = min(scope.deadline, trio.current_time() + RESOLUTION_DELAY)
 
         async with trio.open_nursery() as nursery:
             nursery.start_soon(query, "AAAA")
             nursery.start_soon(query, "A")
-        v6 = [_unmapped_entry(socket.AF_INET6, (a, port, 0, 0)) for a in found.get("AAAA", [])]
-        v4 = [(socket.AF_INET, (addr, port)) for addr in found.get("A", [])]
-        result: list[tuple[socket.AddressFamily, SockAddr]] = []
-        for index in range(max(len(v6), len(v4))):
-            for entry in v6[index : index + 1] + v4[index : index + 1]:
-                if entry not in result:  # an IPv4-mapped AAAA of an A record's address
-                    result.append(entry)
+        v6 = [unmapped_entry(socket.AF_INET6, (a, port, 0, 0)) for a in found.get("AAAA", [])]
+        v4: list[tuple[socket.AddressFamily, SockAddr]] = [
+            (socket.AF_INET, (addr, port)) for addr in found.get("A", [])
+        ]
+        result = interleaved(v6, v4)
         if result:
             return result
         failures = [errors[rdtype] for rdtype in ("AAAA", "A") if rdtype in errors]
@@ -441,15 +467,6 @@ class Resolver:
                 resolver.lifetime = self.lifetime
                 self._dns = resolver
             return self._dns
-
-
-def _unmapped_entry(family: socket.AddressFamily, sockaddr: SockAddr) -> _Entry:
-    """A resolved address; an IPv4-mapped IPv6 one (an AAAA record in ::ffff:0:0/96) as
-    the IPv4 address it is, as the literal is."""
-    mapped = ipv4_of_mapped(sockaddr[0]) if family == socket.AF_INET6 else None
-    if mapped is None:
-        return family, sockaddr
-    return socket.AF_INET, (mapped, sockaddr[1])
 
 
 def resolver_or_default(value: object) -> Resolver:

@@ -75,9 +75,10 @@ async def open_tcp(
     tries one address at a time instead of racing them.
 
     Raises:
-        ValueError: a link-local IPv6 local address without a ``%scope``, or remotes
-            that none of is usable by the link-local rules
-            (:func:`~trio_sockets._io.addresses.with_link_scopes`).
+        ValueError: a link-local IPv6 local address without a ``%scope``, or a remote
+            literal not usable by the link-local rules
+            (:func:`~trio_sockets._io.addresses.with_link_scopes`); the addresses of a
+            name fail those rules with ``NO_ADDRESSES_FOUND`` instead.
         SocketStatusError: resolution or every connection attempt failed (the message
             starts with *what*).
 
@@ -113,16 +114,19 @@ async def open_tcp(
             raise
         return sock
 
-    async def connect_to(addresses: Addresses, what: str) -> tuple[socket.socket, SockAddr]:
+    async def connect_to(
+        addresses: Addresses, target: ServiceTarget, what: str
+    ) -> tuple[socket.socket, SockAddr]:
         if local:
             addresses = of_reachable_family(addresses, local, what, f"local host {local_host}")
-        addresses = with_link_scopes(addresses, local.get(socket.AF_INET6), what)
+        named = target.host if target.host.ip_address is None else None
+        addresses = with_link_scopes(addresses, local.get(socket.AF_INET6), what, named=named)
         return await connect_first(addresses, make_socket, what=what, serialize=serialize)
 
     if len(targets) == 1:
         target = targets[0]
         return await connect_to(
-            await resolver.resolve_addresses(target.host, target.port, "tcp"), what
+            await resolver.resolve_addresses(target.host, target.port, "tcp"), target, what
         )
     failures: list[tuple[ServiceTarget, OSError]] = []
     for target, found in zip(
@@ -132,7 +136,7 @@ async def open_tcp(
             failures.append((target, found))
             continue
         try:
-            return await connect_to(found, f"{what} (SRV target {target})")
+            return await connect_to(found, target, f"{what} (SRV target {target})")
         except OSError as exc:
             failures.append((target, exc))
     raise all_targets_failed(what, failures)

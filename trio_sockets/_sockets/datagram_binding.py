@@ -29,6 +29,7 @@ from .._core.sockaddr import unmapped
 from .._io import sockio as _sockio
 from .._io.addresses import (
     BOTH_FAMILIES,
+    LocalSide,
     families_reached,
     has_ipv6,
     of_reachable_family,
@@ -248,11 +249,13 @@ class DatagramBinding:
         of_reachable_family([entry], families_of(sock), what, self.describe())
         return sock, to_socket_address(sock, entry[1])
 
-    def local_text(self, bind_to: tuple[int, SockAddr] | None) -> str:
-        """The local side, for an error message."""
+    def local_of(self, bind_to: tuple[int, SockAddr] | None) -> LocalSide:
+        """The local side datagrams to a remote will leave from: *bind_to*, or where the
+        socket is bound (if it is)."""
         if bind_to is None:
-            return self.describe()
-        return f"the endpoint pair's local side {format_sockaddr(bind_to[1])}"
+            return LocalSide(self.describe(), self.local_sockaddr())
+        text = f"the endpoint pair's local side {format_sockaddr(bind_to[1])}"
+        return LocalSide(text, bind_to[1])
 
     def enable_broadcast(self) -> bool:
         """Turn ``SO_BROADCAST`` on after the kernel said EACCES; False if it was on."""

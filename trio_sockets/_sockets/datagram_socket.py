@@ -237,7 +237,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
 
         Raises:
             TypeError / ValueError: a bad host name, service or endpoint pair (named); a
-                link-local IPv6 local side without a ``%scope``, a remote without one
+                link-local IPv6 literal: a local side without a ``%scope``, a remote without one
                 (unless the local side has one) or with another scope than the local side's.
             RuntimeError: already connected, ``control.multicast_only`` is set, or the
                 socket was not entered with ``async with``.
@@ -270,7 +270,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         )
         families, bind_to = await binding.local_side(local_host, local_service, "connect")
         sockaddr, family = await resolve_destination(
-            self._resolver, host, service, families, binding.local_text(bind_to), "connect"
+            self._resolver, host, service, families, binding.local_of(bind_to), "connect"
         )
         if is_multicast(sockaddr[0]):
             raise socket_error(
@@ -325,7 +325,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
 
         Raises:
             TypeError / ValueError: a bad host name, service or endpoint pair (named); a
-                link-local IPv6 local side without a ``%scope``, a remote without one
+                link-local IPv6 literal: a local side without a ``%scope``, a remote without one
                 (unless the local side has one) or with another scope than the local side's.
             RuntimeError: the socket was not entered with ``async with``, the pair has a
                 local side and the socket is already bound, or ``control.multicast_only``
@@ -355,7 +355,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                 host,
                 service,
                 families,
-                binding.local_text(bind_to),
+                binding.local_of(bind_to),
                 "get_output_stream",
             )
             if binding.control.multicast_only and not is_multicast(sockaddr[0]):

@@ -198,13 +198,13 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
 
         Raises:
             TypeError / ValueError: a bad host name, service, endpoint pair or level (named); a
-                pair with two levels (both named); a link-local IPv6 local side or remote
+                pair with two levels (both named); a link-local IPv6 literal (local or remote)
                 without a ``%scope`` (a remote takes the local side's) or on another link.
             RuntimeError: the socket is already connected.
             trio.BusyResourceError: another task is connecting this socket.
             trio.ClosedResourceError: the socket was closed before the call.
             SocketStatusError: the connection failed (``CONNECTION_REFUSED``,
-                ``HOST_NOT_FOUND``, ``CONNECTION_TIMED_OUT``, …), the server certificate
+                ``HOST_NOT_FOUND``, ``NO_ADDRESSES_FOUND``, …), the server certificate
                 was not accepted (``CERTIFICATE_*``), or ``cancel_io()`` or closing the
                 socket aborted it (``OPERATION_ABORTED``; after a close it is also a
                 :class:`trio.ClosedResourceError`).
