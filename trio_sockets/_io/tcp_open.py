@@ -93,6 +93,11 @@ async def open_tcp(
     # attempt's socket is then IPv6-only, or it would hold the IPv4 side of the port too
     # and the IPv4 attempt racing it could not bind (happy eyeballs could not fall back).
     both = len(local) == 2
+    # Attempts racing to addresses of one family bind the same fixed port: SO_REUSEADDR
+    # on each lets them (Linux lets sockets that all set it share a port while none
+    # listens; connect still refuses a second connection of one 4-tuple). See
+    # design.rst, "A fixed local port".
+    shared = any(sockaddr[1] for sockaddr in local.values())
 
     def make_socket(family: socket.AddressFamily) -> socket.socket:
         sock = socket.socket(family, socket.SOCK_STREAM)
@@ -102,6 +107,8 @@ async def open_tcp(
             if family in local:
                 if both and family == socket.AF_INET6:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                if shared:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 try:
                     sock.bind(local[family])
                 except OSError as exc:  # named by the local side (the attempt names the remote)
