@@ -43,6 +43,7 @@ from trio_sockets import (
     DataWriter,
     EndpointPair,
     HostName,
+    HostNameType,
     InputStreamOptions,
     Resolver,
     ServiceTarget,
@@ -573,10 +574,10 @@ def _usable(target: dns.name.Name, port: int) -> bool:
     if target == dns.name.root or port == 0:
         return False
     try:
-        HostName(target.to_text(omit_final_dot=True))
+        host = HostName(target.to_text(omit_final_dot=True))
     except ValueError:
         return False
-    return True
+    return host.type == HostNameType.DOMAIN_NAME  # an IP literal is no domain name
 
 
 @settings(

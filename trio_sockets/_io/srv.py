@@ -11,6 +11,7 @@ from collections.abc import Iterable
 import dns.name
 import dns.rdtypes.IN.SRV
 
+from .._core.enums import HostNameType
 from .._core.errors import SocketError, SocketErrorStatus, SocketStatusError, socket_error
 from .._core.hostname import HostName, InvalidHostNameError
 
@@ -115,6 +116,10 @@ def _some(items: list[str], shown: int = 8) -> str:
 def srv_targets(records: Iterable[object], what: str) -> list[ServiceTarget]:
     """The targets of an SRV answer's *records*, in RFC 2782 order, at most
     :data:`MAX_SRV_TARGETS`; a target at port 0 or that is no valid host name is skipped.
+    A target is a domain name whose addresses are looked up (RFC 2782): one that reads
+    as an IP literal (``127.0.0.1.``, a label ``::1``, ``[::1]`` or ``fe80::1%eth0``)
+    is no valid host name, and is skipped too, so that no answer picks an address, or
+    an interface, without an address lookup.
 
     Raises:
         SocketStatusError: ``CLASS_TYPE_NOT_FOUND`` when the records say the service is
@@ -144,6 +149,9 @@ def srv_targets(records: Iterable[object], what: str) -> list[ServiceTarget]:
         try:
             target = HostName(text)
         except InvalidHostNameError:
+            invalid.append(text)
+            continue
+        if target.type != HostNameType.DOMAIN_NAME:
             invalid.append(text)
             continue
         targets.append(ServiceTarget(target, rr.port, rr.priority, rr.weight))
