@@ -72,6 +72,19 @@ def with_scope(text: str, scope: int) -> str:
     return f"{text}%{scope}" if scope and "%" not in text else text
 
 
+def needs_scope(text: str) -> bool:
+    """Whether the kernel keeps a scope with the IPv6 address *text* (Linux's
+    ``__ipv6_addr_needs_scope_id``): link-local unicast (fe80::/10) and interface- or
+    link-local multicast (ffx1::/16, ffx2::/16). It ignores any other's scope."""
+    if ":" not in text:
+        return False
+    try:
+        address = ipaddress.IPv6Address(text.partition("%")[0])
+    except ValueError:
+        return False
+    return address.is_link_local or (address.is_multicast and address.packed[1] & 0x0F in (1, 2))
+
+
 def is_link_local(text: str) -> bool:
     """Whether the IP address *text* is a link-local IPv6 unicast address (fe80::/10,
     with or without a scope): one that names a host only together with a link."""

@@ -14,7 +14,7 @@ from .._core.endpoint import EndpointPair
 from .._core.enums import HostNameSortOptions
 from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import HostName, coerce_host_name
-from .._core.sockaddr import is_link_local, unmapped, with_scope
+from .._core.sockaddr import is_link_local, needs_scope, unmapped, with_scope
 from .resolver import (
     Protocol,
     Resolver,
@@ -195,8 +195,12 @@ def host_of(sockaddr: SockAddr) -> HostName:
     A link-local IPv6 address keeps its scope, by interface index (``fe80::1%2``, as
     Windows writes it): Python gives it apart from the address text (``sockaddr[3]``),
     and without it the address cannot be given back to connect or answer that peer.
+    Any other address reads without the scope, which the kernel ignores (``::1%lo``
+    is ``::1``, as the peer sees it), as :func:`~trio_sockets._core.sockaddr.needs_scope`
+    says.
     """
-    return _host_of_address(sockaddr[0], sockaddr[3] if len(sockaddr) == 4 else 0)
+    scope = sockaddr[3] if len(sockaddr) == 4 and needs_scope(sockaddr[0]) else 0
+    return _host_of_address(sockaddr[0], scope)
 
 
 # Every received datagram names its sender: parsing the same few addresses over and over

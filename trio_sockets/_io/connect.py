@@ -18,7 +18,7 @@ from typing import Generic, Protocol, TypeVar, cast
 import trio
 
 from .._core.errors import SocketError, SocketErrorStatus, SocketStatusError, socket_error
-from .._core.sockaddr import unmapped, with_scope
+from .._core.sockaddr import needs_scope, unmapped, with_scope
 from . import sockio as _sockio
 from .resolver import SockAddr
 
@@ -35,7 +35,7 @@ def format_sockaddr(sockaddr: SockAddr) -> str:
     the IPv4 address it is, and a link-local one with its scope, as ``information``
     shows them."""
     host, port = unmapped(sockaddr[0]), sockaddr[1]
-    if len(sockaddr) == 4:
+    if len(sockaddr) == 4 and needs_scope(host):
         host = with_scope(host, sockaddr[3])
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
