@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import pty
 import re
 import resource
+import select
 import signal
+import socket
 import struct
 import subprocess
 import sys
 import termios
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 import trio
@@ -1026,3 +1030,198 @@ async def test_send_udp_to_a_closed_port_fails_with_its_status(free_udp_service:
     assert f"-> 127.0.0.1:{free_udp_service}: the remote port is unreachable" in stderr
     assert "ffff" not in stderr
     assert stderr.count("\n") == 1
+
+
+# -- lines nobody reads ---------------------------------------------------------------------
+
+#: The lines that wait for a reader of standard output or error beyond what the pipe
+#: holds (``MAX_WAITING_LINES`` in trio_sockets/_cli/lines.py; docs/cli.rst gives it).
+WAITING_LINES = 1000
+
+#: The line a stream gets where lines were dropped.
+DROPPED = re.compile(
+    r"trio-sockets: (\d+) lines? dropped: standard (?:output|error) was not being read"
+)
+
+#: What fills a 4 KiB pipe.
+FILLING = b"#" * 4095 + b"\n"
+
+
+def _read_until(descriptor: int, done: Callable[[bytes], bool], within: float = 20) -> bytes:
+    """Read *descriptor* until what was read is *done* or it ends; fail after *within*
+    seconds."""
+    data = b""
+    deadline = time.monotonic() + within
+    while not done(data):
+        remaining = deadline - time.monotonic()
+        assert remaining > 0, f"not done after {within} s: {data[-300:]!r}"
+        if select.select([descriptor], [], [], remaining)[0]:
+            chunk = os.read(descriptor, 65536)
+            if not chunk:
+                break
+            data += chunk
+    return data
+
+
+def _line_read(data: bytes) -> bool:
+    return b"\n" in data
+
+
+def _dropped_read(data: bytes) -> bool:
+    return DROPPED.search(data.decode()) is not None
+
+
+def _to_the_end(data: bytes) -> bool:
+    return False
+
+
+def _small_pipe() -> tuple[int, int]:
+    """A pipe that holds 4 KiB (one page): fewer lines fill it."""
+    read_end, write_end = os.pipe()
+    fcntl.fcntl(write_end, fcntl.F_SETPIPE_SZ, len(FILLING))
+    return read_end, write_end
+
+
+def _receive_blocking(client: socket.socket, count: int) -> bytes:
+    """*count* bytes from *client*, fewer only at its end (TimeoutError after 5 s)."""
+    data = b""
+    while len(data) < count and (chunk := client.recv(count - len(data))):
+        data += chunk
+    return data
+
+
+def _echoed(port: str, payload: bytes, *, reset: bool = False) -> bytes:
+    """What ``echo-server`` sends back for *payload*, up to its end; with *reset*, only
+    *payload*'s length, after which the client resets the connection (a line for the
+    server's standard error)."""
+    with socket.create_connection(("127.0.0.1", int(port)), timeout=5) as client:
+        client.sendall(payload)
+        if reset:
+            echoed = _receive_blocking(client, len(payload))
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            return echoed
+        client.shutdown(socket.SHUT_WR)
+        return _receive_blocking(client, len(payload) + 1)
+
+
+@contextlib.contextmanager
+def _echo_server(arguments: list[str], **streams: int) -> Iterator[subprocess.Popen[bytes]]:
+    """``echo-server`` with *arguments* and standard *streams*, killed if still running
+    on the way out."""
+    command = [*COMMAND, "echo-server", "0", "--host", "127.0.0.1", *arguments]
+    with subprocess.Popen(command, **streams) as process:  # type: ignore[call-overload]
+        try:
+            yield process
+        finally:
+            if process.poll() is None:
+                process.kill()
+
+
+@pytest.mark.parametrize("stream", ["stdout", "stderr"])
+def test_echo_server_goes_on_while_its_lines_are_not_read(stream: str) -> None:
+    """Its line per connection was a blocking write made in the event loop: once the
+    pipe was full (standard output read by nobody, by ``less``, by a stalled log
+    shipper; standard error the same, with a line per connection that fails), the
+    server stopped accepting and echoing. Now 1,000 lines wait for the reader, the
+    next are dropped and counted, and the server goes on. Read at last, the stream has
+    the lines kept, in order, the count of those dropped where they were, and what
+    comes next."""
+    connections = 4000 if stream == "stdout" else 2000
+    read_end, write_end = _small_pipe()
+    try:
+        streams = {"stdout": subprocess.PIPE, "stderr": subprocess.PIPE, stream: write_end}
+        with _echo_server(["--count", str(connections + 1)], **streams) as process:
+            other = process.stderr if stream == "stdout" else process.stdout
+            assert other is not None
+            first = read_end if stream == "stdout" else other.fileno()
+            port = _read_until(first, _line_read).split()[3].decode()
+            # Filled, as by lines nobody read: the next line waits, and those after it.
+            assert os.write(write_end, FILLING) == len(FILLING)
+            os.close(write_end)
+            write_end = -1
+            for _ in range(connections):
+                assert _echoed(port, b"ping", reset=stream == "stderr") == b"ping"
+            kept = _read_until(read_end, _dropped_read)
+            assert _echoed(port, b"final") == b"final"
+            kept += _read_until(read_end, _to_the_end)
+            assert process.wait(timeout=20) == 0
+            rest = other.read()
+    finally:
+        os.close(read_end)
+        if write_end != -1:
+            os.close(write_end)
+    assert kept.startswith(FILLING)
+    lines = kept[len(FILLING) :].decode().splitlines()
+    dropped = [int(match[1]) for line in lines if (match := DROPPED.fullmatch(line))]
+    said = [line for line in lines if not DROPPED.fullmatch(line)]
+    assert dropped, lines[-3:]
+    if stream == "stdout":
+        assert rest == b""
+        assert said[-1].endswith(": echoed 5 bytes"), said[-3:]
+        pings = said[:-1]
+        assert all(line.endswith(": echoed 4 bytes") for line in pings), pings
+        assert lines[:WAITING_LINES] == pings[:WAITING_LINES]  # the first lines, whole
+    else:
+        assert rest.endswith(b": echoed 5 bytes\n"), rest[-300:]
+        pings = said
+        assert all(": CONNECTION_RESET_BY_PEER: " in line for line in pings), pings[:3]
+    assert len(pings) + sum(dropped) == connections
+
+
+@pytest.mark.parametrize(
+    ("signo", "status"),
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143)],
+    ids=["SIGINT", "SIGTERM"],
+)
+def test_echo_server_ends_on_a_signal_while_a_line_waits_for_its_reader(
+    signo: signal.Signals, status: int
+) -> None:
+    """A line that standard output cannot take now (a full pipe) does not hold up the
+    end: Ctrl-C or SIGTERM ends the server at once, quietly, with its status."""
+    read_end, write_end = _small_pipe()
+    try:
+        with _echo_server([], stdout=write_end, stderr=subprocess.PIPE) as process:
+            port = _read_until(read_end, _line_read).split()[3].decode()
+            assert os.write(write_end, FILLING) == len(FILLING)
+            assert _echoed(port, b"ping") == b"ping"  # its line waits
+            time.sleep(0.2)
+            process.send_signal(signo)
+            assert process.wait(timeout=10) == status
+            assert process.stderr is not None
+            assert process.stderr.read() == b""
+    finally:
+        os.close(read_end)
+        os.close(write_end)
+
+
+def test_a_short_command_writes_every_line_to_a_slow_reader() -> None:
+    """The lines of a command that ends are written before it exits, however long the
+    reader takes to come back."""
+    read_end, write_end = _small_pipe()
+    try:
+        assert os.write(write_end, FILLING) == len(FILLING)
+        with subprocess.Popen(
+            [*COMMAND, "resolve", "127.0.0.1", "80"], stdout=write_end, stderr=subprocess.PIPE
+        ) as process:
+            try:
+                os.close(write_end)
+                write_end = -1
+                time.sleep(0.5)  # the reader is away
+                assert process.poll() is None, "it exited before its lines were written"
+                out = _read_until(read_end, _to_the_end)
+                assert process.wait(timeout=20) == 0
+                assert process.stderr is not None
+                assert process.stderr.read() == b""
+            finally:
+                if process.poll() is None:
+                    process.kill()
+    finally:
+        os.close(read_end)
+        if write_end != -1:
+            os.close(write_end)
+    assert out[len(FILLING) :].decode().splitlines() == [
+        "resolving 127.0.0.1 '80' for TCP with Resolver()",
+        "service: port 80",
+        "target 1: 127.0.0.1:80",
+        "  address 127.0.0.1 port 80",
+    ]

@@ -27,6 +27,7 @@ from .._core.web_errors import WebSocketError, WebSocketStatusError
 from .._sockets.datagram_socket import DatagramSocket
 from .._sockets.listener import StreamSocketListener
 from .._sockets.stream_socket import StreamSocket
+from .lines import lines_written, say, warn
 from .progress import Progress, wanted
 from .resolve import resolve_command
 from .stdio import (
@@ -37,8 +38,6 @@ from .stdio import (
     checked_stdout,
     discard_stdout,
     progress_stream,
-    say,
-    warn,
 )
 from .termination import Termination, run_until_terminated
 from .tls_options import (
@@ -227,12 +226,18 @@ def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse
     """Run *command*; return the exit status, printing a one-line cause on failure.
 
     Standard input, output and error are left blocking or not as they were found,
-    whatever way the command ends but the uncatchable (SIGKILL).
+    whatever way the command ends but the uncatchable (SIGKILL). The command's lines
+    never make it wait (:func:`.lines.lines_written`).
     """
     termination = Termination()
+
+    async def with_lines(args: argparse.Namespace) -> None:
+        async with lines_written():
+            await command(args)
+
     try:
         with checked_stdout(), blocking_modes_kept():
-            trio.run(run_until_terminated, command, args, termination)
+            trio.run(run_until_terminated, with_lines, args, termination)
     except KeyboardInterrupt:
         return 130
     except _ENDS as failure:

@@ -12,7 +12,7 @@ from .._core.service_name import parse_service_name
 from .._io.addresses import target_addresses
 from .._io.resolver import Protocol, Resolver, ServiceTarget, all_targets_failed
 from .._io.srv import is_localhost, srv_name
-from .stdio import say, warn
+from .lines import say, warn
 
 __all__ = ["resolve_command"]
 

@@ -4,9 +4,9 @@ network's.
 A write to standard output fails with :class:`BrokenPipeError` (an :class:`OSError`) when
 its reader went away, and with another :class:`OSError` when it is full (``/dev/full``):
 taken for network failures, they were reported with a ``SocketErrorStatus``. Here every
-read of standard input and write of standard output, by ``print`` or by ``send``'s
-streams, turns such a failure into :class:`StdioError`, which :func:`.commands.run`
-reports as what it is.
+read of standard input and write of standard output, by ``print``, by ``send``'s
+streams or by the writer of the commands' lines (:mod:`.lines`), turns such a failure
+into :class:`StdioError`, which :func:`.commands.run` reports as what it is.
 
 Reading and writing them without blocking the other tasks (trio's ``FdStream``) makes
 their open file descriptions non-blocking, and those are shared with the shell and the
@@ -33,8 +33,6 @@ __all__ = [
     "checked_stdout",
     "discard_stdout",
     "progress_stream",
-    "say",
-    "warn",
 ]
 
 
@@ -67,20 +65,6 @@ def _descriptor(stream: TextIO | None, name: str, hint: str) -> int:
     except (OSError, ValueError):
         pass
     raise ValueError(f"{name} is closed; {hint}")
-
-
-def say(*parts: object) -> None:
-    """Print *parts* to standard output at once (a command's report, line by line)."""
-    print(*parts, flush=True)
-
-
-def warn(line: str) -> None:
-    """Write *line* to standard error. If it cannot be written (full, closed, its reader
-    gone) there is nowhere to say so: the line is dropped, and the command goes on or
-    ends with the status it has."""
-    if sys.stderr is not None:  # started with standard error closed
-        with contextlib.suppress(OSError, ValueError):
-            print(line, file=sys.stderr, flush=True)
 
 
 class _Cosmetic:

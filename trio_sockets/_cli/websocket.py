@@ -28,8 +28,9 @@ from .._sockets.stream_socket import StreamSocket
 from .._websockets.echo import EchoCounts, echo_messages
 from .._websockets.message_socket import MessageWebSocket
 from .._websockets.uri import shown_uri
+from .lines import say, warn
 from .progress import Progress
-from .stdio import StandardInput, StandardOutput, warn
+from .stdio import StandardInput, StandardOutput
 from .termination import signal_cancels_this, terminating
 from .tls_options import use_tls_options, wants_tls
 
@@ -119,7 +120,7 @@ async def echo_websocket(sock: StreamSocket) -> None:
         return
     messages = f"{counts.messages} message{'' if counts.messages == 1 else 's'}"
     ending = "" if code is None else f", close code {code}"
-    print(f"{peer}: echoed {messages} ({counts.bytes} bytes){ending}", flush=True)
+    say(f"{peer}: echoed {messages} ({counts.bytes} bytes){ending}")
 
 
 # -- send ws://… ---------------------------------------------------------------------------
