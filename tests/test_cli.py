@@ -1225,3 +1225,56 @@ def test_a_short_command_writes_every_line_to_a_slow_reader() -> None:
         "target 1: 127.0.0.1:80",
         "  address 127.0.0.1 port 80",
     ]
+
+
+async def test_a_progress_display_nobody_reads_does_not_stop_the_transfer(
+    tcp_echo_server: TcpEchoServer,
+) -> None:
+    """``--progress`` with standard error a pipe nobody reads (a terminal paused with
+    Ctrl-S): the display's writes, made in the event loop, stopped the transfer once
+    the pipe was full. Now the drawings it cannot take are skipped and the transfer
+    goes on; the final totals wait for the reader, who gets them at last."""
+    read_end, write_end = _small_pipe()
+    try:
+        assert os.write(write_end, FILLING) == len(FILLING)
+        process = await trio.lowlevel.open_process(
+            _send_arguments(tcp_echo_server, "--progress"),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=write_end,
+        )
+        os.close(write_end)
+        write_end = -1
+        assert process.stdin is not None
+        assert process.stdout is not None
+        received = bytearray()
+        try:
+            with trio.fail_after(30):
+                async with trio.open_nursery() as nursery:
+
+                    async def upload() -> None:
+                        assert process.stdin is not None
+                        async with process.stdin:
+                            await process.stdin.send_all(BIG)
+
+                    nursery.start_soon(upload)
+                    while len(received) < len(BIG):
+                        chunk = await process.stdout.receive_some()
+                        assert chunk, "send ended before the transfer"
+                        received.extend(chunk)
+                assert process.poll() is None, "it exited before its totals were written"
+                screen = await trio.to_thread.run_sync(_read_until, read_end, _to_the_end)
+                assert await process.wait() == 0
+        finally:
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
+            await process.stdout.aclose()
+    finally:
+        os.close(read_end)
+        if write_end != -1:
+            os.close(write_end)
+    assert received == BIG
+    assert screen.startswith(FILLING)
+    assert b"sent: 4.00MB [" in screen, screen[-300:]
+    assert b"received: 4.00MB [" in screen, screen[-300:]

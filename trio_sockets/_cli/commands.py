@@ -27,7 +27,7 @@ from .._core.web_errors import WebSocketError, WebSocketStatusError
 from .._sockets.datagram_socket import DatagramSocket
 from .._sockets.listener import StreamSocketListener
 from .._sockets.stream_socket import StreamSocket
-from .lines import lines_written, say, warn
+from .lines import lines_written, progress_stream, say, warn
 from .progress import Progress, wanted
 from .resolve import resolve_command
 from .stdio import (
@@ -37,7 +37,6 @@ from .stdio import (
     blocking_modes_kept,
     checked_stdout,
     discard_stdout,
-    progress_stream,
 )
 from .termination import Termination, run_until_terminated
 from .tls_options import (

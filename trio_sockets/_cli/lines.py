@@ -30,7 +30,7 @@ import sys
 from collections import deque
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
-from typing import TextIO
+from typing import Any, TextIO
 
 import trio
 
@@ -40,7 +40,9 @@ __all__ = [
     "GRACE",
     "MAX_WAITING_BYTES",
     "MAX_WAITING_LINES",
+    "Display",
     "lines_written",
+    "progress_stream",
     "say",
     "warn",
 ]
@@ -257,3 +259,53 @@ def warn(line: str) -> None:
     elif sys.stderr is not None:  # started with standard error closed
         with suppress(OSError, ValueError):
             print(line, file=sys.stderr, flush=True)
+
+
+class Display:
+    """Standard error for a progress display, which is decoration: what is drawn is
+    kept until :meth:`show`, which hands it to standard error's writer, or skips it
+    while that writer is still busy, so that the display never makes the transfer wait.
+    After a write to standard error fails, nothing more is shown.
+    """
+
+    def __init__(self, text: TextIO) -> None:
+        self._text = text
+        self._frame: list[str] = []
+        self._off = False
+
+    def write(self, data: str) -> int:
+        self._frame.append(data)
+        return len(data)
+
+    def flush(self) -> None:
+        """What is drawn is written by :meth:`show`."""
+
+    def show(self, *, last: bool = False) -> None:
+        """Write what was drawn since the last call, whole or not at all: skipped while
+        standard error is busy unless it is the *last* (the totals that stay)."""
+        frame = "".join(self._frame)
+        self._frame.clear()
+        if not frame or self._off:
+            return
+        writers = _active()
+        writer = None if writers is None else writers.stderr
+        if writer is None:  # not within lines_written: written at once
+            try:
+                self._text.write(frame)
+                self._text.flush()
+            except (OSError, ValueError):
+                self._off = True
+        elif writer.failed:
+            self._off = True
+        elif last or not writer.busy:
+            writer.put(frame)
+
+    def __getattr__(self, name: str) -> Any:
+        # What tqdm asks of its file besides writing: fileno (the terminal's width),
+        # encoding.
+        return getattr(self._text, name)
+
+
+def progress_stream() -> Display | None:
+    """Standard error for a progress display, or None if the command has none."""
+    return None if sys.stderr is None else Display(sys.stderr)

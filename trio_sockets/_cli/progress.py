@@ -7,6 +7,11 @@ direction: the bytes sent and received so far, the time elapsed and the rate, su
 clock running. Without tqdm the same counts come as plain lines, such as
 ``sent: 4000000 bytes in 1.1 s``, written every :data:`REDRAW_INTERVAL` seconds while
 they change and once at the end. Whether to show them at all is :func:`wanted`.
+
+What is drawn goes to a :class:`.lines.Display`, one drawing at a time: a drawing is
+skipped while standard error is still busy with the one before (a paused terminal, a
+pipe nobody reads), so that the display never makes the transfer wait; the totals drawn
+at the end are kept.
 """
 
 from __future__ import annotations
@@ -18,6 +23,8 @@ from types import TracebackType
 from typing import Any, TextIO
 
 import trio
+
+from .lines import Display
 
 __all__ = ["REDRAW_INTERVAL", "Progress", "wanted"]
 
@@ -50,13 +57,15 @@ class Progress:
     A context manager: leaving it draws the final totals, which stay on the screen.
     """
 
-    def __init__(self, stream: TextIO | None) -> None:
+    def __init__(self, stream: Display | None) -> None:
         self.shown = stream is not None
+        self._display = stream
         self._sent = self._line("sent", 0, stream)
         self._received = self._line("received", 1, stream)
+        self._show()
 
     @staticmethod
-    def _line(label: str, position: int, stream: TextIO | None) -> Any:
+    def _line(label: str, position: int, stream: Display | None) -> Any:
         try:
             from tqdm import tqdm  # type: ignore[import-untyped]
         except ImportError:  # the cli extra is not installed
@@ -73,11 +82,18 @@ class Progress:
             leave=True,
         )
 
+    def _show(self, *, last: bool = False) -> None:
+        """Hand what was drawn to standard error (see :meth:`.lines.Display.show`)."""
+        if self._display is not None:
+            self._display.show(last=last)
+
     def sent(self, count: int) -> None:
         self._sent.update(count)
+        self._show()
 
     def received(self, count: int) -> None:
         self._received.update(count)
+        self._show()
 
     async def keep_drawing(self) -> None:
         """Redraw every :data:`REDRAW_INTERVAL` seconds until cancelled (if shown)."""
@@ -87,10 +103,12 @@ class Progress:
             await trio.sleep(REDRAW_INTERVAL)
             self._sent.refresh()
             self._received.refresh()
+            self._show()
 
     def close(self) -> None:
         self._sent.close()
         self._received.close()
+        self._show(last=True)
 
     def __enter__(self) -> Progress:
         return self
@@ -108,7 +126,7 @@ class _PlainLine:
     """The counts of one direction as plain lines: the part of a tqdm bar that
     :class:`Progress` uses, for when tqdm is not installed."""
 
-    def __init__(self, label: str, stream: TextIO | None) -> None:
+    def __init__(self, label: str, stream: Display | None) -> None:
         self._label = label
         self._stream = stream
         self._count = 0

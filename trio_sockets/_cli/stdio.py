@@ -32,7 +32,6 @@ __all__ = [
     "blocking_modes_kept",
     "checked_stdout",
     "discard_stdout",
-    "progress_stream",
 ]
 
 
@@ -65,37 +64,6 @@ def _descriptor(stream: TextIO | None, name: str, hint: str) -> int:
     except (OSError, ValueError):
         pass
     raise ValueError(f"{name} is closed; {hint}")
-
-
-class _Cosmetic:
-    """Standard error for what only decorates a transfer (progress): the first write
-    that fails turns it off, instead of ending the transfer."""
-
-    def __init__(self, text: TextIO) -> None:
-        self._text: TextIO | None = text
-
-    def write(self, data: str) -> int:
-        return self._call(lambda text: text.write(data)) or len(data)
-
-    def flush(self) -> None:
-        self._call(lambda text: text.flush())
-
-    def _call(self, action: Any) -> Any:
-        if self._text is None:
-            return None
-        try:
-            return action(self._text)
-        except (OSError, ValueError):
-            self._text = None
-            return None
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._text or sys.__stderr__, name)
-
-
-def progress_stream() -> TextIO | None:
-    """Standard error for a progress display, or None if the command has none."""
-    return None if sys.stderr is None else cast(TextIO, _Cosmetic(sys.stderr))
 
 
 class StandardInput(trio.abc.ReceiveStream):
