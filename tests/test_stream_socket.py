@@ -1084,6 +1084,110 @@ async def test_cancel_io_ends_a_receive_but_not_a_wait_for_room(
                 await server.receive_some(1 << 20)
 
 
+@pytest.mark.parametrize("how", ["unawaited write", "awaited write", "flush"])
+async def test_writes_take_turns_with_a_wait_for_room_in_another_task(
+    tcp_pair: tuple[StreamSocket, StreamSocket], how: str
+) -> None:
+    """trio's back-pressure idiom -- a task waits in ``wait_send_all_might_not_block``
+    on a full send buffer -- while another task writes (a heartbeat, a log line): the
+    write's sender waits for room in turn with it, and both go on once the peer reads.
+    Before, the second wait on the fd met trio's bare ``BusyResourceError``: out of the
+    socket's block from the background writer, or from the awaited write or flush."""
+    client, server = tcp_pair
+    _fill_send_buffer(client)
+    payload = b"w" * 100_000
+    room = trio.Event()
+
+    async def wait_for_room() -> None:
+        await client.wait_send_all_might_not_block()
+        room.set()
+
+    async def write() -> None:
+        operation = client.output_stream.write(payload)
+        if how == "awaited write":
+            assert await operation == len(payload)
+        elif how == "flush":
+            assert await client.output_stream.flush()
+
+    with trio.fail_after(10):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(wait_for_room)
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(write)
+            await trio.testing.wait_all_tasks_blocked()
+            assert client.output_stream.pending_bytes  # the kernel took none of it
+            assert not room.is_set()
+            received = bytearray()
+            while not received.endswith(payload):
+                received += await server.receive_some(1 << 20)
+        await client.output_stream.flush()
+    assert room.is_set()
+    assert received.count(b"w") == len(payload)
+    assert client.output_stream.pending_bytes == 0
+
+
+async def test_a_receive_sends_unattended_writes_in_turn_with_a_wait_for_room(
+    listener: StreamSocketListener,
+) -> None:
+    """On a socket not entered (a ``trio.serve_listeners`` handler's), the rest of an
+    unawaited write is sent by the task waiting to receive, in turn with a task in
+    ``wait_send_all_might_not_block``. Before, trio's ``BusyResourceError`` came out of
+    ``receive_some`` in an ``ExceptionGroup``."""
+    payload = b"w" * 100_000
+    async with StreamSocket() as client:
+        await client.connect(LOCALHOST, listener.information.local_port)
+        server = await listener.accept()
+        try:
+            _fill_send_buffer(server)
+            received = bytearray()
+
+            async def read_then_reply() -> None:
+                await trio.testing.wait_all_tasks_blocked()  # the receive is sending
+                while not received.endswith(payload):
+                    received.extend(await client.receive_some(1 << 20))
+                await client.send_all(b"reply")
+
+            with trio.fail_after(10):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(server.wait_send_all_might_not_block)
+                    await trio.testing.wait_all_tasks_blocked()
+                    server.output_stream.write(payload)  # the kernel takes none of it
+                    assert server.output_stream.pending_bytes == len(payload)
+                    nursery.start_soon(read_then_reply)
+                    assert await server.receive_some() == b"reply"
+            assert received.count(b"w") == len(payload)
+            assert server.output_stream.pending_bytes == 0
+        finally:
+            await trio.aclose_forcefully(server)
+
+
+async def test_a_cancelled_receive_that_was_sending_raises_cancelled_alone(
+    listener: StreamSocketListener,
+) -> None:
+    """A receive on a socket not entered sends the unawaited writes meanwhile; cancelled,
+    it raises trio's ``Cancelled`` as any receive does. Before, the sending's own
+    ``Cancelled`` came with it in a ``BaseExceptionGroup``, which an ``except
+    trio.Cancelled`` (or any handler between the receive and the cancel scope) missed."""
+    async with StreamSocket() as client:
+        await client.connect(LOCALHOST, listener.information.local_port)
+        server = await listener.accept()
+        try:
+            _fill_send_buffer(server)
+            server.output_stream.write(b"w" * 100_000)  # waits for a task that sends
+            raised: list[BaseException] = []
+            with trio.fail_after(5), trio.move_on_after(0.1) as scope:
+                try:
+                    await server.receive_some()
+                except BaseException as exc:
+                    raised.append(exc)
+                    raise
+            assert scope.cancelled_caught
+            assert [type(exc) for exc in raised] == [trio.Cancelled]
+            assert server.output_stream.pending_bytes  # the rest waits for the next sender
+        finally:
+            await trio.aclose_forcefully(server)
+
+
 async def test_a_writer_woken_through_its_open_socket_sends_on(
     tcp_pair: tuple[StreamSocket, StreamSocket],
 ) -> None:

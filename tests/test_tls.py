@@ -13,6 +13,7 @@ import datetime
 import gc
 import ipaddress
 import re
+import select
 import socket
 import ssl
 import struct
@@ -1378,6 +1379,59 @@ async def test_a_cancelled_write_wait_does_not_break_an_entered_tls_socket(pki: 
         await sock.output_stream.flush()
         assert operation.done
         assert await reversed_line(sock, b"") == b"dnoces tsrif\n"
+
+
+@pytest.mark.parametrize("how", ["unawaited write", "awaited write", "flush"])
+async def test_tls_writes_take_turns_with_a_wait_for_room_in_another_task(
+    pki: Pki, how: str
+) -> None:
+    """As over plain TCP: a task waits in ``wait_send_all_might_not_block`` for room in
+    the send buffer while another writes, and the SSLStream's sends wait for room in
+    turn with it. Before, the writer's send met trio's bare ``BusyResourceError``."""
+    payload = b"w" * 100_000
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = pki.server
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.TLS13)
+        async with trusting(pki) as sock:
+            sock.control.outbound_buffer_size_in_bytes = 16 * 1024
+            await sock.connect(HostName("localhost"), listener.information.local_port, L.SSL)
+            server = await listener.accept()  # reads nothing until the writes are made
+            async with server:
+                with trio.fail_after(10):
+                    # Everything written is in the kernel, whose buffer has no room.
+                    for _ in range(10_000):
+                        await sock.output_stream.write(b"f" * 1024)
+                        if not select.select([], [sock.socket], [], 0)[1]:
+                            break
+                    else:
+                        raise AssertionError("the kernel's send buffer never filled")
+                room = trio.Event()
+
+                async def wait_for_room() -> None:
+                    await sock.wait_send_all_might_not_block()
+                    room.set()
+
+                async def write() -> None:
+                    operation = sock.output_stream.write(payload)
+                    if how == "awaited write":
+                        assert await operation == len(payload)
+                    elif how == "flush":
+                        assert await sock.output_stream.flush()
+
+                with trio.fail_after(10):
+                    async with trio.open_nursery() as nursery:
+                        nursery.start_soon(wait_for_room)
+                        await trio.testing.wait_all_tasks_blocked()
+                        assert not room.is_set()
+                        nursery.start_soon(write)
+                        await trio.testing.wait_all_tasks_blocked()
+                        assert sock.output_stream.pending_bytes
+                        received = bytearray()
+                        while not received.endswith(payload):
+                            received += await server.receive_some(1 << 20)
+                    await sock.output_stream.flush()
+                assert room.is_set()
+                assert received.count(b"w") == len(payload)
 
 
 async def test_cancel_io_during_a_tls_write_breaks_only_that_stream(pki: Pki) -> None:

@@ -10,7 +10,9 @@ far cheaper than starting one.
 Several streams may send on one socket (a ``DatagramSocket``'s ``output_stream`` and
 one per ``get_output_stream`` destination), but trio lets only one task at a time wait
 for an fd to become writable: the streams of a socket share its one :class:`SendRoom`,
-in which they take turns waiting for room in its send buffer.
+in which they take turns waiting for room in its send buffer. So does every other
+wait for room on the socket: ``wait_send_all_might_not_block`` and the sends of a TLS
+connection's ``SSLStream``.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ class TaskStarter(Protocol):
 
 class SendRoom:
     """The wait for room in one socket's send buffer, shared by the streams that send
-    on it, which take turns.
+    on it (and by every other wait for room on it), which take turns.
 
     The first sender to find the buffer full waits on the socket (trio allows one such
     waiter per fd); those that find it full meanwhile line up behind it, first come
@@ -125,12 +127,25 @@ async def receive_sending(sock: socket.socket, receive: Callable[[], Awaitable[T
             del UNATTENDED[fd]  # sent meanwhile, or its socket closed: forgotten
         return await receive()
     async with trio.open_nursery() as nursery:
-        nursery.start_soon(stream._send_unattended)
+        nursery.start_soon(_send_meanwhile, stream)
         result = await outcome.acapture(receive)
         nursery.cancel_scope.cancel()
     if not stream._queue and UNATTENDED.get(fd) is ref:
         del UNATTENDED[fd]  # all sent
     return result.unwrap()
+
+
+async def _send_meanwhile(stream: Sending) -> None:
+    """The sending of :func:`receive_sending`, which raises nothing: the receive
+    raises only its own outcome, never a group of the nursery's. Its cancellation
+    ends it (the receive, cancelled too or done, says which); any other failure is the
+    writes', which fail with it and report it, as a send's own failure does."""
+    try:
+        await stream._send_unattended()
+    except trio.Cancelled:
+        return
+    except Exception as exc:  # pragma: no cover - a send reports its own failures
+        stream._break(exc)
 
 
 class Sending(abc.ABC):
@@ -159,6 +174,11 @@ class Sending(abc.ABC):
     @abc.abstractmethod
     def abort(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:
         """Fail every write not yet started."""
+
+    @abc.abstractmethod
+    def _break(self, error: BaseException) -> None:
+        """The stream cannot be used any more: fail what is pending and every later
+        write with *error*."""
 
     async def drain(self) -> None:
         """Send everything pending (or wait while another task does); a full trio

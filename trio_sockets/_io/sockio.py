@@ -37,7 +37,6 @@ __all__ = [
     "connect",
     "ended_abnormally",
     "prohibited",
-    "wait_writable",
 ]
 
 #: errno values of a connection that ended without the peer's end of stream: a reset,
@@ -161,26 +160,6 @@ async def accept(sock: socket.socket) -> tuple[socket.socket, SockAddr]:
             continue
         conn.setblocking(False)
         return conn, address
-
-
-async def wait_writable(sock: socket.socket) -> None:
-    """``trio.lowlevel.wait_writable`` for a socket that another task may have closed.
-
-    trio would register the closed socket's fd -1 and keep that registration, so that
-    every later wait on a closed socket failed with ``BusyResourceError``. A wake-up
-    with ``ClosedResourceError`` while the socket is open ended another operation's
-    wait through the socket (``cancel_io()``, see
-    :class:`~trio_sockets._io.scoped.SocketWait`): this wait goes on.
-    """
-    while True:
-        _check_open(sock)
-        try:
-            await trio.lowlevel.wait_writable(sock)
-        except trio.ClosedResourceError:
-            if sock.fileno() == -1:
-                raise
-            continue
-        return
 
 
 def reset_on_close(sock: socket.socket) -> None:

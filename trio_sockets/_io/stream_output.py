@@ -18,7 +18,8 @@ import trio
 
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .output import BaseOutputStream, NurseryGetter
-from .sockio import ended_abnormally, wait_writable
+from .sending import SendRoom
+from .sockio import ended_abnormally
 
 __all__ = ["StreamOutputStream"]
 
@@ -103,13 +104,29 @@ class StreamOutputStream(BaseOutputStream):
         await self._wait_for(operation)
 
     async def wait_send_all_might_not_block(self) -> None:
-        """Wait until the pending writes are sent and the kernel buffer has room."""
+        """Wait until the pending writes are sent and the kernel buffer has room.
+
+        The wait for room takes its turn with the tasks sending on the socket (its
+        :class:`~trio_sockets._io.sending.SendRoom`: trio lets one task at a time wait
+        for an fd to become writable), so writes and flushes of other tasks meanwhile
+        go on. A wake-up through the socket while it stays open (``cancel_io()`` of a
+        receive) was meant for another operation: this one waits again.
+        """
         successor = self._upgraded()
         if successor is not None:
             await successor.wait_send_all_might_not_block()
             return
         await self.drain()
-        await wait_writable(self._sock)
+        sock = self._sock
+        room = SendRoom.of(sock)
+        while True:
+            try:
+                await room.wait(sock)
+            except trio.ClosedResourceError:
+                if sock.fileno() == -1:
+                    raise
+                continue
+            return
 
     async def send_eof(self) -> None:
         """Send the pending writes, then close the sending side (TCP FIN) once; later

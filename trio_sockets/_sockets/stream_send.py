@@ -92,8 +92,12 @@ class StreamSending(abc.ABC):
     async def wait_send_all_might_not_block(self) -> None:
         """Wait until pending writes are sent and the kernel buffer has room.
 
+        Other tasks may write and flush meanwhile (through ``output_stream`` or a
+        ``DataWriter``): their sends wait for room in turn with this wait.
+
         Raises:
-            trio.BusyResourceError: another task is sending.
+            trio.BusyResourceError: another task is in ``send_all``,
+                ``wait_send_all_might_not_block`` or ``send_eof``.
             trio.ClosedResourceError: the socket is closed, or another task closed it
                 meanwhile.
         """

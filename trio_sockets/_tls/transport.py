@@ -10,6 +10,7 @@ from typing import Final
 import trio
 
 from .._core.errors import translate_os_error
+from .._io.sending import SendRoom
 
 __all__ = ["MAX_DRAIN_READS", "SocketTransport"]
 
@@ -21,7 +22,10 @@ class SocketTransport(trio.abc.Stream):
     """The socket under a :class:`trio.SSLStream`: raw sends and receives, nothing else.
 
     It neither sets socket options (a ``trio.SocketStream`` would force ``TCP_NODELAY``)
-    nor closes the socket: the :class:`~trio_sockets.StreamSocket` owns it. While
+    nor closes the socket: the :class:`~trio_sockets.StreamSocket` owns it. It waits for
+    room in the send buffer in turn with the socket's other waits for room (its
+    :class:`~trio_sockets._io.sending.SendRoom`: ``wait_send_all_might_not_block`` of
+    the socket), as trio allows one such wait per fd. While
     :attr:`closing`, a send that would block gives up instead, so that the close_notify
     of a closing TLS stream never waits on a peer that does not read.
     """
@@ -51,7 +55,7 @@ class SocketTransport(trio.abc.Stream):
                     if self.closing:
                         raise trio.BrokenResourceError("the socket is closing") from None
                     yielded = True
-                    await trio.lowlevel.wait_writable(sock)
+                    await SendRoom.of(sock).wait(sock)
                     continue
                 except OSError as exc:
                     raise self._failure(exc, "send") from exc
@@ -60,7 +64,7 @@ class SocketTransport(trio.abc.Stream):
             await trio.lowlevel.cancel_shielded_checkpoint()
 
     async def wait_send_all_might_not_block(self) -> None:
-        await trio.lowlevel.wait_writable(self._sock)
+        await SendRoom.of(self._sock).wait(self._sock)
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         sock = self._sock
