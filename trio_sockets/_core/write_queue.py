@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import collections
 import itertools
-import os
 from typing import Final, Generic, TypeVar
+
+from .gather_limits import IOV_MAX, JOIN_AVERAGE, JOIN_BELOW, MAX_SEND
 
 __all__ = ["IOV_MAX", "WRITE_OVERHEAD", "FlushWait", "QueuedWrite", "WriteQueue"]
 
@@ -30,27 +31,6 @@ __all__ = ["IOV_MAX", "WRITE_OVERHEAD", "FlushWait", "QueuedWrite", "WriteQueue"
 #: object, 80, and its sequence number, 32 -- at most 168 in all. Rounded up, so that
 #: the bound holds for RSS, not only for the data.
 WRITE_OVERHEAD: Final = 256
-
-# A write shorter than this is copied into a joined buffer rather than given its own
-# iovec entry: for tiny writes one join plus send() beats a many-buffer sendmsg()
-# (0.2 ms against 0.7 ms for 10,000 x 64 B with plain sockets, docs/design.rst).
-JOIN_BELOW: Final = 16 * 1024
-# Bytes handed to one system call, a single write larger than this aside; re-gathering
-# after a partial send copies at most this much again.
-MAX_SEND: Final = 1024 * 1024
-# Pending writes averaging at most this size are joined whole, in one step.
-JOIN_AVERAGE: Final = 4096
-
-
-def _iov_max() -> int:
-    try:
-        return min(os.sysconf("SC_IOV_MAX"), 1024)
-    except (ValueError, OSError):  # pragma: no cover - every POSIX system has it
-        return 16
-
-
-#: Buffers handed to one ``sendmsg``.
-IOV_MAX: Final = _iov_max()
 
 
 class QueuedWrite:
