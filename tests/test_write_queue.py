@@ -3,12 +3,14 @@
 A hypothesis state machine plays the part of the output drivers -- writes, sends that
 take any part of what was offered, send errors, ``cancel_io``, flush targets, awaits
 that observe failures, handles kept by a caller or dropped, flushes that wait side by
-side, end or are cancelled -- against a model, and checks after every step that what
-went "on the wire" is exactly the completed writes in order, that the accounting
-matches, that every write ends exactly once, that every handle the queue was given
-carries its own write's failure and no other, that every flush raises the first
-failure among its writes that was unseen when it began or came while it waited, and
-that gathered buffers stay within the limits.
+side, end or are cancelled, writes taken back by a cancelled ``send_all`` -- against a
+model, and checks after every step that what went "on the wire" is exactly the
+completed writes in order, that the accounting matches, that every write ends exactly
+once, that every handle the queue was given carries its own write's failure and no
+other, that every flush raises the first failure among its writes that was unseen when
+it began or came while it waited, that a write is taken back exactly when none of its
+bytes has left (nor is held by a send under way) and then sends nothing and never
+fails, and that gathered buffers stay within the limits.
 """
 
 from __future__ import annotations
@@ -60,6 +62,12 @@ class Entry:
     ended: str = ""  # "", "done" or "failed"
     error: BaseException | None = None
     observed: bool = False
+    retracted: bool = False  # taken back (retract): it sends nothing
+
+    @property
+    def queued(self) -> bytes:
+        """What the queue is to send of it."""
+        return b"" if self.retracted else self.data
 
 
 def push(queue: WriteQueue, entries: list[Entry], data: bytes, keep_last: bool) -> Entry:
@@ -101,7 +109,18 @@ class Model:
     flushes: list[tuple[FlushWait, BaseException | None]] = field(default_factory=list)
 
     def pending(self) -> list[Entry]:
-        return [entry for entry in self.entries if not entry.ended and entry.data]
+        return [entry for entry in self.entries if not entry.ended]
+
+    def end_retracted_first(self) -> int:
+        """End the writes taken back that are first now (they have nothing to send); how
+        many."""
+        ended = 0
+        for entry in self.pending():
+            if not entry.retracted:
+                break
+            entry.ended = "done"
+            ended += 1
+        return ended
 
 
 class ByteStreamQueue(RuleBasedStateMachine):
@@ -145,7 +164,7 @@ class ByteStreamQueue(RuleBasedStateMachine):
         assert sum(map(len, pieces[:-1])) < MAX_SEND
         offered = b"".join(pieces)
         # What is offered starts at the first unsent byte, in write order.
-        unsent = b"".join(entry.data[entry.sent :] for entry in self.model.pending())
+        unsent = b"".join(entry.queued[entry.sent :] for entry in self.model.pending())
         assert unsent.startswith(offered)
         assert self.queue.unsent_bytes == len(unsent)
         count = data.draw(st.integers(0, len(offered)), label="sent")
@@ -159,22 +178,23 @@ class ByteStreamQueue(RuleBasedStateMachine):
         for entry in self.model.pending():
             if not left:
                 break
-            step = min(left, len(entry.data) - entry.sent)
+            step = min(left, len(entry.queued) - entry.sent)
             entry.sent += step
             left -= step
-            if entry.sent == len(entry.data):
+            if entry.sent == len(entry.queued):
                 entry.ended = "done"
                 finished += 1
+        finished += self.model.end_retracted_first()
         assert completed_any == (finished > 0)
 
     @rule(status=st.sampled_from(["reset", "cancel_io()", "closed"]))
     def fail_all(self, status: str) -> None:
         error = OSError(status)
         self.queue.fail_all(error)
-        failed = self.model.pending()
-        for entry in failed:
-            entry.ended = "failed"
-            entry.error = error
+        failed = [entry for entry in self.model.pending() if not entry.retracted]
+        for entry in self.model.pending():  # those taken back end without failing
+            entry.ended = "done" if entry.retracted else "failed"
+            entry.error = None if entry.retracted else error
         self.model.flushes = [
             (flush, expected or (error if failed and failed[0].seq < flush.target else None))
             for flush, expected in self.model.flushes
@@ -182,6 +202,34 @@ class ByteStreamQueue(RuleBasedStateMachine):
         assert not self.queue
         assert self.queue.cost == 0
         assert not self.queue.partly_sent
+
+    @precondition(lambda self: bool(self.model.entries))
+    @rule(data=st.data())
+    def retract(self, data: st.DataObject) -> None:
+        """A ``send_all`` is cancelled: its write is taken back unless part of it has
+        left or is held by a send under way (TLS: *sending* bytes past those sent)."""
+        pending = self.model.pending()
+        # Mostly a pending write; sometimes one that has ended (nothing to take back).
+        among = pending if pending and data.draw(st.integers(0, 3), label="pending") else None
+        entry = data.draw(st.sampled_from(among or self.model.entries), label="cancelled")
+        unsent = self.queue.unsent_bytes
+        sending = data.draw(st.one_of(st.just(0), st.integers(0, unsent)), label="sending")
+        if entry in pending:
+            before = pending[: pending.index(entry)]
+            offset = sum(len(e.queued) for e in before)  # where it starts
+            started = pending[0].sent + sending
+            expected = not entry.retracted and offset >= started
+        else:
+            expected = False
+        handle = entry.handle or QueuedWrite(entry.seq, len(entry.data))
+        cost = self.queue.cost
+        assert self.queue.retract(handle, sending) == expected
+        if not expected:
+            assert self.queue.cost == cost
+            return
+        entry.retracted = True
+        ended = self.model.end_retracted_first()  # it was first: it ends, and those after
+        assert self.queue.cost == cost - len(entry.data) - ended * WRITE_OVERHEAD
 
     @rule()
     def mark_flush(self) -> None:
@@ -244,7 +292,7 @@ class ByteStreamQueue(RuleBasedStateMachine):
         # Each write contributes all of its bytes if it completed; a failed write only
         # what was sent before it failed (a torn write: the driver breaks the stream).
         expected = b"".join(
-            entry.data if entry.ended == "done" else entry.data[: entry.sent]
+            entry.queued if entry.ended == "done" else entry.queued[: entry.sent]
             for entry in self.model.entries
         )
         assert bytes(self.model.wire) == expected
@@ -270,9 +318,11 @@ class ByteStreamQueue(RuleBasedStateMachine):
         pending = self.model.pending()
         queue = self.queue
         assert len(queue) == len(pending)
-        assert queue.pending_bytes == sum(len(e.data) for e in pending)
+        assert queue.pending_bytes == sum(len(e.queued) for e in pending)
         assert queue.cost == queue.pending_bytes + len(pending) * WRITE_OVERHEAD
         assert queue.cost <= queue.max_cost
+        assert not (pending and pending[0].retracted)  # the first write is one to send
+        assert all(e.sent == 0 for e in self.model.entries if e.retracted)
         assert queue.partly_sent == bool(pending and pending[0].sent)
         assert all(e.sent == 0 for e in pending[1:])
         unseen = [e for e in self.model.entries if e.ended == "failed" and not e.observed]
@@ -545,3 +595,71 @@ def test_seeing_many_failures_is_linear_and_one_error_stands_for_all() -> None:
     assert queue.take_unobserved(before=queue.next_seq) is error
     assert not queue.has_unobserved
     assert queue.take_unobserved(before=queue.next_seq) is None
+
+
+# -- writes taken back (a cancelled send_all) -------------------------------------------
+
+
+def test_a_write_is_taken_back_only_while_none_of_it_has_left() -> None:
+    queue, _ = queue_of(100, 100)
+    queue.gather()
+    queue.sent(1)
+    assert not queue.retract(QueuedWrite(0, 100))  # partly sent
+    # A send under way (TLS) holds the first write's other 99 bytes and one more.
+    assert not queue.retract(QueuedWrite(1, 100), sending=100)
+    assert queue.retract(QueuedWrite(1, 100), sending=99)
+    assert not queue.retract(QueuedWrite(1, 100))  # taken back already
+    assert queue.pending_bytes == 100
+    assert queue.sent(99)  # the first write completes, and the one taken back ends
+    assert not queue
+    assert queue.cost == 0
+    assert not queue.retract(QueuedWrite(1, 100))  # ended
+
+
+def test_a_write_taken_back_leaves_a_join_under_way_without_its_bytes() -> None:
+    queue, writes = queue_of(64, 64, 64)
+    [joined] = queue.gather()
+    assert len(joined) == 3 * 64
+    queue.sent(100)  # the first write is out, the second torn
+    assert queue.retract(QueuedWrite(2, 64))
+    assert queue.gather() == [writes[1][36:]]
+    assert queue.sent(28)
+    assert queue.done_before(3)
+    assert queue.cost == 0
+
+
+def test_a_write_taken_back_first_ends_at_once() -> None:
+    queue, writes = queue_of(10, 20, 30)
+    assert queue.retract(QueuedWrite(1, 20))
+    assert queue.retract(QueuedWrite(0, 10))  # first: it ends, and write 1 after it
+    assert queue.first_seq == 2
+    assert queue.gather() == [writes[2]]
+    assert queue.cost == 30 + WRITE_OVERHEAD
+
+
+def test_a_write_taken_back_never_fails_nor_is_its_handle_told() -> None:
+    queue = WriteQueue(1 << 20, "q")
+    handles = []
+    for seq in range(3):
+        queue.push(b"x" * 10)
+        if queue.latest is not None:
+            queue.hold(queue.latest)
+        handles.append(QueuedWrite(seq, 10))
+        queue.latest = handles[-1]
+    queue.gather()
+    queue.sent(5)
+    assert queue.retract(handles[1])  # held: let go
+    error = OSError("reset")
+    queue.fail_all(error)
+    assert [h._error for h in handles] == [error, None, error]
+    queue.observe(0)
+    queue.observe(2)
+    assert not queue.has_unobserved  # nothing left for a later flush to raise again
+    assert queue.take_unobserved(queue.next_seq) is None
+
+
+def test_gathering_leaves_out_writes_taken_back_between_large_ones() -> None:
+    queue, writes = queue_of(JOIN_BELOW, 10, JOIN_BELOW, 10)
+    assert queue.retract(QueuedWrite(1, 10))
+    assert queue.retract(QueuedWrite(3, 10))
+    assert queue.gather() == [writes[0], writes[2]]  # no empty buffer

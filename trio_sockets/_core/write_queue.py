@@ -96,6 +96,8 @@ class WriteQueue(Generic[W]):
       task flushing the same writes raises their failure, not only the first to wake.
     - :meth:`ended` says whether one write has ended, :meth:`done_before` whether all the
       writes numbered below *seq* have (a flush).
+    - :meth:`retract` takes back a byte stream's write none of whose bytes has left (a
+      cancelled ``send_all``): it keeps its number, sends nothing and never fails.
 
     Every write ends exactly once, in order of its sequence number: completions and
     failures both take writes from the front. Nothing here blocks, awaits or raises on
@@ -108,6 +110,7 @@ class WriteQueue(Generic[W]):
         "_held",
         "_joined",
         "_joined_sent",
+        "_retracted",
         "_unobserved",
         "cost",
         "latest",
@@ -150,6 +153,7 @@ class WriteQueue(Generic[W]):
         self._unobserved: dict[int, BaseException] = {}
         # The flushes waiting for pending writes (begin_flush), told of their failures.
         self._flushes: list[FlushWait] = []
+        self._retracted = False  # whether an empty write may be one taken back (retract)
 
     # -- state -------------------------------------------------------------------------
 
@@ -210,6 +214,32 @@ class WriteQueue(Generic[W]):
         seq = self.next_seq
         self.next_seq = seq + 1
         return seq
+
+    def retract(self, write: W, sending: int = 0) -> bool:
+        """Take pending *write* back if none of its bytes has left (*sending*: bytes past
+        those sent that a send under way holds); True if it was. It then sends nothing
+        and ends in order, never failing: an empty write keeps its place (a byte stream
+        queues no other), and its handle is let go (told nothing more)."""
+        writes = self.writes
+        index = write._seq - (self.next_seq - len(writes))
+        started = self._head_sent + sending  # bytes gone from the first write on
+        for data in itertools.islice(writes, max(index, 0)):
+            started -= len(data)
+            if started <= 0:
+                break
+        if index < 0 or not writes[index] or started > 0:  # ended, taken back, started
+            return False
+        self.cost -= len(writes[index])
+        writes[index] = b""
+        self._retracted = True
+        self._joined = None
+        if self.latest is write:
+            self.latest = None
+        elif write in self._held:
+            self._held.remove(write)
+        if not index:
+            self.sent(0)  # it ends now, and so do the writes taken back after it
+        return True
 
     def hold(self, write: W) -> None:
         """Keep *write*, the handle of a pending write, to set its failure if it fails.
@@ -286,7 +316,7 @@ class WriteQueue(Generic[W]):
                     small = []
                     small_len = 0
             else:
-                if small:
+                if small_len:  # not only writes taken back (empty)
                     pieces.append(small[0] if len(small) == 1 else b"".join(small))
                     small = []
                     small_len = 0
@@ -294,7 +324,7 @@ class WriteQueue(Generic[W]):
             total += size
             if total >= MAX_SEND or len(pieces) >= IOV_MAX - 1:
                 break
-        if small:
+        if small_len:
             pieces.append(small[0] if len(small) == 1 else b"".join(small))
         return pieces
 
@@ -329,6 +359,8 @@ class WriteQueue(Generic[W]):
             writes.popleft()
             completed += size
         self._head_sent = head_sent
+        while writes and not writes[0]:  # taken back (retract), and first now: ended
+            writes.popleft()
         if pending == len(writes):
             return False
         self.cost -= completed + (pending - len(writes)) * WRITE_OVERHEAD
@@ -389,12 +421,15 @@ class WriteQueue(Generic[W]):
         """Fail every pending write with *error*: a broken stream, ``cancel_io``, close."""
         end = self.next_seq
         first = end - len(self.writes)
+        failed: range | list[int] = range(first, end)
+        if self._retracted:  # writes taken back have nothing to fail
+            failed = [seq for seq, data in zip(failed, self.writes, strict=True) if data]
         self.writes.clear()
         self.cost = 0
         self._head_sent = 0
         self._joined = None
         if first < end:
-            self._unobserved.update(dict.fromkeys(range(first, end), error))
+            self._unobserved.update(dict.fromkeys(failed, error))
             self._tell(first, end, error)
 
     def _tell(self, first: int, end: int, error: BaseException) -> None:
