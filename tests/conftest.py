@@ -264,13 +264,15 @@ def narrow(sender: StreamSocket, receiver: StreamSocket) -> None:
 
 async def fill_stream(*socks: StreamSocket) -> None:
     """Clog each socket as trio's own tests clog a stream: ``send_all`` until every task
-    waits, then cancel it. An entered socket goes on sending the rest of the cancelled
-    ``send_all`` in the background, so a clogged socket has writes pending: 256 KiB
-    ``send_all`` calls (trio's tests send 10,000 bytes at a time) leave far more pending
-    than the few kilobytes a TCP window may still open by later (as acknowledgements
-    arrive or the receiver's queue is collapsed), which would let the pending writes
-    out without the peer reading. Filled again until writes are still pending a moment
-    later."""
+    waits, then cancel it. The ``send_all`` that waits is the one the kernel took only
+    part of (on TLS, the one handed to the SSLStream): begun, it is not taken back when
+    cancelled, and an entered socket goes on sending its rest in the background, so a
+    clogged socket has writes pending (a cancelled ``send_all`` none of whose bytes had
+    left would send nothing, and leave nothing pending). 256 KiB ``send_all`` calls
+    (trio's tests send 10,000 bytes at a time) leave far more pending than the few
+    kilobytes a TCP window may still open by later (as acknowledgements arrive or the
+    receiver's queue is collapsed), which would let the pending writes out without the
+    peer reading. Filled again until writes are still pending a moment later."""
 
     async def sender(sock: StreamSocket) -> None:
         while True:

@@ -19,7 +19,7 @@ import pytest
 import trio
 import trio.lowlevel
 import trio.testing
-from conftest import TaskSteps, receive_all, receive_exactly, require_tool
+from conftest import TaskSteps, narrow, receive_all, receive_exactly, require_tool
 
 import trio_sockets
 from trio_sockets import (
@@ -328,6 +328,56 @@ def test_pending_writes_hold_no_more_memory_than_the_bound(
     assert measured["growth"] <= bound + 4 * 1024 * 1024, measured
 
 
+_SKIPPING_SCRIPT = textwrap.dedent(
+    """
+    import json, os, socket, trio
+    from trio_sockets import HostName, StreamSocket
+
+    def rss():
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) * 1024
+
+    async def main():
+        server = socket.create_server(("127.0.0.1", 0))
+        async with StreamSocket() as sock:
+            await sock.connect(HostName("127.0.0.1"), str(server.getsockname()[1]))
+            peer, _ = server.accept()  # never reads
+            sock.output_stream.max_pending_bytes = 1 << 20
+            before, skipped, most = rss(), 0, 0
+            for index in range(150):
+                with trio.move_on_after(0.01) as scope:
+                    await sock.send_all(bytes([index % 256]) * (1 << 20))  # a fresh one
+                skipped += scope.cancelled_caught
+                most = max(most, sock.output_stream.pending_bytes)
+            print(json.dumps({"skipped": skipped, "most_pending": most,
+                              "growth": rss() - before}), flush=True)
+            os._exit(0)  # the peer never reads: nothing would flush what is pending
+
+    trio.run(main)
+    """
+)
+
+
+def test_send_alls_skipped_for_a_slow_peer_hold_no_memory() -> None:
+    """The broadcaster's idiom -- give each message 10 ms, skip it for a slow client --
+    150 times with 1 MiB messages: only the one the kernel took part of stays pending,
+    and the process's resident memory grows by a few MiB at most. Before, every skipped message
+    stayed queued, outside ``max_pending_bytes``: 146 MiB pending, RSS up by as much."""
+    result = subprocess.run(
+        [sys.executable, "-c", _SKIPPING_SCRIPT],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    measured = json.loads(result.stdout)
+    assert measured["skipped"] >= 100, measured  # the kernel's buffers took the first few
+    assert measured["most_pending"] <= 1 << 20, measured
+    assert measured["growth"] <= 16 * 1024 * 1024, measured
+
+
 async def test_a_fast_producer_is_held_to_the_readers_pace(
     tcp_pair: tuple[StreamSocket, StreamSocket],
 ) -> None:
@@ -365,6 +415,69 @@ async def test_cancelling_the_await_does_not_cancel_the_write(
     # The write goes on in the socket's nursery and completes once the peer reads.
     assert await receive_exactly(server, len(big)) == big
     assert await operation == len(big)
+
+
+#: A message far larger than the narrowed buffers of the pair: never taken whole.
+SKIPPED_MESSAGE = 256 * 1024
+
+
+def skipped_message(seq: int) -> bytes:
+    """Message *seq*: its number, then that number's byte (a torn or stray one shows)."""
+    return seq.to_bytes(4, "big") + bytes([seq]) * (SKIPPED_MESSAGE - 4)
+
+
+@pytest.mark.parametrize(
+    ("tls", "entered"),
+    # Not TLS on a socket not entered: there the cancelled task itself is in the middle
+    # of a TLS record, which breaks the stream (docs/guarantees.rst, "Cancellation").
+    [(False, True), (False, False), (True, True)],
+    ids=["plain, entered", "plain, not entered", "tls, entered"],
+)
+async def test_a_send_all_cancelled_before_its_first_byte_left_sends_nothing(
+    tls: bool, entered: bool, tls_certificates: TlsCertificates
+) -> None:
+    """A slow peer, and each message given 10 ms (``with trio.move_on_after(0.01): await
+    sock.send_all(message)``): the first, partly sent, is sent whole; every later one
+    is cancelled before any of its bytes left and taken back out, so that nothing more
+    stays pending and the peer never receives it. A ``send_all`` in a scope cancelled
+    already queues nothing. Before, every cancelled message stayed queued, outside
+    ``max_pending_bytes``, and was sent later."""
+    level = SocketProtectionLevel.TLS12 if tls else SocketProtectionLevel.PLAIN_SOCKET
+    received = bytearray()
+    with trio.fail_after(30):
+        async with unentered_sender(level, tls_certificates if tls else None) as (
+            sender,
+            client,
+        ):
+            if entered:
+                await sender.__aenter__()
+            narrow(sender, client)
+            output = sender.output_stream
+            try:
+                for seq in range(20):
+                    # The first has time to begin (on TLS the writer hands it over).
+                    with trio.move_on_after(0.2 if seq == 0 else 0.01) as scope:
+                        await sender.send_all(skipped_message(seq))
+                    assert scope.cancelled_caught  # the peer reads nothing yet
+                    assert output.pending_bytes == SKIPPED_MESSAGE  # the first one's
+                with trio.CancelScope() as scope:
+                    scope.cancel()
+                    await sender.send_all(b"never sent")
+                assert scope.cancelled_caught
+                assert output.pending_bytes == SKIPPED_MESSAGE
+            except AssertionError:
+                await trio.aclose_forcefully(sender)  # no flush to a peer that never reads
+                raise
+
+            async def read() -> None:
+                received.extend(await receive_exactly(client, 2 * SKIPPED_MESSAGE + 3))
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(read)
+                await sender.send_all(skipped_message(99))
+                await sender.send_all(b"end")
+            assert output.pending_bytes == 0
+    assert bytes(received) == skipped_message(0) + skipped_message(99) + b"end"
 
 
 async def test_output_stream_aclose_flushes_and_keeps_the_socket(

@@ -43,7 +43,7 @@ from .._core.scheduling import task_step
 from .._core.write_queue import WRITE_OVERHEAD, QueuedWrite, WriteQueue
 from .._data.interfaces import OutputStream, WriteOperationLike
 from .operation import UNHELD, getrefcount
-from .sending import Sending, TaskStarter
+from .sending import OnCancel, Sending, TaskStarter
 
 __all__ = ["DEFAULT_MAX_PENDING_BYTES", "WRITE_OVERHEAD", "BaseOutputStream", "WriteOperation"]
 
@@ -446,7 +446,7 @@ class BaseOutputStream(Sending, OutputStream):
             return self._done_at_once()
         return self._new_operation(self._queue.push(data, bounded=False), len(data))
 
-    async def _wait_for(self, op: WriteOperation) -> int:
+    async def _wait_for(self, op: WriteOperation, on_cancel: OnCancel = None) -> int:
         queue = self._queue
         seq = op._seq
         if seq == queue.next_seq - 1:  # the latest write
@@ -455,7 +455,7 @@ class BaseOutputStream(Sending, OutputStream):
             self._awaited_last = True
         # Nothing pending (cost 0, as after a store() write() sent at once): all ended.
         if op._error is None and queue.cost and not queue.ended(seq):
-            await self._run_until(lambda: op._error is not None or queue.ended(seq))
+            await self._run_until(lambda: op._error is not None or queue.ended(seq), on_cancel)
         else:
             # Ended already (write() sent it at once): only the checkpoint every await of
             # an operation is; later writes go on as _run_until would have them.

@@ -29,10 +29,21 @@ import trio
 from .._core.errors import SocketErrorStatus
 from .._core.write_queue import WriteQueue
 
-__all__ = ["UNATTENDED", "PosArgT", "SendRoom", "Sending", "TaskStarter", "receive_sending"]
+__all__ = [
+    "UNATTENDED",
+    "OnCancel",
+    "PosArgT",
+    "SendRoom",
+    "Sending",
+    "TaskStarter",
+    "receive_sending",
+]
 
 PosArgT = TypeVarTuple("PosArgT")
 T = TypeVar("T")
+#: What a wait for writes does when it is cancelled, before the writes left are handed
+#: on (a cancelled ``send_all`` takes its write back if none of it has left).
+OnCancel = Callable[[], None] | None
 
 
 class TaskStarter(Protocol):
@@ -277,13 +288,18 @@ class Sending(abc.ABC):
             self._writer_ending = False
             self._writer_woken = False
 
-    async def _run_until(self, until: Callable[[], bool]) -> None:
-        """Send (or wait for the sender) until *until()*; a full trio checkpoint."""
+    async def _run_until(self, until: Callable[[], bool], on_cancel: OnCancel = None) -> None:
+        """Send (or wait for the sender) until *until()*; a full trio checkpoint.
+        Cancelled after its first checkpoint, it calls *on_cancel* first."""
         await trio.lowlevel.checkpoint_if_cancelled()
         yielded = False
         self._awaiting += 1
         try:
             yielded = await self._drive(until)
+        except trio.Cancelled:
+            if on_cancel is not None:
+                on_cancel()
+            raise
         finally:
             self._awaiting -= 1
             if self._queue and not self._sender_busy:

@@ -13,11 +13,12 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from functools import partial
 
 import trio
 
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
-from .output import BaseOutputStream, NurseryGetter
+from .output import BaseOutputStream, NurseryGetter, WriteOperation
 from .sending import SendRoom
 from .sockio import ended_abnormally
 
@@ -35,6 +36,9 @@ class StreamOutputStream(BaseOutputStream):
 
     _empty_done = True  # an empty write sends nothing on a byte stream
     _send_in_write = True
+    #: Bytes past those sent that a send under way holds (a TLS record being sent):
+    #: a ``send_all`` whose write they reach has begun.
+    _in_flight = 0
 
     def __init__(self, sock: socket.socket, nursery_getter: NurseryGetter, what: str) -> None:
         super().__init__(sock, nursery_getter, what)
@@ -63,13 +67,16 @@ class StreamOutputStream(BaseOutputStream):
         the kernel straight from the caller's buffer: no operation object and no copy,
         which is what a request/response exchange needs to cost no more than a plain
         socket. Only an unsent remainder is queued (as a copy).
+
+        Cancellation: a call cancelled before any of its bytes has left sends nothing
+        (its queued copy is taken back out); once some have, all of it is sent.
         """
         if self._queue or self._sender_busy or self._guarded:
             successor = self._upgraded()
             if successor is not None:
                 await successor.send_all(data)
                 return
-            await self._wait_for(self._enqueue(data))
+            await self._send_all_queued(data)
             return
         if not isinstance(data, (bytes, bytearray, memoryview)):
             raise TypeError(
@@ -101,7 +108,23 @@ class StreamOutputStream(BaseOutputStream):
         operation = self._enqueue(data)
         if sent:
             self._queue.sent(sent)
-        await self._wait_for(operation)
+            await self._wait_for(operation)
+        else:  # none of it left: cancelled before any does, it sends nothing
+            await self._wait_for(operation, partial(self._take_back, operation))
+
+    async def _send_all_queued(self, data: bytes | bytearray | memoryview) -> None:
+        """``send_all`` after the pending writes, with a queued copy of *data*, taken
+        back out if the call is cancelled before any of it has left: a cancelled call
+        neither sends nor keeps what it did not begin to send."""
+        await trio.lowlevel.checkpoint_if_cancelled()  # cancelled already: nothing queued
+        operation = self._enqueue(data)
+        await self._wait_for(operation, partial(self._take_back, operation))
+
+    def _take_back(self, operation: WriteOperation) -> None:
+        """The wait of a ``send_all`` was cancelled: take its write out of the queue if
+        none of it has left (nor is held by a send under way)."""
+        if self._queue.retract(operation, self._in_flight):
+            self._wake()  # a flush may have nothing left to wait for
 
     async def wait_send_all_might_not_block(self) -> None:
         """Wait until the pending writes are sent and the kernel buffer has room.

@@ -70,7 +70,8 @@ class StreamSending(abc.ABC):
         """Send all of *data*, after any writes already pending on ``output_stream``.
 
         Not bounded by ``output_stream.max_pending_bytes`` (the bound on writes nobody
-        waits for): a send_all of any size waits until all of it is sent.
+        waits for): a send_all of any size waits until all of it is sent, and a
+        cancelled one leaves nothing queued unless part of it has left.
 
         Raises:
             trio.BusyResourceError: another task is in ``send_all``.
@@ -80,10 +81,15 @@ class StreamSending(abc.ABC):
             SocketStatusError: the connection failed; it is also a
                 :class:`trio.BrokenResourceError`.
 
-        Cancellation: as with trio's streams, some of the data may have been sent. When
-        the socket was entered, the rest is sent in the background; otherwise it is sent
-        first by the next send, awaited write, ``flush()`` or ``aclose()`` (on a TLS
-        connection, a cancelled send breaks the sending side).
+        Cancellation: a call cancelled before any byte of *data* has left (on TLS,
+        before any was handed to the encryption) sends nothing: its data is taken back
+        out of the queue, also when the call began in a scope cancelled already. Once
+        part of it has left, all of it is sent, never a torn part: when the socket was
+        entered, the rest in the background; otherwise first by the next send, awaited
+        write, ``flush()`` or ``aclose()``. That rest is pending (``pending_bytes``) and
+        counts towards ``max_pending_bytes`` for later writes.
+        On a TLS connection not entered, the cancelled task itself may be in the middle
+        of a TLS record, which breaks the sending side.
         """
         with self._sending():
             output = self._require_output("send_all()")

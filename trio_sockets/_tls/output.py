@@ -64,8 +64,13 @@ class TlsOutputStream(StreamOutputStream):
         self._sent = 0  # send_all calls completed
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
-        """Send *data* after everything pending; return when it is encrypted and sent."""
-        await self._wait_for(self._enqueue(data))
+        """Send *data* after everything pending; return when it is encrypted and sent.
+
+        Cancellation: a call cancelled before any of its bytes was handed to the
+        SSLStream sends nothing (its queued copy is taken back out); once some were,
+        all of it is sent.
+        """
+        await self._send_all_queued(data)
 
     def _send_step(self) -> bool:  # pragma: no cover - _send_until is overridden
         raise AssertionError("a TLS stream sends through its SSLStream")
@@ -124,6 +129,7 @@ class TlsOutputStream(StreamOutputStream):
             first = queue.first_seq
             scope = trio.CancelScope()
             self._sender_scope = scope
+            self._in_flight = len(data)  # its writes have begun: none is taken back
             try:
                 with scope:
                     await self._tls.send_all(data)
@@ -146,6 +152,7 @@ class TlsOutputStream(StreamOutputStream):
                 return True
             finally:
                 self._sender_scope = None
+                self._in_flight = 0
             if scope.cancelled_caught:  # cancel_io() or close, in the middle of a record
                 self._break(
                     socket_error(
