@@ -477,6 +477,23 @@ async def test_a_handshake_that_never_comes_times_out() -> None:
             assert caught.value.status is W.TIMEOUT
 
 
+async def test_a_tls_handshake_that_never_comes_times_out_within_the_handshake_timeout() -> None:
+    # A wss:// server that accepts TCP and never answers the ClientHello: the TLS
+    # handshake is part of the opening handshake, bounded by control.handshake_timeout.
+    def wait(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        peer.stop.wait(10)
+
+    with RawPeer(wait, answer=False) as peer:
+        async with MessageWebSocket() as ws:
+            ws.control.handshake_timeout = 0.3
+            start = trio.current_time()
+            with trio.fail_after(5), pytest.raises(WebSocketStatusError) as caught:
+                await ws.connect(f"wss://127.0.0.1:{peer.port}/")
+            assert caught.value.status is W.TIMEOUT
+            assert trio.current_time() - start < 3
+            assert "0.3 s" in str(caught.value)
+
+
 async def test_closing_during_connect_fails_the_connect_and_leaks_nothing() -> None:
     def wait(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
         peer.stop.wait(10)

@@ -88,6 +88,7 @@ async def raw_answer(
 
 async def echo_server(sock: StreamSocket, seen: list[Any]) -> None:
     async with ServerMessageWebSocket(sock) as ws:
+        ws.control.max_message_size = 4 << 20  # the tests send up to 2 MiB (1 by default)
         request = await ws.receive_request()
         seen.append(request)
         if request.path == "/missing":

@@ -203,6 +203,108 @@ async def test_a_huge_frame_header_fails_a_stream_at_once_without_its_payload() 
     assert peer.received_close.code == 1009
 
 
+# -- the message kinds: a server is bounded by default --------------------------------------
+
+
+def _client_sending(port: int, *frames: bytes, deflate: bool = False) -> Callable[[], bytes]:
+    """A raw client that opens a connection to *port*, sends *frames* and reads what the
+    server answers to the end."""
+    request = opening_request()
+    if deflate:
+        request = request[:-2] + b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+
+    def client() -> bytes:
+        with socket.create_connection(("127.0.0.1", port), timeout=PEER_TIMEOUT) as raw:
+            raw.sendall(request)
+            head = b""
+            while b"\r\n\r\n" not in head:
+                head += raw.recv(4096)
+            for data in frames:
+                raw.sendall(data)
+            return head + read_all(raw)
+
+    return client
+
+
+async def _serve_messages(
+    listener: StreamSocketListener, client: Callable[[], bytes], *, deflate: bool = False
+) -> tuple[list[int | WebErrorStatus], bytes]:
+    """Serve one *client* with a ServerMessageWebSocket left at its defaults; the sizes
+    of the messages it received (a status for a failure), and what the client read."""
+    answers: list[bytes] = []
+    got: list[int | WebErrorStatus] = []
+
+    async def attack() -> None:
+        answers.append(await trio.to_thread.run_sync(client))
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(attack)
+            sock = await listener.accept()
+            async with ServerMessageWebSocket(sock) as ws:
+                ws.control.permessage_deflate = deflate
+                ws.control.close_timeout = 1
+                await ws.receive_request()
+                await ws.accept()
+                async for args in ws.message_received:
+                    try:
+                        got.append(len(args.data))
+                    except WebSocketStatusError as exc:
+                        got.append(exc.status)
+    return got, answers[0]
+
+
+async def test_a_message_server_takes_at_most_1_mib_per_message_by_default(
+    listener: StreamSocketListener,
+) -> None:
+    port = int(listener.information.local_port)
+    limit = 1 << 20
+    client = _client_sending(
+        port,
+        frame(0x2, bytes(limit), mask=True),
+        frame(0x2, bytes(limit // 2), fin=False, mask=True),  # fragments count together
+        frame(0x0, bytes(limit // 2 + 1), mask=True),
+    )
+    got, answer = await _serve_messages(listener, client)
+    assert got == [limit, WebErrorStatus.REQUEST_ENTITY_TOO_LARGE]
+    assert close_code_in(answer) == 1009
+
+
+async def test_a_deflate_bomb_to_a_message_server_with_its_defaults_is_refused_in_bounded_memory(
+    listener: StreamSocketListener,
+) -> None:
+    port = int(listener.information.local_port)
+    bomb = frame(0x2, deflated_zeros(BOMB_SIZE), rsv1=True, mask=True)
+    with peak_rss_growth() as grown:
+        got, answer = await _serve_messages(
+            listener, _client_sending(port, bomb, deflate=True), deflate=True
+        )
+    assert got == [WebErrorStatus.REQUEST_ENTITY_TOO_LARGE]
+    assert close_code_in(answer) == 1009
+    assert grown[0] < RSS_BOUND_MIB, f"peak RSS grew by {grown[0]} MiB"
+
+
+async def test_a_frame_length_with_its_top_bit_set_fails_a_message_client_at_once() -> None:
+    # RFC 6455 5.2: the most significant bit of a 64-bit length MUST be 0. Even with no
+    # limit (WinRT's default), the client refuses the header rather than buffer on.
+    def announcing(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        sock.sendall(frame_header(0x2, (1 << 64) - 1) + bytes(1 << 16))
+        peer.read_until_close(sock, protocol)
+
+    with RawPeer(announcing) as peer:
+        async with MessageWebSocket() as ws:
+            assert ws.control.max_message_size == 0xFFFFFFFF
+            await ws.connect(peer.url())
+            with trio.fail_after(5):
+                args = await ws.message_received.receive()
+            with pytest.raises(WebSocketStatusError) as caught:
+                args.get_data_reader()
+    assert caught.value.status is WebErrorStatus.REQUEST_ENTITY_TOO_LARGE
+    assert peer.received_close is not None
+    assert peer.received_close.code == 1009
+
+
 async def test_max_frame_size_bounds_single_frames_from_other_peers() -> None:
     """A 3 MiB message the ``websockets`` server sends in one frame passes only a raised
     ``max_frame_size``."""

@@ -136,6 +136,9 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         sock = self._session.socket
         await self._session.start_socket(nursery)
         level = SocketProtectionLevel.SSL if target.secure else SocketProtectionLevel.PLAIN_SOCKET
+        if target.secure:
+            # The TLS handshake opens the connection as much as the HTTP one does.
+            sock.control.tls_handshake_timeout = self._control.handshake_timeout
         try:
             await sock.connect(target.host, str(target.port), level)
         except (OSError, trio.ClosedResourceError) as exc:

@@ -38,6 +38,11 @@ __all__ = [
 UNLIMITED = 0xFFFFFFFF
 #: The default ``max_frame_size`` of the stream WebSockets, and their largest frame sent.
 DEFAULT_MAX_FRAME_SIZE = 1024 * 1024
+#: The default ``max_message_size`` of a server message WebSocket (as ``websockets``'
+#: and trio-websocket's).
+DEFAULT_SERVER_MAX_MESSAGE_SIZE = 1024 * 1024
+# The largest payload length a frame header may carry (RFC 6455 section 5.2).
+_LARGEST_LENGTH = (1 << 63) - 1
 _MAX_INTERVAL = datetime.timedelta(days=1)
 _CREDENTIAL_REASON = (
     "it takes a PasswordCredential from the Windows credential vault and lets the OS do "
@@ -163,7 +168,11 @@ class SessionControl:
 
     @property
     def handshake_timeout(self) -> float:
-        """Seconds the opening handshake may take once connected (default 60, WinRT's)."""
+        """Seconds the opening handshake may take once connected (default 60, WinRT's).
+
+        On a client it bounds each of its steps: the TLS handshake of a ``wss://``
+        connect (it is the socket's ``tls_handshake_timeout``, which the error then
+        names), the server validation if requested, and the HTTP upgrade."""
         return self._handshake_timeout
 
     @handshake_timeout.setter
@@ -299,10 +308,19 @@ class _MessageSettings(SessionControl):
 
     @property
     def max_message_size(self) -> int:
-        """The largest message accepted, in bytes (default ``0xFFFFFFFF``, WinRT's
-        ``INFINITE``: no limit). A larger one closes the connection with 1009 and arrives
-        as an event whose ``get_data_reader()`` raises ``REQUEST_ENTITY_TOO_LARGE``. In
-        ``PARTIAL_MESSAGE`` mode it bounds the whole message, not each piece."""
+        """The largest message accepted, in bytes. A larger one closes the connection
+        with 1009 and arrives as an event whose ``get_data_reader()`` raises
+        ``REQUEST_ENTITY_TOO_LARGE``. In ``PARTIAL_MESSAGE`` mode it bounds the whole
+        message, not each piece.
+
+        The default on a :class:`~trio_sockets.MessageWebSocket` is ``0xFFFFFFFF``,
+        WinRT's ``INFINITE``: no limit, so a server can make the socket hold as much as
+        it sends (with ``permessage_deflate``, about a thousand times that); set a bound
+        for a server you do not trust. On a
+        :class:`~trio_sockets.ServerMessageWebSocket` it is 1 MiB (1,048,576, as in
+        ``websockets`` and trio-websocket), so that no client can make a server
+        hold more unless the application raises it. A frame header whose 64-bit length
+        has its top bit set (RFC 6455 forbids it) is refused with 1009 at any setting."""
         return self._max_message_size
 
     @max_message_size.setter
@@ -388,6 +406,11 @@ class ServerMessageWebSocketControl(_MessageSettings):
     are the creation parameters Device Portal takes, and the session settings). Only
     :attr:`message_type` may change once accepted."""
 
+    def __init__(self, socket_control: StreamSocketControl) -> None:
+        super().__init__(socket_control)
+        # A server takes messages from clients it does not know: bounded by default.
+        self._max_message_size = DEFAULT_SERVER_MAX_MESSAGE_SIZE
+
 
 class ServerStreamWebSocketControl(_NoDelay):
     """The settings of a :class:`~trio_sockets.ServerStreamWebSocket` (WinRT has none:
@@ -444,7 +467,9 @@ def opening_settings(control: SessionControl) -> OpeningSettings:
     size = control._max_message_size
     return OpeningSettings(
         # The protocol bounds what a frame inflates to as well (zlib's max_length).
-        max_size=(None if size == UNLIMITED else size, control._max_frame_size),
+        # "No limit" is the largest length RFC 6455 allows: websockets then refuses a
+        # header whose 64-bit length has the top bit set, which the RFC forbids.
+        max_size=(_LARGEST_LENGTH if size == UNLIMITED else size, control._max_frame_size),
         deflate_window_bits=control._deflate_max_window_bits
         if control._permessage_deflate
         else None,
