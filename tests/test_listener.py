@@ -293,6 +293,53 @@ async def test_unreceived_connections_are_closed_with_the_listener() -> None:
             assert await receive_all(client) == b""
 
 
+async def test_a_connection_arriving_as_the_listener_closes_is_no_error() -> None:
+    # The accept loop woken as readable and the close in the same scheduling pass: the
+    # block that ends (or the body that goes on after aclose()) must not see the
+    # accept() on the closed descriptor.
+    for attempt in range(40):
+        client = StreamSocket()
+        try:
+            async with StreamSocketListener() as listener:
+                await listener.bind_endpoint("127.0.0.1", "0")
+                await client.connect("127.0.0.1", listener.information.local_port)
+                if attempt % 2:
+                    await listener.aclose()
+                    await trio.sleep(0.001)  # answering on: not cancelled
+        finally:
+            await client.aclose()
+
+
+async def test_closing_every_handle_of_connection_received_closes_the_listener(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        port = int(listener.information.local_port)
+        worker = listener.connection_received.clone()
+        listener.connection_received.close()  # the channel is the workers' now
+        with pytest.raises(trio.ClosedResourceError, match="connection_received was closed"):
+            await listener.accept()
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as first:
+            with worker:
+                args = await worker.receive()
+                async with args.socket as served:
+                    await served.send_all(b"served")
+            assert first.recv(16) == b"served"
+        # Nobody can receive a connection any more: the next one closes the listener,
+        # and the clients after it are refused instead of waiting in the backlog.
+        listening = listener.sockets
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as second:
+            with trio.fail_after(5):
+                await wait_until(lambda: all(sock.fileno() == -1 for sock in listening))
+            assert second.recv(16) == b""
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        with pytest.raises(trio.ClosedResourceError, match="StreamSocketListener is closed"):
+            await listener.accept()
+    assert "every handle of connection_received was closed" in caplog.text
+
+
 async def test_trio_serve_listeners_serves_with_the_listener() -> None:
     async def echo(stream: StreamSocket) -> None:
         async with stream:

@@ -247,6 +247,14 @@ async def test_a_join_on_a_socket_bound_to_a_unicast_address_is_refused_saying_w
             assert (await receive(receiver)).data == b"heard"
 
 
+async def test_membership_calls_on_a_closed_socket_say_it_is_closed() -> None:
+    async with DatagramSocket() as sock:
+        await sock.bind_endpoint(LOOPBACK, "0")
+    for call in (sock.join_multicast_group, sock.leave_multicast_group):
+        with pytest.raises(trio.ClosedResourceError, match="closed"):
+            call(group())
+
+
 async def test_only_multicast_only_sockets_share_a_port() -> None:
     async with DatagramSocket() as plain, DatagramSocket() as sharer, DatagramSocket() as other:
         sharer.control.multicast_only = True

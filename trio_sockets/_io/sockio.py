@@ -154,6 +154,9 @@ async def accept(sock: socket.socket) -> tuple[socket.socket, SockAddr]:
         return conn, address
     while True:
         await trio.lowlevel.wait_readable(sock)
+        # Woken as readable, the socket may have been closed since in the same pass:
+        # notify_closing() then had no wait left to end.
+        _check_open(sock)
         try:
             conn, address = sock.accept()
         except BlockingIOError:

@@ -412,14 +412,9 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                 named and no route leads to the group...).
         """
         group = coerce_host_name(host, "host")
+        sock = self.socket  # closed: ClosedResourceError before any advice on binding
         self._binding.check_hears_groups(group)
-        set_membership(
-            self.socket,
-            self._binding.control,
-            group,
-            join=True,
-            where=self._describe(),
-        )
+        set_membership(sock, self._binding.control, group, join=True, where=self._describe())
 
     def leave_multicast_group(self, host: HostName | str) -> None:
         """Stop receiving a group joined with :meth:`join_multicast_group`.

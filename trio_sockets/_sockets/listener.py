@@ -69,7 +69,10 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
     accepting until the consumer catches up.
 
     Closing the listener stops accepting; sockets already received keep working.
-    Connections accepted but never received are closed with it.
+    Connections accepted but never received are closed with it. So does closing every
+    handle of ``connection_received`` (clones included: nobody can receive a
+    connection any more): the listener then closes and logs a warning, so that clients
+    are refused rather than left waiting in the backlog.
 
     Out of file descriptors, the listener accepts again every 0.1 s until some are free;
     each failed accept is counted in ``information.accept_failures`` (its error in
@@ -309,8 +312,16 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
                 self._send_channel.send_nowait(args)
             except trio.WouldBlock:
                 await self._send_channel.send(args)
-        except (trio.ClosedResourceError, trio.BrokenResourceError):
+        except trio.ClosedResourceError:
             close_at_once(accepted)
+            return False
+        except trio.BrokenResourceError:
+            close_at_once(accepted)
+            _LOGGER.warning(
+                "%s: every handle of connection_received was closed; the listener closes",
+                self._describe(),
+            )
+            self._close_now()
             return False
         except BaseException:
             close_at_once(accepted)
@@ -402,7 +413,12 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         try:
             args = await self.connection_received.receive()
         except (trio.EndOfChannel, trio.ClosedResourceError):
-            raise trio.ClosedResourceError("this StreamSocketListener is closed") from None
+            if self._lifecycle.closed:
+                raise trio.ClosedResourceError("this StreamSocketListener is closed") from None
+            raise trio.ClosedResourceError(
+                "this StreamSocketListener's connection_received was closed, "
+                "which accept() receives from"
+            ) from None
         return args.socket
 
     # -- closing -----------------------------------------------------------------------
