@@ -929,6 +929,28 @@ async def test_cancelling_a_connect_leaks_nothing() -> None:
     assert open_fd_count() == fds
 
 
+@pytest.mark.parametrize("cancelled_after", [0, 1, 2])
+async def test_a_connect_cancelled_as_it_starts_leaves_the_socket_able_to_connect(
+    server: WebsocketsServer, cancelled_after: int
+) -> None:
+    # A deadline already passed (a retry loop's), or one that strikes in its first
+    # steps: the next connect works, as after any failed one.
+    async with MessageWebSocket() as ws:
+        with trio.CancelScope() as scope:
+            if cancelled_after:
+                scope.deadline = trio.current_time()  # at the next checkpoint
+                for _ in range(cancelled_after - 1):
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+            else:
+                scope.cancel()
+            await ws.connect(server.url("/echo"))
+        assert scope.cancelled_caught
+        await ws.connect(server.url("/echo"))
+        await ws.output_stream.write(b"again")
+        with trio.fail_after(5):
+            assert (await ws.message_received.receive()).data == b"again"
+
+
 def open_socket_count() -> int:
     """The open socket descriptors of the process (the peer's selector, an epoll
     descriptor that the threading server leaves to the garbage collector, is not one)."""

@@ -126,8 +126,9 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         self, nursery: trio.Nursery, target: WebSocketTarget, subprotocols: tuple[str, ...]
     ) -> None:
         what = f"connect to {shown(self._uri)}"
-        if self._socket_used:
-            # The last attempt got as far as the handshake: its connection is gone.
+        if self._socket_used or self._session.socket_ended:
+            # The last attempt got as far as the handshake, or was cancelled as it
+            # started: its socket is closed.
             fresh = StreamSocket(resolver=self._resolver)
             use_socket_control(self._control, fresh.control)
             use_socket_information(self._information, fresh.information)

@@ -328,6 +328,12 @@ class Session(Generic[_Control, _Information]):
             # here, or its connection would stay open until the garbage collector.
             close_at_once(self._socket)
 
+    @property
+    def socket_ended(self) -> bool:
+        """Whether the task that owns the socket has ended: the socket is closed (a
+        connect cancelled as it started the task ends it too)."""
+        return self._socket_closed is not None and self._socket_closed.is_set()
+
     async def wait_socket_closed(self) -> None:
         if self._socket_closed is not None:
             await self._socket_closed.wait()
