@@ -1397,6 +1397,41 @@ async def test_read_refuses_unknown_option_bits(
 
 
 @pytest.mark.parametrize("how", ["exception", "cancellation"])
+async def test_a_write_failure_nobody_saw_is_not_lost_when_the_block_ends_early(
+    listener: StreamSocketListener, how: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Leaving the block with an exception closes at once, without raising what failed
+    before: the failure goes with the exception as a note, or, for a cancellation
+    (which its scope absorbs), to the log."""
+    client = StreamSocket()
+    leaving: list[BaseException] = []
+    with trio.CancelScope() as scope:
+        try:
+            async with client:
+                await client.connect("127.0.0.1", listener.information.local_port)
+                async with await listener.accept() as server:
+                    _reset(server.socket)
+                    _wait_for_socket_error(client.socket)
+                    client.output_stream.write(b"lost?")  # sent at once: it fails
+                    if how == "exception":
+                        raise KeyError("the application's own error")
+                    scope.cancel()
+                    await trio.sleep(5)
+        except KeyError as exc:
+            leaving.append(exc)
+    note = "a write nobody awaited had failed: "
+    if how == "exception":
+        (notes,) = [exc.__notes__ for exc in leaving]
+        assert len(notes) == 1
+        assert note in notes[0]
+        assert "CONNECTION_RESET_BY_PEER" in notes[0]
+    else:
+        assert scope.cancelled_caught
+        assert note in caplog.text
+        assert "CONNECTION_RESET_BY_PEER" in caplog.text
+
+
+@pytest.mark.parametrize("how", ["exception", "cancellation"])
 async def test_leaving_the_block_with_writes_unsent_resets_the_connection(
     listener: StreamSocketListener, how: str
 ) -> None:

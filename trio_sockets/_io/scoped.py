@@ -19,6 +19,7 @@ import abc
 import contextlib
 import contextvars
 import functools
+import logging
 import socket
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from types import TracebackType
@@ -41,6 +42,8 @@ __all__ = [
     "SocketWait",
     "close_at_once",
 ]
+
+_LOGGER = logging.getLogger("trio_sockets")
 
 #: The fields of :class:`NurseryScoped` and :class:`AbortableIO`, which a subclass with
 #: ``__slots__`` lists among its own.
@@ -257,7 +260,7 @@ class NurseryScoped(abc.ABC):
             if exc is None:
                 await self.aclose()
             else:
-                self._close_now()
+                self._leave_at_once(exc)
             return
         manager = self._nursery_manager
         close_error: BaseException | None = None
@@ -265,7 +268,7 @@ class NurseryScoped(abc.ABC):
             if exc is None:
                 await self.aclose()
             else:
-                self._close_now()
+                self._leave_at_once(exc)
         except BaseException as error:  # re-raised below, once the nursery has ended
             close_error = error
             self._close_now()
@@ -284,6 +287,28 @@ class NurseryScoped(abc.ABC):
             await manager.__aexit__(None, None, None)
         if close_error is not None:
             raise close_error
+
+    def _leave_at_once(self, exc: BaseException) -> None:
+        """Close at once, as leaving the block with *exc* does. The first write failure
+        nobody saw (it happened before: the close fails what is pending anyway) goes
+        with *exc* as a note, or to the log for a cancellation, which a cancel scope
+        absorbs, notes and all."""
+        failures = []
+        for output in self._pending_writes() if isinstance(self, AbortableIO) else ():
+            try:
+                output.raise_unobserved()
+            except BaseException as failure:  # one of the stream's writes: kept
+                failures.append(failure)
+        if failures:
+            text = (
+                f"before the block of {self._describe()} ended, a write nobody awaited had "
+                f"failed: {failures[0]!s:.300}"
+            )
+            if isinstance(exc, trio.Cancelled):
+                _LOGGER.warning("%s", text)
+            else:
+                exc.add_note(text)
+        self._close_now()
 
 
 def close_at_once(resource: NurseryScoped) -> None:
