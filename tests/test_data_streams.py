@@ -266,3 +266,35 @@ async def test_a_store_that_completes_at_once_is_one_scheduler_step(
     assert steps.total <= 100 + 5, steps.total
     expected = b"".join(index.to_bytes(4, "big") for index in range(100))
     assert await receive_exactly(server, len(expected)) == expected
+
+
+@pytest.mark.parametrize(
+    ("bad", "cut"),
+    [(b"a" * 9999 + b"\xff", 0), ("é".encode() * 5000, 1)],
+    ids=["invalid", "a character cut in two"],
+)
+async def test_a_string_that_fails_to_decode_leaves_the_reader_and_the_stream_whole(
+    tcp_pair: tuple[StreamSocket, StreamSocket], bad: bytes, cut: int
+) -> None:
+    """A record of 8 KiB or more that is not valid UTF-8 (or whose count cuts a
+    character): while the error is being handled (skip the record, read on), the
+    reader loads, the socket reads in order and the reader closes."""
+    client, server = tcp_pair
+    await server.send_all(bad + b"<2nd>")
+    reader = DataReader(client.input_stream)
+    with trio.fail_after(5):
+        await reader.load(len(bad) + 5)
+    try:
+        reader.read_string(len(bad) - cut)
+    except UnicodeDecodeError:
+        reader.read_bytes(len(bad) - cut)  # skip the bad record
+        assert reader.read_bytes(5 + cut)[cut:] == b"<2nd>"
+        await server.send_all(b"<3rd><4th>")
+        with trio.fail_after(5):
+            await reader.load(5)  # from the stream
+        assert reader.read_bytes(5) == b"<3rd>"
+        await reader.aclose()  # gives back what it read ahead
+        with trio.fail_after(5):
+            assert await receive_exactly(client, 5) == b"<4th>"
+    else:
+        raise AssertionError("the record decoded")

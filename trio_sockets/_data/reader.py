@@ -360,8 +360,10 @@ class DataReader(CodecSettings, LoadingBuffer):
         if size < _VIEW_COPY_THRESHOLD:
             value = decode_string(self._buf[pos : pos + size], text)
         else:
-            with memoryview(self._buf) as view:
-                value = decode_string(view[pos : pos + size], text)
+            # Both views released on the way out, also by a UnicodeDecodeError: its
+            # traceback keeps them, and an export would pin the buffer's size.
+            with memoryview(self._buf) as view, view[pos : pos + size] as part:
+                value = decode_string(part, text)
         self._pos = pos + size
         return value
 
