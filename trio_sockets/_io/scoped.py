@@ -291,8 +291,9 @@ class NurseryScoped(abc.ABC):
     def _leave_at_once(self, exc: BaseException) -> None:
         """Close at once, as leaving the block with *exc* does. The first write failure
         nobody saw (it happened before: the close fails what is pending anyway) goes
-        with *exc* as a note, or to the log for a cancellation, which a cancel scope
-        absorbs, notes and all."""
+        with *exc* as a note, or, for a cancellation, which a cancel scope absorbs,
+        notes and all, to the log at level INFO: a program being cancelled (or ending
+        for another failure, whose consequence this one often is) stays quiet."""
         failures = []
         for output in self._pending_writes() if isinstance(self, AbortableIO) else ():
             try:
@@ -305,7 +306,7 @@ class NurseryScoped(abc.ABC):
                 f"failed: {failures[0]!s:.300}"
             )
             if isinstance(exc, trio.Cancelled):
-                _LOGGER.warning("%s", text)
+                _LOGGER.info("%s", text)
             else:
                 exc.add_note(text)
         self._close_now()

@@ -3,20 +3,14 @@ reads from them."""
 
 from __future__ import annotations
 
-import dataclasses
 import datetime
-
-from websockets.extensions.base import ClientExtensionFactory, ServerExtensionFactory
-from websockets.extensions.permessage_deflate import (
-    ClientPerMessageDeflateFactory,
-    ServerPerMessageDeflateFactory,
-)
 
 from .._core.certificate import Certificate, IgnorableErrors
 from .._core.checks import check_bool, check_enum, check_int, check_seconds, describe, shown
 from .._core.enums import ChainValidationResult, MessageWebSocketReceiveMode, SocketMessageType
 from .._core.errors import WindowsOnlyError
 from .._sockets.stream_control import StreamSocketControl
+from .opening import OpeningSettings
 
 __all__ = [
     "MessageWebSocketControl",
@@ -422,44 +416,6 @@ class ServerStreamWebSocketControl(_NoDelay):
 
 
 # -- what the WebSocket reads from its control -----------------------------------------
-
-
-@dataclasses.dataclass(frozen=True)
-class OpeningSettings:
-    """What the protocol of one connection takes from the control, frozen when its
-    opening handshake starts."""
-
-    #: The largest message and the largest frame accepted, in bytes (the protocol's
-    #: ``max_size``); ``None``: no limit.
-    max_size: tuple[int | None, int | None]
-    #: The permessage-deflate window offered or accepted; ``None``: no compression.
-    deflate_window_bits: int | None
-
-    def client_extensions(self) -> list[ClientExtensionFactory] | None:
-        """The extensions a client offers."""
-        bits = self.deflate_window_bits
-        if bits is None:
-            return None
-        return [
-            ClientPerMessageDeflateFactory(
-                server_max_window_bits=None if bits == 15 else bits,
-                client_max_window_bits=bits,
-                compress_settings={"memLevel": 5},
-            )
-        ]
-
-    def server_extensions(self) -> list[ServerExtensionFactory] | None:
-        """The extensions a server accepts."""
-        bits = self.deflate_window_bits
-        if bits is None:
-            return None
-        return [
-            ServerPerMessageDeflateFactory(
-                server_max_window_bits=bits,
-                client_max_window_bits=bits,
-                compress_settings={"memLevel": 5},
-            )
-        ]
 
 
 def opening_settings(control: SessionControl) -> OpeningSettings:
