@@ -7,14 +7,17 @@ import base64
 import contextlib
 import datetime
 import enum
+import functools
+import http.server
 import json
 import logging
 import os
 import socket
 import ssl
 import struct
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -463,6 +466,119 @@ async def test_a_404_handshake_is_not_found_and_the_socket_can_retry() -> None:
             await ws.connect(server.url("/echo"))
             await ws.output_stream.write(b"found")
             assert await receive(ws) == (BINARY, b"found")
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextlib.contextmanager
+def _http_server(directory: Path) -> Iterator[int]:
+    """Python's own ``http.server`` (it answers HTTP/1.0) serving *directory* in a
+    thread on 127.0.0.1; yields its port."""
+    handler = functools.partial(_QuietHandler, directory=str(directory))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as httpd:
+        thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield httpd.server_address[1]
+        finally:
+            httpd.shutdown()
+            thread.join(10)
+
+
+async def test_an_http_1_0_answer_from_pythons_http_server_is_its_status(
+    tmp_path: Path,
+) -> None:
+    (tmp_path / "index.html").write_text("an HTTP server, not a WebSocket one\n")
+    with _http_server(tmp_path) as port:
+        async with MessageWebSocket() as ws:
+            ws.control.handshake_timeout = 10
+            with pytest.raises(WebSocketStatusError) as caught:
+                await ws.connect(f"ws://127.0.0.1:{port}/missing")
+            assert caught.value.status is W.NOT_FOUND
+            assert WebSocketError.get_status(caught.value) == 404
+            assert "server rejected WebSocket connection: HTTP 404" in str(caught.value)
+            # An answer of 200 is no upgrade either: as for HTTP/1.1.
+            with pytest.raises(WebSocketStatusError) as caught:
+                await ws.connect(f"ws://127.0.0.1:{port}/")
+            assert caught.value.status is W.UNEXPECTED_STATUS_CODE
+
+
+def _answer_with(*parts: bytes) -> Callable[[RawPeer, socket.socket, ServerProtocol | None], None]:
+    """A peer that reads the request, sends *parts* (a pause between them), and closes."""
+
+    def answer(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            data = sock.recv(65536)
+            assert data, "the request did not come whole"
+            request += data
+        for index, part in enumerate(parts):
+            if index:
+                time.sleep(0.05)
+            sock.sendall(part)
+        with contextlib.suppress(OSError):  # the client may have closed already
+            sock.shutdown(socket.SHUT_WR)
+
+    return answer
+
+
+_ACCEPT_101 = (
+    b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("parts", "status"),
+    [
+        ((b"HTTP/1.0 404 Not Found\r\n\r\n",), W.NOT_FOUND),
+        ((b"HTTP/1.0 403 Forbidden\r\nContent-Length: 0\r\n\r\n",), W.FORBIDDEN),
+        ((b"HTTP/1.0 503 \r\n\r\n",), W.SERVICE_UNAVAILABLE),  # an empty reason
+        ((b"HTTP/1.0 418 I'm a teapot\r\n\r\n",), W.UNEXPECTED_CLIENT_ERROR),
+        ((b"HTTP/1.0 599 Odd\r\n\r\n",), W.UNEXPECTED_SERVER_ERROR),
+        ((b"HTTP/1.0 100 Continue\r\n\r\n",), W.UNEXPECTED_STATUS_CODE),
+        ((b"HTTP/1.0 40", b"4 Not Found\r", b"\n\r\n"), W.NOT_FOUND),  # in pieces
+        ((b"HTTP/1.0 404 N\xf6t F\tound\r\n\r\n",), W.NOT_FOUND),  # obs-text, a tab
+        ((b"HTTP/1.0 404 " + b"x" * 8100 + b"\r\n\r\n",), W.NOT_FOUND),  # a long reason
+        # The status line is whole: what follows it does not hide the refusal.
+        ((b"HTTP/1.1 404 Not Found\r\nno colon\r\n\r\n",), W.NOT_FOUND),
+        ((b"HTTP/1.0 404 Not Found\r\nContent-Le",), W.NOT_FOUND),
+        # Anything else stays an invalid answer.
+        ((b"HTTP/1.0 101 Switching Protocols\r\n" + _ACCEPT_101,), None),
+        ((b"HTTP/1.0 99 Low\r\n\r\n",), None),
+        ((b"HTTP/1.0 600 High\r\n\r\n",), None),
+        ((b"HTTP/1.0 0404 Not Found\r\n\r\n",), None),
+        ((b"HTTP/1.0 4040 Not Found\r\n\r\n",), None),
+        ((b"HTTP/1.0 +40 Not Found\r\n\r\n",), None),
+        ((b"HTTP/1.0 404\r\n\r\n",), None),  # no space before the (empty) reason
+        ((b"HTTP/1.0  404 Not Found\r\n\r\n",), None),
+        ((b"HTTP/1.0 404 Not\x00Found\r\n\r\n",), None),
+        ((b"HTTP/1.0 404 Not Found\n\n",), None),  # no CR
+        ((b"HTTP/1.0 404 Not Found",), None),  # the line never ends
+        ((b"http/1.0 404 Not Found\r\n\r\n",), None),
+        ((b"HTTP/1.2 404 Not Found\r\n\r\n",), None),
+        ((b"HTTP/2 404 Not Found\r\n\r\n",), None),
+        ((b"\r\nHTTP/1.0 404 Not Found\r\n\r\n",), None),
+        ((b"HTTP/1.0 404 " + b"x" * 8200 + b"\r\n\r\n",), None),  # past 8 KiB
+    ],
+)
+async def test_a_non_101_http_1_0_or_1_1_status_line_is_that_status_anything_else_invalid(
+    parts: tuple[bytes, ...], status: WebErrorStatus | None
+) -> None:
+    with RawPeer(_answer_with(*parts), answer=False) as peer:
+        async with MessageWebSocket() as ws:
+            ws.control.handshake_timeout = 10
+            with pytest.raises(WebSocketStatusError) as caught:
+                await ws.connect(peer.url())
+            if status is None:
+                assert caught.value.status is W.ERROR_HTTP_INVALID_SERVER_RESPONSE
+            else:
+                assert caught.value.status is status
+                assert WebSocketError.get_status(caught.value) is status
+                assert "server rejected WebSocket connection: HTTP " in str(caught.value)
 
 
 async def test_a_handshake_that_never_comes_times_out() -> None:

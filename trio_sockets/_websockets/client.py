@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import TypeVar
 
 import trio
 from websockets.client import ClientProtocol
+from websockets.datastructures import Headers
+from websockets.exceptions import InvalidMessage, InvalidStatus
 from websockets.http11 import Response
 
 from .._core.checks import shown
@@ -27,6 +30,26 @@ __all__ = ["WebSocketClient"]
 
 _Control = TypeVar("_Control", bound=WebSocketControl)
 _Information = TypeVar("_Information", bound=WebSocketInformation)
+
+#: A whole HTTP/1.0 or HTTP/1.1 status line (RFC 9112 4): a status code of three digits
+#: from 100 to 599, then a reason phrase of visible characters, spaces and tabs.
+_STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9]) ([\t\x20-\x7e\x80-\xff]*)\r\n")
+
+
+def _rejection_in(start: bytes | bytearray, error: InvalidMessage) -> InvalidStatus | None:
+    """The refusal in an answer ``websockets`` could not read (*error*), from its status
+    line alone: an HTTP/1.0 answer (which ``websockets`` does not take), or one whose
+    headers or body it refused. *start* is the first bytes of the answer, the status
+    line in full among them. None unless that line is a whole HTTP/1.0 or HTTP/1.1 one
+    with a status other than 101: a 101 is an upgrade that only HTTP/1.1 carries, and
+    it needs its headers."""
+    match = _STATUS_LINE.match(start)
+    if match is None or match[1] == b"101":
+        return None
+    response = Response(int(match[1]), match[2].decode("iso-8859-1"), Headers())
+    rejection = InvalidStatus(response)
+    rejection.__cause__ = error
+    return rejection
 
 
 class WebSocketClient(WebSocketBase[_Control, _Information]):
@@ -98,7 +121,7 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
                 status: ``CANNOT_CONNECT``, ``HOST_NAME_NOT_RESOLVED``, ``TIMEOUT``, a
                 ``CERTIFICATE_*`` status (``CERTIFICATE_IS_INVALID`` when the handler of
                 ``server_custom_validation_requested`` rejected the server), the HTTP
-                status the server answered with (``NOT_FOUND``...),
+                status the server answered with (``NOT_FOUND``...; HTTP/1.0 or 1.1),
                 ``ERROR_HTTP_INVALID_SERVER_RESPONSE``, or ``OPERATION_CANCELED`` when the
                 socket was closed meanwhile.
 
@@ -211,8 +234,11 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         protocol.send_request(request)
         self._session.protocol = protocol
         self._write_handshake(what)
-        events, _ = await self._session.read_handshake(protocol, what)
+        start = bytearray()
+        events, _ = await self._session.read_handshake(protocol, what, kept=start)
         error = protocol.handshake_exc
+        if isinstance(error, InvalidMessage):
+            error = _rejection_in(start, error) or error
         if error is not None:
             raise web_socket_error(WebSocketError.get_status(error), f"{what}: {error}") from error
         assert isinstance(events[0], Response)

@@ -51,6 +51,7 @@ __all__ = [
     "ANSWERS_HIGH_WATER",
     "ANSWER_FACTOR",
     "CONTROL_SLACK",
+    "HANDSHAKE_START_KEPT",
     "RECEIVE_SIZE",
     "Args",
     "Session",
@@ -73,6 +74,9 @@ CONTROL_SLACK = 4096
 ANSWERS_HIGH_WATER = ANSWER_FACTOR * RECEIVE_SIZE
 # The least a read asks for once the output has drained.
 _MIN_READ = 4096
+#: How many of the first bytes of the other side's handshake message ``read_handshake``
+#: keeps when asked: the most a status line may take (as in ``websockets``).
+HANDSHAKE_START_KEPT = 8192
 
 
 def reserve_of(bound: int) -> int:
@@ -264,7 +268,12 @@ class Session(Generic[_Control, _Information]):
         self.written_bytes = 0
 
     async def read_handshake(
-        self, protocol: Protocol, what: str, *, head_only: bool = False
+        self,
+        protocol: Protocol,
+        what: str,
+        *,
+        head_only: bool = False,
+        kept: bytearray | None = None,
     ) -> tuple[list[Any], bytes]:
         """Read until the protocol has the other side's handshake message (its first
         event, then any frames that came with it), bounded by the handshake timeout.
@@ -280,6 +289,8 @@ class Session(Generic[_Control, _Information]):
             with trio.fail_after(timeout):
                 while True:
                     data = await self._socket.receive_some(RECEIVE_SIZE)
+                    if kept is not None and len(kept) < HANDSHAKE_START_KEPT:
+                        kept += data[: HANDSHAKE_START_KEPT - len(kept)]
                     rest = b""
                     if data and head_only:
                         start = max(0, len(head) - 3)
