@@ -7,10 +7,12 @@ traceback.
     command_line.run(main, arguments.service)
 
 A network failure prints its ``SocketErrorStatus`` (``WebErrorStatus`` for a WebSocket)
-and exits with 1; bad input (a bad service name, URI or file) exits with 2; Ctrl-C
-with 130; as for the ``trio-sockets`` command, a standard output that fails exits with
-74, and one whose reader went away (``| head``) quietly with 141, even where a network
-failure came with it (never reported as a network status).
+on standard error and exits with 1, or only exits with 1 where the script printed it
+already (``failures_printed``: the samples ported from WinRT, which log their failures),
+so that each failure is printed once; bad input (a bad service name, URI or file) exits
+with 2; Ctrl-C with 130; as for the ``trio-sockets`` command, a standard output that
+fails exits with 74, and one whose reader went away (``| head``) quietly with 141, even
+where a network failure came with it (never reported as a network status).
 """
 
 from __future__ import annotations

@@ -107,4 +107,5 @@ if __name__ == "__main__":
 
     parser = command_line.parser(__doc__)
     parser.add_argument("--service", default="1337", help="port or service name (default 1337)")
-    command_line.run(main, parser.parse_args().service)
+    # run_server and run_client print what failed on the network, as the sample does.
+    command_line.run(main, parser.parse_args().service, failures_printed=True)

@@ -110,4 +110,7 @@ if __name__ == "__main__":
         "--client-service", default="1336", help="the client's port (default 1336; 0 = free)"
     )
     arguments = parser.parse_args()
-    command_line.run(main, arguments.server_service, arguments.client_service)
+    # run_server and run_client print what failed on the network, as the sample does.
+    command_line.run(
+        main, arguments.server_service, arguments.client_service, failures_printed=True
+    )

@@ -451,7 +451,6 @@ def test_example_scripts_refuse_bad_arguments_by_name(
     ("script", "arguments", "status", "named"),
     [
         ("tcp_echo.py", ["--service", "70000"], 2, "tcp_echo.py: local_service_name '70000'"),
-        ("tcp_echo.py", ["--service", "nosuchservice"], 1, "CLASS_TYPE_NOT_FOUND: "),
         ("batched_sends.py", ["--service", "70000"], 2, "'70000'"),
         ("udp_echo.py", ["--server-service", "0", "--client-service", "99999"], 2, "'99999'"),
         ("websocket_echo.py", ["--uri", "http://127.0.0.1:1/"], 2, "'http://127.0.0.1:1/'"),
@@ -469,11 +468,45 @@ def test_example_scripts_end_a_failure_with_one_line(
     script: str, arguments: list[str], status: int, named: str
 ) -> None:
     """Bad input (status 2) or a network failure (status 1, with its status name): one
-    line on standard error, never a traceback."""
+    line on standard error, never a traceback. (The samples that print their network
+    failures themselves: test_echo_samples_print_a_network_failure_once.)"""
     result = _run_example(script, *arguments)
     assert result.returncode == status, result.stderr[-2000:]
     assert named in result.stderr
     assert result.stderr.count("\n") == 1, result.stderr[-2000:]
+
+
+@pytest.mark.parametrize(
+    ("script", "option", "others", "kind"),
+    [
+        ("tcp_echo.py", "--service", [], socket.SOCK_STREAM),
+        ("udp_echo.py", "--server-service", ["--client-service", "0"], socket.SOCK_DGRAM),
+        ("udp_echo.py", "--client-service", ["--server-service", "0"], socket.SOCK_DGRAM),
+    ],
+    ids=["tcp", "udp-server", "udp-client"],
+)
+@pytest.mark.parametrize(
+    ("port", "status"),
+    [("held", "ADDRESS_ALREADY_IN_USE"), ("nosuchservice", "CLASS_TYPE_NOT_FOUND")],
+    ids=["port-held", "unknown-service"],
+)
+def test_echo_samples_print_a_network_failure_once(
+    script: str, option: str, others: list[str], kind: socket.SocketKind, port: str, status: str
+) -> None:
+    """The TCP and UDP samples print a network failure as the WinRT samples log it (its
+    status), then exit with 1 without another line, as the WebSocket sample does: a
+    port another socket holds on 127.0.0.1, or a service name the system does not know
+    (the runner printed it again on standard error before)."""
+    with socket.socket(socket.AF_INET, kind) as held:
+        held.bind(("127.0.0.1", 0))
+        if kind == socket.SOCK_STREAM:
+            held.listen()
+        service = str(held.getsockname()[1]) if port == "held" else port
+        result = _run_example(script, option, service, *others)
+    assert result.returncode == 1, result.stderr[-2000:]
+    assert result.stderr == ""
+    assert result.stdout.splitlines()[-1] == status
+    assert result.stdout.count(status) == 1
 
 
 def test_tls_client_certificate_script_reports_a_refused_connect(tmp_path: Path) -> None:
