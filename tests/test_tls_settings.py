@@ -1,12 +1,14 @@
 """The frozen TLS settings of a client handshake: what makes two equal, and the
-handshake deadline they give; the sealed trust list of a bound listener. Pure: no
-sockets, a fake clock."""
+handshake deadline they give; the trust list, which takes Certificates only, and sealed
+once a listener is bound. Pure: no sockets, a fake clock."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
 import pickle
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import trio
@@ -14,8 +16,16 @@ import trio.testing
 import trustme
 from cryptography.hazmat.primitives import serialization
 
-from trio_sockets import Certificate, ChainValidationResult, SocketProtectionLevel, StreamSocket
-from trio_sockets._core.checks import SealedList
+from trio_sockets import (
+    Certificate,
+    ChainValidationResult,
+    MessageWebSocket,
+    SocketProtectionLevel,
+    StreamSocket,
+    StreamSocketListener,
+    StreamWebSocket,
+)
+from trio_sockets._core.checks import MAX_SHOWN, SealedList
 from trio_sockets._sockets.stream_control import tls_client_settings
 from trio_sockets._tls.settings import TlsClientSettings
 
@@ -77,9 +87,80 @@ def test_a_control_gives_the_settings_it_holds() -> None:
 
 def test_a_control_refuses_a_trust_list_that_holds_something_else() -> None:
     sock = StreamSocket()
-    sock.control.trusted_certificates.append("not a certificate")  # type: ignore[arg-type]
+    # Past the list's own checks, by list's method: the settings check again.
+    list.append(sock.control.trusted_certificates, "not a certificate")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="trusted_certificates must hold Certificate"):
         tls_client_settings(sock.control, L.SSL)
+
+
+#: The controls that have ``trusted_certificates``, each of a new (unentered) socket.
+_TRUSTING_CONTROLS: dict[str, Callable[[], Any]] = {
+    "StreamSocketControl": lambda: StreamSocket().control,
+    "StreamSocketListenerControl": lambda: StreamSocketListener().control,
+    "MessageWebSocketControl": lambda: MessageWebSocket().control,
+    "StreamWebSocketControl": lambda: StreamWebSocket().control,
+}
+
+
+@pytest.mark.parametrize("kind", list(_TRUSTING_CONTROLS))
+def test_the_trust_list_refuses_anything_but_a_certificate_where_it_is_given(kind: str) -> None:
+    """docs/reference.rst: bad arguments are refused where they are given. Putting
+    anything but a Certificate into ``trusted_certificates``, in any way a list takes
+    items, raises TypeError naming the value (shown bounded) and leaves the list as it
+    was; before, ``append("ca.pem")`` was taken and failed the next TLS connect."""
+    root = Certificate.from_pem(trustme.CA().cert_pem.bytes())
+    other = Certificate.from_pem(trustme.CA().cert_pem.bytes())
+    control = _TRUSTING_CONTROLS[kind]()
+    trusted = control.trusted_certificates
+    assert isinstance(trusted, list)
+    assert trusted == []
+    trusted.append(root)
+    huge = "ca.pem" * 100_000
+
+    def augmented() -> None:
+        control.trusted_certificates += [other, "ca.pem"]
+
+    for change, shown in (
+        (lambda: trusted.append("ca.pem"), "str 'ca.pem'"),
+        (lambda: trusted.append(huge), "str 'ca.pem"),
+        (lambda: trusted.append(None), "NoneType None"),
+        (lambda: trusted.insert(0, b"ca.pem"), "bytes b'ca.pem'"),
+        (lambda: trusted.extend([other, "ca.pem"]), "str 'ca.pem'"),
+        (lambda: trusted.extend("ca.pem"), "str 'ca.pem'"),
+        (lambda: trusted.extend(other), "Certificate"),
+        (lambda: trusted.extend(5), "int 5"),
+        (lambda: trusted.__iadd__([other, 5]), "int 5"),
+        (augmented, "str 'ca.pem'"),
+        (lambda: trusted.__setitem__(0, "ca.pem"), "str 'ca.pem'"),
+        (lambda: trusted.__setitem__(slice(0, 1), [other, "ca.pem"]), "str 'ca.pem'"),
+        (lambda: trusted.__setitem__(slice(None), "ca.pem"), "str 'ca.pem'"),
+    ):
+        with pytest.raises(TypeError, match=r"^trusted_certificates ") as caught:
+            change()
+        assert shown in str(caught.value)
+        assert len(str(caught.value)) < 100 + MAX_SHOWN
+        assert trusted == [root]
+        assert control.trusted_certificates is trusted
+    # Certificates go in every way a list takes them.
+    trusted.insert(0, other)
+    trusted.extend([root])
+    trusted += (other,)
+    trusted[0] = root
+    trusted[1:3] = [other]
+    assert trusted == [root, other, other]
+    del trusted[1:]
+    assert trusted == [root]
+    # A list given whole is checked as before, and checks what is put into it later.
+    control.trusted_certificates = [other]
+    with pytest.raises(TypeError, match=r"'ca\.pem'"):
+        control.trusted_certificates.append("ca.pem")
+    assert control.trusted_certificates == [other]
+    # A copy checks too.
+    copied = copy.copy(control.trusted_certificates)
+    assert isinstance(copied, list)
+    assert copied == [other]
+    with pytest.raises(TypeError, match=r"'ca\.pem'"):
+        copied.append("ca.pem")
 
 
 @pytest.mark.parametrize(

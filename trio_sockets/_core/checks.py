@@ -11,13 +11,15 @@ from __future__ import annotations
 import enum
 import math
 import reprlib
-from typing import Any, NoReturn, TypeVar
+from collections.abc import Iterable
+from typing import Any, NoReturn, Self, SupportsIndex, TypeVar
 
 T = TypeVar("T")
 E = TypeVar("E", bound=enum.Enum)
 
 __all__ = [
     "MAX_SHOWN",
+    "CheckedList",
     "SealedList",
     "check_bool",
     "check_enum",
@@ -139,3 +141,58 @@ class SealedList(list[T]):
     append = extend = insert = remove = pop = clear = reverse = _refuse
     sort = _refuse  # pyright: ignore[reportAssignmentType] - list.sort is overloaded
     __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+
+
+class CheckedList(list[T]):
+    """A list setting that takes only instances of *kind*: what goes into it --
+    ``append``, ``insert``, ``extend``, ``+=``, item and slice assignment, and the items
+    it starts with -- is checked first, and anything else raises :exc:`TypeError` naming
+    the setting *name* and the value, the list left as it was. It is a list in every
+    other way (reading, removing, sorting)."""
+
+    __slots__ = ("_kind", "_name")
+
+    def __init__(self, items: Iterable[T], kind: type[T], name: str) -> None:
+        self._kind = kind
+        self._name = name
+        super().__init__(self._checked(items))
+
+    def _check(self, item: object) -> T:
+        if not isinstance(item, self._kind):
+            raise TypeError(
+                f"{self._name} must hold {self._kind.__name__} objects, not {describe(item)}"
+            )
+        return item
+
+    def _checked(self, items: Iterable[T]) -> list[T]:
+        # All of them before any goes in: a refused change changes nothing.
+        if isinstance(items, (str, bytes, bytearray, self._kind)) or not isinstance(
+            items, Iterable
+        ):
+            raise TypeError(
+                f"{self._name} takes an iterable of {self._kind.__name__} objects, "
+                f"not {describe(items)}"
+            )
+        return [self._check(item) for item in items]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A copy (copy, deepcopy, pickle) checks as the original does.
+        return type(self), (list(self), self._kind, self._name)
+
+    def append(self, item: T) -> None:
+        super().append(self._check(item))
+
+    def insert(self, index: SupportsIndex, item: T) -> None:
+        super().insert(index, self._check(item))
+
+    def extend(self, items: Iterable[T]) -> None:
+        super().extend(self._checked(items))
+
+    def __iadd__(self, items: Iterable[T]) -> Self:  # type: ignore[override, misc] # as list's
+        return super().__iadd__(self._checked(items))
+
+    def __setitem__(self, index: SupportsIndex | slice, value: Any) -> None:
+        if isinstance(index, slice):
+            super().__setitem__(index, self._checked(value))
+        else:
+            super().__setitem__(index, self._check(value))

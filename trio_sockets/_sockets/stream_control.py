@@ -16,7 +16,7 @@ from collections.abc import Callable
 from typing import Final
 
 from .._core.certificate import Certificate, IgnorableErrors, certificate_list
-from .._core.checks import SealedList, check_bool, check_int, check_seconds, shown
+from .._core.checks import CheckedList, SealedList, check_bool, check_int, check_seconds, shown
 from .._core.enums import ChainValidationResult, SocketProtectionLevel, SocketQualityOfService
 from .._tls.context import server_context
 from .._tls.settings import TlsClientSettings
@@ -71,7 +71,7 @@ class _TcpControl(CommonOptions):
         self._outbound_buffer_size: int | None = None
         self._hop_limit = DEFAULT_HOP_LIMIT
         self._qos = SocketQualityOfService.NORMAL
-        self._trusted: list[Certificate] = []
+        self._trusted: list[Certificate] = CheckedList((), Certificate, "trusted_certificates")
         self._tls_handshake_timeout: float | None = DEFAULT_TLS_HANDSHAKE_TIMEOUT
 
     def _copy_from(self, other: _TcpControl) -> None:
@@ -110,17 +110,20 @@ class _TcpControl(CommonOptions):
 
     @property
     def trusted_certificates(self) -> list[Certificate]:
-        """Root certificates trusted (a mutable list). On a socket: issuers accepted for
-        the server certificate besides the system's roots, so a private CA can be trusted
-        without turning verification off. On a listener: the only issuers a required
-        client certificate may chain to; once bound, a change raises RuntimeError.
+        """Root certificates trusted: a mutable list that refuses anything but a
+        :class:`~trio_sockets.Certificate` put into it, with TypeError. On a socket:
+        issuers accepted for the server certificate besides the system's roots, so a
+        private CA can be trusted without turning verification off. On a listener: the
+        only issuers a required client certificate may chain to; once bound, a change
+        raises RuntimeError.
         """
         return self._trusted
 
     @trusted_certificates.setter
     def trusted_certificates(self, value: list[Certificate]) -> None:
         self._tls_change("trusted_certificates")
-        self._trusted = certificate_list(value, "trusted_certificates")
+        trusted = certificate_list(value, "trusted_certificates")
+        self._trusted = CheckedList(trusted, Certificate, "trusted_certificates")
 
     @property
     def tls_handshake_timeout(self) -> float | None:
@@ -137,7 +140,7 @@ class _TcpControl(CommonOptions):
         self._tls_handshake_timeout = check_seconds("tls_handshake_timeout", value, optional=True)
 
     def _checked_trust(self) -> list[Certificate]:
-        # The list is mutable: check what was put into it by hand.
+        # Checked again: list.append(trusted, x) passes by the list's own checks.
         return certificate_list(self._trusted, "trusted_certificates")
 
     def _set_live(self, name: str, setter: Callable[[socket.socket], None]) -> None:
