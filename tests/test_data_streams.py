@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import trio
 import trio.testing
@@ -12,9 +14,13 @@ from trio_sockets import (
     DataReader,
     DataWriter,
     InputStreamOptions,
+    InsufficientDataError,
     StreamSocket,
     UnicodeEncoding,
 )
+
+#: What a read past the loaded bytes says once the stream has ended.
+_ENDED = "read_string(16) needs 16 bytes but only 3 are loaded and the stream has ended"
 
 
 async def test_length_prefixed_echo_of_the_cpp_sample(
@@ -106,6 +112,57 @@ async def test_load_returns_zero_at_end_of_stream(
     assert total == 4
     assert reader.read_string(4) == "tail"
     assert await reader.load(1) == 0
+
+
+async def test_a_read_past_what_a_stream_that_ended_gave_says_it_ended(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """docs/tutorial.rst: a length prefix says 16, the peer sends 3 bytes and closes.
+    The read's error says the stream has ended, where "await load() first" advised a
+    load that can only return 0; nothing is consumed."""
+    client, server = tcp_pair
+    await server.send_all(b"\x00\x00\x00\x10abc")
+    await server.send_eof()
+    reader = DataReader(client.input_stream)
+    assert await reader.load(4) == 4
+    length = reader.read_uint32()
+    assert await reader.load(length) == 3
+    with pytest.raises(InsufficientDataError) as caught:
+        reader.read_string(length)
+    assert str(caught.value) == f"{_ENDED}: no load() can bring more"
+    assert (caught.value.needed, caught.value.available) == (16, 3)
+    assert await reader.load(length) == 0
+    with pytest.raises(InsufficientDataError, match=f"^{re.escape(_ENDED)}"):
+        reader.read_string(length)
+    assert reader.read_string(3) == "abc"
+
+
+async def test_a_read_past_the_loaded_bytes_advises_a_load_while_the_stream_is_open(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """A PARTIAL load that brought part of what a read needs leaves the stream open:
+    the error advises ``load()``, which brings the rest; once a load met the end, it
+    says the stream has ended."""
+    client, server = tcp_pair
+    reader = DataReader(client.input_stream)
+    reader.input_stream_options = InputStreamOptions.PARTIAL
+    await server.send_all(b"abc")
+    assert await reader.load(16) == 3
+    advice = "read_string(16) needs 16 bytes but only 3 are loaded; await load() first"
+    with pytest.raises(InsufficientDataError, match=f"^{re.escape(advice)}$"):
+        reader.read_string(16)
+    await server.send_all(b"d" * 13)
+    while reader.unconsumed_buffer_length < 16:
+        assert await reader.load(16) > 0
+    assert reader.read_string(16) == "abc" + "d" * 13
+    await server.send_all(b"abc")
+    await server.send_eof()
+    assert await reader.load(16) == 3
+    with pytest.raises(InsufficientDataError, match=f"^{re.escape(advice)}$"):
+        reader.read_string(16)  # the end is not known yet: no load has met it
+    assert await reader.load(16) == 0
+    with pytest.raises(InsufficientDataError, match=f"^{re.escape(_ENDED)}"):
+        reader.read_string(16)
 
 
 async def test_a_cancelled_load_keeps_what_arrived(

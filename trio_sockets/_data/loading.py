@@ -40,6 +40,8 @@ class LoadingBuffer(StreamOwner[InputStream]):
     _buf: bytearray | bytes
     _pos: int
     _end: int
+    #: The last read of the stream returned its end (a read past the loaded bytes says so).
+    _ended: bool
     _options: InputStreamOptions
 
     # -- properties -------------------------------------------------------------------------
@@ -141,11 +143,13 @@ class LoadingBuffer(StreamOwner[InputStream]):
             # framed message then cost one receive.
             stop_after_first = options & _PARTIAL_BIT
             stream_options = _PARTIAL_READ_AHEAD if keeps or options & _READ_AHEAD_BIT else _PARTIAL
+            self._ended = False
             while loaded < count:
                 chunk = await stream.read(min(count - loaded, _MAX_READ_SIZE), stream_options)
                 if self._closed:
                     raise trio.ClosedResourceError("load: the DataReader was closed meanwhile")
                 if not chunk:
+                    self._ended = True
                     break
                 buffer = self._buf
                 pos = self._pos

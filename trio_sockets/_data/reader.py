@@ -69,6 +69,7 @@ class DataReader(CodecSettings, LoadingBuffer):
         "_closed",
         "_detached",
         "_end",
+        "_ended",
         "_layout",
         "_options",
         "_pos",
@@ -90,6 +91,7 @@ class DataReader(CodecSettings, LoadingBuffer):
         self._buf = data
         self._pos = 0
         self._end = len(data)
+        self._ended = False
         self._init_codec()
         self._options = DEFAULT_INPUT_STREAM_OPTIONS
         self._own(stream)
@@ -135,7 +137,9 @@ class DataReader(CodecSettings, LoadingBuffer):
         if self._closed:
             return self._closed_error(where)
         available = self._end - self._pos
-        return InsufficientDataError.of_read(where, size, available, self._stream is not None)
+        return InsufficientDataError.of_read(
+            where, size, available, self._stream is not None, self._ended
+        )
 
     def _take_bytes(self, size: int, where: str) -> bytes:
         pos = self._pos

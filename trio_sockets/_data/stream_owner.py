@@ -25,8 +25,10 @@ def plural(count: int, noun: str) -> str:
 class InsufficientDataError(EOFError):
     """A ``read_*`` call asked for more bytes than the reader has loaded.
 
-    Nothing was consumed: after ``await reader.load(...)`` the same read can be retried.
-    :attr:`needed` is the size the read wanted and :attr:`available` what was loaded.
+    Nothing was consumed: after ``await reader.load(...)`` the same read can be retried,
+    unless the stream has ended (the last load met its end: a peer that closed early),
+    which the message then says. :attr:`needed` is the size the read wanted and
+    :attr:`available` what was loaded.
     """
 
     def __init__(self, message: str, *, needed: int = 0, available: int = 0) -> None:
@@ -36,13 +38,16 @@ class InsufficientDataError(EOFError):
 
     @classmethod
     def of_read(
-        cls, where: str, size: int, available: int, has_stream: bool
+        cls, where: str, size: int, available: int, has_stream: bool, ended: bool = False
     ) -> InsufficientDataError:
-        """The error of a read *where* that needs *size* bytes with *available* loaded."""
+        """The error of a read *where* that needs *size* bytes with *available* loaded
+        (*ended*: the reader's last load met the end of its stream)."""
         loaded = "is loaded" if available == 1 else "are loaded"
         hint = "; await load() first"
         if not has_stream:
             hint = " and this reader has no stream to load more from"
+        elif ended:
+            hint = " and the stream has ended: no load() can bring more"
         return cls(
             f"{where} needs {plural(size, 'byte')} but only {available} {loaded}{hint}",
             needed=size,
