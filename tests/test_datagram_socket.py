@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import socket
+import struct
 import subprocess
 import sys
 import textwrap
@@ -47,6 +49,7 @@ from trio_sockets._io.datagram_output import (
     DatagramOutputStream,
 )
 from trio_sockets._io.datagram_read import ICMP_ERRNOS
+from trio_sockets._io.udp_gso import MAX_SEGMENTS, SEGMENT_CAP
 from trio_sockets._pytest_plugin import DnsServerFactory
 
 LOCALHOST = HostName("127.0.0.1")
@@ -1000,6 +1003,93 @@ async def test_gso_refused_by_the_kernel_falls_back_to_one_send_each(refusal: in
             sock.close()
 
 
+class _SegmentLimitSocket(socket.socket):
+    """A real UDP socket on a kernel that takes at most 64 segments in one GSO send
+    (``UDP_MAX_SEGMENTS`` before Linux 6.9: ``EINVAL`` for more); its first ``sendmsg``
+    may meet the error an ICMP message about an earlier datagram left pending."""
+
+    refused = 0
+    pending_icmp_error = False
+
+    def sendmsg(self, buffers, ancdata=(), flags=0, address=None):  # type: ignore[no-untyped-def]
+        if self.pending_icmp_error:
+            self.pending_icmp_error = False
+            raise OSError(errno.ECONNREFUSED, os.strerror(errno.ECONNREFUSED))
+        ((_, _, segment),) = ancdata
+        if -(-len(buffers[0]) // struct.unpack("@H", segment)[0]) > 64:
+            self.refused += 1
+            raise OSError(errno.EINVAL, os.strerror(errno.EINVAL))
+        return super().sendmsg(buffers, ancdata, flags)
+
+
+@pytest.mark.parametrize("icmp_error_first", [False, True])
+async def test_a_kernel_taking_64_segments_per_send_is_found_once_per_process(
+    icmp_error_first: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Runs of up to 128 are tried first; the kernel refusing more than 64 with
+    ``EINVAL``, the first 64 go at once, and every stream of the process then sends 64
+    at most, never meeting the refusal again. Every datagram arrives, in order."""
+    monkeypatch.setattr(SEGMENT_CAP, "segments", MAX_SEGMENTS)  # and back afterwards
+    with trio.fail_after(10), raw_udp() as peer:
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        sock = _SegmentLimitSocket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.connect(peer.getsockname())
+            async with trio.open_nursery() as nursery:
+                events = _Events()
+                stream = DatagramOutputStream(sock, lambda: nursery, "test", None, events)
+                sock.pending_icmp_error = icmp_error_first
+                for index in range(201):  # the first one is sent by write() itself
+                    stream.write(b"%010d" % index)
+                await stream.flush()
+                assert [peer.recv(20) for _ in range(201)] == [b"%010d" % n for n in range(201)]
+                assert sock.refused == 1
+                assert SEGMENT_CAP.segments == 64
+                assert stream.send_calls == 1 + 4  # 64 + 64 + 64 + 8
+                assert [exc.errno for exc in events.reported] == (
+                    [errno.ECONNREFUSED] if icmp_error_first else []
+                )
+                other = DatagramOutputStream(sock, lambda: nursery, "other", None, events)
+                for index in range(101):
+                    other.write(b"%010d" % index)
+                await other.flush()
+                assert [peer.recv(20) for _ in range(101)] == [b"%010d" % n for n in range(101)]
+                assert sock.refused == 1
+                assert other.send_calls == 1 + 2  # 64 + 36
+                nursery.cancel_scope.cancel()  # as a socket ends its nursery on close
+        finally:
+            sock.close()
+
+
+async def test_einval_for_another_cause_than_the_segment_count_keeps_the_cap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A run of more than 64 refused with ``EINVAL``, and its first 64 refused too: the
+    cause is not the number of segments (a segment over the path MTU on an older
+    kernel, say), so the cap stays and the datagrams go one send each."""
+    monkeypatch.setattr(SEGMENT_CAP, "segments", MAX_SEGMENTS)
+    with trio.fail_after(10), raw_udp() as peer:
+        peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+        sock = _RefusingSocket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.gso_error = errno.EINVAL
+        try:
+            sock.setblocking(False)
+            sock.connect(peer.getsockname())
+            async with trio.open_nursery() as nursery:
+                stream = DatagramOutputStream(sock, lambda: nursery, "test", None, _Events())
+                for index in range(101):
+                    stream.write(b"%04d" % index)
+                await stream.flush()
+                assert [peer.recv(10) for _ in range(101)] == [b"%04d" % n for n in range(101)]
+                assert sock.gso_calls == 2  # 100, then 64
+                assert SEGMENT_CAP.segments == MAX_SEGMENTS
+                assert stream.send_calls == 101
+                nursery.cancel_scope.cancel()  # as a socket ends its nursery on close
+        finally:
+            sock.close()
+
+
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 async def test_equal_size_datagrams_over_the_mtu_are_sent_one_by_one_and_arrive(
     host: str,
@@ -1024,6 +1114,22 @@ async def test_equal_size_datagrams_over_the_mtu_are_sent_one_by_one_and_arrive(
             ]
 
 
+@functools.cache
+def kernel_max_segments() -> int:
+    """The most datagrams this kernel takes in one UDP GSO send (``UDP_MAX_SEGMENTS``):
+    128 on Linux 6.9 and later, 64 before; found by sending 128 segments of one byte to a
+    plain socket on loopback. Skips without GSO."""
+    with raw_udp() as peer, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        control = [(socket.SOL_UDP, 103, struct.pack("@H", 1))]  # UDP_SEGMENT
+        try:
+            sender.sendmsg([b"x" * 128], control, 0, peer.getsockname())
+        except OSError as exc:
+            if exc.errno != errno.EINVAL:
+                pytest.skip(f"no UDP segmentation offload here: {exc}")
+            return 64
+        return 128
+
+
 async def test_equal_size_writes_leave_in_fewer_system_calls_keeping_boundaries() -> None:
     with trio.fail_after(10), raw_udp() as peer:
         peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
@@ -1038,32 +1144,50 @@ async def test_equal_size_writes_leave_in_fewer_system_calls_keeping_boundaries(
             assert [peer.recv(2000) for _ in sizes] == payloads
             assert stream.datagrams_sent == len(sizes)
             # The first write found nothing pending and was sent by write() itself; then
-            # 149 x 100 B: 64 + 64 + 21; 3 x 7; 2 x 100; 1; 60 x 1200 (54 fit 65507 B): 54 + 6.
-            assert stream.send_calls == 9
+            # 149 x 100 B: 128, then 21 and the first 7 B (a shorter one ends a run) --
+            # 64 + 64 + 21 and a 7 where the kernel takes 64 segments at most; 2 x 7;
+            # 2 x 100 + 1; 60 x 1200 (54 fit 65507 B): 54 + 6.
+            assert stream.send_calls == (7 if kernel_max_segments() == 128 else 8)
 
 
-def test_gso_counted_with_strace() -> None:
+def strace_sends(writes: str, sizes: str) -> list[str]:
+    """The send-family system calls, but trio's own 1-byte wake-up writes, of a program
+    that connects a DatagramSocket to a plain socket on 127.0.0.1, makes the unawaited
+    writes *writes* (Python statements over ``stream``) and flushes once; *sizes* (an
+    expression) are those of the datagrams the plain socket must receive, in order,
+    each ``bytes([index % 256]) * size``, as ``write(index, size)`` makes them."""
     strace = require_tool("strace")
-    script = textwrap.dedent(
-        """
-        import socket, trio
-        from trio_sockets import DatagramSocket, HostName
+    script = (
+        textwrap.dedent(
+            """
+            import socket, trio
+            from trio_sockets import DatagramSocket, HostName
 
-        async def main():
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
-                peer.bind(("127.0.0.1", 0))
-                peer.settimeout(5)
-                async with DatagramSocket() as sock:
-                    await sock.connect(HostName("127.0.0.1"), str(peer.getsockname()[1]))
-                    for index in range(128):
-                        sock.output_stream.write(b"%05d" % index * 20)
-                    await sock.output_stream.flush()
-                got = [peer.recv(1000) for _ in range(128)]
-                assert got == [b"%05d" % index * 20 for index in range(128)], got
-                print("received", len(got))
+            async def main():
+                sizes = SIZES
+                with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as peer:
+                    peer.bind(("127.0.0.1", 0))
+                    peer.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 20)
+                    peer.settimeout(5)
+                    async with DatagramSocket() as sock:
+                        await sock.connect(HostName("127.0.0.1"), str(peer.getsockname()[1]))
+                        stream = sock.output_stream
 
-        trio.run(main)
-        """
+                        def write(index, size):
+                            stream.write(bytes([index % 256]) * size)
+
+            WRITES
+                        await stream.flush()
+                    got = [peer.recv(70000) for _ in sizes]
+                    expected = [bytes([index % 256]) * size for index, size in enumerate(sizes)]
+                    assert got == expected, [len(data) for data in got]
+                    print("received", len(got))
+
+            trio.run(main)
+            """
+        )
+        .replace("SIZES", sizes)
+        .replace("WRITES", textwrap.indent(writes, " " * 12))
     )
     result = subprocess.run(
         [strace, "-f", "-qq", "-e", "trace=sendmsg,sendto,sendmmsg", sys.executable, "-c", script],
@@ -1076,20 +1200,57 @@ def test_gso_counted_with_strace() -> None:
     if result.returncode != 0 and "ptrace" in result.stderr:  # pragma: no cover
         pytest.skip(f"strace cannot trace here: {result.stderr.strip()[:200]}")
     assert result.returncode == 0, result.stderr
-    assert "received 128" in result.stdout
-    # Every send but trio's own 1-byte wake-up writes: the first write found nothing
-    # pending and was sent by write() itself; the 127 x 100 B that piled up behind it
-    # left in two GSO calls.
-    sends = [
+    assert "received" in result.stdout
+    return [
         line
         for line in result.stderr.splitlines()
         if line.startswith(("sendmsg(", "sendto(", "sendmmsg(")) and not line.endswith("= 1")
     ]
-    assert len(sends) == 3, result.stderr
+
+
+def assert_gso_sends(sends: list[str], sizes: list[int]) -> None:
+    """*sends* are a ``sendto`` of one 100-byte datagram, then GSO ``sendmsg`` calls
+    of *sizes* bytes."""
+    assert len(sends) == 1 + len(sizes), sends
+    assert sends[0].startswith("sendto("), sends[0]
     assert sends[0].endswith("= 100"), sends[0]
-    for line, size in zip(sends[1:], (6400, 6300), strict=True):
+    for line, size in zip(sends[1:], sizes, strict=True):
         assert "cmsg_type=0x67" in line or "UDP_SEGMENT" in line, line  # UDP_SEGMENT = 103
         assert line.endswith(f"= {size}"), line
+
+
+def test_gso_counted_with_strace() -> None:
+    sends = strace_sends(
+        "for index in range(128): write(index, 100)",
+        "[100] * 128",
+    )
+    # The first write found nothing pending and was sent by write() itself; the 127 that
+    # piled up behind it left together, in one call where the kernel takes 128 segments.
+    assert_gso_sends(sends, [12700] if kernel_max_segments() == 128 else [6400, 6300])
+
+
+def test_a_run_of_equal_datagrams_and_a_shorter_last_one_leaves_in_one_call() -> None:
+    """Linux segments a send into datagrams of the first one's size, the last one maybe
+    shorter: 20 x 100 B and 37 B leave together, and 3 x 1,200 B and 600 B. Before,
+    a shorter datagram ended the run and went in a call of its own: 4 calls, not 2."""
+    sizes = [100] * 21 + [37] + [1200] * 3 + [600]
+    sends = strace_sends(
+        "for index, size in enumerate(sizes): write(index, size)",
+        repr(sizes),
+    )
+    assert_gso_sends(sends, [2037, 4200])
+
+
+def test_more_than_64_equal_datagrams_leave_in_one_call_where_the_kernel_takes_128() -> None:
+    """200 x 50 B and 20 B behind the first write: 128 in one call, then 72 and the
+    shorter one. Before, at most 64 went in one call: 5 calls, not 2."""
+    if kernel_max_segments() != 128:
+        pytest.skip("this kernel takes at most 64 segments per UDP GSO send (before 6.9)")
+    sends = strace_sends(
+        "write(0, 100)\nfor index in range(1, 201): write(index, 50)\nwrite(201, 20)",
+        "[100] + [50] * 200 + [20]",
+    )
+    assert_gso_sends(sends, [128 * 50, 72 * 50 + 20])
 
 
 async def test_a_flood_at_an_unread_socket_stays_bounded_and_is_counted() -> None:

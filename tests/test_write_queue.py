@@ -10,7 +10,8 @@ once, that every handle the queue was given carries its own write's failure and 
 other, that every flush raises the first failure among its writes that was unseen when
 it began or came while it waited, that a write is taken back exactly when none of its
 bytes has left (nor is held by a send under way) and then sends nothing and never
-fails, and that gathered buffers stay within the limits.
+fails, that gathered buffers stay within the limits, and that a run of datagrams is as
+long as one segmentation-offload send can carry (one size, the last maybe shorter).
 """
 
 from __future__ import annotations
@@ -84,6 +85,24 @@ def push(queue: WriteQueue, entries: list[Entry], data: bytes, keep_last: bool) 
     queue.latest = entry.handle
     entries.append(entry)
     return entry
+
+
+def run_length(sizes: list[int], max_count: int, max_bytes: int, max_segment: int) -> int:
+    """How many of the pending datagrams of *sizes* one GSO send takes, as the kernel
+    allows: the first, and if it is not empty and at most *max_segment* long, those of
+    its size after it and then at most one shorter, non-empty one, within *max_count*
+    datagrams and *max_bytes* bytes."""
+    size = sizes[0]
+    if not 0 < size <= max_segment:
+        return 1
+    count, total = 1, size
+    for nxt in sizes[1:]:
+        if count == max_count or total + nxt > max_bytes or not 0 < nxt <= size:
+            break
+        count, total = count + 1, total + nxt
+        if nxt < size:  # a shorter one ends the run
+            break
+    return count
 
 
 def check_handles(queue: WriteQueue, entries: list[Entry]) -> None:
@@ -346,7 +365,7 @@ class MessageQueue(RuleBasedStateMachine):
         self.in_flight: tuple[list[Entry], int] | None = None
 
     @rule(
-        size=st.one_of(st.sampled_from([0, 100, 1200]), st.integers(0, 3000)),
+        size=st.one_of(st.sampled_from([0, 50, 100, 1200]), st.integers(0, 3000)),
         keep_last=st.booleans(),
     )
     def write(self, size: int, keep_last: bool) -> None:
@@ -364,7 +383,7 @@ class MessageQueue(RuleBasedStateMachine):
     @precondition(lambda self: bool(self.queue) and self.in_flight is None)
     @rule(
         max_count=st.integers(1, 8),
-        max_bytes=st.integers(0, 10_000),
+        max_bytes=st.one_of(st.integers(0, 10_000), st.sampled_from([250, 350])),
         max_segment=st.sampled_from([0, 99, 100, 1500, 65535]),
     )
     def datagrams(self, max_count: int, max_bytes: int, max_segment: int) -> None:
@@ -372,10 +391,14 @@ class MessageQueue(RuleBasedStateMachine):
         pending = self._pending()
         assert 1 <= len(run) <= max(1, max_count)
         assert run == [entry.data for entry in pending[: len(run)]]  # one write, one datagram
-        if len(run) > 1:
+        if len(run) > 1:  # what one UDP_SEGMENT send carries: one size, the last shorter
             assert 0 < len(run[0]) <= max_segment
-            assert len(set(map(len, run))) == 1
+            assert all(len(data) == len(run[0]) for data in run[:-1])
+            assert 0 < len(run[-1]) <= len(run[0])
             assert sum(map(len, run)) <= max_bytes
+        # ...and as many as it can carry.
+        sizes = [len(entry.data) for entry in pending]
+        assert len(run) == run_length(sizes, max_count, max_bytes, max_segment)
         assert end == pending[len(run) - 1].seq + 1
         self.in_flight = (pending[: len(run)], end)
 
@@ -568,16 +591,36 @@ def test_held_handles_are_told_of_their_own_failure_and_let_go_once_ended() -> N
     assert [h._seq for h in queue._held] == [5]
 
 
-def test_datagram_runs_are_equal_sizes_within_the_limits() -> None:
+def test_a_datagram_run_is_of_one_size_and_may_end_with_one_shorter() -> None:
     queue, _ = queue_of(100, 100, 100, 50, 100)
     run, end = queue.datagrams(8, 10_000, 1500)
-    assert [len(d) for d in run] == [100, 100, 100]
-    assert end == 3
+    assert [len(d) for d in run] == [100, 100, 100, 50]  # the kernel cuts the last short
+    assert end == 4
     assert queue.datagrams(2, 10_000, 1500)[0] == run[:2]
+    assert queue.datagrams(3, 10_000, 1500)[0] == run[:3]  # max_count leaves no room
+    assert queue.datagrams(4, 10_000, 1500)[0] == run
     assert queue.datagrams(8, 250, 1500)[0] == run[:2]  # max_bytes
+    assert queue.datagrams(8, 349, 1500)[0] == run[:3]  # the shorter one does not fit
+    assert queue.datagrams(8, 350, 1500)[0] == run  # it fits after the equal ones
     assert queue.datagrams(8, 10_000, 99)[0] == run[:1]  # over max_segment: alone
     assert queue.complete_before(end)
-    assert [len(d) for d in queue.datagrams(8, 10_000, 1500)[0]] == [50]
+    assert [len(d) for d in queue.datagrams(8, 10_000, 1500)[0]] == [100]
+
+
+@pytest.mark.parametrize(
+    ("sizes", "taken"),
+    [
+        ((100, 100, 50, 50), [100, 100, 50]),  # one shorter at most: it ends the run
+        ((100, 50, 100), [100, 50]),
+        ((100, 100, 101), [100, 100]),  # never a longer one
+        ((100, 100, 0, 100), [100, 100]),  # never an empty one
+        ((100, 1), [100, 1]),
+        ((50, 100), [50]),
+    ],
+)
+def test_what_ends_a_datagram_run(sizes: tuple[int, ...], taken: list[int]) -> None:
+    queue, _ = queue_of(*sizes)
+    assert [len(d) for d in queue.datagrams(128, 65507, 65527)[0]] == taken
 
 
 def test_empty_datagrams_go_one_by_one() -> None:

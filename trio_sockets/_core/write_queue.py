@@ -1,11 +1,11 @@
 """The write queue: what an output stream has to send, and what its sends completed.
 
 Pure bookkeeping, with no socket calls and no ``await``: writes go in, and out come
-the buffers to hand to the next system call (a joined buffer or iovecs for a byte
-or TLS stream, a run of equal-size datagrams for a datagram socket), how far a send
-of *n* bytes got, the failures nobody has seen yet, and whether everything written
-before a given point is done. The output drivers in ``_io`` and
-``_tls`` are loops over it: ask for buffers, make the system call, report what it took.
+the buffers to hand to the next system call (a joined buffer or iovecs for a byte or
+TLS stream, a run of datagrams of one size, the last maybe shorter, for a datagram
+socket), how far a send of *n* bytes got, the failures nobody has seen yet, and
+whether everything written before a given point is done. The output drivers in ``_io``
+and ``_tls`` are loops over it: ask for buffers, make the system call, report what it took.
 
 The queue holds the bytes of each pending write and nothing else: writes are numbered
 in order, and a write has ended once the first pending write's number is past it, so
@@ -375,20 +375,26 @@ class WriteQueue(Generic[W]):
         :meth:`complete_before` once they are sent.
 
         The first pending write and, if it is not empty and at most *max_segment* bytes
-        long, the equal-size ones that follow it: at most *max_count* datagrams of
-        *max_bytes* in all, what one ``sendmsg`` with ``UDP_SEGMENT`` can carry.
-        *max_count* 1 gives one datagram. Call only with writes pending.
+        long, the writes of its size that follow it and then one shorter, non-empty one
+        if it comes next: at most *max_count* datagrams of *max_bytes* in all, what one
+        ``sendmsg`` with ``UDP_SEGMENT`` can carry (the kernel cuts it into datagrams of
+        the first one's size, the last maybe shorter). *max_count* 1 gives one datagram.
+        Call only with writes pending.
         """
         writes = self.writes
         first = writes[0]
         size = len(first)
         run = [first]
-        if 0 < size <= max_segment:
+        if 0 < size <= max_segment and len(writes) > 1:
             most = min(max_count, max_bytes // size, len(writes))
             for data in itertools.islice(writes, 1, most):
                 if len(data) != size:
                     break
                 run.append(data)
+            else:  # of its size up to a bound: the next one may still go if shorter
+                data = writes[most] if most < len(writes) and most < max_count else first
+            if 0 < len(data) < size and len(run) * size + len(data) <= max_bytes:
+                run.append(data)  # a shorter one ends the run
         return run, self.next_seq - len(writes) + len(run)
 
     def complete_before(self, seq: int) -> bool:

@@ -10,27 +10,21 @@ call, a send included, which then sends nothing. Sent again at once, the datagra
 goes (or fails with an error of its own), and the earlier error becomes the receive
 event a read would have made of it (WinRT reports those through ``MessageReceived``).
 
-Writes pending together still leave together where Linux allows it. A run of
-equal-size datagrams to one destination goes to the kernel in one ``sendmsg`` with a
-``UDP_SEGMENT`` control message (UDP generic segmentation offload), which cuts it back
-into the separate datagrams; the receiver sees every boundary. A kernel that refuses
-(``EIO``: the device cannot checksum the segments; ``ENOPROTOOPT``: no GSO at all;
-``EMSGSIZE`` on current kernels, ``EINVAL`` on older ones: a segment larger than the
-path MTU, which the kernel fragments when it is sent alone) gets one send per datagram instead,
-and the stream remembers that.
+Writes pending together still leave together where Linux allows it: a run of
+datagrams of one size, the last one maybe shorter, goes to the kernel in one ``sendmsg``
+with UDP generic segmentation offload (``udp_gso``), and any other datagram in a
+system call of its own.
 """
 
 from __future__ import annotations
 
 import errno
 import socket
-import struct
 from collections.abc import Collection
 from typing import Final, Protocol
 
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName
-from .._core.linux import SOL_UDP, UDP_SEGMENT
 from .._core.sockaddr import ipv4_mapped, ipv4_of_mapped
 from .addresses import (
     Addresses,
@@ -45,6 +39,7 @@ from .datagram_read import ICMP_ERRNOS
 from .output import BaseOutputStream, NurseryGetter
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
 from .sockio import prohibited
+from .udp_gso import GSO_REFUSED, GSO_TOO_LARGE, OLDER_MAX_SEGMENTS, SEGMENT_CAP, send_segmented
 
 __all__ = [
     "DatagramOutputStream",
@@ -55,9 +50,6 @@ __all__ = [
     "to_socket_address",
 ]
 
-#: Datagrams handed to one GSO ``sendmsg``: the kernel allows 128 (UDP_MAX_SEGMENTS);
-#: 64 keeps one call's copy, and what a refused call must resend, small.
-GSO_MAX_SEGMENTS: Final = 64
 #: The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP) and over IPv6 (65535 - 8).
 MAX_IPV4_PAYLOAD: Final = 65507
 MAX_IPV6_PAYLOAD: Final = 65527
@@ -67,13 +59,6 @@ STREAM_CACHE_SIZE: Final = 256
 # The oldest cached streams one addition looks at (those with writes pending stay): each
 # addition forgets one stream and can make up for earlier ones that forgot none.
 _LOOKS_PER_ADD: Final = 4
-# The errors a kernel gives when it cannot segment: fall back to one send per datagram.
-_GSO_REFUSED: Final = frozenset(
-    {errno.EIO, errno.EINVAL, errno.EMSGSIZE, errno.ENOPROTOOPT, errno.EOPNOTSUPP}
-)
-# Those that mean "segments of this size are over the path MTU": smaller ones still go
-# together.
-_GSO_TOO_LARGE: Final = frozenset({errno.EINVAL, errno.EMSGSIZE})
 
 
 async def resolve_destination(
@@ -236,12 +221,13 @@ class DatagramOutputStream(BaseOutputStream):
     def _send_step(self) -> bool:
         queue = self._queue
         if self._gso:
-            run, end = queue.datagrams(GSO_MAX_SEGMENTS, self._limit, self._gso_size_limit - 1)
+            max_segment = self._gso_size_limit - 1
+            run, end = queue.datagrams(SEGMENT_CAP.segments, self._limit, max_segment)
         else:
             run, end = queue.datagrams(1, self._limit, 0)
         try:
             if len(run) > 1:  # _send_run(run), inlined: this is every datagram's path
-                self._send_segmented(run)
+                send_segmented(self._sock, run, self._destination)
             else:
                 self._send_one(run[0])
         except BlockingIOError:
@@ -249,6 +235,8 @@ class DatagramOutputStream(BaseOutputStream):
         except OSError as exc:
             try:
                 error = self._send_again(exc, run) if exc.errno in ICMP_ERRNOS else exc
+                if error is not None and len(run) > OLDER_MAX_SEGMENTS:
+                    error, end = self._send_fewer(error, run, end)
             except BlockingIOError:
                 return False
             if error is not None:
@@ -278,9 +266,31 @@ class DatagramOutputStream(BaseOutputStream):
 
     def _send_run(self, run: list[bytes]) -> None:
         if len(run) > 1:
-            self._send_segmented(run)
+            send_segmented(self._sock, run, self._destination)
         else:
             self._send_one(run[0])
+
+    def _send_fewer(self, error: OSError, run: list[bytes], end: int) -> tuple[OSError | None, int]:
+        """*error* refused *run*, more than :data:`OLDER_MAX_SEGMENTS` datagrams of the
+        writes numbered below *end*. ``EINVAL`` may come from a kernel that takes no more
+        segments than that (before Linux 6.9): the first ones are then sent again on
+        their own, *run* cut to them. Returns the error to handle, None if they went (and
+        every stream of the process sends at most that many at once from then on), and
+        the end of the writes it is about."""
+        if error.errno != errno.EINVAL:
+            return error, end
+        end -= len(run) - OLDER_MAX_SEGMENTS
+        del run[OLDER_MAX_SEGMENTS:]
+        try:
+            send_segmented(self._sock, run, self._destination)
+        except BlockingIOError:
+            raise
+        except OSError as again:
+            failure = self._send_again(again, run) if again.errno in ICMP_ERRNOS else again
+            if failure is not None:
+                return failure, end
+        SEGMENT_CAP.segments = OLDER_MAX_SEGMENTS
+        return None, end
 
     def _send_again(self, exc: OSError, run: list[bytes]) -> OSError | None:
         """Send *run* again after *exc*, an error an ICMP message may have left pending
@@ -305,23 +315,15 @@ class DatagramOutputStream(BaseOutputStream):
         else:
             self._sock.sendto(data, self._destination)
 
-    def _send_segmented(self, run: list[bytes]) -> None:
-        payload = b"".join(run)
-        control = [(SOL_UDP, UDP_SEGMENT, struct.pack("@H", len(run[0])))]
-        if self._destination is None:
-            self._sock.sendmsg([payload], control)
-        else:
-            self._sock.sendmsg([payload], control, 0, self._destination)
-
     def _handle_error(self, exc: OSError, run: int, size: int) -> None:
         if isinstance(exc, PermissionError):
             if self._over_ipv4 and self._events.enable_broadcast():
                 return  # SO_BROADCAST is on now: the next step sends the same datagrams
             exc = prohibited(errno.EACCES, "the datagram")
-        if run > 1 and exc.errno in _GSO_REFUSED:
+        if run > 1 and exc.errno in GSO_REFUSED:
             # Sent one by one, each datagram gets the kernel's own answer: fragmented,
             # or EMSGSIZE (with dont_fragment) failing that write alone.
-            if exc.errno in _GSO_TOO_LARGE:
+            if exc.errno in GSO_TOO_LARGE:
                 self._gso_size_limit = min(self._gso_size_limit, size)
             else:
                 self._gso = False

@@ -319,9 +319,11 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         The stream is an :class:`~trio_sockets.OutputStream` whose every write is one
         datagram. ``write()`` raises ``MESSAGE_TOO_LONG`` at once for a datagram over
         the family's limit (65,507 bytes over IPv4, 65,527 over IPv6); a datagram the
-        kernel refuses fails only its own :class:`~trio_sockets.WriteOperation`. Writes
-        of equal size pending together leave in one ``sendmsg`` (UDP segmentation
-        offload), each still its own datagram. :attr:`output_stream` behaves the same.
+        kernel refuses fails only its own :class:`~trio_sockets.WriteOperation`. Pending
+        writes of one size, the last of a run maybe shorter, leave together in one
+        ``sendmsg`` (UDP segmentation offload, up to 128 datagrams; 64 on Linux before
+        6.9), each still its own datagram; any other write takes a system call of its
+        own. :attr:`output_stream` behaves the same.
 
         Raises:
             TypeError / ValueError: a bad host name, service or endpoint pair (named); a

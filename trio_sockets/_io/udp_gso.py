@@ -1,0 +1,82 @@
+"""UDP generic segmentation offload (GSO): a run of datagrams in one ``sendmsg``.
+
+A datagram output stream hands a run of its pending datagrams to the kernel in one
+``sendmsg`` whose ``UDP_SEGMENT`` control message gives the segment size, the size of
+the run's first datagram. The kernel cuts the payload back into datagrams of that size,
+the last one shorter if the payload ends short of a whole segment, so the receiver sees
+every boundary. A run is therefore datagrams of one size, ended by at most one shorter,
+non-empty datagram (:meth:`WriteQueue.datagrams
+<trio_sockets._core.write_queue.WriteQueue.datagrams>`): at most
+:attr:`SegmentCap.segments` of them and 65,507 bytes in all over IPv4 (65,527 over
+IPv6). Python has no ``sendmmsg``, so any other datagram goes in a system call of its own.
+
+A kernel that refuses (``EIO``: the device cannot checksum the segments; ``ENOPROTOOPT``:
+no GSO at all; ``EMSGSIZE`` on current kernels, ``EINVAL`` on older ones: a segment
+larger than the path MTU, which the kernel fragments when it is sent alone) gets one
+send per datagram instead, and the stream remembers that.
+
+The kernel's limit on the segments of one send, ``UDP_MAX_SEGMENTS``, is 128 on Linux
+6.9 and later and on the stable kernels that took that change, 64 before; more fail
+with ``EINVAL``. Streams hand the kernel up to 128. A run of more than 64 refused with
+``EINVAL`` is sent again as its first 64: if those go, the kernel takes 64, and every
+stream of the process hands it at most 64 from then on (:data:`SEGMENT_CAP`); if they
+are refused too, ``EINVAL`` had another cause, which is handled as such.
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+from typing import Final
+
+from .._core.linux import SOL_UDP, UDP_SEGMENT
+from .resolver import SockAddr
+
+__all__ = [
+    "GSO_REFUSED",
+    "GSO_TOO_LARGE",
+    "MAX_SEGMENTS",
+    "OLDER_MAX_SEGMENTS",
+    "SEGMENT_CAP",
+    "SegmentCap",
+    "send_segmented",
+]
+
+#: Datagrams one GSO send may carry: Linux's ``UDP_MAX_SEGMENTS`` since 6.9.
+MAX_SEGMENTS: Final = 128
+#: ``UDP_MAX_SEGMENTS`` of the kernels before.
+OLDER_MAX_SEGMENTS: Final = 64
+#: The errors a kernel gives when it cannot segment: fall back to one send per datagram.
+GSO_REFUSED: Final = frozenset(
+    {errno.EIO, errno.EINVAL, errno.EMSGSIZE, errno.ENOPROTOOPT, errno.EOPNOTSUPP}
+)
+#: Those that mean "segments of this size are over the path MTU": smaller ones still go
+#: together.
+GSO_TOO_LARGE: Final = frozenset({errno.EINVAL, errno.EMSGSIZE})
+
+
+class SegmentCap:
+    """The most datagrams one GSO send of this process carries."""
+
+    __slots__ = ("segments",)
+
+    def __init__(self) -> None:
+        #: :data:`MAX_SEGMENTS` until the kernel has shown that it takes no more than
+        #: :data:`OLDER_MAX_SEGMENTS`; then that, for the life of the process.
+        self.segments: int = MAX_SEGMENTS
+
+
+#: The cap every datagram output stream of the process reads before each send.
+SEGMENT_CAP: Final = SegmentCap()
+
+
+def send_segmented(sock: socket.socket, run: list[bytes], destination: SockAddr | None) -> None:
+    """Send *run* (at least two datagrams: one size, the last maybe shorter) in one
+    ``sendmsg`` with ``UDP_SEGMENT``, to *destination* or the connected remote."""
+    payload = b"".join(run)
+    control = [(SOL_UDP, UDP_SEGMENT, struct.pack("@H", len(run[0])))]
+    if destination is None:
+        sock.sendmsg([payload], control)
+    else:
+        sock.sendmsg([payload], control, 0, destination)
