@@ -8,7 +8,8 @@ The client sends five "Hello, World!" packets three ways, each over its own conn
 3. starting every write and awaiting one ``flush()`` (the FlushAsync variant).
 
 The server reads each connection with PARTIAL loads of 256 bytes until the stream ends.
-In variants 2 and 3 the five writes leave in a single system call.
+In variants 2 and 3 the first write leaves at once, in a system call of its own, and
+the other four, which pile up behind it, leave together in one more.
 
     python examples/batched_sends.py [--service 1337] [--packets 5]
 """

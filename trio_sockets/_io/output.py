@@ -244,10 +244,10 @@ class BaseOutputStream(Sending, OutputStream):
             return op
         if self._send_in_write:
             # Nothing pending and nobody sending: send it here, as asyncio's transports
-            # do, unless this task already did so since it last yielded. Writes that
-            # pile up within one task step then wait for the writer and leave together
-            # in one system call, while a task that writes once per step (a read/write
-            # loop, an awaited write) costs no wake-up of the writer.
+            # do, unless this task already did so since it last yielded. The writes that
+            # pile up behind it within the step wait for the writer and leave together,
+            # while a task that writes once per step (a read/write loop, an awaited
+            # write) costs no wake-up of the writer.
             task = trio.lowlevel.current_task()
             step = task_step(task)  # None: unknown, so queue it (correct, only slower)
             if step is None or (task is self._direct_task and step == self._direct_step):
