@@ -1,7 +1,8 @@
 """What a hostile WebSocket peer can make this side hold or conclude: the frames the
 stream kinds hold (peak RSS measured, deflate bombs included), empty fragments, the
-keepalive under the application's own backpressure, the echo server's bound, and header
-values the handshake cannot carry. Peers are raw sockets on 127.0.0.1 in threads."""
+messages an application has not taken, the keepalive under the application's own
+backpressure, the echo server's bound, and header values the handshake cannot carry.
+Peers are raw sockets on 127.0.0.1 in threads."""
 
 from __future__ import annotations
 
@@ -427,6 +428,116 @@ async def test_tiny_continuation_frames_are_held_at_about_their_payload() -> Non
             assert args.data == b"a" * count + b"z"
     # The payload, the growth of its buffer, and what one read holds besides (256 KiB).
     assert held < 2 * count + (512 << 10), f"{held} bytes held for {count} bytes of payload"
+
+
+# -- the messages the application has not taken are bounded in bytes ----------------------
+
+#: The messages of the unread-queue tests: an 8-byte index, then 8 MiB.
+QUEUE_MESSAGES, QUEUE_BODY = 40, 8 << 20
+
+
+def _queue_body(deflate: bool) -> bytes:
+    """What follows the index in each message: zeros with deflate, else a pattern."""
+    return bytes(QUEUE_BODY) if deflate else bytes(range(256)) * (QUEUE_BODY // 256)
+
+
+def _sending_big_messages(deflate: bool, sent: list[int]) -> Callable[..., None]:
+    """A server that sends :data:`QUEUE_MESSAGES` binary messages, each its index and
+    :data:`QUEUE_BODY` bytes (deflated zeros, 8 KiB each on the wire, with *deflate*),
+    counting in *sent* those it handed to the kernel whole; then it reads until the
+    close. The body is shared: the peer allocates little of its own."""
+    body = deflated_zeros(QUEUE_BODY) if deflate else _queue_body(deflate)
+
+    def script(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        for index in range(QUEUE_MESSAGES):
+            head = struct.pack("!Q", index)
+            if deflate:  # a block of its own, then the zeros' blocks: one deflate stream
+                compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+                head = compressor.compress(head) + compressor.flush(zlib.Z_SYNC_FLUSH)
+            sock.sendall(frame_header(0x2, len(head) + len(body), rsv1=deflate) + head)
+            sock.sendall(body)
+            sent[0] += 1
+        peer.read_until_close(sock, protocol)
+
+    return script
+
+
+async def _until_the_peer_stops(sent: list[int]) -> None:
+    """Wait until the peer has sent every message or sent none for 0.5 s (it is held
+    back by TCP), 15 s at most."""
+    with trio.move_on_after(15):
+        while sent[0] < QUEUE_MESSAGES:
+            before = sent[0]
+            await trio.sleep(0.5)
+            if sent[0] == before:
+                return
+
+
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
+async def test_messages_the_application_has_not_taken_are_bounded_in_bytes(
+    deflate: bool,
+) -> None:
+    """A server sends 40 messages of 8 MiB (with permessage-deflate 8 KiB each on the
+    wire, some perhaps in the packet of the 101) to a client whose application reads
+    nothing until the server is held back or done: the reader stops reading once the
+    messages not yet taken hold more than 4 MiB, and with deflate inflates 16 KiB of a
+    read at a time, so the peak RSS grows by a few messages' worth (33 MiB measured, 16
+    to 36 MiB with deflate), where the channel's 16 slots held 16 whole messages and
+    more (153 MiB; 230 to 330 MiB with deflate, each read inflated at once). Then the
+    application reads every message, intact and in order."""
+    sent = [0]
+    expected = memoryview(_queue_body(deflate))
+    with (
+        RawPeer(_sending_big_messages(deflate, sent), deflate=deflate) as peer,
+        peak_rss_growth() as grown,
+        trio.fail_after(60),
+    ):
+        async with MessageWebSocket() as ws:
+            ws.control.permessage_deflate = deflate
+            await ws.connect(peer.url())
+            assert ws.information.permessage_deflate is deflate
+            await _until_the_peer_stops(sent)  # the application reads nothing
+            held_back = sent[0] < QUEUE_MESSAGES
+            for index in range(QUEUE_MESSAGES):
+                data = (await ws.message_received.receive()).data
+                assert len(data) == 8 + QUEUE_BODY
+                assert struct.unpack("!Q", data[:8])[0] == index
+                assert memoryview(data)[8:] == expected
+                del data
+            await ws.aclose(1000)
+    assert peer.received_close is not None
+    assert peer.received_close.code == 1000
+    # 330 KB of deflated messages fit in the kernel's buffers: only plain ones are held.
+    assert held_back or deflate, "the peer was never held back"
+    assert grown[0] < 8 * (QUEUE_BODY >> 20), f"peak RSS grew by {grown[0]} MiB"
+
+
+async def test_a_stream_websocket_makes_room_as_it_takes_what_it_reads(
+    listener: StreamSocketListener,
+) -> None:
+    """A StreamWebSocket takes the received frames from the queue itself: each one taken
+    makes room, so 16 MiB sent at once (16 frames of 1 MiB, four times the bound on what
+    waits untaken) all arrive, intact, however slowly they are read."""
+    big = os.urandom(16 << 20)
+
+    async def send() -> None:
+        async with ServerStreamWebSocket(await listener.accept()) as ws:
+            await ws.receive_request()
+            await ws.accept()
+            await ws.send_all(big)
+            await read_to_the_end(ws)
+
+    with trio.fail_after(20):
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(send)
+            async with StreamWebSocket() as ws:
+                await ws.connect(f"ws://127.0.0.1:{listener.information.local_port}/")
+                await trio.sleep(0.5)  # the reader stops at the bound meanwhile
+                got = bytearray()
+                while len(got) < len(big):
+                    got += await ws.receive_some(1 << 20)
+                assert got == big
 
 
 # -- the keepalive does not blame the peer for a slow application ---------------------------

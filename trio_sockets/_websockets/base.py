@@ -5,7 +5,7 @@ the async context)."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import trio
 from websockets.frames import EXTERNAL_CLOSE_CODES, CloseCode
@@ -131,9 +131,9 @@ class WebSocketBase(NurseryScoped, Generic[_Control, _Information]):
 
     # -- opening -------------------------------------------------------------------------
 
-    def _start_session(self, nursery: trio.Nursery, events: list[Any]) -> None:
+    def _start_session(self, nursery: trio.Nursery, early: bytes) -> None:
         """The opening handshake succeeded: run the reader, the deliverer and the
-        keepalive; *events* are the frames that came with the handshake."""
+        keepalive; *early* are the bytes that came after the handshake message."""
         protocol = self._session.protocol
         assert protocol is not None
         action = self._lifecycle.changing
@@ -146,7 +146,7 @@ class WebSocketBase(NurseryScoped, Generic[_Control, _Information]):
                 closed=True,
             )
         record_handshake(self._information, protocol.subprotocol or "", bool(protocol.extensions))
-        self._receiver.start(nursery, events)
+        self._receiver.start(nursery, early)
         self._sender.start()
         self._lifecycle.finish(action)
         mark_connected(self._control)

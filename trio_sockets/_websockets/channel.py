@@ -1,14 +1,44 @@
 """``message_received`` of the message WebSockets: a trio receive channel whose queued
-messages are taken without a trip through the scheduler."""
+messages are taken without a trip through the scheduler; and the count of the bytes
+received and not yet taken, by which the reader stops reading."""
 
 from __future__ import annotations
+
+import contextlib
 
 import trio
 
 from .._core.closing import ClosesOnExit
 from .events import MessageWebSocketMessageReceivedEventArgs as _Args
+from .events import queued_size
 
-__all__ = ["WebSocketMessageChannel"]
+__all__ = ["UntakenBytes", "WebSocketMessageChannel"]
+
+
+class UntakenBytes:
+    """The bytes of the messages the reader has queued (in the channel and beyond it)
+    that the application has not taken yet, each counted by :func:`~.events.queued_size`
+    from :meth:`add` to :meth:`taken`. The reader parks in :attr:`room` while
+    :attr:`held` is over *limit*; a take that brings it down wakes it."""
+
+    __slots__ = ("held", "limit", "room")
+
+    def __init__(self, limit: int) -> None:
+        self.held = 0
+        self.limit = limit
+        self.room = trio.lowlevel.ParkingLot()
+
+    def add(self, args: _Args) -> bool:
+        """Count *args*, just queued; whether the count is now over the limit."""
+        self.held += queued_size(args)
+        return self.held > self.limit
+
+    def taken(self, args: _Args) -> None:
+        """*args* left the queue (the application took it, or it was dropped)."""
+        size = queued_size(args)
+        held = self.held = self.held - size
+        if held <= self.limit < held + size:  # the reader may wait for this
+            self.room.unpark_all()
 
 
 class WebSocketMessageChannel(ClosesOnExit, trio.abc.ReceiveChannel[_Args]):
@@ -23,12 +53,17 @@ class WebSocketMessageChannel(ClosesOnExit, trio.abc.ReceiveChannel[_Args]):
     "Receives served from what was already read" in the design notes). A receive that
     waits is a full checkpoint, and the queue is bounded, so a consumer still yields at
     least once per queue of messages.
+
+    The queue is bounded in bytes too: the connection's reader stops reading while the
+    messages not yet taken (here and waiting beyond the channel) hold more than 4 MiB,
+    and each message taken makes room. Closing the last handle drops what it holds.
     """
 
-    __slots__ = ("_inner",)
+    __slots__ = ("_inner", "_untaken")
 
-    def __init__(self, inner: trio.MemoryReceiveChannel[_Args]) -> None:
+    def __init__(self, inner: trio.MemoryReceiveChannel[_Args], untaken: UntakenBytes) -> None:
         self._inner = inner
+        self._untaken = untaken
 
     def __repr__(self) -> str:
         return f"<WebSocketMessageChannel {self._inner.statistics().current_buffer_used} held>"
@@ -44,27 +79,39 @@ class WebSocketMessageChannel(ClosesOnExit, trio.abc.ReceiveChannel[_Args]):
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         try:
-            return self._inner.receive_nowait()
+            args = self._inner.receive_nowait()
         except trio.WouldBlock:
-            return await self._inner.receive()
+            args = await self._inner.receive()
+        self._untaken.taken(args)
+        return args
 
     def receive_nowait(self) -> _Args:
         """A message that has arrived, without waiting (:exc:`trio.WouldBlock` if none
         has; the errors of :meth:`receive` otherwise)."""
-        return self._inner.receive_nowait()
+        args = self._inner.receive_nowait()
+        self._untaken.taken(args)
+        return args
 
     def clone(self) -> WebSocketMessageChannel:
         """Another handle on the same messages (each goes to one handle), closed on its
         own."""
-        return WebSocketMessageChannel(self._inner.clone())
+        return WebSocketMessageChannel(self._inner.clone(), self._untaken)
 
     def close(self) -> None:
-        """Close this handle: its waiting tasks get :exc:`trio.ClosedResourceError`."""
-        self._inner.close()
+        """Close this handle: its waiting tasks get :exc:`trio.ClosedResourceError`.
+        Closing the last handle drops the messages the channel holds."""
+        inner = self._inner
+        if inner.statistics().open_receive_channels == 1:
+            # trio drops them with the last handle: they no longer count.
+            with contextlib.suppress(trio.WouldBlock, trio.EndOfChannel, trio.ClosedResourceError):
+                while True:
+                    self._untaken.taken(inner.receive_nowait())
+        inner.close()
 
     async def aclose(self) -> None:
         """:meth:`close`, as a checkpoint."""
-        await self._inner.aclose()
+        self.close()
+        await trio.lowlevel.checkpoint()
 
     def statistics(self) -> trio.MemoryChannelStatistics:
         """The counts of the memory channel underneath (messages held, the bound, open

@@ -235,11 +235,11 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         self._session.protocol = protocol
         self._write_handshake(what)
         start = bytearray()
-        events, _ = await self._session.read_handshake(protocol, what, kept=start)
+        events, early = await self._session.read_handshake(protocol, what, kept=start)
         error = protocol.handshake_exc
         if isinstance(error, InvalidMessage):
             error = _rejection_in(start, error) or error
         if error is not None:
             raise web_socket_error(WebSocketError.get_status(error), f"{what}: {error}") from error
         assert isinstance(events[0], Response)
-        self._start_session(nursery, events[1:])
+        self._start_session(nursery, early)

@@ -10,9 +10,15 @@ from .._data.interfaces import InputStream
 from .._data.reader import DataReader, received_reader
 
 __all__ = [
+    "EVENT_COST",
     "MessageWebSocketMessageReceivedEventArgs",
     "WebSocketClosedEventArgs",
+    "queued_size",
 ]
+
+#: What a received event counts for in a queue besides its data, so that empty messages
+#: (and failures) are bounded too.
+EVENT_COST = 256
 
 
 class MessageWebSocketMessageReceivedEventArgs:
@@ -104,6 +110,12 @@ class MessageWebSocketMessageReceivedEventArgs:
         if self._error is not None:
             raise self._error
         return BytesInputStream(self._data, "message")
+
+
+def queued_size(args: MessageWebSocketMessageReceivedEventArgs) -> int:
+    """What *args* counts for while it waits for the application: its bytes, and
+    :data:`EVENT_COST`."""
+    return len(args._data) + EVENT_COST
 
 
 class WebSocketClosedEventArgs:

@@ -87,9 +87,10 @@ class MessageWebSocket(
     ``await ws.aclose(code, reason)``. ``closed`` delivers the closing handshake.
 
     *message_queue_size* bounds ``message_received`` (events; default 16). When the
-    consumer falls behind, the socket goes on reading up to 4 MiB more, answering the
-    pings and close frames among them, and then stops reading from the connection (TCP
-    then slows the server down). Leaving the block
+    consumer falls behind, the socket goes on reading, answering the pings and close
+    frames among them, until the messages not yet taken (in the channel and beyond it)
+    hold more than 4 MiB, the one that crosses it queued whole, and then stops reading
+    from the connection (TCP then slows the server down). Leaving the block
     closes the WebSocket (with the closing handshake, bounded by
     ``control.close_timeout``); leaving it with an exception closes the connection at
     once.

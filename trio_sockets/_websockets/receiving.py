@@ -2,8 +2,12 @@
 the ``message_received`` and ``closed`` channels, and the closing handshake's wait.
 
 One reader task feeds received bytes to the protocol and queues messages for the bounded
-``message_received`` channel; the deliverer hands them over. Before the reader waits for
-room it has already sent the answers (pongs, close replies) to what it read. The
+``message_received`` channel; the deliverer hands them over. Once the messages not yet
+taken by the application (in the channel and beyond it) hold more than
+:data:`PENDING_LIMIT` bytes, the message that crossed it included, the reader stops
+reading until the application takes some; it has already sent the answers (pongs, close
+replies) to what it read. With permessage-deflate the protocol gets a read
+:data:`INFLATE_SLICE` bytes at a time, and the reader can stop between slices. The
 receiver knows its WebSocket only through the :class:`~.session.Session` it is given.
 """
 
@@ -27,22 +31,21 @@ from .._core.enums import (
 )
 from .._core.pieces import MessagePieces
 from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
-from .channel import WebSocketMessageChannel
+from .channel import UntakenBytes, WebSocketMessageChannel
 from .control import receive_mode_of
 from .events import WebSocketClosedEventArgs
 from .keepalive import keep_alive
-from .session import RECEIVE_SIZE, Args, Session, closed_exception
+from .session import INFLATE_SLICE, RECEIVE_SIZE, Args, Session, closed_exception
 
 __all__ = ["CATCH_UP_WAIT", "DEFAULT_MESSAGE_QUEUE_SIZE", "PENDING_LIMIT", "Receiver"]
 
 #: The default bound of ``message_received``, in events.
 DEFAULT_MESSAGE_QUEUE_SIZE = 16
 
-#: How many bytes of messages the reader holds beyond the channel before it stops
-#: reading from the connection.
+#: How many bytes of messages may wait for the application (queued and not yet taken,
+#: in the channel and beyond it, 256 more per message) before the reader stops reading
+#: from the connection; the message that crosses it is queued all the same.
 PENDING_LIMIT = 4 * 1024 * 1024
-# What an event counts for besides its data, so that empty messages are bounded too.
-_EVENT_COST = 256
 #: How long the reader lets the application catch up with queued messages before it
 #: reads on (seconds): the bound on how late a ping or close frame is answered then.
 CATCH_UP_WAIT = 0.01
@@ -62,21 +65,21 @@ class Receiver:
         self._socket = session.socket
         self._protocol = session.protocol
         self._send_messages, self.messages = trio.open_memory_channel[Args](message_queue_size)
-        #: ``message_received`` of the message WebSockets (a StreamWebSocket reads
-        #: :attr:`messages` itself).
-        self.message_channel = WebSocketMessageChannel(self.messages)
+        #: The bytes of the messages queued and not yet taken: a StreamWebSocket, which
+        #: reads :attr:`messages` itself, tells it of each message it takes.
+        self.untaken = UntakenBytes(PENDING_LIMIT)
+        #: ``message_received`` of the message WebSockets.
+        self.message_channel = WebSocketMessageChannel(self.messages, self.untaken)
         self._send_closed, self.closed = trio.open_memory_channel[WebSocketClosedEventArgs](1)
         self._closing = False
         self._closed_sent = False
         self._failure_reported = False
         self._task_scopes: list[trio.CancelScope] = []
-        # Messages read but not yet taken by the channel (bounded in bytes), and the
+        # Messages read but not yet taken by the channel (counted in untaken), and the
         # task that hands them over, so the reader goes on answering pings meanwhile.
-        self._pending: collections.deque[tuple[Args, int]] = collections.deque()
-        self._pending_bytes = 0
+        self._pending: collections.deque[Args] = collections.deque()
         self._pending_end = False
         self._have_pending = trio.lowlevel.ParkingLot()
-        self._room = trio.lowlevel.ParkingLot()
         self._caught_up = trio.lowlevel.ParkingLot()  # the queue became empty
         self._receive_scope: trio.CancelScope | None = None
         self._close_deadline = math.inf
@@ -87,11 +90,13 @@ class Receiver:
         # This side failed the connection for what the peer sent, by its own check
         # (invalid UTF-8; the protocol's own checks set its parser_exc).
         self._peer_at_fault = False
-        #: Each stop of the reader at the pending bound, for the application (it reads
+        #: Each stop of the reader at the byte bound, for the application (it reads
         #: nothing meanwhile, so a pong may wait unread), and whether it is stopped now.
         #: Its short catch-up waits do not count.
         self.consumer_waits = 0
         self.waiting_for_consumer = False
+        # With permessage-deflate, the size of the slices the protocol gets (start()).
+        self._slice = 0
         # The message being received.
         self._receiving_type = SocketMessageType.BINARY
         # Its parts so far (full messages), at about the cost of their bytes however
@@ -100,14 +105,21 @@ class Receiver:
         self._decoder: codecs.IncrementalDecoder | None = None
         self._carry = b""
 
-    def start(self, nursery: trio.Nursery, events: list[Any]) -> None:
+    def start(self, nursery: trio.Nursery, early: bytes) -> None:
         """The opening handshake succeeded: run the reader, the deliverer and the
-        keepalive in *nursery*; *events* are the frames that came with the handshake."""
+        keepalive in *nursery*; *early* came after the handshake message. Its first slice
+        goes to the protocol at once, so that what came in the handshake's packet (a
+        close frame) is known when the handshake returns."""
         self._socket = self._session.socket
-        self._protocol = self._session.protocol
+        protocol = self._protocol = self._session.protocol
+        assert protocol is not None
+        self._slice = INFLATE_SLICE if protocol.extensions else 0
+        first = self._slice or len(early)
+        if early:
+            protocol.receive_data(early[:first])
         scope = trio.CancelScope()
         self._task_scopes.append(scope)
-        nursery.start_soon(self._reader, scope, events)
+        nursery.start_soon(self._reader, scope, protocol.events_received(), early[first:])
         scope = trio.CancelScope()
         self._task_scopes.append(scope)
         nursery.start_soon(self._deliverer, scope)
@@ -173,7 +185,7 @@ class Receiver:
         self._send_messages.close()
         self._send_closed.close()
 
-    async def _reader(self, scope: trio.CancelScope, events: list[Any]) -> None:
+    async def _reader(self, scope: trio.CancelScope, events: list[Any], rest: bytes) -> None:
         protocol = self._protocol
         assert protocol is not None
         error: BaseException | None = None
@@ -186,7 +198,10 @@ class Receiver:
                 try:
                     # The frames that came with the handshake are handled as any read's:
                     # a close or a protocol error among them bounds the wait as well.
-                    if not await self._handle(protocol, events):
+                    done = await self._handle(protocol, events)
+                    if not done and rest:
+                        done = await self._feed(protocol, rest)
+                    if not done:
                         error = await self._read_loop(protocol)
                 finally:
                     self._receive_scope = None
@@ -216,13 +231,25 @@ class Receiver:
                     # close_notify) no longer matters.
                     return None
                 return exc
-            if data:
-                protocol.receive_data(data)
-            else:
+            if not data:
                 protocol.receive_eof()
-            if await self._handle(protocol, protocol.events_received()):
+            if await self._feed(protocol, data):
                 return None
         return None
+
+    async def _feed(self, protocol: Protocol, data: bytes) -> bool:
+        """Give the protocol *data* (with permessage-deflate :data:`INFLATE_SLICE` bytes
+        at a time) and handle the frames of each part; True once this side is done."""
+        step = self._slice
+        if not step or len(data) <= step:
+            if data:
+                protocol.receive_data(data)
+            return await self._handle(protocol, protocol.events_received())
+        for start in range(0, len(data), step):
+            protocol.receive_data(data[start : start + step])
+            if await self._handle(protocol, protocol.events_received()):
+                return True
+        return False
 
     async def _handle(self, protocol: Protocol, events: list[Any]) -> bool:
         """Process what one read gave and send the answers; True once this side is done
@@ -370,9 +397,11 @@ class Receiver:
             await self._deliver(Args(self._receiving_type, bytes(piece), complete=fin))
 
     async def _deliver(self, args: Args) -> None:
-        """Queue *args* for the channel; wait while too much is queued already."""
+        """Queue *args* for the channel; then, while the messages not yet taken hold
+        more than :data:`PENDING_LIMIT`, wait for the application to take some."""
         if self._closing:
             return  # a local close discards what arrives after it
+        handed = False
         if not self._pending:
             # Nothing waits before it: hand it over now and save the deliverer's hop.
             try:
@@ -382,20 +411,20 @@ class Receiver:
             except (trio.BrokenResourceError, trio.ClosedResourceError):
                 return  # nobody reads any more: dropped
             else:
-                return
-        cost = len(args.data) + _EVENT_COST if args.error is None else _EVENT_COST
-        self._pending.append((args, cost))
-        self._pending_bytes += cost
-        self._have_pending.unpark_all()
-        if self._pending_bytes <= PENDING_LIMIT:
+                handed = True
+        if not handed:
+            self._pending.append(args)
+            self._have_pending.unpark_all()
+        untaken = self.untaken
+        if not untaken.add(args):
             return
         self.consumer_waits += 1
         self.waiting_for_consumer = True
         try:
-            while self._pending_bytes > PENDING_LIMIT and not self._closing:
+            while untaken.held > untaken.limit and not self._closing:
                 # Answer what was read (pongs, a close reply) before waiting for room.
                 self._write_pending()
-                await self._room.park()
+                await untaken.room.park()
         finally:
             self.waiting_for_consumer = False
 
@@ -409,20 +438,28 @@ class Receiver:
                         return
                     await self._have_pending.park()
                 item = pending[0]
-                # Nobody reading any more (the channel closed): the message is dropped.
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    await self._send_messages.send(item[0])
-                if pending and pending[0] is item:  # else a local close discarded them all
+                try:
+                    await self._send_messages.send(item)
+                except (trio.BrokenResourceError, trio.ClosedResourceError):
+                    sent = False  # nobody reads any more (the channel closed): dropped
+                else:
+                    sent = True
+                if pending and pending[0] is item:
                     pending.popleft()
-                    self._pending_bytes -= item[1]
+                    if not sent:
+                        self.untaken.taken(item)
+                elif sent:
+                    # A local close discarded the queue meanwhile, but this one is in
+                    # the channel: it counts until it is taken.
+                    self.untaken.add(item)
                 if not pending:
                     self._caught_up.unpark_all()
-                self._room.unpark_all()
 
     def _discard_pending(self) -> None:
-        self._pending.clear()
-        self._pending_bytes = 0
-        self._room.unpark_all()
+        untaken = self.untaken
+        while self._pending:
+            untaken.taken(self._pending.popleft())
+        untaken.room.unpark_all()
         self._caught_up.unpark_all()
 
     def _emit_closed(self, code: int, reason: str) -> None:

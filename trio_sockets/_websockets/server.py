@@ -108,7 +108,7 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         what = "receive the opening request"
         try:
             await self._session.start_socket(nursery)
-            events, self._early = await self._session.read_handshake(protocol, what, head_only=True)
+            events, self._early = await self._session.read_handshake(protocol, what)
             if not events or not isinstance(events[0], Request):
                 error = protocol.handshake_exc
                 raise web_socket_error(
@@ -195,10 +195,8 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         server.send_response(response)
         self._write_handshake("accept()")
         # Frames that came with the request count from now on, as if they came later.
-        if self._early:
-            server.receive_data(self._early)
-            self._early = b""
-        self._start_session(nursery, server.events_received())
+        early, self._early = self._early, b""
+        self._start_session(nursery, early)
 
     async def reject(
         self,

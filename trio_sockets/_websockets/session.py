@@ -52,6 +52,7 @@ __all__ = [
     "ANSWER_FACTOR",
     "CONTROL_SLACK",
     "HANDSHAKE_START_KEPT",
+    "INFLATE_SLICE",
     "RECEIVE_SIZE",
     "Args",
     "Session",
@@ -62,6 +63,10 @@ __all__ = [
 
 #: The most bytes one read from the connection asks for.
 RECEIVE_SIZE = 256 * 1024
+#: With permessage-deflate, how many bytes of a read the protocol gets at a time: deflate
+#: expands at most 1032-fold, so the frames that end in one slice inflate to 16.5 MiB at
+#: most, besides one frame begun before it (up to ``max_message_size``).
+INFLATE_SLICE = 16 * 1024
 #: The most bytes the answers to one byte read can take: an empty ping of 2 bytes
 #: from a server is answered by a masked pong of 6.
 ANSWER_FACTOR = 3
@@ -268,23 +273,19 @@ class Session(Generic[_Control, _Information]):
         self.written_bytes = 0
 
     async def read_handshake(
-        self,
-        protocol: Protocol,
-        what: str,
-        *,
-        head_only: bool = False,
-        kept: bytearray | None = None,
+        self, protocol: Protocol, what: str, *, kept: bytearray | None = None
     ) -> tuple[list[Any], bytes]:
-        """Read until the protocol has the other side's handshake message (its first
-        event, then any frames that came with it), bounded by the handshake timeout.
-
-        *head_only* (a server): the protocol gets the request alone, up to its empty
-        line, and the bytes after it are returned, to be given to the protocol once
-        the request is answered -- ``websockets`` would parse frames that came with the
-        request at once, before the connection is open and its extensions agreed.
+        """Read until the protocol has the other side's handshake message (its event),
+        bounded by the handshake timeout; return it and the bytes after its head, which
+        the protocol has not seen (unless the message has a body: a response of a
+        failed handshake). The reader gives them to the protocol as it gives a read,
+        a server once it has answered the request (``websockets`` would parse frames
+        that came with it before the connection is open and its extensions agreed).
+        *kept*, if given, gets the first :data:`HANDSHAKE_START_KEPT` bytes read.
         """
         timeout = self._control.handshake_timeout
         head = bytearray()
+        headed = False
         try:
             with trio.fail_after(timeout):
                 while True:
@@ -292,18 +293,21 @@ class Session(Generic[_Control, _Information]):
                     if kept is not None and len(kept) < HANDSHAKE_START_KEPT:
                         kept += data[: HANDSHAKE_START_KEPT - len(kept)]
                     rest = b""
-                    if data and head_only:
+                    if data and not headed:
                         start = max(0, len(head) - 3)
                         head += data
                         end = head.find(b"\r\n\r\n", start)
                         if end >= 0:
                             cut = end + 4 - (len(head) - len(data))
-                            data, rest = data[:cut], data[cut:]
+                            data, rest, headed = data[:cut], data[cut:], True
                     if data:
                         protocol.receive_data(data)
                     else:
                         protocol.receive_eof()
                     events = protocol.events_received()
+                    if not events and rest and protocol.handshake_exc is None:
+                        protocol.receive_data(rest)  # a body
+                        events, rest = protocol.events_received(), b""
                     if events or not data or protocol.handshake_exc is not None:
                         return events, rest
         except trio.TooSlowError as exc:

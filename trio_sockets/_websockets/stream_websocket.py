@@ -164,6 +164,7 @@ class StreamMembers(WebSocketBase[_Control, _Information], trio.abc.Stream):
                     self._session.check_connected("receive_some()")  # a local close ends it too
                     self._eof = True
                     continue
+                self._receiver.untaken.taken(args)
                 if args.error is not None:
                     self._error = args.error
                     continue
