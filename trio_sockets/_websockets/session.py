@@ -281,8 +281,7 @@ class Session(Generic[_Control, _Information]):
         failed handshake). The reader gives them to the protocol as it gives a read,
         a server once it has answered the request (``websockets`` would parse frames
         that came with it before the connection is open and its extensions agreed).
-        *kept*, if given, gets the first :data:`HANDSHAKE_START_KEPT` bytes read.
-        """
+        *kept*, if given, gets the first :data:`HANDSHAKE_START_KEPT` bytes read."""
         timeout = self._control.handshake_timeout
         head = bytearray()
         headed = False
