@@ -1067,6 +1067,64 @@ async def test_a_connect_cancelled_as_it_starts_leaves_the_socket_able_to_connec
             assert (await ws.message_received.receive()).data == b"again"
 
 
+class _ApplicationError(Exception):
+    pass
+
+
+@pytest.mark.parametrize("ending", ["normally", "by the peer", "with an exception"])
+async def test_closing_the_closed_channel_leaves_the_close_undisturbed(
+    server: WebsocketsServer, ending: str
+) -> None:
+    # Not interested in the Closed event: the close that follows, from either side,
+    # drops it, and the block ends as it would have.
+    body_ended = False
+    try:
+        async with MessageWebSocket() as ws:
+            await ws.connect(server.url("/close" if ending == "by the peer" else "/echo"))
+            ws.closed.close()
+            if ending == "by the peer":  # three messages, then its close frame
+                with trio.fail_after(5):
+                    async for _ in ws.message_received:
+                        pass
+            elif ending == "with an exception":
+                raise _ApplicationError
+            await trio.sleep(0.05)
+            body_ended = True
+    except _ApplicationError:
+        assert ending == "with an exception"
+    else:
+        assert body_ended
+
+
+@pytest.mark.parametrize("forcefully", [False, True])
+async def test_a_close_waiting_in_another_task_ends_when_the_block_ends_with_an_exception(
+    server: WebsocketsServer, forcefully: bool
+) -> None:
+    took: list[float] = []
+
+    async def close(ws: MessageWebSocket) -> None:
+        start = trio.current_time()
+        await ws.aclose(1000, "done")
+        took.append(trio.current_time() - start)
+
+    for steps in range(3):
+        async with trio.open_nursery() as nursery:
+            try:
+                async with MessageWebSocket() as ws:
+                    ws.control.close_timeout = 5
+                    await ws.connect(server.url("/echo"))
+                    nursery.start_soon(close, ws)
+                    for _ in range(steps):
+                        await trio.lowlevel.checkpoint()  # its close frame may be out
+                    if forcefully:
+                        await trio.aclose_forcefully(ws)
+                    raise _ApplicationError
+            except _ApplicationError:
+                pass
+    assert len(took) == 3
+    assert max(took) < 1, took
+
+
 def open_socket_count() -> int:
     """The open socket descriptors of the process (the peer's selector, an epoll
     descriptor that the threading server leaves to the garbage collector, is not one)."""

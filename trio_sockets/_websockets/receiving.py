@@ -189,26 +189,28 @@ class Receiver:
         protocol = self._protocol
         assert protocol is not None
         error: BaseException | None = None
-        with scope:
-            # One scope for the whole loop, not one per receive (a scope costs about as
-            # much as the receive's system call): _expect_close() gives it the close
-            # deadline, past which the peer is taken to be gone.
-            with trio.CancelScope(deadline=self._close_deadline) as receiving:
-                self._receive_scope = receiving
-                try:
-                    # The frames that came with the handshake are handled as any read's:
-                    # a close or a protocol error among them bounds the wait as well.
-                    done = await self._handle(protocol, events)
-                    if not done and rest:
-                        done = await self._feed(protocol, rest)
-                    if not done:
-                        error = await self._read_loop(protocol)
-                finally:
-                    self._receive_scope = None
-            if receiving.cancelled_caught:
-                protocol.receive_eof()  # the peer did not end the connection in time
-            await self._connection_ended(protocol, error)
-        self._reader_done.set()
+        try:
+            with scope:
+                # One scope for the whole loop, not one per receive (a scope costs about as
+                # much as the receive's system call): _expect_close() gives it the close
+                # deadline, past which the peer is taken to be gone.
+                with trio.CancelScope(deadline=self._close_deadline) as receiving:
+                    self._receive_scope = receiving
+                    try:
+                        # The frames that came with the handshake are handled as any read's:
+                        # a close or a protocol error among them bounds the wait as well.
+                        done = await self._handle(protocol, events)
+                        if not done and rest:
+                            done = await self._feed(protocol, rest)
+                        if not done:
+                            error = await self._read_loop(protocol)
+                    finally:
+                        self._receive_scope = None
+                if receiving.cancelled_caught:
+                    protocol.receive_eof()  # the peer did not end the connection in time
+                await self._connection_ended(protocol, error)
+        finally:  # also when the nursery was cancelled: a close waits for this
+            self._reader_done.set()
 
     async def _read_loop(self, protocol: Protocol) -> BaseException | None:
         """Read and process until the protocol is closed or this side is done; returns
@@ -466,7 +468,8 @@ class Receiver:
         if self._closed_sent:
             return
         self._closed_sent = True
-        with contextlib.suppress(trio.ClosedResourceError):
+        # Nobody to take it (the application closed ``closed``): dropped.
+        with contextlib.suppress(trio.ClosedResourceError, trio.BrokenResourceError):
             self._send_closed.send_nowait(WebSocketClosedEventArgs(code, reason))
         self._send_closed.close()
 
