@@ -154,18 +154,7 @@ async def test_a_deflate_bomb_to_a_stream_server_closes_with_1009_in_bounded_mem
     listener: StreamSocketListener,
 ) -> None:
     bomb = frame(0x2, deflated_zeros(BOMB_SIZE), rsv1=True, mask=True)
-    port = int(listener.information.local_port)
-    request = opening_request()[:-2] + b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
-
-    def bombing() -> bytes:
-        with socket.create_connection(("127.0.0.1", port), timeout=PEER_TIMEOUT) as raw:
-            raw.sendall(request)
-            head = b""
-            while b"\r\n\r\n" not in head:
-                head += raw.recv(4096)
-            raw.sendall(bomb)
-            return head + read_all(raw)
-
+    bombing = _client_sending(int(listener.information.local_port), bomb, deflate=True)
     answers: list[bytes] = []
 
     async def attack() -> None:
