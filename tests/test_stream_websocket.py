@@ -160,3 +160,19 @@ async def test_cancelled_receive_loses_nothing(server: WebsocketsServer) -> None
         await ws.send_all(b"after the cancel")
         assert await receive_exactly(ws, 16) == b"after the cancel"
     assert len(live_tasks()) == tasks
+
+
+async def test_cancelled_input_stream_read_keeps_the_bytes_it_had(
+    server: WebsocketsServer,
+) -> None:
+    # A NONE read of 15 bytes gets the 10 of the first message, then its wait for the
+    # rest is cancelled: the 10 stay for the next read, before those of the next message.
+    async with StreamWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        await ws.send_all(b"0123456789")
+        with trio.move_on_after(1) as scope:
+            await ws.input_stream.read(15)
+        assert scope.cancelled_caught
+        await ws.send_all(b"ABCDEFGHIJ")
+        with trio.fail_after(5):
+            assert await ws.input_stream.read(20) == b"0123456789ABCDEFGHIJ"

@@ -242,9 +242,9 @@ class WebSocketInputStream(InputStream):
         *count* or the stream ended, with ``PARTIAL`` as soon as there are any; ``b""``
         at the end.
 
-        Raises as :meth:`StreamWebSocket.receive_some` does. Cancellation: bytes read
-        before the cancellation are lost only with ``NONE`` and a partial result; use
-        ``PARTIAL`` (or a :class:`~trio_sockets.DataReader`) to keep every byte.
+        Raises as :meth:`StreamWebSocket.receive_some` does. Cancellation: nothing is
+        lost; bytes a ``NONE`` read received before the cancellation (or a failure) stay
+        for the next read.
         """
         check_int("count", count, 0)
         check_input_stream_options(options, "options")
@@ -256,12 +256,17 @@ class WebSocketInputStream(InputStream):
             return data
         parts = [data]
         got = len(data)
-        while got < count:
-            more = await self._owner.receive_some(count - got)
-            if not more:
-                break
-            parts.append(more)
-            got += len(more)
+        try:
+            while got < count:
+                more = await self._owner.receive_some(count - got)
+                if not more:
+                    break
+                parts.append(more)
+                got += len(more)
+        except BaseException:
+            # Whatever arrived before the cancellation or failure stays readable.
+            self._owner._buffer[:0] = b"".join(parts)
+            raise
         return b"".join(parts)
 
     async def aclose(self) -> None:
