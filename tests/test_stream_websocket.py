@@ -176,3 +176,48 @@ async def test_cancelled_input_stream_read_keeps_the_bytes_it_had(
         await ws.send_all(b"ABCDEFGHIJ")
         with trio.fail_after(5):
             assert await ws.input_stream.read(20) == b"0123456789ABCDEFGHIJ"
+
+
+async def test_closing_a_reader_over_the_input_stream_leaves_the_websocket_open(
+    server: WebsocketsServer,
+) -> None:
+    # As for a StreamSocket: the reader's close ends the input stream object only.
+    async with StreamWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        await ws.send_all(b"request")
+        async with DataReader(ws.input_stream) as reader:
+            reader.input_stream_options = InputStreamOptions.PARTIAL
+            with trio.fail_after(5):
+                assert await reader.load(100) == 7
+            assert reader.read_bytes(7) == b"request"
+        with pytest.raises(trio.ClosedResourceError, match=r"^this input stream was closed$"):
+            await ws.input_stream.read(1)
+        with pytest.raises(trio.ClosedResourceError, match="DataReader is closed"):
+            await reader.load(1)
+        await ws.send_all(b"second request")
+        assert await receive_exactly(ws, 14) == b"second request"
+    # The block closed it, with an empty close frame, not the reader's close.
+    assert server.wait_closed("/echo")[0] == 1005
+
+
+async def test_closing_the_input_stream_ends_its_read_and_keeps_the_bytes(
+    server: WebsocketsServer,
+) -> None:
+    async with StreamWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        with trio.fail_after(10):  # the read ends when the stream closes, not later
+            async with trio.open_nursery() as nursery:
+
+                async def read() -> None:
+                    with pytest.raises(trio.ClosedResourceError, match="closed during the read"):
+                        await ws.input_stream.read(10)  # gets 4 and waits for the other 6
+
+                nursery.start_soon(read)
+                await trio.testing.wait_all_tasks_blocked()
+                with pytest.raises(trio.BusyResourceError):
+                    await ws.input_stream.read(1)  # refused, leaving the read as it was
+                await ws.send_all(b"0123")
+                await trio.sleep(0.5)
+                await ws.input_stream.aclose()
+        await ws.send_all(b"4567")
+        assert await receive_exactly(ws, 8) == b"01234567"

@@ -34,6 +34,7 @@ from .information import (
 )
 from .sending import WebSocketOutputStream
 from .server import WebSocketServerRole, accepted_socket
+from .session import Args
 
 _Control = TypeVar("_Control", bound=SessionControl)
 _Information = TypeVar("_Information", bound=SessionInformation)
@@ -58,7 +59,11 @@ class StreamMembers(WebSocketBase[_Control, _Information], trio.abc.Stream):
         self._error: WebSocketStatusError | None = None
         self._receiving = False
         self._sending = False
-        self._input = WebSocketInputStream(self)
+        # The input stream's own handle on the received messages while a read goes
+        # through it, waited on instead of the receiver's: closing the stream closes it,
+        # which ends that wait at once (a cancel scope per wait would cost more).
+        self._read_through: trio.MemoryReceiveChannel[Args] | None = None
+        self._input = WebSocketInputStream(self, self._receiver.messages.clone())
         self._output = WebSocketOutputStream(self._sender, self.aclose)
         # What a peer of the same kind accepts by default, whatever this side accepts.
         self._sender.max_frame = DEFAULT_MAX_FRAME_SIZE
@@ -158,8 +163,11 @@ class StreamMembers(WebSocketBase[_Control, _Information], trio.abc.Stream):
                 if self._eof:
                     await trio.lowlevel.checkpoint()
                     return b""
+                messages = self._read_through
+                if messages is None:
+                    messages = self._receiver.messages
                 try:
-                    args = await self._receiver.messages.receive()
+                    args = await messages.receive()
                 except trio.EndOfChannel:
                     self._session.check_connected("receive_some()")  # a local close ends it too
                     self._eof = True
@@ -230,10 +238,15 @@ class ServerStreamWebSocket(
 class WebSocketInputStream(InputStream):
     """``StreamWebSocket.input_stream``: the received bytes."""
 
-    __slots__ = ("_owner",)
+    __slots__ = ("_closed", "_messages", "_owner")
 
-    def __init__(self, owner: StreamMembers[Any, Any]) -> None:
+    def __init__(
+        self, owner: StreamMembers[Any, Any], messages: trio.MemoryReceiveChannel[Args]
+    ) -> None:
         self._owner = owner
+        self._closed = False
+        # Its own handle on the received messages (see StreamMembers._read_through).
+        self._messages = messages
 
     async def read(
         self, count: int, options: InputStreamOptions = InputStreamOptions.NONE
@@ -242,33 +255,71 @@ class WebSocketInputStream(InputStream):
         *count* or the stream ended, with ``PARTIAL`` as soon as there are any; ``b""``
         at the end.
 
-        Raises as :meth:`StreamWebSocket.receive_some` does. Cancellation: nothing is
-        lost; bytes a ``NONE`` read received before the cancellation (or a failure) stay
-        for the next read.
+        Raises as :meth:`StreamWebSocket.receive_some` does, and
+        :exc:`trio.ClosedResourceError` once this stream is closed (a read under way
+        when it closes ends at once, its bytes kept for ``receive_some``).
+        Cancellation: nothing is lost; bytes a ``NONE`` read received before the
+        cancellation (or a failure) stay for the next read.
         """
+        if self._closed:
+            raise trio.ClosedResourceError("this input stream was closed")
         check_int("count", count, 0)
         check_input_stream_options(options, "options")
         if count == 0:
             await trio.lowlevel.checkpoint()
             return b""
-        data = await self._owner.receive_some(count)
-        if options & InputStreamOptions.PARTIAL or not data:
-            return data
-        parts = [data]
-        got = len(data)
+        owner = self._owner
+        partial = options & InputStreamOptions.PARTIAL
+        parts: list[bytes] = []
+        got = 0
+        # Set for the whole read, nothing else receiving meanwhile; put back as it was,
+        # for a read refused because another task's read (or receive_some) is under way.
+        through = owner._read_through
+        owner._read_through = self._messages
         try:
-            while got < count:
-                more = await self._owner.receive_some(count - got)
-                if not more:
+            while True:
+                try:
+                    data = await owner.receive_some(count - got)
+                except trio.ClosedResourceError:
+                    if self._closed_meanwhile():  # aclose() closed the handle it waited on
+                        raise self._closed_during_read() from None
+                    raise
+                if self._closed_meanwhile():  # closed as it returned: the bytes stay
+                    parts.append(data)
+                    raise self._closed_during_read()
+                if partial:
+                    return data
+                if not data:
                     break
-                parts.append(more)
-                got += len(more)
+                parts.append(data)
+                got += len(data)
+                if got >= count:
+                    break
         except BaseException:
-            # Whatever arrived before the cancellation or failure stays readable.
-            self._owner._buffer[:0] = b"".join(parts)
+            # Whatever arrived before the cancellation, failure or close stays readable.
+            owner._buffer[:0] = b"".join(parts)
             raise
+        finally:
+            owner._read_through = through
         return b"".join(parts)
 
+    def _closed_meanwhile(self) -> bool:
+        """Whether this stream was closed while a read awaited (a call, where the read
+        checks the attribute again: type checkers take it for what it was before)."""
+        return self._closed
+
+    @staticmethod
+    def _closed_during_read() -> trio.ClosedResourceError:
+        return trio.ClosedResourceError(
+            "input_stream.read(): the input stream of this WebSocket was closed during the read"
+        )
+
     async def aclose(self) -> None:
-        """Close the WebSocket, as ``StreamWebSocket.aclose()`` does."""
-        await self._owner.aclose()
+        """Stop reading through this stream object, as a ``StreamSocket``'s input stream
+        does: a read under way through it ends at once, it and later reads raising
+        :exc:`trio.ClosedResourceError`. The WebSocket stays open (close it with its
+        own ``aclose()``), and the bytes received and not yet read stay its own:
+        ``receive_some()`` reads them."""
+        self._closed = True
+        self._messages.close()  # wakes a read waiting through it
+        await trio.lowlevel.checkpoint()
