@@ -110,6 +110,31 @@ async def test_a_message_reader_asked_to_load_says_it_holds_the_whole_message(
     assert code == 1005  # aclose() with no code sends an empty close frame
 
 
+async def test_get_data_reader_after_its_reader_was_closed_starts_a_new_one(
+    server: WebsocketsServer,
+) -> None:
+    # As a datagram's: the same reader while it is open, a new one from the start (with
+    # a new reader's settings) once it is closed.
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        await ws.output_stream.write(b"\x00\x02hello")
+        with trio.fail_after(10):
+            args = await ws.message_received.receive()
+    with args.get_data_reader() as reader:
+        reader.byte_order = ByteOrder.LITTLE_ENDIAN
+        assert reader.read_uint16() == 0x200
+        again = args.get_data_reader()
+        assert again is reader
+        assert again.read_string(2) == "he"
+    fresh = args.get_data_reader()
+    assert fresh is not reader
+    assert fresh.unconsumed_buffer_length == 7
+    assert fresh.byte_order is ByteOrder.BIG_ENDIAN
+    assert fresh.read_uint16() == 2
+    assert fresh.read_string(5) == "hello"
+    assert args.get_data_reader() is fresh
+
+
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 65535, 65536, 1 << 20, 16 << 20])
 async def test_messages_from_0_bytes_to_16_mib_echo(server: WebsocketsServer, size: int) -> None:
     payload = bytes(range(256)) * (size // 256) + b"z" * (size % 256)

@@ -8,6 +8,7 @@ from .._core.web_errors import WebSocketStatusError
 from .._data.bytes_stream import BytesInputStream
 from .._data.interfaces import InputStream
 from .._data.reader import DataReader, received_reader
+from .._data.stream_owner import is_closed
 
 __all__ = [
     "EVENT_COST",
@@ -89,16 +90,18 @@ class MessageWebSocketMessageReceivedEventArgs:
         """A :class:`~trio_sockets.DataReader` over the data (WinRT ``GetDataReader``).
 
         Calling it again returns the same reader, so reads go on where the previous call
-        left off, as in WinRT (one reader per message).
+        left off, as in WinRT (one reader per message); once that reader is closed, a
+        new one starts from the beginning (as a datagram's does).
 
         Raises:
             WebSocketStatusError: the failure this event reports.
         """
         if self._error is not None:
             raise self._error
-        if self._reader is None:
-            self._reader = received_reader(self._data, "message")
-        return self._reader
+        reader = self._reader
+        if reader is None or is_closed(reader):
+            reader = self._reader = received_reader(self._data, "message")
+        return reader
 
     def get_data_stream(self) -> InputStream:
         """The data as an input stream (WinRT ``GetDataStream``); a new stream from the
