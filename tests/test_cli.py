@@ -17,6 +17,7 @@ import sys
 import termios
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import trio
@@ -664,6 +665,39 @@ async def test_tls_echo_server_and_send_with_client_certificates(
     finally:
         if process.returncode is None:
             process.kill()
+
+
+async def test_tls_options_trust_every_authority_of_a_ca_file(tmp_path: Path) -> None:
+    """``--ca`` and ``--tls-client-ca`` given a PEM file of two authorities trust both:
+    a server of the second is trusted, and clients of either are accepted."""
+    (tmp_path / "first").mkdir()
+    (tmp_path / "second").mkdir()
+    first = TlsCertificates(tmp_path / "first")
+    second = TlsCertificates(tmp_path / "second")
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(first.authority_file.read_bytes() + second.authority_file.read_bytes())
+    server_cert, server_key = second.files("server")
+    serving = ["--tls-cert", str(server_cert), "--tls-key", str(server_key)]
+    serving += ["--tls-client-ca", str(bundle)]
+    process, port = await _start(
+        ["echo-server", "0", "--host", "127.0.0.1", "--count", "2", *serving]
+    )
+    try:
+        for authority in (first, second):
+            client_cert, client_key = authority.files("client")
+            offering = ["--cert", str(client_cert), "--key", str(client_key)]
+            result = await run_cli(
+                ["send", "localhost", port, "--ca", str(bundle), "--wait", "0.5", *offering],
+                b"from a client of either authority\n",
+                within=20,
+            )
+            assert result.returncode == 0, result.stderr
+            assert result.stdout == b"from a client of either authority\n"
+        assert await _finish(process) == 0
+    finally:
+        if process.returncode is None:
+            process.kill()
+            await process.wait()
 
 
 async def test_tls_send_reports_an_untrusted_server_and_can_ignore_it(

@@ -67,6 +67,19 @@ def test_the_client_key_is_part_of_the_settings() -> None:
     )
 
 
+def test_every_certificate_of_a_trusted_bundle_is_part_of_the_settings() -> None:
+    """A Certificate read from a PEM file of several authorities compares equal to its
+    first one alone, but trusts each of them: settings that trust the bundle differ from
+    settings that trust its first authority alone, and list every root once."""
+    first, second = trustme.CA(), trustme.CA()
+    bundle = Certificate.from_pem(first.cert_pem.bytes() + second.cert_pem.bytes())
+    alone = Certificate.from_pem(first.cert_pem.bytes())
+    assert bundle == alone
+    assert TlsClientSettings(L.SSL, trusted=(bundle,)) != TlsClientSettings(L.SSL, trusted=(alone,))
+    ders = [Certificate.from_pem(ca.cert_pem.bytes()).der for ca in (first, second)]
+    assert TlsClientSettings(L.SSL, trusted=(bundle, alone)).anchors == tuple(ders)
+
+
 def test_a_control_gives_the_settings_it_holds() -> None:
     ca = trustme.CA()
     root = Certificate.from_pem(ca.cert_pem.bytes())

@@ -103,7 +103,7 @@ def add_commands(commands: Any) -> None:
         "--tls-client-ca",
         metavar="FILE",
         type=file_name,
-        help="require client certificates issued by this authority (PEM)",
+        help="require client certificates issued by an authority of this PEM file",
     )
     add_level_option(tls)
     echo.set_defaults(handler=echo_server)

@@ -74,7 +74,7 @@ def add_tls_client_options(send: Any) -> None:
         "--ca",
         metavar="FILE",
         type=file_name,
-        help="trust this authority besides the system's roots (PEM)",
+        help="trust the authorities of this PEM file besides the system's roots",
     )
     tls.add_argument(
         "--cert", metavar="FILE", type=file_name, help="offer this client certificate (PEM)"

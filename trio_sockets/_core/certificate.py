@@ -72,9 +72,9 @@ class Certificate:
     The WinRT ``Certificate`` as far as sockets use it: a server presents one (see
     ``StreamSocketInformation.server_certificate``), a client offers one
     (``StreamSocketControl.client_certificate``), a listener serves with one, and a
-    socket can be told to trust one as a root. Make one with :meth:`from_pem`,
-    :meth:`from_pem_file` or :meth:`from_der`. Certificates compare equal when their
-    DER encodings are equal.
+    socket can trust one as a root (and each of its :attr:`chain`: a CA file of several
+    authorities). Make one with :meth:`from_pem`, :meth:`from_pem_file` or :meth:`from_der`.
+    Certificates compare equal when their (first) DER encodings are equal.
     """
 
     __slots__ = ("_cert", "_chain", "_der", "_key_pem", "_password")
@@ -241,7 +241,7 @@ class Certificate:
 
     @property
     def chain(self) -> list[Certificate]:
-        """The issuer certificates that came with this one, nearest first."""
+        """The certificates that came after this one (its issuers, nearest first)."""
         return [Certificate._make([cert]) for cert in self._chain]
 
     def get_hash_value(self, algorithm: str = "SHA1") -> bytes:

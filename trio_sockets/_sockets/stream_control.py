@@ -111,7 +111,9 @@ class _TcpControl(CommonOptions):
     @property
     def trusted_certificates(self) -> list[Certificate]:
         """Root certificates trusted: a mutable list that refuses anything but a
-        :class:`~trio_sockets.Certificate` put into it, with TypeError. On a socket:
+        :class:`~trio_sockets.Certificate` put into it, with TypeError. A Certificate
+        trusts its ``chain`` too: read from a PEM file of several authorities (a CA
+        bundle), it trusts each of them. On a socket:
         issuers accepted for the server certificate besides the system's roots, so a
         private CA can be trusted without turning verification off. On a listener: the
         only issuers a required client certificate may chain to; once bound, a change

@@ -18,7 +18,7 @@ from .._core.certificate import Certificate
 from .._core.checks import describe, shown
 from .._core.enums import ChainValidationResult, SocketProtectionLevel
 from .._core.errors import WindowsOnlyError, out_of_resources, translate_os_error
-from .settings import TlsClientSettings
+from .settings import TlsClientSettings, trusted_ders
 
 __all__ = ["check_protection_level", "client_context", "server_context"]
 
@@ -107,9 +107,14 @@ def _pin(
         context.set_ciphers("DEFAULT:@SECLEVEL=0")
 
 
-def _trust(context: ssl.SSLContext, certificates: Sequence[Certificate]) -> None:
-    for certificate in certificates:
-        context.load_verify_locations(cadata=certificate.der)
+def _trust(context: ssl.SSLContext, anchors: Sequence[bytes]) -> None:
+    """Trust the roots *anchors* (DER, :func:`~trio_sockets._tls.settings.trusted_ders`).
+
+    They go into OpenSSL's store, and :func:`~trio_sockets._tls.handshake.chain_verifier`
+    reads the same store back: both verifiers trust the same roots.
+    """
+    for der in anchors:
+        context.load_verify_locations(cadata=der)
 
 
 def _check_system_roots(context: ssl.SSLContext) -> None:
@@ -163,7 +168,7 @@ def _client_context(settings: TlsClientSettings) -> tuple[ssl.SSLContext, bool]:
     # name_matches alike, so that both verifiers judge a name the same way (OpenSSL
     # would otherwise fall back to the common name of a certificate without any).
     context.hostname_checks_common_name = False
-    _trust(context, settings.trusted)
+    _trust(context, settings.anchors)
     _pin(context, settings.level, settings.minimum)
     # OpenSSL cannot skip the trust check alone. INCOMPLETE_CHAIN needs nothing switched
     # off: a missing issuer is reported as UNTRUSTED (OpenSSL does not tell the two
@@ -201,9 +206,10 @@ def server_context(
 ) -> ssl.SSLContext:
     """The context a TLS listener serves its connections with.
 
-    *client_trust*: the roots a required client certificate must chain to (the system's
-    roots are not among them: a server trusts for its clients only the authorities it
-    names), or None when no client certificate is required.
+    *client_trust*: the roots a required client certificate must chain to, each with
+    the certificates of its chain (the system's roots are not among them: a server
+    trusts for its clients only the authorities it names), or None when no client
+    certificate is required.
 
     Raises:
         ValueError: no *certificate*, or one that cannot be loaded.
@@ -218,6 +224,6 @@ def server_context(
     _pin(context, level, _L.UNSPECIFIED)
     certificate._load_into(context, "control.server_certificate")
     if client_trust is not None:
-        _trust(context, client_trust)
+        _trust(context, trusted_ders(client_trust))
         context.verify_mode = ssl.CERT_REQUIRED
     return context

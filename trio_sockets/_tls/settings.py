@@ -11,6 +11,7 @@ are no part of the key: two sockets that differ only there share a context.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import trio
@@ -18,7 +19,7 @@ import trio
 from .._core.certificate import Certificate
 from .._core.enums import ChainValidationResult, SocketProtectionLevel
 
-__all__ = ["TlsClientSettings"]
+__all__ = ["TlsClientSettings", "trusted_ders"]
 
 
 def _key_of(certificate: Certificate | None) -> tuple[bytes | None, bytes | None] | None:
@@ -27,6 +28,23 @@ def _key_of(certificate: Certificate | None) -> tuple[bytes | None, bytes | None
     if certificate is None:
         return None
     return (certificate._key_pem, certificate._password)
+
+
+def trusted_ders(certificates: Iterable[Certificate]) -> tuple[bytes, ...]:
+    """The DER encodings of every root *certificates* make trusted, each once.
+
+    A trusted :class:`~trio_sockets.Certificate` stands for every certificate it holds:
+    its own and those of its :attr:`~trio_sockets.Certificate.chain`. A PEM file of
+    several authorities (a CA bundle: two roots during a rotation, a root and its
+    issuing CA) is read as its first certificate with the others as its chain, and each
+    of them is trusted, as in any other CA file.
+    """
+    found: dict[bytes, None] = {}
+    for certificate in certificates:
+        found[certificate.der] = None
+        for issuer in certificate.chain:
+            found[issuer.der] = None
+    return tuple(found)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,9 +64,13 @@ class TlsClientSettings:
     handshake_timeout: float | None = field(default=None, compare=False)
     connect_timeout: float | None = field(default=None, compare=False)
     key: tuple[bytes | None, bytes | None] | None = field(init=False, repr=False)
+    #: Every root :attr:`trusted` stands for (:func:`trusted_ders`): a Certificate
+    #: compares by its first DER alone, and two with other chains trust other roots.
+    anchors: tuple[bytes, ...] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", _key_of(self.certificate))
+        object.__setattr__(self, "anchors", trusted_ders(self.trusted))
 
     def deadline(self, start: float) -> tuple[float, str]:
         """When a handshake that is part of a connect begun at *start* must be done,

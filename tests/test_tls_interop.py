@@ -1,0 +1,289 @@
+"""TLS against other implementations, where what trio_sockets does must match what
+their users expect: a CA file of several authorities.
+
+The peers are real: Python ``ssl`` servers and clients in a thread, ``openssl s_server``
+processes, all on loopback. Certificates come from trustme
+(:class:`~trio_sockets.testing.TlsCertificates`).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import subprocess
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import trio
+from conftest import free_tcp_port, require_tool
+
+from trio_sockets import (
+    Certificate,
+    ChainValidationResult,
+    HostName,
+    SocketErrorStatus,
+    SocketProtectionLevel,
+    SocketStatusError,
+    StreamSocket,
+    StreamSocketListener,
+)
+from trio_sockets.testing import TlsCertificates
+
+C = ChainValidationResult
+L = SocketProtectionLevel
+S = SocketErrorStatus
+
+
+# -- peers -------------------------------------------------------------------------------------
+
+
+@dataclass
+class PythonPeer:
+    """A Python ``ssl`` peer running in a thread: its port, and what it saw."""
+
+    port: int
+    #: What each connection's handler returned, or the exception that ended it.
+    outcomes: list[object] = field(default_factory=list)
+
+
+@contextlib.contextmanager
+def python_tls_server(
+    context: ssl.SSLContext,
+    serve: Callable[[ssl.SSLSocket], object],
+    *,
+    connections: int = 1,
+    host: str = "127.0.0.1",
+) -> Iterator[PythonPeer]:
+    """A blocking Python ``ssl`` server on *host* that serves *connections* connections
+    with *serve*, one after the other, in a thread; each outcome is recorded."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family) as listening:
+        listening.bind((host, 0))
+        listening.listen()
+        listening.settimeout(20)
+        peer = PythonPeer(listening.getsockname()[1])
+
+        def run() -> None:
+            for _ in range(connections):
+                try:
+                    raw, _ = listening.accept()
+                except OSError as exc:  # shut down by the test, or nobody came
+                    peer.outcomes.append(exc)
+                    return
+                with raw:
+                    raw.settimeout(10)
+                    try:
+                        with context.wrap_socket(raw, server_side=True) as tls:
+                            peer.outcomes.append(serve(tls))
+                    except (ssl.SSLError, OSError) as exc:
+                        peer.outcomes.append(exc)
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        try:
+            yield peer
+        finally:
+            with contextlib.suppress(OSError):
+                listening.shutdown(socket.SHUT_RDWR)  # wakes an accept() still waiting
+            thread.join(20)
+            assert not thread.is_alive(), "the Python TLS server did not end"
+
+
+def read_line(tls: ssl.SSLSocket) -> bytes:
+    """A line from *tls* (b"" if the peer closed first)."""
+    line = b""
+    while not line.endswith(b"\n"):
+        chunk = tls.recv(1000)
+        if not chunk:
+            break
+        line += chunk
+    return line
+
+
+def reverse_a_line(tls: ssl.SSLSocket) -> bytes:
+    """Answer one line with the line reversed (as ``openssl s_server -rev``)."""
+    line = read_line(tls)
+    tls.sendall(line.rstrip(b"\n")[::-1] + b"\n")
+    read_line(tls)  # until the client closes: nothing it reads is cut off by a reset
+    return line
+
+
+def python_server_context(certificates: TlsCertificates) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificates.files("server"))
+    return context
+
+
+@contextlib.asynccontextmanager
+async def openssl_server(certificates: TlsCertificates) -> AsyncIterator[int]:
+    """``openssl s_server -rev`` (each line comes back reversed) on 127.0.0.1."""
+    openssl = require_tool("openssl")
+    port = free_tcp_port()
+    cert, key = certificates.files("server")
+    command = [openssl, "s_server", "-accept", f"127.0.0.1:{port}"]
+    command += ["-cert", str(cert), "-key", str(key), "-rev"]
+    process = await trio.lowlevel.open_process(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    assert process.stdout is not None
+    try:
+        output = b""
+        with trio.fail_after(10):
+            while b"ACCEPT" not in output:
+                chunk = await process.stdout.receive_some()
+                assert chunk, f"openssl s_server ended: {output.decode(errors='replace')}"
+                output += chunk
+        yield port
+    finally:
+        process.kill()
+        with trio.move_on_after(5):
+            await process.wait()
+        await process.stdout.aclose()
+
+
+async def reversed_line(sock: StreamSocket, line: bytes = b"hello\n") -> bytes:
+    """Send *line*; the answer, up to its end of line."""
+    await sock.send_all(line)
+    answer = b""
+    with trio.fail_after(10):
+        while not answer.endswith(b"\n"):
+            chunk = await sock.receive_some()
+            assert chunk, f"the server closed the connection after {answer!r}"
+            answer += chunk
+    return answer
+
+
+# -- a CA file of several authorities -----------------------------------------------------------
+
+
+@dataclass
+class TwoAuthorities:
+    """Two authorities, each with its server and client certificates, and one PEM file
+    (``bundle.pem``) holding both authorities, as a CA file during a root rotation."""
+
+    first: TlsCertificates
+    second: TlsCertificates
+    bundle_file: Path
+
+    @property
+    def bundle(self) -> Certificate:
+        return Certificate.from_pem_file(self.bundle_file)
+
+
+@pytest.fixture(scope="module")
+def two(tmp_path_factory: pytest.TempPathFactory) -> TwoAuthorities:
+    first = TlsCertificates(tmp_path_factory.mktemp("first-authority"))
+    second = TlsCertificates(tmp_path_factory.mktemp("second-authority"))
+    bundle = tmp_path_factory.mktemp("bundle") / "bundle.pem"
+    bundle.write_bytes(first.authority_file.read_bytes() + second.authority_file.read_bytes())
+    return TwoAuthorities(first, second, bundle)
+
+
+def trusting_the_bundle(two: TwoAuthorities, *ignorable: ChainValidationResult) -> StreamSocket:
+    sock = StreamSocket()
+    sock.control.trusted_certificates.append(two.bundle)
+    sock.control.ignorable_server_certificate_errors.update(ignorable)
+    sock.control.tls_handshake_timeout = 10
+    return sock
+
+
+@pytest.mark.parametrize("peer", ["python-ssl", "openssl-s_server"])
+@pytest.mark.parametrize("which", ["first", "second"])
+@pytest.mark.parametrize(
+    "ignorable", [(), (C.UNTRUSTED,)], ids=["openssl-verifies", "verified-here"]
+)
+async def test_a_trusted_ca_bundle_trusts_each_of_its_authorities(
+    two: TwoAuthorities, peer: str, which: str, ignorable: tuple[ChainValidationResult, ...]
+) -> None:
+    """A Certificate read from a PEM file of two authorities, put in
+    ``trusted_certificates``, trusts servers of either: OpenSSL (nothing ignorable) and
+    trio_sockets' own verifier (``UNTRUSTED`` ignorable) alike find nothing wrong."""
+    authority = getattr(two, which)
+    assert len(two.bundle.chain) == 1
+    async with contextlib.AsyncExitStack() as stack:
+        if peer == "python-ssl":
+            context = python_server_context(authority)
+            server = stack.enter_context(python_tls_server(context, reverse_a_line))
+            port = server.port
+        else:
+            port = await stack.enter_async_context(openssl_server(authority))
+        async with trusting_the_bundle(two, *ignorable) as sock:
+            await sock.connect(HostName("localhost"), str(port), L.SSL)
+            assert sock.information.server_certificate_errors == []
+            assert await reversed_line(sock) == b"olleh\n"
+
+
+async def test_a_bundle_trusts_no_more_than_its_own_certificates(two: TwoAuthorities) -> None:
+    """The first authority alone (a Certificate equal to the bundle's, which compares by
+    its first certificate) still refuses the second's server, also after a connection
+    that trusted the bundle: the two trust lists never share a TLS context."""
+    context = python_server_context(two.second)
+    with python_tls_server(context, reverse_a_line, connections=2) as server:
+        async with trusting_the_bundle(two) as sock:
+            await sock.connect(HostName("localhost"), str(server.port), L.SSL)
+            assert await reversed_line(sock) == b"olleh\n"
+        alone = two.first.authority
+        assert alone == two.bundle
+        async with StreamSocket() as sock:
+            sock.control.trusted_certificates.append(alone)
+            with pytest.raises(SocketStatusError) as caught:
+                await sock.connect(HostName("localhost"), str(server.port), L.SSL)
+            assert caught.value.status == S.CERTIFICATE_UNTRUSTED_ROOT
+
+
+async def test_a_listener_trusting_a_ca_bundle_takes_clients_of_each_authority(
+    two: TwoAuthorities, tmp_path: Path
+) -> None:
+    """A TLS listener that requires client certificates and trusts the bundle accepts
+    clients of both authorities, and still refuses one of another authority."""
+    third = TlsCertificates(tmp_path)
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = two.first.server
+        listener.control.client_certificate_required = True
+        listener.control.trusted_certificates = [two.bundle]
+        listener.control.tls_handshake_timeout = 10
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.SSL)
+        port = int(listener.information.local_port)
+
+        async def serve() -> None:
+            async for args in listener.connection_received:
+                async with args.socket as conn:
+                    line = await conn.receive_some()
+                    peer = conn.information.peer_certificate
+                    assert peer is not None
+                    await conn.send_all(peer.issuer.encode() + b" " + line)
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(serve)
+            for authority in (two.first, two.second):
+                # The client trusts the listener's (first) authority and offers its own.
+                client = authority.client
+                answer = await trio.to_thread.run_sync(
+                    python_client_offering, port, two.first, authority
+                )
+                assert answer == client.issuer.encode() + b" hello\n"
+            refused = await trio.to_thread.run_sync(python_client_offering, port, two.first, third)
+            assert refused.startswith(b"refused: "), refused
+            nursery.cancel_scope.cancel()
+
+
+def python_client_offering(
+    port: int, server_authority: TlsCertificates, own: TlsCertificates
+) -> bytes:
+    """A blocking Python ``ssl`` client that trusts *server_authority* and offers the
+    client certificate of *own*: the server's answer to ``hello``, or why TLS failed."""
+    context = ssl.create_default_context(cafile=server_authority.authority_file)
+    context.load_cert_chain(*own.files("client"))
+    try:
+        with (
+            socket.create_connection(("127.0.0.1", port), timeout=10) as raw,
+            context.wrap_socket(raw, server_hostname="localhost") as tls,
+        ):
+            tls.sendall(b"hello\n")
+            return read_line(tls)
+    except (ssl.SSLError, ConnectionResetError) as exc:
+        return f"refused: {exc}".encode()
