@@ -1,5 +1,6 @@
 """TLS against other implementations, where what trio_sockets does must match what
-their users expect: a CA file of several authorities.
+their users expect: a CA file of several authorities, a client certificate asked for
+after a TLS 1.3 handshake.
 
 The peers are real: Python ``ssl`` servers and clients in a thread, ``openssl s_server``
 processes, all on loopback. Certificates come from trustme
@@ -287,3 +288,66 @@ def python_client_offering(
             return read_line(tls)
     except (ssl.SSLError, ConnectionResetError) as exc:
         return f"refused: {exc}".encode()
+
+
+# -- a client certificate asked for after the handshake (TLS 1.3) ---------------------------------
+
+
+def asking_after_the_handshake(tls: ssl.SSLSocket) -> str:
+    """A TLS 1.3 server that asks for the client certificate only once a request has
+    come (as a web server does for one path): ``200 hello <common name>`` once it came,
+    ``403 <reason>`` when it cannot be asked for. The common name is the outcome."""
+    read_line(tls)  # the request
+    try:
+        tls.verify_client_post_handshake()
+    except ssl.SSLError as exc:
+        tls.sendall(f"403 {exc.reason}\n".encode())
+        read_line(tls)
+        return f"cannot ask: {exc.reason}"
+    tls.sendall(b"send your certificate\n")  # goes out with the CertificateRequest
+    read_line(tls)  # the client's certificate comes before this line
+    subject = dict(pair[0] for pair in tls.getpeercert()["subject"])
+    common_name = str(subject["commonName"])
+    tls.sendall(f"200 hello {common_name}\n".encode())
+    read_line(tls)  # until the client closes
+    return common_name
+
+
+def post_handshake_server_context(certificates: TlsCertificates) -> ssl.SSLContext:
+    context = python_server_context(certificates)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_verify_locations(cafile=certificates.authority_file)
+    context.verify_mode = ssl.CERT_REQUIRED
+    context.post_handshake_auth = True  # CERT_REQUIRED then asks after the handshake only
+    return context
+
+
+async def read_until_end_of_line(sock: StreamSocket) -> bytes:
+    line = b""
+    with trio.fail_after(10):
+        while not line.endswith(b"\n"):
+            chunk = await sock.receive_some()
+            assert chunk, f"the server closed the connection after {line!r}"
+            line += chunk
+    return line
+
+
+async def test_the_client_certificate_is_offered_when_asked_for_after_the_handshake(
+    tls_certificates: TlsCertificates,
+) -> None:
+    """A TLS 1.3 server may ask for the client certificate after the handshake (RFC 8446
+    post-handshake authentication), if the client announced that it would answer: a
+    socket with ``control.client_certificate`` announces it, and answers in its read."""
+    context = post_handshake_server_context(tls_certificates)
+    with python_tls_server(context, asking_after_the_handshake) as server:
+        async with StreamSocket() as sock:
+            sock.control.trusted_certificates.append(tls_certificates.authority)
+            sock.control.client_certificate = tls_certificates.client
+            sock.control.tls_handshake_timeout = 10
+            await sock.connect(HostName("localhost"), str(server.port), L.SSL)
+            assert sock.information.protection_level == L.TLS13
+            await sock.send_all(b"GET /private\n")
+            assert await read_until_end_of_line(sock) == b"send your certificate\n"
+            await sock.send_all(b"here it is\n")
+            assert await read_until_end_of_line(sock) == b"200 hello test-client\n"
+    assert server.outcomes == ["test-client"]

@@ -271,7 +271,8 @@ class StreamSocketControl(_TcpControl):
 
     @property
     def client_certificate(self) -> Certificate | None:
-        """The certificate (with its key) offered when a TLS server asks for one.
+        """The certificate (with its key) offered when a TLS server asks for one: in the
+        handshake, or after a TLS 1.3 one (answered by the read that meets the request).
 
         Set it before ``connect`` / ``upgrade_to_ssl``. Raises :class:`ValueError` for a
         certificate without a private key.

@@ -184,6 +184,11 @@ def _client_context(settings: TlsClientSettings) -> tuple[ssl.SSLContext, bool]:
             context.verify_flags |= _NO_CHECK_TIME
     if settings.certificate is not None:
         settings.certificate._load_into(context, "control.client_certificate")
+        # TLS 1.3 servers may ask for it after the handshake too (for one path of a
+        # site, say), and only if the ClientHello announced it. OpenSSL answers such a
+        # request inside a read, which trio's SSLStream sends out; it brings no new
+        # server certificate, so nothing here needs to check again.
+        context.post_handshake_auth = True
     return context, checks_here
 
 
