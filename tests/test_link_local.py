@@ -14,10 +14,18 @@ from collections.abc import Iterator
 
 import pytest
 import trio
-from conftest import wait_until
+from conftest import receive_exactly, wait_until
 from netns import inside, ip, two_links
 
-from trio_sockets import DatagramSocket, EndpointPair, HostName, StreamSocket, StreamSocketListener
+from trio_sockets import (
+    DatagramSocket,
+    EndpointPair,
+    HostName,
+    SocketProtectionLevel,
+    StreamSocket,
+    StreamSocketListener,
+)
+from trio_sockets.testing import TlsCertificates
 
 
 @pytest.fixture
@@ -126,6 +134,29 @@ async def test_endpoint_pairs_of_a_scoped_literal_keep_the_scope_and_connect(
                     await client.connect(pairs[0])
                 assert client.information.remote_address == scoped("fe80::d", a, "c0")
                 await (await listener.connection_received.receive()).socket.aclose()
+
+
+async def test_tls_to_a_scoped_address_checks_the_certificate_without_the_scope(
+    links: tuple[str, str], tls_certificates: TlsCertificates
+) -> None:
+    """The scope picks the link; the certificate's IP entry names the address alone: a
+    certificate for ``fe80::d`` serves ``fe80::d%c0``."""
+    a, b = links
+    with trio.fail_after(10):
+        async with StreamSocketListener() as listener:
+            listener.control.server_certificate = tls_certificates.issue("fe80::d")
+            with inside(b):
+                await listener.bind_service_name("", SocketProtectionLevel.SSL)
+            port = listener.information.local_port
+            async with StreamSocket() as client:
+                client.control.trusted_certificates.append(tls_certificates.authority)
+                with inside(a):
+                    await client.connect(HostName("fe80::d%c0"), port, SocketProtectionLevel.SSL)
+                assert client.information.server_certificate_errors == []
+                args = await listener.connection_received.receive()
+                async with args.socket as accepted:
+                    await client.send_all(b"over the link")
+                    assert await receive_exactly(accepted, 13) == b"over the link"
 
 
 # -- the connected-datagram filter -----------------------------------------------------------

@@ -1,6 +1,6 @@
 """TLS against other implementations, where what trio_sockets does must match what
 their users expect: a CA file of several authorities, a client certificate asked for
-after a TLS 1.3 handshake.
+after a TLS 1.3 handshake, a scoped IPv6 address.
 
 The peers are real: Python ``ssl`` servers and clients in a thread, ``openssl s_server``
 processes, all on loopback. Certificates come from trustme
@@ -351,3 +351,54 @@ async def test_the_client_certificate_is_offered_when_asked_for_after_the_handsh
             await sock.send_all(b"here it is\n")
             assert await read_until_end_of_line(sock) == b"200 hello test-client\n"
     assert server.outcomes == ["test-client"]
+
+
+# -- a scoped IPv6 address -----------------------------------------------------------------------
+
+
+def ipv6_loopback_name() -> str:
+    """The name of the loopback interface, for ``::1%<name>``; skips the test without
+    IPv6 on loopback."""
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError as exc:
+        pytest.skip(f"no IPv6 loopback address: {exc}")
+    names = [name for _, name in socket.if_nameindex() if name == "lo"]
+    if not names:
+        pytest.skip("no loopback interface named lo")
+    return names[0]
+
+
+@pytest.mark.parametrize("how", ["connect", "upgrade_to_ssl"])
+@pytest.mark.parametrize(
+    "ignorable", [(), (C.UNTRUSTED,)], ids=["openssl-verifies", "verified-here"]
+)
+@pytest.mark.parametrize("scoped", [False, True], ids=["::1", "::1%lo"])
+async def test_an_ipv6_address_with_a_scope_is_checked_without_it_and_sent_as_no_sni(
+    tls_certificates: TlsCertificates,
+    how: str,
+    ignorable: tuple[ChainValidationResult, ...],
+    scoped: bool,
+) -> None:
+    """``::1%lo`` (as ``fe80::1%eth0``, the only way to reach a link-local address)
+    matches the certificate's IP entry for ``::1``, and like ``::1`` it is sent as no
+    SNI name: RFC 6066 allows no IP address there."""
+    host = f"::1%{ipv6_loopback_name()}" if scoped else "::1"
+    names: list[str | None] = []
+    context = python_server_context(tls_certificates)
+    context.sni_callback = lambda tls, name, context: names.append(name)
+    with python_tls_server(context, reverse_a_line, host="::1") as server:
+        async with StreamSocket() as sock:
+            sock.control.trusted_certificates.append(tls_certificates.authority)
+            sock.control.ignorable_server_certificate_errors.update(ignorable)
+            sock.control.tls_handshake_timeout = 10
+            if how == "connect":
+                await sock.connect(HostName(host), str(server.port), L.SSL)
+            else:
+                await sock.connect(HostName(host), str(server.port))
+                await sock.upgrade_to_ssl(L.SSL)
+            assert sock.information.server_certificate_errors == []
+            assert await reversed_line(sock) == b"olleh\n"
+    assert names == [None]
+    assert server.outcomes == [b"hello\n"]

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterator
 
 import trio
 
-from .._core.enums import ChainValidationResult, SocketProtectionLevel
+from .._core.enums import ChainValidationResult, HostNameType, SocketProtectionLevel
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName
 from .context import check_protection_level
@@ -52,7 +52,7 @@ class TlsSession:
         ssl_context, self._checks_here = context
         self._host = host
         self._ignorable = ignorable
-        server_hostname = None if server_side or host is None else host.canonical_name
+        server_hostname = None if server_side or host is None else _certificate_name(host)
         self.stream = trio.SSLStream(
             SocketTransport(sock, what),
             ssl_context,
@@ -131,6 +131,17 @@ class TlsSession:
         # The peer may be gone or not reading: the connection then closes without it.
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             await self.stream.aclose()
+
+
+def _certificate_name(host: HostName) -> str:
+    """What *host*'s server certificate must be valid for: its name, and for an IPv6
+    address the address without its ``%scope`` (the interface the socket goes out on,
+    no part of the certificate's IP entry). So given, :mod:`ssl` takes it for an IP
+    address: only IP entries match it, and no SNI is sent (RFC 6066 allows no address
+    there, and a scoped one is no host name either)."""
+    if host.type == HostNameType.IPV6:
+        return host.canonical_name.partition("%")[0]
+    return host.canonical_name
 
 
 def upgrade_level(protection_level: object) -> SocketProtectionLevel:
