@@ -67,6 +67,21 @@ def test_the_client_key_is_part_of_the_settings() -> None:
     )
 
 
+def test_the_client_certificates_chain_is_part_of_the_settings() -> None:
+    """The same certificate and key with another chain (or none) sends another chain in
+    the handshake: it must not share a context with the first."""
+    root = trustme.CA()
+    leaf = root.create_child_ca().issue_cert("client.test")
+    cert_pem, intermediate_pem = (pem.bytes() for pem in leaf.cert_chain_pems[:2])
+    key = leaf.private_key_pem.bytes()
+    chained = Certificate.from_pem(cert_pem + intermediate_pem, key)
+    alone = Certificate.from_pem(cert_pem, key)
+    assert chained == alone  # the certificates themselves are equal
+    assert TlsClientSettings(L.SSL, certificate=chained) != TlsClientSettings(
+        L.SSL, certificate=alone
+    )
+
+
 def test_every_certificate_of_a_trusted_bundle_is_part_of_the_settings() -> None:
     """A Certificate read from a PEM file of several authorities compares equal to its
     first one alone, but trusts each of them: settings that trust the bundle differ from

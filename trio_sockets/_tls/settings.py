@@ -22,12 +22,16 @@ from .._core.enums import ChainValidationResult, SocketProtectionLevel
 __all__ = ["TlsClientSettings", "trusted_ders"]
 
 
-def _key_of(certificate: Certificate | None) -> tuple[bytes | None, bytes | None] | None:
-    # A Certificate compares by its DER alone; two with different keys must not share a
-    # context, so the key is part of the settings' identity.
+def _key_of(
+    certificate: Certificate | None,
+) -> tuple[bytes | None, bytes | None, tuple[bytes, ...]] | None:
+    # A Certificate compares by its DER alone; two with different keys, or different
+    # chains (which the handshake sends with it), must not share a context, so the key
+    # and the chain are part of the settings' identity.
     if certificate is None:
         return None
-    return (certificate._key_pem, certificate._password)
+    chain = tuple(issuer.der for issuer in certificate.chain)
+    return (certificate._key_pem, certificate._password, chain)
 
 
 def trusted_ders(certificates: Iterable[Certificate]) -> tuple[bytes, ...]:
@@ -63,7 +67,7 @@ class TlsClientSettings:
     certificate: Certificate | None = None
     handshake_timeout: float | None = field(default=None, compare=False)
     connect_timeout: float | None = field(default=None, compare=False)
-    key: tuple[bytes | None, bytes | None] | None = field(init=False, repr=False)
+    key: tuple[bytes | None, bytes | None, tuple[bytes, ...]] | None = field(init=False, repr=False)
     #: Every root :attr:`trusted` stands for (:func:`trusted_ders`): a Certificate
     #: compares by its first DER alone, and two with other chains trust other roots.
     anchors: tuple[bytes, ...] = field(init=False, repr=False)
