@@ -39,6 +39,7 @@ from ws_peers import RawPeer, WebsocketsServer, flood, next_failure
 from trio_sockets import (
     ByteOrder,
     ChainValidationResult,
+    DataWriter,
     MessageWebSocket,
     MessageWebSocketControl,
     MessageWebSocketReceiveMode,
@@ -1148,6 +1149,22 @@ async def test_a_close_waiting_in_another_task_ends_when_the_block_ends_with_an_
                 pass
     assert len(took) == 3
     assert max(took) < 1, took
+
+
+async def test_closing_a_writer_over_the_output_stream_leaves_the_websocket_open(
+    server: WebsocketsServer,
+) -> None:
+    async with MessageWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        async with DataWriter(ws.output_stream) as writer:
+            writer.write_bytes(b"first")
+            await writer.store()
+        with pytest.raises(trio.ClosedResourceError, match="output stream was closed"):
+            ws.output_stream.write(b"refused")
+        await ws.send_final_frame(b"second")
+        with trio.fail_after(5):
+            assert (await ws.message_received.receive()).data == b"first"
+            assert (await ws.message_received.receive()).data == b"second"
 
 
 def open_socket_count() -> int:

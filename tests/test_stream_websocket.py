@@ -200,6 +200,26 @@ async def test_closing_a_reader_over_the_input_stream_leaves_the_websocket_open(
     assert server.wait_closed("/echo")[0] == 1005
 
 
+async def test_closing_a_writer_over_the_output_stream_leaves_the_websocket_open(
+    server: WebsocketsServer,
+) -> None:
+    # As for a StreamSocket: the writer's close flushes and ends the output stream
+    # object only.
+    async with StreamWebSocket() as ws:
+        await ws.connect(server.url("/echo"))
+        async with DataWriter(ws.output_stream) as writer:
+            writer.write_bytes(b"request")
+            await writer.store()
+        with pytest.raises(trio.ClosedResourceError, match="output stream was closed"):
+            ws.output_stream.write(b"refused")
+        with pytest.raises(trio.ClosedResourceError, match="output stream was closed"):
+            await ws.output_stream.flush()
+        await ws.output_stream.aclose()  # idempotent
+        await ws.send_all(b"+second")
+        assert await receive_exactly(ws, 14) == b"request+second"
+    assert server.wait_closed("/echo")[0] == 1005
+
+
 async def test_closing_the_input_stream_ends_its_read_and_keeps_the_bytes(
     server: WebsocketsServer,
 ) -> None:

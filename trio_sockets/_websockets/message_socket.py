@@ -109,7 +109,7 @@ class MessageWebSocket(
             message_queue_size=message_queue_size,
         )
         self._init_client(resolver)
-        self._output = MessageOutputStream(self._sender, self.aclose)
+        self._output = MessageOutputStream(self._sender)
 
 
 class ServerMessageWebSocket(
@@ -140,4 +140,4 @@ class ServerMessageWebSocket(
             message_queue_size=message_queue_size,
         )
         self._init_server()
-        self._output = MessageOutputStream(self._sender, self.aclose)
+        self._output = MessageOutputStream(self._sender)

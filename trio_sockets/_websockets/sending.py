@@ -14,7 +14,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import sys
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import trio
@@ -330,14 +330,51 @@ class MessageWriteOperation(WriteOperationLike):
         return self._size
 
 
-class MessageOutputStream(OutputStream):
+class _MessagesOut(OutputStream):
+    """An output stream of a WebSocket: each write is one message. Closing it ends only
+    this stream object, as closing a socket's stream does."""
+
+    __slots__ = ("_closed", "_owner")
+
+    def __init__(self, owner: Sender) -> None:
+        self._owner = owner
+        self._closed = False
+
+    def _refuse_closed(self, what: str) -> None:
+        if self._closed:
+            raise trio.ClosedResourceError(
+                f"{what}: this output stream was closed (the WebSocket may still be open)"
+            )
+
+    async def flush(self) -> bool:
+        """Wait until every message written so far has been sent; returns True.
+
+        Raises:
+            RuntimeError: not connected yet (WinRT ``E_ILLEGAL_METHOD_CALL``).
+            WebSocketStatusError: a write failed, or the WebSocket is closed.
+            trio.ClosedResourceError: this stream object was closed.
+
+        Cancellation: the messages are still sent in the background.
+        """
+        self._refuse_closed("flush()")
+        await self._owner.flush()
+        return True
+
+    async def aclose(self) -> None:
+        """Flush, then refuse writes through this stream object (they raise
+        :exc:`trio.ClosedResourceError`), as a socket's output stream does; idempotent.
+        The WebSocket stays open: close it with its own ``aclose()``."""
+        if self._closed:
+            await trio.lowlevel.checkpoint()
+            return
+        self._closed = True
+        await self._owner.flush()
+
+
+class MessageOutputStream(_MessagesOut):
     """``MessageWebSocket.output_stream``: each write is one message."""
 
-    __slots__ = ("_close", "_owner")
-
-    def __init__(self, owner: Sender, close: Callable[[], Awaitable[None]]) -> None:
-        self._owner = owner
-        self._close = close
+    __slots__ = ()
 
     def write(self, data: bytes | bytearray | memoryview) -> MessageWriteOperation:
         """Send *data* as one message of ``control.message_type``, starting at once.
@@ -355,51 +392,23 @@ class MessageOutputStream(OutputStream):
             WebSocketStatusError: the connection failed or closed (its status; once
                 this side began closing it, another task's ``aclose()`` included,
                 ``OPERATION_CANCELED``, also a :class:`trio.ClosedResourceError`).
+            trio.ClosedResourceError: this stream object was closed.
         """
+        if self._closed:
+            self._refuse_closed("write()")
         return self._owner.write_message(data)
 
-    async def flush(self) -> bool:
-        """Wait until every message written so far has been sent; returns True.
 
-        Raises:
-            RuntimeError: not connected yet (WinRT ``E_ILLEGAL_METHOD_CALL``).
-            WebSocketStatusError: a write failed, or the WebSocket is closed.
-
-        Cancellation: the messages are still sent in the background.
-        """
-        await self._owner.flush()
-        return True
-
-    async def aclose(self) -> None:
-        """Close the WebSocket, as ``MessageWebSocket.aclose()`` does."""
-        await self._close()
-
-
-class WebSocketOutputStream(OutputStream):
+class WebSocketOutputStream(_MessagesOut):
     """``StreamWebSocket.output_stream``: each write is one binary message."""
 
-    __slots__ = ("_close", "_owner")
-
-    def __init__(self, owner: Sender, close: Callable[[], Awaitable[None]]) -> None:
-        self._owner = owner
-        self._close = close
+    __slots__ = ()
 
     def write(self, data: bytes | bytearray | memoryview) -> MessageWriteOperation:
         """Send *data* as one binary message, starting at once; await the result for
-        its size once sent. Raises as :meth:`StreamWebSocket.send_all` does, and
-        :exc:`BufferError` as ``MessageWebSocket.output_stream.write()`` does."""
+        its size once sent. Raises as :meth:`StreamWebSocket.send_all` does,
+        :exc:`BufferError` as ``MessageWebSocket.output_stream.write()`` does, and
+        :exc:`trio.ClosedResourceError` once this stream object was closed."""
+        if self._closed:
+            self._refuse_closed("write()")
         return self._owner.send(data, True, "write()")
-
-    async def flush(self) -> bool:
-        """Wait until every write so far has been sent; returns True.
-
-        Raises:
-            RuntimeError: not connected yet.
-            WebSocketStatusError: a write failed, or the WebSocket is closed.
-        """
-        await self._owner.flush()
-        return True
-
-    async def aclose(self) -> None:
-        """Close the WebSocket, as ``StreamWebSocket.aclose()`` does."""
-        await self._close()

@@ -64,7 +64,7 @@ class StreamMembers(WebSocketBase[_Control, _Information], trio.abc.Stream):
         # which ends that wait at once (a cancel scope per wait would cost more).
         self._read_through: trio.MemoryReceiveChannel[Args] | None = None
         self._input = WebSocketInputStream(self, self._receiver.messages.clone())
-        self._output = WebSocketOutputStream(self._sender, self.aclose)
+        self._output = WebSocketOutputStream(self._sender)
         # What a peer of the same kind accepts by default, whatever this side accepts.
         self._sender.max_frame = DEFAULT_MAX_FRAME_SIZE
 
