@@ -13,7 +13,7 @@ from trio_sockets import HostName
 from trio_sockets._core.sockaddr import ipv4_mapped, ipv4_of_mapped, unmapped
 from trio_sockets._io.addresses import host_of
 from trio_sockets._io.connect import format_sockaddr
-from trio_sockets._io.datagram_output import max_payload
+from trio_sockets._io.datagram_addresses import max_payload
 from trio_sockets._io.datagram_read import sender_key
 
 ipv4s = st.ip_addresses(v=4)

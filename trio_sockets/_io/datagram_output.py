@@ -20,115 +20,30 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Collection
 from typing import Final, Protocol
 
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName
-from .._core.sockaddr import ipv4_mapped, ipv4_of_mapped
-from .addresses import (
-    Addresses,
-    LocalSide,
-    families_reached,
-    of_reachable_family,
-    target_addresses,
-    with_link_scopes,
-)
 from .connect import MAX_NAMED, format_sockaddr
+from .datagram_addresses import (
+    MAX_IPV4_PAYLOAD,
+    MAX_IPV6_PAYLOAD,
+    over_ipv4,
+)
 from .datagram_read import ICMP_ERRNOS
 from .output import BaseOutputStream, NurseryGetter
-from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
+from .resolver import SockAddr
 from .sockio import prohibited
 from .udp_gso import GSO_REFUSED, GSO_TOO_LARGE, OLDER_MAX_SEGMENTS, SEGMENT_CAP, send_segmented
 
-__all__ = [
-    "DatagramOutputStream",
-    "StreamCache",
-    "families_of",
-    "max_payload",
-    "resolve_destination",
-    "to_socket_address",
-]
+__all__ = ["DatagramOutputStream", "StreamCache"]
 
-#: The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP) and over IPv6 (65535 - 8).
-MAX_IPV4_PAYLOAD: Final = 65507
-MAX_IPV6_PAYLOAD: Final = 65527
 # Cached output streams beyond this are forgotten, oldest first (the caller's reference
 # keeps working); bounds the cache of a server answering many remotes.
 STREAM_CACHE_SIZE: Final = 256
 # The oldest cached streams one addition looks at (those with writes pending stay): each
 # addition forgets one stream and can make up for earlier ones that forgot none.
 _LOOKS_PER_ADD: Final = 4
-
-
-async def resolve_destination(
-    resolver: Resolver,
-    host: HostName,
-    service: str,
-    families: Collection[int],
-    local: LocalSide,
-    what: str,
-) -> tuple[SockAddr, int]:
-    """Resolve a remote to ``(sockaddr, family)``: its first usable address of one of
-    *families*, those the sending socket (*local*) reaches. A link-local address from
-    a name server is usable only where *local* has a scope for it to take.
-
-    A DNS SRV service resolves to the first target, in RFC 2782 order, that has such an
-    address: a datagram has no connection failure to fall through on. The targets are
-    looked up together, so that the SRV query and the addresses take at most twice the
-    resolver's lifetime.
-
-    Raises:
-        SocketStatusError: resolution failures, ``ADDRESS_FAMILY_NOT_SUPPORTED`` when no
-            address is of a family the socket reaches, ``NO_ADDRESSES_FOUND`` when a
-            name's addresses of those families are all link-local with no scope to take.
-
-    Cancellation: nothing to undo.
-    """
-
-    def reachable(target: ServiceTarget, addresses: Addresses) -> Addresses:
-        usable = of_reachable_family(addresses, families, f"{what} {target}", local.text)
-        if target.host.ip_address is not None:  # the caller's literal: checked on opening
-            return usable
-        return with_link_scopes(usable, local.sockaddr, f"{what} {target}", named=target.host)
-
-    targets = await resolver.resolve_targets(host, service, "udp")
-    found = await target_addresses(resolver, targets, "udp", usable=reachable, first=True)
-    last = found[-1]
-    if not isinstance(last, OSError):
-        family, sockaddr = last[0]
-        return sockaddr, family
-    if len(found) == 1:
-        raise last
-    failures = [(t, exc) for t, exc in zip(targets, found, strict=True) if isinstance(exc, OSError)]
-    raise all_targets_failed(f"{what} {host.display_name}:{service}", failures)
-
-
-def families_of(sock: socket.socket) -> frozenset[int]:
-    """The address families *sock* can send to."""
-    dual = sock.family == socket.AF_INET6 and not sock.getsockopt(
-        socket.IPPROTO_IPV6, socket.IPV6_V6ONLY
-    )
-    return families_reached(sock.family, dual_stack=dual)
-
-
-def to_socket_address(sock: socket.socket, sockaddr: SockAddr) -> SockAddr:
-    """*sockaddr* as *sock* takes it: IPv4 as IPv4-mapped IPv6 on a dual-stack socket."""
-    if sock.family == socket.AF_INET6 and len(sockaddr) == 2:
-        return (ipv4_mapped(sockaddr[0]), sockaddr[1], 0, 0)
-    return sockaddr
-
-
-def over_ipv4(sockaddr: SockAddr | None, family: int) -> bool:
-    """Whether datagrams to *sockaddr* go over IPv4 (IPv4-mapped counts as IPv4)."""
-    if family == socket.AF_INET:
-        return True
-    return sockaddr is not None and ipv4_of_mapped(sockaddr[0]) is not None
-
-
-def max_payload(sockaddr: SockAddr | None, family: int) -> int:
-    """The largest datagram that can go to *sockaddr* (IPv4-mapped counts as IPv4)."""
-    return MAX_IPV4_PAYLOAD if over_ipv4(sockaddr, family) else MAX_IPV6_PAYLOAD
 
 
 class SendEvents(Protocol):

@@ -37,7 +37,7 @@ from .._io.addresses import (
     with_link_scopes,
 )
 from .._io.connect import format_sockaddr
-from .._io.datagram_output import families_of, over_ipv4, to_socket_address
+from .._io.datagram_addresses import families_of, over_ipv4, to_socket_address
 from .._io.datagram_receive import MessageReceiver
 from .._io.resolver import Resolver, SockAddr
 from .._io.translate import translating

@@ -26,8 +26,9 @@ from .._core.lifecycle import DATAGRAM_SOCKET, Action, Lifecycle, Phase
 from .._core.sockaddr import is_multicast
 from .._io.addresses import endpoint_pairs
 from .._io.connect import format_sockaddr
+from .._io.datagram_addresses import resolve_destination
 from .._io.datagram_channel import DatagramMessageChannel
-from .._io.datagram_output import DatagramOutputStream, StreamCache, resolve_destination
+from .._io.datagram_output import DatagramOutputStream, StreamCache
 from .._io.datagram_receive import MessageReceiver
 from .._io.resolver import Resolver, resolver_or_default
 from .._io.scoped import AbortableIO, NurseryScoped
