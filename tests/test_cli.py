@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import functools
 import os
 import pty
 import re
@@ -21,10 +22,18 @@ from pathlib import Path
 
 import pytest
 import trio
-from conftest import free_tcp_port, receive_all, receive_exactly, run_cli, send_from_port_zero
+from conftest import (
+    free_tcp_port,
+    receive_all,
+    receive_exactly,
+    run_cli,
+    send_from_port_zero,
+    wait_until,
+)
 
 from trio_sockets import (
     DatagramSocket,
+    HostName,
     SocketProtectionLevel,
     StreamSocket,
     StreamSocketListener,
@@ -105,6 +114,68 @@ async def test_udp_echo_servers_go_on_after_a_datagram_from_port_zero() -> None:
     assert process.stderr is not None
     errors = (await process.stderr.receive_some()).decode()
     assert "port 0: not answered: a datagram from port 0 cannot be answered" in errors
+
+
+async def _stopped(process: trio.Process) -> None:
+    """Kill *process* if it still runs (a test failed before it ended), and close it."""
+    process.kill()
+    with trio.move_on_after(10):
+        await process.wait()
+    for pipe in (process.stdout, process.stderr):
+        if pipe is not None:
+            await pipe.aclose()
+
+
+def _echo_to(
+    address: str, port: int, payload: bytes, *, connected: bool = True
+) -> tuple[bytes, str]:
+    """Send *payload* from a plain UDP socket (connected to *address*, as ``send --udp``
+    and ``socat UDP4:`` are, unless not *connected*); its echo and where it came from."""
+    family = socket.AF_INET6 if ":" in address else socket.AF_INET
+    with socket.socket(family, socket.SOCK_DGRAM) as client:
+        client.settimeout(5)
+        client.setsockopt(socket.SOL_SOCKET, socket.SO_BROADCAST, 1)
+        if connected:
+            client.connect((address, port))
+            client.send(payload)
+            return client.recvfrom(100)[0], client.getpeername()[0]
+        client.sendto(payload, (address, port))
+        data, source = client.recvfrom(100)
+        return data, source[0]
+
+
+@pytest.mark.parametrize("server", ["command", "UdpEchoServer"])
+async def test_udp_echo_servers_on_every_address_answer_from_the_address_sent_to(
+    server: str,
+) -> None:
+    """Listening on every address, both echo servers answered from the address routing
+    picks (127.0.0.1 for every loopback address): a connected client that sent to
+    127.0.0.2 dropped its echo, and ``send --udp`` ended with status 0 and no output.
+    They answer from the address each datagram was sent to; a broadcast, from an
+    address of the interface it came by."""
+    checks = [
+        ("127.0.0.2", True, "127.0.0.2"),
+        ("127.0.0.1", True, "127.0.0.1"),
+        ("::1", True, "::1"),
+        ("127.255.255.255", False, "127.0.0.1"),
+    ]
+    async with contextlib.AsyncExitStack() as stack:
+        if server == "command":
+            process, port = await _start(["echo-server", "0", "--udp", "--count", "4"])
+            stack.push_async_callback(_stopped, process)
+        else:
+            echo = await stack.enter_async_context(UdpEchoServer(HostName("::")))
+            port = echo.port
+        for address, connected, source in checks:
+            payload = f"to {address}".encode()
+            echoed = await trio.to_thread.run_sync(
+                functools.partial(_echo_to, address, int(port), payload, connected=connected)
+            )
+            assert echoed == (payload, source)
+        if server == "command":
+            assert await _finish(process) == 0
+        else:
+            await wait_until(lambda: echo.datagrams_echoed == 4)
 
 
 async def test_echo_server_reports_a_busy_port() -> None:

@@ -637,6 +637,56 @@ async def test_get_output_stream_with_an_endpoint_pair_binds_its_local_side() ->
                 await sock.get_output_stream(EndpointPair(None, "", None, ""))
 
 
+async def test_a_socket_bound_to_every_address_sends_from_the_pairs_local_address() -> None:
+    """On a socket bound to every address, an endpoint pair's local address is the
+    source of the stream's datagrams (IP_PKTINFO / IPV6_PKTINFO): an answer leaves from
+    the address its request was sent to, which a connected client requires. Before,
+    such a pair was refused as "already bound", and answers left from the address
+    routing picks (127.0.0.1 for every loopback address)."""
+    with trio.fail_after(10), raw_udp() as peer, raw_udp("::1") as peer6:
+        async with DatagramSocket() as sock:
+            port = await bound(sock, "::")
+            target = str(peer.getsockname()[1])
+            streams = []
+            for local in ("127.0.0.2", "127.0.0.3"):
+                stream = await sock.get_output_stream(EndpointPair(local, "", LOCALHOST, target))
+                assert stream.source == (local, port)
+                await stream.write(b"from " + local.encode())
+                assert peer.recvfrom(100) == (b"from " + local.encode(), (local, port))
+                streams.append(stream)
+            # The same pair again is the same stream; its port may be given too.
+            again = EndpointPair("127.0.0.2", str(port), LOCALHOST, target)
+            assert await sock.get_output_stream(again) is streams[0]
+            plain = await sock.get_output_stream(LOCALHOST, target)
+            assert plain not in streams
+            assert plain.source is None
+            # A run of datagrams of one size leaves in one sendmsg (GSO), from there too.
+            operations = [streams[1].write(b"%03d" % i) for i in range(5)]
+            for operation in operations:
+                await operation
+            for i in range(5):
+                assert peer.recvfrom(100) == (b"%03d" % i, ("127.0.0.3", port))
+            assert (streams[1].send_calls, streams[1].datagrams_sent) == (3, 6)
+            six = EndpointPair("::1", "", HostName("::1"), str(peer6.getsockname()[1]))
+            await (await sock.get_output_stream(six)).write(b"v6")
+            assert peer6.recvfrom(100)[:2] == (b"v6", ("::1", port, 0, 0))
+            # Another port, a group, or no address of this host cannot be a source.
+            with pytest.raises(RuntimeError, match="already bound"):
+                await sock.get_output_stream(EndpointPair("127.0.0.2", "9", LOCALHOST, target))
+            for local in ("239.1.2.3", "192.0.2.1"):
+                with pytest.raises(SocketStatusError, match=local) as caught:
+                    await sock.get_output_stream(EndpointPair(local, "", LOCALHOST, target))
+                assert caught.value.status == SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS
+            with pytest.raises(SocketStatusError) as caught:
+                await sock.get_output_stream(EndpointPair("::1", "", LOCALHOST, target))
+            assert caught.value.status == SocketErrorStatus.ADDRESS_FAMILY_NOT_SUPPORTED
+        # connect keeps refusing a local side on a bound socket.
+        async with DatagramSocket() as sock:
+            await bound(sock, "::")
+            with pytest.raises(RuntimeError, match="already bound"):
+                await sock.connect(EndpointPair("127.0.0.2", "", LOCALHOST, target))
+
+
 async def test_an_unbound_socket_binds_on_first_use_and_hears_replies() -> None:
     with trio.fail_after(10), raw_udp("::1") as peer:
         async with DatagramSocket() as sock:

@@ -25,7 +25,7 @@ from trio_sockets import (
     StreamSocket,
     StreamSocketListener,
 )
-from trio_sockets.testing import TlsCertificates
+from trio_sockets.testing import TlsCertificates, UdpEchoServer
 
 
 @pytest.fixture
@@ -113,6 +113,31 @@ async def test_a_datagram_answered_at_its_reported_sender_arrives_by_the_link_it
                 reply = await server.get_output_stream(args.remote_address, args.remote_port)
             await reply.write(b"pong")
             assert await receive_data(client) == b"pong"
+
+
+async def test_an_echo_server_on_every_address_answers_from_the_link_local_address_sent_to(
+    links: tuple[str, str],
+) -> None:
+    """B's d0 gets a second link-local address, which the kernel's source selection
+    then picks for every answer by d0: a client connected to the first, fe80::d, got
+    its echo from fe80::dd and dropped it. Each gets it from the address it sent to."""
+    a, b = links
+    ip("-n", b, "addr", "add", "fe80::dd/64", "dev", "d0", "nodad")
+    with trio.fail_after(10), contextlib.ExitStack() as closing:
+        with inside(a):
+            plain = [
+                closing.enter_context(socket.socket(socket.AF_INET6, socket.SOCK_DGRAM))
+                for _ in range(2)
+            ]
+        with inside(b):
+            async with UdpEchoServer(HostName("::")) as server:
+                for sock, address in zip(plain, ("fe80::d", "fe80::dd"), strict=True):
+                    sock.connect((address, int(server.port), 0, index(a, "c0")))
+                    sock.setblocking(False)
+                    client = trio.socket.from_stdlib_socket(sock)
+                    await client.send(f"to {address}".encode())
+                    assert await client.recv(100) == f"to {address}".encode()
+                await wait_until(lambda: server.datagrams_echoed == 2)
 
 
 async def test_endpoint_pairs_of_a_scoped_literal_keep_the_scope_and_connect(

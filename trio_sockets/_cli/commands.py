@@ -24,6 +24,7 @@ from .._core.checks import shown
 from .._core.enums import SocketProtectionLevel
 from .._core.errors import SocketError
 from .._core.web_errors import WebSocketError, WebSocketStatusError
+from .._sockets.datagram_answer import answer_stream
 from .._sockets.datagram_socket import DatagramSocket
 from .._sockets.listener import StreamSocketListener
 from .._sockets.stream_socket import StreamSocket
@@ -350,7 +351,7 @@ async def _udp_echo_server(host: str | None, service: str, count: int | None) ->
                 warn(f"{sender}: not answered: a datagram from port 0 cannot be answered")
                 continue
             try:
-                stream = await sock.get_output_stream(message.remote_address, message.remote_port)
+                stream = await answer_stream(sock, message)
                 await stream.write(message.data)
             except OSError as error:  # one sender that cannot be answered stops nothing
                 warn(f"{sender}: {SocketError.get_status(error).name}: {error}")

@@ -1,14 +1,18 @@
-"""Where a :class:`~trio_sockets.DatagramSocket`'s datagrams go: the remote resolved
-for an output stream, the address families a socket reaches, and the largest datagram
-each family takes."""
+"""Where a :class:`~trio_sockets.DatagramSocket`'s datagrams go and leave from: the
+remote resolved for an output stream, the address families a socket reaches, the
+largest datagram each family takes, and the control message that makes a datagram
+leave from one address of a socket bound to every address (``IP_PKTINFO`` /
+``IPV6_PKTINFO``)."""
 
 from __future__ import annotations
 
 import socket
+import struct
 from collections.abc import Collection
 from typing import Final
 
 from .._core.hostname import HostName
+from .._core.linux import IP_PKTINFO
 from .._core.sockaddr import ipv4_mapped, ipv4_of_mapped
 from .addresses import (
     Addresses,
@@ -18,6 +22,7 @@ from .addresses import (
     target_addresses,
     with_link_scopes,
 )
+from .datagram_message import Ancillary
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
 
 __all__ = [
@@ -27,6 +32,7 @@ __all__ = [
     "max_payload",
     "over_ipv4",
     "resolve_destination",
+    "source_ancillary",
     "to_socket_address",
 ]
 
@@ -103,3 +109,20 @@ def over_ipv4(sockaddr: SockAddr | None, family: int) -> bool:
 def max_payload(sockaddr: SockAddr | None, family: int) -> int:
     """The largest datagram that can go to *sockaddr* (IPv4-mapped counts as IPv4)."""
     return MAX_IPV4_PAYLOAD if over_ipv4(sockaddr, family) else MAX_IPV6_PAYLOAD
+
+
+def source_ancillary(source: SockAddr | None) -> Ancillary:
+    """The control message of a ``sendmsg`` that makes the datagram leave from
+    *source*, an address of this host, on a socket bound to every address: for an
+    IPv4 address (also on a dual-stack socket, to an IPv4-mapped remote) an
+    ``IP_PKTINFO`` whose ``ipi_spec_dst`` it is, for an IPv6 one an ``IPV6_PKTINFO``
+    with its scope as the interface (a link-local source needs one). None: no message.
+    """
+    if source is None:
+        return []
+    if len(source) == 2:
+        packed = socket.inet_pton(socket.AF_INET, str(source[0]))
+        return [(socket.IPPROTO_IP, IP_PKTINFO, struct.pack("@i4s4s", 0, packed, bytes(4)))]
+    address = socket.inet_pton(socket.AF_INET6, str(source[0]).partition("%")[0])
+    scope = source[3] if len(source) == 4 else 0
+    return [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, address + struct.pack("@I", scope))]

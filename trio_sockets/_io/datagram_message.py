@@ -15,7 +15,7 @@ import sys
 from .._core.errors import SocketStatusError
 from .._core.hostname import HostName
 from .._core.linux import IP_PKTINFO
-from .._core.sockaddr import with_scope
+from .._core.sockaddr import is_multicast, with_scope
 from .._data.bytes_stream import BytesInputStream
 from .._data.interfaces import InputStream
 from .._data.reader import DataReader, received_reader
@@ -23,7 +23,13 @@ from .._data.stream_owner import is_closed
 from .addresses import host_of
 from .resolver import SockAddr
 
-__all__ = ["Ancillary", "DatagramSocketMessageReceivedEventArgs", "destination_of", "sender_of"]
+__all__ = [
+    "Ancillary",
+    "DatagramSocketMessageReceivedEventArgs",
+    "answer_source",
+    "destination_of",
+    "sender_of",
+]
 
 #: Control messages as ``socket.recvmsg`` gives them: ``(level, type, data)``.
 Ancillary = list[tuple[int, int, bytes]]
@@ -137,6 +143,26 @@ class DatagramSocketMessageReceivedEventArgs:
 def sender_of(args: DatagramSocketMessageReceivedEventArgs) -> SockAddr | None:
     """The sender's socket address as received (``None`` for an error without one)."""
     return args._sender
+
+
+def answer_source(args: DatagramSocketMessageReceivedEventArgs) -> HostName | None:
+    """The local address to answer *args*'s datagram from, on a socket bound to every
+    address: the address it was sent to, but for a group or broadcast address, which
+    no datagram can leave from. Over IPv4 the kernel names it (``IP_PKTINFO``'s
+    ``ipi_spec_dst``: the destination, or for a group or broadcast an address of the
+    interface the datagram came by); over IPv6, which has no broadcast, it is the
+    destination unless that is a group. ``None``: no address known (an error event),
+    or a group's over IPv6, where routing picks."""
+    ancillary = args._arrived_at
+    if ancillary is None:
+        return None
+    for level, kind, data in ancillary:
+        if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= 12:
+            return host_of((socket.inet_ntop(socket.AF_INET, data[4:8]), 0))
+    arrived_at = destination_of(ancillary)
+    if arrived_at is None or is_multicast(arrived_at):
+        return None
+    return host_of((arrived_at, 0))
 
 
 def destination_of(ancillary: Ancillary) -> str | None:

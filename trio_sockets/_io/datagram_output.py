@@ -22,6 +22,7 @@ import errno
 import socket
 from typing import Final, Protocol
 
+from .._core.endpoint import EndpointPair
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName
 from .connect import MAX_NAMED, format_sockaddr
@@ -29,6 +30,7 @@ from .datagram_addresses import (
     MAX_IPV4_PAYLOAD,
     MAX_IPV6_PAYLOAD,
     over_ipv4,
+    source_ancillary,
 )
 from .datagram_read import ICMP_ERRNOS
 from .output import BaseOutputStream, NurseryGetter
@@ -92,10 +94,15 @@ class DatagramOutputStream(BaseOutputStream):
         events: SendEvents,
         *,
         connected_to: SockAddr | None = None,
+        source: SockAddr | None = None,
     ) -> None:
         super().__init__(sock, nursery_getter, what)
         self._needs_check = self._guarded = True  # the size limit, eviction
         self._destination = destination
+        # The address of this host datagrams leave from, on a socket bound to every
+        # address (None: the one routing picks), and its control message.
+        self._source = source
+        self._ancillary = source_ancillary(source)
         self._over_ipv4 = over_ipv4(destination or connected_to, sock.family)
         self._limit = MAX_IPV4_PAYLOAD if self._over_ipv4 else MAX_IPV6_PAYLOAD
         # Asked on EACCES over IPv4 whether SO_BROADCAST was off (and is on now), so the
@@ -116,6 +123,12 @@ class DatagramOutputStream(BaseOutputStream):
     def destination(self) -> SockAddr | None:
         """The socket address datagrams go to; ``None`` for the connected remote."""
         return self._destination
+
+    @property
+    def source(self) -> SockAddr | None:
+        """The local address datagrams leave from, when the stream was asked for one
+        on a socket bound to every address; ``None``: the one routing picks."""
+        return self._source
 
     def __repr__(self) -> str:
         return f"<DatagramOutputStream {self._what}>"
@@ -142,7 +155,7 @@ class DatagramOutputStream(BaseOutputStream):
             run, end = queue.datagrams(1, self._limit, 0)
         try:
             if len(run) > 1:  # _send_run(run), inlined: this is every datagram's path
-                send_segmented(self._sock, run, self._destination)
+                send_segmented(self._sock, run, self._destination, self._ancillary)
             else:
                 self._send_one(run[0])
         except BlockingIOError:
@@ -181,7 +194,7 @@ class DatagramOutputStream(BaseOutputStream):
 
     def _send_run(self, run: list[bytes]) -> None:
         if len(run) > 1:
-            send_segmented(self._sock, run, self._destination)
+            send_segmented(self._sock, run, self._destination, self._ancillary)
         else:
             self._send_one(run[0])
 
@@ -197,7 +210,7 @@ class DatagramOutputStream(BaseOutputStream):
         end -= len(run) - OLDER_MAX_SEGMENTS
         del run[OLDER_MAX_SEGMENTS:]
         try:
-            send_segmented(self._sock, run, self._destination)
+            send_segmented(self._sock, run, self._destination, self._ancillary)
         except BlockingIOError:
             raise
         except OSError as again:
@@ -227,6 +240,8 @@ class DatagramOutputStream(BaseOutputStream):
     def _send_one(self, data: bytes) -> None:
         if self._destination is None:
             self._sock.send(data)
+        elif self._ancillary:
+            self._sock.sendmsg([data], self._ancillary, 0, self._destination)
         else:
             self._sock.sendto(data, self._destination)
 
@@ -250,11 +265,13 @@ class DatagramOutputStream(BaseOutputStream):
 
 
 class StreamCache:
-    """The output streams a socket handed out, one per destination.
+    """The output streams a socket handed out, one per destination (and local address
+    it leaves from, for a stream that names one).
 
     Also keyed by the (IP literal, decimal port) a stream was asked for, so that
     answering a sender (``get_output_stream(args.remote_address, args.remote_port)``)
-    needs no resolving.
+    needs no resolving; for an :class:`~trio_sockets.EndpointPair` of literals, by its
+    four fields.
 
     Past :data:`STREAM_CACHE_SIZE` destinations, each new one makes the cache forget
     the oldest stream that has no writes pending (one with writes pending stays, so
@@ -274,28 +291,29 @@ class StreamCache:
     """
 
     def __init__(self) -> None:
-        self._by_target: dict[SockAddr, DatagramOutputStream] = {}
-        self._by_name: dict[tuple[HostName, str], DatagramOutputStream] = {}
+        self._by_target: dict[tuple[SockAddr, SockAddr | None], DatagramOutputStream] = {}
+        self._by_name: dict[tuple[object, ...], DatagramOutputStream] = {}
         self._evicted_busy: set[DatagramOutputStream] = set()
         self._sweep_at = STREAM_CACHE_SIZE  # _evicted_busy's size that starts a sweep
         self._lost: BaseException | None = None
         self._lost_more = 0
 
     def by_name(self, host: object, service: object) -> DatagramOutputStream | None:
-        if type(host) is not HostName or type(service) is not str:
+        key = _name_key(host, service)
+        if key is None:
             return None
-        stream = self._by_name.get((host, service))
+        stream = self._by_name.get(key)
         if stream is None or stream._evicted_to is not None or stream.closed:
             return None
         return stream
 
-    def get(self, target: SockAddr) -> DatagramOutputStream | None:
-        stream = self._by_target.get(target)
+    def get(self, target: SockAddr, source: SockAddr | None = None) -> DatagramOutputStream | None:
+        stream = self._by_target.get((target, source))
         return stream if stream is not None and not stream.closed else None
 
     def add(self, stream: DatagramOutputStream, host: object, service: object) -> None:
-        target = stream._destination
-        assert target is not None
+        assert stream._destination is not None
+        target = (stream._destination, stream._source)
         by_target = self._by_target
         old = by_target.get(target)
         if old is not stream:
@@ -305,15 +323,9 @@ class StreamCache:
             elif len(by_target) >= STREAM_CACHE_SIZE:
                 self._make_room()
             by_target[target] = stream
-        if (
-            type(host) is HostName
-            and host.ip_address is not None
-            and type(service) is str
-            and service.isdigit()
-            and service.isascii()
-        ):
+        key = _name_key(host, service)
+        if key is not None and _is_literal(key):
             by_name = self._by_name
-            key = (host, service)
             if key not in by_name and len(by_name) >= 2 * STREAM_CACHE_SIZE:
                 # The oldest name goes; one whose stream is still cached is added back
                 # the next time it is asked for (after resolving the literal).
@@ -410,3 +422,38 @@ class StreamCache:
             self._lost = error
         else:
             self._lost_more += 1
+
+
+def _name_key(host: object, service: object) -> tuple[object, ...] | None:
+    """The key of a stream asked for by *host* and *service*, or by an endpoint pair
+    (*service* None), among the names; None: neither form."""
+    if type(host) is HostName and type(service) is str:
+        return (host, service)
+    if type(host) is EndpointPair and service is None:
+        return (
+            host.remote_host_name,
+            host.remote_service_name,
+            host.local_host_name,
+            host.local_service_name,
+        )
+    return None
+
+
+def _is_literal(key: tuple[object, ...]) -> bool:
+    """Whether *key* names only IP literals and decimal ports (or, on an endpoint pair's
+    local side, none): what resolves the same way every time."""
+    remote, service, *local = key
+    if not (_is_ip(remote) and _is_port(service)):
+        return False
+    if not local:
+        return True
+    host, port = local
+    return (host is None or _is_ip(host)) and (port == "" or _is_port(port))
+
+
+def _is_ip(host: object) -> bool:
+    return isinstance(host, HostName) and host.ip_address is not None
+
+
+def _is_port(service: object) -> bool:
+    return isinstance(service, str) and service.isdigit() and service.isascii()

@@ -71,11 +71,17 @@ class SegmentCap:
 SEGMENT_CAP: Final = SegmentCap()
 
 
-def send_segmented(sock: socket.socket, run: list[bytes], destination: SockAddr | None) -> None:
+def send_segmented(
+    sock: socket.socket,
+    run: list[bytes],
+    destination: SockAddr | None,
+    ancillary: list[tuple[int, int, bytes]],
+) -> None:
     """Send *run* (at least two datagrams: one size, the last maybe shorter) in one
-    ``sendmsg`` with ``UDP_SEGMENT``, to *destination* or the connected remote."""
+    ``sendmsg`` with ``UDP_SEGMENT`` and the control messages *ancillary*, to
+    *destination* or the connected remote."""
     payload = b"".join(run)
-    control = [(SOL_UDP, UDP_SEGMENT, struct.pack("@H", len(run[0])))]
+    control = [(SOL_UDP, UDP_SEGMENT, struct.pack("@H", len(run[0]))), *ancillary]
     if destination is None:
         sock.sendmsg([payload], control)
     else:

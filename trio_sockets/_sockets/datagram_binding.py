@@ -18,14 +18,15 @@ import errno
 import functools
 import socket
 from collections.abc import Callable
+from typing import NamedTuple
 
 import trio
 
 from .._core.checks import shown
-from .._core.errors import translate_os_error
+from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName
 from .._core.lifecycle import Lifecycle
-from .._core.sockaddr import unmapped
+from .._core.sockaddr import is_multicast, unmapped
 from .._io import sockio as _sockio
 from .._io.addresses import (
     BOTH_FAMILIES,
@@ -43,9 +44,26 @@ from .._io.resolver import Resolver, SockAddr
 from .._io.translate import translating
 from .datagram_control import DatagramSocketControl
 
-__all__ = ["DatagramBinding", "local_port"]
+__all__ = ["DatagramBinding", "LocalChoice", "local_port"]
 
 _StdSocket = socket.socket
+
+
+#: What a socket bound to every address reports as its address (IPv6, IPv4).
+_EVERY_ADDRESS = frozenset({"::", "0.0.0.0"})
+
+
+class LocalChoice(NamedTuple):
+    """Where datagrams to a remote leave from (:meth:`DatagramBinding.local_side`)."""
+
+    #: The address families that side reaches.
+    families: frozenset[int]
+    #: The local address to bind; None: the socket is open already, or the system binds
+    #: it on first use.
+    bind_to: tuple[int, SockAddr] | None = None
+    #: For an output stream of a socket bound to every address, the one of them its
+    #: datagrams leave from (with the socket's port); None: the one routing picks.
+    source: SockAddr | None = None
 
 
 def local_port(sock: _StdSocket) -> int:
@@ -183,33 +201,41 @@ class DatagramBinding:
     # -- remotes -----------------------------------------------------------------------
 
     async def local_side(
-        self, local_host: HostName | None, local_service: str, what: str
-    ) -> tuple[frozenset[int], tuple[int, SockAddr] | None]:
-        """Where datagrams to a remote will leave from: the address families that side
-        reaches, and the local address to bind (None: the socket is open already, or
-        the system binds it on first use).
+        self, local_host: HostName | None, local_service: str, what: str, *, sending: bool = False
+    ) -> LocalChoice:
+        """Where datagrams to a remote will leave from, for a bind, a connect or (with
+        *sending*) an output stream: see :class:`LocalChoice`.
 
         Raises:
             RuntimeError: the pair has a local side other than where the socket is
-                already bound.
+                already bound (for an output stream: unless the socket is bound to every
+                address, and the pair names one of them and no other port).
+            SocketStatusError: ``CANNOT_ASSIGN_REQUESTED_ADDRESS``: that address is a
+                multicast group, which datagrams cannot leave from.
         """
         has_local = local_host is not None or bool(local_service)
         sock = self.sock
         if sock is not None:
             if has_local:
-                _, local = await self.resolve_local(local_host, local_service)
-                if self.sock is not sock or not _is_bound_to(sock, local):
+                family, local = await self.resolve_local(local_host, local_service)
+                if self.sock is not sock:
                     raise self._local_side_refused(what)
+                if not _is_bound_to(sock, local):
+                    source = _source(sock, family, local, what) if sending else None
+                    if source is None:
+                        raise self._local_side_refused(what)
+                    return LocalChoice(frozenset({family}), source=source)
             else:
                 await trio.lowlevel.checkpoint()
-            return families_of(sock), None
+            return LocalChoice(families_of(sock))
         if has_local:
             family, local = await self.resolve_local(local_host, local_service)
-            return families_reached(family, dual_stack=_dual_stack(local)), (family, local)
+            families = families_reached(family, dual_stack=_dual_stack(local))
+            return LocalChoice(families, (family, local))
         await trio.lowlevel.checkpoint()
         if has_ipv6():
-            return BOTH_FAMILIES, None
-        return frozenset({socket.AF_INET}), None  # pragma: no cover
+            return LocalChoice(BOTH_FAMILIES)
+        return LocalChoice(frozenset({socket.AF_INET}))  # pragma: no cover
 
     def _local_side_refused(self, what: str) -> RuntimeError:
         return RuntimeError(
@@ -218,22 +244,23 @@ class DatagramBinding:
         )
 
     def open_for_remote(
-        self, bind_to: tuple[int, SockAddr] | None, target: tuple[int, SockAddr], what: str
+        self, side: LocalChoice, target: tuple[int, SockAddr], what: str
     ) -> tuple[_StdSocket, SockAddr]:
-        """The socket to reach *target* (family, address) with, and the address as it
-        takes it: the open one, or a new one bound to *bind_to* (or left for the kernel
-        to bind on first use: dual-stack, so later streams may go to either family).
-        A link-local remote takes the scope of its link (see
+        """The socket to reach *target* (family, address) with from *side*, and the
+        address as it takes it: the open one, or a new one bound to ``side.bind_to`` (or
+        left for the kernel to bind on first use: dual-stack, so later streams may go to
+        either family). A link-local remote takes the scope of its link (see
         :func:`~trio_sockets._io.addresses.with_link_scopes`).
 
         Raises:
             ValueError: a link-local remote without a scope on a local side without one,
                 or with another scope than the local side's (nothing is opened).
-            RuntimeError: *bind_to* is given but another task opened the socket.
+            RuntimeError: ``side.bind_to`` is given but another task opened the socket.
             SocketStatusError: ``ADDRESS_FAMILY_NOT_SUPPORTED``: the socket does not
                 reach *target*'s family; failures to open the socket.
         """
-        local = bind_to[1] if bind_to is not None else self.local_sockaddr()
+        bind_to = side.bind_to
+        local = self.local_of(side).sockaddr
         entry = with_link_scopes([(socket.AddressFamily(target[0]), target[1])], local, what)[0]
         sock = self.sock
         if sock is None:
@@ -249,13 +276,47 @@ class DatagramBinding:
         of_reachable_family([entry], families_of(sock), what, self.describe())
         return sock, to_socket_address(sock, entry[1])
 
-    def local_of(self, bind_to: tuple[int, SockAddr] | None) -> LocalSide:
-        """The local side datagrams to a remote will leave from: *bind_to*, or where the
-        socket is bound (if it is)."""
-        if bind_to is None:
+    def local_of(self, side: LocalChoice) -> LocalSide:
+        """The local side datagrams to a remote will leave from: *side*'s address to
+        bind or send from, or where the socket is bound (if it is)."""
+        local = side.source or (side.bind_to[1] if side.bind_to is not None else None)
+        if local is None:
             return LocalSide(self.describe(), self.local_sockaddr())
-        text = f"the endpoint pair's local side {format_sockaddr(bind_to[1])}"
-        return LocalSide(text, bind_to[1])
+        return LocalSide(f"the endpoint pair's local side {format_sockaddr(local)}", local)
+
+    def check_may_send_to(self, sockaddr: SockAddr) -> None:
+        """Refuse an output stream to *sockaddr* when ``control.multicast_only`` is set
+        and it is no multicast group.
+
+        Raises:
+            RuntimeError: naming the remote.
+        """
+        if self.control.multicast_only and not is_multicast(sockaddr[0]):
+            raise RuntimeError(
+                f"get_output_stream to {format_sockaddr(sockaddr)}: control.multicast_only "
+                "is set, and a multicast-only socket sends only to multicast groups"
+            )
+
+    def check_source(self, source: SockAddr, what: str) -> None:
+        """Refuse to send from *source* (of :meth:`local_side`) when it is no address
+        of this host, before a stream is made: probed by binding a socket to it.
+
+        Raises:
+            SocketStatusError: ``CANNOT_ASSIGN_REQUESTED_ADDRESS``, naming the address.
+        """
+        family = socket.AF_INET if len(source) == 2 else socket.AF_INET6
+        with translating(f"{what}: open a socket to check {source[0]}", opening=True):
+            probe = socket.socket(family, socket.SOCK_DGRAM)
+        with probe:
+            try:
+                probe.bind((source[0], 0, *source[2:]))
+            except OSError as exc:
+                raise socket_error(
+                    SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS,
+                    f"{what}: datagrams cannot leave from {format_sockaddr(source)}: "
+                    f"{exc.strerror}",
+                    errno=errno.EADDRNOTAVAIL,
+                ) from exc
 
     def enable_broadcast(self) -> bool:
         """Turn ``SO_BROADCAST`` on after the kernel said EACCES; False if it was on."""
@@ -309,7 +370,7 @@ class DatagramBinding:
         if local is None or group.ip_address is None:
             return  # not bound, or no IP address: joining says why
         bound = unmapped(str(local[0]))
-        if bound in ("::", "0.0.0.0") or bound == unmapped(group.canonical_name).split("%")[0]:
+        if bound in _EVERY_ADDRESS or bound == unmapped(group.canonical_name).split("%")[0]:
             return
         if ":" not in bound:
             interface = f"control.multicast_interface = {bound!r}"
@@ -329,6 +390,31 @@ class DatagramBinding:
         self.local_sockaddr()
         if self.sock is not None:
             _sockio.close_socket(self.sock)
+
+
+def _source(sock: _StdSocket, family: int, local: SockAddr, what: str) -> SockAddr | None:
+    """The address of *sock*, bound to every address, to send from for an endpoint
+    pair's local side *local* (of *family*): *local* on the socket's port; None when it
+    cannot apply (the socket is bound to one address, *local* names another port, is
+    of a family the socket does not reach, or is the unspecified address)."""
+    bound = sock.getsockname()
+    host = unmapped(str(local[0]))
+    if (
+        unmapped(str(bound[0])) not in _EVERY_ADDRESS
+        or local[1] not in (0, bound[1])
+        or family not in families_of(sock)
+        or host in _EVERY_ADDRESS
+    ):
+        return None
+    if is_multicast(host):
+        raise socket_error(
+            SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS,
+            f"{what}: {host} is a multicast group, which datagrams cannot leave from",
+            errno=errno.EADDRNOTAVAIL,
+        )
+    if len(local) == 2:
+        return (host, bound[1])
+    return (host, bound[1], 0, local[3])
 
 
 def _is_bound_to(sock: _StdSocket, local: SockAddr) -> bool:

@@ -269,9 +269,9 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         host, service, local_host, local_service = split_remote(
             remote_host_name, remote_service_name, "connect"
         )
-        families, bind_to = await binding.local_side(local_host, local_service, "connect")
+        side = await binding.local_side(local_host, local_service, "connect")
         sockaddr, family = await resolve_destination(
-            self._resolver, host, service, families, binding.local_of(bind_to), "connect"
+            self._resolver, host, service, side.families, binding.local_of(side), "connect"
         )
         if is_multicast(sockaddr[0]):
             raise socket_error(
@@ -282,7 +282,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             )
         if self._lifecycle.closed:
             raise trio.ClosedResourceError("this DatagramSocket was closed while connecting")
-        sock, target = binding.open_for_remote(bind_to, (family, sockaddr), "connect")
+        sock, target = binding.open_for_remote(side, (family, sockaddr), "connect")
         remote = binding.connect(sock, target)
         self._output = DatagramOutputStream(
             sock,
@@ -315,7 +315,13 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         (``SO_BROADCAST`` is turned on when the kernel asks for it); asking twice for
         one remote returns the same stream while it is open, so its writes stay in
         order. A socket not yet bound is bound by the system on first use, or to the
-        local side of an :class:`~trio_sockets.EndpointPair`.
+        local side of an :class:`~trio_sockets.EndpointPair`. On a socket bound to every
+        address, a pair's local address (its port empty or the socket's) is where the
+        datagrams leave from, as the source a remote sees: a server answers from the
+        address a datagram was sent to, ``EndpointPair(args.local_address, "",
+        args.remote_address, args.remote_port)``, which a connected client requires. It
+        must be a unicast address of this host (a group's is refused, and a broadcast
+        address fails each write).
 
         The stream is an :class:`~trio_sockets.OutputStream` whose every write is one
         datagram. ``write()`` raises ``MESSAGE_TOO_LONG`` at once for a datagram over
@@ -331,12 +337,14 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                 link-local IPv6 literal: a local side without a ``%scope``, a remote without one
                 (unless the local side has one) or with another scope than the local side's.
             RuntimeError: the socket was not entered with ``async with``, the pair has a
-                local side and the socket is already bound, or ``control.multicast_only``
-                is set and the remote is not a multicast group.
+                local side and the socket is already bound elsewhere (to one address, or
+                to another port), or ``control.multicast_only`` is set and the remote is
+                not a multicast group.
             SocketStatusError: resolution failures, ``ADDRESS_FAMILY_NOT_SUPPORTED``
                 when the remote has no address of a family the local side reaches (an
                 IPv6 remote on a socket or endpoint pair bound to an IPv4 address, or the
-                reverse); no stream is made.
+                reverse), ``CANNOT_ASSIGN_REQUESTED_ADDRESS`` for a local address to send
+                from that is no address of this host or a group's; no stream is made.
         """
         self._lifecycle.check(Action.SEND_TO)
         self._require_nursery("get_output_stream()")
@@ -346,44 +354,37 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             self._binding.last_destination = stream.destination
             return stream
         binding = self._binding
+        what = "get_output_stream"
         with self._io_scope():
             host, service, local_host, local_service = split_remote(
-                remote_host_name, remote_service_name, "get_output_stream"
+                remote_host_name, remote_service_name, what
             )
-            families, bind_to = await binding.local_side(
-                local_host, local_service, "get_output_stream"
-            )
+            side = await binding.local_side(local_host, local_service, what, sending=True)
             sockaddr, family = await resolve_destination(
-                self._resolver,
-                host,
-                service,
-                families,
-                binding.local_of(bind_to),
-                "get_output_stream",
+                self._resolver, host, service, side.families, binding.local_of(side), what
             )
-            if binding.control.multicast_only and not is_multicast(sockaddr[0]):
-                raise RuntimeError(
-                    f"get_output_stream to {format_sockaddr(sockaddr)}: control.multicast_only "
-                    "is set, and a multicast-only socket sends only to multicast groups"
-                )
-            with self._changing_phase(Action.SEND_TO, "get_output_stream"):
-                sock, target = binding.open_for_remote(
-                    bind_to, (family, sockaddr), "get_output_stream"
-                )
+            binding.check_may_send_to(sockaddr)
+            with self._changing_phase(Action.SEND_TO, what):
+                sock, target = binding.open_for_remote(side, (family, sockaddr), what)
             binding.last_destination = target
-            stream = self._streams.get(target)
+            stream = self._streams.get(target, side.source)
             if stream is None:
+                if side.source is not None:
+                    binding.check_source(side.source, what)
+                    name = f"DatagramSocket {format_sockaddr(side.source)}"
+                else:
+                    name = self._describe() if local_port(sock) else "DatagramSocket"
                 stream = DatagramOutputStream(
                     sock,
                     self._get_nursery,
-                    f"{self._describe() if local_port(sock) else 'DatagramSocket'} -> "
-                    f"{format_sockaddr(target)}",
+                    f"{name} -> {format_sockaddr(target)}",
                     target,
                     binding,
+                    source=side.source,
                 )
             self._streams.add(stream, remote_host_name, remote_service_name)
             return stream
-        raise self._aborted("get_output_stream")
+        raise self._aborted(what)
 
     def _all_streams(self) -> list[DatagramOutputStream]:
         streams = self._streams.all()

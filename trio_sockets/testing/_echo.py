@@ -23,6 +23,7 @@ from .._core.certificate import Certificate
 from .._core.checks import describe
 from .._core.enums import SocketProtectionLevel
 from .._core.hostname import HostName
+from .._sockets.datagram_answer import answer_stream
 from .._sockets.datagram_socket import DatagramSocket
 from .._sockets.listener import StreamSocketListener
 from .._sockets.stream_socket import StreamSocket
@@ -134,7 +135,9 @@ class TcpEchoServer(_EchoServer):
 class UdpEchoServer(_EchoServer):
     """A UDP echo server on *host* (default 127.0.0.1) at a free port.
 
-    Every datagram goes back to its sender unchanged; ``datagrams_echoed`` counts them.
+    Every datagram goes back to its sender unchanged, from the address it was sent to
+    (with *host* ``::`` or ``0.0.0.0``, every address: a connected client accepts only
+    an answer from the address it sent to); ``datagrams_echoed`` counts them.
     One that cannot be answered (from port 0, which UDP allows, or one whose answer
     fails) is left unanswered, and the server goes on.
     """
@@ -151,7 +154,7 @@ class UdpEchoServer(_EchoServer):
                 if message.remote_port == "0":  # nothing can be sent to port 0
                     continue
                 try:
-                    out = await sock.get_output_stream(message.remote_address, message.remote_port)
+                    out = await answer_stream(sock, message)
                     await out.write(message.data)
                 except OSError:
                     continue  # one sender that cannot be answered stops nothing
