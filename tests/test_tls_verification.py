@@ -53,7 +53,7 @@ from trio_sockets import (
     StreamSocket,
     StreamSocketListener,
 )
-from trio_sockets._core.certificate import name_matches
+from trio_sockets._core.certificate_checks import name_matches
 from trio_sockets._pytest_plugin import DnsServerFactory
 
 C = ChainValidationResult

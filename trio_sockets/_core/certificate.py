@@ -1,36 +1,34 @@
-"""``Certificate``, and the certificate checks behind ``ChainValidationResult`` lists.
+"""``Certificate``, and which ``ChainValidationResult`` errors may be ignored.
 
 OpenSSL (through the standard :mod:`ssl` module) verifies server certificates; it stops
 at the first problem and reports one ``X509_V_ERR_*`` code. WinRT reports every problem
-it finds, so that an application can decide which to ignore. The pure functions here
-check what OpenSSL can be told to skip (validity dates, the host name);
-:mod:`trio_sockets._tls.chain` verifies whole chains. :mod:`cryptography` parses the
-certificates.
+it finds, so that an application can decide which to ignore. The checks of what OpenSSL
+can be told to skip (validity dates, the host name) are in
+:mod:`~trio_sockets._core.certificate_checks`; :mod:`trio_sockets._tls.chain` verifies
+whole chains. :mod:`cryptography` parses the certificates.
 """
 
 from __future__ import annotations
 
 import datetime
 import hashlib
-import ipaddress
 import os
 import re
 import ssl
 from collections.abc import Iterable, Iterator, MutableSet, Sequence
-from typing import Any, Final
+from typing import Final
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from .certificate_checks import san_values
 from .checks import describe, shown
-from .enums import ChainValidationResult, HostNameType, SocketSslErrorSeverity
+from .enums import ChainValidationResult, SocketSslErrorSeverity
 from .errors import out_of_resources
-from .hostname import HostName
 
 __all__ = [
     "Certificate",
     "IgnorableErrors",
-    "certificate_errors",
     "certificate_list",
     "severity_of",
 ]
@@ -217,13 +215,13 @@ class Certificate:
     @property
     def dns_names(self) -> list[str]:
         """The DNS names of the subject alternative name extension."""
-        names: list[str] = _san_values(self._cert, x509.DNSName)
+        names: list[str] = san_values(self._cert, x509.DNSName)
         return names
 
     @property
     def ip_addresses(self) -> list[str]:
         """The IP addresses of the subject alternative name extension, as text."""
-        return [str(ip) for ip in _san_values(self._cert, x509.IPAddress)]
+        return [str(ip) for ip in san_values(self._cert, x509.IPAddress)]
 
     @property
     def has_private_key(self) -> bool:
@@ -364,17 +362,6 @@ _KEY_BLOCK = re.compile(
 )
 
 
-def _san_values(
-    cert: x509.Certificate, kind: type[x509.DNSName] | type[x509.IPAddress]
-) -> list[Any]:
-    """The values of *kind* in the subject alternative names (none without the extension)."""
-    try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return []
-    return san.get_values_for_type(kind)
-
-
 class IgnorableErrors(MutableSet[ChainValidationResult]):
     """The mutable set behind ``control.ignorable_server_certificate_errors``.
 
@@ -429,63 +416,6 @@ class IgnorableErrors(MutableSet[ChainValidationResult]):
 
     def __repr__(self) -> str:
         return "{" + ", ".join(f"ChainValidationResult.{v.name}" for v in self) + "}"
-
-
-# -- checks -------------------------------------------------------------------------
-
-
-def name_matches(cert: x509.Certificate, host: HostName) -> bool:
-    """Whether *cert* is valid for *host*, as OpenSSL checks it for the :mod:`ssl` module.
-
-    Only the subject alternative names count (never the common name); a wildcard stands
-    for one whole left-most label (``*.example.com``), an IDN A-label (``xn--...``) too,
-    and an IP address matches only an IP address entry. (OpenSSL keeps A-labels from
-    *partial* wildcards, ``b*.example.com``, and :mod:`ssl` allows no partial wildcards.)
-    """
-    if host.type != HostNameType.DOMAIN_NAME:
-        wanted = ipaddress.ip_address(host.canonical_name.split("%")[0])
-        return any(ip == wanted for ip in _san_values(cert, x509.IPAddress))
-    labels = host.canonical_name.rstrip(".").split(".")
-    pattern: str
-    for pattern in _san_values(cert, x509.DNSName):
-        pattern_labels = pattern.lower().split(".")  # as written: a trailing dot never matches
-        if len(pattern_labels) != len(labels):
-            continue
-        if pattern_labels[0] == "*" and len(pattern_labels) > 2:
-            if pattern_labels[1:] == labels[1:]:
-                return True
-        elif pattern_labels == labels:
-            return True
-    return False
-
-
-def _valid_now(cert: x509.Certificate, now: datetime.datetime) -> bool:
-    return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
-
-
-def certificate_errors(
-    chain: Sequence[x509.Certificate],
-    host: HostName | None,
-    *,
-    first_error: ChainValidationResult | None = None,
-    now: datetime.datetime | None = None,
-) -> list[ChainValidationResult]:
-    """The date and name problems of a presented certificate *chain* (leaf first), sorted.
-
-    *first_error* is what OpenSSL reported, if it failed. Validity dates of every
-    presented certificate and the *host* name (None: not checked) are checked here; the
-    path itself is :class:`trio_sockets._tls.chain.ChainVerifier`'s.
-    """
-    found: set[ChainValidationResult] = set()
-    if first_error is not None:
-        found.add(first_error)
-    if chain:
-        moment = now or datetime.datetime.now(datetime.UTC)
-        if not all(_valid_now(cert, moment) for cert in chain):
-            found.add(_C.EXPIRED)
-        if host is not None and not name_matches(chain[0], host):
-            found.add(_C.INVALID_NAME)
-    return sorted(found)
 
 
 def _read_pem_file(path: str | os.PathLike[str]) -> bytes:

@@ -45,7 +45,7 @@ from cryptography.x509.verification import (
     VerificationError,
 )
 
-from .._core.certificate import name_matches
+from .._core.certificate_checks import name_matches
 from .._core.enums import ChainValidationResult
 from .._core.hostname import HostName
 from .strength import weakness

@@ -22,7 +22,8 @@ from typing import Final
 import trio
 from cryptography import x509
 
-from .._core.certificate import IGNORABLE, Certificate, certificate_errors, severity_of
+from .._core.certificate import IGNORABLE, Certificate, severity_of
+from .._core.certificate_checks import certificate_errors
 from .._core.enums import ChainValidationResult, SocketProtectionLevel, SocketSslErrorSeverity
 from .._core.errors import SocketError, SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName
