@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import datetime
 import fcntl
 import functools
 import os
@@ -12,6 +13,7 @@ import resource
 import select
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -30,6 +32,9 @@ from conftest import (
     send_from_port_zero,
     wait_until,
 )
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from trio_sockets import (
     DatagramSocket,
@@ -39,6 +44,7 @@ from trio_sockets import (
     StreamSocketListener,
 )
 from trio_sockets._cli.stdio import blocking_modes_kept
+from trio_sockets._core.checks import shown
 from trio_sockets._pytest_plugin import DnsServerFactory
 from trio_sockets.testing import SrvRecord, TcpEchoServer, TlsCertificates, UdpEchoServer
 
@@ -883,6 +889,141 @@ async def test_an_unreadable_key_is_blamed_on_the_key_option(
         assert result.stderr.count(b"\n") == 1
 
 
+def _weak_certificate(directory: Path) -> tuple[Path, Path]:
+    """A self-signed certificate with a 1024-bit RSA key, which OpenSSL's default
+    security level refuses (TLS 1.0 and 1.1, at level 0, take it); its files."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=1024)
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "weak")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    cert, key_file = directory / "weak.crt", directory / "weak.key"
+    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return cert, key_file
+
+
+async def test_every_certificate_problem_names_its_option_and_file(
+    tls_certificates: TlsCertificates, tmp_path: Path
+) -> None:
+    """A certificate without its key, a key file given as an authority, a key that
+    does not belong, one that cannot be read, one OpenSSL refuses: each is bad input
+    (status 2) in one line that names the option to fix and its file. Before, a
+    missing key said "make it with Certificate.from_pem(cert_pem, key_pem)", a key as
+    --ca "cert_pem holds no PEM certificate", and a weak key named
+    "control.server_certificate", none naming the option."""
+    server, server_key = tls_certificates.files("server")
+    client, client_key = tls_certificates.files("client")
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not PEM\n")
+    locked = tmp_path / "locked.key"
+    locked.write_bytes(
+        serialization.load_pem_private_key(client_key.read_bytes(), None).private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"secret"),
+        )
+    )
+    weak, weak_key = _weak_certificate(tmp_path)
+    echo = ["echo-server", "0", "--host", "127.0.0.1"]
+    serving = [*echo, "--tls-cert", str(server), "--tls-key", str(server_key)]
+    send = ["send", "127.0.0.1", "9"]
+
+    def named(path: Path) -> str:
+        return shown(str(path))
+
+    no_key = "holds no private key: give"
+    no_certificate = "holds no PEM certificate ('-----BEGIN CERTIFICATE-----')"
+    not_its_key = ": the private key does not belong to the certificate"
+    unreadable_key = ": cannot read the private key"
+    too_small = "cannot be used: OpenSSL says EE_KEY_TOO_SMALL"
+    cases = [
+        ([*send, "--cert", str(client)], f"--cert: {named(client)} {no_key} --key FILE"),
+        ([*echo, "--tls-cert", str(server)], f"--tls-cert: {named(server)} {no_key} --tls-key"),
+        ([*send, "--ca", str(client_key)], f"--ca: {named(client_key)} {no_certificate}"),
+        ([*send, "--ca", str(garbage)], f"--ca: {named(garbage)} {no_certificate}"),
+        (
+            [*serving, "--tls-client-ca", str(server_key)],
+            f"--tls-client-ca: {named(server_key)} {no_certificate}",
+        ),
+        (
+            [*send, "--cert", str(garbage), "--key", str(client_key)],
+            f"--cert: {named(garbage)} {no_certificate}",
+        ),
+        (
+            [*send, "--cert", str(client), "--key", str(server_key)],
+            f"--key: {named(server_key)}{not_its_key}",
+        ),
+        (
+            [*echo, "--tls-cert", str(server), "--tls-key", str(client_key)],
+            f"--tls-key: {named(client_key)}{not_its_key}",
+        ),
+        (
+            [*send, "--cert", str(client), "--key", str(garbage)],
+            f"--key: {named(garbage)}{unreadable_key}",
+        ),
+        (
+            [*send, "--cert", str(client), "--key", str(locked)],
+            f"--key: {named(locked)}{unreadable_key}",
+        ),
+        (
+            [*send, "--cert", str(weak), "--key", str(weak_key)],
+            f"--cert: {named(weak)} with --key {named(weak_key)} {too_small}",
+        ),
+        (
+            [*echo, "--tls-cert", str(weak), "--tls-key", str(weak_key)],
+            f"--tls-cert: {named(weak)} with --tls-key {named(weak_key)} {too_small}",
+        ),
+        (
+            ["send", "wss://127.0.0.1:9/", "--cert", str(client)],
+            f"--cert: {named(client)} {no_key} --key FILE",
+        ),
+    ]
+    results = [None] * len(cases)
+
+    async def run(index: int, arguments: list[str]) -> None:
+        results[index] = await run_cli(arguments, b"x\n", within=60)
+
+    async with trio.open_nursery() as nursery:
+        for index, (arguments, _) in enumerate(cases):
+            nursery.start_soon(run, index, arguments)
+    for (arguments, message), result in zip(cases, results, strict=True):
+        assert result is not None
+        stderr = result.stderr.decode()
+        assert result.returncode == 2, (arguments, stderr)
+        assert stderr.startswith(f"trio-sockets: {message}"), (arguments, stderr)
+        assert stderr.count("\n") == 1, (arguments, stderr)
+        for api_word in ("cert_pem", "key_pem", "Certificate.", "control."):
+            assert api_word not in stderr, (arguments, stderr)
+
+
+async def test_a_weak_key_is_refused_only_where_openssl_refuses_it(tmp_path: Path) -> None:
+    """OpenSSL takes a 1024-bit key at TLS 1.0 (security level 0): --tls-level TLS10
+    serves with it, so the certificate check follows the level."""
+    if not ssl.HAS_TLSv1:
+        pytest.skip("this OpenSSL has no TLS 1.0")
+    weak, weak_key = _weak_certificate(tmp_path)
+    files = ["--tls-cert", str(weak), "--tls-key", str(weak_key)]
+    process, _ = await _start(
+        ["echo-server", "0", "--host", "127.0.0.1", *files, "--tls-level", "TLS10"]
+    )
+    await _stopped(process)
+
+
 def _limit_memory() -> None:
     # If the whole of an endless file is read again, fail in this process, not the machine.
     resource.setrlimit(resource.RLIMIT_AS, (2 * 1024**3, 2 * 1024**3))
@@ -899,7 +1040,7 @@ async def test_an_endless_certificate_file_is_refused_by_name() -> None:
             preexec_fn=_limit_memory,
         )
     assert result.returncode == 2, result.stderr[-2000:]
-    assert result.stderr.startswith(b"trio-sockets: '/dev/zero': over 4194304 bytes")
+    assert result.stderr.startswith(b"trio-sockets: --ca: '/dev/zero': over 4194304 bytes")
     assert result.stderr.count(b"\n") == 1
 
 

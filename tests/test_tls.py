@@ -72,6 +72,7 @@ from trio_sockets import (
     WindowsOnlyError,
 )
 from trio_sockets._core.certificate import MAX_PEM_FILE_BYTES
+from trio_sockets._core.checks import shown
 from trio_sockets._sockets.listener import _peer_of
 from trio_sockets.testing import TlsCertificates
 
@@ -1994,6 +1995,31 @@ def test_certificate_from_pem_file_reads_at_most_4_mib(pki: Pki, tmp_path: Path)
         Certificate.from_pem_file(pki.files["server.crt"], "/dev/zero")
     with pytest.raises(ValueError, match=rf"^'/dev/zero': over {limit} bytes"):
         Certificate.from_pem_file(Path("/dev/zero"))
+
+
+def test_certificate_file_errors_begin_with_the_file_at_fault(pki: Pki, tmp_path: Path) -> None:
+    """``from_pem_file`` named both files and then ``from_pem``'s parameters ("c.crt,
+    k.key: cert_pem holds no PEM certificate"); the message begins with the file at
+    fault, and speaks of files."""
+    crt, key = pki.files["server.crt"], pki.files["server.key"]
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not PEM")
+    cases = [
+        ((key,), key, " holds no PEM certificate ('-----BEGIN CERTIFICATE-----')"),
+        ((garbage, key), garbage, " holds no PEM certificate"),
+        ((crt, pki.files["client.key"]), pki.files["client.key"], ": the private key does not"),
+        ((crt, garbage), garbage, ": cannot read the private key (wrong password or not PEM)"),
+    ]
+    for paths, at_fault, reason in cases:
+        with pytest.raises(
+            ValueError, match="^" + re.escape(shown(str(at_fault)) + reason)
+        ) as caught:
+            Certificate.from_pem_file(*paths)
+        assert "_pem" not in str(caught.value)
+    combined = tmp_path / "combined.pem"
+    combined.write_bytes(crt.read_bytes() + pki.files["client.key"].read_bytes())
+    with pytest.raises(ValueError, match=rf"^{re.escape(shown(str(combined)))}: the private key"):
+        Certificate.from_pem_file(combined)
 
 
 def test_certificate_errors_name_the_problem(pki: Pki, tmp_path: Path) -> None:

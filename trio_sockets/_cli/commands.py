@@ -296,7 +296,7 @@ async def _tcp_echo_server(
             level = SocketProtectionLevel[options.tls_level]
             control = listener.control
             control.server_certificate = certificate(
-                options.tls_cert, options.tls_key, "--tls-cert", "--tls-key"
+                options.tls_cert, options.tls_key, "--tls-cert", "--tls-key", presented_at=level
             )
             if options.tls_client_ca is not None:
                 control.client_certificate_required = True

@@ -4,12 +4,14 @@ client's TLS control from the options (a StreamSocket's or a MessageWebSocket's)
 from __future__ import annotations
 
 import argparse
+import ssl
 from typing import Any
 
 from .._core.certificate import IGNORABLE, Certificate
 from .._core.checks import shown
-from .._core.enums import ChainValidationResult
+from .._core.enums import ChainValidationResult, SocketProtectionLevel
 from .._sockets.stream_control import StreamSocketControl
+from .._tls.context import server_context
 from .._websockets.control import MessageWebSocketControl
 
 __all__ = [
@@ -45,15 +47,26 @@ def file_name(text: str) -> str:
     return text
 
 
-def certificate(cert: str, key: str | None, cert_option: str, key_option: str = "") -> Certificate:
+def certificate(
+    cert: str,
+    key: str | None,
+    cert_option: str,
+    key_option: str = "",
+    *,
+    presented_at: SocketProtectionLevel | None = None,
+) -> Certificate:
     """The certificate of the files *cert* and *key* (given as *cert_option* and
-    *key_option*).
+    *key_option*). With *presented_at*, it is this side's own, presented at that
+    level: it needs its private key, and one OpenSSL takes at that level.
 
     Raises:
-        ValueError: a file cannot be read, named with its option, or is no certificate.
+        ValueError: naming the option and its file: a file cannot be read, holds no
+            certificate, holds a key that cannot be read or does not belong to the
+            certificate, no key is given for a certificate to present, or OpenSSL
+            refuses the certificate and key (a key too small, say).
     """
     try:
-        return Certificate.from_pem_file(cert, key)
+        loaded = Certificate.from_pem_file(cert, key)
     except OSError as error:
         blamed = (
             key_option if key is not None and error.filename not in (cert, None) else cert_option
@@ -61,6 +74,46 @@ def certificate(cert: str, key: str | None, cert_option: str, key_option: str = 
         raise ValueError(
             f"{blamed}: cannot read {shown(error.filename)}: {error.strerror}"
         ) from None
+    except ValueError as error:
+        # The message begins with the name of the file at fault.
+        blamed = (
+            key_option if key is not None and str(error).startswith(shown(key)) else cert_option
+        )
+        raise ValueError(f"{blamed}: {error}") from None
+    if presented_at is not None:
+        _check_presentable(loaded, cert, key, cert_option, key_option, presented_at)
+    return loaded
+
+
+def _check_presentable(
+    loaded: Certificate,
+    cert: str,
+    key: str | None,
+    cert_option: str,
+    key_option: str,
+    level: SocketProtectionLevel,
+) -> None:
+    """Refuse a certificate to present without its key, or one OpenSSL will not load.
+
+    Raises:
+        ValueError: naming the option and the file.
+    """
+    if not loaded.has_private_key:
+        raise ValueError(
+            f"{cert_option}: {shown(cert)} holds no private key: give {key_option} FILE, "
+            "or put the key in the same PEM file"
+        )
+    # OpenSSL checks a certificate and key (the key sizes of the level's security level)
+    # alike in a server's context and a client's; a server's is the one made here.
+    try:
+        server_context(level, loaded, None)
+    except ValueError as error:
+        refusal = error.__cause__
+        if not isinstance(refusal, ssl.SSLError):
+            return  # not about the certificate: the command reports it where it meets it
+        files = shown(cert) if key is None else f"{shown(cert)} with {key_option} {shown(key)}"
+        why = refusal.reason or refusal.strerror or refusal
+        raise ValueError(f"{cert_option}: {files} cannot be used: OpenSSL says {why}") from None
 
 
 def add_tls_client_options(send: Any) -> None:
@@ -106,14 +159,21 @@ def use_tls_options(
     """Set a client's trusted authority, certificate and ignored errors from the options.
 
     Raises:
-        ValueError: ``--key`` without ``--cert``, or a file that cannot be read (named).
+        ValueError: ``--key`` without ``--cert``, or a certificate or key file that
+            cannot be used (named with its option).
     """
     if args.key is not None and args.cert is None:
         raise ValueError("--key needs --cert")
     if args.ca is not None:
         control.trusted_certificates.append(certificate(args.ca, None, "--ca"))
     if args.cert is not None:
-        control.client_certificate = certificate(args.cert, args.key, "--cert", "--key")
+        control.client_certificate = certificate(
+            args.cert,
+            args.key,
+            "--cert",
+            "--key",
+            presented_at=SocketProtectionLevel[args.tls_level],
+        )
     control.ignorable_server_certificate_errors.update(
         ChainValidationResult[name] for name in args.ignore
     )

@@ -142,21 +142,38 @@ class Certificate:
         """
         cert_bytes = _pem_bytes(cert_pem, "cert_pem")
         key_bytes = _pem_bytes(key_pem, "key_pem") if key_pem is not None else None
-        if password is not None and not isinstance(password, (bytes, str)):
-            raise TypeError(f"password must be bytes or str, not {type(password).__name__}")
-        secret = password.encode() if isinstance(password, str) else password
+        return cls._from_pem_bytes(cert_bytes, key_bytes, _secret(password), "cert_pem", None)
+
+    @classmethod
+    def _from_pem_bytes(
+        cls,
+        cert_bytes: bytes,
+        key_bytes: bytes | None,
+        secret: bytes | None,
+        cert_name: str,
+        key_name: str | None,
+    ) -> Certificate:
+        """:meth:`from_pem` of bytes. The messages call the certificate's PEM text
+        *cert_name*, and put *key_name* (if given) before those about the key."""
         try:
             certs = x509.load_pem_x509_certificates(cert_bytes)
         except x509.InvalidVersion as exc:
-            raise ValueError(f"cert_pem holds a certificate that cannot be read: {exc}") from None
+            raise ValueError(
+                f"{cert_name} holds a certificate that cannot be read: {exc}"
+            ) from None
         except ValueError:
             raise ValueError(
-                "cert_pem holds no PEM certificate ('-----BEGIN CERTIFICATE-----')"
+                f"{cert_name} holds no PEM certificate ('-----BEGIN CERTIFICATE-----')"
             ) from None
         if key_bytes is None and b"PRIVATE KEY-----" in cert_bytes:
             key_bytes = cert_bytes
         if key_bytes is not None:
-            key_bytes = _check_key(certs[0], key_bytes, secret)
+            try:
+                key_bytes = _check_key(certs[0], key_bytes, secret)
+            except ValueError as exc:
+                if key_name is None:
+                    raise
+                raise ValueError(f"{key_name}: {exc}") from None
         return cls._make(certs, key_bytes, secret)
 
     @classmethod
@@ -173,16 +190,18 @@ class Certificate:
         as ``/dev/zero``, is refused rather than read into memory.
 
         Raises:
+            TypeError: an argument has the wrong type.
             OSError: a file cannot be read.
-            ValueError: as :meth:`from_pem`, or a file over 4 MiB, naming the file.
+            ValueError: as :meth:`from_pem`, or a file over 4 MiB; the message begins
+                with the name of the file at fault (``'ca.pem' holds no PEM
+                certificate ...``, ``'client.key': cannot read the private key ...``).
         """
+        secret = _secret(password)
         cert_pem = _read_pem_file(cert_path)
         key_pem = None if key_path is None else _read_pem_file(key_path)
-        try:
-            return cls.from_pem(cert_pem, key_pem, password=password)
-        except ValueError as exc:
-            names = os.fspath(cert_path) + (f", {os.fspath(key_path)}" if key_path else "")
-            raise ValueError(f"{names}: {exc}") from None
+        cert_name = shown(os.fspath(cert_path))
+        key_name = cert_name if key_path is None else shown(os.fspath(key_path))
+        return cls._from_pem_bytes(cert_pem, key_pem, secret, cert_name, key_name)
 
     # -- what it is --------------------------------------------------------------------
 
@@ -322,6 +341,13 @@ def certificate_list(value: object, name: str) -> list[Certificate]:
         if not isinstance(item, Certificate):
             raise TypeError(f"{name} must hold Certificate objects, not {shown(item)}")
     return certificates
+
+
+def _secret(password: object) -> bytes | None:
+    """The password of an encrypted key, as bytes (None: none given)."""
+    if password is not None and not isinstance(password, (bytes, str)):
+        raise TypeError(f"password must be bytes or str, not {type(password).__name__}")
+    return password.encode() if isinstance(password, str) else password
 
 
 def _pem_bytes(value: object, name: str) -> bytes:
