@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime
 import fcntl
@@ -18,6 +19,7 @@ import struct
 import subprocess
 import sys
 import termios
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -478,6 +480,9 @@ async def test_a_link_local_host_without_a_scope_is_bad_input(udp: list[str]) ->
     [
         ["echo-server", "0", "--count", "0"],
         ["echo-server", "0", "--count", "-1"],
+        ["echo-server", "0", "--tls-handshakes-per-address", "0"],
+        ["echo-server", "0", "--tls-handshakes-per-address", "65"],
+        ["echo-server", "0", "--tls-handshakes-per-address", "many"],
         ["send", "127.0.0.1", "9", "--udp", "--wait", "-1"],
         ["send", "127.0.0.1", "9", "--udp", "--wait", "nan"],
         ["send", "127.0.0.1", "9", "--udp", "--wait", "inf"],
@@ -777,6 +782,102 @@ async def test_tls_options_trust_every_authority_of_a_ca_file(tmp_path: Path) ->
             await process.wait()
 
 
+def _tls_burst(port: str, count: int, authority: Path) -> collections.Counter[str]:
+    """*count* TLS clients from 127.0.0.1 (Python ssl, one thread each) that connect
+    together, all before any sends its ClientHello, then each echo one message: how
+    many got it back ("ok"), and how the others failed."""
+    context = ssl.create_default_context(cafile=str(authority))
+    connected = threading.Barrier(count)
+    results: list[str] = ["not finished"] * count
+
+    def client(index: int) -> None:
+        message = b"message %d" % index
+        try:
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=30) as raw:
+                connected.wait(30)
+                time.sleep(0.5)  # every connection accepted before any handshake moves
+                with context.wrap_socket(raw, server_hostname="localhost") as tls:
+                    tls.sendall(message)
+                    echoed = b""
+                    while len(echoed) < len(message) and (data := tls.recv(100)):
+                        echoed += data
+                    tls.unwrap()
+            results[index] = "ok" if echoed == message else f"echoed {echoed!r}"
+        except (OSError, threading.BrokenBarrierError) as error:
+            results[index] = type(error).__name__
+
+    threads = [threading.Thread(target=client, args=(index,)) for index in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+    return collections.Counter(results)
+
+
+async def _tls_echo_server(
+    tls_certificates: TlsCertificates, *options: str
+) -> tuple[trio.Process, str]:
+    cert, key = tls_certificates.files("server")
+    files = ["--tls-cert", str(cert), "--tls-key", str(key)]
+    return await _start(["echo-server", "0", "--host", "127.0.0.1", *files, *options])
+
+
+async def test_tls_handshakes_per_address_serves_a_burst_of_connections_from_one_client(
+    tls_certificates: TlsCertificates,
+) -> None:
+    """40 connections from one address, opened together: the listener's cap of 8
+    handshakes at once per address reset 32 of them, and the command had no option to
+    raise it. ``--tls-handshakes-per-address 64`` serves them all."""
+    process, port = await _tls_echo_server(tls_certificates, "--tls-handshakes-per-address", "64")
+    try:
+        results = await trio.to_thread.run_sync(
+            _tls_burst, port, 40, tls_certificates.authority_file
+        )
+        assert results == {"ok": 40}
+        process.terminate()
+        assert process.stderr is not None
+        errors = b""
+        with trio.fail_after(20):
+            while data := await process.stderr.receive_some():
+                errors += data
+        assert b"TLS handshake" not in errors, errors
+    finally:
+        await _stopped(process)
+
+
+async def test_tls_handshakes_refused_past_the_limit_are_counted_on_one_line(
+    tls_certificates: TlsCertificates,
+) -> None:
+    """The refused connections were reset without a word on the server's side. At
+    most one line a second says how many handshakes failed, the last one's cause, and
+    which option raises the limit."""
+    process, port = await _tls_echo_server(tls_certificates)
+    try:
+        results = await trio.to_thread.run_sync(
+            _tls_burst, port, 40, tls_certificates.authority_file
+        )
+        failed = 40 - results["ok"]
+        assert results["ok"] >= 8
+        assert failed > 0, results
+        assert process.stderr is not None
+        lines = b""
+        reported = 0
+        with trio.fail_after(20):
+            while reported < failed:
+                lines += await process.stderr.receive_some()
+                counts = re.findall(
+                    rb"^(\d+) TLS handshakes failed|^TLS handshake failed", lines, re.M
+                )
+                reported = sum(int(count) if count else 1 for count in counts)
+    finally:
+        await _stopped(process)
+    assert reported == failed
+    text = lines.decode()
+    assert "CONNECTION_REFUSED" in text
+    assert "raise --tls-handshakes-per-address (now 8)" in text
+    assert text.count("\n") <= 3, text  # one a second, not one per connection
+
+
 async def test_tls_send_reports_an_untrusted_server_and_can_ignore_it(
     tls_certificates: TlsCertificates,
 ) -> None:
@@ -815,6 +916,7 @@ async def test_tls_options_are_checked(tls_certificates: TlsCertificates) -> Non
     for arguments, message in [
         (["echo-server", "0", "--udp", "--tls-cert", str(cert)], "cannot go with --udp"),
         (["echo-server", "0", "--tls-key", str(cert)], "need --tls-cert"),
+        (["echo-server", "0", "--tls-handshakes-per-address", "9"], "need --tls-cert"),
         (["echo-server", "0", "--tls-cert", "/nonexistent.pem"], "/nonexistent.pem"),
         (["send", "localhost", "1", "--udp", "--tls"], "not --udp"),
         (["send", "localhost", "1", "--key", str(cert)], "--key needs --cert"),

@@ -41,10 +41,12 @@ from .stdio import (
 )
 from .termination import Termination, run_until_terminated
 from .tls_options import (
+    add_handshakes_option,
     add_level_option,
     add_tls_client_options,
     certificate,
     file_name,
+    report_handshake_failures,
     use_tls_options,
     wants_tls,
 )
@@ -107,6 +109,7 @@ def add_commands(commands: Any) -> None:
         help="require client certificates issued by an authority of this PEM file",
     )
     add_level_option(tls)
+    add_handshakes_option(tls)
     echo.set_defaults(handler=echo_server)
 
     send = commands.add_parser(
@@ -275,8 +278,11 @@ def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse
 
 async def echo_server(args: argparse.Namespace) -> None:
     tls = args.tls_cert is not None
-    if (args.tls_key is not None or args.tls_client_ca is not None) and not tls:
-        raise ValueError("--tls-key and --tls-client-ca need --tls-cert")
+    given = (args.tls_key, args.tls_client_ca, args.tls_handshakes_per_address)
+    if any(value is not None for value in given) and not tls:
+        raise ValueError(
+            "--tls-key, --tls-client-ca and --tls-handshakes-per-address need --tls-cert"
+        )
     if args.udp:
         if tls:
             raise ValueError("--tls-cert serves TLS over TCP; it cannot go with --udp")
@@ -303,6 +309,8 @@ async def _tcp_echo_server(
                 control.trusted_certificates = [
                     certificate(options.tls_client_ca, None, "--tls-client-ca")
                 ]
+            if options.tls_handshakes_per_address is not None:
+                control.max_tls_handshakes_per_address = options.tls_handshakes_per_address
         await listener.bind_endpoint(host, service, level)
         port = listener.information.local_port
         plain = level == SocketProtectionLevel.PLAIN_SOCKET
@@ -314,12 +322,17 @@ async def _tcp_echo_server(
             kind = f"WebSocket, {uri}" if plain else f"WebSocket over {kind}, {uri}"
         say(f"listening on port {port} ({kind})")
         async with trio.open_nursery() as nursery:
+            reporting = None
+            if not plain:
+                reporting = await nursery.start(report_handshake_failures, listener)
             served = 0
             async for args in listener.connection_received:
                 nursery.start_soon(handler, args.socket)
                 served += 1
                 if count is not None and served >= count:
                     await listener.aclose()
+            if reporting is not None:
+                reporting.cancel()
 
 
 async def _echo_connection(sock: StreamSocket) -> None:

@@ -1,5 +1,6 @@
-"""The TLS options of ``echo-server`` and ``send``: reading certificates, and setting a
-client's TLS control from the options (a StreamSocket's or a MessageWebSocket's)."""
+"""The TLS options of ``echo-server`` and ``send``: reading certificates, setting a
+client's TLS control from the options (a StreamSocket's or a MessageWebSocket's), and
+the server's report of the handshakes that failed."""
 
 from __future__ import annotations
 
@@ -7,18 +8,29 @@ import argparse
 import ssl
 from typing import Any
 
+import trio
+
 from .._core.certificate import IGNORABLE, Certificate
 from .._core.checks import shown
 from .._core.enums import ChainValidationResult, SocketProtectionLevel
-from .._sockets.stream_control import StreamSocketControl
+from .._core.errors import SocketError, SocketErrorStatus
+from .._sockets.listener import StreamSocketListener
+from .._sockets.stream_control import (
+    DEFAULT_MAX_TLS_HANDSHAKES_PER_ADDRESS,
+    MAX_PENDING_HANDSHAKES,
+    StreamSocketControl,
+)
 from .._tls.context import server_context
 from .._websockets.control import MessageWebSocketControl
+from .lines import warn
 
 __all__ = [
+    "add_handshakes_option",
     "add_level_option",
     "add_tls_client_options",
     "certificate",
     "file_name",
+    "report_handshake_failures",
     "use_tls_options",
     "wants_tls",
 ]
@@ -34,6 +46,32 @@ def add_level_option(group: Any) -> None:
         help="SocketProtectionLevel: SSL (the best both sides have, the default) or a "
         "pinned version",
     )
+
+
+def add_handshakes_option(group: Any) -> None:
+    group.add_argument(
+        "--tls-handshakes-per-address",
+        metavar="N",
+        type=_handshakes,
+        default=None,
+        help=f"TLS handshakes one client address may run at once, 1 to "
+        f"{MAX_PENDING_HANDSHAKES} (default {DEFAULT_MAX_TLS_HANDSHAKES_PER_ADDRESS}); its "
+        "connections past that are refused at once: raise it for a client that opens "
+        "many together, such as a load test",
+    )
+
+
+def _handshakes(text: str) -> int:
+    """An argparse type: a number of TLS handshakes at once, 1 to 64."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{shown(text)} is not a whole number") from None
+    if not 1 <= value <= MAX_PENDING_HANDSHAKES:
+        raise argparse.ArgumentTypeError(
+            f"{shown(text)} must be from 1 to {MAX_PENDING_HANDSHAKES}"
+        )
+    return value
 
 
 def file_name(text: str) -> str:
@@ -177,3 +215,47 @@ def use_tls_options(
     control.ignorable_server_certificate_errors.update(
         ChainValidationResult[name] for name in args.ignore
     )
+
+
+#: Seconds between two reports of the TLS handshakes that failed.
+REPORT_EVERY = 1.0
+
+
+async def report_handshake_failures(
+    listener: StreamSocketListener,
+    *,
+    task_status: trio.TaskStatus[trio.CancelScope] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Say on standard error how many TLS handshakes of *listener* failed, and the last
+    one's cause, at most once every :data:`REPORT_EVERY` seconds, until the cancel
+    scope it starts with is cancelled (and once more then): a burst of refused
+    connections makes one line, not one each."""
+    reported = 0
+    with trio.CancelScope() as scope:
+        task_status.started(scope)
+        try:
+            while True:
+                await trio.sleep(REPORT_EVERY)
+                reported = _report(listener, reported)
+        finally:
+            _report(listener, reported)
+
+
+def _report(listener: StreamSocketListener, reported: int) -> int:
+    """Report the failures past the first *reported*; return how many are reported."""
+    information = listener.information
+    failures, error = information.tls_handshake_failures, information.last_tls_handshake_error
+    if failures == reported or error is None:
+        return reported
+    status = SocketError.get_status(error)
+    new = failures - reported
+    line = "TLS handshake failed" if new == 1 else f"{new} TLS handshakes failed; the last"
+    line += f": {status.name}: {error}"
+    if status == SocketErrorStatus.CONNECTION_REFUSED:
+        limit = listener.control.max_tls_handshakes_per_address
+        line += (
+            f" -- raise --tls-handshakes-per-address (now {limit}) for a client that opens "
+            "more connections at once"
+        )
+    warn(line)
+    return failures
