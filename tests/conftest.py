@@ -100,6 +100,35 @@ def free_tcp_port(host: str = "127.0.0.1") -> int:
         return port
 
 
+@asynccontextmanager
+async def openssl_s_server(
+    cert: os.PathLike[str], key: os.PathLike[str], *options: str
+) -> AsyncIterator[int]:
+    """``openssl s_server -rev`` (each line comes back reversed) serving *cert* and
+    *key* on 127.0.0.1, a free port, with *options*; its port, once it accepts."""
+    openssl = require_tool("openssl")
+    port = free_tcp_port()
+    command = [openssl, "s_server", "-accept", f"127.0.0.1:{port}"]
+    command += ["-cert", os.fspath(cert), "-key", os.fspath(key), "-rev", *options]
+    process = await trio.lowlevel.open_process(
+        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    assert process.stdout is not None
+    try:
+        output = b""
+        with trio.fail_after(10):
+            while b"ACCEPT" not in output:
+                chunk = await process.stdout.receive_some()
+                assert chunk, f"openssl s_server ended: {output.decode(errors='replace')}"
+                output += chunk
+        yield port
+    finally:
+        process.kill()
+        with trio.move_on_after(5):
+            await process.wait()
+        await process.stdout.aclose()
+
+
 async def wait_until(
     predicate: Callable[[], bool], *, within: float = 10, interval: float = 0.01
 ) -> None:

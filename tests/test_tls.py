@@ -42,6 +42,7 @@ from conftest import (
     live_tasks,
     narrow,
     open_fd_count,
+    openssl_s_server,
     receive_exactly,
     require_tool,
     wait_until,
@@ -141,37 +142,9 @@ def trusting(pki: Pki) -> StreamSocket:
 @asynccontextmanager
 async def s_server(pki: Pki, cert: str = "server", *options: str) -> AsyncIterator[int]:
     """``openssl s_server -rev`` (each line comes back reversed) on a free port."""
-    openssl = require_tool("openssl")
-    port = free_tcp_port()
-    command = [
-        openssl,
-        "s_server",
-        "-accept",
-        f"127.0.0.1:{port}",
-        "-cert",
-        str(pki.files[f"{cert}.crt"]),
-        "-key",
-        str(pki.files[f"{cert}.key"]),
-        "-rev",
-        *options,
-    ]
-    process = await trio.lowlevel.open_process(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    assert process.stdout is not None
-    try:
-        output = b""
-        with trio.fail_after(10):
-            while b"ACCEPT" not in output:
-                chunk = await process.stdout.receive_some()
-                assert chunk, f"openssl s_server ended: {output.decode(errors='replace')}"
-                output += chunk
+    files = pki.files
+    async with openssl_s_server(files[f"{cert}.crt"], files[f"{cert}.key"], *options) as port:
         yield port
-    finally:
-        process.kill()
-        with trio.move_on_after(5):
-            await process.wait()
-        await process.stdout.aclose()
 
 
 async def s_client(port: int, *options: str, stdin: bytes = b"hello\n") -> bytes:

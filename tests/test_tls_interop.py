@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
-import subprocess
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from conftest import free_tcp_port, require_tool
+from conftest import openssl_s_server
 
 from trio_sockets import (
     Certificate,
@@ -122,28 +121,8 @@ def python_server_context(certificates: TlsCertificates) -> ssl.SSLContext:
 @contextlib.asynccontextmanager
 async def openssl_server(certificates: TlsCertificates) -> AsyncIterator[int]:
     """``openssl s_server -rev`` (each line comes back reversed) on 127.0.0.1."""
-    openssl = require_tool("openssl")
-    port = free_tcp_port()
-    cert, key = certificates.files("server")
-    command = [openssl, "s_server", "-accept", f"127.0.0.1:{port}"]
-    command += ["-cert", str(cert), "-key", str(key), "-rev"]
-    process = await trio.lowlevel.open_process(
-        command, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    )
-    assert process.stdout is not None
-    try:
-        output = b""
-        with trio.fail_after(10):
-            while b"ACCEPT" not in output:
-                chunk = await process.stdout.receive_some()
-                assert chunk, f"openssl s_server ended: {output.decode(errors='replace')}"
-                output += chunk
+    async with openssl_s_server(*certificates.files("server")) as port:
         yield port
-    finally:
-        process.kill()
-        with trio.move_on_after(5):
-            await process.wait()
-        await process.stdout.aclose()
 
 
 async def reversed_line(sock: StreamSocket, line: bytes = b"hello\n") -> bytes:
