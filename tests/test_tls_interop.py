@@ -128,13 +128,7 @@ async def openssl_server(certificates: TlsCertificates) -> AsyncIterator[int]:
 async def reversed_line(sock: StreamSocket, line: bytes = b"hello\n") -> bytes:
     """Send *line*; the answer, up to its end of line."""
     await sock.send_all(line)
-    answer = b""
-    with trio.fail_after(10):
-        while not answer.endswith(b"\n"):
-            chunk = await sock.receive_some()
-            assert chunk, f"the server closed the connection after {answer!r}"
-            answer += chunk
-    return answer
+    return await read_until_end_of_line(sock)
 
 
 # -- a CA file of several authorities -----------------------------------------------------------
