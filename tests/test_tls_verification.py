@@ -397,6 +397,48 @@ async def test_both_verifiers_agree_on_every_defect() -> None:
         assert set(ours_errors) <= results, (defect, found)
 
 
+async def test_a_trusted_intermediate_is_an_anchor_for_both_verifiers() -> None:
+    """An intermediate put alone into ``trusted_certificates`` is trusted as it is, its
+    root unknown: OpenSSL (nothing ignorable) and cryptography (``UNTRUSTED``
+    ignorable) both accept a chain through it, sent with or without its issuers, and
+    list no error; a chain through another issuer stays untrusted."""
+    inter = issue("Chains Intermediate 0", ec_key(1), PKI.root, ca=True, not_before=NOW - 60 * DAY)
+    leaf = issue("localhost", ec_key(3), inter, names=("localhost",))
+    foreign = issue("localhost", ec_key(3), CLIENT_CA, names=("localhost",))
+    cases = [
+        ([leaf.der, inter.der], leaf.key, True),
+        ([leaf.der, inter.der, PKI.root.der], leaf.key, True),
+        ([leaf.der], leaf.key, True),
+        ([foreign.der, CLIENT_CA.der], foreign.key, False),
+    ]
+    for ders, key, trusted in cases:
+        async with serving(server_context(ders, key)) as port:
+            for ignorable in (set(), {C.UNTRUSTED}):
+                async with StreamSocket() as sock:
+                    sock.control.trusted_certificates.append(Certificate.from_der(inter.der))
+                    sock.control.ignorable_server_certificate_errors = ignorable
+                    failure = await outcome_of(sock, port)
+                    errors = sock.information.server_certificate_errors
+                    if trusted:
+                        assert (failure, errors) == (None, []), (len(ders), ignorable)
+                    else:
+                        assert errors == [C.UNTRUSTED], (ignorable, errors)
+                        assert (failure is None) == bool(ignorable), (ignorable, failure)
+
+
+async def test_a_listener_trusting_an_intermediate_alone_accepts_its_clients() -> None:
+    async with tls_listener_for_clients() as listener, trio.open_nursery() as nursery:
+        listener.control.trusted_certificates = [Certificate.from_der(CLIENT_CA.der)]
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.SSL)
+        nursery.start_soon(serve_greeting, listener)
+        port = int(listener.information.local_port)
+        for chain in ([CLIENT.der, CLIENT_CA.der], [CLIENT.der]):
+            assert await present(port, client_context(chain, CLIENT.key)) == b"hello CN=client"
+        other = issue("client", ec_key(6), PKI.root, names=("client.test",))
+        assert await present(port, client_context([other.der], other.key)) == b""
+        nursery.cancel_scope.cancel()
+
+
 async def test_an_issuer_only_openssl_takes_is_refused_when_untrusted_is_ignorable() -> None:
     """cryptography's verifier takes the Web PKI's algorithms only (RSA from 2048 bits,
     ECDSA on P-256, P-384, P-521): a root with an Ed25519 key is refused when it

@@ -111,8 +111,13 @@ def _trust(context: ssl.SSLContext, anchors: Sequence[bytes]) -> None:
     """Trust the roots *anchors* (DER, :func:`~trio_sockets._tls.settings.trusted_ders`).
 
     They go into OpenSSL's store, and :func:`~trio_sockets._tls.handshake.chain_verifier`
-    reads the same store back: both verifiers trust the same roots.
+    reads the same store back: both verifiers trust the same roots. Each is trusted as
+    it is, an authority that is not self-signed (an intermediate) too, without its own
+    issuers: cryptography's verifier takes any certificate of its store as an anchor,
+    and OpenSSL does so with ``VERIFY_X509_PARTIAL_CHAIN`` (the default from Python 3.13
+    on, set here for every version).
     """
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
     for der in anchors:
         context.load_verify_locations(cadata=der)
 
