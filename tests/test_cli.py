@@ -32,7 +32,6 @@ from conftest import (
     receive_exactly,
     run_cli,
     send_from_port_zero,
-    wait_until,
 )
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -183,7 +182,7 @@ async def test_udp_echo_servers_on_every_address_answer_from_the_address_sent_to
         if server == "command":
             assert await _finish(process) == 0
         else:
-            await wait_until(lambda: echo.datagrams_echoed == 4)
+            assert echo.datagrams_echoed == 4
 
 
 async def test_echo_server_reports_a_busy_port() -> None:

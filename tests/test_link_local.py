@@ -137,7 +137,7 @@ async def test_an_echo_server_on_every_address_answers_from_the_link_local_addre
                     client = trio.socket.from_stdlib_socket(sock)
                     await client.send(f"to {address}".encode())
                     assert await client.recv(100) == f"to {address}".encode()
-                await wait_until(lambda: server.datagrams_echoed == 2)
+                assert server.datagrams_echoed == 2
 
 
 async def test_endpoint_pairs_of_a_scoped_literal_keep_the_scope_and_connect(

@@ -25,8 +25,9 @@ class EchoCounts:
 async def echo_messages(sock: StreamSocket, counts: EchoCounts) -> int | None:
     """Accept the WebSocket request on *sock* (any path, no subprotocol) and send each
     message back with its type until the client closes; *counts* grows as messages go
-    back. Returns the client's close code (1005 for a close frame without one), or
-    ``None`` when this side ended the connection.
+    back, each counted by the time the client can read it. Returns the client's close
+    code (1005 for a close frame without one), or ``None`` when this side ended the
+    connection.
 
     Messages still queued when the client's close frame arrived cannot be answered any
     more (the close was answered at once); they are read and dropped. A message too big
@@ -57,8 +58,7 @@ async def echo_messages(sock: StreamSocket, counts: EchoCounts) -> int | None:
                 raise
             ws.control.message_type = args.message_type
             try:
-                # As a write, but waiting for room rather than refused for the bound.
-                await ws.send_final_frame(data)
+                await _send_counted(ws, data, counts)
             except BufferError:
                 await ws.aclose(1009, "message too big to echo")
                 return None
@@ -66,8 +66,21 @@ async def echo_messages(sock: StreamSocket, counts: EchoCounts) -> int | None:
                 if ws.closed.statistics().current_buffer_used:
                     continue  # the client closed first: nowhere to send it
                 raise
-            counts.messages += 1
-            counts.bytes += len(data)
         async for closed in ws.closed:
             return closed.code
     return None
+
+
+async def _send_counted(ws: ServerMessageWebSocket, data: bytes, counts: EchoCounts) -> None:
+    """Send *data* back as one message, counted before it goes: the client may read it
+    before this task runs again, and must find it counted. A send that fails is taken
+    back out of *counts*."""
+    counts.messages += 1
+    counts.bytes += len(data)
+    try:
+        # As a write, but waiting for room rather than refused for the bound.
+        await ws.send_final_frame(data)
+    except BaseException:
+        counts.messages -= 1
+        counts.bytes -= len(data)
+        raise

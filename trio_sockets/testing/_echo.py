@@ -106,7 +106,9 @@ class TcpEchoServer(_EchoServer):
 
     Every connection gets back each byte it sends; the server closes its side when the
     client closes its sending side. ``connections`` and ``bytes_echoed`` count what it
-    served.
+    served: bytes are counted before they are sent back, so a client that has its echo
+    finds them counted; a connection is counted when the server accepts it, which may
+    be after the client's ``connect()`` returned, and before its first echo.
     """
 
     connections: int = 0
@@ -125,8 +127,14 @@ class TcpEchoServer(_EchoServer):
         async with sock:
             try:
                 while data := await sock.receive_some():
-                    await sock.send_all(data)
+                    # Counted before the send: the client may read its echo before
+                    # this task runs again, and must find it counted.
                     self.bytes_echoed += len(data)
+                    try:
+                        await sock.send_all(data)
+                    except BaseException:
+                        self.bytes_echoed -= len(data)
+                        raise
             except (OSError, trio.BrokenResourceError):
                 return  # the client went away: nothing to echo to
 
@@ -137,7 +145,8 @@ class UdpEchoServer(_EchoServer):
 
     Every datagram goes back to its sender unchanged, from the address it was sent to
     (with *host* ``::`` or ``0.0.0.0``, every address: a connected client accepts only
-    an answer from the address it sent to); ``datagrams_echoed`` counts them.
+    an answer from the address it sent to); ``datagrams_echoed`` counts them, each
+    before it is sent back, so a client that has its echo finds it counted.
     One that cannot be answered (from port 0, which UDP allows, or one whose answer
     fails) is left unanswered, and the server goes on.
     """
@@ -153,12 +162,16 @@ class UdpEchoServer(_EchoServer):
                     continue
                 if message.remote_port == "0":  # nothing can be sent to port 0
                     continue
+                # Counted before the send, as TcpEchoServer counts.
+                self.datagrams_echoed += 1
                 try:
                     out = await answer_stream(sock, message)
                     await out.write(message.data)
-                except OSError:
-                    continue  # one sender that cannot be answered stops nothing
-                self.datagrams_echoed += 1
+                except BaseException as error:
+                    self.datagrams_echoed -= 1
+                    if isinstance(error, OSError):
+                        continue  # one sender that cannot be answered stops nothing
+                    raise
 
 
 @dataclass
@@ -169,8 +182,10 @@ class WebSocketEchoServer(_EchoServer):
     ``uri`` is where to connect: ``ws://127.0.0.1:PORT/``. With *certificate* (a server
     certificate with its key, such as ``TlsCertificates.server``) it serves TLS and
     ``uri`` is ``wss://localhost:PORT/``. ``connections``, ``messages_echoed`` and
-    ``bytes_echoed`` count what it served; ``close_codes`` lists the close code each
-    client sent, in the order the connections ended.
+    ``bytes_echoed`` count what it served (a message before it is sent back, so a
+    client that has its echo finds it counted); ``close_codes`` lists the close code
+    each client sent, in the order the connections ended (once the server has ended
+    the connection, which may be after the client's ``aclose()`` returned).
     """
 
     certificate: Certificate | None = None

@@ -1,0 +1,72 @@
+"""``trio_sockets.testing`` used directly: the echo servers, ``free_port`` and
+``DnsServer``, with clients that are not the library's own (raw sockets, other
+processes), as the code under test of a user's suite often is."""
+
+from __future__ import annotations
+
+import socket
+
+import trio
+from ws_peers import opening_request
+
+from trio_sockets.testing import TcpEchoServer, UdpEchoServer, WebSocketEchoServer
+
+#: Round trips per check: before, a counter trailed its echo about every other time.
+ROUND_TRIPS = 30
+
+
+async def _receive_exactly(sock: trio.socket.SocketType, size: int) -> bytes:
+    data = b""
+    while len(data) < size:
+        chunk = await sock.recv(size - len(data))
+        assert chunk, f"connection closed after {data!r}"
+        data += chunk
+    return data
+
+
+async def test_the_tcp_echo_counts_are_true_when_the_echo_arrives() -> None:
+    """A raw socket client that has its echo finds the connection and its bytes counted,
+    with no waiting: before, ``bytes_echoed`` grew only after the send returned, and the
+    client often ran first."""
+    with trio.fail_after(20):
+        async with TcpEchoServer() as server:
+            for round_trip in range(1, ROUND_TRIPS + 1):
+                with trio.socket.socket() as sock:
+                    await sock.connect(("127.0.0.1", int(server.port)))
+                    await sock.send(b"ping")
+                    assert await _receive_exactly(sock, 4) == b"ping"
+                    assert (server.connections, server.bytes_echoed) == (round_trip, 4 * round_trip)
+
+
+async def test_the_udp_echo_count_is_true_when_the_echo_arrives() -> None:
+    with trio.fail_after(20):
+        async with UdpEchoServer() as server:
+            for round_trip in range(1, ROUND_TRIPS + 1):
+                with trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+                    await sock.connect(("127.0.0.1", int(server.port)))
+                    await sock.send(b"ping")
+                    assert await sock.recv(10) == b"ping"
+                    assert server.datagrams_echoed == round_trip
+
+
+async def test_the_websocket_echo_counts_are_true_when_the_echo_arrives() -> None:
+    """A hand-driven client (one masked binary frame) reads its echo and finds the
+    message and its bytes counted."""
+    with trio.fail_after(20):
+        async with WebSocketEchoServer() as server:
+            for round_trip in range(1, ROUND_TRIPS + 1):
+                with trio.socket.socket() as sock:
+                    await sock.connect(("127.0.0.1", int(server.port)))
+                    await sock.send(opening_request())
+                    answer = b""
+                    while not answer.endswith(b"\r\n\r\n"):
+                        answer += await _receive_exactly(sock, 1)
+                    assert answer.startswith(b"HTTP/1.1 101 ")
+                    mask = b"\x01\x02\x03\x04"
+                    masked = bytes(byte ^ mask[i % 4] for i, byte in enumerate(b"ping"))
+                    await sock.send(b"\x82\x84" + mask + masked)
+                    assert await _receive_exactly(sock, 6) == b"\x82\x04ping"
+                    assert (server.messages_echoed, server.bytes_echoed) == (
+                        round_trip,
+                        4 * round_trip,
+                    )
