@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 import trio
 from ws_peers import opening_request
 
+from trio_sockets import HostName
 from trio_sockets.testing import TcpEchoServer, UdpEchoServer, WebSocketEchoServer
 
 #: Round trips per check: before, a counter trailed its echo about every other time.
@@ -70,3 +72,28 @@ async def test_the_websocket_echo_counts_are_true_when_the_echo_arrives() -> Non
                         round_trip,
                         4 * round_trip,
                     )
+
+
+@pytest.mark.parametrize("kind", [TcpEchoServer, UdpEchoServer, WebSocketEchoServer])
+def test_an_echo_server_takes_no_port_and_no_counts(kind: type[TcpEchoServer]) -> None:
+    """The servers pick a free port, and count from zero: a port or a count given to
+    the constructor is refused, naming it (it was taken and ignored: the server listened
+    on another port)."""
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'port'"):
+        kind(port="8080")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"takes from 1 to 2 positional arguments"):
+        kind(HostName("127.0.0.1"), "8080")  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'connections'"):
+        kind(connections=5)  # type: ignore[call-arg]
+
+
+def test_the_echo_counts_are_not_arguments() -> None:
+    """Nor are the counts, and the certificate is given by name."""
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'bytes_echoed'"):
+        TcpEchoServer(bytes_echoed=100)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'datagrams_echoed'"):
+        UdpEchoServer(datagrams_echoed=1)  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"unexpected keyword argument 'close_codes'"):
+        WebSocketEchoServer(close_codes=[1000])  # type: ignore[call-arg]
+    with pytest.raises(TypeError, match=r"takes from 1 to 2 positional arguments"):
+        WebSocketEchoServer(HostName("127.0.0.1"), None)  # type: ignore[misc]

@@ -59,8 +59,9 @@ def free_port(kind: socket.SocketKind = socket.SOCK_STREAM, host: str = "127.0.0
 @dataclass
 class _EchoServer:
     host: HostName = field(default_factory=lambda: HostName("127.0.0.1"))
-    #: The port the server listens on, once the block has been entered.
-    port: str = ""
+    #: The port the server listens on, once the block has been entered: a free one, which
+    #: the server picks (it cannot be given: a freed port may be taken in the meantime).
+    port: str = field(default="", init=False)
     _manager: AbstractAsyncContextManager[trio.Nursery] | None = field(
         default=None, init=False, repr=False
     )
@@ -111,8 +112,8 @@ class TcpEchoServer(_EchoServer):
     be after the client's ``connect()`` returned, and before its first echo.
     """
 
-    connections: int = 0
-    bytes_echoed: int = 0
+    connections: int = field(default=0, init=False)
+    bytes_echoed: int = field(default=0, init=False)
 
     async def _serve(self, *, task_status: trio.TaskStatus[str]) -> None:
         async with StreamSocketListener() as listener:
@@ -151,7 +152,7 @@ class UdpEchoServer(_EchoServer):
     fails) is left unanswered, and the server goes on.
     """
 
-    datagrams_echoed: int = 0
+    datagrams_echoed: int = field(default=0, init=False)
 
     async def _serve(self, *, task_status: trio.TaskStatus[str]) -> None:
         async with DatagramSocket() as sock:
@@ -188,9 +189,9 @@ class WebSocketEchoServer(_EchoServer):
     the connection, which may be after the client's ``aclose()`` returned).
     """
 
-    certificate: Certificate | None = None
-    connections: int = 0
-    close_codes: list[int] = field(default_factory=list)
+    certificate: Certificate | None = field(default=None, kw_only=True)
+    connections: int = field(default=0, init=False)
+    close_codes: list[int] = field(default_factory=list, init=False)
     _counts: EchoCounts = field(default_factory=EchoCounts, init=False, repr=False)
 
     @property
