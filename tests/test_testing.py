@@ -10,8 +10,13 @@ import pytest
 import trio
 from ws_peers import opening_request
 
-from trio_sockets import HostName
-from trio_sockets.testing import TcpEchoServer, UdpEchoServer, WebSocketEchoServer
+from trio_sockets import HostName, MessageWebSocket
+from trio_sockets.testing import (
+    TcpEchoServer,
+    TlsCertificates,
+    UdpEchoServer,
+    WebSocketEchoServer,
+)
 
 #: Round trips per check: before, a counter trailed its echo about every other time.
 ROUND_TRIPS = 30
@@ -97,3 +102,52 @@ def test_the_echo_counts_are_not_arguments() -> None:
         WebSocketEchoServer(close_codes=[1000])  # type: ignore[call-arg]
     with pytest.raises(TypeError, match=r"takes from 1 to 2 positional arguments"):
         WebSocketEchoServer(HostName("127.0.0.1"), None)  # type: ignore[misc]
+
+
+async def _websocket_echo(uri: str, certificates: TlsCertificates | None) -> bytes:
+    async with MessageWebSocket() as ws:
+        if certificates is not None:
+            ws.control.trusted_certificates.append(certificates.authority)
+        with trio.fail_after(10):
+            await ws.connect(uri)
+            await ws.output_stream.write(b"where")
+            args = await ws.message_received.receive()
+        await ws.aclose(1000)
+    return args.data
+
+
+async def test_the_websocket_echo_uri_reaches_the_server_on_any_host() -> None:
+    """``uri`` is where a client reaches the server, on whatever host it serves: a
+    server on every address is reached over loopback (its uri was ``ws://[::]:PORT/``,
+    which no client connects to), one with a certificate on another address at that
+    address (it was always ``localhost``, where nothing listened), and a str host is
+    taken as ``TcpEchoServer("::1")`` takes it (``uri`` raised AttributeError)."""
+    certificates = TlsCertificates()
+    for host, certificate, uri in [
+        (HostName("127.0.0.1"), None, "ws://127.0.0.1:{}/"),
+        (HostName("::"), None, "ws://[::1]:{}/"),
+        (HostName("0.0.0.0"), None, "ws://127.0.0.1:{}/"),
+        ("::1", None, "ws://[::1]:{}/"),
+        (HostName("127.0.0.2"), certificates.issue("127.0.0.2"), "wss://127.0.0.2:{}/"),
+        (HostName("::1"), certificates.server, "wss://localhost:{}/"),
+        (HostName("0.0.0.0"), certificates.server, "wss://localhost:{}/"),
+    ]:
+        async with WebSocketEchoServer(host, certificate=certificate) as server:
+            assert server.uri == uri.format(server.port)
+            assert await _websocket_echo(server.uri, certificates) == b"where", host
+            assert server.messages_echoed == 1
+
+
+def test_an_echo_server_host_is_a_host_name_or_a_str() -> None:
+    """A str host reads back as its HostName; anything else is refused at once, naming
+    the value."""
+    assert TcpEchoServer("::1").host == HostName("::1")
+    assert isinstance(UdpEchoServer("127.0.0.1").host, HostName)
+    with pytest.raises(
+        TypeError, match=r"^TcpEchoServer host must be a HostName or a str, not int 1$"
+    ):
+        TcpEchoServer(1)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"^WebSocketEchoServer host .*, not bytes b'::1'$"):
+        WebSocketEchoServer(b"::1")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match=r"^invalid UdpEchoServer host 'no host!'"):
+        UdpEchoServer("no host!")

@@ -21,8 +21,8 @@ import trio
 
 from .._core.certificate import Certificate
 from .._core.checks import describe
-from .._core.enums import SocketProtectionLevel
-from .._core.hostname import HostName
+from .._core.enums import HostNameType, SocketProtectionLevel
+from .._core.hostname import HostName, coerce_host_name
 from .._sockets.datagram_answer import answer_stream
 from .._sockets.datagram_socket import DatagramSocket
 from .._sockets.listener import StreamSocketListener
@@ -67,6 +67,10 @@ class _EchoServer:
     )
     _nursery: trio.Nursery | None = field(default=None, init=False, repr=False)
 
+    def __post_init__(self) -> None:
+        # A str host is served as HostName(host) is: one type to read back in .host.
+        self.host = coerce_host_name(self.host, f"{type(self).__name__} host")
+
     async def __aenter__(self) -> Self:
         if self._manager is not None:
             raise RuntimeError(
@@ -103,7 +107,7 @@ class _EchoServer:
 
 @dataclass
 class TcpEchoServer(_EchoServer):
-    """A TCP echo server on *host* (default 127.0.0.1) at a free port.
+    """A TCP echo server on *host* (a HostName or a str, default 127.0.0.1) at a free port.
 
     Every connection gets back each byte it sends; the server closes its side when the
     client closes its sending side. ``connections`` and ``bytes_echoed`` count what it
@@ -142,7 +146,7 @@ class TcpEchoServer(_EchoServer):
 
 @dataclass
 class UdpEchoServer(_EchoServer):
-    """A UDP echo server on *host* (default 127.0.0.1) at a free port.
+    """A UDP echo server on *host* (a HostName or a str, default 127.0.0.1) at a free port.
 
     Every datagram goes back to its sender unchanged, from the address it was sent to
     (with *host* ``::`` or ``0.0.0.0``, every address: a connected client accepts only
@@ -177,16 +181,17 @@ class UdpEchoServer(_EchoServer):
 
 @dataclass
 class WebSocketEchoServer(_EchoServer):
-    """A WebSocket echo server on *host* (default 127.0.0.1) at a free port: every
-    message comes back with its type (text or binary), on any path.
+    """A WebSocket echo server on *host* (a HostName or a str, default 127.0.0.1) at a
+    free port: every message comes back with its type (text or binary), on any path.
 
     ``uri`` is where to connect: ``ws://127.0.0.1:PORT/``. With *certificate* (a server
     certificate with its key, such as ``TlsCertificates.server``) it serves TLS and
-    ``uri`` is ``wss://localhost:PORT/``. ``connections``, ``messages_echoed`` and
-    ``bytes_echoed`` count what it served (a message before it is sent back, so a
-    client that has its echo finds it counted); ``close_codes`` lists the close code
-    each client sent, in the order the connections ended (once the server has ended
-    the connection, which may be after the client's ``aclose()`` returned).
+    ``uri`` is ``wss://localhost:PORT/`` (:attr:`uri` tells for other hosts).
+    ``connections``, ``messages_echoed`` and ``bytes_echoed`` count what it served (a
+    message before it is sent back, so a client that has its echo finds it counted);
+    ``close_codes`` lists the close code each client sent, in the order the connections
+    ended (once the server has ended the connection, which may be after the client's
+    ``aclose()`` returned).
     """
 
     certificate: Certificate | None = field(default=None, kw_only=True)
@@ -206,11 +211,27 @@ class WebSocketEchoServer(_EchoServer):
 
     @property
     def uri(self) -> str:
-        """The URI of the server, once the block has been entered."""
-        if self.certificate is not None:
-            return f"wss://localhost:{self.port}/"
-        host = self.host.canonical_name
-        return f"ws://{f'[{host}]' if ':' in host else host}:{self.port}/"
+        """The URI of the server, once the block has been entered.
+
+        Its host is *host*, but for a server on every address (``::``, ``0.0.0.0``),
+        where it is the loopback address of that family (``[::1]``, ``127.0.0.1``);
+        with a *certificate*, a server on the default loopback address or on every
+        address is ``localhost``, the name certificates for tests carry.
+        """
+        ip = self.host.ip_address
+        every_address = ip is not None and ip.is_unspecified
+        if self.certificate is not None and (
+            every_address or self.host.canonical_name in ("127.0.0.1", "::1", "localhost")
+        ):
+            host = "localhost"
+        elif every_address:
+            host = "::1" if self.host.type is HostNameType.IPV6 else "127.0.0.1"
+        else:
+            host = self.host.canonical_name
+        if ":" in host:
+            host = f"[{host.replace('%', '%25')}]"  # RFC 6874: a zone is %25zone
+        scheme = "ws" if self.certificate is None else "wss"
+        return f"{scheme}://{host}:{self.port}/"
 
     async def _serve(self, *, task_status: trio.TaskStatus[str]) -> None:
         async with StreamSocketListener() as listener:
