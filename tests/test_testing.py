@@ -4,6 +4,7 @@ processes), as the code under test of a user's suite often is."""
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
@@ -16,6 +17,7 @@ from trio_sockets.testing import (
     TlsCertificates,
     UdpEchoServer,
     WebSocketEchoServer,
+    free_port,
 )
 
 #: Round trips per check: before, a counter trailed its echo about every other time.
@@ -151,3 +153,23 @@ def test_an_echo_server_host_is_a_host_name_or_a_str() -> None:
         WebSocketEchoServer(b"::1")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match=r"^invalid UdpEchoServer host 'no host!'"):
         UdpEchoServer("no host!")
+
+
+def test_free_port_refuses_a_bad_host_or_kind_naming_it() -> None:
+    """A host that is no IP address is refused naming it, and never looked up (``bind``
+    asked the system resolver, and raised ``gaierror`` naming nothing); an address
+    this host does not have says so with the address; a float kind is no socket type
+    (``1.0 == SOCK_STREAM`` passed the check)."""
+    for kind in (1.0, 2.0):
+        with pytest.raises(TypeError, match=r"SOCK_DGRAM, not float"):
+            free_port(kind)  # type: ignore[arg-type]
+    assert free_port(socket.SOCK_STREAM, "localhost").isdigit()
+    assert free_port(socket.SOCK_DGRAM, "::1").isdigit()
+    for bad in ("[::1]", "127.0.0.1:8080", "999.0.0.1", ""):
+        expected = f"free_port: host must be an IP address or 'localhost', not str {bad!r}"
+        with pytest.raises(ValueError, match=f"^{re.escape(expected)}$"):
+            free_port(socket.SOCK_STREAM, bad)
+    with pytest.raises(OSError, match=r"^\[Errno \d+\] free_port: cannot bind 'fe80::1': "):
+        free_port(socket.SOCK_DGRAM, "fe80::1")
+    with pytest.raises(OSError, match=r"free_port: cannot bind '192\.0\.2\.1': "):
+        free_port(socket.SOCK_STREAM, "192.0.2.1")

@@ -11,6 +11,7 @@ the block lasts, and counts what it echoed::
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from typing import Self
 import trio
 
 from .._core.certificate import Certificate
-from .._core.checks import describe
+from .._core.checks import describe, shown
 from .._core.enums import HostNameType, SocketProtectionLevel
 from .._core.hostname import HostName, coerce_host_name
 from .._sockets.datagram_answer import answer_stream
@@ -33,7 +34,8 @@ __all__ = ["TcpEchoServer", "UdpEchoServer", "WebSocketEchoServer", "free_port"]
 
 
 def free_port(kind: socket.SocketKind = socket.SOCK_STREAM, host: str = "127.0.0.1") -> str:
-    """A port nothing is bound to right now on *host*, as a service string.
+    """A port nothing is bound to right now on *host* (an IP address, or
+    ``"localhost"`` for 127.0.0.1), as a service string.
 
     The port is bound and released, so another program may still take it before the
     caller binds it; prefer service ``"0"`` where the code under test allows it.
@@ -41,18 +43,37 @@ def free_port(kind: socket.SocketKind = socket.SOCK_STREAM, host: str = "127.0.0
     Raises:
         TypeError: *kind* is not a socket type (``"udp"``, say: pass
             ``socket.SOCK_DGRAM``), or *host* is not a str; the message names the value.
-        ValueError: *kind* is another socket type (``SOCK_RAW``, any other int).
+        ValueError: *kind* is another socket type (``SOCK_RAW``, any other int), or
+            *host* is no IP address (no name is looked up).
+        OSError: *host* cannot be bound (an address this host does not have); the
+            message names it.
     """
-    if kind not in (socket.SOCK_STREAM, socket.SOCK_DGRAM) or isinstance(kind, bool):
-        error = TypeError if isinstance(kind, bool) or not isinstance(kind, int) else ValueError
-        raise error(
+    given: object = kind  # checked as the caller's value, whatever the annotation says
+    if isinstance(given, bool) or not isinstance(given, int):
+        raise TypeError(
+            f"free_port: kind must be socket.SOCK_STREAM or socket.SOCK_DGRAM, not {describe(kind)}"
+        )
+    if kind not in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        raise ValueError(
             f"free_port: kind must be socket.SOCK_STREAM or socket.SOCK_DGRAM, not {describe(kind)}"
         )
     if not isinstance(host, str):
         raise TypeError(f"free_port: host must be a str, not {describe(host)}")
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        # Parsed here, so that a typo is not handed to the system resolver by bind().
+        address = ipaddress.ip_address("127.0.0.1" if host == "localhost" else host)
+    except ValueError:
+        raise ValueError(
+            f"free_port: host must be an IP address or 'localhost', not {describe(host)}"
+        ) from None
+    family = socket.AF_INET6 if address.version == 6 else socket.AF_INET
     with socket.socket(family, kind) as probe:
-        probe.bind((host, 0))
+        try:
+            probe.bind((str(address), 0))
+        except OSError as error:
+            raise OSError(
+                error.errno, f"free_port: cannot bind {shown(host)}: {error.strerror}"
+            ) from None
         return str(probe.getsockname()[1])
 
 
