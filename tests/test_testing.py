@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import socket
+from typing import Any
 
 import pytest
 import trio
@@ -13,6 +14,7 @@ from ws_peers import opening_request
 
 from trio_sockets import HostName, MessageWebSocket
 from trio_sockets.testing import (
+    DnsServer,
     TcpEchoServer,
     TlsCertificates,
     UdpEchoServer,
@@ -173,3 +175,63 @@ def test_free_port_refuses_a_bad_host_or_kind_naming_it() -> None:
         free_port(socket.SOCK_DGRAM, "fe80::1")
     with pytest.raises(OSError, match=r"free_port: cannot bind '192\.0\.2\.1': "):
         free_port(socket.SOCK_STREAM, "192.0.2.1")
+
+
+#: The start of the messages for a bad value of hosts={"a.test": ...}.
+MANY = "host 'a.test': addresses must be a str or a sequence of str, not "
+ONE = "host 'a.test': an address must be a str, not "
+
+
+@pytest.mark.parametrize(
+    ("arguments", "error", "message"),
+    [
+        # bytes were read as ints, each published as an IPv4 address: 0.0.0.46, ...
+        (
+            {"hosts": {"a.test": b"127.0.0.1"}},
+            TypeError,
+            MANY + "bytes b'127.0.0.1'",
+        ),
+        (
+            {"hosts": {"a.test": [b"::1"]}},
+            TypeError,
+            ONE + "bytes b'::1'",
+        ),
+        (
+            {"hosts": {"a.test": 2130706433}},
+            TypeError,
+            MANY + "int 2130706433",
+        ),
+        (
+            {"hosts": {"a.test": [2130706433]}},
+            TypeError,
+            ONE + "int 2130706433",
+        ),
+        (
+            {"hosts": {"a.test": None}},
+            TypeError,
+            MANY + "NoneType None",
+        ),
+        (
+            {"hosts": {"a.test": "a.example"}},
+            ValueError,
+            "host 'a.test': address 'a.example' is not an IPv4 or IPv6 address",
+        ),
+        (
+            {"hosts": [("a.test", "127.0.0.1")]},
+            TypeError,
+            "DnsServer hosts must be a mapping, not list [('a.test', '127.0.0.1')]",
+        ),
+        ({"txt": {"a.test": 5}}, TypeError, "TXT text of 'a.test' must be a str, not int 5"),
+        ({"port": "5353"}, TypeError, "DnsServer port must be an int, not str '5353'"),
+        ({"port": True}, TypeError, "DnsServer port must be an int, not bool True"),
+        ({"port": -1}, ValueError, "DnsServer port must be an int from 0 to 65535, not -1"),
+    ],
+)
+def test_a_dns_server_refuses_bad_records_naming_them(
+    arguments: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    """Checked when the server is made, before dnsmasq starts, each with a message that
+    names the argument and the value (they were raw Python errors, naming neither, or
+    no error at all and wrong records)."""
+    with pytest.raises(error, match=f"^{re.escape(message)}$"):
+        DnsServer(**arguments)

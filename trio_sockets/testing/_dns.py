@@ -34,7 +34,7 @@ from typing import Any
 
 import trio
 
-from .._core.checks import shown
+from .._core.checks import check_int, describe, shown
 from .._core.hostname import HostName
 from .._io.resolver import DEFAULT_ATTEMPTS, DEFAULT_TIMEOUT, Resolver
 
@@ -129,7 +129,9 @@ def _dns_name(text: str) -> str:
     return HostName(text).canonical_name
 
 
-def _txt(text: str) -> str:
+def _txt(name: str, text: str) -> str:
+    if not isinstance(text, str):
+        raise TypeError(f"TXT text of {shown(name)} must be a str, not {describe(text)}")
     if not text.isprintable():
         raise ValueError(f"TXT text must be printable, not {shown(text)}")
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
@@ -155,7 +157,9 @@ class DnsServer:
     :meth:`stop`.
 
     Raises:
-        ValueError: a record that is not valid.
+        TypeError: an argument or a record of the wrong type (an address that is not a
+            str, bytes included); the message names it.
+        ValueError: a record that is not valid, or a port out of 0..65535.
     """
 
     srv: Sequence[SrvRecord] = ()
@@ -169,6 +173,10 @@ class DnsServer:
     _directory: Path | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
+        check_int("DnsServer port", self.port, 0, 65535)
+        for what, value in (("hosts", self.hosts), ("txt", self.txt), ("cname", self.cname)):
+            if not isinstance(value, Mapping):
+                raise TypeError(f"DnsServer {what} must be a mapping, not {describe(value)}")
         self._config_lines = self._records()
 
     @property
@@ -204,15 +212,11 @@ class DnsServer:
                     f"{record.priority},{record.weight}"
                 )
         for host, addresses in self.hosts.items():
-            if isinstance(addresses, str):
-                addresses = [addresses]
-            checked = [_record_address(host, address) for address in addresses]
-            if not checked:
-                raise ValueError(f"host {shown(host)} has no address")
             # One line per address: a host-record line holds one address per family.
-            lines += [f"host-record={_dns_name(host)},{address}" for address in checked]
+            name = _dns_name(host)
+            lines += [f"host-record={name},{address}" for address in _addresses(host, addresses)]
         for name, text in self.txt.items():
-            lines.append(f"txt-record={_dns_name(name)},{_txt(text)}")
+            lines.append(f"txt-record={_dns_name(name)},{_txt(name, text)}")
         for alias, target in self.cname.items():
             lines.append(f"cname={_dns_name(alias)},{_dns_name(target)}")
         return lines
@@ -355,10 +359,35 @@ async def _answers(port: int) -> bool:
     return True
 
 
+def _addresses(host: str, addresses: str | Sequence[str]) -> list[str]:
+    """The addresses given for *host* (one str, or a sequence of them) as records hold
+    them. Only str is taken: bytes would be read as a sequence of ints, and an int as
+    an IPv4 address, both silently wrong."""
+    given: object = addresses  # checked as the caller's value, whatever the annotation says
+    if isinstance(addresses, str):
+        addresses = [addresses]
+    elif not isinstance(given, Sequence) or isinstance(given, (bytes, bytearray)):
+        raise TypeError(
+            f"host {shown(host)}: addresses must be a str or a sequence of str, "
+            f"not {describe(addresses)}"
+        )
+    checked = [_record_address(host, address) for address in addresses]
+    if not checked:
+        raise ValueError(f"host {shown(host)} has no address")
+    return checked
+
+
 def _record_address(host: str, address: str) -> str:
     """*address* as an A or AAAA record holds it; a zone (``fe80::1%eth0``) is refused:
     records carry none, and dnsmasq would read the text as another name."""
-    ip = ipaddress.ip_address(address)
+    if not isinstance(address, str):
+        raise TypeError(f"host {shown(host)}: an address must be a str, not {describe(address)}")
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        raise ValueError(
+            f"host {shown(host)}: address {shown(address)} is not an IPv4 or IPv6 address"
+        ) from None
     if isinstance(ip, ipaddress.IPv6Address) and ip.scope_id is not None:
         raise ValueError(
             f"host {shown(host)}: address {shown(address)} has a zone (%{ip.scope_id}), "
