@@ -4,12 +4,19 @@ processes), as the code under test of a user's suite often is."""
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import signal
 import socket
+import subprocess
+import sys
+import tempfile
 from typing import Any
 
 import pytest
 import trio
+from conftest import require_tool
 from ws_peers import opening_request
 
 from trio_sockets import HostName, MessageWebSocket
@@ -235,3 +242,51 @@ def test_a_dns_server_refuses_bad_records_naming_them(
     no error at all and wrong records)."""
     with pytest.raises(error, match=f"^{re.escape(message)}$"):
         DnsServer(**arguments)
+
+
+_SERVING_UNTIL_KILLED = """
+import trio
+from trio_sockets.testing import DnsServer
+
+async def main():
+    async with DnsServer(hosts={"a.test": "127.0.0.1"}):
+        print("serving", flush=True)
+        await trio.sleep(60)
+
+trio.run(main)
+"""
+
+
+async def test_a_killed_test_process_leaves_no_dns_server_files() -> None:
+    """The configuration directory of a DnsServer is gone once dnsmasq runs, so a test
+    process killed before it stops the server leaves no file behind (each left its
+    ``trio-sockets-dns-*`` directory, with dnsmasq.conf and dnsmasq.log, for good)."""
+    require_tool("dnsmasq")
+    # The child's temporary directory: one of this test's own, readable by dnsmasq
+    # when it runs as nobody (pytest's tmp_path is not).
+    directory = tempfile.mkdtemp(prefix="trio-sockets-test-")
+    os.chmod(directory, 0o755)
+    try:
+        child = await trio.lowlevel.open_process(
+            [sys.executable, "-c", _SERVING_UNTIL_KILLED],
+            stdout=subprocess.PIPE,
+            env={**os.environ, "TMPDIR": directory},
+        )
+        try:
+            assert child.stdout is not None
+            output = b""
+            with trio.fail_after(20):
+                while not output.endswith(b"\n"):
+                    chunk = await child.stdout.receive_some()
+                    assert chunk, f"the child ended: {output!r}"
+                    output += chunk
+            assert output == b"serving\n"
+        finally:
+            child.kill()
+            with trio.fail_after(10):
+                await child.wait()
+            await child.stdout.aclose()
+        assert child.returncode == -signal.SIGKILL
+        assert os.listdir(directory) == []
+    finally:
+        shutil.rmtree(directory)

@@ -11,7 +11,8 @@ high port, with a configuration of its own: it reads no ``/etc/hosts``, no
 ``/etc/resolv.conf``, forwards nothing, and answers NXDOMAIN for unknown names in its
 domain. It is stopped by its process id, and, on an unprivileged port (the default),
 also ends with the thread that started it if that ends first: a test process killed
-mid-run leaves no server behind. The pytest
+mid-run leaves no server behind, nor its files (its directory in the temporary
+directory is removed as soon as dnsmasq has started). The pytest
 plugin offers it as the ``dns_server`` fixture.
 """
 
@@ -260,6 +261,10 @@ class DnsServer:
                     program, port, last=bool(fixed) or attempt == START_ATTEMPTS - 1
                 ):
                     self.port = port
+                    # dnsmasq has read its configuration (it reads no file again:
+                    # no-poll) and writes its log through the descriptor it was given:
+                    # from now on a test process killed before stop() leaves no files.
+                    self._remove_directory()
                     return
         except BaseException:
             with trio.CancelScope(shield=True):
@@ -313,9 +318,12 @@ class DnsServer:
                 if process.returncode is None:
                     process.kill()
                     await process.wait()
-            if self._directory is not None:
-                shutil.rmtree(self._directory, ignore_errors=True)
-                self._directory = None
+            self._remove_directory()
+
+    def _remove_directory(self) -> None:
+        if self._directory is not None:
+            shutil.rmtree(self._directory, ignore_errors=True)
+            self._directory = None
 
     async def __aenter__(self) -> DnsServer:
         await self.start()
