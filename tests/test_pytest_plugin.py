@@ -322,3 +322,78 @@ async def test_an_echo_server_is_entered_once_at_a_time() -> None:
                         await sock.connect(server.host, port)
                         await sock.send_all(b"still serving")
                         assert await sock.receive_some() == b"still serving"
+
+
+def test_a_suite_that_uses_no_fixture_does_not_load_the_library(pytester: pytest.Pytester) -> None:
+    """pytest imports the plugin at every start; it loads the library, and what the
+    library needs (cryptography, websockets, dnspython), only for a test that asks for
+    one of its fixtures. It loaded them all, for every suite in the environment."""
+    result = _run(
+        pytester,
+        """
+        import sys
+
+        HEAVY = ("trio_sockets.", "cryptography", "websockets", "dns.")
+
+        def test_plain():
+            loaded = sorted(
+                name for name in sys.modules
+                if name.startswith(HEAVY) and name != "trio_sockets._pytest_plugin"
+            )
+            assert loaded == []
+            assert "trio_sockets._pytest_plugin" in sys.modules
+
+        def test_a_fixture_loads_them(free_tcp_service):
+            assert free_tcp_service.isdigit()
+            assert "trio_sockets.testing._echo" in sys.modules
+        """,
+        ini="[pytest]\nfilterwarnings = error\n",
+    )
+    result.assert_outcomes(passed=2)
+
+
+def test_the_server_fixtures_under_another_event_loop_say_they_need_trio(
+    pytester: pytest.Pytester,
+) -> None:
+    """Under anyio's asyncio backend, each server fixture fails the test naming itself
+    and what to do (it failed inside trio: ``'RunContext' object has no attribute
+    'runner'``); under anyio's trio backend they serve."""
+    result = _run(
+        pytester,
+        """
+        import pytest
+
+        pytestmark = pytest.mark.anyio
+        ON_ASYNCIO = pytest.mark.parametrize("anyio_backend", ["asyncio"])
+
+        @ON_ASYNCIO
+        async def test_tcp(tcp_echo_server, anyio_backend):
+            pass
+
+        @ON_ASYNCIO
+        async def test_udp(udp_echo_server, anyio_backend):
+            pass
+
+        @ON_ASYNCIO
+        async def test_websocket(websocket_echo_server, anyio_backend):
+            pass
+
+        @ON_ASYNCIO
+        async def test_dns(dns_server, anyio_backend):
+            pass
+
+        @pytest.mark.parametrize("anyio_backend", ["trio"])
+        async def test_trio(tcp_echo_server, anyio_backend):
+            assert tcp_echo_server.port.isdigit()
+        """,
+        ini="[pytest]\nfilterwarnings = error\n",
+    )
+    result.assert_outcomes(passed=1, errors=4)
+    for fixture in ("tcp_echo_server", "udp_echo_server", "websocket_echo_server", "dns_server"):
+        result.stdout.fnmatch_lines(
+            [
+                f"*the {fixture} fixture runs under trio only: run the test with pytest-trio "
+                '(trio_mode = true, or @pytest.mark.trio), or with anyio_backend = "trio"*'
+            ]
+        )
+    assert "RunContext" not in result.stdout.str()

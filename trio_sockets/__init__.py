@@ -1,71 +1,19 @@
 """The WinRT ``Windows.Networking.Sockets`` programming model on trio.
 
 Everything public is importable from here; the modules holding the code are private.
+They are loaded at the first use of a public name (:pep:`562`): the package's pytest
+plugin, which pytest imports at every start in an environment where the package is
+installed, then costs nothing to a suite that does not use its fixtures.
 """
 
+# ruff: noqa: F405 - the names of __all__ come from _public (at first use, or for type checkers)
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
-from ._core.certificate import Certificate
-from ._core.endpoint import EndpointPair
-from ._core.enums import (
-    ByteOrder,
-    ChainValidationResult,
-    HostNameSortOptions,
-    HostNameType,
-    InputStreamOptions,
-    MessageWebSocketReceiveMode,
-    SocketMessageType,
-    SocketProtectionLevel,
-    SocketQualityOfService,
-    SocketSslErrorSeverity,
-    UnicodeEncoding,
-)
-from ._core.errors import SocketError, SocketErrorStatus, SocketStatusError, WindowsOnlyError
-from ._core.hostname import HostName, InvalidHostNameError
-from ._core.tcp_info import BandwidthStatistics, RoundTripTimeStatistics
-from ._core.web_errors import WebErrorStatus, WebSocketError, WebSocketStatusError
-from ._data.interfaces import InputStream, OutputStream
-from ._data.reader import DataReader
-from ._data.stream_owner import InsufficientDataError, NoStreamError
-from ._data.writer import DataWriter
-from ._io.datagram_channel import DatagramMessageChannel
-from ._io.datagram_message import DatagramSocketMessageReceivedEventArgs
-from ._io.output import WriteOperation
-from ._io.resolver import Resolver, ServiceTarget
-from ._sockets.datagram_control import DatagramSocketControl
-from ._sockets.datagram_information import DatagramSocketInformation
-from ._sockets.datagram_socket import DatagramSocket
-from ._sockets.listener import StreamSocketListener
-from ._sockets.listener_information import (
-    StreamSocketListenerConnectionReceivedEventArgs,
-    StreamSocketListenerInformation,
-)
-from ._sockets.stream_control import StreamSocketControl, StreamSocketListenerControl
-from ._sockets.stream_information import StreamSocketInformation
-from ._sockets.stream_socket import StreamSocket
-from ._websockets.channel import WebSocketMessageChannel
-from ._websockets.control import (
-    MessageWebSocketControl,
-    ServerMessageWebSocketControl,
-    ServerStreamWebSocketControl,
-    StreamWebSocketControl,
-)
-from ._websockets.events import (
-    MessageWebSocketMessageReceivedEventArgs,
-    WebSocketClosedEventArgs,
-)
-from ._websockets.information import (
-    MessageWebSocketInformation,
-    ServerMessageWebSocketInformation,
-    ServerStreamWebSocketInformation,
-    StreamWebSocketInformation,
-)
-from ._websockets.message_socket import MessageWebSocket, ServerMessageWebSocket
-from ._websockets.server import WebSocketRequest
-from ._websockets.stream_websocket import ServerStreamWebSocket, StreamWebSocket
-from ._websockets.validation import Deferral, WebSocketServerCustomValidationRequestedEventArgs
+if TYPE_CHECKING:
+    from ._public import *  # noqa: F403
 
 try:
     __version__ = version("trio-sockets")
@@ -140,13 +88,15 @@ __all__ = [
 ]
 
 
-def _claim_public_names() -> None:
-    """Public classes report the package as their home, as trio's do."""
-    for name in __all__:
-        obj = globals()[name]
-        if getattr(obj, "__module__", "").startswith("trio_sockets."):
-            obj.__module__ = "trio_sockets"
+def __getattr__(name: str) -> object:
+    """A public name, loading them all at the first use of one."""
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from . import _public
+
+    globals().update((public, getattr(_public, public)) for public in _public.__all__)
+    return globals()[name]
 
 
-_claim_public_names()
-del _claim_public_names
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

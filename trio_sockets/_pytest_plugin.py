@@ -6,9 +6,10 @@ servers on 127.0.0.1), ``tls_certificates`` (a throw-away certificate authority 
 server and client certificates, also as files), and ``free_tcp_service`` /
 ``free_udp_service`` (a free port as a service string). The servers are ``async``
 fixtures, so they work in trio tests only (``pytest-trio``: ``trio_mode = true``, or
-tests marked ``@pytest.mark.trio``); projects that do not use them are not affected by
-the plugin. The classes behind them are in
-:mod:`trio_sockets.testing`.
+tests marked ``@pytest.mark.trio``, or anyio's ``anyio_backend = "trio"``); elsewhere
+they fail the test saying so. Projects that do not use them are not affected by the
+plugin: it imports the library, and what the library needs, only when a test first
+asks for one of its fixtures. The classes behind them are in :mod:`trio_sockets.testing`.
 """
 
 from __future__ import annotations
@@ -19,12 +20,12 @@ import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from .testing._certificates import TlsCertificates
-from .testing._dns import DNSMASQ_PACKAGE, DnsServer, SrvRecord
-from .testing._echo import TcpEchoServer, UdpEchoServer, WebSocketEchoServer, free_port
-
 if TYPE_CHECKING:
     import pytest
+
+    from .testing._certificates import TlsCertificates
+    from .testing._dns import DnsServer, SrvRecord
+    from .testing._echo import TcpEchoServer, UdpEchoServer, WebSocketEchoServer
 else:
     try:
         import pytest
@@ -44,7 +45,27 @@ __all__ = [
 ]
 
 #: What the ``dns_server`` fixture gives: ``await dns_server(srv=..., hosts=...)``.
-DnsServerFactory = Callable[..., Awaitable[DnsServer]]
+DnsServerFactory = Callable[..., Awaitable["DnsServer"]]
+
+# The fixtures import what they serve when first used: pytest imports this module at
+# every start, also for suites that never use it, and the library is not small
+# (cryptography, websockets, dnspython).
+
+
+def _require_trio(fixture: str) -> None:
+    """Fail the test, naming *fixture*, unless it runs under trio: the servers run in
+    trio nurseries, and under another event loop would fail deep inside trio, with an
+    error that names neither the fixture nor trio."""
+    import trio
+
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        pytest.fail(
+            f"the {fixture} fixture runs under trio only: run the test with pytest-trio "
+            '(trio_mode = true, or @pytest.mark.trio), or with anyio_backend = "trio"',
+            pytrace=False,
+        )
 
 
 def _dnsmasq_program_fixture() -> str:
@@ -53,6 +74,8 @@ def _dnsmasq_program_fixture() -> str:
     # be wrapped on its way out).
     program = shutil.which("dnsmasq")
     if program is None:
+        from .testing._dns import DNSMASQ_PACKAGE
+
         message = f"dnsmasq is not installed (Debian package {DNSMASQ_PACKAGE})"
         if os.environ.get("CI"):
             pytest.fail(f"{message}; CI must install it")
@@ -69,6 +92,9 @@ async def _dns_server_fixture(dnsmasq_program: str) -> AsyncIterator[DnsServerFa
     only. Skips when dnsmasq is missing, or fails when the ``CI`` environment variable
     is set.
     """
+    _require_trio("dns_server")
+    from .testing._dns import DnsServer
+
     servers: list[DnsServer] = []
 
     async def start(
@@ -100,12 +126,18 @@ async def _dns_server_fixture(dnsmasq_program: str) -> AsyncIterator[DnsServerFa
 
 async def _tcp_echo_server_fixture() -> AsyncIterator[TcpEchoServer]:
     """A running :class:`~trio_sockets.testing.TcpEchoServer` on 127.0.0.1 (trio tests)."""
+    _require_trio("tcp_echo_server")
+    from .testing._echo import TcpEchoServer
+
     async with TcpEchoServer() as server:
         yield server
 
 
 async def _udp_echo_server_fixture() -> AsyncIterator[UdpEchoServer]:
     """A running :class:`~trio_sockets.testing.UdpEchoServer` on 127.0.0.1 (trio tests)."""
+    _require_trio("udp_echo_server")
+    from .testing._echo import UdpEchoServer
+
     async with UdpEchoServer() as server:
         yield server
 
@@ -114,6 +146,9 @@ async def _websocket_echo_server_fixture() -> AsyncIterator[WebSocketEchoServer]
     """A running :class:`~trio_sockets.testing.WebSocketEchoServer` on 127.0.0.1 (trio
     tests): connect to ``websocket_echo_server.uri`` (``ws://127.0.0.1:PORT/``) and each
     message comes back with its type."""
+    _require_trio("websocket_echo_server")
+    from .testing._echo import WebSocketEchoServer
+
     async with WebSocketEchoServer() as server:
         yield server
 
@@ -125,16 +160,22 @@ def _tls_certificates_fixture(tmp_path: os.PathLike[str]) -> TlsCertificates:
     ``control.trusted_certificates``; ``tls_certificates.files("server")`` and
     ``.authority_file`` for programs such as ``openssl s_server``.
     """
+    from .testing._certificates import TlsCertificates
+
     return TlsCertificates(tmp_path)
 
 
 def _free_tcp_service_fixture() -> str:
     """A TCP port on 127.0.0.1 that nothing is bound to, as a service string."""
+    from .testing._echo import free_port
+
     return free_port(socket.SOCK_STREAM)
 
 
 def _free_udp_service_fixture() -> str:
     """A UDP port on 127.0.0.1 that nothing is bound to, as a service string."""
+    from .testing._echo import free_port
+
     return free_port(socket.SOCK_DGRAM)
 
 

@@ -12,6 +12,9 @@ The pytest plugin offers them as the fixtures ``dns_server``, ``tcp_echo_server`
 
 from __future__ import annotations
 
+# Loads the package's public names too, so that its classes name their home
+# (``trio_sockets.StreamSocket``) from here on, as on any use of the package.
+from .. import _public  # noqa: F401
 from ._certificates import TlsCertificates
 from ._dns import DnsServer, DnsServerError, SrvRecord
 from ._echo import TcpEchoServer, UdpEchoServer, WebSocketEchoServer, free_port
