@@ -43,14 +43,17 @@ from trio_sockets import (
     MessageWebSocket,
     MessageWebSocketControl,
     MessageWebSocketReceiveMode,
+    OutputStream,
     ServerMessageWebSocketControl,
     SocketMessageType,
+    SocketOutputStream,
     SocketQualityOfService,
     StreamSocket,
     StreamWebSocket,
     WebErrorStatus,
     WebSocketError,
     WebSocketStatusError,
+    WriteOperation,
 )
 from trio_sockets.testing import TlsCertificates
 
@@ -91,6 +94,21 @@ async def test_text_and_binary_messages_echo(server: WebsocketsServer) -> None:
         assert ws.information.protocol == ""
         assert ws.information.local_address is not None
         assert ws.information.local_address.raw_name == "127.0.0.1"
+
+
+async def test_a_message_write_is_a_write_operation(server: WebsocketsServer) -> None:
+    # It was a private class of its own, with no nbytes: code written against
+    # OutputStream.write() -> WriteOperation did not hold for WebSockets.
+    async with MessageWebSocket() as ws, StreamWebSocket() as sw:
+        await ws.connect(server.url("/echo"))
+        await sw.connect(server.url("/echo"))
+        for operation in (ws.output_stream.write(b"four"), sw.output_stream.write(b"four")):
+            assert isinstance(operation, WriteOperation)
+            assert operation.nbytes == 4
+            assert await operation == 4
+            assert operation.done
+        assert isinstance(ws.output_stream, OutputStream)
+        assert not isinstance(ws.output_stream, SocketOutputStream)
 
 
 async def test_a_message_reader_asked_to_load_says_it_holds_the_whole_message(

@@ -23,10 +23,12 @@ from conftest import TaskSteps, narrow, receive_all, receive_exactly, require_to
 
 import trio_sockets
 from trio_sockets import (
+    DatagramSocket,
     HostName,
     InputStreamOptions,
     SocketError,
     SocketErrorStatus,
+    SocketOutputStream,
     SocketProtectionLevel,
     SocketStatusError,
     StreamSocket,
@@ -149,6 +151,29 @@ async def test_an_operation_its_caller_keeps_reports_its_own_write(
             assert (first.nbytes, kept.nbytes, clog.nbytes) == (5, 100, 8 * 1024 * 1024)
             assert "failed" in repr(clog)
             assert "done, 100 bytes" in repr(kept)
+
+
+async def test_the_socket_output_streams_are_socket_output_streams(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    # The documented pending_bytes, max_pending_bytes and room_bytes were on private
+    # classes only; SocketOutputStream is the public type that has them.
+    client, _ = tcp_pair
+    async with DatagramSocket() as receiver, DatagramSocket() as datagrams:
+        await receiver.bind_endpoint("127.0.0.1", "0")
+        port = receiver.information.local_port
+        await datagrams.connect("127.0.0.1", port)
+        answer = await datagrams.get_output_stream(HostName("127.0.0.1"), port)
+        for out in (client.output_stream, datagrams.output_stream, answer):
+            assert isinstance(out, SocketOutputStream)
+            assert out.pending_bytes == 0
+            assert out.room_bytes == out.max_pending_bytes == DEFAULT_MAX_PENDING_BYTES
+            operation = out.write(b"abc")
+            assert isinstance(operation, WriteOperation)
+            assert operation.nbytes == 3
+            assert await operation == 3
+    with pytest.raises(TypeError, match="abstract"):
+        SocketOutputStream()  # type: ignore[abstract]
 
 
 async def test_a_write_starts_without_being_awaited(

@@ -7,7 +7,7 @@ nothing.
 
 from __future__ import annotations
 
-from ._core.certificate import Certificate
+from ._core.certificate import Certificate, IgnorableErrors
 from ._core.endpoint import EndpointPair
 from ._core.enums import (
     ByteOrder,
@@ -26,13 +26,12 @@ from ._core.errors import SocketError, SocketErrorStatus, SocketStatusError, Win
 from ._core.hostname import HostName, InvalidHostNameError
 from ._core.tcp_info import BandwidthStatistics, RoundTripTimeStatistics
 from ._core.web_errors import WebErrorStatus, WebSocketError, WebSocketStatusError
-from ._data.interfaces import InputStream, OutputStream
+from ._data.interfaces import InputStream, OutputStream, SocketOutputStream, WriteOperation
 from ._data.reader import DataReader
 from ._data.stream_owner import InsufficientDataError, NoStreamError
 from ._data.writer import DataWriter
 from ._io.datagram_channel import DatagramMessageChannel
 from ._io.datagram_message import DatagramSocketMessageReceivedEventArgs
-from ._io.output import WriteOperation
 from ._io.resolver import Resolver, ServiceTarget
 from ._sockets.datagram_control import DatagramSocketControl
 from ._sockets.datagram_information import DatagramSocketInformation
@@ -84,6 +83,7 @@ __all__ = [
     "HostName",
     "HostNameSortOptions",
     "HostNameType",
+    "IgnorableErrors",
     "InputStream",
     "InputStreamOptions",
     "InsufficientDataError",
@@ -107,6 +107,7 @@ __all__ = [
     "SocketError",
     "SocketErrorStatus",
     "SocketMessageType",
+    "SocketOutputStream",
     "SocketProtectionLevel",
     "SocketQualityOfService",
     "SocketSslErrorSeverity",

@@ -12,13 +12,22 @@ from typing import Any
 
 from .._core.enums import InputStreamOptions
 
-__all__ = ["InputStream", "OutputStream", "WriteOperationLike"]
+__all__ = ["InputStream", "OutputStream", "SocketOutputStream", "WriteOperation"]
 
 
-class WriteOperationLike(Awaitable[int], abc.ABC):
+class WriteOperation(Awaitable[int], abc.ABC):
     """What :meth:`OutputStream.write` returns: a write already under way.
 
-    Awaiting it gives the number of bytes written, or raises the write's failure.
+    Like a WinRT ``IAsyncOperation`` it runs whether or not anybody awaits it. Awaiting
+    it returns the number of bytes written (for a WebSocket message, its size), or raises
+    the failure of the write. Every output stream of the package returns one, the
+    sockets' and the WebSockets' alike; write your own stream's operations as
+    subclasses.
+
+    Cancellation: cancelling the ``await`` cancels only the waiting; the write itself goes
+    on (use :meth:`~trio_sockets.StreamSocket.cancel_io` to abort pending writes). On a
+    TLS socket not entered with ``async with`` the awaiting task sends, and cancelling
+    it mid-record breaks the stream, as with :class:`trio.SSLStream`.
     """
 
     __slots__ = ()
@@ -31,6 +40,11 @@ class WriteOperationLike(Awaitable[int], abc.ABC):
     @abc.abstractmethod
     def done(self) -> bool:
         """True once the write has completed or failed."""
+
+    @property
+    @abc.abstractmethod
+    def nbytes(self) -> int:
+        """The size of the data this operation writes."""
 
     @abc.abstractmethod
     def __await__(self) -> Generator[Any, None, int]: ...
@@ -92,7 +106,7 @@ class OutputStream(abc.ABC):
     __slots__ = ()  # so that a stream with slots refuses settings it does not have
 
     @abc.abstractmethod
-    def write(self, data: bytes | bytearray | memoryview) -> WriteOperationLike:
+    def write(self, data: bytes | bytearray | memoryview) -> WriteOperation:
         """Start writing *data* at once and return the operation under way."""
 
     @abc.abstractmethod
@@ -107,3 +121,39 @@ class OutputStream(abc.ABC):
         Closing a socket's stream ends only that stream object; the socket stays open
         (close it with its own ``aclose()``).
         """
+
+
+class SocketOutputStream(OutputStream):
+    """An output stream of a socket, with a bound on what its pending writes may hold.
+
+    ``StreamSocket.output_stream``, ``DatagramSocket.output_stream`` and the streams
+    ``DatagramSocket.get_output_stream()`` returns are of this type.
+    """
+
+    __slots__ = ()
+
+    @property
+    @abc.abstractmethod
+    def pending_bytes(self) -> int:
+        """The bytes of data written but not yet handed to the operating system."""
+
+    @property
+    @abc.abstractmethod
+    def room_bytes(self) -> int:
+        """How much more :meth:`write` takes before it raises :exc:`BufferError`:
+        :attr:`max_pending_bytes` less the pending bytes and 256 for each pending write
+        (a write of *n* bytes fits if *n* + 256 is at most this); 0 or less at the bound."""
+
+    @property
+    @abc.abstractmethod
+    def max_pending_bytes(self) -> int:
+        """How much memory pending writes may hold before :meth:`write` raises
+        :exc:`BufferError`: their data plus 256 bytes for each write (what its
+        :class:`WriteOperation` and queue entry take), 64 MiB by default. Counting the
+        per-write cost bounds a flood of tiny or empty writes too; with ``0`` no write is
+        queued at all. An int, 0 or more: setting anything else raises
+        :exc:`TypeError` or :exc:`ValueError` naming the value."""
+
+    @max_pending_bytes.setter
+    @abc.abstractmethod
+    def max_pending_bytes(self, value: int) -> None: ...

@@ -21,7 +21,7 @@ still pending when the stream is collected were never sent, and say so with a
 operation without making one per write is told in :mod:`.operation`.
 
 ``write()`` must not block (WinRT's ``WriteAsync`` returns at once), so past
-:attr:`OutputStream.max_pending_bytes` it raises instead of letting memory grow: the
+:attr:`SocketOutputStream.max_pending_bytes` it raises instead of letting memory grow: the
 bound counts each pending write's data plus :data:`WRITE_OVERHEAD` (its ``bytes``
 header, queue slot and any operation object held), so that a flood of tiny or empty
 writes is bounded too, and a producer faster than the network has to await its writes
@@ -41,11 +41,16 @@ from .._core.checks import check_int
 from .._core.errors import SocketErrorStatus, socket_error
 from .._core.scheduling import task_step
 from .._core.write_queue import WRITE_OVERHEAD, QueuedWrite, WriteQueue
-from .._data.interfaces import OutputStream, WriteOperationLike
+from .._data.interfaces import SocketOutputStream, WriteOperation
 from .operation import UNHELD, getrefcount
 from .sending import OnCancel, Sending, TaskStarter
 
-__all__ = ["DEFAULT_MAX_PENDING_BYTES", "WRITE_OVERHEAD", "BaseOutputStream", "WriteOperation"]
+__all__ = [
+    "DEFAULT_MAX_PENDING_BYTES",
+    "WRITE_OVERHEAD",
+    "BaseOutputStream",
+    "SocketWriteOperation",
+]
 
 #: Pending-byte bound of a new output stream.
 DEFAULT_MAX_PENDING_BYTES: Final = 64 * 1024 * 1024
@@ -53,17 +58,8 @@ DEFAULT_MAX_PENDING_BYTES: Final = 64 * 1024 * 1024
 NurseryGetter = Callable[[], TaskStarter | None]
 
 
-class WriteOperation(QueuedWrite, WriteOperationLike):
-    """A write that was started by :meth:`OutputStream.write` and may still be under way.
-
-    Like a WinRT ``IAsyncOperation`` it runs whether or not anybody awaits it. Awaiting
-    it returns the number of bytes written, or raises the failure of the write.
-
-    Cancellation: cancelling the ``await`` cancels only the waiting; the write itself goes
-    on (use :meth:`~trio_sockets.StreamSocket.cancel_io` to abort pending writes). On a
-    TLS socket not entered with ``async with`` the awaiting task sends, and cancelling
-    it mid-record breaks the stream, as with :class:`trio.SSLStream`.
-    """
+class SocketWriteOperation(QueuedWrite, WriteOperation):
+    """A write of a socket's output stream (:class:`~trio_sockets.WriteOperation`)."""
 
     __slots__ = ("_stream",)
     await_checkpoints = True  # _wait_for is a full checkpoint
@@ -97,7 +93,7 @@ class WriteOperation(QueuedWrite, WriteOperationLike):
         return self._stream._wait_for(self).__await__()
 
 
-class BaseOutputStream(Sending, OutputStream):
+class BaseOutputStream(Sending, SocketOutputStream):
     """The queueing, completion and flush logic shared by stream and datagram outputs.
 
     Subclasses implement :meth:`_send_step`, one non-blocking attempt to send what is
@@ -121,7 +117,7 @@ class BaseOutputStream(Sending, OutputStream):
         self._sock = sock
         self._get_nursery = nursery_getter
         self._what = what
-        self._queue: WriteQueue[WriteOperation] = WriteQueue(DEFAULT_MAX_PENDING_BYTES, what)
+        self._queue: WriteQueue[SocketWriteOperation] = WriteQueue(DEFAULT_MAX_PENDING_BYTES, what)
         self._sender_busy = False
         self._sender_scope: trio.CancelScope | None = None
         # The background writer is started by the first write nobody drives, then
@@ -187,8 +183,8 @@ class BaseOutputStream(Sending, OutputStream):
             return
         self._queue.max_cost = check_int("max_pending_bytes", value, 0)
 
-    def write(self, data: bytes | bytearray | memoryview) -> WriteOperation:
-        """Start writing *data* at once; return the :class:`WriteOperation` under way.
+    def write(self, data: bytes | bytearray | memoryview) -> SocketWriteOperation:
+        """Start writing *data* at once; return the :class:`~trio_sockets.WriteOperation` under way.
 
         The data is copied (a ``bytes`` object is kept as it is, being immutable), so
         changing a buffer after ``write`` returns changes nothing that is sent.
@@ -424,21 +420,21 @@ class BaseOutputStream(Sending, OutputStream):
         self._guarded = self._closed or self._needs_check or self._failed
         return data
 
-    def _done_at_once(self) -> WriteOperation:
+    def _done_at_once(self) -> SocketWriteOperation:
         # An empty write on a byte stream: done, unnumbered, never failing.
-        return WriteOperation(self, -1, 0)
+        return SocketWriteOperation(self, -1, 0)
 
-    def _new_operation(self, seq: int, nbytes: int) -> WriteOperation:
+    def _new_operation(self, seq: int, nbytes: int) -> SocketWriteOperation:
         """A new operation for write *seq*, which becomes the queue's latest; the one
         before it, held by someone, is handed to the queue to be told of its failure."""
         queue = self._queue
         held = queue.latest
         if held is not None:
             queue.hold(held)
-        op = queue.latest = WriteOperation(self, seq, nbytes)
+        op = queue.latest = SocketWriteOperation(self, seq, nbytes)
         return op
 
-    def _enqueue(self, data: bytes | bytearray | memoryview) -> WriteOperation:
+    def _enqueue(self, data: bytes | bytearray | memoryview) -> SocketWriteOperation:
         """Queue *data* for a ``send_all``, which awaits (so sends) it. Unbounded by
         :attr:`max_pending_bytes`: refusing a send_all the kernel began would tear it."""
         data = self._admit(data)
@@ -446,7 +442,7 @@ class BaseOutputStream(Sending, OutputStream):
             return self._done_at_once()
         return self._new_operation(self._queue.push(data, bounded=False), len(data))
 
-    async def _wait_for(self, op: WriteOperation, on_cancel: OnCancel = None) -> int:
+    async def _wait_for(self, op: SocketWriteOperation, on_cancel: OnCancel = None) -> int:
         queue = self._queue
         seq = op._seq
         if seq == queue.next_seq - 1:  # the latest write

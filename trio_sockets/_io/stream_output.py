@@ -18,7 +18,7 @@ from functools import partial
 import trio
 
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
-from .output import BaseOutputStream, NurseryGetter, WriteOperation
+from .output import BaseOutputStream, NurseryGetter, SocketWriteOperation
 from .sending import SendRoom
 from .sockio import ended_abnormally
 
@@ -120,7 +120,7 @@ class StreamOutputStream(BaseOutputStream):
         operation = self._enqueue(data)
         await self._wait_for(operation, partial(self._take_back, operation))
 
-    def _take_back(self, operation: WriteOperation) -> None:
+    def _take_back(self, operation: SocketWriteOperation) -> None:
         """The wait of a ``send_all`` was cancelled: take its write out of the queue if
         none of it has left (nor is held by a send under way)."""
         if self._queue.retract(operation, self._in_flight):

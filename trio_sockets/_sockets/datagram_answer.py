@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from .._core.endpoint import EndpointPair
 from .._core.hostname import HostName
+from .._data.interfaces import SocketOutputStream
 from .._io.datagram_message import DatagramSocketMessageReceivedEventArgs, answer_source
-from .._io.datagram_output import DatagramOutputStream
 from .datagram_socket import DatagramSocket
 
 __all__ = ["answer_stream"]
@@ -17,7 +17,7 @@ _EVERY_ADDRESS = frozenset({HostName("::"), HostName("0.0.0.0")})
 
 async def answer_stream(
     sock: DatagramSocket, args: DatagramSocketMessageReceivedEventArgs
-) -> DatagramOutputStream:
+) -> SocketOutputStream:
     """The output stream of *sock* that answers *args*'s sender.
 
     On a socket bound to every address the answer leaves from the address the datagram

@@ -24,6 +24,7 @@ from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import HostName, coerce_host_name
 from .._core.lifecycle import DATAGRAM_SOCKET, Action, Lifecycle, Phase
 from .._core.sockaddr import is_multicast
+from .._data.interfaces import SocketOutputStream
 from .._io.addresses import endpoint_pairs
 from .._io.connect import format_sockaddr
 from .._io.datagram_addresses import resolve_destination
@@ -104,7 +105,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         return self._information
 
     @property
-    def output_stream(self) -> DatagramOutputStream:
+    def output_stream(self) -> SocketOutputStream:
         """The stream to the connected remote; each write is one datagram.
 
         Raises:
@@ -298,16 +299,16 @@ class DatagramSocket(NurseryScoped, AbortableIO):
     @overload
     async def get_output_stream(
         self, remote_host_name: HostName | str, remote_service_name: str
-    ) -> DatagramOutputStream: ...
+    ) -> SocketOutputStream: ...
 
     @overload
-    async def get_output_stream(self, endpoint_pair: EndpointPair, /) -> DatagramOutputStream: ...
+    async def get_output_stream(self, endpoint_pair: EndpointPair, /) -> SocketOutputStream: ...
 
     async def get_output_stream(
         self,
         remote_host_name: HostName | str | EndpointPair,
         remote_service_name: str | None = None,
-    ) -> DatagramOutputStream:
+    ) -> SocketOutputStream:
         """A stream that sends datagrams to one remote (WinRT ``GetOutputStreamAsync``).
 
         The socket keeps receiving from anyone. Call it for as many remotes as you like

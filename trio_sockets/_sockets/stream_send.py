@@ -14,6 +14,7 @@ import socket
 from typing import TYPE_CHECKING
 
 from .._core.lifecycle import ConflictDetector
+from .._data.interfaces import SocketOutputStream
 from .._io.sending import TaskStarter
 from .._io.stream_output import StreamOutputStream
 from .._tls.output import TlsOutputStream
@@ -54,7 +55,7 @@ class StreamSending(abc.ABC):
         """Where a background writer starts while the socket is entered, else None."""
 
     @property
-    def output_stream(self) -> StreamOutputStream:
+    def output_stream(self) -> SocketOutputStream:
         """The output stream; exists once the socket is connected.
 
         Raises:

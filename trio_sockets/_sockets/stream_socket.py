@@ -14,6 +14,7 @@ from .._core.enums import HostNameSortOptions, InputStreamOptions, SocketProtect
 from .._core.errors import SocketErrorStatus
 from .._core.hostname import HostName
 from .._core.lifecycle import STREAM_SOCKET, Action, Lifecycle
+from .._data.interfaces import InputStream
 from .._io import sockio as _sockio
 from .._io.addresses import endpoint_pairs
 from .._io.output import BaseOutputStream
@@ -125,7 +126,7 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
         return information
 
     @property
-    def input_stream(self) -> SocketInputStream:
+    def input_stream(self) -> InputStream:
         stream = self._input
         if stream is None:
             stream = SocketInputStream(self._read, self._current_receiver)
@@ -467,10 +468,8 @@ def accepted_socket(
     conn: _StdSocket, remote: SockAddr, control: StreamSocketListenerControl
 ) -> StreamSocket:
     """A connected StreamSocket for *conn*, which a listener with *control* accepted
-    from *remote*. It has no resolver: it never connects.
-
-    Raises what :func:`accepted_connection` raises.
-    """
+    from *remote*. It has no resolver: it never connects. Raises what
+    :func:`accepted_connection` raises."""
     opened = accepted_connection(conn, remote)
     sock = StreamSocket()
     sock._control_from = control
@@ -483,8 +482,8 @@ def accepted_socket(
 async def secure_accepted(
     sock: StreamSocket, context: ssl.SSLContext, hello_timeout: float | None
 ) -> None:
-    """The server side of a TLS listener: the handshake (as :func:`server_session` says,
-    *hello_timeout* is the listener's ``control.tls_hello_timeout``), then *sock* speaks TLS."""
+    """The server side of a TLS listener: the handshake (:func:`server_session`; *hello_timeout*
+    is the listener's ``control.tls_hello_timeout``), then *sock* speaks TLS."""
     raw = sock._require_socket(f"TLS handshake of {sock._describe()}")
     timeouts = (hello_timeout, sock.control.tls_handshake_timeout)
     sock._use_tls(await server_session(raw, context, timeouts, sock._hooks()))

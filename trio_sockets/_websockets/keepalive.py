@@ -25,7 +25,7 @@ from typing import Any, Protocol
 import trio
 from websockets.protocol import State
 
-from .._data.interfaces import WriteOperationLike
+from .._data.interfaces import WriteOperation
 from .._sockets.stream_information import bytes_acked
 from .session import Session
 
@@ -89,7 +89,7 @@ async def keep_alive(session: Session[Any, Any], receiver: Watched, interval: fl
 
 
 async def _until_sent(
-    session: Session[Any, Any], ping: WriteOperationLike, interval: float
+    session: Session[Any, Any], ping: WriteOperation, interval: float
 ) -> str | None:
     """Wait until *ping* has left the output; why to fail the peer, if it took nothing
     for a whole interval meanwhile."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import TypeVar
 
+from .._data.interfaces import OutputStream
 from .._io.resolver import Resolver
 from .._sockets.stream_socket import StreamSocket
 from .base import WebSocketBase
@@ -32,7 +33,7 @@ class MessageMembers(WebSocketBase[_Control, _Information]):
     _output: MessageOutputStream
 
     @property
-    def output_stream(self) -> MessageOutputStream:
+    def output_stream(self) -> OutputStream:
         """The output stream (WinRT ``OutputStream``): each ``write()`` sends one message
         of ``control.message_type``; ``flush()`` waits until every write has been sent."""
         return self._output

@@ -24,7 +24,7 @@ from .._core.checks import describe, shown
 from .._core.enums import SocketMessageType
 from .._core.web_errors import WebSocketStatusError
 from .._core.write_queue import WRITE_OVERHEAD
-from .._data.interfaces import OutputStream, WriteOperationLike
+from .._data.interfaces import OutputStream, WriteOperation
 from .control import message_type_of
 from .session import Session, reserve_of
 
@@ -292,7 +292,7 @@ def _check_data(data: object, what: str) -> None:
         raise TypeError(f"{what} takes bytes, bytearray or memoryview, not {describe(data)}")
 
 
-class MessageWriteOperation(WriteOperationLike):
+class MessageWriteOperation(WriteOperation):
     """A message write under way; awaiting it gives the message's size in bytes once
     the connection has taken it, or raises its failure (a WebSocketStatusError)."""
 
@@ -301,7 +301,7 @@ class MessageWriteOperation(WriteOperationLike):
     def __init__(
         self,
         translate: Callable[[BaseException, str], WebSocketStatusError],
-        operation: WriteOperationLike | None,
+        operation: WriteOperation | None,
         size: int,
         what: str,
     ) -> None:
@@ -315,6 +315,11 @@ class MessageWriteOperation(WriteOperationLike):
     def done(self) -> bool:
         """True once the connection has taken the message (or failed to)."""
         return self._operation is None or self._operation.done
+
+    @property
+    def nbytes(self) -> int:
+        """The size of the message's data."""
+        return self._size
 
     def __await__(self) -> Generator[Any, None, int]:
         return self._wait().__await__()

@@ -37,7 +37,7 @@ from .._core.web_errors import (
     WebSocketStatusError,
     web_socket_error,
 )
-from .._data.interfaces import WriteOperationLike
+from .._data.interfaces import WriteOperation
 from .._io.scoped import close_at_once
 from .._io.stream_output import StreamOutputStream
 from .._sockets.stream_control import StreamSocketControl
@@ -231,7 +231,7 @@ class Session(Generic[_Control, _Information]):
         self._output: StreamOutputStream | None = None
         # The writes of control frames (pongs, close frames) not done yet, oldest
         # first, with their sizes, and the sum of those sizes.
-        self._answers: collections.deque[tuple[WriteOperationLike, int]] = collections.deque()
+        self._answers: collections.deque[tuple[WriteOperation, int]] = collections.deque()
         self._answer_bytes = 0
         #: The bytes handed to the connection's output so far (the keepalive's measure
         #: of what has left it).
@@ -381,10 +381,11 @@ class Session(Generic[_Control, _Information]):
 
     def output(self) -> StreamOutputStream:
         """The connection's output stream."""
-        output = self._output
-        if output is None:
-            output = self._output = self._socket.output_stream
-        return output
+        if self._output is None:
+            output = self._socket.output_stream
+            assert isinstance(output, StreamOutputStream)
+            self._output = output
+        return self._output
 
     async def read_size(self) -> int:
         """How many bytes the reader may read now: the answers to them (pongs, a close
@@ -406,13 +407,11 @@ class Session(Generic[_Control, _Information]):
             size = (output.room_bytes - CONTROL_SLACK) // ANSWER_FACTOR
         return max(_MIN_READ, min(RECEIVE_SIZE, size))
 
-    def write_pending(self, *, raising: bool = False) -> WriteOperationLike | None:
+    def write_pending(self, *, raising: bool = False) -> WriteOperation | None:
         """Hand what the protocol produced to the connection, at once and in order, as
-        one write: a refused write leaves nothing half sent.
-
-        A connection that can no longer take it raises only when *raising* (a user's
-        write: a message); for pongs and close frames the reader finds the broken
-        connection itself.
+        one write: a refused write leaves nothing half sent. A connection that can no
+        longer take it raises only when *raising* (a user's write: a message); for pongs
+        and close frames the reader finds the broken connection itself.
         A write the output refuses for its bound (which the room kept by the sender and
         the reader makes rare: the peer reads nothing at all) fails the connection with
         ``CONNECTION_ABORTED`` and closes it; *raising*, that failure is raised.

@@ -16,7 +16,7 @@ from .._core.checks import check_int
 from .._core.codec import check_input_stream_options
 from .._core.enums import InputStreamOptions
 from .._core.web_errors import WebSocketStatusError, web_socket_error
-from .._data.interfaces import InputStream
+from .._data.interfaces import InputStream, OutputStream
 from .._io.resolver import Resolver
 from .._sockets.stream_socket import StreamSocket
 from .base import WebSocketBase
@@ -69,12 +69,12 @@ class StreamMembers(WebSocketBase[_Control, _Information], trio.abc.Stream):
         self._sender.max_frame = DEFAULT_MAX_FRAME_SIZE
 
     @property
-    def input_stream(self) -> WebSocketInputStream:
+    def input_stream(self) -> InputStream:
         """The received bytes as an input stream (WinRT ``InputStream``)."""
         return self._input
 
     @property
-    def output_stream(self) -> WebSocketOutputStream:
+    def output_stream(self) -> OutputStream:
         """The output stream (WinRT ``OutputStream``): each ``write()`` is one binary
         message; ``flush()`` waits until every write has been sent."""
         return self._output
