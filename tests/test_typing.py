@@ -116,3 +116,46 @@ def test_a_user_program_passes_pyright_strict(program: Path) -> None:
         command, cwd=program.parent, capture_output=True, text=True, timeout=600
     )
     assert result.returncode == 0, result.stdout[-4000:] + result.stderr[-2000:]
+
+
+def _pyright_on(program: Path, source: str) -> subprocess.CompletedProcess[str]:
+    """pyright, strict, on *source* written beside *program* (its configuration)."""
+    path = program.parent / "misuse.py"
+    path.write_text(source, encoding="utf-8")
+    config = {"typeCheckingMode": "strict", "extraPaths": [str(ROOT)], "include": [path.name]}
+    (program.parent / "pyrightconfig.json").write_text(json.dumps(config), encoding="utf-8")
+    command = [_checker("pyright"), "--pythonpath", sys.executable, path.name]
+    return subprocess.run(command, cwd=program.parent, capture_output=True, text=True, timeout=600)
+
+
+def test_pyright_knows_an_endpoint_pair_is_unhashable(program: Path) -> None:
+    # hash(pair) raises TypeError; a plain ``__hash__ = None`` hid that from pyright,
+    # which passed {pair} and dict keys.
+    result = _pyright_on(
+        program,
+        "from trio_sockets import EndpointPair, HostName\n"
+        'pair = EndpointPair(None, "", HostName("127.0.0.1"), "80")\n'
+        "tried = {pair}\n"
+        "ports: dict[EndpointPair, int] = {pair: 80}\n",
+    )
+    assert result.stdout.count("reportUnhashable") == 2, result.stdout[-4000:]
+
+
+def test_the_package_s_own_annotations_are_complete() -> None:
+    """``pyright --verifytypes``: what it still reports comes from trio's base classes
+    (and the classes built on them), never from a declaration the package lacks."""
+    command = [_checker("pyright"), "--pythonpath", sys.executable, "--outputjson"]
+    command += ["--verifytypes", "trio_sockets", "--ignoreexternal"]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}  # found as a library, py.typed
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    report = json.loads(result.stdout)["typeCompleteness"]
+    assert Path(report["packageRootDirectory"]) == ROOT / "trio_sockets"
+    missing = [
+        f"{symbol['name']}: {diagnostic['message']}"
+        for symbol in report["symbols"]
+        for diagnostic in symbol["diagnostics"]
+        if diagnostic["message"].startswith(
+            ("Type is missing type annotation", "Ambiguous base class override")
+        )
+    ]
+    assert not missing

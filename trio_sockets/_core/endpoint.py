@@ -3,6 +3,8 @@ remote that WinRT methods take. Pure validation."""
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 from .checks import shown
 from .hostname import HostName, coerce_host_name
 from .service_name import check_service_type, parse_service_name
@@ -122,7 +124,7 @@ class EndpointPair:
             and self._remote_service == other._remote_service
         )
 
-    __hash__ = None  # type: ignore[assignment]
+    __hash__: ClassVar[None] = None  # type: ignore[assignment]  # mutable: unhashable
 
     def __repr__(self) -> str:
         return (

@@ -76,6 +76,7 @@ class SocketStatusError(OSError):
 
     status: SocketErrorStatus
     message: str
+    strerror: str | None  # always a str here; declared as OSError declares it
 
     def __init__(
         self,

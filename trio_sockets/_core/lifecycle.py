@@ -73,9 +73,9 @@ class Rules:
         allowed: Mapping[Phase, Mapping[Action, Phase]],
         refusals: Mapping[tuple[Phase, Action], str],
     ) -> None:
-        self.what = what
-        self.allowed = allowed
-        self.refusals = refusals
+        self.what: str = what
+        self.allowed: Mapping[Phase, Mapping[Action, Phase]] = allowed
+        self.refusals: Mapping[tuple[Phase, Action], str] = refusals
 
     def next_phase(
         self, phase: Phase, action: Action, describe: Callable[[], str] | None = None
@@ -153,7 +153,7 @@ class Lifecycle:
         """*describe*, if given, names the socket in refusals (see :meth:`Rules.next_phase`)."""
         self._rules = rules
         self._where = describe
-        self.phase = Phase.NEW
+        self.phase: Phase = Phase.NEW
         self._changing: Action | None = None
 
     @property

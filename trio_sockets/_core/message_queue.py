@@ -35,17 +35,17 @@ class MessageQueue(Generic[T]):
             raise ValueError(f"a message queue holds at least 1 message, not {bound}")
         self._items: collections.deque[T] = collections.deque()
         #: How many messages the queue holds at most.
-        self.bound = bound
+        self.bound: int = bound
         #: Messages accepted or dropped.
-        self.received = 0
+        self.received: int = 0
         #: Messages dropped because the queue was full.
-        self.dropped = 0
+        self.dropped: int = 0
         #: The most messages held at once.
-        self.peak = 0
+        self.peak: int = 0
         #: Whether a producer that finds the queue full should wait a moment for room:
         #: True until a drop, and again after the next message is accepted. A consumer
         #: that does not keep pace then costs one wait, not one per message.
-        self.patient = True
+        self.patient: bool = True
 
     def __len__(self) -> int:
         return len(self._items)

@@ -74,9 +74,9 @@ class MessageReceiver:
         self._reading = DatagramReading(describe)
         self._read = self._reading.read
         #: Open handles of ``message_received``; at 0 datagrams are dropped and counted.
-        self.handles = 0
+        self.handles: int = 0
         #: Whether the socket closed: once the queue is empty, receiving ends.
-        self.finished = False
+        self.finished: bool = False
         self._sock: socket.socket | None = None
         # The turn: the task that may read the socket and wait for it (None: nobody).
         self._owner: trio.lowlevel.Task | None = None

@@ -104,7 +104,7 @@ class DatagramBinding:
         self.last_destination: SockAddr | None = None
         self._local_address: SockAddr | None = None
         self._broadcast = False
-        self.control = DatagramSocketControl(self)
+        self.control: DatagramSocketControl = DatagramSocketControl(self)
 
     @property
     def closed(self) -> bool:

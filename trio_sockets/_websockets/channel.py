@@ -24,9 +24,9 @@ class UntakenBytes:
     __slots__ = ("held", "limit", "room")
 
     def __init__(self, limit: int) -> None:
-        self.held = 0
-        self.limit = limit
-        self.room = trio.lowlevel.ParkingLot()
+        self.held: int = 0
+        self.limit: int = limit
+        self.room: trio.lowlevel.ParkingLot = trio.lowlevel.ParkingLot()
 
     def add(self, args: _Args) -> bool:
         """Count *args*, just queued; whether the count is now over the limit."""
