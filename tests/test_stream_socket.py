@@ -995,6 +995,22 @@ async def test_sockets_cannot_be_copied_or_pickled(
                     duplicate(sock)
 
 
+async def test_controls_cannot_be_copied_or_pickled(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """A control is a view of its socket: a "copy" changed the same socket, and the
+    original then reported stale settings."""
+    client, _ = tcp_pair
+    async with DatagramSocket() as datagram, StreamSocketListener() as listener:
+        controls: list[object] = [client.control, StreamSocket().control, datagram.control]
+        controls += [listener.control, MessageWebSocket().control, StreamWebSocket().control]
+        for control in controls:
+            for duplicate in (copy.copy, copy.deepcopy, pickle.dumps):
+                with pytest.raises(TypeError, match="cannot be copied or pickled: it belongs"):
+                    duplicate(control)
+    assert client.control.no_delay
+
+
 async def test_concurrent_connects_are_refused(unanswered_port: int) -> None:
     async with StreamSocket() as client, trio.open_nursery() as nursery:
         nursery.start_soon(client.connect, LOCALHOST, str(unanswered_port))

@@ -19,6 +19,7 @@ from cryptography.hazmat.primitives import serialization
 from trio_sockets import (
     Certificate,
     ChainValidationResult,
+    IgnorableErrors,
     MessageWebSocket,
     SocketProtectionLevel,
     StreamSocket,
@@ -189,6 +190,29 @@ def test_the_trust_list_refuses_anything_but_a_certificate_where_it_is_given(kin
     assert copied == [other]
     with pytest.raises(TypeError, match=r"'ca\.pem'"):
         copied.append("ca.pem")
+
+
+def test_a_copy_of_the_ignorable_errors_is_independent() -> None:
+    """copy.copy() shared the set behind it: changing a saved "snapshot" changed the
+    socket's TLS policy."""
+    control = StreamSocket().control
+    ignorable = control.ignorable_server_certificate_errors
+    assert isinstance(ignorable, IgnorableErrors)
+    ignorable.add(ChainValidationResult.UNTRUSTED)
+    copies = [copy.copy(ignorable), copy.deepcopy(ignorable), ignorable.copy()]
+    copies.append(pickle.loads(pickle.dumps(ignorable)))
+    for copied in copies:
+        assert isinstance(copied, IgnorableErrors)
+        assert copied == {ChainValidationResult.UNTRUSTED}
+        copied.add(ChainValidationResult.EXPIRED)
+        with pytest.raises(ValueError, match="cannot be ignored"):
+            copied.add(ChainValidationResult.WRONG_USAGE)
+    assert control.ignorable_server_certificate_errors == {ChainValidationResult.UNTRUSTED}
+    # The retry pattern: save, widen for one retry, restore.
+    saved = ignorable.copy()
+    ignorable.add(ChainValidationResult.INVALID_NAME)
+    control.ignorable_server_certificate_errors = saved
+    assert control.ignorable_server_certificate_errors == {ChainValidationResult.UNTRUSTED}
 
 
 @pytest.mark.parametrize(

@@ -419,6 +419,7 @@ class IgnorableErrors(MutableSet[ChainValidationResult]):
         return len(self._values)
 
     def add(self, value: ChainValidationResult) -> None:
+        """Add *value*; :exc:`TypeError` or :exc:`ValueError` if it cannot be ignored."""
         if not isinstance(value, ChainValidationResult):
             raise TypeError(
                 f"ignorable errors are ChainValidationResult values, not {describe(value)}"
@@ -432,7 +433,18 @@ class IgnorableErrors(MutableSet[ChainValidationResult]):
         self._values.add(value)
 
     def discard(self, value: ChainValidationResult) -> None:
+        """Remove *value* if present."""
         self._values.discard(value)
+
+    def copy(self) -> IgnorableErrors:
+        """An independent set of the same values (as :meth:`set.copy`): changing it does
+        not change this one, nor the socket this one belongs to."""
+        return IgnorableErrors(self._values)
+
+    __copy__ = copy
+
+    def __reduce__(self) -> tuple[type[IgnorableErrors], tuple[list[ChainValidationResult]]]:
+        return IgnorableErrors, (list(self),)
 
     def update(self, *values: Iterable[ChainValidationResult]) -> None:
         """Add every value of each iterable (as :meth:`set.update`)."""

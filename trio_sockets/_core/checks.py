@@ -21,6 +21,7 @@ __all__ = [
     "MAX_SHOWN",
     "CheckedList",
     "SealedList",
+    "Uncopyable",
     "check_bool",
     "check_enum",
     "check_int",
@@ -38,6 +39,20 @@ _REPR = reprlib.Repr()
 _REPR.maxstring = MAX_SHOWN
 _REPR.maxother = MAX_SHOWN
 _REPR.maxlong = MAX_SHOWN
+
+
+class Uncopyable:
+    """A control object: a view of its socket's settings. ``copy.copy``, ``deepcopy``
+    and pickling raise :exc:`TypeError` (a copy would still drive the same socket)."""
+
+    __slots__ = ()
+
+    def __reduce_ex__(self, protocol: SupportsIndex) -> NoReturn:
+        raise TypeError(
+            f"a {type(self).__name__} cannot be copied or pickled: it belongs to its "
+            "socket, and a copy would change that same socket; read the settings you "
+            "need from its properties instead"
+        )
 
 
 def shown(value: object) -> str:

@@ -12,7 +12,7 @@ import contextlib
 import socket
 from collections.abc import Callable
 
-from .._core.checks import check_enum, check_int
+from .._core.checks import Uncopyable, check_enum, check_int
 from .._core.enums import SocketQualityOfService
 from .._io.translate import translating
 
@@ -67,7 +67,7 @@ def apply_live(
         setter(sock)
 
 
-class CommonOptions:
+class CommonOptions(Uncopyable):
     """The options every socket control has: the unicast hop limit, which applies live,
     and the quality of service, which a control may refuse to change late."""
 

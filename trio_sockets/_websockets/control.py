@@ -6,7 +6,15 @@ from __future__ import annotations
 import datetime
 
 from .._core.certificate import Certificate, IgnorableErrors
-from .._core.checks import check_bool, check_enum, check_int, check_seconds, describe, shown
+from .._core.checks import (
+    Uncopyable,
+    check_bool,
+    check_enum,
+    check_int,
+    check_seconds,
+    describe,
+    shown,
+)
 from .._core.enums import ChainValidationResult, MessageWebSocketReceiveMode, SocketMessageType
 from .._core.errors import WindowsOnlyError
 from .._sockets.stream_control import StreamSocketControl
@@ -53,7 +61,7 @@ def _check_subprotocol(value: object) -> str:
     return value
 
 
-class SessionControl:
+class SessionControl(Uncopyable):
     """The settings of every WebSocket, client or server: keepalive, compression and
     the handshake bounds.
 
