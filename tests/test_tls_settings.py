@@ -83,6 +83,25 @@ def test_the_client_certificates_chain_is_part_of_the_settings() -> None:
     )
 
 
+def test_a_certificate_pickles_with_its_chain_but_not_with_a_key() -> None:
+    """pickle failed with cryptography's own TypeError; a key is refused on purpose."""
+    leaf = trustme.CA().create_child_ca().issue_cert("client.test")
+    chain_pem = b"".join(pem.bytes() for pem in leaf.cert_chain_pems)
+    public = Certificate.from_pem(chain_pem)
+    loaded = pickle.loads(pickle.dumps(public))
+    assert loaded == public
+    assert loaded.chain == public.chain
+    assert len(loaded.chain) == 1  # the intermediate
+    assert not loaded.has_private_key
+    keyed = Certificate.from_pem(chain_pem, leaf.private_key_pem.bytes())
+    with pytest.raises(TypeError, match=r"private key cannot be pickled.*from_pem_file\(\)"):
+        pickle.dumps(keyed)
+    for copied in (copy.copy(keyed), copy.deepcopy(keyed)):
+        assert copied == keyed
+        assert copied.has_private_key
+        assert copied.chain == keyed.chain
+
+
 def test_every_certificate_of_a_trusted_bundle_is_part_of_the_settings() -> None:
     """A Certificate read from a PEM file of several authorities compares equal to its
     first one alone, but trusts each of them: settings that trust the bundle differ from

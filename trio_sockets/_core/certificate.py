@@ -15,7 +15,7 @@ import hashlib
 import os
 import re
 import ssl
-from collections.abc import Iterable, Iterator, MutableSet, Sequence
+from collections.abc import Callable, Iterable, Iterator, MutableSet, Sequence
 from typing import Final
 
 from cryptography import x509
@@ -72,7 +72,9 @@ class Certificate:
     (``StreamSocketControl.client_certificate``), a listener serves with one, and a
     socket can trust one as a root (and each of its :attr:`chain`: a CA file of several
     authorities). Make one with :meth:`from_pem`, :meth:`from_pem_file` or :meth:`from_der`.
-    Certificates compare equal when their (first) DER encodings are equal.
+    Certificates compare equal when their (first) DER encodings are equal. They are
+    immutable values: a copy is the same object, and one without a private key pickles
+    (with its chain); pickling one with a key raises :exc:`TypeError`.
     """
 
     __slots__ = ("_cert", "_chain", "_der", "_key_pem", "_password")
@@ -290,6 +292,24 @@ class Certificate:
         key = ", with key" if self._key_pem is not None else ""
         return f"<Certificate {self.subject!r} issued by {self.issuer!r}{key}>"
 
+    def __copy__(self) -> Certificate:
+        return self  # immutable: a copy is the same value, key included
+
+    def __deepcopy__(self, memo: object) -> Certificate:
+        return self
+
+    def __reduce__(self) -> tuple[Callable[[bytes], Certificate], tuple[bytes]]:
+        """Pickled as its PEM chain; one with a private key is refused (a pickle is no
+        place for a key, nor for its password)."""
+        if self._key_pem is not None:
+            raise TypeError(
+                "a Certificate with a private key cannot be pickled (a pickle is no place "
+                "for a key and its password): send the paths of its PEM files, or the PEM "
+                "text, and load it where it is needed with Certificate.from_pem_file() or "
+                "Certificate.from_pem()"
+            )
+        return _from_chain_pem, (self._chain_pem(),)
+
     # -- for the TLS layer -------------------------------------------------------------
 
     def _chain_pem(self) -> bytes:
@@ -330,6 +350,11 @@ class Certificate:
             if shortage is None:
                 raise
             raise shortage from exc
+
+
+def _from_chain_pem(chain_pem: bytes) -> Certificate:
+    """A pickled certificate, with its chain."""
+    return Certificate.from_pem(chain_pem)
 
 
 def certificate_list(value: object, name: str) -> list[Certificate]:
