@@ -671,3 +671,18 @@ def test_a_refusal_survives_copy_and_pickle() -> None:
         assert type(copied) is InvalidHostNameError
         assert str(copied) == str(error)
         assert (copied.host_name, copied.reason) == (error.host_name, error.reason)
+
+
+def test_the_name_is_given_by_the_keyword_name() -> None:
+    # API.md: HostName(name: str). The keyword was host_name, which still works.
+    assert HostName(name="Example.COM") == HostName("example.com")
+    with pytest.warns(DeprecationWarning, match=r"use HostName\(name=\.\.\.\)") as caught:
+        old = HostName(host_name="Example.COM")  # deprecated spelling
+    assert caught[0].filename == __file__
+    assert old == HostName("example.com")
+    with pytest.raises(TypeError, match="missing its argument: name"):
+        HostName()  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="not both"):
+        HostName("a", host_name="b")  # type: ignore[call-overload]
+    with pytest.raises(TypeError, match="must be a str, not None"):
+        HostName(None)  # type: ignore[call-overload]

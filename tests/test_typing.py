@@ -66,6 +66,10 @@ async def streams(
     sent += message.nbytes
     received: list[InputStream] = [sock.input_stream, sw.input_stream]
     return sent + len(received)
+
+
+# API.md's keyword, and the deprecated one of 0.2.
+HOSTS = [HostName(name="example.com"), HostName(host_name="example.com")]
 '''
 
 

@@ -6,10 +6,13 @@ Service names are in :mod:`.service_name`, endpoint pairs in :mod:`.endpoint`.
 
 from __future__ import annotations
 
+import enum
 import functools
 import ipaddress
 import re
 import unicodedata
+import warnings
+from typing import Any, Final, overload
 
 import idna
 
@@ -66,6 +69,27 @@ class InvalidHostNameError(ValueError):
         return (functools.partial(type(self), what=self._what), (self.host_name, self.reason))
 
 
+class _Missing(enum.Enum):
+    MISSING = enum.auto()
+
+
+_MISSING: Final = _Missing.MISSING
+
+
+def _old_keyword(name: str | _Missing, host_name: object) -> Any:
+    """*name* as given by ``HostName(host_name=...)``, the keyword of 0.2."""
+    if host_name is _MISSING:
+        raise TypeError("HostName() missing its argument: name")
+    if name is not _MISSING:
+        raise TypeError("HostName() takes name or host_name (deprecated), not both")
+    warnings.warn(
+        "HostName(host_name=...) is deprecated: use HostName(name=...) or HostName(...)",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return host_name
+
+
 class HostName:
     """A host: domain name, IPv4 or IPv6 address (WinRT ``HostName``).
 
@@ -74,7 +98,10 @@ class HostName:
     Unicode names equal their IDNA A-label form), addresses by value
     (``HostName("::1") == HostName("0:0::1")``). Host names are hashable.
 
-    Raises :class:`TypeError` if *host_name* is not a :class:`str`, and
+    *name* may also be given by keyword, ``HostName(name="example.com")``; the keyword
+    ``host_name`` still works but is deprecated (:exc:`DeprecationWarning`).
+
+    Raises :class:`TypeError` if *name* is not a :class:`str`, and
     :class:`InvalidHostNameError` (a :class:`ValueError`) naming the input and the reason
     if it is empty, contains characters not allowed in a host name, has an empty label,
     a label longer than 63 or a name longer than 253 octets (after IDNA encoding), a
@@ -97,7 +124,15 @@ class HostName:
     _type: HostNameType
     _ip: _IPAddress | None
 
-    def __init__(self, host_name: str) -> None:
+    @overload
+    def __init__(self, name: str) -> None: ...
+    @overload
+    def __init__(self, *, host_name: str) -> None: ...  # deprecated spelling
+
+    def __init__(self, name: str | _Missing = _MISSING, *, host_name: object = _MISSING) -> None:
+        if host_name is not _MISSING or name is _MISSING:
+            name = _old_keyword(name, host_name)
+        host_name = name
         if not isinstance(host_name, str):
             raise TypeError(f"host name must be a str, not {describe(host_name)}")
         if len(host_name) > _MAX_INPUT_CHARS:
