@@ -9,6 +9,7 @@ is built alone, with the project's ``conf.py``, and its inventory read.
 
 from __future__ import annotations
 
+import inspect
 import posixpath
 import shutil
 import subprocess
@@ -17,6 +18,8 @@ from pathlib import Path
 
 import pytest
 from sphinx.util.inventory import InventoryFile
+
+import trio_sockets
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 
@@ -71,3 +74,21 @@ def test_the_public_api_is_in_the_reference(documented: set[str], name: str) -> 
 @pytest.mark.parametrize("name", INTERNAL)
 def test_internal_methods_are_not_in_the_reference(documented: set[str], name: str) -> None:
     assert name not in documented
+
+
+def test_every_public_name_is_in_the_reference(documented: set[str]) -> None:
+    # NoStreamError was in __all__, and mentioned in docstrings, with no entry.
+    assert sorted(set(trio_sockets.__all__) - documented - {"__version__"}) == []
+
+
+def test_the_package_shows_no_public_name_outside_all() -> None:
+    # ``from importlib.metadata import version`` made ``trio_sockets.version`` a
+    # function, easily taken for the version string (and ``annotations`` leaked too).
+    # Submodules (``testing``) and pytest's assertion-rewriting names ("@py_builtins")
+    # are not names of the API.
+    public = {
+        name
+        for name, value in vars(trio_sockets).items()
+        if name.isidentifier() and not name.startswith("_") and not inspect.ismodule(value)
+    }
+    assert sorted(public - set(trio_sockets.__all__)) == []

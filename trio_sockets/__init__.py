@@ -7,17 +7,17 @@ installed, then costs nothing to a suite that does not use its fixtures.
 """
 
 # ruff: noqa: F405 - the names of __all__ come from _public (at first use, or for type checkers)
-from __future__ import annotations
-
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from ._public import *  # noqa: F403
+del TYPE_CHECKING
 
 try:
-    __version__ = version("trio-sockets")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = _version("trio-sockets")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0+unknown"
 
 __all__ = [
