@@ -92,3 +92,15 @@ def test_the_package_shows_no_public_name_outside_all() -> None:
         if name.isidentifier() and not name.startswith("_") and not inspect.ismodule(value)
     }
     assert sorted(public - set(trio_sockets.__all__)) == []
+
+
+def test_the_package_and_its_loader_list_the_same_names() -> None:
+    # trio_sockets keeps a literal __all__ (for type checkers and readers) and loads the
+    # names from _public at first use: a name added to one list only would be missing
+    # from ``import *`` or raise AttributeError at first use.
+    from trio_sockets import _public
+
+    assert sorted(_public.__all__) == sorted(set(trio_sockets.__all__) - {"__version__"})
+    for name in _public.__all__:
+        assert getattr(trio_sockets, name) is getattr(_public, name)
+    assert "TYPE_CHECKING" not in dir(trio_sockets)
