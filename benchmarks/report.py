@@ -78,6 +78,19 @@ def values(results: Results, row: Row, impl: str) -> list[float]:
     return out
 
 
+def failed(results: Results, row: Row, impl: str) -> tuple[int, int]:
+    """How many repetitions of *row* by *impl* failed, and how many were made."""
+    workload, placement, _ = row
+    made = [
+        sample
+        for sample in results["samples"]
+        if sample["impl"] == impl
+        and sample["workload"] == workload.name
+        and sample["placement"] == placement
+    ]
+    return sum(1 for sample in made if sample.get("error") is not None), len(made)
+
+
 def median(results: Results, row: Row, impl: str) -> float:
     found = values(results, row, impl)
     return statistics.median(found) if found else math.nan
@@ -135,8 +148,12 @@ class Verdict:
     ratio: float
     #: The best peer and its median, for a target that asks for the best peer.
     best_peer: tuple[str, float] | None
-    #: True met, False missed, None not measured.
+    #: True met, False missed, None not measured (or some repetitions failed).
     met: bool | None
+    #: The implementations the verdict rests on whose repetitions failed, with their
+    #: failed and made counts: a verdict from the repetitions that happened to succeed
+    #: is no verdict (a lost datagram fails one, and the others may be the fast ones).
+    failures: tuple[tuple[str, int, int], ...] = ()
 
     def bound_text(self) -> str:
         sign = "≥" if self.row[2].higher_is_better else "≤"
@@ -144,6 +161,10 @@ class Verdict:
         return text + (" and ≥ the best peer" if self.target.best_peer else "")
 
     def verdict_text(self) -> str:
+        if self.failures:
+            return "not measured: " + ", ".join(
+                f"{label(impl)} failed {bad} of {made}" for impl, bad, made in self.failures
+            )
         if self.met is None:
             return "not measured"
         return "met" if self.met else "missed"
@@ -171,7 +192,17 @@ def verdicts(results: Results) -> list[Verdict]:
                 if best is not None and met is not None:
                     mine = median(results, row, SUBJECT)
                     met = met and _better_or_equal(metric, mine, best[1])
-            found.append(Verdict(target, row, share, best, met))
+            decisive = [SUBJECT]
+            if workload.reference == FASTEST_PEER:
+                decisive += WEBSOCKET_PEERS
+            else:
+                decisive.append(workload.reference)
+            failures = tuple(
+                (impl, *counts) for impl in decisive if (counts := failed(results, row, impl))[0]
+            )
+            if failures:
+                met = None
+            found.append(Verdict(target, row, share, best, met, failures))
     return found
 
 

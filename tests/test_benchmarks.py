@@ -345,6 +345,33 @@ def _fake_websocket_results() -> dict[str, Any]:
     return results
 
 
+def test_a_target_is_not_judged_from_the_repetitions_that_happened_to_succeed() -> None:
+    # Two of trio_sockets' three ping-pong repetitions fail (a lost datagram, a wrong
+    # echo): the one left would read 2x and "met". Raw trio failing is as bad (its
+    # median would rest on the repetitions left), a peer failing is not.
+    results = json.loads(json.dumps(_fake_results()))
+    for sample in results["samples"]:
+        where = (sample["workload"], sample["impl"], sample["repetition"])
+        if where[0] == "tcp_pingpong_c1" and where[1] in ("trio_sockets", "uvloop") and where[2]:
+            sample.update(sample=None, error="BenchmarkError: the echo differs")
+        if where == ("tcp_conns_1000", "trio", 0):
+            sample.update(sample=None, error="timeout")
+    found = {
+        (verdict.row[0].name, verdict.row[2].key): verdict for verdict in report.verdicts(results)
+    }
+    pingpong = found["tcp_pingpong_c1", "rt_s"]
+    assert pingpong.met is None
+    assert pingpong.verdict_text() == "not measured: trio_sockets failed 2 of 3"
+    assert found["tcp_conns_1000", "ms"].met is None
+    assert found["tcp_conns_1000", "ms"].verdict_text() == "not measured: trio failed 1 of 3"
+    assert found["tcp_conns_1000", "kib_conn"].met is None
+    # asyncio's failure decides nothing about bulk (missed: uvloop is faster).
+    assert (found["tcp_bulk", "mib_s"].failures, found["tcp_bulk", "mib_s"].met) == ((), False)
+    text = report.rst(results, None)
+    assert "not measured: trio_sockets failed 2 of 3" in text
+    assert "(0 of 4 met)" in text
+
+
 def test_websocket_rows_compare_with_the_fastest_websocket_peer() -> None:
     results = json.loads(json.dumps(_fake_websocket_results()))
     (row,) = [row for row in report.rows(results) if row[0].name == "ws_echo_lockstep"]
