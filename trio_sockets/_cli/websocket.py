@@ -120,6 +120,8 @@ async def echo_websocket(sock: StreamSocket) -> None:
         return
     messages = f"{counts.messages} message{'' if counts.messages == 1 else 's'}"
     ending = "" if code is None else f", close code {code}"
+    if counts.cut:  # the client's close came before the last frame of a message
+        ending += " in the middle of a message, which was dropped"
     say(f"{peer}: echoed {messages} ({counts.bytes} bytes){ending}")
 
 

@@ -8,7 +8,6 @@ import re
 from typing import TypeVar
 
 import trio
-from websockets.client import ClientProtocol
 from websockets.datastructures import Headers
 from websockets.exceptions import InvalidMessage, InvalidStatus
 from websockets.http11 import Response
@@ -22,6 +21,7 @@ from .._sockets.stream_socket import StreamSocket
 from .base import WebSocketBase
 from .control import WebSocketControl, offered_subprotocols, opening_settings, use_socket_control
 from .information import WebSocketInformation, use_socket_information
+from .peer_end import CloseCutsClientProtocol
 from .session import _LOGGER, check_header
 from .uri import WebSocketTarget, parse_websocket_uri
 from .validation import WebSocketServerCustomValidationRequestedEventArgs, validate_server
@@ -221,7 +221,7 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         what: str,
     ) -> None:
         settings = opening_settings(self._control)
-        protocol = ClientProtocol(
+        protocol = CloseCutsClientProtocol(
             target.protocol_uri(),
             extensions=settings.client_extensions(),
             subprotocols=list(subprotocols) or None,  # type: ignore[arg-type]

@@ -16,10 +16,12 @@ __all__ = ["EchoCounts", "echo_messages"]
 
 @dataclass
 class EchoCounts:
-    """What an echo service sent back: messages, and the bytes of their payloads."""
+    """What an echo service sent back: messages, and the bytes of their payloads; and
+    the messages a client's close frame came in the middle of (dropped: not messages)."""
 
     messages: int = 0
     bytes: int = 0
+    cut: int = 0
 
 
 async def echo_messages(sock: StreamSocket, counts: EchoCounts) -> int | None:
@@ -30,7 +32,9 @@ async def echo_messages(sock: StreamSocket, counts: EchoCounts) -> int | None:
     connection.
 
     Messages still queued when the client's close frame arrived cannot be answered any
-    more (the close was answered at once); they are read and dropped. A message too big
+    more (the close was answered at once); they are read and dropped. A close frame in
+    the middle of a message (RFC 6455 allows it) is the client's close all the same: the
+    unfinished message is dropped and counted in ``counts.cut``. A message too big
     for the connection's output ever to take back (``max_pending_bytes``, 64 MiB less
     the room kept for control frames) is refused as it arrives: its frame header, or
     the frame that takes it past that size, closes the connection with 1009.
@@ -51,6 +55,9 @@ async def echo_messages(sock: StreamSocket, counts: EchoCounts) -> int | None:
             try:
                 data = args.data
             except WebSocketStatusError:
+                if ws.closed.statistics().current_buffer_used:
+                    counts.cut += 1  # the client's close came inside this message
+                    break
                 # The connection failed (a message too big, refused as it arrived):
                 # close as aclose() does, so that the client reads the close frame
                 # before the connection ends, rather than a reset.

@@ -33,7 +33,9 @@ class MessageWebSocketMessageReceivedEventArgs:
     boundary: a character split between frames is delivered whole with the next piece.
 
     A failure of the connection (abrupt loss, a message over ``max_message_size``,
-    invalid data from the server, an unanswered keepalive) arrives as args whose
+    invalid data from the server, an unanswered keepalive), or the loss of a message
+    the peer's close frame came in the middle of (``DISCONNECTED``, with its close code
+    and reason; ``closed`` has the close), arrives as args whose
     :meth:`get_data_reader` and :meth:`get_data_stream` raise it, a
     :class:`~trio_sockets.WebSocketStatusError` classified by
     :meth:`WebSocketError.get_status <trio_sockets.WebSocketError.get_status>`; it is the

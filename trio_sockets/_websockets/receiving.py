@@ -24,18 +24,15 @@ from websockets.frames import CloseCode, Opcode
 from websockets.protocol import Protocol, State
 
 from .._core.checks import check_int
-from .._core.enums import (
-    MessageWebSocketReceiveMode,
-    SocketMessageType,
-    SocketProtectionLevel,
-)
+from .._core.enums import MessageWebSocketReceiveMode, SocketMessageType
 from .._core.pieces import MessagePieces
 from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
 from .channel import UntakenBytes, WebSocketMessageChannel
 from .control import receive_mode_of
 from .events import WebSocketClosedEventArgs
 from .keepalive import keep_alive
-from .session import INFLATE_SLICE, RECEIVE_SIZE, Args, Session, closed_exception
+from .peer_end import linger, message_cut_error
+from .session import INFLATE_SLICE, Args, Session, closed_exception
 
 __all__ = ["CATCH_UP_WAIT", "DEFAULT_MESSAGE_QUEUE_SIZE", "PENDING_LIMIT", "Receiver"]
 
@@ -86,7 +83,7 @@ class Receiver:
         self._reader_done = trio.Event()
         #: The pongs received (the keepalive's, and any other).
         self.pongs = 0
-        self._linger_wanted = False  # see _linger
+        self._linger_wanted = False  # see peer_end.linger
         # This side failed the connection for what the peer sent, by its own check
         # (invalid UTF-8; the protocol's own checks set its parser_exc).
         self._peer_at_fault = False
@@ -104,6 +101,9 @@ class Receiver:
         self._pieces = MessagePieces()
         self._decoder: codecs.IncrementalDecoder | None = None
         self._carry = b""
+        # Whether a message's last frame is still to come, and its bytes so far.
+        self._unfinished = False
+        self._cut_bytes = 0
 
     def start(self, nursery: trio.Nursery, early: bytes) -> None:
         """The opening handshake succeeded: run the reader, the deliverer and the
@@ -148,7 +148,7 @@ class Receiver:
     @property
     def lingering(self) -> bool:
         """This side failed the connection for what the peer sent, and the reader
-        drains it until the peer closes (a server: see :meth:`_linger`; a client reads
+        drains it until the peer closes (a server: see ``peer_end.linger``; a client reads
         on until the server closes), within the close timeout. The application has the
         failure meanwhile."""
         if self._linger_wanted:
@@ -290,7 +290,8 @@ class Receiver:
             # reports its own.)
             self._send_closed.close()
         if self._linger_wanted:
-            await self._linger()
+            # The application has the failure already.
+            await linger(self._socket, self._close_deadline)
         self._close_socket()
 
     async def _report_failure(self, protocol: Protocol, error: BaseException | None) -> None:
@@ -327,33 +328,16 @@ class Receiver:
             with contextlib.suppress(OSError, trio.BrokenResourceError, trio.ClosedResourceError):
                 await self._socket.output_stream.flush()
 
-    async def _linger(self) -> None:
-        """This side failed the connection for what the peer sent (a frame too big),
-        and the rest may still be coming: closing with bytes unread would reset the
-        connection, and the peer could lose the close frame. So end the sending side,
-        and read and drop what comes until the peer closes, within the close timeout.
-        The application has the failure already. A TLS connection, which cannot end one
-        direction, is closed at once: a peer still sending may see a reset first."""
-        sock = self._socket
-        if sock.information.protection_level is not SocketProtectionLevel.PLAIN_SOCKET:
-            return
-        with (
-            trio.move_on_at(self._close_deadline),
-            contextlib.suppress(OSError, trio.BrokenResourceError, trio.ClosedResourceError),
-        ):
-            await sock.send_eof()
-            while await sock.receive_some(RECEIVE_SIZE):
-                pass
-
     async def _process(self, events: list[Any]) -> None:
         protocol = self._protocol
         assert protocol is not None
         for frame in events:
             opcode = frame.opcode
-            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
-                self._start_message(opcode)
-                await self._received(frame.data, frame.fin)
-            elif opcode is Opcode.CONT:
+            if opcode is Opcode.TEXT or opcode is Opcode.BINARY or opcode is Opcode.CONT:
+                if opcode is not Opcode.CONT:
+                    self._start_message(opcode)
+                self._cut_bytes = 0 if frame.fin else self._cut_bytes + len(frame.data)
+                self._unfinished = not frame.fin
                 await self._received(frame.data, frame.fin)
             elif opcode is Opcode.PONG:
                 self.pongs += 1
@@ -361,6 +345,17 @@ class Receiver:
                 rcvd = protocol.close_rcvd
                 assert rcvd is not None
                 self._emit_closed(rcvd.code, rcvd.reason)
+                if self._unfinished:  # the close cut a message short (peer_end)
+                    await self._message_cut(rcvd.code, rcvd.reason)
+
+    async def _message_cut(self, code: int, reason: str) -> None:
+        """The peer's close frame came inside a message: what came of it is dropped, and
+        the message's loss is the last event (after ``closed`` has the close)."""
+        self._pieces.take()
+        if self._session.failure is None and not self._failure_reported:
+            self._failure_reported = True
+            lost = message_cut_error(code, reason, self._cut_bytes)
+            await self._deliver(Args(self._receiving_type, b"", error=lost))
 
     def _start_message(self, opcode: Opcode) -> None:
         text = opcode is Opcode.TEXT

@@ -24,6 +24,7 @@ from .._sockets.stream_socket import StreamSocket
 from .base import WebSocketBase
 from .control import SessionControl, opening_settings
 from .information import SessionInformation
+from .peer_end import CloseCutsServerProtocol
 from .session import _LOGGER, check_header
 
 __all__ = ["WebSocketRequest", "WebSocketServerRole", "accepted_socket"]
@@ -98,7 +99,7 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
             raise RuntimeError("receive_request() can be called once, before accept()")
         self._lifecycle.begin(Action.ACCEPT)
         settings = opening_settings(self._control)
-        protocol = ServerProtocol(
+        protocol = CloseCutsServerProtocol(
             extensions=settings.server_extensions(),
             select_subprotocol=lambda _protocol, _offered: self._chosen,  # type: ignore[arg-type,return-value]
             max_size=settings.max_size,

@@ -124,7 +124,9 @@ class StreamMembers(WebSocketBase[_Control, _Information], trio.abc.Stream):
 
     async def receive_some(self, max_bytes: int | None = None) -> bytes:
         """Receive at most *max_bytes* (default 64 KiB) of the messages received;
-        ``b""`` once the peer closed the connection (after everything it sent).
+        ``b""`` once the peer closed the connection (after everything it sent). A peer's
+        close frame in the middle of a message raises instead (``DISCONNECTED``, with
+        its code and reason), once the bytes of the message that came are read.
 
         Raises:
             TypeError / ValueError: *max_bytes* is not an int of 1 or more (named).
