@@ -10,6 +10,7 @@ import resource
 import signal
 import socket
 import subprocess
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,7 +18,7 @@ import pytest
 import trio
 from conftest import free_tcp_port, require_tool, run_cli
 from test_cli import COMMAND, _finish, _start
-from websockets.frames import Frame, Opcode
+from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.sync.client import connect as sync_connect
@@ -545,3 +546,121 @@ async def test_a_message_over_64_mib_from_the_server_is_refused_in_bounded_memor
     assert result.stdout == b""
     assert peer.received_close is not None
     assert peer.received_close.code == 1009
+
+
+# -- a server's close while send sends; a close inside a line's message -----------------
+
+
+def _close_then_hold(code: int, reason: str) -> RawPeer:
+    """A server whose close frame (*code*, *reason*) goes with its 101 answer, so every
+    send finds the connection closing; it keeps TCP open 2 s after the client's reply,
+    longer than ``--wait``."""
+
+    def hold(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        peer.read_until_close(sock, protocol)
+        peer.stop.wait(2)
+
+    close = b"\x88" + bytes([2 + len(reason)]) + code.to_bytes(2, "big") + reason.encode()
+    return RawPeer(hold, with_response=close)
+
+
+@pytest.mark.parametrize("stdin", [b"hello\n", b""], ids=["a line sent", "nothing sent"])
+@pytest.mark.parametrize("wait", ["0", "0.2"])
+async def test_a_server_close_while_sending_is_judged_by_its_code(stdin: bytes, wait: str) -> None:
+    """The server's close is the end of the conversation, not a failed send: 1000 is
+    status 0, 4000 a failure naming the server's code and reason, whatever --wait."""
+    with _close_then_hold(1000, "bye") as peer:
+        result = await run_cli(["send", peer.url(), "--wait", wait], stdin)
+    assert (result.returncode, result.stderr) == (0, b"")
+    with _close_then_hold(4000, "custom") as peer:
+        result = await run_cli(["send", peer.url(), "--wait", wait], stdin)
+    assert result.returncode == 1
+    stderr = result.stderr.decode()
+    assert stderr.startswith("trio-sockets: DISCONNECTED: "), stderr
+    assert "the server closed the WebSocket with code 4000 and reason 'custom'" in stderr
+    assert stderr.count("\n") == 1
+
+
+class _Recorder:
+    """A server that reads text frames until the client's close: the sizes of the
+    messages it got whole, the close frame, and the protocol error the close was to
+    ``websockets`` (a close frame inside a message)."""
+
+    def __init__(self) -> None:
+        self.messages: list[int] = []
+        self.first_frame = threading.Event()
+        self.close: Close | None = None
+        self.error: Exception | None = None
+
+    def __call__(self, peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        size = 0
+        while protocol.close_rcvd is None and (data := sock.recv(65536)):
+            protocol.receive_data(data)
+            for event in protocol.events_received():
+                if isinstance(event, Frame) and event.opcode in (Opcode.TEXT, Opcode.CONT):
+                    self.first_frame.set()
+                    size += len(event.data)
+                    if event.fin:
+                        self.messages.append(size)
+                        size = 0
+            sock.sendall(b"".join(protocol.data_to_send()))
+        self.close = protocol.close_rcvd
+        self.error = protocol.parser_exc
+
+
+async def test_a_line_not_utf8_past_its_first_frame_is_named_at_its_offset() -> None:
+    """The bad byte is named by its offset in the line, and the frame of the line that
+    went before it is ended as a message before the close (1000), never cut by it."""
+    recorder = _Recorder()
+    with RawPeer(recorder) as peer:
+        result = await run_cli(["send", peer.url(), "--wait", "0.5"], b"a" * 70_000 + b"\xff\n")
+    assert result.returncode == 2
+    stderr = result.stderr.decode()
+    assert stderr.startswith("trio-sockets: standard input: "), stderr
+    assert "at byte 70000 of the line" in stderr
+    assert stderr.count("\n") == 1
+    assert recorder.error is None
+    assert recorder.close is not None
+    assert recorder.close.code == 1000
+    assert len(recorder.messages) == 1  # the first frame (a chunk or more) as a message
+    assert 65_507 <= recorder.messages[0] < 70_000
+
+
+async def test_a_line_split_inside_a_character_still_ends_as_text() -> None:
+    """A frame ends on a character boundary: a 65,507-byte chunk ends inside an "é"."""
+    line = "é".encode() * 40_000
+    recorder = _Recorder()
+    with RawPeer(recorder) as peer:
+        result = await run_cli(["send", peer.url(), "--wait", "0.5"], line + b"\n")
+    assert result.returncode == 0, result.stderr
+    assert recorder.error is None
+    assert recorder.messages == [len(line)]
+
+
+async def test_a_signal_during_a_long_line_ends_its_message_before_the_close() -> None:
+    recorder = _Recorder()
+    with RawPeer(recorder) as peer:
+        process = await trio.lowlevel.open_process(
+            [*COMMAND, "send", peer.url()],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        assert process.stdin is not None
+        try:
+            with trio.fail_after(LIMIT):
+                await process.stdin.send_all(b"a" * 100_000)  # no newline: the line goes on
+                assert await trio.to_thread.run_sync(recorder.first_frame.wait, LIMIT)
+                process.send_signal(signal.SIGTERM)
+                assert await process.wait() == 143
+        finally:
+            if process.returncode is None:
+                process.kill()
+            await process.wait()
+    assert recorder.error is None, recorder.error
+    assert recorder.close is not None
+    assert (recorder.close.code, recorder.close.reason) == (1001, "interrupted")
+    assert len(recorder.messages) == 1  # the frames sent, as a message
+    assert 65_507 <= recorder.messages[0] <= 100_000

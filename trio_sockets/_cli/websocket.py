@@ -9,12 +9,16 @@ read and writes the messages received as they are. When standard input ends it w
 for replies until none has come for ``--wait`` seconds, then closes with code 1000; a
 line that is not UTF-8 ends the input the same way, and then the command, as bad input.
 A close by the server with a code other than 1000, 1001 or 1005 is a failure,
-classified by ``WebSocketError.get_status``'s close-code table.
+classified by ``WebSocketError.get_status``'s close-code table, whenever it came (a
+send it made fail is not reported then). No close frame goes inside a line's message:
+a line under way is ended first.
 """
 
 from __future__ import annotations
 
 import argparse
+import codecs
+import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -54,6 +58,10 @@ MAX_RECEIVED_MESSAGE = 64 * 1024 * 1024
 #: The close codes of a session that ended as it should: done (1000), the server going
 #: away (1001), and a close frame without a code (1005).
 NORMAL_CLOSE_CODES = frozenset({1000, 1001, 1005})
+
+# How long past control.close_timeout a send that found the connection closing waits
+# for the receiving side to see it end (which the library bounds by close_timeout).
+_LOST_SLACK = 1.0
 
 
 def is_websocket_target(host: str, service: str | None) -> bool:
@@ -161,70 +169,125 @@ async def send_messages(
     if args.service is not None:
         raise ValueError(f"a WebSocket URI takes no SERVICE, not {shown(args.service)}")
     uri: str = args.host
-    binary: bool = args.binary
     for name, value in args.header:
         ws.set_request_header(name, value)
     ws.control.supported_protocols.extend(args.protocol)
+    binary: bool = args.binary
     ws.control.message_type = SocketMessageType.BINARY if binary else SocketMessageType.UTF8
     async with ws:
         await ws.connect(uri)
-        # A WebSocket cannot half-close: once standard input has ended, replies are
-        # awaited until none came for --wait seconds.
-        receiving = trio.CancelScope()
-        input_ended = False
+        await _Exchange(ws, args, stdin, stdout, progress, chunk).run()
 
-        refused: ValueError | None = None  # a line that is not UTF-8
-        lost: OSError | None = None  # sending failed: the close or failure is received
 
-        async def upload() -> None:
-            nonlocal input_ended, refused, lost
-            frames = _chunks(stdin, chunk) if binary else _line_frames(stdin, chunk)
-            try:
-                async for data, final in frames:
-                    if final:
-                        await ws.send_final_frame(data)
-                    else:
-                        await ws.send_nonfinal_frame(data)
-                    progress.sent(len(data))
-            except ValueError as error:
-                # What came before it is still answered and written, and the WebSocket
-                # closed as at the end of input; the line ends the command with status 2.
-                refused = ValueError(f"standard input: {error}")
-            except OSError as error:
-                # The server closed (1009 for a line too long) or the connection broke:
-                # the receiving side reports it with its code.
-                lost = error
-            input_ended = True
-            receiving.deadline = trio.current_time() + args.wait
+class _Exchange:
+    """``send``'s messages on a connected WebSocket: standard input goes out while the
+    replies are written, until the server closes or no reply came for ``--wait``
+    seconds after the input ended (a WebSocket cannot half-close)."""
 
+    def __init__(
+        self,
+        ws: MessageWebSocket,
+        args: argparse.Namespace,
+        stdin: StandardInput,
+        stdout: StandardOutput,
+        progress: Progress,
+        chunk: int,
+    ) -> None:
+        self._ws = ws
+        self._uri: str = args.host
+        self._wait: float = args.wait
+        self._binary: bool = args.binary
+        self._stdin = stdin
+        self._stdout = stdout
+        self._progress = progress
+        self._chunk = chunk
+        self._receiving = trio.CancelScope()
+        self._input_ended = False
+        self._refused: ValueError | None = None  # a line that is not UTF-8
+        self._lost: OSError | None = None  # sending failed: the close or failure is received
+        # A line's frames have gone but not its last: a close frame must not go inside
+        # its message (_end_line).
+        self._under_way = False
+
+    async def run(self) -> None:
+        ws = self._ws
         try:
             with signal_cancels_this():
                 async with trio.open_nursery() as nursery:
-                    nursery.start_soon(upload)
-                    with receiving:
-                        async for event in ws.message_received:
-                            data = event.data  # the connection's failure, if one
-                            await stdout.send_all(data if binary else data + b"\n")
-                            progress.received(len(data))
-                            if input_ended:
-                                receiving.deadline = trio.current_time() + args.wait
+                    nursery.start_soon(self._upload)
+                    await self._receive()
                     nursery.cancel_scope.cancel()  # the server closed: stop reading stdin
         except* KeyboardInterrupt:
             # Ctrl-C: leave as a client that goes away (1001), not by dropping the
             # connection; the close is bounded by control.close_timeout.
+            await self._end_line()
             await ws.aclose(1001, "interrupted")
             raise
         if terminating():  # SIGTERM or SIGHUP cancelled the exchange: as for Ctrl-C
+            await self._end_line()
             await ws.aclose(1001, "interrupted")
             return
-        if receiving.cancelled_caught:
-            if lost is not None:
-                raise lost
+        if self._receiving.cancelled_caught:
+            if self._lost is not None:
+                raise self._lost
+            # No reply for --wait seconds. The server may have closed already (its close
+            # frame came, the connection is still open): closed then has its close.
             await ws.aclose(1000)
+        await _check_server_close(ws, self._uri)
+        if self._refused is not None:
+            raise self._refused
+
+    async def _receive(self) -> None:
+        with self._receiving:
+            async for event in self._ws.message_received:
+                data = event.data  # the connection's failure, if one
+                await self._stdout.send_all(data if self._binary else data + b"\n")
+                self._progress.received(len(data))
+                if self._input_ended and self._lost is None:
+                    self._receiving.deadline = trio.current_time() + self._wait
+
+    async def _upload(self) -> None:
+        ws = self._ws
+        if self._binary:
+            frames = _chunks(self._stdin, self._chunk)
         else:
-            await _check_server_close(ws, uri)
-        if refused is not None:
-            raise refused
+            frames = _line_frames(self._stdin, self._chunk)
+        wait = self._wait
+        try:
+            async for data, final in frames:
+                # A frame counts as sent once handed over: cancelled, a send has queued
+                # it (unless it was still waiting for room in a full output).
+                self._under_way = not final
+                if final:
+                    await ws.send_final_frame(data)
+                else:
+                    await ws.send_nonfinal_frame(data)
+                self._progress.sent(len(data))
+        except ValueError as error:
+            # What came before it is still answered and written, and the WebSocket
+            # closed as at the end of input; the line ends the command with status 2.
+            self._refused = ValueError(f"standard input: {error}")
+            await self._end_line()
+        except OSError as error:
+            # The server closed (1009 for a line too long) or the connection broke: the
+            # receiving side reports it with its code as the connection ends (which
+            # the library bounds by close_timeout), however short --wait is.
+            self._lost = error
+            wait = ws.control.close_timeout + _LOST_SLACK
+        self._input_ended = True
+        self._receiving.deadline = trio.current_time() + wait
+
+    async def _end_line(self) -> None:
+        """End the line under way, if any, with an empty last frame before a close: a
+        close frame inside a message, which RFC 6455 allows, is a protocol error to
+        many servers (websockets', for one), and a message begun cannot be withdrawn."""
+        if self._under_way:
+            self._under_way = False
+            with (
+                trio.move_on_after(self._ws.control.close_timeout),
+                contextlib.suppress(OSError, ValueError, BufferError),
+            ):
+                await self._ws.send_final_frame(b"")
 
 
 async def _check_server_close(ws: MessageWebSocket, uri: str) -> None:
@@ -253,22 +316,48 @@ async def _line_frames(stdin: StandardInput, chunk: int) -> AsyncIterator[tuple[
 
     A line longer than *chunk* goes as several frames, each sent as it is read, so that
     memory stays within two chunks however long a line is; its length is then the
-    peer's to refuse (close code 1009).
+    peer's to refuse (close code 1009). Each frame is checked as UTF-8 before it goes,
+    and ends on a character boundary, so that the frames sent always make valid text
+    that an empty last frame can end.
+
+    Raises:
+        ValueError: a line that is not UTF-8, with the offset of the bad byte in it.
     """
     buffer = bytearray()
-    under_way = False  # frames of the current line have been sent
+    line_at = 0  # the bytes of the current line sent in earlier frames
     while data := await stdin.receive_some(chunk):
         searched = len(buffer)  # what came before has no newline
         buffer += data
         start = 0
         while (end := buffer.find(b"\n", searched)) >= 0:
-            yield bytes(buffer[start:end]), True
-            under_way = False
+            line = bytes(buffer[start:end])
+            _check_text(line, line_at, final=True)
+            yield line, True
+            line_at = 0
             start = searched = end + 1
         del buffer[:start]
         if len(buffer) >= chunk:
-            yield bytes(buffer), False
-            under_way = True
-            buffer.clear()
-    if buffer or under_way:
+            held = _check_text(buffer, line_at, final=False)  # a character's start
+            frame = bytes(buffer[: len(buffer) - held])
+            yield frame, False
+            line_at += len(frame)
+            del buffer[: len(frame)]
+    if buffer or line_at:
+        _check_text(buffer, line_at, final=True)
         yield bytes(buffer), True
+
+
+def _check_text(data: bytes | bytearray, at: int, *, final: bool) -> int:
+    """Raise :exc:`ValueError` unless *data*, which starts at byte *at* of its line, is
+    UTF-8 (*final*: to its end); return how many bytes at its end begin a character
+    that the next frame completes."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        decoder.decode(data, final=final)
+    except UnicodeDecodeError as exc:
+        near = bytes(data[max(0, exc.start - 24) : exc.start + 8])
+        raise ValueError(
+            f"a line that is not UTF-8 ({exc.reason} at byte {at + exc.start} of the "
+            f"line): {shown(near)}"
+        ) from None
+    return len(decoder.getstate()[0])
