@@ -23,7 +23,7 @@ from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 from websockets.sync.client import connect as sync_connect
 from websockets.sync.server import ServerConnection
-from ws_peers import RawPeer, WebsocketsServer
+from ws_peers import RawPeer, WebsocketsServer, opening_request
 
 from trio_sockets._cli.websocket import listening_uri
 from trio_sockets.testing import TlsCertificates
@@ -664,3 +664,71 @@ async def test_a_signal_during_a_long_line_ends_its_message_before_the_close() -
     assert (recorder.close.code, recorder.close.reason) == (1001, "interrupted")
     assert len(recorder.messages) == 1  # the frames sent, as a message
     assert 65_507 <= recorder.messages[0] <= 100_000
+
+
+# -- text the peer chose, in the one-line cause ------------------------------------------
+
+
+def _answer_raw(answer: bytes) -> RawPeer:
+    def script(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request and (data := sock.recv(4096)):
+            request += data
+        sock.sendall(answer)
+        peer.stop.wait(1)
+
+    return RawPeer(script, answer=False)
+
+
+def _assert_bounded_and_escaped(line: str) -> None:
+    assert line.count("\n") == 1, line
+    assert line.endswith("\n"), line
+    assert len(line) < 400, line
+    assert all(c.isprintable() for c in line[:-1]), ascii(line)
+
+
+@pytest.mark.parametrize(
+    "header",
+    [b"Upgrade: " + b"x" * 5000, b"Upgrade: \x9b2J\x9b31mpwned", b"Sec-WebSocket-Accept: \x85" * 2],
+    ids=["5000 characters", "C1 controls", "NEL"],
+)
+async def test_a_servers_header_values_are_bounded_and_escaped_in_the_cause(header: bytes) -> None:
+    answer = b"HTTP/1.1 101 Switching Protocols\r\n" + header + b"\r\nConnection: Upgrade\r\n\r\n"
+    with _answer_raw(answer) as peer:
+        result = await run_cli(["send", peer.url()])
+    assert result.returncode == 1
+    stderr = result.stderr.decode()
+    assert stderr.startswith("trio-sockets: ERROR_HTTP_INVALID_SERVER_RESPONSE: "), stderr
+    _assert_bounded_and_escaped(stderr)
+    if b"\x9b" in header:
+        assert "\\x9b2J\\x9b31mpwned" in stderr
+
+
+async def test_a_clients_header_values_are_bounded_and_escaped_in_echo_servers_log() -> None:
+    requests = [  # a Connection header without "Upgrade", an Upgrade that is not one
+        (b"Connection: Upgrade", b"Connection: " + b"x" * 5000),
+        (b"Upgrade: websocket", b"Upgrade: \x9b2J\x9b31mpwned"),
+    ]
+    async with _echo_server("--count", str(len(requests))) as (process, port):
+
+        def client(header: tuple[bytes, bytes]) -> None:
+            with socket.create_connection(("127.0.0.1", int(port)), timeout=LIMIT) as raw:
+                raw.sendall(opening_request().replace(*header))
+                while raw.recv(4096):
+                    pass
+
+        with trio.fail_after(LIMIT):
+            for header in requests:
+                await trio.to_thread.run_sync(client, header)
+        assert await _finish(process) == 0
+        assert process.stderr is not None
+        err = b""
+        with trio.fail_after(LIMIT):
+            while chunk := await process.stderr.receive_some():
+                err += chunk
+    lines = err.decode().splitlines(keepends=True)
+    assert len(lines) == 2, lines
+    for line in lines:
+        assert ": BAD_REQUEST: accept(): not a valid WebSocket request: " in line, line
+        _assert_bounded_and_escaped(line)
+    assert "\\x9b" in lines[1]

@@ -27,6 +27,7 @@ __all__ = [
     "check_int",
     "check_seconds",
     "describe",
+    "quoted",
     "shown",
 ]
 
@@ -68,6 +69,29 @@ def shown(value: object) -> str:
     if len(text) > MAX_SHOWN:
         text = f"{text[: MAX_SHOWN - 3]}..."
     return text
+
+
+#: The longest :func:`quoted` text, in characters: a library's explanation (about 40)
+#: and at most about :data:`MAX_SHOWN` of what the other side sent.
+MAX_QUOTED = 120
+
+
+def quoted(text: object) -> str:
+    """The text of a message that quotes what the other side of a connection sent (a
+    library's exception that repeats a header value), for an error message: characters
+    that are not printable escaped as ``repr`` escapes them (so that no control
+    character, C1's CSI included, reaches a terminal or a log raw), and cut to at most
+    :data:`MAX_QUOTED` characters, keeping its start and end."""
+    raw = str(text)
+    whole = _escaped(raw[: MAX_QUOTED + 1])
+    if len(whole) <= MAX_QUOTED:
+        return whole
+    head = MAX_QUOTED * 3 // 4
+    return f"{whole[:head]}...{_escaped(raw[-MAX_QUOTED:])[head + 3 - MAX_QUOTED :]}"
+
+
+def _escaped(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def describe(value: object) -> str:

@@ -12,7 +12,7 @@ from websockets.datastructures import Headers
 from websockets.exceptions import InvalidMessage, InvalidStatus
 from websockets.http11 import Response
 
-from .._core.checks import shown
+from .._core.checks import quoted, shown
 from .._core.enums import SocketProtectionLevel
 from .._core.lifecycle import Action
 from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
@@ -240,6 +240,9 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         if isinstance(error, InvalidMessage):
             error = _rejection_in(start, error) or error
         if error is not None:
-            raise web_socket_error(WebSocketError.get_status(error), f"{what}: {error}") from error
+            # Its text may quote the server's header values: bounded and escaped.
+            raise web_socket_error(
+                WebSocketError.get_status(error), f"{what}: {quoted(error)}"
+            ) from error
         assert isinstance(events[0], Response)
         self._start_session(nursery, early)

@@ -17,7 +17,7 @@ from websockets.headers import parse_subprotocol
 from websockets.http11 import Request, Response
 from websockets.server import ServerProtocol
 
-from .._core.checks import check_int, describe, shown
+from .._core.checks import check_int, describe, quoted, shown
 from .._core.lifecycle import Action, Phase
 from .._core.web_errors import WebErrorStatus, web_socket_error
 from .._sockets.stream_socket import StreamSocket
@@ -188,8 +188,9 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
             response.headers["Sec-WebSocket-Version"] = "13"
         if error is not None:
             await self._answer_and_close(server, response)
-            raise web_socket_error(
-                WebErrorStatus.BAD_REQUEST, f"accept(): not a valid WebSocket request: {error}"
+            raise web_socket_error(  # its text may quote the client's headers
+                WebErrorStatus.BAD_REQUEST,
+                f"accept(): not a valid WebSocket request: {quoted(error)}",
             ) from error
         for name, value in extra:
             response.headers[name] = value
