@@ -732,3 +732,61 @@ async def test_a_clients_header_values_are_bounded_and_escaped_in_echo_servers_l
         assert ": BAD_REQUEST: accept(): not a valid WebSocket request: " in line, line
         _assert_bounded_and_escaped(line)
     assert "\\x9b" in lines[1]
+
+
+# -- --header and --protocol -----------------------------------------------------------
+
+
+async def test_a_header_given_again_sends_every_value() -> None:
+    with WebsocketsServer() as server:
+        result = await run_cli(
+            [
+                "send",
+                server.url("/headers"),
+                "--header",
+                "X-A: 1",
+                "--header",
+                "x-a: 2",
+                "--header",
+                "Cookie: a=1",
+                "--header",
+                "cookie: b=2",
+                "--wait",
+                "0.5",
+            ]
+        )
+        with trio.fail_after(LIMIT):
+            await trio.to_thread.run_sync(server.wait_closed, "/headers")
+    assert result.returncode == 0, result.stderr
+    headers = json.loads(result.stdout.decode().splitlines()[0])
+    assert headers["X-A"] == "1, 2"
+    assert headers["Cookie"] == "a=1; b=2"
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        (["--header", "Sec-WebSocket-Protocol: chat"], "use --protocol NAME"),
+        (["--header", "Sec-WebSocket-Extensions: permessage-deflate"], "argument --header: "),
+        (["--protocol", ""], "argument --protocol: ''"),
+        (["--protocol", "a b"], "argument --protocol: 'a b'"),
+        (["--header", "Upgrade: h2c"], "argument --header: "),
+    ],
+)
+async def test_bad_header_and_protocol_options_are_named_not_the_python_api(
+    arguments: list[str], named: str
+) -> None:
+    result = await run_cli(["send", "ws://127.0.0.1:9/", *arguments])
+    assert result.returncode == 2
+    stderr = result.stderr.decode()
+    assert named in stderr, stderr
+    for api in ("control.", "supported_protocols", "set_request_header", "permessage_deflate"):
+        assert api not in stderr, stderr
+
+
+async def test_an_authorization_header_and_a_uri_password_name_the_option() -> None:
+    result = await run_cli(["send", "ws://u:p@127.0.0.1:9/", "--header", "Authorization: Bearer x"])
+    assert result.returncode == 2
+    stderr = result.stderr.decode()
+    assert "--header 'Authorization: …'" in stderr, stderr
+    assert "set_request_header" not in stderr

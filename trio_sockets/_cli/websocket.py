@@ -31,7 +31,8 @@ from .._core.web_errors import WebSocketError, status_of_close, web_socket_error
 from .._sockets.stream_socket import StreamSocket
 from .._websockets.echo import EchoCounts, echo_messages
 from .._websockets.message_socket import MessageWebSocket
-from .._websockets.uri import shown_uri
+from .._websockets.session import check_header
+from .._websockets.uri import parse_websocket_uri, shown_uri
 from .lines import say, warn
 from .progress import Progress
 from .stdio import StandardInput, StandardOutput
@@ -44,8 +45,10 @@ __all__ = [
     "add_websocket_options",
     "echo_websocket",
     "is_websocket_target",
+    "joined_headers",
     "listening_uri",
     "send_messages",
+    "subprotocol",
     "websocket_client",
 ]
 
@@ -85,23 +88,63 @@ def add_websocket_options(send: Any) -> None:
         default=[],
         type=request_header,
         metavar="'NAME: VALUE'",
-        help="add this header to the opening handshake (repeatable)",
+        help="add this header to the opening handshake (repeatable: the values of a name "
+        "given again are joined with ', ', or '; ' for Cookie)",
     )
     web.add_argument(
         "--protocol",
         action="append",
         default=[],
+        type=subprotocol,
         metavar="NAME",
         help="offer this subprotocol (repeatable)",
     )
 
 
 def request_header(text: str) -> tuple[str, str]:
-    """An argparse type: ``NAME: VALUE``."""
+    """An argparse type: ``NAME: VALUE``, a header the opening handshake can carry (the
+    library's check, with this command's remedies)."""
     name, colon, value = text.partition(":")
     if not colon or not name.strip():
         raise argparse.ArgumentTypeError(f"{shown(text)} is not a header 'NAME: VALUE'")
-    return name.strip(), value.strip()
+    name, value = name.strip(), value.strip()
+    lower = name.lower()
+    if lower == "sec-websocket-protocol":
+        raise argparse.ArgumentTypeError(
+            f"{shown(text)}: the handshake offers subprotocols itself: use --protocol NAME"
+        )
+    if lower == "sec-websocket-extensions":
+        raise argparse.ArgumentTypeError(
+            f"{shown(text)}: the handshake negotiates extensions itself, and this command "
+            "offers none (no compression)"
+        )
+    try:
+        return check_header(name, value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def subprotocol(text: str) -> str:
+    """An argparse type: a subprotocol name, an HTTP token (RFC 6455 4.1)."""
+    if not text or not all(33 <= ord(c) <= 126 and c not in '()<>@,;:\\"/[]?={}' for c in text):
+        raise argparse.ArgumentTypeError(
+            f"{shown(text)} is not a subprotocol name (an HTTP token: no spaces, "
+            "separators or control characters)"
+        )
+    return text
+
+
+def joined_headers(headers: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The ``--header`` options, one header per name (any case, the first spelling
+    kept): the values given for a name joined with ``", "`` in order, as RFC 9110 5.3
+    combines repeated field lines (``"; "`` for ``Cookie``, RFC 6265 5.4)."""
+    values: dict[str, tuple[str, list[str]]] = {}
+    for name, value in headers:
+        values.setdefault(name.lower(), (name, []))[1].append(value)
+    return [
+        (name, ("; " if lower == "cookie" else ", ").join(parts))
+        for lower, (name, parts) in values.items()
+    ]
 
 
 def listening_uri(host: str | None, port: str, *, secure: bool) -> str:
@@ -169,7 +212,14 @@ async def send_messages(
     if args.service is not None:
         raise ValueError(f"a WebSocket URI takes no SERVICE, not {shown(args.service)}")
     uri: str = args.host
-    for name, value in args.header:
+    if args.header and parse_websocket_uri(uri).user_info is not None:
+        for name, _ in args.header:
+            if name.lower() == "authorization":
+                raise ValueError(
+                    f"--header {shown(name + ': …')} and the URI's user:password both make "
+                    "the Authorization header: give one or the other"
+                )
+    for name, value in joined_headers(args.header):
         ws.set_request_header(name, value)
     ws.control.supported_protocols.extend(args.protocol)
     binary: bool = args.binary
