@@ -948,19 +948,85 @@ async def test_a_datagram_the_kernel_refuses_fails_only_its_write() -> None:
         assert caught.value.status == SocketErrorStatus.MESSAGE_TOO_LONG
         assert [peer.recv(10), peer.recv(10)] == [b"before", b"after"]
 
-        # A lone write is sent by write() itself: its failure is raised by the next
-        # write (as any failure nobody has seen), and awaiting it raises it too.
+        # A lone write is sent by write() itself. Nobody holds its operation: its
+        # failure is raised by the next write (as any failure nobody has seen), which
+        # is not made.
         async with DatagramSocket() as sock:
             sock.control.dont_fragment = True
             stream = await sock.get_output_stream("::1", peer_port)
-            failed = stream.write(b"x" * 65527)
+            stream.write(b"x" * 65527)
             with pytest.raises(SocketStatusError) as caught:
-                stream.write(b"next")
+                stream.write(b"not made")
             assert caught.value.status == SocketErrorStatus.MESSAGE_TOO_LONG
-            with pytest.raises(SocketStatusError):
-                await failed
             assert await stream.write(b"goes on") == 7
             assert peer.recv(10) == b"goes on"
+
+
+@pytest.mark.parametrize("failing", [0, 1, 3], ids=["first-of-its-step", "second", "last"])
+async def test_a_held_write_that_fails_fails_only_its_operation(failing: int) -> None:
+    """The howto's "start every write, then await each one" on a datagram stream, one
+    datagram of which the kernel refuses (65,527 bytes over ``::1`` with don't-fragment:
+    ``EMSGSIZE``): awaiting each operation gives each write's own outcome, and the
+    other datagrams arrive, whether the refused one was the first of its task step
+    (sent by ``write()`` itself) or went through the background writer. Before, when it
+    was the first, the next ``write()`` raised its failure: the list was never made,
+    and neither were the writes after it."""
+    sizes = [100] * 4
+    sizes[failing] = 65527
+    with trio.fail_after(10), raw_udp("::1") as peer:
+        async with DatagramSocket() as sock:
+            sock.control.dont_fragment = True
+            stream = await sock.get_output_stream("::1", str(peer.getsockname()[1]))
+            packets = [bytes([index]) * size for index, size in enumerate(sizes)]
+            operations = [stream.write(packet) for packet in packets]
+            results: list[int | SocketErrorStatus] = []
+            for operation in operations:
+                try:
+                    results.append(await operation)
+                except SocketStatusError as exc:
+                    results.append(exc.status)
+            expected: list[int | SocketErrorStatus] = [100] * 4
+            expected[failing] = SocketErrorStatus.MESSAGE_TOO_LONG
+            assert results == expected
+            # Each failure was seen by awaiting its operation: nothing is left to raise.
+            assert await stream.flush() is True
+            assert await stream.write(b"after") == 5
+        got = [peer.recv(70000) for _ in range(4)]
+        assert got == [packet for packet in packets if len(packet) == 100] + [b"after"]
+
+
+async def test_a_held_write_never_awaited_is_raised_by_flush_and_close_not_by_write() -> None:
+    """A failed write whose operation the caller holds is that operation's to raise:
+    later writes go on. Held and never awaited, it is still not lost: ``flush()``
+    raises it, and so does leaving the block. Before, the next ``write()`` raised it."""
+    with trio.fail_after(10), raw_udp("::1") as peer:
+        peer_port = str(peer.getsockname()[1])
+        async with DatagramSocket() as sock:
+            sock.control.dont_fragment = True
+            stream = await sock.get_output_stream("::1", peer_port)
+            failed = stream.write(b"x" * 65527)  # the first of its step: write() sends it
+            assert stream.write(b"one") is not failed
+            with pytest.raises(SocketStatusError) as caught:
+                await stream.flush()
+            assert caught.value.status == SocketErrorStatus.MESSAGE_TOO_LONG
+            with pytest.raises(SocketStatusError) as again:
+                await failed  # its own outcome, still
+            assert again.value is caught.value
+            assert await stream.flush() is True  # raised once
+            assert peer.recv(10) == b"one"
+
+        async def hold_and_look_away() -> None:
+            async with DatagramSocket() as sock:
+                sock.control.dont_fragment = True
+                stream = await sock.get_output_stream("::1", peer_port)
+                held = stream.write(b"x" * 65527)
+                stream.write(b"two")
+                assert held.done
+
+        with pytest.raises(SocketStatusError) as caught:
+            await hold_and_look_away()
+        assert caught.value.status == SocketErrorStatus.MESSAGE_TOO_LONG
+        assert peer.recv(10) == b"two"
 
 
 class _Events:

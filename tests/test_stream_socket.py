@@ -822,6 +822,29 @@ async def test_unawaited_write_failure_surfaces_on_next_write(
     assert caught.value.status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
 
 
+async def test_a_held_write_that_broke_the_stream_is_not_raised_by_the_next_write(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """A write whose operation the caller holds fails (a reset, met by ``write()``'s own
+    send): the stream is broken, so the next write fails too -- with the error that says
+    so, naming the failure that broke it, not with the held write's own failure, which
+    is that operation's to raise. Before, the next write raised the held write's
+    exception object itself, as though it had failed that way."""
+    client, server = tcp_pair
+    _reset(server.socket)
+    _wait_for_socket_error(client.socket)
+    held = client.output_stream.write(b"first")  # nothing pending: write() sends it
+    assert held.done
+    with pytest.raises(trio.BrokenResourceError, match="broken by an earlier failure") as caught:
+        client.output_stream.write(b"second")
+    with pytest.raises(SocketStatusError) as own:
+        await held
+    assert own.value.status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
+    assert caught.value is not own.value
+    assert caught.value.__cause__ is own.value
+    assert SocketError.get_status(caught.value) == SocketErrorStatus.CONNECTION_RESET_BY_PEER
+
+
 @pytest.mark.parametrize("entered", [True, False], ids=["entered", "unentered"])
 async def test_every_flush_waiting_for_writes_that_fail_raises_their_failure(
     listener: StreamSocketListener, entered: bool

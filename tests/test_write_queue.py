@@ -640,6 +640,40 @@ def test_seeing_many_failures_is_linear_and_one_error_stands_for_all() -> None:
     assert queue.take_unobserved(before=queue.next_seq) is None
 
 
+def test_a_failure_whose_handle_was_held_is_claimed_and_left_to_flushes() -> None:
+    """The failure of a write whose handle someone held at the write after it (held
+    by the queue) or holds now (the latest, claimed by the stream) is claimed: taking
+    the unclaimed ones leaves it for its awaiter, a flush or a close, unless it is the
+    same error as one taken (a broken stream fails its writes with one)."""
+    queue = WriteQueue(1 << 20, "q")
+    handles = []
+    for seq in range(4):
+        queue.push(b"x")
+        handles.append(QueuedWrite(seq, 1))
+        if seq == 1:
+            queue.hold(handles[1])  # held at the write after it; the others are not
+    refused = [OSError(f"refused {seq}") for seq in range(4)]
+    queue.latest = handles[3]
+    for error in refused:
+        queue.fail_head(error)
+    queue.claim_latest()  # the stream found the latest held
+    assert queue.has_unclaimed
+    assert queue.take_unobserved(queue.next_seq, claimed=False) is refused[0]
+    assert not queue.has_unclaimed
+    assert queue.has_unobserved  # writes 1 and 3: for their awaiters or a flush
+    assert queue.begin_flush().error is refused[1]
+    queue.observe(1)
+    assert queue.take_unobserved(queue.next_seq) is refused[3]
+    assert not queue.has_unobserved
+    queue.push(b"y")
+    queue.push(b"z")
+    queue.hold(QueuedWrite(4, 1))
+    reset = OSError("reset")
+    queue.fail_all(reset)
+    assert queue.take_unobserved(queue.next_seq, claimed=False) is reset
+    assert not queue.has_unobserved  # write 4's, claimed, is the same error
+
+
 # -- writes taken back (a cancelled send_all) -------------------------------------------
 
 

@@ -22,6 +22,7 @@ import itertools
 from typing import Final, Generic, TypeVar
 
 from .gather_limits import IOV_MAX, JOIN_AVERAGE, JOIN_BELOW, MAX_SEND
+from .write_failures import FlushWait, Unseen
 
 __all__ = ["IOV_MAX", "WRITE_OVERHEAD", "FlushWait", "QueuedWrite", "WriteQueue"]
 
@@ -56,19 +57,6 @@ class QueuedWrite:
         self._error = None
 
 
-class FlushWait:
-    """A flush waiting for the writes numbered below :attr:`target`
-    (:meth:`WriteQueue.begin_flush`), and the failure it is to raise: the first among
-    those writes that nobody had seen when it began, or that happened while it waited.
-    """
-
-    __slots__ = ("error", "target")
-
-    def __init__(self, target: int, error: BaseException | None) -> None:
-        self.target = target
-        self.error = error
-
-
 #: The handles a queue is given: :class:`QueuedWrite` or a driver's subclass of it.
 W = TypeVar("W", bound=QueuedWrite)
 
@@ -89,7 +77,9 @@ class WriteQueue(Generic[W]):
       the handles of those writes that the queue was given. A failed write is
       *unobserved* until someone awaits it (:meth:`observe`) or :meth:`take_unobserved`
       hands its error out, so that no failure is lost; both are linear in the writes
-      they touch, keyed by sequence number.
+      they touch, keyed by sequence number. Its failure is *claimed* when its handle
+      was held (:meth:`hold`, :meth:`claim_latest`): then only a flush or a close hands
+      it out (:mod:`.write_failures`).
     - A flush is told of failures as a handle is (:meth:`begin_flush`,
       :meth:`end_flush`): it raises the first failure among the writes it waits for
       that was unobserved when it began or happened while it waited, so that every
@@ -147,10 +137,8 @@ class WriteQueue(Generic[W]):
         # large join in many pieces while its window opens). Any failure drops it.
         self._joined: bytes | None = None
         self._joined_sent = 0
-        # The errors of failed writes nobody has seen fail yet, by sequence number:
-        # seeing one is O(1) and seeing n of them (after fail_all() ended n) is O(n).
-        # Writes end in order, so the first entry is the lowest number.
-        self._unobserved: dict[int, BaseException] = {}
+        # The failed writes nobody has seen fail yet, and which of them are claimed.
+        self._unobserved = Unseen()
         # The flushes waiting for pending writes (begin_flush), told of their failures.
         self._flushes: list[FlushWait] = []
         self._retracted = False  # whether an empty write may be one taken back (retract)
@@ -182,6 +170,11 @@ class WriteQueue(Generic[W]):
     def has_unobserved(self) -> bool:
         """Whether a failed write is waiting to be seen."""
         return bool(self._unobserved)
+
+    @property
+    def has_unclaimed(self) -> bool:
+        """Whether a failed write waiting to be seen is not claimed."""
+        return self._unobserved.unclaimed
 
     @property
     def first_seq(self) -> int:
@@ -420,7 +413,7 @@ class WriteQueue(Generic[W]):
         self.cost -= len(self.writes.popleft()) + WRITE_OVERHEAD
         self._head_sent = 0
         self._joined = None
-        self._unobserved[seq] = error
+        self._unobserved.add((seq,), error)
         self._tell(seq, seq + 1, error)
 
     def fail_all(self, error: BaseException) -> None:
@@ -435,13 +428,15 @@ class WriteQueue(Generic[W]):
         self._head_sent = 0
         self._joined = None
         if first < end:
-            self._unobserved.update(dict.fromkeys(failed, error))
+            self._unobserved.add(failed, error)
             self._tell(first, end, error)
 
     def _tell(self, first: int, end: int, error: BaseException) -> None:
         """Set *error* on the handles of the writes numbered *first* to *end*, which just
         failed, and on the flushes waiting for them that have none yet (writes fail in
-        order, so it is their first); forget the held handles of writes that have ended."""
+        order, so it is their first); forget the held handles of writes that have ended.
+        A held handle's caller held it at the write after it (:meth:`hold`): its
+        failure is claimed."""
         for flush in self._flushes:
             if flush.error is None and first < flush.target:
                 flush.error = error
@@ -453,10 +448,16 @@ class WriteQueue(Generic[W]):
             write = held.popleft()
             if write._seq >= first:
                 write._error = error
+                self._unobserved.claim(write._seq)
 
     def observe(self, seq: int) -> None:
         """Note that the failure of write *seq* was seen (its awaiter raises it)."""
-        self._unobserved.pop(seq, None)
+        self._unobserved.see(seq)
+
+    def claim_latest(self) -> None:
+        """The caller holds :attr:`latest`: its write's failure, if unseen, is claimed."""
+        if self.latest is not None:
+            self._unobserved.claim(self.latest._seq)
 
     def begin_flush(self) -> FlushWait:
         """A flush of the writes started so far begins: the :class:`FlushWait` to pass to
@@ -465,8 +466,7 @@ class WriteQueue(Generic[W]):
         Its failure is the first unobserved one now, else the first of a write pending
         now, whoever sees that failure meanwhile: tasks flushing at once all raise it.
         """
-        unobserved = self._unobserved
-        flush = FlushWait(self.next_seq, next(iter(unobserved.values())) if unobserved else None)
+        flush = FlushWait(self.next_seq, self._unobserved.first())
         if self.writes:  # else no write it covers can fail any more
             self._flushes.append(flush)
         return flush
@@ -482,17 +482,9 @@ class WriteQueue(Generic[W]):
         self.take_unobserved(flush.target)
         return flush.error
 
-    def take_unobserved(self, before: int) -> BaseException | None:
+    def take_unobserved(self, before: int, *, claimed: bool = True) -> BaseException | None:
         """The error of the first failed write numbered below *before* that nobody has
-        seen, or None; every such write counts as seen afterwards (one error stands for
-        them all, as a flush raises one)."""
-        unobserved = self._unobserved
-        if not unobserved:
-            return None
-        seen = [seq for seq in unobserved if seq < before]
-        if not seen:
-            return None
-        error = unobserved[seen[0]]
-        for seq in seen:
-            del unobserved[seq]
-        return error
+        seen (and, unless *claimed*, whose failure is not claimed), or None; every such
+        write counts as seen afterwards (one error stands for them all, as a flush
+        raises one; :meth:`.write_failures.Unseen.take`)."""
+        return self._unobserved.take(before, claimed=claimed)

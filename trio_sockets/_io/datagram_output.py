@@ -78,7 +78,8 @@ class DatagramOutputStream(BaseOutputStream):
     an earlier datagram (port unreachable, a router's refusal), which Linux hands to the
     next send of a connected socket, fails no write: it arrives as a
     ``message_received`` event, and the datagram is sent. As for every output stream, a
-    failure nobody awaited is raised by the next ``write``, ``flush`` or ``aclose``.
+    failure nobody awaited is raised by the next ``write``, ``flush`` or ``aclose`` --
+    not by ``write`` while the caller holds the failed write's operation.
     """
 
     # A write that finds nothing pending is sent by write() itself (once per task
@@ -246,6 +247,10 @@ class DatagramOutputStream(BaseOutputStream):
             self._sock.sendto(data, self._destination)
 
     def _handle_error(self, exc: OSError, run: int, size: int) -> None:
+        # The frame of _send_step holds *exc*, whose traceback (or context's) holds that
+        # frame: a cycle that would keep write()'s frame, and the operation in it,
+        # alive until the collector runs -- held, as its reference count tells.
+        exc.__traceback__ = exc.__context__ = None
         if isinstance(exc, PermissionError):
             if self._over_ipv4 and self._events.enable_broadcast():
                 return  # SO_BROADCAST is on now: the next step sends the same datagrams

@@ -13,18 +13,24 @@ reuse their result tuple: ``sys.getrefcount`` says so exactly. A run of unawaite
 then makes one operation object, not one each. An operation someone still holds is
 never given another write: it goes to the queue to be told of its write's failure, and
 a new one is made. Where reference counts are not exact, every write makes its own.
+
+The same count decides whose a failure is (:func:`unheld_failure`): the next write
+raises the failure of a write nobody holds the operation of, as the only place left
+to see it; one whose operation the caller holds is that operation's to raise.
 """
 
 from __future__ import annotations
 
 import sys
-from typing import Final
+from typing import Final, TypeVar
 
 from .._core.write_queue import QueuedWrite, WriteQueue
 
-__all__ = ["UNHELD", "getrefcount"]
+__all__ = ["UNHELD", "getrefcount", "unheld_failure"]
 
 getrefcount = sys.getrefcount
+
+W = TypeVar("W", bound=QueuedWrite)
 
 
 def _unheld_refcount() -> int:
@@ -43,3 +49,15 @@ def _unheld_refcount() -> int:
 
 #: ``getrefcount`` of the last operation when nobody but the queue holds it.
 UNHELD: Final = _unheld_refcount()
+
+
+def unheld_failure(queue: WriteQueue[W]) -> BaseException | None:
+    """The failure the next write raises: the first unseen one of a write whose
+    operation nobody held at the write after it (:meth:`WriteQueue.hold
+    <trio_sockets._core.write_queue.WriteQueue.hold>`) and nobody holds now if it was
+    the last. Failures of held operations are claimed instead, for their operation to
+    raise (or a flush or a close, if it never is). Call before the next write."""
+    latest = queue.latest
+    if latest is not None and getrefcount(latest) != UNHELD:
+        queue.claim_latest()
+    return queue.take_unobserved(queue.next_seq, claimed=False)

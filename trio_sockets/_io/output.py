@@ -42,7 +42,7 @@ from .._core.errors import SocketErrorStatus, socket_error
 from .._core.scheduling import task_step
 from .._core.write_queue import WRITE_OVERHEAD, QueuedWrite, WriteQueue
 from .._data.interfaces import SocketOutputStream, WriteOperation
-from .operation import UNHELD, getrefcount
+from .operation import UNHELD, getrefcount, unheld_failure
 from .sending import OnCancel, Sending, TaskStarter
 
 __all__ = [
@@ -194,7 +194,8 @@ class BaseOutputStream(Sending, SocketOutputStream):
             BufferError: the pending writes would hold more than :attr:`max_pending_bytes`
                 (their bytes plus 256 for each write).
             trio.ClosedResourceError: the stream or its socket is closed.
-            OSError: an earlier write failed and nobody has seen that failure yet.
+            OSError: an earlier write failed, nobody has seen that failure yet, and
+                nobody held its operation (holding it, await it: it raises its failure).
 
         On a socket that was not entered with ``async with`` there is no background
         writer: the kernel gets at once what it takes without waiting (on a TLS
@@ -412,9 +413,9 @@ class BaseOutputStream(Sending, SocketOutputStream):
                 )
             data = bytes(data)  # also a bytes subclass's, or a non-contiguous view's
         if self._failed:
-            queue = self._queue
-            self._raise_unobserved(queue.next_seq)
-            self._failed = queue.has_unobserved
+            self._failed = False  # those left, if any, are claimed: flush() raises them
+            if (error := unheld_failure(self._queue)) is not None:
+                raise error
         if self._needs_check:
             self._check_writable(data)
         self._guarded = self._closed or self._needs_check or self._failed
