@@ -2,18 +2,21 @@
 remote resolved for an output stream, the address families a socket reaches, the
 largest datagram each family takes, and the control message that makes a datagram
 leave from one address of a socket bound to every address (``IP_PKTINFO`` /
-``IPV6_PKTINFO``)."""
+``IPV6_PKTINFO``), and whether routing lets it leave from there toward a remote."""
 
 from __future__ import annotations
 
+import errno
+import ipaddress
 import socket
 import struct
 from collections.abc import Collection
 from typing import Final
 
+from .._core.endpoint import EndpointPair
 from .._core.hostname import HostName
 from .._core.linux import IP_PKTINFO
-from .._core.sockaddr import ipv4_mapped, ipv4_of_mapped
+from .._core.sockaddr import ipv4_mapped, ipv4_of_mapped, is_multicast, unmapped
 from .addresses import (
     Addresses,
     LocalSide,
@@ -30,9 +33,13 @@ __all__ = [
     "MAX_IPV6_PAYLOAD",
     "families_of",
     "max_payload",
+    "names_literals",
     "over_ipv4",
     "resolve_destination",
+    "route_probe_target",
     "source_ancillary",
+    "source_reaches",
+    "stream_name_key",
     "to_socket_address",
 ]
 
@@ -126,3 +133,73 @@ def source_ancillary(source: SockAddr | None) -> Ancillary:
     address = socket.inet_pton(socket.AF_INET6, str(source[0]).partition("%")[0])
     scope = source[3] if len(source) == 4 else 0
     return [(socket.IPPROTO_IPV6, socket.IPV6_PKTINFO, address + struct.pack("@I", scope))]
+
+
+def stream_name_key(host: object, service: object) -> tuple[object, ...] | None:
+    """The key of a datagram output stream asked for by *host* and *service*, or by an
+    endpoint pair (*service* None), in its socket's cache of streams by name
+    (``StreamCache``); None: neither form."""
+    if type(host) is HostName and type(service) is str:
+        return (host, service)
+    if type(host) is EndpointPair and service is None:
+        return (
+            host.remote_host_name,
+            host.remote_service_name,
+            host.local_host_name,
+            host.local_service_name,
+        )
+    return None
+
+
+def names_literals(key: tuple[object, ...]) -> bool:
+    """Whether *key* names only IP literals and decimal ports (or, on an endpoint pair's
+    local side, none): what resolves the same way every time."""
+    remote, service, *local = key
+    if not (_is_ip(remote) and _is_port(service)):
+        return False
+    if not local:
+        return True
+    host, port = local
+    return (host is None or _is_ip(host)) and (port == "" or _is_port(port))
+
+
+def _is_ip(host: object) -> bool:
+    return isinstance(host, HostName) and host.ip_address is not None
+
+
+def _is_port(service: object) -> bool:
+    return isinstance(service, str) and service.isdigit() and service.isascii()
+
+
+def route_probe_target(target: SockAddr, family: int) -> SockAddr | None:
+    """*target* as a socket of *family* connects to it (an IPv4-mapped one as IPv4 for
+    an IPv4 probe); None when that family cannot, or for a multicast group, which
+    leaves by the socket's ``control.multicast_interface``, not by the probe's route."""
+    if is_multicast(str(target[0])):
+        return None
+    if family == socket.AF_INET6:
+        return target if len(target) == 4 else None
+    host = unmapped(str(target[0]))
+    return (host, target[1]) if ":" not in host else None
+
+
+def source_reaches(probe: socket.socket, remote: SockAddr, source: SockAddr) -> bool:
+    """Whether datagrams from *source*, to which *probe* is bound, may go to *remote*:
+    False when routing refuses that source there, and not every source (a ``blackhole``
+    route, whose writes fail each, as a stream without a source's do). ``connect`` of
+    a UDP socket only routes. IPv6 routes a loopback source anywhere, but a datagram
+    to a remote of a link's scope must leave from an address of that link."""
+    try:
+        probe.connect(remote)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            return True  # no route, a prohibit route...: for the writes to report
+        try:
+            with socket.socket(probe.family, socket.SOCK_DGRAM) as anyone:
+                anyone.connect(remote)
+        except OSError:
+            return True  # every source is refused (or nothing tells): for the writes
+        return False
+    scope = remote[3] if len(remote) == 4 else 0
+    loopback = ipaddress.ip_address(str(source[0]).partition("%")[0]).is_loopback
+    return not (scope and loopback and scope != socket.if_nametoindex("lo"))

@@ -22,20 +22,20 @@ import errno
 import socket
 from typing import Final, Protocol
 
-from .._core.endpoint import EndpointPair
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
-from .._core.hostname import HostName
 from .connect import MAX_NAMED, format_sockaddr
 from .datagram_addresses import (
     MAX_IPV4_PAYLOAD,
     MAX_IPV6_PAYLOAD,
+    names_literals,
     over_ipv4,
     source_ancillary,
+    stream_name_key,
 )
 from .datagram_read import ICMP_ERRNOS
 from .output import BaseOutputStream, NurseryGetter
 from .resolver import SockAddr
-from .sockio import prohibited
+from .sockio import prohibited, refused_route
 from .udp_gso import GSO_REFUSED, GSO_TOO_LARGE, OLDER_MAX_SEGMENTS, SEGMENT_CAP, send_segmented
 
 __all__ = ["DatagramOutputStream", "StreamCache"]
@@ -72,12 +72,13 @@ class DatagramOutputStream(BaseOutputStream):
     ``write()`` raises a ``MESSAGE_TOO_LONG`` :class:`~trio_sockets.SocketStatusError`
     at once for a datagram larger than the address family allows (65,507 bytes over
     IPv4, 65,527 over IPv6); nothing is queued and the stream stays usable. A datagram
-    the kernel refuses (``EACCES`` from a ``prohibit`` route, as ``UNREACHABLE_HOST``,
-    ``ENOBUFS``, ``EMSGSIZE`` with ``dont_fragment``...) fails its own
-    :class:`~trio_sockets.WriteOperation` only; later writes go on. An ICMP error about
-    an earlier datagram (port unreachable, a router's refusal), which Linux hands to the
-    next send of a connected socket, fails no write: it arrives as a
-    ``message_received`` event, and the datagram is sent. As for every output stream, a
+    the kernel refuses (``EACCES`` from a ``prohibit`` route and ``EINVAL`` from a
+    ``blackhole`` route or a source that cannot reach the remote, as
+    ``UNREACHABLE_HOST`` saying so, ``ENOBUFS``, ``EMSGSIZE`` with ``dont_fragment``...)
+    fails its own :class:`~trio_sockets.WriteOperation` only; later writes go on. An
+    ICMP error about an earlier datagram (port unreachable, a router's refusal), which
+    Linux hands to the next send of a connected socket, fails no write: it arrives as
+    a ``message_received`` event, and the datagram is sent. As for every output stream, a
     failure nobody awaited is raised by the next ``write``, ``flush`` or ``aclose`` --
     not by ``write`` while the caller holds the failed write's operation.
     """
@@ -166,6 +167,8 @@ class DatagramOutputStream(BaseOutputStream):
                 error = self._send_again(exc, run) if exc.errno in ICMP_ERRNOS else exc
                 if error is not None and len(run) > OLDER_MAX_SEGMENTS:
                     error, end = self._send_fewer(error, run, end)
+                if error is not None and error.errno == errno.EINVAL and len(run) > 1:
+                    error, end = self._send_first(run, end)
             except BlockingIOError:
                 return False
             if error is not None:
@@ -221,6 +224,27 @@ class DatagramOutputStream(BaseOutputStream):
         SEGMENT_CAP.segments = OLDER_MAX_SEGMENTS
         return None, end
 
+    def _send_first(self, run: list[bytes], end: int) -> tuple[OSError | None, int]:
+        """*run*, of the writes numbered below *end*, was refused with ``EINVAL``: its
+        segments over the path MTU (as older kernels say it; current ones say
+        ``EMSGSIZE``), or the route (a ``blackhole`` route, a source that cannot reach
+        the remote), which refuses a lone datagram too. So its first datagram is sent
+        alone, *run* cut to it: if it goes, segments of its size are sent one by one
+        from now on. Returns the error to fail it with, None if it went, and the end of
+        the writes it is about."""
+        end -= len(run) - 1
+        del run[1:]
+        try:
+            self._send_one(run[0])
+        except BlockingIOError:
+            raise
+        except OSError as again:
+            failure = self._send_again(again, run) if again.errno in ICMP_ERRNOS else again
+            if failure is not None:
+                return failure, end
+        self._gso_size_limit = min(self._gso_size_limit, len(run[0]))
+        return None, end
+
     def _send_again(self, exc: OSError, run: list[bytes]) -> OSError | None:
         """Send *run* again after *exc*, an error an ICMP message may have left pending
         for this send: None if it went, else the error to fail it with. *exc* was about
@@ -255,6 +279,8 @@ class DatagramOutputStream(BaseOutputStream):
             if self._over_ipv4 and self._events.enable_broadcast():
                 return  # SO_BROADCAST is on now: the next step sends the same datagrams
             exc = prohibited(errno.EACCES, "the datagram")
+        elif exc.errno == errno.EINVAL and run == 1:  # not GSO's: _send_first tells
+            exc = refused_route(errno.EINVAL, "the datagram")
         if run > 1 and exc.errno in GSO_REFUSED:
             # Sent one by one, each datagram gets the kernel's own answer: fragmented,
             # or EMSGSIZE (with dont_fragment) failing that write alone.
@@ -304,7 +330,7 @@ class StreamCache:
         self._lost_more = 0
 
     def by_name(self, host: object, service: object) -> DatagramOutputStream | None:
-        key = _name_key(host, service)
+        key = stream_name_key(host, service)
         if key is None:
             return None
         stream = self._by_name.get(key)
@@ -328,8 +354,8 @@ class StreamCache:
             elif len(by_target) >= STREAM_CACHE_SIZE:
                 self._make_room()
             by_target[target] = stream
-        key = _name_key(host, service)
-        if key is not None and _is_literal(key):
+        key = stream_name_key(host, service)
+        if key is not None and names_literals(key):
             by_name = self._by_name
             if key not in by_name and len(by_name) >= 2 * STREAM_CACHE_SIZE:
                 # The oldest name goes; one whose stream is still cached is added back
@@ -427,38 +453,3 @@ class StreamCache:
             self._lost = error
         else:
             self._lost_more += 1
-
-
-def _name_key(host: object, service: object) -> tuple[object, ...] | None:
-    """The key of a stream asked for by *host* and *service*, or by an endpoint pair
-    (*service* None), among the names; None: neither form."""
-    if type(host) is HostName and type(service) is str:
-        return (host, service)
-    if type(host) is EndpointPair and service is None:
-        return (
-            host.remote_host_name,
-            host.remote_service_name,
-            host.local_host_name,
-            host.local_service_name,
-        )
-    return None
-
-
-def _is_literal(key: tuple[object, ...]) -> bool:
-    """Whether *key* names only IP literals and decimal ports (or, on an endpoint pair's
-    local side, none): what resolves the same way every time."""
-    remote, service, *local = key
-    if not (_is_ip(remote) and _is_port(service)):
-        return False
-    if not local:
-        return True
-    host, port = local
-    return (host is None or _is_ip(host)) and (port == "" or _is_port(port))
-
-
-def _is_ip(host: object) -> bool:
-    return isinstance(host, HostName) and host.ip_address is not None
-
-
-def _is_port(service: object) -> bool:
-    return isinstance(service, str) and service.isdigit() and service.isascii()

@@ -37,6 +37,7 @@ __all__ = [
     "connect",
     "ended_abnormally",
     "prohibited",
+    "refused_route",
 ]
 
 #: errno values of a connection that ended without the peer's end of stream: a reset,
@@ -114,6 +115,20 @@ def prohibited(code: int, what: str) -> SocketStatusError:
         SocketErrorStatus.UNREACHABLE_HOST,
         f"[Errno {code}] {os.strerror(code)}: the network refused {what} "
         "(administratively prohibited: a prohibit route, or a router's ICMPv6 answer)",
+        errno=code,
+    )
+
+
+def refused_route(code: int, what: str) -> SocketStatusError:
+    """The failure for an ``EINVAL`` that answered *what* sent alone (no segmentation):
+    routing refused it -- a ``blackhole`` route to the remote, or a source address
+    that cannot reach it (a loopback address toward another interface). A route that
+    leads nowhere, as an ``unreachable`` one: ``UNREACHABLE_HOST``."""
+    return socket_error(
+        SocketErrorStatus.UNREACHABLE_HOST,
+        f"[Errno {code}] {os.strerror(code)}: routing refused {what} (a blackhole route "
+        "to the remote, or a source address that cannot reach it, such as a loopback "
+        "address toward another interface)",
         errno=code,
     )
 

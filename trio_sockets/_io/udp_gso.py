@@ -13,7 +13,10 @@ IPv6). Python has no ``sendmmsg``, so any other datagram goes in a system call o
 A kernel that refuses (``EIO``: the device cannot checksum the segments; ``ENOPROTOOPT``:
 no GSO at all; ``EMSGSIZE`` on current kernels, ``EINVAL`` on older ones: a segment
 larger than the path MTU, which the kernel fragments when it is sent alone) gets one
-send per datagram instead, and the stream remembers that.
+send per datagram instead, and the stream remembers that. ``EINVAL`` is also routing's
+answer to every datagram (a ``blackhole`` route, a loopback source toward another
+interface): a run refused with it has its first datagram sent alone before anything
+is concluded, and only if that one goes are the segments taken to be at fault.
 
 The kernel's limit on the segments of one send, ``UDP_MAX_SEGMENTS``, is 128 on Linux
 6.9 and later and on the stable kernels that took that change, 64 before; more fail
@@ -48,12 +51,11 @@ MAX_SEGMENTS: Final = 128
 #: ``UDP_MAX_SEGMENTS`` of the kernels before.
 OLDER_MAX_SEGMENTS: Final = 64
 #: The errors a kernel gives when it cannot segment: fall back to one send per datagram.
-GSO_REFUSED: Final = frozenset(
-    {errno.EIO, errno.EINVAL, errno.EMSGSIZE, errno.ENOPROTOOPT, errno.EOPNOTSUPP}
-)
+#: (``EINVAL`` is not among them: it may be the route's, see above.)
+GSO_REFUSED: Final = frozenset({errno.EIO, errno.EMSGSIZE, errno.ENOPROTOOPT, errno.EOPNOTSUPP})
 #: Those that mean "segments of this size are over the path MTU": smaller ones still go
 #: together.
-GSO_TOO_LARGE: Final = frozenset({errno.EINVAL, errno.EMSGSIZE})
+GSO_TOO_LARGE: Final = frozenset({errno.EMSGSIZE})
 
 
 class SegmentCap:

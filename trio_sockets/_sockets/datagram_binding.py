@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import socket
 from collections.abc import Callable
 from typing import NamedTuple
@@ -38,8 +39,16 @@ from .._io.addresses import (
     with_link_scopes,
 )
 from .._io.connect import format_sockaddr
-from .._io.datagram_addresses import families_of, over_ipv4, to_socket_address
+from .._io.datagram_addresses import (
+    families_of,
+    over_ipv4,
+    route_probe_target,
+    source_reaches,
+    to_socket_address,
+)
+from .._io.datagram_output import DatagramOutputStream
 from .._io.datagram_receive import MessageReceiver
+from .._io.output import NurseryGetter
 from .._io.resolver import Resolver, SockAddr
 from .._io.translate import translating
 from .datagram_control import DatagramSocketControl
@@ -297,12 +306,34 @@ class DatagramBinding:
                 "is set, and a multicast-only socket sends only to multicast groups"
             )
 
-    def check_source(self, source: SockAddr, what: str) -> None:
-        """Refuse to send from *source* (of :meth:`local_side`) when it is no address
-        of this host, before a stream is made: probed by binding a socket to it.
+    def new_stream(
+        self,
+        sock: _StdSocket,
+        target: SockAddr,
+        source: SockAddr | None,
+        nursery_getter: NurseryGetter,
+        what: str,
+    ) -> DatagramOutputStream:
+        """A new output stream of *sock* to *target*, its datagrams leaving from
+        *source* (refused first if they cannot: :meth:`check_source`), or from the
+        address routing picks (None)."""
+        if source is not None:
+            self.check_source(source, target, what)
+            name = f"DatagramSocket {format_sockaddr(source)}"
+        else:
+            name = self.describe() if local_port(sock) else "DatagramSocket"
+        where = f"{name} -> {format_sockaddr(target)}"
+        return DatagramOutputStream(sock, nursery_getter, where, target, self, source=source)
+
+    def check_source(self, source: SockAddr, target: SockAddr, what: str) -> None:
+        """Refuse to send from *source* (of :meth:`local_side`) to *target* when it is
+        no address of this host, or cannot reach *target*, before a stream is made:
+        probed by binding a socket to it and connecting that socket to *target*, which
+        routes with that source and sends nothing.
 
         Raises:
-            SocketStatusError: ``CANNOT_ASSIGN_REQUESTED_ADDRESS``, naming the address.
+            SocketStatusError: ``CANNOT_ASSIGN_REQUESTED_ADDRESS``, naming the address
+                (and *target*, when routing refuses that source there).
         """
         family = socket.AF_INET if len(source) == 2 else socket.AF_INET6
         with translating(f"{what}: open a socket to check {source[0]}", opening=True):
@@ -317,6 +348,16 @@ class DatagramBinding:
                     f"{exc.strerror}",
                     errno=errno.EADDRNOTAVAIL,
                 ) from exc
+            remote = route_probe_target(target, family)
+            if remote is not None and not source_reaches(probe, remote, source):
+                raise socket_error(
+                    SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS,
+                    f"{what}: datagrams cannot leave from {format_sockaddr(source)} "
+                    f"toward {format_sockaddr(target)}: routing refuses that source there "
+                    f"(a loopback address toward another interface) [Errno "
+                    f"{errno.EINVAL}] {os.strerror(errno.EINVAL)}",
+                    errno=errno.EADDRNOTAVAIL,
+                )
 
     def enable_broadcast(self) -> bool:
         """Turn ``SO_BROADCAST`` on after the kernel said EACCES; False if it was on."""

@@ -26,7 +26,6 @@ from .._core.lifecycle import DATAGRAM_SOCKET, Action, Lifecycle, Phase
 from .._core.sockaddr import is_multicast
 from .._data.interfaces import SocketOutputStream
 from .._io.addresses import endpoint_pairs
-from .._io.connect import format_sockaddr
 from .._io.datagram_addresses import resolve_destination
 from .._io.datagram_channel import DatagramMessageChannel
 from .._io.datagram_output import DatagramOutputStream, StreamCache
@@ -34,7 +33,7 @@ from .._io.datagram_receive import MessageReceiver
 from .._io.resolver import Resolver, resolver_or_default
 from .._io.scoped import AbortableIO, NurseryScoped
 from .._io.system_lookups import adapter_host
-from .datagram_binding import DatagramBinding, local_port
+from .datagram_binding import DatagramBinding
 from .datagram_control import DatagramSocketControl, set_membership
 from .datagram_information import DatagramSocketInformation
 
@@ -327,7 +326,8 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         The stream is an :class:`~trio_sockets.OutputStream` whose every write is one
         datagram. ``write()`` raises ``MESSAGE_TOO_LONG`` at once for a datagram over
         the family's limit (65,507 bytes over IPv4, 65,527 over IPv6); a datagram the
-        kernel refuses fails only its own :class:`~trio_sockets.WriteOperation`. Pending
+        kernel refuses fails only its own :class:`~trio_sockets.WriteOperation` (a
+        ``prohibit`` or ``blackhole`` route: ``UNREACHABLE_HOST``, saying so). Pending
         writes of one size, the last of a run maybe shorter, leave together in one
         ``sendmsg`` (UDP segmentation offload, up to 128 datagrams; 64 on Linux before
         6.9), each still its own datagram; any other write takes a system call of its
@@ -345,7 +345,9 @@ class DatagramSocket(NurseryScoped, AbortableIO):
                 when the remote has no address of a family the local side reaches (an
                 IPv6 remote on a socket or endpoint pair bound to an IPv4 address, or the
                 reverse), ``CANNOT_ASSIGN_REQUESTED_ADDRESS`` for a local address to send
-                from that is no address of this host or a group's; no stream is made.
+                from that is no address of this host or a group's, or that routing
+                refuses toward the remote (a loopback address toward another
+                interface; the message names both); no stream is made.
         """
         self._lifecycle.check(Action.SEND_TO)
         self._require_nursery("get_output_stream()")
@@ -370,19 +372,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             binding.last_destination = target
             stream = self._streams.get(target, side.source)
             if stream is None:
-                if side.source is not None:
-                    binding.check_source(side.source, what)
-                    name = f"DatagramSocket {format_sockaddr(side.source)}"
-                else:
-                    name = self._describe() if local_port(sock) else "DatagramSocket"
-                stream = DatagramOutputStream(
-                    sock,
-                    self._get_nursery,
-                    f"{name} -> {format_sockaddr(target)}",
-                    target,
-                    binding,
-                    source=side.source,
-                )
+                stream = binding.new_stream(sock, target, side.source, self._get_nursery, what)
             self._streams.add(stream, remote_host_name, remote_service_name)
             return stream
         raise self._aborted(what)
