@@ -8,7 +8,8 @@ sans-I/O protocol takes a close frame there for a protocol error: it answers 100
 would be lost, and the connection taken for failed by this side. The protocols here take
 it as the close it is: the close frame is answered (echoed) and delivered as any close,
 and the receiver reports the unfinished message, which is not a message, as lost
-(:func:`message_cut_error`).
+(:func:`message_cut_error`). The message under way is the protocol's ``current_size``
+(``websockets`` 16 and later; the package requires those).
 """
 
 from __future__ import annotations
