@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # benchmarks/ is a top-level package of the checkout
     sys.path.insert(0, str(ROOT))
 
-from benchmarks import report  # noqa: E402
+from benchmarks import instructions, report  # noqa: E402
 from benchmarks.common import Params, Sample  # noqa: E402
 from benchmarks.run import count_send_calls, measure, parse_strace_summary  # noqa: E402
 from benchmarks.workloads import BY_NAME, IMPLEMENTATIONS, WORKLOADS, available, load  # noqa: E402
@@ -403,3 +403,21 @@ def test_the_chart_has_a_websocket_panel_against_the_fastest_peer() -> None:
             "peak RSS / connection ÷ raw trio's: lower is better",
             "messages/s ÷ the fastest peer's: higher is better",
         ]
+
+
+@pytest.mark.parametrize("kind", list(instructions.KINDS))
+def test_each_instruction_count_workload_runs(kind: str) -> None:
+    # What cachegrind counts must run as written (a few round trips, no valgrind).
+    instructions.run(kind, 20)
+
+
+def test_the_instruction_counter_refuses_an_unknown_kind(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(SystemExit) as caught:
+        instructions.main(["pingpong", "x" * 200])
+    assert caught.value.code == 2
+    error = capsys.readouterr().err
+    assert "unknown kind 'xxxxxxxx" in error
+    assert "choose from pingpong, pingpong_trio_calls" in error
+    assert "x" * 81 not in error
