@@ -1643,6 +1643,45 @@ async def test_a_clean_tls_close_reads_as_end_of_stream(pki: Pki) -> None:
             assert await server.receive_some() == b""
 
 
+@pytest.mark.parametrize("waiting_in", ["receive_some", "read", "load"])
+async def test_a_clean_tls_close_with_a_reader_waiting_reads_as_end_of_stream(
+    pki: Pki, waiting_in: str
+) -> None:
+    """The full-duplex shape: one task waits in a receive while another closes the
+    socket. The close still sends close_notify, so the peer reads the end of the stream
+    (it used to read a possible truncation, CONNECTION_RESET_BY_PEER), and the waiting
+    receive ends with OPERATION_ABORTED."""
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = pki.server
+        await listener.bind_endpoint(HostName("127.0.0.1"), "0", L.SSL)
+        async with trusting(pki) as sock:
+            await sock.connect(HostName("localhost"), listener.information.local_port, L.SSL)
+            server = await listener.accept()
+            aborted: list[SocketErrorStatus] = []
+
+            receive = {
+                "receive_some": lambda: sock.receive_some(),
+                "read": lambda: sock.input_stream.read(10, InputStreamOptions.PARTIAL),
+                "load": lambda: DataReader(sock.input_stream).load(4),
+            }[waiting_in]
+
+            async def wait_for_data() -> None:
+                with pytest.raises(trio.ClosedResourceError) as caught:
+                    await receive()
+                aborted.append(SocketError.get_status(caught.value))
+
+            with trio.fail_after(10):
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(wait_for_data)
+                    await trio.testing.wait_all_tasks_blocked()
+                    sock.output_stream.write(b"last words")
+                    await sock.aclose()
+        assert aborted == [SocketErrorStatus.OPERATION_ABORTED]
+        async with server:
+            assert await reversed_line_server(server) == b"last words"
+            assert await server.receive_some() == b""
+
+
 async def test_closing_a_tls_listener_with_handshakes_pending(pki: Pki) -> None:
     fds = open_fd_count()
     tasks = len(live_tasks())

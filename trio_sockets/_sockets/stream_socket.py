@@ -407,8 +407,7 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
                 flushed = await output.finish()
             else:
                 await trio.lowlevel.checkpoint()
-            receiving = self._receiver is not None and self._receiver.conflict.held
-            if self._tls is not None and not receiving and flushed:
+            if self._tls is not None and flushed:
                 await self._tls.close_notify()
         finally:
             self._close_now()
