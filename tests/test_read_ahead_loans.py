@@ -107,6 +107,32 @@ async def test_what_a_reader_borrowed_comes_first_to_the_next_read_of_the_socket
 
 
 @bounded
+async def test_a_read_ahead_read_keeps_at_most_one_receive_of_surplus(
+    tcp_pair: tuple[StreamSocket, StreamSocket],
+) -> None:
+    """``read(count, READ_AHEAD)`` that lacks its last bytes asks the kernel for them
+    plus at most 64 KiB, not for *count* again: megabytes used to stay read ahead (and
+    the next DataReader borrowed them all)."""
+    client, server = tcp_pair
+    count = 1 << 20
+    data = bytes(range(256)) * (3 * count // 256)
+    got: list[bytes] = []
+
+    async def read_it() -> None:
+        got.append(await server.input_stream.read(count, InputStreamOptions.READ_AHEAD))
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(read_it)
+        await arrived(client, data[: count - 1])  # the read now waits for its last byte
+        await client.send_all(data[count - 1 :])
+    assert got == [data[:count]]
+    kept = await server.input_stream.read(len(data), PARTIAL)  # the read-ahead alone
+    assert 1 <= len(kept) <= 64 * 1024
+    assert kept == data[count : count + len(kept)]
+    assert await receive_exactly(server, len(data) - count - len(kept)) == data[count + len(kept) :]
+
+
+@bounded
 async def test_a_second_reader_gets_what_the_first_borrowed_and_the_first_keeps_its_load(
     tcp_pair: tuple[StreamSocket, StreamSocket],
 ) -> None:

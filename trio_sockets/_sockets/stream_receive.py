@@ -189,7 +189,9 @@ class StreamReceiver:
                     return b""
                 bits = int(options)
                 partial = bits & _PARTIAL_BIT
-                chunk = max(count, DEFAULT_RECEIVE_SIZE) if bits & _READ_AHEAD_BIT else 0
+                # READ_AHEAD: each receive asks for 64 KiB, or for what is still needed
+                # if more: at most one receive of surplus is kept.
+                chunk = DEFAULT_RECEIVE_SIZE if bits & _READ_AHEAD_BIT else 0
                 buffered = self.buffer
                 if not buffered:
                     # The common case: one receive answers the read, and its bytes are
