@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno
 import socket
+from collections.abc import Callable
 from typing import Final, Protocol
 
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
@@ -213,14 +214,10 @@ class DatagramOutputStream(BaseOutputStream):
             return error, end
         end -= len(run) - OLDER_MAX_SEGMENTS
         del run[OLDER_MAX_SEGMENTS:]
-        try:
-            send_segmented(self._sock, run, self._destination, self._ancillary)
-        except BlockingIOError:
-            raise
-        except OSError as again:
-            failure = self._send_again(again, run) if again.errno in ICMP_ERRNOS else again
-            if failure is not None:
-                return failure, end
+        sock, destination, ancillary = self._sock, self._destination, self._ancillary
+        failure = self._resend(lambda: send_segmented(sock, run, destination, ancillary), run)
+        if failure is not None:
+            return failure, end
         SEGMENT_CAP.segments = OLDER_MAX_SEGMENTS
         return None, end
 
@@ -234,16 +231,22 @@ class DatagramOutputStream(BaseOutputStream):
         the writes it is about."""
         end -= len(run) - 1
         del run[1:]
+        failure = self._resend(lambda: self._send_one(run[0]), run)
+        if failure is not None:
+            return failure, end
+        self._gso_size_limit = min(self._gso_size_limit, len(run[0]))
+        return None, end
+
+    def _resend(self, send: Callable[[], object], run: list[bytes]) -> OSError | None:
+        """*send* the shortened *run* after a refusal: None if it went, else the error to
+        fail it with (``BlockingIOError`` propagates: the run waits for room)."""
         try:
-            self._send_one(run[0])
+            send()
         except BlockingIOError:
             raise
         except OSError as again:
-            failure = self._send_again(again, run) if again.errno in ICMP_ERRNOS else again
-            if failure is not None:
-                return failure, end
-        self._gso_size_limit = min(self._gso_size_limit, len(run[0]))
-        return None, end
+            return self._send_again(again, run) if again.errno in ICMP_ERRNOS else again
+        return None
 
     def _send_again(self, exc: OSError, run: list[bytes]) -> OSError | None:
         """Send *run* again after *exc*, an error an ICMP message may have left pending
