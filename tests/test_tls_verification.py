@@ -405,22 +405,30 @@ async def test_a_trusted_intermediate_is_an_anchor_for_both_verifiers() -> None:
     inter = issue("Chains Intermediate 0", ec_key(1), PKI.root, ca=True, not_before=NOW - 60 * DAY)
     leaf = issue("localhost", ec_key(3), inter, names=("localhost",))
     foreign = issue("localhost", ec_key(3), CLIENT_CA, names=("localhost",))
+    # No authority: keyCertSign but no basicConstraints. Trusted alone, it must not
+    # issue for anyone (OpenSSL took it for an anchor without VERIFY_X509_STRICT).
+    no_ca = issue("No CA", ec_key(2), PKI.root, basic_constraints=False, key_cert_sign=True)
+    forged = issue("localhost", ec_key(3), no_ca, names=("localhost",))
     cases = [
-        ([leaf.der, inter.der], leaf.key, True),
-        ([leaf.der, inter.der, PKI.root.der], leaf.key, True),
-        ([leaf.der], leaf.key, True),
-        ([foreign.der, CLIENT_CA.der], foreign.key, False),
+        (inter, [leaf.der, inter.der], leaf.key, True),
+        (inter, [leaf.der, inter.der, PKI.root.der], leaf.key, True),
+        (inter, [leaf.der], leaf.key, True),
+        (inter, [foreign.der, CLIENT_CA.der], foreign.key, False),
+        (no_ca, [forged.der, no_ca.der], forged.key, False),
     ]
-    for ders, key, trusted in cases:
+    for anchor, ders, key, trusted in cases:
         async with serving(server_context(ders, key)) as port:
             for ignorable in (set(), {C.UNTRUSTED}):
                 async with StreamSocket() as sock:
-                    sock.control.trusted_certificates.append(Certificate.from_der(inter.der))
+                    sock.control.trusted_certificates.append(Certificate.from_der(anchor.der))
                     sock.control.ignorable_server_certificate_errors = ignorable
                     failure = await outcome_of(sock, port)
                     errors = sock.information.server_certificate_errors
                     if trusted:
                         assert (failure, errors) == (None, []), (len(ders), ignorable)
+                    elif anchor is no_ca:
+                        assert failure is not None, ignorable
+                        assert errors == [C.BASIC_CONSTRAINTS_ERROR], (ignorable, errors)
                     else:
                         assert errors == [C.UNTRUSTED], (ignorable, errors)
                         assert (failure is None) == bool(ignorable), (ignorable, failure)

@@ -114,10 +114,13 @@ def _trust(context: ssl.SSLContext, anchors: Sequence[bytes]) -> None:
     reads the same store back: both verifiers trust the same roots. Each is trusted as
     it is, an authority that is not self-signed (an intermediate) too, without its own
     issuers: cryptography's verifier takes any certificate of its store as an anchor,
-    and OpenSSL does so with ``VERIFY_X509_PARTIAL_CHAIN`` (the default from Python 3.13
-    on, set here for every version).
+    and OpenSSL does so with ``VERIFY_X509_PARTIAL_CHAIN``. With it goes
+    ``VERIFY_X509_STRICT``, as in Python 3.13's defaults (set here for every version):
+    without it OpenSSL took as an anchor, issuing for any name, a trusted certificate
+    that is no authority (keyCertSign but no basicConstraints), which cryptography
+    refuses.
     """
-    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN
+    context.verify_flags |= ssl.VERIFY_X509_PARTIAL_CHAIN | ssl.VERIFY_X509_STRICT
     for der in anchors:
         context.load_verify_locations(cadata=der)
 
