@@ -995,6 +995,32 @@ async def test_a_held_write_that_fails_fails_only_its_operation(failing: int) ->
         assert got == [packet for packet in packets if len(packet) == 100] + [b"after"]
 
 
+async def test_failures_of_operations_let_go_unawaited_are_raised_and_do_not_pile_up() -> None:
+    """``op = stream.write(...)`` in a loop holds each operation at the next write, then
+    lets it go: its failure is raised by the write after that, so failures neither
+    pile up unseen (they were kept, one exception each, until a flush: hundreds of
+    megabytes for a producer that never flushed) nor go unreported."""
+    with trio.fail_after(20), raw_udp("::1") as peer:
+        async with DatagramSocket() as sock:
+            sock.control.dont_fragment = True
+            stream = await sock.get_output_stream("::1", str(peer.getsockname()[1]))
+            raised: list[SocketErrorStatus] = []
+            for _ in range(1000):
+                try:
+                    op = stream.write(b"x" * 65527)  # refused by the kernel: EMSGSIZE
+                except SocketStatusError as exc:
+                    raised.append(exc.status)
+                await trio.lowlevel.checkpoint()
+            assert len(raised) >= 400
+            assert set(raised) == {SocketErrorStatus.MESSAGE_TOO_LONG}
+            del op
+            with pytest.raises(SocketStatusError):
+                await stream.flush()  # the last ones, unseen
+            assert await stream.flush() is True
+            assert await stream.write(b"after") == 5
+            assert peer.recv(10) == b"after"
+
+
 async def test_a_held_write_never_awaited_is_raised_by_flush_and_close_not_by_write() -> None:
     """A failed write whose operation the caller holds is that operation's to raise:
     later writes go on. Held and never awaited, it is still not lost: ``flush()``

@@ -5,12 +5,16 @@ the stream hands it out to be raised (by the next ``write()`` or a close), so th
 failure is lost. An unseen failure is *claimed* when the caller held the failed write's
 operation at the next write after it: that operation raises it when awaited, and a
 later ``write()`` goes on rather than raise another write's failure; a flush or a close
-still raises it if it is never awaited. Kept apart from
+still raises it if it is never awaited. A claim lasts while the operation does (a weak
+reference): once the caller has let it go unawaited (``op = stream.write(...)`` in a
+loop drops each when it makes the next), its failure is unclaimed again, for the next
+``write()`` to raise, so that claims never pile up beyond the operations held. Kept apart from
 :class:`~trio_sockets._core.write_queue.WriteQueue`, which holds an instance.
 """
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterable
 
 __all__ = ["FlushWait", "Unseen"]
@@ -39,7 +43,8 @@ class Unseen:
     def __init__(self) -> None:
         # Writes end in order, so the first entry is the lowest number.
         self._errors: dict[int, BaseException] = {}
-        self._claimed: set[int] = set()  # a subset of _errors' keys
+        # A subset of _errors' keys, each with its operation, while that lives.
+        self._claimed: dict[int, weakref.ref[object]] = {}
 
     def __bool__(self) -> bool:
         return bool(self._errors)
@@ -47,7 +52,7 @@ class Unseen:
     @property
     def unclaimed(self) -> bool:
         """Whether an unseen failure is not claimed: the next ``write()`` raises it."""
-        return len(self._errors) > len(self._claimed)
+        return len(self._errors) > sum(1 for held in self._claimed.values() if held())
 
     def first(self) -> BaseException | None:
         """The error of the unseen failure of the lowest number, claimed or not."""
@@ -58,16 +63,16 @@ class Unseen:
         """Writes *seqs*, after every write added before, failed with *error*."""
         self._errors.update(dict.fromkeys(seqs, error))
 
-    def claim(self, seq: int) -> None:
-        """The caller holds the operation of write *seq*: its failure, if unseen, is
-        that operation's to raise."""
+    def claim(self, seq: int, operation: object) -> None:
+        """The caller holds *operation*, of write *seq*: its failure, if unseen, is that
+        operation's to raise, as long as it lives."""
         if seq in self._errors:
-            self._claimed.add(seq)
+            self._claimed[seq] = weakref.ref(operation)
 
     def see(self, seq: int) -> None:
         """The failure of write *seq* was seen (its operation raised it)."""
         if self._errors.pop(seq, None) is not None:
-            self._claimed.discard(seq)
+            self._claimed.pop(seq, None)
 
     def take(self, before: int, *, claimed: bool = True) -> BaseException | None:
         """The error of the first unseen failure of a write numbered below *before*
@@ -77,7 +82,7 @@ class Unseen:
         errors = self._errors
         if not errors:
             return None
-        skip = () if claimed else self._claimed
+        skip = () if claimed else {seq for seq, held in self._claimed.items() if held()}
         seen = [seq for seq in errors if seq < before and seq not in skip]
         if not seen:
             return None
@@ -86,5 +91,5 @@ class Unseen:
             seen += [seq for seq in skip if seq < before and errors[seq] is error]
         for seq in seen:
             del errors[seq]
-            self._claimed.discard(seq)
+            self._claimed.pop(seq, None)
         return error

@@ -45,7 +45,8 @@ class QueuedWrite:
     completed with all of its ``_nbytes``.
     """
 
-    __slots__ = ("_error", "_nbytes", "_seq")
+    # __weakref__: a failure is claimed for as long as its operation lives.
+    __slots__ = ("__weakref__", "_error", "_nbytes", "_seq")
 
     _seq: int  # the number WriteQueue.push gave the write; -1 for one done at once
     _nbytes: int
@@ -448,7 +449,7 @@ class WriteQueue(Generic[W]):
             write = held.popleft()
             if write._seq >= first:
                 write._error = error
-                self._unobserved.claim(write._seq)
+                self._unobserved.claim(write._seq, write)
 
     def observe(self, seq: int) -> None:
         """Note that the failure of write *seq* was seen (its awaiter raises it)."""
@@ -457,7 +458,7 @@ class WriteQueue(Generic[W]):
     def claim_latest(self) -> None:
         """The caller holds :attr:`latest`: its write's failure, if unseen, is claimed."""
         if self.latest is not None:
-            self._unobserved.claim(self.latest._seq)
+            self._unobserved.claim(self.latest._seq, self.latest)
 
     def begin_flush(self) -> FlushWait:
         """A flush of the writes started so far begins: the :class:`FlushWait` to pass to

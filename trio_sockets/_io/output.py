@@ -413,8 +413,11 @@ class BaseOutputStream(Sending, SocketOutputStream):
                 )
             data = bytes(data)  # also a bytes subclass's, or a non-contiguous view's
         if self._failed:
-            self._failed = False  # those left, if any, are claimed: flush() raises them
-            if (error := unheld_failure(self._queue)) is not None:
+            error = unheld_failure(self._queue)
+            # Claimed failures keep this path: a claim ends when its operation is let go
+            # unawaited, and the next write raises the failure then.
+            self._failed = self._queue.has_unobserved
+            if error is not None:
                 raise error
         if self._needs_check:
             self._check_writable(data)
