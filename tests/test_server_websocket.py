@@ -1059,3 +1059,50 @@ async def test_a_frame_too_big_ever_to_fit_says_so_and_how_to_send_it() -> None:
         assert "raise" in reason, reason
         assert "await" not in reason, reason
         assert "flush" not in reason, reason
+
+
+@pytest.mark.parametrize("how", ["request timed out", "aclose", "after the block"])
+@pytest.mark.parametrize("kind", [ServerMessageWebSocket, ServerStreamWebSocket])
+async def test_accept_and_reject_on_a_closed_server_websocket_say_it_was_closed(
+    kind: type[ServerMessageWebSocket] | type[ServerStreamWebSocket], how: str
+) -> None:
+    """As the client's connect(): a closed WebSocket raises trio.ClosedResourceError
+    saying so, not that receive_request() was not called or 'async with' not used."""
+    errors: list[BaseException] = []
+
+    async def answer_both(ws: ServerMessageWebSocket | ServerStreamWebSocket) -> None:
+        with pytest.raises(trio.ClosedResourceError) as caught:
+            await ws.accept()
+        errors.append(caught.value)
+        with pytest.raises(trio.ClosedResourceError) as caught:
+            await ws.reject(400)
+        errors.append(caught.value)
+
+    async def handler(sock: StreamSocket) -> None:
+        ws = kind(sock)
+        async with ws:
+            ws.control.handshake_timeout = 0.3
+            if how == "request timed out":
+                with pytest.raises(WebSocketStatusError):
+                    await ws.receive_request()
+            else:
+                await ws.receive_request()
+            if how == "aclose":
+                await ws.aclose()
+                with pytest.raises(trio.ClosedResourceError, match="receive_request"):
+                    await ws.receive_request()
+            if how != "after the block":
+                await answer_both(ws)
+        if how == "after the block":
+            await answer_both(ws)
+
+    async with serving(handler) as (port, _):
+        with socket.create_connection(("127.0.0.1", int(port)), timeout=10) as raw:
+            if how != "request timed out":
+                raw.sendall(opening_request())
+            with trio.fail_after(10):
+                await wait_until(lambda: len(errors) == 2, within=9)
+    for error in errors:
+        assert re.fullmatch(r"(accept|reject)\(\): this WebSocket was closed", error.message), error
+        assert isinstance(error, WebSocketStatusError)
+        assert error.status is WebErrorStatus.OPERATION_CANCELED

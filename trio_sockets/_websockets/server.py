@@ -88,12 +88,14 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
 
         Raises:
             RuntimeError: not entered with ``async with``, or called twice.
+            trio.ClosedResourceError: the WebSocket was closed, as for ``accept()``.
             WebSocketStatusError: the client sent no valid HTTP request
                 (``ERROR_HTTP_INVALID_SERVER_RESPONSE``), closed the connection, or was
                 too slow (``TIMEOUT``); the connection is closed.
 
         Cancellation: the connection is closed.
         """
+        self._refuse_closed("receive_request()")
         nursery = self._require_nursery("receive_request()")
         if not self._is_new():
             raise RuntimeError("receive_request() can be called once, before accept()")
@@ -129,6 +131,7 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         return WebSocketRequest(request.path, list(request.headers.raw_items()), self._offered)
 
     def _require_request(self, what: str) -> tuple[ServerProtocol, Request, trio.Nursery]:
+        self._refuse_closed(what)
         nursery = self._require_nursery(what)
         life = self._lifecycle
         if life.phase is not Phase.NEW or life.changing is None or self._request is None:
@@ -136,6 +139,12 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         protocol = self._session.protocol
         assert isinstance(protocol, ServerProtocol)
         return protocol, self._request, nursery
+
+    def _refuse_closed(self, what: str) -> None:
+        if self._lifecycle.closed:  # as every member of a closed WebSocket
+            raise web_socket_error(
+                WebErrorStatus.OPERATION_CANCELED, f"{what}: this WebSocket was closed", closed=True
+            )
 
     async def accept(
         self,
@@ -153,6 +162,9 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
                 any case), named; nothing was answered, so ``accept()`` or ``reject()``
                 may follow.
             RuntimeError: no request was received, or it was answered already.
+            trio.ClosedResourceError: the WebSocket was closed (``aclose()``, a failed
+                ``receive_request()``, the end of its block): a
+                :exc:`~trio_sockets.WebSocketStatusError` ``OPERATION_CANCELED``.
             WebSocketStatusError: the request is not a valid WebSocket handshake: it is
                 answered with the HTTP status that says why (426 Upgrade Required
                 without a WebSocket upgrade, or with ``Sec-WebSocket-Version: 13`` for
@@ -220,6 +232,7 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
                 any case, named; nothing was answered, so ``accept()`` or ``reject()``
                 may follow.
             RuntimeError: no request was received, or it was answered already.
+            trio.ClosedResourceError: the WebSocket was closed, as for ``accept()``.
         """
         check_int("status", status, 300, 599)
         if not isinstance(text, str):
