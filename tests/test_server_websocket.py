@@ -1106,3 +1106,26 @@ async def test_accept_and_reject_on_a_closed_server_websocket_say_it_was_closed(
         assert re.fullmatch(r"(accept|reject)\(\): this WebSocket was closed", error.message), error
         assert isinstance(error, WebSocketStatusError)
         assert error.status is WebErrorStatus.OPERATION_CANCELED
+
+
+async def test_reject_refuses_an_answer_the_output_cannot_take_and_may_be_retried() -> None:
+    """A rejection larger than the connection's output takes is refused before anything
+    is answered (ValueError naming the bound), as accept() raises for an answer that
+    does not fit, never sent as nothing: a shorter reject() then goes out whole."""
+    refusals: list[str] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        sock.output_stream.max_pending_bytes = 4096
+        async with ServerMessageWebSocket(sock) as ws:
+            await ws.receive_request()
+            with pytest.raises(ValueError, match="max_pending_bytes=4096") as caught:
+                await ws.reject(413, "x" * 5000)
+            refusals.append(str(caught.value))
+            await ws.reject(413, "too big")
+
+    async with serving(handler) as (port, _):
+        with trio.fail_after(10):
+            answer = await raw_answer(port)
+    assert answer.startswith(b"HTTP/1.1 413 ")
+    assert answer.endswith(b"\r\n\r\ntoo big")
+    assert "nothing was answered" in refusals[0]

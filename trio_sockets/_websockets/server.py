@@ -20,6 +20,7 @@ from websockets.server import ServerProtocol
 from .._core.checks import check_int, describe, quoted, shown
 from .._core.lifecycle import Action, Phase
 from .._core.web_errors import WebErrorStatus, web_socket_error
+from .._core.write_queue import WRITE_OVERHEAD
 from .._sockets.stream_socket import StreamSocket
 from .base import WebSocketBase
 from .control import SessionControl, opening_settings
@@ -187,7 +188,7 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         hosts = len(request.headers.get_all("Host"))
         if hosts != 1:  # RFC 9112 section 3.2: such a request gets 400
             reason = f"the request has {hosts} Host headers, not one"
-            await self._answer_and_close(server, server.reject(400, reason))
+            await self._answer_and_close(server, server.reject(400, reason), "accept()")
             raise web_socket_error(
                 WebErrorStatus.BAD_REQUEST, f"accept(): not a valid WebSocket request: {reason}"
             )
@@ -199,7 +200,7 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
             response = server.reject(426, f"Failed to open a WebSocket connection: {error}.\n")
             response.headers["Sec-WebSocket-Version"] = "13"
         if error is not None:
-            await self._answer_and_close(server, response)
+            await self._answer_and_close(server, response, "accept()")
             raise web_socket_error(  # its text may quote the client's headers
                 WebErrorStatus.BAD_REQUEST,
                 f"accept(): not a valid WebSocket request: {quoted(error)}",
@@ -229,10 +230,13 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
                 (``Content-Length``, ``Content-Type``, ``Transfer-Encoding``,
                 ``Connection``, ``Date``) or that has no place in it (``Host``,
                 ``Sec-WebSocket-Key``, ``-Accept``, ``-Protocol``, ``-Extensions``), in
-                any case, named; nothing was answered, so ``accept()`` or ``reject()``
-                may follow.
+                any case, named; or an answer larger than the connection's output takes
+                (``output_stream.max_pending_bytes``, 64 MiB by default); nothing was
+                answered, so ``accept()`` or ``reject()`` may follow.
             RuntimeError: no request was received, or it was answered already.
             trio.ClosedResourceError: the WebSocket was closed, as for ``accept()``.
+            WebSocketStatusError: the connection could not take the answer (it failed);
+                it is closed.
         """
         check_int("status", status, 300, 599)
         if not isinstance(text, str):
@@ -248,12 +252,22 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         response = _rejection(server, status, text)
         for name, value in extra:
             response.headers[name] = value  # added, as a repeated header may be
-        await self._answer_and_close(server, response)
+        output = self._session.output()
+        size = len(response.serialize())
+        if size + WRITE_OVERHEAD > output.room_bytes:
+            raise ValueError(
+                f"reject(): the answer of {size} bytes does not fit in the connection's "
+                f"output (output_stream.max_pending_bytes={output.max_pending_bytes}); "
+                "nothing was answered: send a shorter text, or raise the bound"
+            )
+        await self._answer_and_close(server, response, "reject()")
 
-    async def _answer_and_close(self, server: ServerProtocol, response: Any) -> None:
+    async def _answer_and_close(self, server: ServerProtocol, response: Any, what: str) -> None:
+        """Send *response* and close the connection once it is sent (within the close
+        timeout); raise if the connection cannot take it."""
         server.send_response(response)
-        self._session.write_pending()
         try:
+            self._write_handshake(what)
             await self._receiver.finish_sending()
         finally:
             self._close_now()
