@@ -1129,3 +1129,72 @@ async def test_reject_refuses_an_answer_the_output_cannot_take_and_may_be_retrie
     assert answer.startswith(b"HTTP/1.1 413 ")
     assert answer.endswith(b"\r\n\r\ntoo big")
     assert "nothing was answered" in refusals[0]
+
+
+def _send_with_deflate_offered(port: object, path: str, payload: bytes) -> tuple[str, Any]:
+    """The websockets client offering permessage-deflate: the extensions the server
+    accepted, and what it answered *payload* with (or its close, as a ConnectionClosed)."""
+    from websockets.extensions.permessage_deflate import ClientPerMessageDeflateFactory
+
+    offer = ClientPerMessageDeflateFactory(client_max_window_bits=True)
+    url = f"ws://127.0.0.1:{port}{path}"
+    with sync_connect(url, max_size=None, extensions=[offer], compression=None) as client:
+        accepted = client.response.headers.get("Sec-WebSocket-Extensions", "")
+        client.send(payload)
+        try:
+            return accepted, client.recv(timeout=10)
+        except ConnectionClosed as exc:
+            return accepted, exc
+
+
+@pytest.mark.parametrize("kind", [ServerMessageWebSocket, ServerStreamWebSocket])
+async def test_settings_changed_after_the_request_take_effect_at_accept(
+    kind: type[ServerMessageWebSocket] | type[ServerStreamWebSocket],
+) -> None:
+    """The endpoint decides: after reading the request, /upload raises the bound and
+    turns compression on with a 10-bit window, /small lowers the bound. accept() uses
+    the settings as they are then (the control says what is in force)."""
+    stream = kind is ServerStreamWebSocket
+    bound = "max_frame_size" if stream else "max_message_size"
+    statuses: list[WebErrorStatus] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        async with kind(sock) as ws:
+            request = await ws.receive_request()
+            if request.path == "/upload":
+                setattr(ws.control, bound, 4 << 20)
+                ws.control.permessage_deflate = True
+                ws.control.deflate_max_window_bits = 10
+            else:
+                setattr(ws.control, bound, 1000)
+            await ws.accept()
+            try:
+                if isinstance(ws, ServerStreamWebSocket):
+                    got = b""
+                    while len(got) < (2 << 20):
+                        got += await ws.receive_some()
+                    await ws.send_all(b"%d" % len(got))
+                else:
+                    args = await ws.message_received.receive()
+                    await ws.output_stream.write(b"%d" % len(args.data))
+            except WebSocketStatusError as exc:
+                statuses.append(exc.status)
+
+    async with serving(handler) as (port, _):
+        with trio.fail_after(20):
+            accepted, answer = await trio.to_thread.run_sync(
+                _send_with_deflate_offered, port, "/upload", os.urandom(1 << 20) * 2
+            )
+            assert answer == b"%d" % (2 << 20)
+            assert accepted.startswith("permessage-deflate")
+            assert "server_max_window_bits=10" in accepted
+            assert "client_max_window_bits=10" in accepted
+            accepted, answer = await trio.to_thread.run_sync(
+                _send_with_deflate_offered, port, "/small", b"x" * 2000
+            )
+        assert accepted == ""
+        assert isinstance(answer, ConnectionClosed)
+        assert answer.rcvd is not None
+        assert answer.rcvd.code == 1009
+        await wait_until(lambda: bool(statuses), within=5)
+    assert statuses == [WebErrorStatus.REQUEST_ENTITY_TOO_LARGE]

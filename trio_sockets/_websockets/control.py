@@ -66,8 +66,10 @@ class SessionControl(Uncopyable):
     the handshake bounds.
 
     They are set before the connection opens (``connect()``, or ``accept()`` on a
-    server): afterwards the setters raise :class:`RuntimeError`. Bad values raise
-    :class:`TypeError` or :class:`ValueError` naming the setter and the value.
+    server, which uses them as they are then, set after ``receive_request()`` for the
+    endpoint the request names included; ``handshake_timeout`` bounds
+    ``receive_request()``): afterwards the setters raise :class:`RuntimeError`. Bad
+    values raise :class:`TypeError` or :class:`ValueError` naming the setter and the value.
     """
 
     def __init__(self, socket_control: StreamSocketControl) -> None:
@@ -174,7 +176,8 @@ class SessionControl(Uncopyable):
 
         On a client it bounds each of its steps: the TLS handshake of a ``wss://``
         connect (it is the socket's ``tls_handshake_timeout``, which the error then
-        names), the server validation if requested, and the HTTP upgrade."""
+        names), the server validation if requested, and the HTTP upgrade; on a server,
+        ``receive_request()``."""
         return self._handshake_timeout
 
     @handshake_timeout.setter

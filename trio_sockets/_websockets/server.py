@@ -87,6 +87,11 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
     async def receive_request(self) -> WebSocketRequest:
         """Read the client's opening request, bounded by ``control.handshake_timeout``.
 
+        The settings may still change until ``accept()``, which uses them as they are
+        then: a server can set ``max_message_size`` (or ``max_frame_size``),
+        ``permessage_deflate``, ``receive_mode`` or the keepalive for the endpoint the
+        request names.
+
         Raises:
             RuntimeError: not entered with ``async with``, or called twice.
             trio.ClosedResourceError: the WebSocket was closed, as for ``accept()``.
@@ -101,11 +106,10 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         if not self._is_new():
             raise RuntimeError("receive_request() can be called once, before accept()")
         self._lifecycle.begin(Action.ACCEPT)
-        settings = opening_settings(self._control)
+        # The settings that steer the connection are read at accept(): the application
+        # may set them for the endpoint the request names.
         protocol = CloseCutsServerProtocol(
-            extensions=settings.server_extensions(),
             select_subprotocol=lambda _protocol, _offered: self._chosen,  # type: ignore[arg-type,return-value]
-            max_size=settings.max_size,
             logger=_LOGGER,
         )
         self._session.protocol = protocol
@@ -192,6 +196,9 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
             raise web_socket_error(
                 WebErrorStatus.BAD_REQUEST, f"accept(): not a valid WebSocket request: {reason}"
             )
+        settings = opening_settings(self._control)  # as they are now, set for this request
+        server.available_extensions = settings.server_extensions()
+        server.max_message_size, server.max_fragment_size = settings.max_size
         response = server.accept(request)
         error = server.handshake_exc
         if isinstance(error, InvalidHeader) and error.name == "Sec-WebSocket-Version":
