@@ -1198,3 +1198,42 @@ async def test_settings_changed_after_the_request_take_effect_at_accept(
         assert answer.rcvd.code == 1009
         await wait_until(lambda: bool(statuses), within=5)
     assert statuses == [WebErrorStatus.REQUEST_ENTITY_TOO_LARGE]
+
+
+async def test_an_unfinished_request_head_is_held_once_not_twice() -> None:
+    """Clients that send a long head (127 headers of 8,000 bytes, within the parser's
+    limits) and never end it: while the server waits, it holds what the parser keeps
+    of each head, not a second copy made to find the head's end."""
+    import tracemalloc
+
+    head = b"GET / HTTP/1.1\r\n" + b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 8000) for i in range(127))
+    clients = 4
+    waiting: list[None] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            ws.control.handshake_timeout = 10
+            waiting.append(None)
+            with pytest.raises(WebSocketStatusError):
+                await ws.receive_request()
+
+    tracemalloc.start()
+    try:
+        async with serving(handler) as (port, _):
+            with trio.fail_after(20):
+                before = tracemalloc.get_traced_memory()[0]
+                raws = [trio.socket.socket() for _ in range(clients)]
+                for raw in raws:
+                    await raw.connect(("127.0.0.1", int(port)))
+                    view = memoryview(head)
+                    while view:
+                        view = view[await raw.send(view) :]
+                await wait_until(lambda: len(waiting) == clients, within=5)
+                await trio.sleep(1)  # the server has read every head by now
+                held = (tracemalloc.get_traced_memory()[0] - before) / clients
+                for raw in raws:
+                    raw.close()
+    finally:
+        tracemalloc.stop()
+    # The parser keeps about the head's size (its headers); a copy doubled it.
+    assert held < 1.5 * len(head), f"{held:.0f} bytes held per head of {len(head)}"

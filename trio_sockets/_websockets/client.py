@@ -20,6 +20,7 @@ from .._io.resolver import Resolver
 from .._sockets.stream_socket import StreamSocket
 from .base import WebSocketBase
 from .control import WebSocketControl, offered_subprotocols, opening_settings, use_socket_control
+from .handshake_read import read_handshake
 from .information import WebSocketInformation, use_socket_information
 from .peer_end import CloseCutsClientProtocol
 from .session import _LOGGER, check_header
@@ -235,7 +236,7 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         self._session.protocol = protocol
         self._write_handshake(what)
         start = bytearray()
-        events, early = await self._session.read_handshake(protocol, what, kept=start)
+        events, early = await read_handshake(self._session, protocol, what, kept=start)
         error = protocol.handshake_exc
         if isinstance(error, InvalidMessage):
             error = _rejection_in(start, error) or error

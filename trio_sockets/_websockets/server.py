@@ -24,6 +24,7 @@ from .._core.write_queue import WRITE_OVERHEAD
 from .._sockets.stream_socket import StreamSocket
 from .base import WebSocketBase
 from .control import SessionControl, opening_settings
+from .handshake_read import read_handshake
 from .information import SessionInformation
 from .peer_end import CloseCutsServerProtocol
 from .session import _LOGGER, check_header
@@ -116,7 +117,7 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         what = "receive the opening request"
         try:
             await self._session.start_socket(nursery)
-            events, self._early = await self._session.read_handshake(protocol, what)
+            events, self._early = await read_handshake(self._session, protocol, what)
             if not events or not isinstance(events[0], Request):
                 error = protocol.handshake_exc
                 raise web_socket_error(

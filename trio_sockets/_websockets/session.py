@@ -23,7 +23,7 @@ import collections
 import contextlib
 import logging
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import Generic, TypeVar
 
 import trio
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError
@@ -51,7 +51,6 @@ __all__ = [
     "ANSWERS_HIGH_WATER",
     "ANSWER_FACTOR",
     "CONTROL_SLACK",
-    "HANDSHAKE_START_KEPT",
     "INFLATE_SLICE",
     "RECEIVE_SIZE",
     "Args",
@@ -79,9 +78,6 @@ CONTROL_SLACK = 4096
 ANSWERS_HIGH_WATER = ANSWER_FACTOR * RECEIVE_SIZE
 # The least a read asks for once the output has drained.
 _MIN_READ = 4096
-#: How many of the first bytes of the other side's handshake message ``read_handshake``
-#: keeps when asked: the most a status line may take (as in ``websockets``).
-HANDSHAKE_START_KEPT = 8192
 
 
 def reserve_of(bound: int) -> int:
@@ -271,50 +267,6 @@ class Session(Generic[_Control, _Information]):
         self._answers.clear()
         self._answer_bytes = 0
         self.written_bytes = 0
-
-    async def read_handshake(
-        self, protocol: Protocol, what: str, *, kept: bytearray | None = None
-    ) -> tuple[list[Any], bytes]:
-        """Read until the protocol has the other side's handshake message (its event),
-        bounded by the handshake timeout; return it and the bytes after its head, which
-        the protocol has not seen (unless the message has a body: a response of a
-        failed handshake). The reader gives them to the protocol as it gives a read,
-        a server once it has answered the request (``websockets`` would parse frames
-        that came with it before the connection is open and its extensions agreed).
-        *kept*, if given, gets the first :data:`HANDSHAKE_START_KEPT` bytes read."""
-        timeout = self._control.handshake_timeout
-        head = bytearray()
-        headed = False
-        try:
-            with trio.fail_after(timeout):
-                while True:
-                    data = await self._socket.receive_some(RECEIVE_SIZE)
-                    if kept is not None and len(kept) < HANDSHAKE_START_KEPT:
-                        kept += data[: HANDSHAKE_START_KEPT - len(kept)]
-                    rest = b""
-                    if data and not headed:
-                        start = max(0, len(head) - 3)
-                        head += data
-                        end = head.find(b"\r\n\r\n", start)
-                        if end >= 0:
-                            cut = end + 4 - (len(head) - len(data))
-                            data, rest, headed = data[:cut], data[cut:], True
-                    if data:
-                        protocol.receive_data(data)
-                    else:
-                        protocol.receive_eof()
-                    events = protocol.events_received()
-                    if not events and rest and protocol.handshake_exc is None:
-                        protocol.receive_data(rest)  # a body
-                        events, rest = protocol.events_received(), b""
-                    if events or not data or protocol.handshake_exc is not None:
-                        return events, rest
-        except trio.TooSlowError as exc:
-            raise web_socket_error(
-                WebErrorStatus.TIMEOUT, f"{what}: no handshake within {timeout:g} s"
-            ) from exc
-        except (OSError, trio.BrokenResourceError, trio.ClosedResourceError) as exc:
-            raise self.error_from(exc, what) from exc
 
     async def start_socket(self, nursery: trio.Nursery) -> None:
         if self._socket_scope is None:
