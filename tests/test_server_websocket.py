@@ -1237,3 +1237,79 @@ async def test_an_unfinished_request_head_is_held_once_not_twice() -> None:
         tracemalloc.stop()
     # The parser keeps about the head's size (its headers); a copy doubled it.
     assert held < 1.5 * len(head), f"{held:.0f} bytes held per head of {len(head)}"
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        b"/chat\x00.txt",
+        b"/\x1b]0;pwned\x07\x1b[2J",
+        b"/a\tb",
+        b"/a\x7f",
+        b"/a#fragment",
+        b"*",
+        b"chat",
+        b"ws://other.example/chat?room=1",
+        b"ws://user@127.0.0.1/chat",
+        b"ftp://127.0.0.1/chat",
+    ],
+    ids=[
+        "nul",
+        "escapes",
+        "tab",
+        "del",
+        "fragment",
+        "asterisk",
+        "relative",
+        "other-authority",
+        "userinfo",
+        "other-scheme",
+    ],
+)
+async def test_a_request_target_that_is_no_resource_name_gets_400_unseen(target: bytes) -> None:
+    """RFC 9112 3.2 and RFC 6455 4.1: a target that is not origin-form (or absolute-form
+    naming the Host) of visible ASCII is answered 400 by receive_request(), which raises
+    BAD_REQUEST: the application never sees it (nor logs its escape sequences)."""
+    seen: list[Any] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            try:
+                seen.append(await ws.receive_request())
+            except WebSocketStatusError as exc:
+                seen.append(exc)
+
+    async with serving(handler) as (port, _):
+        with trio.fail_after(10):
+            answer = await raw_answer(port, path=target.decode("latin-1"))
+            await wait_until(lambda: bool(seen), within=5)
+    assert answer.startswith(b"HTTP/1.1 400 Bad Request\r\n"), answer
+    assert isinstance(seen[0], WebSocketStatusError), seen
+    assert seen[0].status is WebErrorStatus.BAD_REQUEST
+
+
+@pytest.mark.parametrize(
+    ("target", "path"),
+    [
+        ("/chat?room=1&x=%00%ff", "/chat?room=1&x=%00%ff"),
+        ("//a/b|c", "//a/b|c"),
+        ("ws://127.0.0.1/chat?room=1", "/chat?room=1"),
+        ("WSS://127.0.0.1?q", "/?q"),
+        ("http://127.0.0.1", "/"),
+    ],
+)
+async def test_the_path_of_a_request_is_its_path_and_query(target: str, path: str) -> None:
+    """Origin-form is passed as is (undecoded); absolute-form naming the Host's
+    authority (RFC 9112 3.2.2: a server must accept it) is reduced to its path and query."""
+    seen: list[WebSocketRequest] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            seen.append(await ws.receive_request())
+            await ws.accept()
+
+    async with serving(handler) as (port, _):
+        with trio.fail_after(10):
+            answer = await raw_answer(port, path=target, head_only=True)
+    assert answer.startswith(b"HTTP/1.1 101 ")
+    assert seen[0].path == path

@@ -27,6 +27,7 @@ from .control import SessionControl, opening_settings
 from .handshake_read import read_handshake
 from .information import SessionInformation
 from .peer_end import CloseCutsServerProtocol
+from .request_target import resource_name
 from .session import _LOGGER, check_header
 
 __all__ = ["WebSocketRequest", "WebSocketServerRole", "accepted_socket"]
@@ -51,7 +52,15 @@ class WebSocketRequest:
 
     @property
     def path(self) -> str:
-        """The request target: the path and query of the URI (``"/chat?room=1"``)."""
+        """The resource the client asks for: the path and query of the URI
+        (``"/chat?room=1"``), as sent (not percent-decoded), always starting with ``/``.
+
+        It holds visible ASCII only (``!`` to ``~``, no ``#``): ``receive_request()``
+        answers a target with other characters (control characters, a space) with 400
+        Bad Request, and the application never sees it. A target in absolute-form
+        (``ws://host/chat?room=1``, which RFC 9112 has servers accept) gives its path
+        and query, if its authority is the ``Host`` header's; any other form (``*``)
+        is answered with 400 too."""
         return self._path
 
     @property
@@ -98,7 +107,9 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
             trio.ClosedResourceError: the WebSocket was closed, as for ``accept()``.
             WebSocketStatusError: the client sent no valid HTTP request
                 (``ERROR_HTTP_INVALID_SERVER_RESPONSE``), closed the connection, or was
-                too slow (``TIMEOUT``); the connection is closed.
+                too slow (``TIMEOUT``); or its request target is no path and query
+                (see :attr:`~trio_sockets.WebSocketRequest.path`): it is answered with 400 Bad
+                Request, and ``BAD_REQUEST`` is raised. The connection is closed.
 
         Cancellation: the connection is closed.
         """
@@ -128,13 +139,21 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
             self._close_now()
             raise
         request = events[0]
+        try:
+            path = resource_name(request.path, request.headers.get_all("Host"))
+        except ValueError as exc:
+            reason = f"Failed to open a WebSocket connection: {exc}.\n"
+            await self._answer_and_close(protocol, protocol.reject(400, reason), what)
+            raise web_socket_error(
+                WebErrorStatus.BAD_REQUEST, f"receive_request(): not a valid request: {exc}"
+            ) from None
         self._request = request
         self._offered = [
             str(p)
             for value in request.headers.get_all("Sec-WebSocket-Protocol")
             for p in _parse_protocols(value)
         ]
-        return WebSocketRequest(request.path, list(request.headers.raw_items()), self._offered)
+        return WebSocketRequest(path, list(request.headers.raw_items()), self._offered)
 
     def _require_request(self, what: str) -> tuple[ServerProtocol, Request, trio.Nursery]:
         self._refuse_closed(what)
