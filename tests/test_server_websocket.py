@@ -327,9 +327,9 @@ async def test_a_tls_listener_serves_wss(tmp_path: Path) -> None:
 
 
 async def test_a_wss_server_closing_first_ends_the_client_cleanly(tmp_path: Path) -> None:
-    """The server closes after the closing handshake, its TCP close without TLS's
-    close_notify: once the handshake is done, how the connection ends does not matter,
-    so the client sees the close and no failure."""
+    """The server closes after the closing handshake (with TLS's close_notify, which a
+    client reading on would see as a clean end): the client sees the close and no
+    failure."""
     certificates = TlsCertificates(tmp_path)
     seen: list[Any] = []
     serve = serving(lambda sock: echo_server(sock, seen), certificates)
@@ -1313,3 +1313,71 @@ async def test_the_path_of_a_request_is_its_path_and_query(target: str, path: st
             answer = await raw_answer(port, path=target, head_only=True)
     assert answer.startswith(b"HTTP/1.1 101 ")
     assert seen[0].path == path
+
+
+_CLIENT_CLOSE = bytes([0x88, 0x82, 0, 0, 0, 0]) + struct.pack("!H", 1000)
+
+
+@pytest.mark.parametrize("how", ["reject", "closing handshake"])
+async def test_a_wss_server_websocket_ends_with_close_notify(tmp_path: Path, how: str) -> None:
+    """After reject()'s answer, and after a completed closing handshake, the server ends
+    TLS with close_notify: a strict TLS client (trio's SSLStream) reads a clean end,
+    not a truncation (a "ragged EOF")."""
+    certificates = TlsCertificates(tmp_path)
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            await ws.receive_request()
+            if how == "reject":
+                await ws.reject(503, "busy", {"Retry-After": "5"})
+                return
+            await ws.accept()
+            async for _ in ws.message_received:
+                pass
+
+    async with serving(handler, certificates) as (port, _):
+        context = ssl.create_default_context(cafile=str(certificates.authority_file))
+        tcp = await trio.open_tcp_stream("127.0.0.1", int(port))
+        client = trio.SSLStream(tcp, context, server_hostname="localhost")
+        try:
+            with trio.fail_after(10):
+                then = _CLIENT_CLOSE if how != "reject" else b""
+                await client.send_all(opening_request() + then)
+                got = b""
+                while data := await client.receive_some(65536):  # BrokenResourceError
+                    got += data
+        finally:
+            await trio.aclose_forcefully(client)
+    status, end = (b"503", b"busy") if how == "reject" else (b"101", b"\x88\x02\x03\xe8")
+    assert got.startswith(b"HTTP/1.1 " + status + b" ")
+    assert got.endswith(end)
+
+
+async def test_a_wss_server_whose_client_never_answers_closes_within_close_timeout(
+    tmp_path: Path,
+) -> None:
+    """A TLS client that neither answers the close frame nor reads: aclose() returns at
+    close_timeout, the close_notify it cannot take at once left out."""
+    certificates = TlsCertificates(tmp_path)
+    took: list[float] = []
+
+    async def handler(sock: StreamSocket) -> None:
+        async with ServerMessageWebSocket(sock) as ws:
+            ws.control.close_timeout = 0.5
+            await ws.receive_request()
+            await ws.accept()
+            start = trio.current_time()
+            await ws.aclose(1000)
+            took.append(trio.current_time() - start)
+
+    async with serving(handler, certificates) as (port, _):
+        context = ssl.create_default_context(cafile=str(certificates.authority_file))
+        tcp = await trio.open_tcp_stream("127.0.0.1", int(port))
+        client = trio.SSLStream(tcp, context, server_hostname="localhost")
+        try:
+            with trio.fail_after(10):
+                await client.send_all(opening_request())
+                await wait_until(lambda: bool(took), within=5)
+        finally:
+            await trio.aclose_forcefully(client)
+    assert 0.4 < took[0] < 2

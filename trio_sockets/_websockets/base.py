@@ -176,7 +176,8 @@ class WebSocketBase(NurseryScoped, Generic[_Control, _Information]):
         failure of the connection it closes at once, unless this side failed it for
         what the peer sent and drains it (a server on plain TCP, any client) so that the
         peer reads the close frame rather than a reset: it waits for that, within
-        ``close_timeout``.
+        ``close_timeout``. After a completed closing handshake a TLS connection ends
+        with close_notify, as a StreamSocket's ``aclose()`` ends it.
 
         Raises:
             TypeError / ValueError: a code that cannot be sent (outside 1000-1003,
@@ -194,6 +195,7 @@ class WebSocketBase(NurseryScoped, Generic[_Control, _Information]):
         protocol = session.protocol
         opened = self._lifecycle.phase is Phase.CONNECTED
         session.closing_here = True
+        graceful = False
         try:
             if not opened or protocol is None:
                 await trio.lowlevel.checkpoint()
@@ -214,11 +216,13 @@ class WebSocketBase(NurseryScoped, Generic[_Control, _Information]):
                 await self._receiver.close_handshake(report=False)
             else:
                 await trio.lowlevel.checkpoint()
+            graceful = session.ended_cleanly()
         finally:
-            self._close_now()
+            self._close_now(graceful=graceful)
         await self._session.wait_socket_closed()
 
-    def _close_now(self) -> None:
+    def _close_now(self, *, graceful: bool = False) -> None:
+        """Close at once, or *graceful* (see ``Session.close_socket``)."""
         self._lifecycle.close()
         self._receiver.close()
-        self._session.close_socket()
+        self._session.close_socket(graceful=graceful)

@@ -208,8 +208,8 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
                 closed=True,
             )
 
-    def _close_now(self) -> None:
-        super()._close_now()
+    def _close_now(self, *, graceful: bool = False) -> None:
+        super()._close_now(graceful=graceful)
         self._send_validation.close()
         if self._validation_scope is not None:
             self._validation_scope.cancel()

@@ -292,7 +292,7 @@ class Receiver:
         if self._linger_wanted:
             # The application has the failure already.
             await linger(self._socket, self._close_deadline)
-        self._close_socket()
+        self._close_socket(graceful=self._session.ended_cleanly())
 
     async def _report_failure(self, protocol: Protocol, error: BaseException | None) -> None:
         """Deliver the connection's failure, once: the session's, else what ended the

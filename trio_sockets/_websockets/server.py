@@ -293,11 +293,13 @@ class WebSocketServerRole(WebSocketBase[_Control, _Information]):
         """Send *response* and close the connection once it is sent (within the close
         timeout); raise if the connection cannot take it."""
         server.send_response(response)
+        sent = False
         try:
             self._write_handshake(what)
             await self._receiver.finish_sending()
+            sent = True
         finally:
-            self._close_now()
+            self._close_now(graceful=sent)  # with TLS's close_notify once it is sent
         await self._session.wait_socket_closed()
 
 

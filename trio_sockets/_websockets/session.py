@@ -211,6 +211,8 @@ class Session(Generic[_Control, _Information]):
         self._socket = socket
         self._socket_scope: trio.CancelScope | None = None
         self._socket_closed: trio.Event | None = None
+        # Set to end the socket's task by the socket's own close (see close_socket).
+        self._socket_release: trio.Event | None = None
         self._control = control_type(self._socket.control)
         self._information = information_type(self._socket.information)
         self._lifecycle = Lifecycle(WEBSOCKET, describe)
@@ -263,6 +265,7 @@ class Session(Generic[_Control, _Information]):
         """Carry the next connect on *fresh*: the last attempt's connection is gone."""
         self._socket = fresh
         self._socket_scope = None
+        self._socket_release = None
         self._output = None
         self._answers.clear()
         self._answer_bytes = 0
@@ -274,20 +277,50 @@ class Session(Generic[_Control, _Information]):
 
     async def _run_socket(self, sock: StreamSocket, *, task_status: trio.TaskStatus[None]) -> None:
         # The StreamSocket is entered here, in a task of the WebSocket's nursery, so its
-        # writes run in the background; cancelling the scope closes it at once.
+        # writes run in the background; cancelling the scope closes it at once, the
+        # release closes it as its aclose() does (with TLS's close_notify).
         scope = self._socket_scope = trio.CancelScope()
+        release = self._socket_release = trio.Event()
         done = self._socket_closed = trio.Event()
         try:
             with scope:
                 async with sock:
                     task_status.started()
-                    await trio.sleep_forever()
+                    await release.wait()
+                    # The connection's end, not this side's concern any more: the peer
+                    # may be gone already.
+                    with contextlib.suppress(
+                        OSError, trio.BrokenResourceError, trio.ClosedResourceError
+                    ):
+                        await sock.aclose()
         finally:
             done.set()
 
-    def close_socket(self) -> None:
-        if self._socket_scope is not None:
-            self._socket_scope.cancel()
+    def ended_cleanly(self) -> bool:
+        """Whether the closing handshake is done (both close frames went) and the
+        connection did not fail."""
+        protocol = self._protocol
+        return (
+            protocol is not None
+            and protocol.close_rcvd is not None
+            and protocol.close_sent is not None
+            and protocol.parser_exc is None
+            and self.failure is None
+        )
+
+    def close_socket(self, *, graceful: bool = False) -> None:
+        """Close the connection: at once, or *graceful* (the exchange is over) as the
+        StreamSocket's ``aclose()`` does, which ends TLS with close_notify, if everything
+        was sent (else the peer is not reading: at once), within ``close_timeout``."""
+        scope = self._socket_scope
+        release = self._socket_release
+        if scope is not None:
+            if graceful and release is not None and not self.output().pending_bytes:
+                deadline = trio.current_time() + self._control.close_timeout
+                scope.deadline = min(scope.deadline, deadline)
+                release.set()
+            else:
+                scope.cancel()
         else:
             # No task owns the socket yet (a server's block ended before
             # receive_request(), or it was closed without being entered): close it
