@@ -119,8 +119,8 @@ class DatagramOutputStream(BaseOutputStream):
         # Segments of this size or larger were refused as over the path MTU.
         self._gso_size_limit = MAX_IPV6_PAYLOAD + 1
         #: System calls made and datagrams sent, for statistics and tests.
-        self.send_calls = 0
-        self.datagrams_sent = 0
+        self.send_calls: int = 0
+        self.datagrams_sent: int = 0
 
     @property
     def destination(self) -> SockAddr | None:
