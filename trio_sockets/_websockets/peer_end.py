@@ -19,6 +19,7 @@ import contextlib
 import trio
 from websockets.client import ClientProtocol
 from websockets.frames import Frame, Opcode
+from websockets.protocol import Protocol
 from websockets.server import ServerProtocol
 
 from .._core.checks import shown
@@ -30,9 +31,9 @@ from .session import RECEIVE_SIZE
 __all__ = ["CloseCutsClientProtocol", "CloseCutsServerProtocol", "linger", "message_cut_error"]
 
 
-class CloseCutsClientProtocol(ClientProtocol):
-    """``ClientProtocol`` that takes a close frame inside a fragmented message as the
-    peer's close (see the module docstring)."""
+class _CloseCuts(Protocol):
+    """Takes a close frame inside a fragmented message as the peer's close (see the
+    module docstring); mixed into the client and the server protocol."""
 
     def recv_frame(self, frame: Frame) -> None:
         if frame.opcode is Opcode.CLOSE:
@@ -40,14 +41,12 @@ class CloseCutsClientProtocol(ClientProtocol):
         super().recv_frame(frame)
 
 
-class CloseCutsServerProtocol(ServerProtocol):
-    """``ServerProtocol`` that takes a close frame inside a fragmented message as the
-    peer's close (see the module docstring)."""
+class CloseCutsClientProtocol(_CloseCuts, ClientProtocol):
+    """``ClientProtocol`` that takes a close inside a message as the peer's close."""
 
-    def recv_frame(self, frame: Frame) -> None:
-        if frame.opcode is Opcode.CLOSE:
-            self.current_size = None  # the message under way ends with the connection
-        super().recv_frame(frame)
+
+class CloseCutsServerProtocol(_CloseCuts, ServerProtocol):
+    """``ServerProtocol`` that takes a close inside a message as the peer's close."""
 
 
 def message_cut_error(code: int, reason: str, received: int) -> WebSocketStatusError:
