@@ -657,9 +657,8 @@ def test_a_failure_whose_handle_was_held_is_claimed_and_left_to_flushes() -> Non
     for error in refused:
         queue.fail_head(error)
     queue.claim_latest()  # the stream found the latest held
-    assert queue.has_unclaimed
     assert queue.take_unobserved(queue.next_seq, claimed=False) is refused[0]
-    assert not queue.has_unclaimed
+    assert queue.take_unobserved(queue.next_seq, claimed=False) is None  # 1, 3 claimed
     assert queue.has_unobserved  # writes 1 and 3: for their awaiters or a flush
     assert queue.begin_flush().error is refused[1]
     queue.observe(1)
@@ -672,6 +671,24 @@ def test_a_failure_whose_handle_was_held_is_claimed_and_left_to_flushes() -> Non
     queue.fail_all(reset)
     assert queue.take_unobserved(queue.next_seq, claimed=False) is reset
     assert not queue.has_unobserved  # write 4's, claimed, is the same error
+
+
+def test_a_claim_ends_when_its_handle_is_let_go() -> None:
+    """A claim lasts while its handle lives: once the caller lets the handle go
+    unawaited, its failure is unclaimed, for the next write to raise (claims would
+    otherwise pile up for a caller that keeps only its latest operation)."""
+    queue: WriteQueue[QueuedWrite] = WriteQueue(1 << 20, "q")
+    queue.push(b"x")
+    handle = QueuedWrite(0, 1)
+    queue.latest = handle
+    refused = OSError("refused")
+    queue.fail_head(refused)
+    queue.claim_latest()
+    assert queue.take_unobserved(queue.next_seq, claimed=False) is None
+    queue.latest = None
+    del handle
+    assert queue.take_unobserved(queue.next_seq, claimed=False) is refused
+    assert not queue.has_unobserved
 
 
 # -- writes taken back (a cancelled send_all) -------------------------------------------

@@ -49,11 +49,6 @@ class Unseen:
     def __bool__(self) -> bool:
         return bool(self._errors)
 
-    @property
-    def unclaimed(self) -> bool:
-        """Whether an unseen failure is not claimed: the next ``write()`` raises it."""
-        return len(self._errors) > sum(1 for held in self._claimed.values() if held())
-
     def first(self) -> BaseException | None:
         """The error of the unseen failure of the lowest number, claimed or not."""
         errors = self._errors

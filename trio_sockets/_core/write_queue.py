@@ -173,11 +173,6 @@ class WriteQueue(Generic[W]):
         return bool(self._unobserved)
 
     @property
-    def has_unclaimed(self) -> bool:
-        """Whether a failed write waiting to be seen is not claimed."""
-        return self._unobserved.unclaimed
-
-    @property
     def first_seq(self) -> int:
         """The number of the first pending write (:attr:`next_seq` when none is):
         every write numbered below it has ended."""
