@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 import trio
@@ -80,6 +81,56 @@ async def test_a_consumer_that_goes_away_leaves_the_reading_to_the_background_ta
             assert info.dropped_message_count == 100 - 16
             held = [sock.message_received.receive_nowait().data for _ in range(16)]
             assert held == [b"%d" % index for index in range(16)]
+
+
+class _CancelWhen(trio.abc.Instrument):
+    """Cancels *scope* after the first task step at whose end *condition* holds."""
+
+    def __init__(self, condition: Callable[[], bool], scope: trio.CancelScope) -> None:
+        self.condition = condition
+        self.scope = scope
+
+    def after_task_step(self, task: trio.lowlevel.Task) -> None:
+        if self.condition():
+            self.scope.cancel()
+
+
+async def test_a_consumer_gone_into_a_long_wait_has_the_socket_read_at_once() -> None:
+    """The background task takes the turn at the next scheduling pass even when nothing
+    else is ready and trio's only timer is far away: it does not wait for that timer."""
+    with trio.fail_after(20), raw_udp() as sender:
+        async with DatagramSocket() as sock:
+            await sock.bind_endpoint("127.0.0.1", "0")
+            address = ("127.0.0.1", int(sock.information.local_port))
+            received = sock.message_received
+            sender.sendto(b"first", address)
+            async with trio.open_nursery() as nursery:
+
+                async def send_second_when_blocked() -> None:
+                    await trio.testing.wait_all_tasks_blocked()
+                    sender.sendto(b"second", address)
+
+                nursery.start_soon(send_second_when_blocked)
+                assert (await received.receive()).data == b"first"
+                # In the same task step: this task takes the turn and waits on the socket.
+                assert (await received.receive()).data == b"second"
+                # It gave the turn back as receive() returned, and now waits elsewhere.
+                for index in range(5):
+                    sender.sendto(b"%d" % index, address)
+                info = sock.information
+                with trio.CancelScope() as away:
+                    watcher = _CancelWhen(lambda: info.received_message_count == 7, away)
+                    trio.lowlevel.add_instrument(watcher)
+                    try:
+                        start = time.monotonic()
+                        await trio.sleep(10)
+                    finally:
+                        trio.lowlevel.remove_instrument(watcher)
+                elapsed = time.monotonic() - start
+            assert away.cancelled_caught, "the datagrams were not read during the wait"
+            assert elapsed < 5, f"read only after {elapsed:.1f} s"
+            held = [received.receive_nowait().data for _ in range(5)]
+            assert held == [b"%d" % index for index in range(5)]
 
 
 async def test_several_consumers_share_the_datagrams_and_lose_none() -> None:

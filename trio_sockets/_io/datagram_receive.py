@@ -20,16 +20,15 @@ that finds the background task waiting takes the turn from it at once (cancellin
 wait frees the descriptor synchronously); a consumer that finds another consumer
 holding it waits for a datagram from that one. A consumer gives the turn back when its
 ``receive()`` returns, and the background task takes it at trio's next scheduling pass
-unless a consumer has taken it again by then (a cancel-scope deadline in the past fires
-at that pass, and a ``receive()`` in the same task step clears it first): a consumer
-looping on ``receive()`` keeps the turn and the background task never runs, and one
-that goes away leaves the socket unread for no more than one pass.
+unless a consumer has taken it again by then (``BatchEnd`` wakes it as the batch of task
+steps ends; a ``receive()`` in the same step withdraws that): a consumer looping on
+``receive()`` keeps the turn and the background task never runs, and one that goes
+away leaves the socket unread for no more than one pass.
 """
 
 from __future__ import annotations
 
 import collections
-import math
 import socket
 from collections.abc import Callable
 from typing import Final, Protocol
@@ -38,7 +37,7 @@ import outcome
 import trio
 
 from .._core.message_queue import MessageQueue
-from .._core.scheduling import task_step
+from .._core.scheduling import BatchEnd, task_step
 from .datagram_message import DatagramSocketMessageReceivedEventArgs as _Args
 from .datagram_message import sender_of
 from .datagram_read import EMPTY, DatagramReading, StopReading, sender_key
@@ -87,11 +86,12 @@ class MessageReceiver:
             collections.OrderedDict()
         )
         self._background: trio.lowlevel.Task | None = None
+        self._batch_end: BatchEnd | None = None  # while the background task runs
         # The background task's current wait: cancelled to take the turn from it, or
-        # given a deadline in the past to give the turn back to it.
+        # when the batch of task steps in which the turn was given back ends.
         self._scope: trio.CancelScope | None = None
         self._on_fd = False  # the background task waits for readability in _scope
-        self._armed = False  # _scope's deadline is in the past
+        self._armed = False  # _scope is to be cancelled when the batch ends
         self._room = trio.lowlevel.ParkingLot()  # the background task, waiting for room
         # Whether report_send_error() woke the consumer waiting for readability.
         self._poked = False
@@ -334,8 +334,10 @@ class MessageReceiver:
             self._scope.cancel()
             self._scope = None  # it makes a new one when it next waits
             self._on_fd = self._armed = False
-        elif self._armed:
-            self._disarm()
+        elif self._armed:  # given back in this batch: the background task is not woken
+            assert self._batch_end is not None  # set while the background task runs
+            self._armed = False
+            self._batch_end.withdraw(self)
         self._owner = task
 
     def _give_back(self, task: trio.lowlevel.Task) -> None:
@@ -347,13 +349,16 @@ class MessageReceiver:
         elif self._scope is not None and not self._armed and not self.finished:
             # The background task takes over at the next scheduling pass, unless a
             # receive() in this task step takes the turn again first.
+            assert self._batch_end is not None  # set while the background task runs
             self._armed = True
-            self._scope.deadline = -math.inf
+            self._batch_end.schedule(self)
 
-    def _disarm(self) -> None:
-        self._armed = False
-        if self._scope is not None:
-            self._scope.deadline = math.inf
+    def batch_ended(self) -> bool:
+        """The turn was given back in the batch that ended: the background task takes it."""
+        if self._armed and self._scope is not None:
+            self._scope.cancel()
+            return True
+        return False
 
     def _pass_turn(self) -> None:
         """Wake the first waiting consumer to read the socket itself (the turn is kept
@@ -400,6 +405,7 @@ class MessageReceiver:
         """Read when no consumer is waiting, until the socket is closed."""
         task = self._background = trio.lowlevel.current_task()
         self._sock = sock
+        self._batch_end = BatchEnd.acquire()
         try:
             while sock.fileno() != -1 and not self.finished:
                 if self._owner is not None:
@@ -415,6 +421,8 @@ class MessageReceiver:
                         self._owner = None
         finally:
             self._background = None
+            self._batch_end.release()
+            self._batch_end = None
             self.close()
 
     async def _wait_for_turn(self) -> None:
