@@ -19,6 +19,7 @@ import trio.testing
 from conftest import counting_steps, wait_until
 
 from trio_sockets import DatagramSocket, DatagramSocketMessageReceivedEventArgs
+from trio_sockets._io.datagram_read import DatagramReading
 
 Args = DatagramSocketMessageReceivedEventArgs
 
@@ -131,6 +132,43 @@ async def test_a_consumer_gone_into_a_long_wait_has_the_socket_read_at_once() ->
             assert elapsed < 5, f"read only after {elapsed:.1f} s"
             held = [received.receive_nowait().data for _ in range(5)]
             assert held == [b"%d" % index for index in range(5)]
+
+
+async def test_an_empty_datagram_first_in_line_is_received_at_once_by_the_turn_holder() -> None:
+    """A consumer holding the turn asks the kernel whether anything waits (FIONREAD)
+    before reading; the kernel says 0 both for nothing and for an empty datagram first
+    in line. The consumer then waits for readability, which returns at once."""
+    with trio.fail_after(10), raw_udp() as sender:
+        async with DatagramSocket() as sock:
+            await sock.bind_endpoint("127.0.0.1", "0")
+            address = ("127.0.0.1", int(sock.information.local_port))
+            received = sock.message_received
+            sender.sendto(b"first", address)
+            assert (await received.receive()).data == b"first"
+            # No yield since: the next receive() takes the turn and asks the kernel.
+            sender.sendto(b"", address)
+            sender.sendto(b"after", address)
+            start = time.monotonic()
+            assert (await received.receive()).data == b""
+            assert (await received.receive()).data == b"after"
+            assert time.monotonic() - start < 1
+
+
+def test_may_hold_data_is_false_only_when_the_first_datagram_waiting_is_empty() -> None:
+    reading = DatagramReading(lambda: "a test socket")
+    with raw_udp() as receiver, raw_udp() as sender:
+        receiver.setblocking(False)
+        address = receiver.getsockname()
+        assert not reading.may_hold_data(receiver)  # nothing waiting
+        sender.sendto(b"", address)
+        assert not reading.may_hold_data(receiver)  # the kernel cannot tell
+        sender.sendto(b"data", address)
+        assert not reading.may_hold_data(receiver)  # the empty one is still first
+        assert receiver.recv(10) == b""
+        assert reading.may_hold_data(receiver)
+        assert receiver.recv(10) == b"data"
+        assert not reading.may_hold_data(receiver)
+    assert reading.may_hold_data(receiver)  # closed: the read that follows tells
 
 
 async def test_several_consumers_share_the_datagrams_and_lose_none() -> None:

@@ -72,6 +72,7 @@ class MessageReceiver:
         self.queue: MessageQueue[_Args] = MessageQueue(queue_size)
         self._reading = DatagramReading(describe)
         self._read = self._reading.read
+        self._may_hold = self._reading.may_hold_data
         #: Open handles of ``message_received``; at 0 datagrams are dropped and counted.
         self.handles: int = 0
         #: Whether the socket closed: once the queue is empty, receiving ends.
@@ -93,8 +94,7 @@ class MessageReceiver:
         self._on_fd = False  # the background task waits for readability in _scope
         self._armed = False  # _scope is to be cancelled when the batch ends
         self._room = trio.lowlevel.ParkingLot()  # the background task, waiting for room
-        # Whether report_send_error() woke the consumer waiting for readability.
-        self._poked = False
+        self._poked = False  # report_send_error() woke the consumer waiting on the socket
         # (task, step) in which a consumer last read the socket dry.
         self._dry: tuple[trio.lowlevel.Task, int | None] | None = None
         # (task, step) in which a consumer's wait for readability ended.
@@ -261,7 +261,7 @@ class MessageReceiver:
         try:
             step = task_step(task)
             dry = self._dry
-            if dry is None or dry[0] is not task or dry[1] != step:
+            if (dry is None or dry[0] is not task or dry[1] != step) and self._may_hold(sock):
                 self._read_available(sock)
             while not queue:
                 if self.finished:
