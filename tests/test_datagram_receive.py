@@ -19,7 +19,6 @@ import trio.testing
 from conftest import counting_steps, wait_until
 
 from trio_sockets import DatagramSocket, DatagramSocketMessageReceivedEventArgs
-from trio_sockets._io.datagram_read import DatagramReading
 
 Args = DatagramSocketMessageReceivedEventArgs
 
@@ -152,23 +151,6 @@ async def test_an_empty_datagram_first_in_line_is_received_at_once_by_the_turn_h
             assert (await received.receive()).data == b""
             assert (await received.receive()).data == b"after"
             assert time.monotonic() - start < 1
-
-
-def test_may_hold_data_is_false_only_when_the_first_datagram_waiting_is_empty() -> None:
-    reading = DatagramReading(lambda: "a test socket")
-    with raw_udp() as receiver, raw_udp() as sender:
-        receiver.setblocking(False)
-        address = receiver.getsockname()
-        assert not reading.may_hold_data(receiver)  # nothing waiting
-        sender.sendto(b"", address)
-        assert not reading.may_hold_data(receiver)  # the kernel cannot tell
-        sender.sendto(b"data", address)
-        assert not reading.may_hold_data(receiver)  # the empty one is still first
-        assert receiver.recv(10) == b""
-        assert reading.may_hold_data(receiver)
-        assert receiver.recv(10) == b"data"
-        assert not reading.may_hold_data(receiver)
-    assert reading.may_hold_data(receiver)  # closed: the read that follows tells
 
 
 async def test_several_consumers_share_the_datagrams_and_lose_none() -> None:

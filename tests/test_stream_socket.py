@@ -26,6 +26,7 @@ from conftest import (
     open_fd_count,
     receive_all,
     receive_exactly,
+    wait_until,
 )
 
 from trio_sockets import (
@@ -668,6 +669,43 @@ async def test_reset_by_peer_on_receive(tcp_pair: tuple[StreamSocket, StreamSock
     assert caught.value.status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
     assert isinstance(caught.value, trio.BrokenResourceError)
     assert isinstance(caught.value, ConnectionResetError)
+
+
+@pytest.mark.parametrize("ending", ["data", "end of stream", "reset"])
+async def test_a_read_after_one_that_emptied_the_socket_gets_what_comes_next(
+    tcp_pair: tuple[StreamSocket, StreamSocket], ending: str
+) -> None:
+    """A read that took less than it asked for left the socket empty, so the next one
+    asks the kernel before reading (FIONREAD, which answers 0 at an end of stream and
+    with a reset pending too). Whatever comes next still reaches it: bytes already
+    waiting, bytes that come while it waits, the end of the stream, or a reset."""
+    client, server = tcp_pair
+    with trio.fail_after(10):
+        await server.send_all(b"first")
+        assert await client.receive_some(4096) == b"first"  # less than asked: emptied
+        await server.send_all(b"waiting")
+        await wait_until(lambda: bool(select.select([client.socket], [], [], 0)[0]))
+        assert await client.receive_some(4096) == b"waiting"  # was there before the ask
+        async with trio.open_nursery() as nursery:
+
+            async def then() -> None:
+                await trio.testing.wait_all_tasks_blocked()  # the read waits
+                if ending == "data":
+                    await server.send_all(b"later")
+                elif ending == "end of stream":
+                    await server.send_eof()
+                else:
+                    _reset(server.socket)
+
+            nursery.start_soon(then)
+            if ending == "data":
+                assert await client.receive_some(4096) == b"later"
+            elif ending == "end of stream":
+                assert await client.receive_some(4096) == b""
+            else:
+                with pytest.raises(SocketStatusError) as caught:
+                    await client.receive_some(4096)
+                assert caught.value.status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
 
 
 def _first_send_size(total: int, send_buffer: int) -> int:

@@ -9,12 +9,9 @@ socket's turn (:mod:`trio_sockets._io.datagram_receive`) calls it.
 
 from __future__ import annotations
 
-import array
 import errno
-import fcntl
 import socket
 import sys
-import termios
 from collections.abc import Callable
 from typing import Final
 
@@ -50,9 +47,6 @@ ICMP_ERRNOS: Final = frozenset(
 EMPTY: Final = object()
 
 
-_FIONREAD: Final = termios.FIONREAD
-
-
 def sender_key(sockaddr: SockAddr) -> tuple[str, int, int]:
     """The sender identity a connected socket filters on: address (mapped IPv4
     unmapped), port and scope, for the same link-local address on another link is
@@ -85,8 +79,6 @@ class DatagramReading:
         self._remote_key: tuple[str, int, int] | None = None
         # A multicast-only socket: only datagrams sent to a group are delivered.
         self._groups_only = False
-        # Where FIONREAD writes the size of the first datagram waiting.
-        self._first_size = array.array("i", [0])
 
     def connected_to(self, remote: SockAddr) -> tuple[str, int, int]:
         """Let only *remote*'s datagrams through from now on; its sender key."""
@@ -97,20 +89,6 @@ class DatagramReading:
     def multicast_only(self) -> None:
         """Let through only datagrams sent to a multicast group from now on."""
         self._groups_only = True
-
-    def may_hold_data(self, sock: socket.socket) -> bool:
-        """Whether *sock* may have a datagram waiting: False only when the kernel says
-        the first one waiting is 0 bytes long (``FIONREAD``), which is what it says when
-        none is. A zero-length datagram then waits for the next wait for readability,
-        which returns at once; an error the kernel holds makes the socket readable too.
-        One system call and no exception, where a ``recvmsg`` that finds nothing raises
-        ``BlockingIOError``: some 2,000 instructions against 8,400."""
-        first_size = self._first_size
-        try:
-            fcntl.ioctl(sock.fileno(), _FIONREAD, first_size, True)
-        except (OSError, ValueError):  # closed: the read tells that
-            return True
-        return first_size[0] != 0
 
     def read(self, sock: socket.socket) -> _Args | object | None:
         """The next datagram or receive error as event args; :data:`EMPTY` when nothing

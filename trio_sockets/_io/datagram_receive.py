@@ -42,6 +42,7 @@ from .datagram_message import DatagramSocketMessageReceivedEventArgs as _Args
 from .datagram_message import sender_of
 from .datagram_read import EMPTY, DatagramReading, StopReading, sender_key
 from .resolver import SockAddr
+from .sockio import nothing_to_read
 
 __all__ = ["MessageReceiver"]
 
@@ -72,7 +73,6 @@ class MessageReceiver:
         self.queue: MessageQueue[_Args] = MessageQueue(queue_size)
         self._reading = DatagramReading(describe)
         self._read = self._reading.read
-        self._may_hold = self._reading.may_hold_data
         #: Open handles of ``message_received``; at 0 datagrams are dropped and counted.
         self.handles: int = 0
         #: Whether the socket closed: once the queue is empty, receiving ends.
@@ -261,7 +261,7 @@ class MessageReceiver:
         try:
             step = task_step(task)
             dry = self._dry
-            if (dry is None or dry[0] is not task or dry[1] != step) and self._may_hold(sock):
+            if (dry is None or dry[0] is not task or dry[1] != step) and not nothing_to_read(sock):
                 self._read_available(sock)
             while not queue:
                 if self.finished:

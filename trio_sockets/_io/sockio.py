@@ -15,11 +15,14 @@ the call succeeds at once. A socket that is closed, before or during the call, g
 
 from __future__ import annotations
 
+import array
 import contextlib
 import errno
+import fcntl
 import os
 import socket
 import struct
+import termios
 import weakref
 from typing import TYPE_CHECKING, Final
 
@@ -36,9 +39,33 @@ __all__ = [
     "close_socket",
     "connect",
     "ended_abnormally",
+    "nothing_to_read",
     "prohibited",
     "refused_route",
 ]
+
+_FIONREAD: Final = termios.FIONREAD
+# Where FIONREAD writes its answer: one for every socket and thread, for the answer is
+# a hint. A wrong one (another thread's) costs a wait for readability that returns at
+# once, or a read that finds nothing; never data.
+_to_read = array.array("i", [0])
+
+
+def nothing_to_read(sock: socket.socket) -> bool:
+    """Whether the kernel says *sock* has nothing to read now (``FIONREAD`` answers 0).
+
+    It also answers 0 at the end of a stream, with an error pending, and when an empty
+    datagram is first in line; in each of those the socket is readable, so a wait for
+    readability returns at once and the read that follows finds it. One system call and
+    no exception, about 2,000 instructions, where a read that finds nothing raises
+    ``BlockingIOError``, about 8,400: ask first where nothing is likely waiting.
+    False when the kernel cannot say (a closed socket: the read tells)."""
+    try:
+        fcntl.ioctl(sock.fileno(), _FIONREAD, _to_read, True)
+    except (OSError, ValueError):
+        return False
+    return _to_read[0] == 0
+
 
 #: errno values of a connection that ended without the peer's end of stream: a reset,
 #: a timeout, a path that broke. ``EPIPE`` is not one: Linux gives it to a send after

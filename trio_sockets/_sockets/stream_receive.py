@@ -23,7 +23,7 @@ from .._core.lifecycle import ConflictDetector
 from .._data.interfaces import InputStream
 from .._io.scoped import AbortableWait, SocketWait
 from .._io.sending import UNATTENDED, receive_sending
-from .._io.sockio import abnormal_end, ended_abnormally
+from .._io.sockio import abnormal_end, ended_abnormally, nothing_to_read
 from .._tls.session import TlsSession
 
 __all__ = ["DEFAULT_RECEIVE_SIZE", "MAX_RECEIVE_SIZE", "SocketInputStream", "StreamReceiver"]
@@ -53,6 +53,7 @@ class StreamReceiver:
 
     __slots__ = (
         "_aborted",
+        "_drained",
         "_lent",
         "_read_ended",
         "_reading",
@@ -81,6 +82,9 @@ class StreamReceiver:
         self._aborted = aborted
         self._where = where
         self._wait: SocketWait | None = None  # made by the first receive that waits
+        # The last read took less than it asked for: the socket was left empty, so the
+        # next read asks the kernel first rather than meet an empty read's exception.
+        self._drained = False
         self._tls_scope: trio.CancelScope | None = None  # a TLS receive's, while it waits
         # Whether input_stream.read is under way, and whether its stream closed meanwhile.
         self._reading = False
@@ -249,13 +253,15 @@ class StreamReceiver:
         sock = self._sock
         await trio.lowlevel.checkpoint_if_cancelled()
         try:
-            try:
-                data = sock.recv(max_bytes) or self._end_of_stream(sock)
-            except BlockingIOError:
-                pass
-            else:
-                await trio.lowlevel.cancel_shielded_checkpoint()
-                return data
+            if not (self._drained and nothing_to_read(sock)):
+                try:
+                    data = sock.recv(max_bytes) or self._end_of_stream(sock)
+                except BlockingIOError:
+                    pass
+                else:
+                    self._drained = len(data) < max_bytes
+                    await trio.lowlevel.cancel_shielded_checkpoint()
+                    return data
             wait = self._wait
             if wait is None:
                 wait = self._wait = SocketWait(sock)
@@ -267,9 +273,11 @@ class StreamReceiver:
                     else:
                         await trio.lowlevel.wait_readable(sock)
                     try:
-                        return sock.recv(max_bytes) or self._end_of_stream(sock)
+                        data = sock.recv(max_bytes) or self._end_of_stream(sock)
                     except BlockingIOError:
-                        pass
+                        continue
+                    self._drained = len(data) < max_bytes
+                    return data
             except trio.ClosedResourceError:
                 pass  # cancel_io() or a close woke the wait: aborted, below
             finally:
