@@ -7,6 +7,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import pickle
+import subprocess
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +28,7 @@ from trio_sockets import (
     StreamSocketListener,
     StreamWebSocket,
 )
+from trio_sockets._core.certificate import _from_chain_pem
 from trio_sockets._core.checks import MAX_SHOWN, SealedList
 from trio_sockets._sockets.stream_control import tls_client_settings
 from trio_sockets._tls.settings import TlsClientSettings
@@ -100,6 +103,44 @@ def test_a_certificate_pickles_with_its_chain_but_not_with_a_key() -> None:
         assert copied == keyed
         assert copied.has_private_key
         assert copied.chain == keyed.chain
+
+
+class _PickledBy020:
+    """Pickles as version 0.2.0 pickled a Certificate: through a private helper."""
+
+    def __init__(self, chain_pem: bytes) -> None:
+        self.chain_pem = chain_pem
+
+    def __reduce__(self) -> tuple[Callable[[bytes], Certificate], tuple[bytes]]:
+        return _from_chain_pem, (self.chain_pem,)
+
+
+def test_an_unpickled_certificate_reports_the_package_as_its_home_at_once() -> None:
+    """A fresh process that unpickles a Certificate before it uses any public name sees
+    the class as trio_sockets.Certificate, as it will later: the pickle goes through the
+    public class. It named a private helper, and the class reported its private module
+    until a public name was first used. Every pickle protocol; a 0.2.0 pickle loads."""
+    leaf = trustme.CA().issue_cert("client.test")
+    public = Certificate.from_pem(leaf.cert_chain_pems[0].bytes())
+    pickles = [pickle.dumps(public, protocol) for protocol in range(pickle.HIGHEST_PROTOCOL + 1)]
+    assert b"_from_chain_pem" not in pickles[-1]
+    program = (
+        "import pickle, sys\n"
+        "for data in map(bytes.fromhex, sys.argv[1:]):\n"
+        "    loaded = pickle.loads(data)\n"
+        "    print(type(loaded).__module__, type(loaded).__qualname__, loaded.der.hex())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", program, *(data.hex() for data in pickles)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.splitlines() == [f"trio_sockets Certificate {public.der.hex()}"] * len(
+        pickles
+    ), done.stderr
+    assert pickle.loads(pickle.dumps(_PickledBy020(public.pem.encode()))) == public
 
 
 def test_every_certificate_of_a_trusted_bundle_is_part_of_the_settings() -> None:

@@ -308,7 +308,10 @@ class Certificate:
                 "text, and load it where it is needed with Certificate.from_pem_file() or "
                 "Certificate.from_pem()"
             )
-        return _from_chain_pem, (self._chain_pem(),)
+        # Through the public class (a bound classmethod pickles as getattr on it), so
+        # that loading it imports the package's public names, and with them the home
+        # its classes report: trio_sockets.Certificate, not this module's path.
+        return Certificate.from_pem, (self._chain_pem(),)
 
     # -- for the TLS layer -------------------------------------------------------------
 
@@ -353,7 +356,8 @@ class Certificate:
 
 
 def _from_chain_pem(chain_pem: bytes) -> Certificate:
-    """A pickled certificate, with its chain."""
+    """A certificate pickled by version 0.2.0, with its chain (later versions pickle
+    through :meth:`Certificate.from_pem`)."""
     return Certificate.from_pem(chain_pem)
 
 
