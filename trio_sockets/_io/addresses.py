@@ -284,6 +284,7 @@ async def target_addresses(
     found: list[Addresses | OSError | None] = [None] * len(targets)
     settled = trio.CancelScope()
 
+    @trio.lowlevel.enable_ki_protection
     async def look_up(index: int, target: ServiceTarget) -> None:
         try:
             addresses = await resolver.resolve_addresses(target.host, target.port, protocol)

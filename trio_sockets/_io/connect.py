@@ -132,6 +132,7 @@ class _Attempts(Generic[_S]):
         previous one failed; the first to connect wins and cancels the others."""
         winner: tuple[_S, SockAddr] | None = None
 
+        @trio.lowlevel.enable_ki_protection
         async def one(family: socket.AddressFamily, sockaddr: SockAddr, failed: trio.Event) -> None:
             nonlocal winner
             try:

@@ -361,8 +361,7 @@ class MessageReceiver:
         return False
 
     def _pass_turn(self) -> None:
-        """Wake the first waiting consumer to read the socket itself (the turn is kept
-        for it meanwhile)."""
+        """Wake the first waiting consumer to read the socket (keeping the turn for it)."""
         task, _ = self._waiting.popitem(last=False)
         self._owner = task
         trio.lowlevel.reschedule(task, outcome.Value(_TURN))
@@ -401,6 +400,7 @@ class MessageReceiver:
 
     # -- the background task ---------------------------------------------------------------
 
+    @trio.lowlevel.enable_ki_protection
     async def run(self, sock: socket.socket) -> None:
         """Read when no consumer is waiting, until the socket is closed."""
         task = self._background = trio.lowlevel.current_task()

@@ -396,6 +396,7 @@ class Resolver:
         found: dict[str, list[str]] = {}
         errors: dict[str, dns.exception.DNSException] = {}
 
+        @trio.lowlevel.enable_ki_protection
         async def query(rdtype: str) -> None:
             try:
                 answer = await self._query(resolver, name, rdtype)

@@ -146,6 +146,7 @@ async def receive_sending(sock: socket.socket, receive: Callable[[], Awaitable[T
     return result.unwrap()
 
 
+@trio.lowlevel.enable_ki_protection
 async def _send_meanwhile(stream: Sending) -> None:
     """The sending of :func:`receive_sending`, which raises nothing: the receive
     raises only its own outcome, never a group of the nursery's. Its cancellation
@@ -272,6 +273,7 @@ class Sending(abc.ABC):
         queue = self._queue
         await self._drive(lambda: not queue)
 
+    @trio.lowlevel.enable_ki_protection
     async def _writer_task(self) -> None:
         queue = self._queue
         try:

@@ -251,6 +251,7 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
 
     # -- accepting ---------------------------------------------------------------------
 
+    @trio.lowlevel.enable_ki_protection
     async def _accept_loop(self, sock: socket.socket, local: str) -> None:
         where = f"accept on {local}"
         short = False  # the last accept ran out of descriptors
@@ -370,6 +371,7 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         nursery.start_soon(self._handshake_then_deliver, accepted, context, peer)
         return True
 
+    @trio.lowlevel.enable_ki_protection
     async def _handshake_then_deliver(
         self, accepted: StreamSocket, context: ssl.SSLContext, peer: str
     ) -> None:

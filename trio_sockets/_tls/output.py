@@ -75,6 +75,7 @@ class TlsOutputStream(StreamOutputStream):
     def _send_step(self) -> bool:  # pragma: no cover - _send_until is overridden
         raise AssertionError("a TLS stream sends through its SSLStream")
 
+    @trio.lowlevel.enable_ki_protection
     async def _writer_task(self) -> None:
         self._writer = trio.lowlevel.current_task()
         try:

@@ -129,6 +129,7 @@ class Receiver:
             self._task_scopes.append(scope)
             nursery.start_soon(self._keepalive, scope, interval)
 
+    @trio.lowlevel.enable_ki_protection
     async def _keepalive(self, scope: trio.CancelScope, interval: float) -> None:
         with scope:
             await keep_alive(self._session, self, interval)
@@ -185,6 +186,7 @@ class Receiver:
         self._send_messages.close()
         self._send_closed.close()
 
+    @trio.lowlevel.enable_ki_protection
     async def _reader(self, scope: trio.CancelScope, events: list[Any], rest: bytes) -> None:
         protocol = self._protocol
         assert protocol is not None
@@ -425,6 +427,7 @@ class Receiver:
         finally:
             self.waiting_for_consumer = False
 
+    @trio.lowlevel.enable_ki_protection
     async def _deliverer(self, scope: trio.CancelScope) -> None:
         pending = self._pending
         with scope:

@@ -275,6 +275,7 @@ class Session(Generic[_Control, _Information]):
         if self._socket_scope is None:
             await nursery.start(self._run_socket, self._socket)
 
+    @trio.lowlevel.enable_ki_protection
     async def _run_socket(self, sock: StreamSocket, *, task_status: trio.TaskStatus[None]) -> None:
         # The StreamSocket is entered here, in a task of the WebSocket's nursery, so its
         # writes run in the background; cancelling the scope closes it at once, the

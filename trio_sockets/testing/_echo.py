@@ -140,6 +140,7 @@ class TcpEchoServer(_EchoServer):
     connections: int = field(default=0, init=False)
     bytes_echoed: int = field(default=0, init=False)
 
+    @trio.lowlevel.enable_ki_protection
     async def _serve(self, *, task_status: trio.TaskStatus[str]) -> None:
         async with StreamSocketListener() as listener:
             await listener.bind_endpoint(self.host, "0")
@@ -149,6 +150,7 @@ class TcpEchoServer(_EchoServer):
                     self.connections += 1
                     handlers.start_soon(self._echo, args.socket)
 
+    @trio.lowlevel.enable_ki_protection
     async def _echo(self, sock: StreamSocket) -> None:
         async with sock:
             try:
@@ -179,6 +181,7 @@ class UdpEchoServer(_EchoServer):
 
     datagrams_echoed: int = field(default=0, init=False)
 
+    @trio.lowlevel.enable_ki_protection
     async def _serve(self, *, task_status: trio.TaskStatus[str]) -> None:
         async with DatagramSocket() as sock:
             await sock.bind_endpoint(self.host, "0")
@@ -254,6 +257,7 @@ class WebSocketEchoServer(_EchoServer):
         scheme = "ws" if self.certificate is None else "wss"
         return f"{scheme}://{host}:{self.port}/"
 
+    @trio.lowlevel.enable_ki_protection
     async def _serve(self, *, task_status: trio.TaskStatus[str]) -> None:
         async with StreamSocketListener() as listener:
             level = SocketProtectionLevel.PLAIN_SOCKET
@@ -267,6 +271,7 @@ class WebSocketEchoServer(_EchoServer):
                     self.connections += 1
                     handlers.start_soon(self._echo, args.socket)
 
+    @trio.lowlevel.enable_ki_protection
     async def _echo(self, sock: StreamSocket) -> None:
         try:
             code = await echo_messages(sock, self._counts)
