@@ -835,6 +835,56 @@ async def test_icmp_port_unreachable_is_an_event_and_the_socket_keeps_receiving(
                 assert await receive_data(sock) == b"here now"
 
 
+def _checksum(data: bytes) -> int:
+    if len(data) % 2:
+        data += b"\0"
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    return ~(total + (total >> 16)) & 0xFFFF
+
+
+def _send_fragmentation_needed(source: tuple[str, int], destination: tuple[str, int]) -> None:
+    """What a router says of a datagram from *source* to *destination* too large for its
+    next link (ICMP 3/4, next-hop MTU 600), sent on loopback by a raw socket: the kernel
+    hands the connected socket an EMSGSIZE, as for a real router's."""
+    header = struct.pack(
+        "!BBHHHBBH4s4s", 0x45, 0, 20 + 8 + 1400, 0, 0x4000, 64, socket.IPPROTO_UDP, 0,
+        socket.inet_aton(source[0]), socket.inet_aton(destination[0]),
+    )  # fmt: skip
+    header = header[:10] + struct.pack("!H", _checksum(header)) + header[12:]
+    quoted = header + struct.pack("!HHHH", source[1], destination[1], 8 + 1400, 0)
+    message = struct.pack("!BBHHH", 3, 4, 0, 0, 600) + quoted
+    message = message[:2] + struct.pack("!H", _checksum(message)) + message[4:]
+    with socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP) as raw:
+        raw.sendto(message, (destination[0], 0))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="a raw ICMP socket needs root")
+async def test_a_datagram_too_large_for_the_path_is_an_event_that_says_so() -> None:
+    """A router's "fragmentation needed" (ICMPv6: "packet too big") about a datagram
+    sent earlier reaches a connected socket as EMSGSIZE: the event says a sent datagram
+    was dropped, larger than the path's MTU, not just "Message too long" as if a
+    received one were."""
+    with trio.fail_after(10), raw_udp("127.0.0.1", 0) as peer:
+        async with DatagramSocket() as sock:
+            # Over IPv4 only a datagram that may not be fragmented is dropped so (over
+            # IPv6, every datagram: routers never fragment).
+            sock.control.dont_fragment = True
+            await sock.connect(LOCALHOST, str(peer.getsockname()[1]))
+            local = ("127.0.0.1", int(sock.information.local_port))
+            _send_fragmentation_needed(local, peer.getsockname())
+            args = await receive(sock)
+            with pytest.raises(SocketStatusError) as caught:
+                args.get_data_reader()
+            error = caught.value
+            assert error.status == SocketErrorStatus.MESSAGE_TOO_LONG
+            assert error.errno == errno.EMSGSIZE
+            assert "a datagram sent earlier was dropped on the way" in str(error)
+            assert "larger than the path's MTU" in str(error)
+            await sock.output_stream.write(b"small")  # the socket goes on
+            assert peer.recv(100) == b"small"
+
+
 async def test_an_earlier_datagrams_icmp_error_fails_no_later_write() -> None:
     """Linux hands a connected socket's pending ICMP error to its next system call, a
     send included, which then sends nothing. Back-to-back writes to a closed port each

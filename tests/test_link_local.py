@@ -227,7 +227,7 @@ async def test_a_link_local_remote_without_a_scope_is_refused_by_name(
         async with StreamSocket() as stream, DatagramSocket() as datagram:
             with pytest.raises(ValueError, match=r"'fe80::d' needs a %scope") as caught:
                 await stream.connect(HostName("fe80::d"), "9")
-            assert "connect to fe80::d:9" in str(caught.value)
+            assert "connect to [fe80::d]:9" in str(caught.value)
             with pytest.raises(ValueError, match=r"'fe80::d' needs a %scope"):
                 await datagram.get_output_stream(HostName("fe80::d"), "9")
             with pytest.raises(ValueError, match=r"'fe80::d' needs a %scope"):
@@ -256,7 +256,7 @@ async def test_a_link_local_local_side_without_a_scope_is_refused_by_name() -> N
         async with StreamSocket() as stream:
             with pytest.raises(ValueError, match=f"bind to the local {needs_scope}") as caught:
                 await stream.connect(pair)
-            assert "connect to ::1:9" in str(caught.value)
+            assert "connect to [::1]:9" in str(caught.value)
 
 
 async def test_an_endpoint_pair_on_two_links_is_refused_by_name(links: tuple[str, str]) -> None:

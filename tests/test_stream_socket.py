@@ -48,6 +48,7 @@ from trio_sockets import (
     StreamWebSocket,
     WindowsOnlyError,
 )
+from trio_sockets._io.connect import Tried
 
 LOCALHOST = HostName("127.0.0.1")
 
@@ -645,6 +646,38 @@ async def test_connect_timeout_gives_connection_timed_out(unanswered_port: int) 
         assert caught.value.status == SocketErrorStatus.CONNECTION_TIMED_OUT
         assert isinstance(caught.value, TimeoutError)
         assert "connect_timeout=0.3" in str(caught.value)
+        # It names what was tried, as a connect whose every attempt failed does.
+        assert f"; tried 127.0.0.1:{unanswered_port} (no answer)" in str(caught.value)
+
+
+async def test_a_connect_timeout_while_looking_the_name_up_says_so() -> None:
+    """No address was tried: the message says the lookup took the whole time (a name
+    server that never answers, a lookup timeout longer than the connect's)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as nameserver:
+        nameserver.bind(("127.0.0.1", 0))
+        resolver = Resolver(["127.0.0.1"], nameserver.getsockname()[1], timeout=30, attempts=1)
+        async with StreamSocket(resolver=resolver) as client:
+            client.control.connect_timeout = 0.3
+            with trio.fail_after(10), pytest.raises(SocketStatusError) as caught:
+                await client.connect("example.test", "80")
+    assert caught.value.status == SocketErrorStatus.CONNECTION_TIMED_OUT
+    assert str(caught.value).startswith(
+        "connect to example.test:80: no connection within control.connect_timeout=0.3 s; "
+        "no address was tried: looking the name up took the whole time"
+    )
+
+
+def test_what_a_timed_out_connect_tried_is_named_briefly() -> None:
+    tried = Tried()
+    tried.attempts[("fd01:b::99", 4100, 0, 0)] = None
+    tried.attempts[("10.72.0.99", 4100)] = OSError(errno.ENETUNREACH, "Network is unreachable")
+    assert tried.describe() == (
+        "tried [fd01:b::99]:4100 (no answer), 10.72.0.99:4100 (Network is unreachable)"
+    )
+    for index in range(20):
+        tried.attempts[(f"127.0.0.{index + 1}", 80)] = None
+    assert tried.describe().endswith(", and 14 more addresses")
+    assert tried.describe().count("(no answer)") == 7
 
 
 async def test_a_trio_timeout_is_classified_as_timed_out(unanswered_port: int) -> None:

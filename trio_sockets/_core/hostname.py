@@ -225,11 +225,26 @@ class HostName:
         return f"HostName({self._raw!r})"
 
 
+def _bracket_trouble(text: str) -> str:
+    """What is wrong with *text*, which opens a bracket it does not close last (or the
+    reverse): what follows the closing bracket of ``[address]``, if it has one."""
+    inner, closed, after = text[1:].partition("]")
+    if text.startswith("[") and closed and "[" not in inner and "]" not in after:
+        if after.startswith(":") and after[1:].isdigit():
+            return (
+                "a port goes in the service name, not the host name "
+                f"({shown(inner)}, {shown(after[1:])})"
+            )
+        if after.startswith("%"):
+            return f"the %scope goes inside the brackets ({shown(f'[{inner}{after}]')})"
+    return "unbalanced brackets"
+
+
 def _parse_ip(text: str) -> _IPAddress | None:
     """The address *text* spells, None if it is no address, or raise if it is a bad one."""
     if text.startswith("[") or text.endswith("]"):
         if not (text.startswith("[") and text.endswith("]")):
-            raise InvalidHostNameError(text, "unbalanced brackets")
+            raise InvalidHostNameError(text, _bracket_trouble(text))
         inner = text[1:-1]
         if ":" not in inner:
             raise InvalidHostNameError(text, "only an IPv6 address may be written in brackets")

@@ -22,7 +22,7 @@ from .._core.sockaddr import needs_scope, unmapped, with_scope
 from . import sockio as _sockio
 from .resolver import SockAddr
 
-__all__ = ["HAPPY_EYEBALLS_DELAY", "connect_first"]
+__all__ = ["HAPPY_EYEBALLS_DELAY", "Tried", "connect_first"]
 
 #: Seconds between starting one connection attempt and the next (RFC 8305 default).
 HAPPY_EYEBALLS_DELAY = 0.25
@@ -38,6 +38,32 @@ def format_sockaddr(sockaddr: SockAddr) -> str:
     if len(sockaddr) == 4 and needs_scope(host):
         host = with_scope(host, sockaddr[3])
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+class Tried:
+    """The addresses connects started, each with its error once it failed: what the
+    message of a timeout that ends them names."""
+
+    def __init__(self) -> None:
+        self.attempts: dict[SockAddr, OSError | None] = {}
+
+    def describe(self) -> str:
+        """``tried [::1]:80 (Connection refused), 127.0.0.1:80 (no answer)``, the first
+        few; or that no address was tried (the name was still being looked up)."""
+        if not self.attempts:
+            return "no address was tried: looking the name up took the whole time"
+        items = list(self.attempts.items())
+        shown = ", ".join(
+            f"{format_sockaddr(address)} ({_reason(exc)})" for address, exc in items[:MAX_NAMED]
+        )
+        more = f", and {len(items) - MAX_NAMED} more addresses" if len(items) > MAX_NAMED else ""
+        return f"tried {shown}{more}"
+
+
+def _reason(exc: OSError | None) -> str:
+    if exc is None:
+        return "no answer"
+    return exc.message if isinstance(exc, SocketStatusError) else exc.strerror or str(exc)
 
 
 class Closable(Protocol):
@@ -56,6 +82,7 @@ async def connect_first(
     what: str,
     serialize: bool = False,
     connect: Callable[[_S, SockAddr], Awaitable[None]] | None = None,
+    tried: Tried | None = None,
 ) -> tuple[_S, SockAddr]:
     """Connect to the first address that answers; return the socket and that address.
 
@@ -67,6 +94,7 @@ async def connect_first(
     given family; *connect* connects it (None: the system call, for the
     ``socket.socket`` that *make_socket* then returns). Together they are the socket
     factory, which tests replace with fakes. With *serialize*, attempts never overlap.
+    *tried*, if given, records each address started and the error of each that failed.
 
     Raises:
         SocketStatusError: every attempt failed; the message names each address with its
@@ -80,7 +108,9 @@ async def connect_first(
     # The default suits only real sockets, which is what make_socket makes without a
     # *connect* of its own; a TypeVar default cannot say so.
     attempt = _Attempts(
-        make_socket, connect or cast("Callable[[_S, SockAddr], Awaitable[None]]", _sockio.connect)
+        make_socket,
+        connect or cast("Callable[[_S, SockAddr], Awaitable[None]]", _sockio.connect),
+        Tried() if tried is None else tried,
     )
     if len(addresses) == 1:
         # Nothing to race: connect in this task, without a nursery, a task and an event.
@@ -98,9 +128,11 @@ class _Attempts(Generic[_S]):
         self,
         make_socket: Callable[[socket.AddressFamily], _S],
         connect: Callable[[_S, SockAddr], Awaitable[None]],
+        tried: Tried,
     ) -> None:
         self._make_socket = make_socket
         self._connect = connect
+        self._tried = tried.attempts
         self.failures: list[tuple[SockAddr, OSError]] = []
 
     async def __call__(self, family: socket.AddressFamily, sockaddr: SockAddr) -> _S:
@@ -109,16 +141,19 @@ class _Attempts(Generic[_S]):
 
         Cancellation: the socket is closed.
         """
+        self._tried[sockaddr] = None
         try:
             sock = self._make_socket(family)
         except OSError as exc:
             self.failures.append((sockaddr, exc))
+            self._tried[sockaddr] = exc
             raise
         try:
             await self._connect(sock, sockaddr)
         except OSError as exc:
             sock.close()
             self.failures.append((sockaddr, exc))
+            self._tried[sockaddr] = exc
             raise
         except BaseException:
             sock.close()

@@ -167,13 +167,18 @@ def answer_source(args: DatagramSocketMessageReceivedEventArgs) -> HostName | No
 
 def destination_of(ancillary: Ancillary) -> str | None:
     """The address a datagram was sent to, from its ``IP_PKTINFO`` / ``IPV6_PKTINFO``;
-    a link-local one with the scope of the interface it arrived by (``fe80::1%2``)."""
+    one that needs a scope (link-local, ``fe80::1%2``, or an interface- or link-local
+    multicast group, ``ff02::1%2``) with that of the interface it arrived by, so that an
+    answer sent to it leaves by that interface."""
     for level, kind, data in ancillary:
         if level == socket.IPPROTO_IP and kind == IP_PKTINFO and len(data) >= 12:
             return socket.inet_ntop(socket.AF_INET, data[8:12])
         if level == socket.IPPROTO_IPV6 and kind == socket.IPV6_PKTINFO and len(data) >= 20:
             address = socket.inet_ntop(socket.AF_INET6, data[:16])
-            if data[0] == 0xFE and data[1] & 0xC0 == 0x80:  # fe80::/10, link-local
+            # fe80::/10, or ffx1::/16 and ffx2::/16 (needs_scope, without parsing).
+            if (data[0] == 0xFE and data[1] & 0xC0 == 0x80) or (
+                data[0] == 0xFF and data[1] & 0x0F in (1, 2)
+            ):
                 # struct in6_pktinfo: the address, then the interface index.
                 return with_scope(address, int.from_bytes(data[16:20], sys.byteorder))
             return address

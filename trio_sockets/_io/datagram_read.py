@@ -143,6 +143,15 @@ class DatagramReading:
                 f"{what}: the remote port is unreachable (ICMP port unreachable)",
                 errno=exc.errno,
             )
+        elif exc.errno == errno.EMSGSIZE:
+            # ICMP "fragmentation needed" / ICMPv6 "packet too big": about a send.
+            error = socket_error(
+                SocketErrorStatus.MESSAGE_TOO_LONG,
+                f"{what}: a datagram sent earlier was dropped on the way, larger than the "
+                "path's MTU (ICMP packet too big); later ones of its size are fragmented, "
+                "or refused at write() with control.dont_fragment",
+                errno=exc.errno,
+            )
         elif exc.errno == errno.EACCES:
             error = translate_os_error(prohibited(errno.EACCES, "a datagram sent there"), what)
         else:

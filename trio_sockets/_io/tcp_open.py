@@ -20,7 +20,7 @@ from .addresses import (
     target_addresses,
     with_link_scopes,
 )
-from .connect import connect_first, format_sockaddr
+from .connect import Tried, connect_first, format_sockaddr
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
 
 __all__ = ["open_tcp"]
@@ -66,13 +66,15 @@ async def open_tcp(
     prepare: Prepare,
     serialize: bool,
     what: str,
+    tried: Tried | None = None,
 ) -> tuple[socket.socket, SockAddr]:
     """A connected non-blocking socket to *host* and *service*, and the address reached.
 
     DNS SRV targets are tried in RFC 2782 order, each only when the one before failed;
     their addresses are looked up together first, so that the lookups take no longer
     than one (the resolver's lifetime) however many targets there are. *serialize*
-    tries one address at a time instead of racing them.
+    tries one address at a time instead of racing them. *tried* records the attempts
+    (:class:`~trio_sockets._io.connect.Tried`).
 
     Raises:
         ValueError: a link-local IPv6 local address without a ``%scope``, or a remote
@@ -128,7 +130,9 @@ async def open_tcp(
             addresses = of_reachable_family(addresses, local, what, f"local host {local_host}")
         named = target.host if target.host.ip_address is None else None
         addresses = with_link_scopes(addresses, local.get(socket.AF_INET6), what, named=named)
-        return await connect_first(addresses, make_socket, what=what, serialize=serialize)
+        return await connect_first(
+            addresses, make_socket, what=what, serialize=serialize, tried=tried
+        )
 
     if len(targets) == 1:
         target = targets[0]

@@ -24,6 +24,7 @@ from .._core.enums import SocketProtectionLevel
 from .._core.errors import SocketErrorStatus, SocketStatusError, socket_error, translate_os_error
 from .._core.hostname import HostName, coerce_host_name
 from .._core.lifecycle import Action, Lifecycle
+from .._io.connect import Tried
 from .._io.resolver import Resolver, SockAddr, resolver_or_default
 from .._io.tcp_open import open_tcp
 from .._tls.context import check_protection_level, client_context
@@ -87,8 +88,13 @@ class ConnectTarget(NamedTuple):
 
     @property
     def what(self) -> str:
-        """The connect as messages name it."""
-        return f"connect to {self.host.display_name}:{self.service}"
+        """The connect as messages name it (``[host]:port`` for an IPv6 address)."""
+        host = self.host.display_name
+        return (
+            f"connect to [{host}]:{self.service}"
+            if ":" in host
+            else f"connect to {host}:{self.service}"
+        )
 
 
 class ClientTls(NamedTuple):
@@ -246,6 +252,7 @@ async def _open(
     # No second cancel scope when there is no timeout (the default): a connect to an
     # address is cheap enough for one to show.
     limit = trio.fail_after(timeout) if timeout else nullcontext()
+    tried = Tried()
     try:
         with hooks.scope(), limit:
             return await open_tcp(
@@ -257,11 +264,12 @@ async def _open(
                 prepare=lambda sock, family: apply_options(control(), sock, family),
                 serialize=options.serialize_connection_attempts,
                 what=what,
+                tried=tried,
             )
     except trio.TooSlowError:
         raise socket_error(
             SocketErrorStatus.CONNECTION_TIMED_OUT,
-            f"{what}: no connection within control.connect_timeout={timeout} s",
+            f"{what}: no connection within control.connect_timeout={timeout} s; {tried.describe()}",
         ) from None
     # Reached only when cancel_io() or a close cancelled the scope.
     raise hooks.aborted(what)
