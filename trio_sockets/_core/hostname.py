@@ -192,6 +192,10 @@ class HostName:
     def is_equal(self, host_name: HostName) -> bool:
         """Whether *host_name* names the same host (WinRT ``IsEqual``): canonical names match.
 
+        A scope by interface name and by index, and an IPv4-mapped address and its IPv4
+        address, are different spellings to it: the library reports the index and the
+        IPv4 address.
+
         Raises :class:`TypeError` if *host_name* is not a :class:`HostName`.
         """
         if not isinstance(host_name, HostName):
