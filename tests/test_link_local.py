@@ -25,6 +25,7 @@ from trio_sockets import (
     StreamSocket,
     StreamSocketListener,
 )
+from trio_sockets._core.linux import index_of_interface_holding
 from trio_sockets.testing import TlsCertificates, UdpEchoServer
 
 
@@ -233,6 +234,36 @@ async def test_a_link_local_remote_without_a_scope_is_refused_by_name(
             with pytest.raises(ValueError, match=r"'fe80::d' needs a %scope"):
                 await datagram.connect(HostName("fe80::d"), "9")
             assert datagram.information.local_address is None  # left unbound
+
+
+async def test_an_accepted_connection_to_a_link_local_address_from_any_peer_has_its_scope(
+    links: tuple[str, str],
+) -> None:
+    """Linux gives an accepted socket its link only when the peer is link-local too: a
+    peer with a global (here unique local) address reached fe80::b%b0, and the accepted
+    socket reported fe80::b with no scope, where a datagram socket reports fe80::b%b0."""
+    a, b = links
+    ip("-n", a, "addr", "add", "fd00:ab::a/64", "dev", "a0", "nodad")
+    ip("-n", b, "addr", "add", "fd00:ab::b/64", "dev", "b0", "nodad")
+    a0, expected = index(a, "a0"), scoped("fe80::b", b, "b0")
+    with inside(a):
+        client = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    with trio.fail_after(10), client, inside(b):
+        async with StreamSocketListener() as listener:
+            await listener.bind_service_name("")
+            client.bind(("fd00:ab::a", 0))
+            client.setblocking(False)
+            client.connect_ex(("fe80::b", int(listener.information.local_port), 0, a0))
+            args = await listener.connection_received.receive()
+            async with args.socket as accepted:
+                assert accepted.information.remote_address == HostName("fd00:ab::a")
+                assert accepted.information.local_address == expected
+
+
+def test_the_interface_holding_an_address_is_found_by_its_index() -> None:
+    assert index_of_interface_holding("::1") == socket.if_nametoindex("lo")
+    assert index_of_interface_holding("fe80::dead:beef:1:2") == 0  # nobody holds it
+    assert index_of_interface_holding("not an address") == 0
 
 
 async def test_a_link_local_local_side_without_a_scope_is_refused_by_name() -> None:

@@ -7,6 +7,7 @@ at each place that sets the option.
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Final
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "SOL_UDP",
     "SO_RXQ_OVFL",
     "UDP_SEGMENT",
+    "index_of_interface_holding",
 ]
 
 #: ``IPPROTO_IP``: deliver each datagram's destination address (``struct in_pktinfo``).
@@ -43,3 +45,17 @@ SO_RXQ_OVFL: Final = 40
 SOL_UDP: Final = 17
 #: ``SOL_UDP``: the segment size of a UDP generic segmentation offload send.
 UDP_SEGMENT: Final = 103
+
+
+def index_of_interface_holding(address: str) -> int:
+    """The index of the one network interface that holds the IPv6 *address*, in the
+    calling thread's network namespace (``/proc/thread-self/net/if_inet6``); 0 when none
+    does, when several do (a link-local address may be on several links), or where the
+    table cannot be read."""
+    try:
+        wanted = ipaddress.IPv6Address(address.partition("%")[0]).packed.hex()
+        with open("/proc/thread-self/net/if_inet6", encoding="ascii") as table:
+            found = [int(line.split()[1], 16) for line in table if line.startswith(wanted)]
+    except (OSError, ValueError, IndexError):
+        return 0
+    return found[0] if len(found) == 1 else 0

@@ -24,6 +24,7 @@ from .._core.enums import SocketProtectionLevel
 from .._core.errors import SocketErrorStatus, SocketStatusError, socket_error, translate_os_error
 from .._core.hostname import HostName, coerce_host_name
 from .._core.lifecycle import Action, Lifecycle
+from .._core.linux import index_of_interface_holding
 from .._io.connect import Tried
 from .._io.resolver import Resolver, SockAddr, resolver_or_default
 from .._io.tcp_open import open_tcp
@@ -379,6 +380,10 @@ async def upgrade_session(
         raise
 
 
+# How a link-local address (fe80::/10) is written.
+_LINK_LOCAL_STARTS = frozenset({"fe8", "fe9", "fea", "feb"})
+
+
 # One tuple for each local address: the accepted sockets of a listener on one address
 # keep one (its string and port number included), not one each.
 @functools.lru_cache(maxsize=256)
@@ -393,8 +398,13 @@ def accepted_connection(conn: socket.socket, remote: SockAddr) -> Opened:
 
     Raises the ``OSError`` of ``getsockname`` should the kernel refuse it.
     """
+    local = conn.getsockname()
+    if len(local) == 4 and not local[3] and local[0][:3].lower() in _LINK_LOCAL_STARTS:
+        # Linux gives an accepted socket its link (the scope) only when the peer is
+        # link-local too: find the link that holds the address.
+        local = (local[0], local[1], local[2], index_of_interface_holding(local[0]))
     # A server's connections mostly share their local address: they share its tuple too.
-    connection = Connection(_shared_address(conn.getsockname()), remote, accepted=True)
+    connection = Connection(_shared_address(local), remote, accepted=True)
     return Opened(conn, connection, None)
 
 
