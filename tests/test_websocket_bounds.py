@@ -894,3 +894,32 @@ async def test_aclose_after_the_failure_lets_a_server_still_sending_read_the_clo
     assert caught.value.close_code == code
     assert peer.received_close is not None
     assert peer.received_close.code == code
+
+
+async def test_frames_that_came_with_the_handshake_are_let_go_once_handled() -> None:
+    """A server that puts 20,000 empty pings in the packet of its 101: once they are
+    answered the client holds none of their frames. It held every one of them, and the
+    rest of that read, for as long as the connection lived (10 MiB for 240 KiB)."""
+    count = 20_000
+    answered = threading.Event()
+
+    def read_the_pongs(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        pongs = 0
+        while pongs < count:
+            data = sock.recv(65536)
+            if not data:
+                return
+            protocol.receive_data(data)
+            pongs += sum(1 for event in protocol.events_received() if event.opcode == Opcode.PONG)
+        answered.set()
+        peer.read_until_close(sock, protocol)
+
+    pings = frame(Opcode.PING, b"") * count
+    with trio.fail_after(30), RawPeer(read_the_pongs, with_response=pings) as peer:
+        async with MessageWebSocket() as ws:
+            await ws.connect(peer.url())
+            assert await trio.to_thread.run_sync(answered.wait, PEER_TIMEOUT)
+            gc.collect()
+            alive = sum(1 for thing in gc.get_objects() if type(thing) is Frame)
+            assert alive < 100, f"{alive} frames still held"

@@ -202,8 +202,10 @@ class Receiver:
                         # The frames that came with the handshake are handled as any read's:
                         # a close or a protocol error among them bounds the wait as well.
                         done = await self._handle(protocol, events)
+                        events = []  # handled: this frame lives as long as the connection
                         if not done and rest:
                             done = await self._feed(protocol, rest)
+                        rest = b""
                         if not done:
                             error = await self._read_loop(protocol)
                     finally:
