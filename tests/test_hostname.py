@@ -123,7 +123,11 @@ REJECTED = [
     ("[::1]8080", "unbalanced brackets"),
     # A bracketed address with its port, or its scope outside: says so.
     ("[::1]:8080", r"a port goes in the service name, not the host name \('::1', '8080'\)"),
-    ("[fe80::1]%eth0", r"the %scope goes inside the brackets \('\[fe80::1%eth0\]'\)"),
+    ("[fe80::1]%eth0", r"the %scope goes inside the brackets \('\[fe80::1%eth0\]'\)$"),
+    (
+        "[fe80::1]%eth0:80",
+        r"brackets \('\[fe80::1%eth0\]'\), and a port in the service name \('80'\)",
+    ),
     ("[[::1]]", "not a valid IPv6 address"),
     (":::1", "not a valid IPv6 address"),
     ("1::2::3", "not a valid IPv6 address"),

@@ -30,10 +30,13 @@ import trio_sockets
 from trio_sockets import (
     DatagramSocket,
     MessageWebSocket,
+    Resolver,
     ServerMessageWebSocket,
     StreamSocket,
     StreamSocketListener,
 )
+from trio_sockets._io.connect import connect_first
+from trio_sockets._io.resolver import SockAddr
 from trio_sockets.testing import TcpEchoServer
 
 PACKAGE = os.path.dirname(trio_sockets.__file__)
@@ -148,3 +151,55 @@ def test_in_a_testing_echo_servers_handler() -> None:
             await _sleep_until_interrupted()
 
     run_interrupted("TcpEchoServer._echo", main)
+
+
+# -- Ctrl-C while the caller waits on the library's helper tasks ---------------------------
+#
+# trio raises the interrupt in the waiting task (the helpers are protected), inside the
+# nursery that runs the helpers: the nursery wrapped it in a BaseExceptionGroup.
+
+
+def interrupt_after(seconds: float, main: Callable[[], Awaitable[None]]) -> None:
+    """Run *main*, with SIGINT from a timer thread after *seconds* (the main thread then
+    waits in trio's I/O wait, where trio takes the signal and hands it to the main task);
+    it must end with a bare KeyboardInterrupt."""
+    timer = threading.Timer(seconds, signal.raise_signal, (signal.SIGINT,))
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            trio.run(main)
+    finally:
+        timer.cancel()
+
+
+def test_while_a_connect_waits_for_a_name_server() -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as nameserver:
+        nameserver.bind(("127.0.0.1", 0))  # never answers
+        port = nameserver.getsockname()[1]
+
+        async def main() -> None:
+            resolver = Resolver(["127.0.0.1"], port, timeout=10, attempts=1)
+            with trio.fail_after(10):
+                async with StreamSocket(resolver=resolver) as sock:
+                    await sock.connect("example.test", "80")
+
+        interrupt_after(0.3, main)
+
+
+def test_while_a_connect_waits_for_its_racing_attempts() -> None:
+    async def never_answers(sock: socket.socket, sockaddr: SockAddr) -> None:
+        await trio.sleep_forever()
+
+    async def main() -> None:
+        addresses = [
+            (socket.AF_INET6, ("::1", 9, 0, 0)),
+            (socket.AF_INET, ("127.0.0.1", 9)),
+        ]
+
+        def make_socket(family: socket.AddressFamily) -> socket.socket:
+            return socket.socket(family, socket.SOCK_STREAM)
+
+        with trio.fail_after(10):
+            await connect_first(addresses, make_socket, what="connect", connect=never_answers)
+
+    interrupt_after(0.5, main)  # both attempts started (250 ms apart)

@@ -261,9 +261,24 @@ async def test_an_accepted_connection_to_a_link_local_address_from_any_peer_has_
 
 
 def test_the_interface_holding_an_address_is_found_by_its_index() -> None:
-    assert index_of_interface_holding("::1") == socket.if_nametoindex("lo")
-    assert index_of_interface_holding("fe80::dead:beef:1:2") == 0  # nobody holds it
-    assert index_of_interface_holding("not an address") == 0
+    with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as here:
+        assert index_of_interface_holding("::1", here) == socket.if_nametoindex("lo")
+        assert index_of_interface_holding("fe80::dead:beef:1:2", here) == 0  # nobody holds it
+        assert index_of_interface_holding("not an address", here) == 0
+
+
+def test_the_interface_is_not_looked_up_in_another_namespace_than_the_sockets(
+    links: tuple[str, str],
+) -> None:
+    """A socket made in namespace B, asked about from A, where fe80::a is on a0: the
+    table the thread sees is A's, not the socket's, so no index (it reported A's)."""
+    a, b = links
+    with inside(b):
+        theirs = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    with theirs, inside(a):
+        assert index_of_interface_holding("fe80::a", theirs) == 0
+        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as ours:
+            assert index_of_interface_holding("fe80::a", ours) == socket.if_nametoindex("a0")
 
 
 async def test_a_link_local_local_side_without_a_scope_is_refused_by_name() -> None:

@@ -668,7 +668,9 @@ async def test_a_connect_timeout_while_looking_the_name_up_says_so() -> None:
 
 
 def test_what_a_timed_out_connect_tried_is_named_briefly() -> None:
-    tried = Tried()
+    assert Tried(named=True).describe().endswith("looking the name up took the whole time")
+    assert Tried(named=False).describe() == "the attempt had not started"  # an address
+    tried = Tried(named=True)
     tried.attempts[("fd01:b::99", 4100, 0, 0)] = None
     tried.attempts[("10.72.0.99", 4100)] = OSError(errno.ENETUNREACH, "Network is unreachable")
     assert tried.describe() == (

@@ -141,6 +141,22 @@ def test_an_unpickled_certificate_reports_the_package_as_its_home_at_once() -> N
         pickles
     ), done.stderr
     assert pickle.loads(pickle.dumps(_PickledBy020(public.pem.encode()))) == public
+    # A 0.2.0 pickle loaded first in a process: the home too, and pickled again, the
+    # public path.
+    old = pickle.dumps(_PickledBy020(public.pem.encode()))
+    again = (
+        "import pickle, sys\n"
+        "loaded = pickle.loads(bytes.fromhex(sys.argv[1]))\n"
+        "print(type(loaded).__module__, b'trio_sockets._core' in pickle.dumps(loaded))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", again, old.hex()],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    assert done.stdout.split() == ["trio_sockets", "False"], done.stderr
 
 
 def test_every_certificate_of_a_trusted_bundle_is_part_of_the_settings() -> None:

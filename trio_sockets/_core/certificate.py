@@ -15,6 +15,7 @@ import hashlib
 import os
 import re
 import ssl
+import sys
 from collections.abc import Callable, Iterable, Iterator, MutableSet, Sequence
 from typing import Final
 
@@ -308,9 +309,8 @@ class Certificate:
                 "text, and load it where it is needed with Certificate.from_pem_file() or "
                 "Certificate.from_pem()"
             )
-        # Through the public class (a bound classmethod pickles as getattr on it), so
-        # that loading it imports the package's public names, and with them the home
-        # its classes report: trio_sockets.Certificate, not this module's path.
+        # Through the public class (a bound classmethod pickles as getattr on it): its
+        # loading loads the package's public names, whose classes report their home.
         return Certificate.from_pem, (self._chain_pem(),)
 
     # -- for the TLS layer -------------------------------------------------------------
@@ -356,9 +356,10 @@ class Certificate:
 
 
 def _from_chain_pem(chain_pem: bytes) -> Certificate:
-    """A certificate pickled by version 0.2.0, with its chain (later versions pickle
-    through :meth:`Certificate.from_pem`)."""
-    return Certificate.from_pem(chain_pem)
+    """A certificate pickled by 0.2.0, through the package, whose first public name
+    gives its classes their home (later versions pickle through ``from_pem``)."""
+    certificate: type[Certificate] = sys.modules[__name__.partition(".")[0]].Certificate
+    return certificate.from_pem(chain_pem)
 
 
 def certificate_list(value: object, name: str) -> list[Certificate]:

@@ -240,6 +240,12 @@ def _bracket_trouble(text: str) -> str:
                 f"({shown(inner)}, {shown(after[1:])})"
             )
         if after.startswith("%"):
+            scope, colon, port = after.rpartition(":")
+            if colon and port.isdigit():  # "[fe80::1]%eth0:80"
+                return (
+                    f"the %scope goes inside the brackets ({shown(f'[{inner}{scope}]')}), "
+                    f"and a port in the service name ({shown(port)})"
+                )
             return f"the %scope goes inside the brackets ({shown(f'[{inner}{after}]')})"
     return "unbalanced brackets"
 

@@ -7,7 +7,10 @@ at each place that sets the option.
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
+import os
+import socket
 from typing import Final
 
 __all__ = [
@@ -47,11 +50,33 @@ SOL_UDP: Final = 17
 UDP_SEGMENT: Final = 103
 
 
-def index_of_interface_holding(address: str) -> int:
+#: ``ioctl``: a descriptor of the network namespace of a socket (Linux 4.9+).
+SIOCGSKNS: Final = 0x894C
+
+
+def _in_this_threads_namespace(sock: socket.socket) -> bool:
+    """Whether *sock* is in the calling thread's network namespace; True when the kernel
+    does not say (without ``CAP_NET_ADMIN`` a process cannot have switched namespace)."""
+    try:
+        namespace = fcntl.ioctl(sock.fileno(), SIOCGSKNS)
+    except OSError:
+        return True
+    try:
+        return os.fstat(namespace).st_ino == os.stat("/proc/thread-self/ns/net").st_ino
+    except OSError:
+        return False
+    finally:
+        os.close(namespace)
+
+
+def index_of_interface_holding(address: str, sock: socket.socket) -> int:
     """The index of the one network interface that holds the IPv6 *address*, in the
-    calling thread's network namespace (``/proc/thread-self/net/if_inet6``); 0 when none
-    does, when several do (a link-local address may be on several links), or where the
-    table cannot be read."""
+    network namespace of *sock* (``/proc/thread-self/net/if_inet6``, when that is the
+    calling thread's); 0 when none does, when several do (a link-local address may be
+    on several links), when *sock* is in another namespace, or where the table cannot
+    be read."""
+    if not _in_this_threads_namespace(sock):
+        return 0
     try:
         wanted = ipaddress.IPv6Address(address.partition("%")[0]).packed.hex()
         with open("/proc/thread-self/net/if_inet6", encoding="ascii") as table:

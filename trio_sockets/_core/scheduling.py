@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import contextlib
 import operator
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Protocol
 
 import trio
 
-__all__ = ["BatchEnd", "BatchEnded", "task_step"]
+__all__ = ["BatchEnd", "BatchEnded", "helper_nursery", "task_step"]
 
 TaskStep = Callable[[trio.lowlevel.Task], "int | None"]
 
@@ -116,3 +116,22 @@ class BatchEnd(trio.abc.Instrument):
 
 
 _BATCH_END: trio.lowlevel.RunVar[BatchEnd] = trio.lowlevel.RunVar("trio_sockets.batch_end")
+
+
+@contextlib.asynccontextmanager
+async def helper_nursery() -> AsyncIterator[trio.Nursery]:
+    """A nursery for the helper tasks of one call (lookups, connection attempts) out of
+    which a Ctrl-C leaves bare. trio raises a ``KeyboardInterrupt`` in the task waiting
+    in the nursery (its helpers are KI-protected), and the nursery would wrap it in a
+    ``BaseExceptionGroup``, which ``except KeyboardInterrupt`` does not catch."""
+    try:
+        async with trio.open_nursery() as nursery:
+            yield nursery
+    except BaseExceptionGroup as group:
+        interrupts, _ = group.split(KeyboardInterrupt)
+        if interrupts is None:
+            raise
+        interrupt = interrupts.exceptions[0]
+        while isinstance(interrupt, BaseExceptionGroup):
+            interrupt = interrupt.exceptions[0]
+        raise interrupt from None

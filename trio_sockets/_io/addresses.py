@@ -14,6 +14,7 @@ from .._core.endpoint import EndpointPair
 from .._core.enums import HostNameSortOptions
 from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import HostName, coerce_host_name
+from .._core.scheduling import helper_nursery
 from .._core.sockaddr import is_link_local, needs_scope, unmapped, with_scope
 from .resolver import (
     Protocol,
@@ -298,7 +299,7 @@ async def target_addresses(
         await look_up(0, targets[0])
     else:
         with settled:
-            async with trio.open_nursery() as nursery:
+            async with helper_nursery() as nursery:
                 for index, target in enumerate(targets):
                     nursery.start_soon(look_up, index, target)
     end = _first_usable(found) if first else None

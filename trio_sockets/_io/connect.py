@@ -18,6 +18,7 @@ from typing import Generic, Protocol, TypeVar, cast
 import trio
 
 from .._core.errors import SocketError, SocketErrorStatus, SocketStatusError, socket_error
+from .._core.scheduling import helper_nursery
 from .._core.sockaddr import needs_scope, unmapped, with_scope
 from . import sockio as _sockio
 from .resolver import SockAddr
@@ -42,16 +43,20 @@ def format_sockaddr(sockaddr: SockAddr) -> str:
 
 class Tried:
     """The addresses connects started, each with its error once it failed: what the
-    message of a timeout that ends them names."""
+    message of a timeout that ends them names. *named*: the host is a name to look up
+    (not an address)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, named: bool) -> None:
         self.attempts: dict[SockAddr, OSError | None] = {}
+        self._named = named
 
     def describe(self) -> str:
         """``tried [::1]:80 (Connection refused), 127.0.0.1:80 (no answer)``, the first
         few; or that no address was tried (the name was still being looked up)."""
         if not self.attempts:
-            return "no address was tried: looking the name up took the whole time"
+            if self._named:
+                return "no address was tried: looking the name up took the whole time"
+            return "the attempt had not started"
         items = list(self.attempts.items())
         shown = ", ".join(
             f"{format_sockaddr(address)} ({_reason(exc)})" for address, exc in items[:MAX_NAMED]
@@ -110,7 +115,7 @@ async def connect_first(
     attempt = _Attempts(
         make_socket,
         connect or cast("Callable[[_S, SockAddr], Awaitable[None]]", _sockio.connect),
-        Tried() if tried is None else tried,
+        Tried(named=False) if tried is None else tried,
     )
     if len(addresses) == 1:
         # Nothing to race: connect in this task, without a nursery, a task and an event.
@@ -182,7 +187,7 @@ class _Attempts(Generic[_S]):
                 sock.close()
 
         try:
-            async with trio.open_nursery() as nursery:
+            async with helper_nursery() as nursery:
                 for family, sockaddr in addresses:
                     failed = trio.Event()
                     nursery.start_soon(one, family, sockaddr, failed)

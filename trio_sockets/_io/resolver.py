@@ -29,6 +29,7 @@ import trio
 from .._core.checks import check_int, check_seconds, describe, shown
 from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import HostName, coerce_host_name
+from .._core.scheduling import helper_nursery
 from .._core.service_name import parse_service_name
 from .._core.sockaddr import ipv4_of_mapped
 from .answers import deduplicated, interleaved, is_unspecified, unmapped_entry, usable_answer
@@ -408,7 +409,7 @@ class Resolver:
                 scope = nursery.cancel_scope
                 scope.deadline = min(scope.deadline, trio.current_time() + RESOLUTION_DELAY)
 
-        async with trio.open_nursery() as nursery:
+        async with helper_nursery() as nursery:
             nursery.start_soon(query, "AAAA")
             nursery.start_soon(query, "A")
         v6 = [unmapped_entry(socket.AF_INET6, (a, port, 0, 0)) for a in found.get("AAAA", [])]

@@ -253,7 +253,7 @@ async def _open(
     # No second cancel scope when there is no timeout (the default): a connect to an
     # address is cheap enough for one to show.
     limit = trio.fail_after(timeout) if timeout else nullcontext()
-    tried = Tried()
+    tried = Tried(named=target.host.ip_address is None)
     try:
         with hooks.scope(), limit:
             return await open_tcp(
@@ -402,7 +402,7 @@ def accepted_connection(conn: socket.socket, remote: SockAddr) -> Opened:
     if len(local) == 4 and not local[3] and local[0][:3].lower() in _LINK_LOCAL_STARTS:
         # Linux gives an accepted socket its link (the scope) only when the peer is
         # link-local too: find the link that holds the address.
-        local = (local[0], local[1], local[2], index_of_interface_holding(local[0]))
+        local = (local[0], local[1], local[2], index_of_interface_holding(local[0], conn))
     # A server's connections mostly share their local address: they share its tuple too.
     connection = Connection(_shared_address(local), remote, accepted=True)
     return Opened(conn, connection, None)
