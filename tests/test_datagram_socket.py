@@ -12,6 +12,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -1347,6 +1348,38 @@ async def test_equal_size_writes_leave_in_fewer_system_calls_keeping_boundaries(
             # 64 + 64 + 21 and a 7 where the kernel takes 64 segments at most; 2 x 7;
             # 2 x 100 + 1; 60 x 1200 (54 fit 65507 B): 54 + 6.
             assert stream.send_calls == (7 if kernel_max_segments() == 128 else 8)
+
+
+async def test_the_first_write_of_a_step_is_sent_by_write_and_its_operation_reused() -> None:
+    with trio.fail_after(10), raw_udp() as peer:
+        peer.setblocking(False)
+        async with DatagramSocket() as sock:
+            await sock.connect(LOCALHOST, str(peer.getsockname()[1]))
+            stream = sock.output_stream
+            # Sent before write() returns, with nothing queued and the operation done.
+            held = stream.write(b"first")
+            assert (held.done, stream.pending_bytes, peer.recv(100)) == (True, 0, b"first")
+            await trio.lowlevel.checkpoint()
+            # The operation of a write nobody holds is given to the next one; a held
+            # one never is: it keeps its own write's size.
+            operations = []
+            for index in range(4):
+                operations.append(weakref.ref(stream.write(b"x" * (index + 1))))
+                await trio.lowlevel.checkpoint()
+            assert held.nbytes == 5
+            assert await held == 5
+            reused = operations[0]()
+            assert reused is not None
+            assert reused is not held
+            assert all(ref() is reused for ref in operations)
+            assert [peer.recv(100) for _ in range(4)] == [b"x", b"xx", b"xxx", b"xxxx"]
+            # A second write in the same step is queued, to leave with those after it.
+            stream.write(b"a")
+            stream.write(b"bc")
+            assert stream.pending_bytes == 2
+            await stream.flush()
+            assert [peer.recv(100) for _ in range(2)] == [b"a", b"bc"]
+            assert (stream.datagrams_sent, stream.send_calls) == (7, 7)
 
 
 def strace_sends(writes: str, sizes: str) -> list[str]:

@@ -28,12 +28,15 @@ class MessageQueue(Generic[T]):
     if they had never come (a connected socket's filter, applied to what it held).
     """
 
-    __slots__ = ("_items", "bound", "dropped", "patient", "peak", "received")
+    __slots__ = ("bound", "dropped", "items", "patient", "peak", "received")
 
     def __init__(self, bound: int) -> None:
         if bound < 1:
             raise ValueError(f"a message queue holds at least 1 message, not {bound}")
-        self._items: collections.deque[T] = collections.deque()
+        #: The messages held, oldest first: read it freely (a hot path tests it instead
+        #: of calling ``len()`` or ``bool()`` here); change it only through :meth:`put`,
+        #: :meth:`take` and :meth:`retain`, which keep the counts. Always the same deque.
+        self.items: collections.deque[T] = collections.deque()
         #: How many messages the queue holds at most.
         self.bound: int = bound
         #: Messages accepted or dropped.
@@ -48,23 +51,23 @@ class MessageQueue(Generic[T]):
         self.patient: bool = True
 
     def __len__(self) -> int:
-        return len(self._items)
+        return len(self.items)
 
     def __bool__(self) -> bool:
-        return bool(self._items)
+        return bool(self.items)
 
     @property
     def full(self) -> bool:
-        return len(self._items) >= self.bound
+        return len(self.items) >= self.bound
 
     @property
     def room(self) -> int:
         """How many more messages fit."""
-        return self.bound - len(self._items)
+        return self.bound - len(self.items)
 
     def put(self, item: T) -> bool:
         """Accept *item* if there is room (True); False, counting nothing, if full."""
-        items = self._items
+        items = self.items
         if len(items) >= self.bound:
             return False
         items.append(item)
@@ -82,11 +85,13 @@ class MessageQueue(Generic[T]):
 
     def take(self) -> T:
         """The oldest message (IndexError when empty)."""
-        return self._items.popleft()
+        return self.items.popleft()
 
     def retain(self, keep: Callable[[T], bool]) -> None:
         """Remove, keeping the order of the rest, every message for which *keep* is false,
         and uncount it: it no longer counts as received."""
-        kept = collections.deque(item for item in self._items if keep(item))
-        self.received -= len(self._items) - len(kept)
-        self._items = kept
+        items = self.items
+        kept = [item for item in items if keep(item)]
+        self.received -= len(items) - len(kept)
+        items.clear()
+        items.extend(kept)

@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Literal, overload
+from typing import Final, Literal, overload
 
 from .._core.checks import shown
 from .._core.codec import (
+    DEFAULT_BYTE_ORDER,
     DEFAULT_INPUT_STREAM_OPTIONS,
+    DEFAULT_UNICODE_ENCODING,
+    LAYOUTS,
+    TEXT_CODECS,
     CodecSettings,
     check_count,
     decode_string,
@@ -146,10 +150,13 @@ class DataReader(CodecSettings, LoadingBuffer):
         end = pos + size
         if self._closed or end > self._end:  # _need(), one call less per read_bytes()
             raise self._shortage(where, size)
-        if type(self._buf) is bytes or size < _VIEW_COPY_THRESHOLD:
-            data = bytes(self._buf[pos:end])  # of bytes: one copy, none for all of them
+        buf = self._buf
+        if type(buf) is bytes:
+            data = buf[pos:end]  # one copy, none for all of them
+        elif size < _VIEW_COPY_THRESHOLD:
+            data = bytes(buf[pos:end])
         else:
-            with memoryview(self._buf) as view:
+            with memoryview(buf) as view:
                 data = view[pos:end].tobytes()
         self._pos = end
         return data
@@ -378,7 +385,36 @@ class DataReader(CodecSettings, LoadingBuffer):
 # (a class attribute: no memory per reader).
 
 
-class _DatagramReader(DataReader):
+_LAYOUT: Final = LAYOUTS[DEFAULT_BYTE_ORDER]
+_TEXT: Final = TEXT_CODECS[DEFAULT_UNICODE_ENCODING]
+
+
+class _ReceivedReader(DataReader):
+    """A reader over one received datagram or message, which owns no stream: made and
+    closed once per message, so both are written out (no ``_setup``, no ``_mark_closed``)."""
+
+    __slots__ = ()
+
+    def __init__(self, data: bytes) -> None:
+        self._buf = data
+        self._pos = 0
+        self._end = len(data)
+        self._ended = False
+        self._layout = _LAYOUT
+        self._text = _TEXT
+        self._options = DEFAULT_INPUT_STREAM_OPTIONS
+        self._stream = None
+        self._detached = self._closed = False
+        self._busy = ""
+
+    def close(self) -> None:
+        """Close the reader; bytes not yet read are discarded."""
+        self._closed = True
+        self._buf = b""
+        self._pos = self._end = 0
+
+
+class _DatagramReader(_ReceivedReader):
     __slots__ = ()
     _WITHOUT_STREAM = (
         "it holds a whole received datagram (args.get_data_reader()), so nothing needs "
@@ -387,7 +423,7 @@ class _DatagramReader(DataReader):
     )
 
 
-class _MessageReader(DataReader):
+class _MessageReader(_ReceivedReader):
     __slots__ = ()
     _WITHOUT_STREAM = (
         "it holds a whole received message (args.get_data_reader(); in PARTIAL_MESSAGE "
@@ -399,9 +435,8 @@ class _MessageReader(DataReader):
 def received_reader(data: bytes, what: Literal["datagram", "message"]) -> DataReader:
     """The reader ``args.get_data_reader()`` hands out for a received datagram or WebSocket
     message *data*: as :meth:`DataReader.from_buffer` makes it, but a ``load()`` or
-    ``detach_stream()`` says it holds the whole *what* instead of naming ``from_buffer()``."""
+    ``detach_stream()`` says it holds the whole *what* instead of naming ``from_buffer()``.
+    One per message: ``DataReader._setup`` written out."""
     kind = _DatagramReader if what == "datagram" else _MessageReader
-    reader = kind.__new__(kind)
     # bytes cannot change, so they are kept, as from_buffer() keeps them.
-    reader._setup(None, data if type(data) is bytes else bytes(data))
-    return reader
+    return kind(data if type(data) is bytes else bytes(data))

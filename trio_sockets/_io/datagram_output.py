@@ -20,10 +20,12 @@ from __future__ import annotations
 
 import errno
 import socket
-from collections.abc import Callable
 from typing import Final, Protocol
 
+import trio
+
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
+from .._core.scheduling import task_step
 from .connect import MAX_NAMED, format_sockaddr
 from .datagram_addresses import (
     MAX_IPV4_PAYLOAD,
@@ -34,10 +36,17 @@ from .datagram_addresses import (
     stream_name_key,
 )
 from .datagram_read import ICMP_ERRNOS
-from .output import BaseOutputStream, NurseryGetter
+from .output import WRITE_OVERHEAD, BaseOutputStream, NurseryGetter, SocketWriteOperation
 from .resolver import SockAddr
 from .sockio import prohibited, refused_route
-from .udp_gso import GSO_REFUSED, GSO_TOO_LARGE, OLDER_MAX_SEGMENTS, SEGMENT_CAP, send_segmented
+from .udp_gso import (
+    GSO_REFUSED,
+    GSO_TOO_LARGE,
+    OLDER_MAX_SEGMENTS,
+    SEGMENT_CAP,
+    SegmentFallback,
+    send_segmented,
+)
 
 __all__ = ["DatagramOutputStream", "StreamCache"]
 
@@ -63,7 +72,7 @@ class SendEvents(Protocol):
         ...
 
 
-class DatagramOutputStream(BaseOutputStream):
+class DatagramOutputStream(SegmentFallback, BaseOutputStream):
     """An output stream of a :class:`~trio_sockets.DatagramSocket`: each write is one datagram.
 
     Returned by :attr:`DatagramSocket.output_stream <trio_sockets.DatagramSocket.output_stream>`
@@ -136,6 +145,58 @@ class DatagramOutputStream(BaseOutputStream):
     def __repr__(self) -> str:
         return f"<DatagramOutputStream {self._what}>"
 
+    def write(self, data: bytes | bytearray | memoryview) -> SocketWriteOperation:
+        # The first write of a task step that finds nothing pending and nobody sending
+        # (an answer written in a receive loop, a lock-step request) goes to the kernel
+        # here, never queued: BaseOutputStream.write's checks, queueing, sending and
+        # completion, written out for one datagram. Anything else takes that path.
+        queue = self._queue
+        if (
+            type(data) is bytes
+            and 0 < len(data) <= self._limit
+            and not queue.cost
+            and not self._sender_busy
+            and not self._failed  # also set when the socket closes (it aborts this)
+            and not self._closed
+            and self._evicted_to is None
+            and len(data) + WRITE_OVERHEAD <= queue.max_cost
+        ):
+            task = trio.lowlevel.current_task()
+            step = task_step(task)
+            if step is not None and (task is not self._direct_task or step != self._direct_step):
+                self._direct_task = task
+                self._direct_step = step
+                try:
+                    if self._destination is None:
+                        self._sock.send(data)
+                    elif self._ancillary:
+                        self._sock.sendmsg([data], self._ancillary, 0, self._destination)
+                    else:
+                        self._sock.sendto(data, self._destination)
+                except OSError as exc:
+                    return self._write_refused(data, exc)
+                self.send_calls += 1
+                self.datagrams_sent += 1
+                self._kernel_full = False
+                seq = queue.next_seq
+                queue.next_seq = seq + 1  # written and ended: nothing pending before it
+                return self._operation(seq, len(data))
+        return super().write(data)
+
+    def _write_refused(self, data: bytes, exc: OSError) -> SocketWriteOperation:
+        """write()'s own send of *data* met *exc*: queue it, as it would have been, and
+        handle *exc* as a send of the queue's makes it (wait for room, send again...)."""
+        queue = self._queue
+        seq = queue.push(data)
+        op = self._new_operation(seq, len(data))
+        if isinstance(exc, BlockingIOError):
+            self._kernel_full = True
+        else:
+            self._kernel_full = not self._recover(exc, [data], seq + 1)
+        if queue and not self._sender_busy and not self._writer_woken:
+            self._ensure_writer()
+        return op
+
     # -- BaseOutputStream hooks ----------------------------------------------------------
 
     def _check_writable(self, data: bytes) -> None:
@@ -157,27 +218,37 @@ class DatagramOutputStream(BaseOutputStream):
         else:
             run, end = queue.datagrams(1, self._limit, 0)
         try:
-            if len(run) > 1:  # _send_run(run), inlined: this is every datagram's path
+            if len(run) > 1:  # _send_run(run), inlined: this is every queued datagram's path
                 send_segmented(self._sock, run, self._destination, self._ancillary)
             else:
                 self._send_one(run[0])
         except BlockingIOError:
             return False
         except OSError as exc:
-            try:
-                error = self._send_again(exc, run) if exc.errno in ICMP_ERRNOS else exc
-                if error is not None and len(run) > OLDER_MAX_SEGMENTS:
-                    error, end = self._send_fewer(error, run, end)
-                if error is not None and error.errno == errno.EINVAL and len(run) > 1:
-                    error, end = self._send_first(run, end)
-            except BlockingIOError:
-                return False
-            if error is not None:
-                self._handle_error(error, len(run), len(run[0]))
-                return True
+            return self._recover(exc, run, end)
         self.send_calls += 1
         self.datagrams_sent += len(run)
         queue.complete_before(end)
+        self._wake()
+        return True
+
+    def _recover(self, exc: OSError, run: list[bytes], end: int) -> bool:
+        """A send of *run*, the pending writes numbered below *end*, met *exc*: send
+        again what may go, fail the write the kernel refused; what ``_send_step`` says."""
+        try:
+            error = self._send_again(exc, run) if exc.errno in ICMP_ERRNOS else exc
+            if error is not None and len(run) > OLDER_MAX_SEGMENTS:
+                error, end = self._send_fewer(error, run, end)
+            if error is not None and error.errno == errno.EINVAL and len(run) > 1:
+                error, end = self._send_first(run, end)
+        except BlockingIOError:
+            return False
+        if error is not None:
+            self._handle_error(error, len(run), len(run[0]))
+            return True
+        self.send_calls += 1
+        self.datagrams_sent += len(run)
+        self._queue.complete_before(end)
         self._wake()
         return True
 
@@ -202,51 +273,6 @@ class DatagramOutputStream(BaseOutputStream):
             send_segmented(self._sock, run, self._destination, self._ancillary)
         else:
             self._send_one(run[0])
-
-    def _send_fewer(self, error: OSError, run: list[bytes], end: int) -> tuple[OSError | None, int]:
-        """*error* refused *run*, more than :data:`OLDER_MAX_SEGMENTS` datagrams of the
-        writes numbered below *end*. ``EINVAL`` may come from a kernel that takes no more
-        segments than that (before Linux 6.9): the first ones are then sent again on
-        their own, *run* cut to them. Returns the error to handle, None if they went (and
-        every stream of the process sends at most that many at once from then on), and
-        the end of the writes it is about."""
-        if error.errno != errno.EINVAL:
-            return error, end
-        end -= len(run) - OLDER_MAX_SEGMENTS
-        del run[OLDER_MAX_SEGMENTS:]
-        sock, destination, ancillary = self._sock, self._destination, self._ancillary
-        failure = self._resend(lambda: send_segmented(sock, run, destination, ancillary), run)
-        if failure is not None:
-            return failure, end
-        SEGMENT_CAP.segments = OLDER_MAX_SEGMENTS
-        return None, end
-
-    def _send_first(self, run: list[bytes], end: int) -> tuple[OSError | None, int]:
-        """*run*, of the writes numbered below *end*, was refused with ``EINVAL``: its
-        segments over the path MTU (as older kernels say it; current ones say
-        ``EMSGSIZE``), or the route (a ``blackhole`` route, a source that cannot reach
-        the remote), which refuses a lone datagram too. So its first datagram is sent
-        alone, *run* cut to it: if it goes, segments of its size are sent one by one
-        from now on. Returns the error to fail it with, None if it went, and the end of
-        the writes it is about."""
-        end -= len(run) - 1
-        del run[1:]
-        failure = self._resend(lambda: self._send_one(run[0]), run)
-        if failure is not None:
-            return failure, end
-        self._gso_size_limit = min(self._gso_size_limit, len(run[0]))
-        return None, end
-
-    def _resend(self, send: Callable[[], object], run: list[bytes]) -> OSError | None:
-        """*send* the shortened *run* after a refusal: None if it went, else the error to
-        fail it with (``BlockingIOError`` propagates: the run waits for room)."""
-        try:
-            send()
-        except BlockingIOError:
-            raise
-        except OSError as again:
-            return self._send_again(again, run) if again.errno in ICMP_ERRNOS else again
-        return None
 
     def _send_again(self, exc: OSError, run: list[bytes]) -> OSError | None:
         """Send *run* again after *exc*, an error an ICMP message may have left pending

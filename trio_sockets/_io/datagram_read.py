@@ -29,6 +29,7 @@ __all__ = ["EMPTY", "ICMP_ERRNOS", "DatagramReading", "StopReading", "sender_key
 _RECEIVE_BUFFER_SIZE: Final = 65536
 _ANCILLARY_SIZE: Final = socket.CMSG_SPACE(20) + socket.CMSG_SPACE(12) + socket.CMSG_SPACE(4)
 _MSG_TRUNC: Final = int(socket.MSG_TRUNC)  # an int: a flag enum costs a call per test
+_SOL_SOCKET: Final = int(socket.SOL_SOCKET)
 # Receive errors that each report one ICMP message: the socket goes on receiving.
 ICMP_ERRNOS: Final = frozenset(
     {
@@ -125,10 +126,9 @@ class DatagramReading:
                 f"receive on {self._where()}: a datagram was truncated",
                 errno=errno.EMSGSIZE,
             )
-        if ancillary:
-            kernel_dropped = _kernel_drops(ancillary)
-            if kernel_dropped is not None:
-                self.kernel_dropped = kernel_dropped
+        for level, kind, data in ancillary:  # the kernel's drop count, if it says
+            if kind == SO_RXQ_OVFL and level == _SOL_SOCKET and len(data) >= 4:
+                self.kernel_dropped = int.from_bytes(data[:4], sys.byteorder)
         return _Args(bytes(self._buffers[0][:size]), address, ancillary, error)
 
     def error_args(self, exc: OSError) -> _Args:
@@ -157,14 +157,6 @@ class DatagramReading:
         else:
             error = translate_os_error(exc, what)
         return _Args(b"", self.remote, None, error)
-
-
-def _kernel_drops(ancillary: Ancillary) -> int | None:
-    """The kernel's drop count (``SO_RXQ_OVFL``) from a datagram's control messages."""
-    for level, kind, data in ancillary:
-        if kind == SO_RXQ_OVFL and level == socket.SOL_SOCKET and len(data) >= 4:
-            return int.from_bytes(data[:4], sys.byteorder)
-    return None
 
 
 def _sent_to_a_group(ancillary: Ancillary) -> bool:

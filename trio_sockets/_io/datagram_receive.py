@@ -94,6 +94,7 @@ class MessageReceiver:
         self._on_fd = False  # the background task waits for readability in _scope
         self._armed = False  # _scope is to be cancelled when the batch ends
         self._room = trio.lowlevel.ParkingLot()  # the background task, waiting for room
+        self._wants_room = False  # it may be parked there (a test of the lot is a call)
         self._poked = False  # report_send_error() woke the consumer waiting on the socket
         # (task, step) in which a consumer last read the socket dry.
         self._dry: tuple[trio.lowlevel.Task, int | None] | None = None
@@ -101,16 +102,6 @@ class MessageReceiver:
         self._woke: tuple[trio.lowlevel.Task, int | None] | None = None
         # (task, step) in which receive() last returned.
         self._returned: tuple[trio.lowlevel.Task, int | None] | None = None
-
-    @property
-    def received(self) -> int:
-        """Datagrams accepted into the queue or dropped because it was full."""
-        return self.queue.received
-
-    @property
-    def dropped(self) -> int:
-        """Datagrams dropped because the queue was full (or nobody could read them)."""
-        return self.queue.dropped
 
     @property
     def kernel_dropped(self) -> int:
@@ -219,51 +210,52 @@ class MessageReceiver:
         """
         await trio.lowlevel.checkpoint_if_cancelled()
         task = trio.lowlevel.current_task()
-        if self.queue:
+        if self.queue.items:
             # A cancel point but not a schedule point: a consumer takes what one read
             # of the socket queued in one task step, and the answers it writes meanwhile
             # leave together (docs/design.rst, "Receives served from what was already read").
             args = self._take()
         else:
             looping = self._returned == (task, task_step(task))
-            args = await self._receive_from_socket(task, handle, looping)
+            owner = self._owner
+            # The turn is free when nobody holds it, or when the background task waits
+            # for readability and this consumer loops on receive() without yielding
+            # elsewhere (one that does would have the turn taken back at every pass: it
+            # gets its datagrams from the background task instead).
+            if (
+                self._sock is not None
+                and not self.finished
+                and (owner is None or (looping and owner is self._background and self._on_fd))
+            ):
+                args = await self._receive_with_turn(task, handle)
+            else:
+                args = await self._receive_from_holder(task, handle)
         self._returned = (task, task_step(task))
         return args
 
-    async def _receive_from_socket(
-        self, task: trio.lowlevel.Task, handle: Handle, looping: bool
-    ) -> _Args:
-        while True:
-            if self.finished:
-                raise trio.EndOfChannel
-            if self._sock is not None and self._turn_is_free(looping):
-                return await self._receive_with_turn(task, handle)
-            value = await self._wait_for_datagram(task, handle)
-            if value is _TURN:
-                return await self._receive_with_turn(task, handle)
-            assert isinstance(value, _Args)
-            return value
-
-    def _turn_is_free(self, looping: bool) -> bool:
-        """Whether a consumer may take the turn: nobody holds it, or the background task
-        waits for readability and the consumer loops on receive() without yielding
-        elsewhere (one that does would have it taken back at every pass: it gets its
-        datagrams from the background task instead)."""
-        owner = self._owner
-        return owner is None or (looping and owner is self._background and self._on_fd)
+    async def _receive_from_holder(self, task: trio.lowlevel.Task, handle: Handle) -> _Args:
+        """The turn is not free (or the socket not open yet): wait for its holder to
+        hand a datagram or the turn over."""
+        if self.finished:
+            raise trio.EndOfChannel
+        value = await self._wait_for_datagram(task, handle)
+        if value is _TURN:
+            return await self._receive_with_turn(task, handle)
+        assert isinstance(value, _Args)
+        return value
 
     async def _receive_with_turn(self, task: trio.lowlevel.Task, handle: Handle) -> _Args:
         sock = self._sock
         assert sock is not None
         self._take_turn(task)
-        queue = self.queue
+        held = self.queue.items
         waited = False
         try:
             step = task_step(task)
             dry = self._dry
             if (dry is None or dry[0] is not task or dry[1] != step) and not nothing_to_read(sock):
                 self._read_available(sock)
-            while not queue:
+            while not held:
                 if self.finished:
                     raise trio.EndOfChannel
                 self._owner_waits = True
@@ -318,8 +310,8 @@ class MessageReceiver:
         return await trio.lowlevel.wait_task_rescheduled(abort)
 
     def _take(self) -> _Args:
-        args = self.queue.take()
-        if self._room:
+        args = self.queue.items.popleft()  # queue.take(), written out
+        if self._wants_room:
             self._room.unpark()
         return args
 
@@ -344,7 +336,7 @@ class MessageReceiver:
         if self._owner is not task:  # pragma: no cover - only the holder gives it back
             return
         self._owner = None
-        if self._waiting and not self.queue:
+        if self._waiting and not self.queue.items:
             self._pass_turn()
         elif self._scope is not None and not self._armed and not self.finished:
             # The background task takes over at the next scheduling pass, unless a
@@ -380,10 +372,11 @@ class MessageReceiver:
         nothing is dropped) and at most *most* datagrams if given, and hand it to
         consumers waiting for it."""
         queue = self.queue
+        held, bound = queue.items, queue.bound
         if most < 0:  # as many as fit, but not for ever: filtered datagrams take no room
             most = queue.room + _YIELD_EVERY
         try:
-            while not queue.full and most:
+            while len(held) < bound and most:  # not queue.full, written out
                 most -= 1
                 args = self._read(sock)
                 if args is EMPTY:
@@ -480,9 +473,11 @@ class MessageReceiver:
         if self.handles and queue.patient:
             # Full: a consumer that keeps pace takes one soon, so wait a moment for it.
             # One that does not is given no more waits until the queue accepts one.
+            self._wants_room = True  # left True if this raises: a _take() then wakes nobody
             with trio.move_on_after(_FULL_PATIENCE):
                 while queue.full and self.handles and not self.finished:
                     await self._room.park()
+            self._wants_room = False
             # The moment is wall time: if the whole process was not running (a busy
             # machine), the consumer never had its chance. Give it two scheduler
             # passes before calling it slow.

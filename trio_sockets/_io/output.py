@@ -127,9 +127,8 @@ class BaseOutputStream(Sending, SocketOutputStream):
         self._writer_woken = False  # unparked and not yet run: no need to wake it again
         self._writer_ending = False  # end instead of parking (end_writer)
         self._awaited_last = False  # whether the latest write was awaited
-        # The task step in which write() last sent directly (see write()).
-        self._direct_task: trio.lowlevel.Task | None = None
-        self._direct_step = -1
+        self._direct_task: trio.lowlevel.Task | None = None  # the task and its step in
+        self._direct_step = -1  # which write() last sent directly (see write())
         self._writer_idle = trio.lowlevel.ParkingLot()
         self._progress = trio.lowlevel.ParkingLot()
         self._parked = 0  # tasks parked in _progress (unpark_all() costs even with none)
@@ -138,9 +137,7 @@ class BaseOutputStream(Sending, SocketOutputStream):
         self._closed = False
         self._broken: BaseException | None = None  # every later write fails with it
         self._needs_check = False  # whether _check_writable has something to check
-        # Whether a write may have failed unseen since the last look (the queue knows
-        # for sure; asking it costs a call on the hot path).
-        self._failed = False
+        self._failed = False  # a write may have failed unseen (asking the queue is a call)
         # Whether write() must take the checked path: this stream or its socket closed
         # (the owner aborts the stream before closing the socket), _needs_check, or a
         # failure nobody has seen. Set at once when one of them may have become true,
@@ -215,7 +212,7 @@ class BaseOutputStream(Sending, SocketOutputStream):
                 )
             data = self._admit(data)
             if not data and self._empty_done:
-                return self._done_at_once()
+                return SocketWriteOperation(self, -1, 0)  # done, unnumbered, never failing
         # queue.push(data), inlined.
         queue = self._queue
         pending = queue.cost  # 0: nothing pending
@@ -368,10 +365,10 @@ class BaseOutputStream(Sending, SocketOutputStream):
 
     async def finish(self) -> bool:
         """Flush before the socket closes, unless the stream is broken (then there is
-        nothing a flush could send), or another task
-        waits for a write (``send_all``, an awaited write, ``flush``): a send is under
-        way, which the close aborts at once, as trio's own streams do, rather than wait
-        for a peer that may never read. A trio checkpoint.
+        nothing a flush could send), or another task waits for a write (``send_all``,
+        an awaited write, ``flush``): a send is under way, which the close aborts at
+        once, as trio's own streams do, rather than wait for a peer that may never
+        read. A trio checkpoint.
 
         Returns False when it left a send under way to be aborted (its task gets the
         failure). Raises the first write failure nobody has seen yet.
@@ -424,17 +421,22 @@ class BaseOutputStream(Sending, SocketOutputStream):
         self._guarded = self._closed or self._needs_check or self._failed
         return data
 
-    def _done_at_once(self) -> SocketWriteOperation:
-        # An empty write on a byte stream: done, unnumbered, never failing.
-        return SocketWriteOperation(self, -1, 0)
+    def _operation(self, seq: int, nbytes: int) -> SocketWriteOperation:
+        """The operation of write *seq*: the last one again unless someone holds it."""
+        op = self._queue.latest
+        if op is not None and getrefcount(op) == UNHELD:
+            op._seq = seq
+            op._nbytes = nbytes
+            op._error = None
+            return op
+        return self._new_operation(seq, nbytes)
 
     def _new_operation(self, seq: int, nbytes: int) -> SocketWriteOperation:
         """A new operation for write *seq*, which becomes the queue's latest; the one
         before it, held by someone, is handed to the queue to be told of its failure."""
         queue = self._queue
-        held = queue.latest
-        if held is not None:
-            queue.hold(held)
+        if queue.latest is not None:
+            queue.hold(queue.latest)
         op = queue.latest = SocketWriteOperation(self, seq, nbytes)
         return op
 
@@ -443,7 +445,7 @@ class BaseOutputStream(Sending, SocketOutputStream):
         :attr:`max_pending_bytes`: refusing a send_all the kernel began would tear it."""
         data = self._admit(data)
         if not data and self._empty_done:
-            return self._done_at_once()
+            return SocketWriteOperation(self, -1, 0)  # done, unnumbered, never failing
         return self._new_operation(self._queue.push(data, bounded=False), len(data))
 
     async def _wait_for(self, op: SocketWriteOperation, on_cancel: OnCancel = None) -> int:
@@ -494,6 +496,5 @@ class BaseOutputStream(Sending, SocketOutputStream):
         if self._sender_scope is not None:
             self._sender_scope.cancel()
         self._writer_idle.unpark()  # so that it sees a closed socket and ends
-        # Nothing is pending now: no operation to tell of a failure, and no reference
-        # cycle through the last one (it holds this stream) to leave to the collector.
-        self._queue.latest = None
+        # Nothing is pending: no operation to tell of a failure, and no reference cycle
+        self._queue.latest = None  # through the last one (it holds this stream) to collect

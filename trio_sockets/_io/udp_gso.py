@@ -28,12 +28,15 @@ are refused too, ``EINVAL`` had another cause, which is handled as such.
 
 from __future__ import annotations
 
+import abc
 import errno
 import socket
 import struct
+from collections.abc import Callable
 from typing import Final
 
 from .._core.linux import SOL_UDP, UDP_SEGMENT
+from .datagram_read import ICMP_ERRNOS
 from .resolver import SockAddr
 
 __all__ = [
@@ -43,6 +46,7 @@ __all__ = [
     "OLDER_MAX_SEGMENTS",
     "SEGMENT_CAP",
     "SegmentCap",
+    "SegmentFallback",
     "send_segmented",
 ]
 
@@ -88,3 +92,69 @@ def send_segmented(
         sock.sendmsg([payload], control)
     else:
         sock.sendmsg([payload], control, 0, destination)
+
+
+class SegmentFallback(abc.ABC):
+    """What a datagram output stream does when the kernel refuses a run of segments
+    with ``EINVAL``: find out whether the number of segments, their size or the route
+    was at fault (the module's docstring tells how)."""
+
+    _sock: socket.socket
+    _destination: SockAddr | None
+    _ancillary: list[tuple[int, int, bytes]]
+    #: Segments of this size or larger were refused as over the path MTU.
+    _gso_size_limit: int
+
+    @abc.abstractmethod
+    def _send_one(self, data: bytes) -> None:
+        """Send *data* as one datagram, without ``UDP_SEGMENT``."""
+
+    @abc.abstractmethod
+    def _send_again(self, exc: OSError, run: list[bytes]) -> OSError | None:
+        """Send *run* again after *exc*, an error an ICMP message may have left pending:
+        None if it went, else the error to fail it with."""
+
+    def _send_fewer(self, error: OSError, run: list[bytes], end: int) -> tuple[OSError | None, int]:
+        """*error* refused *run*, more than :data:`OLDER_MAX_SEGMENTS` datagrams of the
+        writes numbered below *end*. ``EINVAL`` may come from a kernel that takes no more
+        segments than that (before Linux 6.9): the first ones are then sent again on
+        their own, *run* cut to them. Returns the error to handle, None if they went (and
+        every stream of the process sends at most that many at once from then on), and
+        the end of the writes it is about."""
+        if error.errno != errno.EINVAL:
+            return error, end
+        end -= len(run) - OLDER_MAX_SEGMENTS
+        del run[OLDER_MAX_SEGMENTS:]
+        sock, destination, ancillary = self._sock, self._destination, self._ancillary
+        failure = self._resend(lambda: send_segmented(sock, run, destination, ancillary), run)
+        if failure is not None:
+            return failure, end
+        SEGMENT_CAP.segments = OLDER_MAX_SEGMENTS
+        return None, end
+
+    def _send_first(self, run: list[bytes], end: int) -> tuple[OSError | None, int]:
+        """*run*, of the writes numbered below *end*, was refused with ``EINVAL``: its
+        segments over the path MTU (as older kernels say it; current ones say
+        ``EMSGSIZE``), or the route (a ``blackhole`` route, a source that cannot reach
+        the remote), which refuses a lone datagram too. So its first datagram is sent
+        alone, *run* cut to it: if it goes, segments of its size are sent one by one
+        from now on. Returns the error to fail it with, None if it went, and the end of
+        the writes it is about."""
+        end -= len(run) - 1
+        del run[1:]
+        failure = self._resend(lambda: self._send_one(run[0]), run)
+        if failure is not None:
+            return failure, end
+        self._gso_size_limit = min(self._gso_size_limit, len(run[0]))
+        return None, end
+
+    def _resend(self, send: Callable[[], object], run: list[bytes]) -> OSError | None:
+        """*send* the shortened *run* after a refusal: None if it went, else the error to
+        fail it with (``BlockingIOError`` propagates: the run waits for room)."""
+        try:
+            send()
+        except BlockingIOError:
+            raise
+        except OSError as again:
+            return self._send_again(again, run) if again.errno in ICMP_ERRNOS else again
+        return None

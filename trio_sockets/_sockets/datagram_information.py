@@ -57,7 +57,7 @@ class DatagramSocketInformation:
         """Datagrams the socket took from the kernel for ``message_received``: those
         delivered into the channel plus those dropped because it was full. Datagrams a
         connected socket filters out (from other senders) are not counted."""
-        return self._receiver.received
+        return self._receiver.queue.received
 
     @property
     def kernel_dropped_message_count(self) -> int:
@@ -71,4 +71,4 @@ class DatagramSocketInformation:
     def dropped_message_count(self) -> int:
         """Datagrams dropped because ``message_received`` was full (its bound is the
         ``message_queue_size`` given to the constructor)."""
-        return self._receiver.dropped
+        return self._receiver.queue.dropped
