@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timedelta
-from typing import Final, Literal, overload
+from typing import Final, overload
 
 from .._core.checks import shown
 from .._core.codec import (
@@ -30,7 +30,7 @@ from .interfaces import InputStream
 from .loading import LoadingBuffer
 from .stream_owner import InsufficientDataError, plural
 
-__all__ = ["DataReader", "received_reader"]
+__all__ = ["DataReader", "ReceivedDatagramReader", "ReceivedMessageReader"]
 
 # Below this size a slice copy of the bytearray beats going through a memoryview (measured:
 # the view costs a fixed ~0.2 µs, the double copy wins until about 8 KiB).
@@ -390,13 +390,17 @@ _TEXT: Final = TEXT_CODECS[DEFAULT_UNICODE_ENCODING]
 
 
 class _ReceivedReader(DataReader):
-    """A reader over one received datagram or message, which owns no stream: made and
-    closed once per message, so both are written out (no ``_setup``, no ``_mark_closed``)."""
+    """A reader over one received datagram or message *data*, as
+    :meth:`DataReader.from_buffer` makes it, but a ``load()`` or ``detach_stream()``
+    says it holds the whole datagram or message instead of naming ``from_buffer()``.
+    Made and closed once per message, so both are written out (no ``_setup``, no
+    ``_mark_closed``)."""
 
     __slots__ = ()
 
     def __init__(self, data: bytes) -> None:
-        self._buf = data
+        # bytes cannot change, so they are kept, as from_buffer() keeps them.
+        self._buf = data if type(data) is bytes else bytes(data)
         self._pos = 0
         self._end = len(data)
         self._ended = False
@@ -414,7 +418,9 @@ class _ReceivedReader(DataReader):
         self._pos = self._end = 0
 
 
-class _DatagramReader(_ReceivedReader):
+class ReceivedDatagramReader(_ReceivedReader):
+    """The reader ``args.get_data_reader()`` hands out for a received datagram."""
+
     __slots__ = ()
     _WITHOUT_STREAM = (
         "it holds a whole received datagram (args.get_data_reader()), so nothing needs "
@@ -423,20 +429,12 @@ class _DatagramReader(_ReceivedReader):
     )
 
 
-class _MessageReader(_ReceivedReader):
+class ReceivedMessageReader(_ReceivedReader):
+    """The reader ``args.get_data_reader()`` hands out for a received WebSocket message."""
+
     __slots__ = ()
     _WITHOUT_STREAM = (
         "it holds a whole received message (args.get_data_reader(); in PARTIAL_MESSAGE "
         "mode, the piece that arrived), so nothing needs loading: read its "
         "unconsumed_buffer_length bytes, or use args.get_data_stream() for a stream"
     )
-
-
-def received_reader(data: bytes, what: Literal["datagram", "message"]) -> DataReader:
-    """The reader ``args.get_data_reader()`` hands out for a received datagram or WebSocket
-    message *data*: as :meth:`DataReader.from_buffer` makes it, but a ``load()`` or
-    ``detach_stream()`` says it holds the whole *what* instead of naming ``from_buffer()``.
-    One per message: ``DataReader._setup`` written out."""
-    kind = _DatagramReader if what == "datagram" else _MessageReader
-    # bytes cannot change, so they are kept, as from_buffer() keeps them.
-    return kind(data if type(data) is bytes else bytes(data))

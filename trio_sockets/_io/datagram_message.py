@@ -18,7 +18,7 @@ from .._core.linux import IP_PKTINFO
 from .._core.sockaddr import is_multicast, with_scope
 from .._data.bytes_stream import BytesInputStream
 from .._data.interfaces import InputStream
-from .._data.reader import DataReader, received_reader
+from .._data.reader import DataReader, ReceivedDatagramReader
 from .._data.stream_owner import is_closed
 from .addresses import host_of
 from .resolver import SockAddr
@@ -124,7 +124,7 @@ class DatagramSocketMessageReceivedEventArgs:
             raise self._status
         reader = self._message_reader
         if reader is None or is_closed(reader):
-            reader = self._message_reader = received_reader(self._payload, "datagram")
+            reader = self._message_reader = ReceivedDatagramReader(self._payload)
         return reader
 
     def get_data_stream(self) -> InputStream:

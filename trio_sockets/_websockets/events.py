@@ -7,7 +7,7 @@ from .._core.enums import SocketMessageType
 from .._core.web_errors import WebSocketStatusError
 from .._data.bytes_stream import BytesInputStream
 from .._data.interfaces import InputStream
-from .._data.reader import DataReader, received_reader
+from .._data.reader import DataReader, ReceivedMessageReader
 from .._data.stream_owner import is_closed
 
 __all__ = [
@@ -102,7 +102,7 @@ class MessageWebSocketMessageReceivedEventArgs:
             raise self._error
         reader = self._reader
         if reader is None or is_closed(reader):
-            reader = self._reader = received_reader(self._data, "message")
+            reader = self._reader = ReceivedMessageReader(self._data)
         return reader
 
     def get_data_stream(self) -> InputStream:
