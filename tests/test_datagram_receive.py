@@ -428,3 +428,38 @@ async def test_datagrams_the_filters_keep_out_still_count_towards_yielding() -> 
                 await trio.testing.wait_all_tasks_blocked()
             assert steps.of("receive loop") >= count // 64, steps.by_name
             assert sock.information.received_message_count == 0
+
+
+async def test_async_for_over_a_closed_handle_raises_and_a_closed_socket_ends_it() -> None:
+    with trio.fail_after(10), raw_udp() as sender:
+        async with DatagramSocket() as sock:
+            await sock.bind_endpoint("127.0.0.1", "0")
+            address = ("127.0.0.1", int(sock.information.local_port))
+            closed = sock.message_received.clone()
+            closed.close()
+            with pytest.raises(trio.ClosedResourceError, match="handle was closed"):
+                await _iterate_expecting_nothing(closed)
+            # Closed by another task while the loop waits in it.
+            waiting = sock.message_received.clone()
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(_close_when_blocked, waiting)
+                with pytest.raises(trio.ClosedResourceError, match="handle was closed"):
+                    await _iterate_expecting_nothing(waiting)
+            sender.sendto(b"one", address)
+            sender.sendto(b"two", address)
+            got = []
+            async for args in sock.message_received:
+                got.append(args.data)
+                if len(got) == 2:
+                    await sock.aclose()  # the loop ends after what the socket held
+            assert got == [b"one", b"two"]
+
+
+async def _close_when_blocked(channel: trio.abc.ReceiveChannel[Args]) -> None:
+    await trio.testing.wait_all_tasks_blocked()
+    channel.close()
+
+
+async def _iterate_expecting_nothing(channel: trio.abc.ReceiveChannel[Args]) -> None:
+    async for args in channel:
+        pytest.fail(f"nothing was sent, yet it received {args!r}")

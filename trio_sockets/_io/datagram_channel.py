@@ -72,6 +72,16 @@ class DatagramMessageChannel(
             raise trio.ClosedResourceError("this message_received handle was closed")
         return await self._receiver.receive(self)
 
+    async def __anext__(self) -> DatagramSocketMessageReceivedEventArgs:
+        # ReceiveChannel's, with receive() written out: one coroutine less per datagram.
+        if self._closed:
+            await trio.lowlevel.checkpoint()
+            raise trio.ClosedResourceError("this message_received handle was closed")
+        try:
+            return await self._receiver.receive(self)
+        except trio.EndOfChannel:
+            raise StopAsyncIteration from None
+
     def receive_nowait(self) -> DatagramSocketMessageReceivedEventArgs:
         """A datagram that has arrived, without waiting.
 

@@ -154,7 +154,8 @@ class MessageReceiver:
         for task, owner in list(self._waiting.items()):
             if owner is handle:
                 del self._waiting[task]
-                trio.lowlevel.reschedule(task, outcome.Error(trio.ClosedResourceError()))
+                closed = trio.ClosedResourceError("this message_received handle was closed")
+                trio.lowlevel.reschedule(task, outcome.Error(closed))
         sock = self._sock
         waits = self._owner_waits and self._owner_handle is handle
         if waits and sock is not None and sock.fileno() != -1:
