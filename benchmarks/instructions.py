@@ -23,6 +23,13 @@ The kinds, each written as the tutorial teaches (or as raw trio's users write it
     Per round trip.
 ``udp_lockstep_raw_trio``
     The same with ``trio.socket`` (``recvfrom`` / ``sendto``). Per round trip.
+``udp_server``
+    The server of ``udp_lockstep`` alone, written as the benchmark's UDP echo server is
+    (each datagram's bytes through ``get_data_reader()``), answering a plain blocking
+    client in another process, which cachegrind does not count: the server's side of
+    a round trip across processes.
+``udp_server_raw_trio``
+    The same with a ``trio.socket`` ``recvfrom`` / ``sendto`` loop.
 ``ws_echo``
     100-byte binary WebSocket messages, one at a time: the server echoes each message's
     bytes with an unawaited ``write()``; the client writes, receives and reads through
@@ -44,6 +51,7 @@ import trio
 
 from trio_sockets import (
     DatagramSocket,
+    HostName,
     InputStreamOptions,
     MessageWebSocket,
     OutputStream,
@@ -135,6 +143,56 @@ async def _udp_lockstep_raw_trio(count: int) -> None:
             nursery.cancel_scope.cancel()
 
 
+# The peer of the udp_server kinds: a plain blocking client, in a process of its own.
+_LOCKSTEP_CLIENT: Final = """
+import socket, sys
+client = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+client.connect((sys.argv[1], int(sys.argv[2])))
+client.settimeout(60)
+for _ in range(int(sys.argv[3])):
+    client.send(bytes(100))
+    client.recv(65536)
+"""
+
+
+def _lockstep_client(port: int, round_trips: int) -> subprocess.Popen[bytes]:
+    command = [sys.executable, "-c", _LOCKSTEP_CLIENT, HOST, str(port), str(round_trips)]
+    return subprocess.Popen(command)
+
+
+async def _udp_server(round_trips: int) -> None:
+    async with DatagramSocket() as sock:
+        await sock.bind_endpoint(HOST, "0")
+        client = _lockstep_client(int(sock.information.local_port), round_trips)
+        streams: dict[tuple[HostName | None, str], OutputStream] = {}
+        answered = 0
+        async for args in sock.message_received:
+            with args.get_data_reader() as reader:
+                data = reader.read_bytes(reader.unconsumed_buffer_length)
+            remote = (args.remote_address, args.remote_port)
+            output = streams.get(remote)
+            if output is None:
+                assert args.remote_address is not None
+                output = await sock.get_output_stream(args.remote_address, args.remote_port)
+                streams[remote] = output
+            output.write(data)
+            answered += 1
+            if answered == round_trips:
+                await output.flush()
+                break
+        await trio.to_thread.run_sync(client.wait)
+
+
+async def _udp_server_raw_trio(round_trips: int) -> None:
+    with trio.socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as server:
+        await server.bind((HOST, 0))
+        client = _lockstep_client(server.getsockname()[1], round_trips)
+        for _ in range(round_trips):
+            data, address = await server.recvfrom(65536)
+            await server.sendto(data, address)
+        await trio.to_thread.run_sync(client.wait)
+
+
 async def _ws_echo(round_trips: int) -> None:
     async with StreamSocketListener() as listener, trio.open_nursery() as nursery:
         await listener.bind_endpoint(HOST, "0")
@@ -166,6 +224,8 @@ KINDS: Final[dict[str, tuple[Callable[[int], Awaitable[None]], int, int, int]]] 
     "pingpong_trio_calls": (lambda n: _pingpong(n, trio_calls=True), 2_000, 12_000, 1),
     "udp_lockstep": (_udp_lockstep, 2_000, 12_000, 1),
     "udp_lockstep_raw_trio": (_udp_lockstep_raw_trio, 2_000, 12_000, 1),
+    "udp_server": (_udp_server, 2_000, 12_000, 1),
+    "udp_server_raw_trio": (_udp_server_raw_trio, 2_000, 12_000, 1),
     "ws_echo": (_ws_echo, 1_000, 6_000, 2),
 }
 

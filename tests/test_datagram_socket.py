@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import functools
+import gc
 import os
 import re
 import socket
@@ -1826,6 +1827,58 @@ async def test_cancel_io_aborts_pending_writes_and_the_socket_goes_on() -> None:
             assert peer.recv(10) == b"after"
             peer.sendto(b"still hearing", ("127.0.0.1", int(sock.information.local_port)))
             assert await receive_data(sock) == b"still hearing"
+
+
+async def test_a_write_after_cancel_io_leaves_the_aborted_write_to_its_held_operation() -> None:
+    """The caller holds the operation of the write ``cancel_io()`` aborted: the next
+    ``write()`` goes on (before, it raised that failure, which awaiting the operation
+    then raised a second time), and the operation raises it once. One let go is
+    raised by the next write, as ever."""
+    with trio.fail_after(10), raw_udp() as peer:
+        async with DatagramSocket() as sock:
+            await sock.connect(LOCALHOST, str(peer.getsockname()[1]))
+            stream = sock.output_stream
+            first, held = stream.write(b"one"), stream.write(b"two")
+            await sock.cancel_io()
+            assert await stream.write(b"three") == 5
+            assert await first == 3
+            with pytest.raises(SocketStatusError) as caught:
+                await held
+            assert caught.value.status == SocketErrorStatus.OPERATION_ABORTED
+            assert await stream.flush() is True
+            stream.write(b"four")
+            stream.write(b"five")  # pending: aborted, its operation let go
+            await sock.cancel_io()
+            with pytest.raises(SocketStatusError) as caught:
+                stream.write(b"six")
+            assert caught.value.status == SocketErrorStatus.OPERATION_ABORTED
+            assert await stream.write(b"seven") == 5
+        assert [peer.recv(10) for _ in range(4)] == [b"one", b"three", b"four", b"seven"]
+
+
+async def test_a_failure_claimed_by_a_write_that_raised_is_raised_once_let_go() -> None:
+    """A write that raises (here, over the size limit) while the caller holds a failed
+    write's operation leaves that operation the last: let go, its failure is raised by
+    the next write. Before, the queue's own reference kept the claim alive, and only a
+    flush or a close raised it."""
+    with trio.fail_after(10), raw_udp("::1") as peer:
+        async with DatagramSocket() as sock:
+            sock.control.dont_fragment = True
+            stream = await sock.get_output_stream("::1", str(peer.getsockname()[1]))
+            failed = stream.write(b"x" * 65527)  # refused by the kernel: EMSGSIZE
+            assert failed.done
+            await trio.lowlevel.checkpoint()
+            with pytest.raises(SocketStatusError) as caught:
+                stream.write(b"y" * 70000)  # over the limit, at once
+            assert caught.value.status == SocketErrorStatus.MESSAGE_TOO_LONG
+            del failed, caught
+            gc.collect()
+            with pytest.raises(SocketStatusError) as caught:
+                stream.write(b"not made")
+            assert caught.value.status == SocketErrorStatus.MESSAGE_TOO_LONG
+            assert await stream.write(b"goes on") == 7
+            assert await stream.flush() is True
+        assert peer.recv(70000) == b"goes on"
 
 
 async def test_cancel_io_leaves_a_task_waiting_for_a_datagram_waiting() -> None:

@@ -64,6 +64,11 @@ class Unseen:
         if seq in self._errors:
             self._claimed[seq] = weakref.ref(operation)
 
+    def unclaim(self, seq: int) -> None:
+        """The failure of write *seq*, if claimed, is not any more: its operation was let
+        go while something else still referred to it."""
+        self._claimed.pop(seq, None)
+
     def see(self, seq: int) -> None:
         """The failure of write *seq* was seen (its operation raised it)."""
         if self._errors.pop(seq, None) is not None:

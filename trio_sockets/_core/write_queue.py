@@ -450,10 +450,17 @@ class WriteQueue(Generic[W]):
         """Note that the failure of write *seq* was seen (its awaiter raises it)."""
         self._unobserved.see(seq)
 
-    def claim_latest(self) -> None:
-        """The caller holds :attr:`latest`: its write's failure, if unseen, is claimed."""
-        if self.latest is not None:
-            self._unobserved.claim(self.latest._seq, self.latest)
+    def claim_latest(self, *, held: bool = True) -> None:
+        """The caller holds :attr:`latest` (*held*): its write's failure, if unseen, is
+        claimed. Not *held*: it is not claimed any more -- the queue's own reference
+        kept a claim made earlier alive after the caller let the operation go."""
+        latest = self.latest
+        if latest is None:
+            return
+        if held:
+            self._unobserved.claim(latest._seq, latest)
+        else:
+            self._unobserved.unclaim(latest._seq)
 
     def begin_flush(self) -> FlushWait:
         """A flush of the writes started so far begins: the :class:`FlushWait` to pass to

@@ -58,6 +58,9 @@ def unheld_failure(queue: WriteQueue[W]) -> BaseException | None:
     the last. Failures of held operations are claimed instead, for their operation to
     raise (or a flush or a close, if it never is). Call before the next write."""
     latest = queue.latest
-    if latest is not None and getrefcount(latest) != UNHELD:
-        queue.claim_latest()
+    if latest is not None:
+        # Held: its failure is its own. Let go: a claim made while it was held ends,
+        # although the queue's reference keeps the operation (and the claim's weak
+        # reference) alive -- a write that raised, and so never replaced it, made one.
+        queue.claim_latest(held=getrefcount(latest) != UNHELD)
     return queue.take_unobserved(queue.next_seq, claimed=False)

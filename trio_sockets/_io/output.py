@@ -355,11 +355,11 @@ class BaseOutputStream(Sending, SocketOutputStream):
         return not self._queue and not self._queue.has_unobserved
 
     def abort(self, status: SocketErrorStatus, why: str, *, closed: bool = False) -> None:
-        """Fail every write not yet started (``cancel_io`` and close).
-
-        *closed*: the socket closed, and the failures are also
-        :class:`trio.ClosedResourceError`, as trio's streams have it.
-        """
+        """Fail every write not yet started (``cancel_io`` and close); *closed*: the
+        socket closed, and the failures are also :class:`trio.ClosedResourceError`, as
+        trio's streams have it."""
+        if self._queue.latest is not None:  # dropped next: claimed if the caller holds it
+            self._queue.hold(self._queue.latest)
         self._fail_all(socket_error(status, f"{self._what}: {why}", closed=closed))
         self._stop_sender()
 
