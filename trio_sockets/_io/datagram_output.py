@@ -166,7 +166,7 @@ class DatagramOutputStream(SegmentFallback, BaseOutputStream):
             if step is not None and (task is not self._direct_task or step != self._direct_step):
                 self._direct_task = task
                 self._direct_step = step
-                try:
+                try:  # _send_one(data), written out: the call is a tenth of this path
                     if self._destination is None:
                         self._sock.send(data)
                     elif self._ancillary:
