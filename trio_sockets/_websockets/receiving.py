@@ -6,8 +6,9 @@ One reader task feeds received bytes to the protocol and queues messages for the
 taken by the application (in the channel and beyond it) hold more than
 :data:`PENDING_LIMIT` bytes, the message that crossed it included, the reader stops
 reading until the application takes some; it has already sent the answers (pongs, close
-replies) to what it read. With permessage-deflate the protocol gets a read
-:data:`INFLATE_SLICE` bytes at a time, and the reader can stop between slices. The
+replies) to what it read. The protocol gets a read in pieces in which at most
+:data:`FRAMES_PER_PIECE` frames begin (with permessage-deflate, also of
+:data:`INFLATE_SLICE` bytes at most), and the reader can stop between pieces. The
 receiver knows its WebSocket only through the :class:`~.session.Session` it is given.
 """
 
@@ -30,6 +31,7 @@ from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
 from .channel import UntakenBytes, WebSocketMessageChannel
 from .control import receive_mode_of
 from .events import WebSocketClosedEventArgs
+from .frame_starts import FRAMES_PER_PIECE, FrameStarts
 from .keepalive import keep_alive
 from .peer_end import linger, message_cut_error
 from .session import INFLATE_SLICE, Args, Session, closed_exception
@@ -92,7 +94,8 @@ class Receiver:
         #: Its short catch-up waits do not count.
         self.consumer_waits = 0
         self.waiting_for_consumer = False
-        # With permessage-deflate, the size of the slices the protocol gets (start()).
+        # Where the frames received begin, and the most bytes per piece (start()).
+        self._frames = FrameStarts()
         self._slice = 0
         # The message being received.
         self._receiving_type = SocketMessageType.BINARY
@@ -107,27 +110,25 @@ class Receiver:
 
     def start(self, nursery: trio.Nursery, early: bytes) -> None:
         """The opening handshake succeeded: run the reader, the deliverer and the
-        keepalive in *nursery*; *early* came after the handshake message. Its first slice
+        keepalive in *nursery*; *early* came after the handshake message. Its first piece
         goes to the protocol at once, so that what came in the handshake's packet (a
         close frame) is known when the handshake returns."""
         self._socket = self._session.socket
         protocol = self._protocol = self._session.protocol
         assert protocol is not None
         self._slice = INFLATE_SLICE if protocol.extensions else 0
-        first = self._slice or len(early)
+        first = self._frames.cut(early, 0, FRAMES_PER_PIECE, self._slice)
         if early:
             protocol.receive_data(early[:first])
-        scope = trio.CancelScope()
-        self._task_scopes.append(scope)
-        nursery.start_soon(self._reader, scope, protocol.events_received(), early[first:])
-        scope = trio.CancelScope()
-        self._task_scopes.append(scope)
-        nursery.start_soon(self._deliverer, scope)
+        scopes = self._task_scopes
+        scopes.append(trio.CancelScope())
+        nursery.start_soon(self._reader, scopes[-1], protocol.events_received(), early[first:])
+        scopes.append(trio.CancelScope())
+        nursery.start_soon(self._deliverer, scopes[-1])
         interval = self._control.desired_unsolicited_pong_interval.total_seconds()
         if interval:
-            scope = trio.CancelScope()
-            self._task_scopes.append(scope)
-            nursery.start_soon(self._keepalive, scope, interval)
+            scopes.append(trio.CancelScope())
+            nursery.start_soon(self._keepalive, scopes[-1], interval)
 
     @trio.lowlevel.enable_ki_protection
     async def _keepalive(self, scope: trio.CancelScope, interval: float) -> None:
@@ -152,14 +153,10 @@ class Receiver:
         drains it until the peer closes (a server: see ``peer_end.linger``; a client reads
         on until the server closes), within the close timeout. The application has the
         failure meanwhile."""
-        if self._linger_wanted:
-            return True
         protocol = self._protocol
-        return (
-            protocol is not None
-            and self._failed_for_what_peer_sent(protocol)
-            and not self._reader_done.is_set()
-        )
+        done = self._reader_done.is_set()
+        failed = protocol is not None and self._failed_for_what_peer_sent(protocol)
+        return self._linger_wanted or (failed and not done)
 
     def _failed_for_what_peer_sent(self, protocol: Protocol) -> bool:
         return protocol.parser_exc is not None or self._peer_at_fault
@@ -244,18 +241,23 @@ class Receiver:
         return None
 
     async def _feed(self, protocol: Protocol, data: bytes) -> bool:
-        """Give the protocol *data* (with permessage-deflate :data:`INFLATE_SLICE` bytes
-        at a time) and handle the frames of each part; True once this side is done."""
-        step = self._slice
-        if not step or len(data) <= step:
+        """Give the protocol *data* in pieces in which at most :data:`FRAMES_PER_PIECE`
+        frames begin (with permessage-deflate, of :data:`INFLATE_SLICE` bytes at most)
+        and handle the frames of each piece; True once this side is done."""
+        cut = self._frames.cut
+        end = cut(data, 0, FRAMES_PER_PIECE, self._slice)
+        if end == len(data):  # one piece, as most reads are
             if data:
                 protocol.receive_data(data)
             return await self._handle(protocol, protocol.events_received())
-        for start in range(0, len(data), step):
-            protocol.receive_data(data[start : start + step])
+        start = 0
+        while True:
+            protocol.receive_data(data[start:end])
             if await self._handle(protocol, protocol.events_received()):
                 return True
-        return False
+            if end == len(data):
+                return False
+            start, end = end, cut(data, end, FRAMES_PER_PIECE, self._slice)
 
     async def _handle(self, protocol: Protocol, events: list[Any]) -> bool:
         """Process what one read gave and send the answers; True once this side is done

@@ -1,0 +1,95 @@
+"""Where the frames of a received WebSocket byte stream begin (RFC 6455, section 5.2),
+so that the reader gives the protocol a read in pieces of a bounded number of frames.
+
+``websockets`` parses all it is given at once: a read of 256 KiB made of 2-byte frames
+becomes some 130,000 frame objects (about 13 MiB), held while the reader waits for the
+application to take messages. Given the read in pieces in which at most a few dozen
+frames begin, the protocol holds that many at a time; a read that is one large frame
+(or the middle of one) stays one piece, at no extra cost.
+
+Only the lengths are read here (a frame's second byte, its extended length, its mask
+bit): the protocol parses and checks everything else, and a stream it refuses ends the
+connection, so this count need not be right past an invalid frame.
+"""
+
+from __future__ import annotations
+
+__all__ = ["FRAMES_PER_PIECE", "FrameStarts"]
+
+#: How many frames may begin in one piece of a read given to the protocol: the most
+#: frame objects it makes at a time.
+FRAMES_PER_PIECE = 64
+
+# The longest frame header: 2 bytes, an 8-byte extended length and a 4-byte mask key.
+_LONGEST_HEADER = 14
+
+
+class FrameStarts:
+    """Follows one direction of a connection from the first byte after the opening
+    handshake: every byte received goes through :meth:`cut`, in order."""
+
+    __slots__ = ("_head", "_left")
+
+    def __init__(self) -> None:
+        # The bytes of the current frame still to come (past the last piece's end).
+        self._left = 0
+        # The start of a header that the last piece ended in.
+        self._head = b""
+
+    def cut(self, data: bytes, start: int, frames: int, most: int = 0) -> int:
+        """The end of the next piece of *data* from *start*: as long as it can be with
+        at most *frames* frames beginning in it, and at most *most* bytes long when
+        *most* is not 0. The bytes up to the returned offset count as given to the
+        protocol: the next call continues from there."""
+        end = len(data) if not most else min(len(data), start + most)
+        held = self._head
+        if held:  # the header began in the last piece
+            head = held + data[start : min(start + _LONGEST_HEADER, end)]
+            at = _frame_end(head, 0)
+            if at < 0:
+                self._head = head
+                return end
+            at += start - len(held)
+            self._head = b""
+        else:
+            at = start + self._left
+        while at < end:
+            if not frames:
+                self._left = 0
+                return at  # the next frame begins the next piece
+            frames -= 1
+            if end - at < _LONGEST_HEADER:
+                head = data[at:end]
+                frame_end = _frame_end(head, 0)
+                if frame_end < 0:
+                    self._head = head  # the header goes on in the next piece
+                    self._left = 0
+                    return end
+                at += frame_end
+            else:
+                second = data[at + 1]
+                length = second & 0x7F
+                # The header (2 bytes, 4 more masked) and the payload, or the longer forms.
+                at = at + 2 + (second >> 5 & 4) + length if length < 126 else _frame_end(data, at)
+        self._left = at - end
+        return end
+
+
+def _frame_end(head: bytes, at: int) -> int:
+    """Where the frame whose header begins at *at* in *head* ends, or -1 if *head* ends
+    within the header."""
+    have = len(head) - at
+    if have < 2:
+        return -1
+    second = head[at + 1]
+    length = second & 0x7F
+    size = 2 + (second >> 5 & 4)
+    if length >= 126:
+        extended = 2 if length == 126 else 8
+        size += extended
+        if have < size:
+            return -1
+        length = int.from_bytes(head[at + 2 : at + 2 + extended], "big")
+    elif have < size:
+        return -1
+    return at + size + length
