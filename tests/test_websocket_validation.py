@@ -176,6 +176,30 @@ async def test_a_deferral_completes_once_and_as_a_context_manager(
     assert repr(deferrals[0]) == "<Deferral completed>"
 
 
+async def test_the_last_deferral_completed_decides_at_once(
+    wss: WebsocketsServer, certificates: TlsCertificates
+) -> None:
+    """A ``reject()`` or ``get_deferral()`` right after the last deferral completed, in
+    the same task step, raises: the server was accepted then (it refused the server,
+    reversing the decision, until the connect had run again)."""
+    late: list[str] = []
+
+    async def accept_then_change_its_mind(args: Args) -> None:
+        deferral = args.get_deferral()
+        await trio.sleep(0.05)
+        deferral.complete()
+        for call in (args.reject, args.get_deferral):
+            with pytest.raises(RuntimeError, match="this server validation is over"):
+                call()
+            late.append(call.__name__)
+
+    async with MessageWebSocket() as ws:
+        ws.control.trusted_certificates = [certificates.authority]
+        await connect_validated(ws, wss.url("/echo", "wss"), accept_then_change_its_mind)
+        assert await echo(ws, b"accepted") == b"accepted"
+    assert late == ["reject", "get_deferral"]
+
+
 async def test_an_exception_inside_a_deferral_block_rejects(
     wss: WebsocketsServer, certificates: TlsCertificates
 ) -> None:

@@ -122,6 +122,8 @@ class WebSocketServerCustomValidationRequestedEventArgs:
     def _complete_one(self) -> None:
         self._deferrals -= 1
         if self._deferrals == 0:
+            # Decided now: a reject() after this raises, even before the connect runs.
+            self._over = True
             self._done.set()
 
 
