@@ -2090,6 +2090,39 @@ async def test_an_endpoint_pair_of_two_families_is_refused_at_the_call(
             assert peer.recv(100) == b"after the refusal"
 
 
+@pytest.mark.parametrize("remote", ["127.0.0.1", "::1"], ids=["v4", "v6"])
+@pytest.mark.parametrize("method", ["connect", "get_output_stream"])
+async def test_a_local_host_of_both_families_meets_the_remote_in_its_family(
+    remote: str, method: str
+) -> None:
+    """``localhost`` as an endpoint pair's local side is every loopback address: the
+    socket binds the one of the remote's family, as StreamSocket's connect does. On a
+    socket already bound to one of them the pair applies, and on one bound to every
+    address its datagrams leave from the one of the remote's family. Before, only the
+    first (``::1``) counted: an IPv4 remote was refused with
+    ADDRESS_FAMILY_NOT_SUPPORTED, and a socket bound to 127.0.0.1 as "already bound"."""
+    with raw_udp(remote) as peer, trio.fail_after(10):
+        port = str(peer.getsockname()[1])
+        pair = EndpointPair(HostName("localhost"), "", HostName(remote), port)
+        for prepare in (None, remote, "::"):
+            async with DatagramSocket() as sock:
+                if prepare is not None:
+                    await bound(sock, prepare)
+                if prepare == "::" and method == "connect":
+                    with pytest.raises(RuntimeError, match="already bound"):
+                        await sock.connect(pair)  # connect takes no source address
+                    continue
+                opened = await getattr(sock, method)(pair)
+                stream = sock.output_stream if method == "connect" else opened
+                await stream.write(b"to " + remote.encode())
+                await stream.flush()
+                data, source = peer.recvfrom(100)
+                assert data == b"to " + remote.encode()
+                assert source[0] == remote
+                if prepare != "::":
+                    assert sock.information.local_address == HostName(remote)
+
+
 @pytest.mark.parametrize(
     ("local", "remote"), [("127.0.0.1", "::1"), ("::1", "127.0.0.1")], ids=["v4-to-v6", "v6-to-v4"]
 )

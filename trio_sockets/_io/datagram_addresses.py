@@ -14,6 +14,7 @@ from collections.abc import Collection
 from typing import Final
 
 from .._core.endpoint import EndpointPair
+from .._core.errors import SocketErrorStatus, socket_error
 from .._core.hostname import HostName
 from .._core.linux import IP_PKTINFO
 from .._core.sockaddr import ipv4_mapped, ipv4_of_mapped, is_multicast, unmapped
@@ -29,19 +30,25 @@ from .datagram_message import Ancillary
 from .resolver import Resolver, ServiceTarget, SockAddr, all_targets_failed
 
 __all__ = [
+    "EVERY_ADDRESS",
     "MAX_IPV4_PAYLOAD",
     "MAX_IPV6_PAYLOAD",
     "families_of",
+    "is_bound_to",
     "max_payload",
     "names_literals",
     "over_ipv4",
     "resolve_destination",
     "route_probe_target",
     "source_ancillary",
+    "source_for",
     "source_reaches",
     "stream_name_key",
     "to_socket_address",
 ]
+
+#: The unspecified addresses: a socket bound to one of them is bound to every address.
+EVERY_ADDRESS: Final = frozenset({"::", "0.0.0.0"})
 
 #: The largest UDP payload over IPv4 (65535 - 20 IP - 8 UDP) and over IPv6 (65535 - 8).
 MAX_IPV4_PAYLOAD: Final = 65507
@@ -97,6 +104,38 @@ def families_of(sock: socket.socket) -> frozenset[int]:
         socket.IPPROTO_IPV6, socket.IPV6_V6ONLY
     )
     return families_reached(sock.family, dual_stack=dual)
+
+
+def source_for(sock: socket.socket, family: int, local: SockAddr, what: str) -> SockAddr | None:
+    """The address of *sock*, bound to every address, to send from for an endpoint
+    pair's local side *local* (of *family*): *local* on the socket's port; None when it
+    cannot apply (the socket is bound to one address, *local* names another port, is
+    of a family the socket does not reach, or is the unspecified address)."""
+    bound = sock.getsockname()
+    host = unmapped(str(local[0]))
+    if (
+        unmapped(str(bound[0])) not in EVERY_ADDRESS
+        or local[1] not in (0, bound[1])
+        or family not in families_of(sock)
+        or host in EVERY_ADDRESS
+    ):
+        return None
+    if is_multicast(host):
+        raise socket_error(
+            SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS,
+            f"{what}: {host} is a multicast group, which datagrams cannot leave from",
+            errno=errno.EADDRNOTAVAIL,
+        )
+    if len(local) == 2:
+        return (host, bound[1])
+    return (host, bound[1], 0, local[3])
+
+
+def is_bound_to(sock: socket.socket, local: SockAddr) -> bool:
+    """Whether *sock* is bound where *local* asks (its port 0: any port)."""
+    bound = sock.getsockname()
+    same_host = unmapped(str(bound[0])) == unmapped(str(local[0]))
+    return same_host and local[1] in (0, bound[1])
 
 
 def to_socket_address(sock: socket.socket, sockaddr: SockAddr) -> SockAddr:

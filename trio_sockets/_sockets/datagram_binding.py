@@ -40,9 +40,12 @@ from .._io.addresses import (
 )
 from .._io.connect import format_sockaddr
 from .._io.datagram_addresses import (
+    EVERY_ADDRESS,
     families_of,
+    is_bound_to,
     over_ipv4,
     route_probe_target,
+    source_for,
     source_reaches,
     to_socket_address,
 )
@@ -58,10 +61,6 @@ __all__ = ["DatagramBinding", "LocalChoice", "local_port"]
 _StdSocket = socket.socket
 
 
-#: What a socket bound to every address reports as its address (IPv6, IPv4).
-_EVERY_ADDRESS = frozenset({"::", "0.0.0.0"})
-
-
 class LocalChoice(NamedTuple):
     """Where datagrams to a remote leave from (:meth:`DatagramBinding.local_side`)."""
 
@@ -73,6 +72,24 @@ class LocalChoice(NamedTuple):
     #: For an output stream of a socket bound to every address, the one of them its
     #: datagrams leave from (with the socket's port); None: the one routing picks.
     source: SockAddr | None = None
+    #: For a local host of both families (``localhost``), a choice for each family:
+    #: :meth:`for_family` picks the one that reaches the remote.
+    alternatives: tuple[LocalChoice, ...] = ()
+
+    def for_family(self, family: int) -> LocalChoice:
+        """The choice for a remote of *family*."""
+        for choice in self.alternatives:
+            if family in choice.families:
+                return choice
+        return self
+
+
+def _one_of(choices: list[LocalChoice]) -> LocalChoice:
+    """*choices* (one at least) as one choice, the first first."""
+    if len(choices) == 1:
+        return choices[0]
+    families = frozenset[int]().union(*(choice.families for choice in choices))
+    return choices[0]._replace(families=families, alternatives=tuple(choices))
 
 
 def local_port(sock: _StdSocket) -> int:
@@ -159,10 +176,24 @@ class DatagramBinding:
             if has_ipv6():
                 return socket.AF_INET6, ("::", port, 0, 0)
             return socket.AF_INET, ("0.0.0.0", port)  # pragma: no cover
+        return (await self._resolve_locals(host, port))[0]
+
+    async def _locals(self, host: HostName | None, service: str) -> list[tuple[int, SockAddr]]:
+        """What :meth:`resolve_local` gives, and for a *host* of both families the
+        first address of the other family after it."""
+        if host is None:
+            return [await self.resolve_local(host, service)]
+        port = await self._resolver.resolve_port(service, "udp", local=True)
+        return await self._resolve_locals(host, port)
+
+    async def _resolve_locals(self, host: HostName, port: int) -> list[tuple[int, SockAddr]]:
         addresses = await self._resolver.resolve_addresses(host, port, "udp", passive=True)
-        family, local = addresses[0]
-        require_local_scope(local, f"bind a DatagramSocket to {format_sockaddr(local)}")
-        return family, local
+        firsts: dict[int, SockAddr] = {}
+        for family, local in addresses:
+            firsts.setdefault(family, local)
+        for local in firsts.values():
+            require_local_scope(local, f"bind a DatagramSocket to {format_sockaddr(local)}")
+        return list(firsts.items())
 
     def open(
         self, family: int, local: SockAddr | None, remote: SockAddr | None = None
@@ -226,21 +257,31 @@ class DatagramBinding:
         sock = self.sock
         if sock is not None:
             if has_local:
-                family, local = await self.resolve_local(local_host, local_service)
+                locals_ = await self._locals(local_host, local_service)
                 if self.sock is not sock:
                     raise self._local_side_refused(what)
-                if not _is_bound_to(sock, local):
-                    source = _source(sock, family, local, what) if sending else None
-                    if source is None:
+                if not any(is_bound_to(sock, local) for _, local in locals_):
+                    sources = [
+                        LocalChoice(frozenset({family}), source=source)
+                        for family, local in locals_
+                        if sending and (source := source_for(sock, family, local, what))
+                    ]
+                    if not sources:
                         raise self._local_side_refused(what)
-                    return LocalChoice(frozenset({family}), source=source)
+                    return _one_of(sources)
             else:
                 await trio.lowlevel.checkpoint()
             return LocalChoice(families_of(sock))
         if has_local:
-            family, local = await self.resolve_local(local_host, local_service)
-            families = families_reached(family, dual_stack=_dual_stack(local))
-            return LocalChoice(families, (family, local))
+            # For a host of both families the remote decides which address is bound.
+            return _one_of(
+                [
+                    LocalChoice(
+                        families_reached(family, dual_stack=_dual_stack(local)), (family, local)
+                    )
+                    for family, local in await self._locals(local_host, local_service)
+                ]
+            )
         await trio.lowlevel.checkpoint()
         if has_ipv6():
             return LocalChoice(BOTH_FAMILIES)
@@ -411,7 +452,7 @@ class DatagramBinding:
         if local is None or group.ip_address is None:
             return  # not bound, or no IP address: joining says why
         bound = unmapped(str(local[0]))
-        if bound in _EVERY_ADDRESS or bound == unmapped(group.canonical_name).split("%")[0]:
+        if bound in EVERY_ADDRESS or bound == unmapped(group.canonical_name).split("%")[0]:
             return
         if ":" not in bound:
             interface = f"control.multicast_interface = {bound!r}"
@@ -431,35 +472,3 @@ class DatagramBinding:
         self.local_sockaddr()
         if self.sock is not None:
             _sockio.close_socket(self.sock)
-
-
-def _source(sock: _StdSocket, family: int, local: SockAddr, what: str) -> SockAddr | None:
-    """The address of *sock*, bound to every address, to send from for an endpoint
-    pair's local side *local* (of *family*): *local* on the socket's port; None when it
-    cannot apply (the socket is bound to one address, *local* names another port, is
-    of a family the socket does not reach, or is the unspecified address)."""
-    bound = sock.getsockname()
-    host = unmapped(str(local[0]))
-    if (
-        unmapped(str(bound[0])) not in _EVERY_ADDRESS
-        or local[1] not in (0, bound[1])
-        or family not in families_of(sock)
-        or host in _EVERY_ADDRESS
-    ):
-        return None
-    if is_multicast(host):
-        raise socket_error(
-            SocketErrorStatus.CANNOT_ASSIGN_REQUESTED_ADDRESS,
-            f"{what}: {host} is a multicast group, which datagrams cannot leave from",
-            errno=errno.EADDRNOTAVAIL,
-        )
-    if len(local) == 2:
-        return (host, bound[1])
-    return (host, bound[1], 0, local[3])
-
-
-def _is_bound_to(sock: _StdSocket, local: SockAddr) -> bool:
-    """Whether *sock* is bound where *local* asks (its port 0: any port)."""
-    bound = sock.getsockname()
-    same_host = unmapped(str(bound[0])) == unmapped(str(local[0]))
-    return same_host and local[1] in (0, bound[1])

@@ -273,6 +273,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
         sockaddr, family = await resolve_destination(
             self._resolver, host, service, side.families, binding.local_of(side), "connect"
         )
+        side = side.for_family(family)
         if is_multicast(sockaddr[0]):
             raise socket_error(
                 SocketErrorStatus.HOST_NOT_FOUND,
@@ -366,6 +367,7 @@ class DatagramSocket(NurseryScoped, AbortableIO):
             sockaddr, family = await resolve_destination(
                 self._resolver, host, service, side.families, binding.local_of(side), what
             )
+            side = side.for_family(family)
             binding.check_may_send_to(sockaddr)
             with self._changing_phase(Action.SEND_TO, what):
                 sock, target = binding.open_for_remote(side, (family, sockaddr), what)
