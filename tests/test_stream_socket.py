@@ -1610,3 +1610,30 @@ async def test_cancel_io_mid_send_breaks_the_stream_and_the_close_resets(
 
 async def _awaited(sock: StreamSocket, data: bytes) -> None:
     await sock.output_stream.write(data)
+
+
+async def test_a_clients_connections_share_their_local_host_string() -> None:
+    """Connections from one local address keep one string of it, not one each (a
+    client with thousands of connections); the accepted side shares its whole local
+    address."""
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        port = listener.information.local_port
+        clients = [StreamSocket() for _ in range(3)]
+        try:
+            for client in clients:
+                await client.connect("127.0.0.1", port)
+            locals_ = [client._connection.local for client in clients]
+            assert all(local is not None for local in locals_)
+            assert len({id(local[0]) for local in locals_ if local is not None}) == 1
+            assert len({local[1] for local in locals_ if local is not None}) == 3
+            assert [client.information.local_address for client in clients] == [
+                HostName("127.0.0.1")
+            ] * 3
+            accepted = [await listener.accept() for _ in clients]
+            assert len({id(sock._connection.local) for sock in accepted}) == 1
+            for sock in accepted:
+                await sock.aclose()
+        finally:
+            for client in clients:
+                await client.aclose()

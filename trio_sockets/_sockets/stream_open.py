@@ -231,7 +231,7 @@ async def _connect(
     what = target.what
     sock, remote = await _open(target, control, resolver, hooks, what)
     try:
-        connection = Connection(sock.getsockname(), remote, target.host, target.service)
+        connection = Connection(_own_address(sock), remote, target.host, target.service)
         session = None
         if tls is not None:
             session = await _client_session(sock, tls, target.host, start, what, hooks)
@@ -389,6 +389,20 @@ _LINK_LOCAL_STARTS = frozenset({"fe8", "fe9", "fea", "feb"})
 @functools.lru_cache(maxsize=256)
 def _shared_address(sockaddr: SockAddr) -> SockAddr:
     return sockaddr
+
+
+# One string for each local host: a client's connections differ in their port only.
+@functools.lru_cache(maxsize=256)
+def _shared_host(host: str) -> str:
+    return host
+
+
+def _own_address(sock: socket.socket) -> SockAddr:
+    """The local address of a connected client socket, its host string shared."""
+    local: SockAddr = sock.getsockname()
+    if len(local) == 2:
+        return (_shared_host(local[0]), local[1])
+    return (_shared_host(local[0]), local[1], local[2], local[3])
 
 
 def accepted_connection(conn: socket.socket, remote: SockAddr) -> Opened:
