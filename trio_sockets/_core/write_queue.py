@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import collections
 import itertools
-from typing import Final, Generic, TypeVar
+from typing import Final, Generic, TypeVar, cast
 
 from .gather_limits import IOV_MAX, JOIN_AVERAGE, JOIN_BELOW, MAX_SEND
 from .write_failures import FlushWait, Unseen
@@ -56,6 +56,11 @@ class QueuedWrite:
         self._seq = seq
         self._nbytes = nbytes
         self._error = None
+
+    @property
+    def seq(self) -> int:
+        """The number of its write (-1: done at once)."""
+        return self._seq
 
 
 #: The handles a queue is given: :class:`QueuedWrite` or a driver's subclass of it.
@@ -117,7 +122,7 @@ class WriteQueue(Generic[W]):
         #: The bytes of the pending writes, numbered ``next_seq - len(writes)`` and up.
         #: Writes come in only through :meth:`push` (``BaseOutputStream.write`` inlines
         #: it: a call is a fifth of a tiny write's cost).
-        self.writes: collections.deque[bytes] = collections.deque()
+        self.writes: collections.deque[bytes | memoryview] = collections.deque()
         #: What the pending writes hold: their data plus WRITE_OVERHEAD for each.
         self.cost = 0
         #: The bound on :attr:`cost` that :meth:`push` enforces.
@@ -188,7 +193,7 @@ class WriteQueue(Generic[W]):
 
     # -- writes in -----------------------------------------------------------------------
 
-    def push(self, data: bytes, *, bounded: bool = True) -> int:
+    def push(self, data: bytes | memoryview, *, bounded: bool = True) -> int:
         """Queue *data* after the other writes; return its sequence number.
 
         Raises:
@@ -197,7 +202,7 @@ class WriteQueue(Generic[W]):
         """
         cost = self.cost + len(data) + WRITE_OVERHEAD
         if cost > self.max_cost and bounded:
-            raise self._over_bound(len(data), cost)
+            raise self.over_bound(len(data), cost)
         self.writes.append(data)
         self.cost = cost
         seq = self.next_seq
@@ -243,7 +248,8 @@ class WriteQueue(Generic[W]):
         if write._seq >= first:
             held.append(write)
 
-    def _over_bound(self, size: int, cost: int) -> BufferError:
+    def over_bound(self, size: int, cost: int) -> BufferError:
+        """The refusal of a write of *size* bytes that would make the queue hold *cost*."""
         if size + WRITE_OVERHEAD > self.max_cost:
             # Waiting cannot help: it would not fit with nothing else pending either.
             return BufferError(
@@ -370,7 +376,8 @@ class WriteQueue(Generic[W]):
         the first one's size, the last maybe shorter). *max_count* 1 gives one datagram.
         Call only with writes pending.
         """
-        writes = self.writes
+        # A datagram stream queues bytes only (views come from a byte stream's send_all).
+        writes = cast("collections.deque[bytes]", self.writes)
         first = writes[0]
         size = len(first)
         run = [first]

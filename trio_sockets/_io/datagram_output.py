@@ -199,7 +199,7 @@ class DatagramOutputStream(SegmentFallback, BaseOutputStream):
 
     # -- BaseOutputStream hooks ----------------------------------------------------------
 
-    def _check_writable(self, data: bytes) -> None:
+    def _check_writable(self, data: bytes | memoryview) -> None:
         if len(data) > self._limit:
             raise socket_error(
                 SocketErrorStatus.MESSAGE_TOO_LONG,

@@ -101,8 +101,7 @@ class BaseOutputStream(Sending, SocketOutputStream):
     :meth:`finish`, :meth:`wait_idle` and :meth:`raise_unobserved`.
     """
 
-    #: Whether a write may be sent by ``write()`` itself (not under TLS, whose sends
-    #: are asynchronous).
+    #: Whether ``write()`` may send a write itself (not under TLS: its sends are async).
     _direct = True
     #: Whether ``write()`` sends the first write of a task step that finds nothing
     #: pending (a byte stream); otherwise only a write that follows an awaited one.
@@ -388,7 +387,7 @@ class BaseOutputStream(Sending, SocketOutputStream):
 
     # -- subclass hooks ----------------------------------------------------------------
 
-    def _check_writable(self, data: bytes) -> None:
+    def _check_writable(self, data: bytes | memoryview) -> None:
         """Raise if *data* cannot be written at all; called for a write about to be
         queued, before the bound is checked, when :attr:`_needs_check` is set."""
 
@@ -397,10 +396,13 @@ class BaseOutputStream(Sending, SocketOutputStream):
 
     # -- machinery ---------------------------------------------------------------------
 
-    def _admit(self, data: bytes | bytearray | memoryview) -> bytes:
-        """The checks of a write (in order: socket closed, type, unobserved failures,
-        the subclass's); *data* as ``bytes``. Clears :attr:`_guarded` if nothing is
-        left to check."""
+    def _admit(
+        self, data: bytes | bytearray | memoryview, *, view: bool = False
+    ) -> bytes | memoryview:
+        """The checks of a write (socket closed, type, unobserved failures, the
+        subclass's, the bound unless *view*), then *data* as ``bytes``, copied once
+        admitted (*view*: a byte view, for a send_all, whose caller waits); clears
+        :attr:`_guarded` if nothing is left to check."""
         if self._sock.fileno() == -1:
             raise trio.ClosedResourceError(f"the socket of {self._what} is closed")
         if type(data) is not bytes:
@@ -408,7 +410,8 @@ class BaseOutputStream(Sending, SocketOutputStream):
                 raise TypeError(
                     f"write() takes bytes, bytearray or memoryview, not {type(data).__name__}"
                 )
-            data = bytes(data)  # also a bytes subclass's, or a non-contiguous view's
+            buffer = memoryview(data)  # its bytes (copied if not contiguous)
+            data = buffer.cast("B") if buffer.c_contiguous else buffer.tobytes()
         if self._failed:
             error = unheld_failure(self._queue)
             # Claimed failures keep this path: a claim ends when its operation is let go
@@ -418,6 +421,11 @@ class BaseOutputStream(Sending, SocketOutputStream):
                 raise error
         if self._needs_check:
             self._check_writable(data)
+        if type(data) is memoryview and not view:
+            cost = self._queue.cost + len(data) + WRITE_OVERHEAD
+            if cost > self._queue.max_cost:  # refused before it is copied
+                raise self._queue.over_bound(len(data), cost)
+            data = data.tobytes()  # also a bytes subclass's: a bytes object
         self._guarded = self._closed or self._needs_check or self._failed
         return data
 
@@ -439,14 +447,6 @@ class BaseOutputStream(Sending, SocketOutputStream):
             queue.hold(queue.latest)
         op = queue.latest = SocketWriteOperation(self, seq, nbytes)
         return op
-
-    def _enqueue(self, data: bytes | bytearray | memoryview) -> SocketWriteOperation:
-        """Queue *data* for a ``send_all``, which awaits (so sends) it. Unbounded by
-        :attr:`max_pending_bytes`: refusing a send_all the kernel began would tear it."""
-        data = self._admit(data)
-        if not data and self._empty_done:
-            return SocketWriteOperation(self, -1, 0)  # done, unnumbered, never failing
-        return self._new_operation(self._queue.push(data, bounded=False), len(data))
 
     async def _wait_for(self, op: SocketWriteOperation, on_cancel: OnCancel = None) -> int:
         queue = self._queue

@@ -36,6 +36,9 @@ class StreamOutputStream(BaseOutputStream):
 
     _empty_done = True  # an empty write sends nothing on a byte stream
     _send_in_write = True
+    #: Whether a ``send_all`` queues a view of its caller's buffer, not a copy (not
+    #: under TLS, whose sends under way may hold a part of it past the call).
+    _send_all_views = True
     #: Bytes past those sent that a send under way holds (a TLS record being sent):
     #: a ``send_all`` whose write they reach has begun.
     _in_flight = 0
@@ -63,13 +66,15 @@ class StreamOutputStream(BaseOutputStream):
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         """Send *data* after everything pending; return when the kernel has all of it.
 
-        The ``send_all`` of the owning socket. With nothing pending, the data goes to
-        the kernel straight from the caller's buffer: no operation object and no copy,
+        The ``send_all`` of the owning socket. The data goes to the kernel straight
+        from the caller's buffer, which must not change until the call returns (as
+        with trio's streams): with nothing pending no operation object and no copy,
         which is what a request/response exchange needs to cost no more than a plain
-        socket. Only an unsent remainder is queued (as a copy).
+        socket; what the kernel does not take at once is queued as a view of it.
 
         Cancellation: a call cancelled before any of its bytes has left sends nothing
-        (its queued copy is taken back out); once some have, all of it is sent.
+        (its queued write is taken back out); once some have, all of it is sent, from
+        a copy of the rest made as the call ends.
         """
         if self._queue or self._sender_busy or self._guarded:
             successor = self._upgraded()
@@ -103,22 +108,47 @@ class StreamOutputStream(BaseOutputStream):
         if sent == len(data):
             await trio.lowlevel.cancel_shielded_checkpoint()
             return
-        # The rest goes as one write whose start is on the wire already: aborting it
-        # (cancel_io) then tears it, and breaks the stream, as for any part-sent write.
-        operation = self._enqueue(data)
-        if sent:
-            self._queue.sent(sent)
-            await self._wait_for(operation)
-        else:  # none of it left: cancelled before any does, it sends nothing
-            await self._wait_for(operation, partial(self._take_back, operation))
+        # The rest goes as one write whose start is on the wire already (its last byte
+        # sent, then the rest): aborting it (cancel_io) then tears it, and breaks the
+        # stream, as for any part-sent write.
+        operation = self._enqueue(memoryview(data)[sent - 1 :] if sent else data)
+        try:
+            if sent:
+                self._queue.sent(1)
+                await self._wait_for(operation)
+            else:  # none of it left: cancelled before any does, it sends nothing
+                await self._wait_for(operation, partial(self._take_back, operation))
+        finally:
+            self._own(operation)
 
     async def _send_all_queued(self, data: bytes | bytearray | memoryview) -> None:
-        """``send_all`` after the pending writes, with a queued copy of *data*, taken
+        """``send_all`` after the pending writes, with *data* queued (as a view), taken
         back out if the call is cancelled before any of it has left: a cancelled call
         neither sends nor keeps what it did not begin to send."""
         await trio.lowlevel.checkpoint_if_cancelled()  # cancelled already: nothing queued
         operation = self._enqueue(data)
-        await self._wait_for(operation, partial(self._take_back, operation))
+        try:
+            await self._wait_for(operation, partial(self._take_back, operation))
+        finally:
+            self._own(operation)
+
+    def _enqueue(self, data: bytes | bytearray | memoryview) -> SocketWriteOperation:
+        """Queue *data* for a ``send_all``, which awaits (so sends) it: as a view of the
+        caller's buffer (:meth:`_own` copies what is left when the call ends). Unbounded
+        by :attr:`max_pending_bytes`: refusing a send_all the kernel began would tear it."""
+        data = self._admit(data, view=self._send_all_views)
+        if not data and self._empty_done:
+            return SocketWriteOperation(self, -1, 0)  # done, unnumbered, never failing
+        return self._new_operation(self._queue.push(data, bounded=False), len(data))
+
+    def _own(self, operation: SocketWriteOperation) -> None:
+        """A ``send_all`` ends: if its write is still pending (it was cancelled after
+        its first bytes left, or interrupted), as a view of the caller's buffer, which
+        the caller may change or free from now on, the queue holds a copy instead."""
+        writes = self._queue.writes
+        index = operation.seq - self._queue.first_seq
+        if 0 <= index < len(writes) and isinstance(data := writes[index], memoryview):
+            writes[index] = data.tobytes()
 
     def _take_back(self, operation: SocketWriteOperation) -> None:
         """The wait of a ``send_all`` was cancelled: take its write out of the queue if
@@ -259,7 +289,7 @@ class StreamOutputStream(BaseOutputStream):
         error.__cause__ = broken
         return error
 
-    def _check_writable(self, data: bytes) -> None:
+    def _check_writable(self, data: bytes | memoryview) -> None:
         if self._broken is not None:
             raise self._broken_error()
         if self._eof_sent:

@@ -49,6 +49,7 @@ class TlsOutputStream(StreamOutputStream):
     """The output stream of a :class:`~trio_sockets.StreamSocket` protected by TLS."""
 
     _direct = False  # every byte goes through the SSLStream
+    _send_all_views = False  # the SSLStream may hold a part of one across its send
 
     def __init__(
         self,
