@@ -100,3 +100,30 @@ def test_2_byte_frames_are_cut_after_the_frames_allowed() -> None:
         at = frame_starts.cut(wire, at, 64)
         ends.append(at)
     assert ends == [*range(128, 2000, 128), 2000]
+
+
+def test_a_read_goes_in_pieces_and_says_whether_a_control_frame_is_still_ahead() -> None:
+    """``piece()`` gives a read in pieces of at most 64 frames, then None (an empty
+    read once); ``control_ahead()`` holds until the piece with the read's last control
+    frame has been given, a header split from the last read included."""
+    empty = Frame(Opcode.BINARY, b"").serialize(mask=False)
+    ping = Frame(Opcode.PING, b"p").serialize(mask=False)
+    starts = FrameStarts()
+    starts.begin(empty * 100 + ping + empty * 10)
+    pieces, ahead = [], []
+    while (piece := starts.piece()) is not None:
+        pieces.append(piece)
+        ahead.append(starts.control_ahead())
+    assert [len(piece) for piece in pieces] == [128, 72 + len(ping) + 20]
+    assert ahead == [True, False]
+    assert not starts.control_ahead()  # the read is over
+    starts.begin(b"")
+    assert starts.piece() == b""
+    assert starts.piece() is None
+    starts.begin(empty + ping[:1])  # a ping's header split between reads
+    assert starts.piece() == empty + ping[:1]
+    assert starts.control_ahead() is False  # given as far as this read goes
+    starts.begin(ping[1:] + empty)
+    assert starts.control_ahead()
+    assert starts.piece() == ping[1:] + empty
+    assert not starts.control_ahead()

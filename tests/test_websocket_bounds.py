@@ -6,6 +6,7 @@ Peers are raw sockets on 127.0.0.1 in threads."""
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import gc
@@ -458,6 +459,69 @@ async def test_a_read_of_empty_messages_is_parsed_a_few_frames_at_a_time() -> No
             tracemalloc.stop()
     assert frames - frames_before <= FRAMES_PER_PIECE + 1, f"{frames - frames_before} frames held"
     assert held < PENDING_LIMIT, f"{held} bytes held"
+
+
+async def test_pings_and_a_close_later_in_the_read_are_answered_before_the_reader_waits() -> None:
+    """A client whose application reads nothing is 1 KB under the bound; then one
+    packet brings a message that crosses it, 1,000 empty messages, a ping and a close
+    frame. The pong and the close reply leave at once, though the ping is past the
+    first pieces of the read (they went unanswered until the application read, when
+    the reader waited as the bound was crossed); then every message arrives."""
+    count = 1_000
+    near, answered = threading.Event(), threading.Event()
+    seen: list[Opcode] = []
+
+    def bursting(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        sock.sendall(frame(0x2, bytes(PENDING_LIMIT - 256 - 1000)))
+        near.wait(PEER_TIMEOUT)
+        ping, close = frame(0x9, b"P"), frame(0x8, struct.pack("!H", 1000) + b"bye")
+        sock.sendall(frame(0x2, bytes(2000)) + frame(0x2, b"") * count + ping + close)
+        while len(seen) < 2 and (data := sock.recv(65536)):
+            protocol.receive_data(data)
+            seen.extend(e.opcode for e in protocol.events_received() if e.opcode.value >= 8)
+        answered.set()
+        peer.read_until_close(sock, protocol)
+
+    with RawPeer(bursting) as peer, trio.fail_after(30):
+        async with MessageWebSocket() as ws:
+            await ws.connect(peer.url())
+            untaken = ws._receiver.untaken
+            await wait_until(lambda: untaken.held > PENDING_LIMIT - 2000)
+            near.set()
+            assert await trio.to_thread.run_sync(answered.wait, 5)
+            assert seen == [Opcode.PONG, Opcode.CLOSE]
+            assert ws._receiver.waiting_for_consumer  # the application still reads nothing
+            got = [len(args.data) async for args in ws.message_received]
+    assert got == [PENDING_LIMIT - 256 - 1000, 2000] + [0] * count
+
+
+async def test_a_ping_at_the_end_of_every_read_does_not_lift_the_bound() -> None:
+    """A peer sending bursts of 17,024 empty messages (4.2 MiB as counted, over the
+    bound) each ended by a ping, a piece of its own, to a client that reads nothing:
+    the reader answers a read's pings before it waits, and once the read is handled
+    it waits, so the messages held stay at one burst's, not all of them (it read on
+    after a read that ended with a ping)."""
+    burst = frame(0x2, b"") * (64 * 266) + frame(0x9, b"")
+
+    def pinging(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        with contextlib.suppress(OSError):  # the client ends it by a reset
+            for _ in range(8):
+                sock.sendall(burst)
+                time.sleep(0.1)
+            peer.read_until_close(sock, protocol)
+
+    with RawPeer(pinging) as peer, trio.fail_after(60):
+        async with MessageWebSocket() as ws:
+            await ws.connect(peer.url())
+            receiver = ws._receiver
+            await wait_until(lambda: receiver.waiting_for_consumer)
+            await trio.sleep(1.2)  # the peer has sent every burst
+            held = receiver.untaken.held
+            assert receiver.waiting_for_consumer
+            await trio.aclose_forcefully(ws)
+    assert PENDING_LIMIT < held < 2 * PENDING_LIMIT, held
 
 
 # -- the messages the application has not taken are bounded in bytes ----------------------

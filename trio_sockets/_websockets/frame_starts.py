@@ -26,15 +26,72 @@ _LONGEST_HEADER = 14
 
 class FrameStarts:
     """Follows one direction of a connection from the first byte after the opening
-    handshake: every byte received goes through :meth:`cut`, in order."""
+    handshake: every byte received goes through :meth:`cut`, in order (a read at a
+    time: :meth:`begin`, then :meth:`piece` until it gives None)."""
 
-    __slots__ = ("_head", "_left")
+    __slots__ = ("_at", "_fresh", "_head", "_last_control", "_left", "_read")
 
     def __init__(self) -> None:
         # The bytes of the current frame still to come (past the last piece's end).
         self._left = 0
         # The start of a header that the last piece ended in.
         self._head = b""
+        # The read being given in pieces, where its next piece begins, whether none of
+        # it was given yet, and where its last control frame ends (None: not looked for).
+        self._read = b""
+        self._at = 0
+        self._fresh = False
+        self._last_control: int | None = None
+
+    def begin(self, data: bytes) -> None:
+        """*data* was read: :meth:`piece` gives it (once, if it is empty)."""
+        self._read = data
+        self._at = 0
+        self._fresh = True
+        self._last_control = None
+
+    def piece(self, most: int = 0) -> bytes | None:
+        """The next piece of the read, at most :data:`FRAMES_PER_PIECE` frames beginning
+        in it and *most* bytes long (0: any); None once all of it was given."""
+        data, at = self._read, self._at
+        if at == len(data) and not self._fresh:
+            self._read = b""
+            self._at = 0
+            self._last_control = -1
+            return None
+        self._fresh = False
+        end = self._at = self.cut(data, at, FRAMES_PER_PIECE, most)
+        return data if end - at == len(data) else data[at:end]
+
+    def control_ahead(self) -> bool:
+        """Whether a control frame (a ping, pong or close frame) of the read has not all
+        been given yet: its answer is still to be made."""
+        last = self._last_control
+        if last is None:
+            last = self._last_control = self._control_end(self._read, self._at)
+        return last > self._at
+
+    def _control_end(self, data: bytes, start: int) -> int:
+        """Where the last control frame that begins in *data* from *start* (what follows
+        the last piece) ends; -1 if none does. Changes nothing."""
+        last = -1
+        at = start + self._left
+        held = self._head
+        if held:
+            head = held + data[start : start + _LONGEST_HEADER]
+            frame_end = _frame_end(head, 0)
+            if frame_end < 0:
+                return len(data) if head[0] & 0x08 else -1
+            at = start - len(held) + frame_end
+            if head[0] & 0x08:
+                last = at
+        while at < len(data):
+            control = data[at] & 0x08  # opcodes 8 to 15
+            frame_end = _frame_end(data, at)
+            at = frame_end if frame_end >= 0 else len(data)
+            if control:
+                last = at
+        return last
 
     def cut(self, data: bytes, start: int, frames: int, most: int = 0) -> int:
         """The end of the next piece of *data* from *start*: as long as it can be with

@@ -31,7 +31,7 @@ from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
 from .channel import UntakenBytes, WebSocketMessageChannel
 from .control import receive_mode_of
 from .events import WebSocketClosedEventArgs
-from .frame_starts import FRAMES_PER_PIECE, FrameStarts
+from .frame_starts import FrameStarts
 from .keepalive import keep_alive
 from .peer_end import linger, message_cut_error
 from .session import INFLATE_SLICE, Args, Session, closed_exception
@@ -117,12 +117,12 @@ class Receiver:
         protocol = self._protocol = self._session.protocol
         assert protocol is not None
         self._slice = INFLATE_SLICE if protocol.extensions else 0
-        first = self._frames.cut(early, 0, FRAMES_PER_PIECE, self._slice)
-        if early:
-            protocol.receive_data(early[:first])
+        self._frames.begin(early)
+        if first := self._frames.piece(self._slice):
+            protocol.receive_data(first)
         scopes = self._task_scopes
         scopes.append(trio.CancelScope())
-        nursery.start_soon(self._reader, scopes[-1], protocol.events_received(), early[first:])
+        nursery.start_soon(self._reader, scopes[-1], protocol.events_received())
         scopes.append(trio.CancelScope())
         nursery.start_soon(self._deliverer, scopes[-1])
         interval = self._control.desired_unsolicited_pong_interval.total_seconds()
@@ -184,7 +184,7 @@ class Receiver:
         self._send_closed.close()
 
     @trio.lowlevel.enable_ki_protection
-    async def _reader(self, scope: trio.CancelScope, events: list[Any], rest: bytes) -> None:
+    async def _reader(self, scope: trio.CancelScope, events: list[Any]) -> None:
         protocol = self._protocol
         assert protocol is not None
         error: BaseException | None = None
@@ -200,9 +200,8 @@ class Receiver:
                         # a close or a protocol error among them bounds the wait as well.
                         done = await self._handle(protocol, events)
                         events = []  # handled: this frame lives as long as the connection
-                        if not done and rest:
-                            done = await self._feed(protocol, rest)
-                        rest = b""
+                        if not done:  # the rest of what came with the handshake
+                            done = await self._feed_rest(protocol)
                         if not done:
                             error = await self._read_loop(protocol)
                     finally:
@@ -244,20 +243,19 @@ class Receiver:
         """Give the protocol *data* in pieces in which at most :data:`FRAMES_PER_PIECE`
         frames begin (with permessage-deflate, of :data:`INFLATE_SLICE` bytes at most)
         and handle the frames of each piece; True once this side is done."""
-        cut = self._frames.cut
-        end = cut(data, 0, FRAMES_PER_PIECE, self._slice)
-        if end == len(data):  # one piece, as most reads are
-            if data:
-                protocol.receive_data(data)
-            return await self._handle(protocol, protocol.events_received())
-        start = 0
-        while True:
-            protocol.receive_data(data[start:end])
+        self._frames.begin(data)
+        return await self._feed_rest(protocol)
+
+    async def _feed_rest(self, protocol: Protocol) -> bool:
+        pieces = self._frames
+        while (piece := pieces.piece(self._slice)) is not None:
+            if piece:
+                protocol.receive_data(piece)
             if await self._handle(protocol, protocol.events_received()):
                 return True
-            if end == len(data):
-                return False
-            start, end = end, cut(data, end, FRAMES_PER_PIECE, self._slice)
+        if self.untaken.held > self.untaken.limit:  # it did not wait for its pings
+            await self._wait_for_room()
+        return False
 
     async def _handle(self, protocol: Protocol, events: list[Any]) -> bool:
         """Process what one read gave and send the answers; True once this side is done
@@ -418,14 +416,17 @@ class Receiver:
         if not handed:
             self._pending.append(args)
             self._have_pending.unpark_all()
+        if self.untaken.add(args) and not self._frames.control_ahead():
+            await self._wait_for_room()  # (else: the read's pings or close come first)
+
+    async def _wait_for_room(self) -> None:
+        """Answer what was read (pongs, a close reply), then wait while the messages not
+        yet taken hold more than :data:`PENDING_LIMIT`."""
         untaken = self.untaken
-        if not untaken.add(args):
-            return
         self.consumer_waits += 1
         self.waiting_for_consumer = True
         try:
             while untaken.held > untaken.limit and not self._closing:
-                # Answer what was read (pongs, a close reply) before waiting for room.
                 self._write_pending()
                 await untaken.room.park()
         finally:
