@@ -102,28 +102,28 @@ def test_2_byte_frames_are_cut_after_the_frames_allowed() -> None:
     assert ends == [*range(128, 2000, 128), 2000]
 
 
+def _pieces(starts: FrameStarts, data: bytes) -> list[tuple[bytes, bool]]:
+    """The pieces of the read *data*, each with whether a control frame is still ahead
+    once it is given."""
+    pieces = [(starts.first(data), starts.control_ahead())]
+    while starts.at < len(starts.read):
+        pieces.append((starts.next(), starts.control_ahead()))
+    return pieces
+
+
 def test_a_read_goes_in_pieces_and_says_whether_a_control_frame_is_still_ahead() -> None:
-    """``piece()`` gives a read in pieces of at most 64 frames, then None (an empty
-    read once); ``control_ahead()`` holds until the piece with the read's last control
-    frame has been given, a header split from the last read included."""
+    """A read goes in pieces of at most 64 frames; ``control_ahead()`` holds until the
+    piece with the read's last control frame has been given, a header split from the
+    last read included."""
     empty = Frame(Opcode.BINARY, b"").serialize(mask=False)
     ping = Frame(Opcode.PING, b"p").serialize(mask=False)
     starts = FrameStarts()
-    starts.begin(empty * 100 + ping + empty * 10)
-    pieces, ahead = [], []
-    while (piece := starts.piece()) is not None:
-        pieces.append(piece)
-        ahead.append(starts.control_ahead())
-    assert [len(piece) for piece in pieces] == [128, 72 + len(ping) + 20]
-    assert ahead == [True, False]
-    assert not starts.control_ahead()  # the read is over
-    starts.begin(b"")
-    assert starts.piece() == b""
-    assert starts.piece() is None
-    starts.begin(empty + ping[:1])  # a ping's header split between reads
-    assert starts.piece() == empty + ping[:1]
-    assert starts.control_ahead() is False  # given as far as this read goes
-    starts.begin(ping[1:] + empty)
-    assert starts.control_ahead()
-    assert starts.piece() == ping[1:] + empty
-    assert not starts.control_ahead()
+    pieces = _pieces(starts, empty * 100 + ping + empty * 10)
+    assert [(len(piece), ahead) for piece, ahead in pieces] == [
+        (128, True),
+        (72 + len(ping) + 20, False),
+    ]
+    assert _pieces(starts, b"") == [(b"", False)]
+    # A ping's header split between reads: ahead only once its read has it.
+    assert _pieces(starts, empty + ping[:1]) == [(empty + ping[:1], False)]
+    assert _pieces(starts, ping[1:] + empty) == [(ping[1:] + empty, False)]

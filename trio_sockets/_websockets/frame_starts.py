@@ -27,49 +27,44 @@ _LONGEST_HEADER = 14
 class FrameStarts:
     """Follows one direction of a connection from the first byte after the opening
     handshake: every byte received goes through :meth:`cut`, in order (a read at a
-    time: :meth:`begin`, then :meth:`piece` until it gives None)."""
+    time: :meth:`first`, then :meth:`next` until :attr:`at` is at its end)."""
 
-    __slots__ = ("_at", "_fresh", "_head", "_last_control", "_left", "_read")
+    __slots__ = ("_head", "_last_control", "_left", "at", "read")
 
     def __init__(self) -> None:
         # The bytes of the current frame still to come (past the last piece's end).
         self._left = 0
         # The start of a header that the last piece ended in.
         self._head = b""
-        # The read being given in pieces, where its next piece begins, whether none of
-        # it was given yet, and where its last control frame ends (None: not looked for).
-        self._read = b""
-        self._at = 0
-        self._fresh = False
+        #: The read being given in pieces (b"" once given), and where its next piece
+        #: begins.
+        self.read = b""
+        self.at = 0
+        # Where the read's last control frame ends (None: not looked for yet).
         self._last_control: int | None = None
 
-    def begin(self, data: bytes) -> None:
-        """*data* was read: :meth:`piece` gives it (once, if it is empty)."""
-        self._read = data
-        self._at = 0
-        self._fresh = True
+    def first(self, data: bytes, most: int = 0) -> bytes:
+        """*data* was read: its first piece, in which at most :data:`FRAMES_PER_PIECE`
+        frames begin, *most* bytes long at most (0: any); :meth:`next` gives the rest
+        while :attr:`at` is short of its end."""
+        self.read = data
         self._last_control = None
+        end = self.at = self.cut(data, 0, FRAMES_PER_PIECE, most)
+        return data if end == len(data) else data[:end]
 
-    def piece(self, most: int = 0) -> bytes | None:
-        """The next piece of the read, at most :data:`FRAMES_PER_PIECE` frames beginning
-        in it and *most* bytes long (0: any); None once all of it was given."""
-        data, at = self._read, self._at
-        if at == len(data) and not self._fresh:
-            self._read = b""
-            self._at = 0
-            self._last_control = -1
-            return None
-        self._fresh = False
-        end = self._at = self.cut(data, at, FRAMES_PER_PIECE, most)
-        return data if end - at == len(data) else data[at:end]
+    def next(self, most: int = 0) -> bytes:
+        """The next piece of the read, as :meth:`first` gives the first."""
+        start = self.at
+        end = self.at = self.cut(self.read, start, FRAMES_PER_PIECE, most)
+        return self.read[start:end]
 
     def control_ahead(self) -> bool:
         """Whether a control frame (a ping, pong or close frame) of the read has not all
         been given yet: its answer is still to be made."""
         last = self._last_control
         if last is None:
-            last = self._last_control = self._control_end(self._read, self._at)
-        return last > self._at
+            last = self._last_control = self._control_end(self.read, self.at)
+        return last > self.at
 
     def _control_end(self, data: bytes, start: int) -> int:
         """Where the last control frame that begins in *data* from *start* (what follows

@@ -117,8 +117,7 @@ class Receiver:
         protocol = self._protocol = self._session.protocol
         assert protocol is not None
         self._slice = INFLATE_SLICE if protocol.extensions else 0
-        self._frames.begin(early)
-        if first := self._frames.piece(self._slice):
+        if first := self._frames.first(early, self._slice):
             protocol.receive_data(first)
         scopes = self._task_scopes
         scopes.append(trio.CancelScope())
@@ -201,7 +200,7 @@ class Receiver:
                         done = await self._handle(protocol, events)
                         events = []  # handled: this frame lives as long as the connection
                         if not done:  # the rest of what came with the handshake
-                            done = await self._feed_rest(protocol)
+                            done = await self._feed(protocol, begun=True)
                         if not done:
                             error = await self._read_loop(protocol)
                     finally:
@@ -239,20 +238,21 @@ class Receiver:
                 return None
         return None
 
-    async def _feed(self, protocol: Protocol, data: bytes) -> bool:
-        """Give the protocol *data* in pieces in which at most :data:`FRAMES_PER_PIECE`
-        frames begin (with permessage-deflate, of :data:`INFLATE_SLICE` bytes at most)
-        and handle the frames of each piece; True once this side is done."""
-        self._frames.begin(data)
-        return await self._feed_rest(protocol)
-
-    async def _feed_rest(self, protocol: Protocol) -> bool:
-        pieces = self._frames
-        while (piece := pieces.piece(self._slice)) is not None:
+    async def _feed(self, protocol: Protocol, data: bytes = b"", *, begun: bool = False) -> bool:
+        """Give the protocol *data* (*begun*: the rest of the read begun) in pieces of
+        at most ``FRAMES_PER_PIECE`` frames (and ``INFLATE_SLICE`` bytes with deflate),
+        handling the frames of each; True once this side is done."""
+        frames = self._frames
+        piece = frames.next(self._slice) if begun else frames.first(data, self._slice)
+        while True:
             if piece:
                 protocol.receive_data(piece)
             if await self._handle(protocol, protocol.events_received()):
                 return True
+            if frames.at == len(frames.read):
+                break
+            piece = frames.next(self._slice)
+        frames.read = b""  # let it go
         if self.untaken.held > self.untaken.limit:  # it did not wait for its pings
             await self._wait_for_room()
         return False
