@@ -1265,3 +1265,29 @@ async def test_a_cancelled_send_all_keeps_a_copy_of_its_rest_from_the_call_on(
                 received = await receive_exactly(server, len(expected))
                 await client.output_stream.flush()
     assert received == expected
+
+
+async def test_a_cancelled_send_all_of_bytes_keeps_them_without_a_copy(
+    listener: StreamSocketListener,
+) -> None:
+    """``bytes`` cannot change: the rest of a cancelled ``send_all`` of them is held as
+    a view, copied neither during the call nor as it ends, and all of it arrives."""
+    with trio.fail_after(30):
+        async with StreamSocket() as client:
+            await client.connect(HostName("127.0.0.1"), listener.information.local_port)
+            async with await listener.accept() as server:
+                narrow(client, server)
+                data = bytes(range(256)) * (64 << 10)  # 16 MiB
+                gc.collect()
+                tracemalloc.start()
+                try:
+                    with trio.move_on_after(0.2) as scope:
+                        await client.send_all(data)
+                    peak = tracemalloc.get_traced_memory()[1]
+                finally:
+                    tracemalloc.stop()
+                assert scope.cancelled_caught  # the peer reads nothing yet
+                assert peak < 1 << 20, f"{peak} bytes allocated"
+                received = await receive_exactly(server, len(data))
+                await client.output_stream.flush()
+    assert received == data

@@ -144,10 +144,12 @@ class StreamOutputStream(BaseOutputStream):
     def _own(self, operation: SocketWriteOperation) -> None:
         """A ``send_all`` ends: if its write is still pending (it was cancelled after
         its first bytes left, or interrupted), as a view of the caller's buffer, which
-        the caller may change or free from now on, the queue holds a copy instead."""
+        the caller may change or free from now on, the queue holds a copy instead (a
+        view of ``bytes``, which cannot change, stays)."""
         writes = self._queue.writes
         index = operation.seq - self._queue.first_seq
-        if 0 <= index < len(writes) and isinstance(data := writes[index], memoryview):
+        data = writes[index] if 0 <= index < len(writes) else b""
+        if isinstance(data, memoryview) and type(data.obj) is not bytes:
             writes[index] = data.tobytes()
 
     def _take_back(self, operation: SocketWriteOperation) -> None:
