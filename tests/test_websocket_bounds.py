@@ -524,6 +524,33 @@ async def test_a_ping_at_the_end_of_every_read_does_not_lift_the_bound() -> None
     assert PENDING_LIMIT < held < 2 * PENDING_LIMIT, held
 
 
+async def test_pings_between_deflated_messages_do_not_lift_the_bound() -> None:
+    """A peer sending 1 MiB messages deflated to 1 KiB on the wire, each followed by a
+    ping, to a client that reads nothing: pings ahead in a read are answered first only
+    while the messages held stay under twice the bound, so the reader stops near it
+    (it inflated and held the whole read: 110 MiB from 200 KiB)."""
+    body = deflated_zeros(1 << 20)
+    message = frame_header(0x2, len(body), rsv1=True) + body + frame(0x9, b"")
+
+    def inflating(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        assert protocol is not None
+        with contextlib.suppress(OSError):  # the client ends it by a reset
+            sock.sendall(message * 200)
+            peer.read_until_close(sock, protocol)
+
+    with RawPeer(inflating, deflate=True) as peer, trio.fail_after(60):
+        async with MessageWebSocket() as ws:
+            ws.control.permessage_deflate = True
+            await ws.connect(peer.url())
+            receiver = ws._receiver
+            await wait_until(lambda: receiver.waiting_for_consumer)
+            await trio.sleep(0.5)
+            held = receiver.untaken.held
+            assert receiver.waiting_for_consumer
+            await trio.aclose_forcefully(ws)
+    assert PENDING_LIMIT < held < 2 * PENDING_LIMIT + (2 << 20), held
+
+
 # -- the messages the application has not taken are bounded in bytes ----------------------
 
 #: The messages of the unread-queue tests: an 8-byte index, then 8 MiB.

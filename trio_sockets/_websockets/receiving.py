@@ -189,9 +189,8 @@ class Receiver:
         error: BaseException | None = None
         try:
             with scope:
-                # One scope for the whole loop, not one per receive (a scope costs about as
-                # much as the receive's system call): _expect_close() gives it the close
-                # deadline, past which the peer is taken to be gone.
+                # One scope for the whole loop, not one per receive (a scope costs as much
+                # as a receive's system call); _expect_close() gives it the close deadline.
                 with trio.CancelScope(deadline=self._close_deadline) as receiving:
                     self._receive_scope = receiving
                     try:
@@ -416,12 +415,13 @@ class Receiver:
         if not handed:
             self._pending.append(args)
             self._have_pending.unpark_all()
-        if self.untaken.add(args) and not self._frames.control_ahead():
-            await self._wait_for_room()  # (else: the read's pings or close come first)
+        over = self.untaken.add(args)
+        # Past the bound the read's pings and close come first, up to twice the bound.
+        if over and (self.untaken.held > 2 * PENDING_LIMIT or not self._frames.control_ahead()):
+            await self._wait_for_room()
 
     async def _wait_for_room(self) -> None:
-        """Answer what was read (pongs, a close reply), then wait while the messages not
-        yet taken hold more than :data:`PENDING_LIMIT`."""
+        """Answer what was read, then wait while what is untaken is over the bound."""
         untaken = self.untaken
         self.consumer_waits += 1
         self.waiting_for_consumer = True
