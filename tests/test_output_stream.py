@@ -1243,6 +1243,18 @@ async def test_send_all_sends_from_the_callers_buffer_without_a_copy(
     data.extend(b"resizable")  # no view of it is left behind
 
 
+@asynccontextmanager
+async def narrowed_pair(
+    listener: StreamSocketListener,
+) -> AsyncIterator[tuple[StreamSocket, StreamSocket]]:
+    """(client, server), entered, with small buffers from the client (:func:`narrow`)."""
+    async with StreamSocket() as client:
+        await client.connect(HostName("127.0.0.1"), listener.information.local_port)
+        async with await listener.accept() as server:
+            narrow(client, server)
+            yield client, server
+
+
 async def test_a_cancelled_send_all_keeps_a_copy_of_its_rest_from_the_call_on(
     listener: StreamSocketListener,
 ) -> None:
@@ -1250,20 +1262,17 @@ async def test_a_cancelled_send_all_keeps_a_copy_of_its_rest_from_the_call_on(
     it was when the call ended: the caller changing (or resizing) its buffer afterwards
     changes nothing that is sent. Only the rest is held, not the part sent."""
     with trio.fail_after(30):
-        async with StreamSocket() as client:
-            await client.connect(HostName("127.0.0.1"), listener.information.local_port)
-            async with await listener.accept() as server:
-                narrow(client, server)
-                data = bytearray(range(256)) * (16 << 10)  # 4 MiB
-                with trio.move_on_after(0.2) as scope:
-                    await client.send_all(data)
-                assert scope.cancelled_caught  # the peer reads nothing yet
-                assert 0 < client.output_stream.pending_bytes < len(data)
-                expected = bytes(data)
-                data[:] = bytes(len(data))  # the caller's buffer, changed and resized
-                data.extend(b"more")
-                received = await receive_exactly(server, len(expected))
-                await client.output_stream.flush()
+        async with narrowed_pair(listener) as (client, server):
+            data = bytearray(range(256)) * (16 << 10)  # 4 MiB
+            with trio.move_on_after(0.2) as scope:
+                await client.send_all(data)
+            assert scope.cancelled_caught  # the peer reads nothing yet
+            assert 0 < client.output_stream.pending_bytes < len(data)
+            expected = bytes(data)
+            data[:] = bytes(len(data))  # the caller's buffer, changed and resized
+            data.extend(b"more")
+            received = await receive_exactly(server, len(expected))
+            await client.output_stream.flush()
     assert received == expected
 
 
@@ -1273,21 +1282,18 @@ async def test_a_cancelled_send_all_of_bytes_keeps_them_without_a_copy(
     """``bytes`` cannot change: the rest of a cancelled ``send_all`` of them is held as
     a view, copied neither during the call nor as it ends, and all of it arrives."""
     with trio.fail_after(30):
-        async with StreamSocket() as client:
-            await client.connect(HostName("127.0.0.1"), listener.information.local_port)
-            async with await listener.accept() as server:
-                narrow(client, server)
-                data = bytes(range(256)) * (64 << 10)  # 16 MiB
-                gc.collect()
-                tracemalloc.start()
-                try:
-                    with trio.move_on_after(0.2) as scope:
-                        await client.send_all(data)
-                    peak = tracemalloc.get_traced_memory()[1]
-                finally:
-                    tracemalloc.stop()
-                assert scope.cancelled_caught  # the peer reads nothing yet
-                assert peak < 1 << 20, f"{peak} bytes allocated"
-                received = await receive_exactly(server, len(data))
-                await client.output_stream.flush()
+        async with narrowed_pair(listener) as (client, server):
+            data = bytes(range(256)) * (64 << 10)  # 16 MiB
+            gc.collect()
+            tracemalloc.start()
+            try:
+                with trio.move_on_after(0.2) as scope:
+                    await client.send_all(data)
+                peak = tracemalloc.get_traced_memory()[1]
+            finally:
+                tracemalloc.stop()
+            assert scope.cancelled_caught  # the peer reads nothing yet
+            assert peak < 1 << 20, f"{peak} bytes allocated"
+            received = await receive_exactly(server, len(data))
+            await client.output_stream.flush()
     assert received == data
