@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import socket
 import sys
+import threading
 from collections.abc import Callable
 from typing import Final
 
@@ -48,6 +49,18 @@ ICMP_ERRNOS: Final = frozenset(
 EMPTY: Final = object()
 
 
+class _ReceiveBuffer(threading.local):
+    """The buffer every datagram socket of a thread receives into: a read copies the
+    datagram out before anything else runs in that thread, so one is enough, where one
+    per socket would cost 64 KiB of memory each."""
+
+    def __init__(self) -> None:
+        self.buffers = [memoryview(bytearray(_RECEIVE_BUFFER_SIZE))]
+
+
+_receive_buffer: Final = _ReceiveBuffer()
+
+
 def sender_key(sockaddr: SockAddr) -> tuple[str, int, int]:
     """The sender identity a connected socket filters on: address (mapped IPv4
     unmapped), port and scope, for the same link-local address on another link is
@@ -67,11 +80,10 @@ class StopReading(Exception):
 
 
 class DatagramReading:
-    """The receive buffer, the connect filter and the kernel's drop count of one socket."""
+    """The connect filter and the kernel's drop count of one socket."""
 
     def __init__(self, describe: Callable[[], str]) -> None:
         self._where = describe
-        self._buffers = [memoryview(bytearray(_RECEIVE_BUFFER_SIZE))]
         #: Datagrams the kernel dropped because its receive buffer was full, as of the
         #: latest datagram received (``SO_RXQ_OVFL``).
         self.kernel_dropped = 0
@@ -100,8 +112,9 @@ class DatagramReading:
             StopReading: the socket closed, or an odd error was reported (reading stops until
                 the socket is readable again).
         """
+        buffers = _receive_buffer.buffers
         try:
-            size, ancillary, flags, address = sock.recvmsg_into(self._buffers, _ANCILLARY_SIZE)
+            size, ancillary, flags, address = sock.recvmsg_into(buffers, _ANCILLARY_SIZE)
         except BlockingIOError:
             return EMPTY
         except OSError as exc:
@@ -129,7 +142,7 @@ class DatagramReading:
         for level, kind, data in ancillary:  # the kernel's drop count, if it says
             if kind == SO_RXQ_OVFL and level == _SOL_SOCKET and len(data) >= 4:
                 self.kernel_dropped = int.from_bytes(data[:4], sys.byteorder)
-        return _Args(bytes(self._buffers[0][:size]), address, ancillary, error)
+        return _Args(bytes(buffers[0][:size]), address, ancillary, error)
 
     def error_args(self, exc: OSError) -> _Args:
         """The event of *exc*, an ICMP error a read met (or a send: the kernel hands a
