@@ -201,6 +201,18 @@ async def test_a_dns_lookup_out_of_fds_fails_as_such(dns_server: DnsServerFactor
     assert_out_of_fds(caught.value, "'a.example.test'")
 
 
+async def test_an_srv_lookup_out_of_fds_does_not_call_the_system_configuration_missing() -> None:
+    """A default resolver reads resolv.conf on its first SRV lookup; out of descriptors
+    it cannot, and dnspython calls that no configuration. Nothing is sent: no socket can
+    be made either."""
+    with trio.fail_after(20):
+        async with StreamSocket() as sock:
+            with out_of_fds(), pytest.raises(SocketStatusError, match=FDS) as caught:
+                await sock.connect(HostName("svc.example.test"), "stun.example")
+    assert_out_of_fds(caught.value, "'stun.example'", "read /etc/resolv.conf")
+    assert "no DNS name server" not in str(caught.value)
+
+
 # -- opening sockets -------------------------------------------------------------------
 
 

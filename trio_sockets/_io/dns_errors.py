@@ -13,7 +13,7 @@ from .._core.errors import (
     socket_error,
 )
 
-__all__ = ["dns_error"]
+__all__ = ["dns_error", "no_configuration"]
 
 _S = SocketErrorStatus
 
@@ -42,3 +42,17 @@ def dns_error(exc: dns.exception.DNSException, what: str, lifetime: float) -> So
     else:
         detail = str(exc) or type(exc).__name__
     return socket_error(status, f"{what}: {detail}")
+
+
+def no_configuration(exc: dns.exception.DNSException, what: str) -> SocketStatusError:
+    """The exception for the system's DNS configuration not read: ``TOO_MANY_OPEN_FILES``
+    when resolv.conf could not be opened for want of a descriptor (dnspython says there
+    is no configuration), else ``NON_AUTHORITATIVE_HOST_NOT_FOUND``: no name server."""
+    cause = exc.__cause__ or exc.__context__
+    if isinstance(cause, OSError):
+        shortage = out_of_resources(cause, f"{what}: read /etc/resolv.conf")
+        if shortage is not None:
+            return shortage
+    return socket_error(
+        _S.NON_AUTHORITATIVE_HOST_NOT_FOUND, f"{what}: no DNS name server is configured ({exc})"
+    )

@@ -33,7 +33,7 @@ from .._core.scheduling import helper_nursery
 from .._core.service_name import parse_service_name
 from .._core.sockaddr import ipv4_of_mapped
 from .answers import deduplicated, interleaved, is_unspecified, unmapped_entry, usable_answer
-from .dns_errors import dns_error
+from .dns_errors import dns_error, no_configuration
 from .srv import ServiceTarget, all_targets_failed, is_localhost, srv_name, srv_targets
 from .system_lookups import (
     local_files_limiter,
@@ -460,10 +460,7 @@ class Resolver:
                             dns.asyncresolver.Resolver, limiter=local_files_limiter()
                         )
                     except dns.exception.DNSException as exc:
-                        raise socket_error(
-                            _S.NON_AUTHORITATIVE_HOST_NOT_FOUND,
-                            f"{what}: no DNS name server is configured ({exc})",
-                        ) from exc
+                        raise no_configuration(exc, what) from exc
                 resolver.cache = None
                 resolver.timeout = self._timeout
                 resolver.lifetime = self.lifetime
