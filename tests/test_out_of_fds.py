@@ -225,6 +225,35 @@ async def test_a_listener_bind_out_of_fds_fails_as_such_naming_the_address() -> 
             await listener.bind_endpoint("127.0.0.1", "0")  # works again
 
 
+@pytest.mark.parametrize("cls", [StreamSocket, DatagramSocket])
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+async def test_get_endpoint_pairs_out_of_fds_fails_as_such(
+    cls: type[StreamSocket] | type[DatagramSocket], host: str
+) -> None:
+    """Each address's route is found with a socket: out of descriptors that failed as a
+    bare OSError, with no status and nothing said of what was being done."""
+    with trio.fail_after(20):
+        with out_of_fds(), pytest.raises(SocketStatusError, match=FDS) as caught:
+            await cls.get_endpoint_pairs(HostName(host), "80")
+        assert_out_of_fds(
+            caught.value, f"get_endpoint_pairs: open a socket to find the route to {host}"
+        )
+        assert await cls.get_endpoint_pairs(HostName(host), "80")  # works again
+
+
+async def test_a_bind_to_every_address_out_of_fds_names_the_address_it_would_bind() -> None:
+    """Out of descriptors, the check for IPv6 took the shortage for a host without it:
+    the error named 0.0.0.0 for what binds the dual-stack [::] once descriptors are free."""
+    with trio.fail_after(20):
+        async with StreamSocketListener() as listener, DatagramSocket() as sock:
+            for bind in (listener.bind_service_name, sock.bind_service_name):
+                with out_of_fds(), pytest.raises(SocketStatusError, match=FDS) as caught:
+                    await bind("0")
+                assert_out_of_fds(caught.value, "::")
+                assert "0.0.0.0" not in str(caught.value)
+            await listener.bind_service_name("0")  # works again
+
+
 async def _accept_out_of_fds(listener: StreamSocketListener) -> None:
     """Connect to *listener* out of descriptors until three accepts have failed, then
     receive the connection once they are free."""

@@ -12,7 +12,7 @@ import trio
 from .._core.checks import describe, shown
 from .._core.endpoint import EndpointPair
 from .._core.enums import HostNameSortOptions
-from .._core.errors import SocketErrorStatus, socket_error
+from .._core.errors import RESOURCE_ERRNOS, SocketErrorStatus, out_of_resources, socket_error
 from .._core.hostname import HostName, coerce_host_name
 from .._core.scheduling import helper_nursery
 from .._core.sockaddr import is_link_local, needs_scope, unmapped, with_scope
@@ -68,8 +68,10 @@ def has_ipv6() -> bool:
         return False
     try:
         socket.socket(socket.AF_INET6, socket.SOCK_DGRAM).close()
-    except OSError:  # pragma: no cover
-        return False
+    except OSError as exc:
+        # Out of descriptors or memory says nothing of IPv6: the socket the caller makes
+        # next meets the same shortage and reports it, naming the address it wanted.
+        return exc.errno in RESOURCE_ERRNOS
     return True
 
 
@@ -251,7 +253,14 @@ async def endpoint_pairs(
 
 def _route_source(family: socket.AddressFamily, sockaddr: SockAddr) -> HostName | None:
     """The local address the kernel would send to *sockaddr* from (None: no route)."""
-    probe = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        probe = socket.socket(family, socket.SOCK_DGRAM)
+    except OSError as exc:
+        action = f"get_endpoint_pairs: open a socket to find the route to {sockaddr[0]}"
+        shortage = out_of_resources(exc, action)
+        if shortage is not None:
+            raise shortage from exc
+        return None  # pragma: no cover - the family is disabled: no route
     try:
         probe.connect(sockaddr)  # a UDP connect picks the route and sends nothing
         return host_of(probe.getsockname())
