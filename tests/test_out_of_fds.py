@@ -26,11 +26,14 @@ from trio_sockets import (
     Certificate,
     DatagramSocket,
     HostName,
+    MessageWebSocket,
     SocketErrorStatus,
     SocketProtectionLevel,
     SocketStatusError,
     StreamSocket,
     StreamSocketListener,
+    WebErrorStatus,
+    WebSocketError,
 )
 from trio_sockets._io import system_lookups
 from trio_sockets._io.translate import translating
@@ -331,3 +334,16 @@ def test_every_shortage_met_while_opening_is_too_many_open_files(code: int, says
         raise OSError(code, os.strerror(code))
     assert caught.value.status == S.TOO_MANY_OPEN_FILES
     assert caught.value.errno == code
+
+
+async def test_a_websocket_connect_out_of_fds_cannot_connect() -> None:
+    """``WebSocketError.get_status`` of a connection that could not be opened for want of
+    a descriptor: ``CANNOT_CONNECT``, as for the other local failures to open one, where
+    it was ``UNKNOWN`` (and the WebSocket sample printed "Unknown error")."""
+    with trio.fail_after(20), socket.socket() as server:
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        async with MessageWebSocket() as ws:
+            with out_of_fds(), pytest.raises(OSError, match=FDS) as caught:
+                await ws.connect(f"ws://127.0.0.1:{server.getsockname()[1]}/")
+    assert WebSocketError.get_status(caught.value) is WebErrorStatus.CANNOT_CONNECT

@@ -152,6 +152,7 @@ def test_every_http_status_has_a_status_and_never_a_low_value(code: int) -> None
         (SocketErrorStatus.CONNECTION_RESET_BY_PEER, W.CONNECTION_RESET),
         (SocketErrorStatus.SOFTWARE_CAUSED_CONNECTION_ABORT, W.CONNECTION_ABORTED),
         (SocketErrorStatus.NETWORK_IS_DOWN, W.DISCONNECTED),
+        (SocketErrorStatus.TOO_MANY_OPEN_FILES, W.CANNOT_CONNECT),
         (SocketErrorStatus.OPERATION_ABORTED, W.OPERATION_CANCELED),
         (SocketErrorStatus.HTTP_INVALID_SERVER_RESPONSE, W.ERROR_HTTP_INVALID_SERVER_RESPONSE),
         (SocketErrorStatus.CERTIFICATE_EXPIRED, W.CERTIFICATE_EXPIRED),
