@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import subprocess
 from collections.abc import Iterator
@@ -338,6 +339,59 @@ async def test_closing_every_handle_of_connection_received_closes_the_listener(
         with pytest.raises(trio.ClosedResourceError, match="StreamSocketListener is closed"):
             await listener.accept()
     assert "every handle of connection_received was closed" in caplog.text
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def test_connections_waiting_when_the_last_handle_closes_are_closed_with_the_listener(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """trio's channel drops what it holds when its last handle closes: the connections
+    waiting in it were left to the garbage collector (a ResourceWarning each), the one
+    the accept loop delivered last stayed open, and so did the listener, until the next
+    client came."""
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        port = int(listener.information.local_port)
+        before = _open_fds()
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(5)]
+        try:
+            statistics = listener.connection_received.statistics
+            with trio.fail_after(5):
+                await wait_until(lambda: statistics().current_buffer_used == 5)
+            assert _open_fds() == before + 10
+            listening = listener.sockets
+            listener.connection_received.close()
+            # Every waiting connection and the listener closed at once, in the close().
+            assert _open_fds() == before + 5 - len(listening)
+            assert all(sock.fileno() == -1 for sock in listening)
+            for client in clients:
+                assert client.recv(16) == b""  # an end of stream, not a wait
+            with pytest.raises(ConnectionRefusedError):
+                socket.create_connection(("127.0.0.1", port), timeout=5).close()
+        finally:
+            for client in clients:
+                client.close()
+    assert "every handle of connection_received was closed" in caplog.text
+
+
+async def test_args_received_and_dropped_without_their_socket_close_it() -> None:
+    """Received, and let go without anyone reading ``args.socket``: nobody can close it
+    but the args; the listener goes on."""
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        port = int(listener.information.local_port)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            args = await listener.connection_received.receive()
+            del args
+            await trio.lowlevel.checkpoint()  # trio's run loop lets go of what it handed over
+            assert client.recv(16) == b""
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            async with await listener.accept() as served:
+                await served.send_all(b"still serving")
+            assert client.recv(16) == b"still serving"
 
 
 async def test_trio_serve_listeners_serves_with_the_listener() -> None:

@@ -216,7 +216,9 @@ def reset_on_close(sock: socket.socket) -> None:
 
 
 def close_socket(sock: socket.socket) -> None:
-    """Close *sock*, waking every task blocked on it with ``ClosedResourceError``."""
+    """Close *sock*, waking every task blocked on it with ``ClosedResourceError``
+    (outside a trio run, from a finalizer, no task of one can be)."""
     if sock.fileno() != -1:
-        trio.lowlevel.notify_closing(sock)
+        with contextlib.suppress(RuntimeError):
+            trio.lowlevel.notify_closing(sock)
     sock.close()

@@ -6,6 +6,7 @@ import ipaddress
 import logging
 import socket
 import ssl
+import weakref
 from typing import Final
 
 import trio
@@ -101,6 +102,21 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         self._handshakes_by_peer: dict[str, int] = {}
         self._control = StreamSocketListenerControl(self._describe)
         self._information = StreamSocketListenerInformation(self._record)
+        listener = weakref.ref(self)  # the args hold it; no reference cycle
+
+        def untaken(accepted: StreamSocket) -> None:
+            close_at_once(accepted)
+            this = listener()
+            if (
+                this is not None
+                and not this._lifecycle.closed
+                and this._send_channel.statistics().open_receive_channels == 0
+            ):
+                this._nobody_receives()
+
+        # Closes a connection whose args were dropped before anyone took its socket:
+        # trio's channel drops what it holds when its last handle closes.
+        self._untaken = untaken
 
     connection_received: trio.MemoryReceiveChannel[StreamSocketListenerConnectionReceivedEventArgs]
     """The ConnectionReceived event: one args object per accepted connection."""
@@ -307,7 +323,7 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         Not a checkpoint while the channel has room: the accept before it was one, and
         a second would make every connection cost the loop another scheduler pass.
         """
-        args = StreamSocketListenerConnectionReceivedEventArgs(accepted)
+        args = StreamSocketListenerConnectionReceivedEventArgs(accepted, self._untaken)
         try:
             try:
                 self._send_channel.send_nowait(args)
@@ -318,16 +334,21 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
             return False
         except trio.BrokenResourceError:
             close_at_once(accepted)
-            _LOGGER.warning(
-                "%s: every handle of connection_received was closed; the listener closes",
-                self._describe(),
-            )
-            self._close_now()
+            self._nobody_receives()
             return False
         except BaseException:
             close_at_once(accepted)
             raise
         return True
+
+    def _nobody_receives(self) -> None:
+        """Every handle of ``connection_received`` is closed: close, so that clients are
+        refused rather than left waiting in the backlog."""
+        _LOGGER.warning(
+            "%s: every handle of connection_received was closed; the listener closes",
+            self._describe(),
+        )
+        self._close_now()
 
     async def _start_handshake(
         self, accepted: StreamSocket, context: ssl.SSLContext, address: tuple[object, ...]

@@ -6,6 +6,7 @@ record the listener keeps its bound port, handshake and accept failure counts in
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from .._core.enums import SocketProtectionLevel
@@ -42,17 +43,30 @@ class StreamSocketListenerConnectionReceivedEventArgs:
     """One accepted connection (WinRT ``StreamSocketListenerConnectionReceivedEventArgs``).
 
     The :attr:`socket` belongs to whoever receives these args, not to the listener:
-    scope it with ``async with args.socket:`` (or close it).
+    scope it with ``async with args.socket:`` (or close it). Args dropped before anyone
+    read their :attr:`socket` (still queued when every handle of
+    ``connection_received`` closed, or received and let go) close it at once.
     """
 
-    __slots__ = ("_socket",)
+    __slots__ = ("_socket", "_untaken")
 
-    def __init__(self, socket: StreamSocket) -> None:
+    def __init__(
+        self, socket: StreamSocket, untaken: Callable[[StreamSocket], None] | None = None
+    ) -> None:
         self._socket = socket
+        # Called with the socket if these args die before anyone took it.
+        self._untaken = untaken
 
     @property
     def socket(self) -> StreamSocket:
+        self._untaken = None
         return self._socket
+
+    def __del__(self) -> None:
+        untaken = self._untaken
+        if untaken is not None:
+            self._untaken = None
+            untaken(self._socket)
 
     def __repr__(self) -> str:
         return f"<ConnectionReceived {self._socket!r}>"
