@@ -13,13 +13,14 @@ import contextlib
 import socket
 import ssl
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 import trio
-from conftest import openssl_s_server
+from conftest import openssl_s_server, wait_until
 
 from trio_sockets import (
     Certificate,
@@ -375,3 +376,78 @@ async def test_an_ipv6_address_with_a_scope_is_checked_without_it_and_sent_as_no
             assert await reversed_line(sock) == b"olleh\n"
     assert names == [None]
     assert server.outcomes == [b"hello\n"]
+
+
+# -- closing ----------------------------------------------------------------------------------
+
+#: Enough that the kernel still holds some of it when the socket closes, the server asleep.
+_UPLOAD = 16 << 20
+
+
+def _read_all_after_a_pause(tls: ssl.SSLSocket) -> int:
+    """A busy server: what was sent waits in the kernel's buffers for a moment."""
+    time.sleep(0.5)
+    got = 0
+    for _ in range(_UPLOAD):  # bounded: each read takes at least a byte
+        data = tls.recv(1 << 20)
+        if not data:
+            break
+        got += len(data)
+    return got
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2])
+async def test_a_client_that_only_sends_loses_nothing_when_it_closes(
+    tls_certificates: TlsCertificates, version: ssl.TLSVersion
+) -> None:
+    """A TLS 1.3 server sends session tickets after the handshake, which a client that
+    only sends never reads: closing with them unread made the kernel reset the
+    connection, dropping the end of what was sent, while the close reported success
+    (the server got 5 to 8 MB of 8)."""
+    context = python_server_context(tls_certificates)
+    context.maximum_version = version
+    with python_tls_server(context, _read_all_after_a_pause) as server:
+        with trio.fail_after(20):
+            async with StreamSocket() as sock:
+                sock.control.trusted_certificates.append(tls_certificates.authority)
+                await sock.connect(HostName("localhost"), str(server.port), L.SSL)
+                await sock.send_all(bytes(_UPLOAD))
+    assert server.outcomes == [_UPLOAD]
+
+
+@pytest.mark.parametrize("reply", [0, 60_000])
+async def test_only_application_data_nobody_read_makes_the_close_a_reset(
+    tls_certificates: TlsCertificates, reply: int
+) -> None:
+    """What TLS itself sent (session tickets) is read off, and the connection ends with
+    a FIN: a send of the server's after it goes out. What the peer sent and nobody read
+    still makes the close a reset, as on a plain socket: the send fails."""
+
+    def reply_then_send_after_the_close(tls: ssl.SSLSocket) -> tuple[bytes, object]:
+        tls.sendall(bytes(reply))
+        line = read_line(tls)
+        time.sleep(0.3)  # the client has closed
+        try:
+            tls.sendall(b"more")
+        except OSError as exc:
+            return line, type(exc)
+        return line, "sent"
+
+    context = python_server_context(tls_certificates)
+    with python_tls_server(context, reply_then_send_after_the_close) as server:
+        with trio.fail_after(20):
+            async with StreamSocket() as sock:
+                sock.control.trusted_certificates.append(tls_certificates.authority)
+                await sock.connect(HostName("localhost"), str(server.port), L.SSL)
+                assert sock.information.protection_level == L.TLS13
+                await sock.send_all(b"request\n")
+                await wait_until(lambda: _unread_in_the_kernel(sock) > reply)
+    ended = ssl.SSLEOFError if reply else "sent"  # EPIPE, in ssl's words
+    assert server.outcomes == [(b"request\n", ended)]
+
+
+def _unread_in_the_kernel(sock: StreamSocket) -> int:
+    try:
+        return len(sock.socket.recv(1 << 20, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except BlockingIOError:
+        return 0

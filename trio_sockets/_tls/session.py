@@ -126,11 +126,43 @@ class TlsSession:
         return bytes(data)
 
     async def close_notify(self) -> None:
-        """Send close_notify if the socket takes it at once; never wait on the peer."""
-        self.stream.transport_stream.closing = True
+        """Send close_notify if the socket takes it at once; never wait on the peer.
+
+        Then read off what has arrived, so that closing the socket ends the connection
+        with a FIN. A TLS 1.3 peer sends messages right after the handshake that no
+        application reads (session tickets), and Linux resets a connection closed with
+        bytes unread, dropping what it has not sent yet: the end of what was written.
+        Application data nobody read still makes the close a reset, as on a plain socket.
+        """
+        transport = self.stream.transport_stream
+        transport.closing = True
         # The peer may be gone or not reading: the connection then closes without it.
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             await self.stream.aclose()
+        if _application_data_arrived(self.stream):
+            transport.reset_on_close()
+
+
+def _application_data_arrived(stream: trio.SSLStream[SocketTransport]) -> bool:
+    """Read what has arrived, without waiting, and whether it held application data.
+
+    Nothing is read while a receive is under way in another task: the close aborts it,
+    and what it holds is its own."""
+    ssl_object = getattr(stream, "_ssl_object", None)  # trio's, as handshake.py reads it
+    incoming = getattr(stream, "_incoming", None)
+    transport = stream.transport_stream
+    if not isinstance(ssl_object, ssl.SSLObject) or not isinstance(incoming, ssl.MemoryBIO):
+        return False  # pragma: no cover - trio keeps both
+    if transport.receiving:
+        return False
+    try:
+        # After the peer's end of stream the BIO takes nothing more (an SSLError).
+        incoming.write(transport.received_now())
+        # One read handles every record that is not application data (tickets, key
+        # updates) and returns the first that is.
+        return bool(ssl_object.read(65536))
+    except (ssl.SSLError, ValueError):  # nothing more (want read), the peer's close_notify
+        return False
 
 
 def _certificate_name(host: HostName) -> str:

@@ -11,6 +11,7 @@ import trio
 
 from .._core.errors import translate_os_error
 from .._io.sending import SendRoom
+from .._io.sockio import reset_on_close
 
 __all__ = ["MAX_DRAIN_READS", "SocketTransport"]
 
@@ -105,6 +106,10 @@ class SocketTransport(trio.abc.Stream):
         with contextlib.suppress(OSError):
             sock.shutdown(socket.SHUT_WR)
         self.received_now()
+
+    def reset_on_close(self) -> None:
+        """Make closing the socket reset the connection (see :func:`reset_on_close`)."""
+        reset_on_close(self._sock)
 
     def received_now(self) -> bytes:
         """What has arrived and not been read yet (at most 1 MiB), without waiting."""
