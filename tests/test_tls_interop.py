@@ -451,3 +451,47 @@ def _unread_in_the_kernel(sock: StreamSocket) -> int:
         return len(sock.socket.recv(1 << 20, socket.MSG_PEEK | socket.MSG_DONTWAIT))
     except BlockingIOError:
         return 0
+
+
+_REFUSAL = b"HTTP/1.1 413 Payload Too Large\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+
+
+def _refuse_the_upload(tls: ssl.SSLSocket) -> bytes:
+    """Answer at once and close with the body unread: the kernel resets."""
+    request = tls.recv(100)
+    tls.sendall(_REFUSAL)
+    time.sleep(0.2)
+    return request
+
+
+@pytest.mark.parametrize("entered", [False, True], ids=["not entered", "entered"])
+async def test_an_answer_that_came_before_the_reset_a_send_met_is_still_read(
+    tls_certificates: TlsCertificates, entered: bool
+) -> None:
+    """A server that refuses an upload answers and resets the connection. The send fails
+    with the reset; the answer, which came whole before it, is still read, as on a plain
+    socket: it was read and dropped with the search for the peer's alert."""
+    context = python_server_context(tls_certificates)
+    with python_tls_server(context, _refuse_the_upload) as server:
+        with trio.fail_after(20):
+            sock = StreamSocket()
+            sock.control.trusted_certificates.append(tls_certificates.authority)
+            async with contextlib.AsyncExitStack() as stack:
+                if entered:
+                    await stack.enter_async_context(sock)
+                else:
+                    stack.push_async_callback(sock.aclose)
+                await sock.connect(HostName("localhost"), str(server.port), L.SSL)
+                with pytest.raises(SocketStatusError) as caught:
+                    await sock.send_all(b"PUT /upload HTTP/1.1\r\n\r\n" + bytes(50 << 20))
+                assert caught.value.status == S.CONNECTION_RESET_BY_PEER
+                answer = b""
+                for _ in range(len(_REFUSAL)):
+                    chunk = await sock.receive_some(7)
+                    answer += chunk
+                    if answer == _REFUSAL:
+                        break
+                assert answer == _REFUSAL
+                with pytest.raises(trio.BrokenResourceError):
+                    await sock.receive_some()
+    assert len(server.outcomes) == 1

@@ -338,8 +338,9 @@ def alert_left_by_peer(stream: trio.SSLStream[SocketTransport]) -> ssl.SSLError 
     A server that refuses our certificate after a TLS 1.3 handshake sends an alert and
     may then reset the connection: a send fails with the reset while the alert that
     says why still waits in the kernel's receive buffer. Call this once a send has
-    broken the stream (its received bytes are of no other use then): it reads what
-    has arrived, without waiting, and returns the ``SSLError`` of the alert it holds.
+    broken the stream: it reads what has arrived, without waiting, and returns the
+    ``SSLError`` of the alert it holds. Application data before it is kept for the
+    receives (``transport_stream.salvaged``), as a plain socket's would still be read.
 
     Nothing is read while a receive is under way: that receive may hold bytes that
     come first, and it meets the alert itself.
@@ -353,8 +354,10 @@ def alert_left_by_peer(stream: trio.SSLStream[SocketTransport]) -> ssl.SSLError 
     incoming.write(stream.transport_stream.received_now())
     try:
         for _ in range(MAX_DRAIN_READS):
-            if not ssl_object.read(65536):  # application data before the alert: skipped
+            data = ssl_object.read(65536)
+            if not data:
                 break
+            stream.transport_stream.salvaged += data
     except ssl.SSLError as exc:  # SSLWantReadError too: no alert there
         if "ALERT" in (exc.reason or ""):
             return exc

@@ -107,6 +107,12 @@ class TlsSession:
         try:
             data = await self.stream.receive_some(max_bytes)
         except trio.BrokenResourceError as exc:
+            salvaged = self.stream.transport_stream.salvaged
+            if salvaged:  # what came whole before a send broke the stream comes first
+                await trio.lowlevel.checkpoint()
+                data = salvaged[:max_bytes]
+                del salvaged[:max_bytes]
+                return bytes(data)
             if isinstance(exc.__cause__, ssl.SSLZeroReturnError):
                 self._eof = True
                 return b""

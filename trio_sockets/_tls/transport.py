@@ -40,6 +40,9 @@ class SocketTransport(trio.abc.Stream):
         #: Called by each send (a server's answer restarts its wait for the client:
         #: :func:`~trio_sockets._tls.session.client_hello_within`).
         self.on_send: Callable[[], None] | None = None
+        #: Plain text that arrived whole before a send broke the stream (read after
+        #: the failure, looking for the peer's alert): the receives still get it.
+        self.salvaged = bytearray()
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         sock = self._sock
