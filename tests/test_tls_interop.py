@@ -415,6 +415,75 @@ async def test_a_client_that_only_sends_loses_nothing_when_it_closes(
     assert server.outcomes == [_UPLOAD]
 
 
+def _request_close_notify_then_read(port: int, authority: str) -> tuple[str, int]:
+    """A TLS 1.3 client that sends its request and its close_notify (it sends nothing
+    more), then reads the whole answer, slowly: how the answer ended, and its size."""
+    context = ssl.create_default_context(cafile=authority)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        for _ in range(100):  # the handshake: a few flights
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                incoming.write(raw.recv(65536))
+        tls.write(b"GET /big\n")
+        raw.sendall(outgoing.read())
+        time.sleep(0.2)  # the server has read the request
+        with contextlib.suppress(ssl.SSLWantReadError):
+            tls.unwrap()  # close_notify, then nothing more from this side
+        raw.sendall(outgoing.read())
+        time.sleep(0.5)  # a slow reader: the answer waits in the kernels' buffers
+        got = 0
+        for _ in range(_UPLOAD):  # bounded: each round reads at least a byte
+            try:
+                data = raw.recv(1 << 20)
+            except OSError as exc:
+                return type(exc).__name__, got
+            if not data:
+                return "end of stream without close_notify", got
+            incoming.write(data)
+            try:
+                for _ in range(len(data) + 1):
+                    plain = tls.read(1 << 20)
+                    if not plain:
+                        return "close_notify", got
+                    got += len(plain)
+            except ssl.SSLWantReadError:
+                continue
+            except ssl.SSLZeroReturnError:
+                return "close_notify", got
+    return "unfinished", got
+
+
+async def test_a_server_answering_a_client_that_sent_close_notify_loses_nothing(
+    tls_certificates: TlsCertificates,
+) -> None:
+    """The client's close_notify waits unread while the server writes its answer:
+    closing with it unread made the kernel reset, cutting the answer short."""
+    async with StreamSocketListener() as listener:
+        listener.control.server_certificate = tls_certificates.server
+        await listener.bind_endpoint("127.0.0.1", "0", L.TLS13)
+        port = int(listener.information.local_port)
+        authority = str(tls_certificates.authority_file)
+        with trio.fail_after(20):
+            async with trio.open_nursery() as nursery:
+                ended: list[tuple[str, int]] = []
+
+                async def client() -> None:
+                    run = _request_close_notify_then_read
+                    ended.append(await trio.to_thread.run_sync(run, port, authority))
+
+                nursery.start_soon(client)
+                async with await listener.accept() as sock:
+                    assert await sock.receive_some() == b"GET /big\n"
+                    await trio.sleep(0.4)  # the close_notify has come, unread
+                    await sock.send_all(bytes(_UPLOAD))
+    assert ended == [("close_notify", _UPLOAD)]
+
+
 @pytest.mark.parametrize("reply", [0, 60_000])
 async def test_only_application_data_nobody_read_makes_the_close_a_reset(
     tls_certificates: TlsCertificates, reply: int
