@@ -14,11 +14,14 @@ connection, so this count need not be right past an invalid frame.
 
 from __future__ import annotations
 
-__all__ = ["FRAMES_PER_PIECE", "FrameStarts"]
+__all__ = ["FRAMES_PER_PIECE", "PIECES_PER_YIELD", "FrameStarts"]
 
 #: How many frames may begin in one piece of a read given to the protocol: the most
 #: frame objects it makes at a time.
 FRAMES_PER_PIECE = 64
+#: How many pieces of one read the reader gives the protocol before it lets the other
+#: tasks run: a read of 2-byte frames is some 2,000 pieces, a second of parsing.
+PIECES_PER_YIELD = 16
 
 # The longest frame header: 2 bytes, an 8-byte extended length and a 4-byte mask key.
 _LONGEST_HEADER = 14
@@ -29,7 +32,7 @@ class FrameStarts:
     handshake: every byte received goes through :meth:`cut`, in order (a read at a
     time: :meth:`first`, then :meth:`next` until :attr:`at` is at its end)."""
 
-    __slots__ = ("_head", "_last_control", "_left", "at", "read")
+    __slots__ = ("_head", "_last_control", "_left", "at", "pieces", "read")
 
     def __init__(self) -> None:
         # The bytes of the current frame still to come (past the last piece's end).
@@ -40,6 +43,8 @@ class FrameStarts:
         #: begins.
         self.read = b""
         self.at = 0
+        #: How many pieces of the read were given.
+        self.pieces = 0
         # Where the read's last control frame ends (None: not looked for yet).
         self._last_control: int | None = None
 
@@ -49,6 +54,7 @@ class FrameStarts:
         while :attr:`at` is short of its end."""
         self.read = data
         self._last_control = None
+        self.pieces = 1
         end = self.at = self.cut(data, 0, FRAMES_PER_PIECE, most)
         return data if end == len(data) else data[:end]
 
@@ -56,6 +62,7 @@ class FrameStarts:
         """The next piece of the read, as :meth:`first` gives the first."""
         start = self.at
         end = self.at = self.cut(self.read, start, FRAMES_PER_PIECE, most)
+        self.pieces += 1
         return self.read[start:end]
 
     def control_ahead(self) -> bool:

@@ -8,8 +8,9 @@ taken by the application (in the channel and beyond it) hold more than
 reading until the application takes some; it has already sent the answers (pongs, close
 replies) to what it read. The protocol gets a read in pieces in which at most
 :data:`FRAMES_PER_PIECE` frames begin (with permessage-deflate, also of
-:data:`INFLATE_SLICE` bytes at most), and the reader can stop between pieces. The
-receiver knows its WebSocket only through the :class:`~.session.Session` it is given.
+:data:`INFLATE_SLICE` bytes at most); the reader can stop between pieces, and lets the
+other tasks run every :data:`PIECES_PER_YIELD`. It knows its WebSocket only through the
+:class:`~.session.Session` it is given.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from .._core.web_errors import WebErrorStatus, WebSocketError, web_socket_error
 from .channel import UntakenBytes, WebSocketMessageChannel
 from .control import receive_mode_of
 from .events import WebSocketClosedEventArgs
-from .frame_starts import FrameStarts
+from .frame_starts import PIECES_PER_YIELD, FrameStarts
 from .keepalive import keep_alive
 from .peer_end import linger, message_cut_error
 from .session import INFLATE_SLICE, Args, Session, closed_exception
@@ -109,10 +110,9 @@ class Receiver:
         self._cut_bytes = 0
 
     def start(self, nursery: trio.Nursery, early: bytes) -> None:
-        """The opening handshake succeeded: run the reader, the deliverer and the
-        keepalive in *nursery*; *early* came after the handshake message. Its first piece
-        goes to the protocol at once, so that what came in the handshake's packet (a
-        close frame) is known when the handshake returns."""
+        """Run the reader, the deliverer and the keepalive in *nursery*. The first piece
+        of *early* (what came after the handshake) goes to the protocol at once: a close
+        frame in the handshake's packet is known when the handshake returns."""
         self._socket = self._session.socket
         protocol = self._protocol = self._session.protocol
         assert protocol is not None
@@ -149,9 +149,8 @@ class Receiver:
     @property
     def lingering(self) -> bool:
         """This side failed the connection for what the peer sent, and the reader
-        drains it until the peer closes (a server: see ``peer_end.linger``; a client reads
-        on until the server closes), within the close timeout. The application has the
-        failure meanwhile."""
+        drains it until the peer closes (see ``peer_end.linger``), within the close
+        timeout; the application has the failure meanwhile."""
         protocol = self._protocol
         done = self._reader_done.is_set()
         failed = protocol is not None and self._failed_for_what_peer_sent(protocol)
@@ -251,6 +250,8 @@ class Receiver:
             if frames.at == len(frames.read):
                 break
             piece = frames.next(self._slice)
+            if frames.pieces % PIECES_PER_YIELD == 0:  # tiny frames: let others run
+                await trio.lowlevel.cancel_shielded_checkpoint()
         frames.read = b""  # let it go
         if self.untaken.held > self.untaken.limit:  # it did not wait for its pings
             await self._wait_for_room()
@@ -288,12 +289,9 @@ class Receiver:
         await self._report_failure(protocol, error)
         self._pending_end = True
         self._have_pending.unpark_all()
-        if not self._closing:
-            # No closing handshake: the channel ends with no event. (A local close
-            # reports its own.)
+        if not self._closing:  # no closing handshake: no event (a local close has its own)
             self._send_closed.close()
-        if self._linger_wanted:
-            # The application has the failure already.
+        if self._linger_wanted:  # the application has the failure already
             await linger(self._socket, self._close_deadline)
         self._close_socket(graceful=self._session.ended_cleanly())
 
