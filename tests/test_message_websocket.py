@@ -625,6 +625,104 @@ async def test_a_non_101_http_1_0_or_1_1_status_line_is_that_status_anything_els
                 assert "server rejected WebSocket connection: HTTP " in str(caught.value)
 
 
+def _refuse_then_hold(
+    head: bytes, body: Callable[[socket.socket, threading.Event], None]
+) -> Callable[[RawPeer, socket.socket, ServerProtocol | None], None]:
+    """A peer that reads the request, answers with *head*, then runs *body* (it keeps
+    the connection open until the test ends)."""
+
+    def answer(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request:
+            data = sock.recv(65536)
+            assert data, "the request did not come whole"
+            request += data
+        sock.sendall(head)
+        with contextlib.suppress(OSError):  # the client closed
+            body(sock, peer.stop)
+
+    return answer
+
+
+def _hold(sock: socket.socket, stop: threading.Event) -> None:
+    stop.wait(10)
+
+
+def _one_byte_chunks(sock: socket.socket, stop: threading.Event) -> None:
+    chunks = b"1\r\na\r\n" * 10_000
+    for _ in range(1_000):  # as fast as the client reads: 60 MB at most
+        if stop.is_set():
+            return
+        sock.sendall(chunks)
+
+
+@pytest.mark.parametrize(
+    ("head", "body", "status", "header"),
+    [
+        # The body falls short of its length; the connection stays open.
+        (
+            b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="chat"\r\n'
+            b"Content-Length: 200\r\n\r\n" + b"x" * 20,
+            _hold,
+            W.UNAUTHORIZED,
+            ("WWW-Authenticate", 'Basic realm="chat"'),
+        ),
+        # No length: the body runs to the end of the connection, which does not come.
+        (
+            b"HTTP/1.1 503 Service Unavailable\r\nRetry-After: 30\r\n\r\nbusy",
+            _hold,
+            W.SERVICE_UNAVAILABLE,
+            ("Retry-After", "30"),
+        ),
+        # 1-byte chunks: websockets' parser copies the body so far for each one.
+        (
+            b"HTTP/1.1 404 Not Found\r\nTransfer-Encoding: chunked\r\n\r\n",
+            _one_byte_chunks,
+            W.NOT_FOUND,
+            ("Transfer-Encoding", "chunked"),
+        ),
+        # A redirect is not followed: its Location is the application's to use.
+        (
+            b"HTTP/1.0 301 Moved Permanently\r\nLocation: ws://127.0.0.1:9/new\r\n\r\n",
+            _hold,
+            W.MOVED_PERMANENTLY,
+            ("Location", "ws://127.0.0.1:9/new"),
+        ),
+    ],
+    ids=["short body", "no length", "one-byte chunks", "redirect"],
+)
+async def test_a_refusal_is_its_status_and_headers_at_once_whatever_its_body(
+    head: bytes,
+    body: Callable[[socket.socket, threading.Event], None],
+    status: WebErrorStatus,
+    header: tuple[str, str],
+) -> None:
+    """A refusal's body is of no use to a client and is not read. Waiting for it held
+    a refusal whose body was slow or never ended for the whole handshake timeout, then
+    reported TIMEOUT; a body of 1-byte chunks took the parser a minute of work on the
+    event loop (quadratic), stalling the program for seconds at a time."""
+    gaps: list[float] = []
+
+    async def heartbeat() -> None:
+        last = time.monotonic()
+        while True:  # until cancelled, below
+            await trio.sleep(0.005)
+            now = time.monotonic()
+            gaps.append(now - last)
+            last = now
+
+    with RawPeer(_refuse_then_hold(head, body), answer=False) as peer:
+        async with MessageWebSocket() as ws, trio.open_nursery() as nursery:
+            nursery.start_soon(heartbeat)
+            ws.control.handshake_timeout = 10
+            with trio.fail_after(5), pytest.raises(WebSocketStatusError) as caught:
+                await ws.connect(peer.url())
+            nursery.cancel_scope.cancel()
+    assert caught.value.status is status
+    assert header in caught.value.response_headers
+    assert max(gaps, default=0) < 0.25
+
+
 async def test_a_handshake_that_never_comes_times_out() -> None:
     def wait(peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None) -> None:
         peer.stop.wait(10)

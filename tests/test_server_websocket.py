@@ -218,6 +218,17 @@ async def test_reject_adds_headers_a_redirect_or_a_challenge_needs() -> None:
         assert head.startswith(b"HTTP/1.1 308 ")
         assert b"\r\nLocation: ws://127.0.0.1/new" in head
         assert body == b"moved"
+        # This library's client does not follow it: the error has the headers.
+        async with MessageWebSocket() as ws:
+            for path, status, header in (
+                ("/old", 308, ("Location", "ws://127.0.0.1/new")),
+                ("/", 401, ("WWW-Authenticate", 'Basic realm="a"')),
+            ):
+                with pytest.raises(WebSocketStatusError) as caught:
+                    await ws.connect(f"ws://127.0.0.1:{port}{path}")
+                assert WebSocketError.get_status(caught.value) == status_of_http(status)
+                assert header in caught.value.response_headers
+            assert caught.value.response_headers[-2:] == (("X-Why", "one"), ("X-Why", "two"))
 
 
 @pytest.mark.parametrize(

@@ -232,12 +232,17 @@ class WebSocketStatusError(OSError):
         close_code: the close code of a connection that ended (1006 when it ended
             without a closing handshake), else ``None``.
         close_reason: the reason that came with *close_code* (``""`` if none).
+        response_headers: the headers of the server's answer when it refused the
+            opening handshake with an HTTP status, as ``(name, value)`` pairs in the
+            order sent (a redirect's ``Location``, a 401's ``WWW-Authenticate``, a
+            503's ``Retry-After``), else ``()``.
     """
 
     status: WebErrorStatus
     message: str
     close_code: int | None
     close_reason: str
+    response_headers: tuple[tuple[str, str], ...]
 
     def __init__(
         self,
@@ -246,12 +251,14 @@ class WebSocketStatusError(OSError):
         *,
         close_code: int | None = None,
         close_reason: str = "",
+        response_headers: tuple[tuple[str, str], ...] = (),
     ) -> None:
         super().__init__(message)
         self.status = WebErrorStatus(status)
         self.message = message
         self.close_code = close_code
         self.close_reason = close_reason
+        self.response_headers = response_headers
 
     def __str__(self) -> str:
         return f"{self.message} ({self.status.name})"
@@ -313,6 +320,7 @@ def web_socket_error(
     close_reason: str = "",
     broken: bool = False,
     closed: bool = False,
+    response_headers: tuple[tuple[str, str], ...] = (),
 ) -> WebSocketStatusError:
     """Make the exception to raise for a WebSocket failure of *status*.
 
@@ -323,7 +331,11 @@ def web_socket_error(
     """
     base = _STATUS_BUILTIN.get(WebErrorStatus(status), OSError)
     return _error_class(base, broken, closed)(
-        status, message, close_code=close_code, close_reason=close_reason
+        status,
+        message,
+        close_code=close_code,
+        close_reason=close_reason,
+        response_headers=response_headers,
     )
 
 

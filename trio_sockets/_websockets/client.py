@@ -9,8 +9,9 @@ from typing import TypeVar
 
 import trio
 from websockets.datastructures import Headers
-from websockets.exceptions import InvalidMessage, InvalidStatus
-from websockets.http11 import Response
+from websockets.exceptions import InvalidMessage, InvalidStatus, WebSocketException
+from websockets.http11 import Response, parse_headers
+from websockets.streams import StreamReader
 
 from .._core.checks import quoted, shown
 from .._core.enums import SocketProtectionLevel
@@ -35,22 +36,42 @@ _Information = TypeVar("_Information", bound=WebSocketInformation)
 #: A whole HTTP/1.0 or HTTP/1.1 status line (RFC 9112 4): a status code of three digits
 #: from 100 to 599, then a reason phrase of visible characters, spaces and tabs.
 _STATUS_LINE = re.compile(rb"HTTP/1\.[01] ([1-5][0-9][0-9]) ([\t\x20-\x7e\x80-\xff]*)\r\n")
+#: The longest status line taken, its CRLF included (as in ``websockets``).
+_STATUS_LINE_MAX = 8192
 
 
-def _rejection_in(start: bytes | bytearray, error: InvalidMessage) -> InvalidStatus | None:
-    """The refusal in an answer ``websockets`` could not read (*error*), from its status
-    line alone: an HTTP/1.0 answer (which ``websockets`` does not take), or one whose
-    headers or body it refused. *start* is the first bytes of the answer, the status
-    line in full among them. None unless that line is a whole HTTP/1.0 or HTTP/1.1 one
-    with a status other than 101: a 101 is an upgrade that only HTTP/1.1 carries, and
-    it needs its headers."""
-    match = _STATUS_LINE.match(start)
+def _rejection_in(start: bytes | bytearray, error: Exception | None) -> InvalidStatus | None:
+    """The refusal in an answer whose body was not read (*error* None), or that
+    ``websockets`` could not read (*error*): an HTTP/1.0 answer (which it does not
+    take), or one whose headers it refused. *start* is the first bytes of the answer,
+    the status line in full among them. None unless that line is a whole HTTP/1.0 or
+    HTTP/1.1 one with a status other than 101: a 101 is an upgrade that only HTTP/1.1
+    carries, and it needs its headers."""
+    match = _STATUS_LINE.match(start, 0, _STATUS_LINE_MAX)
     if match is None or match[1] == b"101":
         return None
-    response = Response(int(match[1]), match[2].decode("iso-8859-1"), Headers())
-    rejection = InvalidStatus(response)
+    headers = _headers_in(start, match.end())
+    rejection = InvalidStatus(Response(int(match[1]), match[2].decode("iso-8859-1"), headers))
     rejection.__cause__ = error
     return rejection
+
+
+def _headers_in(start: bytes | bytearray, at: int) -> Headers:
+    """The headers that begin at *at* in *start*, parsed as ``websockets`` parses a
+    response's; none when they do not all lie in *start*, or it refuses them."""
+    reader = StreamReader()
+    reader.feed_data(start[at:])
+    reader.feed_eof()
+    parsing = parse_headers(reader.read_line)
+    try:
+        parsing.send(None)  # all is fed: it returns or raises at once
+    except StopIteration as done:
+        headers: Headers = done.value
+        return headers
+    except (EOFError, ValueError, LookupError, WebSocketException):
+        return Headers()
+    parsing.close()  # pragma: no cover - it never waits for more
+    return Headers()  # pragma: no cover
 
 
 class WebSocketClient(WebSocketBase[_Control, _Information]):
@@ -240,10 +261,15 @@ class WebSocketClient(WebSocketBase[_Control, _Information]):
         error = protocol.handshake_exc
         if isinstance(error, InvalidMessage):
             error = _rejection_in(start, error) or error
+        elif error is None and not events:  # a refusal, its body not read
+            error = _rejection_in(start, None) or InvalidMessage("no whole HTTP status line")
         if error is not None:
+            refused = error.response.headers if isinstance(error, InvalidStatus) else Headers()
             # Its text may quote the server's header values: bounded and escaped.
             raise web_socket_error(
-                WebSocketError.get_status(error), f"{what}: {quoted(error)}"
+                WebSocketError.get_status(error),
+                f"{what}: {quoted(error)}",
+                response_headers=tuple(refused.raw_items()),
             ) from error
         assert isinstance(events[0], Response)
         self._start_session(nursery, early)

@@ -19,8 +19,9 @@ from .session import RECEIVE_SIZE, Session
 __all__ = ["HANDSHAKE_START_KEPT", "read_handshake"]
 
 #: How many of the first bytes of the other side's handshake message ``read_handshake``
-#: keeps when asked: the most a status line may take (as in ``websockets``).
-HANDSHAKE_START_KEPT = 8192
+#: keeps when asked: a refusal's status line and headers, which are all a client uses of
+#: it (``websockets`` takes 128 headers of up to 8 KiB; longer ones go unseen).
+HANDSHAKE_START_KEPT = 64 * 1024
 _END = b"\r\n\r\n"
 
 
@@ -40,11 +41,15 @@ async def read_handshake(
 ) -> tuple[list[Any], bytes]:
     """Read until the protocol has the other side's handshake message (its event),
     bounded by the handshake timeout; return it and the bytes after its head, which
-    the protocol has not seen (unless the message has a body: a response of a
-    failed handshake). The reader gives them to the protocol as it gives a read,
-    a server once it has answered the request (``websockets`` would parse frames
+    the protocol has not seen. The reader gives them to the protocol as it gives a
+    read, a server once it has answered the request (``websockets`` would parse frames
     that came with it before the connection is open and its extensions agreed).
-    *kept*, if given, gets the first :data:`HANDSHAKE_START_KEPT` bytes read."""
+
+    A head the protocol wants a body after is a refusal (a response other than 101):
+    its body is not read, no events are returned, and the refusal is in *kept*, which
+    gets the first :data:`HANDSHAKE_START_KEPT` bytes read. A body is of no use to a
+    client, and waiting for one would hold a refusal whose body is slow or never ends,
+    which ``websockets`` would parse in time quadratic in its chunks."""
     timeout = session.control.handshake_timeout
     sock = session.socket
     tail = b""  # the last bytes of the head so far, to find an end split between reads
@@ -67,9 +72,8 @@ async def read_handshake(
                 else:
                     protocol.receive_eof()
                 events = protocol.events_received()
-                if not events and rest and protocol.handshake_exc is None:
-                    protocol.receive_data(rest)  # a body
-                    events, rest = protocol.events_received(), b""
+                if headed and not events and protocol.handshake_exc is None:
+                    return [], b""  # a refusal: its body is not read
                 if events or not data or protocol.handshake_exc is not None:
                     return events, rest
     except trio.TooSlowError as exc:
