@@ -27,6 +27,7 @@ from trio_sockets import (
     DatagramSocket,
     HostName,
     MessageWebSocket,
+    SocketError,
     SocketErrorStatus,
     SocketProtectionLevel,
     SocketStatusError,
@@ -347,3 +348,6 @@ async def test_a_websocket_connect_out_of_fds_cannot_connect() -> None:
             with out_of_fds(), pytest.raises(OSError, match=FDS) as caught:
                 await ws.connect(f"ws://127.0.0.1:{server.getsockname()[1]}/")
     assert WebSocketError.get_status(caught.value) is WebErrorStatus.CANNOT_CONNECT
+    # No peer refused it: the socket status says what happened, as the error's cause.
+    assert not isinstance(caught.value, ConnectionRefusedError)
+    assert SocketError.get_status(caught.value) is S.TOO_MANY_OPEN_FILES

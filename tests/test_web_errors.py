@@ -18,6 +18,7 @@ from websockets.frames import Close
 from websockets.http11 import Response
 
 from trio_sockets import (
+    SocketError,
     SocketErrorStatus,
     WebErrorStatus,
     WebSocketError,
@@ -171,6 +172,28 @@ def test_socket_failures_map_to_their_web_status(
 ) -> None:
     assert status_of_socket_status(socket_status) is status
     assert get_status(socket_error(socket_status, "connect to 127.0.0.1:1")) is status
+
+
+@pytest.mark.parametrize(
+    "socket_status",
+    [
+        SocketErrorStatus.ADDRESS_ALREADY_IN_USE,
+        SocketErrorStatus.TOO_MANY_OPEN_FILES,
+        SocketErrorStatus.CONNECTION_REFUSED,
+    ],
+)
+def test_a_websocket_error_keeps_the_socket_status_it_wraps(
+    socket_status: SocketErrorStatus,
+) -> None:
+    """``SocketError.get_status`` of a WebSocket error is the socket failure it wraps,
+    not what its builtin class suggests: every ``CANNOT_CONNECT`` read as a refusal."""
+    cause = socket_error(socket_status, "connect to 127.0.0.1:1")
+    refused = socket_status is SocketErrorStatus.CONNECTION_REFUSED
+    error = web_socket_error(W.CANNOT_CONNECT, f"connect: {cause}", builtin=refused)
+    error.__cause__ = cause
+    assert get_status(error) is W.CANNOT_CONNECT
+    assert SocketError.get_status(error) is socket_status
+    assert isinstance(error, ConnectionRefusedError) is refused
 
 
 def test_every_socket_status_has_a_web_status() -> None:

@@ -419,6 +419,11 @@ def _direct_status(exc: BaseException, path: ClassifyPath, depth: int) -> Socket
             return leaves[0]
         return next(leaf for leaf in leaves if leaf is not _S.UNKNOWN)
     if isinstance(exc, OSError):
+        if exc.__cause__ is not None and exc.errno is None:
+            # A wrapper (a WebSocket error): what it wraps says more than its class.
+            cause = _classify(exc.__cause__, path, depth + 1)
+            if cause is not _S.UNKNOWN:
+                return cause
         return _os_error_status(exc)
     if isinstance(exc, trio.BrokenResourceError):
         if exc.__cause__ is not None:

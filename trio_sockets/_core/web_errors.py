@@ -321,15 +321,18 @@ def web_socket_error(
     broken: bool = False,
     closed: bool = False,
     response_headers: tuple[tuple[str, str], ...] = (),
+    builtin: bool = True,
 ) -> WebSocketStatusError:
     """Make the exception to raise for a WebSocket failure of *status*.
 
     *broken* for failures of an established connection (also a
     :class:`trio.BrokenResourceError`), *closed* for an operation on a WebSocket this
-    side closed (also a :class:`trio.ClosedResourceError`). Raise it ``from`` the
-    original failure so that its cause is kept.
+    side closed (also a :class:`trio.ClosedResourceError`); not *builtin* where the
+    builtin subclass of the status would mislead (a ``CANNOT_CONNECT`` that no peer
+    refused is no :class:`ConnectionRefusedError`). Raise it ``from`` the original
+    failure so that its cause is kept.
     """
-    base = _STATUS_BUILTIN.get(WebErrorStatus(status), OSError)
+    base = _STATUS_BUILTIN.get(WebErrorStatus(status), OSError) if builtin else OSError
     return _error_class(base, broken, closed)(
         status,
         message,

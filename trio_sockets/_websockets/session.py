@@ -30,6 +30,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError
 from websockets.protocol import Protocol, State
 
 from .._core.checks import describe, shown
+from .._core.errors import SocketError, SocketErrorStatus
 from .._core.lifecycle import WEBSOCKET, Lifecycle, Phase
 from .._core.web_errors import (
     WebErrorStatus,
@@ -353,7 +354,10 @@ class Session(Generic[_Control, _Information]):
         )
         if closed:
             status = WebErrorStatus.OPERATION_CANCELED
-        return web_socket_error(status, f"{what}: {exc}", closed=closed)
+        # Only a peer's refusal is a ConnectionRefusedError (not a local failure to open).
+        refused = SocketError.get_status(exc) is SocketErrorStatus.CONNECTION_REFUSED
+        builtin = refused or status is not WebErrorStatus.CANNOT_CONNECT
+        return web_socket_error(status, f"{what}: {exc}", closed=closed, builtin=builtin)
 
     @staticmethod
     def _failure_of(failure: WebSocketStatusError, what: str) -> WebSocketStatusError:
