@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import socket
 import ssl
+import struct
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -564,3 +565,47 @@ async def test_an_answer_that_came_before_the_reset_a_send_met_is_still_read(
                 with pytest.raises(trio.BrokenResourceError):
                     await sock.receive_some()
     assert len(server.outcomes) == 1
+
+
+async def test_all_the_plain_text_that_came_before_the_reset_is_read_not_256_kib(
+    tls_certificates: TlsCertificates,
+) -> None:
+    """More than the first look after the failed send takes: the receives decrypt the
+    rest of what arrived as they go (the first 16 records were kept, the rest lost)."""
+    tail = 800_000
+    sent = threading.Event()
+
+    def send_then_reset(tls: ssl.SSLSocket) -> None:
+        assert tls.recv(2) == b"GO"
+        tls.sendall(b"b" * tail)  # not read yet: the client's buffer holds it
+        sent.set()
+        time.sleep(0.3)
+        tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    context = python_server_context(tls_certificates)
+    with python_tls_server(context, send_then_reset) as server:
+        with trio.fail_after(20):
+            async with StreamSocket() as sock:
+                sock.control.trusted_certificates.append(tls_certificates.authority)
+                await sock.connect(HostName("localhost"), str(server.port), L.SSL)
+                sock.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+                await sock.send_all(b"GO")
+                assert await trio.to_thread.run_sync(sent.wait, 10)
+                await trio.sleep(0.6)  # the reset has come
+                with pytest.raises(SocketStatusError) as caught:
+                    await sock.send_all(bytes(8 << 20))
+                assert caught.value.status == S.CONNECTION_RESET_BY_PEER
+                received = await _receive_until_broken(sock, tail)
+                assert len(received) == tail
+                assert received == b"b" * tail
+
+
+async def _receive_until_broken(sock: StreamSocket, most: int) -> bytearray:
+    """What *sock* receives until a receive fails as broken (at most *most* bytes)."""
+    received = bytearray()
+    for _ in range(most + 1):  # bounded: each receive brings a byte at least
+        try:
+            received += await sock.receive_some(65536)
+        except trio.BrokenResourceError:
+            return received
+    raise AssertionError(f"no failure after {len(received)} bytes")

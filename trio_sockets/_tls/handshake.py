@@ -30,11 +30,10 @@ from .._core.hostname import HostName
 from .._core.status import chain_result_of_verify_code, status_of_chain_result
 from .chain import ChainVerifier
 from .strength import DEFAULT_SECURITY_LEVEL, weakness
-from .transport import MAX_DRAIN_READS, SocketTransport
+from .transport import SocketTransport
 
 __all__ = [
     "TlsReport",
-    "alert_left_by_peer",
     "chain_verifier",
     "handshake",
     "level_of_version",
@@ -330,38 +329,6 @@ def _send_alert(stream: trio.SSLStream[SocketTransport]) -> None:
     outgoing = getattr(stream, "_outgoing", None)
     if isinstance(outgoing, ssl.MemoryBIO):
         stream.transport_stream.send_final(outgoing.read())
-
-
-def alert_left_by_peer(stream: trio.SSLStream[SocketTransport]) -> ssl.SSLError | None:
-    """The alert the peer sent before the connection broke, if it waits unread.
-
-    A server that refuses our certificate after a TLS 1.3 handshake sends an alert and
-    may then reset the connection: a send fails with the reset while the alert that
-    says why still waits in the kernel's receive buffer. Call this once a send has
-    broken the stream: it reads what has arrived, without waiting, and returns the
-    ``SSLError`` of the alert it holds. Application data before it is kept for the
-    receives (``transport_stream.salvaged``), as a plain socket's would still be read.
-
-    Nothing is read while a receive is under way: that receive may hold bytes that
-    come first, and it meets the alert itself.
-    """
-    ssl_object = getattr(stream, "_ssl_object", None)
-    incoming = getattr(stream, "_incoming", None)
-    if not isinstance(ssl_object, ssl.SSLObject) or not isinstance(incoming, ssl.MemoryBIO):
-        return None
-    if stream.transport_stream.receiving:
-        return None
-    incoming.write(stream.transport_stream.received_now())
-    try:
-        for _ in range(MAX_DRAIN_READS):
-            data = ssl_object.read(65536)
-            if not data:
-                break
-            stream.transport_stream.salvaged += data
-    except ssl.SSLError as exc:  # SSLWantReadError too: no alert there
-        if "ALERT" in (exc.reason or ""):
-            return exc
-    return None
 
 
 def _refuses_our_certificate(

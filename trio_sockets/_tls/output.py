@@ -24,7 +24,8 @@ import trio
 from .._core.errors import SocketErrorStatus, socket_error
 from .._io.output import NurseryGetter
 from .._io.stream_output import StreamOutputStream
-from .handshake import alert_left_by_peer, tls_error
+from .arrived import alert_left_by_peer
+from .handshake import tls_error
 from .transport import SocketTransport
 
 __all__ = ["TlsOutputStream"]

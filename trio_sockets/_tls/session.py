@@ -23,6 +23,7 @@ import trio
 from .._core.enums import ChainValidationResult, HostNameType, SocketProtectionLevel
 from .._core.errors import SocketErrorStatus, socket_error, translate_os_error
 from .._core.hostname import HostName
+from .arrived import application_data_arrived, salvage_more
 from .context import check_protection_level
 from .handshake import TlsReport, handshake, tls_error
 from .transport import SocketTransport
@@ -108,6 +109,8 @@ class TlsSession:
             data = await self.stream.receive_some(max_bytes)
         except trio.BrokenResourceError as exc:
             salvaged = self.stream.transport_stream.salvaged
+            if not salvaged:  # what more came before a send broke the stream
+                salvaged += salvage_more(self.stream)
             if salvaged:  # what came whole before a send broke the stream comes first
                 await trio.lowlevel.checkpoint()
                 data = salvaged[:max_bytes]
@@ -145,30 +148,8 @@ class TlsSession:
         # The peer may be gone or not reading: the connection then closes without it.
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             await self.stream.aclose()
-        if _application_data_arrived(self.stream):
+        if application_data_arrived(self.stream):
             transport.reset_on_close()
-
-
-def _application_data_arrived(stream: trio.SSLStream[SocketTransport]) -> bool:
-    """Read what has arrived, without waiting, and whether it held application data.
-
-    Nothing is read while a receive is under way in another task: the close aborts it,
-    and what it holds is its own."""
-    ssl_object = getattr(stream, "_ssl_object", None)  # trio's, as handshake.py reads it
-    incoming = getattr(stream, "_incoming", None)
-    transport = stream.transport_stream
-    if not isinstance(ssl_object, ssl.SSLObject) or not isinstance(incoming, ssl.MemoryBIO):
-        return False  # pragma: no cover - trio keeps both
-    if transport.receiving:
-        return False
-    try:
-        # After the peer's end of stream the BIO takes nothing more (an SSLError).
-        incoming.write(transport.received_now())
-        # One read handles every record that is not application data (tickets, key
-        # updates) and returns the first that is.
-        return bool(ssl_object.read(65536))
-    except (ssl.SSLError, ValueError):  # nothing more (want read), the peer's close_notify
-        return False
 
 
 def _certificate_name(host: HostName) -> str:

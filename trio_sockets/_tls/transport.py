@@ -43,6 +43,9 @@ class SocketTransport(trio.abc.Stream):
         #: Plain text that arrived whole before a send broke the stream (read after
         #: the failure, looking for the peer's alert): the receives still get it.
         self.salvaged = bytearray()
+        #: Whether plain text that came before a send broke the stream may still wait
+        #: in the kernel, for the receives to take (``arrived.salvage_more``).
+        self.salvaging = False
 
     async def send_all(self, data: bytes | bytearray | memoryview) -> None:
         sock = self._sock
