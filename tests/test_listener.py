@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import copy
+import gc
 import os
 import socket
 import subprocess
@@ -392,6 +394,48 @@ async def test_args_received_and_dropped_without_their_socket_close_it() -> None
             async with await listener.accept() as served:
                 await served.send_all(b"still serving")
             assert client.recv(16) == b"still serving"
+
+
+async def test_untaken_args_in_a_reference_cycle_close_their_socket_without_a_warning() -> None:
+    """The collector may finalize the socket of args that die in a cycle before the args
+    themselves: the args' finalizer holds the socket, so it is closed, not warned about
+    (a ResourceWarning fails this suite)."""
+
+    class Cycle:
+        def __init__(self, args: object) -> None:
+            self.args = args
+            self.me = self
+
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        port = int(listener.information.local_port)
+        clients = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(4)]
+        try:
+            for _ in clients:
+                Cycle(await listener.connection_received.receive())
+            await trio.lowlevel.checkpoint()
+            gc.collect()
+            for client in clients:
+                assert client.recv(16) == b""  # closed at the collection
+        finally:
+            for client in clients:
+                client.close()
+
+
+async def test_copied_args_share_whether_their_socket_was_taken() -> None:
+    """The socket taken through a copy is not closed when the original, never read, is
+    dropped."""
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        port = int(listener.information.local_port)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            args = await listener.connection_received.receive()
+            mine = copy.copy(args)
+            async with mine.socket as served:
+                del args
+                await trio.lowlevel.checkpoint()  # trio's run loop lets go of it too
+                await served.send_all(b"still mine")
+            assert client.recv(16) == b"still mine"
 
 
 async def test_trio_serve_listeners_serves_with_the_listener() -> None:

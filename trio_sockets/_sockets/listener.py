@@ -111,6 +111,7 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
                 this is not None
                 and not this._lifecycle.closed
                 and this._send_channel.statistics().open_receive_channels == 0
+                and trio.lowlevel.in_trio_run()  # not a collection in another thread
             ):
                 this._nobody_receives()
 

@@ -6,6 +6,7 @@ record the listener keeps its bound port, handshake and accept failure counts in
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -48,25 +49,24 @@ class StreamSocketListenerConnectionReceivedEventArgs:
     ``connection_received`` closed, or received and let go) close it at once.
     """
 
-    __slots__ = ("_socket", "_untaken")
+    __slots__ = ("__weakref__", "_socket", "_untaken")
 
     def __init__(
         self, socket: StreamSocket, untaken: Callable[[StreamSocket], None] | None = None
     ) -> None:
         self._socket = socket
-        # Called with the socket if these args die before anyone took it.
-        self._untaken = untaken
+        # Calls *untaken* with the socket if these args die before anyone took it: a
+        # finalizer that holds the socket, so that the socket outlives a reference cycle
+        # the args die in, and that copies of the args share.
+        self._untaken = None if untaken is None else weakref.finalize(self, untaken, socket)
 
     @property
     def socket(self) -> StreamSocket:
-        self._untaken = None
-        return self._socket
-
-    def __del__(self) -> None:
         untaken = self._untaken
         if untaken is not None:
             self._untaken = None
-            untaken(self._socket)
+            untaken.detach()
+        return self._socket
 
     def __repr__(self) -> str:
         return f"<ConnectionReceived {self._socket!r}>"
