@@ -609,3 +609,74 @@ async def _receive_until_broken(sock: StreamSocket, most: int) -> bytearray:
         except trio.BrokenResourceError:
             return received
     raise AssertionError(f"no failure after {len(received)} bytes")
+
+
+#: Sent at once, before tickets 20 ms late: the kernel still holds some when they come.
+_SMALL_UPLOAD = 1_000_000
+
+
+def _late_tickets_then_read(
+    listening: socket.socket, context: ssl.SSLContext, result: list[tuple[str, int]]
+) -> None:
+    """A TLS 1.3 server whose session tickets leave 20 ms after its handshake (one round
+    trip on a real network), and which then reads slowly: how the stream ended, and
+    what it read."""
+    raw, _ = listening.accept()
+    with raw:
+        raw.settimeout(10)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = context.wrap_bio(incoming, outgoing, server_side=True)
+        for _ in range(100):  # the handshake: a few flights
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                incoming.write(raw.recv(65536))
+        tickets = outgoing.read()
+        time.sleep(0.02)
+        raw.sendall(tickets)
+        time.sleep(0.5)
+        got = 0
+        for _ in range(_SMALL_UPLOAD):  # bounded: each round reads at least a byte
+            try:
+                data = raw.recv(1 << 20)
+            except OSError as exc:
+                result.append((type(exc).__name__, got))
+                return
+            if not data:
+                result.append(("end of stream without close_notify", got))
+                return
+            incoming.write(data)
+            try:
+                for _ in range(len(data) + 1):
+                    plain = tls.read(1 << 20)
+                    if not plain:
+                        result.append(("close_notify", got))
+                        return
+                    got += len(plain)
+            except ssl.SSLWantReadError:
+                continue
+
+
+async def test_session_tickets_that_come_after_the_last_read_lose_nothing_either(
+    tls_certificates: TlsCertificates,
+) -> None:
+    """Tickets that come while the kernel still holds what was written, after the close
+    read off what had arrived: the close waits until all of it is sent, reading off
+    what comes meanwhile (the server got 114,688 bytes of a million, and an error)."""
+    context = python_server_context(tls_certificates)
+    result: list[tuple[str, int]] = []
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        port = listening.getsockname()[1]
+        server = threading.Thread(target=_late_tickets_then_read, args=(listening, context, result))
+        server.start()
+        try:
+            with trio.fail_after(20):
+                async with StreamSocket() as sock:
+                    sock.control.trusted_certificates.append(tls_certificates.authority)
+                    await sock.connect(HostName("localhost"), str(port), L.TLS13)
+                    await sock.send_all(bytes(_SMALL_UPLOAD))
+        finally:
+            await trio.to_thread.run_sync(server.join, 20)
+    assert result == [("close_notify", _SMALL_UPLOAD)]

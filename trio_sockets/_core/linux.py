@@ -21,6 +21,7 @@ __all__ = [
     "IP_PKTINFO",
     "IP_PMTUDISC_DO",
     "IP_PMTUDISC_DONT",
+    "SIOCOUTQNSD",
     "SOL_UDP",
     "SO_RXQ_OVFL",
     "UDP_SEGMENT",
@@ -52,6 +53,9 @@ UDP_SEGMENT: Final = 103
 
 #: ``ioctl``: a descriptor of the network namespace of a socket (Linux 4.9+).
 SIOCGSKNS: Final = 0x894C
+#: ``ioctl``: the bytes a TCP socket has queued that it has not sent yet (``SIOCOUTQ``
+#: counts those the peer has not acknowledged).
+SIOCOUTQNSD: Final = 0x894B
 
 
 def _in_this_threads_namespace(sock: socket.socket) -> bool:

@@ -17,6 +17,7 @@ import contextlib
 import socket
 import ssl
 from collections.abc import Callable, Iterator
+from functools import partial
 
 import trio
 
@@ -135,13 +136,16 @@ class TlsSession:
         return bytes(data)
 
     async def close_notify(self) -> None:
-        """Send close_notify if the socket takes it at once; never wait on the peer.
+        """Send close_notify if the socket takes it at once, then end the connection
+        with a FIN, not a reset.
 
-        Then read off what has arrived, so that closing the socket ends the connection
-        with a FIN. A TLS 1.3 peer sends messages right after the handshake that no
-        application reads (session tickets), and Linux resets a connection closed with
-        bytes unread, dropping what it has not sent yet: the end of what was written.
-        Application data nobody read still makes the close a reset, as on a plain socket.
+        A TLS 1.3 peer sends messages right after the handshake that no application
+        reads (session tickets), and Linux resets a connection closed with bytes unread,
+        dropping what it has not sent yet: the end of what was written. So what has
+        arrived is read off, and so is what arrives until the peer has acknowledged all
+        that was sent (:meth:`SocketTransport.linger`: a ticket may come one round trip
+        late). Application data nobody read still makes the close a reset, at once, as
+        on a plain socket.
         """
         transport = self.stream.transport_stream
         transport.closing = True
@@ -149,7 +153,9 @@ class TlsSession:
         with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError, OSError):
             await self.stream.aclose()
         if application_data_arrived(self.stream):
-            transport.reset_on_close()
+            transport.reset_on_close()  # as on a plain socket: no wait for the peer
+        else:
+            await transport.linger(partial(application_data_arrived, self.stream))
 
 
 def _certificate_name(host: HostName) -> str:

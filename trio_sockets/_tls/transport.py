@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import array
 import contextlib
+import fcntl
 import socket
 from collections.abc import Callable
 from typing import Final
@@ -10,13 +12,35 @@ from typing import Final
 import trio
 
 from .._core.errors import translate_os_error
+from .._core.linux import SIOCOUTQNSD
 from .._io.sending import SendRoom
 from .._io.sockio import reset_on_close
 
-__all__ = ["MAX_DRAIN_READS", "SocketTransport"]
+__all__ = ["LINGER_IDLE", "MAX_DRAIN_READS", "SocketTransport", "unsent"]
 
 #: Reads of 64 KiB that take, without waiting, what a failed TLS connection received.
 MAX_DRAIN_READS: Final = 16
+#: How long a closing TLS socket waits for a peer that takes nothing more of what it
+#: sends (seconds), reading off what arrives meanwhile: see :meth:`SocketTransport.linger`.
+LINGER_IDLE: Final = 1.0
+# How often a lingering close asks the kernel what is left unsent (seconds): a doubling
+# wait, back to the first whenever more left.
+_FIRST_WAIT: Final = 0.001
+_LONGEST_WAIT: Final = 0.05
+
+
+def unsent(sock: socket.socket) -> int:
+    """The bytes *sock* has queued that it has not sent yet (``SIOCOUTQNSD``); 0 if the
+    socket cannot say. What was sent reaches the peer before a reset that follows it,
+    unless lost on the way; what was not is dropped with the reset."""
+    try:
+        fcntl.ioctl(sock.fileno(), SIOCOUTQNSD, _unsent, True)
+    except (OSError, ValueError):
+        return 0
+    return _unsent[0]
+
+
+_unsent = array.array("i", [0])
 
 
 class SocketTransport(trio.abc.Stream):
@@ -43,6 +67,8 @@ class SocketTransport(trio.abc.Stream):
         #: Plain text that arrived whole before a send broke the stream (read after
         #: the failure, looking for the peer's alert): the receives still get it.
         self.salvaged = bytearray()
+        #: Whether the peer ended the connection (:meth:`received_now` met its end).
+        self.peer_ended = False
         #: Whether plain text that came before a send broke the stream may still wait
         #: in the kernel, for the receives to take (``arrived.salvage_more``).
         self.salvaging = False
@@ -118,17 +144,54 @@ class SocketTransport(trio.abc.Stream):
         reset_on_close(self._sock)
 
     def received_now(self) -> bytes:
-        """What has arrived and not been read yet (at most 1 MiB), without waiting."""
+        """What has arrived and not been read yet (at most 1 MiB), without waiting;
+        :attr:`peer_ended` once the peer ended the connection (its FIN, a reset)."""
         received = bytearray()
         for _ in range(MAX_DRAIN_READS):
             try:
                 data = self._sock.recv(65536)
-            except OSError:  # nothing more now (BlockingIOError), or the peer reset
+            except BlockingIOError:  # nothing more now
+                break
+            except OSError:  # the peer reset, or the socket is closed
+                self.peer_ended = True
                 break
             if not data:
+                self.peer_ended = True
                 break
             received += data
         return bytes(received)
+
+    async def linger(self, read_off: Callable[[], object]) -> None:
+        """End the sending side, then, until the kernel has sent all that was written,
+        *read_off* what arrives: closing a socket that has bytes unread resets the
+        connection and drops what the kernel has not sent yet, and a TLS peer may send
+        after this side's last read (a session ticket one round trip late, a
+        close_notify ending its own side). Ends at the peer's end of the connection, or
+        once the peer's window has let nothing more out for :data:`LINGER_IDLE` seconds.
+        """
+        sock = self._sock
+        if self.receiving:  # another task reads (and the close aborts it): no linger
+            return
+        with contextlib.suppress(OSError):
+            sock.shutdown(socket.SHUT_WR)  # the FIN follows what is queued
+        left = unsent(sock)
+        idle_since = trio.current_time()
+        wait = _FIRST_WAIT
+        while left and not self.peer_ended:
+            if trio.current_time() - idle_since > LINGER_IDLE:
+                return
+            try:
+                with trio.move_on_after(wait):
+                    await trio.lowlevel.wait_readable(sock)
+            except (trio.ClosedResourceError, trio.BusyResourceError, OSError):
+                return  # closed by another task (or cancel_io), or read by one
+            read_off()
+            now_left = unsent(sock)
+            if now_left < left:
+                idle_since, wait = trio.current_time(), _FIRST_WAIT
+            else:
+                wait = min(2 * wait, _LONGEST_WAIT)
+            left = now_left
 
     def _failure(self, exc: OSError, action: str) -> Exception:
         if self._sock.fileno() == -1:
