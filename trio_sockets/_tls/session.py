@@ -142,10 +142,10 @@ class TlsSession:
         A TLS 1.3 peer sends messages right after the handshake that no application
         reads (session tickets), and Linux resets a connection closed with bytes unread,
         dropping what it has not sent yet: the end of what was written. So what has
-        arrived is read off, and so is what arrives until the peer has acknowledged all
-        that was sent (:meth:`SocketTransport.linger`: a ticket may come one round trip
-        late). Application data nobody read still makes the close a reset, at once, as
-        on a plain socket.
+        arrived is read off, and so is what arrives until the kernel has sent all of it
+        (:meth:`SocketTransport.linger`: a ticket may come one round trip late).
+        Application data nobody read still makes the close a reset, at once, as on a
+        plain socket.
         """
         transport = self.stream.transport_stream
         transport.closing = True
