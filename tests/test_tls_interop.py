@@ -18,6 +18,7 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -379,6 +380,18 @@ async def test_an_ipv6_address_with_a_scope_is_checked_without_it_and_sent_as_no
     assert server.outcomes == [b"hello\n"]
 
 
+@contextlib.asynccontextmanager
+async def trusting_client(
+    certificates: TlsCertificates, port: int, level: SocketProtectionLevel = L.SSL
+) -> AsyncIterator[StreamSocket]:
+    """A socket that trusts *certificates*' authority, connected with TLS to
+    localhost:*port*, for the block."""
+    async with StreamSocket() as sock:
+        sock.control.trusted_certificates.append(certificates.authority)
+        await sock.connect(HostName("localhost"), str(port), level)
+        yield sock
+
+
 # -- closing ----------------------------------------------------------------------------------
 
 #: Enough that the kernel still holds some of it when the socket closes, the server asleep.
@@ -409,54 +422,75 @@ async def test_a_client_that_only_sends_loses_nothing_when_it_closes(
     context.maximum_version = version
     with python_tls_server(context, _read_all_after_a_pause) as server:
         with trio.fail_after(20):
-            async with StreamSocket() as sock:
-                sock.control.trusted_certificates.append(tls_certificates.authority)
-                await sock.connect(HostName("localhost"), str(server.port), L.SSL)
+            async with trusting_client(tls_certificates, server.port) as sock:
                 await sock.send_all(bytes(_UPLOAD))
     assert server.outcomes == [_UPLOAD]
 
 
-def _request_close_notify_then_read(port: int, authority: str) -> tuple[str, int]:
-    """A TLS 1.3 client that sends its request and its close_notify (it sends nothing
-    more), then reads the whole answer, slowly: how the answer ended, and its size."""
-    context = ssl.create_default_context(cafile=authority)
-    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-    tls = context.wrap_bio(incoming, outgoing, server_hostname="localhost")
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
-        for _ in range(100):  # the handshake: a few flights
+@dataclass
+class _BioTls:
+    """TLS over memory BIOs, driven over a blocking socket by hand (to do what an
+    ``ssl.SSLSocket`` cannot: hold records back, send close_notify and read on)."""
+
+    tls: ssl.SSLObject
+    incoming: ssl.MemoryBIO
+    outgoing: ssl.MemoryBIO
+
+    @classmethod
+    def wrap(cls, context: ssl.SSLContext, **kwargs: Any) -> _BioTls:
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        return cls(context.wrap_bio(incoming, outgoing, **kwargs), incoming, outgoing)
+
+    def handshake(self, raw: socket.socket) -> None:
+        for _ in range(100):  # a few flights
             try:
-                tls.do_handshake()
-                break
+                self.tls.do_handshake()
+                return
             except ssl.SSLWantReadError:
-                raw.sendall(outgoing.read())
-                incoming.write(raw.recv(65536))
-        tls.write(b"GET /big\n")
-        raw.sendall(outgoing.read())
-        time.sleep(0.2)  # the server has read the request
-        with contextlib.suppress(ssl.SSLWantReadError):
-            tls.unwrap()  # close_notify, then nothing more from this side
-        raw.sendall(outgoing.read())
-        time.sleep(0.5)  # a slow reader: the answer waits in the kernels' buffers
+                raw.sendall(self.outgoing.read())
+                self.incoming.write(raw.recv(65536))
+        raise AssertionError("no handshake in 100 flights")
+
+    def read_until_the_end(self, raw: socket.socket, most: int) -> tuple[str, int]:
+        """Read until the stream ends: how it ended, and the plain text's size (at most
+        *most* bytes are expected)."""
         got = 0
-        for _ in range(_UPLOAD):  # bounded: each round reads at least a byte
+        for _ in range(most + 1):  # bounded: each round reads at least a byte
             try:
                 data = raw.recv(1 << 20)
             except OSError as exc:
                 return type(exc).__name__, got
             if not data:
                 return "end of stream without close_notify", got
-            incoming.write(data)
+            self.incoming.write(data)
             try:
                 for _ in range(len(data) + 1):
-                    plain = tls.read(1 << 20)
+                    plain = self.tls.read(1 << 20)
                     if not plain:
                         return "close_notify", got
                     got += len(plain)
             except ssl.SSLWantReadError:
                 continue
-            except ssl.SSLZeroReturnError:
+            except ssl.SSLZeroReturnError:  # after this side's own close_notify
                 return "close_notify", got
-    return "unfinished", got
+        return "unfinished", got
+
+
+def _request_close_notify_then_read(port: int, authority: str) -> tuple[str, int]:
+    """A TLS 1.3 client that sends its request and its close_notify (it sends nothing
+    more), then reads the whole answer, slowly: how the answer ended, and its size."""
+    context = ssl.create_default_context(cafile=authority)
+    bio = _BioTls.wrap(context, server_hostname="localhost")
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as raw:
+        bio.handshake(raw)
+        bio.tls.write(b"GET /big\n")
+        raw.sendall(bio.outgoing.read())
+        time.sleep(0.2)  # the server has read the request
+        with contextlib.suppress(ssl.SSLWantReadError):
+            bio.tls.unwrap()  # close_notify, then nothing more from this side
+        raw.sendall(bio.outgoing.read())
+        time.sleep(0.5)  # a slow reader: the answer waits in the kernels' buffers
+        return bio.read_until_the_end(raw, _UPLOAD)
 
 
 async def test_a_server_answering_a_client_that_sent_close_notify_loses_nothing(
@@ -506,9 +540,7 @@ async def test_only_application_data_nobody_read_makes_the_close_a_reset(
     context = python_server_context(tls_certificates)
     with python_tls_server(context, reply_then_send_after_the_close) as server:
         with trio.fail_after(20):
-            async with StreamSocket() as sock:
-                sock.control.trusted_certificates.append(tls_certificates.authority)
-                await sock.connect(HostName("localhost"), str(server.port), L.SSL)
+            async with trusting_client(tls_certificates, server.port) as sock:
                 assert sock.information.protection_level == L.TLS13
                 await sock.send_all(b"request\n")
                 await wait_until(lambda: _unread_in_the_kernel(sock) > reply)
@@ -585,9 +617,7 @@ async def test_all_the_plain_text_that_came_before_the_reset_is_read_not_256_kib
     context = python_server_context(tls_certificates)
     with python_tls_server(context, send_then_reset) as server:
         with trio.fail_after(20):
-            async with StreamSocket() as sock:
-                sock.control.trusted_certificates.append(tls_certificates.authority)
-                await sock.connect(HostName("localhost"), str(server.port), L.SSL)
+            async with trusting_client(tls_certificates, server.port) as sock:
                 sock.socket.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
                 await sock.send_all(b"GO")
                 assert await trio.to_thread.run_sync(sent.wait, 10)
@@ -624,39 +654,13 @@ def _late_tickets_then_read(
     raw, _ = listening.accept()
     with raw:
         raw.settimeout(10)
-        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
-        tls = context.wrap_bio(incoming, outgoing, server_side=True)
-        for _ in range(100):  # the handshake: a few flights
-            try:
-                tls.do_handshake()
-                break
-            except ssl.SSLWantReadError:
-                raw.sendall(outgoing.read())
-                incoming.write(raw.recv(65536))
-        tickets = outgoing.read()
+        bio = _BioTls.wrap(context, server_side=True)
+        bio.handshake(raw)
+        tickets = bio.outgoing.read()
         time.sleep(0.02)
         raw.sendall(tickets)
         time.sleep(0.5)
-        got = 0
-        for _ in range(_SMALL_UPLOAD):  # bounded: each round reads at least a byte
-            try:
-                data = raw.recv(1 << 20)
-            except OSError as exc:
-                result.append((type(exc).__name__, got))
-                return
-            if not data:
-                result.append(("end of stream without close_notify", got))
-                return
-            incoming.write(data)
-            try:
-                for _ in range(len(data) + 1):
-                    plain = tls.read(1 << 20)
-                    if not plain:
-                        result.append(("close_notify", got))
-                        return
-                    got += len(plain)
-            except ssl.SSLWantReadError:
-                continue
+        result.append(bio.read_until_the_end(raw, _SMALL_UPLOAD))
 
 
 async def test_session_tickets_that_come_after_the_last_read_lose_nothing_either(
@@ -673,9 +677,7 @@ async def test_session_tickets_that_come_after_the_last_read_lose_nothing_either
         server.start()
         try:
             with trio.fail_after(20):
-                async with StreamSocket() as sock:
-                    sock.control.trusted_certificates.append(tls_certificates.authority)
-                    await sock.connect(HostName("localhost"), str(port), L.TLS13)
+                async with trusting_client(tls_certificates, port, L.TLS13) as sock:
                     await sock.send_all(bytes(_SMALL_UPLOAD))
         finally:
             await trio.to_thread.run_sync(server.join, 20)

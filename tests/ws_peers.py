@@ -12,13 +12,14 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import socket
 import ssl
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pytest
@@ -235,3 +236,34 @@ async def next_failure(ws: MessageWebSocket, *, within: float = 5) -> WebSocketS
     with pytest.raises(WebSocketStatusError) as caught:
         args.get_data_reader()
     return caught.value
+
+
+@contextlib.asynccontextmanager
+async def longest_stall() -> AsyncIterator[list[float]]:
+    """Run a task that wakes every 5 ms during the block: the list yielded holds the
+    longest gap between its wake-ups (seconds) once the block ends, how long the event
+    loop was held."""
+    longest = [0.0]
+
+    async def heartbeat() -> None:
+        last = time.monotonic()
+        while True:  # until the block ends
+            await trio.sleep(0.005)
+            now = time.monotonic()
+            longest[0] = max(longest[0], now - last)
+            last = now
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(heartbeat)
+        yield longest
+        nursery.cancel_scope.cancel()
+
+
+def read_request(sock: socket.socket) -> bytes:
+    """Read an opening request (up to the end of its head) from *sock*."""
+    request = b""
+    while b"\r\n\r\n" not in request:
+        data = sock.recv(65536)
+        assert data, "the request did not come whole"
+        request += data
+    return request
