@@ -1104,6 +1104,39 @@ async def test_close_never_hangs_with_a_full_queue_and_a_silent_peer() -> None:
             assert (closed.code, closed.reason) == (1000, "bye")
 
 
+async def test_a_wss_close_to_a_peer_that_answered_and_stopped_reading_keeps_its_timeout(
+    tmp_path: Path,
+) -> None:
+    """The peer answered the close frame, then read nothing, with this side's writes
+    still in the kernel: the closing handshake is over, but not everything was sent,
+    so the socket closes at once. The TLS close waited for the kernel to send all of
+    it, a second more past ``close_timeout``."""
+    certificates = TlsCertificates(tmp_path)
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(*certificates.files("server"))
+
+    def answer_the_close_then_stall(
+        peer: RawPeer, sock: socket.socket, protocol: ServerProtocol | None
+    ) -> None:
+        assert protocol is not None
+        protocol.send_close(1000)
+        sock.sendall(b"".join(protocol.data_to_send()))
+        peer.stop.wait(10)  # reads nothing
+
+    with RawPeer(answer_the_close_then_stall, ssl_context=context) as peer:
+        async with MessageWebSocket() as ws:
+            ws.control.close_timeout = 0.5
+            ws.control.trusted_certificates.append(certificates.authority)
+            await ws.connect(peer.url())
+            for _ in range(8):
+                ws.output_stream.write(bytes(256 << 10))  # more than the peer's buffers
+            await trio.sleep(0.2)
+            start = trio.current_time()
+            with trio.fail_after(5), contextlib.suppress(WebSocketStatusError):
+                await ws.aclose(1000, "bye")
+            assert trio.current_time() - start < 0.5 + 0.25
+
+
 async def test_keepalive_fails_the_connection_when_the_peer_stops_answering() -> None:
     """The application learns of the timeout at once, not after ``close_timeout``
     (the peer does not close the connection either)."""

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Final
 import trio
 
 from .._core.errors import SocketErrorStatus, SocketStatusError, socket_error
+from .._core.linux import SIOCOUTQNSD
 
 if TYPE_CHECKING:
     from .resolver import SockAddr
@@ -42,6 +43,7 @@ __all__ = [
     "nothing_to_read",
     "prohibited",
     "refused_route",
+    "unsent",
 ]
 
 _FIONREAD: Final = termios.FIONREAD
@@ -65,6 +67,18 @@ def nothing_to_read(sock: socket.socket) -> bool:
     except (OSError, ValueError):
         return False
     return _to_read[0] == 0
+
+
+def unsent(sock: socket.socket) -> int:
+    """The bytes *sock* has queued that it has not sent yet (``SIOCOUTQNSD``); 0 if the
+    socket cannot say. What was sent reaches the peer before a reset that follows it,
+    unless lost on the way; what was not is dropped with the reset."""
+    answer = array.array("i", [0])  # not shared: a close decides on it
+    try:
+        fcntl.ioctl(sock.fileno(), SIOCOUTQNSD, answer, True)
+    except (OSError, ValueError):
+        return 0
+    return answer[0]
 
 
 #: errno values of a connection that ended without the peer's end of stream: a reset,

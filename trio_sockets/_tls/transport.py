@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import array
 import contextlib
-import fcntl
 import socket
 from collections.abc import Callable
 from typing import Final
@@ -12,11 +10,10 @@ from typing import Final
 import trio
 
 from .._core.errors import translate_os_error
-from .._core.linux import SIOCOUTQNSD
 from .._io.sending import SendRoom
-from .._io.sockio import reset_on_close
+from .._io.sockio import reset_on_close, unsent
 
-__all__ = ["LINGER_IDLE", "MAX_DRAIN_READS", "SocketTransport", "unsent"]
+__all__ = ["LINGER_IDLE", "MAX_DRAIN_READS", "SocketTransport"]
 
 #: Reads of 64 KiB that take, without waiting, what a failed TLS connection received.
 MAX_DRAIN_READS: Final = 16
@@ -27,20 +24,6 @@ LINGER_IDLE: Final = 1.0
 # wait, back to the first whenever more left.
 _FIRST_WAIT: Final = 0.001
 _LONGEST_WAIT: Final = 0.05
-
-
-def unsent(sock: socket.socket) -> int:
-    """The bytes *sock* has queued that it has not sent yet (``SIOCOUTQNSD``); 0 if the
-    socket cannot say. What was sent reaches the peer before a reset that follows it,
-    unless lost on the way; what was not is dropped with the reset."""
-    try:
-        fcntl.ioctl(sock.fileno(), SIOCOUTQNSD, _unsent, True)
-    except (OSError, ValueError):
-        return 0
-    return _unsent[0]
-
-
-_unsent = array.array("i", [0])
 
 
 class SocketTransport(trio.abc.Stream):

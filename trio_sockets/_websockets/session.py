@@ -40,6 +40,7 @@ from .._core.web_errors import (
 )
 from .._data.interfaces import WriteOperation
 from .._io.scoped import close_at_once
+from .._io.sockio import unsent
 from .._io.stream_output import StreamOutputStream
 from .._sockets.stream_control import StreamSocketControl
 from .._sockets.stream_information import StreamSocketInformation
@@ -313,11 +314,12 @@ class Session(Generic[_Control, _Information]):
     def close_socket(self, *, graceful: bool = False) -> None:
         """Close the connection: at once, or *graceful* (the exchange is over) as the
         StreamSocket's ``aclose()`` does, which ends TLS with close_notify, if everything
-        was sent (else the peer is not reading: at once), within ``close_timeout``."""
+        was sent, by this side and by the kernel (else the peer is not reading: at once;
+        a TLS close would wait for it), within ``close_timeout``."""
         scope = self._socket_scope
         release = self._socket_release
         if scope is not None:
-            if graceful and release is not None and not self.output().pending_bytes:
+            if graceful and release is not None and self._all_sent():
                 deadline = trio.current_time() + self._control.close_timeout
                 scope.deadline = min(scope.deadline, deadline)
                 release.set()
@@ -328,6 +330,14 @@ class Session(Generic[_Control, _Information]):
             # receive_request(), or it was closed without being entered): close it
             # here, or its connection would stay open until the garbage collector.
             close_at_once(self._socket)
+
+    def _all_sent(self) -> bool:
+        if self.output().pending_bytes:
+            return False
+        try:
+            return unsent(self._socket.socket) == 0
+        except (RuntimeError, trio.ClosedResourceError):  # not connected, or closed
+            return True
 
     @property
     def socket_ended(self) -> bool:
