@@ -687,8 +687,17 @@ def _one_byte_chunks(sock: socket.socket, stop: threading.Event) -> None:
             W.MOVED_PERMANENTLY,
             ("Location", "ws://127.0.0.1:9/new"),
         ),
+        # A head longer than what is kept (64 KiB): the headers within it are there.
+        (
+            b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\n"
+            + b"".join(b"X-%d: %s\r\n" % (n, b"v" * 1000) for n in range(100))
+            + b"\r\n",
+            _hold,
+            W.FOUND,
+            ("Location", "/elsewhere"),
+        ),
     ],
-    ids=["short body", "no length", "one-byte chunks", "redirect"],
+    ids=["short body", "no length", "one-byte chunks", "redirect", "huge head"],
 )
 async def test_a_refusal_is_its_status_and_headers_at_once_whatever_its_body(
     head: bytes,

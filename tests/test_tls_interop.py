@@ -682,3 +682,59 @@ async def test_session_tickets_that_come_after_the_last_read_lose_nothing_either
         finally:
             await trio.to_thread.run_sync(server.join, 20)
     assert result == [("close_notify", _SMALL_UPLOAD)]
+
+
+@pytest.mark.parametrize("when", ["before the close", "while the close waits"])
+async def test_application_data_that_comes_while_the_close_waits_makes_it_a_reset_too(
+    tls_certificates: TlsCertificates, when: str
+) -> None:
+    """A request nobody read makes the close a reset, whether it came before the close
+    or while the close waits for the kernel to send what was written; the second was
+    read off and dropped, and the peer told of a clean end."""
+
+    def request_then_read_all(tls: ssl.SSLSocket) -> object:
+        if when == "before the close":
+            tls.sendall(b"a request")
+        time.sleep(0.4)  # the client is closing, its writes queued behind a full window
+        if when == "while the close waits":
+            tls.sendall(b"a request")
+        time.sleep(0.3)
+        got = 0
+        for _ in range(_UPLOAD):  # bounded: each read takes a byte at least
+            try:
+                data = tls.recv(1 << 20)
+            except OSError as exc:
+                return type(exc)
+            if not data:  # the close's end, or (ragged EOFs suppressed) a reset's
+                return got
+            got += len(data)
+        return "unfinished"
+
+    context = python_server_context(tls_certificates)
+    with python_tls_server(context, request_then_read_all) as server:
+        with trio.fail_after(20):
+            async with trusting_client(tls_certificates, server.port, L.TLS13) as sock:
+                await sock.send_all(bytes(3_000_000))
+                await trio.sleep(0.2 if when == "before the close" else 0)
+    # A reset drops what the kernel had not sent; a clean end would bring all of it.
+    assert server.outcomes != [3_000_000], server.outcomes
+
+
+async def test_a_receive_while_a_tls_close_waits_says_the_socket_is_closing(
+    tls_certificates: TlsCertificates,
+) -> None:
+    """As a send does: OPERATION_ABORTED with a message, not trio's bare error."""
+
+    def stall(tls: ssl.SSLSocket) -> None:
+        time.sleep(1.5)
+
+    context = python_server_context(tls_certificates)
+    with python_tls_server(context, stall) as server:
+        with trio.fail_after(20):
+            async with trusting_client(tls_certificates, server.port, L.TLS13) as sock:
+                await sock.send_all(bytes(3_000_000))  # queued behind a full window
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(sock.aclose)
+                    await trio.sleep(0.1)  # the close waits for the kernel to send
+                    with pytest.raises(SocketStatusError, match="the socket is closing"):
+                        await sock.receive_some()

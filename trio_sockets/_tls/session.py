@@ -131,6 +131,12 @@ class TlsSession:
             raise tls_error(exc, f"receive on {where()}") from exc
         except OSError as exc:
             raise translate_os_error(exc, f"receive on {where()}", broken=True) from exc
+        except trio.ClosedResourceError as exc:  # the close under way sent close_notify
+            raise socket_error(
+                SocketErrorStatus.OPERATION_ABORTED,
+                f"receive on {where()}: the socket is closing",
+                closed=True,
+            ) from exc
         if not data:
             self._eof = True
         return bytes(data)
@@ -156,6 +162,8 @@ class TlsSession:
             transport.reset_on_close()  # as on a plain socket: no wait for the peer
         else:
             await transport.linger(partial(application_data_arrived, self.stream))
+            if transport.unread_data:  # it came while the close waited: as it had before
+                transport.reset_on_close()
 
 
 def _certificate_name(host: HostName) -> str:

@@ -52,6 +52,8 @@ class SocketTransport(trio.abc.Stream):
         self.salvaged = bytearray()
         #: Whether the peer ended the connection (:meth:`received_now` met its end).
         self.peer_ended = False
+        #: Whether application data came while a close lingered (:meth:`linger`).
+        self.unread_data = False
         #: Whether plain text that came before a send broke the stream may still wait
         #: in the kernel, for the receives to take (``arrived.salvage_more``).
         self.salvaging = False
@@ -144,13 +146,15 @@ class SocketTransport(trio.abc.Stream):
             received += data
         return bytes(received)
 
-    async def linger(self, read_off: Callable[[], object]) -> None:
+    async def linger(self, read_off: Callable[[], bool]) -> None:
         """End the sending side, then, until the kernel has sent all that was written,
         *read_off* what arrives: closing a socket that has bytes unread resets the
         connection and drops what the kernel has not sent yet, and a TLS peer may send
         after this side's last read (a session ticket one round trip late, a
         close_notify ending its own side). Ends at the peer's end of the connection, or
         once the peer's window has let nothing more out for :data:`LINGER_IDLE` seconds.
+        *read_off* returns whether what it read held application data: that ends the
+        wait, with :attr:`unread_data` set.
         """
         sock = self._sock
         if self.receiving:  # another task reads (and the close aborts it): no linger
@@ -168,7 +172,9 @@ class SocketTransport(trio.abc.Stream):
                     await trio.lowlevel.wait_readable(sock)
             except (trio.ClosedResourceError, trio.BusyResourceError, OSError):
                 return  # closed by another task (or cancel_io), or read by one
-            read_off()
+            if read_off():
+                self.unread_data = True
+                return
             now_left = unsent(sock)
             if now_left < left:
                 idle_since, wait = trio.current_time(), _FIRST_WAIT

@@ -58,9 +58,13 @@ def _rejection_in(start: bytes | bytearray, error: Exception | None) -> InvalidS
 
 def _headers_in(start: bytes | bytearray, at: int) -> Headers:
     """The headers that begin at *at* in *start*, parsed as ``websockets`` parses a
-    response's; none when they do not all lie in *start*, or it refuses them."""
+    response's (those whose lines lie whole in *start*); none if it refuses them."""
+    head = bytes(start[at:])
+    end = head.find(b"\r\n\r\n")
+    # Cut short (longer than what is kept): the whole lines it holds, as if they ended it.
+    head = head[: end + 4] if end >= 0 else head[: head.rfind(b"\r\n") + 2] + b"\r\n"
     reader = StreamReader()
-    reader.feed_data(start[at:])
+    reader.feed_data(head)
     reader.feed_eof()
     parsing = parse_headers(reader.read_line)
     try:
