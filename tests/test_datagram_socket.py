@@ -238,6 +238,23 @@ async def test_connect_hears_only_the_remote_even_what_arrived_before() -> None:
                     assert info.dropped_message_count == 0
 
 
+async def test_connect_filters_the_datagram_that_waits_for_room_in_a_full_queue_too() -> None:
+    """The queue full, the background task holds one more datagram while it waits for
+    room; the connect that takes the other senders' out of the queue makes room, and
+    that one was then delivered unfiltered, after the connect returned."""
+    with trio.fail_after(20), raw_udp() as remote, raw_udp() as other:
+        async with DatagramSocket(message_queue_size=4) as sock:
+            port = await bound(sock)
+            for index in range(5):  # nobody receives: 4 fill the queue, the 5th waits
+                other.sendto(b"other %d" % index, ("127.0.0.1", port))
+            statistics = sock.message_received.statistics
+            await wait_until(lambda: statistics().tasks_waiting_send == 1, interval=0.001)
+            await sock.connect(LOCALHOST, str(remote.getsockname()[1]))
+            remote.sendto(b"remote", ("127.0.0.1", port))
+            assert await receive_data(sock) == b"remote"
+            await assert_nothing_arrives(sock, 0.1)
+
+
 async def test_get_data_reader_twice_reads_on_and_data_stream_reads_raw() -> None:
     async with DatagramSocket() as sock:
         port = await bound(sock)

@@ -19,7 +19,7 @@ from typing import Final
 from .._core.errors import SocketErrorStatus, SocketStatusError, socket_error, translate_os_error
 from .._core.linux import SO_RXQ_OVFL
 from .._core.sockaddr import ipv4_of_mapped, is_multicast
-from .datagram_message import Ancillary, destination_of
+from .datagram_message import Ancillary, destination_of, sender_of
 from .datagram_message import DatagramSocketMessageReceivedEventArgs as _Args
 from .resolver import SockAddr
 from .sockio import prohibited
@@ -98,6 +98,14 @@ class DatagramReading:
         self.remote = remote
         key = self._remote_key = sender_key(remote)
         return key
+
+    def admits(self, args: _Args) -> bool:
+        """Whether *args*, read before the latest ``connect()``, is from its remote."""
+        key = self._remote_key
+        if key is None:
+            return True
+        sender = sender_of(args)
+        return sender is not None and sender_key(sender) == key
 
     def multicast_only(self) -> None:
         """Let through only datagrams sent to a multicast group from now on."""

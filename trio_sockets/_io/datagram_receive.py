@@ -39,8 +39,7 @@ import trio
 from .._core.message_queue import MessageQueue
 from .._core.scheduling import BatchEnd, task_step
 from .datagram_message import DatagramSocketMessageReceivedEventArgs as _Args
-from .datagram_message import sender_of
-from .datagram_read import EMPTY, DatagramReading, StopReading, sender_key
+from .datagram_read import EMPTY, DatagramReading, StopReading
 from .resolver import SockAddr
 from .sockio import nothing_to_read
 
@@ -123,13 +122,8 @@ class MessageReceiver:
         datagrams out of the queue, so that once ``connect()`` returns the application
         sees only the connected remote (the kernel's own filter spares what it had
         queued before the connect; reading filters those)."""
-        key = self._reading.connected_to(remote)
-
-        def from_remote(args: _Args) -> bool:
-            sender = sender_of(args)
-            return sender is not None and sender_key(sender) == key
-
-        self.queue.retain(from_remote)
+        self._reading.connected_to(remote)
+        self.queue.retain(self._reading.admits)
 
     def multicast_only(self) -> None:
         """Deliver only datagrams sent to a multicast group (``control.multicast_only``);
@@ -489,6 +483,8 @@ class MessageReceiver:
             if self.finished:
                 queue.drop()  # read, but the socket closed while it waited for room
                 return False
+            if not self._reading.admits(args):  # a connect() came meanwhile
+                return True
             if self.handles and queue.put(args):
                 self._hand_over()
                 return True
