@@ -215,6 +215,42 @@ async def test_a_cancelled_consumer_passes_the_turn_to_the_next_one() -> None:
             assert got == [b"to the second"]
 
 
+async def test_a_handle_closed_before_its_task_takes_the_turn_passed_to_it_wakes_it() -> None:
+    """The task reading the socket for every handle is cancelled and passes that turn to
+    the next waiting one, whose handle is closed before it runs: it waited on the
+    socket anyway, until a datagram came (on a quiet socket, for ever)."""
+    with trio.fail_after(10), raw_udp() as sender:
+        async with DatagramSocket() as sock:
+            await sock.bind_endpoint("127.0.0.1", "0")
+            address = ("127.0.0.1", int(sock.information.local_port))
+            clone = sock.message_received.clone()
+            reading = trio.CancelScope()
+            outcome: list[object] = []
+
+            async def hold_the_turn() -> None:
+                await sock.message_received.receive()  # the next receive takes the turn
+                with reading:
+                    await sock.message_received.receive()
+                clone.close()  # its task has the turn now, and has not run yet
+
+            async def receive_on_the_clone() -> None:
+                try:
+                    outcome.append(await clone.receive())
+                except trio.ClosedResourceError as error:
+                    outcome.append(error)
+
+            sender.sendto(b"first", address)
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(hold_the_turn)
+                await trio.testing.wait_all_tasks_blocked()
+                nursery.start_soon(receive_on_the_clone)
+                await trio.testing.wait_all_tasks_blocked()
+                reading.cancel()
+                with trio.fail_after(1):
+                    await wait_until(lambda: bool(outcome))
+            assert isinstance(outcome[0], trio.ClosedResourceError)
+
+
 async def test_closing_a_handle_wakes_its_waiting_task_and_the_others_go_on() -> None:
     with trio.fail_after(10), raw_udp() as sender:
         async with DatagramSocket() as sock:

@@ -253,6 +253,8 @@ class MessageReceiver:
             while not held:
                 if self.finished:
                     raise trio.EndOfChannel
+                if handle.closed:  # closed before this task, passed the turn, ran
+                    raise trio.ClosedResourceError("this message_received handle was closed")
                 self._owner_waits = True
                 self._owner_handle = handle
                 try:
