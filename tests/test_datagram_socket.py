@@ -255,6 +255,23 @@ async def test_connect_filters_the_datagram_that_waits_for_room_in_a_full_queue_
             await assert_nothing_arrives(sock, 0.1)
 
 
+async def test_get_output_stream_binds_the_socket_at_once() -> None:
+    """As the WinRT mapping says: the port is known before anything is sent (a peer
+    can be told where to answer), and it is the port the datagrams come from. The
+    kernel bound it only at the first send, and ``local_port`` read ``""`` until then."""
+    with trio.fail_after(10), raw_udp() as peer:
+        async with DatagramSocket() as sock:
+            stream = await sock.get_output_stream(LOCALHOST, str(peer.getsockname()[1]))
+            port = sock.information.local_port
+            assert port not in ("", "0")
+            with pytest.raises(RuntimeError, match="already bound"):
+                await sock.bind_service_name("0")
+            await stream.write(b"from the bound port")
+            data, sender = peer.recvfrom(100)
+            assert (data, str(sender[1])) == (b"from the bound port", port)
+            assert sock.information.local_port == port
+
+
 async def test_get_data_reader_twice_reads_on_and_data_stream_reads_raw() -> None:
     async with DatagramSocket() as sock:
         port = await bound(sock)

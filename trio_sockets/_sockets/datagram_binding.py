@@ -297,9 +297,11 @@ class DatagramBinding:
         self, side: LocalChoice, target: tuple[int, SockAddr], what: str
     ) -> tuple[_StdSocket, SockAddr]:
         """The socket to reach *target* (family, address) with from *side*, and the
-        address as it takes it: the open one, or a new one bound to ``side.bind_to`` (or
-        left for the kernel to bind on first use: dual-stack, so later streams may go to
-        either family). A link-local remote takes the scope of its link (see
+        address as it takes it: the open one, or a new one bound to ``side.bind_to``, or
+        else to every address on a port the system chooses (dual-stack, so that later
+        streams may go to either family; a connect then takes the route's source
+        address, as the kernel's own bind at a first send would). A link-local remote
+        takes the scope of its link (see
         :func:`~trio_sockets._io.addresses.with_link_scopes`).
 
         Raises:
@@ -317,9 +319,9 @@ class DatagramBinding:
             if bind_to is not None:
                 sock = self.open(*bind_to)
             elif has_ipv6():
-                sock = self.open(socket.AF_INET6, None, target[1])
+                sock = self.open(socket.AF_INET6, ("::", 0, 0, 0), target[1])
             else:  # pragma: no cover
-                sock = self.open(socket.AF_INET, None, target[1])
+                sock = self.open(socket.AF_INET, ("0.0.0.0", 0), target[1])
         elif bind_to is not None:
             # Another task opened the socket while this one resolved.
             raise self._local_side_refused(what)
