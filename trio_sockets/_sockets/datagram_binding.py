@@ -212,10 +212,10 @@ class DatagramBinding:
         if self.sock is not None:  # pragma: no cover - callers check before awaiting
             raise RuntimeError(f"{self.describe()} is already bound")
         where = (
-            f" to bind to {format_sockaddr(local)}"
+            f" to reach {format_sockaddr(remote)}"
+            if remote is not None and (local is None or local[1] == 0)
+            else f" to bind to {format_sockaddr(local)}"
             if local is not None
-            else f" to reach {format_sockaddr(remote)}"
-            if remote is not None
             else ""
         )
         with translating(f"open a socket for {self.describe()}{where}", opening=True):
