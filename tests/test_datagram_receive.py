@@ -215,10 +215,14 @@ async def test_a_cancelled_consumer_passes_the_turn_to_the_next_one() -> None:
             assert got == [b"to the second"]
 
 
-async def test_a_handle_closed_before_its_task_takes_the_turn_passed_to_it_wakes_it() -> None:
+@pytest.mark.parametrize("datagram_waits", [False, True], ids=["quiet", "a datagram waits"])
+async def test_a_handle_closed_before_its_task_takes_the_turn_passed_to_it_wakes_it(
+    datagram_waits: bool,
+) -> None:
     """The task reading the socket for every handle is cancelled and passes that turn to
     the next waiting one, whose handle is closed before it runs: it waited on the
-    socket anyway, until a datagram came (on a quiet socket, for ever)."""
+    socket anyway, until a datagram came (on a quiet socket, for ever), and took a
+    datagram that was waiting, which the other handles never got."""
     with trio.fail_after(10), raw_udp() as sender:
         async with DatagramSocket() as sock:
             await sock.bind_endpoint("127.0.0.1", "0")
@@ -232,6 +236,8 @@ async def test_a_handle_closed_before_its_task_takes_the_turn_passed_to_it_wakes
                 with reading:
                     await sock.message_received.receive()
                 clone.close()  # its task has the turn now, and has not run yet
+                if datagram_waits:  # it stays for the other handle
+                    sender.sendto(b"for the other", address)
 
             async def receive_on_the_clone() -> None:
                 try:
@@ -249,6 +255,10 @@ async def test_a_handle_closed_before_its_task_takes_the_turn_passed_to_it_wakes
                 with trio.fail_after(1):
                     await wait_until(lambda: bool(outcome))
             assert isinstance(outcome[0], trio.ClosedResourceError)
+            if datagram_waits:
+                with trio.fail_after(1):
+                    other = await sock.message_received.receive()
+                assert other.data == b"for the other"
 
 
 async def test_closing_a_handle_wakes_its_waiting_task_and_the_others_go_on() -> None:

@@ -246,6 +246,8 @@ class MessageReceiver:
         held = self.queue.items
         waited = False
         try:
+            if handle.closed:  # closed before this task, passed the turn, ran
+                raise trio.ClosedResourceError("this message_received handle was closed")
             step = task_step(task)
             dry = self._dry
             if (dry is None or dry[0] is not task or dry[1] != step) and not nothing_to_read(sock):
@@ -253,8 +255,6 @@ class MessageReceiver:
             while not held:
                 if self.finished:
                     raise trio.EndOfChannel
-                if handle.closed:  # closed before this task, passed the turn, ran
-                    raise trio.ClosedResourceError("this message_received handle was closed")
                 self._owner_waits = True
                 self._owner_handle = handle
                 try:
