@@ -351,6 +351,54 @@ async def test_bad_input_is_exit_status_2_naming_the_value() -> None:
     assert b"'bad host!'" in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("arguments", "says"),
+    [
+        (["send", "127.0.0.1"], "give the SERVICE"),
+        (["send", "--udp", "localhost"], "give the SERVICE"),
+        (["send", "--tls", "localhost"], "give the SERVICE"),
+        (["echo-server", "0", "--tls-level", "TLS13"], "--tls-level need --tls-cert"),
+        (["send", "--udp", "127.0.0.1", "9", "--tls-level", "TLS12"], "not --udp"),
+    ],
+)
+async def test_options_that_cannot_be_honoured_are_refused_not_ignored(
+    arguments: list[str], says: str
+) -> None:
+    """A host without a service was taken for a WebSocket URI (its errors spoke of URIs),
+    and ``--tls-level`` alone was ignored: the echo server served plain TCP."""
+    result = await run_cli(arguments, within=20)
+    assert result.returncode == 2, result
+    assert says in result.stderr.decode()
+
+
+async def test_tls_level_alone_asks_send_for_tls() -> None:
+    """``send HOST PORT --tls-level TLS13`` connected in plain text and sent standard
+    input in the clear (the docs say ``--tls-level`` implies ``--tls``)."""
+    with socket.create_server(("127.0.0.1", 0)) as listening:
+        port = listening.getsockname()[1]
+        listening.settimeout(20)
+
+        def first_bytes() -> bytes:
+            conn, _ = listening.accept()
+            with conn:
+                conn.settimeout(20)
+                return conn.recv(5)
+
+        async with trio.open_nursery() as nursery:
+            got: list[bytes] = []
+
+            async def accept() -> None:
+                got.append(await trio.to_thread.run_sync(first_bytes))
+
+            nursery.start_soon(accept)
+            await run_cli(
+                ["send", "127.0.0.1", str(port), "--tls-level", "TLS13"],
+                stdin=b"password=hunter2\n",
+                within=20,
+            )
+    assert got[0][:1] == b"\x16", got  # a TLS handshake record, not the text
+
+
 async def test_resolve_shows_the_services_database_step() -> None:
     result = await trio.run_process(
         [*COMMAND, "resolve", "localhost", "http"], capture_stdout=True, capture_stderr=True

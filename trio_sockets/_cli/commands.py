@@ -46,6 +46,7 @@ from .tls_options import (
     add_tls_client_options,
     certificate,
     file_name,
+    level_of,
     report_handshake_failures,
     use_tls_options,
     wants_tls,
@@ -278,10 +279,11 @@ def run(command: Callable[[argparse.Namespace], Awaitable[None]], args: argparse
 
 async def echo_server(args: argparse.Namespace) -> None:
     tls = args.tls_cert is not None
-    given = (args.tls_key, args.tls_client_ca, args.tls_handshakes_per_address)
+    given = (args.tls_key, args.tls_client_ca, args.tls_handshakes_per_address, args.tls_level)
     if any(value is not None for value in given) and not tls:
         raise ValueError(
-            "--tls-key, --tls-client-ca and --tls-handshakes-per-address need --tls-cert"
+            "--tls-key, --tls-client-ca, --tls-handshakes-per-address and --tls-level need "
+            "--tls-cert"
         )
     if args.udp:
         if tls:
@@ -299,7 +301,7 @@ async def _tcp_echo_server(
     async with StreamSocketListener() as listener:
         level = SocketProtectionLevel.PLAIN_SOCKET
         if options.tls_cert is not None:
-            level = SocketProtectionLevel[options.tls_level]
+            level = level_of(options)
             control = listener.control
             control.server_certificate = certificate(
                 options.tls_cert, options.tls_key, "--tls-cert", "--tls-key", presented_at=level
@@ -383,7 +385,13 @@ async def send_command(args: argparse.Namespace) -> None:
         with Progress(progress_stream() if show else None) as progress:
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(progress.keep_drawing)
-                if is_websocket_target(args.host, args.service):
+                service: str | None = args.service
+                if service is None and "://" not in args.host:
+                    raise ValueError(
+                        f"send {shown(args.host)}: give the SERVICE (a port or service "
+                        "name) after the host, or a ws:// or wss:// URI"
+                    )
+                if is_websocket_target(args.host, service):
                     ws = websocket_client(args)
                     await send_messages(ws, args, stdin, stdout, progress, CHUNK)
                 elif args.binary or args.header or args.protocol:
@@ -391,7 +399,8 @@ async def send_command(args: argparse.Namespace) -> None:
                 elif args.udp:
                     if wants_tls(args):
                         raise ValueError("TLS options go with TCP, not --udp")
-                    await _send_udp(args.host, args.service, args.wait, stdin, stdout, progress)
+                    assert service is not None  # else a WebSocket URI, above
+                    await _send_udp(args.host, service, args.wait, stdin, stdout, progress)
                 else:
                     sock = StreamSocket()
                     if wants_tls(args):
@@ -408,7 +417,7 @@ async def _send_tcp(
     progress: Progress,
 ) -> None:
     tls = wants_tls(args)
-    level = SocketProtectionLevel[args.tls_level] if tls else SocketProtectionLevel.PLAIN_SOCKET
+    level = level_of(args) if tls else SocketProtectionLevel.PLAIN_SOCKET
     async with sock:
         await sock.connect(args.host, args.service, level)
         # Over TLS, which cannot half-close, replies are awaited until none came for

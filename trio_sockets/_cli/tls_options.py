@@ -30,6 +30,7 @@ __all__ = [
     "add_tls_client_options",
     "certificate",
     "file_name",
+    "level_of",
     "report_handshake_failures",
     "use_tls_options",
     "wants_tls",
@@ -42,10 +43,15 @@ def add_level_option(group: Any) -> None:
     group.add_argument(
         "--tls-level",
         choices=LEVELS,
-        default="SSL",
+        default=None,
         help="SocketProtectionLevel: SSL (the best both sides have, the default) or a "
-        "pinned version",
+        "pinned version; it asks for TLS",
     )
+
+
+def level_of(args: argparse.Namespace) -> SocketProtectionLevel:
+    """The TLS level ``--tls-level`` names (SSL, the best both sides have, if not given)."""
+    return SocketProtectionLevel[args.tls_level or "SSL"]
 
 
 def add_handshakes_option(group: Any) -> None:
@@ -187,7 +193,7 @@ def add_tls_client_options(send: Any) -> None:
 
 def wants_tls(args: argparse.Namespace) -> bool:
     """Whether any option of ``send`` asks for TLS."""
-    given = (args.ca, args.cert, args.key)
+    given = (args.ca, args.cert, args.key, args.tls_level)
     return args.tls or bool(args.ignore) or any(name is not None for name in given)
 
 
@@ -210,7 +216,7 @@ def use_tls_options(
             args.key,
             "--cert",
             "--key",
-            presented_at=SocketProtectionLevel[args.tls_level],
+            presented_at=level_of(args),
         )
     control.ignorable_server_certificate_errors.update(
         ChainValidationResult[name] for name in args.ignore

@@ -184,10 +184,10 @@ def websocket_client(args: argparse.Namespace) -> MessageWebSocket:
         raise ValueError("a WebSocket URI goes over TCP, not --udp")
     ws = MessageWebSocket()
     ws.control.max_message_size = MAX_RECEIVED_MESSAGE
-    if wants_tls(args) or args.tls_level != "SSL":
+    if wants_tls(args):
         if not args.host.lower().startswith("wss://"):
             raise ValueError(f"TLS options need a wss:// URI, not {shown(args.host)}")
-        if args.tls_level != "SSL":
+        if args.tls_level not in (None, "SSL"):
             raise ValueError("--tls-level goes with TCP; wss:// negotiates the best version")
         use_tls_options(ws.control, args)
     return ws
