@@ -344,3 +344,13 @@ def counting_steps() -> Iterator[TaskSteps]:
         yield steps
     finally:
         trio.lowlevel.remove_instrument(steps)
+
+
+def process_status_kib(field: str) -> int:
+    """A field of this process's ``/proc/self/status`` in KiB: ``VmRSS`` (resident now),
+    ``VmHWM`` (the peak)."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(f"{field}:"):
+                return int(line.split()[1])
+    raise AssertionError(f"no {field} in /proc/self/status")

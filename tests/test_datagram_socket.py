@@ -25,6 +25,7 @@ from conftest import (
     cancel_io_during,
     live_tasks,
     open_fd_count,
+    process_status_kib,
     require_tool,
     wait_until,
 )
@@ -303,22 +304,14 @@ async def test_get_data_reader_twice_reads_on_and_data_stream_reads_raw() -> Non
         await stream.read(1)
 
 
-def _rss_kib() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmRSS in /proc/self/status")
-
-
 def test_a_datagram_socket_holds_no_receive_buffer_of_its_own() -> None:
     """Datagrams are received into one buffer per thread: a socket per peer or per
     query costs a few KiB, not the 64 KiB any datagram could need (75 KiB of RSS each
     when every socket had its own)."""
     gc.collect()
-    before = _rss_kib()
+    before = process_status_kib("VmRSS")
     sockets = [DatagramSocket() for _ in range(1000)]
-    grown = _rss_kib() - before
+    grown = process_status_kib("VmRSS") - before
     assert grown < 20 * 1024, f"1,000 sockets grew the RSS by {grown} KiB"
     del sockets
 

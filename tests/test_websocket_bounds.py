@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 import trio
-from conftest import wait_until
+from conftest import process_status_kib, wait_until
 from websockets.frames import Frame, Opcode
 from websockets.server import ServerProtocol
 from ws_peers import (
@@ -60,14 +60,6 @@ BOMB_SIZE = 256 << 20
 RSS_BOUND_MIB = 24
 
 
-def _peak_rss_kib() -> int:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmHWM in /proc/self/status")
-
-
 @contextmanager
 def peak_rss_growth() -> Iterator[list[int]]:
     """The growth of this process's peak RSS (MiB) over the block, in the list yielded
@@ -75,10 +67,10 @@ def peak_rss_growth() -> Iterator[list[int]]:
     gc.collect()
     with open("/proc/self/clear_refs", "w") as clear:
         clear.write("5")
-    start = _peak_rss_kib()
+    start = process_status_kib("VmHWM")
     grown: list[int] = []
     yield grown
-    grown.append((_peak_rss_kib() - start) // 1024)
+    grown.append((process_status_kib("VmHWM") - start) // 1024)
 
 
 @functools.cache
