@@ -6,11 +6,13 @@ import contextlib
 import copy
 import errno
 import functools
+import gc
 import logging
 import pickle
 import select
 import socket
 import struct
+import weakref
 from collections.abc import Awaitable, Callable, Iterator
 
 import pytest
@@ -824,6 +826,34 @@ async def test_a_reset_a_send_met_fails_the_receives_after_the_data_before_it(
         await reader.load(100)
     assert caught.value.status == SocketErrorStatus.CONNECTION_RESET_BY_PEER
     assert "the peer did not end the stream" in str(caught.value)
+
+
+@pytest.mark.parametrize("met_by", ["receive", "send"])
+async def test_a_socket_whose_connection_was_reset_is_freed_once_dropped(
+    listener: StreamSocketListener, met_by: str
+) -> None:
+    """The reset a receive or a send met is remembered for the receives after it, for as
+    long as the socket lives, and no longer: a server whose peers reset connections all
+    day held every one of those sockets for ever."""
+    client = StreamSocket()
+    await client.connect(HostName("127.0.0.1"), listener.information.local_port)
+    async with await listener.accept() as server:
+        if met_by == "send":
+            _reset(server.socket)
+            _wait_for_socket_error(client.socket)
+            with pytest.raises(SocketStatusError):
+                await client.send_all(b"x")
+        else:
+            _reset(server.socket)
+            with pytest.raises(SocketStatusError):
+                await client.receive_some()
+    with pytest.raises(SocketStatusError, match="the peer did not end the stream"):
+        await client.receive_some()  # the reset is still known while the socket lives
+    dropped = weakref.ref(client.socket)
+    await client.aclose()
+    del client
+    gc.collect()
+    assert dropped() is None
 
 
 async def test_the_peers_end_of_stream_stays_clean_after_a_send_it_refused(

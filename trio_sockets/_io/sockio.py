@@ -99,14 +99,16 @@ ABNORMAL_END_ERRNOS: Final = frozenset(
 # The first such error of each open connection, for as long as its socket lives (no
 # reference to it is held). Linux reports it to one system call only, a send or a
 # receive, and a receive after it finds an end of stream, as if the peer had ended it.
+# A copy is kept, never the error raised: its traceback holds the frames that hold the
+# socket, which would keep the socket, its key, alive for ever.
 _ABNORMAL_ENDS: weakref.WeakKeyDictionary[socket.socket, OSError] = weakref.WeakKeyDictionary()
 
 
 def ended_abnormally(sock: socket.socket, error: OSError) -> None:
     """A system call on connected *sock* met *error*: remember it if it ended the
     connection abnormally (:data:`ABNORMAL_END_ERRNOS`), for :func:`abnormal_end`."""
-    if error.errno in ABNORMAL_END_ERRNOS:
-        _ABNORMAL_ENDS.setdefault(sock, error)
+    if error.errno in ABNORMAL_END_ERRNOS and sock not in _ABNORMAL_ENDS:
+        _ABNORMAL_ENDS[sock] = OSError(error.errno, error.strerror)
 
 
 def abnormal_end(sock: socket.socket) -> OSError | None:
