@@ -70,7 +70,8 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
     accepting until the consumer catches up.
 
     Closing the listener stops accepting; sockets already received keep working.
-    Connections accepted but never received are closed with it. So does closing every
+    Connections accepted but never received are reset with it (their clients learn that
+    they were never served, as from the kernel's backlog). So does closing every
     handle of ``connection_received`` (clones included: nobody can receive a
     connection any more): the listener then closes and logs a warning, so that clients
     are refused rather than left waiting in the backlog.
@@ -405,10 +406,10 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
             except (OSError, trio.ClosedResourceError) as exc:
                 if isinstance(exc, OSError) and not self._lifecycle.closed:  # else the
                     self._record.handshake_failed(exc)  # listener's close ended it
-                close_at_once(accepted)
+                close_at_once(accepted, graceful=True)
                 return
             except BaseException:
-                close_at_once(accepted)
+                close_at_once(accepted, graceful=True)
                 raise
             finally:
                 self._in_handshake.discard(accepted)
@@ -463,7 +464,7 @@ class StreamSocketListener(NurseryScoped, AbortableIO, trio.abc.Listener[StreamS
         # A loop blocked on a full channel then gets ClosedResourceError and closes the
         # connection it holds.
         self._send_channel.close()
-        # Connections accepted but never received have no owner: close them.
+        # Connections accepted but never received have no owner: reset them.
         while True:
             try:
                 args = self.connection_received.receive_nowait()

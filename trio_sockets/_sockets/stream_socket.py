@@ -446,8 +446,6 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
     def _pending_writes(self) -> list[BaseOutputStream]:
         return [] if self._output is None else [self._output]
 
-    # -- helpers ---------------------------------------------------------------------------
-
     def _require_socket(self, what: str) -> _StdSocket:
         if self._lifecycle.closed or self._sock is None:
             raise self._not_connected(what)
@@ -466,9 +464,8 @@ class StreamSocket(NurseryScoped, AbortableIO, StreamSending, trio.abc.HalfClose
 def accepted_socket(
     conn: _StdSocket, remote: SockAddr, control: StreamSocketListenerControl
 ) -> StreamSocket:
-    """A connected StreamSocket for *conn*, which a listener with *control* accepted
-    from *remote*. It has no resolver: it never connects. Raises what
-    :func:`accepted_connection` raises."""
+    """A connected StreamSocket for *conn*, which a listener with *control* accepted from
+    *remote* (no resolver: it never connects). Raises what :func:`accepted_connection` does."""
     opened = accepted_connection(conn, remote)
     sock = StreamSocket()
     sock._control_from = control
@@ -488,8 +485,12 @@ async def secure_accepted(
     sock._use_tls(await server_session(raw, context, timeouts, sock._hooks()))
 
 
-def close_at_once(sock: StreamSocket) -> None:
-    """Close *sock* now, failing whatever is pending (a listener dropping a connection)."""
+def close_at_once(sock: StreamSocket, *, graceful: bool = False) -> None:
+    """Close *sock*, which a listener accepted and drops, now, failing what is pending: with
+    a reset, so that its peer learns it was never served (an end of stream reads as an empty
+    answer); *graceful* after a failed TLS handshake, for its alert to reach the peer."""
+    if not graceful and sock._sock is not None:
+        _sockio.reset_on_close(sock._sock)
     sock._close_now()
 
 
