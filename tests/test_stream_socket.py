@@ -26,6 +26,7 @@ from conftest import (
     live_tasks,
     narrow,
     open_fd_count,
+    open_tls_pair,
     receive_all,
     receive_exactly,
     wait_until,
@@ -51,6 +52,7 @@ from trio_sockets import (
     WindowsOnlyError,
 )
 from trio_sockets._io.connect import Tried
+from trio_sockets.testing import TlsCertificates
 
 LOCALHOST = HostName("127.0.0.1")
 
@@ -1166,6 +1168,35 @@ async def test_cancel_io_aborts_a_pending_receive_and_the_socket_stays_usable(
     assert [SocketError.get_status(e) for e in errors] == [SocketErrorStatus.OPERATION_ABORTED]
     await server.send_all(b"still here")
     assert await receive_exactly(client, 10) == b"still here"
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+async def test_cancel_io_does_not_wait_for_a_receive_that_began_after_it(
+    tcp_pair: tuple[StreamSocket, StreamSocket], tls_certificates: TlsCertificates, tls: bool
+) -> None:
+    """``cancel_io()`` returns once the receives it aborted have ended. A reader loop
+    that receives again at once starts one it did not abort, which stays pending; it
+    waited for that one too, for ever while the peer sent nothing."""
+    pair = open_tls_pair(tls_certificates) if tls else contextlib.nullcontext(tcp_pair)
+    async with pair as (client, server):
+        statuses: list[SocketErrorStatus] = []
+        received: list[bytes] = []
+
+        async def reader() -> None:
+            try:
+                await client.receive_some()
+            except OSError as exc:
+                statuses.append(SocketError.get_status(exc))
+            received.append(await client.receive_some())  # again, at once
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(reader)
+            await trio.testing.wait_all_tasks_blocked()
+            with trio.fail_after(5):
+                await client.cancel_io()
+            assert statuses == [SocketErrorStatus.OPERATION_ABORTED]
+            await server.send_all(b"still reading")
+        assert received == [b"still reading"]
 
 
 def _fill_send_buffer(sock: StreamSocket) -> None:

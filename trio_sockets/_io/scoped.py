@@ -48,7 +48,7 @@ _LOGGER = logging.getLogger("trio_sockets")
 #: The fields of :class:`NurseryScoped` and :class:`AbortableIO`, which a subclass with
 #: ``__slots__`` lists among its own.
 SCOPE_FIELDS = ("_nursery", "_nursery_manager", "_entered", "_nested")
-IO_FIELDS = ("_io_scopes", "_io_idle")
+IO_FIELDS = ("_io_scopes", "_io_aborted")
 
 # Where a socket is in its one ``async with`` block (NurseryScoped._entered): not yet,
 # no more, or inside it, which _entered says by holding the task that entered it.
@@ -351,6 +351,17 @@ class SocketWait:
             trio.lowlevel.notify_closing(self._sock)
 
 
+class _AbortedWaits:
+    """How many of the registered waits ``cancel_io()`` or a close ended and are still
+    registered (the first *count*), and the tasks waiting for them to end."""
+
+    __slots__ = ("count", "ended")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.ended = trio.lowlevel.ParkingLot()
+
+
 class AbortableIO(abc.ABC):
     """The pending operations of a socket, which ``cancel_io()`` aborts.
 
@@ -364,14 +375,14 @@ class AbortableIO(abc.ABC):
     if not TYPE_CHECKING:
         __slots__ = ()  # as in NurseryScoped
     _io_scopes: list[AbortableWait] | None
-    _io_idle: trio.lowlevel.ParkingLot | None
+    _io_aborted: _AbortedWaits | None
 
     def _init_io(self) -> None:
         # The list (not a set: it holds one or two scopes) is made by the first
-        # operation that waits, and the lot once someone waits for them: an idle
-        # connection holds neither.
+        # operation that waits, and the record of the aborted ones by the first
+        # cancel_io() or close that ends some: an idle connection holds neither.
         self._io_scopes = None
-        self._io_idle = None
+        self._io_aborted = None
 
     def _io_scope_list(self) -> list[AbortableWait]:
         """The list the waits of pending operations are registered in (for a receiver
@@ -393,20 +404,39 @@ class AbortableIO(abc.ABC):
 
     def _io_scope_done(self, scope: AbortableWait) -> None:
         scopes = self._io_scopes
-        if scopes and scope in scopes:
-            scopes.remove(scope)
-        if not scopes and self._io_idle is not None and len(self._io_idle):
-            self._io_idle.unpark_all()
+        if not scopes:
+            return
+        try:
+            index = scopes.index(scope)  # its first entry: the one registered earliest
+        except ValueError:
+            return
+        del scopes[index]
+        aborted = self._io_aborted
+        if aborted is not None and index < aborted.count:
+            aborted.count -= 1
+            if not aborted.count:
+                aborted.ended.unpark_all()
 
     def _cancel_io_scopes(self) -> None:
-        for scope in list(self._io_scopes or ()):
+        """End every wait registered now; :meth:`_wait_io_idle` waits for them (and not
+        for waits that begin later: a reader that reads again at once would hold it)."""
+        scopes = self._io_scopes
+        if not scopes:
+            return
+        if self._io_aborted is None:
+            self._io_aborted = _AbortedWaits()
+        # New waits are appended, and a wait's entry is removed where it was first
+        # registered (a receiver registers the same SocketWait for each of its waits,
+        # one at a time): the first *count* entries are always the aborted ones.
+        self._io_aborted.count = len(scopes)
+        for scope in list(scopes):
             scope.cancel()
 
     async def _wait_io_idle(self) -> None:
-        while self._io_scopes:
-            if self._io_idle is None:
-                self._io_idle = trio.lowlevel.ParkingLot()
-            await self._io_idle.park()
+        """Return once every wait :meth:`_cancel_io_scopes` ended has ended."""
+        aborted = self._io_aborted
+        while aborted is not None and aborted.count:
+            await aborted.ended.park()
 
     @abc.abstractmethod
     def _describe(self) -> str:
