@@ -5,6 +5,7 @@ from __future__ import annotations
 import collections
 import contextlib
 import datetime
+import errno
 import fcntl
 import functools
 import os
@@ -840,9 +841,21 @@ def _tls_burst(port: str, count: int, authority: Path) -> collections.Counter[st
     def client(index: int) -> None:
         message = b"message %d" % index
         try:
-            with socket.create_connection(("127.0.0.1", int(port)), timeout=30) as raw:
+            # A refused connection is reset at once, maybe before its connect returns.
+            raw = socket.create_connection(("127.0.0.1", int(port)), timeout=30)
+        except OSError as error:
+            results[index] = type(error).__name__
+            with contextlib.suppress(threading.BrokenBarrierError):
+                connected.wait(30)
+            return
+        try:
+            with raw:
                 connected.wait(30)
                 time.sleep(0.5)  # every connection accepted before any handshake moves
+                if reset := raw.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR):
+                    # Refused: ssl would leak its socket on a connection reset already.
+                    results[index] = errno.errorcode.get(reset, str(reset))
+                    return
                 with context.wrap_socket(raw, server_hostname="localhost") as tls:
                     tls.sendall(message)
                     echoed = b""
