@@ -7,7 +7,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck docs pytest system-packages clean bench bench-quick
+.PHONY: demo test test-lowest lint typecheck docs pytest system-packages clean bench bench-quick
 
 demo: $(STAMP)
 	$(BIN)/python -m trio_sockets demo
@@ -39,6 +39,18 @@ docs: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -W error
 
+# The test suite with every dependency of the package at the lowest version pyproject.toml
+# allows (tools/lowest_constraints.py), in .venv-lowest, so that those bounds stay true.
+# The anyio rows of the benchmark smoke tests are left out: anyio's trio backend needs a
+# newer trio than this package does.
+LOWEST := .venv-lowest
+test-lowest: system-packages
+	$(PYTHON) -m venv $(LOWEST)
+	$(LOWEST)/bin/python -m pip install --quiet --upgrade pip
+	$(LOWEST)/bin/python tools/lowest_constraints.py > $(LOWEST)/constraints.txt
+	$(LOWEST)/bin/python -m pip install --quiet -c $(LOWEST)/constraints.txt -e '.[cli,test,dev,docs]'
+	$(LOWEST)/bin/python -m pytest -W error -k 'not anyio'
+
 # The side-by-side benchmark suite (benchmarks/): about 30 minutes; bench-quick takes about
 # 7. Both write docs/performance-results.rst, docs/_static/performance.png and the raw
 # samples in benchmarks/results/.
@@ -50,4 +62,4 @@ bench-quick:
 	$(MAKE) bench BENCH_ARGS=--quick
 
 clean:
-	rm -rf $(VENV) docs/_build .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LOWEST) docs/_build .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tomllib
 import venv
 import zipfile
 from pathlib import Path
@@ -83,3 +84,32 @@ def test_sdist_and_wheel_install_into_a_clean_environment(tmp_path: Path) -> Non
         env=clean,
     )
     assert 'client received the response: "Hello, World!" ' in demo.stdout
+
+
+def _lowest_constraints(pyproject: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "lowest_constraints.py"), str(pyproject)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_every_dependency_is_pinned_at_its_lower_bound_for_make_test_lowest() -> None:
+    """``make test-lowest`` installs under these pins: one per dependency, each at the
+    version ``pyproject.toml`` allows as its lowest."""
+    pyproject = ROOT / "pyproject.toml"
+    result = _lowest_constraints(pyproject)
+    assert result.returncode == 0, result.stderr
+    pins = result.stdout.split()
+    with pyproject.open("rb") as file:
+        dependencies = tomllib.load(file)["project"]["dependencies"]
+    assert pins == [requirement.replace(">=", "==") for requirement in dependencies]
+
+
+def test_a_dependency_without_a_lower_bound_cannot_be_pinned(tmp_path: Path) -> None:
+    pyproject = tmp_path / "pyproject.toml"
+    pyproject.write_text('[project]\ndependencies = ["trio>=0.29", "idna<4"]\n')
+    result = _lowest_constraints(pyproject)
+    assert result.returncode == 1
+    assert "'idna<4' has no plain lower bound" in result.stderr

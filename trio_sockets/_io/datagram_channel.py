@@ -9,6 +9,9 @@ rather than handed over by another task.
 
 from __future__ import annotations
 
+import inspect
+from typing import Final
+
 import trio
 
 from .._core.closing import ClosesOnExit
@@ -16,6 +19,9 @@ from .datagram_message import DatagramSocketMessageReceivedEventArgs
 from .datagram_receive import MessageReceiver
 
 __all__ = ["DatagramMessageChannel"]
+
+#: Whether trio's channel statistics have ``peak_buffer_used`` (trio 0.34 and later).
+_HAS_PEAK: Final = "peak_buffer_used" in inspect.signature(trio.MemoryChannelStatistics).parameters
 
 
 class DatagramMessageChannel(
@@ -119,12 +125,14 @@ class DatagramMessageChannel(
 
     def statistics(self) -> trio.MemoryChannelStatistics:
         """The counts a memory channel gives: datagrams held (``current_buffer_used``)
-        and the bound (``max_buffer_size``), the most ever held (``peak_buffer_used``),
+        and the bound (``max_buffer_size``), the most ever held (``peak_buffer_used``,
+        from trio 0.34 on),
         open handles, and the tasks waiting (``tasks_waiting_receive``: consumers;
         ``tasks_waiting_send``: 1 while the socket's background task waits for room). The
         "send channel" is the socket: 1 until it closes."""
         receiver = self._receiver
         queue = receiver.queue
+        peak = {"peak_buffer_used": queue.peak} if _HAS_PEAK else {}
         return trio.MemoryChannelStatistics(
             current_buffer_used=len(queue),
             max_buffer_size=queue.bound,
@@ -132,5 +140,5 @@ class DatagramMessageChannel(
             open_receive_channels=receiver.handles,
             tasks_waiting_send=receiver.waiting_for_room,
             tasks_waiting_receive=receiver.waiting_consumers,
-            peak_buffer_used=queue.peak,
+            **peak,
         )
