@@ -1205,6 +1205,44 @@ def _fill_send_buffer(sock: StreamSocket) -> None:
             sock.socket.send(b"f" * 65536)
 
 
+@pytest.mark.parametrize("how", ["send_all", "awaited write"])
+async def test_cancel_io_does_not_wait_for_a_send_that_began_after_it(
+    tcp_pair: tuple[StreamSocket, StreamSocket], how: str
+) -> None:
+    """As with receives: a writer loop that sends again once its send was aborted, to a
+    peer that reads nothing yet, starts a send ``cancel_io()`` did not abort, which it
+    waited for until the peer read."""
+    client, server = tcp_pair
+    _fill_send_buffer(client)
+    payload = b"x" * 4_000_000
+    outcomes: list[str] = []
+
+    async def writer() -> None:
+        for _ in range(2):
+            try:
+                if how == "send_all":
+                    await client.send_all(payload)
+                else:
+                    await client.output_stream.write(payload)
+            except SocketStatusError as exc:
+                outcomes.append(exc.status.name)
+            else:
+                outcomes.append("sent")
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(writer)
+        await trio.testing.wait_all_tasks_blocked()
+        with trio.fail_after(5):
+            await client.cancel_io()
+        await trio.testing.wait_all_tasks_blocked()
+        assert outcomes == ["OPERATION_ABORTED"]  # the second send waits for the peer
+        nursery.start_soon(receive_all, server)
+        with trio.fail_after(10):
+            await wait_until(lambda: len(outcomes) == 2)
+        await client.send_eof()
+    assert outcomes == ["OPERATION_ABORTED", "sent"]
+
+
 async def test_cancel_io_ends_a_receive_and_a_blocked_write_as_aborted(
     tcp_pair: tuple[StreamSocket, StreamSocket],
 ) -> None:

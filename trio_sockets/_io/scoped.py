@@ -465,15 +465,15 @@ class AbortableIO(abc.ABC):
         task waiting in ``message_received.receive()`` keeps waiting: close that handle
         or the socket, or cancel the task, to end it.
         """
-        outputs = self._pending_writes()
-        for output in outputs:
+        outputs = [(output, output.send_turn()) for output in self._pending_writes()]
+        for output, _ in outputs:
             output.abort(SocketErrorStatus.OPERATION_ABORTED, "cancel_io()")
         self._cancel_io_scopes()
         await trio.lowlevel.checkpoint()
-        # Each wait ends with what it waits for: an output stream's sender when it
-        # stops, the reads and connects when their waits end.
-        for output in outputs:
-            await output.wait_idle()
+        # Each wait ends with what it waits for: the send it aborted when that stops
+        # (not one begun since), the reads and connects when their waits end.
+        for output, turn in outputs:
+            await output.wait_idle(turn)
         await self._wait_io_idle()
 
     def _aborted(self, what: str) -> SocketStatusError:

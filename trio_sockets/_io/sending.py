@@ -201,10 +201,19 @@ class Sending(abc.ABC):
         queue = self._queue
         await self._run_until(lambda: not queue)
 
-    async def wait_idle(self) -> None:
-        """Wait until no task is sending (after :meth:`abort`, until the aborted send
-        has ended). Not a checkpoint when nobody is."""
-        while self._sender_busy:
+    #: How many times a task has taken the turn to send (:attr:`_sender_busy`), which
+    #: tells the send under way at one moment from one begun after it.
+    _send_turns = 0
+
+    def send_turn(self) -> int:
+        """The turn to send under way now, or the last one: for :meth:`wait_idle`."""
+        return self._send_turns
+
+    async def wait_idle(self, turn: int) -> None:
+        """Wait until the send of *turn* (:meth:`send_turn` when the caller aborted it)
+        has ended, if it is under way; not for a send begun after it, as a writer loop
+        that sends again at once would. Not a checkpoint when there is none."""
+        while self._sender_busy and self._send_turns == turn:
             await self._await_progress()
 
     def end_writer(self) -> None:
@@ -322,6 +331,7 @@ class Sending(abc.ABC):
             if not self._queue:  # pragma: no cover - until() depends on pending ops
                 break
             self._sender_busy = True
+            self._send_turns += 1
             try:
                 yielded |= await self._send_until(until)
             finally:

@@ -108,6 +108,7 @@ class TlsOutputStream(StreamOutputStream):
                 await self._await_progress()
                 continue
             self._sender_busy = True  # the turn to send, held while waiting for room
+            self._send_turns += 1
             try:
                 with contextlib.suppress(trio.ClosedResourceError):  # cancel_io() of a receive
                     await self._tls.wait_send_all_might_not_block()
