@@ -8,7 +8,7 @@ import gc
 import os
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 import trio
@@ -24,6 +24,7 @@ from trio_sockets import (
     SocketStatusError,
     StreamSocket,
     StreamSocketListener,
+    StreamSocketListenerConnectionReceivedEventArgs,
     WindowsOnlyError,
 )
 from trio_sockets._sockets.listener import CONNECTION_QUEUE_SIZE
@@ -444,6 +445,27 @@ async def test_copied_args_share_whether_their_socket_was_taken() -> None:
             async with mine.socket as served:
                 del args
                 await trio.lowlevel.checkpoint()  # trio's run loop lets go of it too
+                await served.send_all(b"still mine")
+            assert client.recv(16) == b"still mine"
+
+
+@pytest.mark.parametrize("copier", [copy.copy, copy.deepcopy], ids=["copy", "deepcopy"])
+async def test_a_copy_of_args_keeps_its_connection_when_the_original_dies_first(
+    copier: Callable[[object], object],
+) -> None:
+    """A copy is the same args: the original dropped before anyone read ``.socket``
+    does not take the connection with it (it reset the copy's socket)."""
+    async with StreamSocketListener() as listener:
+        await listener.bind_endpoint("127.0.0.1", "0")
+        port = int(listener.information.local_port)
+        with socket.create_connection(("127.0.0.1", port), timeout=5) as client:
+            args = await listener.connection_received.receive()
+            mine = copier(args)
+            assert isinstance(mine, StreamSocketListenerConnectionReceivedEventArgs)
+            del args
+            await trio.lowlevel.checkpoint()  # trio's run loop lets go of it too
+            gc.collect()
+            async with mine.socket as served:
                 await served.send_all(b"still mine")
             assert client.recv(16) == b"still mine"
 

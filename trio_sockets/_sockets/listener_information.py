@@ -46,7 +46,8 @@ class StreamSocketListenerConnectionReceivedEventArgs:
     The :attr:`socket` belongs to whoever receives these args, not to the listener:
     scope it with ``async with args.socket:`` (or close it). Args dropped before anyone
     read their :attr:`socket` (still queued when every handle of
-    ``connection_received`` closed, or received and let go) close it at once.
+    ``connection_received`` closed, or received and let go) reset it at once. A copy
+    (:func:`copy.copy`, :func:`copy.deepcopy`) is these same args: one connection.
     """
 
     __slots__ = ("__weakref__", "_socket", "_untaken")
@@ -57,8 +58,16 @@ class StreamSocketListenerConnectionReceivedEventArgs:
         self._socket = socket
         # Calls *untaken* with the socket if these args die before anyone took it: a
         # finalizer that holds the socket, so that the socket outlives a reference cycle
-        # the args die in, and that copies of the args share.
+        # the args die in.
         self._untaken = None if untaken is None else weakref.finalize(self, untaken, socket)
+
+    def __copy__(self) -> StreamSocketListenerConnectionReceivedEventArgs:
+        return self  # a copy whose original died would hand out a socket reset with it
+
+    def __deepcopy__(
+        self, memo: dict[int, object]
+    ) -> StreamSocketListenerConnectionReceivedEventArgs:
+        return self
 
     @property
     def socket(self) -> StreamSocket:
