@@ -840,13 +840,12 @@ async def test_a_socket_whose_connection_was_reset_is_freed_once_dropped(
     client = StreamSocket()
     await client.connect(HostName("127.0.0.1"), listener.information.local_port)
     async with await listener.accept() as server:
+        _reset(server.socket)
         if met_by == "send":
-            _reset(server.socket)
             _wait_for_socket_error(client.socket)
             with pytest.raises(SocketStatusError):
                 await client.send_all(b"x")
         else:
-            _reset(server.socket)
             with pytest.raises(SocketStatusError):
                 await client.receive_some()
     with pytest.raises(SocketStatusError, match="the peer did not end the stream"):
